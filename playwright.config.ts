@@ -1,0 +1,41 @@
+import { defineConfig } from '@playwright/test'
+
+/**
+ * Chromium flags that work on a closed network: no background traffic to Google, mDNS host names off
+ * so ICE offers real (loopback-reachable) candidates, and WebGPU on (SwiftShader when there is no GPU).
+ */
+export const CHROMIUM_ARGS = [
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  '--enable-unsafe-webgpu'
+]
+
+export const APP_PORT = Number(process.env.E2E_APP_PORT ?? 4173)
+
+export default defineConfig({
+  testDir: 'tests/e2e',
+  timeout: 120_000,
+  expect: { timeout: 30_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [['list']],
+  use: {
+    baseURL: `http://127.0.0.1:${APP_PORT}`,
+    browserName: 'chromium',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: CHROMIUM_ARGS
+    },
+    trace: 'off'
+  },
+  webServer: {
+    command: `npx vite preview --host 127.0.0.1 --port ${APP_PORT} --strictPort`,
+    url: `http://127.0.0.1:${APP_PORT}/`,
+    reuseExistingServer: false,
+    timeout: 60_000
+  }
+})

@@ -1,0 +1,108 @@
+/** Capabilities, their point weights and the profiles that group them (DESIGN sections 2 and 6). */
+
+export const CAPABILITY_NAMES = [
+  'inference', 'embedding', 'storage', 'memory', 'relay',
+  'validation', 'orchestration', 'caching', 'proxy'
+] as const
+
+export type CapabilityName = typeof CAPABILITY_NAMES[number]
+
+export const CAPABILITY_WEIGHTS: Readonly<Record<CapabilityName, number>> = {
+  inference: 0.12,
+  proxy: 0.10,
+  embedding: 0.05,
+  storage: 0.05,
+  memory: 0.05,
+  relay: 0.04,
+  validation: 0.03,
+  orchestration: 0.03,
+  caching: 0.02
+}
+
+export const PROFILE_NAMES = ['full', 'inference', 'embedding', 'storage', 'relay'] as const
+export type ProfileName = typeof PROFILE_NAMES[number]
+
+const PROFILE_CAPABILITIES: Readonly<Record<Exclude<ProfileName, 'full'>, readonly CapabilityName[]>> = {
+  inference: ['inference', 'validation', 'caching'],
+  embedding: ['embedding'],
+  storage: ['storage', 'memory'],
+  relay: ['relay']
+}
+
+export function isCapabilityName (value: unknown): value is CapabilityName {
+  return typeof value === 'string' && (CAPABILITY_NAMES as readonly string[]).includes(value)
+}
+
+export function isProfileName (value: unknown): value is ProfileName {
+  return typeof value === 'string' && (PROFILE_NAMES as readonly string[]).includes(value)
+}
+
+/** What the device can run: a capability is available or unavailable with a reason a person can act on. */
+export interface Availability {
+  available: boolean
+  reason?: string
+}
+
+export type AvailabilityMap = Record<CapabilityName, Availability>
+
+/** The capabilities a profile turns on, restricted to those the device can run. */
+export function profileCapabilities (profile: ProfileName, availability: AvailabilityMap): Set<CapabilityName> {
+  const wanted = profile === 'full' ? CAPABILITY_NAMES : PROFILE_CAPABILITIES[profile]
+  return new Set(wanted.filter(name => availability[name].available))
+}
+
+export interface CapabilityStatus {
+  enabled: boolean
+  available: boolean
+  working: boolean
+  reason?: string
+}
+
+export type CapabilityStatusMap = Record<CapabilityName, CapabilityStatus>
+
+/**
+ * The per-capability state shown to users and announced to peers. `working` is what the node actually
+ * does right now; the reason says why an enabled capability is not working, or why one is unavailable.
+ */
+export function capabilityStatuses (
+  enabled: ReadonlySet<CapabilityName>,
+  availability: AvailabilityMap,
+  working: ReadonlyMap<CapabilityName, Availability>
+): CapabilityStatusMap {
+  const result = {} as CapabilityStatusMap
+  for (const name of CAPABILITY_NAMES) {
+    const avail = availability[name]
+    const isEnabled = avail.available && enabled.has(name)
+    const work = working.get(name) ?? { available: false, reason: 'not implemented yet' }
+    const status: CapabilityStatus = { enabled: isEnabled, available: avail.available, working: isEnabled && work.available }
+    const reason = !avail.available ? avail.reason : (isEnabled && !work.available ? work.reason : undefined)
+    if (reason !== undefined) status.reason = reason
+    result[name] = status
+  }
+  return result
+}
+
+/** Capability bonus for points: 1 + weights of enabled, working capabilities, capped at 1.49. */
+export function capabilityMultiplier (statuses: Partial<CapabilityStatusMap>): number {
+  let sum = 0
+  for (const name of CAPABILITY_NAMES) {
+    const status = statuses[name]
+    if (status?.enabled === true && status.working) sum += CAPABILITY_WEIGHTS[name]
+  }
+  return Math.min(1.49, 1 + sum)
+}
+
+/** The profile's capabilities with the user's switches applied; unavailable ones stay off. */
+export function enabledCapabilities (
+  profile: ProfileName,
+  availability: AvailabilityMap,
+  toggles: Partial<Record<CapabilityName, boolean>>
+): Set<CapabilityName> {
+  const enabled = profileCapabilities(profile, availability)
+  for (const name of CAPABILITY_NAMES) {
+    const toggle = toggles[name]
+    if (toggle === true && availability[name].available) enabled.add(name)
+    if (toggle === false) enabled.delete(name)
+  }
+  return enabled
+}

@@ -1,0 +1,38 @@
+import { decode, encode } from 'cborg'
+import { MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from './errors.ts'
+
+/** Strict CBOR: canonical encoding only, no duplicate keys, no undefined/NaN/Infinity/indefinite lengths. */
+const STRICT = {
+  strict: true,
+  rejectDuplicateMapKeys: true,
+  allowUndefined: false,
+  allowIndefinite: false,
+  allowInfinity: false,
+  allowNaN: false,
+  allowBigInt: false,
+  useMaps: false
+} as const
+
+export function encodeMessage (value: object): Uint8Array {
+  return encode(value)
+}
+
+/**
+ * Decodes one wire message: the byte limit first (before any parsing), then strict CBOR, then a map
+ * whose `v` equals the supported version. Field checks are the caller's.
+ */
+export function decodeMessage (bytes: Uint8Array, maxBytes: number, version: number): Record<string, unknown> {
+  if (bytes.byteLength > maxBytes) throw new OversizeMessageError(bytes.byteLength, maxBytes)
+  let value: unknown
+  try {
+    value = decode(bytes, STRICT)
+  } catch (err) {
+    throw new MalformedMessageError(`not strict CBOR: ${(err as Error).message}`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw new MalformedMessageError('message is not a map')
+  }
+  const record = value as Record<string, unknown>
+  if (record.v !== version) throw new UnsupportedVersionError(record.v)
+  return record
+}

@@ -1,0 +1,68 @@
+import type { AvailabilityMap, ProfileName } from './capabilities.ts'
+
+/** What the page could learn about the device; every field is optional because browsers differ. */
+export interface HardwareInfo {
+  webgpu: WebGpuInfo | null
+  /** Why there is no WebGPU adapter, when there is none. */
+  webgpuError?: string
+  cores: number
+  /** navigator.deviceMemory (GiB, rounded and capped at 8 by browsers), when exposed. */
+  deviceMemoryGiB?: number
+  storageQuotaBytes?: number
+  storageUsageBytes?: number
+  wasmSimd: boolean
+  crossOriginIsolated: boolean
+}
+
+export interface WebGpuInfo {
+  vendor: string
+  architecture: string
+  description: string
+  /** A software adapter (SwiftShader): correct but far too slow to serve models. */
+  isFallbackAdapter: boolean
+  shaderF16: boolean
+  maxBufferSize: number
+  maxStorageBufferBindingSize: number
+}
+
+const MiB = 1024 * 1024
+
+/**
+ * Browsers do not report VRAM. The largest buffer an adapter allows tracks the memory the driver will
+ * hand one page, and web-llm's own catalog is sized against that kind of limit; device memory caps it
+ * for integrated GPUs that share RAM. Returns 0 for software adapters, which cannot serve models.
+ */
+export function estimateUsableVramMiB (hw: Pick<HardwareInfo, 'webgpu' | 'deviceMemoryGiB'>): number {
+  const gpu = hw.webgpu
+  if (gpu === null || gpu.isFallbackAdapter) return 0
+  const fromLimits = Math.max(gpu.maxBufferSize, gpu.maxStorageBufferBindingSize) * 2 / MiB
+  const fromRam = hw.deviceMemoryGiB !== undefined ? hw.deviceMemoryGiB * 1024 / 2 : Infinity
+  return Math.floor(Math.min(fromLimits, fromRam))
+}
+
+/** A usable adapter: hardware, not software, with room for at least a small quantized model. */
+export function hasUsableWebGpu (hw: Pick<HardwareInfo, 'webgpu' | 'deviceMemoryGiB'>): boolean {
+  return estimateUsableVramMiB(hw) >= 512
+}
+
+export function proposeProfile (hw: HardwareInfo): ProfileName {
+  return hasUsableWebGpu(hw) ? 'inference' : 'embedding'
+}
+
+/** Which capabilities this device can run in a browser tab, each with the reason when it cannot. */
+export function browserAvailability (hw: HardwareInfo): AvailabilityMap {
+  const yes = { available: true }
+  return {
+    inference: yes,
+    embedding: yes,
+    storage: hw.storageQuotaBytes === undefined || hw.storageQuotaBytes > 64 * MiB
+      ? yes
+      : { available: false, reason: 'the browser grants less than 64 MiB of storage' },
+    memory: yes,
+    relay: { available: false, reason: 'a browser cannot accept inbound connections; run `npm run relay` on a host with a public address' },
+    validation: yes,
+    orchestration: yes,
+    caching: yes,
+    proxy: yes
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * Timers as a component: the browser node passes one backed by a worker clock (a hidden tab's own
+ * timers are throttled to once a minute), the relay and unit tests pass plain timers.
+ */
+export interface Scheduler {
+  now(): number
+  /** Calls fn once after ms; the returned function cancels it. */
+  after(ms: number, fn: () => void): () => void
+  /** Calls fn every ms until cancelled. */
+  every(ms: number, fn: () => void): () => void
+}
+
+export const systemScheduler: Scheduler = {
+  now: () => Date.now(),
+  after (ms, fn) {
+    const id = setTimeout(fn, ms)
+    return () => { clearTimeout(id) }
+  },
+  every (ms, fn) {
+    const id = setInterval(fn, ms)
+    return () => { clearInterval(id) }
+  }
+}

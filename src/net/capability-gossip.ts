@@ -1,0 +1,105 @@
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
+import { TypedEventEmitter } from 'main-event'
+import { decodeAnnouncement, encodeAnnouncement, isStale, type CapabilityAnnouncement } from '../core/announcement.ts'
+import { HyperspaceError } from '../core/errors.ts'
+import { topicFor } from '../core/topics.ts'
+import type { Scheduler } from '../core/scheduler.ts'
+import type { HyperspaceServices } from './services.ts'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+
+export interface PeerAnnouncement {
+  peerId: string
+  announcement: CapabilityAnnouncement
+  receivedAt: number
+}
+
+export interface CapabilityGossipEvents {
+  announcement: CustomEvent<PeerAnnouncement>
+  /** A peer sent a message that failed validation; the node decides what to do with it. */
+  invalid: CustomEvent<{ peerId: PeerId, error: HyperspaceError }>
+}
+
+const ANNOUNCE_INTERVAL_MS = 30_000
+const EXPIRY_MS = 3 * ANNOUNCE_INTERVAL_MS
+
+/** Validates a capabilities-topic message: Reject malformed or unsigned ones, Ignore stale ones. */
+export function validateAnnouncement (msg: Message, now: number): { result: TopicValidatorResult, error?: HyperspaceError } {
+  if (msg.type !== 'signed') return { result: TopicValidatorResult.Reject }
+  try {
+    const announcement = decodeAnnouncement(msg.data)
+    return { result: isStale(announcement.timestamp, now) ? TopicValidatorResult.Ignore : TopicValidatorResult.Accept }
+  } catch (err) {
+    if (err instanceof HyperspaceError) return { result: TopicValidatorResult.Reject, error: err }
+    throw err
+  }
+}
+
+/**
+ * Capability announcements on the capabilities topic: publishes this node's, and keeps a registry of
+ * what every other node announced, each entry expiring when its node goes quiet.
+ */
+export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> {
+  private readonly topic: string
+  private readonly registry = new Map<string, PeerAnnouncement>()
+  private stopTimer?: () => void
+
+  constructor (
+    private readonly libp2p: Libp2p<HyperspaceServices>,
+    private readonly scheduler: Scheduler,
+    networkId: string,
+    private readonly current: () => CapabilityAnnouncement
+  ) {
+    super()
+    this.topic = topicFor(networkId, 'capabilities')
+  }
+
+  start (): void {
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.topicValidators.set(this.topic, (peer, msg) => {
+      const { result, error } = validateAnnouncement(msg, this.scheduler.now())
+      if (error !== undefined) this.safeDispatchEvent('invalid', { detail: { peerId: peer, error } })
+      return result
+    })
+    pubsub.addEventListener('message', this.onMessage)
+    pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    pubsub.subscribe(this.topic)
+    this.stopTimer = this.scheduler.every(ANNOUNCE_INTERVAL_MS, () => { void this.announce() })
+  }
+
+  stop (): void {
+    const pubsub = this.libp2p.services.pubsub
+    this.stopTimer?.()
+    pubsub.removeEventListener('message', this.onMessage)
+    pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
+    pubsub.topicValidators.delete(this.topic)
+  }
+
+  async announce (): Promise<void> {
+    await this.libp2p.services.pubsub.publish(this.topic, encodeAnnouncement(this.current()))
+  }
+
+  get (peerId: string): PeerAnnouncement | undefined {
+    const entry = this.registry.get(peerId)
+    if (entry !== undefined && this.scheduler.now() - entry.receivedAt > EXPIRY_MS) {
+      this.registry.delete(peerId)
+      return undefined
+    }
+    return entry
+  }
+
+  private readonly onMessage = (evt: CustomEvent<Message>): void => {
+    const msg = evt.detail
+    if (msg.topic !== this.topic || msg.type !== 'signed') return
+    // The validator already accepted it, so this decode cannot fail.
+    const entry = { peerId: msg.from.toString(), announcement: decodeAnnouncement(msg.data), receivedAt: this.scheduler.now() }
+    this.registry.set(entry.peerId, entry)
+    this.safeDispatchEvent('announcement', { detail: entry })
+  }
+
+  /** A node that just joined the topic learns what we offer now, not at the next interval. */
+  private readonly onSubscriptionChange = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
+    if (evt.detail.subscriptions.some(s => s.subscribe && s.topic === this.topic)) {
+      this.scheduler.after(500, () => { void this.announce().catch(() => {}) })
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import { identify, type Identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
+import { ping, type Ping } from '@libp2p/ping'
+import { hyperspaceGossip } from './gossip.ts'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { ServiceFactoryMap } from 'libp2p'
+
+/** The services every Hyperspace node runs; the browser and the relay differ only in these flags. */
+export interface ServiceOptions {
+  network: string
+  dev: boolean
+  /** Browsers are DHT clients; relays, which are reachable, are DHT servers. */
+  dhtServer: boolean
+  colocationPenalty: boolean
+}
+
+export function dhtProtocol (network: string): string {
+  return `/hyperspace/${network}/kad/1.0.0`
+}
+
+// A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
+export type HyperspaceServices = {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+  dht: KadDHT
+}
+
+export function hyperspaceServices (options: ServiceOptions): ServiceFactoryMap<HyperspaceServices> {
+  return {
+    identify: identify(),
+    ping: ping(),
+    pubsub: hyperspaceGossip({ colocationPenalty: options.colocationPenalty }),
+    dht: kadDHT({
+      protocol: dhtProtocol(options.network),
+      clientMode: !options.dhtServer,
+      // Dev networks live on loopback and private addresses; public networks must not spread them.
+      peerInfoMapper: options.dev ? passthroughMapper : removePrivateAddressesMapper
+    })
+  }
+}

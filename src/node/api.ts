@@ -1,0 +1,72 @@
+import type { CapabilityName, CapabilityStatusMap, ProfileName } from '../core/capabilities.ts'
+import type { HardwareInfo } from '../core/hardware.ts'
+import type { IdentityFile } from '../core/identity-envelope.ts'
+import type { RelayStatus } from '../net/relay-keeper.ts'
+import type { TransportKind } from '../net/transport-kind.ts'
+import type { TypedEventTarget } from 'main-event'
+
+export type { RelayStatus, TransportKind }
+
+/**
+ * starting: libp2p is coming up; connecting: no relay or peer yet; online: reachable through at
+ * least one relay reservation or connected to a peer; offline: the browser reports no network.
+ */
+export type ConnectionState = 'starting' | 'connecting' | 'online' | 'offline' | 'stopped'
+
+export interface NodeStatus {
+  peerId: string
+  networkId: string
+  state: ConnectionState
+  online: boolean
+  relays: RelayStatus[]
+  /** Number of connected peers (relays included). */
+  peers: number
+  profile: ProfileName
+  capabilities: CapabilityStatusMap
+  hardware: HardwareInfo
+  warnings: string[]
+  startedAt: number
+}
+
+export interface PeerInfo {
+  peerId: string
+  transport: TransportKind
+  /** Round-trip time measured by libp2p ping, null until the first ping returns. */
+  latencyMs: number | null
+  /** What the peer announced as enabled; empty until its first announcement. */
+  capabilities: CapabilityName[]
+  /** The announced capabilities that actually work on that peer now. */
+  working: CapabilityName[]
+  profile?: ProfileName
+  relay: boolean
+  connectedAt: number
+  remoteAddr: string
+}
+
+export interface NodeEvents {
+  /** Anything in status() changed. */
+  status: CustomEvent<NodeStatus>
+  /** The peer list or a peer's latency/capabilities changed. */
+  peers: CustomEvent<PeerInfo[]>
+}
+
+export interface IdentityApi {
+  export(passphrase: string): Promise<IdentityFile>
+  /** Decrypts and checks a file without storing it: what the UI shows before asking to replace. */
+  inspect(file: string | Blob | IdentityFile, passphrase: string): Promise<{ peerId: string, current: string }>
+  /**
+   * Stores the identity; a different existing identity is only replaced with `replace: true`. The
+   * node restarts with it and the new peer id is returned.
+   */
+  import(file: string | Blob | IdentityFile, passphrase: string, options?: { replace?: boolean }): Promise<string>
+}
+
+/** The node as a typed object: what the UI, DevTools (`window.hyperspace`) and the tests drive. */
+export interface NodeApi extends TypedEventTarget<NodeEvents> {
+  status(): NodeStatus
+  peers(): PeerInfo[]
+  setProfile(profile: ProfileName): Promise<void>
+  setCapability(name: CapabilityName, enabled: boolean): Promise<void>
+  identity: IdentityApi
+  stop(): Promise<void>
+}

@@ -1,0 +1,60 @@
+import { parseNodeConfig, type NodeConfig } from '../core/config.ts'
+import { createBrowserLibp2p } from '../net/browser-libp2p.ts'
+import { openHyperspaceDb } from '../storage/database.ts'
+import { IdentityStore } from '../storage/identity-store.ts'
+import { PeerCacheStore } from '../storage/peer-cache-store.ts'
+import { SettingsStore } from '../storage/settings-store.ts'
+import { probeHardware } from './hardware-probe.ts'
+import { NodeHost } from './host.ts'
+import { TabLock } from './tab-lock.ts'
+import { WorkerScheduler } from './worker-scheduler.ts'
+import type { NodeApi } from './api.ts'
+
+declare global {
+  interface Window {
+    /** The running node's API for DevTools and tests; absent while another tab runs the node. */
+    hyperspace?: NodeApi
+  }
+}
+
+const BOOTSTRAP_FETCH_TIMEOUT_MS = 5_000
+const BOOTSTRAP_MAX_BYTES = 64 * 1024
+
+/** The deployment's bootstrap.json; the service worker answers from cache when offline. */
+async function fetchBootstrapFile (): Promise<unknown> {
+  try {
+    const response = await fetch(new URL('bootstrap.json', document.baseURI), { signal: AbortSignal.timeout(BOOTSTRAP_FETCH_TIMEOUT_MS) })
+    if (!response.ok) return {}
+    const text = await response.text()
+    return text.length > BOOTSTRAP_MAX_BYTES ? {} : JSON.parse(text)
+  } catch (err) {
+    console.warn('hyperspace: bootstrap.json unavailable', err)
+    return {}
+  }
+}
+
+export async function loadConfig (): Promise<NodeConfig> {
+  return parseNodeConfig(location.search, await fetchBootstrapFile())
+}
+
+/** Wires the browser's real components into a NodeHost and publishes the node as window.hyperspace. */
+export async function bootHost (config: NodeConfig): Promise<NodeHost> {
+  const [hardware, db] = await Promise.all([probeHardware(), openHyperspaceDb()])
+  const host = new NodeHost({
+    config,
+    hardware,
+    identityStore: new IdentityStore(db),
+    peerCache: new PeerCacheStore(db),
+    settingsStore: new SettingsStore(db),
+    scheduler: new WorkerScheduler(),
+    createLibp2p: createBrowserLibp2p,
+    isBrowserOnline: () => navigator.onLine,
+    connectivity: window
+  }, new TabLock())
+  host.addEventListener('change', evt => {
+    if (evt.detail.phase === 'running') window.hyperspace = evt.detail.node
+    else delete window.hyperspace
+  })
+  await host.start()
+  return host
+}

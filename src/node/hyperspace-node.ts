@@ -1,0 +1,249 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { TypedEventEmitter } from 'main-event'
+import { announcementFromStatuses } from '../core/announcement.ts'
+import { capabilityStatuses, enabledCapabilities, type Availability, type CapabilityName, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
+import { NodeNotRunningError } from '../core/errors.ts'
+import { browserAvailability, proposeProfile, type HardwareInfo } from '../core/hardware.ts'
+import { CapabilityGossip } from '../net/capability-gossip.ts'
+import { DirectDialer } from '../net/direct-dialer.ts'
+import { RelayKeeper } from '../net/relay-keeper.ts'
+import { transportKind } from '../net/transport-kind.ts'
+import { identityApi } from './identity-api.ts'
+import { listPeers } from './peer-list.ts'
+import { MisbehaviourTracker } from './misbehaviour.ts'
+import type { ConnectionState, IdentityApi, NodeApi, NodeEvents, NodeStatus, PeerInfo } from './api.ts'
+import type { NodeConfig } from '../core/config.ts'
+import type { Scheduler } from '../core/scheduler.ts'
+import type { HyperspaceLibp2p } from '../net/browser-libp2p.ts'
+import type { IdentityStore } from '../storage/identity-store.ts'
+import type { PeerCacheStore } from '../storage/peer-cache-store.ts'
+import type { NodeSettings, SettingsStore } from '../storage/settings-store.ts'
+import type { Connection, PrivateKey } from '@libp2p/interface'
+
+/** Everything the node needs, passed in so tests and other hosts can supply their own. */
+export interface NodeComponents {
+  config: NodeConfig
+  hardware: HardwareInfo
+  identityStore: IdentityStore
+  peerCache: PeerCacheStore
+  settingsStore: SettingsStore
+  scheduler: Scheduler
+  createLibp2p: (key: PrivateKey, config: NodeConfig) => Promise<HyperspaceLibp2p>
+  /** Whether the browser reports a network; the node listens for changes on `connectivity`. */
+  isBrowserOnline: () => boolean
+  connectivity: EventTarget
+}
+
+/** The parts that live as long as one libp2p instance (an identity import replaces them all). */
+interface Session {
+  libp2p: HyperspaceLibp2p
+  keeper: RelayKeeper
+  dialer: DirectDialer
+  gossip: CapabilityGossip
+  misbehaviour: MisbehaviourTracker
+  stopTicker: () => void
+}
+
+/** Nothing is built yet beyond the network itself; these say so rather than pretend. */
+const WORKING: ReadonlyMap<CapabilityName, Availability> = new Map()
+
+export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements NodeApi {
+  readonly identity: IdentityApi
+  private session?: Session
+  private settings: NodeSettings = { toggles: {} }
+  private readonly availability
+  private readonly startedAt = Date.now()
+  private statusQueued = false
+  private peersQueued = false
+  private cachedPeersDialled = false
+
+  private constructor (private readonly components: NodeComponents) {
+    super()
+    this.availability = browserAvailability(components.hardware)
+    this.identity = identityApi(components.identityStore, async key => { await this.restart(key) })
+  }
+
+  static async start (components: NodeComponents): Promise<HyperspaceNode> {
+    const node = new HyperspaceNode(components)
+    node.settings = await components.settingsStore.load()
+    await node.bringUp(await components.identityStore.loadOrCreate())
+    components.connectivity.addEventListener('online', node.onBrowserOnline)
+    components.connectivity.addEventListener('offline', node.queueStatus)
+    return node
+  }
+
+  get libp2p (): HyperspaceLibp2p {
+    if (this.session === undefined) throw new NodeNotRunningError()
+    return this.session.libp2p
+  }
+
+  status (): NodeStatus {
+    const session = this.session
+    const relays = session?.keeper.statuses() ?? []
+    return {
+      peerId: session?.libp2p.peerId.toString() ?? '',
+      networkId: this.components.config.networkId,
+      state: this.connectionState(),
+      online: this.connectionState() === 'online',
+      relays,
+      peers: session?.libp2p.getPeers().length ?? 0,
+      profile: this.profile(),
+      capabilities: this.capabilities(),
+      hardware: this.components.hardware,
+      warnings: [...this.components.config.warnings],
+      startedAt: this.startedAt
+    }
+  }
+
+  peers (): PeerInfo[] {
+    const session = this.session
+    if (session === undefined) return []
+    return listPeers(session.libp2p, id => session.keeper.isRelay(id), id => session.gossip.get(id))
+  }
+
+  async setProfile (profile: ProfileName): Promise<void> {
+    this.settings = { profile, toggles: {} }
+    await this.settingsChanged()
+  }
+
+  async setCapability (name: CapabilityName, enabled: boolean): Promise<void> {
+    this.settings = { ...this.settings, toggles: { ...this.settings.toggles, [name]: enabled } }
+    await this.settingsChanged()
+  }
+
+  async stop (): Promise<void> {
+    this.components.connectivity.removeEventListener('online', this.onBrowserOnline)
+    this.components.connectivity.removeEventListener('offline', this.queueStatus)
+    await this.tearDown()
+    this.queueStatus()
+  }
+
+  private profile (): ProfileName {
+    return this.components.config.profile ?? this.settings.profile ?? proposeProfile(this.components.hardware)
+  }
+
+  private capabilities (): CapabilityStatusMap {
+    const enabled = enabledCapabilities(this.profile(), this.availability, this.settings.toggles)
+    return capabilityStatuses(enabled, this.availability, WORKING)
+  }
+
+  private connectionState (): ConnectionState {
+    const session = this.session
+    if (session === undefined) return 'stopped'
+    if (!this.components.isBrowserOnline()) return 'offline'
+    if (session.libp2p.status !== 'started') return 'starting'
+    const reserved = session.keeper.statuses().some(r => r.reserved)
+    const direct = session.libp2p.getConnections().some(c => c.status === 'open' && transportKind(c) === 'webrtc')
+    return reserved || direct ? 'online' : 'connecting'
+  }
+
+  private async settingsChanged (): Promise<void> {
+    await this.components.settingsStore.save(this.settings)
+    this.queueStatus()
+    await this.session?.gossip.announce()
+  }
+
+  private async bringUp (key: PrivateKey): Promise<void> {
+    const { config, scheduler } = this.components
+    const libp2p = await this.components.createLibp2p(key, config)
+    const keeper = new RelayKeeper(libp2p, scheduler, config.bootstrap)
+    const dialer = new DirectDialer(libp2p, scheduler, id => keeper.isRelay(id))
+    const gossip = new CapabilityGossip(libp2p, scheduler, config.networkId,
+      () => announcementFromStatuses(this.profile(), this.capabilities(), scheduler.now()))
+    const misbehaviour = new MisbehaviourTracker(scheduler, id => keeper.isRelay(id), peerId => {
+      libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })
+    })
+
+    keeper.addEventListener('change', this.onRelayChange)
+    gossip.addEventListener('announcement', this.queuePeers)
+    gossip.addEventListener('invalid', evt => { misbehaviour.record(evt.detail.peerId, evt.detail.error.message) })
+    for (const event of ['connection:open', 'connection:close', 'self:peer:update'] as const) {
+      libp2p.addEventListener(event, this.queueStatus)
+      libp2p.addEventListener(event, this.queuePeers)
+    }
+    libp2p.addEventListener('connection:open', this.onConnectionOpen)
+
+    await libp2p.start()
+    gossip.start()
+    dialer.start()
+    keeper.start()
+    // Latencies change without an event; refresh the peer list on the worker clock.
+    const stopTicker = scheduler.every(2_000, () => { this.queuePeers() })
+    this.session = { libp2p, keeper, dialer, gossip, misbehaviour, stopTicker }
+    this.queueStatus()
+  }
+
+  private async tearDown (): Promise<void> {
+    const session = this.session
+    if (session === undefined) return
+    this.session = undefined
+    session.stopTicker()
+    session.keeper.stop()
+    session.dialer.stop()
+    session.gossip.stop()
+    await session.libp2p.stop()
+  }
+
+  private async restart (key: PrivateKey): Promise<void> {
+    await this.tearDown()
+    this.cachedPeersDialled = false
+    await this.bringUp(key)
+  }
+
+  /** Peers from earlier visits are redialled as soon as a relay can carry the signalling. */
+  private async dialCachedPeers (session: Session): Promise<void> {
+    const cached = await this.components.peerCache.recent()
+    for (const peer of cached) {
+      try {
+        session.dialer.consider(peerIdFromString(peer.peerId), peer.addrs.map(a => multiaddr(a)), true)
+      } catch (err) {
+        console.warn('hyperspace: skipped an unreadable cached peer', peer.peerId, err)
+      }
+    }
+  }
+
+  private readonly onRelayChange = (): void => {
+    const session = this.session
+    if (session !== undefined && !this.cachedPeersDialled && session.keeper.statuses().some(r => r.connected)) {
+      this.cachedPeersDialled = true
+      void this.dialCachedPeers(session)
+    }
+    this.queueStatus()
+  }
+
+  private readonly onConnectionOpen = (evt: CustomEvent<Connection>): void => {
+    const conn = evt.detail
+    const session = this.session
+    if (session === undefined || transportKind(conn) !== 'webrtc') return
+    void session.libp2p.peerStore.get(conn.remotePeer).then(peer => this.components.peerCache.record({
+      peerId: conn.remotePeer.toString(),
+      addrs: peer.addresses.map(a => a.multiaddr.toString()).filter(a => a.includes('/webrtc')),
+      lastSeen: Date.now()
+    })).catch(err => { console.warn('hyperspace: could not cache peer', conn.remotePeer.toString(), err) })
+  }
+
+  private readonly onBrowserOnline = (): void => {
+    this.session?.keeper.redialNow()
+    this.queueStatus()
+  }
+
+  /** Many libp2p events arrive together; the UI gets one update per task. */
+  private readonly queueStatus = (): void => {
+    if (this.statusQueued) return
+    this.statusQueued = true
+    queueMicrotask(() => {
+      this.statusQueued = false
+      this.safeDispatchEvent('status', { detail: this.status() })
+    })
+  }
+
+  private readonly queuePeers = (): void => {
+    if (this.peersQueued) return
+    this.peersQueued = true
+    queueMicrotask(() => {
+      this.peersQueued = false
+      this.safeDispatchEvent('peers', { detail: this.peers() })
+    })
+  }
+}

@@ -1,0 +1,32 @@
+import { InvalidIdentityFileError } from '../core/errors.ts'
+import { IDENTITY_FILE_MAX_BYTES, type IdentityFile } from '../core/identity-envelope.ts'
+import type { IdentityApi } from './api.ts'
+import type { IdentityStore } from '../storage/identity-store.ts'
+import type { PrivateKey } from '@libp2p/interface'
+
+async function fileText (file: string | Blob | IdentityFile): Promise<string> {
+  if (typeof file === 'string') return file
+  if (file instanceof Blob) {
+    if (file.size > IDENTITY_FILE_MAX_BYTES) throw new InvalidIdentityFileError(`larger than ${IDENTITY_FILE_MAX_BYTES} bytes`)
+    return await file.text()
+  }
+  return JSON.stringify(file)
+}
+
+/** Export and import of the node identity; an import restarts the node with the imported key. */
+export function identityApi (store: IdentityStore, restart: (key: PrivateKey) => Promise<void>): IdentityApi {
+  return {
+    export: async passphrase => await store.export(passphrase),
+    async inspect (file, passphrase) {
+      const { peerId } = await store.inspect(await fileText(file), passphrase)
+      return { peerId, current: await store.current() ?? '' }
+    },
+    async import (file, passphrase, options = {}) {
+      const text = await fileText(file)
+      const before = await store.current()
+      const peerId = await store.import(text, passphrase, options)
+      if (peerId !== before) await restart(await store.loadOrCreate())
+      return peerId
+    }
+  }
+}

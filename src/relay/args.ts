@@ -1,0 +1,63 @@
+import { parseArgs } from 'node:util'
+import { RELAY_DEFAULTS } from './relay.ts'
+
+export interface RelayArgs {
+  host: string
+  port: number
+  announce: string[]
+  keyFile?: string
+  network: string
+  maxReservations: number
+  maxReservationsPerHost: number
+  /** Write the dialable addresses as a bootstrap.json to this path. */
+  bootstrapOut?: string
+}
+
+export const RELAY_USAGE = `npm run relay -- [options]
+  --host <ip>               listen address (default ${RELAY_DEFAULTS.host})
+  --port <n>                WebSockets port (default ${RELAY_DEFAULTS.port}; 0 picks a free one)
+  --announce <multiaddr>    public address to announce, without /p2p (repeatable)
+  --key-file <path>         keep the relay's identity in this file (created if missing)
+  --network <name>          network name (default ${RELAY_DEFAULTS.network})
+  --max-reservations <n>    circuit relay reservations in all (default ${RELAY_DEFAULTS.maxReservations})
+  --max-per-host <n>        reservations from one IP address (default ${RELAY_DEFAULTS.maxReservationsPerHost})
+  --bootstrap-out <path>    write a bootstrap.json listing this relay`
+
+function positiveInt (value: string | undefined, name: string, fallback: number, min = 1): number {
+  if (value === undefined) return fallback
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < min || n > 65_535 * 16) throw new RangeError(`--${name} must be a whole number >= ${min}`)
+  return n
+}
+
+export function parseRelayArgs (argv: string[]): RelayArgs {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      announce: { type: 'string', multiple: true },
+      'key-file': { type: 'string' },
+      network: { type: 'string' },
+      'max-reservations': { type: 'string' },
+      'max-per-host': { type: 'string' },
+      'bootstrap-out': { type: 'string' }
+    }
+  })
+  const port = positiveInt(values.port, 'port', RELAY_DEFAULTS.port, 0)
+  if (port > 65_535) throw new RangeError('--port must be at most 65535')
+  const network = values.network ?? RELAY_DEFAULTS.network
+  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(network)) throw new RangeError('--network must be lower-case letters, digits and dashes')
+  const args: RelayArgs = {
+    host: values.host ?? RELAY_DEFAULTS.host,
+    port,
+    announce: values.announce ?? [],
+    network,
+    maxReservations: positiveInt(values['max-reservations'], 'max-reservations', RELAY_DEFAULTS.maxReservations),
+    maxReservationsPerHost: positiveInt(values['max-per-host'], 'max-per-host', RELAY_DEFAULTS.maxReservationsPerHost)
+  }
+  if (values['key-file'] !== undefined) args.keyFile = values['key-file']
+  if (values['bootstrap-out'] !== undefined) args.bootstrapOut = values['bootstrap-out']
+  return args
+}

@@ -1,0 +1,37 @@
+import './polyfills.ts'
+import { writeFile } from 'node:fs/promises'
+import { RELAY_DEFAULTS, startRelay } from './relay.ts'
+import { RELAY_USAGE, parseRelayArgs, type RelayArgs } from './args.ts'
+import { loadOrCreateKey } from './key-file.ts'
+
+let args: RelayArgs
+try {
+  args = parseRelayArgs(process.argv.slice(2))
+} catch (err) {
+  console.error(`relay: ${(err as Error).message}\n\n${RELAY_USAGE}`)
+  process.exit(2)
+}
+
+const relay = await startRelay({
+  privateKey: await loadOrCreateKey(args.keyFile),
+  host: args.host,
+  port: args.port,
+  announce: args.announce,
+  network: args.network,
+  maxReservations: args.maxReservations,
+  maxReservationsPerHost: args.maxReservationsPerHost,
+  maxTopics: RELAY_DEFAULTS.maxTopics
+})
+
+console.log(`relay ${relay.libp2p.peerId.toString()} on network ${args.network}`)
+for (const addr of relay.addrs) console.log(`listening ${addr}`)
+if (args.bootstrapOut !== undefined) {
+  await writeFile(args.bootstrapOut, JSON.stringify({ network: args.network, bootstrap: relay.addrs }, null, 2) + '\n')
+  console.log(`wrote ${args.bootstrapOut}`)
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void relay.stop().finally(() => process.exit(0))
+  })
+}

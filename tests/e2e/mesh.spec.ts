@@ -1,0 +1,68 @@
+import { expect, test } from '@playwright/test'
+import { openNode, peersOf, statusOf, waitForFullMesh, waitForNode, type TestNode } from './nodes.ts'
+import { startRelayProcess, type RelayProcess } from './relay-process.ts'
+
+let relay: RelayProcess
+let nodes: TestNode[] = []
+
+test.beforeAll(async () => { relay = await startRelayProcess() })
+test.afterAll(async () => {
+  await Promise.all(nodes.map(async n => { await n.context.close() }))
+  await relay.stop()
+})
+
+test('three nodes form a full mesh of direct WebRTC connections and gossip reaches all', async ({ browser }) => {
+  nodes = await Promise.all([0, 1, 2].map(async () => await openNode(browser, [relay.addr])))
+  expect(new Set(nodes.map(n => n.peerId)).size).toBe(3)
+
+  for (const node of nodes) {
+    await expect.poll(async () => (await statusOf(node.page)).relays[0]?.reserved).toBe(true)
+  }
+  await waitForFullMesh(nodes)
+
+  // The UI shows the same: each page lists both others as webrtc peers.
+  for (const node of nodes) {
+    for (const other of nodes.filter(n => n !== node)) {
+      await expect(node.page.locator(`[data-testid="peer-row"][data-peer-id="${other.peerId}"]`)).toHaveAttribute('data-transport', 'webrtc')
+    }
+  }
+
+  // A capability announcement from A (gossip, signed by A) reaches B and C.
+  const [a, b, c] = nodes as [TestNode, TestNode, TestNode]
+  await a.page.evaluate(async () => { await window.hyperspace?.setProfile('storage') })
+  for (const receiver of [b, c]) {
+    await expect.poll(async () => (await peersOf(receiver.page)).find(p => p.peerId === a.peerId)?.profile).toBe('storage')
+    await expect.poll(async () => (await peersOf(receiver.page)).find(p => p.peerId === a.peerId)?.capabilities).toEqual(['storage', 'memory'])
+  }
+  // Latency comes from libp2p ping over the direct connection.
+  await expect.poll(async () => (await peersOf(b.page)).find(p => p.peerId === a.peerId)?.latencyMs ?? null).not.toBeNull()
+})
+
+test('a reloaded page keeps its peer id', async () => {
+  const node = nodes[0]
+  if (node === undefined) throw new Error('needs the mesh test first')
+  await node.page.reload()
+  const status = await waitForNode(node.page)
+  expect(status.peerId).toBe(node.peerId)
+  await waitForFullMesh(nodes)
+})
+
+test('after the relay is killed and restarted every page reconnects and re-reserves without a reload', async () => {
+  await relay.kill()
+  for (const node of nodes) {
+    await expect.poll(async () => (await statusOf(node.page)).relays[0]?.connected).toBe(false)
+  }
+  relay = await startRelayProcess({ port: relay.port, keyFile: relay.keyFile })
+  for (const node of nodes) {
+    await expect.poll(async () => {
+      const relayStatus = (await statusOf(node.page)).relays[0]
+      return relayStatus?.connected === true && relayStatus.reserved
+    }, { timeout: 60_000 }).toBe(true)
+    await expect(node.page.getByTestId('connection-state')).toHaveText('online')
+  }
+  // The pages are still meshed and gossip still flows through the restarted relay.
+  await waitForFullMesh(nodes)
+  const [a, b] = nodes as [TestNode, TestNode]
+  await a.page.evaluate(async () => { await window.hyperspace?.setProfile('embedding') })
+  await expect.poll(async () => (await peersOf(b.page)).find(p => p.peerId === a.peerId)?.profile).toBe('embedding')
+})

@@ -1,0 +1,50 @@
+import type { Browser, BrowserContext, Page } from '@playwright/test'
+import type { NodeStatus, PeerInfo } from '../../src/node/api.ts'
+
+export interface TestNode {
+  context: BrowserContext
+  page: Page
+  peerId: string
+}
+
+export function appUrl (relayAddrs: string[], extra = ''): string {
+  return `/?network=dev&bootstrap=${encodeURIComponent(relayAddrs.join(','))}${extra}`
+}
+
+/** Waits until the page runs a node and returns its status. */
+export async function waitForNode (page: Page): Promise<NodeStatus> {
+  await page.waitForFunction(() => window.hyperspace !== undefined && window.hyperspace.status().peerId !== '', null, { timeout: 30_000 })
+  return await page.evaluate(() => window.hyperspace?.status() as NodeStatus)
+}
+
+/** A node in its own browser context: its own IndexedDB, locks and identity, as a separate profile. */
+export async function openNode (browser: Browser, relayAddrs: string[], extra = ''): Promise<TestNode> {
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  page.on('pageerror', err => { console.error(`[page error] ${err.stack ?? err.message}`) })
+  await page.goto(appUrl(relayAddrs, extra))
+  const status = await waitForNode(page)
+  return { context, page, peerId: status.peerId }
+}
+
+export async function peersOf (page: Page): Promise<PeerInfo[]> {
+  return await page.evaluate(() => window.hyperspace?.peers() ?? [])
+}
+
+export async function statusOf (page: Page): Promise<NodeStatus> {
+  return await page.evaluate(() => window.hyperspace?.status() as NodeStatus)
+}
+
+/** Polls until every node has a direct WebRTC connection to every other. */
+export async function waitForFullMesh (nodes: TestNode[], timeoutMs = 60_000): Promise<number> {
+  const start = Date.now()
+  while (Date.now() - start < timeoutMs) {
+    const views = await Promise.all(nodes.map(async n => await peersOf(n.page)))
+    const meshed = nodes.every((node, i) => nodes.every(other => other === node ||
+      views[i]?.some(p => p.peerId === other.peerId && p.transport === 'webrtc') === true))
+    if (meshed) return Date.now() - start
+    await new Promise(resolve => setTimeout(resolve, 250))
+  }
+  const views = await Promise.all(nodes.map(async n => await peersOf(n.page)))
+  throw new Error(`no full WebRTC mesh after ${timeoutMs} ms: ${JSON.stringify(views.map(v => v.map(p => [p.peerId.slice(-6), p.transport])))}`)
+}

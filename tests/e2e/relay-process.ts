@@ -1,0 +1,50 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export interface RelayProcess {
+  addr: string
+  peerId: string
+  port: number
+  keyFile: string
+  /** SIGKILL: the relay vanishes without saying goodbye, as a crashed host would. */
+  kill(): Promise<void>
+  stop(): Promise<void>
+}
+
+/** Starts `npm run relay`'s entry point as its own process on 127.0.0.1, so a test can kill it. */
+export async function startRelayProcess (options: { port?: number, keyFile?: string } = {}): Promise<RelayProcess> {
+  const keyFile = options.keyFile ?? join(mkdtempSync(join(tmpdir(), 'hs-relay-')), 'relay.key')
+  const child: ChildProcess = spawn(process.execPath, [
+    '--import', 'tsx', 'src/relay/main.ts', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--key-file', keyFile
+  ], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stderr = ''
+  child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  const addr = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => { reject(new Error(`relay did not start: ${stderr}`)) }, 30_000)
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString()
+      const match = /listening (\S+)/.exec(out)
+      if (match?.[1] !== undefined) {
+        clearTimeout(timer)
+        resolve(match[1])
+      }
+    })
+    child.once('exit', code => { clearTimeout(timer); reject(new Error(`relay exited with ${code}: ${stderr}`)) })
+  })
+  const exited = new Promise<void>(resolve => child.once('exit', () => { resolve() }))
+  const end = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    await exited
+  }
+  return {
+    addr,
+    peerId: addr.split('/p2p/')[1] ?? '',
+    port: Number(/\/tcp\/(\d+)\//.exec(addr)?.[1]),
+    keyFile,
+    kill: async () => { await end('SIGKILL') },
+    stop: async () => { await end('SIGTERM') }
+  }
+}

@@ -1,0 +1,48 @@
+import { svelte } from '@sveltejs/vite-plugin-svelte'
+import { defineConfig } from 'vite'
+import { VitePWA } from 'vite-plugin-pwa'
+import { ISOLATION_HEADERS, defaultModelsDir, hyperspaceServe } from './scripts/serve-plugin.ts'
+
+export default defineConfig({
+  plugins: [
+    svelte(),
+    hyperspaceServe({ modelsDir: defaultModelsDir() }),
+    VitePWA({
+      registerType: 'prompt',
+      injectRegister: false,
+      includeAssets: ['icon.svg'],
+      manifest: {
+        name: 'Hyperspace node',
+        short_name: 'Hyperspace',
+        description: 'Your browser as a peer of the Hyperspace AI inference network',
+        theme_color: '#0b1020',
+        background_color: '#0b1020',
+        display: 'standalone',
+        start_url: '.',
+        scope: '.',
+        icons: [
+          { src: 'icon-192.png', sizes: '192x192', type: 'image/png' },
+          { src: 'icon-512.png', sizes: '512x512', type: 'image/png' },
+          { src: 'icon-512-maskable.png', sizes: '512x512', type: 'image/png', purpose: 'maskable' }
+        ]
+      },
+      workbox: {
+        globPatterns: ['**/*.{js,css,html,svg,png,webmanifest}'],
+        // The relay list changes with the deployment: always ask the network, fall back to the last copy.
+        globIgnores: ['bootstrap.json'],
+        navigateFallback: 'index.html',
+        navigateFallbackDenylist: [/^\/models\//],
+        runtimeCaching: [{ urlPattern: /\/bootstrap\.json$/, handler: 'NetworkFirst', options: { cacheName: 'bootstrap', networkTimeoutSeconds: 3 } }],
+        cleanupOutdatedCaches: true
+      }
+    })
+  ],
+  build: {
+    target: 'es2022',
+    // ORT's thread workers would re-run the app through the polyfill (see docs/architecture.md).
+    modulePreload: { polyfill: false }
+  },
+  worker: { format: 'es' },
+  server: { headers: ISOLATION_HEADERS },
+  preview: { headers: ISOLATION_HEADERS }
+})
