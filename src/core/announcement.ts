@@ -3,27 +3,32 @@ import { decodeMessage, encodeMessage } from './cbor.ts'
 import { MalformedMessageError } from './errors.ts'
 
 /**
- * What a node tells the network it offers, on the capabilities topic. The sender is the gossip
- * message's signer (StrictSign), so the body carries no peer id of its own.
+ * What a node tells the network it offers and where to reach it, on the capabilities topic. The
+ * sender is the gossip message's signer (StrictSign), so the body carries no peer id of its own and
+ * a node can only speak for its own addresses.
  */
 export interface CapabilityAnnouncement {
   timestamp: number
   profile: ProfileName
   /** Enabled capabilities, each with whether it actually works right now. */
   capabilities: Partial<Record<CapabilityName, { working: boolean }>>
+  /** Multiaddrs the node is dialable on (relay circuit and WebRTC addresses). */
+  addrs: string[]
 }
 
 export const ANNOUNCEMENT_VERSION = 1
-export const ANNOUNCEMENT_MAX_BYTES = 1024
+export const ANNOUNCEMENT_MAX_BYTES = 4096
+export const ANNOUNCEMENT_MAX_ADDRS = 8
+const MAX_ADDR_LENGTH = 400
 /** Announcements older or further in the future than this are stale and ignored. */
 export const ANNOUNCEMENT_MAX_SKEW_MS = 5 * 60_000
 
-export function announcementFromStatuses (profile: ProfileName, statuses: CapabilityStatusMap, now: number): CapabilityAnnouncement {
+export function announcementFromStatuses (profile: ProfileName, statuses: CapabilityStatusMap, addrs: string[], now: number): CapabilityAnnouncement {
   const capabilities: CapabilityAnnouncement['capabilities'] = {}
   for (const name of CAPABILITY_NAMES) {
     if (statuses[name].enabled) capabilities[name] = { working: statuses[name].working }
   }
-  return { timestamp: now, profile, capabilities }
+  return { timestamp: now, profile, capabilities, addrs: addrs.filter(a => a.length <= MAX_ADDR_LENGTH).slice(0, ANNOUNCEMENT_MAX_ADDRS) }
 }
 
 export function encodeAnnouncement (a: CapabilityAnnouncement): Uint8Array {
@@ -33,7 +38,8 @@ export function encodeAnnouncement (a: CapabilityAnnouncement): Uint8Array {
     ts: a.timestamp,
     profile: a.profile,
     caps: enabled,
-    working: enabled.filter(name => a.capabilities[name]?.working === true)
+    working: enabled.filter(name => a.capabilities[name]?.working === true),
+    addrs: a.addrs
   })
 }
 
@@ -55,7 +61,12 @@ export function decodeAnnouncement (bytes: Uint8Array): CapabilityAnnouncement {
   if (!working.every(name => caps.includes(name))) throw new MalformedMessageError('working names a capability that is not enabled')
   const capabilities: CapabilityAnnouncement['capabilities'] = {}
   for (const name of caps) capabilities[name] = { working: working.includes(name) }
-  return { timestamp: ts, profile, capabilities }
+  const addrs = record.addrs
+  if (!Array.isArray(addrs) || addrs.length > ANNOUNCEMENT_MAX_ADDRS ||
+    !addrs.every(a => typeof a === 'string' && a.startsWith('/') && a.length <= MAX_ADDR_LENGTH)) {
+    throw new MalformedMessageError(`addrs must be at most ${ANNOUNCEMENT_MAX_ADDRS} multiaddr strings`)
+  }
+  return { timestamp: ts, profile, capabilities, addrs }
 }
 
 export function isStale (timestamp: number, now: number): boolean {

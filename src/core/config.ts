@@ -26,8 +26,14 @@ export const DEFAULT_ROUND_MS = 90_000
 export const MAX_BOOTSTRAP_ADDRS = 16
 const MAX_MULTIADDR_LENGTH = 1024
 const NETWORK_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/
+/** The suffix networkIdFor adds for a round length: a name may not carry it itself. */
+const ROUND_SUFFIX = /-t\d+$/
 const MIN_ROUND_S = 2
 const MAX_ROUND_S = 3600
+
+export function isValidNetworkName (name: unknown): name is string {
+  return typeof name === 'string' && NETWORK_NAME.test(name) && !ROUND_SUFFIX.test(name)
+}
 
 export function isDevNetwork (network: string): boolean {
   return network === 'dev' || network.startsWith('dev-')
@@ -99,7 +105,7 @@ export function parseNodeConfig (search: string, bootstrapFile: unknown): NodeCo
   let network = 'mainnet'
   const networkParam = params.get('network') ?? file.network
   if (networkParam !== undefined && networkParam !== null) {
-    if (typeof networkParam === 'string' && NETWORK_NAME.test(networkParam)) network = networkParam
+    if (isValidNetworkName(networkParam)) network = networkParam
     else warnings.push(`network "${String(networkParam).slice(0, 40)}" is not a valid network name`)
   }
   const dev = isDevNetwork(network)

@@ -55,7 +55,7 @@ export function browserAvailability (hw: HardwareInfo): AvailabilityMap {
   return {
     inference: yes,
     embedding: yes,
-    storage: hw.storageQuotaBytes === undefined || hw.storageQuotaBytes > 64 * MiB
+    storage: hw.storageQuotaBytes === undefined || hw.storageQuotaBytes >= 64 * MiB
       ? yes
       : { available: false, reason: 'the browser grants less than 64 MiB of storage' },
     memory: yes,

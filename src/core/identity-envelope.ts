@@ -32,7 +32,12 @@ function fromBase64 (text: string, field: string, maxBytes: number): Uint8Array<
   if (text.length > Math.ceil(maxBytes / 3) * 4 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) {
     throw new InvalidIdentityFileError(`${field} is not base64 of at most ${maxBytes} bytes`)
   }
-  const binary = atob(text)
+  let binary: string
+  try {
+    binary = atob(text)
+  } catch {
+    throw new InvalidIdentityFileError(`${field} is not valid base64`)
+  }
   const bytes = new Uint8Array(binary.length)
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i)
   return bytes

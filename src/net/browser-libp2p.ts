@@ -1,11 +1,9 @@
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { noise } from '@libp2p/noise'
-import { pubsubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
 import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { topicFor } from '../core/topics.ts'
 import { hyperspaceServices, type HyperspaceServices } from './services.ts'
 import type { NodeConfig } from '../core/config.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -37,9 +35,6 @@ export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeC
     // The browser default refuses ws:// and private addresses; a dev network lives on exactly those.
     connectionGater: config.dev ? { denyDialMultiaddr: () => false } : {},
     connectionMonitor: { pingInterval: 5_000 },
-    peerDiscovery: [
-      pubsubPeerDiscovery({ topics: [topicFor(config.networkId, 'peer-discovery')], interval: 5_000 })
-    ],
     services: hyperspaceServices({ network: config.network, dev: config.dev, dhtServer: false, colocationPenalty: !config.dev })
   })
 }

@@ -21,6 +21,7 @@ export interface CapabilityGossipEvents {
 
 const ANNOUNCE_INTERVAL_MS = 30_000
 const EXPIRY_MS = 3 * ANNOUNCE_INTERVAL_MS
+const ANNOUNCE_DEBOUNCE_MS = 200
 
 /** Validates a capabilities-topic message: Reject malformed or unsigned ones, Ignore stale ones. */
 export function validateAnnouncement (msg: Message, now: number): { result: TopicValidatorResult, error?: HyperspaceError } {
@@ -42,6 +43,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   private readonly topic: string
   private readonly registry = new Map<string, PeerAnnouncement>()
   private stopTimer?: () => void
+  private cancelPending?: () => void
 
   constructor (
     private readonly libp2p: Libp2p<HyperspaceServices>,
@@ -63,12 +65,16 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     pubsub.addEventListener('message', this.onMessage)
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     pubsub.subscribe(this.topic)
-    this.stopTimer = this.scheduler.every(ANNOUNCE_INTERVAL_MS, () => { void this.announce() })
+    // New addresses (a relay reservation) are worth telling at once: peers dial on them.
+    this.libp2p.addEventListener('self:peer:update', this.announceSoon)
+    this.stopTimer = this.scheduler.every(ANNOUNCE_INTERVAL_MS, this.announceSoon)
   }
 
   stop (): void {
     const pubsub = this.libp2p.services.pubsub
     this.stopTimer?.()
+    this.cancelPending?.()
+    this.libp2p.removeEventListener('self:peer:update', this.announceSoon)
     pubsub.removeEventListener('message', this.onMessage)
     pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     pubsub.topicValidators.delete(this.topic)
@@ -76,6 +82,15 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
 
   async announce (): Promise<void> {
     await this.libp2p.services.pubsub.publish(this.topic, encodeAnnouncement(this.current()))
+  }
+
+  /** Coalesces bursts of reasons to announce into one message. */
+  private readonly announceSoon = (): void => {
+    if (this.cancelPending !== undefined) return
+    this.cancelPending = this.scheduler.after(ANNOUNCE_DEBOUNCE_MS, () => {
+      this.cancelPending = undefined
+      this.announce().catch(err => { console.warn('hyperspace: capability announcement failed', err) })
+    })
   }
 
   get (peerId: string): PeerAnnouncement | undefined {
@@ -98,8 +113,6 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
 
   /** A node that just joined the topic learns what we offer now, not at the next interval. */
   private readonly onSubscriptionChange = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    if (evt.detail.subscriptions.some(s => s.subscribe && s.topic === this.topic)) {
-      this.scheduler.after(500, () => { void this.announce().catch(() => {}) })
-    }
+    if (evt.detail.subscriptions.some(s => s.subscribe && s.topic === this.topic)) this.announceSoon()
   }
 }

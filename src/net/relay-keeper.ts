@@ -1,3 +1,4 @@
+import { errorMessage } from '../core/errors.ts'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import { Backoff } from '../core/backoff.ts'
@@ -147,7 +148,7 @@ export class RelayKeeper extends TypedEventEmitter<RelayKeeperEvents> {
       relay.backoff.reset()
       this.update(relay, { connected: true, attempts: 0, lastError: undefined })
     } catch (err) {
-      this.update(relay, { connected: false, lastError: (err as Error).message.slice(0, 200) })
+      this.update(relay, { connected: false, lastError: errorMessage(err).slice(0, 200) })
       this.scheduleRetry(relay)
     } finally {
       relay.dialing = false

@@ -55,6 +55,7 @@ export async function bootHost (config: NodeConfig): Promise<NodeHost> {
     if (evt.detail.phase === 'running') window.hyperspace = evt.detail.node
     else delete window.hyperspace
   })
+  window.addEventListener('pagehide', () => { host.pageClosing() })
   await host.start()
   return host
 }

@@ -1,3 +1,4 @@
+import { errorMessage } from '../core/errors.ts'
 import type { HardwareInfo, WebGpuInfo } from '../core/hardware.ts'
 
 /** A tiny module using a SIMD instruction (i32x4.splat): it validates only where WASM SIMD exists. */
@@ -21,7 +22,7 @@ async function probeWebGpu (): Promise<{ info: WebGpuInfo | null, error?: string
       }
     }
   } catch (err) {
-    return { info: null, error: `WebGPU failed: ${(err as Error).message}` }
+    return { info: null, error: `WebGPU failed: ${errorMessage(err)}` }
   }
 }
 

@@ -1,3 +1,4 @@
+import { errorMessage } from '../core/errors.ts'
 import { TypedEventEmitter } from 'main-event'
 import { HyperspaceNode, type NodeComponents } from './hyperspace-node.ts'
 import type { NodeApi } from './api.ts'
@@ -36,6 +37,11 @@ export class NodeHost extends TypedEventEmitter<NodeHostEvents> {
     if (this.lock.role === 'follower') this.setState({ phase: 'elsewhere' })
   }
 
+  /** The page is going away: drop every connection now (see HyperspaceNode.abortConnections). */
+  pageClosing (): void {
+    this.node?.abortConnections()
+  }
+
   async takeOver (): Promise<void> {
     this.setState({ phase: 'loading' })
     await this.lock.takeOver()
@@ -48,7 +54,7 @@ export class NodeHost extends TypedEventEmitter<NodeHostEvents> {
       this.setState({ phase: 'running', node: this.node })
     } catch (err) {
       console.error('hyperspace: node failed to start', err)
-      this.setState({ phase: 'failed', error: (err as Error).message })
+      this.setState({ phase: 'failed', error: errorMessage(err) })
     }
   }
 

@@ -119,6 +119,14 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     this.queueStatus()
   }
 
+  /**
+   * For page unload: there is no time for a graceful stop, but aborting closes every transport at
+   * once, so peers see this node leave now instead of when their connection times out.
+   */
+  abortConnections (): void {
+    for (const conn of this.session?.libp2p.getConnections() ?? []) conn.abort(new Error('the page was closed'))
+  }
+
   private profile (): ProfileName {
     return this.components.config.profile ?? this.settings.profile ?? proposeProfile(this.components.hardware)
   }
@@ -149,14 +157,17 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     const libp2p = await this.components.createLibp2p(key, config)
     const keeper = new RelayKeeper(libp2p, scheduler, config.bootstrap)
     const dialer = new DirectDialer(libp2p, scheduler, id => keeper.isRelay(id))
-    const gossip = new CapabilityGossip(libp2p, scheduler, config.networkId,
-      () => announcementFromStatuses(this.profile(), this.capabilities(), scheduler.now()))
+    const gossip = new CapabilityGossip(libp2p, scheduler, config.networkId, () => announcementFromStatuses(
+      this.profile(), this.capabilities(), libp2p.getMultiaddrs().map(ma => ma.toString()).filter(a => a.includes('/p2p-circuit')), scheduler.now()))
     const misbehaviour = new MisbehaviourTracker(scheduler, id => keeper.isRelay(id), peerId => {
       libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })
     })
 
     keeper.addEventListener('change', this.onRelayChange)
-    gossip.addEventListener('announcement', this.queuePeers)
+    gossip.addEventListener('announcement', evt => {
+      this.queuePeers()
+      this.dialAnnounced(dialer, evt.detail.peerId, evt.detail.announcement.addrs)
+    })
     gossip.addEventListener('invalid', evt => { misbehaviour.record(evt.detail.peerId, evt.detail.error.message) })
     for (const event of ['connection:open', 'connection:close', 'self:peer:update'] as const) {
       libp2p.addEventListener(event, this.queueStatus)
@@ -191,16 +202,18 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     await this.bringUp(key)
   }
 
+  /** Addresses come from the network or from storage: parse defensively, skip what does not parse. */
+  private dialAnnounced (dialer: DirectDialer, peerId: string, addrs: string[], force = false): void {
+    try {
+      dialer.consider(peerIdFromString(peerId), addrs.map(a => multiaddr(a)), force)
+    } catch (err) {
+      console.warn('hyperspace: unusable addresses for', peerId, err)
+    }
+  }
+
   /** Peers from earlier visits are redialled as soon as a relay can carry the signalling. */
   private async dialCachedPeers (session: Session): Promise<void> {
-    const cached = await this.components.peerCache.recent()
-    for (const peer of cached) {
-      try {
-        session.dialer.consider(peerIdFromString(peer.peerId), peer.addrs.map(a => multiaddr(a)), true)
-      } catch (err) {
-        console.warn('hyperspace: skipped an unreadable cached peer', peer.peerId, err)
-      }
-    }
+    for (const peer of await this.components.peerCache.recent()) this.dialAnnounced(session.dialer, peer.peerId, peer.addrs, true)
   }
 
   private readonly onRelayChange = (): void => {

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util'
+import { isValidNetworkName } from '../core/config.ts'
 import { RELAY_DEFAULTS } from './relay.ts'
 
 export interface RelayArgs {
@@ -25,6 +26,8 @@ export const RELAY_USAGE = `npm run relay -- [options]
 
 function positiveInt (value: string | undefined, name: string, fallback: number, min = 1): number {
   if (value === undefined) return fallback
+  // Number('') is 0: an unset variable in `--port=$PORT` must not mean "any port".
+  if (value.trim() === '') throw new RangeError(`--${name} needs a value`)
   const n = Number(value)
   if (!Number.isInteger(n) || n < min || n > 65_535 * 16) throw new RangeError(`--${name} must be a whole number >= ${min}`)
   return n
@@ -48,7 +51,7 @@ export function parseRelayArgs (argv: string[]): RelayArgs {
   const port = positiveInt(values.port, 'port', RELAY_DEFAULTS.port, 0)
   if (port > 65_535) throw new RangeError('--port must be at most 65535')
   const network = values.network ?? RELAY_DEFAULTS.network
-  if (!/^[a-z0-9][a-z0-9-]{0,31}$/.test(network)) throw new RangeError('--network must be lower-case letters, digits and dashes')
+  if (!isValidNetworkName(network)) throw new RangeError('--network must be lower-case letters, digits and dashes, not ending in -t<digits>')
   const args: RelayArgs = {
     host: values.host ?? RELAY_DEFAULTS.host,
     port,

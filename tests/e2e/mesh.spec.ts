@@ -44,7 +44,7 @@ test('a reloaded page keeps its peer id', async () => {
   await node.page.reload()
   const status = await waitForNode(node.page)
   expect(status.peerId).toBe(node.peerId)
-  await waitForFullMesh(nodes)
+  await waitForFullMesh(nodes, 15_000)
 })
 
 test('after the relay is killed and restarted every page reconnects and re-reserves without a reload', async () => {
