@@ -16,7 +16,7 @@ export interface PeerAnnouncement {
 export interface CapabilityGossipEvents {
   announcement: CustomEvent<PeerAnnouncement>
   /** A peer sent a message that failed validation; the node decides what to do with it. */
-  invalid: CustomEvent<{ peerId: PeerId, error: HyperspaceError }>
+  invalid: CustomEvent<{ peerId: PeerId, error?: HyperspaceError }>
 }
 
 const ANNOUNCE_INTERVAL_MS = 30_000
@@ -59,7 +59,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     const pubsub = this.libp2p.services.pubsub
     pubsub.topicValidators.set(this.topic, (peer, msg) => {
       const { result, error } = validateAnnouncement(msg, this.scheduler.now())
-      if (error !== undefined) this.safeDispatchEvent('invalid', { detail: { peerId: peer, error } })
+      if (result === TopicValidatorResult.Reject) this.safeDispatchEvent('invalid', { detail: { peerId: peer, error } })
       return result
     })
     pubsub.addEventListener('message', this.onMessage)

@@ -11,7 +11,7 @@ import { RelayKeeper } from '../net/relay-keeper.ts'
 import { transportKind } from '../net/transport-kind.ts'
 import { identityApi } from './identity-api.ts'
 import { listPeers } from './peer-list.ts'
-import { MisbehaviourTracker } from './misbehaviour.ts'
+import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import type { ConnectionState, IdentityApi, NodeApi, NodeEvents, NodeStatus, PeerInfo } from './api.ts'
 import type { NodeConfig } from '../core/config.ts'
 import type { Scheduler } from '../core/scheduler.ts'
@@ -168,7 +168,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       this.queuePeers()
       this.dialAnnounced(dialer, evt.detail.peerId, evt.detail.announcement.addrs)
     })
-    gossip.addEventListener('invalid', evt => { misbehaviour.record(evt.detail.peerId, evt.detail.error.message) })
+    gossip.addEventListener('invalid', evt => { misbehaviour.record(evt.detail.peerId, evt.detail.error?.message ?? 'unsigned message') })
     for (const event of ['connection:open', 'connection:close', 'self:peer:update'] as const) {
       libp2p.addEventListener(event, this.queueStatus)
       libp2p.addEventListener(event, this.queuePeers)

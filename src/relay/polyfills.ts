@@ -11,3 +11,12 @@ if (typeof Promise.withResolvers !== 'function') {
     }
   })
 }
+
+/**
+ * Node 20 has no global WebSocket, which @libp2p/websockets dials with; without it the relay can
+ * listen but not dial other relays or DHT servers. Node 22 has one and keeps it.
+ */
+if (typeof globalThis.WebSocket === 'undefined') {
+  const { WebSocket } = await import('ws')
+  Object.defineProperty(globalThis, 'WebSocket', { configurable: true, writable: true, value: WebSocket })
+}

@@ -1,11 +1,14 @@
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { noise } from '@libp2p/noise'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { isDevNetwork } from '../core/config.ts'
 import { isHyperspaceTopic } from '../core/topics.ts'
+import { systemScheduler } from '../core/scheduler.ts'
 import { validateAnnouncement } from '../net/capability-gossip.ts'
+import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { hyperspaceServices, type HyperspaceServices } from '../net/services.ts'
 import { ReservationLimiter } from './reservation-limits.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -61,7 +64,10 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     }
   })
   limiter.attach(libp2p)
-  const stopTopics = joinTopicsOnDemand(libp2p, options.maxTopics)
+  const misbehaviour = new MisbehaviourTracker(systemScheduler, () => false, peerId => {
+    libp2p.hangUp(peerId).catch(err => { console.warn('relay: hang-up failed', err) })
+  })
+  const stopTopics = joinTopicsOnDemand(libp2p, options.maxTopics, misbehaviour)
   return {
     libp2p,
     addrs: libp2p.getMultiaddrs().map(ma => ma.toString()),
@@ -74,7 +80,7 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
 
 const TOPIC_SWEEP_MS = 60_000
 
-function joinTopicsOnDemand (libp2p: Libp2p<HyperspaceServices>, maxTopics: number): () => void {
+function joinTopicsOnDemand (libp2p: Libp2p<HyperspaceServices>, maxTopics: number, misbehaviour: MisbehaviourTracker): () => void {
   const pubsub = libp2p.services.pubsub
   pubsub.addEventListener('subscription-change', evt => {
     for (const { topic, subscribe } of evt.detail.subscriptions) {
@@ -85,7 +91,11 @@ function joinTopicsOnDemand (libp2p: Libp2p<HyperspaceServices>, maxTopics: numb
       }
       // The relay checks what it forwards, so one bad publisher cannot get the relay itself cut off.
       if (topic.endsWith(CAPABILITIES_SUFFIX)) {
-        pubsub.topicValidators.set(topic, (_peer, msg) => validateAnnouncement(msg, Date.now()).result)
+        pubsub.topicValidators.set(topic, (peer, msg) => {
+          const { result, error } = validateAnnouncement(msg, Date.now())
+          if (result === TopicValidatorResult.Reject) misbehaviour.record(peer, error?.message ?? 'unsigned message')
+          return result
+        })
       }
       pubsub.subscribe(topic)
     }

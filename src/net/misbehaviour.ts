@@ -6,8 +6,9 @@ const LIMIT = 3
 
 /**
  * Counts invalid messages per peer and disconnects a peer that keeps sending them. One bad message
- * can be a version mismatch; three in ten minutes is garbage. Relays are never cut off this way: they
- * forward what others publish, and gossipsub's own scoring handles them.
+ * can be a version mismatch; three in ten minutes is garbage. A browser never cuts off its relays
+ * this way: they forward what others publish (and check it first), and gossipsub's scoring handles
+ * them.
  */
 export class MisbehaviourTracker {
   private readonly strikes = new Map<string, number[]>()
