@@ -1,0 +1,101 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { createServer } from 'node:net'
+
+const HOST = '127.0.0.1'
+
+/** Runs `npx vite build` (output to stderr, stdout stays the report) when dist/index.html is missing. */
+export async function ensureBuild (root: string): Promise<boolean> {
+  if (existsSync(`${root}/dist/index.html`)) return false
+  console.error('bench: dist/index.html missing, running npx vite build')
+  const child = spawn('npx', ['vite', 'build'], { cwd: root, stdio: ['ignore', 2, 2] })
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('exit', resolve)
+  })
+  if (code !== 0) throw new Error(`vite build exited with ${code}`)
+  return true
+}
+
+async function isFree (port: number): Promise<boolean> {
+  return await new Promise(resolve => {
+    const server = createServer()
+    server.once('error', () => { resolve(false) })
+    server.listen(port, HOST, () => { server.close(() => { resolve(true) }) })
+  })
+}
+
+export interface PreviewServer {
+  url: string
+  port: number
+  close(): Promise<void>
+}
+
+async function waitForExit (child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return true
+  return await new Promise(resolve => {
+    const timer = setTimeout(() => { resolve(false) }, ms)
+    child.once('exit', () => { clearTimeout(timer); resolve(true) })
+  })
+}
+
+/** Signals the process group this module created for `child` (npx and the vite it runs). */
+function signalGroup (child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return
+  try { process.kill(-child.pid, signal) } catch { /* already gone */ }
+}
+
+async function startPreviewOn (root: string, port: number): Promise<PreviewServer> {
+  const child = spawn('npx', ['vite', 'preview', '--host', HOST, '--port', String(port), '--strictPort'], {
+    cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true
+  })
+  let output = ''
+  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const close = async (): Promise<void> => {
+    signalGroup(child, 'SIGTERM')
+    if (!await waitForExit(child, 5_000)) {
+      signalGroup(child, 'SIGKILL')
+      await waitForExit(child, 5_000)
+    }
+  }
+  const url = `http://${HOST}:${port}/`
+  const deadline = Date.now() + 30_000
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`vite preview exited with ${child.exitCode}: ${output}`)
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) })
+      if (response.ok) return { url, port, close }
+    } catch { /* not up yet */ }
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+  await close()
+  throw new Error(`vite preview did not answer on ${url} in 30 s: ${output}`)
+}
+
+/** `npx vite preview` on the first free port from `start` up (strictPort; retried if the port is taken meanwhile). */
+export async function startPreview (root: string, start = 4400): Promise<PreviewServer> {
+  let lastError: unknown
+  for (let port = start; port < start + 50; port++) {
+    if (!await isFree(port)) continue
+    try {
+      return await startPreviewOn(root, port)
+    } catch (err) {
+      lastError = err
+      if (!/already in use|EADDRINUSE/i.test(String(err))) throw err
+    }
+  }
+  throw new Error(`no port for vite preview from ${start}: ${String(lastError)}`)
+}
+
+/** Runs `fn` but gives up after `ms`, so a stuck shutdown cannot hang the bench. */
+export async function withTimeout<T> (what: string, ms: number, fn: () => Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await Promise.race([fn(), new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new Error(`${what} timed out after ${ms} ms`)) }, ms)
+    })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
