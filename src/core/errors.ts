@@ -67,3 +67,9 @@ export class NodeNotRunningError extends HyperspaceError {
 
   constructor () { super('ERR_NODE_NOT_RUNNING', 'The node is not running in this tab') }
 }
+
+export class BadSignatureError extends HyperspaceError {
+  override name = 'BadSignatureError'
+
+  constructor (peerId: string) { super('ERR_BAD_SIGNATURE', `The signature does not match peer ${peerId}`) }
+}

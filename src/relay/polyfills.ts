@@ -1,3 +1,5 @@
+import { WebSocket } from 'ws'
+
 /** Node 20 lacks Promise.withResolvers, which libp2p's queues use; without it the relay dies confusingly. */
 if (typeof Promise.withResolvers !== 'function') {
   Object.defineProperty(Promise, 'withResolvers', {
@@ -17,6 +19,5 @@ if (typeof Promise.withResolvers !== 'function') {
  * listen but not dial other relays or DHT servers. Node 22 has one and keeps it.
  */
 if (typeof globalThis.WebSocket === 'undefined') {
-  const { WebSocket } = await import('ws')
   Object.defineProperty(globalThis, 'WebSocket', { configurable: true, writable: true, value: WebSocket })
 }
