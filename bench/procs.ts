@@ -29,6 +29,8 @@ export interface PreviewServer {
   url: string
   port: number
   close(): Promise<void>
+  /** Synchronous SIGKILL of the server's process group, for process 'exit'. */
+  killNow(): void
 }
 
 async function waitForExit (child: ChildProcess, ms: number): Promise<boolean> {
@@ -65,7 +67,7 @@ async function startPreviewOn (root: string, port: number): Promise<PreviewServe
     if (child.exitCode !== null) throw new Error(`vite preview exited with ${child.exitCode}: ${output}`)
     try {
       const response = await fetch(url, { signal: AbortSignal.timeout(2_000) })
-      if (response.ok) return { url, port, close }
+      if (response.ok) return { url, port, close, killNow: () => { if (child.exitCode === null && child.signalCode === null) signalGroup(child, 'SIGKILL') } }
     } catch { /* not up yet */ }
     await new Promise(resolve => setTimeout(resolve, 200))
   }

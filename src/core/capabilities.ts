@@ -82,14 +82,19 @@ export function capabilityStatuses (
   return result
 }
 
-/** Capability bonus for points: 1 + weights of enabled, working capabilities, capped at 1.49. */
-export function capabilityMultiplier (statuses: Partial<CapabilityStatusMap>): number {
+/** Capability bonus for points: 1 + weights of the given (enabled, working) capabilities, capped at 1.49. */
+export function multiplierOf (names: Iterable<CapabilityName>): number {
   let sum = 0
-  for (const name of CAPABILITY_NAMES) {
-    const status = statuses[name]
-    if (status?.enabled === true && status.working) sum += CAPABILITY_WEIGHTS[name]
-  }
+  for (const name of new Set(names)) sum += CAPABILITY_WEIGHTS[name]
   return Math.min(1.49, 1 + sum)
+}
+
+export function workingCapabilities (statuses: Partial<CapabilityStatusMap>): CapabilityName[] {
+  return CAPABILITY_NAMES.filter(name => statuses[name]?.enabled === true && statuses[name].working)
+}
+
+export function capabilityMultiplier (statuses: Partial<CapabilityStatusMap>): number {
+  return multiplierOf(workingCapabilities(statuses))
 }
 
 /** The profile's capabilities with the user's switches applied; unavailable ones stay off. */

@@ -39,6 +39,14 @@ export function isDevNetwork (network: string): boolean {
   return network === 'dev' || network.startsWith('dev-')
 }
 
+/** The round length a network id names: `<name>-t<seconds>`, or the default for a bare name. */
+export function roundMsOf (networkId: string): number | undefined {
+  const suffix = /^(.+)-t(\d+)$/.exec(networkId)
+  if (suffix === null) return isValidNetworkName(networkId) ? DEFAULT_ROUND_MS : undefined
+  const seconds = Number(suffix[2])
+  return isValidNetworkName(suffix[1]) && seconds >= MIN_ROUND_S && seconds <= MAX_ROUND_S ? seconds * 1000 : undefined
+}
+
 export function networkIdFor (network: string, roundMs: number): string {
   return roundMs === DEFAULT_ROUND_MS ? network : `${network}-t${roundMs / 1000}`
 }

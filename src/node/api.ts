@@ -3,9 +3,12 @@ import type { HardwareInfo } from '../core/hardware.ts'
 import type { IdentityFile } from '../core/identity-envelope.ts'
 import type { RelayStatus } from '../net/relay-keeper.ts'
 import type { TransportKind } from '../net/transport-kind.ts'
+import type { PointsSummary } from '../core/points.ts'
+import type { PulseCurrent } from '../net/pulse-service.ts'
+import type { RoundSummary } from '../net/pulse-ledger.ts'
 import type { TypedEventTarget } from 'main-event'
 
-export type { RelayStatus, TransportKind }
+export type { PointsSummary, PulseCurrent, RelayStatus, RoundSummary, TransportKind }
 
 /**
  * starting: libp2p is coming up; connecting: no relay or peer yet; online: reachable through at
@@ -26,6 +29,8 @@ export interface NodeStatus {
   hardware: HardwareInfo
   warnings: string[]
   startedAt: number
+  /** The last round in which another node committed with this node's identity (it runs twice). */
+  identityConflictRound?: number
 }
 
 export interface PeerInfo {
@@ -48,6 +53,15 @@ export interface NodeEvents {
   status: CustomEvent<NodeStatus>
   /** The peer list or a peer's latency/capabilities changed. */
   peers: CustomEvent<PeerInfo[]>
+  /** The pulse moved on: a phase, a commit, a verdict. */
+  pulse: CustomEvent<PulseCurrent>
+}
+
+export interface PulseApi {
+  /** This round, or null while the node is not running. */
+  current(): PulseCurrent | null
+  /** The newest n of this node's rounds, newest first. */
+  history(n: number): RoundSummary[]
 }
 
 export interface IdentityApi {
@@ -68,5 +82,8 @@ export interface NodeApi extends TypedEventTarget<NodeEvents> {
   setProfile(profile: ProfileName): Promise<void>
   setCapability(name: CapabilityName, enabled: boolean): Promise<void>
   identity: IdentityApi
+  pulse: PulseApi
+  /** Points from this node's attested rounds (presence) and receipts (work, not built yet). */
+  points(): PointsSummary
   stop(): Promise<void>
 }

@@ -3,9 +3,11 @@ import { createBrowserLibp2p } from '../net/browser-libp2p.ts'
 import { openHyperspaceDb } from '../storage/database.ts'
 import { IdentityStore } from '../storage/identity-store.ts'
 import { PeerCacheStore } from '../storage/peer-cache-store.ts'
+import { PulseStore } from '../storage/pulse-store.ts'
 import { SettingsStore } from '../storage/settings-store.ts'
 import { probeHardware } from './hardware-probe.ts'
 import { NodeHost } from './host.ts'
+import { ProverClient } from './prover-client.ts'
 import { TabLock } from './tab-lock.ts'
 import { WorkerScheduler } from './worker-scheduler.ts'
 import type { NodeApi } from './api.ts'
@@ -40,14 +42,17 @@ export async function loadConfig (): Promise<NodeConfig> {
 /** Wires the browser's real components into a NodeHost and publishes the node as window.hyperspace. */
 export async function bootHost (config: NodeConfig): Promise<NodeHost> {
   const [hardware, db] = await Promise.all([probeHardware(), openHyperspaceDb()])
+  const scheduler = new WorkerScheduler()
   const host = new NodeHost({
     config,
     hardware,
     identityStore: new IdentityStore(db),
     peerCache: new PeerCacheStore(db),
     settingsStore: new SettingsStore(db),
-    scheduler: new WorkerScheduler(),
+    scheduler,
     createLibp2p: createBrowserLibp2p,
+    prover: new ProverClient(scheduler.worker),
+    pulseStore: new PulseStore(db),
     isBrowserOnline: () => navigator.onLine,
     connectivity: window
   }, new TabLock())

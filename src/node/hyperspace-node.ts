@@ -2,7 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import { announcementFromStatuses } from '../core/announcement.ts'
-import { capabilityStatuses, enabledCapabilities, type Availability, type CapabilityName, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
+import { capabilityStatuses, enabledCapabilities, workingCapabilities, type Availability, type CapabilityName, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
 import { NodeNotRunningError } from '../core/errors.ts'
 import { browserAvailability, proposeProfile, type HardwareInfo } from '../core/hardware.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
@@ -12,7 +12,12 @@ import { transportKind } from '../net/transport-kind.ts'
 import { identityApi } from './identity-api.ts'
 import { listPeers } from './peer-list.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
-import type { ConnectionState, IdentityApi, NodeApi, NodeEvents, NodeStatus, PeerInfo } from './api.ts'
+import { pulseSigner, verifyPulseSignature } from '../net/pulse-keys.ts'
+import { PulseService } from '../net/pulse-service.ts'
+import type { ConnectionState, IdentityApi, NodeApi, NodeEvents, NodeStatus, PeerInfo, PulseApi } from './api.ts'
+import type { PointsSummary } from '../core/points.ts'
+import type { Prover } from '../core/pulse/reference-prover.ts'
+import type { PulseStore } from '../storage/pulse-store.ts'
 import type { NodeConfig } from '../core/config.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { HyperspaceLibp2p } from '../net/browser-libp2p.ts'
@@ -30,6 +35,8 @@ export interface NodeComponents {
   settingsStore: SettingsStore
   scheduler: Scheduler
   createLibp2p: (key: PrivateKey, config: NodeConfig) => Promise<HyperspaceLibp2p>
+  prover: Prover
+  pulseStore: PulseStore
   /** Whether the browser reports a network; the node listens for changes on `connectivity`. */
   isBrowserOnline: () => boolean
   connectivity: EventTarget
@@ -42,15 +49,15 @@ interface Session {
   dialer: DirectDialer
   gossip: CapabilityGossip
   misbehaviour: MisbehaviourTracker
+  pulse: PulseService
   stopTicker: () => void
 }
 
-/** Nothing is built yet beyond the network itself; these say so rather than pretend. */
-const WORKING: ReadonlyMap<CapabilityName, Availability> = new Map()
-
 export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements NodeApi {
   readonly identity: IdentityApi
+  readonly pulse: PulseApi
   private session?: Session
+  private identityConflictRound?: number
   private settings: NodeSettings = { toggles: {} }
   private readonly availability
   private readonly startedAt = Date.now()
@@ -62,6 +69,10 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     super()
     this.availability = browserAvailability(components.hardware)
     this.identity = identityApi(components.identityStore, async key => { await this.restart(key) })
+    this.pulse = {
+      current: () => this.session?.pulse.current() ?? null,
+      history: n => this.session?.pulse.ledger.history(Math.max(0, Math.min(n, 10_000))) ?? []
+    }
   }
 
   static async start (components: NodeComponents): Promise<HyperspaceNode> {
@@ -92,8 +103,13 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       capabilities: this.capabilities(),
       hardware: this.components.hardware,
       warnings: [...this.components.config.warnings],
-      startedAt: this.startedAt
+      startedAt: this.startedAt,
+      ...(this.identityConflictRound !== undefined ? { identityConflictRound: this.identityConflictRound } : {})
     }
+  }
+
+  points (): PointsSummary {
+    return this.session?.pulse.ledger.summary(this.components.scheduler.now()) ?? { presence: 0, work: 0, total: 0, today: 0 }
   }
 
   peers (): PeerInfo[] {
@@ -133,7 +149,14 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
 
   private capabilities (): CapabilityStatusMap {
     const enabled = enabledCapabilities(this.profile(), this.availability, this.settings.toggles)
-    return capabilityStatuses(enabled, this.availability, WORKING)
+    return capabilityStatuses(enabled, this.availability, this.working())
+  }
+
+  /** What actually works now; everything else says "not implemented yet" rather than pretend. */
+  private working (): Map<CapabilityName, Availability> {
+    const working = new Map<CapabilityName, Availability>()
+    working.set('validation', this.session === undefined ? { available: false, reason: 'the node is not running' } : { available: true })
+    return working
   }
 
   private connectionState (): ConnectionState {
@@ -159,6 +182,16 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     const dialer = new DirectDialer(libp2p, scheduler, id => keeper.isRelay(id))
     const gossip = new CapabilityGossip(libp2p, scheduler, config.networkId, () => announcementFromStatuses(
       this.profile(), this.capabilities(), libp2p.getMultiaddrs().map(ma => ma.toString()).filter(a => a.includes('/p2p-circuit')), scheduler.now()))
+    const pulse = new PulseService(libp2p, scheduler, {
+      networkId: config.networkId,
+      roundMs: config.roundMs,
+      signer: pulseSigner(key),
+      verify: verifyPulseSignature,
+      prover: this.components.prover,
+      store: this.components.pulseStore,
+      validating: () => this.capabilities().validation.enabled,
+      workingCaps: () => workingCapabilities(this.capabilities())
+    })
     const misbehaviour = new MisbehaviourTracker(scheduler, id => keeper.isRelay(id), peerId => {
       libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })
     })
@@ -169,6 +202,12 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       this.dialAnnounced(dialer, evt.detail.peerId, evt.detail.announcement.addrs)
     })
     gossip.addEventListener('invalid', evt => { misbehaviour.record(evt.detail.peerId, evt.detail.error?.message ?? 'unsigned message') })
+    pulse.addEventListener('invalid', evt => { misbehaviour.record(evt.detail.peerId, evt.detail.error.message) })
+    pulse.addEventListener('update', evt => { this.safeDispatchEvent('pulse', { detail: evt.detail }) })
+    pulse.addEventListener('identity-conflict', evt => {
+      this.identityConflictRound = evt.detail.round
+      this.queueStatus()
+    })
     for (const event of ['connection:open', 'connection:close', 'self:peer:update'] as const) {
       libp2p.addEventListener(event, this.queueStatus)
       libp2p.addEventListener(event, this.queuePeers)
@@ -177,11 +216,12 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
 
     await libp2p.start()
     gossip.start()
+    await pulse.start()
     dialer.start()
     keeper.start()
     // Latencies change without an event; refresh the peer list on the worker clock.
     const stopTicker = scheduler.every(2_000, () => { this.queuePeers() })
-    this.session = { libp2p, keeper, dialer, gossip, misbehaviour, stopTicker }
+    this.session = { libp2p, keeper, dialer, gossip, misbehaviour, pulse, stopTicker }
     this.queueStatus()
   }
 
@@ -193,6 +233,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     session.keeper.stop()
     session.dialer.stop()
     session.gossip.stop()
+    session.pulse.stop()
     await session.libp2p.stop()
   }
 

@@ -1,16 +1,14 @@
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
-import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { noise } from '@libp2p/noise'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { isDevNetwork } from '../core/config.ts'
-import { isHyperspaceTopic } from '../core/topics.ts'
 import { systemScheduler } from '../core/scheduler.ts'
-import { validateAnnouncement } from '../net/capability-gossip.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { hyperspaceServices, type HyperspaceServices } from '../net/services.ts'
 import { ReservationLimiter } from './reservation-limits.ts'
+import { TopicCarrier } from './topic-carrier.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 export interface RelayOptions {
@@ -35,12 +33,10 @@ export interface Relay {
   stop(): Promise<void>
 }
 
-const CAPABILITIES_SUFFIX = '/capabilities'
-
 /**
  * The bootstrap relay: a libp2p peer with a public (or, on a dev network, loopback) WebSockets
- * address. It relays circuits for browsers, serves the DHT, and carries gossip: it joins every
- * Hyperspace topic its peers join (a relay forwards only topics it is subscribed to), up to a bound.
+ * address. It relays circuits for browsers, serves the DHT, carries gossip (see TopicCarrier) and
+ * validates pulse rounds, so a lone browser still gets verified.
  */
 export async function startRelay (options: RelayOptions): Promise<Relay> {
   const dev = isDevNetwork(options.network)
@@ -67,47 +63,15 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
   const misbehaviour = new MisbehaviourTracker(systemScheduler, () => false, peerId => {
     libp2p.hangUp(peerId).catch(err => { console.warn('relay: hang-up failed', err) })
   })
-  const stopTopics = joinTopicsOnDemand(libp2p, options.maxTopics, misbehaviour)
+  const carrier = new TopicCarrier(libp2p, options.privateKey, misbehaviour, options.maxTopics)
+  carrier.start()
   return {
     libp2p,
     addrs: libp2p.getMultiaddrs().map(ma => ma.toString()),
     stop: async () => {
-      stopTopics()
+      carrier.stop()
       await libp2p.stop()
     }
   }
 }
 
-const TOPIC_SWEEP_MS = 60_000
-
-function joinTopicsOnDemand (libp2p: Libp2p<HyperspaceServices>, maxTopics: number, misbehaviour: MisbehaviourTracker): () => void {
-  const pubsub = libp2p.services.pubsub
-  pubsub.addEventListener('subscription-change', evt => {
-    for (const { topic, subscribe } of evt.detail.subscriptions) {
-      if (!subscribe || !isHyperspaceTopic(topic) || pubsub.getTopics().includes(topic)) continue
-      if (pubsub.getTopics().length >= maxTopics) {
-        console.warn(`relay: not joining ${topic}, already carrying ${maxTopics} topics`)
-        continue
-      }
-      // The relay checks what it forwards, so one bad publisher cannot get the relay itself cut off.
-      if (topic.endsWith(CAPABILITIES_SUFFIX)) {
-        pubsub.topicValidators.set(topic, (peer, msg) => {
-          const { result, error } = validateAnnouncement(msg, Date.now())
-          if (result === TopicValidatorResult.Reject) misbehaviour.record(peer, error?.message ?? 'unsigned message')
-          return result
-        })
-      }
-      pubsub.subscribe(topic)
-    }
-  })
-  // Leave topics nobody is on any more, so the bound stays free for live networks.
-  const sweep = setInterval(() => {
-    for (const topic of pubsub.getTopics()) {
-      if (pubsub.getSubscribers(topic).length === 0) {
-        pubsub.unsubscribe(topic)
-        pubsub.topicValidators.delete(topic)
-      }
-    }
-  }, TOPIC_SWEEP_MS)
-  return () => { clearInterval(sweep) }
-}

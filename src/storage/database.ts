@@ -1,5 +1,7 @@
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb'
 import type { CachedPeer } from '../core/peer-cache.ts'
+import type { CapabilityName } from '../core/capabilities.ts'
+import type { StrikeReason } from '../core/pulse/messages.ts'
 
 export interface StoredIdentity {
   /** The libp2p protobuf encoding of the Ed25519 private key. */
@@ -8,16 +10,42 @@ export interface StoredIdentity {
   createdAt: number
 }
 
+/** This node's own pulse round: what it did and what validators said about it. */
+export interface RoundRecord {
+  networkId: string
+  round: number
+  committed: boolean
+  revealed: boolean
+  /** At least one validator other than this node passed it. */
+  verified: boolean
+  strikes: Array<{ validator: string, reason: StrikeReason }>
+  /** The capabilities this node committed as working: the round's points bonus. */
+  caps: CapabilityName[]
+  /** Why it did not commit, when it did not. */
+  skipped?: string
+}
+
+/** A validator's signed verdict that names this node, kept so anyone can re-check the points. */
+export interface StoredAttestation {
+  networkId: string
+  round: number
+  validator: string
+  /** The signed pulse envelope as received. */
+  envelope: Uint8Array
+}
+
 interface HyperspaceSchema extends DBSchema {
   identity: { key: 'self', value: StoredIdentity }
   peers: { key: string, value: CachedPeer }
   settings: { key: string, value: unknown }
+  rounds: { key: [string, number], value: RoundRecord }
+  attestations: { key: [string, number, string], value: StoredAttestation }
 }
 
 export type HyperspaceDb = IDBPDatabase<HyperspaceSchema>
 
 export const DEFAULT_DB_NAME = 'hyperspace'
-const VERSION = 1
+const VERSION = 2
 
 /** Opens (and on first use creates) the node's database. Each upgrade step only adds stores. */
 export async function openHyperspaceDb (name = DEFAULT_DB_NAME): Promise<HyperspaceDb> {
@@ -27,6 +55,10 @@ export async function openHyperspaceDb (name = DEFAULT_DB_NAME): Promise<Hypersp
         db.createObjectStore('identity')
         db.createObjectStore('peers', { keyPath: 'peerId' })
         db.createObjectStore('settings')
+      }
+      if (oldVersion < 2) {
+        db.createObjectStore('rounds', { keyPath: ['networkId', 'round'] })
+        db.createObjectStore('attestations', { keyPath: ['networkId', 'round', 'validator'] })
       }
     }
   })

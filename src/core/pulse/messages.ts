@@ -212,6 +212,13 @@ export async function decodePulse (bytes: Uint8Array, verify: PulseVerifier): Pr
   const record = decodeMessage(body, PULSE_MAX_BYTES, PULSE_VERSION)
   const message = decodeBody(record)
   if (body.byteLength > LIMITS[message.t]) fail(`${message.t} exceeds ${LIMITS[message.t]} bytes`)
-  if (!await verify(message.peer, signedData(body), sig)) throw new BadSignatureError(message.peer)
+  let valid: boolean
+  try {
+    valid = await verify(message.peer, signedData(body), sig)
+  } catch {
+    // A peer field that looks like a peer id but is not one cannot have signed anything.
+    valid = false
+  }
+  if (!valid) throw new BadSignatureError(message.peer)
   return { message, body, sig }
 }

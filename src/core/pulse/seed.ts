@@ -1,7 +1,7 @@
 import { compareBytes, readU32be, sha256Of, u32be, u64be, utf8 } from './bytes.ts'
 
 /**
- * The pulse's randomness. The seed of round r chains the previous round's beacon, which is the hash of
+ * The pulse's randomness. A peer id's bytes are the UTF-8 of its base58 text. The seed of round r chains the previous round's beacon, which is the hash of
  * that round's leader signature: nobody can know a round's work before the previous round ends.
  */
 
@@ -16,23 +16,27 @@ export function challengeBeacon (leaderSignature: Uint8Array): Uint8Array {
   return sha256Of(leaderSignature)
 }
 
-/** The beacon of a round without any challenge (nobody committed): still unpredictable, still shared. */
-export function emptyBeacon (seed: Uint8Array): Uint8Array {
-  return sha256Of(utf8('hyperspace-pulse-empty'), seed)
+/**
+ * The beacon of a round in which no challenge appeared (nobody committed, or the network is just
+ * starting). Every node that watched the whole round agrees on it without knowing anything earlier,
+ * which is how a chain starts. It is predictable, but only after a round with nobody to cheat against.
+ */
+export function emptyBeacon (networkId: string, round: number): Uint8Array {
+  return sha256Of(utf8('hyperspace-pulse-empty'), utf8(networkId), u64be(round))
 }
 
 export function leaderScore (seed: Uint8Array, peerId: Uint8Array): Uint8Array {
   return sha256Of(seed, peerId)
 }
 
-/** The committer with the lowest SHA-256(seed | peer id); undefined when nobody committed. */
-export function pickLeader<T extends { peerIdBytes: Uint8Array }> (seed: Uint8Array, committers: readonly T[]): T | undefined {
-  let best: T | undefined
+/** The peer with the lowest SHA-256(seed | UTF-8 peer id); undefined when there is none. */
+export function pickLeader (seed: Uint8Array, peers: Iterable<string>): string | undefined {
+  let best: string | undefined
   let bestScore: Uint8Array | undefined
-  for (const c of committers) {
-    const score = leaderScore(seed, c.peerIdBytes)
+  for (const peer of peers) {
+    const score = leaderScore(seed, utf8(peer))
     if (bestScore === undefined || compareBytes(score, bestScore) < 0) {
-      best = c
+      best = peer
       bestScore = score
     }
   }

@@ -1,0 +1,15 @@
+/** Network-wide pulse parameters: every node of a network must use the same. */
+export const PULSE_N = 256
+export const PULSE_K = 8
+/** Committees (DESIGN 5.7); one until networks grow past a committee's size. */
+export const PULSE_COMMITTEES = 1
+
+/** Offsets inside a round, as fractions of T, at which a node acts. */
+export const ACT_AT = {
+  /** The leader publishes the challenge a moment after the commit deadline, letting late commits land. */
+  challenge: 0.42,
+  /** Committers reveal once the challenge has had time to spread. */
+  reveal: 0.5,
+  /** Validators judge once the reveal window has closed. */
+  verify: 0.72
+} as const

@@ -1,0 +1,120 @@
+import { equalBytes, utf8 } from './bytes.ts'
+import { leafHash, verifyProof } from './merkle.ts'
+import { challengeIndices, pickLeader } from './seed.ts'
+import { expectedRows, rowBytes, workKey } from './work.ts'
+import type { CapabilityName } from '../capabilities.ts'
+import type { ChallengeMessage, CommitMessage, RevealMessage, SignedPulseMessage, VerdictMessage, VerdictResult } from './messages.ts'
+
+export type CommitOutcome = 'accepted' | 'duplicate' | 'wrong-seed' | 'wrong-n' | 'conflict'
+
+/**
+ * Everything one node saw of one round, and the decisions that follow from it: the leader, the
+ * canonical challenge, and the verdict on every reveal. Pure: the network layer feeds it messages.
+ */
+export class RoundState {
+  readonly commits = new Map<string, SignedPulseMessage<CommitMessage>>()
+  readonly challenges = new Map<string, SignedPulseMessage<ChallengeMessage>>()
+  /** Reveals by peer, for the challenge they name. */
+  readonly reveals = new Map<string, RevealMessage>()
+  readonly verdicts = new Map<string, SignedPulseMessage<VerdictMessage>>()
+  /** Peer ids seen committing two different roots this round: one identity running in two places. */
+  readonly conflicts = new Set<string>()
+
+  constructor (readonly networkId: string, readonly round: number, readonly seed: Uint8Array, readonly n: number, readonly k: number) {}
+
+  addCommit (signed: SignedPulseMessage<CommitMessage>): CommitOutcome {
+    const commit = signed.message
+    if (!equalBytes(commit.seed, this.seed)) return 'wrong-seed'
+    if (commit.n !== this.n) return 'wrong-n'
+    const known = this.commits.get(commit.peer)
+    if (known !== undefined) {
+      if (equalBytes(known.message.root, commit.root)) return 'duplicate'
+      this.conflicts.add(commit.peer)
+      return 'conflict'
+    }
+    this.commits.set(commit.peer, signed)
+    return 'accepted'
+  }
+
+  /** The leader among the commits seen so far: lowest SHA-256(seed | peer id). */
+  leader (): string | undefined {
+    return pickLeader(this.seed, [...this.commits.keys()])
+  }
+
+  /** The sorted commit set a leader signs. */
+  commitSet (): Array<[string, Uint8Array]> {
+    return [...this.commits.values()]
+      .map(c => [c.message.peer, c.message.root] as [string, Uint8Array])
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+  }
+
+  addChallenge (signed: SignedPulseMessage<ChallengeMessage>): boolean {
+    const challenge = signed.message
+    if (!equalBytes(challenge.seed, this.seed) || this.challenges.has(challenge.peer)) return false
+    // A leader must itself be among the committers it lists.
+    if (!challenge.commits.some(([peer]) => peer === challenge.peer)) return false
+    this.challenges.set(challenge.peer, signed)
+    return true
+  }
+
+  /** When nodes saw different commit sets, several may think they lead; the lowest score wins. */
+  canonicalChallenge (): SignedPulseMessage<ChallengeMessage> | undefined {
+    const leader = pickLeader(this.seed, [...this.challenges.keys()])
+    return leader === undefined ? undefined : this.challenges.get(leader)
+  }
+
+  indices (challenge: SignedPulseMessage<ChallengeMessage>): number[] {
+    return challengeIndices(this.seed, challenge.sig, this.n, challenge.message.k)
+  }
+
+  addReveal (reveal: RevealMessage): void {
+    const canonical = this.canonicalChallenge()?.message.peer
+    const known = this.reveals.get(reveal.peer)
+    // Keep the reveal for the canonical challenge when a node answered more than one.
+    if (known === undefined || reveal.leader === canonical) this.reveals.set(reveal.peer, reveal)
+  }
+
+  addVerdict (signed: SignedPulseMessage<VerdictMessage>): boolean {
+    if (!equalBytes(signed.message.seed, this.seed) || this.verdicts.has(signed.message.peer)) return false
+    this.verdicts.set(signed.message.peer, signed)
+    return true
+  }
+
+  /** Checks one committer's reveal against the canonical challenge: the validator's n^2 work per row. */
+  judge (peer: string, root: Uint8Array, caps: CapabilityName[]): VerdictResult {
+    const strike = (reason: NonNullable<VerdictResult['reason']>): VerdictResult => ({ peer, ok: false, reason, root, caps })
+    const challenge = this.canonicalChallenge()
+    const reveal = this.reveals.get(peer)
+    if (challenge === undefined || reveal === undefined || reveal.leader !== challenge.message.peer) return strike('no-reveal')
+    const wanted = this.indices(challenge)
+    const given = reveal.rows.map(r => r.i)
+    if (given.length !== wanted.length || !wanted.every(i => given.includes(i))) return strike('wrong-rows-challenged')
+    const expected = expectedRows(workKey(this.seed, utf8(peer)), this.n, wanted)
+    for (const row of reveal.rows) {
+      const want = expected.get(row.i)
+      if (want === undefined || !equalBytes(rowBytes(want), row.row)) return strike('wrong-row')
+      if (!verifyProof(leafHash(row.row), row.i, this.n, row.proof, root)) return strike('bad-proof')
+    }
+    return { peer, ok: true, root, caps }
+  }
+
+  /** Verdicts on every committer in the canonical challenge except the validator itself. */
+  judgeAll (validator: string): VerdictResult[] {
+    const challenge = this.canonicalChallenge()
+    if (challenge === undefined) return []
+    return challenge.message.commits
+      .filter(([peer]) => peer !== validator)
+      .map(([peer, root]) => this.judge(peer, root, this.commits.get(peer)?.message.caps ?? []))
+  }
+
+  /** What other validators said about `peer`: passes, and strikes with their reasons. */
+  verdictsAbout (peer: string): Array<{ validator: string, result: VerdictResult }> {
+    const found: Array<{ validator: string, result: VerdictResult }> = []
+    for (const [validator, signed] of this.verdicts) {
+      if (validator === peer) continue
+      const result = signed.message.results.find(r => r.peer === peer)
+      if (result !== undefined) found.push({ validator, result })
+    }
+    return found
+  }
+}

@@ -1,0 +1,68 @@
+import { multiplierOf } from '../core/capabilities.ts'
+import { presencePoints, summarize, type PointsSummary, type RoundPoints } from '../core/points.ts'
+import type { StrikeReason } from '../core/pulse/messages.ts'
+import type { RoundRecord } from '../storage/database.ts'
+import type { PulseStore } from '../storage/pulse-store.ts'
+
+export interface RoundSummary {
+  round: number
+  committed: boolean
+  revealed: boolean
+  verified: boolean
+  strike?: { validator: string, reason: StrikeReason }
+  skipped?: string
+  points: number
+}
+
+/**
+ * This node's own pulse history: one record per round it took part in, updated as validators'
+ * verdicts arrive, and the points derived from it. Kept in IndexedDB when a store is given.
+ */
+export class PulseLedger {
+  private readonly records = new Map<number, RoundRecord>()
+  private loaded = false
+
+  constructor (private readonly networkId: string, private readonly roundMs: number, private readonly store?: PulseStore) {}
+
+  async load (): Promise<void> {
+    if (this.loaded || this.store === undefined) return
+    for (const record of await this.store.all(this.networkId)) this.records.set(record.round, record)
+    this.loaded = true
+  }
+
+  get (round: number): RoundRecord {
+    let record = this.records.get(round)
+    if (record === undefined) {
+      record = { networkId: this.networkId, round, committed: false, revealed: false, verified: false, strikes: [], caps: [] }
+      this.records.set(round, record)
+    }
+    return record
+  }
+
+  async update (round: number, change: (record: RoundRecord) => void): Promise<void> {
+    const record = this.get(round)
+    change(record)
+    await this.store?.saveRound(record)
+  }
+
+  points (): RoundPoints[] {
+    return presencePoints([...this.records.values()].map(r => ({ round: r.round, verified: r.verified, capability: multiplierOf(r.caps) })), this.roundMs)
+  }
+
+  summary (now: number, work = 0): PointsSummary {
+    return summarize(this.points(), this.roundMs, now, work)
+  }
+
+  history (limit: number): RoundSummary[] {
+    const points = new Map(this.points().map(p => [p.round, p.points]))
+    return [...this.records.values()]
+      .sort((a, b) => b.round - a.round)
+      .slice(0, limit)
+      .map(r => {
+        const summary: RoundSummary = { round: r.round, committed: r.committed, revealed: r.revealed, verified: r.verified, points: points.get(r.round) ?? 0 }
+        if (r.strikes[0] !== undefined) summary.strike = r.strikes[0]
+        if (r.skipped !== undefined) summary.skipped = r.skipped
+        return summary
+      })
+  }
+}

@@ -1,0 +1,327 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { encode } from 'cborg'
+import fc from 'fast-check'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { decodeMessage, encodeMessage } from '../../src/core/cbor.ts'
+import {
+  BadSignatureError,
+  HyperspaceError,
+  MalformedMessageError,
+  OversizeMessageError,
+  UnsupportedVersionError
+} from '../../src/core/errors.ts'
+import { MerkleTree, leafHash, verifyProof } from '../../src/core/pulse/merkle.ts'
+import {
+  MAX_CHALLENGE_ROWS,
+  PULSE_MAX_BYTES,
+  PULSE_VERSION,
+  STRIKE_REASONS,
+  decodePulse,
+  encodeSigned,
+  signPulse,
+  signedData,
+  type ChallengeMessage,
+  type CommitMessage,
+  type PulseMessage,
+  type PulseSigner,
+  type PulseVerifier,
+  type RevealMessage,
+  type VerdictMessage
+} from '../../src/core/pulse/messages.ts'
+import { referenceProduct, rowBytes } from '../../src/core/pulse/work.ts'
+
+const enc = new TextEncoder()
+const utf8 = (s: string): Uint8Array => enc.encode(s)
+const bytes32 = (label: string): Uint8Array => sha256(utf8(label))
+
+interface Node { key: PrivateKey, peerId: string, signer: PulseSigner }
+
+async function makeNode (): Promise<Node> {
+  const key = await generateKeyPair('Ed25519')
+  const peerId = peerIdFromPrivateKey(key).toString()
+  return { key, peerId, signer: { peerId, sign: async d => key.sign(d) } }
+}
+
+/** The verifier of the brief: peerIdFromString(peerId).publicKey!.verify(data, sig), without the `!`. */
+const verify: PulseVerifier = async (peerId, data, sig) => {
+  const key = peerIdFromString(peerId).publicKey
+  if (key === undefined) throw new TypeError(`${peerId} carries no public key`)
+  return key.verify(data, sig)
+}
+
+const NET = 'hyperspace-test'
+const ROUND = 19_000_123
+
+let a: Node
+let b: Node
+let c: Node
+let commit: CommitMessage
+let challenge: ChallengeMessage
+let reveal: RevealMessage
+let verdict: VerdictMessage
+let valid: Record<PulseMessage['t'], Uint8Array>
+
+/** Signs anything as `node` (bypassing the types) and wraps it in the envelope. */
+async function signRaw (message: Record<string, unknown>, node: Node = a): Promise<Uint8Array> {
+  // A field set to undefined is left out (CBOR undefined would be refused for another reason).
+  const record = Object.fromEntries(Object.entries(message).filter(([, v]) => v !== undefined))
+  return encodeSigned(await signPulse(record as unknown as PulseMessage, node.signer))
+}
+
+async function rejectsWith (bytes: Uint8Array, type: new (...args: never[]) => HyperspaceError): Promise<HyperspaceError> {
+  const err: unknown = await decodePulse(bytes, verify).then(() => 'resolved', (e: unknown) => e)
+  expect(err).toBeInstanceOf(type)
+  return err as HyperspaceError
+}
+
+beforeAll(async () => {
+  [a, b, c] = await Promise.all([makeNode(), makeNode(), makeNode()])
+  const seed = bytes32('seed')
+  commit = { t: 'commit', net: NET, r: ROUND, peer: a.peerId, seed, root: bytes32('root a'), n: 64, caps: ['inference', 'relay'] }
+  const commits = [a, b, c].map(x => [x.peerId, bytes32(`root ${x.peerId}`)] as [string, Uint8Array]).sort((x, y) => (x[0] < y[0] ? -1 : 1))
+  challenge = { t: 'challenge', net: NET, r: ROUND, peer: a.peerId, seed, commits, k: 4 }
+  // A real reveal: rows of an 8x8 product with their Merkle proofs.
+  const n = 8
+  const product = referenceProduct({ k0: 11, k1: 22 }, n)
+  const rows = Array.from({ length: n }, (_, i) => rowBytes(product.subarray(i * n, (i + 1) * n)))
+  const tree = new MerkleTree(rows.map(leafHash))
+  reveal = {
+    t: 'reveal',
+    net: NET,
+    r: ROUND,
+    peer: b.peerId,
+    leader: a.peerId,
+    rows: [1, 5, 6].map(i => ({ i, row: rows[i] as Uint8Array, proof: tree.proof(i) }))
+  }
+  verdict = {
+    t: 'verdict',
+    net: NET,
+    r: ROUND,
+    peer: c.peerId,
+    seed,
+    results: [
+      { peer: a.peerId, ok: true, root: bytes32('root a'), caps: ['inference'] },
+      { peer: b.peerId, ok: false, reason: 'wrong-row', root: bytes32('root b'), caps: [] }
+    ]
+  }
+  valid = {
+    commit: encodeSigned(await signPulse(commit, a.signer)),
+    challenge: encodeSigned(await signPulse(challenge, a.signer)),
+    reveal: encodeSigned(await signPulse(reveal, b.signer)),
+    verdict: encodeSigned(await signPulse(verdict, c.signer))
+  }
+})
+
+describe('round trip', () => {
+  it('commit, challenge, reveal and verdict decode to what was signed', async () => {
+    const cases: Array<[PulseMessage, Node]> = [[commit, a], [challenge, a], [reveal, b], [verdict, c]]
+    for (const [message, node] of cases) {
+      const signed = await signPulse(message, node.signer)
+      const decoded = await decodePulse(encodeSigned(signed), verify)
+      expect(decoded.message).toEqual(message)
+      expect(Array.from(decoded.body)).toEqual(Array.from(signed.body))
+      expect(Array.from(decoded.sig)).toEqual(Array.from(signed.sig))
+      expect(decoded.sig.byteLength).toBe(64)
+      // The signature covers the domain-separated body, checkable without the envelope.
+      expect(await verify(node.peerId, signedData(decoded.body), decoded.sig)).toBe(true)
+      expect(await verify(node.peerId, decoded.body, decoded.sig)).toBe(false)
+    }
+  })
+
+  it('the body is canonical CBOR carrying v = 1', () => {
+    expect(PULSE_VERSION).toBe(1)
+    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 1)
+    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 1)
+    expect(body.v).toBe(1)
+    expect(body.t).toBe('commit')
+  })
+
+  it('the decoded reveal still proves its rows against the committed tree', async () => {
+    const { message } = await decodePulse(valid.reveal, verify)
+    if (message.t !== 'reveal') throw new Error('not a reveal')
+    const n = 8
+    const product = referenceProduct({ k0: 11, k1: 22 }, n)
+    const root = new MerkleTree(Array.from({ length: n }, (_, i) => leafHash(rowBytes(product.subarray(i * n, (i + 1) * n))))).root
+    for (const row of message.rows) expect(verifyProof(leafHash(row.row), row.i, n, row.proof, root)).toBe(true)
+  })
+
+  it('accepts the limits themselves: n = 8 and 1024, k = 16, 16 rows, every strike reason, every capability', async () => {
+    for (const n of [8, 1024]) await expect(decodePulse(await signRaw({ ...commit, n }), verify)).resolves.toBeDefined()
+    await expect(decodePulse(await signRaw({ ...challenge, k: MAX_CHALLENGE_ROWS }), verify)).resolves.toBeDefined()
+    const rows = Array.from({ length: MAX_CHALLENGE_ROWS }, (_, i) => ({ i, row: new Uint8Array(32), proof: [] }))
+    await expect(decodePulse(await signRaw({ ...reveal, rows }, b), verify)).resolves.toBeDefined()
+    const results = STRIKE_REASONS.map(reason => ({ peer: a.peerId, ok: false, reason, root: bytes32('x'), caps: [] }))
+    await expect(decodePulse(await signRaw({ ...verdict, results }, c), verify)).resolves.toBeDefined()
+    const caps = ['inference', 'embedding', 'storage', 'memory', 'relay', 'validation', 'orchestration', 'caching', 'proxy']
+    await expect(decodePulse(await signRaw({ ...commit, caps }), verify)).resolves.toBeDefined()
+  })
+})
+
+describe('signatures', () => {
+  it('a flipped signature byte → BadSignatureError', async () => {
+    const signed = await signPulse(commit, a.signer)
+    for (const at of [0, 31, 63]) {
+      const sig = Uint8Array.from(signed.sig)
+      sig[at] = (sig[at] as number) ^ 1
+      const err = await rejectsWith(encodeSigned({ ...signed, sig }), BadSignatureError)
+      expect(err.code).toBe('ERR_BAD_SIGNATURE')
+    }
+  })
+
+  it('a message signed by another key than its peer → BadSignatureError', async () => {
+    const impostor: PulseSigner = { peerId: a.peerId, sign: async d => b.key.sign(d) }
+    await rejectsWith(encodeSigned(await signPulse(commit, impostor)), BadSignatureError)
+    // Swapping in another message's valid signature fails too.
+    const other = await signPulse({ ...commit, r: ROUND + 1 }, a.signer)
+    const signed = await signPulse(commit, a.signer)
+    await rejectsWith(encodeSigned({ ...signed, sig: other.sig }), BadSignatureError)
+  })
+
+  it('signPulse refuses to sign for another peer', async () => {
+    await expect(signPulse({ ...commit, peer: b.peerId }, a.signer)).rejects.toThrow(RangeError)
+  })
+
+  it('the envelope signature must be 64 bytes', async () => {
+    const signed = await signPulse(commit, a.signer)
+    await rejectsWith(encodeMessage({ v: 1, body: signed.body, sig: signed.sig.subarray(0, 63) }), MalformedMessageError)
+    await rejectsWith(encodeMessage({ v: 1, body: signed.body }), MalformedMessageError)
+  })
+
+  // A remote peer can put any text matching the peer-id pattern in `peer`. decodePulse promises a
+  // named HyperspaceError on anything wrong, so a verifier that cannot parse the id must not leak
+  // another error type (peerIdFromString throws "Incorrect length" / "Invalid URL" / InvalidParametersError).
+  it('a peer field that matches the pattern but is not a peer id → a HyperspaceError', async () => {
+    for (const peer of ['z'.repeat(50), '1'.repeat(50), `12D3KooW${'z'.repeat(44)}`]) {
+      const bogus: PulseSigner = { peerId: peer, sign: async d => a.key.sign(d) }
+      const bytes = encodeSigned(await signPulse({ ...commit, peer }, bogus))
+      const err: unknown = await decodePulse(bytes, verify).then(() => 'resolved', (e: unknown) => e)
+      expect(err, `peer ${peer}: ${String(err)}`).toBeInstanceOf(HyperspaceError)
+    }
+  })
+})
+
+describe('size', () => {
+  it(`anything over PULSE_MAX_BYTES (${96 * 1024 + 256}) → OversizeMessageError before parsing`, async () => {
+    expect(PULSE_MAX_BYTES).toBe(96 * 1024 + 256)
+    const err = await rejectsWith(new Uint8Array(PULSE_MAX_BYTES + 1).fill(0xff), OversizeMessageError)
+    expect(err.code).toBe('ERR_OVERSIZE_MESSAGE')
+    const big = await signRaw({ ...commit, pad: new Uint8Array(PULSE_MAX_BYTES) })
+    await rejectsWith(big, OversizeMessageError)
+  })
+
+  it('a body over its type limit (commit > 1024 bytes) → MalformedMessageError', async () => {
+    const err = await rejectsWith(await signRaw({ ...commit, pad: new Uint8Array(1100) }), MalformedMessageError)
+    expect(err.message).toMatch(/commit exceeds 1024/)
+  })
+})
+
+describe('malformed messages', () => {
+  const bad = (label: string, make: () => Promise<Uint8Array>, type: new (...args: never[]) => HyperspaceError = MalformedMessageError): void => {
+    it(label, async () => { await rejectsWith(await make(), type) })
+  }
+
+  bad('unknown message type', () => signRaw({ ...commit, t: 'vote' }))
+  bad('missing message type', () => signRaw({ ...commit, t: undefined }))
+  bad('body version 2', () => signRaw({ ...commit, v: 2 }), UnsupportedVersionError)
+  bad('body version "1"', () => signRaw({ ...commit, v: '1' }), UnsupportedVersionError)
+  bad('envelope version 2', async () => {
+    const signed = await signPulse(commit, a.signer)
+    return encodeMessage({ v: 2, body: signed.body, sig: signed.sig })
+  }, UnsupportedVersionError)
+  bad('envelope without version', async () => {
+    const signed = await signPulse(commit, a.signer)
+    return encodeMessage({ body: signed.body, sig: signed.sig })
+  }, UnsupportedVersionError)
+  bad('envelope in non-canonical key order', async () => {
+    const signed = await signPulse(commit, a.signer)
+    return encode({ v: 1, body: signed.body, sig: signed.sig }, { mapSorter: () => 1 })
+  })
+  bad('envelope that is an array', async () => encodeMessage([1, new Uint8Array(3), new Uint8Array(64)]))
+  bad('body that is not bytes', async () => encodeMessage({ v: 1, body: 'hello', sig: new Uint8Array(64) }))
+  bad('seed of 31 bytes', () => signRaw({ ...commit, seed: new Uint8Array(31) }))
+  bad('seed of 33 bytes', () => signRaw({ ...challenge, seed: new Uint8Array(33) }))
+  bad('root of 31 bytes', () => signRaw({ ...commit, root: new Uint8Array(31) }))
+  bad('n = 7', () => signRaw({ ...commit, n: 7 }))
+  bad('n = 1025', () => signRaw({ ...commit, n: 1025 }))
+  bad('n = 8.5', () => signRaw({ ...commit, n: 8.5 }))
+  bad('negative round', () => signRaw({ ...commit, r: -1 }))
+  bad('network id of 49 characters', () => signRaw({ ...commit, net: 'n'.repeat(49) }))
+  bad('peer that is not base58', () => signRaw({ ...commit, peer: `0${a.peerId.slice(1)}` }, { ...a, signer: { ...a.signer, peerId: `0${a.peerId.slice(1)}` } }))
+  bad('caps with an unknown capability', () => signRaw({ ...commit, caps: ['inference', 'mining'] }))
+  bad('caps with a repeated capability', () => signRaw({ ...commit, caps: ['relay', 'relay'] }))
+  bad('caps that are not a list', () => signRaw({ ...commit, caps: 'relay' }))
+  bad('challenge commits unsorted', () => signRaw({ ...challenge, commits: [...challenge.commits].reverse() }))
+  bad('challenge commits with a duplicate', () => signRaw({ ...challenge, commits: [challenge.commits[0], ...challenge.commits] }))
+  bad('challenge commit root of 31 bytes', () => signRaw({ ...challenge, commits: [[a.peerId, new Uint8Array(31)]] }))
+  bad('challenge commit that is not a pair', () => signRaw({ ...challenge, commits: [[a.peerId]] }))
+  bad('challenge k = 17', () => signRaw({ ...challenge, k: 17 }))
+  bad('reveal with 17 rows', () => signRaw({ ...reveal, rows: Array.from({ length: 17 }, (_, i) => ({ i, row: new Uint8Array(32), proof: [] })) }, b))
+  bad('reveal row of 33 bytes (not whole u32s)', () => signRaw({ ...reveal, rows: [{ i: 0, row: new Uint8Array(33), proof: [] }] }, b))
+  bad('reveal row of 34 bytes', () => signRaw({ ...reveal, rows: [{ i: 0, row: new Uint8Array(34), proof: [] }] }, b))
+  bad('reveal row shorter than n = 8', () => signRaw({ ...reveal, rows: [{ i: 0, row: new Uint8Array(28), proof: [] }] }, b))
+  bad('reveal row index 1024', () => signRaw({ ...reveal, rows: [{ i: 1024, row: new Uint8Array(32), proof: [] }] }, b))
+  bad('reveal proof hash of 31 bytes', () => signRaw({ ...reveal, rows: [{ i: 0, row: new Uint8Array(32), proof: [bytes32('p'), new Uint8Array(31)] }] }, b))
+  bad('reveal proof longer than 11', () => signRaw({ ...reveal, rows: [{ i: 0, row: new Uint8Array(32), proof: Array.from({ length: 12 }, () => bytes32('p')) }] }, b))
+  bad('reveal without leader', () => signRaw({ ...reveal, leader: undefined }, b))
+  bad('verdict ok with a reason', () => signRaw({ ...verdict, results: [{ peer: a.peerId, ok: true, reason: 'wrong-row', root: bytes32('r'), caps: [] }] }, c))
+  bad('verdict strike without a reason', () => signRaw({ ...verdict, results: [{ peer: a.peerId, ok: false, root: bytes32('r'), caps: [] }] }, c))
+  bad('verdict strike with an unknown reason', () => signRaw({ ...verdict, results: [{ peer: a.peerId, ok: false, reason: 'rude', root: bytes32('r'), caps: [] }] }, c))
+  bad('verdict result without ok', () => signRaw({ ...verdict, results: [{ peer: a.peerId, root: bytes32('r'), caps: [] }] }, c))
+  bad('verdict result with an unknown capability', () => signRaw({ ...verdict, results: [{ peer: a.peerId, ok: true, root: bytes32('r'), caps: ['mining'] }] }, c))
+})
+
+describe('fuzz: decodePulse rejects with a HyperspaceError, never anything else', () => {
+  const outcome = async (bytes: Uint8Array): Promise<unknown> => decodePulse(bytes, verify).then(() => 'resolved', (e: unknown) => e)
+
+  it('arbitrary bytes', async () => {
+    await fc.assert(fc.asyncProperty(fc.uint8Array({ maxLength: 400 }), async bytes => {
+      const err = await outcome(bytes)
+      expect(err, String(err)).toBeInstanceOf(HyperspaceError)
+    }), { numRuns: 500 })
+  })
+
+  it('arbitrary CBOR values, bare and as envelope bodies', async () => {
+    const value = fc.oneof(fc.jsonValue(), fc.dictionary(fc.constantFrom('v', 't', 'net', 'r', 'peer', 'seed', 'n', 'caps', 'rows', 'commits', 'results'), fc.jsonValue()))
+    await fc.assert(fc.asyncProperty(value, fc.boolean(), async (v, wrap) => {
+      const inner = encodeMessage(typeof v === 'object' && v !== null ? v : { v })
+      const bytes = wrap ? encodeMessage({ v: 1, body: encodeMessage({ v: 1, ...(typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {}) }), sig: new Uint8Array(64) }) : inner
+      const err = await outcome(bytes)
+      expect(err, String(err)).toBeInstanceOf(HyperspaceError)
+    }), { numRuns: 300 })
+  })
+
+  it('valid envelopes with one byte changed (anywhere, or a base58 character inside a peer id)', async () => {
+    const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
+    const peerOffsets = (bytes: Uint8Array): number[] => {
+      const offsets: number[] = []
+      for (const id of [a.peerId, b.peerId, c.peerId].map(utf8)) {
+        for (let i = 0; i + id.length <= bytes.length; i++) {
+          if (id.every((x, j) => bytes[i + j] === x)) for (let j = 0; j < id.length; j++) offsets.push(i + j)
+        }
+      }
+      return offsets
+    }
+    const types = ['commit', 'challenge', 'reveal', 'verdict'] as const
+    await fc.assert(fc.asyncProperty(
+      fc.constantFrom(...types), fc.boolean(), fc.nat(), fc.integer({ min: 0, max: 255 }),
+      async (t, inPeer, where, value) => {
+        const original = valid[t]
+        const bytes = Uint8Array.from(original)
+        let at = where % bytes.length
+        let replacement = value
+        if (inPeer) {
+          const offsets = peerOffsets(bytes)
+          at = offsets[where % offsets.length] as number
+          replacement = BASE58.charCodeAt(value % 58)
+        }
+        if (bytes[at] === replacement) replacement = (replacement + 1) & 0xff
+        bytes[at] = replacement
+        const err = await outcome(bytes)
+        expect(err, `${t} byte ${at} → ${replacement}: ${String(err)}`).toBeInstanceOf(HyperspaceError)
+      }
+    ), { numRuns: 300 })
+  })
+})
