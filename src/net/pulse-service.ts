@@ -16,6 +16,8 @@ import type { PulseStore } from '../storage/pulse-store.ts'
 import type { HyperspaceServices } from './services.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
+const MAX_EARLY = 1024
+
 export function pulseTopic (networkId: string, committee = 0): string {
   return `hyperspace/v2/${networkId}/pulse/${committee}`
 }
@@ -67,6 +69,8 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
   private readonly states = new Map<number, RoundState>()
   private readonly beacons = new Map<number, Uint8Array>()
   private readonly decoded = new WeakMap<Message, SignedPulseMessage>()
+  /** Messages for a round whose state does not exist yet: a peer's clock runs a little ahead. */
+  private readonly early = new Map<number, SignedPulseMessage[]>()
   private readonly timers: Array<() => void> = []
   private startedAt = 0
 
@@ -148,17 +152,27 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
     this.emitUpdate()
   }
 
+  /** Creates the round's state once its seed is known, and feeds it what arrived early. */
+  private openRound (round: number, seed: Uint8Array): RoundState {
+    const state = new RoundState(this.options.networkId, round, seed, this.n, this.k)
+    this.states.set(round, state)
+    const early = this.early.get(round) ?? []
+    this.early.delete(round)
+    for (const signed of early) this.receive(signed)
+    return state
+  }
+
   private async onRoundStart (round: number): Promise<void> {
     for (const old of this.states.keys()) if (old < round - 2) this.states.delete(old)
     for (const old of this.beacons.keys()) if (old < round - 2) this.beacons.delete(old)
+    for (const old of this.early.keys()) if (old < round) this.early.delete(old)
     const beacon = this.beacons.get(round - 1)
     if (beacon === undefined) {
       if (this.options.prover !== undefined) await this.ledger.update(round, r => { r.skipped = 'waiting for a full round to learn the network\'s beacon' })
       return
     }
-    const seed = roundSeed(this.options.networkId, round, beacon)
-    const state = new RoundState(this.options.networkId, round, seed, this.n, this.k)
-    this.states.set(round, state)
+    const state = this.states.get(round) ?? this.openRound(round, roundSeed(this.options.networkId, round, beacon))
+    const seed = state.seed
     const prover = this.options.prover
     if (prover === undefined) return
     const { root } = await prover.prove(round, workKey(seed, utf8(this.self)), this.n)
@@ -213,8 +227,12 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
   /** The beacon of a round: its canonical challenge, or the empty beacon when this node saw it whole and nobody led. */
   private closeRound (round: number): void {
     const challenge = this.states.get(round)?.canonicalChallenge()
-    if (challenge !== undefined) this.beacons.set(round, challengeBeacon(challenge.sig))
-    else if (this.startedAt <= timingOf(round, this.options.roundMs).start) this.beacons.set(round, emptyBeacon(this.options.networkId, round))
+    let beacon: Uint8Array | undefined
+    if (challenge !== undefined) beacon = challengeBeacon(challenge.sig)
+    else if (this.startedAt <= timingOf(round, this.options.roundMs).start) beacon = emptyBeacon(this.options.networkId, round)
+    if (beacon === undefined) return
+    this.beacons.set(round, beacon)
+    if (!this.states.has(round + 1)) this.openRound(round + 1, roundSeed(this.options.networkId, round + 1, beacon))
   }
 
   private async publish (signed: SignedPulseMessage): Promise<void> {
@@ -253,6 +271,12 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
   private receive (signed: SignedPulseMessage): void {
     const message: PulseMessage = signed.message
     let state = this.states.get(message.r)
+    if (state === undefined && message.t !== 'challenge' && message.r > roundOf(this.scheduler.now(), this.options.roundMs) - 1) {
+      const early = this.early.get(message.r) ?? []
+      if (early.length < MAX_EARLY) early.push(signed)
+      this.early.set(message.r, early)
+      return
+    }
     switch (message.t) {
       case 'commit':
         // Gossip never hands a node its own messages back: a commit under this identity comes from elsewhere.
