@@ -30,18 +30,15 @@ export class PulseLedger {
     this.loaded = true
   }
 
+  /** The round's record, or a blank one (not kept) for a round this node has no record of. */
   get (round: number): RoundRecord {
-    let record = this.records.get(round)
-    if (record === undefined) {
-      record = { networkId: this.networkId, round, committed: false, revealed: false, verified: false, strikes: [], caps: [] }
-      this.records.set(round, record)
-    }
-    return record
+    return this.records.get(round) ?? { networkId: this.networkId, round, committed: false, revealed: false, verified: false, strikes: [], caps: [] }
   }
 
   async update (round: number, change: (record: RoundRecord) => void): Promise<void> {
     const record = this.get(round)
     change(record)
+    this.records.set(round, record)
     await this.store?.saveRound(record)
   }
 
