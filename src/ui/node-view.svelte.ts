@@ -1,32 +1,73 @@
-import type { NodeApi, NodeStatus, PeerInfo } from '../node/api.ts'
+import { DEFAULT_ROUND_MS, roundMsOf } from '../core/config.ts'
+import type { NodeApi, NodeStatus, PeerInfo, PointsSummary, PulseCurrent, RoundSummary } from '../node/api.ts'
+import { pointsPerDay, type DayPoints } from './pulse-view.ts'
 
-/** The running node's status and peers as reactive state, plus a clock for relative times. */
+/** Rounds the dashboard shows in its strip and per-round chart. */
+export const SHOWN_ROUNDS = 30
+/** How far back the per-day chart reads (the node caps history() at 10,000 rounds). */
+const DAILY_HISTORY = 10_000
+/** Days the per-day chart shows. */
+export const DAILY_DAYS = 14
+const NO_POINTS: PointsSummary = { presence: 0, work: 0, total: 0, today: 0 }
+
+/** The running node's status, peers and pulse as reactive state, plus a clock for relative times. */
 export class NodeView {
   status: NodeStatus
   peers: PeerInfo[]
   now: number
+  pulse: PulseCurrent | null
+  /** The newest rounds of this node, newest first (one more than shown, for the round in progress). */
+  history: RoundSummary[]
+  points: PointsSummary
+  /** Points per UTC day, oldest first. */
+  daily: DayPoints[]
+  readonly roundMs: number
 
   constructor (readonly node: NodeApi) {
     this.status = $state.raw(node.status())
     this.peers = $state.raw(node.peers())
     this.now = $state(Date.now())
+    this.pulse = $state.raw(null)
+    this.history = $state.raw([])
+    this.points = $state.raw(NO_POINTS)
+    this.daily = $state.raw([])
+    this.roundMs = roundMsOf(this.status.networkId) ?? DEFAULT_ROUND_MS
+    this.refreshPulse(true)
   }
 
   /** Follows the node's events until the returned cleanup runs (meant for an $effect). */
   connect (): () => void {
     const onStatus = (): void => { this.status = this.node.status() }
     const onPeers = (evt: CustomEvent<PeerInfo[]>): void => { this.peers = evt.detail }
+    const onPulse = (): void => {
+      this.now = Date.now()
+      this.refreshPulse(true)
+    }
     // Events may have fired between construction and subscription.
     onStatus()
     this.peers = this.node.peers()
+    this.refreshPulse(true)
     this.node.addEventListener('status', onStatus)
     this.node.addEventListener('peers', onPeers)
-    // "retry in Ns" and "connected for" must advance between node events.
-    const tick = setInterval(() => { this.now = Date.now() }, 1000)
+    this.node.addEventListener('pulse', onPulse)
+    // "retry in Ns", "connected for" and the phase countdown must advance between node events.
+    const tick = setInterval(() => {
+      this.now = Date.now()
+      this.refreshPulse(false)
+    }, 1000)
     return () => {
       this.node.removeEventListener('status', onStatus)
       this.node.removeEventListener('peers', onPeers)
+      this.node.removeEventListener('pulse', onPulse)
       clearInterval(tick)
     }
+  }
+
+  /** Reads the pulse, recent rounds and points; the long per-day history only when asked. */
+  private refreshPulse (daily: boolean): void {
+    this.pulse = this.node.pulse.current()
+    this.history = this.node.pulse.history(SHOWN_ROUNDS + 1)
+    this.points = this.node.points()
+    if (daily) this.daily = pointsPerDay(this.node.pulse.history(DAILY_HISTORY), this.roundMs, DAILY_DAYS)
   }
 }
