@@ -61,8 +61,6 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   private settings: NodeSettings = { toggles: {} }
   private readonly availability
   private readonly startedAt = Date.now()
-  private statusQueued = false
-  private peersQueued = false
   private cachedPeersDialled = false
 
   private constructor (private readonly components: NodeComponents) {
@@ -283,21 +281,19 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   }
 
   /** Many libp2p events arrive together; the UI gets one update per task. */
-  private readonly queueStatus = (): void => {
-    if (this.statusQueued) return
-    this.statusQueued = true
-    queueMicrotask(() => {
-      this.statusQueued = false
-      this.safeDispatchEvent('status', { detail: this.status() })
-    })
-  }
+  private readonly queueStatus = coalesced(() => { this.safeDispatchEvent('status', { detail: this.status() }) })
+  private readonly queuePeers = coalesced(() => { this.safeDispatchEvent('peers', { detail: this.peers() }) })
+}
 
-  private readonly queuePeers = (): void => {
-    if (this.peersQueued) return
-    this.peersQueued = true
+/** A function that, called any number of times in one task, runs `fn` once in a microtask. */
+function coalesced (fn: () => void): () => void {
+  let queued = false
+  return () => {
+    if (queued) return
+    queued = true
     queueMicrotask(() => {
-      this.peersQueued = false
-      this.safeDispatchEvent('peers', { detail: this.peers() })
+      queued = false
+      fn()
     })
   }
 }

@@ -55,6 +55,12 @@ test('three pages run pulse rounds, each verified in every round after joining, 
     const verified = (await history(node)).filter(r => r.verified).map(r => r.round)
     expect(summary.presence).toBeCloseTo(expectedPoints(verified), 9)
     expect(summary.total).toBeCloseTo(summary.presence, 12)
+    // The dashboard shows the same: verified rounds in the strip, the total, and nothing to fix.
+    await expect(node.page.locator('[data-testid="round-cell"][data-outcome="verified"]').first()).toBeVisible()
+    await expect(node.page.locator('[data-testid="round-cell"][data-outcome="struck"]')).toHaveCount(0)
+    const shown = Number(await node.page.getByTestId('points-total').textContent())
+    expect(Math.abs(shown - (await points(node)).total)).toBeLessThan(0.01)
+    await expect(node.page.getByTestId('earning-summary')).toHaveAttribute('data-ok', 'true')
   }
 })
 
