@@ -4,7 +4,7 @@ import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'test-results/', 'playwright-report/', 'dev-dist/', 'bench/results/'] },
+  { ignores: ['wasm/**/*.ts', 'dist/', 'node_modules/', 'test-results/', 'playwright-report/', 'dev-dist/', 'bench/results/'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   ...svelte.configs.recommended,

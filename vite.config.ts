@@ -27,7 +27,7 @@ export default defineConfig({
         ]
       },
       workbox: {
-        globPatterns: ['**/*.{js,css,html,svg,png,webmanifest}'],
+        globPatterns: ['**/*.{js,css,html,svg,png,webmanifest,wasm}'],
         // The relay list changes with the deployment: always ask the network, fall back to the last copy.
         globIgnores: ['bootstrap.json'],
         navigateFallback: 'index.html',

@@ -1,19 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
 import { createServer } from 'node:net'
 
 const HOST = '127.0.0.1'
 
-/** Runs `npx vite build` (output to stderr, stdout stays the report) when dist/index.html is missing. */
+/** Builds the app as `npm run build` does (WASM prover, then Vite), so the bench measures this checkout. */
 export async function ensureBuild (root: string): Promise<boolean> {
-  if (existsSync(`${root}/dist/index.html`)) return false
-  console.error('bench: dist/index.html missing, running npx vite build')
-  const child = spawn('npx', ['vite', 'build'], { cwd: root, stdio: ['ignore', 2, 2] })
+  console.error('bench: building the app (npm run build)')
+  const child = spawn('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 2, 2] })
   const code = await new Promise<number | null>((resolve, reject) => {
     child.once('error', reject)
     child.once('exit', resolve)
   })
-  if (code !== 0) throw new Error(`vite build exited with ${code}`)
+  if (code !== 0) throw new Error(`npm run build exited with ${code}`)
   return true
 }
 

@@ -1,20 +1,31 @@
 import type { Scheduler } from '../core/scheduler.ts'
-import type { ClockFired, ClockRequest } from '../../workers/clock-protocol.ts'
+import type { ClockRequest } from '../../workers/clock-protocol.ts'
+import type { PulseWorkerMessage, PulseWorkerRequest } from '../../workers/pulse-protocol.ts'
 
-/** A Scheduler whose timers run in the clock worker, so a background tab keeps its pace. */
+/**
+ * A Scheduler whose timers run in the pulse worker, so a background tab keeps its pace. The same
+ * worker runs the WASM prover: share it through `worker` (see ProverClient).
+ */
 export class WorkerScheduler implements Scheduler {
-  private readonly worker: Worker
+  private readonly pulseWorker: Worker
   private readonly callbacks = new Map<number, { fn: () => void, repeating: boolean }>()
   private nextId = 1
 
   constructor () {
-    this.worker = new Worker(new URL('../../workers/clock.worker.ts', import.meta.url), { type: 'module', name: 'hyperspace-clock' })
-    this.worker.addEventListener('message', (event: MessageEvent<ClockFired>) => {
-      const entry = this.callbacks.get(event.data.id)
+    this.pulseWorker = new Worker(new URL('../../workers/pulse.worker.ts', import.meta.url), { type: 'module', name: 'hyperspace-pulse' })
+    this.pulseWorker.addEventListener('message', (event: MessageEvent<PulseWorkerMessage>) => {
+      const message = event.data
+      if (typeof message !== 'object' || message === null || message.type !== 'fire') return
+      const entry = this.callbacks.get(message.id)
       if (entry === undefined) return
-      if (!entry.repeating) this.callbacks.delete(event.data.id)
+      if (!entry.repeating) this.callbacks.delete(message.id)
       entry.fn()
     })
+  }
+
+  /** The pulse worker, for a ProverClient to share. Terminated by `terminate`. */
+  get worker (): Worker {
+    return this.pulseWorker
   }
 
   now (): number { return Date.now() }
@@ -28,15 +39,19 @@ export class WorkerScheduler implements Scheduler {
   }
 
   terminate (): void {
-    this.worker.terminate()
+    this.pulseWorker.terminate()
     this.callbacks.clear()
   }
 
-  private schedule (request: ClockRequest & { id: number }, fn: () => void, repeating: boolean): () => void {
+  private schedule (request: ClockRequest, fn: () => void, repeating: boolean): () => void {
     this.callbacks.set(request.id, { fn, repeating })
-    this.worker.postMessage(request)
+    this.post(request)
     return () => {
-      if (this.callbacks.delete(request.id)) this.worker.postMessage({ type: 'cancel', id: request.id } satisfies ClockRequest)
+      if (this.callbacks.delete(request.id)) this.post({ type: 'cancel', id: request.id })
     }
+  }
+
+  private post (request: PulseWorkerRequest): void {
+    this.pulseWorker.postMessage(request)
   }
 }
