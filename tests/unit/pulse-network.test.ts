@@ -1,19 +1,8 @@
-import '../../src/relay/polyfills.ts'
-import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
-import { yamux } from '@libp2p/yamux'
-import { identify } from '@libp2p/identify'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p, type Libp2p } from 'libp2p'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ReferenceProver, type Prover } from '../../src/core/pulse/reference-prover.ts'
+import { pulseTopic } from '../../src/net/pulse-service.ts'
+import { startCluster, stopCluster, type ClusterNode } from '../../sim/cluster.ts'
 import type { WorkKey } from '../../src/core/pulse/work.ts'
-import { systemScheduler } from '../../src/core/scheduler.ts'
-import { hyperspaceGossip } from '../../src/net/gossip.ts'
-import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
-import { PulseService, pulseTopic } from '../../src/net/pulse-service.ts'
-import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { RoundSummary } from '../../src/net/pulse-ledger.ts'
 
 /**
@@ -63,30 +52,9 @@ class CopyingProver implements Prover {
   async reveal (round: number, indices: readonly number[]) { return await this.victim.reveal(round, indices) }
 }
 
-interface TestPeer {
-  name: string
-  libp2p: Libp2p<HyperspaceServices>
-  pulse: PulseService
-}
+type TestPeer = ClusterNode
 
-const peers: TestPeer[] = []
-
-async function makePeer (name: string, prover: Prover): Promise<TestPeer> {
-  const key = await generateKeyPair('Ed25519')
-  const libp2p = await createLibp2p({
-    privateKey: key,
-    addresses: { listen: [`/memory/${name}-${Math.random().toString(36).slice(2)}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify(), pubsub: hyperspaceGossip({ colocationPenalty: false }) }
-  }) as unknown as Libp2p<HyperspaceServices>
-  const pulse = new PulseService(libp2p, systemScheduler, {
-    networkId: NET, roundMs: ROUND_MS, n: N, k: 4, signer: pulseSigner(key), verify: verifyPulseSignature,
-    prover, validating: () => true, workingCaps: () => ['validation']
-  })
-  return { name, libp2p, pulse }
-}
+let peers: TestPeer[] = []
 
 /** Rounds this node committed in whose verdict window has closed. */
 function finishedCommits (peer: TestPeer): RoundSummary[] {
@@ -102,20 +70,15 @@ describe('pulse between real libp2p nodes', () => {
   const honestProvers = [new ReferenceProver(), new ReferenceProver(), new ReferenceProver()]
 
   beforeAll(async () => {
-    peers.push(
-      await makePeer('honest-a', honestProvers[0] as ReferenceProver),
-      await makePeer('honest-b', honestProvers[1] as ReferenceProver),
-      await makePeer('honest-c', honestProvers[2] as ReferenceProver),
-      await makePeer('wrong-work', new WrongWorkProver()),
-      await makePeer('stale', new StaleProver()),
-      await makePeer('copier', new CopyingProver(honestProvers[0] as ReferenceProver))
-    )
-    for (const a of peers) {
-      for (const b of peers) {
-        if (a !== b && a.name < b.name) await a.libp2p.dial(multiaddr(b.libp2p.getMultiaddrs()[0]?.toString() ?? ''))
-      }
-    }
-    await Promise.all(peers.map(async p => { await p.pulse.start() }))
+    const provers: Array<[string, Prover]> = [
+      ['honest-a', honestProvers[0] as ReferenceProver],
+      ['honest-b', honestProvers[1] as ReferenceProver],
+      ['honest-c', honestProvers[2] as ReferenceProver],
+      ['wrong-work', new WrongWorkProver()],
+      ['stale', new StaleProver()],
+      ['copier', new CopyingProver(honestProvers[0] as ReferenceProver)]
+    ]
+    peers = await startCluster(provers.map(([name, prover]) => ({ name, prover, validating: true })), { networkId: NET, roundMs: ROUND_MS, n: N, k: 4 })
     // Until every node has at least three finished rounds it committed in (the first round is spent
     // learning the beacon); bounded, so a stalled pulse fails below instead of hanging.
     const deadline = Date.now() + 20 * ROUND_MS
@@ -124,10 +87,7 @@ describe('pulse between real libp2p nodes', () => {
     }
   }, 60_000)
 
-  afterAll(async () => {
-    for (const p of peers) p.pulse.stop()
-    await Promise.all(peers.map(async p => { await p.libp2p.stop() }))
-  })
+  afterAll(async () => { await stopCluster(peers) })
 
   it('verifies honest nodes in every round they committed', () => {
     for (const peer of peers.slice(0, 3)) {
