@@ -73,6 +73,8 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
   private readonly early = new Map<number, SignedPulseMessage[]>()
   private readonly timers: Array<() => void> = []
   private startedAt = 0
+  /** This running instance's id in commits (see CommitMessage.sid). */
+  private readonly sid = crypto.getRandomValues(new Uint8Array(8))
 
   constructor (private readonly libp2p: Libp2p<HyperspaceServices>, private readonly scheduler: Scheduler, private readonly options: PulseOptions) {
     super()
@@ -181,7 +183,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
       return
     }
     const caps = this.options.workingCaps()
-    const signed = await signPulse({ t: 'commit', net: this.options.networkId, r: round, peer: this.self, seed, root, n: this.n, caps }, this.options.signer)
+    const signed = await signPulse({ t: 'commit', net: this.options.networkId, r: round, peer: this.self, seed, root, n: this.n, caps, sid: this.sid }, this.options.signer)
     state.addCommit(signed)
     await this.publish(signed)
     await this.ledger.update(round, r => { r.committed = true; r.caps = caps; delete r.skipped })
@@ -304,6 +306,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
     const result = signed.message.results.find(r => r.peer === this.self)
     if (result === undefined || signed.message.peer === this.self) return
     const validator = signed.message.peer
+    if (result.reason === 'duplicate-identity') this.safeDispatchEvent('identity-conflict', { detail: { round: signed.message.r } })
     await this.options.store?.addAttestation({ networkId: this.options.networkId, round: signed.message.r, validator, envelope: encodeSigned(signed) })
     await this.ledger.update(signed.message.r, r => {
       if (result.ok) r.verified = true

@@ -66,3 +66,26 @@ test('after the relay is killed and restarted every page reconnects and re-reser
   await a.page.evaluate(async () => { await window.hyperspace?.setProfile('embedding') })
   await expect.poll(async () => (await peersOf(b.page)).find(p => p.peerId === a.peerId)?.profile).toBe('embedding')
 })
+
+test('with two bootstrap relays, losing one keeps the node online and meshed through the other', async ({ browser }) => {
+  const spare = await startRelayProcess()
+  const pair = await Promise.all([0, 1].map(async () => await openNode(browser, [relay.addr, spare.addr])))
+  try {
+    for (const node of pair) {
+      await expect.poll(async () => (await statusOf(node.page)).relays.filter(r => r.reserved).length).toBe(2)
+    }
+    await waitForFullMesh(pair)
+    await spare.kill()
+    for (const node of pair) {
+      await expect.poll(async () => (await statusOf(node.page)).relays.find(r => r.peerId === spare.peerId)?.connected).toBe(false)
+      const status = await statusOf(node.page)
+      expect(status.state).toBe('online')
+      expect(status.relays.find(r => r.peerId === relay.peerId)).toMatchObject({ connected: true, reserved: true })
+    }
+    // The direct connections never depended on the lost relay.
+    await waitForFullMesh(pair, 5_000)
+  } finally {
+    await Promise.all(pair.map(async n => { await n.context.close() }))
+    await spare.stop()
+  }
+})

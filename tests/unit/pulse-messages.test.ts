@@ -80,7 +80,7 @@ async function rejectsWith (bytes: Uint8Array, type: new (...args: never[]) => H
 beforeAll(async () => {
   [a, b, c] = await Promise.all([makeNode(), makeNode(), makeNode()])
   const seed = bytes32('seed')
-  commit = { t: 'commit', net: NET, r: ROUND, peer: a.peerId, seed, root: bytes32('root a'), n: 64, caps: ['inference', 'relay'] }
+  commit = { t: 'commit', net: NET, r: ROUND, peer: a.peerId, seed, root: bytes32('root a'), n: 64, caps: ['inference', 'relay'], sid: new Uint8Array(8).fill(7) }
   const commits = [a, b, c].map(x => [x.peerId, bytes32(`root ${x.peerId}`)] as [string, Uint8Array]).sort((x, y) => (x[0] < y[0] ? -1 : 1))
   challenge = { t: 'challenge', net: NET, r: ROUND, peer: a.peerId, seed, commits, k: 4 }
   // A real reveal: rows of an 8x8 product with their Merkle proofs.

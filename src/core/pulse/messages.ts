@@ -25,6 +25,11 @@ export interface CommitMessage {
   n: number
   /** Capabilities enabled and working at commit time: the points' capability bonus. */
   caps: CapabilityName[]
+  /**
+   * Random per running instance: two copies of one identity do the very same work and would send
+   * byte-identical commits, so this is what tells them apart.
+   */
+  sid: Uint8Array
 }
 
 export interface ChallengeMessage {
@@ -55,8 +60,9 @@ export interface RevealMessage {
   rows: RevealedRow[]
 }
 
-export type StrikeReason = 'no-reveal' | 'wrong-row' | 'bad-proof' | 'wrong-rows-challenged'
-export const STRIKE_REASONS: readonly StrikeReason[] = ['no-reveal', 'wrong-row', 'bad-proof', 'wrong-rows-challenged']
+/** `duplicate-identity`: the validator saw two different commits under this peer id in the round. */
+export type StrikeReason = 'no-reveal' | 'wrong-row' | 'bad-proof' | 'wrong-rows-challenged' | 'duplicate-identity'
+export const STRIKE_REASONS: readonly StrikeReason[] = ['no-reveal', 'wrong-row', 'bad-proof', 'wrong-rows-challenged', 'duplicate-identity']
 
 export interface VerdictResult {
   peer: string
@@ -159,7 +165,7 @@ function decodeBody (record: Record<string, unknown>): PulseMessage {
     case 'commit': {
       const n = uintField(record.n, 'n', MAX_N)
       if (n < MIN_N) fail(`n must be at least ${MIN_N}`)
-      return { t: 'commit', ...base, seed: bytesField(record.seed, 'seed', 32), root: bytesField(record.root, 'root', 32), n, caps: capsField(record.caps) }
+      return { t: 'commit', ...base, seed: bytesField(record.seed, 'seed', 32), root: bytesField(record.root, 'root', 32), n, caps: capsField(record.caps), sid: bytesField(record.sid, 'sid', 8) }
     }
     case 'challenge': {
       const commits = listField(record.commits, 'commits', MAX_COMMITTEE).map(entry => {

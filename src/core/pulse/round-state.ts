@@ -28,7 +28,7 @@ export class RoundState {
     if (commit.n !== this.n) return 'wrong-n'
     const known = this.commits.get(commit.peer)
     if (known !== undefined) {
-      if (equalBytes(known.message.root, commit.root)) return 'duplicate'
+      if (equalBytes(known.message.root, commit.root) && equalBytes(known.message.sid, commit.sid)) return 'duplicate'
       this.conflicts.add(commit.peer)
       return 'conflict'
     }
@@ -83,6 +83,8 @@ export class RoundState {
   /** Checks one committer's reveal against the canonical challenge: the validator's n^2 work per row. */
   judge (peer: string, root: Uint8Array, caps: CapabilityName[]): VerdictResult {
     const strike = (reason: NonNullable<VerdictResult['reason']>): VerdictResult => ({ peer, ok: false, reason, root, caps })
+    // Nobody can tell which of two nodes under one identity is the owner: both lose the round.
+    if (this.conflicts.has(peer)) return strike('duplicate-identity')
     const challenge = this.canonicalChallenge()
     const reveal = this.reveals.get(peer)
     if (challenge === undefined || reveal === undefined || reveal.leader !== challenge.message.peer) return strike('no-reveal')

@@ -1,0 +1,59 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { describe, expect, it } from 'vitest'
+import { utf8 } from '../../src/core/pulse/bytes.ts'
+import { signPulse, type CommitMessage, type PulseSigner } from '../../src/core/pulse/messages.ts'
+import { ReferenceProver } from '../../src/core/pulse/reference-prover.ts'
+import { RoundState } from '../../src/core/pulse/round-state.ts'
+import { workKey } from '../../src/core/pulse/work.ts'
+
+const NET = 'dev-t6'
+const N = 16
+const K = 4
+const seed = new Uint8Array(32).fill(9)
+
+async function signer (): Promise<PulseSigner> {
+  const key = await generateKeyPair('Ed25519')
+  return { peerId: peerIdFromPrivateKey(key).toString(), sign: async data => await key.sign(data) }
+}
+
+async function honestCommit (who: PulseSigner, prover: ReferenceProver, sid: number): Promise<CommitMessage> {
+  const { root } = await prover.prove(1, workKey(seed, utf8(who.peerId)), N)
+  return { t: 'commit', net: NET, r: 1, peer: who.peerId, seed, root, n: N, caps: [], sid: new Uint8Array(8).fill(sid) }
+}
+
+describe('RoundState', () => {
+  it('runs a round: leader, challenge, reveals, and a verdict that passes honest work', async () => {
+    const [a, b, validator] = [await signer(), await signer(), await signer()]
+    const provers = new Map([[a.peerId, new ReferenceProver()], [b.peerId, new ReferenceProver()]])
+    const state = new RoundState(NET, 1, seed, N, K)
+    for (const who of [a, b]) expect(state.addCommit(await signPulse(await honestCommit(who, provers.get(who.peerId) as ReferenceProver, 1), who))).toBe('accepted')
+    const leader = state.leader() === a.peerId ? a : b
+    const challenge = await signPulse({ t: 'challenge', net: NET, r: 1, peer: leader.peerId, seed, commits: state.commitSet(), k: K }, leader)
+    expect(state.addChallenge(challenge)).toBe(true)
+    const indices = state.indices(challenge)
+    expect(new Set(indices).size).toBe(K)
+    for (const who of [a, b]) {
+      const rows = await (provers.get(who.peerId) as ReferenceProver).reveal(1, indices)
+      state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, rows: rows.map(r => ({ i: r.index, row: r.row, proof: r.proof })) })
+    }
+    expect(state.judgeAll(validator.peerId).map(r => [r.peer, r.ok, r.reason])).toEqual(state.commitSet().map(([peer]) => [peer, true, undefined]))
+  })
+
+  it('strikes an identity that commits twice in one round, even with identical work', async () => {
+    const [twin, validator] = [await signer(), await signer()]
+    const prover = new ReferenceProver()
+    const state = new RoundState(NET, 1, seed, N, K)
+    const first = await signPulse(await honestCommit(twin, prover, 1), twin)
+    expect(state.addCommit(first)).toBe('accepted')
+    // The same commit again (gossip can deliver twice) is no conflict.
+    expect(state.addCommit(first)).toBe('duplicate')
+    // The same work from a second running instance: identical root, another instance id.
+    expect(state.addCommit(await signPulse(await honestCommit(twin, prover, 2), twin))).toBe('conflict')
+    const challenge = await signPulse({ t: 'challenge', net: NET, r: 1, peer: twin.peerId, seed, commits: state.commitSet(), k: K }, twin)
+    state.addChallenge(challenge)
+    const rows = await prover.reveal(1, state.indices(challenge))
+    state.addReveal({ t: 'reveal', net: NET, r: 1, peer: twin.peerId, leader: twin.peerId, rows: rows.map(r => ({ i: r.index, row: r.row, proof: r.proof })) })
+    expect(state.judgeAll(validator.peerId)).toEqual([expect.objectContaining({ peer: twin.peerId, ok: false, reason: 'duplicate-identity' })])
+  })
+})
