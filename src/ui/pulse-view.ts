@@ -24,14 +24,16 @@ export const STRIKE_TEXT: Record<NonNullable<RoundSummary['strike']>['reason'], 
   'no-reveal': 'no reveal arrived in time',
   'wrong-row': 'a revealed row did not match the commitment',
   'bad-proof': 'a revealed row had a bad proof',
-  'wrong-rows-challenged': 'rows other than the challenged ones were revealed'
+  'wrong-rows-challenged': 'rows other than the challenged ones were revealed',
+  'duplicate-identity': 'this identity also committed from another place'
 }
 
 const STRIKE_ADVICE: Record<NonNullable<RoundSummary['strike']>['reason'], string> = {
   'no-reveal': 'keep this tab open and the connection steady so reveals go out in time',
   'wrong-row': 'reload the page so the prover starts afresh, and report it if it happens again',
   'bad-proof': 'reload the page so the prover starts afresh, and report it if it happens again',
-  'wrong-rows-challenged': 'reload the page, and report it if it happens again'
+  'wrong-rows-challenged': 'reload the page, and report it if it happens again',
+  'duplicate-identity': 'run this identity in one browser only: close the other one, or give it its own identity'
 }
 
 /** Why a round earned or did not, in a few words (the strip's tooltip). */
