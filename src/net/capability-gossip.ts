@@ -22,6 +22,7 @@ export interface CapabilityGossipEvents {
 const ANNOUNCE_INTERVAL_MS = 30_000
 const EXPIRY_MS = 3 * ANNOUNCE_INTERVAL_MS
 const ANNOUNCE_DEBOUNCE_MS = 200
+const REGISTRY_SWEEP_SIZE = 1024
 
 /** Validates a capabilities-topic message: Reject malformed or unsigned ones, Ignore stale ones. */
 export function validateAnnouncement (msg: Message, now: number): { result: TopicValidatorResult, error?: HyperspaceError } {
@@ -78,6 +79,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     pubsub.removeEventListener('message', this.onMessage)
     pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     pubsub.topicValidators.delete(this.topic)
+    pubsub.unsubscribe(this.topic)
   }
 
   async announce (): Promise<void> {
@@ -102,12 +104,19 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     return entry
   }
 
+  /** A relay hears every browser that ever came by: forget the quiet ones. */
+  private forgetExpired (): void {
+    const now = this.scheduler.now()
+    for (const [peerId, entry] of this.registry) if (now - entry.receivedAt > EXPIRY_MS) this.registry.delete(peerId)
+  }
+
   private readonly onMessage = (evt: CustomEvent<Message>): void => {
     const msg = evt.detail
     if (msg.topic !== this.topic || msg.type !== 'signed') return
     // The validator already accepted it, so this decode cannot fail.
     const entry = { peerId: msg.from.toString(), announcement: decodeAnnouncement(msg.data), receivedAt: this.scheduler.now() }
     this.registry.set(entry.peerId, entry)
+    if (this.registry.size > REGISTRY_SWEEP_SIZE) this.forgetExpired()
     this.safeDispatchEvent('announcement', { detail: entry })
   }
 

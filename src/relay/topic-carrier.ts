@@ -1,8 +1,7 @@
-import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { roundMsOf } from '../core/config.ts'
 import { systemScheduler } from '../core/scheduler.ts'
 import { isHyperspaceTopic } from '../core/topics.ts'
-import { validateAnnouncement } from '../net/capability-gossip.ts'
+import { CapabilityGossip } from '../net/capability-gossip.ts'
 import { pulseSigner, verifyPulseSignature } from '../net/pulse-keys.ts'
 import { PulseService } from '../net/pulse-service.ts'
 import type { MisbehaviourTracker } from '../net/misbehaviour.ts'
@@ -21,6 +20,7 @@ const SWEEP_MS = 60_000
  */
 export class TopicCarrier {
   private readonly pulses = new Map<string, PulseService>()
+  private readonly announcers = new Map<string, CapabilityGossip>()
   private sweep?: ReturnType<typeof setInterval>
 
   constructor (
@@ -39,7 +39,9 @@ export class TopicCarrier {
     clearInterval(this.sweep)
     this.libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     for (const pulse of this.pulses.values()) pulse.stop()
+    for (const gossip of this.announcers.values()) gossip.stop()
     this.pulses.clear()
+    this.announcers.clear()
   }
 
   private readonly onSubscriptionChange = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
@@ -73,12 +75,19 @@ export class TopicCarrier {
       pulse.start().catch(err => { console.warn(`relay: pulse on ${topic} failed to start`, err) })
       return
     }
-    if (CAPABILITIES.test(topic)) {
-      pubsub.topicValidators.set(topic, (peer, msg) => {
-        const { result, error } = validateAnnouncement(msg, Date.now())
-        if (result === TopicValidatorResult.Reject) this.misbehaviour.record(peer, error?.message ?? 'unsigned message')
-        return result
-      })
+    const capabilitiesNetwork = CAPABILITIES.exec(topic)?.[1]
+    if (capabilitiesNetwork !== undefined) {
+      // The relay announces itself like any node, so browsers list it with what it offers.
+      const gossip = new CapabilityGossip(this.libp2p, systemScheduler, capabilitiesNetwork, () => ({
+        timestamp: Date.now(),
+        profile: 'relay',
+        capabilities: { relay: { working: true }, validation: { working: true } },
+        addrs: this.libp2p.getMultiaddrs().map(ma => ma.toString()).slice(0, 8)
+      }))
+      gossip.addEventListener('invalid', e => { this.misbehaviour.record(e.detail.peerId, e.detail.error?.message ?? 'unsigned message') })
+      this.announcers.set(topic, gossip)
+      gossip.start()
+      return
     }
     pubsub.subscribe(topic)
   }
@@ -87,10 +96,11 @@ export class TopicCarrier {
     const pubsub = this.libp2p.services.pubsub
     for (const topic of pubsub.getTopics()) {
       if (pubsub.getSubscribers(topic).length > 0) continue
-      const pulse = this.pulses.get(topic)
-      if (pulse !== undefined) {
-        pulse.stop()
+      const service = this.pulses.get(topic) ?? this.announcers.get(topic)
+      if (service !== undefined) {
+        service.stop()
         this.pulses.delete(topic)
+        this.announcers.delete(topic)
       } else {
         pubsub.unsubscribe(topic)
         pubsub.topicValidators.delete(topic)

@@ -34,6 +34,8 @@ test('three nodes form a full mesh of direct WebRTC connections and gossip reach
     await expect.poll(async () => (await peersOf(receiver.page)).find(p => p.peerId === a.peerId)?.profile).toBe('storage')
     await expect.poll(async () => (await peersOf(receiver.page)).find(p => p.peerId === a.peerId)?.capabilities).toEqual(['storage', 'memory'])
   }
+  // The relay announces itself like any node: browsers list what it offers.
+  await expect.poll(async () => (await peersOf(a.page)).find(p => p.peerId === relay.peerId)?.working).toEqual(['relay', 'validation'])
   // Latency comes from libp2p ping over the direct connection.
   await expect.poll(async () => (await peersOf(b.page)).find(p => p.peerId === a.peerId)?.latencyMs ?? null).not.toBeNull()
 })
