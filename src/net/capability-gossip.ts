@@ -68,6 +68,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     pubsub.subscribe(this.topic)
     // New addresses (a relay reservation) are worth telling at once: peers dial on them.
     this.libp2p.addEventListener('self:peer:update', this.announceSoon)
+    this.libp2p.addEventListener('transport:listening', this.announceSoon)
     this.stopTimer = this.scheduler.every(ANNOUNCE_INTERVAL_MS, this.announceSoon)
   }
 
@@ -76,6 +77,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     this.stopTimer?.()
     this.cancelPending?.()
     this.libp2p.removeEventListener('self:peer:update', this.announceSoon)
+    this.libp2p.removeEventListener('transport:listening', this.announceSoon)
     pubsub.removeEventListener('message', this.onMessage)
     pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     pubsub.topicValidators.delete(this.topic)

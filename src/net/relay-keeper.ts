@@ -65,7 +65,9 @@ export class RelayKeeper extends TypedEventEmitter<RelayKeeperEvents> {
   start (): void {
     this.libp2p.addEventListener('peer:connect', this.onConnect)
     this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
+    // self:peer:update is debounced by a second; a listener's change is immediate.
     this.libp2p.addEventListener('self:peer:update', this.onSelfUpdate)
+    this.libp2p.addEventListener('transport:listening', this.onSelfUpdate)
     for (const relay of this.relays) void this.dial(relay)
     this.stopWatchdog = this.scheduler.every(WATCHDOG_MS, () => { this.watchdog() })
   }
@@ -74,6 +76,7 @@ export class RelayKeeper extends TypedEventEmitter<RelayKeeperEvents> {
     this.libp2p.removeEventListener('peer:connect', this.onConnect)
     this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
     this.libp2p.removeEventListener('self:peer:update', this.onSelfUpdate)
+    this.libp2p.removeEventListener('transport:listening', this.onSelfUpdate)
     this.stopWatchdog?.()
     for (const relay of this.relays) this.clearRetry(relay)
   }

@@ -206,17 +206,18 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       this.identityConflictRound = evt.detail.round
       this.queueStatus()
     })
-    for (const event of ['connection:open', 'connection:close', 'self:peer:update'] as const) {
+    for (const event of ['connection:open', 'connection:close', 'self:peer:update', 'transport:listening'] as const) {
       libp2p.addEventListener(event, this.queueStatus)
       libp2p.addEventListener(event, this.queuePeers)
     }
     libp2p.addEventListener('connection:open', this.onConnectionOpen)
 
     await libp2p.start()
+    // Dial the relays first: everything else waits on them, and the pulse history loads meanwhile.
+    keeper.start()
+    dialer.start()
     gossip.start()
     await pulse.start()
-    dialer.start()
-    keeper.start()
     // Latencies change without an event; refresh the peer list on the worker clock.
     const stopTicker = scheduler.every(2_000, () => { this.queuePeers() })
     this.session = { libp2p, keeper, dialer, gossip, misbehaviour, pulse, stopTicker }
