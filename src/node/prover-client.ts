@@ -1,6 +1,7 @@
 import type { Prover } from '../core/pulse/reference-prover.ts'
 import { MAX_N, MIN_N, type WorkKey } from '../core/pulse/work.ts'
-import { isPulseReply, type PulseReply, type PulseRequest, type RevealedRowMessage } from '../../workers/pulse-protocol.ts'
+import { HyperspaceError } from '../core/errors.ts'
+import { isPulseReply, type ProvedReply, type PulseReply, type PulseRequest, type RevealedRowMessage } from '../../workers/pulse-protocol.ts'
 
 /**
  * The page's side of the pulse prover: requests to the pulse worker (the one WorkerScheduler runs,
@@ -8,27 +9,18 @@ import { isPulseReply, type PulseReply, type PulseRequest, type RevealedRowMessa
  * id is not pending here (the clock's, another client's, a reply after its timeout), are ignored.
  */
 
-export interface ProveResult {
-  round: number
-  n: number
-  /** Merkle root over leafHash(rowBytes(row)) of every row of C = A x B. */
-  root: Uint8Array
-  /** Time in the worker: product + hashing (the first prove also loads the WASM). */
-  ms: number
-  productMs: number
-  hashMs: number
-  /** Whether the worker runs the SIMD build. */
-  simd: boolean
-}
+/** A proof's summary as the worker reports it (root, timings, which build ran). */
+export type ProveResult = Omit<ProvedReply, 'type' | 'id'>
 
 export type RevealedRow = RevealedRowMessage
 
 export type ProverErrorKind = 'invalid' | 'timeout' | 'worker' | 'closed' | 'prover'
 
-export class ProverError extends Error {
+export class ProverError extends HyperspaceError {
+  override name = 'ProverError'
+
   constructor (readonly kind: ProverErrorKind, message: string) {
-    super(message)
-    this.name = 'ProverError'
+    super(`ERR_PROVER_${kind.toUpperCase()}`, message)
   }
 }
 
