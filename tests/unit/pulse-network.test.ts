@@ -10,9 +10,9 @@ import type { RoundSummary } from '../../src/net/pulse-ledger.ts'
  * short round: honest nodes are verified every round, each kind of cheater is struck and earns nothing.
  */
 
-const ROUND_MS = 2_000
+const ROUND_MS = 3_000
 const N = 16
-const NET = 'dev-t2'
+const NET = 'dev-t3'
 
 /** Commits a root over the wrong rows: its work used a different key. */
 class WrongWorkProver implements Prover {
