@@ -39,7 +39,12 @@ export class PulseLedger {
     const record = this.get(round)
     change(record)
     this.records.set(round, record)
-    await this.store?.saveRound(record)
+    try {
+      await this.store?.saveRound(record)
+    } catch (err) {
+      // A full or failing disk costs the record's persistence, not the node: it stays in memory.
+      console.warn('hyperspace: could not save pulse round', round, err)
+    }
   }
 
   points (): RoundPoints[] {

@@ -126,17 +126,18 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
   private scheduleRound (round: number): void {
     const t = timingOf(round, this.options.roundMs)
     const at = (fraction: number): number => t.start + Math.round(fraction * this.options.roundMs)
-    this.at(t.start, () => { void this.onRoundStart(round) })
-    this.at(at(ACT_AT.challenge), () => { void this.lead(round) })
-    this.at(at(ACT_AT.reveal), () => { void this.reveal(round) })
-    this.at(at(ACT_AT.verify), () => { void this.judge(round) })
+    this.at(t.start, async () => { await this.onRoundStart(round) })
+    this.at(at(ACT_AT.challenge), async () => { await this.lead(round) })
+    this.at(at(ACT_AT.reveal), async () => { await this.reveal(round) })
+    this.at(at(ACT_AT.verify), async () => { await this.judge(round) })
     this.at(t.end, () => {
-      this.closeRound(round)
+      // The next round is scheduled first: nothing that fails in this one may stop the pulse.
       this.scheduleRound(round + 1)
+      this.closeRound(round)
     })
   }
 
-  private at (time: number, fn: () => void): void {
+  private at (time: number, fn: () => unknown): void {
     const cancel = this.scheduler.after(Math.max(0, time - this.scheduler.now()), () => {
       const i = this.timers.indexOf(cancel)
       if (i >= 0) this.timers.splice(i, 1)
@@ -145,13 +146,12 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
     this.timers.push(cancel)
   }
 
-  private guard (fn: () => void): void {
-    try {
-      fn()
-    } catch (err) {
-      console.warn('hyperspace: pulse step failed', err)
-    }
-    this.emitUpdate()
+  /** Runs a step; a failure (a prover timeout, a full disk) is logged and the pulse goes on. */
+  private guard (step: () => unknown): void {
+    Promise.resolve()
+      .then(step)
+      .catch(err => { console.warn('hyperspace: pulse step failed', err) })
+      .finally(() => { this.emitUpdate() })
   }
 
   /** Creates the round's state once its seed is known, and feeds it what arrived early. */
@@ -307,7 +307,11 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
     if (result === undefined || signed.message.peer === this.self) return
     const validator = signed.message.peer
     if (result.reason === 'duplicate-identity') this.safeDispatchEvent('identity-conflict', { detail: { round: signed.message.r } })
-    await this.options.store?.addAttestation({ networkId: this.options.networkId, round: signed.message.r, validator, envelope: encodeSigned(signed) })
+    try {
+      await this.options.store?.addAttestation({ networkId: this.options.networkId, round: signed.message.r, validator, envelope: encodeSigned(signed) })
+    } catch (err) {
+      console.warn('hyperspace: could not keep an attestation', err)
+    }
     await this.ledger.update(signed.message.r, r => {
       if (result.ok) r.verified = true
       else if (result.reason !== undefined && !r.strikes.some(s => s.validator === validator)) r.strikes.push({ validator, reason: result.reason })

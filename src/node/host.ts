@@ -50,8 +50,14 @@ export class NodeHost extends TypedEventEmitter<NodeHostEvents> {
   private async startNode (): Promise<void> {
     this.setState({ phase: 'loading' })
     try {
-      this.node = await HyperspaceNode.start(this.components)
-      this.setState({ phase: 'running', node: this.node })
+      const node = await HyperspaceNode.start(this.components)
+      // The lock may have moved on while the node started: never run beside another tab's node.
+      if (!this.lock.isLeader()) {
+        await node.stop()
+        return
+      }
+      this.node = node
+      this.setState({ phase: 'running', node })
     } catch (err) {
       console.error('hyperspace: node failed to start', err)
       this.setState({ phase: 'failed', error: errorMessage(err) })

@@ -11,9 +11,11 @@ export interface TabLockEvents {
   lost: CustomEvent
 }
 
-type Signal = { type: 'takeover' } | { type: 'released' }
+type Signal = { type: 'takeover' } | { type: 'released' } | { type: 'taken' }
 
 const RELEASE_WAIT_MS = 3_000
+/** A tab that handed over queues again once the new holder has the lock, or after this at the latest. */
+const REQUEUE_WAIT_MS = 5_000
 
 /**
  * One node per browser profile. The tab holding the Web Lock runs the node; every other tab waits in
@@ -49,7 +51,22 @@ export class TabLock extends TypedEventEmitter<TabLockEvents> {
     this.releaseHeld?.()
     this.releaseHeld = undefined
     this.channel.postMessage({ type: 'released' } satisfies Signal)
-    this.waitInQueue()
+    // Queueing at once would take the lock straight back before the asking tab gets it.
+    this.requeueAfterHandover()
+  }
+
+  private requeueAfterHandover (): void {
+    let requeued = false
+    const requeue = (): void => {
+      if (requeued) return
+      requeued = true
+      this.channel.removeEventListener('message', onMessage)
+      clearTimeout(timer)
+      if (this.role === 'follower' && this.queued === undefined) this.waitInQueue()
+    }
+    const onMessage = (event: MessageEvent<Signal>): void => { if (event.data?.type === 'taken') requeue() }
+    const timer = setTimeout(requeue, REQUEUE_WAIT_MS)
+    this.channel.addEventListener('message', onMessage)
   }
 
   /** A method, not a field read: the role changes across awaits. */
@@ -94,6 +111,7 @@ export class TabLock extends TypedEventEmitter<TabLockEvents> {
       const held = new Promise<void>(resolve => { this.releaseHeld = resolve })
       this.role = 'leader'
       onSettled?.()
+      this.channel.postMessage({ type: 'taken' } satisfies Signal)
       this.safeDispatchEvent('acquired')
       await held
     }).catch((err: unknown) => {

@@ -25,6 +25,10 @@ test('a second tab of one profile does not start a second node, and can take ove
   expect(moved.peerId).toBe(peerId)
   await expect(first.getByTestId('elsewhere')).toBeVisible()
   expect(await first.evaluate(() => window.hyperspace === undefined)).toBe(true)
+  // And it stays handed over: the first tab must not take the lock straight back.
+  await first.waitForTimeout(2_000)
+  expect(await first.evaluate(() => window.hyperspace === undefined)).toBe(true)
+  expect((await second.evaluate(() => window.hyperspace?.status().state))).not.toBe('stopped')
 
   // Closing the running tab hands the node back to the waiting one by itself.
   await second.close()
