@@ -7,6 +7,8 @@ import type { PointsSummary } from '../core/points.ts'
 import type { PulseCurrent } from '../net/pulse-service.ts'
 import type { RoundSummary } from '../net/pulse-ledger.ts'
 import type { TypedEventTarget } from 'main-event'
+import type { ChatCompletion, ChatCompletionChunk, NodeChatRequest } from '../core/inference/chat.ts'
+import type { CatalogModel, DownloadedModel, PullProgress } from '../core/models/catalog.ts'
 
 export type { PointsSummary, PulseCurrent, RelayStatus, RoundSummary, TransportKind }
 
@@ -55,6 +57,35 @@ export interface NodeEvents {
   peers: CustomEvent<PeerInfo[]>
   /** The pulse moved on: a phase, a commit, a verdict. */
   pulse: CustomEvent<PulseCurrent>
+  /** A model download or load moved on, or the set of downloaded/loaded models changed. */
+  models: CustomEvent<ModelsState>
+}
+
+export interface ModelsState {
+  /** Pulls in progress, by model id. */
+  pulls: Record<string, PullProgress>
+  /** Models loaded in an engine and served to the network. */
+  loaded: string[]
+}
+
+/** The same verbs as `hyperspace models pull --auto / downloaded / delete`. */
+export interface ModelsApi {
+  /** Every model this node knows, with whether it fits this device. */
+  catalog(): Promise<CatalogModel[]>
+  /**
+   * Downloads (when not cached), loads and starts serving a model; `'auto'` picks the largest chat
+   * model that fits this device. Resolves with the model id.
+   */
+  pull(id: string, options?: { onProgress?: (progress: PullProgress) => void, signal?: AbortSignal }): Promise<string>
+  downloaded(): Promise<DownloadedModel[]>
+  /** Stops serving the model and deletes its cached files. */
+  delete(id: string): Promise<void>
+  state(): ModelsState
+}
+
+export interface ChatCompletionsApi {
+  create(request: NodeChatRequest & { stream: true }, options?: { signal?: AbortSignal }): Promise<AsyncIterable<ChatCompletionChunk>>
+  create(request: NodeChatRequest & { stream?: false }, options?: { signal?: AbortSignal }): Promise<ChatCompletion>
 }
 
 export interface PulseApi {
@@ -83,6 +114,8 @@ export interface NodeApi extends TypedEventTarget<NodeEvents> {
   setCapability(name: CapabilityName, enabled: boolean): Promise<void>
   identity: IdentityApi
   pulse: PulseApi
+  models: ModelsApi
+  chat: { completions: ChatCompletionsApi }
   /** Points from this node's attested rounds (presence) and receipts (work, not built yet). */
   points(): PointsSummary
   stop(): Promise<void>

@@ -1,0 +1,107 @@
+/**
+ * The OpenAI chat-completions surface every inference engine speaks, local or remote. Requests come
+ * from users and from the network: `validateChatRequest` bounds every field before an engine sees it.
+ */
+
+export type ChatRole = 'system' | 'user' | 'assistant'
+
+export interface ChatMessage {
+  role: ChatRole
+  content: string
+}
+
+export interface ChatRequest {
+  model: string
+  messages: ChatMessage[]
+  max_tokens?: number
+  temperature?: number
+  top_p?: number
+  seed?: number
+  stop?: string | string[]
+  stream?: boolean
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort'
+
+/** What an engine returns for one request; the node adds who served it and the timings. */
+export interface EngineCompletion {
+  text: string
+  finishReason: FinishReason
+  promptTokens: number
+  completionTokens: number
+}
+
+/** Progress of a model load or download, in bytes when the engine knows them. */
+export interface LoadProgress {
+  model: string
+  loaded: number
+  total: number
+  text?: string
+}
+
+export interface CompleteOptions {
+  signal?: AbortSignal
+  /** Each piece of generated text as soon as the engine has it. */
+  onDelta?: (text: string) => void
+}
+
+export interface LoadOptions {
+  signal?: AbortSignal
+  onProgress?: (progress: LoadProgress) => void
+}
+
+/**
+ * One engine, the same shape on both sides of the worker boundary (as web-llm does): the worker
+ * hosts the real engine and the page holds a client that forwards calls to it.
+ */
+export interface ChatEngine {
+  /** Loads (downloading first when needed) a model from the catalog; resolves when it can generate. */
+  load: (modelId: string, options?: LoadOptions) => Promise<void>
+  unload: (modelId: string) => Promise<void>
+  /** Models loaded and ready to generate. */
+  loaded: () => string[]
+  complete: (request: ChatRequest, options?: CompleteOptions) => Promise<EngineCompletion>
+}
+
+/** Where a request runs: this device, a peer, or whichever serves the model (this device first). */
+export type ChatRoute = 'auto' | 'local' | 'network'
+
+export interface NodeChatRequest extends ChatRequest {
+  route?: ChatRoute
+}
+
+/** How a completion was served: the extension the node adds to the OpenAI shape. */
+export interface ServedInfo {
+  /** Peer id of the node that generated the text (this node's own id when local). */
+  servedBy: string
+  route: 'local' | 'network'
+  /** Answered from a cache of an identical deterministic request. */
+  cached: boolean
+  timeToFirstTokenMs: number
+  tokensPerSecond: number
+  durationMs: number
+  /** Peers tried before the one that served, with why each failed. */
+  failedOver: Array<{ peerId: string, error: string }>
+  /** The countersigned receipt's job id, for network jobs. */
+  receipt?: string
+}
+
+export interface ChatCompletion {
+  id: string
+  object: 'chat.completion'
+  created: number
+  model: string
+  choices: Array<{ index: 0, message: ChatMessage & { role: 'assistant' }, finish_reason: FinishReason }>
+  usage: { prompt_tokens: number, completion_tokens: number, total_tokens: number }
+  hyperspace: ServedInfo
+}
+
+export interface ChatCompletionChunk {
+  id: string
+  object: 'chat.completion.chunk'
+  created: number
+  model: string
+  choices: Array<{ index: 0, delta: { role?: 'assistant', content?: string }, finish_reason: FinishReason | null }>
+  /** On the last chunk only. */
+  hyperspace?: ServedInfo
+}
