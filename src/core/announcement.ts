@@ -14,21 +14,42 @@ export interface CapabilityAnnouncement {
   capabilities: Partial<Record<CapabilityName, { working: boolean }>>
   /** Multiaddrs the node is dialable on (relay circuit and WebRTC addresses). */
   addrs: string[]
+  /** The chat models it serves and how loaded it is, when it serves inference. */
+  serving?: ServingState
+}
+
+export interface ServingState {
+  models: string[]
+  /** Jobs running or waiting. */
+  queue: number
+  /** Jobs it runs at once. */
+  slots: number
 }
 
 export const ANNOUNCEMENT_VERSION = 1
 export const ANNOUNCEMENT_MAX_BYTES = 4096
 export const ANNOUNCEMENT_MAX_ADDRS = 8
 const MAX_ADDR_LENGTH = 400
+export const ANNOUNCEMENT_MAX_MODELS = 16
+const MAX_MODEL_ID_LENGTH = 128
+const MAX_SLOTS = 64
 /** Announcements older or further in the future than this are stale and ignored. */
 export const ANNOUNCEMENT_MAX_SKEW_MS = 5 * 60_000
 
-export function announcementFromStatuses (profile: ProfileName, statuses: CapabilityStatusMap, addrs: string[], now: number): CapabilityAnnouncement {
+export function announcementFromStatuses (profile: ProfileName, statuses: CapabilityStatusMap, addrs: string[], now: number, serving?: ServingState): CapabilityAnnouncement {
   const capabilities: CapabilityAnnouncement['capabilities'] = {}
   for (const name of CAPABILITY_NAMES) {
     if (statuses[name].enabled) capabilities[name] = { working: statuses[name].working }
   }
-  return { timestamp: now, profile, capabilities, addrs: addrs.filter(a => a.length <= MAX_ADDR_LENGTH).slice(0, ANNOUNCEMENT_MAX_ADDRS) }
+  const announcement: CapabilityAnnouncement = { timestamp: now, profile, capabilities, addrs: addrs.filter(a => a.length <= MAX_ADDR_LENGTH).slice(0, ANNOUNCEMENT_MAX_ADDRS) }
+  if (serving !== undefined && serving.models.length > 0 && statuses.inference.working) {
+    announcement.serving = {
+      models: serving.models.filter(m => m.length <= MAX_MODEL_ID_LENGTH).slice(0, ANNOUNCEMENT_MAX_MODELS),
+      queue: serving.queue,
+      slots: Math.min(serving.slots, MAX_SLOTS)
+    }
+  }
+  return announcement
 }
 
 export function encodeAnnouncement (a: CapabilityAnnouncement): Uint8Array {
@@ -39,8 +60,22 @@ export function encodeAnnouncement (a: CapabilityAnnouncement): Uint8Array {
     profile: a.profile,
     caps: enabled,
     working: enabled.filter(name => a.capabilities[name]?.working === true),
-    addrs: a.addrs
+    addrs: a.addrs,
+    ...(a.serving !== undefined ? { models: a.serving.models, queue: a.serving.queue, slots: a.serving.slots } : {})
   })
+}
+
+function servingOf (record: Record<string, unknown>, capabilities: CapabilityAnnouncement['capabilities']): ServingState | undefined {
+  const { models, queue, slots } = record
+  if (models === undefined && queue === undefined && slots === undefined) return undefined
+  if (capabilities.inference === undefined) throw new MalformedMessageError('models are announced without the inference capability')
+  if (!Array.isArray(models) || models.length === 0 || models.length > ANNOUNCEMENT_MAX_MODELS ||
+    !models.every(m => typeof m === 'string' && m.length > 0 && m.length <= MAX_MODEL_ID_LENGTH)) {
+    throw new MalformedMessageError(`models must be 1 to ${ANNOUNCEMENT_MAX_MODELS} model ids`)
+  }
+  if (typeof queue !== 'number' || !Number.isSafeInteger(queue) || queue < 0) throw new MalformedMessageError('queue must be a count')
+  if (typeof slots !== 'number' || !Number.isSafeInteger(slots) || slots < 1 || slots > MAX_SLOTS) throw new MalformedMessageError(`slots must be 1 to ${MAX_SLOTS}`)
+  return { models, queue, slots }
 }
 
 function capabilityList (value: unknown, field: string): CapabilityName[] {
@@ -66,7 +101,8 @@ export function decodeAnnouncement (bytes: Uint8Array): CapabilityAnnouncement {
     !addrs.every(a => typeof a === 'string' && a.startsWith('/') && a.length <= MAX_ADDR_LENGTH)) {
     throw new MalformedMessageError(`addrs must be at most ${ANNOUNCEMENT_MAX_ADDRS} multiaddr strings`)
   }
-  return { timestamp: ts, profile, capabilities, addrs }
+  const serving = servingOf(record, capabilities)
+  return serving === undefined ? { timestamp: ts, profile, capabilities, addrs } : { timestamp: ts, profile, capabilities, addrs, serving }
 }
 
 export function isStale (timestamp: number, now: number): boolean {

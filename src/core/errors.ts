@@ -73,3 +73,115 @@ export class BadSignatureError extends HyperspaceError {
 
   constructor (peerId: string) { super('ERR_BAD_SIGNATURE', `The signature does not match peer ${peerId}`) }
 }
+
+export class InvalidRequestError extends HyperspaceError {
+  override name = 'InvalidRequestError'
+
+  constructor (message: string) { super('ERR_INVALID_REQUEST', message) }
+}
+
+export class ReceiptMismatchError extends HyperspaceError {
+  override name = 'ReceiptMismatchError'
+
+  constructor (message: string) { super('ERR_RECEIPT_MISMATCH', `Receipt does not match the job: ${message}`) }
+}
+
+export class ReplayedReceiptError extends HyperspaceError {
+  override name = 'ReplayedReceiptError'
+
+  constructor (id: string) { super('ERR_RECEIPT_REPLAYED', `Receipt ${id.slice(0, 16)}… was already seen`) }
+}
+
+export class StaleReceiptError extends HyperspaceError {
+  override name = 'StaleReceiptError'
+
+  constructor (round: number, current: number) { super('ERR_RECEIPT_STALE', `Receipt of round ${round} is not fresh in round ${current}`) }
+}
+
+export class UnsignedReceiptError extends HyperspaceError {
+  override name = 'UnsignedReceiptError'
+
+  constructor () { super('ERR_RECEIPT_UNSIGNED', 'The receipt has no server countersignature') }
+}
+
+export class ReceiptChainError extends HyperspaceError {
+  override name = 'ReceiptChainError'
+
+  constructor (seq: number, reason: string) { super('ERR_RECEIPT_CHAIN', `Receipt log broken at entry ${seq}: ${reason}`) }
+}
+
+export class NoProviderError extends HyperspaceError {
+  override name = 'NoProviderError'
+
+  constructor (model: string, tried: string[] = []) {
+    super('ERR_NO_PROVIDER', tried.length === 0
+      ? `No peer serves ${model}`
+      : `No peer could serve ${model}; tried ${tried.join('; ')}`)
+  }
+}
+
+export class PeerBusyError extends HyperspaceError {
+  override name = 'PeerBusyError'
+
+  constructor (peerId: string) { super('ERR_PEER_BUSY', `Peer ${peerId} is busy`) }
+}
+
+export class RemoteInferenceError extends HyperspaceError {
+  override name = 'RemoteInferenceError'
+
+  constructor (peerId: string, code: string, message: string) { super(code.startsWith('ERR_') ? code : 'ERR_REMOTE', `Peer ${peerId}: ${message}`) }
+}
+
+export class EmbeddingInputError extends HyperspaceError {
+  override name = 'EmbeddingInputError'
+
+  constructor (message: string) { super('ERR_EMBEDDING_INPUT', message) }
+}
+
+export type EmbeddingEngineErrorKind = 'not-loaded' | 'load' | 'run' | 'aborted' | 'timeout' | 'worker' | 'closed'
+
+export class EmbeddingEngineError extends HyperspaceError {
+  override name = 'EmbeddingEngineError'
+
+  constructor (readonly kind: EmbeddingEngineErrorKind, message: string) {
+    super(`ERR_EMBEDDING_${kind.replace('-', '_').toUpperCase()}`, message)
+  }
+}
+
+export class InvalidVectorError extends HyperspaceError {
+  override name = 'InvalidVectorError'
+
+  constructor (reason: string) { super('ERR_INVALID_VECTOR', `Invalid vector: ${reason}`) }
+}
+
+export class InvalidPeerIdError extends HyperspaceError {
+  override name = 'InvalidPeerIdError'
+
+  constructor (id: string) { super('ERR_INVALID_PEER_ID', `Not a peer id: ${id.slice(0, 80)}`) }
+}
+
+export class InvalidCidError extends HyperspaceError {
+  override name = 'InvalidCidError'
+
+  constructor (reason: string) { super('ERR_INVALID_CID', `Invalid block CID: ${reason}`) }
+}
+
+export class BlockTooLargeError extends HyperspaceError {
+  override name = 'BlockTooLargeError'
+
+  constructor (size: number, limit: number) { super('ERR_BLOCK_TOO_LARGE', `Block of ${size} bytes exceeds the limit of ${limit} bytes`) }
+}
+
+export class BlockHashMismatchError extends HyperspaceError {
+  override name = 'BlockHashMismatchError'
+
+  constructor (cid: string) { super('ERR_BLOCK_HASH_MISMATCH', `The bytes received for ${cid} do not hash to it`) }
+}
+
+export class StreamDivergedError extends HyperspaceError {
+  override name = 'StreamDivergedError'
+
+  constructor (failed: string, next: string) {
+    super('ERR_STREAM_DIVERGED', `Peer ${failed} went away mid-stream and peer ${next} generated a different text; the streamed answer is incomplete`)
+  }
+}

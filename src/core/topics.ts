@@ -2,7 +2,7 @@
  * Gossip topic names. Every topic carries the network id, so nodes of different networks (or of one
  * dev network with another round length) never read each other's messages.
  */
-export type TopicName = 'capabilities'
+export type TopicName = 'capabilities' | 'receipts' | 'inference'
 
 const TOPIC_PATTERN = /^hyperspace\/v2\/[a-z0-9][a-z0-9-]{0,40}\/[a-z0-9][a-z0-9/-]{0,63}$/
 

@@ -106,6 +106,12 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     return entry
   }
 
+  /** Every peer whose announcement has not expired. */
+  entries (): PeerAnnouncement[] {
+    this.forgetExpired()
+    return [...this.registry.values()]
+  }
+
   /** A relay hears every browser that ever came by: forget the quiet ones. */
   private forgetExpired (): void {
     const now = this.scheduler.now()

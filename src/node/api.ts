@@ -9,8 +9,10 @@ import type { RoundSummary } from '../net/pulse-ledger.ts'
 import type { TypedEventTarget } from 'main-event'
 import type { ChatCompletion, ChatCompletionChunk, NodeChatRequest } from '../core/inference/chat.ts'
 import type { CatalogModel, DownloadedModel, PullProgress } from '../core/models/catalog.ts'
+import type { ReceiptLogState, ReceiptSummary } from './receipt-book.ts'
+import type { ServingState } from '../core/announcement.ts'
 
-export type { PointsSummary, PulseCurrent, RelayStatus, RoundSummary, TransportKind }
+export type { PointsSummary, PulseCurrent, ReceiptLogState, ReceiptSummary, RelayStatus, RoundSummary, TransportKind }
 
 /**
  * starting: libp2p is coming up; connecting: no relay or peer yet; online: reachable through at
@@ -31,6 +33,8 @@ export interface NodeStatus {
   hardware: HardwareInfo
   warnings: string[]
   startedAt: number
+  /** The chat models this node serves to the network and its jobs running or waiting; null when it serves none. */
+  serving: ServingState | null
   /** The last round in which another node committed with this node's identity (it runs twice). */
   identityConflictRound?: number
 }
@@ -59,6 +63,15 @@ export interface NodeEvents {
   pulse: CustomEvent<PulseCurrent>
   /** A model download or load moved on, or the set of downloaded/loaded models changed. */
   models: CustomEvent<ModelsState>
+  /** A receipt was added to this node's log. */
+  receipts: CustomEvent<ReceiptLogState>
+}
+
+export interface ReceiptsApi {
+  /** The newest n receipts this node holds (as server or client), newest first. */
+  recent(n: number): ReceiptSummary[]
+  /** How many entries the hash-chained log holds and whether it verified when loaded. */
+  state(): ReceiptLogState
 }
 
 export interface ModelsState {
@@ -116,7 +129,8 @@ export interface NodeApi extends TypedEventTarget<NodeEvents> {
   pulse: PulseApi
   models: ModelsApi
   chat: { completions: ChatCompletionsApi }
-  /** Points from this node's attested rounds (presence) and receipts (work, not built yet). */
+  receipts: ReceiptsApi
+  /** Points from this node's attested rounds (presence) and countersigned receipts (work). */
   points(): PointsSummary
   stop(): Promise<void>
 }

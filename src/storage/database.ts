@@ -34,18 +34,28 @@ export interface StoredAttestation {
   envelope: Uint8Array
 }
 
+/** One entry of this node's hash-chained receipt log (src/core/receipts/log.ts), per network. */
+export interface StoredLogEntry {
+  networkId: string
+  seq: number
+  prev: Uint8Array
+  receipt: Uint8Array
+  hash: Uint8Array
+}
+
 interface HyperspaceSchema extends DBSchema {
   identity: { key: 'self', value: StoredIdentity }
   peers: { key: string, value: CachedPeer }
   settings: { key: string, value: unknown }
   rounds: { key: [string, number], value: RoundRecord }
   attestations: { key: [string, number, string], value: StoredAttestation }
+  receipts: { key: [string, number], value: StoredLogEntry }
 }
 
 export type HyperspaceDb = IDBPDatabase<HyperspaceSchema>
 
 export const DEFAULT_DB_NAME = 'hyperspace'
-const VERSION = 2
+const VERSION = 3
 
 /** Opens (and on first use creates) the node's database. Each upgrade step only adds stores. */
 export async function openHyperspaceDb (name = DEFAULT_DB_NAME): Promise<HyperspaceDb> {
@@ -60,6 +70,7 @@ export async function openHyperspaceDb (name = DEFAULT_DB_NAME): Promise<Hypersp
         db.createObjectStore('rounds', { keyPath: ['networkId', 'round'] })
         db.createObjectStore('attestations', { keyPath: ['networkId', 'round', 'validator'] })
       }
+      if (oldVersion < 3) db.createObjectStore('receipts', { keyPath: ['networkId', 'seq'] })
     }
   })
 }

@@ -1,0 +1,90 @@
+import { errorMessage, HyperspaceError, NoProviderError } from '../errors.ts'
+
+/**
+ * Inference routing (DESIGN section 4): candidates come in tiers — the capability registry, then DHT
+ * providers of the model, then offers to a broadcast — and within a tier the best is tried first,
+ * failing over to the next on error, timeout or "busy".
+ */
+export type ProviderSource = 'registry' | 'dht' | 'broadcast'
+
+export interface Provider {
+  peerId: string
+  source: ProviderSource
+  /** Ping round trip, null when not measured. */
+  latencyMs: number | null
+  /** Jobs queued or running at the provider, as it last announced. */
+  queue: number
+  /** Jobs it runs at once. */
+  slots: number
+  /** Already connected directly: no dial before the request. */
+  connected: boolean
+}
+
+/** A guess at one job's length, to weigh a queue against a round trip. */
+const JOB_ESTIMATE_MS = 1_500
+const UNMEASURED_LATENCY_MS = 250
+const DIAL_COST_MS = 500
+
+/** Expected wait before the provider starts on a new job. */
+export function expectedWaitMs (p: Provider): number {
+  const latency = p.latencyMs ?? UNMEASURED_LATENCY_MS
+  const queueWait = p.queue / Math.max(1, p.slots) * JOB_ESTIMATE_MS
+  return latency + queueWait + (p.connected ? 0 : DIAL_COST_MS)
+}
+
+/** Best first by expected wait; peer id breaks ties so every run orders the same way. */
+export function rankProviders (providers: readonly Provider[], exclude: ReadonlySet<string>): Provider[] {
+  const unique = new Map<string, Provider>()
+  for (const p of providers) if (!exclude.has(p.peerId) && !unique.has(p.peerId)) unique.set(p.peerId, p)
+  return [...unique.values()].sort((a, b) => expectedWaitMs(a) - expectedWaitMs(b) || (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0))
+}
+
+export interface Failure {
+  peerId: string
+  error: string
+}
+
+export interface Routed<T> {
+  result: T
+  provider: Provider
+  failed: Failure[]
+}
+
+/** A tier returns its candidates, given the peers already tried (and this node's own id) to leave out. */
+export type Tier = (exclude: ReadonlySet<string>) => Promise<Provider[]>
+
+export interface RouteOptions {
+  model: string
+  maxAttempts: number
+  signal?: AbortSignal
+  /** Errors that must not be retried elsewhere (the request itself is wrong, or the user stopped). */
+  isFinal?: (err: unknown) => boolean
+}
+
+/**
+ * Tries providers tier by tier, best first, until one succeeds; each tier is asked only when the
+ * ones before it are used up. Throws NoProviderError listing every failure.
+ */
+export async function routeWithFailover<T> (tiers: readonly Tier[], attempt: (p: Provider) => Promise<T>, options: RouteOptions): Promise<Routed<T>> {
+  const failed: Failure[] = []
+  const tried = new Set<string>()
+  for (const tier of tiers) {
+    const candidates = rankProviders(await tier(tried), tried)
+    for (const provider of candidates) {
+      if (tried.size >= options.maxAttempts) throw new NoProviderError(options.model, failed.map(describe))
+      options.signal?.throwIfAborted()
+      tried.add(provider.peerId)
+      try {
+        return { result: await attempt(provider), provider, failed }
+      } catch (err) {
+        if (options.signal?.aborted === true || options.isFinal?.(err) === true) throw err
+        failed.push({ peerId: provider.peerId, error: err instanceof HyperspaceError ? err.message : errorMessage(err) })
+      }
+    }
+  }
+  throw new NoProviderError(options.model, failed.map(describe))
+}
+
+function describe (f: Failure): string {
+  return `${f.peerId.slice(-8)}: ${f.error}`
+}

@@ -1,0 +1,115 @@
+import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { MalformedMessageError } from '../errors.ts'
+import { validateChatRequest, type ValidChatRequest } from './request.ts'
+import type { FinishReason } from './chat.ts'
+
+/**
+ * Frames of `/hyperspace/inference/1.0.0`, each a length-prefixed strict-CBOR map:
+ *
+ *   client: job ─────────────▶ server: accept | busy | error
+ *                               server: delta* then done | error
+ *   client: sign (receipt) ──▶ server: countersign | error
+ */
+export const INFERENCE_PROTOCOL = '/hyperspace/inference/1.0.0'
+export const WIRE_VERSION = 1
+export const JOB_ID_BYTES = 16
+export const NONCE_BYTES = 16
+/** 32 Ki characters of messages can take four bytes each in UTF-8. */
+export const JOB_FRAME_MAX_BYTES = 160 * 1024
+export const FRAME_MAX_BYTES = 8 * 1024
+/** Four UTF-8 bytes per character still fit a frame; the server splits longer pieces. */
+export const MAX_DELTA_CHARS = 1024
+const MAX_ERROR_CHARS = 512
+
+export type ClientFrame =
+  | { t: 'job', job: Uint8Array, req: ValidChatRequest }
+  | { t: 'sign', receipt: Uint8Array }
+
+export type ServerFrame =
+  | { t: 'accept', nonce: Uint8Array }
+  | { t: 'busy', retryMs: number }
+  | { t: 'error', code: string, message: string }
+  | { t: 'delta', text: string }
+  | { t: 'done', finish: FinishReason, prompt: number, completion: number, ms: number, ttft: number, cached: boolean }
+  | { t: 'countersign', receipt: Uint8Array }
+
+const FINISH: readonly FinishReason[] = ['stop', 'length', 'abort']
+
+function bytesOf (value: unknown, field: string, length?: number, max = FRAME_MAX_BYTES): Uint8Array {
+  if (!(value instanceof Uint8Array) || (length !== undefined && value.byteLength !== length) || value.byteLength > max) {
+    throw new MalformedMessageError(`${field} must be ${length ?? `at most ${max}`} bytes`)
+  }
+  return value
+}
+
+function countOf (value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new MalformedMessageError(`${field} must be a count`)
+  return value
+}
+
+function textOf (value: unknown, field: string, max: number): string {
+  if (typeof value !== 'string' || value.length > max) throw new MalformedMessageError(`${field} must be text of at most ${max} characters`)
+  return value
+}
+
+/** The request as CBOR: no undefined values (strict CBOR has none), so an absent seed is left out. */
+function requestRecord (req: ValidChatRequest): Record<string, unknown> {
+  const { seed, ...rest } = req
+  return seed === undefined ? rest : { ...rest, seed }
+}
+
+export function encodeClientFrame (frame: ClientFrame): Uint8Array {
+  return encodeMessage(frame.t === 'job'
+    ? { v: WIRE_VERSION, t: frame.t, job: frame.job, req: requestRecord(frame.req) }
+    : { v: WIRE_VERSION, ...frame })
+}
+
+export function encodeServerFrame (frame: ServerFrame): Uint8Array {
+  return encodeMessage({ v: WIRE_VERSION, ...frame })
+}
+
+export function decodeClientFrame (bytes: Uint8Array): ClientFrame {
+  const m = decodeMessage(bytes, JOB_FRAME_MAX_BYTES, WIRE_VERSION)
+  switch (m.t) {
+    case 'job': {
+      let req: ValidChatRequest
+      try {
+        req = validateChatRequest(m.req)
+      } catch (err) {
+        throw new MalformedMessageError(`req: ${(err as Error).message}`)
+      }
+      return { t: 'job', job: bytesOf(m.job, 'job', JOB_ID_BYTES), req }
+    }
+    case 'sign':
+      if (bytes.byteLength > FRAME_MAX_BYTES) throw new MalformedMessageError('sign frame too large')
+      return { t: 'sign', receipt: bytesOf(m.receipt, 'receipt') }
+    default:
+      throw new MalformedMessageError('unknown client frame')
+  }
+}
+
+export function decodeServerFrame (bytes: Uint8Array): ServerFrame {
+  const m = decodeMessage(bytes, FRAME_MAX_BYTES, WIRE_VERSION)
+  switch (m.t) {
+    case 'accept': return { t: 'accept', nonce: bytesOf(m.nonce, 'nonce', NONCE_BYTES) }
+    case 'busy': return { t: 'busy', retryMs: countOf(m.retryMs, 'retryMs') }
+    case 'error': return { t: 'error', code: textOf(m.code, 'code', 64), message: textOf(m.message, 'message', MAX_ERROR_CHARS) }
+    case 'delta': return { t: 'delta', text: textOf(m.text, 'text', MAX_DELTA_CHARS) }
+    case 'done': {
+      if (!FINISH.includes(m.finish as FinishReason)) throw new MalformedMessageError('finish must be stop, length or abort')
+      if (typeof m.cached !== 'boolean') throw new MalformedMessageError('cached must be a boolean')
+      return {
+        t: 'done',
+        finish: m.finish as FinishReason,
+        prompt: countOf(m.prompt, 'prompt'),
+        completion: countOf(m.completion, 'completion'),
+        ms: countOf(m.ms, 'ms'),
+        ttft: countOf(m.ttft, 'ttft'),
+        cached: m.cached
+      }
+    }
+    case 'countersign': return { t: 'countersign', receipt: bytesOf(m.receipt, 'receipt') }
+    default:
+      throw new MalformedMessageError('unknown server frame')
+  }
+}

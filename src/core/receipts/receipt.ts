@@ -1,0 +1,199 @@
+import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { BadSignatureError, MalformedMessageError, ReceiptMismatchError, ReplayedReceiptError, StaleReceiptError, UnsignedReceiptError } from '../errors.ts'
+import { concat, equalBytes, toHex, utf8 } from '../pulse/bytes.ts'
+import type { PulseSigner, PulseVerifier } from '../pulse/messages.ts'
+
+/**
+ * A work receipt (DESIGN section 6): after a job the client signs what it got, the server
+ * countersigns, and anyone can verify both signatures from the peer ids alone (Ed25519 keys are in
+ * them). The job id, the server's nonce and the pulse round's seed make every receipt single-use
+ * and dated, so none can be replayed or submitted late.
+ */
+export type WorkKind = 'inference' | 'embedding' | 'storage'
+export const WORK_KINDS: readonly WorkKind[] = ['inference', 'embedding', 'storage']
+
+export interface ReceiptBody {
+  job: Uint8Array
+  nonce: Uint8Array
+  kind: WorkKind
+  server: string
+  client: string
+  model: string
+  /** Tokens generated, texts embedded, or bytes served. */
+  units: number
+  /** SHA-256 of the output the client received. */
+  output: Uint8Array
+  round: number
+  seed: Uint8Array
+  /** Client clock, ms. */
+  ts: number
+}
+
+export interface SignedReceipt {
+  body: ReceiptBody
+  /** The canonical encoding both parties signed. */
+  bodyBytes: Uint8Array
+  clientSig: Uint8Array
+  /** Absent until the server countersigns. */
+  serverSig?: Uint8Array
+}
+
+export const RECEIPT_VERSION = 1
+export const RECEIPT_MAX_BYTES = 2048
+/** A receipt is accepted for its own round and this many rounds after it. */
+export const RECEIPT_MAX_AGE_ROUNDS = 2
+const PEER_ID_MAX = 128
+const MODEL_MAX = 128
+const CLIENT_DOMAIN = utf8('hyperspace-receipt/client/1')
+const SERVER_DOMAIN = utf8('hyperspace-receipt/server/1')
+
+function bodyRecord (b: ReceiptBody): Record<string, unknown> {
+  return { v: RECEIPT_VERSION, job: b.job, nonce: b.nonce, kind: b.kind, server: b.server, client: b.client, model: b.model, units: b.units, out: b.output, round: b.round, seed: b.seed, ts: b.ts }
+}
+
+export function encodeReceiptBody (body: ReceiptBody): Uint8Array {
+  return encodeMessage(bodyRecord(body))
+}
+
+function fixedBytes (value: unknown, field: string, length: number): Uint8Array {
+  if (!(value instanceof Uint8Array) || value.byteLength !== length) throw new MalformedMessageError(`${field} must be ${length} bytes`)
+  return value
+}
+
+function count (value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new MalformedMessageError(`${field} must be a non-negative integer`)
+  return value
+}
+
+function shortText (value: unknown, field: string, max: number): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) throw new MalformedMessageError(`${field} must be text of 1 to ${max} characters`)
+  return value
+}
+
+export function decodeReceiptBody (bytes: Uint8Array): ReceiptBody {
+  const m = decodeMessage(bytes, RECEIPT_MAX_BYTES, RECEIPT_VERSION)
+  if (!WORK_KINDS.includes(m.kind as WorkKind)) throw new MalformedMessageError('kind must be inference, embedding or storage')
+  const body: ReceiptBody = {
+    job: fixedBytes(m.job, 'job', 16),
+    nonce: fixedBytes(m.nonce, 'nonce', 16),
+    kind: m.kind as WorkKind,
+    server: shortText(m.server, 'server', PEER_ID_MAX),
+    client: shortText(m.client, 'client', PEER_ID_MAX),
+    model: shortText(m.model, 'model', MODEL_MAX),
+    units: count(m.units, 'units'),
+    output: fixedBytes(m.out, 'out', 32),
+    round: count(m.round, 'round'),
+    seed: fixedBytes(m.seed, 'seed', 32),
+    ts: count(m.ts, 'ts')
+  }
+  if (body.server === body.client) throw new MalformedMessageError('a node cannot be its own client')
+  return body
+}
+
+function clientSignedData (bodyBytes: Uint8Array): Uint8Array {
+  return concat(CLIENT_DOMAIN, bodyBytes)
+}
+
+/** The server signs over the client's signature too: its countersignature vouches for that exact receipt. */
+function serverSignedData (bodyBytes: Uint8Array, clientSig: Uint8Array): Uint8Array {
+  return concat(SERVER_DOMAIN, bodyBytes, clientSig)
+}
+
+export async function signAsClient (body: ReceiptBody, signer: PulseSigner): Promise<SignedReceipt> {
+  if (signer.peerId !== body.client) throw new ReceiptMismatchError('the signer is not the receipt\'s client')
+  const bodyBytes = encodeReceiptBody(body)
+  return { body, bodyBytes, clientSig: await signer.sign(clientSignedData(bodyBytes)) }
+}
+
+export async function countersign (receipt: SignedReceipt, signer: PulseSigner): Promise<SignedReceipt> {
+  if (signer.peerId !== receipt.body.server) throw new ReceiptMismatchError('the signer is not the receipt\'s server')
+  return { ...receipt, serverSig: await signer.sign(serverSignedData(receipt.bodyBytes, receipt.clientSig)) }
+}
+
+export function encodeSignedReceipt (r: SignedReceipt): Uint8Array {
+  return encodeMessage(r.serverSig === undefined
+    ? { v: RECEIPT_VERSION, body: r.bodyBytes, cs: r.clientSig }
+    : { v: RECEIPT_VERSION, body: r.bodyBytes, cs: r.clientSig, ss: r.serverSig })
+}
+
+/**
+ * Decodes a receipt and checks every signature it carries (the client's always, the server's when
+ * present); `requireCountersigned` refuses one the server has not signed.
+ */
+export async function decodeSignedReceipt (bytes: Uint8Array, verify: PulseVerifier, requireCountersigned: boolean): Promise<SignedReceipt> {
+  const m = decodeMessage(bytes, RECEIPT_MAX_BYTES, RECEIPT_VERSION)
+  if (!(m.body instanceof Uint8Array)) throw new MalformedMessageError('body must be bytes')
+  const body = decodeReceiptBody(m.body)
+  const clientSig = fixedBytes(m.cs, 'cs', 64)
+  if (!await verify(body.client, clientSignedData(m.body), clientSig)) throw new BadSignatureError(body.client)
+  const receipt: SignedReceipt = { body, bodyBytes: m.body, clientSig }
+  if (m.ss === undefined) {
+    if (requireCountersigned) throw new UnsignedReceiptError()
+    return receipt
+  }
+  const serverSig = fixedBytes(m.ss, 'ss', 64)
+  if (!await verify(body.server, serverSignedData(m.body, clientSig), serverSig)) throw new BadSignatureError(body.server)
+  return { ...receipt, serverSig }
+}
+
+/** The seed of a receipt made before its client knew the round's seed (a node that just joined). */
+export const UNSEEDED = new Uint8Array(32)
+
+/**
+ * Round and seed checks: a receipt belongs to a recent round, and to that round's real seed when
+ * both sides know it. An unseeded receipt is still dated by its round number.
+ */
+export function checkFreshness (body: ReceiptBody, currentRound: number, seedOf: (round: number) => Uint8Array | undefined): void {
+  if (body.round > currentRound + 1 || body.round < currentRound - RECEIPT_MAX_AGE_ROUNDS) {
+    throw new StaleReceiptError(body.round, currentRound)
+  }
+  const seed = seedOf(body.round)
+  if (seed !== undefined && !equalBytes(body.seed, UNSEEDED) && !equalBytes(seed, body.seed)) {
+    throw new ReceiptMismatchError(`the seed is not round ${body.round}'s`)
+  }
+}
+
+/** What a party expects a receipt to say about the job it took part in. */
+export interface ReceiptExpectation {
+  job: Uint8Array
+  nonce: Uint8Array
+  server: string
+  client: string
+  model: string
+  output: Uint8Array
+  kind: WorkKind
+}
+
+export function checkMatches (body: ReceiptBody, expected: ReceiptExpectation): void {
+  for (const field of ['job', 'nonce', 'output'] as const) {
+    if (!equalBytes(body[field], expected[field])) throw new ReceiptMismatchError(`${field} differs from the job's`)
+  }
+  for (const field of ['server', 'client', 'model', 'kind'] as const) {
+    if (body[field] !== expected[field]) throw new ReceiptMismatchError(`${field} is ${body[field]}, expected ${expected[field]}`)
+  }
+}
+
+export function receiptId (body: ReceiptBody): string {
+  return toHex(body.job) + toHex(body.nonce)
+}
+
+/**
+ * Remembers the receipts seen in the rounds a receipt can still be fresh in, so a second copy of
+ * one is refused; older entries are dropped as rounds pass, which keeps it bounded.
+ */
+export class ReplayGuard {
+  private readonly seen = new Map<string, number>()
+
+  constructor (private readonly maxEntries = 100_000) {}
+
+  /** Records the receipt; throws ReplayedReceiptError when it was seen before. */
+  admit (body: ReceiptBody, currentRound: number): void {
+    const id = receiptId(body)
+    if (this.seen.has(id)) throw new ReplayedReceiptError(id)
+    for (const [key, round] of this.seen) {
+      if (round >= currentRound - RECEIPT_MAX_AGE_ROUNDS && this.seen.size < this.maxEntries) break
+      this.seen.delete(key)
+    }
+    this.seen.set(id, body.round)
+  }
+}

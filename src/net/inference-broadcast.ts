@@ -1,0 +1,111 @@
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
+import { TypedEventEmitter } from 'main-event'
+import { decodeBroadcast, encodeBroadcast, isStaleBroadcast, type BroadcastMessage } from '../core/inference/broadcast.ts'
+import { HyperspaceError } from '../core/errors.ts'
+import { toHex } from '../core/pulse/bytes.ts'
+import { topicFor } from '../core/topics.ts'
+import type { ServingState } from '../core/announcement.ts'
+import type { Provider } from '../core/inference/routing.ts'
+import type { Scheduler } from '../core/scheduler.ts'
+import type { HyperspaceServices } from './services.ts'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+
+/** How long an ask waits for a first offer, and for more after it so the best can be picked. */
+const OFFER_TIMEOUT_MS = 3_000
+const MORE_OFFERS_MS = 200
+
+/**
+ * The broadcast tier of inference routing on the inference topic: asks "who serves this model?" and
+ * answers such asks for the models this node serves while it has room.
+ */
+export class InferenceBroadcast extends TypedEventEmitter<{ invalid: CustomEvent<{ peerId: PeerId, error: HyperspaceError }> }> {
+  private readonly topic: string
+  private readonly decoded = new WeakMap<Message, BroadcastMessage>()
+  private readonly asks = new Map<string, (offer: Provider, model: string) => void>()
+
+  constructor (
+    private readonly libp2p: Libp2p<HyperspaceServices>,
+    private readonly scheduler: Scheduler,
+    networkId: string,
+    /** What this node serves now and whether it has room for one more job. */
+    private readonly serving: () => (ServingState & { room: boolean }) | undefined
+  ) {
+    super()
+    this.topic = topicFor(networkId, 'inference')
+  }
+
+  start (): void {
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.topicValidators.set(this.topic, (peer, msg) => this.validate(peer, msg))
+    pubsub.addEventListener('message', this.onMessage)
+    pubsub.subscribe(this.topic)
+  }
+
+  stop (): void {
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.removeEventListener('message', this.onMessage)
+    pubsub.topicValidators.delete(this.topic)
+    pubsub.unsubscribe(this.topic)
+    this.asks.clear()
+  }
+
+  /** Asks the network for the model; resolves with the offers that came in (none after the timeout). */
+  async ask (model: string, exclude: ReadonlySet<string>, signal?: AbortSignal): Promise<Provider[]> {
+    const pubsub = this.libp2p.services.pubsub
+    signal?.throwIfAborted()
+    if (pubsub.getSubscribers(this.topic).length === 0) return []
+    const id = crypto.getRandomValues(new Uint8Array(16))
+    const key = toHex(id)
+    const offers: Provider[] = []
+    const connected = new Set(this.libp2p.getPeers().map(p => p.toString()))
+    try {
+      return await new Promise<Provider[]>((resolve, reject) => {
+        let cancelMore: (() => void) | undefined
+        const cancelTimeout = this.scheduler.after(OFFER_TIMEOUT_MS, () => { resolve(offers) })
+        signal?.addEventListener('abort', () => { reject(signal.reason) }, { once: true })
+        this.asks.set(key, (offer, offered) => {
+          if (exclude.has(offer.peerId) || offered !== model) return
+          offers.push({ ...offer, connected: connected.has(offer.peerId) })
+          cancelMore ??= this.scheduler.after(MORE_OFFERS_MS, () => {
+            cancelTimeout()
+            resolve(offers)
+          })
+        })
+        pubsub.publish(this.topic, encodeBroadcast({ t: 'want', id, model, ts: this.scheduler.now() })).catch(reject)
+      })
+    } finally {
+      this.asks.delete(key)
+    }
+  }
+
+  private validate (peer: PeerId, msg: Message): TopicValidatorResult {
+    if (msg.type !== 'signed') return TopicValidatorResult.Reject
+    try {
+      const message = decodeBroadcast(msg.data)
+      if (isStaleBroadcast(message.ts, this.scheduler.now())) return TopicValidatorResult.Ignore
+      this.decoded.set(msg, message)
+      return TopicValidatorResult.Accept
+    } catch (err) {
+      if (!(err instanceof HyperspaceError)) throw err
+      this.safeDispatchEvent('invalid', { detail: { peerId: peer, error: err } })
+      return TopicValidatorResult.Reject
+    }
+  }
+
+  private readonly onMessage = (evt: CustomEvent<Message>): void => {
+    const msg = evt.detail
+    const message = this.decoded.get(msg)
+    if (msg.topic !== this.topic || msg.type !== 'signed' || message === undefined) return
+    const from = msg.from.toString()
+    if (message.t === 'offer') {
+      this.asks.get(toHex(message.id))?.({ peerId: from, source: 'broadcast', latencyMs: null, queue: message.queue, slots: message.slots, connected: false }, message.model)
+      return
+    }
+    const serving = this.serving()
+    if (serving === undefined || !serving.room || !serving.models.includes(message.model) || from === this.libp2p.peerId.toString()) return
+    const offer = encodeBroadcast({ t: 'offer', id: message.id, model: message.model, queue: serving.queue, slots: serving.slots, ts: this.scheduler.now() })
+    this.libp2p.services.pubsub.publish(this.topic, offer).catch(err => { console.warn('hyperspace: inference offer failed', err) })
+  }
+}
+
+

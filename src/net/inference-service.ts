@@ -1,0 +1,242 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { PeerBusyError, RemoteInferenceError, HyperspaceError, MalformedMessageError, errorMessage } from '../core/errors.ts'
+import { sha256Of, utf8 } from '../core/pulse/bytes.ts'
+import { checkFreshness, checkMatches, countersign, decodeSignedReceipt, encodeSignedReceipt, signAsClient, type SignedReceipt } from '../core/receipts/receipt.ts'
+import {
+  FRAME_MAX_BYTES, INFERENCE_PROTOCOL, JOB_FRAME_MAX_BYTES, JOB_ID_BYTES, MAX_DELTA_CHARS, NONCE_BYTES,
+  decodeClientFrame, decodeServerFrame, encodeClientFrame, encodeServerFrame, type ServerFrame
+} from '../core/inference/wire.ts'
+import type { EngineCompletion } from '../core/inference/chat.ts'
+import type { ValidChatRequest } from '../core/inference/request.ts'
+import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
+import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
+import type { Scheduler } from '../core/scheduler.ts'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+
+/** A job run on this device: from the cache or an engine. */
+export interface LocalRun {
+  completion: EngineCompletion
+  cached: boolean
+}
+
+export interface InferenceServiceOptions {
+  signer: PulseSigner
+  verify: PulseVerifier
+  scheduler: Scheduler
+  /** Whether this node serves the model now. */
+  serves: (model: string) => boolean
+  run: (request: ValidChatRequest, onDelta: (text: string) => void, signal: AbortSignal) => Promise<LocalRun>
+  queue: JobQueue
+  rateLimit: PeerRateLimit
+  /** The current pulse round and its seed (all zeros while this node does not know it yet). */
+  round: () => { round: number, seed: Uint8Array }
+  seedOf: (round: number) => Uint8Array | undefined
+  /** A countersigned receipt this node took part in, as server or client. */
+  onReceipt: (receipt: SignedReceipt) => Promise<void>
+}
+
+export interface RemoteCompletion extends LocalRun {
+  timeToFirstTokenMs: number
+  durationMs: number
+  receipt: SignedReceipt
+}
+
+const JOB_READ_TIMEOUT_MS = 5_000
+const FIRST_FRAME_TIMEOUT_MS = 15_000
+/** Between two frames of a running job: generation may pause while the model loads a batch. */
+const FRAME_GAP_TIMEOUT_MS = 30_000
+const RECEIPT_READ_TIMEOUT_MS = 10_000
+const BUSY_RETRY_MS = 2_000
+
+function randomBytes (n: number): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(n))
+}
+
+function withTimeout (signal: AbortSignal | undefined, ms: number): AbortSignal {
+  const timeout = AbortSignal.timeout(ms)
+  return signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+}
+
+/** Splits text into pieces of at most MAX_DELTA_CHARS UTF-16 units without cutting a surrogate pair. */
+function deltaPieces (text: string): string[] {
+  const pieces: string[] = []
+  for (let i = 0; i < text.length;) {
+    let end = Math.min(i + MAX_DELTA_CHARS, text.length)
+    const last = text.charCodeAt(end - 1)
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--
+    pieces.push(text.slice(i, end))
+    i = end
+  }
+  return pieces
+}
+
+function errorFrame (err: unknown): ServerFrame {
+  const code = err instanceof HyperspaceError ? err.code : 'ERR_INTERNAL'
+  return { t: 'error', code, message: errorMessage(err).slice(0, 500) }
+}
+
+/**
+ * `/hyperspace/inference/1.0.0` on both sides: serves this node's models to peers (admission, limits,
+ * streamed deltas, receipt countersigning) and sends this node's requests to a chosen peer.
+ */
+export class InferenceService {
+  constructor (private readonly libp2p: Libp2p, private readonly options: InferenceServiceOptions) {}
+
+  async start (): Promise<void> {
+    await this.libp2p.handle(INFERENCE_PROTOCOL, this.onStream, { maxInboundStreams: 64, runOnLimitedConnection: true })
+  }
+
+  async stop (): Promise<void> {
+    await this.libp2p.unhandle(INFERENCE_PROTOCOL)
+  }
+
+  /** Runs a request on a peer, streaming its text through `onDelta`; both sides end up with the countersigned receipt. */
+  async request (peerId: string, request: ValidChatRequest, onDelta: (text: string) => void, signal?: AbortSignal): Promise<RemoteCompletion> {
+    const started = this.options.scheduler.now()
+    const stream = await this.libp2p.dialProtocol(peerIdFromString(peerId), INFERENCE_PROTOCOL, { signal: withTimeout(signal, FIRST_FRAME_TIMEOUT_MS), runOnLimitedConnection: true })
+    const lp = lpStream(stream, { maxDataLength: FRAME_MAX_BYTES })
+    try {
+      const job = randomBytes(JOB_ID_BYTES)
+      await lp.write(encodeClientFrame({ t: 'job', job, req: request }), { signal })
+      const first = await this.readServer(lp, withTimeout(signal, FIRST_FRAME_TIMEOUT_MS), peerId)
+      if (first.t === 'busy') throw new PeerBusyError(peerId)
+      if (first.t !== 'accept') throw new MalformedMessageError(`expected accept, got ${first.t}`)
+      let text = ''
+      let firstTokenAt: number | undefined
+      let done: Extract<ServerFrame, { t: 'done' }> | undefined
+      while (done === undefined) {
+        const frame = await this.readServer(lp, withTimeout(signal, FRAME_GAP_TIMEOUT_MS), peerId)
+        if (frame.t === 'delta') {
+          firstTokenAt ??= this.options.scheduler.now()
+          text += frame.text
+          onDelta(frame.text)
+        } else if (frame.t === 'done') {
+          if (frame.completion > request.max_tokens) throw new MalformedMessageError(`the server counts ${frame.completion} tokens for at most ${request.max_tokens}`)
+          done = frame
+        } else {
+          throw new MalformedMessageError(`unexpected ${frame.t} frame during generation`)
+        }
+      }
+      const { round, seed } = this.options.round()
+      const signed = await signAsClient({
+        job, nonce: first.nonce, kind: 'inference', server: peerId, client: this.options.signer.peerId, model: request.model,
+        units: done.completion, output: sha256Of(utf8(text)), round, seed, ts: Date.now()
+      }, this.options.signer)
+      await lp.write(encodeClientFrame({ t: 'sign', receipt: encodeSignedReceipt(signed) }), { signal })
+      const reply = await this.readServer(lp, withTimeout(signal, RECEIPT_READ_TIMEOUT_MS), peerId)
+      if (reply.t !== 'countersign') throw new MalformedMessageError(`expected countersign, got ${reply.t}`)
+      const receipt = await decodeSignedReceipt(reply.receipt, this.options.verify, true)
+      checkMatches(receipt.body, { job, nonce: first.nonce, server: peerId, client: this.options.signer.peerId, model: request.model, output: signed.body.output, kind: 'inference' })
+      await this.options.onReceipt(receipt)
+      await stream.close().catch(() => {})
+      const end = this.options.scheduler.now()
+      return {
+        completion: { text, finishReason: done.finish, promptTokens: done.prompt, completionTokens: done.completion },
+        cached: done.cached,
+        timeToFirstTokenMs: (firstTokenAt ?? end) - started,
+        durationMs: end - started,
+        receipt
+      }
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))
+      throw err
+    }
+  }
+
+  private async readServer (lp: LengthPrefixedStream, signal: AbortSignal, peerId: string): Promise<ServerFrame> {
+    const frame = decodeServerFrame((await lp.read({ signal })).subarray())
+    if (frame.t === 'error') throw new RemoteInferenceError(peerId, frame.code, frame.message)
+    return frame
+  }
+
+  private readonly onStream = (stream: Stream, connection: Connection): void => {
+    this.serve(stream, connection.remotePeer.toString()).catch(err => {
+      stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))
+    })
+  }
+
+  private async serve (stream: Stream, client: string): Promise<void> {
+    const o = this.options
+    const lp = lpStream(stream, { maxDataLength: JOB_FRAME_MAX_BYTES })
+    const send = async (frame: ServerFrame): Promise<void> => { await lp.write(encodeServerFrame(frame)) }
+    // The client going away (closed tab, reset stream) stops the generation at once.
+    const gone = new AbortController()
+    stream.addEventListener('close', () => { gone.abort(new Error('the client went away')) }, { once: true })
+    let frame
+    try {
+      frame = decodeClientFrame((await lp.read({ signal: AbortSignal.timeout(JOB_READ_TIMEOUT_MS) })).subarray())
+    } catch (err) {
+      await send(errorFrame(err)).catch(() => {})
+      throw err
+    }
+    if (frame.t !== 'job') throw new MalformedMessageError('expected a job')
+    const { job, req } = frame
+    if (!o.serves(req.model)) {
+      await send({ t: 'error', code: 'ERR_MODEL_NOT_SERVED', message: `this node does not serve ${req.model}` })
+      await stream.close()
+      return
+    }
+    let release: () => void
+    try {
+      if (!o.rateLimit.take(client, o.scheduler.now())) throw new PeerBusyError(o.signer.peerId)
+      release = await o.queue.acquire(gone.signal)
+    } catch (err) {
+      if (!(err instanceof PeerBusyError)) throw err
+      await send({ t: 'busy', retryMs: BUSY_RETRY_MS })
+      await stream.close()
+      return
+    }
+    const nonce = randomBytes(NONCE_BYTES)
+    let result: LocalRun
+    let writes = Promise.resolve()
+    try {
+      await send({ t: 'accept', nonce })
+      const started = o.scheduler.now()
+      let firstAt: number | undefined
+      result = await o.run(req, text => {
+        firstAt ??= o.scheduler.now()
+        for (const piece of deltaPieces(text)) {
+          writes = writes.then(async () => { await send({ t: 'delta', text: piece }) })
+          // A failed write (the client went away) surfaces when the run ends; until then it is not unhandled.
+          writes.catch(() => {})
+        }
+      }, gone.signal)
+      await writes
+      const c = result.completion
+      const ms = o.scheduler.now() - started
+      await send({ t: 'done', finish: c.finishReason, prompt: c.promptTokens, completion: c.completionTokens, ms, ttft: (firstAt ?? started + ms) - started, cached: result.cached })
+    } catch (err) {
+      await writes.catch(() => {})
+      await send(errorFrame(err)).catch(() => {})
+      throw err
+    } finally {
+      release()
+    }
+    await this.countersignReceipt(lp, send, { job, nonce, client, model: req.model, result })
+    await stream.close()
+  }
+
+  private async countersignReceipt (
+    lp: LengthPrefixedStream,
+    send: (frame: ServerFrame) => Promise<void>,
+    job: { job: Uint8Array, nonce: Uint8Array, client: string, model: string, result: LocalRun }
+  ): Promise<void> {
+    const o = this.options
+    try {
+      const frame = decodeClientFrame((await lp.read({ signal: AbortSignal.timeout(RECEIPT_READ_TIMEOUT_MS) })).subarray())
+      if (frame.t !== 'sign') throw new MalformedMessageError('expected a receipt to countersign')
+      const receipt = await decodeSignedReceipt(frame.receipt, o.verify, false)
+      const { completion } = job.result
+      checkMatches(receipt.body, { job: job.job, nonce: job.nonce, server: o.signer.peerId, client: job.client, model: job.model, output: sha256Of(utf8(completion.text)), kind: 'inference' })
+      if (receipt.body.units !== completion.completionTokens) throw new MalformedMessageError(`the receipt counts ${receipt.body.units} tokens, not ${completion.completionTokens}`)
+      checkFreshness(receipt.body, o.round().round, o.seedOf)
+      const full = await countersign(receipt, o.signer)
+      await o.onReceipt(full)
+      await send({ t: 'countersign', receipt: encodeSignedReceipt(full) })
+    } catch (err) {
+      await send(errorFrame(err)).catch(() => {})
+      throw err
+    }
+  }
+}

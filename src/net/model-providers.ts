@@ -1,0 +1,62 @@
+import { CID } from 'multiformats/cid'
+import { create as createDigest } from 'multiformats/hashes/digest'
+import { errorMessage } from '../core/errors.ts'
+import { sha256Of, utf8 } from '../core/pulse/bytes.ts'
+import type { Provider } from '../core/inference/routing.ts'
+import type { HyperspaceServices } from './services.ts'
+import type { Libp2p } from '@libp2p/interface'
+
+const RAW_CODEC = 0x55
+const SHA2_256 = 0x12
+const FIND_TIMEOUT_MS = 4_000
+const MAX_PROVIDERS = 8
+const PROVIDE_TIMEOUT_MS = 60_000
+
+/** The DHT key under which the servers of a model announce themselves, per network. */
+export function modelKey (networkId: string, model: string): CID {
+  return CID.createV1(RAW_CODEC, createDigest(SHA2_256, sha256Of(utf8(`hyperspace-model/${networkId}/${model}`))))
+}
+
+/**
+ * The DHT tier of inference routing: servers of a model are providers of its key. Browsers are DHT
+ * clients and the relays hold the records.
+ */
+export class ModelProviders {
+  private readonly provided = new Set<string>()
+
+  constructor (private readonly libp2p: Libp2p<HyperspaceServices>, private readonly networkId: string) {}
+
+  /** Announces in the background; the DHT may need the relays first, so failures are only logged. */
+  provide (model: string): void {
+    this.provided.add(model)
+    this.libp2p.contentRouting.provide(modelKey(this.networkId, model), { signal: AbortSignal.timeout(PROVIDE_TIMEOUT_MS) })
+      .catch(err => { console.warn('hyperspace: could not announce', model, 'in the DHT:', errorMessage(err)) })
+  }
+
+  /** Announces every served model again (after the relays come back, for instance). */
+  reprovide (): void {
+    for (const model of this.provided) this.provide(model)
+  }
+
+  forget (model: string): void {
+    this.provided.delete(model)
+    this.libp2p.contentRouting.cancelReprovide?.(modelKey(this.networkId, model)).catch(() => {})
+  }
+
+  async find (model: string, exclude: ReadonlySet<string>, signal?: AbortSignal): Promise<Provider[]> {
+    const found: Provider[] = []
+    const self = this.libp2p.peerId.toString()
+    const timeout = AbortSignal.timeout(FIND_TIMEOUT_MS)
+    try {
+      for await (const peer of this.libp2p.contentRouting.findProviders(modelKey(this.networkId, model), { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) })) {
+        const id = peer.id.toString()
+        if (id === self || exclude.has(id)) continue
+        found.push({ peerId: id, source: 'dht', latencyMs: null, queue: 0, slots: 1, connected: this.libp2p.getConnections(peer.id).length > 0 })
+        if (found.length >= MAX_PROVIDERS) break
+      }
+    } catch (err) {
+      if (signal?.aborted === true) throw err
+    }
+    return found
+  }
+}

@@ -1,0 +1,86 @@
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
+import { TypedEventEmitter } from 'main-event'
+import { BadSignatureError, HyperspaceError, MalformedMessageError, OversizeMessageError, ReceiptMismatchError, UnsupportedVersionError, UnsignedReceiptError } from '../core/errors.ts'
+import { checkFreshness, decodeSignedReceipt, encodeSignedReceipt, ReplayGuard, type SignedReceipt } from '../core/receipts/receipt.ts'
+import { topicFor } from '../core/topics.ts'
+import type { PulseVerifier } from '../core/pulse/messages.ts'
+import type { HyperspaceServices } from './services.ts'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+
+export interface ReceiptGossipEvents {
+  /** A valid, fresh, first-seen receipt from the network. */
+  receipt: CustomEvent<SignedReceipt>
+  invalid: CustomEvent<{ peerId: PeerId, error: HyperspaceError }>
+}
+
+/** Forged, malformed or unsigned receipts are the sender's fault; stale and replayed ones may be honest lateness. */
+function isRejectable (err: HyperspaceError): boolean {
+  return err instanceof MalformedMessageError || err instanceof OversizeMessageError || err instanceof UnsupportedVersionError ||
+    err instanceof BadSignatureError || err instanceof UnsignedReceiptError || err instanceof ReceiptMismatchError
+}
+
+export interface ReceiptGossipOptions {
+  networkId: string
+  verify: PulseVerifier
+  currentRound: () => number
+  seedOf: (round: number) => Uint8Array | undefined
+}
+
+/**
+ * Countersigned receipts on the receipts topic, so that anyone can check anyone's work points. The
+ * validator checks both signatures, the round and the seed, and refuses a receipt seen before.
+ */
+export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
+  private readonly topic: string
+  private readonly replay = new ReplayGuard()
+  private readonly accepted = new WeakMap<Message, SignedReceipt>()
+
+  constructor (private readonly libp2p: Libp2p<HyperspaceServices>, private readonly options: ReceiptGossipOptions) {
+    super()
+    this.topic = topicFor(options.networkId, 'receipts')
+  }
+
+  start (): void {
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.topicValidators.set(this.topic, async (peer, msg) => await this.validate(peer, msg))
+    pubsub.addEventListener('message', this.onMessage)
+    pubsub.subscribe(this.topic)
+  }
+
+  stop (): void {
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.removeEventListener('message', this.onMessage)
+    pubsub.topicValidators.delete(this.topic)
+    pubsub.unsubscribe(this.topic)
+  }
+
+  /** Publishes a receipt this node took part in; both parties publish, and gossip drops the second copy. */
+  async publish (receipt: SignedReceipt): Promise<void> {
+    this.replay.admit(receipt.body, this.options.currentRound())
+    const pubsub = this.libp2p.services.pubsub
+    if (pubsub.getSubscribers(this.topic).length === 0) return
+    await pubsub.publish(this.topic, encodeSignedReceipt(receipt))
+  }
+
+  async validate (peer: PeerId, msg: Message): Promise<TopicValidatorResult> {
+    if (msg.type !== 'signed') return TopicValidatorResult.Reject
+    try {
+      const receipt = await decodeSignedReceipt(msg.data, this.options.verify, true)
+      const round = this.options.currentRound()
+      checkFreshness(receipt.body, round, this.options.seedOf)
+      this.replay.admit(receipt.body, round)
+      this.accepted.set(msg, receipt)
+      return TopicValidatorResult.Accept
+    } catch (err) {
+      if (!(err instanceof HyperspaceError)) throw err
+      if (!isRejectable(err)) return TopicValidatorResult.Ignore
+      this.safeDispatchEvent('invalid', { detail: { peerId: peer, error: err } })
+      return TopicValidatorResult.Reject
+    }
+  }
+
+  private readonly onMessage = (evt: CustomEvent<Message>): void => {
+    const receipt = this.accepted.get(evt.detail)
+    if (evt.detail.topic === this.topic && receipt !== undefined) this.safeDispatchEvent('receipt', { detail: receipt })
+  }
+}

@@ -1,0 +1,261 @@
+import { AsyncQueue } from '../core/async-queue.ts'
+import { HyperspaceError, InvalidRequestError, NoProviderError, StreamDivergedError, errorMessage } from '../core/errors.ts'
+import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
+import { cacheKey, CompletionCache } from '../core/inference/cache.ts'
+import { validateChatRequest, type ValidChatRequest } from '../core/inference/request.ts'
+import { routeWithFailover, type Provider, type Tier } from '../core/inference/routing.ts'
+import { ModelNotLoadedError } from '../core/models/errors.ts'
+import { toHex } from '../core/pulse/bytes.ts'
+import { InferenceBroadcast } from '../net/inference-broadcast.ts'
+import { InferenceService, type LocalRun } from '../net/inference-service.ts'
+import { ModelProviders } from '../net/model-providers.ts'
+import { ReceiptGossip } from '../net/receipt-gossip.ts'
+import type { ServingState } from '../core/announcement.ts'
+import type { ChatCompletion, ChatCompletionChunk, ChatRoute, EngineCompletion, NodeChatRequest, ServedInfo } from '../core/inference/chat.ts'
+import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
+import type { SignedReceipt } from '../core/receipts/receipt.ts'
+import type { Scheduler } from '../core/scheduler.ts'
+import type { CapabilityGossip } from '../net/capability-gossip.ts'
+import type { HyperspaceServices } from '../net/services.ts'
+import type { ModelHost } from './model-host.ts'
+import type { ReceiptBook } from './receipt-book.ts'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+
+export interface InferenceCoordinatorOptions {
+  networkId: string
+  scheduler: Scheduler
+  signer: PulseSigner
+  verify: PulseVerifier
+  models: ModelHost
+  gossip: CapabilityGossip
+  receipts: ReceiptBook
+  /** The inference capability is on: this node serves its loaded models. */
+  serving: () => boolean
+  /** The caching capability is on. */
+  caching: () => boolean
+  round: () => { round: number, seed: Uint8Array }
+  seedOf: (round: number) => Uint8Array | undefined
+  /** A peer broke a protocol rule. */
+  onInvalid: (peerId: PeerId, reason: string) => void
+}
+
+/** Jobs this node runs at once for the network, and how many more may wait. */
+const SERVE_SLOTS = 1
+const SERVE_WAITING = 4
+/** Peers tried for one request before giving up. */
+const MAX_ATTEMPTS = 4
+
+type Delivery = (text: string) => void
+
+/**
+ * Chat completions for this node's users and for the network: runs a request here (cache first),
+ * or routes it through the three tiers to a peer, failing over; serves peers' requests; keeps and
+ * gossips the receipts of both.
+ */
+export class InferenceCoordinator {
+  readonly queue: JobQueue
+  private readonly cache = new CompletionCache()
+  private readonly service: InferenceService
+  private readonly broadcast: InferenceBroadcast
+  private readonly providers: ModelProviders
+  private readonly receiptGossip: ReceiptGossip
+
+  constructor (private readonly libp2p: Libp2p<HyperspaceServices>, private readonly o: InferenceCoordinatorOptions) {
+    const self = o.signer.peerId
+    this.queue = new JobQueue(SERVE_SLOTS, SERVE_WAITING, self)
+    this.service = new InferenceService(libp2p, {
+      signer: o.signer,
+      verify: o.verify,
+      scheduler: o.scheduler,
+      serves: model => this.servedModels().includes(model),
+      run: async (request, onDelta, signal) => await this.runLocal(request, onDelta, signal),
+      queue: this.queue,
+      rateLimit: new PeerRateLimit(60, 30),
+      round: o.round,
+      seedOf: o.seedOf,
+      onReceipt: async receipt => { await this.keepReceipt(receipt) }
+    })
+    this.broadcast = new InferenceBroadcast(libp2p, o.scheduler, o.networkId, () => {
+      const serving = this.servingState()
+      return serving === undefined ? undefined : { ...serving, room: this.queue.length < SERVE_SLOTS + SERVE_WAITING }
+    })
+    this.providers = new ModelProviders(libp2p, o.networkId)
+    this.receiptGossip = new ReceiptGossip(libp2p, { networkId: o.networkId, verify: o.verify, currentRound: () => o.round().round, seedOf: o.seedOf })
+    this.broadcast.addEventListener('invalid', evt => { o.onInvalid(evt.detail.peerId, evt.detail.error.message) })
+    this.receiptGossip.addEventListener('invalid', evt => { o.onInvalid(evt.detail.peerId, evt.detail.error.message) })
+  }
+
+  async start (): Promise<void> {
+    await this.service.start()
+    this.broadcast.start()
+    this.receiptGossip.start()
+    this.o.models.addEventListener('change', this.onModelsChange)
+    this.onModelsChange()
+  }
+
+  async stop (): Promise<void> {
+    this.o.models.removeEventListener('change', this.onModelsChange)
+    this.broadcast.stop()
+    this.receiptGossip.stop()
+    await this.service.stop()
+  }
+
+  /** What this node tells the network it serves, or nothing when it serves nothing. */
+  servingState (): ServingState | undefined {
+    const models = this.servedModels()
+    return models.length === 0 ? undefined : { models, queue: this.queue.length, slots: SERVE_SLOTS }
+  }
+
+  /** The relays came back: the DHT records may be gone with them. */
+  reprovide (): void {
+    this.providers.reprovide()
+  }
+
+  async create (input: NodeChatRequest, signal?: AbortSignal): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+    const request = validateChatRequest(input)
+    const route = input.route ?? 'auto'
+    if (!['auto', 'local', 'network'].includes(route)) throw new InvalidRequestError('route must be auto, local or network')
+    const id = `chatcmpl-${toHex(crypto.getRandomValues(new Uint8Array(12)))}`
+    const created = Math.floor(Date.now() / 1000)
+    if (input.stream !== true) {
+      const { completion, served } = await this.complete(request, route, () => {}, signal)
+      return {
+        id,
+        object: 'chat.completion',
+        created,
+        model: request.model,
+        choices: [{ index: 0, message: { role: 'assistant', content: completion.text }, finish_reason: completion.finishReason }],
+        usage: { prompt_tokens: completion.promptTokens, completion_tokens: completion.completionTokens, total_tokens: completion.promptTokens + completion.completionTokens },
+        hyperspace: served
+      }
+    }
+    const stop = new AbortController()
+    const streamSignal = signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal])
+    const chunks = new AsyncQueue<ChatCompletionChunk>(() => { stop.abort(new Error('the reader stopped')) })
+    const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], finish: ChatCompletionChunk['choices'][0]['finish_reason']): ChatCompletionChunk =>
+      ({ id, object: 'chat.completion.chunk', created, model: request.model, choices: [{ index: 0, delta, finish_reason: finish }] })
+    chunks.push(chunk({ role: 'assistant' }, null))
+    this.complete(request, route, text => { chunks.push(chunk({ content: text }, null)) }, streamSignal)
+      .then(({ completion, served }) => {
+        chunks.push({ ...chunk({}, completion.finishReason), hyperspace: served })
+        chunks.end()
+      }, err => { chunks.end(err) })
+    return chunks
+  }
+
+  private async complete (request: ValidChatRequest, route: ChatRoute, deliver: Delivery, signal?: AbortSignal): Promise<{ completion: EngineCompletion, served: ServedInfo }> {
+    const started = this.o.scheduler.now()
+    let firstAt: number | undefined
+    const timed: Delivery = text => {
+      firstAt ??= this.o.scheduler.now()
+      deliver(text)
+    }
+    const info = (completion: EngineCompletion, rest: Pick<ServedInfo, 'servedBy' | 'route' | 'cached' | 'failedOver'> & { receipt?: string }): ServedInfo => {
+      const end = this.o.scheduler.now()
+      const ttft = (firstAt ?? end) - started
+      const genSeconds = Math.max(end - started - ttft, 1) / 1000
+      return { ...rest, timeToFirstTokenMs: ttft, durationMs: end - started, tokensPerSecond: completion.completionTokens / genSeconds }
+    }
+    const local = this.o.models.state().loaded.includes(request.model)
+    if (route === 'local' || (route === 'auto' && local)) {
+      if (!local) throw new ModelNotLoadedError(request.model)
+      const run = await this.runLocal(request, timed, signal)
+      return { completion: run.completion, served: info(run.completion, { servedBy: this.o.signer.peerId, route: 'local', cached: run.cached, failedOver: [] }) }
+    }
+    const routed = await this.routeToNetwork(request, timed, signal)
+    const { completion, cached, receipt } = routed.result
+    return { completion, served: info(completion, { servedBy: routed.provider.peerId, route: 'network', cached, failedOver: routed.failed, receipt: toHex(receipt.body.job) }) }
+  }
+
+  /**
+   * Tries peers in tier order. Streamed text must not repeat or change after a failover: a peer that
+   * takes over must regenerate exactly what was already delivered (deterministic requests do), and
+   * only the rest is passed on.
+   */
+  private async routeToNetwork (request: ValidChatRequest, deliver: Delivery, signal?: AbortSignal): ReturnType<typeof routeWithFailover<Awaited<ReturnType<InferenceService['request']>>>> {
+    let delivered = ''
+    let lastPeer = ''
+    const attempt = async (provider: Provider): ReturnType<InferenceService['request']> => {
+      const attemptAbort = new AbortController()
+      const attemptSignal = signal === undefined ? attemptAbort.signal : AbortSignal.any([signal, attemptAbort.signal])
+      let text = ''
+      let diverged: StreamDivergedError | undefined
+      const previous = lastPeer
+      lastPeer = provider.peerId
+      const onDelta = (piece: string): void => {
+        text += piece
+        const agrees = text.length <= delivered.length ? delivered.startsWith(text) : text.startsWith(delivered)
+        if (!agrees) {
+          diverged = new StreamDivergedError(previous, provider.peerId)
+          attemptAbort.abort(diverged)
+          return
+        }
+        if (text.length > delivered.length) {
+          const fresh = text.slice(delivered.length)
+          delivered = text
+          deliver(fresh)
+        }
+      }
+      try {
+        return await this.service.request(provider.peerId, request, onDelta, attemptSignal)
+      } catch (err) {
+        throw diverged ?? err
+      }
+    }
+    const self = this.o.signer.peerId
+    const tiers: Tier[] = [
+      async exclude => this.registryProviders(request.model, new Set([...exclude, self])),
+      async exclude => await this.providers.find(request.model, new Set([...exclude, self]), signal),
+      async exclude => await this.broadcast.ask(request.model, new Set([...exclude, self]), signal)
+    ]
+    try {
+      return await routeWithFailover(tiers, attempt, {
+        model: request.model,
+        maxAttempts: MAX_ATTEMPTS,
+        ...(signal !== undefined ? { signal } : {}),
+        isFinal: err => err instanceof StreamDivergedError
+      })
+    } catch (err) {
+      if (err instanceof NoProviderError || err instanceof HyperspaceError) throw err
+      throw new NoProviderError(request.model, [errorMessage(err)])
+    }
+  }
+
+  private registryProviders (model: string, exclude: ReadonlySet<string>): Provider[] {
+    const providers: Provider[] = []
+    for (const entry of this.o.gossip.entries()) {
+      const serving = entry.announcement.serving
+      if (serving === undefined || !serving.models.includes(model) || exclude.has(entry.peerId)) continue
+      const conns = this.libp2p.getConnections().filter(c => c.remotePeer.toString() === entry.peerId && c.status === 'open')
+      const rtt = conns.map(c => c.rtt).find(r => r !== undefined)
+      providers.push({ peerId: entry.peerId, source: 'registry', latencyMs: rtt ?? null, queue: serving.queue, slots: serving.slots, connected: conns.length > 0 })
+    }
+    return providers
+  }
+
+  /** A job on this device: answered from the cache when the request is deterministic and was seen before. */
+  private async runLocal (request: ValidChatRequest, onDelta: Delivery, signal?: AbortSignal): Promise<LocalRun> {
+    const key = this.o.caching() ? cacheKey(request) : undefined
+    const hit = key === undefined ? undefined : this.cache.get(key)
+    if (hit !== undefined) {
+      if (hit.text !== '') onDelta(hit.text)
+      return { completion: hit, cached: true }
+    }
+    const completion = await this.o.models.complete(request, { onDelta, ...(signal !== undefined ? { signal } : {}) })
+    if (key !== undefined && completion.finishReason !== 'abort') this.cache.set(key, completion)
+    return { completion, cached: false }
+  }
+
+  private servedModels (): string[] {
+    return this.o.serving() ? this.o.models.state().loaded : []
+  }
+
+  private async keepReceipt (receipt: SignedReceipt): Promise<void> {
+    await this.o.receipts.append(receipt)
+    this.receiptGossip.publish(receipt).catch(err => { console.warn('hyperspace: could not gossip receipt', errorMessage(err)) })
+  }
+
+  private readonly onModelsChange = (): void => {
+    for (const model of this.servedModels()) this.providers.provide(model)
+  }
+}

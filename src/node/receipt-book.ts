@@ -1,0 +1,119 @@
+import { TypedEventEmitter } from 'main-event'
+import { errorMessage } from '../core/errors.ts'
+import { decodeMessage } from '../core/cbor.ts'
+import { appendEntry, verifyChain, type LogEntry } from '../core/receipts/log.ts'
+import { decodeReceiptBody, encodeSignedReceipt, receiptId, RECEIPT_MAX_BYTES, RECEIPT_VERSION, type ReceiptBody, type SignedReceipt, type WorkKind } from '../core/receipts/receipt.ts'
+import { pointsOf, workPoints } from '../core/receipts/work-points.ts'
+
+/** A receipt as the UI lists it, from this node's side. */
+export interface ReceiptSummary {
+  id: string
+  kind: WorkKind
+  role: 'server' | 'client'
+  /** The other party. */
+  peer: string
+  model: string
+  units: number
+  /** Work points it earned this node (0 as the client). */
+  points: number
+  round: number
+  ts: number
+}
+
+export interface ReceiptLogState {
+  entries: number
+  /** Null while the chain verifies; the first break otherwise. */
+  broken: string | null
+}
+
+export interface ReceiptLogStore {
+  entries: (networkId: string) => Promise<LogEntry[]>
+  append: (networkId: string, entry: LogEntry) => Promise<void>
+}
+
+/**
+ * This node's receipts: the hash-chained log in IndexedDB, checked when loaded, and the work points
+ * it backs. Appends run one at a time so the chain stays a chain.
+ */
+export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<ReceiptLogState> }> {
+  private readonly log: LogEntry[] = []
+  private readonly bodies: ReceiptBody[] = []
+  private broken: string | null = null
+  private readonly pending: LogEntry[] = []
+  private writes = Promise.resolve()
+
+  constructor (private readonly store: ReceiptLogStore, private readonly networkId: string, private readonly self: string) {
+    super()
+  }
+
+  async load (): Promise<void> {
+    const entries = await this.store.entries(this.networkId)
+    try {
+      verifyChain(entries)
+    } catch (err) {
+      this.broken = errorMessage(err)
+      console.warn('hyperspace: receipt log', this.broken)
+    }
+    for (const entry of entries) {
+      this.log.push(entry)
+      try {
+        const record = decodeMessage(entry.receipt, RECEIPT_MAX_BYTES, RECEIPT_VERSION)
+        if (record.body instanceof Uint8Array) this.bodies.push(decodeReceiptBody(record.body))
+      } catch (err) {
+        this.broken ??= `entry ${entry.seq} is not a receipt: ${errorMessage(err)}`
+      }
+    }
+  }
+
+  /**
+   * Adds a countersigned receipt. Entries are stored strictly in order: one that could not be
+   * written (a full disk) stays pending and is written before the next, so the stored chain never
+   * has a gap; meanwhile the receipt still counts in this session.
+   */
+  async append (receipt: SignedReceipt): Promise<void> {
+    const entry = appendEntry(this.log.at(-1), encodeSignedReceipt(receipt))
+    this.log.push(entry)
+    this.bodies.push(receipt.body)
+    this.pending.push(entry)
+    this.safeDispatchEvent('change', { detail: this.state() })
+    this.writes = this.writes.then(async () => { await this.flush() })
+    await this.writes
+  }
+
+  private async flush (): Promise<void> {
+    try {
+      for (let next = this.pending[0]; next !== undefined; next = this.pending[0]) {
+        await this.store.append(this.networkId, next)
+        this.pending.shift()
+      }
+    } catch (err) {
+      console.warn(`hyperspace: ${this.pending.length} receipt(s) not stored yet`, err)
+    }
+  }
+
+  state (): ReceiptLogState {
+    return { entries: this.log.length, broken: this.broken }
+  }
+
+  work (now: number): { work: number, today: number } {
+    return workPoints(this.bodies, this.self, now)
+  }
+
+  /** The newest n receipts, newest first. */
+  recent (n: number): ReceiptSummary[] {
+    return this.bodies.slice(-n).reverse().map(b => {
+      const role = b.server === this.self ? 'server' : 'client'
+      return {
+        id: receiptId(b),
+        kind: b.kind,
+        role,
+        peer: role === 'server' ? b.client : b.server,
+        model: b.model,
+        units: b.units,
+        points: role === 'server' ? pointsOf(b) : 0,
+        round: b.round,
+        ts: b.ts
+      }
+    })
+  }
+}
