@@ -3,6 +3,9 @@ import { defineConfig } from 'vite'
 import { VitePWA } from 'vite-plugin-pwa'
 import { ISOLATION_HEADERS, defaultModelsDir, hyperspaceServe } from './scripts/serve-plugin.ts'
 
+const ENGINE_ASSETS = ['assets/wllama-*.wasm', 'assets/webllm-engine-*.js', 'assets/ort-wasm*.wasm']
+const ENGINE_ASSET_URL = /\/assets\/(wllama-[^/]*\.wasm|webllm-engine-[^/]*\.js|ort-wasm[^/]*\.wasm)$/
+
 export default defineConfig({
   plugins: [
     svelte(),
@@ -29,10 +32,15 @@ export default defineConfig({
       workbox: {
         globPatterns: ['**/*.{js,css,html,svg,png,webmanifest,wasm}'],
         // The relay list changes with the deployment: always ask the network, fall back to the last copy.
-        globIgnores: ['bootstrap.json'],
+        // Engines (web-llm, llama.cpp and ONNX Runtime builds, 6–27 MB each) are cached when first used,
+        // not at install: most users run one of them, and the app shell must install fast.
+        globIgnores: ['bootstrap.json', ...ENGINE_ASSETS],
         navigateFallback: 'index.html',
         navigateFallbackDenylist: [/^\/models\//],
-        runtimeCaching: [{ urlPattern: /\/bootstrap\.json$/, handler: 'NetworkFirst', options: { cacheName: 'bootstrap', networkTimeoutSeconds: 3 } }],
+        runtimeCaching: [
+          { urlPattern: /\/bootstrap\.json$/, handler: 'NetworkFirst', options: { cacheName: 'bootstrap', networkTimeoutSeconds: 3 } },
+          { urlPattern: ENGINE_ASSET_URL, handler: 'CacheFirst', options: { cacheName: 'engines', expiration: { maxEntries: 16 } } }
+        ],
         cleanupOutdatedCaches: true
       }
     })

@@ -1,5 +1,7 @@
-import { createReadStream, statSync } from 'node:fs'
-import { extname, join, normalize, resolve, sep } from 'node:path'
+import { createReadStream, readdirSync, readFileSync, statSync } from 'node:fs'
+import { basename, extname, join, normalize, resolve, sep } from 'node:path'
+import { isModelId } from '../src/core/inference/request.ts'
+import { LOCAL_INDEX_VERSION, type LocalModelFile, type LocalModelIndexFile } from '../src/core/models/local-index.ts'
 import type { Plugin, Connect } from 'vite'
 import type { ServerResponse } from 'node:http'
 
@@ -43,7 +45,56 @@ function serveModel (root: string, url: string, res: ServerResponse): boolean {
   return true
 }
 
-/** Serves /bootstrap.json and /models/ beside the app, in `vite preview` and in `vite dev`. */
+function fileSize (path: string): number {
+  return statSync(path).size
+}
+
+/** The vector size an embedding model's config.json states (model2vec: hidden_dim; transformers: hidden_size). */
+function dimsOf (configPath: string): number | undefined {
+  try {
+    const config: unknown = JSON.parse(readFileSync(configPath, 'utf8'))
+    if (typeof config !== 'object' || config === null) return undefined
+    const { hidden_dim: hiddenDim, hidden_size: hiddenSize } = config as Record<string, unknown>
+    const dims = hiddenDim ?? hiddenSize
+    return typeof dims === 'number' && Number.isInteger(dims) && dims > 0 ? dims : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The models of one subdirectory: each .gguf is a chat model; an .onnx beside a tokenizer.json is an embedding model. */
+function modelsIn (root: string, dir: string): LocalModelFile[] {
+  const files = readdirSync(join(root, dir)).sort()
+  const url = (file: string): string => `/models/${encodeURIComponent(dir)}/${encodeURIComponent(file)}`
+  const found: LocalModelFile[] = files.filter(f => f.endsWith('.gguf')).map(file => ({
+    id: basename(file, '.gguf'), task: 'chat', format: 'gguf', url: url(file), sizeBytes: fileSize(join(root, dir, file))
+  }))
+  const onnx = files.find(f => f.endsWith('.onnx'))
+  if (onnx !== undefined && files.includes('tokenizer.json')) {
+    const dims = dimsOf(join(root, dir, 'config.json'))
+    found.push({
+      id: dir,
+      task: 'embedding',
+      format: 'onnx',
+      url: url(onnx),
+      tokenizerUrl: url('tokenizer.json'),
+      sizeBytes: fileSize(join(root, dir, onnx)) + fileSize(join(root, dir, 'tokenizer.json')),
+      ...(dims !== undefined ? { dims } : {})
+    })
+  }
+  return found
+}
+
+/** `/models/index.json`: what the models directory holds, read afresh on every request (files come and go). */
+export function listModels (root: string): LocalModelIndexFile {
+  const dirs = readdirSync(root, { withFileTypes: true }).filter(d => d.isDirectory()).map(d => d.name).sort()
+  const models = dirs.flatMap(dir => modelsIn(root, dir))
+  // The page would refuse these ids (see isModelId): leave them out here, where the operator sees why.
+  for (const model of models.filter(m => !isModelId(m.id))) console.warn(`models: ${model.url} skipped, "${model.id}" is not a valid model id`)
+  return { version: LOCAL_INDEX_VERSION, models: models.filter(m => isModelId(m.id)) }
+}
+
+/** Serves /bootstrap.json and /models/ (with its index.json) beside the app, in `vite preview` and in `vite dev`. */
 export function hyperspaceServe (options: ServeOptions): Plugin {
   const middleware: Connect.NextHandleFunction = (req, res, next) => {
     const url = req.url ?? ''
@@ -53,7 +104,20 @@ export function hyperspaceServe (options: ServeOptions): Plugin {
       res.end(JSON.stringify(options.bootstrap))
       return
     }
-    if (options.modelsDir !== undefined && url.startsWith('/models/') && serveModel(options.modelsDir, url.slice('/models/'.length), res)) return
+    if (options.modelsDir !== undefined && url.split('?')[0] === '/models/index.json') {
+      res.setHeader('Content-Type', 'application/json')
+      res.setHeader('Cache-Control', 'no-store')
+      res.setHeader('Cross-Origin-Resource-Policy', 'same-origin')
+      res.end(JSON.stringify(listModels(options.modelsDir)))
+      return
+    }
+    if (options.modelsDir !== undefined && url.startsWith('/models/')) {
+      if (serveModel(options.modelsDir, url.slice('/models/'.length), res)) return
+      // Not the app's index.html (the SPA fallback): an engine must see that the file is missing.
+      res.statusCode = 404
+      res.end()
+      return
+    }
     next()
   }
   return {

@@ -29,7 +29,9 @@ export type HyperspaceServices = {
 export function hyperspaceServices (options: ServiceOptions): ServiceFactoryMap<HyperspaceServices> {
   return {
     identify: identify(),
-    ping: ping(),
+    // libp2p's connection monitor pings every few seconds; on a busy machine one ping can outlast the
+    // interval, and with one stream allowed the overlap alone would abort a healthy connection.
+    ping: ping({ maxOutboundStreams: 3, maxInboundStreams: 3 }),
     pubsub: hyperspaceGossip({ colocationPenalty: options.colocationPenalty }),
     dht: kadDHT({
       protocol: dhtProtocol(options.network),

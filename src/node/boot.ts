@@ -4,7 +4,10 @@ import { openHyperspaceDb } from '../storage/database.ts'
 import { IdentityStore } from '../storage/identity-store.ts'
 import { PeerCacheStore } from '../storage/peer-cache-store.ts'
 import { PulseStore } from '../storage/pulse-store.ts'
+import { ReceiptStore } from '../storage/receipt-store.ts'
+import { ServedModelsStore } from '../storage/served-models-store.ts'
 import { SettingsStore } from '../storage/settings-store.ts'
+import { BrowserModelHost } from './browser-model-host.ts'
 import { probeHardware } from './hardware-probe.ts'
 import { NodeHost } from './host.ts'
 import { ProverClient } from './prover-client.ts'
@@ -53,6 +56,8 @@ export async function bootHost (config: NodeConfig): Promise<NodeHost> {
     createLibp2p: createBrowserLibp2p,
     prover: new ProverClient(scheduler.worker),
     pulseStore: new PulseStore(db),
+    receiptStore: new ReceiptStore(db),
+    models: new BrowserModelHost({ hardware, served: new ServedModelsStore(db) }),
     isBrowserOnline: () => navigator.onLine,
     connectivity: window
   }, new TabLock())

@@ -1,7 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
-import { announcementFromStatuses } from '../core/announcement.ts'
+import { announcementFromStatuses, type CapabilityAnnouncement } from '../core/announcement.ts'
 import { capabilityStatuses, enabledCapabilities, workingCapabilities, type Availability, type CapabilityName, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
 import { NodeNotRunningError } from '../core/errors.ts'
 import { browserAvailability, proposeProfile, type HardwareInfo } from '../core/hardware.ts'
@@ -10,11 +10,16 @@ import { DirectDialer } from '../net/direct-dialer.ts'
 import { RelayKeeper } from '../net/relay-keeper.ts'
 import { transportKind } from '../net/transport-kind.ts'
 import { identityApi } from './identity-api.ts'
+import { InferenceCoordinator } from './inference-coordinator.ts'
+import { ReceiptBook, type ReceiptLogStore } from './receipt-book.ts'
 import { listPeers } from './peer-list.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { pulseSigner, verifyPulseSignature } from '../net/pulse-keys.ts'
 import { PulseService } from '../net/pulse-service.ts'
-import type { ConnectionState, IdentityApi, NodeApi, NodeEvents, NodeStatus, PeerInfo, PulseApi } from './api.ts'
+import type { ChatCompletionsApi, ConnectionState, IdentityApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, PulseApi, ReceiptsApi } from './api.ts'
+import type { ModelHost } from './model-host.ts'
+import type { ChatCompletion, ChatCompletionChunk, NodeChatRequest } from '../core/inference/chat.ts'
+import { UNSEEDED } from '../core/receipts/receipt.ts'
 import type { PointsSummary } from '../core/points.ts'
 import type { Prover } from '../core/pulse/reference-prover.ts'
 import type { PulseStore } from '../storage/pulse-store.ts'
@@ -37,6 +42,9 @@ export interface NodeComponents {
   createLibp2p: (key: PrivateKey, config: NodeConfig) => Promise<HyperspaceLibp2p>
   prover: Prover
   pulseStore: PulseStore
+  /** The models on this device and the engines that run them. */
+  models: ModelHost
+  receiptStore: ReceiptLogStore
   /** Whether the browser reports a network; the node listens for changes on `connectivity`. */
   isBrowserOnline: () => boolean
   connectivity: EventTarget
@@ -50,18 +58,24 @@ interface Session {
   gossip: CapabilityGossip
   misbehaviour: MisbehaviourTracker
   pulse: PulseService
+  receipts: ReceiptBook
+  inference: InferenceCoordinator
   stopTicker: () => void
 }
 
 export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements NodeApi {
   readonly identity: IdentityApi
   readonly pulse: PulseApi
+  readonly models: ModelsApi
+  readonly chat: { completions: ChatCompletionsApi }
+  readonly receipts: ReceiptsApi
   private session?: Session
   private identityConflictRound?: number
   private settings: NodeSettings = { toggles: {} }
   private readonly availability
   private readonly startedAt = Date.now()
   private cachedPeersDialled = false
+  private relayWasConnected = false
 
   private constructor (private readonly components: NodeComponents) {
     super()
@@ -71,6 +85,23 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       current: () => this.session?.pulse.current() ?? null,
       history: n => this.session?.pulse.ledger.history(Math.max(0, Math.min(n, 10_000))) ?? []
     }
+    const models = components.models
+    this.models = {
+      catalog: async () => await models.catalog(),
+      pull: async (id, options) => await models.pull(id, options),
+      downloaded: async () => await models.downloaded(),
+      delete: async id => { await models.delete(id) },
+      state: () => models.state()
+    }
+    const create = async (request: NodeChatRequest, options?: { signal?: AbortSignal }): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> => {
+      if (this.session === undefined) throw new NodeNotRunningError()
+      return await this.session.inference.create(request, options?.signal)
+    }
+    this.chat = { completions: { create } as ChatCompletionsApi }
+    this.receipts = {
+      recent: n => this.session?.receipts.recent(Math.max(0, Math.min(n, 1_000))) ?? [],
+      state: () => this.session?.receipts.state() ?? { entries: 0, broken: null }
+    }
   }
 
   static async start (components: NodeComponents): Promise<HyperspaceNode> {
@@ -79,6 +110,9 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     await node.bringUp(await components.identityStore.loadOrCreate())
     components.connectivity.addEventListener('online', node.onBrowserOnline)
     components.connectivity.addEventListener('offline', node.queueStatus)
+    components.models.addEventListener('change', node.onModelsChange)
+    // Models served before a reload come back in the background: loading one takes a while.
+    components.models.restore().catch(err => { console.warn('hyperspace: could not restore served models', err) })
     return node
   }
 
@@ -102,12 +136,18 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       hardware: this.components.hardware,
       warnings: [...this.components.config.warnings],
       startedAt: this.startedAt,
+      serving: session?.inference.servingState() ?? null,
       ...(this.identityConflictRound !== undefined ? { identityConflictRound: this.identityConflictRound } : {})
     }
   }
 
   points (): PointsSummary {
-    return this.session?.pulse.ledger.summary(this.components.scheduler.now()) ?? { presence: 0, work: 0, total: 0, today: 0 }
+    const session = this.session
+    if (session === undefined) return { presence: 0, work: 0, total: 0, today: 0 }
+    const now = this.components.scheduler.now()
+    const presence = session.pulse.ledger.summary(now)
+    const work = session.receipts.work(Date.now())
+    return { presence: presence.presence, work: work.work, total: presence.presence + work.work, today: presence.today + work.today }
   }
 
   peers (): PeerInfo[] {
@@ -129,6 +169,9 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   async stop (): Promise<void> {
     this.components.connectivity.removeEventListener('online', this.onBrowserOnline)
     this.components.connectivity.removeEventListener('offline', this.queueStatus)
+    this.components.models.removeEventListener('change', this.onModelsChange)
+    // Another tab may take over and load the same models: this one frees their memory.
+    this.components.models.stop()
     await this.tearDown()
     this.queueStatus()
   }
@@ -153,7 +196,14 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   /** What actually works now; everything else says "not implemented yet" rather than pretend. */
   private working (): Map<CapabilityName, Availability> {
     const working = new Map<CapabilityName, Availability>()
-    working.set('validation', this.session === undefined ? { available: false, reason: 'the node is not running' } : { available: true })
+    const running = this.session !== undefined
+    const notRunning = { available: false, reason: 'the node is not running' }
+    working.set('validation', running ? { available: true } : notRunning)
+    const chatModels = this.components.models.state().loaded
+    working.set('inference', !running
+      ? notRunning
+      : chatModels.length > 0 ? { available: true } : { available: false, reason: 'no model loaded: pull one under Models' })
+    working.set('caching', running ? { available: true } : notRunning)
     return working
   }
 
@@ -178,12 +228,16 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     const libp2p = await this.components.createLibp2p(key, config)
     const keeper = new RelayKeeper(libp2p, scheduler, config.bootstrap)
     const dialer = new DirectDialer(libp2p, scheduler, id => keeper.isRelay(id))
-    const gossip = new CapabilityGossip(libp2p, scheduler, config.networkId, () => announcementFromStatuses(
-      this.profile(), this.capabilities(), libp2p.getMultiaddrs().map(ma => ma.toString()).filter(a => a.includes('/p2p-circuit')), scheduler.now()))
+    // The announcement reads what is served from the coordinator below, which needs this registry;
+    // nothing is announced before start(), by which time both exist.
+    const gossip: CapabilityGossip = new CapabilityGossip(libp2p, scheduler, config.networkId, (): CapabilityAnnouncement => announcementFromStatuses(
+      this.profile(), this.capabilities(), libp2p.getMultiaddrs().map(ma => ma.toString()).filter(a => a.includes('/p2p-circuit')), scheduler.now(),
+      inference.servingState()))
+    const signer = pulseSigner(key)
     const pulse = new PulseService(libp2p, scheduler, {
       networkId: config.networkId,
       roundMs: config.roundMs,
-      signer: pulseSigner(key),
+      signer,
       verify: verifyPulseSignature,
       prover: this.components.prover,
       store: this.components.pulseStore,
@@ -192,6 +246,28 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     })
     const misbehaviour = new MisbehaviourTracker(scheduler, id => keeper.isRelay(id), peerId => {
       libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })
+    })
+    const receipts = new ReceiptBook(this.components.receiptStore, config.networkId, signer.peerId)
+    const inference: InferenceCoordinator = new InferenceCoordinator(libp2p, {
+      networkId: config.networkId,
+      scheduler,
+      signer,
+      verify: verifyPulseSignature,
+      models: this.components.models,
+      gossip,
+      receipts,
+      serving: () => this.capabilities().inference.enabled,
+      caching: () => this.capabilities().caching.enabled,
+      round: () => {
+        const round = pulse.current().round
+        return { round, seed: pulse.seedOf(round) ?? UNSEEDED }
+      },
+      seedOf: round => pulse.seedOf(round),
+      onInvalid: (peerId, reason) => { misbehaviour.record(peerId, reason) }
+    })
+    receipts.addEventListener('change', evt => {
+      this.safeDispatchEvent('receipts', { detail: evt.detail })
+      this.queueStatus()
     })
 
     keeper.addEventListener('change', this.onRelayChange)
@@ -217,10 +293,11 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     keeper.start()
     dialer.start()
     gossip.start()
-    await pulse.start()
+    await Promise.all([pulse.start(), receipts.load()])
+    await inference.start()
     // Latencies change without an event; refresh the peer list on the worker clock.
     const stopTicker = scheduler.every(2_000, () => { this.queuePeers() })
-    this.session = { libp2p, keeper, dialer, gossip, misbehaviour, pulse, stopTicker }
+    this.session = { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, inference, stopTicker }
     this.queueStatus()
   }
 
@@ -233,12 +310,14 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     session.dialer.stop()
     session.gossip.stop()
     session.pulse.stop()
+    await session.inference.stop()
     await session.libp2p.stop()
   }
 
   private async restart (key: PrivateKey): Promise<void> {
     await this.tearDown()
     this.cachedPeersDialled = false
+    this.relayWasConnected = false
     await this.bringUp(key)
   }
 
@@ -258,10 +337,14 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
 
   private readonly onRelayChange = (): void => {
     const session = this.session
-    if (session !== undefined && !this.cachedPeersDialled && session.keeper.statuses().some(r => r.connected)) {
+    const relayConnected = session?.keeper.statuses().some(r => r.connected) === true
+    if (session !== undefined && !this.cachedPeersDialled && relayConnected) {
       this.cachedPeersDialled = true
       void this.dialCachedPeers(session)
     }
+    // The relays hold the DHT: served models are announced again whenever one comes (back).
+    if (relayConnected && !this.relayWasConnected) session?.inference.reprovide()
+    this.relayWasConnected = relayConnected
     this.queueStatus()
   }
 
@@ -274,6 +357,12 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       addrs: peer.addresses.map(a => a.multiaddr.toString()).filter(a => a.includes('/webrtc')),
       lastSeen: Date.now()
     })).catch(err => { console.warn('hyperspace: could not cache peer', conn.remotePeer.toString(), err) })
+  }
+
+  private readonly onModelsChange = (evt: CustomEvent<ModelsState>): void => {
+    this.safeDispatchEvent('models', { detail: evt.detail })
+    this.queueStatus()
+    this.session?.gossip.announce().catch(err => { console.warn('hyperspace: capability announcement failed', err) })
   }
 
   private readonly onBrowserOnline = (): void => {

@@ -22,4 +22,6 @@ export interface ModelHost extends TypedEventTarget<ModelHostEvents> {
   complete: (request: ChatRequest, options?: CompleteOptions) => Promise<EngineCompletion>
   /** Loads again the models that were served before the page was reloaded. */
   restore: () => Promise<void>
+  /** Unloads every model and ends the engines, keeping the served list for the next restore(). */
+  stop: () => void
 }

@@ -22,7 +22,13 @@ export interface ModelEntry {
   /** web-llm's estimate of the GPU memory the model needs. */
   vramRequiredMiB?: number
   needsShaderF16: boolean
+  /** web-llm marks the models meant for devices with little memory (phones, small laptops). */
+  lowResource?: boolean
   contextWindow?: number
+  /** Embedding models: the tokenizer.json that goes with the weights. */
+  tokenizerUrl?: string
+  /** Embedding models: the vector's dimensions, when the model says. */
+  dims?: number
 }
 
 /** A catalog entry as this device sees it. */

@@ -1,0 +1,238 @@
+/**
+ * `npx tsx bench/inference.ts`: local inference speed of stories260K, in the browser and natively.
+ *
+ * 1. Chromium: the built app's inference worker (workers/inference: wllama, llama.cpp in WASM),
+ *    started directly in a cross-origin isolated page of the app's own server, loaded with 1 and
+ *    with 2 threads. The page is a static file of the app, so no node runs beside the worker.
+ * 2. Native: node-llama-cpp's prebuilt linux-x64 CPU binary (never built here: `build: 'never'`),
+ *    with 1 and 2 threads.
+ *
+ * Both sides generate GEN_TOKENS tokens greedily from the same prompt with the same GGUF file and
+ * must produce the same text. A run is timed from the request to its last token (wall clock, so
+ * the browser figure includes the worker messages of every token); the time to the first token is
+ * reported beside it. Each figure is the median of RUNS runs after a warm-up.
+ *
+ * Prints a table to stdout and writes every sample to bench/results/inference.json.
+ */
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium, type Page } from '@playwright/test'
+import { getLlama, LlamaCompletion, LlamaLogLevel } from 'node-llama-cpp'
+import { CHROMIUM_ARGS } from '../playwright.config.ts'
+import { defaultModelsDir } from '../scripts/serve-plugin.ts'
+import { NAME_SHIM } from './probe.ts'
+import { ensureBuild, startPreview, withTimeout, type PreviewServer } from './procs.ts'
+import { fmt, fmtRatio, ratio, spread, summarize, table, type Summary } from './stats.ts'
+import type { InferenceReply, InferenceRequestBody } from '../workers/inference/protocol.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const RESULTS_DIR = join(ROOT, 'bench', 'results')
+const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const MODEL_DIR = 'stories260K-gguf'
+const MODEL_FILE = 'stories260K.gguf'
+const PROMPT = 'Once upon a time'
+const GEN_TOKENS = 200
+const RUNS = 5
+const THREADS = [1, 2]
+
+interface Sample {
+  tokens: number
+  ms: number
+  firstTokenMs: number
+  tokensPerSecond: number
+}
+
+interface Series {
+  engine: 'wllama (Chromium)' | 'node-llama-cpp (native)'
+  threads: number
+  /** Threads the engine reported it used. */
+  actualThreads: number
+  loadMs: number
+  text: string
+  samples: Sample[]
+}
+
+function sample (tokens: number, ms: number, firstTokenMs: number): Sample {
+  return { tokens, ms, firstTokenMs, tokensPerSecond: tokens / (ms / 1000) }
+}
+
+/** The inference worker's built file (Vite names it inference.worker-<hash>.js). */
+function workerPath (): string {
+  const file = readdirSync(join(ROOT, 'dist', 'assets')).find(f => /^inference\.worker-.*\.js$/.test(f))
+  if (file === undefined) throw new Error('dist/assets has no inference worker')
+  return `/assets/${file}`
+}
+
+/** In the page: one worker, and a function that sends a request and collects its replies with times. */
+async function startWorker (page: Page, path: string): Promise<void> {
+  await page.evaluate((path: string) => {
+    const worker = new Worker(path, { type: 'module' })
+    let nextId = 1
+    const bench = {
+      ask: async (body: InferenceRequestBody): Promise<{ replies: InferenceReply[], ms: number, firstDeltaMs: number | null }> => await new Promise((resolve, reject) => {
+        const id = nextId++
+        const started = performance.now()
+        let firstDeltaMs: number | null = null
+        const replies: InferenceReply[] = []
+        const onMessage = (event: MessageEvent<InferenceReply>): void => {
+          if (event.data.id !== id) return
+          if (event.data.type === 'delta') firstDeltaMs ??= performance.now() - started
+          replies.push(event.data)
+          if (event.data.type === 'progress' || event.data.type === 'delta') return
+          worker.removeEventListener('message', onMessage)
+          resolve({ replies, ms: performance.now() - started, firstDeltaMs })
+        }
+        worker.addEventListener('message', onMessage)
+        worker.onerror = event => { reject(new Error(`inference worker: ${event.message}`)) }
+        worker.postMessage({ ...body, id })
+      })
+    }
+    Object.assign(window, { __inferenceBench: bench })
+  }, path)
+}
+
+async function ask (page: Page, body: InferenceRequestBody): Promise<{ replies: InferenceReply[], ms: number, firstDeltaMs: number | null }> {
+  return await page.evaluate(async body => await (window as unknown as { __inferenceBench: { ask: (b: typeof body) => Promise<{ replies: InferenceReply[], ms: number, firstDeltaMs: number | null }> } }).__inferenceBench.ask(body), body)
+}
+
+async function browserSeries (page: Page, modelUrl: string, threads: number): Promise<Series> {
+  const load = await ask(page, { type: 'load', model: { id: 'stories260K', engine: 'wllama', url: modelUrl }, threads })
+  const loaded = load.replies.at(-1)
+  if (loaded?.type !== 'loaded') throw new Error(`load with ${threads} threads failed: ${JSON.stringify(loaded)}`)
+  const request = { model: 'stories260K', messages: [{ role: 'user' as const, content: PROMPT }], max_tokens: GEN_TOKENS, temperature: 0 }
+  const samples: Sample[] = []
+  let text = ''
+  for (let run = 0; run <= RUNS; run++) {
+    const result = await ask(page, { type: 'complete', request })
+    const final = result.replies.at(-1)
+    if (final?.type !== 'completion') throw new Error(`completion failed: ${JSON.stringify(final)}`)
+    text = final.completion.text
+    // Run 0 warms up (first use of the model's buffers).
+    if (run > 0) samples.push(sample(final.completion.completionTokens, result.ms, result.firstDeltaMs ?? result.ms))
+  }
+  await ask(page, { type: 'unload', model: 'stories260K' })
+  return { engine: 'wllama (Chromium)', threads, actualThreads: loaded.threads, loadMs: load.ms, text, samples }
+}
+
+async function nativeSeries (modelPath: string): Promise<Series[]> {
+  const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error })
+  const model = await llama.loadModel({ modelPath })
+  const series: Series[] = []
+  try {
+    for (const threads of THREADS) {
+      const started = performance.now()
+      const context = await model.createContext({ contextSize: 2048, threads: { ideal: threads, min: threads } })
+      const loadMs = performance.now() - started
+      const sequence = context.getSequence()
+      const completion = new LlamaCompletion({ contextSequence: sequence })
+      const samples: Sample[] = []
+      let text = ''
+      for (let run = 0; run <= RUNS; run++) {
+        await sequence.clearHistory()
+        let tokens = 0
+        let firstTokenMs: number | null = null
+        const t0 = performance.now()
+        text = await completion.generateCompletion(PROMPT, {
+          maxTokens: GEN_TOKENS,
+          temperature: 0,
+          onToken: generated => {
+            firstTokenMs ??= performance.now() - t0
+            tokens += generated.length
+          }
+        })
+        const ms = performance.now() - t0
+        if (run > 0) samples.push(sample(tokens, ms, firstTokenMs ?? ms))
+      }
+      series.push({ engine: 'node-llama-cpp (native)', threads, actualThreads: context.currentThreads, loadMs, text, samples })
+      await context.dispose()
+    }
+  } finally {
+    await model.dispose()
+    await llama.dispose()
+  }
+  return series
+}
+
+async function main (): Promise<number> {
+  const modelsDir = defaultModelsDir(ROOT)
+  const modelPath = modelsDir === undefined ? undefined : join(modelsDir, MODEL_DIR, MODEL_FILE)
+  if (modelPath === undefined || !existsSync(modelPath)) throw new Error(`no ${MODEL_DIR}/${MODEL_FILE}: set HYPERSPACE_MODELS_DIR or provide ../shared/models`)
+  const loadBefore = loadavg()[0] ?? 0
+  const built = await ensureBuild(ROOT)
+  let preview: PreviewServer | undefined
+  const browserResults: Series[] = []
+  const failures: string[] = []
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
+  try {
+    preview = await startPreview(ROOT)
+    const page = await browser.newPage({ baseURL: preview.url })
+    await page.addInitScript(NAME_SHIM)
+    // A static file of the app's server: cross-origin isolated like the app, but no node runs in it.
+    await page.goto('/icon.svg')
+    if (!await page.evaluate(() => self.crossOriginIsolated)) failures.push('the page is not cross-origin isolated: wllama cannot use threads')
+    await startWorker(page, workerPath())
+    for (const threads of THREADS) {
+      console.error(`bench: wllama in Chromium, ${threads} thread(s)`)
+      browserResults.push(await browserSeries(page, new URL(`/models/${MODEL_DIR}/${MODEL_FILE}`, preview.url).href, threads))
+    }
+  } finally {
+    await withTimeout('chromium close', 15_000, async () => { await browser.close() })
+    await preview?.close()
+  }
+  console.error('bench: node-llama-cpp, native')
+  const nativeResults = await nativeSeries(modelPath)
+
+  const all = [...browserResults, ...nativeResults]
+  // Each engine is deterministic whatever its threads; across engines, WASM and native kernels round
+  // differently, and greedy decoding follows the first near-tie apart, so only the shared start is reported.
+  for (const series of [browserResults, nativeResults]) {
+    const first = series[0]
+    for (const s of series) if (s.text !== first?.text) failures.push(`${s.engine} with ${s.threads} thread(s) generated other text than with ${first?.threads}`)
+  }
+  for (const s of all) if (s.actualThreads !== s.threads) failures.push(`${s.engine} asked for ${s.threads} thread(s) and used ${s.actualThreads}`)
+  const browserText = browserResults[0]?.text ?? ''
+  const nativeText = nativeResults[0]?.text ?? ''
+  let shared = 0
+  while (shared < Math.min(browserText.length, nativeText.length) && browserText[shared] === nativeText[shared]) shared++
+  const tps = (s: Series | undefined): Summary => summarize(s?.samples.map(x => x.tokensPerSecond) ?? [])
+  const ttft = (s: Series | undefined): Summary => summarize(s?.samples.map(x => x.firstTokenMs) ?? [])
+  const nativeFor = (threads: number): Series | undefined => nativeResults.find(s => s.threads === threads)
+  const rows = all.map(s => [
+    s.engine,
+    String(s.threads),
+    fmt(tps(s).median, 'tok/s'),
+    spread(tps(s), 'tok/s'),
+    fmt(ttft(s).median, 'ms', 1),
+    fmt(s.loadMs, 'ms'),
+    s.engine === 'wllama (Chromium)' ? fmtRatio(ratio(tps(s).median, tps(nativeFor(s.threads)).median)) : '1×'
+  ])
+  const browser2 = browserResults.find(s => s.threads === 2)
+  const browser1 = browserResults.find(s => s.threads === 1)
+  const loadAfter = loadavg()[0] ?? 0
+
+  console.log(`\nHyperspace browser node: local inference bench (stories260K, ${GEN_TOKENS} tokens greedy from ${JSON.stringify(PROMPT)}, ${RUNS} runs + warm-up, ${cpus().length} cores)`)
+  console.log(table(['engine', 'threads', 'median', 'spread', 'first token', 'load', 'vs native, same threads'], rows))
+  console.log(`
+Notes:
+- tok/s = completion tokens / wall time from request to last token (prompt of ${PROMPT.split(' ').length} words included).
+  Browser: timed in the page around the worker request, so it includes one worker message per token.
+- wllama 2 threads vs 1: ${fmtRatio(ratio(tps(browser2).median, tps(browser1).median))}; native 2 vs 1: ${fmtRatio(ratio(tps(nativeFor(2)).median, tps(nativeFor(1)).median))}.
+- Greedy text: ${JSON.stringify(browserText.slice(0, 100))}…; wllama and native agree on the first ${shared} of ${browserText.length} characters
+  (each engine gives the same text with 1 and 2 threads; after that the two builds' rounding picks different near-tie tokens).
+- Load: browser = fetch (or OPFS cache) + WASM start + model load in the worker; native = context creation only.
+- 1-minute load average before ${loadBefore.toFixed(2)}, after ${loadAfter.toFixed(2)}: other work on this machine skews the figures, threaded ones most.
+${built ? '- The app was built first (npm run build).\n' : ''}${failures.length > 0 ? `\nFAILURES:\n${failures.map(f => `- ${f}`).join('\n')}` : ''}`)
+
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  const out = join(RESULTS_DIR, 'inference.json')
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, prompt: PROMPT, genTokens: GEN_TOKENS, runs: RUNS, loadavg: { before: loadBefore, after: loadAfter }, sharedPrefixChars: shared, series: all, failures }, null, 2))
+  console.error(`bench: wrote ${out}`)
+  return failures.length > 0 ? 1 : 0
+}
+
+main().then(code => { process.exitCode = code }, (err: unknown) => {
+  console.error(err)
+  process.exitCode = 1
+})

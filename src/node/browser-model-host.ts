@@ -1,0 +1,266 @@
+import { TypedEventEmitter } from 'main-event'
+import { errorMessage } from '../core/errors.ts'
+import { buildCatalog, pickAuto } from '../core/models/fit.ts'
+import { ModelDoesNotFitError, ModelNotLoadedError, ModelNotServableError, NoModelFitsError, UnknownModelError } from '../core/models/errors.ts'
+import { webLlmEntries } from '../core/models/webllm.ts'
+import { createInferenceWorker, ModelEngineClient, type InferencePort } from './model-engine-client.ts'
+import { fetchLocalModelIndex } from './model-index.ts'
+import type { ChatRequest, CompleteOptions, EngineCompletion } from '../core/inference/chat.ts'
+import type { HardwareInfo } from '../core/hardware.ts'
+import type { CatalogModel, DownloadedModel, ModelEntry, PullProgress } from '../core/models/catalog.ts'
+import type { LocalModelIndex } from '../core/models/local-index.ts'
+import type { EngineModel } from '../../workers/inference/protocol.ts'
+import type { ModelsState } from './api.ts'
+import type { ModelHost, ModelHostEvents } from './model-host.ts'
+
+/** Where the served list is kept (src/storage/served-models-store.ts in the browser). */
+export interface ServedModelsStorage {
+  load: () => Promise<string[]>
+  save: (models: readonly string[]) => Promise<void>
+}
+
+export interface BrowserModelHostOptions {
+  hardware: HardwareInfo
+  served: ServedModelsStorage
+  /** Started on first use, so a tab that never runs the node never starts the inference worker. */
+  createWorker?: () => InferencePort & { terminate: () => void }
+  fetchLocalIndex?: () => Promise<LocalModelIndex>
+}
+
+interface EngineClient {
+  worker: InferencePort & { terminate: () => void }
+  client: ModelEngineClient
+}
+
+/** The engine that runs an entry in the inference worker; ONNX models are the embedding worker's. */
+function engineModel (entry: ModelEntry): EngineModel | undefined {
+  if (entry.engine === 'onnx') return undefined
+  return { id: entry.id, engine: entry.engine, url: entry.url, ...(entry.contextWindow !== undefined ? { contextWindow: entry.contextWindow } : {}) }
+}
+
+/**
+ * This device's models: the catalog (the deployment's local models first, then web-llm's, each
+ * marked with whether it fits), pulls with progress, the engines' caches, and the served list that
+ * survives a reload. Generation runs in the inference worker (workers/inference).
+ */
+export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> implements ModelHost {
+  private readonly hardware: HardwareInfo
+  private readonly served: ServedModelsStorage
+  private readonly createWorker: () => InferencePort & { terminate: () => void }
+  private readonly fetchLocalIndex: () => Promise<LocalModelIndex>
+  private engines?: EngineClient
+  /** Each list is fetched once; a failed fetch is tried again on the next call. */
+  private localEntries?: Promise<ModelEntry[]>
+  private remoteEntries?: Promise<ModelEntry[]>
+  private readonly progress = new Map<string, PullProgress>()
+  private readonly pulling = new Map<string, Promise<string>>()
+  private readonly loaded = new Set<string>()
+  /** What the user asked to serve: pulled and not deleted since, loaded or not (yet). */
+  private wanted?: Promise<Set<string>>
+
+  constructor (options: BrowserModelHostOptions) {
+    super()
+    this.hardware = options.hardware
+    this.served = options.served
+    this.createWorker = options.createWorker ?? createInferenceWorker
+    this.fetchLocalIndex = options.fetchLocalIndex ?? fetchLocalModelIndex
+  }
+
+  async catalog (): Promise<CatalogModel[]> {
+    const entries = await this.allEntries()
+    const downloaded = await this.engine.cached(entries.flatMap(e => engineModel(e) ?? []))
+    return buildCatalog(entries, this.hardware, { downloaded: new Set(downloaded.map(d => d.id)), loaded: this.loaded })
+  }
+
+  /** A pull of a model that is already being pulled waits for that one; its progress shows in 'change' events. */
+  async pull (id: string, options: { onProgress?: (progress: PullProgress) => void, signal?: AbortSignal } = {}): Promise<string> {
+    const target = await this.resolvePull(id)
+    if (this.loaded.has(target.id)) return target.id
+    let pulling = this.pulling.get(target.id)
+    if (pulling === undefined) {
+      pulling = this.load(target, options)
+      this.pulling.set(target.id, pulling)
+      void pulling.catch(() => {}).finally(() => { this.pulling.delete(target.id) })
+    }
+    return await pulling
+  }
+
+  async downloaded (): Promise<DownloadedModel[]> {
+    const entries = await this.allEntries()
+    return await this.engine.cached(entries.flatMap(e => engineModel(e) ?? []))
+  }
+
+  /** Also forgets a served model that is gone from the catalog (it would otherwise be retried on every start). */
+  async delete (id: string): Promise<void> {
+    const forgotten = await this.remember(id, false)
+    if (this.loaded.delete(id)) {
+      this.changed()
+      await this.engine.unload(id)
+    }
+    let entry: ModelEntry
+    try {
+      entry = await this.find(id)
+    } catch (err) {
+      if (err instanceof UnknownModelError && forgotten) return
+      throw err
+    }
+    const model = engineModel(entry)
+    if (model !== undefined) await this.engine.deleteCached(model)
+  }
+
+  state (): ModelsState {
+    return { pulls: Object.fromEntries(this.progress), loaded: [...this.loaded] }
+  }
+
+  async complete (request: ChatRequest, options?: CompleteOptions): Promise<EngineCompletion> {
+    if (!this.loaded.has(request.model)) throw new ModelNotLoadedError(request.model)
+    return await this.engine.complete(request, options)
+  }
+
+  /**
+   * Pulls again, one at a time, the models served before the reload. One that fails stays on the list
+   * (the page may be offline, the index briefly unreachable) with a warning; `delete` takes it off.
+   */
+  async restore (): Promise<void> {
+    for (const id of [...await this.wantedSet()]) {
+      try {
+        await this.pull(id)
+      } catch (err) {
+        console.warn(`hyperspace: could not restore model ${id}: ${errorMessage(err)}`)
+      }
+    }
+  }
+
+  /** Unloads everything and ends the worker, keeping the served list for whichever tab runs the node next. */
+  stop (): void {
+    this.engines?.client.close()
+    this.engines?.worker.terminate()
+    this.engines = undefined
+    this.loaded.clear()
+    this.progress.clear()
+    this.changed()
+  }
+
+  private get engine (): ModelEngineClient {
+    if (this.engines === undefined) {
+      const worker = this.createWorker()
+      const client = new ModelEngineClient(worker, async id => {
+        const model = engineModel(await this.find(id))
+        if (model === undefined) throw new ModelNotServableError(id, 'the inference worker runs chat models only')
+        return model
+      })
+      this.engines = { worker, client }
+    }
+    return this.engines.client
+  }
+
+  private async load (target: CatalogModel, options: { onProgress?: (progress: PullProgress) => void, signal?: AbortSignal }): Promise<string> {
+    const model = engineModel(target)
+    if (model === undefined) throw new ModelNotServableError(target.id, 'the inference worker runs chat models only')
+    this.progress.set(target.id, { model: target.id, loaded: 0, total: target.sizeBytes ?? 0, text: 'starting' })
+    this.changed()
+    try {
+      await this.engine.loadModel(model, {
+        ...(options.signal !== undefined ? { signal: options.signal } : {}),
+        onProgress: progress => {
+          this.progress.set(target.id, progress)
+          options.onProgress?.(progress)
+          this.changed()
+        }
+      })
+      this.loaded.add(target.id)
+      await this.remember(target.id, true)
+      return target.id
+    } finally {
+      this.progress.delete(target.id)
+      this.changed()
+    }
+  }
+
+  private async wantedSet (): Promise<Set<string>> {
+    this.wanted ??= this.served.load().then(ids => new Set(ids), (err: unknown) => {
+      console.warn(`hyperspace: the served model list is unreadable: ${errorMessage(err)}`)
+      return new Set<string>()
+    })
+    return await this.wanted
+  }
+
+  /**
+   * Adds or removes a model from the served list and stores it; a storage failure costs only the
+   * restore after the next reload, so it is logged, not thrown. Says whether the list changed.
+   */
+  private async remember (id: string, serve: boolean): Promise<boolean> {
+    const wanted = await this.wantedSet()
+    if (wanted.has(id) === serve) return false
+    if (serve) wanted.add(id)
+    else wanted.delete(id)
+    try {
+      await this.served.save([...wanted])
+    } catch (err) {
+      console.warn(`hyperspace: could not store the served model list: ${errorMessage(err)}`)
+    }
+    return true
+  }
+
+  /** The catalog entry a pull means, checked: it exists, fits, and is a chat model. */
+  private async resolvePull (id: string): Promise<CatalogModel> {
+    let target: CatalogModel | undefined
+    if (id === 'auto') {
+      target = pickAuto(buildCatalog(await this.allEntries(), this.hardware, { downloaded: new Set(), loaded: this.loaded }))
+      if (target === undefined) throw new NoModelFitsError()
+    } else {
+      const [entry] = buildCatalog([await this.find(id)], this.hardware, { downloaded: new Set(), loaded: this.loaded })
+      target = entry
+    }
+    if (target === undefined) throw new UnknownModelError(id)
+    if (!target.fits) throw new ModelDoesNotFitError(target.id, target.reason ?? 'it does not fit')
+    if (target.task !== 'chat') throw new ModelNotServableError(target.id, `it is an ${target.task} model`)
+    return target
+  }
+
+  /** Local models first: finding one there spares the worker from loading web-llm just for its list. */
+  private async find (id: string): Promise<ModelEntry> {
+    const local = (await this.settled(this.local(), 'the local model index')).find(e => e.id === id)
+    if (local !== undefined) return local
+    const remote = (await this.settled(this.remote(), "web-llm's catalog")).find(e => e.id === id)
+    if (remote === undefined) throw new UnknownModelError(id)
+    return remote
+  }
+
+  private async allEntries (): Promise<ModelEntry[]> {
+    const [local, remote] = await Promise.all([this.settled(this.local(), 'the local model index'), this.settled(this.remote(), "web-llm's catalog")])
+    const localIds = new Set(local.map(e => e.id))
+    return [...local, ...remote.filter(e => !localIds.has(e.id))]
+  }
+
+  private local (): Promise<ModelEntry[]> {
+    this.localEntries ??= this.fetchLocalIndex().then(index => {
+      for (const reason of index.rejected) console.warn(`hyperspace: local model index: ${reason}`)
+      return index.entries
+    })
+    const entries = this.localEntries
+    entries.catch(() => { if (this.localEntries === entries) this.localEntries = undefined })
+    return entries
+  }
+
+  private remote (): Promise<ModelEntry[]> {
+    this.remoteEntries ??= this.engine.remoteCatalog().then(webLlmEntries)
+    const entries = this.remoteEntries
+    entries.catch(() => { if (this.remoteEntries === entries) this.remoteEntries = undefined })
+    return entries
+  }
+
+  /** One source failing leaves the catalog with the other. */
+  private async settled (entries: Promise<ModelEntry[]>, what: string): Promise<ModelEntry[]> {
+    try {
+      return await entries
+    } catch (err) {
+      console.warn(`hyperspace: ${what} is unavailable: ${errorMessage(err)}`)
+      return []
+    }
+  }
+
+  private changed (): void {
+    this.safeDispatchEvent('change', { detail: this.state() })
+  }
+}

@@ -1,0 +1,204 @@
+import { readdirSync } from 'node:fs'
+import { chromium, expect, test, type Page } from '@playwright/test'
+import { CHROMIUM_ARGS } from '../../playwright.config.ts'
+import { openNode, waitForNode, type TestNode } from './nodes.ts'
+import { startRelayProcess, type RelayProcess } from './relay-process.ts'
+import type { ChatCompletion, ChatCompletionChunk } from '../../src/core/inference/chat.ts'
+import type { PullProgress } from '../../src/core/models/catalog.ts'
+import type { InferenceReply, InferenceRequest } from '../../workers/inference/protocol.ts'
+
+/**
+ * The local inference engines in Chromium against the built app: stories260K (served at /models/ by
+ * the preview server) on wllama in the inference worker, through window.hyperspace.models and
+ * window.hyperspace.chat; and web-llm's failure paths, which need no download to be seen.
+ */
+
+const STORIES_BYTES = 1_185_376
+/** FACTS.md: the greedy continuation of "Once upon a time". */
+const GREEDY_START = ', there was a little girl named Lily'
+const REQUEST = { model: 'stories260K', messages: [{ role: 'user' as const, content: 'Once upon a time' }], max_tokens: 20, temperature: 0, route: 'local' as const }
+
+let relay: RelayProcess
+let node: TestNode | undefined
+
+test.beforeAll(async () => { relay = await startRelayProcess() })
+test.afterAll(async () => {
+  await node?.context.close()
+  await relay.stop()
+})
+
+/** The inference worker's built file: tests that speak its protocol start it themselves. */
+function inferenceWorkerPath (): string {
+  const file = readdirSync('dist/assets').find(f => /^inference\.worker-.*\.js$/.test(f))
+  if (file === undefined) throw new Error('dist/assets has no inference worker: run `npm run build` first')
+  return `/assets/${file}`
+}
+
+/** Starts the inference worker in `page`, sends `request`, and returns every reply up to the final one. */
+async function askWorker (page: Page, request: InferenceRequest): Promise<InferenceReply[]> {
+  return await page.evaluate(async ({ path, request }) => await new Promise<InferenceReply[]>((resolve, reject) => {
+    const worker = new Worker(path, { type: 'module' })
+    const replies: InferenceReply[] = []
+    worker.onerror = event => { reject(new Error(`worker error: ${event.message}`)) }
+    worker.onmessage = (event: MessageEvent<InferenceReply>) => {
+      replies.push(event.data)
+      if (event.data.type !== 'progress' && event.data.type !== 'delta') {
+        worker.terminate()
+        resolve(replies)
+      }
+    }
+    worker.postMessage(request)
+  }), { path: inferenceWorkerPath(), request })
+}
+
+test('stories260K: listed as local, pulled with progress, generates greedily, streams, is listed as downloaded, survives a reload, is deleted', async ({ browser }) => {
+  node = await openNode(browser, [relay.addr])
+  const page = node.page
+
+  const catalog = await page.evaluate(async () => await window.hyperspace?.models.catalog())
+  const stories = catalog?.find(m => m.id === 'stories260K')
+  expect(stories).toMatchObject({ task: 'chat', engine: 'wllama', origin: 'local', fits: true, sizeBytes: STORIES_BYTES, downloaded: false, loaded: false })
+  expect(catalog?.find(m => m.id === 'model2vec-64d')).toMatchObject({ task: 'embedding', engine: 'onnx', origin: 'local', dims: 64 })
+  // web-llm's catalog is there too; Playwright's Chromium has only SwiftShader, which runs none of it.
+  const remote = catalog?.filter(m => m.engine === 'webllm') ?? []
+  expect(remote.length).toBeGreaterThan(50)
+  expect(remote.every(m => !m.fits && /SwiftShader/.test(m.reason ?? ''))).toBe(true)
+
+  const pulled = await page.evaluate(async () => {
+    const progress: PullProgress[] = []
+    const states: string[][] = []
+    window.hyperspace?.addEventListener('models', evt => { states.push(Object.keys(evt.detail.pulls)) })
+    const id = await window.hyperspace?.models.pull('stories260K', { onProgress: p => { progress.push(p) } })
+    return { id, progress, states, state: window.hyperspace?.models.state() }
+  })
+  expect(pulled.id).toBe('stories260K')
+  expect(pulled.progress.length).toBeGreaterThan(0)
+  expect(pulled.progress.at(-1)).toMatchObject({ model: 'stories260K', loaded: STORIES_BYTES, total: STORIES_BYTES })
+  expect(pulled.states.some(pulls => pulls.includes('stories260K'))).toBe(true)
+  expect(pulled.state).toEqual({ pulls: {}, loaded: ['stories260K'] })
+
+  const completion = await page.evaluate(async request => await window.hyperspace?.chat.completions.create(request), REQUEST) as ChatCompletion
+  const text = completion.choices[0]?.message.content ?? ''
+  console.log(`greedy: ${JSON.stringify(text)}; ${completion.hyperspace.tokensPerSecond.toFixed(0)} tok/s`)
+  expect(text.startsWith(GREEDY_START)).toBe(true)
+  expect(completion.choices[0]?.finish_reason).toBe('length')
+  expect(completion.usage).toEqual({ prompt_tokens: 5, completion_tokens: 20, total_tokens: 25 })
+  expect(completion.hyperspace.route).toBe('local')
+  expect(completion.hyperspace.servedBy).toBe(node.peerId)
+
+  const chunks = await page.evaluate(async request => {
+    const stream = await window.hyperspace?.chat.completions.create({ ...request, stream: true })
+    const all: ChatCompletionChunk[] = []
+    for await (const chunk of stream ?? []) all.push(chunk)
+    return all
+  }, REQUEST)
+  const pieces = chunks.map(c => c.choices[0]?.delta.content ?? '').filter(piece => piece !== '')
+  expect(pieces.length).toBeGreaterThan(5)
+  expect(pieces.join('')).toBe(text)
+  expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe('length')
+
+  expect(await page.evaluate(async () => await window.hyperspace?.models.downloaded())).toEqual([{ id: 'stories260K', sizeBytes: STORIES_BYTES }])
+  expect((await page.evaluate(async () => await window.hyperspace?.models.catalog()))?.find(m => m.id === 'stories260K')).toMatchObject({ downloaded: true, loaded: true })
+
+  // A reload loads the served model again (from the origin's file cache) without being asked.
+  await page.reload()
+  await waitForNode(page)
+  await expect.poll(async () => await page.evaluate(() => window.hyperspace?.models.state().loaded), { timeout: 60_000 }).toEqual(['stories260K'])
+  const again = await page.evaluate(async request => await window.hyperspace?.chat.completions.create(request), REQUEST) as ChatCompletion
+  expect(again.choices[0]?.message.content).toBe(text)
+
+  await page.evaluate(async () => { await window.hyperspace?.models.delete('stories260K') })
+  expect(await page.evaluate(() => window.hyperspace?.models.state())).toEqual({ pulls: {}, loaded: [] })
+  expect(await page.evaluate(async () => await window.hyperspace?.models.downloaded())).toEqual([])
+  const notLoaded = await page.evaluate(async request => await window.hyperspace?.chat.completions.create(request).then(() => 'answered', (err: Error) => `${err.name}: ${err.message}`), REQUEST)
+  expect(notLoaded).toMatch(/^ModelNotLoadedError/)
+
+  // Deleted models stay deleted across a reload.
+  await page.reload()
+  await waitForNode(page)
+  await page.waitForTimeout(2_000)
+  expect(await page.evaluate(() => window.hyperspace?.models.state().loaded)).toEqual([])
+})
+
+test('pull auto takes stories260K here; models that do not fit are refused with the reason', async () => {
+  if (node === undefined) throw new Error('needs the first test')
+  const page = node.page
+  expect(await page.evaluate(async () => await window.hyperspace?.models.pull('auto'))).toBe('stories260K')
+  const refusals = await page.evaluate(async () => await Promise.all(['Llama-3.2-1B-Instruct-q4f32_1-MLC', 'model2vec-64d', 'no-such-model'].map(async id =>
+    await window.hyperspace?.models.pull(id).then(() => 'pulled', (err: Error) => `${err.name}: ${err.message}`))))
+  expect(refusals[0]).toMatch(/^ModelDoesNotFitError: .*SwiftShader/)
+  expect(refusals[1]).toMatch(/^ModelNotServableError: .*embedding/)
+  expect(refusals[2]).toMatch(/^UnknownModelError/)
+  await page.evaluate(async () => { await window.hyperspace?.models.delete('stories260K') })
+})
+
+test('the inference worker: wllama uses all cores but one when cross-origin isolated; web-llm download failures name the URL', async ({ browser }) => {
+  const context = await browser.newContext()
+  try {
+    const page = await context.newPage()
+    await page.goto('/?network=dev&bootstrap=')
+    const origin = new URL(page.url()).origin
+    expect(await page.evaluate(() => [self.crossOriginIsolated, navigator.hardwareConcurrency])).toEqual([true, expect.any(Number)])
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency)
+
+    const load = await askWorker(page, { type: 'load', id: 1, model: { id: 'stories260K', engine: 'wllama', url: `${origin}/models/stories260K-gguf/stories260K.gguf` } })
+    expect(load.at(-1)).toEqual({ type: 'loaded', id: 1, model: 'stories260K', threads: Math.max(1, cores - 1) })
+    const two = await askWorker(page, { type: 'load', id: 5, model: { id: 'stories260K', engine: 'wllama', url: `${origin}/models/stories260K-gguf/stories260K.gguf` }, threads: 2 })
+    expect(two.at(-1)).toEqual({ type: 'loaded', id: 5, model: 'stories260K', threads: 2 })
+
+    // Abort by request id: the completion ends at once with the text streamed so far.
+    const aborted = await page.evaluate(async ({ path, url }) => await new Promise<InferenceReply[]>(resolve => {
+      const worker = new Worker(path, { type: 'module' })
+      const replies: InferenceReply[] = []
+      worker.onmessage = (event: MessageEvent<InferenceReply>) => {
+        const reply = event.data
+        replies.push(reply)
+        if (reply.type === 'loaded') worker.postMessage({ type: 'complete', id: 2, request: { model: 'stories260K', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 1000, temperature: 0 } })
+        if (reply.type === 'delta' && replies.filter(r => r.type === 'delta').length === 3) worker.postMessage({ type: 'abort', id: 2 })
+        if (reply.type === 'completion' || reply.type === 'error') {
+          worker.terminate()
+          resolve(replies)
+        }
+      }
+      worker.postMessage({ type: 'load', id: 1, model: { id: 'stories260K', engine: 'wllama', url }, threads: 1 })
+    }), { path: inferenceWorkerPath(), url: `${origin}/models/stories260K-gguf/stories260K.gguf` })
+    const end = aborted.at(-1)
+    if (end?.type !== 'completion') throw new Error(`expected a completion, got ${JSON.stringify(end)}`)
+    const streamed = aborted.flatMap(r => r.type === 'delta' ? [r.text] : [])
+    expect(end.completion.finishReason).toBe('abort')
+    expect(end.completion.text).toBe(streamed.join(''))
+    expect(end.completion.completionTokens).toBe(streamed.length)
+    expect(streamed.length).toBeGreaterThanOrEqual(3)
+    expect(streamed.length).toBeLessThan(1000)
+    expect(end.completion.promptTokens).toBe(5)
+
+    // A mirror without the model: web-llm's first fetch (mlc-chat-config.json) gets a 404.
+    const mirror = `${origin}/models/no-such-mirror/Llama-3.2-1B-Instruct-q4f32_1-MLC`
+    const failed = await askWorker(page, { type: 'load', id: 2, model: { id: 'Llama-3.2-1B-Instruct-q4f32_1-MLC', engine: 'webllm', url: mirror } })
+    const error = failed.at(-1)
+    expect(error).toEqual({ type: 'error', id: 2, error: { kind: 'download', url: `${mirror}/resolve/main/mlc-chat-config.json`, reason: 'HTTP 404 Not Found' } })
+    console.log(`web-llm download failure: ${JSON.stringify(error)}`)
+
+    const unknown = await askWorker(page, { type: 'load', id: 3, model: { id: 'Not-A-WebLLM-Model', engine: 'webllm', url: mirror } })
+    expect(unknown.at(-1)).toEqual({ type: 'error', id: 3, error: { kind: 'unknown-model', model: 'Not-A-WebLLM-Model' } })
+
+    const notLoaded = await askWorker(page, { type: 'complete', id: 4, request: { model: 'stories260K', messages: [{ role: 'user', content: 'x' }] } })
+    expect(notLoaded.at(-1)).toEqual({ type: 'error', id: 4, error: { kind: 'not-loaded', model: 'stories260K' } })
+  } finally {
+    await context.close()
+  }
+})
+
+test('web-llm without WebGPU fails at once with "WebGPU is not available"', async ({ baseURL }) => {
+  const noGpu = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS.filter(arg => arg !== '--enable-unsafe-webgpu') })
+  try {
+    const page = await noGpu.newPage()
+    await page.goto(`${baseURL ?? ''}/?network=dev&bootstrap=`)
+    const origin = new URL(page.url()).origin
+    const replies = await askWorker(page, { type: 'load', id: 1, model: { id: 'Llama-3.2-1B-Instruct-q4f32_1-MLC', engine: 'webllm', url: `${origin}/models/no-such-mirror/x` } })
+    expect(replies.at(-1)).toMatchObject({ type: 'error', id: 1, error: { kind: 'webgpu-unavailable' } })
+    console.log(`without WebGPU: ${JSON.stringify(replies.at(-1))}`)
+  } finally {
+    await noGpu.close()
+  }
+})
