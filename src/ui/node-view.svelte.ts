@@ -1,5 +1,5 @@
 import { DEFAULT_ROUND_MS, roundMsOf } from '../core/config.ts'
-import type { NodeApi, NodeStatus, PeerInfo, PointsSummary, PulseCurrent, RoundSummary } from '../node/api.ts'
+import type { NodeApi, NodeStatus, PeerInfo, PointsSummary, PulseCurrent, ReceiptLogState, ReceiptSummary, RoundSummary } from '../node/api.ts'
 import { pointsPerDay, type DayPoints } from './pulse-view.ts'
 
 /** Rounds the dashboard shows in its strip and per-round chart. */
@@ -8,9 +8,11 @@ export const SHOWN_ROUNDS = 30
 const DAILY_HISTORY = 10_000
 /** Days the per-day chart shows. */
 export const DAILY_DAYS = 14
+/** Receipts the dashboard lists. */
+const SHOWN_RECEIPTS = 20
 const NO_POINTS: PointsSummary = { presence: 0, work: 0, total: 0, today: 0 }
 
-/** The running node's status, peers and pulse as reactive state, plus a clock for relative times. */
+/** The running node's status, peers, pulse and receipts as reactive state, plus a clock for relative times. */
 export class NodeView {
   status: NodeStatus
   peers: PeerInfo[]
@@ -21,6 +23,9 @@ export class NodeView {
   points: PointsSummary
   /** Points per UTC day, oldest first. */
   daily: DayPoints[]
+  /** The newest receipts, newest first. */
+  receipts: ReceiptSummary[]
+  receiptLog: ReceiptLogState
   readonly roundMs: number
 
   constructor (readonly node: NodeApi) {
@@ -31,17 +36,28 @@ export class NodeView {
     this.history = $state.raw([])
     this.points = $state.raw(NO_POINTS)
     this.daily = $state.raw([])
+    this.receipts = $state.raw(node.receipts.recent(SHOWN_RECEIPTS))
+    this.receiptLog = $state.raw(node.receipts.state())
     this.roundMs = roundMsOf(this.status.networkId) ?? DEFAULT_ROUND_MS
     this.refreshPulse(true)
   }
 
   /** Follows the node's events until the returned cleanup runs (meant for an $effect). */
   connect (): () => void {
-    const onStatus = (): void => { this.status = this.node.status() }
+    // A restart (an imported identity) reads another log and says so with a status event only.
+    const onStatus = (): void => {
+      this.status = this.node.status()
+      this.refreshReceipts()
+    }
     const onPeers = (evt: CustomEvent<PeerInfo[]>): void => { this.peers = evt.detail }
     const onPulse = (): void => {
       this.now = Date.now()
       this.refreshPulse(true)
+    }
+    // A receipt adds work points.
+    const onReceipts = (): void => {
+      this.refreshReceipts()
+      this.points = this.node.points()
     }
     // Events may have fired between construction and subscription.
     onStatus()
@@ -50,6 +66,7 @@ export class NodeView {
     this.node.addEventListener('status', onStatus)
     this.node.addEventListener('peers', onPeers)
     this.node.addEventListener('pulse', onPulse)
+    this.node.addEventListener('receipts', onReceipts)
     // "retry in Ns", "connected for" and the phase countdown must advance between node events.
     const tick = setInterval(() => {
       this.now = Date.now()
@@ -59,8 +76,14 @@ export class NodeView {
       this.node.removeEventListener('status', onStatus)
       this.node.removeEventListener('peers', onPeers)
       this.node.removeEventListener('pulse', onPulse)
+      this.node.removeEventListener('receipts', onReceipts)
       clearInterval(tick)
     }
+  }
+
+  private refreshReceipts (): void {
+    this.receipts = this.node.receipts.recent(SHOWN_RECEIPTS)
+    this.receiptLog = this.node.receipts.state()
   }
 
   /** Reads the pulse, recent rounds and points; the long per-day history only when asked. */
