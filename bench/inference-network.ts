@@ -1,0 +1,72 @@
+/**
+ * `npx tsx bench/inference-network.ts`: what routing a chat request through the network costs.
+ *
+ * One relay and two pages of the built app on 127.0.0.1: A serves stories260K on wllama, B has no
+ * model. The same greedy request (caching off on A, so every run generates) is timed on A with
+ * route 'local' (the reference) and from B with route 'network' (registry lookup, the inference
+ * protocol over the direct WebRTC connection, streamed deltas, and the receipt exchange). Times come
+ * from the node's own ServedInfo; each figure is the median of RUNS runs after a warm-up.
+ */
+import { chromium } from '@playwright/test'
+import { CHROMIUM_ARGS } from '../playwright.config.ts'
+import { appUrl, waitForNode, type TestNode } from '../tests/e2e/nodes.ts'
+import { startRelayProcess } from '../tests/e2e/relay-process.ts'
+import { ensureBuild, startPreview } from './procs.ts'
+import { fmt, fmtRatio, ratio, spread, summarize, table } from './stats.ts'
+import { fileURLToPath } from 'node:url'
+import type { ChatCompletion, NodeChatRequest, ServedInfo } from '../src/core/inference/chat.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const MODEL = 'stories260K'
+const RUNS = 10
+const MAX_TOKENS = 64
+
+await ensureBuild(ROOT)
+const preview = await startPreview(ROOT, 4500)
+const relay = await startRelayProcess()
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS })
+
+async function run (node: TestNode, request: NodeChatRequest): Promise<ServedInfo> {
+  const result = await node.page.evaluate(async req => await window.hyperspace?.chat.completions.create({ ...req, stream: false }), request) as ChatCompletion
+  return result.hyperspace
+}
+
+try {
+  const open = async (profile: string): Promise<TestNode> => {
+    const context = await browser.newContext({ baseURL: preview.url })
+    const page = await context.newPage()
+    await page.goto(appUrl([relay.addr], `&profile=${profile}`))
+    return { context, page, peerId: (await waitForNode(page)).peerId }
+  }
+  const a = await open('inference')
+  const b = await open('storage')
+  await a.page.evaluate(async model => {
+    await window.hyperspace?.models.pull(model)
+    await window.hyperspace?.setCapability('caching', false)
+  }, MODEL)
+  await b.page.waitForFunction(id => window.hyperspace?.peers().some(p => p.peerId === id && p.working.includes('inference')), a.peerId, { timeout: 60_000 })
+
+  const request = (route: NodeChatRequest['route']): NodeChatRequest =>
+    ({ model: MODEL, messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: MAX_TOKENS, temperature: 0, route })
+  const samples: Record<'local' | 'network', ServedInfo[]> = { local: [], network: [] }
+  await run(a, request('local'))
+  await run(b, request('network'))
+  for (let i = 0; i < RUNS; i++) {
+    samples.local.push(await run(a, request('local')))
+    samples.network.push(await run(b, request('network')))
+  }
+  const ttft = { local: summarize(samples.local.map(s => s.timeToFirstTokenMs)), network: summarize(samples.network.map(s => s.timeToFirstTokenMs)) }
+  const total = { local: summarize(samples.local.map(s => s.durationMs)), network: summarize(samples.network.map(s => s.durationMs)) }
+  if (samples.network.some(s => s.servedBy !== a.peerId)) throw new Error('a network request was not served by A')
+
+  console.log(`\nChat request, ${MAX_TOKENS} greedy tokens of ${MODEL}, median of ${RUNS} runs (A local vs B → A over WebRTC)\n`)
+  console.log(table(['route', 'time to first token', 'whole request', 'TTFT vs local', 'total vs local'], [
+    ['A, this device (reference)', `${fmt(ttft.local.median, 'ms')} (${spread(ttft.local, 'ms')})`, `${fmt(total.local.median, 'ms')} (${spread(total.local, 'ms')})`, '1×', '1×'],
+    ['B → A, the network', `${fmt(ttft.network.median, 'ms')} (${spread(ttft.network, 'ms')})`, `${fmt(total.network.median, 'ms')} (${spread(total.network, 'ms')})`,
+      fmtRatio(ratio(ttft.network.median, ttft.local.median)), fmtRatio(ratio(total.network.median, total.local.median))]
+  ]))
+} finally {
+  await browser.close()
+  await relay.stop()
+  await preview.close()
+}
