@@ -49,16 +49,23 @@ function fileSize (path: string): number {
   return statSync(path).size
 }
 
-/** The vector size an embedding model's config.json states (model2vec: hidden_dim; transformers: hidden_size). */
-function dimsOf (configPath: string): number | undefined {
+/**
+ * What an embedding model's config.json states: the vector size (model2vec: hidden_dim;
+ * transformers: hidden_size) and the model family (`model_type`), which decides the tokenization.
+ */
+function configOf (configPath: string): { dims?: number, modelType?: string } {
+  let config: unknown
   try {
-    const config: unknown = JSON.parse(readFileSync(configPath, 'utf8'))
-    if (typeof config !== 'object' || config === null) return undefined
-    const { hidden_dim: hiddenDim, hidden_size: hiddenSize } = config as Record<string, unknown>
-    const dims = hiddenDim ?? hiddenSize
-    return typeof dims === 'number' && Number.isInteger(dims) && dims > 0 ? dims : undefined
+    config = JSON.parse(readFileSync(configPath, 'utf8'))
   } catch {
-    return undefined
+    return {}
+  }
+  if (typeof config !== 'object' || config === null) return {}
+  const { hidden_dim: hiddenDim, hidden_size: hiddenSize, model_type: modelType } = config as Record<string, unknown>
+  const dims = hiddenDim ?? hiddenSize
+  return {
+    ...(typeof dims === 'number' && Number.isInteger(dims) && dims > 0 ? { dims } : {}),
+    ...(typeof modelType === 'string' && modelType !== '' ? { modelType } : {})
   }
 }
 
@@ -71,7 +78,7 @@ function modelsIn (root: string, dir: string): LocalModelFile[] {
   }))
   const onnx = files.find(f => f.endsWith('.onnx'))
   if (onnx !== undefined && files.includes('tokenizer.json')) {
-    const dims = dimsOf(join(root, dir, 'config.json'))
+    const config = configOf(join(root, dir, 'config.json'))
     found.push({
       id: dir,
       task: 'embedding',
@@ -79,7 +86,7 @@ function modelsIn (root: string, dir: string): LocalModelFile[] {
       url: url(onnx),
       tokenizerUrl: url('tokenizer.json'),
       sizeBytes: fileSize(join(root, dir, onnx)) + fileSize(join(root, dir, 'tokenizer.json')),
-      ...(dims !== undefined ? { dims } : {})
+      ...config
     })
   }
   return found

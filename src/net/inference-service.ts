@@ -2,7 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { PeerBusyError, RemoteInferenceError, HyperspaceError, MalformedMessageError, errorMessage } from '../core/errors.ts'
 import { sha256Of, utf8 } from '../core/pulse/bytes.ts'
-import { checkFreshness, checkMatches, countersign, decodeSignedReceipt, encodeSignedReceipt, signAsClient, type SignedReceipt } from '../core/receipts/receipt.ts'
+import { countersignAsServer, exchangeAsClient } from './receipt-exchange.ts'
 import {
   FRAME_MAX_BYTES, INFERENCE_PROTOCOL, JOB_FRAME_MAX_BYTES, JOB_ID_BYTES, MAX_DELTA_CHARS, NONCE_BYTES,
   decodeClientFrame, decodeServerFrame, encodeClientFrame, encodeServerFrame, type ServerFrame
@@ -11,6 +11,7 @@ import type { EngineCompletion } from '../core/inference/chat.ts'
 import type { ValidChatRequest } from '../core/inference/request.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
+import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 
@@ -119,16 +120,17 @@ export class InferenceService {
         }
       }
       const { round, seed } = this.options.round()
-      const signed = await signAsClient({
+      const receipt = await exchangeAsClient(this.options, {
         job, nonce: first.nonce, kind: 'inference', server: peerId, client: this.options.signer.peerId, model: request.model,
         units: done.completion, output: sha256Of(utf8(text)), round, seed, ts: Date.now()
-      }, this.options.signer)
-      await lp.write(encodeClientFrame({ t: 'sign', receipt: encodeSignedReceipt(signed) }), { signal })
-      const reply = await this.readServer(lp, withTimeout(signal, RECEIPT_READ_TIMEOUT_MS), peerId)
-      if (reply.t !== 'countersign') throw new MalformedMessageError(`expected countersign, got ${reply.t}`)
-      const receipt = await decodeSignedReceipt(reply.receipt, this.options.verify, true)
-      checkMatches(receipt.body, { job, nonce: first.nonce, server: peerId, client: this.options.signer.peerId, model: request.model, output: signed.body.output, kind: 'inference' })
-      await this.options.onReceipt(receipt)
+      }, {
+        send: async signed => { await lp.write(encodeClientFrame({ t: 'sign', receipt: signed }), { signal }) },
+        receive: async () => {
+          const reply = await this.readServer(lp, withTimeout(signal, RECEIPT_READ_TIMEOUT_MS), peerId)
+          if (reply.t !== 'countersign') throw new MalformedMessageError(`expected countersign, got ${reply.t}`)
+          return reply.receipt
+        }
+      })
       await stream.close().catch(() => {})
       const end = this.options.scheduler.now()
       return {
@@ -223,20 +225,18 @@ export class InferenceService {
     job: { job: Uint8Array, nonce: Uint8Array, client: string, model: string, result: LocalRun }
   ): Promise<void> {
     const o = this.options
-    try {
-      const frame = decodeClientFrame((await lp.read({ signal: AbortSignal.timeout(RECEIPT_READ_TIMEOUT_MS) })).subarray())
-      if (frame.t !== 'sign') throw new MalformedMessageError('expected a receipt to countersign')
-      const receipt = await decodeSignedReceipt(frame.receipt, o.verify, false)
-      const { completion } = job.result
-      checkMatches(receipt.body, { job: job.job, nonce: job.nonce, server: o.signer.peerId, client: job.client, model: job.model, output: sha256Of(utf8(completion.text)), kind: 'inference' })
-      if (receipt.body.units !== completion.completionTokens) throw new MalformedMessageError(`the receipt counts ${receipt.body.units} tokens, not ${completion.completionTokens}`)
-      checkFreshness(receipt.body, o.round().round, o.seedOf)
-      const full = await countersign(receipt, o.signer)
-      await o.onReceipt(full)
-      await send({ t: 'countersign', receipt: encodeSignedReceipt(full) })
-    } catch (err) {
-      await send(errorFrame(err)).catch(() => {})
-      throw err
-    }
+    const { completion } = job.result
+    await countersignAsServer({ ...o, currentRound: () => o.round().round }, {
+      job: job.job, nonce: job.nonce, server: o.signer.peerId, client: job.client, model: job.model, output: sha256Of(utf8(completion.text)), kind: 'inference',
+      units: completion.completionTokens, unitName: 'tokens'
+    }, {
+      receive: async () => {
+        const frame = decodeClientFrame((await lp.read({ signal: AbortSignal.timeout(RECEIPT_READ_TIMEOUT_MS) })).subarray())
+        if (frame.t !== 'sign') throw new MalformedMessageError('expected a receipt to countersign')
+        return frame.receipt
+      },
+      send: async receipt => { await send({ t: 'countersign', receipt }) },
+      sendError: async err => { await send(errorFrame(err)) }
+    })
   }
 }

@@ -119,6 +119,26 @@ export interface IdentityApi {
   import(file: string | Blob | IdentityFile, passphrase: string, options?: { replace?: boolean }): Promise<string>
 }
 
+export interface EmbedOptions {
+  /** The embedding model; by default the node's own (the deployment's first local embedding model, else all-MiniLM-L6-v2). */
+  model?: string
+  /** auto: on this device when its embedding capability is on and its model loads, else a peer; local / network force one. */
+  route?: 'auto' | 'local' | 'network'
+  signal?: AbortSignal
+}
+
+export interface EmbedResult {
+  model: string
+  dims: number
+  /** One vector per text, in order. */
+  vectors: number[][]
+  /** The peer id that computed the vectors (this node's own when local). */
+  servedBy: string
+  route: 'local' | 'network'
+  /** The job id of the countersigned receipt (hex), when a peer served the request. */
+  receipt?: string
+}
+
 /** The node as a typed object: what the UI, DevTools (`window.hyperspace`) and the tests drive. */
 export interface NodeApi extends TypedEventTarget<NodeEvents> {
   status(): NodeStatus
@@ -130,6 +150,8 @@ export interface NodeApi extends TypedEventTarget<NodeEvents> {
   models: ModelsApi
   chat: { completions: ChatCompletionsApi }
   receipts: ReceiptsApi
+  /** Embeds up to 64 texts of at most 8 KiB each (EMBED_LIMITS), here or on a peer. */
+  embed(texts: string[], options?: EmbedOptions): Promise<EmbedResult>
   /** Points from this node's attested rounds (presence) and countersigned receipts (work). */
   points(): PointsSummary
   stop(): Promise<void>

@@ -8,6 +8,7 @@ import { ReceiptStore } from '../storage/receipt-store.ts'
 import { ServedModelsStore } from '../storage/served-models-store.ts'
 import { SettingsStore } from '../storage/settings-store.ts'
 import { BrowserModelHost } from './browser-model-host.ts'
+import { WorkerEmbedder } from './embedder.ts'
 import { probeHardware } from './hardware-probe.ts'
 import { NodeHost } from './host.ts'
 import { ProverClient } from './prover-client.ts'
@@ -58,6 +59,7 @@ export async function bootHost (config: NodeConfig): Promise<NodeHost> {
     pulseStore: new PulseStore(db),
     receiptStore: new ReceiptStore(db),
     models: new BrowserModelHost({ hardware, served: new ServedModelsStore(db) }),
+    embedder: new WorkerEmbedder(),
     isBrowserOnline: () => navigator.onLine,
     connectivity: window
   }, new TabLock())

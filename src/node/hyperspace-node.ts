@@ -10,13 +10,15 @@ import { DirectDialer } from '../net/direct-dialer.ts'
 import { RelayKeeper } from '../net/relay-keeper.ts'
 import { transportKind } from '../net/transport-kind.ts'
 import { identityApi } from './identity-api.ts'
+import { EmbeddingCoordinator } from './embedding-coordinator.ts'
 import { InferenceCoordinator } from './inference-coordinator.ts'
 import { ReceiptBook, type ReceiptLogStore } from './receipt-book.ts'
 import { listPeers } from './peer-list.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { pulseSigner, verifyPulseSignature } from '../net/pulse-keys.ts'
 import { PulseService } from '../net/pulse-service.ts'
-import type { ChatCompletionsApi, ConnectionState, IdentityApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, PulseApi, ReceiptsApi } from './api.ts'
+import type { ChatCompletionsApi, ConnectionState, EmbedOptions, EmbedResult, IdentityApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, PulseApi, ReceiptsApi } from './api.ts'
+import type { Embedder } from './embedder.ts'
 import type { ModelHost } from './model-host.ts'
 import type { ChatCompletion, ChatCompletionChunk, NodeChatRequest } from '../core/inference/chat.ts'
 import { UNSEEDED } from '../core/receipts/receipt.ts'
@@ -44,6 +46,8 @@ export interface NodeComponents {
   pulseStore: PulseStore
   /** The models on this device and the engines that run them. */
   models: ModelHost
+  /** The embedding capability's engine; it loads its model only once the capability is on. */
+  embedder: Embedder
   receiptStore: ReceiptLogStore
   /** Whether the browser reports a network; the node listens for changes on `connectivity`. */
   isBrowserOnline: () => boolean
@@ -60,6 +64,7 @@ interface Session {
   pulse: PulseService
   receipts: ReceiptBook
   inference: InferenceCoordinator
+  embedding: EmbeddingCoordinator
   stopTicker: () => void
 }
 
@@ -141,6 +146,11 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     }
   }
 
+  async embed (texts: string[], options?: EmbedOptions): Promise<EmbedResult> {
+    if (this.session === undefined) throw new NodeNotRunningError()
+    return await this.session.embedding.embed(texts, options)
+  }
+
   points (): PointsSummary {
     const session = this.session
     if (session === undefined) return { presence: 0, work: 0, total: 0, today: 0 }
@@ -172,6 +182,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     this.components.models.removeEventListener('change', this.onModelsChange)
     // Another tab may take over and load the same models: this one frees their memory.
     this.components.models.stop()
+    this.components.embedder.close()
     await this.tearDown()
     this.queueStatus()
   }
@@ -204,6 +215,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       ? notRunning
       : chatModels.length > 0 ? { available: true } : { available: false, reason: 'no model loaded: pull one under Models' })
     working.set('caching', running ? { available: true } : notRunning)
+    working.set('embedding', this.session?.embedding.availability() ?? notRunning)
     return working
   }
 
@@ -220,6 +232,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   private async settingsChanged (): Promise<void> {
     await this.components.settingsStore.save(this.settings)
     this.queueStatus()
+    this.session?.embedding.sync()
     await this.session?.gossip.announce()
   }
 
@@ -265,6 +278,25 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       seedOf: round => pulse.seedOf(round),
       onInvalid: (peerId, reason) => { misbehaviour.record(peerId, reason) }
     })
+    const embedding = new EmbeddingCoordinator(libp2p, {
+      scheduler,
+      signer,
+      verify: verifyPulseSignature,
+      embedder: this.components.embedder,
+      catalog: async () => await this.components.models.catalog(),
+      gossip,
+      enabled: () => this.capabilities().embedding.enabled,
+      round: () => {
+        const round = pulse.current().round
+        return { round, seed: pulse.seedOf(round) ?? UNSEEDED }
+      },
+      seedOf: round => pulse.seedOf(round),
+      keepReceipt: async receipt => { await inference.keepReceipt(receipt) },
+      onChange: () => {
+        this.queueStatus()
+        this.session?.gossip.announce().catch(err => { console.warn('hyperspace: capability announcement failed', err) })
+      }
+    })
     receipts.addEventListener('change', evt => {
       this.safeDispatchEvent('receipts', { detail: evt.detail })
       this.queueStatus()
@@ -295,9 +327,10 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     gossip.start()
     await Promise.all([pulse.start(), receipts.load()])
     await inference.start()
+    await embedding.start()
     // Latencies change without an event; refresh the peer list on the worker clock.
     const stopTicker = scheduler.every(2_000, () => { this.queuePeers() })
-    this.session = { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, inference, stopTicker }
+    this.session = { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, inference, embedding, stopTicker }
     this.queueStatus()
   }
 
@@ -311,6 +344,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     session.gossip.stop()
     session.pulse.stop()
     await session.inference.stop()
+    await session.embedding.stop()
     await session.libp2p.stop()
   }
 

@@ -250,7 +250,8 @@ export class InferenceCoordinator {
     return this.o.serving() ? this.o.models.state().loaded : []
   }
 
-  private async keepReceipt (receipt: SignedReceipt): Promise<void> {
+  /** Keeps a receipt in the book and gossips it; the node's other services hand theirs in here too. */
+  async keepReceipt (receipt: SignedReceipt): Promise<void> {
     await this.o.receipts.append(receipt)
     this.receiptGossip.publish(receipt).catch(err => { console.warn('hyperspace: could not gossip receipt', errorMessage(err)) })
   }

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { prebuiltAppConfig } from '@mlc-ai/web-llm'
 import { describe, expect, it } from 'vitest'
 import { listModels } from '../../scripts/serve-plugin.ts'
+import { ALL_MINILM_L6_V2, MODEL2VEC_TOKENIZATION, SENTENCE_TRANSFORMER_TOKENIZATION, defaultEmbeddingSpec, specOfEntry, tokenizationFor } from '../../src/core/embedding/models.ts'
 import { InvalidModelIndexError } from '../../src/core/models/errors.ts'
 import { assessFit, buildCatalog, pickAuto, type FitHardware } from '../../src/core/models/fit.ts'
 import { LOCAL_INDEX_LIMITS, parseLocalModelIndex } from '../../src/core/models/local-index.ts'
@@ -231,6 +232,7 @@ describe('the local model index', () => {
       { ...good, id: 'mixed', format: 'onnx' },
       { ...valid.models[1], id: 'no-tokenizer', tokenizerUrl: undefined },
       { ...valid.models[1], id: 'bad-dims', dims: 0 },
+      { ...valid.models[1], id: 'bad-type', modelType: 'a b/../c' },
       { ...good }
     ]
     const { entries, rejected } = parseLocalModelIndex(JSON.stringify({ version: 1, models }), INDEX_URL)
@@ -238,7 +240,8 @@ describe('the local model index', () => {
     expect(rejected).toHaveLength(models.length - 1)
     expect(rejected[0]).toBe('models[1]: not an object')
     expect(rejected.find(r => r.startsWith('models[4]'))).toMatch(/leaves the origin/)
-    expect(rejected.at(-1)).toBe('models[14]: duplicate id stories260K')
+    expect(rejected.find(r => r.startsWith('models[14]'))).toMatch(/modelType/)
+    expect(rejected.at(-1)).toBe('models[15]: duplicate id stories260K')
   })
 
   it('the server lists a models directory in the shape the page accepts', () => {
@@ -249,7 +252,7 @@ describe('the local model index', () => {
     mkdirSync(join(root, 'embedder'))
     writeFileSync(join(root, 'embedder', 'model.onnx'), Buffer.alloc(300))
     writeFileSync(join(root, 'embedder', 'tokenizer.json'), '{}')
-    writeFileSync(join(root, 'embedder', 'config.json'), JSON.stringify({ hidden_dim: 64 }))
+    writeFileSync(join(root, 'embedder', 'config.json'), JSON.stringify({ hidden_dim: 64, model_type: 'model2vec' }))
     mkdirSync(join(root, 'onnx-without-tokenizer'))
     writeFileSync(join(root, 'onnx-without-tokenizer', 'model.onnx'), Buffer.alloc(10))
     writeFileSync(join(root, 'loose.gguf'), Buffer.alloc(10))
@@ -258,7 +261,7 @@ describe('the local model index', () => {
     expect(listing).toEqual({
       version: 1,
       models: [
-        { id: 'embedder', task: 'embedding', format: 'onnx', url: '/models/embedder/model.onnx', tokenizerUrl: '/models/embedder/tokenizer.json', sizeBytes: 302, dims: 64 },
+        { id: 'embedder', task: 'embedding', format: 'onnx', url: '/models/embedder/model.onnx', tokenizerUrl: '/models/embedder/tokenizer.json', sizeBytes: 302, dims: 64, modelType: 'model2vec' },
         { id: 'tiny', task: 'chat', format: 'gguf', url: '/models/tiny-gguf/tiny.gguf', sizeBytes: 1000 }
       ]
     })
@@ -268,5 +271,35 @@ describe('the local model index', () => {
       ['embedder', 'onnx', 'http://127.0.0.1:4173/models/embedder/model.onnx'],
       ['tiny', 'wllama', 'http://127.0.0.1:4173/models/tiny-gguf/tiny.gguf']
     ])
+  })
+})
+
+describe('the embedding model of a catalog', () => {
+  const valid2vec = { id: 'model2vec-64d', task: 'embedding', format: 'onnx', url: '/models/model2vec-64d/m.onnx', tokenizerUrl: '/models/model2vec-64d/tokenizer.json', sizeBytes: 1361740, dims: 64 }
+  const local = (over: Partial<ModelEntry> = {}): ModelEntry => ({
+    id: 'model2vec-64d', task: 'embedding', engine: 'onnx', origin: 'local', url: 'http://127.0.0.1:4173/models/model2vec-64d/m.onnx',
+    tokenizerUrl: 'http://127.0.0.1:4173/models/model2vec-64d/tokenizer.json', dims: 64, modelType: 'model2vec', needsShaderF16: false, ...over
+  })
+
+  it('carries config.json model_type from the index into the entry', () => {
+    const { entries } = parseLocalModelIndex(JSON.stringify({ version: 1, models: [{ ...valid2vec, modelType: 'model2vec' }] }), INDEX_URL)
+    expect(entries[0]?.modelType).toBe('model2vec')
+    expect(parseLocalModelIndex(JSON.stringify({ version: 1, models: [valid2vec] }), INDEX_URL).entries[0]?.modelType).toBeUndefined()
+  })
+
+  it('maps model2vec to its own tokenization and any other family to mean-pooled sentence-transformers', () => {
+    expect(tokenizationFor('model2vec')).toBe(MODEL2VEC_TOKENIZATION)
+    expect(tokenizationFor('bert')).toBe(SENTENCE_TRANSFORMER_TOKENIZATION)
+    expect(tokenizationFor(undefined)).toBe(SENTENCE_TRANSFORMER_TOKENIZATION)
+    expect(specOfEntry(local())).toEqual({ id: 'model2vec-64d', url: local().url, tokenizerUrl: local().tokenizerUrl, dims: 64, tokenization: MODEL2VEC_TOKENIZATION })
+    expect(specOfEntry(local({ modelType: 'bert', dims: 384 }))?.tokenization).toBe(SENTENCE_TRANSFORMER_TOKENIZATION)
+    expect(specOfEntry(local({ dims: undefined }))).toBeUndefined()
+    expect(specOfEntry(STORIES)).toBeUndefined()
+  })
+
+  it('picks the first local embedding model, else all-MiniLM-L6-v2', () => {
+    expect(defaultEmbeddingSpec([STORIES, local()]).id).toBe('model2vec-64d')
+    expect(defaultEmbeddingSpec([STORIES, local({ origin: 'remote' })])).toBe(ALL_MINILM_L6_V2)
+    expect(defaultEmbeddingSpec([])).toBe(ALL_MINILM_L6_V2)
   })
 })

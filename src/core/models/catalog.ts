@@ -29,6 +29,8 @@ export interface ModelEntry {
   tokenizerUrl?: string
   /** Embedding models: the vector's dimensions, when the model says. */
   dims?: number
+  /** Embedding models: the model family (config.json `model_type`), which decides the tokenization. */
+  modelType?: string
 }
 
 /** A catalog entry as this device sees it. */

@@ -15,7 +15,8 @@ export const LOCAL_INDEX_LIMITS = {
   urlChars: 2048,
   /** A terabyte: bigger than any model a tab could hold, smaller than any overflow. */
   sizeBytes: 2 ** 40,
-  dims: 65_536
+  dims: 65_536,
+  modelTypeChars: 64
 } as const
 
 export interface LocalChatModelFile {
@@ -35,6 +36,8 @@ export interface LocalEmbeddingModelFile {
   /** The ONNX file and the tokenizer together. */
   sizeBytes: number
   dims?: number
+  /** The `model_type` of the model's config.json (e.g. `model2vec`): it decides how texts are tokenized. */
+  modelType?: string
 }
 
 export type LocalModelFile = LocalChatModelFile | LocalEmbeddingModelFile
@@ -49,6 +52,8 @@ export interface LocalModelIndex {
   /** Entries left out, each with why: one bad entry does not hide the others. */
   rejected: string[]
 }
+
+const MODEL_TYPE = new RegExp(`^[A-Za-z0-9_-]{1,${LOCAL_INDEX_LIMITS.modelTypeChars}}$`)
 
 function sameOriginUrl (value: unknown, field: string, base: URL): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > LOCAL_INDEX_LIMITS.urlChars) {
@@ -84,6 +89,12 @@ function entryOf (raw: unknown, base: URL): ModelEntry {
         throw new InvalidModelIndexError(`dims must be a whole number from 1 to ${LOCAL_INDEX_LIMITS.dims}`)
       }
       entry.dims = m.dims
+    }
+    if (m.modelType !== undefined) {
+      if (typeof m.modelType !== 'string' || !MODEL_TYPE.test(m.modelType)) {
+        throw new InvalidModelIndexError(`modelType must be 1 to ${LOCAL_INDEX_LIMITS.modelTypeChars} letters, digits, '_' or '-'`)
+      }
+      entry.modelType = m.modelType
     }
     return entry
   }

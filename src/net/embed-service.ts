@@ -1,0 +1,179 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { HyperspaceError, MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
+import {
+  EMBED_JOB_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES, EMBED_NONCE_BYTES, EMBED_PROTOCOL, EMBED_RESULT_FRAME_MAX_BYTES, RemoteEmbeddingError,
+  decodeEmbedClientFrame, decodeEmbedServerFrame, decodeVectors, encodeEmbedClientFrame, encodeEmbedServerFrame, encodeVectors,
+  type EmbedServerFrame
+} from '../core/embedding/wire.ts'
+import { sha256Of } from '../core/pulse/bytes.ts'
+import { countersignAsServer, exchangeAsClient } from './receipt-exchange.ts'
+import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
+import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
+import type { SignedReceipt } from '../core/receipts/receipt.ts'
+import type { Scheduler } from '../core/scheduler.ts'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+
+/** Vectors computed on this device. */
+export interface LocalEmbedding {
+  dims: number
+  vectors: Float32Array[]
+}
+
+export interface EmbedServiceOptions {
+  signer: PulseSigner
+  verify: PulseVerifier
+  scheduler: Scheduler
+  /** Whether this node serves embeddings of the model now. */
+  serves: (model: string) => boolean
+  run: (texts: string[], signal: AbortSignal) => Promise<LocalEmbedding>
+  queue: JobQueue
+  rateLimit: PeerRateLimit
+  /** The current pulse round and its seed (all zeros while this node does not know it yet). */
+  round: () => { round: number, seed: Uint8Array }
+  seedOf: (round: number) => Uint8Array | undefined
+  /** A countersigned receipt this node took part in, as server or client. */
+  onReceipt: (receipt: SignedReceipt) => Promise<void>
+}
+
+export interface RemoteEmbedding extends LocalEmbedding {
+  receipt: SignedReceipt
+}
+
+const JOB_READ_TIMEOUT_MS = 5_000
+const ACCEPT_TIMEOUT_MS = 15_000
+/** A full batch of long texts on a slow CPU, plus the wait for a slot. */
+const RESULT_TIMEOUT_MS = 60_000
+const RECEIPT_READ_TIMEOUT_MS = 10_000
+const BUSY_RETRY_MS = 2_000
+
+function withTimeout (signal: AbortSignal | undefined, ms: number): AbortSignal {
+  const timeout = AbortSignal.timeout(ms)
+  return signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+}
+
+function errorFrame (err: unknown): EmbedServerFrame {
+  const code = err instanceof HyperspaceError ? err.code : 'ERR_INTERNAL'
+  return { t: 'error', code, message: errorMessage(err).slice(0, 500) }
+}
+
+/**
+ * `/hyperspace/embed/1.0.0` on both sides: serves this node's embedding model to peers (admission,
+ * per-peer rate limit, receipt countersigning) and sends this node's texts to a chosen peer.
+ */
+export class EmbedService {
+  constructor (private readonly libp2p: Libp2p, private readonly options: EmbedServiceOptions) {}
+
+  async start (): Promise<void> {
+    await this.libp2p.handle(EMBED_PROTOCOL, this.onStream, { maxInboundStreams: 64, runOnLimitedConnection: true })
+  }
+
+  async stop (): Promise<void> {
+    await this.libp2p.unhandle(EMBED_PROTOCOL)
+  }
+
+  /** Embeds the texts on a peer; both sides end up with the countersigned receipt. */
+  async request (peerId: string, model: string, texts: string[], signal?: AbortSignal): Promise<RemoteEmbedding> {
+    const stream = await this.libp2p.dialProtocol(peerIdFromString(peerId), EMBED_PROTOCOL, { signal: withTimeout(signal, ACCEPT_TIMEOUT_MS), runOnLimitedConnection: true })
+    const lp = lpStream(stream, { maxDataLength: EMBED_RESULT_FRAME_MAX_BYTES })
+    try {
+      const job = crypto.getRandomValues(new Uint8Array(EMBED_JOB_ID_BYTES))
+      await lp.write(encodeEmbedClientFrame({ t: 'job', job, model, texts }), { signal })
+      const first = await this.readServer(lp, withTimeout(signal, ACCEPT_TIMEOUT_MS), peerId)
+      if (first.t === 'busy') throw new PeerBusyError(peerId)
+      if (first.t !== 'accept') throw new MalformedMessageError(`expected accept, got ${first.t}`)
+      const result = await this.readServer(lp, withTimeout(signal, RESULT_TIMEOUT_MS), peerId)
+      if (result.t !== 'result') throw new MalformedMessageError(`expected result, got ${result.t}`)
+      if (result.count !== texts.length) throw new MalformedMessageError(`${result.count} vectors for ${texts.length} texts`)
+      const vectors = decodeVectors(result.vectors, result.dims, result.count)
+      const { round, seed } = this.options.round()
+      const receipt = await exchangeAsClient(this.options, {
+        job, nonce: first.nonce, kind: 'embedding', server: peerId, client: this.options.signer.peerId, model,
+        units: texts.length, output: sha256Of(result.vectors), round, seed, ts: Date.now()
+      }, {
+        send: async signed => { await lp.write(encodeEmbedClientFrame({ t: 'sign', receipt: signed }), { signal }) },
+        receive: async () => {
+          const reply = await this.readServer(lp, withTimeout(signal, RECEIPT_READ_TIMEOUT_MS), peerId)
+          if (reply.t !== 'countersign') throw new MalformedMessageError(`expected countersign, got ${reply.t}`)
+          return reply.receipt
+        }
+      })
+      await stream.close().catch(() => {})
+      return { dims: result.dims, vectors, receipt }
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))
+      throw err
+    }
+  }
+
+  private async readServer (lp: LengthPrefixedStream, signal: AbortSignal, peerId: string): Promise<EmbedServerFrame> {
+    const frame = decodeEmbedServerFrame((await lp.read({ signal })).subarray())
+    if (frame.t === 'error') throw new RemoteEmbeddingError(peerId, frame.code, frame.message)
+    return frame
+  }
+
+  private readonly onStream = (stream: Stream, connection: Connection): void => {
+    this.serve(stream, connection.remotePeer.toString()).catch(err => {
+      stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))
+    })
+  }
+
+  private async serve (stream: Stream, client: string): Promise<void> {
+    const o = this.options
+    const lp = lpStream(stream, { maxDataLength: EMBED_JOB_FRAME_MAX_BYTES })
+    const send = async (frame: EmbedServerFrame): Promise<void> => { await lp.write(encodeEmbedServerFrame(frame)) }
+    // The client going away (closed tab, reset stream) stops the job at once.
+    const gone = new AbortController()
+    stream.addEventListener('close', () => { gone.abort(new Error('the client went away')) }, { once: true })
+    let frame
+    try {
+      frame = decodeEmbedClientFrame((await lp.read({ signal: AbortSignal.timeout(JOB_READ_TIMEOUT_MS) })).subarray())
+      if (frame.t !== 'job') throw new MalformedMessageError('expected a job')
+    } catch (err) {
+      await send(errorFrame(err)).catch(() => {})
+      throw err
+    }
+    const { job, model, texts } = frame
+    if (!o.serves(model)) {
+      await send({ t: 'error', code: 'ERR_MODEL_NOT_SERVED', message: `this node does not serve embeddings of ${model}` })
+      await stream.close()
+      return
+    }
+    let release: () => void
+    try {
+      if (!o.rateLimit.take(client, o.scheduler.now())) throw new PeerBusyError(o.signer.peerId)
+      release = await o.queue.acquire(gone.signal)
+    } catch (err) {
+      if (!(err instanceof PeerBusyError)) throw err
+      await send({ t: 'busy', retryMs: BUSY_RETRY_MS })
+      await stream.close()
+      return
+    }
+    const nonce = crypto.getRandomValues(new Uint8Array(EMBED_NONCE_BYTES))
+    let bytes: Uint8Array
+    try {
+      await send({ t: 'accept', nonce })
+      const { dims, vectors } = await o.run(texts, AbortSignal.any([gone.signal, AbortSignal.timeout(RESULT_TIMEOUT_MS)]))
+      if (vectors.length !== texts.length) throw new MalformedMessageError(`the engine returned ${vectors.length} vectors for ${texts.length} texts`)
+      bytes = encodeVectors(vectors, dims)
+      await send({ t: 'result', dims, count: vectors.length, vectors: bytes })
+    } catch (err) {
+      await send(errorFrame(err)).catch(() => {})
+      throw err
+    } finally {
+      release()
+    }
+    await countersignAsServer({ ...o, currentRound: () => o.round().round }, {
+      job, nonce, server: o.signer.peerId, client, model, output: sha256Of(bytes), kind: 'embedding', units: texts.length, unitName: 'texts'
+    }, {
+      receive: async () => {
+        const reply = decodeEmbedClientFrame((await lp.read({ signal: AbortSignal.timeout(RECEIPT_READ_TIMEOUT_MS) })).subarray())
+        if (reply.t !== 'sign') throw new MalformedMessageError('expected a receipt to countersign')
+        return reply.receipt
+      },
+      send: async receipt => { await send({ t: 'countersign', receipt }) },
+      sendError: async err => { await send(errorFrame(err)) }
+    })
+    await stream.close()
+  }
+}

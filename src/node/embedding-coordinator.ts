@@ -1,0 +1,153 @@
+import { validateTexts } from '../core/embedding/limits.ts'
+import { defaultEmbeddingSpec, type EmbeddingModelSpec } from '../core/embedding/models.ts'
+import { EmbeddingInputError, InvalidRequestError, errorMessage } from '../core/errors.ts'
+import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
+import { isModelId } from '../core/inference/request.ts'
+import { routeWithFailover, type Provider } from '../core/inference/routing.ts'
+import { ModelNotLoadedError } from '../core/models/errors.ts'
+import { toHex } from '../core/pulse/bytes.ts'
+import { EmbedService } from '../net/embed-service.ts'
+import type { EmbedOptions, EmbedResult } from './api.ts'
+import type { Embedder, EmbedderModel } from './embedder.ts'
+import type { Availability } from '../core/capabilities.ts'
+import type { ModelEntry } from '../core/models/catalog.ts'
+import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
+import type { SignedReceipt } from '../core/receipts/receipt.ts'
+import type { Scheduler } from '../core/scheduler.ts'
+import type { CapabilityGossip } from '../net/capability-gossip.ts'
+import type { Libp2p } from '@libp2p/interface'
+
+export interface EmbeddingCoordinatorOptions {
+  scheduler: Scheduler
+  signer: PulseSigner
+  verify: PulseVerifier
+  embedder: Embedder
+  /** The model catalog: its first local embedding model is the one this node loads. */
+  catalog: () => Promise<ModelEntry[]>
+  gossip: CapabilityGossip
+  /** The embedding capability is on: this node loads its model and serves peers. */
+  enabled: () => boolean
+  round: () => { round: number, seed: Uint8Array }
+  seedOf: (round: number) => Uint8Array | undefined
+  /** Keeps and gossips a countersigned receipt (the node's ReceiptBook and ReceiptGossip). */
+  keepReceipt: (receipt: SignedReceipt) => Promise<void>
+  /** The capability's state changed (loading, loaded, failed): status and announcement follow. */
+  onChange: () => void
+}
+
+/** Embedding jobs run at once for the network, and how many more may wait: the worker runs one batch at a time. */
+const SERVE_SLOTS = 1
+const SERVE_WAITING = 8
+/** Peers tried for one request before giving up. */
+const MAX_ATTEMPTS = 4
+
+/**
+ * Embeddings for this node's users and for the network: loads the node's embedding model when the
+ * capability is on, embeds here or routes to a peer whose announcement says its embedding works
+ * (failing over), serves peers' requests, and hands the receipts of both to the receipt book.
+ */
+export class EmbeddingCoordinator {
+  private readonly service: EmbedService
+  private spec?: Promise<EmbeddingModelSpec>
+  private loading?: Promise<EmbedderModel>
+  private failure?: string
+
+  constructor (private readonly libp2p: Libp2p, private readonly o: EmbeddingCoordinatorOptions) {
+    this.service = new EmbedService(libp2p, {
+      signer: o.signer,
+      verify: o.verify,
+      scheduler: o.scheduler,
+      serves: model => o.enabled() && o.embedder.loaded()?.id === model,
+      run: async (texts, signal) => await this.embedHere(texts, signal),
+      queue: new JobQueue(SERVE_SLOTS, SERVE_WAITING, o.signer.peerId),
+      rateLimit: new PeerRateLimit(120, 30),
+      round: o.round,
+      seedOf: o.seedOf,
+      onReceipt: o.keepReceipt
+    })
+  }
+
+  async start (): Promise<void> {
+    await this.service.start()
+    this.sync()
+  }
+
+  async stop (): Promise<void> {
+    await this.service.stop()
+  }
+
+  /** Starts loading the model when the capability is on and nothing is loaded, loading or failed. */
+  sync (): void {
+    if (!this.o.enabled() || this.o.embedder.loaded() !== undefined || this.loading !== undefined || this.failure !== undefined) return
+    this.load().catch(() => {})
+  }
+
+  /** Working once the model is loaded; otherwise why not. */
+  availability (): Availability {
+    if (this.o.embedder.loaded() !== undefined) return { available: true }
+    if (this.loading !== undefined) return { available: false, reason: 'loading the embedding model' }
+    if (this.failure !== undefined) return { available: false, reason: `the embedding model could not be loaded: ${this.failure}` }
+    return { available: false, reason: 'no embedding model loaded yet' }
+  }
+
+  async embed (input: string[], options: EmbedOptions = {}): Promise<EmbedResult> {
+    const texts = validateTexts(input)
+    if (texts.length === 0) throw new EmbeddingInputError('no texts to embed')
+    const route = options.route ?? 'auto'
+    if (!['auto', 'local', 'network'].includes(route)) throw new InvalidRequestError('route must be auto, local or network')
+    if (options.model !== undefined && !isModelId(options.model)) throw new InvalidRequestError('model is not a model id')
+    const model = options.model ?? (await this.modelSpec()).id
+    const local = this.o.embedder.loaded()?.id ?? (await this.modelSpec()).id
+    if (route === 'local' || (route === 'auto' && this.o.enabled() && this.failure === undefined && model === local)) {
+      if (model !== local) throw new ModelNotLoadedError(model)
+      const { dims, vectors } = await this.embedHere(texts, options.signal)
+      return { model, dims, vectors: vectors.map(v => Array.from(v)), servedBy: this.o.signer.peerId, route: 'local' }
+    }
+    const self = this.o.signer.peerId
+    const routed = await routeWithFailover([async exclude => this.registryProviders(new Set([...exclude, self]))],
+      async provider => await this.service.request(provider.peerId, model, texts, options.signal),
+      { model, maxAttempts: MAX_ATTEMPTS, ...(options.signal !== undefined ? { signal: options.signal } : {}) })
+    const { dims, vectors, receipt } = routed.result
+    return { model, dims, vectors: vectors.map(v => Array.from(v)), servedBy: routed.provider.peerId, route: 'network', receipt: toHex(receipt.body.job) }
+  }
+
+  /** On this device, loading the model first when it is not loaded yet. */
+  private async embedHere (texts: string[], signal?: AbortSignal): Promise<{ dims: number, vectors: Float32Array[] }> {
+    const { dims } = this.o.embedder.loaded() ?? await this.load()
+    return { dims, vectors: await this.o.embedder.embed(texts, signal) }
+  }
+
+  /** One load at a time, shared by everyone waiting; a failed load is remembered until the next explicit try. */
+  private async load (): Promise<EmbedderModel> {
+    if (this.loading === undefined) {
+      this.failure = undefined
+      this.loading = this.modelSpec().then(async spec => await this.o.embedder.load(spec))
+      this.loading.then(() => { this.loading = undefined }, err => {
+        this.loading = undefined
+        this.failure = errorMessage(err)
+        console.warn('hyperspace: embedding model failed to load', this.failure)
+      }).finally(() => { this.o.onChange() }).catch(() => {})
+      this.o.onChange()
+    }
+    return await this.loading
+  }
+
+  private async modelSpec (): Promise<EmbeddingModelSpec> {
+    this.spec ??= this.o.catalog().then(defaultEmbeddingSpec)
+    const spec = this.spec
+    // A catalog that could not be read is asked again next time.
+    spec.catch(() => { if (this.spec === spec) this.spec = undefined })
+    return await spec
+  }
+
+  private registryProviders (exclude: ReadonlySet<string>): Provider[] {
+    const providers: Provider[] = []
+    for (const entry of this.o.gossip.entries()) {
+      if (entry.announcement.capabilities.embedding?.working !== true || exclude.has(entry.peerId)) continue
+      const conns = this.libp2p.getConnections().filter(c => c.remotePeer.toString() === entry.peerId && c.status === 'open')
+      const rtt = conns.map(c => c.rtt).find(r => r !== undefined)
+      providers.push({ peerId: entry.peerId, source: 'registry', latencyMs: rtt ?? null, queue: 0, slots: SERVE_SLOTS, connected: conns.length > 0 })
+    }
+    return providers
+  }
+}

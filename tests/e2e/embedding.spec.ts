@@ -1,0 +1,111 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { expect, test, type Page } from '@playwright/test'
+import { defaultModelsDir } from '../../scripts/serve-plugin.ts'
+import { cosine } from '../../src/core/embedding/vectors.ts'
+import { openNode, statusOf, type TestNode } from './nodes.ts'
+import { startRelayProcess, type RelayProcess } from './relay-process.ts'
+import type { EmbedOptions, EmbedResult } from '../../src/node/api.ts'
+
+/**
+ * Embeddings (issue 5): page A runs the embedding capability on the deployment's model2vec-64d
+ * (onnxruntime-web in its worker), page B has none and is served by A over `/hyperspace/embed/1.0.0`.
+ */
+const MODEL = 'model2vec-64d'
+const MODELS = defaultModelsDir()
+if (MODELS === undefined) throw new Error('the model2vec-64d test model is needed: set HYPERSPACE_MODELS_DIR or keep ../shared/models beside the checkout')
+/** Python model2vec's encode of "hello" × 1000, from model2vec-rs' fixtures. */
+const REFERENCE = (JSON.parse(readFileSync(join(MODELS, MODEL, 'expected_embeddings_vocab_quantized.json'), 'utf8')) as number[][])[0] as number[]
+const HELLO_1000 = Array.from({ length: 1000 }, () => 'hello').join(' ')
+const TEXTS = ['stock market fell', 'investors sold shares', 'a recipe for chocolate cake']
+
+let relay: RelayProcess
+let a: TestNode
+let b: TestNode
+
+test.describe.configure({ mode: 'serial' })
+
+test.beforeAll(async ({ browser }) => {
+  relay = await startRelayProcess()
+  ;[a, b] = await Promise.all([
+    openNode(browser, [relay.addr], '&profile=embedding'),
+    openNode(browser, [relay.addr], '&profile=storage')
+  ]) as [TestNode, TestNode]
+})
+
+test.afterAll(async () => {
+  await Promise.all([a, b].map(async n => { await n.context.close().catch(() => {}) }))
+  await relay.stop()
+})
+
+async function embed (page: Page, texts: string[], options: Omit<EmbedOptions, 'signal'>): Promise<EmbedResult> {
+  return await page.evaluate(async ([t, o]) => {
+    const node = window.hyperspace
+    if (node === undefined) throw new Error('no node')
+    return await node.embed(t, o)
+  }, [texts, options] as const)
+}
+
+function maxAbsDiff (x: readonly number[], y: readonly number[]): number {
+  expect(x.length).toBe(y.length)
+  return x.reduce((max, v, i) => Math.max(max, Math.abs(v - (y[i] as number))), 0)
+}
+
+test('A embeds on its own device and matches the model2vec reference; its capability then works', async () => {
+  const local = await embed(a.page, [HELLO_1000], { route: 'local' })
+  expect(local).toMatchObject({ model: MODEL, dims: 64, servedBy: a.peerId, route: 'local' })
+  expect(local.receipt).toBeUndefined()
+  expect(maxAbsDiff(local.vectors[0] ?? [], REFERENCE)).toBeLessThan(1e-5)
+  await expect.poll(async () => (await statusOf(a.page)).capabilities.embedding).toMatchObject({ enabled: true, working: true })
+  // B has no embedding capability: it says so rather than load a model.
+  expect((await statusOf(b.page)).capabilities.embedding.working).toBe(false)
+})
+
+test('B is served by A over the network: the same vectors, a countersigned receipt on both sides, work points for A', async () => {
+  const local = await embed(a.page, TEXTS, {})
+  expect(local.route).toBe('local')
+  await expect.poll(async () => await b.page.evaluate(id => window.hyperspace?.peers().find(p => p.peerId === id)?.working.includes('embedding') ?? false, a.peerId), { timeout: 45_000 }).toBe(true)
+  const pointsBefore = await a.page.evaluate(() => window.hyperspace?.points().work ?? -1)
+
+  const remote = await embed(b.page, TEXTS, { route: 'network' })
+  expect(remote).toMatchObject({ model: MODEL, dims: 64, servedBy: a.peerId, route: 'network' })
+  expect(remote.vectors).toHaveLength(TEXTS.length)
+  remote.vectors.forEach((v, i) => { expect(maxAbsDiff(v, local.vectors[i] ?? [])).toBeLessThan(1e-6) })
+
+  const receipt = remote.receipt ?? ''
+  expect(receipt).toMatch(/^[0-9a-f]{32}$/)
+  const onA = await a.page.evaluate(() => window.hyperspace?.receipts.recent(10) ?? [])
+  const onB = await b.page.evaluate(() => window.hyperspace?.receipts.recent(10) ?? [])
+  expect(onA.find(r => r.id.startsWith(receipt))).toMatchObject({ kind: 'embedding', role: 'server', peer: b.peerId, model: MODEL, units: TEXTS.length })
+  expect(onB.find(r => r.id.startsWith(receipt))).toMatchObject({ kind: 'embedding', role: 'client', peer: a.peerId, units: TEXTS.length, points: 0 })
+  // 1 point per 1,000 texts embedded for others (DESIGN section 6).
+  const pointsAfter = await a.page.evaluate(() => window.hyperspace?.points().work ?? -1)
+  expect(pointsAfter - pointsBefore).toBeCloseTo(TEXTS.length / 1000, 9)
+  // auto on B (no embedding capability) goes to the network too.
+  expect((await embed(b.page, TEXTS.slice(0, 1), {})).servedBy).toBe(a.peerId)
+})
+
+test('the vectors carry meaning: related texts are close, an unrelated one is not', async () => {
+  const { vectors } = await embed(b.page, TEXTS, { route: 'network' })
+  const [market, investors, cake] = vectors as [number[], number[], number[]]
+  const related = cosine(market, investors)
+  const unrelated = cosine(market, cake)
+  expect(related).toBeCloseTo(0.909, 2)
+  expect(unrelated).toBeLessThan(0.4)
+  expect(related - unrelated).toBeGreaterThan(0.5)
+})
+
+test('65 texts are refused with a clear error, here and before anything is sent', async () => {
+  const texts = Array.from({ length: 65 }, (_, i) => `text ${i}`)
+  for (const [page, route] of [[a.page, 'local'], [b.page, 'network']] as const) {
+    const error = await page.evaluate(async ([t, r]) => {
+      try {
+        await window.hyperspace?.embed(t, { route: r })
+        return 'no error'
+      } catch (err) {
+        return `${(err as Error).name}: ${(err as Error).message}`
+      }
+    }, [texts, route] as const)
+    expect(error).toBe('EmbeddingInputError: 65 texts exceed the batch limit of 64')
+  }
+})
