@@ -43,6 +43,24 @@ export interface StoredLogEntry {
   hash: Uint8Array
 }
 
+/** A vector this node holds for the replicated memory (src/core/memory), per network. */
+export interface StoredVector {
+  networkId: string
+  key: string
+  /** The embedding model the vector came from: vectors of different models are never compared. */
+  space: string
+  vector: Float32Array
+  meta: string
+  storedAt: number
+}
+
+/** A content-addressed block (src/core/blocks): raw bytes under their CIDv1 string. */
+export interface StoredBlock {
+  cid: string
+  bytes: Uint8Array
+  storedAt: number
+}
+
 interface HyperspaceSchema extends DBSchema {
   identity: { key: 'self', value: StoredIdentity }
   peers: { key: string, value: CachedPeer }
@@ -50,12 +68,14 @@ interface HyperspaceSchema extends DBSchema {
   rounds: { key: [string, number], value: RoundRecord }
   attestations: { key: [string, number, string], value: StoredAttestation }
   receipts: { key: [string, number], value: StoredLogEntry }
+  vectors: { key: [string, string], value: StoredVector }
+  blocks: { key: string, value: StoredBlock }
 }
 
 export type HyperspaceDb = IDBPDatabase<HyperspaceSchema>
 
 export const DEFAULT_DB_NAME = 'hyperspace'
-const VERSION = 3
+const VERSION = 4
 
 /** Opens (and on first use creates) the node's database. Each upgrade step only adds stores. */
 export async function openHyperspaceDb (name = DEFAULT_DB_NAME): Promise<HyperspaceDb> {
@@ -71,6 +91,10 @@ export async function openHyperspaceDb (name = DEFAULT_DB_NAME): Promise<Hypersp
         db.createObjectStore('attestations', { keyPath: ['networkId', 'round', 'validator'] })
       }
       if (oldVersion < 3) db.createObjectStore('receipts', { keyPath: ['networkId', 'seq'] })
+      if (oldVersion < 4) {
+        db.createObjectStore('vectors', { keyPath: ['networkId', 'key'] })
+        db.createObjectStore('blocks', { keyPath: 'cid' })
+      }
     }
   })
 }
