@@ -139,6 +139,71 @@ export interface EmbedResult {
   receipt?: string
 }
 
+/** What memory.put and memory.query take: a text (embedded with the node's embedding model) or a vector. */
+export type MemoryInput = string | readonly number[] | Float32Array
+
+export interface MemoryOptions {
+  /** The vector space; a text's is its embedding model, a vector's defaults to `raw-<dims>`. */
+  space?: string
+  signal?: AbortSignal
+}
+
+export interface MemoryPutResult {
+  key: string
+  space: string
+  /** The peers that stored the vector (this node's id when it is one), closest to the key first. */
+  holders: string[]
+  stored: number
+  /** Holders that refused or did not answer; the next closest peer was tried instead. */
+  failed: Array<{ holder: string, error: string }>
+}
+
+export interface MemoryQueryHit {
+  key: string
+  /** Cosine similarity to the query. */
+  score: number
+  /** The meta given to put (JSON), undefined when none was. */
+  meta: unknown
+  /** The peers that returned this key. */
+  holders: string[]
+}
+
+export interface MemoryQueryResult {
+  space: string
+  hits: MemoryQueryHit[]
+  /** Memory peers asked (this node included when it holds memory) and how many answered. */
+  asked: number
+  answered: number
+}
+
+export interface MemoryApi {
+  /** Stores the vector of `input` on the R (default 3) memory peers closest to SHA-256(key); meta is any JSON of at most 1 KiB. */
+  put(key: string, input: MemoryInput, meta?: unknown, options?: MemoryOptions): Promise<MemoryPutResult>
+  /** The k (default 10, at most 100) stored vectors most similar to `input`, asked of every memory peer. */
+  query(input: MemoryInput, k?: number, options?: MemoryOptions): Promise<MemoryQueryResult>
+  /** Vectors this node holds for the network. */
+  held(): number
+}
+
+export interface BlockStats {
+  /** Blocks stored on this node (chunks and manifests each count). */
+  count: number
+  bytes: number
+  /** This node's share of the browser's storage quota for blocks. */
+  quotaBytes: number
+}
+
+/** Content-addressed storage (`/hyperspace/blocks/1.0.0`): CIDv1, raw codec, sha2-256. */
+export interface BlocksApi {
+  /** Stores the content here and announces it in the DHT; more than 1 MiB becomes chunks plus a manifest, whose CID is returned. */
+  put(bytes: Uint8Array | Blob): Promise<string>
+  /** The content, from this node or fetched from providers with every block's hash verified (then kept and provided here too). */
+  get(cid: string, options?: { signal?: AbortSignal }): Promise<Uint8Array>
+  /** Peer ids that provide the CID: the DHT's providers, and this node when it holds it. */
+  providers(cid: string, options?: { signal?: AbortSignal }): Promise<string[]>
+  stats(): Promise<BlockStats>
+}
+
 /** The node as a typed object: what the UI, DevTools (`window.hyperspace`) and the tests drive. */
 export interface NodeApi extends TypedEventTarget<NodeEvents> {
   status(): NodeStatus
@@ -152,6 +217,10 @@ export interface NodeApi extends TypedEventTarget<NodeEvents> {
   receipts: ReceiptsApi
   /** Embeds up to 64 texts of at most 8 KiB each (EMBED_LIMITS), here or on a peer. */
   embed(texts: string[], options?: EmbedOptions): Promise<EmbedResult>
+  /** The replicated vector memory (`/hyperspace/memory/1.0.0`). */
+  memory: MemoryApi
+  /** Content-addressed blocks stored here and fetched from peers. */
+  blocks: BlocksApi
   /** Points from this node's attested rounds (presence) and countersigned receipts (work). */
   points(): PointsSummary
   stop(): Promise<void>

@@ -4,9 +4,11 @@ import { openHyperspaceDb } from '../storage/database.ts'
 import { IdentityStore } from '../storage/identity-store.ts'
 import { PeerCacheStore } from '../storage/peer-cache-store.ts'
 import { PulseStore } from '../storage/pulse-store.ts'
+import { BlockStore, blockQuotaFrom } from '../storage/block-store.ts'
 import { ReceiptStore } from '../storage/receipt-store.ts'
 import { ServedModelsStore } from '../storage/served-models-store.ts'
 import { SettingsStore } from '../storage/settings-store.ts'
+import { VectorStore } from '../storage/vector-store.ts'
 import { BrowserModelHost } from './browser-model-host.ts'
 import { WorkerEmbedder } from './embedder.ts'
 import { probeHardware } from './hardware-probe.ts'
@@ -58,6 +60,8 @@ export async function bootHost (config: NodeConfig): Promise<NodeHost> {
     prover: new ProverClient(scheduler.worker),
     pulseStore: new PulseStore(db),
     receiptStore: new ReceiptStore(db),
+    blockStore: new BlockStore(db, blockQuotaFrom(hardware.storageQuotaBytes)),
+    memoryStore: new VectorStore(db),
     models: new BrowserModelHost({ hardware, served: new ServedModelsStore(db) }),
     embedder: new WorkerEmbedder(),
     isBrowserOnline: () => navigator.onLine,

@@ -12,12 +12,15 @@ import { transportKind } from '../net/transport-kind.ts'
 import { identityApi } from './identity-api.ts'
 import { EmbeddingCoordinator } from './embedding-coordinator.ts'
 import { InferenceCoordinator } from './inference-coordinator.ts'
+import { BlockCoordinator } from './block-coordinator.ts'
+import { MemoryCoordinator } from './memory-coordinator.ts'
+import { Departures } from './departures.ts'
 import { ReceiptBook, type ReceiptLogStore } from './receipt-book.ts'
 import { listPeers } from './peer-list.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { pulseSigner, verifyPulseSignature } from '../net/pulse-keys.ts'
 import { PulseService } from '../net/pulse-service.ts'
-import type { ChatCompletionsApi, ConnectionState, EmbedOptions, EmbedResult, IdentityApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, PulseApi, ReceiptsApi } from './api.ts'
+import type { BlocksApi, ChatCompletionsApi, ConnectionState, EmbedOptions, EmbedResult, IdentityApi, MemoryApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, PulseApi, ReceiptsApi } from './api.ts'
 import type { Embedder } from './embedder.ts'
 import type { ModelHost } from './model-host.ts'
 import type { ChatCompletion, ChatCompletionChunk, NodeChatRequest } from '../core/inference/chat.ts'
@@ -25,6 +28,8 @@ import { UNSEEDED } from '../core/receipts/receipt.ts'
 import type { PointsSummary } from '../core/points.ts'
 import type { Prover } from '../core/pulse/reference-prover.ts'
 import type { PulseStore } from '../storage/pulse-store.ts'
+import type { BlockStore } from '../storage/block-store.ts'
+import type { VectorStore } from '../storage/vector-store.ts'
 import type { NodeConfig } from '../core/config.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { HyperspaceLibp2p } from '../net/browser-libp2p.ts'
@@ -49,6 +54,10 @@ export interface NodeComponents {
   /** The embedding capability's engine; it loads its model only once the capability is on. */
   embedder: Embedder
   receiptStore: ReceiptLogStore
+  /** The content-addressed blocks this node stores, opened with its quota. */
+  blockStore: BlockStore
+  /** The vectors this node holds for the replicated memory. */
+  memoryStore: VectorStore
   /** Whether the browser reports a network; the node listens for changes on `connectivity`. */
   isBrowserOnline: () => boolean
   connectivity: EventTarget
@@ -65,6 +74,9 @@ interface Session {
   receipts: ReceiptBook
   inference: InferenceCoordinator
   embedding: EmbeddingCoordinator
+  blocks: BlockCoordinator
+  memory: MemoryCoordinator
+  departures: Departures
   stopTicker: () => void
 }
 
@@ -74,6 +86,8 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   readonly models: ModelsApi
   readonly chat: { completions: ChatCompletionsApi }
   readonly receipts: ReceiptsApi
+  readonly blocks: BlocksApi
+  readonly memory: MemoryApi
   private session?: Session
   private identityConflictRound?: number
   private settings: NodeSettings = { toggles: {} }
@@ -106,6 +120,25 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     this.receipts = {
       recent: n => this.session?.receipts.recent(Math.max(0, Math.min(n, 1_000))) ?? [],
       state: () => this.session?.receipts.state() ?? { entries: 0, broken: null }
+    }
+    const blocks = (): BlockCoordinator => {
+      if (this.session === undefined) throw new NodeNotRunningError()
+      return this.session.blocks
+    }
+    this.blocks = {
+      put: async bytes => await blocks().put(bytes),
+      get: async (cid, options) => await blocks().get(cid, options),
+      providers: async (cid, options) => await blocks().providers(cid, options),
+      stats: async () => await blocks().stats()
+    }
+    const memory = (): MemoryCoordinator => {
+      if (this.session === undefined) throw new NodeNotRunningError()
+      return this.session.memory
+    }
+    this.memory = {
+      put: async (key, input, meta, options) => await memory().put(key, input, meta, options),
+      query: async (input, k, options) => await memory().query(input, k, options),
+      held: () => this.session?.memory.held() ?? 0
     }
   }
 
@@ -216,6 +249,8 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       : chatModels.length > 0 ? { available: true } : { available: false, reason: 'no model loaded: pull one under Models' })
     working.set('caching', running ? { available: true } : notRunning)
     working.set('embedding', this.session?.embedding.availability() ?? notRunning)
+    working.set('storage', this.session?.blocks.availability() ?? notRunning)
+    working.set('memory', this.session?.memory.availability() ?? notRunning)
     return working
   }
 
@@ -233,6 +268,8 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     await this.components.settingsStore.save(this.settings)
     this.queueStatus()
     this.session?.embedding.sync()
+    this.session?.blocks.reprovide()
+    this.session?.memory.sync()
     await this.session?.gossip.announce()
   }
 
@@ -297,6 +334,39 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
         this.session?.gossip.announce().catch(err => { console.warn('hyperspace: capability announcement failed', err) })
       }
     })
+    const blocks = new BlockCoordinator(libp2p, {
+      store: this.components.blockStore,
+      scheduler,
+      signer,
+      verify: verifyPulseSignature,
+      serving: () => this.capabilities().storage.enabled,
+      storagePeers: () => {
+        const connected = new Set(libp2p.getPeers().map(p => p.toString()))
+        return gossip.entries().filter(e => e.announcement.capabilities.storage?.working === true && connected.has(e.peerId)).map(e => e.peerId)
+      },
+      round: () => {
+        const round = pulse.current().round
+        return { round, seed: pulse.seedOf(round) ?? UNSEEDED }
+      },
+      seedOf: round => pulse.seedOf(round),
+      keepReceipt: async receipt => { await inference.keepReceipt(receipt) },
+      onInvalid: (peerId, reason) => { misbehaviour.record(peerIdFromString(peerId), reason) }
+    })
+    const departures: Departures = new Departures(libp2p, scheduler, () => { memory.peersChanged() })
+    const memory: MemoryCoordinator = new MemoryCoordinator(libp2p, {
+      networkId: config.networkId,
+      scheduler,
+      store: this.components.memoryStore,
+      enabled: () => this.capabilities().memory.enabled,
+      peers: () => gossip.entries()
+        .filter(e => e.announcement.capabilities.memory?.working === true && departures.present(e.peerId, e.receivedAt))
+        .map(e => e.peerId),
+      embed: async (texts, signal) => await embedding.embed(texts, { route: 'auto', ...(signal !== undefined ? { signal } : {}) }),
+      onChange: () => {
+        this.queueStatus()
+        this.session?.gossip.announce().catch(err => { console.warn('hyperspace: capability announcement failed', err) })
+      }
+    })
     receipts.addEventListener('change', evt => {
       this.safeDispatchEvent('receipts', { detail: evt.detail })
       this.queueStatus()
@@ -306,6 +376,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     gossip.addEventListener('announcement', evt => {
       this.queuePeers()
       this.dialAnnounced(dialer, evt.detail.peerId, evt.detail.announcement.addrs)
+      memory.peersChanged()
     })
     gossip.addEventListener('invalid', evt => { misbehaviour.record(evt.detail.peerId, evt.detail.error?.message ?? 'unsigned message') })
     pulse.addEventListener('invalid', evt => { misbehaviour.record(evt.detail.peerId, evt.detail.error.message) })
@@ -328,9 +399,12 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     await Promise.all([pulse.start(), receipts.load()])
     await inference.start()
     await embedding.start()
+    await blocks.start()
+    departures.start()
+    await memory.start()
     // Latencies change without an event; refresh the peer list on the worker clock.
     const stopTicker = scheduler.every(2_000, () => { this.queuePeers() })
-    this.session = { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, inference, embedding, stopTicker }
+    this.session = { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, inference, embedding, blocks, memory, departures, stopTicker }
     this.queueStatus()
   }
 
@@ -345,6 +419,9 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     session.pulse.stop()
     await session.inference.stop()
     await session.embedding.stop()
+    await session.blocks.stop()
+    session.departures.stop()
+    await session.memory.stop()
     await session.libp2p.stop()
   }
 
@@ -377,7 +454,10 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       void this.dialCachedPeers(session)
     }
     // The relays hold the DHT: served models are announced again whenever one comes (back).
-    if (relayConnected && !this.relayWasConnected) session?.inference.reprovide()
+    if (relayConnected && !this.relayWasConnected) {
+      session?.inference.reprovide()
+      session?.blocks.reprovide()
+    }
     this.relayWasConnected = relayConnected
     this.queueStatus()
   }

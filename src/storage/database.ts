@@ -51,6 +51,8 @@ export interface StoredVector {
   space: string
   vector: Float32Array
   meta: string
+  /** The peer that sent it (this node's own id for its own puts): per-peer quotas count by it. */
+  from: string
   storedAt: number
 }
 

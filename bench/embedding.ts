@@ -1,0 +1,298 @@
+/**
+ * `npx tsx bench/embedding.ts`: embeddings and memory search, in Node.
+ *
+ * 1. Embeddings per second of the model2vec-64d test model over one fixed corpus, through the
+ *    worker's own modules (workers/embedding: tokenizer + embedder), on onnxruntime-node (native CPU)
+ *    and onnxruntime-web's WASM build running in Node, each with 1 and 2 threads. Every
+ *    configuration runs in its own process: ORT fixes its WASM threads at first use. Tokenization is
+ *    the same JS for all; the time spent inside session.run is summed apart as the runtime's share.
+ * 2. Memory query latency, top 10 by cosine, over 10k and 100k random vectors of 64 and 384
+ *    dimensions: src/core/memory's VectorIndex (contiguous unit vectors, partial selection) against
+ *    the plain loop one would write first (cosine of every stored Float32Array, full sort, slice).
+ *    Both must return the same keys.
+ *
+ * Every figure is the median of its runs after a warm-up. Prints tables to stdout and writes all
+ * samples to bench/results/embedding.json.
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { defaultModelsDir } from '../scripts/serve-plugin.ts'
+import { EMBED_LIMITS } from '../src/core/embedding/limits.ts'
+import { MODEL2VEC_TOKENIZATION } from '../src/core/embedding/models.ts'
+import { cosine } from '../src/core/embedding/vectors.ts'
+import { VectorIndex } from '../src/core/memory/vector-index.ts'
+import { Embedder, type Int64TensorConstructor } from '../workers/embedding/embedder.ts'
+import { TextTokenizer } from '../workers/embedding/tokenizer.ts'
+import type { InferenceSession } from 'onnxruntime-web'
+import { fmt, fmtRatio, ratio, summarize, table, type Summary } from './stats.ts'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const RESULTS_DIR = join(ROOT, 'bench', 'results')
+const EMBED_RUNS = 5
+const CORPUS_SIZE = 512
+const INDEX_SIZES = [10_000, 100_000]
+const INDEX_DIMS = [64, 384]
+const QUERIES = 15
+const K = 10
+
+type Runtime = 'onnxruntime-node' | 'onnxruntime-web-wasm'
+const CONFIGS: Array<{ runtime: Runtime, threads: number }> = [
+  { runtime: 'onnxruntime-node', threads: 1 },
+  { runtime: 'onnxruntime-node', threads: 2 },
+  { runtime: 'onnxruntime-web-wasm', threads: 1 },
+  { runtime: 'onnxruntime-web-wasm', threads: 2 }
+]
+
+/** Deterministic pseudo-random numbers (mulberry32), so every run and configuration sees the same data. */
+function random (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6D2B79F5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
+  }
+}
+
+const WORDS = ('the market fell after investors sold shares while the central bank kept rates steady and analysts ' +
+  'expected growth to slow as prices rose in the city where people walked their dogs past the river and cats slept ' +
+  'on warm windows during the rain a recipe needs flour eggs sugar and butter before the oven is hot enough to bake ' +
+  'bread the team won the match with a late goal from a young player who trained every morning at the club').split(' ')
+
+/** Sentences of 4 to 60 words: short queries and paragraph-sized notes, as memory holds them. */
+function corpus (): string[] {
+  const next = random(42)
+  return Array.from({ length: CORPUS_SIZE }, () => {
+    const length = 4 + Math.floor(next() ** 2 * 57)
+    return Array.from({ length }, () => WORDS[Math.floor(next() * WORDS.length)]).join(' ')
+  })
+}
+
+// ---------------------------------------------------------------- embeddings (one process per configuration)
+
+interface EmbedResult {
+  runtime: Runtime
+  threads: number
+  texts: number
+  tokens: number
+  /** Whole embed calls (tokenize + inference), texts per second, per run. */
+  textsPerSecond: number[]
+  /** Whole embed calls, ms per run. */
+  embedMs: number[]
+  /** Inside session.run, ms per run: the runtime's share of embedMs. */
+  runMs: number[]
+}
+
+/** The session with its run() timed; the Embedder reads nothing else of it but the input and output names. */
+function timed (session: InferenceSession, spent: { ms: number }): InferenceSession {
+  return new Proxy(session, {
+    get: (target, property) => property !== 'run'
+      ? Reflect.get(target, property)
+      : async (...args: Parameters<InferenceSession['run']>) => {
+        const started = performance.now()
+        try {
+          return await target.run(...args)
+        } finally {
+          spent.ms += performance.now() - started
+        }
+      }
+  })
+}
+
+async function measureEmbedding (runtime: Runtime, threads: number): Promise<EmbedResult> {
+  const dir = defaultModelsDir(ROOT)
+  if (dir === undefined) throw new Error('no models directory: set HYPERSPACE_MODELS_DIR')
+  const modelBytes = readFileSync(join(dir, 'model2vec-64d', 'model2vec-vq-derived.onnx'))
+  const tokenizer = TextTokenizer.fromJson(JSON.parse(readFileSync(join(dir, 'model2vec-64d', 'tokenizer.json'), 'utf8')), MODEL2VEC_TOKENIZATION)
+  const spent = { ms: 0 }
+  let embedder: Embedder
+  if (runtime === 'onnxruntime-node') {
+    const ort = await import('onnxruntime-node')
+    const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1 })
+    embedder = new Embedder(timed(session, spent), ort.Tensor as Int64TensorConstructor, tokenizer, 64)
+  } else {
+    const ort = await import('onnxruntime-web')
+    ort.env.wasm.numThreads = threads
+    const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ['wasm'] })
+    embedder = new Embedder(timed(session, spent), ort.Tensor as Int64TensorConstructor, tokenizer, 64)
+  }
+  const texts = corpus()
+  const batches = Array.from({ length: Math.ceil(texts.length / EMBED_LIMITS.batch) }, (_, i) => texts.slice(i * EMBED_LIMITS.batch, (i + 1) * EMBED_LIMITS.batch))
+  const result: EmbedResult = { runtime, threads, texts: texts.length, tokens: 0, textsPerSecond: [], embedMs: [], runMs: [] }
+  for (let run = -1; run < EMBED_RUNS; run++) {
+    spent.ms = 0
+    const started = performance.now()
+    let tokens = 0
+    for (const batch of batches) tokens += (await embedder.embed(batch)).tokens
+    const embedMs = performance.now() - started
+    if (run < 0) continue
+    result.tokens = tokens
+    result.embedMs.push(embedMs)
+    result.runMs.push(spent.ms)
+    result.textsPerSecond.push(texts.length / (embedMs / 1000))
+  }
+  return result
+}
+
+/** Runs one configuration in a child process of this same script (same loader flags as this one). */
+function embeddingInChild (runtime: Runtime, threads: number): EmbedResult {
+  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', runtime, String(threads)], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    maxBuffer: 16 * 1024 * 1024,
+    timeout: 600_000
+  })
+  if (child.status !== 0) throw new Error(`${runtime} × ${threads}: exit ${child.status}\n${child.stderr}`)
+  const line = child.stdout.trim().split('\n').pop() ?? ''
+  return JSON.parse(line) as EmbedResult
+}
+
+// ---------------------------------------------------------------- memory index vs a plain loop
+
+interface IndexResult {
+  vectors: number
+  dims: number
+  k: number
+  /** VectorIndex.query, ms per query. */
+  indexMs: number[]
+  /** Plain loop: cosine against every stored vector, full sort, slice k; ms per query. */
+  plainMs: number[]
+  /** Adding every vector to the index, ms. */
+  buildMs: number
+  sameKeys: boolean
+}
+
+function randomVectors (count: number, dims: number, seed: number): Float32Array[] {
+  const next = random(seed)
+  return Array.from({ length: count }, () => Float32Array.from({ length: dims }, () => next() * 2 - 1))
+}
+
+function plainTopK (entries: ReadonlyArray<{ key: string, vector: Float32Array }>, query: Float32Array, k: number): string[] {
+  return entries
+    .map(e => ({ key: e.key, score: cosine(query, e.vector) }))
+    .sort((a, b) => b.score - a.score)
+    .slice(0, k)
+    .map(e => e.key)
+}
+
+function measureIndex (count: number, dims: number): IndexResult {
+  const stored = randomVectors(count, dims, count + dims)
+  const entries = stored.map((vector, i) => ({ key: `v${i}`, vector }))
+  let started = performance.now()
+  const index = new VectorIndex<null>(dims, count)
+  for (const e of entries) index.add(e.key, e.vector, null)
+  const buildMs = performance.now() - started
+  const queries = randomVectors(QUERIES + 1, dims, 7)
+  const result: IndexResult = { vectors: count, dims, k: K, indexMs: [], plainMs: [], buildMs, sameKeys: true }
+  queries.forEach((query, q) => {
+    started = performance.now()
+    const fast = index.query(query, K).map(h => h.key)
+    const indexMs = performance.now() - started
+    started = performance.now()
+    const plain = plainTopK(entries, query, K)
+    const plainMs = performance.now() - started
+    if (fast.join() !== plain.join()) result.sameKeys = false
+    // The first query warms up both paths.
+    if (q === 0) return
+    result.indexMs.push(indexMs)
+    result.plainMs.push(plainMs)
+  })
+  return result
+}
+
+// ---------------------------------------------------------------- report
+
+function gitRevision (): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+  } catch {
+    return 'unknown'
+  }
+}
+
+function median (values: number[]): number | null {
+  return summarize(values).median
+}
+
+async function main (): Promise<void> {
+  const started = Date.now()
+  const embedding = CONFIGS.map(c => {
+    console.error(`bench: embeddings on ${c.runtime}, ${c.threads} thread(s)`)
+    return embeddingInChild(c.runtime, c.threads)
+  })
+  const memory: IndexResult[] = []
+  for (const dims of INDEX_DIMS) {
+    for (const count of INDEX_SIZES) {
+      console.error(`bench: memory query over ${count} vectors of ${dims} dimensions`)
+      memory.push(measureIndex(count, dims))
+    }
+  }
+
+  const reference = embedding[0]
+  const referenceRate = reference === undefined ? null : median(reference.textsPerSecond)
+  const inferenceRate = (r: EmbedResult): number | null => {
+    const runMs = median(r.runMs)
+    return runMs === null || runMs === 0 ? null : r.texts / (runMs / 1000)
+  }
+  const referenceInference = reference === undefined ? null : inferenceRate(reference)
+  console.log(`\nEmbeddings: model2vec-64d, ${reference?.texts ?? 0} texts (${reference?.tokens ?? 0} tokens), batches of ${EMBED_LIMITS.batch}, median of ${EMBED_RUNS} runs`)
+  console.log(table(
+    ['runtime', 'threads', 'texts/s', 'vs node ×1', 'session.run ms', 'inference-only texts/s', 'vs node ×1'],
+    embedding.map(r => {
+      const rate = median(r.textsPerSecond)
+      const inference = inferenceRate(r)
+      return [r.runtime, String(r.threads), fmt(rate, ''), fmtRatio(ratio(rate, referenceRate)), fmt(median(r.runMs), 'ms', 1), fmt(inference, ''), fmtRatio(ratio(inference, referenceInference))]
+    })
+  ))
+  console.log(`\nMemory query: top ${K} by cosine, median of ${QUERIES} queries after a warm-up`)
+  console.log(table(
+    ['vectors', 'dims', 'VectorIndex ms', 'plain loop + sort ms', 'speed-up', 'index build ms', 'same keys'],
+    memory.map(m => {
+      const fast = median(m.indexMs)
+      const plain = median(m.plainMs)
+      return [String(m.vectors), String(m.dims), fmt(fast, 'ms', 2), fmt(plain, 'ms', 1), fmtRatio(ratio(plain, fast)), fmt(m.buildMs, 'ms', 0), m.sameKeys ? 'yes' : 'NO']
+    })
+  ))
+
+  const summaries: Record<string, Summary> = {}
+  for (const r of embedding) summaries[`${r.runtime}-${r.threads}-textsPerSecond`] = summarize(r.textsPerSecond)
+  for (const m of memory) {
+    summaries[`index-${m.vectors}x${m.dims}-ms`] = summarize(m.indexMs)
+    summaries[`plain-${m.vectors}x${m.dims}-ms`] = summarize(m.plainMs)
+  }
+  mkdirSync(RESULTS_DIR, { recursive: true })
+  const out = join(RESULTS_DIR, 'embedding.json')
+  writeFileSync(out, JSON.stringify({
+    meta: {
+      date: new Date().toISOString(),
+      revision: gitRevision(),
+      node: process.version,
+      cores: cpus().length,
+      cpu: cpus()[0]?.model ?? 'unknown',
+      model: 'model2vec-64d',
+      embedRuns: EMBED_RUNS,
+      queries: QUERIES,
+      elapsedMs: Date.now() - started
+    },
+    summary: summaries,
+    embedding,
+    memory
+  }, null, 2) + '\n')
+  console.log(`\nwrote ${out}`)
+  if (memory.some(m => !m.sameKeys)) process.exitCode = 1
+}
+
+const childAt = process.argv.indexOf('--child')
+if (childAt >= 0) {
+  const runtime = process.argv[childAt + 1] as Runtime
+  const threads = Number(process.argv[childAt + 2])
+  console.log(JSON.stringify(await measureEmbedding(runtime, threads)))
+  // ORT's WASM threads are worker_threads that keep the process alive.
+  process.exit(0)
+} else {
+  await main()
+}

@@ -1,0 +1,307 @@
+import { HyperspaceError, InvalidRequestError, InvalidVectorError, errorMessage } from '../core/errors.ts'
+import { isFiniteVector, norm } from '../core/embedding/vectors.ts'
+import { PeerRateLimit } from '../core/inference/admission.ts'
+import { MEMORY_LIMITS } from '../core/memory/limits.ts'
+import { mergeAnswers, type HolderAnswer } from '../core/memory/merge.ts'
+import { holdersFor, keyHash } from '../core/memory/placement.ts'
+import { MemoryService } from '../net/memory-service.ts'
+import type { MemoryApi, MemoryInput, MemoryOptions, MemoryPutResult, MemoryQueryResult } from './api.ts'
+import type { Availability } from '../core/capabilities.ts'
+import type { Scheduler } from '../core/scheduler.ts'
+import type { VectorStore } from '../storage/vector-store.ts'
+import type { Libp2p } from '@libp2p/interface'
+
+export interface MemoryCoordinatorOptions {
+  networkId: string
+  scheduler: Scheduler
+  store: VectorStore
+  /** The memory capability is on: this node holds vectors for the network. */
+  enabled: () => boolean
+  /** The other peers whose memory works now (announced and not seen leaving since). */
+  peers: () => string[]
+  /** Embeds texts (here or on a peer) and says with which model. */
+  embed: (texts: string[], signal?: AbortSignal) => Promise<{ model: string, vectors: number[][] }>
+  replicas?: number
+  /** Vectors one peer may store on this node. */
+  quotaPerPeer?: number
+  /** Requests one peer may make per minute (and in a burst). */
+  rate?: { perMinute: number, burst: number }
+  /** The capability's state changed (the store loaded): status and announcement follow. */
+  onChange: () => void
+}
+
+export class MemoryPutError extends HyperspaceError {
+  override name = 'MemoryPutError'
+
+  constructor (key: string, failed: Array<{ holder: string, error: string }>) {
+    super('ERR_MEMORY_PUT', failed.length === 0
+      ? `No memory peer to store ${key.slice(0, 64)} on`
+      : `No memory peer stored ${key.slice(0, 64)}: ${failed.map(f => `${f.holder}: ${f.error}`).join('; ')}`)
+  }
+}
+
+const DEFAULT_QUOTA_PER_PEER = 20_000
+/** Re-replication pushes thousands of puts in a burst; a client's own use is far below this. */
+const DEFAULT_RATE = { perMinute: 6_000, burst: 500 }
+/** Peers asked by one query: the holders of matches are unknown, so every memory peer is, up to this. */
+const MAX_QUERY_PEERS = 64
+/** Peer-set changes come in bursts (a page closing drops several connections): one repair per burst. */
+const REPAIR_DEBOUNCE_MS = 500
+/** Registry entries expire silently; this is how soon a repair notices. */
+const REPAIR_CHECK_MS = 10_000
+/** Pushes to one new holder in flight at once. */
+const PUSH_CONCURRENCY = 4
+const BUSY_RETRY_MS = 1_000
+const BUSY_RETRIES = 5
+
+const encoder = new TextEncoder()
+
+function parseMeta (meta: string): unknown {
+  if (meta === '') return undefined
+  try {
+    return JSON.parse(meta)
+  } catch {
+    return meta
+  }
+}
+
+/**
+ * The replicated vector memory on this node: `put` stores a vector on the R memory peers closest to
+ * SHA-256(key), `query` asks every memory peer and merges their top k, and when the set of memory
+ * peers changes (one leaves or joins) each key this node holds is pushed to the holders that the
+ * change made new, so every key keeps R copies as long as one copy is left.
+ */
+export class MemoryCoordinator implements MemoryApi {
+  private readonly service: MemoryService
+  private readonly replicas: number
+  private loading?: Promise<void>
+  private failure?: string
+  /** The holder candidates at the last repair: the keys' old holders are computed from it. */
+  private lastPeers = new Set<string>()
+  private repairing?: Promise<void>
+  private repairAgain = false
+  private cancelRepair?: () => void
+  private stopCheck?: () => void
+  private stopped = false
+
+  constructor (private readonly libp2p: Libp2p, private readonly o: MemoryCoordinatorOptions) {
+    this.replicas = o.replicas ?? MEMORY_LIMITS.defaultReplicas
+    const rate = o.rate ?? DEFAULT_RATE
+    this.service = new MemoryService(libp2p, {
+      store: o.store,
+      serving: () => this.holding(),
+      scheduler: o.scheduler,
+      rateLimit: new PeerRateLimit(rate.perMinute, rate.burst),
+      quotaPerPeer: o.quotaPerPeer ?? DEFAULT_QUOTA_PER_PEER
+    })
+  }
+
+  private get self (): string {
+    return this.libp2p.peerId.toString()
+  }
+
+  async start (): Promise<void> {
+    await this.service.start()
+    this.lastPeers = new Set(this.candidates())
+    this.stopCheck = this.o.scheduler.every(REPAIR_CHECK_MS, () => { this.peersChanged() })
+    this.sync()
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    this.stopCheck?.()
+    this.cancelRepair?.()
+    await this.service.stop()
+    await this.repairing
+  }
+
+  /** Loads the store when the capability is on; a load that failed is tried again on the next call. */
+  sync (): void {
+    if (!this.o.enabled() || this.o.store.loaded || this.loading !== undefined) return
+    this.failure = undefined
+    this.loading = this.o.store.load(this.o.networkId).then(() => {
+      // Keys held from an earlier visit go to whoever should hold them now.
+      this.peersChanged()
+    }, err => {
+      this.failure = errorMessage(err)
+      console.warn('hyperspace: the vector store could not be loaded', this.failure)
+    }).finally(() => {
+      this.loading = undefined
+      this.o.onChange()
+    })
+  }
+
+  availability (): Availability {
+    if (this.o.store.loaded) return { available: true }
+    if (this.failure !== undefined) return { available: false, reason: `the vector store could not be loaded: ${this.failure}` }
+    return { available: false, reason: 'loading the vector store' }
+  }
+
+  held (): number {
+    return this.o.store.loaded ? this.o.store.size : 0
+  }
+
+  async put (key: string, input: MemoryInput, meta?: unknown, options: MemoryOptions = {}): Promise<MemoryPutResult> {
+    if (typeof key !== 'string' || key === '' || encoder.encode(key).byteLength > MEMORY_LIMITS.keyBytes) {
+      throw new InvalidRequestError(`a key is a non-empty string of at most ${MEMORY_LIMITS.keyBytes} UTF-8 bytes`)
+    }
+    const metaText = meta === undefined ? '' : JSON.stringify(meta)
+    if (typeof metaText !== 'string' || encoder.encode(metaText).byteLength > MEMORY_LIMITS.metaBytes) {
+      throw new InvalidRequestError(`meta must be JSON of at most ${MEMORY_LIMITS.metaBytes} UTF-8 bytes`)
+    }
+    const { space, vector } = await this.vectorOf(input, options)
+    const ranked = holdersFor(keyHash(key), this.candidates(), Number.MAX_SAFE_INTEGER)
+    const holders: string[] = []
+    const failed: MemoryPutResult['failed'] = []
+    // The R closest first; each that fails is replaced by the next closest, so R copies exist if R peers can take one.
+    let next = 0
+    while (holders.length < this.replicas && next < ranked.length) {
+      const wave = ranked.slice(next, next + this.replicas - holders.length)
+      next += wave.length
+      const results = await Promise.allSettled(wave.map(async holder => { await this.putOn(holder, { key, space, vector, meta: metaText }, options.signal) }))
+      results.forEach((result, i) => {
+        const holder = wave[i] as string
+        if (result.status === 'fulfilled') holders.push(holder)
+        else failed.push({ holder, error: errorMessage(result.reason) })
+      })
+    }
+    if (holders.length === 0) throw new MemoryPutError(key, failed)
+    const order = new Map(ranked.map((id, i) => [id, i]))
+    holders.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0))
+    return { key, space, holders, stored: holders.length, failed }
+  }
+
+  async query (input: MemoryInput, k = 10, options: MemoryOptions = {}): Promise<MemoryQueryResult> {
+    if (!Number.isInteger(k) || k < 1 || k > MEMORY_LIMITS.k) throw new InvalidRequestError(`k must be an integer from 1 to ${MEMORY_LIMITS.k}`)
+    const { space, vector } = await this.vectorOf(input, options)
+    const peers = this.o.peers().slice(0, MAX_QUERY_PEERS)
+    const asks: Array<Promise<HolderAnswer>> = peers.map(async holder => {
+      try {
+        return { holder, hits: await this.service.query(holder, { space, vector, k }, options.signal) }
+      } catch (err) {
+        return { holder, error: errorMessage(err) }
+      }
+    })
+    if (this.holding()) {
+      const self = this.self
+      asks.push(Promise.resolve().then(() => ({ holder: self, hits: this.o.store.query(space, vector, k) }), err => ({ holder: self, error: errorMessage(err) })))
+    }
+    const merged = mergeAnswers(await Promise.all(asks), k)
+    return {
+      space,
+      hits: merged.hits.map(h => ({ key: h.key, score: h.score, meta: parseMeta(h.meta), holders: h.holders })),
+      asked: merged.asked,
+      answered: merged.answered
+    }
+  }
+
+  /** The set of memory peers may have changed: re-replicate soon (once per burst of changes). */
+  peersChanged (): void {
+    if (this.stopped || this.cancelRepair !== undefined) return
+    this.cancelRepair = this.o.scheduler.after(REPAIR_DEBOUNCE_MS, () => {
+      this.cancelRepair = undefined
+      this.repair()
+    })
+  }
+
+  private repair (): void {
+    if (this.repairing !== undefined) {
+      this.repairAgain = true
+      return
+    }
+    this.repairing = this.repairOnce().catch(err => { console.warn('hyperspace: memory re-replication failed', err) }).finally(() => {
+      this.repairing = undefined
+      if (this.repairAgain && !this.stopped) {
+        this.repairAgain = false
+        this.repair()
+      }
+    })
+  }
+
+  /**
+   * For each key held where this node is among the R closest candidates now, pushes the vector to
+   * the holders that were not holders before the change: a departed holder's replacement, or a new
+   * peer that is closer. Every remaining holder pushes (an idempotent put), so no one needs to agree
+   * on who does it.
+   */
+  private async repairOnce (): Promise<void> {
+    const current = this.candidates()
+    const before = [...this.lastPeers]
+    // Announcements repeat every 30 s: most calls find the same peers and have nothing to do.
+    if (current.length === before.length && current.every(p => this.lastPeers.has(p))) return
+    this.lastPeers = new Set(current)
+    if (!this.holding()) return
+    const self = this.self
+    const pushes = new Map<string, string[]>()
+    for (const key of this.o.store.keys()) {
+      const hash = keyHash(key)
+      const now = holdersFor(hash, current, this.replicas)
+      if (!now.includes(self)) continue
+      const was = new Set(holdersFor(hash, before, this.replicas))
+      for (const target of now) {
+        if (target === self || was.has(target)) continue
+        pushes.set(target, [...(pushes.get(target) ?? []), key])
+      }
+    }
+    await Promise.all([...pushes].map(async ([target, keys]) => { await this.pushAll(target, keys) }))
+  }
+
+  private async pushAll (target: string, keys: string[]): Promise<void> {
+    const queue = [...keys]
+    const worker = async (): Promise<void> => {
+      for (let key = queue.shift(); key !== undefined && !this.stopped; key = queue.shift()) {
+        const held = this.o.store.get(key)
+        if (held === undefined) continue
+        await this.pushOne(target, { key, space: held.space, vector: held.vector, meta: held.meta }).catch(err => {
+          console.warn('hyperspace: could not re-replicate', key.slice(0, 64), 'to', target, errorMessage(err))
+        })
+      }
+    }
+    await Promise.all(Array.from({ length: PUSH_CONCURRENCY }, worker))
+  }
+
+  private async pushOne (target: string, put: { key: string, space: string, vector: Float32Array, meta: string }): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.service.put(target, put)
+        return
+      } catch (err) {
+        if (!(err instanceof HyperspaceError && err.code === 'ERR_PEER_BUSY') || attempt >= BUSY_RETRIES) throw err
+        await new Promise<void>(resolve => { this.o.scheduler.after(BUSY_RETRY_MS, resolve) })
+      }
+    }
+  }
+
+  private async putOn (holder: string, put: { key: string, space: string, vector: Float32Array, meta: string }, signal?: AbortSignal): Promise<void> {
+    if (holder === this.self) await this.o.store.put({ ...put, from: holder })
+    else await this.service.put(holder, put, signal)
+  }
+
+  /** This node holds vectors for the network: the capability is on and the store is loaded. */
+  private holding (): boolean {
+    return this.o.enabled() && this.o.store.loaded
+  }
+
+  /** The peers a key may be placed on: the memory peers, and this node when it holds memory. */
+  private candidates (): string[] {
+    const peers = this.o.peers().filter(p => p !== this.self)
+    return this.holding() ? [...peers, this.self] : peers
+  }
+
+  private async vectorOf (input: MemoryInput, options: MemoryOptions): Promise<{ space: string, vector: Float32Array }> {
+    if (typeof input === 'string') {
+      const { model, vectors } = await this.o.embed([input], options.signal)
+      const vector = Float32Array.from(vectors[0] ?? [])
+      return { space: options.space ?? model, vector: checked(vector) }
+    }
+    if (!(input instanceof Float32Array) && !Array.isArray(input)) throw new InvalidRequestError('input must be a text or an array of numbers')
+    const vector = checked(Float32Array.from(input))
+    return { space: options.space ?? `raw-${vector.length}`, vector }
+  }
+}
+
+function checked (vector: Float32Array): Float32Array {
+  if (vector.length === 0 || vector.length > MEMORY_LIMITS.dims) throw new InvalidVectorError(`${vector.length} dimensions, not 1 to ${MEMORY_LIMITS.dims}`)
+  if (!isFiniteVector(vector) || norm(vector) === 0) throw new InvalidVectorError('it must be finite and not zero')
+  return vector
+}

@@ -1,0 +1,154 @@
+import { BlockStoreFullError } from '../core/blocks/errors.ts'
+import { verifyBlock, type BlockCid } from '../core/blocks/cid.ts'
+import type { HyperspaceDb } from './database.ts'
+
+/** The running totals, kept beside the blocks in the same transactions so they never disagree. */
+const USAGE_KEY = 'blocks-usage'
+/** The origin's quota is shared with the model caches (gigabytes): blocks get at most this share of it. */
+const QUOTA_SHARE = 0.5
+/** When the browser does not say (no navigator.storage), a size any desktop browser grants. */
+const DEFAULT_QUOTA_BYTES = 1024 ** 3
+
+export interface BlockUsage {
+  count: number
+  bytes: number
+}
+
+export interface BlockInfo {
+  cid: string
+  size: number
+  storedAt: number
+}
+
+/** This node's block quota from the origin's quota as navigator.storage.estimate() reports it. */
+export function blockQuotaFrom (originQuotaBytes: number | undefined): number {
+  return originQuotaBytes === undefined ? DEFAULT_QUOTA_BYTES : Math.floor(originQuotaBytes * QUOTA_SHARE)
+}
+
+function isUsage (value: unknown): value is BlockUsage {
+  if (typeof value !== 'object' || value === null) return false
+  const { count, bytes } = value as Record<string, unknown>
+  return Number.isSafeInteger(count) && Number.isSafeInteger(bytes) && (count as number) >= 0 && (bytes as number) >= 0
+}
+
+/** One transaction over the blocks and their totals: every write and every read of the totals uses it. */
+function blocksTransaction (db: HyperspaceDb) {
+  return db.transaction(['blocks', 'settings'], 'readwrite')
+}
+
+type BlocksTransaction = ReturnType<typeof blocksTransaction>
+
+function isQuotaExceeded (err: unknown): boolean {
+  return err instanceof DOMException && err.name === 'QuotaExceededError'
+}
+
+/**
+ * Content-addressed blocks in IndexedDB under their CID, within a per-node byte quota. Writes are
+ * all-or-nothing: a put that would pass the quota (ours, or the browser's own) stores none of its
+ * blocks and leaves every stored block as it was.
+ */
+export class BlockStore {
+  constructor (private readonly db: HyperspaceDb, readonly quotaBytes: number) {}
+
+  /**
+   * Stores the blocks (already-stored ones are skipped) and returns the bytes newly stored. Each is
+   * hashed against its CID first, so nothing unverified ever lands in the store.
+   */
+  async put (blocks: ReadonlyArray<{ cid: BlockCid, bytes: Uint8Array }>): Promise<number> {
+    for (const block of blocks) await verifyBlock(block.cid, block.bytes)
+    const tx = blocksTransaction(this.db)
+    const store = tx.objectStore('blocks')
+    const settings = tx.objectStore('settings')
+    try {
+      const usage = await this.readUsage(tx)
+      const fresh = new Map<string, Uint8Array>()
+      for (const { cid, bytes } of blocks) {
+        const key = cid.toString()
+        if (!fresh.has(key) && await store.getKey(key) === undefined) fresh.set(key, bytes)
+      }
+      const added = [...fresh.values()].reduce((sum, bytes) => sum + bytes.byteLength, 0)
+      if (usage.bytes + added > this.quotaBytes) throw new BlockStoreFullError(added, usage.bytes, this.quotaBytes)
+      const now = Date.now()
+      // A copy: a subarray of a larger file would otherwise store the whole underlying buffer.
+      for (const [cid, bytes] of fresh) await store.put({ cid, bytes: bytes.slice(), storedAt: now })
+      await settings.put({ count: usage.count + fresh.size, bytes: usage.bytes + added }, USAGE_KEY)
+      await tx.done
+      return added
+    } catch (err) {
+      try {
+        tx.abort()
+      } catch {
+        // The browser aborted it already (its own quota was reached): nothing was written.
+      }
+      await tx.done.catch(() => {})
+      if (isQuotaExceeded(err)) throw new BlockStoreFullError(blocks.reduce((sum, b) => sum + b.bytes.byteLength, 0), (await this.usage()).bytes, this.quotaBytes)
+      throw err
+    }
+  }
+
+  /** The stored bytes as they are: callers that hand them on unverified must say why. */
+  async get (cid: BlockCid): Promise<Uint8Array | undefined> {
+    return (await this.db.get('blocks', cid.toString()))?.bytes
+  }
+
+  async has (cid: BlockCid): Promise<boolean> {
+    return await this.db.getKey('blocks', cid.toString()) !== undefined
+  }
+
+  /** Removes a block; false when it was not stored. */
+  async delete (cid: BlockCid): Promise<boolean> {
+    const tx = blocksTransaction(this.db)
+    const store = tx.objectStore('blocks')
+    const stored = await store.get(cid.toString())
+    if (stored === undefined) {
+      await tx.done
+      return false
+    }
+    const usage = await this.readUsage(tx)
+    await store.delete(cid.toString())
+    await tx.objectStore('settings').put({ count: Math.max(0, usage.count - 1), bytes: Math.max(0, usage.bytes - stored.bytes.byteLength) }, USAGE_KEY)
+    await tx.done
+    return true
+  }
+
+  /** Every stored block with its size, oldest first. */
+  async list (): Promise<BlockInfo[]> {
+    const out: BlockInfo[] = []
+    let cursor = await this.db.transaction('blocks').store.openCursor()
+    while (cursor !== null) {
+      out.push({ cid: cursor.value.cid, size: cursor.value.bytes.byteLength, storedAt: cursor.value.storedAt })
+      cursor = await cursor.continue()
+    }
+    return out.sort((a, b) => a.storedAt - b.storedAt)
+  }
+
+  /** The CIDs alone: what the node announces, without reading any block's bytes. */
+  async cids (): Promise<string[]> {
+    return await this.db.getAllKeys('blocks')
+  }
+
+  async usage (): Promise<BlockUsage> {
+    const tx = blocksTransaction(this.db)
+    const usage = await this.readUsage(tx)
+    await tx.done
+    return usage
+  }
+
+  /**
+   * The totals; recounted (once) when the database has none, as after an upgrade from a version that
+   * kept blocks without them.
+   */
+  private async readUsage (tx: BlocksTransaction): Promise<BlockUsage> {
+    const stored = await tx.objectStore('settings').get(USAGE_KEY)
+    if (isUsage(stored)) return stored
+    const usage = { count: 0, bytes: 0 }
+    let cursor = await tx.objectStore('blocks').openCursor()
+    while (cursor !== null) {
+      usage.count++
+      usage.bytes += cursor.value.bytes.byteLength
+      cursor = await cursor.continue()
+    }
+    await tx.objectStore('settings').put(usage, USAGE_KEY)
+    return usage
+  }
+}

@@ -1,0 +1,127 @@
+import { encode } from 'cborg'
+import fc from 'fast-check'
+import { base58btc } from 'multiformats/bases/base58'
+import { CID } from 'multiformats/cid'
+import * as json from 'multiformats/codecs/json'
+import * as raw from 'multiformats/codecs/raw'
+import { identity } from 'multiformats/hashes/identity'
+import { sha256, sha512 } from 'multiformats/hashes/sha2'
+import { describe, expect, it } from 'vitest'
+import { BLOCK_MAX_BYTES, blockCidFromBytes, cidForBlock, parseBlockCid, verifyBlock } from '../../src/core/blocks/cid.ts'
+import { FILE_MAX_CHUNKS, assembleFile, chunkFile, decodeManifest, encodeManifest } from '../../src/core/blocks/file.ts'
+import { BlockHashMismatchError, BlockTooLargeError, InvalidCidError, MalformedMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
+
+const hello = new TextEncoder().encode('hello world')
+
+describe('block CIDs', () => {
+  it('is CIDv1, raw codec, sha2-256: the well-known CID of "hello world"', async () => {
+    const cid = await cidForBlock(hello)
+    expect(cid.toString()).toBe('bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e')
+    expect(cid.version).toBe(1)
+    expect(cid.code).toBe(raw.code)
+    expect(cid.multihash.code).toBe(sha256.code)
+  })
+
+  it('verifies the right bytes and rejects tampered, truncated or extended ones', async () => {
+    const cid = await cidForBlock(hello)
+    await expect(verifyBlock(cid, hello)).resolves.toBeUndefined()
+    const flipped = hello.slice()
+    flipped[3] = (flipped[3] as number) ^ 1
+    await expect(verifyBlock(cid, flipped)).rejects.toThrow(BlockHashMismatchError)
+    await expect(verifyBlock(cid, hello.subarray(1))).rejects.toThrow(BlockHashMismatchError)
+    await expect(verifyBlock(cid, new Uint8Array([...hello, 0]))).rejects.toThrow(BlockHashMismatchError)
+  })
+
+  it('detects any single-bit change (property)', async () => {
+    await fc.assert(fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 512 }), fc.nat(), fc.integer({ min: 0, max: 7 }), async (bytes, at, bit) => {
+      const cid = await cidForBlock(bytes)
+      const tampered = bytes.slice()
+      const i = at % tampered.length
+      tampered[i] = (tampered[i] as number) ^ (1 << bit)
+      await expect(verifyBlock(cid, tampered)).rejects.toThrow(BlockHashMismatchError)
+    }), { numRuns: 100 })
+  })
+
+  it('limits a block to 1 MiB', async () => {
+    await expect(cidForBlock(new Uint8Array(BLOCK_MAX_BYTES))).resolves.toBeDefined()
+    await expect(cidForBlock(new Uint8Array(BLOCK_MAX_BYTES + 1))).rejects.toThrow(BlockTooLargeError)
+    const cid = await cidForBlock(hello)
+    await expect(verifyBlock(cid, new Uint8Array(BLOCK_MAX_BYTES + 1))).rejects.toThrow(BlockTooLargeError)
+  })
+
+  it('parses base32 and base58 text to the canonical form, and binary CIDs', async () => {
+    const cid = await cidForBlock(hello)
+    expect(parseBlockCid(cid.toString()).equals(cid)).toBe(true)
+    expect(parseBlockCid(cid.toString(base58btc)).toString()).toBe(cid.toString())
+    expect(blockCidFromBytes(cid.bytes).equals(cid)).toBe(true)
+  })
+
+  it('rejects CIDs of other codecs, hashes or versions, junk and oversize text', async () => {
+    const digest = await sha256.digest(hello)
+    const others = [
+      CID.createV0(digest),
+      CID.createV1(json.code, digest),
+      CID.createV1(raw.code, await sha512.digest(hello)),
+      CID.createV1(raw.code, identity.digest(hello))
+    ]
+    for (const cid of others) {
+      expect(() => parseBlockCid(cid.toString())).toThrow(InvalidCidError)
+      expect(() => blockCidFromBytes(cid.bytes)).toThrow(InvalidCidError)
+    }
+    expect(() => parseBlockCid('bafkrei-not-a-cid')).toThrow(InvalidCidError)
+    expect(() => parseBlockCid('')).toThrow(InvalidCidError)
+    expect(() => parseBlockCid('b'.repeat(129))).toThrow(InvalidCidError)
+    const good = CID.createV1(raw.code, digest)
+    expect(() => blockCidFromBytes(new Uint8Array([...good.bytes, 0]))).toThrow(InvalidCidError)
+    expect(() => blockCidFromBytes(good.bytes.subarray(0, 10))).toThrow(InvalidCidError)
+  })
+})
+
+describe('files: chunks and a manifest block', () => {
+  it('splits, addresses and reassembles a file, verifying every chunk', async () => {
+    const bytes = Uint8Array.from({ length: 10_000 }, (_, i) => (i * 31) & 0xff)
+    const file = await chunkFile(bytes, 4096)
+    expect(file.blocks.map(b => b.bytes.byteLength)).toEqual([4096, 4096, 1808])
+    await verifyBlock(file.root, file.manifest)
+    const manifest = decodeManifest(file.manifest)
+    expect(manifest).toMatchObject({ size: 10_000, chunkSize: 4096 })
+    expect(manifest.blocks.map(String)).toEqual(file.blocks.map(b => b.cid.toString()))
+    expect(await assembleFile(manifest, file.blocks.map(b => b.bytes))).toEqual(bytes)
+  })
+
+  it('handles the empty file and a file of exactly one chunk', async () => {
+    const empty = await chunkFile(new Uint8Array(0))
+    expect(decodeManifest(empty.manifest).blocks).toEqual([])
+    expect(await assembleFile(decodeManifest(empty.manifest), [])).toEqual(new Uint8Array(0))
+    const one = await chunkFile(new Uint8Array(64), 64)
+    expect(one.blocks).toHaveLength(1)
+  })
+
+  it('refuses a tampered chunk, a chunk of the wrong size or a missing chunk', async () => {
+    const bytes = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff)
+    const file = await chunkFile(bytes, 128)
+    const manifest = decodeManifest(file.manifest)
+    const chunks = file.blocks.map(b => b.bytes.slice())
+    const tampered = chunks.map((c, i) => i === 1 ? c.map(x => x ^ 0xff) : c)
+    await expect(assembleFile(manifest, tampered)).rejects.toThrow(BlockHashMismatchError)
+    await expect(assembleFile(manifest, [chunks[0] as Uint8Array, chunks[2] as Uint8Array, chunks[1] as Uint8Array])).rejects.toThrow(MalformedMessageError)
+    await expect(assembleFile(manifest, chunks.slice(0, 2))).rejects.toThrow(MalformedMessageError)
+  })
+
+  it('rejects malformed manifests', async () => {
+    const cid = await cidForBlock(hello)
+    const good = { v: 1, t: 'file', size: 11, chunk: 1024, blocks: [cid.bytes] }
+    expect(decodeManifest(encode(good)).blocks[0]?.equals(cid)).toBe(true)
+    const cases: Array<[unknown, new (...args: never[]) => Error]> = [
+      [{ ...good, v: 2 }, UnsupportedVersionError],
+      [{ ...good, t: 'dir' }, MalformedMessageError],
+      [{ ...good, size: 5000 }, MalformedMessageError],
+      [{ ...good, chunk: BLOCK_MAX_BYTES + 1 }, MalformedMessageError],
+      [{ ...good, blocks: [cid.toString()] }, MalformedMessageError],
+      [{ ...good, blocks: [CID.createV1(json.code, cid.multihash).bytes] }, InvalidCidError],
+      [{ ...good, size: (FILE_MAX_CHUNKS + 1) * 1024, blocks: Array.from({ length: FILE_MAX_CHUNKS + 1 }, () => cid.bytes) }, MalformedMessageError]
+    ]
+    for (const [value, error] of cases) expect(() => decodeManifest(encode(value))).toThrow(error)
+    expect(() => encodeManifest({ size: 11, chunkSize: 4, blocks: [cid] })).toThrow(MalformedMessageError)
+  })
+})

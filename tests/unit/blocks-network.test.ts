@@ -1,0 +1,340 @@
+import '../../src/relay/polyfills.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { identify } from '@libp2p/identify'
+import { memory } from '@libp2p/memory'
+import { noise } from '@libp2p/noise'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import { yamux } from '@libp2p/yamux'
+import { encode } from 'cborg'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
+import { BLOCK_MAX_BYTES, cidForBlock, parseBlockCid } from '../../src/core/blocks/cid.ts'
+import { BlockNotFoundError, BlockStoreFullError, PeerLacksBlockError, RemoteBlockError } from '../../src/core/blocks/errors.ts'
+import {
+  BLOCKS_PROTOCOL, BLOCKS_SERVER_FRAME_MAX_BYTES, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame
+} from '../../src/core/blocks/wire.ts'
+import { BlockHashMismatchError, MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
+import { equalBytes, sha256Of, utf8 } from '../../src/core/pulse/bytes.ts'
+import { systemScheduler } from '../../src/core/scheduler.ts'
+import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
+import { BlockCoordinator } from '../../src/node/block-coordinator.ts'
+import { BlockStore } from '../../src/storage/block-store.ts'
+import { closeAll, openDb } from './helpers.ts'
+import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
+import type { HyperspaceDb } from '../../src/storage/database.ts'
+import type { PrivateKey, Stream } from '@libp2p/interface'
+
+/**
+ * Real libp2p nodes in one process (memory transport, noise, yamux) running the real BlockCoordinator,
+ * BlockService and BlockStore (fake-indexeddb). There is no DHT here: providers come from the fallback
+ * tier (connected storage peers); the DHT tier runs in the end-to-end test against a relay.
+ */
+
+const ROUND = 70_000
+const SEED = sha256Of(utf8('seed of round 70000'))
+const QUOTA = 16 * 1024 * 1024
+
+interface TestNode {
+  peerId: string
+  libp2p: Libp2p
+  db: HyperspaceDb
+  store: BlockStore
+  blocks: BlockCoordinator
+  receipts: SignedReceipt[]
+  invalid: Array<{ peerId: string, reason: string }>
+  serving: boolean
+}
+
+async function makeLibp2p (name: string, privateKey?: PrivateKey): Promise<Libp2p> {
+  return await createLibp2p({
+    privateKey: privateKey ?? await generateKeyPair('Ed25519'),
+    addresses: { listen: [`/memory/${name}-${crypto.randomUUID()}`] },
+    transports: [memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify() }
+  })
+}
+
+async function makeNode (name: string, quota = QUOTA): Promise<TestNode> {
+  const key = await generateKeyPair('Ed25519')
+  const libp2p = await makeLibp2p(name, key)
+  const db = await openDb()
+  const store = new BlockStore(db, quota)
+  const signer = pulseSigner(key)
+  const node = { peerId: libp2p.peerId.toString(), libp2p, db, store, receipts: [], invalid: [], serving: true } as unknown as TestNode
+  node.blocks = new BlockCoordinator(libp2p, {
+    store,
+    scheduler: systemScheduler,
+    signer,
+    verify: verifyPulseSignature,
+    serving: () => node.serving,
+    // Every connected peer but the raw test peer counts as a storage peer.
+    storagePeers: () => libp2p.getPeers().map(p => p.toString()).filter(id => id !== evil?.peerId.toString()),
+    round: () => ({ round: ROUND, seed: SEED }),
+    seedOf: round => round === ROUND ? SEED : undefined,
+    keepReceipt: async receipt => { node.receipts.push(receipt) },
+    onInvalid: (peerId, reason) => { node.invalid.push({ peerId, reason }) }
+  })
+  await node.blocks.start()
+  return node
+}
+
+function randomBytes (n: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(n)
+  for (let i = 0; i < n; i += 65_536) crypto.getRandomValues(out.subarray(i, Math.min(n, i + 65_536)))
+  return out
+}
+
+/** Byte for byte, without vitest's element-wise diffing (seconds for a MiB). */
+function expectSame (actual: Uint8Array | undefined, expected: Uint8Array): void {
+  expect(actual?.byteLength).toBe(expected.byteLength)
+  expect(actual !== undefined && equalBytes(actual, expected)).toBe(true)
+}
+
+/** Rewrites a stored block's bytes behind the store's back: what a broken disk or a dishonest node serves. */
+async function corrupt (node: TestNode, cid: string): Promise<void> {
+  const stored = await node.db.get('blocks', cid)
+  if (stored === undefined) throw new Error(`${cid} is not stored`)
+  const bytes = stored.bytes.slice()
+  bytes[0] = (bytes[0] as number) ^ 0xff
+  await node.db.put('blocks', { ...stored, bytes })
+}
+
+let a: TestNode
+let b: TestNode
+let c: TestNode
+/** A peer that speaks the protocol wrongly, with a handler each test sets. */
+let evil: Libp2p | undefined
+let evilHandler: (stream: Stream) => Promise<void> = async () => {}
+
+beforeAll(async () => {
+  [a, b, c] = await Promise.all([makeNode('a'), makeNode('b'), makeNode('c')])
+  evil = await makeLibp2p('evil')
+  await evil.handle(BLOCKS_PROTOCOL, stream => { evilHandler(stream).catch(() => {}) })
+  for (const [x, y] of [[a, b], [a, c], [b, c]] as const) {
+    const addr = y.libp2p.getMultiaddrs()[0]
+    if (addr === undefined) throw new Error('no listen address')
+    await x.libp2p.dial(addr)
+  }
+  const evilAddr = evil.getMultiaddrs()[0]
+  if (evilAddr === undefined) throw new Error('no listen address')
+  await c.libp2p.dial(evilAddr)
+}, 20_000)
+
+afterAll(async () => {
+  for (const node of [a, b, c]) await node.blocks.stop()
+  await Promise.all([...[a, b, c].map(node => node.libp2p), evil].map(async node => { await node?.stop() }))
+  closeAll()
+})
+
+beforeEach(() => {
+  // The nodes have no DHT: every announcement fails, and says so.
+  vi.spyOn(console, 'warn').mockImplementation(() => {})
+  for (const node of [a, b, c]) {
+    node.receipts.length = 0
+    node.invalid.length = 0
+    node.serving = true
+  }
+})
+
+afterEach(() => { vi.restoreAllMocks() })
+
+describe('the blocks wire format', () => {
+  it('round-trips every frame and refuses bad versions, sizes, CIDs and types', async () => {
+    const cid = await cidForBlock(utf8('hello'))
+    const job = new Uint8Array(16).fill(1)
+    const want = decodeBlocksClientFrame(encodeBlocksClientFrame({ t: 'want', cid, job }))
+    expect(want.t === 'want' && want.cid.toString()).toBe(cid.toString())
+    const block = decodeBlocksServerFrame(encodeBlocksServerFrame({ t: 'block', nonce: new Uint8Array(16), bytes: new Uint8Array(BLOCK_MAX_BYTES) }))
+    expect(block.t === 'block' && block.bytes.byteLength).toBe(BLOCK_MAX_BYTES)
+    expect(decodeBlocksServerFrame(encodeBlocksServerFrame({ t: 'not-found' }))).toEqual({ t: 'not-found' })
+
+    expect(() => decodeBlocksClientFrame(encode({ v: 2, t: 'want', cid: cid.bytes, job }))).toThrow(UnsupportedVersionError)
+    expect(() => decodeBlocksClientFrame(encode({ v: 1, t: 'want', cid: cid.bytes, job: job.subarray(1) }))).toThrow(MalformedMessageError)
+    expect(() => decodeBlocksClientFrame(encode({ v: 1, t: 'want', cid: new Uint8Array([1, 2, 3]), job }))).toThrow(/Invalid block CID/)
+    expect(() => decodeBlocksClientFrame(encode({ v: 1, t: 'gimme' }))).toThrow(MalformedMessageError)
+    expect(() => decodeBlocksServerFrame(encodeBlocksServerFrame({ t: 'block', nonce: new Uint8Array(16), bytes: new Uint8Array(BLOCK_MAX_BYTES + 1) }))).toThrow(MalformedMessageError)
+    expect(() => decodeBlocksServerFrame(new Uint8Array(BLOCKS_SERVER_FRAME_MAX_BYTES + 1))).toThrow(OversizeMessageError)
+    expect(() => decodeBlocksServerFrame(encodeBlocksServerFrame({ t: 'error', code: 'ERR_X', message: 'x'.repeat(9000) }))).toThrow(MalformedMessageError)
+    expect(() => decodeBlocksServerFrame(new Uint8Array([0xff, 0x00]))).toThrow(MalformedMessageError)
+  })
+})
+
+describe('BlockStore', () => {
+  it('stores, lists with sizes, counts bytes, deletes, and skips blocks it holds', async () => {
+    const store = new BlockStore(await openDb(), 10_000)
+    const one = utf8('one block')
+    const cid = await cidForBlock(one)
+    expect(await store.put([{ cid, bytes: one }])).toBe(one.byteLength)
+    expect(await store.put([{ cid, bytes: one }])).toBe(0)
+    expect(await store.has(cid)).toBe(true)
+    expect(await store.get(cid)).toEqual(one)
+    expect(await store.list()).toMatchObject([{ cid: cid.toString(), size: one.byteLength }])
+    expect(await store.usage()).toEqual({ count: 1, bytes: one.byteLength })
+    expect(await store.delete(cid)).toBe(true)
+    expect(await store.delete(cid)).toBe(false)
+    expect(await store.usage()).toEqual({ count: 0, bytes: 0 })
+  })
+
+  it('refuses bytes that do not hash to the CID given with them', async () => {
+    const store = new BlockStore(await openDb(), 10_000)
+    const cid = await cidForBlock(utf8('real'))
+    await expect(store.put([{ cid, bytes: utf8('fake') }])).rejects.toThrow(BlockHashMismatchError)
+    expect(await store.has(cid)).toBe(false)
+  })
+
+  it('throws BlockStoreFullError past its quota and keeps every block it held', async () => {
+    const store = new BlockStore(await openDb(), 3_000)
+    const first = randomBytes(2_000)
+    const firstCid = await cidForBlock(first)
+    await store.put([{ cid: firstCid, bytes: first }])
+    const second = randomBytes(2_000)
+    const err = await store.put([{ cid: await cidForBlock(second), bytes: second }]).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(BlockStoreFullError)
+    expect((err as BlockStoreFullError).code).toBe('ERR_BLOCK_STORE_FULL')
+    expectSame(await store.get(firstCid), first)
+    expect(await store.usage()).toEqual({ count: 1, bytes: 2_000 })
+  })
+})
+
+describe('BlockCoordinator between real libp2p nodes', () => {
+  it('a block put on A is fetched by C with its hash verified, kept by C, and paid for with a storage receipt', async () => {
+    const bytes = randomBytes(300_000)
+    const cid = await a.blocks.put(bytes)
+    expect(cid).toBe((await cidForBlock(bytes)).toString())
+    expectSame(await c.blocks.get(cid), bytes)
+    expect(await c.store.has(parseBlockCid(cid))).toBe(true)
+    expect((await c.blocks.stats()).count).toBeGreaterThanOrEqual(1)
+    expect(await c.blocks.providers(cid)).toEqual([c.peerId])
+    const receipt = c.receipts[0]
+    expect(receipt?.body).toMatchObject({ kind: 'storage', server: a.peerId, client: c.peerId, model: cid, units: bytes.byteLength })
+    expect(receipt?.serverSig).toBeDefined()
+    await expect.poll(() => a.receipts.length).toBe(1)
+    expect(c.invalid).toEqual([])
+  })
+
+  it('round-trips a file of several chunks through its manifest', async () => {
+    const bytes = randomBytes(2 * BLOCK_MAX_BYTES + 12_345)
+    const cid = await b.blocks.put(new Blob([bytes]))
+    expect((await b.blocks.stats()).count).toBeGreaterThanOrEqual(4)
+    expectSame(await c.blocks.get(cid), bytes)
+  })
+
+  it('content that is itself a manifest comes back unchanged', async () => {
+    const inner = await a.blocks.put(randomBytes(BLOCK_MAX_BYTES + 1))
+    const manifest = await a.store.get(parseBlockCid(inner))
+    if (manifest === undefined) throw new Error('no manifest')
+    const cid = await a.blocks.put(manifest)
+    expectSame(await c.blocks.get(cid), manifest)
+  })
+
+  it('a holder serving tampered bytes is detected, reported, not used, and the next provider serves', async () => {
+    const bytes = randomBytes(50_000)
+    const cid = await a.blocks.put(bytes)
+    await b.blocks.put(bytes)
+    // The fallback tier ranks equal peers by id: the first one tried is the one that lies.
+    const [liar, honest] = [a, b].sort((x, y) => x.peerId < y.peerId ? -1 : 1) as [TestNode, TestNode]
+    await corrupt(liar, cid)
+    expectSame(await c.blocks.get(cid), bytes)
+    expect(c.invalid).toHaveLength(1)
+    expect(c.invalid[0]).toMatchObject({ peerId: liar.peerId, reason: expect.stringMatching(/do not hash/) })
+    expect(c.receipts.map(r => r.body.server)).toEqual([honest.peerId])
+    expectSame(await c.store.get(parseBlockCid(cid)), bytes)
+  })
+
+  it('when the only holder lies, get fails and nothing is stored', async () => {
+    const bytes = randomBytes(10_000)
+    const cid = await a.blocks.put(bytes)
+    await corrupt(a, cid)
+    await expect(c.blocks.get(cid)).rejects.toThrow(BlockNotFoundError)
+    expect(c.invalid.map(i => i.peerId)).toEqual([a.peerId])
+    expect(await c.store.has(parseBlockCid(cid))).toBe(false)
+    expect(c.receipts).toEqual([])
+  })
+
+  it('a holder notices its own corrupt copy, drops it and fetches a good one', async () => {
+    const bytes = randomBytes(20_000)
+    const cid = await a.blocks.put(bytes)
+    await b.blocks.put(bytes)
+    await corrupt(a, cid)
+    expectSame(await a.blocks.get(cid), bytes)
+    expectSame(await a.store.get(parseBlockCid(cid)), bytes)
+  })
+
+  it('a CID nobody holds is not found, and no peer is blamed', async () => {
+    const cid = (await cidForBlock(utf8('nobody has this'))).toString()
+    const err = await c.blocks.get(cid).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(BlockNotFoundError)
+    expect((err as Error).message).toMatch(/does not hold/)
+    expect(c.invalid).toEqual([])
+  })
+
+  it('a node whose storage is off answers with an error rather than its blocks', async () => {
+    const bytes = randomBytes(1_000)
+    const cid = await a.blocks.put(bytes)
+    a.serving = false
+    const service = (c.blocks as unknown as { service: { fetch: (p: string, cid: ReturnType<typeof parseBlockCid>) => Promise<unknown> } }).service
+    const err = await service.fetch(a.peerId, parseBlockCid(cid)).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(RemoteBlockError)
+    expect((err as RemoteBlockError).code).toBe('ERR_STORAGE_OFF')
+    const missing = await service.fetch(b.peerId, parseBlockCid(cid)).catch((e: unknown) => e)
+    expect(missing).toBeInstanceOf(PeerLacksBlockError)
+  })
+
+  it('refuses an oversize frame and a malformed frame from a server, and reports the server', async () => {
+    const bytes = randomBytes(1_000)
+    const cid = parseBlockCid(await b.blocks.put(bytes))
+    const service = (c.blocks as unknown as { service: { fetch: (p: string, cid: ReturnType<typeof parseBlockCid>) => Promise<unknown> } }).service
+    const evilId = evil?.peerId.toString() ?? ''
+
+    evilHandler = async stream => {
+      const lp = lpStream(stream)
+      await lp.read()
+      // A length prefix promising more than any block frame, then junk.
+      await lp.write(new Uint8Array(BLOCKS_SERVER_FRAME_MAX_BYTES + 10))
+    }
+    expect(await service.fetch(evilId, cid).catch((e: unknown) => e)).toBeInstanceOf(OversizeMessageError)
+
+    evilHandler = async stream => {
+      const lp = lpStream(stream)
+      await lp.read()
+      await lp.write(encode({ v: 1, t: 'block', nonce: new Uint8Array(3), bytes }))
+    }
+    expect(await service.fetch(evilId, cid).catch((e: unknown) => e)).toBeInstanceOf(MalformedMessageError)
+
+    // Through the coordinator, the broken server is reported and the real holder still serves.
+    const storagePeers = vi.fn(() => [evilId, b.peerId])
+    ;(c.blocks as unknown as { o: { storagePeers: () => string[] } }).o.storagePeers = storagePeers
+    try {
+      expectSame(await c.blocks.get(cid.toString()), bytes)
+    } finally {
+      ;(c.blocks as unknown as { o: { storagePeers: () => string[] } }).o.storagePeers = () => c.libp2p.getPeers().map(p => p.toString()).filter(id => id !== evilId)
+    }
+    expect(c.invalid.map(i => i.peerId)).toEqual(b.peerId < evilId ? [] : [evilId])
+  })
+
+  it('answers a malformed request with an error frame', async () => {
+    const stream = await c.libp2p.dialProtocol(peerIdFromString(a.peerId), BLOCKS_PROTOCOL)
+    const lp = lpStream(stream)
+    await lp.write(encode({ v: 1, t: 'want', cid: new Uint8Array([9, 9]), job: new Uint8Array(16) }))
+    const reply = decodeBlocksServerFrame((await lp.read()).subarray())
+    expect(reply).toMatchObject({ t: 'error', code: 'ERR_INVALID_CID' })
+  })
+
+  it('a put that does not fit the quota stores none of its chunks and keeps what was stored', async () => {
+    const small = await makeNode('small', 3 * BLOCK_MAX_BYTES)
+    try {
+      const kept = randomBytes(BLOCK_MAX_BYTES)
+      const keptCid = await small.blocks.put(kept)
+      const err = await small.blocks.put(randomBytes(2 * BLOCK_MAX_BYTES + 1)).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(BlockStoreFullError)
+      expect(await small.blocks.stats()).toEqual({ count: 1, bytes: BLOCK_MAX_BYTES, quotaBytes: 3 * BLOCK_MAX_BYTES })
+      expectSame(await small.blocks.get(keptCid), kept)
+    } finally {
+      await small.blocks.stop()
+      await small.libp2p.stop()
+    }
+  })
+})
