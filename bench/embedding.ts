@@ -6,6 +6,11 @@
  *    and onnxruntime-web's WASM build running in Node, each with 1 and 2 threads. Every
  *    configuration runs in its own process: ORT fixes its WASM threads at first use. Tokenization is
  *    the same JS for all; the time spent inside session.run is summed apart as the runtime's share.
+ *    The same corpus in the same batches then goes through the built app's own embedding worker in
+ *    Chromium (bench/embedding-browser.ts: onnxruntime-web's WASM EP in a cross-origin isolated page
+ *    of `vite preview`, model2vec-64d from the app's /models/), with 1 and 2 threads. Its vectors
+ *    must equal onnxruntime-node's (max abs diff < MAX_ABS_DIFF) before it is timed. Every row is
+ *    reported against onnxruntime-node with 1 thread from the same run. `--no-build` skips the build.
  * 2. Memory query latency, top 10 by cosine, over 10k and 100k random vectors of 64 and 384
  *    dimensions: src/core/memory's VectorIndex (contiguous unit vectors, partial selection) against
  *    the plain loop one would write first (cosine of every stored Float32Array, full sort, slice).
@@ -16,7 +21,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus } from 'node:os'
+import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { defaultModelsDir } from '../scripts/serve-plugin.ts'
@@ -27,6 +32,8 @@ import { VectorIndex } from '../src/core/memory/vector-index.ts'
 import { Embedder, type Int64TensorConstructor } from '../workers/embedding/embedder.ts'
 import { TextTokenizer } from '../workers/embedding/tokenizer.ts'
 import type { InferenceSession } from 'onnxruntime-web'
+import { measureChromium, type BrowserEmbedResult } from './embedding-browser.ts'
+import { ensureBuild } from './procs.ts'
 import { fmt, fmtRatio, ratio, summarize, table, type Summary } from './stats.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -37,6 +44,9 @@ const INDEX_SIZES = [10_000, 100_000]
 const INDEX_DIMS = [64, 384]
 const QUERIES = 15
 const K = 10
+const BROWSER_THREADS = [1, 2]
+/** Largest difference allowed between a vector and onnxruntime-node's for the same text. */
+const MAX_ABS_DIFF = 1e-5
 
 type Runtime = 'onnxruntime-node' | 'onnxruntime-web-wasm'
 const CONFIGS: Array<{ runtime: Runtime, threads: number }> = [
@@ -74,6 +84,18 @@ function corpus (): string[] {
 
 // ---------------------------------------------------------------- embeddings (one process per configuration)
 
+/** The corpus in requests of EMBED_LIMITS.batch texts, as a peer would send them; the same on every side. */
+function batches (texts: string[]): string[][] {
+  return Array.from({ length: Math.ceil(texts.length / EMBED_LIMITS.batch) }, (_, i) => texts.slice(i * EMBED_LIMITS.batch, (i + 1) * EMBED_LIMITS.batch))
+}
+
+function maxAbsDiff (a: readonly number[], b: readonly number[]): number {
+  if (a.length !== b.length) return Infinity
+  let max = 0
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs((a[i] ?? NaN) - (b[i] ?? NaN)))
+  return Number.isNaN(max) ? Infinity : max
+}
+
 interface EmbedResult {
   runtime: Runtime
   threads: number
@@ -81,6 +103,8 @@ interface EmbedResult {
   tokens: number
   /** Whole embed calls (tokenize + inference), texts per second, per run. */
   textsPerSecond: number[]
+  /** The warm-up's vectors, row-major in corpus order (compared across runtimes, not written out). */
+  vectors: number[]
   /** Whole embed calls, ms per run. */
   embedMs: number[]
   /** Inside session.run, ms per run: the runtime's share of embedMs. */
@@ -121,15 +145,22 @@ async function measureEmbedding (runtime: Runtime, threads: number): Promise<Emb
     embedder = new Embedder(timed(session, spent), ort.Tensor as Int64TensorConstructor, tokenizer, 64)
   }
   const texts = corpus()
-  const batches = Array.from({ length: Math.ceil(texts.length / EMBED_LIMITS.batch) }, (_, i) => texts.slice(i * EMBED_LIMITS.batch, (i + 1) * EMBED_LIMITS.batch))
-  const result: EmbedResult = { runtime, threads, texts: texts.length, tokens: 0, textsPerSecond: [], embedMs: [], runMs: [] }
+  const result: EmbedResult = { runtime, threads, texts: texts.length, tokens: 0, textsPerSecond: [], vectors: [], embedMs: [], runMs: [] }
   for (let run = -1; run < EMBED_RUNS; run++) {
     spent.ms = 0
     const started = performance.now()
     let tokens = 0
-    for (const batch of batches) tokens += (await embedder.embed(batch)).tokens
+    const vectors: Float32Array[] = []
+    for (const batch of batches(texts)) {
+      const embedded = await embedder.embed(batch)
+      tokens += embedded.tokens
+      vectors.push(embedded.vectors)
+    }
     const embedMs = performance.now() - started
-    if (run < 0) continue
+    if (run < 0) {
+      result.vectors = vectors.flatMap(v => Array.from(v))
+      continue
+    }
     result.tokens = tokens
     result.embedMs.push(embedMs)
     result.runMs.push(spent.ms)
@@ -220,9 +251,19 @@ function median (values: number[]): number | null {
 
 async function main (): Promise<void> {
   const started = Date.now()
+  const loadBefore = loadavg()[0] ?? 0
   const embedding = CONFIGS.map(c => {
     console.error(`bench: embeddings on ${c.runtime}, ${c.threads} thread(s)`)
     return embeddingInChild(c.runtime, c.threads)
+  })
+  const reference = embedding[0]
+  if (reference === undefined) throw new Error('no onnxruntime-node reference')
+  const diffs = embedding.map(r => maxAbsDiff(r.vectors, reference.vectors))
+  const built = process.argv.includes('--no-build') ? false : await ensureBuild(ROOT)
+  const browser: BrowserEmbedResult[] = await measureChromium(ROOT, batches(corpus()), BROWSER_THREADS, EMBED_RUNS, vectors => {
+    const diff = maxAbsDiff(vectors, reference.vectors)
+    if (!(diff < MAX_ABS_DIFF)) throw new Error(`Chromium's vectors differ from onnxruntime-node's by up to ${diff} (allowed < ${MAX_ABS_DIFF}): not timed`)
+    return diff
   })
   const memory: IndexResult[] = []
   for (const dims of INDEX_DIMS) {
@@ -232,22 +273,40 @@ async function main (): Promise<void> {
     }
   }
 
-  const reference = embedding[0]
-  const referenceRate = reference === undefined ? null : median(reference.textsPerSecond)
+  const loadAfter = loadavg()[0] ?? 0
+  const referenceRate = median(reference.textsPerSecond)
   const inferenceRate = (r: EmbedResult): number | null => {
     const runMs = median(r.runMs)
     return runMs === null || runMs === 0 ? null : r.texts / (runMs / 1000)
   }
-  const referenceInference = reference === undefined ? null : inferenceRate(reference)
-  console.log(`\nEmbeddings: model2vec-64d, ${reference?.texts ?? 0} texts (${reference?.tokens ?? 0} tokens), batches of ${EMBED_LIMITS.batch}, median of ${EMBED_RUNS} runs`)
+  const referenceInference = inferenceRate(reference)
+  const fmtDiff = (diff: number): string => diff === 0 ? '0' : diff.toExponential(1)
+  console.log(`\nEmbeddings: model2vec-64d, ${reference.texts} texts (${reference.tokens} tokens), batches of ${EMBED_LIMITS.batch}, median of ${EMBED_RUNS} runs after a warm-up`)
   console.log(table(
-    ['runtime', 'threads', 'texts/s', 'vs node ×1', 'session.run ms', 'inference-only texts/s', 'vs node ×1'],
-    embedding.map(r => {
-      const rate = median(r.textsPerSecond)
-      const inference = inferenceRate(r)
-      return [r.runtime, String(r.threads), fmt(rate, ''), fmtRatio(ratio(rate, referenceRate)), fmt(median(r.runMs), 'ms', 1), fmt(inference, ''), fmtRatio(ratio(inference, referenceInference))]
-    })
+    ['runtime', 'threads', 'texts/s', 'vs node ×1', 'session.run ms', 'inference-only texts/s', 'vs node ×1', 'max |Δ| vs node ×1'],
+    [
+      ...embedding.map((r, i) => {
+        const rate = median(r.textsPerSecond)
+        const inference = inferenceRate(r)
+        return [r.runtime, String(r.threads), fmt(rate, ''), fmtRatio(ratio(rate, referenceRate)), fmt(median(r.runMs), 'ms', 1), fmt(inference, ''), fmtRatio(ratio(inference, referenceInference)), fmtDiff(diffs[i] ?? Infinity)]
+      }),
+      ...browser.map(b => {
+        const rate = median(b.textsPerSecond)
+        return ['onnxruntime-web-wasm (Chromium worker)', String(b.threads), fmt(rate, ''), fmtRatio(ratio(rate, referenceRate)), '–', '–', '–', fmtDiff(b.maxAbsDiff)]
+      })
+    ]
   ))
+  const browserRate = (threads: number): number | null => median(browser.find(b => b.threads === threads)?.textsPerSecond ?? [])
+  console.log(`
+Notes:
+- texts/s: whole embed requests (tokenize + ONNX runs) over the corpus. Node: Embedder.embed in-process.
+  Chromium: the built app's embedding worker (${browser.map(b => `${b.backend} × ${b.actualThreads}`).join(', ')} as it reported), timed in a cross-origin
+  isolated page around each request, so worker messages are included; inside the worker the same requests took
+  ${browser.map(b => `${fmt(median(b.workerMs), 'ms', 1)} (×${b.threads})`).join(', ')} against ${fmt(median(reference.embedMs), 'ms', 1)} for onnxruntime-node ×1.
+- session.run is timed only in Node (the app worker does not expose it).
+- Chromium 2 threads vs 1: ${fmtRatio(ratio(browserRate(2), browserRate(1)))}. Chromium vectors checked against onnxruntime-node ×1 before timing (max |Δ| < ${MAX_ABS_DIFF.toExponential(0)}).
+- 1-minute load average before ${loadBefore.toFixed(2)}, after ${loadAfter.toFixed(2)} on ${cpus().length} cores: other work on this machine skews the figures, threaded ones most.
+${built ? '- The app was built first (npm run build).\n' : ''}`)
   console.log(`\nMemory query: top ${K} by cosine, median of ${QUERIES} queries after a warm-up`)
   console.log(table(
     ['vectors', 'dims', 'VectorIndex ms', 'plain loop + sort ms', 'speed-up', 'index build ms', 'same keys'],
@@ -260,6 +319,7 @@ async function main (): Promise<void> {
 
   const summaries: Record<string, Summary> = {}
   for (const r of embedding) summaries[`${r.runtime}-${r.threads}-textsPerSecond`] = summarize(r.textsPerSecond)
+  for (const b of browser) summaries[`chromium-onnxruntime-web-wasm-${b.threads}-textsPerSecond`] = summarize(b.textsPerSecond)
   for (const m of memory) {
     summaries[`index-${m.vectors}x${m.dims}-ms`] = summarize(m.indexMs)
     summaries[`plain-${m.vectors}x${m.dims}-ms`] = summarize(m.plainMs)
@@ -276,10 +336,12 @@ async function main (): Promise<void> {
       model: 'model2vec-64d',
       embedRuns: EMBED_RUNS,
       queries: QUERIES,
-      elapsedMs: Date.now() - started
+      elapsedMs: Date.now() - started,
+      loadavg: { before: loadBefore, after: loadAfter }
     },
     summary: summaries,
-    embedding,
+    embedding: embedding.map(({ vectors: _vectors, ...r }, i) => ({ ...r, maxAbsDiff: diffs[i] })),
+    chromium: browser,
     memory
   }, null, 2) + '\n')
   console.log(`\nwrote ${out}`)
@@ -290,9 +352,10 @@ const childAt = process.argv.indexOf('--child')
 if (childAt >= 0) {
   const runtime = process.argv[childAt + 1] as Runtime
   const threads = Number(process.argv[childAt + 2])
-  console.log(JSON.stringify(await measureEmbedding(runtime, threads)))
-  // ORT's WASM threads are worker_threads that keep the process alive.
-  process.exit(0)
+  const line = JSON.stringify(await measureEmbedding(runtime, threads)) + '\n'
+  // ORT's WASM threads are worker_threads that keep the process alive: exit once the line (half a
+  // megabyte with the vectors) has reached the pipe.
+  process.stdout.write(line, () => { process.exit(0) })
 } else {
   await main()
 }

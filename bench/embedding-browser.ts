@@ -1,0 +1,158 @@
+/**
+ * The Chromium side of bench/embedding.ts: the built app's own embedding worker (workers/embedding,
+ * onnxruntime-web's WASM execution provider), started directly in a cross-origin isolated page of
+ * the app's server (`vite preview`, which also serves the model at /models/), loaded once per thread
+ * count in a fresh page (ORT fixes its WASM threads at its first initialization in a worker).
+ *
+ * Per thread count: load the model, embed the corpus once (warm-up; its vectors are handed to
+ * `verify`, which must accept them before anything is timed), then `runs` timed passes. A pass sends
+ * the corpus in the same batches as the Node side, one request after another, and is timed in the
+ * page from the first request to the last reply (worker messages included); the worker's own
+ * per-request time (tokenize + ONNX runs, no messaging) is summed beside it.
+ */
+import { readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium, type Page } from '@playwright/test'
+import { CHROMIUM_ARGS } from '../playwright.config.ts'
+import { model2vec64d, type EmbeddingModelSpec } from '../src/core/embedding/models.ts'
+import { NAME_SHIM } from './probe.ts'
+import { startPreview, withTimeout, type PreviewServer } from './procs.ts'
+import type { EmbeddingReply, EmbeddingRequest } from '../workers/embedding/protocol.ts'
+
+const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
+export interface BrowserEmbedResult {
+  threads: number
+  /** Threads and backend the worker reported it loaded with. */
+  actualThreads: number
+  backend: string
+  /** Download + session creation + probe run, as the worker reports it. */
+  loadMs: number
+  texts: number
+  tokens: number
+  /** Whole passes over the corpus, timed in the page, texts per second, per run. */
+  textsPerSecond: number[]
+  /** Whole passes timed in the page, ms per run. */
+  embedMs: number[]
+  /** The worker's own time for the same requests (tokenize + ONNX runs), ms per run. */
+  workerMs: number[]
+  /** Largest absolute difference from the reference vectors, as `verify` computed it. */
+  maxAbsDiff: number
+}
+
+interface Pass {
+  ms: number
+  workerMs: number
+  tokens: number
+  vectors: number[] | null
+}
+
+/** The embedding worker's built file (Vite names it embedding.worker-<hash>.js). */
+function workerPath (root: string): string {
+  const file = readdirSync(join(root, 'dist', 'assets')).find(f => /^embedding\.worker-.*\.js$/.test(f))
+  if (file === undefined) throw new Error('dist/assets has no embedding worker')
+  return `/assets/${file}`
+}
+
+/** In the page: one worker, a request helper, and a pass over every batch timed in the page. */
+async function startWorker (page: Page, path: string): Promise<void> {
+  await page.evaluate((path: string) => {
+    const worker = new Worker(path, { type: 'module', name: 'hyperspace-embedding' })
+    let nextId = 1
+    const ask = async (body: EmbeddingRequest): Promise<EmbeddingReply> => await new Promise((resolve, reject) => {
+      const id = nextId++
+      const onMessage = (event: MessageEvent<EmbeddingReply>): void => {
+        if (event.data.id !== id || event.data.type === 'load-progress') return
+        worker.removeEventListener('message', onMessage)
+        resolve(event.data)
+      }
+      worker.addEventListener('message', onMessage)
+      worker.onerror = event => { reject(new Error(`embedding worker: ${event.message}`)) }
+      worker.postMessage({ ...body, id })
+    })
+    const pass = async (batches: string[][], keep: boolean): Promise<Pass> => {
+      const kept: number[] = []
+      let workerMs = 0
+      let tokens = 0
+      const started = performance.now()
+      for (const texts of batches) {
+        const reply = await ask({ type: 'embed', id: 0, texts })
+        if (reply.type !== 'embedded') throw new Error(`embed failed: ${JSON.stringify(reply)}`)
+        workerMs += reply.ms
+        tokens += reply.tokens
+        if (keep) for (const v of reply.vectors) kept.push(v)
+      }
+      const ms = performance.now() - started
+      return { ms, workerMs, tokens, vectors: keep ? kept : null }
+    }
+    Object.assign(window, { __embeddingBench: { ask, pass } })
+  }, path)
+}
+
+interface PageBench {
+  ask: (body: EmbeddingRequest) => Promise<EmbeddingReply>
+  pass: (batches: string[][], keep: boolean) => Promise<Pass>
+}
+
+async function ask (page: Page, body: EmbeddingRequest): Promise<EmbeddingReply> {
+  return await page.evaluate(async body => await (window as unknown as { __embeddingBench: PageBench }).__embeddingBench.ask(body), body)
+}
+
+async function pass (page: Page, batches: string[][], keep: boolean): Promise<Pass> {
+  return await page.evaluate(async ({ batches, keep }) => await (window as unknown as { __embeddingBench: PageBench }).__embeddingBench.pass(batches, keep), { batches, keep })
+}
+
+async function series (page: Page, model: EmbeddingModelSpec, threads: number, batches: string[][], runs: number, verify: (vectors: number[]) => number): Promise<BrowserEmbedResult> {
+  const loaded = await ask(page, { type: 'load', id: 0, model, threads, webgpu: false })
+  if (loaded.type !== 'loaded') throw new Error(`load with ${threads} thread(s) failed: ${JSON.stringify(loaded)}`)
+  if (loaded.backend !== 'wasm') throw new Error(`asked for the wasm backend, the worker loaded ${loaded.backend}`)
+  if (loaded.threads !== threads) throw new Error(`asked for ${threads} thread(s), the worker runs ${loaded.threads}`)
+  const texts = batches.reduce((sum, b) => sum + b.length, 0)
+  // Warm-up, and the vectors to check before anything is timed.
+  const first = await pass(page, batches, true)
+  const maxAbsDiff = verify(first.vectors ?? [])
+  const result: BrowserEmbedResult = { threads, actualThreads: loaded.threads, backend: loaded.backend, loadMs: loaded.ms, texts, tokens: first.tokens, textsPerSecond: [], embedMs: [], workerMs: [], maxAbsDiff }
+  for (let run = 0; run < runs; run++) {
+    const timed = await pass(page, batches, false)
+    result.embedMs.push(timed.ms)
+    result.workerMs.push(timed.workerMs)
+    result.textsPerSecond.push(texts / (timed.ms / 1000))
+  }
+  await ask(page, { type: 'unload', id: 0 })
+  return result
+}
+
+/**
+ * Embeds `batches` with the built app's worker in Chromium for each thread count. `verify` gets the
+ * warm-up's vectors (row-major, in corpus order) and returns their largest difference from the
+ * reference; it throws to stop the bench. Expects dist/ to be built.
+ */
+export async function measureChromium (root: string, batches: string[][], threadCounts: number[], runs: number, verify: (vectors: number[]) => number): Promise<BrowserEmbedResult[]> {
+  const path = workerPath(root)
+  let preview: PreviewServer | undefined
+  const results: BrowserEmbedResult[] = []
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
+  try {
+    preview = await startPreview(root)
+    const model = model2vec64d(new URL('/models', preview.url).href)
+    for (const threads of threadCounts) {
+      console.error(`bench: embeddings in Chromium (app worker, onnxruntime-web wasm), ${threads} thread(s)`)
+      // A fresh page, hence a fresh worker: ORT reads numThreads once per worker.
+      const page = await browser.newPage({ baseURL: preview.url })
+      try {
+        await page.addInitScript(NAME_SHIM)
+        // A static file of the app's server: cross-origin isolated like the app, but no node runs in it.
+        await page.goto('/icon.svg')
+        if (!await page.evaluate(() => self.crossOriginIsolated)) throw new Error('the page is not cross-origin isolated: ORT cannot use threads')
+        await startWorker(page, path)
+        results.push(await series(page, model, threads, batches, runs, verify))
+      } finally {
+        await page.close()
+      }
+    }
+  } finally {
+    await withTimeout('chromium close', 15_000, async () => { await browser.close() })
+    await preview?.close()
+  }
+  return results
+}
