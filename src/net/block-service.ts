@@ -1,4 +1,5 @@
 import { peerIdFromString } from '@libp2p/peer-id'
+import { abortStream, errorFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { verifyBlock, type BlockCid } from '../core/blocks/cid.ts'
 import { PeerLacksBlockError, RemoteBlockError } from '../core/blocks/errors.ts'
@@ -7,7 +8,7 @@ import {
   decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame,
   type BlocksServerFrame
 } from '../core/blocks/wire.ts'
-import { HyperspaceError, MalformedMessageError, OversizeMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
+import { MalformedMessageError, OversizeMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
 import { sha256Of } from '../core/pulse/bytes.ts'
 import { countersignAsServer, exchangeAsClient } from './receipt-exchange.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
@@ -49,15 +50,7 @@ const BLOCK_TIMEOUT_MS = 30_000
 const RECEIPT_READ_TIMEOUT_MS = 10_000
 const BUSY_RETRY_MS = 1_000
 
-function withTimeout (signal: AbortSignal | undefined, ms: number): AbortSignal {
-  const timeout = AbortSignal.timeout(ms)
-  return signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-}
 
-function errorFrame (err: unknown): BlocksServerFrame {
-  const code = err instanceof HyperspaceError ? err.code : 'ERR_INTERNAL'
-  return { t: 'error', code, message: errorMessage(err).slice(0, 500) }
-}
 
 /** The length-prefix reader refuses an oversize frame before reading it; that is the peer's fault, so name it ours. */
 async function readFrame (lp: LengthPrefixedStream, signal: AbortSignal, limit: number): Promise<Uint8Array> {
@@ -107,7 +100,7 @@ export class BlockService {
       await stream.close().catch(() => {})
       return receipt === undefined ? { bytes: frame.bytes } : { bytes: frame.bytes, receipt }
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))
+      abortStream(stream, err)
       throw err
     }
   }
@@ -152,7 +145,7 @@ export class BlockService {
 
   private readonly onStream = (stream: Stream, connection: Connection): void => {
     this.serve(stream, connection.remotePeer.toString()).catch(err => {
-      stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))
+      abortStream(stream, err)
     })
   }
 

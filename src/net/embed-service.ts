@@ -1,6 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
+import { abortStream, errorFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { HyperspaceError, MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
+import { MalformedMessageError, PeerBusyError } from '../core/errors.ts'
 import {
   EMBED_JOB_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES, EMBED_NONCE_BYTES, EMBED_PROTOCOL, EMBED_RESULT_FRAME_MAX_BYTES, RemoteEmbeddingError,
   decodeEmbedClientFrame, decodeEmbedServerFrame, decodeVectors, encodeEmbedClientFrame, encodeEmbedServerFrame, encodeVectors,
@@ -47,15 +48,7 @@ const RESULT_TIMEOUT_MS = 60_000
 const RECEIPT_READ_TIMEOUT_MS = 10_000
 const BUSY_RETRY_MS = 2_000
 
-function withTimeout (signal: AbortSignal | undefined, ms: number): AbortSignal {
-  const timeout = AbortSignal.timeout(ms)
-  return signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-}
 
-function errorFrame (err: unknown): EmbedServerFrame {
-  const code = err instanceof HyperspaceError ? err.code : 'ERR_INTERNAL'
-  return { t: 'error', code, message: errorMessage(err).slice(0, 500) }
-}
 
 /**
  * `/hyperspace/embed/1.0.0` on both sides: serves this node's embedding model to peers (admission,
@@ -101,7 +94,7 @@ export class EmbedService {
       await stream.close().catch(() => {})
       return { dims: result.dims, vectors, receipt }
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))
+      abortStream(stream, err)
       throw err
     }
   }
@@ -114,7 +107,7 @@ export class EmbedService {
 
   private readonly onStream = (stream: Stream, connection: Connection): void => {
     this.serve(stream, connection.remotePeer.toString()).catch(err => {
-      stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))
+      abortStream(stream, err)
     })
   }
 

@@ -1,6 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
+import { abortStream, errorFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { PeerBusyError, RemoteInferenceError, HyperspaceError, MalformedMessageError, errorMessage } from '../core/errors.ts'
+import { PeerBusyError, RemoteInferenceError, MalformedMessageError } from '../core/errors.ts'
 import { sha256Of, utf8 } from '../core/pulse/bytes.ts'
 import { countersignAsServer, exchangeAsClient } from './receipt-exchange.ts'
 import {
@@ -54,10 +55,6 @@ function randomBytes (n: number): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(n))
 }
 
-function withTimeout (signal: AbortSignal | undefined, ms: number): AbortSignal {
-  const timeout = AbortSignal.timeout(ms)
-  return signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-}
 
 /** Splits text into pieces of at most MAX_DELTA_CHARS UTF-16 units without cutting a surrogate pair. */
 function deltaPieces (text: string): string[] {
@@ -72,10 +69,6 @@ function deltaPieces (text: string): string[] {
   return pieces
 }
 
-function errorFrame (err: unknown): ServerFrame {
-  const code = err instanceof HyperspaceError ? err.code : 'ERR_INTERNAL'
-  return { t: 'error', code, message: errorMessage(err).slice(0, 500) }
-}
 
 /**
  * `/hyperspace/inference/1.0.0` on both sides: serves this node's models to peers (admission, limits,
@@ -141,7 +134,7 @@ export class InferenceService {
         receipt
       }
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))
+      abortStream(stream, err)
       throw err
     }
   }
@@ -154,7 +147,7 @@ export class InferenceService {
 
   private readonly onStream = (stream: Stream, connection: Connection): void => {
     this.serve(stream, connection.remotePeer.toString()).catch(err => {
-      stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))
+      abortStream(stream, err)
     })
   }
 

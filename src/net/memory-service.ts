@@ -1,4 +1,5 @@
 import { peerIdFromString } from '@libp2p/peer-id'
+import { abortStream, withTimeout } from './stream-helpers.ts'
 import { lpStream } from '@libp2p/utils'
 import { HyperspaceError, PeerBusyError, errorMessage } from '../core/errors.ts'
 import {
@@ -45,10 +46,6 @@ export interface MemoryServiceOptions {
 /** A peer that does not answer in this time is counted as failed; a put or query is one small frame each way. */
 export const MEMORY_REQUEST_TIMEOUT_MS = 5_000
 
-function withTimeout (signal: AbortSignal | undefined, ms: number): AbortSignal {
-  const timeout = AbortSignal.timeout(ms)
-  return signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-}
 
 function refusal (err: unknown): MemoryResponse {
   const code = err instanceof HyperspaceError ? err.code : 'ERR_INTERNAL'
@@ -94,14 +91,14 @@ export class MemoryService {
       if (response.type === 'error') throw new RemoteMemoryError(peerId, response.code, response.message)
       return response
     } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))
+      abortStream(stream, err)
       throw err
     }
   }
 
   private readonly onStream = (stream: Stream, connection: Connection): void => {
     this.serve(stream, connection.remotePeer.toString()).catch(err => {
-      stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))
+      abortStream(stream, err)
     })
   }
 
