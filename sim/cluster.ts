@@ -8,15 +8,15 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { systemScheduler } from '../src/core/scheduler.ts'
 import { hyperspaceGossip } from '../src/net/gossip.ts'
 import { pulseSigner, verifyPulseSignature } from '../src/net/pulse-keys.ts'
-import { PulseService, pulseTopic } from '../src/net/pulse-service.ts'
+import { PulseService } from '../src/net/pulse-service.ts'
 import type { CapabilityName } from '../src/core/capabilities.ts'
 import type { Prover } from '../src/core/pulse/reference-prover.ts'
 import type { HyperspaceServices } from '../src/net/services.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, real GossipSub, the real PulseService), for
- * integration tests and traffic measurements. Every node dials every other; GossipSub builds its
- * mesh (D = 6) on top.
+ * integration tests, traffic measurements and the simulator's real mode. Nodes dial every other node,
+ * or a given number of random others in larger clusters; GossipSub builds its mesh (D = 6) on top.
  */
 
 export interface ClusterNodeSpec {
@@ -31,6 +31,16 @@ export interface ClusterOptions {
   roundMs: number
   n: number
   k: number
+  /** How many random others each node dials; every other node when absent. */
+  dials?: number
+}
+
+/** GossipSub RPCs as they go on the stream (protobuf, before length prefix, Noise and Yamux). */
+export interface WireCounters {
+  bytesIn: number
+  bytesOut: number
+  rpcsIn: number
+  rpcsOut: number
 }
 
 export interface ClusterNode {
@@ -39,10 +49,27 @@ export interface ClusterNode {
   pulse: PulseService
   /** Pulse payload bytes this node published, and received (each message once, as delivered). */
   traffic: { sent: number, received: number }
+  /** Every GossipSub RPC this node sent and received, control included. */
+  wire: WireCounters
+}
+
+/**
+ * GossipSub measures each RPC it sends and receives for its metrics; this stands in for its metrics
+ * object to read just those two figures, and ignores every other metric call.
+ */
+function rpcMeter (wire: WireCounters): unknown {
+  const ignore: unknown = new Proxy(() => ignore, { get: () => ignore })
+  return new Proxy({}, {
+    get: (_, name) => {
+      if (name === 'onRpcSent') return (_rpc: unknown, bytes: number) => { wire.bytesOut += bytes; wire.rpcsOut++ }
+      if (name === 'onRpcRecv') return (_rpc: unknown, bytes: number) => { wire.bytesIn += bytes; wire.rpcsIn++ }
+      return ignore
+    }
+  })
 }
 
 export async function startCluster (specs: ClusterNodeSpec[], options: ClusterOptions): Promise<ClusterNode[]> {
-  const topic = pulseTopic(options.networkId)
+  const isPulse = (topic: string): boolean => topic.startsWith(`hyperspace/v2/${options.networkId}/pulse/`)
   const nodes: ClusterNode[] = []
   for (const spec of specs) {
     const key = await generateKeyPair('Ed25519')
@@ -56,24 +83,31 @@ export async function startCluster (specs: ClusterNodeSpec[], options: ClusterOp
     }) as unknown as Libp2p<HyperspaceServices>
     const caps: CapabilityName[] = spec.validating ? ['validation'] : []
     const pulse = new PulseService(libp2p, systemScheduler, {
-      ...options,
+      networkId: options.networkId,
+      roundMs: options.roundMs,
+      n: options.n,
+      k: options.k,
       signer: pulseSigner(key),
       verify: verifyPulseSignature,
       ...(spec.prover !== undefined ? { prover: spec.prover } : {}),
       validating: () => spec.validating,
       workingCaps: () => caps
     })
-    const node: ClusterNode = { name: spec.name, libp2p, pulse, traffic: { sent: 0, received: 0 } }
-    libp2p.services.pubsub.addEventListener('message', evt => { if (evt.detail.topic === topic) node.traffic.received += evt.detail.data.byteLength })
+    const node: ClusterNode = { name: spec.name, libp2p, pulse, traffic: { sent: 0, received: 0 }, wire: { bytesIn: 0, bytesOut: 0, rpcsIn: 0, rpcsOut: 0 } }
+    ;(libp2p.services.pubsub as unknown as { metrics: unknown }).metrics = rpcMeter(node.wire)
+    libp2p.services.pubsub.addEventListener('message', evt => { if (isPulse(evt.detail.topic)) node.traffic.received += evt.detail.data.byteLength })
     const publish = libp2p.services.pubsub.publish.bind(libp2p.services.pubsub)
     libp2p.services.pubsub.publish = async (t, data) => {
-      if (t === topic) node.traffic.sent += data?.byteLength ?? 0
+      if (isPulse(t)) node.traffic.sent += data?.byteLength ?? 0
       return await publish(t, data)
     }
     nodes.push(node)
   }
   for (const [i, a] of nodes.entries()) {
-    for (const b of nodes.slice(i + 1)) {
+    const others = options.dials === undefined
+      ? nodes.slice(i + 1)
+      : Array.from({ length: options.dials }, () => nodes[Math.floor(Math.random() * nodes.length)] as ClusterNode).filter(b => b !== a)
+    for (const b of new Set(others)) {
       const addr = b.libp2p.getMultiaddrs()[0]
       if (addr !== undefined) await a.libp2p.dial(addr)
     }

@@ -1,5 +1,6 @@
 import { multiplierOf } from '../core/capabilities.ts'
 import { presencePoints, summarize, type PointsSummary, type RoundPoints } from '../core/points.ts'
+import type { RoundBook } from '../core/pulse/engine.ts'
 import type { StrikeReason } from '../core/pulse/messages.ts'
 import type { RoundRecord } from '../storage/database.ts'
 import type { PulseStore } from '../storage/pulse-store.ts'
@@ -18,7 +19,7 @@ export interface RoundSummary {
  * This node's own pulse history: one record per round it took part in, updated as validators'
  * verdicts arrive, and the points derived from it. Kept in IndexedDB when a store is given.
  */
-export class PulseLedger {
+export class PulseLedger implements RoundBook {
   private readonly records = new Map<number, RoundRecord>()
   private loaded = false
 

@@ -1,4 +1,5 @@
 import { roundMsOf } from '../core/config.ts'
+import { MAX_COMMITTEES } from '../core/pulse/committee.ts'
 import { systemScheduler } from '../core/scheduler.ts'
 import { isHyperspaceTopic } from '../core/topics.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
@@ -9,14 +10,16 @@ import type { HyperspaceServices } from '../net/services.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 
 const CAPABILITIES = /^hyperspace\/v2\/([a-z0-9-]+)\/capabilities$/
-const PULSE = /^hyperspace\/v2\/([a-z0-9-]+)\/pulse\/0$/
+const PULSE = /^hyperspace\/v2\/([a-z0-9-]+)\/pulse\/(0|[1-9][0-9]{0,4})$/
 const SWEEP_MS = 60_000
 
 /**
  * The relay joins every Hyperspace topic its peers join (a relay forwards only topics it is
  * subscribed to; dev networks with ?round= make new names), up to a bound, and leaves empty ones.
  * It checks what it forwards, so one bad publisher cannot get the relay itself cut off, and on pulse
- * topics it is a validator: it judges every reveal and publishes verdicts.
+ * topics it is a validator: it judges every reveal and publishes verdicts. Each pulse committee has
+ * its own topic; the relay serves each one it carries as a member of that committee would, whatever
+ * the epoch, since its browsers move between committees and it does not.
  */
 export class TopicCarrier {
   private readonly pulses = new Map<string, PulseService>()
@@ -58,13 +61,15 @@ export class TopicCarrier {
 
   private join (topic: string): void {
     const pubsub = this.libp2p.services.pubsub
-    const pulseNetwork = PULSE.exec(topic)?.[1]
-    if (pulseNetwork !== undefined) {
+    const pulseTopic = PULSE.exec(topic)
+    if (pulseTopic !== null) {
+      const [, pulseNetwork = '', committee = ''] = pulseTopic
       const roundMs = roundMsOf(pulseNetwork)
-      if (roundMs === undefined) return
+      if (roundMs === undefined || Number(committee) >= MAX_COMMITTEES) return
       const pulse = new PulseService(this.libp2p, systemScheduler, {
         networkId: pulseNetwork,
         roundMs,
+        committee: Number(committee),
         signer: pulseSigner(this.key),
         verify: verifyPulseSignature,
         validating: () => true,

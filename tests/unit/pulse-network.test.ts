@@ -110,7 +110,7 @@ describe('pulse between real libp2p nodes', () => {
 
   it('rejects a node replaying another node\'s signed commit under its own gossip identity', async () => {
     const [victim, attacker, watcher] = [peers[0] as TestPeer, peers[3] as TestPeer, peers[1] as TestPeer]
-    const topic = pulseTopic(NET)
+    const topic = pulseTopic(NET, 0)
     const victimCommit = await new Promise<Uint8Array>(resolve => {
       attacker.libp2p.services.pubsub.addEventListener('message', evt => {
         const msg = evt.detail

@@ -1,13 +1,10 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { describe, expect, it } from 'vitest'
 import {
-  EPOCH_ROUNDS,
   SEED_BYTES,
   challengeBeacon,
   challengeIndices,
-  committeeOf,
   emptyBeacon,
-  epochSeed,
   leaderScore,
   pickLeader,
   roundSeed
@@ -213,45 +210,5 @@ describe('challengeIndices', () => {
       expect(c).toBeGreaterThan(expected * 0.5)
       expect(c).toBeLessThan(expected * 1.5)
     }
-  })
-})
-
-describe('committees', () => {
-  it('epochSeed is SHA-256("hyperspace-epoch" | network id | u64be(floor(round / 96)))', () => {
-    expect(EPOCH_ROUNDS).toBe(96)
-    expect(hex(epochSeed(NET, 200))).toBe(hex(sha256(cat(utf8('hyperspace-epoch'), utf8(NET), be64(2)))))
-  })
-
-  it('epochSeed is the same for rounds 0..95 and changes at 96', () => {
-    const first = hex(epochSeed(NET, 0))
-    for (let r = 1; r < 96; r++) expect(hex(epochSeed(NET, r))).toBe(first)
-    expect(hex(epochSeed(NET, 96))).not.toBe(first)
-    expect(hex(epochSeed(NET, 191))).toBe(hex(epochSeed(NET, 96)))
-    expect(hex(epochSeed('hyperspace-other', 0))).not.toBe(first)
-  })
-
-  it('committeeOf is SHA-256(epoch | peer id) mod committees', () => {
-    const epoch = epochSeed(NET, 0)
-    for (const id of randomPeerIds(20, 'known')) {
-      expect(committeeOf(epoch, utf8(id), 4)).toBe(firstU32(sha256(cat(epoch, utf8(id)))) % 4)
-    }
-  })
-
-  it('spreads 2000 peers uniformly over 4 committees (chi-square) and keeps them for the whole epoch', () => {
-    const ids = randomPeerIds(2000, 'committee').map(utf8)
-    const epoch = epochSeed(NET, 0)
-    const counts = [0, 0, 0, 0]
-    const assigned = ids.map(id => committeeOf(epoch, id, 4))
-    for (const c of assigned) counts[c] = (counts[c] as number) + 1
-    const expected = 500
-    const chi2 = counts.reduce((sum, c) => sum + (c - expected) ** 2 / expected, 0)
-    // 3 degrees of freedom: P(chi2 > 30) is about 1e-6.
-    expect(chi2).toBeLessThan(30)
-    // Same epoch seed for every round of the epoch → same assignment.
-    expect(ids.map(id => committeeOf(epochSeed(NET, 95), id, 4))).toEqual(assigned)
-    // The next epoch reshuffles.
-    const next = ids.map(id => committeeOf(epochSeed(NET, 96), id, 4))
-    const moved = next.filter((c, i) => c !== assigned[i]).length
-    expect(moved).toBeGreaterThan(2000 * 0.6)
   })
 })

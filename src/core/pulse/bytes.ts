@@ -1,9 +1,16 @@
-import { sha256 } from '@noble/hashes/sha2.js'
+import { sha256 } from './sha256.ts'
 
 const encoder = new TextEncoder()
 
+/** UTF-8 bytes of a string; peer ids (base58, so ASCII) take a path that skips the native encoder's call cost. */
 export function utf8 (text: string): Uint8Array {
-  return encoder.encode(text)
+  const out = new Uint8Array(text.length)
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code >= 0x80) return encoder.encode(text)
+    out[i] = code
+  }
+  return out
 }
 
 export function concat (...parts: Uint8Array[]): Uint8Array {
@@ -30,11 +37,13 @@ export function u64be (value: number): Uint8Array {
 }
 
 export function readU32be (bytes: Uint8Array, offset = 0): number {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(offset)
+  if (offset < 0 || offset + 4 > bytes.byteLength) throw new RangeError(`no u32 at ${offset} of ${bytes.byteLength} bytes`)
+  return (((bytes[offset] as number) << 24) | ((bytes[offset + 1] as number) << 16) | ((bytes[offset + 2] as number) << 8) | (bytes[offset + 3] as number)) >>> 0
 }
 
+/** SHA-256 of the concatenation of `parts`. */
 export function sha256Of (...parts: Uint8Array[]): Uint8Array {
-  return sha256(parts.length === 1 ? parts[0] as Uint8Array : concat(...parts))
+  return sha256(parts)
 }
 
 export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {

@@ -1,4 +1,4 @@
-import { concat, equalBytes, sha256Of } from './bytes.ts'
+import { equalBytes, sha256Of } from './bytes.ts'
 
 /**
  * The Merkle tree of RFC 9162 (Certificate Transparency v2) section 2.1, over SHA-256: leaves are
@@ -14,7 +14,7 @@ export function leafHash (data: Uint8Array): Uint8Array {
 }
 
 export function nodeHash (left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256Of(concat(NODE, left, right))
+  return sha256Of(NODE, left, right)
 }
 
 function largestPowerOfTwoBelow (n: number): number {
@@ -69,15 +69,45 @@ export function verifyProof (leaf: Uint8Array, index: number, size: number, proo
   return sn === 0 && equalBytes(r, root)
 }
 
-/** Every level of the tree, for a prover that answers many proofs from one tree. */
+/**
+ * Subtree roots of each MerkleTree by `start * (leaves + 1) + size`, filled while its root is
+ * computed, so that its proofs cost no hashing. Kept outside the class (as are the functions below),
+ * whose public shape other provers implement.
+ */
+const subtrees = new WeakMap<MerkleTree, Map<number, Uint8Array>>()
+
+function subtreeRoot (tree: MerkleTree, start: number, size: number): Uint8Array {
+  if (size === 1) return tree.leaves[start] as Uint8Array
+  const cache = subtrees.get(tree) as Map<number, Uint8Array>
+  const key = start * (tree.leaves.length + 1) + size
+  let root = cache.get(key)
+  if (root === undefined) {
+    const k = largestPowerOfTwoBelow(size)
+    root = nodeHash(subtreeRoot(tree, start, k), subtreeRoot(tree, start + k, size - k))
+    cache.set(key, root)
+  }
+  return root
+}
+
+function subtreePath (tree: MerkleTree, start: number, size: number, index: number): Uint8Array[] {
+  if (size === 1) return []
+  const k = largestPowerOfTwoBelow(size)
+  return index < k
+    ? [...subtreePath(tree, start, k, index), subtreeRoot(tree, start + k, size - k)]
+    : [...subtreePath(tree, start + k, size - k, index - k), subtreeRoot(tree, start, k)]
+}
+
+/** A tree whose root and proofs share one computation, for a prover that answers many proofs. */
 export class MerkleTree {
   readonly root: Uint8Array
 
   constructor (readonly leaves: readonly Uint8Array[]) {
-    this.root = merkleRoot(leaves)
+    subtrees.set(this, new Map())
+    this.root = leaves.length === 0 ? merkleRoot(leaves) : subtreeRoot(this, 0, leaves.length)
   }
 
   proof (index: number): Uint8Array[] {
-    return merkleProof(this.leaves, index)
+    if (index < 0 || index >= this.leaves.length) throw new RangeError(`leaf ${index} is outside a tree of ${this.leaves.length}`)
+    return subtreePath(this, 0, this.leaves.length, index)
   }
 }

@@ -2,6 +2,7 @@ import { isCapabilityName, type CapabilityName } from '../capabilities.ts'
 import { decodeMessage, encodeMessage } from '../cbor.ts'
 import { BadSignatureError, MalformedMessageError } from '../errors.ts'
 import { concat, utf8 } from './bytes.ts'
+import { isCommitteeCount } from './committee.ts'
 import { MAX_N, MIN_N } from './work.ts'
 
 /**
@@ -30,6 +31,11 @@ export interface CommitMessage {
    * byte-identical commits, so this is what tells them apart.
    */
   sid: Uint8Array
+  /**
+   * K in the sender's view, present only when above 1 (so a network of one committee sends exactly
+   * what it sent before committees existed): how a node that has just joined learns K.
+   */
+  committees?: number
 }
 
 export interface ChallengeMessage {
@@ -165,7 +171,13 @@ function decodeBody (record: Record<string, unknown>): PulseMessage {
     case 'commit': {
       const n = uintField(record.n, 'n', MAX_N)
       if (n < MIN_N) fail(`n must be at least ${MIN_N}`)
-      return { t: 'commit', ...base, seed: bytesField(record.seed, 'seed', 32), root: bytesField(record.root, 'root', 32), n, caps: capsField(record.caps), sid: bytesField(record.sid, 'sid', 8) }
+      const commit: CommitMessage = { t: 'commit', ...base, seed: bytesField(record.seed, 'seed', 32), root: bytesField(record.root, 'root', 32), n, caps: capsField(record.caps), sid: bytesField(record.sid, 'sid', 8) }
+      if (record.committees !== undefined) {
+        // One committee is said by leaving the field out: one meaning, one encoding.
+        if (typeof record.committees !== 'number' || !isCommitteeCount(record.committees) || record.committees === 1) fail('committees must be a power of two above 1')
+        commit.committees = record.committees
+      }
+      return commit
     }
     case 'challenge': {
       const commits = listField(record.commits, 'commits', MAX_COMMITTEE).map(entry => {

@@ -1,8 +1,6 @@
 /** Network-wide pulse parameters: every node of a network must use the same. */
 export const PULSE_N = 256
 export const PULSE_K = 8
-/** Committees (DESIGN 5.7); one until networks grow past a committee's size. */
-export const PULSE_COMMITTEES = 1
 
 /** Offsets inside a round, as fractions of T, at which a node acts. */
 export const ACT_AT = {
@@ -11,5 +9,11 @@ export const ACT_AT = {
   /** Committers reveal once the challenge has had time to spread. */
   reveal: 0.5,
   /** Validators judge once the reveal window has closed. */
-  verify: 0.72
+  verify: 0.72,
+  /**
+   * In the last round of an epoch, a node joins its next committee's topic once its own round's
+   * traffic is over (the same topic still carries the old committee's round until then), early enough
+   * for its mesh there to form before the epoch starts.
+   */
+  prejoin: 0.85
 } as const

@@ -1,6 +1,6 @@
-import { equalBytes, utf8 } from './bytes.ts'
+import { compareBytes, equalBytes, utf8 } from './bytes.ts'
 import { leafHash, verifyProof } from './merkle.ts'
-import { challengeIndices, pickLeader } from './seed.ts'
+import { challengeIndices, leaderScore } from './seed.ts'
 import { expectedRows, rowBytes, workKey } from './work.ts'
 import type { CapabilityName } from '../capabilities.ts'
 import type { ChallengeMessage, CommitMessage, RevealMessage, SignedPulseMessage, VerdictMessage, VerdictResult } from './messages.ts'
@@ -19,6 +19,13 @@ export class RoundState {
   readonly verdicts = new Map<string, SignedPulseMessage<VerdictMessage>>()
   /** Peer ids seen committing two different roots this round: one identity running in two places. */
   readonly conflicts = new Set<string>()
+  /*
+   * The lowest-scoring committer and challenger so far, kept as messages arrive: a node that is asked
+   * for the leader after every reveal must not hash the whole commit set each time.
+   */
+  private leading?: { peer: string, score: Uint8Array }
+  private canonical?: { challenge: SignedPulseMessage<ChallengeMessage>, score: Uint8Array }
+  private canonicalIndices?: number[]
 
   constructor (readonly networkId: string, readonly round: number, readonly seed: Uint8Array, readonly n: number, readonly k: number) {}
 
@@ -33,12 +40,14 @@ export class RoundState {
       return 'conflict'
     }
     this.commits.set(commit.peer, signed)
+    const score = leaderScore(this.seed, utf8(commit.peer))
+    if (this.leading === undefined || compareBytes(score, this.leading.score) < 0) this.leading = { peer: commit.peer, score }
     return 'accepted'
   }
 
   /** The leader among the commits seen so far: lowest SHA-256(seed | peer id). */
   leader (): string | undefined {
-    return pickLeader(this.seed, [...this.commits.keys()])
+    return this.leading?.peer
   }
 
   /** The sorted commit set a leader signs. */
@@ -54,17 +63,23 @@ export class RoundState {
     // A leader must itself be among the committers it lists.
     if (!challenge.commits.some(([peer]) => peer === challenge.peer)) return false
     this.challenges.set(challenge.peer, signed)
+    const score = leaderScore(this.seed, utf8(challenge.peer))
+    if (this.canonical === undefined || compareBytes(score, this.canonical.score) < 0) {
+      this.canonical = { challenge: signed, score }
+      this.canonicalIndices = undefined
+    }
     return true
   }
 
   /** When nodes saw different commit sets, several may think they lead; the lowest score wins. */
   canonicalChallenge (): SignedPulseMessage<ChallengeMessage> | undefined {
-    const leader = pickLeader(this.seed, [...this.challenges.keys()])
-    return leader === undefined ? undefined : this.challenges.get(leader)
+    return this.canonical?.challenge
   }
 
   indices (challenge: SignedPulseMessage<ChallengeMessage>): number[] {
-    return challengeIndices(this.seed, challenge.sig, this.n, challenge.message.k)
+    if (challenge !== this.canonical?.challenge) return challengeIndices(this.seed, challenge.sig, this.n, challenge.message.k)
+    this.canonicalIndices ??= challengeIndices(this.seed, challenge.sig, this.n, challenge.message.k)
+    return this.canonicalIndices
   }
 
   addReveal (reveal: RevealMessage): void {

@@ -53,14 +53,3 @@ export function challengeIndices (seed: Uint8Array, leaderSignature: Uint8Array,
   }
   return picked
 }
-
-/** Rounds per committee epoch: membership changes only at epoch boundaries. */
-export const EPOCH_ROUNDS = 96
-
-export function epochSeed (networkId: string, round: number): Uint8Array {
-  return sha256Of(utf8('hyperspace-epoch'), utf8(networkId), u64be(Math.floor(round / EPOCH_ROUNDS)))
-}
-
-export function committeeOf (epoch: Uint8Array, peerId: Uint8Array, committees: number): number {
-  return readU32be(sha256Of(epoch, peerId)) % committees
-}

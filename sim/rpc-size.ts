@@ -1,0 +1,44 @@
+/**
+ * Sizes of GossipSub RPCs as @libp2p/gossipsub encodes them (protobuf), so that the model counts the
+ * bytes the real stack puts on a stream (before length prefix, Noise and Yamux framing). Signed
+ * messages carry `from` (an Ed25519 peer id: 38 bytes), `seqno` (8), the topic and a 64-byte
+ * signature; the message id is `from | seqno`.
+ */
+
+const PEER_ID_BYTES = 38
+const SEQNO_BYTES = 8
+const SIGNATURE_BYTES = 64
+export const MESSAGE_ID_BYTES = PEER_ID_BYTES + SEQNO_BYTES
+
+function varintLength (value: number): number {
+  let length = 1
+  while (value >= 128) {
+    value = Math.floor(value / 128)
+    length++
+  }
+  return length
+}
+
+/** A length-delimited protobuf field: tag, length, body. */
+function field (bodyLength: number): number {
+  return 1 + varintLength(bodyLength) + bodyLength
+}
+
+const encoder = new TextEncoder()
+
+/** An RPC carrying one published message of `dataBytes` on `topic`. */
+export function dataRpcBytes (topic: string, dataBytes: number): number {
+  const message = field(PEER_ID_BYTES) + field(dataBytes) + field(SEQNO_BYTES) + field(encoder.encode(topic).byteLength) + field(SIGNATURE_BYTES)
+  return field(message)
+}
+
+/** An RPC with one IDONTWANT for one message id. */
+export function idontwantRpcBytes (): number {
+  return field(field(field(MESSAGE_ID_BYTES)))
+}
+
+/** An RPC with one IHAVE advertising `ids` message ids on `topic`. */
+export function ihaveRpcBytes (topic: string, ids: number): number {
+  const ihave = field(encoder.encode(topic).byteLength) + ids * field(MESSAGE_ID_BYTES)
+  return field(field(ihave))
+}

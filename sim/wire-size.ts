@@ -1,0 +1,48 @@
+import { encodeMessage } from '../src/core/cbor.ts'
+import { encodeSigned, PULSE_VERSION, type PulseMessage } from '../src/core/pulse/messages.ts'
+
+/**
+ * Encoded sizes of pulse messages, from the real codec: what the simulator puts on its modelled wire
+ * where it does not send a real message (reveals at the network's n, traffic without committees).
+ */
+
+const ROOT = new Uint8Array(32)
+
+function signedBytes (message: PulseMessage): number {
+  const body = encodeMessage({ v: PULSE_VERSION, ...message })
+  return encodeSigned({ message, body, sig: new Uint8Array(64) }).byteLength
+}
+
+export interface Shape {
+  networkId: string
+  round: number
+  /** Any peer id of the network's shape (the simulated ones all have the same length). */
+  peer: string
+}
+
+export function commitBytes ({ networkId, round, peer }: Shape): number {
+  return signedBytes({ t: 'commit', net: networkId, r: round, peer, seed: ROOT, root: ROOT, n: 256, caps: [], sid: new Uint8Array(8) })
+}
+
+/** A reveal of k rows from an n x n product: rows of 4n bytes, proofs of log2(n) hashes. */
+export function revealBytes ({ networkId, round, peer }: Shape, n: number, k: number): number {
+  const rows = Array.from({ length: k }, (_, i) => ({ i, row: new Uint8Array(4 * n), proof: Array.from({ length: Math.ceil(Math.log2(n)) }, () => ROOT) }))
+  return signedBytes({ t: 'reveal', net: networkId, r: round, peer, leader: peer, rows })
+}
+
+export function challengeBytes ({ networkId, round, peer }: Shape, commits: number, k: number): number {
+  return signedBytes({ t: 'challenge', net: networkId, r: round, peer, seed: ROOT, commits: Array.from({ length: commits }, () => [peer, ROOT] as [string, Uint8Array]), k })
+}
+
+export function verdictBytes ({ networkId, round, peer }: Shape, results: number): number {
+  return signedBytes({ t: 'verdict', net: networkId, r: round, peer, seed: ROOT, results: Array.from({ length: results }, () => ({ peer, ok: true, root: ROOT, caps: [] })) })
+}
+
+/**
+ * How many bytes a reveal grows by when the network's matrices are `wireN` instead of the `n` the
+ * simulated nodes compute: the simulator computes small products but counts and times reveals at
+ * the size the real network sends. Only reveals depend on n.
+ */
+export function revealGrowth (shape: Shape, n: number, wireN: number, k: number): number {
+  return revealBytes(shape, wireN, k) - revealBytes(shape, n, k)
+}

@@ -1,0 +1,30 @@
+import { HyperspaceError } from '../errors.ts'
+import { roundOf } from './clock.ts'
+import { decodePulse, type PulseVerifier, type SignedPulseMessage } from './messages.ts'
+
+export type Admission =
+  | { result: 'accept', signed: SignedPulseMessage }
+  /** `error` is set when the bytes themselves are bad (counts towards disconnecting the sender). */
+  | { result: 'reject', error?: HyperspaceError }
+  | { result: 'ignore' }
+
+/**
+ * What a node does with a pulse message off a gossip topic, before it forwards it: malformed, badly
+ * signed, of another network, or published under another gossip identity than its author → reject;
+ * more than one round away from the receiver's clock → ignore.
+ */
+export async function admitPulse (data: Uint8Array, author: string, networkId: string, roundMs: number, now: number, verify: PulseVerifier): Promise<Admission> {
+  let signed: SignedPulseMessage
+  try {
+    signed = await decodePulse(data, verify)
+  } catch (err) {
+    if (!(err instanceof HyperspaceError)) throw err
+    return { result: 'reject', error: err }
+  }
+  const message = signed.message
+  if (message.net !== networkId) return { result: 'reject' }
+  // Relays forward others' messages, but the gossip author must be the pulse author.
+  if (author !== message.peer) return { result: 'reject' }
+  if (Math.abs(message.r - roundOf(now, roundMs)) > 1) return { result: 'ignore' }
+  return { result: 'accept', signed }
+}

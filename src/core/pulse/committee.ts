@@ -1,0 +1,132 @@
+import { readU32be, sha256Of, u32be, u64be, utf8 } from './bytes.ts'
+
+/**
+ * Committees (DESIGN 5.7): the network splits into K committees, each with its own gossip topic,
+ * leader, beacon chain and validators, so that a node's pulse traffic depends on the size of its
+ * committee and not on the size of the network.
+ *
+ * - An epoch is EPOCH_ROUNDS rounds; a node's committee changes only between epochs.
+ * - Committee of a peer in epoch e: u32be(SHA-256(epochSeed_e | peerId)[0..4]) mod K_e.
+ * - K is a power of two, so that two nodes whose K differ by a factor of two still meet: under 2K a
+ *   node sits in c or c + K, where c is its committee under K.
+ * - Every node estimates the network size the same way, from the commit sets of its own committee's
+ *   canonical challenges, and changes K only when a committee has left [MERGE_BELOW, SPLIT_ABOVE]:
+ *   after a change committees hold about COMMITTEE_TARGET again, far from both edges, so K does not
+ *   flap.
+ */
+
+export const EPOCH_ROUNDS = 96
+export const COMMITTEE_TARGET = 128
+export const MERGE_BELOW = COMMITTEE_TARGET / 2
+export const SPLIT_ABOVE = COMMITTEE_TARGET * 2
+/** 2^16 committees of 128: eight million nodes. */
+export const MAX_COMMITTEES = 65_536
+/** Rounds whose commit sets make the estimate: the last ones before the decision round. */
+export const ESTIMATE_ROUNDS = 16
+/** Where a node that does not know K yet listens: committee 0 exists for every K. */
+export const LOBBY = 0
+
+export function pulseTopic (networkId: string, committee: number): string {
+  return `hyperspace/v2/${networkId}/pulse/${committee}`
+}
+
+export function epochOf (round: number): number {
+  return Math.floor(round / EPOCH_ROUNDS)
+}
+
+export function firstRoundOf (epoch: number): number {
+  return epoch * EPOCH_ROUNDS
+}
+
+/**
+ * The round at whose end a node fixes K for the next epoch: the last but one of the epoch, so that
+ * every node, whatever its clock skew, knows its next committee before the last round starts (it joins
+ * that topic late in the last round: ACT_AT.prejoin).
+ */
+export function decisionRound (epoch: number): number {
+  return firstRoundOf(epoch + 1) - 2
+}
+
+/**
+ * The epoch seed. It is public: a node that has just started must compute its committee before it
+ * can hear any beacon (it hears beacons only on its committee's topic), and with K > 1 there is no
+ * beacon the whole network shares. docs/protocol.md explains why that costs no security here.
+ */
+export function epochSeed (networkId: string, epoch: number): Uint8Array {
+  return sha256Of(utf8('hyperspace-epoch'), utf8(networkId), u64be(epoch))
+}
+
+/** The first four bytes of SHA-256(epoch seed | peer id): the committee is this mod K. */
+export function committeeHash (seed: Uint8Array, peerId: Uint8Array): number {
+  return readU32be(sha256Of(seed, peerId))
+}
+
+export function committeeOf (seed: Uint8Array, peerId: Uint8Array, committees: number): number {
+  return committeeHash(seed, peerId) % committees
+}
+
+export function isCommitteeCount (value: number): boolean {
+  return Number.isInteger(value) && value >= 1 && value <= MAX_COMMITTEES && (value & (value - 1)) === 0
+}
+
+function median (values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] as number
+}
+
+/** K times the median commit-set size seen: what this node believes the network's size is. */
+export function networkSizeEstimate (committees: number, sizes: readonly number[]): number | undefined {
+  return sizes.length === 0 ? undefined : committees * median(sizes)
+}
+
+/** The power of two nearest to `value`, within [1, MAX_COMMITTEES]. */
+function nearestCount (value: number): number {
+  if (!(value > 1)) return 1
+  return Math.min(MAX_COMMITTEES, 2 ** Math.round(Math.log2(value)))
+}
+
+/**
+ * K for the next epoch from K now and the commit-set sizes this node saw in its committee. Inside the
+ * band K stays; outside it K jumps straight to the power of two that brings committees nearest the
+ * target, so a network that grew tenfold in an epoch needs one step, not three.
+ */
+export function nextCommitteeCount (committees: number, sizes: readonly number[]): number {
+  if (sizes.length === 0) return committees
+  const size = median(sizes)
+  if (size >= MERGE_BELOW && size <= SPLIT_ABOVE) return committees
+  if (size < MERGE_BELOW && committees === 1) return 1
+  return nearestCount(committees * size / COMMITTEE_TARGET)
+}
+
+/**
+ * K as a node that has just joined learns it: the median of the counts the committers it heard claim
+ * (commits carry K when K > 1, and decoding admits only powers of two); 1 when nobody claimed any.
+ */
+export function learnedCommitteeCount (claims: readonly number[]): number {
+  return claims.length === 0 ? 1 : median(claims)
+}
+
+/**
+ * Whether a peer belongs on `committee` for a node whose K is `committees`: under K, or under K/2 or
+ * 2K, so that nodes whose estimates straddle a threshold in the epoch K changes still meet. A peer
+ * can therefore pick among at most three topics, never among all.
+ */
+export function isPlausibleMember (hash: number, committee: number, committees: number): boolean {
+  if (hash % committees === committee) return true
+  if (committees > 1 && hash % (committees / 2) === committee) return true
+  return committees < MAX_COMMITTEES && hash % (committees * 2) === committee
+}
+
+/**
+ * What the first round of an epoch chains from when committees change: a new committee gathers
+ * nodes from different old committees, each with its own beacon, so its chain starts afresh from a
+ * value all of them can compute. Only with K = 1 on both sides of the boundary does the single chain
+ * run on.
+ */
+export function committeeStartBeacon (networkId: string, epoch: number, committee: number): Uint8Array {
+  return sha256Of(utf8('hyperspace-committee'), epochSeed(networkId, epoch), u32be(committee))
+}
+
+export function chainRestarts (committeesBefore: number, committeesAfter: number): boolean {
+  return committeesBefore > 1 || committeesAfter > 1
+}

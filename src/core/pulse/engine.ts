@@ -1,0 +1,387 @@
+import { utf8 } from './bytes.ts'
+import { currentTiming, roundOf, timingOf, type PulsePhase } from './clock.ts'
+import { committeeStartBeacon, epochOf, firstRoundOf } from './committee.ts'
+import { CommitteeView } from './committee-view.ts'
+import { encodeSigned, signPulse, type CommitMessage, type PulseMessage, type PulseSigner, type SignedPulseMessage, type StrikeReason, type VerdictMessage } from './messages.ts'
+import { ACT_AT, PULSE_K, PULSE_N } from './params.ts'
+import { RoundState } from './round-state.ts'
+import { challengeBeacon, emptyBeacon, roundSeed } from './seed.ts'
+import { workKey } from './work.ts'
+import type { CapabilityName } from '../capabilities.ts'
+import type { Scheduler } from '../scheduler.ts'
+import type { Prover } from './reference-prover.ts'
+
+const MAX_EARLY = 1024
+
+/** How the engine reaches the network: gossip topics it joins, leaves and publishes on. */
+export interface PulseTransport {
+  publish(topic: string, data: Uint8Array): Promise<void>
+  join(topic: string): void
+  leave(topic: string): void
+}
+
+/** What this node did in a round and what validators said about it. */
+export interface OwnRound {
+  committed: boolean
+  revealed: boolean
+  verified: boolean
+  strikes: Array<{ validator: string, reason: StrikeReason }>
+  caps: CapabilityName[]
+  skipped?: string
+}
+
+/** This node's own round records (kept by the network layer, in IndexedDB in browsers). */
+export interface RoundBook {
+  get(round: number): OwnRound
+  update(round: number, change: (record: OwnRound) => void): Promise<void>
+}
+
+export interface Attestation {
+  round: number
+  validator: string
+  /** The signed verdict as it arrived, so anyone can re-check it later. */
+  envelope: Uint8Array
+}
+
+export interface PulseEngineOptions {
+  networkId: string
+  roundMs: number
+  signer: PulseSigner
+  scheduler: Scheduler
+  transport: PulseTransport
+  book: RoundBook
+  /** Absent on a validator-only node (the relay). */
+  prover?: Prover
+  validating: () => boolean
+  workingCaps: () => CapabilityName[]
+  n?: number
+  k?: number
+  /** Serve this one committee whatever the epoch (a relay, on each committee topic it carries). */
+  committee?: number
+  /** K in the starting epoch when known already; otherwise the node learns it from the lobby. */
+  committees?: number
+  /** This running instance's id in commits (see CommitMessage.sid); random unless given. */
+  sid?: Uint8Array
+  keepAttestation?: (attestation: Attestation) => Promise<void>
+  onUpdate?: () => void
+  /** Another node committed with this node's identity. */
+  onIdentityConflict?: (round: number) => void
+}
+
+export interface PulseCurrent {
+  round: number
+  phase: PulsePhase
+  phaseEndsAt: number
+  leader: string | null
+  committed: boolean
+  revealed: boolean
+  verified: boolean
+  /** The seed of this round is known first-hand, so this node can take part. */
+  seedKnown: boolean
+  commits: number
+  validators: number
+  /** This node's committee in the current epoch. */
+  committee: number
+  /** K in the current epoch; null while the node is still learning it. */
+  committees: number | null
+}
+
+/**
+ * The pulse protocol of DESIGN section 5 on one node, whatever carries its messages: commits, leads,
+ * reveals, validates, records what validators say about it, and moves between committee topics at
+ * epoch boundaries. Timers come from the scheduler (the worker clock in browsers, virtual time in the
+ * simulator); messages come in through `receive` once the transport has admitted them.
+ */
+export class PulseEngine {
+  readonly committees: CommitteeView
+  private readonly n: number
+  private readonly k: number
+  private readonly sid: Uint8Array
+  private readonly states = new Map<number, RoundState>()
+  /** What the seed of round r + 1 chains from, by r, for rounds this node knows it of first-hand. */
+  private readonly beacons = new Map<number, Uint8Array>()
+  /** Messages for a round whose state does not exist yet: a peer's clock runs a little ahead. */
+  private readonly early = new Map<number, Array<{ topic: string, signed: SignedPulseMessage }>>()
+  private readonly timers: Array<() => void> = []
+  private readonly joined = new Set<string>()
+  private startedAt = 0
+
+  constructor (private readonly options: PulseEngineOptions) {
+    this.n = options.n ?? PULSE_N
+    this.k = options.k ?? PULSE_K
+    this.sid = options.sid ?? crypto.getRandomValues(new Uint8Array(8))
+    this.committees = new CommitteeView({
+      networkId: options.networkId,
+      self: options.signer.peerId,
+      pinned: options.committee,
+      committees: options.committees,
+      round: roundOf(options.scheduler.now(), options.roundMs)
+    })
+  }
+
+  get self (): string { return this.options.signer.peerId }
+
+  start (): void {
+    const now = this.options.scheduler.now()
+    this.startedAt = now
+    this.syncTopics(roundOf(now, this.options.roundMs), false)
+    this.scheduleRound(roundOf(now, this.options.roundMs) + 1)
+  }
+
+  stop (): void {
+    for (const cancel of this.timers.splice(0)) cancel()
+    for (const topic of this.joined) this.options.transport.leave(topic)
+    this.joined.clear()
+  }
+
+  /** What this node saw of a round, while it is kept (the current round and two before it). */
+  round (round: number): RoundState | undefined {
+    return this.states.get(round)
+  }
+
+  current (): PulseCurrent {
+    const now = this.options.scheduler.now()
+    const timing = currentTiming(now, this.options.roundMs)
+    const state = this.states.get(timing.round)
+    const record = this.options.book.get(timing.round)
+    const epoch = epochOf(timing.round)
+    return {
+      round: timing.round,
+      phase: timing.phase,
+      phaseEndsAt: timing.phase === 'commit' ? timing.challengeAt : timing.phase === 'reveal' ? timing.revealEnd : timing.end,
+      leader: state?.canonicalChallenge()?.message.peer ?? state?.leader() ?? null,
+      committed: record.committed,
+      revealed: record.revealed,
+      verified: record.verified,
+      seedKnown: state !== undefined,
+      commits: state?.commits.size ?? 0,
+      validators: state?.verdicts.size ?? 0,
+      committee: this.committees.committee(epoch),
+      committees: this.committees.committees(epoch) ?? null
+    }
+  }
+
+  /** A message the transport admitted (see admitPulse), heard on `topic`. */
+  receive (topic: string, signed: SignedPulseMessage): void {
+    const message: PulseMessage = signed.message
+    // Around an epoch boundary a node is on two topics; each carries rounds of other committees too.
+    if (topic !== this.committees.topic(message.r)) return
+    const committee = this.committees.committee(epochOf(message.r))
+    if (message.t === 'commit' && message.peer !== this.self) this.committees.noteClaim(message.r, message.peer, committee, message.committees ?? 1)
+    let state = this.states.get(message.r)
+    if (state === undefined && message.t !== 'challenge' && message.r > roundOf(this.options.scheduler.now(), this.options.roundMs) - 1) {
+      const early = this.early.get(message.r) ?? []
+      if (early.length < MAX_EARLY) early.push({ topic, signed })
+      this.early.set(message.r, early)
+      return
+    }
+    switch (message.t) {
+      case 'commit':
+        // Gossip never hands a node its own messages back: a commit under this identity comes from elsewhere.
+        if (message.peer === this.self) this.options.onIdentityConflict?.(message.r)
+        else if (this.committees.isMember(message.r, message.peer, committee)) state?.addCommit(signed as SignedPulseMessage<typeof message>)
+        break
+      case 'challenge':
+        if (!this.committees.isMember(message.r, message.peer, committee)) break
+        // A node that joined mid-chain learns the round's seed from its challenge, to follow the beacon.
+        if (state === undefined && !this.beacons.has(message.r - 1)) {
+          state = new RoundState(this.options.networkId, message.r, message.seed, this.n, this.k)
+          this.states.set(message.r, state)
+        }
+        state?.addChallenge(signed as SignedPulseMessage<typeof message>)
+        break
+      case 'reveal':
+        state?.addReveal(message)
+        break
+      case 'verdict':
+        if (state?.addVerdict(signed as SignedPulseMessage<typeof message>) === true) void this.recordVerdict(signed as SignedPulseMessage<typeof message>)
+        break
+    }
+  }
+
+  private scheduleRound (round: number): void {
+    const t = timingOf(round, this.options.roundMs)
+    const at = (fraction: number): number => t.start + Math.round(fraction * this.options.roundMs)
+    this.at(t.start, async () => { await this.onRoundStart(round) })
+    this.at(at(ACT_AT.challenge), async () => { await this.lead(round) })
+    this.at(at(ACT_AT.reveal), async () => { await this.reveal(round) })
+    this.at(at(ACT_AT.verify), async () => { await this.judge(round) })
+    if (round === firstRoundOf(epochOf(round) + 1) - 1) this.at(at(ACT_AT.prejoin), () => { this.syncTopics(round, true) })
+    this.at(t.end, () => {
+      // The next round is scheduled first: nothing that fails in this one may stop the pulse.
+      this.scheduleRound(round + 1)
+      this.closeRound(round)
+    })
+  }
+
+  private at (time: number, fn: () => unknown): void {
+    const cancel = this.options.scheduler.after(Math.max(0, time - this.options.scheduler.now()), () => {
+      const i = this.timers.indexOf(cancel)
+      if (i >= 0) this.timers.splice(i, 1)
+      this.guard(fn)
+    })
+    this.timers.push(cancel)
+  }
+
+  /** Runs a step; a failure (a prover timeout, a full disk) is logged and the pulse goes on. */
+  private guard (step: () => unknown): void {
+    Promise.resolve()
+      .then(step)
+      .catch(err => { console.warn('hyperspace: pulse step failed', err) })
+      .finally(() => { this.options.onUpdate?.() })
+  }
+
+  /** Creates the round's state once its seed is known, and feeds it what arrived early. */
+  private openRound (round: number, seed: Uint8Array): RoundState {
+    const state = new RoundState(this.options.networkId, round, seed, this.n, this.k)
+    this.states.set(round, state)
+    const early = this.early.get(round) ?? []
+    this.early.delete(round)
+    for (const { topic, signed } of early) this.receive(topic, signed)
+    return state
+  }
+
+  private async onRoundStart (round: number): Promise<void> {
+    for (const old of this.states.keys()) if (old < round - 2) this.states.delete(old)
+    for (const old of this.beacons.keys()) if (old < round - 2) this.beacons.delete(old)
+    for (const old of this.early.keys()) if (old < round) this.early.delete(old)
+    const beacon = this.beacons.get(round - 1)
+    if (beacon === undefined) {
+      if (this.options.prover !== undefined) await this.options.book.update(round, r => { r.skipped = 'waiting for a full round to learn the network\'s beacon' })
+      return
+    }
+    const state = this.states.get(round) ?? this.openRound(round, roundSeed(this.options.networkId, round, beacon))
+    const seed = state.seed
+    const prover = this.options.prover
+    if (prover === undefined) return
+    const { root } = await prover.prove(round, workKey(seed, utf8(this.self)), this.n)
+    const now = this.options.scheduler.now()
+    if (currentTiming(now, this.options.roundMs).phase !== 'commit' || roundOf(now, this.options.roundMs) !== round) {
+      await this.options.book.update(round, r => { r.skipped = 'the proof was not ready before the commit deadline' })
+      return
+    }
+    const caps = this.options.workingCaps()
+    const commit: CommitMessage = { t: 'commit', net: this.options.networkId, r: round, peer: this.self, seed, root, n: this.n, caps, sid: this.sid }
+    const committees = this.committees.committees(epochOf(round)) ?? 1
+    if (committees > 1) commit.committees = committees
+    const signed = await signPulse(commit, this.options.signer)
+    state.addCommit(signed)
+    await this.publish(round, signed)
+    await this.options.book.update(round, r => { r.committed = true; r.caps = caps; delete r.skipped })
+  }
+
+  private async lead (round: number): Promise<void> {
+    const state = this.states.get(round)
+    if (state === undefined || !this.options.book.get(round).committed || state.leader() !== this.self) return
+    const signed = await signPulse({ t: 'challenge', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, commits: state.commitSet(), k: this.k }, this.options.signer)
+    state.addChallenge(signed)
+    await this.publish(round, signed)
+  }
+
+  private async reveal (round: number): Promise<void> {
+    const state = this.states.get(round)
+    const prover = this.options.prover
+    if (state === undefined || prover === undefined || !this.options.book.get(round).committed) return
+    const challenge = state.canonicalChallenge()
+    if (challenge === undefined || !challenge.message.commits.some(([peer]) => peer === this.self)) {
+      await this.options.book.update(round, r => { r.skipped = challenge === undefined ? 'no challenge was seen' : 'the leader did not see this node\'s commit' })
+      return
+    }
+    const rows = await prover.reveal(round, state.indices(challenge))
+    const signed = await signPulse({
+      t: 'reveal', net: this.options.networkId, r: round, peer: this.self, leader: challenge.message.peer,
+      rows: rows.map(row => ({ i: row.index, row: row.row, proof: row.proof }))
+    }, this.options.signer)
+    state.addReveal(signed.message)
+    await this.publish(round, signed)
+    await this.options.book.update(round, r => { r.revealed = true })
+  }
+
+  private async judge (round: number): Promise<void> {
+    const state = this.states.get(round)
+    if (state === undefined || !this.options.validating()) return
+    const results = state.judgeAll(this.self)
+    if (results.length === 0) return
+    const signed = await signPulse({ t: 'verdict', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, results }, this.options.signer)
+    state.addVerdict(signed)
+    await this.publish(round, signed)
+  }
+
+  /**
+   * The end of a round: its commit-set size goes into the network-size estimate, the committee view
+   * learns or decides K when due, the node joins and leaves topics for the next round, and the next
+   * round opens if this node knows its seed first-hand.
+   */
+  private closeRound (round: number): void {
+    const challenge = this.states.get(round)?.canonicalChallenge()
+    if (challenge !== undefined) this.committees.noteSize(round, challenge.message.commits.length)
+    const watchedWhole = this.startedAt <= timingOf(round, this.options.roundMs).start
+    const followed = this.committees.committee(epochOf(round))
+    this.committees.closeRound(round, watchedWhole)
+    this.syncTopics(round + 1, false)
+    const beacon = this.nextBeacon(round, followed, challenge, watchedWhole)
+    if (beacon === undefined) return
+    this.beacons.set(round, beacon)
+    if (!this.states.has(round + 1)) this.openRound(round + 1, roundSeed(this.options.networkId, round + 1, beacon))
+  }
+
+  /**
+   * What round + 1's seed chains from: a fresh committee start at an epoch boundary where committees
+   * change; else the round's canonical challenge, or the empty beacon when this node saw the whole
+   * round and nobody led. A node that has just learnt K and moved to another committee has not
+   * followed that committee's chain, and picks it up from its next challenge instead.
+   */
+  private nextBeacon (round: number, followed: number, challenge: SignedPulseMessage | undefined, watchedWhole: boolean): Uint8Array | undefined {
+    const epoch = epochOf(round + 1)
+    const committee = this.committees.committee(epoch)
+    if (epoch !== epochOf(round) && this.committees.restartsAt(epoch)) return committeeStartBeacon(this.options.networkId, epoch, committee)
+    if (committee !== followed) return undefined
+    if (challenge !== undefined) return challengeBeacon(challenge.sig)
+    return watchedWhole ? emptyBeacon(this.options.networkId, round) : undefined
+  }
+
+  /**
+   * Joins this node's committee topic for `round` and leaves any other; with `next`, also joins the
+   * next epoch's (see ACT_AT.prejoin) once K for it is decided.
+   */
+  private syncTopics (round: number, next: boolean): void {
+    const wanted = new Set([this.committees.topic(round)])
+    const epoch = epochOf(round)
+    if (next && this.committees.committees(epoch + 1) !== undefined) wanted.add(this.committees.topic(firstRoundOf(epoch + 1)))
+    for (const topic of this.joined) {
+      if (wanted.has(topic)) continue
+      this.options.transport.leave(topic)
+      this.joined.delete(topic)
+    }
+    for (const topic of wanted) {
+      if (this.joined.has(topic)) continue
+      this.options.transport.join(topic)
+      this.joined.add(topic)
+    }
+  }
+
+  private async publish (round: number, signed: SignedPulseMessage): Promise<void> {
+    try {
+      await this.options.transport.publish(this.committees.topic(round), encodeSigned(signed))
+    } catch (err) {
+      console.warn('hyperspace: pulse publish failed', err)
+    }
+  }
+
+  private async recordVerdict (signed: SignedPulseMessage<VerdictMessage>): Promise<void> {
+    const result = signed.message.results.find(r => r.peer === this.self)
+    if (result === undefined || signed.message.peer === this.self) return
+    const validator = signed.message.peer
+    if (result.reason === 'duplicate-identity') this.options.onIdentityConflict?.(signed.message.r)
+    try {
+      await this.options.keepAttestation?.({ round: signed.message.r, validator, envelope: encodeSigned(signed) })
+    } catch (err) {
+      console.warn('hyperspace: could not keep an attestation', err)
+    }
+    await this.options.book.update(signed.message.r, r => {
+      if (result.ok) r.verified = true
+      else if (result.reason !== undefined && !r.strikes.some(s => s.validator === validator)) r.strikes.push({ validator, reason: result.reason })
+    })
+    this.options.onUpdate?.()
+  }
+}
