@@ -1,15 +1,18 @@
 import { roundMsOf } from '../core/config.ts'
 import { MAX_COMMITTEES } from '../core/pulse/committee.ts'
+import { roundOf } from '../core/pulse/clock.ts'
 import { systemScheduler } from '../core/scheduler.ts'
 import { isHyperspaceTopic } from '../core/topics.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
 import { pulseSigner, verifyPulseSignature } from '../net/pulse-keys.ts'
 import { PulseService } from '../net/pulse-service.ts'
+import { ReceiptGossip } from '../net/receipt-gossip.ts'
 import type { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import type { HyperspaceServices } from '../net/services.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
 
 const CAPABILITIES = /^hyperspace\/v2\/([a-z0-9-]+)\/capabilities$/
+const RECEIPTS = /^hyperspace\/v2\/([a-z0-9-]+)\/receipts$/
 const PULSE = /^hyperspace\/v2\/([a-z0-9-]+)\/pulse\/(0|[1-9][0-9]{0,4})$/
 const SWEEP_MS = 60_000
 
@@ -23,7 +26,8 @@ const SWEEP_MS = 60_000
  */
 export class TopicCarrier {
   private readonly pulses = new Map<string, PulseService>()
-  private readonly announcers = new Map<string, CapabilityGossip>()
+  /** The capability announcer and receipt checker of each such topic the relay carries. */
+  private readonly topicServices = new Map<string, { stop: () => void }>()
   private sweep?: ReturnType<typeof setInterval>
 
   constructor (
@@ -42,9 +46,9 @@ export class TopicCarrier {
     clearInterval(this.sweep)
     this.libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     for (const pulse of this.pulses.values()) pulse.stop()
-    for (const gossip of this.announcers.values()) gossip.stop()
+    for (const gossip of this.topicServices.values()) gossip.stop()
     this.pulses.clear()
-    this.announcers.clear()
+    this.topicServices.clear()
   }
 
   private readonly onSubscriptionChange = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
@@ -90,8 +94,23 @@ export class TopicCarrier {
         addrs: this.libp2p.getMultiaddrs().map(ma => ma.toString()).slice(0, 8)
       }))
       gossip.addEventListener('invalid', e => { this.misbehaviour.record(e.detail.peerId, e.detail.error?.message ?? 'unsigned message') })
-      this.announcers.set(topic, gossip)
+      this.topicServices.set(topic, gossip)
       gossip.start()
+      return
+    }
+    const receiptsNetwork = RECEIPTS.exec(topic)?.[1]
+    const receiptsRoundMs = receiptsNetwork === undefined ? undefined : roundMsOf(receiptsNetwork)
+    if (receiptsNetwork !== undefined && receiptsRoundMs !== undefined) {
+      // The relay takes part in no job, but checks every receipt it forwards (signatures, round, replays).
+      const receipts = new ReceiptGossip(this.libp2p, {
+        networkId: receiptsNetwork,
+        verify: verifyPulseSignature,
+        currentRound: () => roundOf(Date.now(), receiptsRoundMs),
+        seedOf: () => undefined
+      })
+      receipts.addEventListener('invalid', e => { this.misbehaviour.record(e.detail.peerId, e.detail.error.message) })
+      this.topicServices.set(topic, receipts)
+      receipts.start()
       return
     }
     pubsub.subscribe(topic)
@@ -101,11 +120,11 @@ export class TopicCarrier {
     const pubsub = this.libp2p.services.pubsub
     for (const topic of pubsub.getTopics()) {
       if (pubsub.getSubscribers(topic).length > 0) continue
-      const service = this.pulses.get(topic) ?? this.announcers.get(topic)
+      const service = this.pulses.get(topic) ?? this.topicServices.get(topic)
       if (service !== undefined) {
         service.stop()
         this.pulses.delete(topic)
-        this.announcers.delete(topic)
+        this.topicServices.delete(topic)
       } else {
         pubsub.unsubscribe(topic)
         pubsub.topicValidators.delete(topic)
