@@ -17,9 +17,9 @@
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { chromium, type Page } from '@playwright/test'
-import { getLlama, LlamaCompletion, LlamaLogLevel } from 'node-llama-cpp'
+import { execFileSync } from 'node:child_process'
 import { CHROMIUM_ARGS } from '../playwright.config.ts'
 import { defaultModelsDir } from '../scripts/serve-plugin.ts'
 import { NAME_SHIM } from './probe.ts'
@@ -116,7 +116,44 @@ async function browserSeries (page: Page, modelUrl: string, threads: number): Pr
   return { engine: 'wllama (Chromium)', threads, actualThreads: loaded.threads, loadMs: load.ms, text, samples }
 }
 
+/** The part of node-llama-cpp's API this benchmark uses. */
+interface NodeLlamaCpp {
+  getLlama: (options: { gpu: false, build: 'never', logLevel: string }) => Promise<{
+    loadModel: (options: { modelPath: string }) => Promise<{
+      createContext: (options: { contextSize: number, threads: { ideal: number, min: number } }) => Promise<{
+        getSequence: () => { clearHistory: () => Promise<void> }
+        currentThreads: number
+        dispose: () => Promise<void>
+      }>
+      dispose: () => Promise<void>
+    }>
+    dispose: () => Promise<void>
+  }>
+  LlamaCompletion: new (options: { contextSequence: unknown }) => {
+    generateCompletion: (prompt: string, options: { maxTokens: number, temperature: number, onToken: (tokens: unknown[]) => void }) => Promise<string>
+  }
+  LlamaLogLevel: { error: string }
+}
+
+/**
+ * node-llama-cpp lists prebuilt binaries for every platform as optional dependencies, and a registry
+ * mirror without some of them cannot produce a complete lock file for `npm ci`; so the benchmark
+ * installs it on first use into bench/.native (git-ignored), without install scripts, and uses the
+ * prebuilt linux-x64 binary it ships.
+ */
+async function loadNodeLlamaCpp (): Promise<NodeLlamaCpp> {
+  const dir = join(ROOT, 'bench', '.native')
+  const entry = join(dir, 'node_modules', 'node-llama-cpp', 'dist', 'index.js')
+  if (!existsSync(entry)) {
+    console.error('bench: installing node-llama-cpp 3.22.1 into bench/.native')
+    mkdirSync(dir, { recursive: true })
+    execFileSync('npm', ['install', '--no-save', '--no-package-lock', '--ignore-scripts', '--no-audit', '--no-fund', '--prefix', dir, 'node-llama-cpp@3.22.1'], { stdio: ['ignore', 2, 2] })
+  }
+  return await import(pathToFileURL(entry).href) as NodeLlamaCpp
+}
+
 async function nativeSeries (modelPath: string): Promise<Series[]> {
+  const { getLlama, LlamaCompletion, LlamaLogLevel } = await loadNodeLlamaCpp()
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error })
   const model = await llama.loadModel({ modelPath })
   const series: Series[] = []
