@@ -1,4 +1,4 @@
-import { peerIdFromString } from '@libp2p/peer-id'
+import { JobStreams, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, errorFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { verifyBlock, type BlockCid } from '../core/blocks/cid.ts'
@@ -18,6 +18,8 @@ import type { Scheduler } from '../core/scheduler.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 
 export interface BlockServiceOptions {
+  /** How job streams reach a peer (default: over whichever connection exists). */
+  streams?: JobStreamOpener
   signer: PulseSigner
   verify: PulseVerifier
   scheduler: Scheduler
@@ -70,7 +72,11 @@ async function readFrame (lp: LengthPrefixedStream, signal: AbortSignal, limit: 
  * before anything else happens with it.
  */
 export class BlockService {
-  constructor (private readonly libp2p: Libp2p, private readonly options: BlockServiceOptions) {}
+  private readonly streams: JobStreamOpener
+
+  constructor (private readonly libp2p: Libp2p, private readonly options: BlockServiceOptions) {
+    this.streams = options.streams ?? new JobStreams(libp2p)
+  }
 
   async start (): Promise<void> {
     await this.libp2p.handle(BLOCKS_PROTOCOL, this.onStream, { maxInboundStreams: 64, runOnLimitedConnection: true })
@@ -86,7 +92,7 @@ export class BlockService {
    */
   async fetch (peerId: string, cid: BlockCid, signal?: AbortSignal): Promise<FetchedBlock> {
     const deadline = withTimeout(signal, BLOCK_TIMEOUT_MS)
-    const stream = await this.libp2p.dialProtocol(peerIdFromString(peerId), BLOCKS_PROTOCOL, { signal: deadline, runOnLimitedConnection: true })
+    const stream = await this.streams.open(peerId, BLOCKS_PROTOCOL, deadline)
     const lp = lpStream(stream, { maxDataLength: BLOCKS_SERVER_FRAME_MAX_BYTES })
     try {
       const job = crypto.getRandomValues(new Uint8Array(BLOCKS_JOB_ID_BYTES))

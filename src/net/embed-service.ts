@@ -1,4 +1,4 @@
-import { peerIdFromString } from '@libp2p/peer-id'
+import { JobStreams, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, errorFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { MalformedMessageError, PeerBusyError } from '../core/errors.ts'
@@ -22,6 +22,8 @@ export interface LocalEmbedding {
 }
 
 export interface EmbedServiceOptions {
+  /** How job streams reach a peer (default: over whichever connection exists). */
+  streams?: JobStreamOpener
   signer: PulseSigner
   verify: PulseVerifier
   scheduler: Scheduler
@@ -55,7 +57,11 @@ const BUSY_RETRY_MS = 2_000
  * per-peer rate limit, receipt countersigning) and sends this node's texts to a chosen peer.
  */
 export class EmbedService {
-  constructor (private readonly libp2p: Libp2p, private readonly options: EmbedServiceOptions) {}
+  private readonly streams: JobStreamOpener
+
+  constructor (private readonly libp2p: Libp2p, private readonly options: EmbedServiceOptions) {
+    this.streams = options.streams ?? new JobStreams(libp2p)
+  }
 
   async start (): Promise<void> {
     await this.libp2p.handle(EMBED_PROTOCOL, this.onStream, { maxInboundStreams: 64, runOnLimitedConnection: true })
@@ -67,7 +73,7 @@ export class EmbedService {
 
   /** Embeds the texts on a peer; both sides end up with the countersigned receipt. */
   async request (peerId: string, model: string, texts: string[], signal?: AbortSignal): Promise<RemoteEmbedding> {
-    const stream = await this.libp2p.dialProtocol(peerIdFromString(peerId), EMBED_PROTOCOL, { signal: withTimeout(signal, ACCEPT_TIMEOUT_MS), runOnLimitedConnection: true })
+    const stream = await this.streams.open(peerId, EMBED_PROTOCOL, withTimeout(signal, ACCEPT_TIMEOUT_MS))
     const lp = lpStream(stream, { maxDataLength: EMBED_RESULT_FRAME_MAX_BYTES })
     try {
       const job = crypto.getRandomValues(new Uint8Array(EMBED_JOB_ID_BYTES))

@@ -1,4 +1,5 @@
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
+import { hasUnlimitedConnection } from './job-streams.ts'
 import { TypedEventEmitter } from 'main-event'
 import { decodeBroadcast, encodeBroadcast, isStaleBroadcast, type BroadcastMessage } from '../core/inference/broadcast.ts'
 import { HyperspaceError } from '../core/errors.ts'
@@ -57,7 +58,6 @@ export class InferenceBroadcast extends TypedEventEmitter<{ invalid: CustomEvent
     const id = crypto.getRandomValues(new Uint8Array(16))
     const key = toHex(id)
     const offers: Provider[] = []
-    const connected = new Set(this.libp2p.getPeers().map(p => p.toString()))
     try {
       return await new Promise<Provider[]>((resolve, reject) => {
         let cancelMore: (() => void) | undefined
@@ -65,7 +65,7 @@ export class InferenceBroadcast extends TypedEventEmitter<{ invalid: CustomEvent
         signal?.addEventListener('abort', () => { reject(signal.reason) }, { once: true })
         this.asks.set(key, (offer, offered) => {
           if (exclude.has(offer.peerId) || offered !== model) return
-          offers.push({ ...offer, connected: connected.has(offer.peerId) })
+          offers.push({ ...offer, connected: hasUnlimitedConnection(this.libp2p, offer.peerId) })
           cancelMore ??= this.scheduler.after(MORE_OFFERS_MS, () => {
             cancelTimeout()
             resolve(offers)

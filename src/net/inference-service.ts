@@ -1,4 +1,4 @@
-import { peerIdFromString } from '@libp2p/peer-id'
+import { JobStreams, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, errorFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { PeerBusyError, RemoteInferenceError, MalformedMessageError } from '../core/errors.ts'
@@ -23,6 +23,8 @@ export interface LocalRun {
 }
 
 export interface InferenceServiceOptions {
+  /** How job streams reach a peer (default: over whichever connection exists). */
+  streams?: JobStreamOpener
   signer: PulseSigner
   verify: PulseVerifier
   scheduler: Scheduler
@@ -75,7 +77,11 @@ function deltaPieces (text: string): string[] {
  * streamed deltas, receipt countersigning) and sends this node's requests to a chosen peer.
  */
 export class InferenceService {
-  constructor (private readonly libp2p: Libp2p, private readonly options: InferenceServiceOptions) {}
+  private readonly streams: JobStreamOpener
+
+  constructor (private readonly libp2p: Libp2p, private readonly options: InferenceServiceOptions) {
+    this.streams = options.streams ?? new JobStreams(libp2p)
+  }
 
   async start (): Promise<void> {
     await this.libp2p.handle(INFERENCE_PROTOCOL, this.onStream, { maxInboundStreams: 64, runOnLimitedConnection: true })
@@ -88,7 +94,7 @@ export class InferenceService {
   /** Runs a request on a peer, streaming its text through `onDelta`; both sides end up with the countersigned receipt. */
   async request (peerId: string, request: ValidChatRequest, onDelta: (text: string) => void, signal?: AbortSignal): Promise<RemoteCompletion> {
     const started = this.options.scheduler.now()
-    const stream = await this.libp2p.dialProtocol(peerIdFromString(peerId), INFERENCE_PROTOCOL, { signal: withTimeout(signal, FIRST_FRAME_TIMEOUT_MS), runOnLimitedConnection: true })
+    const stream = await this.streams.open(peerId, INFERENCE_PROTOCOL, withTimeout(signal, FIRST_FRAME_TIMEOUT_MS))
     const lp = lpStream(stream, { maxDataLength: FRAME_MAX_BYTES })
     try {
       const job = randomBytes(JOB_ID_BYTES)

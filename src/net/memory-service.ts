@@ -1,4 +1,4 @@
-import { peerIdFromString } from '@libp2p/peer-id'
+import { JobStreams, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, withTimeout } from './stream-helpers.ts'
 import { lpStream } from '@libp2p/utils'
 import { HyperspaceError, PeerBusyError, errorMessage } from '../core/errors.ts'
@@ -34,6 +34,8 @@ export class MemoryOffError extends HyperspaceError {
 }
 
 export interface MemoryServiceOptions {
+  /** How job streams reach a peer (default: over whichever connection exists). */
+  streams?: JobStreamOpener
   store: VectorStore
   /** The memory capability is on and the store is loaded. */
   serving: () => boolean
@@ -59,7 +61,11 @@ function refusal (err: unknown): MemoryResponse {
  * an error frame; nothing a peer sends can do more than end its own stream.
  */
 export class MemoryService {
-  constructor (private readonly libp2p: Libp2p, private readonly options: MemoryServiceOptions) {}
+  private readonly streams: JobStreamOpener
+
+  constructor (private readonly libp2p: Libp2p, private readonly options: MemoryServiceOptions) {
+    this.streams = options.streams ?? new JobStreams(libp2p)
+  }
 
   async start (): Promise<void> {
     await this.libp2p.handle(MEMORY_PROTOCOL, this.onStream, { maxInboundStreams: 32, runOnLimitedConnection: true })
@@ -82,7 +88,7 @@ export class MemoryService {
 
   private async request (peerId: string, request: MemoryRequest, signal?: AbortSignal): Promise<MemoryResponse> {
     const deadline = withTimeout(signal, MEMORY_REQUEST_TIMEOUT_MS)
-    const stream = await this.libp2p.dialProtocol(peerIdFromString(peerId), MEMORY_PROTOCOL, { signal: deadline, runOnLimitedConnection: true })
+    const stream = await this.streams.open(peerId, MEMORY_PROTOCOL, deadline)
     try {
       const lp = lpStream(stream, { maxDataLength: MEMORY_RESPONSE_MAX_BYTES })
       await lp.write(encodeMemoryRequest(request), { signal: deadline })

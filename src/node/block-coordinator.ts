@@ -1,4 +1,5 @@
 import { peerIdFromString } from '@libp2p/peer-id'
+import type { JobStreamOpener } from '../net/job-streams.ts'
 import { BLOCK_MAX_BYTES, cidForBlock, parseBlockCid, verifyBlock, type BlockCid } from '../core/blocks/cid.ts'
 import { BlockNotFoundError } from '../core/blocks/errors.ts'
 import { assembleFile, chunkFile, decodeManifest, type FileManifest } from '../core/blocks/file.ts'
@@ -15,6 +16,8 @@ import type { BlockStore } from '../storage/block-store.ts'
 import type { Libp2p } from '@libp2p/interface'
 
 export interface BlockCoordinatorOptions {
+  /** How job streams reach peers (direct first, see src/net/job-streams.ts). */
+  streams?: JobStreamOpener
   store: BlockStore
   scheduler: Scheduler
   signer: PulseSigner
@@ -75,6 +78,7 @@ export class BlockCoordinator {
 
   constructor (private readonly libp2p: Libp2p, private readonly o: BlockCoordinatorOptions) {
     this.service = new BlockService(libp2p, {
+      ...(o.streams !== undefined ? { streams: o.streams } : {}),
       signer: o.signer,
       verify: o.verify,
       scheduler: o.scheduler,

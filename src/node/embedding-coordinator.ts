@@ -1,4 +1,5 @@
 import { validateTexts } from '../core/embedding/limits.ts'
+import { hasUnlimitedConnection, type JobStreamOpener } from '../net/job-streams.ts'
 import { defaultEmbeddingSpec, type EmbeddingModelSpec } from '../core/embedding/models.ts'
 import { EmbeddingInputError, InvalidRequestError, errorMessage } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
@@ -18,6 +19,8 @@ import type { CapabilityGossip } from '../net/capability-gossip.ts'
 import type { Libp2p } from '@libp2p/interface'
 
 export interface EmbeddingCoordinatorOptions {
+  /** How job streams reach peers (direct first, see src/net/job-streams.ts). */
+  streams?: JobStreamOpener
   scheduler: Scheduler
   signer: PulseSigner
   verify: PulseVerifier
@@ -54,6 +57,7 @@ export class EmbeddingCoordinator {
 
   constructor (private readonly libp2p: Libp2p, private readonly o: EmbeddingCoordinatorOptions) {
     this.service = new EmbedService(libp2p, {
+      ...(o.streams !== undefined ? { streams: o.streams } : {}),
       signer: o.signer,
       verify: o.verify,
       scheduler: o.scheduler,
@@ -144,9 +148,8 @@ export class EmbeddingCoordinator {
     const providers: Provider[] = []
     for (const entry of this.o.gossip.entries()) {
       if (entry.announcement.capabilities.embedding?.working !== true || exclude.has(entry.peerId)) continue
-      const conns = this.libp2p.getConnections().filter(c => c.remotePeer.toString() === entry.peerId && c.status === 'open')
-      const rtt = conns.map(c => c.rtt).find(r => r !== undefined)
-      providers.push({ peerId: entry.peerId, source: 'registry', latencyMs: rtt ?? null, queue: 0, slots: SERVE_SLOTS, connected: conns.length > 0 })
+      const rtt = this.libp2p.getConnections().find(c => c.remotePeer.toString() === entry.peerId && c.status === 'open' && c.rtt !== undefined)?.rtt
+      providers.push({ peerId: entry.peerId, source: 'registry', latencyMs: rtt ?? null, queue: 0, slots: SERVE_SLOTS, connected: hasUnlimitedConnection(this.libp2p, entry.peerId) })
     }
     return providers
   }

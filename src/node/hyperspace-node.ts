@@ -6,6 +6,7 @@ import { capabilityStatuses, enabledCapabilities, workingCapabilities, type Avai
 import { NodeNotRunningError } from '../core/errors.ts'
 import { browserAvailability, proposeProfile, type HardwareInfo } from '../core/hardware.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
+import { JobStreams } from '../net/job-streams.ts'
 import { DirectDialer } from '../net/direct-dialer.ts'
 import { RelayKeeper } from '../net/relay-keeper.ts'
 import { transportKind } from '../net/transport-kind.ts'
@@ -298,36 +299,35 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })
     })
     const receipts = new ReceiptBook(this.components.receiptStore, config.networkId, signer.peerId)
-    const inference: InferenceCoordinator = new InferenceCoordinator(libp2p, {
-      networkId: config.networkId,
+    // What every job protocol needs: the pulse round and seed its receipts are bound to, the signer,
+    // and streams that prefer a direct connection (a relayed one's limits cut jobs short).
+    const jobs = {
       scheduler,
       signer,
       verify: verifyPulseSignature,
+      streams: new JobStreams(libp2p, dialer),
+      round: () => {
+        const round = pulse.current().round
+        return { round, seed: pulse.seedOf(round) ?? UNSEEDED }
+      },
+      seedOf: (round: number) => pulse.seedOf(round)
+    }
+    const inference: InferenceCoordinator = new InferenceCoordinator(libp2p, {
+      networkId: config.networkId,
+      ...jobs,
       models: this.components.models,
       gossip,
       receipts,
       serving: () => this.capabilities().inference.enabled,
       caching: () => this.capabilities().caching.enabled,
-      round: () => {
-        const round = pulse.current().round
-        return { round, seed: pulse.seedOf(round) ?? UNSEEDED }
-      },
-      seedOf: round => pulse.seedOf(round),
       onInvalid: (peerId, reason) => { misbehaviour.record(peerId, reason) }
     })
     const embedding = new EmbeddingCoordinator(libp2p, {
-      scheduler,
-      signer,
-      verify: verifyPulseSignature,
+      ...jobs,
       embedder: this.components.embedder,
       catalog: async () => await this.components.models.catalog(),
       gossip,
       enabled: () => this.capabilities().embedding.enabled,
-      round: () => {
-        const round = pulse.current().round
-        return { round, seed: pulse.seedOf(round) ?? UNSEEDED }
-      },
-      seedOf: round => pulse.seedOf(round),
       keepReceipt: async receipt => { await inference.keepReceipt(receipt) },
       onChange: () => {
         this.queueStatus()
@@ -336,26 +336,19 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     })
     const blocks = new BlockCoordinator(libp2p, {
       store: this.components.blockStore,
-      scheduler,
-      signer,
-      verify: verifyPulseSignature,
+      ...jobs,
       serving: () => this.capabilities().storage.enabled,
       storagePeers: () => {
         const connected = new Set(libp2p.getPeers().map(p => p.toString()))
         return gossip.entries().filter(e => e.announcement.capabilities.storage?.working === true && connected.has(e.peerId)).map(e => e.peerId)
       },
-      round: () => {
-        const round = pulse.current().round
-        return { round, seed: pulse.seedOf(round) ?? UNSEEDED }
-      },
-      seedOf: round => pulse.seedOf(round),
       keepReceipt: async receipt => { await inference.keepReceipt(receipt) },
       onInvalid: (peerId, reason) => { misbehaviour.record(peerIdFromString(peerId), reason) }
     })
     const departures: Departures = new Departures(libp2p, scheduler, () => { memory.peersChanged() })
     const memory: MemoryCoordinator = new MemoryCoordinator(libp2p, {
       networkId: config.networkId,
-      scheduler,
+      ...jobs,
       store: this.components.memoryStore,
       enabled: () => this.capabilities().memory.enabled,
       peers: () => gossip.entries()

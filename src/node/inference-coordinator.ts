@@ -1,4 +1,5 @@
 import { AsyncQueue } from '../core/async-queue.ts'
+import { hasUnlimitedConnection, type JobStreamOpener } from '../net/job-streams.ts'
 import { HyperspaceError, InvalidRequestError, NoProviderError, StreamDivergedError, errorMessage } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import { cacheKey, CompletionCache } from '../core/inference/cache.ts'
@@ -22,6 +23,8 @@ import type { ReceiptBook } from './receipt-book.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
 export interface InferenceCoordinatorOptions {
+  /** How job streams reach peers (direct first, see src/net/job-streams.ts). */
+  streams?: JobStreamOpener
   networkId: string
   scheduler: Scheduler
   signer: PulseSigner
@@ -64,6 +67,7 @@ export class InferenceCoordinator {
     const self = o.signer.peerId
     this.queue = new JobQueue(SERVE_SLOTS, SERVE_WAITING, self)
     this.service = new InferenceService(libp2p, {
+      ...(o.streams !== undefined ? { streams: o.streams } : {}),
       signer: o.signer,
       verify: o.verify,
       scheduler: o.scheduler,
@@ -226,9 +230,8 @@ export class InferenceCoordinator {
     for (const entry of this.o.gossip.entries()) {
       const serving = entry.announcement.serving
       if (serving === undefined || !serving.models.includes(model) || exclude.has(entry.peerId)) continue
-      const conns = this.libp2p.getConnections().filter(c => c.remotePeer.toString() === entry.peerId && c.status === 'open')
-      const rtt = conns.map(c => c.rtt).find(r => r !== undefined)
-      providers.push({ peerId: entry.peerId, source: 'registry', latencyMs: rtt ?? null, queue: serving.queue, slots: serving.slots, connected: conns.length > 0 })
+      const rtt = this.libp2p.getConnections().find(c => c.remotePeer.toString() === entry.peerId && c.status === 'open' && c.rtt !== undefined)?.rtt
+      providers.push({ peerId: entry.peerId, source: 'registry', latencyMs: rtt ?? null, queue: serving.queue, slots: serving.slots, connected: hasUnlimitedConnection(this.libp2p, entry.peerId) })
     }
     return providers
   }

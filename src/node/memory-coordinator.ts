@@ -1,4 +1,5 @@
 import { HyperspaceError, InvalidRequestError, InvalidVectorError, errorMessage } from '../core/errors.ts'
+import type { JobStreamOpener } from '../net/job-streams.ts'
 import { isFiniteVector, norm } from '../core/embedding/vectors.ts'
 import { PeerRateLimit } from '../core/inference/admission.ts'
 import { MEMORY_LIMITS } from '../core/memory/limits.ts'
@@ -12,6 +13,8 @@ import type { VectorStore } from '../storage/vector-store.ts'
 import type { Libp2p } from '@libp2p/interface'
 
 export interface MemoryCoordinatorOptions {
+  /** How job streams reach peers (direct first, see src/net/job-streams.ts). */
+  streams?: JobStreamOpener
   networkId: string
   scheduler: Scheduler
   store: VectorStore
@@ -88,6 +91,7 @@ export class MemoryCoordinator implements MemoryApi {
     this.replicas = o.replicas ?? MEMORY_LIMITS.defaultReplicas
     const rate = o.rate ?? DEFAULT_RATE
     this.service = new MemoryService(libp2p, {
+      ...(o.streams !== undefined ? { streams: o.streams } : {}),
       store: o.store,
       serving: () => this.holding(),
       scheduler: o.scheduler,
