@@ -131,7 +131,7 @@ export class MemoryService {
     }
     // Replacing a key costs no quota: the count it would add is already held.
     if (!o.store.has(request.key) && o.store.countFrom(from) >= o.quotaPerPeer) throw new MemoryQuotaError(o.quotaPerPeer)
-    await o.store.put({ key: request.key, space: request.space, vector: request.vector, meta: request.meta, from })
+    await o.store.put({ key: request.key, space: request.space, vector: request.vector, meta: request.meta, version: request.version, from })
     return { type: 'stored', key: request.key }
   }
 }

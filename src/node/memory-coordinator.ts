@@ -7,6 +7,7 @@ import { mergeAnswers, type HolderAnswer } from '../core/memory/merge.ts'
 import { holdersFor, keyHash } from '../core/memory/placement.ts'
 import { MemoryService } from '../net/memory-service.ts'
 import type { MemoryApi, MemoryInput, MemoryOptions, MemoryPutResult, MemoryQueryResult } from './api.ts'
+import type { MemoryPut } from '../core/memory/codec.ts'
 import type { Availability } from '../core/capabilities.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { VectorStore } from '../storage/vector-store.ts'
@@ -154,6 +155,7 @@ export class MemoryCoordinator implements MemoryApi {
       throw new InvalidRequestError(`meta must be JSON of at most ${MEMORY_LIMITS.metaBytes} UTF-8 bytes`)
     }
     const { space, vector } = await this.vectorOf(input, options)
+    const version = this.o.scheduler.now()
     const ranked = holdersFor(keyHash(key), this.candidates(), Number.MAX_SAFE_INTEGER)
     const holders: string[] = []
     const failed: MemoryPutResult['failed'] = []
@@ -162,7 +164,7 @@ export class MemoryCoordinator implements MemoryApi {
     while (holders.length < this.replicas && next < ranked.length) {
       const wave = ranked.slice(next, next + this.replicas - holders.length)
       next += wave.length
-      const results = await Promise.allSettled(wave.map(async holder => { await this.putOn(holder, { key, space, vector, meta: metaText }, options.signal) }))
+      const results = await Promise.allSettled(wave.map(async holder => { await this.putOn(holder, { key, space, vector, meta: metaText, version }, options.signal) }))
       results.forEach((result, i) => {
         const holder = wave[i] as string
         if (result.status === 'fulfilled') holders.push(holder)
@@ -256,7 +258,7 @@ export class MemoryCoordinator implements MemoryApi {
       for (let key = queue.shift(); key !== undefined && !this.stopped; key = queue.shift()) {
         const held = this.o.store.get(key)
         if (held === undefined) continue
-        await this.pushOne(target, { key, space: held.space, vector: held.vector, meta: held.meta }).catch(err => {
+        await this.pushOne(target, { key, space: held.space, vector: held.vector, meta: held.meta, version: held.version }).catch(err => {
           console.warn('hyperspace: could not re-replicate', key.slice(0, 64), 'to', target, errorMessage(err))
         })
       }
@@ -264,7 +266,7 @@ export class MemoryCoordinator implements MemoryApi {
     await Promise.all(Array.from({ length: PUSH_CONCURRENCY }, worker))
   }
 
-  private async pushOne (target: string, put: { key: string, space: string, vector: Float32Array, meta: string }): Promise<void> {
+  private async pushOne (target: string, put: Omit<MemoryPut, 'type'>): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.service.put(target, put)
@@ -276,7 +278,7 @@ export class MemoryCoordinator implements MemoryApi {
     }
   }
 
-  private async putOn (holder: string, put: { key: string, space: string, vector: Float32Array, meta: string }, signal?: AbortSignal): Promise<void> {
+  private async putOn (holder: string, put: Omit<MemoryPut, 'type'>, signal?: AbortSignal): Promise<void> {
     if (holder === this.self) await this.o.store.put({ ...put, from: holder })
     else await this.service.put(holder, put, signal)
   }

@@ -54,6 +54,8 @@ export interface StoredVector {
   /** The peer that sent it (this node's own id for its own puts): per-peer quotas count by it. */
   from: string
   storedAt: number
+  /** The writer's version (src/core/memory/codec.ts); absent on records stored before versions, which any put replaces. */
+  version?: number
 }
 
 /** A content-addressed block (src/core/blocks): raw bytes under their CIDv1 string. */

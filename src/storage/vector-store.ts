@@ -21,6 +21,7 @@ interface Held {
   space: string
   from: string
   storedAt: number
+  version: number
 }
 
 export interface HeldVector extends Held {
@@ -36,6 +37,7 @@ export interface PutVector {
   meta: string
   /** The peer that sent it: per-peer quotas count by this. */
   from: string
+  version: number
 }
 
 export class VectorStore {
@@ -83,17 +85,22 @@ export class VectorStore {
     return held === undefined || entry === undefined ? undefined : { key, ...held, vector: entry.vector, meta: entry.meta }
   }
 
-  /** Stores or replaces a vector. A new key on a full store throws MemoryFullError and changes nothing. */
-  async put (v: PutVector): Promise<void> {
+  /**
+   * Stores or replaces a vector, unless a higher version of the key is held (then it keeps that one and
+   * says false). A new key on a full store throws MemoryFullError and changes nothing.
+   */
+  async put (v: PutVector): Promise<boolean> {
     const networkId = this.requireNetwork()
+    if ((this.held.get(v.key)?.version ?? -1) > v.version) return false
     if (!this.held.has(v.key) && this.held.size >= this.maxVectors) throw new MemoryFullError(this.maxVectors)
     const index = this.spaces.get(v.space)
     // Checked before writing, so the database never holds what the index would refuse.
     if (index !== undefined && index.dims !== v.vector.length) throw new InvalidVectorError(`${v.vector.length} dimensions in space ${v.space} of ${index.dims}`)
-    const record: StoredVector = { networkId, key: v.key, space: v.space, vector: v.vector, meta: v.meta, from: v.from, storedAt: Date.now() }
+    const record: StoredVector = { networkId, key: v.key, space: v.space, vector: v.vector, meta: v.meta, from: v.from, storedAt: Date.now(), version: v.version }
     await this.db.put('vectors', record)
     this.forget(v.key)
     this.remember(record)
+    return true
   }
 
   async delete (key: string): Promise<boolean> {
@@ -124,7 +131,7 @@ export class VectorStore {
       this.spaces.set(v.space, index)
     }
     index.add(v.key, v.vector, v.meta)
-    this.held.set(v.key, { space: v.space, from: v.from, storedAt: v.storedAt })
+    this.held.set(v.key, { space: v.space, from: v.from, storedAt: v.storedAt, version: v.version ?? 0 })
     this.perPeer.set(v.from, this.countFrom(v.from) + 1)
   }
 

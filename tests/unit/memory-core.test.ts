@@ -184,7 +184,7 @@ describe('local vector index', () => {
 describe('memory wire codecs', () => {
   const vector = Float32Array.from([0.25, -0.5, 1e-7, 3])
   const requests: MemoryRequest[] = [
-    { type: 'put', space: 'model2vec-64d', key: 'note:1', vector, meta: '{"text":"stock market fell"}' },
+    { type: 'put', space: 'model2vec-64d', key: 'note:1', vector, meta: '{"text":"stock market fell"}', version: 1_790_000_000_000 },
     { type: 'query', space: 'all-MiniLM-L6-v2', vector, k: 10 }
   ]
   const responses: MemoryResponse[] = [
@@ -201,15 +201,15 @@ describe('memory wire codecs', () => {
   it('fits the largest valid put and answer inside the limits', () => {
     const big = 'k'.repeat(MEMORY_LIMITS.keyBytes)
     const meta = 'm'.repeat(MEMORY_LIMITS.metaBytes)
-    const put = encodeMemoryRequest({ type: 'put', space: 's'.repeat(MEMORY_LIMITS.spaceBytes), key: big, vector: new Float32Array(MEMORY_LIMITS.dims).fill(0.1), meta })
+    const put = encodeMemoryRequest({ type: 'put', space: 's'.repeat(MEMORY_LIMITS.spaceBytes), key: big, vector: new Float32Array(MEMORY_LIMITS.dims).fill(0.1), meta, version: Number.MAX_SAFE_INTEGER })
     expect(put.byteLength).toBeLessThanOrEqual(MEMORY_REQUEST_MAX_BYTES)
     const hits = Array.from({ length: MEMORY_LIMITS.k }, (_, i) => ({ key: big.slice(0, -3) + String(i).padStart(3, '0'), score: -0.123456789, meta }))
     expect(encodeMemoryResponse({ type: 'hits', hits }).byteLength).toBeLessThanOrEqual(MEMORY_RESPONSE_MAX_BYTES)
   })
 
   it('refuses what breaks a limit, on encode as on decode', () => {
-    expect(() => encodeMemoryRequest({ type: 'put', space: 's', key: 'k'.repeat(MEMORY_LIMITS.keyBytes + 1), vector, meta: '' })).toThrow(MalformedMessageError)
-    expect(() => encodeMemoryRequest({ type: 'put', space: 's', key: 'k', vector, meta: 'é'.repeat(MEMORY_LIMITS.metaBytes / 2 + 1) })).toThrow(MalformedMessageError)
+    expect(() => encodeMemoryRequest({ type: 'put', space: 's', key: 'k'.repeat(MEMORY_LIMITS.keyBytes + 1), vector, meta: '', version: 1 })).toThrow(MalformedMessageError)
+    expect(() => encodeMemoryRequest({ type: 'put', space: 's', key: 'k', vector, meta: 'é'.repeat(MEMORY_LIMITS.metaBytes / 2 + 1), version: 1 })).toThrow(MalformedMessageError)
     expect(() => encodeMemoryRequest({ type: 'query', space: 's', vector, k: MEMORY_LIMITS.k + 1 })).toThrow(MalformedMessageError)
     expect(() => encodeMemoryRequest({ type: 'query', space: 's', vector: new Float32Array(4), k: 1 })).toThrow(MalformedMessageError)
     expect(() => encodeMemoryRequest({ type: 'query', space: 's', vector: Float32Array.from([NaN, 1]), k: 1 })).toThrow(MalformedMessageError)
@@ -226,7 +226,10 @@ describe('memory wire codecs', () => {
       [{ v: 1, t: 'query', space: 's', vec: [0.5, 1], k: 1 }, MalformedMessageError],
       [{ v: 1, t: 'query', space: '', vec, k: 1 }, MalformedMessageError],
       [{ v: 1, t: 'query', space: 's', vec, k: 1, extra: true }, MalformedMessageError],
-      [{ v: 1, t: 'put', space: 's', key: 'k', vec, meta: 7 }, MalformedMessageError],
+      [{ v: 1, t: 'put', space: 's', key: 'k', vec, meta: 7, ver: 1 }, MalformedMessageError],
+      [{ v: 1, t: 'put', space: 's', key: 'k', vec, meta: '' }, MalformedMessageError],
+      [{ v: 1, t: 'put', space: 's', key: 'k', vec, meta: '', ver: -1 }, MalformedMessageError],
+      [{ v: 1, t: 'put', space: 's', key: 'k', vec, meta: '', ver: 0.5 }, MalformedMessageError],
       [['v', 1], MalformedMessageError]
     ]
     for (const [value, error] of cases) expect(() => decodeMemoryRequest(encode(value))).toThrow(error)

@@ -200,7 +200,7 @@ describe('the replicated memory over the network', () => {
     expect(await rawRequest(a, b, new Uint8Array([0xa1, 0x61, 0x76, 0x02]))).toMatchObject({ type: 'error', code: 'ERR_UNSUPPORTED_VERSION' })
     expect(await rawRequest(a, b, new Uint8Array([1, 2, 3]))).toMatchObject({ type: 'error' })
     // A put in the model's space with the wrong number of dimensions.
-    const wrong = encodeMemoryRequest({ type: 'put', space: MODEL, key: 'wrong-dims', vector: new Float32Array([1, 2]), meta: '' })
+    const wrong = encodeMemoryRequest({ type: 'put', space: MODEL, key: 'wrong-dims', vector: new Float32Array([1, 2]), meta: '', version: 1 })
     expect(await rawRequest(a, b, wrong)).toMatchObject({ type: 'error', code: 'ERR_INVALID_VECTOR' })
     expect(b.store.has('wrong-dims')).toBe(false)
     // Longer than any request may be: refused from its length prefix, before the body is read.
@@ -242,7 +242,7 @@ describe('holder limits', () => {
   })
 
   const put = async (to: TestNode, key: string): Promise<void> => {
-    const response = await rawRequest(client, to, encodeMemoryRequest({ type: 'put', space: MODEL, key, vector: new Float32Array(DIMS).fill(1), meta: '' }))
+    const response = await rawRequest(client, to, encodeMemoryRequest({ type: 'put', space: MODEL, key, vector: new Float32Array(DIMS).fill(1), meta: '', version: 1 }))
     if (response.type === 'error') throw new HyperspaceError(response.code, response.message)
   }
 
@@ -257,19 +257,25 @@ describe('holder limits', () => {
   it('a full store refuses new keys with a clear error, keeps what it holds and still replaces', async () => {
     const full = new VectorStore(await openDb(), 2)
     await full.load(NETWORK)
-    await full.put({ key: 'f1', space: MODEL, vector: new Float32Array([1, 0]), meta: 'one', from: 'me' })
-    await full.put({ key: 'f2', space: MODEL, vector: new Float32Array([0, 1]), meta: 'two', from: 'me' })
-    expect(await rejectionOf(full.put({ key: 'f3', space: MODEL, vector: new Float32Array([1, 1]), meta: '', from: 'me' }))).toBeInstanceOf(MemoryFullError)
-    await full.put({ key: 'f1', space: MODEL, vector: new Float32Array([1, 0.5]), meta: 'one again', from: 'me' })
+    await full.put({ key: 'f1', space: MODEL, vector: new Float32Array([1, 0]), meta: 'one', from: 'me', version: 1 })
+    await full.put({ key: 'f2', space: MODEL, vector: new Float32Array([0, 1]), meta: 'two', from: 'me', version: 1 })
+    expect(await rejectionOf(full.put({ key: 'f3', space: MODEL, vector: new Float32Array([1, 1]), meta: '', from: 'me', version: 1 }))).toBeInstanceOf(MemoryFullError)
+    await full.put({ key: 'f1', space: MODEL, vector: new Float32Array([1, 0.5]), meta: 'one again', from: 'me', version: 1 })
     expect(full.keys().sort()).toEqual(['f1', 'f2'])
     expect(full.query(MODEL, new Float32Array([1, 0]), 1)).toMatchObject([{ key: 'f1', meta: 'one again' }])
+    // A re-replication that arrives after a newer put of the key does not bring the older value back.
+    expect(await full.put({ key: 'f1', space: MODEL, vector: new Float32Array([0.5, 1]), meta: 'newer', from: 'me', version: 3 })).toBe(true)
+    expect(await full.put({ key: 'f1', space: MODEL, vector: new Float32Array([1, 0]), meta: 'older', from: 'peer', version: 2 })).toBe(false)
+    expect(full.get('f1')).toMatchObject({ meta: 'newer', version: 3, from: 'me' })
+    await full.load(NETWORK)
+    expect(full.get('f1')).toMatchObject({ meta: 'newer', version: 3 })
   })
 
   it('vectors survive a reload from IndexedDB', async () => {
     const db = await openDb()
     const first = new VectorStore(db)
     await first.load(NETWORK)
-    await first.put({ key: 'kept', space: MODEL, vector: new Float32Array([3, 4]), meta: 'm', from: 'peer' })
+    await first.put({ key: 'kept', space: MODEL, vector: new Float32Array([3, 4]), meta: 'm', from: 'peer', version: 5 })
     const again = new VectorStore(db)
     await again.load(NETWORK)
     expect(again.get('kept')).toMatchObject({ key: 'kept', space: MODEL, meta: 'm', from: 'peer' })

@@ -19,6 +19,11 @@ export interface MemoryPut {
   key: string
   vector: Float32Array
   meta: string
+  /**
+   * The writer's clock (ms) when the key was put: a holder keeps the highest version it was given, so
+   * a re-replication racing a fresh put cannot bring back the older value.
+   */
+  version: number
 }
 
 export interface MemoryQuery {
@@ -70,7 +75,7 @@ function vectorBytes (vector: Float32Array): Uint8Array {
 /** Throws what a peer's decoder would (oversize, bad field): what this node sends, peers accept. */
 export function encodeMemoryRequest (request: MemoryRequest): Uint8Array {
   const bytes = request.type === 'put'
-    ? encodeMessage({ v: MEMORY_VERSION, t: 'put', space: request.space, key: request.key, vec: vectorBytes(request.vector), meta: request.meta })
+    ? encodeMessage({ v: MEMORY_VERSION, t: 'put', space: request.space, key: request.key, vec: vectorBytes(request.vector), meta: request.meta, ver: request.version })
     : encodeMessage({ v: MEMORY_VERSION, t: 'query', space: request.space, vec: vectorBytes(request.vector), k: request.k })
   decodeMemoryRequest(bytes)
   return bytes
@@ -118,8 +123,10 @@ export function decodeMemoryRequest (bytes: Uint8Array): MemoryRequest {
   const record = decodeMessage(bytes, MEMORY_REQUEST_MAX_BYTES, MEMORY_VERSION)
   const space = text(record.space, 'space', MEMORY_LIMITS.spaceBytes)
   if (record.t === 'put') {
-    only(record, ['v', 't', 'space', 'key', 'vec', 'meta'])
-    return { type: 'put', space, key: text(record.key, 'key', MEMORY_LIMITS.keyBytes), vector: vector(record.vec), meta: text(record.meta, 'meta', MEMORY_LIMITS.metaBytes, true) }
+    only(record, ['v', 't', 'space', 'key', 'vec', 'meta', 'ver'])
+    const version = record.ver
+    if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) throw new MalformedMessageError('ver must be a non-negative integer')
+    return { type: 'put', space, key: text(record.key, 'key', MEMORY_LIMITS.keyBytes), vector: vector(record.vec), meta: text(record.meta, 'meta', MEMORY_LIMITS.metaBytes, true), version }
   }
   if (record.t === 'query') {
     only(record, ['v', 't', 'space', 'vec', 'k'])
