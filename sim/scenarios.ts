@@ -10,7 +10,8 @@ import type { SimConfig } from './simulation.ts'
  */
 export const COMPUTED_N = 16
 
-export function modelConfig (nodes: number, seed: number, rounds: number): SimConfig {
+/** 5% of nodes validate by default: a pessimistic share, as the inference and full profiles validate too. */
+export function modelConfig (nodes: number, seed: number, rounds: number, validatorShare = 0.05): SimConfig {
   return {
     seed,
     nodes,
@@ -20,7 +21,7 @@ export function modelConfig (nodes: number, seed: number, rounds: number): SimCo
     n: COMPUTED_N,
     wireN: PULSE_N,
     k: PULSE_K,
-    validatorShare: 0.05,
+    validatorShare,
     cheaterShare: 0.05,
     churn: { crash: 0.005, leave: 0.005, join: 0.01 },
     links: REALISTIC_LINKS,

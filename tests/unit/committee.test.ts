@@ -116,17 +116,25 @@ describe('committee assignment', () => {
 })
 
 describe('K from the network-size estimate', () => {
-  it('stays at 1 for small networks, whatever they do', () => {
-    for (const size of [1, 3, 10, 64, 200, 256]) expect(nextCommitteeCount(1, [size, size, size])).toBe(1)
+  it('stays at 1 while the network fits one committee of 120', () => {
+    for (const size of [1, 3, 10, 64, 100, 120]) expect(nextCommitteeCount(1, [size, size, size])).toBe(1)
   })
 
-  it('splits when committees pass 256 and merges below 64, to the power of two nearest 128 per committee', () => {
-    expect(nextCommitteeCount(1, [300])).toBe(2)
-    expect(nextCommitteeCount(4, [300])).toBe(8)
-    expect(nextCommitteeCount(8, [60])).toBe(4)
+  it('splits when committees pass 120 and merges below 40, to the fewest committees of at most 120', () => {
+    expect(nextCommitteeCount(1, [121])).toBe(2)
+    expect(nextCommitteeCount(1, [300])).toBe(4)
+    expect(nextCommitteeCount(4, [300])).toBe(16)
+    expect(nextCommitteeCount(8, [60])).toBe(8)
+    expect(nextCommitteeCount(8, [30])).toBe(2)
     // A network that grew tenfold in one epoch gets there in one step.
-    expect(nextCommitteeCount(2, [512])).toBe(8)
+    expect(nextCommitteeCount(2, [600])).toBe(16)
     expect(nextCommitteeCount(2, [30])).toBe(1)
+    // Whatever K becomes, committees hold more than half the cap and at most the cap.
+    for (let n = 121; n < 200_000; n = Math.ceil(n * 1.37)) {
+      const k = nextCommitteeCount(1, [n])
+      expect(n / k).toBeLessThanOrEqual(120)
+      expect(n / k).toBeGreaterThan(60)
+    }
     expect(networkSizeEstimate(8, [120, 140, 130])).toBe(8 * 130)
     expect(networkSizeEstimate(8, [])).toBeUndefined()
   })
@@ -143,13 +151,13 @@ describe('K from the network-size estimate', () => {
       }
       return ks
     }
-    // Growth from 100 to 10,000 and back: K follows, ending near N / 128 on the way up.
+    // Growth from 100 to 10,000: K follows, committees never left above the cap.
     const up = trace([100, 300, 600, 1_000, 2_000, 5_000, 10_000])
-    expect(up.at(-1)).toBe(64)
+    expect(up.at(-1)).toBe(128)
     for (let i = 1; i < up.length; i++) expect(up[i] as number).toBeGreaterThanOrEqual(up[i - 1] as number)
     const ratio = 10_000 / (up.at(-1) as number)
-    expect(ratio).toBeGreaterThan(64)
-    expect(ratio).toBeLessThan(256)
+    expect(ratio).toBeGreaterThan(60)
+    expect(ratio).toBeLessThanOrEqual(120)
     // A network that wobbles ±20% around a split point changes K once, then holds.
     const wobble = trace([520, 620, 500, 630, 510, 640, 500, 620])
     const changes = wobble.filter((k, i) => i > 0 && k !== wobble[i - 1]).length
@@ -206,7 +214,7 @@ describe('CommitteeView', () => {
     expect(view.committees(1)).toBeUndefined()
     view.noteSize(decisionRound(0), 300)
     view.closeRound(decisionRound(0), true)
-    expect(view.committees(1)).toBe(8)
+    expect(view.committees(1)).toBe(16)
     expect(view.restartsAt(1)).toBe(true)
   })
 

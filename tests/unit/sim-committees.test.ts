@@ -5,9 +5,9 @@ import { Simulation } from '../../sim/simulation.ts'
 import { summarize } from '../../sim/summary.ts'
 
 describe('simulator with committees', () => {
-  it('300 nodes split into 2 committees, reshuffle at the epoch boundary, and keep verifying honest nodes', async () => {
+  it('200 nodes split into 2 committees, reshuffle at the epoch boundary, and keep verifying honest nodes', async () => {
     // Rounds: the epoch's decision round, its last round, and the first round of the next epoch.
-    const run = await new Simulation({ ...modelConfig(300, 3, 3), churn: { crash: 0, leave: 0, join: 0 } }).run()
+    const run = await new Simulation({ ...modelConfig(200, 3, 3), churn: { crash: 0, leave: 0, join: 0 } }).run()
     const s = summarize(run)
     expect(s.committees).toBe(2)
     expect(s.nextCommittees).toBe(2)

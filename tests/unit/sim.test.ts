@@ -33,7 +33,7 @@ describe('simulator', () => {
 
   it('200 nodes, 5 rounds across an epoch boundary, with churn: honest nodes verified, every cheater struck', async () => {
     const s = await simulate(config(200, 5))
-    expect(s.committees).toBe(1)
+    expect(s.committees).toBe(2)
     expect(s.rounds).toBe(5)
     expect(s.honestCommitted).toBeGreaterThan(0.95)
     // A node on a very slow uplink can fall behind its forwarding and lose rounds; everyone else passes.

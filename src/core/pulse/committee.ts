@@ -10,16 +10,20 @@ import { readU32be, sha256Of, u32be, u64be, utf8 } from './bytes.ts'
  * - K is a power of two, so that two nodes whose K differ by a factor of two still meet: under 2K a
  *   node sits in c or c + K, where c is its committee under K.
  * - Every node estimates the network size the same way, from the commit sets of its own committee's
- *   canonical challenges, and changes K only when a committee has left [MERGE_BELOW, SPLIT_ABOVE]:
- *   after a change committees hold about COMMITTEE_TARGET again, far from both edges, so K does not
- *   flap.
+ *   canonical challenges, and changes K only when a committee has left [MERGE_BELOW, COMMITTEE_MAX]:
+ *   K then becomes the fewest committees that hold at most COMMITTEE_MAX each, which leaves them
+ *   between COMMITTEE_MAX / 2 and COMMITTEE_MAX, far from the merge edge, so K does not flap.
+ * - A node's pulse traffic grows with its committee's size, so the cap is what keeps the cost per node
+ *   flat: a committee never holds more than COMMITTEE_MAX for longer than an epoch, whatever N is. A
+ *   band around a target (a power of two nearest N / 128) would let it swing between 90 and 180.
  */
 
 export const EPOCH_ROUNDS = 96
-export const COMMITTEE_TARGET = 128
-export const MERGE_BELOW = COMMITTEE_TARGET / 2
-export const SPLIT_ABOVE = COMMITTEE_TARGET * 2
-/** 2^16 committees of 128: eight million nodes. */
+/** Committees split above this size; 120 keeps a node's traffic within 1.2 times that of a 100-node network. */
+export const COMMITTEE_MAX = 120
+/** A committee this small merges (after any change committees hold more than COMMITTEE_MAX / 2). */
+export const MERGE_BELOW = 40
+/** 2^16 committees of 120: eight million nodes. */
 export const MAX_COMMITTEES = 65_536
 /** Rounds whose commit sets make the estimate: the last ones before the decision round. */
 export const ESTIMATE_ROUNDS = 16
@@ -79,23 +83,23 @@ export function networkSizeEstimate (committees: number, sizes: readonly number[
   return sizes.length === 0 ? undefined : committees * median(sizes)
 }
 
-/** The power of two nearest to `value`, within [1, MAX_COMMITTEES]. */
-function nearestCount (value: number): number {
-  if (!(value > 1)) return 1
-  return Math.min(MAX_COMMITTEES, 2 ** Math.round(Math.log2(value)))
+/** The fewest committees, a power of two within [1, MAX_COMMITTEES], that hold `nodes` at COMMITTEE_MAX or fewer each. */
+function committeesFor (nodes: number): number {
+  if (!(nodes > COMMITTEE_MAX)) return 1
+  return Math.min(MAX_COMMITTEES, 2 ** Math.ceil(Math.log2(nodes / COMMITTEE_MAX)))
 }
 
 /**
  * K for the next epoch from K now and the commit-set sizes this node saw in its committee. Inside the
- * band K stays; outside it K jumps straight to the power of two that brings committees nearest the
- * target, so a network that grew tenfold in an epoch needs one step, not three.
+ * band K stays; outside it K jumps straight to the count that fits the estimate, so a network that
+ * grew tenfold in an epoch needs one step, not three.
  */
 export function nextCommitteeCount (committees: number, sizes: readonly number[]): number {
   if (sizes.length === 0) return committees
   const size = median(sizes)
-  if (size >= MERGE_BELOW && size <= SPLIT_ABOVE) return committees
+  if (size >= MERGE_BELOW && size <= COMMITTEE_MAX) return committees
   if (size < MERGE_BELOW && committees === 1) return 1
-  return nearestCount(committees * size / COMMITTEE_TARGET)
+  return committeesFor(committees * size)
 }
 
 /**
