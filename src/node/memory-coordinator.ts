@@ -228,7 +228,7 @@ export class MemoryCoordinator implements MemoryApi {
    * For each key held where this node is among the R closest candidates now, pushes the vector to
    * the holders that were not holders before the change: a departed holder's replacement, or a new
    * peer that is closer. Every remaining holder pushes (an idempotent put), so no one needs to agree
-   * on who does it.
+   * on who does it. A key this node is no longer among the R closest for is handed off.
    */
   private async repairOnce (): Promise<void> {
     const current = this.candidates()
@@ -239,10 +239,14 @@ export class MemoryCoordinator implements MemoryApi {
     if (!this.holding()) return
     const self = this.self
     const pushes = new Map<string, string[]>()
+    const handoffs: Array<{ key: string, holders: string[] }> = []
     for (const key of this.o.store.keys()) {
       const hash = keyHash(key)
       const now = holdersFor(hash, current, this.replicas)
-      if (!now.includes(self)) continue
+      if (!now.includes(self)) {
+        if (now.length === this.replicas) handoffs.push({ key, holders: now })
+        continue
+      }
       const was = new Set(holdersFor(hash, before, this.replicas))
       for (const target of now) {
         if (target === self || was.has(target)) continue
@@ -250,6 +254,28 @@ export class MemoryCoordinator implements MemoryApi {
       }
     }
     await Promise.all([...pushes].map(async ([target, keys]) => { await this.pushAll(target, keys) }))
+    await this.handOff(handoffs)
+  }
+
+  /**
+   * An extra copy (a closer peer joined) is deleted only once each of the R holders it is due to has
+   * answered a put of it: they keep the higher version if they already hold one, so nothing is lost.
+   */
+  private async handOff (handoffs: Array<{ key: string, holders: string[] }>): Promise<void> {
+    const queue = [...handoffs]
+    const worker = async (): Promise<void> => {
+      for (let next = queue.shift(); next !== undefined && !this.stopped; next = queue.shift()) {
+        const held = this.o.store.get(next.key)
+        if (held === undefined) continue
+        const put = { key: next.key, space: held.space, vector: held.vector, meta: held.meta, version: held.version }
+        const results = await Promise.allSettled(next.holders.map(async holder => { await this.pushOne(holder, put) }))
+        if (results.every(r => r.status === 'fulfilled') && this.o.store.get(next.key)?.version === held.version) {
+          await this.o.store.delete(next.key)
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: PUSH_CONCURRENCY }, worker))
+    if (handoffs.length > 0) this.o.onChange()
   }
 
   private async pushAll (target: string, keys: string[]): Promise<void> {

@@ -222,6 +222,30 @@ describe('the replicated memory over the network', () => {
     const answer = await (nodes.find(n => n !== leaving) as TestNode).memory.query('investors sold shares', 1)
     expect(answer).toMatchObject({ asked: 3, answered: 3, hits: [{ key: 'news-1' }] })
   })
+
+  it('when a closer peer joins, it receives its keys and the holder it displaces drops its extra copy', async () => {
+    const keys = ['news-1', 'cake', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6']
+    const joining = await makeNode('e')
+    await joining.memory.start()
+    joining.departures.start()
+    for (const node of nodes.filter(n => registry.has(n.peerId))) {
+      const addr = node.libp2p.getMultiaddrs()[0]
+      if (addr === undefined) throw new Error('no listen address')
+      await joining.libp2p.dial(addr)
+    }
+    await until(() => joining.store.loaded, 'the new store to load')
+    nodes.push(joining)
+    registry.set(joining.peerId, Date.now())
+    for (const node of nodes.filter(n => registry.has(n.peerId))) node.memory.peersChanged()
+    const members = nodes.filter(n => registry.has(n.peerId)).map(n => n.peerId)
+    const due = (key: string): string[] => holdersFor(keyHash(key), members, 3).sort()
+    expect(keys.some(key => due(key).includes(joining.peerId))).toBe(true)
+    // Exactly the R closest hold each key again: the newcomer where it is closer, nobody else extra.
+    await until(() => keys.every(key => holdersOf(key).sort().join() === due(key).join()), 'each key on exactly its 3 closest peers', 10_000)
+    const answer = await joining.memory.query('investors sold shares', 1)
+    expect(answer).toMatchObject({ asked: 4, answered: 4, hits: [{ key: 'news-1' }] })
+    expect([...answer.hits[0]?.holders ?? []].sort()).toEqual(due('news-1'))
+  })
 })
 
 describe('holder limits', () => {
