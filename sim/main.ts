@@ -9,6 +9,7 @@ import { COMPUTED_N, contrastConfig, modelConfig } from './scenarios.ts'
 /**
  * `npm run sim`: the pulse at N = 100, 1,000 and 10,000 on the modelled network, with committees, and
  * without them for contrast; a table on stdout, bench/results/sim.json and bench/results/sim-bytes.svg.
+ * `npm run sim -- --validators 0.1` changes the share of validating nodes (default 0.05).
  * `npm run sim -- --real`: real libp2p nodes in this process (see real.ts), next to the model of the
  * same network.
  */
@@ -20,12 +21,15 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     rounds: { type: 'string' },
     nodes: { type: 'string', default: '100' },
-    'round-seconds': { type: 'string', default: '30' }
+    validators: { type: 'string', default: '0.05' },
+    'round-seconds': { type: 'string', default: '45' }
   }
 })
 
 const RESULTS = 'bench/results'
 const seed = Number(values.seed)
+const validatorShare = Number(values.validators)
+if (!(validatorShare > 0 && validatorShare <= 1)) throw new Error('--validators is a share of the nodes, above 0 and at most 1')
 
 async function model (): Promise<void> {
   const sizes = (values.sizes ?? '').split(',').map(Number).sort((a, b) => b - a)
@@ -33,7 +37,7 @@ async function model (): Promise<void> {
   // on one core, while the smaller sizes run 5 on the other, the third of which starts a new epoch.
   const roundsFor = (n: number): number => values.rounds !== undefined ? Number(values.rounds) : n >= 10_000 ? 1 : 5
   const results = await runJobs([
-    ...sizes.map(n => ({ kind: 'sim' as const, config: modelConfig(n, seed, roundsFor(n)) })),
+    ...sizes.map(n => ({ kind: 'sim' as const, config: modelConfig(n, seed, roundsFor(n), validatorShare) })),
     ...sizes.map(n => ({ kind: 'contrast' as const, config: contrastConfig(n, seed) }))
   ], Math.max(1, Math.min(2, cpus().length)))
   const sims = results.flatMap(r => r.kind === 'sim' ? [r.summary] : []).sort((a, b) => a.nodes - b.nodes)
@@ -47,7 +51,7 @@ async function model (): Promise<void> {
   const without = contrasts.map(c => ({ nodes: c.nodes, bytes: c.bytesPerNodeRound }))
   // The contrast is a per-node mean, so the chart compares means.
   const withMeans = sims.map(s => ({ nodes: s.nodes, bytes: s.bytesPerNodeRound.mean }))
-  const config = modelConfig(sizes[0] ?? 0, seed, 0)
+  const config = modelConfig(sizes[0] ?? 0, seed, 0, validatorShare)
   console.log(`\nPulse simulation (seed ${seed}): every node runs the real src/core pulse engine on a modelled network`)
   console.log(`T = ${config.roundMs / 1000} s; nodes compute n = ${COMPUTED_N}, reveals travel at n = ${config.wireN}; k = ${config.k}; GossipSub D = ${config.gossip.D};`)
   console.log(`${config.validatorShare * 100}% validators, ${config.cheaterShare * 100}% cheaters; per round ${config.churn.crash * 100}% crash, ${config.churn.leave * 100}% leave, ${config.churn.join * 100}% join; ${config.links.loss * 100}% loss\n`)
@@ -68,7 +72,7 @@ async function model (): Promise<void> {
 }
 
 if (values.real) {
-  await runReal({ nodes: Number(values.nodes), roundSeconds: Number(values['round-seconds']), rounds: Number(values.rounds ?? 5), seed })
+  await runReal({ nodes: Number(values.nodes), roundSeconds: Number(values['round-seconds']), rounds: Number(values.rounds ?? 4), seed })
 } else {
   await model()
 }
