@@ -6,11 +6,12 @@ import { PeerCacheStore } from '../storage/peer-cache-store.ts'
 import { PulseStore } from '../storage/pulse-store.ts'
 import { BlockStore, blockQuotaFrom } from '../storage/block-store.ts'
 import { ReceiptStore } from '../storage/receipt-store.ts'
-import { ServedModelsStore } from '../storage/served-models-store.ts'
+import { EmbeddingChoiceStore, ServedModelsStore } from '../storage/served-models-store.ts'
 import { SettingsStore } from '../storage/settings-store.ts'
 import { VectorStore } from '../storage/vector-store.ts'
 import { BrowserModelHost } from './browser-model-host.ts'
 import { WorkerEmbedder } from './embedder.ts'
+import { EmbeddingModelStore } from './embedding-model-store.ts'
 import { probeHardware } from './hardware-probe.ts'
 import { NodeHost } from './host.ts'
 import { ProverClient } from './prover-client.ts'
@@ -62,7 +63,7 @@ export async function bootHost (config: NodeConfig): Promise<NodeHost> {
     receiptStore: new ReceiptStore(db),
     blockStore: new BlockStore(db, blockQuotaFrom(hardware.storageQuotaBytes)),
     memoryStore: new VectorStore(db),
-    models: new BrowserModelHost({ hardware, served: new ServedModelsStore(db) }),
+    models: new BrowserModelHost({ hardware, served: new ServedModelsStore(db), embedding: new EmbeddingModelStore({ choice: new EmbeddingChoiceStore(db) }) }),
     embedder: new WorkerEmbedder(),
     isBrowserOnline: () => navigator.onLine,
     connectivity: window

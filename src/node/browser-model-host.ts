@@ -1,4 +1,5 @@
 import { TypedEventEmitter } from 'main-event'
+import { defaultEmbeddingSpec, specOfEntry, type EmbeddingModelSpec } from '../core/embedding/models.ts'
 import { errorMessage } from '../core/errors.ts'
 import { buildCatalog, pickAuto } from '../core/models/fit.ts'
 import { ModelDoesNotFitError, ModelNotLoadedError, ModelNotServableError, NoModelFitsError, UnknownModelError } from '../core/models/errors.ts'
@@ -9,6 +10,7 @@ import type { ChatRequest, CompleteOptions, EngineCompletion } from '../core/inf
 import type { HardwareInfo } from '../core/hardware.ts'
 import type { CatalogModel, DownloadedModel, ModelEntry, PullProgress } from '../core/models/catalog.ts'
 import type { LocalModelIndex } from '../core/models/local-index.ts'
+import type { EmbeddingModels } from './embedding-model-store.ts'
 import type { EngineModel } from '../../workers/inference/protocol.ts'
 import type { ModelsState } from './api.ts'
 import type { ModelHost, ModelHostEvents } from './model-host.ts'
@@ -22,6 +24,8 @@ export interface ServedModelsStorage {
 export interface BrowserModelHostOptions {
   hardware: HardwareInfo
   served: ServedModelsStorage
+  /** The embedding models (ONNX): pulled into their own cache, never into the inference worker. */
+  embedding: EmbeddingModels
   /** Started on first use, so a tab that never runs the node never starts the inference worker. */
   createWorker?: () => InferencePort & { terminate: () => void }
   fetchLocalIndex?: () => Promise<LocalModelIndex>
@@ -38,14 +42,25 @@ function engineModel (entry: ModelEntry): EngineModel | undefined {
   return { id: entry.id, engine: entry.engine, url: entry.url, ...(entry.contextWindow !== undefined ? { contextWindow: entry.contextWindow } : {}) }
 }
 
+function chatModels (entries: readonly ModelEntry[]): EngineModel[] {
+  return entries.flatMap(e => engineModel(e) ?? [])
+}
+
+function embeddingModels (entries: readonly ModelEntry[]): EmbeddingModelSpec[] {
+  return entries.flatMap(e => specOfEntry(e) ?? [])
+}
+
 /**
  * This device's models: the catalog (the deployment's local models first, then web-llm's, each
  * marked with whether it fits), pulls with progress, the engines' caches, and the served list that
- * survives a reload. Generation runs in the inference worker (workers/inference).
+ * survives a reload. Generation runs in the inference worker (workers/inference); embedding models
+ * are pulled, listed and deleted through `embedding`, and the embedding capability serves the one
+ * pulled last.
  */
 export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> implements ModelHost {
   private readonly hardware: HardwareInfo
   private readonly served: ServedModelsStorage
+  private readonly embedding: EmbeddingModels
   private readonly createWorker: () => InferencePort & { terminate: () => void }
   private readonly fetchLocalIndex: () => Promise<LocalModelIndex>
   private engines?: EngineClient
@@ -62,13 +77,14 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
     super()
     this.hardware = options.hardware
     this.served = options.served
+    this.embedding = options.embedding
     this.createWorker = options.createWorker ?? createInferenceWorker
     this.fetchLocalIndex = options.fetchLocalIndex ?? fetchLocalModelIndex
   }
 
   async catalog (): Promise<CatalogModel[]> {
     const entries = await this.allEntries()
-    const downloaded = await this.engine.cached(entries.flatMap(e => engineModel(e) ?? []))
+    const downloaded = await this.cached(entries)
     return buildCatalog(entries, this.hardware, { downloaded: new Set(downloaded.map(d => d.id)), loaded: this.loaded })
   }
 
@@ -86,13 +102,13 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
   }
 
   async downloaded (): Promise<DownloadedModel[]> {
-    const entries = await this.allEntries()
-    return await this.engine.cached(entries.flatMap(e => engineModel(e) ?? []))
+    return await this.cached(await this.allEntries())
   }
 
   /** Also forgets a served model that is gone from the catalog (it would otherwise be retried on every start). */
   async delete (id: string): Promise<void> {
     const forgotten = await this.remember(id, false)
+    const unchosen = await this.embedding.forget(id)
     if (this.loaded.delete(id)) {
       this.changed()
       await this.engine.unload(id)
@@ -101,11 +117,25 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
     try {
       entry = await this.find(id)
     } catch (err) {
-      if (err instanceof UnknownModelError && forgotten) return
+      if (unchosen) this.embeddingChanged()
+      if (err instanceof UnknownModelError && (forgotten || unchosen)) return
       throw err
     }
+    const spec = specOfEntry(entry)
     const model = engineModel(entry)
-    if (model !== undefined) await this.engine.deleteCached(model)
+    if (spec !== undefined) {
+      await this.embedding.delete(spec)
+      this.embeddingChanged(id)
+    } else if (model !== undefined) {
+      await this.engine.deleteCached(model)
+    }
+  }
+
+  /** The deployment's embedding models are all local: the remote catalog (and the inference worker) stay untouched. */
+  async embeddingModel (): Promise<EmbeddingModelSpec> {
+    const [entries, chosen] = await Promise.all([this.settled(this.local(), 'the local model index'), this.embedding.chosen()])
+    const entry = entries.find(e => e.id === chosen)
+    return (entry !== undefined ? specOfEntry(entry) : undefined) ?? defaultEmbeddingSpec(entries)
   }
 
   state (): ModelsState {
@@ -156,20 +186,26 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
 
   private async load (target: CatalogModel, options: { onProgress?: (progress: PullProgress) => void, signal?: AbortSignal }): Promise<string> {
     const model = engineModel(target)
-    if (model === undefined) throw new ModelNotServableError(target.id, 'the inference worker runs chat models only')
+    const spec = specOfEntry(target)
     this.progress.set(target.id, { model: target.id, loaded: 0, total: target.sizeBytes ?? 0, text: 'starting' })
     this.changed()
+    const pull = {
+      ...(options.signal !== undefined ? { signal: options.signal } : {}),
+      onProgress: (progress: PullProgress) => {
+        this.progress.set(target.id, progress)
+        options.onProgress?.(progress)
+        this.changed()
+      }
+    }
     try {
-      await this.engine.loadModel(model, {
-        ...(options.signal !== undefined ? { signal: options.signal } : {}),
-        onProgress: progress => {
-          this.progress.set(target.id, progress)
-          options.onProgress?.(progress)
-          this.changed()
-        }
-      })
-      this.loaded.add(target.id)
-      await this.remember(target.id, true)
+      if (spec !== undefined) {
+        await this.embedding.pull(spec, pull)
+        this.embeddingChanged()
+      } else if (model !== undefined) {
+        await this.engine.loadModel(model, pull)
+        this.loaded.add(target.id)
+        await this.remember(target.id, true)
+      }
       return target.id
     } finally {
       this.progress.delete(target.id)
@@ -202,7 +238,7 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
     return true
   }
 
-  /** The catalog entry a pull means, checked: it exists, fits, and is a chat model. */
+  /** The catalog entry a pull means, checked: it exists, fits, and an engine here runs it. */
   private async resolvePull (id: string): Promise<CatalogModel> {
     let target: CatalogModel | undefined
     if (id === 'auto') {
@@ -214,7 +250,9 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
     }
     if (target === undefined) throw new UnknownModelError(id)
     if (!target.fits) throw new ModelDoesNotFitError(target.id, target.reason ?? 'it does not fit')
-    if (target.task !== 'chat') throw new ModelNotServableError(target.id, `it is an ${target.task} model`)
+    if (engineModel(target) === undefined && specOfEntry(target) === undefined) {
+      throw new ModelNotServableError(target.id, `the index gives this ${target.task} model no tokenizer or vector size`)
+    }
     return target
   }
 
@@ -260,7 +298,17 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
     }
   }
 
+  /** The chat models' and the embedding models' caches, each asked about its own. */
+  private async cached (entries: readonly ModelEntry[]): Promise<DownloadedModel[]> {
+    const [chat, embedding] = await Promise.all([this.engine.cached(chatModels(entries)), this.embedding.downloaded(embeddingModels(entries))])
+    return [...chat, ...embedding]
+  }
+
   private changed (): void {
     this.safeDispatchEvent('change', { detail: this.state() })
+  }
+
+  private embeddingChanged (deleted?: string): void {
+    this.safeDispatchEvent('embedding-model', { detail: deleted !== undefined ? { deleted } : {} })
   }
 }

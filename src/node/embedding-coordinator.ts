@@ -1,6 +1,6 @@
 import { validateTexts } from '../core/embedding/limits.ts'
 import { hasUnlimitedConnection, type JobStreamOpener } from '../net/job-streams.ts'
-import { defaultEmbeddingSpec, type EmbeddingModelSpec } from '../core/embedding/models.ts'
+import type { EmbeddingModelSpec } from '../core/embedding/models.ts'
 import { EmbeddingInputError, InvalidRequestError, errorMessage } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import { isModelId } from '../core/inference/request.ts'
@@ -11,7 +11,6 @@ import { EmbedService } from '../net/embed-service.ts'
 import type { EmbedOptions, EmbedResult } from './api.ts'
 import type { Embedder, EmbedderModel } from './embedder.ts'
 import type { Availability } from '../core/capabilities.ts'
-import type { ModelEntry } from '../core/models/catalog.ts'
 import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
@@ -25,8 +24,8 @@ export interface EmbeddingCoordinatorOptions {
   signer: PulseSigner
   verify: PulseVerifier
   embedder: Embedder
-  /** The model catalog: its first local embedding model is the one this node loads. */
-  catalog: () => Promise<ModelEntry[]>
+  /** The model this node loads: the one pulled, else the deployment's default (ModelHost.embeddingModel). */
+  model: () => Promise<EmbeddingModelSpec>
   gossip: CapabilityGossip
   /** The embedding capability is on: this node loads its model and serves peers. */
   enabled: () => boolean
@@ -86,6 +85,25 @@ export class EmbeddingCoordinator {
     this.load().catch(() => {})
   }
 
+  /**
+   * An embedding model was pulled or deleted: a loaded (or loading) model that is no longer the one
+   * to serve, or whose files were deleted, is unloaded, and the capability loads the new one when on.
+   */
+  modelChanged (deleted?: string): void {
+    this.spec = undefined
+    this.failure = undefined
+    this.modelSpec().then(spec => {
+      const loaded = this.o.embedder.loaded()?.id
+      // A load in flight may be of the old model: it starts again rather than finish it.
+      if (this.loading !== undefined || (loaded !== undefined && (loaded !== spec.id || loaded === deleted))) {
+        this.loading = undefined
+        this.o.embedder.close()
+        this.o.onChange()
+      }
+      this.sync()
+    }).catch(() => {})
+  }
+
   /** Working once the model is loaded; otherwise why not. */
   availability (): Availability {
     if (this.o.embedder.loaded() !== undefined) return { available: true }
@@ -125,8 +143,11 @@ export class EmbeddingCoordinator {
   private async load (): Promise<EmbedderModel> {
     if (this.loading === undefined) {
       this.failure = undefined
-      this.loading = this.modelSpec().then(async spec => await this.o.embedder.load(spec))
-      this.loading.then(() => { this.loading = undefined }, err => {
+      const loading = this.modelSpec().then(async spec => await this.o.embedder.load(spec))
+      this.loading = loading
+      // A load dropped by modelChanged neither clears its successor nor counts as a failure.
+      loading.then(() => { if (this.loading === loading) this.loading = undefined }, err => {
+        if (this.loading !== loading) return
         this.loading = undefined
         this.failure = errorMessage(err)
         console.warn('hyperspace: embedding model failed to load', this.failure)
@@ -137,9 +158,9 @@ export class EmbeddingCoordinator {
   }
 
   private async modelSpec (): Promise<EmbeddingModelSpec> {
-    this.spec ??= this.o.catalog().then(defaultEmbeddingSpec)
+    this.spec ??= this.o.model()
     const spec = this.spec
-    // A catalog that could not be read is asked again next time.
+    // A model that could not be found out is asked again next time.
     spec.catch(() => { if (this.spec === spec) this.spec = undefined })
     return await spec
   }

@@ -150,6 +150,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     components.connectivity.addEventListener('online', node.onBrowserOnline)
     components.connectivity.addEventListener('offline', node.queueStatus)
     components.models.addEventListener('change', node.onModelsChange)
+    components.models.addEventListener('embedding-model', node.onEmbeddingModelChange)
     // Models served before a reload come back in the background: loading one takes a while.
     components.models.restore().catch(err => { console.warn('hyperspace: could not restore served models', err) })
     return node
@@ -214,6 +215,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     this.components.connectivity.removeEventListener('online', this.onBrowserOnline)
     this.components.connectivity.removeEventListener('offline', this.queueStatus)
     this.components.models.removeEventListener('change', this.onModelsChange)
+    this.components.models.removeEventListener('embedding-model', this.onEmbeddingModelChange)
     // Another tab may take over and load the same models: this one frees their memory.
     this.components.models.stop()
     this.components.embedder.close()
@@ -325,7 +327,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     const embedding = new EmbeddingCoordinator(libp2p, {
       ...jobs,
       embedder: this.components.embedder,
-      catalog: async () => await this.components.models.catalog(),
+      model: async () => await this.components.models.embeddingModel(),
       gossip,
       enabled: () => this.capabilities().embedding.enabled,
       keepReceipt: async receipt => { await inference.keepReceipt(receipt) },
@@ -464,6 +466,10 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       addrs: peer.addresses.map(a => a.multiaddr.toString()).filter(a => a.includes('/webrtc')),
       lastSeen: Date.now()
     })).catch(err => { console.warn('hyperspace: could not cache peer', conn.remotePeer.toString(), err) })
+  }
+
+  private readonly onEmbeddingModelChange = (evt: CustomEvent<{ deleted?: string }>): void => {
+    this.session?.embedding.modelChanged(evt.detail.deleted)
   }
 
   private readonly onModelsChange = (evt: CustomEvent<ModelsState>): void => {

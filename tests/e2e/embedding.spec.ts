@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, test, type Page } from '@playwright/test'
 import { defaultModelsDir } from '../../scripts/serve-plugin.ts'
 import { cosine } from '../../src/core/embedding/vectors.ts'
-import { openNode, statusOf, type TestNode } from './nodes.ts'
+import { openNode, statusOf, waitForNode, type TestNode } from './nodes.ts'
 import { startRelayProcess, type RelayProcess } from './relay-process.ts'
+import type { PullProgress } from '../../src/core/models/catalog.ts'
 import type { EmbedOptions, EmbedResult } from '../../src/node/api.ts'
 
 /**
@@ -18,6 +19,8 @@ if (MODELS === undefined) throw new Error('the model2vec-64d test model is neede
 const REFERENCE = (JSON.parse(readFileSync(join(MODELS, MODEL, 'expected_embeddings_vocab_quantized.json'), 'utf8')) as number[][])[0] as number[]
 const HELLO_1000 = Array.from({ length: 1000 }, () => 'hello').join(' ')
 const TEXTS = ['stock market fell', 'investors sold shares', 'a recipe for chocolate cake']
+/** What a pull of the model downloads: its ONNX graph and its tokenizer.json. */
+const MODEL_BYTES = ['model2vec-vq-derived.onnx', 'tokenizer.json'].reduce((sum, file) => sum + statSync(join(MODELS, MODEL, file)).size, 0)
 
 let relay: RelayProcess
 let a: TestNode
@@ -107,5 +110,54 @@ test('65 texts are refused with a clear error, here and before anything is sent'
       }
     }, [texts, route] as const)
     expect(error).toBe('EmbeddingInputError: 65 texts exceed the batch limit of 64')
+  }
+})
+
+test('models.pull caches model2vec-64d with progress; after a reload it embeds with /models/ unreachable; delete empties the cache', async ({ browser }) => {
+  // A node without the embedding capability: nothing loads (and caches) the model before the pull.
+  const c = await openNode(browser, [relay.addr], '&profile=storage')
+  try {
+    const page = c.page
+    const downloaded = async (): Promise<unknown> => await page.evaluate(async () => await window.hyperspace?.models.downloaded())
+    expect(await downloaded()).toEqual([])
+
+    const pulled = await page.evaluate(async id => {
+      const node = window.hyperspace
+      if (node === undefined) throw new Error('no node')
+      const progress: PullProgress[] = []
+      const pulls: string[][] = []
+      node.addEventListener('models', evt => { pulls.push(Object.keys(evt.detail.pulls)) })
+      const result = await node.models.pull(id, { onProgress: p => { progress.push(p) } })
+      return { result, progress, pulls, state: node.models.state() }
+    }, MODEL)
+    expect(pulled.result).toBe(MODEL)
+    expect(pulled.progress.at(-1)).toEqual({ model: MODEL, loaded: MODEL_BYTES, total: MODEL_BYTES })
+    expect(pulled.pulls.some(pulls => pulls.includes(MODEL))).toBe(true)
+    expect(pulled.state).toEqual({ pulls: {}, loaded: [] })
+    expect(await downloaded()).toEqual([{ id: MODEL, sizeBytes: MODEL_BYTES }])
+    expect((await page.evaluate(async () => await window.hyperspace?.models.catalog()))?.find(m => m.id === MODEL)).toMatchObject({ downloaded: true })
+
+    // From here on the model's files cannot be fetched: only the cache can serve them.
+    let refused = 0
+    await page.route(`**/models/${MODEL}/**`, async route => {
+      refused++
+      await route.abort()
+    })
+    await page.reload()
+    await waitForNode(page)
+    const local = await embed(page, [HELLO_1000], { route: 'local' })
+    expect(local).toMatchObject({ model: MODEL, dims: 64, servedBy: c.peerId, route: 'local' })
+    expect(maxAbsDiff(local.vectors[0] ?? [], REFERENCE)).toBeLessThan(1e-5)
+    expect(refused).toBe(0)
+
+    await page.evaluate(async id => { await window.hyperspace?.models.delete(id) }, MODEL)
+    expect(await downloaded()).toEqual([])
+    // Deleted and unloaded: a load must fetch the files again, and the route refuses them. This also
+    // shows the embedding worker's requests do pass the route, so the embed above came from the cache.
+    const failure = await page.evaluate(async texts => await window.hyperspace?.embed(texts, { route: 'local' }).then(() => 'embedded', (err: Error) => `${err.name}: ${err.message}`), TEXTS)
+    expect(failure).toMatch(/^EmbeddingEngineError/)
+    expect(refused).toBeGreaterThan(0)
+  } finally {
+    await c.context.close()
   }
 })

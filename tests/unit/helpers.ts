@@ -1,5 +1,6 @@
 import 'fake-indexeddb/auto'
 import { openHyperspaceDb, type HyperspaceDb } from '../../src/storage/database.ts'
+import type { FileCache } from '../../workers/embedding/model-cache.ts'
 
 let counter = 0
 
@@ -28,4 +29,23 @@ export function fakePeerId (i: number): string {
   const a = BASE58_LETTERS[i % BASE58_LETTERS.length] ?? 'A'
   const b = BASE58_LETTERS[Math.floor(i / BASE58_LETTERS.length) % BASE58_LETTERS.length] ?? 'A'
   return `12D3KooW${'Q'.repeat(42)}${b}${a}`
+}
+
+/** Cache Storage's semantics for the three calls used: responses stored and matched by URL. */
+export class MemoryCache implements FileCache {
+  readonly entries = new Map<string, Response>()
+
+  async match (request: RequestInfo | URL): Promise<Response | undefined> {
+    return this.entries.get(String(request))?.clone()
+  }
+
+  async put (request: RequestInfo | URL, response: Response): Promise<void> {
+    // A real cache reads the whole body before put resolves.
+    const body = await response.arrayBuffer()
+    this.entries.set(String(request), new Response(body, { status: response.status, headers: response.headers }))
+  }
+
+  async delete (request: RequestInfo | URL): Promise<boolean> {
+    return this.entries.delete(String(request))
+  }
 }

@@ -22,7 +22,7 @@ interface FileState {
   size: number | null | undefined
 }
 
-export async function downloadAll (urls: readonly string[], signal: AbortSignal, onProgress: (progress: ByteProgress) => void): Promise<Uint8Array[]> {
+export async function downloadAll (urls: readonly string[], signal: AbortSignal, onProgress: (progress: ByteProgress) => void): Promise<Array<Uint8Array<ArrayBuffer>>> {
   const files: FileState[] = urls.map(() => ({ loaded: 0, size: undefined }))
   let lastReport = -Infinity
   const report = (final: boolean): void => {
@@ -50,7 +50,7 @@ export async function downloadAll (urls: readonly string[], signal: AbortSignal,
   return bodies
 }
 
-async function fetchBytes (url: string, signal: AbortSignal, state: FileState, onChunk: () => void): Promise<Uint8Array> {
+async function fetchBytes (url: string, signal: AbortSignal, state: FileState, onChunk: () => void): Promise<Uint8Array<ArrayBuffer>> {
   const response = await fetch(url, { signal })
   if (!response.ok || response.body === null) throw new EmbeddingEngineError('load', `${url}: HTTP ${response.status}`)
   const header = Number(response.headers.get('Content-Length') ?? NaN)
@@ -58,7 +58,7 @@ async function fetchBytes (url: string, signal: AbortSignal, state: FileState, o
   const encoded = (response.headers.get('Content-Encoding') ?? 'identity') !== 'identity'
   state.size = Number.isSafeInteger(header) && header >= 0 && !encoded ? header : null
   if (state.size !== null && state.size > MAX_DOWNLOAD_BYTES) throw tooLarge(url)
-  const chunks: Uint8Array[] = []
+  const chunks: Array<Uint8Array<ArrayBuffer>> = []
   const reader = response.body.getReader()
   for (;;) {
     const { done, value } = await reader.read()
@@ -78,7 +78,7 @@ function tooLarge (url: string): EmbeddingEngineError {
   return new EmbeddingEngineError('load', `${url} is larger than ${MAX_DOWNLOAD_BYTES / (1024 * 1024)} MiB`)
 }
 
-function join (chunks: readonly Uint8Array[], length: number): Uint8Array {
+function join (chunks: ReadonlyArray<Uint8Array<ArrayBuffer>>, length: number): Uint8Array<ArrayBuffer> {
   if (chunks.length === 1 && chunks[0] !== undefined) return chunks[0]
   const out = new Uint8Array(length)
   let offset = 0

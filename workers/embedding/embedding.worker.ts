@@ -2,8 +2,8 @@
 import { validateTexts } from '../../src/core/embedding/limits.ts'
 import { validateModelSpec, type EmbeddingModelSpec } from '../../src/core/embedding/models.ts'
 import { EmbeddingEngineError, EmbeddingInputError, errorMessage } from '../../src/core/errors.ts'
-import { downloadAll } from './download.ts'
 import { Embedder } from './embedder.ts'
+import { EMBEDDING_CACHE_NAME, loadFiles } from './model-cache.ts'
 import {
   isEmbeddingRequest,
   type EmbeddedReply,
@@ -17,10 +17,11 @@ import { backendsToTry, openSession, type OrtSession } from './runtime.ts'
 import { TextTokenizer } from './tokenizer.ts'
 
 /**
- * The embedding worker: one model at a time, loaded from its ONNX and tokenizer.json URLs, serving
- * embed requests one after another (an ORT session runs one inference at a time). Requests queue in
- * arrival order; `cancel` stops a queued request before it starts, a load during its download, and
- * an embed between two of its ONNX runs.
+ * The embedding worker: one model at a time, loaded from its ONNX and tokenizer.json files (read from
+ * the embedding model cache, or downloaded and stored there on a miss), serving embed requests one
+ * after another (an ORT session runs one inference at a time). Requests queue in arrival order;
+ * `cancel` stops a queued request before it starts, a load during its download, and an embed between
+ * two of its ONNX runs.
  */
 const scope = self as unknown as DedicatedWorkerGlobalScope
 
@@ -80,7 +81,7 @@ async function load (request: LoadRequest): Promise<void> {
   downloads.set(request.id, controller)
   let files: Uint8Array[]
   try {
-    files = await downloadAll([model.tokenizerUrl, model.url], controller.signal, progress => {
+    files = await loadFiles(await caches.open(EMBEDDING_CACHE_NAME), [model.tokenizerUrl, model.url], controller.signal, progress => {
       post({ type: 'load-progress', id: request.id, ...progress })
     })
   } finally {

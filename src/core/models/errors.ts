@@ -26,11 +26,11 @@ export class NoModelFitsError extends HyperspaceError {
   constructor () { super('ERR_NO_MODEL_FITS', 'No chat model in the catalog fits this device') }
 }
 
-/** A model this host lists but does not serve for chat (an embedding model, say). */
+/** A model this host lists but cannot run where it was asked to (an embedding model in the inference worker, say). */
 export class ModelNotServableError extends HyperspaceError {
   override name = 'ModelNotServableError'
 
-  constructor (readonly model: string, reason: string) { super('ERR_MODEL_NOT_SERVABLE', `Model ${model} cannot be pulled for chat: ${reason}`) }
+  constructor (readonly model: string, reason: string) { super('ERR_MODEL_NOT_SERVABLE', `Model ${model} cannot be served here: ${reason}`) }
 }
 
 export class InvalidModelIndexError extends HyperspaceError {
