@@ -33,6 +33,12 @@ export interface ClusterOptions {
   k: number
   /** How many random others each node dials; every other node when absent. */
   dials?: number
+  /**
+   * Delay on every buffer sent, in ms. Besides modelling a link, it makes deliveries timer events:
+   * without it a message's whole flood runs as one chain of microtasks, and nodes sharing the process
+   * cannot get a word in until it is over.
+   */
+  latencyMs?: number
 }
 
 /** GossipSub RPCs as they go on the stream (protobuf, before length prefix, Noise and Yamux). */
@@ -76,7 +82,7 @@ export async function startCluster (specs: ClusterNodeSpec[], options: ClusterOp
     const libp2p = await createLibp2p({
       privateKey: key,
       addresses: { listen: [`/memory/${spec.name}-${crypto.randomUUID()}`] },
-      transports: [memory()],
+      transports: [memory({ latency: options.latencyMs ?? 0 })],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       services: { identify: identify(), pubsub: hyperspaceGossip({ colocationPenalty: false }) }

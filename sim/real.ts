@@ -28,9 +28,11 @@ export interface RealOptions {
 }
 
 const N = 16
-const DIALS = 8
+/** Each node dials 4 others (about 8 connections each): enough for a mesh of 6, and it keeps one process's CPU for the pulse. */
+const DIALS = 4
 const VALIDATOR_SHARE = 0.05
 const CHEATER_SHARE = 0.05
+const COMMIT_ENVELOPE_MAX = 1024 + 128
 /** Look at a round this long before it ends, as the simulator does. */
 const SNAPSHOT_BEFORE_END_MS = 500
 
@@ -50,7 +52,8 @@ class CommitLog {
 
   listen (node: number, cluster: ClusterNode, networkId: string): void {
     cluster.libp2p.services.pubsub.addEventListener('message', evt => {
-      if (!evt.detail.topic.startsWith(`hyperspace/v2/${networkId}/pulse/`)) return
+      // Commits are small (body at most 1 KiB): the larger messages need no decoding here.
+      if (!evt.detail.topic.startsWith(`hyperspace/v2/${networkId}/pulse/`) || evt.detail.data.byteLength > COMMIT_ENVELOPE_MAX) return
       const envelope = decodeMessage(evt.detail.data, PULSE_MAX_BYTES, PULSE_VERSION)
       const body = decodeMessage(envelope.body as Uint8Array, PULSE_MAX_BYTES, PULSE_VERSION)
       if (body.t !== 'commit') return
@@ -74,7 +77,7 @@ class CommitLog {
   }
 }
 
-async function measureReal (options: RealOptions, networkId: string, specs: Array<{ kind: NodeKind, validator: boolean, spec: ClusterNodeSpec }>): Promise<{ summary: SimSummary, startup: number }> {
+async function measureReal (options: RealOptions, networkId: string, specs: Array<{ kind: NodeKind, validator: boolean, spec: ClusterNodeSpec }>): Promise<{ summary: SimSummary, startup: number, skipped: Map<string, number> }> {
   const roundMs = options.roundSeconds * 1000
   const started = performance.now()
   const clusters = await startCluster(specs.map(s => s.spec), { networkId, roundMs, n: N, k: PULSE_K, dials: DIALS })
@@ -83,6 +86,8 @@ async function measureReal (options: RealOptions, networkId: string, specs: Arra
   const log = new CommitLog()
   for (const [i, node] of nodes.entries()) log.listen(i, node.cluster, networkId)
   const observations: RoundObservation[] = []
+  /** Why nodes did not commit, as their own round records say. */
+  const skipped = new Map<string, number>()
   try {
     // The round under way is partial and the next is spent learning K and the beacon: measure from the one after.
     const first = Math.floor(Date.now() / roundMs) + 2
@@ -93,6 +98,7 @@ async function measureReal (options: RealOptions, networkId: string, specs: Arra
       await sleepUntil((round + 1) * roundMs - SNAPSHOT_BEFORE_END_MS)
       const observed: NodeRound[] = nodes.map((node, i) => {
         const record = node.cluster.pulse.ledger.get(round)
+        if (!record.committed) skipped.set(record.skipped ?? 'no reason recorded', (skipped.get(record.skipped ?? 'no reason recorded') ?? 0) + 1)
         const current = node.cluster.pulse.current()
         const wire = node.cluster.wire
         const was = before.get(i) as WireCounters
@@ -122,7 +128,7 @@ async function measureReal (options: RealOptions, networkId: string, specs: Arra
   })
   const config = modelFor(options, networkId)
   const summary = summarize({ config, committees: 1, nextCommittees: null, observations, pointsPerVerifiedRound: points, churn: { crashed: 0, left: 0, joined: 0 }, wallMs: performance.now() - started })
-  return { summary, startup }
+  return { summary, startup, skipped }
 }
 
 /** The simulator's version of the real run's network. */
@@ -165,7 +171,8 @@ export async function runReal (options: RealOptions): Promise<void> {
   console.log(`(${real.startup.toFixed(0)} s to start and connect the nodes; the model runs next)`)
   const model = summarize(await new Simulation(modelFor(options, networkId)).run())
   console.log(comparisonTable([{ label: 'real libp2p', summary: real.summary }, { label: 'model', summary: model }]))
+  if (real.skipped.size > 0) console.log(`\nreal nodes that did not commit, by the reason in their round record: ${[...real.skipped].map(([why, count]) => `${count} × ${why}`).join('; ')}`)
   mkdirSync('bench/results', { recursive: true })
-  writeFileSync('bench/results/sim-real.json', JSON.stringify({ options, real: real.summary, model }, null, 2) + '\n')
+  writeFileSync('bench/results/sim-real.json', JSON.stringify({ options, real: real.summary, skipped: Object.fromEntries(real.skipped), model }, null, 2) + '\n')
   console.log('\nwrote bench/results/sim-real.json')
 }

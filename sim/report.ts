@@ -28,7 +28,7 @@ function table (header: string[], rows: string[][]): string {
   return [line(header), widths.map(w => '-'.repeat(w)).join('-|-'), ...rows.map(line)].join('\n')
 }
 
-const HEADER = ['N', 'K', 'per committee', 'rounds', 'rounds in time', 'honest verified', 'cheaters caught', 'bytes/node/round med (p99)',
+const HEADER = ['N', 'K', 'per committee', 'rounds', 'rounds in time', 'honest committed', 'honest verified', 'cheaters caught', 'bytes/node/round med (p99)',
   'msgs/node/round med (p99)', 'commit agreement med (p99)', 'agreed by 0.42T', 'leader disagreement']
 
 function summaryCells (s: SimSummary): string[] {
@@ -38,6 +38,7 @@ function summaryCells (s: SimSummary): string[] {
     count(s.nodes / s.committees),
     String(s.rounds),
     percent(s.roundsCompletedInTime),
+    percent(s.honestCommitted),
     percent(s.honestVerified),
     `${percent(s.cheatersCaught)} (${s.cheatersVerified} passed)`,
     `${bytes(s.bytesPerNodeRound.median)} (${bytes(s.bytesPerNodeRound.p99)})`,

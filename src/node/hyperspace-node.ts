@@ -92,6 +92,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   private session?: Session
   private identityConflictRound?: number
   private settings: NodeSettings = { toggles: {} }
+  private settingsWrites: Promise<void> = Promise.resolve()
   private readonly availability
   private readonly startedAt = Date.now()
   private cachedPeersDialled = false
@@ -202,13 +203,11 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   }
 
   async setProfile (profile: ProfileName): Promise<void> {
-    this.settings = { profile, toggles: {} }
-    await this.settingsChanged()
+    await this.changeSettings(() => ({ profile, toggles: {} }))
   }
 
   async setCapability (name: CapabilityName, enabled: boolean): Promise<void> {
-    this.settings = { ...this.settings, toggles: { ...this.settings.toggles, [name]: enabled } }
-    await this.settingsChanged()
+    await this.changeSettings(current => ({ ...current, toggles: { ...current.toggles, [name]: enabled } }))
   }
 
   async stop (): Promise<void> {
@@ -267,13 +266,23 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     return reserved || direct ? 'online' : 'connecting'
   }
 
-  private async settingsChanged (): Promise<void> {
-    await this.components.settingsStore.save(this.settings)
-    this.queueStatus()
-    this.session?.embedding.sync()
-    this.session?.blocks.reprovide()
-    this.session?.memory.sync()
-    await this.session?.gossip.announce()
+  /**
+   * Changes take effect once stored, so what status() shows survives a reload; they run one after
+   * another, so two quick toggles cannot each overwrite the other.
+   */
+  private async changeSettings (change: (current: NodeSettings) => NodeSettings): Promise<void> {
+    const applied = this.settingsWrites.then(async () => {
+      const next = change(this.settings)
+      await this.components.settingsStore.save(next)
+      this.settings = next
+      this.queueStatus()
+      this.session?.embedding.sync()
+      this.session?.blocks.reprovide()
+      this.session?.memory.sync()
+      await this.session?.gossip.announce()
+    })
+    this.settingsWrites = applied.catch(() => {})
+    await applied
   }
 
   private async bringUp (key: PrivateKey): Promise<void> {
