@@ -1,5 +1,5 @@
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, errorFrame, withTimeout } from './stream-helpers.ts'
+import { abortStream, admitJob, errorFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { verifyBlock, type BlockCid } from '../core/blocks/cid.ts'
 import { PeerLacksBlockError, RemoteBlockError } from '../core/blocks/errors.ts'
@@ -175,16 +175,11 @@ export class BlockService {
       await stream.close()
       return
     }
-    let release: () => void
-    try {
-      if (!o.rateLimit.take(client, o.scheduler.now())) throw new PeerBusyError(o.signer.peerId)
-      release = await o.queue.acquire(AbortSignal.timeout(BLOCK_TIMEOUT_MS))
-    } catch (err) {
-      if (!(err instanceof PeerBusyError)) throw err
+    const release = await admitJob(o, client, AbortSignal.timeout(BLOCK_TIMEOUT_MS), async () => {
       await send({ t: 'busy', retryMs: BUSY_RETRY_MS })
       await stream.close()
-      return
-    }
+    })
+    if (release === undefined) return
     let bytes: Uint8Array | undefined
     const nonce = crypto.getRandomValues(new Uint8Array(BLOCKS_NONCE_BYTES))
     try {

@@ -1,5 +1,5 @@
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, errorFrame, withTimeout } from './stream-helpers.ts'
+import { abortStream, admitJob, errorFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { PeerBusyError, RemoteInferenceError, MalformedMessageError } from '../core/errors.ts'
 import { sha256Of, utf8 } from '../core/pulse/bytes.ts'
@@ -178,16 +178,11 @@ export class InferenceService {
       await stream.close()
       return
     }
-    let release: () => void
-    try {
-      if (!o.rateLimit.take(client, o.scheduler.now())) throw new PeerBusyError(o.signer.peerId)
-      release = await o.queue.acquire(gone.signal)
-    } catch (err) {
-      if (!(err instanceof PeerBusyError)) throw err
+    const release = await admitJob(o, client, gone.signal, async () => {
       await send({ t: 'busy', retryMs: BUSY_RETRY_MS })
       await stream.close()
-      return
-    }
+    })
+    if (release === undefined) return
     const nonce = randomBytes(NONCE_BYTES)
     let result: LocalRun
     let writes = Promise.resolve()

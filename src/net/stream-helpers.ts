@@ -1,4 +1,6 @@
-import { errorMessage, HyperspaceError } from '../core/errors.ts'
+import { errorMessage, HyperspaceError, PeerBusyError } from '../core/errors.ts'
+import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
+import type { Scheduler } from '../core/scheduler.ts'
 import type { Stream } from '@libp2p/interface'
 
 /** Helpers shared by the request/response stream protocols (inference, embed, memory, blocks). */
@@ -18,4 +20,27 @@ export function errorFrame (err: unknown): { t: 'error', code: string, message: 
 /** Resets a stream with whatever was thrown (libp2p wants an Error). */
 export function abortStream (stream: Stream, err: unknown): void {
   stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))
+}
+
+/** What admits a peer's job on the serving side. */
+export interface JobAdmission {
+  rateLimit: PeerRateLimit
+  queue: JobQueue
+  scheduler: Scheduler
+  signer: { peerId: string }
+}
+
+/**
+ * The peer's rate, then a place in the queue: the place's release, or undefined once `refuse` has
+ * told the peer this node is busy.
+ */
+export async function admitJob (o: JobAdmission, client: string, signal: AbortSignal, refuse: () => Promise<void>): Promise<(() => void) | undefined> {
+  try {
+    if (!o.rateLimit.take(client, o.scheduler.now())) throw new PeerBusyError(o.signer.peerId)
+    return await o.queue.acquire(signal)
+  } catch (err) {
+    if (!(err instanceof PeerBusyError)) throw err
+    await refuse()
+    return undefined
+  }
 }
