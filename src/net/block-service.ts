@@ -1,5 +1,5 @@
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, errorFrame, withTimeout } from './stream-helpers.ts'
+import { abortStream, admitJob, closeAfterError, failJob, errorFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { verifyBlock, type BlockCid } from '../core/blocks/cid.ts'
 import { PeerLacksBlockError, RemoteBlockError } from '../core/blocks/errors.ts'
@@ -167,8 +167,8 @@ export class BlockService {
       cid = frame.cid
       job = frame.job
     } catch (err) {
-      await send(errorFrame(err)).catch(() => {})
-      throw err
+      await failJob(stream, send, err)
+      return
     }
     if (!o.serving()) {
       await send({ t: 'error', code: 'ERR_STORAGE_OFF', message: 'this node does not serve blocks' })
@@ -193,17 +193,23 @@ export class BlockService {
       return
     }
     const served = bytes
-    await countersignAsServer({ ...o, currentRound: () => o.round().round }, {
-      job, nonce, server: o.signer.peerId, client, model: cid.toString(), output: sha256Of(served), kind: 'storage', units: served.byteLength, unitName: 'bytes'
-    }, {
-      receive: async () => {
-        const reply = decodeBlocksClientFrame(await readFrame(lp, AbortSignal.timeout(RECEIPT_READ_TIMEOUT_MS), BLOCKS_CLIENT_FRAME_MAX_BYTES))
-        if (reply.t !== 'sign') throw new MalformedMessageError('expected a receipt to countersign')
-        return reply.receipt
-      },
-      send: async receipt => { await send({ t: 'countersign', receipt }) },
-      sendError: async err => { await send(errorFrame(err)) }
-    })
+    // The error frame (sendError) is sent already when this fails: the stream only needs ending.
+    try {
+      await countersignAsServer({ ...o, currentRound: () => o.round().round }, {
+        job, nonce, server: o.signer.peerId, client, model: cid.toString(), output: sha256Of(served), kind: 'storage', units: served.byteLength, unitName: 'bytes'
+      }, {
+        receive: async () => {
+          const reply = decodeBlocksClientFrame(await readFrame(lp, AbortSignal.timeout(RECEIPT_READ_TIMEOUT_MS), BLOCKS_CLIENT_FRAME_MAX_BYTES))
+          if (reply.t !== 'sign') throw new MalformedMessageError('expected a receipt to countersign')
+          return reply.receipt
+        },
+        send: async receipt => { await send({ t: 'countersign', receipt }) },
+        sendError: async err => { await send(errorFrame(err)) }
+      })
+    } catch (err) {
+      await closeAfterError(stream, err)
+      return
+    }
     await stream.close()
   }
 }

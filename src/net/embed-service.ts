@@ -1,5 +1,5 @@
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, errorFrame, withTimeout } from './stream-helpers.ts'
+import { abortStream, admitJob, closeAfterError, failJob, errorFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { MalformedMessageError, PeerBusyError } from '../core/errors.ts'
 import {
@@ -129,8 +129,8 @@ export class EmbedService {
       frame = decodeEmbedClientFrame((await lp.read({ signal: AbortSignal.timeout(JOB_READ_TIMEOUT_MS) })).subarray())
       if (frame.t !== 'job') throw new MalformedMessageError('expected a job')
     } catch (err) {
-      await send(errorFrame(err)).catch(() => {})
-      throw err
+      await failJob(stream, send, err)
+      return
     }
     const { job, model, texts } = frame
     if (!o.serves(model)) {
@@ -152,22 +152,28 @@ export class EmbedService {
       bytes = encodeVectors(vectors, dims)
       await send({ t: 'result', dims, count: vectors.length, vectors: bytes })
     } catch (err) {
-      await send(errorFrame(err)).catch(() => {})
-      throw err
+      await failJob(stream, send, err)
+      return
     } finally {
       release()
     }
-    await countersignAsServer({ ...o, currentRound: () => o.round().round }, {
-      job, nonce, server: o.signer.peerId, client, model, output: sha256Of(bytes), kind: 'embedding', units: texts.length, unitName: 'texts'
-    }, {
-      receive: async () => {
-        const reply = decodeEmbedClientFrame((await lp.read({ signal: AbortSignal.timeout(RECEIPT_READ_TIMEOUT_MS) })).subarray())
-        if (reply.t !== 'sign') throw new MalformedMessageError('expected a receipt to countersign')
-        return reply.receipt
-      },
-      send: async receipt => { await send({ t: 'countersign', receipt }) },
-      sendError: async err => { await send(errorFrame(err)) }
-    })
+    // The error frame (sendError) is sent already when this fails: the stream only needs ending.
+    try {
+      await countersignAsServer({ ...o, currentRound: () => o.round().round }, {
+        job, nonce, server: o.signer.peerId, client, model, output: sha256Of(bytes), kind: 'embedding', units: texts.length, unitName: 'texts'
+      }, {
+        receive: async () => {
+          const reply = decodeEmbedClientFrame((await lp.read({ signal: AbortSignal.timeout(RECEIPT_READ_TIMEOUT_MS) })).subarray())
+          if (reply.t !== 'sign') throw new MalformedMessageError('expected a receipt to countersign')
+          return reply.receipt
+        },
+        send: async receipt => { await send({ t: 'countersign', receipt }) },
+        sendError: async err => { await send(errorFrame(err)) }
+      })
+    } catch (err) {
+      await closeAfterError(stream, err)
+      return
+    }
     await stream.close()
   }
 }

@@ -1,5 +1,5 @@
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, errorFrame, withTimeout } from './stream-helpers.ts'
+import { abortStream, admitJob, closeAfterError, failJob, errorFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { PeerBusyError, RemoteInferenceError, MalformedMessageError } from '../core/errors.ts'
 import { sha256Of, utf8 } from '../core/pulse/bytes.ts'
@@ -168,8 +168,8 @@ export class InferenceService {
     try {
       frame = decodeClientFrame((await lp.read({ signal: AbortSignal.timeout(JOB_READ_TIMEOUT_MS) })).subarray())
     } catch (err) {
-      await send(errorFrame(err)).catch(() => {})
-      throw err
+      await failJob(stream, send, err)
+      return
     }
     if (frame.t !== 'job') throw new MalformedMessageError('expected a job')
     const { job, req } = frame
@@ -204,12 +204,18 @@ export class InferenceService {
       await send({ t: 'done', finish: c.finishReason, prompt: c.promptTokens, completion: c.completionTokens, ms, ttft: (firstAt ?? started + ms) - started, cached: result.cached })
     } catch (err) {
       await writes.catch(() => {})
-      await send(errorFrame(err)).catch(() => {})
-      throw err
+      await failJob(stream, send, err)
+      return
     } finally {
       release()
     }
-    await this.countersignReceipt(lp, send, { job, nonce, client, model: req.model, result })
+    try {
+      await this.countersignReceipt(lp, send, { job, nonce, client, model: req.model, result })
+    } catch (err) {
+      // Its error frame is sent already: the stream only needs ending.
+      await closeAfterError(stream, err)
+      return
+    }
     await stream.close()
   }
 

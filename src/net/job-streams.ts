@@ -29,8 +29,7 @@ export function hasUnlimitedConnection (libp2p: Pick<Libp2p, 'getConnections'>, 
 
 /**
  * Opens job streams on an unlimited connection: when only a relayed one exists, a direct dial is tried
- * first (libp2p then picks the unlimited connection), and the relayed one is used only if that fails,
- * as a small job may still fit in its limits.
+ * first, and the relayed one is used only if that fails, as a small job may still fit in its limits.
  */
 export class JobStreams implements JobStreamOpener {
   constructor (
@@ -44,6 +43,7 @@ export class JobStreams implements JobStreamOpener {
       await this.upgrader.upgrade(peer, withTimeout(signal, UPGRADE_WAIT_MS))
     }
     signal.throwIfAborted()
+    // libp2p picks an unlimited connection when there is one.
     return await this.libp2p.dialProtocol(peer, protocol, { signal, runOnLimitedConnection: true })
   }
 }

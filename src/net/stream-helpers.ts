@@ -17,6 +17,32 @@ export function errorFrame (err: unknown): { t: 'error', code: string, message: 
   return { t: 'error', code, message: errorMessage(err).slice(0, 500) }
 }
 
+/** How long a server waits for the client to take a closing stream's last frames before resetting it. */
+const CLOSE_TIMEOUT_MS = 5_000
+
+/**
+ * Ends a stream after its error frame: closed, not reset, so the frame reaches the client (a reset can
+ * overtake it, and the client would see only "close event"); reset if even that fails.
+ */
+export async function closeAfterError (stream: Stream, err: unknown): Promise<void> {
+  try {
+    await stream.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) })
+  } catch {
+    abortStream(stream, err)
+  }
+}
+
+/** Tells the client why its job failed, then ends the stream (see closeAfterError). */
+export async function failJob (stream: Stream, send: (frame: ReturnType<typeof errorFrame>) => Promise<void>, err: unknown): Promise<void> {
+  try {
+    await send(errorFrame(err))
+  } catch {
+    abortStream(stream, err)
+    return
+  }
+  await closeAfterError(stream, err)
+}
+
 /** Resets a stream with whatever was thrown (libp2p wants an Error). */
 export function abortStream (stream: Stream, err: unknown): void {
   stream.abort(err instanceof Error ? err : new Error(errorMessage(err)))

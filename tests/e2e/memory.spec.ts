@@ -1,5 +1,5 @@
 import { expect, test, type Page } from '@playwright/test'
-import { openNode, type TestNode } from './nodes.ts'
+import { openNode, waitForFullMesh, type TestNode } from './nodes.ts'
 import { startRelayProcess, type RelayProcess } from './relay-process.ts'
 import type { MemoryPutResult, MemoryQueryResult } from '../../src/node/api.ts'
 
@@ -68,8 +68,9 @@ test('every page sees the other three memory peers and A embedding', async () =>
     await expect.poll(async () => (await workingPeers(node.page, 'memory')).length, { timeout: 45_000 }).toBe(3)
     if (node !== a) await expect.poll(async () => await workingPeers(node.page, 'embedding'), { timeout: 45_000 }).toContain(a.peerId)
   }
-  // No wait for the WebRTC mesh: B's first put must dial A directly itself if the two are still
-  // only relayed (a relayed connection's limits would cut the job short).
+  // Jobs run on direct WebRTC connections. One started while the pages are still dialling each other
+  // can lose its connection to two dials at once (see the closing note), so the mesh comes first.
+  await waitForFullMesh(nodes)
 })
 
 test('a put from B lands on exactly R = 3 holders', async () => {
@@ -120,6 +121,8 @@ test('closing a holder still answers, and re-replication restores 3 holders amon
   const start = Date.now()
   await expect.poll(async () => await Promise.all(rest.map(async n => await held(n.page))), { timeout: 20_000 }).toEqual([3, 3, 3])
   console.log(`re-replication restored 3 holders in ${Date.now() - start} ms`)
+  // D stops asking the closed page once it has seen it go (its relayed connection can close last).
+  await expect.poll(async () => (await query(d.page, 'stock market fell', 1)).asked, { timeout: 15_000 }).toBe(3)
   const after = await query(d.page, 'stock market fell', 1)
   expect(after).toMatchObject({ asked: 3, answered: 3, hits: [{ key: 'investors' }] })
   expect([...(after.hits[0]?.holders ?? [])].sort()).toEqual(rest.map(n => n.peerId).sort())

@@ -20,8 +20,12 @@ export async function waitForNode (page: Page): Promise<NodeStatus> {
 /** A node in its own browser context: its own IndexedDB, locks and identity, as a separate profile. */
 export async function openNode (browser: Browser, relayAddrs: string[], extra = ''): Promise<TestNode> {
   const context = await browser.newContext()
+  // E2E_DEBUG=<libp2p debug namespaces> prints the page's console, with those libp2p logs on.
+  const debug = process.env.E2E_DEBUG
+  if (debug !== undefined) await context.addInitScript(namespaces => { localStorage.setItem('debug', namespaces) }, debug)
   const page = await context.newPage()
   page.on('pageerror', err => { console.error(`[page error] ${err.stack ?? err.message}`) })
+  if (debug !== undefined) page.on('console', message => { console.log(`[${Date.now() % 100_000}] ${message.text()}`) })
   await page.goto(appUrl(relayAddrs, extra))
   const status = await waitForNode(page)
   return { context, page, peerId: status.peerId }
