@@ -1,6 +1,5 @@
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { transportKind } from './transport-kind.ts'
-import type { DirectUpgrader } from './job-streams.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { Libp2p, PeerId, PeerInfo, PeerUpdate } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -27,8 +26,8 @@ function targeting (addr: Multiaddr, peerId: string): Multiaddr {
  * signal. Only the side with the lower peer id dials, so the two do not race (glare); a first dial
  * that hangs is retried with a short timeout, which is what makes concurrent first dials reliable.
  */
-export class DirectDialer implements DirectUpgrader {
-  private readonly inFlight = new Map<string, Promise<void>>()
+export class DirectDialer {
+  private readonly inFlight = new Set<string>()
   private readonly fallbacks = new Map<string, () => void>()
 
   constructor (
@@ -66,27 +65,7 @@ export class DirectDialer implements DirectUpgrader {
       }
       return
     }
-    const attempt = this.dial(peerId, webrtc).finally(() => { this.inFlight.delete(id) })
-    this.inFlight.set(id, attempt)
-  }
-
-  /**
-   * Dials the peer directly now, whichever side would normally dial (a job is about to run on it),
-   * sharing an attempt already under way; says whether a direct connection is open.
-   */
-  async upgrade (peerId: PeerId, signal: AbortSignal): Promise<boolean> {
-    if (this.hasDirect(peerId)) return true
-    const id = peerId.toString()
-    let attempt = this.inFlight.get(id)
-    if (attempt === undefined) {
-      const peer = await this.libp2p.peerStore.get(peerId).catch(() => undefined)
-      this.consider(peerId, peer?.addresses.map(a => a.multiaddr) ?? [], true)
-      attempt = this.inFlight.get(id)
-    }
-    if (attempt === undefined) return false
-    // An abort ends the wait, not the dial: the connection is still worth having.
-    await Promise.race([attempt, new Promise<void>(resolve => { signal.addEventListener('abort', () => { resolve() }, { once: true }) })])
-    return this.hasDirect(peerId)
+    void this.dial(peerId, webrtc)
   }
 
   private readonly onDiscovery = (evt: CustomEvent<PeerInfo>): void => {
@@ -102,15 +81,21 @@ export class DirectDialer implements DirectUpgrader {
   }
 
   private async dial (peerId: PeerId, addrs: Multiaddr[]): Promise<void> {
-    for (let attempt = 0; attempt < ATTEMPT_TIMEOUTS_MS.length && !this.hasDirect(peerId); attempt++) {
-      const addr = addrs[attempt % addrs.length]
-      if (addr === undefined) break
-      try {
-        // force: an existing relayed connection must not stand in for the direct one.
-        await this.libp2p.dial(addr, { signal: AbortSignal.timeout(ATTEMPT_TIMEOUTS_MS[attempt] ?? 8_000), force: true })
-      } catch {
-        await new Promise<void>(resolve => this.scheduler.after(250 * (attempt + 1), resolve))
+    const id = peerId.toString()
+    this.inFlight.add(id)
+    try {
+      for (let attempt = 0; attempt < ATTEMPT_TIMEOUTS_MS.length && !this.hasDirect(peerId); attempt++) {
+        const addr = addrs[attempt % addrs.length]
+        if (addr === undefined) break
+        try {
+          // force: an existing relayed connection must not stand in for the direct one.
+          await this.libp2p.dial(addr, { signal: AbortSignal.timeout(ATTEMPT_TIMEOUTS_MS[attempt] ?? 8_000), force: true })
+        } catch {
+          await new Promise<void>(resolve => this.scheduler.after(250 * (attempt + 1), resolve))
+        }
       }
+    } finally {
+      this.inFlight.delete(id)
     }
   }
 }

@@ -1,6 +1,7 @@
 import { errorMessage } from '../core/errors.ts'
 import { TypedEventEmitter } from 'main-event'
-import { HyperspaceNode, type NodeComponents } from './hyperspace-node.ts'
+import { HyperspaceNode } from './hyperspace-node.ts'
+import type { NodeComponents } from './components.ts'
 import type { NodeApi } from './api.ts'
 import type { TabLock } from './tab-lock.ts'
 

@@ -1,85 +1,23 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
-import { announcementFromStatuses, type CapabilityAnnouncement } from '../core/announcement.ts'
-import { capabilityStatuses, enabledCapabilities, workingCapabilities, type Availability, type CapabilityName, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
+import { capabilityStatuses, enabledCapabilities, type Availability, type CapabilityName, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
 import { NodeNotRunningError } from '../core/errors.ts'
-import { browserAvailability, proposeProfile, type HardwareInfo } from '../core/hardware.ts'
-import { CapabilityGossip } from '../net/capability-gossip.ts'
-import { JobStreams } from '../net/job-streams.ts'
-import { DirectDialer } from '../net/direct-dialer.ts'
-import { RelayKeeper } from '../net/relay-keeper.ts'
+import { browserAvailability, proposeProfile } from '../core/hardware.ts'
 import { transportKind } from '../net/transport-kind.ts'
 import { identityApi } from './identity-api.ts'
-import { EmbeddingCoordinator } from './embedding-coordinator.ts'
-import { InferenceCoordinator } from './inference-coordinator.ts'
-import { BlockCoordinator } from './block-coordinator.ts'
-import { MemoryCoordinator } from './memory-coordinator.ts'
-import { Departures } from './departures.ts'
-import { ReceiptBook, type ReceiptLogStore } from './receipt-book.ts'
 import { listPeers } from './peer-list.ts'
-import { MisbehaviourTracker } from '../net/misbehaviour.ts'
-import { pulseSigner, verifyPulseSignature } from '../net/pulse-keys.ts'
-import { PulseService } from '../net/pulse-service.ts'
+import { createSession, startSession, stopSession, type Session } from './session.ts'
 import type { BlocksApi, ChatCompletionsApi, ConnectionState, EmbedOptions, EmbedResult, IdentityApi, MemoryApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, PulseApi, ReceiptsApi } from './api.ts'
-import type { Embedder } from './embedder.ts'
-import type { ModelHost } from './model-host.ts'
+import type { BlockCoordinator } from './block-coordinator.ts'
+import type { MemoryCoordinator } from './memory-coordinator.ts'
+import type { NodeComponents } from './components.ts'
 import type { ChatCompletion, ChatCompletionChunk, NodeChatRequest } from '../core/inference/chat.ts'
-import { UNSEEDED } from '../core/receipts/receipt.ts'
 import type { PointsSummary } from '../core/points.ts'
-import type { Prover } from '../core/pulse/reference-prover.ts'
-import type { PulseStore } from '../storage/pulse-store.ts'
-import type { BlockStore } from '../storage/block-store.ts'
-import type { VectorStore } from '../storage/vector-store.ts'
-import type { NodeConfig } from '../core/config.ts'
-import type { Scheduler } from '../core/scheduler.ts'
 import type { HyperspaceLibp2p } from '../net/browser-libp2p.ts'
-import type { IdentityStore } from '../storage/identity-store.ts'
-import type { PeerCacheStore } from '../storage/peer-cache-store.ts'
-import type { NodeSettings, SettingsStore } from '../storage/settings-store.ts'
+import type { DirectDialer } from '../net/direct-dialer.ts'
+import type { NodeSettings } from '../storage/settings-store.ts'
 import type { Connection, PrivateKey } from '@libp2p/interface'
-
-/** Everything the node needs, passed in so tests and other hosts can supply their own. */
-export interface NodeComponents {
-  config: NodeConfig
-  hardware: HardwareInfo
-  identityStore: IdentityStore
-  peerCache: PeerCacheStore
-  settingsStore: SettingsStore
-  scheduler: Scheduler
-  createLibp2p: (key: PrivateKey, config: NodeConfig) => Promise<HyperspaceLibp2p>
-  prover: Prover
-  pulseStore: PulseStore
-  /** The models on this device and the engines that run them. */
-  models: ModelHost
-  /** The embedding capability's engine; it loads its model only once the capability is on. */
-  embedder: Embedder
-  receiptStore: ReceiptLogStore
-  /** The content-addressed blocks this node stores, opened with its quota. */
-  blockStore: BlockStore
-  /** The vectors this node holds for the replicated memory. */
-  memoryStore: VectorStore
-  /** Whether the browser reports a network; the node listens for changes on `connectivity`. */
-  isBrowserOnline: () => boolean
-  connectivity: EventTarget
-}
-
-/** The parts that live as long as one libp2p instance (an identity import replaces them all). */
-interface Session {
-  libp2p: HyperspaceLibp2p
-  keeper: RelayKeeper
-  dialer: DirectDialer
-  gossip: CapabilityGossip
-  misbehaviour: MisbehaviourTracker
-  pulse: PulseService
-  receipts: ReceiptBook
-  inference: InferenceCoordinator
-  embedding: EmbeddingCoordinator
-  blocks: BlockCoordinator
-  memory: MemoryCoordinator
-  departures: Departures
-  stopTicker: () => void
-}
 
 export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements NodeApi {
   readonly identity: IdentityApi
@@ -89,7 +27,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   readonly receipts: ReceiptsApi
   readonly blocks: BlocksApi
   readonly memory: MemoryApi
-  private session?: Session
+  private session?: Session & { stopTicker: () => void }
   private identityConflictRound?: number
   private settings: NodeSettings = { toggles: {} }
   private settingsWrites: Promise<void> = Promise.resolve()
@@ -286,91 +224,12 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   }
 
   private async bringUp (key: PrivateKey): Promise<void> {
-    const { config, scheduler } = this.components
-    const libp2p = await this.components.createLibp2p(key, config)
-    const keeper = new RelayKeeper(libp2p, scheduler, config.bootstrap)
-    const dialer = new DirectDialer(libp2p, scheduler, id => keeper.isRelay(id))
-    // The announcement reads what is served from the coordinator below, which needs this registry;
-    // nothing is announced before start(), by which time both exist.
-    const gossip: CapabilityGossip = new CapabilityGossip(libp2p, scheduler, config.networkId, (): CapabilityAnnouncement => announcementFromStatuses(
-      this.profile(), this.capabilities(), libp2p.getMultiaddrs().map(ma => ma.toString()).filter(a => a.includes('/p2p-circuit')), scheduler.now(),
-      inference.servingState()))
-    const signer = pulseSigner(key)
-    const pulse = new PulseService(libp2p, scheduler, {
-      networkId: config.networkId,
-      roundMs: config.roundMs,
-      signer,
-      verify: verifyPulseSignature,
-      prover: this.components.prover,
-      store: this.components.pulseStore,
-      validating: () => this.capabilities().validation.enabled,
-      workingCaps: () => workingCapabilities(this.capabilities())
+    const session = await createSession(this.components, key, {
+      profile: () => this.profile(),
+      capabilities: () => this.capabilities(),
+      changed: this.queueStatus
     })
-    const misbehaviour = new MisbehaviourTracker(scheduler, id => keeper.isRelay(id), peerId => {
-      libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })
-    })
-    const receipts = new ReceiptBook(this.components.receiptStore, config.networkId, signer.peerId)
-    // What every job protocol needs: the pulse round and seed its receipts are bound to, the signer,
-    // and streams that prefer a direct connection (a relayed one's limits cut jobs short).
-    const jobs = {
-      scheduler,
-      signer,
-      verify: verifyPulseSignature,
-      streams: new JobStreams(libp2p, dialer),
-      round: () => {
-        const round = pulse.current().round
-        return { round, seed: pulse.seedOf(round) ?? UNSEEDED }
-      },
-      seedOf: (round: number) => pulse.seedOf(round)
-    }
-    const inference: InferenceCoordinator = new InferenceCoordinator(libp2p, {
-      networkId: config.networkId,
-      ...jobs,
-      models: this.components.models,
-      gossip,
-      receipts,
-      serving: () => this.capabilities().inference.enabled,
-      caching: () => this.capabilities().caching.enabled,
-      onInvalid: (peerId, reason) => { misbehaviour.record(peerId, reason) }
-    })
-    const embedding = new EmbeddingCoordinator(libp2p, {
-      ...jobs,
-      embedder: this.components.embedder,
-      model: async () => await this.components.models.embeddingModel(),
-      gossip,
-      enabled: () => this.capabilities().embedding.enabled,
-      keepReceipt: async receipt => { await inference.keepReceipt(receipt) },
-      onChange: () => {
-        this.queueStatus()
-        this.session?.gossip.announce().catch(err => { console.warn('hyperspace: capability announcement failed', err) })
-      }
-    })
-    const blocks = new BlockCoordinator(libp2p, {
-      store: this.components.blockStore,
-      ...jobs,
-      serving: () => this.capabilities().storage.enabled,
-      storagePeers: () => {
-        const connected = new Set(libp2p.getPeers().map(p => p.toString()))
-        return gossip.entries().filter(e => e.announcement.capabilities.storage?.working === true && connected.has(e.peerId)).map(e => e.peerId)
-      },
-      keepReceipt: async receipt => { await inference.keepReceipt(receipt) },
-      onInvalid: (peerId, reason) => { misbehaviour.record(peerIdFromString(peerId), reason) }
-    })
-    const departures: Departures = new Departures(libp2p, scheduler, () => { memory.peersChanged() })
-    const memory: MemoryCoordinator = new MemoryCoordinator(libp2p, {
-      networkId: config.networkId,
-      ...jobs,
-      store: this.components.memoryStore,
-      enabled: () => this.capabilities().memory.enabled,
-      peers: () => gossip.entries()
-        .filter(e => e.announcement.capabilities.memory?.working === true && departures.present(e.peerId, e.receivedAt))
-        .map(e => e.peerId),
-      embed: async (texts, signal) => await embedding.embed(texts, { route: 'auto', ...(signal !== undefined ? { signal } : {}) }),
-      onChange: () => {
-        this.queueStatus()
-        this.session?.gossip.announce().catch(err => { console.warn('hyperspace: capability announcement failed', err) })
-      }
-    })
+    const { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, memory } = session
     receipts.addEventListener('change', evt => {
       this.safeDispatchEvent('receipts', { detail: evt.detail })
       this.queueStatus()
@@ -395,20 +254,10 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     }
     libp2p.addEventListener('connection:open', this.onConnectionOpen)
 
-    await libp2p.start()
-    // Dial the relays first: everything else waits on them, and the pulse history loads meanwhile.
-    keeper.start()
-    dialer.start()
-    gossip.start()
-    await Promise.all([pulse.start(), receipts.load()])
-    await inference.start()
-    await embedding.start()
-    await blocks.start()
-    departures.start()
-    await memory.start()
+    await startSession(session)
     // Latencies change without an event; refresh the peer list on the worker clock.
-    const stopTicker = scheduler.every(2_000, () => { this.queuePeers() })
-    this.session = { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, inference, embedding, blocks, memory, departures, stopTicker }
+    const stopTicker = this.components.scheduler.every(2_000, () => { this.queuePeers() })
+    this.session = { ...session, stopTicker }
     this.queueStatus()
   }
 
@@ -417,16 +266,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     if (session === undefined) return
     this.session = undefined
     session.stopTicker()
-    session.keeper.stop()
-    session.dialer.stop()
-    session.gossip.stop()
-    session.pulse.stop()
-    await session.inference.stop()
-    await session.embedding.stop()
-    await session.blocks.stop()
-    session.departures.stop()
-    await session.memory.stop()
-    await session.libp2p.stop()
+    await stopSession(session)
   }
 
   private async restart (key: PrivateKey): Promise<void> {

@@ -1,0 +1,40 @@
+import type { NodeConfig } from '../core/config.ts'
+import type { HardwareInfo } from '../core/hardware.ts'
+import type { Prover } from '../core/pulse/reference-prover.ts'
+import type { Scheduler } from '../core/scheduler.ts'
+import type { HyperspaceLibp2p } from '../net/browser-libp2p.ts'
+import type { BlockStore } from '../storage/block-store.ts'
+import type { IdentityStore } from '../storage/identity-store.ts'
+import type { PeerCacheStore } from '../storage/peer-cache-store.ts'
+import type { PulseStore } from '../storage/pulse-store.ts'
+import type { SettingsStore } from '../storage/settings-store.ts'
+import type { VectorStore } from '../storage/vector-store.ts'
+import type { Embedder } from './embedder.ts'
+import type { ModelHost } from './model-host.ts'
+import type { ReceiptLogStore } from './receipt-book.ts'
+import type { PrivateKey } from '@libp2p/interface'
+
+/** Everything the node needs, passed in so tests and other hosts can supply their own. */
+export interface NodeComponents {
+  config: NodeConfig
+  hardware: HardwareInfo
+  identityStore: IdentityStore
+  peerCache: PeerCacheStore
+  settingsStore: SettingsStore
+  scheduler: Scheduler
+  createLibp2p: (key: PrivateKey, config: NodeConfig) => Promise<HyperspaceLibp2p>
+  prover: Prover
+  pulseStore: PulseStore
+  /** The models on this device and the engines that run them. */
+  models: ModelHost
+  /** The embedding capability's engine; it loads its model only once the capability is on. */
+  embedder: Embedder
+  receiptStore: ReceiptLogStore
+  /** The content-addressed blocks this node stores, opened with its quota. */
+  blockStore: BlockStore
+  /** The vectors this node holds for the replicated memory. */
+  memoryStore: VectorStore
+  /** Whether the browser reports a network; the node listens for changes on `connectivity`. */
+  isBrowserOnline: () => boolean
+  connectivity: EventTarget
+}

@@ -1,0 +1,165 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { announcementFromStatuses, type CapabilityAnnouncement } from '../core/announcement.ts'
+import { workingCapabilities, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
+import { UNSEEDED } from '../core/receipts/receipt.ts'
+import { CapabilityGossip } from '../net/capability-gossip.ts'
+import { DirectDialer } from '../net/direct-dialer.ts'
+import { JobStreams } from '../net/job-streams.ts'
+import { MisbehaviourTracker } from '../net/misbehaviour.ts'
+import { pulseSigner, verifyPulseSignature } from '../net/pulse-keys.ts'
+import { PulseService } from '../net/pulse-service.ts'
+import { RelayKeeper } from '../net/relay-keeper.ts'
+import { BlockCoordinator } from './block-coordinator.ts'
+import { Departures } from './departures.ts'
+import { EmbeddingCoordinator } from './embedding-coordinator.ts'
+import { InferenceCoordinator } from './inference-coordinator.ts'
+import { MemoryCoordinator } from './memory-coordinator.ts'
+import { ReceiptBook } from './receipt-book.ts'
+import type { NodeComponents } from './components.ts'
+import type { HyperspaceLibp2p } from '../net/browser-libp2p.ts'
+import type { PrivateKey } from '@libp2p/interface'
+
+/** The parts that live as long as one libp2p instance (an identity import replaces them all). */
+export interface Session {
+  libp2p: HyperspaceLibp2p
+  keeper: RelayKeeper
+  dialer: DirectDialer
+  gossip: CapabilityGossip
+  misbehaviour: MisbehaviourTracker
+  pulse: PulseService
+  receipts: ReceiptBook
+  inference: InferenceCoordinator
+  embedding: EmbeddingCoordinator
+  blocks: BlockCoordinator
+  memory: MemoryCoordinator
+  departures: Departures
+}
+
+/** What a session asks of the node that owns it. */
+export interface SessionHost {
+  profile: () => ProfileName
+  capabilities: () => CapabilityStatusMap
+  /** A capability's state changed (a model loaded, a store opened): status and announcement follow. */
+  changed: () => void
+}
+
+/**
+ * Builds one identity's libp2p node and everything that runs on it, wired to each other and not yet
+ * started. The node adds its own listeners, then calls startSession.
+ */
+export async function createSession (components: NodeComponents, key: PrivateKey, host: SessionHost): Promise<Session> {
+  const { config, scheduler } = components
+  const libp2p = await components.createLibp2p(key, config)
+  const keeper = new RelayKeeper(libp2p, scheduler, config.bootstrap)
+  const dialer = new DirectDialer(libp2p, scheduler, id => keeper.isRelay(id))
+  // The announcement reads what is served from the coordinator below, which needs this registry;
+  // nothing is announced before start(), by which time both exist.
+  const gossip: CapabilityGossip = new CapabilityGossip(libp2p, scheduler, config.networkId, (): CapabilityAnnouncement => announcementFromStatuses(
+    host.profile(), host.capabilities(), libp2p.getMultiaddrs().map(ma => ma.toString()).filter(a => a.includes('/p2p-circuit')), scheduler.now(),
+    inference.servingState()))
+  const signer = pulseSigner(key)
+  const pulse = new PulseService(libp2p, scheduler, {
+    networkId: config.networkId,
+    roundMs: config.roundMs,
+    signer,
+    verify: verifyPulseSignature,
+    prover: components.prover,
+    store: components.pulseStore,
+    validating: () => host.capabilities().validation.enabled,
+    workingCaps: () => workingCapabilities(host.capabilities())
+  })
+  const misbehaviour = new MisbehaviourTracker(scheduler, id => keeper.isRelay(id), peerId => {
+    libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })
+  })
+  const receipts = new ReceiptBook(components.receiptStore, config.networkId, signer.peerId)
+  // What every job protocol needs: the pulse round and seed its receipts are bound to, the signer,
+  // and how its streams reach peers.
+  const jobs = {
+    scheduler,
+    signer,
+    verify: verifyPulseSignature,
+    streams: new JobStreams(libp2p),
+    round: () => {
+      const round = pulse.current().round
+      return { round, seed: pulse.seedOf(round) ?? UNSEEDED }
+    },
+    seedOf: (round: number) => pulse.seedOf(round)
+  }
+  const inference: InferenceCoordinator = new InferenceCoordinator(libp2p, {
+    networkId: config.networkId,
+    ...jobs,
+    models: components.models,
+    gossip,
+    receipts,
+    serving: () => host.capabilities().inference.enabled,
+    caching: () => host.capabilities().caching.enabled,
+    onInvalid: (peerId, reason) => { misbehaviour.record(peerId, reason) }
+  })
+  const embedding = new EmbeddingCoordinator(libp2p, {
+    ...jobs,
+    embedder: components.embedder,
+    model: async () => await components.models.embeddingModel(),
+    gossip,
+    enabled: () => host.capabilities().embedding.enabled,
+    keepReceipt: async receipt => { await inference.keepReceipt(receipt) },
+    onChange: announceChange
+  })
+  const blocks = new BlockCoordinator(libp2p, {
+    store: components.blockStore,
+    ...jobs,
+    serving: () => host.capabilities().storage.enabled,
+    storagePeers: () => {
+      const connected = new Set(libp2p.getPeers().map(p => p.toString()))
+      return gossip.entries().filter(e => e.announcement.capabilities.storage?.working === true && connected.has(e.peerId)).map(e => e.peerId)
+    },
+    keepReceipt: async receipt => { await inference.keepReceipt(receipt) },
+    onInvalid: (peerId, reason) => { misbehaviour.record(peerIdFromString(peerId), reason) }
+  })
+  const departures: Departures = new Departures(libp2p, scheduler, () => { memory.peersChanged() })
+  const memory: MemoryCoordinator = new MemoryCoordinator(libp2p, {
+    networkId: config.networkId,
+    ...jobs,
+    store: components.memoryStore,
+    enabled: () => host.capabilities().memory.enabled,
+    peers: () => gossip.entries()
+      .filter(e => e.announcement.capabilities.memory?.working === true && departures.present(e.peerId, e.receivedAt))
+      .map(e => e.peerId),
+    embed: async (texts, signal) => await embedding.embed(texts, { route: 'auto', ...(signal !== undefined ? { signal } : {}) }),
+    onChange: announceChange
+  })
+  return { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, inference, embedding, blocks, memory, departures }
+
+  function announceChange (): void {
+    host.changed()
+    gossip.announce().catch(err => { console.warn('hyperspace: capability announcement failed', err) })
+  }
+}
+
+/** Starts a session's parts in the order they depend on each other. */
+export async function startSession (session: Session): Promise<void> {
+  await session.libp2p.start()
+  // Dial the relays first: everything else waits on them, and the pulse history loads meanwhile.
+  session.keeper.start()
+  session.dialer.start()
+  session.gossip.start()
+  await Promise.all([session.pulse.start(), session.receipts.load()])
+  await session.inference.start()
+  await session.embedding.start()
+  await session.blocks.start()
+  session.departures.start()
+  await session.memory.start()
+}
+
+/** Stops a session's parts, libp2p last. */
+export async function stopSession (session: Session): Promise<void> {
+  session.keeper.stop()
+  session.dialer.stop()
+  session.gossip.stop()
+  session.pulse.stop()
+  await session.inference.stop()
+  await session.embedding.stop()
+  await session.blocks.stop()
+  session.departures.stop()
+  await session.memory.stop()
+  await session.libp2p.stop()
+}
