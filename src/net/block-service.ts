@@ -1,14 +1,14 @@
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, closeAfterError, failJob, errorFrame, withTimeout } from './stream-helpers.ts'
+import { abortStream, admitJob, closeAfterError, errorFrame, JobServerStream, readFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { verifyBlock, type BlockCid } from '../core/blocks/cid.ts'
 import { PeerLacksBlockError, RemoteBlockError } from '../core/blocks/errors.ts'
 import {
   BLOCKS_CLIENT_FRAME_MAX_BYTES, BLOCKS_JOB_ID_BYTES, BLOCKS_NONCE_BYTES, BLOCKS_PROTOCOL, BLOCKS_SERVER_FRAME_MAX_BYTES,
   decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame,
-  type BlocksServerFrame
+  type BlocksClientFrame, type BlocksServerFrame
 } from '../core/blocks/wire.ts'
-import { MalformedMessageError, OversizeMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
+import { MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
 import { sha256Of } from '../core/pulse/bytes.ts'
 import { countersignAsServer, exchangeAsClient } from './receipt-exchange.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
@@ -51,20 +51,6 @@ const WANT_READ_TIMEOUT_MS = 5_000
 const BLOCK_TIMEOUT_MS = 30_000
 const RECEIPT_READ_TIMEOUT_MS = 10_000
 const BUSY_RETRY_MS = 1_000
-
-
-
-/** The length-prefix reader refuses an oversize frame before reading it; that is the peer's fault, so name it ours. */
-async function readFrame (lp: LengthPrefixedStream, signal: AbortSignal, limit: number): Promise<Uint8Array> {
-  try {
-    return (await lp.read({ signal })).subarray()
-  } catch (err) {
-    if (err instanceof Error && (err.name === 'InvalidDataLengthError' || err.name === 'InvalidDataLengthLengthError')) {
-      throw new OversizeMessageError(Number(/(\d+) >/.exec(err.message)?.[1] ?? limit + 1), limit)
-    }
-    throw err
-  }
-}
 
 /**
  * `/hyperspace/blocks/1.0.0` on both sides: serves this node's blocks to peers (admission, per-peer
@@ -157,39 +143,30 @@ export class BlockService {
 
   private async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
-    const lp = lpStream(stream, { maxDataLength: BLOCKS_CLIENT_FRAME_MAX_BYTES })
-    const send = async (frame: BlocksServerFrame): Promise<void> => { await lp.write(encodeBlocksServerFrame(frame)) }
-    let cid: BlockCid
-    let job: Uint8Array
-    try {
-      const frame = decodeBlocksClientFrame(await readFrame(lp, AbortSignal.timeout(WANT_READ_TIMEOUT_MS), BLOCKS_CLIENT_FRAME_MAX_BYTES))
-      if (frame.t !== 'want') throw new MalformedMessageError('expected a want')
-      cid = frame.cid
-      job = frame.job
-    } catch (err) {
-      await failJob(stream, send, err)
-      return
-    }
+    const server = new JobServerStream<BlocksClientFrame, BlocksServerFrame>(stream, { maxBytes: BLOCKS_CLIENT_FRAME_MAX_BYTES, encode: encodeBlocksServerFrame, decode: decodeBlocksClientFrame })
+    const want = await server.first('want', WANT_READ_TIMEOUT_MS)
+    if (want === undefined) return
+    const { cid, job } = want
     if (!o.serving()) {
-      await send({ t: 'error', code: 'ERR_STORAGE_OFF', message: 'this node does not serve blocks' })
-      await stream.close()
+      await server.send({ t: 'error', code: 'ERR_STORAGE_OFF', message: 'this node does not serve blocks' })
+      await server.close()
       return
     }
     const release = await admitJob(o, client, AbortSignal.timeout(BLOCK_TIMEOUT_MS), async () => {
-      await send({ t: 'busy', retryMs: BUSY_RETRY_MS })
-      await stream.close()
+      await server.send({ t: 'busy', retryMs: BUSY_RETRY_MS })
+      await server.close()
     })
     if (release === undefined) return
     let bytes: Uint8Array | undefined
     const nonce = crypto.getRandomValues(new Uint8Array(BLOCKS_NONCE_BYTES))
     try {
       bytes = await o.read(cid)
-      await send(bytes === undefined ? { t: 'not-found' } : { t: 'block', nonce, bytes })
+      await server.send(bytes === undefined ? { t: 'not-found' } : { t: 'block', nonce, bytes })
     } finally {
       release()
     }
     if (bytes === undefined) {
-      await stream.close()
+      await server.close()
       return
     }
     const served = bytes
@@ -198,18 +175,14 @@ export class BlockService {
       await countersignAsServer({ ...o, currentRound: () => o.round().round }, {
         job, nonce, server: o.signer.peerId, client, model: cid.toString(), output: sha256Of(served), kind: 'storage', units: served.byteLength, unitName: 'bytes'
       }, {
-        receive: async () => {
-          const reply = decodeBlocksClientFrame(await readFrame(lp, AbortSignal.timeout(RECEIPT_READ_TIMEOUT_MS), BLOCKS_CLIENT_FRAME_MAX_BYTES))
-          if (reply.t !== 'sign') throw new MalformedMessageError('expected a receipt to countersign')
-          return reply.receipt
-        },
-        send: async receipt => { await send({ t: 'countersign', receipt }) },
-        sendError: async err => { await send(errorFrame(err)) }
+        receive: async () => (await server.expect('sign', RECEIPT_READ_TIMEOUT_MS)).receipt,
+        send: async receipt => { await server.send({ t: 'countersign', receipt }) },
+        sendError: async err => { await server.send(errorFrame(err)) }
       })
     } catch (err) {
       await closeAfterError(stream, err)
       return
     }
-    await stream.close()
+    await server.close()
   }
 }

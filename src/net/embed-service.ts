@@ -1,11 +1,11 @@
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, closeAfterError, failJob, errorFrame, withTimeout } from './stream-helpers.ts'
+import { abortStream, admitJob, closeAfterError, errorFrame, JobServerStream, withTimeout } from './stream-helpers.ts'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { MalformedMessageError, PeerBusyError } from '../core/errors.ts'
 import {
   EMBED_JOB_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES, EMBED_NONCE_BYTES, EMBED_PROTOCOL, EMBED_RESULT_FRAME_MAX_BYTES, RemoteEmbeddingError,
   decodeEmbedClientFrame, decodeEmbedServerFrame, decodeVectors, encodeEmbedClientFrame, encodeEmbedServerFrame, encodeVectors,
-  type EmbedServerFrame
+  type EmbedClientFrame, type EmbedServerFrame
 } from '../core/embedding/wire.ts'
 import { sha256Of } from '../core/pulse/bytes.ts'
 import { countersignAsServer, exchangeAsClient } from './receipt-exchange.ts'
@@ -119,40 +119,30 @@ export class EmbedService {
 
   private async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
-    const lp = lpStream(stream, { maxDataLength: EMBED_JOB_FRAME_MAX_BYTES })
-    const send = async (frame: EmbedServerFrame): Promise<void> => { await lp.write(encodeEmbedServerFrame(frame)) }
-    // The client going away (closed tab, reset stream) stops the job at once.
-    const gone = new AbortController()
-    stream.addEventListener('close', () => { gone.abort(new Error('the client went away')) }, { once: true })
-    let frame
-    try {
-      frame = decodeEmbedClientFrame((await lp.read({ signal: AbortSignal.timeout(JOB_READ_TIMEOUT_MS) })).subarray())
-      if (frame.t !== 'job') throw new MalformedMessageError('expected a job')
-    } catch (err) {
-      await failJob(stream, send, err)
-      return
-    }
+    const server = new JobServerStream<EmbedClientFrame, EmbedServerFrame>(stream, { maxBytes: EMBED_JOB_FRAME_MAX_BYTES, encode: encodeEmbedServerFrame, decode: decodeEmbedClientFrame })
+    const frame = await server.first('job', JOB_READ_TIMEOUT_MS)
+    if (frame === undefined) return
     const { job, model, texts } = frame
     if (!o.serves(model)) {
-      await send({ t: 'error', code: 'ERR_MODEL_NOT_SERVED', message: `this node does not serve embeddings of ${model}` })
-      await stream.close()
+      await server.send({ t: 'error', code: 'ERR_MODEL_NOT_SERVED', message: `this node does not serve embeddings of ${model}` })
+      await server.close()
       return
     }
-    const release = await admitJob(o, client, gone.signal, async () => {
-      await send({ t: 'busy', retryMs: BUSY_RETRY_MS })
-      await stream.close()
+    const release = await admitJob(o, client, server.gone, async () => {
+      await server.send({ t: 'busy', retryMs: BUSY_RETRY_MS })
+      await server.close()
     })
     if (release === undefined) return
     const nonce = crypto.getRandomValues(new Uint8Array(EMBED_NONCE_BYTES))
     let bytes: Uint8Array
     try {
-      await send({ t: 'accept', nonce })
-      const { dims, vectors } = await o.run(texts, AbortSignal.any([gone.signal, AbortSignal.timeout(RESULT_TIMEOUT_MS)]))
+      await server.send({ t: 'accept', nonce })
+      const { dims, vectors } = await o.run(texts, AbortSignal.any([server.gone, AbortSignal.timeout(RESULT_TIMEOUT_MS)]))
       if (vectors.length !== texts.length) throw new MalformedMessageError(`the engine returned ${vectors.length} vectors for ${texts.length} texts`)
       bytes = encodeVectors(vectors, dims)
-      await send({ t: 'result', dims, count: vectors.length, vectors: bytes })
+      await server.send({ t: 'result', dims, count: vectors.length, vectors: bytes })
     } catch (err) {
-      await failJob(stream, send, err)
+      await server.fail(err)
       return
     } finally {
       release()
@@ -162,18 +152,14 @@ export class EmbedService {
       await countersignAsServer({ ...o, currentRound: () => o.round().round }, {
         job, nonce, server: o.signer.peerId, client, model, output: sha256Of(bytes), kind: 'embedding', units: texts.length, unitName: 'texts'
       }, {
-        receive: async () => {
-          const reply = decodeEmbedClientFrame((await lp.read({ signal: AbortSignal.timeout(RECEIPT_READ_TIMEOUT_MS) })).subarray())
-          if (reply.t !== 'sign') throw new MalformedMessageError('expected a receipt to countersign')
-          return reply.receipt
-        },
-        send: async receipt => { await send({ t: 'countersign', receipt }) },
-        sendError: async err => { await send(errorFrame(err)) }
+        receive: async () => (await server.expect('sign', RECEIPT_READ_TIMEOUT_MS)).receipt,
+        send: async receipt => { await server.send({ t: 'countersign', receipt }) },
+        sendError: async err => { await server.send(errorFrame(err)) }
       })
     } catch (err) {
       await closeAfterError(stream, err)
       return
     }
-    await stream.close()
+    await server.close()
   }
 }

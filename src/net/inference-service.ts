@@ -1,12 +1,12 @@
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, closeAfterError, failJob, errorFrame, withTimeout } from './stream-helpers.ts'
+import { abortStream, admitJob, closeAfterError, errorFrame, JobServerStream, withTimeout } from './stream-helpers.ts'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { PeerBusyError, RemoteInferenceError, MalformedMessageError } from '../core/errors.ts'
 import { sha256Of, utf8 } from '../core/pulse/bytes.ts'
 import { countersignAsServer, exchangeAsClient } from './receipt-exchange.ts'
 import {
   FRAME_MAX_BYTES, INFERENCE_PROTOCOL, JOB_FRAME_MAX_BYTES, JOB_ID_BYTES, MAX_DELTA_CHARS, NONCE_BYTES,
-  decodeClientFrame, decodeServerFrame, encodeClientFrame, encodeServerFrame, type ServerFrame
+  decodeClientFrame, decodeServerFrame, encodeClientFrame, encodeServerFrame, type ClientFrame, type ServerFrame
 } from '../core/inference/wire.ts'
 import type { EngineCompletion } from '../core/inference/chat.ts'
 import type { ValidChatRequest } from '../core/inference/request.ts'
@@ -159,84 +159,61 @@ export class InferenceService {
 
   private async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
-    const lp = lpStream(stream, { maxDataLength: JOB_FRAME_MAX_BYTES })
-    const send = async (frame: ServerFrame): Promise<void> => { await lp.write(encodeServerFrame(frame)) }
-    // The client going away (closed tab, reset stream) stops the generation at once.
-    const gone = new AbortController()
-    stream.addEventListener('close', () => { gone.abort(new Error('the client went away')) }, { once: true })
-    let frame
-    try {
-      frame = decodeClientFrame((await lp.read({ signal: AbortSignal.timeout(JOB_READ_TIMEOUT_MS) })).subarray())
-    } catch (err) {
-      await failJob(stream, send, err)
-      return
-    }
-    if (frame.t !== 'job') throw new MalformedMessageError('expected a job')
+    const server = new JobServerStream<ClientFrame, ServerFrame>(stream, { maxBytes: JOB_FRAME_MAX_BYTES, encode: encodeServerFrame, decode: decodeClientFrame })
+    const frame = await server.first('job', JOB_READ_TIMEOUT_MS)
+    if (frame === undefined) return
     const { job, req } = frame
     if (!o.serves(req.model)) {
-      await send({ t: 'error', code: 'ERR_MODEL_NOT_SERVED', message: `this node does not serve ${req.model}` })
-      await stream.close()
+      await server.send({ t: 'error', code: 'ERR_MODEL_NOT_SERVED', message: `this node does not serve ${req.model}` })
+      await server.close()
       return
     }
-    const release = await admitJob(o, client, gone.signal, async () => {
-      await send({ t: 'busy', retryMs: BUSY_RETRY_MS })
-      await stream.close()
+    const release = await admitJob(o, client, server.gone, async () => {
+      await server.send({ t: 'busy', retryMs: BUSY_RETRY_MS })
+      await server.close()
     })
     if (release === undefined) return
     const nonce = randomBytes(NONCE_BYTES)
     let result: LocalRun
     let writes = Promise.resolve()
     try {
-      await send({ t: 'accept', nonce })
+      await server.send({ t: 'accept', nonce })
       const started = o.scheduler.now()
       let firstAt: number | undefined
       result = await o.run(req, text => {
         firstAt ??= o.scheduler.now()
         for (const piece of deltaPieces(text)) {
-          writes = writes.then(async () => { await send({ t: 'delta', text: piece }) })
+          writes = writes.then(async () => { await server.send({ t: 'delta', text: piece }) })
           // A failed write (the client went away) surfaces when the run ends; until then it is not unhandled.
           writes.catch(() => {})
         }
-      }, gone.signal)
+      }, server.gone)
       await writes
       const c = result.completion
       const ms = o.scheduler.now() - started
-      await send({ t: 'done', finish: c.finishReason, prompt: c.promptTokens, completion: c.completionTokens, ms, ttft: (firstAt ?? started + ms) - started, cached: result.cached })
+      await server.send({ t: 'done', finish: c.finishReason, prompt: c.promptTokens, completion: c.completionTokens, ms, ttft: (firstAt ?? started + ms) - started, cached: result.cached })
     } catch (err) {
       await writes.catch(() => {})
-      await failJob(stream, send, err)
+      await server.fail(err)
       return
     } finally {
       release()
     }
+    const { completion } = result
+    // The error frame (sendError) is sent already when this fails: the stream only needs ending.
     try {
-      await this.countersignReceipt(lp, send, { job, nonce, client, model: req.model, result })
+      await countersignAsServer({ ...o, currentRound: () => o.round().round }, {
+        job, nonce, server: o.signer.peerId, client, model: req.model, output: sha256Of(utf8(completion.text)), kind: 'inference',
+        units: completion.completionTokens, unitName: 'tokens'
+      }, {
+        receive: async () => (await server.expect('sign', RECEIPT_READ_TIMEOUT_MS)).receipt,
+        send: async receipt => { await server.send({ t: 'countersign', receipt }) },
+        sendError: async err => { await server.send(errorFrame(err)) }
+      })
     } catch (err) {
-      // Its error frame is sent already: the stream only needs ending.
       await closeAfterError(stream, err)
       return
     }
-    await stream.close()
-  }
-
-  private async countersignReceipt (
-    lp: LengthPrefixedStream,
-    send: (frame: ServerFrame) => Promise<void>,
-    job: { job: Uint8Array, nonce: Uint8Array, client: string, model: string, result: LocalRun }
-  ): Promise<void> {
-    const o = this.options
-    const { completion } = job.result
-    await countersignAsServer({ ...o, currentRound: () => o.round().round }, {
-      job: job.job, nonce: job.nonce, server: o.signer.peerId, client: job.client, model: job.model, output: sha256Of(utf8(completion.text)), kind: 'inference',
-      units: completion.completionTokens, unitName: 'tokens'
-    }, {
-      receive: async () => {
-        const frame = decodeClientFrame((await lp.read({ signal: AbortSignal.timeout(RECEIPT_READ_TIMEOUT_MS) })).subarray())
-        if (frame.t !== 'sign') throw new MalformedMessageError('expected a receipt to countersign')
-        return frame.receipt
-      },
-      send: async receipt => { await send({ t: 'countersign', receipt }) },
-      sendError: async err => { await send(errorFrame(err)) }
-    })
+    await server.close()
   }
 }

@@ -1,4 +1,5 @@
 import { peerIdFromString } from '@libp2p/peer-id'
+import { HyperspaceError } from '../core/errors.ts'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 
 /**
@@ -28,5 +29,39 @@ export class JobStreams implements JobStreamOpener {
 
   async open (peerId: string, protocol: string, signal: AbortSignal): Promise<Stream> {
     return await this.libp2p.dialProtocol(peerIdFromString(peerId), protocol, { signal, runOnLimitedConnection: true })
+  }
+}
+
+/** Wait before the second try: long enough for the losing one of two simultaneous dials to close. */
+const RETRY_AFTER_MS = 250
+
+/**
+ * A stream lost under a job rather than an answer: not a named error from either side, not a timeout
+ * or the caller stopping.
+ */
+function streamLost (err: unknown, signal?: AbortSignal): boolean {
+  if (signal?.aborted === true || err instanceof HyperspaceError) return false
+  return !(err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError'))
+}
+
+/**
+ * Runs a job exchange, and once more when its stream was lost while the peer is still connected:
+ * when both sides dial each other at once (a job to a peer not yet directly connected), one of the
+ * two connections closes, sometimes under the job that chose it. `retryable` says whether a second
+ * run is still safe (e.g. nothing was delivered to the user yet).
+ */
+export async function retryLostStream<T> (
+  libp2p: Pick<Libp2p, 'getConnections'>,
+  peerId: string,
+  exchange: () => Promise<T>,
+  options: { signal?: AbortSignal, retryable?: () => boolean } = {}
+): Promise<T> {
+  try {
+    return await exchange()
+  } catch (err) {
+    if (!streamLost(err, options.signal) || options.retryable?.() === false || !hasUnlimitedConnection(libp2p, peerId)) throw err
+    await new Promise(resolve => setTimeout(resolve, RETRY_AFTER_MS))
+    if (!hasUnlimitedConnection(libp2p, peerId)) throw err
+    return await exchange()
   }
 }

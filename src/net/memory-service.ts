@@ -1,4 +1,4 @@
-import { JobStreams, type JobStreamOpener } from './job-streams.ts'
+import { JobStreams, retryLostStream, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, withTimeout } from './stream-helpers.ts'
 import { lpStream } from '@libp2p/utils'
 import { HyperspaceError, PeerBusyError, errorMessage } from '../core/errors.ts'
@@ -86,7 +86,12 @@ export class MemoryService {
     return response.hits.slice(0, query.k)
   }
 
+  /** Puts and queries are idempotent: a lost stream is tried once more. */
   private async request (peerId: string, request: MemoryRequest, signal?: AbortSignal): Promise<MemoryResponse> {
+    return await retryLostStream(this.libp2p, peerId, async () => await this.exchange(peerId, request, signal), signal !== undefined ? { signal } : {})
+  }
+
+  private async exchange (peerId: string, request: MemoryRequest, signal?: AbortSignal): Promise<MemoryResponse> {
     const deadline = withTimeout(signal, MEMORY_REQUEST_TIMEOUT_MS)
     const stream = await this.streams.open(peerId, MEMORY_PROTOCOL, deadline)
     try {

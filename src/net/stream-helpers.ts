@@ -1,4 +1,5 @@
-import { errorMessage, HyperspaceError, PeerBusyError } from '../core/errors.ts'
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { errorMessage, HyperspaceError, MalformedMessageError, OversizeMessageError, PeerBusyError } from '../core/errors.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { Stream } from '@libp2p/interface'
@@ -11,8 +12,14 @@ export function withTimeout (signal: AbortSignal | undefined, ms: number): Abort
   return signal === undefined ? timeout : AbortSignal.any([signal, timeout])
 }
 
+export interface ErrorFrame {
+  t: 'error'
+  code: string
+  message: string
+}
+
 /** The error frame every protocol answers with: the stable code of a named error, and its message. */
-export function errorFrame (err: unknown): { t: 'error', code: string, message: string } {
+export function errorFrame (err: unknown): ErrorFrame {
   const code = err instanceof HyperspaceError ? err.code : 'ERR_INTERNAL'
   return { t: 'error', code, message: errorMessage(err).slice(0, 500) }
 }
@@ -33,7 +40,7 @@ export async function closeAfterError (stream: Stream, err: unknown): Promise<vo
 }
 
 /** Tells the client why its job failed, then ends the stream (see closeAfterError). */
-export async function failJob (stream: Stream, send: (frame: ReturnType<typeof errorFrame>) => Promise<void>, err: unknown): Promise<void> {
+export async function failJob (stream: Stream, send: (frame: ErrorFrame) => Promise<void>, err: unknown): Promise<void> {
   try {
     await send(errorFrame(err))
   } catch {
@@ -68,5 +75,69 @@ export async function admitJob (o: JobAdmission, client: string, signal: AbortSi
     if (!(err instanceof PeerBusyError)) throw err
     await refuse()
     return undefined
+  }
+}
+
+/** The length-prefix reader refuses an oversize frame before reading it; that is the peer's fault, so name it ours. */
+export async function readFrame (lp: LengthPrefixedStream, signal: AbortSignal, limit: number): Promise<Uint8Array> {
+  try {
+    return (await lp.read({ signal })).subarray()
+  } catch (err) {
+    if (err instanceof Error && (err.name === 'InvalidDataLengthError' || err.name === 'InvalidDataLengthLengthError')) {
+      throw new OversizeMessageError(Number(/(\d+) >/.exec(err.message)?.[1] ?? limit + 1), limit)
+    }
+    throw err
+  }
+}
+
+/** How one job protocol's server frames its stream: the client frames it reads, the frames it sends. */
+export interface JobServerCodec<C extends { t: string }, S> {
+  /** The largest client frame. */
+  maxBytes: number
+  encode: (frame: S | ErrorFrame) => Uint8Array
+  decode: (bytes: Uint8Array) => C
+}
+
+/** The serving side of one job stream: typed frames both ways, and a signal for the client leaving. */
+export class JobServerStream<C extends { t: string }, S> {
+  /** Fires when the client goes away (closed tab, reset stream): the job stops at once. */
+  readonly gone: AbortSignal
+  private readonly lp: LengthPrefixedStream
+
+  constructor (private readonly stream: Stream, private readonly codec: JobServerCodec<C, S>) {
+    this.lp = lpStream(stream, { maxDataLength: codec.maxBytes })
+    const gone = new AbortController()
+    stream.addEventListener('close', () => { gone.abort(new Error('the client went away')) }, { once: true })
+    this.gone = gone.signal
+  }
+
+  async send (frame: S | ErrorFrame): Promise<void> {
+    await this.lp.write(this.codec.encode(frame))
+  }
+
+  /** The client's next frame, which must be a `t`. */
+  async expect<T extends C['t']> (t: T, timeoutMs: number): Promise<Extract<C, { t: T }>> {
+    const frame = this.codec.decode(await readFrame(this.lp, AbortSignal.timeout(timeoutMs), this.codec.maxBytes))
+    if (frame.t !== t) throw new MalformedMessageError(`expected ${t}, got ${frame.t.slice(0, 32)}`)
+    return frame as Extract<C, { t: T }>
+  }
+
+  /** The job's first frame; a bad one is answered with an error and ends the stream (then undefined). */
+  async first<T extends C['t']> (t: T, timeoutMs: number): Promise<Extract<C, { t: T }> | undefined> {
+    try {
+      return await this.expect(t, timeoutMs)
+    } catch (err) {
+      await this.fail(err)
+      return undefined
+    }
+  }
+
+  /** Tells the client why, then ends the stream (see failJob). */
+  async fail (err: unknown): Promise<void> {
+    await failJob(this.stream, async frame => { await this.send(frame) }, err)
+  }
+
+  async close (): Promise<void> {
+    await this.stream.close()
   }
 }

@@ -16,7 +16,7 @@ import type { BlockStore } from '../storage/block-store.ts'
 import type { Libp2p } from '@libp2p/interface'
 
 export interface BlockCoordinatorOptions {
-  /** How job streams reach peers (direct first, see src/net/job-streams.ts). */
+  /** How job streams reach peers (see src/net/job-streams.ts). */
   streams?: JobStreamOpener
   store: BlockStore
   scheduler: Scheduler

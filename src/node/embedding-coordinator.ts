@@ -1,5 +1,5 @@
 import { validateTexts } from '../core/embedding/limits.ts'
-import { hasUnlimitedConnection, type JobStreamOpener } from '../net/job-streams.ts'
+import { hasUnlimitedConnection, retryLostStream, type JobStreamOpener } from '../net/job-streams.ts'
 import type { EmbeddingModelSpec } from '../core/embedding/models.ts'
 import { EmbeddingInputError, InvalidRequestError, errorMessage } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
@@ -18,7 +18,7 @@ import type { CapabilityGossip } from '../net/capability-gossip.ts'
 import type { Libp2p } from '@libp2p/interface'
 
 export interface EmbeddingCoordinatorOptions {
-  /** How job streams reach peers (direct first, see src/net/job-streams.ts). */
+  /** How job streams reach peers (see src/net/job-streams.ts). */
   streams?: JobStreamOpener
   scheduler: Scheduler
   signer: PulseSigner
@@ -127,7 +127,8 @@ export class EmbeddingCoordinator {
     }
     const self = this.o.signer.peerId
     const routed = await routeWithFailover([async exclude => this.registryProviders(new Set([...exclude, self]))],
-      async provider => await this.service.request(provider.peerId, model, texts, options.signal),
+      async provider => await retryLostStream(this.libp2p, provider.peerId, async () => await this.service.request(provider.peerId, model, texts, options.signal),
+        options.signal !== undefined ? { signal: options.signal } : {}),
       { model, maxAttempts: MAX_ATTEMPTS, ...(options.signal !== undefined ? { signal: options.signal } : {}) })
     const { dims, vectors, receipt } = routed.result
     return { model, dims, vectors: vectors.map(v => Array.from(v)), servedBy: routed.provider.peerId, route: 'network', receipt: toHex(receipt.body.job) }

@@ -1,5 +1,5 @@
 import { AsyncQueue } from '../core/async-queue.ts'
-import { hasUnlimitedConnection, type JobStreamOpener } from '../net/job-streams.ts'
+import { hasUnlimitedConnection, retryLostStream, type JobStreamOpener } from '../net/job-streams.ts'
 import { HyperspaceError, InvalidRequestError, NoProviderError, StreamDivergedError, errorMessage } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import { cacheKey, CompletionCache } from '../core/inference/cache.ts'
@@ -23,7 +23,7 @@ import type { ReceiptBook } from './receipt-book.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
 export interface InferenceCoordinatorOptions {
-  /** How job streams reach peers (direct first, see src/net/job-streams.ts). */
+  /** How job streams reach peers (see src/net/job-streams.ts). */
   streams?: JobStreamOpener
   networkId: string
   scheduler: Scheduler
@@ -201,7 +201,11 @@ export class InferenceCoordinator {
         }
       }
       try {
-        return await this.service.request(provider.peerId, request, onDelta, attemptSignal)
+        return await retryLostStream(this.libp2p, provider.peerId, async () => await this.service.request(provider.peerId, request, onDelta, attemptSignal), {
+          signal: attemptSignal,
+          // A second run streams from the start: only safe while this attempt has passed nothing on.
+          retryable: () => text === ''
+        })
       } catch (err) {
         throw diverged ?? err
       }

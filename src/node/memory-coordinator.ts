@@ -14,7 +14,7 @@ import type { VectorStore } from '../storage/vector-store.ts'
 import type { Libp2p } from '@libp2p/interface'
 
 export interface MemoryCoordinatorOptions {
-  /** How job streams reach peers (direct first, see src/net/job-streams.ts). */
+  /** How job streams reach peers (see src/net/job-streams.ts). */
   streams?: JobStreamOpener
   networkId: string
   scheduler: Scheduler

@@ -1,7 +1,8 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
-import { hasUnlimitedConnection, JobStreams } from '../../src/net/job-streams.ts'
+import { PeerBusyError } from '../../src/core/errors.ts'
+import { hasUnlimitedConnection, JobStreams, retryLostStream } from '../../src/net/job-streams.ts'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 
 /** Just what JobStreams reads of libp2p: its connections, and the dial it makes. */
@@ -42,5 +43,38 @@ describe('job streams', () => {
     const libp2p = new FakeLibp2p()
     await new JobStreams(libp2p).open(peer.toString(), '/test/1.0.0', AbortSignal.timeout(1_000))
     expect(libp2p.dials).toEqual([{ peer: peer.toString(), protocol: '/test/1.0.0', runOnLimitedConnection: true }])
+  })
+
+  describe('a job whose stream was lost', () => {
+    const lost = (): Error => new Error('The stream has been reset')
+
+    async function runs (connected: boolean, failures: Error[], options: { retryable?: () => boolean } = {}): Promise<{ calls: number, error?: unknown }> {
+      const peer = await somePeer()
+      const libp2p = new FakeLibp2p()
+      if (connected) libp2p.connections = [{ remotePeer: peer, status: 'open', limits: undefined }]
+      let calls = 0
+      try {
+        await retryLostStream(libp2p, peer.toString(), async () => {
+          const failure = failures[calls++]
+          if (failure !== undefined) throw failure
+          return 'answer'
+        }, options)
+        return { calls }
+      } catch (error) {
+        return { calls, error }
+      }
+    }
+
+    it('runs once more while the peer is still connected', async () => {
+      expect(await runs(true, [lost()])).toEqual({ calls: 2 })
+      expect(await runs(true, [lost(), lost()])).toMatchObject({ calls: 2, error: { message: 'The stream has been reset' } })
+    })
+
+    it('does not run again for an answer, a timeout, a gone peer, or when a second run is unsafe', async () => {
+      expect(await runs(true, [new PeerBusyError('p')])).toMatchObject({ calls: 1, error: { name: 'PeerBusyError' } })
+      expect(await runs(true, [Object.assign(new Error('signal timed out'), { name: 'TimeoutError' })])).toMatchObject({ calls: 1 })
+      expect(await runs(false, [lost()])).toMatchObject({ calls: 1 })
+      expect(await runs(true, [lost()], { retryable: () => false })).toMatchObject({ calls: 1 })
+    })
   })
 })
