@@ -44,10 +44,16 @@ function streamLost (err: unknown, signal?: AbortSignal): boolean {
   return !(err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError'))
 }
 
+/** Any open connection, relayed or direct: the peer is still there. */
+function connected (libp2p: Pick<Libp2p, 'getConnections'>, peerId: string): boolean {
+  return libp2p.getConnections().some(c => c.remotePeer.toString() === peerId && c.status === 'open')
+}
+
 /**
- * Runs a job exchange, and once more when its stream was lost while the peer is still connected:
- * when both sides dial each other at once (a job to a peer not yet directly connected), one of the
- * two connections closes, sometimes under the job that chose it. `retryable` says whether a second
+ * Runs a job exchange, and once more when its stream was lost while the peer is still there (a
+ * relayed connection at least): when both sides dial each other at once (a job to a peer not yet
+ * directly connected), one of the two connections closes, sometimes under the job that chose it.
+ * A peer that left has no connection left and is not tried again. `retryable` says whether a second
  * run is still safe (e.g. nothing was delivered to the user yet).
  */
 export async function retryLostStream<T> (
@@ -59,9 +65,9 @@ export async function retryLostStream<T> (
   try {
     return await exchange()
   } catch (err) {
-    if (!streamLost(err, options.signal) || options.retryable?.() === false || !hasUnlimitedConnection(libp2p, peerId)) throw err
+    if (!streamLost(err, options.signal) || options.retryable?.() === false || !connected(libp2p, peerId)) throw err
     await new Promise(resolve => setTimeout(resolve, RETRY_AFTER_MS))
-    if (!hasUnlimitedConnection(libp2p, peerId)) throw err
+    if (!connected(libp2p, peerId)) throw err
     return await exchange()
   }
 }

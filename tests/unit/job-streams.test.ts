@@ -48,10 +48,10 @@ describe('job streams', () => {
   describe('a job whose stream was lost', () => {
     const lost = (): Error => new Error('The stream has been reset')
 
-    async function runs (connected: boolean, failures: Error[], options: { retryable?: () => boolean } = {}): Promise<{ calls: number, error?: unknown }> {
+    async function runs (connected: boolean | 'relayed', failures: Error[], options: { retryable?: () => boolean } = {}): Promise<{ calls: number, error?: unknown }> {
       const peer = await somePeer()
       const libp2p = new FakeLibp2p()
-      if (connected) libp2p.connections = [{ remotePeer: peer, status: 'open', limits: undefined }]
+      if (connected !== false) libp2p.connections = [{ remotePeer: peer, status: 'open', limits: connected === 'relayed' ? RELAY_LIMITS : undefined }]
       let calls = 0
       try {
         await retryLostStream(libp2p, peer.toString(), async () => {
@@ -65,9 +65,10 @@ describe('job streams', () => {
       }
     }
 
-    it('runs once more while the peer is still connected', async () => {
+    it('runs once more while the peer is still connected, if only through a relay', async () => {
       expect(await runs(true, [lost()])).toEqual({ calls: 2 })
       expect(await runs(true, [lost(), lost()])).toMatchObject({ calls: 2, error: { message: 'The stream has been reset' } })
+      expect(await runs('relayed', [lost()])).toEqual({ calls: 2 })
     })
 
     it('does not run again for an answer, a timeout, a gone peer, or when a second run is unsafe', async () => {
