@@ -12,7 +12,7 @@ class WrongWorkProver implements Prover {
   async reveal (round: number, indices: readonly number[]): Promise<RevealedRowData[]> { return await this.inner.reveal(round, indices) }
 }
 
-/** Computes the right rows but commits a made-up root (struck: bad-proof). */
+/** Computes the right rows but commits a made-up root (struck: wrong-row, as no true row leads to that root). */
 class ForgedRootProver implements Prover {
   private readonly inner = new ReferenceProver()
   constructor (private readonly rng: Rng) {}

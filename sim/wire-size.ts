@@ -24,9 +24,9 @@ export function commitBytes ({ networkId, round, peer }: Shape): number {
   return signedBytes({ t: 'commit', net: networkId, r: round, peer, seed: ROOT, root: ROOT, n: 256, caps: [], sid: new Uint8Array(8) })
 }
 
-/** A reveal of k rows from an n x n product: rows of 4n bytes, proofs of log2(n) hashes. */
+/** A reveal of k rows from an n x n product: proofs of log2(n) hashes (the rows themselves are not sent). */
 export function revealBytes ({ networkId, round, peer }: Shape, n: number, k: number): number {
-  const rows = Array.from({ length: k }, (_, i) => ({ i, row: new Uint8Array(4 * n), proof: Array.from({ length: Math.ceil(Math.log2(n)) }, () => ROOT) }))
+  const rows = Array.from({ length: k }, (_, i) => ({ i, proof: Array.from({ length: Math.ceil(Math.log2(n)) }, () => ROOT) }))
   return signedBytes({ t: 'reveal', net: networkId, r: round, peer, leader: peer, rows })
 }
 
@@ -41,7 +41,7 @@ export function verdictBytes ({ networkId, round, peer }: Shape, results: number
 /**
  * How many bytes a reveal grows by when the network's matrices are `wireN` instead of the `n` the
  * simulated nodes compute: the simulator computes small products but counts and times reveals at
- * the size the real network sends. Only reveals depend on n.
+ * the size the real network sends. Only reveals depend on n (through their proofs' length).
  */
 export function revealGrowth (shape: Shape, n: number, wireN: number, k: number): number {
   return revealBytes(shape, wireN, k) - revealBytes(shape, n, k)

@@ -3,7 +3,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { describe, expect, it } from 'vitest'
 import { encodeMessage } from '../../src/core/cbor.ts'
 import { MalformedMessageError } from '../../src/core/errors.ts'
-import { decodePulse, encodeSigned, signedData, signPulse, type CommitMessage } from '../../src/core/pulse/messages.ts'
+import { decodePulse, encodeSigned, PULSE_VERSION, signedData, signPulse, type CommitMessage } from '../../src/core/pulse/messages.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import {
   chainRestarts, committeeOf, committeeStartBeacon, decisionRound, EPOCH_ROUNDS, epochOf, epochSeed, isCommitteeCount, isPlausibleMember,
@@ -242,7 +242,7 @@ describe('the committee count on the wire', () => {
     const signed = await signPulse({ ...commit(signer.peerId), committees: 8 }, signer)
     expect((await decodePulse(encodeSigned(signed), verifyPulseSignature)).message).toMatchObject({ committees: 8 })
     for (const committees of [1, 3, 0, MAX_COMMITTEES * 2]) {
-      const body = encodeMessage({ v: 1, ...commit(signer.peerId), committees })
+      const body = encodeMessage({ v: PULSE_VERSION, ...commit(signer.peerId), committees })
       const envelope = encodeSigned({ message: commit(signer.peerId), body, sig: await key.sign(signedData(body)) })
       await expect(decodePulse(envelope, verifyPulseSignature)).rejects.toThrow(MalformedMessageError)
     }

@@ -1,6 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { describe, expect, it } from 'vitest'
-import { MerkleTree, leafHash, merkleProof, merkleRoot, nodeHash, verifyProof } from '../../src/core/pulse/merkle.ts'
+import { MerkleTree, leafHash, merkleProof, merkleRoot, nodeHash, proofLength, verifyProof } from '../../src/core/pulse/merkle.ts'
 
 const enc = new TextEncoder()
 const utf8 = (s: string): Uint8Array => enc.encode(s)
@@ -86,6 +86,13 @@ describe('merkleProof', () => {
     expect(merkleProof([a, b, c], 1).map(hex)).toEqual([a, c].map(hex))
     expect(merkleProof([a, b, c], 2).map(hex)).toEqual([node(a, b)].map(hex))
     expect(merkleProof([a], 0)).toEqual([])
+  })
+
+  it('proofLength is the length of every audit path, in trees of 1 to 40 leaves', () => {
+    for (let size = 1; size <= 40; size++) {
+      const leaves = Array.from({ length: size }, (_, i) => leafHash(utf8(`leaf ${i}`)))
+      for (let i = 0; i < size; i++) expect(proofLength(i, size), `leaf ${i} of ${size}`).toBe(merkleProof(leaves, i).length)
+    }
   })
 
   it('refuses an index outside the tree', () => {

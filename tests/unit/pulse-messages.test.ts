@@ -94,7 +94,7 @@ beforeAll(async () => {
     r: ROUND,
     peer: b.peerId,
     leader: a.peerId,
-    rows: [1, 5, 6].map(i => ({ i, row: rows[i] as Uint8Array, proof: tree.proof(i) }))
+    rows: [1, 5, 6].map(i => ({ i, proof: tree.proof(i) }))
   }
   verdict = {
     t: 'verdict',
@@ -131,27 +131,31 @@ describe('round trip', () => {
     }
   })
 
-  it('the body is canonical CBOR carrying v = 1', () => {
-    expect(PULSE_VERSION).toBe(1)
-    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 1)
-    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 1)
-    expect(body.v).toBe(1)
+  it('the body is canonical CBOR carrying v = 2', () => {
+    expect(PULSE_VERSION).toBe(2)
+    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 2)
+    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 2)
+    expect(body.v).toBe(2)
     expect(body.t).toBe('commit')
   })
 
-  it('the decoded reveal still proves its rows against the committed tree', async () => {
+  it('the decoded reveal proves the rows a validator recomputes against the committed tree', async () => {
     const { message } = await decodePulse(valid.reveal, verify)
     if (message.t !== 'reveal') throw new Error('not a reveal')
     const n = 8
     const product = referenceProduct({ k0: 11, k1: 22 }, n)
     const root = new MerkleTree(Array.from({ length: n }, (_, i) => leafHash(rowBytes(product.subarray(i * n, (i + 1) * n))))).root
-    for (const row of message.rows) expect(verifyProof(leafHash(row.row), row.i, n, row.proof, root)).toBe(true)
+    const recomputed = (i: number): Uint8Array => rowBytes(product.subarray(i * n, (i + 1) * n))
+    for (const row of message.rows) {
+      expect(verifyProof(leafHash(recomputed(row.i)), row.i, n, row.proof, root)).toBe(true)
+      expect(verifyProof(leafHash(recomputed((row.i + 1) % n)), row.i, n, row.proof, root)).toBe(false)
+    }
   })
 
   it('accepts the limits themselves: n = 8 and 1024, k = 16, 16 rows, every strike reason, every capability', async () => {
     for (const n of [8, 1024]) await expect(decodePulse(await signRaw({ ...commit, n }), verify)).resolves.toBeDefined()
     await expect(decodePulse(await signRaw({ ...challenge, k: MAX_CHALLENGE_ROWS }), verify)).resolves.toBeDefined()
-    const rows = Array.from({ length: MAX_CHALLENGE_ROWS }, (_, i) => ({ i, row: new Uint8Array(32), proof: [] }))
+    const rows = Array.from({ length: MAX_CHALLENGE_ROWS }, (_, i) => ({ i, proof: Array.from({ length: 11 }, () => bytes32('p')) }))
     await expect(decodePulse(await signRaw({ ...reveal, rows }, b), verify)).resolves.toBeDefined()
     const results = STRIKE_REASONS.map(reason => ({ peer: a.peerId, ok: false, reason, root: bytes32('x'), caps: [] }))
     await expect(decodePulse(await signRaw({ ...verdict, results }, c), verify)).resolves.toBeDefined()
@@ -186,8 +190,8 @@ describe('signatures', () => {
 
   it('the envelope signature must be 64 bytes', async () => {
     const signed = await signPulse(commit, a.signer)
-    await rejectsWith(encodeMessage({ v: 1, body: signed.body, sig: signed.sig.subarray(0, 63) }), MalformedMessageError)
-    await rejectsWith(encodeMessage({ v: 1, body: signed.body }), MalformedMessageError)
+    await rejectsWith(encodeMessage({ v: PULSE_VERSION, body: signed.body, sig: signed.sig.subarray(0, 63) }), MalformedMessageError)
+    await rejectsWith(encodeMessage({ v: PULSE_VERSION, body: signed.body }), MalformedMessageError)
   })
 
   // A remote peer can put any text matching the peer-id pattern in `peer`. decodePulse promises a
@@ -204,8 +208,8 @@ describe('signatures', () => {
 })
 
 describe('size', () => {
-  it(`anything over PULSE_MAX_BYTES (${96 * 1024 + 256}) → OversizeMessageError before parsing`, async () => {
-    expect(PULSE_MAX_BYTES).toBe(96 * 1024 + 256)
+  it(`anything over PULSE_MAX_BYTES (${64 * 1024 + 256}) → OversizeMessageError before parsing`, async () => {
+    expect(PULSE_MAX_BYTES).toBe(64 * 1024 + 256)
     const err = await rejectsWith(new Uint8Array(PULSE_MAX_BYTES + 1).fill(0xff), OversizeMessageError)
     expect(err.code).toBe('ERR_OVERSIZE_MESSAGE')
     const big = await signRaw({ ...commit, pad: new Uint8Array(PULSE_MAX_BYTES) })
@@ -225,11 +229,12 @@ describe('malformed messages', () => {
 
   bad('unknown message type', () => signRaw({ ...commit, t: 'vote' }))
   bad('missing message type', () => signRaw({ ...commit, t: undefined }))
-  bad('body version 2', () => signRaw({ ...commit, v: 2 }), UnsupportedVersionError)
+  bad('body version 1 (reveals carried rows)', () => signRaw({ ...commit, v: 1 }), UnsupportedVersionError)
+  bad('body version 3', () => signRaw({ ...commit, v: 3 }), UnsupportedVersionError)
   bad('body version "1"', () => signRaw({ ...commit, v: '1' }), UnsupportedVersionError)
-  bad('envelope version 2', async () => {
+  bad('envelope version 1', async () => {
     const signed = await signPulse(commit, a.signer)
-    return encodeMessage({ v: 2, body: signed.body, sig: signed.sig })
+    return encodeMessage({ v: 1, body: signed.body, sig: signed.sig })
   }, UnsupportedVersionError)
   bad('envelope without version', async () => {
     const signed = await signPulse(commit, a.signer)
@@ -237,10 +242,10 @@ describe('malformed messages', () => {
   }, UnsupportedVersionError)
   bad('envelope in non-canonical key order', async () => {
     const signed = await signPulse(commit, a.signer)
-    return encode({ v: 1, body: signed.body, sig: signed.sig }, { mapSorter: () => 1 })
+    return encode({ v: PULSE_VERSION, body: signed.body, sig: signed.sig }, { mapSorter: () => 1 })
   })
   bad('envelope that is an array', async () => encodeMessage([1, new Uint8Array(3), new Uint8Array(64)]))
-  bad('body that is not bytes', async () => encodeMessage({ v: 1, body: 'hello', sig: new Uint8Array(64) }))
+  bad('body that is not bytes', async () => encodeMessage({ v: PULSE_VERSION, body: 'hello', sig: new Uint8Array(64) }))
   bad('seed of 31 bytes', () => signRaw({ ...commit, seed: new Uint8Array(31) }))
   bad('seed of 33 bytes', () => signRaw({ ...challenge, seed: new Uint8Array(33) }))
   bad('root of 31 bytes', () => signRaw({ ...commit, root: new Uint8Array(31) }))
@@ -258,13 +263,11 @@ describe('malformed messages', () => {
   bad('challenge commit root of 31 bytes', () => signRaw({ ...challenge, commits: [[a.peerId, new Uint8Array(31)]] }))
   bad('challenge commit that is not a pair', () => signRaw({ ...challenge, commits: [[a.peerId]] }))
   bad('challenge k = 17', () => signRaw({ ...challenge, k: 17 }))
-  bad('reveal with 17 rows', () => signRaw({ ...reveal, rows: Array.from({ length: 17 }, (_, i) => ({ i, row: new Uint8Array(32), proof: [] })) }, b))
-  bad('reveal row of 33 bytes (not whole u32s)', () => signRaw({ ...reveal, rows: [{ i: 0, row: new Uint8Array(33), proof: [] }] }, b))
-  bad('reveal row of 34 bytes', () => signRaw({ ...reveal, rows: [{ i: 0, row: new Uint8Array(34), proof: [] }] }, b))
-  bad('reveal row shorter than n = 8', () => signRaw({ ...reveal, rows: [{ i: 0, row: new Uint8Array(28), proof: [] }] }, b))
-  bad('reveal row index 1024', () => signRaw({ ...reveal, rows: [{ i: 1024, row: new Uint8Array(32), proof: [] }] }, b))
-  bad('reveal proof hash of 31 bytes', () => signRaw({ ...reveal, rows: [{ i: 0, row: new Uint8Array(32), proof: [bytes32('p'), new Uint8Array(31)] }] }, b))
-  bad('reveal proof longer than 11', () => signRaw({ ...reveal, rows: [{ i: 0, row: new Uint8Array(32), proof: Array.from({ length: 12 }, () => bytes32('p')) }] }, b))
+  bad('reveal with 17 rows', () => signRaw({ ...reveal, rows: Array.from({ length: 17 }, (_, i) => ({ i, proof: [] })) }, b))
+  bad('reveal row index 1024', () => signRaw({ ...reveal, rows: [{ i: 1024, proof: [] }] }, b))
+  bad('reveal row that is not a map', () => signRaw({ ...reveal, rows: [[0, []]] }, b))
+  bad('reveal proof hash of 31 bytes', () => signRaw({ ...reveal, rows: [{ i: 0, proof: [bytes32('p'), new Uint8Array(31)] }] }, b))
+  bad('reveal proof longer than 11', () => signRaw({ ...reveal, rows: [{ i: 0, proof: Array.from({ length: 12 }, () => bytes32('p')) }] }, b))
   bad('reveal without leader', () => signRaw({ ...reveal, leader: undefined }, b))
   bad('verdict ok with a reason', () => signRaw({ ...verdict, results: [{ peer: a.peerId, ok: true, reason: 'wrong-row', root: bytes32('r'), caps: [] }] }, c))
   bad('verdict strike without a reason', () => signRaw({ ...verdict, results: [{ peer: a.peerId, ok: false, root: bytes32('r'), caps: [] }] }, c))
@@ -287,7 +290,7 @@ describe('fuzz: decodePulse rejects with a HyperspaceError, never anything else'
     const value = fc.oneof(fc.jsonValue(), fc.dictionary(fc.constantFrom('v', 't', 'net', 'r', 'peer', 'seed', 'n', 'caps', 'rows', 'commits', 'results'), fc.jsonValue()))
     await fc.assert(fc.asyncProperty(value, fc.boolean(), async (v, wrap) => {
       const inner = encodeMessage(typeof v === 'object' && v !== null ? v : { v })
-      const bytes = wrap ? encodeMessage({ v: 1, body: encodeMessage({ v: 1, ...(typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {}) }), sig: new Uint8Array(64) }) : inner
+      const bytes = wrap ? encodeMessage({ v: PULSE_VERSION, body: encodeMessage({ v: PULSE_VERSION, ...(typeof v === 'object' && v !== null && !Array.isArray(v) ? v : {}) }), sig: new Uint8Array(64) }) : inner
       const err = await outcome(bytes)
       expect(err, String(err)).toBeInstanceOf(HyperspaceError)
     }), { numRuns: 300 })

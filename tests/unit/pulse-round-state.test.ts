@@ -35,9 +35,37 @@ describe('RoundState', () => {
     expect(new Set(indices).size).toBe(K)
     for (const who of [a, b]) {
       const rows = await (provers.get(who.peerId) as ReferenceProver).reveal(1, indices)
-      state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, rows: rows.map(r => ({ i: r.index, row: r.row, proof: r.proof })) })
+      state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, rows: rows.map(r => ({ i: r.index, proof: r.proof })) })
     }
     expect(state.judgeAll(validator.peerId).map(r => [r.peer, r.ok, r.reason])).toEqual(state.commitSet().map(([peer]) => [peer, true, undefined]))
+  })
+
+  it('recomputes each challenged row and strikes what does not lead from it to the committed root', async () => {
+    const [honest, shortProof, wrongPath, otherRows, forgedRoot, validator] = await Promise.all(Array.from({ length: 6 }, signer))
+    const committers = [honest, shortProof, wrongPath, otherRows, forgedRoot]
+    const provers = new Map(committers.map(who => [who.peerId, new ReferenceProver()]))
+    const state = new RoundState(NET, 1, seed, N, K)
+    for (const who of committers) {
+      const commit = await honestCommit(who, provers.get(who.peerId) as ReferenceProver, 1)
+      if (who === forgedRoot) commit.root = new Uint8Array(32).fill(7)
+      state.addCommit(await signPulse(commit, who))
+    }
+    const leader = committers.find(who => who.peerId === state.leader()) as PulseSigner
+    const challenge = await signPulse({ t: 'challenge', net: NET, r: 1, peer: leader.peerId, seed, commits: state.commitSet(), k: K }, leader)
+    state.addChallenge(challenge)
+    const indices = state.indices(challenge)
+    const unchallenged = Array.from({ length: N }, (_, i) => i).filter(i => !indices.includes(i)).slice(0, K)
+    for (const who of committers) {
+      const prover = provers.get(who.peerId) as ReferenceProver
+      let rows = (await prover.reveal(1, who === otherRows ? unchallenged : indices)).map(r => ({ i: r.index, proof: r.proof }))
+      if (who === shortProof) rows = rows.map(r => ({ i: r.i, proof: r.proof.slice(1) }))
+      // Each row's index with another row's path: the right length, the wrong hashes.
+      if (who === wrongPath) rows = rows.map((r, j) => ({ i: r.i, proof: (rows[(j + 1) % rows.length] as typeof r).proof }))
+      state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, rows })
+    }
+    const verdicts = new Map(state.judgeAll(validator.peerId).map(r => [r.peer, r.reason ?? 'ok']))
+    expect([honest, shortProof, wrongPath, otherRows, forgedRoot].map(who => verdicts.get(who.peerId)))
+      .toEqual(['ok', 'bad-proof', 'wrong-row', 'wrong-rows-challenged', 'wrong-row'])
   })
 
   it('strikes an identity that commits twice in one round, even with identical work', async () => {
@@ -53,7 +81,7 @@ describe('RoundState', () => {
     const challenge = await signPulse({ t: 'challenge', net: NET, r: 1, peer: twin.peerId, seed, commits: state.commitSet(), k: K }, twin)
     state.addChallenge(challenge)
     const rows = await prover.reveal(1, state.indices(challenge))
-    state.addReveal({ t: 'reveal', net: NET, r: 1, peer: twin.peerId, leader: twin.peerId, rows: rows.map(r => ({ i: r.index, row: r.row, proof: r.proof })) })
+    state.addReveal({ t: 'reveal', net: NET, r: 1, peer: twin.peerId, leader: twin.peerId, rows: rows.map(r => ({ i: r.index, proof: r.proof })) })
     expect(state.judgeAll(validator.peerId)).toEqual([expect.objectContaining({ peer: twin.peerId, ok: false, reason: 'duplicate-identity' })])
   })
 })

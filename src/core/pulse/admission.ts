@@ -1,4 +1,4 @@
-import { HyperspaceError } from '../errors.ts'
+import { HyperspaceError, UnsupportedVersionError } from '../errors.ts'
 import { roundOf } from './clock.ts'
 import { decodePulse, type PulseVerifier, type SignedPulseMessage } from './messages.ts'
 
@@ -11,7 +11,8 @@ export type Admission =
 /**
  * What a node does with a pulse message off a gossip topic, before it forwards it: malformed, badly
  * signed, of another network, or published under another gossip identity than its author → reject;
- * more than one round away from the receiver's clock → ignore.
+ * of another protocol version, or more than one round away from the receiver's clock → ignore (a node
+ * running another version is not misbehaving, and must not be disconnected for it).
  */
 export async function admitPulse (data: Uint8Array, author: string, networkId: string, roundMs: number, now: number, verify: PulseVerifier): Promise<Admission> {
   let signed: SignedPulseMessage
@@ -19,6 +20,7 @@ export async function admitPulse (data: Uint8Array, author: string, networkId: s
     signed = await decodePulse(data, verify)
   } catch (err) {
     if (!(err instanceof HyperspaceError)) throw err
+    if (err instanceof UnsupportedVersionError) return { result: 'ignore' }
     return { result: 'reject', error: err }
   }
   const message = signed.message

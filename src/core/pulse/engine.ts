@@ -290,7 +290,7 @@ export class PulseEngine {
     const rows = await prover.reveal(round, state.indices(challenge))
     const signed = await signPulse({
       t: 'reveal', net: this.options.networkId, r: round, peer: this.self, leader: challenge.message.peer,
-      rows: rows.map(row => ({ i: row.index, row: row.row, proof: row.proof }))
+      rows: rows.map(row => ({ i: row.index, proof: row.proof }))
     }, this.options.signer)
     state.addReveal(signed.message)
     await this.publish(round, signed)

@@ -41,6 +41,21 @@ export function merkleProof (leaves: readonly Uint8Array[], index: number): Uint
     : [...merkleProof(leaves.slice(k), index - k), merkleRoot(leaves.slice(0, k))]
 }
 
+/** How many hashes the inclusion proof of leaf `index` in a `size`-leaf tree holds. */
+export function proofLength (index: number, size: number): number {
+  let length = 0
+  for (let at = index, width = size; width > 1; length++) {
+    const k = largestPowerOfTwoBelow(width)
+    if (at < k) {
+      width = k
+    } else {
+      at -= k
+      width -= k
+    }
+  }
+  return length
+}
+
 /**
  * Checks that `leaf` sits at `index` of a `size`-leaf tree with `root` (RFC 9162 2.1.3.2). A proof
  * of the wrong length, a sibling swapped to the other side or a wrong index all fail.

@@ -12,7 +12,7 @@ import { MAX_N, MIN_N } from './work.ts'
  * gossip message it came in.
  */
 
-export const PULSE_VERSION = 1
+export const PULSE_VERSION = 2
 export const MAX_CHALLENGE_ROWS = 16
 export const MAX_COMMITTEE = 512
 
@@ -50,9 +50,13 @@ export interface ChallengeMessage {
   k: number
 }
 
+/**
+ * The inclusion proof of challenged row `i`. The row itself is not sent: the validator recomputes it
+ * from the seed anyway, and a proof verifies only for the right row, so sending it would only add n·4
+ * bytes per row to every copy of every reveal.
+ */
 export interface RevealedRow {
   i: number
-  row: Uint8Array
   proof: Uint8Array[]
 }
 
@@ -107,10 +111,10 @@ const DOMAIN = utf8('hyperspace-pulse-v1')
 const LIMITS: Record<PulseMessage['t'], number> = {
   commit: 1024,
   challenge: 64 * 1024,
-  reveal: 96 * 1024,
+  reveal: 8 * 1024,
   verdict: 64 * 1024
 }
-export const PULSE_MAX_BYTES = 96 * 1024 + 256
+export const PULSE_MAX_BYTES = 64 * 1024 + 256
 const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{40,60}$/
 
 export function signedData (body: Uint8Array): Uint8Array {
@@ -193,10 +197,8 @@ function decodeBody (record: Record<string, unknown>): PulseMessage {
       const rows = listField(record.rows, 'rows', MAX_CHALLENGE_ROWS).map(entry => {
         const row = entry as Record<string, unknown> | null
         if (typeof row !== 'object' || row === null) fail('a revealed row must be a map')
-        const bytes = bytesField(row.row, 'row', undefined, MAX_N * 4)
-        if (bytes.byteLength % 4 !== 0 || bytes.byteLength < MIN_N * 4) fail('row must be whole u32 values')
         const proof = listField(row.proof, 'proof', 11).map(p => bytesField(p, 'proof hash', 32))
-        return { i: uintField(row.i, 'i', MAX_N - 1), row: bytes, proof }
+        return { i: uintField(row.i, 'i', MAX_N - 1), proof }
       })
       return { t: 'reveal', ...base, leader: peerField(record.leader, 'leader'), rows }
     }

@@ -1,5 +1,5 @@
 import { compareBytes, equalBytes, utf8 } from './bytes.ts'
-import { leafHash, verifyProof } from './merkle.ts'
+import { leafHash, proofLength, verifyProof } from './merkle.ts'
 import { challengeIndices, leaderScore } from './seed.ts'
 import { expectedRows, rowBytes, workKey } from './work.ts'
 import type { CapabilityName } from '../capabilities.ts'
@@ -109,8 +109,9 @@ export class RoundState {
     const expected = expectedRows(workKey(this.seed, utf8(peer)), this.n, wanted)
     for (const row of reveal.rows) {
       const want = expected.get(row.i)
-      if (want === undefined || !equalBytes(rowBytes(want), row.row)) return strike('wrong-row')
-      if (!verifyProof(leafHash(row.row), row.i, this.n, row.proof, root)) return strike('bad-proof')
+      if (want === undefined || row.proof.length !== proofLength(row.i, this.n)) return strike('bad-proof')
+      // A well-formed path that does not lead from the true row to the root: the committed tree holds another row there.
+      if (!verifyProof(leafHash(rowBytes(want)), row.i, this.n, row.proof, root)) return strike('wrong-row')
     }
     return { peer, ok: true, root, caps }
   }
