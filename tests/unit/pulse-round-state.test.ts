@@ -1,8 +1,10 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
-import { utf8 } from '../../src/core/pulse/bytes.ts'
+import { compareBytes, utf8 } from '../../src/core/pulse/bytes.ts'
 import { signPulse, type CommitMessage, type PulseSigner } from '../../src/core/pulse/messages.ts'
+import { FALLBACK_VALIDATORS } from '../../src/core/pulse/params.ts'
+import { leaderScore } from '../../src/core/pulse/seed.ts'
 import { ReferenceProver } from '../../src/core/pulse/reference-prover.ts'
 import { RoundState } from '../../src/core/pulse/round-state.ts'
 import { workKey } from '../../src/core/pulse/work.ts'
@@ -41,7 +43,7 @@ describe('RoundState', () => {
   })
 
   it('recomputes each challenged row and strikes what does not lead from it to the committed root', async () => {
-    const [honest, shortProof, wrongPath, otherRows, forgedRoot, validator] = await Promise.all(Array.from({ length: 6 }, signer))
+    const [honest, shortProof, wrongPath, otherRows, forgedRoot, validator] = [await signer(), await signer(), await signer(), await signer(), await signer(), await signer()]
     const committers = [honest, shortProof, wrongPath, otherRows, forgedRoot]
     const provers = new Map(committers.map(who => [who.peerId, new ReferenceProver()]))
     const state = new RoundState(NET, 1, seed, N, K)
@@ -66,6 +68,35 @@ describe('RoundState', () => {
     const verdicts = new Map(state.judgeAll(validator.peerId).map(r => [r.peer, r.reason ?? 'ok']))
     expect([honest, shortProof, wrongPath, otherRows, forgedRoot].map(who => verdicts.get(who.peerId)))
       .toEqual(['ok', 'bad-proof', 'wrong-row', 'wrong-rows-challenged', 'wrong-row'])
+  })
+
+  it('with fewer than two validators among its commits, a round is validated by its three lowest-scoring committers', async () => {
+    const committers = [await signer(), await signer(), await signer(), await signer(), await signer(), await signer()]
+    const prover = new ReferenceProver()
+    const roundWith = async (validators: number): Promise<RoundState> => {
+      const state = new RoundState(NET, 1, seed, N, K)
+      for (const [i, who] of committers.entries()) {
+        const commit = await honestCommit(who, prover, 1)
+        if (i < validators) commit.caps = ['validation']
+        state.addCommit(await signPulse(commit, who))
+      }
+      return state
+    }
+    const byScore = committers.map(c => c.peerId).sort((x, y) => compareBytes(leaderScore(seed, utf8(x)), leaderScore(seed, utf8(y))))
+    const challenged = async (state: RoundState): Promise<RoundState> => {
+      const leader = committers.find(c => c.peerId === state.leader()) as PulseSigner
+      state.addChallenge(await signPulse({ t: 'challenge', net: NET, r: 1, peer: leader.peerId, seed, commits: state.commitSet(), k: K }, leader))
+      return state
+    }
+    const none = await roundWith(0)
+    expect(committers.some(c => none.isFallbackValidator(c.peerId)), 'before any challenge').toBe(false)
+    await challenged(none)
+    expect(byScore.filter(peer => none.isFallbackValidator(peer))).toEqual(byScore.slice(0, FALLBACK_VALIDATORS))
+    expect(none.isFallbackValidator(none.leader() as string)).toBe(true)
+    const one = await challenged(await roundWith(1))
+    expect(byScore.filter(peer => one.isFallbackValidator(peer))).toHaveLength(FALLBACK_VALIDATORS)
+    const two = await challenged(await roundWith(2))
+    expect(committers.some(c => two.isFallbackValidator(c.peerId))).toBe(false)
   })
 
   it('strikes an identity that commits twice in one round, even with identical work', async () => {

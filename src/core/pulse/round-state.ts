@@ -1,5 +1,6 @@
 import { compareBytes, equalBytes, utf8 } from './bytes.ts'
 import { leafHash, proofLength, verifyProof } from './merkle.ts'
+import { FALLBACK_VALIDATORS, FEW_VALIDATORS } from './params.ts'
 import { challengeIndices, leaderScore } from './seed.ts'
 import { expectedRows, rowBytes, workKey } from './work.ts'
 import type { CapabilityName } from '../capabilities.ts'
@@ -26,6 +27,7 @@ export class RoundState {
   private leading?: { peer: string, score: Uint8Array }
   private canonical?: { challenge: SignedPulseMessage<ChallengeMessage>, score: Uint8Array }
   private canonicalIndices?: number[]
+  private fallback?: { challenge: SignedPulseMessage<ChallengeMessage>, peers: Set<string> }
 
   constructor (readonly networkId: string, readonly round: number, readonly seed: Uint8Array, readonly n: number, readonly k: number) {}
 
@@ -114,6 +116,27 @@ export class RoundState {
       if (!verifyProof(leafHash(rowBytes(want)), row.i, this.n, row.proof, root)) return strike('wrong-row')
     }
     return { peer, ok: true, root, caps }
+  }
+
+  /**
+   * Whether `peer` validates this round as a fallback: the commits seen carry fewer than
+   * FEW_VALIDATORS validation capabilities, and `peer` is one of the FALLBACK_VALIDATORS committers of
+   * the canonical challenge with the lowest leader score (a draw from the round's seed, so nobody
+   * picks itself in advance).
+   */
+  isFallbackValidator (peer: string): boolean {
+    const challenge = this.canonicalChallenge()
+    if (challenge === undefined) return false
+    let validators = 0
+    for (const commit of this.commits.values()) if (commit.message.caps.includes('validation')) validators++
+    if (validators >= FEW_VALIDATORS) return false
+    if (this.fallback?.challenge !== challenge) {
+      const ranked = challenge.message.commits
+        .map(([committer]) => ({ committer, score: leaderScore(this.seed, utf8(committer)) }))
+        .sort((a, b) => compareBytes(a.score, b.score))
+      this.fallback = { challenge, peers: new Set(ranked.slice(0, FALLBACK_VALIDATORS).map(r => r.committer)) }
+    }
+    return this.fallback.peers.has(peer)
   }
 
   /** Verdicts on every committer in the canonical challenge except the validator itself. */
