@@ -1,7 +1,8 @@
 import { JobStreams, retryLostStream, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, withTimeout } from './stream-helpers.ts'
 import { lpStream } from '@libp2p/utils'
-import { HyperspaceError, PeerBusyError, errorMessage } from '../core/errors.ts'
+import { HyperspaceError, InvalidVectorError, PeerBusyError, errorMessage } from '../core/errors.ts'
+import { spaceDims } from '../core/memory/spaces.ts'
 import {
   MEMORY_REQUEST_MAX_BYTES, MEMORY_RESPONSE_MAX_BYTES, decodeMemoryRequest, decodeMemoryResponse, encodeMemoryRequest, encodeMemoryResponse,
   type MemoryPut, type MemoryQuery, type MemoryRequest, type MemoryResponse
@@ -131,6 +132,8 @@ export class MemoryService {
     const o = this.options
     if (!o.serving()) throw new MemoryOffError()
     if (!o.rateLimit.take(from, o.scheduler.now())) throw new PeerBusyError(this.libp2p.peerId.toString())
+    const dims = spaceDims(request.space)
+    if (dims !== undefined && request.vector.length !== dims) throw new InvalidVectorError(`${request.vector.length} dimensions in space ${request.space} of ${dims}`)
     if (request.type === 'query') {
       return { type: 'hits', hits: o.store.query(request.space, request.vector, request.k) }
     }

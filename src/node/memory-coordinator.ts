@@ -1,4 +1,5 @@
 import { HyperspaceError, InvalidRequestError, InvalidVectorError, errorMessage } from '../core/errors.ts'
+import { spaceDims } from '../core/memory/spaces.ts'
 import type { JobStreamOpener } from '../net/job-streams.ts'
 import { isFiniteVector, norm } from '../core/embedding/vectors.ts'
 import { PeerRateLimit } from '../core/inference/admission.ts'
@@ -323,13 +324,19 @@ export class MemoryCoordinator implements MemoryApi {
   private async vectorOf (input: MemoryInput, options: MemoryOptions): Promise<{ space: string, vector: Float32Array }> {
     if (typeof input === 'string') {
       const { model, vectors } = await this.o.embed([input], options.signal)
-      const vector = Float32Array.from(vectors[0] ?? [])
-      return { space: options.space ?? model, vector: checked(vector) }
+      const vector = checked(Float32Array.from(vectors[0] ?? []))
+      return inSpace(options.space ?? model, vector)
     }
     if (!(input instanceof Float32Array) && !Array.isArray(input)) throw new InvalidRequestError('input must be a text or an array of numbers')
     const vector = checked(Float32Array.from(input))
-    return { space: options.space ?? `raw-${vector.length}`, vector }
+    return inSpace(options.space ?? `raw-${vector.length}`, vector)
   }
+}
+
+function inSpace (space: string, vector: Float32Array): { space: string, vector: Float32Array } {
+  const dims = spaceDims(space)
+  if (dims !== undefined && vector.length !== dims) throw new InvalidVectorError(`${vector.length} dimensions in space ${space} of ${dims}`)
+  return { space, vector }
 }
 
 function checked (vector: Float32Array): Float32Array {

@@ -188,6 +188,7 @@ describe('the replicated memory over the network', () => {
       a.memory.put('x'.repeat(300), 'text'),
       a.memory.put('k', [0, 0, 0]),
       a.memory.put('k', [1, Number.NaN]),
+      a.memory.put('k', [1, 2, 3], undefined, { space: 'raw-4' }),
       a.memory.put('k', 'text', 'm'.repeat(2_000)),
       a.memory.query('text', 0),
       a.memory.query('text', 101)
@@ -206,6 +207,10 @@ describe('the replicated memory over the network', () => {
     const wrong = encodeMemoryRequest({ type: 'put', space: MODEL, key: 'wrong-dims', vector: new Float32Array([1, 2]), meta: '', version: 1 })
     expect(await rawRequest(a, b, wrong)).toMatchObject({ type: 'error', code: 'ERR_INVALID_VECTOR' })
     expect(b.store.has('wrong-dims')).toBe(false)
+    // A space whose name fixes its dimensions is checked even by a holder that holds none of it.
+    const rawWrong = encodeMemoryRequest({ type: 'put', space: 'raw-4', key: 'raw-wrong', vector: new Float32Array([1, 2]), meta: '', version: 1 })
+    expect(await rawRequest(a, b, rawWrong)).toMatchObject({ type: 'error', code: 'ERR_INVALID_VECTOR' })
+    expect(await rawRequest(a, b, encodeMemoryRequest({ type: 'query', space: 'model2vec-64d', vector: new Float32Array(3).fill(1), k: 1 }))).toMatchObject({ type: 'error', code: 'ERR_INVALID_VECTOR' })
     // Longer than any request may be: refused from its length prefix, before the body is read.
     expect(await rawRequest(a, b, new Uint8Array(100_000))).toMatchObject({ type: 'error' })
     const ok = await rawRequest(a, b, encodeMemoryRequest({ type: 'query', space: MODEL, vector: new Float32Array(DIMS).fill(1), k: 1 }))

@@ -50,17 +50,19 @@ export const ALL_MINILM_L6_V2: EmbeddingModelSpec = {
   tokenization: SENTENCE_TRANSFORMER_TOKENIZATION
 }
 
+export const MODEL2VEC_64D = { id: 'model2vec-64d', dims: 64 } as const
+
 /**
  * The 64-d Model2Vec test model served by this deployment (DESIGN section 7: `/models/` from
  * HYPERSPACE_MODELS_DIR). Its graph pools and normalizes by itself.
  */
 export function model2vec64d (modelsBaseUrl: string): EmbeddingModelSpec {
-  const base = `${modelsBaseUrl.replace(/\/+$/, '')}/model2vec-64d`
+  const base = `${modelsBaseUrl.replace(/\/+$/, '')}/${MODEL2VEC_64D.id}`
   return {
-    id: 'model2vec-64d',
+    id: MODEL2VEC_64D.id,
     url: `${base}/model2vec-vq-derived.onnx`,
     tokenizerUrl: `${base}/tokenizer.json`,
-    dims: 64,
+    dims: MODEL2VEC_64D.dims,
     tokenization: MODEL2VEC_TOKENIZATION
   }
 }
