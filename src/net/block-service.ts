@@ -1,6 +1,6 @@
+import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, closeAfterError, errorFrame, JobServerStream, readFrame, withTimeout } from './stream-helpers.ts'
-import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { abortStream, admitJob, withTimeout } from './stream-helpers.ts'
 import { verifyBlock, type BlockCid } from '../core/blocks/cid.ts'
 import { PeerLacksBlockError, RemoteBlockError } from '../core/blocks/errors.ts'
 import {
@@ -10,7 +10,6 @@ import {
 } from '../core/blocks/wire.ts'
 import { MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
 import { sha256Of } from '../core/pulse/bytes.ts'
-import { countersignAsServer, exchangeAsClient } from './receipt-exchange.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
@@ -49,8 +48,15 @@ export interface FetchedBlock {
 const WANT_READ_TIMEOUT_MS = 5_000
 /** Dial plus a whole block: 1 MiB over a slow WebRTC path, or behind a short queue at the server. */
 const BLOCK_TIMEOUT_MS = 30_000
-const RECEIPT_READ_TIMEOUT_MS = 10_000
 const BUSY_RETRY_MS = 1_000
+
+const CLIENT_CODEC: JobClientCodec<BlocksClientFrame, BlocksServerFrame> = {
+  protocol: BLOCKS_PROTOCOL,
+  maxBytes: BLOCKS_SERVER_FRAME_MAX_BYTES,
+  encode: encodeBlocksClientFrame,
+  decode: decodeBlocksServerFrame,
+  remoteError: (peerId, code, message) => new RemoteBlockError(peerId, code, message)
+}
 
 /**
  * `/hyperspace/blocks/1.0.0` on both sides: serves this node's blocks to peers (admission, per-peer
@@ -78,34 +84,28 @@ export class BlockService {
    */
   async fetch (peerId: string, cid: BlockCid, signal?: AbortSignal): Promise<FetchedBlock> {
     const deadline = withTimeout(signal, BLOCK_TIMEOUT_MS)
-    const stream = await this.streams.open(peerId, BLOCKS_PROTOCOL, deadline)
-    const lp = lpStream(stream, { maxDataLength: BLOCKS_SERVER_FRAME_MAX_BYTES })
-    try {
+    return await JobClientStream.run(this.streams, peerId, CLIENT_CODEC, deadline, async client => {
       const job = crypto.getRandomValues(new Uint8Array(BLOCKS_JOB_ID_BYTES))
-      await lp.write(encodeBlocksClientFrame({ t: 'want', cid, job }), { signal: deadline })
-      const frame = await this.readServer(lp, deadline, peerId)
+      await client.send({ t: 'want', cid, job }, deadline)
+      const frame = await client.read(deadline)
       if (frame.t === 'not-found') throw new PeerLacksBlockError(peerId, cid.toString())
       if (frame.t === 'busy') throw new PeerBusyError(peerId)
       if (frame.t !== 'block') throw new MalformedMessageError(`expected a block, got ${frame.t}`)
       await verifyBlock(cid, frame.bytes)
-      const receipt = await this.sign(lp, peerId, cid, job, frame, signal)
-      await stream.close().catch(() => {})
+      const receipt = await this.sign(client, cid, job, frame, signal)
       return receipt === undefined ? { bytes: frame.bytes } : { bytes: frame.bytes, receipt }
-    } catch (err) {
-      abortStream(stream, err)
-      throw err
-    }
+    })
   }
 
   /** The receipt for verified bytes; its failure costs the server its points, not the client its block. */
-  private async sign (lp: LengthPrefixedStream, peerId: string, cid: BlockCid, job: Uint8Array, frame: { nonce: Uint8Array, bytes: Uint8Array }, signal?: AbortSignal): Promise<SignedReceipt | undefined> {
+  private async sign (client: JobClientStream<BlocksClientFrame, BlocksServerFrame>, cid: BlockCid, job: Uint8Array, frame: { nonce: Uint8Array, bytes: Uint8Array }, signal?: AbortSignal): Promise<SignedReceipt | undefined> {
     const { round, seed } = this.options.round()
     try {
-      return await exchangeAsClient(this.options, {
+      return await client.exchangeReceipt(this.options, {
         job,
         nonce: frame.nonce,
         kind: 'storage',
-        server: peerId,
+        server: client.peerId,
         client: this.options.signer.peerId,
         model: cid.toString(),
         units: frame.bytes.byteLength,
@@ -114,25 +114,12 @@ export class BlockService {
         round,
         seed,
         ts: Date.now()
-      }, {
-        send: async signed => { await lp.write(encodeBlocksClientFrame({ t: 'sign', receipt: signed }), { signal }) },
-        receive: async () => {
-          const reply = await this.readServer(lp, withTimeout(signal, RECEIPT_READ_TIMEOUT_MS), peerId)
-          if (reply.t !== 'countersign') throw new MalformedMessageError(`expected countersign, got ${reply.t}`)
-          return reply.receipt
-        }
-      })
+      }, signal)
     } catch (err) {
       signal?.throwIfAborted()
-      console.warn('hyperspace: no storage receipt from', peerId, errorMessage(err))
+      console.warn('hyperspace: no storage receipt from', client.peerId, errorMessage(err))
       return undefined
     }
-  }
-
-  private async readServer (lp: LengthPrefixedStream, signal: AbortSignal, peerId: string): Promise<BlocksServerFrame> {
-    const frame = decodeBlocksServerFrame(await readFrame(lp, signal, BLOCKS_SERVER_FRAME_MAX_BYTES))
-    if (frame.t === 'error') throw new RemoteBlockError(peerId, frame.code, frame.message)
-    return frame
   }
 
   private readonly onStream = (stream: Stream, connection: Connection): void => {
@@ -148,8 +135,7 @@ export class BlockService {
     if (want === undefined) return
     const { cid, job } = want
     if (!o.serving()) {
-      await server.send({ t: 'error', code: 'ERR_STORAGE_OFF', message: 'this node does not serve blocks' })
-      await server.close()
+      await server.refuse('ERR_STORAGE_OFF', 'this node does not serve blocks')
       return
     }
     const release = await admitJob(o, client, AbortSignal.timeout(BLOCK_TIMEOUT_MS), async () => {
@@ -169,20 +155,8 @@ export class BlockService {
       await server.close()
       return
     }
-    const served = bytes
-    // The error frame (sendError) is sent already when this fails: the stream only needs ending.
-    try {
-      await countersignAsServer({ ...o, currentRound: () => o.round().round }, {
-        job, nonce, server: o.signer.peerId, client, model: cid.toString(), output: sha256Of(served), kind: 'storage', units: served.byteLength, unitName: 'bytes'
-      }, {
-        receive: async () => (await server.expect('sign', RECEIPT_READ_TIMEOUT_MS)).receipt,
-        send: async receipt => { await server.send({ t: 'countersign', receipt }) },
-        sendError: async err => { await server.send(errorFrame(err)) }
-      })
-    } catch (err) {
-      await closeAfterError(stream, err)
-      return
-    }
-    await server.close()
+    await server.countersign({ ...o, currentRound: () => o.round().round }, {
+      job, nonce, server: o.signer.peerId, client, model: cid.toString(), output: sha256Of(bytes), kind: 'storage', units: bytes.byteLength, unitName: 'bytes'
+    })
   }
 }

@@ -1,6 +1,6 @@
+import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, closeAfterError, errorFrame, JobServerStream, withTimeout } from './stream-helpers.ts'
-import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { abortStream, admitJob, withTimeout } from './stream-helpers.ts'
 import { MalformedMessageError, PeerBusyError } from '../core/errors.ts'
 import {
   EMBED_JOB_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES, EMBED_NONCE_BYTES, EMBED_PROTOCOL, EMBED_RESULT_FRAME_MAX_BYTES, RemoteEmbeddingError,
@@ -8,7 +8,6 @@ import {
   type EmbedClientFrame, type EmbedServerFrame
 } from '../core/embedding/wire.ts'
 import { sha256Of } from '../core/pulse/bytes.ts'
-import { countersignAsServer, exchangeAsClient } from './receipt-exchange.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
@@ -47,10 +46,15 @@ const JOB_READ_TIMEOUT_MS = 5_000
 const ACCEPT_TIMEOUT_MS = 15_000
 /** A full batch of long texts on a slow CPU, plus the wait for a slot. */
 const RESULT_TIMEOUT_MS = 60_000
-const RECEIPT_READ_TIMEOUT_MS = 10_000
 const BUSY_RETRY_MS = 2_000
 
-
+const CLIENT_CODEC: JobClientCodec<EmbedClientFrame, EmbedServerFrame> = {
+  protocol: EMBED_PROTOCOL,
+  maxBytes: EMBED_RESULT_FRAME_MAX_BYTES,
+  encode: encodeEmbedClientFrame,
+  decode: decodeEmbedServerFrame,
+  remoteError: (peerId, code, message) => new RemoteEmbeddingError(peerId, code, message)
+}
 
 /**
  * `/hyperspace/embed/1.0.0` on both sides: serves this node's embedding model to peers (admission,
@@ -73,42 +77,23 @@ export class EmbedService {
 
   /** Embeds the texts on a peer; both sides end up with the countersigned receipt. */
   async request (peerId: string, model: string, texts: string[], signal?: AbortSignal): Promise<RemoteEmbedding> {
-    const stream = await this.streams.open(peerId, EMBED_PROTOCOL, withTimeout(signal, ACCEPT_TIMEOUT_MS))
-    const lp = lpStream(stream, { maxDataLength: EMBED_RESULT_FRAME_MAX_BYTES })
-    try {
+    return await JobClientStream.run(this.streams, peerId, CLIENT_CODEC, withTimeout(signal, ACCEPT_TIMEOUT_MS), async client => {
       const job = crypto.getRandomValues(new Uint8Array(EMBED_JOB_ID_BYTES))
-      await lp.write(encodeEmbedClientFrame({ t: 'job', job, model, texts }), { signal })
-      const first = await this.readServer(lp, withTimeout(signal, ACCEPT_TIMEOUT_MS), peerId)
+      await client.send({ t: 'job', job, model, texts }, signal)
+      const first = await client.read(withTimeout(signal, ACCEPT_TIMEOUT_MS))
       if (first.t === 'busy') throw new PeerBusyError(peerId)
       if (first.t !== 'accept') throw new MalformedMessageError(`expected accept, got ${first.t}`)
-      const result = await this.readServer(lp, withTimeout(signal, RESULT_TIMEOUT_MS), peerId)
+      const result = await client.read(withTimeout(signal, RESULT_TIMEOUT_MS))
       if (result.t !== 'result') throw new MalformedMessageError(`expected result, got ${result.t}`)
       if (result.count !== texts.length) throw new MalformedMessageError(`${result.count} vectors for ${texts.length} texts`)
       const vectors = decodeVectors(result.vectors, result.dims, result.count)
       const { round, seed } = this.options.round()
-      const receipt = await exchangeAsClient(this.options, {
+      const receipt = await client.exchangeReceipt(this.options, {
         job, nonce: first.nonce, kind: 'embedding', server: peerId, client: this.options.signer.peerId, model,
         units: texts.length, output: sha256Of(result.vectors), round, seed, ts: Date.now()
-      }, {
-        send: async signed => { await lp.write(encodeEmbedClientFrame({ t: 'sign', receipt: signed }), { signal }) },
-        receive: async () => {
-          const reply = await this.readServer(lp, withTimeout(signal, RECEIPT_READ_TIMEOUT_MS), peerId)
-          if (reply.t !== 'countersign') throw new MalformedMessageError(`expected countersign, got ${reply.t}`)
-          return reply.receipt
-        }
-      })
-      await stream.close().catch(() => {})
+      }, signal)
       return { dims: result.dims, vectors, receipt }
-    } catch (err) {
-      abortStream(stream, err)
-      throw err
-    }
-  }
-
-  private async readServer (lp: LengthPrefixedStream, signal: AbortSignal, peerId: string): Promise<EmbedServerFrame> {
-    const frame = decodeEmbedServerFrame((await lp.read({ signal })).subarray())
-    if (frame.t === 'error') throw new RemoteEmbeddingError(peerId, frame.code, frame.message)
-    return frame
+    })
   }
 
   private readonly onStream = (stream: Stream, connection: Connection): void => {
@@ -124,8 +109,7 @@ export class EmbedService {
     if (frame === undefined) return
     const { job, model, texts } = frame
     if (!o.serves(model)) {
-      await server.send({ t: 'error', code: 'ERR_MODEL_NOT_SERVED', message: `this node does not serve embeddings of ${model}` })
-      await server.close()
+      await server.refuse('ERR_MODEL_NOT_SERVED', `this node does not serve embeddings of ${model}`)
       return
     }
     const release = await admitJob(o, client, server.gone, async () => {
@@ -147,19 +131,8 @@ export class EmbedService {
     } finally {
       release()
     }
-    // The error frame (sendError) is sent already when this fails: the stream only needs ending.
-    try {
-      await countersignAsServer({ ...o, currentRound: () => o.round().round }, {
-        job, nonce, server: o.signer.peerId, client, model, output: sha256Of(bytes), kind: 'embedding', units: texts.length, unitName: 'texts'
-      }, {
-        receive: async () => (await server.expect('sign', RECEIPT_READ_TIMEOUT_MS)).receipt,
-        send: async receipt => { await server.send({ t: 'countersign', receipt }) },
-        sendError: async err => { await server.send(errorFrame(err)) }
-      })
-    } catch (err) {
-      await closeAfterError(stream, err)
-      return
-    }
-    await server.close()
+    await server.countersign({ ...o, currentRound: () => o.round().round }, {
+      job, nonce, server: o.signer.peerId, client, model, output: sha256Of(bytes), kind: 'embedding', units: texts.length, unitName: 'texts'
+    })
   }
 }

@@ -1,9 +1,8 @@
+import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, closeAfterError, errorFrame, JobServerStream, withTimeout } from './stream-helpers.ts'
-import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { abortStream, admitJob, withTimeout } from './stream-helpers.ts'
 import { PeerBusyError, RemoteInferenceError, MalformedMessageError } from '../core/errors.ts'
 import { sha256Of, utf8 } from '../core/pulse/bytes.ts'
-import { countersignAsServer, exchangeAsClient } from './receipt-exchange.ts'
 import {
   FRAME_MAX_BYTES, INFERENCE_PROTOCOL, JOB_FRAME_MAX_BYTES, JOB_ID_BYTES, MAX_DELTA_CHARS, NONCE_BYTES,
   decodeClientFrame, decodeServerFrame, encodeClientFrame, encodeServerFrame, type ClientFrame, type ServerFrame
@@ -50,8 +49,15 @@ const JOB_READ_TIMEOUT_MS = 5_000
 const FIRST_FRAME_TIMEOUT_MS = 15_000
 /** Between two frames of a running job: generation may pause while the model loads a batch. */
 const FRAME_GAP_TIMEOUT_MS = 30_000
-const RECEIPT_READ_TIMEOUT_MS = 10_000
 const BUSY_RETRY_MS = 2_000
+
+const CLIENT_CODEC: JobClientCodec<ClientFrame, ServerFrame> = {
+  protocol: INFERENCE_PROTOCOL,
+  maxBytes: FRAME_MAX_BYTES,
+  encode: encodeClientFrame,
+  decode: decodeServerFrame,
+  remoteError: (peerId, code, message) => new RemoteInferenceError(peerId, code, message)
+}
 
 function randomBytes (n: number): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(n))
@@ -94,19 +100,17 @@ export class InferenceService {
   /** Runs a request on a peer, streaming its text through `onDelta`; both sides end up with the countersigned receipt. */
   async request (peerId: string, request: ValidChatRequest, onDelta: (text: string) => void, signal?: AbortSignal): Promise<RemoteCompletion> {
     const started = this.options.scheduler.now()
-    const stream = await this.streams.open(peerId, INFERENCE_PROTOCOL, withTimeout(signal, FIRST_FRAME_TIMEOUT_MS))
-    const lp = lpStream(stream, { maxDataLength: FRAME_MAX_BYTES })
-    try {
+    return await JobClientStream.run(this.streams, peerId, CLIENT_CODEC, withTimeout(signal, FIRST_FRAME_TIMEOUT_MS), async client => {
       const job = randomBytes(JOB_ID_BYTES)
-      await lp.write(encodeClientFrame({ t: 'job', job, req: request }), { signal })
-      const first = await this.readServer(lp, withTimeout(signal, FIRST_FRAME_TIMEOUT_MS), peerId)
+      await client.send({ t: 'job', job, req: request }, signal)
+      const first = await client.read(withTimeout(signal, FIRST_FRAME_TIMEOUT_MS))
       if (first.t === 'busy') throw new PeerBusyError(peerId)
       if (first.t !== 'accept') throw new MalformedMessageError(`expected accept, got ${first.t}`)
       let text = ''
       let firstTokenAt: number | undefined
       let done: Extract<ServerFrame, { t: 'done' }> | undefined
       while (done === undefined) {
-        const frame = await this.readServer(lp, withTimeout(signal, FRAME_GAP_TIMEOUT_MS), peerId)
+        const frame = await client.read(withTimeout(signal, FRAME_GAP_TIMEOUT_MS))
         if (frame.t === 'delta') {
           firstTokenAt ??= this.options.scheduler.now()
           text += frame.text
@@ -119,18 +123,10 @@ export class InferenceService {
         }
       }
       const { round, seed } = this.options.round()
-      const receipt = await exchangeAsClient(this.options, {
+      const receipt = await client.exchangeReceipt(this.options, {
         job, nonce: first.nonce, kind: 'inference', server: peerId, client: this.options.signer.peerId, model: request.model,
         units: done.completion, output: sha256Of(utf8(text)), round, seed, ts: Date.now()
-      }, {
-        send: async signed => { await lp.write(encodeClientFrame({ t: 'sign', receipt: signed }), { signal }) },
-        receive: async () => {
-          const reply = await this.readServer(lp, withTimeout(signal, RECEIPT_READ_TIMEOUT_MS), peerId)
-          if (reply.t !== 'countersign') throw new MalformedMessageError(`expected countersign, got ${reply.t}`)
-          return reply.receipt
-        }
-      })
-      await stream.close().catch(() => {})
+      }, signal)
       const end = this.options.scheduler.now()
       return {
         completion: { text, finishReason: done.finish, promptTokens: done.prompt, completionTokens: done.completion },
@@ -139,16 +135,7 @@ export class InferenceService {
         durationMs: end - started,
         receipt
       }
-    } catch (err) {
-      abortStream(stream, err)
-      throw err
-    }
-  }
-
-  private async readServer (lp: LengthPrefixedStream, signal: AbortSignal, peerId: string): Promise<ServerFrame> {
-    const frame = decodeServerFrame((await lp.read({ signal })).subarray())
-    if (frame.t === 'error') throw new RemoteInferenceError(peerId, frame.code, frame.message)
-    return frame
+    })
   }
 
   private readonly onStream = (stream: Stream, connection: Connection): void => {
@@ -164,8 +151,7 @@ export class InferenceService {
     if (frame === undefined) return
     const { job, req } = frame
     if (!o.serves(req.model)) {
-      await server.send({ t: 'error', code: 'ERR_MODEL_NOT_SERVED', message: `this node does not serve ${req.model}` })
-      await server.close()
+      await server.refuse('ERR_MODEL_NOT_SERVED', `this node does not serve ${req.model}`)
       return
     }
     const release = await admitJob(o, client, server.gone, async () => {
@@ -200,20 +186,9 @@ export class InferenceService {
       release()
     }
     const { completion } = result
-    // The error frame (sendError) is sent already when this fails: the stream only needs ending.
-    try {
-      await countersignAsServer({ ...o, currentRound: () => o.round().round }, {
-        job, nonce, server: o.signer.peerId, client, model: req.model, output: sha256Of(utf8(completion.text)), kind: 'inference',
-        units: completion.completionTokens, unitName: 'tokens'
-      }, {
-        receive: async () => (await server.expect('sign', RECEIPT_READ_TIMEOUT_MS)).receipt,
-        send: async receipt => { await server.send({ t: 'countersign', receipt }) },
-        sendError: async err => { await server.send(errorFrame(err)) }
-      })
-    } catch (err) {
-      await closeAfterError(stream, err)
-      return
-    }
-    await server.close()
+    await server.countersign({ ...o, currentRound: () => o.round().round }, {
+      job, nonce, server: o.signer.peerId, client, model: req.model, output: sha256Of(utf8(completion.text)), kind: 'inference',
+      units: completion.completionTokens, unitName: 'tokens'
+    })
   }
 }

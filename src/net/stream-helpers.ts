@@ -1,5 +1,5 @@
-import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { errorMessage, HyperspaceError, MalformedMessageError, OversizeMessageError, PeerBusyError } from '../core/errors.ts'
+import type { LengthPrefixedStream } from '@libp2p/utils'
+import { errorMessage, HyperspaceError, OversizeMessageError, PeerBusyError } from '../core/errors.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { Stream } from '@libp2p/interface'
@@ -87,57 +87,5 @@ export async function readFrame (lp: LengthPrefixedStream, signal: AbortSignal, 
       throw new OversizeMessageError(Number(/(\d+) >/.exec(err.message)?.[1] ?? limit + 1), limit)
     }
     throw err
-  }
-}
-
-/** How one job protocol's server frames its stream: the client frames it reads, the frames it sends. */
-export interface JobServerCodec<C extends { t: string }, S> {
-  /** The largest client frame. */
-  maxBytes: number
-  encode: (frame: S | ErrorFrame) => Uint8Array
-  decode: (bytes: Uint8Array) => C
-}
-
-/** The serving side of one job stream: typed frames both ways, and a signal for the client leaving. */
-export class JobServerStream<C extends { t: string }, S> {
-  /** Fires when the client goes away (closed tab, reset stream): the job stops at once. */
-  readonly gone: AbortSignal
-  private readonly lp: LengthPrefixedStream
-
-  constructor (private readonly stream: Stream, private readonly codec: JobServerCodec<C, S>) {
-    this.lp = lpStream(stream, { maxDataLength: codec.maxBytes })
-    const gone = new AbortController()
-    stream.addEventListener('close', () => { gone.abort(new Error('the client went away')) }, { once: true })
-    this.gone = gone.signal
-  }
-
-  async send (frame: S | ErrorFrame): Promise<void> {
-    await this.lp.write(this.codec.encode(frame))
-  }
-
-  /** The client's next frame, which must be a `t`. */
-  async expect<T extends C['t']> (t: T, timeoutMs: number): Promise<Extract<C, { t: T }>> {
-    const frame = this.codec.decode(await readFrame(this.lp, AbortSignal.timeout(timeoutMs), this.codec.maxBytes))
-    if (frame.t !== t) throw new MalformedMessageError(`expected ${t}, got ${frame.t.slice(0, 32)}`)
-    return frame as Extract<C, { t: T }>
-  }
-
-  /** The job's first frame; a bad one is answered with an error and ends the stream (then undefined). */
-  async first<T extends C['t']> (t: T, timeoutMs: number): Promise<Extract<C, { t: T }> | undefined> {
-    try {
-      return await this.expect(t, timeoutMs)
-    } catch (err) {
-      await this.fail(err)
-      return undefined
-    }
-  }
-
-  /** Tells the client why, then ends the stream (see failJob). */
-  async fail (err: unknown): Promise<void> {
-    await failJob(this.stream, async frame => { await this.send(frame) }, err)
-  }
-
-  async close (): Promise<void> {
-    await this.stream.close()
   }
 }

@@ -30,6 +30,7 @@ import { systemScheduler, type Scheduler } from '../../src/core/scheduler.ts'
 import { EmbedService, type LocalEmbedding } from '../../src/net/embed-service.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import type { PulseSigner } from '../../src/core/pulse/messages.ts'
+import { rejectionOf, until } from './waiting.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real EmbedService.
@@ -56,8 +57,6 @@ interface TestNode {
   models: string[]
   clockOffset: number
 }
-
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 /** The stand-in engine: a vector made from each text's characters. */
 function vectorOf (text: string): Float32Array {
@@ -98,23 +97,6 @@ async function makeNode (name: string): Promise<TestNode> {
     onReceipt: async receipt => { node.receipts.push(receipt) }
   })
   return node
-}
-
-async function until (condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(10)
-  }
-}
-
-async function rejectionOf (promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  return undefined
 }
 
 let a: TestNode // serves

@@ -45,21 +45,13 @@ import {
   type ServerFrame
 } from '../../src/core/inference/wire.ts'
 import type { EngineCompletion } from '../../src/core/inference/chat.ts'
+import { rejectionOf } from './waiting.ts'
 
 // ---- helpers ----
 
 function errorOf (fn: () => unknown): unknown {
   try {
     fn()
-  } catch (err) {
-    return err
-  }
-  return undefined
-}
-
-async function rejectionOf (promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise
   } catch (err) {
     return err
   }

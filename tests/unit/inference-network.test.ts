@@ -45,6 +45,7 @@ import { ReceiptGossip } from '../../src/net/receipt-gossip.ts'
 import type { PulseSigner } from '../../src/core/pulse/messages.ts'
 import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { PrivateKey } from '@libp2p/interface'
+import { rejectionOf, sleep, until } from './waiting.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux, GossipSub) running the real
@@ -77,8 +78,6 @@ interface TestNode {
   /** Added to this node's clock: moving it on refills the rate-limit buckets. */
   clockOffset: number
 }
-
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 function tokensFor (request: ValidChatRequest): string[] {
   const prompt = request.messages.at(-1)?.content ?? ''
@@ -137,23 +136,6 @@ async function makeNode (name: string): Promise<TestNode> {
   })
   node.gossip = new ReceiptGossip(libp2p, { networkId: NET, verify: verifyPulseSignature, currentRound: () => ROUND, seedOf: round => round === ROUND ? SEED : undefined })
   return node
-}
-
-async function until (condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(10)
-  }
-}
-
-async function rejectionOf (promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  return undefined
 }
 
 function request (content = 'Once upon a time', over: Record<string, unknown> = {}): ValidChatRequest {

@@ -17,6 +17,7 @@ import { Departures } from '../../src/node/departures.ts'
 import { MemoryCoordinator } from '../../src/node/memory-coordinator.ts'
 import { MemoryFullError, VectorStore } from '../../src/storage/vector-store.ts'
 import { closeAll, openDb } from './helpers.ts'
+import { rejectionOf, until } from './waiting.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux), each running the real
@@ -104,25 +105,6 @@ async function stopNode (node: TestNode): Promise<void> {
   node.departures.stop()
   await node.memory.stop()
   await node.libp2p.stop()
-}
-
-const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
-
-async function until (condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
-}
-
-async function rejectionOf (promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  return undefined
 }
 
 /** Sends raw bytes as a request on a new stream and decodes the answer. */

@@ -43,6 +43,7 @@ import { ReceiptStore } from '../../src/storage/receipt-store.ts'
 import { closeAll, openDb } from './helpers.ts'
 import type { PulseSigner } from '../../src/core/pulse/messages.ts'
 import type { HyperspaceDb } from '../../src/storage/database.ts'
+import { rejectionOf } from './waiting.ts'
 
 interface Party { signer: PulseSigner, peerId: string }
 
@@ -80,15 +81,6 @@ function body (over: Partial<ReceiptBody> = {}): ReceiptBody {
 
 async function fullReceipt (over: Partial<ReceiptBody> = {}): Promise<SignedReceipt> {
   return await countersign(await signAsClient(body(over), client.signer), server.signer)
-}
-
-async function rejectionOf (promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise
-  } catch (err) {
-    return err
-  }
-  return undefined
 }
 
 function errorOf (fn: () => unknown): unknown {

@@ -1,0 +1,162 @@
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { MalformedMessageError } from '../core/errors.ts'
+import { countersignAsServer, exchangeAsClient, type ReceiptParty, type ServedJob, type ServerReceiptParty } from './receipt-exchange.ts'
+import { abortStream, closeAfterError, errorFrame, failJob, readFrame, withTimeout, type ErrorFrame } from './stream-helpers.ts'
+import type { JobStreamOpener } from './job-streams.ts'
+import type { ReceiptBody, SignedReceipt } from '../core/receipts/receipt.ts'
+import type { Stream } from '@libp2p/interface'
+
+/**
+ * The two ends of one job stream (inference, embed, blocks): typed length-prefixed frames, a remote
+ * error frame turned into a named error, and the receipt exchange every job ends with (the client's
+ * `sign` frame, the server's `countersign` frame).
+ */
+
+/** The client's signed receipt, the last frame a client sends. */
+export interface SignFrame { t: 'sign', receipt: Uint8Array }
+/** The server's countersigned receipt, the last frame a server sends. */
+export interface CountersignFrame { t: 'countersign', receipt: Uint8Array }
+
+/** How long either side waits for the other's receipt frame. */
+const RECEIPT_READ_TIMEOUT_MS = 10_000
+
+function isErrorFrame (frame: { t: string }): frame is ErrorFrame {
+  return frame.t === 'error'
+}
+
+function receiptOf (frame: { t: string }, wanted: 'sign' | 'countersign'): Uint8Array {
+  const receipt = (frame as { receipt?: unknown }).receipt
+  if (frame.t !== wanted || !(receipt instanceof Uint8Array)) throw new MalformedMessageError(`expected ${wanted}, got ${frame.t.slice(0, 32)}`)
+  return receipt
+}
+
+/** How one job protocol's server frames its stream: the client frames it reads, the frames it sends. */
+export interface JobServerCodec<C extends { t: string }, S> {
+  /** The largest client frame. */
+  maxBytes: number
+  encode: (frame: S | ErrorFrame | CountersignFrame) => Uint8Array
+  decode: (bytes: Uint8Array) => C | SignFrame
+}
+
+/** The serving side of one job stream: typed frames both ways, and a signal for the client leaving. */
+export class JobServerStream<C extends { t: string }, S> {
+  /** Fires when the client goes away (closed tab, reset stream): the job stops at once. */
+  readonly gone: AbortSignal
+  private readonly lp: LengthPrefixedStream
+
+  constructor (private readonly stream: Stream, private readonly codec: JobServerCodec<C, S>) {
+    this.lp = lpStream(stream, { maxDataLength: codec.maxBytes })
+    const gone = new AbortController()
+    stream.addEventListener('close', () => { gone.abort(new Error('the client went away')) }, { once: true })
+    this.gone = gone.signal
+  }
+
+  async send (frame: S | ErrorFrame | CountersignFrame): Promise<void> {
+    await this.lp.write(this.codec.encode(frame))
+  }
+
+  /** The job's first frame, which must be a `t`; a bad one is answered with an error and ends the stream (then undefined). */
+  async first<T extends C['t']> (t: T, timeoutMs: number): Promise<Extract<C, { t: T }> | undefined> {
+    try {
+      const frame = await this.read(timeoutMs)
+      if (frame.t !== t) throw new MalformedMessageError(`expected ${t}, got ${frame.t.slice(0, 32)}`)
+      return frame as Extract<C, { t: T }>
+    } catch (err) {
+      await this.fail(err)
+      return undefined
+    }
+  }
+
+  /** Refuses the job with an error frame the client reads as a named error, and ends the stream. */
+  async refuse (code: string, message: string): Promise<void> {
+    await this.send({ t: 'error', code, message })
+    await this.close()
+  }
+
+  /** Tells the client why, then ends the stream (see failJob). */
+  async fail (err: unknown): Promise<void> {
+    await failJob(this.stream, async frame => { await this.send(frame) }, err)
+  }
+
+  /**
+   * Ends a served job: the client's receipt is checked against `job`, countersigned and kept, then
+   * the stream closes. A refused receipt is answered with an error frame before the stream ends.
+   */
+  async countersign (party: ServerReceiptParty, job: ServedJob): Promise<void> {
+    try {
+      await countersignAsServer(party, job, {
+        receive: async () => receiptOf(await this.read(RECEIPT_READ_TIMEOUT_MS), 'sign'),
+        send: async receipt => { await this.send({ t: 'countersign', receipt }) },
+        sendError: async err => { await this.send(errorFrame(err)) }
+      })
+    } catch (err) {
+      await closeAfterError(this.stream, err)
+      return
+    }
+    await this.close()
+  }
+
+  async close (): Promise<void> {
+    await this.stream.close()
+  }
+
+  private async read (timeoutMs: number): Promise<C | SignFrame> {
+    return this.codec.decode(await readFrame(this.lp, AbortSignal.timeout(timeoutMs), this.codec.maxBytes))
+  }
+}
+
+/** How one job protocol's client frames its stream, and the named error a peer's error frame becomes. */
+export interface JobClientCodec<C, S extends { t: string }> {
+  protocol: string
+  /** The largest server frame. */
+  maxBytes: number
+  encode: (frame: C | SignFrame) => Uint8Array
+  decode: (bytes: Uint8Array) => S | ErrorFrame | CountersignFrame
+  remoteError: (peerId: string, code: string, message: string) => Error
+}
+
+/** The requesting side of one job stream. */
+export class JobClientStream<C, S extends { t: string }> {
+  private readonly lp: LengthPrefixedStream
+
+  private constructor (private readonly stream: Stream, readonly peerId: string, private readonly codec: JobClientCodec<C, S>) {
+    this.lp = lpStream(stream, { maxDataLength: codec.maxBytes })
+  }
+
+  /**
+   * Opens a stream to `peerId` and runs `job` on it: the stream closes when the job returns, and is
+   * reset with the error when it throws.
+   */
+  static async run<C, S extends { t: string }, T> (
+    streams: JobStreamOpener, peerId: string, codec: JobClientCodec<C, S>, signal: AbortSignal, job: (client: JobClientStream<C, S>) => Promise<T>
+  ): Promise<T> {
+    const stream = await streams.open(peerId, codec.protocol, signal)
+    try {
+      const result = await job(new JobClientStream(stream, peerId, codec))
+      await stream.close().catch(() => {})
+      return result
+    } catch (err) {
+      abortStream(stream, err)
+      throw err
+    }
+  }
+
+  async send (frame: C, signal?: AbortSignal): Promise<void> {
+    await this.lp.write(this.codec.encode(frame), { signal })
+  }
+
+  /** The server's next frame; its error frame is thrown as the protocol's named error. */
+  async read (signal: AbortSignal): Promise<S | CountersignFrame> {
+    const frame = this.codec.decode(await readFrame(this.lp, signal, this.codec.maxBytes))
+    if (isErrorFrame(frame)) throw this.codec.remoteError(this.peerId, frame.code, frame.message)
+    return frame
+  }
+
+  /** Signs the job's receipt, sends it, and returns the server's countersigned receipt once checked and kept. */
+  async exchangeReceipt (party: ReceiptParty, body: ReceiptBody, signal?: AbortSignal): Promise<SignedReceipt> {
+    return await exchangeAsClient(party, body, {
+      send: async receipt => { await this.lp.write(this.codec.encode({ t: 'sign', receipt }), { signal }) },
+      receive: async () => receiptOf(await this.read(withTimeout(signal, RECEIPT_READ_TIMEOUT_MS)), 'countersign')
+    })
+  }
+}

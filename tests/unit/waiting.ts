@@ -1,0 +1,22 @@
+/** Waiting helpers for the tests that run real libp2p nodes and promises to their end. */
+
+export const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+/** Polls `condition` until it holds; fails naming `what` after `timeoutMs`. */
+export async function until (condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(10)
+  }
+}
+
+/** What the promise was rejected with; undefined when it resolved. */
+export async function rejectionOf (promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise
+  } catch (err) {
+    return err
+  }
+  return undefined
+}
