@@ -98,7 +98,7 @@ export class RoundState {
   }
 
   /** Checks one committer's reveal against the canonical challenge: the validator's n^2 work per row. */
-  judge (peer: string, root: Uint8Array, caps: CapabilityName[]): VerdictResult {
+  private judge (peer: string, root: Uint8Array, caps: CapabilityName[]): VerdictResult {
     const strike = (reason: NonNullable<VerdictResult['reason']>): VerdictResult => ({ peer, ok: false, reason, root, caps })
     // Nobody can tell which of two nodes under one identity is the owner: both lose the round.
     if (this.conflicts.has(peer)) return strike('duplicate-identity')
@@ -139,13 +139,19 @@ export class RoundState {
     return this.fallback.peers.has(peer)
   }
 
+  /** Whom `validator` judges: every committer in the canonical challenge but itself, with its committed root. */
+  judged (validator: string): Array<[string, Uint8Array]> {
+    return this.canonicalChallenge()?.message.commits.filter(([peer]) => peer !== validator) ?? []
+  }
+
+  /** Checks one committer of the canonical challenge (see `judge`), with the caps it committed. */
+  judgeCommitter (peer: string, root: Uint8Array): VerdictResult {
+    return this.judge(peer, root, this.commits.get(peer)?.message.caps ?? [])
+  }
+
   /** Verdicts on every committer in the canonical challenge except the validator itself. */
   judgeAll (validator: string): VerdictResult[] {
-    const challenge = this.canonicalChallenge()
-    if (challenge === undefined) return []
-    return challenge.message.commits
-      .filter(([peer]) => peer !== validator)
-      .map(([peer, root]) => this.judge(peer, root, this.commits.get(peer)?.message.caps ?? []))
+    return this.judged(validator).map(([peer, root]) => this.judgeCommitter(peer, root))
   }
 
   /** What other validators said about `peer`: passes, and strikes with their reasons. */
