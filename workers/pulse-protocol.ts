@@ -23,7 +23,17 @@ export interface RevealRequest {
   indices: number[]
 }
 
-export type PulseRequest = ProveRequest | RevealRequest
+/** A validator's work: the leaf hashes of rows `indices` of each key's product (see LeafRecomputer). */
+export interface RecomputeRequest {
+  type: 'recompute'
+  id: number
+  n: number
+  indices: number[]
+  /** The work keys, flattened: k0, k1, k0, k1, … */
+  keys: number[]
+}
+
+export type PulseRequest = ProveRequest | RevealRequest | RecomputeRequest
 
 export interface ProvedReply {
   type: 'proved'
@@ -54,13 +64,20 @@ export interface RevealedReply {
   rows: RevealedRowMessage[]
 }
 
+export interface RecomputedReply {
+  type: 'recomputed'
+  id: number
+  /** 32-byte leaf hashes, key by key and, within a key, in the order of `indices` (transferred). */
+  leaves: Uint8Array
+}
+
 export interface PulseErrorReply {
   type: 'pulse-error'
   id: number
   message: string
 }
 
-export type PulseReply = ProvedReply | RevealedReply | PulseErrorReply
+export type PulseReply = ProvedReply | RevealedReply | RecomputedReply | PulseErrorReply
 
 /** Everything the page posts to the pulse worker. */
 export type PulseWorkerRequest = ClockRequest | PulseRequest
@@ -78,10 +95,10 @@ function hasId (message: unknown): boolean {
 
 export function isPulseRequest (message: unknown): message is PulseRequest {
   const type = typeOf(message)
-  return (type === 'prove' || type === 'reveal') && hasId(message)
+  return (type === 'prove' || type === 'reveal' || type === 'recompute') && hasId(message)
 }
 
 export function isPulseReply (message: unknown): message is PulseReply {
   const type = typeOf(message)
-  return (type === 'proved' || type === 'revealed' || type === 'pulse-error') && hasId(message)
+  return (type === 'proved' || type === 'revealed' || type === 'recomputed' || type === 'pulse-error') && hasId(message)
 }

@@ -3,16 +3,18 @@ import simdUrl from '../wasm/build/prover-simd.wasm?url&no-inline'
 import scalarUrl from '../wasm/build/prover.wasm?url&no-inline'
 import { createClock, isClockRequest } from './clock.ts'
 import { loadProver, type Prover } from './prover.ts'
-import { isPulseRequest, type PulseErrorReply, type PulseReply, type PulseRequest, type ProvedReply, type RevealedReply } from './pulse-protocol.ts'
+import { isPulseRequest, type PulseErrorReply, type PulseReply, type PulseRequest, type ProvedReply, type RecomputeRequest, type RecomputedReply, type RevealedReply } from './pulse-protocol.ts'
+import { challengedLeaves } from '../src/core/pulse/recompute.ts'
 
 /**
- * The node's one dedicated worker: its clock (workers/clock.ts) and the pulse prover
- * (workers/prover.ts over wasm/build/*.wasm, SIMD when the engine has it).
+ * The node's one dedicated worker: its clock (workers/clock.ts), the pulse prover
+ * (workers/prover.ts over wasm/build/*.wasm, SIMD when the engine has it), and a validator's
+ * recomputation of the rows it checks (src/core/pulse/recompute.ts).
  *
  * Prover requests are handled one at a time in arrival order (they share the WASM memory). A prove
  * runs in slices of a few milliseconds with a yield to the event loop between them, so the clock's
- * timers fire during it, late by about one slice. The WASM is fetched on the first prove; a failed
- * load is retried on the next one.
+ * timers fire during it, late by about one slice; a recomputation yields after every key. The WASM
+ * is fetched on the first prove; a failed load is retried on the next one.
  */
 const scope = self as unknown as DedicatedWorkerGlobalScope
 const clock = createClock(message => { scope.postMessage(message) })
@@ -51,9 +53,27 @@ function own (bytes: Uint8Array): Uint8Array {
   return bytes.slice()
 }
 
+/** 32 bytes per key and index, key by key. */
+async function recompute (request: RecomputeRequest): Promise<Uint8Array> {
+  const leaves = new Uint8Array(request.keys.length / 2 * request.indices.length * 32)
+  for (let k = 0, at = 0; k < request.keys.length; k += 2) {
+    for (const leaf of challengedLeaves({ k0: request.keys[k] as number, k1: request.keys[k + 1] as number }, request.n, request.indices)) {
+      leaves.set(leaf, at)
+      at += 32
+    }
+    await pause()
+  }
+  return leaves
+}
+
 async function handle (request: PulseRequest): Promise<void> {
   const started = performance.now()
   try {
+    if (request.type === 'recompute') {
+      const reply: RecomputedReply = { type: 'recomputed', id: request.id, leaves: await recompute(request) }
+      post(reply, [reply.leaves.buffer])
+      return
+    }
     const p = await loadedProver()
     if (request.type === 'prove') {
       const proof = await p.proveSliced({ k0: request.k0, k1: request.k1 }, request.n, request.round, pause)

@@ -6,6 +6,7 @@ import { PulseLedger } from './pulse-ledger.ts'
 import type { CapabilityName } from '../core/capabilities.ts'
 import type { HyperspaceError } from '../core/errors.ts'
 import type { PulseSigner, PulseVerifier, SignedPulseMessage } from '../core/pulse/messages.ts'
+import type { LeafRecomputer } from '../core/pulse/recompute.ts'
 import type { Prover } from '../core/pulse/reference-prover.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { PulseStore } from '../storage/pulse-store.ts'
@@ -22,6 +23,8 @@ export interface PulseOptions {
   verify: PulseVerifier
   /** Absent on a validator-only node (the relay). */
   prover?: Prover
+  /** Where this node recomputes the rows it checks as a validator (default: on this thread). */
+  recompute?: LeafRecomputer
   validating: () => boolean
   workingCaps: () => CapabilityName[]
   store?: PulseStore
@@ -62,6 +65,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
       scheduler,
       book: this.ledger,
       prover: options.prover,
+      recompute: options.recompute,
       validating: options.validating,
       workingCaps: options.workingCaps,
       n: options.n,

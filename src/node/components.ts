@@ -1,5 +1,6 @@
 import type { NodeConfig } from '../core/config.ts'
 import type { HardwareInfo } from '../core/hardware.ts'
+import type { LeafRecomputer } from '../core/pulse/recompute.ts'
 import type { Prover } from '../core/pulse/reference-prover.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { HyperspaceLibp2p } from '../net/browser-libp2p.ts'
@@ -23,7 +24,8 @@ export interface NodeComponents {
   settingsStore: SettingsStore
   scheduler: Scheduler
   createLibp2p: (key: PrivateKey, config: NodeConfig) => Promise<HyperspaceLibp2p>
-  prover: Prover
+  /** The pulse worker: proves this node's rounds and recomputes the rows it checks as a validator. */
+  prover: Prover & LeafRecomputer
   pulseStore: PulseStore
   /** The models on this device and the engines that run them. */
   models: ModelHost

@@ -1,5 +1,7 @@
+import type { LeafRecomputer } from '../core/pulse/recompute.ts'
 import type { Prover } from '../core/pulse/reference-prover.ts'
 import { MAX_N, MIN_N, type WorkKey } from '../core/pulse/work.ts'
+import { MAX_CHALLENGE_ROWS, MAX_COMMITTEE } from '../core/pulse/messages.ts'
 import { HyperspaceError } from '../core/errors.ts'
 import { isPulseReply, type ProvedReply, type PulseReply, type PulseRequest, type RevealedRowMessage } from '../../workers/pulse-protocol.ts'
 
@@ -35,6 +37,8 @@ export interface ProverClientOptions {
   /** Per prove request; n = 1024 on the scalar build takes seconds on a slow machine. */
   proveTimeoutMs?: number
   revealTimeoutMs?: number
+  /** Per recomputation: up to a committee's worth of keys. */
+  recomputeTimeoutMs?: number
 }
 
 interface Pending {
@@ -49,16 +53,19 @@ function firstId (): number {
   return 1 + Math.floor(Math.random() * 2 ** 40)
 }
 
-export class ProverClient implements Prover {
+/** The pulse worker, seen from the page: it proves this node's rounds and recomputes what this node checks as a validator. */
+export class ProverClient implements Prover, LeafRecomputer {
   private readonly pending = new Map<number, Pending>()
   private readonly proveTimeoutMs: number
   private readonly revealTimeoutMs: number
+  private readonly recomputeTimeoutMs: number
   private nextId = firstId()
   private closed = false
 
   constructor (private readonly port: PulsePort | Worker, options: ProverClientOptions = {}) {
     this.proveTimeoutMs = options.proveTimeoutMs ?? 60_000
     this.revealTimeoutMs = options.revealTimeoutMs ?? 15_000
+    this.recomputeTimeoutMs = options.recomputeTimeoutMs ?? 30_000
     this.port.addEventListener('message', this.onMessage)
     this.port.addEventListener('error', this.onError)
   }
@@ -84,6 +91,18 @@ export class ProverClient implements Prover {
       throw new ProverError('worker', `reveal round ${round}: malformed reply`)
     }
     return reply.rows
+  }
+
+  /** The leaf hashes of rows `indices` of each key's product, computed in the worker (see LeafRecomputer). */
+  async leaves (keys: readonly WorkKey[], n: number, indices: readonly number[]): Promise<Uint8Array[][]> {
+    if (keys.length > MAX_COMMITTEE || !keys.every(key => isU32(key.k0) && isU32(key.k1))) throw new ProverError('invalid', `recompute: keys must be at most ${MAX_COMMITTEE} pairs of u32`)
+    if (!Number.isInteger(n) || n < MIN_N || n > MAX_N) throw new ProverError('invalid', `recompute: n = ${n} is outside [${MIN_N}, ${MAX_N}]`)
+    if (indices.length > MAX_CHALLENGE_ROWS || !indices.every(i => Number.isInteger(i) && i >= 0 && i < n)) throw new ProverError('invalid', `recompute: rows must be at most ${MAX_CHALLENGE_ROWS} indices below n`)
+    if (keys.length === 0) return []
+    const what = `recompute ${keys.length} committers`
+    const reply = await this.request({ type: 'recompute', id: 0, n, indices: [...indices], keys: keys.flatMap(key => [key.k0, key.k1]) }, what, this.recomputeTimeoutMs)
+    if (reply.type !== 'recomputed' || reply.leaves.byteLength !== keys.length * indices.length * 32) throw new ProverError('worker', `${what}: malformed reply`)
+    return keys.map((_, k) => indices.map((_, i) => reply.leaves.subarray((k * indices.length + i) * 32, (k * indices.length + i + 1) * 32)))
   }
 
   /** Stops listening; pending requests fail. The worker itself belongs to the scheduler. */

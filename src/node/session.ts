@@ -64,6 +64,7 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     signer,
     verify: verifyPulseSignature,
     prover: components.prover,
+    recompute: components.prover,
     store: components.pulseStore,
     validating: () => host.capabilities().validation.enabled,
     workingCaps: () => workingCapabilities(host.capabilities())

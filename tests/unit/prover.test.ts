@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { leafHash, merkleProof, merkleRoot, verifyProof } from '../../src/core/pulse/merkle.ts'
+import { challengedLeaves } from '../../src/core/pulse/recompute.ts'
 import { expectedRows, referenceProduct, rowBytes, type WorkKey } from '../../src/core/pulse/work.ts'
 import { ProverClient, ProverError } from '../../src/node/prover-client.ts'
 import { createClock, isClockRequest } from '../../workers/clock.ts'
@@ -243,8 +244,11 @@ describe('ProverClient', () => {
         if (request.type === 'prove') {
           const proof = p.prove({ k0: request.k0, k1: request.k1 }, request.n, request.round)
           port.reply({ type: 'proved', id: request.id, round: request.round, n: request.n, root: proof.root, ms: 1, productMs: proof.productMs, hashMs: proof.hashMs, simd: p.simd })
-        } else {
+        } else if (request.type === 'reveal') {
           port.reply({ type: 'revealed', id: request.id, round: request.round, rows: p.reveal(request.indices, request.round) })
+        } else {
+          const leaves = Array.from({ length: request.keys.length / 2 }, (_, k) => challengedLeaves({ k0: request.keys[2 * k] as number, k1: request.keys[2 * k + 1] as number }, request.n, request.indices))
+          port.reply({ type: 'recomputed', id: request.id, leaves: new Uint8Array(leaves.flat().flatMap(leaf => [...leaf])) })
         }
       })
     }
@@ -256,7 +260,12 @@ describe('ProverClient', () => {
     const rows = await client.reveal(5000, [3, 19])
     expect(rows.map(r => r.index)).toEqual([3, 19])
     for (const r of rows) expect(verifyProof(leafHash(r.row), r.index, 20, r.proof, proved.root)).toBe(true)
-    expect(new Set(port.posted.map(r => r.id)).size).toBe(2)
+    // What a validator recomputes for this node and another: the same leaves the prover committed to.
+    const [own, other] = await client.leaves([key, { k0: 1, k1: 2 }], 20, [19, 3])
+    expect(own?.map(leaf => Array.from(leaf))).toEqual([rows[1], rows[0]].map(r => Array.from(leafHash((r as { row: Uint8Array }).row))))
+    expect(other?.map(leaf => Array.from(leaf))).toEqual(challengedLeaves({ k0: 1, k1: 2 }, 20, [19, 3]).map(leaf => Array.from(leaf)))
+    expect(await client.leaves([], 20, [3])).toEqual([])
+    expect(new Set(port.posted.map(r => r.id)).size).toBe(3)
     client.close()
   })
 
@@ -272,6 +281,9 @@ describe('ProverClient', () => {
     await expect(client.prove(1, { k0: 1, k1: 2 }, 7)).rejects.toMatchObject({ kind: 'invalid' })
     await expect(client.prove(1, { k0: -1, k1: 2 }, 8)).rejects.toBeInstanceOf(ProverError)
     await expect(client.reveal(-1, [0])).rejects.toMatchObject({ kind: 'invalid' })
+    await expect(client.leaves([{ k0: 1, k1: 2 ** 32 }], 16, [0])).rejects.toMatchObject({ kind: 'invalid' })
+    await expect(client.leaves([{ k0: 1, k1: 2 }], 16, [16])).rejects.toMatchObject({ kind: 'invalid' })
+    await expect(client.leaves([{ k0: 1, k1: 2 }], 2048, [0])).rejects.toMatchObject({ kind: 'invalid' })
     expect(port.posted.length).toBe(posted)
 
     const crashed = client.prove(2, { k0: 1, k1: 2 }, 64)

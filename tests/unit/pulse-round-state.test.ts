@@ -5,6 +5,7 @@ import { compareBytes, utf8 } from '../../src/core/pulse/bytes.ts'
 import { signPulse, type CommitMessage, type PulseSigner } from '../../src/core/pulse/messages.ts'
 import { FALLBACK_VALIDATORS } from '../../src/core/pulse/params.ts'
 import { leaderScore } from '../../src/core/pulse/seed.ts'
+import { inlineRecomputer } from '../../src/core/pulse/recompute.ts'
 import { ReferenceProver } from '../../src/core/pulse/reference-prover.ts'
 import { RoundState } from '../../src/core/pulse/round-state.ts'
 import { workKey } from '../../src/core/pulse/work.ts'
@@ -39,7 +40,7 @@ describe('RoundState', () => {
       const rows = await (provers.get(who.peerId) as ReferenceProver).reveal(1, indices)
       state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, rows: rows.map(r => ({ i: r.index, proof: r.proof })) })
     }
-    expect(state.judgeAll(validator.peerId).map(r => [r.peer, r.ok, r.reason])).toEqual(state.commitSet().map(([peer]) => [peer, true, undefined]))
+    expect((await state.judgeAll(validator.peerId, inlineRecomputer)).map(r => [r.peer, r.ok, r.reason])).toEqual(state.commitSet().map(([peer]) => [peer, true, undefined]))
   })
 
   it('recomputes each challenged row and strikes what does not lead from it to the committed root', async () => {
@@ -65,7 +66,7 @@ describe('RoundState', () => {
       if (who === wrongPath) rows = rows.map((r, j) => ({ i: r.i, proof: (rows[(j + 1) % rows.length] as typeof r).proof }))
       state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, rows })
     }
-    const verdicts = new Map(state.judgeAll(validator.peerId).map(r => [r.peer, r.reason ?? 'ok']))
+    const verdicts = new Map((await state.judgeAll(validator.peerId, inlineRecomputer)).map(r => [r.peer, r.reason ?? 'ok']))
     expect([honest, shortProof, wrongPath, otherRows, forgedRoot].map(who => verdicts.get(who.peerId)))
       .toEqual(['ok', 'bad-proof', 'wrong-row', 'wrong-rows-challenged', 'wrong-row'])
   })
@@ -113,6 +114,6 @@ describe('RoundState', () => {
     state.addChallenge(challenge)
     const rows = await prover.reveal(1, state.indices(challenge))
     state.addReveal({ t: 'reveal', net: NET, r: 1, peer: twin.peerId, leader: twin.peerId, rows: rows.map(r => ({ i: r.index, proof: r.proof })) })
-    expect(state.judgeAll(validator.peerId)).toEqual([expect.objectContaining({ peer: twin.peerId, ok: false, reason: 'duplicate-identity' })])
+    expect(await state.judgeAll(validator.peerId, inlineRecomputer)).toEqual([expect.objectContaining({ peer: twin.peerId, ok: false, reason: 'duplicate-identity' })])
   })
 })

@@ -2,8 +2,9 @@ import { utf8 } from './bytes.ts'
 import { currentTiming, roundOf, timingOf, type PulsePhase } from './clock.ts'
 import { committeeStartBeacon, epochOf, firstRoundOf } from './committee.ts'
 import { CommitteeView } from './committee-view.ts'
-import { encodeSigned, signPulse, type CommitMessage, type PulseMessage, type PulseSigner, type SignedPulseMessage, type StrikeReason, type VerdictMessage, type VerdictResult } from './messages.ts'
+import { encodeSigned, signPulse, type CommitMessage, type PulseMessage, type PulseSigner, type SignedPulseMessage, type StrikeReason, type VerdictMessage } from './messages.ts'
 import { ACT_AT, PULSE_K, PULSE_N } from './params.ts'
+import { inlineRecomputer, type LeafRecomputer } from './recompute.ts'
 import { RoundState } from './round-state.ts'
 import { challengeBeacon, emptyBeacon, roundSeed } from './seed.ts'
 import { workKey } from './work.ts'
@@ -12,8 +13,6 @@ import type { Scheduler } from '../scheduler.ts'
 import type { Prover } from './reference-prover.ts'
 
 const MAX_EARLY = 1024
-/** Committers a validator judges before it lets other tasks run (each costs n² per challenged row). */
-const JUDGED_PER_SLICE = 4
 
 /** How the engine reaches the network: gossip topics it joins, leaves and publishes on. */
 export interface PulseTransport {
@@ -54,6 +53,8 @@ export interface PulseEngineOptions {
   book: RoundBook
   /** Absent on a validator-only node (the relay). */
   prover?: Prover
+  /** Where a validator recomputes the challenged rows it checks (default: on this thread). */
+  recompute?: LeafRecomputer
   validating: () => boolean
   workingCaps: () => CapabilityName[]
   n?: number
@@ -302,12 +303,7 @@ export class PulseEngine {
   private async judge (round: number): Promise<void> {
     const state = this.states.get(round)
     if (state === undefined || !(this.options.validating() || state.isFallbackValidator(this.self))) return
-    const results: VerdictResult[] = []
-    for (const [peer, root] of state.judged(this.self)) {
-      // A few ms per committer: a committee's worth in one go would hold the page's thread for ~0.5 s.
-      if (results.length > 0 && results.length % JUDGED_PER_SLICE === 0) await new Promise(resolve => this.options.scheduler.after(0, () => { resolve(undefined) }))
-      results.push(state.judgeCommitter(peer, root))
-    }
+    const results = await state.judgeAll(this.self, this.options.recompute ?? inlineRecomputer)
     if (results.length === 0) return
     const signed = await signPulse({ t: 'verdict', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, results }, this.options.signer)
     state.addVerdict(signed)

@@ -1,9 +1,9 @@
 import { compareBytes, equalBytes, utf8 } from './bytes.ts'
-import { leafHash, proofLength, verifyProof } from './merkle.ts'
+import { proofLength, verifyProof } from './merkle.ts'
 import { FALLBACK_VALIDATORS, FEW_VALIDATORS } from './params.ts'
 import { challengeIndices, leaderScore } from './seed.ts'
-import { expectedRows, rowBytes, workKey } from './work.ts'
-import type { CapabilityName } from '../capabilities.ts'
+import { workKey } from './work.ts'
+import type { LeafRecomputer } from './recompute.ts'
 import type { ChallengeMessage, CommitMessage, RevealMessage, SignedPulseMessage, VerdictMessage, VerdictResult } from './messages.ts'
 
 export type CommitOutcome = 'accepted' | 'duplicate' | 'wrong-seed' | 'wrong-n' | 'conflict'
@@ -97,27 +97,6 @@ export class RoundState {
     return true
   }
 
-  /** Checks one committer's reveal against the canonical challenge: the validator's n^2 work per row. */
-  private judge (peer: string, root: Uint8Array, caps: CapabilityName[]): VerdictResult {
-    const strike = (reason: NonNullable<VerdictResult['reason']>): VerdictResult => ({ peer, ok: false, reason, root, caps })
-    // Nobody can tell which of two nodes under one identity is the owner: both lose the round.
-    if (this.conflicts.has(peer)) return strike('duplicate-identity')
-    const challenge = this.canonicalChallenge()
-    const reveal = this.reveals.get(peer)
-    if (challenge === undefined || reveal === undefined || reveal.leader !== challenge.message.peer) return strike('no-reveal')
-    const wanted = this.indices(challenge)
-    const given = reveal.rows.map(r => r.i)
-    if (given.length !== wanted.length || !wanted.every(i => given.includes(i))) return strike('wrong-rows-challenged')
-    const expected = expectedRows(workKey(this.seed, utf8(peer)), this.n, wanted)
-    for (const row of reveal.rows) {
-      const want = expected.get(row.i)
-      if (want === undefined || row.proof.length !== proofLength(row.i, this.n)) return strike('bad-proof')
-      // A well-formed path that does not lead from the true row to the root: the committed tree holds another row there.
-      if (!verifyProof(leafHash(rowBytes(want)), row.i, this.n, row.proof, root)) return strike('wrong-row')
-    }
-    return { peer, ok: true, root, caps }
-  }
-
   /**
    * Whether `peer` validates this round as a fallback: the commits seen carry fewer than
    * FEW_VALIDATORS validation capabilities, and `peer` is one of the FALLBACK_VALIDATORS committers of
@@ -139,19 +118,36 @@ export class RoundState {
     return this.fallback.peers.has(peer)
   }
 
-  /** Whom `validator` judges: every committer in the canonical challenge but itself, with its committed root. */
-  judged (validator: string): Array<[string, Uint8Array]> {
-    return this.canonicalChallenge()?.message.commits.filter(([peer]) => peer !== validator) ?? []
+  /**
+   * Verdicts on every committer in the canonical challenge except the validator itself. `recompute`
+   * gives the leaf hashes of the challenged rows each committer should have (the n² work per row).
+   */
+  async judgeAll (validator: string, recompute: LeafRecomputer): Promise<VerdictResult[]> {
+    const challenge = this.canonicalChallenge()
+    if (challenge === undefined) return []
+    const judged = challenge.message.commits.filter(([peer]) => peer !== validator)
+    const indices = this.indices(challenge)
+    const leaves = await recompute.leaves(judged.map(([peer]) => workKey(this.seed, utf8(peer))), this.n, indices)
+    return judged.map(([peer, root], i) => this.judge(peer, root, challenge.message.peer, indices, leaves[i] ?? []))
   }
 
-  /** Checks one committer of the canonical challenge (see `judge`), with the caps it committed. */
-  judgeCommitter (peer: string, root: Uint8Array): VerdictResult {
-    return this.judge(peer, root, this.commits.get(peer)?.message.caps ?? [])
-  }
-
-  /** Verdicts on every committer in the canonical challenge except the validator itself. */
-  judgeAll (validator: string): VerdictResult[] {
-    return this.judged(validator).map(([peer, root]) => this.judgeCommitter(peer, root))
+  /** Checks one committer's reveal for the challenge of `leader` against the leaves a validator recomputed. */
+  private judge (peer: string, root: Uint8Array, leader: string, indices: readonly number[], leaves: readonly Uint8Array[]): VerdictResult {
+    const caps = this.commits.get(peer)?.message.caps ?? []
+    const strike = (reason: NonNullable<VerdictResult['reason']>): VerdictResult => ({ peer, ok: false, reason, root, caps })
+    // Nobody can tell which of two nodes under one identity is the owner: both lose the round.
+    if (this.conflicts.has(peer)) return strike('duplicate-identity')
+    const reveal = this.reveals.get(peer)
+    if (reveal === undefined || reveal.leader !== leader) return strike('no-reveal')
+    const given = reveal.rows.map(r => r.i)
+    if (given.length !== indices.length || !indices.every(i => given.includes(i))) return strike('wrong-rows-challenged')
+    for (const row of reveal.rows) {
+      const leaf = leaves[indices.indexOf(row.i)]
+      if (leaf === undefined || row.proof.length !== proofLength(row.i, this.n)) return strike('bad-proof')
+      // A well-formed path that does not lead from the true row to the root: the committed tree holds another row there.
+      if (!verifyProof(leaf, row.i, this.n, row.proof, root)) return strike('wrong-row')
+    }
+    return { peer, ok: true, root, caps }
   }
 
   /** What other validators said about `peer`: passes, and strikes with their reasons. */
