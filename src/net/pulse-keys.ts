@@ -1,16 +1,29 @@
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PrivateKey, PublicKey } from '@libp2p/interface'
 
 /** Pulse messages are signed with the node's libp2p identity key. */
 export function pulseSigner (key: PrivateKey): PulseSigner {
   return { peerId: peerIdFromPrivateKey(key).toString(), sign: async data => await key.sign(data) }
 }
 
+/** Public keys by peer id: a committee's members sign every message of every round. */
+const keys = new Map<string, PublicKey | undefined>()
+const KEYS_KEPT = 4096
+
+/** The key a peer id embeds; parsed once per peer (base58, multihash, key), the oldest forgotten past KEYS_KEPT. */
+function publicKeyOf (peerId: string): PublicKey | undefined {
+  if (keys.has(peerId)) return keys.get(peerId)
+  const key = peerIdFromString(peerId).publicKey
+  if (keys.size >= KEYS_KEPT) keys.delete(keys.keys().next().value as string)
+  keys.set(peerId, key)
+  return key
+}
+
 /** Ed25519 peer ids embed their public key, so a peer id alone verifies its signatures. */
 export const verifyPulseSignature: PulseVerifier = async (peerId, data, sig) => {
   try {
-    const key = peerIdFromString(peerId).publicKey
+    const key = publicKeyOf(peerId)
     return key !== undefined && await key.verify(data, sig)
   } catch {
     return false
