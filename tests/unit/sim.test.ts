@@ -45,4 +45,13 @@ describe('simulator', () => {
     expect(s.churn.joined).toBeGreaterThan(0)
     expect(s.pointsPerVerifiedRound).toBeGreaterThan(0)
   }, 20_000)
+
+  it('with no volunteer validators at all, the fallback validators still verify honest nodes and strike every cheater', async () => {
+    const s = await simulate(config(120, 3, { validatorShare: 0, churn: { crash: 0, leave: 0, join: 0 } }))
+    expect(s.honestCommitted).toBeGreaterThan(0.95)
+    expect(s.honestVerified).toBeGreaterThan(0.98)
+    expect(s.cheaterRounds).toBeGreaterThan(0)
+    expect(s.cheatersCaught).toBe(1)
+    expect(s.cheatersVerified).toBe(0)
+  }, 20_000)
 })
