@@ -98,6 +98,10 @@ describe('RoundState', () => {
     expect(byScore.filter(peer => one.isFallbackValidator(peer))).toHaveLength(FALLBACK_VALIDATORS)
     const two = await challenged(await roundWith(2))
     expect(committers.some(c => two.isFallbackValidator(c.peerId))).toBe(false)
+    // Claims count only from nodes that sent verdicts last round, when that round was seen.
+    const claimants = committers.slice(0, 2).map(c => c.peerId)
+    expect(byScore.filter(peer => two.isFallbackValidator(peer, new Map([[claimants[0] as string, 'verdict']]))), 'one claim backed').toHaveLength(FALLBACK_VALIDATORS)
+    expect(committers.some(c => two.isFallbackValidator(c.peerId, new Map(claimants.map(p => [p, 'verdict']))))).toBe(false)
   })
 
   it('strikes an identity that commits twice in one round, even with identical work', async () => {

@@ -302,7 +302,7 @@ export class PulseEngine {
 
   private async judge (round: number): Promise<void> {
     const state = this.states.get(round)
-    if (state === undefined || !(this.options.validating() || state.isFallbackValidator(this.self))) return
+    if (state === undefined || !(this.options.validating() || state.isFallbackValidator(this.self, this.states.get(round - 1)?.verdicts))) return
     const results = await state.judgeAll(this.self, this.options.recompute ?? inlineRecomputer)
     if (results.length === 0) return
     const signed = await signPulse({ t: 'verdict', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, results }, this.options.signer)

@@ -98,16 +98,20 @@ export class RoundState {
   }
 
   /**
-   * Whether `peer` validates this round as a fallback: the commits seen carry fewer than
-   * FEW_VALIDATORS validation capabilities, and `peer` is one of the FALLBACK_VALIDATORS committers of
-   * the canonical challenge with the lowest leader score (a draw from the round's seed, so nobody
-   * picks itself in advance).
+   * Whether `peer` validates this round as a fallback: fewer than FEW_VALIDATORS of the commits seen
+   * claim the validation capability, and `peer` is one of the FALLBACK_VALIDATORS committers of the
+   * canonical challenge with the lowest leader score (a draw from the round's seed, so nobody picks
+   * itself in advance). With `lastVerdicts` (who sent verdicts in the committee's previous round, when
+   * this node saw it), a claim counts only from a node that did: claiming the capability without
+   * validating must not switch the fallback off.
    */
-  isFallbackValidator (peer: string): boolean {
+  isFallbackValidator (peer: string, lastVerdicts?: ReadonlyMap<string, unknown>): boolean {
     const challenge = this.canonicalChallenge()
     if (challenge === undefined) return false
     let validators = 0
-    for (const commit of this.commits.values()) if (commit.message.caps.includes('validation')) validators++
+    for (const commit of this.commits.values()) {
+      if (commit.message.caps.includes('validation') && (lastVerdicts === undefined || lastVerdicts.has(commit.message.peer))) validators++
+    }
     if (validators >= FEW_VALIDATORS) return false
     if (this.fallback?.challenge !== challenge) {
       const ranked = challenge.message.commits
