@@ -34,9 +34,10 @@ if (!(validatorShare >= 0 && validatorShare <= 1)) throw new Error('--validators
 
 async function model (): Promise<void> {
   const sizes = (values.sizes ?? '').split(',').map(Number).sort((a, b) => b - a)
-  // 10,000 nodes cost about two minutes of CPU per round: they run one (the epoch's decision round),
-  // on one core, while the smaller sizes run 5 on the other, the third of which starts a new epoch.
-  const roundsFor = (n: number): number => values.rounds !== undefined ? Number(values.rounds) : n >= 10_000 ? 1 : 5
+  // 10,000 nodes cost about a minute of CPU per round: they run 3 (the epoch's decision round, its
+  // last round and the first of the next epoch) on one core, while the smaller sizes run 5 on the other, the
+  // third of which starts a new epoch.
+  const roundsFor = (n: number): number => values.rounds !== undefined ? Number(values.rounds) : n >= 10_000 ? 3 : 5
   const results = await runJobs([
     ...sizes.map(n => ({ kind: 'sim' as const, config: modelConfig(n, seed, roundsFor(n), validatorShare) })),
     ...sizes.map(n => ({ kind: 'contrast' as const, config: contrastConfig(n, seed) }))
