@@ -129,20 +129,27 @@ export class RoundState {
   async judgeAll (validator: string, recompute: LeafRecomputer): Promise<VerdictResult[]> {
     const challenge = this.canonicalChallenge()
     if (challenge === undefined) return []
+    const leader = challenge.message.peer
     const judged = challenge.message.commits.filter(([peer]) => peer !== validator)
     const indices = this.indices(challenge)
-    const leaves = await recompute.leaves(judged.map(([peer]) => workKey(this.seed, utf8(peer))), this.n, indices)
-    return judged.map(([peer, root], i) => this.judge(peer, root, challenge.message.peer, indices, leaves[i] ?? []))
+    // Only committers that revealed for this challenge are worth the n² work per row.
+    const revealed = judged.filter(([peer]) => this.reveals.get(peer)?.leader === leader).map(([peer]) => peer)
+    const leaves = await recompute.leaves(revealed.map(peer => workKey(this.seed, utf8(peer))), this.n, indices)
+    const leavesOf = new Map(revealed.map((peer, i) => [peer, leaves[i] ?? []]))
+    return judged.map(([peer, root]) => this.judge(peer, root, leader, indices, leavesOf.get(peer)))
   }
 
-  /** Checks one committer's reveal for the challenge of `leader` against the leaves a validator recomputed. */
-  private judge (peer: string, root: Uint8Array, leader: string, indices: readonly number[], leaves: readonly Uint8Array[]): VerdictResult {
+  /**
+   * Checks one committer's reveal for the challenge of `leader` against the leaves a validator
+   * recomputed; no leaves means its reveal arrived only after judging began, too late.
+   */
+  private judge (peer: string, root: Uint8Array, leader: string, indices: readonly number[], leaves: readonly Uint8Array[] | undefined): VerdictResult {
     const caps = this.commits.get(peer)?.message.caps ?? []
     const strike = (reason: NonNullable<VerdictResult['reason']>): VerdictResult => ({ peer, ok: false, reason, root, caps })
     // Nobody can tell which of two nodes under one identity is the owner: both lose the round.
     if (this.conflicts.has(peer)) return strike('duplicate-identity')
     const reveal = this.reveals.get(peer)
-    if (reveal === undefined || reveal.leader !== leader) return strike('no-reveal')
+    if (reveal === undefined || reveal.leader !== leader || leaves === undefined) return strike('no-reveal')
     const given = reveal.rows.map(r => r.i)
     if (given.length !== indices.length || !indices.every(i => given.includes(i))) return strike('wrong-rows-challenged')
     for (const row of reveal.rows) {
