@@ -1,6 +1,7 @@
 import { svelte } from '@sveltejs/vite-plugin-svelte'
 import { defineConfig } from 'vite'
 import { VitePWA } from 'vite-plugin-pwa'
+import { proverWasm } from './scripts/build-prover.ts'
 import { ISOLATION_HEADERS, defaultModelsDir, hyperspaceServe } from './scripts/serve-plugin.ts'
 
 const ENGINE_ASSETS = ['assets/wllama-*.wasm', 'assets/webllm-engine-*.js', 'assets/ort-wasm*.wasm']
@@ -8,6 +9,7 @@ const ENGINE_ASSET_URL = /\/assets\/(wllama-[^/]*\.wasm|webllm-engine-[^/]*\.js|
 
 export default defineConfig({
   plugins: [
+    proverWasm(),
     svelte(),
     hyperspaceServe({ modelsDir: defaultModelsDir() }),
     VitePWA({

@@ -15,7 +15,7 @@
  * the native one. Prints tables to stdout.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -25,6 +25,7 @@ import { CHROMIUM_ARGS } from '../playwright.config.ts'
 import { leafHash, verifyProof } from '../src/core/pulse/merkle.ts'
 import { expectedRows, referenceProduct, rowBytes, type WorkKey } from '../src/core/pulse/work.ts'
 import { loadProver, rowTree, simdSupported } from '../workers/prover.ts'
+import { ensureProver } from '../scripts/build-prover.ts'
 import { NAME_SHIM } from './probe.ts'
 import { fmtRatio, ratio, summarize, table, type Summary } from './stats.ts'
 
@@ -304,12 +305,6 @@ function wasmBase64 (file: string): string {
   return readFileSync(join(ROOT, 'wasm', 'build', file)).toString('base64')
 }
 
-function ensureWasm (): void {
-  if (existsSync(join(ROOT, 'wasm/build/prover-simd.wasm')) && existsSync(join(ROOT, 'wasm/build/prover.wasm'))) return
-  console.error('bench: wasm/build missing, running node wasm/build.mjs')
-  const built = spawnSync(process.execPath, [join(ROOT, 'wasm/build.mjs')], { cwd: ROOT, stdio: ['ignore', 2, 2] })
-  if (built.status !== 0) throw new Error('wasm/build.mjs failed')
-}
 
 const ms = (s: Summary, digits = 2): string => s.median === null ? 'n/a' : s.median.toFixed(digits)
 const range = (s: Summary, digits = 2): string => s.min === null || s.max === null ? '' : `${s.min.toFixed(digits)}–${s.max.toFixed(digits)}`
@@ -318,7 +313,7 @@ const IMPL_NAMES: Record<Impl, string> = { ts: 'TS reference', wasm: 'WASM scala
 
 async function main (): Promise<void> {
   const started = performance.now()
-  ensureWasm()
+  await ensureProver()
   const config: SuiteConfig = {
     sizes: SIZES,
     runs: RUNS,

@@ -2,8 +2,8 @@
  * The pulse prover in AssemblyScript: fills A and B from the key and computes C = A x B, every
  * element a wrapping u32, exactly as src/core/pulse/work.ts does.
  *
- * One source, two builds (wasm/build.mjs): `ASC_FEATURE_SIMD` is a compile-time constant and the
- * branches it guards are dropped, so the scalar build holds no v128 instruction (build.mjs checks).
+ * One source, two builds (scripts/build-prover.ts): `ASC_FEATURE_SIMD` is a compile-time constant and the
+ * branches it guards are dropped, so the scalar build holds no v128 instruction (scripts/build-prover.ts checks).
  * The SIMD kernel keeps 2 rows x 16 columns of C in eight v128 accumulators:
  * C[i][j..j+3] += A[i][k] * B[k][j..j+3] with i32x4.mul / i32x4.add; scalar code covers n % 4.
  *

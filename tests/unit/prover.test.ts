@@ -1,5 +1,4 @@
-import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
@@ -7,6 +6,7 @@ import { leafHash, merkleProof, merkleRoot, verifyProof } from '../../src/core/p
 import { challengedLeaves } from '../../src/core/pulse/recompute.ts'
 import { expectedRows, referenceProduct, rowBytes, type WorkKey } from '../../src/core/pulse/work.ts'
 import { ProverClient, ProverError } from '../../src/node/prover-client.ts'
+import { ensureProver } from '../../scripts/build-prover.ts'
 import { createClock, isClockRequest } from '../../workers/clock.ts'
 import { KEEP_ROUNDS, RowTree, loadProver, simdSupported, type Prover } from '../../workers/prover.ts'
 import type { PulseRequest } from '../../workers/pulse-protocol.ts'
@@ -38,11 +38,8 @@ function referenceRoot (key: WorkKey, n: number): Uint8Array {
 }
 
 beforeAll(async () => {
-  // wasm/build is never committed: build it here when `npm run build:wasm` has not run yet.
-  if (!existsSync(SIMD_WASM) || !existsSync(SCALAR_WASM)) {
-    const built = spawnSync(process.execPath, [`${ROOT}wasm/build.mjs`], { cwd: ROOT, encoding: 'utf8' })
-    if (built.status !== 0) throw new Error(`wasm/build.mjs failed:\n${built.stdout}\n${built.stderr}`)
-  }
+  // wasm/build is never committed: build it here when no build has made it yet.
+  await ensureProver()
   const sources = { simd: readFileSync(SIMD_WASM), scalar: readFileSync(SCALAR_WASM) }
   provers.simd = await loadProver(sources, { simd: true })
   provers.scalar = await loadProver(sources, { simd: false })
