@@ -12,7 +12,7 @@ import { defaultModelsDir, hyperspaceServe } from './serve-plugin.ts'
 const host = '127.0.0.1'
 const network = 'dev'
 
-await build({ logLevel: 'warn' })
+await build({ logLevel: 'error' })
 
 const relay = await startRelay({
   ...RELAY_DEFAULTS,
