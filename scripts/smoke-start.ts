@@ -49,6 +49,7 @@ try {
       return status?.online === true && status.relays.some(r => r.reserved) ? status : false
     }, null, { timeout: ONLINE_TIMEOUT_MS, polling: 250 })
     const status = await handle.jsonValue()
+    if (status === false) throw new Error('the page reported no status')
     console.log(`smoke: node ${status.peerId} online with a relay reservation (profile ${status.profile})`)
   } finally {
     await browser.close()
