@@ -3,6 +3,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import { memory } from '@libp2p/memory'
 import { noise } from '@libp2p/noise'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { systemScheduler } from '../src/core/scheduler.ts'
@@ -12,6 +13,7 @@ import { PulseService } from '../src/net/pulse-service.ts'
 import type { CapabilityName } from '../src/core/capabilities.ts'
 import type { Prover } from '../src/core/pulse/reference-prover.ts'
 import type { HyperspaceServices } from '../src/net/services.ts'
+import type { PrivateKey } from '@libp2p/interface'
 
 /**
  * Real libp2p nodes in one process (memory transport, real GossipSub, the real PulseService), for
@@ -77,8 +79,11 @@ function rpcMeter (wire: WireCounters): unknown {
 export async function startCluster (specs: ClusterNodeSpec[], options: ClusterOptions): Promise<ClusterNode[]> {
   const isPulse = (topic: string): boolean => topic.startsWith(`hyperspace/v2/${options.networkId}/pulse/`)
   const nodes: ClusterNode[] = []
-  for (const spec of specs) {
-    const key = await generateKeyPair('Ed25519')
+  const keys = await Promise.all(specs.map(async () => await generateKeyPair('Ed25519')))
+  // Validator-only nodes stand for relays, which browsers trust as the anchors of their bootstrap list.
+  const anchors = specs.flatMap((spec, i) => spec.prover === undefined ? [peerIdFromPrivateKey(keys[i] as PrivateKey).toString()] : [])
+  for (const [i, spec] of specs.entries()) {
+    const key = keys[i] as PrivateKey
     const libp2p = await createLibp2p({
       privateKey: key,
       addresses: { listen: [`/memory/${spec.name}-${crypto.randomUUID()}`] },
@@ -97,7 +102,8 @@ export async function startCluster (specs: ClusterNodeSpec[], options: ClusterOp
       verify: verifyPulseSignature,
       ...(spec.prover !== undefined ? { prover: spec.prover } : {}),
       validating: () => spec.validating,
-      workingCaps: () => caps
+      workingCaps: () => caps,
+      anchors
     })
     const node: ClusterNode = { name: spec.name, libp2p, pulse, traffic: { sent: 0, received: 0 }, wire: { bytesIn: 0, bytesOut: 0, rpcsIn: 0, rpcsOut: 0 } }
     ;(libp2p.services.pubsub as unknown as { metrics: unknown }).metrics = rpcMeter(node.wire)

@@ -3,6 +3,7 @@ import { admitPulse } from '../src/core/pulse/admission.ts'
 import { timingOf } from '../src/core/pulse/clock.ts'
 import { epochOf, firstRoundOf, nextCommitteeCount } from '../src/core/pulse/committee.ts'
 import { PulseEngine } from '../src/core/pulse/engine.ts'
+import { ValidatorHistory } from '../src/core/pulse/validators.ts'
 import { PulseLedger } from '../src/net/pulse-ledger.ts'
 import { GossipModel, type GossipMessage, type GossipParams } from './gossip.ts'
 import { Links, type LinkParams } from './links.ts'
@@ -122,6 +123,8 @@ export class Simulation {
   private readonly firstRound: number
   private readonly committees: number
   private growth = 0
+  /** Nodes of the starting network: it starts as after days of rounds, so their histories are aged. */
+  private readonly founders = new Set<string>()
   private readonly churned = { crashed: 0, left: 0, joined: 0 }
 
   constructor (readonly config: SimConfig) {
@@ -143,7 +146,7 @@ export class Simulation {
   async run (): Promise<SimRun> {
     const started = performance.now()
     const { roundMs, rounds } = this.config
-    for (let i = 0; i < this.config.nodes; i++) this.addNode(this.committees)
+    for (let i = 0; i < this.config.nodes; i++) this.founders.add(this.addNode(this.committees).peerId)
     const observations: RoundObservation[] = []
     for (let round = this.firstRound - 2; round < this.firstRound + rounds; round++) {
       const measured = round >= this.firstRound
@@ -201,6 +204,7 @@ export class Simulation {
         n: config.n,
         k: config.k,
         committees,
+        history: new ValidatorHistory([], [], peer => this.founders.has(peer)),
         sid: rng.bytes(8),
         transport: {
           publish: async (topic, data) => { await this.publish(node, topic, data) },

@@ -2,6 +2,7 @@ import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
 import { admitPulse } from '../core/pulse/admission.ts'
 import { PulseEngine, type PulseCurrent } from '../core/pulse/engine.ts'
+import { ValidatorHistory } from '../core/pulse/validators.ts'
 import { PulseLedger } from './pulse-ledger.ts'
 import type { CapabilityName } from '../core/capabilities.ts'
 import type { HyperspaceError } from '../core/errors.ts'
@@ -34,6 +35,8 @@ export interface PulseOptions {
   committee?: number
   /** K when known at start; otherwise the node learns it from the committers it hears. */
   committees?: number
+  /** Validators this node trusts outright: its bootstrap relays (see validators.ts). */
+  anchors?: string[]
 }
 
 export interface PulseEvents {
@@ -72,6 +75,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
       k: options.k,
       committee: options.committee,
       committees: options.committees,
+      history: new ValidatorHistory(options.anchors),
       transport: {
         publish: async (topic, data) => { await this.libp2p.services.pubsub.publish(topic, data) },
         join: topic => { this.join(topic) },

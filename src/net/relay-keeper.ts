@@ -54,6 +54,11 @@ export class RelayKeeper extends TypedEventEmitter<RelayKeeperEvents> {
     })
   }
 
+  /** The bootstrap relays' peer ids. */
+  relayIds (): string[] {
+    return this.relays.map(r => r.status.peerId).filter(id => id !== '')
+  }
+
   isRelay (peerId: string): boolean {
     return this.relays.some(r => r.status.peerId === peerId)
   }

@@ -67,7 +67,8 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     recompute: components.prover,
     store: components.pulseStore,
     validating: () => host.capabilities().validation.enabled,
-    workingCaps: () => workingCapabilities(host.capabilities())
+    workingCaps: () => workingCapabilities(host.capabilities()),
+    anchors: keeper.relayIds()
   })
   const misbehaviour = new MisbehaviourTracker(scheduler, id => keeper.isRelay(id), peerId => {
     libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })

@@ -25,7 +25,8 @@ export const STRIKE_TEXT: Record<NonNullable<RoundSummary['strike']>['reason'], 
   'wrong-row': 'a revealed row did not match the commitment',
   'bad-proof': 'a revealed row had a bad proof',
   'wrong-rows-challenged': 'rows other than the challenged ones were revealed',
-  'duplicate-identity': 'this identity also committed from another place'
+  'duplicate-identity': 'this identity also committed from another place',
+  'bad-challenge': 'as leader it published an invalid challenge'
 }
 
 const STRIKE_ADVICE: Record<NonNullable<RoundSummary['strike']>['reason'], string> = {
@@ -33,7 +34,8 @@ const STRIKE_ADVICE: Record<NonNullable<RoundSummary['strike']>['reason'], strin
   'wrong-row': 'reload the page so the prover starts afresh, and report it if it happens again',
   'bad-proof': 'reload the page so the prover starts afresh, and report it if it happens again',
   'wrong-rows-challenged': 'reload the page, and report it if it happens again',
-  'duplicate-identity': 'run this identity in one browser only: close the other one, or give it its own identity'
+  'duplicate-identity': 'run this identity in one browser only: close the other one, or give it its own identity',
+  'bad-challenge': 'reload the page; a challenge must list every commit heard early in the round with its own root'
 }
 
 /** Why a round earned or did not, in a few words (the strip's tooltip). */

@@ -131,11 +131,11 @@ describe('round trip', () => {
     }
   })
 
-  it('the body is canonical CBOR carrying v = 2', () => {
-    expect(PULSE_VERSION).toBe(2)
-    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 2)
-    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 2)
-    expect(body.v).toBe(2)
+  it('the body is canonical CBOR carrying v = 3', () => {
+    expect(PULSE_VERSION).toBe(3)
+    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 3)
+    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 3)
+    expect(body.v).toBe(3)
     expect(body.t).toBe('commit')
   })
 
@@ -230,7 +230,7 @@ describe('malformed messages', () => {
   bad('unknown message type', () => signRaw({ ...commit, t: 'vote' }))
   bad('missing message type', () => signRaw({ ...commit, t: undefined }))
   bad('body version 1 (reveals carried rows)', () => signRaw({ ...commit, v: 1 }), UnsupportedVersionError)
-  bad('body version 3', () => signRaw({ ...commit, v: 3 }), UnsupportedVersionError)
+  bad('body version 2 (before quorum verdicts)', () => signRaw({ ...commit, v: 2 }), UnsupportedVersionError)
   bad('body version "1"', () => signRaw({ ...commit, v: '1' }), UnsupportedVersionError)
   bad('envelope version 1', async () => {
     const signed = await signPulse(commit, a.signer)

@@ -2,12 +2,12 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
 import { compareBytes, utf8 } from '../../src/core/pulse/bytes.ts'
-import { signPulse, type CommitMessage, type PulseSigner } from '../../src/core/pulse/messages.ts'
-import { FALLBACK_VALIDATORS } from '../../src/core/pulse/params.ts'
-import { leaderScore } from '../../src/core/pulse/seed.ts'
+import { MAX_COMMITTEE, signPulse, type ChallengeMessage, type CommitMessage, type PulseSigner, type SignedPulseMessage, type VerdictMessage } from '../../src/core/pulse/messages.ts'
 import { inlineRecomputer } from '../../src/core/pulse/recompute.ts'
 import { ReferenceProver } from '../../src/core/pulse/reference-prover.ts'
+import { leaderScore } from '../../src/core/pulse/seed.ts'
 import { RoundState } from '../../src/core/pulse/round-state.ts'
+import { DRAWN_VALIDATORS, ValidatorHistory, validatorScore } from '../../src/core/pulse/validators.ts'
 import { workKey } from '../../src/core/pulse/work.ts'
 
 const NET = 'dev-t6'
@@ -71,37 +71,80 @@ describe('RoundState', () => {
       .toEqual(['ok', 'bad-proof', 'wrong-row', 'wrong-rows-challenged', 'wrong-row'])
   })
 
-  it('with fewer than two validators among its commits, a round is validated by its three lowest-scoring committers', async () => {
-    const committers = [await signer(), await signer(), await signer(), await signer(), await signer(), await signer()]
+  it('draws its validators from aged committers by the seed, and counts verdicts only from them and anchors', async () => {
+    const committers = await Promise.all(Array.from({ length: 8 }, signer))
+    const [anchor, stranger] = [await signer(), await signer()]
     const prover = new ReferenceProver()
-    const roundWith = async (validators: number): Promise<RoundState> => {
-      const state = new RoundState(NET, 1, seed, N, K)
-      for (const [i, who] of committers.entries()) {
-        const commit = await honestCommit(who, prover, 1)
-        if (i < validators) commit.caps = ['validation']
-        state.addCommit(await signPulse(commit, who))
-      }
-      return state
-    }
-    const byScore = committers.map(c => c.peerId).sort((x, y) => compareBytes(leaderScore(seed, utf8(x)), leaderScore(seed, utf8(y))))
-    const challenged = async (state: RoundState): Promise<RoundState> => {
-      const leader = committers.find(c => c.peerId === state.leader()) as PulseSigner
-      state.addChallenge(await signPulse({ t: 'challenge', net: NET, r: 1, peer: leader.peerId, seed, commits: state.commitSet(), k: K }, leader))
-      return state
-    }
-    const none = await roundWith(0)
-    expect(committers.some(c => none.isFallbackValidator(c.peerId)), 'before any challenge').toBe(false)
-    await challenged(none)
-    expect(byScore.filter(peer => none.isFallbackValidator(peer))).toEqual(byScore.slice(0, FALLBACK_VALIDATORS))
-    expect(none.isFallbackValidator(none.leader() as string)).toBe(true)
-    const one = await challenged(await roundWith(1))
-    expect(byScore.filter(peer => one.isFallbackValidator(peer))).toHaveLength(FALLBACK_VALIDATORS)
-    const two = await challenged(await roundWith(2))
-    expect(committers.some(c => two.isFallbackValidator(c.peerId))).toBe(false)
-    // Claims count only from nodes that sent verdicts last round, when that round was seen.
-    const claimants = committers.slice(0, 2).map(c => c.peerId)
-    expect(byScore.filter(peer => two.isFallbackValidator(peer, new Map([[claimants[0] as string, 'verdict']]))), 'one claim backed').toHaveLength(FALLBACK_VALIDATORS)
-    expect(committers.some(c => two.isFallbackValidator(c.peerId, new Map(claimants.map(p => [p, 'verdict']))))).toBe(false)
+    const aged = committers.slice(0, 6).map(c => c.peerId)
+    const history = new ValidatorHistory([anchor.peerId], [], peer => aged.includes(peer))
+    const state = new RoundState(NET, 1, seed, N, K, { history })
+    for (const who of committers) state.addCommit(await signPulse(await honestCommit(who, prover, 1), who))
+    expect(state.drawnValidators(), 'before any challenge').toEqual([])
+    const ranking = state.leaderRanking()
+    expect(ranking.every(peer => aged.includes(peer)), 'only aged committers lead while any is aged').toBe(true)
+    const leader = committers.find(c => c.peerId === ranking[0]) as PulseSigner
+    state.addChallenge(await signPulse({ t: 'challenge', net: NET, r: 1, peer: leader.peerId, seed, commits: state.commitSet(), k: K }, leader))
+    const byScore = [...aged].sort((x, y) => compareBytes(validatorScore(seed, x), validatorScore(seed, y)))
+    expect(state.drawnValidators()).toEqual(byScore.slice(0, DRAWN_VALIDATORS))
+    expect(state.isVoter(anchor.peerId)).toBe(true)
+    const notDrawn = aged.find(peer => !state.drawnValidators().includes(peer)) as string
+    expect(state.isVoter(notDrawn)).toBe(false)
+    // A verdict from a fresh key is not even kept; an anchor's is.
+    const verdict = async (who: PulseSigner): Promise<SignedPulseMessage<VerdictMessage>> => await signPulse({ t: 'verdict', net: NET, r: 1, peer: who.peerId, seed, results: [] }, who)
+    expect(state.addVerdict(await verdict(stranger))).toBe(false)
+    expect(state.addVerdict(await verdict(anchor))).toBe(true)
+  })
+
+  it('takes as canonical only a valid challenge: leader listed, no false root, no early commit omitted', async () => {
+    // In leader order: the first three lead in turn, the last one's commit arrives late.
+    const committers = (await Promise.all(Array.from({ length: 5 }, signer)))
+      .sort((x, y) => compareBytes(leaderScore(seed, utf8(x.peerId)), leaderScore(seed, utf8(y.peerId))))
+    const [first, second, third, , late] = committers as [PulseSigner, PulseSigner, PulseSigner, PulseSigner, PulseSigner]
+    const prover = new ReferenceProver()
+    const state = new RoundState(NET, 1, seed, N, K, { omitCutoff: 100 })
+    for (const who of committers) state.addCommit(await signPulse(await honestCommit(who, prover, 1), who), who === late ? 200 : 50)
+    expect(state.leaderRanking()).toEqual(committers.map(c => c.peerId))
+    const all = state.commitSet()
+    const challenge = async (who: PulseSigner, commits: Array<[string, Uint8Array]>): Promise<SignedPulseMessage<ChallengeMessage>> =>
+      await signPulse({ t: 'challenge', net: NET, r: 1, peer: who.peerId, seed, commits, k: K }, who)
+    state.addChallenge(await challenge(first, all.map(([peer, root]): [string, Uint8Array] => [peer, peer === first.peerId ? root : new Uint8Array(32).fill(3)])))
+    expect(state.challengeFaults().get(first.peerId)).toBe('false-root')
+    expect(state.canonicalChallenge()).toBeUndefined()
+    state.addChallenge(await challenge(second, all.filter(([peer]) => peer === second.peerId || peer === late.peerId)))
+    expect(state.challengeFaults().get(second.peerId)).toBe('omission')
+    // The third in line lists everything heard early and leaves out the late commit: it stands.
+    const standIn = await challenge(third, all.filter(([peer]) => peer !== late.peerId))
+    state.addChallenge(standIn)
+    expect(state.canonicalChallenge()).toBe(standIn)
+    // A leader whose challenge was invalid is struck in the verdicts too.
+    const validator = await signer()
+    const verdicts = new Map((await state.judgeAll(validator.peerId, inlineRecomputer)).map(r => [r.peer, r.reason]))
+    expect(verdicts.get(first.peerId)).toBe('bad-challenge')
+    expect(verdicts.get(second.peerId)).toBe('bad-challenge')
+    expect(verdicts.has(late.peerId)).toBe(false)
+  })
+
+  it('keeps at most MAX_COMMITTEE commits, aged committers first, then by leader score', async () => {
+    const fresh = await Promise.all(Array.from({ length: MAX_COMMITTEE }, signer))
+    const veteran = await signer()
+    const prover = new ReferenceProver()
+    const { root } = await prover.prove(1, workKey(seed, utf8('x')), N)
+    const commit = async (who: PulseSigner): Promise<SignedPulseMessage<CommitMessage>> =>
+      await signPulse({ t: 'commit', net: NET, r: 1, peer: who.peerId, seed, root, n: N, caps: [], sid: new Uint8Array(8) }, who)
+    const state = new RoundState(NET, 1, seed, N, K, { history: new ValidatorHistory([], [], peer => peer === veteran.peerId) })
+    for (const who of fresh) expect(state.addCommit(await commit(who))).toBe('accepted')
+    const worst = state.leaderRanking().at(-1) as string
+    expect(state.addCommit(await commit(veteran))).toBe('accepted')
+    expect(state.commits.size).toBe(MAX_COMMITTEE)
+    expect(state.commits.has(worst)).toBe(false)
+    // A fresh newcomer gets in only by ranking before the fresh committer ranked last.
+    const extra = await signer()
+    const byScore = (peers: string[]): string[] => peers.sort((x, y) => compareBytes(leaderScore(seed, utf8(x)), leaderScore(seed, utf8(y))))
+    const last = byScore([...state.commits.keys()].filter(peer => peer !== veteran.peerId)).at(-1) as string
+    const ranksBefore = compareBytes(leaderScore(seed, utf8(extra.peerId)), leaderScore(seed, utf8(last))) < 0
+    expect(state.addCommit(await commit(extra))).toBe(ranksBefore ? 'accepted' : 'full')
+    expect(state.commits.size).toBe(MAX_COMMITTEE)
+    expect(state.commits.has(last)).toBe(!ranksBefore)
   })
 
   it('strikes an identity that commits twice in one round, even with identical work', async () => {

@@ -1,12 +1,13 @@
-import { utf8 } from './bytes.ts'
+import { toHex, utf8 } from './bytes.ts'
 import { currentTiming, roundOf, timingOf, type PulsePhase } from './clock.ts'
 import { committeeStartBeacon, epochOf, firstRoundOf } from './committee.ts'
 import { CommitteeView } from './committee-view.ts'
 import { encodeSigned, signPulse, type CommitMessage, type PulseMessage, type PulseSigner, type SignedPulseMessage, type StrikeReason, type VerdictMessage } from './messages.ts'
-import { ACT_AT, PULSE_K, PULSE_N } from './params.ts'
+import { ACT_AT, LEADER_BACKUPS, MAX_CANDIDATE_SEEDS, OMIT_SLACK_MS, PULSE_K, PULSE_N } from './params.ts'
 import { inlineRecomputer, type LeafRecomputer } from './recompute.ts'
 import { RoundState } from './round-state.ts'
 import { challengeBeacon, emptyBeacon, roundSeed } from './seed.ts'
+import { ValidatorHistory } from './validators.ts'
 import { workKey } from './work.ts'
 import type { CapabilityName } from '../capabilities.ts'
 import type { Scheduler } from '../scheduler.ts'
@@ -63,6 +64,8 @@ export interface PulseEngineOptions {
   committee?: number
   /** K in the starting epoch when known already; otherwise the node learns it from the lobby. */
   committees?: number
+  /** The verified history this node has watched, and the anchors it trusts (validators.ts); empty unless given. */
+  history?: ValidatorHistory
   /** This running instance's id in commits (see CommitMessage.sid); random unless given. */
   sid?: Uint8Array
   keepAttestation?: (attestation: Attestation) => Promise<void>
@@ -105,6 +108,12 @@ export class PulseEngine {
   private readonly beacons = new Map<number, Uint8Array>()
   /** Messages for a round whose state does not exist yet: a peer's clock runs a little ahead. */
   private readonly early = new Map<number, Array<{ topic: string, signed: SignedPulseMessage }>>()
+  /**
+   * What a node without the previous beacon sees of the current round, one state per seed its
+   * committers used: at the end of a round it watched whole, it follows the seed most of them used.
+   */
+  private readonly watched = new Map<number, Map<string, RoundState>>()
+  readonly history: ValidatorHistory
   private readonly timers: Array<() => void> = []
   private readonly joined = new Set<string>()
   private startedAt = 0
@@ -113,6 +122,7 @@ export class PulseEngine {
     this.n = options.n ?? PULSE_N
     this.k = options.k ?? PULSE_K
     this.sid = options.sid ?? crypto.getRandomValues(new Uint8Array(8))
+    this.history = options.history ?? new ValidatorHistory()
     this.committees = new CommitteeView({
       networkId: options.networkId,
       self: options.signer.peerId,
@@ -171,42 +181,75 @@ export class PulseEngine {
     if (topic !== this.committees.topic(message.r)) return
     const committee = this.committees.committee(epochOf(message.r))
     if (message.t === 'commit' && message.peer !== this.self) this.committees.noteClaim(message.r, message.peer, committee, message.committees ?? 1)
-    let state = this.states.get(message.r)
-    if (state === undefined && message.t !== 'challenge' && message.r > roundOf(this.options.scheduler.now(), this.options.roundMs) - 1) {
-      const early = this.early.get(message.r) ?? []
-      if (early.length < MAX_EARLY) early.push({ topic, signed })
-      this.early.set(message.r, early)
+    const now = this.options.scheduler.now()
+    const current = roundOf(now, this.options.roundMs)
+    if (message.t === 'challenge' && now >= timingOf(message.r, this.options.roundMs).start + ACT_AT.reveal * this.options.roundMs) return
+    if ((message.t === 'commit' || message.t === 'challenge') && !this.committees.isMember(message.r, message.peer, committee)) return
+    const state = this.states.get(message.r)
+    if (state === undefined) {
+      // No seed of its own for this round: a seed is never taken from one peer's message.
+      if (message.r > current) this.keepEarly(message.r, topic, signed)
+      else if (message.r === current) this.watch(signed, now)
       return
     }
     switch (message.t) {
       case 'commit':
         // Gossip never hands a node its own messages back: a commit under this identity comes from elsewhere.
         if (message.peer === this.self) this.options.onIdentityConflict?.(message.r)
-        else if (this.committees.isMember(message.r, message.peer, committee)) state?.addCommit(signed as SignedPulseMessage<typeof message>)
+        else state.addCommit(signed as SignedPulseMessage<typeof message>, now)
         break
       case 'challenge':
-        if (!this.committees.isMember(message.r, message.peer, committee)) break
-        // A node that joined mid-chain learns the round's seed from its challenge, to follow the beacon.
-        if (state === undefined && !this.beacons.has(message.r - 1)) {
-          state = new RoundState(this.options.networkId, message.r, message.seed, this.n, this.k)
-          this.states.set(message.r, state)
-        }
-        state?.addChallenge(signed as SignedPulseMessage<typeof message>)
+        state.addChallenge(signed as SignedPulseMessage<typeof message>)
         break
       case 'reveal':
-        state?.addReveal(message)
+        state.addReveal(message)
         break
       case 'verdict':
-        if (state?.addVerdict(signed as SignedPulseMessage<typeof message>) === true) void this.recordVerdict(signed as SignedPulseMessage<typeof message>)
+        if (state.addVerdict(signed as SignedPulseMessage<typeof message>)) void this.recordVerdict(state, signed as SignedPulseMessage<typeof message>)
         break
     }
+  }
+
+  private keepEarly (round: number, topic: string, signed: SignedPulseMessage): void {
+    const early = this.early.get(round) ?? []
+    if (early.length < MAX_EARLY) early.push({ topic, signed })
+    this.early.set(round, early)
+  }
+
+  /** A commit or challenge of the current round, heard by a node that does not know the round's seed. */
+  private watch (signed: SignedPulseMessage, now: number): void {
+    const message = signed.message
+    if (message.t !== 'commit' && message.t !== 'challenge') return
+    if (message.peer === this.self) return
+    const bySeed = this.watched.get(message.r) ?? new Map<string, RoundState>()
+    this.watched.set(message.r, bySeed)
+    const key = toHex(message.seed)
+    let candidate = bySeed.get(key)
+    if (candidate === undefined) {
+      // A seed nobody committed to is nobody's chain; a flood of seeds pushes out the least used.
+      if (message.t !== 'commit') return
+      if (bySeed.size >= MAX_CANDIDATE_SEEDS) {
+        const least = [...bySeed].sort((a, b) => a[1].commits.size - b[1].commits.size)[0]
+        if (least !== undefined) bySeed.delete(least[0])
+      }
+      candidate = this.newRoundState(message.r, message.seed)
+      bySeed.set(key, candidate)
+    }
+    if (message.t === 'commit') candidate.addCommit(signed as SignedPulseMessage<typeof message>, now)
+    else candidate.addChallenge(signed as SignedPulseMessage<typeof message>)
+  }
+
+  private newRoundState (round: number, seed: Uint8Array): RoundState {
+    const roundMs = this.options.roundMs
+    const omitCutoff = timingOf(round, roundMs).start + Math.min(ACT_AT.omitCutoff * roundMs, ACT_AT.challenge * roundMs - OMIT_SLACK_MS)
+    return new RoundState(this.options.networkId, round, seed, this.n, this.k, { history: this.history, omitCutoff })
   }
 
   private scheduleRound (round: number): void {
     const t = timingOf(round, this.options.roundMs)
     const at = (fraction: number): number => t.start + Math.round(fraction * this.options.roundMs)
     this.at(t.start, async () => { await this.onRoundStart(round) })
-    this.at(at(ACT_AT.challenge), async () => { await this.lead(round) })
+    for (let rank = 0; rank <= LEADER_BACKUPS; rank++) this.at(at(ACT_AT.challenge + rank * ACT_AT.backupStep), async () => { await this.lead(round, rank) })
     this.at(at(ACT_AT.reveal), async () => { await this.reveal(round) })
     this.at(at(ACT_AT.verify), async () => { await this.judge(round) })
     if (round === firstRoundOf(epochOf(round) + 1) - 1) this.at(at(ACT_AT.prejoin), () => { this.syncTopics(round, true) })
@@ -236,7 +279,7 @@ export class PulseEngine {
 
   /** Creates the round's state once its seed is known, and feeds it what arrived early. */
   private openRound (round: number, seed: Uint8Array): RoundState {
-    const state = new RoundState(this.options.networkId, round, seed, this.n, this.k)
+    const state = this.newRoundState(round, seed)
     this.states.set(round, state)
     const early = this.early.get(round) ?? []
     this.early.delete(round)
@@ -248,6 +291,7 @@ export class PulseEngine {
     for (const old of this.states.keys()) if (old < round - 2) this.states.delete(old)
     for (const old of this.beacons.keys()) if (old < round - 2) this.beacons.delete(old)
     for (const old of this.early.keys()) if (old < round) this.early.delete(old)
+    for (const old of this.watched.keys()) if (old < round - 1) this.watched.delete(old)
     const beacon = this.beacons.get(round - 1)
     if (beacon === undefined) {
       if (this.options.prover !== undefined) await this.options.book.update(round, r => { r.skipped = 'waiting for a full round to learn the network\'s beacon' })
@@ -268,14 +312,19 @@ export class PulseEngine {
     const committees = this.committees.committees(epochOf(round)) ?? 1
     if (committees > 1) commit.committees = committees
     const signed = await signPulse(commit, this.options.signer)
-    state.addCommit(signed)
+    state.addCommit(signed, now)
     await this.publish(round, signed)
     await this.options.book.update(round, r => { r.committed = true; r.caps = caps; delete r.skipped })
   }
 
-  private async lead (round: number): Promise<void> {
+  /**
+   * The committer ranked `rank` by leader score challenges: the first always, each next one only when
+   * no valid challenge from a better-ranked leader has arrived by its turn (see ACT_AT.backupStep).
+   */
+  private async lead (round: number, rank: number): Promise<void> {
     const state = this.states.get(round)
-    if (state === undefined || !this.options.book.get(round).committed || state.leader() !== this.self) return
+    if (state === undefined || !this.options.book.get(round).committed || state.leaderRanking()[rank] !== this.self) return
+    if (rank > 0 && state.canonicalChallenge() !== undefined) return
     const signed = await signPulse({ t: 'challenge', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, commits: state.commitSet(), k: this.k }, this.options.signer)
     state.addChallenge(signed)
     await this.publish(round, signed)
@@ -302,7 +351,7 @@ export class PulseEngine {
 
   private async judge (round: number): Promise<void> {
     const state = this.states.get(round)
-    if (state === undefined || !(this.options.validating() || state.isFallbackValidator(this.self, this.states.get(round - 1)?.verdicts))) return
+    if (state === undefined || !(this.options.validating() || state.drawnValidators().includes(this.self))) return
     const results = await state.judgeAll(this.self, this.options.recompute ?? inlineRecomputer)
     if (results.length === 0) return
     const signed = await signPulse({ t: 'verdict', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, results }, this.options.signer)
@@ -316,31 +365,58 @@ export class PulseEngine {
    * round opens if this node knows its seed first-hand.
    */
   private closeRound (round: number): void {
-    const challenge = this.states.get(round)?.canonicalChallenge()
-    if (challenge !== undefined) this.committees.noteSize(round, challenge.message.commits.length)
+    const state = this.states.get(round)
+    if (state !== undefined) this.settleRound(state)
     const watchedWhole = this.startedAt <= timingOf(round, this.options.roundMs).start
-    const followed = this.committees.committee(epochOf(round))
+    const followed = state ?? (watchedWhole ? this.followedCandidate(round) : undefined)
+    const challenge = followed?.canonicalChallenge()
+    if (challenge !== undefined) this.committees.noteSize(round, challenge.message.commits.length)
+    const committee = this.committees.committee(epochOf(round))
     this.committees.closeRound(round, watchedWhole)
     this.syncTopics(round + 1, false)
-    const beacon = this.nextBeacon(round, followed, challenge, watchedWhole)
+    const heardNothing = state === undefined && (this.watched.get(round)?.size ?? 0) === 0
+    const beacon = this.nextBeacon(round, committee, challenge, watchedWhole && (state !== undefined || heardNothing))
     if (beacon === undefined) return
     this.beacons.set(round, beacon)
     if (!this.states.has(round + 1)) this.openRound(round + 1, roundSeed(this.options.networkId, round + 1, beacon))
   }
 
   /**
+   * The end of a round this node took part in: every committer verified by quorum ages its history,
+   * and this node's own record takes the verdicts' final word.
+   */
+  private settleRound (state: RoundState): void {
+    for (const [peer] of state.canonicalChallenge()?.message.commits ?? []) {
+      if (state.outcomeFor(peer)?.verified === true) this.history.noteVerified(peer, state.round)
+    }
+    if (state.commits.has(this.self)) this.guard(async () => { await this.recordOutcome(state) })
+  }
+
+  /**
+   * The round a node without the previous beacon adopts: the seed used by the most committers it
+   * heard (a tie adopts nothing), if that seed's round had a valid challenge.
+   */
+  private followedCandidate (round: number): RoundState | undefined {
+    const ranked = [...this.watched.get(round)?.values() ?? []].sort((a, b) => b.commits.size - a.commits.size)
+    const [first, second] = ranked
+    if (first === undefined || (second !== undefined && second.commits.size === first.commits.size)) return undefined
+    return first
+  }
+
+  /**
    * What round + 1's seed chains from: a fresh committee start at an epoch boundary where committees
    * change; else the round's canonical challenge, or the empty beacon when this node saw the whole
-   * round and nobody led. A node that has just learnt K and moved to another committee has not
-   * followed that committee's chain, and picks it up from its next challenge instead.
+   * round and nobody led (for a node without the round's seed: nobody committed either). A node that
+   * has just learnt K and moved to another committee has not followed that committee's chain, and
+   * picks it up by watching a round of it instead.
    */
-  private nextBeacon (round: number, followed: number, challenge: SignedPulseMessage | undefined, watchedWhole: boolean): Uint8Array | undefined {
+  private nextBeacon (round: number, followed: number, challenge: SignedPulseMessage | undefined, emptyKnown: boolean): Uint8Array | undefined {
     const epoch = epochOf(round + 1)
     const committee = this.committees.committee(epoch)
     if (epoch !== epochOf(round) && this.committees.restartsAt(epoch)) return committeeStartBeacon(this.options.networkId, epoch, committee)
     if (committee !== followed) return undefined
     if (challenge !== undefined) return challengeBeacon(challenge.sig)
-    return watchedWhole ? emptyBeacon(this.options.networkId, round) : undefined
+    return emptyKnown ? emptyBeacon(this.options.networkId, round) : undefined
   }
 
   /**
@@ -371,20 +447,30 @@ export class PulseEngine {
     }
   }
 
-  private async recordVerdict (signed: SignedPulseMessage<VerdictMessage>): Promise<void> {
+  /**
+   * A counted verdict: one that names this node is kept as an attestation when its author votes in
+   * the round, and the round's record follows the quorum. Nobody else's word moves anything.
+   */
+  private async recordVerdict (state: RoundState, signed: SignedPulseMessage<VerdictMessage>): Promise<void> {
     const result = signed.message.results.find(r => r.peer === this.self)
-    if (result === undefined || signed.message.peer === this.self) return
     const validator = signed.message.peer
+    if (result === undefined || validator === this.self || !state.commits.has(this.self) || !state.isVoter(validator)) return
     if (result.reason === 'duplicate-identity') this.options.onIdentityConflict?.(signed.message.r)
     try {
       await this.options.keepAttestation?.({ round: signed.message.r, validator, envelope: encodeSigned(signed) })
     } catch (err) {
       console.warn('hyperspace: could not keep an attestation', err)
     }
-    await this.options.book.update(signed.message.r, r => {
-      if (result.ok) r.verified = true
-      else if (result.reason !== undefined && !r.strikes.some(s => s.validator === validator)) r.strikes.push({ validator, reason: result.reason })
-    })
+    await this.recordOutcome(state)
     this.options.onUpdate?.()
+  }
+
+  private async recordOutcome (state: RoundState): Promise<void> {
+    const outcome = state.outcomeFor(this.self)
+    if (outcome === undefined) return
+    await this.options.book.update(state.round, r => {
+      r.verified = outcome.verified
+      r.strikes = outcome.strikes.flatMap(({ validator, result }) => result.reason === undefined ? [] : [{ validator, reason: result.reason }])
+    })
   }
 }

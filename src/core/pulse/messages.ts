@@ -12,7 +12,7 @@ import { MAX_N, MIN_N } from './work.ts'
  * gossip message it came in.
  */
 
-export const PULSE_VERSION = 2
+export const PULSE_VERSION = 3
 export const MAX_CHALLENGE_ROWS = 16
 export const MAX_COMMITTEE = 512
 
@@ -70,9 +70,12 @@ export interface RevealMessage {
   rows: RevealedRow[]
 }
 
-/** `duplicate-identity`: the validator saw two different commits under this peer id in the round. */
-export type StrikeReason = 'no-reveal' | 'wrong-row' | 'bad-proof' | 'wrong-rows-challenged' | 'duplicate-identity'
-export const STRIKE_REASONS: readonly StrikeReason[] = ['no-reveal', 'wrong-row', 'bad-proof', 'wrong-rows-challenged', 'duplicate-identity']
+/**
+ * `duplicate-identity`: the validator saw two different commits under this peer id in the round.
+ * `bad-challenge`: the peer published a challenge the validator found invalid (a false root, an omitted commit).
+ */
+export type StrikeReason = 'no-reveal' | 'wrong-row' | 'bad-proof' | 'wrong-rows-challenged' | 'duplicate-identity' | 'bad-challenge'
+export const STRIKE_REASONS: readonly StrikeReason[] = ['no-reveal', 'wrong-row', 'bad-proof', 'wrong-rows-challenged', 'duplicate-identity', 'bad-challenge']
 
 export interface VerdictResult {
   peer: string

@@ -2,21 +2,32 @@
 export const PULSE_N = 256
 export const PULSE_K = 8
 
-/**
- * A round whose commits show fewer than FEW_VALIDATORS nodes with the validation capability is
- * validated also by its FALLBACK_VALIDATORS committers with the lowest leader score. Checking a
- * reveal costs n² per row, so any node can afford it; without this, a small committee that happens
- * to hold no validator leaves its honest members unverified for the round.
- */
-export const FEW_VALIDATORS = 2
-export const FALLBACK_VALIDATORS = 3
+/** Committers after the leader that stand in for it in turn when no valid challenge has arrived. */
+export const LEADER_BACKUPS = 2
+
+/** Seeds a node without the previous beacon keeps track of in a round it watches. */
+export const MAX_CANDIDATE_SEEDS = 8
 
 /** Offsets inside a round, as fractions of T, at which a node acts. */
+/**
+ * The omission cutoff is never closer to the challenge than this: a commit must have had this long to
+ * reach the leader before leaving it out can be held against it (short dev rounds get no omission rule).
+ */
+export const OMIT_SLACK_MS = 2_000
+
 export const ACT_AT = {
+  /**
+   * A commit that reached a node before this is well inside the commit phase: a challenge that omits
+   * it is invalid. Later commits are the leader's to take or leave, so a leader can bias its challenge
+   * only by commits that arrive in the last tenth of the commit phase.
+   */
+  omitCutoff: 0.3,
   /** The leader publishes the challenge a moment after the commit deadline, letting late commits land. */
   challenge: 0.42,
-  /** Committers reveal once the challenge has had time to spread. */
-  reveal: 0.5,
+  /** Each backup leader's turn comes this much after the one before. */
+  backupStep: 0.03,
+  /** Committers reveal once the challenge has had time to spread; a challenge heard after this is ignored. */
+  reveal: 0.52,
   /** Validators judge once the reveal window has closed. */
   verify: 0.72,
   /**

@@ -1,12 +1,23 @@
 import { compareBytes, equalBytes, utf8 } from './bytes.ts'
 import { proofLength, verifyProof } from './merkle.ts'
-import { FALLBACK_VALIDATORS, FEW_VALIDATORS } from './params.ts'
+import { MAX_COMMITTEE } from './messages.ts'
 import { challengeIndices, leaderScore } from './seed.ts'
+import { drawValidators, quorumOutcome, ValidatorHistory, type QuorumOutcome, type Vote } from './validators.ts'
 import { workKey } from './work.ts'
 import type { LeafRecomputer } from './recompute.ts'
 import type { ChallengeMessage, CommitMessage, RevealMessage, SignedPulseMessage, VerdictMessage, VerdictResult } from './messages.ts'
 
-export type CommitOutcome = 'accepted' | 'duplicate' | 'wrong-seed' | 'wrong-n' | 'conflict'
+export type CommitOutcome = 'accepted' | 'duplicate' | 'wrong-seed' | 'wrong-n' | 'conflict' | 'full'
+
+/** Why a challenge cannot be canonical. */
+export type ChallengeFault = 'leader-not-listed' | 'leader-not-aged' | 'false-root' | 'omission'
+
+export interface RoundRules {
+  /** Whose history is aged (leaders, drawn validators) and which validators this node trusts outright. */
+  history?: ValidatorHistory
+  /** A commit this node received before this instant must be in every valid challenge. */
+  omitCutoff?: number
+}
 
 /**
  * Everything one node saw of one round, and the decisions that follow from it: the leader, the
@@ -17,21 +28,35 @@ export class RoundState {
   readonly challenges = new Map<string, SignedPulseMessage<ChallengeMessage>>()
   /** Reveals by peer, for the challenge they name. */
   readonly reveals = new Map<string, RevealMessage>()
+  /** Verdicts from validators whose word can count (anchors and aged peers); others are dropped unread. */
   readonly verdicts = new Map<string, SignedPulseMessage<VerdictMessage>>()
   /** Peer ids seen committing two different roots this round: one identity running in two places. */
   readonly conflicts = new Set<string>()
+  readonly history: ValidatorHistory
+  private readonly omitCutoff: number
+  /** When each commit arrived, by this node's clock. */
+  private readonly arrivals = new Map<string, number>()
+  /** Leader scores, hashed once per committer and challenger. */
+  private readonly scores = new Map<string, Uint8Array>()
   /*
-   * The lowest-scoring committer and challenger so far, kept as messages arrive: a node that is asked
-   * for the leader after every reveal must not hash the whole commit set each time.
+   * Decisions that depend on the whole commit and challenge sets are computed when asked and kept
+   * until either set changes: a node asked for the leader after every reveal must not redo them.
    */
-  private leading?: { peer: string, score: Uint8Array }
-  private canonical?: { challenge: SignedPulseMessage<ChallengeMessage>, score: Uint8Array }
-  private canonicalIndices?: number[]
-  private fallback?: { challenge: SignedPulseMessage<ChallengeMessage>, peers: Set<string> }
+  private decided?: { leader?: string, canonical?: SignedPulseMessage<ChallengeMessage>, faults: Map<string, ChallengeFault> }
+  private canonicalIndices?: { challenge: SignedPulseMessage<ChallengeMessage>, indices: number[] }
+  private drawn?: { challenge: SignedPulseMessage<ChallengeMessage>, validators: string[] }
 
-  constructor (readonly networkId: string, readonly round: number, readonly seed: Uint8Array, readonly n: number, readonly k: number) {}
+  constructor (readonly networkId: string, readonly round: number, readonly seed: Uint8Array, readonly n: number, readonly k: number, rules: RoundRules = {}) {
+    this.history = rules.history ?? new ValidatorHistory()
+    this.omitCutoff = rules.omitCutoff ?? -Infinity
+  }
 
-  addCommit (signed: SignedPulseMessage<CommitMessage>): CommitOutcome {
+  /**
+   * Keeps a commit with this round's seed and n. At most MAX_COMMITTEE are kept: past that, a commit
+   * takes the place of the lowest-ranked one (aged committers first, then by leader score) or is
+   * refused, so every node truncates a flood the same way.
+   */
+  addCommit (signed: SignedPulseMessage<CommitMessage>, receivedAt = Infinity): CommitOutcome {
     const commit = signed.message
     if (!equalBytes(commit.seed, this.seed)) return 'wrong-seed'
     if (commit.n !== this.n) return 'wrong-n'
@@ -41,15 +66,21 @@ export class RoundState {
       this.conflicts.add(commit.peer)
       return 'conflict'
     }
+    if (this.commits.size >= MAX_COMMITTEE) {
+      const worst = this.lowestRanked()
+      if (worst === undefined || this.rankBefore(worst, commit.peer)) return 'full'
+      this.commits.delete(worst)
+      this.arrivals.delete(worst)
+    }
     this.commits.set(commit.peer, signed)
-    const score = leaderScore(this.seed, utf8(commit.peer))
-    if (this.leading === undefined || compareBytes(score, this.leading.score) < 0) this.leading = { peer: commit.peer, score }
+    this.arrivals.set(commit.peer, receivedAt)
+    this.decided = undefined
     return 'accepted'
   }
 
-  /** The leader among the commits seen so far: lowest SHA-256(seed | peer id). */
+  /** The leader among the commits seen so far: the lowest SHA-256(seed | peer id) among aged committers, or among all when none is aged. */
   leader (): string | undefined {
-    return this.leading?.peer
+    return this.decide().leader
   }
 
   /** The sorted commit set a leader signs. */
@@ -59,29 +90,57 @@ export class RoundState {
       .sort((a, b) => (a[0] < b[0] ? -1 : 1))
   }
 
+  /** Keeps one challenge per author with this round's seed; whether it is valid is decided against the commits. */
   addChallenge (signed: SignedPulseMessage<ChallengeMessage>): boolean {
     const challenge = signed.message
     if (!equalBytes(challenge.seed, this.seed) || this.challenges.has(challenge.peer)) return false
-    // A leader must itself be among the committers it lists.
-    if (!challenge.commits.some(([peer]) => peer === challenge.peer)) return false
     this.challenges.set(challenge.peer, signed)
-    const score = leaderScore(this.seed, utf8(challenge.peer))
-    if (this.canonical === undefined || compareBytes(score, this.canonical.score) < 0) {
-      this.canonical = { challenge: signed, score }
-      this.canonicalIndices = undefined
-    }
+    this.decided = undefined
     return true
   }
 
-  /** When nodes saw different commit sets, several may think they lead; the lowest score wins. */
+  /** The valid challenge with the lowest leader score: when one is invalid or missing, the next leader's stands. */
   canonicalChallenge (): SignedPulseMessage<ChallengeMessage> | undefined {
-    return this.canonical?.challenge
+    return this.decide().canonical
+  }
+
+  /** Authors of challenges that cannot be canonical, and why. */
+  challengeFaults (): ReadonlyMap<string, ChallengeFault> {
+    return this.decide().faults
+  }
+
+  /**
+   * Why `challenge` is invalid for this node, if it is: its leader must list itself, be aged when any
+   * committer this node heard is, list each commit this node holds with the root that commit signed,
+   * and omit none that reached this node before the omission cutoff.
+   */
+  faultOf (challenge: ChallengeMessage): ChallengeFault | undefined {
+    const listed = new Map(challenge.commits)
+    if (!listed.has(challenge.peer)) return 'leader-not-listed'
+    if (!this.history.isAged(challenge.peer) && [...this.commits.keys()].some(peer => this.history.isAged(peer))) return 'leader-not-aged'
+    for (const [peer, signed] of this.commits) {
+      const root = listed.get(peer)
+      if (root === undefined) {
+        if ((this.arrivals.get(peer) ?? Infinity) < this.omitCutoff) return 'omission'
+      } else if (!equalBytes(root, signed.message.root)) {
+        return 'false-root'
+      }
+    }
+    return undefined
   }
 
   indices (challenge: SignedPulseMessage<ChallengeMessage>): number[] {
-    if (challenge !== this.canonical?.challenge) return challengeIndices(this.seed, challenge.sig, this.n, challenge.message.k)
-    this.canonicalIndices ??= challengeIndices(this.seed, challenge.sig, this.n, challenge.message.k)
-    return this.canonicalIndices
+    if (this.canonicalIndices?.challenge === challenge) return this.canonicalIndices.indices
+    const indices = challengeIndices(this.seed, challenge.sig, this.n, challenge.message.k)
+    if (challenge === this.canonicalChallenge()) this.canonicalIndices = { challenge, indices }
+    return indices
+  }
+
+  /** The committers ordered as leaders: the first leads, the next ones stand in for it in turn. */
+  leaderRanking (): string[] {
+    const aged = [...this.commits.keys()].filter(peer => this.history.isAged(peer))
+    const eligible = aged.length > 0 ? aged : [...this.commits.keys()]
+    return eligible.sort((a, b) => compareBytes(this.scoreOf(a), this.scoreOf(b)))
   }
 
   addReveal (reveal: RevealMessage): void {
@@ -91,35 +150,34 @@ export class RoundState {
     if (known === undefined || reveal.leader === canonical) this.reveals.set(reveal.peer, reveal)
   }
 
+  /** Keeps the first verdict of each validator whose word can count here: an anchor or an aged peer. */
   addVerdict (signed: SignedPulseMessage<VerdictMessage>): boolean {
-    if (!equalBytes(signed.message.seed, this.seed) || this.verdicts.has(signed.message.peer)) return false
-    this.verdicts.set(signed.message.peer, signed)
+    const validator = signed.message.peer
+    if (!equalBytes(signed.message.seed, this.seed) || this.verdicts.has(validator)) return false
+    if (!this.history.isAnchor(validator) && !this.history.isAged(validator)) return false
+    this.verdicts.set(validator, signed)
     return true
   }
 
-  /**
-   * Whether `peer` validates this round as a fallback: fewer than FEW_VALIDATORS of the commits seen
-   * claim the validation capability, and `peer` is one of the FALLBACK_VALIDATORS committers of the
-   * canonical challenge with the lowest leader score (a draw from the round's seed, so nobody picks
-   * itself in advance). With `lastVerdicts` (who sent verdicts in the committee's previous round, when
-   * this node saw it), a claim counts only from a node that did: claiming the capability without
-   * validating must not switch the fallback off.
-   */
-  isFallbackValidator (peer: string, lastVerdicts?: ReadonlyMap<string, unknown>): boolean {
+  /** The round's drawn validators (see validators.ts), once the canonical challenge is known. */
+  drawnValidators (): string[] {
     const challenge = this.canonicalChallenge()
-    if (challenge === undefined) return false
-    let validators = 0
-    for (const commit of this.commits.values()) {
-      if (commit.message.caps.includes('validation') && (lastVerdicts === undefined || lastVerdicts.has(commit.message.peer))) validators++
-    }
-    if (validators >= FEW_VALIDATORS) return false
-    if (this.fallback?.challenge !== challenge) {
-      const ranked = challenge.message.commits
-        .map(([committer]) => ({ committer, score: leaderScore(this.seed, utf8(committer)) }))
-        .sort((a, b) => compareBytes(a.score, b.score))
-      this.fallback = { challenge, peers: new Set(ranked.slice(0, FALLBACK_VALIDATORS).map(r => r.committer)) }
-    }
-    return this.fallback.peers.has(peer)
+    if (challenge === undefined) return []
+    if (this.drawn?.challenge !== challenge) this.drawn = { challenge, validators: drawValidators(this.seed, challenge.message.commits.map(([peer]) => peer), this.history) }
+    return this.drawn.validators
+  }
+
+  /** Whether `peer`'s verdicts count in this round: an anchor, or one of its drawn validators. */
+  isVoter (peer: string): boolean {
+    return this.history.isAnchor(peer) || this.drawnValidators().includes(peer)
+  }
+
+  /** Where `peer`'s round stands with the verdicts seen so far, judged against the root it committed. */
+  outcomeFor (peer: string): QuorumOutcome | undefined {
+    const root = this.commits.get(peer)?.message.root
+    if (root === undefined) return undefined
+    const drawn = this.drawnValidators().filter(validator => validator !== peer)
+    return quorumOutcome(this.verdictsAbout(peer), root, drawn, this.history)
   }
 
   /**
@@ -148,6 +206,7 @@ export class RoundState {
     const strike = (reason: NonNullable<VerdictResult['reason']>): VerdictResult => ({ peer, ok: false, reason, root, caps })
     // Nobody can tell which of two nodes under one identity is the owner: both lose the round.
     if (this.conflicts.has(peer)) return strike('duplicate-identity')
+    if (this.challengeFaults().has(peer)) return strike('bad-challenge')
     const reveal = this.reveals.get(peer)
     if (reveal === undefined || reveal.leader !== leader || leaves === undefined) return strike('no-reveal')
     const given = reveal.rows.map(r => r.i)
@@ -162,13 +221,52 @@ export class RoundState {
   }
 
   /** What other validators said about `peer`: passes, and strikes with their reasons. */
-  verdictsAbout (peer: string): Array<{ validator: string, result: VerdictResult }> {
-    const found: Array<{ validator: string, result: VerdictResult }> = []
+  verdictsAbout (peer: string): Vote[] {
+    const found: Vote[] = []
     for (const [validator, signed] of this.verdicts) {
       if (validator === peer) continue
       const result = signed.message.results.find(r => r.peer === peer)
       if (result !== undefined) found.push({ validator, result })
     }
     return found
+  }
+
+  private scoreOf (peer: string): Uint8Array {
+    let score = this.scores.get(peer)
+    if (score === undefined) {
+      score = leaderScore(this.seed, utf8(peer))
+      this.scores.set(peer, score)
+    }
+    return score
+  }
+
+  /** Whether `a` ranks before `b` for a place in a full commit set: aged first, then the lower leader score. */
+  private rankBefore (a: string, b: string): boolean {
+    const agedA = this.history.isAged(a)
+    if (agedA !== this.history.isAged(b)) return agedA
+    return compareBytes(this.scoreOf(a), this.scoreOf(b)) < 0
+  }
+
+  private lowestRanked (): string | undefined {
+    let worst: string | undefined
+    for (const peer of this.commits.keys()) if (worst === undefined || this.rankBefore(worst, peer)) worst = peer
+    return worst
+  }
+
+  private decide (): NonNullable<RoundState['decided']> {
+    if (this.decided !== undefined) return this.decided
+    const leader = this.leaderRanking()[0]
+    const faults = new Map<string, ChallengeFault>()
+    let canonical: SignedPulseMessage<ChallengeMessage> | undefined
+    for (const [author, signed] of this.challenges) {
+      const fault = this.faultOf(signed.message)
+      if (fault !== undefined) {
+        faults.set(author, fault)
+        continue
+      }
+      if (canonical === undefined || compareBytes(this.scoreOf(author), this.scoreOf(canonical.message.peer)) < 0) canonical = signed
+    }
+    this.decided = { leader, canonical, faults }
+    return this.decided
   }
 }

@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest'
+import { equalBytes, sha256Of, utf8 } from '../../src/core/pulse/bytes.ts'
+import { MAX_COMMITTEE } from '../../src/core/pulse/messages.ts'
+import { NET, PulseBus, type BusNode } from './pulse-bus.ts'
+
+/**
+ * Scripted attackers against the real pulse engine (virtual time, every message admitted as GossipSub
+ * would). Each test names an attack and asserts that the attacker gains nothing and honest nodes lose
+ * nothing.
+ */
+
+function committedRounds (node: BusNode, from: number, to: number): number[] {
+  const rounds: number[] = []
+  for (let r = from; r < to; r++) if (node.book.get(r).committed) rounds.push(r)
+  return rounds
+}
+
+function verifiedRounds (node: BusNode, from: number, to: number): number[] {
+  const rounds: number[] = []
+  for (let r = from; r < to; r++) if (node.book.get(r).verified) rounds.push(r)
+  return rounds
+}
+
+/** Every honest node committed and was verified in every round of [from, to). */
+function expectAllVerified (nodes: BusNode[], from: number, to: number): void {
+  for (const node of nodes) {
+    expect(committedRounds(node, from, to), `${node.name} committed`).toHaveLength(to - from)
+    expect(verifiedRounds(node, from, to), `${node.name} verified`).toHaveLength(to - from)
+  }
+}
+
+describe('the pulse against a hostile peer', () => {
+  it('a young network: the anchor alone verifies, honest nodes earn every round', async () => {
+    const bus = new PulseBus(1)
+    bus.add([{ name: 'relay', kind: 'anchor' }, { name: 'a', kind: 'honest' }, { name: 'b', kind: 'honest' }, { name: 'c', kind: 'honest' }])
+    await bus.runRounds(2)
+    const from = bus.round
+    await bus.runRounds(3)
+    expectAllVerified(['a', 'b', 'c'].map(n => bus.node(n)), from, bus.round - 1)
+  })
+
+  it('seed hijack: a challenge for the next round with a chosen seed is never adopted', async () => {
+    const bus = new PulseBus(2)
+    const honest = bus.add([{ name: 'relay', kind: 'anchor' }, { name: 'a', kind: 'honest' }, { name: 'b', kind: 'honest' }, { name: 'c', kind: 'honest' }]).slice(1)
+    await bus.runRounds(3)
+    const attacker = bus.freshKey()
+    // In the commit phase of round r it announces round r + 1 with a seed of its own, leading it alone.
+    await bus.runTo(0.2)
+    const next = bus.round + 1
+    const chosen = sha256Of(utf8('attacker seed'))
+    await bus.inject(attacker, { t: 'commit', net: NET, r: next, peer: attacker.peerId, seed: chosen, root: new Uint8Array(32), n: 16, caps: [], sid: new Uint8Array(8) })
+    await bus.inject(attacker, { t: 'challenge', net: NET, r: next, peer: attacker.peerId, seed: chosen, commits: [[attacker.peerId, new Uint8Array(32)]], k: 4 })
+    await bus.runRounds(3)
+    for (const node of honest) {
+      const seed = node.engine.round(next)?.seed
+      expect(seed, `${node.name} knows round ${next}'s seed`).toBeDefined()
+      expect(equalBytes(seed as Uint8Array, chosen)).toBe(false)
+      expect(equalBytes(seed as Uint8Array, honest[0]?.engine.round(next)?.seed as Uint8Array)).toBe(true)
+    }
+    expectAllVerified(honest, next, next + 2)
+  })
+
+  it('Sybil verdicts: fresh keys verify nobody, strike nobody and raise no identity conflict', async () => {
+    const bus = new PulseBus(3)
+    const [, a, b, cheater] = bus.add([{ name: 'relay', kind: 'anchor' }, { name: 'a', kind: 'honest' }, { name: 'b', kind: 'honest' }, { name: 'cheater', kind: 'wrong-work' }]) as BusNode[]
+    const idle = bus.freshKey()
+    await bus.runRounds(2)
+    const from = bus.round
+    for (let i = 0; i < 3; i++) {
+      await bus.runTo(0.75)
+      const r = bus.round
+      const seed = a?.engine.round(r)?.seed as Uint8Array
+      const rootOf = (node: BusNode | undefined): Uint8Array => node?.engine.round(r)?.commits.get(node.signer.peerId)?.message.root ?? new Uint8Array(32)
+      for (let s = 0; s < 4; s++) {
+        const sybil = bus.freshKey()
+        await bus.inject(sybil, {
+          t: 'verdict', net: NET, r, peer: sybil.peerId, seed, results: [
+            { peer: cheater?.signer.peerId as string, ok: true, root: rootOf(cheater), caps: [] },
+            { peer: idle.peerId, ok: true, root: new Uint8Array(32), caps: [] },
+            { peer: a?.signer.peerId as string, ok: false, reason: 'duplicate-identity', root: rootOf(a), caps: [] },
+            { peer: b?.signer.peerId as string, ok: false, reason: 'wrong-row', root: rootOf(b), caps: [] }
+          ]
+        })
+      }
+      await bus.runRounds(1)
+    }
+    expect(verifiedRounds(cheater as BusNode, from, bus.round)).toEqual([])
+    expect(cheater?.book.get(from).strikes.map(s => s.reason)).toEqual(['wrong-row'])
+    expectAllVerified([a as BusNode, b as BusNode], from, bus.round - 1)
+    expect(a?.identityConflicts).toEqual([])
+    expect(b?.book.get(from).strikes).toEqual([])
+    // Only the anchor's verdicts were kept as attestations: spam costs the victim no disk.
+    expect(new Set(a?.attestations.map(x => x.validator))).toEqual(new Set([bus.node('relay').signer.peerId]))
+  })
+
+  it('aged keys below quorum: two aged attackers vouching for a cheater verify nothing', async () => {
+    const bus = new PulseBus(4)
+    const names = ['a', 'b', 'c', 'd', 'e']
+    const honest = bus.add([...names.map(name => ({ name, kind: 'honest' as const, aged: true })), { name: 'cheater', kind: 'wrong-work', aged: true }])
+    const cheater = bus.node('cheater')
+    const attackers = [bus.freshKey(), bus.freshKey()]
+    for (const key of attackers) bus.age(key)
+    await bus.runRounds(2)
+    const from = bus.round
+    for (let i = 0; i < 4; i++) {
+      await bus.runTo(0.05)
+      const r = bus.round
+      const seed = honest[0]?.engine.round(r)?.seed as Uint8Array
+      for (const key of attackers) await bus.inject(key, { t: 'commit', net: NET, r, peer: key.peerId, seed, root: sha256Of(utf8(key.peerId)), n: 16, caps: ['validation'], sid: new Uint8Array(8) })
+      await bus.runTo(0.75)
+      const root = cheater.engine.round(r)?.commits.get(cheater.signer.peerId)?.message.root as Uint8Array
+      for (const key of attackers) {
+        await bus.inject(key, { t: 'verdict', net: NET, r, peer: key.peerId, seed, results: [{ peer: cheater.signer.peerId, ok: true, root, caps: [] }] })
+      }
+      await bus.runRounds(1)
+    }
+    expect(committedRounds(cheater, from, bus.round - 1)).toHaveLength(bus.round - 1 - from)
+    expect(verifiedRounds(cheater, from, bus.round)).toEqual([])
+    expectAllVerified(honest.slice(0, names.length), from, bus.round - 1)
+  })
+
+  it('commit flood: thousands of fresh keys past the cap cost honest nodes nothing and memory stays bounded', async () => {
+    const bus = new PulseBus(5)
+    const honest = bus.add(['a', 'b', 'c', 'd'].map(name => ({ name, kind: 'honest' as const, aged: true })))
+    await bus.runRounds(2)
+    await bus.runTo(0.1)
+    const r = bus.round
+    const seed = honest[0]?.engine.round(r)?.seed as Uint8Array
+    for (let i = 0; i < MAX_COMMITTEE + 200; i++) {
+      const key = bus.freshKey()
+      await bus.inject(key, { t: 'commit', net: NET, r, peer: key.peerId, seed, root: sha256Of(utf8(key.peerId)), n: 16, caps: [], sid: new Uint8Array(8) })
+    }
+    await bus.runTo(0.9)
+    for (const node of honest) {
+      const state = node.engine.round(r)
+      expect(state?.commits.size, `${node.name} holds a bounded commit set`).toBe(MAX_COMMITTEE)
+      for (const other of honest) expect(state?.commits.has(other.signer.peerId), `${node.name} kept ${other.name}`).toBe(true)
+    }
+    await bus.runRounds(1)
+    expectAllVerified(honest, r, r + 1)
+  })
+})

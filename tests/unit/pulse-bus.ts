@@ -1,0 +1,148 @@
+import { admitPulse } from '../../src/core/pulse/admission.ts'
+import { epochOf, firstRoundOf } from '../../src/core/pulse/committee.ts'
+import { PulseEngine } from '../../src/core/pulse/engine.ts'
+import { encodeSigned, signPulse, type PulseMessage, type PulseSigner, type SignedPulseMessage } from '../../src/core/pulse/messages.ts'
+import { ReferenceProver, type Prover } from '../../src/core/pulse/reference-prover.ts'
+import { ValidatorHistory } from '../../src/core/pulse/validators.ts'
+import { PulseLedger } from '../../src/net/pulse-ledger.ts'
+import { proverFor } from '../../sim/provers.ts'
+import { Rng } from '../../sim/rng.ts'
+import { SimKeys } from '../../sim/sim-keys.ts'
+import { VirtualTime } from '../../sim/virtual-time.ts'
+import type { Attestation } from '../../src/core/pulse/engine.ts'
+
+export const NET = 'dev-t6'
+export const ROUND_MS = 6_000
+const N = 16
+const K = 4
+/** Every message reaches every other member this long after it is sent. */
+const DELIVERY_MS = 20
+
+export interface BusNode {
+  name: string
+  signer: PulseSigner
+  engine: PulseEngine
+  book: PulseLedger
+  attestations: Attestation[]
+  identityConflicts: number[]
+}
+
+export interface NodeSpec {
+  name: string
+  /** 'anchor': a validator-only node that the others trust as a bootstrap relay. */
+  kind: 'honest' | 'wrong-work' | 'anchor'
+  validating?: boolean
+  /** Its history is aged in every node's view, as after days of verified rounds. */
+  aged?: boolean
+}
+
+/**
+ * Pulse engines on virtual time, joined by a bus that delivers every message to every other node
+ * after admitting it exactly as a GossipSub validator does (strict decoding, signature, network,
+ * round window). Attackers publish whatever they like through the same admission.
+ */
+export class PulseBus {
+  readonly time: VirtualTime
+  readonly keys: SimKeys
+  readonly nodes: BusNode[] = []
+  private readonly aged = new Set<string>()
+  private readonly anchors: string[] = []
+  private readonly rng: Rng
+
+  constructor (seed = 1) {
+    this.rng = new Rng(seed)
+    this.keys = new SimKeys(this.rng.fork('keys'))
+    // Start mid-round, away from an epoch boundary, so the first whole round starts the chain.
+    this.time = new VirtualTime((firstRoundOf(epochOf(4_000_000) + 1) + 10.5) * ROUND_MS)
+  }
+
+  get round (): number {
+    return Math.floor(this.time.now() / ROUND_MS)
+  }
+
+  /** Creates nodes; anchors and aged histories are known to every node created in the same call. */
+  add (specs: NodeSpec[]): BusNode[] {
+    const signers = specs.map(() => this.keys.create())
+    specs.forEach((spec, i) => {
+      const peer = (signers[i] as PulseSigner).peerId
+      if (spec.kind === 'anchor') this.anchors.push(peer)
+      if (spec.aged === true) this.aged.add(peer)
+    })
+    return specs.map((spec, i) => this.start(spec, signers[i] as PulseSigner))
+  }
+
+  node (name: string): BusNode {
+    const found = this.nodes.find(n => n.name === name)
+    if (found === undefined) throw new Error(`no node ${name}`)
+    return found
+  }
+
+  /** A key with no history: what an attacker gets for free. */
+  freshKey (): PulseSigner {
+    return this.keys.create()
+  }
+
+  /** Ages a key in every node's view: history bought with days of real work. */
+  age (signer: PulseSigner): void {
+    this.aged.add(signer.peerId)
+  }
+
+  /** Publishes a message as `signer` on the committee topic, through the same admission as everyone's. */
+  async inject (signer: PulseSigner, message: PulseMessage): Promise<void> {
+    const signed = await signPulse(message, signer)
+    this.deliver(signer.peerId, encodeSigned(signed))
+  }
+
+  async runRounds (count: number): Promise<void> {
+    await this.time.runUntil((this.round + count) * ROUND_MS)
+  }
+
+  /** Runs until `fraction` of the current round (or of the next, if that moment has passed). */
+  async runTo (fraction: number): Promise<void> {
+    let at = (this.round + fraction) * ROUND_MS
+    if (at <= this.time.now()) at += ROUND_MS
+    await this.time.runUntil(at)
+  }
+
+  private start (spec: NodeSpec, signer: PulseSigner): BusNode {
+    const book = new PulseLedger(NET, ROUND_MS)
+    const prover: Prover | undefined = spec.kind === 'anchor' ? undefined : spec.kind === 'honest' ? new ReferenceProver() : proverFor(spec.kind, this.rng.fork(spec.name))
+    const node: BusNode = { name: spec.name, signer, book, attestations: [], identityConflicts: [], engine: undefined as unknown as PulseEngine }
+    node.engine = new PulseEngine({
+      networkId: NET,
+      roundMs: ROUND_MS,
+      signer,
+      scheduler: this.time,
+      book,
+      ...(prover !== undefined ? { prover } : {}),
+      validating: () => spec.kind === 'anchor' || spec.validating === true,
+      workingCaps: () => [],
+      n: N,
+      k: K,
+      history: new ValidatorHistory(this.anchors, [], peer => this.aged.has(peer)),
+      transport: {
+        publish: async (_topic, data) => { this.deliver(signer.peerId, data) },
+        join: () => {},
+        leave: () => {}
+      },
+      keepAttestation: async a => { node.attestations.push(a) },
+      onIdentityConflict: round => { node.identityConflicts.push(round) }
+    })
+    this.nodes.push(node)
+    node.engine.start()
+    return node
+  }
+
+  private deliver (author: string, data: Uint8Array): void {
+    for (const node of this.nodes) {
+      if (node.signer.peerId === author) continue
+      this.time.after(DELIVERY_MS, () => {
+        void admitPulse(data, author, NET, ROUND_MS, this.time.now(), this.keys.verify).then(admission => {
+          if (admission.result !== 'accept') return
+          const topic = node.engine.committees.topic(admission.signed.message.r)
+          node.engine.receive(topic, admission.signed as SignedPulseMessage)
+        })
+      })
+    }
+  }
+}
