@@ -13,6 +13,8 @@ export const CHROMIUM_ARGS = [
   '--enable-unsafe-webgpu'
 ]
 
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
 export const APP_PORT = Number(process.env.E2E_APP_PORT ?? 4173)
 
 export default defineConfig({
@@ -27,7 +29,7 @@ export default defineConfig({
     baseURL: `http://127.0.0.1:${APP_PORT}`,
     browserName: 'chromium',
     launchOptions: {
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      executablePath: CHROMIUM_PATH,
       args: CHROMIUM_ARGS
     },
     trace: 'off'

@@ -45,6 +45,17 @@ export function hasUsableWebGpu (hw: Pick<HardwareInfo, 'webgpu' | 'deviceMemory
   return estimateUsableVramMiB(hw) >= 512
 }
 
+/**
+ * Why the WASM engines (wllama, ONNX Runtime) run on one thread here, or undefined when they may use
+ * threads. Threads share memory through SharedArrayBuffer, which a browser grants only to a
+ * cross-origin isolated page, and only the page's host can make it one (COOP and COEP headers).
+ */
+export function wasmThreadsOffReason (hw: Pick<HardwareInfo, 'crossOriginIsolated'>): string | undefined {
+  if (hw.crossOriginIsolated) return undefined
+  return 'the page is not cross-origin isolated (crossOriginIsolated === false): its host does not send ' +
+    '"Cross-Origin-Opener-Policy: same-origin" and "Cross-Origin-Embedder-Policy: require-corp", so models run on one thread'
+}
+
 export function proposeProfile (hw: HardwareInfo): ProfileName {
   return hasUsableWebGpu(hw) ? 'inference' : 'embedding'
 }

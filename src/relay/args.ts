@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util'
+import { multiaddr } from '@multiformats/multiaddr'
+import { WebSocketsSecure } from '@multiformats/multiaddr-matcher'
 import { isValidNetworkName } from '../core/config.ts'
 import { RELAY_DEFAULTS } from './relay.ts'
 
@@ -12,6 +14,13 @@ export interface RelayArgs {
   maxReservationsPerHost: number
   /** Write the dialable addresses as a bootstrap.json to this path. */
   bootstrapOut?: string
+  /** PEM files that make the relay listen on wss itself (browsers on https pages cannot open ws://). */
+  tls?: RelayTlsFiles
+}
+
+export interface RelayTlsFiles {
+  certFile: string
+  keyFile: string
 }
 
 export const RELAY_USAGE = `npm run relay -- [options]
@@ -22,7 +31,9 @@ export const RELAY_USAGE = `npm run relay -- [options]
   --network <name>          network name (default ${RELAY_DEFAULTS.network})
   --max-reservations <n>    circuit relay reservations in all (default ${RELAY_DEFAULTS.maxReservations})
   --max-per-host <n>        reservations from one IP address (default ${RELAY_DEFAULTS.maxReservationsPerHost})
-  --bootstrap-out <path>    write a bootstrap.json listing this relay`
+  --bootstrap-out <path>    write a bootstrap.json listing this relay
+  --tls-cert <file>         PEM certificate (with its chain): listen on wss instead of ws
+  --tls-key <file>          PEM private key of --tls-cert (the two go together)`
 
 function positiveInt (value: string | undefined, name: string, fallback: number, min = 1): number {
   if (value === undefined) return fallback
@@ -45,7 +56,9 @@ export function parseRelayArgs (argv: string[]): RelayArgs {
       network: { type: 'string' },
       'max-reservations': { type: 'string' },
       'max-per-host': { type: 'string' },
-      'bootstrap-out': { type: 'string' }
+      'bootstrap-out': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' }
     }
   })
   const port = positiveInt(values.port, 'port', RELAY_DEFAULTS.port, 0)
@@ -62,5 +75,33 @@ export function parseRelayArgs (argv: string[]): RelayArgs {
   }
   if (values['key-file'] !== undefined) args.keyFile = values['key-file']
   if (values['bootstrap-out'] !== undefined) args.bootstrapOut = values['bootstrap-out']
+  const tls = tlsFilesOf(values['tls-cert'], values['tls-key'])
+  if (tls !== undefined) {
+    args.tls = tls
+    for (const addr of args.announce) requireSecureWebSocket(addr)
+  }
   return args
+}
+
+function tlsFilesOf (certFile: string | undefined, keyFile: string | undefined): RelayTlsFiles | undefined {
+  if (certFile === undefined && keyFile === undefined) return undefined
+  if (certFile === undefined || keyFile === undefined) {
+    throw new RangeError(`--tls-cert and --tls-key go together: ${certFile === undefined ? '--tls-cert' : '--tls-key'} is missing`)
+  }
+  if (certFile.trim() === '' || keyFile.trim() === '') throw new RangeError('--tls-cert and --tls-key need file paths')
+  return { certFile, keyFile }
+}
+
+/**
+ * A relay with its own TLS listens only on wss: announcing a plain ws address would hand browsers
+ * an address that reaches nothing (and that an https page may not open anyway).
+ */
+function requireSecureWebSocket (addr: string): void {
+  let secure: boolean
+  try {
+    secure = WebSocketsSecure.matches(multiaddr(addr))
+  } catch {
+    throw new RangeError(`--announce ${addr} is not a multiaddr`)
+  }
+  if (!secure) throw new RangeError(`--announce ${addr} must be a /tls/ws or /wss address when --tls-cert is given`)
 }

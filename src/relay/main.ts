@@ -3,12 +3,16 @@ import { writeFile } from 'node:fs/promises'
 import { RELAY_DEFAULTS, startRelay } from './relay.ts'
 import { RELAY_USAGE, parseRelayArgs, type RelayArgs } from './args.ts'
 import { loadOrCreateKey } from './key-file.ts'
+import { readRelayTls, RelayTlsError, type RelayTls } from './tls-files.ts'
 
 let args: RelayArgs
+let tls: RelayTls | undefined
 try {
   args = parseRelayArgs(process.argv.slice(2))
+  if (args.tls !== undefined) tls = await readRelayTls(args.tls)
 } catch (err) {
-  console.error(`relay: ${(err as Error).message}\n\n${RELAY_USAGE}`)
+  // A bad file is not a usage mistake: the usage text would bury the one line that matters.
+  console.error(err instanceof RelayTlsError ? `relay: ${err.message}` : `relay: ${(err as Error).message}\n\n${RELAY_USAGE}`)
   process.exit(2)
 }
 
@@ -20,7 +24,8 @@ const relay = await startRelay({
   network: args.network,
   maxReservations: args.maxReservations,
   maxReservationsPerHost: args.maxReservationsPerHost,
-  maxTopics: RELAY_DEFAULTS.maxTopics
+  maxTopics: RELAY_DEFAULTS.maxTopics,
+  ...(tls !== undefined ? { tls } : {})
 })
 
 console.log(`relay ${relay.libp2p.peerId.toString()} on network ${args.network}`)

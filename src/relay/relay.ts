@@ -9,6 +9,7 @@ import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { hyperspaceServices, type HyperspaceServices } from '../net/services.ts'
 import { ReservationLimiter } from './reservation-limits.ts'
 import { TopicCarrier } from './topic-carrier.ts'
+import type { RelayTls } from './tls-files.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 export interface RelayOptions {
@@ -22,6 +23,8 @@ export interface RelayOptions {
   maxReservationsPerHost: number
   /** The most gossip topics this relay joins on behalf of its peers. */
   maxTopics: number
+  /** Listen on wss with this certificate instead of plain ws (which https pages may not open). */
+  tls?: RelayTls
 }
 
 export const RELAY_DEFAULTS = { host: '127.0.0.1', port: 4002, network: 'dev', maxReservations: 512, maxReservationsPerHost: 64, maxTopics: 64 } as const
@@ -35,8 +38,9 @@ export interface Relay {
 
 /**
  * The bootstrap relay: a libp2p peer with a public (or, on a dev network, loopback) WebSockets
- * address. It relays circuits for browsers, serves the DHT, carries gossip (see TopicCarrier) and
- * validates pulse rounds, so a lone browser still gets verified.
+ * address, secure (wss) when it is given a certificate. It relays circuits for browsers, serves the
+ * DHT, carries gossip (see TopicCarrier) and validates pulse rounds, so a lone browser still gets
+ * verified.
  */
 export async function startRelay (options: RelayOptions): Promise<Relay> {
   const dev = isDevNetwork(options.network)
@@ -44,10 +48,10 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
   const libp2p = await createLibp2p({
     privateKey: options.privateKey,
     addresses: {
-      listen: [`/ip4/${options.host}/tcp/${options.port}/ws`],
+      listen: [`/ip4/${options.host}/tcp/${options.port}/${options.tls !== undefined ? 'tls/ws' : 'ws'}`],
       announce: options.announce
     },
-    transports: [webSockets()],
+    transports: [webSockets(options.tls !== undefined ? { https: { cert: options.tls.cert, key: options.tls.key } } : {})],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { maxConnections: options.maxReservations * 2, inboundConnectionThreshold: 50, maxIncomingPendingConnections: 64 },

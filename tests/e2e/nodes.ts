@@ -19,6 +19,11 @@ export async function waitForNode (page: Page): Promise<NodeStatus> {
 
 /** A node in its own browser context: its own IndexedDB, locks and identity, as a separate profile. */
 export async function openNode (browser: Browser, relayAddrs: string[], extra = ''): Promise<TestNode> {
+  return await openNodeAt(browser, appUrl(relayAddrs, extra))
+}
+
+/** openNode at any URL: absolute, or relative to the test's baseURL. */
+export async function openNodeAt (browser: Browser, url: string): Promise<TestNode> {
   const context = await browser.newContext()
   // E2E_DEBUG=<libp2p debug namespaces> prints the page's console, with those libp2p logs on.
   const debug = process.env.E2E_DEBUG
@@ -26,7 +31,7 @@ export async function openNode (browser: Browser, relayAddrs: string[], extra = 
   const page = await context.newPage()
   page.on('pageerror', err => { console.error(`[page error] ${err.stack ?? err.message}`) })
   if (debug !== undefined) page.on('console', message => { console.log(`[${Date.now() % 100_000}] ${message.text()}`) })
-  await page.goto(appUrl(relayAddrs, extra))
+  await page.goto(url)
   const status = await waitForNode(page)
   return { context, page, peerId: status.peerId }
 }

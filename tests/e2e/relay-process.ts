@@ -13,11 +13,19 @@ export interface RelayProcess {
   stop(): Promise<void>
 }
 
+export interface RelayProcessOptions {
+  port?: number
+  keyFile?: string
+  /** PEM files: the relay listens on wss (`--tls-cert`, `--tls-key`). */
+  tls?: { certFile: string, keyFile: string }
+}
+
 /** Starts `npm run relay`'s entry point as its own process on 127.0.0.1, so a test can kill it. */
-export async function startRelayProcess (options: { port?: number, keyFile?: string } = {}): Promise<RelayProcess> {
+export async function startRelayProcess (options: RelayProcessOptions = {}): Promise<RelayProcess> {
   const keyFile = options.keyFile ?? join(mkdtempSync(join(tmpdir(), 'hs-relay-')), 'relay.key')
+  const tlsArgs = options.tls !== undefined ? ['--tls-cert', options.tls.certFile, '--tls-key', options.tls.keyFile] : []
   const child: ChildProcess = spawn(process.execPath, [
-    '--import', 'tsx', 'src/relay/main.ts', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--key-file', keyFile
+    '--import', 'tsx', 'src/relay/main.ts', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--key-file', keyFile, ...tlsArgs
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })

@@ -1,7 +1,9 @@
 import { cpSync, mkdtempSync, readFileSync, statSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { tmpdir } from 'node:os'
 import { extname, join, normalize, resolve, sep } from 'node:path'
+import { ISOLATION_HEADERS } from '../../scripts/serve-plugin.ts'
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json',
@@ -14,36 +16,47 @@ export interface StaticSite {
   close(): Promise<void>
 }
 
+export interface StaticSiteOptions {
+  /** Serve over https with this PEM certificate and key. */
+  tls?: { cert: string, key: string }
+  /** Send COOP/COEP (default true); false is a host that cannot set headers. */
+  crossOriginIsolation?: boolean
+}
+
 /**
- * Serves a private copy of the built app, so a test can deploy a "new version" by editing files
+ * Serves a private copy of the built app as a plain static host would: files as they are, 404 for
+ * anything missing. A private copy lets a test deploy its own bootstrap.json or a "new version"
  * without touching dist/ that other tests use.
  */
-export async function serveCopyOfDist (): Promise<StaticSite> {
+export async function serveCopyOfDist (options: StaticSiteOptions = {}): Promise<StaticSite> {
   const root = mkdtempSync(join(tmpdir(), 'hs-site-'))
   cpSync('dist', root, { recursive: true })
-  const server: Server = createServer((req, res) => {
+  const headers = options.crossOriginIsolation === false ? {} : ISOLATION_HEADERS
+  const serve = (req: IncomingMessage, res: ServerResponse): void => {
     const path = normalize(decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/')).replace(/^[/\\]+/, '')
-    let file = resolve(root, path === '' ? 'index.html' : path)
+    const file = resolve(root, path === '' ? 'index.html' : path)
     if (!file.startsWith(resolve(root) + sep)) { res.writeHead(403).end(); return }
+    let body: Buffer
     try {
-      if (!statSync(file).isFile()) file = join(root, 'index.html')
+      if (!statSync(file).isFile()) throw new Error('not a file')
+      body = readFileSync(file)
     } catch {
-      file = join(root, 'index.html')
+      res.writeHead(404, headers).end()
+      return
     }
-    res.writeHead(200, {
-      'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
-      'Cache-Control': 'no-cache',
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp'
-    })
-    res.end(readFileSync(file))
-  })
+    res.writeHead(200, { 'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream', 'Cache-Control': 'no-cache', ...headers })
+    res.end(body)
+  }
+  const server: Server = options.tls !== undefined ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, serve) : createHttpServer(serve)
   await new Promise<void>(done => server.listen(0, '127.0.0.1', done))
   const address = server.address()
   const port = typeof address === 'object' && address !== null ? address.port : 0
   return {
     root,
-    url: `http://127.0.0.1:${port}`,
-    close: async () => { await new Promise<void>(done => server.close(() => { done() })) }
+    url: `${options.tls !== undefined ? 'https' : 'http'}://127.0.0.1:${port}`,
+    close: async () => {
+      server.closeAllConnections()
+      await new Promise<void>(done => server.close(() => { done() }))
+    }
   }
 }

@@ -5,6 +5,7 @@ import {
   estimateUsableVramMiB,
   hasUsableWebGpu,
   proposeProfile,
+  wasmThreadsOffReason,
   type HardwareInfo,
   type WebGpuInfo
 } from '../../src/core/hardware.ts'
@@ -96,5 +97,18 @@ describe('browserAvailability', () => {
         .toEqual({ available: false, reason: 'the browser grants less than 64 MiB of storage' })
     }
     expect(browserAvailability(hardware({ storageQuotaBytes: 64 * MiB + 1 })).storage).toEqual({ available: true })
+  })
+})
+
+describe('wasmThreadsOffReason', () => {
+  it('threads are on for a cross-origin isolated page', () => {
+    expect(wasmThreadsOffReason(hardware({ crossOriginIsolated: true }))).toBeUndefined()
+  })
+
+  it('without isolation they are off, and the reason names the headers the host must send', () => {
+    const reason = wasmThreadsOffReason(hardware({ crossOriginIsolated: false }))
+    expect(reason).toContain('crossOriginIsolated === false')
+    expect(reason).toContain('Cross-Origin-Opener-Policy: same-origin')
+    expect(reason).toContain('Cross-Origin-Embedder-Policy: require-corp')
   })
 })

@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest'
+import { join } from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { parseRelayArgs } from '../../src/relay/args.ts'
+import { readRelayTls, RelayTlsError } from '../../src/relay/tls-files.ts'
+import { makeTestCertificates, type TestCertificates } from '../test-certificates.ts'
 
 describe('parseRelayArgs', () => {
   it('uses the defaults with no arguments', () => {
@@ -22,7 +25,9 @@ describe('parseRelayArgs', () => {
       '--network', 'mainnet',
       '--max-reservations', '100',
       '--max-per-host', '4',
-      '--bootstrap-out', 'public/bootstrap.json'
+      '--bootstrap-out', 'public/bootstrap.json',
+      '--tls-cert', 'relay.crt',
+      '--tls-key', 'relay.key'
     ])).toEqual({
       host: '0.0.0.0',
       port: 443,
@@ -31,7 +36,8 @@ describe('parseRelayArgs', () => {
       network: 'mainnet',
       maxReservations: 100,
       maxReservationsPerHost: 4,
-      bootstrapOut: 'public/bootstrap.json'
+      bootstrapOut: 'public/bootstrap.json',
+      tls: { certFile: 'relay.crt', keyFile: 'relay.key' }
     })
   })
 
@@ -80,5 +86,57 @@ describe('parseRelayArgs', () => {
     expect(() => parseRelayArgs(['-p', '4002'])).toThrow(/Unknown option '-p'/)
     expect(() => parseRelayArgs(['extra'])).toThrow(/Unexpected argument 'extra'/)
     expect(() => parseRelayArgs(['--port'])).toThrow(/argument missing/)
+  })
+})
+
+describe('parseRelayArgs --tls-cert/--tls-key', () => {
+  it('takes both files together', () => {
+    expect(parseRelayArgs(['--tls-cert', 'relay.crt', '--tls-key', 'relay.key']).tls).toEqual({ certFile: 'relay.crt', keyFile: 'relay.key' })
+    expect(parseRelayArgs([]).tls).toBeUndefined()
+  })
+
+  it('refuses one without the other, naming the missing one', () => {
+    expect(() => parseRelayArgs(['--tls-cert', 'relay.crt'])).toThrow(/--tls-key is missing/)
+    expect(() => parseRelayArgs(['--tls-key', 'relay.key'])).toThrow(/--tls-cert is missing/)
+    expect(() => parseRelayArgs(['--tls-cert=', '--tls-key', 'relay.key'])).toThrow(RangeError)
+  })
+
+  it('with TLS, accepts only secure WebSocket announce addresses', () => {
+    const tls = ['--tls-cert', 'relay.crt', '--tls-key', 'relay.key']
+    expect(parseRelayArgs([...tls, '--announce', '/dns4/relay.example.org/tcp/443/wss', '--announce', '/ip4/1.2.3.4/tcp/443/tls/ws']).announce).toHaveLength(2)
+    expect(() => parseRelayArgs([...tls, '--announce', '/ip4/1.2.3.4/tcp/4002/ws'])).toThrow(/must be a \/tls\/ws or \/wss address/)
+    expect(() => parseRelayArgs([...tls, '--announce', 'relay.example.org:443'])).toThrow(/is not a multiaddr/)
+    // Without TLS a /wss announcement is the reverse-proxy setup: the proxy ends TLS.
+    expect(parseRelayArgs(['--announce', '/dns4/relay.example.org/tcp/443/wss']).announce).toEqual(['/dns4/relay.example.org/tcp/443/wss'])
+  })
+})
+
+describe('readRelayTls', () => {
+  let certs: TestCertificates
+  let other: TestCertificates
+
+  beforeAll(() => {
+    certs = makeTestCertificates()
+    other = makeTestCertificates()
+  })
+
+  it('reads a matching certificate and key', async () => {
+    expect(await readRelayTls({ certFile: certs.certFile, keyFile: certs.keyFile })).toEqual({ cert: certs.cert, key: certs.key })
+  })
+
+  it('names a missing file and its flag', async () => {
+    const missing = join(certs.dir, 'missing.pem')
+    await expect(readRelayTls({ certFile: missing, keyFile: certs.keyFile })).rejects.toThrow(`--tls-cert ${missing} does not exist`)
+    await expect(readRelayTls({ certFile: certs.certFile, keyFile: missing })).rejects.toThrow(`--tls-key ${missing} does not exist`)
+    await expect(readRelayTls({ certFile: missing, keyFile: certs.keyFile })).rejects.toBeInstanceOf(RelayTlsError)
+  })
+
+  it('refuses files that are not PEM of the right kind', async () => {
+    await expect(readRelayTls({ certFile: certs.keyFile, keyFile: certs.keyFile })).rejects.toThrow(/--tls-cert .* is not a PEM certificate/)
+    await expect(readRelayTls({ certFile: certs.certFile, keyFile: certs.certFile })).rejects.toThrow(/--tls-key .* is not a PEM private key/)
+  })
+
+  it('refuses a key that belongs to another certificate', async () => {
+    await expect(readRelayTls({ certFile: certs.certFile, keyFile: other.keyFile })).rejects.toThrow(/is not the private key of --tls-cert/)
   })
 })
