@@ -54,8 +54,8 @@ test('on the proposed profile, a chat model pulled with the Pull button on A is 
     // Whatever the device, the proposal holds blocks and vectors where the quota allows (it does here).
     expect(status.capabilities.storage.enabled).toBe(true)
     expect(status.capabilities.memory.enabled).toBe(true)
+    if (node === a) console.log(`proposed profile here: ${status.profile} (${status.hardware.cores} cores)`)
   }
-  console.log(`proposed profile here: ${(await statusOf(a.page)).profile} (${(await statusOf(a.page)).hardware.cores} cores)`)
 
   // Before the pull the earning panel names inference: on but idle, or off but able to earn.
   const stalled = a.page.getByTestId('stalled-inference')
