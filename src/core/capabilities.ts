@@ -111,3 +111,35 @@ export function enabledCapabilities (
   }
   return enabled
 }
+
+/**
+ * The capabilities that are off although this device could run them, the best earners first: what
+ * "Why am I earning nothing?" offers to turn on.
+ */
+export function idleCapabilities (statuses: CapabilityStatusMap): CapabilityName[] {
+  return CAPABILITY_NAMES
+    .filter(name => statuses[name].available && !statuses[name].enabled)
+    .sort((a, b) => CAPABILITY_WEIGHTS[b] - CAPABILITY_WEIGHTS[a])
+}
+
+/** The capabilities that are on but do not work, each with why: they earn nothing until fixed. */
+export function stalledCapabilities (statuses: CapabilityStatusMap): Array<{ name: CapabilityName, reason: string }> {
+  return CAPABILITY_NAMES
+    .filter(name => statuses[name].enabled && !statuses[name].working)
+    .map(name => ({ name, reason: statuses[name].reason ?? 'unknown reason' }))
+}
+
+/**
+ * What becomes of a chat model once pulled, given the inference capability: it is served; or
+ * inference is off and the pull turns it on (pulling a chat model is asking to serve it); or this
+ * device cannot serve, and the model is kept for local chat only.
+ */
+export type PulledModelServing =
+  | { kind: 'served' }
+  | { kind: 'turns-inference-on' }
+  | { kind: 'not-served', reason: string }
+
+export function pulledModelServing (inference: CapabilityStatus): PulledModelServing {
+  if (!inference.available) return { kind: 'not-served', reason: `inference is unavailable here: ${inference.reason ?? 'unknown reason'}` }
+  return inference.enabled ? { kind: 'served' } : { kind: 'turns-inference-on' }
+}

@@ -56,24 +56,51 @@ export function wasmThreadsOffReason (hw: Pick<HardwareInfo, 'crossOriginIsolate
     '"Cross-Origin-Opener-Policy: same-origin" and "Cross-Origin-Embedder-Policy: require-corp", so models run on one thread'
 }
 
-export function proposeProfile (hw: HardwareInfo): ProfileName {
-  return hasUsableWebGpu(hw) ? 'inference' : 'embedding'
+/** Below this (navigator.deviceMemory), a model kept loaded beside the page would crowd it out. */
+const MIN_MODEL_MEMORY_GIB = 2
+
+/**
+ * Whether models can run on the CPU beside the page: wllama and onnxruntime take every core but one,
+ * so one core must be left over, and the device must have memory to spare (unknown counts as enough).
+ */
+export function hasCpuRoomForModels (hw: Pick<HardwareInfo, 'cores' | 'deviceMemoryGiB'>): boolean {
+  return hw.cores >= 2 && (hw.deviceMemoryGiB === undefined || hw.deviceMemoryGiB >= MIN_MODEL_MEMORY_GIB)
 }
 
-/** Which capabilities this device can run in a browser tab, each with the reason when it cannot. */
+/**
+ * The profile that earns the most without hurting the device (docs/architecture.md, "Defaults that earn").
+ * `full` wherever models have somewhere to run: on a usable GPU (web-llm for chat, onnxruntime's
+ * WebGPU provider for embeddings) or on a CPU with room to spare (wllama, onnxruntime's wasm). Its
+ * inference capability costs nothing until the user pulls a chat model, which it then serves; storage
+ * and memory cost only disk within the browser's quota. A device with neither gets `storage`: it earns
+ * with its disk and runs no model unasked.
+ */
+export function proposeProfile (hw: HardwareInfo): ProfileName {
+  return hasUsableWebGpu(hw) || hasCpuRoomForModels(hw) ? 'full' : 'storage'
+}
+
+/** Below this quota the node has no room worth offering for blocks (they get half of it) and vectors. */
+const MIN_STORAGE_QUOTA_BYTES = 64 * MiB
+
+/**
+ * Which capabilities this device can run in a browser tab, each with the reason when it cannot.
+ * Orchestration and proxy are not built: no tab can run them, so no profile turns them on.
+ */
 export function browserAvailability (hw: HardwareInfo): AvailabilityMap {
   const yes = { available: true }
+  const disk = hw.storageQuotaBytes === undefined || hw.storageQuotaBytes >= MIN_STORAGE_QUOTA_BYTES
+    ? yes
+    : { available: false, reason: `the browser grants less than ${MIN_STORAGE_QUOTA_BYTES / MiB} MiB of storage` }
+  const notBuilt = { available: false, reason: 'not implemented yet' }
   return {
     inference: yes,
     embedding: yes,
-    storage: hw.storageQuotaBytes === undefined || hw.storageQuotaBytes >= 64 * MiB
-      ? yes
-      : { available: false, reason: 'the browser grants less than 64 MiB of storage' },
-    memory: yes,
+    storage: disk,
+    memory: disk,
     relay: { available: false, reason: 'a browser cannot accept inbound connections; run `npm run relay` on a host with a public address' },
     validation: yes,
-    orchestration: yes,
+    orchestration: notBuilt,
     caching: yes,
-    proxy: yes
+    proxy: notBuilt
   }
 }

@@ -1,7 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
-import { capabilityStatuses, enabledCapabilities, type Availability, type CapabilityName, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
+import { capabilityStatuses, enabledCapabilities, pulledModelServing, type Availability, type CapabilityName, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
 import { NodeNotRunningError } from '../core/errors.ts'
 import { browserAvailability, proposeProfile } from '../core/hardware.ts'
 import { transportKind } from '../net/transport-kind.ts'
@@ -47,7 +47,12 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     const models = components.models
     this.models = {
       catalog: async () => await models.catalog(),
-      pull: async (id, options) => await models.pull(id, options),
+      pull: async (id, options) => {
+        const pulled = await models.pull(id, options)
+        // Only chat models load into the inference engine; an embedding model serves through its own capability.
+        if (models.state().loaded.includes(pulled)) await this.serveChatModels()
+        return pulled
+      },
       downloaded: async () => await models.downloaded(),
       delete: async id => { await models.delete(id) },
       state: () => models.state()
@@ -168,6 +173,14 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     for (const conn of this.session?.libp2p.getConnections() ?? []) conn.abort(new Error('the page was closed'))
   }
 
+  /**
+   * A pulled chat model is meant to be served: inference is turned on when it is off. The status event
+   * that follows says so, and the Models panel tells the user before and after the pull.
+   */
+  private async serveChatModels (): Promise<void> {
+    if (pulledModelServing(this.capabilities().inference).kind === 'turns-inference-on') await this.setCapability('inference', true)
+  }
+
   private profile (): ProfileName {
     return this.components.config.profile ?? this.settings.profile ?? proposeProfile(this.components.hardware)
   }
@@ -177,7 +190,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     return capabilityStatuses(enabled, this.availability, this.working())
   }
 
-  /** What actually works now; everything else says "not implemented yet" rather than pretend. */
+  /** What works now, for each capability a tab runs; one without an entry says "not implemented yet" rather than pretend. */
   private working (): Map<CapabilityName, Availability> {
     const working = new Map<CapabilityName, Availability>()
     const running = this.session !== undefined

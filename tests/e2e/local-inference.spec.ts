@@ -54,6 +54,8 @@ async function askWorker (page: Page, request: InferenceRequest): Promise<Infere
 test('stories260K: listed as local, pulled with progress, generates greedily, streams, is listed as downloaded, survives a reload, is deleted', async ({ browser }) => {
   node = await openNode(browser, [relay.addr])
   const page = node.page
+  // The proposed profile caches deterministic answers; here every request must reach the engine.
+  await page.evaluate(async () => { await window.hyperspace?.setCapability('caching', false) })
 
   const catalog = await page.evaluate(async () => await window.hyperspace?.models.catalog())
   const stories = catalog?.find(m => m.id === 'stories260K')

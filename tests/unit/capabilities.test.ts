@@ -7,9 +7,12 @@ import {
   capabilityMultiplier,
   capabilityStatuses,
   enabledCapabilities,
+  idleCapabilities,
   isCapabilityName,
   isProfileName,
   profileCapabilities,
+  pulledModelServing,
+  stalledCapabilities,
   type Availability,
   type AvailabilityMap,
   type CapabilityName,
@@ -163,5 +166,47 @@ describe('capabilityMultiplier', () => {
       expect(m).toBeLessThanOrEqual(1.49)
       expect(m).toBeCloseTo(1 + names.reduce((s, n) => s + CAPABILITY_WEIGHTS[n], 0), 10)
     }))
+  })
+})
+
+describe('what could earn more', () => {
+  it('idle: available and off, the best earners first; unavailable ones are never offered', () => {
+    const avail = availability({ relay: 'no inbound', proxy: 'not implemented yet', orchestration: 'not implemented yet' })
+    const statuses = capabilityStatuses(new Set(['embedding', 'validation']), avail, working(['embedding', 'validation']))
+    expect(idleCapabilities(statuses)).toEqual(['inference', 'storage', 'memory', 'caching'])
+    expect(idleCapabilities(capabilityStatuses(new Set(CAPABILITY_NAMES), avail, new Map()))).toEqual([])
+  })
+
+  it('idle on the storage profile in a tab: inference first, the capability that could earn most', () => {
+    const tab = availability({ relay: 'no inbound', proxy: 'not implemented yet', orchestration: 'not implemented yet' })
+    const statuses = capabilityStatuses(enabledCapabilities('storage', tab, {}), tab, working(CAPABILITY_NAMES))
+    expect(idleCapabilities(statuses)).toEqual(['inference', 'embedding', 'validation', 'caching'])
+  })
+
+  it('stalled: on and not working, each with its reason', () => {
+    const statuses = capabilityStatuses(new Set(['inference', 'embedding', 'storage']), ALL, new Map([
+      ['inference', { available: false, reason: 'no model loaded: pull one under Models' }],
+      ['embedding', { available: true }]
+    ]))
+    expect(stalledCapabilities(statuses)).toEqual([
+      { name: 'inference', reason: 'no model loaded: pull one under Models' },
+      { name: 'storage', reason: 'not implemented yet' }
+    ])
+    expect(stalledCapabilities(statusesWith(['inference']))).toEqual([])
+  })
+})
+
+describe('pulledModelServing', () => {
+  it('inference on: a pulled chat model is served', () => {
+    expect(pulledModelServing({ enabled: true, available: true, working: false, reason: 'no model loaded' })).toEqual({ kind: 'served' })
+  })
+
+  it('inference off: the pull turns it on', () => {
+    expect(pulledModelServing({ enabled: false, available: true, working: false })).toEqual({ kind: 'turns-inference-on' })
+  })
+
+  it('inference unavailable: not served, and why', () => {
+    expect(pulledModelServing({ enabled: false, available: false, working: false, reason: 'no engine runs here' }))
+      .toEqual({ kind: 'not-served', reason: 'inference is unavailable here: no engine runs here' })
   })
 })
