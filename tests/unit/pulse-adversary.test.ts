@@ -139,4 +139,25 @@ describe('the pulse against a hostile peer', () => {
     await bus.runRounds(1)
     expectAllVerified(honest, r, r + 1)
   })
+
+  it('a newcomer learns the chain by watching a round, and a lone liar cannot steer it', async () => {
+    const bus = new PulseBus(6)
+    const honest = bus.add([{ name: 'relay', kind: 'anchor' }, { name: 'a', kind: 'honest' }, { name: 'b', kind: 'honest' }, { name: 'c', kind: 'honest' }]).slice(1)
+    await bus.runRounds(3)
+    await bus.runTo(0.6)
+    const [newcomer] = bus.add([{ name: 'newcomer', kind: 'honest' }]) as [BusNode]
+    // In the first round the newcomer watches whole, a liar commits and leads under a seed of its own.
+    await bus.runTo(0.05)
+    const watched = bus.round
+    const liar = bus.freshKey()
+    const fake = sha256Of(utf8('fake chain'))
+    const root = sha256Of(utf8('nothing'))
+    await bus.inject(liar, { t: 'commit', net: NET, r: watched, peer: liar.peerId, seed: fake, root, n: 16, caps: [], sid: new Uint8Array(8) })
+    await bus.runTo(0.43)
+    await bus.inject(liar, { t: 'challenge', net: NET, r: watched, peer: liar.peerId, seed: fake, commits: [[liar.peerId, root]], k: 4 })
+    await bus.runRounds(1)
+    expect(equalBytes(newcomer.engine.round(watched + 1)?.seed as Uint8Array, honest[0]?.engine.round(watched + 1)?.seed as Uint8Array)).toBe(true)
+    await bus.runRounds(2)
+    expectAllVerified([newcomer], watched + 1, bus.round - 1)
+  })
 })
