@@ -63,10 +63,9 @@ test('three pages run pulse rounds, each verified in every round after joining, 
     const shown = Number(await node.page.getByTestId('points-total').textContent())
     expect(Math.abs(shown - (await points(node)).total)).toBeLessThan(0.01)
     await expect(node.page.getByTestId('earning-summary')).toHaveAttribute('data-ok', 'true')
-    // No commit carries the validation capability, so the three lowest-scoring committers (all three
-    // pages) validate too, recomputing the rows in their pulse workers: each round gets the relay's
-    // verdict and the pages'.
-    await expect.poll(async () => await node.page.evaluate(() => window.hyperspace?.pulse.current()?.validators ?? 0), { timeout: 15_000, intervals: [500] }).toBe(4)
+    // A young network: no page has the verified history a voter needs (docs/protocol.md, "Validators and
+    // quorum"), so the relay, an anchor of every page's bootstrap list, is the one voter each round.
+    await expect.poll(async () => await node.page.evaluate(() => window.hyperspace?.pulse.current()?.validators ?? 0), { timeout: 15_000, intervals: [500] }).toBe(1)
   }
 })
 

@@ -187,9 +187,12 @@ export class PulseEngine {
     if ((message.t === 'commit' || message.t === 'challenge') && !this.committees.isMember(message.r, message.peer, committee)) return
     const state = this.states.get(message.r)
     if (state === undefined) {
-      // No seed of its own for this round: a seed is never taken from one peer's message.
-      if (message.r > current) this.keepEarly(message.r, topic, signed)
-      else if (message.r === current) this.watch(signed, now)
+      // No seed of its own for this round (yet: this node's own round end may fire a moment late, and
+      // a peer's clock may run ahead). The message waits for the round to open from this node's own
+      // beacon; in the current round it is also watched, in case that beacon never comes. A seed is
+      // never taken from one peer's message.
+      if (message.r >= current) this.keepEarly(message.r, topic, signed)
+      if (message.r === current) this.watch(signed, now)
       return
     }
     switch (message.t) {
@@ -370,7 +373,8 @@ export class PulseEngine {
     const watchedWhole = this.startedAt <= timingOf(round, this.options.roundMs).start
     const followed = state ?? (watchedWhole ? this.followedCandidate(round) : undefined)
     const challenge = followed?.canonicalChallenge()
-    if (challenge !== undefined) this.committees.noteSize(round, challenge.message.commits.length)
+    // Entries the leader listed but this node never received a commit for do not count: a leader could pad its list.
+    if (challenge !== undefined) this.committees.noteSize(round, challenge.message.commits.filter(([peer]) => followed?.commits.has(peer) === true).length)
     const committee = this.committees.committee(epochOf(round))
     this.committees.closeRound(round, watchedWhole)
     this.syncTopics(round + 1, false)
