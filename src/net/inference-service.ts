@@ -7,6 +7,7 @@ import {
   FRAME_MAX_BYTES, INFERENCE_PROTOCOL, JOB_FRAME_MAX_BYTES, JOB_ID_BYTES, MAX_DELTA_CHARS, NONCE_BYTES,
   decodeClientFrame, decodeServerFrame, encodeClientFrame, encodeServerFrame, type ClientFrame, type ServerFrame
 } from '../core/inference/wire.ts'
+import { completionTokenBound } from '../core/inference/token-bound.ts'
 import type { EngineCompletion } from '../core/inference/chat.ts'
 import type { ValidChatRequest } from '../core/inference/request.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
@@ -125,7 +126,7 @@ export class InferenceService {
       const { round, seed } = this.options.round()
       const receipt = await client.exchangeReceipt(this.options, {
         job, nonce: first.nonce, kind: 'inference', server: peerId, client: this.options.signer.peerId, model: request.model,
-        units: done.completion, output: sha256Of(utf8(text)), round, seed, ts: Date.now()
+        units: Math.min(done.completion, completionTokenBound(text, request)), output: sha256Of(utf8(text)), round, seed, ts: Date.now()
       }, signal)
       const end = this.options.scheduler.now()
       return {

@@ -41,6 +41,7 @@ export interface ServerReceiptParty extends ReceiptParty {
 
 /** The job as the server ran it: what the client's receipt must say. */
 export interface ServedJob extends ReceiptExpectation {
+  /** The units this server counts: the most it countersigns. */
   units: number
   /** What a unit is, for the error when the counts differ ("tokens", "texts"). */
   unitName: string
@@ -59,7 +60,9 @@ export async function countersignAsServer (party: ServerReceiptParty, job: Serve
   try {
     const receipt = await decodeSignedReceipt(await channel.receive(), party.verify, false)
     checkMatches(receipt.body, job)
-    if (receipt.body.units !== job.units) throw new MalformedMessageError(`the receipt counts ${receipt.body.units} ${job.unitName}, not ${job.units}`)
+    // The client counts what it received and may count fewer than this server did (see
+    // completionTokenBound): fewer still beats no receipt, more would pay for work not done.
+    if (receipt.body.units > job.units) throw new MalformedMessageError(`the receipt counts ${receipt.body.units} ${job.unitName}, more than ${job.units}`)
     checkFreshness(receipt.body, party.currentRound(), party.seedOf)
     const full = await countersign(receipt, party.signer)
     await party.onReceipt(full)

@@ -1,6 +1,6 @@
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
-import { BadSignatureError, HyperspaceError, MalformedMessageError, OversizeMessageError, ReceiptMismatchError, UnsupportedVersionError, UnsignedReceiptError } from '../core/errors.ts'
+import { BadSignatureError, HyperspaceError, MalformedMessageError, OversizeMessageError, ReceiptMismatchError, ReceiptUnitsError, UnsupportedVersionError, UnsignedReceiptError } from '../core/errors.ts'
 import { checkFreshness, decodeSignedReceipt, encodeSignedReceipt, ReplayGuard, type SignedReceipt } from '../core/receipts/receipt.ts'
 import { topicFor } from '../core/topics.ts'
 import type { PulseVerifier } from '../core/pulse/messages.ts'
@@ -16,7 +16,7 @@ export interface ReceiptGossipEvents {
 /** Forged, malformed or unsigned receipts are the sender's fault; stale and replayed ones may be honest lateness. */
 function isRejectable (err: HyperspaceError): boolean {
   return err instanceof MalformedMessageError || err instanceof OversizeMessageError || err instanceof UnsupportedVersionError ||
-    err instanceof BadSignatureError || err instanceof UnsignedReceiptError || err instanceof ReceiptMismatchError
+    err instanceof BadSignatureError || err instanceof UnsignedReceiptError || err instanceof ReceiptMismatchError || err instanceof ReceiptUnitsError
 }
 
 export interface ReceiptGossipOptions {

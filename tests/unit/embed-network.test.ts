@@ -270,11 +270,11 @@ describe('the server facing a misbehaving client', () => {
     if (accept.t !== 'accept' || result.t !== 'result') throw new Error(`expected accept and result, got ${accept.t}, ${result.t}`)
     const signed = await signAsClient({
       job, nonce: accept.nonce, kind: 'embedding', server: a.peerId, client: b.peerId, model: MODEL,
-      units: 1_000, output: sha256Of(result.vectors), round: ROUND, seed: SEED, ts: Date.now()
+      units: 3, output: sha256Of(result.vectors), round: ROUND, seed: SEED, ts: Date.now()
     }, b.signer)
     await lp.write(encodeEmbedClientFrame({ t: 'sign', receipt: encodeSignedReceipt(signed) }))
     const reply = await readFrame(lp)
-    expect(reply).toMatchObject({ t: 'error', message: expect.stringContaining('counts 1000 texts, not 2') })
+    expect(reply).toMatchObject({ t: 'error', message: expect.stringContaining('counts 3 texts, more than 2') })
     expect(a.receipts).toEqual([])
     close()
   })

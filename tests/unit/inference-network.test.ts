@@ -252,6 +252,27 @@ describe('InferenceService between real libp2p nodes', () => {
     expect(a.receipts.filter(r => r.body.units > req.max_tokens)).toEqual([])
   })
 
+  it('the client signs for no more tokens than the text it received can hold, whatever the server counts', async () => {
+    // A server that sends two characters and counts 16 tokens (within max_tokens) would otherwise get
+    // a receipt for 16: the client took the server's count. Every token decodes to at least one byte
+    // of text, so the client bounds the count itself by the bytes it received, plus the end token and
+    // the bytes of a character cut off at the token limit (4 in all), plus the longest stop string
+    // (the engine cuts a matched stop string from the text).
+    a.run = async (_req, onDelta) => {
+      onDelta('Hi')
+      return { completion: { text: 'Hi', finishReason: 'stop', promptTokens: 3, completionTokens: 16 }, cached: false }
+    }
+    const plainReq = request('inflate', { max_tokens: 16 })
+    const result = await b.service.request(a.peerId, plainReq, () => {})
+    expect(result.receipt.body.units).toBe(2 + 4)
+    const withStop = request('inflate', { max_tokens: 16, stop: ['THE END'] })
+    const stopped = await b.service.request(a.peerId, withStop, () => {})
+    expect(stopped.receipt.body.units).toBe(2 + 4 + 'THE END'.length)
+    // The server countersigned the client's lower count: both logs hold the same receipts.
+    expect(a.receipts.map(r => r.body.units)).toEqual([6, 13])
+    expect(b.receipts.map(r => r.body.units)).toEqual([6, 13])
+  })
+
   it('answers a model it does not serve with ERR_MODEL_NOT_SERVED', async () => {
     const err = await rejectionOf(b.service.request(a.peerId, validateChatRequest({ model: 'stories15M', messages: [{ role: 'user', content: 'hi' }] }), () => {}))
     expect(err).toBeInstanceOf(RemoteInferenceError)
@@ -477,7 +498,6 @@ describe('the server facing a misbehaving client', () => {
   it('refuses to countersign a receipt with the wrong token count or output hash', async () => {
     const cases: Array<[string, Partial<ReceiptBody>, string]> = [
       ['more tokens', { units: 1000 }, 'ERR_MALFORMED_MESSAGE'],
-      ['fewer tokens', { units: 1 }, 'ERR_MALFORMED_MESSAGE'],
       ['another output', { output: sha256Of(utf8('a much better story')) }, 'ERR_RECEIPT_MISMATCH']
     ]
     for (const [what, over, code] of cases) {
@@ -487,6 +507,13 @@ describe('the server facing a misbehaving client', () => {
       if (reply.t === 'error') expect(reply.code, what).toBe(code)
     }
     expect(a.receipts).toEqual([])
+  })
+
+  it('countersigns a lower count than its own: the client counts what it received', async () => {
+    const hand = await handJob(request('fewer'))
+    const reply = await signAndSend(hand, { units: 1 })
+    expect(reply.t).toBe('countersign')
+    expect(a.receipts.map(r => r.body.units)).toEqual([1])
   })
 
   it('refuses a receipt for another job, server, client, round or seed, or with a forged signature', async () => {
@@ -523,13 +550,16 @@ describe('ReceiptGossip between real nodes', () => {
   async function receipt (over: Partial<ReceiptBody> = {}): Promise<SignedReceipt> {
     const body: ReceiptBody = {
       job: crypto.getRandomValues(new Uint8Array(16)), nonce: crypto.getRandomValues(new Uint8Array(16)), kind: 'inference',
-      server: a.peerId, client: b.peerId, model: MODEL, units: 1234, output: sha256Of(utf8('text')), round: ROUND, seed: SEED, ts: Date.now(), ...over
+      server: a.peerId, client: b.peerId, model: MODEL, units: 1000, output: sha256Of(utf8('text')), round: ROUND, seed: SEED, ts: Date.now(), ...over
     }
     return await countersign(await signAsClient(body, b.signer), a.signer)
   }
 
-  /** Every event and validator verdict a node produced while `during` ran, and a moment after. */
-  async function watch (node: TestNode, during: () => Promise<void>, settleMs = 600): Promise<{ received: string[], invalid: Array<{ from: string, error: HyperspaceError }>, verdicts: TopicValidatorResult[] }> {
+  /**
+   * Every event and validator verdict a node produced while `during` ran, and then until `verdicts`
+   * validator verdicts were in (or, without it, a moment after).
+   */
+  async function watch (node: TestNode, during: () => Promise<void>, settle: number | { verdicts: number } = 600): Promise<{ received: string[], invalid: Array<{ from: string, error: HyperspaceError }>, verdicts: TopicValidatorResult[] }> {
     const received: string[] = []
     const invalid: Array<{ from: string, error: HyperspaceError }> = []
     const verdicts: TopicValidatorResult[] = []
@@ -545,7 +575,8 @@ describe('ReceiptGossip between real nodes', () => {
     node.gossip.addEventListener('invalid', onInvalid)
     try {
       await during()
-      await sleep(settleMs)
+      if (typeof settle === 'number') await sleep(settle)
+      else await until(() => verdicts.length >= settle.verdicts && received.length + invalid.length >= settle.verdicts, `${settle.verdicts} verdicts`)
     } finally {
       node.gossip.removeEventListener('receipt', onReceipt)
       node.gossip.removeEventListener('invalid', onInvalid)
@@ -582,6 +613,27 @@ describe('ReceiptGossip between real nodes', () => {
     expect(atA.invalid.map(i => i.from)).toEqual([c.peerId, c.peerId])
     expect(atA.invalid[0]?.error).toBeInstanceOf(BadSignatureError)
     expect(atA.invalid[1]?.error).toBeInstanceOf(UnsignedReceiptError)
+  })
+
+  it('rejects a receipt claiming more units than one job can hold, and reports the sender', async () => {
+    // A colluding client and server can sign anything between themselves; what one job can hold is
+    // bounded by the protocol: max_tokens (1024), one embedding batch (64 texts), one block (1 MiB).
+    const inflated = [
+      await receipt({ units: 1025 }),
+      await receipt({ kind: 'embedding', units: 65 }),
+      await receipt({ kind: 'storage', units: 1024 * 1024 + 1 })
+    ]
+    const atCaps = [
+      await receipt({ units: 1024 }),
+      await receipt({ kind: 'embedding', units: 64 }),
+      await receipt({ kind: 'storage', units: 1024 * 1024 })
+    ]
+    const atC = await watch(c, async () => {
+      for (const r of [...inflated, ...atCaps]) await a.libp2p.services.pubsub.publish(topic(), encodeSignedReceipt(r))
+    }, { verdicts: 6 })
+    expect(atC.verdicts).toEqual([...inflated.map(() => TopicValidatorResult.Reject), ...atCaps.map(() => TopicValidatorResult.Accept)])
+    expect(atC.invalid.map(i => [i.from, i.error.code])).toEqual(inflated.map(() => [a.peerId, 'ERR_RECEIPT_UNITS']))
+    expect(atC.received).toEqual(atCaps.map(r => receiptId(r.body)))
   })
 
   it('ignores a replayed or stale receipt without blaming the sender', async () => {

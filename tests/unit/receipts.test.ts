@@ -10,6 +10,7 @@ import {
   OversizeMessageError,
   ReceiptChainError,
   ReceiptMismatchError,
+  ReceiptUnitsError,
   ReplayedReceiptError,
   StaleReceiptError,
   UnsignedReceiptError,
@@ -21,7 +22,9 @@ import { appendEntry, GENESIS_HASH, verifyChain, type LogEntry } from '../../src
 import {
   RECEIPT_MAX_AGE_ROUNDS,
   RECEIPT_MAX_BYTES,
+  RECEIPT_UNIT_CAPS,
   ReplayGuard,
+  WORK_KINDS,
   UNSEEDED,
   checkFreshness,
   checkMatches,
@@ -208,7 +211,7 @@ describe('receipt signing and verification', () => {
 
   it('refuses a body edited after signing', async () => {
     const full = await fullReceipt()
-    for (const edit of [{ units: 121 }, { units: 0 }, { model: 'other' }, { output: sha256Of(utf8('else')) }, { round: ROUND + 1 }, { ts: NOW + 1 }, { kind: 'embedding' as const }]) {
+    for (const edit of [{ units: 121 }, { units: 0 }, { model: 'other' }, { output: sha256Of(utf8('else')) }, { round: ROUND + 1 }, { ts: NOW + 1 }, { kind: 'storage' as const }]) {
       const bodyBytes = encodeReceiptBody({ ...full.body, ...edit })
       const err = await rejectionOf(decodeSignedReceipt(encodeSignedReceipt({ ...full, bodyBytes }), verifyPulseSignature, true))
       expect(err, JSON.stringify(Object.keys(edit))).toBeInstanceOf(BadSignatureError)
@@ -292,6 +295,21 @@ describe('receipt expectations: checkMatches', () => {
       const err = errorOf(() => { checkMatches(b, { ...expectation(b), ...diff }) })
       expect(err, Object.keys(diff)[0]).toBeInstanceOf(ReceiptMismatchError)
       expect((err as Error).message).toContain(Object.keys(diff)[0])
+    }
+  })
+})
+
+describe('receipt unit caps', () => {
+  it('refuses more units than one job of the kind can hold, however well signed', async () => {
+    expect(RECEIPT_UNIT_CAPS).toEqual({ inference: 1024, embedding: 64, storage: 1024 * 1024 })
+    for (const kind of WORK_KINDS) {
+      const cap = RECEIPT_UNIT_CAPS[kind]
+      expect(decodeReceiptBody(encodeReceiptBody(body({ kind, units: cap }))).units).toBe(cap)
+      const over = await fullReceipt({ kind, units: cap + 1 })
+      const err = await rejectionOf(decodeSignedReceipt(encodeSignedReceipt(over), verifyPulseSignature, true))
+      expect(err, kind).toBeInstanceOf(ReceiptUnitsError)
+      expect((err as HyperspaceError).code).toBe('ERR_RECEIPT_UNITS')
+      expect((err as Error).message).toContain(`${cap + 1} units of ${kind}`)
     }
   })
 })
@@ -512,13 +530,13 @@ describe('ReceiptBook', () => {
     const store = new ReceiptStore(db)
     const first = new ReceiptBook(store, `${NET}-b`, server.peerId)
     await first.load()
-    for (const units of [1000, 2000, 3000]) await first.append(await fullReceipt({ units }))
+    for (const units of [100, 200, 300]) await first.append(await fullReceipt({ units }))
     const second = new ReceiptBook(store, `${NET}-b`, server.peerId)
     await second.load()
     expect(second.state()).toEqual({ entries: 3, broken: null })
     expect(second.work(NOW)).toEqual(first.work(NOW))
     expect(second.recent(3)).toEqual(first.recent(3))
-    await second.append(await fullReceipt({ units: 4000 }))
+    await second.append(await fullReceipt({ units: 400 }))
     const stored = await store.entries(`${NET}-b`)
     expect(stored.map(e => e.seq)).toEqual([0, 1, 2, 3])
     expect(() => { verifyChain(stored) }).not.toThrow()
@@ -533,12 +551,12 @@ describe('ReceiptBook', () => {
     const net = `${NET}-c`
     const book = new ReceiptBook(store, net, server.peerId)
     await book.load()
-    for (const units of [1000, 2000, 3000]) await book.append(await fullReceipt({ units }))
+    for (const units of [100, 200, 300]) await book.append(await fullReceipt({ units }))
     // Someone with access to IndexedDB inflates a receipt's tokens.
     const stored = await db.get('receipts', [net, 1])
     if (stored === undefined) throw new Error('entry 1 missing')
     const record = decodeMessage(stored.receipt, RECEIPT_MAX_BYTES, 1)
-    const inflated = encodeReceiptBody({ ...decodeReceiptBody(record.body as Uint8Array), units: 1_000_000 })
+    const inflated = encodeReceiptBody({ ...decodeReceiptBody(record.body as Uint8Array), units: 1000 })
     await db.put('receipts', { ...stored, receipt: new Uint8Array(encode({ ...record, body: inflated })) })
     const reloaded = new ReceiptBook(store, net, server.peerId)
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})

@@ -1,5 +1,8 @@
 import { decodeMessage, encodeMessage } from '../cbor.ts'
-import { BadSignatureError, MalformedMessageError, ReceiptMismatchError, ReplayedReceiptError, StaleReceiptError, UnsignedReceiptError } from '../errors.ts'
+import { BLOCK_MAX_BYTES } from '../blocks/cid.ts'
+import { EMBED_LIMITS } from '../embedding/limits.ts'
+import { BadSignatureError, MalformedMessageError, ReceiptMismatchError, ReceiptUnitsError, ReplayedReceiptError, StaleReceiptError, UnsignedReceiptError } from '../errors.ts'
+import { REQUEST_LIMITS } from '../inference/request.ts'
 import { concat, equalBytes, toHex, utf8 } from '../pulse/bytes.ts'
 import type { PulseSigner, PulseVerifier } from '../pulse/messages.ts'
 
@@ -36,6 +39,18 @@ export interface SignedReceipt {
   clientSig: Uint8Array
   /** Absent until the server countersigns. */
   serverSig?: Uint8Array
+}
+
+/**
+ * The most units one job of each kind can hold, whatever its two parties sign: a request asks for at
+ * most 1024 tokens, an embedding batch holds at most 64 texts, and a storage job moves one block.
+ * A colluding client and server can sign any count between themselves; these caps are what anyone
+ * who checks their receipt can hold them to.
+ */
+export const RECEIPT_UNIT_CAPS: Readonly<Record<WorkKind, number>> = {
+  inference: REQUEST_LIMITS.maxTokens,
+  embedding: EMBED_LIMITS.batch,
+  storage: BLOCK_MAX_BYTES
 }
 
 export const RECEIPT_VERSION = 1
@@ -87,6 +102,8 @@ export function decodeReceiptBody (bytes: Uint8Array): ReceiptBody {
     ts: count(m.ts, 'ts')
   }
   if (body.server === body.client) throw new MalformedMessageError('a node cannot be its own client')
+  const cap = RECEIPT_UNIT_CAPS[body.kind]
+  if (body.units > cap) throw new ReceiptUnitsError(body.kind, body.units, cap)
   return body
 }
 
