@@ -100,14 +100,6 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
     return this.engine.current()
   }
 
-  /**
-   * The seed of a recent round (the current one and the two before it) as this node knows it. With
-   * more than one committee each committee has its own seed chain, so this is its committee's seed.
-   */
-  seedOf (round: number): Uint8Array | undefined {
-    return this.engine.round(round)?.seed
-  }
-
   private join (topic: string): void {
     const pubsub = this.libp2p.services.pubsub
     pubsub.topicValidators.set(topic, async (peer, msg) => await this.validate(peer, msg))

@@ -1,8 +1,7 @@
 import { TypedEventEmitter } from 'main-event'
 import { errorMessage } from '../core/errors.ts'
-import { decodeMessage } from '../core/cbor.ts'
 import { appendEntry, verifyChain, type LogEntry } from '../core/receipts/log.ts'
-import { decodeReceiptBody, encodeSignedReceipt, receiptId, RECEIPT_MAX_BYTES, RECEIPT_VERSION, type ReceiptBody, type SignedReceipt, type WorkKind } from '../core/receipts/receipt.ts'
+import { decodeLoggedReceipt, encodeSignedReceipt, receiptId, type ReceiptBody, type SignedReceipt, type WorkKind } from '../core/receipts/receipt.ts'
 import { pointsOf, workPoints } from '../core/receipts/work-points.ts'
 
 /** A receipt as the UI lists it, from this node's side. */
@@ -14,6 +13,8 @@ export interface ReceiptSummary {
   peer: string
   model: string
   units: number
+  /** Answered from the server's cache: paid at the cache rate. */
+  cached: boolean
   /** Work points it earned this node (0 as the client). */
   points: number
   round: number
@@ -57,8 +58,7 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
     for (const entry of entries) {
       this.log.push(entry)
       try {
-        const record = decodeMessage(entry.receipt, RECEIPT_MAX_BYTES, RECEIPT_VERSION)
-        if (record.body instanceof Uint8Array) this.bodies.push(decodeReceiptBody(record.body))
+        this.bodies.push(decodeLoggedReceipt(entry.receipt))
       } catch (err) {
         this.broken ??= `entry ${entry.seq} is not a receipt: ${errorMessage(err)}`
       }
@@ -110,6 +110,7 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
         peer: role === 'server' ? b.client : b.server,
         model: b.model,
         units: b.units,
+        cached: b.cached,
         points: role === 'server' ? pointsOf(b) : 0,
         round: b.round,
         ts: b.ts
