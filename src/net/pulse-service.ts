@@ -56,7 +56,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
 
   constructor (private readonly libp2p: Libp2p<HyperspaceServices>, private readonly scheduler: Scheduler, private readonly options: PulseOptions) {
     super()
-    this.ledger = new PulseLedger(options.networkId, options.roundMs, options.store)
+    this.ledger = new PulseLedger(options.networkId, options.signer.peerId, options.roundMs, options.store)
     const store = options.store
     this.engine = new PulseEngine({
       networkId: options.networkId,
@@ -77,7 +77,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
         join: topic => { this.join(topic) },
         leave: topic => { this.leave(topic) }
       },
-      keepAttestation: store === undefined ? undefined : async a => { await store.addAttestation({ networkId: options.networkId, ...a }) },
+      keepAttestation: store === undefined ? undefined : async a => { await store.addAttestation({ networkId: options.networkId, peerId: options.signer.peerId, ...a }) },
       onUpdate: () => { this.safeDispatchEvent('update', { detail: this.current() }) },
       onIdentityConflict: round => { this.safeDispatchEvent('identity-conflict', { detail: { round } }) }
     })

@@ -520,7 +520,7 @@ describe('ReceiptBook', () => {
     expect(recent[1]).toMatchObject({ id: receiptId(served.body), peer: client.peerId, units: 1500, points: 1.5, ts: NOW })
     expect(book.recent(1)).toHaveLength(1)
     // What was stored is a valid chain of the exact receipts.
-    const stored = await store.entries(`${NET}-a`)
+    const stored = await store.entries(`${NET}-a`, server.peerId)
     expect(() => { verifyChain(stored) }).not.toThrow()
     expect(stored.map(e => plain(e.receipt))).toEqual([plain(encodeSignedReceipt(served)), plain(encodeSignedReceipt(asClient))])
   })
@@ -536,7 +536,7 @@ describe('ReceiptBook', () => {
     expect(second.work(NOW)).toEqual(first.work(NOW))
     expect(second.recent(3)).toEqual(first.recent(3))
     await second.append(await fullReceipt({ units: 400 }))
-    const stored = await store.entries(`${NET}-b`)
+    const stored = await store.entries(`${NET}-b`, server.peerId)
     expect(stored.map(e => e.seq)).toEqual([0, 1, 2, 3])
     expect(() => { verifyChain(stored) }).not.toThrow()
     // Another network's log is separate.
@@ -552,7 +552,7 @@ describe('ReceiptBook', () => {
     await book.load()
     for (const units of [100, 200, 300]) await book.append(await fullReceipt({ units }))
     // Someone with access to IndexedDB inflates a receipt's tokens.
-    const stored = await db.get('receipts', [net, 1])
+    const stored = await db.get('receipts', [net, server.peerId, 1])
     if (stored === undefined) throw new Error('entry 1 missing')
     const record = decodeMessage(stored.receipt, RECEIPT_MAX_BYTES, 2)
     const inflated = encodeReceiptBody({ ...decodeReceiptBody(record.body as Uint8Array), units: 1000 })
@@ -609,7 +609,7 @@ describe('ReceiptBook', () => {
     const book = new ReceiptBook(store, net, server.peerId)
     await book.load()
     // Another tab wrote seq 0 first: `add` fails on the existing key.
-    await store.append(net, appendEntry(undefined, new Uint8Array([9])))
+    await store.append(net, server.peerId, appendEntry(undefined, new Uint8Array([9])))
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
     try {
       await book.append(await fullReceipt({ units: 2500 }))
