@@ -178,6 +178,29 @@ describe('the upgrade that keys history by identity', () => {
     }
   })
 
+  it('moves the rounds of a version 2 database, which had no receipt log yet', async () => {
+    const name = freshDbName('v2')
+    const v2 = await openDB(name, 2, {
+      upgrade (db) {
+        db.createObjectStore('identity')
+        db.createObjectStore('peers', { keyPath: 'peerId' })
+        db.createObjectStore('settings')
+        db.createObjectStore('rounds', { keyPath: ['networkId', 'round'] })
+        db.createObjectStore('attestations', { keyPath: ['networkId', 'round', 'validator'] })
+      }
+    })
+    await v2.put('identity', { privateKey: new Uint8Array([1]), peerId: owner.peerId, createdAt: 1 }, 'self')
+    await v2.put('rounds', { networkId: NET, round: ROUND, committed: true, revealed: false, verified: false, strikes: [], caps: [] })
+    v2.close()
+    const db = await openHyperspaceDb(name)
+    try {
+      expect(await new PulseStore(db).all(NET, owner.peerId)).toMatchObject([{ round: ROUND, peerId: owner.peerId }])
+      expect(await new ReceiptStore(db).entries(NET, owner.peerId)).toEqual([])
+    } finally {
+      db.close()
+    }
+  })
+
   it('drops history that no stored identity can own', async () => {
     const name = freshDbName('orphan')
     await openVersion4(name)
