@@ -30,9 +30,9 @@ for (let i = 0; i < COUNT; i++) {
     client: client.peerId,
     model: 'stories260K',
     units: 40 + (i % 200),
+    cached: i % 10 === 0,
     output: crypto.getRandomValues(new Uint8Array(32)),
     round: 19_000_000 + i,
-    seed: crypto.getRandomValues(new Uint8Array(32)),
     ts: Date.now()
   }
   receipts.push(encodeSignedReceipt(await countersign(await signAsClient(body, client), server)))

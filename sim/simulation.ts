@@ -181,7 +181,7 @@ export class Simulation {
     const signer = this.keys.create()
     this.links.add(index)
     this.gossip.addNode(index)
-    const book = new PulseLedger(config.networkId, config.roundMs)
+    const book = new PulseLedger(config.networkId, signer.peerId, config.roundMs)
     const prover = timedProver(proverFor(kind, rng.fork(signer.peerId)), rng.lognormal(config.proveMedianMs, 0.5), async ms => { await this.time.sleep(ms) })
     if (this.growth === 0) this.growth = revealGrowth({ networkId: config.networkId, round: this.firstRound, peer: signer.peerId }, config.n, config.wireN, config.k)
     const node: SimNode = {

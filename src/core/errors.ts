@@ -104,6 +104,14 @@ export class UnsignedReceiptError extends HyperspaceError {
   constructor () { super('ERR_RECEIPT_UNSIGNED', 'The receipt has no server countersignature') }
 }
 
+export class ReceiptUnitsError extends HyperspaceError {
+  override name = 'ReceiptUnitsError'
+
+  constructor (kind: string, units: number, cap: number) {
+    super('ERR_RECEIPT_UNITS', `Receipt claims ${units} units of ${kind}; one job holds at most ${cap}`)
+  }
+}
+
 export class ReceiptChainError extends HyperspaceError {
   override name = 'ReceiptChainError'
 

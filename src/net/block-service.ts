@@ -31,9 +31,8 @@ export interface BlockServiceOptions {
   read: (cid: BlockCid) => Promise<Uint8Array | undefined>
   queue: JobQueue
   rateLimit: PeerRateLimit
-  /** The current pulse round and its seed (all zeros while this node does not know it yet). */
-  round: () => { round: number, seed: Uint8Array }
-  seedOf: (round: number) => Uint8Array | undefined
+  /** The current pulse round: receipts are dated by it. */
+  currentRound: () => number
   /** A countersigned receipt this node took part in, as server or client. */
   onReceipt: (receipt: SignedReceipt) => Promise<void>
 }
@@ -99,7 +98,6 @@ export class BlockService {
 
   /** The receipt for verified bytes; its failure costs the server its points, not the client its block. */
   private async sign (client: JobClientStream<BlocksClientFrame, BlocksServerFrame>, cid: BlockCid, job: Uint8Array, frame: { nonce: Uint8Array, bytes: Uint8Array }, signal?: AbortSignal): Promise<SignedReceipt | undefined> {
-    const { round, seed } = this.options.round()
     try {
       return await client.exchangeReceipt(this.options, {
         job,
@@ -109,10 +107,10 @@ export class BlockService {
         client: this.options.signer.peerId,
         model: cid.toString(),
         units: frame.bytes.byteLength,
+        cached: false,
         // The CID's digest is the SHA-256 of exactly these bytes: verified above.
         output: cid.multihash.digest,
-        round,
-        seed,
+        round: this.options.currentRound(),
         ts: Date.now()
       }, signal)
     } catch (err) {
@@ -155,8 +153,8 @@ export class BlockService {
       await server.close()
       return
     }
-    await server.countersign({ ...o, currentRound: () => o.round().round }, {
-      job, nonce, server: o.signer.peerId, client, model: cid.toString(), output: sha256Of(bytes), kind: 'storage', units: bytes.byteLength, unitName: 'bytes'
+    await server.countersign(o, {
+      job, nonce, server: o.signer.peerId, client, model: cid.toString(), output: sha256Of(bytes), kind: 'storage', cached: false, units: bytes.byteLength, unitName: 'bytes'
     })
   }
 }

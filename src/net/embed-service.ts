@@ -31,9 +31,8 @@ export interface EmbedServiceOptions {
   run: (texts: string[], signal: AbortSignal) => Promise<LocalEmbedding>
   queue: JobQueue
   rateLimit: PeerRateLimit
-  /** The current pulse round and its seed (all zeros while this node does not know it yet). */
-  round: () => { round: number, seed: Uint8Array }
-  seedOf: (round: number) => Uint8Array | undefined
+  /** The current pulse round: receipts are dated by it. */
+  currentRound: () => number
   /** A countersigned receipt this node took part in, as server or client. */
   onReceipt: (receipt: SignedReceipt) => Promise<void>
 }
@@ -87,10 +86,9 @@ export class EmbedService {
       if (result.t !== 'result') throw new MalformedMessageError(`expected result, got ${result.t}`)
       if (result.count !== texts.length) throw new MalformedMessageError(`${result.count} vectors for ${texts.length} texts`)
       const vectors = decodeVectors(result.vectors, result.dims, result.count)
-      const { round, seed } = this.options.round()
       const receipt = await client.exchangeReceipt(this.options, {
         job, nonce: first.nonce, kind: 'embedding', server: peerId, client: this.options.signer.peerId, model,
-        units: texts.length, output: sha256Of(result.vectors), round, seed, ts: Date.now()
+        units: texts.length, cached: false, output: sha256Of(result.vectors), round: this.options.currentRound(), ts: Date.now()
       }, signal)
       return { dims: result.dims, vectors, receipt }
     })
@@ -131,8 +129,8 @@ export class EmbedService {
     } finally {
       release()
     }
-    await server.countersign({ ...o, currentRound: () => o.round().round }, {
-      job, nonce, server: o.signer.peerId, client, model, output: sha256Of(bytes), kind: 'embedding', units: texts.length, unitName: 'texts'
+    await server.countersign(o, {
+      job, nonce, server: o.signer.peerId, client, model, output: sha256Of(bytes), kind: 'embedding', cached: false, units: texts.length, unitName: 'texts'
     })
   }
 }

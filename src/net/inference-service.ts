@@ -7,6 +7,7 @@ import {
   FRAME_MAX_BYTES, INFERENCE_PROTOCOL, JOB_FRAME_MAX_BYTES, JOB_ID_BYTES, MAX_DELTA_CHARS, NONCE_BYTES,
   decodeClientFrame, decodeServerFrame, encodeClientFrame, encodeServerFrame, type ClientFrame, type ServerFrame
 } from '../core/inference/wire.ts'
+import { completionTokenBound } from '../core/inference/token-bound.ts'
 import type { EngineCompletion } from '../core/inference/chat.ts'
 import type { ValidChatRequest } from '../core/inference/request.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
@@ -32,9 +33,8 @@ export interface InferenceServiceOptions {
   run: (request: ValidChatRequest, onDelta: (text: string) => void, signal: AbortSignal) => Promise<LocalRun>
   queue: JobQueue
   rateLimit: PeerRateLimit
-  /** The current pulse round and its seed (all zeros while this node does not know it yet). */
-  round: () => { round: number, seed: Uint8Array }
-  seedOf: (round: number) => Uint8Array | undefined
+  /** The current pulse round: receipts are dated by it. */
+  currentRound: () => number
   /** A countersigned receipt this node took part in, as server or client. */
   onReceipt: (receipt: SignedReceipt) => Promise<void>
 }
@@ -122,10 +122,10 @@ export class InferenceService {
           throw new MalformedMessageError(`unexpected ${frame.t} frame during generation`)
         }
       }
-      const { round, seed } = this.options.round()
       const receipt = await client.exchangeReceipt(this.options, {
         job, nonce: first.nonce, kind: 'inference', server: peerId, client: this.options.signer.peerId, model: request.model,
-        units: done.completion, output: sha256Of(utf8(text)), round, seed, ts: Date.now()
+        units: Math.min(done.completion, completionTokenBound(text, request)), cached: done.cached, output: sha256Of(utf8(text)),
+        round: this.options.currentRound(), ts: Date.now()
       }, signal)
       const end = this.options.scheduler.now()
       return {
@@ -186,9 +186,9 @@ export class InferenceService {
       release()
     }
     const { completion } = result
-    await server.countersign({ ...o, currentRound: () => o.round().round }, {
+    await server.countersign(o, {
       job, nonce, server: o.signer.peerId, client, model: req.model, output: sha256Of(utf8(completion.text)), kind: 'inference',
-      units: completion.completionTokens, unitName: 'tokens'
+      cached: result.cached, units: completion.completionTokens, unitName: 'tokens'
     })
   }
 }

@@ -16,24 +16,25 @@ export interface RoundSummary {
 }
 
 /**
- * This node's own pulse history: one record per round it took part in, updated as validators'
- * verdicts arrive, and the points derived from it. Kept in IndexedDB when a store is given.
+ * One identity's pulse history on one network: one record per round it took part in, updated as
+ * validators' verdicts arrive, and the points derived from it. Kept in IndexedDB when a store is
+ * given, under the identity, so another identity on the same device starts from its own history.
  */
 export class PulseLedger implements RoundBook {
   private readonly records = new Map<number, RoundRecord>()
   private loaded = false
 
-  constructor (private readonly networkId: string, private readonly roundMs: number, private readonly store?: PulseStore) {}
+  constructor (private readonly networkId: string, private readonly peerId: string, private readonly roundMs: number, private readonly store?: PulseStore) {}
 
   async load (): Promise<void> {
     if (this.loaded || this.store === undefined) return
-    for (const record of await this.store.all(this.networkId)) this.records.set(record.round, record)
+    for (const record of await this.store.all(this.networkId, this.peerId)) this.records.set(record.round, record)
     this.loaded = true
   }
 
-  /** The round's record, or a blank one (not kept) for a round this node has no record of. */
+  /** The round's record, or a blank one (not kept) for a round this identity has no record of. */
   get (round: number): RoundRecord {
-    return this.records.get(round) ?? { networkId: this.networkId, round, committed: false, revealed: false, verified: false, strikes: [], caps: [] }
+    return this.records.get(round) ?? { networkId: this.networkId, peerId: this.peerId, round, committed: false, revealed: false, verified: false, strikes: [], caps: [] }
   }
 
   async update (round: number, change: (record: RoundRecord) => void): Promise<void> {

@@ -59,7 +59,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
 
   constructor (private readonly libp2p: Libp2p<HyperspaceServices>, private readonly scheduler: Scheduler, private readonly options: PulseOptions) {
     super()
-    this.ledger = new PulseLedger(options.networkId, options.roundMs, options.store)
+    this.ledger = new PulseLedger(options.networkId, options.signer.peerId, options.roundMs, options.store)
     const store = options.store
     this.engine = new PulseEngine({
       networkId: options.networkId,
@@ -81,7 +81,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
         join: topic => { this.join(topic) },
         leave: topic => { this.leave(topic) }
       },
-      keepAttestation: store === undefined ? undefined : async a => { await store.addAttestation({ networkId: options.networkId, ...a }) },
+      keepAttestation: store === undefined ? undefined : async a => { await store.addAttestation({ networkId: options.networkId, peerId: options.signer.peerId, ...a }) },
       onUpdate: () => { this.safeDispatchEvent('update', { detail: this.current() }) },
       onIdentityConflict: round => { this.safeDispatchEvent('identity-conflict', { detail: { round } }) }
     })
@@ -102,14 +102,6 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
 
   current (): PulseCurrent {
     return this.engine.current()
-  }
-
-  /**
-   * The seed of a recent round (the current one and the two before it) as this node knows it. With
-   * more than one committee each committee has its own seed chain, so this is its committee's seed.
-   */
-  seedOf (round: number): Uint8Array | undefined {
-    return this.engine.round(round)?.seed
   }
 
   private join (topic: string): void {

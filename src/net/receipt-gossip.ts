@@ -1,6 +1,6 @@
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
-import { BadSignatureError, HyperspaceError, MalformedMessageError, OversizeMessageError, ReceiptMismatchError, UnsupportedVersionError, UnsignedReceiptError } from '../core/errors.ts'
+import { BadSignatureError, HyperspaceError, MalformedMessageError, OversizeMessageError, ReceiptMismatchError, ReceiptUnitsError, UnsignedReceiptError } from '../core/errors.ts'
 import { checkFreshness, decodeSignedReceipt, encodeSignedReceipt, ReplayGuard, type SignedReceipt } from '../core/receipts/receipt.ts'
 import { topicFor } from '../core/topics.ts'
 import type { PulseVerifier } from '../core/pulse/messages.ts'
@@ -13,22 +13,26 @@ export interface ReceiptGossipEvents {
   invalid: CustomEvent<{ peerId: PeerId, error: HyperspaceError }>
 }
 
-/** Forged, malformed or unsigned receipts are the sender's fault; stale and replayed ones may be honest lateness. */
+/**
+ * Forged, malformed or unsigned receipts are the sender's fault; stale and replayed ones may be honest
+ * lateness, and one of another version comes from a node running another release, which forwards what
+ * was valid for it.
+ */
 function isRejectable (err: HyperspaceError): boolean {
-  return err instanceof MalformedMessageError || err instanceof OversizeMessageError || err instanceof UnsupportedVersionError ||
-    err instanceof BadSignatureError || err instanceof UnsignedReceiptError || err instanceof ReceiptMismatchError
+  return err instanceof MalformedMessageError || err instanceof OversizeMessageError ||
+    err instanceof BadSignatureError || err instanceof UnsignedReceiptError || err instanceof ReceiptMismatchError || err instanceof ReceiptUnitsError
 }
 
 export interface ReceiptGossipOptions {
   networkId: string
   verify: PulseVerifier
   currentRound: () => number
-  seedOf: (round: number) => Uint8Array | undefined
 }
 
 /**
  * Countersigned receipts on the receipts topic, so that anyone can check anyone's work points. The
- * validator checks both signatures, the round and the seed, and refuses a receipt seen before.
+ * validator checks both signatures, the units cap and the round, and refuses a receipt seen before.
+ * Nothing it checks depends on the validator's committee, so a receipt is valid in all of them.
  */
 export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
   private readonly topic: string
@@ -67,7 +71,7 @@ export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
     try {
       const receipt = await decodeSignedReceipt(msg.data, this.options.verify, true)
       const round = this.options.currentRound()
-      checkFreshness(receipt.body, round, this.options.seedOf)
+      checkFreshness(receipt.body, round)
       this.replay.admit(receipt.body, round)
       this.accepted.set(msg, receipt)
       return TopicValidatorResult.Accept

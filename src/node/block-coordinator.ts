@@ -26,8 +26,8 @@ export interface BlockCoordinatorOptions {
   serving: () => boolean
   /** Connected peers whose announcement says their storage works: the tier after the DHT. */
   storagePeers: () => string[]
-  round: () => { round: number, seed: Uint8Array }
-  seedOf: (round: number) => Uint8Array | undefined
+  /** The current pulse round: receipts are dated by it. */
+  currentRound: () => number
   /** Keeps and gossips a countersigned receipt (the node's ReceiptBook and ReceiptGossip). */
   keepReceipt: (receipt: SignedReceipt) => Promise<void>
   /** A peer sent bytes or frames that cannot be honest: the node's misbehaviour tracker. */
@@ -86,8 +86,7 @@ export class BlockCoordinator {
       read: async cid => await o.store.get(cid),
       queue: new JobQueue(SERVE_SLOTS, SERVE_WAITING, o.signer.peerId),
       rateLimit: new PeerRateLimit(600, 64),
-      round: o.round,
-      seedOf: o.seedOf,
+      currentRound: o.currentRound,
       onReceipt: o.keepReceipt
     })
   }

@@ -29,8 +29,8 @@ export interface EmbeddingCoordinatorOptions {
   gossip: CapabilityGossip
   /** The embedding capability is on: this node loads its model and serves peers. */
   enabled: () => boolean
-  round: () => { round: number, seed: Uint8Array }
-  seedOf: (round: number) => Uint8Array | undefined
+  /** The current pulse round: receipts are dated by it. */
+  currentRound: () => number
   /** Keeps and gossips a countersigned receipt (the node's ReceiptBook and ReceiptGossip). */
   keepReceipt: (receipt: SignedReceipt) => Promise<void>
   /** The capability's state changed (loading, loaded, failed): status and announcement follow. */
@@ -64,8 +64,7 @@ export class EmbeddingCoordinator {
       run: async (texts, signal) => await this.embedHere(texts, signal),
       queue: new JobQueue(SERVE_SLOTS, SERVE_WAITING, o.signer.peerId),
       rateLimit: new PeerRateLimit(120, 30),
-      round: o.round,
-      seedOf: o.seedOf,
+      currentRound: o.currentRound,
       onReceipt: o.keepReceipt
     })
   }

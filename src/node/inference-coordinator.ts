@@ -36,8 +36,8 @@ export interface InferenceCoordinatorOptions {
   serving: () => boolean
   /** The caching capability is on. */
   caching: () => boolean
-  round: () => { round: number, seed: Uint8Array }
-  seedOf: (round: number) => Uint8Array | undefined
+  /** The current pulse round: receipts are dated by it. */
+  currentRound: () => number
   /** A peer broke a protocol rule. */
   onInvalid: (peerId: PeerId, reason: string) => void
 }
@@ -75,8 +75,7 @@ export class InferenceCoordinator {
       run: async (request, onDelta, signal) => await this.runLocal(request, onDelta, signal),
       queue: this.queue,
       rateLimit: new PeerRateLimit(60, 30),
-      round: o.round,
-      seedOf: o.seedOf,
+      currentRound: o.currentRound,
       onReceipt: async receipt => { await this.keepReceipt(receipt) }
     })
     this.broadcast = new InferenceBroadcast(libp2p, o.scheduler, o.networkId, () => {
@@ -84,7 +83,7 @@ export class InferenceCoordinator {
       return serving === undefined ? undefined : { ...serving, room: this.queue.length < SERVE_SLOTS + SERVE_WAITING }
     })
     this.providers = new ModelProviders(libp2p, o.networkId)
-    this.receiptGossip = new ReceiptGossip(libp2p, { networkId: o.networkId, verify: o.verify, currentRound: () => o.round().round, seedOf: o.seedOf })
+    this.receiptGossip = new ReceiptGossip(libp2p, { networkId: o.networkId, verify: o.verify, currentRound: o.currentRound })
     this.broadcast.addEventListener('invalid', evt => { o.onInvalid(evt.detail.peerId, evt.detail.error.message) })
     this.receiptGossip.addEventListener('invalid', evt => { o.onInvalid(evt.detail.peerId, evt.detail.error.message) })
   }

@@ -1,8 +1,7 @@
 import { TypedEventEmitter } from 'main-event'
-import { errorMessage } from '../core/errors.ts'
-import { decodeMessage } from '../core/cbor.ts'
+import { errorMessage, ReceiptMismatchError } from '../core/errors.ts'
 import { appendEntry, verifyChain, type LogEntry } from '../core/receipts/log.ts'
-import { decodeReceiptBody, encodeSignedReceipt, receiptId, RECEIPT_MAX_BYTES, RECEIPT_VERSION, type ReceiptBody, type SignedReceipt, type WorkKind } from '../core/receipts/receipt.ts'
+import { decodeLoggedReceipt, encodeSignedReceipt, receiptId, type ReceiptBody, type SignedReceipt, type WorkKind } from '../core/receipts/receipt.ts'
 import { pointsOf, workPoints } from '../core/receipts/work-points.ts'
 
 /** A receipt as the UI lists it, from this node's side. */
@@ -14,6 +13,8 @@ export interface ReceiptSummary {
   peer: string
   model: string
   units: number
+  /** Answered from the server's cache: paid at the cache rate. */
+  cached: boolean
   /** Work points it earned this node (0 as the client). */
   points: number
   round: number
@@ -26,14 +27,15 @@ export interface ReceiptLogState {
   broken: string | null
 }
 
+/** One log per network and identity. */
 export interface ReceiptLogStore {
-  entries: (networkId: string) => Promise<LogEntry[]>
-  append: (networkId: string, entry: LogEntry) => Promise<void>
+  entries: (networkId: string, peerId: string) => Promise<LogEntry[]>
+  append: (networkId: string, peerId: string, entry: LogEntry) => Promise<void>
 }
 
 /**
- * This node's receipts: the hash-chained log in IndexedDB, checked when loaded, and the work points
- * it backs. Appends run one at a time so the chain stays a chain.
+ * One identity's receipts: its hash-chained log in IndexedDB, checked when loaded, and the work
+ * points it backs (as the server only). Appends run one at a time so the chain stays a chain.
  */
 export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<ReceiptLogState> }> {
   private readonly log: LogEntry[] = []
@@ -47,7 +49,7 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
   }
 
   async load (): Promise<void> {
-    const entries = await this.store.entries(this.networkId)
+    const entries = await this.store.entries(this.networkId, this.self)
     try {
       verifyChain(entries)
     } catch (err) {
@@ -57,8 +59,11 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
     for (const entry of entries) {
       this.log.push(entry)
       try {
-        const record = decodeMessage(entry.receipt, RECEIPT_MAX_BYTES, RECEIPT_VERSION)
-        if (record.body instanceof Uint8Array) this.bodies.push(decodeReceiptBody(record.body))
+        const body = decodeLoggedReceipt(entry.receipt)
+        // A log kept before history was per identity may hold receipts of an identity the device
+        // had before this one (docs/architecture.md, Storage): they stay in the chain, and count
+        // for nothing here.
+        if (this.isParty(body)) this.bodies.push(body)
       } catch (err) {
         this.broken ??= `entry ${entry.seq} is not a receipt: ${errorMessage(err)}`
       }
@@ -71,6 +76,7 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
    * has a gap; meanwhile the receipt still counts in this session.
    */
   async append (receipt: SignedReceipt): Promise<void> {
+    if (!this.isParty(receipt.body)) throw new ReceiptMismatchError(`${this.self} is neither the server nor the client`)
     const entry = appendEntry(this.log.at(-1), encodeSignedReceipt(receipt))
     this.log.push(entry)
     this.bodies.push(receipt.body)
@@ -83,12 +89,16 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
   private async flush (): Promise<void> {
     try {
       for (let next = this.pending[0]; next !== undefined; next = this.pending[0]) {
-        await this.store.append(this.networkId, next)
+        await this.store.append(this.networkId, this.self, next)
         this.pending.shift()
       }
     } catch (err) {
       console.warn(`hyperspace: ${this.pending.length} receipt(s) not stored yet`, err)
     }
+  }
+
+  private isParty (body: ReceiptBody): boolean {
+    return body.server === this.self || body.client === this.self
   }
 
   state (): ReceiptLogState {
@@ -110,6 +120,7 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
         peer: role === 'server' ? b.client : b.server,
         model: b.model,
         units: b.units,
+        cached: b.cached,
         points: role === 'server' ? pointsOf(b) : 0,
         round: b.round,
         ts: b.ts

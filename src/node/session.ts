@@ -1,7 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { announcementFromStatuses, type CapabilityAnnouncement } from '../core/announcement.ts'
 import { workingCapabilities, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
-import { UNSEEDED } from '../core/receipts/receipt.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
 import { DirectDialer } from '../net/direct-dialer.ts'
 import { JobStreams } from '../net/job-streams.ts'
@@ -74,18 +73,14 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })
   })
   const receipts = new ReceiptBook(components.receiptStore, config.networkId, signer.peerId)
-  // What every job protocol needs: the pulse round and seed its receipts are bound to, the signer,
-  // and how its streams reach peers.
+  // What every job protocol needs: the pulse round its receipts are dated by, the signer, and how
+  // its streams reach peers.
   const jobs = {
     scheduler,
     signer,
     verify: verifyPulseSignature,
     streams: new JobStreams(libp2p),
-    round: () => {
-      const round = pulse.current().round
-      return { round, seed: pulse.seedOf(round) ?? UNSEEDED }
-    },
-    seedOf: (round: number) => pulse.seedOf(round)
+    currentRound: () => pulse.current().round
   }
   const inference: InferenceCoordinator = new InferenceCoordinator(libp2p, {
     networkId: config.networkId,

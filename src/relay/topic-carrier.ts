@@ -105,8 +105,7 @@ export class TopicCarrier {
       const receipts = new ReceiptGossip(this.libp2p, {
         networkId: receiptsNetwork,
         verify: verifyPulseSignature,
-        currentRound: () => roundOf(Date.now(), receiptsRoundMs),
-        seedOf: () => undefined
+        currentRound: () => roundOf(Date.now(), receiptsRoundMs)
       })
       receipts.addEventListener('invalid', e => { this.misbehaviour.record(e.detail.peerId, e.detail.error.message) })
       this.topicServices.set(topic, receipts)

@@ -1,4 +1,4 @@
-import { openDB, type DBSchema, type IDBPDatabase } from 'idb'
+import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction } from 'idb'
 import type { CachedPeer } from '../core/peer-cache.ts'
 import type { CapabilityName } from '../core/capabilities.ts'
 import type { StrikeReason } from '../core/pulse/messages.ts'
@@ -10,9 +10,11 @@ export interface StoredIdentity {
   createdAt: number
 }
 
-/** This node's own pulse round: what it did and what validators said about it. */
+/** One of this node's pulse rounds: what it did and what validators said about it. */
 export interface RoundRecord {
   networkId: string
+  /** The identity that took part: history belongs to it, not to the device. */
+  peerId: string
   round: number
   committed: boolean
   revealed: boolean
@@ -28,15 +30,19 @@ export interface RoundRecord {
 /** A validator's signed verdict that names this node, kept so anyone can re-check the points. */
 export interface StoredAttestation {
   networkId: string
+  /** The identity the verdict names. */
+  peerId: string
   round: number
   validator: string
   /** The signed pulse envelope as received. */
   envelope: Uint8Array
 }
 
-/** One entry of this node's hash-chained receipt log (src/core/receipts/log.ts), per network. */
+/** One entry of a hash-chained receipt log (src/core/receipts/log.ts), per network and identity. */
 export interface StoredLogEntry {
   networkId: string
+  /** The identity whose log it is. */
+  peerId: string
   seq: number
   prev: Uint8Array
   receipt: Uint8Array
@@ -69,9 +75,9 @@ interface HyperspaceSchema extends DBSchema {
   identity: { key: 'self', value: StoredIdentity }
   peers: { key: string, value: CachedPeer }
   settings: { key: string, value: unknown }
-  rounds: { key: [string, number], value: RoundRecord }
-  attestations: { key: [string, number, string], value: StoredAttestation }
-  receipts: { key: [string, number], value: StoredLogEntry }
+  rounds: { key: [string, string, number], value: RoundRecord }
+  attestations: { key: [string, string, number, string], value: StoredAttestation }
+  receipts: { key: [string, string, number], value: StoredLogEntry }
   vectors: { key: [string, string], value: StoredVector }
   blocks: { key: string, value: StoredBlock }
 }
@@ -79,26 +85,69 @@ interface HyperspaceSchema extends DBSchema {
 export type HyperspaceDb = IDBPDatabase<HyperspaceSchema>
 
 export const DEFAULT_DB_NAME = 'hyperspace'
-const VERSION = 4
+const VERSION = 5
 
-/** Opens (and on first use creates) the node's database. Each upgrade step only adds stores. */
+/**
+ * The stores of a node's history, keyed by identity since version 5. Before it they were keyed by
+ * network alone ([networkId, round], …), so an identity imported on a device took over the history
+ * and points of the one it replaced.
+ */
+const HISTORY_KEYS = {
+  rounds: ['networkId', 'peerId', 'round'],
+  attestations: ['networkId', 'peerId', 'round', 'validator'],
+  receipts: ['networkId', 'peerId', 'seq']
+} as const
+type HistoryStore = keyof typeof HISTORY_KEYS
+
+/** What a version 4 store is renamed to while its records move to the identity-keyed store. */
+const before5 = (store: HistoryStore): string => `${store}-before-5`
+
+/**
+ * Opens (and on first use creates) the node's database. The upgrade to version 5 re-keys the history
+ * stores by identity; every other step only adds stores.
+ */
 export async function openHyperspaceDb (name = DEFAULT_DB_NAME): Promise<HyperspaceDb> {
   return await openDB<HyperspaceSchema>(name, VERSION, {
-    upgrade (db, oldVersion) {
+    upgrade (db, oldVersion, _newVersion, transaction) {
       if (oldVersion < 1) {
         db.createObjectStore('identity')
         db.createObjectStore('peers', { keyPath: 'peerId' })
         db.createObjectStore('settings')
       }
-      if (oldVersion < 2) {
-        db.createObjectStore('rounds', { keyPath: ['networkId', 'round'] })
-        db.createObjectStore('attestations', { keyPath: ['networkId', 'round', 'validator'] })
-      }
-      if (oldVersion < 3) db.createObjectStore('receipts', { keyPath: ['networkId', 'seq'] })
       if (oldVersion < 4) {
         db.createObjectStore('vectors', { keyPath: ['networkId', 'key'] })
         db.createObjectStore('blocks', { keyPath: 'cid' })
       }
+      if (oldVersion < 5) {
+        // Version 2 added rounds and attestations, version 3 receipts.
+        const existing = (Object.keys(HISTORY_KEYS) as HistoryStore[]).filter(store => oldVersion >= (store === 'receipts' ? 3 : 2))
+        const untyped = transaction as unknown as IDBPTransaction<unknown, string[], 'versionchange'>
+        for (const store of existing) untyped.objectStore(store).name = before5(store)
+        for (const store of Object.keys(HISTORY_KEYS) as HistoryStore[]) db.createObjectStore(store, { keyPath: [...HISTORY_KEYS[store]] })
+        // Only requests of this transaction are awaited, so it stays open until the move is done;
+        // if the move fails, the upgrade aborts and the database stays at its old version, intact.
+        moveToOwner(untyped, existing).catch(err => {
+          console.warn('hyperspace: could not key history by identity', err)
+          transaction.abort()
+        })
+      }
     }
   })
+}
+
+/**
+ * Moves version 4 history into the identity-keyed stores, under the identity stored now: the one that
+ * made it (a device kept one identity at a time). History with no identity to own it is dropped.
+ */
+async function moveToOwner (transaction: IDBPTransaction<unknown, string[], 'versionchange'>, stores: HistoryStore[]): Promise<void> {
+  const identity = await transaction.objectStore('identity').get('self') as StoredIdentity | undefined
+  for (const store of stores) {
+    const old = transaction.objectStore(before5(store))
+    if (identity !== undefined) {
+      const target = transaction.objectStore(store)
+      const records = await old.getAll() as object[]
+      await Promise.all(records.map(async record => await target.put({ ...record, peerId: identity.peerId })))
+    }
+    transaction.db.deleteObjectStore(before5(store))
+  }
 }

@@ -2,7 +2,7 @@ import type { HyperspaceDb, RoundRecord, StoredAttestation } from './database.ts
 
 const MAX_ROUND = Number.MAX_SAFE_INTEGER
 
-/** This node's pulse history and the attestations behind it, per network. */
+/** Pulse history and the attestations behind it, per network and identity. */
 export class PulseStore {
   constructor (private readonly db: HyperspaceDb) {}
 
@@ -10,14 +10,14 @@ export class PulseStore {
     await this.db.put('rounds', record)
   }
 
-  async round (networkId: string, round: number): Promise<RoundRecord | undefined> {
-    return await this.db.get('rounds', [networkId, round])
+  async round (networkId: string, peerId: string, round: number): Promise<RoundRecord | undefined> {
+    return await this.db.get('rounds', [networkId, peerId, round])
   }
 
-  /** The newest `limit` rounds, newest first. */
-  async recent (networkId: string, limit: number): Promise<RoundRecord[]> {
+  /** The identity's newest `limit` rounds, newest first. */
+  async recent (networkId: string, peerId: string, limit: number): Promise<RoundRecord[]> {
     const out: RoundRecord[] = []
-    let cursor = await this.db.transaction('rounds').store.openCursor(IDBKeyRange.bound([networkId, 0], [networkId, MAX_ROUND]), 'prev')
+    let cursor = await this.db.transaction('rounds').store.openCursor(roundsOf(networkId, peerId), 'prev')
     while (cursor !== null && out.length < limit) {
       out.push(cursor.value)
       cursor = await cursor.continue()
@@ -25,15 +25,19 @@ export class PulseStore {
     return out
   }
 
-  async all (networkId: string): Promise<RoundRecord[]> {
-    return await this.db.getAll('rounds', IDBKeyRange.bound([networkId, 0], [networkId, MAX_ROUND]))
+  async all (networkId: string, peerId: string): Promise<RoundRecord[]> {
+    return await this.db.getAll('rounds', roundsOf(networkId, peerId))
   }
 
   async addAttestation (attestation: StoredAttestation): Promise<void> {
     await this.db.put('attestations', attestation)
   }
 
-  async attestations (networkId: string, round: number): Promise<StoredAttestation[]> {
-    return await this.db.getAll('attestations', IDBKeyRange.bound([networkId, round, ''], [networkId, round, '\uffff']))
+  async attestations (networkId: string, peerId: string, round: number): Promise<StoredAttestation[]> {
+    return await this.db.getAll('attestations', IDBKeyRange.bound([networkId, peerId, round, ''], [networkId, peerId, round, '\uffff']))
   }
+}
+
+function roundsOf (networkId: string, peerId: string): IDBKeyRange {
+  return IDBKeyRange.bound([networkId, peerId, 0], [networkId, peerId, MAX_ROUND])
 }

@@ -15,7 +15,7 @@ import {
   BLOCKS_PROTOCOL, BLOCKS_SERVER_FRAME_MAX_BYTES, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame
 } from '../../src/core/blocks/wire.ts'
 import { BlockHashMismatchError, MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
-import { equalBytes, sha256Of, utf8 } from '../../src/core/pulse/bytes.ts'
+import { equalBytes, utf8 } from '../../src/core/pulse/bytes.ts'
 import { systemScheduler } from '../../src/core/scheduler.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { BlockCoordinator } from '../../src/node/block-coordinator.ts'
@@ -32,7 +32,6 @@ import type { PrivateKey, Stream } from '@libp2p/interface'
  */
 
 const ROUND = 70_000
-const SEED = sha256Of(utf8('seed of round 70000'))
 const QUOTA = 16 * 1024 * 1024
 
 interface TestNode {
@@ -72,8 +71,7 @@ async function makeNode (name: string, quota = QUOTA): Promise<TestNode> {
     serving: () => node.serving,
     // Every connected peer but the raw test peer counts as a storage peer.
     storagePeers: () => libp2p.getPeers().map(p => p.toString()).filter(id => id !== evil?.peerId.toString()),
-    round: () => ({ round: ROUND, seed: SEED }),
-    seedOf: round => round === ROUND ? SEED : undefined,
+    currentRound: () => ROUND,
     keepReceipt: async receipt => { node.receipts.push(receipt) },
     onInvalid: (peerId, reason) => { node.invalid.push({ peerId, reason }) }
   })

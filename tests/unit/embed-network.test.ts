@@ -24,7 +24,7 @@ import {
 } from '../../src/core/embedding/wire.ts'
 import { HyperspaceError, MalformedMessageError, OversizeMessageError, PeerBusyError, UnsupportedVersionError } from '../../src/core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../../src/core/inference/admission.ts'
-import { sha256Of, toHex, utf8 } from '../../src/core/pulse/bytes.ts'
+import { sha256Of, toHex } from '../../src/core/pulse/bytes.ts'
 import { decodeSignedReceipt, encodeSignedReceipt, receiptId, signAsClient, type SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import { systemScheduler, type Scheduler } from '../../src/core/scheduler.ts'
 import { EmbedService, type LocalEmbedding } from '../../src/net/embed-service.ts'
@@ -38,7 +38,6 @@ import { rejectionOf, until } from './waiting.ts'
  */
 
 const ROUND = 70_000
-const SEED = sha256Of(utf8('seed of round 70000'))
 const MODEL = 'model2vec-64d'
 const DIMS = 8
 const BURST = 4
@@ -92,8 +91,7 @@ async function makeNode (name: string): Promise<TestNode> {
     },
     queue,
     rateLimit: new PeerRateLimit(60, BURST),
-    round: () => ({ round: ROUND, seed: SEED }),
-    seedOf: round => round === ROUND ? SEED : undefined,
+    currentRound: () => ROUND,
     onReceipt: async receipt => { node.receipts.push(receipt) }
   })
   return node
@@ -270,11 +268,11 @@ describe('the server facing a misbehaving client', () => {
     if (accept.t !== 'accept' || result.t !== 'result') throw new Error(`expected accept and result, got ${accept.t}, ${result.t}`)
     const signed = await signAsClient({
       job, nonce: accept.nonce, kind: 'embedding', server: a.peerId, client: b.peerId, model: MODEL,
-      units: 1_000, output: sha256Of(result.vectors), round: ROUND, seed: SEED, ts: Date.now()
+      units: 3, cached: false, output: sha256Of(result.vectors), round: ROUND, ts: Date.now()
     }, b.signer)
     await lp.write(encodeEmbedClientFrame({ t: 'sign', receipt: encodeSignedReceipt(signed) }))
     const reply = await readFrame(lp)
-    expect(reply).toMatchObject({ t: 'error', message: expect.stringContaining('counts 1000 texts, not 2') })
+    expect(reply).toMatchObject({ t: 'error', message: expect.stringContaining('counts 3 texts, more than 2') })
     expect(a.receipts).toEqual([])
     close()
   })

@@ -31,6 +31,7 @@ import {
 import { cacheKey, CompletionCache } from '../../src/core/inference/cache.ts'
 import { isDeterministic, isModelId, REQUEST_LIMITS, validateChatRequest, type ValidChatRequest } from '../../src/core/inference/request.ts'
 import { expectedWaitMs, rankProviders, routeWithFailover, type Provider, type Tier } from '../../src/core/inference/routing.ts'
+import { completionTokenBound, UNSEEN_TOKENS } from '../../src/core/inference/token-bound.ts'
 import {
   FRAME_MAX_BYTES,
   JOB_FRAME_MAX_BYTES,
@@ -250,6 +251,34 @@ function expectRejected (decode: (b: Uint8Array) => unknown, input: Uint8Array, 
   expect(err).toBeInstanceOf(kind)
   return err as HyperspaceError
 }
+
+describe('completionTokenBound', () => {
+  const req = (over: Record<string, unknown> = {}): ValidChatRequest => validateChatRequest({ model: 'm', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1024, ...over })
+
+  it('is the UTF-8 bytes received plus the tokens that add none, at most max_tokens', () => {
+    expect(UNSEEN_TOKENS).toBe(4)
+    expect(completionTokenBound('', req())).toBe(4)
+    expect(completionTokenBound('Hello', req())).toBe(5 + 4)
+    // A character of several bytes can be several byte tokens.
+    expect(completionTokenBound('é😀', req())).toBe(2 + 4 + 4)
+    expect(completionTokenBound('x'.repeat(5000), req())).toBe(1024)
+    expect(completionTokenBound('Hello', req({ max_tokens: 3 }))).toBe(3)
+  })
+
+  it('adds the longest stop string, which the engine cuts from the text it sends', () => {
+    expect(completionTokenBound('Hello', req({ stop: ['\n', 'The End', 'ñ'] }))).toBe(5 + 4 + 7)
+    expect(completionTokenBound('Hello', req({ stop: ['ñññ'] }))).toBe(5 + 4 + 6)
+  })
+
+  it('never lets a server be paid for more tokens than any tokenizer could have spent on the text', () => {
+    // One token per UTF-8 byte is the finest a byte-level tokenizer goes.
+    fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 300 }), fc.integer({ min: 1, max: 1024 }), (text, maxTokens) => {
+      const bound = completionTokenBound(text, req({ max_tokens: maxTokens }))
+      expect(bound).toBeLessThanOrEqual(maxTokens)
+      expect(bound).toBe(Math.min(maxTokens, new TextEncoder().encode(text).byteLength + UNSEEN_TOKENS))
+    }))
+  })
+})
 
 describe('inference wire frames', () => {
   it('client frames round-trip (with and without a seed)', () => {

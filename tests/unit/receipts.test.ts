@@ -10,6 +10,7 @@ import {
   OversizeMessageError,
   ReceiptChainError,
   ReceiptMismatchError,
+  ReceiptUnitsError,
   ReplayedReceiptError,
   StaleReceiptError,
   UnsignedReceiptError,
@@ -21,11 +22,13 @@ import { appendEntry, GENESIS_HASH, verifyChain, type LogEntry } from '../../src
 import {
   RECEIPT_MAX_AGE_ROUNDS,
   RECEIPT_MAX_BYTES,
+  RECEIPT_UNIT_CAPS,
   ReplayGuard,
-  UNSEEDED,
+  WORK_KINDS,
   checkFreshness,
   checkMatches,
   countersign,
+  decodeLoggedReceipt,
   decodeReceiptBody,
   decodeSignedReceipt,
   encodeReceiptBody,
@@ -36,7 +39,7 @@ import {
   type ReceiptExpectation,
   type SignedReceipt
 } from '../../src/core/receipts/receipt.ts'
-import { pointsOf, UNITS_PER_POINT, workPoints } from '../../src/core/receipts/work-points.ts'
+import { CACHE_RATE, pointsOf, UNITS_PER_POINT, workPoints } from '../../src/core/receipts/work-points.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { ReceiptBook, type ReceiptLogStore } from '../../src/node/receipt-book.ts'
 import { ReceiptStore } from '../../src/storage/receipt-store.ts'
@@ -57,7 +60,6 @@ let server: Party
 let mallory: Party
 
 const ROUND = 1_234_567
-const SEED = sha256Of(utf8('round seed'))
 const NOW = Date.UTC(2025, 5, 1, 12)
 
 let counter = 0
@@ -71,9 +73,9 @@ function body (over: Partial<ReceiptBody> = {}): ReceiptBody {
     client: client.peerId,
     model: 'stories260K',
     units: 120,
+    cached: false,
     output: sha256Of(utf8('Once upon a time')),
     round: ROUND,
-    seed: SEED,
     ts: NOW,
     ...over
   }
@@ -208,7 +210,7 @@ describe('receipt signing and verification', () => {
 
   it('refuses a body edited after signing', async () => {
     const full = await fullReceipt()
-    for (const edit of [{ units: 121 }, { units: 0 }, { model: 'other' }, { output: sha256Of(utf8('else')) }, { round: ROUND + 1 }, { ts: NOW + 1 }, { kind: 'embedding' as const }]) {
+    for (const edit of [{ units: 121 }, { units: 0 }, { model: 'other' }, { output: sha256Of(utf8('else')) }, { round: ROUND + 1 }, { ts: NOW + 1 }, { kind: 'storage' as const }, { cached: true }]) {
       const bodyBytes = encodeReceiptBody({ ...full.body, ...edit })
       const err = await rejectionOf(decodeSignedReceipt(encodeSignedReceipt({ ...full, bodyBytes }), verifyPulseSignature, true))
       expect(err, JSON.stringify(Object.keys(edit))).toBeInstanceOf(BadSignatureError)
@@ -220,24 +222,29 @@ describe('receipt signing and verification', () => {
 
   it('refuses malformed receipts and bodies with named errors', async () => {
     const full = await fullReceipt()
-    const envelope = (fields: Record<string, unknown>): Uint8Array => new Uint8Array(encode({ v: 1, body: full.bodyBytes, cs: full.clientSig, ss: full.serverSig, ...fields }))
+    const envelope = (fields: Record<string, unknown>): Uint8Array => new Uint8Array(encode({ v: 2, body: full.bodyBytes, cs: full.clientSig, ss: full.serverSig, ...fields }))
     expect(await rejectionOf(decodeSignedReceipt(envelope({ cs: full.clientSig.slice(0, 63) }), verifyPulseSignature, false))).toBeInstanceOf(MalformedMessageError)
     expect(await rejectionOf(decodeSignedReceipt(envelope({ ss: new Uint8Array(65) }), verifyPulseSignature, false))).toBeInstanceOf(MalformedMessageError)
     expect(await rejectionOf(decodeSignedReceipt(envelope({ ss: null }), verifyPulseSignature, false))).toBeInstanceOf(MalformedMessageError)
     expect(await rejectionOf(decodeSignedReceipt(envelope({ body: 'text' }), verifyPulseSignature, false))).toBeInstanceOf(MalformedMessageError)
-    expect(await rejectionOf(decodeSignedReceipt(envelope({ v: 2 }), verifyPulseSignature, false))).toBeInstanceOf(UnsupportedVersionError)
+    expect(await rejectionOf(decodeSignedReceipt(envelope({ v: 1 }), verifyPulseSignature, false))).toBeInstanceOf(UnsupportedVersionError)
+    expect(await rejectionOf(decodeSignedReceipt(envelope({ v: 3 }), verifyPulseSignature, false))).toBeInstanceOf(UnsupportedVersionError)
     expect(await rejectionOf(decodeSignedReceipt(new Uint8Array(RECEIPT_MAX_BYTES + 1), verifyPulseSignature, false))).toBeInstanceOf(OversizeMessageError)
 
-    const record = decodeMessage(full.bodyBytes, RECEIPT_MAX_BYTES, 1)
+    const record = decodeMessage(full.bodyBytes, RECEIPT_MAX_BYTES, 2)
     const bodyWith = (fields: Record<string, unknown>): Uint8Array => new Uint8Array(encode({ ...record, ...fields }))
     const badBodies: Array<Record<string, unknown>> = [
-      { job: new Uint8Array(15) }, { nonce: new Uint8Array(17) }, { out: new Uint8Array(31) }, { seed: new Uint8Array(33) },
+      { job: new Uint8Array(15) }, { nonce: new Uint8Array(17) }, { out: new Uint8Array(31) }, { cached: 1 }, { cached: null },
       { kind: 'mining' }, { units: -1 }, { units: 1.5 }, { round: '1' }, { ts: null },
       { server: '' }, { client: 'x'.repeat(129) }, { model: '' },
       { server: client.peerId } // its own client
     ]
     for (const fields of badBodies) expect(errorOf(() => decodeReceiptBody(bodyWith(fields))), JSON.stringify(Object.keys(fields))).toBeInstanceOf(MalformedMessageError)
     expect(errorOf(() => decodeReceiptBody(bodyWith({ v: 9 })))).toBeInstanceOf(UnsupportedVersionError)
+    // A body without `cached` is malformed; one of version 1 (with a seed, no `cached`) is another version.
+    const withoutCached = Object.fromEntries(Object.entries(record).filter(([key]) => key !== 'cached'))
+    expect(errorOf(() => decodeReceiptBody(new Uint8Array(encode(withoutCached))))).toBeInstanceOf(MalformedMessageError)
+    expect(errorOf(() => decodeReceiptBody(new Uint8Array(encode({ ...withoutCached, v: 1, seed: new Uint8Array(32) }))))).toBeInstanceOf(UnsupportedVersionError)
     // The body must be canonical, so a signed body has exactly one form: a non-shortest integer is refused.
     const canonical = full.bodyBytes
     const reencoded = new Uint8Array([0xbf, ...canonical.slice(1), 0xff]) // the same map, indefinite length
@@ -269,7 +276,7 @@ describe('receipt signing and verification', () => {
 
 describe('receipt expectations: checkMatches', () => {
   function expectation (b: ReceiptBody): ReceiptExpectation {
-    return { job: b.job, nonce: b.nonce, server: b.server, client: b.client, model: b.model, output: b.output, kind: b.kind }
+    return { job: b.job, nonce: b.nonce, server: b.server, client: b.client, model: b.model, output: b.output, kind: b.kind, cached: b.cached }
   }
 
   it('accepts the receipt of the job, refuses one naming another server', () => {
@@ -286,7 +293,7 @@ describe('receipt expectations: checkMatches', () => {
     const other = body()
     const differing: Array<Partial<ReceiptExpectation>> = [
       { job: other.job }, { nonce: other.nonce }, { output: sha256Of(utf8('another text')) },
-      { client: mallory.peerId }, { model: 'stories15M' }, { kind: 'storage' }
+      { client: mallory.peerId }, { model: 'stories15M' }, { kind: 'storage' }, { cached: true }
     ]
     for (const diff of differing) {
       const err = errorOf(() => { checkMatches(b, { ...expectation(b), ...diff }) })
@@ -296,33 +303,35 @@ describe('receipt expectations: checkMatches', () => {
   })
 })
 
-describe('receipt freshness', () => {
-  const seeds = (round: number): Uint8Array | undefined => round === ROUND ? SEED : undefined
+describe('receipt unit caps', () => {
+  it('refuses more units than one job of the kind can hold, however well signed', async () => {
+    expect(RECEIPT_UNIT_CAPS).toEqual({ inference: 1024, embedding: 64, storage: 1024 * 1024 })
+    for (const kind of WORK_KINDS) {
+      const cap = RECEIPT_UNIT_CAPS[kind]
+      expect(decodeReceiptBody(encodeReceiptBody(body({ kind, units: cap }))).units).toBe(cap)
+      const over = await fullReceipt({ kind, units: cap + 1 })
+      const err = await rejectionOf(decodeSignedReceipt(encodeSignedReceipt(over), verifyPulseSignature, true))
+      expect(err, kind).toBeInstanceOf(ReceiptUnitsError)
+      expect((err as HyperspaceError).code).toBe('ERR_RECEIPT_UNITS')
+      expect((err as Error).message).toContain(`${cap + 1} units of ${kind}`)
+    }
+  })
+})
 
+describe('receipt freshness', () => {
   it('accepts its own round, up to two rounds late and one round early', () => {
     expect(RECEIPT_MAX_AGE_ROUNDS).toBe(2)
     for (const current of [ROUND - 1, ROUND, ROUND + 1, ROUND + 2]) {
-      expect(() => { checkFreshness(body(), current, seeds) }, `current ${current}`).not.toThrow()
+      expect(() => { checkFreshness(body(), current) }, `current ${current}`).not.toThrow()
     }
   })
 
   it('refuses a receipt too old or too far in the future as stale', () => {
     for (const current of [ROUND + 3, ROUND + 100, ROUND - 2, ROUND - 50]) {
-      const err = errorOf(() => { checkFreshness(body(), current, seeds) })
+      const err = errorOf(() => { checkFreshness(body(), current) })
       expect(err, `current ${current}`).toBeInstanceOf(StaleReceiptError)
       expect((err as HyperspaceError).code).toBe('ERR_RECEIPT_STALE')
     }
-  })
-
-  it('refuses a seed that is not the round\'s; accepts an unseeded receipt and a round whose seed is unknown', () => {
-    const wrong = sha256Of(utf8('another seed'))
-    const err = errorOf(() => { checkFreshness(body({ seed: wrong }), ROUND, seeds) })
-    expect(err).toBeInstanceOf(ReceiptMismatchError)
-    expect((err as Error).message).toContain(`round ${ROUND}`)
-    expect(() => { checkFreshness(body({ seed: UNSEEDED }), ROUND, seeds) }).not.toThrow()
-    expect(() => { checkFreshness(body({ seed: wrong }), ROUND, () => undefined) }).not.toThrow()
-    // An unseeded receipt is still dated by its round.
-    expect(errorOf(() => { checkFreshness(body({ seed: UNSEEDED }), ROUND + 3, seeds) })).toBeInstanceOf(StaleReceiptError)
   })
 })
 
@@ -358,7 +367,7 @@ describe('ReplayGuard', () => {
     // ...and dropped once it is stale (checkFreshness refuses it from then on).
     guard.admit(body({ round: ROUND + 3 }), ROUND + 3)
     expect(() => { guard.admit(old, ROUND + 3) }).not.toThrow()
-    expect(errorOf(() => { checkFreshness(old, ROUND + 3, () => undefined) })).toBeInstanceOf(StaleReceiptError)
+    expect(errorOf(() => { checkFreshness(old, ROUND + 3) })).toBeInstanceOf(StaleReceiptError)
   })
 
   it('holds at most maxEntries, dropping the oldest first', () => {
@@ -458,6 +467,14 @@ describe('work points', () => {
     expect(pointsOf(body({ units: 0 }))).toBe(0)
   })
 
+  it('pay a cached answer a tenth of the rate, whatever its kind', () => {
+    expect(CACHE_RATE).toBe(0.1)
+    expect(pointsOf(body({ units: 1000, cached: true }))).toBeCloseTo(0.1, 15)
+    expect(pointsOf(body({ kind: 'embedding', units: 50, cached: true }))).toBeCloseTo(0.005, 15)
+    const receipts = [body({ units: 1000 }), body({ units: 1000, cached: true })]
+    expect(workPoints(receipts, server.peerId, NOW).work).toBeCloseTo(1.1, 15)
+  })
+
   it('count only receipts this node served, in all and since today\'s UTC midnight', () => {
     const midnight = Math.floor(NOW / DAY_MS) * DAY_MS
     const receipts = [
@@ -503,7 +520,7 @@ describe('ReceiptBook', () => {
     expect(recent[1]).toMatchObject({ id: receiptId(served.body), peer: client.peerId, units: 1500, points: 1.5, ts: NOW })
     expect(book.recent(1)).toHaveLength(1)
     // What was stored is a valid chain of the exact receipts.
-    const stored = await store.entries(`${NET}-a`)
+    const stored = await store.entries(`${NET}-a`, server.peerId)
     expect(() => { verifyChain(stored) }).not.toThrow()
     expect(stored.map(e => plain(e.receipt))).toEqual([plain(encodeSignedReceipt(served)), plain(encodeSignedReceipt(asClient))])
   })
@@ -512,14 +529,14 @@ describe('ReceiptBook', () => {
     const store = new ReceiptStore(db)
     const first = new ReceiptBook(store, `${NET}-b`, server.peerId)
     await first.load()
-    for (const units of [1000, 2000, 3000]) await first.append(await fullReceipt({ units }))
+    for (const units of [100, 200, 300]) await first.append(await fullReceipt({ units }))
     const second = new ReceiptBook(store, `${NET}-b`, server.peerId)
     await second.load()
     expect(second.state()).toEqual({ entries: 3, broken: null })
     expect(second.work(NOW)).toEqual(first.work(NOW))
     expect(second.recent(3)).toEqual(first.recent(3))
-    await second.append(await fullReceipt({ units: 4000 }))
-    const stored = await store.entries(`${NET}-b`)
+    await second.append(await fullReceipt({ units: 400 }))
+    const stored = await store.entries(`${NET}-b`, server.peerId)
     expect(stored.map(e => e.seq)).toEqual([0, 1, 2, 3])
     expect(() => { verifyChain(stored) }).not.toThrow()
     // Another network's log is separate.
@@ -533,12 +550,12 @@ describe('ReceiptBook', () => {
     const net = `${NET}-c`
     const book = new ReceiptBook(store, net, server.peerId)
     await book.load()
-    for (const units of [1000, 2000, 3000]) await book.append(await fullReceipt({ units }))
+    for (const units of [100, 200, 300]) await book.append(await fullReceipt({ units }))
     // Someone with access to IndexedDB inflates a receipt's tokens.
-    const stored = await db.get('receipts', [net, 1])
+    const stored = await db.get('receipts', [net, server.peerId, 1])
     if (stored === undefined) throw new Error('entry 1 missing')
-    const record = decodeMessage(stored.receipt, RECEIPT_MAX_BYTES, 1)
-    const inflated = encodeReceiptBody({ ...decodeReceiptBody(record.body as Uint8Array), units: 1_000_000 })
+    const record = decodeMessage(stored.receipt, RECEIPT_MAX_BYTES, 2)
+    const inflated = encodeReceiptBody({ ...decodeReceiptBody(record.body as Uint8Array), units: 1000 })
     await db.put('receipts', { ...stored, receipt: new Uint8Array(encode({ ...record, body: inflated })) })
     const reloaded = new ReceiptBook(store, net, server.peerId)
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
@@ -549,6 +566,30 @@ describe('ReceiptBook', () => {
     }
     expect(reloaded.state().broken).toMatch(/entry 1/)
     expect(reloaded.state().entries).toBe(3)
+  })
+
+  it('still reads the version 1 receipts of its own log, as not cached', async () => {
+    // Made before `cached` existed, with the round's seed: a log written by the previous release.
+    const v1 = async (units: number): Promise<Uint8Array> => {
+      const b = body({ units })
+      const bodyBytes = new Uint8Array(encode({ v: 1, job: b.job, nonce: b.nonce, kind: b.kind, server: b.server, client: b.client, model: b.model, units, out: b.output, round: b.round, seed: new Uint8Array(32), ts: b.ts }))
+      const cs = await client.signer.sign(concat(utf8('hyperspace-receipt/client/1'), bodyBytes))
+      const ss = await server.signer.sign(concat(utf8('hyperspace-receipt/server/1'), bodyBytes, cs))
+      return new Uint8Array(encode({ v: 1, body: bodyBytes, cs, ss }))
+    }
+    const old = await v1(500)
+    expect(decodeLoggedReceipt(old)).toMatchObject({ units: 500, cached: false, server: server.peerId })
+    // From the network, a version 1 receipt is another version.
+    expect(await rejectionOf(decodeSignedReceipt(old, verifyPulseSignature, true))).toBeInstanceOf(UnsupportedVersionError)
+    const entries: LogEntry[] = []
+    entries.push(appendEntry(undefined, old))
+    entries.push(appendEntry(entries[0], await v1(250)))
+    const book = new ReceiptBook({ entries: async () => entries, append: async () => {} }, NET, server.peerId)
+    await book.load()
+    expect(book.state()).toEqual({ entries: 2, broken: null })
+    expect(book.work(NOW).work).toBeCloseTo(0.75, 15)
+    await book.append(await fullReceipt({ units: 1000, cached: true }))
+    expect(book.work(NOW).work).toBeCloseTo(0.85, 15)
   })
 
   it('reports an entry that is not a receipt, even with a consistent chain', async () => {
@@ -568,7 +609,7 @@ describe('ReceiptBook', () => {
     const book = new ReceiptBook(store, net, server.peerId)
     await book.load()
     // Another tab wrote seq 0 first: `add` fails on the existing key.
-    await store.append(net, appendEntry(undefined, new Uint8Array([9])))
+    await store.append(net, server.peerId, appendEntry(undefined, new Uint8Array([9])))
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
     try {
       await book.append(await fullReceipt({ units: 2500 }))

@@ -1,13 +1,17 @@
 import { decodeMessage, encodeMessage } from '../cbor.ts'
-import { BadSignatureError, MalformedMessageError, ReceiptMismatchError, ReplayedReceiptError, StaleReceiptError, UnsignedReceiptError } from '../errors.ts'
+import { BLOCK_MAX_BYTES } from '../blocks/cid.ts'
+import { EMBED_LIMITS } from '../embedding/limits.ts'
+import { BadSignatureError, MalformedMessageError, ReceiptMismatchError, ReceiptUnitsError, ReplayedReceiptError, StaleReceiptError, UnsignedReceiptError, UnsupportedVersionError } from '../errors.ts'
+import { REQUEST_LIMITS } from '../inference/request.ts'
 import { concat, equalBytes, toHex, utf8 } from '../pulse/bytes.ts'
 import type { PulseSigner, PulseVerifier } from '../pulse/messages.ts'
 
 /**
  * A work receipt (DESIGN section 6): after a job the client signs what it got, the server
  * countersigns, and anyone can verify both signatures from the peer ids alone (Ed25519 keys are in
- * them). The job id, the server's nonce and the pulse round's seed make every receipt single-use
- * and dated, so none can be replayed or submitted late.
+ * them). The client's job id and the server's nonce make every receipt single-use, and its round
+ * dates it, so none can be replayed or submitted late. It carries no pulse seed: with more than one
+ * committee each has its own seed chain, and a receipt must verify in every committee.
  */
 export type WorkKind = 'inference' | 'embedding' | 'storage'
 export const WORK_KINDS: readonly WorkKind[] = ['inference', 'embedding', 'storage']
@@ -21,10 +25,11 @@ export interface ReceiptBody {
   model: string
   /** Tokens generated, texts embedded, or bytes served. */
   units: number
+  /** Served from the server's cache: paid at the cache rate (work-points.ts). */
+  cached: boolean
   /** SHA-256 of the output the client received. */
   output: Uint8Array
   round: number
-  seed: Uint8Array
   /** Client clock, ms. */
   ts: number
 }
@@ -38,7 +43,22 @@ export interface SignedReceipt {
   serverSig?: Uint8Array
 }
 
-export const RECEIPT_VERSION = 1
+/**
+ * The most units one job of each kind can hold, whatever its two parties sign: a request asks for at
+ * most 1024 tokens, an embedding batch holds at most 64 texts, and a storage job moves one block.
+ * A colluding client and server can sign any count between themselves; these caps are what anyone
+ * who checks their receipt can hold them to.
+ */
+export const RECEIPT_UNIT_CAPS: Readonly<Record<WorkKind, number>> = {
+  inference: REQUEST_LIMITS.maxTokens,
+  embedding: EMBED_LIMITS.batch,
+  storage: BLOCK_MAX_BYTES
+}
+
+/** Version 2 added `cached` and dropped the round's seed. */
+export const RECEIPT_VERSION = 2
+/** Receipts of version 1 are read from a node's own log only (see decodeLoggedReceipt). */
+const LOGGED_V1 = 1
 export const RECEIPT_MAX_BYTES = 2048
 /** A receipt is accepted for its own round and this many rounds after it. */
 export const RECEIPT_MAX_AGE_ROUNDS = 2
@@ -48,7 +68,7 @@ const CLIENT_DOMAIN = utf8('hyperspace-receipt/client/1')
 const SERVER_DOMAIN = utf8('hyperspace-receipt/server/1')
 
 function bodyRecord (b: ReceiptBody): Record<string, unknown> {
-  return { v: RECEIPT_VERSION, job: b.job, nonce: b.nonce, kind: b.kind, server: b.server, client: b.client, model: b.model, units: b.units, out: b.output, round: b.round, seed: b.seed, ts: b.ts }
+  return { v: RECEIPT_VERSION, job: b.job, nonce: b.nonce, kind: b.kind, server: b.server, client: b.client, model: b.model, units: b.units, cached: b.cached, out: b.output, round: b.round, ts: b.ts }
 }
 
 export function encodeReceiptBody (body: ReceiptBody): Uint8Array {
@@ -72,6 +92,11 @@ function shortText (value: unknown, field: string, max: number): string {
 
 export function decodeReceiptBody (bytes: Uint8Array): ReceiptBody {
   const m = decodeMessage(bytes, RECEIPT_MAX_BYTES, RECEIPT_VERSION)
+  if (typeof m.cached !== 'boolean') throw new MalformedMessageError('cached must be a boolean')
+  return bodyFields(m, m.cached)
+}
+
+function bodyFields (m: Record<string, unknown>, cached: boolean): ReceiptBody {
   if (!WORK_KINDS.includes(m.kind as WorkKind)) throw new MalformedMessageError('kind must be inference, embedding or storage')
   const body: ReceiptBody = {
     job: fixedBytes(m.job, 'job', 16),
@@ -81,12 +106,14 @@ export function decodeReceiptBody (bytes: Uint8Array): ReceiptBody {
     client: shortText(m.client, 'client', PEER_ID_MAX),
     model: shortText(m.model, 'model', MODEL_MAX),
     units: count(m.units, 'units'),
+    cached,
     output: fixedBytes(m.out, 'out', 32),
     round: count(m.round, 'round'),
-    seed: fixedBytes(m.seed, 'seed', 32),
     ts: count(m.ts, 'ts')
   }
   if (body.server === body.client) throw new MalformedMessageError('a node cannot be its own client')
+  const cap = RECEIPT_UNIT_CAPS[body.kind]
+  if (body.units > cap) throw new ReceiptUnitsError(body.kind, body.units, cap)
   return body
 }
 
@@ -136,20 +163,29 @@ export async function decodeSignedReceipt (bytes: Uint8Array, verify: PulseVerif
   return { ...receipt, serverSig }
 }
 
-/** The seed of a receipt made before its client knew the round's seed (a node that just joined). */
-export const UNSEEDED = new Uint8Array(32)
-
 /**
- * Round and seed checks: a receipt belongs to a recent round, and to that round's real seed when
- * both sides know it. An unseeded receipt is still dated by its round number.
+ * The body of a receipt from this node's own log, which may hold receipts of version 1 (made before
+ * `cached` existed: read as not cached; their seed is not checked, as no receipt's is now). Anything
+ * from the network goes through decodeSignedReceipt, which takes the current version only.
  */
-export function checkFreshness (body: ReceiptBody, currentRound: number, seedOf: (round: number) => Uint8Array | undefined): void {
+export function decodeLoggedReceipt (bytes: Uint8Array): ReceiptBody {
+  let m: Record<string, unknown>
+  try {
+    m = decodeMessage(bytes, RECEIPT_MAX_BYTES, RECEIPT_VERSION)
+  } catch (err) {
+    if (!(err instanceof UnsupportedVersionError)) throw err
+    const v1 = decodeMessage(bytes, RECEIPT_MAX_BYTES, LOGGED_V1)
+    if (!(v1.body instanceof Uint8Array)) throw new MalformedMessageError('body must be bytes')
+    return bodyFields(decodeMessage(v1.body, RECEIPT_MAX_BYTES, LOGGED_V1), false)
+  }
+  if (!(m.body instanceof Uint8Array)) throw new MalformedMessageError('body must be bytes')
+  return decodeReceiptBody(m.body)
+}
+
+/** A receipt belongs to a recent round: its own, up to RECEIPT_MAX_AGE_ROUNDS after it, or one before it (clock skew). */
+export function checkFreshness (body: ReceiptBody, currentRound: number): void {
   if (body.round > currentRound + 1 || body.round < currentRound - RECEIPT_MAX_AGE_ROUNDS) {
     throw new StaleReceiptError(body.round, currentRound)
-  }
-  const seed = seedOf(body.round)
-  if (seed !== undefined && !equalBytes(body.seed, UNSEEDED) && !equalBytes(seed, body.seed)) {
-    throw new ReceiptMismatchError(`the seed is not round ${body.round}'s`)
   }
 }
 
@@ -162,13 +198,14 @@ export interface ReceiptExpectation {
   model: string
   output: Uint8Array
   kind: WorkKind
+  cached: boolean
 }
 
 export function checkMatches (body: ReceiptBody, expected: ReceiptExpectation): void {
   for (const field of ['job', 'nonce', 'output'] as const) {
     if (!equalBytes(body[field], expected[field])) throw new ReceiptMismatchError(`${field} differs from the job's`)
   }
-  for (const field of ['server', 'client', 'model', 'kind'] as const) {
+  for (const field of ['server', 'client', 'model', 'kind', 'cached'] as const) {
     if (body[field] !== expected[field]) throw new ReceiptMismatchError(`${field} is ${body[field]}, expected ${expected[field]}`)
   }
 }
