@@ -105,7 +105,7 @@ export class PulseBus {
   }
 
   private start (spec: NodeSpec, signer: PulseSigner): BusNode {
-    const book = new PulseLedger(NET, ROUND_MS)
+    const book = new PulseLedger(NET, signer.peerId, ROUND_MS)
     const prover: Prover | undefined = spec.kind === 'anchor' ? undefined : spec.kind === 'honest' ? new ReferenceProver() : proverFor(spec.kind, this.rng.fork(spec.name))
     const node: BusNode = { name: spec.name, signer, book, attestations: [], identityConflicts: [], engine: undefined as unknown as PulseEngine }
     node.engine = new PulseEngine({
