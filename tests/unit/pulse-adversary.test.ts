@@ -160,4 +160,21 @@ describe('the pulse against a hostile peer', () => {
     await bus.runRounds(2)
     expectAllVerified([newcomer], watched + 1, bus.round - 1)
   })
+
+  it('a node that missed a challenge and forked onto its own seed follows the others back', async () => {
+    const bus = new PulseBus(7)
+    const honest = bus.add([{ name: 'relay', kind: 'anchor' }, { name: 'a', kind: 'honest' }, { name: 'b', kind: 'honest' }, { name: 'c', kind: 'honest' }]).slice(1)
+    const c = bus.node('c')
+    await bus.runRounds(3)
+    // c hears nothing from before the challenge to the round's end: it sees no challenge and takes the empty beacon.
+    await bus.runTo(0.35)
+    const missed = bus.round
+    bus.deafen(c, 0.65 * 6_000)
+    await bus.runRounds(1)
+    expect(equalBytes(c.engine.round(missed + 1)?.seed as Uint8Array, honest[0]?.engine.round(missed + 1)?.seed as Uint8Array), 'forked').toBe(false)
+    await bus.runRounds(3)
+    const back = missed + 2
+    expect(equalBytes(c.engine.round(back)?.seed as Uint8Array, honest[0]?.engine.round(back)?.seed as Uint8Array)).toBe(true)
+    expectAllVerified(honest, back, bus.round - 1)
+  })
 })

@@ -48,6 +48,8 @@ export class PulseBus {
   private readonly aged = new Set<string>()
   private readonly anchors: string[] = []
   private readonly rng: Rng
+  /** Nodes that hear nothing until the given virtual time. */
+  private readonly deafUntil = new Map<string, number>()
 
   constructor (seed = 1) {
     this.rng = new Rng(seed)
@@ -91,6 +93,11 @@ export class PulseBus {
   async inject (signer: PulseSigner, message: PulseMessage): Promise<void> {
     const signed = await signPulse(message, signer)
     this.deliver(signer.peerId, encodeSigned(signed))
+  }
+
+  /** `node` hears nothing for `ms`: a laptop lid closed, a link down. */
+  deafen (node: BusNode, ms: number): void {
+    this.deafUntil.set(node.signer.peerId, this.time.now() + ms)
   }
 
   async runRounds (count: number): Promise<void> {
@@ -137,6 +144,7 @@ export class PulseBus {
     for (const node of this.nodes) {
       if (node.signer.peerId === author) continue
       this.time.after(DELIVERY_MS, () => {
+        if ((this.deafUntil.get(node.signer.peerId) ?? -Infinity) > this.time.now()) return
         void admitPulse(data, author, NET, ROUND_MS, this.time.now(), this.keys.verify).then(admission => {
           if (admission.result !== 'accept') return
           const topic = node.engine.committees.topic(admission.signed.message.r)

@@ -199,10 +199,11 @@ export class PulseEngine {
       case 'commit':
         // Gossip never hands a node its own messages back: a commit under this identity comes from elsewhere.
         if (message.peer === this.self) this.options.onIdentityConflict?.(message.r)
-        else state.addCommit(signed as SignedPulseMessage<typeof message>, now)
+        else if (state.addCommit(signed as SignedPulseMessage<typeof message>, now) === 'wrong-seed' && message.r === current) this.watch(signed, now)
         break
       case 'challenge':
-        state.addChallenge(signed as SignedPulseMessage<typeof message>)
+        // Another seed's round is watched: if most committers follow it, this node is the one that forked.
+        if (!state.addChallenge(signed as SignedPulseMessage<typeof message>) && message.r === current) this.watch(signed, now)
         break
       case 'reveal':
         state.addReveal(message)
@@ -371,7 +372,8 @@ export class PulseEngine {
     const state = this.states.get(round)
     if (state !== undefined) this.settleRound(state)
     const watchedWhole = this.startedAt <= timingOf(round, this.options.roundMs).start
-    const followed = state ?? (watchedWhole ? this.followedCandidate(round) : undefined)
+    const rival = state !== undefined || watchedWhole ? this.followedCandidate(round) : undefined
+    const followed = rival !== undefined && (state === undefined || outweighs(rival, state)) ? rival : state
     const challenge = followed?.canonicalChallenge()
     // Entries the leader listed but this node never received a commit for do not count: a leader could pad its list.
     if (challenge !== undefined) this.committees.noteSize(round, challenge.message.commits.filter(([peer]) => followed?.commits.has(peer) === true).length)
@@ -379,7 +381,7 @@ export class PulseEngine {
     this.committees.closeRound(round, watchedWhole)
     this.syncTopics(round + 1, false)
     const heardNothing = state === undefined && (this.watched.get(round)?.size ?? 0) === 0
-    const beacon = this.nextBeacon(round, committee, challenge, watchedWhole && (state !== undefined || heardNothing))
+    const beacon = this.nextBeacon(round, committee, challenge, watchedWhole && (followed === state || heardNothing))
     if (beacon === undefined) return
     this.beacons.set(round, beacon)
     if (!this.states.has(round + 1)) this.openRound(round + 1, roundSeed(this.options.networkId, round + 1, beacon))
@@ -397,13 +399,16 @@ export class PulseEngine {
   }
 
   /**
-   * The round a node without the previous beacon adopts: the seed used by the most committers it
-   * heard (a tie adopts nothing), if that seed's round had a valid challenge.
+   * The watched seed a node follows when it has no seed of its own for the round, or when that seed
+   * outweighs its own (it forked: it missed or refused a challenge everyone else took): the seed of
+   * the most committers it heard, aged ones first (a tie follows none), if that round had a valid
+   * challenge.
    */
   private followedCandidate (round: number): RoundState | undefined {
-    const ranked = [...this.watched.get(round)?.values() ?? []].sort((a, b) => b.commits.size - a.commits.size)
+    const ranked = [...this.watched.get(round)?.values() ?? []].sort((a, b) => compareWeights(weightOf(b), weightOf(a)))
     const [first, second] = ranked
-    if (first === undefined || (second !== undefined && second.commits.size === first.commits.size)) return undefined
+    if (first === undefined || first.canonicalChallenge() === undefined) return undefined
+    if (second !== undefined && compareWeights(weightOf(first), weightOf(second)) === 0) return undefined
     return first
   }
 
@@ -477,4 +482,20 @@ export class PulseEngine {
       r.strikes = outcome.strikes.flatMap(({ validator, result }) => result.reason === undefined ? [] : [{ validator, reason: result.reason }])
     })
   }
+}
+
+/** How much a round's seed is followed: by aged committers first, then by all. */
+function weightOf (state: RoundState): [number, number] {
+  let aged = 0
+  for (const peer of state.commits.keys()) if (state.history.isAged(peer)) aged++
+  return [aged, state.commits.size]
+}
+
+function compareWeights (a: [number, number], b: [number, number]): number {
+  return a[0] !== b[0] ? a[0] - b[0] : a[1] - b[1]
+}
+
+/** Whether a watched seed is followed by more committers than this node's own: fresh keys never outweigh aged ones. */
+function outweighs (rival: RoundState, own: RoundState): boolean {
+  return compareWeights(weightOf(rival), weightOf(own)) > 0
 }
