@@ -3,7 +3,8 @@ import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import { runJobs } from './pool.ts'
 import { runReal } from './real.ts'
-import { bytesChart, simTable } from './report.ts'
+import { ATTACK_KINDS, isAttackKind, type AttackKind } from './attacks.ts'
+import { attackTable, bytesChart, simTable } from './report.ts'
 import { COMPUTED_N, contrastConfig, modelConfig } from './scenarios.ts'
 
 /**
@@ -12,6 +13,8 @@ import { COMPUTED_N, contrastConfig, modelConfig } from './scenarios.ts'
  * `npm run sim -- --validators 0.1` changes the share of validating nodes (default 0.05).
  * `npm run sim -- --real`: real libp2p nodes in this process (see real.ts), next to the model of the
  * same network.
+ * `npm run sim -- --attack <kind|all> --attackers 0.1`: the same networks with a share of attackers of
+ * each kind (attacks.ts); a table of what they got and what honest nodes kept, bench/results/sim-attacks.json.
  */
 
 const { values } = parseArgs({
@@ -22,7 +25,9 @@ const { values } = parseArgs({
     rounds: { type: 'string' },
     nodes: { type: 'string', default: '100' },
     validators: { type: 'string', default: '0.05' },
-    'round-seconds': { type: 'string', default: '45' }
+    'round-seconds': { type: 'string', default: '45' },
+    attack: { type: 'string' },
+    attackers: { type: 'string', default: '0.1' }
   }
 })
 
@@ -73,7 +78,30 @@ async function model (): Promise<void> {
   console.log(`\nwrote ${RESULTS}/sim.json and ${RESULTS}/sim-bytes.svg`)
 }
 
-if (values.real) {
+async function attacks (kinds: AttackKind[]): Promise<void> {
+  const share = Number(values.attackers)
+  if (!(share > 0 && share < 1)) throw new Error('--attackers is a share of the nodes, above 0 and below 1')
+  const sizes = (values.sizes ?? '').split(',').map(Number).sort((a, b) => b - a)
+  const rounds = (n: number): number => values.rounds !== undefined ? Number(values.rounds) : n >= 10_000 ? 3 : 5
+  const jobs = kinds.flatMap(kind => sizes.map(n => ({ kind, n, job: { kind: 'sim' as const, config: modelConfig(n, seed, rounds(n), validatorShare, { kind, share }) } })))
+  const results = await runJobs(jobs.map(j => j.job), Math.max(1, Math.min(2, cpus().length)))
+  const rows = jobs.flatMap((j, i) => {
+    const result = results[i]
+    return result?.kind === 'sim' ? [{ attack: j.kind, share, summary: result.summary }] : []
+  })
+  console.log(`\nPulse under attack (seed ${seed}): ${share * 100}% of the starting nodes attack; every attacker does no real work`)
+  console.log(attackTable(rows))
+  mkdirSync(RESULTS, { recursive: true })
+  writeFileSync(`${RESULTS}/sim-attacks.json`, JSON.stringify({ seed, share, rows }, null, 2) + '\n')
+  console.log(`\nwrote ${RESULTS}/sim-attacks.json`)
+}
+
+if (values.attack !== undefined) {
+  const kinds = values.attack === 'all' ? [...ATTACK_KINDS] : values.attack.split(',')
+  const unknown = kinds.filter(kind => !isAttackKind(kind))
+  if (unknown.length > 0) throw new Error(`unknown attack ${unknown.join(', ')}: one of ${ATTACK_KINDS.join(', ')}, or all`)
+  await attacks(kinds as AttackKind[])
+} else if (values.real) {
   await runReal({ nodes: Number(values.nodes), roundSeconds: Number(values['round-seconds']), rounds: Number(values.rounds ?? 4), seed })
 } else {
   await model()

@@ -3,7 +3,8 @@ import type { WorkKey } from '../src/core/pulse/work.ts'
 import type { Rng } from './rng.ts'
 
 /** How a simulated node behaves in the pulse. */
-export type NodeKind = 'honest' | 'wrong-work' | 'forged-root'
+/** `attacker`: does no work (the wrong-work prover) and attacks the pulse itself (attacks.ts). */
+export type NodeKind = 'honest' | 'wrong-work' | 'forged-root' | 'attacker'
 
 /** Does its work with another key: rows consistent with its root, but not the rows the seed asks for (struck: wrong-row). */
 class WrongWorkProver implements Prover {
@@ -25,7 +26,7 @@ class ForgedRootProver implements Prover {
 }
 
 export function proverFor (kind: NodeKind, rng: Rng): Prover {
-  if (kind === 'wrong-work') return new WrongWorkProver()
+  if (kind === 'wrong-work' || kind === 'attacker') return new WrongWorkProver()
   if (kind === 'forged-root') return new ForgedRootProver(rng)
   return new ReferenceProver()
 }

@@ -107,3 +107,18 @@ export function bytesChart (series: Series[]): string {
   parts.push('</svg>')
   return parts.join('\n') + '\n'
 }
+
+/** One row per attack and size: what the attackers got, and what honest nodes kept. */
+export function attackTable (rows: Array<{ attack: string, share: number, summary: SimSummary }>): string {
+  return table(['attack', 'N', 'attackers', 'honest verified', 'cheaters caught', 'attacker rounds', 'attacker rounds verified', 'attacker presence points', 'wall'], rows.map(({ attack, share, summary: s }) => [
+    attack,
+    count(s.nodes),
+    percent(share),
+    percent(s.honestVerified),
+    percent(s.cheatersCaught),
+    count(s.attackerRounds),
+    count(s.attackersVerified),
+    s.attackerPoints.toFixed(4),
+    `${s.wallSeconds.toFixed(0)}s`
+  ]))
+}

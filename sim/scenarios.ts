@@ -1,6 +1,7 @@
 import { PULSE_K, PULSE_N } from '../src/core/pulse/params.ts'
 import { GOSSIPSUB } from './gossip.ts'
 import { REALISTIC_LINKS } from './links.ts'
+import type { AttackKind } from './attacks.ts'
 import type { ContrastConfig } from './contrast.ts'
 import type { SimConfig } from './simulation.ts'
 
@@ -11,8 +12,9 @@ import type { SimConfig } from './simulation.ts'
 export const COMPUTED_N = 16
 
 /** 5% of nodes validate by default: a pessimistic share, as the inference and full profiles validate too. */
-export function modelConfig (nodes: number, seed: number, rounds: number, validatorShare = 0.05): SimConfig {
+export function modelConfig (nodes: number, seed: number, rounds: number, validatorShare = 0.05, attack?: { kind: AttackKind, share: number }): SimConfig {
   return {
+    ...(attack !== undefined ? { attack } : {}),
     seed,
     nodes,
     rounds,

@@ -5,6 +5,7 @@ import { epochOf, firstRoundOf, nextCommitteeCount } from '../src/core/pulse/com
 import { PulseEngine } from '../src/core/pulse/engine.ts'
 import { ValidatorHistory } from '../src/core/pulse/validators.ts'
 import { PulseLedger } from '../src/net/pulse-ledger.ts'
+import { Attacker, attackersAged, type AttackKind } from './attacks.ts'
 import { GossipModel, type GossipMessage, type GossipParams } from './gossip.ts'
 import { Links, type LinkParams } from './links.ts'
 import { proverFor, timedProver, type NodeKind } from './provers.ts'
@@ -14,7 +15,7 @@ import { VirtualTime } from './virtual-time.ts'
 import { median } from './stats.ts'
 import { revealGrowth } from './wire-size.ts'
 import type { CapabilityName } from '../src/core/capabilities.ts'
-import type { SignedPulseMessage } from '../src/core/pulse/messages.ts'
+import { encodeSigned, type PulseSigner, type SignedPulseMessage } from '../src/core/pulse/messages.ts'
 
 export interface SimConfig {
   seed: number
@@ -40,6 +41,8 @@ export interface SimConfig {
   clockSkewMs: number
   /** The first measured round lies this many rounds before an epoch boundary, so a run crosses one. */
   roundsBeforeEpoch: number
+  /** A share of the starting nodes that attack the pulse (attacks.ts). */
+  attack?: { kind: AttackKind, share: number }
 }
 
 /** One node's round as it stood when the round ended. */
@@ -73,6 +76,8 @@ export interface SimRun {
   observations: RoundObservation[]
   /** Presence points each honest node up for all measured rounds earned per verified measured round. */
   pointsPerVerifiedRound: number[]
+  /** Presence points the attackers earned in the measured rounds, all of them together. */
+  attackerPoints: number
   churn: { crashed: number, left: number, joined: number }
   wallMs: number
 }
@@ -125,6 +130,7 @@ export class Simulation {
   private growth = 0
   /** Nodes of the starting network: it starts as after days of rounds, so their histories are aged. */
   private readonly founders = new Set<string>()
+  private readonly attackers = new Set<string>()
   private readonly churned = { crashed: 0, left: 0, joined: 0 }
 
   constructor (readonly config: SimConfig) {
@@ -146,7 +152,10 @@ export class Simulation {
   async run (): Promise<SimRun> {
     const started = performance.now()
     const { roundMs, rounds } = this.config
-    for (let i = 0; i < this.config.nodes; i++) this.founders.add(this.addNode(this.committees).peerId)
+    for (let i = 0; i < this.config.nodes; i++) {
+      const node = this.addNode(this.committees, true)
+      if (node.kind !== 'attacker' || attackersAged(this.config.attack?.kind ?? 'seed-grind')) this.founders.add(node.peerId)
+    }
     const observations: RoundObservation[] = []
     for (let round = this.firstRound - 2; round < this.firstRound + rounds; round++) {
       const measured = round >= this.firstRound
@@ -167,15 +176,19 @@ export class Simulation {
       nextCommittees: decided.length === 0 ? null : median(decided),
       observations,
       pointsPerVerifiedRound: this.points(),
+      attackerPoints: this.attackerPoints(),
       churn: { ...this.churned },
       wallMs: performance.now() - started
     }
   }
 
-  private addNode (committees?: number): SimNode {
+  private addNode (committees?: number, founder = false): SimNode {
     const { config, rng } = this
     const index = this.nodes.length
-    const kind: NodeKind = rng.next() >= config.cheaterShare ? 'honest' : rng.next() < 0.5 ? 'wrong-work' : 'forged-root'
+    const attack = config.attack
+    const kind: NodeKind = founder && attack !== undefined && rng.fork(`attacker-${index}`).next() < attack.share
+      ? 'attacker'
+      : rng.next() >= config.cheaterShare ? 'honest' : rng.next() < 0.5 ? 'wrong-work' : 'forged-root'
     const validator = kind === 'honest' && rng.next() < config.validatorShare
     const caps: CapabilityName[] = validator ? ['validation'] : []
     const signer = this.keys.create()
@@ -207,15 +220,52 @@ export class Simulation {
         history: new ValidatorHistory([], [], peer => this.founders.has(peer)),
         sid: rng.bytes(8),
         transport: {
-          publish: async (topic, data) => { await this.publish(node, topic, data) },
+          publish: async (topic, data) => { await this.publish(node, topic, attacker === undefined ? data : await attacker.tamper(data)) },
           join: topic => { this.gossip.join(index, topic) },
           leave: topic => { this.gossip.leave(index, topic) }
         }
       })
     }
+    const attacker = kind === 'attacker' && attack !== undefined ? this.attackerFor(node, signer, attack.kind) : undefined
+    if (attacker !== undefined) this.attackers.add(signer.peerId)
     this.nodes.push(node)
     node.engine.start()
+    attacker?.start()
     return node
+  }
+
+  private attackerFor (node: SimNode, signer: PulseSigner, kind: AttackKind): Attacker {
+    const { roundMs, networkId } = this.config
+    return new Attacker(kind, {
+      networkId,
+      roundMs,
+      signer,
+      engine: node.engine,
+      keys: this.keys,
+      verify: this.keys.verify,
+      rng: this.rng.fork(`attack-${signer.peerId}`),
+      accomplices: this.attackers,
+      inject: async signed => {
+        if (node.leftAt !== Infinity) return
+        const data = encodeSigned(signed)
+        const admission = await admitPulse(data, signed.message.peer, networkId, roundMs, this.time.now(), this.keys.verify)
+        if (admission.result !== 'accept') return
+        this.gossip.publish(node.index, node.engine.committees.topic(signed.message.r), data.byteLength, admission.signed)
+      },
+      everyRoundAt: (fraction, fn) => {
+        const next = (): void => {
+          const now = this.time.now()
+          let at = (Math.floor(now / roundMs) + fraction) * roundMs
+          if (at <= now) at += roundMs
+          this.time.after(at - now, () => {
+            if (node.leftAt !== Infinity) return
+            next()
+            void fn(Math.floor(this.time.now() / roundMs)).catch(err => { console.warn('sim: attacker step failed', err) })
+          })
+        }
+        next()
+      }
+    })
   }
 
   /** What a node publishes is admitted once (every receiver would decide the same), then gossiped. */
@@ -313,6 +363,17 @@ export class Simulation {
       out.set(topic, latest - start)
     }
     return out
+  }
+
+  private attackerPoints (): number {
+    const first = this.firstRound
+    const last = first + this.config.rounds
+    let total = 0
+    for (const node of this.nodes) {
+      if (node.kind !== 'attacker') continue
+      for (const p of node.book.points()) if (p.round >= first && p.round < last) total += p.points
+    }
+    return total
   }
 
   private points (): number[] {

@@ -25,6 +25,10 @@ export interface SimSummary {
   /** Cheater rounds struck and not verified. */
   cheatersCaught: number
   cheatersVerified: number
+  /** Rounds attackers committed in, and those of them verified (points they did not earn). */
+  attackerRounds: number
+  attackersVerified: number
+  attackerPoints: number
   bytesPerNodeRound: Spread
   messagesPerNodeRound: Spread
   /** Ms after the round start until every member of a committee had every commit published on it. */
@@ -57,6 +61,7 @@ export function summarize (run: SimRun): SimSummary {
   const honest = all.filter(n => n.kind === 'honest')
   const committed = honest.filter(n => n.committed)
   const cheating = all.filter(n => n.kind !== 'honest' && n.committed)
+  const attacking = all.filter(n => n.kind === 'attacker' && n.committed)
   let completed = 0
   let committeeCount = 0
   let disagreeing = 0
@@ -88,6 +93,9 @@ export function summarize (run: SimRun): SimSummary {
     cheaterRounds: cheating.length,
     cheatersCaught: share(cheating.filter(n => n.struck && !n.verified).length, cheating.length),
     cheatersVerified: cheating.filter(n => n.verified).length,
+    attackerRounds: attacking.length,
+    attackersVerified: attacking.filter(n => n.verified).length,
+    attackerPoints: run.attackerPoints,
     bytesPerNodeRound: spread(all.map(n => n.bytes)),
     messagesPerNodeRound: spread(all.map(n => n.rpcs)),
     commitAgreementMs: spread(agreement.filter(Number.isFinite)),

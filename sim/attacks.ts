@@ -1,0 +1,116 @@
+import { decodePulse, encodeSigned, signPulse, type PulseMessage, type PulseSigner, type PulseVerifier, type SignedPulseMessage } from '../src/core/pulse/messages.ts'
+import type { PulseEngine } from '../src/core/pulse/engine.ts'
+import type { Rng } from './rng.ts'
+import type { SimKeys } from './sim-keys.ts'
+
+/**
+ * Scripted attackers for the simulator (`npm run sim -- --attack <kind> --attackers <share>`). Every
+ * attacker does no real work (it runs the wrong-work prover), so any round in which one is verified is
+ * points it did not earn; on top of that, each kind attacks the pulse itself:
+ *
+ * - seed-grind: during round r, publishes round r + 1's commit and challenge under a seed it chose.
+ * - bad-leader: every challenge it publishes lists false roots for the others and omits half of them
+ *   (it leads whenever the draw makes it first; its histories are aged).
+ * - sybil-verdicts: each round, three fresh keys publish verdicts passing every attacker and striking
+ *   every honest committer it heard.
+ * - lying-validators: aged attackers; whenever one is drawn to validate, its verdict passes attackers
+ *   and strikes honest committers.
+ * - commit-flood: each round, commits from 20 fresh keys with the round's true seed.
+ */
+export const ATTACK_KINDS = ['seed-grind', 'bad-leader', 'sybil-verdicts', 'lying-validators', 'commit-flood'] as const
+export type AttackKind = typeof ATTACK_KINDS[number]
+
+export function isAttackKind (value: string): value is AttackKind {
+  return (ATTACK_KINDS as readonly string[]).includes(value)
+}
+
+/** Whether the attackers of this kind have an aged history (days of rounds) when the run starts. */
+export function attackersAged (kind: AttackKind): boolean {
+  return kind === 'bad-leader' || kind === 'lying-validators'
+}
+
+export interface AttackerPlace {
+  networkId: string
+  roundMs: number
+  signer: PulseSigner
+  engine: PulseEngine
+  keys: SimKeys
+  verify: PulseVerifier
+  rng: Rng
+  /** Peer ids of every attacker of the run. */
+  accomplices: ReadonlySet<string>
+  /** Publishes a signed message from the attacker's place in the gossip, authored by whoever signed it. */
+  inject(signed: SignedPulseMessage): Promise<void>
+  /** Runs `fn` at `fraction` of every round from now on. */
+  everyRoundAt(fraction: number, fn: (round: number) => Promise<void>): void
+}
+
+const SYBIL_VERDICTS = 3
+const FLOOD_COMMITS = 20
+
+export class Attacker {
+  constructor (readonly kind: AttackKind, private readonly place: AttackerPlace) {}
+
+  start (): void {
+    const p = this.place
+    if (this.kind === 'seed-grind') p.everyRoundAt(0.2, async round => { await this.grindNextSeed(round) })
+    if (this.kind === 'sybil-verdicts') p.everyRoundAt(0.75, async round => { await this.sybilVerdicts(round) })
+    if (this.kind === 'commit-flood') p.everyRoundAt(0.1, async round => { await this.flood(round) })
+  }
+
+  /** What the attacker's own engine publishes, rewritten for the kinds that lie through it. */
+  async tamper (data: Uint8Array): Promise<Uint8Array> {
+    if (this.kind !== 'bad-leader' && this.kind !== 'lying-validators') return data
+    const signed = await decodePulse(data, this.place.verify)
+    const message = signed.message
+    if (this.kind === 'bad-leader' && message.t === 'challenge') {
+      const commits = message.commits
+        .filter(([peer], i) => peer === message.peer || i % 2 === 0)
+        .map(([peer, root]): [string, Uint8Array] => [peer, peer === message.peer ? root : this.place.rng.bytes(32)])
+      return await this.resign({ ...message, commits })
+    }
+    if (this.kind === 'lying-validators' && message.t === 'verdict') {
+      const results = message.results.map(r => this.place.accomplices.has(r.peer)
+        ? { peer: r.peer, ok: true, root: r.root, caps: r.caps }
+        : { peer: r.peer, ok: false, reason: 'wrong-row' as const, root: r.root, caps: r.caps })
+      return await this.resign({ ...message, results })
+    }
+    return data
+  }
+
+  private async resign (message: PulseMessage): Promise<Uint8Array> {
+    return encodeSigned(await signPulse(message, this.place.signer))
+  }
+
+  private async grindNextSeed (round: number): Promise<void> {
+    const p = this.place
+    const seed = p.rng.bytes(32)
+    const root = p.rng.bytes(32)
+    const base = { net: p.networkId, r: round + 1, peer: p.signer.peerId, seed }
+    await p.inject(await signPulse({ t: 'commit', ...base, root, n: 16, caps: [], sid: p.rng.bytes(8) }, p.signer))
+    await p.inject(await signPulse({ t: 'challenge', ...base, commits: [[p.signer.peerId, root]], k: 8 }, p.signer))
+  }
+
+  private async sybilVerdicts (round: number): Promise<void> {
+    const p = this.place
+    const state = p.engine.round(round)
+    if (state === undefined) return
+    const results = [...state.commits.values()].map(({ message: c }) => p.accomplices.has(c.peer)
+      ? { peer: c.peer, ok: true, root: c.root, caps: c.caps }
+      : { peer: c.peer, ok: false, reason: 'wrong-row' as const, root: c.root, caps: c.caps })
+    for (let i = 0; i < SYBIL_VERDICTS; i++) {
+      const sybil = p.keys.create()
+      await p.inject(await signPulse({ t: 'verdict', net: p.networkId, r: round, peer: sybil.peerId, seed: state.seed, results }, sybil))
+    }
+  }
+
+  private async flood (round: number): Promise<void> {
+    const p = this.place
+    const state = p.engine.round(round)
+    if (state === undefined) return
+    for (let i = 0; i < FLOOD_COMMITS; i++) {
+      const sybil = p.keys.create()
+      await p.inject(await signPulse({ t: 'commit', net: p.networkId, r: round, peer: sybil.peerId, seed: state.seed, root: p.rng.bytes(32), n: state.n, caps: [], sid: p.rng.bytes(8) }, sybil))
+    }
+  }
+}
