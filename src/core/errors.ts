@@ -193,3 +193,15 @@ export class StreamDivergedError extends HyperspaceError {
     super('ERR_STREAM_DIVERGED', `Peer ${failed} went away mid-stream and peer ${next} generated a different text; the streamed answer is incomplete`)
   }
 }
+
+export class InvalidVrfKeyError extends HyperspaceError {
+  override name = 'InvalidVrfKeyError'
+
+  constructor (reason: string) { super('ERR_VRF_KEY', `Invalid VRF key: ${reason}`) }
+}
+
+export class InvalidVrfProofError extends HyperspaceError {
+  override name = 'InvalidVrfProofError'
+
+  constructor (reason: string) { super('ERR_VRF_PROOF', `Invalid VRF proof: ${reason}`) }
+}
