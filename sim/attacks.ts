@@ -1,4 +1,5 @@
 import { decodePulse, encodeSigned, signPulse, type PulseMessage, type PulseSigner, type PulseVerifier, type SignedPulseMessage } from '../src/core/pulse/messages.ts'
+import { beaconInput } from '../src/core/pulse/seed.ts'
 import type { PulseEngine } from '../src/core/pulse/engine.ts'
 import type { Rng } from './rng.ts'
 import type { SimKeys } from './sim-keys.ts'
@@ -88,7 +89,8 @@ export class Attacker {
     const root = p.rng.bytes(32)
     const base = { net: p.networkId, r: round + 1, peer: p.signer.peerId, seed }
     await p.inject(await signPulse({ t: 'commit', ...base, root, n: 16, caps: [], sid: p.rng.bytes(8) }, p.signer))
-    await p.inject(await signPulse({ t: 'challenge', ...base, commits: [[p.signer.peerId, root]], k: 8 }, p.signer))
+    const vrf = await p.keys.beaconKey(p.signer.peerId).prove(beaconInput(p.networkId, round + 1, seed))
+    await p.inject(await signPulse({ t: 'challenge', ...base, commits: [[p.signer.peerId, root]], k: 8, vrf }, p.signer))
   }
 
   private async sybilVerdicts (round: number): Promise<void> {

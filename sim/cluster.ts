@@ -8,7 +8,7 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { systemScheduler } from '../src/core/scheduler.ts'
 import { hyperspaceGossip } from '../src/net/gossip.ts'
-import { pulseSigner, verifyPulseSignature } from '../src/net/pulse-keys.ts'
+import { beaconProver, pulseSigner, verifyBeacon, verifyPulseSignature } from '../src/net/pulse-keys.ts'
 import { PulseService } from '../src/net/pulse-service.ts'
 import type { CapabilityName } from '../src/core/capabilities.ts'
 import type { Prover } from '../src/core/pulse/reference-prover.ts'
@@ -100,6 +100,8 @@ export async function startCluster (specs: ClusterNodeSpec[], options: ClusterOp
       k: options.k,
       signer: pulseSigner(key),
       verify: verifyPulseSignature,
+      beaconKey: beaconProver(key),
+      verifyBeacon,
       ...(spec.prover !== undefined ? { prover: spec.prover } : {}),
       validating: () => spec.validating,
       workingCaps: () => caps,

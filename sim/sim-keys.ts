@@ -1,5 +1,5 @@
 import { concat, sha256Of } from '../src/core/pulse/bytes.ts'
-import type { PulseSigner, PulseVerifier } from '../src/core/pulse/messages.ts'
+import type { BeaconProver, BeaconVerifier, PulseSigner, PulseVerifier } from '../src/core/pulse/messages.ts'
 import type { Rng } from './rng.ts'
 
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
@@ -9,7 +9,8 @@ const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
  * a keyed SHA-256 standing in for Ed25519. The stand-in signs every message the real code signs and
  * checks every signature the real code checks, with the same 64-byte size and, like Ed25519, the same
  * signature for the same message (the beacon depends on that); it is ~30 times cheaper, which is what
- * lets 10,000 nodes run on two cores.
+ * lets 10,000 nodes run on two cores. The leader's VRF is stood in for the same way: one 80-byte proof
+ * per key and input, which only the key's holder can make, and its output a hash of it.
  */
 export class SimKeys {
   private readonly secrets = new Map<string, Uint8Array>()
@@ -23,6 +24,19 @@ export class SimKeys {
     return { peerId, sign: async data => sign(secret, data) }
   }
 
+  beaconKey (peerId: string): BeaconProver {
+    const secret = this.secrets.get(peerId)
+    if (secret === undefined) throw new RangeError(`no simulated key ${peerId}`)
+    return { prove: async input => beaconProof(secret, input) }
+  }
+
+  readonly verifyBeacon: BeaconVerifier = (peerId, input, proof) => {
+    const secret = this.secrets.get(peerId)
+    if (secret === undefined || proof.byteLength !== 80) return undefined
+    const expected = beaconProof(secret, input)
+    return expected.every((b, i) => b === proof[i]) ? sha256Of(proof) : undefined
+  }
+
   readonly verify: PulseVerifier = async (peerId, data, sig) => {
     const secret = this.secrets.get(peerId)
     if (secret === undefined) return false
@@ -34,4 +48,8 @@ export class SimKeys {
 function sign (secret: Uint8Array, data: Uint8Array): Uint8Array {
   const first = sha256Of(secret, data)
   return concat(first, sha256Of(secret, first))
+}
+
+function beaconProof (secret: Uint8Array, input: Uint8Array): Uint8Array {
+  return concat(sign(secret, concat(new Uint8Array([0x76]), input)), new Uint8Array(16))
 }

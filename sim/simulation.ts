@@ -212,6 +212,8 @@ export class Simulation {
         scheduler: this.time.skewed(rng.normal() * config.clockSkewMs),
         book,
         prover,
+        beaconKey: this.keys.beaconKey(signer.peerId),
+        verifyBeacon: this.keys.verifyBeacon,
         validating: () => validator,
         workingCaps: () => caps,
         n: config.n,

@@ -6,7 +6,7 @@ import { ValidatorHistory } from '../core/pulse/validators.ts'
 import { PulseLedger } from './pulse-ledger.ts'
 import type { CapabilityName } from '../core/capabilities.ts'
 import type { HyperspaceError } from '../core/errors.ts'
-import type { PulseSigner, PulseVerifier, SignedPulseMessage } from '../core/pulse/messages.ts'
+import type { BeaconProver, BeaconVerifier, PulseSigner, PulseVerifier, SignedPulseMessage } from '../core/pulse/messages.ts'
 import type { LeafRecomputer } from '../core/pulse/recompute.ts'
 import type { Prover } from '../core/pulse/reference-prover.ts'
 import type { Scheduler } from '../core/scheduler.ts'
@@ -24,6 +24,9 @@ export interface PulseOptions {
   verify: PulseVerifier
   /** Absent on a validator-only node (the relay). */
   prover?: Prover
+  /** The node's VRF for the challenges it leads (absent on a validator-only node). */
+  beaconKey?: BeaconProver
+  verifyBeacon: BeaconVerifier
   /** Where this node recomputes the rows it checks as a validator (default: on this thread). */
   recompute?: LeafRecomputer
   validating: () => boolean
@@ -68,6 +71,8 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
       scheduler,
       book: this.ledger,
       prover: options.prover,
+      beaconKey: options.beaconKey,
+      verifyBeacon: options.verifyBeacon,
       recompute: options.recompute,
       validating: options.validating,
       workingCaps: options.workingCaps,

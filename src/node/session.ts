@@ -5,7 +5,7 @@ import { CapabilityGossip } from '../net/capability-gossip.ts'
 import { DirectDialer } from '../net/direct-dialer.ts'
 import { JobStreams } from '../net/job-streams.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
-import { pulseSigner, verifyPulseSignature } from '../net/pulse-keys.ts'
+import { beaconProver, pulseSigner, verifyBeacon, verifyPulseSignature } from '../net/pulse-keys.ts'
 import { PulseService } from '../net/pulse-service.ts'
 import { RelayKeeper } from '../net/relay-keeper.ts'
 import { BlockCoordinator } from './block-coordinator.ts'
@@ -63,6 +63,8 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     signer,
     verify: verifyPulseSignature,
     prover: components.prover,
+    beaconKey: beaconProver(key),
+    verifyBeacon,
     recompute: components.prover,
     store: components.pulseStore,
     validating: () => host.capabilities().validation.enabled,

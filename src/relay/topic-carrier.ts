@@ -4,7 +4,7 @@ import { roundOf } from '../core/pulse/clock.ts'
 import { systemScheduler } from '../core/scheduler.ts'
 import { isHyperspaceTopic } from '../core/topics.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
-import { pulseSigner, verifyPulseSignature } from '../net/pulse-keys.ts'
+import { pulseSigner, verifyBeacon, verifyPulseSignature } from '../net/pulse-keys.ts'
 import { PulseService } from '../net/pulse-service.ts'
 import { ReceiptGossip } from '../net/receipt-gossip.ts'
 import type { MisbehaviourTracker } from '../net/misbehaviour.ts'
@@ -76,6 +76,7 @@ export class TopicCarrier {
         committee: Number(committee),
         signer: pulseSigner(this.key),
         verify: verifyPulseSignature,
+        verifyBeacon,
         validating: () => true,
         workingCaps: () => ['relay', 'validation']
       })

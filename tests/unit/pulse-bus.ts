@@ -3,6 +3,7 @@ import { epochOf, firstRoundOf } from '../../src/core/pulse/committee.ts'
 import { PulseEngine } from '../../src/core/pulse/engine.ts'
 import { encodeSigned, signPulse, type PulseMessage, type PulseSigner, type SignedPulseMessage } from '../../src/core/pulse/messages.ts'
 import { ReferenceProver, type Prover } from '../../src/core/pulse/reference-prover.ts'
+import { beaconInput } from '../../src/core/pulse/seed.ts'
 import { ValidatorHistory } from '../../src/core/pulse/validators.ts'
 import { PulseLedger } from '../../src/net/pulse-ledger.ts'
 import { proverFor } from '../../sim/provers.ts'
@@ -89,6 +90,11 @@ export class PulseBus {
     this.aged.add(signer.peerId)
   }
 
+  /** A leader's VRF proof for `round` under `seed`, made with `signer`'s key. */
+  async vrf (signer: PulseSigner, round: number, seed: Uint8Array): Promise<Uint8Array> {
+    return await this.keys.beaconKey(signer.peerId).prove(beaconInput(NET, round, seed))
+  }
+
   /** Publishes a message as `signer` on the committee topic, through the same admission as everyone's. */
   async inject (signer: PulseSigner, message: PulseMessage): Promise<void> {
     const signed = await signPulse(message, signer)
@@ -122,6 +128,8 @@ export class PulseBus {
       scheduler: this.time,
       book,
       ...(prover !== undefined ? { prover } : {}),
+      beaconKey: this.keys.beaconKey(signer.peerId),
+      verifyBeacon: this.keys.verifyBeacon,
       validating: () => spec.kind === 'anchor' || spec.validating === true,
       workingCaps: () => [],
       n: N,

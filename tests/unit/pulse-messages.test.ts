@@ -82,7 +82,7 @@ beforeAll(async () => {
   const seed = bytes32('seed')
   commit = { t: 'commit', net: NET, r: ROUND, peer: a.peerId, seed, root: bytes32('root a'), n: 64, caps: ['inference', 'relay'], sid: new Uint8Array(8).fill(7) }
   const commits = [a, b, c].map(x => [x.peerId, bytes32(`root ${x.peerId}`)] as [string, Uint8Array]).sort((x, y) => (x[0] < y[0] ? -1 : 1))
-  challenge = { t: 'challenge', net: NET, r: ROUND, peer: a.peerId, seed, commits, k: 4 }
+  challenge = { t: 'challenge', net: NET, r: ROUND, peer: a.peerId, seed, commits, k: 4, vrf: new Uint8Array(80).fill(5) }
   // A real reveal: rows of an 8x8 product with their Merkle proofs.
   const n = 8
   const product = referenceProduct({ k0: 11, k1: 22 }, n)

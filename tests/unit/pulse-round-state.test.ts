@@ -1,11 +1,11 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
 import { compareBytes, utf8 } from '../../src/core/pulse/bytes.ts'
-import { MAX_COMMITTEE, signPulse, type ChallengeMessage, type CommitMessage, type PulseSigner, type SignedPulseMessage, type VerdictMessage } from '../../src/core/pulse/messages.ts'
+import { MAX_COMMITTEE, signPulse, type BeaconProver, type ChallengeMessage, type CommitMessage, type PulseSigner, type SignedPulseMessage, type VerdictMessage } from '../../src/core/pulse/messages.ts'
 import { inlineRecomputer } from '../../src/core/pulse/recompute.ts'
 import { ReferenceProver } from '../../src/core/pulse/reference-prover.ts'
-import { leaderScore } from '../../src/core/pulse/seed.ts'
+import { beaconInput, leaderScore } from '../../src/core/pulse/seed.ts'
+import { beaconProver, pulseSigner, verifyBeacon } from '../../src/net/pulse-keys.ts'
 import { RoundState } from '../../src/core/pulse/round-state.ts'
 import { DRAWN_VALIDATORS, ValidatorHistory, validatorScore } from '../../src/core/pulse/validators.ts'
 import { workKey } from '../../src/core/pulse/work.ts'
@@ -15,9 +15,17 @@ const N = 16
 const K = 4
 const seed = new Uint8Array(32).fill(9)
 
-async function signer (): Promise<PulseSigner> {
+type Signer = PulseSigner & { beacon: BeaconProver }
+
+async function signer (): Promise<Signer> {
   const key = await generateKeyPair('Ed25519')
-  return { peerId: peerIdFromPrivateKey(key).toString(), sign: async data => await key.sign(data) }
+  return { ...pulseSigner(key), beacon: beaconProver(key) }
+}
+
+/** A leader's challenge over `commits`, with its real VRF proof. */
+async function challengeBy (leader: Signer, commits: Array<[string, Uint8Array]>): Promise<SignedPulseMessage<ChallengeMessage>> {
+  const vrf = await leader.beacon.prove(beaconInput(NET, 1, seed))
+  return await signPulse({ t: 'challenge', net: NET, r: 1, peer: leader.peerId, seed, commits, k: K, vrf }, leader)
 }
 
 async function honestCommit (who: PulseSigner, prover: ReferenceProver, sid: number): Promise<CommitMessage> {
@@ -29,10 +37,10 @@ describe('RoundState', () => {
   it('runs a round: leader, challenge, reveals, and a verdict that passes honest work', async () => {
     const [a, b, validator] = [await signer(), await signer(), await signer()]
     const provers = new Map([[a.peerId, new ReferenceProver()], [b.peerId, new ReferenceProver()]])
-    const state = new RoundState(NET, 1, seed, N, K)
+    const state = new RoundState(NET, 1, seed, N, K, { verifyBeacon })
     for (const who of [a, b]) expect(state.addCommit(await signPulse(await honestCommit(who, provers.get(who.peerId) as ReferenceProver, 1), who))).toBe('accepted')
     const leader = state.leader() === a.peerId ? a : b
-    const challenge = await signPulse({ t: 'challenge', net: NET, r: 1, peer: leader.peerId, seed, commits: state.commitSet(), k: K }, leader)
+    const challenge = await challengeBy(leader, state.commitSet())
     expect(state.addChallenge(challenge)).toBe(true)
     const indices = state.indices(challenge)
     expect(new Set(indices).size).toBe(K)
@@ -47,14 +55,14 @@ describe('RoundState', () => {
     const [honest, shortProof, wrongPath, otherRows, forgedRoot, validator] = [await signer(), await signer(), await signer(), await signer(), await signer(), await signer()]
     const committers = [honest, shortProof, wrongPath, otherRows, forgedRoot]
     const provers = new Map(committers.map(who => [who.peerId, new ReferenceProver()]))
-    const state = new RoundState(NET, 1, seed, N, K)
+    const state = new RoundState(NET, 1, seed, N, K, { verifyBeacon })
     for (const who of committers) {
       const commit = await honestCommit(who, provers.get(who.peerId) as ReferenceProver, 1)
       if (who === forgedRoot) commit.root = new Uint8Array(32).fill(7)
       state.addCommit(await signPulse(commit, who))
     }
-    const leader = committers.find(who => who.peerId === state.leader()) as PulseSigner
-    const challenge = await signPulse({ t: 'challenge', net: NET, r: 1, peer: leader.peerId, seed, commits: state.commitSet(), k: K }, leader)
+    const leader = committers.find(who => who.peerId === state.leader()) as Signer
+    const challenge = await challengeBy(leader, state.commitSet())
     state.addChallenge(challenge)
     const indices = state.indices(challenge)
     const unchallenged = Array.from({ length: N }, (_, i) => i).filter(i => !indices.includes(i)).slice(0, K)
@@ -77,13 +85,13 @@ describe('RoundState', () => {
     const prover = new ReferenceProver()
     const aged = committers.slice(0, 6).map(c => c.peerId)
     const history = new ValidatorHistory([anchor.peerId], [], peer => aged.includes(peer))
-    const state = new RoundState(NET, 1, seed, N, K, { history })
+    const state = new RoundState(NET, 1, seed, N, K, { history, verifyBeacon })
     for (const who of committers) state.addCommit(await signPulse(await honestCommit(who, prover, 1), who))
     expect(state.drawnValidators(), 'before any challenge').toEqual([])
     const ranking = state.leaderRanking()
     expect(ranking.every(peer => aged.includes(peer)), 'only aged committers lead while any is aged').toBe(true)
-    const leader = committers.find(c => c.peerId === ranking[0]) as PulseSigner
-    state.addChallenge(await signPulse({ t: 'challenge', net: NET, r: 1, peer: leader.peerId, seed, commits: state.commitSet(), k: K }, leader))
+    const leader = committers.find(c => c.peerId === ranking[0]) as Signer
+    state.addChallenge(await challengeBy(leader, state.commitSet()))
     const byScore = [...aged].sort((x, y) => compareBytes(validatorScore(seed, x), validatorScore(seed, y)))
     expect(state.drawnValidators()).toEqual(byScore.slice(0, DRAWN_VALIDATORS))
     expect(state.isVoter(anchor.peerId)).toBe(true)
@@ -99,14 +107,13 @@ describe('RoundState', () => {
     // In leader order: the first three lead in turn, the last one's commit arrives late.
     const committers = (await Promise.all(Array.from({ length: 5 }, signer)))
       .sort((x, y) => compareBytes(leaderScore(seed, utf8(x.peerId)), leaderScore(seed, utf8(y.peerId))))
-    const [first, second, third, , late] = committers as [PulseSigner, PulseSigner, PulseSigner, PulseSigner, PulseSigner]
+    const [first, second, third, , late] = committers as [Signer, Signer, Signer, Signer, Signer]
     const prover = new ReferenceProver()
-    const state = new RoundState(NET, 1, seed, N, K, { omitCutoff: 100 })
+    const state = new RoundState(NET, 1, seed, N, K, { omitCutoff: 100, verifyBeacon })
     for (const who of committers) state.addCommit(await signPulse(await honestCommit(who, prover, 1), who), who === late ? 200 : 50)
     expect(state.leaderRanking()).toEqual(committers.map(c => c.peerId))
     const all = state.commitSet()
-    const challenge = async (who: PulseSigner, commits: Array<[string, Uint8Array]>): Promise<SignedPulseMessage<ChallengeMessage>> =>
-      await signPulse({ t: 'challenge', net: NET, r: 1, peer: who.peerId, seed, commits, k: K }, who)
+    const challenge = challengeBy
     state.addChallenge(await challenge(first, all.map(([peer, root]): [string, Uint8Array] => [peer, peer === first.peerId ? root : new Uint8Array(32).fill(3)])))
     expect(state.challengeFaults().get(first.peerId)).toBe('false-root')
     expect(state.canonicalChallenge()).toBeUndefined()
@@ -124,6 +131,23 @@ describe('RoundState', () => {
     expect(verdicts.has(late.peerId)).toBe(false)
   })
 
+  it('takes a challenge only with its leader\'s VRF proof for this round: no other proof, no other key\'s', async () => {
+    const committers = (await Promise.all(Array.from({ length: 3 }, signer)))
+      .sort((x, y) => compareBytes(leaderScore(seed, utf8(x.peerId)), leaderScore(seed, utf8(y.peerId))))
+    const [first, second] = committers as [Signer, Signer, Signer]
+    const prover = new ReferenceProver()
+    const state = new RoundState(NET, 1, seed, N, K, { verifyBeacon })
+    for (const who of committers) state.addCommit(await signPulse(await honestCommit(who, prover, 1), who))
+    const commits = state.commitSet()
+    // The best-ranked leader signs its challenge with a proof made by another key, then the runner-up
+    // with its proof for another round: both are refused, and neither can make the next seed.
+    const borrowed = await second.beacon.prove(beaconInput(NET, 1, seed))
+    state.addChallenge(await signPulse({ t: 'challenge', net: NET, r: 1, peer: first.peerId, seed, commits, k: K, vrf: borrowed }, first))
+    state.addChallenge(await signPulse({ t: 'challenge', net: NET, r: 1, peer: second.peerId, seed, commits, k: K, vrf: await second.beacon.prove(beaconInput(NET, 2, seed)) }, second))
+    expect(Object.fromEntries(state.challengeFaults())).toEqual({ [first.peerId]: 'bad-vrf', [second.peerId]: 'bad-vrf' })
+    expect(state.canonicalChallenge()).toBeUndefined()
+  })
+
   it('keeps at most MAX_COMMITTEE commits, aged committers first, then by leader score', async () => {
     const fresh = await Promise.all(Array.from({ length: MAX_COMMITTEE }, signer))
     const veteran = await signer()
@@ -131,7 +155,7 @@ describe('RoundState', () => {
     const { root } = await prover.prove(1, workKey(seed, utf8('x')), N)
     const commit = async (who: PulseSigner): Promise<SignedPulseMessage<CommitMessage>> =>
       await signPulse({ t: 'commit', net: NET, r: 1, peer: who.peerId, seed, root, n: N, caps: [], sid: new Uint8Array(8) }, who)
-    const state = new RoundState(NET, 1, seed, N, K, { history: new ValidatorHistory([], [], peer => peer === veteran.peerId) })
+    const state = new RoundState(NET, 1, seed, N, K, { history: new ValidatorHistory([], [], peer => peer === veteran.peerId), verifyBeacon })
     for (const who of fresh) expect(state.addCommit(await commit(who))).toBe('accepted')
     const worst = state.leaderRanking().at(-1) as string
     expect(state.addCommit(await commit(veteran))).toBe('accepted')
@@ -150,14 +174,14 @@ describe('RoundState', () => {
   it('strikes an identity that commits twice in one round, even with identical work', async () => {
     const [twin, validator] = [await signer(), await signer()]
     const prover = new ReferenceProver()
-    const state = new RoundState(NET, 1, seed, N, K)
+    const state = new RoundState(NET, 1, seed, N, K, { verifyBeacon })
     const first = await signPulse(await honestCommit(twin, prover, 1), twin)
     expect(state.addCommit(first)).toBe('accepted')
     // The same commit again (gossip can deliver twice) is no conflict.
     expect(state.addCommit(first)).toBe('duplicate')
     // The same work from a second running instance: identical root, another instance id.
     expect(state.addCommit(await signPulse(await honestCommit(twin, prover, 2), twin))).toBe('conflict')
-    const challenge = await signPulse({ t: 'challenge', net: NET, r: 1, peer: twin.peerId, seed, commits: state.commitSet(), k: K }, twin)
+    const challenge = await challengeBy(twin, state.commitSet())
     state.addChallenge(challenge)
     const rows = await prover.reveal(1, state.indices(challenge))
     state.addReveal({ t: 'reveal', net: NET, r: 1, peer: twin.peerId, leader: twin.peerId, rows: rows.map(r => ({ i: r.index, proof: r.proof })) })

@@ -2,11 +2,11 @@ import { toHex, utf8 } from './bytes.ts'
 import { currentTiming, roundOf, timingOf, type PulsePhase } from './clock.ts'
 import { committeeStartBeacon, epochOf, firstRoundOf } from './committee.ts'
 import { CommitteeView } from './committee-view.ts'
-import { encodeSigned, signPulse, type CommitMessage, type PulseMessage, type PulseSigner, type SignedPulseMessage, type StrikeReason, type VerdictMessage } from './messages.ts'
+import { encodeSigned, signPulse, type BeaconProver, type BeaconVerifier, type CommitMessage, type PulseMessage, type PulseSigner, type SignedPulseMessage, type StrikeReason, type VerdictMessage } from './messages.ts'
 import { ACT_AT, LEADER_BACKUPS, MAX_CANDIDATE_SEEDS, OMIT_SLACK_MS, PULSE_K, PULSE_N } from './params.ts'
 import { inlineRecomputer, type LeafRecomputer } from './recompute.ts'
 import { RoundState } from './round-state.ts'
-import { challengeBeacon, emptyBeacon, roundSeed } from './seed.ts'
+import { beaconInput, challengeBeacon, emptyBeacon, roundSeed } from './seed.ts'
 import { ValidatorHistory } from './validators.ts'
 import { workKey } from './work.ts'
 import type { CapabilityName } from '../capabilities.ts'
@@ -54,6 +54,10 @@ export interface PulseEngineOptions {
   book: RoundBook
   /** Absent on a validator-only node (the relay). */
   prover?: Prover
+  /** Proves this node's VRF when it leads: needed by every node that commits. */
+  beaconKey?: BeaconProver
+  /** Checks leaders' VRF proofs. */
+  verifyBeacon: BeaconVerifier
   /** Where a validator recomputes the challenged rows it checks (default: on this thread). */
   recompute?: LeafRecomputer
   validating: () => boolean
@@ -246,7 +250,7 @@ export class PulseEngine {
   private newRoundState (round: number, seed: Uint8Array): RoundState {
     const roundMs = this.options.roundMs
     const omitCutoff = timingOf(round, roundMs).start + Math.min(ACT_AT.omitCutoff * roundMs, ACT_AT.challenge * roundMs - OMIT_SLACK_MS)
-    return new RoundState(this.options.networkId, round, seed, this.n, this.k, { history: this.history, omitCutoff })
+    return new RoundState(this.options.networkId, round, seed, this.n, this.k, { history: this.history, omitCutoff, verifyBeacon: this.options.verifyBeacon })
   }
 
   private scheduleRound (round: number): void {
@@ -328,8 +332,10 @@ export class PulseEngine {
   private async lead (round: number, rank: number): Promise<void> {
     const state = this.states.get(round)
     if (state === undefined || !this.options.book.get(round).committed || state.leaderRanking()[rank] !== this.self) return
-    if (rank > 0 && state.canonicalChallenge() !== undefined) return
-    const signed = await signPulse({ t: 'challenge', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, commits: state.commitSet(), k: this.k }, this.options.signer)
+    const beaconKey = this.options.beaconKey
+    if (beaconKey === undefined || (rank > 0 && state.canonicalChallenge() !== undefined)) return
+    const vrf = await beaconKey.prove(beaconInput(this.options.networkId, round, state.seed))
+    const signed = await signPulse({ t: 'challenge', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, commits: state.commitSet(), k: this.k, vrf }, this.options.signer)
     state.addChallenge(signed)
     await this.publish(round, signed)
   }
@@ -381,7 +387,8 @@ export class PulseEngine {
     this.committees.closeRound(round, watchedWhole)
     this.syncTopics(round + 1, false)
     const heardNothing = state === undefined && (this.watched.get(round)?.size ?? 0) === 0
-    const beacon = this.nextBeacon(round, committee, challenge, watchedWhole && (followed === state || heardNothing))
+    const output = challenge === undefined ? undefined : followed?.beaconOf(challenge.message)
+    const beacon = this.nextBeacon(round, committee, output, watchedWhole && (followed === state || heardNothing))
     if (beacon === undefined) return
     this.beacons.set(round, beacon)
     if (!this.states.has(round + 1)) this.openRound(round + 1, roundSeed(this.options.networkId, round + 1, beacon))
@@ -419,12 +426,12 @@ export class PulseEngine {
    * has just learnt K and moved to another committee has not followed that committee's chain, and
    * picks it up by watching a round of it instead.
    */
-  private nextBeacon (round: number, followed: number, challenge: SignedPulseMessage | undefined, emptyKnown: boolean): Uint8Array | undefined {
+  private nextBeacon (round: number, followed: number, leaderOutput: Uint8Array | undefined, emptyKnown: boolean): Uint8Array | undefined {
     const epoch = epochOf(round + 1)
     const committee = this.committees.committee(epoch)
     if (epoch !== epochOf(round) && this.committees.restartsAt(epoch)) return committeeStartBeacon(this.options.networkId, epoch, committee)
     if (committee !== followed) return undefined
-    if (challenge !== undefined) return challengeBeacon(challenge.sig)
+    if (leaderOutput !== undefined) return challengeBeacon(leaderOutput)
     return emptyKnown ? emptyBeacon(this.options.networkId, round) : undefined
   }
 

@@ -48,6 +48,12 @@ export interface ChallengeMessage {
   /** The commit set the leader saw, sorted by peer id: [peer, root]. */
   commits: Array<[string, Uint8Array]>
   k: number
+  /**
+   * The leader's VRF proof (ECVRF-EDWARDS25519-SHA512-TAI, 80 bytes) over beaconInput(net, r, seed):
+   * its output drives the next seed and the challenged rows, and only one output verifies per key and
+   * round, so a leader cannot grind either (its Ed25519 signature could be re-made with other nonces).
+   */
+  vrf: Uint8Array
 }
 
 /**
@@ -109,6 +115,16 @@ export interface PulseSigner {
 }
 
 export type PulseVerifier = (peerId: string, data: Uint8Array, sig: Uint8Array) => Promise<boolean>
+
+/** Proves the leader's VRF over an input with the node's key (see ChallengeMessage.vrf). */
+export interface BeaconProver {
+  prove(input: Uint8Array): Promise<Uint8Array>
+}
+
+/** The VRF output of `proof` over `input` for `peerId`'s key, or undefined when the proof is not valid. */
+export type BeaconVerifier = (peerId: string, input: Uint8Array, proof: Uint8Array) => Uint8Array | undefined
+
+export const VRF_PROOF_BYTES = 80
 
 const DOMAIN = utf8('hyperspace-pulse-v1')
 const LIMITS: Record<PulseMessage['t'], number> = {
@@ -194,7 +210,7 @@ function decodeBody (record: Record<string, unknown>): PulseMessage {
       for (let i = 1; i < commits.length; i++) {
         if ((commits[i - 1] as [string, Uint8Array])[0] >= (commits[i] as [string, Uint8Array])[0]) fail('commits must be sorted by peer id, without repeats')
       }
-      return { t: 'challenge', ...base, seed: bytesField(record.seed, 'seed', 32), commits, k: uintField(record.k, 'k', MAX_CHALLENGE_ROWS) }
+      return { t: 'challenge', ...base, seed: bytesField(record.seed, 'seed', 32), commits, k: uintField(record.k, 'k', MAX_CHALLENGE_ROWS), vrf: bytesField(record.vrf, 'vrf', VRF_PROOF_BYTES) }
     }
     case 'reveal': {
       const rows = listField(record.rows, 'rows', MAX_CHALLENGE_ROWS).map(entry => {

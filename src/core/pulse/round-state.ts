@@ -1,22 +1,24 @@
 import { compareBytes, equalBytes, utf8 } from './bytes.ts'
 import { proofLength, verifyProof } from './merkle.ts'
 import { MAX_COMMITTEE } from './messages.ts'
-import { challengeIndices, leaderScore } from './seed.ts'
+import { beaconInput, challengeIndices, leaderScore } from './seed.ts'
 import { drawValidators, quorumOutcome, ValidatorHistory, type QuorumOutcome, type Vote } from './validators.ts'
 import { workKey } from './work.ts'
 import type { LeafRecomputer } from './recompute.ts'
-import type { ChallengeMessage, CommitMessage, RevealMessage, SignedPulseMessage, VerdictMessage, VerdictResult } from './messages.ts'
+import type { BeaconVerifier, ChallengeMessage, CommitMessage, RevealMessage, SignedPulseMessage, VerdictMessage, VerdictResult } from './messages.ts'
 
 export type CommitOutcome = 'accepted' | 'duplicate' | 'wrong-seed' | 'wrong-n' | 'conflict' | 'full'
 
 /** Why a challenge cannot be canonical. */
-export type ChallengeFault = 'leader-not-listed' | 'leader-not-aged' | 'false-root' | 'omission'
+export type ChallengeFault = 'leader-unknown' | 'leader-not-listed' | 'leader-not-aged' | 'false-root' | 'omission' | 'bad-vrf'
 
 export interface RoundRules {
   /** Whose history is aged (leaders, drawn validators) and which validators this node trusts outright. */
   history?: ValidatorHistory
   /** A commit this node received before this instant must be in every valid challenge. */
   omitCutoff?: number
+  /** Checks a leader's VRF proof; without it no challenge is valid. */
+  verifyBeacon?: BeaconVerifier
 }
 
 /**
@@ -34,6 +36,9 @@ export class RoundState {
   readonly conflicts = new Set<string>()
   readonly history: ValidatorHistory
   private readonly omitCutoff: number
+  private readonly verifyBeacon?: BeaconVerifier
+  /** Verified VRF outputs by challenge author; checked lazily, as each proof costs milliseconds. */
+  private readonly outputs = new Map<string, Uint8Array | null>()
   /** When each commit arrived, by this node's clock. */
   private readonly arrivals = new Map<string, number>()
   /** Leader scores, hashed once per committer and challenger. */
@@ -49,6 +54,7 @@ export class RoundState {
   constructor (readonly networkId: string, readonly round: number, readonly seed: Uint8Array, readonly n: number, readonly k: number, rules: RoundRules = {}) {
     this.history = rules.history ?? new ValidatorHistory()
     this.omitCutoff = rules.omitCutoff ?? -Infinity
+    this.verifyBeacon = rules.verifyBeacon
   }
 
   /**
@@ -104,7 +110,7 @@ export class RoundState {
     return this.decide().canonical
   }
 
-  /** Authors of challenges that cannot be canonical, and why. */
+  /** Authors of challenges better ranked than the canonical one that cannot be canonical, and why. */
   challengeFaults (): ReadonlyMap<string, ChallengeFault> {
     return this.decide().faults
   }
@@ -116,6 +122,7 @@ export class RoundState {
    */
   faultOf (challenge: ChallengeMessage): ChallengeFault | undefined {
     const listed = new Map(challenge.commits)
+    if (!this.commits.has(challenge.peer)) return 'leader-unknown'
     if (!listed.has(challenge.peer)) return 'leader-not-listed'
     if (!this.history.isAged(challenge.peer) && [...this.commits.keys()].some(peer => this.history.isAged(peer))) return 'leader-not-aged'
     for (const [peer, signed] of this.commits) {
@@ -126,12 +133,22 @@ export class RoundState {
         return 'false-root'
       }
     }
-    return undefined
+    return this.beaconOf(challenge) === undefined ? 'bad-vrf' : undefined
+  }
+
+  /** The leader's verified VRF output for `challenge`, or undefined when its proof does not verify. */
+  beaconOf (challenge: ChallengeMessage): Uint8Array | undefined {
+    let output = this.outputs.get(challenge.peer)
+    if (output === undefined) {
+      output = this.verifyBeacon?.(challenge.peer, beaconInput(this.networkId, this.round, this.seed), challenge.vrf) ?? null
+      this.outputs.set(challenge.peer, output)
+    }
+    return output ?? undefined
   }
 
   indices (challenge: SignedPulseMessage<ChallengeMessage>): number[] {
     if (this.canonicalIndices?.challenge === challenge) return this.canonicalIndices.indices
-    const indices = challengeIndices(this.seed, challenge.sig, this.n, challenge.message.k)
+    const indices = challengeIndices(this.seed, this.beaconOf(challenge.message) ?? new Uint8Array(0), this.n, challenge.message.k)
     if (challenge === this.canonicalChallenge()) this.canonicalIndices = { challenge, indices }
     return indices
   }
@@ -258,15 +275,18 @@ export class RoundState {
     const leader = this.leaderRanking()[0]
     const faults = new Map<string, ChallengeFault>()
     let canonical: SignedPulseMessage<ChallengeMessage> | undefined
-    for (const [author, signed] of this.challenges) {
+    // Best leader first, and no further than the first valid challenge: a VRF check costs milliseconds.
+    const byScore = [...this.challenges.values()].sort((a, b) => compareBytes(this.scoreOf(a.message.peer), this.scoreOf(b.message.peer)))
+    for (const signed of byScore) {
       const fault = this.faultOf(signed.message)
-      if (fault !== undefined) {
-        faults.set(author, fault)
-        continue
+      if (fault === undefined) {
+        canonical = signed
+        break
       }
-      if (canonical === undefined || compareBytes(this.scoreOf(author), this.scoreOf(canonical.message.peer)) < 0) canonical = signed
+      faults.set(signed.message.peer, fault)
     }
     this.decided = { leader, canonical, faults }
     return this.decided
   }
+
 }

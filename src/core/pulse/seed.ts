@@ -1,8 +1,9 @@
-import { compareBytes, readU32be, sha256Of, u32be, u64be, utf8 } from './bytes.ts'
+import { compareBytes, concat, readU32be, sha256Of, u32be, u64be, utf8 } from './bytes.ts'
 
 /**
- * The pulse's randomness. A peer id's bytes are the UTF-8 of its base58 text. The seed of round r chains the previous round's beacon, which is the hash of
- * that round's leader signature: nobody can know a round's work before the previous round ends.
+ * The pulse's randomness. A peer id's bytes are the UTF-8 of its base58 text. The seed of round r
+ * chains the previous round's beacon, the hash of that round's leader's VRF output: nobody can know a
+ * round's work before the previous round ends, and no leader can choose the next seed.
  */
 
 export const SEED_BYTES = 32
@@ -11,9 +12,14 @@ export function roundSeed (networkId: string, round: number, previousBeacon: Uin
   return sha256Of(utf8('hyperspace-pulse'), utf8(networkId), u64be(round), previousBeacon)
 }
 
-/** The beacon of a round that had a challenge: the hash of the leader's signature. */
-export function challengeBeacon (leaderSignature: Uint8Array): Uint8Array {
-  return sha256Of(leaderSignature)
+/** What a round's leader proves its VRF over: the network, the round and its seed. */
+export function beaconInput (networkId: string, round: number, seed: Uint8Array): Uint8Array {
+  return concat(utf8('hyperspace-pulse-beacon'), utf8(networkId), u64be(round), seed)
+}
+
+/** The beacon of a round that had a challenge: the hash of its leader's VRF output. */
+export function challengeBeacon (leaderOutput: Uint8Array): Uint8Array {
+  return sha256Of(leaderOutput)
 }
 
 /**
@@ -43,12 +49,12 @@ export function pickLeader (seed: Uint8Array, peers: Iterable<string>): string |
   return best
 }
 
-/** k distinct row indices in [0, n) from SHA-256(seed | leader signature | counter); all rows when n <= k. */
-export function challengeIndices (seed: Uint8Array, leaderSignature: Uint8Array, n: number, k: number): number[] {
+/** k distinct row indices in [0, n) from SHA-256(seed | leader's VRF output | counter); all rows when n <= k. */
+export function challengeIndices (seed: Uint8Array, leaderOutput: Uint8Array, n: number, k: number): number[] {
   if (n <= k) return Array.from({ length: n }, (_, i) => i)
   const picked: number[] = []
   for (let counter = 0; picked.length < k; counter++) {
-    const index = readU32be(sha256Of(seed, leaderSignature, u32be(counter))) % n
+    const index = readU32be(sha256Of(seed, leaderOutput, u32be(counter))) % n
     if (!picked.includes(index)) picked.push(index)
   }
   return picked
