@@ -9,6 +9,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { systemScheduler } from '../src/core/scheduler.ts'
 import { hyperspaceGossip } from '../src/net/gossip.ts'
 import { beaconProver, pulseSigner, verifyBeacon, verifyPulseSignature } from '../src/net/pulse-keys.ts'
+import { ValidatorHistory } from '../src/core/pulse/validators.ts'
 import { PulseService } from '../src/net/pulse-service.ts'
 import type { CapabilityName } from '../src/core/capabilities.ts'
 import type { Prover } from '../src/core/pulse/reference-prover.ts'
@@ -26,6 +27,11 @@ export interface ClusterNodeSpec {
   /** Absent: a validator-only node, as the relay is. */
   prover?: Prover
   validating: boolean
+  /**
+   * Trusted by the others as an anchor, as browsers trust the relays of their bootstrap list; by
+   * default every validator-only node is.
+   */
+  anchor?: boolean
 }
 
 export interface ClusterOptions {
@@ -41,6 +47,8 @@ export interface ClusterOptions {
    * cannot get a word in until it is over.
    */
   latencyMs?: number
+  /** Every member starts with an aged history in every other's view: a network after days of rounds. */
+  aged?: boolean
 }
 
 /** GossipSub RPCs as they go on the stream (protobuf, before length prefix, Noise and Yamux). */
@@ -57,6 +65,8 @@ export interface ClusterNode {
   pulse: PulseService
   /** Pulse payload bytes this node published, and received (each message once, as delivered). */
   traffic: { sent: number, received: number }
+  /** Its identity key, for tests that act as this node outside its pulse service. */
+  key: PrivateKey
   /** Every GossipSub RPC this node sent and received, control included. */
   wire: WireCounters
 }
@@ -81,7 +91,9 @@ export async function startCluster (specs: ClusterNodeSpec[], options: ClusterOp
   const nodes: ClusterNode[] = []
   const keys = await Promise.all(specs.map(async () => await generateKeyPair('Ed25519')))
   // Validator-only nodes stand for relays, which browsers trust as the anchors of their bootstrap list.
-  const anchors = specs.flatMap((spec, i) => spec.prover === undefined ? [peerIdFromPrivateKey(keys[i] as PrivateKey).toString()] : [])
+  const ids = keys.map(key => peerIdFromPrivateKey(key).toString())
+  const anchors = ids.filter((_, i) => specs[i]?.anchor ?? specs[i]?.prover === undefined)
+  const aged = new Set(options.aged === true ? ids : [])
   for (const [i, spec] of specs.entries()) {
     const key = keys[i] as PrivateKey
     const libp2p = await createLibp2p({
@@ -105,9 +117,9 @@ export async function startCluster (specs: ClusterNodeSpec[], options: ClusterOp
       ...(spec.prover !== undefined ? { prover: spec.prover } : {}),
       validating: () => spec.validating,
       workingCaps: () => caps,
-      anchors
+      history: new ValidatorHistory(anchors, [], peer => aged.has(peer))
     })
-    const node: ClusterNode = { name: spec.name, libp2p, pulse, traffic: { sent: 0, received: 0 }, wire: { bytesIn: 0, bytesOut: 0, rpcsIn: 0, rpcsOut: 0 } }
+    const node: ClusterNode = { name: spec.name, libp2p, pulse, key, traffic: { sent: 0, received: 0 }, wire: { bytesIn: 0, bytesOut: 0, rpcsIn: 0, rpcsOut: 0 } }
     ;(libp2p.services.pubsub as unknown as { metrics: unknown }).metrics = rpcMeter(node.wire)
     libp2p.services.pubsub.addEventListener('message', evt => { if (isPulse(evt.detail.topic)) node.traffic.received += evt.detail.data.byteLength })
     const publish = libp2p.services.pubsub.publish.bind(libp2p.services.pubsub)

@@ -2,13 +2,13 @@ import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
 import { admitPulse } from '../core/pulse/admission.ts'
 import { PulseEngine, type PulseCurrent } from '../core/pulse/engine.ts'
-import { ValidatorHistory } from '../core/pulse/validators.ts'
 import { PulseLedger } from './pulse-ledger.ts'
 import type { CapabilityName } from '../core/capabilities.ts'
 import type { HyperspaceError } from '../core/errors.ts'
 import type { BeaconProver, BeaconVerifier, PulseSigner, PulseVerifier, SignedPulseMessage } from '../core/pulse/messages.ts'
 import type { LeafRecomputer } from '../core/pulse/recompute.ts'
 import type { Prover } from '../core/pulse/reference-prover.ts'
+import type { ValidatorHistory } from '../core/pulse/validators.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { PulseStore } from '../storage/pulse-store.ts'
 import type { HyperspaceServices } from './services.ts'
@@ -38,8 +38,8 @@ export interface PulseOptions {
   committee?: number
   /** K when known at start; otherwise the node learns it from the committers it hears. */
   committees?: number
-  /** Validators this node trusts outright: its bootstrap relays (see validators.ts). */
-  anchors?: string[]
+  /** The verified history this node keeps of its peers, and the anchors it trusts (validators.ts). */
+  history?: ValidatorHistory
 }
 
 export interface PulseEvents {
@@ -80,7 +80,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
       k: options.k,
       committee: options.committee,
       committees: options.committees,
-      history: new ValidatorHistory(options.anchors),
+      history: options.history,
       transport: {
         publish: async (topic, data) => { await this.libp2p.services.pubsub.publish(topic, data) },
         join: topic => { this.join(topic) },

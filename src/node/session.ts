@@ -5,6 +5,7 @@ import { CapabilityGossip } from '../net/capability-gossip.ts'
 import { DirectDialer } from '../net/direct-dialer.ts'
 import { JobStreams } from '../net/job-streams.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
+import { ValidatorHistory } from '../core/pulse/validators.ts'
 import { beaconProver, pulseSigner, verifyBeacon, verifyPulseSignature } from '../net/pulse-keys.ts'
 import { PulseService } from '../net/pulse-service.ts'
 import { RelayKeeper } from '../net/relay-keeper.ts'
@@ -69,7 +70,7 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     store: components.pulseStore,
     validating: () => host.capabilities().validation.enabled,
     workingCaps: () => workingCapabilities(host.capabilities()),
-    anchors: keeper.relayIds()
+    history: new ValidatorHistory(keeper.relayIds())
   })
   const misbehaviour = new MisbehaviourTracker(scheduler, id => keeper.isRelay(id), peerId => {
     libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })

@@ -1,9 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ReferenceProver, type Prover } from '../../src/core/pulse/reference-prover.ts'
+import { sha256Of, utf8 } from '../../src/core/pulse/bytes.ts'
+import { decodePulse, encodeSigned, signPulse, type PulseMessage } from '../../src/core/pulse/messages.ts'
+import { beaconInput } from '../../src/core/pulse/seed.ts'
+import { beaconProver, pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { pulseTopic } from '../../src/net/pulse-service.ts'
 import { startCluster, stopCluster, type ClusterNode } from '../../sim/cluster.ts'
 import type { WorkKey } from '../../src/core/pulse/work.ts'
 import type { RoundSummary } from '../../src/net/pulse-ledger.ts'
+import type { Message } from '@libp2p/gossipsub'
 
 /**
  * Several real libp2p nodes in one process (memory transport, real GossipSub) run the pulse with a
@@ -55,6 +60,59 @@ class CopyingProver implements Prover {
 type TestPeer = ClusterNode
 
 let peers: TestPeer[] = []
+let stopAttack = (): void => {}
+/** What the attacker got out: hijack attempts and lying verdicts, each gossiped to the honest nodes. */
+const attempts = { hijacks: 0, verdicts: 0 }
+
+/**
+ * A fresh key's attack on the real stack, every round: during round r it publishes a commit and a
+ * challenge (with its own valid VRF proof) for round r + 1 under a seed it chose; after the reveals it
+ * publishes a verdict passing the cheaters and striking every honest committer it heard.
+ */
+function attack (attacker: TestPeer, cheaters: string[]): () => void {
+  const pubsub = attacker.libp2p.services.pubsub
+  const signer = pulseSigner(attacker.key)
+  const beacon = beaconProver(attacker.key)
+  const topic = pulseTopic(NET, 0)
+  const heard = new Map<number, { seed: Uint8Array, roots: Map<string, Uint8Array> }>()
+  const onMessage = (evt: CustomEvent<Message>): void => {
+    if (evt.detail.topic !== topic) return
+    void decodePulse(evt.detail.data, verifyPulseSignature).then(({ message }) => {
+      if (message.t !== 'commit') return
+      const round = heard.get(message.r) ?? { seed: message.seed, roots: new Map<string, Uint8Array>() }
+      round.roots.set(message.peer, message.root)
+      heard.set(message.r, round)
+    }, () => {})
+  }
+  pubsub.addEventListener('message', onMessage)
+  const publish = async (message: PulseMessage): Promise<void> => { await pubsub.publish(topic, encodeSigned(await signPulse(message, signer))) }
+  const act = async (): Promise<void> => {
+    const now = Date.now()
+    const r = Math.floor(now / ROUND_MS)
+    const into = (now % ROUND_MS) / ROUND_MS
+    const base = { net: NET, peer: signer.peerId }
+    if (into < 0.4) {
+      const seed = sha256Of(utf8(`chosen ${r + 1}`))
+      const root = sha256Of(utf8('no work'))
+      await publish({ t: 'commit', ...base, r: r + 1, seed, root, n: N, caps: [], sid: new Uint8Array(8) })
+      await publish({ t: 'challenge', ...base, r: r + 1, seed, commits: [[signer.peerId, root]], k: 4, vrf: await beacon.prove(beaconInput(NET, r + 1, seed)) })
+      attempts.hijacks++
+    } else if (into > 0.75) {
+      const round = heard.get(r)
+      if (round === undefined) return
+      const results = [...round.roots].map(([peer, root]) => cheaters.includes(peer)
+        ? { peer, ok: true, root, caps: [] }
+        : { peer, ok: false, reason: 'wrong-row' as const, root, caps: [] })
+      await publish({ t: 'verdict', ...base, r, seed: round.seed, results })
+      attempts.verdicts++
+    }
+  }
+  const timer = setInterval(() => { act().catch(() => {}) }, ROUND_MS / 5)
+  return () => {
+    clearInterval(timer)
+    pubsub.removeEventListener('message', onMessage)
+  }
+}
 
 /** Rounds this node committed in whose verdict window has closed. */
 function finishedCommits (peer: TestPeer): RoundSummary[] {
@@ -80,7 +138,13 @@ describe('pulse between real libp2p nodes', () => {
     ]
     // A validator-only node stands for the relay every browser trusts as an anchor: in a network where
     // nobody has aged yet, its verdicts are the only ones that count.
-    peers = await startCluster([...provers.map(([name, prover]) => ({ name, prover, validating: true })), { name: 'relay', validating: true }], { networkId: NET, roundMs: ROUND_MS, n: N, k: 4 })
+    // The attacker holds a fresh key: it commits nothing of its own and only lies (see attack below).
+    peers = await startCluster([
+      ...provers.map(([name, prover]) => ({ name, prover, validating: true })),
+      { name: 'relay', validating: true },
+      { name: 'attacker', validating: false, anchor: false }
+    ], { networkId: NET, roundMs: ROUND_MS, n: N, k: 4 })
+    stopAttack = attack(peers.find(p => p.name === 'attacker') as TestPeer, peers.slice(3, 6).map(p => p.libp2p.peerId.toString()))
     // Until every node has at least three finished rounds it committed in (the first round is spent
     // learning the beacon); bounded, so a stalled pulse fails below instead of hanging.
     const deadline = Date.now() + 20 * ROUND_MS
@@ -89,13 +153,18 @@ describe('pulse between real libp2p nodes', () => {
     }
   }, 60_000)
 
-  afterAll(async () => { await stopCluster(peers) })
+  afterAll(async () => {
+    stopAttack()
+    await stopCluster(peers)
+  })
 
-  it('verifies honest nodes in every round they committed', () => {
+  it('verifies honest nodes in every round they committed, whatever the attacker publishes', () => {
+    expect(attempts.hijacks, 'seed hijacks tried').toBeGreaterThan(2)
+    expect(attempts.verdicts, 'lying verdicts published').toBeGreaterThan(2)
     for (const peer of peers.slice(0, 3)) {
       const committed = finishedCommits(peer)
       expect(committed.length, peer.name).toBeGreaterThanOrEqual(3)
-      for (const round of committed) expect(round.verified, `${peer.name} round ${round.round}`).toBe(true)
+      for (const round of committed) expect([round.verified, round.strike], `${peer.name} round ${round.round}`).toEqual([true, undefined])
       expect(peer.pulse.ledger.summary(Date.now()).presence).toBeGreaterThan(0)
     }
   })
