@@ -86,6 +86,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
         join: topic => { this.join(topic) },
         leave: topic => { this.leave(topic) }
       },
+      keepHistory: store === undefined ? undefined : async history => { await store.saveValidatorHistory(options.networkId, options.signer.peerId, history.snapshot()) },
       keepAttestation: store === undefined ? undefined : async a => { await store.addAttestation({ networkId: options.networkId, peerId: options.signer.peerId, ...a }) },
       onUpdate: () => { this.safeDispatchEvent('update', { detail: this.current() }) },
       onIdentityConflict: round => { this.safeDispatchEvent('identity-conflict', { detail: { round } }) }
@@ -96,6 +97,8 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
 
   async start (): Promise<void> {
     await this.ledger.load()
+    const { store, history } = this.options
+    if (store !== undefined && history !== undefined) history.restore(await store.validatorHistory(this.options.networkId, this.self))
     this.libp2p.services.pubsub.addEventListener('message', this.onMessage)
     this.engine.start()
   }

@@ -1,3 +1,4 @@
+import type { HistorySnapshot } from '../core/pulse/validators.ts'
 import type { HyperspaceDb, RoundRecord, StoredAttestation } from './database.ts'
 
 const MAX_ROUND = Number.MAX_SAFE_INTEGER
@@ -29,6 +30,24 @@ export class PulseStore {
     return await this.db.getAll('rounds', roundsOf(networkId, peerId))
   }
 
+  /**
+   * The validator history this identity watched on this network (validators.ts). It is one value,
+   * kept in the key-value settings store; what an older or damaged copy holds is dropped entry by entry.
+   */
+  async validatorHistory (networkId: string, peerId: string): Promise<HistorySnapshot[]> {
+    const stored = await this.db.get('settings', historyKey(networkId, peerId))
+    if (!Array.isArray(stored)) return []
+    return stored.filter((entry: unknown): entry is HistorySnapshot => {
+      const e = entry as Partial<HistorySnapshot> | null
+      return typeof e === 'object' && e !== null && typeof e.peer === 'string' && e.peer.length <= 128 &&
+        Number.isSafeInteger(e.verifiedRounds) && Number.isSafeInteger(e.lastRound)
+    })
+  }
+
+  async saveValidatorHistory (networkId: string, peerId: string, snapshot: HistorySnapshot[]): Promise<void> {
+    await this.db.put('settings', snapshot, historyKey(networkId, peerId))
+  }
+
   async addAttestation (attestation: StoredAttestation): Promise<void> {
     await this.db.put('attestations', attestation)
   }
@@ -40,4 +59,8 @@ export class PulseStore {
 
 function roundsOf (networkId: string, peerId: string): IDBKeyRange {
   return IDBKeyRange.bound([networkId, peerId, 0], [networkId, peerId, MAX_ROUND])
+}
+
+function historyKey (networkId: string, peerId: string): string {
+  return `validator-history/${networkId}/${peerId}`
 }

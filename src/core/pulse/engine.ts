@@ -73,6 +73,8 @@ export interface PulseEngineOptions {
   /** This running instance's id in commits (see CommitMessage.sid); random unless given. */
   sid?: Uint8Array
   keepAttestation?: (attestation: Attestation) => Promise<void>
+  /** The validator history changed at a round's end: keep it, so a reload does not start from nothing. */
+  keepHistory?: (history: ValidatorHistory) => Promise<void>
   onUpdate?: () => void
   /** Another node committed with this node's identity. */
   onIdentityConflict?: (round: number) => void
@@ -402,6 +404,8 @@ export class PulseEngine {
     for (const [peer] of state.canonicalChallenge()?.message.commits ?? []) {
       if (state.outcomeFor(peer)?.verified === true) this.history.noteVerified(peer, state.round)
     }
+    const keepHistory = this.options.keepHistory
+    if (keepHistory !== undefined) this.guard(async () => { await keepHistory(this.history) })
     if (state.commits.has(this.self)) this.guard(async () => { await this.recordOutcome(state) })
   }
 

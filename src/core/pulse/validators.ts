@@ -54,6 +54,16 @@ export class ValidatorHistory {
     return this.histories.get(peer)?.verifiedRounds ?? 0
   }
 
+  /** Adds histories kept from an earlier run; a peer known to both keeps the longer history. */
+  restore (known: Iterable<HistorySnapshot>): void {
+    for (const { peer, verifiedRounds, lastRound } of known) {
+      const current = this.histories.get(peer)
+      if (current !== undefined && current.verifiedRounds >= verifiedRounds) continue
+      if (current === undefined && this.histories.size >= MAX_HISTORIES) continue
+      this.histories.set(peer, { verifiedRounds, lastRound })
+    }
+  }
+
   /** `peer` was verified by quorum in `round` (each round counts once). */
   noteVerified (peer: string, round: number): void {
     const known = this.histories.get(peer)
