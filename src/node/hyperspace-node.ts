@@ -200,7 +200,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     working.set('inference', !running
       ? notRunning
       : chatModels.length > 0 ? { available: true } : { available: false, reason: 'no model loaded: pull one under Models' })
-    working.set('caching', running ? { available: true } : notRunning)
+    working.set('caching', this.session?.inference.cachingAvailability() ?? notRunning)
     working.set('embedding', this.session?.embedding.availability() ?? notRunning)
     working.set('storage', this.session?.blocks.availability() ?? notRunning)
     working.set('memory', this.session?.memory.availability() ?? notRunning)

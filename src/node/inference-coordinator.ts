@@ -17,10 +17,14 @@ import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { CapabilityGossip } from '../net/capability-gossip.ts'
+import type { Availability } from '../core/capabilities.ts'
 import type { HyperspaceServices } from '../net/services.ts'
 import type { ModelHost } from './model-host.ts'
 import type { ReceiptBook } from './receipt-book.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
+
+/** How long after the last answer served from the cache the caching capability counts as working. */
+const CACHE_WORKING_MS = 60 * 60_000
 
 export interface InferenceCoordinatorOptions {
   /** How job streams reach peers (see src/net/job-streams.ts). */
@@ -58,6 +62,8 @@ type Delivery = (text: string) => void
 export class InferenceCoordinator {
   readonly queue: JobQueue
   private readonly cache = new CompletionCache()
+  /** When this node last answered a peer's job from its cache: what the caching capability's bonus rests on. */
+  private lastServedFromCache = -Infinity
   private readonly service: InferenceService
   private readonly broadcast: InferenceBroadcast
   private readonly providers: ModelProviders
@@ -72,7 +78,11 @@ export class InferenceCoordinator {
       verify: o.verify,
       scheduler: o.scheduler,
       serves: model => this.servedModels().includes(model),
-      run: async (request, onDelta, signal) => await this.runLocal(request, onDelta, signal),
+      run: async (request, onDelta, signal) => {
+        const run = await this.runLocal(request, onDelta, signal)
+        if (run.cached) this.lastServedFromCache = o.scheduler.now()
+        return run
+      },
       queue: this.queue,
       rateLimit: new PeerRateLimit(60, 30),
       currentRound: o.currentRound,
@@ -250,6 +260,17 @@ export class InferenceCoordinator {
     const completion = await this.o.models.complete(request, { onDelta, ...(signal !== undefined ? { signal } : {}) })
     if (key !== undefined && completion.finishReason !== 'abort') this.cache.set(key, completion)
     return { completion, cached: false }
+  }
+
+  /**
+   * Caching earns its bonus only while it saves work for others: it works when this node answered a
+   * peer's job from its cache within the last CACHE_WORKING_MS (its own requests do not count).
+   */
+  cachingAvailability (): Availability {
+    // Not servedModels(): whether this node serves asks the capabilities, which ask this.
+    if (this.o.models.state().loaded.length === 0) return { available: false, reason: 'no chat model is loaded, so there is nothing to cache' }
+    if (this.o.scheduler.now() - this.lastServedFromCache <= CACHE_WORKING_MS) return { available: true }
+    return { available: false, reason: 'no peer was answered from the cache in the last hour' }
   }
 
   private servedModels (): string[] {

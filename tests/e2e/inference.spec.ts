@@ -103,11 +103,14 @@ test('B, with no model, is served by A over the network: same greedy text, strea
   expect(pointsAfter - pointsBefore).toBeCloseTo(2 * remote.usage.completion_tokens / 1000, 9)
   await expect(a.page.getByTestId('work-points')).toBeVisible()
 
-  // With caching on, a repeated deterministic request is answered from A's cache and says so.
+  // With caching on, a repeated deterministic request is answered from A's cache and says so. Caching
+  // counts as working (and earns its bonus) only once A has answered a peer from its cache.
   await a.page.evaluate(async () => { await window.hyperspace?.setCapability('caching', true) })
   await chat(b.page, greedy(40, 'network'))
+  expect(await a.page.evaluate(() => window.hyperspace?.status().capabilities.caching)).toMatchObject({ enabled: true, working: false })
   const cached = await chat(b.page, greedy(40, 'network'))
   expect(cached.hyperspace.cached).toBe(true)
+  await expect.poll(async () => await a.page.evaluate(() => window.hyperspace?.status().capabilities.caching.working)).toBe(true)
   expect(textOf(cached)).toBe(textOf(local))
 })
 
