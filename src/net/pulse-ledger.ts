@@ -1,6 +1,6 @@
 import { multiplierOf } from '../core/capabilities.ts'
 import { presencePoints, summarize, type PointsSummary, type RoundPoints } from '../core/points.ts'
-import type { RoundBook } from '../core/pulse/engine.ts'
+import type { RoundBook } from '../core/pulse/ports.ts'
 import type { StrikeReason } from '../core/pulse/messages.ts'
 import type { RoundRecord } from '../storage/database.ts'
 import type { PulseStore } from '../storage/pulse-store.ts'

@@ -1,7 +1,8 @@
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
 import { admitPulse } from '../core/pulse/admission.ts'
-import { PulseEngine, type PulseCurrent } from '../core/pulse/engine.ts'
+import { PulseEngine } from '../core/pulse/engine.ts'
+import type { PulseCurrent } from '../core/pulse/ports.ts'
 import { PulseLedger } from './pulse-ledger.ts'
 import type { CapabilityName } from '../core/capabilities.ts'
 import type { HyperspaceError } from '../core/errors.ts'
@@ -15,7 +16,7 @@ import type { HyperspaceServices } from './services.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
 export { pulseTopic } from '../core/pulse/committee.ts'
-export type { PulseCurrent } from '../core/pulse/engine.ts'
+export type { PulseCurrent } from '../core/pulse/ports.ts'
 
 export interface PulseOptions {
   networkId: string

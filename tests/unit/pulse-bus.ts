@@ -10,7 +10,7 @@ import { proverFor } from '../../sim/provers.ts'
 import { Rng } from '../../sim/rng.ts'
 import { SimKeys } from '../../sim/sim-keys.ts'
 import { VirtualTime } from '../../sim/virtual-time.ts'
-import type { Attestation } from '../../src/core/pulse/engine.ts'
+import type { Attestation } from '../../src/core/pulse/ports.ts'
 
 export const NET = 'dev-t6'
 export const ROUND_MS = 6_000

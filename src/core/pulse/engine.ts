@@ -1,102 +1,18 @@
-import { toHex, utf8 } from './bytes.ts'
-import { currentTiming, roundOf, timingOf, type PulsePhase } from './clock.ts'
+import { utf8 } from './bytes.ts'
+import { currentTiming, roundOf, timingOf } from './clock.ts'
 import { committeeStartBeacon, epochOf, firstRoundOf } from './committee.ts'
 import { CommitteeView } from './committee-view.ts'
-import { encodeSigned, signPulse, type BeaconProver, type BeaconVerifier, type CommitMessage, type PulseMessage, type PulseSigner, type SignedPulseMessage, type StrikeReason, type VerdictMessage } from './messages.ts'
-import { ACT_AT, LEADER_BACKUPS, MAX_CANDIDATE_SEEDS, OMIT_SLACK_MS, PULSE_K, PULSE_N } from './params.ts'
-import { inlineRecomputer, type LeafRecomputer } from './recompute.ts'
+import { encodeSigned, signPulse, type CommitMessage, type PulseMessage, type SignedPulseMessage, type VerdictMessage } from './messages.ts'
+import { ACT_AT, LEADER_BACKUPS, OMIT_SLACK_MS, PULSE_K, PULSE_N } from './params.ts'
+import { inlineRecomputer } from './recompute.ts'
 import { RoundState } from './round-state.ts'
+import { outweighs, SeedWatch } from './seed-watch.ts'
 import { beaconInput, challengeBeacon, emptyBeacon, roundSeed } from './seed.ts'
 import { ValidatorHistory } from './validators.ts'
 import { workKey } from './work.ts'
-import type { CapabilityName } from '../capabilities.ts'
-import type { Scheduler } from '../scheduler.ts'
-import type { Prover } from './reference-prover.ts'
+import type { PulseCurrent, PulseEngineOptions } from './ports.ts'
 
 const MAX_EARLY = 1024
-
-/** How the engine reaches the network: gossip topics it joins, leaves and publishes on. */
-export interface PulseTransport {
-  publish(topic: string, data: Uint8Array): Promise<void>
-  join(topic: string): void
-  leave(topic: string): void
-}
-
-/** What this node did in a round and what validators said about it. */
-export interface OwnRound {
-  committed: boolean
-  revealed: boolean
-  verified: boolean
-  strikes: Array<{ validator: string, reason: StrikeReason }>
-  caps: CapabilityName[]
-  skipped?: string
-}
-
-/** This node's own round records (kept by the network layer, in IndexedDB in browsers). */
-export interface RoundBook {
-  get(round: number): OwnRound
-  update(round: number, change: (record: OwnRound) => void): Promise<void>
-}
-
-export interface Attestation {
-  round: number
-  validator: string
-  /** The signed verdict as it arrived, so anyone can re-check it later. */
-  envelope: Uint8Array
-}
-
-export interface PulseEngineOptions {
-  networkId: string
-  roundMs: number
-  signer: PulseSigner
-  scheduler: Scheduler
-  transport: PulseTransport
-  book: RoundBook
-  /** Absent on a validator-only node (the relay). */
-  prover?: Prover
-  /** Proves this node's VRF when it leads: needed by every node that commits. */
-  beaconKey?: BeaconProver
-  /** Checks leaders' VRF proofs. */
-  verifyBeacon: BeaconVerifier
-  /** Where a validator recomputes the challenged rows it checks (default: on this thread). */
-  recompute?: LeafRecomputer
-  validating: () => boolean
-  workingCaps: () => CapabilityName[]
-  n?: number
-  k?: number
-  /** Serve this one committee whatever the epoch (a relay, on each committee topic it carries). */
-  committee?: number
-  /** K in the starting epoch when known already; otherwise the node learns it from the lobby. */
-  committees?: number
-  /** The verified history this node has watched, and the anchors it trusts (validators.ts); empty unless given. */
-  history?: ValidatorHistory
-  /** This running instance's id in commits (see CommitMessage.sid); random unless given. */
-  sid?: Uint8Array
-  keepAttestation?: (attestation: Attestation) => Promise<void>
-  /** The validator history changed at a round's end: keep it, so a reload does not start from nothing. */
-  keepHistory?: (history: ValidatorHistory) => Promise<void>
-  onUpdate?: () => void
-  /** Another node committed with this node's identity. */
-  onIdentityConflict?: (round: number) => void
-}
-
-export interface PulseCurrent {
-  round: number
-  phase: PulsePhase
-  phaseEndsAt: number
-  leader: string | null
-  committed: boolean
-  revealed: boolean
-  verified: boolean
-  /** The seed of this round is known first-hand, so this node can take part. */
-  seedKnown: boolean
-  commits: number
-  validators: number
-  /** This node's committee in the current epoch. */
-  committee: number
-  /** K in the current epoch; null while the node is still learning it. */
-  committees: number | null
-}
 
 /**
  * The pulse protocol of DESIGN section 5 on one node, whatever carries its messages: commits, leads,
@@ -114,11 +30,8 @@ export class PulseEngine {
   private readonly beacons = new Map<number, Uint8Array>()
   /** Messages for a round whose state does not exist yet: a peer's clock runs a little ahead. */
   private readonly early = new Map<number, Array<{ topic: string, signed: SignedPulseMessage }>>()
-  /**
-   * What a node without the previous beacon sees of the current round, one state per seed its
-   * committers used: at the end of a round it watched whole, it follows the seed most of them used.
-   */
-  private readonly watched = new Map<number, Map<string, RoundState>>()
+  /** Other seeds' commits and challenges in the current round (seed-watch.ts). */
+  private readonly watched = new SeedWatch((round, seed) => this.newRoundState(round, seed))
   readonly history: ValidatorHistory
   private readonly timers: Array<() => void> = []
   private readonly joined = new Set<string>()
@@ -226,27 +139,12 @@ export class PulseEngine {
     this.early.set(round, early)
   }
 
-  /** A commit or challenge of the current round, heard by a node that does not know the round's seed. */
+  /** A commit or challenge of the current round under a seed this node does not hold (see SeedWatch). */
   private watch (signed: SignedPulseMessage, now: number): void {
     const message = signed.message
-    if (message.t !== 'commit' && message.t !== 'challenge') return
-    if (message.peer === this.self) return
-    const bySeed = this.watched.get(message.r) ?? new Map<string, RoundState>()
-    this.watched.set(message.r, bySeed)
-    const key = toHex(message.seed)
-    let candidate = bySeed.get(key)
-    if (candidate === undefined) {
-      // A seed nobody committed to is nobody's chain; a flood of seeds pushes out the least used.
-      if (message.t !== 'commit') return
-      if (bySeed.size >= MAX_CANDIDATE_SEEDS) {
-        const least = [...bySeed].sort((a, b) => a[1].commits.size - b[1].commits.size)[0]
-        if (least !== undefined) bySeed.delete(least[0])
-      }
-      candidate = this.newRoundState(message.r, message.seed)
-      bySeed.set(key, candidate)
+    if ((message.t === 'commit' || message.t === 'challenge') && message.peer !== this.self) {
+      this.watched.add(signed as SignedPulseMessage<typeof message>, now)
     }
-    if (message.t === 'commit') candidate.addCommit(signed as SignedPulseMessage<typeof message>, now)
-    else candidate.addChallenge(signed as SignedPulseMessage<typeof message>)
   }
 
   private newRoundState (round: number, seed: Uint8Array): RoundState {
@@ -301,7 +199,7 @@ export class PulseEngine {
     for (const old of this.states.keys()) if (old < round - 2) this.states.delete(old)
     for (const old of this.beacons.keys()) if (old < round - 2) this.beacons.delete(old)
     for (const old of this.early.keys()) if (old < round) this.early.delete(old)
-    for (const old of this.watched.keys()) if (old < round - 1) this.watched.delete(old)
+    this.watched.forgetBefore(round - 1)
     const beacon = this.beacons.get(round - 1)
     if (beacon === undefined) {
       if (this.options.prover !== undefined) await this.options.book.update(round, r => { r.skipped = 'waiting for a full round to learn the network\'s beacon' })
@@ -380,7 +278,9 @@ export class PulseEngine {
     const state = this.states.get(round)
     if (state !== undefined) this.settleRound(state)
     const watchedWhole = this.startedAt <= timingOf(round, this.options.roundMs).start
-    const rival = state !== undefined || watchedWhole ? this.followedCandidate(round) : undefined
+    // The seed followed: its own, unless another outweighs it (it forked), or the most followed one it
+    // watched when it has none of its own.
+    const rival = state !== undefined || watchedWhole ? this.watched.best(round) : undefined
     const followed = rival !== undefined && (state === undefined || outweighs(rival, state)) ? rival : state
     const challenge = followed?.canonicalChallenge()
     // Entries the leader listed but this node never received a commit for do not count: a leader could pad its list.
@@ -388,7 +288,7 @@ export class PulseEngine {
     const committee = this.committees.committee(epochOf(round))
     this.committees.closeRound(round, watchedWhole)
     this.syncTopics(round + 1, false)
-    const heardNothing = state === undefined && (this.watched.get(round)?.size ?? 0) === 0
+    const heardNothing = state === undefined && !this.watched.heardAny(round)
     const output = challenge === undefined ? undefined : followed?.beaconOf(challenge.message)
     const beacon = this.nextBeacon(round, committee, output, watchedWhole && (followed === state || heardNothing))
     if (beacon === undefined) return
@@ -407,20 +307,6 @@ export class PulseEngine {
     const keepHistory = this.options.keepHistory
     if (keepHistory !== undefined) this.guard(async () => { await keepHistory(this.history) })
     if (state.commits.has(this.self)) this.guard(async () => { await this.recordOutcome(state) })
-  }
-
-  /**
-   * The watched seed a node follows when it has no seed of its own for the round, or when that seed
-   * outweighs its own (it forked: it missed or refused a challenge everyone else took): the seed of
-   * the most committers it heard, aged ones first (a tie follows none), if that round had a valid
-   * challenge.
-   */
-  private followedCandidate (round: number): RoundState | undefined {
-    const ranked = [...this.watched.get(round)?.values() ?? []].sort((a, b) => compareWeights(weightOf(b), weightOf(a)))
-    const [first, second] = ranked
-    if (first === undefined || first.canonicalChallenge() === undefined) return undefined
-    if (second !== undefined && compareWeights(weightOf(first), weightOf(second)) === 0) return undefined
-    return first
   }
 
   /**
@@ -495,18 +381,3 @@ export class PulseEngine {
   }
 }
 
-/** How much a round's seed is followed: by aged committers first, then by all. */
-function weightOf (state: RoundState): [number, number] {
-  let aged = 0
-  for (const peer of state.commits.keys()) if (state.history.isAged(peer)) aged++
-  return [aged, state.commits.size]
-}
-
-function compareWeights (a: [number, number], b: [number, number]): number {
-  return a[0] !== b[0] ? a[0] - b[0] : a[1] - b[1]
-}
-
-/** Whether a watched seed is followed by more committers than this node's own: fresh keys never outweigh aged ones. */
-function outweighs (rival: RoundState, own: RoundState): boolean {
-  return compareWeights(weightOf(rival), weightOf(own)) > 0
-}

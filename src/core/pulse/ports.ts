@@ -1,0 +1,95 @@
+import type { PulsePhase } from './clock.ts'
+import type { BeaconProver, BeaconVerifier, PulseSigner, StrikeReason } from './messages.ts'
+import type { LeafRecomputer } from './recompute.ts'
+import type { Prover } from './reference-prover.ts'
+import type { ValidatorHistory } from './validators.ts'
+import type { CapabilityName } from '../capabilities.ts'
+import type { Scheduler } from '../scheduler.ts'
+
+/**
+ * What the pulse engine (engine.ts) needs from the node it runs on, and what it offers: its
+ * components are passed in, so the same engine runs in a browser, in the relay and in the simulator.
+ */
+
+/** How the engine reaches the network: gossip topics it joins, leaves and publishes on. */
+export interface PulseTransport {
+  publish(topic: string, data: Uint8Array): Promise<void>
+  join(topic: string): void
+  leave(topic: string): void
+}
+
+/** What this node did in a round and what validators said about it. */
+export interface OwnRound {
+  committed: boolean
+  revealed: boolean
+  verified: boolean
+  strikes: Array<{ validator: string, reason: StrikeReason }>
+  caps: CapabilityName[]
+  skipped?: string
+}
+
+/** This node's own round records (kept by the network layer, in IndexedDB in browsers). */
+export interface RoundBook {
+  get(round: number): OwnRound
+  update(round: number, change: (record: OwnRound) => void): Promise<void>
+}
+
+export interface Attestation {
+  round: number
+  validator: string
+  /** The signed verdict as it arrived, so anyone can re-check it later. */
+  envelope: Uint8Array
+}
+
+export interface PulseEngineOptions {
+  networkId: string
+  roundMs: number
+  signer: PulseSigner
+  scheduler: Scheduler
+  transport: PulseTransport
+  book: RoundBook
+  /** Absent on a validator-only node (the relay). */
+  prover?: Prover
+  /** Proves this node's VRF when it leads: needed by every node that commits. */
+  beaconKey?: BeaconProver
+  /** Checks leaders' VRF proofs. */
+  verifyBeacon: BeaconVerifier
+  /** Where a validator recomputes the challenged rows it checks (default: on this thread). */
+  recompute?: LeafRecomputer
+  validating: () => boolean
+  workingCaps: () => CapabilityName[]
+  n?: number
+  k?: number
+  /** Serve this one committee whatever the epoch (a relay, on each committee topic it carries). */
+  committee?: number
+  /** K in the starting epoch when known already; otherwise the node learns it from the lobby. */
+  committees?: number
+  /** The verified history this node has watched, and the anchors it trusts (validators.ts); empty unless given. */
+  history?: ValidatorHistory
+  /** This running instance's id in commits (see CommitMessage.sid); random unless given. */
+  sid?: Uint8Array
+  keepAttestation?: (attestation: Attestation) => Promise<void>
+  /** The validator history changed at a round's end: keep it, so a reload does not start from nothing. */
+  keepHistory?: (history: ValidatorHistory) => Promise<void>
+  onUpdate?: () => void
+  /** Another node committed with this node's identity. */
+  onIdentityConflict?: (round: number) => void
+}
+
+export interface PulseCurrent {
+  round: number
+  phase: PulsePhase
+  phaseEndsAt: number
+  leader: string | null
+  committed: boolean
+  revealed: boolean
+  verified: boolean
+  /** The seed of this round is known first-hand, so this node can take part. */
+  seedKnown: boolean
+  commits: number
+  validators: number
+  /** This node's committee in the current epoch. */
+  committee: number
+  /** K in the current epoch; null while the node is still learning it. */
+  committees: number | null
+}

@@ -1,0 +1,74 @@
+import { toHex } from './bytes.ts'
+import { MAX_CANDIDATE_SEEDS } from './params.ts'
+import type { RoundState } from './round-state.ts'
+import type { ChallengeMessage, CommitMessage, SignedPulseMessage } from './messages.ts'
+
+/**
+ * What a node hears of seeds other than its own in the current round: one round state per seed its
+ * committers used. A node without the previous beacon learns the chain from it, and a node that
+ * forked (it missed or refused a challenge everyone else took) finds its way back with it. Nothing
+ * here is trusted because one peer said so: a seed is followed only for the committers behind it.
+ */
+export class SeedWatch {
+  private readonly rounds = new Map<number, Map<string, RoundState>>()
+
+  /** `open` makes the round state of a seed heard for the first time. */
+  constructor (private readonly open: (round: number, seed: Uint8Array) => RoundState) {}
+
+  add (signed: SignedPulseMessage<CommitMessage | ChallengeMessage>, receivedAt: number): void {
+    const message = signed.message
+    const bySeed = this.rounds.get(message.r) ?? new Map<string, RoundState>()
+    this.rounds.set(message.r, bySeed)
+    const key = toHex(message.seed)
+    let candidate = bySeed.get(key)
+    if (candidate === undefined) {
+      // A seed nobody committed to is nobody's chain; a flood of seeds pushes out the least used.
+      if (message.t !== 'commit') return
+      if (bySeed.size >= MAX_CANDIDATE_SEEDS) {
+        const least = [...bySeed].sort((a, b) => a[1].commits.size - b[1].commits.size)[0]
+        if (least !== undefined) bySeed.delete(least[0])
+      }
+      candidate = this.open(message.r, message.seed)
+      bySeed.set(key, candidate)
+    }
+    if (message.t === 'commit') candidate.addCommit(signed as SignedPulseMessage<CommitMessage>, receivedAt)
+    else candidate.addChallenge(signed as SignedPulseMessage<ChallengeMessage>)
+  }
+
+  /** Whether anything at all was heard of `round` under another seed. */
+  heardAny (round: number): boolean {
+    return (this.rounds.get(round)?.size ?? 0) > 0
+  }
+
+  /**
+   * The watched seed most followed in `round`: by aged committers first, then by all (a tie follows
+   * none), if that round had a valid challenge.
+   */
+  best (round: number): RoundState | undefined {
+    const ranked = [...this.rounds.get(round)?.values() ?? []].sort((a, b) => compareWeights(weightOf(b), weightOf(a)))
+    const [first, second] = ranked
+    if (first === undefined || first.canonicalChallenge() === undefined) return undefined
+    if (second !== undefined && compareWeights(weightOf(first), weightOf(second)) === 0) return undefined
+    return first
+  }
+
+  forgetBefore (round: number): void {
+    for (const old of this.rounds.keys()) if (old < round) this.rounds.delete(old)
+  }
+}
+
+/** How much a round's seed is followed: by aged committers first, then by all. */
+function weightOf (state: RoundState): [number, number] {
+  let aged = 0
+  for (const peer of state.commits.keys()) if (state.history.isAged(peer)) aged++
+  return [aged, state.commits.size]
+}
+
+function compareWeights (a: [number, number], b: [number, number]): number {
+  return a[0] !== b[0] ? a[0] - b[0] : a[1] - b[1]
+}
+
+/** Whether a watched seed is followed by more committers than this node's own: fresh keys never outweigh aged ones. */
+export function outweighs (rival: RoundState, own: RoundState): boolean {
+  return compareWeights(weightOf(rival), weightOf(own)) > 0
+}
