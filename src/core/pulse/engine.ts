@@ -261,6 +261,8 @@ export class PulseEngine {
 
   private async judge (round: number): Promise<void> {
     const state = this.states.get(round)
+    // A committer checks its own rows as validators do, so that a strike its work disproves is not counted.
+    if (state !== undefined && state.commits.has(this.self)) await state.checkWork(this.self, this.options.recompute ?? inlineRecomputer)
     if (state === undefined || !(this.options.validating() || state.drawnValidators().includes(this.self))) return
     const results = await state.judgeAll(this.self, this.options.recompute ?? inlineRecomputer)
     if (results.length === 0) return
@@ -283,8 +285,12 @@ export class PulseEngine {
     const rival = state !== undefined || watchedWhole ? this.watched.best(round) : undefined
     const followed = rival !== undefined && (state === undefined || outweighs(rival, state)) ? rival : state
     const challenge = followed?.canonicalChallenge()
-    // Entries the leader listed but this node never received a commit for do not count: a leader could pad its list.
-    if (challenge !== undefined) this.committees.noteSize(round, challenge.message.commits.filter(([peer]) => followed?.commits.has(peer) === true).length)
+    // The network's size counts committers verified this round (in a watched round, those whose commit
+    // it heard): a flood of commits from keys that do no work, or a leader padding its list, adds nothing.
+    if (challenge !== undefined && followed !== undefined) {
+      const counted = challenge.message.commits.filter(([peer]) => followed === state ? state.outcomeFor(peer)?.verified === true : followed.commits.has(peer))
+      this.committees.noteSize(round, counted.length)
+    }
     const committee = this.committees.committee(epochOf(round))
     this.committees.closeRound(round, watchedWhole)
     this.syncTopics(round + 1, false)

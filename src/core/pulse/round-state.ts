@@ -5,12 +5,15 @@ import { beaconInput, challengeIndices, leaderScore } from './seed.ts'
 import { drawValidators, quorumOutcome, ValidatorHistory, type QuorumOutcome, type Vote } from './validators.ts'
 import { workKey } from './work.ts'
 import type { LeafRecomputer } from './recompute.ts'
-import type { BeaconVerifier, ChallengeMessage, CommitMessage, RevealMessage, SignedPulseMessage, VerdictMessage, VerdictResult } from './messages.ts'
+import type { BeaconVerifier, ChallengeMessage, CommitMessage, RevealMessage, SignedPulseMessage, StrikeReason, VerdictMessage, VerdictResult } from './messages.ts'
 
 export type CommitOutcome = 'accepted' | 'duplicate' | 'wrong-seed' | 'wrong-n' | 'conflict' | 'full'
 
 /** Why a challenge cannot be canonical. */
 export type ChallengeFault = 'leader-unknown' | 'leader-not-listed' | 'leader-not-aged' | 'false-root' | 'omission' | 'bad-vrf'
+
+/** Strikes about the revealed rows themselves, which anyone can settle by recomputing them. */
+const ROW_REASONS: ReadonlySet<StrikeReason> = new Set(['wrong-row', 'bad-proof', 'wrong-rows-challenged'])
 
 export interface RoundRules {
   /** Whose history is aged (leaders, drawn validators) and which validators this node trusts outright. */
@@ -34,6 +37,8 @@ export class RoundState {
   readonly verdicts = new Map<string, SignedPulseMessage<VerdictMessage>>()
   /** Peer ids seen committing two different roots this round: one identity running in two places. */
   readonly conflicts = new Set<string>()
+  /** What this node found when it checked a committer's work itself (as a validator, or its own). */
+  private readonly workChecks = new Map<string, VerdictResult>()
   readonly history: ValidatorHistory
   private readonly omitCutoff: number
   private readonly verifyBeacon?: BeaconVerifier
@@ -189,12 +194,18 @@ export class RoundState {
     return this.history.isAnchor(peer) || this.drawnValidators().includes(peer)
   }
 
-  /** Where `peer`'s round stands with the verdicts seen so far, judged against the root it committed. */
+  /**
+   * Where `peer`'s round stands with the verdicts seen so far, judged against the root it committed.
+   * A strike that says the rows are wrong does not count once this node has checked the same rows
+   * and found them right: the work settles what a vote cannot (a lying voter is outvoted by the rows).
+   */
   outcomeFor (peer: string): QuorumOutcome | undefined {
     const root = this.commits.get(peer)?.message.root
     if (root === undefined) return undefined
     const drawn = this.drawnValidators().filter(validator => validator !== peer)
-    return quorumOutcome(this.verdictsAbout(peer), root, drawn, this.history)
+    const checkedRight = this.workChecks.get(peer)?.ok === true
+    const votes = this.verdictsAbout(peer).filter(vote => !(checkedRight && vote.result.reason !== undefined && ROW_REASONS.has(vote.result.reason)))
+    return quorumOutcome(votes, root, drawn, this.history)
   }
 
   /**
@@ -211,7 +222,25 @@ export class RoundState {
     const revealed = judged.filter(([peer]) => this.reveals.get(peer)?.leader === leader).map(([peer]) => peer)
     const leaves = await recompute.leaves(revealed.map(peer => workKey(this.seed, utf8(peer))), this.n, indices)
     const leavesOf = new Map(revealed.map((peer, i) => [peer, leaves[i] ?? []]))
-    return judged.map(([peer, root]) => this.judge(peer, root, leader, indices, leavesOf.get(peer)))
+    const results = judged.map(([peer, root]) => this.judge(peer, root, leader, indices, leavesOf.get(peer)))
+    for (const result of results) this.workChecks.set(result.peer, result)
+    return results
+  }
+
+  /**
+   * Checks one committer's work as a validator would (a node checks its own this way): the result
+   * disproves any voter's strike that says its rows are wrong (see outcomeFor).
+   */
+  async checkWork (peer: string, recompute: LeafRecomputer): Promise<VerdictResult | undefined> {
+    const challenge = this.canonicalChallenge()
+    const root = challenge?.message.commits.find(([committer]) => committer === peer)?.[1]
+    if (challenge === undefined || root === undefined) return undefined
+    const leader = challenge.message.peer
+    const indices = this.indices(challenge)
+    const leaves = this.reveals.get(peer)?.leader === leader ? (await recompute.leaves([workKey(this.seed, utf8(peer))], this.n, indices))[0] : undefined
+    const result = this.judge(peer, root, leader, indices, leaves)
+    this.workChecks.set(peer, result)
+    return result
   }
 
   /**
