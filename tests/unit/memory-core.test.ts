@@ -138,7 +138,7 @@ describe('local vector index', () => {
       vector,
       fc.integer({ min: 1, max: 70 }),
       (entries, query, k) => {
-        const index = new VectorIndex<string>(dims, 4)
+        const index = new VectorIndex<string>(dims)
         for (const [key, v] of entries) index.add(key, v, key)
         const hits = index.query(query, k)
         const expected = bruteForce(entries, query, k)
@@ -153,19 +153,39 @@ describe('local vector index', () => {
     ), { numRuns: 200 })
   })
 
-  it('replaces a key, removes keys (the last moves into the hole) and grows past its capacity', () => {
-    const index = new VectorIndex<number>(3, 1)
+  it('replaces a key, removes keys (the last moves into the hole), grows with what it holds and shrinks back', () => {
+    const index = new VectorIndex<number>(3)
+    expect(index.allocatedBytes).toBe(0)
     index.add('a', [1, 0, 0], 1)
+    expect(index.allocatedBytes).toBe(3 * 4)
     index.add('b', [0, 1, 0], 2)
     index.add('c', [0, 0, 1], 3)
     index.add('a', [0, 0, 2], 4)
     expect(index.size).toBe(3)
+    expect(index.allocatedBytes).toBe(4 * 3 * 4)
     expect(index.query([0, 0, 1], 2).map(h => [h.key, h.meta])).toEqual([['a', 4], ['c', 3]])
     expect(index.remove('a')).toBe(true)
     expect(index.remove('a')).toBe(false)
     expect([...index.entries()].map(e => e.key).sort()).toEqual(['b', 'c'])
     expect(index.get('c')?.vector).toEqual(Float32Array.from([0, 0, 1]))
     expect(index.query([0, 1, 0], 5).map(h => h.key)).toEqual(['b', 'c'])
+    index.remove('b')
+    expect(index.allocatedBytes).toBe(2 * 3 * 4)
+    expect(index.get('c')?.vector).toEqual(Float32Array.from([0, 0, 1]))
+    index.remove('c')
+    expect(index.allocatedBytes).toBeLessThanOrEqual(3 * 4)
+  })
+
+  it('never reserves more than four times the rows it uses, however keys come and go (property)', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 40 })), { maxLength: 300 }), steps => {
+      const index = new VectorIndex<null>(2)
+      for (const [add, n] of steps) {
+        if (add) index.add(`k${n}`, [1, n], null)
+        else index.remove(`k${n}`)
+        expect(index.allocatedBytes).toBeLessThanOrEqual(Math.max(1, 4 * index.size) * 2 * 4)
+        if (index.size > 0) expect(index.allocatedBytes).toBeGreaterThanOrEqual(index.size * 2 * 4)
+      }
+    }), { numRuns: 200 })
   })
 
   it('stores unit vectors and refuses wrong, infinite or zero ones', () => {
