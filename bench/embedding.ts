@@ -214,7 +214,7 @@ function measureIndex (count: number, dims: number): IndexResult {
   const stored = randomVectors(count, dims, count + dims)
   const entries = stored.map((vector, i) => ({ key: `v${i}`, vector }))
   let started = performance.now()
-  const index = new VectorIndex<null>(dims, count)
+  const index = new VectorIndex<null>(dims)
   for (const e of entries) index.add(e.key, e.vector, null)
   const buildMs = performance.now() - started
   const queries = randomVectors(QUERIES + 1, dims, 7)

@@ -205,3 +205,38 @@ export class InvalidVrfProofError extends HyperspaceError {
 
   constructor (reason: string) { super('ERR_VRF_PROOF', `Invalid VRF proof: ${reason}`) }
 }
+
+export type MemoryBudgetScope = 'holder' | 'owner'
+export type MemoryBudgetResource = 'vectors' | 'bytes' | 'spaces'
+
+/** A put that would take a holder, or one owner's share of it, past a budget (docs/architecture.md). */
+export class MemoryBudgetError extends HyperspaceError {
+  override name = 'MemoryBudgetError'
+
+  constructor (readonly scope: MemoryBudgetScope, readonly resource: MemoryBudgetResource, readonly limit: number) {
+    super('ERR_MEMORY_BUDGET', scope === 'holder'
+      ? `This holder is at its budget of ${limit} ${resource}`
+      : `The owner of this put is at its budget of ${limit} ${resource} on this holder`)
+  }
+}
+
+/** A put older than the copy held: the holder keeps its copy. */
+export class MemoryStaleError extends HyperspaceError {
+  override name = 'MemoryStaleError'
+
+  constructor (key: string, held: number) { super('ERR_MEMORY_STALE', `Key ${key.slice(0, 64)} is held at version ${held}, which this put does not supersede`) }
+}
+
+/** A put of a key that another writer owns: only the owner replaces a key. */
+export class MemoryNotOwnerError extends HyperspaceError {
+  override name = 'MemoryNotOwnerError'
+
+  constructor (key: string) { super('ERR_MEMORY_NOT_OWNER', `Key ${key.slice(0, 64)} belongs to another writer`) }
+}
+
+/** A version further ahead of the holder's clock than writers' clocks drift: it would lock the key. */
+export class MemoryVersionAheadError extends HyperspaceError {
+  override name = 'MemoryVersionAheadError'
+
+  constructor (version: number, limit: number) { super('ERR_MEMORY_VERSION_AHEAD', `Version ${version} is more than ${limit} ms ahead of this holder's clock`) }
+}

@@ -1,16 +1,20 @@
 import { JobStreams, retryLostStream, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, withTimeout } from './stream-helpers.ts'
+import { abortStream, readFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream } from '@libp2p/utils'
-import { HyperspaceError, InvalidVectorError, PeerBusyError, errorMessage } from '../core/errors.ts'
+import {
+  BadSignatureError, HyperspaceError, InvalidVectorError, MalformedMessageError, MemoryVersionAheadError, OversizeMessageError, PeerBusyError, errorMessage
+} from '../core/errors.ts'
+import { MEMORY_LIMITS } from '../core/memory/limits.ts'
 import { spaceDims } from '../core/memory/spaces.ts'
 import {
-  MEMORY_REQUEST_MAX_BYTES, MEMORY_RESPONSE_MAX_BYTES, decodeMemoryRequest, decodeMemoryResponse, encodeMemoryRequest, encodeMemoryResponse,
-  type MemoryPut, type MemoryQuery, type MemoryRequest, type MemoryResponse
+  MEMORY_REQUEST_MAX_BYTES, MEMORY_RESPONSE_MAX_BYTES, decodeMemoryRequest, decodeMemoryResponse, encodeMemoryRequest, encodeMemoryResponse, verifyMemoryPut,
+  type MemoryQuery, type MemoryRequest, type MemoryResponse
 } from '../core/memory/codec.ts'
 import type { PeerRateLimit } from '../core/inference/admission.ts'
 import type { MemoryHit } from '../core/memory/merge.ts'
+import type { PulseVerifier } from '../core/pulse/messages.ts'
 import type { Scheduler } from '../core/scheduler.ts'
-import type { VectorStore } from '../storage/vector-store.ts'
+import type { PutOutcome, SignedVector, VectorStore } from '../storage/vector-store.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 
 export const MEMORY_PROTOCOL = '/hyperspace/memory/1.0.0'
@@ -22,12 +26,6 @@ export class RemoteMemoryError extends HyperspaceError {
   constructor (peerId: string, code: string, message: string) { super(code.startsWith('ERR_') ? code : 'ERR_REMOTE', `Peer ${peerId}: ${message}`) }
 }
 
-export class MemoryQuotaError extends HyperspaceError {
-  override name = 'MemoryQuotaError'
-
-  constructor (quota: number) { super('ERR_MEMORY_QUOTA', `This node already holds ${quota} vectors from you, its limit per peer`) }
-}
-
 export class MemoryOffError extends HyperspaceError {
   override name = 'MemoryOffError'
 
@@ -37,32 +35,51 @@ export class MemoryOffError extends HyperspaceError {
 export interface MemoryServiceOptions {
   /** How job streams reach a peer (default: over whichever connection exists). */
   streams?: JobStreamOpener
+  /** Signatures of puts are for this network only. */
+  networkId: string
   store: VectorStore
+  /** Checks an owner's signature of a put. */
+  verify: PulseVerifier
   /** The memory capability is on and the store is loaded. */
   serving: () => boolean
   scheduler: Scheduler
   rateLimit: PeerRateLimit
-  /** Vectors one peer may have stored on this node. */
-  quotaPerPeer: number
+  /** A peer sent a malformed, oversize or badly signed request. */
+  onInvalid?: (peerId: string, reason: string) => void
 }
 
 /** A peer that does not answer in this time is counted as failed; a put or query is one small frame each way. */
 export const MEMORY_REQUEST_TIMEOUT_MS = 5_000
-
+/**
+ * Requests served at once, from all peers together and from one peer: each holds its frame (up to
+ * 17 KiB) and a place in the store's write line. Past either a request is answered busy before its
+ * frame is read; one peer that stalls its requests holds a quarter of the places for 5 s at most.
+ */
+export const MEMORY_MAX_IN_FLIGHT = 64
+export const MEMORY_MAX_IN_FLIGHT_PER_PEER = 16
 
 function refusal (err: unknown): MemoryResponse {
   const code = err instanceof HyperspaceError ? err.code : 'ERR_INTERNAL'
   return { type: 'error', code, message: errorMessage(err).slice(0, 500) }
 }
 
+/** What only a broken or hostile peer sends (a version mismatch can be an honest older node). */
+function isInvalid (err: unknown): boolean {
+  return err instanceof MalformedMessageError || err instanceof OversizeMessageError || err instanceof BadSignatureError
+}
+
 /**
- * `/hyperspace/memory/1.0.0` on both sides: one request and one response per stream. Serves puts
- * (store or replace, within the per-peer quota and rate limit) and queries (top k by cosine in one
- * space) from this node's VectorStore, and sends this node's requests to peers. A refusal travels as
- * an error frame; nothing a peer sends can do more than end its own stream.
+ * `/hyperspace/memory/1.0.0` on both sides: one request and one response per stream. Serves signed
+ * puts (stored when the store's owner, version and budget checks pass) and queries (top k by cosine
+ * in one space) from this node's VectorStore, and sends this node's requests to peers. A refusal
+ * travels as an error frame naming what was refused; nothing a peer sends can do more than end its
+ * own stream.
  */
 export class MemoryService {
   private readonly streams: JobStreamOpener
+  private inFlight = 0
+  /** Requests in flight per peer; a peer is listed only while it has one. */
+  private readonly inFlightFrom = new Map<string, number>()
 
   constructor (private readonly libp2p: Libp2p, private readonly options: MemoryServiceOptions) {
     this.streams = options.streams ?? new JobStreams(libp2p)
@@ -76,9 +93,13 @@ export class MemoryService {
     await this.libp2p.unhandle(MEMORY_PROTOCOL)
   }
 
-  async put (peerId: string, put: Omit<MemoryPut, 'type'>, signal?: AbortSignal): Promise<void> {
+  /** Sends an owner's signed put; resolves with what the holder did, rejects with what it refused. */
+  async put (peerId: string, put: SignedVector, signal?: AbortSignal): Promise<PutOutcome> {
     const response = await this.request(peerId, { type: 'put', ...put }, signal)
-    if (response.type !== 'stored' || response.key !== put.key) throw new RemoteMemoryError(peerId, 'ERR_MALFORMED_MESSAGE', `answered a put with ${response.type}`)
+    if ((response.type !== 'stored' && response.type !== 'held') || response.key !== put.key) {
+      throw new RemoteMemoryError(peerId, 'ERR_MALFORMED_MESSAGE', `answered a put with ${response.type}`)
+    }
+    return response.type
   }
 
   async query (peerId: string, query: Omit<MemoryQuery, 'type'>, signal?: AbortSignal): Promise<MemoryHit[]> {
@@ -117,29 +138,52 @@ export class MemoryService {
   private async serve (stream: Stream, from: string): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: MEMORY_REQUEST_MAX_BYTES })
     const deadline = AbortSignal.timeout(MEMORY_REQUEST_TIMEOUT_MS)
-    let response: MemoryResponse
+    // Admitted before the frame is read, so a flood costs this node neither memory nor parsing; the
+    // place is held until the answer is written (a client that does not read holds it until the deadline).
+    const admitted = this.admit(from)
     try {
-      const request = decodeMemoryRequest((await lp.read({ signal: deadline })).subarray())
-      response = await this.answer(request, from)
-    } catch (err) {
-      response = refusal(err)
+      let response: MemoryResponse
+      try {
+        if (!admitted) throw new PeerBusyError(this.libp2p.peerId.toString())
+        response = await this.answer(decodeMemoryRequest(await readFrame(lp, deadline, MEMORY_REQUEST_MAX_BYTES)))
+      } catch (err) {
+        if (isInvalid(err)) this.options.onInvalid?.(from, `memory: ${errorMessage(err)}`)
+        response = refusal(err)
+      }
+      await lp.write(encodeMemoryResponse(response), { signal: deadline })
+      await stream.close()
+    } finally {
+      if (admitted) this.release(from)
     }
-    await lp.write(encodeMemoryResponse(response), { signal: deadline })
-    await stream.close()
   }
 
-  private async answer (request: MemoryRequest, from: string): Promise<MemoryResponse> {
+  /** Takes a place among the requests in flight and one of the peer's tokens, or says there is none. */
+  private admit (from: string): boolean {
+    const o = this.options
+    const fromPeer = this.inFlightFrom.get(from) ?? 0
+    if (this.inFlight >= MEMORY_MAX_IN_FLIGHT || fromPeer >= MEMORY_MAX_IN_FLIGHT_PER_PEER || !o.rateLimit.take(from, o.scheduler.now())) return false
+    this.inFlight++
+    this.inFlightFrom.set(from, fromPeer + 1)
+    return true
+  }
+
+  private release (from: string): void {
+    this.inFlight--
+    const fromPeer = (this.inFlightFrom.get(from) ?? 1) - 1
+    if (fromPeer > 0) this.inFlightFrom.set(from, fromPeer)
+    else this.inFlightFrom.delete(from)
+  }
+
+  private async answer (request: MemoryRequest): Promise<MemoryResponse> {
     const o = this.options
     if (!o.serving()) throw new MemoryOffError()
-    if (!o.rateLimit.take(from, o.scheduler.now())) throw new PeerBusyError(this.libp2p.peerId.toString())
     const dims = spaceDims(request.space)
     if (dims !== undefined && request.vector.length !== dims) throw new InvalidVectorError(`${request.vector.length} dimensions in space ${request.space} of ${dims}`)
     if (request.type === 'query') {
       return { type: 'hits', hits: o.store.query(request.space, request.vector, request.k) }
     }
-    // Replacing a key costs no quota: the count it would add is already held.
-    if (!o.store.has(request.key) && o.store.countFrom(from) >= o.quotaPerPeer) throw new MemoryQuotaError(o.quotaPerPeer)
-    await o.store.put({ key: request.key, space: request.space, vector: request.vector, meta: request.meta, version: request.version, from })
-    return { type: 'stored', key: request.key }
+    if (request.version - o.scheduler.now() > MEMORY_LIMITS.versionAheadMs) throw new MemoryVersionAheadError(request.version, MEMORY_LIMITS.versionAheadMs)
+    await verifyMemoryPut(o.networkId, request, o.verify)
+    return { type: await o.store.put(request), key: request.key }
   }
 }

@@ -6,12 +6,13 @@ import { PeerRateLimit } from '../core/inference/admission.ts'
 import { MEMORY_LIMITS } from '../core/memory/limits.ts'
 import { mergeAnswers, type HolderAnswer } from '../core/memory/merge.ts'
 import { holdersFor, keyHash } from '../core/memory/placement.ts'
+import { signMemoryPut } from '../core/memory/codec.ts'
 import { MemoryService } from '../net/memory-service.ts'
 import type { MemoryApi, MemoryInput, MemoryOptions, MemoryPutResult, MemoryQueryResult } from './api.ts'
-import type { MemoryPut } from '../core/memory/codec.ts'
 import type { Availability } from '../core/capabilities.ts'
+import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
 import type { Scheduler } from '../core/scheduler.ts'
-import type { VectorStore } from '../storage/vector-store.ts'
+import type { SignedVector, VectorStore } from '../storage/vector-store.ts'
 import type { Libp2p } from '@libp2p/interface'
 
 export interface MemoryCoordinatorOptions {
@@ -19,6 +20,11 @@ export interface MemoryCoordinatorOptions {
   streams?: JobStreamOpener
   networkId: string
   scheduler: Scheduler
+  /** Signs this node's puts: it owns the keys it writes. */
+  signer: PulseSigner
+  /** Checks the owner's signature of each put this node is sent. */
+  verify: PulseVerifier
+  /** The vectors this node holds, within its budgets. */
   store: VectorStore
   /** The memory capability is on: this node holds vectors for the network. */
   enabled: () => boolean
@@ -27,12 +33,12 @@ export interface MemoryCoordinatorOptions {
   /** Embeds texts (here or on a peer) and says with which model. */
   embed: (texts: string[], signal?: AbortSignal) => Promise<{ model: string, vectors: number[][] }>
   replicas?: number
-  /** Vectors one peer may store on this node. */
-  quotaPerPeer?: number
   /** Requests one peer may make per minute (and in a burst). */
   rate?: { perMinute: number, burst: number }
   /** The capability's state changed (the store loaded): status and announcement follow. */
   onChange: () => void
+  /** A peer sent a malformed, oversize or badly signed request. */
+  onInvalid?: (peerId: string, reason: string) => void
 }
 
 export class MemoryPutError extends HyperspaceError {
@@ -45,7 +51,6 @@ export class MemoryPutError extends HyperspaceError {
   }
 }
 
-const DEFAULT_QUOTA_PER_PEER = 20_000
 /** Re-replication pushes thousands of puts in a burst; a client's own use is far below this. */
 const DEFAULT_RATE = { perMinute: 6_000, burst: 500 }
 /** Peers asked by one query: the holders of matches are unknown, so every memory peer is, up to this. */
@@ -88,17 +93,21 @@ export class MemoryCoordinator implements MemoryApi {
   private cancelRepair?: () => void
   private stopCheck?: () => void
   private stopped = false
+  /** The version of this node's last put: its versions increase even within one millisecond. */
+  private lastVersion = 0
 
   constructor (private readonly libp2p: Libp2p, private readonly o: MemoryCoordinatorOptions) {
     this.replicas = o.replicas ?? MEMORY_LIMITS.defaultReplicas
     const rate = o.rate ?? DEFAULT_RATE
     this.service = new MemoryService(libp2p, {
       ...(o.streams !== undefined ? { streams: o.streams } : {}),
+      ...(o.onInvalid !== undefined ? { onInvalid: o.onInvalid } : {}),
+      networkId: o.networkId,
       store: o.store,
+      verify: o.verify,
       serving: () => this.holding(),
       scheduler: o.scheduler,
-      rateLimit: new PeerRateLimit(rate.perMinute, rate.burst),
-      quotaPerPeer: o.quotaPerPeer ?? DEFAULT_QUOTA_PER_PEER
+      rateLimit: new PeerRateLimit(rate.perMinute, rate.burst)
     })
   }
 
@@ -156,7 +165,8 @@ export class MemoryCoordinator implements MemoryApi {
       throw new InvalidRequestError(`meta must be JSON of at most ${MEMORY_LIMITS.metaBytes} UTF-8 bytes`)
     }
     const { space, vector } = await this.vectorOf(input, options)
-    const version = this.o.scheduler.now()
+    this.lastVersion = Math.max(this.o.scheduler.now(), this.lastVersion + 1)
+    const put = await signMemoryPut(this.o.networkId, { space, key, vector, meta: metaText, version: this.lastVersion, owner: this.self }, this.o.signer)
     const ranked = holdersFor(keyHash(key), this.candidates(), Number.MAX_SAFE_INTEGER)
     const holders: string[] = []
     const failed: MemoryPutResult['failed'] = []
@@ -165,7 +175,7 @@ export class MemoryCoordinator implements MemoryApi {
     while (holders.length < this.replicas && next < ranked.length) {
       const wave = ranked.slice(next, next + this.replicas - holders.length)
       next += wave.length
-      const results = await Promise.allSettled(wave.map(async holder => { await this.putOn(holder, { key, space, vector, meta: metaText, version }, options.signal) }))
+      const results = await Promise.allSettled(wave.map(async holder => { await this.putOn(holder, put, options.signal) }))
       results.forEach((result, i) => {
         const holder = wave[i] as string
         if (result.status === 'fulfilled') holders.push(holder)
@@ -259,20 +269,19 @@ export class MemoryCoordinator implements MemoryApi {
   }
 
   /**
-   * An extra copy (a closer peer joined) is deleted only once each of the R holders it is due to has
-   * answered a put of it: they keep the higher version if they already hold one, so nothing is lost.
+   * An extra copy (a closer peer joined) is deleted only once each of the R holders it is due to holds
+   * it: each answered the put stored or held, or refused it as stale (it holds a newer version of the
+   * same owner), so nothing is lost.
    */
   private async handOff (handoffs: Array<{ key: string, holders: string[] }>): Promise<void> {
     const queue = [...handoffs]
     const worker = async (): Promise<void> => {
       for (let next = queue.shift(); next !== undefined && !this.stopped; next = queue.shift()) {
-        const held = this.o.store.get(next.key)
-        if (held === undefined) continue
-        const put = { key: next.key, space: held.space, vector: held.vector, meta: held.meta, version: held.version }
+        const put = await this.o.store.signed(next.key)
+        if (put === undefined) continue
         const results = await Promise.allSettled(next.holders.map(async holder => { await this.pushOne(holder, put) }))
-        if (results.every(r => r.status === 'fulfilled') && this.o.store.get(next.key)?.version === held.version) {
-          await this.o.store.delete(next.key)
-        }
+        const handed = results.every(r => r.status === 'fulfilled' || (r.reason instanceof HyperspaceError && r.reason.code === 'ERR_MEMORY_STALE'))
+        if (handed && this.o.store.entry(next.key)?.version === put.version) await this.o.store.delete(next.key)
       }
     }
     await Promise.all(Array.from({ length: PUSH_CONCURRENCY }, worker))
@@ -283,9 +292,9 @@ export class MemoryCoordinator implements MemoryApi {
     const queue = [...keys]
     const worker = async (): Promise<void> => {
       for (let key = queue.shift(); key !== undefined && !this.stopped; key = queue.shift()) {
-        const held = this.o.store.get(key)
-        if (held === undefined) continue
-        await this.pushOne(target, { key, space: held.space, vector: held.vector, meta: held.meta, version: held.version }).catch(err => {
+        const put = await this.o.store.signed(key)
+        if (put === undefined) continue
+        await this.pushOne(target, put).catch(err => {
           console.warn('hyperspace: could not re-replicate', key.slice(0, 64), 'to', target, errorMessage(err))
         })
       }
@@ -293,7 +302,7 @@ export class MemoryCoordinator implements MemoryApi {
     await Promise.all(Array.from({ length: PUSH_CONCURRENCY }, worker))
   }
 
-  private async pushOne (target: string, put: Omit<MemoryPut, 'type'>): Promise<void> {
+  private async pushOne (target: string, put: SignedVector): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.service.put(target, put)
@@ -305,8 +314,8 @@ export class MemoryCoordinator implements MemoryApi {
     }
   }
 
-  private async putOn (holder: string, put: Omit<MemoryPut, 'type'>, signal?: AbortSignal): Promise<void> {
-    if (holder === this.self) await this.o.store.put({ ...put, from: holder })
+  private async putOn (holder: string, put: SignedVector, signal?: AbortSignal): Promise<void> {
+    if (holder === this.self) await this.o.store.put(put)
     else await this.service.put(holder, put, signal)
   }
 

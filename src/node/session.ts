@@ -125,7 +125,8 @@ export async function createSession (components: NodeComponents, key: PrivateKey
       .filter(e => e.announcement.capabilities.memory?.working === true && departures.present(e.peerId, e.receivedAt))
       .map(e => e.peerId),
     embed: async (texts, signal) => await embedding.embed(texts, { route: 'auto', ...(signal !== undefined ? { signal } : {}) }),
-    onChange: announceChange
+    onChange: announceChange,
+    onInvalid: (peerId, reason) => { misbehaviour.record(peerIdFromString(peerId), reason) }
   })
   return { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, inference, embedding, blocks, memory, departures }
 

@@ -49,19 +49,27 @@ export interface StoredLogEntry {
   hash: Uint8Array
 }
 
-/** A vector this node holds for the replicated memory (src/core/memory), per network. */
+/**
+ * A vector this node holds for the replicated memory (src/core/memory), per network: the owner's
+ * signed put as received, so it can be sent on to another holder that checks the signature.
+ * Records from before memory protocol version 2 have no owner (a `from` field instead) and are
+ * dropped when the store loads.
+ */
 export interface StoredVector {
   networkId: string
   key: string
   /** The embedding model the vector came from: vectors of different models are never compared. */
   space: string
+  /** As the owner sent it, not normalized: the signature covers these values. */
   vector: Float32Array
   meta: string
-  /** The peer that sent it (this node's own id for its own puts): per-peer quotas count by it. */
-  from: string
+  /** The writer's peer id, which signed the put: per-owner budgets count by it. */
+  owner: string
+  /** The owner's version (src/core/memory/codec.ts). */
+  version: number
+  /** The owner's signature of the put (memoryPutSignedData). */
+  sig: Uint8Array
   storedAt: number
-  /** The writer's version (src/core/memory/codec.ts); absent on records stored before versions, which any put replaces. */
-  version?: number
 }
 
 /** A content-addressed block (src/core/blocks): raw bytes under their CIDv1 string. */

@@ -1,61 +1,68 @@
-import { HyperspaceError, InvalidVectorError } from '../core/errors.ts'
+import { HyperspaceError, InvalidVectorError, MemoryBudgetError, MemoryNotOwnerError, MemoryStaleError } from '../core/errors.ts'
+import { isFiniteVector, norm } from '../core/embedding/vectors.ts'
+import { MemoryBudget, heldBytes, type Charge } from '../core/memory/budget.ts'
+import { MEMORY_BUDGET, MEMORY_LIMITS, type BudgetLimits, type MemoryBudgetLimits } from '../core/memory/limits.ts'
+import { spaceDims } from '../core/memory/spaces.ts'
 import { VectorIndex, type IndexHit } from '../core/memory/vector-index.ts'
+import { compareBytes } from '../core/pulse/bytes.ts'
+import { MEMORY_SIGNATURE_BYTES, isOwnerId, type MemoryPut } from '../core/memory/codec.ts'
 import type { HyperspaceDb, StoredVector } from './database.ts'
 
 /**
  * The vectors this node holds for the replicated memory: kept in IndexedDB (so they survive reloads)
- * and mirrored into one in-memory VectorIndex per space (model id) for fast search. A bound on the
- * number held keeps one node from filling its quota; a full store refuses new keys and keeps all it has.
+ * and mirrored into one in-memory VectorIndex per space (model id) for fast search. Budgets
+ * (src/core/memory/budget.ts) bound what the holder keeps and what each owner has on it; a put is
+ * checked against them, its owner and its version before anything is written or allocated for it,
+ * and a load keeps only what the same budgets admit.
  */
 
-export const DEFAULT_MAX_VECTORS = 100_000
-
-export class MemoryFullError extends HyperspaceError {
-  override name = 'MemoryFullError'
-
-  constructor (limit: number) { super('ERR_MEMORY_FULL', `This node's memory is full: it holds its limit of ${limit} vectors`) }
-}
-
 /** What a holder knows about one key besides its vector and meta (which live in the index). */
-interface Held {
-  space: string
-  from: string
-  storedAt: number
+export interface HeldEntry extends Charge {
   version: number
 }
 
-export interface HeldVector extends Held {
-  key: string
-  vector: Float32Array
-  meta: string
-}
+/** A signed put as a holder keeps it (the wire put without its type). */
+export type SignedVector = Omit<MemoryPut, 'type'>
 
-export interface PutVector {
-  key: string
-  space: string
-  vector: Float32Array
-  meta: string
-  /** The peer that sent it: per-peer quotas count by this. */
-  from: string
-  version: number
-}
+/** What a put did: stored it, or found this very put (same version and signature) already held. */
+export type PutOutcome = 'stored' | 'held'
+
+const encoder = new TextEncoder()
 
 export class VectorStore {
   private networkId?: string
   private readonly spaces = new Map<string, VectorIndex<string>>()
-  private readonly held = new Map<string, Held>()
-  private readonly perPeer = new Map<string, number>()
+  private readonly held = new Map<string, HeldEntry>()
+  private readonly budget: MemoryBudget
+  /** Puts, deletes and loads run one at a time, so each put's checks see every earlier outcome. */
+  private writes: Promise<unknown> = Promise.resolve()
 
-  constructor (private readonly db: HyperspaceDb, readonly maxVectors = DEFAULT_MAX_VECTORS) {}
+  constructor (private readonly db: HyperspaceDb, limits: MemoryBudgetLimits = MEMORY_BUDGET) {
+    this.budget = new MemoryBudget(limits)
+  }
 
-  /** Reads the network's vectors into memory, replacing whatever was loaded before. */
+  /**
+   * Reads the network's vectors into memory, replacing whatever was loaded before. Records are read
+   * one at a time and admitted by the budgets in key order; what they do not admit, and records that
+   * are malformed or unsigned (stored before memory protocol version 2), are deleted.
+   */
   async load (networkId: string): Promise<void> {
-    const stored = await this.db.getAll('vectors', IDBKeyRange.bound([networkId, ''], [networkId, '\uffff']))
-    this.networkId = networkId
-    this.spaces.clear()
-    this.held.clear()
-    this.perPeer.clear()
-    for (const v of stored) this.remember(v)
+    await this.serially(async () => {
+      this.networkId = undefined
+      this.spaces.clear()
+      this.held.clear()
+      this.budget.clear()
+      const tx = this.db.transaction('vectors', 'readwrite')
+      let dropped = 0
+      for (let cursor = await tx.store.openCursor(IDBKeyRange.bound([networkId, ''], [networkId, '\uffff'])); cursor !== null; cursor = await cursor.continue()) {
+        if (this.admitStored(cursor.value)) continue
+        await cursor.delete()
+        dropped++
+      }
+      await tx.done
+      this.networkId = networkId
+      if (dropped > 0) console.warn(`hyperspace: dropped ${dropped} stored memory vectors that are unsigned, malformed or over the budgets`)
+    })
   }
 
   get loaded (): boolean {
@@ -70,45 +77,79 @@ export class VectorStore {
     return this.held.has(key)
   }
 
-  /** Vectors held that `peer` sent. */
-  countFrom (peer: string): number {
-    return this.perPeer.get(peer) ?? 0
-  }
-
   keys (): string[] {
     return [...this.held.keys()]
   }
 
-  get (key: string): HeldVector | undefined {
-    const held = this.held.get(key)
-    const entry = held === undefined ? undefined : this.spaces.get(held.space)?.get(key)
-    return held === undefined || entry === undefined ? undefined : { key, ...held, vector: entry.vector, meta: entry.meta }
+  /** Who owns a held key, in which space, at which version, and what it costs. */
+  entry (key: string): HeldEntry | undefined {
+    return this.held.get(key)
+  }
+
+  /** What the holder, or one owner, has used of its budgets. */
+  usage (owner?: string): BudgetLimits {
+    return this.budget.usage(owner)
+  }
+
+  /** Bytes the indexes' vector arrays take, free rows included. */
+  get indexBytes (): number {
+    let bytes = 0
+    for (const index of this.spaces.values()) bytes += index.allocatedBytes
+    return bytes
+  }
+
+  /** A held key as its owner signed it (from IndexedDB: the index keeps normalized copies). */
+  async signed (key: string): Promise<SignedVector | undefined> {
+    const networkId = this.requireNetwork()
+    if (!this.held.has(key)) return undefined
+    const record = await this.db.get('vectors', [networkId, key])
+    return record === undefined ? undefined : { key, space: record.space, vector: record.vector, meta: record.meta, version: record.version, owner: record.owner, sig: record.sig }
   }
 
   /**
-   * Stores or replaces a vector, unless a higher version of the key is held (then it keeps that one and
-   * says false). A new key on a full store throws MemoryFullError and changes nothing.
+   * Stores a put whose signature the caller has checked. Refuses, changing nothing: a key another
+   * owner holds (MemoryNotOwnerError), an older version, or the same version with a smaller
+   * signature (MemoryStaleError: every holder keeps the same one of two puts of one version),
+   * dimensions other than the space's (InvalidVectorError), and what the budgets do not admit
+   * (MemoryBudgetError).
    */
-  async put (v: PutVector): Promise<boolean> {
-    const networkId = this.requireNetwork()
-    if ((this.held.get(v.key)?.version ?? -1) > v.version) return false
-    if (!this.held.has(v.key) && this.held.size >= this.maxVectors) throw new MemoryFullError(this.maxVectors)
-    const index = this.spaces.get(v.space)
-    // Checked before writing, so the database never holds what the index would refuse.
-    if (index !== undefined && index.dims !== v.vector.length) throw new InvalidVectorError(`${v.vector.length} dimensions in space ${v.space} of ${index.dims}`)
-    const record: StoredVector = { networkId, key: v.key, space: v.space, vector: v.vector, meta: v.meta, from: v.from, storedAt: Date.now(), version: v.version }
-    await this.db.put('vectors', record)
-    this.forget(v.key)
-    this.remember(record)
-    return true
+  async put (v: SignedVector): Promise<PutOutcome> {
+    return await this.serially(async () => {
+      const networkId = this.requireNetwork()
+      const held = this.held.get(v.key)
+      if (held !== undefined) {
+        if (held.owner !== v.owner) throw new MemoryNotOwnerError(v.key)
+        if (v.version < held.version) throw new MemoryStaleError(v.key, held.version)
+        if (v.version === held.version) {
+          const order = compareBytes(v.sig, (await this.db.get('vectors', [networkId, v.key]))?.sig ?? new Uint8Array(0))
+          if (order === 0) return 'held'
+          if (order < 0) throw new MemoryStaleError(v.key, held.version)
+        }
+      }
+      this.checkDims(v.space, v.vector.length)
+      const charge = chargeOf(v)
+      this.budget.check(charge, held)
+      const record: StoredVector = {
+        networkId, key: v.key, space: v.space, vector: v.vector, meta: v.meta, owner: v.owner, version: v.version, sig: v.sig, storedAt: Date.now()
+      }
+      await this.db.put('vectors', record)
+      if (held !== undefined) this.unindex(v.key, held)
+      this.budget.commit(charge, held)
+      this.index(record, charge)
+      return 'stored'
+    })
   }
 
   async delete (key: string): Promise<boolean> {
-    const networkId = this.requireNetwork()
-    if (!this.held.has(key)) return false
-    await this.db.delete('vectors', [networkId, key])
-    this.forget(key)
-    return true
+    return await this.serially(async () => {
+      const networkId = this.requireNetwork()
+      const held = this.held.get(key)
+      if (held === undefined) return false
+      await this.db.delete('vectors', [networkId, key])
+      this.unindex(key, held)
+      this.budget.release(held)
+      return true
+    })
   }
 
   /** The `k` vectors of `space` most similar to `vector`; none when the space is unknown here. */
@@ -119,31 +160,72 @@ export class VectorStore {
     return index.query(vector, k)
   }
 
+  private async serially<T> (task: () => Promise<T>): Promise<T> {
+    const run = this.writes.then(task)
+    this.writes = run.catch(() => {})
+    return await run
+  }
+
   private requireNetwork (): string {
     if (this.networkId === undefined) throw new HyperspaceError('ERR_MEMORY_NOT_LOADED', 'The vector store is not loaded yet')
     return this.networkId
   }
 
-  private remember (v: StoredVector): void {
-    let index = this.spaces.get(v.space)
-    if (index === undefined) {
-      index = new VectorIndex<string>(v.vector.length)
-      this.spaces.set(v.space, index)
-    }
-    index.add(v.key, v.vector, v.meta)
-    this.held.set(v.key, { space: v.space, from: v.from, storedAt: v.storedAt, version: v.version ?? 0 })
-    this.perPeer.set(v.from, this.countFrom(v.from) + 1)
+  /** A space's dimensions: those its name says, else those of the vectors it holds. */
+  private checkDims (space: string, dims: number): void {
+    const expected = spaceDims(space) ?? this.spaces.get(space)?.dims
+    if (expected !== undefined && dims !== expected) throw new InvalidVectorError(`${dims} dimensions in space ${space} of ${expected}`)
   }
 
-  private forget (key: string): void {
-    const held = this.held.get(key)
-    if (held === undefined) return
+  /** Indexes a stored record when it is well formed and the budgets admit it; says whether it did. */
+  private admitStored (record: StoredVector): boolean {
+    if (!wellFormed(record)) return false
+    const charge = chargeOf(record)
+    try {
+      this.checkDims(record.space, record.vector.length)
+      this.budget.check(charge)
+    } catch (err) {
+      if (err instanceof MemoryBudgetError || err instanceof InvalidVectorError) return false
+      throw err
+    }
+    this.budget.commit(charge)
+    this.index(record, charge)
+    return true
+  }
+
+  private index (record: StoredVector, charge: Charge): void {
+    let index = this.spaces.get(record.space)
+    if (index === undefined) {
+      index = new VectorIndex<string>(record.vector.length)
+      this.spaces.set(record.space, index)
+    }
+    index.add(record.key, record.vector, record.meta)
+    this.held.set(record.key, { ...charge, version: record.version })
+  }
+
+  private unindex (key: string, held: HeldEntry): void {
     const index = this.spaces.get(held.space)
     index?.remove(key)
     if (index?.size === 0) this.spaces.delete(held.space)
     this.held.delete(key)
-    const count = this.countFrom(held.from) - 1
-    if (count > 0) this.perPeer.set(held.from, count)
-    else this.perPeer.delete(held.from)
   }
+}
+
+function chargeOf (v: { owner: string, space: string, key: string, meta: string, vector: Float32Array }): Charge {
+  return { owner: v.owner, space: v.space, bytes: heldBytes({ owner: v.owner, space: v.space, key: v.key, meta: v.meta, dims: v.vector.length }) }
+}
+
+function text (value: unknown, maxBytes: number): boolean {
+  return typeof value === 'string' && encoder.encode(value).byteLength <= maxBytes
+}
+
+/** The shape a put takes when it is stored; anything else in the database is not this version's. */
+function wellFormed (record: StoredVector): boolean {
+  const r = record as unknown as Record<string, unknown>
+  const vector = r.vector
+  return text(r.key, MEMORY_LIMITS.keyBytes) && r.key !== '' && text(r.space, MEMORY_LIMITS.spaceBytes) && r.space !== '' &&
+    text(r.meta, MEMORY_LIMITS.metaBytes) && isOwnerId(r.owner) &&
+    typeof r.version === 'number' && Number.isSafeInteger(r.version) && r.version >= 0 &&
+    r.sig instanceof Uint8Array && r.sig.byteLength === MEMORY_SIGNATURE_BYTES &&
+    vector instanceof Float32Array && vector.length > 0 && vector.length <= MEMORY_LIMITS.dims && isFiniteVector(vector) && norm(vector) > 0
 }

@@ -4,7 +4,10 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { encode } from 'cborg'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { InvalidPeerIdError, InvalidVectorError, MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
+import {
+  BadSignatureError, InvalidPeerIdError, InvalidVectorError, MalformedMessageError, MemoryBudgetError, OversizeMessageError, UnsupportedVersionError
+} from '../../src/core/errors.ts'
+import { MemoryBudget, RECORD_OVERHEAD_BYTES, heldBytes, type Charge } from '../../src/core/memory/budget.ts'
 import {
   MEMORY_REQUEST_MAX_BYTES,
   MEMORY_RESPONSE_MAX_BYTES,
@@ -12,13 +15,21 @@ import {
   decodeMemoryResponse,
   encodeMemoryRequest,
   encodeMemoryResponse,
+  signMemoryPut,
+  verifyMemoryPut,
+  type MemoryPut,
   type MemoryRequest,
   type MemoryResponse
 } from '../../src/core/memory/codec.ts'
-import { MEMORY_LIMITS } from '../../src/core/memory/limits.ts'
+import { MEMORY_BUDGET, MEMORY_LIMITS } from '../../src/core/memory/limits.ts'
 import { mergeAnswers, type HolderAnswer } from '../../src/core/memory/merge.ts'
 import { compareDistance, holdersFor, keyHash, peerIdBytes, peerPosition } from '../../src/core/memory/placement.ts'
 import { VectorIndex } from '../../src/core/memory/vector-index.ts'
+import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
+import { rejectionOf } from './waiting.ts'
+import type { PrivateKey } from '@libp2p/interface'
+
+const NETWORK = 'memtest'
 
 async function realPeerIds (n: number): Promise<string[]> {
   return await Promise.all(Array.from({ length: n }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()))
@@ -138,7 +149,7 @@ describe('local vector index', () => {
       vector,
       fc.integer({ min: 1, max: 70 }),
       (entries, query, k) => {
-        const index = new VectorIndex<string>(dims, 4)
+        const index = new VectorIndex<string>(dims)
         for (const [key, v] of entries) index.add(key, v, key)
         const hits = index.query(query, k)
         const expected = bruteForce(entries, query, k)
@@ -153,19 +164,39 @@ describe('local vector index', () => {
     ), { numRuns: 200 })
   })
 
-  it('replaces a key, removes keys (the last moves into the hole) and grows past its capacity', () => {
-    const index = new VectorIndex<number>(3, 1)
+  it('replaces a key, removes keys (the last moves into the hole), grows with what it holds and shrinks back', () => {
+    const index = new VectorIndex<number>(3)
+    expect(index.allocatedBytes).toBe(0)
     index.add('a', [1, 0, 0], 1)
+    expect(index.allocatedBytes).toBe(3 * 4)
     index.add('b', [0, 1, 0], 2)
     index.add('c', [0, 0, 1], 3)
     index.add('a', [0, 0, 2], 4)
     expect(index.size).toBe(3)
+    expect(index.allocatedBytes).toBe(4 * 3 * 4)
     expect(index.query([0, 0, 1], 2).map(h => [h.key, h.meta])).toEqual([['a', 4], ['c', 3]])
     expect(index.remove('a')).toBe(true)
     expect(index.remove('a')).toBe(false)
     expect([...index.entries()].map(e => e.key).sort()).toEqual(['b', 'c'])
     expect(index.get('c')?.vector).toEqual(Float32Array.from([0, 0, 1]))
     expect(index.query([0, 1, 0], 5).map(h => h.key)).toEqual(['b', 'c'])
+    index.remove('b')
+    expect(index.allocatedBytes).toBe(2 * 3 * 4)
+    expect(index.get('c')?.vector).toEqual(Float32Array.from([0, 0, 1]))
+    index.remove('c')
+    expect(index.allocatedBytes).toBeLessThanOrEqual(3 * 4)
+  })
+
+  it('never reserves more than four times the rows it uses, however keys come and go (property)', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 40 })), { maxLength: 300 }), steps => {
+      const index = new VectorIndex<null>(2)
+      for (const [add, n] of steps) {
+        if (add) index.add(`k${n}`, [1, n], null)
+        else index.remove(`k${n}`)
+        expect(index.allocatedBytes).toBeLessThanOrEqual(Math.max(1, 4 * index.size) * 2 * 4)
+        if (index.size > 0) expect(index.allocatedBytes).toBeGreaterThanOrEqual(index.size * 2 * 4)
+      }
+    }), { numRuns: 200 })
   })
 
   it('stores unit vectors and refuses wrong, infinite or zero ones', () => {
@@ -183,33 +214,60 @@ describe('local vector index', () => {
 
 describe('memory wire codecs', () => {
   const vector = Float32Array.from([0.25, -0.5, 1e-7, 3])
-  const requests: MemoryRequest[] = [
-    { type: 'put', space: 'model2vec-64d', key: 'note:1', vector, meta: '{"text":"stock market fell"}', version: 1_790_000_000_000 },
-    { type: 'query', space: 'all-MiniLM-L6-v2', vector, k: 10 }
-  ]
+  let owner: PrivateKey
+  let put: MemoryPut
+  let requests: MemoryRequest[]
   const responses: MemoryResponse[] = [
     { type: 'stored', key: 'note:1' },
+    { type: 'held', key: 'note:1' },
     { type: 'hits', hits: [{ key: 'a', score: 0.7019, meta: '' }, { key: 'b', score: 1, meta: 'm' }] },
-    { type: 'error', code: 'ERR_QUOTA', message: 'full' }
+    { type: 'error', code: 'ERR_MEMORY_BUDGET', message: 'full' }
   ]
+
+  beforeAll(async () => {
+    owner = await generateKeyPair('Ed25519')
+    put = await signMemoryPut(NETWORK, { space: 'model2vec-64d', key: 'note:1', vector, meta: '{"text":"stock market fell"}', version: 1_790_000_000_000, owner: pulseSigner(owner).peerId }, pulseSigner(owner))
+    requests = [put, { type: 'query', space: 'all-MiniLM-L6-v2', vector, k: 10 }]
+  })
 
   it('round-trips requests and responses, vectors bit for bit', () => {
     for (const r of requests) expect(decodeMemoryRequest(encodeMemoryRequest(r))).toEqual(r)
     for (const r of responses) expect(decodeMemoryResponse(encodeMemoryResponse(r))).toEqual(r)
   })
 
+  it("a put verifies only as its owner signed it, on the network it was signed for", async () => {
+    await verifyMemoryPut(NETWORK, decodeMemoryRequest(encodeMemoryRequest(put)) as MemoryPut, verifyPulseSignature)
+    const other = pulseSigner(await generateKeyPair('Ed25519')).peerId
+    const tampered: MemoryPut[] = [
+      { ...put, meta: '{"text":"stock market rose"}' },
+      { ...put, key: 'note:2' },
+      { ...put, space: 'all-MiniLM-L6-v2' },
+      { ...put, version: put.version + 1 },
+      { ...put, vector: Float32Array.from([0.25, -0.5, 1e-7, 3.0001]) },
+      { ...put, owner: other },
+      { ...put, sig: put.sig.map((b, i) => i === 0 ? b ^ 1 : b) }
+    ]
+    for (const bad of tampered) expect(await rejectionOf(verifyMemoryPut(NETWORK, bad, verifyPulseSignature))).toBeInstanceOf(BadSignatureError)
+    expect(await rejectionOf(verifyMemoryPut('another-network', put, verifyPulseSignature))).toBeInstanceOf(BadSignatureError)
+    await expect(signMemoryPut(NETWORK, { ...put, owner: other }, pulseSigner(owner))).rejects.toThrow(RangeError)
+  })
+
   it('fits the largest valid put and answer inside the limits', () => {
     const big = 'k'.repeat(MEMORY_LIMITS.keyBytes)
     const meta = 'm'.repeat(MEMORY_LIMITS.metaBytes)
-    const put = encodeMemoryRequest({ type: 'put', space: 's'.repeat(MEMORY_LIMITS.spaceBytes), key: big, vector: new Float32Array(MEMORY_LIMITS.dims).fill(0.1), meta, version: Number.MAX_SAFE_INTEGER })
-    expect(put.byteLength).toBeLessThanOrEqual(MEMORY_REQUEST_MAX_BYTES)
+    const largest = encodeMemoryRequest({
+      ...put, space: 's'.repeat(MEMORY_LIMITS.spaceBytes), key: big, vector: new Float32Array(MEMORY_LIMITS.dims).fill(0.1), meta, version: Number.MAX_SAFE_INTEGER, owner: '1'.repeat(60)
+    })
+    expect(largest.byteLength).toBeLessThanOrEqual(MEMORY_REQUEST_MAX_BYTES)
     const hits = Array.from({ length: MEMORY_LIMITS.k }, (_, i) => ({ key: big.slice(0, -3) + String(i).padStart(3, '0'), score: -0.123456789, meta }))
     expect(encodeMemoryResponse({ type: 'hits', hits }).byteLength).toBeLessThanOrEqual(MEMORY_RESPONSE_MAX_BYTES)
   })
 
   it('refuses what breaks a limit, on encode as on decode', () => {
-    expect(() => encodeMemoryRequest({ type: 'put', space: 's', key: 'k'.repeat(MEMORY_LIMITS.keyBytes + 1), vector, meta: '', version: 1 })).toThrow(MalformedMessageError)
-    expect(() => encodeMemoryRequest({ type: 'put', space: 's', key: 'k', vector, meta: 'é'.repeat(MEMORY_LIMITS.metaBytes / 2 + 1), version: 1 })).toThrow(MalformedMessageError)
+    expect(() => encodeMemoryRequest({ ...put, key: 'k'.repeat(MEMORY_LIMITS.keyBytes + 1) })).toThrow(MalformedMessageError)
+    expect(() => encodeMemoryRequest({ ...put, meta: 'é'.repeat(MEMORY_LIMITS.metaBytes / 2 + 1) })).toThrow(MalformedMessageError)
+    expect(() => encodeMemoryRequest({ ...put, owner: 'not a peer id' })).toThrow(MalformedMessageError)
+    expect(() => encodeMemoryRequest({ ...put, sig: put.sig.subarray(1) })).toThrow(MalformedMessageError)
     expect(() => encodeMemoryRequest({ type: 'query', space: 's', vector, k: MEMORY_LIMITS.k + 1 })).toThrow(MalformedMessageError)
     expect(() => encodeMemoryRequest({ type: 'query', space: 's', vector: new Float32Array(4), k: 1 })).toThrow(MalformedMessageError)
     expect(() => encodeMemoryRequest({ type: 'query', space: 's', vector: Float32Array.from([NaN, 1]), k: 1 })).toThrow(MalformedMessageError)
@@ -218,37 +276,219 @@ describe('memory wire codecs', () => {
 
   it('rejects malformed, oversize and unknown-version messages with named errors', () => {
     const vec = new Uint8Array(vector.buffer.slice(0))
+    const signed = { v: 2, t: 'put', space: 's', key: 'k', vec, meta: '', ver: 1, owner: put.owner, sig: put.sig }
     const cases: Array<[unknown, new (...args: never[]) => Error]> = [
-      [{ v: 2, t: 'query', space: 's', vec, k: 1 }, UnsupportedVersionError],
-      [{ v: 1, t: 'delete', space: 's' }, MalformedMessageError],
-      [{ v: 1, t: 'query', space: 's', vec, k: 1.5 }, MalformedMessageError],
-      [{ v: 1, t: 'query', space: 's', vec: vec.subarray(0, 6), k: 1 }, MalformedMessageError],
-      [{ v: 1, t: 'query', space: 's', vec: [0.5, 1], k: 1 }, MalformedMessageError],
-      [{ v: 1, t: 'query', space: '', vec, k: 1 }, MalformedMessageError],
-      [{ v: 1, t: 'query', space: 's', vec, k: 1, extra: true }, MalformedMessageError],
-      [{ v: 1, t: 'put', space: 's', key: 'k', vec, meta: 7, ver: 1 }, MalformedMessageError],
-      [{ v: 1, t: 'put', space: 's', key: 'k', vec, meta: '' }, MalformedMessageError],
-      [{ v: 1, t: 'put', space: 's', key: 'k', vec, meta: '', ver: -1 }, MalformedMessageError],
-      [{ v: 1, t: 'put', space: 's', key: 'k', vec, meta: '', ver: 0.5 }, MalformedMessageError],
-      [['v', 1], MalformedMessageError]
+      [{ v: 1, t: 'query', space: 's', vec, k: 1 }, UnsupportedVersionError],
+      // A version 1 put: no owner, no signature.
+      [{ v: 1, t: 'put', space: 's', key: 'k', vec, meta: '', ver: 1 }, UnsupportedVersionError],
+      [{ v: 3, t: 'query', space: 's', vec, k: 1 }, UnsupportedVersionError],
+      [{ v: 2, t: 'delete', space: 's' }, MalformedMessageError],
+      [{ v: 2, t: 'query', space: 's', vec, k: 1.5 }, MalformedMessageError],
+      [{ v: 2, t: 'query', space: 's', vec: vec.subarray(0, 6), k: 1 }, MalformedMessageError],
+      [{ v: 2, t: 'query', space: 's', vec: [0.5, 1], k: 1 }, MalformedMessageError],
+      [{ v: 2, t: 'query', space: '', vec, k: 1 }, MalformedMessageError],
+      [{ v: 2, t: 'query', space: 's', vec, k: 1, extra: true }, MalformedMessageError],
+      [{ ...signed, meta: 7 }, MalformedMessageError],
+      [{ ...signed, ver: undefined }, MalformedMessageError],
+      [{ ...signed, ver: -1 }, MalformedMessageError],
+      [{ ...signed, ver: 0.5 }, MalformedMessageError],
+      [{ ...signed, owner: undefined }, MalformedMessageError],
+      [{ ...signed, owner: 'bafz' }, MalformedMessageError],
+      [{ ...signed, sig: undefined }, MalformedMessageError],
+      [{ ...signed, sig: new Uint8Array(65) }, MalformedMessageError],
+      [{ ...signed, sig: 'signature' }, MalformedMessageError],
+      [['v', 2], MalformedMessageError]
     ]
-    for (const [value, error] of cases) expect(() => decodeMemoryRequest(encode(value))).toThrow(error)
+    for (const [value, error] of cases) {
+      const record = value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).filter(([, x]) => x !== undefined)) : value
+      expect(() => decodeMemoryRequest(encode(record)), JSON.stringify(value)).toThrow(error)
+    }
     expect(() => decodeMemoryRequest(new Uint8Array(MEMORY_REQUEST_MAX_BYTES + 1))).toThrow(OversizeMessageError)
     expect(() => decodeMemoryRequest(Uint8Array.from([0xff, 0x00]))).toThrow(MalformedMessageError)
-    expect(() => decodeMemoryResponse(encode({ v: 1, t: 'hits', hits: [{ key: 'a', score: 7, meta: '' }] }))).toThrow(MalformedMessageError)
-    expect(() => decodeMemoryResponse(encode({ v: 1, t: 'hits', hits: Array.from({ length: MEMORY_LIMITS.k + 1 }, () => ({ key: 'a', score: 0, meta: '' })) }))).toThrow(MalformedMessageError)
+    expect(() => decodeMemoryResponse(encode({ v: 2, t: 'hits', hits: [{ key: 'a', score: 7, meta: '' }] }))).toThrow(MalformedMessageError)
+    expect(() => decodeMemoryResponse(encode({ v: 2, t: 'hits', hits: Array.from({ length: MEMORY_LIMITS.k + 1 }, () => ({ key: 'a', score: 0, meta: '' })) }))).toThrow(MalformedMessageError)
+    expect(() => decodeMemoryResponse(encode({ v: 1, t: 'stored', key: 'a' }))).toThrow(UnsupportedVersionError)
     expect(() => decodeMemoryResponse(new Uint8Array(MEMORY_RESPONSE_MAX_BYTES + 1))).toThrow(OversizeMessageError)
   })
+})
 
-  it('never throws anything but a named error on random bytes (property)', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), bytes => {
-      for (const decode of [decodeMemoryRequest, decodeMemoryResponse]) {
-        try {
-          decode(bytes)
-        } catch (err) {
-          expect(err).toSatisfy(e => e instanceof MalformedMessageError || e instanceof UnsupportedVersionError)
+describe('fuzzing the memory frame decoders', () => {
+  const decoders = [
+    { name: 'request', decode: decodeMemoryRequest, max: MEMORY_REQUEST_MAX_BYTES },
+    { name: 'response', decode: decodeMemoryResponse, max: MEMORY_RESPONSE_MAX_BYTES }
+  ] as const
+  const NAMED = [MalformedMessageError, OversizeMessageError, UnsupportedVersionError]
+  const utf8Bytes = (text: string): number => new TextEncoder().encode(text).byteLength
+
+  /** Decodes; anything thrown must be one of the named decoder errors, and anything decoded must be within the bounds. */
+  function decodeOrRefuse (decode: (bytes: Uint8Array) => unknown, bytes: Uint8Array): void {
+    let decoded: unknown
+    try {
+      decoded = decode(bytes)
+    } catch (err) {
+      expect(NAMED.some(named => err instanceof named), String(err)).toBe(true)
+      return
+    }
+    checkBounds(decoded as MemoryRequest | MemoryResponse)
+  }
+
+  function checkBounds (message: MemoryRequest | MemoryResponse): void {
+    if (message.type === 'put') {
+      // A copy of its own: a view would keep the whole frame alive in the store.
+      expect(message.sig.buffer.byteLength).toBe(64)
+      expect(utf8Bytes(message.key)).toBeLessThanOrEqual(MEMORY_LIMITS.keyBytes)
+      expect(utf8Bytes(message.meta)).toBeLessThanOrEqual(MEMORY_LIMITS.metaBytes)
+    }
+    if (message.type === 'put' || message.type === 'query') {
+      expect(message.vector.length).toBeGreaterThan(0)
+      expect(message.vector.length).toBeLessThanOrEqual(MEMORY_LIMITS.dims)
+      expect(utf8Bytes(message.space)).toBeLessThanOrEqual(MEMORY_LIMITS.spaceBytes)
+    }
+    if (message.type === 'hits') expect(message.hits.length).toBeLessThanOrEqual(MEMORY_LIMITS.k)
+  }
+
+  let valid: Uint8Array[]
+  beforeAll(async () => {
+    const owner = await generateKeyPair('Ed25519')
+    const signer = pulseSigner(owner)
+    const put = await signMemoryPut(NETWORK, { space: 'raw-8', key: 'fuzz', vector: Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), meta: '{"a":1}', version: 1, owner: signer.peerId }, signer)
+    valid = [
+      encodeMemoryRequest(put),
+      encodeMemoryRequest({ type: 'query', space: 'raw-8', vector: Float32Array.from([1, 0, 0, 0, 0, 0, 0, 1]), k: 5 }),
+      encodeMemoryResponse({ type: 'stored', key: 'fuzz' }),
+      encodeMemoryResponse({ type: 'held', key: 'fuzz' }),
+      encodeMemoryResponse({ type: 'hits', hits: [{ key: 'fuzz', score: 0.5, meta: '' }, { key: 'b', score: -0.25, meta: 'm' }] }),
+      encodeMemoryResponse({ type: 'error', code: 'ERR_MEMORY_STALE', message: 'held at 2' })
+    ]
+  })
+
+  it('random bytes never throw anything but a named error (property)', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 2_000 }), bytes => {
+      for (const { decode } of decoders) decodeOrRefuse(decode, bytes)
+    }), { numRuns: 1_000 })
+  })
+
+  it('valid frames with bytes flipped, set, cut, inserted or repeated decode within bounds or fail by name (property)', () => {
+    const mutation = fc.oneof(
+      fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
+      fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
+      fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
+      fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
+      fc.record({ kind: fc.constant('repeat' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 64 }), times: fc.integer({ min: 1, max: 400 }) })
+    )
+    type Mutation = typeof mutation extends fc.Arbitrary<infer M> ? M : never
+    const apply = (bytes: Uint8Array, m: Mutation): Uint8Array => {
+      const at = m.at % (bytes.byteLength + 1)
+      switch (m.kind) {
+        case 'flip': return bytes.map((b, i) => i === at ? b ^ (1 << m.bit) : b)
+        case 'set': return bytes.map((b, i) => i === at ? m.value : b)
+        case 'cut': return bytes.subarray(0, at)
+        case 'insert': return Uint8Array.from([...bytes.subarray(0, at), ...m.bytes, ...bytes.subarray(at)])
+        case 'repeat': {
+          const slice = bytes.subarray(at, at + m.length)
+          return Uint8Array.from([...bytes.subarray(0, at), ...Array.from({ length: m.times }, () => [...slice]).flat(), ...bytes.subarray(at)])
         }
       }
-    }), { numRuns: 500 })
+    }
+    fc.assert(fc.property(fc.nat(), fc.array(mutation, { minLength: 1, maxLength: 4 }), (which, mutations) => {
+      const frame = mutations.reduce(apply, valid[which % valid.length] as Uint8Array)
+      for (const { decode } of decoders) decodeOrRefuse(decode, frame)
+    }), { numRuns: 2_000 })
+  })
+
+  it('random maps of the protocol\'s field names and plausible values decode within bounds or fail by name (property)', () => {
+    const value = fc.oneof(
+      fc.constantFrom(1, 2, 3, 'put', 'query', 'stored', 'held', 'hits', 'error', 'raw-8', ''),
+      fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.string({ maxLength: 300 }), fc.boolean(), fc.constant(null),
+      fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ minLength: 64, maxLength: 64 }),
+      fc.array(fc.record({ key: fc.string({ maxLength: 10 }), score: fc.double({ min: -2, max: 2, noNaN: true }), meta: fc.string({ maxLength: 10 }) }), { maxLength: 120 })
+    )
+    const names = fc.constantFrom('v', 't', 'space', 'key', 'vec', 'meta', 'ver', 'owner', 'sig', 'k', 'hits', 'code', 'message', 'x')
+    fc.assert(fc.property(fc.dictionary(names, value, { maxKeys: 10 }), record => {
+      const bytes = encode(record)
+      for (const { decode } of decoders) decodeOrRefuse(decode, bytes)
+    }), { numRuns: 2_000 })
+  })
+
+  it('headers that claim huge strings, arrays or maps are refused without allocating what they claim', () => {
+    const before = process.memoryUsage()
+    fc.assert(fc.property(
+      fc.constantFrom(0x40, 0x60, 0x80, 0xa0), // byte string, text, array, map
+      fc.constantFrom(0x1a, 0x1b), // 4- or 8-byte length argument
+      fc.bigInt({ min: 1n << 20n, max: (1n << 53n) - 1n }),
+      fc.uint8Array({ maxLength: 64 }),
+      (major, width, length, tail) => {
+        const argument = new Uint8Array(width === 0x1a ? 4 : 8)
+        const view = new DataView(argument.buffer)
+        if (width === 0x1a) view.setUint32(0, Number(length & 0xffffffffn))
+        else view.setBigUint64(0, length)
+        // Inside a map under `vec` (a request's biggest field), and on its own.
+        const inMap = Uint8Array.from([0xa2, 0x61, 0x76, 0x02, 0x63, 0x76, 0x65, 0x63, major | width, ...argument, ...tail])
+        const alone = Uint8Array.from([major | width, ...argument, ...tail])
+        for (const { decode } of decoders) {
+          decodeOrRefuse(decode, inMap)
+          decodeOrRefuse(decode, alone)
+        }
+      }
+    ), { numRuns: 1_000 })
+    const after = process.memoryUsage()
+    expect(after.arrayBuffers - before.arrayBuffers).toBeLessThan(16 * 1024 * 1024)
+  })
+
+  it('frames over the size bound are refused before they are parsed', () => {
+    for (const { decode, max } of decoders) {
+      fc.assert(fc.property(fc.integer({ min: 1, max: 4096 }), fc.integer({ min: 0, max: 255 }), (extra, fill) => {
+        expect(() => decode(new Uint8Array(max + extra).fill(fill))).toThrow(OversizeMessageError)
+      }), { numRuns: 50 })
+    }
+  })
+})
+
+describe('memory budgets', () => {
+  const limits = { holder: { vectors: 5, bytes: 1_000, spaces: 3 }, owner: { vectors: 3, bytes: 600, spaces: 2 } }
+  const charge = (owner: string, space: string, bytes: number): Charge => ({ owner, space, bytes })
+
+  it('admits within every budget and names the one a put would cross', () => {
+    const budget = new MemoryBudget(limits)
+    budget.check(charge('a', 's1', 200))
+    budget.commit(charge('a', 's1', 200))
+    budget.commit(charge('a', 's2', 200))
+    expect(() => budget.check(charge('a', 's3', 10))).toThrow(expect.objectContaining({ code: 'ERR_MEMORY_BUDGET', scope: 'owner', resource: 'spaces' }))
+    expect(() => budget.check(charge('a', 's1', 300))).toThrow(expect.objectContaining({ scope: 'owner', resource: 'bytes' }))
+    budget.commit(charge('a', 's1', 100))
+    expect(() => budget.check(charge('a', 's1', 10))).toThrow(expect.objectContaining({ scope: 'owner', resource: 'vectors' }))
+    budget.check(charge('b', 's3', 10))
+    budget.commit(charge('b', 's3', 10))
+    expect(() => budget.check(charge('c', 's4', 10))).toThrow(expect.objectContaining({ scope: 'holder', resource: 'spaces' }))
+    expect(() => budget.check(charge('c', 's1', 500))).toThrow(expect.objectContaining({ scope: 'holder', resource: 'bytes' }))
+    budget.commit(charge('c', 's1', 10))
+    expect(() => budget.check(charge('d', 's1', 10))).toThrow(expect.objectContaining({ scope: 'holder', resource: 'vectors' }))
+    expect(() => budget.check(charge('d', 's1', 10))).toThrow(MemoryBudgetError)
+    expect(budget.usage()).toEqual({ vectors: 5, bytes: 520, spaces: 3 })
+    expect(budget.usage('a')).toEqual({ vectors: 3, bytes: 500, spaces: 2 })
+  })
+
+  it('lets a replacement through that grows nothing, counts a moved space once, and releases what is deleted', () => {
+    const budget = new MemoryBudget(limits)
+    const first = charge('a', 's1', 300)
+    budget.commit(first)
+    budget.commit(charge('a', 's2', 300))
+    // Full in bytes for owner a: a smaller replacement, or one of the same size in another held space, fits.
+    budget.check(charge('a', 's1', 100), first)
+    budget.check(charge('a', 's2', 300), first)
+    expect(() => budget.check(charge('a', 's1', 301), first)).toThrow(expect.objectContaining({ resource: 'bytes' }))
+    // Moving the only vector of s1 to a new space s3 frees s1: the count of spaces stays 2.
+    budget.check(charge('a', 's3', 300), first)
+    budget.commit(charge('a', 's3', 300), first)
+    expect(budget.usage('a')).toEqual({ vectors: 2, bytes: 600, spaces: 2 })
+    budget.release(charge('a', 's3', 300))
+    budget.release(charge('a', 's2', 300))
+    expect(budget.usage()).toEqual({ vectors: 0, bytes: 0, spaces: 0 })
+    expect(budget.usage('a')).toEqual({ vectors: 0, bytes: 0, spaces: 0 })
+  })
+
+  it('counts what a vector costs: its floats, its strings and the bookkeeping', () => {
+    expect(heldBytes({ owner: 'o'.repeat(52), space: 'raw-4096', key: 'k', meta: '', dims: 4096 })).toBe(4 * 4096 + 52 + 8 + 1 + RECORD_OVERHEAD_BYTES)
+    expect(MEMORY_BUDGET.holder.bytes).toBeGreaterThanOrEqual(MEMORY_BUDGET.owner.bytes)
   })
 })

@@ -1,121 +1,14 @@
-import '../../src/relay/polyfills.ts'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { identify } from '@libp2p/identify'
-import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
-import { lpStream } from '@libp2p/utils'
-import { yamux } from '@libp2p/yamux'
-import { createLibp2p, type Libp2p } from 'libp2p'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { HyperspaceError } from '../../src/core/errors.ts'
-import { decodeMemoryResponse, encodeMemoryRequest, MEMORY_RESPONSE_MAX_BYTES } from '../../src/core/memory/codec.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { HyperspaceError, MemoryBudgetError, MemoryStaleError } from '../../src/core/errors.ts'
+import { encodeMemoryRequest, verifyMemoryPut } from '../../src/core/memory/codec.ts'
+import { MEMORY_BUDGET } from '../../src/core/memory/limits.ts'
 import { holdersFor, keyHash } from '../../src/core/memory/placement.ts'
-import { systemScheduler } from '../../src/core/scheduler.ts'
-import { MEMORY_PROTOCOL } from '../../src/net/memory-service.ts'
-import { Departures } from '../../src/node/departures.ts'
-import { MemoryCoordinator } from '../../src/node/memory-coordinator.ts'
-import { MemoryFullError, VectorStore } from '../../src/storage/vector-store.ts'
+import { verifyPulseSignature } from '../../src/net/pulse-keys.ts'
+import { VectorStore, type SignedVector } from '../../src/storage/vector-store.ts'
 import { closeAll, openDb } from './helpers.ts'
+import { DIMS, MODEL, NETWORK, connect, makeNode, rawRequest, registry, sendPut, signedPut, startAll, stopNode, type TestNode } from './memory-nodes.ts'
 import { rejectionOf, until } from './waiting.ts'
-
-/**
- * Real libp2p nodes in one process (memory transport, noise, yamux), each running the real
- * MemoryCoordinator, MemoryService, VectorStore (fake-indexeddb) and Departures. What the capability
- * registry would say is the `registry` below: the nodes started and not stopped, each dated like an
- * announcement. The embedding model is a small deterministic one written here.
- */
-
-const NETWORK = 'memtest'
-const MODEL = 'bag-of-letters'
-const DIMS = 26
-
-interface TestNode {
-  name: string
-  peerId: string
-  libp2p: Libp2p
-  store: VectorStore
-  memory: MemoryCoordinator
-  departures: Departures
-}
-
-const registry = new Map<string, number>()
-
-/** A text's letter counts: texts sharing letters are close, as with a real model, only cruder. */
-async function embed (texts: string[]): Promise<{ model: string, vectors: number[][] }> {
-  return {
-    model: MODEL,
-    vectors: texts.map(text => {
-      const v = new Array<number>(DIMS).fill(0)
-      for (const ch of text.toLowerCase()) {
-        const i = ch.charCodeAt(0) - 97
-        if (i >= 0 && i < DIMS) v[i] = (v[i] as number) + 1
-      }
-      return v
-    })
-  }
-}
-
-async function makeNode (name: string, options: { quotaPerPeer?: number, rate?: { perMinute: number, burst: number }, maxVectors?: number } = {}): Promise<TestNode> {
-  const libp2p = await createLibp2p({
-    privateKey: await generateKeyPair('Ed25519'),
-    addresses: { listen: [`/memory/${name}-${crypto.randomUUID()}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  })
-  const store = new VectorStore(await openDb(), options.maxVectors)
-  const peerId = libp2p.peerId.toString()
-  const node = { name, peerId, libp2p, store } as unknown as TestNode
-  node.departures = new Departures(libp2p, systemScheduler, () => { node.memory.peersChanged() })
-  node.memory = new MemoryCoordinator(libp2p, {
-    networkId: NETWORK,
-    scheduler: systemScheduler,
-    store,
-    enabled: () => true,
-    peers: () => [...registry].filter(([id, at]) => id !== peerId && node.departures.present(id, at)).map(([id]) => id),
-    embed,
-    ...(options.quotaPerPeer !== undefined ? { quotaPerPeer: options.quotaPerPeer } : {}),
-    ...(options.rate !== undefined ? { rate: options.rate } : {}),
-    onChange: () => {}
-  })
-  return node
-}
-
-async function startAll (nodes: TestNode[]): Promise<void> {
-  for (const node of nodes) {
-    await node.memory.start()
-    node.departures.start()
-  }
-  for (const [i, node] of nodes.entries()) {
-    for (const other of nodes.slice(i + 1)) {
-      const addr = other.libp2p.getMultiaddrs()[0]
-      if (addr === undefined) throw new Error('no listen address')
-      await node.libp2p.dial(addr)
-    }
-  }
-  await until(() => nodes.every(n => n.store.loaded), 'the stores to load')
-  for (const node of nodes) registry.set(node.peerId, Date.now())
-  for (const node of nodes) node.memory.peersChanged()
-}
-
-async function stopNode (node: TestNode): Promise<void> {
-  registry.delete(node.peerId)
-  node.departures.stop()
-  await node.memory.stop()
-  await node.libp2p.stop()
-}
-
-/** Sends raw bytes as a request on a new stream and decodes the answer. */
-async function rawRequest (from: TestNode, to: TestNode, bytes: Uint8Array): Promise<ReturnType<typeof decodeMemoryResponse>> {
-  const stream = await from.libp2p.dialProtocol(peerIdFromString(to.peerId), MEMORY_PROTOCOL)
-  const lp = lpStream(stream, { maxDataLength: MEMORY_RESPONSE_MAX_BYTES })
-  await lp.write(bytes)
-  const response = decodeMemoryResponse((await lp.read({ signal: AbortSignal.timeout(5_000) })).subarray())
-  await stream.close()
-  return response
-}
 
 afterAll(() => { closeAll() })
 
@@ -183,19 +76,19 @@ describe('the replicated memory over the network', () => {
     // A holder of the model's space, so it knows the space's dimensions (peer ids, hence holders, differ per run).
     const b = nodes.find(n => n !== a && n.store.has('news-1'))
     if (b === undefined) throw new Error('news-1 has no holder besides a')
-    expect(await rawRequest(a, b, new Uint8Array([0xa1, 0x61, 0x76, 0x02]))).toMatchObject({ type: 'error', code: 'ERR_UNSUPPORTED_VERSION' })
-    expect(await rawRequest(a, b, new Uint8Array([1, 2, 3]))).toMatchObject({ type: 'error' })
+    expect(await rawRequest(a.libp2p, b.peerId, new Uint8Array([0xa1, 0x61, 0x76, 0x01]))).toMatchObject({ type: 'error', code: 'ERR_UNSUPPORTED_VERSION' })
+    expect(await rawRequest(a.libp2p, b.peerId, new Uint8Array([1, 2, 3]))).toMatchObject({ type: 'error' })
     // A put in the model's space with the wrong number of dimensions.
-    const wrong = encodeMemoryRequest({ type: 'put', space: MODEL, key: 'wrong-dims', vector: new Float32Array([1, 2]), meta: '', version: 1 })
-    expect(await rawRequest(a, b, wrong)).toMatchObject({ type: 'error', code: 'ERR_INVALID_VECTOR' })
+    const wrong = { space: MODEL, key: 'wrong-dims', vector: new Float32Array([1, 2]), meta: '', version: 1 }
+    expect(await sendPut(a.libp2p, b.peerId, a.key, wrong)).toMatchObject({ type: 'error', code: 'ERR_INVALID_VECTOR' })
     expect(b.store.has('wrong-dims')).toBe(false)
     // A space whose name fixes its dimensions is checked even by a holder that holds none of it.
-    const rawWrong = encodeMemoryRequest({ type: 'put', space: 'raw-4', key: 'raw-wrong', vector: new Float32Array([1, 2]), meta: '', version: 1 })
-    expect(await rawRequest(a, b, rawWrong)).toMatchObject({ type: 'error', code: 'ERR_INVALID_VECTOR' })
-    expect(await rawRequest(a, b, encodeMemoryRequest({ type: 'query', space: 'model2vec-64d', vector: new Float32Array(3).fill(1), k: 1 }))).toMatchObject({ type: 'error', code: 'ERR_INVALID_VECTOR' })
+    const rawWrong = { space: 'raw-4', key: 'raw-wrong', vector: new Float32Array([1, 2]), meta: '', version: 1 }
+    expect(await sendPut(a.libp2p, b.peerId, a.key, rawWrong)).toMatchObject({ type: 'error', code: 'ERR_INVALID_VECTOR' })
+    expect(await rawRequest(a.libp2p, b.peerId, encodeMemoryRequest({ type: 'query', space: 'model2vec-64d', vector: new Float32Array(3).fill(1), k: 1 }))).toMatchObject({ type: 'error', code: 'ERR_INVALID_VECTOR' })
     // Longer than any request may be: refused from its length prefix, before the body is read.
-    expect(await rawRequest(a, b, new Uint8Array(100_000))).toMatchObject({ type: 'error' })
-    const ok = await rawRequest(a, b, encodeMemoryRequest({ type: 'query', space: MODEL, vector: new Float32Array(DIMS).fill(1), k: 1 }))
+    expect(await rawRequest(a.libp2p, b.peerId, new Uint8Array(100_000))).toMatchObject({ type: 'error' })
+    const ok = await rawRequest(a.libp2p, b.peerId, encodeMemoryRequest({ type: 'query', space: MODEL, vector: new Float32Array(DIMS).fill(1), k: 1 }))
     expect(ok.type).toBe('hits')
   })
 
@@ -209,6 +102,15 @@ describe('the replicated memory over the network', () => {
     await until(() => keys.every(key => holdersOf(key).length === 3), 'three copies of every key again')
     const remaining = nodes.filter(n => n !== leaving).map(n => n.peerId)
     for (const key of keys) expect(holdersOf(key).sort()).toEqual(remaining.sort())
+    // Each copy is the writer's own signed put, the new holder's included: it checked the signature on arrival.
+    const writers: Record<string, TestNode> = { 'news-1': nodes[0] as TestNode, cake: nodes[1] as TestNode }
+    for (const node of nodes.filter(n => n !== leaving)) {
+      for (const key of keys) {
+        const copy = await node.store.signed(key)
+        expect(copy?.owner).toBe((writers[key] ?? nodes[0] as TestNode).peerId)
+        await verifyMemoryPut(NETWORK, { type: 'put', ...copy as SignedVector }, verifyPulseSignature)
+      }
+    }
     const answer = await (nodes.find(n => n !== leaving) as TestNode).memory.query('investors sold shares', 1)
     expect(answer).toMatchObject({ asked: 3, answered: 3, hits: [{ key: 'news-1' }] })
   })
@@ -219,9 +121,7 @@ describe('the replicated memory over the network', () => {
     await joining.memory.start()
     joining.departures.start()
     for (const node of nodes.filter(n => registry.has(n.peerId))) {
-      const addr = node.libp2p.getMultiaddrs()[0]
-      if (addr === undefined) throw new Error('no listen address')
-      await joining.libp2p.dial(addr)
+      await connect(joining.libp2p, node.libp2p)
     }
     await until(() => joining.store.loaded, 'the new store to load')
     nodes.push(joining)
@@ -245,7 +145,7 @@ describe('holder limits', () => {
 
   beforeAll(async () => {
     client = await makeNode('client')
-    strict = await makeNode('strict', { quotaPerPeer: 2, maxVectors: 3 })
+    strict = await makeNode('strict', { budget: { holder: { ...MEMORY_BUDGET.holder, vectors: 3 }, owner: { ...MEMORY_BUDGET.owner, vectors: 2 } } })
     slow = await makeNode('slow', { rate: { perMinute: 1, burst: 2 } })
     await startAll([client, strict, slow])
   }, 20_000)
@@ -255,53 +155,62 @@ describe('holder limits', () => {
     for (const node of [client, strict, slow]) await stopNode(node)
   })
 
-  const put = async (to: TestNode, key: string): Promise<void> => {
-    const response = await rawRequest(client, to, encodeMemoryRequest({ type: 'put', space: MODEL, key, vector: new Float32Array(DIMS).fill(1), meta: '', version: 1 }))
+  const put = async (to: TestNode, key: string, version = 1): Promise<void> => {
+    const response = await sendPut(client.libp2p, to.peerId, client.key, { space: MODEL, key, vector: new Float32Array(DIMS).fill(1), meta: '', version })
     if (response.type === 'error') throw new HyperspaceError(response.code, response.message)
   }
 
-  it('a peer may store only its quota of vectors on a holder; replacing one of its own is allowed', async () => {
+  it('an owner may store only its budget of vectors on a holder; replacing one of its own is allowed', async () => {
     await put(strict, 'q1')
     await put(strict, 'q2')
-    expect(await rejectionOf(put(strict, 'q3'))).toMatchObject({ code: 'ERR_MEMORY_QUOTA' })
-    await put(strict, 'q1')
+    expect(await rejectionOf(put(strict, 'q3'))).toMatchObject({ code: 'ERR_MEMORY_BUDGET', message: expect.stringContaining('budget of 2 vectors') })
+    await put(strict, 'q1', 2)
     expect(strict.store.keys().sort()).toEqual(['q1', 'q2'])
+    expect(strict.store.entry('q1')).toMatchObject({ owner: client.peerId, version: 2 })
   })
 
   it('a full store refuses new keys with a clear error, keeps what it holds and still replaces', async () => {
-    const full = new VectorStore(await openDb(), 2)
+    const owner = await generateKeyPair('Ed25519')
+    const full = new VectorStore(await openDb(), { holder: { ...MEMORY_BUDGET.holder, vectors: 2 }, owner: MEMORY_BUDGET.owner })
     await full.load(NETWORK)
-    await full.put({ key: 'f1', space: MODEL, vector: new Float32Array([1, 0]), meta: 'one', from: 'me', version: 1 })
-    await full.put({ key: 'f2', space: MODEL, vector: new Float32Array([0, 1]), meta: 'two', from: 'me', version: 1 })
-    expect(await rejectionOf(full.put({ key: 'f3', space: MODEL, vector: new Float32Array([1, 1]), meta: '', from: 'me', version: 1 }))).toBeInstanceOf(MemoryFullError)
-    await full.put({ key: 'f1', space: MODEL, vector: new Float32Array([1, 0.5]), meta: 'one again', from: 'me', version: 1 })
+    const put = async (key: string, vector: number[], meta: string, version: number): Promise<unknown> =>
+      await full.put(await signedPut(owner, { key, space: MODEL, vector: Float32Array.from(vector), meta, version }))
+    expect(await put('f1', [1, 0], 'one', 1)).toBe('stored')
+    await put('f2', [0, 1], 'two', 1)
+    const full3 = await rejectionOf(put('f3', [1, 1], '', 1))
+    expect(full3).toBeInstanceOf(MemoryBudgetError)
+    expect(full3).toMatchObject({ code: 'ERR_MEMORY_BUDGET', scope: 'holder', resource: 'vectors' })
+    await put('f1', [1, 0.5], 'one again', 2)
     expect(full.keys().sort()).toEqual(['f1', 'f2'])
     expect(full.query(MODEL, new Float32Array([1, 0]), 1)).toMatchObject([{ key: 'f1', meta: 'one again' }])
     // A re-replication that arrives after a newer put of the key does not bring the older value back.
-    expect(await full.put({ key: 'f1', space: MODEL, vector: new Float32Array([0.5, 1]), meta: 'newer', from: 'me', version: 3 })).toBe(true)
-    expect(await full.put({ key: 'f1', space: MODEL, vector: new Float32Array([1, 0]), meta: 'older', from: 'peer', version: 2 })).toBe(false)
-    expect(full.get('f1')).toMatchObject({ meta: 'newer', version: 3, from: 'me' })
+    expect(await put('f1', [0.5, 1], 'newer', 4)).toBe('stored')
+    expect(await rejectionOf(put('f1', [1, 0], 'older', 3))).toBeInstanceOf(MemoryStaleError)
+    expect(full.entry('f1')).toMatchObject({ version: 4 })
+    expect(await full.signed('f1')).toMatchObject({ meta: 'newer', version: 4 })
     await full.load(NETWORK)
-    expect(full.get('f1')).toMatchObject({ meta: 'newer', version: 3 })
+    expect(await full.signed('f1')).toMatchObject({ meta: 'newer', version: 4 })
   })
 
-  it('vectors survive a reload from IndexedDB', async () => {
+  it('vectors survive a reload from IndexedDB, as their owners signed them', async () => {
+    const owner = await generateKeyPair('Ed25519')
     const db = await openDb()
     const first = new VectorStore(db)
     await first.load(NETWORK)
-    await first.put({ key: 'kept', space: MODEL, vector: new Float32Array([3, 4]), meta: 'm', from: 'peer', version: 5 })
+    const put = await signedPut(owner, { key: 'kept', space: MODEL, vector: new Float32Array([3, 4]), meta: 'm', version: 5 })
+    await first.put(put)
     const again = new VectorStore(db)
     await again.load(NETWORK)
-    expect(again.get('kept')).toMatchObject({ key: 'kept', space: MODEL, meta: 'm', from: 'peer' })
-    expect(again.countFrom('peer')).toBe(1)
+    expect(await again.signed('kept')).toEqual({ key: put.key, space: put.space, vector: put.vector, meta: put.meta, version: put.version, owner: put.owner, sig: put.sig })
+    expect(again.usage(put.owner)).toMatchObject({ vectors: 1, spaces: 1 })
     await again.load('another-network')
     expect(again.size).toBe(0)
   })
 
   it('a peer over its request rate is told the holder is busy', async () => {
     const query = encodeMemoryRequest({ type: 'query', space: MODEL, vector: new Float32Array(DIMS).fill(1), k: 1 })
-    expect((await rawRequest(client, slow, query)).type).toBe('hits')
-    expect((await rawRequest(client, slow, query)).type).toBe('hits')
-    expect(await rawRequest(client, slow, query)).toMatchObject({ type: 'error', code: 'ERR_PEER_BUSY' })
+    expect((await rawRequest(client.libp2p, slow.peerId, query)).type).toBe('hits')
+    expect((await rawRequest(client.libp2p, slow.peerId, query)).type).toBe('hits')
+    expect(await rawRequest(client.libp2p, slow.peerId, query)).toMatchObject({ type: 'error', code: 'ERR_PEER_BUSY' })
   })
 })

@@ -20,3 +20,12 @@ export async function rejectionOf (promise: Promise<unknown>): Promise<unknown> 
   }
   return undefined
 }
+
+/** Polls an asynchronous check until it holds; fails naming `what` after `timeoutMs`. */
+export async function eventually (check: () => Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!await check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(10)
+  }
+}

@@ -1,20 +1,25 @@
 import { decodeMessage, encodeMessage } from '../cbor.ts'
-import { MalformedMessageError } from '../errors.ts'
+import { BadSignatureError, MalformedMessageError } from '../errors.ts'
 import { isFiniteVector, norm } from '../embedding/vectors.ts'
+import { concat, utf8 } from '../pulse/bytes.ts'
 import { MEMORY_LIMITS } from './limits.ts'
 import type { MemoryHit } from './merge.ts'
+import type { PulseSigner, PulseVerifier } from '../pulse/messages.ts'
 
 /**
  * The messages of /hyperspace/memory/1.0.0, strict CBOR (src/core/cbor.ts): a request (put or
  * query) and its response (stored, hits or error). Vectors travel as float32 little-endian byte
  * strings: exact, and a quarter of the size of CBOR floats. A vector belongs to a space (the id of
  * the model that made it): vectors of different models must never be compared.
+ * A put is signed by its writer, its owner: a holder stores the signature with the vector and sends
+ * it on when it re-replicates, so every holder checks the owner's own signature.
+ * Version 2 added the owner and signature; version 1 frames are refused.
  */
 
-export const MEMORY_VERSION = 1
+export const MEMORY_VERSION = 2
 
-export interface MemoryPut {
-  type: 'put'
+/** What a writer signs. */
+export interface MemoryPutBody {
   space: string
   key: string
   vector: Float32Array
@@ -24,6 +29,14 @@ export interface MemoryPut {
    * a re-replication racing a fresh put cannot bring back the older value.
    */
   version: number
+  /** The writer's peer id (Ed25519): it signed the put and alone may replace the key. */
+  owner: string
+}
+
+export interface MemoryPut extends MemoryPutBody {
+  type: 'put'
+  /** The owner's Ed25519 signature of memoryPutSignedData. */
+  sig: Uint8Array
 }
 
 export interface MemoryQuery {
@@ -35,8 +48,15 @@ export interface MemoryQuery {
 
 export type MemoryRequest = MemoryPut | MemoryQuery
 
+/** The put was stored: the key was new here, or this put superseded the copy held. */
 export interface MemoryStored {
   type: 'stored'
+  key: string
+}
+
+/** This very put (same owner, version and signature) was already held; nothing was written. */
+export interface MemoryHeld {
+  type: 'held'
   key: string
 }
 
@@ -45,22 +65,33 @@ export interface MemoryHits {
   hits: MemoryHit[]
 }
 
-/** A refusal: quota, unknown space, wrong dimensions. `code` is an ERR_ code for programs. */
+/** A refusal: budget, stale version, not the owner, wrong dimensions. `code` is an ERR_ code for programs. */
 export interface MemoryRefused {
   type: 'error'
   code: string
   message: string
 }
 
-export type MemoryResponse = MemoryStored | MemoryHits | MemoryRefused
+export type MemoryResponse = MemoryStored | MemoryHeld | MemoryHits | MemoryRefused
 
 const MAX_CODE_LENGTH = 64
 const MAX_ERROR_LENGTH = 512
 /** CBOR headers and field names around the variable parts, generously. */
-const ENVELOPE_BYTES = 64
+const ENVELOPE_BYTES = 96
 const HIT_ENVELOPE_BYTES = 32
+export const MEMORY_SIGNATURE_BYTES = 64
+/** A base58btc peer id (Ed25519 ids are 52 characters), as pulse messages name peers. */
+const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{40,60}$/
+const PEER_ID_MAX_CHARS = 60
 
-export const MEMORY_REQUEST_MAX_BYTES = ENVELOPE_BYTES + MEMORY_LIMITS.spaceBytes + MEMORY_LIMITS.keyBytes + MEMORY_LIMITS.metaBytes + 4 * MEMORY_LIMITS.dims
+/** Whether `owner` is shaped like a writer's peer id (whether it signed anything is verifyMemoryPut's). */
+export function isOwnerId (owner: unknown): owner is string {
+  return typeof owner === 'string' && PEER_ID.test(owner)
+}
+const SIGNING_DOMAIN = utf8('hyperspace-memory-put-v2')
+
+export const MEMORY_REQUEST_MAX_BYTES = ENVELOPE_BYTES + MEMORY_LIMITS.spaceBytes + MEMORY_LIMITS.keyBytes + MEMORY_LIMITS.metaBytes + 4 * MEMORY_LIMITS.dims +
+  PEER_ID_MAX_CHARS + MEMORY_SIGNATURE_BYTES
 export const MEMORY_RESPONSE_MAX_BYTES = ENVELOPE_BYTES + MEMORY_LIMITS.k * (HIT_ENVELOPE_BYTES + MEMORY_LIMITS.keyBytes + MEMORY_LIMITS.metaBytes)
 
 const encoder = new TextEncoder()
@@ -72,10 +103,46 @@ function vectorBytes (vector: Float32Array): Uint8Array {
   return out
 }
 
+/**
+ * The bytes an owner signs: a domain, then the put's fields and the network id in canonical CBOR, so a
+ * signature is good for this one put on this one network. The vector is signed as sent (float32
+ * little-endian), which is also how holders keep it.
+ */
+export function memoryPutSignedData (networkId: string, put: MemoryPutBody): Uint8Array {
+  return concat(SIGNING_DOMAIN, encodeMessage({
+    net: networkId, space: put.space, key: put.key, vec: vectorBytes(put.vector), meta: put.meta, ver: put.version, owner: put.owner
+  }))
+}
+
+/** Signs a put as its owner; throws what a holder's decoder would refuse. */
+export async function signMemoryPut (networkId: string, body: MemoryPutBody, signer: PulseSigner): Promise<MemoryPut> {
+  if (body.owner !== signer.peerId) throw new RangeError('a writer signs only puts it owns')
+  // A plain copy: a signer may answer with a view of a larger buffer (Node's Buffer pool), and a
+  // stored view keeps its whole buffer.
+  const sig = Uint8Array.from(await signer.sign(memoryPutSignedData(networkId, body)))
+  const put: MemoryPut = { type: 'put', ...body, sig }
+  encodeMemoryRequest(put)
+  return put
+}
+
+/** Throws BadSignatureError unless the put's owner signed it for this network. */
+export async function verifyMemoryPut (networkId: string, put: MemoryPut, verify: PulseVerifier): Promise<void> {
+  let valid: boolean
+  try {
+    valid = await verify(put.owner, memoryPutSignedData(networkId, put), put.sig)
+  } catch {
+    // An owner field shaped like a peer id that is not one has signed nothing.
+    valid = false
+  }
+  if (!valid) throw new BadSignatureError(put.owner)
+}
+
 /** Throws what a peer's decoder would (oversize, bad field): what this node sends, peers accept. */
 export function encodeMemoryRequest (request: MemoryRequest): Uint8Array {
   const bytes = request.type === 'put'
-    ? encodeMessage({ v: MEMORY_VERSION, t: 'put', space: request.space, key: request.key, vec: vectorBytes(request.vector), meta: request.meta, ver: request.version })
+    ? encodeMessage({
+      v: MEMORY_VERSION, t: 'put', space: request.space, key: request.key, vec: vectorBytes(request.vector), meta: request.meta, ver: request.version, owner: request.owner, sig: request.sig
+    })
     : encodeMessage({ v: MEMORY_VERSION, t: 'query', space: request.space, vec: vectorBytes(request.vector), k: request.k })
   decodeMemoryRequest(bytes)
   return bytes
@@ -84,6 +151,7 @@ export function encodeMemoryRequest (request: MemoryRequest): Uint8Array {
 function responseBody (response: MemoryResponse): object {
   switch (response.type) {
     case 'stored': return { v: MEMORY_VERSION, t: 'stored', key: response.key }
+    case 'held': return { v: MEMORY_VERSION, t: 'held', key: response.key }
     case 'hits': return { v: MEMORY_VERSION, t: 'hits', hits: response.hits.map(h => ({ key: h.key, score: h.score, meta: h.meta })) }
     case 'error': return { v: MEMORY_VERSION, t: 'error', code: response.code, message: response.message }
   }
@@ -123,10 +191,24 @@ export function decodeMemoryRequest (bytes: Uint8Array): MemoryRequest {
   const record = decodeMessage(bytes, MEMORY_REQUEST_MAX_BYTES, MEMORY_VERSION)
   const space = text(record.space, 'space', MEMORY_LIMITS.spaceBytes)
   if (record.t === 'put') {
-    only(record, ['v', 't', 'space', 'key', 'vec', 'meta', 'ver'])
+    only(record, ['v', 't', 'space', 'key', 'vec', 'meta', 'ver', 'owner', 'sig'])
     const version = record.ver
     if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) throw new MalformedMessageError('ver must be a non-negative integer')
-    return { type: 'put', space, key: text(record.key, 'key', MEMORY_LIMITS.keyBytes), vector: vector(record.vec), meta: text(record.meta, 'meta', MEMORY_LIMITS.metaBytes, true), version }
+    const owner = record.owner
+    if (!isOwnerId(owner)) throw new MalformedMessageError('owner must be a base58btc peer id')
+    const sig = record.sig
+    if (!(sig instanceof Uint8Array) || sig.byteLength !== MEMORY_SIGNATURE_BYTES) throw new MalformedMessageError(`sig must be ${MEMORY_SIGNATURE_BYTES} bytes`)
+    return {
+      type: 'put',
+      space,
+      key: text(record.key, 'key', MEMORY_LIMITS.keyBytes),
+      vector: vector(record.vec),
+      meta: text(record.meta, 'meta', MEMORY_LIMITS.metaBytes, true),
+      version,
+      owner,
+      // A copy: the decoded bytes are a view of the whole frame, which a stored view would keep alive.
+      sig: sig.slice()
+    }
   }
   if (record.t === 'query') {
     only(record, ['v', 't', 'space', 'vec', 'k'])
@@ -151,8 +233,9 @@ export function decodeMemoryResponse (bytes: Uint8Array): MemoryResponse {
   const record = decodeMessage(bytes, MEMORY_RESPONSE_MAX_BYTES, MEMORY_VERSION)
   switch (record.t) {
     case 'stored':
+    case 'held':
       only(record, ['v', 't', 'key'])
-      return { type: 'stored', key: text(record.key, 'key', MEMORY_LIMITS.keyBytes) }
+      return { type: record.t, key: text(record.key, 'key', MEMORY_LIMITS.keyBytes) }
     case 'hits': {
       only(record, ['v', 't', 'hits'])
       const hits = record.hits
@@ -163,6 +246,6 @@ export function decodeMemoryResponse (bytes: Uint8Array): MemoryResponse {
       only(record, ['v', 't', 'code', 'message'])
       return { type: 'error', code: text(record.code, 'code', MAX_CODE_LENGTH), message: text(record.message, 'message', MAX_ERROR_LENGTH, true) }
     default:
-      throw new MalformedMessageError('t must be stored, hits or error')
+      throw new MalformedMessageError('t must be stored, held, hits or error')
   }
 }

@@ -14,5 +14,36 @@ export const MEMORY_LIMITS = {
   /** Results of one query. */
   k: 100,
   /** Replicas of each vector unless configured otherwise. */
-  defaultReplicas: 3
+  defaultReplicas: 3,
+  /**
+   * How far ahead of a holder's clock a put's version may be: versions are writers' clocks, which
+   * drift by seconds, and a version far in the future would keep its owner's next puts out.
+   */
+  versionAheadMs: 10 * 60_000
 } as const
+
+export interface BudgetLimits {
+  vectors: number
+  /** What the vectors cost in memory, as heldBytes counts it. */
+  bytes: number
+  spaces: number
+}
+
+/** A holder's budgets: for all it holds, and for what one owner (the signer of puts) has there. */
+export interface MemoryBudgetLimits {
+  holder: BudgetLimits
+  owner: BudgetLimits
+}
+
+const MiB = 1024 * 1024
+
+/**
+ * The default budgets (docs/architecture.md, "Memory budgets"). 64 MiB is what a tab can give its
+ * memory next to a model: with short keys and metadata, about 30,000 vectors of all-MiniLM-L6-v2
+ * (384 dimensions), 75,000 of model2vec-64d or 3,900 of 4,096 dimensions. Eight owners at their
+ * budget fill a holder; past that new keys are refused.
+ */
+export const MEMORY_BUDGET: MemoryBudgetLimits = {
+  holder: { vectors: 100_000, bytes: 64 * MiB, spaces: 32 },
+  owner: { vectors: 20_000, bytes: 8 * MiB, spaces: 4 }
+}

@@ -8,6 +8,10 @@ import { MEMORY_LIMITS } from './limits.ts'
  * prefetches well, and a k-entry min-heap keeps the best k without sorting the rest.
  * At the sizes a browser holds (up to ~10^5 vectors) an exact scan answers in milliseconds; an
  * approximate index would add memory and recall loss for little gain.
+ * The array grows with what the index holds (doubling, from one row) and halves when a quarter is in
+ * use: an index never reserves memory for vectors it was not given, so a holder's budget in bytes
+ * bounds its memory (the array is at most twice the vectors' size as it grows, four times after
+ * removals, and halving only at a quarter keeps a key that comes and goes from copying the array).
  */
 
 export interface IndexHit<M> {
@@ -24,18 +28,22 @@ export interface IndexEntry<M> {
 }
 
 export class VectorIndex<M> {
-  private data: Float32Array
+  private data = new Float32Array(0)
   private readonly keys: string[] = []
   private readonly metas: M[] = []
   private readonly slots = new Map<string, number>()
 
-  constructor (readonly dims: number, capacity = 1024) {
+  constructor (readonly dims: number) {
     if (!Number.isInteger(dims) || dims < 1 || dims > MEMORY_LIMITS.dims) throw new InvalidVectorError(`an index of ${dims} dimensions`)
-    this.data = new Float32Array(Math.max(1, capacity) * dims)
   }
 
   get size (): number {
     return this.keys.length
+  }
+
+  /** Bytes of the vector array, including rows kept free for growth. */
+  get allocatedBytes (): number {
+    return this.data.byteLength
   }
 
   has (key: string): boolean {
@@ -53,7 +61,7 @@ export class VectorIndex<M> {
     let slot = this.slots.get(key)
     if (slot === undefined) {
       slot = this.keys.length
-      if ((slot + 1) * this.dims > this.data.length) this.grow()
+      if ((slot + 1) * this.dims > this.data.length) this.resize(Math.max(1, 2 * this.rows))
       this.keys.push(key)
       this.metas.push(meta)
       this.slots.set(key, slot)
@@ -78,6 +86,7 @@ export class VectorIndex<M> {
     this.keys.pop()
     this.metas.pop()
     this.slots.delete(key)
+    if (this.keys.length <= this.rows / 4) this.resize(Math.floor(this.rows / 2))
     return true
   }
 
@@ -130,10 +139,15 @@ export class VectorIndex<M> {
     return out
   }
 
-  private grow (): void {
-    const bigger = new Float32Array(this.data.length * 2)
-    bigger.set(this.data)
-    this.data = bigger
+  /** Rows the array has room for. */
+  private get rows (): number {
+    return this.data.length / this.dims
+  }
+
+  private resize (rows: number): void {
+    const data = new Float32Array(rows * this.dims)
+    data.set(this.data.subarray(0, this.keys.length * this.dims))
+    this.data = data
   }
 }
 

@@ -1,0 +1,219 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { encodeMemoryRequest, type MemoryResponse } from '../../src/core/memory/codec.ts'
+import { MEMORY_BUDGET, MEMORY_LIMITS } from '../../src/core/memory/limits.ts'
+import { pulseSigner } from '../../src/net/pulse-keys.ts'
+import { MEMORY_MAX_IN_FLIGHT, MEMORY_MAX_IN_FLIGHT_PER_PEER, MEMORY_PROTOCOL } from '../../src/net/memory-service.ts'
+import { VectorStore } from '../../src/storage/vector-store.ts'
+import { closeAll, openDb } from './helpers.ts'
+import { DIMS, MODEL, NETWORK, connect, makeLibp2p, makeNode, rawRequest, sendPut, signedPut, startAll, stopNode, type TestNode } from './memory-nodes.ts'
+import { eventually, rejectionOf } from './waiting.ts'
+import type { HyperspaceDb } from '../../src/storage/database.ts'
+import type { Libp2p, PrivateKey, Stream } from '@libp2p/interface'
+
+/**
+ * Remote peers attack a memory holder (issue 13): bare libp2p nodes that write memory frames by hand,
+ * against a real holder (MemoryCoordinator, MemoryService, VectorStore on fake-indexeddb) that an
+ * honest writer (the victim) and another writer (the rival) use through the node API.
+ */
+
+/** What the process holds: the JS heap and the array buffers outside it (vectors, indexes). */
+function footprint (): number {
+  const m = process.memoryUsage()
+  return m.heapUsed + m.arrayBuffers
+}
+
+const MiB = 1024 * 1024
+/**
+ * What a holder may grow by under each attack here, garbage not yet collected included (about 20 MiB;
+ * 1.5 MiB is live after a collection). Before the budgets the space bomb took 800 MiB.
+ */
+const GROWTH_BOUND = 64 * MiB
+const BOMB_DIMS = 4096
+const BOMB_SPACES = 50
+
+function unitVector (dims: number, at = 0): Float32Array {
+  const v = new Float32Array(dims)
+  v[at % dims] = 1
+  return v
+}
+
+function codes (answers: MemoryResponse[]): string[] {
+  return [...new Set(answers.map(a => a.type === 'error' ? a.code : a.type))].sort()
+}
+
+afterAll(() => { closeAll() })
+
+describe('attacks on a memory holder', () => {
+  let holder: TestNode
+  let holderDb: HyperspaceDb
+  let victim: TestNode
+  let rival: TestNode
+  let attacker: Libp2p
+  let attackerKey: PrivateKey
+  const invalid: Array<{ peerId: string, reason: string }> = []
+
+  beforeAll(async () => {
+    holderDb = await openDb()
+    holder = await makeNode('holder', { onInvalid: (peerId, reason) => { invalid.push({ peerId, reason }) } }, new VectorStore(holderDb))
+    victim = await makeNode('victim', { holding: false })
+    rival = await makeNode('rival', { holding: false })
+    await startAll([holder, victim, rival], n => n === holder)
+    attackerKey = await generateKeyPair('Ed25519')
+    attacker = await makeLibp2p('attacker', attackerKey)
+    await connect(attacker, holder.libp2p)
+  }, 20_000)
+
+  afterAll(async () => {
+    for (const node of [holder, victim, rival]) await stopNode(node)
+    await attacker.stop()
+  })
+
+  const attack = async (space: string, key: string, vector: Float32Array, version = 1, signer = attackerKey): Promise<MemoryResponse> =>
+    await sendPut(attacker, holder.peerId, signer, { space, key, vector, meta: '', version })
+
+  it('space bomb: 4,096-dimension puts into 50 fresh spaces allocate only what the budgets admit, on arrival and on reload', async () => {
+    const before = footprint()
+    let peak = before
+    const answers: MemoryResponse[] = []
+    for (let i = 0; i < BOMB_SPACES; i++) {
+      answers.push(await attack(`bomb-${i}`, `bomb-${i}`, unitVector(BOMB_DIMS, i)))
+      peak = Math.max(peak, footprint())
+    }
+    console.log(`space bomb, one owner: ${answers.filter(a => a.type === 'stored').length} of ${BOMB_SPACES} stored, holder peak ${(peak / MiB).toFixed(1)} MiB from ${(before / MiB).toFixed(1)} MiB`)
+    expect(answers.filter(a => a.type === 'stored')).toHaveLength(MEMORY_BUDGET.owner.spaces)
+    expect(codes(answers)).toEqual(['ERR_MEMORY_BUDGET', 'stored'])
+    expect(peak - before).toBeLessThan(GROWTH_BOUND)
+    const owner = attacker.peerId.toString()
+    expect(holder.store.usage(owner)).toEqual({ vectors: 4, spaces: 4, bytes: expect.any(Number) })
+    // Indexes hold what they were given: one 16 KiB row per space, not 1,024.
+    expect(holder.store.indexBytes).toBeLessThanOrEqual(2 * holder.store.usage().bytes)
+
+    // The same vectors, read back from IndexedDB by a fresh store.
+    const reloaded = new VectorStore(holderDb)
+    const beforeLoad = footprint()
+    await reloaded.load(NETWORK)
+    expect(footprint() - beforeLoad).toBeLessThan(GROWTH_BOUND)
+    expect(reloaded.usage(owner)).toEqual(holder.store.usage(owner))
+  })
+
+  it('space bomb from many identities: the holder keeps its own budget of spaces and stays small', async () => {
+    await victim.memory.put('before-the-bomb', 'an honest writer was here first')
+    const sybils = await Promise.all(Array.from({ length: BOMB_SPACES }, async () => await generateKeyPair('Ed25519')))
+    const before = footprint()
+    let peak = before
+    const answers: MemoryResponse[] = []
+    for (const [i, sybil] of sybils.entries()) {
+      answers.push(await attack(`sybil-${i}`, `sybil-${i}`, unitVector(BOMB_DIMS, i), 1, sybil))
+      peak = Math.max(peak, footprint())
+    }
+    console.log(`space bomb, ${BOMB_SPACES} owners: ${answers.filter(a => a.type === 'stored').length} stored, holder peak ${(peak / MiB).toFixed(1)} MiB from ${(before / MiB).toFixed(1)} MiB`)
+    expect(holder.store.usage().spaces).toBe(MEMORY_BUDGET.holder.spaces)
+    expect(codes(answers)).toEqual(['ERR_MEMORY_BUDGET', 'stored'])
+    expect(peak - before).toBeLessThan(GROWTH_BOUND)
+    // A space the holder already has still takes new keys (a new one does not: see docs/architecture.md, Budgets).
+    expect(await victim.memory.put('after-the-bomb', 'still served')).toMatchObject({ stored: 1 })
+  })
+
+  it('a put older than the version held is refused by name; the same put again is answered held', async () => {
+    // A writer of its own: the attacker's key is at its budget of spaces.
+    const writer = await generateKeyPair('Ed25519')
+    expect(await attack(MODEL, 'versioned', unitVector(DIMS, 1), 5, writer)).toEqual({ type: 'stored', key: 'versioned' })
+    expect(await attack(MODEL, 'versioned', unitVector(DIMS, 2), 3, writer)).toMatchObject({ type: 'error', code: 'ERR_MEMORY_STALE' })
+    expect(holder.store.entry('versioned')).toMatchObject({ version: 5 })
+    const again = encodeMemoryRequest(await signedPut(writer, { space: MODEL, key: 'versioned', vector: unitVector(DIMS, 3), meta: '', version: 6 }))
+    expect(await rawRequest(attacker, holder.peerId, again)).toEqual({ type: 'stored', key: 'versioned' })
+    expect(await rawRequest(attacker, holder.peerId, again)).toEqual({ type: 'held', key: 'versioned' })
+  })
+
+  it('only the owner replaces a key: not another writer, not a forged signature, not the largest version', async () => {
+    await victim.memory.put('mine', 'the victim wrote this', 'victim 1')
+    expect(holder.store.entry('mine')).toMatchObject({ owner: victim.peerId })
+    const overwrite = await rejectionOf(rival.memory.put('mine', 'the rival overwrote this', 'rival'))
+    expect(overwrite).toMatchObject({ code: 'ERR_MEMORY_PUT', message: expect.stringContaining('belongs to another writer') })
+    expect(await attack(MODEL, 'mine', unitVector(DIMS), Date.now() + 1_000)).toMatchObject({ type: 'error', code: 'ERR_MEMORY_NOT_OWNER' })
+    expect(await attack(MODEL, 'mine', unitVector(DIMS), Number.MAX_SAFE_INTEGER)).toMatchObject({ type: 'error', code: 'ERR_MEMORY_VERSION_AHEAD' })
+
+    // The victim's peer id as owner, signed by the attacker.
+    const forged = await signedPut(attackerKey, { space: MODEL, key: 'mine', vector: unitVector(DIMS), meta: '', version: Date.now() + 1_000 })
+    const asVictim = encodeMemoryRequest({ ...forged, owner: victim.peerId })
+    expect(await rawRequest(attacker, holder.peerId, asVictim)).toMatchObject({ type: 'error', code: 'ERR_BAD_SIGNATURE' })
+    expect(invalid.some(i => i.peerId === attacker.peerId.toString() && i.reason.includes('signature'))).toBe(true)
+    // A put the victim signed for another network is not good on this one.
+    const elsewhere = await signedPut(victim.key, { space: MODEL, key: 'mine', vector: unitVector(DIMS), meta: '', version: Date.now() + 1_000 }, 'another-network')
+    expect(await rawRequest(attacker, holder.peerId, encodeMemoryRequest(elsewhere))).toMatchObject({ type: 'error', code: 'ERR_BAD_SIGNATURE' })
+
+    // Not even the owner can put a version far ahead of the holder's clock, which would shut out its own next puts.
+    const ahead = await sendPut(victim.libp2p, holder.peerId, victim.key, { space: MODEL, key: 'mine', vector: unitVector(DIMS), meta: '', version: Date.now() + 2 * MEMORY_LIMITS.versionAheadMs })
+    expect(ahead).toMatchObject({ type: 'error', code: 'ERR_MEMORY_VERSION_AHEAD' })
+    expect(await victim.memory.put('mine', 'the victim wrote this again', 'victim 2')).toMatchObject({ stored: 1 })
+    expect(await holder.store.signed('mine')).toMatchObject({ meta: '"victim 2"', owner: victim.peerId })
+  })
+
+  it('peers that open streams and send nothing hold at most their share of the places in flight, and only until the request deadline', async () => {
+    const stallers = await Promise.all(Array.from({ length: MEMORY_MAX_IN_FLIGHT / MEMORY_MAX_IN_FLIGHT_PER_PEER }, async (_, i) => await makeLibp2p(`staller-${i}`)))
+    const honest = encodeMemoryRequest({ type: 'query', space: MODEL, vector: unitVector(DIMS), k: 1 })
+    const streams: Stream[] = []
+    const stall = async (staller: Libp2p, count: number): Promise<void> => {
+      await connect(staller, holder.libp2p)
+      for (let i = 0; i < count; i++) streams.push(await staller.dialProtocol(peerIdFromString(holder.peerId), MEMORY_PROTOCOL))
+    }
+    // One peer's stalled streams: past its share it is answered busy, and others are still served.
+    const [first, ...others] = stallers as [Libp2p, ...Libp2p[]]
+    await stall(first, 2 * MEMORY_MAX_IN_FLIGHT_PER_PEER)
+    expect(await rawRequest(victim.libp2p, holder.peerId, honest)).toMatchObject({ type: 'hits' })
+    // Enough identities to take every place: then everyone is told busy, until the stalled requests time out.
+    for (const staller of others) await stall(staller, MEMORY_MAX_IN_FLIGHT_PER_PEER)
+    await eventually(async () => (await rawRequest(victim.libp2p, holder.peerId, honest)).type === 'error', 'the holder to be full of stalled requests')
+    expect(await rawRequest(victim.libp2p, holder.peerId, honest)).toMatchObject({ type: 'error', code: 'ERR_PEER_BUSY' })
+    await eventually(async () => (await rawRequest(victim.libp2p, holder.peerId, honest)).type === 'hits', 'the stalled requests to time out', 10_000)
+    for (const stream of streams) stream.abort(new Error('done'))
+    await Promise.all(stallers.map(async s => { await s.stop() }))
+  })
+})
+
+describe('budgets of one store', () => {
+  it('bounds the bytes of one owner and of the holder, whatever the number of keys', async () => {
+    const small = { holder: { vectors: 1_000, bytes: 256 * 1024, spaces: 4 }, owner: { vectors: 1_000, bytes: 100 * 1024, spaces: 4 } }
+    const store = new VectorStore(await openDb(), small)
+    await store.load(NETWORK)
+    const owners = await Promise.all([0, 1, 2, 3].map(async () => await generateKeyPair('Ed25519')))
+    const refused: unknown[] = []
+    for (const [o, owner] of owners.entries()) {
+      for (let i = 0; i < 8; i++) {
+        const put = await signedPut(owner, { space: 'raw-4096', key: `o${o}-k${i}`, vector: unitVector(BOMB_DIMS, i), meta: '', version: 1 })
+        refused.push(await rejectionOf(store.put(put)))
+      }
+    }
+    // 16 KiB and a little each: six per owner fit 100 KiB, and fifteen fit the holder's 256 KiB.
+    expect(owners.map(owner => store.usage(pulseSigner(owner).peerId).vectors)).toEqual([6, 6, 3, 0])
+    expect(refused.filter(e => e !== undefined)).toEqual(Array(17).fill(expect.objectContaining({ code: 'ERR_MEMORY_BUDGET' })))
+    expect(store.usage().bytes).toBeLessThanOrEqual(small.holder.bytes)
+    expect(store.indexBytes).toBeLessThanOrEqual(2 * store.usage().bytes)
+    // Deleting frees the owner's budget and shrinks the index with it.
+    for (const key of store.keys()) await store.delete(key)
+    expect(store.usage()).toEqual({ vectors: 0, bytes: 0, spaces: 0 })
+    expect(store.indexBytes).toBe(0)
+  })
+
+  it('loads no more than the budgets admit from IndexedDB, and deletes unsigned and surplus records', async () => {
+    const db = await openDb()
+    const owner = await generateKeyPair('Ed25519')
+    // As a holder without budgets kept them: one owner's 4,096-dimension vectors in 50 spaces...
+    for (let i = 0; i < BOMB_SPACES; i++) {
+      const put = await signedPut(owner, { space: `bomb-${i}`, key: `bomb-${i}`, vector: unitVector(BOMB_DIMS, i), meta: '', version: 1 })
+      await db.put('vectors', { networkId: NETWORK, key: put.key, space: put.space, vector: put.vector, meta: put.meta, owner: put.owner, version: put.version, sig: put.sig, storedAt: 0 })
+    }
+    // ...and a record from before signed puts (memory protocol version 1).
+    await db.put('vectors', { networkId: NETWORK, key: 'unsigned', space: MODEL, vector: unitVector(DIMS), meta: '', from: 'someone', storedAt: 0, version: 1 } as never)
+    const store = new VectorStore(db)
+    const before = footprint()
+    await store.load(NETWORK)
+    console.log(`filled store reload: ${store.size} loaded, holder ${(footprint() / MiB).toFixed(1)} MiB from ${(before / MiB).toFixed(1)} MiB`)
+    expect(footprint() - before).toBeLessThan(GROWTH_BOUND)
+    expect(store.size).toBe(MEMORY_BUDGET.owner.spaces)
+    expect(store.has('unsigned')).toBe(false)
+    expect(await db.count('vectors')).toBe(MEMORY_BUDGET.owner.spaces)
+  })
+})
