@@ -109,7 +109,7 @@ describe('RoundState', () => {
       .sort((x, y) => compareBytes(leaderScore(seed, utf8(x.peerId)), leaderScore(seed, utf8(y.peerId))))
     const [first, second, third, , late] = committers as [Signer, Signer, Signer, Signer, Signer]
     const prover = new ReferenceProver()
-    const state = new RoundState(NET, 1, seed, N, K, { omitCutoff: 100, verifyBeacon })
+    const state = new RoundState(NET, 1, seed, N, K, { omitCutoff: 100, verifyBeacon, history: new ValidatorHistory([], [], () => true) })
     for (const who of committers) state.addCommit(await signPulse(await honestCommit(who, prover, 1), who), who === late ? 200 : 50)
     expect(state.leaderRanking()).toEqual(committers.map(c => c.peerId))
     const all = state.commitSet()

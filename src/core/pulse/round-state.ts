@@ -123,7 +123,9 @@ export class RoundState {
   /**
    * Why `challenge` is invalid for this node, if it is: its leader must list itself, be aged when any
    * committer this node heard is, list each commit this node holds with the root that commit signed,
-   * and omit none that reached this node before the omission cutoff.
+   * and omit no aged committer's commit that reached this node before the omission cutoff. Only aged
+   * commits count there: a fresh key could otherwise send its commit to validators and not to the
+   * leader, and so split an honest leader's round.
    */
   faultOf (challenge: ChallengeMessage): ChallengeFault | undefined {
     const listed = new Map(challenge.commits)
@@ -133,7 +135,7 @@ export class RoundState {
     for (const [peer, signed] of this.commits) {
       const root = listed.get(peer)
       if (root === undefined) {
-        if ((this.arrivals.get(peer) ?? Infinity) < this.omitCutoff) return 'omission'
+        if ((this.arrivals.get(peer) ?? Infinity) < this.omitCutoff && this.history.isAged(peer)) return 'omission'
       } else if (!equalBytes(root, signed.message.root)) {
         return 'false-root'
       }
@@ -196,15 +198,19 @@ export class RoundState {
 
   /**
    * Where `peer`'s round stands with the verdicts seen so far, judged against the root it committed.
-   * A strike that says the rows are wrong does not count once this node has checked the same rows
-   * and found them right: the work settles what a vote cannot (a lying voter is outvoted by the rows).
+   * Once this node has checked the same rows itself, a vote they contradict does not count: a strike
+   * saying right rows are wrong, or a pass for rows it found wrong. The work settles what a vote cannot.
    */
   outcomeFor (peer: string): QuorumOutcome | undefined {
     const root = this.commits.get(peer)?.message.root
     if (root === undefined) return undefined
     const drawn = this.drawnValidators().filter(validator => validator !== peer)
-    const checkedRight = this.workChecks.get(peer)?.ok === true
-    const votes = this.verdictsAbout(peer).filter(vote => !(checkedRight && vote.result.reason !== undefined && ROW_REASONS.has(vote.result.reason)))
+    const check = this.workChecks.get(peer)
+    const checkedRight = check?.ok === true
+    const checkedWrong = check?.reason !== undefined && ROW_REASONS.has(check.reason)
+    const votes = this.verdictsAbout(peer).filter(({ result }) => result.ok
+      ? !checkedWrong
+      : !(checkedRight && result.reason !== undefined && ROW_REASONS.has(result.reason)))
     return quorumOutcome(votes, root, drawn, this.history)
   }
 
