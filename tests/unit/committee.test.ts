@@ -196,6 +196,18 @@ describe('CommitteeView', () => {
     expect(view.topic(11)).toBe(pulseTopic(NET, committeeOf(seed, utf8(self), 4)))
   })
 
+  it('learns K from aged committers when it knows any: fresh keys claiming K = 1 in numbers do not scatter it', () => {
+    const [self = '', ...others] = peerIds(400, 'sybil-claims')
+    const view = new CommitteeView({ networkId: NET, self, round: 10 })
+    const seed = epochSeed(NET, 0)
+    const members = others.filter(id => committeeOf(seed, utf8(id), 4) === 0)
+    for (const id of members.slice(0, 3)) view.noteClaim(11, id, 0, 4, true)
+    // Any key's claim of K = 1 passes the hash check (every hash is 0 mod 1): a flood of them.
+    for (const id of others.slice(0, 60)) view.noteClaim(11, id, 0, 1, false)
+    view.closeRound(11, true)
+    expect(view.committees(0)).toBe(4)
+  })
+
   it('does not learn from a round it saw only part of, and learns 1 where nobody claims more', () => {
     const view = new CommitteeView({ networkId: NET, self: peerIds(1, 'partial')[0] as string, round: 10 })
     view.closeRound(10, false)

@@ -23,8 +23,8 @@ export class CommitteeView {
   private readonly counts = new Map<number, number>()
   /** Commit-set sizes of this node's committee's canonical challenges, by round, inside estimate windows. */
   private readonly sizes = new Map<number, number>()
-  /** K claimed by each committer of a round, while this node does not know K for that epoch. */
-  private readonly claims = new Map<number, Map<string, number>>()
+  /** K claimed by each committer of a round (and whether it is aged), while this node does not know K for that epoch. */
+  private readonly claims = new Map<number, Map<string, { claimed: number, aged: boolean }>>()
   /** SHA-256(epoch seed | peer) prefixes by epoch, so each peer is hashed once per epoch. */
   private readonly hashes = new Map<number, { seed: Uint8Array, byPeer: Map<string, number> }>()
   private lastTopic?: { committee: number, topic: string }
@@ -67,12 +67,15 @@ export class CommitteeView {
     return committees === undefined || committees === 1 || isPlausibleMember(this.hash(epoch, peer), committee, committees)
   }
 
-  /** A committer's claim of K, kept while this node still has to learn K; a claim the peer's hash contradicts is dropped. */
-  noteClaim (round: number, peer: string, committee: number, claimed: number): void {
+  /**
+   * A committer's claim of K, kept while this node still has to learn K; a claim the peer's hash
+   * contradicts is dropped. `aged`: the claimer has a verified history in this node's view.
+   */
+  noteClaim (round: number, peer: string, committee: number, claimed: number, aged = false): void {
     const epoch = epochOf(round)
     if (this.counts.has(epoch) || this.hash(epoch, peer) % claimed !== committee) return
-    const claims = this.claims.get(round) ?? new Map<string, number>()
-    claims.set(peer, claimed)
+    const claims = this.claims.get(round) ?? new Map<string, { claimed: number, aged: boolean }>()
+    claims.set(peer, { claimed, aged })
     this.claims.set(round, claims)
   }
 
@@ -89,7 +92,12 @@ export class CommitteeView {
    */
   closeRound (round: number, watchedWhole: boolean): void {
     const epoch = epochOf(round)
-    if (!this.counts.has(epoch) && watchedWhole) this.counts.set(epoch, learnedCommitteeCount([...this.claims.get(round)?.values() ?? []]))
+    if (!this.counts.has(epoch) && watchedWhole) {
+      // Aged committers' claims decide when there are any: fresh keys claiming K = 1 must not scatter newcomers.
+      const claims = [...this.claims.get(round)?.values() ?? []]
+      const aged = claims.filter(c => c.aged)
+      this.counts.set(epoch, learnedCommitteeCount((aged.length > 0 ? aged : claims).map(c => c.claimed)))
+    }
     const committees = this.counts.get(epoch)
     const decision = decisionRound(epoch)
     if (committees !== undefined && round >= decision && !this.counts.has(epoch + 1)) {

@@ -99,7 +99,7 @@ export class PulseEngine {
     // Around an epoch boundary a node is on two topics; each carries rounds of other committees too.
     if (topic !== this.committees.topic(message.r)) return
     const committee = this.committees.committee(epochOf(message.r))
-    if (message.t === 'commit' && message.peer !== this.self) this.committees.noteClaim(message.r, message.peer, committee, message.committees ?? 1)
+    if (message.t === 'commit' && message.peer !== this.self) this.committees.noteClaim(message.r, message.peer, committee, message.committees ?? 1, this.history.isAged(message.peer))
     const now = this.options.scheduler.now()
     const current = roundOf(now, this.options.roundMs)
     if (message.t === 'challenge' && now >= timingOf(message.r, this.options.roundMs).start + ACT_AT.reveal * this.options.roundMs) return
