@@ -98,22 +98,16 @@ describe('the pulse against a hostile peer', () => {
     const names = ['a', 'b', 'c', 'd', 'e']
     const honest = bus.add([...names.map(name => ({ name, kind: 'honest' as const, aged: true })), { name: 'cheater', kind: 'wrong-work', aged: true }])
     const cheater = bus.node('cheater')
-    const attackers = [bus.freshKey(), bus.freshKey()]
-    for (const key of attackers) bus.age(key)
+    const attackers = bus.agedKeys(2)
     await bus.runRounds(2)
     const from = bus.round
-    for (let i = 0; i < 4; i++) {
-      await bus.runTo(0.05)
-      const r = bus.round
-      const seed = honest[0]?.engine.round(r)?.seed as Uint8Array
-      for (const key of attackers) await bus.inject(key, { t: 'commit', net: NET, r, peer: key.peerId, seed, root: sha256Of(utf8(key.peerId)), n: 16, caps: ['validation'], sid: new Uint8Array(8) })
+    await bus.roundsWithCommits(attackers, 4, honest[0] as BusNode, async (r, seed) => {
       await bus.runTo(0.75)
       const root = cheater.engine.round(r)?.commits.get(cheater.signer.peerId)?.message.root as Uint8Array
       for (const key of attackers) {
         await bus.inject(key, { t: 'verdict', net: NET, r, peer: key.peerId, seed, results: [{ peer: cheater.signer.peerId, ok: true, root, caps: [] }] })
       }
-      await bus.runRounds(1)
-    }
+    })
     expect(committedRounds(cheater, from, bus.round - 1)).toHaveLength(bus.round - 1 - from)
     expect(verifiedRounds(cheater, from, bus.round)).toEqual([])
     expectAllVerified(honest.slice(0, names.length), from, bus.round - 1)
@@ -185,21 +179,15 @@ describe('the pulse against a hostile peer', () => {
   it('lying strikes: aged attackers drawn to validate cannot unverify honest work, which each node checks itself', async () => {
     const bus = new PulseBus(8)
     const honest = bus.add(['a', 'b', 'c', 'd', 'e'].map(name => ({ name, kind: 'honest' as const, aged: true })))
-    const liars = [bus.freshKey(), bus.freshKey(), bus.freshKey()]
-    for (const key of liars) bus.age(key)
+    const liars = bus.agedKeys(3)
     await bus.runRounds(2)
     const from = bus.round
-    for (let i = 0; i < 4; i++) {
-      await bus.runTo(0.05)
-      const r = bus.round
-      const seed = honest[0]?.engine.round(r)?.seed as Uint8Array
-      for (const key of liars) await bus.inject(key, { t: 'commit', net: NET, r, peer: key.peerId, seed, root: sha256Of(utf8(key.peerId)), n: 16, caps: [], sid: new Uint8Array(8) })
+    await bus.roundsWithCommits(liars, 4, honest[0] as BusNode, async (r, seed) => {
       await bus.runTo(0.73)
       const state = honest[0]?.engine.round(r)
       const results = honest.map(node => ({ peer: node.signer.peerId, ok: false, reason: 'wrong-row' as const, root: state?.commits.get(node.signer.peerId)?.message.root as Uint8Array, caps: [] }))
       for (const key of liars) await bus.inject(key, { t: 'verdict', net: NET, r, peer: key.peerId, seed, results })
-      await bus.runRounds(1)
-    }
+    })
     const drawnLiars = Array.from({ length: bus.round - from }, (_, i) => honest[0]?.engine.round(from + i)?.drawnValidators().filter(v => liars.some(l => l.peerId === v)).length ?? 0)
     expect(Math.max(...drawnLiars), 'liars drawn as voters in some round').toBeGreaterThan(0)
     expectAllVerified(honest, from, bus.round - 1)

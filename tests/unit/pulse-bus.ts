@@ -1,4 +1,5 @@
 import { admitPulse } from '../../src/core/pulse/admission.ts'
+import { sha256Of, utf8 } from '../../src/core/pulse/bytes.ts'
 import { epochOf, firstRoundOf } from '../../src/core/pulse/committee.ts'
 import { PulseEngine } from '../../src/core/pulse/engine.ts'
 import { encodeSigned, signPulse, type PulseMessage, type PulseSigner, type SignedPulseMessage } from '../../src/core/pulse/messages.ts'
@@ -85,9 +86,28 @@ export class PulseBus {
     return this.keys.create()
   }
 
-  /** Ages a key in every node's view: history bought with days of real work. */
-  age (signer: PulseSigner): void {
-    this.aged.add(signer.peerId)
+  /**
+   * Aged keys the test drives itself: each commits (work it never did) at the start of every round the
+   * test runs with `roundsWithAgedKeys`.
+   */
+  agedKeys (count: number): PulseSigner[] {
+    return Array.from({ length: count }, () => {
+      const key = this.keys.create()
+      this.aged.add(key.peerId)
+      return key
+    })
+  }
+
+  /** Runs `rounds` rounds in which `keys` commit at 0.05T; `act` runs later in each with the round and its seed. */
+  async roundsWithCommits (keys: PulseSigner[], rounds: number, seedFrom: BusNode, act: (round: number, seed: Uint8Array) => Promise<void>): Promise<void> {
+    for (let i = 0; i < rounds; i++) {
+      await this.runTo(0.05)
+      const r = this.round
+      const seed = seedFrom.engine.round(r)?.seed as Uint8Array
+      for (const key of keys) await this.inject(key, { t: 'commit', net: NET, r, peer: key.peerId, seed, root: sha256Of(utf8(key.peerId)), n: N, caps: [], sid: new Uint8Array(8) })
+      await act(r, seed)
+      await this.runRounds(1)
+    }
   }
 
   /** A leader's VRF proof for `round` under `seed`, made with `signer`'s key. */
