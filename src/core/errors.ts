@@ -193,3 +193,27 @@ export class StreamDivergedError extends HyperspaceError {
     super('ERR_STREAM_DIVERGED', `Peer ${failed} went away mid-stream and peer ${next} generated a different text; the streamed answer is incomplete`)
   }
 }
+
+export class StreamStalledError extends HyperspaceError {
+  override name = 'StreamStalledError'
+
+  constructor (peerId: string, ms: number) {
+    super('ERR_STREAM_STALLED', `Peer ${peerId} took nothing from the stream for ${ms} ms; it was cut off`)
+  }
+}
+
+export class StreamBudgetError extends HyperspaceError {
+  override name = 'StreamBudgetError'
+
+  constructor (peerId: string, what: string, limit: number) {
+    super('ERR_STREAM_BUDGET', `Peer ${peerId} sent more than ${limit} ${what} for one job; it was cut off`)
+  }
+}
+
+export class JobDeadlineError extends HyperspaceError {
+  override name = 'JobDeadlineError'
+
+  constructor (peerId: string, ms: number) {
+    super('ERR_JOB_DEADLINE', `Peer ${peerId} did not finish the job within ${ms} ms`)
+  }
+}

@@ -35,6 +35,8 @@ export interface BlockServiceOptions {
   currentRound: () => number
   /** A countersigned receipt this node took part in, as server or client. */
   onReceipt: (receipt: SignedReceipt) => Promise<void>
+  /** How long a client may leave a frame untaken before it is cut off (tests shorten it). */
+  writeTimeoutMs?: number
 }
 
 export interface FetchedBlock {
@@ -128,7 +130,9 @@ export class BlockService {
 
   private async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
-    const server = new JobServerStream<BlocksClientFrame, BlocksServerFrame>(stream, { maxBytes: BLOCKS_CLIENT_FRAME_MAX_BYTES, encode: encodeBlocksServerFrame, decode: decodeBlocksClientFrame })
+    const server = new JobServerStream<BlocksClientFrame, BlocksServerFrame>(stream, client, {
+      maxBytes: BLOCKS_CLIENT_FRAME_MAX_BYTES, encode: encodeBlocksServerFrame, decode: decodeBlocksClientFrame, writeTimeoutMs: o.writeTimeoutMs
+    })
     const want = await server.first('want', WANT_READ_TIMEOUT_MS)
     if (want === undefined) return
     const { cid, job } = want
@@ -136,7 +140,8 @@ export class BlockService {
       await server.refuse('ERR_STORAGE_OFF', 'this node does not serve blocks')
       return
     }
-    const release = await admitJob(o, client, AbortSignal.timeout(BLOCK_TIMEOUT_MS), async () => {
+    // A client waits at most BLOCK_TIMEOUT_MS for its block, so its place in line lasts no longer.
+    const release = await admitJob(o, client, AbortSignal.any([server.gone, AbortSignal.timeout(BLOCK_TIMEOUT_MS)]), async () => {
       await server.send({ t: 'busy', retryMs: BUSY_RETRY_MS })
       await server.close()
     })
@@ -146,6 +151,10 @@ export class BlockService {
     try {
       bytes = await o.read(cid)
       await server.send(bytes === undefined ? { t: 'not-found' } : { t: 'block', nonce, bytes })
+    } catch (err) {
+      release()
+      await server.fail(err)
+      return
     } finally {
       release()
     }

@@ -35,6 +35,8 @@ export interface EmbedServiceOptions {
   currentRound: () => number
   /** A countersigned receipt this node took part in, as server or client. */
   onReceipt: (receipt: SignedReceipt) => Promise<void>
+  /** How long a client may leave a frame untaken before it is cut off (tests shorten it). */
+  writeTimeoutMs?: number
 }
 
 export interface RemoteEmbedding extends LocalEmbedding {
@@ -102,7 +104,9 @@ export class EmbedService {
 
   private async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
-    const server = new JobServerStream<EmbedClientFrame, EmbedServerFrame>(stream, { maxBytes: EMBED_JOB_FRAME_MAX_BYTES, encode: encodeEmbedServerFrame, decode: decodeEmbedClientFrame })
+    const server = new JobServerStream<EmbedClientFrame, EmbedServerFrame>(stream, client, {
+      maxBytes: EMBED_JOB_FRAME_MAX_BYTES, encode: encodeEmbedServerFrame, decode: decodeEmbedClientFrame, writeTimeoutMs: o.writeTimeoutMs
+    })
     const frame = await server.first('job', JOB_READ_TIMEOUT_MS)
     if (frame === undefined) return
     const { job, model, texts } = frame
@@ -124,6 +128,7 @@ export class EmbedService {
       bytes = encodeVectors(vectors, dims)
       await server.send({ t: 'result', dims, count: vectors.length, vectors: bytes })
     } catch (err) {
+      release()
       await server.fail(err)
       return
     } finally {
