@@ -1,6 +1,6 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, withTimeout } from './stream-helpers.ts'
+import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
 import { verifyBlock, type BlockCid } from '../core/blocks/cid.ts'
 import { PeerLacksBlockError, RemoteBlockError } from '../core/blocks/errors.ts'
 import {
@@ -8,7 +8,7 @@ import {
   decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame,
   type BlocksClientFrame, type BlocksServerFrame
 } from '../core/blocks/wire.ts'
-import { MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
+import { JobDeadlineError, MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
 import { sha256Of } from '../core/pulse/bytes.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
@@ -148,14 +148,18 @@ export class BlockService {
     if (release === undefined) return
     let bytes: Uint8Array | undefined
     const nonce = crypto.getRandomValues(new Uint8Array(BLOCKS_NONCE_BYTES))
+    // The client waits no longer for its block: however slowly it reads, the slot is back by then.
+    const cancelDeadline = resetAfter(stream, BLOCK_TIMEOUT_MS, () => new JobDeadlineError(client, BLOCK_TIMEOUT_MS))
     try {
       bytes = await o.read(cid)
       await server.send(bytes === undefined ? { t: 'not-found' } : { t: 'block', nonce, bytes })
     } catch (err) {
+      cancelDeadline()
       release()
       await server.fail(err)
       return
     } finally {
+      cancelDeadline()
       release()
     }
     if (bytes === undefined) {

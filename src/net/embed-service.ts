@@ -1,7 +1,7 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, withTimeout } from './stream-helpers.ts'
-import { MalformedMessageError, PeerBusyError } from '../core/errors.ts'
+import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
+import { JobDeadlineError, MalformedMessageError, PeerBusyError } from '../core/errors.ts'
 import {
   EMBED_JOB_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES, EMBED_NONCE_BYTES, EMBED_PROTOCOL, EMBED_RESULT_FRAME_MAX_BYTES, RemoteEmbeddingError,
   decodeEmbedClientFrame, decodeEmbedServerFrame, decodeVectors, encodeEmbedClientFrame, encodeEmbedServerFrame, encodeVectors,
@@ -121,6 +121,8 @@ export class EmbedService {
     if (release === undefined) return
     const nonce = crypto.getRandomValues(new Uint8Array(EMBED_NONCE_BYTES))
     let bytes: Uint8Array
+    // The client waits no longer for its result: however slowly it reads, the slot is back by then.
+    const cancelDeadline = resetAfter(stream, RESULT_TIMEOUT_MS, () => new JobDeadlineError(client, RESULT_TIMEOUT_MS))
     try {
       await server.send({ t: 'accept', nonce })
       const { dims, vectors } = await o.run(texts, AbortSignal.any([server.gone, AbortSignal.timeout(RESULT_TIMEOUT_MS)]))
@@ -128,10 +130,12 @@ export class EmbedService {
       bytes = encodeVectors(vectors, dims)
       await server.send({ t: 'result', dims, count: vectors.length, vectors: bytes })
     } catch (err) {
+      cancelDeadline()
       release()
       await server.fail(err)
       return
     } finally {
+      cancelDeadline()
       release()
     }
     await server.countersign(o, {

@@ -1,6 +1,6 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, withTimeout } from './stream-helpers.ts'
+import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, PeerBusyError, RemoteInferenceError, MalformedMessageError, StreamBudgetError } from '../core/errors.ts'
 import { sha256Of, utf8 } from '../core/pulse/bytes.ts'
 import {
@@ -189,6 +189,9 @@ export class InferenceService {
     // The engine stops when the client goes away or stops taking deltas (a write past its
     // deadline): either way the slot is freed at once, not when the answer is done.
     const stalled = new AbortController()
+    // The client gives up on an answer past its budget's deadline; the job ends then here too.
+    const deadlineMs = answerBudget(req.max_tokens).deadlineMs + DONE_ALLOWANCE_MS
+    const cancelDeadline = resetAfter(stream, deadlineMs, () => new JobDeadlineError(client, deadlineMs))
     let result: LocalRun
     let writes = Promise.resolve()
     try {
@@ -207,11 +210,13 @@ export class InferenceService {
       const ms = o.scheduler.now() - started
       await server.send({ t: 'done', finish: c.finishReason, prompt: c.promptTokens, completion: c.completionTokens, ms, ttft: (firstAt ?? started + ms) - started, cached: result.cached })
     } catch (err) {
+      cancelDeadline()
       release()
       await writes.catch(() => {})
       await server.fail(stalled.signal.aborted ? stalled.signal.reason : err)
       return
     } finally {
+      cancelDeadline()
       release()
     }
     const { completion } = result

@@ -37,39 +37,55 @@ const CLOSE_TIMEOUT_MS = 5_000
 /**
  * Writes one frame and waits until the stream has handed all of it to the connection: libp2p resolves
  * a write on the connection's drain as well as the stream's, so a reader that stopped granting flow
- * control would otherwise let frames pile up in the stream's buffer. A peer that takes nothing for
- * `timeoutMs` gets StreamStalledError, and the caller resets the stream (failJob does).
+ * control would otherwise let frames pile up in the stream's buffer. A peer that takes nothing of it
+ * for `timeoutMs` gets StreamStalledError, and the caller resets the stream (failJob does); a slow
+ * reader that keeps taking some is waited for.
  */
 export async function writeFrame (stream: Stream, lp: LengthPrefixedStream, bytes: Uint8Array, peerId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = AbortSignal.timeout(timeoutMs)
-  const stop = signal === undefined ? deadline : AbortSignal.any([signal, deadline])
   try {
-    await lp.write(bytes, { signal: stop })
-    await sent(stream, stop)
+    await lp.write(bytes, { signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]) })
   } catch (err) {
     if (!deadline.aborted || signal?.aborted === true) throw err
     throw new StreamStalledError(peerId, timeoutMs)
   }
+  for (let left = stream.writeBufferLength; left > 0; left = stream.writeBufferLength) {
+    if (await idleWithin(stream, timeoutMs, signal)) return
+    if (stream.writeBufferLength >= left) throw new StreamStalledError(peerId, timeoutMs)
+  }
 }
 
-/** Resolves once the stream's write buffer is empty ('idle'); rejects when it closes first or `signal` fires. */
-async function sent (stream: Stream, signal: AbortSignal): Promise<void> {
-  if (stream.writeBufferLength === 0) return
-  signal.throwIfAborted()
-  await new Promise<void>((resolve, reject) => {
-    const settle = (outcome: () => void) => (): void => {
+/**
+ * Whether the stream's write buffer empties ('idle') within `ms`; rejects when the stream closes
+ * first or `signal` fires.
+ */
+async function idleWithin (stream: Stream, ms: number, signal?: AbortSignal): Promise<boolean> {
+  signal?.throwIfAborted()
+  return await new Promise<boolean>((resolve, reject) => {
+    const timer = setTimeout(() => { settle(() => { resolve(false) }) }, ms)
+    const onIdle = (): void => { settle(() => { resolve(true) }) }
+    const onClose = (): void => { settle(() => { reject(new Error('the stream closed before its frames were sent')) }) }
+    const onAbort = (): void => { settle(() => { reject(signal?.reason) }) }
+    function settle (outcome: () => void): void {
+      clearTimeout(timer)
       stream.removeEventListener('idle', onIdle)
       stream.removeEventListener('close', onClose)
-      signal.removeEventListener('abort', onAbort)
+      signal?.removeEventListener('abort', onAbort)
       outcome()
     }
-    const onIdle = settle(resolve)
-    const onClose = settle(() => { reject(new Error('the stream closed before its frames were sent')) })
-    const onAbort = settle(() => { reject(signal.reason) })
     stream.addEventListener('idle', onIdle)
     stream.addEventListener('close', onClose)
-    signal.addEventListener('abort', onAbort)
+    signal?.addEventListener('abort', onAbort)
   })
+}
+
+/**
+ * Resets the stream with `err` unless the returned function is called within `ms`: the bound on a
+ * whole phase of a job, however its reads and writes go.
+ */
+export function resetAfter (stream: Stream, ms: number, err: () => Error): () => void {
+  const timer = setTimeout(() => { abortStream(stream, err()) }, ms)
+  return () => { clearTimeout(timer) }
 }
 
 /**

@@ -106,8 +106,7 @@ beforeAll(async () => {
   server = s.libp2p
   client = c.libp2p
   attacker = a.libp2p
-  await client.dial(server.getMultiaddrs())
-  await attacker.dial(server.getMultiaddrs())
+  await Promise.all([client, attacker].map(async n => await n.dial(server.getMultiaddrs())))
 })
 
 afterAll(async () => {
@@ -253,6 +252,37 @@ describe('block server: a client that stops reading', () => {
       const honest = new BlockService(client, { ...jobs(clientPeer, new JobQueue(1, 0)), serving: () => false, read: async () => undefined })
       const fetched = await honest.fetch(server.peerId.toString(), cid)
       expect(equalBytes(fetched.bytes, bytes)).toBe(true)
+    } finally {
+      await service.stop()
+    }
+  })
+})
+
+describe('block server: a slow reader', () => {
+  it('is waited for while it keeps taking some of the block', async () => {
+    const bytes = new Uint8Array(1024 * 1024).map((_, i) => i * 13 % 251)
+    const cid = await cidForBlock(bytes)
+    const queue = new JobQueue(1, 0)
+    const service = new BlockService(server, { ...jobs(serverPeer, queue), serving: () => true, read: async () => bytes })
+    await service.start()
+    try {
+      const { stream, lp } = await rawStream(attacker, server, BLOCKS_PROTOCOL, encodeBlocksClientFrame({ t: 'want', cid, job: new Uint8Array(16) }))
+      // Grants one flow-control window (256 KiB or so) at a time, a little more often than the write
+      // deadline: the block takes longer than the deadline to arrive, but something moves within each.
+      stream.pause()
+      const trickle = setInterval(() => {
+        stream.resume()
+        stream.pause()
+      }, WRITE_TIMEOUT_MS * 3 / 4)
+      const started = Date.now()
+      try {
+        const frame = decodeBlocksServerFrame((await lp.read({ signal: AbortSignal.timeout(20_000) })).subarray())
+        expect(frame.t === 'block' && equalBytes(frame.bytes, bytes)).toBe(true)
+      } finally {
+        clearInterval(trickle)
+      }
+      expect(Date.now() - started).toBeGreaterThan(WRITE_TIMEOUT_MS)
+      stream.abort(new Error('done'))
     } finally {
       await service.stop()
     }
