@@ -61,10 +61,13 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
   }
 
   async load (): Promise<void> {
-    for (;;) {
-      const page = await this.store.page(this.networkId, this.self, this.entries, LOAD_PAGE)
+    for (let from = 0; ;) {
+      const page = await this.store.page(this.networkId, this.self, from, LOAD_PAGE)
       for (const entry of page) this.read(entry)
-      if (page.length < LOAD_PAGE) break
+      const last = page.at(-1)
+      if (last === undefined || page.length < LOAD_PAGE) break
+      // From the last sequence number read, not the count: a log with a gap (reported as broken) is still read once.
+      from = last.seq + 1
     }
     if (this.broken !== null) console.warn('hyperspace: receipt log', this.broken)
   }
