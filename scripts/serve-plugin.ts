@@ -11,6 +11,29 @@ export const ISOLATION_HEADERS = {
   'Cross-Origin-Embedder-Policy': 'require-corp'
 }
 
+/**
+ * What the built page may load and reach. Scripts come only from the app's origin, so an injected
+ * script or a script URL cannot run; 'wasm-unsafe-eval' lets llama.cpp, ONNX Runtime and the prover
+ * compile WebAssembly (it allows no JavaScript eval). Workers are the app's own or blob: URLs (an
+ * engine's glue). connect-src is open to ws:, wss: and https: because relays and model files live on
+ * hosts the deployment names in bootstrap.json and the model catalog; blob: and data: are fetched by
+ * the engines for their own WebAssembly. Inline styles are Svelte's style attributes. The page goes
+ * out as a meta tag in index.html, so it holds on any static host; a host that sets headers can send
+ * the same value as a Content-Security-Policy header, which also covers the worker scripts.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "worker-src 'self' blob:",
+  "connect-src 'self' ws: wss: https: blob: data:",
+  "img-src 'self' data: blob:",
+  "style-src 'self' 'unsafe-inline'",
+  "font-src 'self' data:",
+  "object-src 'none'",
+  "base-uri 'self'",
+  "form-action 'none'"
+].join('; ')
+
 const MODEL_TYPES: Record<string, string> = {
   '.json': 'application/json',
   '.onnx': 'application/octet-stream',
@@ -101,7 +124,7 @@ export function listModels (root: string): LocalModelIndexFile {
   return { version: LOCAL_INDEX_VERSION, models: models.filter(m => isModelId(m.id)) }
 }
 
-/** Serves /bootstrap.json and /models/ (with its index.json) beside the app, in `vite preview` and in `vite dev`. */
+/** Serves /bootstrap.json and /models/ (with its index.json) beside the app, in `vite preview` and in `vite dev`, and puts the CSP into index.html. */
 export function hyperspaceServe (options: ServeOptions): Plugin {
   const middleware: Connect.NextHandleFunction = (req, res, next) => {
     const url = req.url ?? ''
@@ -130,7 +153,8 @@ export function hyperspaceServe (options: ServeOptions): Plugin {
   return {
     name: 'hyperspace-serve',
     configureServer (server) { server.middlewares.use(middleware) },
-    configurePreviewServer (server) { server.middlewares.use(middleware) }
+    configurePreviewServer (server) { server.middlewares.use(middleware) },
+    transformIndexHtml: () => [{ tag: 'meta', attrs: { 'http-equiv': 'Content-Security-Policy', content: CONTENT_SECURITY_POLICY }, injectTo: 'head-prepend' }]
   }
 }
 

@@ -1,10 +1,15 @@
 import { mount } from 'svelte'
 import App from './ui/App.svelte'
-import { bootHost, loadConfig } from './node/boot.ts'
+import { bootHost, loadConfig, type LinkSettingsQuestion } from './node/boot.ts'
 
 const target = document.getElementById('app')
 if (target === null) throw new Error('index.html has no #app element')
 
+// Settings from a link wait for the user: the App shows the question, its dialog answers it.
+let ask: (question: LinkSettingsQuestion) => void = () => {}
+const linkSettings = new Promise<LinkSettingsQuestion>(resolve => { ask = resolve })
+
 // Mount first: the UI shows progress, the update prompt and a boot failure instead of a blank page.
-const boot = loadConfig().then(async config => ({ config, host: await bootHost(config) }))
-mount(App, { target, props: { boot } })
+const boot = loadConfig(async request => await new Promise<boolean>(answer => { ask({ ...request, answer }) }))
+  .then(async config => ({ config, host: await bootHost(config) }))
+mount(App, { target, props: { boot, linkSettings } })

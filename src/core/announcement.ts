@@ -36,6 +36,14 @@ const MAX_SLOTS = 64
 /** Announcements older or further in the future than this are stale and ignored. */
 export const ANNOUNCEMENT_MAX_SKEW_MS = 5 * 60_000
 
+/** Capabilities that serve other peers when working; inference serves once it names models (`serving`). */
+const SERVING_CAPABILITIES: readonly CapabilityName[] = ['embedding', 'storage', 'memory']
+
+/** Whether the announcement says its node serves something now: a chat model, embeddings, storage or memory. */
+export function servesSomething (a: CapabilityAnnouncement): boolean {
+  return a.serving !== undefined || SERVING_CAPABILITIES.some(name => a.capabilities[name]?.working === true)
+}
+
 export function announcementFromStatuses (profile: ProfileName, statuses: CapabilityStatusMap, addrs: string[], now: number, serving?: ServingState): CapabilityAnnouncement {
   const capabilities: CapabilityAnnouncement['capabilities'] = {}
   for (const name of CAPABILITY_NAMES) {

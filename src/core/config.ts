@@ -150,3 +150,35 @@ export function parseNodeConfig (search: string, bootstrapFile: unknown): NodeCo
   }
   return config
 }
+
+/**
+ * The query parameters that move a node to other relays, another network or round length, or another
+ * profile. A link carrying them could send anyone's node to an attacker's relays, so they take effect
+ * only once the user has confirmed them.
+ */
+export const LINK_SETTING_NAMES = ['network', 'round', 'bootstrap', 'profile'] as const
+export type LinkSettings = Partial<Record<(typeof LINK_SETTING_NAMES)[number], string>>
+
+/** The link settings a query string carries, as given; undefined when it carries none. */
+export function linkSettingsOf (search: string): LinkSettings | undefined {
+  const params = new URLSearchParams(search)
+  const settings: LinkSettings = {}
+  for (const name of LINK_SETTING_NAMES) {
+    const value = params.get(name)
+    if (value !== null) settings[name] = value
+  }
+  return Object.keys(settings).length === 0 ? undefined : settings
+}
+
+/** One string per set of link settings, whatever the order of the parameters: what a confirmation remembers. */
+export function linkSettingsKey (settings: LinkSettings): string {
+  return JSON.stringify(LINK_SETTING_NAMES.map(name => settings[name] ?? null))
+}
+
+/** The query string without its link settings: the deployment's own configuration, and any other parameter. */
+export function withoutLinkSettings (search: string): string {
+  const params = new URLSearchParams(search)
+  for (const name of LINK_SETTING_NAMES) params.delete(name)
+  const rest = params.toString()
+  return rest === '' ? '' : `?${rest}`
+}

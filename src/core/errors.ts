@@ -240,3 +240,27 @@ export class MemoryVersionAheadError extends HyperspaceError {
 
   constructor (version: number, limit: number) { super('ERR_MEMORY_VERSION_AHEAD', `Version ${version} is more than ${limit} ms ahead of this holder's clock`) }
 }
+
+export class StreamStalledError extends HyperspaceError {
+  override name = 'StreamStalledError'
+
+  constructor (peerId: string, ms: number) {
+    super('ERR_STREAM_STALLED', `Peer ${peerId} took nothing from the stream for ${ms} ms; it was cut off`)
+  }
+}
+
+export class StreamBudgetError extends HyperspaceError {
+  override name = 'StreamBudgetError'
+
+  constructor (peerId: string, what: string, limit: number) {
+    super('ERR_STREAM_BUDGET', `Peer ${peerId} sent more than ${limit} ${what} for one job; it was cut off`)
+  }
+}
+
+export class JobDeadlineError extends HyperspaceError {
+  override name = 'JobDeadlineError'
+
+  constructor (peerId: string, ms: number) {
+    super('ERR_JOB_DEADLINE', `Peer ${peerId} did not finish the job within ${ms} ms`)
+  }
+}

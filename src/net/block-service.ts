@@ -1,6 +1,6 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, withTimeout } from './stream-helpers.ts'
+import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
 import { verifyBlock, type BlockCid } from '../core/blocks/cid.ts'
 import { PeerLacksBlockError, RemoteBlockError } from '../core/blocks/errors.ts'
 import {
@@ -8,7 +8,7 @@ import {
   decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame,
   type BlocksClientFrame, type BlocksServerFrame
 } from '../core/blocks/wire.ts'
-import { MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
+import { JobDeadlineError, MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
 import { sha256Of } from '../core/pulse/bytes.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
@@ -35,6 +35,8 @@ export interface BlockServiceOptions {
   currentRound: () => number
   /** A countersigned receipt this node took part in, as server or client. */
   onReceipt: (receipt: SignedReceipt) => Promise<void>
+  /** How long a client may leave a frame untaken before it is cut off (tests shorten it). */
+  writeTimeoutMs?: number
 }
 
 export interface FetchedBlock {
@@ -128,7 +130,9 @@ export class BlockService {
 
   private async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
-    const server = new JobServerStream<BlocksClientFrame, BlocksServerFrame>(stream, { maxBytes: BLOCKS_CLIENT_FRAME_MAX_BYTES, encode: encodeBlocksServerFrame, decode: decodeBlocksClientFrame })
+    const server = new JobServerStream<BlocksClientFrame, BlocksServerFrame>(stream, client, {
+      maxBytes: BLOCKS_CLIENT_FRAME_MAX_BYTES, encode: encodeBlocksServerFrame, decode: decodeBlocksClientFrame, writeTimeoutMs: o.writeTimeoutMs
+    })
     const want = await server.first('want', WANT_READ_TIMEOUT_MS)
     if (want === undefined) return
     const { cid, job } = want
@@ -136,17 +140,26 @@ export class BlockService {
       await server.refuse('ERR_STORAGE_OFF', 'this node does not serve blocks')
       return
     }
-    const release = await admitJob(o, client, AbortSignal.timeout(BLOCK_TIMEOUT_MS), async () => {
+    // A client waits at most BLOCK_TIMEOUT_MS for its block, so its place in line lasts no longer.
+    const release = await admitJob(o, client, AbortSignal.any([server.gone, AbortSignal.timeout(BLOCK_TIMEOUT_MS)]), async () => {
       await server.send({ t: 'busy', retryMs: BUSY_RETRY_MS })
       await server.close()
     })
     if (release === undefined) return
     let bytes: Uint8Array | undefined
     const nonce = crypto.getRandomValues(new Uint8Array(BLOCKS_NONCE_BYTES))
+    // The client waits no longer for its block: however slowly it reads, the slot is back by then.
+    const cancelDeadline = resetAfter(stream, BLOCK_TIMEOUT_MS, () => new JobDeadlineError(client, BLOCK_TIMEOUT_MS))
     try {
       bytes = await o.read(cid)
       await server.send(bytes === undefined ? { t: 'not-found' } : { t: 'block', nonce, bytes })
+    } catch (err) {
+      cancelDeadline()
+      release()
+      await server.fail(err)
+      return
     } finally {
+      cancelDeadline()
       release()
     }
     if (bytes === undefined) {

@@ -5,13 +5,21 @@ import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { hyperspaceServices, type HyperspaceServices } from './services.ts'
-import type { NodeConfig } from '../core/config.ts'
+import { MAX_BOOTSTRAP_ADDRS, type NodeConfig } from '../core/config.ts'
+import { MAX_DIRECT_PEERS } from './direct-dialer.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 export type HyperspaceLibp2p = Libp2p<HyperspaceServices>
 
 /** Reservations held at once, so that losing one relay does not make the node undialable. */
 const RELAY_RESERVATIONS = 2
+
+/**
+ * Connections a tab holds at once: its bootstrap relays (at most 16), the direct peers it dials
+ * itself (MAX_DIRECT_PEERS) and room for peers that dial it. Past this libp2p closes the connections
+ * with the fewest streams, never a relay's (RelayKeeper tags them).
+ */
+export const MAX_CONNECTIONS = MAX_BOOTSTRAP_ADDRS + MAX_DIRECT_PEERS + 24
 
 /**
  * The browser node: reachable through relay reservations, upgraded to direct WebRTC between
@@ -35,6 +43,14 @@ export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeC
     // The browser default refuses ws:// and private addresses; a dev network lives on exactly those.
     connectionGater: config.dev ? { denyDialMultiaddr: () => false } : {},
     connectionMonitor: { pingInterval: 5_000 },
+    connectionManager: {
+      maxConnections: MAX_CONNECTIONS,
+      // DirectDialer dials 4 peers at once; the rest is for relays and job streams' own dials.
+      maxParallelDials: 8,
+      maxDialQueueLength: 32,
+      // A tab is dialled only over WebRTC through its relays: a handful of upgrades at once is plenty.
+      maxIncomingPendingConnections: 8
+    },
     services: hyperspaceServices({ network: config.network, dev: config.dev, dhtServer: false, colocationPenalty: !config.dev })
   })
 }

@@ -1,6 +1,6 @@
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
-import { decodeAnnouncement, encodeAnnouncement, isStale, type CapabilityAnnouncement } from '../core/announcement.ts'
+import { decodeAnnouncement, encodeAnnouncement, isStale, servesSomething, type CapabilityAnnouncement } from '../core/announcement.ts'
 import { HyperspaceError } from '../core/errors.ts'
 import { topicFor } from '../core/topics.ts'
 import type { Scheduler } from '../core/scheduler.ts'
@@ -20,9 +20,13 @@ export interface CapabilityGossipEvents {
 }
 
 const ANNOUNCE_INTERVAL_MS = 30_000
-const EXPIRY_MS = 3 * ANNOUNCE_INTERVAL_MS
+export const ANNOUNCEMENT_EXPIRY_MS = 3 * ANNOUNCE_INTERVAL_MS
 const ANNOUNCE_DEBOUNCE_MS = 200
-const REGISTRY_SWEEP_SIZE = 1024
+/**
+ * Announcements held at once (each at most 4 KiB, so 2 MiB in all). The topic carries every node of
+ * the network, and a relay hears every browser that comes by; past this one gives way (evictOne).
+ */
+export const REGISTRY_MAX = 512
 
 /** Validates a capabilities-topic message: Reject malformed or unsigned ones, Ignore stale ones. */
 export function validateAnnouncement (msg: Message, now: number): { result: TopicValidatorResult, error?: HyperspaceError } {
@@ -38,10 +42,12 @@ export function validateAnnouncement (msg: Message, now: number): { result: Topi
 
 /**
  * Capability announcements on the capabilities topic: publishes this node's, and keeps a registry of
- * what every other node announced, each entry expiring when its node goes quiet.
+ * what other nodes announced, each entry expiring ANNOUNCEMENT_EXPIRY_MS after its node's last
+ * announcement, at most REGISTRY_MAX of them.
  */
 export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> {
   private readonly topic: string
+  /** By peer id, in the order the announcements arrived: the oldest first. */
   private readonly registry = new Map<string, PeerAnnouncement>()
   private stopTimer?: () => void
   private cancelPending?: () => void
@@ -99,7 +105,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
 
   get (peerId: string): PeerAnnouncement | undefined {
     const entry = this.registry.get(peerId)
-    if (entry !== undefined && this.scheduler.now() - entry.receivedAt > EXPIRY_MS) {
+    if (entry !== undefined && this.scheduler.now() - entry.receivedAt > ANNOUNCEMENT_EXPIRY_MS) {
       this.registry.delete(peerId)
       return undefined
     }
@@ -112,10 +118,25 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     return [...this.registry.values()]
   }
 
-  /** A relay hears every browser that ever came by: forget the quiet ones. */
+  /** Forgets the quiet peers: the registry is in arrival order, so they are at its front. */
   private forgetExpired (): void {
     const now = this.scheduler.now()
-    for (const [peerId, entry] of this.registry) if (now - entry.receivedAt > EXPIRY_MS) this.registry.delete(peerId)
+    for (const [peerId, entry] of this.registry) {
+      if (now - entry.receivedAt <= ANNOUNCEMENT_EXPIRY_MS) return
+      this.registry.delete(peerId)
+    }
+  }
+
+  /**
+   * Makes room for one more, giving up first the oldest entry of a peer that serves nothing and has no
+   * connection to this node, then of one without a connection, then the oldest.
+   */
+  private evictOne (): void {
+    const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
+    const entries = [...this.registry.values()]
+    const evicted = entries.find(e => !connected.has(e.peerId) && !servesSomething(e.announcement)) ??
+      entries.find(e => !connected.has(e.peerId)) ?? entries[0]
+    if (evicted !== undefined) this.registry.delete(evicted.peerId)
   }
 
   private readonly onMessage = (evt: CustomEvent<Message>): void => {
@@ -123,8 +144,10 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     if (msg.topic !== this.topic || msg.type !== 'signed') return
     // The validator already accepted it, so this decode cannot fail.
     const entry = { peerId: msg.from.toString(), announcement: decodeAnnouncement(msg.data), receivedAt: this.scheduler.now() }
+    this.registry.delete(entry.peerId)
+    this.forgetExpired()
+    if (this.registry.size >= REGISTRY_MAX) this.evictOne()
     this.registry.set(entry.peerId, entry)
-    if (this.registry.size > REGISTRY_SWEEP_SIZE) this.forgetExpired()
     this.safeDispatchEvent('announcement', { detail: entry })
   }
 

@@ -12,6 +12,16 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 const ATTEMPT_TIMEOUTS_MS = [2_000, 4_000, 8_000]
 /** If the peer that should dial (lower id) has not connected after this, the other side dials too. */
 const FALLBACK_MS = 8_000
+/**
+ * Direct connections this node dials up to: every announced peer would otherwise be dialled, and a
+ * network of thousands (or a flood of made-up announcements) would open thousands of WebRTC
+ * connections from one tab. Peers that serve something are dialled first.
+ */
+export const MAX_DIRECT_PEERS = 24
+/** Dials under way at once: each costs an ICE negotiation through a relay. */
+export const MAX_DIALS_IN_FLIGHT = 4
+/** Peers waiting for a dial; past this the longest-waiting one that serves nothing gives way. */
+export const MAX_PENDING_DIALS = 64
 
 /**
  * Peer store addresses leave out the peer's own /p2p part; without it a circuit address names the
@@ -22,30 +32,39 @@ function targeting (addr: Multiaddr, peerId: string): Multiaddr {
 }
 
 /**
- * Turns every announced browser peer into a direct WebRTC connection. The relay is only used to
- * signal. Only the side with the lower peer id dials, so the two do not race (glare); a first dial
- * that hangs is retried with a short timeout, which is what makes concurrent first dials reliable.
+ * Turns announced browser peers into direct WebRTC connections, within a budget: at most
+ * MAX_DIRECT_PEERS direct connections and MAX_DIALS_IN_FLIGHT dials at once, peers that serve
+ * something first, then in the order they were announced. The relay is only used to signal. Only the
+ * side with the lower peer id dials, so the two do not race (glare); a first dial that hangs is
+ * retried with a short timeout, which is what makes concurrent first dials reliable.
  */
 export class DirectDialer {
   private readonly inFlight = new Set<string>()
+  /** Peers waiting for a dial slot, oldest first. */
+  private readonly pending = new Map<string, { peerId: PeerId, addrs: Multiaddr[] }>()
   private readonly fallbacks = new Map<string, () => void>()
 
   constructor (
     private readonly libp2p: Libp2p,
     private readonly scheduler: Scheduler,
-    private readonly isRelay: (peerId: string) => boolean
+    private readonly isRelay: (peerId: string) => boolean,
+    /** Whether the peer's announcement says it serves something (a model, embeddings, storage, memory). */
+    private readonly serves: (peerId: string) => boolean = () => false
   ) {}
 
   start (): void {
     this.libp2p.addEventListener('peer:discovery', this.onDiscovery)
     this.libp2p.addEventListener('peer:update', this.onUpdate)
+    this.libp2p.addEventListener('connection:close', this.onClose)
   }
 
   stop (): void {
     this.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
     this.libp2p.removeEventListener('peer:update', this.onUpdate)
+    this.libp2p.removeEventListener('connection:close', this.onClose)
     for (const cancel of this.fallbacks.values()) cancel()
     this.fallbacks.clear()
+    this.pending.clear()
   }
 
   /** Try a peer now, e.g. one remembered from an earlier visit. */
@@ -65,7 +84,36 @@ export class DirectDialer {
       }
       return
     }
-    void this.dial(peerId, webrtc)
+    this.enqueue(peerId, webrtc)
+  }
+
+  private enqueue (peerId: PeerId, addrs: Multiaddr[]): void {
+    const id = peerId.toString()
+    if (!this.pending.has(id) && this.pending.size >= MAX_PENDING_DIALS) {
+      const yielding = [...this.pending.keys()].find(other => !this.serves(other))
+      if (yielding === undefined || !this.serves(id)) return
+      this.pending.delete(yielding)
+    }
+    this.pending.set(id, { peerId, addrs })
+    this.pump()
+  }
+
+  /** Starts the next dials the budget allows: serving peers first, each group in arrival order. */
+  private pump (): void {
+    while (this.inFlight.size < MAX_DIALS_IN_FLIGHT && this.directCount() + this.inFlight.size < MAX_DIRECT_PEERS) {
+      const ids = [...this.pending.keys()]
+      const next = ids.find(id => this.serves(id)) ?? ids[0]
+      const candidate = next === undefined ? undefined : this.pending.get(next)
+      if (next === undefined || candidate === undefined) return
+      this.pending.delete(next)
+      if (this.hasDirect(candidate.peerId)) continue
+      void this.dial(candidate.peerId, candidate.addrs).finally(() => { this.pump() })
+    }
+  }
+
+  /** Peers this node holds a direct connection to. */
+  private directCount (): number {
+    return new Set(this.libp2p.getConnections().filter(c => c.status === 'open' && transportKind(c) === 'webrtc').map(c => c.remotePeer.toString())).size
   }
 
   private readonly onDiscovery = (evt: CustomEvent<PeerInfo>): void => {
@@ -74,6 +122,11 @@ export class DirectDialer {
 
   private readonly onUpdate = (evt: CustomEvent<PeerUpdate>): void => {
     this.consider(evt.detail.peer.id, evt.detail.peer.addresses.map(a => a.multiaddr))
+  }
+
+  /** A closed direct connection leaves room for a waiting peer. */
+  private readonly onClose = (): void => {
+    this.pump()
   }
 
   private hasDirect (peerId: PeerId): boolean {

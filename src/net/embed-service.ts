@@ -1,7 +1,7 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, withTimeout } from './stream-helpers.ts'
-import { MalformedMessageError, PeerBusyError } from '../core/errors.ts'
+import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
+import { JobDeadlineError, MalformedMessageError, PeerBusyError } from '../core/errors.ts'
 import {
   EMBED_JOB_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES, EMBED_NONCE_BYTES, EMBED_PROTOCOL, EMBED_RESULT_FRAME_MAX_BYTES, RemoteEmbeddingError,
   decodeEmbedClientFrame, decodeEmbedServerFrame, decodeVectors, encodeEmbedClientFrame, encodeEmbedServerFrame, encodeVectors,
@@ -35,6 +35,8 @@ export interface EmbedServiceOptions {
   currentRound: () => number
   /** A countersigned receipt this node took part in, as server or client. */
   onReceipt: (receipt: SignedReceipt) => Promise<void>
+  /** How long a client may leave a frame untaken before it is cut off (tests shorten it). */
+  writeTimeoutMs?: number
 }
 
 export interface RemoteEmbedding extends LocalEmbedding {
@@ -102,7 +104,9 @@ export class EmbedService {
 
   private async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
-    const server = new JobServerStream<EmbedClientFrame, EmbedServerFrame>(stream, { maxBytes: EMBED_JOB_FRAME_MAX_BYTES, encode: encodeEmbedServerFrame, decode: decodeEmbedClientFrame })
+    const server = new JobServerStream<EmbedClientFrame, EmbedServerFrame>(stream, client, {
+      maxBytes: EMBED_JOB_FRAME_MAX_BYTES, encode: encodeEmbedServerFrame, decode: decodeEmbedClientFrame, writeTimeoutMs: o.writeTimeoutMs
+    })
     const frame = await server.first('job', JOB_READ_TIMEOUT_MS)
     if (frame === undefined) return
     const { job, model, texts } = frame
@@ -117,6 +121,8 @@ export class EmbedService {
     if (release === undefined) return
     const nonce = crypto.getRandomValues(new Uint8Array(EMBED_NONCE_BYTES))
     let bytes: Uint8Array
+    // The client waits no longer for its result: however slowly it reads, the slot is back by then.
+    const cancelDeadline = resetAfter(stream, RESULT_TIMEOUT_MS, () => new JobDeadlineError(client, RESULT_TIMEOUT_MS))
     try {
       await server.send({ t: 'accept', nonce })
       const { dims, vectors } = await o.run(texts, AbortSignal.any([server.gone, AbortSignal.timeout(RESULT_TIMEOUT_MS)]))
@@ -124,9 +130,12 @@ export class EmbedService {
       bytes = encodeVectors(vectors, dims)
       await server.send({ t: 'result', dims, count: vectors.length, vectors: bytes })
     } catch (err) {
+      cancelDeadline()
+      release()
       await server.fail(err)
       return
     } finally {
+      cancelDeadline()
       release()
     }
     await server.countersign(o, {

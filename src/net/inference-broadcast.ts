@@ -3,6 +3,7 @@ import { hasUnlimitedConnection } from './job-streams.ts'
 import { TypedEventEmitter } from 'main-event'
 import { decodeBroadcast, encodeBroadcast, isStaleBroadcast, type BroadcastMessage } from '../core/inference/broadcast.ts'
 import { HyperspaceError } from '../core/errors.ts'
+import { PeerRateLimit, TokenBucket } from '../core/inference/admission.ts'
 import { toHex } from '../core/pulse/bytes.ts'
 import { topicFor } from '../core/topics.ts'
 import type { ServingState } from '../core/announcement.ts'
@@ -14,6 +15,14 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 /** How long an ask waits for a first offer, and for more after it so the best can be picked. */
 const OFFER_TIMEOUT_MS = 3_000
 const MORE_OFFERS_MS = 200
+/**
+ * Wants answered per asking peer: a want is sent when neither the registry nor the DHT knows a
+ * server, at most once per chat request. Every server of the model answers each one on the whole
+ * topic, so an unlimited asker would make every server flood it.
+ */
+export const WANTS_PER_PEER = { perMinute: 12, burst: 4 } as const
+/** Offers this node publishes in all, whoever asks: what one server adds to the topic at most. */
+export const OFFERS_PER_SERVER = { perMinute: 60, burst: 10 } as const
 
 /**
  * The broadcast tier of inference routing on the inference topic: asks "who serves this model?" and
@@ -23,6 +32,8 @@ export class InferenceBroadcast extends TypedEventEmitter<{ invalid: CustomEvent
   private readonly topic: string
   private readonly decoded = new WeakMap<Message, BroadcastMessage>()
   private readonly asks = new Map<string, (offer: Provider, model: string) => void>()
+  private readonly wants = new PeerRateLimit(WANTS_PER_PEER.perMinute, WANTS_PER_PEER.burst)
+  private readonly offers = new TokenBucket(OFFERS_PER_SERVER.perMinute, OFFERS_PER_SERVER.burst)
 
   constructor (
     private readonly libp2p: Libp2p<HyperspaceServices>,
@@ -103,7 +114,9 @@ export class InferenceBroadcast extends TypedEventEmitter<{ invalid: CustomEvent
     }
     const serving = this.serving()
     if (serving === undefined || !serving.room || !serving.models.includes(message.model) || from === this.libp2p.peerId.toString()) return
-    const offer = encodeBroadcast({ t: 'offer', id: message.id, model: message.model, queue: serving.queue, slots: serving.slots, ts: this.scheduler.now() })
+    const now = this.scheduler.now()
+    if (!this.wants.take(from, now) || !this.offers.take(now)) return
+    const offer = encodeBroadcast({ t: 'offer', id: message.id, model: message.model, queue: serving.queue, slots: serving.slots, ts: now })
     this.libp2p.services.pubsub.publish(this.topic, offer).catch(err => { console.warn('hyperspace: inference offer failed', err) })
   }
 }

@@ -1,13 +1,14 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, withTimeout } from './stream-helpers.ts'
-import { PeerBusyError, RemoteInferenceError, MalformedMessageError } from '../core/errors.ts'
+import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
+import { JobDeadlineError, PeerBusyError, RemoteInferenceError, MalformedMessageError, StreamBudgetError } from '../core/errors.ts'
 import { sha256Of, utf8 } from '../core/pulse/bytes.ts'
 import {
   FRAME_MAX_BYTES, INFERENCE_PROTOCOL, JOB_FRAME_MAX_BYTES, JOB_ID_BYTES, MAX_DELTA_CHARS, NONCE_BYTES,
   decodeClientFrame, decodeServerFrame, encodeClientFrame, encodeServerFrame, type ClientFrame, type ServerFrame
 } from '../core/inference/wire.ts'
 import { completionTokenBound } from '../core/inference/token-bound.ts'
+import { answerBudget } from '../core/inference/answer-budget.ts'
 import type { EngineCompletion } from '../core/inference/chat.ts'
 import type { ValidChatRequest } from '../core/inference/request.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
@@ -37,6 +38,8 @@ export interface InferenceServiceOptions {
   currentRound: () => number
   /** A countersigned receipt this node took part in, as server or client. */
   onReceipt: (receipt: SignedReceipt) => Promise<void>
+  /** How long a client may leave a frame untaken before it is cut off (tests shorten it). */
+  writeTimeoutMs?: number
 }
 
 export interface RemoteCompletion extends LocalRun {
@@ -49,6 +52,8 @@ const JOB_READ_TIMEOUT_MS = 5_000
 const FIRST_FRAME_TIMEOUT_MS = 15_000
 /** Between two frames of a running job: generation may pause while the model loads a batch. */
 const FRAME_GAP_TIMEOUT_MS = 30_000
+/** The `done` after the last delta: the server counts and times the answer. */
+const DONE_ALLOWANCE_MS = 5_000
 const BUSY_RETRY_MS = 2_000
 
 const CLIENT_CODEC: JobClientCodec<ClientFrame, ServerFrame> = {
@@ -97,21 +102,40 @@ export class InferenceService {
     await this.libp2p.unhandle(INFERENCE_PROTOCOL)
   }
 
-  /** Runs a request on a peer, streaming its text through `onDelta`; both sides end up with the countersigned receipt. */
+  /**
+   * Runs a request on a peer, streaming its text through `onDelta`; both sides end up with the
+   * countersigned receipt. The answer is held to what `max_tokens` allows (answerBudget): a peer that
+   * sends more text or frames gets StreamBudgetError, one that takes longer JobDeadlineError.
+   */
   async request (peerId: string, request: ValidChatRequest, onDelta: (text: string) => void, signal?: AbortSignal): Promise<RemoteCompletion> {
     const started = this.options.scheduler.now()
+    const budget = answerBudget(request.max_tokens)
     return await JobClientStream.run(this.streams, peerId, CLIENT_CODEC, withTimeout(signal, FIRST_FRAME_TIMEOUT_MS), async client => {
       const job = randomBytes(JOB_ID_BYTES)
       await client.send({ t: 'job', job, req: request }, signal)
       const first = await client.read(withTimeout(signal, FIRST_FRAME_TIMEOUT_MS))
       if (first.t === 'busy') throw new PeerBusyError(peerId)
       if (first.t !== 'accept') throw new MalformedMessageError(`expected accept, got ${first.t}`)
+      const deadlineMs = budget.deadlineMs + DONE_ALLOWANCE_MS
+      const deadline = AbortSignal.timeout(deadlineMs)
       let text = ''
+      let bytes = 0
+      let frames = 0
       let firstTokenAt: number | undefined
       let done: Extract<ServerFrame, { t: 'done' }> | undefined
       while (done === undefined) {
-        const frame = await client.read(withTimeout(signal, FRAME_GAP_TIMEOUT_MS))
+        let frame: ServerFrame
+        try {
+          frame = await client.read(AbortSignal.any([withTimeout(signal, FRAME_GAP_TIMEOUT_MS), deadline]))
+        } catch (err) {
+          if (deadline.aborted && signal?.aborted !== true) throw new JobDeadlineError(peerId, deadlineMs)
+          throw err
+        }
         if (frame.t === 'delta') {
+          frames++
+          bytes += utf8(frame.text).byteLength
+          if (frames > budget.frames) throw new StreamBudgetError(peerId, 'delta frames', budget.frames)
+          if (bytes > budget.bytes) throw new StreamBudgetError(peerId, 'bytes of text', budget.bytes)
           firstTokenAt ??= this.options.scheduler.now()
           text += frame.text
           onDelta(frame.text)
@@ -146,7 +170,9 @@ export class InferenceService {
 
   private async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
-    const server = new JobServerStream<ClientFrame, ServerFrame>(stream, { maxBytes: JOB_FRAME_MAX_BYTES, encode: encodeServerFrame, decode: decodeClientFrame })
+    const server = new JobServerStream<ClientFrame, ServerFrame>(stream, client, {
+      maxBytes: JOB_FRAME_MAX_BYTES, encode: encodeServerFrame, decode: decodeClientFrame, writeTimeoutMs: o.writeTimeoutMs
+    })
     const frame = await server.first('job', JOB_READ_TIMEOUT_MS)
     if (frame === undefined) return
     const { job, req } = frame
@@ -160,6 +186,12 @@ export class InferenceService {
     })
     if (release === undefined) return
     const nonce = randomBytes(NONCE_BYTES)
+    // The engine stops when the client goes away or stops taking deltas (a write past its
+    // deadline): either way the slot is freed at once, not when the answer is done.
+    const stalled = new AbortController()
+    // The client gives up on an answer past its budget's deadline; the job ends then here too.
+    const deadlineMs = answerBudget(req.max_tokens).deadlineMs + DONE_ALLOWANCE_MS
+    const cancelDeadline = resetAfter(stream, deadlineMs, () => new JobDeadlineError(client, deadlineMs))
     let result: LocalRun
     let writes = Promise.resolve()
     try {
@@ -170,19 +202,21 @@ export class InferenceService {
         firstAt ??= o.scheduler.now()
         for (const piece of deltaPieces(text)) {
           writes = writes.then(async () => { await server.send({ t: 'delta', text: piece }) })
-          // A failed write (the client went away) surfaces when the run ends; until then it is not unhandled.
-          writes.catch(() => {})
+          writes.catch(err => { stalled.abort(err) })
         }
-      }, server.gone)
+      }, AbortSignal.any([server.gone, stalled.signal]))
       await writes
       const c = result.completion
       const ms = o.scheduler.now() - started
       await server.send({ t: 'done', finish: c.finishReason, prompt: c.promptTokens, completion: c.completionTokens, ms, ttft: (firstAt ?? started + ms) - started, cached: result.cached })
     } catch (err) {
+      cancelDeadline()
+      release()
       await writes.catch(() => {})
-      await server.fail(err)
+      await server.fail(stalled.signal.aborted ? stalled.signal.reason : err)
       return
     } finally {
+      cancelDeadline()
       release()
     }
     const { completion } = result

@@ -1,7 +1,7 @@
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { MalformedMessageError } from '../core/errors.ts'
 import { countersignAsServer, exchangeAsClient, type ReceiptParty, type ServedJob, type ServerReceiptParty } from './receipt-exchange.ts'
-import { abortStream, closeAfterError, errorFrame, failJob, readFrame, withTimeout, type ErrorFrame } from './stream-helpers.ts'
+import { abortStream, closeStream, errorFrame, failJob, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS, type ErrorFrame } from './stream-helpers.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import type { ReceiptBody, SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Stream } from '@libp2p/interface'
@@ -9,7 +9,8 @@ import type { Stream } from '@libp2p/interface'
 /**
  * The two ends of one job stream (inference, embed, blocks): typed length-prefixed frames, a remote
  * error frame turned into a named error, and the receipt exchange every job ends with (the client's
- * `sign` frame, the server's `countersign` frame).
+ * `sign` frame, the server's `countersign` frame). Every read has a deadline and a size limit, and
+ * so does every write: a peer that stops taking frames is reset with StreamStalledError.
  */
 
 /** The client's signed receipt, the last frame a client sends. */
@@ -36,6 +37,8 @@ export interface JobServerCodec<C extends { t: string }, S> {
   maxBytes: number
   encode: (frame: S | ErrorFrame | CountersignFrame) => Uint8Array
   decode: (bytes: Uint8Array) => C | SignFrame
+  /** How long the client may leave a frame untaken (WRITE_TIMEOUT_MS unless a test shortens it). */
+  writeTimeoutMs?: number
 }
 
 /** The serving side of one job stream: typed frames both ways, and a signal for the client leaving. */
@@ -44,7 +47,7 @@ export class JobServerStream<C extends { t: string }, S> {
   readonly gone: AbortSignal
   private readonly lp: LengthPrefixedStream
 
-  constructor (private readonly stream: Stream, private readonly codec: JobServerCodec<C, S>) {
+  constructor (private readonly stream: Stream, private readonly client: string, private readonly codec: JobServerCodec<C, S>) {
     this.lp = lpStream(stream, { maxDataLength: codec.maxBytes })
     const gone = new AbortController()
     stream.addEventListener('close', () => { gone.abort(new Error('the client went away')) }, { once: true })
@@ -52,7 +55,7 @@ export class JobServerStream<C extends { t: string }, S> {
   }
 
   async send (frame: S | ErrorFrame | CountersignFrame): Promise<void> {
-    await this.lp.write(this.codec.encode(frame))
+    await writeFrame(this.stream, this.lp, this.codec.encode(frame), this.client, this.codec.writeTimeoutMs ?? WRITE_TIMEOUT_MS)
   }
 
   /** The job's first frame, which must be a `t`; a bad one is answered with an error and ends the stream (then undefined). */
@@ -90,14 +93,14 @@ export class JobServerStream<C extends { t: string }, S> {
         sendError: async err => { await this.send(errorFrame(err)) }
       })
     } catch (err) {
-      await closeAfterError(this.stream, err)
+      await closeStream(this.stream, err)
       return
     }
     await this.close()
   }
 
   async close (): Promise<void> {
-    await this.stream.close()
+    await closeStream(this.stream)
   }
 
   private async read (timeoutMs: number): Promise<C | SignFrame> {
@@ -133,7 +136,7 @@ export class JobClientStream<C, S extends { t: string }> {
     const stream = await streams.open(peerId, codec.protocol, signal)
     try {
       const result = await job(new JobClientStream(stream, peerId, codec))
-      await stream.close().catch(() => {})
+      await closeStream(stream)
       return result
     } catch (err) {
       abortStream(stream, err)
@@ -142,7 +145,7 @@ export class JobClientStream<C, S extends { t: string }> {
   }
 
   async send (frame: C, signal?: AbortSignal): Promise<void> {
-    await this.lp.write(this.codec.encode(frame), { signal })
+    await writeFrame(this.stream, this.lp, this.codec.encode(frame), this.peerId, WRITE_TIMEOUT_MS, signal)
   }
 
   /** The server's next frame; its error frame is thrown as the protocol's named error. */
@@ -155,7 +158,7 @@ export class JobClientStream<C, S extends { t: string }> {
   /** Signs the job's receipt, sends it, and returns the server's countersigned receipt once checked and kept. */
   async exchangeReceipt (party: ReceiptParty, body: ReceiptBody, signal?: AbortSignal): Promise<SignedReceipt> {
     return await exchangeAsClient(party, body, {
-      send: async receipt => { await this.lp.write(this.codec.encode({ t: 'sign', receipt }), { signal }) },
+      send: async receipt => { await writeFrame(this.stream, this.lp, this.codec.encode({ t: 'sign', receipt }), this.peerId, WRITE_TIMEOUT_MS, signal) },
       receive: async () => receiptOf(await this.read(withTimeout(signal, RECEIPT_READ_TIMEOUT_MS)), 'countersign')
     })
   }

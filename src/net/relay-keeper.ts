@@ -1,3 +1,4 @@
+import { peerIdFromString } from '@libp2p/peer-id'
 import { errorMessage } from '../core/errors.ts'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
@@ -30,6 +31,8 @@ export interface RelayKeeperEvents {
 
 const DIAL_TIMEOUT_MS = 10_000
 const WATCHDOG_MS = 5_000
+/** The connection manager prunes the peers with the lowest tag values first: relays carry everything else. */
+const RELAY_TAG = { name: 'hyperspace-relay', value: 100 }
 
 /**
  * Keeps this node connected to every bootstrap relay: dials them all at start, and redials any that
@@ -73,7 +76,10 @@ export class RelayKeeper extends TypedEventEmitter<RelayKeeperEvents> {
     // self:peer:update is debounced by a second; a listener's change is immediate.
     this.libp2p.addEventListener('self:peer:update', this.onSelfUpdate)
     this.libp2p.addEventListener('transport:listening', this.onSelfUpdate)
-    for (const relay of this.relays) void this.dial(relay)
+    for (const relay of this.relays) {
+      this.tag(relay)
+      void this.dial(relay)
+    }
     this.stopWatchdog = this.scheduler.every(WATCHDOG_MS, () => { this.watchdog() })
   }
 
@@ -126,6 +132,13 @@ export class RelayKeeper extends TypedEventEmitter<RelayKeeperEvents> {
       if (connected !== relay.status.connected) this.update(relay, { connected })
       if (!connected && !relay.dialing && relay.cancelRetry === undefined) this.scheduleRetry(relay)
     }
+  }
+
+  /** Marks the relay in the peer store so that the connection manager never prunes it first. */
+  private tag (relay: KeptRelay): void {
+    const tags = { [RELAY_TAG.name]: { value: RELAY_TAG.value } }
+    Promise.resolve().then(async () => { await this.libp2p.peerStore.merge(peerIdFromString(relay.status.peerId), { tags }) })
+      .catch(err => { console.warn('hyperspace: could not tag relay', relay.status.peerId, errorMessage(err)) })
   }
 
   private find (peerId: string): KeptRelay | undefined {

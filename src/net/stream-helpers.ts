@@ -1,5 +1,5 @@
 import type { LengthPrefixedStream } from '@libp2p/utils'
-import { errorMessage, HyperspaceError, OversizeMessageError, PeerBusyError } from '../core/errors.ts'
+import { errorMessage, HyperspaceError, OversizeMessageError, PeerBusyError, StreamStalledError } from '../core/errors.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { Stream } from '@libp2p/interface'
@@ -24,30 +24,100 @@ export function errorFrame (err: unknown): ErrorFrame {
   return { t: 'error', code, message: errorMessage(err).slice(0, 500) }
 }
 
-/** How long a server waits for the client to take a closing stream's last frames before resetting it. */
+/**
+ * How long a peer may leave a frame we write untaken before it is cut off. Flow control stops a
+ * writer once the reader's window is full, so without this a peer that stops reading would hold
+ * whatever the writer holds (a job slot) for ever.
+ */
+export const WRITE_TIMEOUT_MS = 10_000
+
+/** How long a closing stream waits for the peer to take its last frames before it is reset. */
 const CLOSE_TIMEOUT_MS = 5_000
 
 /**
- * Ends a stream after its error frame: closed, not reset, so the frame reaches the client (a reset can
- * overtake it, and the client would see only "close event"); reset if even that fails.
+ * Writes one frame and waits until the stream has handed all of it to the connection: libp2p resolves
+ * a write on the connection's drain as well as the stream's, so a reader that stopped granting flow
+ * control would otherwise let frames pile up in the stream's buffer. A peer that takes nothing of it
+ * for `timeoutMs` gets StreamStalledError, and the caller resets the stream (failJob does); a slow
+ * reader that keeps taking some is waited for.
  */
-export async function closeAfterError (stream: Stream, err: unknown): Promise<void> {
+export async function writeFrame (stream: Stream, lp: LengthPrefixedStream, bytes: Uint8Array, peerId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const deadline = AbortSignal.timeout(timeoutMs)
   try {
-    await stream.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) })
-  } catch {
-    abortStream(stream, err)
+    await lp.write(bytes, { signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]) })
+  } catch (err) {
+    if (!deadline.aborted || signal?.aborted === true) throw err
+    throw new StreamStalledError(peerId, timeoutMs)
+  }
+  for (let left = stream.writeBufferLength; left > 0; left = stream.writeBufferLength) {
+    if (await idleWithin(stream, timeoutMs, signal)) return
+    if (stream.writeBufferLength >= left) throw new StreamStalledError(peerId, timeoutMs)
   }
 }
 
-/** Tells the client why its job failed, then ends the stream (see closeAfterError). */
+/**
+ * Whether the stream's write buffer empties ('idle') within `ms`; rejects when the stream closes
+ * first or `signal` fires.
+ */
+async function idleWithin (stream: Stream, ms: number, signal?: AbortSignal): Promise<boolean> {
+  signal?.throwIfAborted()
+  return await new Promise<boolean>((resolve, reject) => {
+    const timer = setTimeout(() => { settle(() => { resolve(false) }) }, ms)
+    const onIdle = (): void => { settle(() => { resolve(true) }) }
+    const onClose = (): void => { settle(() => { reject(new Error('the stream closed before its frames were sent')) }) }
+    const onAbort = (): void => { settle(() => { reject(signal?.reason) }) }
+    function settle (outcome: () => void): void {
+      clearTimeout(timer)
+      stream.removeEventListener('idle', onIdle)
+      stream.removeEventListener('close', onClose)
+      signal?.removeEventListener('abort', onAbort)
+      outcome()
+    }
+    stream.addEventListener('idle', onIdle)
+    stream.addEventListener('close', onClose)
+    signal?.addEventListener('abort', onAbort)
+  })
+}
+
+/**
+ * Resets the stream with `err` unless the returned function is called within `ms`: the bound on a
+ * whole phase of a job, however its reads and writes go.
+ */
+export function resetAfter (stream: Stream, ms: number, err: () => Error): () => void {
+  const timer = setTimeout(() => { abortStream(stream, err()) }, ms)
+  return () => { clearTimeout(timer) }
+}
+
+/**
+ * Closes a stream once the peer has taken what is left to send, or resets it with `reason` if the peer
+ * does not within CLOSE_TIMEOUT_MS (closing waits for the peer, so it too needs a deadline). After an
+ * error frame, closed rather than reset: a reset can overtake the frame, and the client would see only
+ * "close event".
+ */
+export async function closeStream (stream: Stream, reason: unknown = new Error('the peer did not take the last frames')): Promise<void> {
+  try {
+    await stream.close({ signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) })
+  } catch {
+    abortStream(stream, reason)
+  }
+}
+
+/**
+ * Tells the client why its job failed, then ends the stream (see closeStream). A client that
+ * stopped reading is not written to again: its stream is reset at once.
+ */
 export async function failJob (stream: Stream, send: (frame: ErrorFrame) => Promise<void>, err: unknown): Promise<void> {
+  if (err instanceof StreamStalledError) {
+    abortStream(stream, err)
+    return
+  }
   try {
     await send(errorFrame(err))
   } catch {
     abortStream(stream, err)
     return
   }
-  await closeAfterError(stream, err)
+  await closeStream(stream, err)
 }
 
 /** Resets a stream with whatever was thrown (libp2p wants an Error). */

@@ -68,7 +68,7 @@ export interface NodeEvents {
 }
 
 export interface ReceiptsApi {
-  /** The newest n receipts this node holds (as server or client), newest first. */
+  /** The newest n receipts this node holds (as server or client; at most the newest 1,000), newest first. */
   recent(n: number): ReceiptSummary[]
   /** How many entries the hash-chained log holds and whether it verified when loaded. */
   state(): ReceiptLogState

@@ -1,4 +1,4 @@
-import { parseNodeConfig, type NodeConfig } from '../core/config.ts'
+import { linkSettingsKey, linkSettingsOf, parseNodeConfig, withoutLinkSettings, type NodeConfig } from '../core/config.ts'
 import { createBrowserLibp2p } from '../net/browser-libp2p.ts'
 import { openHyperspaceDb } from '../storage/database.ts'
 import { IdentityStore } from '../storage/identity-store.ts'
@@ -42,8 +42,58 @@ async function fetchBootstrapFile (): Promise<unknown> {
   }
 }
 
-export async function loadConfig (): Promise<NodeConfig> {
-  return parseNodeConfig(location.search, await fetchBootstrapFile())
+/** Settings a link asks for, and the deployment's own, for the user to choose between. */
+export interface LinkSettingsRequest {
+  /** The configuration the link's settings make. */
+  link: NodeConfig
+  /** The configuration without them: the deployment's bootstrap.json. */
+  deployment: NodeConfig
+}
+
+/** A request put to the user; `answer` says whether the link's settings are accepted. */
+export interface LinkSettingsQuestion extends LinkSettingsRequest {
+  answer: (accept: boolean) => void
+}
+
+/** Where the last link settings the user confirmed are remembered, so a reload does not ask again. */
+const CONFIRMED_LINK_KEY = 'hyperspace-confirmed-link-settings'
+
+function confirmedLinkSettings (): string | null {
+  try {
+    return localStorage.getItem(CONFIRMED_LINK_KEY)
+  } catch {
+    return null
+  }
+}
+
+function rememberLinkSettings (key: string): void {
+  try {
+    localStorage.setItem(CONFIRMED_LINK_KEY, key)
+  } catch (err) {
+    console.warn('hyperspace: could not remember the confirmed link settings', err)
+  }
+}
+
+/**
+ * The node's configuration: the deployment's bootstrap.json, and the link's settings (?network=,
+ * ?bootstrap=, ?round=, ?profile=) only once `confirm` says the user accepted them, or when they are
+ * the ones the user last accepted. Declined settings are also taken out of the address bar, so that
+ * what it shows is what runs.
+ */
+export async function loadConfig (confirm: (request: LinkSettingsRequest) => Promise<boolean>): Promise<NodeConfig> {
+  const file = await fetchBootstrapFile()
+  const settings = linkSettingsOf(location.search)
+  if (settings === undefined) return parseNodeConfig(location.search, file)
+  const link = parseNodeConfig(location.search, file)
+  const key = linkSettingsKey(settings)
+  if (confirmedLinkSettings() === key) return link
+  const deployment = parseNodeConfig(withoutLinkSettings(location.search), file)
+  if (await confirm({ link, deployment })) {
+    rememberLinkSettings(key)
+    return link
+  }
+  history.replaceState(history.state, '', `${location.pathname}${withoutLinkSettings(location.search)}${location.hash}`)
+  return deployment
 }
 
 /** Wires the browser's real components into a NodeHost and publishes the node as window.hyperspace. */

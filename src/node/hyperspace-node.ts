@@ -7,6 +7,7 @@ import { browserAvailability, proposeProfile } from '../core/hardware.ts'
 import { transportKind } from '../net/transport-kind.ts'
 import { identityApi } from './identity-api.ts'
 import { listPeers } from './peer-list.ts'
+import { RECENT_RECEIPTS } from './receipt-book.ts'
 import { createSession, startSession, stopSession, type Session } from './session.ts'
 import type { BlocksApi, ChatCompletionsApi, ConnectionState, EmbedOptions, EmbedResult, IdentityApi, MemoryApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, PulseApi, ReceiptsApi } from './api.ts'
 import type { BlockCoordinator } from './block-coordinator.ts'
@@ -63,7 +64,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     }
     this.chat = { completions: { create } as ChatCompletionsApi }
     this.receipts = {
-      recent: n => this.session?.receipts.recent(Math.max(0, Math.min(n, 1_000))) ?? [],
+      recent: n => this.session?.receipts.recent(Math.max(0, Math.min(n, RECENT_RECEIPTS))) ?? [],
       state: () => this.session?.receipts.state() ?? { entries: 0, broken: null }
     }
     const blocks = (): BlockCoordinator => {

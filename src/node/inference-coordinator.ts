@@ -1,6 +1,7 @@
+import { peerIdFromString } from '@libp2p/peer-id'
 import { AsyncQueue } from '../core/async-queue.ts'
 import { hasUnlimitedConnection, retryLostStream, type JobStreamOpener } from '../net/job-streams.ts'
-import { HyperspaceError, InvalidRequestError, NoProviderError, StreamDivergedError, errorMessage } from '../core/errors.ts'
+import { HyperspaceError, InvalidRequestError, NoProviderError, StreamBudgetError, StreamDivergedError, errorMessage } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import { cacheKey, CompletionCache } from '../core/inference/cache.ts'
 import { validateChatRequest, type ValidChatRequest } from '../core/inference/request.ts'
@@ -216,6 +217,8 @@ export class InferenceCoordinator {
           retryable: () => text === ''
         })
       } catch (err) {
+        // More text than max_tokens allows is no accident: the peer is reported, not only skipped.
+        if (err instanceof StreamBudgetError) this.o.onInvalid(peerIdFromString(provider.peerId), err.message)
         throw diverged ?? err
       }
     }

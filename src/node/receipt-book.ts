@@ -1,8 +1,8 @@
 import { TypedEventEmitter } from 'main-event'
 import { errorMessage, ReceiptMismatchError } from '../core/errors.ts'
-import { appendEntry, verifyChain, type LogEntry } from '../core/receipts/log.ts'
+import { appendEntry, checkEntry, GENESIS_HASH, type LogEntry } from '../core/receipts/log.ts'
 import { decodeLoggedReceipt, encodeSignedReceipt, receiptId, type ReceiptBody, type SignedReceipt, type WorkKind } from '../core/receipts/receipt.ts'
-import { pointsOf, workPoints } from '../core/receipts/work-points.ts'
+import { pointsOf, WorkTally } from '../core/receipts/work-points.ts'
 
 /** A receipt as the UI lists it, from this node's side. */
 export interface ReceiptSummary {
@@ -29,45 +29,75 @@ export interface ReceiptLogState {
 
 /** One log per network and identity. */
 export interface ReceiptLogStore {
-  entries: (networkId: string, peerId: string) => Promise<LogEntry[]>
+  /** Up to `limit` entries from sequence number `from` on, in order. */
+  page: (networkId: string, peerId: string, from: number, limit: number) => Promise<LogEntry[]>
   append: (networkId: string, peerId: string, entry: LogEntry) => Promise<void>
 }
 
+/** Entries read from the store at a time while loading: memory holds a page, not the log. */
+const LOAD_PAGE = 256
+/** The newest receipts held in memory to list (`recent`); the log itself stays in the store. */
+export const RECENT_RECEIPTS = 1000
+
 /**
- * One identity's receipts: its hash-chained log in IndexedDB, checked when loaded, and the work
- * points it backs (as the server only). Appends run one at a time so the chain stays a chain.
+ * One identity's receipts: its hash-chained log in IndexedDB, checked page by page when loaded, and
+ * the work points it backs (as the server only). Memory holds the last entry (to chain the next),
+ * the newest RECENT_RECEIPTS receipts and running totals, whatever the log's length. Appends run one
+ * at a time so the chain stays a chain.
  */
 export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<ReceiptLogState> }> {
-  private readonly log: LogEntry[] = []
-  private readonly bodies: ReceiptBody[] = []
+  private last?: LogEntry
+  private entries = 0
+  /** The newest receipts this identity is a party to, oldest first. */
+  private readonly newest: ReceiptBody[] = []
+  private readonly tally: WorkTally
   private broken: string | null = null
   private readonly pending: LogEntry[] = []
   private writes = Promise.resolve()
 
   constructor (private readonly store: ReceiptLogStore, private readonly networkId: string, private readonly self: string) {
     super()
+    this.tally = new WorkTally(self)
   }
 
   async load (): Promise<void> {
-    const entries = await this.store.entries(this.networkId, this.self)
-    try {
-      verifyChain(entries)
-    } catch (err) {
-      this.broken = errorMessage(err)
-      console.warn('hyperspace: receipt log', this.broken)
+    for (let from = 0; ;) {
+      const page = await this.store.page(this.networkId, this.self, from, LOAD_PAGE)
+      for (const entry of page) this.read(entry)
+      const last = page.at(-1)
+      if (last === undefined || page.length < LOAD_PAGE) break
+      // From the last sequence number read, not the count: a log with a gap (reported as broken) is still read once.
+      from = last.seq + 1
     }
-    for (const entry of entries) {
-      this.log.push(entry)
+    if (this.broken !== null) console.warn('hyperspace: receipt log', this.broken)
+  }
+
+  /** One stored entry, in order: its place in the chain checked, its receipt counted. */
+  private read (entry: LogEntry): void {
+    if (this.broken === null) {
       try {
-        const body = decodeLoggedReceipt(entry.receipt)
-        // A log kept before history was per identity may hold receipts of an identity the device
-        // had before this one (docs/architecture.md, Storage): they stay in the chain, and count
-        // for nothing here.
-        if (this.isParty(body)) this.bodies.push(body)
+        checkEntry(entry, this.entries, this.last?.hash ?? GENESIS_HASH)
       } catch (err) {
-        this.broken ??= `entry ${entry.seq} is not a receipt: ${errorMessage(err)}`
+        this.broken = errorMessage(err)
       }
     }
+    this.last = entry
+    this.entries++
+    try {
+      const body = decodeLoggedReceipt(entry.receipt)
+      // A log kept before history was per identity may hold receipts of an identity the device
+      // had before this one (docs/architecture.md, Storage): they stay in the chain, and count
+      // for nothing here.
+      if (this.isParty(body)) this.count(body)
+    } catch (err) {
+      this.broken ??= `entry ${entry.seq} is not a receipt: ${errorMessage(err)}`
+    }
+  }
+
+  private count (body: ReceiptBody): void {
+    this.newest.push(body)
+    if (this.newest.length > RECENT_RECEIPTS) this.newest.shift()
+    this.tally.add(body)
   }
 
   /**
@@ -77,9 +107,10 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
    */
   async append (receipt: SignedReceipt): Promise<void> {
     if (!this.isParty(receipt.body)) throw new ReceiptMismatchError(`${this.self} is neither the server nor the client`)
-    const entry = appendEntry(this.log.at(-1), encodeSignedReceipt(receipt))
-    this.log.push(entry)
-    this.bodies.push(receipt.body)
+    const entry = appendEntry(this.last, encodeSignedReceipt(receipt))
+    this.last = entry
+    this.entries++
+    this.count(receipt.body)
     this.pending.push(entry)
     this.safeDispatchEvent('change', { detail: this.state() })
     this.writes = this.writes.then(async () => { await this.flush() })
@@ -102,16 +133,16 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
   }
 
   state (): ReceiptLogState {
-    return { entries: this.log.length, broken: this.broken }
+    return { entries: this.entries, broken: this.broken }
   }
 
   work (now: number): { work: number, today: number } {
-    return workPoints(this.bodies, this.self, now)
+    return this.tally.points(now)
   }
 
-  /** The newest n receipts, newest first. */
+  /** The newest n receipts (at most RECENT_RECEIPTS), newest first. */
   recent (n: number): ReceiptSummary[] {
-    return this.bodies.slice(-n).reverse().map(b => {
+    return this.newest.slice(-n).reverse().map(b => {
       const role = b.server === this.self ? 'server' : 'client'
       return {
         id: receiptId(b),

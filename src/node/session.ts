@@ -1,5 +1,5 @@
 import { peerIdFromString } from '@libp2p/peer-id'
-import { announcementFromStatuses, type CapabilityAnnouncement } from '../core/announcement.ts'
+import { announcementFromStatuses, servesSomething, type CapabilityAnnouncement } from '../core/announcement.ts'
 import { workingCapabilities, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
 import { DirectDialer } from '../net/direct-dialer.ts'
@@ -51,12 +51,15 @@ export async function createSession (components: NodeComponents, key: PrivateKey
   const { config, scheduler } = components
   const libp2p = await components.createLibp2p(key, config)
   const keeper = new RelayKeeper(libp2p, scheduler, config.bootstrap)
-  const dialer = new DirectDialer(libp2p, scheduler, id => keeper.isRelay(id))
   // The announcement reads what is served from the coordinator below, which needs this registry;
   // nothing is announced before start(), by which time both exist.
   const gossip: CapabilityGossip = new CapabilityGossip(libp2p, scheduler, config.networkId, (): CapabilityAnnouncement => announcementFromStatuses(
     host.profile(), host.capabilities(), libp2p.getMultiaddrs().map(ma => ma.toString()).filter(a => a.includes('/p2p-circuit')), scheduler.now(),
     inference.servingState()))
+  const dialer = new DirectDialer(libp2p, scheduler, id => keeper.isRelay(id), id => {
+    const announced = gossip.get(id)?.announcement
+    return announced !== undefined && servesSomething(announced)
+  })
   const signer = pulseSigner(key)
   const pulse = new PulseService(libp2p, scheduler, {
     networkId: config.networkId,

@@ -3,6 +3,18 @@ import type { HyperspaceDb, RoundRecord, StoredAttestation } from './database.ts
 
 const MAX_ROUND = Number.MAX_SAFE_INTEGER
 
+/**
+ * Attestations kept per round: a round's voters are its 5 drawn validators and the anchors whose
+ * verdict arrived (docs/protocol.md), and the engine keeps a verdict only from a voter; 8 holds the
+ * drawn validators and three anchors, enough to re-check any quorum.
+ */
+export const ATTESTATIONS_PER_ROUND = 8
+/**
+ * Attestations kept per identity and network: a verdict is up to 64 KiB, so at most 64 MiB (about
+ * 15 MiB for committees of 120). The oldest rounds' go first.
+ */
+export const ATTESTATIONS_MAX = 1024
+
 /** Pulse history and the attestations behind it, per network and identity. */
 export class PulseStore {
   constructor (private readonly db: HyperspaceDb) {}
@@ -48,13 +60,38 @@ export class PulseStore {
     await this.db.put('settings', snapshot, historyKey(networkId, peerId))
   }
 
-  async addAttestation (attestation: StoredAttestation): Promise<void> {
-    await this.db.put('attestations', attestation)
+  /**
+   * Keeps a voter's verdict: replaces that voter's earlier one for the round, is refused (false) once
+   * the round holds ATTESTATIONS_PER_ROUND, and pushes out the oldest rounds' beyond ATTESTATIONS_MAX.
+   */
+  async addAttestation (attestation: StoredAttestation): Promise<boolean> {
+    const { networkId, peerId, round, validator } = attestation
+    const tx = this.db.transaction('attestations', 'readwrite')
+    const store = tx.store
+    const replacing = await store.getKey([networkId, peerId, round, validator]) !== undefined
+    if (!replacing && await store.count(attestationsOf(networkId, peerId, round, round)) >= ATTESTATIONS_PER_ROUND) {
+      await tx.done
+      return false
+    }
+    await store.put(attestation)
+    let excess = replacing ? 0 : await store.count(attestationsOf(networkId, peerId, 0, MAX_ROUND)) - ATTESTATIONS_MAX
+    let oldest = excess > 0 ? await store.openCursor(attestationsOf(networkId, peerId, 0, MAX_ROUND)) : null
+    while (oldest !== null && excess > 0) {
+      await oldest.delete()
+      excess--
+      oldest = await oldest.continue()
+    }
+    await tx.done
+    return true
   }
 
   async attestations (networkId: string, peerId: string, round: number): Promise<StoredAttestation[]> {
-    return await this.db.getAll('attestations', IDBKeyRange.bound([networkId, peerId, round, ''], [networkId, peerId, round, '\uffff']))
+    return await this.db.getAll('attestations', attestationsOf(networkId, peerId, round, round))
   }
+}
+
+function attestationsOf (networkId: string, peerId: string, from: number, to: number): IDBKeyRange {
+  return IDBKeyRange.bound([networkId, peerId, from, ''], [networkId, peerId, to, '\uffff'])
 }
 
 function roundsOf (networkId: string, peerId: string): IDBKeyRange {

@@ -10,8 +10,9 @@ const MAX_SEQ = Number.MAX_SAFE_INTEGER
 export class ReceiptStore {
   constructor (private readonly db: HyperspaceDb) {}
 
-  async entries (networkId: string, peerId: string): Promise<LogEntry[]> {
-    const stored = await this.db.getAll('receipts', IDBKeyRange.bound([networkId, peerId, 0], [networkId, peerId, MAX_SEQ]))
+  /** Up to `limit` entries from sequence number `from` on, in order: a log is read a page at a time. */
+  async page (networkId: string, peerId: string, from: number, limit: number): Promise<LogEntry[]> {
+    const stored = await this.db.getAll('receipts', IDBKeyRange.bound([networkId, peerId, from], [networkId, peerId, MAX_SEQ]), limit)
     return stored.map(({ seq, prev, receipt, hash }) => ({ seq, prev, receipt, hash }))
   }
 

@@ -1,6 +1,6 @@
 import { expect, test } from '@playwright/test'
 import { proposeProfile } from '../../src/core/hardware.ts'
-import { openNode, statusOf, waitForNode } from './nodes.ts'
+import { gotoApp, openNode, statusOf, waitForNode } from './nodes.ts'
 import { startRelayProcess, type RelayProcess } from './relay-process.ts'
 
 let relay: RelayProcess
@@ -45,8 +45,8 @@ test('hardware detection proposes a profile and capabilities say honestly what w
   expect(Object.entries(after.capabilities).filter(([, s]) => s.enabled).map(([name]) => name).sort())
     .toEqual(['memory', 'storage', 'validation'])
 
-  // ?profile= overrides the saved choice for this visit.
-  await node.page.goto(`${new URL(node.page.url()).pathname}${new URL(node.page.url()).search}&profile=full`)
+  // ?profile= overrides the saved choice for this visit, once accepted (a link's settings are asked about).
+  await gotoApp(node.page, `${new URL(node.page.url()).pathname}${new URL(node.page.url()).search}&profile=full`)
   await waitForNode(node.page)
   const full = await statusOf(node.page)
   expect(full.profile).toBe('full')

@@ -1,3 +1,4 @@
+import { linkSettingsOf } from '../../src/core/config.ts'
 import type { Browser, BrowserContext, Page } from '@playwright/test'
 import type { NodeStatus, PeerInfo } from '../../src/node/api.ts'
 
@@ -9,6 +10,17 @@ export interface TestNode {
 
 export function appUrl (relayAddrs: string[], extra = ''): string {
   return `/?network=dev&bootstrap=${encodeURIComponent(relayAddrs.join(','))}${extra}`
+}
+
+/**
+ * Opens the app at `url` (absolute, or relative to the test's baseURL). A link that carries settings
+ * (?network=, ?bootstrap=, ?round=, ?profile=) is first shown to the user, and the node starts only
+ * once they are accepted: this accepts them, as a user who trusts the link would. A page whose
+ * browser profile already accepted the same settings is not asked again; use page.goto there.
+ */
+export async function gotoApp (page: Page, url: string): Promise<void> {
+  await page.goto(url)
+  if (linkSettingsOf(new URL(url, 'http://app.invalid').search) !== undefined) await page.getByTestId('link-accept').click()
 }
 
 /** Waits until the page runs a node and returns its status. */
@@ -31,7 +43,9 @@ export async function openNodeAt (browser: Browser, url: string): Promise<TestNo
   const page = await context.newPage()
   page.on('pageerror', err => { console.error(`[page error] ${err.stack ?? err.message}`) })
   if (debug !== undefined) page.on('console', message => { console.log(`[${Date.now() % 100_000}] ${message.text()}`) })
-  await page.goto(url)
+  // Anything the Content-Security-Policy blocks shows in the test's output.
+  page.on('console', message => { if (message.text().includes('Content Security Policy')) console.error(`[csp] ${message.text()}`) })
+  await gotoApp(page, url)
   const status = await waitForNode(page)
   return { context, page, peerId: status.peerId }
 }

@@ -1,7 +1,7 @@
 import { appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { expect, test } from '@playwright/test'
-import { appUrl, waitForNode } from './nodes.ts'
+import { appUrl, gotoApp, waitForNode } from './nodes.ts'
 import { startRelayProcess, type RelayProcess } from './relay-process.ts'
 import { serveCopyOfDist } from './static-server.ts'
 
@@ -13,7 +13,7 @@ test.afterAll(async () => { await relay.stop() })
 test('the service worker serves the app shell offline and the app says it is offline', async ({ browser }) => {
   const context = await browser.newContext()
   const page = await context.newPage()
-  await page.goto(appUrl([relay.addr]))
+  await gotoApp(page, appUrl([relay.addr]))
   await waitForNode(page)
   await page.evaluate(async () => { await navigator.serviceWorker.ready })
   // Installed: a reload is now answered through the worker.
@@ -40,7 +40,7 @@ test('a new deployment shows an update prompt, and Reload switches to it', async
   const site = await serveCopyOfDist()
   const context = await browser.newContext({ baseURL: site.url })
   const page = await context.newPage()
-  await page.goto(appUrl([relay.addr]))
+  await gotoApp(page, appUrl([relay.addr]))
   await waitForNode(page)
   await page.evaluate(async () => { await navigator.serviceWorker.ready })
   await expect(page.getByTestId('update-prompt')).toBeHidden()

@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test'
-import { appUrl, statusOf, waitForNode } from './nodes.ts'
+import { appUrl, gotoApp, statusOf, waitForNode } from './nodes.ts'
 import { startRelayProcess, type RelayProcess } from './relay-process.ts'
 
 let relay: RelayProcess
@@ -10,9 +10,10 @@ test.afterAll(async () => { await relay.stop() })
 test('a second tab of one profile does not start a second node, and can take over', async ({ browser }) => {
   const context = await browser.newContext()
   const first = await context.newPage()
-  await first.goto(appUrl([relay.addr]))
+  await gotoApp(first, appUrl([relay.addr]))
   const { peerId } = await waitForNode(first)
 
+  // The same profile accepted these settings in the first tab: the second is not asked again.
   const second = await context.newPage()
   await second.goto(appUrl([relay.addr]))
   await expect(second.getByTestId('elsewhere')).toContainText('running in another tab')
@@ -40,14 +41,14 @@ test('a second tab of one profile does not start a second node, and can take ove
 test('identity export and import between two profiles, asking before it replaces a key', async ({ browser }) => {
   const source = await browser.newContext()
   const a = await source.newPage()
-  await a.goto(appUrl([relay.addr]))
+  await gotoApp(a, appUrl([relay.addr]))
   const { peerId: exported } = await waitForNode(a)
   const file = await a.evaluate(async () => JSON.stringify(await window.hyperspace?.identity.export('correct horse battery')))
   await source.close()
 
   const target = await browser.newContext()
   const b = await target.newPage()
-  await b.goto(appUrl([relay.addr]))
+  await gotoApp(b, appUrl([relay.addr]))
   const { peerId: own } = await waitForNode(b)
   expect(own).not.toBe(exported)
 

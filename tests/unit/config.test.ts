@@ -4,9 +4,12 @@ import {
   DEFAULT_ROUND_MS,
   MAX_BOOTSTRAP_ADDRS,
   isDevNetwork,
+  linkSettingsKey,
+  linkSettingsOf,
   looksLikeBootstrapAddr,
   networkIdFor,
-  parseNodeConfig
+  parseNodeConfig,
+  withoutLinkSettings
 } from '../../src/core/config.ts'
 import { fakePeerId } from './helpers.ts'
 
@@ -292,5 +295,29 @@ describe('network ids', () => {
     expect(a.roundMs).toBe(6000)
     expect(b.roundMs).toBe(90_000)
     expect(a.networkId).not.toBe(b.networkId)
+  })
+})
+
+describe('link settings', () => {
+  it('are the query parameters that move a node, as given, or nothing', () => {
+    expect(linkSettingsOf('')).toBeUndefined()
+    expect(linkSettingsOf('?debug=1')).toBeUndefined()
+    expect(linkSettingsOf('?network=dev&bootstrap=&x=1')).toEqual({ network: 'dev', bootstrap: '' })
+    expect(linkSettingsOf('?profile=full&round=6')).toEqual({ profile: 'full', round: '6' })
+  })
+
+  it('have one key whatever the order of the parameters, and another for any other value', () => {
+    const a = linkSettingsOf('?network=dev&bootstrap=/a') ?? {}
+    const b = linkSettingsOf('?bootstrap=/a&network=dev') ?? {}
+    expect(linkSettingsKey(a)).toBe(linkSettingsKey(b))
+    expect(linkSettingsKey(a)).not.toBe(linkSettingsKey(linkSettingsOf('?bootstrap=/a&network=dev&profile=full') ?? {}))
+    // An empty bootstrap list is a setting of its own, not its absence.
+    expect(linkSettingsKey(linkSettingsOf('?network=dev&bootstrap=') ?? {})).not.toBe(linkSettingsKey(linkSettingsOf('?network=dev') ?? {}))
+  })
+
+  it('come out of a query string, leaving the other parameters', () => {
+    expect(withoutLinkSettings('?network=dev&round=6&bootstrap=/a&profile=full')).toBe('')
+    expect(withoutLinkSettings('?network=dev&x=1')).toBe('?x=1')
+    expect(parseNodeConfig(withoutLinkSettings('?network=dev-x&bootstrap=/a'), { network: 'dev' }).network).toBe('dev')
   })
 })

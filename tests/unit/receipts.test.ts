@@ -39,9 +39,9 @@ import {
   type ReceiptExpectation,
   type SignedReceipt
 } from '../../src/core/receipts/receipt.ts'
-import { CACHE_RATE, pointsOf, UNITS_PER_POINT, workPoints } from '../../src/core/receipts/work-points.ts'
+import { CACHE_RATE, pointsOf, UNITS_PER_POINT, WorkTally } from '../../src/core/receipts/work-points.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
-import { ReceiptBook, type ReceiptLogStore } from '../../src/node/receipt-book.ts'
+import { RECENT_RECEIPTS, ReceiptBook, type ReceiptLogStore } from '../../src/node/receipt-book.ts'
 import { ReceiptStore } from '../../src/storage/receipt-store.ts'
 import { closeAll, openDb } from './helpers.ts'
 import type { PulseSigner } from '../../src/core/pulse/messages.ts'
@@ -102,6 +102,32 @@ function flipped (bytes: Uint8Array, at = 0): Uint8Array {
 }
 
 function plain (b: Uint8Array): Uint8Array { return new Uint8Array(b) }
+
+/** A node's work points from these receipts, added up as its receipt book does. */
+function workPoints (receipts: readonly ReceiptBody[], self: string, now: number): { work: number, today: number } {
+  const tally = new WorkTally(self)
+  for (const receipt of receipts) tally.add(receipt)
+  return tally.points(now)
+}
+
+function receiptAt (entries: LogEntry[], i: number): LogEntry {
+  const entry = entries[i]
+  if (entry === undefined) throw new Error(`no entry ${i}`)
+  return entry
+}
+
+/** A receipt log held in an array, read a page at a time as from the store. */
+function arrayLog (entries: LogEntry[]): ReceiptLogStore & { pages: number } {
+  const log = {
+    pages: 0,
+    page: async (_net: string, _peer: string, from: number, limit: number) => {
+      log.pages++
+      return entries.slice(from, from + limit)
+    },
+    append: async () => {}
+  }
+  return log
+}
 
 /** A signer that claims one peer id and signs with another party's key. */
 function impostor (claimed: string, actual: Party): PulseSigner {
@@ -520,7 +546,7 @@ describe('ReceiptBook', () => {
     expect(recent[1]).toMatchObject({ id: receiptId(served.body), peer: client.peerId, units: 1500, points: 1.5, ts: NOW })
     expect(book.recent(1)).toHaveLength(1)
     // What was stored is a valid chain of the exact receipts.
-    const stored = await store.entries(`${NET}-a`, server.peerId)
+    const stored = await store.page(`${NET}-a`, server.peerId, 0, 100)
     expect(() => { verifyChain(stored) }).not.toThrow()
     expect(stored.map(e => plain(e.receipt))).toEqual([plain(encodeSignedReceipt(served)), plain(encodeSignedReceipt(asClient))])
   })
@@ -536,7 +562,7 @@ describe('ReceiptBook', () => {
     expect(second.work(NOW)).toEqual(first.work(NOW))
     expect(second.recent(3)).toEqual(first.recent(3))
     await second.append(await fullReceipt({ units: 400 }))
-    const stored = await store.entries(`${NET}-b`, server.peerId)
+    const stored = await store.page(`${NET}-b`, server.peerId, 0, 100)
     expect(stored.map(e => e.seq)).toEqual([0, 1, 2, 3])
     expect(() => { verifyChain(stored) }).not.toThrow()
     // Another network's log is separate.
@@ -584,7 +610,7 @@ describe('ReceiptBook', () => {
     const entries: LogEntry[] = []
     entries.push(appendEntry(undefined, old))
     entries.push(appendEntry(entries[0], await v1(250)))
-    const book = new ReceiptBook({ entries: async () => entries, append: async () => {} }, NET, server.peerId)
+    const book = new ReceiptBook(arrayLog(entries), NET, server.peerId)
     await book.load()
     expect(book.state()).toEqual({ entries: 2, broken: null })
     expect(book.work(NOW).work).toBeCloseTo(0.75, 15)
@@ -596,11 +622,40 @@ describe('ReceiptBook', () => {
     const entries: LogEntry[] = []
     entries.push(appendEntry(undefined, encodeSignedReceipt(await fullReceipt())))
     entries.push(appendEntry(entries[0], new Uint8Array([1, 2, 3])))
-    const store: ReceiptLogStore = { entries: async () => entries, append: async () => {} }
+    const store = arrayLog(entries)
     const book = new ReceiptBook(store, NET, server.peerId)
     await book.load()
     expect(book.state()).toEqual({ entries: 2, broken: expect.stringMatching(/entry 1 is not a receipt/) as unknown as string })
     expect(book.recent(5)).toHaveLength(1)
+  })
+
+  it('loads a long log a page at a time and holds only the newest receipts', async () => {
+    const entries: LogEntry[] = []
+    const receipt = encodeSignedReceipt(await fullReceipt({ units: 10, ts: NOW }))
+    for (let i = 0; i < RECENT_RECEIPTS + 300; i++) entries.push(appendEntry(entries.at(-1), receipt))
+    const log = arrayLog(entries)
+    const book = new ReceiptBook(log, NET, server.peerId)
+    await book.load()
+    // 1,300 entries in pages of 256: six reads, never the whole log at once.
+    expect(log.pages).toBe(6)
+    expect(book.state()).toEqual({ entries: RECENT_RECEIPTS + 300, broken: null })
+    expect(book.work(NOW).work).toBeCloseTo((RECENT_RECEIPTS + 300) * 0.01, 9)
+    expect(book.recent(5000)).toHaveLength(RECENT_RECEIPTS)
+    // It chains on from the last entry it read.
+    await book.append(await fullReceipt({ units: 20 }))
+    expect(book.state()).toEqual({ entries: RECENT_RECEIPTS + 301, broken: null })
+    expect(book.recent(1)[0]?.units).toBe(20)
+    // A break in any page is found.
+    const tampered = [...entries]
+    tampered[700] = { ...receiptAt(entries, 700), receipt: encodeSignedReceipt(await fullReceipt({ units: 1000, ts: NOW })) }
+    const broken = new ReceiptBook(arrayLog(tampered), NET, server.peerId)
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    try {
+      await broken.load()
+    } finally {
+      warn.mockRestore()
+    }
+    expect(broken.state().broken).toMatch(/entry 700: hash does not match/)
   })
 
   it('keeps a receipt in memory when the store fails to write it', async () => {
@@ -621,7 +676,7 @@ describe('ReceiptBook', () => {
     expect(book.work(NOW).work).toBe(2.5)
 
     // A store that rejects every write: appends still resolve and count.
-    const failing: ReceiptLogStore = { entries: async () => [], append: async () => { throw new Error('QuotaExceededError') } }
+    const failing: ReceiptLogStore = { page: async () => [], append: async () => { throw new Error('QuotaExceededError') } }
     const memoryOnly = new ReceiptBook(failing, NET, server.peerId)
     await memoryOnly.load()
     const warn2 = vi.spyOn(console, 'warn').mockImplementation(() => {})

@@ -49,25 +49,40 @@ export class JobQueue {
   }
 }
 
-/** A token bucket per peer: `burst` jobs at once, refilled at `perMinute`. */
+/** A token bucket: `burst` at once, refilled at `perMinute`. */
+export class TokenBucket {
+  private tokens: number
+  private at: number | undefined
+
+  constructor (private readonly perMinute: number, private readonly burst: number) {
+    this.tokens = burst
+  }
+
+  /** Takes one token; false when there is none left. */
+  take (now: number): boolean {
+    this.tokens = Math.min(this.burst, this.tokens + (now - (this.at ?? now)) * this.perMinute / 60_000)
+    this.at = now
+    if (this.tokens < 1) return false
+    this.tokens -= 1
+    return true
+  }
+}
+
+/** A token bucket per peer: `burst` jobs at once, refilled at `perMinute`; the least recently seen of `maxPeers` is forgotten. */
 export class PeerRateLimit {
-  private readonly buckets = new Map<string, { tokens: number, at: number }>()
+  private readonly buckets = new Map<string, TokenBucket>()
 
   constructor (private readonly perMinute: number, private readonly burst: number, private readonly maxPeers = 4096) {}
 
   /** Takes one token for the peer; false when it has none left. */
   take (peerId: string, now: number): boolean {
-    const bucket = this.buckets.get(peerId) ?? { tokens: this.burst, at: now }
-    bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.at) * this.perMinute / 60_000)
-    bucket.at = now
+    const bucket = this.buckets.get(peerId) ?? new TokenBucket(this.perMinute, this.burst)
     this.buckets.delete(peerId)
     if (this.buckets.size >= this.maxPeers) {
       const oldest = this.buckets.keys().next().value
       if (oldest !== undefined) this.buckets.delete(oldest)
     }
     this.buckets.set(peerId, bucket)
-    if (bucket.tokens < 1) return false
-    bucket.tokens -= 1
-    return true
+    return bucket.take(now)
   }
 }

@@ -26,13 +26,18 @@ export function appendEntry (last: LogEntry | undefined, receipt: Uint8Array): L
   return { seq, prev, receipt, hash: entryHash(seq, prev, receipt) }
 }
 
+/** Checks that `entry` is entry `seq` of a log and follows the entry whose hash is `prev`; throws ReceiptChainError. */
+export function checkEntry (entry: LogEntry, seq: number, prev: Uint8Array): void {
+  if (entry.seq !== seq) throw new ReceiptChainError(seq, `sequence number ${entry.seq}`)
+  if (!equalBytes(entry.prev, prev)) throw new ReceiptChainError(seq, 'does not follow the previous entry')
+  if (!equalBytes(entry.hash, entryHash(entry.seq, entry.prev, entry.receipt))) throw new ReceiptChainError(seq, 'hash does not match its content')
+}
+
 /** Checks a whole log from its first entry; throws ReceiptChainError at the first break. */
 export function verifyChain (entries: readonly LogEntry[]): void {
   let prev: Uint8Array = GENESIS_HASH
   entries.forEach((entry, i) => {
-    if (entry.seq !== i) throw new ReceiptChainError(i, `sequence number ${entry.seq}`)
-    if (!equalBytes(entry.prev, prev)) throw new ReceiptChainError(i, 'does not follow the previous entry')
-    if (!equalBytes(entry.hash, entryHash(entry.seq, entry.prev, entry.receipt))) throw new ReceiptChainError(i, 'hash does not match its content')
+    checkEntry(entry, i, prev)
     prev = entry.hash
   })
 }

@@ -18,16 +18,33 @@ export function pointsOf (body: ReceiptBody): number {
   return body.units / UNITS_PER_POINT[body.kind] * (body.cached ? CACHE_RATE : 1)
 }
 
-/** Work points a node earned as the server of countersigned receipts: in all, and since today's UTC midnight. */
-export function workPoints (receipts: readonly ReceiptBody[], self: string, now: number): { work: number, today: number } {
-  const todayStart = Math.floor(now / DAY_MS) * DAY_MS
-  let work = 0
-  let today = 0
-  for (const r of receipts) {
-    if (r.server !== self) continue
-    const points = pointsOf(r)
-    work += points
-    if (r.ts >= todayStart) today += points
+/** UTC days whose work points a tally keeps apart: today's is asked for, and clocks differ a little. */
+const DAYS_KEPT = 8
+
+/**
+ * Work points a node earned as the server of countersigned receipts, added up one receipt at a time
+ * so that a long log need not be held in memory: in all, and since today's UTC midnight.
+ */
+export class WorkTally {
+  private total = 0
+  /** Points per UTC day number, for the DAYS_KEPT newest days that had any. */
+  private readonly days = new Map<number, number>()
+
+  constructor (private readonly self: string) {}
+
+  add (receipt: ReceiptBody): void {
+    if (receipt.server !== this.self) return
+    const points = pointsOf(receipt)
+    this.total += points
+    const day = Math.floor(receipt.ts / DAY_MS)
+    this.days.set(day, (this.days.get(day) ?? 0) + points)
+    if (this.days.size > DAYS_KEPT) this.days.delete(Math.min(...this.days.keys()))
   }
-  return { work, today }
+
+  points (now: number): { work: number, today: number } {
+    const today = Math.floor(now / DAY_MS)
+    let sinceMidnight = 0
+    for (const [day, points] of this.days) if (day >= today) sinceMidnight += points
+    return { work: this.total, today: sinceMidnight }
+  }
 }
