@@ -33,6 +33,8 @@ export interface Relay {
   libp2p: Libp2p<HyperspaceServices>
   /** Dialable addresses including /p2p/<peer id>: what goes into bootstrap.json. */
   addrs: string[]
+  /** The gossip topics the relay carries for its peers. */
+  carriedTopics(): string[]
   stop(): Promise<void>
 }
 
@@ -67,11 +69,12 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
   const misbehaviour = new MisbehaviourTracker(systemScheduler, () => false, peerId => {
     libp2p.hangUp(peerId).catch(err => { console.warn('relay: hang-up failed', err) })
   })
-  const carrier = new TopicCarrier(libp2p, options.privateKey, misbehaviour, options.maxTopics)
+  const carrier = new TopicCarrier(libp2p, options.privateKey, misbehaviour, { network: options.network, maxTopics: options.maxTopics })
   carrier.start()
   return {
     libp2p,
     addrs: libp2p.getMultiaddrs().map(ma => ma.toString()),
+    carriedTopics: () => carrier.topics(),
     stop: async () => {
       carrier.stop()
       await libp2p.stop()

@@ -1,0 +1,159 @@
+import '../../src/relay/polyfills.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { RPC } from '@libp2p/gossipsub/message'
+import { identify } from '@libp2p/identify'
+import { noise } from '@libp2p/noise'
+import { lpStream } from '@libp2p/utils'
+import { webSockets } from '@libp2p/websockets'
+import { yamux } from '@libp2p/yamux'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { RELAY_DEFAULTS, startRelay, type Relay, type RelayOptions } from '../../src/relay/relay.ts'
+import type { PeerId, Stream } from '@libp2p/interface'
+
+/**
+ * The adversarial-peer harness: a real relay in this process on 127.0.0.1 and Node libp2p peers
+ * that attack it over WebSockets, as a remote peer would.
+ */
+
+export async function startTestRelay (options: Partial<RelayOptions> = {}): Promise<Relay> {
+  return await startRelay({
+    ...RELAY_DEFAULTS,
+    privateKey: await generateKeyPair('Ed25519'),
+    port: 0,
+    announce: [],
+    ...options
+  })
+}
+
+export type Peer = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>> }>
+export type GossipPeer = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>, pubsub: GossipSub }>
+
+const base = {
+  transports: [webSockets()],
+  connectionEncrypters: [noise()],
+  streamMuxers: [yamux()],
+  // Node's default gater refuses loopback addresses; the relay under attack lives on 127.0.0.1.
+  connectionGater: { denyDialMultiaddr: () => false }
+}
+
+/**
+ * A peer that speaks the protocols by hand: raw GossipSub RPCs, DHT messages, HOP requests. It
+ * claims GossipSub (and drains what the relay sends) so the relay keeps it as a GossipSub peer.
+ */
+export async function rawPeer (): Promise<Peer> {
+  const peer = await createLibp2p({ ...base, services: { identify: identify() } })
+  await peer.handle('/meshsub/1.1.0', async stream => {
+    for await (const chunk of stream) void chunk
+  })
+  return peer
+}
+
+/** A peer running stock GossipSub (StrictSign), as an attacker who publishes through the library. */
+export async function gossipPeer (): Promise<GossipPeer> {
+  return await createLibp2p({ ...base, services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }) } })
+}
+
+export function relayAddr (relay: Relay): ReturnType<typeof multiaddr> {
+  return multiaddr(relay.addrs[0] ?? '')
+}
+
+/** Opens a GossipSub stream to the relay and writes each RPC as one length-prefixed frame. */
+export async function sendGossipRpcs (peer: Peer, relay: Relay, rpcs: RPC[]): Promise<Stream> {
+  const stream = await peer.dialProtocol(relayAddr(relay), '/meshsub/1.1.0')
+  const lp = lpStream(stream)
+  for (const rpc of rpcs) await lp.write(RPC.encode(rpc))
+  return stream
+}
+
+export function subscribeRpc (topics: string[]): RPC {
+  return { subscriptions: topics.map(topic => ({ subscribe: true, topic })), messages: [] }
+}
+
+/** The relay's GossipSub score of a peer (the method exists on the implementation, not the interface). */
+export function relayScoreOf (relay: Relay, peer: PeerId): number {
+  const pubsub = relay.libp2p.services.pubsub as unknown as { getScore: (id: string) => number }
+  return pubsub.getScore(peer.toString())
+}
+
+/** Minimal protobuf writing and reading, enough for DHT and circuit relay messages. */
+export const proto = {
+  varint (value: number): number[] {
+    const out: number[] = []
+    let v = value
+    while (v > 0x7f) {
+      out.push((v & 0x7f) | 0x80)
+      v = Math.floor(v / 128)
+    }
+    out.push(v)
+    return out
+  },
+  uint (field: number, value: number): number[] {
+    return [...proto.varint(field << 3), ...proto.varint(value)]
+  },
+  bytes (field: number, value: Uint8Array | number[]): number[] {
+    return [...proto.varint((field << 3) | 2), ...proto.varint(value.length), ...value]
+  },
+  /** Every field of a message: varints as numbers, length-delimited ones as bytes (repeated fields keep all). */
+  read (bytes: Uint8Array): Map<number, Array<number | Uint8Array>> {
+    const fields = new Map<number, Array<number | Uint8Array>>()
+    let pos = 0
+    const varint = (): number => {
+      let value = 0
+      let scale = 1
+      for (;;) {
+        const byte = bytes[pos++]
+        if (byte === undefined) throw new RangeError('truncated protobuf')
+        value += (byte & 0x7f) * scale
+        if (byte < 0x80) return value
+        scale *= 128
+      }
+    }
+    while (pos < bytes.length) {
+      const tag = varint()
+      const field = Math.floor(tag / 8)
+      const wire = tag & 7
+      let value: number | Uint8Array
+      if (wire === 0) value = varint()
+      else if (wire === 2) {
+        const length = varint()
+        value = bytes.subarray(pos, pos + length)
+        pos += length
+      } else throw new RangeError(`wire type ${wire} not supported`)
+      fields.set(field, [...(fields.get(field) ?? []), value])
+    }
+    return fields
+  }
+}
+
+/**
+ * Samples this process's JS heap plus array buffers (where libp2p keeps its byte buffers) while an
+ * attack runs. The relay shares the process with its attackers, so the figure bounds both.
+ */
+export class MemoryMeter {
+  readonly baseline = MemoryMeter.now()
+  private peakBytes = this.baseline
+  private readonly timer = setInterval(() => { this.sample() }, 20)
+
+  static now (): number {
+    const usage = process.memoryUsage()
+    return usage.heapUsed + usage.arrayBuffers
+  }
+
+  sample (): void {
+    this.peakBytes = Math.max(this.peakBytes, MemoryMeter.now())
+  }
+
+  /** The highest figure seen above the baseline, in MiB; stops sampling. */
+  stop (): { peakMiB: number, growthMiB: number } {
+    this.sample()
+    clearInterval(this.timer)
+    return { peakMiB: this.peakBytes / 2 ** 20, growthMiB: (this.peakBytes - this.baseline) / 2 ** 20 }
+  }
+}
+
+/** One line of the figures table the closing note reports (attack, peak memory, honest service kept, attacker cut off after). */
+export function reportFigures (attack: string, memory: { peakMiB: number, growthMiB: number }, honestServed: boolean, cutOffAfter: string): void {
+  console.log(`FIGURES | ${attack} | peak ${memory.peakMiB.toFixed(1)} MiB (+${memory.growthMiB.toFixed(1)}) | honest served: ${honestServed ? 'yes' : 'no'} | cut off after: ${cutOffAfter}`)
+}
