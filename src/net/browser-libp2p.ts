@@ -3,6 +3,7 @@ import { noise } from '@libp2p/noise'
 import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
+import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { hyperspaceServices, type HyperspaceServices } from './services.ts'
 import type { NodeConfig } from '../core/config.ts'
@@ -35,6 +36,12 @@ export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeC
     // The browser default refuses ws:// and private addresses; a dev network lives on exactly those.
     connectionGater: config.dev ? { denyDialMultiaddr: () => false } : {},
     connectionMonitor: { pingInterval: 5_000 },
-    services: hyperspaceServices({ network: config.network, dev: config.dev, dhtServer: false, colocationPenalty: !config.dev })
+    services: hyperspaceServices({
+      network: config.network,
+      dev: config.dev,
+      dhtServer: false,
+      colocationPenalty: !config.dev,
+      relays: config.bootstrap.flatMap(addr => multiaddr(addr).getComponents().findLast(c => c.name === 'p2p')?.value ?? [])
+    })
   })
 }

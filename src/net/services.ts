@@ -12,6 +12,8 @@ export interface ServiceOptions {
   /** Browsers are DHT clients; relays, which are reachable, are DHT servers. */
   dhtServer: boolean
   colocationPenalty: boolean
+  /** Peer ids of the node's bootstrap relays, which gossip scoring spares (see hyperspaceGossip). */
+  relays?: string[]
 }
 
 export function dhtProtocol (network: string): string {
@@ -32,7 +34,7 @@ export function hyperspaceServices (options: ServiceOptions): ServiceFactoryMap<
     // libp2p's connection monitor pings every few seconds; on a busy machine one ping can outlast the
     // interval, and with one stream allowed the overlap alone would abort a healthy connection.
     ping: ping({ maxOutboundStreams: 3, maxInboundStreams: 3 }),
-    pubsub: hyperspaceGossip({ colocationPenalty: options.colocationPenalty }),
+    pubsub: hyperspaceGossip({ colocationPenalty: options.colocationPenalty, ...(options.relays !== undefined ? { relays: options.relays } : {}) }),
     dht: kadDHT({
       protocol: dhtProtocol(options.network),
       clientMode: !options.dhtServer,
