@@ -5,12 +5,13 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { isDevNetwork } from '../core/config.ts'
 import { systemScheduler } from '../core/scheduler.ts'
+import { GOSSIP_SCORE_THRESHOLDS, gossipScoreOf } from '../net/gossip.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { hyperspaceServices, type HyperspaceServices } from '../net/services.ts'
 import { ReservationLimiter } from './reservation-limits.ts'
 import { TopicCarrier } from './topic-carrier.ts'
 import type { RelayTls } from './tls-files.ts'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 export interface RelayOptions {
   privateKey: PrivateKey
@@ -47,7 +48,12 @@ export interface Relay {
 export async function startRelay (options: RelayOptions): Promise<Relay> {
   const dev = isDevNetwork(options.network)
   const limiter = new ReservationLimiter(options.maxReservationsPerHost)
-  const libp2p = await createLibp2p({
+  // Created before libp2p because the connection gater asks it; it hangs up only once libp2p runs.
+  const misbehaviour: MisbehaviourTracker = new MisbehaviourTracker(systemScheduler, () => false, peerId => {
+    libp2p.hangUp(peerId).catch(err => { console.warn('relay: hang-up failed', err) })
+  })
+  const banned = (peerId: PeerId): boolean => misbehaviour.isBanned(peerId)
+  const libp2p: Libp2p<HyperspaceServices> = await createLibp2p({
     privateKey: options.privateKey,
     addresses: {
       listen: [`/ip4/${options.host}/tcp/${options.port}/${options.tls !== undefined ? 'tls/ws' : 'ws'}`],
@@ -57,7 +63,13 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { maxConnections: options.maxReservations * 2, inboundConnectionThreshold: 50, maxIncomingPendingConnections: 64 },
-    connectionGater: { denyInboundRelayReservation: limiter.deny },
+    connectionGater: {
+      // A banned peer is known by its id once the connection is encrypted; until then only its address is.
+      denyInboundEncryptedConnection: banned,
+      denyDialPeer: banned,
+      denyInboundRelayReservation: source => banned(source) || limiter.deny(source),
+      denyOutboundRelayedConnection: (source, destination) => banned(source) || banned(destination)
+    },
     services: {
       ...hyperspaceServices({ network: options.network, dev, dhtServer: true, colocationPenalty: false }),
       relay: circuitRelayServer({
@@ -66,9 +78,7 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     }
   })
   limiter.attach(libp2p)
-  const misbehaviour = new MisbehaviourTracker(systemScheduler, () => false, peerId => {
-    libp2p.hangUp(peerId).catch(err => { console.warn('relay: hang-up failed', err) })
-  })
+  const stopWarden = banGraylisted(libp2p, misbehaviour)
   const carrier = new TopicCarrier(libp2p, options.privateKey, misbehaviour, { network: options.network, maxTopics: options.maxTopics })
   carrier.start()
   return {
@@ -76,9 +86,28 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     addrs: libp2p.getMultiaddrs().map(ma => ma.toString()),
     carriedTopics: () => carrier.topics(),
     stop: async () => {
+      stopWarden()
       carrier.stop()
       await libp2p.stop()
     }
   }
 }
 
+
+const SCORE_CHECK_MS = 1000
+
+/**
+ * GossipSub ignores a graylisted peer but keeps its connection, and messages that fail their
+ * signature never reach a validator (so they cost no strike): the relay bans peers whose gossip score
+ * is below the graylist threshold, checking once per score decay.
+ */
+function banGraylisted (libp2p: Libp2p<HyperspaceServices>, misbehaviour: MisbehaviourTracker): () => void {
+  const pubsub = libp2p.services.pubsub
+  const timer = setInterval(() => {
+    for (const peer of pubsub.getPeers()) {
+      const score = gossipScoreOf(pubsub, peer.toString())
+      if (score < GOSSIP_SCORE_THRESHOLDS.graylistThreshold) misbehaviour.ban(peer, `gossip score ${score.toFixed(0)}`)
+    }
+  }, SCORE_CHECK_MS)
+  return () => { clearInterval(timer) }
+}

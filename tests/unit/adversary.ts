@@ -9,7 +9,11 @@ import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { systemScheduler } from '../../src/core/scheduler.ts'
+import { CapabilityGossip, type PeerAnnouncement } from '../../src/net/capability-gossip.ts'
+import { hyperspaceGossip } from '../../src/net/gossip.ts'
 import { RELAY_DEFAULTS, startRelay, type Relay, type RelayOptions } from '../../src/relay/relay.ts'
+import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { PeerId, Stream } from '@libp2p/interface'
 
 /**
@@ -53,6 +57,29 @@ export async function rawPeer (): Promise<Peer> {
 /** A peer running stock GossipSub (StrictSign), as an attacker who publishes through the library. */
 export async function gossipPeer (): Promise<GossipPeer> {
   return await createLibp2p({ ...base, services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }) } })
+}
+
+/** An honest node's gossip as browsers run it, announcing itself on `network`'s capabilities topic. */
+export interface HonestNode {
+  libp2p: Libp2p<HyperspaceServices>
+  gossip: CapabilityGossip
+  /** Announcements received from others, by peer id. */
+  heard: Map<string, PeerAnnouncement>
+}
+
+export async function honestNode (relay: Relay, network = 'dev'): Promise<HonestNode> {
+  const libp2p = await createLibp2p({ ...base, services: { identify: identify(), pubsub: hyperspaceGossip({ colocationPenalty: false }) } }) as unknown as Libp2p<HyperspaceServices>
+  const gossip = new CapabilityGossip(libp2p, systemScheduler, network, () => ({
+    timestamp: Date.now(),
+    profile: 'storage',
+    capabilities: { storage: { working: true } },
+    addrs: []
+  }))
+  const heard = new Map<string, PeerAnnouncement>()
+  gossip.addEventListener('announcement', e => { heard.set(e.detail.peerId, e.detail) })
+  gossip.start()
+  await libp2p.dial(relayAddr(relay))
+  return { libp2p, gossip, heard }
 }
 
 export function relayAddr (relay: Relay): ReturnType<typeof multiaddr> {
