@@ -24,6 +24,7 @@ const relay = await startRelay({
   network: args.network,
   maxReservations: args.maxReservations,
   maxReservationsPerHost: args.maxReservationsPerHost,
+  maxConnectionsPerHost: args.maxConnectionsPerHost,
   maxTopics: RELAY_DEFAULTS.maxTopics,
   ...(tls !== undefined ? { tls } : {})
 })

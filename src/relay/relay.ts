@@ -1,4 +1,4 @@
-import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { noise } from '@libp2p/noise'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
@@ -8,6 +8,7 @@ import { systemScheduler } from '../core/scheduler.ts'
 import { GOSSIP_SCORE_THRESHOLDS, gossipScoreOf } from '../net/gossip.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { hyperspaceServices, type HyperspaceServices } from '../net/services.ts'
+import { InboundConnectionLimiter } from './connection-limits.ts'
 import { ReservationLimiter } from './reservation-limits.ts'
 import { TopicCarrier } from './topic-carrier.ts'
 import type { RelayTls } from './tls-files.ts'
@@ -22,16 +23,34 @@ export interface RelayOptions {
   network: string
   maxReservations: number
   maxReservationsPerHost: number
+  /** Connections from one address group (an IPv4 address, an IPv6 /64), open or in their handshake. */
+  maxConnectionsPerHost: number
   /** The most gossip topics this relay joins on behalf of its peers. */
   maxTopics: number
   /** Listen on wss with this certificate instead of plain ws (which https pages may not open). */
   tls?: RelayTls
 }
 
-export const RELAY_DEFAULTS = { host: '127.0.0.1', port: 4002, network: 'dev', maxReservations: 512, maxReservationsPerHost: 64, maxTopics: 64 } as const
+export const RELAY_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 4002,
+  network: 'dev',
+  maxReservations: 512,
+  maxReservationsPerHost: 64,
+  maxConnectionsPerHost: 128,
+  maxTopics: 64
+} as const
+
+/** New connections one address group may open per second. */
+const INBOUND_CONNECTIONS_PER_SECOND = 50
+/** Handshakes in progress from one address group, of the relay's MAX_PENDING_CONNECTIONS. */
+const MAX_PENDING_PER_HOST = 8
+const MAX_PENDING_CONNECTIONS = 64
+
+export type RelayServices = HyperspaceServices & { relay: CircuitRelayService }
 
 export interface Relay {
-  libp2p: Libp2p<HyperspaceServices>
+  libp2p: Libp2p<RelayServices>
   /** Dialable addresses including /p2p/<peer id>: what goes into bootstrap.json. */
   addrs: string[]
   /** The gossip topics the relay carries for its peers. */
@@ -48,12 +67,17 @@ export interface Relay {
 export async function startRelay (options: RelayOptions): Promise<Relay> {
   const dev = isDevNetwork(options.network)
   const limiter = new ReservationLimiter(options.maxReservationsPerHost)
+  const connections = new InboundConnectionLimiter({
+    maxPerGroup: options.maxConnectionsPerHost,
+    maxPendingPerGroup: MAX_PENDING_PER_HOST,
+    perSecond: INBOUND_CONNECTIONS_PER_SECOND
+  })
   // Created before libp2p because the connection gater asks it; it hangs up only once libp2p runs.
   const misbehaviour: MisbehaviourTracker = new MisbehaviourTracker(systemScheduler, () => false, peerId => {
     libp2p.hangUp(peerId).catch(err => { console.warn('relay: hang-up failed', err) })
   })
   const banned = (peerId: PeerId): boolean => misbehaviour.isBanned(peerId)
-  const libp2p: Libp2p<HyperspaceServices> = await createLibp2p({
+  const libp2p: Libp2p<RelayServices> = await createLibp2p({
     privateKey: options.privateKey,
     addresses: {
       listen: [`/ip4/${options.host}/tcp/${options.port}/${options.tls !== undefined ? 'tls/ws' : 'ws'}`],
@@ -62,8 +86,16 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     transports: [webSockets(options.tls !== undefined ? { https: { cert: options.tls.cert, key: options.tls.key } } : {})],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: options.maxReservations * 2, inboundConnectionThreshold: 50, maxIncomingPendingConnections: 64 },
+    connectionManager: {
+      maxConnections: options.maxReservations * 2,
+      // libp2p's rate limit counts exact addresses (one IPv6 host has 2^64); the gater's counts groups.
+      // libp2p's must not be the stricter (its default is 5).
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND,
+      maxIncomingPendingConnections: MAX_PENDING_CONNECTIONS
+    },
     connectionGater: {
+      denyInboundConnection: connections.deny,
+      denyInboundUpgradedConnection: connections.upgraded,
       // A banned peer is known by its id once the connection is encrypted; until then only its address is.
       denyInboundEncryptedConnection: banned,
       denyDialPeer: banned,

@@ -1,4 +1,5 @@
 import '../../src/relay/polyfills.ts'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { RPC } from '@libp2p/gossipsub/message'
@@ -54,6 +55,19 @@ export async function rawPeer (): Promise<Peer> {
   return peer
 }
 
+/**
+ * A browser's relay use: with `listen`, it holds a reservation on the relays it connects to (as a
+ * browser does); without, it only dials others through them.
+ */
+export async function circuitPeer (listen: boolean): Promise<Peer> {
+  return await createLibp2p({
+    ...base,
+    addresses: { listen: listen ? ['/p2p-circuit'] : [] },
+    transports: [webSockets(), circuitRelayTransport()],
+    services: { identify: identify() }
+  })
+}
+
 /** A peer running stock GossipSub (StrictSign), as an attacker who publishes through the library. */
 export async function gossipPeer (): Promise<GossipPeer> {
   return await createLibp2p({ ...base, services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }) } })
@@ -103,6 +117,18 @@ export function relayScoreOf (relay: Relay, peer: PeerId): number {
   const pubsub = relay.libp2p.services.pubsub as unknown as { getScore: (id: string) => number }
   return pubsub.getScore(peer.toString())
 }
+
+/** Asks the relay for a circuit relay v2 reservation by hand; resolves with the status it answers (100 is OK). */
+export async function reserve (peer: Peer, relay: Relay): Promise<number | undefined> {
+  const stream = await peer.dialProtocol(relayAddr(relay), '/libp2p/circuit/relay/0.2.0/hop')
+  const lp = lpStream(stream)
+  await lp.write(Uint8Array.from(proto.uint(1, 0)))
+  const answer = proto.read((await lp.read()).subarray())
+  await stream.close().catch(() => {})
+  return answer.get(5)?.[0] as number | undefined
+}
+
+export const RESERVATION_OK = 100
 
 /** Minimal protobuf writing and reading, enough for DHT and circuit relay messages. */
 export const proto = {
