@@ -25,6 +25,8 @@ const relay = await startRelay({
   maxReservations: args.maxReservations,
   maxReservationsPerHost: args.maxReservationsPerHost,
   maxConnectionsPerHost: args.maxConnectionsPerHost,
+  maxProvidersPerPeer: RELAY_DEFAULTS.maxProvidersPerPeer,
+  maxProviders: RELAY_DEFAULTS.maxProviders,
   maxTopics: RELAY_DEFAULTS.maxTopics,
   ...(tls !== undefined ? { tls } : {})
 })

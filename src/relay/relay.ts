@@ -9,6 +9,7 @@ import { GOSSIP_SCORE_THRESHOLDS, gossipScoreOf } from '../net/gossip.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { hyperspaceServices, type HyperspaceServices } from '../net/services.ts'
 import { InboundConnectionLimiter } from './connection-limits.ts'
+import { BoundedProviderStore } from './provider-store.ts'
 import { ReservationLimiter } from './reservation-limits.ts'
 import { TopicCarrier } from './topic-carrier.ts'
 import type { RelayTls } from './tls-files.ts'
@@ -25,6 +26,9 @@ export interface RelayOptions {
   maxReservationsPerHost: number
   /** Connections from one address group (an IPv4 address, an IPv6 /64), open or in their handshake. */
   maxConnectionsPerHost: number
+  /** DHT provider records one peer may have the relay keep, and in all (see BoundedProviderStore). */
+  maxProvidersPerPeer: number
+  maxProviders: number
   /** The most gossip topics this relay joins on behalf of its peers. */
   maxTopics: number
   /** Listen on wss with this certificate instead of plain ws (which https pages may not open). */
@@ -38,6 +42,8 @@ export const RELAY_DEFAULTS = {
   maxReservations: 512,
   maxReservationsPerHost: 64,
   maxConnectionsPerHost: 128,
+  maxProvidersPerPeer: 1024,
+  maxProviders: 32_768,
   maxTopics: 64
 } as const
 
@@ -55,6 +61,8 @@ export interface Relay {
   addrs: string[]
   /** The gossip topics the relay carries for its peers. */
   carriedTopics(): string[]
+  /** DHT provider records it holds. */
+  providerRecords(): number
   stop(): Promise<void>
 }
 
@@ -77,8 +85,10 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     libp2p.hangUp(peerId).catch(err => { console.warn('relay: hang-up failed', err) })
   })
   const banned = (peerId: PeerId): boolean => misbehaviour.isBanned(peerId)
+  const datastore = new BoundedProviderStore({ perPeer: options.maxProvidersPerPeer, total: options.maxProviders })
   const libp2p: Libp2p<RelayServices> = await createLibp2p({
     privateKey: options.privateKey,
+    datastore,
     addresses: {
       listen: [`/ip4/${options.host}/tcp/${options.port}/${options.tls !== undefined ? 'tls/ws' : 'ws'}`],
       announce: options.announce
@@ -117,6 +127,7 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     libp2p,
     addrs: libp2p.getMultiaddrs().map(ma => ma.toString()),
     carriedTopics: () => carrier.topics(),
+    providerRecords: () => datastore.providerRecords,
     stop: async () => {
       stopWarden()
       carrier.stop()

@@ -1,18 +1,25 @@
 import '../../src/relay/polyfills.ts'
+import v8 from 'node:v8'
+import vm from 'node:vm'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { RPC } from '@libp2p/gossipsub/message'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
+import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { create as createDigest, decode as decodeDigest } from 'multiformats/hashes/digest'
 import { systemScheduler } from '../../src/core/scheduler.ts'
 import { CapabilityGossip, type PeerAnnouncement } from '../../src/net/capability-gossip.ts'
 import { hyperspaceGossip } from '../../src/net/gossip.ts'
+import { dhtProtocol } from '../../src/net/services.ts'
 import { RELAY_DEFAULTS, startRelay, type Relay, type RelayOptions } from '../../src/relay/relay.ts'
 import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { PeerId, Stream } from '@libp2p/interface'
@@ -180,14 +187,35 @@ export const proto = {
   }
 }
 
+/** V8's collector, reachable without --expose-gc: a figure of what is retained needs garbage gone first. */
+const collectGarbage = ((): () => void => {
+  v8.setFlagsFromString('--expose_gc')
+  return vm.runInNewContext('gc') as () => void
+})()
+
+export interface MemoryFigures {
+  /** The highest sample (garbage included), in MiB. */
+  peakMiB: number
+  /** Peak above the baseline. */
+  growthMiB: number
+  /** What is still held after the attack once garbage is collected, above the baseline. */
+  retainedMiB: number
+}
+
 /**
  * Samples this process's JS heap plus array buffers (where libp2p keeps its byte buffers) while an
- * attack runs. The relay shares the process with its attackers, so the figure bounds both.
+ * attack runs. The relay shares the process with its attackers, so the figures bound both.
  */
 export class MemoryMeter {
-  readonly baseline = MemoryMeter.now()
-  private peakBytes = this.baseline
+  readonly baseline: number
+  private peakBytes: number
   private readonly timer = setInterval(() => { this.sample() }, 20)
+
+  constructor () {
+    collectGarbage()
+    this.baseline = MemoryMeter.now()
+    this.peakBytes = this.baseline
+  }
 
   static now (): number {
     const usage = process.memoryUsage()
@@ -198,15 +226,71 @@ export class MemoryMeter {
     this.peakBytes = Math.max(this.peakBytes, MemoryMeter.now())
   }
 
-  /** The highest figure seen above the baseline, in MiB; stops sampling. */
-  stop (): { peakMiB: number, growthMiB: number } {
+  /** Stops sampling; `retainedMiB` is measured after a full collection. */
+  stop (): MemoryFigures {
     this.sample()
     clearInterval(this.timer)
-    return { peakMiB: this.peakBytes / 2 ** 20, growthMiB: (this.peakBytes - this.baseline) / 2 ** 20 }
+    collectGarbage()
+    return {
+      peakMiB: this.peakBytes / 2 ** 20,
+      growthMiB: (this.peakBytes - this.baseline) / 2 ** 20,
+      retainedMiB: (MemoryMeter.now() - this.baseline) / 2 ** 20
+    }
   }
 }
 
 /** One line of the figures table the closing note reports (attack, peak memory, honest service kept, attacker cut off after). */
-export function reportFigures (attack: string, memory: { peakMiB: number, growthMiB: number }, honestServed: boolean, cutOffAfter: string): void {
-  console.log(`FIGURES | ${attack} | peak ${memory.peakMiB.toFixed(1)} MiB (+${memory.growthMiB.toFixed(1)}) | honest served: ${honestServed ? 'yes' : 'no'} | cut off after: ${cutOffAfter}`)
+export function reportFigures (attack: string, memory: MemoryFigures, honestServed: boolean, cutOffAfter: string): void {
+  const mib = (n: number): string => n.toFixed(1)
+  console.log(`FIGURES | ${attack} | peak ${mib(memory.peakMiB)} MiB (+${mib(memory.growthMiB)}, +${mib(memory.retainedMiB)} retained) | honest served: ${honestServed ? 'yes' : 'no'} | cut off after: ${cutOffAfter}`)
+}
+
+/** The Kademlia messages a DHT attacker sends, written by hand (protobuf `Message` of libp2p's kad-dht). */
+export const dht = {
+  ADD_PROVIDER: 2,
+  GET_PROVIDERS: 3,
+  /** A random CID (raw, sha2-256 of nothing in particular): a fresh key to provide. */
+  randomCid (): CID {
+    return CID.createV1(raw.code, createDigest(0x12, crypto.getRandomValues(new Uint8Array(32))))
+  },
+  addProvider (cid: CID, provider: PeerId): Uint8Array {
+    const info = [...proto.bytes(1, provider.toMultihash().bytes), ...proto.bytes(2, multiaddr('/ip4/127.0.0.1/tcp/1').bytes)]
+    return Uint8Array.from([...proto.uint(1, dht.ADD_PROVIDER), ...proto.bytes(2, cid.bytes), ...proto.bytes(9, info)])
+  },
+  /** PUT_VALUE (type 0, the default) of the sender's own public-key record, the one kind kad-dht validates. */
+  putPublicKey (peer: PeerId): Uint8Array {
+    const key = Uint8Array.from([...new TextEncoder().encode('/pk/'), ...peer.toMultihash().bytes])
+    const record = [...proto.bytes(1, key), ...proto.bytes(2, publicKeyToProtobuf(peer.publicKey ?? raise('no public key')))]
+    return Uint8Array.from([...proto.bytes(2, key), ...proto.bytes(3, record)])
+  },
+  getProviders (cid: CID): Uint8Array {
+    return Uint8Array.from([...proto.uint(1, dht.GET_PROVIDERS), ...proto.bytes(2, cid.bytes)])
+  }
+}
+
+function raise (message: string): never {
+  throw new Error(message)
+}
+
+/** A DHT stream to the relay: provide records, then ask who provides a key (answers come in order). */
+export async function dhtSession (peer: Peer, relay: Relay): Promise<{ provide: (cids: CID[]) => Promise<void>, providers: (cid: CID) => Promise<string[]>, putOwnKey: () => Promise<Uint8Array>, close: () => Promise<void> }> {
+  const stream = await peer.dialProtocol(relayAddr(relay), dhtProtocol('dev'))
+  const lp = lpStream(stream)
+  return {
+    provide: async cids => { await lp.writeV(cids.map(cid => dht.addProvider(cid, peer.peerId))) },
+    providers: async cid => {
+      await lp.write(dht.getProviders(cid))
+      const answer = proto.read((await lp.read()).subarray())
+      return (answer.get(9) ?? []).map(info => {
+        const id = proto.read(info as Uint8Array).get(1)?.[0] as Uint8Array
+        return peerIdFromMultihash(decodeDigest(id)).toString()
+      })
+    },
+    /** Resolves with the echo a server sends when it stores the record. */
+    putOwnKey: async () => {
+      await lp.write(dht.putPublicKey(peer.peerId))
+      return (await lp.read()).subarray()
+    },
+    close: async () => { await stream.close() }
+  }
 }
