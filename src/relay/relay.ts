@@ -9,7 +9,7 @@ import { GOSSIP_SCORE_THRESHOLDS, gossipScoreOf } from '../net/gossip.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { hyperspaceServices, type HyperspaceServices } from '../net/services.ts'
 import { InboundConnectionLimiter } from './connection-limits.ts'
-import { BoundedProviderStore } from './provider-store.ts'
+import { RelayDatastore } from './relay-datastore.ts'
 import { ReservationLimiter } from './reservation-limits.ts'
 import { TopicCarrier } from './topic-carrier.ts'
 import type { RelayTls } from './tls-files.ts'
@@ -26,7 +26,7 @@ export interface RelayOptions {
   maxReservationsPerHost: number
   /** Connections from one address group (an IPv4 address, an IPv6 /64), open or in their handshake. */
   maxConnectionsPerHost: number
-  /** DHT provider records one peer may have the relay keep, and in all (see BoundedProviderStore). */
+  /** DHT provider records one peer may have the relay keep, and in all (see RelayDatastore). */
   maxProvidersPerPeer: number
   maxProviders: number
   /** The most gossip topics this relay joins on behalf of its peers. */
@@ -52,6 +52,8 @@ const INBOUND_CONNECTIONS_PER_SECOND = 50
 /** Handshakes in progress from one address group, of the relay's MAX_PENDING_CONNECTIONS. */
 const MAX_PENDING_PER_HOST = 8
 const MAX_PENDING_CONNECTIONS = 64
+/** A peer-store record (addresses, protocols, keys) the relay keeps for one peer; an honest one is a few KiB. */
+const MAX_PEER_RECORD_BYTES = 64 * 1024
 
 export type RelayServices = HyperspaceServices & { relay: CircuitRelayService }
 
@@ -85,7 +87,7 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     libp2p.hangUp(peerId).catch(err => { console.warn('relay: hang-up failed', err) })
   })
   const banned = (peerId: PeerId): boolean => misbehaviour.isBanned(peerId)
-  const datastore = new BoundedProviderStore({ perPeer: options.maxProvidersPerPeer, total: options.maxProviders })
+  const datastore = new RelayDatastore({ perPeer: options.maxProvidersPerPeer, total: options.maxProviders, maxPeerRecordBytes: MAX_PEER_RECORD_BYTES })
   const libp2p: Libp2p<RelayServices> = await createLibp2p({
     privateKey: options.privateKey,
     datastore,

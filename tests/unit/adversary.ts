@@ -11,7 +11,7 @@ import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
-import { multiaddr } from '@multiformats/multiaddr'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
@@ -253,8 +253,9 @@ export const dht = {
   randomCid (): CID {
     return CID.createV1(raw.code, createDigest(0x12, crypto.getRandomValues(new Uint8Array(32))))
   },
-  addProvider (cid: CID, provider: PeerId): Uint8Array {
-    const info = [...proto.bytes(1, provider.toMultihash().bytes), ...proto.bytes(2, multiaddr('/ip4/127.0.0.1/tcp/1').bytes)]
+  /** ADD_PROVIDER naming the sender with `addrs` (the relay keeps them in its peer store). */
+  addProvider (cid: CID, provider: PeerId, addrs = [multiaddr('/ip4/127.0.0.1/tcp/1')]): Uint8Array {
+    const info = [...proto.bytes(1, provider.toMultihash().bytes), ...addrs.flatMap(addr => proto.bytes(2, addr.bytes))]
     return Uint8Array.from([...proto.uint(1, dht.ADD_PROVIDER), ...proto.bytes(2, cid.bytes), ...proto.bytes(9, info)])
   },
   /** PUT_VALUE (type 0, the default) of the sender's own public-key record, the one kind kad-dht validates. */
@@ -273,11 +274,11 @@ function raise (message: string): never {
 }
 
 /** A DHT stream to the relay: provide records, then ask who provides a key (answers come in order). */
-export async function dhtSession (peer: Peer, relay: Relay): Promise<{ provide: (cids: CID[]) => Promise<void>, providers: (cid: CID) => Promise<string[]>, putOwnKey: () => Promise<Uint8Array>, close: () => Promise<void> }> {
+export async function dhtSession (peer: Peer, relay: Relay): Promise<{ provide: (cids: CID[], addrs?: Multiaddr[]) => Promise<void>, providers: (cid: CID) => Promise<string[]>, putOwnKey: () => Promise<Uint8Array>, close: () => Promise<void> }> {
   const stream = await peer.dialProtocol(relayAddr(relay), dhtProtocol('dev'))
   const lp = lpStream(stream)
   return {
-    provide: async cids => { await lp.writeV(cids.map(cid => dht.addProvider(cid, peer.peerId))) },
+    provide: async (cids, addrs) => { await lp.writeV(cids.map(cid => dht.addProvider(cid, peer.peerId, addrs))) },
     providers: async cid => {
       await lp.write(dht.getProviders(cid))
       const answer = proto.read((await lp.read()).subarray())

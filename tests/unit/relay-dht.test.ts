@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { dht, dhtSession, MemoryMeter, rawPeer, reportFigures, startTestRelay, type Peer } from './adversary.ts'
+import { multiaddr } from '@multiformats/multiaddr'
 import { rejectionOf } from './waiting.ts'
 import type { Relay } from '../../src/relay/relay.ts'
 
@@ -55,6 +56,27 @@ describe('DHT provider spam against the relay (a DHT server)', () => {
     expect(served).toBe(true)
     expect(relay.providerRecords()).toBe(256)
     reportFigures('DHT: 10 identities x 64 records (256 in all)', meter.stop(), served, '256 records kept, a newcomer displaces the largest holder')
+  })
+
+  it('bounds what a provider\'s addresses can make its peer-store record grow to', async () => {
+    relay = await startTestRelay()
+    const meter = new MemoryMeter()
+    const attacker = await peer()
+    const session = await dhtSession(attacker, relay)
+    let refusedAt: number | undefined
+    for (let batch = 0; batch < 10 && refusedAt === undefined; batch++) {
+      const addrs = Array.from({ length: 2000 }, (_, i) => multiaddr(`/ip4/10.${batch}.${i >> 8}.${i & 255}/tcp/${1000 + batch}`))
+      const key = dht.randomCid()
+      // The answer to a lookup on the same stream says the relay has handled the ADD_PROVIDER; a
+      // refused one aborts the stream.
+      if (await rejectionOf((async () => { await session.provide([key], addrs); await session.providers(key) })()) !== undefined) refusedAt = batch
+    }
+    const held = (await relay.libp2p.peerStore.get(attacker.peerId)).addresses.length
+    expect(held).toBeLessThanOrEqual(4000)
+    const served = await honestFound()
+    expect(served).toBe(true)
+    expect(refusedAt).toBeDefined()
+    reportFigures('DHT: ADD_PROVIDERs of 2,000 addresses each', meter.stop(), served, `stream refused at message ${(refusedAt ?? 0) + 1}, ${held} addresses kept`)
   })
 
   it('stores no DHT values, not even a valid public-key record', async () => {

@@ -1,22 +1,42 @@
 import { MemoryDatastore } from 'datastore-core/memory'
 import { Key, type KeyQuery, type Pair, type Query } from 'interface-datastore'
+import { HyperspaceError } from '../core/errors.ts'
 import { DHT_DATASTORE_PREFIX } from '../net/services.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
 /** Where kad-dht keeps provider records: `<prefix>/<CID multihash, base32>/<provider peer id>`. */
 const PROVIDERS = `${DHT_DATASTORE_PREFIX}/provider/`
 
-export interface ProviderLimits {
+export interface RelayDatastoreLimits {
   /** Records one provider may hold; its oldest goes when it adds one more. */
   perPeer: number
   /** Records in all; past that a new record displaces the oldest of the provider holding the most. */
   total: number
+  /** The largest peer-store record (a peer's addresses, protocols and keys) the relay keeps. */
+  maxPeerRecordBytes: number
+}
+
+/** Where libp2p's peer store keeps a peer's record. */
+const PEERS = '/peers/'
+
+/** A peer's record would outgrow what the relay keeps for one peer; the write that grows it is refused. */
+export class PeerRecordTooLargeError extends HyperspaceError {
+  override name = 'PeerRecordTooLargeError'
+
+  constructor (size: number, limit: number) { super('ERR_PEER_RECORD_TOO_LARGE', `A peer record of ${size} bytes exceeds the relay's ${limit}`) }
 }
 
 /**
- * The relay's datastore (libp2p's in-memory one) with provider records bounded. kad-dht stores every
- * ADD_PROVIDER it is sent and has no limit of its own (its `providers` options are not used by this
- * release), so any peer could fill the relay's memory with records for keys nobody wants.
+ * The relay's datastore (libp2p's in-memory one) with what peers can make it store bounded.
+ *
+ * Peer records: an ADD_PROVIDER carries the provider's addresses, which kad-dht merges into the peer
+ * store, so one peer could grow its record without end (and each merge rewrites the whole record: ten
+ * messages of 2,000 addresses took the relay 20 s). A write past `maxPeerRecordBytes` is refused, which
+ * fails that message; an honest peer's record (a few addresses, its protocols, keys) is a few KiB.
+ *
+ * Provider records: kad-dht stores every ADD_PROVIDER it is sent and has no limit of its own (its
+ * `providers` options are not used by this release), so any peer could fill the relay's memory with
+ * records for keys nobody wants.
  *
  * Provider records live in their own maps, by CID and by provider, rather than in the store's one
  * map: kad-dht looks providers up with a prefix query, which the plain store answers by walking every
@@ -26,14 +46,14 @@ export interface ProviderLimits {
  * at the total bound, the provider holding the most loses its oldest, so identities that flood the
  * store cannot keep a newcomer's first record out.
  */
-export class BoundedProviderStore extends MemoryDatastore {
+export class RelayDatastore extends MemoryDatastore {
   /** CID part → provider → when it was provided (ms; kad-dht writes it as a varint). */
   private readonly byCid = new Map<string, Map<string, number>>()
   /** Provider → its id (one string for all its records) and the CID parts of its records, oldest first. */
   private readonly byProvider = new Map<string, { id: string, cids: Set<string> }>()
   private count = 0
 
-  constructor (private readonly limits: ProviderLimits) {
+  constructor (private readonly limits: RelayDatastoreLimits) {
     super()
   }
 
@@ -44,7 +64,10 @@ export class BoundedProviderStore extends MemoryDatastore {
 
   override put (key: Key, value: Uint8Array, options?: AbortOptions): Key | Promise<Key> {
     const record = providerRecord(key)
-    if (record === undefined) return super.put(key, value, options)
+    if (record === undefined) {
+      if (value.byteLength > this.limits.maxPeerRecordBytes && key.toString().startsWith(PEERS)) throw new PeerRecordTooLargeError(value.byteLength, this.limits.maxPeerRecordBytes)
+      return super.put(key, value, options)
+    }
     options?.signal?.throwIfAborted()
     this.admit(record.cid, record.provider, decodeVarint(value))
     return key
