@@ -1,3 +1,4 @@
+import { TopicValidatorResult, type TopicValidatorFn } from '@libp2p/gossipsub'
 import { isNetworkIdOf } from '../core/config.ts'
 import { roundOf } from '../core/pulse/clock.ts'
 import { LOBBY, pulseTopic } from '../core/pulse/committee.ts'
@@ -59,7 +60,9 @@ export class TopicCarrier {
   }
 
   start (): void {
-    this.libp2p.services.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.topicValidators = new ValidatorsOrIgnore(pubsub.topicValidators)
+    pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     this.sweep = setInterval(() => { this.leaveEmptyTopics() }, SWEEP_MS)
   }
 
@@ -172,3 +175,18 @@ export class TopicCarrier {
     }
   }
 }
+
+/**
+ * GossipSub accepts a message on a topic without a validator, keeps it in its message cache for five
+ * heartbeats and relays it if it can, so a peer could park any amount of data in the relay on topics
+ * nobody validates (40 MiB in 200 messages in a test). Here a topic without a validator has one that
+ * ignores everything: the message is dropped before it is cached or forwarded, and the sender is not
+ * blamed, since an honest peer's message can arrive before a pulse service has set its validator.
+ */
+class ValidatorsOrIgnore extends Map<string, TopicValidatorFn> {
+  override get (topic: string): TopicValidatorFn {
+    return super.get(topic) ?? ignore
+  }
+}
+
+const ignore: TopicValidatorFn = () => TopicValidatorResult.Ignore

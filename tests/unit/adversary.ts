@@ -7,7 +7,7 @@ import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { RPC } from '@libp2p/gossipsub/message'
 import { identify } from '@libp2p/identify'
 import { noise } from '@libp2p/noise'
-import { peerIdFromMultihash } from '@libp2p/peer-id'
+import { peerIdFromMultihash, peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
@@ -22,7 +22,7 @@ import { hyperspaceGossip } from '../../src/net/gossip.ts'
 import { dhtProtocol } from '../../src/net/services.ts'
 import { RELAY_DEFAULTS, startRelay, type Relay, type RelayOptions } from '../../src/relay/relay.ts'
 import type { HyperspaceServices } from '../../src/net/services.ts'
-import type { PeerId, Stream } from '@libp2p/interface'
+import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
 
 /**
  * The adversarial-peer harness: a real relay in this process on 127.0.0.1 and Node libp2p peers
@@ -54,8 +54,8 @@ const base = {
  * A peer that speaks the protocols by hand: raw GossipSub RPCs, DHT messages, HOP requests. It
  * claims GossipSub (and drains what the relay sends) so the relay keeps it as a GossipSub peer.
  */
-export async function rawPeer (): Promise<Peer> {
-  const peer = await createLibp2p({ ...base, services: { identify: identify() } })
+export async function rawPeer (privateKey?: PrivateKey): Promise<Peer> {
+  const peer = await createLibp2p({ ...base, ...(privateKey !== undefined ? { privateKey } : {}), services: { identify: identify() } })
   await peer.handle('/meshsub/1.1.0', async stream => {
     for await (const chunk of stream) void chunk
   })
@@ -113,6 +113,15 @@ export async function sendGossipRpcs (peer: Peer, relay: Relay, rpcs: RPC[]): Pr
   const lp = lpStream(stream)
   for (const rpc of rpcs) await lp.write(RPC.encode(rpc))
   return stream
+}
+
+/** A message signed as GossipSub signs it (StrictSign), on any topic, with any data. */
+export async function signedMessage (key: PrivateKey, topic: string, data: Uint8Array, seqno: bigint): Promise<RPC.Message> {
+  const seq = new Uint8Array(8)
+  new DataView(seq.buffer).setBigUint64(0, seqno)
+  const unsigned: RPC.Message = { from: peerIdFromPrivateKey(key).toMultihash().bytes, data, seqno: seq, topic }
+  const signature = await key.sign(Uint8Array.from([...new TextEncoder().encode('libp2p-pubsub:'), ...RPC.Message.encode(unsigned)]))
+  return { ...unsigned, signature }
 }
 
 export function subscribeRpc (topics: string[]): RPC {

@@ -1,7 +1,8 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { topicFor } from '../../src/core/topics.ts'
 import { GOSSIP_SCORE_THRESHOLDS } from '../../src/net/gossip.ts'
-import { gossipPeer, honestNode, MemoryMeter, rawPeer, relayAddr, relayScoreOf, reportFigures, sendGossipRpcs, startTestRelay, subscribeRpc, type GossipPeer, type HonestNode, type Peer } from './adversary.ts'
+import { gossipPeer, honestNode, MemoryMeter, rawPeer, relayAddr, relayScoreOf, reportFigures, sendGossipRpcs, signedMessage, startTestRelay, subscribeRpc, type GossipPeer, type HonestNode, type Peer } from './adversary.ts'
 import { rejectionOf, until } from './waiting.ts'
 import type { Relay } from '../../src/relay/relay.ts'
 
@@ -81,6 +82,28 @@ describe('gossip floods of invalid messages', () => {
     for (const score of honestScores()) expect(score).toBeGreaterThanOrEqual(0)
     expect(memory.growthMiB).toBeLessThan(32)
     reportFigures('signed garbage on the capabilities topic', memory, served, `${sent} messages sent, ${cutAfterMs} ms (3 rejected by the validator)`)
+  })
+
+  it('signed messages on topics the relay does not carry are dropped, not cached', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const attacker: Peer = await rawPeer(key)
+    stoppable.push(attacker)
+    const data = new Uint8Array(200 * 1024)
+    const rpcs = []
+    for (let i = 0; i < 200; i++) {
+      const topic = i % 2 === 0 ? 'junk' : topicFor('mainnet', 'capabilities')
+      rpcs.push({ subscriptions: [], messages: [await signedMessage(key, topic, data, BigInt(i + 1))] })
+    }
+    const meter = new MemoryMeter()
+    // A subscription after the flood on the same stream: once the relay has it, it has read the flood.
+    const stream = await sendGossipRpcs(attacker, relay, [...rpcs, subscribeRpc([CAPABILITIES])])
+    await until(() => relay.libp2p.services.pubsub.getSubscribers(CAPABILITIES).some(p => p.equals(attacker.peerId)), 'the relay to read past the flood')
+    const served = await honestStillServed()
+    const memory = meter.stop()
+    // 40 MiB of messages went in; GossipSub would have kept them for five heartbeats.
+    expect(memory.retainedMiB).toBeLessThan(8)
+    await stream.close()
+    reportFigures('200 signed 200 KiB messages on topics the relay does not carry', memory, served, 'dropped unread (ignored, not cached or forwarded)')
   })
 
   it('a peer flooding badly signed messages (no validator runs) is graylisted, then cut off and banned', async () => {
