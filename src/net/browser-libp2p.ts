@@ -7,7 +7,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { hyperspaceServices, type HyperspaceServices } from './services.ts'
 import type { NodeConfig } from '../core/config.ts'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 export type HyperspaceLibp2p = Libp2p<HyperspaceServices>
 
@@ -18,7 +18,7 @@ const RELAY_RESERVATIONS = 2
  * The browser node: reachable through relay reservations, upgraded to direct WebRTC between
  * browsers. It runs on the page's main thread because Chromium has no RTCPeerConnection in workers.
  */
-export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeConfig): Promise<HyperspaceLibp2p> {
+export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeConfig, banned: (peerId: PeerId) => boolean): Promise<HyperspaceLibp2p> {
   const reservations = Math.min(RELAY_RESERVATIONS, Math.max(1, config.bootstrap.length))
   return await createLibp2p({
     privateKey,
@@ -33,8 +33,13 @@ export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeC
     ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    // The browser default refuses ws:// and private addresses; a dev network lives on exactly those.
-    connectionGater: config.dev ? { denyDialMultiaddr: () => false } : {},
+    connectionGater: {
+      // The browser default refuses ws:// and private addresses; a dev network lives on exactly those.
+      ...(config.dev ? { denyDialMultiaddr: () => false } : {}),
+      // A peer the misbehaviour tracker banned is refused once its id is known, and not dialled.
+      denyInboundEncryptedConnection: banned,
+      denyDialPeer: banned
+    },
     connectionMonitor: { pingInterval: 5_000 },
     services: hyperspaceServices({
       network: config.network,
