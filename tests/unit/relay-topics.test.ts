@@ -54,6 +54,7 @@ describe('the relay carries only its network\'s topics, counted as they arrive',
     expect(pulseTopics.length).toBeLessThanOrEqual(MAX_TOPICS)
     expect(relay.carriedTopics().filter(t => topics.includes(t)).length).toBeLessThanOrEqual(MAX_TOPICS)
     expect(memory.growthMiB).toBeLessThan(64)
+    expect(memory.retainedMiB).toBeLessThan(8)
     reportFigures('subscribe list of 1,000 pulse topics (cap 8)', memory, true, `${MAX_TOPICS} topics (rest refused at once, ${Date.now() - started} ms)`)
   })
 
