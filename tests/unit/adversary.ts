@@ -235,11 +235,17 @@ export class MemoryMeter {
     this.peakBytes = Math.max(this.peakBytes, MemoryMeter.now())
   }
 
-  /** Stops sampling; `retainedMiB` is measured after a full collection. */
-  stop (): MemoryFigures {
+  /**
+   * Stops sampling; `retainedMiB` is measured after full collections with the event loop let run
+   * between them, so that work still queued (callbacks holding the last messages) is done first.
+   */
+  async stop (): Promise<MemoryFigures> {
     this.sample()
     clearInterval(this.timer)
-    collectGarbage()
+    for (let i = 0; i < 2; i++) {
+      await new Promise(resolve => setImmediate(resolve))
+      collectGarbage()
+    }
     return {
       peakMiB: this.peakBytes / 2 ** 20,
       growthMiB: (this.peakBytes - this.baseline) / 2 ** 20,

@@ -74,7 +74,7 @@ describe('RelayDatastore', () => {
     const store = new RelayDatastore({ perPeer: RELAY_DEFAULTS.maxProvidersPerPeer, total: RELAY_DEFAULTS.maxProviders, maxPeerRecordBytes: 64 })
     const cid = (i: number): string => `CIQ${i.toString(32).padStart(52, 'A')}`
     for (let i = 0; i < RELAY_DEFAULTS.maxProviders * 2; i++) await store.put(record(cid(i), i % 64), time)
-    const memory = meter.stop()
+    const memory = await meter.stop()
     expect(store.providerRecords).toBe(RELAY_DEFAULTS.maxProviders)
     // Measured about 15 MiB; docs/architecture.md's budget says 20.
     expect(memory.retainedMiB).toBeLessThan(20)

@@ -78,7 +78,7 @@ describe('gossip floods of invalid messages', () => {
     await until(() => relayScoreOf(relay, attacker.peerId) < GOSSIP_SCORE_THRESHOLDS.graylistThreshold, 'the relay to score the attacker down')
     await expectBanned(attacker)
     const served = await honestStillServed()
-    const memory = meter.stop()
+    const memory = await meter.stop()
     for (const score of honestScores()) expect(score).toBeGreaterThanOrEqual(0)
     expect(memory.growthMiB).toBeLessThan(32)
     expect(memory.retainedMiB).toBeLessThan(8)
@@ -108,7 +108,7 @@ describe('gossip floods of invalid messages', () => {
     const stream = await sendGossipRpcs(attacker, relay, rpcs)
     await until(() => judged === rpcs.length, 'the relay to judge every message')
     const served = await honestStillServed()
-    const memory = meter.stop()
+    const memory = await meter.stop()
     // 40 MiB of messages went in; GossipSub kept them for five heartbeats.
     expect(memory.growthMiB).toBeLessThan(96)
     expect(memory.retainedMiB).toBeLessThan(8)
@@ -135,7 +135,7 @@ describe('gossip floods of invalid messages', () => {
     const cutAfterMs = Date.now() - started
     await expectBanned(attacker)
     const served = await honestStillServed()
-    const memory = meter.stop()
+    const memory = await meter.stop()
     for (const score of honestScores()) expect(score).toBeGreaterThanOrEqual(0)
     expect(memory.growthMiB).toBeLessThan(32)
     expect(memory.retainedMiB).toBeLessThan(8)

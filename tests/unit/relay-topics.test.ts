@@ -49,7 +49,7 @@ describe('the relay carries only its network\'s topics, counted as they arrive',
     await seen(peer, topics[0] ?? '')
     // An honest peer arriving after the attack is still carried on its network's main topics.
     await honestOn([topic('capabilities'), topic('pulse/0')])
-    const memory = meter.stop()
+    const memory = await meter.stop()
     const pulseTopics = pubsub().getTopics().filter(t => t.includes('/pulse/') && t !== topic('pulse/0'))
     expect(pulseTopics.length).toBeLessThanOrEqual(MAX_TOPICS)
     expect(relay.carriedTopics().filter(t => topics.includes(t)).length).toBeLessThanOrEqual(MAX_TOPICS)
