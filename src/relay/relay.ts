@@ -138,7 +138,6 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
   }
 }
 
-
 const SCORE_CHECK_MS = 1000
 
 /**
@@ -151,7 +150,7 @@ function banGraylisted (libp2p: Libp2p<HyperspaceServices>, misbehaviour: Misbeh
   const timer = setInterval(() => {
     for (const peer of pubsub.getPeers()) {
       const score = gossipScoreOf(pubsub, peer.toString())
-      if (score < GOSSIP_SCORE_THRESHOLDS.graylistThreshold) misbehaviour.ban(peer, `gossip score ${score.toFixed(0)}`)
+      if (score < GOSSIP_SCORE_THRESHOLDS.graylistThreshold && !misbehaviour.isBanned(peer)) misbehaviour.ban(peer, `gossip score ${score.toFixed(0)}`)
     }
   }, SCORE_CHECK_MS)
   return () => { clearInterval(timer) }
