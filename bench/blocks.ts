@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Page } from '@playwright/test'
 import { CHROMIUM_ARGS } from '../playwright.config.ts'
-import { appUrl, waitForFullMesh, waitForNode, type TestNode } from '../tests/e2e/nodes.ts'
+import { appUrl, gotoApp, waitForFullMesh, waitForNode, type TestNode } from '../tests/e2e/nodes.ts'
 import { startRelayProcess } from '../tests/e2e/relay-process.ts'
 import { ensureBuild, startPreview } from './procs.ts'
 import { fmt, fmtRatio, ratio, spread, summarize, table } from './stats.ts'
@@ -71,7 +71,7 @@ try {
   const open = async (): Promise<TestNode> => {
     const context = await browser.newContext({ baseURL: preview.url })
     const page = await context.newPage()
-    await page.goto(appUrl([relay.addr], '&profile=storage'))
+    await gotoApp(page, appUrl([relay.addr], '&profile=storage'))
     return { context, page, peerId: (await waitForNode(page)).peerId }
   }
   const a = await open()

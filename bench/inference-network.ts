@@ -9,7 +9,7 @@
  */
 import { chromium } from '@playwright/test'
 import { CHROMIUM_ARGS } from '../playwright.config.ts'
-import { appUrl, waitForNode, type TestNode } from '../tests/e2e/nodes.ts'
+import { appUrl, gotoApp, waitForNode, type TestNode } from '../tests/e2e/nodes.ts'
 import { startRelayProcess } from '../tests/e2e/relay-process.ts'
 import { ensureBuild, startPreview } from './procs.ts'
 import { fmt, fmtRatio, ratio, spread, summarize, table } from './stats.ts'
@@ -35,7 +35,7 @@ try {
   const open = async (profile: string): Promise<TestNode> => {
     const context = await browser.newContext({ baseURL: preview.url })
     const page = await context.newPage()
-    await page.goto(appUrl([relay.addr], `&profile=${profile}`))
+    await gotoApp(page, appUrl([relay.addr], `&profile=${profile}`))
     return { context, page, peerId: (await waitForNode(page)).peerId }
   }
   const a = await open('inference')

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test'
 import { CHROMIUM_ARGS } from '../playwright.config.ts'
-import { appUrl } from '../tests/e2e/nodes.ts'
+import { acceptLinkSettingsAhead, appUrl } from '../tests/e2e/nodes.ts'
 import { startRelayProcess, type RelayProcess } from '../tests/e2e/relay-process.ts'
 import { NAME_SHIM, installProbe, rtcOpenOnce, wsOpenOnce, type BenchProbe, type ScriptEntry } from './probe.ts'
 import { ensureBuild, startPreview, withTimeout, type PreviewServer } from './procs.ts'
@@ -154,15 +154,16 @@ async function measureRun (browser: Browser, preview: PreviewServer, run: number
   const opened: Array<{ context: BrowserContext, close: () => Promise<void> }> = []
   try {
     const pages: Page[] = []
+    const url = appUrl([relay.addr])
     for (let i = 0; i < NODES; i++) {
       const ctx = await newContext(browser, preview)
       opened.push(ctx)
+      await acceptLinkSettingsAhead(ctx.context, url)
       await ctx.context.addInitScript(installProbe, NODES - 1)
       const page = await ctx.context.newPage()
       page.on('pageerror', err => { result.pageErrors.push(`page ${i}: ${err.message}`) })
       pages.push(page)
     }
-    const url = appUrl([relay.addr])
     await Promise.all(pages.map(async page => await page.goto(url, { waitUntil: 'commit' })))
     const waits = await Promise.allSettled(pages.map(async page => {
       await page.waitForFunction(() => window.__bench?.done === true, null, { timeout: MESH_TIMEOUT_MS, polling: 100 })

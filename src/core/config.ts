@@ -181,6 +181,9 @@ export function linkSettingsOf (search: string): LinkSettings | undefined {
 }
 
 /** One string per set of link settings, whatever the order of the parameters: what a confirmation remembers. */
+/** Where a browser remembers the last link settings its user accepted (as linkSettingsKey). */
+export const CONFIRMED_LINK_SETTINGS_KEY = 'hyperspace-confirmed-link-settings'
+
 export function linkSettingsKey (settings: LinkSettings): string {
   return JSON.stringify(LINK_SETTING_NAMES.map(name => settings[name] ?? null))
 }

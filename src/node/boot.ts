@@ -1,4 +1,4 @@
-import { linkSettingsKey, linkSettingsOf, parseNodeConfig, withoutLinkSettings, type NodeConfig } from '../core/config.ts'
+import { CONFIRMED_LINK_SETTINGS_KEY, linkSettingsKey, linkSettingsOf, parseNodeConfig, withoutLinkSettings, type NodeConfig } from '../core/config.ts'
 import { createBrowserLibp2p } from '../net/browser-libp2p.ts'
 import { openHyperspaceDb } from '../storage/database.ts'
 import { IdentityStore } from '../storage/identity-store.ts'
@@ -56,11 +56,10 @@ export interface LinkSettingsQuestion extends LinkSettingsRequest {
 }
 
 /** Where the last link settings the user confirmed are remembered, so a reload does not ask again. */
-const CONFIRMED_LINK_KEY = 'hyperspace-confirmed-link-settings'
 
 function confirmedLinkSettings (): string | null {
   try {
-    return localStorage.getItem(CONFIRMED_LINK_KEY)
+    return localStorage.getItem(CONFIRMED_LINK_SETTINGS_KEY)
   } catch {
     return null
   }
@@ -68,7 +67,7 @@ function confirmedLinkSettings (): string | null {
 
 function rememberLinkSettings (key: string): void {
   try {
-    localStorage.setItem(CONFIRMED_LINK_KEY, key)
+    localStorage.setItem(CONFIRMED_LINK_SETTINGS_KEY, key)
   } catch (err) {
     console.warn('hyperspace: could not remember the confirmed link settings', err)
   }

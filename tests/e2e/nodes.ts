@@ -1,4 +1,4 @@
-import { linkSettingsOf } from '../../src/core/config.ts'
+import { CONFIRMED_LINK_SETTINGS_KEY, linkSettingsKey, linkSettingsOf } from '../../src/core/config.ts'
 import type { Browser, BrowserContext, Page } from '@playwright/test'
 import type { NodeStatus, PeerInfo } from '../../src/node/api.ts'
 
@@ -21,6 +21,16 @@ export function appUrl (relayAddrs: string[], extra = ''): string {
 export async function gotoApp (page: Page, url: string): Promise<void> {
   await page.goto(url)
   if (linkSettingsOf(new URL(url, 'http://app.invalid').search) !== undefined) await page.getByTestId('link-accept').click()
+}
+
+/**
+ * Accepts a link's settings in `context` before any page loads, as a user who confirmed them earlier
+ * would have: a benchmark then times the node, not the confirmation dialog.
+ */
+export async function acceptLinkSettingsAhead (context: BrowserContext, url: string): Promise<void> {
+  const settings = linkSettingsOf(new URL(url, 'http://app.invalid').search)
+  if (settings === undefined) return
+  await context.addInitScript(([key, value]) => { localStorage.setItem(key, value) }, [CONFIRMED_LINK_SETTINGS_KEY, linkSettingsKey(settings)] as const)
 }
 
 /** Waits until the page runs a node and returns its status. */
