@@ -49,12 +49,7 @@ export interface SessionHost {
  */
 export async function createSession (components: NodeComponents, key: PrivateKey, host: SessionHost): Promise<Session> {
   const { config, scheduler } = components
-  // Created before libp2p, whose connection gater asks it about bans; it hangs up and asks the
-  // keeper about relays only once both exist.
-  const misbehaviour: MisbehaviourTracker = new MisbehaviourTracker(scheduler, id => keeper.isRelay(id), peerId => {
-    libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })
-  })
-  const libp2p = await components.createLibp2p(key, config, peerId => misbehaviour.isBanned(peerId))
+  const libp2p = await components.createLibp2p(key, config)
   const keeper = new RelayKeeper(libp2p, scheduler, config.bootstrap)
   // The announcement reads what is served from the coordinator below, which needs this registry;
   // nothing is announced before start(), by which time both exist.
@@ -79,6 +74,9 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     validating: () => host.capabilities().validation.enabled,
     workingCaps: () => workingCapabilities(host.capabilities()),
     history: new ValidatorHistory(keeper.relayIds())
+  })
+  const misbehaviour = new MisbehaviourTracker(scheduler, id => keeper.isRelay(id), peerId => {
+    libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })
   })
   const receipts = new ReceiptBook(components.receiptStore, config.networkId, signer.peerId)
   // What every job protocol needs: the pulse round its receipts are dated by, the signer, and how
