@@ -206,7 +206,7 @@ export class InvalidVrfProofError extends HyperspaceError {
   constructor (reason: string) { super('ERR_VRF_PROOF', `Invalid VRF proof: ${reason}`) }
 }
 
-export type MemoryBudgetScope = 'holder' | 'owner'
+export type MemoryBudgetScope = 'holder' | 'owner' | 'newcomers'
 export type MemoryBudgetResource = 'vectors' | 'bytes' | 'spaces'
 
 /** A put that would take a holder, or one owner's share of it, past a budget (docs/architecture.md). */
@@ -214,9 +214,11 @@ export class MemoryBudgetError extends HyperspaceError {
   override name = 'MemoryBudgetError'
 
   constructor (readonly scope: MemoryBudgetScope, readonly resource: MemoryBudgetResource, readonly limit: number) {
-    super('ERR_MEMORY_BUDGET', scope === 'holder'
-      ? `This holder is at its budget of ${limit} ${resource}`
-      : `The owner of this put is at its budget of ${limit} ${resource} on this holder`)
+    super('ERR_MEMORY_BUDGET', {
+      holder: `This holder is at its budget of ${limit} ${resource}`,
+      owner: `The owner of this put is at its budget of ${limit} ${resource} on this holder`,
+      newcomers: `Owners without a verified pulse history share a budget of ${limit} ${resource} on this holder, and it is full`
+    }[scope])
   }
 }
 

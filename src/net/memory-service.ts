@@ -40,6 +40,8 @@ export interface MemoryServiceOptions {
   store: VectorStore
   /** Checks an owner's signature of a put. */
   verify: PulseVerifier
+  /** An owner without a verified pulse history in this node's view: its puts share the newcomers' budget. */
+  isNewcomer: (owner: string) => boolean
   /** The memory capability is on and the store is loaded. */
   serving: () => boolean
   scheduler: Scheduler
@@ -184,6 +186,6 @@ export class MemoryService {
     }
     if (request.version - o.scheduler.now() > MEMORY_LIMITS.versionAheadMs) throw new MemoryVersionAheadError(request.version, MEMORY_LIMITS.versionAheadMs)
     await verifyMemoryPut(o.networkId, request, o.verify)
-    return { type: await o.store.put(request), key: request.key }
+    return { type: await o.store.put(request, { newcomer: o.isNewcomer(request.owner) }), key: request.key }
   }
 }

@@ -26,6 +26,11 @@ export interface MemoryCoordinatorOptions {
   verify: PulseVerifier
   /** The vectors this node holds, within its budgets. */
   store: VectorStore
+  /**
+   * A peer with a verified pulse history in this node's view (aged, or a bootstrap relay): owners
+   * that are not share the newcomers' budget on this holder, since identities cost nothing.
+   */
+  established: (peerId: string) => boolean
   /** The memory capability is on: this node holds vectors for the network. */
   enabled: () => boolean
   /** The other peers whose memory works now (announced and not seen leaving since). */
@@ -105,6 +110,7 @@ export class MemoryCoordinator implements MemoryApi {
       networkId: o.networkId,
       store: o.store,
       verify: o.verify,
+      isNewcomer: owner => this.isNewcomer(owner),
       serving: () => this.holding(),
       scheduler: o.scheduler,
       rateLimit: new PeerRateLimit(rate.perMinute, rate.burst)
@@ -113,6 +119,10 @@ export class MemoryCoordinator implements MemoryApi {
 
   private get self (): string {
     return this.libp2p.peerId.toString()
+  }
+
+  private isNewcomer (owner: string): boolean {
+    return owner !== this.self && !this.o.established(owner)
   }
 
   async start (): Promise<void> {
@@ -134,7 +144,7 @@ export class MemoryCoordinator implements MemoryApi {
   sync (): void {
     if (!this.o.enabled() || this.o.store.loaded || this.loading !== undefined) return
     this.failure = undefined
-    this.loading = this.o.store.load(this.o.networkId).then(() => {
+    this.loading = this.o.store.load(this.o.networkId, owner => this.isNewcomer(owner)).then(() => {
       // Keys held from an earlier visit go to whoever should hold them now.
       this.peersChanged()
     }, err => {

@@ -61,6 +61,7 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     return announced !== undefined && servesSomething(announced)
   })
   const signer = pulseSigner(key)
+  const validatorHistory = new ValidatorHistory(keeper.relayIds())
   const pulse = new PulseService(libp2p, scheduler, {
     networkId: config.networkId,
     roundMs: config.roundMs,
@@ -73,7 +74,7 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     store: components.pulseStore,
     validating: () => host.capabilities().validation.enabled,
     workingCaps: () => workingCapabilities(host.capabilities()),
-    history: new ValidatorHistory(keeper.relayIds())
+    history: validatorHistory
   })
   const misbehaviour = new MisbehaviourTracker(scheduler, id => keeper.isRelay(id), peerId => {
     libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })
@@ -123,6 +124,7 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     networkId: config.networkId,
     ...jobs,
     store: components.memoryStore,
+    established: peerId => validatorHistory.isAged(peerId) || validatorHistory.isAnchor(peerId),
     enabled: () => host.capabilities().memory.enabled,
     peers: () => gossip.entries()
       .filter(e => e.announcement.capabilities.memory?.working === true && departures.present(e.peerId, e.receivedAt))

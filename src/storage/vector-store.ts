@@ -44,9 +44,11 @@ export class VectorStore {
   /**
    * Reads the network's vectors into memory, replacing whatever was loaded before. Records are read
    * one at a time and admitted by the budgets in key order; what they do not admit, and records that
-   * are malformed or unsigned (stored before memory protocol version 2), are deleted.
+   * are malformed or unsigned (stored before memory protocol version 2), are deleted. Owners that
+   * `isNewcomer` names are counted in the newcomers' pool, but the pool does not refuse what was
+   * stored: standing is learnt as the pulse history loads, and a reload must not lose vectors for it.
    */
-  async load (networkId: string): Promise<void> {
+  async load (networkId: string, isNewcomer: (owner: string) => boolean = () => false): Promise<void> {
     await this.serially(async () => {
       this.networkId = undefined
       this.spaces.clear()
@@ -55,7 +57,7 @@ export class VectorStore {
       const tx = this.db.transaction('vectors', 'readwrite')
       let dropped = 0
       for (let cursor = await tx.store.openCursor(IDBKeyRange.bound([networkId, ''], [networkId, '\uffff'])); cursor !== null; cursor = await cursor.continue()) {
-        if (this.admitStored(cursor.value)) continue
+        if (this.admitStored(cursor.value, isNewcomer)) continue
         await cursor.delete()
         dropped++
       }
@@ -111,9 +113,10 @@ export class VectorStore {
    * owner holds (MemoryNotOwnerError), an older version, or the same version with a smaller
    * signature (MemoryStaleError: every holder keeps the same one of two puts of one version),
    * dimensions other than the space's (InvalidVectorError), and what the budgets do not admit
-   * (MemoryBudgetError).
+   * (MemoryBudgetError). A `newcomer` owner (no verified pulse history in this holder's view) is
+   * also held to the newcomers' shared pool.
    */
-  async put (v: SignedVector): Promise<PutOutcome> {
+  async put (v: SignedVector, standing: { newcomer: boolean } = { newcomer: false }): Promise<PutOutcome> {
     return await this.serially(async () => {
       const networkId = this.requireNetwork()
       const held = this.held.get(v.key)
@@ -127,7 +130,7 @@ export class VectorStore {
         }
       }
       this.checkDims(v.space, v.vector.length)
-      const charge = chargeOf(v)
+      const charge = chargeOf(v, standing.newcomer)
       this.budget.check(charge, held)
       const record: StoredVector = {
         networkId, key: v.key, space: v.space, vector: v.vector, meta: v.meta, owner: v.owner, version: v.version, sig: v.sig, storedAt: Date.now()
@@ -178,12 +181,12 @@ export class VectorStore {
   }
 
   /** Indexes a stored record when it is well formed and the budgets admit it; says whether it did. */
-  private admitStored (record: StoredVector): boolean {
+  private admitStored (record: StoredVector, isNewcomer: (owner: string) => boolean): boolean {
     if (!wellFormed(record)) return false
-    const charge = chargeOf(record)
+    const charge = chargeOf(record, isNewcomer(record.owner))
     try {
       this.checkDims(record.space, record.vector.length)
-      this.budget.check(charge)
+      this.budget.check(charge, undefined, false)
     } catch (err) {
       if (err instanceof MemoryBudgetError || err instanceof InvalidVectorError) return false
       throw err
@@ -211,8 +214,8 @@ export class VectorStore {
   }
 }
 
-function chargeOf (v: { owner: string, space: string, key: string, meta: string, vector: Float32Array }): Charge {
-  return { owner: v.owner, space: v.space, bytes: heldBytes({ owner: v.owner, space: v.space, key: v.key, meta: v.meta, dims: v.vector.length }) }
+function chargeOf (v: { owner: string, space: string, key: string, meta: string, vector: Float32Array }, newcomer: boolean): Charge {
+  return { owner: v.owner, space: v.space, bytes: heldBytes({ owner: v.owner, space: v.space, key: v.key, meta: v.meta, dims: v.vector.length }), newcomer }
 }
 
 function text (value: unknown, maxBytes: number): boolean {

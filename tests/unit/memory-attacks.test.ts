@@ -53,12 +53,18 @@ describe('attacks on a memory holder', () => {
   let attacker: Libp2p
   let attackerKey: PrivateKey
   const invalid: Array<{ peerId: string, reason: string }> = []
+  /** The honest writers: they have a verified pulse history in the holder's view; the attackers' keys are fresh. */
+  const established = new Set<string>()
 
   beforeAll(async () => {
     holderDb = await openDb()
-    holder = await makeNode('holder', { onInvalid: (peerId, reason) => { invalid.push({ peerId, reason }) } }, new VectorStore(holderDb))
+    holder = await makeNode('holder', {
+      onInvalid: (peerId, reason) => { invalid.push({ peerId, reason }) },
+      established: peerId => established.has(peerId)
+    }, new VectorStore(holderDb))
     victim = await makeNode('victim', { holding: false })
     rival = await makeNode('rival', { holding: false })
+    established.add(victim.peerId).add(rival.peerId)
     await startAll([holder, victim, rival], n => n === holder)
     attackerKey = await generateKeyPair('Ed25519')
     attacker = await makeLibp2p('attacker', attackerKey)
@@ -98,7 +104,7 @@ describe('attacks on a memory holder', () => {
     expect(reloaded.usage(owner)).toEqual(holder.store.usage(owner))
   })
 
-  it('space bomb from many identities: the holder keeps its own budget of spaces and stays small', async () => {
+  it('space bomb from many identities: fresh keys fill only the newcomers\' pool, and the holder stays small', async () => {
     await victim.memory.put('before-the-bomb', 'an honest writer was here first')
     const sybils = await Promise.all(Array.from({ length: BOMB_SPACES }, async () => await generateKeyPair('Ed25519')))
     const before = footprint()
@@ -109,16 +115,20 @@ describe('attacks on a memory holder', () => {
       peak = Math.max(peak, footprint())
     }
     console.log(`space bomb, ${BOMB_SPACES} owners: ${answers.filter(a => a.type === 'stored').length} stored, holder peak ${(peak / MiB).toFixed(1)} MiB from ${(before / MiB).toFixed(1)} MiB`)
-    expect(holder.store.usage().spaces).toBe(MEMORY_BUDGET.holder.spaces)
+    // The newcomers' spaces and the victim's.
+    expect(holder.store.usage().spaces).toBe(MEMORY_BUDGET.newcomers.spaces + 1)
     expect(codes(answers)).toEqual(['ERR_MEMORY_BUDGET', 'stored'])
+    expect(answers.filter(a => a.type === 'error').every(a => a.message.includes('without a verified pulse history'))).toBe(true)
     expect(peak - before).toBeLessThan(GROWTH_BOUND)
-    // A space the holder already has still takes new keys (a new one does not: see docs/architecture.md, Budgets).
+    // An established writer is still stored, in a space of its own too.
     expect(await victim.memory.put('after-the-bomb', 'still served')).toMatchObject({ stored: 1 })
+    expect(await sendPut(victim.libp2p, holder.peerId, victim.key, { space: 'raw-4', key: 'own-space', vector: unitVector(4), meta: '', version: Date.now() })).toEqual({ type: 'stored', key: 'own-space' })
   })
 
   it('a put older than the version held is refused by name; the same put again is answered held', async () => {
-    // A writer of its own: the attacker's key is at its budget of spaces.
+    // A writer of its own, and an established one: the attacker's key is at its budget of spaces and the newcomers' pool is full.
     const writer = await generateKeyPair('Ed25519')
+    established.add(pulseSigner(writer).peerId)
     expect(await attack(MODEL, 'versioned', unitVector(DIMS, 1), 5, writer)).toEqual({ type: 'stored', key: 'versioned' })
     expect(await attack(MODEL, 'versioned', unitVector(DIMS, 2), 3, writer)).toMatchObject({ type: 'error', code: 'ERR_MEMORY_STALE' })
     expect(holder.store.entry('versioned')).toMatchObject({ version: 5 })
@@ -175,7 +185,7 @@ describe('attacks on a memory holder', () => {
 
 describe('budgets of one store', () => {
   it('bounds the bytes of one owner and of the holder, whatever the number of keys', async () => {
-    const small = { holder: { vectors: 1_000, bytes: 256 * 1024, spaces: 4 }, owner: { vectors: 1_000, bytes: 100 * 1024, spaces: 4 } }
+    const small = { holder: { vectors: 1_000, bytes: 256 * 1024, spaces: 4 }, owner: { vectors: 1_000, bytes: 100 * 1024, spaces: 4 }, newcomers: { vectors: 1_000, bytes: 256 * 1024, spaces: 4 } }
     const store = new VectorStore(await openDb(), small)
     await store.load(NETWORK)
     const owners = await Promise.all([0, 1, 2, 3].map(async () => await generateKeyPair('Ed25519')))
@@ -195,6 +205,42 @@ describe('budgets of one store', () => {
     for (const key of store.keys()) await store.delete(key)
     expect(store.usage()).toEqual({ vectors: 0, bytes: 0, spaces: 0 })
     expect(store.indexBytes).toBe(0)
+  })
+
+  it('owners new to the holder share one pool: free identities fill it, not the holder, and established owners are still stored', async () => {
+    const small = {
+      holder: { vectors: 1_000, bytes: 1024 * 1024, spaces: 8 },
+      owner: { vectors: 10, bytes: 1024 * 1024, spaces: 4 },
+      newcomers: { vectors: 20, bytes: 1024 * 1024, spaces: 2 }
+    }
+    const db = await openDb()
+    const store = new VectorStore(db, small)
+    await store.load(NETWORK)
+    const sybils = await Promise.all(Array.from({ length: 5 }, async () => await generateKeyPair('Ed25519')))
+    const refused: unknown[] = []
+    for (const [o, sybil] of sybils.entries()) {
+      for (let i = 0; i < 10; i++) {
+        const put = await signedPut(sybil, { space: MODEL, key: `sybil-${o}-${i}`, vector: unitVector(DIMS, i), meta: '', version: 1 })
+        refused.push(await rejectionOf(store.put(put, { newcomer: true })))
+      }
+    }
+    expect(store.usage().vectors).toBe(small.newcomers.vectors)
+    expect(refused.filter(e => e !== undefined)).toEqual(Array(30).fill(expect.objectContaining({ code: 'ERR_MEMORY_BUDGET', scope: 'newcomers' })))
+    // An established owner is not held back by the full pool.
+    const established = await generateKeyPair('Ed25519')
+    for (let i = 0; i < 10; i++) {
+      expect(await store.put(await signedPut(established, { space: MODEL, key: `kept-${i}`, vector: unitVector(DIMS, i), meta: '', version: 1 }))).toBe('stored')
+    }
+    // A newcomer that became established moves out of the pool when it next replaces its key.
+    const first = sybils[0] as PrivateKey
+    await store.put(await signedPut(first, { space: MODEL, key: 'sybil-0-0', vector: unitVector(DIMS, 7), meta: '', version: 2 }), { newcomer: false })
+    const fresh = await signedPut(await generateKeyPair('Ed25519'), { space: MODEL, key: 'fresh', vector: unitVector(DIMS), meta: '', version: 1 })
+    expect(await store.put(fresh, { newcomer: true })).toBe('stored')
+
+    // A reload keeps everything it held: standing is not known yet when a store loads.
+    const reloaded = new VectorStore(db, small)
+    await reloaded.load(NETWORK)
+    expect(reloaded.size).toBe(store.size)
   })
 
   it('loads no more than the budgets admit from IndexedDB, and deletes unsigned and surplus records', async () => {

@@ -445,8 +445,24 @@ describe('fuzzing the memory frame decoders', () => {
 })
 
 describe('memory budgets', () => {
-  const limits = { holder: { vectors: 5, bytes: 1_000, spaces: 3 }, owner: { vectors: 3, bytes: 600, spaces: 2 } }
-  const charge = (owner: string, space: string, bytes: number): Charge => ({ owner, space, bytes })
+  const limits = { holder: { vectors: 5, bytes: 1_000, spaces: 3 }, owner: { vectors: 3, bytes: 600, spaces: 2 }, newcomers: { vectors: 2, bytes: 300, spaces: 1 } }
+  const charge = (owner: string, space: string, bytes: number, newcomer = false): Charge => ({ owner, space, bytes, newcomer })
+
+  it('holds newcomers together to their pool, releases it when a newcomer\'s key is replaced as established, and skips it on load', () => {
+    const budget = new MemoryBudget(limits)
+    const first = charge('n1', 's1', 100, true)
+    budget.commit(first)
+    expect(() => budget.check(charge('n2', 's2', 10, true))).toThrow(expect.objectContaining({ scope: 'newcomers', resource: 'spaces' }))
+    expect(() => budget.check(charge('n2', 's1', 250, true))).toThrow(expect.objectContaining({ scope: 'newcomers', resource: 'bytes' }))
+    budget.commit(charge('n2', 's1', 100, true))
+    expect(() => budget.check(charge('n3', 's1', 10, true))).toThrow(expect.objectContaining({ scope: 'newcomers', resource: 'vectors' }))
+    // The pool does not hold back established owners, nor a reload.
+    budget.check(charge('e', 's2', 10))
+    budget.check(charge('n3', 's1', 10, true), undefined, false)
+    // n1, established by now, replaces its key: the pool has room again.
+    budget.commit(charge('n1', 's1', 100), first)
+    budget.check(charge('n3', 's1', 10, true))
+  })
 
   it('admits within every budget and names the one a put would cross', () => {
     const budget = new MemoryBudget(limits)

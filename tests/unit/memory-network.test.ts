@@ -145,7 +145,7 @@ describe('holder limits', () => {
 
   beforeAll(async () => {
     client = await makeNode('client')
-    strict = await makeNode('strict', { budget: { holder: { ...MEMORY_BUDGET.holder, vectors: 3 }, owner: { ...MEMORY_BUDGET.owner, vectors: 2 } } })
+    strict = await makeNode('strict', { budget: { ...MEMORY_BUDGET, holder: { ...MEMORY_BUDGET.holder, vectors: 3 }, owner: { ...MEMORY_BUDGET.owner, vectors: 2 } } })
     slow = await makeNode('slow', { rate: { perMinute: 1, burst: 2 } })
     await startAll([client, strict, slow])
   }, 20_000)
@@ -171,7 +171,7 @@ describe('holder limits', () => {
 
   it('a full store refuses new keys with a clear error, keeps what it holds and still replaces', async () => {
     const owner = await generateKeyPair('Ed25519')
-    const full = new VectorStore(await openDb(), { holder: { ...MEMORY_BUDGET.holder, vectors: 2 }, owner: MEMORY_BUDGET.owner })
+    const full = new VectorStore(await openDb(), { ...MEMORY_BUDGET, holder: { ...MEMORY_BUDGET.holder, vectors: 2 } })
     await full.load(NETWORK)
     const put = async (key: string, vector: number[], meta: string, version: number): Promise<unknown> =>
       await full.put(await signedPut(owner, { key, space: MODEL, vector: Float32Array.from(vector), meta, version }))

@@ -47,6 +47,8 @@ export interface TestNodeOptions {
   budget?: MemoryBudgetLimits
   /** Holds memory for the network (default true); a client that only puts and queries when false. */
   holding?: boolean
+  /** Owners with a verified history in the holder's view (default: every owner). */
+  established?: (peerId: string) => boolean
   onInvalid?: (peerId: string, reason: string) => void
 }
 
@@ -93,6 +95,7 @@ export async function makeNode (name: string, options: TestNodeOptions = {}, sto
     signer: pulseSigner(key),
     verify: verifyPulseSignature,
     store: held,
+    established: options.established ?? (() => true),
     enabled: () => options.holding ?? true,
     peers: () => [...registry].filter(([id, at]) => id !== peerId && node.departures.present(id, at)).map(([id]) => id),
     embed,

@@ -7,11 +7,12 @@ import type { BudgetLimits, MemoryBudgetLimits } from './limits.ts'
  * before it stores or allocates anything for it, and loads from its database by the same rule.
  */
 
-/** What one held vector costs. */
+/** What one held vector costs, and whether it is counted in the newcomers' pool. */
 export interface Charge {
   owner: string
   space: string
   bytes: number
+  newcomer: boolean
 }
 
 /**
@@ -58,21 +59,27 @@ class Usage {
 export class MemoryBudget {
   private readonly total = new Usage()
   private readonly owners = new Map<string, Usage>()
+  private readonly newcomers = new Usage()
 
   constructor (readonly limits: MemoryBudgetLimits) {}
 
-  /** Throws MemoryBudgetError when `next` (replacing `previous`, the same key's charge) would not fit. */
-  check (next: Charge, previous?: Charge): void {
+  /**
+   * Throws MemoryBudgetError when `next` (replacing `previous`, the same key's charge) would not fit.
+   * `pool: false` leaves the newcomers' pool unchecked (while loading, when standing is not known yet).
+   */
+  check (next: Charge, previous?: Charge, pool = true): void {
     // Only the owner replaces a key, so `previous` is the owner's own; checked all the same.
     const sameOwner = previous?.owner === next.owner ? previous : undefined
     this.fail('holder', this.total.exceeded(this.limits.holder, next, previous))
     this.fail('owner', (this.owners.get(next.owner) ?? new Usage()).exceeded(this.limits.owner, next, sameOwner))
+    if (pool && next.newcomer) this.fail('newcomers', this.newcomers.exceeded(this.limits.newcomers, next, previous?.newcomer === true ? previous : undefined))
   }
 
   /** Counts `next` in place of `previous`; call after `check` passed and the vector was stored. */
   commit (next: Charge, previous?: Charge): void {
     if (previous !== undefined) this.release(previous)
     this.total.add(next, 1)
+    if (next.newcomer) this.newcomers.add(next, 1)
     let owner = this.owners.get(next.owner)
     if (owner === undefined) {
       owner = new Usage()
@@ -83,6 +90,7 @@ export class MemoryBudget {
 
   release (charge: Charge): void {
     this.total.add(charge, -1)
+    if (charge.newcomer) this.newcomers.add(charge, -1)
     const owner = this.owners.get(charge.owner)
     if (owner === undefined) return
     owner.add(charge, -1)
@@ -90,9 +98,11 @@ export class MemoryBudget {
   }
 
   clear (): void {
-    this.total.vectors = 0
-    this.total.bytes = 0
-    this.total.spaces.clear()
+    for (const usage of [this.total, this.newcomers]) {
+      usage.vectors = 0
+      usage.bytes = 0
+      usage.spaces.clear()
+    }
     this.owners.clear()
   }
 

@@ -29,10 +29,14 @@ export interface BudgetLimits {
   spaces: number
 }
 
-/** A holder's budgets: for all it holds, and for what one owner (the signer of puts) has there. */
+/**
+ * A holder's budgets: for all it holds, for what one owner (the signer of puts) has there, and for
+ * what all newcomers together have: owners without a verified pulse history in the holder's view.
+ */
 export interface MemoryBudgetLimits {
   holder: BudgetLimits
   owner: BudgetLimits
+  newcomers: BudgetLimits
 }
 
 const MiB = 1024 * 1024
@@ -41,9 +45,11 @@ const MiB = 1024 * 1024
  * The default budgets (docs/architecture.md, "Memory budgets"). 64 MiB is what a tab can give its
  * memory next to a model: with short keys and metadata, about 30,000 vectors of all-MiniLM-L6-v2
  * (384 dimensions), 75,000 of model2vec-64d or 3,900 of 4,096 dimensions. Eight owners at their
- * budget fill a holder; past that new keys are refused.
+ * budget fill a holder; past that new keys are refused. Identities are free, so owners without a
+ * verified history share a quarter of it: a crowd of fresh keys fills that quarter, not the holder.
  */
 export const MEMORY_BUDGET: MemoryBudgetLimits = {
   holder: { vectors: 100_000, bytes: 64 * MiB, spaces: 32 },
-  owner: { vectors: 20_000, bytes: 8 * MiB, spaces: 4 }
+  owner: { vectors: 20_000, bytes: 8 * MiB, spaces: 4 },
+  newcomers: { vectors: 25_000, bytes: 16 * MiB, spaces: 8 }
 }
