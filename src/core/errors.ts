@@ -45,6 +45,13 @@ export class MalformedMessageError extends HyperspaceError {
   constructor (message: string) { super('ERR_MALFORMED_MESSAGE', message) }
 }
 
+/** A pulse message published under another gossip identity than the one that signed it: a replay. */
+export class ForeignAuthorError extends HyperspaceError {
+  override name = 'ForeignAuthorError'
+
+  constructor (author: string, publisher: string) { super('ERR_FOREIGN_AUTHOR', `A message signed by ${author} was published by ${publisher}`) }
+}
+
 export class OversizeMessageError extends HyperspaceError {
   override name = 'OversizeMessageError'
 

@@ -117,11 +117,21 @@ test('stories260K: listed as local, pulled with progress, generates greedily, st
   const notLoaded = await page.evaluate(async request => await window.hyperspace?.chat.completions.create(request).then(() => 'answered', (err: Error) => `${err.name}: ${err.message}`), REQUEST)
   expect(notLoaded).toMatch(/^ModelNotLoadedError/)
 
-  // Deleted models stay deleted across a reload.
+  // Deleted models stay deleted across a reload: a reload pulls again only the served list it keeps, and that is empty.
+  const servedList = async (): Promise<unknown> => await page.evaluate(async () => await new Promise((resolve, reject) => {
+    const open = indexedDB.open('hyperspace')
+    open.onerror = () => { reject(open.error) }
+    open.onsuccess = () => {
+      const get = open.result.transaction('settings').objectStore('settings').get('served-models')
+      get.onsuccess = () => { open.result.close(); resolve(get.result) }
+      get.onerror = () => { open.result.close(); reject(get.error) }
+    }
+  }))
+  expect(await servedList()).toEqual([])
   await page.reload()
   await waitForNode(page)
-  await page.waitForTimeout(2_000)
-  expect(await page.evaluate(() => window.hyperspace?.models.state().loaded)).toEqual([])
+  expect(await servedList()).toEqual([])
+  expect(await page.evaluate(() => window.hyperspace?.models.state())).toEqual({ pulls: {}, loaded: [] })
 })
 
 test('pull auto takes stories260K here; models that do not fit are refused with the reason', async () => {

@@ -26,8 +26,11 @@ test('a second tab of one profile does not start a second node, and can take ove
   expect(moved.peerId).toBe(peerId)
   await expect(first.getByTestId('elsewhere')).toBeVisible()
   expect(await first.evaluate(() => window.hyperspace === undefined)).toBe(true)
-  // And it stays handed over: the first tab must not take the lock straight back.
-  await first.waitForTimeout(2_000)
+  // And it stays handed over: the first tab queues again behind the second, whose lock it cannot take back.
+  await expect.poll(async () => await first.evaluate(async () => {
+    const { held = [], pending = [] } = await navigator.locks.query()
+    return { held: held.length, pending: pending.length }
+  })).toEqual({ held: 1, pending: 1 })
   expect(await first.evaluate(() => window.hyperspace === undefined)).toBe(true)
   expect((await second.evaluate(() => window.hyperspace?.status().state))).not.toBe('stopped')
 

@@ -580,9 +580,10 @@ describe('ReceiptGossip between real nodes', () => {
 
   /**
    * Every event and validator verdict a node produced while `during` ran, and then until `verdicts`
-   * validator verdicts and as many events (or `events`) were in; with a number, that many ms after.
+   * validator verdicts and as many events (or `events`) were in: each message a test sends ends in
+   * exactly one verdict, so waiting for them proves that whatever did not arrive was not delivered.
    */
-  async function watch (node: TestNode, during: () => Promise<void>, settle: number | { verdicts: number, events?: number } = 600): Promise<{ received: string[], invalid: Array<{ from: string, error: HyperspaceError }>, verdicts: TopicValidatorResult[] }> {
+  async function watch (node: TestNode, during: () => Promise<void>, settle: { verdicts: number, events?: number }): Promise<{ received: string[], invalid: Array<{ from: string, error: HyperspaceError }>, verdicts: TopicValidatorResult[] }> {
     const received: string[] = []
     const invalid: Array<{ from: string, error: HyperspaceError }> = []
     const verdicts: TopicValidatorResult[] = []
@@ -598,8 +599,7 @@ describe('ReceiptGossip between real nodes', () => {
     node.gossip.addEventListener('invalid', onInvalid)
     try {
       await during()
-      if (typeof settle === 'number') await sleep(settle)
-      else await until(() => verdicts.length >= settle.verdicts && received.length + invalid.length >= (settle.events ?? settle.verdicts), `${settle.verdicts} verdicts`)
+      await until(() => verdicts.length >= settle.verdicts && received.length + invalid.length >= (settle.events ?? settle.verdicts), `${settle.verdicts} verdicts`)
     } finally {
       node.gossip.removeEventListener('receipt', onReceipt)
       node.gossip.removeEventListener('invalid', onInvalid)
@@ -612,8 +612,8 @@ describe('ReceiptGossip between real nodes', () => {
     const r = await receipt()
     let atC: Awaited<ReturnType<typeof watch>> | undefined
     const atB = await watch(b, async () => {
-      atC = await watch(c, async () => { await a.gossip.publish(r) }, 0)
-    })
+      atC = await watch(c, async () => { await a.gossip.publish(r) }, { verdicts: 1 })
+    }, { verdicts: 1 })
     await until(() => atC !== undefined, 'c')
     expect(atB.received).toEqual([receiptId(r.body)])
     expect(atB.verdicts).toEqual([TopicValidatorResult.Accept])
@@ -630,7 +630,7 @@ describe('ReceiptGossip between real nodes', () => {
     const atA = await watch(a, async () => {
       await c.libp2p.services.pubsub.publish(topic(), forged)
       await c.libp2p.services.pubsub.publish(topic(), unsigned)
-    })
+    }, { verdicts: 2 })
     expect(atA.received).toEqual([])
     expect(atA.verdicts).toEqual([TopicValidatorResult.Reject, TopicValidatorResult.Reject])
     expect(atA.invalid.map(i => i.from)).toEqual([c.peerId, c.peerId])
@@ -692,14 +692,14 @@ describe('ReceiptGossip between real nodes', () => {
 
   it('ignores a replayed or stale receipt without blaming the sender', async () => {
     const r = await receipt()
-    const first = await watch(c, async () => { await a.gossip.publish(r) })
+    const first = await watch(c, async () => { await a.gossip.publish(r) }, { verdicts: 1 })
     expect(first.received).toEqual([receiptId(r.body)])
     // The same receipt again, from another node (a new gossip message, so gossip's own dedup does not catch it).
     const stale = await receipt({ round: ROUND - 10 })
     const again = await watch(c, async () => {
       await b.libp2p.services.pubsub.publish(topic(), encodeSignedReceipt(r))
       await b.libp2p.services.pubsub.publish(topic(), encodeSignedReceipt(stale))
-    })
+    }, { verdicts: 2, events: 0 })
     expect(again.verdicts).toEqual([TopicValidatorResult.Ignore, TopicValidatorResult.Ignore])
     expect(again.received).toEqual([])
     expect(again.invalid).toEqual([])

@@ -46,11 +46,11 @@ describe('what a node does with a pulse message before forwarding it', () => {
     expect(admission.result === 'reject' ? admission.error?.code : undefined).toBe('ERR_MALFORMED_MESSAGE')
   })
 
-  it('rejects a message of another network, and one forwarded under another gossip author', async () => {
+  it('rejects a message of another network, and one republished under another gossip author (naming the replayer)', async () => {
     const other = encodeSigned(await signPulse({ ...commit(signer.peerId), net: 'other-net' }, signer))
     expect(await admit(other)).toEqual({ result: 'reject' })
     const own = encodeSigned(await signPulse(commit(signer.peerId), signer))
     const someoneElse = pulseSigner(await generateKeyPair('Ed25519')).peerId
-    expect(await admit(own, someoneElse)).toEqual({ result: 'reject' })
+    expect(await admit(own, someoneElse)).toEqual({ result: 'reject', error: expect.objectContaining({ name: 'ForeignAuthorError', code: 'ERR_FOREIGN_AUTHOR' }) })
   })
 })

@@ -145,10 +145,10 @@ describe('pulse between real libp2p nodes', () => {
       { name: 'attacker', validating: false, anchor: false }
     ], { networkId: NET, roundMs: ROUND_MS, n: N, k: 4 })
     stopAttack = attack(peers.find(p => p.name === 'attacker') as TestPeer, peers.slice(3, 6).map(p => p.libp2p.peerId.toString()))
-    // Until every node has at least three finished rounds it committed in (the first round is spent
+    // Until every node has at least four finished rounds it committed in (the first round is spent
     // learning the beacon); bounded, so a stalled pulse fails below instead of hanging.
-    const deadline = Date.now() + 20 * ROUND_MS
-    while (Date.now() < deadline && !peers.slice(0, provers.length).every(p => finishedCommits(p).length >= 3)) {
+    const deadline = Date.now() + 24 * ROUND_MS
+    while (Date.now() < deadline && !peers.slice(0, provers.length).every(p => finishedCommits(p).length >= 4)) {
       await new Promise(resolve => setTimeout(resolve, ROUND_MS / 4))
     }
   }, 60_000)
@@ -158,13 +158,17 @@ describe('pulse between real libp2p nodes', () => {
     await stopCluster(peers)
   })
 
-  it('verifies honest nodes in every round they committed, whatever the attacker publishes', () => {
+  // Eight nodes share one process and 3-second rounds run on the wall clock: on a loaded machine one
+  // round's messages can arrive after its windows. Such a round has no verdict at all (neither verified
+  // nor struck); each node may lose one, as the claims here are about what verdicts say.
+  it('verifies honest nodes in every round they committed that was judged, whatever the attacker publishes', () => {
     expect(attempts.hijacks, 'seed hijacks tried').toBeGreaterThan(2)
     expect(attempts.verdicts, 'lying verdicts published').toBeGreaterThan(2)
     for (const peer of peers.slice(0, 3)) {
       const committed = finishedCommits(peer)
-      expect(committed.length, peer.name).toBeGreaterThanOrEqual(3)
-      for (const round of committed) expect([round.verified, round.strike], `${peer.name} round ${round.round}`).toEqual([true, undefined])
+      expect(committed.length, peer.name).toBeGreaterThanOrEqual(4)
+      for (const round of committed) expect(round.strike, `${peer.name} round ${round.round}`).toBeUndefined()
+      expect(committed.length - verifiedRounds(committed).length, `${peer.name} rounds without a verdict`).toBeLessThanOrEqual(1)
       expect(peer.pulse.ledger.summary(Date.now()).presence).toBeGreaterThan(0)
     }
   })
@@ -172,9 +176,11 @@ describe('pulse between real libp2p nodes', () => {
   it('strikes every cheater and gives it no points', () => {
     for (const peer of peers.slice(3, 6)) {
       const committed = finishedCommits(peer)
-      expect(committed.length, peer.name).toBeGreaterThanOrEqual(3)
+      expect(committed.length, peer.name).toBeGreaterThanOrEqual(4)
       expect(verifiedRounds(committed), peer.name).toEqual([])
-      for (const round of committed) expect(round.strike?.reason, `${peer.name} round ${round.round}`).toBe('wrong-row')
+      const struck = committed.filter(round => round.strike !== undefined)
+      for (const round of struck) expect(round.strike?.reason, `${peer.name} round ${round.round}`).toBe('wrong-row')
+      expect(committed.length - struck.length, `${peer.name} rounds without a verdict`).toBeLessThanOrEqual(1)
       expect(peer.pulse.ledger.summary(Date.now()).presence, peer.name).toBe(0)
     }
   })
@@ -194,8 +200,12 @@ describe('pulse between real libp2p nodes', () => {
       if (msg.topic === topic && msg.type === 'signed' && msg.from.equals(attacker.libp2p.peerId) && msg.data.byteLength === victimCommit.byteLength &&
         msg.data.every((b, i) => b === victimCommit[i])) seenByWatcher.push('replay')
     })
+    // The watcher's validator reporting the attacker is what shows the replay reached it.
+    const rejected = new Promise<Error>(resolve => {
+      watcher.pulse.addEventListener('invalid', evt => { if (evt.detail.peerId.equals(attacker.libp2p.peerId)) resolve(evt.detail.error) })
+    })
     await attacker.libp2p.services.pubsub.publish(topic, victimCommit)
-    await new Promise(resolve => setTimeout(resolve, 500))
+    expect(await rejected).toMatchObject({ name: 'ForeignAuthorError' })
     expect(seenByWatcher).toEqual([])
   })
 })

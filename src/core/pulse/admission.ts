@@ -1,4 +1,4 @@
-import { HyperspaceError, UnsupportedVersionError } from '../errors.ts'
+import { ForeignAuthorError, HyperspaceError, UnsupportedVersionError } from '../errors.ts'
 import { roundOf } from './clock.ts'
 import { decodePulse, type PulseVerifier, type SignedPulseMessage } from './messages.ts'
 
@@ -25,8 +25,9 @@ export async function admitPulse (data: Uint8Array, author: string, networkId: s
   }
   const message = signed.message
   if (message.net !== networkId) return { result: 'reject' }
-  // Relays forward others' messages, but the gossip author must be the pulse author.
-  if (author !== message.peer) return { result: 'reject' }
+  // Relays forward others' messages, but the gossip author must be the pulse author; an honest node
+  // never forwards a message that fails this, so the peer that sent it is the one replaying it.
+  if (author !== message.peer) return { result: 'reject', error: new ForeignAuthorError(message.peer, author) }
   if (Math.abs(message.r - roundOf(now, roundMs)) > 1) return { result: 'ignore' }
   return { result: 'accept', signed }
 }
