@@ -55,6 +55,12 @@ test('identity export and import between two profiles, asking before it replaces
   const { peerId: own } = await waitForNode(b)
   expect(own).not.toBe(exported)
 
+  // Inspecting names the file's identity and stores nothing.
+  const inspected = await b.evaluate(async text => await window.hyperspace?.identity.inspect(text, 'correct horse battery'), file)
+  expect(inspected).toEqual({ peerId: exported, current: own })
+  expect(await b.evaluate(async text => await window.hyperspace?.identity.inspect(text, 'wrong passphrase!').then(() => 'ok', (err: Error) => err.name), file)).toBe('WrongPassphraseError')
+  expect((await statusOf(b)).peerId).toBe(own)
+
   const wrong = await b.evaluate(async text => await window.hyperspace?.identity.import(text, 'wrong passphrase!').then(() => 'ok', (err: Error) => err.name), file)
   expect(wrong).toBe('WrongPassphraseError')
   const refused = await b.evaluate(async text => await window.hyperspace?.identity.import(text, 'correct horse battery').then(() => 'ok', (err: Error) => err.name), file)
