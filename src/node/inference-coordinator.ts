@@ -236,6 +236,8 @@ export class InferenceCoordinator {
         isFinal: err => err instanceof StreamDivergedError
       })
     } catch (err) {
+      // The caller stopped: it gets its own reason back (an AbortError by default), as from fetch().
+      if (signal?.aborted === true) throw signal.reason
       if (err instanceof NoProviderError || err instanceof HyperspaceError) throw err
       throw new NoProviderError(request.model, [errorMessage(err)])
     }

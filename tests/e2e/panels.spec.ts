@@ -32,20 +32,30 @@ test.afterAll(async () => {
   await relay.stop()
 })
 
-/** Counts the `receipts` events a page's node dispatches from now on. */
-async function countReceiptEvents (page: Page): Promise<void> {
-  await page.evaluate(() => {
-    const counter = window as unknown as { receiptEvents: number }
-    counter.receiptEvents = 0
-    window.hyperspace?.addEventListener('receipts', () => { counter.receiptEvents++ })
-  })
+/** The `pulse` event is checked with 6-second rounds in pulse.spec.ts; here a round takes 90 s. */
+const EVENTS = ['status', 'peers', 'models', 'receipts'] as const
+type EventCounts = Record<typeof EVENTS[number], number>
+
+/** Counts each kind of event a page's node dispatches from now on. */
+async function countEvents (page: Page): Promise<void> {
+  await page.evaluate(names => {
+    const counts: Record<string, number> = {}
+    ;(window as unknown as { eventCounts: Record<string, number> }).eventCounts = counts
+    for (const name of names) {
+      counts[name] = 0
+      window.hyperspace?.addEventListener(name, () => { counts[name] = (counts[name] ?? 0) + 1 })
+    }
+  }, [...EVENTS])
 }
 
-async function receiptEvents (page: Page): Promise<number> {
-  return await page.evaluate(() => (window as unknown as { receiptEvents: number }).receiptEvents)
+/** The kinds of event among `names` that the page has not seen yet. */
+async function eventsMissing (page: Page, names: ReadonlyArray<keyof EventCounts>): Promise<string[]> {
+  const counts = await page.evaluate(() => (window as unknown as { eventCounts: EventCounts }).eventCounts)
+  return names.filter(name => counts[name] === 0)
 }
 
 test('a model pulled in the Models panel answers a prompt sent from another page\'s Chat panel; both list the receipt', async () => {
+  await Promise.all([countEvents(a.page), countEvents(b.page)])
   // A: the user presses Pull on stories260K; the row shows it loaded.
   const row = a.page.locator(`[data-testid="model-row"][data-model-id="${MODEL}"]`)
   await row.getByTestId('model-pull').click()
@@ -55,7 +65,6 @@ test('a model pulled in the Models panel answers a prompt sent from another page
     model: MODEL, messages: [{ role: 'user' as const, content: PROMPT }], max_tokens: MAX_TOKENS, temperature: 0, route: 'local' as const, stream: false as const
   }) as ChatCompletion
   await expect.poll(async () => await b.page.evaluate(id => window.hyperspace?.peers().find(p => p.peerId === id)?.working.includes('inference') ?? false, a.peerId), { timeout: 45_000 }).toBe(true)
-  await Promise.all([countReceiptEvents(a.page), countReceiptEvents(b.page)])
 
   // B: model, route and length set in the Chat panel, the prompt typed and sent.
   await b.page.getByTestId('chat-model').fill(MODEL)
@@ -76,8 +85,34 @@ test('a model pulled in the Models panel answers a prompt sent from another page
   await expect(a.page.locator('[data-testid="receipt-row"]').first()).toHaveAttribute('data-receipt-id', receiptId ?? '')
   await expect.poll(async () => Number(await a.page.getByTestId('work-points').textContent())).toBeGreaterThan(0)
   await expect(a.page.getByTestId('receipts-count')).toHaveText('1')
-  expect(await receiptEvents(a.page)).toBeGreaterThan(0)
-  expect(await receiptEvents(b.page)).toBeGreaterThan(0)
+  // Every kind of event reached the page: the pull's progress, the peers and status changes, the receipt.
+  await expect.poll(async () => await eventsMissing(a.page, EVENTS)).toEqual([])
+  await expect.poll(async () => await eventsMissing(b.page, ['status', 'peers', 'receipts'])).toEqual([])
+})
+
+test('the API\'s signal aborts a network answer mid-stream, by name, and the serving page frees its slot', async () => {
+  const outcome = await b.page.evaluate(async model => {
+    const node = window.hyperspace
+    if (node === undefined) throw new Error('no node API')
+    const controller = new AbortController()
+    let chunks = 0
+    try {
+      const stream = await node.chat.completions.create({ model, messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 200, temperature: 0, route: 'network', stream: true }, { signal: controller.signal })
+      for await (const chunk of stream) {
+        if ((chunk.choices[0]?.delta.content ?? '') === '') continue
+        chunks++
+        controller.abort()
+      }
+      return { chunks, error: 'none' }
+    } catch (err) {
+      return { chunks, error: (err as Error).name }
+    }
+  }, MODEL)
+  expect(outcome).toEqual({ chunks: 1, error: 'AbortError' })
+  await expect.poll(async () => await a.page.evaluate(() => window.hyperspace?.status().serving?.queue)).toBe(0)
+  // Its slot is free: the next request is served at once.
+  const next = await b.page.evaluate(async model => await window.hyperspace?.chat.completions.create({ model, messages: [{ role: 'user', content: 'Once' }], max_tokens: 4, route: 'network' }), MODEL) as ChatCompletion
+  expect(next.hyperspace.servedBy).toBe(a.peerId)
 })
 
 test('stop() ends the node in this tab: the status says stopped, and calls that need the node fail with NodeNotRunningError', async () => {

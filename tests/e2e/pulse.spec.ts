@@ -43,6 +43,14 @@ test('three pages run pulse rounds, each verified in every round after joining, 
   // The relay profile enables nothing a browser can run, so every round's capability bonus is 1
   // (the relay process validates); other profiles start earning their bonus once a model loads.
   nodes = await Promise.all([0, 1, 2].map(async () => await openNode(browser, [relay.addr], '&round=6&profile=relay')))
+  // The `pulse` event carries pulse.current() as the round moves on.
+  for (const node of nodes) {
+    await node.page.evaluate(() => {
+      const seen: number[] = []
+      ;(window as unknown as { pulseRounds: number[] }).pulseRounds = seen
+      window.hyperspace?.addEventListener('pulse', evt => { seen.push((evt as CustomEvent<{ round: number }>).detail.round) })
+    })
+  }
   for (const node of nodes) {
     await expect.poll(async () => finished(await history(node)).filter(r => r.committed).length, { timeout: 90_000, intervals: [1000] }).toBeGreaterThanOrEqual(3)
   }
@@ -63,6 +71,8 @@ test('three pages run pulse rounds, each verified in every round after joining, 
     const shown = Number(await node.page.getByTestId('points-total').textContent())
     expect(Math.abs(shown - (await points(node)).total)).toBeLessThan(0.01)
     await expect(node.page.getByTestId('earning-summary')).toHaveAttribute('data-ok', 'true')
+    const pulseRounds = await node.page.evaluate(() => (window as unknown as { pulseRounds: number[] }).pulseRounds)
+    expect(new Set(pulseRounds).size, 'rounds the pulse event named').toBeGreaterThanOrEqual(3)
     // A young network: no page has the verified history a voter needs (docs/protocol.md, "Validators and
     // quorum"), so the relay, an anchor of every page's bootstrap list, is the one voter each round.
     await expect.poll(async () => await node.page.evaluate(() => window.hyperspace?.pulse.current()?.validators ?? 0), { timeout: 15_000, intervals: [500] }).toBe(1)
