@@ -10,10 +10,11 @@ const MAX_ROUND = Number.MAX_SAFE_INTEGER
  */
 export const ATTESTATIONS_PER_ROUND = 8
 /**
- * Attestations kept per identity and network: a verdict is up to 64 KiB, so at most 64 MiB (about
- * 15 MiB for committees of 120). The oldest rounds' go first.
+ * Attestations kept per identity and network: each is a verdict's header, one result and its path
+ * (under 1 KiB), so at most 8 MiB; enough for more than a day of rounds at T = 90 s with every voter
+ * heard (960 rounds of up to 8). The oldest rounds' go first.
  */
-export const ATTESTATIONS_MAX = 1024
+export const ATTESTATIONS_MAX = 8192
 
 /** Pulse history and the attestations behind it, per network and identity. */
 export class PulseStore {
@@ -85,8 +86,9 @@ export class PulseStore {
     return true
   }
 
-  async attestations (networkId: string, peerId: string, round: number): Promise<StoredAttestation[]> {
-    return await this.db.getAll('attestations', attestationsOf(networkId, peerId, round, round))
+  /** The attestations of rounds `from` to `to`, as stored (records from before v4 lack `attestation`). */
+  async attestations (networkId: string, peerId: string, from: number, to = from): Promise<StoredAttestation[]> {
+    return await this.db.getAll('attestations', attestationsOf(networkId, peerId, from, to))
   }
 }
 

@@ -82,14 +82,14 @@ describe('attestations', () => {
     const store = new PulseStore(await openDb())
     const self = fakePeerId(0)
     const attestation = (round: number, validator: number, byte = 1): Parameters<PulseStore['addAttestation']>[0] =>
-      ({ networkId: NET, peerId: self, round, validator: fakePeerId(validator), envelope: new Uint8Array([byte]) })
+      ({ networkId: NET, peerId: self, round, validator: fakePeerId(validator), attestation: new Uint8Array([byte]) })
 
     for (let v = 1; v <= ATTESTATIONS_PER_ROUND; v++) expect(await store.addAttestation(attestation(10, v))).toBe(true)
     expect(await store.addAttestation(attestation(10, 99))).toBe(false)
     expect(await store.addAttestation(attestation(10, 1, 2))).toBe(true)
     const round10 = await store.attestations(NET, self, 10)
     expect(round10).toHaveLength(ATTESTATIONS_PER_ROUND)
-    expect(round10.find(a => a.validator === fakePeerId(1))?.envelope).toEqual(new Uint8Array([2]))
+    expect(round10.find(a => a.validator === fakePeerId(1))?.attestation).toEqual(new Uint8Array([2]))
 
     // Fill the total from later rounds: round 10 (the oldest) goes first.
     const rounds = Math.ceil(ATTESTATIONS_MAX / ATTESTATIONS_PER_ROUND)
