@@ -18,7 +18,8 @@ export const ATTESTATIONS_MAX = 8192
 
 /** Pulse history and the attestations behind it, per network and identity. */
 export class PulseStore {
-  constructor (private readonly db: HyperspaceDb) {}
+  /** `maxAttestations` is ATTESTATIONS_MAX but in tests, which fill it on a slower IndexedDB. */
+  constructor (private readonly db: HyperspaceDb, private readonly maxAttestations = ATTESTATIONS_MAX) {}
 
   async saveRound (record: RoundRecord): Promise<void> {
     await this.db.put('rounds', record)
@@ -75,7 +76,7 @@ export class PulseStore {
       return false
     }
     await store.put(attestation)
-    let excess = replacing ? 0 : await store.count(attestationsOf(networkId, peerId, 0, MAX_ROUND)) - ATTESTATIONS_MAX
+    let excess = replacing ? 0 : await store.count(attestationsOf(networkId, peerId, 0, MAX_ROUND)) - this.maxAttestations
     let oldest = excess > 0 ? await store.openCursor(attestationsOf(networkId, peerId, 0, MAX_ROUND)) : null
     while (oldest !== null && excess > 0) {
       await oldest.delete()

@@ -32,11 +32,10 @@ export function attestationOf (signed: SignedPulseMessage<VerdictMessage>, peer:
 }
 
 /**
- * Decodes an attestation and checks everything it can say by itself: strict encoding, the header,
- * the result's path to the signed root, and the validator's signature. Whether the validator's word
- * counts is the caller's to judge.
+ * Decodes an attestation and checks what it says by itself, but for the signature: strict encoding,
+ * the header, and the result's path to the signed root. For a node reading what it kept itself.
  */
-export async function openAttestation (bytes: Uint8Array, verify: PulseVerifier): Promise<OpenAttestation> {
+export function readAttestation (bytes: Uint8Array): OpenAttestation & { body: Uint8Array, sig: Uint8Array } {
   const record = decodeMessage(bytes, ATTESTATION_MAX_BYTES, PULSE_VERSION)
   const body = bytesField(record.body, 'body', undefined, ATTESTATION_MAX_BYTES)
   const sig = bytesField(record.sig, 'sig', 64)
@@ -45,7 +44,13 @@ export async function openAttestation (bytes: Uint8Array, verify: PulseVerifier)
   const result = decodeResult(record.res)
   const path = listField(record.path, 'path', MAX_PATH).map(p => bytesField(p, 'path hash', 32))
   if (!verifyProof(resultLeaf(result), index, header.count, path, header.rr)) fail('the result does not lead to the verdict\'s root')
-  let valid = false
+  return { header, result, body, sig }
+}
+
+/** readAttestation, and the validator's signature: what anyone else's attestation must pass. */
+export async function openAttestation (bytes: Uint8Array, verify: PulseVerifier): Promise<OpenAttestation> {
+  const { header, result, body, sig } = readAttestation(bytes)
+  let valid: boolean
   try {
     valid = await verify(header.peer, signedData(body), sig)
   } catch {
