@@ -1,7 +1,7 @@
 import { decodeMessage, encodeMessage } from '../cbor.ts'
 import { BadSignatureError } from '../errors.ts'
 import { bytesField, fail, listField, uintField } from './fields.ts'
-import { verifyProof } from './merkle.ts'
+import { verifyProof, type MerkleTree } from './merkle.ts'
 import { decodeVerdictBody, PULSE_VERSION, signedData, type PulseVerifier, type SignedPulseMessage, type VerdictHeader, type VerdictMessage } from './messages.ts'
 import { decodeResult, resultLeaf, resultRecord, resultsTree, type VerdictResult } from './verdict-tree.ts'
 
@@ -21,13 +21,24 @@ export interface OpenAttestation {
   result: VerdictResult
 }
 
+/**
+ * Each verdict's results tree, built once: every committer a verdict names cuts its own attestation
+ * from it (in the simulator, one node after another from the same verdict).
+ */
+const trees = new WeakMap<SignedPulseMessage<VerdictMessage>, MerkleTree>()
+
 /** The attestation of `peer`'s result in a signed verdict, or undefined when the verdict does not name it. */
 export function attestationOf (signed: SignedPulseMessage<VerdictMessage>, peer: string): Uint8Array | undefined {
   const results = signed.message.results
   const index = results.findIndex(r => r.peer === peer)
   const result = results[index]
   if (result === undefined) return undefined
-  const path = resultsTree(results).proof(index)
+  let tree = trees.get(signed)
+  if (tree === undefined) {
+    tree = resultsTree(results)
+    trees.set(signed, tree)
+  }
+  const path = tree.proof(index)
   return encodeMessage({ v: PULSE_VERSION, body: signed.body, sig: signed.sig, i: index, res: resultRecord(result), path })
 }
 
