@@ -14,6 +14,7 @@ import { PulseService } from '../src/net/pulse-service.ts'
 import type { CapabilityName } from '../src/core/capabilities.ts'
 import type { Prover } from '../src/core/pulse/reference-prover.ts'
 import type { HyperspaceServices } from '../src/net/services.ts'
+import type { PulseStore } from '../src/storage/pulse-store.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 /**
@@ -49,6 +50,8 @@ export interface ClusterOptions {
   latencyMs?: number
   /** Every member starts with an aged history in every other's view: a network after days of rounds. */
   aged?: boolean
+  /** Where a node keeps its rounds and attestations (none by default): what a points proof reads. */
+  store?: (name: string) => PulseStore | undefined
 }
 
 /** GossipSub RPCs as they go on the stream (protobuf, before length prefix, Noise and Yamux). */
@@ -117,6 +120,7 @@ export async function startCluster (specs: ClusterNodeSpec[], options: ClusterOp
       ...(spec.prover !== undefined ? { prover: spec.prover } : {}),
       validating: () => spec.validating,
       workingCaps: () => caps,
+      store: options.store?.(spec.name),
       history: new ValidatorHistory(anchors, [], peer => aged.has(peer))
     })
     const node: ClusterNode = { name: spec.name, libp2p, pulse, key, traffic: { sent: 0, received: 0 }, wire: { bytesIn: 0, bytesOut: 0, rpcsIn: 0, rpcsOut: 0 } }

@@ -9,7 +9,10 @@ import { encodeSigned, PULSE_VERSION, type PulseMessage } from '../src/core/puls
 const ROOT = new Uint8Array(32)
 
 function signedBytes (message: PulseMessage): number {
-  const body = encodeMessage({ v: PULSE_VERSION, ...message })
+  // A verdict signs its results' root and count; the results travel beside the body (v4).
+  const body = encodeMessage(message.t === 'verdict'
+    ? { v: PULSE_VERSION, t: message.t, net: message.net, r: message.r, peer: message.peer, seed: message.seed, rr: ROOT, count: message.results.length }
+    : { v: PULSE_VERSION, ...message })
   return encodeSigned({ message, body, sig: new Uint8Array(64) }).byteLength
 }
 

@@ -273,3 +273,19 @@ export class JobDeadlineError extends HyperspaceError {
     super('ERR_JOB_DEADLINE', `Peer ${peerId} did not finish the job within ${ms} ms`)
   }
 }
+
+/** A points proof was asked for a period longer than a prover answers for, or one that is not a period. */
+export class ProofPeriodError extends HyperspaceError {
+  override name = 'ProofPeriodError'
+
+  constructor (from: number, to: number, max: number) {
+    super('ERR_PROOF_PERIOD', `Rounds ${from} to ${to} are not a period of 1 to ${max} rounds`)
+  }
+}
+
+/** Why a peer's points did not check (core/points-proof/check.ts): `reason` is one of UncheckedReason. */
+export class PointsUncheckedError extends HyperspaceError {
+  override name = 'PointsUncheckedError'
+
+  constructor (readonly reason: string, detail: string) { super('ERR_POINTS_UNCHECKED', `${reason}: ${detail}`) }
+}

@@ -49,6 +49,11 @@ export class PulseLedger implements RoundBook {
     }
   }
 
+  /** The records of rounds `from` to `to`, as kept (with their signed commits, for points proofs). */
+  between (from: number, to: number): RoundRecord[] {
+    return [...this.records.values()].filter(r => r.round >= from && r.round <= to)
+  }
+
   points (): RoundPoints[] {
     return presencePoints([...this.records.values()].map(r => ({ round: r.round, verified: r.verified, capability: multiplierOf(r.caps) })), this.roundMs)
   }

@@ -12,6 +12,7 @@ import type { Prover } from '../core/pulse/reference-prover.ts'
 import type { ValidatorHistory } from '../core/pulse/validators.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { PulseStore } from '../storage/pulse-store.ts'
+import type { ProofHistory } from '../core/points-proof/prove.ts'
 import type { HyperspaceServices } from './services.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
@@ -95,6 +96,24 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
   }
 
   get self (): string { return this.options.signer.peerId }
+
+  /** Whose verdicts this node counts: the anchors it trusts and the peers aged in its own view. */
+  get validators (): ValidatorHistory { return this.engine.history }
+
+  /**
+   * This identity's history as a points proof reads it: its rounds and their commits from the
+   * ledger, its voters' attestations from the store (none without one), the receipts it served.
+   */
+  proofHistory (served: ProofHistory['served']): ProofHistory {
+    const { store, networkId } = this.options
+    return {
+      self: this.self,
+      rounds: (from, to) => this.ledger.between(from, to),
+      attestations: async (from, to) => store === undefined ? [] : await store.attestations(networkId, this.self, from, to),
+      served,
+      preferred: validator => this.validators.isAnchor(validator) || this.validators.isAged(validator)
+    }
+  }
 
   async start (): Promise<void> {
     await this.ledger.load()

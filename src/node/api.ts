@@ -11,7 +11,10 @@ import type { ChatCompletion, ChatCompletionChunk, NodeChatRequest } from '../co
 import type { CatalogModel, DownloadedModel, PullProgress } from '../core/models/catalog.ts'
 import type { ReceiptLogState, ReceiptSummary } from './receipt-book.ts'
 import type { ServingState } from '../core/announcement.ts'
+import type { CheckedPoints, PointsCheck, UncheckedPoints, UncheckedReason } from '../core/points-proof/check.ts'
+import type { PeerPointsEntry } from './peer-points.ts'
 
+export type { CheckedPoints, PeerPointsEntry, PointsCheck, UncheckedPoints, UncheckedReason }
 export type { PointsSummary, PulseCurrent, ReceiptLogState, ReceiptSummary, RelayStatus, RoundSummary, TransportKind }
 
 /**
@@ -65,6 +68,28 @@ export interface NodeEvents {
   models: CustomEvent<ModelsState>
   /** A receipt was added to this node's log. */
   receipts: CustomEvent<ReceiptLogState>
+  /** A check of a peer's points started or ended. */
+  'peer-points': CustomEvent<PeerPointsEntry[]>
+}
+
+export interface PointsOfOptions {
+  /** The period in rounds; by default the last day of finished rounds (at most 1,024). */
+  from?: number
+  to?: number
+  signal?: AbortSignal
+}
+
+/** `points()` is this node's own; `points.of(peerId)` checks another's from its signed proof. */
+export interface PointsApi {
+  (): PointsSummary
+  /**
+   * Asks the peer for the signed commits, attestations and receipts behind its points over the
+   * period (`/hyperspace/points/1.0.0`), checks a random sample of them and recomputes the points:
+   * `{ checked: true, points, ... }`, or `{ checked: false, reason }` saying why they did not check.
+   */
+  of(peerId: string, options?: PointsOfOptions): Promise<PointsCheck>
+  /** The latest check of each peer (connected peers are checked every 5 minutes, and on demand). */
+  checked(): PeerPointsEntry[]
 }
 
 export interface ReceiptsApi {
@@ -221,7 +246,7 @@ export interface NodeApi extends TypedEventTarget<NodeEvents> {
   memory: MemoryApi
   /** Content-addressed blocks stored here and fetched from peers. */
   blocks: BlocksApi
-  /** Points from this node's attested rounds (presence) and countersigned receipts (work). */
-  points(): PointsSummary
+  /** Points from this node's attested rounds (presence) and countersigned receipts (work); `.of(peerId)` checks a peer's. */
+  points: PointsApi
   stop(): Promise<void>
 }

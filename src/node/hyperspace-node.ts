@@ -9,7 +9,7 @@ import { identityApi } from './identity-api.ts'
 import { listPeers } from './peer-list.ts'
 import { RECENT_RECEIPTS } from './receipt-book.ts'
 import { createSession, startSession, stopSession, type Session } from './session.ts'
-import type { BlocksApi, ChatCompletionsApi, ConnectionState, EmbedOptions, EmbedResult, IdentityApi, MemoryApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, PulseApi, ReceiptsApi } from './api.ts'
+import type { BlocksApi, PointsApi, ChatCompletionsApi, ConnectionState, EmbedOptions, EmbedResult, IdentityApi, MemoryApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, PulseApi, ReceiptsApi } from './api.ts'
 import type { BlockCoordinator } from './block-coordinator.ts'
 import type { MemoryCoordinator } from './memory-coordinator.ts'
 import type { NodeComponents } from './components.ts'
@@ -28,6 +28,13 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   readonly receipts: ReceiptsApi
   readonly blocks: BlocksApi
   readonly memory: MemoryApi
+  readonly points: PointsApi = Object.assign((): PointsSummary => this.ownPoints(), {
+    of: async (peerId: string, options?: Parameters<PointsApi['of']>[1]) => {
+      if (this.session === undefined) throw new NodeNotRunningError()
+      return await this.session.peerPoints.of(peerId, options)
+    },
+    checked: () => this.session?.peerPoints.list() ?? []
+  })
   private session?: Session & { stopTicker: () => void }
   private identityConflictRound?: number
   private settings: NodeSettings = { toggles: {} }
@@ -131,7 +138,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     return await this.session.embedding.embed(texts, options)
   }
 
-  points (): PointsSummary {
+  private ownPoints (): PointsSummary {
     const session = this.session
     if (session === undefined) return { presence: 0, work: 0, total: 0, today: 0 }
     const now = this.components.scheduler.now()
@@ -243,7 +250,8 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       capabilities: () => this.capabilities(),
       changed: this.queueStatus
     })
-    const { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, memory } = session
+    const { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, memory, peerPoints } = session
+    peerPoints.addEventListener('change', evt => { this.safeDispatchEvent('peer-points', { detail: evt.detail }) })
     receipts.addEventListener('change', evt => {
       this.safeDispatchEvent('receipts', { detail: evt.detail })
       this.queueStatus()

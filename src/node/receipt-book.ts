@@ -38,6 +38,8 @@ export interface ReceiptLogStore {
 const LOAD_PAGE = 256
 /** The newest receipts held in memory to list (`recent`); the log itself stays in the store. */
 export const RECENT_RECEIPTS = 1000
+/** The newest receipts this identity served, kept signed for points proofs: a proof lists at most this many. */
+export const SERVED_KEPT = 2048
 
 /**
  * One identity's receipts: its hash-chained log in IndexedDB, checked page by page when loaded, and
@@ -50,6 +52,8 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
   private entries = 0
   /** The newest receipts this identity is a party to, oldest first. */
   private readonly newest: ReceiptBody[] = []
+  /** The newest SERVED_KEPT receipts it served, signed as logged, oldest first. */
+  private readonly servedReceipts: Array<{ round: number, bytes: Uint8Array }> = []
   private readonly tally: WorkTally
   private broken: string | null = null
   private readonly pending: LogEntry[] = []
@@ -88,15 +92,19 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
       // A log kept before history was per identity may hold receipts of an identity the device
       // had before this one (docs/architecture.md, Storage): they stay in the chain, and count
       // for nothing here.
-      if (this.isParty(body)) this.count(body)
+      if (this.isParty(body)) this.count(body, entry.receipt)
     } catch (err) {
       this.broken ??= `entry ${entry.seq} is not a receipt: ${errorMessage(err)}`
     }
   }
 
-  private count (body: ReceiptBody): void {
+  private count (body: ReceiptBody, bytes: Uint8Array): void {
     this.newest.push(body)
     if (this.newest.length > RECENT_RECEIPTS) this.newest.shift()
+    if (body.server === this.self) {
+      this.servedReceipts.push({ round: body.round, bytes })
+      if (this.servedReceipts.length > SERVED_KEPT) this.servedReceipts.shift()
+    }
     this.tally.add(body)
   }
 
@@ -110,7 +118,7 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
     const entry = appendEntry(this.last, encodeSignedReceipt(receipt))
     this.last = entry
     this.entries++
-    this.count(receipt.body)
+    this.count(receipt.body, entry.receipt)
     this.pending.push(entry)
     this.safeDispatchEvent('change', { detail: this.state() })
     this.writes = this.writes.then(async () => { await this.flush() })
@@ -130,6 +138,11 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
 
   private isParty (body: ReceiptBody): boolean {
     return body.server === this.self || body.client === this.self
+  }
+
+  /** The signed receipts it served dated rounds `from` to `to` (of the newest SERVED_KEPT). */
+  served (from: number, to: number): Uint8Array[] {
+    return this.servedReceipts.filter(r => r.round >= from && r.round <= to).map(r => r.bytes)
   }
 
   state (): ReceiptLogState {

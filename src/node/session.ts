@@ -8,6 +8,8 @@ import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { ValidatorHistory } from '../core/pulse/validators.ts'
 import { beaconProver, pulseSigner, verifyBeacon, verifyPulseSignature } from '../net/pulse-keys.ts'
 import { PulseService } from '../net/pulse-service.ts'
+import { PointsService } from '../net/points-service.ts'
+import { PeerPoints } from './peer-points.ts'
 import { RelayKeeper } from '../net/relay-keeper.ts'
 import { BlockCoordinator } from './block-coordinator.ts'
 import { Departures } from './departures.ts'
@@ -28,6 +30,8 @@ export interface Session {
   misbehaviour: MisbehaviourTracker
   pulse: PulseService
   receipts: ReceiptBook
+  points: PointsService
+  peerPoints: PeerPoints
   inference: InferenceCoordinator
   embedding: EmbeddingCoordinator
   blocks: BlockCoordinator
@@ -80,6 +84,17 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })
   })
   const receipts = new ReceiptBook(components.receiptStore, config.networkId, signer.peerId)
+  const points = new PointsService(libp2p, {
+    networkId: config.networkId,
+    roundMs: config.roundMs,
+    scheduler,
+    verify: verifyPulseSignature,
+    history: pulse.proofHistory((from, to) => receipts.served(from, to)),
+    // The same validators whose verdicts this node counts in its own rounds.
+    counts: validator => validatorHistory.isAnchor(validator) || validatorHistory.isAged(validator)
+  })
+  const peerPoints = new PeerPoints(async (peer, options) => await points.check(peer, options), scheduler,
+    () => [...new Set(libp2p.getPeers().map(p => p.toString()))].filter(id => !keeper.isRelay(id)))
   // What every job protocol needs: the pulse round its receipts are dated by, the signer, and how
   // its streams reach peers.
   const jobs = {
@@ -133,7 +148,7 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     onChange: announceChange,
     onInvalid: (peerId, reason) => { misbehaviour.record(peerIdFromString(peerId), reason) }
   })
-  return { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, inference, embedding, blocks, memory, departures }
+  return { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, points, peerPoints, inference, embedding, blocks, memory, departures }
 
   function announceChange (): void {
     host.changed()
@@ -149,6 +164,8 @@ export async function startSession (session: Session): Promise<void> {
   session.dialer.start()
   session.gossip.start()
   await Promise.all([session.pulse.start(), session.receipts.load()])
+  await session.points.start()
+  session.peerPoints.start()
   await session.inference.start()
   await session.embedding.start()
   await session.blocks.start()
@@ -162,6 +179,8 @@ export async function stopSession (session: Session): Promise<void> {
   session.dialer.stop()
   session.gossip.stop()
   session.pulse.stop()
+  session.peerPoints.stop()
+  await session.points.stop()
   await session.inference.stop()
   await session.embedding.stop()
   await session.blocks.stop()

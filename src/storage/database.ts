@@ -25,17 +25,23 @@ export interface RoundRecord {
   caps: CapabilityName[]
   /** Why it did not commit, when it did not. */
   skipped?: string
+  /** Its signed commit envelope (since pulse v4): the first piece of the round's points proof. */
+  commit?: Uint8Array
 }
 
-/** A validator's signed verdict that names this node, kept so anyone can re-check the points. */
+/**
+ * A voter's word about this node in one round, kept so anyone can re-check the points. Records from
+ * before pulse v4 hold a whole verdict under `envelope` instead; they prove nothing to a v4 checker
+ * and are skipped when read.
+ */
 export interface StoredAttestation {
   networkId: string
   /** The identity the verdict names. */
   peerId: string
   round: number
   validator: string
-  /** The signed pulse envelope as received. */
-  envelope: Uint8Array
+  /** The validator's signed verdict header, this node's result and its Merkle path (core/pulse/attestation.ts). */
+  attestation?: Uint8Array
 }
 
 /** One entry of a hash-chained receipt log (src/core/receipts/log.ts), per network and identity. */

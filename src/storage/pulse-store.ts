@@ -10,14 +10,16 @@ const MAX_ROUND = Number.MAX_SAFE_INTEGER
  */
 export const ATTESTATIONS_PER_ROUND = 8
 /**
- * Attestations kept per identity and network: a verdict is up to 64 KiB, so at most 64 MiB (about
- * 15 MiB for committees of 120). The oldest rounds' go first.
+ * Attestations kept per identity and network: each is a verdict's header, one result and its path
+ * (under 1 KiB), so at most 8 MiB; enough for more than a day of rounds at T = 90 s with every voter
+ * heard (960 rounds of up to 8). The oldest rounds' go first.
  */
-export const ATTESTATIONS_MAX = 1024
+export const ATTESTATIONS_MAX = 8192
 
 /** Pulse history and the attestations behind it, per network and identity. */
 export class PulseStore {
-  constructor (private readonly db: HyperspaceDb) {}
+  /** `maxAttestations` is ATTESTATIONS_MAX but in tests, which fill it on a slower IndexedDB. */
+  constructor (private readonly db: HyperspaceDb, private readonly maxAttestations = ATTESTATIONS_MAX) {}
 
   async saveRound (record: RoundRecord): Promise<void> {
     await this.db.put('rounds', record)
@@ -74,7 +76,7 @@ export class PulseStore {
       return false
     }
     await store.put(attestation)
-    let excess = replacing ? 0 : await store.count(attestationsOf(networkId, peerId, 0, MAX_ROUND)) - ATTESTATIONS_MAX
+    let excess = replacing ? 0 : await store.count(attestationsOf(networkId, peerId, 0, MAX_ROUND)) - this.maxAttestations
     let oldest = excess > 0 ? await store.openCursor(attestationsOf(networkId, peerId, 0, MAX_ROUND)) : null
     while (oldest !== null && excess > 0) {
       await oldest.delete()
@@ -85,8 +87,9 @@ export class PulseStore {
     return true
   }
 
-  async attestations (networkId: string, peerId: string, round: number): Promise<StoredAttestation[]> {
-    return await this.db.getAll('attestations', attestationsOf(networkId, peerId, round, round))
+  /** The attestations of rounds `from` to `to`, as stored (records from before v4 lack `attestation`). */
+  async attestations (networkId: string, peerId: string, from: number, to = from): Promise<StoredAttestation[]> {
+    return await this.db.getAll('attestations', attestationsOf(networkId, peerId, from, to))
   }
 }
 

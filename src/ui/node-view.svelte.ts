@@ -1,5 +1,5 @@
 import { DEFAULT_ROUND_MS, roundMsOf } from '../core/config.ts'
-import type { NodeApi, NodeStatus, PeerInfo, PointsSummary, PulseCurrent, ReceiptLogState, ReceiptSummary, RoundSummary } from '../node/api.ts'
+import type { NodeApi, NodeStatus, PeerInfo, PeerPointsEntry, PointsSummary, PulseCurrent, ReceiptLogState, ReceiptSummary, RoundSummary } from '../node/api.ts'
 import { pointsPerDay, type DayPoints } from './pulse-view.ts'
 
 /** Rounds the dashboard shows in its strip and per-round chart. */
@@ -26,6 +26,8 @@ export class NodeView {
   /** The newest receipts, newest first. */
   receipts: ReceiptSummary[]
   receiptLog: ReceiptLogState
+  /** This node's latest check of each peer's points. */
+  peerPoints: PeerPointsEntry[]
   readonly roundMs: number
 
   constructor (readonly node: NodeApi) {
@@ -38,6 +40,7 @@ export class NodeView {
     this.daily = $state.raw([])
     this.receipts = $state.raw(node.receipts.recent(SHOWN_RECEIPTS))
     this.receiptLog = $state.raw(node.receipts.state())
+    this.peerPoints = $state.raw(node.points.checked())
     this.roundMs = roundMsOf(this.status.networkId) ?? DEFAULT_ROUND_MS
     this.refreshPulse(true)
   }
@@ -50,6 +53,7 @@ export class NodeView {
       this.refreshReceipts()
     }
     const onPeers = (evt: CustomEvent<PeerInfo[]>): void => { this.peers = evt.detail }
+    const onPeerPoints = (evt: CustomEvent<PeerPointsEntry[]>): void => { this.peerPoints = evt.detail }
     const onPulse = (): void => {
       this.now = Date.now()
       this.refreshPulse(true)
@@ -67,6 +71,8 @@ export class NodeView {
     this.node.addEventListener('peers', onPeers)
     this.node.addEventListener('pulse', onPulse)
     this.node.addEventListener('receipts', onReceipts)
+    this.node.addEventListener('peer-points', onPeerPoints)
+    this.peerPoints = this.node.points.checked()
     // "retry in Ns", "connected for" and the phase countdown must advance between node events.
     const tick = setInterval(() => {
       this.now = Date.now()
@@ -77,8 +83,14 @@ export class NodeView {
       this.node.removeEventListener('peers', onPeers)
       this.node.removeEventListener('pulse', onPulse)
       this.node.removeEventListener('receipts', onReceipts)
+      this.node.removeEventListener('peer-points', onPeerPoints)
       clearInterval(tick)
     }
+  }
+
+  /** Checks a peer's points now; the result arrives with the 'peer-points' event. */
+  checkPoints (peerId: string): void {
+    this.node.points.of(peerId).catch(err => { console.warn('hyperspace: points check failed', peerId, err) })
   }
 
   private refreshReceipts (): void {

@@ -10,7 +10,7 @@ import { topicFor } from '../../src/core/topics.ts'
 import { ANNOUNCEMENT_EXPIRY_MS, CapabilityGossip, REGISTRY_MAX } from '../../src/net/capability-gossip.ts'
 import { DirectDialer, MAX_DIALS_IN_FLIGHT, MAX_DIRECT_PEERS, MAX_PENDING_DIALS } from '../../src/net/direct-dialer.ts'
 import { InferenceBroadcast, OFFERS_PER_SERVER, WANTS_PER_PEER } from '../../src/net/inference-broadcast.ts'
-import { ATTESTATIONS_MAX, ATTESTATIONS_PER_ROUND, PulseStore } from '../../src/storage/pulse-store.ts'
+import { ATTESTATIONS_PER_ROUND, PulseStore } from '../../src/storage/pulse-store.ts'
 import { closeAll, fakePeerId, openDb } from './helpers.ts'
 import type { Scheduler } from '../../src/core/scheduler.ts'
 import type { PeerId } from '@libp2p/interface'
@@ -79,17 +79,19 @@ function signed (topic: string, from: PeerId, data: Uint8Array): Message {
 
 describe('attestations', () => {
   it('keeps at most ATTESTATIONS_PER_ROUND a round, replacing a voter\'s own, and the newest ATTESTATIONS_MAX rounds\' in all', async () => {
-    const store = new PulseStore(await openDb())
+    // The bound is the store's; fake-indexeddb counts slowly, so the test fills a smaller one.
+    const ATTESTATIONS_MAX = 16 * ATTESTATIONS_PER_ROUND
+    const store = new PulseStore(await openDb(), ATTESTATIONS_MAX)
     const self = fakePeerId(0)
     const attestation = (round: number, validator: number, byte = 1): Parameters<PulseStore['addAttestation']>[0] =>
-      ({ networkId: NET, peerId: self, round, validator: fakePeerId(validator), envelope: new Uint8Array([byte]) })
+      ({ networkId: NET, peerId: self, round, validator: fakePeerId(validator), attestation: new Uint8Array([byte]) })
 
     for (let v = 1; v <= ATTESTATIONS_PER_ROUND; v++) expect(await store.addAttestation(attestation(10, v))).toBe(true)
     expect(await store.addAttestation(attestation(10, 99))).toBe(false)
     expect(await store.addAttestation(attestation(10, 1, 2))).toBe(true)
     const round10 = await store.attestations(NET, self, 10)
     expect(round10).toHaveLength(ATTESTATIONS_PER_ROUND)
-    expect(round10.find(a => a.validator === fakePeerId(1))?.envelope).toEqual(new Uint8Array([2]))
+    expect(round10.find(a => a.validator === fakePeerId(1))?.attestation).toEqual(new Uint8Array([2]))
 
     // Fill the total from later rounds: round 10 (the oldest) goes first.
     const rounds = Math.ceil(ATTESTATIONS_MAX / ATTESTATIONS_PER_ROUND)

@@ -60,7 +60,7 @@ describe('history after an identity import', () => {
     // Alice earns: two verified rounds, one served job, one used.
     const before = await historyOf(db, alice.peerId)
     for (const round of [ROUND - 1, ROUND]) await before.ledger.update(round, r => { r.committed = true; r.revealed = true; r.verified = true })
-    await new PulseStore(db).addAttestation({ networkId: NET, peerId: alice.peerId, round: ROUND, validator: peer.peerId, envelope: new Uint8Array([1]) })
+    await new PulseStore(db).addAttestation({ networkId: NET, peerId: alice.peerId, round: ROUND, validator: peer.peerId, attestation: new Uint8Array([1]) })
     await before.book.append(await served(alice, peer, 1000))
     await before.book.append(await served(peer, alice, 500))
     const alicePoints = before.ledger.summary(NOW, before.book.work(NOW).work)

@@ -32,6 +32,8 @@ import {
   type VerdictMessage
 } from '../../src/core/pulse/messages.ts'
 import { referenceProduct, rowBytes } from '../../src/core/pulse/work.ts'
+import { attestationOf, openAttestation } from '../../src/core/pulse/attestation.ts'
+import { fakePeerId } from './helpers.ts'
 
 const enc = new TextEncoder()
 const utf8 = (s: string): Uint8Array => enc.encode(s)
@@ -105,7 +107,7 @@ beforeAll(async () => {
     results: [
       { peer: a.peerId, ok: true, root: bytes32('root a'), caps: ['inference'] },
       { peer: b.peerId, ok: false, reason: 'wrong-row', root: bytes32('root b'), caps: [] }
-    ]
+    ].sort((x, y) => (x.peer < y.peer ? -1 : 1)) as VerdictMessage['results']
   }
   valid = {
     commit: encodeSigned(await signPulse(commit, a.signer)),
@@ -131,11 +133,11 @@ describe('round trip', () => {
     }
   })
 
-  it('the body is canonical CBOR carrying v = 3', () => {
-    expect(PULSE_VERSION).toBe(3)
-    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 3)
-    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 3)
-    expect(body.v).toBe(3)
+  it('the body is canonical CBOR carrying v = 4', () => {
+    expect(PULSE_VERSION).toBe(4)
+    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 4)
+    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 4)
+    expect(body.v).toBe(4)
     expect(body.t).toBe('commit')
   })
 
@@ -157,7 +159,7 @@ describe('round trip', () => {
     await expect(decodePulse(await signRaw({ ...challenge, k: MAX_CHALLENGE_ROWS }), verify)).resolves.toBeDefined()
     const rows = Array.from({ length: MAX_CHALLENGE_ROWS }, (_, i) => ({ i, proof: Array.from({ length: 11 }, () => bytes32('p')) }))
     await expect(decodePulse(await signRaw({ ...reveal, rows }, b), verify)).resolves.toBeDefined()
-    const results = STRIKE_REASONS.map(reason => ({ peer: a.peerId, ok: false, reason, root: bytes32('x'), caps: [] }))
+    const results = STRIKE_REASONS.map((reason, i) => ({ peer: fakePeerId(i), ok: false, reason, root: bytes32('x'), caps: [] }))
     await expect(decodePulse(await signRaw({ ...verdict, results }, c), verify)).resolves.toBeDefined()
     const caps = ['inference', 'embedding', 'storage', 'memory', 'relay', 'validation', 'orchestration', 'caching', 'proxy']
     await expect(decodePulse(await signRaw({ ...commit, caps }), verify)).resolves.toBeDefined()
@@ -326,5 +328,59 @@ describe('fuzz: decodePulse rejects with a HyperspaceError, never anything else'
         expect(err, `${t} byte ${at} → ${replacement}: ${String(err)}`).toBeInstanceOf(HyperspaceError)
       }
     ), { numRuns: 300 })
+  })
+})
+
+describe('v4 verdicts: results signed through their Merkle root', () => {
+  const resign = async (change: (envelope: Record<string, unknown>) => void): Promise<Uint8Array> => {
+    const envelope = decodeMessage(valid.verdict, PULSE_MAX_BYTES, PULSE_VERSION)
+    change(envelope)
+    return encodeMessage(envelope)
+  }
+  const results = (envelope: Record<string, unknown>): Array<Record<string, unknown>> => envelope.res as Array<Record<string, unknown>>
+
+  it('signs a small header: the results travel beside it', async () => {
+    const signed = await signPulse(verdict, c.signer)
+    const body = decodeMessage(signed.body, PULSE_MAX_BYTES, PULSE_VERSION)
+    expect(Object.keys(body).sort()).toEqual(['count', 'net', 'peer', 'r', 'rr', 'seed', 't', 'v'])
+    expect(body.count).toBe(2)
+    expect(signed.body.byteLength).toBeLessThan(300)
+  })
+
+  it('refuses results that do not match the signed root: one changed, one dropped, one added, reordered', async () => {
+    await rejectsWith(await resign(e => { (results(e)[0] as Record<string, unknown>).ok = false; (results(e)[0] as Record<string, unknown>).reason = 'no-reveal' }), MalformedMessageError)
+    await rejectsWith(await resign(e => { e.res = results(e).slice(1) }), MalformedMessageError)
+    await rejectsWith(await resign(e => { e.res = [...results(e), { ...results(e)[0], peer: fakePeerId(9) }] }), MalformedMessageError)
+    await rejectsWith(await resign(e => { e.res = [...results(e)].reverse() }), MalformedMessageError)
+    await rejectsWith(await resign(e => { delete e.res }), MalformedMessageError)
+  })
+
+  it('refuses results beside a commit, and a verdict naming one peer twice', async () => {
+    const signed = await signPulse(commit, a.signer)
+    await rejectsWith(encodeMessage({ v: PULSE_VERSION, body: signed.body, sig: signed.sig, res: [] }), MalformedMessageError)
+    await expect(signPulse({ ...verdict, results: [verdict.results[0], verdict.results[0]] as VerdictMessage['results'] }, c.signer)).rejects.toBeInstanceOf(MalformedMessageError)
+  })
+
+  it('an attestation cut from a verdict proves one result and nothing else', async () => {
+    const signed = await signPulse(verdict, c.signer)
+    for (const result of verdict.results) {
+      const bytes = attestationOf(signed, result.peer) as Uint8Array
+      expect(bytes.byteLength).toBeLessThan(700)
+      const open = await openAttestation(bytes, verify)
+      expect(open.result).toEqual(result)
+      expect(open.header.peer).toBe(c.peerId)
+    }
+    expect(attestationOf(signed, fakePeerId(3))).toBeUndefined()
+    const att = decodeMessage(attestationOf(signed, a.peerId) as Uint8Array, 2048, PULSE_VERSION)
+    const other = verdict.results.find(r => r.peer !== a.peerId) as VerdictMessage['results'][number]
+    // Another result under the same path, another index, a flipped signature: none opens.
+    const forge = async (change: (r: Record<string, unknown>) => void): Promise<unknown> => {
+      const copy = { ...att }
+      change(copy)
+      return await openAttestation(encodeMessage(copy), verify).then(() => 'opened', (e: unknown) => e)
+    }
+    expect(await forge(r => { r.res = { ...(r.res as object), ok: true, root: other.root } })).toBeInstanceOf(MalformedMessageError)
+    expect(await forge(r => { r.i = 1 - (r.i as number) })).toBeInstanceOf(MalformedMessageError)
+    expect(await forge(r => { r.sig = Uint8Array.from(r.sig as Uint8Array, (x, i) => (i === 0 ? x ^ 1 : x)) })).toBeInstanceOf(BadSignatureError)
   })
 })

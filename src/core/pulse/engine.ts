@@ -2,6 +2,7 @@ import { utf8 } from './bytes.ts'
 import { currentTiming, roundOf, timingOf } from './clock.ts'
 import { committeeStartBeacon, epochOf, firstRoundOf } from './committee.ts'
 import { CommitteeView } from './committee-view.ts'
+import { attestationOf } from './attestation.ts'
 import { encodeSigned, signPulse, type CommitMessage, type PulseMessage, type SignedPulseMessage, type VerdictMessage } from './messages.ts'
 import { ACT_AT, LEADER_BACKUPS, OMIT_SLACK_MS, PULSE_K, PULSE_N } from './params.ts'
 import { inlineRecomputer } from './recompute.ts'
@@ -222,7 +223,8 @@ export class PulseEngine {
     const signed = await signPulse(commit, this.options.signer)
     state.addCommit(signed, now)
     await this.publish(round, signed)
-    await this.options.book.update(round, r => { r.committed = true; r.caps = caps; delete r.skipped })
+    const envelope = encodeSigned(signed)
+    await this.options.book.update(round, r => { r.committed = true; r.caps = caps; r.commit = envelope; delete r.skipped })
   }
 
   /**
@@ -360,8 +362,8 @@ export class PulseEngine {
   }
 
   /**
-   * A counted verdict: one that names this node is kept as an attestation when its author votes in
-   * the round, and the round's record follows the quorum. Nobody else's word moves anything.
+   * A counted verdict: its result about this node, with its Merkle path (attestation.ts), is kept
+   * when its author votes in the round, and the round's record follows the quorum. Nobody else's word moves anything.
    */
   private async recordVerdict (state: RoundState, signed: SignedPulseMessage<VerdictMessage>): Promise<void> {
     const result = signed.message.results.find(r => r.peer === this.self)
@@ -369,7 +371,8 @@ export class PulseEngine {
     if (result === undefined || validator === this.self || !state.commits.has(this.self) || !state.isVoter(validator)) return
     if (result.reason === 'duplicate-identity') this.options.onIdentityConflict?.(signed.message.r)
     try {
-      await this.options.keepAttestation?.({ round: signed.message.r, validator, envelope: encodeSigned(signed) })
+      const attestation = attestationOf(signed, this.self)
+      if (attestation !== undefined) await this.options.keepAttestation?.({ round: signed.message.r, validator, attestation })
     } catch (err) {
       console.warn('hyperspace: could not keep an attestation', err)
     }

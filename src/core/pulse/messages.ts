@@ -1,18 +1,24 @@
-import { isCapabilityName, type CapabilityName } from '../capabilities.ts'
+import type { CapabilityName } from '../capabilities.ts'
 import { decodeMessage, encodeMessage } from '../cbor.ts'
-import { BadSignatureError, MalformedMessageError } from '../errors.ts'
-import { concat, utf8 } from './bytes.ts'
+import { BadSignatureError } from '../errors.ts'
+import { concat, equalBytes, utf8 } from './bytes.ts'
 import { isCommitteeCount } from './committee.ts'
+import { bytesField, capsField, fail, listField, peerField, uintField } from './fields.ts'
+import { decodeResult, resultRecord, resultsTree, type VerdictResult } from './verdict-tree.ts'
 import { MAX_N, MIN_N } from './work.ts'
 
+export { STRIKE_REASONS, type StrikeReason, type VerdictResult } from './verdict-tree.ts'
+
 /**
- * Pulse messages. Each is a signed envelope `{ v: 1, body, sig }` where `body` is the canonical CBOR
+ * Pulse messages. Each is a signed envelope `{ v, body, sig }` where `body` is the canonical CBOR
  * of the message and `sig` the author's Ed25519 signature over "hyperspace-pulse-v1" | body. The
- * author is the body's `peer`, so a verdict stored today can be checked by anyone later, without the
- * gossip message it came in.
+ * author is the body's `peer`, so a message stored today can be checked by anyone later, without the
+ * gossip message it came in. A verdict's body carries the Merkle root `rr` of its results and their
+ * `count`; the results travel beside it in the envelope (`res`), and every receiver recomputes `rr`
+ * (verdict-tree.ts), so one result and its path can later stand for the whole verdict.
  */
 
-export const PULSE_VERSION = 3
+export const PULSE_VERSION = 4
 export const MAX_CHALLENGE_ROWS = 16
 export const MAX_COMMITTEE = 512
 
@@ -76,21 +82,6 @@ export interface RevealMessage {
   rows: RevealedRow[]
 }
 
-/**
- * `duplicate-identity`: the validator saw two different commits under this peer id in the round.
- * `bad-challenge`: the peer published a challenge the validator found invalid (a false root, an omitted commit).
- */
-export type StrikeReason = 'no-reveal' | 'wrong-row' | 'bad-proof' | 'wrong-rows-challenged' | 'duplicate-identity' | 'bad-challenge'
-export const STRIKE_REASONS: readonly StrikeReason[] = ['no-reveal', 'wrong-row', 'bad-proof', 'wrong-rows-challenged', 'duplicate-identity', 'bad-challenge']
-
-export interface VerdictResult {
-  peer: string
-  ok: boolean
-  reason?: StrikeReason
-  root: Uint8Array
-  caps: CapabilityName[]
-}
-
 export interface VerdictMessage {
   t: 'verdict'
   net: string
@@ -98,7 +89,19 @@ export interface VerdictMessage {
   /** The validator. */
   peer: string
   seed: Uint8Array
+  /** Sorted by peer id, one per peer; signed through their Merkle root (see VerdictHeader). */
   results: VerdictResult[]
+}
+
+/** What a validator signs of a verdict: the round, and the root over its results and their count. */
+export interface VerdictHeader {
+  t: 'verdict'
+  net: string
+  r: number
+  peer: string
+  seed: Uint8Array
+  rr: Uint8Array
+  count: number
 }
 
 export type PulseMessage = CommitMessage | ChallengeMessage | RevealMessage | VerdictMessage
@@ -131,60 +134,38 @@ const LIMITS: Record<PulseMessage['t'], number> = {
   commit: 1024,
   challenge: 64 * 1024,
   reveal: 8 * 1024,
-  verdict: 64 * 1024
+  verdict: 1024
 }
 export const PULSE_MAX_BYTES = 64 * 1024 + 256
-const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{40,60}$/
 
 export function signedData (body: Uint8Array): Uint8Array {
   return concat(DOMAIN, body)
 }
 
+/** The body a message is signed as: a verdict's results are replaced by their root and count. */
+function bodyRecord (message: PulseMessage): Record<string, unknown> {
+  if (message.t !== 'verdict') return { v: PULSE_VERSION, ...message }
+  const { results, ...header } = message
+  return { v: PULSE_VERSION, ...header, rr: resultsTree(results).root, count: results.length }
+}
+
 export async function signPulse<M extends PulseMessage> (message: M, signer: PulseSigner): Promise<SignedPulseMessage<M>> {
   if (message.peer !== signer.peerId) throw new RangeError('a node signs only its own messages')
-  const body = encodeMessage({ v: PULSE_VERSION, ...message })
+  // Verdict results are signed in peer order, whatever order they were listed in.
+  const signedMessage = message.t === 'verdict' ? { ...message, results: [...message.results].sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0)) } : message
+  const body = encodeMessage(bodyRecord(signedMessage))
   const sig = await signer.sign(signedData(body))
-  return { message, body, sig }
+  return { message: signedMessage, body, sig }
 }
 
 export function encodeSigned (signed: SignedPulseMessage): Uint8Array {
-  return encodeMessage({ v: PULSE_VERSION, body: signed.body, sig: signed.sig })
+  const message = signed.message
+  return encodeMessage(message.t === 'verdict'
+    ? { v: PULSE_VERSION, body: signed.body, sig: signed.sig, res: message.results.map(resultRecord) }
+    : { v: PULSE_VERSION, body: signed.body, sig: signed.sig })
 }
 
-function fail (what: string): never {
-  throw new MalformedMessageError(what)
-}
-
-function bytesField (value: unknown, name: string, length?: number, max = 4096): Uint8Array {
-  if (!(value instanceof Uint8Array)) fail(`${name} must be bytes`)
-  if (length !== undefined && value.byteLength !== length) fail(`${name} must be ${length} bytes`)
-  if (value.byteLength > max) fail(`${name} is too long`)
-  return value
-}
-
-function uintField (value: unknown, name: string, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > max) fail(`${name} must be an integer in [0, ${max}]`)
-  return value
-}
-
-function peerField (value: unknown, name: string): string {
-  if (typeof value !== 'string' || !PEER_ID.test(value)) fail(`${name} must be a peer id`)
-  return value
-}
-
-function capsField (value: unknown): CapabilityName[] {
-  if (!Array.isArray(value) || value.length > 9 || !value.every(isCapabilityName) || new Set(value).size !== value.length) {
-    fail('caps must be distinct capability names')
-  }
-  return value
-}
-
-function listField (value: unknown, name: string, max: number): unknown[] {
-  if (!Array.isArray(value) || value.length > max) fail(`${name} must be a list of at most ${max}`)
-  return value
-}
-
-function decodeBody (record: Record<string, unknown>): PulseMessage {
+function decodeBody (record: Record<string, unknown>): Exclude<PulseMessage, VerdictMessage> | VerdictHeader {
   const base = {
     net: typeof record.net === 'string' && record.net.length <= 48 ? record.net : fail('net must be a network id'),
     r: uintField(record.r, 'r'),
@@ -221,36 +202,40 @@ function decodeBody (record: Record<string, unknown>): PulseMessage {
       })
       return { t: 'reveal', ...base, leader: peerField(record.leader, 'leader'), rows }
     }
-    case 'verdict': {
-      const results = listField(record.results, 'results', MAX_COMMITTEE).map(entry => {
-        const res = entry as Record<string, unknown> | null
-        if (typeof res !== 'object' || res === null || typeof res.ok !== 'boolean') fail('a verdict result needs ok')
-        const result: VerdictResult = { peer: peerField(res.peer, 'result peer'), ok: res.ok, root: bytesField(res.root, 'result root', 32), caps: capsField(res.caps) }
-        if (res.reason !== undefined) {
-          if (!STRIKE_REASONS.includes(res.reason as StrikeReason)) fail('unknown strike reason')
-          result.reason = res.reason as StrikeReason
-        }
-        if (result.ok === (result.reason !== undefined)) fail('a strike needs a reason and a pass has none')
-        return result
-      })
-      return { t: 'verdict', ...base, seed: bytesField(record.seed, 'seed', 32), results }
-    }
+    case 'verdict':
+      return { t: 'verdict', ...base, seed: bytesField(record.seed, 'seed', 32), rr: bytesField(record.rr, 'rr', 32), count: uintField(record.count, 'count', MAX_COMMITTEE) }
     default:
       return fail('unknown pulse message type')
   }
 }
 
+/** A signed verdict header's body, as kept in an attestation: strict CBOR, version and fields, no signature check. */
+export function decodeVerdictBody (body: Uint8Array): VerdictHeader {
+  const header = decodeBody(decodeMessage(body, LIMITS.verdict, PULSE_VERSION))
+  if (header.t !== 'verdict') fail('not a verdict')
+  return header
+}
+
 /**
  * Decodes and checks a signed pulse message: size before parsing, strict canonical CBOR, version,
- * every field, then the author's signature. Throws a named HyperspaceError on anything wrong.
+ * every field, a verdict's results against its signed root, then the author's signature. Throws a
+ * named HyperspaceError on anything wrong.
  */
 export async function decodePulse (bytes: Uint8Array, verify: PulseVerifier): Promise<SignedPulseMessage> {
   const envelope = decodeMessage(bytes, PULSE_MAX_BYTES, PULSE_VERSION)
   const body = bytesField(envelope.body, 'body', undefined, PULSE_MAX_BYTES)
   const sig = bytesField(envelope.sig, 'sig', 64)
-  const record = decodeMessage(body, PULSE_MAX_BYTES, PULSE_VERSION)
-  const message = decodeBody(record)
-  if (body.byteLength > LIMITS[message.t]) fail(`${message.t} exceeds ${LIMITS[message.t]} bytes`)
+  const decoded = decodeBody(decodeMessage(body, PULSE_MAX_BYTES, PULSE_VERSION))
+  if (body.byteLength > LIMITS[decoded.t]) fail(`${decoded.t} exceeds ${LIMITS[decoded.t]} bytes`)
+  let message: PulseMessage
+  if (decoded.t === 'verdict') {
+    const results = listField(envelope.res, 'res', MAX_COMMITTEE).map(decodeResult)
+    if (results.length !== decoded.count || !equalBytes(resultsTree(results).root, decoded.rr)) fail('verdict results do not match their signed root')
+    message = { t: 'verdict', net: decoded.net, r: decoded.r, peer: decoded.peer, seed: decoded.seed, results }
+  } else {
+    if (envelope.res !== undefined) fail('only a verdict carries results')
+    message = decoded
+  }
   let valid: boolean
   try {
     valid = await verify(message.peer, signedData(body), sig)

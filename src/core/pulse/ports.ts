@@ -26,6 +26,8 @@ export interface OwnRound {
   strikes: Array<{ validator: string, reason: StrikeReason }>
   caps: CapabilityName[]
   skipped?: string
+  /** This node's signed commit of the round (its envelope): what a points proof shows for the round. */
+  commit?: Uint8Array
 }
 
 /** This node's own round records (kept by the network layer, in IndexedDB in browsers). */
@@ -37,8 +39,8 @@ export interface RoundBook {
 export interface Attestation {
   round: number
   validator: string
-  /** The signed verdict as it arrived, so anyone can re-check it later. */
-  envelope: Uint8Array
+  /** The validator's signed verdict header, this node's result and its Merkle path (attestation.ts): anyone can re-check it later. */
+  attestation: Uint8Array
 }
 
 export interface PulseEngineOptions {

@@ -1,0 +1,153 @@
+import { BadSignatureError, HyperspaceError, PointsUncheckedError, UnsignedReceiptError } from '../errors.ts'
+import { openAttestation, type OpenAttestation } from '../pulse/attestation.ts'
+import { equalBytes } from '../pulse/bytes.ts'
+import { decodePulse, type CommitMessage, type PulseVerifier } from '../pulse/messages.ts'
+import { QUORUM } from '../pulse/validators.ts'
+import { decodeSignedReceipt, type SignedReceipt } from '../receipts/receipt.ts'
+import { claimPresencePoints, claimWorkPoints, receiptClaimId, type ReceiptClaim, type RoundClaim } from './claims.ts'
+import type { AskFrame, EvidenceFrame, PickFrame, RoundEvidence, SummaryFrame } from './codec.ts'
+import type { CapabilityName } from '../capabilities.ts'
+
+/**
+ * The checker's side of a points proof, pure: given the summary a prover committed to, the rounds
+ * and receipts this checker picked at random afterwards, and the prover's evidence for them, either
+ * the points recomputed from the summary or the reason they did not check. Every signature is
+ * checked; a validator's word counts only when this checker itself counts it (an anchor it trusts or
+ * a peer aged in its own validator history), since a fresh key can sign anything.
+ */
+
+export type UncheckedReason =
+  /** The peer could not be asked, or did not answer in time. */
+  | 'unreachable'
+  /** The peer answered with an error instead of a proof. */
+  | 'refused'
+  /** A frame over its size limit: a day's proof is at most PROOF_MAX_BYTES. */
+  | 'too-large'
+  /** Not the protocol's strict encoding. */
+  | 'malformed'
+  | 'bad-signature'
+  /** Fewer than two voters other than the peer passed a sampled round. */
+  | 'not-quorum'
+  /** Enough voters passed, but this checker does not know enough of them to count their word. */
+  | 'unknown-validators'
+  /** The evidence does not back what the summary claims (another round, root, peer or more capabilities). */
+  | 'mismatch'
+
+export interface CheckedPoints {
+  peer: string
+  checked: true
+  /** presence + work, over the period. */
+  points: number
+  presence: number
+  work: number
+  from: number
+  to: number
+  /** Rounds and receipts claimed, and how many of each were held to evidence. */
+  rounds: number
+  receipts: number
+  sampled: { rounds: number, receipts: number }
+}
+
+export interface UncheckedPoints {
+  peer: string
+  checked: false
+  reason: UncheckedReason
+  detail: string
+}
+
+export type PointsCheck = CheckedPoints | UncheckedPoints
+
+export interface CheckRules {
+  subject: string
+  networkId: string
+  roundMs: number
+  verify: PulseVerifier
+  /** Whether this checker counts `validator`'s verdicts: an anchor it trusts, or aged in its own history. */
+  counts: (validator: string) => boolean
+}
+
+function unchecked (reason: UncheckedReason, detail: string): never {
+  throw new PointsUncheckedError(reason, detail)
+}
+
+/** Decoding failures say whether the bytes were badly signed or malformed. */
+async function decoded<T> (what: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work
+  } catch (err) {
+    if (err instanceof BadSignatureError || err instanceof UnsignedReceiptError) unchecked('bad-signature', `${what}: ${err.message}`)
+    if (err instanceof HyperspaceError) unchecked('malformed', `${what}: ${err.message}`)
+    throw err
+  }
+}
+
+function within (caps: readonly CapabilityName[], allowed: ReadonlySet<CapabilityName>): boolean {
+  return caps.every(name => allowed.has(name))
+}
+
+function checkAttestation (rules: CheckRules, commit: CommitMessage, { header, result }: OpenAttestation): void {
+  const round = commit.r
+  if (header.net !== rules.networkId || header.r !== round || !equalBytes(header.seed, commit.seed)) unchecked('mismatch', `round ${round}: an attestation of another round or seed`)
+  if (result.peer !== rules.subject) unchecked('mismatch', `round ${round}: an attestation about ${result.peer}`)
+  if (!result.ok || !equalBytes(result.root, commit.root)) unchecked('mismatch', `round ${round}: an attestation that does not pass the committed root`)
+}
+
+/** One sampled round: 'ok', or 'unknown' when the quorum rests on validators this checker does not know. */
+async function checkRound (rules: CheckRules, claim: RoundClaim, evidence: RoundEvidence): Promise<'ok' | 'unknown'> {
+  const round = claim.round
+  const { message: commit } = await decoded(`round ${round} commit`, decodePulse(evidence.commit, rules.verify))
+  if (commit.t !== 'commit' || commit.peer !== rules.subject || commit.net !== rules.networkId || commit.r !== round) unchecked('mismatch', `round ${round}: not the peer's commit of the round`)
+  if (!equalBytes(commit.root, claim.root)) unchecked('mismatch', `round ${round}: the commit's root is not the claimed one`)
+  if (!within(claim.caps, new Set(commit.caps))) unchecked('mismatch', `round ${round}: capabilities above the commit's`)
+  const opened = await Promise.all(evidence.attestations.map(async (a, i) => await decoded(`round ${round} attestation ${i}`, openAttestation(a, rules.verify))))
+  for (const attestation of opened) checkAttestation(rules, commit, attestation)
+  // The subject's own verdict, and a second copy of a voter's, vouch for nothing.
+  const voters = new Map(opened.filter(a => a.header.peer !== rules.subject).map(a => [a.header.peer, a.result.caps]))
+  const counted = [...voters].filter(([validator]) => rules.counts(validator))
+  if (counted.length < QUORUM) {
+    if (voters.size >= QUORUM) return 'unknown'
+    unchecked('not-quorum', `round ${round}: ${voters.size} voter(s) other than the peer`)
+  }
+  // The multiplier is what every counted voter confirmed of the committed capabilities.
+  const confirmed = new Set(commit.caps.filter(name => counted.every(([, caps]) => caps.includes(name))))
+  if (!within(claim.caps, confirmed)) unchecked('mismatch', `round ${round}: capabilities the voters did not confirm`)
+  return 'ok'
+}
+
+async function checkReceipt (rules: CheckRules, claim: ReceiptClaim, bytes: Uint8Array): Promise<void> {
+  const receipt: SignedReceipt = await decoded('receipt', decodeSignedReceipt(bytes, rules.verify, true))
+  const body = receipt.body
+  if (!equalBytes(receiptClaimId(receipt.bodyBytes), claim.id)) unchecked('mismatch', 'a receipt other than the claimed one')
+  if (body.server !== rules.subject) unchecked('mismatch', `a receipt served by ${body.server}`)
+  if (body.kind !== claim.kind || body.units !== claim.units || body.cached !== claim.cached || body.round !== claim.round) unchecked('mismatch', 'a receipt that says other than its claim')
+}
+
+/** Checks the evidence for the picks against the summary, and recomputes the period's points from the summary. */
+export async function checkProof (rules: CheckRules, ask: AskFrame, summary: SummaryFrame, pick: PickFrame, evidence: EvidenceFrame): Promise<PointsCheck> {
+  try {
+    if (summary.from !== ask.from || summary.to !== ask.to) unchecked('mismatch', 'a summary of another period')
+    if (evidence.rounds.length !== pick.rounds.length || evidence.receipts.length !== pick.receipts.length) unchecked('mismatch', 'evidence for other picks')
+    const claims = new Map(summary.rounds.map(c => [c.round, c]))
+    const outcomes = await Promise.all(pick.rounds.map(async (round, i) => {
+      const claim = claims.get(round)
+      if (claim === undefined) unchecked('mismatch', `round ${round} was not claimed`)
+      return await checkRound(rules, claim, evidence.rounds[i] as RoundEvidence)
+    }))
+    await Promise.all(pick.receipts.map(async (index, i) => {
+      const claim = summary.receipts[index]
+      if (claim === undefined) unchecked('mismatch', `receipt ${index} was not claimed`)
+      await checkReceipt(rules, claim, evidence.receipts[i] as Uint8Array)
+    }))
+    const unknown = outcomes.filter(o => o === 'unknown').length
+    if (unknown > 0) unchecked('unknown-validators', `${unknown} sampled round(s) rest on validators this node does not count`)
+    const presence = claimPresencePoints(summary.rounds, rules.roundMs)
+    const work = summary.receipts.reduce((sum, c) => sum + claimWorkPoints(c), 0)
+    return {
+      peer: rules.subject, checked: true, points: presence + work, presence, work, from: summary.from, to: summary.to,
+      rounds: summary.rounds.length, receipts: summary.receipts.length, sampled: { rounds: pick.rounds.length, receipts: pick.receipts.length }
+    }
+  } catch (err) {
+    if (err instanceof PointsUncheckedError) return { peer: rules.subject, checked: false, reason: err.reason as UncheckedReason, detail: err.message }
+    throw err
+  }
+}

@@ -1,0 +1,142 @@
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { errorMessage, HyperspaceError, MalformedMessageError, OversizeMessageError, PeerBusyError } from '../core/errors.ts'
+import { PeerRateLimit } from '../core/inference/admission.ts'
+import { checkProof, type PointsCheck, type UncheckedReason } from '../core/points-proof/check.ts'
+import { decodeCheckerFrame, decodeProverFrame, encodeProofFrame, FRAME_LIMITS, MAX_PERIOD_ROUNDS, type AskFrame, type ProverFrame } from '../core/points-proof/codec.ts'
+import { prepareProof, type ProofHistory } from '../core/points-proof/prove.ts'
+import { pickSamples } from '../core/points-proof/sample.ts'
+import { DAY_MS } from '../core/points.ts'
+import { JobStreams, type JobStreamOpener } from './job-streams.ts'
+import { abortStream, closeStream, errorFrame, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS } from './stream-helpers.ts'
+import type { PulseVerifier } from '../core/pulse/messages.ts'
+import type { Scheduler } from '../core/scheduler.ts'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+
+export const POINTS_PROTOCOL = '/hyperspace/points/1.0.0'
+
+/** The checker's frames must arrive within this; the prover's summary (it reads its store) and evidence within CHECK_TIMEOUT_MS in all. */
+export const ASK_TIMEOUT_MS = 5_000
+export const CHECK_TIMEOUT_MS = 30_000
+/** Proofs prepared at once by one prover, and how often one peer may ask: each reads a day of history. */
+export const PROOFS_AT_ONCE = 2
+export const PROOFS_PER_MINUTE = 6
+const PROOF_BURST = 2
+const LARGEST_ANSWER = Math.max(FRAME_LIMITS.summary, FRAME_LIMITS.evidence)
+
+export interface PointsServiceOptions {
+  networkId: string
+  roundMs: number
+  scheduler: Scheduler
+  verify: PulseVerifier
+  /** This node's own history, what it proves. */
+  history: ProofHistory
+  /** Whether this node counts a validator's verdicts (an anchor it trusts, or aged in its own view). */
+  counts: (validator: string) => boolean
+  streams?: JobStreamOpener
+  rateLimit?: PeerRateLimit
+}
+
+export interface CheckOptions {
+  /** The period, in rounds; by default the last day of rounds (at most MAX_PERIOD_ROUNDS) before the current one. */
+  from?: number
+  to?: number
+  signal?: AbortSignal
+}
+
+function uncheckedFrom (peer: string, err: unknown): PointsCheck {
+  const reason: UncheckedReason = err instanceof OversizeMessageError
+    ? 'too-large'
+    : err instanceof MalformedMessageError || (err instanceof HyperspaceError && err.code === 'ERR_UNSUPPORTED_VERSION') ? 'malformed' : 'unreachable'
+  return { peer, checked: false, reason, detail: errorMessage(err) }
+}
+
+/**
+ * `/hyperspace/points/1.0.0` on both sides (protocol.md, "Points proofs"): a checker asks a peer for
+ * a period's proof, picks rounds and receipts at random once the summary is fixed, and checks the
+ * evidence (core/points-proof/check.ts); a prover answers from its own history. Nothing a peer sends
+ * can make either side hold more than one bounded frame, or a stream past its deadline.
+ */
+export class PointsService {
+  private readonly streams: JobStreamOpener
+  private readonly rateLimit: PeerRateLimit
+  private preparing = 0
+
+  constructor (private readonly libp2p: Libp2p, private readonly options: PointsServiceOptions) {
+    this.streams = options.streams ?? new JobStreams(libp2p)
+    this.rateLimit = options.rateLimit ?? new PeerRateLimit(PROOFS_PER_MINUTE, PROOF_BURST)
+  }
+
+  async start (): Promise<void> {
+    await this.libp2p.handle(POINTS_PROTOCOL, this.onStream, { maxInboundStreams: 8, runOnLimitedConnection: true })
+  }
+
+  async stop (): Promise<void> {
+    await this.libp2p.unhandle(POINTS_PROTOCOL)
+  }
+
+  /** The period a check asks for by default: the last day of finished rounds, at most MAX_PERIOD_ROUNDS. */
+  defaultPeriod (): { from: number, to: number } {
+    const to = Math.floor(this.options.scheduler.now() / this.options.roundMs) - 1
+    const rounds = Math.min(MAX_PERIOD_ROUNDS, Math.max(1, Math.floor(DAY_MS / this.options.roundMs)))
+    return { from: Math.max(0, to - rounds + 1), to }
+  }
+
+  /** Asks `peer` for its proof and checks it: its points, or why they did not check. */
+  async check (peer: string, options: CheckOptions = {}): Promise<PointsCheck> {
+    const period = this.defaultPeriod()
+    const ask: AskFrame = { t: 'ask', net: this.options.networkId, from: options.from ?? period.from, to: options.to ?? period.to }
+    const deadline = withTimeout(options.signal, CHECK_TIMEOUT_MS)
+    let stream: Stream
+    try {
+      stream = await this.streams.open(peer, POINTS_PROTOCOL, deadline)
+    } catch (err) {
+      return { peer, checked: false, reason: 'unreachable', detail: errorMessage(err) }
+    }
+    try {
+      const lp = lpStream(stream, { maxDataLength: LARGEST_ANSWER })
+      await writeFrame(stream, lp, encodeProofFrame(ask), peer, WRITE_TIMEOUT_MS, deadline)
+      const summary = await this.answer(lp, deadline, 'summary')
+      if (summary.t === 'error') return { peer, checked: false, reason: 'refused', detail: `${summary.code}: ${summary.message}` }
+      const pick = pickSamples(summary)
+      await writeFrame(stream, lp, encodeProofFrame(pick), peer, WRITE_TIMEOUT_MS, deadline)
+      const evidence = await this.answer(lp, deadline, 'evidence')
+      if (evidence.t === 'error') return { peer, checked: false, reason: 'refused', detail: `${evidence.code}: ${evidence.message}` }
+      await closeStream(stream)
+      const rules = { subject: peer, networkId: this.options.networkId, roundMs: this.options.roundMs, verify: this.options.verify, counts: this.options.counts }
+      return await checkProof(rules, ask, summary, pick, evidence)
+    } catch (err) {
+      abortStream(stream, err)
+      return uncheckedFrom(peer, err)
+    }
+  }
+
+  private async answer<T extends 'summary' | 'evidence'> (lp: LengthPrefixedStream, signal: AbortSignal, expected: T): Promise<Extract<ProverFrame, { t: T | 'error' }>> {
+    return decodeProverFrame(await readFrame(lp, signal, FRAME_LIMITS[expected]), expected) as Extract<ProverFrame, { t: T | 'error' }>
+  }
+
+  private readonly onStream = (stream: Stream, connection: Connection): void => {
+    this.serve(stream, connection.remotePeer.toString()).catch(err => { abortStream(stream, err) })
+  }
+
+  private async serve (stream: Stream, from: string): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: FRAME_LIMITS.pick })
+    const deadline = AbortSignal.timeout(CHECK_TIMEOUT_MS)
+    const admitted = this.preparing < PROOFS_AT_ONCE && this.rateLimit.take(from, this.options.scheduler.now())
+    if (admitted) this.preparing++
+    const send = async (frame: ProverFrame): Promise<void> => { await writeFrame(stream, lp, encodeProofFrame(frame), from, WRITE_TIMEOUT_MS, deadline) }
+    try {
+      if (!admitted) throw new PeerBusyError(this.libp2p.peerId.toString())
+      const ask = decodeCheckerFrame(await readFrame(lp, withTimeout(deadline, ASK_TIMEOUT_MS), FRAME_LIMITS.ask), 'ask')
+      if (ask.net !== this.options.networkId) throw new MalformedMessageError(`a proof of network ${ask.net} asked on ${this.options.networkId}`)
+      const proof = await prepareProof(this.options.history, ask.from, ask.to)
+      await send(proof.summary)
+      const pick = decodeCheckerFrame(await readFrame(lp, withTimeout(deadline, ASK_TIMEOUT_MS), FRAME_LIMITS.pick), 'pick')
+      await send(proof.evidence(pick))
+      await closeStream(stream)
+    } catch (err) {
+      await send(errorFrame(err)).then(async () => { await closeStream(stream, err) }, () => { abortStream(stream, err) })
+    } finally {
+      if (admitted) this.preparing--
+    }
+  }
+}
