@@ -273,3 +273,10 @@ export class JobDeadlineError extends HyperspaceError {
     super('ERR_JOB_DEADLINE', `Peer ${peerId} did not finish the job within ${ms} ms`)
   }
 }
+
+/** A peer claims a capability in its commit but announces nothing a spot-check could use (inference without a chat model). */
+export class UnservedClaimError extends HyperspaceError {
+  override name = 'UnservedClaimError'
+
+  constructor (peerId: string, capability: string, what: string) { super('ERR_UNSERVED_CLAIM', `Peer ${peerId} claims ${capability} but announces ${what}`) }
+}
