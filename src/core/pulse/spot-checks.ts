@@ -118,8 +118,9 @@ export class SpotChecks {
     const started = this.started.get(round) ?? new Set<string>()
     this.started.set(round, started)
     const key = `${check.peer} ${check.capability}`
-    // One check in flight per peer: a peer still answering an earlier one is left to it.
-    if (started.has(key) || this.busy.has(check.peer)) return
+    // One check in flight per peer: a peer still answering an earlier one is left to it. The plan is
+    // drawn again as commits arrive, so the round's bound is held to here, on what was started.
+    if (started.has(key) || this.busy.has(check.peer) || started.size >= this.params.perChecker) return
     started.add(key)
     this.busy.add(check.peer)
     this.run(round, check)
