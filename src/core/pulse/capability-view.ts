@@ -18,6 +18,12 @@ export interface ClaimParams {
 
 export const CLAIM_DEFAULTS: ClaimParams = { confirmRounds: 96, strikeRounds: 16, maxEntries: 8192 }
 
+/**
+ * Claims confirmed before this view existed, until a check or report says otherwise: the simulator
+ * starts a network as it would be after days of rounds (as ValidatorHistory's preAged does).
+ */
+export type ConfirmedBefore = (peer: string, capability: CapabilityName) => boolean
+
 interface Claim { confirmedUntil: number, struckUntil: number }
 
 const NEVER = -Infinity
@@ -25,7 +31,7 @@ const NEVER = -Infinity
 export class CapabilityView {
   private readonly claims = new Map<string, Claim>()
 
-  constructor (private readonly params: ClaimParams = CLAIM_DEFAULTS) {}
+  constructor (private readonly params: ClaimParams = CLAIM_DEFAULTS, private readonly confirmedBefore: ConfirmedBefore = () => false) {}
 
   get size (): number { return this.claims.size }
 
@@ -52,7 +58,8 @@ export class CapabilityView {
 
   isConfirmed (peer: string, capability: CapabilityName, round: number): boolean {
     const claim = this.claims.get(key(peer, capability))
-    return claim !== undefined && claim.confirmedUntil >= round && claim.struckUntil < round
+    if (claim === undefined) return this.confirmedBefore(peer, capability)
+    return claim.confirmedUntil >= round && claim.struckUntil < round
   }
 
   /**

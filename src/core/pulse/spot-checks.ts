@@ -1,5 +1,5 @@
 import { equalBytes } from './bytes.ts'
-import { CapabilityView, CLAIM_DEFAULTS, type ClaimParams } from './capability-view.ts'
+import { CapabilityView, CLAIM_DEFAULTS, type ClaimParams, type ConfirmedBefore } from './capability-view.ts'
 import { assignChecks, dueChecks, SPOT_CHECK_DEFAULTS, type SpotCheck, type SpotCheckParams } from './spot-check-draw.ts'
 import { drawValidators, type ValidatorHistory } from './validators.ts'
 import type { CapabilityName } from '../capabilities.ts'
@@ -13,6 +13,7 @@ export interface SpotCheckOptions extends SpotCheckParams, ClaimParams {
   timeoutMs: number
   /** Checks in flight at once on this node, over all peers. */
   maxInFlight: number
+  confirmedBefore?: ConfirmedBefore
 }
 
 export const SPOT_CHECK_OPTIONS: SpotCheckOptions = { ...SPOT_CHECK_DEFAULTS, ...CLAIM_DEFAULTS, timeoutMs: 20_000, maxInFlight: 4 }
@@ -40,7 +41,7 @@ export class SpotChecks {
 
   constructor (private readonly self: string, private readonly scheduler: Scheduler, private readonly history: ValidatorHistory, private readonly prober?: CapabilityProber, options: Partial<SpotCheckOptions> = {}) {
     this.params = { ...SPOT_CHECK_OPTIONS, ...options }
-    this.view = new CapabilityView(this.params)
+    this.view = new CapabilityView(this.params, this.params.confirmedBefore)
   }
 
   /** A commit was accepted: its claims are drawn, and this node starts its share of the due ones. */
