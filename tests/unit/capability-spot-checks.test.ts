@@ -11,6 +11,7 @@ import { SpotChecks } from '../../src/core/pulse/spot-checks.ts'
 import { quorumOutcome, ValidatorHistory } from '../../src/core/pulse/validators.ts'
 import { NetworkCapabilityProber, PROBE_MAX_TOKENS, type ProbeJobs } from '../../src/node/capability-prober.ts'
 import { VirtualTime } from '../../sim/virtual-time.ts'
+import { PulseLedger } from '../../src/net/pulse-ledger.ts'
 import { NET, PulseBus } from './pulse-bus.ts'
 import type { CommitMessage, SignedPulseMessage } from '../../src/core/pulse/messages.ts'
 import type { CapabilityProber, ProbeOutcome } from '../../src/core/pulse/ports.ts'
@@ -121,6 +122,19 @@ describe('the bonus of a verified round', () => {
     expect(outcome.verified).toBe(true)
     expect(outcome.confirmed).toEqual(['embedding'])
     expect(quorumOutcome([], root, ['v1'], history).confirmed).toEqual([])
+  })
+})
+
+describe('the node\'s own ledger', () => {
+  it('earns the bonus the verdicts confirmed, not the one it committed; records from before spot-checks keep theirs', async () => {
+    const ledger = new PulseLedger(NET, 'me', 6_000)
+    await ledger.update(10, r => { r.committed = true; r.verified = true; r.caps = ['inference', 'embedding']; r.confirmedCaps = ['embedding'] })
+    await ledger.update(11, r => { r.committed = true; r.verified = true; r.caps = ['inference', 'embedding']; r.confirmedCaps = [] })
+    await ledger.update(9, r => { r.committed = true; r.verified = true; r.caps = ['inference'] })
+    const byRound = new Map(ledger.points().map(p => [p.round, p.capability]))
+    expect(byRound.get(10)).toBeCloseTo(multiplierOf(['embedding']), 12)
+    expect(byRound.get(11)).toBe(1)
+    expect(byRound.get(9)).toBeCloseTo(multiplierOf(['inference']), 12)
   })
 })
 
