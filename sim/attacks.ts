@@ -17,8 +17,11 @@ import type { SimKeys } from './sim-keys.ts'
  * - lying-validators: aged attackers; whenever one is drawn to validate, its verdict passes attackers
  *   and strikes honest committers.
  * - commit-flood: each round, commits from 20 fresh keys with the round's true seed.
+ * - capability-liar: the one kind that does its pulse work (it earns presence points honestly); it
+ *   claims every capability a full browser node serves and serves none, against honest nodes that
+ *   serve them (capabilities.ts). What it must not get is the capability bonus.
  */
-export const ATTACK_KINDS = ['seed-grind', 'bad-leader', 'sybil-verdicts', 'lying-validators', 'commit-flood'] as const
+export const ATTACK_KINDS = ['seed-grind', 'bad-leader', 'sybil-verdicts', 'lying-validators', 'commit-flood', 'capability-liar'] as const
 export type AttackKind = typeof ATTACK_KINDS[number]
 
 export function isAttackKind (value: string): value is AttackKind {
@@ -27,7 +30,12 @@ export function isAttackKind (value: string): value is AttackKind {
 
 /** Whether the attackers of this kind have an aged history (days of rounds) when the run starts. */
 export function attackersAged (kind: AttackKind): boolean {
-  return kind === 'bad-leader' || kind === 'lying-validators'
+  return kind === 'bad-leader' || kind === 'lying-validators' || kind === 'capability-liar'
+}
+
+/** Whether the attackers of this kind do the pulse work (their lie is elsewhere). */
+export function doesRealWork (kind: AttackKind): boolean {
+  return kind === 'capability-liar'
 }
 
 export interface AttackerPlace {

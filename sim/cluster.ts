@@ -13,6 +13,8 @@ import { ValidatorHistory } from '../src/core/pulse/validators.ts'
 import { PulseService } from '../src/net/pulse-service.ts'
 import type { CapabilityName } from '../src/core/capabilities.ts'
 import type { Prover } from '../src/core/pulse/reference-prover.ts'
+import type { CapabilityProber } from '../src/core/pulse/ports.ts'
+import type { SpotCheckOptions } from '../src/core/pulse/spot-checks.ts'
 import type { HyperspaceServices } from '../src/net/services.ts'
 import type { PulseStore } from '../src/storage/pulse-store.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -33,6 +35,10 @@ export interface ClusterNodeSpec {
    * default every validator-only node is.
    */
   anchor?: boolean
+  /** The capabilities it commits: `validation` when validating, unless given. */
+  caps?: CapabilityName[]
+  /** How it spot-checks others' capabilities when drawn, made once its libp2p node exists. */
+  prober?: (libp2p: Libp2p<HyperspaceServices>, key: PrivateKey) => CapabilityProber
 }
 
 export interface ClusterOptions {
@@ -52,6 +58,8 @@ export interface ClusterOptions {
   aged?: boolean
   /** Where a node keeps its rounds and attestations (none by default): what a points proof reads. */
   store?: (name: string) => PulseStore | undefined
+  /** Spot-check rates and bounds for every node (the protocol's defaults unless given). */
+  spotChecks?: Partial<SpotCheckOptions>
 }
 
 /** GossipSub RPCs as they go on the stream (protobuf, before length prefix, Noise and Yamux). */
@@ -107,7 +115,7 @@ export async function startCluster (specs: ClusterNodeSpec[], options: ClusterOp
       streamMuxers: [yamux()],
       services: { identify: identify(), pubsub: hyperspaceGossip({ colocationPenalty: false }) }
     }) as unknown as Libp2p<HyperspaceServices>
-    const caps: CapabilityName[] = spec.validating ? ['validation'] : []
+    const caps: CapabilityName[] = spec.caps ?? (spec.validating ? ['validation'] : [])
     const pulse = new PulseService(libp2p, systemScheduler, {
       networkId: options.networkId,
       roundMs: options.roundMs,
@@ -121,6 +129,8 @@ export async function startCluster (specs: ClusterNodeSpec[], options: ClusterOp
       validating: () => spec.validating,
       workingCaps: () => caps,
       store: options.store?.(spec.name),
+      ...(spec.prober !== undefined ? { prober: spec.prober(libp2p, key) } : {}),
+      ...(options.spotChecks !== undefined ? { spotChecks: options.spotChecks } : {}),
       history: new ValidatorHistory(anchors, [], peer => aged.has(peer))
     })
     const node: ClusterNode = { name: spec.name, libp2p, pulse, key, traffic: { sent: 0, received: 0 }, wire: { bytesIn: 0, bytesOut: 0, rpcsIn: 0, rpcsOut: 0 } }

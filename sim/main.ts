@@ -89,7 +89,7 @@ async function attacks (kinds: AttackKind[]): Promise<void> {
     const result = results[i]
     return result?.kind === 'sim' ? [{ attack: j.kind, share, summary: result.summary }] : []
   })
-  console.log(`\nPulse under attack (seed ${seed}): ${share * 100}% of the starting nodes attack; every attacker does no real work`)
+  console.log(`\nPulse under attack (seed ${seed}): ${share * 100}% of the starting nodes attack; every attacker but capability liars does no real work`)
   console.log(attackTable(rows))
   mkdirSync(RESULTS, { recursive: true })
   writeFileSync(`${RESULTS}/sim-attacks.json`, JSON.stringify({ seed, share, rows }, null, 2) + '\n')

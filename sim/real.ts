@@ -128,7 +128,7 @@ async function measureReal (options: RealOptions, networkId: string, specs: Arra
     return earned.length === 0 ? [] : [earned.reduce((sum, p) => sum + p.points, 0) / earned.length]
   })
   const config = modelFor(options, networkId)
-  const summary = summarize({ config, committees: 1, nextCommittees: null, observations, pointsPerVerifiedRound: points, attackerPoints: 0, churn: { crashed: 0, left: 0, joined: 0 }, wallMs: performance.now() - started })
+  const summary = summarize({ config, committees: 1, nextCommittees: null, observations, pointsPerVerifiedRound: points, attackerPoints: 0, bonus: { honest: 0, attackers: 0 }, churn: { crashed: 0, left: 0, joined: 0 }, wallMs: performance.now() - started })
   return { summary, startup, skipped }
 }
 

@@ -110,7 +110,7 @@ export function bytesChart (series: Series[]): string {
 
 /** One row per attack and size: what the attackers got, and what honest nodes kept. */
 export function attackTable (rows: Array<{ attack: string, share: number, summary: SimSummary }>): string {
-  return table(['attack', 'N', 'attackers', 'honest verified', 'cheaters caught', 'attacker rounds', 'attacker rounds verified', 'attacker presence points', 'wall'], rows.map(({ attack, share, summary: s }) => [
+  return table(['attack', 'N', 'attackers', 'honest verified', 'cheaters caught', 'attacker rounds', 'attacker rounds verified', 'attacker presence points', 'honest bonus', 'attacker bonus', 'wall'], rows.map(({ attack, share, summary: s }) => [
     attack,
     count(s.nodes),
     percent(share),
@@ -119,6 +119,8 @@ export function attackTable (rows: Array<{ attack: string, share: number, summar
     count(s.attackerRounds),
     count(s.attackersVerified),
     s.attackerPoints.toFixed(4),
+    s.honestBonus.toFixed(3),
+    s.attackerBonus.toFixed(3),
     `${s.wallSeconds.toFixed(0)}s`
   ]))
 }

@@ -5,7 +5,9 @@ import { epochOf, firstRoundOf, nextCommitteeCount } from '../src/core/pulse/com
 import { PulseEngine } from '../src/core/pulse/engine.ts'
 import { ValidatorHistory } from '../src/core/pulse/validators.ts'
 import { PulseLedger } from '../src/net/pulse-ledger.ts'
-import { Attacker, attackersAged, type AttackKind } from './attacks.ts'
+import { Attacker, attackersAged, doesRealWork, type AttackKind } from './attacks.ts'
+import { SimCapabilities } from './capabilities.ts'
+import { earnings } from './earnings.ts'
 import { GossipModel, type GossipMessage, type GossipParams } from './gossip.ts'
 import { Links, type LinkParams } from './links.ts'
 import { proverFor, timedProver, type NodeKind } from './provers.ts'
@@ -14,7 +16,6 @@ import { SimKeys } from './sim-keys.ts'
 import { VirtualTime } from './virtual-time.ts'
 import { median } from './stats.ts'
 import { revealGrowth } from './wire-size.ts'
-import type { CapabilityName } from '../src/core/capabilities.ts'
 import { encodeSigned, type PulseSigner, type SignedPulseMessage } from '../src/core/pulse/messages.ts'
 
 export interface SimConfig {
@@ -78,6 +79,8 @@ export interface SimRun {
   pointsPerVerifiedRound: number[]
   /** Presence points the attackers earned in the measured rounds, all of them together. */
   attackerPoints: number
+  /** Mean capability bonus of verified measured rounds (sim/earnings.ts). */
+  bonus: { honest: number, attackers: number }
   churn: { crashed: number, left: number, joined: number }
   wallMs: number
 }
@@ -132,6 +135,7 @@ export class Simulation {
   private readonly founders = new Set<string>()
   private readonly attackers = new Set<string>()
   private readonly churned = { crashed: 0, left: 0, joined: 0 }
+  private readonly capabilities: SimCapabilities
 
   constructor (readonly config: SimConfig) {
     this.rng = new Rng(config.seed)
@@ -147,6 +151,7 @@ export class Simulation {
     })
     // The network starts as it would be after a whole epoch at this size: K as every node would have estimated it.
     this.committees = nextCommitteeCount(1, [config.nodes])
+    this.capabilities = new SimCapabilities(config.attack?.kind === 'capability-liar', this.rng.fork('capabilities'), async ms => { await this.time.sleep(ms) })
   }
 
   async run (): Promise<SimRun> {
@@ -170,13 +175,14 @@ export class Simulation {
     await this.time.runUntil((this.firstRound + rounds) * roundMs + DECISION_GRACE_MS)
     const decided = this.nodes.flatMap(n => n.leftAt === Infinity ? n.engine.committees.committees(epochOf(this.firstRound) + 1) ?? [] : [])
     for (const node of this.nodes) node.engine.stop()
+    const first = this.firstRound * roundMs
+    const earned = earnings(this.nodes.map(n => ({ kind: n.kind, book: n.book, throughout: n.leftAt === Infinity && n.joinedAt <= first })), this.firstRound, this.firstRound + rounds)
     return {
       config: this.config,
       committees: this.committees,
       nextCommittees: decided.length === 0 ? null : median(decided),
       observations,
-      pointsPerVerifiedRound: this.points(),
-      attackerPoints: this.attackerPoints(),
+      ...earned,
       churn: { ...this.churned },
       wallMs: performance.now() - started
     }
@@ -190,12 +196,12 @@ export class Simulation {
       ? 'attacker'
       : rng.next() >= config.cheaterShare ? 'honest' : rng.next() < 0.5 ? 'wrong-work' : 'forged-root'
     const validator = kind === 'honest' && rng.next() < config.validatorShare
-    const caps: CapabilityName[] = validator ? ['validation'] : []
     const signer = this.keys.create()
+    const caps = this.capabilities.claims(signer.peerId, validator, kind === 'honest')
     this.links.add(index)
     this.gossip.addNode(index)
     const book = new PulseLedger(config.networkId, signer.peerId, config.roundMs)
-    const prover = timedProver(proverFor(kind, rng.fork(signer.peerId)), rng.lognormal(config.proveMedianMs, 0.5), async ms => { await this.time.sleep(ms) })
+    const prover = timedProver(proverFor(kind === 'attacker' && attack !== undefined && doesRealWork(attack.kind) ? 'honest' : kind, rng.fork(signer.peerId)), rng.lognormal(config.proveMedianMs, 0.5), async ms => { await this.time.sleep(ms) })
     if (this.growth === 0) this.growth = revealGrowth({ networkId: config.networkId, round: this.firstRound, peer: signer.peerId }, config.n, config.wireN, config.k)
     const node: SimNode = {
       index,
@@ -216,6 +222,8 @@ export class Simulation {
         verifyBeacon: this.keys.verifyBeacon,
         validating: () => validator,
         workingCaps: () => caps,
+        prober: this.capabilities.prober(),
+        spotChecks: this.capabilities.spotChecks(peer => this.founders.has(peer)),
         n: config.n,
         k: config.k,
         committees,
@@ -363,29 +371,6 @@ export class Simulation {
         for (const member of members.get(topic) ?? []) latest = Math.max(latest, this.gossip.firstHad(member, commit) ?? Infinity)
       }
       out.set(topic, latest - start)
-    }
-    return out
-  }
-
-  private attackerPoints (): number {
-    const first = this.firstRound
-    const last = first + this.config.rounds
-    let total = 0
-    for (const node of this.nodes) {
-      if (node.kind !== 'attacker') continue
-      for (const p of node.book.points()) if (p.round >= first && p.round < last) total += p.points
-    }
-    return total
-  }
-
-  private points (): number[] {
-    const first = this.firstRound
-    const last = first + this.config.rounds
-    const out: number[] = []
-    for (const node of this.nodes) {
-      if (node.kind !== 'honest' || node.leftAt !== Infinity || node.joinedAt > first * this.config.roundMs) continue
-      const earned = node.book.points().filter(p => p.round >= first && p.round < last)
-      if (earned.length > 0) out.push(earned.reduce((sum, p) => sum + p.points, 0) / earned.length)
     }
     return out
   }

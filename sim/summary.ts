@@ -29,6 +29,9 @@ export interface SimSummary {
   attackerRounds: number
   attackersVerified: number
   attackerPoints: number
+  /** Mean capability bonus (multiplier − 1) of verified rounds: honest nodes up for the whole run, and attackers. */
+  honestBonus: number
+  attackerBonus: number
   bytesPerNodeRound: Spread
   messagesPerNodeRound: Spread
   /** Ms after the round start until every member of a committee had every commit published on it. */
@@ -96,6 +99,8 @@ export function summarize (run: SimRun): SimSummary {
     attackerRounds: attacking.length,
     attackersVerified: attacking.filter(n => n.verified).length,
     attackerPoints: run.attackerPoints,
+    honestBonus: run.bonus.honest,
+    attackerBonus: run.bonus.attackers,
     bytesPerNodeRound: spread(all.map(n => n.bytes)),
     messagesPerNodeRound: spread(all.map(n => n.rpcs)),
     commitAgreementMs: spread(agreement.filter(Number.isFinite)),

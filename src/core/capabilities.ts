@@ -19,6 +19,34 @@ export const CAPABILITY_WEIGHTS: Readonly<Record<CapabilityName, number>> = {
   caching: 0.02
 }
 
+/**
+ * How validators observe a claimed capability before they confirm it for the points bonus
+ * (docs/protocol.md, "Capability spot-checks"). A claim earns only what someone else can see:
+ * - `probe`: a small real job sent to the peer at rounds drawn from the seed (a few tokens of a model
+ *   it announces, one embedding, a block request, a memory query);
+ * - `with-inference`: caching serves answers of the inference it caches, so it stands or falls with
+ *   inference (and the node itself counts it working only while it answers from the cache);
+ * - `verdicts`: validation is seen in the pulse itself, as a verdict the peer published;
+ * - `none`: nothing a validator can check from a browser node: relay (browsers cannot relay, and the
+ *   Node relay does not commit), orchestration and proxy (not built). These earn no bonus.
+ */
+export type CapabilityCheck = 'probe' | 'with-inference' | 'verdicts' | 'none'
+
+export const CAPABILITY_CHECKS: Readonly<Record<CapabilityName, CapabilityCheck>> = {
+  inference: 'probe',
+  embedding: 'probe',
+  storage: 'probe',
+  memory: 'probe',
+  caching: 'with-inference',
+  validation: 'verdicts',
+  relay: 'none',
+  orchestration: 'none',
+  proxy: 'none'
+}
+
+/** The capabilities a validator checks with a real job. */
+export const PROBED_CAPABILITIES: readonly CapabilityName[] = CAPABILITY_NAMES.filter(name => CAPABILITY_CHECKS[name] === 'probe')
+
 export const PROFILE_NAMES = ['full', 'inference', 'embedding', 'storage', 'relay'] as const
 export type ProfileName = typeof PROFILE_NAMES[number]
 

@@ -289,3 +289,10 @@ export class PointsUncheckedError extends HyperspaceError {
 
   constructor (readonly reason: string, detail: string) { super('ERR_POINTS_UNCHECKED', `${reason}: ${detail}`) }
 }
+
+/** A peer claims a capability in its commit but announces nothing a spot-check could use (inference without a chat model). */
+export class UnservedClaimError extends HyperspaceError {
+  override name = 'UnservedClaimError'
+
+  constructor (peerId: string, capability: string, what: string) { super('ERR_UNSERVED_CLAIM', `Peer ${peerId} claims ${capability} but announces ${what}`) }
+}

@@ -7,7 +7,9 @@
  *   The streak starts at its first verified round; up to 3 missed rounds in a row keep it, a 4th
  *   ends it and the next verified round starts a new one.
  * - liveness = 0.5 + 0.5 * min(1, d / 14), d = earlier UTC days that had a verified round.
- * - capability = the multiplier the node committed to in that round (1 + weights, at most 1.49).
+ * - capability = 1 + the weights of the capabilities the round's verifying verdicts confirmed (what
+ *   every counted pass saw working, within what the node committed; docs/protocol.md, "Capability
+ *   spot-checks"), at most 1.49.
  */
 
 export const POINTS_PER_DAY = 100

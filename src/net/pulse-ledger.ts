@@ -55,7 +55,7 @@ export class PulseLedger implements RoundBook {
   }
 
   points (): RoundPoints[] {
-    return presencePoints([...this.records.values()].map(r => ({ round: r.round, verified: r.verified, capability: multiplierOf(r.caps) })), this.roundMs)
+    return presencePoints([...this.records.values()].map(r => ({ round: r.round, verified: r.verified, capability: multiplierOf(r.confirmedCaps ?? r.caps) })), this.roundMs)
   }
 
   summary (now: number, work = 0): PointsSummary {

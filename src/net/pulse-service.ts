@@ -2,7 +2,8 @@ import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
 import { admitPulse } from '../core/pulse/admission.ts'
 import { PulseEngine } from '../core/pulse/engine.ts'
-import type { PulseCurrent } from '../core/pulse/ports.ts'
+import type { CapabilityProber, PulseCurrent } from '../core/pulse/ports.ts'
+import type { SpotCheckOptions } from '../core/pulse/spot-checks.ts'
 import { PulseLedger } from './pulse-ledger.ts'
 import type { CapabilityName } from '../core/capabilities.ts'
 import type { HyperspaceError } from '../core/errors.ts'
@@ -33,6 +34,10 @@ export interface PulseOptions {
   recompute?: LeafRecomputer
   validating: () => boolean
   workingCaps: () => CapabilityName[]
+  /** Runs this node's capability spot-checks of others when it is drawn (absent: it checks nobody). */
+  prober?: CapabilityProber
+  /** Spot-check rates and bounds; the protocol's defaults unless given (tests shorten them). */
+  spotChecks?: Partial<SpotCheckOptions>
   store?: PulseStore
   n?: number
   k?: number
@@ -78,6 +83,8 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
       recompute: options.recompute,
       validating: options.validating,
       workingCaps: options.workingCaps,
+      prober: options.prober,
+      spotChecks: options.spotChecks,
       n: options.n,
       k: options.k,
       committee: options.committee,

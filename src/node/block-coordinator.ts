@@ -200,6 +200,11 @@ export class BlockCoordinator {
     return { bytes, from: routed.provider.peerId }
   }
 
+  /** Asks this one peer for a block, without routing or failover: a spot-check of its storage (capability-prober.ts). */
+  async fetchFrom (peerId: string, cid: BlockCid, signal: AbortSignal): Promise<void> {
+    await this.service.fetch(peerId, cid, signal)
+  }
+
   private candidate (peerId: string, source: Provider['source']): Provider {
     const connected = this.libp2p.getConnections(peerIdFromString(peerId)).some(c => c.status === 'open')
     return { peerId, source, latencyMs: null, queue: 0, slots: SERVE_SLOTS, connected }

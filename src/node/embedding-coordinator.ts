@@ -157,6 +157,11 @@ export class EmbeddingCoordinator {
     return await this.loading
   }
 
+  /** Embeds on this one peer with this node's model, without routing or failover: a spot-check (capability-prober.ts). */
+  async embedOn (peerId: string, texts: string[], signal: AbortSignal): Promise<number> {
+    return (await this.service.request(peerId, (await this.modelSpec()).id, texts, signal)).vectors.length
+  }
+
   private async modelSpec (): Promise<EmbeddingModelSpec> {
     this.spec ??= this.o.model()
     const spec = this.spec

@@ -181,6 +181,13 @@ export class InferenceCoordinator {
     return { completion, served: info(completion, { servedBy: routed.provider.peerId, route: 'network', cached, failedOver: routed.failed, receipt: toHex(receipt.body.job) }) }
   }
 
+  /** Runs a request on this one peer, without routing or failover: a spot-check of its inference (capability-prober.ts). */
+  async requestFrom (peerId: string, request: ValidChatRequest, signal: AbortSignal): Promise<string> {
+    let text = ''
+    await this.service.request(peerId, request, delta => { text += delta }, signal)
+    return text
+  }
+
   /**
    * Tries peers in tier order. Streamed text must not repeat or change after a failover: a peer that
    * takes over must regenerate exactly what was already delivered (deterministic requests do), and

@@ -251,6 +251,11 @@ export class MemoryCoordinator implements MemoryApi {
    * peer that is closer. Every remaining holder pushes (an idempotent put), so no one needs to agree
    * on who does it. A key this node is no longer among the R closest for is handed off.
    */
+  /** Queries this one peer, without its own store or the others: a spot-check of its memory (capability-prober.ts). */
+  async queryOn (peerId: string, space: string, vector: Float32Array, signal: AbortSignal): Promise<void> {
+    await this.service.query(peerId, { space, vector, k: 1 }, signal)
+  }
+
   private async repairOnce (): Promise<void> {
     const current = this.candidates()
     const before = [...this.lastPeers]

@@ -12,6 +12,7 @@ import { PointsService } from '../net/points-service.ts'
 import { PeerPoints } from './peer-points.ts'
 import { RelayKeeper } from '../net/relay-keeper.ts'
 import { BlockCoordinator } from './block-coordinator.ts'
+import { NetworkCapabilityProber } from './capability-prober.ts'
 import { Departures } from './departures.ts'
 import { EmbeddingCoordinator } from './embedding-coordinator.ts'
 import { InferenceCoordinator } from './inference-coordinator.ts'
@@ -66,7 +67,7 @@ export async function createSession (components: NodeComponents, key: PrivateKey
   })
   const signer = pulseSigner(key)
   const validatorHistory = new ValidatorHistory(keeper.relayIds())
-  const pulse = new PulseService(libp2p, scheduler, {
+  const pulse: PulseService = new PulseService(libp2p, scheduler, {
     networkId: config.networkId,
     roundMs: config.roundMs,
     signer,
@@ -78,6 +79,14 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     store: components.pulseStore,
     validating: () => host.capabilities().validation.enabled,
     workingCaps: () => workingCapabilities(host.capabilities()),
+    // The jobs are the coordinators' below; a check starts only once rounds run, after they exist.
+    prober: new NetworkCapabilityProber({
+      announcedModels: peer => gossip.get(peer)?.announcement.serving?.models ?? [],
+      complete: async (peer, request, signal) => await inference.requestFrom(peer, request, signal),
+      embed: async (peer, texts, signal) => await embedding.embedOn(peer, texts, signal),
+      fetchBlock: async (peer, cid, signal) => { await blocks.fetchFrom(peer, cid, signal) },
+      queryMemory: async (peer, space, vector, signal) => { await memory.queryOn(peer, space, vector, signal) }
+    }),
     history: validatorHistory
   })
   const misbehaviour = new MisbehaviourTracker(scheduler, id => keeper.isRelay(id), peerId => {
@@ -114,7 +123,7 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     caching: () => host.capabilities().caching.enabled,
     onInvalid: (peerId, reason) => { misbehaviour.record(peerId, reason) }
   })
-  const embedding = new EmbeddingCoordinator(libp2p, {
+  const embedding: EmbeddingCoordinator = new EmbeddingCoordinator(libp2p, {
     ...jobs,
     embedder: components.embedder,
     model: async () => await components.models.embeddingModel(),

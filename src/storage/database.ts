@@ -23,6 +23,8 @@ export interface RoundRecord {
   strikes: Array<{ validator: string, reason: StrikeReason }>
   /** The capabilities this node committed as working: the round's points bonus. */
   caps: CapabilityName[]
+  /** The capabilities the verifying verdicts confirmed (see OwnRound.confirmedCaps); absent in older records. */
+  confirmedCaps?: CapabilityName[]
   /** Why it did not commit, when it did not. */
   skipped?: string
   /** Its signed commit envelope (since pulse v4): the first piece of the round's points proof. */

@@ -11,7 +11,9 @@ import { proverFor } from '../../sim/provers.ts'
 import { Rng } from '../../sim/rng.ts'
 import { SimKeys } from '../../sim/sim-keys.ts'
 import { VirtualTime } from '../../sim/virtual-time.ts'
-import type { Attestation } from '../../src/core/pulse/ports.ts'
+import type { CapabilityName } from '../../src/core/capabilities.ts'
+import type { Attestation, CapabilityProber } from '../../src/core/pulse/ports.ts'
+import type { SpotCheckOptions } from '../../src/core/pulse/spot-checks.ts'
 
 export const NET = 'dev-t6'
 export const ROUND_MS = 6_000
@@ -36,6 +38,11 @@ export interface NodeSpec {
   validating?: boolean
   /** Its history is aged in every node's view, as after days of verified rounds. */
   aged?: boolean
+  /** The capabilities it commits (none unless given). */
+  caps?: CapabilityName[]
+  /** How it spot-checks others' capabilities when drawn (it checks nobody without one). */
+  prober?: CapabilityProber
+  spotChecks?: Partial<SpotCheckOptions>
 }
 
 /**
@@ -151,7 +158,9 @@ export class PulseBus {
       beaconKey: this.keys.beaconKey(signer.peerId),
       verifyBeacon: this.keys.verifyBeacon,
       validating: () => spec.kind === 'anchor' || spec.validating === true,
-      workingCaps: () => [],
+      workingCaps: () => spec.caps ?? [],
+      ...(spec.prober !== undefined ? { prober: spec.prober } : {}),
+      ...(spec.spotChecks !== undefined ? { spotChecks: spec.spotChecks } : {}),
       n: N,
       k: K,
       history: new ValidatorHistory(this.anchors, [], peer => this.aged.has(peer)),

@@ -9,6 +9,7 @@ import { inlineRecomputer } from './recompute.ts'
 import { RoundState } from './round-state.ts'
 import { outweighs, SeedWatch } from './seed-watch.ts'
 import { beaconInput, challengeBeacon, emptyBeacon, roundSeed } from './seed.ts'
+import { SpotChecks } from './spot-checks.ts'
 import { ValidatorHistory } from './validators.ts'
 import { workKey } from './work.ts'
 import type { PulseCurrent, PulseEngineOptions } from './ports.ts'
@@ -34,6 +35,7 @@ export class PulseEngine {
   /** Other seeds' commits and challenges in the current round (seed-watch.ts). */
   private readonly watched = new SeedWatch((round, seed) => this.newRoundState(round, seed))
   readonly history: ValidatorHistory
+  readonly spotChecks: SpotChecks
   private readonly timers: Array<() => void> = []
   private readonly joined = new Set<string>()
   private startedAt = 0
@@ -43,6 +45,7 @@ export class PulseEngine {
     this.k = options.k ?? PULSE_K
     this.sid = options.sid ?? crypto.getRandomValues(new Uint8Array(8))
     this.history = options.history ?? new ValidatorHistory()
+    this.spotChecks = new SpotChecks(options.signer.peerId, options.scheduler, this.history, options.prober, options.spotChecks)
     this.committees = new CommitteeView({
       networkId: options.networkId,
       self: options.signer.peerId,
@@ -123,7 +126,8 @@ export class PulseEngine {
         break
       case 'challenge':
         // Another seed's round is watched: if most committers follow it, this node is the one that forked.
-        if (!state.addChallenge(signed as SignedPulseMessage<typeof message>) && message.r === current) this.watch(signed, now)
+        if (state.addChallenge(signed as SignedPulseMessage<typeof message>)) this.spotChecks.consider(state)
+        else if (message.r === current) this.watch(signed, now)
         break
       case 'reveal':
         state.addReveal(message)
@@ -151,7 +155,10 @@ export class PulseEngine {
   private newRoundState (round: number, seed: Uint8Array): RoundState {
     const roundMs = this.options.roundMs
     const omitCutoff = timingOf(round, roundMs).start + Math.min(ACT_AT.omitCutoff * roundMs, ACT_AT.challenge * roundMs - OMIT_SLACK_MS)
-    return new RoundState(this.options.networkId, round, seed, this.n, this.k, { history: this.history, omitCutoff, verifyBeacon: this.options.verifyBeacon })
+    return new RoundState(this.options.networkId, round, seed, this.n, this.k, {
+      history: this.history, omitCutoff, verifyBeacon: this.options.verifyBeacon,
+      confirmCaps: this.spotChecks.confirmer(round, r => this.states.get(r)), onCommit: (state, commit) => { this.spotChecks.onCommit(state, commit) }
+    })
   }
 
   private scheduleRound (round: number): void {
@@ -239,6 +246,7 @@ export class PulseEngine {
     const vrf = await beaconKey.prove(beaconInput(this.options.networkId, round, state.seed))
     const signed = await signPulse({ t: 'challenge', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, commits: state.commitSet(), k: this.k, vrf }, this.options.signer)
     state.addChallenge(signed)
+    this.spotChecks.consider(state)
     await this.publish(round, signed)
   }
 
@@ -312,6 +320,7 @@ export class PulseEngine {
     for (const [peer] of state.canonicalChallenge()?.message.commits ?? []) {
       if (state.outcomeFor(peer)?.verified === true) this.history.noteVerified(peer, state.round)
     }
+    this.spotChecks.closeRound(state)
     const keepHistory = this.options.keepHistory
     if (keepHistory !== undefined) this.guard(async () => { await keepHistory(this.history) })
     if (state.commits.has(this.self)) this.guard(async () => { await this.recordOutcome(state) })
@@ -385,6 +394,8 @@ export class PulseEngine {
     if (outcome === undefined) return
     await this.options.book.update(state.round, r => {
       r.verified = outcome.verified
+      // The bonus rests on what the verifying verdicts saw working, never on more than was committed.
+      r.confirmedCaps = outcome.verified ? outcome.confirmed.filter(name => r.caps.includes(name)) : []
       r.strikes = outcome.strikes.flatMap(({ validator, result }) => result.reason === undefined ? [] : [{ validator, reason: result.reason }])
     })
   }

@@ -5,6 +5,7 @@ import type { Prover } from './reference-prover.ts'
 import type { ValidatorHistory } from './validators.ts'
 import type { CapabilityName } from '../capabilities.ts'
 import type { Scheduler } from '../scheduler.ts'
+import type { SpotCheckOptions } from './spot-checks.ts'
 
 /**
  * What the pulse engine (engine.ts) needs from the node it runs on, and what it offers: its
@@ -18,6 +19,21 @@ export interface PulseTransport {
   leave(topic: string): void
 }
 
+/**
+ * What a spot-check found (docs/protocol.md, "Capability spot-checks"): the peer did the job (`ok`),
+ * failed it or refused it (`failed`), or nothing can be concluded (`inconclusive`: it was busy with
+ * other jobs, or serves another embedding model than the checker knows).
+ */
+export type ProbeOutcome = 'ok' | 'failed' | 'inconclusive'
+
+/**
+ * Runs one small real job on `peer` over the protocol of `capability`, to that peer alone. The engine
+ * bounds it (a timeout aborts `signal` and counts as `failed`) and runs only a few at once.
+ */
+export interface CapabilityProber {
+  probe(peer: string, capability: CapabilityName, round: number, signal: AbortSignal): Promise<ProbeOutcome>
+}
+
 /** What this node did in a round and what validators said about it. */
 export interface OwnRound {
   committed: boolean
@@ -25,6 +41,12 @@ export interface OwnRound {
   verified: boolean
   strikes: Array<{ validator: string, reason: StrikeReason }>
   caps: CapabilityName[]
+  /**
+   * The capabilities the verdicts that verified the round confirm (the intersection of what each
+   * counted pass confirms, within `caps`): the round's points bonus. Absent in records from before
+   * spot-checks, whose bonus is their committed `caps`.
+   */
+  confirmedCaps?: CapabilityName[]
   skipped?: string
   /** This node's signed commit of the round (its envelope): what a points proof shows for the round. */
   commit?: Uint8Array
@@ -60,6 +82,10 @@ export interface PulseEngineOptions {
   recompute?: LeafRecomputer
   validating: () => boolean
   workingCaps: () => CapabilityName[]
+  /** Runs this node's spot-checks of others' claimed capabilities when it is drawn; none without it. */
+  prober?: CapabilityProber
+  /** Spot-check rates and bounds (spot-checks.ts); the defaults unless given. */
+  spotChecks?: Partial<SpotCheckOptions>
   n?: number
   k?: number
   /** Serve this one committee whatever the epoch (a relay, on each committee topic it carries). */

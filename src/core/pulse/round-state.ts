@@ -5,6 +5,7 @@ import { beaconInput, challengeIndices, leaderScore } from './seed.ts'
 import { drawValidators, quorumOutcome, ValidatorHistory, type QuorumOutcome, type Vote } from './validators.ts'
 import { workKey } from './work.ts'
 import type { LeafRecomputer } from './recompute.ts'
+import type { CapabilityName } from '../capabilities.ts'
 import type { BeaconVerifier, ChallengeMessage, CommitMessage, RevealMessage, SignedPulseMessage, StrikeReason, VerdictMessage, VerdictResult } from './messages.ts'
 
 export type CommitOutcome = 'accepted' | 'duplicate' | 'wrong-seed' | 'wrong-n' | 'conflict' | 'full'
@@ -22,6 +23,10 @@ export interface RoundRules {
   omitCutoff?: number
   /** Checks a leader's VRF proof; without it no challenge is valid. */
   verifyBeacon?: BeaconVerifier
+  /** Which of a committer's committed capabilities this node's verdict confirms (spot-checks.ts); all unless given. */
+  confirmCaps?: (peer: string, committed: CapabilityName[]) => CapabilityName[]
+  /** A commit was kept: the spot-checks of its claims can start at once. */
+  onCommit?: (state: RoundState, commit: CommitMessage) => void
 }
 
 /**
@@ -42,6 +47,8 @@ export class RoundState {
   readonly history: ValidatorHistory
   private readonly omitCutoff: number
   private readonly verifyBeacon?: BeaconVerifier
+  private readonly confirmCaps: (peer: string, committed: CapabilityName[]) => CapabilityName[]
+  private readonly onCommit?: (state: RoundState, commit: CommitMessage) => void
   /** Verified VRF outputs by challenge author; checked lazily, as each proof costs milliseconds. */
   private readonly outputs = new Map<string, Uint8Array | null>()
   /** When each commit arrived, by this node's clock. */
@@ -60,6 +67,8 @@ export class RoundState {
     this.history = rules.history ?? new ValidatorHistory()
     this.omitCutoff = rules.omitCutoff ?? -Infinity
     this.verifyBeacon = rules.verifyBeacon
+    this.confirmCaps = rules.confirmCaps ?? ((_peer, committed) => committed)
+    this.onCommit = rules.onCommit
   }
 
   /**
@@ -86,6 +95,7 @@ export class RoundState {
     this.commits.set(commit.peer, signed)
     this.arrivals.set(commit.peer, receivedAt)
     this.decided = undefined
+    this.onCommit?.(this, commit)
     return 'accepted'
   }
 
@@ -254,7 +264,7 @@ export class RoundState {
    * recomputed; no leaves means its reveal arrived only after judging began, too late.
    */
   private judge (peer: string, root: Uint8Array, leader: string, indices: readonly number[], leaves: readonly Uint8Array[] | undefined): VerdictResult {
-    const caps = this.commits.get(peer)?.message.caps ?? []
+    const caps = this.confirmCaps(peer, this.commits.get(peer)?.message.caps ?? [])
     const strike = (reason: NonNullable<VerdictResult['reason']>): VerdictResult => ({ peer, ok: false, reason, root, caps })
     // Nobody can tell which of two nodes under one identity is the owner: both lose the round.
     if (this.conflicts.has(peer)) return strike('duplicate-identity')

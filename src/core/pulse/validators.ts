@@ -1,5 +1,6 @@
 import { compareBytes, sha256Of, utf8 } from './bytes.ts'
 import type { VerdictResult } from './messages.ts'
+import type { CapabilityName } from '../capabilities.ts'
 
 /**
  * Who may vouch for a round, in one node's view (protocol.md, "Validators and quorum").
@@ -113,6 +114,11 @@ export interface QuorumOutcome {
   strikes: Vote[]
   /** Passes needed: QUORUM, or every voter when the round has fewer (an anchor alone, while nobody is aged). */
   needed: number
+  /**
+   * The capabilities every counted pass confirms (VerdictResult.caps): what a verified round's bonus
+   * rests on. One voter that saw a claim fail keeps it out; empty when nothing passed.
+   */
+  confirmed: CapabilityName[]
 }
 
 /**
@@ -127,16 +133,21 @@ export function quorumOutcome (votes: readonly Vote[], root: Uint8Array, drawn: 
   const counted = new Set<string>()
   let passes = 0
   const strikes: Vote[] = []
+  let confirmed: CapabilityName[] | undefined
   for (const vote of votes) {
     const anchor = history.isAnchor(vote.validator)
     if ((!anchor && !voters.has(vote.validator)) || counted.has(vote.validator)) continue
     if (compareBytes(vote.result.root, root) !== 0) continue
     counted.add(vote.validator)
     if (anchor) anchors++
-    if (vote.result.ok) passes++
-    else strikes.push(vote)
+    if (vote.result.ok) {
+      passes++
+      confirmed = confirmed === undefined ? [...vote.result.caps] : confirmed.filter(name => vote.result.caps.includes(name))
+    } else {
+      strikes.push(vote)
+    }
   }
   // Anchors that did not vote cannot be told from anchors that are down: only those heard are voters.
   const needed = Math.max(1, Math.min(QUORUM, drawn.length + anchors))
-  return { verified: passes >= needed && passes > strikes.length, passes, strikes, needed }
+  return { verified: passes >= needed && passes > strikes.length, passes, strikes, needed, confirmed: confirmed ?? [] }
 }
