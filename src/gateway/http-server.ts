@@ -83,6 +83,12 @@ async function handle (req: IncomingMessage, res: ServerResponse, o: GatewayHttp
     fail(new BadApiKeyError())
     return
   }
+  try {
+    o.quotas.admit(key.key, arrivedAt)
+  } catch (err) {
+    fail(gatewayErrorOf(err, '', true))
+    return
+  }
   if (route === undefined) {
     models(res, o.backend)
     return
@@ -102,7 +108,6 @@ async function handle (req: IncomingMessage, res: ServerResponse, o: GatewayHttp
     }
   }
   try {
-    o.quotas.admit(key.key, arrivedAt)
     await route(ctx, await readJson(req, o.maxBodyBytes))
   } catch (err) {
     if (aborter.signal.aborted) {
