@@ -101,7 +101,7 @@ async function handle (req: IncomingMessage, res: ServerResponse, o: GatewayHttp
     o.metrics.clientAbort()
   })
   const ctx: RequestContext = {
-    req, res, backend: o.backend, metrics: o.metrics, signal: aborter.signal, arrivedAt,
+    res, backend: o.backend, metrics: o.metrics, signal: aborter.signal, arrivedAt,
     charge: (prompt, completion) => {
       o.quotas.charge(key.key, prompt + completion, Date.now())
       o.metrics.usage(ctx.model ?? 'unknown', prompt, completion)

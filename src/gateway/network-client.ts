@@ -64,6 +64,8 @@ export class NetworkClient implements GatewayBackend {
     this.gossip = new CapabilityGossip(libp2p, systemScheduler, networkId, () => relayAnnouncement(libp2p))
     this.gossip.addEventListener('announcement', evt => { for (const model of evt.detail.announcement.serving?.models ?? []) this.remember(model) })
     this.receipts = new ReceiptBook(new MemoryReceiptLog(), networkId, signer.peerId)
+    // Routing already skips a peer that broke a rule (and StreamBudgetError reports it here); the
+    // relay's own MisbehaviourTracker judges what peers gossip, so the gateway only says so.
     const onInvalid = (peerId: { toString: () => string }, reason: string): void => { console.warn(`gateway: ${peerId.toString()} broke a rule: ${reason}`) }
     this.inference = new InferenceCoordinator(libp2p, {
       ...jobs,

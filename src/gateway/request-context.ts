@@ -1,10 +1,9 @@
 import type { GatewayMetrics } from '../core/gateway/metrics.ts'
 import type { GatewayBackend } from './network-client.ts'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
 
 /** One API request as the routes see it. */
 export interface RequestContext {
-  req: IncomingMessage
   res: ServerResponse
   backend: GatewayBackend
   metrics: GatewayMetrics
