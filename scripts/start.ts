@@ -1,5 +1,8 @@
 import '../src/relay/polyfills.ts'
 import { build, preview } from 'vite'
+import { DEFAULT_API_KEYS_FILE } from '../src/gateway/args.ts'
+import { GATEWAY_DEFAULTS } from '../src/gateway/gateway.ts'
+import { launchGateway, shellLines } from '../src/gateway/launch.ts'
 import { loadOrCreateKey } from '../src/relay/key-file.ts'
 import { RELAY_DEFAULTS, startRelay } from '../src/relay/relay.ts'
 import { freePort } from './free-port.ts'
@@ -14,13 +17,22 @@ const network = 'dev'
 
 await build({ logLevel: 'error' })
 
+const privateKey = await loadOrCreateKey('.relay-key')
 const relay = await startRelay({
   ...RELAY_DEFAULTS,
-  privateKey: await loadOrCreateKey('.relay-key'),
+  privateKey,
   host,
   port: await freePort(Number(process.env.RELAY_PORT ?? RELAY_DEFAULTS.port), host),
   announce: [],
   network
+})
+
+// The OpenAI-compatible gateway beside the relay, with a key made for this machine and kept.
+const { gateway, firstKey } = await launchGateway(relay, privateKey, network, {
+  host,
+  port: await freePort(Number(process.env.GATEWAY_PORT ?? GATEWAY_DEFAULTS.port), host),
+  apiKeysFile: DEFAULT_API_KEYS_FILE,
+  maxBodyBytes: GATEWAY_DEFAULTS.maxBodyBytes
 })
 
 const modelsDir = defaultModelsDir()
@@ -33,9 +45,10 @@ console.log(`\nHyperspace node: ${server.resolvedUrls?.local[0] ?? `http://${hos
 console.log(`Bootstrap relay: ${relay.addrs.join(', ')}`)
 console.log(modelsDir !== undefined ? `Local models:    ${modelsDir} at /models/` : 'Local models:    none (set HYPERSPACE_MODELS_DIR)')
 console.log('Open the URL in Chrome or Edge; each browser profile is its own node. Ctrl-C stops.')
+console.log(`\nOpenAI-compatible gateway (API key kept in ${DEFAULT_API_KEYS_FILE}); paste into a shell:\n${shellLines(gateway.baseUrl, firstKey)}`)
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    void Promise.allSettled([relay.stop(), server.close()]).finally(() => process.exit(0))
+    void gateway.stop().finally(() => Promise.allSettled([relay.stop(), server.close()])).finally(() => process.exit(0))
   })
 }

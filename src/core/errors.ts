@@ -128,7 +128,11 @@ export class ReceiptChainError extends HyperspaceError {
 export class NoProviderError extends HyperspaceError {
   override name = 'NoProviderError'
 
-  constructor (model: string, tried: string[] = []) {
+  /**
+   * `codes` holds each tried peer's error code (ERR_TIMEOUT for a timeout), in the order tried: an
+   * HTTP gateway tells "every peer stalled" (504) and "none serves it" apart from them.
+   */
+  constructor (model: string, tried: string[] = [], readonly codes: readonly string[] = []) {
     super('ERR_NO_PROVIDER', tried.length === 0
       ? `No peer serves ${model}`
       : `No peer could serve ${model}; tried ${tried.join('; ')}`)

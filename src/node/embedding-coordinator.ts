@@ -118,7 +118,8 @@ export class EmbeddingCoordinator {
     if (!['auto', 'local', 'network'].includes(route)) throw new InvalidRequestError('route must be auto, local or network')
     if (options.model !== undefined && !isModelId(options.model)) throw new InvalidRequestError('model is not a model id')
     const model = options.model ?? (await this.modelSpec()).id
-    const local = this.o.embedder.loaded()?.id ?? (await this.modelSpec()).id
+    // A request for the network needs no model here (the gateway has none to find out).
+    const local = route === 'network' ? undefined : this.o.embedder.loaded()?.id ?? (await this.modelSpec()).id
     if (route === 'local' || (route === 'auto' && this.o.enabled() && this.failure === undefined && model === local)) {
       if (model !== local) throw new ModelNotLoadedError(model)
       const { dims, vectors } = await this.embedHere(texts, options.signal)

@@ -55,6 +55,10 @@ const MAX_ATTEMPTS = 4
 
 type Delivery = (text: string) => void
 
+function usageOf (c: EngineCompletion): ChatCompletion['usage'] {
+  return { prompt_tokens: c.promptTokens, completion_tokens: c.completionTokens, total_tokens: c.promptTokens + c.completionTokens }
+}
+
 /**
  * Chat completions for this node's users and for the network: runs a request here (cache first),
  * or routes it through the three tiers to a peer, failing over; serves peers' requests; keeps and
@@ -139,7 +143,7 @@ export class InferenceCoordinator {
         created,
         model: request.model,
         choices: [{ index: 0, message: { role: 'assistant', content: completion.text }, finish_reason: completion.finishReason }],
-        usage: { prompt_tokens: completion.promptTokens, completion_tokens: completion.completionTokens, total_tokens: completion.promptTokens + completion.completionTokens },
+        usage: usageOf(completion),
         hyperspace: served
       }
     }
@@ -151,7 +155,7 @@ export class InferenceCoordinator {
     chunks.push(chunk({ role: 'assistant' }, null))
     this.complete(request, route, text => { chunks.push(chunk({ content: text }, null)) }, streamSignal)
       .then(({ completion, served }) => {
-        chunks.push({ ...chunk({}, completion.finishReason), hyperspace: served })
+        chunks.push({ ...chunk({}, completion.finishReason), hyperspace: served, usage: usageOf(completion) })
         chunks.end()
       }, err => { chunks.end(err) })
     return chunks

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WebSocketsSecure } from '@multiformats/multiaddr-matcher'
 import { isValidNetworkName } from '../core/config.ts'
+import { GATEWAY_OPTIONS, GATEWAY_USAGE, gatewayArgsOf, withGatewayPort, type GatewayArgs } from '../gateway/args.ts'
 import { RELAY_DEFAULTS } from './relay.ts'
 
 export interface RelayArgs {
@@ -16,6 +17,8 @@ export interface RelayArgs {
   bootstrapOut?: string
   /** PEM files that make the relay listen on wss itself (browsers on https pages cannot open ws://). */
   tls?: RelayTlsFiles
+  /** Also serve the OpenAI-compatible HTTP gateway (src/gateway). */
+  gateway?: GatewayArgs
 }
 
 export interface RelayTlsFiles {
@@ -33,7 +36,8 @@ export const RELAY_USAGE = `npm run relay -- [options]
   --max-per-host <n>        reservations from one IP address (default ${RELAY_DEFAULTS.maxReservationsPerHost})
   --bootstrap-out <path>    write a bootstrap.json listing this relay
   --tls-cert <file>         PEM certificate (with its chain): listen on wss instead of ws
-  --tls-key <file>          PEM private key of --tls-cert (the two go together)`
+  --tls-key <file>          PEM private key of --tls-cert (the two go together)
+${GATEWAY_USAGE}`
 
 function positiveInt (value: string | undefined, name: string, fallback: number, min = 1): number {
   if (value === undefined) return fallback
@@ -46,7 +50,7 @@ function positiveInt (value: string | undefined, name: string, fallback: number,
 
 export function parseRelayArgs (argv: string[]): RelayArgs {
   const { values } = parseArgs({
-    args: argv,
+    args: withGatewayPort(argv),
     strict: true,
     options: {
       host: { type: 'string' },
@@ -58,7 +62,8 @@ export function parseRelayArgs (argv: string[]): RelayArgs {
       'max-per-host': { type: 'string' },
       'bootstrap-out': { type: 'string' },
       'tls-cert': { type: 'string' },
-      'tls-key': { type: 'string' }
+      'tls-key': { type: 'string' },
+      ...GATEWAY_OPTIONS
     }
   })
   const port = positiveInt(values.port, 'port', RELAY_DEFAULTS.port, 0)
@@ -75,6 +80,8 @@ export function parseRelayArgs (argv: string[]): RelayArgs {
   }
   if (values['key-file'] !== undefined) args.keyFile = values['key-file']
   if (values['bootstrap-out'] !== undefined) args.bootstrapOut = values['bootstrap-out']
+  const gateway = gatewayArgsOf(values)
+  if (gateway !== undefined) args.gateway = gateway
   const tls = tlsFilesOf(values['tls-cert'], values['tls-key'])
   if (tls !== undefined) {
     args.tls = tls

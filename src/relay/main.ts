@@ -4,6 +4,7 @@ import { RELAY_DEFAULTS, startRelay } from './relay.ts'
 import { RELAY_USAGE, parseRelayArgs, type RelayArgs } from './args.ts'
 import { loadOrCreateKey } from './key-file.ts'
 import { readRelayTls, RelayTlsError, type RelayTls } from './tls-files.ts'
+import { launchGateway, shellLines, type LaunchedGateway } from '../gateway/launch.ts'
 
 let args: RelayArgs
 let tls: RelayTls | undefined
@@ -16,8 +17,9 @@ try {
   process.exit(2)
 }
 
+const privateKey = await loadOrCreateKey(args.keyFile)
 const relay = await startRelay({
-  privateKey: await loadOrCreateKey(args.keyFile),
+  privateKey,
   host: args.host,
   port: args.port,
   announce: args.announce,
@@ -35,8 +37,22 @@ if (args.bootstrapOut !== undefined) {
   console.log(`wrote ${args.bootstrapOut}`)
 }
 
+let gateway: LaunchedGateway | undefined
+if (args.gateway !== undefined) {
+  try {
+    gateway = await launchGateway(relay, privateKey, args.network, args.gateway)
+  } catch (err) {
+    console.error(`gateway: ${(err as Error).message}`)
+    await relay.stop()
+    process.exit(2)
+  }
+  console.log(`gateway ${gateway.gateway.baseUrl} (API keys in ${args.gateway.apiKeysFile})`)
+  // The key is printed only when it was just made: an existing file's keys are its owner's to hand out.
+  if (gateway.created) console.log(shellLines(gateway.gateway.baseUrl, gateway.firstKey))
+}
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    void relay.stop().finally(() => process.exit(0))
+    void (gateway?.gateway.stop() ?? Promise.resolve()).finally(() => relay.stop()).finally(() => process.exit(0))
   })
 }

@@ -7,6 +7,7 @@ import { CapabilityGossip } from '../net/capability-gossip.ts'
 import { pulseSigner, verifyBeacon, verifyPulseSignature } from '../net/pulse-keys.ts'
 import { PulseService } from '../net/pulse-service.ts'
 import { ReceiptGossip } from '../net/receipt-gossip.ts'
+import type { CapabilityAnnouncement } from '../core/announcement.ts'
 import type { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import type { HyperspaceServices } from '../net/services.ts'
 import type { Libp2p, PrivateKey } from '@libp2p/interface'
@@ -15,6 +16,16 @@ const CAPABILITIES = /^hyperspace\/v2\/([a-z0-9-]+)\/capabilities$/
 const RECEIPTS = /^hyperspace\/v2\/([a-z0-9-]+)\/receipts$/
 const PULSE = /^hyperspace\/v2\/([a-z0-9-]+)\/pulse\/(0|[1-9][0-9]{0,4})$/
 const SWEEP_MS = 60_000
+
+/** The relay announces itself like any node, so browsers list it with what it offers. */
+export function relayAnnouncement (libp2p: Libp2p): CapabilityAnnouncement {
+  return {
+    timestamp: Date.now(),
+    profile: 'relay',
+    capabilities: { relay: { working: true }, validation: { working: true } },
+    addrs: libp2p.getMultiaddrs().map(ma => ma.toString()).slice(0, 8)
+  }
+}
 
 /**
  * The relay joins every Hyperspace topic its peers join (a relay forwards only topics it is
@@ -28,6 +39,8 @@ export class TopicCarrier {
   private readonly pulses = new Map<string, PulseService>()
   /** The capability announcer and receipt checker of each such topic the relay carries. */
   private readonly topicServices = new Map<string, { stop: () => void }>()
+  /** Topics joined with nothing but a subscription (no service of the carrier's own). */
+  private readonly plainTopics = new Set<string>()
   private sweep?: ReturnType<typeof setInterval>
 
   constructor (
@@ -87,13 +100,7 @@ export class TopicCarrier {
     }
     const capabilitiesNetwork = CAPABILITIES.exec(topic)?.[1]
     if (capabilitiesNetwork !== undefined) {
-      // The relay announces itself like any node, so browsers list it with what it offers.
-      const gossip = new CapabilityGossip(this.libp2p, systemScheduler, capabilitiesNetwork, () => ({
-        timestamp: Date.now(),
-        profile: 'relay',
-        capabilities: { relay: { working: true }, validation: { working: true } },
-        addrs: this.libp2p.getMultiaddrs().map(ma => ma.toString()).slice(0, 8)
-      }))
+      const gossip = new CapabilityGossip(this.libp2p, systemScheduler, capabilitiesNetwork, () => relayAnnouncement(this.libp2p))
       gossip.addEventListener('invalid', e => { this.misbehaviour.record(e.detail.peerId, e.detail.error?.message ?? 'unsigned message') })
       this.topicServices.set(topic, gossip)
       gossip.start()
@@ -114,8 +121,10 @@ export class TopicCarrier {
       return
     }
     pubsub.subscribe(topic)
+    this.plainTopics.add(topic)
   }
 
+  /** Leaves only topics the carrier joined: another part of the process (the gateway) owns its own. */
   private leaveEmptyTopics (): void {
     const pubsub = this.libp2p.services.pubsub
     for (const topic of pubsub.getTopics()) {
@@ -125,7 +134,7 @@ export class TopicCarrier {
         service.stop()
         this.pulses.delete(topic)
         this.topicServices.delete(topic)
-      } else {
+      } else if (this.plainTopics.delete(topic)) {
         pubsub.unsubscribe(topic)
         pubsub.topicValidators.delete(topic)
       }

@@ -8,6 +8,8 @@ export interface RelayProcess {
   peerId: string
   port: number
   keyFile: string
+  /** `http://127.0.0.1:<port>/v1` when started with a gateway. */
+  gatewayUrl?: string
   /** SIGKILL: the relay vanishes without saying goodbye, as a crashed host would. */
   kill(): Promise<void>
   stop(): Promise<void>
@@ -18,26 +20,31 @@ export interface RelayProcessOptions {
   keyFile?: string
   /** PEM files: the relay listens on wss (`--tls-cert`, `--tls-key`). */
   tls?: { certFile: string, keyFile: string }
+  /** Serve the OpenAI-compatible gateway on a free port, with this API key file (`--gateway 0 --api-keys`). */
+  gateway?: { apiKeysFile: string }
 }
 
 /** Starts `npm run relay`'s entry point as its own process on 127.0.0.1, so a test can kill it. */
 export async function startRelayProcess (options: RelayProcessOptions = {}): Promise<RelayProcess> {
   const keyFile = options.keyFile ?? join(mkdtempSync(join(tmpdir(), 'hs-relay-')), 'relay.key')
   const tlsArgs = options.tls !== undefined ? ['--tls-cert', options.tls.certFile, '--tls-key', options.tls.keyFile] : []
+  const gatewayArgs = options.gateway !== undefined ? ['--gateway', '0', '--api-keys', options.gateway.apiKeysFile] : []
   const child: ChildProcess = spawn(process.execPath, [
-    '--import', 'tsx', 'src/relay/main.ts', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--key-file', keyFile, ...tlsArgs
+    '--import', 'tsx', 'src/relay/main.ts', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--key-file', keyFile, ...tlsArgs, ...gatewayArgs
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
-  const addr = await new Promise<string>((resolve, reject) => {
+  // With a gateway, the relay is ready once the gateway's line is out too.
+  const ready = options.gateway !== undefined ? /listening (\S+)[\s\S]*gateway (\S+)/ : /listening (\S+)/
+  const [addr, gatewayUrl] = await new Promise<[string, string | undefined]>((resolve, reject) => {
     let out = ''
     const timer = setTimeout(() => { reject(new Error(`relay did not start: ${stderr}`)) }, 30_000)
     child.stdout?.on('data', (chunk: Buffer) => {
       out += chunk.toString()
-      const match = /listening (\S+)/.exec(out)
+      const match = ready.exec(out)
       if (match?.[1] !== undefined) {
         clearTimeout(timer)
-        resolve(match[1])
+        resolve([match[1], match[2]])
       }
     })
     child.once('exit', code => { clearTimeout(timer); reject(new Error(`relay exited with ${code}: ${stderr}`)) })
@@ -52,6 +59,7 @@ export async function startRelayProcess (options: RelayProcessOptions = {}): Pro
     peerId: addr.split('/p2p/')[1] ?? '',
     port: Number(/\/tcp\/(\d+)\//.exec(addr)?.[1]),
     keyFile,
+    ...(gatewayUrl !== undefined ? { gatewayUrl } : {}),
     kill: async () => { await end('SIGKILL') },
     stop: async () => { await end('SIGTERM') }
   }

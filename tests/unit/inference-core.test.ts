@@ -679,7 +679,7 @@ describe('routeWithFailover', () => {
     expect(script.calls).toEqual(['registry:'])
     expect(routed.result).toBe('served by b')
     expect(routed.provider.peerId).toBe(peer('b').peerId)
-    expect(routed.failed).toEqual([{ peerId: peer('a').peerId, error: 'Peer a is busy' }])
+    expect(routed.failed).toEqual([{ peerId: peer('a').peerId, error: 'Peer a is busy', code: 'ERR_PEER_BUSY' }])
   })
 
   it('asks tier 2 only once tier 1 is exhausted, leaving out the peers already tried', async () => {
@@ -716,6 +716,18 @@ describe('routeWithFailover', () => {
       expect(message).toContain(`${peer(id).peerId.slice(-8)}: boom ${id}`)
     }
     expect(message).not.toContain('boom d')
+  })
+
+  it('keeps each failed peer\'s error code in the NoProviderError: a timeout is ERR_TIMEOUT, anything unnamed ERR_UNKNOWN', async () => {
+    const script: Script = { calls: [], attempts: [] }
+    const timeout = new Error('The operation was aborted due to timeout')
+    timeout.name = 'TimeoutError'
+    const err = await rejectionOf(routeWithFailover(
+      [tier(script, 'registry', [peer('a'), peer('b'), peer('c')])],
+      attempt(script, { a: new PeerBusyError('a'), b: timeout, c: new Error('reset') }),
+      { model: MODEL, maxAttempts: 4 }
+    ))
+    expect((err as NoProviderError).codes).toEqual(['ERR_PEER_BUSY', 'ERR_TIMEOUT', 'ERR_UNKNOWN'])
   })
 
   it('throws NoProviderError naming the model when no tier has anyone', async () => {

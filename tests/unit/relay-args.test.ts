@@ -41,6 +41,24 @@ describe('parseRelayArgs', () => {
     })
   })
 
+  it('--gateway takes an optional port, with the gateway\'s own options beside it', () => {
+    expect(parseRelayArgs(['--gateway']).gateway).toEqual({ host: '127.0.0.1', port: 4010, apiKeysFile: '.gateway-keys.json', maxBodyBytes: 1_048_576 })
+    expect(parseRelayArgs(['--gateway', '8080', '--port', '0']).gateway?.port).toBe(8080)
+    expect(parseRelayArgs(['--gateway', '--port', '0']).port).toBe(0)
+    expect(parseRelayArgs(['--gateway=0', '--gateway-host', '0.0.0.0', '--api-keys', 'keys.json', '--max-body', '2048', '--cors-origin', 'https://app.example.org']).gateway).toEqual({
+      host: '0.0.0.0', port: 0, apiKeysFile: 'keys.json', maxBodyBytes: 2048, corsOrigin: 'https://app.example.org'
+    })
+    expect(parseRelayArgs([]).gateway).toBeUndefined()
+  })
+
+  it('rejects gateway options without --gateway, and bad gateway values', () => {
+    expect(() => parseRelayArgs(['--api-keys', 'keys.json'])).toThrow(/needs --gateway/)
+    expect(() => parseRelayArgs(['--gateway=70000'])).toThrow(RangeError)
+    expect(() => parseRelayArgs(['--gateway', '--max-body', '10'])).toThrow(RangeError)
+    expect(() => parseRelayArgs(['--gateway', '--cors-origin', 'app.example.org'])).toThrow(RangeError)
+    expect(() => parseRelayArgs(['--gateway', '--api-keys', ' '])).toThrow(RangeError)
+  })
+
   it('allows --port 0 (a free port) and 65535', () => {
     expect(parseRelayArgs(['--port', '0']).port).toBe(0)
     expect(parseRelayArgs(['--port=65535']).port).toBe(65_535)

@@ -104,4 +104,6 @@ export interface ChatCompletionChunk {
   choices: Array<{ index: 0, delta: { role?: 'assistant', content?: string }, finish_reason: FinishReason | null }>
   /** On the last chunk only. */
   hyperspace?: ServedInfo
+  /** On the last chunk only: what the answer counted, as the server reported it. */
+  usage?: ChatCompletion['usage']
 }

@@ -42,6 +42,8 @@ export function rankProviders (providers: readonly Provider[], exclude: Readonly
 export interface Failure {
   peerId: string
   error: string
+  /** The error's code (HyperspaceError), ERR_TIMEOUT for a timeout, else ERR_UNKNOWN. */
+  code: string
 }
 
 export interface Routed<T> {
@@ -71,18 +73,23 @@ export async function routeWithFailover<T> (tiers: readonly Tier[], attempt: (p:
   for (const tier of tiers) {
     const candidates = rankProviders(await tier(tried), tried)
     for (const provider of candidates) {
-      if (tried.size >= options.maxAttempts) throw new NoProviderError(options.model, failed.map(describe))
+      if (tried.size >= options.maxAttempts) throw new NoProviderError(options.model, failed.map(describe), failed.map(f => f.code))
       options.signal?.throwIfAborted()
       tried.add(provider.peerId)
       try {
         return { result: await attempt(provider), provider, failed }
       } catch (err) {
         if (options.signal?.aborted === true || options.isFinal?.(err) === true) throw err
-        failed.push({ peerId: provider.peerId, error: err instanceof HyperspaceError ? err.message : errorMessage(err) })
+        failed.push({ peerId: provider.peerId, error: err instanceof HyperspaceError ? err.message : errorMessage(err), code: codeOf(err) })
       }
     }
   }
-  throw new NoProviderError(options.model, failed.map(describe))
+  throw new NoProviderError(options.model, failed.map(describe), failed.map(f => f.code))
+}
+
+function codeOf (err: unknown): string {
+  if (err instanceof HyperspaceError) return err.code
+  return err instanceof Error && err.name === 'TimeoutError' ? 'ERR_TIMEOUT' : 'ERR_UNKNOWN'
 }
 
 function describe (f: Failure): string {

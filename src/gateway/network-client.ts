@@ -1,0 +1,128 @@
+import { roundMsOf } from '../core/config.ts'
+import { roundOf } from '../core/pulse/clock.ts'
+import { systemScheduler } from '../core/scheduler.ts'
+import { CapabilityGossip } from '../net/capability-gossip.ts'
+import { JobStreams } from '../net/job-streams.ts'
+import { pulseSigner, verifyPulseSignature } from '../net/pulse-keys.ts'
+import { EmbeddingCoordinator } from '../node/embedding-coordinator.ts'
+import { InferenceCoordinator } from '../node/inference-coordinator.ts'
+import { ReceiptBook, type ReceiptLogStore } from '../node/receipt-book.ts'
+import { relayAnnouncement } from '../relay/topic-carrier.ts'
+import { noEmbedder, NoModels } from './no-engines.ts'
+import type { ChatCompletion, ChatCompletionChunk, NodeChatRequest } from '../core/inference/chat.ts'
+import type { LogEntry } from '../core/receipts/log.ts'
+import type { EmbedResult } from '../node/api.ts'
+import type { HyperspaceServices } from '../net/services.ts'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+
+/** What the HTTP side asks of the network; tests give it a fake. */
+export interface GatewayBackend {
+  chat: (request: NodeChatRequest, signal: AbortSignal) => Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>
+  embed: (model: string, texts: string[], signal: AbortSignal) => Promise<EmbedResult>
+  /** Chat models served now, with how many peers serve each. */
+  servedModels: () => Map<string, number>
+  /** When a peer first announced the model, or undefined for a model never announced since the gateway started. */
+  firstSeen: (model: string) => number | undefined
+}
+
+/** Model ids remembered as "announced once": enough for any real network, bounded against made-up ones. */
+const MAX_SEEN_MODELS = 4096
+
+/** The receipt log kept in memory: the gateway is the client of its jobs and earns nothing by them. */
+class MemoryReceiptLog implements ReceiptLogStore {
+  private readonly entries: LogEntry[] = []
+  page = async (_network: string, _peer: string, from: number, limit: number): Promise<LogEntry[]> => this.entries.slice(from, from + limit)
+  append = async (_network: string, _peer: string, entry: LogEntry): Promise<void> => { this.entries.push(entry) }
+}
+
+/**
+ * The gateway's side of the network: the node's own InferenceCoordinator and EmbeddingCoordinator,
+ * run on the relay's libp2p node with no models, so requests take the same routing tiers, failover
+ * and receipt exchange as a page's. The gateway signs each job's receipt as its client, and the
+ * serving page earns the work points. It listens to capability announcements itself (the relay's
+ * TopicCarrier leaves a topic someone else joined to them) and announces the relay as the carrier
+ * would.
+ */
+export class NetworkClient implements GatewayBackend {
+  private readonly gossip: CapabilityGossip
+  private readonly receipts: ReceiptBook
+  private readonly inference: InferenceCoordinator
+  private readonly embedding: EmbeddingCoordinator
+  private readonly seen = new Map<string, number>()
+
+  constructor (libp2p: Libp2p<HyperspaceServices>, key: PrivateKey, networkId: string) {
+    const roundMs = roundMsOf(networkId)
+    if (roundMs === undefined) throw new RangeError(`not a network id: ${networkId}`)
+    const signer = pulseSigner(key)
+    const jobs = {
+      scheduler: systemScheduler,
+      signer,
+      verify: verifyPulseSignature,
+      streams: new JobStreams(libp2p),
+      currentRound: () => roundOf(Date.now(), roundMs)
+    }
+    this.gossip = new CapabilityGossip(libp2p, systemScheduler, networkId, () => relayAnnouncement(libp2p))
+    this.gossip.addEventListener('announcement', evt => { for (const model of evt.detail.announcement.serving?.models ?? []) this.remember(model) })
+    this.receipts = new ReceiptBook(new MemoryReceiptLog(), networkId, signer.peerId)
+    // Routing already skips a peer that broke a rule (and StreamBudgetError reports it here); the
+    // relay's own MisbehaviourTracker judges what peers gossip, so the gateway only says so.
+    const onInvalid = (peerId: { toString: () => string }, reason: string): void => { console.warn(`gateway: ${peerId.toString()} broke a rule: ${reason}`) }
+    this.inference = new InferenceCoordinator(libp2p, {
+      ...jobs,
+      networkId,
+      models: new NoModels(),
+      gossip: this.gossip,
+      receipts: this.receipts,
+      serving: () => false,
+      caching: () => false,
+      onInvalid
+    })
+    this.embedding = new EmbeddingCoordinator(libp2p, {
+      ...jobs,
+      embedder: noEmbedder,
+      model: async () => await new NoModels().embeddingModel(),
+      gossip: this.gossip,
+      enabled: () => false,
+      keepReceipt: async receipt => { await this.inference.keepReceipt(receipt) },
+      onChange: () => {}
+    })
+  }
+
+  async start (): Promise<void> {
+    this.gossip.start()
+    await this.inference.start()
+    await this.embedding.start()
+  }
+
+  async stop (): Promise<void> {
+    await this.embedding.stop()
+    await this.inference.stop()
+    this.gossip.stop()
+  }
+
+  async chat (request: NodeChatRequest, signal: AbortSignal): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+    return await this.inference.create({ ...request, route: 'network' }, signal)
+  }
+
+  async embed (model: string, texts: string[], signal: AbortSignal): Promise<EmbedResult> {
+    return await this.embedding.embed(texts, { model, route: 'network', signal })
+  }
+
+  servedModels (): Map<string, number> {
+    const peers = new Map<string, number>()
+    for (const entry of this.gossip.entries()) {
+      for (const model of entry.announcement.serving?.models ?? []) peers.set(model, (peers.get(model) ?? 0) + 1)
+    }
+    return peers
+  }
+
+  firstSeen (model: string): number | undefined {
+    // An announcement may have come before this asked, or expired since: the registry is asked too.
+    for (const m of this.servedModels().keys()) this.remember(m)
+    return this.seen.get(model)
+  }
+
+  private remember (model: string): void {
+    if (!this.seen.has(model) && this.seen.size < MAX_SEEN_MODELS) this.seen.set(model, Date.now())
+  }
+}
