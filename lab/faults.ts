@@ -1,0 +1,91 @@
+import { cutUplink, restoreUplink } from './nat.ts'
+import { currentRound, history, points, reconnected, sleep, timeUntil } from './probes.ts'
+import { rebind, type Home } from './topology.ts'
+import type { OpenPair } from './pairs.ts'
+
+export type FaultName = 'relay-restart' | 'uplink-cut' | 'nat-rebinding' | 'tab-frozen' | 'tab-hidden'
+export const FAULT_NAMES: readonly FaultName[] = ['tab-frozen', 'tab-hidden', 'relay-restart', 'nat-rebinding', 'uplink-cut']
+
+/** One fault's outcome; the first three fields are the issue's lab.json format. */
+export interface FaultResult {
+  fault: FaultName
+  /** From the end of the fault to both pages connected as before (relay reserved, WebRTC to each other). */
+  recoveredMs: number | null
+  /** Page A had a round verified after recovering, and its presence points grew. */
+  pointsContinued: boolean
+  /** Rounds of page A that ended struck or unverified between the fault's start and recovery. */
+  roundsLost: number
+  note?: string
+  error?: string
+}
+
+export interface FaultContext {
+  pair: OpenPair
+  /** The home of page A, the page each fault hits. */
+  home: Home
+  restartRelay(): Promise<void>
+  cutSeconds: number
+  freezeSeconds: number
+  hiddenSeconds: number
+}
+
+const RECOVERY_TIMEOUT_MS = 240_000
+const POINTS_TIMEOUT_MS = 90_000
+
+/** Runs the fault; resolves when it is over (the link restored, the tab resumed), with an optional note. */
+async function inject (name: FaultName, ctx: FaultContext): Promise<string | undefined> {
+  const page = ctx.pair.a.node.page
+  switch (name) {
+    case 'relay-restart':
+      await ctx.restartRelay()
+      return undefined
+    case 'uplink-cut':
+      await cutUplink(ctx.home.router)
+      try { await sleep(ctx.cutSeconds * 1000) } finally { await restoreUplink(ctx.home.router) }
+      return `${ctx.cutSeconds} s without uplink`
+    case 'nat-rebinding':
+      await rebind(ctx.home)
+      return `public address now ${ctx.home.publicAddr}`
+    case 'tab-frozen': {
+      const cdp = await page.context().newCDPSession(page)
+      await cdp.send('Page.setWebLifecycleState', { state: 'frozen' })
+      try { await sleep(ctx.freezeSeconds * 1000) } finally { await cdp.send('Page.setWebLifecycleState', { state: 'active' }) }
+      return `${ctx.freezeSeconds} s frozen`
+    }
+    case 'tab-hidden': {
+      // Another tab in front hides this one, with Chromium's background throttling left on.
+      const cover = await page.context().newPage()
+      await cover.bringToFront()
+      const state = await page.evaluate(() => document.visibilityState)
+      const before = await currentRound(page)
+      await sleep(ctx.hiddenSeconds * 1000)
+      const rounds = (await history(page)).filter(r => r.round > before)
+      await cover.close()
+      await page.bringToFront()
+      return `visibilityState ${state}; ${rounds.filter(r => r.verified).length} of ${rounds.length} rounds verified while hidden`
+    }
+  }
+}
+
+export async function runFault (name: FaultName, ctx: FaultContext): Promise<FaultResult> {
+  const { a, b } = ctx.pair
+  const result: FaultResult = { fault: name, recoveredMs: null, pointsContinued: false, roundsLost: 0 }
+  try {
+    const startRound = await currentRound(a.node.page)
+    const note = await inject(name, ctx)
+    if (note !== undefined) result.note = note
+    result.recoveredMs = await timeUntil(async () => await reconnected(a.node.page, b.node.peerId) && await reconnected(b.node.page, a.node.peerId), RECOVERY_TIMEOUT_MS)
+    if (result.recoveredMs === null) return result
+    const recoveredRound = await currentRound(a.node.page)
+    const before = (await points(a.node.page)).presence
+    result.pointsContinued = await timeUntil(async () => {
+      const rounds = await history(a.node.page)
+      return rounds.some(r => r.round > recoveredRound && r.verified) && (await points(a.node.page)).presence > before
+    }, POINTS_TIMEOUT_MS, 1000) !== null
+    const rounds = await history(a.node.page)
+    result.roundsLost = recoveredRound - startRound + 1 - rounds.filter(r => r.round >= startRound && r.round <= recoveredRound && r.verified).length
+  } catch (err) {
+    result.error = (err as Error).message.split('\n')[0] ?? String(err)
+  }
+  return result
+}
