@@ -63,7 +63,11 @@ export async function openApp (lab: LabBrowser, url: string): Promise<LabPage> {
   const context = await lab.browser.newContext()
   await acceptLinkSettingsAhead(context, url)
   await context.addInitScript(recordPeerConnections)
+  // LAB_DEBUG=<libp2p debug namespaces> prints the page's console with those logs on, as E2E_DEBUG does.
+  const debug = process.env.LAB_DEBUG
+  if (debug !== undefined) await context.addInitScript(namespaces => { localStorage.setItem('debug', namespaces) }, debug)
   const page = await context.newPage()
+  if (debug !== undefined) page.on('console', message => { console.error(`[${lab.home.name} ${Date.now() % 100_000}] ${message.text()}`) })
   page.on('pageerror', err => { console.error(`[${lab.home.name} page error] ${err.message}`) })
   await page.goto(url)
   const status = await waitForNode(page)

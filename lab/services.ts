@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { LabServiceError } from './errors.ts'
 import { INTERNET, SERVICE_IP } from './topology.ts'
@@ -38,9 +39,12 @@ export async function startInInternet (name: string, command: string, args: stri
     child.stderr?.on('data', onData)
     child.once('exit', code => { clearTimeout(timer); reject(new LabServiceError(`${name} exited with ${code}: ${output.slice(-2000)}`)) })
   })
-  // Keep draining the pipes: a full pipe would block the service.
-  child.stdout?.resume()
-  child.stderr?.resume()
+  // Keep draining the pipes (a full pipe would block the service), into LAB_LOG_DIR/<name>.log when set.
+  const logDir = process.env.LAB_LOG_DIR
+  for (const pipe of [child.stdout, child.stderr]) {
+    if (logDir !== undefined) pipe?.on('data', (chunk: Buffer) => { appendFileSync(join(logDir, `${name.replace(/\W+/g, '-')}.log`), chunk) })
+    pipe?.resume()
+  }
   const exited = new Promise<void>(resolve => {
     if (child.exitCode !== null || child.signalCode !== null) resolve()
     else child.once('exit', () => { resolve() })
@@ -80,7 +84,7 @@ export async function startLabTurn (): Promise<TurnServer> {
   const service = await startInInternet('coturn', 'turnserver', [
     '-n', '--listening-ip', SERVICE_IP, '--relay-ip', SERVICE_IP, '--listening-port', String(TURN_PORT),
     '--min-port', '49152', '--max-port', '49999', '--realm', 'hyperspace.lab', '--lt-cred-mech', '--user', `${username}:${credential}`,
-    '--fingerprint', '--no-tls', '--no-dtls', '--no-cli', '--log-file', 'stdout', '--simple-log', '--pidfile', join('/tmp', `hslab-turn-${process.pid}.pid`)
+    ...(process.env.LAB_LOG_DIR !== undefined ? ['--verbose'] : []), '--fingerprint', '--no-tls', '--no-dtls', '--no-cli', '--log-file', 'stdout', '--simple-log', '--pidfile', join('/tmp', `hslab-turn-${process.pid}.pid`)
   ], /Total (?:UDP|General) servers|listener opened on/)
   const iceServers: IceServer[] = [
     { urls: `stun:${SERVICE_IP}:${TURN_PORT}` },

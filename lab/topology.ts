@@ -7,6 +7,14 @@ import { applyLoss, applyNat, type NatKind } from './nat.ts'
  * machine's own interfaces.
  */
 export const INTERNET = `${LAB_PREFIX}inet`
+/**
+ * Where the lab internet sends what it has no route for. A real internet drops a packet to a private
+ * address somewhere on the way; without a default route the kernel answers "network unreachable"
+ * instead, and coturn closes a whole TURN allocation on that error (browsers send checks towards
+ * each other's host candidates through it). The void namespace receives such packets and, not
+ * forwarding, drops them silently.
+ */
+export const VOID = `${LAB_PREFIX}void`
 /** The internet namespace's service address: relay, app server and TURN. */
 export const SERVICE_IP = '198.19.0.1'
 
@@ -48,6 +56,10 @@ export async function buildTopology (kinds: NatKind[]): Promise<Topology> {
     created.push(INTERNET)
     await runIn(INTERNET, 'ip', ['addr', 'add', `${SERVICE_IP}/32`, 'dev', 'lo'])
     await enableForwarding(INTERNET)
+    await createNamespace(VOID)
+    created.push(VOID)
+    await connect({ ns: INTERNET, ifname: 'sink', cidr: '198.18.255.1/24' }, { ns: VOID, ifname: 'eth0', cidr: '198.18.255.2/24' })
+    await setDefaultRoute(INTERNET, '198.18.255.2')
     const counts = new Map<NatKind, number>()
     const homes: Home[] = []
     for (const [i, kind] of kinds.entries()) {
