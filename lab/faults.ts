@@ -1,5 +1,5 @@
 import { cutUplink, restoreUplink } from './nat.ts'
-import { currentRound, history, points, reconnected, sleep, timeUntil } from './probes.ts'
+import { currentRound, history, oldestLinkOpenedAt, points, reconnected, sleep, timeUntil, verifiedSince } from './probes.ts'
 import { rebind, type Home } from './topology.ts'
 import type { OpenPair } from './pairs.ts'
 
@@ -9,7 +9,11 @@ export const FAULT_NAMES: readonly FaultName[] = ['tab-frozen', 'tab-hidden', 'r
 /** One fault's outcome; the first three fields are the issue's lab.json format. */
 export interface FaultResult {
   fault: FaultName
-  /** From the end of the fault to both pages connected as before (relay reserved, WebRTC to each other). */
+  /**
+   * From the end of the fault to both pages connected as before (relay reserved, WebRTC to each
+   * other). A connection that looks open but was opened before the fault counts only once page A has
+   * a round verified after the fault: libp2p takes a failed ping to notice a dead one.
+   */
   recoveredMs: number | null
   /** Page A had a round verified after recovering, and its presence points grew. */
   pointsContinued: boolean
@@ -53,16 +57,19 @@ async function inject (name: FaultName, ctx: FaultContext): Promise<string | und
       return `${ctx.freezeSeconds} s frozen`
     }
     case 'tab-hidden': {
-      // Another tab in front hides this one, with Chromium's background throttling left on.
-      const cover = await page.context().newPage()
-      await cover.bringToFront()
-      const state = await page.evaluate(() => document.visibilityState)
+      // The page's window minimized, with Chromium's background throttling left on (launchInHome).
+      const cdp = await page.context().newCDPSession(page)
+      const { windowId } = await cdp.send('Browser.getWindowForTarget')
+      await cdp.send('Browser.setWindowBounds', { windowId, bounds: { windowState: 'minimized' } })
       const before = await currentRound(page)
-      await sleep(ctx.hiddenSeconds * 1000)
-      const rounds = (await history(page)).filter(r => r.round > before)
-      await cover.close()
-      await page.bringToFront()
-      return `visibilityState ${state}; ${rounds.filter(r => r.verified).length} of ${rounds.length} rounds verified while hidden`
+      try {
+        const state = await page.evaluate(() => document.visibilityState)
+        await sleep(ctx.hiddenSeconds * 1000)
+        const rounds = (await history(page)).filter(r => r.round > before)
+        return `visibilityState ${state}; ${rounds.filter(r => r.verified).length} of ${rounds.length} rounds verified while hidden`
+      } finally {
+        await cdp.send('Browser.setWindowBounds', { windowId, bounds: { windowState: 'normal' } })
+      }
     }
   }
 }
@@ -72,9 +79,15 @@ export async function runFault (name: FaultName, ctx: FaultContext): Promise<Fau
   const result: FaultResult = { fault: name, recoveredMs: null, pointsContinued: false, roundsLost: 0 }
   try {
     const startRound = await currentRound(a.node.page)
+    const faultStart = Date.now()
     const note = await inject(name, ctx)
     if (note !== undefined) result.note = note
-    result.recoveredMs = await timeUntil(async () => await reconnected(a.node.page, b.node.peerId) && await reconnected(b.node.page, a.node.peerId), RECOVERY_TIMEOUT_MS)
+    const endRound = await currentRound(a.node.page)
+    result.recoveredMs = await timeUntil(async () => {
+      if (!(await reconnected(a.node.page, b.node.peerId) && await reconnected(b.node.page, a.node.peerId))) return false
+      const renewed = await oldestLinkOpenedAt(a.node.page, b.node.peerId) >= faultStart && await oldestLinkOpenedAt(b.node.page, a.node.peerId) >= faultStart
+      return renewed || await verifiedSince(a.node.page, endRound)
+    }, RECOVERY_TIMEOUT_MS)
     if (result.recoveredMs === null) return result
     const recoveredRound = await currentRound(a.node.page)
     const before = (await points(a.node.page)).presence

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util'
 import { LabPrivilegeError } from './errors.ts'
 import { FAULT_NAMES, runFault, type FaultName, type FaultResult } from './faults.ts'
 import { measurePair, openPair, type PairResult } from './pairs.ts'
-import { markdownTable, writeReport } from './report.ts'
+import { checkReport, markdownTable, writeReport } from './report.ts'
 import { startLabRelay, startLabSite, startLabTurn, SITE_PORT, type Service } from './services.ts'
 import { buildTopology, cleanLeftovers, SERVICE_IP, type Home } from './topology.ts'
 import type { NatKind } from './nat.ts'
@@ -15,7 +15,9 @@ import type { NatKind } from './nat.ts'
  * server and coturn on a lab "internet". Measures NAT pairs and faults; writes bench/results/lab.json.
  * `--quick` is the CI-sized part: one cone pair, one symmetric pair (TURN), the relay restart.
  */
-const USAGE = `npm run lab -- [--quick] [--faults a,b] [--cut-seconds 120] [--minutes 40]
+const USAGE = `npm run lab -- [--quick] [--check] [--faults a,b] [--cut-seconds 120] [--minutes 40] [--out bench/results/lab.json]
+  --check: exit 1 unless every pair connected (direct, or via TURN when a side is symmetric), served
+           the inference request and had its pulse round verified, and every fault recovered with points
   faults: ${FAULT_NAMES.join(', ')}`
 
 const { values } = parseArgs({
@@ -26,6 +28,7 @@ const { values } = parseArgs({
     'cut-seconds': { type: 'string' },
     minutes: { type: 'string' },
     out: { type: 'string', default: 'bench/results/lab.json' },
+    check: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false }
   }
 })
@@ -125,3 +128,8 @@ try {
 const report = { pairs, faults: faultResults }
 writeReport(values.out, report)
 console.log(markdownTable(report))
+if (values.check) {
+  const failures = checkReport(report)
+  for (const failure of failures) console.error(`lab check: ${failure}`)
+  process.exit(failures.length === 0 ? 0 : 1)
+}

@@ -69,3 +69,11 @@ export async function networkChat (page: Page): Promise<string> {
   }), MODEL) as ChatCompletion
   return completion.hyperspace.servedBy
 }
+
+/** The oldest of the page's connections to `peerId` and to its relays: when the current links were opened. */
+export async function oldestLinkOpenedAt (page: Page, peerId: string): Promise<number> {
+  return await page.evaluate(id => {
+    const links = window.hyperspace?.peers().filter(p => p.peerId === id || p.relay) ?? []
+    return Math.min(...links.map(p => p.connectedAt))
+  }, peerId)
+}

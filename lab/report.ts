@@ -28,3 +28,24 @@ export function markdownTable (report: LabReport): string {
   }
   return lines.join('\n')
 }
+
+/**
+ * What `--check` requires: a cone pair connects directly, every other pair over WebRTC one way or
+ * the other (two Linux port-restricted NATs often end up on TURN, see the README); every pair serves the inference request and has a pulse round verified; every fault recovers and
+ * points go on counting. Returns what failed.
+ */
+export function checkReport (report: LabReport): string[] {
+  const failures: string[] = []
+  for (const p of report.pairs) {
+    const name = `${p.a} ↔ ${p.b}`
+    const mustBeDirect = p.a === 'cone' && p.b === 'cone'
+    if (mustBeDirect ? !p.direct : !(p.direct || p.viaTurn)) failures.push(`${name}: no ${mustBeDirect ? 'direct' : 'WebRTC'} connection${p.error !== undefined ? ` (${p.error})` : ''}`)
+    if (!p.inference) failures.push(`${name}: the inference request was not served across the pair`)
+    if (!p.pulse) failures.push(`${name}: no pulse round verified`)
+  }
+  for (const f of report.faults) {
+    if (f.recoveredMs === null) failures.push(`${f.fault}: not connected again`)
+    else if (!f.pointsContinued) failures.push(`${f.fault}: points stopped counting`)
+  }
+  return failures
+}
