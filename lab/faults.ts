@@ -96,6 +96,11 @@ export async function runFault (name: FaultName, ctx: FaultContext): Promise<Fau
       return rounds.some(r => r.round > recoveredRound && r.verified) && (await points(a.node.page)).presence > before
     }, POINTS_TIMEOUT_MS, 1000) !== null
     const rounds = await history(a.node.page)
+    if (!result.pointsContinued) {
+      // Why not: what page A recorded for the rounds since it recovered.
+      const since = rounds.filter(r => r.round >= recoveredRound).sort((x, y) => x.round - y.round).slice(0, 6)
+      result.note = [result.note, `after recovery: ${since.map(r => `${r.round % 1000} ${r.committed ? 'c' : '-'}${r.revealed ? 'r' : '-'}${r.verified ? 'v' : '-'}${r.skipped !== undefined ? ` skipped ${r.skipped}` : ''}${r.strike !== undefined ? ` struck ${r.strike.reason}` : ''}`).join(', ') || 'no rounds recorded'}`].filter(s => s !== undefined).join('; ')
+    }
     result.roundsLost = recoveredRound - startRound + 1 - rounds.filter(r => r.round >= startRound && r.round <= recoveredRound && r.verified).length
   } catch (err) {
     result.error = (err as Error).message.split('\n')[0] ?? String(err)
