@@ -37,7 +37,15 @@ if (values.help) {
   console.log(USAGE)
   process.exit(0)
 }
-if (process.platform !== 'linux' || process.getuid?.() !== 0) throw new LabPrivilegeError('the lab needs root on Linux: it creates network namespaces, veth pairs and NAT rules')
+if (process.platform !== 'linux' || process.getuid?.() !== 0) {
+  const err = new LabPrivilegeError('the lab needs root on Linux: it creates network namespaces, veth pairs and NAT rules')
+  // `npm test` runs the quick check everywhere; a machine where it cannot run says so and goes on (CI runs as root).
+  if (values.check && values.quick) {
+    console.warn(`lab SKIPPED: ${err.message}`)
+    process.exit(0)
+  }
+  throw err
+}
 
 const quick = values.quick
 const faults = (values.faults?.split(',') ?? (quick ? ['relay-restart'] : FAULT_NAMES)) as FaultName[]
