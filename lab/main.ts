@@ -16,8 +16,9 @@ import type { NatKind } from './nat.ts'
  * `--quick` is the CI-sized part: one cone pair, one symmetric pair (TURN), the relay restart.
  */
 const USAGE = `npm run lab -- [--quick] [--check] [--faults a,b] [--cut-seconds 120] [--minutes 40] [--skip-pairs] [--out bench/results/lab.json]
-  --check: exit 1 unless every pair connected (direct, or via TURN when a side is symmetric), served
-           the inference request and had its pulse round verified, and every fault recovered with points
+  --check: exit 1 unless the cone pair connected directly and every other pair over WebRTC (directly
+           or via TURN), every pair served the inference request and had a pulse round verified, and
+           every fault recovered with points counting on
   faults: ${FAULT_NAMES.join(', ')}`
 
 const { values } = parseArgs({
