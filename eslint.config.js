@@ -43,7 +43,7 @@ export default tseslint.config(
     }
   },
   {
-    files: ['scripts/**', 'bench/**', 'sim/**', 'src/relay/**', 'tests/**'],
+    files: ['scripts/**', 'bench/**', 'sim/**', 'lab/**', 'src/relay/**', 'tests/**'],
     rules: { 'no-console': 'off' }
   }
 )

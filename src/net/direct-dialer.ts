@@ -1,7 +1,7 @@
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { transportKind } from './transport-kind.ts'
 import type { Scheduler } from '../core/scheduler.ts'
-import type { Libp2p, PeerId, PeerInfo, PeerUpdate } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId, PeerInfo, PeerUpdate } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**
@@ -12,6 +12,12 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 const ATTEMPT_TIMEOUTS_MS = [2_000, 4_000, 8_000]
 /** If the peer that should dial (lower id) has not connected after this, the other side dials too. */
 const FALLBACK_MS = 8_000
+/**
+ * A direct connection that dropped while the peer is still connected (through a relay) is dialled
+ * again after this. Nothing else would: the peer's addresses did not change, so no peer:update comes,
+ * and jobs run only on direct connections (the network lab saw a peer stay relayed for good).
+ */
+export const REDIAL_AFTER_MS = 2_000
 /**
  * Direct connections this node dials up to: every announced peer would otherwise be dialled, and a
  * network of thousands (or a flood of made-up announcements) would open thousands of WebRTC
@@ -43,6 +49,7 @@ export class DirectDialer {
   /** Peers waiting for a dial slot, oldest first. */
   private readonly pending = new Map<string, { peerId: PeerId, addrs: Multiaddr[] }>()
   private readonly fallbacks = new Map<string, () => void>()
+  private readonly redials = new Map<string, () => void>()
 
   constructor (
     private readonly libp2p: Libp2p,
@@ -62,8 +69,9 @@ export class DirectDialer {
     this.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
     this.libp2p.removeEventListener('peer:update', this.onUpdate)
     this.libp2p.removeEventListener('connection:close', this.onClose)
-    for (const cancel of this.fallbacks.values()) cancel()
+    for (const cancel of [...this.fallbacks.values(), ...this.redials.values()]) cancel()
     this.fallbacks.clear()
+    this.redials.clear()
     this.pending.clear()
   }
 
@@ -124,9 +132,21 @@ export class DirectDialer {
     this.consider(evt.detail.peer.id, evt.detail.peer.addresses.map(a => a.multiaddr))
   }
 
-  /** A closed direct connection leaves room for a waiting peer. */
-  private readonly onClose = (): void => {
+  /** A closed direct connection leaves room for a waiting peer, and its peer is dialled again if still there. */
+  private readonly onClose = (evt: CustomEvent<Connection>): void => {
+    if (transportKind(evt.detail) === 'webrtc') this.redialLater(evt.detail.remotePeer)
     this.pump()
+  }
+
+  private redialLater (peerId: PeerId): void {
+    const id = peerId.toString()
+    if (this.redials.has(id)) return
+    this.redials.set(id, this.scheduler.after(REDIAL_AFTER_MS, () => {
+      this.redials.delete(id)
+      // A peer that left (no connection at all) is not chased.
+      if (this.hasDirect(peerId) || !this.libp2p.getConnections(peerId).some(c => c.status === 'open')) return
+      this.libp2p.peerStore.get(peerId).then(peer => { this.consider(peerId, peer.addresses.map(a => a.multiaddr)) }, () => {})
+    }))
   }
 
   private hasDirect (peerId: PeerId): boolean {

@@ -1,0 +1,109 @@
+import { cutUplink, restoreUplink } from './nat.ts'
+import { currentRound, history, oldestLinkOpenedAt, points, reconnected, sleep, timeUntil, verifiedSince } from './probes.ts'
+import { rebind, type Home } from './topology.ts'
+import type { OpenPair } from './pairs.ts'
+
+export type FaultName = 'relay-restart' | 'uplink-cut' | 'nat-rebinding' | 'tab-frozen' | 'tab-hidden'
+export const FAULT_NAMES: readonly FaultName[] = ['tab-frozen', 'tab-hidden', 'relay-restart', 'nat-rebinding', 'uplink-cut']
+
+/** One fault's outcome; the first three fields are the issue's lab.json format. */
+export interface FaultResult {
+  fault: FaultName
+  /**
+   * From the end of the fault to both pages connected as before (relay reserved, WebRTC to each
+   * other). A connection that looks open but was opened before the fault counts only once page A has
+   * a round verified after the fault: libp2p takes a failed ping to notice a dead one.
+   */
+  recoveredMs: number | null
+  /** Page A had a round verified after recovering, and its presence points grew. */
+  pointsContinued: boolean
+  /** Rounds of page A that ended struck or unverified between the fault's start and recovery. */
+  roundsLost: number
+  note?: string
+  error?: string
+}
+
+export interface FaultContext {
+  pair: OpenPair
+  /** The home of page A, the page each fault hits. */
+  home: Home
+  restartRelay(): Promise<void>
+  cutSeconds: number
+  freezeSeconds: number
+  hiddenSeconds: number
+}
+
+const RECOVERY_TIMEOUT_MS = 240_000
+const POINTS_TIMEOUT_MS = 90_000
+
+/** Runs the fault; resolves when it is over (the link restored, the tab resumed), with an optional note. */
+async function inject (name: FaultName, ctx: FaultContext): Promise<string | undefined> {
+  const page = ctx.pair.a.node.page
+  switch (name) {
+    case 'relay-restart':
+      await ctx.restartRelay()
+      return undefined
+    case 'uplink-cut':
+      await cutUplink(ctx.home.router)
+      try { await sleep(ctx.cutSeconds * 1000) } finally { await restoreUplink(ctx.home.router) }
+      return `${ctx.cutSeconds} s without uplink`
+    case 'nat-rebinding':
+      await rebind(ctx.home)
+      return `public address now ${ctx.home.publicAddr}`
+    case 'tab-frozen': {
+      const cdp = await page.context().newCDPSession(page)
+      await cdp.send('Page.setWebLifecycleState', { state: 'frozen' })
+      try { await sleep(ctx.freezeSeconds * 1000) } finally { await cdp.send('Page.setWebLifecycleState', { state: 'active' }) }
+      return `${ctx.freezeSeconds} s frozen`
+    }
+    case 'tab-hidden': {
+      // The page's window minimized, with Chromium's background throttling left on (launchInHome).
+      const cdp = await page.context().newCDPSession(page)
+      const { windowId } = await cdp.send('Browser.getWindowForTarget')
+      await cdp.send('Browser.setWindowBounds', { windowId, bounds: { windowState: 'minimized' } })
+      const before = await currentRound(page)
+      try {
+        const state = await page.evaluate(() => document.visibilityState)
+        await sleep(ctx.hiddenSeconds * 1000)
+        const rounds = (await history(page)).filter(r => r.round > before)
+        return `visibilityState ${state}; ${rounds.filter(r => r.verified).length} of ${rounds.length} rounds verified while hidden`
+      } finally {
+        await cdp.send('Browser.setWindowBounds', { windowId, bounds: { windowState: 'normal' } })
+      }
+    }
+  }
+}
+
+export async function runFault (name: FaultName, ctx: FaultContext): Promise<FaultResult> {
+  const { a, b } = ctx.pair
+  const result: FaultResult = { fault: name, recoveredMs: null, pointsContinued: false, roundsLost: 0 }
+  try {
+    const startRound = await currentRound(a.node.page)
+    const faultStart = Date.now()
+    const note = await inject(name, ctx)
+    if (note !== undefined) result.note = note
+    const endRound = await currentRound(a.node.page)
+    result.recoveredMs = await timeUntil(async () => {
+      if (!(await reconnected(a.node.page, b.node.peerId) && await reconnected(b.node.page, a.node.peerId))) return false
+      const renewed = await oldestLinkOpenedAt(a.node.page, b.node.peerId) >= faultStart && await oldestLinkOpenedAt(b.node.page, a.node.peerId) >= faultStart
+      return renewed || await verifiedSince(a.node.page, endRound)
+    }, RECOVERY_TIMEOUT_MS)
+    if (result.recoveredMs === null) return result
+    const recoveredRound = await currentRound(a.node.page)
+    const before = (await points(a.node.page)).presence
+    result.pointsContinued = await timeUntil(async () => {
+      const rounds = await history(a.node.page)
+      return rounds.some(r => r.round > recoveredRound && r.verified) && (await points(a.node.page)).presence > before
+    }, POINTS_TIMEOUT_MS, 1000) !== null
+    const rounds = await history(a.node.page)
+    if (!result.pointsContinued) {
+      // Why not: what page A recorded for the rounds since it recovered.
+      const since = rounds.filter(r => r.round >= recoveredRound).sort((x, y) => x.round - y.round).slice(0, 6)
+      result.note = [result.note, `after recovery: ${since.map(r => `${r.round % 1000} ${r.committed ? 'c' : '-'}${r.revealed ? 'r' : '-'}${r.verified ? 'v' : '-'}${r.skipped !== undefined ? ` skipped ${r.skipped}` : ''}${r.strike !== undefined ? ` struck ${r.strike.reason}` : ''}`).join(', ') || 'no rounds recorded'}`].filter(s => s !== undefined).join('; ')
+    }
+    result.roundsLost = recoveredRound - startRound + 1 - rounds.filter(r => r.round >= startRound && r.round <= recoveredRound && r.verified).length
+  } catch (err) {
+    result.error = (err as Error).message.split('\n')[0] ?? String(err)
+  }
+  return result
+}

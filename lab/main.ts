@@ -1,0 +1,145 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { LabPrivilegeError } from './errors.ts'
+import { FAULT_NAMES, runFault, type FaultName, type FaultResult } from './faults.ts'
+import { measurePair, openPair, type PairResult } from './pairs.ts'
+import { checkReport, markdownTable, writeReport } from './report.ts'
+import { startLabRelay, startLabSite, startLabTurn, SITE_PORT, type Service } from './services.ts'
+import { buildTopology, cleanLeftovers, SERVICE_IP, type Home } from './topology.ts'
+import type { NatKind } from './nat.ts'
+
+/**
+ * `npm run lab`: browsers behind NATs on a private network of namespaces, with the relay, the app
+ * server and coturn on a lab "internet". Measures NAT pairs and faults; writes bench/results/lab.json.
+ * `--quick` is the CI-sized part: one cone pair, one symmetric pair (TURN), the relay restart.
+ */
+const USAGE = `npm run lab -- [--quick] [--check] [--faults a,b] [--cut-seconds 120] [--minutes 40] [--skip-pairs] [--out bench/results/lab.json]
+  --check: exit 1 unless the cone pair connected directly and every other pair over WebRTC (directly
+           or via TURN), every pair served the inference request and had a pulse round verified, and
+           every fault recovered with points counting on
+  faults: ${FAULT_NAMES.join(', ')}`
+
+const { values } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    quick: { type: 'boolean', default: false },
+    faults: { type: 'string' },
+    'cut-seconds': { type: 'string' },
+    minutes: { type: 'string' },
+    out: { type: 'string', default: 'bench/results/lab.json' },
+    check: { type: 'boolean', default: false },
+    'skip-pairs': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false }
+  }
+})
+if (values.help) {
+  console.log(USAGE)
+  process.exit(0)
+}
+if (process.platform !== 'linux' || process.getuid?.() !== 0) {
+  const err = new LabPrivilegeError('the lab needs root on Linux: it creates network namespaces, veth pairs and NAT rules')
+  // `npm test` runs the quick check everywhere; a machine where it cannot run says so and goes on (CI runs as root).
+  if (values.check && values.quick) {
+    console.warn(`lab SKIPPED: ${err.message}`)
+    process.exit(0)
+  }
+  throw err
+}
+
+const quick = values.quick
+const faults = (values.faults?.split(',') ?? (quick ? ['relay-restart'] : FAULT_NAMES)) as FaultName[]
+for (const fault of faults) if (!FAULT_NAMES.includes(fault)) throw new RangeError(`unknown fault ${fault}\n${USAGE}`)
+const cutSeconds = Number(values['cut-seconds'] ?? (quick ? 20 : 120))
+const minutes = Number(values.minutes ?? (quick ? 8 : 40))
+
+/** Homes by name; the pairs below pick from them. */
+const HOME_KINDS: NatKind[] = ['cone', 'cone', 'restricted', 'restricted', 'symmetric', 'symmetric']
+const PAIRS: Array<[string, string]> = quick
+  ? [['cone-1', 'cone-2'], ['symmetric-1', 'symmetric-2']]
+  : [['cone-1', 'cone-2'], ['cone-1', 'restricted-1'], ['restricted-1', 'restricted-2'], ['cone-1', 'symmetric-1'], ['restricted-1', 'symmetric-1'], ['symmetric-1', 'symmetric-2']]
+/** The pair the faults hit (page A in the restricted home). */
+const FAULT_PAIR: [string, string] = ['restricted-1', 'cone-1']
+
+const cleanups: Array<() => Promise<void>> = []
+let cleaning: Promise<void> | undefined
+/** Undoes everything in reverse order, once, whichever way the run ends. */
+async function cleanUp (): Promise<void> {
+  cleaning ??= (async () => {
+    for (const undo of cleanups.reverse()) await undo().catch(err => { console.error(`cleanup: ${(err as Error).message}`) })
+    await cleanLeftovers().catch(() => undefined)
+  })()
+  await cleaning
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => { void cleanUp().finally(() => process.exit(130)) })
+}
+const deadline = setTimeout(() => {
+  console.error(`lab: over its ${minutes} minute bound, stopping`)
+  void cleanUp().finally(() => process.exit(124))
+}, minutes * 60_000)
+
+const left = await cleanLeftovers()
+if (left.length > 0) console.error(`removed leftovers of an earlier run: ${left.join(', ')}`)
+
+const pairs: PairResult[] = []
+const faultResults: FaultResult[] = []
+try {
+  const topology = await buildTopology(HOME_KINDS)
+  cleanups.push(topology.remove)
+  const home = (name: string): Home => {
+    const found = topology.homes.find(h => h.name === name)
+    if (found === undefined) throw new RangeError(`no home ${name}`)
+    return found
+  }
+  const turn = await startLabTurn()
+  cleanups.push(turn.stop)
+  const keyDir = mkdtempSync(join(tmpdir(), 'hslab-relay-'))
+  cleanups.push(async () => { rmSync(keyDir, { recursive: true, force: true }) })
+  const keyFile = join(keyDir, 'relay.key')
+  let relay: Service = await startLabRelay(keyFile)
+  cleanups.push(async () => { await relay.stop() })
+  const site = await startLabSite(relay.ready, turn.iceServers)
+  cleanups.push(site.stop)
+  const origin = `http://${SERVICE_IP}:${SITE_PORT}`
+  console.error(`lab up: relay ${relay.ready}, app ${origin}, TURN ${turn.iceServers.map(s => String(s.urls)).join(' ')}`)
+
+  for (const [a, b] of values['skip-pairs'] ? [] : PAIRS) {
+    const result = await measurePair(home(a), home(b), origin)
+    console.error(`pair ${a} ↔ ${b}: ${JSON.stringify(result)}`)
+    pairs.push(result)
+  }
+
+  if (faults.length > 0) {
+    const pair = await openPair(home(FAULT_PAIR[0]), home(FAULT_PAIR[1]), origin)
+    cleanups.push(pair.close)
+    const ctx = {
+      pair,
+      home: home(FAULT_PAIR[0]),
+      cutSeconds,
+      freezeSeconds: 30,
+      hiddenSeconds: 60,
+      restartRelay: async () => {
+        await relay.kill()
+        relay = await startLabRelay(keyFile)
+      }
+    }
+    for (const fault of faults) {
+      const result = await runFault(fault, ctx)
+      console.error(`fault ${fault}: ${JSON.stringify(result)}`)
+      faultResults.push(result)
+    }
+  }
+} finally {
+  clearTimeout(deadline)
+  await cleanUp()
+}
+const report = { pairs, faults: faultResults }
+writeReport(values.out, report)
+console.log(markdownTable(report))
+if (values.check) {
+  const failures = checkReport(report)
+  for (const failure of failures) console.error(`lab check: ${failure}`)
+  process.exit(failures.length === 0 ? 0 : 1)
+}

@@ -1,0 +1,73 @@
+import { launchInHome, icePaths, openApp, type IcePath, type LabBrowser, type LabPage } from './chromium.ts'
+import { announcesInference, currentRound, hasWebRtcPeer, networkChat, pullModel, timeUntil, verifiedSince } from './probes.ts'
+import type { NatKind } from './nat.ts'
+import type { Home } from './topology.ts'
+
+/** What one pair of homes achieved; the first five fields are the issue's lab.json format. */
+export interface PairResult {
+  a: NatKind
+  b: NatKind
+  direct: boolean
+  viaTurn: boolean
+  /** From both nodes running to the WebRTC connection; null when none formed. */
+  ms: number | null
+  ice: IcePath[]
+  inference: boolean
+  pulse: boolean
+  error?: string
+}
+
+/** Short rounds, so a pulse round fits in the lab's time: network id dev-t6. */
+export const ROUND_QUERY = '?round=6'
+
+export interface OpenPair {
+  a: { browser: LabBrowser, node: LabPage }
+  b: { browser: LabBrowser, node: LabPage }
+  close(): Promise<void>
+}
+
+/** A serves the test model (profile inference), B has none (profile storage): B's chat must cross the pair's path. */
+export async function openPair (homeA: Home, homeB: Home, origin: string): Promise<OpenPair> {
+  const browsers: LabBrowser[] = []
+  const close = async (): Promise<void> => { await Promise.all(browsers.map(async b => { await b.close() })) }
+  try {
+    for (const home of [homeA, homeB]) browsers.push(await launchInHome(home, origin))
+    const [browserA, browserB] = browsers as [LabBrowser, LabBrowser]
+    const [nodeA, nodeB] = await Promise.all([
+      openApp(browserA, `${origin}/${ROUND_QUERY}&profile=inference`),
+      openApp(browserB, `${origin}/${ROUND_QUERY}&profile=storage`)
+    ])
+    return { a: { browser: browserA, node: nodeA }, b: { browser: browserB, node: nodeB }, close }
+  } catch (err) {
+    await close()
+    throw err
+  }
+}
+
+const CONNECT_TIMEOUT_MS = 60_000
+const JOB_TIMEOUT_MS = 120_000
+
+export async function measurePair (homeA: Home, homeB: Home, origin: string): Promise<PairResult> {
+  const result: PairResult = { a: homeA.kind, b: homeB.kind, direct: false, viaTurn: false, ms: null, ice: [], inference: false, pulse: false }
+  let pair: OpenPair | undefined
+  try {
+    pair = await openPair(homeA, homeB, origin)
+    const { a, b } = pair
+    result.ms = await timeUntil(async () => await hasWebRtcPeer(a.node.page, b.node.peerId) && await hasWebRtcPeer(b.node.page, a.node.peerId), CONNECT_TIMEOUT_MS)
+    if (result.ms === null) return result
+    result.ice = await icePaths(a.node.page)
+    result.viaTurn = result.ice.some(p => p.local === 'relay' || p.remote === 'relay')
+    result.direct = result.ice.length > 0 && !result.viaTurn
+    const round = await currentRound(a.node.page)
+    await pullModel(a.node.page)
+    if (await timeUntil(async () => await announcesInference(b.node.page, a.node.peerId), JOB_TIMEOUT_MS, 1000) !== null) {
+      result.inference = await networkChat(b.node.page) === a.node.peerId
+    }
+    result.pulse = await timeUntil(async () => await verifiedSince(a.node.page, round) && await verifiedSince(b.node.page, round), JOB_TIMEOUT_MS, 1000) !== null
+  } catch (err) {
+    result.error = (err as Error).message.split('\n')[0] ?? String(err)
+  } finally {
+    await pair?.close()
+  }
+  return result
+}

@@ -1,0 +1,79 @@
+import type { Page } from '@playwright/test'
+import type { ChatCompletion } from '../src/core/inference/chat.ts'
+import type { PointsSummary, RoundSummary } from '../src/node/api.ts'
+
+export const MODEL = 'stories260K'
+
+export async function sleep (ms: number): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}
+
+/** Polls `check` every `intervalMs` until it holds; the elapsed time, or null past `timeoutMs`. */
+export async function timeUntil (check: () => Promise<boolean>, timeoutMs: number, intervalMs = 250): Promise<number | null> {
+  const start = Date.now()
+  while (Date.now() - start < timeoutMs) {
+    if (await check().catch(() => false)) return Date.now() - start
+    await sleep(intervalMs)
+  }
+  return null
+}
+
+/** The page has a direct WebRTC connection to `peerId` (over a NAT path or a TURN relay). */
+export async function hasWebRtcPeer (page: Page, peerId: string): Promise<boolean> {
+  return await page.evaluate(id => window.hyperspace?.peers().some(p => p.peerId === id && p.transport === 'webrtc') ?? false, peerId)
+}
+
+/** Every bootstrap relay is connected and holds this node's reservation. */
+export async function relaysReserved (page: Page): Promise<boolean> {
+  return await page.evaluate(() => {
+    const relays = window.hyperspace?.status().relays ?? []
+    return relays.length > 0 && relays.every(r => r.connected && r.reserved)
+  })
+}
+
+/** Connected as before a fault: the relay reservation back and the direct connection to the other page. */
+export async function reconnected (page: Page, peerId: string): Promise<boolean> {
+  return await relaysReserved(page) && await hasWebRtcPeer(page, peerId)
+}
+
+export async function points (page: Page): Promise<PointsSummary> {
+  return await page.evaluate(() => window.hyperspace?.points() as PointsSummary)
+}
+
+export async function history (page: Page, n = 100): Promise<RoundSummary[]> {
+  return await page.evaluate(k => window.hyperspace?.pulse.history(k) ?? [], n)
+}
+
+/** A round verified by the network's voters after `sinceRound`: the pulse works across this page's path. */
+export async function verifiedSince (page: Page, sinceRound: number): Promise<boolean> {
+  return (await history(page)).some(r => r.round > sinceRound && r.verified)
+}
+
+export async function currentRound (page: Page): Promise<number> {
+  return await page.evaluate(() => window.hyperspace?.pulse.current()?.round ?? 0)
+}
+
+/** Pulls the test model on the page, so it serves it to the network. */
+export async function pullModel (page: Page): Promise<void> {
+  await page.evaluate(async model => { await window.hyperspace?.models.pull(model) }, MODEL)
+}
+
+export async function announcesInference (page: Page, peerId: string): Promise<boolean> {
+  return await page.evaluate(id => window.hyperspace?.peers().find(p => p.peerId === id)?.working.includes('inference') ?? false, peerId)
+}
+
+/** A short greedy request sent over the network; who served it. */
+export async function networkChat (page: Page): Promise<string> {
+  const completion = await page.evaluate(async model => await window.hyperspace?.chat.completions.create({
+    model, messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 16, temperature: 0, route: 'network', stream: false
+  }), MODEL) as ChatCompletion
+  return completion.hyperspace.servedBy
+}
+
+/** The oldest of the page's connections to `peerId` and to its relays: when the current links were opened. */
+export async function oldestLinkOpenedAt (page: Page, peerId: string): Promise<number> {
+  return await page.evaluate(id => {
+    const links = window.hyperspace?.peers().filter(p => p.peerId === id || p.relay) ?? []
+    return Math.min(...links.map(p => p.connectedAt))
+  }, peerId)
+}

@@ -1,0 +1,51 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import type { FaultResult } from './faults.ts'
+import type { PairResult } from './pairs.ts'
+
+export interface LabReport {
+  pairs: PairResult[]
+  faults: FaultResult[]
+}
+
+export function writeReport (path: string, report: LabReport): void {
+  mkdirSync(dirname(path), { recursive: true })
+  writeFileSync(path, JSON.stringify(report, null, 2) + '\n')
+}
+
+const yesNo = (value: boolean): string => value ? 'yes' : 'no'
+const msOrDash = (ms: number | null): string => ms === null ? '—' : String(ms)
+
+export function markdownTable (report: LabReport): string {
+  const lines = [
+    '| pair | direct | via TURN | ms | ICE (A local/remote) | inference | pulse | error |',
+    '|---|---|---|---|---|---|---|---|',
+    ...report.pairs.map(p => `| ${p.a} ↔ ${p.b} | ${yesNo(p.direct)} | ${yesNo(p.viaTurn)} | ${msOrDash(p.ms)} | ${p.ice.map(i => `${i.local}/${i.remote}`).join(', ') || '—'} | ${yesNo(p.inference)} | ${yesNo(p.pulse)} | ${p.error ?? ''} |`)
+  ]
+  if (report.faults.length > 0) {
+    lines.push('', '| fault | recovered ms | points continued | rounds lost | note |', '|---|---|---|---|---|',
+      ...report.faults.map(f => `| ${f.fault} | ${msOrDash(f.recoveredMs)} | ${yesNo(f.pointsContinued)} | ${f.roundsLost} | ${[f.note, f.error].filter(s => s !== undefined).join('; ')} |`))
+  }
+  return lines.join('\n')
+}
+
+/**
+ * What `--check` requires: a cone pair connects directly, every other pair over WebRTC one way or
+ * the other (two Linux port-restricted NATs often end up on TURN, see the README); every pair serves the inference request and has a pulse round verified; every fault recovers and
+ * points go on counting. Returns what failed.
+ */
+export function checkReport (report: LabReport): string[] {
+  const failures: string[] = []
+  for (const p of report.pairs) {
+    const name = `${p.a} ↔ ${p.b}`
+    const mustBeDirect = p.a === 'cone' && p.b === 'cone'
+    if (mustBeDirect ? !p.direct : !(p.direct || p.viaTurn)) failures.push(`${name}: no ${mustBeDirect ? 'direct' : 'WebRTC'} connection${p.error !== undefined ? ` (${p.error})` : ''}`)
+    if (!p.inference) failures.push(`${name}: the inference request was not served across the pair`)
+    if (!p.pulse) failures.push(`${name}: no pulse round verified`)
+  }
+  for (const f of report.faults) {
+    if (f.recoveredMs === null) failures.push(`${f.fault}: not connected again`)
+    else if (!f.pointsContinued) failures.push(`${f.fault}: points stopped counting`)
+  }
+  return failures
+}

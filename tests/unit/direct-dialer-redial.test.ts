@@ -1,0 +1,86 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { describe, expect, it } from 'vitest'
+import { DirectDialer, REDIAL_AFTER_MS } from '../../src/net/direct-dialer.ts'
+import type { Scheduler } from '../../src/core/scheduler.ts'
+import type { PeerId } from '@libp2p/interface'
+
+/** A scheduler whose timers run when the test says. */
+function steppedClock (): Scheduler & { run: (ms: number) => void } {
+  let timers: Array<{ at: number, fn: () => void }> = []
+  let now = 0
+  return {
+    now: () => now,
+    after: (ms, fn) => {
+      const timer = { at: now + ms, fn }
+      timers.push(timer)
+      return () => { timers = timers.filter(t => t !== timer) }
+    },
+    every: () => () => {},
+    run: ms => {
+      now += ms
+      const due = timers.filter(t => t.at <= now)
+      timers = timers.filter(t => t.at > now)
+      for (const t of due) t.fn()
+    }
+  }
+}
+
+async function newPeer (): Promise<PeerId> {
+  return peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+}
+
+/**
+ * The network lab (issue 15) saw a direct WebRTC connection drop while the two pages stayed connected
+ * through the relay, and nothing dialled again: jobs, which run only on direct connections, failed.
+ */
+describe('direct dialer after a direct connection drops', () => {
+  async function harness (): Promise<{ close: (peerStillRelayed: boolean) => void, clock: ReturnType<typeof steppedClock>, dialled: string[] }> {
+    const [a, b] = (await Promise.all([newPeer(), newPeer()])).sort((x, y) => x.toString().localeCompare(y.toString()))
+    const [self, other] = [a as PeerId, b as PeerId]
+    const webrtcAddr = multiaddr(`/ip4/198.19.0.1/tcp/4002/ws/p2p/${self.toString()}/p2p-circuit/webrtc/p2p/${other.toString()}`)
+    const listeners = new Map<string, (evt: CustomEvent) => void>()
+    let relayed = true
+    const dialled: string[] = []
+    const libp2p = {
+      peerId: self,
+      addEventListener: (type: string, fn: (evt: CustomEvent) => void) => { listeners.set(type, fn) },
+      removeEventListener: () => {},
+      getConnections: () => relayed ? [{ status: 'open', remotePeer: other, remoteAddr: multiaddr(`/ip4/198.19.0.1/tcp/4002/ws/p2p/${self.toString()}/p2p-circuit/p2p/${other.toString()}`), limits: {} }] : [],
+      peerStore: { get: async () => ({ addresses: [{ multiaddr: webrtcAddr }] }) },
+      dial: async (addr: { toString: () => string }) => { dialled.push(addr.toString()) }
+    }
+    const clock = steppedClock()
+    new DirectDialer(libp2p as never, clock, () => false).start()
+    return {
+      clock,
+      dialled,
+      close: stillRelayed => {
+        relayed = stillRelayed
+        listeners.get('connection:close')?.(new CustomEvent('connection:close', { detail: { status: 'closed', remotePeer: other, remoteAddr: webrtcAddr, limits: undefined } }))
+      }
+    }
+  }
+
+  it(`dials the peer again ${REDIAL_AFTER_MS} ms later while it is still connected through a relay`, async () => {
+    const { close, clock, dialled } = await harness()
+    close(true)
+    clock.run(REDIAL_AFTER_MS - 1)
+    expect(dialled).toEqual([])
+    clock.run(1)
+    await new Promise(resolve => setTimeout(resolve, 0))
+    await new Promise(resolve => setTimeout(resolve, 0))
+    // The stand-in's dial opens nothing, so the dialer goes through its attempts: all to the WebRTC address.
+    expect(dialled.length).toBeGreaterThan(0)
+    for (const addr of dialled) expect(addr).toMatch(/\/p2p-circuit\/webrtc\/p2p\//)
+  })
+
+  it('does not chase a peer that left', async () => {
+    const { close, clock, dialled } = await harness()
+    close(false)
+    clock.run(REDIAL_AFTER_MS)
+    await new Promise(resolve => setTimeout(resolve, 0))
+    expect(dialled).toEqual([])
+  })
+})
