@@ -46,13 +46,8 @@ export class PulseEngine {
     this.sid = options.sid ?? crypto.getRandomValues(new Uint8Array(8))
     this.history = options.history ?? new ValidatorHistory()
     this.spotChecks = new SpotChecks(options.signer.peerId, options.scheduler, this.history, options.prober, options.spotChecks)
-    this.committees = new CommitteeView({
-      networkId: options.networkId,
-      self: options.signer.peerId,
-      pinned: options.committee,
-      committees: options.committees,
-      round: roundOf(options.scheduler.now(), options.roundMs)
-    })
+    const round = roundOf(options.scheduler.now(), options.roundMs)
+    this.committees = new CommitteeView({ networkId: options.networkId, self: options.signer.peerId, pinned: options.committee, committees: options.committees, round })
   }
 
   get self (): string { return this.options.signer.peerId }
@@ -371,19 +366,17 @@ export class PulseEngine {
   }
 
   /**
-   * A counted verdict: its result about this node, with its Merkle path (attestation.ts), is kept
-   * when its author votes in the round, and the round's record follows the quorum. Nobody else's word moves anything.
+   * A counted verdict: its result about this node, with its Merkle path (attestation.ts), is kept when
+   * its author votes in the round, and the round's record follows the quorum; nobody else's word counts.
    */
   private async recordVerdict (state: RoundState, signed: SignedPulseMessage<VerdictMessage>): Promise<void> {
     const result = signed.message.results.find(r => r.peer === this.self)
     const validator = signed.message.peer
     if (result === undefined || validator === this.self || !state.commits.has(this.self) || !state.isVoter(validator)) return
     if (result.reason === 'duplicate-identity') this.options.onIdentityConflict?.(signed.message.r)
-    try {
-      const attestation = attestationOf(signed, this.self)
-      if (attestation !== undefined) await this.options.keepAttestation?.({ round: signed.message.r, validator, attestation })
-    } catch (err) {
-      console.warn('hyperspace: could not keep an attestation', err)
+    const attestation = attestationOf(signed, this.self)
+    if (attestation !== undefined) {
+      await this.options.keepAttestation?.({ round: signed.message.r, validator, attestation })?.catch((err: unknown) => { console.warn('hyperspace: could not keep an attestation', err) })
     }
     await this.recordOutcome(state)
     this.options.onUpdate?.()
