@@ -42,7 +42,7 @@ export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeC
     streamMuxers: [yamux()],
     // The browser default refuses ws:// and private addresses; a dev network lives on exactly those.
     connectionGater: config.dev ? { denyDialMultiaddr: () => false } : {},
-    connectionMonitor: { pingInterval: 20_000 },
+    connectionMonitor: { pingInterval: 5_000 },
     connectionManager: {
       maxConnections: MAX_CONNECTIONS,
       // DirectDialer dials 4 peers at once; the rest is for relays and job streams' own dials.
