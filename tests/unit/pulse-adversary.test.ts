@@ -176,6 +176,36 @@ describe('the pulse against a hostile peer', () => {
   })
 
 
+  for (const [pages, aged] of [[3, false], [3, true], [2, false], [2, true]] as const) {
+    it(`a node whose uplink was cut for 20 rounds comes back to the others' chain and is verified again (${pages} pages, ${aged ? 'aged' : 'young'} network)`, async () => {
+      const bus = new PulseBus(9)
+      const honest = bus.add([{ name: 'relay', kind: 'anchor' }, ...['a', 'b', 'c'].slice(0, pages).map(name => ({ name, kind: 'honest' as const, aged }))]).slice(1)
+      await bus.runRounds(3)
+      const cutOff = honest[pages - 1] as BusNode
+      const other = honest[0] as BusNode
+      bus.cut(cutOff, 20 * 6_000)
+      await bus.runRounds(21)
+      const healed = bus.round
+      await bus.runRounds(4)
+      const back = healed + 2
+      expect(equalBytes(cutOff.engine.round(back)?.seed as Uint8Array, other.engine.round(back)?.seed as Uint8Array), 'back on the chain').toBe(true)
+      expectAllVerified(honest, back, bus.round - 1)
+    })
+  }
+
+  it('a relay (anchor) that missed a challenge follows the pages back, and its verdicts count again', async () => {
+    const bus = new PulseBus(10)
+    const [relay, ...honest] = bus.add([{ name: 'relay', kind: 'anchor' }, { name: 'a', kind: 'honest' }, { name: 'b', kind: 'honest' }])
+    await bus.runRounds(3)
+    await bus.runTo(0.35)
+    const missed = bus.round
+    bus.deafen(relay as BusNode, 0.65 * 6_000)
+    await bus.runRounds(4)
+    const back = missed + 2
+    expect(equalBytes(relay?.engine.round(back)?.seed as Uint8Array, honest[0]?.engine.round(back)?.seed as Uint8Array)).toBe(true)
+    expectAllVerified(honest, back, bus.round - 1)
+  })
+
   it('lying strikes: aged attackers drawn to validate cannot unverify honest work, which each node checks itself', async () => {
     const bus = new PulseBus(8)
     const honest = bus.add(['a', 'b', 'c', 'd', 'e'].map(name => ({ name, kind: 'honest' as const, aged: true })))

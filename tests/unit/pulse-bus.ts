@@ -59,6 +59,8 @@ export class PulseBus {
   private readonly rng: Rng
   /** Nodes that hear nothing until the given virtual time. */
   private readonly deafUntil = new Map<string, number>()
+  /** Nodes whose messages reach nobody until the given virtual time. */
+  private readonly muteUntil = new Map<string, number>()
 
   constructor (seed = 1) {
     this.rng = new Rng(seed)
@@ -133,6 +135,12 @@ export class PulseBus {
     this.deafUntil.set(node.signer.peerId, this.time.now() + ms)
   }
 
+  /** `node` is cut off both ways for `ms`: its uplink is down. */
+  cut (node: BusNode, ms: number): void {
+    this.deafen(node, ms)
+    this.muteUntil.set(node.signer.peerId, this.time.now() + ms)
+  }
+
   async runRounds (count: number): Promise<void> {
     await this.time.runUntil((this.round + count) * ROUND_MS)
   }
@@ -178,6 +186,7 @@ export class PulseBus {
   }
 
   private deliver (author: string, data: Uint8Array): void {
+    if ((this.muteUntil.get(author) ?? -Infinity) > this.time.now()) return
     for (const node of this.nodes) {
       if (node.signer.peerId === author) continue
       this.time.after(DELIVERY_MS, () => {

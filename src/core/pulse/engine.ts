@@ -7,7 +7,7 @@ import { encodeSigned, signPulse, type CommitMessage, type PulseMessage, type Si
 import { ACT_AT, LEADER_BACKUPS, OMIT_SLACK_MS, PULSE_K, PULSE_N } from './params.ts'
 import { inlineRecomputer } from './recompute.ts'
 import { RoundState } from './round-state.ts'
-import { outweighs, SeedWatch } from './seed-watch.ts'
+import { SeedWatch } from './seed-watch.ts'
 import { beaconInput, challengeBeacon, emptyBeacon, roundSeed } from './seed.ts'
 import { SpotChecks } from './spot-checks.ts'
 import { ValidatorHistory } from './validators.ts'
@@ -32,8 +32,8 @@ export class PulseEngine {
   private readonly beacons = new Map<number, Uint8Array>()
   /** Messages for a round whose state does not exist yet: a peer's clock runs a little ahead. */
   private readonly early = new Map<number, Array<{ topic: string, signed: SignedPulseMessage }>>()
-  /** Other seeds' commits and challenges in the current round (seed-watch.ts). */
-  private readonly watched = new SeedWatch((round, seed) => this.newRoundState(round, seed))
+  /** Other seeds' commits, challenges and verdicts in the current round (seed-watch.ts). */
+  private readonly watched: SeedWatch
   readonly history: ValidatorHistory
   readonly spotChecks: SpotChecks
   private readonly timers: Array<() => void> = []
@@ -45,6 +45,7 @@ export class PulseEngine {
     this.k = options.k ?? PULSE_K
     this.sid = options.sid ?? crypto.getRandomValues(new Uint8Array(8))
     this.history = options.history ?? new ValidatorHistory()
+    this.watched = new SeedWatch(options.signer.peerId, (round, seed) => this.newRoundState(round, seed))
     this.spotChecks = new SpotChecks(options.signer.peerId, options.scheduler, this.history, options.prober, options.spotChecks)
     const round = roundOf(options.scheduler.now(), options.roundMs)
     this.committees = new CommitteeView({ networkId: options.networkId, self: options.signer.peerId, pinned: options.committee, committees: options.committees, round })
@@ -129,6 +130,7 @@ export class PulseEngine {
         break
       case 'verdict':
         if (state.addVerdict(signed as SignedPulseMessage<typeof message>)) void this.recordVerdict(state, signed as SignedPulseMessage<typeof message>)
+        else if (message.r === current) this.watch(signed, now)
         break
     }
   }
@@ -139,10 +141,10 @@ export class PulseEngine {
     this.early.set(round, early)
   }
 
-  /** A commit or challenge of the current round under a seed this node does not hold (see SeedWatch). */
+  /** A commit, challenge or verdict of the current round under a seed this node does not hold (see SeedWatch). */
   private watch (signed: SignedPulseMessage, now: number): void {
     const message = signed.message
-    if ((message.t === 'commit' || message.t === 'challenge') && message.peer !== this.self) {
+    if (message.t !== 'reveal' && message.peer !== this.self) {
       this.watched.add(signed as SignedPulseMessage<typeof message>, now)
     }
   }
@@ -288,7 +290,7 @@ export class PulseEngine {
     // The seed followed: its own, unless another outweighs it (it forked), or the most followed one it
     // watched when it has none of its own.
     const rival = state !== undefined || watchedWhole ? this.watched.best(round) : undefined
-    const followed = rival !== undefined && (state === undefined || outweighs(rival, state)) ? rival : state
+    const followed = rival !== undefined && (state === undefined || this.watched.outweighs(rival, state)) ? rival : state
     const challenge = followed?.canonicalChallenge()
     // The network's size counts committers verified this round (in a watched round, those whose commit
     // it heard): a flood of commits from keys that do no work, or a leader padding its list, adds nothing.

@@ -1,26 +1,32 @@
 import { toHex } from './bytes.ts'
 import { MAX_CANDIDATE_SEEDS } from './params.ts'
 import type { RoundState } from './round-state.ts'
-import type { ChallengeMessage, CommitMessage, SignedPulseMessage } from './messages.ts'
+import type { ChallengeMessage, CommitMessage, SignedPulseMessage, VerdictMessage } from './messages.ts'
 
 /**
  * What a node hears of seeds other than its own in the current round: one round state per seed its
  * committers used. A node without the previous beacon learns the chain from it, and a node that
  * forked (it missed or refused a challenge everyone else took) finds its way back with it. Nothing
- * here is trusted because one peer said so: a seed is followed only for the committers behind it.
+ * here is trusted because one peer said so: a seed is followed for the anchors (bootstrap relays)
+ * that validate its round and for the committers behind it.
  */
 export class SeedWatch {
   private readonly rounds = new Map<number, Map<string, RoundState>>()
 
   /** `open` makes the round state of a seed heard for the first time. */
-  constructor (private readonly open: (round: number, seed: Uint8Array) => RoundState) {}
+  constructor (private readonly self: string, private readonly open: (round: number, seed: Uint8Array) => RoundState) {}
 
-  add (signed: SignedPulseMessage<CommitMessage | ChallengeMessage>, receivedAt: number): void {
+  add (signed: SignedPulseMessage<CommitMessage | ChallengeMessage | VerdictMessage>, receivedAt: number): void {
     const message = signed.message
     const bySeed = this.rounds.get(message.r) ?? new Map<string, RoundState>()
     this.rounds.set(message.r, bySeed)
     const key = toHex(message.seed)
     let candidate = bySeed.get(key)
+    // A verdict names a seed's chain only where somebody committed to it.
+    if (message.t === 'verdict') {
+      candidate?.addVerdict(signed as SignedPulseMessage<VerdictMessage>)
+      return
+    }
     if (candidate === undefined) {
       // A seed nobody committed to is nobody's chain; a flood of seeds pushes out the least used.
       if (message.t !== 'commit') return
@@ -41,15 +47,20 @@ export class SeedWatch {
   }
 
   /**
-   * The watched seed most followed in `round`: by aged committers first, then by all (a tie follows
-   * none), if that round had a valid challenge.
+   * The watched seed most followed in `round` (see weightOf; a tie follows none), if that round had a
+   * valid challenge.
    */
   best (round: number): RoundState | undefined {
-    const ranked = [...this.rounds.get(round)?.values() ?? []].sort((a, b) => compareWeights(weightOf(b), weightOf(a)))
+    const ranked = [...this.rounds.get(round)?.values() ?? []].sort((a, b) => compareWeights(weightOf(b, this.self), weightOf(a, this.self)))
     const [first, second] = ranked
     if (first === undefined || first.canonicalChallenge() === undefined) return undefined
-    if (second !== undefined && compareWeights(weightOf(first), weightOf(second)) === 0) return undefined
+    if (second !== undefined && compareWeights(weightOf(first, this.self), weightOf(second, this.self)) === 0) return undefined
     return first
+  }
+
+  /** Whether a watched seed is followed more than this node's own round (see weightOf). */
+  outweighs (rival: RoundState, own: RoundState): boolean {
+    return compareWeights(weightOf(rival, this.self), weightOf(own, this.self)) > 0
   }
 
   forgetBefore (round: number): void {
@@ -57,18 +68,20 @@ export class SeedWatch {
   }
 }
 
-/** How much a round's seed is followed: by aged committers first, then by all. */
-function weightOf (state: RoundState): [number, number] {
+/**
+ * How much a round's seed is followed: by the anchors that validated it first (other than this node:
+ * an anchor that forked must not hold on to its own fork), then by aged committers, then by all.
+ * Anchors settle a split that committers cannot: two pages cut apart each lead a fork of one
+ * committer, a tie that would keep them apart for good. Fresh keys never outweigh aged ones.
+ */
+function weightOf (state: RoundState, self: string): [number, number, number] {
+  let anchors = 0
+  for (const validator of state.verdicts.keys()) if (validator !== self && state.history.isAnchor(validator)) anchors++
   let aged = 0
   for (const peer of state.commits.keys()) if (state.history.isAged(peer)) aged++
-  return [aged, state.commits.size]
+  return [anchors, aged, state.commits.size]
 }
 
-function compareWeights (a: [number, number], b: [number, number]): number {
-  return a[0] !== b[0] ? a[0] - b[0] : a[1] - b[1]
-}
-
-/** Whether a watched seed is followed by more committers than this node's own: fresh keys never outweigh aged ones. */
-export function outweighs (rival: RoundState, own: RoundState): boolean {
-  return compareWeights(weightOf(rival), weightOf(own)) > 0
+function compareWeights (a: [number, number, number], b: [number, number, number]): number {
+  return a[0] !== b[0] ? a[0] - b[0] : a[1] !== b[1] ? a[1] - b[1] : a[2] - b[2]
 }
