@@ -60,10 +60,12 @@ describe('names', () => {
 })
 
 describe('profile rules', () => {
-  it('full enables every available capability', () => {
-    expect(sorted(profileCapabilities('full', ALL))).toEqual([...CAPABILITY_NAMES].sort())
+  it('full enables every available capability but the opt-in proxy, which only the user turns on', () => {
+    expect(sorted(profileCapabilities('full', ALL))).toEqual(CAPABILITY_NAMES.filter(n => n !== 'proxy').sort())
     expect(sorted(enabledCapabilities('full', availability({ relay: 'no inbound' }), {})))
-      .toEqual(CAPABILITY_NAMES.filter(n => n !== 'relay').sort())
+      .toEqual(CAPABILITY_NAMES.filter(n => n !== 'relay' && n !== 'proxy').sort())
+    expect(enabledCapabilities('full', ALL, { proxy: true }).has('proxy')).toBe(true)
+    for (const profile of ['inference', 'embedding', 'storage', 'relay'] as const) expect(profileCapabilities(profile, ALL).has('proxy')).toBe(false)
   })
 
   it('each other profile enables its own group', () => {
