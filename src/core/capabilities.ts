@@ -150,11 +150,12 @@ export function enabledCapabilities (
 
 /**
  * The capabilities that are off although this device could run them, the best earners first: what
- * "Why am I earning nothing?" offers to turn on.
+ * "Why am I earning nothing?" offers to turn on. Opt-in capabilities are not offered: turning them on
+ * is a choice the user makes where they are explained (the Proxy panel), not a way to earn more.
  */
 export function idleCapabilities (statuses: CapabilityStatusMap): CapabilityName[] {
   return CAPABILITY_NAMES
-    .filter(name => statuses[name].available && !statuses[name].enabled)
+    .filter(name => statuses[name].available && !statuses[name].enabled && !OPT_IN_CAPABILITIES.includes(name))
     .sort((a, b) => CAPABILITY_WEIGHTS[b] - CAPABILITY_WEIGHTS[a])
 }
 

@@ -185,6 +185,11 @@ describe('what could earn more', () => {
     expect(idleCapabilities(statuses)).toEqual(['inference', 'embedding', 'validation', 'caching'])
   })
 
+  it('the opt-in proxy is never offered as idle, even where it could run', () => {
+    const statuses = capabilityStatuses(enabledCapabilities('storage', ALL, {}), ALL, working(CAPABILITY_NAMES))
+    expect(idleCapabilities(statuses)).not.toContain('proxy')
+  })
+
   it('stalled: on and not working, each with its reason', () => {
     const statuses = capabilityStatuses(new Set(['inference', 'embedding', 'storage']), ALL, new Map([
       ['inference', { available: false, reason: 'no model loaded: pull one under Models' }],
