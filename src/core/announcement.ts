@@ -37,9 +37,9 @@ const MAX_SLOTS = 64
 export const ANNOUNCEMENT_MAX_SKEW_MS = 5 * 60_000
 
 /** Capabilities that serve other peers when working; inference serves once it names models (`serving`). */
-const SERVING_CAPABILITIES: readonly CapabilityName[] = ['embedding', 'storage', 'memory']
+const SERVING_CAPABILITIES: readonly CapabilityName[] = ['embedding', 'storage', 'memory', 'proxy']
 
-/** Whether the announcement says its node serves something now: a chat model, embeddings, storage or memory. */
+/** Whether the announcement says its node serves something now: a chat model, embeddings, storage, memory or proxy. */
 export function servesSomething (a: CapabilityAnnouncement): boolean {
   return a.serving !== undefined || SERVING_CAPABILITIES.some(name => a.capabilities[name]?.working === true)
 }

@@ -28,7 +28,9 @@ export const CAPABILITY_WEIGHTS: Readonly<Record<CapabilityName, number>> = {
  *   inference (and the node itself counts it working only while it answers from the cache);
  * - `verdicts`: validation is seen in the pulse itself, as a verdict the peer published;
  * - `none`: nothing a validator can check from a browser node: relay (browsers cannot relay, and the
- *   Node relay does not commit), orchestration and proxy (not built). These earn no bonus.
+ *   Node relay does not commit), orchestration (not built) and proxy (not spot-checked yet: a check
+ *   needs a target every validator may make a peer fetch and whose answer it can verify, and no such
+ *   target exists yet, docs/protocol.md "Proxy"). These earn no bonus.
  */
 export type CapabilityCheck = 'probe' | 'with-inference' | 'verdicts' | 'none'
 
@@ -73,9 +75,15 @@ export interface Availability {
 
 export type AvailabilityMap = Record<CapabilityName, Availability>
 
+/**
+ * Capabilities no profile turns on: only the user does. A proxy fetches other people's URLs over the
+ * user's connection, from the user's address; that is theirs to offer, not a default's.
+ */
+export const OPT_IN_CAPABILITIES: readonly CapabilityName[] = ['proxy']
+
 /** The capabilities a profile turns on, restricted to those the device can run. */
 export function profileCapabilities (profile: ProfileName, availability: AvailabilityMap): Set<CapabilityName> {
-  const wanted = profile === 'full' ? CAPABILITY_NAMES : PROFILE_CAPABILITIES[profile]
+  const wanted = profile === 'full' ? CAPABILITY_NAMES.filter(name => !OPT_IN_CAPABILITIES.includes(name)) : PROFILE_CAPABILITIES[profile]
   return new Set(wanted.filter(name => availability[name].available))
 }
 
@@ -142,11 +150,12 @@ export function enabledCapabilities (
 
 /**
  * The capabilities that are off although this device could run them, the best earners first: what
- * "Why am I earning nothing?" offers to turn on.
+ * "Why am I earning nothing?" offers to turn on. Opt-in capabilities are not offered: turning them on
+ * is a choice the user makes where they are explained (the Proxy panel), not a way to earn more.
  */
 export function idleCapabilities (statuses: CapabilityStatusMap): CapabilityName[] {
   return CAPABILITY_NAMES
-    .filter(name => statuses[name].available && !statuses[name].enabled)
+    .filter(name => statuses[name].available && !statuses[name].enabled && !OPT_IN_CAPABILITIES.includes(name))
     .sort((a, b) => CAPABILITY_WEIGHTS[b] - CAPABILITY_WEIGHTS[a])
 }
 

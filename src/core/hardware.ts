@@ -84,7 +84,8 @@ const MIN_STORAGE_QUOTA_BYTES = 64 * MiB
 
 /**
  * Which capabilities this device can run in a browser tab, each with the reason when it cannot.
- * Orchestration and proxy are not built: no tab can run them, so no profile turns them on.
+ * Orchestration is not built: no tab can run it, so no profile turns it on. Any tab can proxy, but
+ * only when its user turns it on (OPT_IN_CAPABILITIES).
  */
 export function browserAvailability (hw: HardwareInfo): AvailabilityMap {
   const yes = { available: true }
@@ -101,6 +102,6 @@ export function browserAvailability (hw: HardwareInfo): AvailabilityMap {
     validation: yes,
     orchestration: notBuilt,
     caching: yes,
-    proxy: notBuilt
+    proxy: yes
   }
 }

@@ -13,8 +13,11 @@ import type { ReceiptLogState, ReceiptSummary } from './receipt-book.ts'
 import type { ServingState } from '../core/announcement.ts'
 import type { CheckedPoints, PointsCheck, UncheckedPoints, UncheckedReason } from '../core/points-proof/check.ts'
 import type { PeerPointsEntry } from './peer-points.ts'
+import type { ProxyHostLists } from '../core/proxy/host-list.ts'
+import type { ServedFetch } from '../net/proxy-service.ts'
 
 export type { CheckedPoints, PeerPointsEntry, PointsCheck, UncheckedPoints, UncheckedReason }
+export type { ProxyHostLists, ServedFetch }
 export type { PointsSummary, PulseCurrent, ReceiptLogState, ReceiptSummary, RelayStatus, RoundSummary, TransportKind }
 
 /**
@@ -70,6 +73,8 @@ export interface NodeEvents {
   receipts: CustomEvent<ReceiptLogState>
   /** A check of a peer's points started or ended. */
   'peer-points': CustomEvent<PeerPointsEntry[]>
+  /** A fetch made for a peer ended: the newest first, as proxy.served() lists them. */
+  proxy: CustomEvent<ServedFetch[]>
 }
 
 export interface PointsOfOptions {
@@ -229,6 +234,44 @@ export interface BlocksApi {
   stats(): Promise<BlockStats>
 }
 
+export interface ProxyFetchOptions {
+  /** network (default): a peer whose proxy works, failing over to the next; local: this node fetches itself, under the same rules. */
+  route?: 'network' | 'local'
+  /** Only this peer, when it proxies. */
+  peer?: string
+  /** GET (default) or HEAD. */
+  method?: 'GET' | 'HEAD'
+  /** The most body bytes to take, at most 1 MiB (the default). */
+  maxBytes?: number
+  signal?: AbortSignal
+}
+
+export interface ProxyResult {
+  /** The target's HTTP status (200–599; redirects are refused, not followed). */
+  status: number
+  /** The response headers the proxy could read (CORS-safelisted and exposed ones), names in lower case. */
+  headers: Record<string, string>
+  /** The body, at most `maxBytes`; empty for HEAD. */
+  body: Uint8Array
+  /** The peer that fetched it (this node's id when local). */
+  servedBy: string
+  route: 'local' | 'network'
+  /** The job id of the countersigned proxy receipt (hex), when a peer fetched it and countersigned. */
+  receipt?: string
+}
+
+/** Fetches for agents through peers (`/hyperspace/proxy/1.0.0`), and this node's own proxy's record and host lists. */
+export interface ProxyApi {
+  /** Fetches an https URL through a proxy peer: no credentials, no redirects, only what CORS lets a page read. */
+  fetch(url: string, options?: ProxyFetchOptions): Promise<ProxyResult>
+  /** What this node fetched for peers, newest first (at most 100). */
+  served(): ServedFetch[]
+  /** The hosts this node's proxy fetches: deny always wins; a non-empty allow list admits only its hosts. */
+  hosts(): ProxyHostLists
+  /** Replaces the lists (kept in settings); entries are hosts, `*.domain` or IP literals. */
+  setHosts(lists: { allow?: string[], deny?: string[] }): Promise<ProxyHostLists>
+}
+
 /** The node as a typed object: what the UI, DevTools (`window.hyperspace`) and the tests drive. */
 export interface NodeApi extends TypedEventTarget<NodeEvents> {
   status(): NodeStatus
@@ -248,5 +291,7 @@ export interface NodeApi extends TypedEventTarget<NodeEvents> {
   blocks: BlocksApi
   /** Points from this node's attested rounds (presence) and countersigned receipts (work); `.of(peerId)` checks a peer's. */
   points: PointsApi
+  /** Fetches through proxy peers; what this node's proxy served. */
+  proxy: ProxyApi
   stop(): Promise<void>
 }

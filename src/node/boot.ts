@@ -18,6 +18,7 @@ import { ProverClient } from './prover-client.ts'
 import { TabLock } from './tab-lock.ts'
 import { WorkerScheduler } from './worker-scheduler.ts'
 import type { NodeApi } from './api.ts'
+import { FetchProxyFetcher } from './proxy-fetcher.ts'
 
 declare global {
   interface Window {
@@ -112,6 +113,7 @@ export async function bootHost (config: NodeConfig): Promise<NodeHost> {
     receiptStore: new ReceiptStore(db),
     blockStore: new BlockStore(db, blockQuotaFrom(hardware.storageQuotaBytes)),
     memoryStore: new VectorStore(db),
+    proxyFetcher: new FetchProxyFetcher(),
     models: new BrowserModelHost({ hardware, served: new ServedModelsStore(db), embedding: new EmbeddingModelStore({ choice: new EmbeddingChoiceStore(db) }) }),
     embedder: new WorkerEmbedder(),
     isBrowserOnline: () => navigator.onLine,

@@ -11,6 +11,7 @@ import type { PulseStore } from '../storage/pulse-store.ts'
 import type { SettingsStore } from '../storage/settings-store.ts'
 import type { VectorStore } from '../storage/vector-store.ts'
 import type { Embedder } from './embedder.ts'
+import type { ProxyFetcher } from '../core/proxy/fetcher.ts'
 import type { ModelHost } from './model-host.ts'
 import type { ReceiptLogStore } from './receipt-book.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -36,6 +37,8 @@ export interface NodeComponents {
   blockStore: BlockStore
   /** The vectors this node holds for the replicated memory. */
   memoryStore: VectorStore
+  /** How the proxy capability reaches the web (the page's fetch, no credentials). */
+  proxyFetcher: ProxyFetcher
   /** Whether the browser reports a network; the node listens for changes on `connectivity`. */
   isBrowserOnline: () => boolean
   connectivity: EventTarget

@@ -3,13 +3,15 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import { capabilityStatuses, enabledCapabilities, pulledModelServing, type Availability, type CapabilityName, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
 import { NodeNotRunningError } from '../core/errors.ts'
+import { NO_HOST_LISTS } from '../core/proxy/host-list.ts'
 import { browserAvailability, proposeProfile } from '../core/hardware.ts'
 import { transportKind } from '../net/transport-kind.ts'
 import { identityApi } from './identity-api.ts'
 import { listPeers } from './peer-list.ts'
+import { proxyApi } from './proxy-api.ts'
 import { RECENT_RECEIPTS } from './receipt-book.ts'
 import { createSession, startSession, stopSession, type Session } from './session.ts'
-import type { BlocksApi, PointsApi, ChatCompletionsApi, ConnectionState, EmbedOptions, EmbedResult, IdentityApi, MemoryApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, PulseApi, ReceiptsApi } from './api.ts'
+import type { BlocksApi, PointsApi, ChatCompletionsApi, ConnectionState, EmbedOptions, EmbedResult, IdentityApi, MemoryApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, ProxyApi, PulseApi, ReceiptsApi } from './api.ts'
 import type { BlockCoordinator } from './block-coordinator.ts'
 import type { MemoryCoordinator } from './memory-coordinator.ts'
 import type { NodeComponents } from './components.ts'
@@ -28,6 +30,11 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   readonly receipts: ReceiptsApi
   readonly blocks: BlocksApi
   readonly memory: MemoryApi
+  readonly proxy: ProxyApi = proxyApi({
+    coordinator: () => this.session?.proxy,
+    hosts: () => this.settings.proxyHosts,
+    saveHosts: async proxyHosts => { await this.changeSettings(current => ({ ...current, proxyHosts })) }
+  })
   readonly points: PointsApi = Object.assign((): PointsSummary => this.ownPoints(), {
     of: async (peerId: string, options?: Parameters<PointsApi['of']>[1]) => {
       if (this.session === undefined) throw new NodeNotRunningError()
@@ -154,7 +161,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   }
 
   async setProfile (profile: ProfileName): Promise<void> {
-    await this.changeSettings(() => ({ profile, toggles: {} }))
+    await this.changeSettings(current => ({ ...current, profile, toggles: {} }))
   }
 
   async setCapability (name: CapabilityName, enabled: boolean): Promise<void> {
@@ -212,6 +219,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     working.set('embedding', this.session?.embedding.availability() ?? notRunning)
     working.set('storage', this.session?.blocks.availability() ?? notRunning)
     working.set('memory', this.session?.memory.availability() ?? notRunning)
+    working.set('proxy', this.session?.proxy.availability() ?? notRunning)
     return working
   }
 
@@ -238,6 +246,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       this.session?.embedding.sync()
       this.session?.blocks.reprovide()
       this.session?.memory.sync()
+      this.session?.proxy.sync()
       await this.session?.gossip.announce()
     })
     this.settingsWrites = applied.catch(() => {})
@@ -248,7 +257,9 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     const session = await createSession(this.components, key, {
       profile: () => this.profile(),
       capabilities: () => this.capabilities(),
-      changed: this.queueStatus
+      changed: this.queueStatus,
+      proxyHosts: () => this.settings.proxyHosts ?? NO_HOST_LISTS,
+      proxyServed: served => { this.safeDispatchEvent('proxy', { detail: served }) }
     })
     const { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, memory, peerPoints } = session
     peerPoints.addEventListener('change', evt => { this.safeDispatchEvent('peer-points', { detail: evt.detail }) })

@@ -17,8 +17,11 @@ import { Departures } from './departures.ts'
 import { EmbeddingCoordinator } from './embedding-coordinator.ts'
 import { InferenceCoordinator } from './inference-coordinator.ts'
 import { MemoryCoordinator } from './memory-coordinator.ts'
+import { ProxyCoordinator } from './proxy-coordinator.ts'
 import { ReceiptBook } from './receipt-book.ts'
 import type { NodeComponents } from './components.ts'
+import type { ProxyHostLists } from '../core/proxy/host-list.ts'
+import type { ServedFetch } from '../net/proxy-service.ts'
 import type { HyperspaceLibp2p } from '../net/browser-libp2p.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
@@ -37,6 +40,7 @@ export interface Session {
   embedding: EmbeddingCoordinator
   blocks: BlockCoordinator
   memory: MemoryCoordinator
+  proxy: ProxyCoordinator
   departures: Departures
 }
 
@@ -46,6 +50,10 @@ export interface SessionHost {
   capabilities: () => CapabilityStatusMap
   /** A capability's state changed (a model loaded, a store opened): status and announcement follow. */
   changed: () => void
+  /** The user's proxy host lists. */
+  proxyHosts: () => ProxyHostLists
+  /** The proxy fetched something for a peer (or refused to). */
+  proxyServed: (served: ServedFetch[]) => void
 }
 
 /**
@@ -157,7 +165,17 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     onChange: announceChange,
     onInvalid: (peerId, reason) => { misbehaviour.record(peerIdFromString(peerId), reason) }
   })
-  return { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, points, peerPoints, inference, embedding, blocks, memory, departures }
+  const proxy = new ProxyCoordinator(libp2p, {
+    ...jobs,
+    gossip,
+    fetcher: components.proxyFetcher,
+    dev: config.dev,
+    enabled: () => host.capabilities().proxy.enabled,
+    hosts: host.proxyHosts,
+    keepReceipt: async receipt => { await inference.keepReceipt(receipt) },
+    onServed: host.proxyServed
+  })
+  return { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, points, peerPoints, inference, embedding, blocks, memory, proxy, departures }
 
   function announceChange (): void {
     host.changed()
@@ -180,6 +198,7 @@ export async function startSession (session: Session): Promise<void> {
   await session.blocks.start()
   session.departures.start()
   await session.memory.start()
+  await session.proxy.start()
 }
 
 /** Stops a session's parts, libp2p last. */
@@ -195,5 +214,6 @@ export async function stopSession (session: Session): Promise<void> {
   await session.blocks.stop()
   session.departures.stop()
   await session.memory.stop()
+  await session.proxy.stop()
   await session.libp2p.stop()
 }

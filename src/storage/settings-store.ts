@@ -1,10 +1,13 @@
 import { CAPABILITY_NAMES, isProfileName, type CapabilityName, type ProfileName } from '../core/capabilities.ts'
+import { normalizeHostLists, type ProxyHostLists } from '../core/proxy/host-list.ts'
 import type { HyperspaceDb } from './database.ts'
 
 /** The user's choices: a profile, and capabilities switched on or off against it. */
 export interface NodeSettings {
   profile?: ProfileName
   toggles: Partial<Record<CapabilityName, boolean>>
+  /** The proxy's allow and deny lists; absent until the user sets them. */
+  proxyHosts?: ProxyHostLists
 }
 
 export class SettingsStore {
@@ -21,7 +24,16 @@ export class SettingsStore {
         if (typeof value === 'boolean') toggles[name] = value
       }
     }
-    return isProfileName(profile) ? { profile, toggles } : { toggles }
+    const settings: NodeSettings = isProfileName(profile) ? { profile, toggles } : { toggles }
+    const hosts = await this.db.get('settings', 'proxy-hosts')
+    if (hosts !== undefined) {
+      try {
+        settings.proxyHosts = normalizeHostLists(hosts)
+      } catch {
+        // Lists an older version wrote and this one cannot read are dropped, not half-applied.
+      }
+    }
+    return settings
   }
 
   async save (settings: NodeSettings): Promise<void> {
@@ -29,6 +41,8 @@ export class SettingsStore {
     if (settings.profile === undefined) await tx.store.delete('profile')
     else await tx.store.put(settings.profile, 'profile')
     await tx.store.put({ ...settings.toggles }, 'toggles')
+    if (settings.proxyHosts === undefined) await tx.store.delete('proxy-hosts')
+    else await tx.store.put({ allow: [...settings.proxyHosts.allow], deny: [...settings.proxyHosts.deny] }, 'proxy-hosts')
     await tx.done
   }
 }

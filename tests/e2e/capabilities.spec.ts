@@ -51,7 +51,9 @@ test('hardware detection proposes a profile and capabilities say honestly what w
   const full = await statusOf(node.page)
   expect(full.profile).toBe('full')
   // What is not built says so rather than pretend, and is not turned on even by full.
-  expect(full.capabilities.proxy).toEqual({ enabled: false, available: false, working: false, reason: 'not implemented yet' })
-  await expect(node.page.getByTestId('capability-proxy').getByTestId('capability-state')).toContainText('not implemented yet')
+  expect(full.capabilities.orchestration).toEqual({ enabled: false, available: false, working: false, reason: 'not implemented yet' })
+  await expect(node.page.getByTestId('capability-orchestration').getByTestId('capability-state')).toContainText('not implemented yet')
+  // Proxy is opt-in: full leaves it off until the user turns it on.
+  expect(full.capabilities.proxy).toEqual({ enabled: false, available: true, working: false })
   await node.context.close()
 })

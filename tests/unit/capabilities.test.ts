@@ -60,10 +60,12 @@ describe('names', () => {
 })
 
 describe('profile rules', () => {
-  it('full enables every available capability', () => {
-    expect(sorted(profileCapabilities('full', ALL))).toEqual([...CAPABILITY_NAMES].sort())
+  it('full enables every available capability but the opt-in proxy, which only the user turns on', () => {
+    expect(sorted(profileCapabilities('full', ALL))).toEqual(CAPABILITY_NAMES.filter(n => n !== 'proxy').sort())
     expect(sorted(enabledCapabilities('full', availability({ relay: 'no inbound' }), {})))
-      .toEqual(CAPABILITY_NAMES.filter(n => n !== 'relay').sort())
+      .toEqual(CAPABILITY_NAMES.filter(n => n !== 'relay' && n !== 'proxy').sort())
+    expect(enabledCapabilities('full', ALL, { proxy: true }).has('proxy')).toBe(true)
+    for (const profile of ['inference', 'embedding', 'storage', 'relay'] as const) expect(profileCapabilities(profile, ALL).has('proxy')).toBe(false)
   })
 
   it('each other profile enables its own group', () => {
@@ -181,6 +183,11 @@ describe('what could earn more', () => {
     const tab = availability({ relay: 'no inbound', proxy: 'not implemented yet', orchestration: 'not implemented yet' })
     const statuses = capabilityStatuses(enabledCapabilities('storage', tab, {}), tab, working(CAPABILITY_NAMES))
     expect(idleCapabilities(statuses)).toEqual(['inference', 'embedding', 'validation', 'caching'])
+  })
+
+  it('the opt-in proxy is never offered as idle, even where it could run', () => {
+    const statuses = capabilityStatuses(enabledCapabilities('storage', ALL, {}), ALL, working(CAPABILITY_NAMES))
+    expect(idleCapabilities(statuses)).not.toContain('proxy')
   })
 
   it('stalled: on and not working, each with its reason', () => {

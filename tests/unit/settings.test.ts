@@ -16,6 +16,17 @@ describe('SettingsStore', () => {
     expect(loaded).toEqual({ profile: 'storage', toggles: { proxy: true, memory: false } })
   })
 
+  it('keeps the proxy host lists, and drops stored lists it cannot read', async () => {
+    const db = await openDb()
+    const store = new SettingsStore(db)
+    await store.save({ toggles: { proxy: true }, proxyHosts: { allow: ['example.com'], deny: ['*.ads.example'] } })
+    expect(await new SettingsStore(await openDb(db.name)).load()).toEqual({ toggles: { proxy: true }, proxyHosts: { allow: ['example.com'], deny: ['*.ads.example'] } })
+    await db.put('settings', { allow: ['not a host'], deny: [] }, 'proxy-hosts')
+    expect(await store.load()).toEqual({ toggles: { proxy: true } })
+    await store.save({ toggles: {} })
+    expect(await db.get('settings', 'proxy-hosts')).toBeUndefined()
+  })
+
   it('saving without a profile removes the stored one', async () => {
     const db = await openDb()
     const store = new SettingsStore(db)

@@ -3,6 +3,7 @@ import { BLOCK_MAX_BYTES } from '../blocks/cid.ts'
 import { EMBED_LIMITS } from '../embedding/limits.ts'
 import { BadSignatureError, MalformedMessageError, ReceiptMismatchError, ReceiptUnitsError, ReplayedReceiptError, StaleReceiptError, UnsignedReceiptError, UnsupportedVersionError } from '../errors.ts'
 import { REQUEST_LIMITS } from '../inference/request.ts'
+import { PROXY_MAX_BODY_BYTES } from '../proxy/wire.ts'
 import { concat, equalBytes, toHex, utf8 } from '../pulse/bytes.ts'
 import type { PulseSigner, PulseVerifier } from '../pulse/messages.ts'
 
@@ -13,8 +14,9 @@ import type { PulseSigner, PulseVerifier } from '../pulse/messages.ts'
  * dates it, so none can be replayed or submitted late. It carries no pulse seed: with more than one
  * committee each has its own seed chain, and a receipt must verify in every committee.
  */
-export type WorkKind = 'inference' | 'embedding' | 'storage'
-export const WORK_KINDS: readonly WorkKind[] = ['inference', 'embedding', 'storage']
+export type WorkKind = 'inference' | 'embedding' | 'storage' | 'proxy'
+/** In this order: a points proof names a kind by its index here. */
+export const WORK_KINDS: readonly WorkKind[] = ['inference', 'embedding', 'storage', 'proxy']
 
 export interface ReceiptBody {
   job: Uint8Array
@@ -23,7 +25,7 @@ export interface ReceiptBody {
   server: string
   client: string
   model: string
-  /** Tokens generated, texts embedded, or bytes served. */
+  /** Tokens generated, texts embedded, bytes served (storage) or body bytes fetched (proxy). */
   units: number
   /** Served from the server's cache: paid at the cache rate (work-points.ts). */
   cached: boolean
@@ -45,14 +47,16 @@ export interface SignedReceipt {
 
 /**
  * The most units one job of each kind can hold, whatever its two parties sign: a request asks for at
- * most 1024 tokens, an embedding batch holds at most 64 texts, and a storage job moves one block.
+ * most 1024 tokens, an embedding batch holds at most 64 texts, a storage job moves one block, and a
+ * proxy job one body of at most 1 MiB.
  * A colluding client and server can sign any count between themselves; these caps are what anyone
  * who checks their receipt can hold them to.
  */
 export const RECEIPT_UNIT_CAPS: Readonly<Record<WorkKind, number>> = {
   inference: REQUEST_LIMITS.maxTokens,
   embedding: EMBED_LIMITS.batch,
-  storage: BLOCK_MAX_BYTES
+  storage: BLOCK_MAX_BYTES,
+  proxy: PROXY_MAX_BODY_BYTES
 }
 
 /** Version 2 added `cached` and dropped the round's seed. */
@@ -97,7 +101,7 @@ export function decodeReceiptBody (bytes: Uint8Array): ReceiptBody {
 }
 
 function bodyFields (m: Record<string, unknown>, cached: boolean): ReceiptBody {
-  if (!WORK_KINDS.includes(m.kind as WorkKind)) throw new MalformedMessageError('kind must be inference, embedding or storage')
+  if (!WORK_KINDS.includes(m.kind as WorkKind)) throw new MalformedMessageError('kind must be inference, embedding, storage or proxy')
   const body: ReceiptBody = {
     job: fixedBytes(m.job, 'job', 16),
     nonce: fixedBytes(m.nonce, 'nonce', 16),

@@ -1,0 +1,126 @@
+import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { MalformedMessageError } from '../errors.ts'
+import { PROXY_MAX_URL_CHARS, PROXY_METHODS, type ProxyMethod } from './url-policy.ts'
+
+/**
+ * Frames of `/hyperspace/proxy/1.0.0`, each a length-prefixed strict-CBOR map, one fetch per stream:
+ *
+ *   client: fetch (job, url, method, max) ──▶ server: accept | busy | error
+ *                                              server: response | error
+ *   client: sign (receipt) ────────────────▶ server: countersign | error
+ *
+ * The response carries the status, the response headers the page could read (CORS-safelisted and
+ * exposed ones) and the body, whole: at most `max` bytes, never more than PROXY_MAX_BODY_BYTES.
+ */
+export const PROXY_PROTOCOL = '/hyperspace/proxy/1.0.0'
+export const PROXY_WIRE_VERSION = 1
+export const PROXY_JOB_ID_BYTES = 16
+export const PROXY_NONCE_BYTES = 16
+/** The largest body one fetch returns (and one receipt pays for). */
+export const PROXY_MAX_BODY_BYTES = 1024 * 1024
+export const PROXY_MAX_HEADERS = 64
+const MAX_HEADER_NAME_CHARS = 64
+const MAX_HEADER_VALUE_CHARS = 1024
+/** All header names and values together. */
+export const PROXY_MAX_HEADER_CHARS = 8 * 1024
+/** A fetch or sign frame, and every server frame but the response. */
+export const PROXY_SMALL_FRAME_MAX_BYTES = 8 * 1024
+/** The largest body and headers plus the frame's own fields and CBOR headers (9 bytes per header string at most). */
+export const PROXY_RESPONSE_FRAME_MAX_BYTES = PROXY_MAX_BODY_BYTES + PROXY_MAX_HEADER_CHARS * 3 + PROXY_MAX_HEADERS * 20 + 1024
+const MAX_ERROR_CHARS = 512
+const MAX_CODE_CHARS = 64
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
+
+export type ProxyHeaders = Array<[string, string]>
+
+export type ProxyClientFrame =
+  | { t: 'fetch', job: Uint8Array, url: string, method: ProxyMethod, max: number }
+  | { t: 'sign', receipt: Uint8Array }
+
+export type ProxyServerFrame =
+  | { t: 'accept', nonce: Uint8Array }
+  | { t: 'busy', retryMs: number }
+  | { t: 'error', code: string, message: string }
+  | { t: 'response', status: number, headers: ProxyHeaders, body: Uint8Array }
+  | { t: 'countersign', receipt: Uint8Array }
+
+function bytesOf (value: unknown, field: string, max: number, exact?: number): Uint8Array {
+  if (!(value instanceof Uint8Array) || value.byteLength > max || (exact !== undefined && value.byteLength !== exact)) {
+    throw new MalformedMessageError(`${field} must be ${exact ?? `at most ${max}`} bytes`)
+  }
+  return value
+}
+
+function textOf (value: unknown, field: string, max: number): string {
+  if (typeof value !== 'string' || value.length > max) throw new MalformedMessageError(`${field} must be text of at most ${max} characters`)
+  return value
+}
+
+function uintOf (value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) throw new MalformedMessageError(`${field} must be a whole number from ${min} to ${max}`)
+  return value
+}
+
+/**
+ * Response headers within the bounds: at most PROXY_MAX_HEADERS, lower-case token names, values
+ * without control characters, PROXY_MAX_HEADER_CHARS in all. Used on the wire and by the fetcher.
+ */
+export function checkHeaders (value: unknown): ProxyHeaders {
+  if (!Array.isArray(value) || value.length > PROXY_MAX_HEADERS) throw new MalformedMessageError(`headers must be at most ${PROXY_MAX_HEADERS} pairs`)
+  let chars = 0
+  return value.map((pair: unknown): [string, string] => {
+    if (!Array.isArray(pair) || pair.length !== 2) throw new MalformedMessageError('a header must be a [name, value] pair')
+    const name = textOf(pair[0], 'header name', MAX_HEADER_NAME_CHARS)
+    const val = textOf(pair[1], 'header value', MAX_HEADER_VALUE_CHARS)
+    // eslint-disable-next-line no-control-regex
+    if (!HEADER_NAME.test(name) || /[\x00-\x08\x0a-\x1f\x7f]/.test(val)) throw new MalformedMessageError('a header name or value holds characters HTTP does not allow')
+    chars += name.length + val.length
+    if (chars > PROXY_MAX_HEADER_CHARS) throw new MalformedMessageError(`headers must be at most ${PROXY_MAX_HEADER_CHARS} characters in all`)
+    return [name, val]
+  })
+}
+
+export function encodeProxyClientFrame (frame: ProxyClientFrame): Uint8Array {
+  return encodeMessage({ v: PROXY_WIRE_VERSION, ...frame })
+}
+
+export function encodeProxyServerFrame (frame: ProxyServerFrame): Uint8Array {
+  return encodeMessage({ v: PROXY_WIRE_VERSION, ...frame })
+}
+
+export function decodeProxyClientFrame (bytes: Uint8Array): ProxyClientFrame {
+  const m = decodeMessage(bytes, PROXY_SMALL_FRAME_MAX_BYTES, PROXY_WIRE_VERSION)
+  switch (m.t) {
+    case 'fetch': {
+      if (!(PROXY_METHODS as readonly unknown[]).includes(m.method)) throw new MalformedMessageError('method must be GET or HEAD')
+      return {
+        t: 'fetch',
+        job: bytesOf(m.job, 'job', PROXY_JOB_ID_BYTES, PROXY_JOB_ID_BYTES),
+        url: textOf(m.url, 'url', PROXY_MAX_URL_CHARS),
+        method: m.method as ProxyMethod,
+        max: uintOf(m.max, 'max', 0, PROXY_MAX_BODY_BYTES)
+      }
+    }
+    case 'sign': return { t: 'sign', receipt: bytesOf(m.receipt, 'receipt', PROXY_SMALL_FRAME_MAX_BYTES) }
+    default: throw new MalformedMessageError('unknown client frame')
+  }
+}
+
+export function decodeProxyServerFrame (bytes: Uint8Array): ProxyServerFrame {
+  const m = decodeMessage(bytes, PROXY_RESPONSE_FRAME_MAX_BYTES, PROXY_WIRE_VERSION)
+  // Only a response may be large: any other frame over the small limit is refused before its fields are read.
+  if (m.t !== 'response' && bytes.byteLength > PROXY_SMALL_FRAME_MAX_BYTES) throw new MalformedMessageError(`${String(m.t).slice(0, 32)} frame too large`)
+  switch (m.t) {
+    case 'accept': return { t: 'accept', nonce: bytesOf(m.nonce, 'nonce', PROXY_NONCE_BYTES, PROXY_NONCE_BYTES) }
+    case 'busy': return { t: 'busy', retryMs: uintOf(m.retryMs, 'retryMs', 0, 3_600_000) }
+    case 'error': return { t: 'error', code: textOf(m.code, 'code', MAX_CODE_CHARS), message: textOf(m.message, 'message', MAX_ERROR_CHARS) }
+    case 'response': return {
+      t: 'response',
+      status: uintOf(m.status, 'status', 200, 599),
+      headers: checkHeaders(m.headers),
+      body: bytesOf(m.body, 'body', PROXY_MAX_BODY_BYTES)
+    }
+    case 'countersign': return { t: 'countersign', receipt: bytesOf(m.receipt, 'receipt', PROXY_SMALL_FRAME_MAX_BYTES) }
+    default: throw new MalformedMessageError('unknown server frame')
+  }
+}
