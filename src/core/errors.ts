@@ -300,3 +300,10 @@ export class UnservedClaimError extends HyperspaceError {
 
   constructor (peerId: string, capability: string, what: string) { super('ERR_UNSERVED_CLAIM', `Peer ${peerId} claims ${capability} but announces ${what}`) }
 }
+
+/** An identity file's history does not check against its key: edited, or another identity's. */
+export class IdentityHistoryError extends HyperspaceError {
+  override name = 'IdentityHistoryError'
+
+  constructor (reason: string, options?: { cause?: unknown }) { super('ERR_IDENTITY_HISTORY', `The identity file's history does not check against its key: ${reason}`, options) }
+}

@@ -87,7 +87,7 @@ export interface StoredBlock {
   storedAt: number
 }
 
-interface HyperspaceSchema extends DBSchema {
+export interface HyperspaceSchema extends DBSchema {
   identity: { key: 'self', value: StoredIdentity }
   peers: { key: string, value: CachedPeer }
   settings: { key: string, value: unknown }
