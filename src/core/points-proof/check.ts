@@ -62,8 +62,11 @@ export interface CheckRules {
   networkId: string
   roundMs: number
   verify: PulseVerifier
-  /** Whether this checker counts `validator`'s verdicts: an anchor it trusts, or aged in its own history. */
-  counts: (validator: string) => boolean
+  /**
+   * Whether this checker counts `validator`'s pass of `round` under `seed`: an anchor it trusts, or a
+   * validator it drew itself for that round from the seed it followed (validators.ts, countsInRound).
+   */
+  counts: (validator: string, round: number, seed: Uint8Array) => boolean
 }
 
 function unchecked (reason: UncheckedReason, detail: string): never {
@@ -122,7 +125,7 @@ async function checkRound (rules: CheckRules, claim: RoundClaim, evidence: Round
   const { commit, voters } = await openRoundEvidence(rules, round, evidence)
   if (!equalBytes(commit.root, claim.root)) unchecked('mismatch', `round ${round}: the commit's root is not the claimed one`)
   if (!within(claim.caps, new Set(commit.caps))) unchecked('mismatch', `round ${round}: capabilities above the commit's`)
-  const counted = [...voters].filter(([validator]) => rules.counts(validator))
+  const counted = [...voters].filter(([validator]) => rules.counts(validator, round, commit.seed))
   if (counted.length < QUORUM) {
     if (voters.size >= QUORUM) return 'unknown'
     unchecked('not-quorum', `round ${round}: ${voters.size} voter(s) other than the peer`)
