@@ -257,4 +257,33 @@ describe('the pulse against a hostile peer', () => {
     const realPick = pickSamples(real.summary)
     expect(await checkProof({ ...rules(drawn), subject: prover.signer.peerId }, ask, real.summary, realPick, real.evidence(realPick))).toMatchObject({ checked: true })
   })
+
+  it('lying no-reveal: a committer that never reveals is struck no-reveal by the drawn validators, not just left unverified', async () => {
+    const bus = new PulseBus(10)
+    const honest = bus.add(['a', 'b', 'c', 'd', 'e'].map(name => ({ name, kind: 'honest' as const, aged: true })))
+    // One aged key and one fresh key commit every round and never reveal: work claimed, none shown.
+    const [aged] = bus.agedKeys(1) as [PulseSigner]
+    const fresh = bus.freshKey()
+    await bus.runRounds(2)
+    const from = bus.round
+    const silent = [aged, fresh]
+    await bus.roundsWithCommits(silent, 3, honest[0] as BusNode, async r => {
+      await bus.runTo(0.9)
+      for (const node of honest) {
+        const state = node.engine.round(r)
+        expect(state?.canonicalChallenge()?.message.commits.map(([peer]) => peer), `${node.name} round ${r}: the challenge lists them`).toEqual(expect.arrayContaining(silent.map(k => k.peerId)))
+        for (const key of silent) {
+          const outcome = state?.outcomeFor(key.peerId)
+          expect(outcome?.verified, `${node.name} round ${r}`).toBe(false)
+          // Every drawn validator that voted struck it, for the reason it failed: nobody passed it.
+          const votes = state?.verdictsAbout(key.peerId).filter(v => state.drawnValidators().includes(v.validator)) ?? []
+          expect(votes.length, `${node.name} round ${r}: drawn voters heard about ${key === aged ? 'the aged' : 'the fresh'} key`).toBeGreaterThanOrEqual(2)
+          expect(votes.map(v => v.result.reason)).toEqual(votes.map(() => 'no-reveal'))
+          expect(outcome?.strikes.length).toBe(votes.length)
+        }
+      }
+    })
+    // The silent committers' work is never vouched for, and it costs honest nodes nothing.
+    expectAllVerified(honest, from, bus.round - 1)
+  })
 })
