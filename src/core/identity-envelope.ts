@@ -1,19 +1,26 @@
 import { InvalidIdentityFileError, WrongPassphraseError } from './errors.ts'
+import { HISTORY_MAX_BYTES } from './identity-history.ts'
 
 /**
  * The exported identity file: the node's private key sealed with a passphrase (PBKDF2-SHA-256 then
- * AES-256-GCM, the peer id bound as associated data so a file cannot be relabelled).
+ * AES-256-GCM, the peer id bound as associated data so a file cannot be relabelled). Version 2 adds
+ * `history`, base64 of the identity's signed history (identity-history.ts): it is not sealed, since
+ * every piece of it is signed and checked against the key on import, and it is what anyone may ask
+ * the identity for as a points proof anyway.
  */
 export interface IdentityFile {
   format: 'hyperspace-identity'
-  version: 1
+  version: 1 | 2
   peerId: string
   kdf: { name: 'PBKDF2', hash: 'SHA-256', iterations: number, salt: string }
   cipher: { name: 'AES-GCM', iv: string }
   data: string
+  history?: string
 }
 
-export const IDENTITY_FILE_MAX_BYTES = 16 * 1024
+/** The key part's bound, and the file's: the key part plus the history in base64. */
+const KEY_PART_MAX_BYTES = 16 * 1024
+export const IDENTITY_FILE_MAX_BYTES = KEY_PART_MAX_BYTES + Math.ceil(HISTORY_MAX_BYTES / 3) * 4
 const ITERATIONS = 600_000
 /** Bounds on a file's own iteration count: too low is weak, too high freezes the tab on import. */
 const MIN_ITERATIONS = 100_000
@@ -54,7 +61,7 @@ async function deriveKey (passphrase: string, salt: Uint8Array<ArrayBuffer>, ite
   )
 }
 
-export async function sealIdentity (privateKey: Uint8Array<ArrayBuffer>, peerId: string, passphrase: string): Promise<IdentityFile> {
+export async function sealIdentity (privateKey: Uint8Array<ArrayBuffer>, peerId: string, passphrase: string, history?: Uint8Array): Promise<IdentityFile> {
   if (passphrase.length < MIN_PASSPHRASE_LENGTH) {
     throw new RangeError(`The passphrase must have at least ${MIN_PASSPHRASE_LENGTH} characters`)
   }
@@ -62,14 +69,16 @@ export async function sealIdentity (privateKey: Uint8Array<ArrayBuffer>, peerId:
   const iv = crypto.getRandomValues(new Uint8Array(12))
   const key = await deriveKey(passphrase, salt, ITERATIONS)
   const sealed = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: encoder.encode(peerId) }, key, privateKey)
-  return {
+  const file: IdentityFile = {
     format: 'hyperspace-identity',
-    version: 1,
+    version: history === undefined ? 1 : 2,
     peerId,
     kdf: { name: 'PBKDF2', hash: 'SHA-256', iterations: ITERATIONS, salt: toBase64(salt) },
     cipher: { name: 'AES-GCM', iv: toBase64(iv) },
     data: toBase64(new Uint8Array(sealed))
   }
+  if (history !== undefined) file.history = toBase64(history)
+  return file
 }
 
 /** Checks the file's shape and bounds; it may come from anywhere. */
@@ -83,7 +92,8 @@ export function parseIdentityFile (text: string): IdentityFile {
   }
   const file = value as Partial<IdentityFile> | null
   if (file?.format !== 'hyperspace-identity') throw new InvalidIdentityFileError('missing format "hyperspace-identity"')
-  if (file.version !== 1) throw new InvalidIdentityFileError(`unsupported version ${String(file.version)}`)
+  if (file.version !== 1 && file.version !== 2) throw new InvalidIdentityFileError(`unsupported version ${String(file.version)}`)
+  if (file.version === 1 ? file.history !== undefined : typeof file.history !== 'string') throw new InvalidIdentityFileError('history belongs to version 2 files, as text')
   if (typeof file.peerId !== 'string' || !/^[1-9A-HJ-NP-Za-km-z]{40,60}$/.test(file.peerId)) {
     throw new InvalidIdentityFileError('peerId is not a peer id')
   }
@@ -95,6 +105,11 @@ export function parseIdentityFile (text: string): IdentityFile {
   if (file.cipher?.name !== 'AES-GCM' || typeof file.cipher.iv !== 'string') throw new InvalidIdentityFileError('unsupported cipher')
   if (typeof file.data !== 'string') throw new InvalidIdentityFileError('data missing')
   return file as IdentityFile
+}
+
+/** The carried history's bytes (version 2), undecoded: identity-history.ts checks them against the key. */
+export function historyBytes (file: IdentityFile): Uint8Array | undefined {
+  return file.history === undefined ? undefined : fromBase64(file.history, 'history', HISTORY_MAX_BYTES)
 }
 
 /** Returns the private key bytes; a wrong passphrase or a tampered file is a WrongPassphraseError. */

@@ -1,7 +1,7 @@
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { errorMessage, HyperspaceError, MalformedMessageError, OversizeMessageError, PeerBusyError } from '../core/errors.ts'
 import { PeerRateLimit } from '../core/inference/admission.ts'
-import { checkProof, type PointsCheck, type UncheckedReason } from '../core/points-proof/check.ts'
+import { checkProof, type CheckRules, type PointsCheck, type UncheckedReason } from '../core/points-proof/check.ts'
 import { decodeCheckerFrame, decodeProverFrame, encodeProofFrame, FRAME_LIMITS, MAX_PERIOD_ROUNDS, type AskFrame, type ProverFrame } from '../core/points-proof/codec.ts'
 import { prepareProof, type ProofHistory } from '../core/points-proof/prove.ts'
 import { pickSamples } from '../core/points-proof/sample.ts'
@@ -30,8 +30,8 @@ export interface PointsServiceOptions {
   verify: PulseVerifier
   /** This node's own history, what it proves. */
   history: ProofHistory
-  /** Whether this node counts a validator's verdicts (an anchor it trusts, or aged in its own view). */
-  counts: (validator: string) => boolean
+  /** Whether this node counts a validator's pass of a round under a seed (CheckRules.counts). */
+  counts: CheckRules['counts']
   streams?: JobStreamOpener
   rateLimit?: PeerRateLimit
 }

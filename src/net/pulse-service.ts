@@ -10,7 +10,8 @@ import type { HyperspaceError } from '../core/errors.ts'
 import type { BeaconProver, BeaconVerifier, PulseSigner, PulseVerifier, SignedPulseMessage } from '../core/pulse/messages.ts'
 import type { LeafRecomputer } from '../core/pulse/recompute.ts'
 import type { Prover } from '../core/pulse/reference-prover.ts'
-import type { ValidatorHistory } from '../core/pulse/validators.ts'
+import { countsInRound, type ValidatorHistory } from '../core/pulse/validators.ts'
+import type { CheckRules } from '../core/points-proof/check.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { PulseStore } from '../storage/pulse-store.ts'
 import type { ProofHistory } from '../core/points-proof/prove.ts'
@@ -106,6 +107,9 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
 
   /** Whose verdicts this node counts: the anchors it trusts and the peers aged in its own view. */
   get validators (): ValidatorHistory { return this.engine.history }
+
+  /** Whose pass of a past round this node counts in a points proof: its anchors and that round's drawn validators in its view. */
+  get countsInRound (): CheckRules['counts'] { return countsInRound(this.engine.history, this.ledger) }
 
   /**
    * This identity's history as a points proof reads it: its rounds and their commits from the

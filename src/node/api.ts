@@ -139,12 +139,18 @@ export interface PulseApi {
 }
 
 export interface IdentityApi {
+  /** The sealed key, with the identity's signed history on this network (rounds and served receipts a points proof shows). */
   export(passphrase: string): Promise<IdentityFile>
-  /** Decrypts and checks a file without storing it: what the UI shows before asking to replace. */
+  /**
+   * Decrypts and checks a file without storing it: what the UI shows before asking to replace. A
+   * history that does not check against the file's key is an IdentityHistoryError.
+   */
   inspect(file: string | Blob | IdentityFile, passphrase: string): Promise<{ peerId: string, current: string }>
   /**
-   * Stores the identity; a different existing identity is only replaced with `replace: true`. The
-   * node restarts with it and the new peer id is returned.
+   * Stores the identity and the history it carries, once every piece of it checks against the key
+   * (else IdentityHistoryError, and nothing is stored); history already on this device is kept. A
+   * different existing identity is only replaced with `replace: true`. The node restarts with it and
+   * the new peer id is returned.
    */
   import(file: string | Blob | IdentityFile, passphrase: string, options?: { replace?: boolean }): Promise<string>
 }

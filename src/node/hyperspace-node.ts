@@ -54,7 +54,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   private constructor (private readonly components: NodeComponents) {
     super()
     this.availability = browserAvailability(components.hardware)
-    this.identity = identityApi(components.identityStore, async key => { await this.restart(key) })
+    this.identity = identityApi(components.identityStore, components.config.networkId, async key => { await this.restart(key) })
     this.pulse = {
       current: () => this.session?.pulse.current() ?? null,
       history: n => this.session?.pulse.ledger.history(Math.max(0, Math.min(n, 10_000))) ?? []

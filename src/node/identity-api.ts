@@ -13,10 +13,13 @@ async function fileText (file: string | Blob | IdentityFile): Promise<string> {
   return JSON.stringify(file)
 }
 
-/** Export and import of the node identity; an import restarts the node with the imported key. */
-export function identityApi (store: IdentityStore, restart: (key: PrivateKey) => Promise<void>): IdentityApi {
+/**
+ * Export and import of the node identity, with its signed history on the node's network; an import
+ * restarts the node with the imported key, or with the same key when its history added something.
+ */
+export function identityApi (store: IdentityStore, networkId: string, restart: (key: PrivateKey) => Promise<void>): IdentityApi {
   return {
-    export: async passphrase => await store.export(passphrase),
+    export: async passphrase => await store.export(passphrase, networkId),
     async inspect (file, passphrase) {
       const { peerId } = await store.inspect(await fileText(file), passphrase)
       return { peerId, current: await store.current() ?? '' }
@@ -24,8 +27,9 @@ export function identityApi (store: IdentityStore, restart: (key: PrivateKey) =>
     async import (file, passphrase, options = {}) {
       const text = await fileText(file)
       const before = await store.current()
-      const peerId = await store.import(text, passphrase, options)
-      if (peerId !== before) await restart(await store.loadOrCreate())
+      const { peerId, rounds, receipts } = await store.import(text, passphrase, options)
+      // The session reads its history when it starts: added history shows after a restart.
+      if (peerId !== before || rounds + receipts > 0) await restart(await store.loadOrCreate())
       return peerId
     }
   }

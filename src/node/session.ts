@@ -107,8 +107,8 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     scheduler,
     verify: verifyPulseSignature,
     history: pulse.proofHistory((from, to) => receipts.served(from, to)),
-    // The same validators whose verdicts this node counts in its own rounds.
-    counts: validator => validatorHistory.isAnchor(validator) || validatorHistory.isAged(validator)
+    // The voters this node counted in the round itself: its anchors, and the validators it drew then.
+    counts: pulse.countsInRound
   })
   const peerPoints = new PeerPoints(async (peer, options) => await points.check(peer, options), scheduler,
     () => [...new Set(libp2p.getPeers().map(p => p.toString()))].filter(id => !keeper.isRelay(id)))

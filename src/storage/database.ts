@@ -2,6 +2,7 @@ import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction } from '
 import type { CachedPeer } from '../core/peer-cache.ts'
 import type { CapabilityName } from '../core/capabilities.ts'
 import type { StrikeReason } from '../core/pulse/messages.ts'
+import type { DrawnValidators } from '../core/pulse/ports.ts'
 
 export interface StoredIdentity {
   /** The libp2p protobuf encoding of the Ed25519 private key. */
@@ -29,6 +30,8 @@ export interface RoundRecord {
   skipped?: string
   /** Its signed commit envelope (since pulse v4): the first piece of the round's points proof. */
   commit?: Uint8Array
+  /** The round's drawn validators in this node's view (OwnRound.drawn); absent before points checks re-derived them. */
+  drawn?: DrawnValidators
 }
 
 /**
@@ -87,7 +90,7 @@ export interface StoredBlock {
   storedAt: number
 }
 
-interface HyperspaceSchema extends DBSchema {
+export interface HyperspaceSchema extends DBSchema {
   identity: { key: 'self', value: StoredIdentity }
   peers: { key: string, value: CachedPeer }
   settings: { key: string, value: unknown }

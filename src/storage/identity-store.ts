@@ -1,13 +1,24 @@
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { IdentityReplaceRefusedError, InvalidIdentityFileError } from '../core/errors.ts'
-import { openIdentity, parseIdentityFile, sealIdentity, type IdentityFile } from '../core/identity-envelope.ts'
+import { historyBytes, openIdentity, parseIdentityFile, sealIdentity, type IdentityFile } from '../core/identity-envelope.ts'
+import { verifyHistory, type VerifiedHistory } from '../core/identity-history.ts'
+import { verifyPulseSignature } from '../net/pulse-keys.ts'
+import { exportHistory, restoreHistory } from './history-transfer.ts'
 import type { HyperspaceDb } from './database.ts'
+import type { PulseVerifier } from '../core/pulse/messages.ts'
 import type { PrivateKey } from '@libp2p/interface'
+
+/** An identity file opened and checked: its key, and its history checked against that key. */
+export interface InspectedIdentity {
+  peerId: string
+  privateKey: PrivateKey
+  history?: VerifiedHistory
+}
 
 /** The node's one Ed25519 identity, created on first start and kept in IndexedDB. */
 export class IdentityStore {
-  constructor (private readonly db: HyperspaceDb) {}
+  constructor (private readonly db: HyperspaceDb, private readonly verify: PulseVerifier = verifyPulseSignature) {}
 
   async loadOrCreate (): Promise<PrivateKey> {
     const stored = await this.db.get('identity', 'self')
@@ -29,14 +40,19 @@ export class IdentityStore {
     return (await this.db.get('identity', 'self'))?.peerId
   }
 
-  async export (passphrase: string): Promise<IdentityFile> {
+  /** The sealed key, with the identity's signed history on `networkId` when one is named. */
+  async export (passphrase: string, networkId?: string): Promise<IdentityFile> {
     const stored = await this.db.get('identity', 'self')
     if (stored === undefined) throw new InvalidIdentityFileError('this node has no identity yet')
-    return await sealIdentity(new Uint8Array(stored.privateKey), stored.peerId, passphrase)
+    const history = networkId === undefined ? undefined : await exportHistory(this.db, networkId, stored.peerId)
+    return await sealIdentity(new Uint8Array(stored.privateKey), stored.peerId, passphrase, history)
   }
 
-  /** Decrypts and checks an identity file without storing it, so the UI can ask before replacing. */
-  async inspect (fileText: string, passphrase: string): Promise<{ peerId: string, privateKey: PrivateKey }> {
+  /**
+   * Decrypts and checks an identity file without storing it, so the UI can ask before replacing: a
+   * history that does not check against the key is an IdentityHistoryError.
+   */
+  async inspect (fileText: string, passphrase: string): Promise<InspectedIdentity> {
     const file = parseIdentityFile(fileText)
     const bytes = await openIdentity(file, passphrase)
     let privateKey: PrivateKey
@@ -48,17 +64,26 @@ export class IdentityStore {
     if (privateKey.type !== 'Ed25519') throw new InvalidIdentityFileError(`expected an Ed25519 key, got ${privateKey.type}`)
     const peerId = peerIdFromPrivateKey(privateKey).toString()
     if (peerId !== file.peerId) throw new InvalidIdentityFileError('the key does not match the file\'s peer id')
-    return { peerId, privateKey }
+    const history = historyBytes(file)
+    if (history === undefined) return { peerId, privateKey }
+    return { peerId, privateKey, history: await verifyHistory(history, peerId, this.verify) }
   }
 
-  /** Stores the imported key. Replacing a different existing identity needs `replace: true`. */
-  async import (fileText: string, passphrase: string, options: { replace?: boolean } = {}): Promise<string> {
-    const { peerId, privateKey } = await this.inspect(fileText, passphrase)
+  /**
+   * Stores the imported key and adds its checked history to what the device holds (history-transfer.ts),
+   * both in one transaction. Replacing a different existing identity needs `replace: true`.
+   * Returns the peer id and how many rounds and receipts the history added.
+   */
+  async import (fileText: string, passphrase: string, options: { replace?: boolean } = {}): Promise<{ peerId: string, rounds: number, receipts: number }> {
+    const { peerId, privateKey, history } = await this.inspect(fileText, passphrase)
     const current = await this.current()
     if (current !== undefined && current !== peerId && options.replace !== true) {
       throw new IdentityReplaceRefusedError(current, peerId)
     }
-    await this.db.put('identity', { privateKey: privateKeyToProtobuf(privateKey), peerId, createdAt: Date.now() }, 'self')
-    return peerId
+    const tx = this.db.transaction(['identity', 'rounds', 'attestations', 'receipts'], 'readwrite')
+    await tx.objectStore('identity').put({ privateKey: privateKeyToProtobuf(privateKey), peerId, createdAt: Date.now() }, 'self')
+    const added = history === undefined ? { rounds: 0, receipts: 0 } : await restoreHistory(tx, peerId, history)
+    await tx.done
+    return { peerId, ...added }
   }
 }

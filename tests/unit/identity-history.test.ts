@@ -72,7 +72,7 @@ describe('history after an identity import', () => {
     const bobKey = await bobDevice.loadOrCreate()
     const bobFile = JSON.stringify(await bobDevice.export(PASSPHRASE))
     const bob = pulseSigner(bobKey)
-    expect(await identities.import(bobFile, PASSPHRASE, { replace: true })).toBe(bob.peerId)
+    expect((await identities.import(bobFile, PASSPHRASE, { replace: true })).peerId).toBe(bob.peerId)
 
     const after = await historyOf(db, bob.peerId)
     expect(after.ledger.history(10)).toEqual([])
@@ -87,7 +87,7 @@ describe('history after an identity import', () => {
     expect(after.book.state().entries).toBe(1)
 
     // Alice's file imported back: her history is hers again, untouched.
-    expect(await identities.import(aliceFile, PASSPHRASE, { replace: true })).toBe(alice.peerId)
+    expect((await identities.import(aliceFile, PASSPHRASE, { replace: true })).peerId).toBe(alice.peerId)
     const back = await historyOf(db, alice.peerId)
     expect(back.ledger.history(10).map(r => r.round)).toEqual([ROUND, ROUND - 1])
     expect(back.ledger.summary(NOW, back.book.work(NOW).work)).toEqual(alicePoints)

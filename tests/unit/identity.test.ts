@@ -14,6 +14,7 @@ import {
   sealIdentity,
   type IdentityFile
 } from '../../src/core/identity-envelope.ts'
+import { HISTORY_MAX_BYTES } from '../../src/core/identity-history.ts'
 import { openHyperspaceDb } from '../../src/storage/database.ts'
 import { IdentityStore } from '../../src/storage/identity-store.ts'
 import { closeAll, freshDbName, openDb } from './helpers.ts'
@@ -136,13 +137,13 @@ describe('IdentityStore export and import', () => {
 
   it('round-trips into a fresh database with the same peer id and key bytes', async () => {
     const store = new IdentityStore(await openDb())
-    expect(await store.import(alice.text, PASSPHRASE)).toBe(alice.peerId)
+    expect((await store.import(alice.text, PASSPHRASE)).peerId).toBe(alice.peerId)
     expect(await store.current()).toBe(alice.peerId)
     const key = await store.loadOrCreate()
     expect(peerIdFromPrivateKey(key).toString()).toBe(alice.peerId)
     expect(privateKeyToProtobuf(key)).toEqual(alice.protobuf)
     // Importing the identity a node already has needs no replace flag.
-    expect(await store.import(alice.text, PASSPHRASE)).toBe(alice.peerId)
+    expect((await store.import(alice.text, PASSPHRASE)).peerId).toBe(alice.peerId)
   }, SLOW)
 
   it('inspect decrypts without storing', async () => {
@@ -181,7 +182,7 @@ describe('IdentityStore export and import', () => {
     expect(await store.current()).toBe(ownId)
     expect(privateKeyToProtobuf(await store.loadOrCreate())).toEqual(privateKeyToProtobuf(own))
 
-    expect(await store.import(bob.text, PASSPHRASE, { replace: true })).toBe(bob.peerId)
+    expect((await store.import(bob.text, PASSPHRASE, { replace: true })).peerId).toBe(bob.peerId)
     expect(await store.current()).toBe(bob.peerId)
     const replaced = await new IdentityStore(await openHyperspaceDb(db.name)).loadOrCreate()
     expect(privateKeyToProtobuf(replaced)).toEqual(bob.protobuf)
@@ -275,14 +276,14 @@ describe('tampered identity files', () => {
     expectInvalidFile(() => parseIdentityFile(withChanges(alice.file, f => { delete f.data })))
   })
 
-  it('rejects text over 16 KiB, and accepts exactly 16 KiB', () => {
+  it('rejects text over the bound (16 KiB for the key, and the carried history in base64), and accepts it exactly', () => {
     const padTo = (length: number): string => {
       const base = withChanges(alice.file, f => { f.comment = '' })
       return base.replace('"comment":""', `"comment":"${'x'.repeat(length - base.length)}"`)
     }
-    expect(IDENTITY_FILE_MAX_BYTES).toBe(16 * 1024)
+    expect(IDENTITY_FILE_MAX_BYTES).toBe(16 * 1024 + Math.ceil(HISTORY_MAX_BYTES / 3) * 4)
     const exact = padTo(IDENTITY_FILE_MAX_BYTES)
-    expect(exact).toHaveLength(16 * 1024)
+    expect(exact).toHaveLength(IDENTITY_FILE_MAX_BYTES)
     expect(parseIdentityFile(exact).peerId).toBe(alice.peerId)
     expectInvalidFile(() => parseIdentityFile(padTo(IDENTITY_FILE_MAX_BYTES + 1)))
     expectInvalidFile(() => parseIdentityFile(' '.repeat(100_000)))
@@ -293,6 +294,8 @@ describe('tampered identity files', () => {
     for (const text of [
       'not json',
       withChanges(alice.file, f => { f.version = 2 }),
+      withChanges(alice.file, f => { f.version = 3; f.history = '' }),
+      withChanges(alice.file, f => { f.history = '' }),
       withChanges(alice.file, f => { (f.kdf as Record<string, unknown>).iterations = 10 }),
       withChanges(alice.file, f => { (f.kdf as Record<string, unknown>).iterations = 10_000_000 }),
       'x'.repeat(IDENTITY_FILE_MAX_BYTES + 1)

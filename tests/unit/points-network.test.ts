@@ -14,6 +14,7 @@ import { PulseStore } from '../../src/storage/pulse-store.ts'
 import { startCluster, stopCluster, type ClusterNode } from '../../sim/cluster.ts'
 import { closeAll, openDb } from './helpers.ts'
 import { sleep } from './waiting.ts'
+import type { CheckRules } from '../../src/core/points-proof/check.ts'
 import type { ProofHistory } from '../../src/core/points-proof/prove.ts'
 import type { Libp2p } from '@libp2p/interface'
 
@@ -35,7 +36,7 @@ let mute: Libp2p | undefined
 const node = (name: string): ClusterNode => nodes.find(n => n.name === name) as ClusterNode
 const idOf = (name: string): string => node(name).libp2p.peerId.toString()
 
-function pointsService (of: ClusterNode, history: ProofHistory, counts: (validator: string) => boolean = v => of.pulse.validators.isAnchor(v) || of.pulse.validators.isAged(v)): PointsService {
+function pointsService (of: ClusterNode, history: ProofHistory, counts: CheckRules['counts'] = of.pulse.countsInRound): PointsService {
   return new PointsService(of.libp2p, { networkId: NET, roundMs: ROUND_MS, scheduler: systemScheduler, verify: verifyPulseSignature, history, counts })
 }
 

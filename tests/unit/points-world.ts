@@ -52,6 +52,10 @@ export interface WorldOptions {
   caps?: CapabilityName[]
   /** What each voter confirms of the caps (default: all of them). */
   confirmed?: CapabilityName[]
+  /** The prover (default: a fresh key). */
+  subject?: PulseSigner
+  /** The first round (default FIRST_ROUND). */
+  first?: number
 }
 
 /** A verdict of `validator` over the committee with `result` for the subject, and its attestation for the subject. */
@@ -65,14 +69,15 @@ export async function makeWorld (options: WorldOptions): Promise<World> {
   const committee = options.committee ?? 64
   const caps = options.caps ?? ['inference', 'validation']
   const confirmed = options.confirmed ?? caps
-  const subject = await signer()
+  const subject = options.subject ?? await signer()
+  const first = options.first ?? FIRST_ROUND
   const validators = await Promise.all(Array.from({ length: options.voters ?? 3 }, signer))
   const client = await signer()
   const records: World['records'] = []
   const attestations: World['attestations'] = []
   const seedOf = (round: number): Uint8Array => bytes('seed', round)
   const rootOf = (round: number): Uint8Array => bytes(`root ${subject.peerId}`, round)
-  for (let round = FIRST_ROUND; round < FIRST_ROUND + options.rounds; round++) {
+  for (let round = first; round < first + options.rounds; round++) {
     const seed = seedOf(round)
     const root = rootOf(round)
     const commit = await signPulse({ t: 'commit', net: NET, r: round, peer: subject.peerId, seed, root, n: 256, caps, sid: new Uint8Array(8) }, subject)
@@ -86,7 +91,7 @@ export async function makeWorld (options: WorldOptions): Promise<World> {
     const body = {
       job: crypto.getRandomValues(new Uint8Array(16)), nonce: crypto.getRandomValues(new Uint8Array(16)), kind: 'inference' as const,
       server: subject.peerId, client: client.peerId, model: 'stories260K', units: 100 + i, cached: false,
-      output: new Uint8Array(32), round: FIRST_ROUND + (i % options.rounds), ts: 1_764_000_000_000
+      output: new Uint8Array(32), round: first + (i % options.rounds), ts: 1_764_000_000_000
     }
     receipts.push(encodeSignedReceipt(await countersign(await signAsClient(body, client), subject)))
   }

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest'
+import { checkProof, type CheckRules } from '../../src/core/points-proof/check.ts'
+import { prepareProof, type ProofHistory } from '../../src/core/points-proof/prove.ts'
+import { pickSamples } from '../../src/core/points-proof/sample.ts'
+import { attestationOf } from '../../src/core/pulse/attestation.ts'
 import { equalBytes, sha256Of, utf8 } from '../../src/core/pulse/bytes.ts'
-import { MAX_COMMITTEE } from '../../src/core/pulse/messages.ts'
-import { NET, PulseBus, type BusNode } from './pulse-bus.ts'
+import { encodeSigned, MAX_COMMITTEE, signPulse, type PulseSigner } from '../../src/core/pulse/messages.ts'
+import { countsInRound } from '../../src/core/pulse/validators.ts'
+import { N, NET, PulseBus, ROUND_MS, type BusNode } from './pulse-bus.ts'
 
 /**
  * Scripted attackers against the real pulse engine (virtual time, every message admitted as GossipSub
@@ -220,6 +225,95 @@ describe('the pulse against a hostile peer', () => {
     })
     const drawnLiars = Array.from({ length: bus.round - from }, (_, i) => honest[0]?.engine.round(from + i)?.drawnValidators().filter(v => liars.some(l => l.peerId === v)).length ?? 0)
     expect(Math.max(...drawnLiars), 'liars drawn as voters in some round').toBeGreaterThan(0)
+    expectAllVerified(honest, from, bus.round - 1)
+  })
+
+  it('backdated passes: aged keys that were not drawn in a round cannot vouch for it in a points proof', async () => {
+    const bus = new PulseBus(9)
+    const honest = bus.add(['a', 'b', 'c', 'd', 'e'].map(name => ({ name, kind: 'honest' as const, aged: true })))
+    // Two keys aged in every honest view that never commit: they are never drawn.
+    const colluders = bus.agedKeys(2)
+    await bus.runRounds(3)
+    const from = bus.round
+    await bus.runRounds(4)
+    const to = bus.round - 2
+    const checker = honest[0] as BusNode
+    // After the fact, the colluders sign passes for an accomplice that did no work, under the rounds' real seeds.
+    const accomplice = bus.freshKey()
+    const records: Array<{ round: number, verified: boolean, commit: Uint8Array }> = []
+    const attestations: Array<{ round: number, attestation: Uint8Array }> = []
+    async function forge (round: number, seed: Uint8Array, voters: PulseSigner[]): Promise<void> {
+      const root = sha256Of(utf8(`forged ${round}`))
+      const commit = await signPulse({ t: 'commit', net: NET, r: round, peer: accomplice.peerId, seed, root, n: N, caps: [], sid: new Uint8Array(8) }, accomplice)
+      records.push({ round, verified: true, commit: encodeSigned(commit) })
+      for (const voter of voters) {
+        const verdict = await signPulse({ t: 'verdict', net: NET, r: round, peer: voter.peerId, seed, results: [{ peer: accomplice.peerId, ok: true, root, caps: [] }] }, voter)
+        attestations.push({ round, attestation: attestationOf(verdict, accomplice.peerId) as Uint8Array })
+      }
+    }
+    const seedOf = (r: number): Uint8Array => checker.book.get(r).drawn?.seed as Uint8Array
+    for (let r = from; r <= to; r++) await forge(r, seedOf(r), colluders)
+    const history: ProofHistory = { self: accomplice.peerId, rounds: () => records, attestations: async () => attestations, served: () => [] }
+    const proof = await prepareProof(history, from, to)
+    expect(proof.summary.rounds).toHaveLength(to - from + 1)
+    const pick = pickSamples(proof.summary)
+    const rules = (counts: CheckRules['counts']): CheckRules => ({ subject: accomplice.peerId, networkId: NET, roundMs: ROUND_MS, verify: bus.keys.verify, counts })
+    const ask = { t: 'ask' as const, net: NET, from, to }
+    // Counting any aged key, as the checker once did, the forgery passes.
+    const aged = await checkProof(rules(v => checker.engine.history.isAged(v)), ask, proof.summary, pick, proof.evidence(pick))
+    expect(aged).toMatchObject({ checked: true })
+    // Counting only the round's own drawn validators, re-derived by the checker from the seed it followed, it does not.
+    const drawn = countsInRound(checker.engine.history, checker.book)
+    expect(await checkProof(rules(drawn), ask, proof.summary, pick, proof.evidence(pick))).toMatchObject({ checked: false, reason: 'unknown-validators' })
+
+    // Drawn validators under a seed of the forger's own making count for nothing either.
+    const round = from
+    const realDrawn = checker.book.get(round).drawn?.validators ?? []
+    expect(realDrawn.length).toBeGreaterThanOrEqual(2)
+    expect(drawn(realDrawn[0] as string, round, sha256Of(utf8('another seed')))).toBe(false)
+    expect(drawn(realDrawn[0] as string, round, seedOf(round))).toBe(true)
+    expect(colluders.some(c => drawn(c.peerId, round, seedOf(round)))).toBe(false)
+
+    // An honest node's real proof still checks under the same rule.
+    const prover = honest[1] as BusNode
+    const honestHistory: ProofHistory = {
+      self: prover.signer.peerId,
+      rounds: (f, t) => prover.book.between(f, t),
+      attestations: async (f, t) => prover.attestations.filter(a => a.round >= f && a.round <= t),
+      served: () => []
+    }
+    const real = await prepareProof(honestHistory, from, to)
+    expect(real.summary.rounds.length).toBeGreaterThan(0)
+    const realPick = pickSamples(real.summary)
+    expect(await checkProof({ ...rules(drawn), subject: prover.signer.peerId }, ask, real.summary, realPick, real.evidence(realPick))).toMatchObject({ checked: true })
+  })
+
+  it('lying no-reveal: a committer that never reveals is struck no-reveal by the drawn validators, not just left unverified', async () => {
+    const bus = new PulseBus(10)
+    const honest = bus.add(['a', 'b', 'c', 'd', 'e'].map(name => ({ name, kind: 'honest' as const, aged: true })))
+    // One aged key and one fresh key commit every round and never reveal: work claimed, none shown.
+    const [aged] = bus.agedKeys(1) as [PulseSigner]
+    const fresh = bus.freshKey()
+    await bus.runRounds(2)
+    const from = bus.round
+    const silent = [aged, fresh]
+    await bus.roundsWithCommits(silent, 3, honest[0] as BusNode, async r => {
+      await bus.runTo(0.9)
+      for (const node of honest) {
+        const state = node.engine.round(r)
+        expect(state?.canonicalChallenge()?.message.commits.map(([peer]) => peer), `${node.name} round ${r}: the challenge lists them`).toEqual(expect.arrayContaining(silent.map(k => k.peerId)))
+        for (const key of silent) {
+          const outcome = state?.outcomeFor(key.peerId)
+          expect(outcome?.verified, `${node.name} round ${r}`).toBe(false)
+          // Every drawn validator that voted struck it, for the reason it failed: nobody passed it.
+          const votes = state?.verdictsAbout(key.peerId).filter(v => state.drawnValidators().includes(v.validator)) ?? []
+          expect(votes.length, `${node.name} round ${r}: drawn voters heard about ${key === aged ? 'the aged' : 'the fresh'} key`).toBeGreaterThanOrEqual(2)
+          expect(votes.map(v => v.result.reason)).toEqual(votes.map(() => 'no-reveal'))
+          expect(outcome?.strikes.length).toBe(votes.length)
+        }
+      }
+    })
+    // The silent committers' work is never vouched for, and it costs honest nodes nothing.
     expectAllVerified(honest, from, bus.round - 1)
   })
 })

@@ -17,7 +17,7 @@ import type { SpotCheckOptions } from '../../src/core/pulse/spot-checks.ts'
 
 export const NET = 'dev-t6'
 export const ROUND_MS = 6_000
-const N = 16
+export const N = 16
 const K = 4
 /** Every message reaches every other member this long after it is sent. */
 const DELIVERY_MS = 20

@@ -62,8 +62,11 @@ export interface CheckRules {
   networkId: string
   roundMs: number
   verify: PulseVerifier
-  /** Whether this checker counts `validator`'s verdicts: an anchor it trusts, or aged in its own history. */
-  counts: (validator: string) => boolean
+  /**
+   * Whether this checker counts `validator`'s pass of `round` under `seed`: an anchor it trusts, or a
+   * validator it drew itself for that round from the seed it followed (validators.ts, countsInRound).
+   */
+  counts: (validator: string, round: number, seed: Uint8Array) => boolean
 }
 
 function unchecked (reason: UncheckedReason, detail: string): never {
@@ -85,25 +88,44 @@ function within (caps: readonly CapabilityName[], allowed: ReadonlySet<Capabilit
   return caps.every(name => allowed.has(name))
 }
 
-function checkAttestation (rules: CheckRules, commit: CommitMessage, { header, result }: OpenAttestation): void {
+function checkAttestation (rules: Pick<CheckRules, 'subject' | 'networkId'>, commit: CommitMessage, { header, result }: OpenAttestation): void {
   const round = commit.r
   if (header.net !== rules.networkId || header.r !== round || !equalBytes(header.seed, commit.seed)) unchecked('mismatch', `round ${round}: an attestation of another round or seed`)
   if (result.peer !== rules.subject) unchecked('mismatch', `round ${round}: an attestation about ${result.peer}`)
   if (!result.ok || !equalBytes(result.root, commit.root)) unchecked('mismatch', `round ${round}: an attestation that does not pass the committed root`)
 }
 
-/** One sampled round: 'ok', or 'unknown' when the quorum rests on validators this checker does not know. */
-async function checkRound (rules: CheckRules, claim: RoundClaim, evidence: RoundEvidence): Promise<'ok' | 'unknown'> {
-  const round = claim.round
-  const { message: commit } = await decoded(`round ${round} commit`, decodePulse(evidence.commit, rules.verify))
-  if (commit.t !== 'commit' || commit.peer !== rules.subject || commit.net !== rules.networkId || commit.r !== round) unchecked('mismatch', `round ${round}: not the peer's commit of the round`)
-  if (!equalBytes(commit.root, claim.root)) unchecked('mismatch', `round ${round}: the commit's root is not the claimed one`)
-  if (!within(claim.caps, new Set(commit.caps))) unchecked('mismatch', `round ${round}: capabilities above the commit's`)
+/** What a round's evidence shows once every piece of it checks: the subject's commit and each other voter's confirmed capabilities. */
+export interface OpenedRound {
+  commit: CommitMessage
+  /** Voters other than the subject that passed the committed root, each once. */
+  voters: Map<string, CapabilityName[]>
+  /** Each attestation's author, in the evidence's order. */
+  authors: string[]
+}
+
+/**
+ * Checks a round's evidence on its own, whoever holds it: the commit is the subject's, of this
+ * network and round (any round when `round` is undefined), and every attestation verifies and passes
+ * that commit's root under its seed. Throws PointsUncheckedError ('bad-signature', 'malformed' or 'mismatch').
+ */
+export async function openRoundEvidence (rules: Pick<CheckRules, 'subject' | 'networkId' | 'verify'>, claimed: number | undefined, evidence: RoundEvidence): Promise<OpenedRound> {
+  const { message: commit } = await decoded(claimed === undefined ? 'a carried commit' : `round ${claimed} commit`, decodePulse(evidence.commit, rules.verify))
+  const round = commit.r
+  if (commit.t !== 'commit' || commit.peer !== rules.subject || commit.net !== rules.networkId || (claimed !== undefined && round !== claimed)) unchecked('mismatch', `round ${claimed ?? round}: not the peer's commit of the round`)
   const opened = await Promise.all(evidence.attestations.map(async (a, i) => await decoded(`round ${round} attestation ${i}`, openAttestation(a, rules.verify))))
   for (const attestation of opened) checkAttestation(rules, commit, attestation)
   // The subject's own verdict, and a second copy of a voter's, vouch for nothing.
-  const voters = new Map(opened.filter(a => a.header.peer !== rules.subject).map(a => [a.header.peer, a.result.caps]))
-  const counted = [...voters].filter(([validator]) => rules.counts(validator))
+  return { commit, voters: new Map(opened.filter(a => a.header.peer !== rules.subject).map(a => [a.header.peer, a.result.caps])), authors: opened.map(a => a.header.peer) }
+}
+
+/** One sampled round: 'ok', or 'unknown' when the quorum rests on validators this checker does not know. */
+async function checkRound (rules: CheckRules, claim: RoundClaim, evidence: RoundEvidence): Promise<'ok' | 'unknown'> {
+  const round = claim.round
+  const { commit, voters } = await openRoundEvidence(rules, round, evidence)
+  if (!equalBytes(commit.root, claim.root)) unchecked('mismatch', `round ${round}: the commit's root is not the claimed one`)
+  if (!within(claim.caps, new Set(commit.caps))) unchecked('mismatch', `round ${round}: capabilities above the commit's`)
+  const counted = [...voters].filter(([validator]) => rules.counts(validator, round, commit.seed))
   if (counted.length < QUORUM) {
     if (voters.size >= QUORUM) return 'unknown'
     unchecked('not-quorum', `round ${round}: ${voters.size} voter(s) other than the peer`)

@@ -45,7 +45,7 @@ async function ownCommit (bytes: Uint8Array): Promise<CommitMessage | undefined>
 }
 
 /** The passes of distinct voters other than the prover, about its committed root, best first. */
-function shownFor (commit: CommitMessage, kept: Uint8Array[], history: ProofHistory): Array<{ bytes: Uint8Array, validator: string, caps: CommitMessage['caps'] }> {
+function shownFor (commit: CommitMessage, kept: Uint8Array[], history: Pick<ProofHistory, 'self' | 'preferred'>): Array<{ bytes: Uint8Array, validator: string, caps: CommitMessage['caps'] }> {
   const byValidator = new Map<string, { bytes: Uint8Array, validator: string, caps: CommitMessage['caps'] }>()
   for (const bytes of kept) {
     try {
@@ -62,14 +62,21 @@ function shownFor (commit: CommitMessage, kept: Uint8Array[], history: ProofHist
     .slice(0, SHOWN_ATTESTATIONS)
 }
 
-export async function prepareProof (history: ProofHistory, from: number, to: number): Promise<PreparedProof> {
-  if (to < from || to - from + 1 > MAX_PERIOD_ROUNDS) throw new ProofPeriodError(from, to, MAX_PERIOD_ROUNDS)
+/** A round the node can back: its claim and the evidence a checker may pick. */
+export interface BackedRound { claim: RoundClaim, evidence: RoundEvidence }
+
+/**
+ * The rounds of `records` the node can back: recorded verified, its commit kept, and passed by at
+ * least QUORUM voters other than itself about that commit's root; `caps` is what every shown voter
+ * confirmed. Ascending by round. A points proof and an exported identity's history are both these.
+ */
+export async function backedRounds (history: Pick<ProofHistory, 'self' | 'preferred'>, records: Array<{ round: number, verified: boolean, commit?: Uint8Array }>, attestations: Array<{ round: number, attestation?: Uint8Array }>): Promise<BackedRound[]> {
   const kept = new Map<number, Uint8Array[]>()
-  for (const { round, attestation } of await history.attestations(from, to)) {
+  for (const { round, attestation } of attestations) {
     if (attestation !== undefined) kept.set(round, [...(kept.get(round) ?? []), attestation])
   }
-  const rounds: Array<{ claim: RoundClaim, evidence: RoundEvidence }> = []
-  for (const record of history.rounds(from, to).sort((a, b) => a.round - b.round)) {
+  const rounds: BackedRound[] = []
+  for (const record of [...records].sort((a, b) => a.round - b.round)) {
     if (!record.verified || record.commit === undefined) continue
     const commit = await ownCommit(record.commit)
     if (commit === undefined || commit.r !== record.round) continue
@@ -78,21 +85,34 @@ export async function prepareProof (history: ProofHistory, from: number, to: num
     const caps = commit.caps.filter(name => shown.every(s => s.caps.includes(name)))
     rounds.push({ claim: { round: record.round, root: commit.root, caps }, evidence: { commit: record.commit, attestations: shown.map(s => s.bytes) } })
   }
+  return rounds
+}
+
+/**
+ * The countersigned receipts among `signed` that `self` served in rounds `from` to `to`, each once,
+ * the newest MAX_RECEIPT_CLAIMS when there are more (a claim is then an underestimate), by id.
+ */
+export async function servedReceipts (self: string, signed: Uint8Array[], from: number, to: number): Promise<Array<{ claim: ReceiptClaim, bytes: Uint8Array }>> {
   const receipts: Array<{ claim: ReceiptClaim, bytes: Uint8Array }> = []
-  for (const bytes of history.served(from, to)) {
+  for (const bytes of signed) {
     try {
       const { body, bodyBytes } = await decodeSignedReceipt(bytes, ownRecord, true)
-      if (body.server !== history.self || body.round < from || body.round > to) continue
+      if (body.server !== self || body.round < from || body.round > to) continue
       receipts.push({ claim: { id: receiptClaimId(bodyBytes), kind: body.kind, units: body.units, cached: body.cached, round: body.round }, bytes })
     } catch {
       // Not countersigned, or not a receipt: it earns nothing.
     }
   }
   const seen = new Set<string>()
-  // The newest receipts when there are more than a summary holds: the claim is then an underestimate.
-  const listed = receipts.sort((a, b) => b.claim.round - a.claim.round).slice(0, MAX_RECEIPT_CLAIMS)
+  return receipts.sort((a, b) => b.claim.round - a.claim.round).slice(0, MAX_RECEIPT_CLAIMS)
     .filter(r => { const id = toHex(r.claim.id); return !seen.has(id) && seen.add(id) !== undefined })
     .sort((a, b) => compareBytes(a.claim.id, b.claim.id))
+}
+
+export async function prepareProof (history: ProofHistory, from: number, to: number): Promise<PreparedProof> {
+  if (to < from || to - from + 1 > MAX_PERIOD_ROUNDS) throw new ProofPeriodError(from, to, MAX_PERIOD_ROUNDS)
+  const rounds = await backedRounds(history, history.rounds(from, to), await history.attestations(from, to))
+  const listed = await servedReceipts(history.self, history.served(from, to), from, to)
   const byRound = new Map(rounds.map(r => [r.claim.round, r.evidence]))
   return {
     summary: { t: 'summary', from, to, rounds: rounds.map(r => r.claim), receipts: listed.map(r => r.claim) },

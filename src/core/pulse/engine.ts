@@ -387,7 +387,9 @@ export class PulseEngine {
   private async recordOutcome (state: RoundState): Promise<void> {
     const outcome = state.outcomeFor(this.self)
     if (outcome === undefined) return
+    const drawn = state.drawnValidators()
     await this.options.book.update(state.round, r => {
+      if (state.canonicalChallenge() !== undefined) r.drawn = { seed: state.seed, validators: drawn }
       r.verified = outcome.verified
       // The bonus rests on what the verifying verdicts saw working, never on more than was committed.
       r.confirmedCaps = outcome.verified ? outcome.confirmed.filter(name => r.caps.includes(name)) : []

@@ -50,7 +50,14 @@ export interface OwnRound {
   skipped?: string
   /** This node's signed commit of the round (its envelope): what a points proof shows for the round. */
   commit?: Uint8Array
+  /**
+   * The round's drawn validators in this node's view, and the seed they were drawn from: whose word
+   * it counts for the round when it checks another node's points (validators.ts, countsInRound).
+   */
+  drawn?: DrawnValidators
 }
+
+export interface DrawnValidators { seed: Uint8Array, validators: string[] }
 
 /** This node's own round records (kept by the network layer, in IndexedDB in browsers). */
 export interface RoundBook {

@@ -1,5 +1,6 @@
-import { compareBytes, sha256Of, utf8 } from './bytes.ts'
+import { compareBytes, equalBytes, sha256Of, utf8 } from './bytes.ts'
 import type { VerdictResult } from './messages.ts'
+import type { RoundBook } from './ports.ts'
 import type { CapabilityName } from '../capabilities.ts'
 
 /**
@@ -150,4 +151,18 @@ export function quorumOutcome (votes: readonly Vote[], root: Uint8Array, drawn: 
   // Anchors that did not vote cannot be told from anchors that are down: only those heard are voters.
   const needed = Math.max(1, Math.min(QUORUM, drawn.length + anchors))
   return { verified: passes >= needed && passes > strikes.length, passes, strikes, needed, confirmed: confirmed ?? [] }
+}
+
+/**
+ * Whose word this node counts about a round it did not judge (a points proof, protocol.md): an anchor
+ * of its own, or a validator drawn in that round by its own view of the round, drawn under the same
+ * seed. Aged is not enough: an aged key can sign a pass for any round after the fact, and only the
+ * round's draw, which this node made from the seed it followed, says whose pass counted then.
+ */
+export function countsInRound (history: ValidatorHistory, book: RoundBook): (validator: string, round: number, seed: Uint8Array) => boolean {
+  return (validator, round, seed) => {
+    if (history.isAnchor(validator)) return true
+    const drawn = book.get(round).drawn
+    return drawn !== undefined && equalBytes(drawn.seed, seed) && drawn.validators.includes(validator)
+  }
 }
