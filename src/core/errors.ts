@@ -377,6 +377,8 @@ export class ProxyOffError extends HyperspaceError {
   override name = 'ProxyOffError'
 
   constructor (peerId: string) { super('ERR_PROXY_OFF', `${peerId} does not proxy`) }
+}
+
 /** An identity file's history does not check against its key: edited, or another identity's. */
 export class IdentityHistoryError extends HyperspaceError {
   override name = 'IdentityHistoryError'
