@@ -69,6 +69,13 @@ export class UnsupportedVersionError extends HyperspaceError {
   }
 }
 
+/** A receipt of a kind of work this release does not know: a newer release's, not garbage. */
+export class UnknownWorkKindError extends HyperspaceError {
+  override name = 'UnknownWorkKindError'
+
+  constructor (kind: string) { super('ERR_UNKNOWN_WORK_KIND', `Unknown kind of work ${kind}`) }
+}
+
 export class NodeNotRunningError extends HyperspaceError {
   override name = 'NodeNotRunningError'
 

@@ -690,6 +690,22 @@ describe('ReceiptGossip between real nodes', () => {
     expect(atC.received).toEqual([])
   })
 
+  it('ignores a receipt of a kind of work this release does not know, without blaming the node that forwarded it', async () => {
+    // A newer release's kind (proxy was one): valid where it was made, so its forwarders are honest.
+    const body = new Uint8Array(encode({
+      v: 2, job: crypto.getRandomValues(new Uint8Array(16)), nonce: crypto.getRandomValues(new Uint8Array(16)), kind: 'orchestration',
+      server: a.peerId, client: b.peerId, model: MODEL, units: 10, cached: false, out: sha256Of(utf8('text')), round: ROUND, ts: Date.now()
+    }))
+    const cs = await b.signer.sign(concat(utf8('hyperspace-receipt/client/1'), body))
+    const ss = await a.signer.sign(concat(utf8('hyperspace-receipt/server/1'), body, cs))
+    const atC = await watch(c, async () => {
+      await b.libp2p.services.pubsub.publish(topic(), new Uint8Array(encode({ v: 2, body, cs, ss })))
+    }, { verdicts: 1, events: 0 })
+    expect(atC.verdicts).toEqual([TopicValidatorResult.Ignore])
+    expect(atC.invalid).toEqual([])
+    expect(atC.received).toEqual([])
+  })
+
   it('ignores a replayed or stale receipt without blaming the sender', async () => {
     const r = await receipt()
     const first = await watch(c, async () => { await a.gossip.publish(r) }, { verdicts: 1 })

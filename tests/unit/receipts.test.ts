@@ -14,6 +14,7 @@ import {
   ReplayedReceiptError,
   StaleReceiptError,
   UnsignedReceiptError,
+  UnknownWorkKindError,
   UnsupportedVersionError
 } from '../../src/core/errors.ts'
 import { DAY_MS } from '../../src/core/points.ts'
@@ -261,12 +262,14 @@ describe('receipt signing and verification', () => {
     const bodyWith = (fields: Record<string, unknown>): Uint8Array => new Uint8Array(encode({ ...record, ...fields }))
     const badBodies: Array<Record<string, unknown>> = [
       { job: new Uint8Array(15) }, { nonce: new Uint8Array(17) }, { out: new Uint8Array(31) }, { cached: 1 }, { cached: null },
-      { kind: 'mining' }, { units: -1 }, { units: 1.5 }, { round: '1' }, { ts: null },
+      { kind: 7 }, { kind: 'Mining!' }, { units: -1 }, { units: 1.5 }, { round: '1' }, { ts: null },
       { server: '' }, { client: 'x'.repeat(129) }, { model: '' },
       { server: client.peerId } // its own client
     ]
     for (const fields of badBodies) expect(errorOf(() => decodeReceiptBody(bodyWith(fields))), JSON.stringify(Object.keys(fields))).toBeInstanceOf(MalformedMessageError)
     expect(errorOf(() => decodeReceiptBody(bodyWith({ v: 9 })))).toBeInstanceOf(UnsupportedVersionError)
+    // A kind of work a newer release added is not garbage: its forwarders are not blamed (ReceiptGossip ignores it).
+    expect(errorOf(() => decodeReceiptBody(bodyWith({ kind: 'mining' })))).toBeInstanceOf(UnknownWorkKindError)
     // A body without `cached` is malformed; one of version 1 (with a seed, no `cached`) is another version.
     const withoutCached = Object.fromEntries(Object.entries(record).filter(([key]) => key !== 'cached'))
     expect(errorOf(() => decodeReceiptBody(new Uint8Array(encode(withoutCached))))).toBeInstanceOf(MalformedMessageError)

@@ -1,7 +1,7 @@
 import { decodeMessage, encodeMessage } from '../cbor.ts'
 import { BLOCK_MAX_BYTES } from '../blocks/cid.ts'
 import { EMBED_LIMITS } from '../embedding/limits.ts'
-import { BadSignatureError, MalformedMessageError, ReceiptMismatchError, ReceiptUnitsError, ReplayedReceiptError, StaleReceiptError, UnsignedReceiptError, UnsupportedVersionError } from '../errors.ts'
+import { BadSignatureError, MalformedMessageError, ReceiptMismatchError, ReceiptUnitsError, ReplayedReceiptError, StaleReceiptError, UnknownWorkKindError, UnsignedReceiptError, UnsupportedVersionError } from '../errors.ts'
 import { REQUEST_LIMITS } from '../inference/request.ts'
 import { PROXY_MAX_BODY_BYTES } from '../proxy/wire.ts'
 import { concat, equalBytes, toHex, utf8 } from '../pulse/bytes.ts'
@@ -101,7 +101,11 @@ export function decodeReceiptBody (bytes: Uint8Array): ReceiptBody {
 }
 
 function bodyFields (m: Record<string, unknown>, cached: boolean): ReceiptBody {
-  if (!WORK_KINDS.includes(m.kind as WorkKind)) throw new MalformedMessageError('kind must be inference, embedding, storage or proxy')
+  if (!WORK_KINDS.includes(m.kind as WorkKind)) {
+    // A short name is a kind a newer release added: its forwarders are not to blame.
+    if (typeof m.kind === 'string' && /^[a-z]{1,32}$/.test(m.kind)) throw new UnknownWorkKindError(m.kind)
+    throw new MalformedMessageError('kind must be inference, embedding, storage or proxy')
+  }
   const body: ReceiptBody = {
     job: fixedBytes(m.job, 'job', 16),
     nonce: fixedBytes(m.nonce, 'nonce', 16),
