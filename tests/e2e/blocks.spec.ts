@@ -1,6 +1,6 @@
 import { expect, test, type Page } from '@playwright/test'
-import { openNode, waitForFullMesh, type TestNode } from './nodes.ts'
-import { startRelayProcess, type RelayProcess } from './relay-process.ts'
+import { waitForFullMesh, type TestNode } from './nodes.ts'
+import { startNetwork, type TestNetwork } from './network.ts'
 
 /**
  * Content-addressed storage (issue 5): three pages with the storage profile and a relay, which is the
@@ -8,7 +8,7 @@ import { startRelayProcess, type RelayProcess } from './relay-process.ts'
  * the direct WebRTC connections, and every block is hashed against its CID before it is used.
  */
 
-let relay: RelayProcess
+let net: TestNetwork
 let a: TestNode
 let b: TestNode
 let c: TestNode
@@ -17,8 +17,8 @@ const warnings = new Map<Page, string[]>()
 test.describe.configure({ mode: 'serial' })
 
 test.beforeAll(async ({ browser }) => {
-  relay = await startRelayProcess()
-  ;[a, b, c] = await Promise.all([0, 1, 2].map(async () => await openNode(browser, [relay.addr], '&profile=storage'))) as [TestNode, TestNode, TestNode]
+  net = await startNetwork(browser, ['&profile=storage', '&profile=storage', '&profile=storage'])
+  ;[a, b, c] = net.nodes as [TestNode, TestNode, TestNode]
   for (const node of [a, b, c]) {
     const seen: string[] = []
     warnings.set(node.page, seen)
@@ -27,10 +27,7 @@ test.beforeAll(async ({ browser }) => {
   await waitForFullMesh([a, b, c])
 })
 
-test.afterAll(async () => {
-  await Promise.all([a, b, c].map(async n => { await n.context.close().catch(() => {}) }))
-  await relay.stop()
-})
+test.afterAll(async () => { await net?.close() })
 
 interface Digest { size: number, sha256: string }
 

@@ -1,7 +1,7 @@
 import { expect, test, type Locator, type Page } from '@playwright/test'
 import { proposeProfile } from '../../src/core/hardware.ts'
-import { openNode, statusOf, waitForFullMesh, type TestNode } from './nodes.ts'
-import { startRelayProcess, type RelayProcess } from './relay-process.ts'
+import { statusOf, waitForFullMesh, type TestNode } from './nodes.ts'
+import { startNetwork, type TestNetwork } from './network.ts'
 import type { ChatCompletion } from '../../src/core/inference/chat.ts'
 import type { MemoryPutResult, MemoryQueryResult } from '../../src/node/api.ts'
 
@@ -12,21 +12,18 @@ import type { MemoryPutResult, MemoryQueryResult } from '../../src/node/api.ts'
  */
 const MODEL = 'stories260K'
 
-let relay: RelayProcess
+let net: TestNetwork
 let a: TestNode
 let b: TestNode
 
 test.describe.configure({ mode: 'serial' })
 
 test.beforeAll(async ({ browser }) => {
-  relay = await startRelayProcess()
-  ;[a, b] = await Promise.all([openNode(browser, [relay.addr]), openNode(browser, [relay.addr])]) as [TestNode, TestNode]
+  net = await startNetwork(browser, ['', ''])
+  ;[a, b] = net.nodes as [TestNode, TestNode]
 })
 
-test.afterAll(async () => {
-  await Promise.all([a, b].map(async n => { await n.context.close().catch(() => {}) }))
-  await relay.stop()
-})
+test.afterAll(async () => { await net?.close() })
 
 function modelRow (page: Page): Locator {
   return page.locator(`[data-testid="model-row"][data-model-id="${MODEL}"]`)

@@ -3,8 +3,8 @@ import { join } from 'node:path'
 import { expect, test, type Page } from '@playwright/test'
 import { defaultModelsDir } from '../../scripts/serve-plugin.ts'
 import { cosine } from '../../src/core/embedding/vectors.ts'
-import { openNode, statusOf, waitForNode, type TestNode } from './nodes.ts'
-import { startRelayProcess, type RelayProcess } from './relay-process.ts'
+import { statusOf, waitForNode, type TestNode } from './nodes.ts'
+import { startNetwork, type TestNetwork } from './network.ts'
 import type { PullProgress } from '../../src/core/models/catalog.ts'
 import type { EmbedOptions, EmbedResult } from '../../src/node/api.ts'
 
@@ -22,24 +22,18 @@ const TEXTS = ['stock market fell', 'investors sold shares', 'a recipe for choco
 /** What a pull of the model downloads: its ONNX graph and its tokenizer.json. */
 const MODEL_BYTES = ['model2vec-vq-derived.onnx', 'tokenizer.json'].reduce((sum, file) => sum + statSync(join(MODELS, MODEL, file)).size, 0)
 
-let relay: RelayProcess
+let net: TestNetwork
 let a: TestNode
 let b: TestNode
 
 test.describe.configure({ mode: 'serial' })
 
 test.beforeAll(async ({ browser }) => {
-  relay = await startRelayProcess()
-  ;[a, b] = await Promise.all([
-    openNode(browser, [relay.addr], '&profile=embedding'),
-    openNode(browser, [relay.addr], '&profile=storage')
-  ]) as [TestNode, TestNode]
+  net = await startNetwork(browser, ['&profile=embedding', '&profile=storage'])
+  ;[a, b] = net.nodes as [TestNode, TestNode]
 })
 
-test.afterAll(async () => {
-  await Promise.all([a, b].map(async n => { await n.context.close().catch(() => {}) }))
-  await relay.stop()
-})
+test.afterAll(async () => { await net?.close() })
 
 async function embed (page: Page, texts: string[], options: Omit<EmbedOptions, 'signal'>): Promise<EmbedResult> {
   return await page.evaluate(async ([t, o]) => {
@@ -113,9 +107,9 @@ test('65 texts are refused with a clear error, here and before anything is sent'
   }
 })
 
-test('models.pull caches model2vec-64d with progress; after a reload it embeds with /models/ unreachable; delete empties the cache', async ({ browser }) => {
+test('models.pull caches model2vec-64d with progress; after a reload it embeds with /models/ unreachable; delete empties the cache', async () => {
   // A node without the embedding capability: nothing loads (and caches) the model before the pull.
-  const c = await openNode(browser, [relay.addr], '&profile=storage')
+  const c = await net.open('&profile=storage')
   try {
     const page = c.page
     const downloaded = async (): Promise<unknown> => await page.evaluate(async () => await window.hyperspace?.models.downloaded())

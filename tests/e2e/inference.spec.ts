@@ -1,6 +1,6 @@
 import { expect, test, type Page } from '@playwright/test'
-import { openNode, statusOf, type TestNode } from './nodes.ts'
-import { startRelayProcess, type RelayProcess } from './relay-process.ts'
+import { statusOf, type TestNode } from './nodes.ts'
+import { startNetwork, type TestNetwork } from './network.ts'
 import type { ChatCompletion, NodeChatRequest } from '../../src/core/inference/chat.ts'
 
 /**
@@ -10,26 +10,18 @@ import type { ChatCompletion, NodeChatRequest } from '../../src/core/inference/c
 const MODEL = 'stories260K'
 const PROMPT = 'Once upon a time'
 
-let relay: RelayProcess
+let net: TestNetwork
 let a: TestNode
 let b: TestNode
-const opened: TestNode[] = []
 
 test.describe.configure({ mode: 'serial' })
 
 test.beforeAll(async ({ browser }) => {
-  relay = await startRelayProcess()
-  ;[a, b] = await Promise.all([
-    openNode(browser, [relay.addr], '&profile=inference'),
-    openNode(browser, [relay.addr], '&profile=storage')
-  ]) as [TestNode, TestNode]
-  opened.push(a, b)
+  net = await startNetwork(browser, ['&profile=inference', '&profile=storage'])
+  ;[a, b] = net.nodes as [TestNode, TestNode]
 })
 
-test.afterAll(async () => {
-  await Promise.all(opened.map(async n => { await n.context.close().catch(() => {}) }))
-  await relay.stop()
-})
+test.afterAll(async () => { await net?.close() })
 
 async function pull (page: Page): Promise<void> {
   await page.evaluate(async model => { await window.hyperspace?.models.pull(model) }, MODEL)
@@ -142,9 +134,8 @@ test('20 concurrent requests to A are each answered or cleanly refused as busy',
   expect((await chat(b.page, greedy(10, 'network'))).hyperspace.servedBy).toBe(a.peerId)
 })
 
-test('when the serving page closes mid-stream, B fails over to C and the stream continues seamlessly', async ({ browser }) => {
-  const c = await openNode(browser, [relay.addr], '&profile=inference')
-  opened.push(c)
+test('when the serving page closes mid-stream, B fails over to C and the stream continues seamlessly', async () => {
+  const c = await net.open('&profile=inference')
   await pull(c.page)
   await waitForServer(b.page, c)
   for (const page of [a.page, c.page]) await page.evaluate(async () => { await window.hyperspace?.setCapability('caching', false) })

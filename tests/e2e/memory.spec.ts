@@ -1,6 +1,6 @@
 import { expect, test, type Page } from '@playwright/test'
-import { openNode, waitForFullMesh, type TestNode } from './nodes.ts'
-import { startRelayProcess, type RelayProcess } from './relay-process.ts'
+import { waitForFullMesh, type TestNode } from './nodes.ts'
+import { startNetwork, type TestNetwork } from './network.ts'
 import type { MemoryPutResult, MemoryQueryResult } from '../../src/node/api.ts'
 
 /**
@@ -14,7 +14,7 @@ const TEXTS: Record<string, string> = {
   football: 'the football match ended in a draw'
 }
 
-let relay: RelayProcess
+let net: TestNetwork
 let nodes: TestNode[]
 let a: TestNode
 let b: TestNode
@@ -23,18 +23,12 @@ let d: TestNode
 test.describe.configure({ mode: 'serial' })
 
 test.beforeAll(async ({ browser }) => {
-  relay = await startRelayProcess()
-  nodes = await Promise.all([
-    openNode(browser, [relay.addr], '&profile=full'),
-    ...['b', 'c', 'd'].map(async () => await openNode(browser, [relay.addr], '&profile=storage'))
-  ])
+  net = await startNetwork(browser, ['&profile=full', '&profile=storage', '&profile=storage', '&profile=storage'])
+  nodes = net.nodes
   ;[a, b, , d] = nodes as [TestNode, TestNode, TestNode, TestNode]
 })
 
-test.afterAll(async () => {
-  await Promise.all(nodes.map(async n => { await n.context.close().catch(() => {}) }))
-  await relay.stop()
-})
+test.afterAll(async () => { await net?.close() })
 
 async function held (page: Page): Promise<number> {
   return await page.evaluate(() => window.hyperspace?.memory.held() ?? -1)

@@ -1,6 +1,6 @@
 import { expect, test, type Page } from '@playwright/test'
-import { openNode, type TestNode } from './nodes.ts'
-import { startRelayProcess, type RelayProcess } from './relay-process.ts'
+import type { TestNode } from './nodes.ts'
+import { startNetwork, type TestNetwork } from './network.ts'
 import type { ChatCompletion } from '../../src/core/inference/chat.ts'
 
 /**
@@ -13,24 +13,18 @@ const MODEL = 'stories260K'
 const PROMPT = 'Once upon a time'
 const MAX_TOKENS = 24
 
-let relay: RelayProcess
+let net: TestNetwork
 let a: TestNode
 let b: TestNode
 
 test.describe.configure({ mode: 'serial' })
 
 test.beforeAll(async ({ browser }) => {
-  relay = await startRelayProcess()
-  ;[a, b] = await Promise.all([
-    openNode(browser, [relay.addr], '&profile=inference'),
-    openNode(browser, [relay.addr], '&profile=storage')
-  ]) as [TestNode, TestNode]
+  net = await startNetwork(browser, ['&profile=inference', '&profile=storage'])
+  ;[a, b] = net.nodes as [TestNode, TestNode]
 })
 
-test.afterAll(async () => {
-  await Promise.all([a, b].map(async n => { await n?.context.close().catch(() => {}) }))
-  await relay.stop()
-})
+test.afterAll(async () => { await net?.close() })
 
 /** The `pulse` event is checked with 6-second rounds in pulse.spec.ts; here a round takes 90 s. */
 const EVENTS = ['status', 'peers', 'models', 'receipts'] as const

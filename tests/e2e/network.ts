@@ -1,0 +1,35 @@
+import { openNode, type TestNode } from './nodes.ts'
+import { startRelayProcess, type RelayProcess, type RelayProcessOptions } from './relay-process.ts'
+import type { Browser } from '@playwright/test'
+
+/** A relay and pages on it, as most specs begin. */
+export interface TestNetwork {
+  relay: RelayProcess
+  /** The pages opened at the start, in the order their link extras were given. */
+  nodes: TestNode[]
+  /** Opens one more page on the relay; it is closed with the others. */
+  open: (extra?: string) => Promise<TestNode>
+  /** Closes every page opened here (one a test closed already is fine) and stops the relay. */
+  close: () => Promise<void>
+}
+
+/** Starts a relay and opens one page per link extra (e.g. '&profile=storage'), all at once. */
+export async function startNetwork (browser: Browser, extras: string[], relayOptions: RelayProcessOptions = {}): Promise<TestNetwork> {
+  const relay = await startRelayProcess(relayOptions)
+  const opened: TestNode[] = []
+  const open = async (extra = ''): Promise<TestNode> => {
+    const node = await openNode(browser, [relay.addr], extra)
+    opened.push(node)
+    return node
+  }
+  const nodes = await Promise.all(extras.map(open))
+  return {
+    relay,
+    nodes,
+    open,
+    close: async () => {
+      await Promise.all(opened.map(async n => { await n.context.close().catch(() => {}) }))
+      await relay.stop()
+    }
+  }
+}
