@@ -1,3 +1,4 @@
+import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { gossipPeer, MemoryMeter, rawPeer, relayAddr, reportFigures, sendGossipRpcs, startTestRelay, subscribeRpc, type GossipPeer, type Peer } from './adversary.ts'
 import { until } from './waiting.ts'
@@ -95,6 +96,17 @@ describe('the relay carries only its network\'s topics, counted as they arrive',
     const topics = [topic('capabilities'), topic('receipts'), topic('inference'), topic('pulse/0')]
     await honestOn(topics)
     for (const t of topics) expect(pubsub().topicValidators.has(t), t).toBe(true)
+  })
+
+  it('leaves alone a topic another part of the process joined (the gateway\'s own services)', async () => {
+    const theirs = topic('inference')
+    const theirValidator = (): TopicValidatorResult => TopicValidatorResult.Accept
+    pubsub().topicValidators.set(theirs, theirValidator)
+    pubsub().subscribe(theirs)
+    await honestOn([theirs, topic('capabilities')])
+    expect(relay.carriedTopics()).toContain(topic('capabilities'))
+    expect(relay.carriedTopics()).not.toContain(theirs)
+    expect(pubsub().topicValidators.get(theirs)).toBe(theirValidator)
   })
 
   it('a relay whose slots are taken still carries its network\'s main topics', async () => {
