@@ -37,7 +37,8 @@ const DECAY_INTERVAL_MS = 1000
  * halves every 10 minutes. The sender's score crosses the gossip threshold at its 2nd rejected message
  * and the graylist at its 3rd, after which the node ignores everything it sends until the counter has
  * decayed below √8 (about a minute after 3, an hour after a flood of a thousand); a relay also bans a
- * graylisted peer. Ignored messages (stale, another version) cost nothing.
+ * peer once this part of its score alone is past the graylist (`invalidMessageScoreOf`). Ignored
+ * messages (stale, another version) cost nothing.
  *
  * P1–P3 are off. Hyperspace traffic is low and bursty (an announcement every 30 s, pulse phases), so
  * P3's delivery-rate penalty would strike honest quiet peers; and P1/P2's positive credit would let a
@@ -89,6 +90,22 @@ function scoreEveryHyperspaceTopic (pubsub: GossipSub): void {
 /** A peer's GossipSub score as this node sees it (kept an hour after the peer leaves). */
 export function gossipScoreOf (pubsub: GossipSub, peerId: string): number {
   return peerScoreOf(pubsub).score(peerId)
+}
+
+/**
+ * The part of a peer's score that invalid messages make (P4 over every scored topic, weighed as
+ * GossipSub weighs it), read from its counters now rather than from the score cached for a heartbeat.
+ * The total also holds GossipSub's behaviour penalty (P7: IWANTs answered late, a GRAFT during
+ * backoff), which a page with a busy main thread earns without sending anything wrong.
+ */
+export function invalidMessageScoreOf (pubsub: GossipSub, peerId: string): number {
+  const score = peerScoreOf(pubsub)
+  let total = 0
+  for (const [topic, stats] of Object.entries(score.peerStats.get(peerId)?.topics ?? {})) {
+    const params = score.params.topics[topic]
+    if (params !== undefined) total += stats.invalidMessageDeliveries ** 2 * params.invalidMessageDeliveriesWeight * params.topicWeight
+  }
+  return total
 }
 
 export interface HyperspaceGossipOptions {

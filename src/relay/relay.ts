@@ -5,7 +5,7 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { isDevNetwork } from '../core/config.ts'
 import { systemScheduler } from '../core/scheduler.ts'
-import { GOSSIP_SCORE_THRESHOLDS, gossipScoreOf } from '../net/gossip.ts'
+import { GOSSIP_SCORE_THRESHOLDS, invalidMessageScoreOf } from '../net/gossip.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { hyperspaceServices, type HyperspaceServices } from '../net/services.ts'
 import { InboundConnectionLimiter } from './connection-limits.ts'
@@ -122,7 +122,7 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     }
   })
   limiter.attach(libp2p)
-  const stopWarden = banGraylisted(libp2p, misbehaviour)
+  const stopWarden = banInvalidSenders(libp2p, misbehaviour)
   const carrier = new TopicCarrier(libp2p, options.privateKey, misbehaviour, { network: options.network, maxTopics: options.maxTopics })
   carrier.start()
   return {
@@ -142,15 +142,17 @@ const SCORE_CHECK_MS = 1000
 
 /**
  * GossipSub ignores a graylisted peer but keeps its connection, and messages that fail their
- * signature never reach a validator (so they cost no strike): the relay bans peers whose gossip score
- * is below the graylist threshold, checking once per score decay.
+ * signature never reach a validator (so they cost no strike): the relay bans a peer whose invalid
+ * messages alone (P4) put its score below the graylist, checking once per score decay. Not the total
+ * score: a page whose main thread is busy answers IWANTs late, GossipSub's behaviour penalty takes its
+ * total past the graylist for a moment, and a ban would hang up the page and kill its job streams.
  */
-function banGraylisted (libp2p: Libp2p<HyperspaceServices>, misbehaviour: MisbehaviourTracker): () => void {
+function banInvalidSenders (libp2p: Libp2p<HyperspaceServices>, misbehaviour: MisbehaviourTracker): () => void {
   const pubsub = libp2p.services.pubsub
   const timer = setInterval(() => {
     for (const peer of pubsub.getPeers()) {
-      const score = gossipScoreOf(pubsub, peer.toString())
-      if (score < GOSSIP_SCORE_THRESHOLDS.graylistThreshold && !misbehaviour.isBanned(peer)) misbehaviour.ban(peer, `gossip score ${score.toFixed(0)}`)
+      const score = invalidMessageScoreOf(pubsub, peer.toString())
+      if (score < GOSSIP_SCORE_THRESHOLDS.graylistThreshold && !misbehaviour.isBanned(peer)) misbehaviour.ban(peer, `invalid-message score ${score.toFixed(0)}`)
     }
   }, SCORE_CHECK_MS)
   return () => { clearInterval(timer) }

@@ -6,7 +6,7 @@ import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
-import { authorAndSeqno, GOSSIP_SCORE_THRESHOLDS, gossipScoreOf, hyperspaceGossip } from '../../src/net/gossip.ts'
+import { authorAndSeqno, GOSSIP_SCORE_THRESHOLDS, gossipScoreOf, hyperspaceGossip, invalidMessageScoreOf } from '../../src/net/gossip.ts'
 import { until } from './waiting.ts'
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values)
@@ -88,6 +88,21 @@ describe('hyperspaceGossip scoring', () => {
     await until(() => seen === 3, 'the judge to reject every message')
     // One rejection on a scored topic: its -10 is all the score holds once it shows.
     expect(await rejected(judge, sender, TOPIC, 1, 0)).toBeGreaterThan(-11)
+  })
+
+  it('the invalid-message score counts rejected messages only, not behaviour penalties (what a relay bans on)', async () => {
+    const judge = await node()
+    const sender = await node()
+    const senderId = sender.peerId.toString()
+    await rejected(judge, sender, TOPIC, 2, GOSSIP_SCORE_THRESHOLDS.gossipThreshold)
+    expect(invalidMessageScoreOf(judge.services.pubsub, senderId)).toBeCloseTo(-40, 0)
+    // Broken IWANT promises as a busy page earns them: the total falls past the graylist, P4 stays.
+    // P7 decays to a fifth each second and a total is cached for one, so the penalty is large enough to show.
+    const scores = (judge.services.pubsub as unknown as { score: { addPenalty: (id: string, penalty: number, label: string) => void } }).score
+    scores.addPenalty(senderId, 50, 'broken promise')
+    await until(() => gossipScoreOf(judge.services.pubsub, senderId) < GOSSIP_SCORE_THRESHOLDS.graylistThreshold, 'the total to show the penalty', 3000)
+    expect(invalidMessageScoreOf(judge.services.pubsub, senderId)).toBeGreaterThan(GOSSIP_SCORE_THRESHOLDS.graylistThreshold)
+    expect(invalidMessageScoreOf(judge.services.pubsub, 'a peer never seen')).toBe(0)
   })
 
   it('a bootstrap relay that forwards a few messages this node rejects keeps a positive score', async () => {

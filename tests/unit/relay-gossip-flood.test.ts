@@ -1,4 +1,6 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { RPC } from '@libp2p/gossipsub/message'
+import { lpStream } from '@libp2p/utils'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { topicFor } from '../../src/core/topics.ts'
 import { GOSSIP_SCORE_THRESHOLDS } from '../../src/net/gossip.ts'
@@ -114,6 +116,30 @@ describe('gossip floods of invalid messages', () => {
     expect(memory.retainedMiB).toBeLessThan(8)
     await stream.close()
     reportFigures('200 signed 200 KiB messages on topics the relay does not carry', memory, served, 'all ignored on arrival: none cached or forwarded')
+  })
+
+  it('a peer that breaks IWANT promises (as a busy page does) is scored down for a moment but neither cut off nor banned', async () => {
+    // A page whose main thread is busy (generating, proving) answers IWANTs late: each broken promise
+    // is a GossipSub behaviour penalty (P7, -10·count²), which took the total score past the graylist.
+    // Only invalid messages (P4) get a peer banned: a ban hangs up a page and kills its job streams.
+    const peer: Peer = await rawPeer()
+    stoppable.push(peer)
+    const from = peer.peerId.toString()
+    const ihave = (i: number): RPC => ({ subscriptions: [], messages: [], control: { ihave: [{ topicID: CAPABILITIES, messageIDs: [new TextEncoder().encode(`${from}:never-${i}`)] }], iwant: [], graft: [], prune: [], idontwant: [] } })
+    const stream = await sendGossipRpcs(peer, relay, [subscribeRpc([CAPABILITIES])])
+    const lp = lpStream(stream)
+    // GossipSub asks for at most 10 IHAVEs of a peer per heartbeat (1 s), each IWANT one promise kept
+    // 3 s; IHAVEs sent all along keep it asking, so promises break every heartbeat for a while.
+    let lowest = 0
+    const watchUntil = Date.now() + 9_000
+    for (let i = 0; Date.now() < watchUntil; i++) {
+      if (i < 20 && peer.getConnections().length > 0) for (let j = 0; j < 5; j++) await lp.write(RPC.encode(ihave(i * 5 + j)))
+      lowest = Math.min(lowest, relayScoreOf(relay, peer.peerId))
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
+    expect(lowest).toBeLessThan(GOSSIP_SCORE_THRESHOLDS.graylistThreshold)
+    expect(relay.libp2p.getConnections(peer.peerId).length).toBeGreaterThan(0)
+    await stream.close()
   })
 
   it('a peer flooding badly signed messages (no validator runs) is graylisted, then cut off and banned', async () => {
