@@ -1,5 +1,5 @@
 import { roundMsOf } from './config.ts'
-import { MAX_COMMITTEES } from './pulse/committee.ts'
+import { LOBBY, MAX_COMMITTEES, pulseTopic } from './pulse/committee.ts'
 
 /**
  * Gossip topic names. Every topic carries the network id, so nodes of different networks (or of one
@@ -16,8 +16,21 @@ export type ParsedTopic = { networkId: string, roundMs: number } & (
 const NAMED_TOPIC = /^hyperspace\/v2\/([a-z0-9][a-z0-9-]{0,40})\/(capabilities|receipts|inference)$/
 const PULSE_TOPIC = /^hyperspace\/v2\/([a-z0-9][a-z0-9-]{0,40})\/pulse\/(0|[1-9][0-9]{0,4})$/
 
+/** The longest name `parseTopic` reads: a 41-character network id and `capabilities`. */
+export const MAX_TOPIC_LENGTH = 'hyperspace/v2/'.length + 41 + '/capabilities'.length
+
+/** How many topics `relayMainTopics` names. */
+export const RELAY_MAIN_TOPICS = 4
+/** And at most this many others on demand (pulse committees, `?round=` variants on a dev network). */
+export const RELAY_ON_DEMAND_TOPICS = 64
+
 export function topicFor (networkId: string, name: TopicName): string {
   return `hyperspace/v2/${networkId}/${name}`
+}
+
+/** The topics a relay of `network` always carries, so its network is never cut off it. */
+export function relayMainTopics (network: string): string[] {
+  return [topicFor(network, 'capabilities'), topicFor(network, 'receipts'), topicFor(network, 'inference'), pulseTopic(network, LOBBY)]
 }
 
 /**

@@ -2,7 +2,7 @@ import { gossipsub, type GossipSub, type GossipsubOpts } from '@libp2p/gossipsub
 import { createTopicScoreParams, type PeerScore, type PeerScoreThresholds, type TopicScoreParams } from '@libp2p/gossipsub/score'
 import { toString } from 'uint8arrays/to-string'
 import { HyperspaceError } from '../core/errors.ts'
-import { parseTopic } from '../core/topics.ts'
+import { MAX_TOPIC_LENGTH, parseTopic, RELAY_MAIN_TOPICS, RELAY_ON_DEMAND_TOPICS } from '../core/topics.ts'
 
 type RawGossipMessage = Parameters<GossipsubOpts['fastMsgIdFn']>[0]
 
@@ -25,6 +25,18 @@ export const GOSSIP_SCORE_THRESHOLDS: PeerScoreThresholds = {
   acceptPXThreshold: 10,
   opportunisticGraftThreshold: 20
 }
+
+/** What GossipSub charges a subscription besides its name (GossipsubTopicEntryOverhead, not exported). */
+const GOSSIPSUB_TOPIC_ENTRY_BYTES = 1024
+
+/**
+ * GossipSub's per-peer subscription budget: what a relay carrying every topic it may subscribes to,
+ * with the longest names (68 topics, 74,256 bytes, ~73 KiB). A page subscribes to five at most, but
+ * its relay to up to 68, and a subscription past the budget is dropped without a word: with 32 KiB
+ * (~30 topics) a page that connected to a busy relay saw it on none of the newer committee topics.
+ * This still bounds a peer to ~68 entries in GossipSub's table, not ~1,000.
+ */
+export const MAX_TOPIC_BYTES_PER_PEER = (RELAY_MAIN_TOPICS + RELAY_ON_DEMAND_TOPICS) * (GOSSIPSUB_TOPIC_ENTRY_BYTES + MAX_TOPIC_LENGTH)
 
 /** How long it takes an invalid message's weight in a sender's score to halve. */
 const INVALID_MESSAGE_HALF_LIFE_S = 600
@@ -132,9 +144,7 @@ export function hyperspaceGossip (options: HyperspaceGossipOptions): ReturnType<
     allowPublishToZeroTopicPeers: true,
     // The largest message any Hyperspace topic carries is well under this; bigger frames are dropped.
     maxInboundDataLength: 256 * 1024,
-    // A node subscribes to five topics at most (three named ones, two pulse committees at an epoch's
-    // turn); GossipSub charges ~1 KiB a topic, so this lets a peer occupy ~30 topics, not ~1,000.
-    maxTopicBytesPerPeer: 32 * 1024,
+    maxTopicBytesPerPeer: MAX_TOPIC_BYTES_PER_PEER,
     scoreThresholds: GOSSIP_SCORE_THRESHOLDS,
     scoreParams: {
       decayInterval: DECAY_INTERVAL_MS,

@@ -5,6 +5,7 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { isDevNetwork } from '../core/config.ts'
 import { systemScheduler } from '../core/scheduler.ts'
+import { RELAY_ON_DEMAND_TOPICS } from '../core/topics.ts'
 import { GOSSIP_SCORE_THRESHOLDS, invalidMessageScoreOf } from '../net/gossip.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { hyperspaceServices, type HyperspaceServices } from '../net/services.ts'
@@ -44,7 +45,7 @@ export const RELAY_DEFAULTS = {
   maxConnectionsPerHost: 128,
   maxProvidersPerPeer: 1024,
   maxProviders: 32_768,
-  maxTopics: 64
+  maxTopics: RELAY_ON_DEMAND_TOPICS
 } as const
 
 /** New connections one address group may open per second. */

@@ -1,9 +1,8 @@
 import { TopicValidatorResult, type TopicValidatorFn } from '@libp2p/gossipsub'
 import { isNetworkIdOf } from '../core/config.ts'
 import { roundOf } from '../core/pulse/clock.ts'
-import { LOBBY, pulseTopic } from '../core/pulse/committee.ts'
 import { systemScheduler } from '../core/scheduler.ts'
-import { parseTopic, topicFor, type ParsedTopic } from '../core/topics.ts'
+import { parseTopic, relayMainTopics, type ParsedTopic } from '../core/topics.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
 import { InferenceBroadcast } from '../net/inference-broadcast.ts'
 import { pulseSigner, verifyBeacon, verifyPulseSignature } from '../net/pulse-keys.ts'
@@ -66,8 +65,7 @@ export class TopicCarrier {
     private readonly misbehaviour: MisbehaviourTracker,
     private readonly options: TopicCarrierOptions
   ) {
-    const network = options.network
-    this.mainTopics = new Set([topicFor(network, 'capabilities'), topicFor(network, 'receipts'), topicFor(network, 'inference'), pulseTopic(network, LOBBY)])
+    this.mainTopics = new Set(relayMainTopics(options.network))
   }
 
   start (): void {

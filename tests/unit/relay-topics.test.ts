@@ -1,6 +1,7 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { gossipPeer, MemoryMeter, rawPeer, relayAddr, reportFigures, sendGossipRpcs, startTestRelay, subscribeRpc, type GossipPeer, type Peer } from './adversary.ts'
+import { RELAY_DEFAULTS } from '../../src/relay/relay.ts'
+import { gossipPeer, honestNode, MemoryMeter, rawPeer, relayAddr, reportFigures, sendGossipRpcs, startTestRelay, subscribeRpc, type GossipPeer, type Peer } from './adversary.ts'
 import { until } from './waiting.ts'
 import type { Relay } from '../../src/relay/relay.ts'
 
@@ -115,5 +116,41 @@ describe('the relay carries only its network\'s topics, counted as they arrive',
     await sendGossipRpcs(peer, relay, [subscribeRpc(squatted)])
     await seen(peer, squatted[0] ?? '')
     await honestOn([topic('capabilities'), topic('receipts'), topic('inference'), topic('pulse/0')])
+  })
+})
+
+describe('a relay carrying all the topics it may', () => {
+  // The longest network name there is (32 characters), so the topic names are long too.
+  const NETWORK = 'n'.repeat(32)
+  const peers: Peer[] = []
+  let relay: Relay
+
+  beforeEach(async () => { relay = await startTestRelay({ network: NETWORK }) })
+  afterEach(async () => {
+    await Promise.all(peers.splice(0).map(async p => { await p.stop() }))
+    await relay.stop()
+  })
+
+  it('is seen on every one of them by a node that connects (GossipSub\'s per-peer topic budget fits a relay)', async () => {
+    const main = ['capabilities', 'receipts', 'inference', 'pulse/0'].map(rest => topic(rest, NETWORK))
+    const onDemand = Array.from({ length: RELAY_DEFAULTS.maxTopics }, (_, i) => topic(`pulse/${60_000 + i}`, NETWORK))
+    // Committees of a large network, joined by their members: 16 topics a peer, as pages would be.
+    for (let i = 0; i < onDemand.length; i += 16) {
+      const member = await rawPeer()
+      peers.push(member)
+      await sendGossipRpcs(member, relay, [subscribeRpc(onDemand.slice(i, i + 16))])
+    }
+    const member = await rawPeer()
+    peers.push(member)
+    await sendGossipRpcs(member, relay, [subscribeRpc(main)])
+    await until(() => relay.carriedTopics().length === main.length + onDemand.length, 'the relay to carry every topic')
+
+    const honest = await honestNode(relay, NETWORK)
+    peers.push(honest.libp2p as unknown as Peer)
+    const relayId = relay.libp2p.peerId.toString()
+    const seenOn = (): string[] => relay.carriedTopics().filter(t => honest.libp2p.services.pubsub.getSubscribers(t).some(p => p.toString() === relayId))
+    await until(() => seenOn().length === main.length + onDemand.length, 'the node to see the relay on every topic it carries').catch(() => {})
+    expect(seenOn()).toHaveLength(main.length + onDemand.length)
+    honest.gossip.stop()
   })
 })

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { isValidNetworkName, networkIdFor } from '../../src/core/config.ts'
-import { parseTopic, topicFor, type TopicName } from '../../src/core/topics.ts'
+import { MAX_TOPIC_LENGTH, parseTopic, RELAY_MAIN_TOPICS, relayMainTopics, topicFor, type TopicName } from '../../src/core/topics.ts'
 
 describe('topicFor', () => {
   it('names topics hyperspace/v2/<network id>/<name>', () => {
@@ -60,5 +60,23 @@ describe('parseTopic', () => {
       const networkId = networkIdFor(network, seconds * 1000)
       expect(parseTopic(topicFor(networkId, kind))).toEqual({ networkId, roundMs: seconds * 1000, kind })
     }))
+  })
+})
+
+describe('the bounds GossipSub\'s per-peer topic budget is built from', () => {
+  it('MAX_TOPIC_LENGTH bounds every topic parseTopic reads, the longest network id\'s included', () => {
+    const longestId = `${'n'.repeat(32)}-t3600`
+    const topics = [...(['capabilities', 'receipts', 'inference'] as const).map(name => topicFor(longestId, name)), `hyperspace/v2/${longestId}/pulse/65535`]
+    for (const topic of topics) {
+      expect(parseTopic(topic), topic).toBeDefined()
+      expect(topic.length).toBeLessThanOrEqual(MAX_TOPIC_LENGTH)
+    }
+    expect(parseTopic(`hyperspace/v2/${'n'.repeat(42)}/capabilities`)).toBeUndefined()
+  })
+
+  it('a relay\'s main topics are RELAY_MAIN_TOPICS distinct topics of its network', () => {
+    const topics = relayMainTopics('dev')
+    expect(new Set(topics).size).toBe(RELAY_MAIN_TOPICS)
+    for (const topic of topics) expect(parseTopic(topic)?.networkId).toBe('dev')
   })
 })
