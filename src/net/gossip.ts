@@ -99,11 +99,6 @@ function scoreEveryHyperspaceTopic (pubsub: GossipSub): void {
   })
 }
 
-/** A peer's GossipSub score as this node sees it (kept an hour after the peer leaves). */
-export function gossipScoreOf (pubsub: GossipSub, peerId: string): number {
-  return peerScoreOf(pubsub).score(peerId)
-}
-
 /**
  * The part of a peer's score that invalid messages make (P4 over every scored topic, weighed as
  * GossipSub weighs it), read from its counters now rather than from the score cached for a heartbeat.

@@ -6,10 +6,13 @@ import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
-import { authorAndSeqno, GOSSIP_SCORE_THRESHOLDS, gossipScoreOf, hyperspaceGossip, invalidMessageScoreOf } from '../../src/net/gossip.ts'
+import { authorAndSeqno, GOSSIP_SCORE_THRESHOLDS, hyperspaceGossip, invalidMessageScoreOf } from '../../src/net/gossip.ts'
 import { until } from './waiting.ts'
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values)
+
+/** A peer's GossipSub score as `pubsub` sees it (the method exists on the implementation, not the interface). */
+const gossipScoreOf = (pubsub: GossipSub, peerId: string): number => (pubsub as unknown as { getScore: (id: string) => number }).getScore(peerId)
 
 describe('authorAndSeqno (the id GossipSub looks a raw message up by before verifying it)', () => {
   it('is the same for copies of one message, whatever else they carry', () => {
