@@ -47,6 +47,16 @@ export function roundMsOf (networkId: string): number | undefined {
   return isValidNetworkName(suffix[1]) && seconds >= MIN_ROUND_S && seconds <= MAX_ROUND_S ? seconds * 1000 : undefined
 }
 
+/**
+ * Whether a network id belongs to a network: the network's own id, or on a dev network one of its
+ * round lengths (`dev-t6` for `?round=6`). Other networks take no `?round=`, so they have one id.
+ */
+export function isNetworkIdOf (networkId: string, network: string): boolean {
+  if (networkId === network) return true
+  const suffix = /^(.+)-t\d+$/.exec(networkId)
+  return isDevNetwork(network) && suffix?.[1] === network && roundMsOf(networkId) !== undefined
+}
+
 export function networkIdFor (network: string, roundMs: number): string {
   return roundMs === DEFAULT_ROUND_MS ? network : `${network}-t${roundMs / 1000}`
 }

@@ -1,16 +1,54 @@
+import { roundMsOf } from './config.ts'
+import { LOBBY, MAX_COMMITTEES, pulseTopic } from './pulse/committee.ts'
+
 /**
  * Gossip topic names. Every topic carries the network id, so nodes of different networks (or of one
  * dev network with another round length) never read each other's messages.
  */
 export type TopicName = 'capabilities' | 'receipts' | 'inference'
 
-const TOPIC_PATTERN = /^hyperspace\/v2\/[a-z0-9][a-z0-9-]{0,40}\/[a-z0-9][a-z0-9/-]{0,63}$/
+/** What a topic carries: one of the named topics, or a pulse committee's. */
+export type ParsedTopic = { networkId: string, roundMs: number } & (
+  | { kind: TopicName }
+  | { kind: 'pulse', committee: number }
+)
+
+const NAMED_TOPIC = /^hyperspace\/v2\/([a-z0-9][a-z0-9-]{0,40})\/(capabilities|receipts|inference)$/
+const PULSE_TOPIC = /^hyperspace\/v2\/([a-z0-9][a-z0-9-]{0,40})\/pulse\/(0|[1-9][0-9]{0,4})$/
+
+/** The longest name `parseTopic` reads: a 41-character network id and `capabilities`. */
+export const MAX_TOPIC_LENGTH = 'hyperspace/v2/'.length + 41 + '/capabilities'.length
+
+/** How many topics `relayMainTopics` names. */
+export const RELAY_MAIN_TOPICS = 4
+/** And at most this many others on demand (pulse committees, `?round=` variants on a dev network). */
+export const RELAY_ON_DEMAND_TOPICS = 64
 
 export function topicFor (networkId: string, name: TopicName): string {
   return `hyperspace/v2/${networkId}/${name}`
 }
 
-/** Whether a topic name is one a Hyperspace relay should carry (relays join such topics on demand). */
-export function isHyperspaceTopic (topic: string): boolean {
-  return TOPIC_PATTERN.test(topic)
+/** The topics a relay of `network` always carries, so its network is never cut off it. */
+export function relayMainTopics (network: string): string[] {
+  return [topicFor(network, 'capabilities'), topicFor(network, 'receipts'), topicFor(network, 'inference'), pulseTopic(network, LOBBY)]
+}
+
+/**
+ * The network id and kind of a Hyperspace topic; undefined for anything else (a name no node
+ * uses, a network id that names no valid round length, a committee past MAX_COMMITTEES). A relay
+ * carries only topics this parses.
+ */
+export function parseTopic (topic: string): ParsedTopic | undefined {
+  const named = NAMED_TOPIC.exec(topic)
+  if (named !== null) {
+    const [, networkId = '', kind = ''] = named
+    const roundMs = roundMsOf(networkId)
+    return roundMs === undefined ? undefined : { networkId, roundMs, kind: kind as TopicName }
+  }
+  const pulse = PULSE_TOPIC.exec(topic)
+  if (pulse === null) return undefined
+  const [, networkId = '', committee = ''] = pulse
+  const roundMs = roundMsOf(networkId)
+  if (roundMs === undefined || Number(committee) >= MAX_COMMITTEES) return undefined
+  return { networkId, roundMs, kind: 'pulse', committee: Number(committee) }
 }

@@ -3,11 +3,12 @@ import { noise } from '@libp2p/noise'
 import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
+import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { hyperspaceServices, type HyperspaceServices } from './services.ts'
 import { MAX_BOOTSTRAP_ADDRS, type NodeConfig } from '../core/config.ts'
 import { MAX_DIRECT_PEERS } from './direct-dialer.ts'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 export type HyperspaceLibp2p = Libp2p<HyperspaceServices>
 
@@ -25,7 +26,7 @@ export const MAX_CONNECTIONS = MAX_BOOTSTRAP_ADDRS + MAX_DIRECT_PEERS + 24
  * The browser node: reachable through relay reservations, upgraded to direct WebRTC between
  * browsers. It runs on the page's main thread because Chromium has no RTCPeerConnection in workers.
  */
-export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeConfig): Promise<HyperspaceLibp2p> {
+export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeConfig, banned: (peerId: PeerId) => boolean): Promise<HyperspaceLibp2p> {
   const reservations = Math.min(RELAY_RESERVATIONS, Math.max(1, config.bootstrap.length))
   return await createLibp2p({
     privateKey,
@@ -40,8 +41,13 @@ export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeC
     ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    // The browser default refuses ws:// and private addresses; a dev network lives on exactly those.
-    connectionGater: config.dev ? { denyDialMultiaddr: () => false } : {},
+    connectionGater: {
+      // The browser default refuses ws:// and private addresses; a dev network lives on exactly those.
+      ...(config.dev ? { denyDialMultiaddr: () => false } : {}),
+      // A peer the misbehaviour tracker banned is refused once its id is known, and not dialled.
+      denyInboundEncryptedConnection: banned,
+      denyDialPeer: banned
+    },
     connectionMonitor: { pingInterval: 5_000 },
     connectionManager: {
       maxConnections: MAX_CONNECTIONS,
@@ -51,6 +57,12 @@ export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeC
       // A tab is dialled only over WebRTC through its relays: a handful of upgrades at once is plenty.
       maxIncomingPendingConnections: 8
     },
-    services: hyperspaceServices({ network: config.network, dev: config.dev, dhtServer: false, colocationPenalty: !config.dev })
+    services: hyperspaceServices({
+      network: config.network,
+      dev: config.dev,
+      dhtServer: false,
+      colocationPenalty: !config.dev,
+      relays: config.bootstrap.flatMap(addr => multiaddr(addr).getComponents().findLast(c => c.name === 'p2p')?.value ?? [])
+    })
   })
 }

@@ -1,5 +1,8 @@
-import { gossipsub, type GossipsubOpts } from '@libp2p/gossipsub'
+import { gossipsub, type GossipSub, type GossipsubOpts } from '@libp2p/gossipsub'
+import { createTopicScoreParams, type PeerScore, type PeerScoreThresholds, type TopicScoreParams } from '@libp2p/gossipsub/score'
 import { toString } from 'uint8arrays/to-string'
+import { HyperspaceError } from '../core/errors.ts'
+import { MAX_TOPIC_LENGTH, parseTopic, RELAY_MAIN_TOPICS, RELAY_ON_DEMAND_TOPICS } from '../core/topics.ts'
 
 type RawGossipMessage = Parameters<GossipsubOpts['fastMsgIdFn']>[0]
 
@@ -14,23 +17,141 @@ export function authorAndSeqno (msg: RawGossipMessage): string {
   return msg.from === undefined || msg.seqno === undefined ? '' : `${toString(msg.from, 'base64')}:${toString(msg.seqno, 'base64')}`
 }
 
+/** GossipSub's own thresholds, spelled out because the topic score below is built against them. */
+export const GOSSIP_SCORE_THRESHOLDS: PeerScoreThresholds = {
+  gossipThreshold: -10,
+  publishThreshold: -50,
+  graylistThreshold: -80,
+  acceptPXThreshold: 10,
+  opportunisticGraftThreshold: 20
+}
+
+/** What GossipSub charges a subscription besides its name (GossipsubTopicEntryOverhead, not exported). */
+const GOSSIPSUB_TOPIC_ENTRY_BYTES = 1024
+
 /**
- * GossipSub as every Hyperspace node runs it: signed messages only, peer scoring on.
+ * GossipSub's per-peer subscription budget: what a relay carrying every topic it may subscribes to,
+ * with the longest names (68 topics, 74,256 bytes, ~73 KiB). A page subscribes to five at most, but
+ * its relay to up to 68, and a subscription past the budget is dropped without a word: with 32 KiB
+ * (~30 topics) a page that connected to a busy relay saw it on none of the newer committee topics.
+ * This still bounds a peer to ~68 entries in GossipSub's table, not ~1,000.
+ */
+export const MAX_TOPIC_BYTES_PER_PEER = (RELAY_MAIN_TOPICS + RELAY_ON_DEMAND_TOPICS) * (GOSSIPSUB_TOPIC_ENTRY_BYTES + MAX_TOPIC_LENGTH)
+
+/** How long it takes an invalid message's weight in a sender's score to halve. */
+const INVALID_MESSAGE_HALF_LIFE_S = 600
+/** The score's counters decay once per interval (GossipSub's default). */
+const DECAY_INTERVAL_MS = 1000
+
+/**
+ * The score of every Hyperspace topic. Only P4, invalid messages, counts: each message a validator
+ * rejects (or that fails its signature) adds 1 to the sender's counter, which costs -10·counter² and
+ * halves every 10 minutes. The sender's score crosses the gossip threshold at its 2nd rejected message
+ * and the graylist at its 3rd, after which the node ignores everything it sends until the counter has
+ * decayed below √8 (about a minute after 3, an hour after a flood of a thousand); a relay also bans a
+ * peer once this part of its score alone is past the graylist (`invalidMessageScoreOf`). Ignored
+ * messages (stale, another version) cost nothing.
+ *
+ * P1–P3 are off. Hyperspace traffic is low and bursty (an announcement every 30 s, pulse phases), so
+ * P3's delivery-rate penalty would strike honest quiet peers; and P1/P2's positive credit would let a
+ * peer bank score by relaying honest traffic, then spend it on garbage.
+ */
+export const HYPERSPACE_TOPIC_SCORE: Readonly<TopicScoreParams> = Object.freeze(createTopicScoreParams({
+  topicWeight: 1,
+  timeInMeshWeight: 0,
+  firstMessageDeliveriesWeight: 0,
+  meshMessageDeliveriesWeight: 0,
+  meshFailurePenaltyWeight: 0,
+  invalidMessageDeliveriesWeight: -10,
+  invalidMessageDeliveriesDecay: 0.5 ** (DECAY_INTERVAL_MS / 1000 / INVALID_MESSAGE_HALF_LIFE_S)
+}))
+
+/**
+ * A node's bootstrap relays get this much score (P5): they forward everyone's messages, and a relay
+ * on a newer release may accept (and forward) a message this node rejects. It absorbs about ten such
+ * messages at once before the relay would be graylisted; the misbehaviour tracker spares relays too.
+ */
+const RELAY_SCORE = 1000
+
+/** GossipSub's score internals are not where this release keeps them; scoring cannot be set up. */
+export class GossipScoringUnavailableError extends HyperspaceError {
+  override name = 'GossipScoringUnavailableError'
+
+  constructor () { super('ERR_GOSSIP_SCORING_UNAVAILABLE', 'GossipSub has no peer score parameters to extend: check @libp2p/gossipsub\'s PeerScore') }
+}
+
+function peerScoreOf (pubsub: GossipSub): PeerScore {
+  const score = (pubsub as Partial<{ score: PeerScore }>).score
+  if (score?.params.topics === undefined) throw new GossipScoringUnavailableError()
+  return score
+}
+
+/**
+ * Topic score parameters are looked up by exact topic name, and GossipSub copies them once, at
+ * construction, with no way to add a topic later. Hyperspace topics are made at run time (network
+ * ids, pulse committees), so the table is replaced by one that answers for every topic `parseTopic`
+ * knows: nothing is stored per topic, and nothing needs removing when a topic is left (GossipSub
+ * reads a topic's parameters for as long as any peer's statistics mention it).
+ */
+function scoreEveryHyperspaceTopic (pubsub: GossipSub): void {
+  peerScoreOf(pubsub).params.topics = new Proxy<Record<string, TopicScoreParams>>({}, {
+    get: (_table, topic) => typeof topic === 'string' && parseTopic(topic) !== undefined ? HYPERSPACE_TOPIC_SCORE : undefined
+  })
+}
+
+/**
+ * The part of a peer's score that invalid messages make (P4 over every scored topic, weighed as
+ * GossipSub weighs it), read from its counters now rather than from the score cached for a heartbeat.
+ * The total also holds GossipSub's behaviour penalty (P7: IWANTs answered late, a GRAFT during
+ * backoff), which a page with a busy main thread earns without sending anything wrong.
+ */
+export function invalidMessageScoreOf (pubsub: GossipSub, peerId: string): number {
+  const score = peerScoreOf(pubsub)
+  let total = 0
+  for (const [topic, stats] of Object.entries(score.peerStats.get(peerId)?.topics ?? {})) {
+    const params = score.params.topics[topic]
+    if (params !== undefined) total += stats.invalidMessageDeliveries ** 2 * params.invalidMessageDeliveriesWeight * params.topicWeight
+  }
+  return total
+}
+
+export interface HyperspaceGossipOptions {
+  colocationPenalty: boolean
+  /** Peer ids of this node's bootstrap relays (see RELAY_SCORE). */
+  relays?: string[]
+}
+
+/**
+ * GossipSub as every Hyperspace node runs it: signed messages only, every Hyperspace topic scored
+ * (see HYPERSPACE_TOPIC_SCORE).
  *
  * The IP-colocation penalty (P6) is off where it would punish normal users: many browsers reach a
  * relay from one address (a shared NAT, or loopback on a dev machine), and P6 graylists them once
  * about ten are connected, after which gossip stops without an error. Sybil resistance comes from the
  * pulse work and the application score instead.
  */
-export function hyperspaceGossip (options: { colocationPenalty: boolean }): ReturnType<typeof gossipsub> {
+export function hyperspaceGossip (options: HyperspaceGossipOptions): ReturnType<typeof gossipsub> {
+  const relays = new Set(options.relays)
   const init: Partial<GossipsubOpts> = {
     emitSelf: false,
     globalSignaturePolicy: 'StrictSign',
     fastMsgIdFn: authorAndSeqno,
     allowPublishToZeroTopicPeers: true,
     // The largest message any Hyperspace topic carries is well under this; bigger frames are dropped.
-    maxInboundDataLength: 256 * 1024
+    maxInboundDataLength: 256 * 1024,
+    maxTopicBytesPerPeer: MAX_TOPIC_BYTES_PER_PEER,
+    scoreThresholds: GOSSIP_SCORE_THRESHOLDS,
+    scoreParams: {
+      decayInterval: DECAY_INTERVAL_MS,
+      appSpecificScore: peerId => relays.has(peerId) ? RELAY_SCORE : 0,
+      appSpecificWeight: 1,
+      ...(options.colocationPenalty ? {} : { IPColocationFactorWeight: 0 })
+    }
   }
-  if (!options.colocationPenalty) init.scoreParams = { IPColocationFactorWeight: 0 }
-  return gossipsub(init)
+  const factory = gossipsub(init)
+  return components => {
+    const pubsub = factory(components)
+    scoreEveryHyperspaceTopic(pubsub)
+    return pubsub
+  }
 }

@@ -14,7 +14,7 @@ import type { Embedder } from './embedder.ts'
 import type { ProxyFetcher } from '../core/proxy/fetcher.ts'
 import type { ModelHost } from './model-host.ts'
 import type { ReceiptLogStore } from './receipt-book.ts'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 /** Everything the node needs, passed in so tests and other hosts can supply their own. */
 export interface NodeComponents {
@@ -24,7 +24,8 @@ export interface NodeComponents {
   peerCache: PeerCacheStore
   settingsStore: SettingsStore
   scheduler: Scheduler
-  createLibp2p: (key: PrivateKey, config: NodeConfig) => Promise<HyperspaceLibp2p>
+  /** `banned` is asked by the connection gater: a peer it names may not connect or be dialled. */
+  createLibp2p: (key: PrivateKey, config: NodeConfig, banned: (peerId: PeerId) => boolean) => Promise<HyperspaceLibp2p>
   /** The pulse worker: proves this node's rounds and recomputes the rows it checks as a validator. */
   prover: Prover & LeafRecomputer
   pulseStore: PulseStore

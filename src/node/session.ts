@@ -62,7 +62,12 @@ export interface SessionHost {
  */
 export async function createSession (components: NodeComponents, key: PrivateKey, host: SessionHost): Promise<Session> {
   const { config, scheduler } = components
-  const libp2p = await components.createLibp2p(key, config)
+  // Created before libp2p, whose connection gater asks it about bans; it hangs up and asks the
+  // keeper about relays only once both exist.
+  const misbehaviour: MisbehaviourTracker = new MisbehaviourTracker(scheduler, id => keeper.isRelay(id), peerId => {
+    libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })
+  })
+  const libp2p = await components.createLibp2p(key, config, peerId => misbehaviour.isBanned(peerId))
   const keeper = new RelayKeeper(libp2p, scheduler, config.bootstrap)
   // The announcement reads what is served from the coordinator below, which needs this registry;
   // nothing is announced before start(), by which time both exist.
@@ -96,9 +101,6 @@ export async function createSession (components: NodeComponents, key: PrivateKey
       queryMemory: async (peer, space, vector, signal) => { await memory.queryOn(peer, space, vector, signal) }
     }),
     history: validatorHistory
-  })
-  const misbehaviour = new MisbehaviourTracker(scheduler, id => keeper.isRelay(id), peerId => {
-    libp2p.hangUp(peerId).catch(err => { console.warn('hyperspace: hang-up failed', peerId.toString(), err) })
   })
   const receipts = new ReceiptBook(components.receiptStore, config.networkId, signer.peerId)
   const points = new PointsService(libp2p, {

@@ -13,6 +13,7 @@ export interface RelayArgs {
   network: string
   maxReservations: number
   maxReservationsPerHost: number
+  maxConnectionsPerHost: number
   /** Write the dialable addresses as a bootstrap.json to this path. */
   bootstrapOut?: string
   /** PEM files that make the relay listen on wss itself (browsers on https pages cannot open ws://). */
@@ -33,7 +34,8 @@ export const RELAY_USAGE = `npm run relay -- [options]
   --key-file <path>         keep the relay's identity in this file (created if missing)
   --network <name>          network name (default ${RELAY_DEFAULTS.network})
   --max-reservations <n>    circuit relay reservations in all (default ${RELAY_DEFAULTS.maxReservations})
-  --max-per-host <n>        reservations from one IP address (default ${RELAY_DEFAULTS.maxReservationsPerHost})
+  --max-per-host <n>        reservations from one IPv4 address or IPv6 /64 (default ${RELAY_DEFAULTS.maxReservationsPerHost})
+  --max-conns-per-host <n>  connections from one IPv4 address or IPv6 /64 (default ${RELAY_DEFAULTS.maxConnectionsPerHost})
   --bootstrap-out <path>    write a bootstrap.json listing this relay
   --tls-cert <file>         PEM certificate (with its chain): listen on wss instead of ws
   --tls-key <file>          PEM private key of --tls-cert (the two go together)
@@ -60,6 +62,7 @@ export function parseRelayArgs (argv: string[]): RelayArgs {
       network: { type: 'string' },
       'max-reservations': { type: 'string' },
       'max-per-host': { type: 'string' },
+      'max-conns-per-host': { type: 'string' },
       'bootstrap-out': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
@@ -76,7 +79,8 @@ export function parseRelayArgs (argv: string[]): RelayArgs {
     announce: values.announce ?? [],
     network,
     maxReservations: positiveInt(values['max-reservations'], 'max-reservations', RELAY_DEFAULTS.maxReservations),
-    maxReservationsPerHost: positiveInt(values['max-per-host'], 'max-per-host', RELAY_DEFAULTS.maxReservationsPerHost)
+    maxReservationsPerHost: positiveInt(values['max-per-host'], 'max-per-host', RELAY_DEFAULTS.maxReservationsPerHost),
+    maxConnectionsPerHost: positiveInt(values['max-conns-per-host'], 'max-conns-per-host', RELAY_DEFAULTS.maxConnectionsPerHost)
   }
   if (values['key-file'] !== undefined) args.keyFile = values['key-file']
   if (values['bootstrap-out'] !== undefined) args.bootstrapOut = values['bootstrap-out']

@@ -26,6 +26,9 @@ const relay = await startRelay({
   network: args.network,
   maxReservations: args.maxReservations,
   maxReservationsPerHost: args.maxReservationsPerHost,
+  maxConnectionsPerHost: args.maxConnectionsPerHost,
+  maxProvidersPerPeer: RELAY_DEFAULTS.maxProvidersPerPeer,
+  maxProviders: RELAY_DEFAULTS.maxProviders,
   maxTopics: RELAY_DEFAULTS.maxTopics,
   ...(tls !== undefined ? { tls } : {})
 })

@@ -1,16 +1,20 @@
-import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { noise } from '@libp2p/noise'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { isDevNetwork } from '../core/config.ts'
 import { systemScheduler } from '../core/scheduler.ts'
+import { RELAY_ON_DEMAND_TOPICS } from '../core/topics.ts'
+import { GOSSIP_SCORE_THRESHOLDS, invalidMessageScoreOf } from '../net/gossip.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { hyperspaceServices, type HyperspaceServices } from '../net/services.ts'
+import { InboundConnectionLimiter } from './connection-limits.ts'
+import { RelayDatastore } from './relay-datastore.ts'
 import { ReservationLimiter } from './reservation-limits.ts'
 import { TopicCarrier } from './topic-carrier.ts'
 import type { RelayTls } from './tls-files.ts'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 export interface RelayOptions {
   privateKey: PrivateKey
@@ -21,18 +25,47 @@ export interface RelayOptions {
   network: string
   maxReservations: number
   maxReservationsPerHost: number
+  /** Connections from one address group (an IPv4 address, an IPv6 /64), open or in their handshake. */
+  maxConnectionsPerHost: number
+  /** DHT provider records one peer may have the relay keep, and in all (see RelayDatastore). */
+  maxProvidersPerPeer: number
+  maxProviders: number
   /** The most gossip topics this relay joins on behalf of its peers. */
   maxTopics: number
   /** Listen on wss with this certificate instead of plain ws (which https pages may not open). */
   tls?: RelayTls
 }
 
-export const RELAY_DEFAULTS = { host: '127.0.0.1', port: 4002, network: 'dev', maxReservations: 512, maxReservationsPerHost: 64, maxTopics: 64 } as const
+export const RELAY_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 4002,
+  network: 'dev',
+  maxReservations: 512,
+  maxReservationsPerHost: 64,
+  maxConnectionsPerHost: 128,
+  maxProvidersPerPeer: 1024,
+  maxProviders: 32_768,
+  maxTopics: RELAY_ON_DEMAND_TOPICS
+} as const
+
+/** New connections one address group may open per second. */
+const INBOUND_CONNECTIONS_PER_SECOND = 50
+/** Handshakes in progress from one address group, of the relay's MAX_PENDING_CONNECTIONS. */
+const MAX_PENDING_PER_HOST = 8
+const MAX_PENDING_CONNECTIONS = 64
+/** A peer-store record (addresses, protocols, keys) the relay keeps for one peer; an honest one is a few KiB. */
+const MAX_PEER_RECORD_BYTES = 64 * 1024
+
+export type RelayServices = HyperspaceServices & { relay: CircuitRelayService }
 
 export interface Relay {
-  libp2p: Libp2p<HyperspaceServices>
+  libp2p: Libp2p<RelayServices>
   /** Dialable addresses including /p2p/<peer id>: what goes into bootstrap.json. */
   addrs: string[]
+  /** The gossip topics the relay carries for its peers. */
+  carriedTopics(): string[]
+  /** DHT provider records it holds. */
+  providerRecords(): number
   stop(): Promise<void>
 }
 
@@ -45,8 +78,20 @@ export interface Relay {
 export async function startRelay (options: RelayOptions): Promise<Relay> {
   const dev = isDevNetwork(options.network)
   const limiter = new ReservationLimiter(options.maxReservationsPerHost)
-  const libp2p = await createLibp2p({
+  const connections = new InboundConnectionLimiter({
+    maxPerGroup: options.maxConnectionsPerHost,
+    maxPendingPerGroup: MAX_PENDING_PER_HOST,
+    perSecond: INBOUND_CONNECTIONS_PER_SECOND
+  })
+  // Created before libp2p because the connection gater asks it; it hangs up only once libp2p runs.
+  const misbehaviour: MisbehaviourTracker = new MisbehaviourTracker(systemScheduler, () => false, peerId => {
+    libp2p.hangUp(peerId).catch(err => { console.warn('relay: hang-up failed', err) })
+  })
+  const banned = (peerId: PeerId): boolean => misbehaviour.isBanned(peerId)
+  const datastore = new RelayDatastore({ perPeer: options.maxProvidersPerPeer, total: options.maxProviders, maxPeerRecordBytes: MAX_PEER_RECORD_BYTES })
+  const libp2p: Libp2p<RelayServices> = await createLibp2p({
     privateKey: options.privateKey,
+    datastore,
     addresses: {
       listen: [`/ip4/${options.host}/tcp/${options.port}/${options.tls !== undefined ? 'tls/ws' : 'ws'}`],
       announce: options.announce
@@ -54,8 +99,22 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     transports: [webSockets(options.tls !== undefined ? { https: { cert: options.tls.cert, key: options.tls.key } } : {})],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    connectionManager: { maxConnections: options.maxReservations * 2, inboundConnectionThreshold: 50, maxIncomingPendingConnections: 64 },
-    connectionGater: { denyInboundRelayReservation: limiter.deny },
+    connectionManager: {
+      maxConnections: options.maxReservations * 2,
+      // libp2p's rate limit counts exact addresses (one IPv6 host has 2^64); the gater's counts groups.
+      // libp2p's must not be the stricter (its default is 5).
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_SECOND,
+      maxIncomingPendingConnections: MAX_PENDING_CONNECTIONS
+    },
+    connectionGater: {
+      denyInboundConnection: connections.deny,
+      denyInboundUpgradedConnection: connections.upgraded,
+      // A banned peer is known by its id once the connection is encrypted; until then only its address is.
+      denyInboundEncryptedConnection: banned,
+      denyDialPeer: banned,
+      denyInboundRelayReservation: source => banned(source) || limiter.deny(source),
+      denyOutboundRelayedConnection: (source, destination) => banned(source) || banned(destination)
+    },
     services: {
       ...hyperspaceServices({ network: options.network, dev, dhtServer: true, colocationPenalty: false }),
       relay: circuitRelayServer({
@@ -64,18 +123,38 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     }
   })
   limiter.attach(libp2p)
-  const misbehaviour = new MisbehaviourTracker(systemScheduler, () => false, peerId => {
-    libp2p.hangUp(peerId).catch(err => { console.warn('relay: hang-up failed', err) })
-  })
-  const carrier = new TopicCarrier(libp2p, options.privateKey, misbehaviour, options.maxTopics)
+  const stopWarden = banInvalidSenders(libp2p, misbehaviour)
+  const carrier = new TopicCarrier(libp2p, options.privateKey, misbehaviour, { network: options.network, maxTopics: options.maxTopics })
   carrier.start()
   return {
     libp2p,
     addrs: libp2p.getMultiaddrs().map(ma => ma.toString()),
+    carriedTopics: () => carrier.topics(),
+    providerRecords: () => datastore.providerRecords,
     stop: async () => {
+      stopWarden()
       carrier.stop()
       await libp2p.stop()
     }
   }
 }
 
+const SCORE_CHECK_MS = 1000
+
+/**
+ * GossipSub ignores a graylisted peer but keeps its connection, and messages that fail their
+ * signature never reach a validator (so they cost no strike): the relay bans a peer whose invalid
+ * messages alone (P4) put its score below the graylist, checking once per score decay. Not the total
+ * score: a page whose main thread is busy answers IWANTs late, GossipSub's behaviour penalty takes its
+ * total past the graylist for a moment, and a ban would hang up the page and kill its job streams.
+ */
+function banInvalidSenders (libp2p: Libp2p<HyperspaceServices>, misbehaviour: MisbehaviourTracker): () => void {
+  const pubsub = libp2p.services.pubsub
+  const timer = setInterval(() => {
+    for (const peer of pubsub.getPeers()) {
+      const score = invalidMessageScoreOf(pubsub, peer.toString())
+      if (score < GOSSIP_SCORE_THRESHOLDS.graylistThreshold && !misbehaviour.isBanned(peer)) misbehaviour.ban(peer, `invalid-message score ${score.toFixed(0)}`)
+    }
+  }, SCORE_CHECK_MS)
+  return () => { clearInterval(timer) }
+}

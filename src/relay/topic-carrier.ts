@@ -1,21 +1,32 @@
-import { roundMsOf } from '../core/config.ts'
-import { MAX_COMMITTEES } from '../core/pulse/committee.ts'
+import { TopicValidatorResult, type TopicValidatorFn } from '@libp2p/gossipsub'
+import { isNetworkIdOf } from '../core/config.ts'
 import { roundOf } from '../core/pulse/clock.ts'
 import { systemScheduler } from '../core/scheduler.ts'
-import { isHyperspaceTopic } from '../core/topics.ts'
+import { parseTopic, relayMainTopics, type ParsedTopic } from '../core/topics.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
+import { InferenceBroadcast } from '../net/inference-broadcast.ts'
 import { pulseSigner, verifyBeacon, verifyPulseSignature } from '../net/pulse-keys.ts'
 import { PulseService } from '../net/pulse-service.ts'
 import { ReceiptGossip } from '../net/receipt-gossip.ts'
 import type { CapabilityAnnouncement } from '../core/announcement.ts'
 import type { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import type { HyperspaceServices } from '../net/services.ts'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 
-const CAPABILITIES = /^hyperspace\/v2\/([a-z0-9-]+)\/capabilities$/
-const RECEIPTS = /^hyperspace\/v2\/([a-z0-9-]+)\/receipts$/
-const PULSE = /^hyperspace\/v2\/([a-z0-9-]+)\/pulse\/(0|[1-9][0-9]{0,4})$/
 const SWEEP_MS = 60_000
+/** Refused topics are summed up in the log at most this often: refusing must not flood the log. */
+const REFUSAL_LOG_MS = 60_000
+
+export interface TopicCarrierOptions {
+  /** The relay's `--network`: it carries only this network's topics (on a dev network, of any round length). */
+  network: string
+  /** Topics carried on demand besides the network's main ones (see `mainTopics`). */
+  maxTopics: number
+}
+
+interface CarriedTopic {
+  stop: () => void
+}
 
 /** The relay announces itself like any node, so browsers list it with what it offers. */
 export function relayAnnouncement (libp2p: Libp2p): CapabilityAnnouncement {
@@ -28,116 +39,167 @@ export function relayAnnouncement (libp2p: Libp2p): CapabilityAnnouncement {
 }
 
 /**
- * The relay joins every Hyperspace topic its peers join (a relay forwards only topics it is
- * subscribed to; dev networks with ?round= make new names), up to a bound, and leaves empty ones.
- * It checks what it forwards, so one bad publisher cannot get the relay itself cut off, and on pulse
+ * The relay joins the Hyperspace topics its peers join (a relay forwards only topics it is
+ * subscribed to; dev networks with ?round= make new names), and leaves empty ones. Every topic it
+ * carries has its validator, so one bad publisher cannot get the relay itself cut off, and on pulse
  * topics it is a validator: it judges every reveal and publishes verdicts. Each pulse committee has
  * its own topic; the relay serves each one it carries as a member of that committee would, whatever
  * the epoch, since its browsers move between committees and it does not.
+ *
+ * What a subscription can make it carry is bounded where the subscription is read, before anything
+ * starts: only topics `parseTopic` knows, of the relay's own network; a topic already carried is not
+ * joined again; past `maxTopics` on-demand topics, new ones are refused. The network's main topics
+ * (capabilities, receipts, inference, the pulse lobby) are always carried, so peers squatting on the
+ * on-demand slots cannot cut the network off its relay.
  */
 export class TopicCarrier {
-  private readonly pulses = new Map<string, PulseService>()
-  /** The capability announcer and receipt checker of each such topic the relay carries. */
-  private readonly topicServices = new Map<string, { stop: () => void }>()
-  /** Topics joined with nothing but a subscription (no service of the carrier's own). */
-  private readonly plainTopics = new Set<string>()
+  private readonly carried = new Map<string, CarriedTopic>()
+  private readonly mainTopics: ReadonlySet<string>
+  private refusedSinceLog = 0
+  private lastRefusalLog = 0
   private sweep?: ReturnType<typeof setInterval>
 
   constructor (
     private readonly libp2p: Libp2p<HyperspaceServices>,
     private readonly key: PrivateKey,
     private readonly misbehaviour: MisbehaviourTracker,
-    private readonly maxTopics: number
-  ) {}
+    private readonly options: TopicCarrierOptions
+  ) {
+    this.mainTopics = new Set(relayMainTopics(options.network))
+  }
 
   start (): void {
-    this.libp2p.services.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.topicValidators = new ValidatorsOrIgnore(pubsub.topicValidators)
+    pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     this.sweep = setInterval(() => { this.leaveEmptyTopics() }, SWEEP_MS)
   }
 
   stop (): void {
     clearInterval(this.sweep)
     this.libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
-    for (const pulse of this.pulses.values()) pulse.stop()
-    for (const gossip of this.topicServices.values()) gossip.stop()
-    this.pulses.clear()
-    this.topicServices.clear()
+    for (const carried of this.carried.values()) carried.stop()
+    this.carried.clear()
+  }
+
+  /** The topics carried now, including those whose service is still starting. */
+  topics (): string[] {
+    return [...this.carried.keys()]
   }
 
   private readonly onSubscriptionChange = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    const pubsub = this.libp2p.services.pubsub
     for (const { topic, subscribe } of evt.detail.subscriptions) {
-      if (!subscribe || !isHyperspaceTopic(topic) || pubsub.getTopics().includes(topic)) continue
-      if (pubsub.getTopics().length >= this.maxTopics) {
-        console.warn(`relay: not joining ${topic}, already carrying ${this.maxTopics} topics`)
-        continue
+      if (!subscribe || this.carried.has(topic) || this.joinedByOthers(topic)) continue
+      if (!this.admit(topic)) this.refusedSinceLog++
+    }
+    this.logRefusals()
+  }
+
+  /** Starts carrying a topic if it is the relay's to carry and there is room; counted here, synchronously. */
+  private admit (topic: string): boolean {
+    const parsed = parseTopic(topic)
+    if (parsed === undefined || !isNetworkIdOf(parsed.networkId, this.options.network)) return false
+    if (!this.mainTopics.has(topic) && this.onDemandCount() >= this.options.maxTopics) return false
+    this.carried.set(topic, this.serve(topic, parsed))
+    return true
+  }
+
+  /**
+   * A topic another part of the process joined (the gateway's own services) is theirs: a second
+   * service on it would replace their validator, and leaving it would unsubscribe them.
+   */
+  private joinedByOthers (topic: string): boolean {
+    return this.libp2p.services.pubsub.getTopics().includes(topic)
+  }
+
+  private onDemandCount (): number {
+    let main = 0
+    for (const topic of this.mainTopics) if (this.carried.has(topic)) main++
+    return this.carried.size - main
+  }
+
+  private serve (topic: string, parsed: ParsedTopic): CarriedTopic {
+    const { networkId, roundMs } = parsed
+    const strike = (e: CustomEvent<{ peerId: PeerId, error?: Error }>): void => {
+      this.misbehaviour.record(e.detail.peerId, e.detail.error?.message ?? 'unsigned message')
+    }
+    switch (parsed.kind) {
+      case 'pulse': {
+        const pulse = new PulseService(this.libp2p, systemScheduler, {
+          networkId,
+          roundMs,
+          committee: parsed.committee,
+          signer: pulseSigner(this.key),
+          verify: verifyPulseSignature,
+          verifyBeacon,
+          validating: () => true,
+          workingCaps: () => ['relay', 'validation']
+        })
+        pulse.addEventListener('invalid', strike)
+        pulse.start().catch(err => {
+          console.warn(`relay: pulse on ${topic} failed to start`, err)
+          if (this.carried.get(topic) === pulse) this.carried.delete(topic)
+          pulse.stop()
+        })
+        return pulse
       }
-      this.join(topic)
+      case 'capabilities': {
+        const gossip = new CapabilityGossip(this.libp2p, systemScheduler, networkId, () => relayAnnouncement(this.libp2p))
+        gossip.addEventListener('invalid', strike)
+        gossip.start()
+        return gossip
+      }
+      case 'receipts': {
+        // The relay takes part in no job, but checks every receipt it forwards (signatures, round, replays).
+        const receipts = new ReceiptGossip(this.libp2p, {
+          networkId,
+          verify: verifyPulseSignature,
+          currentRound: () => roundOf(Date.now(), roundMs)
+        })
+        receipts.addEventListener('invalid', strike)
+        receipts.start()
+        return receipts
+      }
+      case 'inference': {
+        // The relay serves no model, so it never offers; it checks the wants and offers it forwards.
+        const broadcast = new InferenceBroadcast(this.libp2p, systemScheduler, networkId, () => undefined)
+        broadcast.addEventListener('invalid', strike)
+        broadcast.start()
+        return broadcast
+      }
     }
   }
 
-  private join (topic: string): void {
-    const pubsub = this.libp2p.services.pubsub
-    const pulseTopic = PULSE.exec(topic)
-    if (pulseTopic !== null) {
-      const [, pulseNetwork = '', committee = ''] = pulseTopic
-      const roundMs = roundMsOf(pulseNetwork)
-      if (roundMs === undefined || Number(committee) >= MAX_COMMITTEES) return
-      const pulse = new PulseService(this.libp2p, systemScheduler, {
-        networkId: pulseNetwork,
-        roundMs,
-        committee: Number(committee),
-        signer: pulseSigner(this.key),
-        verify: verifyPulseSignature,
-        verifyBeacon,
-        validating: () => true,
-        workingCaps: () => ['relay', 'validation']
-      })
-      pulse.addEventListener('invalid', e => { this.misbehaviour.record(e.detail.peerId, e.detail.error.message) })
-      this.pulses.set(topic, pulse)
-      pulse.start().catch(err => { console.warn(`relay: pulse on ${topic} failed to start`, err) })
-      return
-    }
-    const capabilitiesNetwork = CAPABILITIES.exec(topic)?.[1]
-    if (capabilitiesNetwork !== undefined) {
-      const gossip = new CapabilityGossip(this.libp2p, systemScheduler, capabilitiesNetwork, () => relayAnnouncement(this.libp2p))
-      gossip.addEventListener('invalid', e => { this.misbehaviour.record(e.detail.peerId, e.detail.error?.message ?? 'unsigned message') })
-      this.topicServices.set(topic, gossip)
-      gossip.start()
-      return
-    }
-    const receiptsNetwork = RECEIPTS.exec(topic)?.[1]
-    const receiptsRoundMs = receiptsNetwork === undefined ? undefined : roundMsOf(receiptsNetwork)
-    if (receiptsNetwork !== undefined && receiptsRoundMs !== undefined) {
-      // The relay takes part in no job, but checks every receipt it forwards (signatures, round, replays).
-      const receipts = new ReceiptGossip(this.libp2p, {
-        networkId: receiptsNetwork,
-        verify: verifyPulseSignature,
-        currentRound: () => roundOf(Date.now(), receiptsRoundMs)
-      })
-      receipts.addEventListener('invalid', e => { this.misbehaviour.record(e.detail.peerId, e.detail.error.message) })
-      this.topicServices.set(topic, receipts)
-      receipts.start()
-      return
-    }
-    pubsub.subscribe(topic)
-    this.plainTopics.add(topic)
+  private logRefusals (): void {
+    const now = Date.now()
+    if (this.refusedSinceLog === 0 || now - this.lastRefusalLog < REFUSAL_LOG_MS) return
+    console.warn(`relay: refused ${this.refusedSinceLog} topic subscriptions (another network, an unknown topic, or past ${this.options.maxTopics} on-demand topics)`)
+    this.refusedSinceLog = 0
+    this.lastRefusalLog = now
   }
 
-  /** Leaves only topics the carrier joined: another part of the process (the gateway) owns its own. */
+  /** Leaves only topics the carrier joined. */
   private leaveEmptyTopics (): void {
     const pubsub = this.libp2p.services.pubsub
-    for (const topic of pubsub.getTopics()) {
+    for (const [topic, carried] of this.carried) {
       if (pubsub.getSubscribers(topic).length > 0) continue
-      const service = this.pulses.get(topic) ?? this.topicServices.get(topic)
-      if (service !== undefined) {
-        service.stop()
-        this.pulses.delete(topic)
-        this.topicServices.delete(topic)
-      } else if (this.plainTopics.delete(topic)) {
-        pubsub.unsubscribe(topic)
-        pubsub.topicValidators.delete(topic)
-      }
+      carried.stop()
+      this.carried.delete(topic)
     }
   }
 }
+
+/**
+ * GossipSub accepts a message on a topic without a validator, keeps it in its message cache for five
+ * heartbeats and relays it if it can, so a peer could park any amount of data in the relay on topics
+ * nobody validates (40 MiB in 200 messages in a test). Here a topic without a validator has one that
+ * ignores everything: the message is dropped before it is cached or forwarded, and the sender is not
+ * blamed, since an honest peer's message can arrive before a pulse service has set its validator.
+ */
+class ValidatorsOrIgnore extends Map<string, TopicValidatorFn> {
+  override get (topic: string): TopicValidatorFn {
+    return super.get(topic) ?? ignore
+  }
+}
+
+const ignore: TopicValidatorFn = () => TopicValidatorResult.Ignore

@@ -1,3 +1,4 @@
+import type { PointsFold } from '../core/points.ts'
 import type { HistorySnapshot } from '../core/pulse/validators.ts'
 import type { HyperspaceDb, RoundRecord, StoredAttestation } from './database.ts'
 
@@ -42,6 +43,25 @@ export class PulseStore {
 
   async all (networkId: string, peerId: string): Promise<RoundRecord[]> {
     return await this.db.getAll('rounds', roundsOf(networkId, peerId))
+  }
+
+  /** The identity's folded rounds on this network (see PulseLedger), or undefined if none is (validly) kept. */
+  async pointsFold (networkId: string, peerId: string): Promise<PointsFold | undefined> {
+    const stored: unknown = await this.db.get('settings', foldKey(networkId, peerId))
+    return isPointsFold(stored) ? stored : undefined
+  }
+
+  /**
+   * Replaces the identity's fold and deletes the round records it folded in, in one transaction: a
+   * crash leaves either the records or the fold that holds their points, never neither.
+   */
+  async fold (networkId: string, peerId: string, fold: PointsFold): Promise<void> {
+    const tx = this.db.transaction(['rounds', 'settings'], 'readwrite')
+    await Promise.all([
+      tx.objectStore('settings').put(fold, foldKey(networkId, peerId)),
+      tx.objectStore('rounds').delete(IDBKeyRange.bound([networkId, peerId, 0], [networkId, peerId, fold.throughRound])),
+      tx.done
+    ])
   }
 
   /**
@@ -99,6 +119,21 @@ function attestationsOf (networkId: string, peerId: string, from: number, to: nu
 
 function roundsOf (networkId: string, peerId: string): IDBKeyRange {
   return IDBKeyRange.bound([networkId, peerId, 0], [networkId, peerId, MAX_ROUND])
+}
+
+function foldKey (networkId: string, peerId: string): string {
+  return `points-fold/${networkId}/${peerId}`
+}
+
+const optionalCount = (value: unknown): boolean => value === undefined || (Number.isSafeInteger(value) && (value as number) >= 0)
+
+function isPointsFold (value: unknown): value is PointsFold {
+  const f = value as Partial<Record<keyof PointsFold, unknown>> | null
+  return typeof f === 'object' && f !== null && Number.isSafeInteger(f.throughRound) &&
+    typeof f.points === 'number' && Number.isFinite(f.points) && f.points >= 0 &&
+    typeof f.lastDayPoints === 'number' && Number.isFinite(f.lastDayPoints) && f.lastDayPoints >= 0 &&
+    Number.isSafeInteger(f.verifiedDays) && (f.verifiedDays as number) >= 0 &&
+    optionalCount(f.lastDay) && optionalCount(f.streakStart) && optionalCount(f.lastVerified)
 }
 
 function historyKey (networkId: string, peerId: string): string {

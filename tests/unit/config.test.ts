@@ -6,6 +6,7 @@ import {
   isDevNetwork,
   linkSettingsKey,
   linkSettingsOf,
+  isNetworkIdOf,
   looksLikeBootstrapAddr,
   networkIdFor,
   parseNodeConfig,
@@ -216,6 +217,28 @@ describe('isDevNetwork and networkIdFor', () => {
     expect(networkIdFor('mainnet', 90_000)).toBe('mainnet')
     expect(networkIdFor('dev', 6000)).toBe('dev-t6')
     expect(networkIdFor('dev', 3_600_000)).toBe('dev-t3600')
+  })
+})
+
+describe('isNetworkIdOf (which topics a relay of a network carries)', () => {
+  it('a network\'s own id belongs to it', () => {
+    expect(isNetworkIdOf('mainnet', 'mainnet')).toBe(true)
+    expect(isNetworkIdOf('dev', 'dev')).toBe(true)
+  })
+
+  it('a dev network also owns its round lengths, other networks do not', () => {
+    expect(isNetworkIdOf('dev-t6', 'dev')).toBe(true)
+    expect(isNetworkIdOf('dev-x-t2', 'dev-x')).toBe(true)
+    expect(isNetworkIdOf('mainnet-t6', 'mainnet')).toBe(false)
+  })
+
+  it('refuses other networks and round lengths outside 2–3600 s', () => {
+    expect(isNetworkIdOf('x-t2', 'dev')).toBe(false)
+    expect(isNetworkIdOf('dev-2', 'dev')).toBe(false)
+    expect(isNetworkIdOf('dev-x-t6', 'dev')).toBe(false)
+    expect(isNetworkIdOf('dev-t1', 'dev')).toBe(false)
+    expect(isNetworkIdOf('dev-t3601', 'dev')).toBe(false)
+    expect(isNetworkIdOf('mainnet', 'dev')).toBe(false)
   })
 })
 

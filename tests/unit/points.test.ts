@@ -1,7 +1,10 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { CAPABILITY_NAMES, capabilityMultiplier, type CapabilityStatusMap } from '../../src/core/capabilities.ts'
 import {
   DAY_MS,
+  EMPTY_FOLD,
+  foldPoints,
   GRACE_ROUNDS,
   POINTS_PER_DAY,
   livenessFactor,
@@ -234,5 +237,44 @@ describe('summarize', () => {
     expect(summarize([midnight], T, day * DAY_MS).today).toBe(midnight.points)
     expect(summarize(points, T, (day + 1) * DAY_MS).today).toBe(0)
     expect(summarize([], T, day * DAY_MS)).toEqual({ presence: 0, work: 0, total: 0, today: 0 })
+  })
+})
+
+describe('folding rounds away (a node keeps a bounded window of round records)', () => {
+  const T = 90_000
+  /** Histories over a few weeks of rounds: runs of verified rounds, gaps short and long, day changes, any capability. */
+  const history = fc.array(fc.record({ gap: fc.oneof(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 6, max: 2000 })), verified: fc.boolean(), capability: fc.double({ min: 1, max: 1.6, noNaN: true }) }), { maxLength: 300 })
+    .map(entries => {
+      let round = firstRoundOfDay(20_000, T)
+      return entries.map(e => { round += e.gap; return { round, verified: e.verified, capability: e.capability } })
+    })
+
+  it('the folded rounds and the rest after the fold give exactly the whole history\'s points, today\'s included', () => {
+    fc.assert(fc.property(history, fc.array(fc.nat(), { maxLength: 3 }), fc.nat(), (rounds, cutSeeds, nowSeed) => {
+      const cuts = [...new Set(cutSeeds.map(c => c % (rounds.length + 1)))].sort((a, b) => a - b)
+      let fold = EMPTY_FOLD
+      let from = 0
+      for (const cut of cuts) {
+        fold = foldPoints(fold, rounds.slice(from, cut), T)
+        from = cut
+      }
+      const lastRound = rounds.at(-1)?.round ?? 0
+      const now = (lastRound + nowSeed % 2000) * T
+      const whole = summarize(presencePoints(rounds, T), T, now)
+      const kept = rounds.slice(from)
+      const pruned = summarize(presencePoints(kept, T, fold), T, now, 0, fold)
+      expect(pruned).toEqual(whole)
+      expect(presencePoints(kept, T, fold)).toEqual(presencePoints(rounds, T).filter(p => p.round > fold.throughRound))
+    }))
+  })
+
+  it('a day split by the fold counts once for liveness', () => {
+    const start = firstRoundOfDay(20_000, T)
+    // Day 0 (split across the fold), day 1, then day 2.
+    const rounds = [...verifiedRange(start, start + 3), ...verifiedRange(start + 500, start + 503), ...verifiedRange(start + 960, start + 961), ...verifiedRange(start + 1920, start + 1921)]
+    const fold = foldPoints(EMPTY_FOLD, rounds.slice(0, 2), T)
+    expect(fold.verifiedDays).toBe(1)
+    expect(presencePoints(rounds.slice(2), T, fold).map(p => p.liveness)).toEqual(presencePoints(rounds, T).slice(2).map(p => p.liveness))
+    expect(presencePoints(rounds.slice(2), T, fold).at(-1)?.liveness).toBe(livenessFactor(2))
   })
 })

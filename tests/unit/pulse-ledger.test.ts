@@ -1,6 +1,8 @@
 import 'fake-indexeddb/auto'
 import { describe, expect, it, vi } from 'vitest'
-import { PulseLedger } from '../../src/net/pulse-ledger.ts'
+import { multiplierOf } from '../../src/core/capabilities.ts'
+import { presencePoints, summarize, type AttestedRound } from '../../src/core/points.ts'
+import { FOLD_BATCH, PulseLedger, ROUNDS_KEPT } from '../../src/net/pulse-ledger.ts'
 import { openHyperspaceDb } from '../../src/storage/database.ts'
 import { PulseStore } from '../../src/storage/pulse-store.ts'
 
@@ -22,6 +24,38 @@ describe('PulseLedger', () => {
     const other = new PulseLedger('dev-t7', SELF, 7_000, new PulseStore(db))
     await other.load()
     expect(other.history(5)).toEqual([])
+  })
+
+  it('keeps the newest ROUNDS_KEPT records, folds the older ones, and its points stay equal (across a reload too)', async () => {
+    const T90 = 90_000
+    const db = await openHyperspaceDb(`ledger-${crypto.randomUUID()}`)
+    const store = new PulseStore(db)
+    const ledger = new PulseLedger('dev', SELF, T90, store)
+    await ledger.load()
+    // Four days at T = 90 s with missed rounds, long gaps (streaks that end) and confirmed capabilities.
+    const start = 20_000 * 960
+    const all: AttestedRound[] = []
+    for (let i = 0; i < 2 * ROUNDS_KEPT; i++) {
+      const round = start + i + (i > 1500 ? 40 : 0) + (i > 3000 ? 400 : 0)
+      const verified = i % 7 !== 3
+      const confirmed = i % 5 === 0 ? ['relay' as const] : []
+      await ledger.update(round, r => { r.committed = true; r.verified = verified; r.confirmedCaps = confirmed })
+      all.push({ round, verified, capability: multiplierOf(confirmed) })
+    }
+    const now = ((all.at(-1)?.round ?? 0) + 10) * T90
+    const whole = summarize(presencePoints(all, T90), T90, now)
+    expect(ledger.summary(now)).toEqual(whole)
+    expect(ledger.history(10 * ROUNDS_KEPT).length).toBeLessThanOrEqual(ROUNDS_KEPT + FOLD_BATCH)
+    expect((await store.all('dev', SELF)).length).toBeLessThanOrEqual(ROUNDS_KEPT + FOLD_BATCH)
+    expect(ledger.get(start).committed).toBe(false)
+
+    const reopened = new PulseLedger('dev', SELF, T90, new PulseStore(db))
+    await reopened.load()
+    expect(reopened.summary(now)).toEqual(whole)
+    expect(reopened.history(3)).toEqual(ledger.history(3))
+    // A verdict for a round already folded changes nothing.
+    await reopened.update(start + 1, r => { r.verified = true })
+    expect(reopened.summary(now)).toEqual(whole)
   })
 
   it('reading a round it has no record of creates none', () => {

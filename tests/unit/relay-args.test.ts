@@ -12,7 +12,8 @@ describe('parseRelayArgs', () => {
       announce: [],
       network: 'dev',
       maxReservations: 512,
-      maxReservationsPerHost: 64
+      maxReservationsPerHost: 64,
+      maxConnectionsPerHost: 128
     })
   })
 
@@ -25,6 +26,7 @@ describe('parseRelayArgs', () => {
       '--network', 'mainnet',
       '--max-reservations', '100',
       '--max-per-host', '4',
+      '--max-conns-per-host', '16',
       '--bootstrap-out', 'public/bootstrap.json',
       '--tls-cert', 'relay.crt',
       '--tls-key', 'relay.key'
@@ -36,6 +38,7 @@ describe('parseRelayArgs', () => {
       network: 'mainnet',
       maxReservations: 100,
       maxReservationsPerHost: 4,
+      maxConnectionsPerHost: 16,
       bootstrapOut: 'public/bootstrap.json',
       tls: { certFile: 'relay.crt', keyFile: 'relay.key' }
     })
@@ -80,6 +83,7 @@ describe('parseRelayArgs', () => {
     expect(() => parseRelayArgs(['--max-reservations', '0'])).toThrow(RangeError)
     expect(() => parseRelayArgs(['--max-per-host', '2.5'])).toThrow(RangeError)
     expect(() => parseRelayArgs(['--max-per-host', 'many'])).toThrow(RangeError)
+    expect(() => parseRelayArgs(['--max-conns-per-host', '0'])).toThrow(RangeError)
     expect(parseRelayArgs(['--max-reservations', '1']).maxReservations).toBe(1)
   })
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { networkIdFor } from '../../src/core/config.ts'
-import { isHyperspaceTopic, topicFor } from '../../src/core/topics.ts'
+import { isValidNetworkName, networkIdFor } from '../../src/core/config.ts'
+import { MAX_TOPIC_LENGTH, parseTopic, RELAY_MAIN_TOPICS, relayMainTopics, topicFor, type TopicName } from '../../src/core/topics.ts'
 
 describe('topicFor', () => {
   it('names topics hyperspace/v2/<network id>/<name>', () => {
@@ -14,14 +14,16 @@ describe('topicFor', () => {
   })
 })
 
-describe('isHyperspaceTopic', () => {
-  it('accepts the topics this node uses', () => {
-    expect(isHyperspaceTopic('hyperspace/v2/mainnet/capabilities')).toBe(true)
-    expect(isHyperspaceTopic('hyperspace/v2/dev-t6/peer-discovery')).toBe(true)
-    expect(isHyperspaceTopic('hyperspace/v2/dev/some/sub-topic')).toBe(true)
+describe('parseTopic', () => {
+  it('reads the network id, round length and kind of the topics nodes use', () => {
+    expect(parseTopic('hyperspace/v2/mainnet/capabilities')).toEqual({ networkId: 'mainnet', roundMs: 90_000, kind: 'capabilities' })
+    expect(parseTopic('hyperspace/v2/dev-t6/receipts')).toEqual({ networkId: 'dev-t6', roundMs: 6_000, kind: 'receipts' })
+    expect(parseTopic('hyperspace/v2/dev/inference')).toEqual({ networkId: 'dev', roundMs: 90_000, kind: 'inference' })
+    expect(parseTopic('hyperspace/v2/dev/pulse/0')).toEqual({ networkId: 'dev', roundMs: 90_000, kind: 'pulse', committee: 0 })
+    expect(parseTopic('hyperspace/v2/dev/pulse/65535')).toEqual({ networkId: 'dev', roundMs: 90_000, kind: 'pulse', committee: 65_535 })
   })
 
-  it('rejects other topics', () => {
+  it('refuses anything else', () => {
     for (const topic of [
       '',
       'hyperspace/v1/mainnet/capabilities',
@@ -35,24 +37,46 @@ describe('isHyperspaceTopic', () => {
       '/hyperspace/v2/mainnet/capabilities',
       'hyperspace/v2/mainnet/capabilities\n',
       ' hyperspace/v2/mainnet/capabilities',
-      `hyperspace/v2/${'a'.repeat(42)}/capabilities`,
-      `hyperspace/v2/mainnet/${'a'.repeat(65)}`,
+      'hyperspace/v2/dev-t6/peer-discovery',
+      'hyperspace/v2/dev/some/sub-topic',
+      'hyperspace/v2/dev/pulse/65536',
+      'hyperspace/v2/dev/pulse/01',
+      'hyperspace/v2/dev/pulse/-1',
+      'hyperspace/v2/dev-t1/capabilities',
+      'hyperspace/v2/dev-t3601/capabilities',
+      'hyperspace/v2/dev-t6-t6/capabilities',
+      `hyperspace/v2/${'a'.repeat(33)}/capabilities`,
       '_peer-discovery._p2p._pubsub'
     ]) {
-      expect(isHyperspaceTopic(topic), JSON.stringify(topic)).toBe(false)
+      expect(parseTopic(topic), JSON.stringify(topic)).toBeUndefined()
     }
   })
 
-  it('accepts the longest network id and topic name', () => {
-    expect(isHyperspaceTopic(`hyperspace/v2/${'a'.repeat(41)}/capabilities`)).toBe(true)
-    expect(isHyperspaceTopic(`hyperspace/v2/mainnet/${'a'.repeat(64)}`)).toBe(true)
+  it('property: every topic of every valid network and round length parses back', () => {
+    const networkName = fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,31}$/).filter(isValidNetworkName)
+    const roundSeconds = fc.integer({ min: 2, max: 3600 })
+    const name = fc.constantFrom<TopicName>('capabilities', 'receipts', 'inference')
+    fc.assert(fc.property(networkName, roundSeconds, name, (network, seconds, kind) => {
+      const networkId = networkIdFor(network, seconds * 1000)
+      expect(parseTopic(topicFor(networkId, kind))).toEqual({ networkId, roundMs: seconds * 1000, kind })
+    }))
+  })
+})
+
+describe('the bounds GossipSub\'s per-peer topic budget is built from', () => {
+  it('MAX_TOPIC_LENGTH bounds every topic parseTopic reads, the longest network id\'s included', () => {
+    const longestId = `${'n'.repeat(32)}-t3600`
+    const topics = [...(['capabilities', 'receipts', 'inference'] as const).map(name => topicFor(longestId, name)), `hyperspace/v2/${longestId}/pulse/65535`]
+    for (const topic of topics) {
+      expect(parseTopic(topic), topic).toBeDefined()
+      expect(topic.length).toBeLessThanOrEqual(MAX_TOPIC_LENGTH)
+    }
+    expect(parseTopic(`hyperspace/v2/${'n'.repeat(42)}/capabilities`)).toBeUndefined()
   })
 
-  it('property: the topics of every valid network and round length are Hyperspace topics', () => {
-    const networkName = fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,31}$/)
-    const roundSeconds = fc.integer({ min: 2, max: 3600 })
-    fc.assert(fc.property(networkName, roundSeconds, (network, seconds) => {
-      expect(isHyperspaceTopic(topicFor(networkIdFor(network, seconds * 1000), 'capabilities'))).toBe(true)
-    }))
+  it('a relay\'s main topics are RELAY_MAIN_TOPICS distinct topics of its network', () => {
+    const topics = relayMainTopics('dev')
+    expect(new Set(topics).size).toBe(RELAY_MAIN_TOPICS)
+    for (const topic of topics) expect(parseTopic(topic)?.networkId).toBe('dev')
   })
 })
