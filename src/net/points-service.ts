@@ -32,6 +32,12 @@ export interface PointsServiceOptions {
   history: ProofHistory
   /** Whether this node counts a validator's pass of a round under a seed (CheckRules.counts). */
   counts: CheckRules['counts']
+  /**
+   * The first round in [from, to] whose validators this node drew itself. A default check starts there:
+   * in earlier rounds (before this node came online) only its anchors' word counts, and a check
+   * sampling them would say "validators unknown here" about every honest peer.
+   */
+  firstDrawnRound?: (from: number, to: number) => number | undefined
   streams?: JobStreamOpener
   rateLimit?: PeerRateLimit
 }
@@ -74,11 +80,15 @@ export class PointsService {
     await this.libp2p.unhandle(POINTS_PROTOCOL)
   }
 
-  /** The period a check asks for by default: the last day of finished rounds, at most MAX_PERIOD_ROUNDS. */
+  /**
+   * The period a check asks for by default: the last day of finished rounds (at most
+   * MAX_PERIOD_ROUNDS), from the first of them this node drew validators in, when there is one.
+   */
   defaultPeriod (): { from: number, to: number } {
     const to = Math.floor(this.options.scheduler.now() / this.options.roundMs) - 1
     const rounds = Math.min(MAX_PERIOD_ROUNDS, Math.max(1, Math.floor(DAY_MS / this.options.roundMs)))
-    return { from: Math.max(0, to - rounds + 1), to }
+    const dayFrom = Math.max(0, to - rounds + 1)
+    return { from: this.options.firstDrawnRound?.(dayFrom, to) ?? dayFrom, to }
   }
 
   /** Asks `peer` for its proof and checks it: its points, or why they did not check. */

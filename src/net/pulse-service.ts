@@ -111,6 +111,11 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
   /** Whose pass of a past round this node counts in a points proof: its anchors and that round's drawn validators in its view. */
   get countsInRound (): CheckRules['counts'] { return countsInRound(this.engine.history, this.ledger) }
 
+  /** The first round in [from, to] whose validators this node drew itself: before it, only anchors count. */
+  firstDrawnRound (from: number, to: number): number | undefined {
+    return this.ledger.between(from, to).filter(r => r.drawn !== undefined).reduce<number | undefined>((first, r) => first === undefined || r.round < first ? r.round : first, undefined)
+  }
+
   /**
    * This identity's history as a points proof reads it: its rounds and their commits from the
    * ledger, its voters' attestations from the store (none without one), the receipts it served.

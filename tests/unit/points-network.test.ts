@@ -102,6 +102,21 @@ describe('points proofs between real libp2p nodes', () => {
     expect(result.points).toBe(result.presence + result.work)
   })
 
+  it('a default check starts at the first round the checker drew validators in (before it, only anchors count)', async () => {
+    const a = node('honest-a')
+    const service = new PointsService(a.libp2p, {
+      networkId: NET, roundMs: ROUND_MS, scheduler: systemScheduler, verify: verifyPulseSignature, history: a.pulse.proofHistory(() => []),
+      counts: a.pulse.countsInRound, firstDrawnRound: (from, to) => a.pulse.firstDrawnRound(from, to)
+    })
+    const day = pointsService(a, a.pulse.proofHistory(() => [])).defaultPeriod()
+    const first = a.pulse.firstDrawnRound(day.from, day.to)
+    expect(first).toBeGreaterThan(day.from)
+    expect(service.defaultPeriod()).toEqual({ from: first, to: day.to })
+    const result = await service.check(idOf('honest-b'))
+    if (!result.checked) throw new Error(`${result.reason}: ${result.detail}`)
+    expect(result.from).toBe(first)
+  })
+
   it('a node answering with another node\'s history is caught', async () => {
     const result = await (services.get('honest-a') as PointsService).check(idOf('liar'))
     expect(result).toMatchObject({ checked: false, reason: 'mismatch' })

@@ -60,7 +60,7 @@ describe('an honest proof', () => {
     expect(result.presence).toBeCloseTo(claimPresencePoints(summary.rounds, ROUND_MS))
     expect(result.presence).toBeGreaterThan(0)
     expect(result.work).toBeCloseTo((100 + 101 + 102 + 103 + 104) / 1000)
-    expect(result.sampled).toEqual({ rounds: ROUNDS, receipts: 5 })
+    expect(result.sampled).toEqual({ rounds: ROUNDS, receipts: 5, unknownRounds: 0 })
   })
 
   it('claims only rounds it can back: unverified, commit-less and single-voter rounds are left out', async () => {
@@ -120,15 +120,21 @@ describe('forged proofs', () => {
     expectUnchecked(await checkProof(rulesFor(world, [...world.validators.map(v => v.peerId), world.subject.peerId]), ask, summary, pick, withAttestations(evidence, 2, [...one, own])), 'not-quorum')
   })
 
-  it('passes from fresh keys this checker does not count → unknown-validators, not a pass', async () => {
+  it('passes from fresh keys this checker does not count are not a pass: unknown-validators, or presence scaled by the rounds it could judge', async () => {
     const world = await makeWorld({ rounds: ROUNDS })
     const { summary, pick, evidence } = await honest(world)
     expectUnchecked(await checkProof(rulesFor(world, []), ask, summary, pick, evidence), 'unknown-validators')
+    const full = await checkProof(rulesFor(world), ask, summary, pick, evidence)
+    if (!full.checked) throw new Error(full.detail)
     // Sybils that sign whatever they are asked: two fresh keys pass a round that had no voters.
     const round = pick.rounds[1] as number
     const sybils = await Promise.all([signer(), signer()])
     const forged = await Promise.all(sybils.map(async s => await attest(s, round, world.seedOf(round), { peer: world.subject.peerId, ok: true, root: world.rootOf(round), caps: ['inference', 'validation'] }, 64)))
-    expectUnchecked(await checkProof(rulesFor(world), ask, summary, pick, withAttestations(evidence, 1, forged)), 'unknown-validators')
+    const scaled = await checkProof(rulesFor(world), ask, summary, pick, withAttestations(evidence, 1, forged))
+    if (!scaled.checked) throw new Error(scaled.detail)
+    expect(scaled.sampled.unknownRounds).toBe(1)
+    expect(scaled.presence).toBeCloseTo(full.presence * (pick.rounds.length - 1) / pick.rounds.length, 12)
+    expect(scaled.work).toBe(full.work)
   })
 
   it('passes for a root other than the committed one → mismatch', async () => {

@@ -28,7 +28,7 @@ export type UncheckedReason =
   | 'bad-signature'
   /** Fewer than two voters other than the peer passed a sampled round. */
   | 'not-quorum'
-  /** Enough voters passed, but this checker does not know enough of them to count their word. */
+  /** Enough voters passed, but in no sampled round does this checker know enough of them to count their word. */
   | 'unknown-validators'
   /** The evidence does not back what the summary claims (another round, root, peer or more capabilities). */
   | 'mismatch'
@@ -45,7 +45,8 @@ export interface CheckedPoints {
   /** Rounds and receipts claimed, and how many of each were held to evidence. */
   rounds: number
   receipts: number
-  sampled: { rounds: number, receipts: number }
+  /** `unknownRounds`: sampled rounds whose voters this checker does not count (presence is scaled by the rest). */
+  sampled: { rounds: number, receipts: number, unknownRounds: number }
 }
 
 export interface UncheckedPoints {
@@ -160,13 +161,16 @@ export async function checkProof (rules: CheckRules, ask: AskFrame, summary: Sum
       if (claim === undefined) unchecked('mismatch', `receipt ${index} was not claimed`)
       await checkReceipt(rules, claim, evidence.receipts[i] as Uint8Array)
     }))
+    // Rounds this checker could not judge (before it came online, where views of who is aged differ) are
+    // neither a pass nor a lie: presence counts the share of sampled rounds it could confirm.
     const unknown = outcomes.filter(o => o === 'unknown').length
-    if (unknown > 0) unchecked('unknown-validators', `${unknown} sampled round(s) rest on validators this node does not count`)
-    const presence = claimPresencePoints(summary.rounds, rules.roundMs)
+    if (unknown > 0 && unknown === outcomes.length) unchecked('unknown-validators', `all ${unknown} sampled round(s) rest on validators this node does not count`)
+    const confirmedShare = outcomes.length === 0 ? 1 : (outcomes.length - unknown) / outcomes.length
+    const presence = claimPresencePoints(summary.rounds, rules.roundMs) * confirmedShare
     const work = summary.receipts.reduce((sum, c) => sum + claimWorkPoints(c), 0)
     return {
       peer: rules.subject, checked: true, points: presence + work, presence, work, from: summary.from, to: summary.to,
-      rounds: summary.rounds.length, receipts: summary.receipts.length, sampled: { rounds: pick.rounds.length, receipts: pick.receipts.length }
+      rounds: summary.rounds.length, receipts: summary.receipts.length, sampled: { rounds: pick.rounds.length, receipts: pick.receipts.length, unknownRounds: unknown }
     }
   } catch (err) {
     if (err instanceof PointsUncheckedError) return { peer: rules.subject, checked: false, reason: err.reason as UncheckedReason, detail: err.message }
