@@ -1,16 +1,14 @@
 import { identify, type Identify } from '@libp2p/identify'
-import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT } from '@libp2p/kad-dht'
 import { ping, type Ping } from '@libp2p/ping'
 import { hyperspaceGossip } from './gossip.ts'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { ServiceFactoryMap } from 'libp2p'
 
-/** The services every Hyperspace node runs; the browser and the relay differ only in these flags. */
+/**
+ * The services every Hyperspace node runs. The DHT is added by each host (src/net/dht.ts): relays
+ * run it from the start, browsers load it once they are online (src/net/deferred-dht.ts).
+ */
 export interface ServiceOptions {
-  network: string
-  dev: boolean
-  /** Browsers are DHT clients; relays, which are reachable, are DHT servers. */
-  dhtServer: boolean
   colocationPenalty: boolean
 }
 
@@ -23,7 +21,6 @@ export type HyperspaceServices = {
   identify: Identify
   ping: Ping
   pubsub: GossipSub
-  dht: KadDHT
 }
 
 export function hyperspaceServices (options: ServiceOptions): ServiceFactoryMap<HyperspaceServices> {
@@ -32,12 +29,6 @@ export function hyperspaceServices (options: ServiceOptions): ServiceFactoryMap<
     // libp2p's connection monitor pings every few seconds; on a busy machine one ping can outlast the
     // interval, and with one stream allowed the overlap alone would abort a healthy connection.
     ping: ping({ maxOutboundStreams: 3, maxInboundStreams: 3 }),
-    pubsub: hyperspaceGossip({ colocationPenalty: options.colocationPenalty }),
-    dht: kadDHT({
-      protocol: dhtProtocol(options.network),
-      clientMode: !options.dhtServer,
-      // Dev networks live on loopback and private addresses; public networks must not spread them.
-      peerInfoMapper: options.dev ? passthroughMapper : removePrivateAddressesMapper
-    })
+    pubsub: hyperspaceGossip({ colocationPenalty: options.colocationPenalty })
   }
 }

@@ -355,7 +355,16 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   }
 
   /** Many libp2p events arrive together; the UI gets one update per task. */
-  private readonly queueStatus = coalesced(() => { this.safeDispatchEvent('status', { detail: this.status() }) })
+  private readonly queueStatus = coalesced(() => {
+    const status = this.status()
+    if (status.online) this.loadDHT()
+    this.safeDispatchEvent('status', { detail: status })
+  })
+
+  /** The DHT's code is not needed to come online (docs/architecture.md, "Initial JS"): it loads once the node is. */
+  private loadDHT (): void {
+    this.session?.libp2p.services.dht.load().catch(err => { console.warn('hyperspace: could not start the DHT', err) })
+  }
   private readonly queuePeers = coalesced(() => { this.safeDispatchEvent('peers', { detail: this.peers() }) })
 }
 

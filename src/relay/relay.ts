@@ -6,6 +6,7 @@ import { createLibp2p, type Libp2p } from 'libp2p'
 import { isDevNetwork } from '../core/config.ts'
 import { systemScheduler } from '../core/scheduler.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
+import { hyperspaceDHT } from '../net/dht.ts'
 import { hyperspaceServices, type HyperspaceServices } from '../net/services.ts'
 import { ReservationLimiter } from './reservation-limits.ts'
 import { TopicCarrier } from './topic-carrier.ts'
@@ -57,7 +58,8 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     connectionManager: { maxConnections: options.maxReservations * 2, inboundConnectionThreshold: 50, maxIncomingPendingConnections: 64 },
     connectionGater: { denyInboundRelayReservation: limiter.deny },
     services: {
-      ...hyperspaceServices({ network: options.network, dev, dhtServer: true, colocationPenalty: false }),
+      ...hyperspaceServices({ colocationPenalty: false }),
+      dht: hyperspaceDHT({ network: options.network, dev, server: true }),
       relay: circuitRelayServer({
         reservations: { maxReservations: options.maxReservations }
       })
