@@ -5,12 +5,15 @@ import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { hyperspaceServices, type HyperspaceServices } from './services.ts'
+import { deferredDHT, type DeferredDHT } from './deferred-dht.ts'
+import { dhtProtocol, hyperspaceServices, type HyperspaceServices } from './services.ts'
 import { MAX_BOOTSTRAP_ADDRS, type NodeConfig } from '../core/config.ts'
 import { MAX_DIRECT_PEERS } from './direct-dialer.ts'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 
-export type HyperspaceLibp2p = Libp2p<HyperspaceServices>
+// A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
+export type BrowserServices = HyperspaceServices & { dht: DeferredDHT }
+export type HyperspaceLibp2p = Libp2p<BrowserServices>
 
 /** Reservations held at once, so that losing one relay does not make the node undialable. */
 const RELAY_RESERVATIONS = 2
@@ -57,12 +60,17 @@ export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeC
       // A tab is dialled only over WebRTC through its relays: a handful of upgrades at once is plenty.
       maxIncomingPendingConnections: 8
     },
-    services: hyperspaceServices({
-      network: config.network,
-      dev: config.dev,
-      dhtServer: false,
-      colocationPenalty: !config.dev,
-      relays: config.bootstrap.flatMap(addr => multiaddr(addr).getComponents().findLast(c => c.name === 'p2p')?.value ?? [])
-    })
+    services: {
+      ...hyperspaceServices({
+        colocationPenalty: !config.dev,
+        relays: config.bootstrap.flatMap(addr => multiaddr(addr).getComponents().findLast(c => c.name === 'p2p')?.value ?? [])
+      }),
+      // Not needed to come online: its code is loaded when the node is (HyperspaceNode) or first used.
+      // Started after the relays are connected, it asks them for its neighbours at once.
+      dht: deferredDHT({
+        protocol: dhtProtocol(config.network),
+        importDHT: async () => (await import('./dht.ts')).hyperspaceDHT({ network: config.network, dev: config.dev, server: false, initialQuerySelfInterval: 0 })
+      })
+    }
   })
 }

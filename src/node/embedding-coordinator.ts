@@ -69,9 +69,9 @@ export class EmbeddingCoordinator {
     })
   }
 
+  /** Serves peers; the model loads with `sync()`, which the node calls once it is online (HyperspaceNode). */
   async start (): Promise<void> {
     await this.service.start()
-    this.sync()
   }
 
   async stop (): Promise<void> {

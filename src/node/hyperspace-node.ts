@@ -1,3 +1,4 @@
+import { coalesced } from './coalesced.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
@@ -22,6 +23,12 @@ import type { DirectDialer } from '../net/direct-dialer.ts'
 import type { NodeSettings } from '../storage/settings-store.ts'
 import type { Connection, PrivateKey } from '@libp2p/interface'
 
+/**
+ * What a page does not need to come online (the DHT's code, the embedding model) starts once the node
+ * is online or offline, or this long after its session started when it is still connecting.
+ */
+const DEFERRED_WORK_AT_THE_LATEST_MS = 5_000
+
 export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements NodeApi {
   readonly identity: IdentityApi
   readonly pulse: PulseApi
@@ -42,7 +49,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     },
     checked: () => this.session?.peerPoints.list() ?? []
   })
-  private session?: Session & { stopTicker: () => void }
+  private session?: Session & { stopTimers: () => void }
   private identityConflictRound?: number
   private settings: NodeSettings = { toggles: {} }
   private settingsWrites: Promise<void> = Promise.resolve()
@@ -50,6 +57,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   private readonly startedAt = Date.now()
   private cachedPeersDialled = false
   private relayWasConnected = false
+  private deferredWorkStarted = false
 
   private constructor (private readonly components: NodeComponents) {
     super()
@@ -290,7 +298,8 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     await startSession(session)
     // Latencies change without an event; refresh the peer list on the worker clock.
     const stopTicker = this.components.scheduler.every(2_000, () => { this.queuePeers() })
-    this.session = { ...session, stopTicker }
+    const stopDeferredWait = this.components.scheduler.after(DEFERRED_WORK_AT_THE_LATEST_MS, () => { this.startDeferredWork() })
+    this.session = { ...session, stopTimers: () => { stopTicker(); stopDeferredWait() } }
     this.queueStatus()
   }
 
@@ -298,7 +307,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     const session = this.session
     if (session === undefined) return
     this.session = undefined
-    session.stopTicker()
+    session.stopTimers()
     await stopSession(session)
   }
 
@@ -306,6 +315,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     await this.tearDown()
     this.cachedPeersDialled = false
     this.relayWasConnected = false
+    this.deferredWorkStarted = false
     await this.bringUp(key)
   }
 
@@ -366,19 +376,20 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   }
 
   /** Many libp2p events arrive together; the UI gets one update per task. */
-  private readonly queueStatus = coalesced(() => { this.safeDispatchEvent('status', { detail: this.status() }) })
-  private readonly queuePeers = coalesced(() => { this.safeDispatchEvent('peers', { detail: this.peers() }) })
-}
+  private readonly queueStatus = coalesced(() => {
+    const status = this.status()
+    if (status.state === 'online' || status.state === 'offline') this.startDeferredWork()
+    this.safeDispatchEvent('status', { detail: status })
+  })
 
-/** A function that, called any number of times in one task, runs `fn` once in a microtask. */
-function coalesced (fn: () => void): () => void {
-  let queued = false
-  return () => {
-    if (queued) return
-    queued = true
-    queueMicrotask(() => {
-      queued = false
-      fn()
-    })
+  /** See DEFERRED_WORK_AT_THE_LATEST_MS, and docs/architecture.md, "Initial JS". */
+  private startDeferredWork (): void {
+    const session = this.session
+    if (session === undefined || this.deferredWorkStarted) return
+    this.deferredWorkStarted = true
+    session.libp2p.services.dht.load().catch(err => { console.warn('hyperspace: could not start the DHT', err) })
+    session.embedding.sync()
   }
+
+  private readonly queuePeers = coalesced(() => { this.safeDispatchEvent('peers', { detail: this.peers() }) })
 }

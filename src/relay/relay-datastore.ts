@@ -1,7 +1,7 @@
 import { MemoryDatastore } from 'datastore-core/memory'
 import { Key, type KeyQuery, type Pair, type Query } from 'interface-datastore'
 import { HyperspaceError } from '../core/errors.ts'
-import { DHT_DATASTORE_PREFIX } from '../net/services.ts'
+import { DHT_DATASTORE_PREFIX } from '../net/dht.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
 /** Where kad-dht keeps provider records: `<prefix>/<CID multihash, base32>/<provider peer id>`. */

@@ -8,6 +8,7 @@ import { systemScheduler } from '../core/scheduler.ts'
 import { RELAY_ON_DEMAND_TOPICS } from '../core/topics.ts'
 import { GOSSIP_SCORE_THRESHOLDS, invalidMessageScoreOf } from '../net/gossip.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
+import { hyperspaceDHT } from '../net/dht.ts'
 import { hyperspaceServices, type HyperspaceServices } from '../net/services.ts'
 import { InboundConnectionLimiter } from './connection-limits.ts'
 import { RelayDatastore } from './relay-datastore.ts'
@@ -116,7 +117,8 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
       denyOutboundRelayedConnection: (source, destination) => banned(source) || banned(destination)
     },
     services: {
-      ...hyperspaceServices({ network: options.network, dev, dhtServer: true, colocationPenalty: false }),
+      ...hyperspaceServices({ colocationPenalty: false }),
+      dht: hyperspaceDHT({ network: options.network, dev, server: true }),
       relay: circuitRelayServer({
         reservations: { maxReservations: options.maxReservations }
       })

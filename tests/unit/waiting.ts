@@ -2,8 +2,8 @@
 
 export const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-/** Polls `condition` until it holds; fails naming `what` after `timeoutMs`. */
-export async function until (condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+/** Polls `condition` until it holds; fails naming `what` after `timeoutMs` (a bound for a loaded machine, not a wait). */
+export async function until (condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
@@ -22,7 +22,7 @@ export async function rejectionOf (promise: Promise<unknown>): Promise<unknown> 
 }
 
 /** Polls an asynchronous check until it holds; fails naming `what` after `timeoutMs`. */
-export async function eventually (check: () => Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
+export async function eventually (check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!await check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
