@@ -23,6 +23,7 @@ import { dhtProtocol } from '../../src/net/services.ts'
 import { RELAY_DEFAULTS, startRelay, type Relay, type RelayOptions } from '../../src/relay/relay.ts'
 import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import { until } from './waiting.ts'
 
 /**
  * The adversarial-peer harness: a real relay in this process on 127.0.0.1 and Node libp2p peers
@@ -101,6 +102,19 @@ export async function honestNode (relay: Relay, network = 'dev'): Promise<Honest
   gossip.start()
   await libp2p.dial(relayAddr(relay))
   return { libp2p, gossip, heard }
+}
+
+/**
+ * Until `listener` hears `speaker` through the relay: `speaker` announces again every 2 s, as a first
+ * announcement can go out before the relay has the listener in its mesh (the next periodic one is 30 s away).
+ */
+export async function untilHeard (speaker: HonestNode, listener: HonestNode, what: string): Promise<void> {
+  const id = speaker.libp2p.peerId.toString()
+  for (let tries = 0; !listener.heard.has(id); tries++) {
+    if (tries === 8) throw new Error(`timed out waiting for ${what}`)
+    await speaker.gossip.announce()
+    await until(() => listener.heard.has(id), what, 2_000).catch(() => {})
+  }
 }
 
 export function relayAddr (relay: Relay): ReturnType<typeof multiaddr> {

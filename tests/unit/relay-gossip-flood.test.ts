@@ -4,7 +4,7 @@ import { lpStream } from '@libp2p/utils'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { topicFor } from '../../src/core/topics.ts'
 import { GOSSIP_SCORE_THRESHOLDS } from '../../src/net/gossip.ts'
-import { gossipPeer, honestNode, MemoryMeter, rawPeer, relayAddr, relayScoreOf, reportFigures, sendGossipRpcs, signedMessage, startTestRelay, subscribeRpc, type GossipPeer, type HonestNode, type Peer } from './adversary.ts'
+import { gossipPeer, honestNode, MemoryMeter, rawPeer, relayAddr, relayScoreOf, reportFigures, sendGossipRpcs, untilHeard, signedMessage, startTestRelay, subscribeRpc, type GossipPeer, type HonestNode, type Peer } from './adversary.ts'
 import { rejectionOf, until } from './waiting.ts'
 import type { Relay } from '../../src/relay/relay.ts'
 
@@ -25,7 +25,7 @@ describe('gossip floods of invalid messages', () => {
     b = await honestNode(relay)
     stoppable.push(a.libp2p, b.libp2p)
     for (let i = 0; i < BYSTANDERS; i++) stoppable.push((await honestNode(relay)).libp2p)
-    await until(() => b.heard.has(a.libp2p.peerId.toString()), 'B to hear A through the relay')
+    await untilHeard(a, b, 'B to hear A through the relay')
   })
 
   afterEach(async () => {
@@ -40,8 +40,7 @@ describe('gossip floods of invalid messages', () => {
   async function honestStillServed (): Promise<boolean> {
     const id = a.libp2p.peerId.toString()
     b.heard.delete(id)
-    await a.gossip.announce()
-    await until(() => b.heard.has(id), 'B to hear A after the attack')
+    await untilHeard(a, b, 'B to hear A after the attack')
     return true
   }
 
