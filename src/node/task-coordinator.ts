@@ -87,7 +87,8 @@ export class TaskCoordinator {
   /** Working while the task protocol is served and there is something to orchestrate over: a peer or this node serving embeddings or a chat model. */
   availability (): Availability {
     if (!this.running) return { available: false, reason: 'the task protocol is not being served' }
-    const here = (this.o.embedding.availability().available) || (this.o.inferenceServing() && this.o.models.state().loaded.length > 0)
+    // Not inferenceServing(): whether inference is on asks the capabilities, which ask this.
+    const here = this.o.embedding.availability().available || this.o.models.state().loaded.length > 0
     const peers = this.o.gossip.entries().some(e => e.announcement.capabilities.embedding?.working === true || e.announcement.serving !== undefined)
     return here || peers ? { available: true } : { available: false, reason: 'no peer serves embeddings or a chat model to orchestrate over, and this node does not' }
   }
