@@ -108,6 +108,31 @@ test('a page with orchestration on runs a peer\'s batch: the same vectors, and a
   expect(onA.find(r => r.id.startsWith(receipt))).toMatchObject({ kind: 'orchestration', role: 'server', peer: c.peerId, model: MODEL, units: 200 })
 })
 
+test('a chat task runs each prompt on the page serving the model and returns the answers in order', async () => {
+  await a.page.evaluate(async () => {
+    await window.hyperspace?.models.pull('stories260K')
+    await window.hyperspace?.setCapability('caching', false)
+  })
+  await expect.poll(async () => await c.page.evaluate(id => window.hyperspace?.peers().find(p => p.peerId === id)?.working.includes('inference') ?? false, a.peerId),
+    { timeout: 60_000 }).toBe(true)
+  const prompts = ['Once upon a time', 'The little dog', 'One day, a girl', 'The sun was']
+  const local = await a.page.evaluate(async all => {
+    const out: string[] = []
+    for (const content of all) {
+      const answer = await window.hyperspace?.chat.completions.create({ model: 'stories260K', messages: [{ role: 'user', content }], max_tokens: 16, temperature: 0, route: 'local' })
+      out.push(answer?.choices[0]?.message.content ?? '')
+    }
+    return out
+  }, prompts)
+  const result = await c.page.evaluate(async all => await window.hyperspace?.tasks.run({
+    kind: 'chat', model: 'stories260K', inputs: all.map(content => ({ messages: [{ role: 'user' as const, content }], max_tokens: 16, temperature: 0 }))
+  }), prompts)
+  expect(result?.results).toEqual(local)
+  expect(result?.shards.map(s => [s.peer, s.count])).toEqual(prompts.map(() => [a.peerId, 1]))
+  const onC = await c.page.evaluate(() => window.hyperspace?.receipts.recent(50) ?? [])
+  for (const shard of result?.shards ?? []) expect(onC.find(r => r.id.startsWith(shard.receipt ?? '-'))).toMatchObject({ kind: 'inference', role: 'client', peer: a.peerId })
+})
+
 test('a serving page closed mid-batch loses no shard: its shards run on the other page', async () => {
   const inputs = texts(4096, 'long')
   const reference = await localVectors(a.page, inputs)
