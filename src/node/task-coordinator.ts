@@ -41,6 +41,8 @@ export interface TaskCoordinatorOptions {
 const SERVE_SLOTS = 2
 const PEER_PER_MINUTE = 6
 const PEER_BURST = 2
+/** The most result bytes this node holds for one peer's task (4,096 vectors of 1,024 dimensions). */
+const PEER_TASK_RESULT_BYTES = 16 * 1024 * 1024
 /** Orchestrators tried for one task handed to the network. */
 const MAX_ATTEMPTS = 3
 
@@ -139,6 +141,8 @@ export class TaskCoordinator {
           // A worker of another model is a failed worker; the shard goes to the next one.
           if (dims !== undefined && out.dims !== dims) throw new Error(`${worker} answered with ${out.dims} dimensions, not ${dims}`)
           dims = out.dims
+          // A peer's results are held here until the last shard is in (the receipt hashes them all): bounded.
+          if (how.forPeer && task.inputs.length * dims * 4 > PEER_TASK_RESULT_BYTES) throw new TaskInputError(`${task.inputs.length} vectors of ${dims} dimensions exceed the ${PEER_TASK_RESULT_BYTES} bytes this node holds for a peer's task`)
           return { results: out.vectors, ...(out.receipt !== undefined ? { receipt: out.receipt } : {}) }
         }
       }
