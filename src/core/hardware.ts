@@ -92,7 +92,6 @@ export function browserAvailability (hw: HardwareInfo): AvailabilityMap {
   const disk = hw.storageQuotaBytes === undefined || hw.storageQuotaBytes >= MIN_STORAGE_QUOTA_BYTES
     ? yes
     : { available: false, reason: `the browser grants less than ${MIN_STORAGE_QUOTA_BYTES / MiB} MiB of storage` }
-  const notBuilt = { available: false, reason: 'not implemented yet' }
   return {
     inference: yes,
     embedding: yes,
@@ -100,7 +99,7 @@ export function browserAvailability (hw: HardwareInfo): AvailabilityMap {
     memory: disk,
     relay: { available: false, reason: 'a browser cannot accept inbound connections; run `npm run relay` on a host with a public address' },
     validation: yes,
-    orchestration: notBuilt,
+    orchestration: yes,
     caching: yes,
     proxy: yes
   }

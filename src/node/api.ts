@@ -15,9 +15,11 @@ import type { CheckedPoints, PointsCheck, UncheckedPoints, UncheckedReason } fro
 import type { PeerPointsEntry } from './peer-points.ts'
 import type { ProxyHostLists } from '../core/proxy/host-list.ts'
 import type { ServedFetch } from '../net/proxy-service.ts'
+import type { TasksApi } from './tasks-api.ts'
 
 export type { CheckedPoints, PeerPointsEntry, PointsCheck, UncheckedPoints, UncheckedReason }
 export type { ProxyHostLists, ServedFetch }
+export type { ChatTaskInput, ShardRun, TaskProgress, TaskRequest, TaskResult, TaskRunOptions, TasksApi } from './tasks-api.ts'
 export type { PointsSummary, PulseCurrent, ReceiptLogState, ReceiptSummary, RelayStatus, RoundSummary, TransportKind }
 
 /**
@@ -299,5 +301,7 @@ export interface NodeApi extends TypedEventTarget<NodeEvents> {
   points: PointsApi
   /** Fetches through proxy peers; what this node's proxy served. */
   proxy: ProxyApi
+  /** Batch jobs (many texts to embed, many prompts) split into shards over the peers that serve them. */
+  tasks: TasksApi
   stop(): Promise<void>
 }

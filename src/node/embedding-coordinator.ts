@@ -4,7 +4,7 @@ import type { EmbeddingModelSpec } from '../core/embedding/models.ts'
 import { EmbeddingInputError, InvalidRequestError, errorMessage } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import { isModelId } from '../core/inference/request.ts'
-import { routeWithFailover, type Provider } from '../core/inference/routing.ts'
+import { rankProviders, routeWithFailover, type Provider } from '../core/inference/routing.ts'
 import { ModelNotLoadedError } from '../core/models/errors.ts'
 import { toHex } from '../core/pulse/bytes.ts'
 import { EmbedService } from '../net/embed-service.ts'
@@ -156,6 +156,32 @@ export class EmbeddingCoordinator {
       this.o.onChange()
     }
     return await this.loading
+  }
+
+  /** The model this node embeds with when none is named: the one pulled, else the deployment's default. */
+  async defaultModel (): Promise<string> {
+    return (await this.modelSpec()).id
+  }
+
+  /** Whether this device embeds `model` for a task's shards now: the capability on, its model that one, no failed load. */
+  async servesHere (model: string): Promise<boolean> {
+    return this.o.enabled() && this.failure === undefined && (this.o.embedder.loaded()?.id ?? (await this.modelSpec()).id) === model
+  }
+
+  /** A task's shard on this device (loading the model first when needed). */
+  async shardHere (texts: string[], signal: AbortSignal): Promise<{ dims: number, vectors: Float32Array[] }> {
+    return await this.embedHere(validateTexts(texts), signal)
+  }
+
+  /** A task's shard on this one peer (the batch's failover is the orchestrator's), ending with the job's receipt. */
+  async shardOn (peerId: string, model: string, texts: string[], signal: AbortSignal): Promise<{ dims: number, vectors: Float32Array[], receipt: string }> {
+    const { dims, vectors, receipt } = await retryLostStream(this.libp2p, peerId, async () => await this.service.request(peerId, model, texts, signal), { signal })
+    return { dims, vectors, receipt: toHex(receipt.body.job) }
+  }
+
+  /** Peers whose announcement says their embedding works, best first. */
+  peers (exclude: ReadonlySet<string>): string[] {
+    return rankProviders(this.registryProviders(new Set([...exclude, this.o.signer.peerId])), new Set()).map(p => p.peerId)
   }
 
   /** Embeds on this one peer with this node's model, without routing or failover: a spot-check (capability-prober.ts). */

@@ -10,6 +10,7 @@ import { transportKind } from '../net/transport-kind.ts'
 import { identityApi } from './identity-api.ts'
 import { listPeers } from './peer-list.ts'
 import { proxyApi } from './proxy-api.ts'
+import { tasksApi, type TasksApi } from './tasks-api.ts'
 import { RECENT_RECEIPTS } from './receipt-book.ts'
 import { createSession, startSession, stopSession, type Session } from './session.ts'
 import type { BlocksApi, PointsApi, ChatCompletionsApi, ConnectionState, EmbedOptions, EmbedResult, IdentityApi, MemoryApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, ProxyApi, PulseApi, ReceiptsApi } from './api.ts'
@@ -42,6 +43,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     hosts: () => this.settings.proxyHosts,
     saveHosts: async proxyHosts => { await this.changeSettings(current => ({ ...current, proxyHosts })) }
   })
+  readonly tasks: TasksApi = tasksApi(() => this.session?.tasks)
   readonly points: PointsApi = Object.assign((): PointsSummary => this.ownPoints(), {
     of: async (peerId: string, options?: Parameters<PointsApi['of']>[1]) => {
       if (this.session === undefined) throw new NodeNotRunningError()
@@ -228,6 +230,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     working.set('storage', this.session?.blocks.availability() ?? notRunning)
     working.set('memory', this.session?.memory.availability() ?? notRunning)
     working.set('proxy', this.session?.proxy.availability() ?? notRunning)
+    working.set('orchestration', this.session?.tasks.availability() ?? notRunning)
     return working
   }
 

@@ -5,7 +5,7 @@ import { HyperspaceError, InvalidRequestError, NoProviderError, StreamBudgetErro
 import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import { cacheKey, CompletionCache } from '../core/inference/cache.ts'
 import { validateChatRequest, type ValidChatRequest } from '../core/inference/request.ts'
-import { routeWithFailover, type Provider, type Tier } from '../core/inference/routing.ts'
+import { rankProviders, routeWithFailover, type Provider, type Tier } from '../core/inference/routing.ts'
 import { ModelNotLoadedError } from '../core/models/errors.ts'
 import { toHex } from '../core/pulse/bytes.ts'
 import { InferenceBroadcast } from '../net/inference-broadcast.ts'
@@ -190,6 +190,36 @@ export class InferenceCoordinator {
     let text = ''
     await this.service.request(peerId, request, delta => { text += delta }, signal)
     return text
+  }
+
+  /** A task's prompt on this one peer (the batch's failover is the orchestrator's), ending with the job's receipt. */
+  async completeOn (peerId: string, request: ValidChatRequest, signal: AbortSignal): Promise<{ text: string, receipt: string }> {
+    let text = ''
+    const run = await retryLostStream(this.libp2p, peerId, async () => {
+      text = ''
+      return await this.service.request(peerId, request, delta => { text += delta }, signal)
+    }, { signal })
+    return { text: run.completion.text !== '' ? run.completion.text : text, receipt: toHex(run.receipt.body.job) }
+  }
+
+  /** A task's prompt on this device (cache first), when it holds the model. */
+  async completeHere (request: ValidChatRequest, signal: AbortSignal): Promise<string> {
+    return (await this.runLocal(request, () => {}, signal)).completion.text
+  }
+
+  /** Peers that serve `model`, best first, from the first routing tier that knows any. */
+  async peersFor (model: string, exclude: ReadonlySet<string>, signal?: AbortSignal): Promise<string[]> {
+    const without = new Set([...exclude, this.o.signer.peerId])
+    const tiers: Tier[] = [
+      async ex => this.registryProviders(model, ex),
+      async ex => await this.providers.find(model, ex, signal),
+      async ex => await this.broadcast.ask(model, ex, signal)
+    ]
+    for (const tier of tiers) {
+      const found = rankProviders(await tier(without), without)
+      if (found.length > 0) return found.map(p => p.peerId)
+    }
+    return []
   }
 
   /**

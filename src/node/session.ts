@@ -19,6 +19,7 @@ import { InferenceCoordinator } from './inference-coordinator.ts'
 import { MemoryCoordinator } from './memory-coordinator.ts'
 import { ProxyCoordinator } from './proxy-coordinator.ts'
 import { ReceiptBook } from './receipt-book.ts'
+import { TaskCoordinator } from './task-coordinator.ts'
 import type { NodeComponents } from './components.ts'
 import type { ProxyHostLists } from '../core/proxy/host-list.ts'
 import type { ServedFetch } from '../net/proxy-service.ts'
@@ -41,6 +42,7 @@ export interface Session {
   blocks: BlockCoordinator
   memory: MemoryCoordinator
   proxy: ProxyCoordinator
+  tasks: TaskCoordinator
   departures: Departures
 }
 
@@ -178,7 +180,17 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     keepReceipt: async receipt => { await inference.keepReceipt(receipt) },
     onServed: host.proxyServed
   })
-  return { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, points, peerPoints, inference, embedding, blocks, memory, proxy, departures }
+  const tasks = new TaskCoordinator(libp2p, {
+    ...jobs,
+    gossip,
+    embedding,
+    inference,
+    models: components.models,
+    enabled: () => host.capabilities().orchestration.enabled,
+    inferenceServing: () => host.capabilities().inference.enabled,
+    keepReceipt: async receipt => { await inference.keepReceipt(receipt) }
+  })
+  return { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, points, peerPoints, inference, embedding, blocks, memory, proxy, tasks, departures }
 
   function announceChange (): void {
     host.changed()
@@ -202,6 +214,7 @@ export async function startSession (session: Session): Promise<void> {
   session.departures.start()
   await session.memory.start()
   await session.proxy.start()
+  await session.tasks.start()
 }
 
 /** Stops a session's parts, libp2p last. */
@@ -218,5 +231,6 @@ export async function stopSession (session: Session): Promise<void> {
   session.departures.stop()
   await session.memory.stop()
   await session.proxy.stop()
+  await session.tasks.stop()
   await session.libp2p.stop()
 }

@@ -22,7 +22,7 @@ test('hardware detection proposes a profile and capabilities say honestly what w
   expect(status.profile).toBe('full')
   expect(status.hardware.storageQuotaBytes).toBeGreaterThan(0)
   expect(Object.entries(status.capabilities).filter(([, s]) => s.enabled).map(([name]) => name).sort())
-    .toEqual(['caching', 'embedding', 'inference', 'memory', 'storage', 'validation'])
+    .toEqual(['caching', 'embedding', 'inference', 'memory', 'orchestration', 'storage', 'validation'])
 
   expect(status.capabilities.relay).toMatchObject({ enabled: false, available: false, working: false })
   expect(status.capabilities.relay.reason).toContain('browser cannot accept inbound connections')
@@ -50,9 +50,9 @@ test('hardware detection proposes a profile and capabilities say honestly what w
   await waitForNode(node.page)
   const full = await statusOf(node.page)
   expect(full.profile).toBe('full')
-  // What is not built says so rather than pretend, and is not turned on even by full.
-  expect(full.capabilities.orchestration).toEqual({ enabled: false, available: false, working: false, reason: 'not implemented yet' })
-  await expect(node.page.getByTestId('capability-orchestration').getByTestId('capability-state')).toContainText('not implemented yet')
+  // Orchestration is on in full, and works once there is something to orchestrate over (here: this node's own embeddings).
+  expect(full.capabilities.orchestration).toMatchObject({ enabled: true, available: true })
+  await expect.poll(async () => (await statusOf(node.page)).capabilities.orchestration, { timeout: 60_000 }).toEqual({ enabled: true, available: true, working: true })
   // Proxy is opt-in: full leaves it off until the user turns it on.
   expect(full.capabilities.proxy).toEqual({ enabled: false, available: true, working: false })
   await node.context.close()

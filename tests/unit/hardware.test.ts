@@ -80,7 +80,7 @@ function proposedCapabilities (hw: HardwareInfo): CapabilityName[] {
 }
 
 /** Everything a browser tab runs: the capabilities that are built and need no inbound connections. */
-const EVERYTHING_A_TAB_RUNS: CapabilityName[] = ['caching', 'embedding', 'inference', 'memory', 'storage', 'validation']
+const EVERYTHING_A_TAB_RUNS: CapabilityName[] = ['caching', 'embedding', 'inference', 'memory', 'orchestration', 'storage', 'validation']
 
 describe('proposeProfile', () => {
   it('a 2-core machine without a GPU (issue 11) gets full: a pulled chat model is served on wllama, storage and memory join', () => {
@@ -127,7 +127,7 @@ describe('proposeProfile', () => {
   it('storage and memory join only where the quota allows; everything else stays on', () => {
     const small = hardware({ cores: 2, storageQuotaBytes: 32 * MiB })
     expect(proposeProfile(small)).toBe('full')
-    expect(proposedCapabilities(small)).toEqual(['caching', 'embedding', 'inference', 'validation'])
+    expect(proposedCapabilities(small)).toEqual(['caching', 'embedding', 'inference', 'orchestration', 'validation'])
   })
 
   it('property: the proposal is full exactly when models have somewhere to run, else storage; never a relay', () => {
@@ -159,9 +159,9 @@ describe('browserAvailability', () => {
     expect(avail.relay.reason).toBe('a browser cannot accept inbound connections; run `npm run relay` on a host with a public address')
   })
 
-  it('orchestration is not built, so no tab runs it, and says so; any tab can proxy', () => {
+  it('any tab can orchestrate and proxy', () => {
     const avail = browserAvailability(hardware())
-    expect(avail.orchestration).toEqual({ available: false, reason: 'not implemented yet' })
+    expect(avail.orchestration).toEqual({ available: true })
     expect(avail.proxy).toEqual({ available: true })
   })
 

@@ -691,9 +691,9 @@ describe('ReceiptGossip between real nodes', () => {
   })
 
   it('ignores a receipt of a kind of work this release does not know, without blaming the node that forwarded it', async () => {
-    // A newer release's kind (proxy was one): valid where it was made, so its forwarders are honest.
+    // A newer release's kind (proxy and orchestration were such): valid where it was made, so its forwarders are honest.
     const body = new Uint8Array(encode({
-      v: 2, job: crypto.getRandomValues(new Uint8Array(16)), nonce: crypto.getRandomValues(new Uint8Array(16)), kind: 'orchestration',
+      v: 2, job: crypto.getRandomValues(new Uint8Array(16)), nonce: crypto.getRandomValues(new Uint8Array(16)), kind: 'teleport',
       server: a.peerId, client: b.peerId, model: MODEL, units: 10, cached: false, out: sha256Of(utf8('text')), round: ROUND, ts: Date.now()
     }))
     const cs = await b.signer.sign(concat(utf8('hyperspace-receipt/client/1'), body))

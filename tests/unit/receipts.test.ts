@@ -334,7 +334,7 @@ describe('receipt expectations: checkMatches', () => {
 
 describe('receipt unit caps', () => {
   it('refuses more units than one job of the kind can hold, however well signed', async () => {
-    expect(RECEIPT_UNIT_CAPS).toEqual({ inference: 1024, embedding: 64, storage: 1024 * 1024, proxy: 1024 * 1024 })
+    expect(RECEIPT_UNIT_CAPS).toEqual({ inference: 1024, embedding: 64, storage: 1024 * 1024, proxy: 1024 * 1024, orchestration: 4096 })
     for (const kind of WORK_KINDS) {
       const cap = RECEIPT_UNIT_CAPS[kind]
       expect(decodeReceiptBody(encodeReceiptBody(body({ kind, units: cap }))).units).toBe(cap)
@@ -488,8 +488,9 @@ describe('receipt log hash chain', () => {
 // ---- work points ----
 
 describe('work points', () => {
-  it('pay per DESIGN section 6: inference 1 per 1,000 tokens, embedding 1 per 1,000 texts, storage 1 per GiB, proxy 1 per 100 MiB', () => {
-    expect(UNITS_PER_POINT).toEqual({ inference: 1000, embedding: 1000, storage: 1024 ** 3, proxy: 100 * 1024 ** 2 })
+  it('pay per DESIGN section 6: inference 1 per 1,000 tokens, embedding 1 per 1,000 texts, storage 1 per GiB, proxy 1 per 100 MiB, orchestration 1 per 10,000 inputs', () => {
+    expect(UNITS_PER_POINT).toEqual({ inference: 1000, embedding: 1000, storage: 1024 ** 3, proxy: 100 * 1024 ** 2, orchestration: 10_000 })
+    expect(pointsOf(body({ kind: 'orchestration', units: 512 }))).toBeCloseTo(0.0512, 12)
     expect(pointsOf(body({ units: 1500 }))).toBe(1.5)
     expect(pointsOf(body({ kind: 'embedding', units: 250 }))).toBe(0.25)
     expect(pointsOf(body({ kind: 'storage', units: 2 * 1024 ** 3 }))).toBe(2)

@@ -4,6 +4,7 @@ import { EMBED_LIMITS } from '../embedding/limits.ts'
 import { BadSignatureError, MalformedMessageError, ReceiptMismatchError, ReceiptUnitsError, ReplayedReceiptError, StaleReceiptError, UnknownWorkKindError, UnsignedReceiptError, UnsupportedVersionError } from '../errors.ts'
 import { REQUEST_LIMITS } from '../inference/request.ts'
 import { PROXY_MAX_BODY_BYTES } from '../proxy/wire.ts'
+import { TASK_LIMITS } from '../tasks/request.ts'
 import { concat, equalBytes, toHex, utf8 } from '../pulse/bytes.ts'
 import type { PulseSigner, PulseVerifier } from '../pulse/messages.ts'
 
@@ -14,9 +15,9 @@ import type { PulseSigner, PulseVerifier } from '../pulse/messages.ts'
  * dates it, so none can be replayed or submitted late. It carries no pulse seed: with more than one
  * committee each has its own seed chain, and a receipt must verify in every committee.
  */
-export type WorkKind = 'inference' | 'embedding' | 'storage' | 'proxy'
-/** In this order: a points proof names a kind by its index here. */
-export const WORK_KINDS: readonly WorkKind[] = ['inference', 'embedding', 'storage', 'proxy']
+export type WorkKind = 'inference' | 'embedding' | 'storage' | 'proxy' | 'orchestration'
+/** In this order: a points proof names a kind by its index here (new kinds go at the end). */
+export const WORK_KINDS: readonly WorkKind[] = ['inference', 'embedding', 'storage', 'proxy', 'orchestration']
 
 export interface ReceiptBody {
   job: Uint8Array
@@ -25,7 +26,7 @@ export interface ReceiptBody {
   server: string
   client: string
   model: string
-  /** Tokens generated, texts embedded, bytes served (storage) or body bytes fetched (proxy). */
+  /** Tokens generated, texts embedded, bytes served (storage), body bytes fetched (proxy) or inputs orchestrated. */
   units: number
   /** Served from the server's cache: paid at the cache rate (work-points.ts). */
   cached: boolean
@@ -47,8 +48,8 @@ export interface SignedReceipt {
 
 /**
  * The most units one job of each kind can hold, whatever its two parties sign: a request asks for at
- * most 1024 tokens, an embedding batch holds at most 64 texts, a storage job moves one block, and a
- * proxy job one body of at most 1 MiB.
+ * most 1024 tokens, an embedding batch holds at most 64 texts, a storage job moves one block, a
+ * proxy job one body of at most 1 MiB, and an orchestrated task at most 4,096 inputs.
  * A colluding client and server can sign any count between themselves; these caps are what anyone
  * who checks their receipt can hold them to.
  */
@@ -56,7 +57,8 @@ export const RECEIPT_UNIT_CAPS: Readonly<Record<WorkKind, number>> = {
   inference: REQUEST_LIMITS.maxTokens,
   embedding: EMBED_LIMITS.batch,
   storage: BLOCK_MAX_BYTES,
-  proxy: PROXY_MAX_BODY_BYTES
+  proxy: PROXY_MAX_BODY_BYTES,
+  orchestration: TASK_LIMITS.embedInputs
 }
 
 /** Version 2 added `cached` and dropped the round's seed. */
@@ -104,7 +106,7 @@ function bodyFields (m: Record<string, unknown>, cached: boolean): ReceiptBody {
   if (!WORK_KINDS.includes(m.kind as WorkKind)) {
     // A short name is a kind a newer release added: its forwarders are not to blame.
     if (typeof m.kind === 'string' && /^[a-z]{1,32}$/.test(m.kind)) throw new UnknownWorkKindError(m.kind)
-    throw new MalformedMessageError('kind must be inference, embedding, storage or proxy')
+    throw new MalformedMessageError('kind must be inference, embedding, storage, proxy or orchestration')
   }
   const body: ReceiptBody = {
     job: fixedBytes(m.job, 'job', 16),

@@ -5,12 +5,15 @@ import type { ReceiptBody, WorkKind } from './receipt.ts'
  * DESIGN section 6: inference 1 point per 1,000 tokens, embedding 1 per 1,000 texts, storage 1 per GiB
  * served. Proxy (issue 18, "work points per MiB"): 1 per 100 MiB of body fetched, 0.01 per MiB, about
  * ten times the storage rate: a fetch spends the user's connection and shows the target its address.
+ * Orchestration (issue 18): 1 per 10,000 inputs orchestrated for a peer, a tenth of the embedding
+ * rate: the orchestrator splits, routes and merges; the shards' own receipts pay whoever ran them.
  */
 export const UNITS_PER_POINT: Readonly<Record<WorkKind, number>> = {
   inference: 1_000,
   embedding: 1_000,
   storage: 1024 ** 3,
-  proxy: 100 * 1024 ** 2
+  proxy: 100 * 1024 ** 2,
+  orchestration: 10_000
 }
 
 /**

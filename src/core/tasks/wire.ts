@@ -1,0 +1,192 @@
+import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { EMBED_LIMITS } from '../embedding/limits.ts'
+import { MAX_MODEL_DIMS } from '../embedding/models.ts'
+import { decodeVectors, encodeVectors } from '../embedding/wire.ts'
+import { MalformedMessageError } from '../errors.ts'
+import { REQUEST_LIMITS, isModelId, type ValidChatRequest } from '../inference/request.ts'
+import { concat, sha256Of, u32be, utf8 } from '../pulse/bytes.ts'
+import { TaskInputError } from './errors.ts'
+import { TASK_LIMITS, validateTask, type ValidTask } from './request.ts'
+
+/**
+ * Frames of `/hyperspace/task/1.0.0`, each a length-prefixed strict-CBOR map, one task per stream:
+ *
+ *   client: task (job, kind, model?, inputs) ──▶ server: accept | busy | error
+ *                                                server: progress | part (results of a range) ... | error
+ *                                                server: done (model, dims, shards)
+ *   client: sign (receipt) ────────────────────▶ server: countersign | error
+ *
+ * The orchestrator streams each shard's results as they come (`part`, a range of inputs), so no frame
+ * holds the whole batch; the client puts them in place and checks that every input got exactly one.
+ */
+export const TASK_PROTOCOL = '/hyperspace/task/1.0.0'
+export const TASK_WIRE_VERSION = 1
+export const TASK_JOB_ID_BYTES = 16
+export const TASK_NONCE_BYTES = 16
+/** The inputs' bytes plus CBOR's headers and a chat request's fields (at most 64 messages of ~40 bytes each). */
+export const TASK_FRAME_MAX_BYTES = TASK_LIMITS.inputBytes + TASK_LIMITS.embedInputs * 9 + TASK_LIMITS.chatInputs * 4096 + 1024
+/** A part holds at most one embed batch of the largest vectors, or a few answers of max_tokens × 256 bytes. */
+export const TASK_PART_MAX_INPUTS = EMBED_LIMITS.batch
+export const TASK_PART_FRAME_MAX_BYTES = EMBED_LIMITS.batch * MAX_MODEL_DIMS * 4 + 1024
+/** Every other server frame (done lists at most one entry per input of a chat task) and the sign frame. */
+export const TASK_SMALL_FRAME_MAX_BYTES = 64 * 1024
+const MAX_SHARDS_LISTED = TASK_LIMITS.chatInputs
+const MAX_ERROR_CHARS = 512
+const MAX_CODE_CHARS = 64
+const MAX_PEER_CHARS = 128
+
+/** What a part or done frame says of one shard: who ran it, its inputs, its time in ms. */
+export type ShardTuple = [string, number, number]
+
+export type TaskClientFrame =
+  | { t: 'task', job: Uint8Array, task: ValidTask }
+  | { t: 'sign', receipt: Uint8Array }
+
+export type TaskServerFrame =
+  | { t: 'accept', nonce: Uint8Array }
+  | { t: 'busy', retryMs: number }
+  | { t: 'progress', done: number, total: number }
+  | { t: 'part', start: number, dims: number, vectors: Uint8Array }
+  | { t: 'part', start: number, texts: string[] }
+  | { t: 'done', model: string, shards: ShardTuple[] }
+  | { t: 'error', code: string, message: string }
+  | { t: 'countersign', receipt: Uint8Array }
+
+function bytesOf (value: unknown, field: string, max: number, exact?: number): Uint8Array {
+  if (!(value instanceof Uint8Array) || value.byteLength > max || (exact !== undefined && value.byteLength !== exact)) {
+    throw new MalformedMessageError(`${field} must be ${exact ?? `at most ${max}`} bytes`)
+  }
+  return value
+}
+
+function textOf (value: unknown, field: string, max: number): string {
+  if (typeof value !== 'string' || value.length > max) throw new MalformedMessageError(`${field} must be text of at most ${max} characters`)
+  return value
+}
+
+function uintOf (value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) throw new MalformedMessageError(`${field} must be a whole number from ${min} to ${max}`)
+  return value
+}
+
+/** A chat request on the wire: its fields without the model (the task's) and without an absent seed. */
+function chatFields (r: ValidChatRequest): Record<string, unknown> {
+  return { messages: r.messages, max_tokens: r.max_tokens, temperature: r.temperature, top_p: r.top_p, stop: r.stop, ...(r.seed !== undefined ? { seed: r.seed } : {}) }
+}
+
+export function encodeTaskClientFrame (frame: TaskClientFrame): Uint8Array {
+  if (frame.t === 'sign') return encodeMessage({ v: TASK_WIRE_VERSION, ...frame })
+  const { task } = frame
+  const inputs = task.kind === 'embed' ? task.inputs : task.inputs.map(chatFields)
+  return encodeMessage({ v: TASK_WIRE_VERSION, t: 'task', job: frame.job, kind: task.kind, ...(task.model !== undefined ? { model: task.model } : {}), inputs })
+}
+
+export function encodeTaskServerFrame (frame: TaskServerFrame): Uint8Array {
+  return encodeMessage({ v: TASK_WIRE_VERSION, ...frame })
+}
+
+export function decodeTaskClientFrame (bytes: Uint8Array): TaskClientFrame {
+  const m = decodeMessage(bytes, TASK_FRAME_MAX_BYTES, TASK_WIRE_VERSION)
+  switch (m.t) {
+    case 'task': {
+      const job = bytesOf(m.job, 'job', TASK_JOB_ID_BYTES, TASK_JOB_ID_BYTES)
+      try {
+        return { t: 'task', job, task: validateTask({ kind: m.kind, model: m.model, inputs: m.inputs }) }
+      } catch (err) {
+        if (err instanceof TaskInputError) throw new MalformedMessageError(`task: ${err.message}`)
+        throw err
+      }
+    }
+    case 'sign':
+      if (bytes.byteLength > TASK_SMALL_FRAME_MAX_BYTES) throw new MalformedMessageError('sign frame too large')
+      return { t: 'sign', receipt: bytesOf(m.receipt, 'receipt', TASK_SMALL_FRAME_MAX_BYTES) }
+    default: throw new MalformedMessageError('unknown client frame')
+  }
+}
+
+export function decodeTaskServerFrame (bytes: Uint8Array): TaskServerFrame {
+  const m = decodeMessage(bytes, TASK_PART_FRAME_MAX_BYTES, TASK_WIRE_VERSION)
+  // Only a part may be large: any other frame over the small limit is refused before its fields are read.
+  if (m.t !== 'part' && bytes.byteLength > TASK_SMALL_FRAME_MAX_BYTES) throw new MalformedMessageError(`${String(m.t).slice(0, 32)} frame too large`)
+  switch (m.t) {
+    case 'accept': return { t: 'accept', nonce: bytesOf(m.nonce, 'nonce', TASK_NONCE_BYTES, TASK_NONCE_BYTES) }
+    case 'busy': return { t: 'busy', retryMs: uintOf(m.retryMs, 'retryMs', 0, 3_600_000) }
+    case 'progress': return { t: 'progress', done: uintOf(m.done, 'done', 0, TASK_LIMITS.embedInputs), total: uintOf(m.total, 'total', 1, TASK_LIMITS.embedInputs) }
+    case 'part': {
+      const start = uintOf(m.start, 'start', 0, TASK_LIMITS.embedInputs - 1)
+      if (m.texts !== undefined) {
+        if (!Array.isArray(m.texts) || m.texts.length === 0 || m.texts.length > TASK_PART_MAX_INPUTS) throw new MalformedMessageError(`texts must be 1 to ${TASK_PART_MAX_INPUTS} answers`)
+        const texts = m.texts.map((text: unknown, i) => textOf(text, `texts[${i}]`, REQUEST_LIMITS.maxTokens * 256))
+        return { t: 'part', start, texts }
+      }
+      const dims = uintOf(m.dims, 'dims', 1, MAX_MODEL_DIMS)
+      const vectors = bytesOf(m.vectors, 'vectors', TASK_PART_FRAME_MAX_BYTES)
+      const count = vectors.byteLength / (dims * 4)
+      if (!Number.isInteger(count) || count < 1 || count > TASK_PART_MAX_INPUTS) throw new MalformedMessageError(`vectors must be 1 to ${TASK_PART_MAX_INPUTS} × ${dims} float32s`)
+      return { t: 'part', start, dims, vectors }
+    }
+    case 'done': {
+      if (!Array.isArray(m.shards) || m.shards.length > MAX_SHARDS_LISTED) throw new MalformedMessageError(`shards must be at most ${MAX_SHARDS_LISTED}`)
+      const shards = m.shards.map((s: unknown): ShardTuple => {
+        if (!Array.isArray(s) || s.length !== 3) throw new MalformedMessageError('a shard must be [peer, count, ms]')
+        return [textOf(s[0], 'peer', MAX_PEER_CHARS), uintOf(s[1], 'count', 1, TASK_LIMITS.embedInputs), uintOf(s[2], 'ms', 0, 3_600_000)]
+      })
+      if (!isModelId(m.model)) throw new MalformedMessageError('model is not a model id')
+      return { t: 'done', model: m.model, shards }
+    }
+    case 'error': return { t: 'error', code: textOf(m.code, 'code', MAX_CODE_CHARS), message: textOf(m.message, 'message', MAX_ERROR_CHARS) }
+    case 'countersign': return { t: 'countersign', receipt: bytesOf(m.receipt, 'receipt', TASK_SMALL_FRAME_MAX_BYTES) }
+    default: throw new MalformedMessageError('unknown server frame')
+  }
+}
+
+/**
+ * Puts a task's streamed parts in place: every input gets exactly one result, vectors all of one
+ * dimension; anything else is the orchestrator's fault (MalformedMessageError).
+ */
+export class PartAssembler {
+  private readonly results: Array<Float32Array | string | undefined>
+  private filled = 0
+  dims: number | undefined
+
+  constructor (readonly kind: ValidTask['kind'], readonly total: number) {
+    this.results = new Array<Float32Array | string | undefined>(total).fill(undefined)
+  }
+
+  get done (): number { return this.filled }
+  get complete (): boolean { return this.filled === this.total }
+
+  add (part: Extract<TaskServerFrame, { t: 'part' }>): void {
+    let items: Array<Float32Array | string>
+    if ('texts' in part) {
+      if (this.kind !== 'chat') throw new MalformedMessageError('answers in an embed task')
+      items = part.texts
+    } else {
+      if (this.kind !== 'embed') throw new MalformedMessageError('vectors in a chat task')
+      if (this.dims !== undefined && part.dims !== this.dims) throw new MalformedMessageError(`vectors of ${part.dims} dimensions after ${this.dims}`)
+      this.dims = part.dims
+      items = decodeVectors(part.vectors, part.dims, part.vectors.byteLength / (part.dims * 4))
+    }
+    if (part.start + items.length > this.total) throw new MalformedMessageError(`a part of ${items.length} at ${part.start} runs past the task's ${this.total} inputs`)
+    for (let i = 0; i < items.length; i++) {
+      if (this.results[part.start + i] !== undefined) throw new MalformedMessageError(`input ${part.start + i} answered twice`)
+    }
+    items.forEach((item, i) => { this.results[part.start + i] = item })
+    this.filled += items.length
+  }
+
+  /** Every result, in input order; only once complete. */
+  merged (): Array<Float32Array | string> {
+    if (!this.complete) throw new MalformedMessageError(`${this.total - this.filled} of ${this.total} inputs have no result`)
+    return this.results as Array<Float32Array | string>
+  }
+}
+
+/**
+ * What the orchestration receipt's `out` binds: SHA-256 of the vectors (little-endian float32, input
+ * by input) for embed, of each answer's UTF-8 length (u32be) and bytes for chat.
+ */
+export function taskOutputHash (results: ReadonlyArray<Float32Array | string>, dims?: number): Uint8Array {
+  if (results.every(r => typeof r === 'string')) return sha256Of(concat(...(results as string[]).flatMap(text => { const b = utf8(text); return [u32be(b.byteLength), b] })))
+  return sha256Of(encodeVectors(results as Float32Array[], dims ?? (results[0] as Float32Array).length))
+}

@@ -1,0 +1,194 @@
+import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
+import { JobStreams, type JobStreamOpener } from './job-streams.ts'
+import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
+import { JobDeadlineError, MalformedMessageError, PeerBusyError, RemoteInferenceError, errorMessage } from '../core/errors.ts'
+import { encodeVectors } from '../core/embedding/wire.ts'
+import { OrchestrationOffError, TaskInputError } from '../core/tasks/errors.ts'
+import {
+  PartAssembler, TASK_FRAME_MAX_BYTES, TASK_JOB_ID_BYTES, TASK_NONCE_BYTES, TASK_PART_FRAME_MAX_BYTES, TASK_PROTOCOL,
+  decodeTaskClientFrame, decodeTaskServerFrame, encodeTaskClientFrame, encodeTaskServerFrame, taskOutputHash,
+  type ShardTuple, type TaskClientFrame, type TaskServerFrame
+} from '../core/tasks/wire.ts'
+import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
+import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
+import type { SignedReceipt } from '../core/receipts/receipt.ts'
+import type { Scheduler } from '../core/scheduler.ts'
+import type { TaskProgress } from '../core/tasks/orchestrate.ts'
+import type { ShardRun } from '../core/tasks/shards.ts'
+import type { ValidTask } from '../core/tasks/request.ts'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+
+/** A task's results as the orchestrator has them: vectors (embed) or answers (chat), in input order. */
+export interface OrchestratedTask {
+  model: string
+  dims?: number
+  results: Array<Float32Array | string>
+  shards: ShardTuple[]
+  /** The shards as the orchestrator saw them (with the underlying jobs' receipts); not sent. */
+  runs?: ShardRun[]
+}
+
+/** A range of finished results, streamed to the client as it comes. */
+export type PartSink = (start: number, results: Array<Float32Array | string>, dims?: number) => void
+
+export interface TaskServiceOptions {
+  streams?: JobStreamOpener
+  signer: PulseSigner
+  verify: PulseVerifier
+  scheduler: Scheduler
+  /** Whether this node orchestrates peers' tasks now (its orchestration capability is on). */
+  serving: () => boolean
+  /** Runs a peer's task here (never handing it on), streaming each shard's results to `part`. */
+  run: (task: ValidTask, client: string, signal: AbortSignal, part: PartSink) => Promise<OrchestratedTask>
+  queue: JobQueue
+  rateLimit: PeerRateLimit
+  currentRound: () => number
+  onReceipt: (receipt: SignedReceipt) => Promise<void>
+}
+
+export interface RemoteTask extends OrchestratedTask {
+  receipt?: SignedReceipt
+}
+
+const TASK_READ_TIMEOUT_MS = 10_000
+const ACCEPT_TIMEOUT_MS = 15_000
+/** The most a client waits between two frames: the orchestrator sends progress at least this often. */
+const FRAME_TIMEOUT_MS = 45_000
+const HEARTBEAT_MS = 15_000
+/** The whole task, on both sides. */
+export const TASK_DEADLINE_MS = 10 * 60_000
+const BUSY_RETRY_MS = 5_000
+
+const CLIENT_CODEC: JobClientCodec<TaskClientFrame, TaskServerFrame> = {
+  protocol: TASK_PROTOCOL,
+  maxBytes: TASK_PART_FRAME_MAX_BYTES,
+  encode: encodeTaskClientFrame,
+  decode: decodeTaskServerFrame,
+  remoteError: (peerId, code, message) => code === 'ERR_ORCHESTRATION_OFF'
+    ? new OrchestrationOffError(peerId)
+    : code === 'ERR_TASK_INPUT' ? new TaskInputError(message) : new RemoteInferenceError(peerId, code, message)
+}
+
+/**
+ * `/hyperspace/task/1.0.0` on both sides: hands a whole batch to a peer that orchestrates it, and
+ * orchestrates peers' batches here: one task at a time per peer, a few at once in all, a per-peer
+ * rate, every frame bounded, and the orchestration receipt at the end.
+ */
+export class TaskService {
+  private readonly streams: JobStreamOpener
+  /** Peers with a task running here: one each. */
+  private readonly active = new Set<string>()
+
+  constructor (private readonly libp2p: Libp2p, private readonly o: TaskServiceOptions) {
+    this.streams = o.streams ?? new JobStreams(libp2p)
+  }
+
+  async start (): Promise<void> {
+    await this.libp2p.handle(TASK_PROTOCOL, this.onStream, { maxInboundStreams: 8, runOnLimitedConnection: true })
+  }
+
+  async stop (): Promise<void> {
+    await this.libp2p.unhandle(TASK_PROTOCOL)
+  }
+
+  /** Asks the peer to orchestrate the task; results arrive in parts and are checked to cover every input once. */
+  async request (peerId: string, task: ValidTask, onProgress?: (progress: TaskProgress) => void, signal?: AbortSignal): Promise<RemoteTask> {
+    const whole = withTimeout(signal, TASK_DEADLINE_MS)
+    return await JobClientStream.run(this.streams, peerId, CLIENT_CODEC, withTimeout(whole, ACCEPT_TIMEOUT_MS), async client => {
+      const job = crypto.getRandomValues(new Uint8Array(TASK_JOB_ID_BYTES))
+      await client.send({ t: 'task', job, task }, whole)
+      const first = await client.read(withTimeout(whole, ACCEPT_TIMEOUT_MS))
+      if (first.t === 'busy') throw new PeerBusyError(peerId)
+      if (first.t !== 'accept') throw new MalformedMessageError(`expected accept, got ${first.t}`)
+      const parts = new PartAssembler(task.kind, task.inputs.length)
+      let received = 0
+      for (;;) {
+        const frame = await client.read(withTimeout(whole, FRAME_TIMEOUT_MS))
+        if (frame.t === 'progress') continue
+        if (frame.t === 'part') {
+          parts.add(frame)
+          onProgress?.({ done: parts.done, total: parts.total, shards: ++received, shardCount: 0 })
+          continue
+        }
+        if (frame.t !== 'done') throw new MalformedMessageError(`expected part or done, got ${frame.t}`)
+        const results = parts.merged()
+        const outcome: OrchestratedTask = { model: frame.model, results, shards: frame.shards, ...(parts.dims !== undefined ? { dims: parts.dims } : {}) }
+        try {
+          const receipt = await client.exchangeReceipt(this.o, {
+            job, nonce: first.nonce, kind: 'orchestration', server: peerId, client: this.o.signer.peerId, model: frame.model,
+            units: task.inputs.length, cached: false, output: taskOutputHash(results, parts.dims), round: this.o.currentRound(), ts: Date.now()
+          }, whole)
+          return { ...outcome, receipt }
+        } catch (err) {
+          // The receipt's failure costs the orchestrator its points, not the client its results.
+          whole.throwIfAborted()
+          console.warn('hyperspace: no orchestration receipt from', peerId, errorMessage(err))
+          return outcome
+        }
+      }
+    })
+  }
+
+  private readonly onStream = (stream: Stream, connection: Connection): void => {
+    this.serve(stream, connection.remotePeer.toString()).catch(err => { abortStream(stream, err) })
+  }
+
+  private async serve (stream: Stream, client: string): Promise<void> {
+    const o = this.o
+    const server = new JobServerStream<TaskClientFrame, TaskServerFrame>(stream, client, {
+      maxBytes: TASK_FRAME_MAX_BYTES, encode: encodeTaskServerFrame, decode: decodeTaskClientFrame
+    })
+    const frame = await server.first('task', TASK_READ_TIMEOUT_MS)
+    if (frame === undefined) return
+    if (!o.serving()) {
+      await server.fail(new OrchestrationOffError(o.signer.peerId))
+      return
+    }
+    const busy = async (): Promise<void> => {
+      await server.send({ t: 'busy', retryMs: BUSY_RETRY_MS })
+      await server.close()
+    }
+    // One task at a time per peer: a second one is busy until the first ends.
+    if (this.active.has(client)) return await busy()
+    const release = await admitJob(o, client, server.gone, busy)
+    if (release === undefined) return
+    this.active.add(client)
+    const nonce = crypto.getRandomValues(new Uint8Array(TASK_NONCE_BYTES))
+    const cancelDeadline = resetAfter(stream, TASK_DEADLINE_MS, () => new JobDeadlineError(client, TASK_DEADLINE_MS))
+    // Frames go out one after another, whatever order the shards finish in.
+    let sending: Promise<void> = Promise.resolve()
+    const send = (f: TaskServerFrame): void => { sending = sending.then(async () => { await server.send(f) }) }
+    let done = 0
+    const heartbeat = o.scheduler.every(HEARTBEAT_MS, () => { send({ t: 'progress', done, total: frame.task.inputs.length }) })
+    let outcome: OrchestratedTask
+    try {
+      await server.send({ t: 'accept', nonce })
+      outcome = await o.run(frame.task, client, AbortSignal.any([server.gone, AbortSignal.timeout(TASK_DEADLINE_MS)]), (start, results, dims) => {
+        done += results.length
+        send(typeof results[0] === 'string'
+          ? { t: 'part', start, texts: results as string[] }
+          : { t: 'part', start, dims: dims ?? 0, vectors: encodeVectors(results as Float32Array[], dims ?? 0) })
+      })
+      heartbeat()
+      await sending
+      await server.send({ t: 'done', model: outcome.model, shards: outcome.shards })
+    } catch (err) {
+      heartbeat()
+      cancelDeadline()
+      release()
+      this.active.delete(client)
+      await sending.catch(() => {})
+      await server.fail(err)
+      return
+    } finally {
+      heartbeat()
+      cancelDeadline()
+      release()
+      this.active.delete(client)
+    }
+    await server.countersign(o, {
+      job: frame.job, nonce, server: o.signer.peerId, client, model: outcome.model, output: taskOutputHash(outcome.results, outcome.dims),
+      kind: 'orchestration', cached: false, units: frame.task.inputs.length, unitName: 'inputs'
+    })
+  }
+}

@@ -1,0 +1,162 @@
+import '../../src/relay/polyfills.ts'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { identify } from '@libp2p/identify'
+import { memory } from '@libp2p/memory'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { MalformedMessageError, PeerBusyError } from '../../src/core/errors.ts'
+import { JobQueue, PeerRateLimit } from '../../src/core/inference/admission.ts'
+import { systemScheduler } from '../../src/core/scheduler.ts'
+import { OrchestrationOffError } from '../../src/core/tasks/errors.ts'
+import { orchestrate } from '../../src/core/tasks/orchestrate.ts'
+import { validateTask, type ValidTask } from '../../src/core/tasks/request.ts'
+import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
+import { TaskService, type OrchestratedTask, type PartSink } from '../../src/net/task-service.ts'
+import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
+import { rejectionOf } from './waiting.ts'
+
+/**
+ * Real libp2p nodes in one process (memory transport, noise, yamux) running the real TaskService:
+ * B hands a batch to A, which orchestrates it with the real orchestrate() over stand-in workers and
+ * streams the parts back; both end with the orchestration receipt.
+ */
+
+const ROUND = 70_000
+const DIMS = 4
+
+type Run = (task: ValidTask, client: string, signal: AbortSignal, part: PartSink) => Promise<OrchestratedTask>
+
+interface TestNode {
+  peerId: string
+  libp2p: Libp2p
+  service: TaskService
+  receipts: SignedReceipt[]
+  serving: boolean
+  run: Run
+}
+
+function vectorOf (text: string): Float32Array {
+  const v = new Float32Array(DIMS)
+  for (let i = 0; i < text.length; i++) v[i % DIMS] = (v[i % DIMS] as number) + text.charCodeAt(i) / 1000
+  return v
+}
+
+/** Orchestrates over two stand-in workers, one of which fails every shard after its first: no shard is lost. */
+const honest: Run = async (task, _client, signal, part) => {
+  if (task.kind !== 'embed') throw new Error('embed only here')
+  let calls = 0
+  const done = await orchestrate(task.inputs, {
+    candidates: async exclude => ['w1', 'w2'].filter(w => !exclude.has(w)),
+    run: async (worker, texts) => {
+      await new Promise(resolve => setTimeout(resolve, 2))
+      if (worker === 'w2' && ++calls > 1) throw new Error('w2 left')
+      return { results: texts.map(vectorOf), receipt: '00'.repeat(16) }
+    }
+  }, { what: 'test', shardSize: 64, scheduler: systemScheduler, signal, onShard: (shard, results) => { part(shard.start, results, DIMS) } })
+  return { model: 'model2vec-64d', dims: DIMS, results: done.results, shards: done.shards.map(s => [s.peer, s.count, Math.round(s.ms)]) }
+}
+
+async function makeNode (name: string): Promise<TestNode> {
+  const key = await generateKeyPair('Ed25519')
+  const libp2p = await createLibp2p({
+    privateKey: key,
+    addresses: { listen: [`/memory/${name}-${crypto.randomUUID()}`] },
+    transports: [memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify() }
+  })
+  const signer = pulseSigner(key)
+  const node = { peerId: signer.peerId, libp2p, receipts: [], serving: true, run: honest } as unknown as TestNode
+  node.service = new TaskService(libp2p, {
+    signer,
+    verify: verifyPulseSignature,
+    scheduler: systemScheduler,
+    serving: () => node.serving,
+    run: async (task, client, signal, part) => await node.run(task, client, signal, part),
+    queue: new JobQueue(2, 0, name),
+    rateLimit: new PeerRateLimit(60, 10),
+    currentRound: () => ROUND,
+    onReceipt: async receipt => { node.receipts.push(receipt) }
+  })
+  return node
+}
+
+let a: TestNode // orchestrates
+let b: TestNode // hands it a batch
+
+beforeAll(async () => {
+  [a, b] = await Promise.all([makeNode('a'), makeNode('b')])
+  const addr = a.libp2p.getMultiaddrs()[0]
+  if (addr === undefined) throw new Error('no listen address')
+  await b.libp2p.dial(addr)
+  for (const node of [a, b]) await node.service.start()
+}, 20_000)
+
+afterAll(async () => {
+  for (const node of [a, b]) await node.service.stop()
+  await Promise.all([a, b].map(async node => { await node.libp2p.stop() }))
+})
+
+beforeEach(() => {
+  for (const node of [a, b]) {
+    node.receipts = []
+    node.serving = true
+    node.run = honest
+  }
+})
+
+const texts = Array.from({ length: 300 }, (_, i) => `text number ${i}`)
+const task = validateTask({ kind: 'embed', inputs: texts })
+
+describe('/hyperspace/task/1.0.0', () => {
+  it('runs a peer\'s batch: parts streamed back in place, every input once, and the orchestration receipt on both sides', async () => {
+    const progress: number[] = []
+    const out = await b.service.request(a.peerId, task, p => { progress.push(p.done) })
+    expect(out.results).toHaveLength(300)
+    out.results.forEach((v, i) => { expect(Array.from(v as Float32Array)).toEqual(Array.from(vectorOf(texts[i] ?? ''))) })
+    expect(out.shards.reduce((n, s) => n + s[1], 0)).toBe(300)
+    expect(progress.at(-1)).toBe(300)
+    expect(out.receipt?.body).toMatchObject({ kind: 'orchestration', server: a.peerId, client: b.peerId, units: 300, model: 'model2vec-64d' })
+    expect(a.receipts.map(r => r.body.kind)).toEqual(['orchestration'])
+    expect(b.receipts.map(r => r.body.kind)).toEqual(['orchestration'])
+  })
+
+  it('refuses with OrchestrationOffError while the capability is off', async () => {
+    a.serving = false
+    expect(await rejectionOf(b.service.request(a.peerId, task))).toBeInstanceOf(OrchestrationOffError)
+  })
+
+  it('runs one task at a time per peer: a second one meanwhile is busy', async () => {
+    let release = (): void => {}
+    const held = new Promise<void>(resolve => { release = resolve })
+    a.run = async (t, c, s, p) => {
+      await held
+      return await honest(t, c, s, p)
+    }
+    const first = b.service.request(a.peerId, task)
+    await new Promise(resolve => setTimeout(resolve, 100))
+    expect(await rejectionOf(b.service.request(a.peerId, task))).toBeInstanceOf(PeerBusyError)
+    release()
+    expect((await first).results).toHaveLength(300)
+  })
+
+  it('refuses an orchestrator that answers an input twice or leaves one out', async () => {
+    a.run = async (t, _c, _s, part) => {
+      const vectors = (t.inputs as string[]).map(vectorOf)
+      part(0, vectors.slice(0, 64), DIMS)
+      part(32, vectors.slice(32, 96), DIMS)
+      return { model: 'model2vec-64d', dims: DIMS, results: vectors, shards: [] }
+    }
+    expect(await rejectionOf(b.service.request(a.peerId, task))).toBeInstanceOf(MalformedMessageError)
+    a.run = async (t, _c, _s, part) => {
+      const vectors = (t.inputs as string[]).map(vectorOf)
+      part(0, vectors.slice(0, 64), DIMS)
+      return { model: 'model2vec-64d', dims: DIMS, results: vectors, shards: [] }
+    }
+    expect(await rejectionOf(b.service.request(a.peerId, task))).toBeInstanceOf(MalformedMessageError)
+    expect(b.receipts).toEqual([])
+  })
+})
