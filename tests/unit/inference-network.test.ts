@@ -569,6 +569,27 @@ describe('the server facing a misbehaving client', () => {
 
 describe('ReceiptGossip between real nodes', () => {
   const topic = (): string => topicFor(NET, 'receipts')
+  /**
+   * Publishes what must be rejected: GossipSub scores a sender of invalid messages down until the
+   * others stop taking its messages (and forwarding to it), so an honest node must not be that sender.
+   */
+  let mallory: TestNode
+
+  beforeAll(async () => {
+    mallory = await makeNode('mallory')
+    for (const honest of [a, b, c]) {
+      const addr = honest.libp2p.getMultiaddrs()[0]
+      if (addr === undefined) throw new Error('no listen address')
+      await mallory.libp2p.dial(addr)
+    }
+    mallory.gossip.start()
+    await until(() => [a, b, c, mallory].every(n => n.libp2p.services.pubsub.getSubscribers(topic()).length === 3), 'receipt topic subscriptions with mallory')
+  })
+
+  afterAll(async () => {
+    mallory.gossip.stop()
+    await mallory.libp2p.stop()
+  })
 
   async function receipt (over: Partial<ReceiptBody> = {}): Promise<SignedReceipt> {
     const body: ReceiptBody = {
@@ -628,12 +649,12 @@ describe('ReceiptGossip between real nodes', () => {
     const forged = encodeSignedReceipt({ ...r, serverSig })
     const unsigned = encodeSignedReceipt(await signAsClient({ ...r.body, job: crypto.getRandomValues(new Uint8Array(16)) }, b.signer))
     const atA = await watch(a, async () => {
-      await c.libp2p.services.pubsub.publish(topic(), forged)
-      await c.libp2p.services.pubsub.publish(topic(), unsigned)
+      await mallory.libp2p.services.pubsub.publish(topic(), forged)
+      await mallory.libp2p.services.pubsub.publish(topic(), unsigned)
     }, { verdicts: 2 })
     expect(atA.received).toEqual([])
     expect(atA.verdicts).toEqual([TopicValidatorResult.Reject, TopicValidatorResult.Reject])
-    expect(atA.invalid.map(i => i.from)).toEqual([c.peerId, c.peerId])
+    expect(atA.invalid.map(i => i.from)).toEqual([mallory.peerId, mallory.peerId])
     expect(atA.invalid[0]?.error).toBeInstanceOf(BadSignatureError)
     expect(atA.invalid[1]?.error).toBeInstanceOf(UnsignedReceiptError)
   })
@@ -652,10 +673,10 @@ describe('ReceiptGossip between real nodes', () => {
       await receipt({ kind: 'storage', units: 1024 * 1024 })
     ]
     const atC = await watch(c, async () => {
-      for (const r of [...inflated, ...atCaps]) await a.libp2p.services.pubsub.publish(topic(), encodeSignedReceipt(r))
+      for (const r of [...inflated, ...atCaps]) await mallory.libp2p.services.pubsub.publish(topic(), encodeSignedReceipt(r))
     }, { verdicts: 6 })
     expect(atC.verdicts).toEqual([...inflated.map(() => TopicValidatorResult.Reject), ...atCaps.map(() => TopicValidatorResult.Accept)])
-    expect(atC.invalid.map(i => [i.from, i.error.code])).toEqual(inflated.map(() => [a.peerId, 'ERR_RECEIPT_UNITS']))
+    expect(atC.invalid.map(i => [i.from, i.error.code])).toEqual(inflated.map(() => [mallory.peerId, 'ERR_RECEIPT_UNITS']))
     expect(atC.received).toEqual(atCaps.map(r => receiptId(r.body)))
   })
 
