@@ -1,4 +1,5 @@
 import { roundMsOf } from '../core/config.ts'
+import { EMBED_LIMITS } from '../core/embedding/limits.ts'
 import { roundOf } from '../core/pulse/clock.ts'
 import { systemScheduler } from '../core/scheduler.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
@@ -9,6 +10,7 @@ import { InferenceCoordinator } from '../node/inference-coordinator.ts'
 import { ReceiptBook, type ReceiptLogStore } from '../node/receipt-book.ts'
 import { relayAnnouncement } from '../relay/topic-carrier.ts'
 import { noEmbedder, NoModels } from './no-engines.ts'
+import { embedSharded } from './sharded-embeddings.ts'
 import type { ChatCompletion, ChatCompletionChunk, NodeChatRequest } from '../core/inference/chat.ts'
 import type { LogEntry } from '../core/receipts/log.ts'
 import type { EmbedResult } from '../node/api.ts'
@@ -104,7 +106,9 @@ export class NetworkClient implements GatewayBackend {
     return await this.inference.create({ ...request, route: 'network' }, signal)
   }
 
+  /** One embed job (routed with failover) for a batch that fits one; more texts are sharded over peers. */
   async embed (model: string, texts: string[], signal: AbortSignal): Promise<EmbedResult> {
+    if (texts.length > EMBED_LIMITS.batch) return await embedSharded(this.embedding, model, texts, signal)
     return await this.embedding.embed(texts, { model, route: 'network', signal })
   }
 

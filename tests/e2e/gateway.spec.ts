@@ -92,7 +92,7 @@ test('streamed and whole greedy answers through the gateway equal the page\'s ow
   expect(models.data.find(m => m.id === MODEL)).toMatchObject({ object: 'model', owned_by: 'hyperspace', peers: 1 })
 })
 
-test('embeddings through the gateway equal the page\'s own, as base64 (the client\'s default) and as floats', async () => {
+test('embeddings through the gateway equal the page\'s own, as base64 (the client\'s default) and as floats, and a batch of 150 is sharded in order', async () => {
   await expect.poll(async () => (await statusOf(a.page)).capabilities.embedding.working, { timeout: 60_000 }).toBe(true)
   const local = await a.page.evaluate(async texts => await window.hyperspace?.embed(texts, { route: 'local' }), TEXTS) as EmbedResult
   const viaBase64 = await client.embeddings.create({ model: EMBED_MODEL, input: TEXTS })
@@ -100,6 +100,17 @@ test('embeddings through the gateway equal the page\'s own, as base64 (the clien
   const viaFloats = await client.embeddings.create({ model: EMBED_MODEL, input: TEXTS[0] ?? '', encoding_format: 'float' })
   expect(viaFloats.data.map(d => d.embedding)).toEqual(local.vectors.slice(0, 1))
   expect(viaFloats.usage.prompt_tokens).toBeGreaterThan(0)
+
+  // More texts than one embed job holds (64): the gateway shards them over the serving pages (here
+  // one) and the vectors come back in input order, each job with its own receipt on the page.
+  const many = Array.from({ length: 150 }, (_, i) => `text number ${i} ${TEXTS[i % TEXTS.length] ?? ''}`)
+  const ownMany = (await Promise.all([0, 64, 128].map(async from =>
+    await a.page.evaluate(async texts => await window.hyperspace?.embed(texts, { route: 'local' }), many.slice(from, from + 64)) as EmbedResult))).flatMap(r => r.vectors)
+  const receiptsBefore = await a.page.evaluate(() => window.hyperspace?.receipts.recent(1000).filter(r => r.kind === 'embedding' && r.role === 'server').length ?? 0)
+  const sharded = await client.embeddings.create({ model: EMBED_MODEL, input: many, encoding_format: 'float' })
+  expect(sharded.data.map(d => d.index)).toEqual(many.map((_, i) => i))
+  expect(sharded.data.map(d => d.embedding)).toEqual(ownMany)
+  expect(await a.page.evaluate(() => window.hyperspace?.receipts.recent(1000).filter(r => r.kind === 'embedding' && r.role === 'server').length ?? 0)).toBe(receiptsBefore + 3)
 })
 
 test('errors come back in OpenAI\'s shape: bad key 401, unknown model 404, bad field 400, over quota 429 with retry-after', async () => {

@@ -8,6 +8,8 @@ import {
 import { GatewayMetrics } from '../../src/core/gateway/metrics.ts'
 import { QuotaBook } from '../../src/core/gateway/quota.ts'
 import { openAIChunks, SSE_DONE, sseData } from '../../src/core/gateway/sse.ts'
+import { NoTaskWorkerError, TaskInputError, TaskShardFailedError } from '../../src/core/tasks/errors.ts'
+import { TASK_LIMITS } from '../../src/core/tasks/request.ts'
 import { parseChatBody, parseEmbeddingsBody } from '../../src/core/gateway/validate.ts'
 import type { ChatCompletionChunk } from '../../src/core/inference/chat.ts'
 
@@ -87,13 +89,18 @@ describe('parseEmbeddingsBody', () => {
   it('takes a text or a list of texts, float by default', () => {
     expect(parseEmbeddingsBody({ model: 'model2vec-64d', input: 'hello' })).toEqual({ model: 'model2vec-64d', texts: ['hello'], encoding: 'float' })
     expect(parseEmbeddingsBody({ model: 'm', input: ['a', 'b'], encoding_format: 'base64', user: 'u' })).toEqual({ model: 'm', texts: ['a', 'b'], encoding: 'base64' })
+    // More than one embed job holds: sharded over peers, up to a task's bounds.
+    const many = Array.from({ length: TASK_LIMITS.embedInputs }, (_, i) => `text ${i}`)
+    expect(parseEmbeddingsBody({ model: 'm', input: many }).texts).toEqual(many)
   })
 
   it('refuses token arrays, empty texts, oversized batches, unknown fields and encodings', () => {
     expect(badRequest(() => parseEmbeddingsBody({ model: 'm', input: [[1, 2]] })).param).toBe('input')
     expect(badRequest(() => parseEmbeddingsBody({ model: 'm', input: '' })).param).toBe('input')
     expect(badRequest(() => parseEmbeddingsBody({ model: 'm', input: [] })).param).toBe('input')
-    expect(badRequest(() => parseEmbeddingsBody({ model: 'm', input: Array.from({ length: 65 }, () => 'x') })).param).toBe('input')
+    expect(badRequest(() => parseEmbeddingsBody({ model: 'm', input: Array.from({ length: TASK_LIMITS.embedInputs + 1 }, () => 'x') })).param).toBe('input')
+    expect(badRequest(() => parseEmbeddingsBody({ model: 'm', input: [...Array.from({ length: 99 }, () => 'x'), 'x'.repeat(9000)] })).param).toBe('input')
+    expect(badRequest(() => parseEmbeddingsBody({ model: 'm', input: Array.from({ length: 300 }, () => 'x'.repeat(8000)) })).message).toMatch(/UTF-8 bytes in all/)
     expect(badRequest(() => parseEmbeddingsBody({ model: 'm', input: 'x'.repeat(9000) })).param).toBe('input')
     expect(badRequest(() => parseEmbeddingsBody({ model: 'm', input: 'x', dimensions: 8 })).param).toBe('dimensions')
     expect(badRequest(() => parseEmbeddingsBody({ model: 'm', input: 'x', encoding_format: 'int8' })).param).toBe('encoding_format')
@@ -168,6 +175,9 @@ describe('gatewayErrorOf', () => {
     expect(gatewayErrorOf(new JobDeadlineError('p', 10), 'm', true)).toBeInstanceOf(PeerStalledError)
     expect(gatewayErrorOf(new StreamStalledError('p', 10), 'm', true).status).toBe(504)
     expect(gatewayErrorOf(new PeerBusyError('p'), 'm', true)).toBeInstanceOf(NoPeerError)
+    expect(gatewayErrorOf(new NoTaskWorkerError('embeddings of m'), 'm', true).status).toBe(503)
+    expect(gatewayErrorOf(new TaskShardFailedError(0, ['a: gone', 'b: gone']), 'm', true).status).toBe(503)
+    expect(gatewayErrorOf(new TaskInputError('too many'), 'm', true).status).toBe(400)
     expect(gatewayErrorOf(new Error('what'), 'm', true)).toBeInstanceOf(InternalGatewayError)
   })
 

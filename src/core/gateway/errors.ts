@@ -1,4 +1,5 @@
 import { EmbeddingInputError, HyperspaceError, InvalidRequestError, JobDeadlineError, NoProviderError, PeerBusyError, StreamStalledError, errorMessage } from '../errors.ts'
+import { NoTaskWorkerError, TaskInputError, TaskShardFailedError } from '../tasks/errors.ts'
 
 /**
  * What the HTTP gateway answers when a request fails: an HTTP status and OpenAI's error shape
@@ -89,7 +90,8 @@ export function gatewayErrorOf (err: unknown, model: string, known: boolean): Ga
     if (noneServes && !known) return new UnknownModelError(model)
     return new NoPeerError(err.message)
   }
-  if (err instanceof PeerBusyError) return new NoPeerError(err.message)
+  if (err instanceof PeerBusyError || err instanceof NoTaskWorkerError || err instanceof TaskShardFailedError) return new NoPeerError(err.message)
+  if (err instanceof TaskInputError) return new BadRequestError(err.message)
   return new InternalGatewayError(errorMessage(err))
 }
 

@@ -1,6 +1,7 @@
 import { InvalidRequestError } from '../errors.ts'
 import { EMBED_LIMITS, validateTexts } from '../embedding/limits.ts'
 import { isModelId, validateChatRequest, type ValidChatRequest } from '../inference/request.ts'
+import { TASK_LIMITS, validateTask } from '../tasks/request.ts'
 import { BadRequestError } from './errors.ts'
 
 /**
@@ -125,10 +126,12 @@ export function parseEmbeddingsBody (input: unknown): GatewayEmbeddingsRequest {
   const raw = present(body, 'input')
   const list = typeof raw === 'string' ? [raw] : raw
   if (!Array.isArray(list) || list.length === 0 || !list.every(t => typeof t === 'string' && t !== '')) {
-    throw new BadRequestError(`input must be a non-empty text or a list of 1 to ${EMBED_LIMITS.batch} non-empty texts (token arrays are not supported)`, 'input')
+    throw new BadRequestError(`input must be a non-empty text or a list of 1 to ${TASK_LIMITS.embedInputs} non-empty texts (token arrays are not supported)`, 'input')
   }
   try {
-    return { model, texts: validateTexts(list), encoding }
+    // More texts than one embed job holds are sharded over peers, with a task's bounds.
+    const texts = list.length <= EMBED_LIMITS.batch ? validateTexts(list) : validateTask({ kind: 'embed', model, inputs: list }).inputs as string[]
+    return { model, texts, encoding }
   } catch (err) {
     if (err instanceof Error) throw new BadRequestError(err.message, 'input')
     throw err
