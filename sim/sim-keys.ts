@@ -1,4 +1,4 @@
-import { concat, sha256Of } from '../src/core/pulse/bytes.ts'
+import { concat, sha256Of } from '../src/core/bytes.ts'
 import type { BeaconProver, BeaconVerifier, PulseSigner, PulseVerifier } from '../src/core/pulse/messages.ts'
 import type { Rng } from './rng.ts'
 

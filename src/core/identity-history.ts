@@ -3,7 +3,7 @@ import { BadSignatureError, HyperspaceError, IdentityHistoryError, PointsUncheck
 import { openRoundEvidence } from './points-proof/check.ts'
 import { receiptClaimId } from './points-proof/claims.ts'
 import { SHOWN_ATTESTATIONS, type RoundEvidence } from './points-proof/codec.ts'
-import { toHex } from './pulse/bytes.ts'
+import { toHex } from './bytes.ts'
 import { bytesField, fail, listField } from './pulse/fields.ts'
 import { ATTESTATION_MAX_BYTES } from './pulse/attestation.ts'
 import { QUORUM } from './pulse/validators.ts'

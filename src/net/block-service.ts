@@ -9,7 +9,7 @@ import {
   type BlocksClientFrame, type BlocksServerFrame
 } from '../core/blocks/wire.ts'
 import { JobDeadlineError, MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
-import { sha256Of } from '../core/pulse/bytes.ts'
+import { sha256Of } from '../core/bytes.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'

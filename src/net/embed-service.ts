@@ -7,7 +7,7 @@ import {
   decodeEmbedClientFrame, decodeEmbedServerFrame, decodeVectors, encodeEmbedClientFrame, encodeEmbedServerFrame, encodeVectors,
   type EmbedClientFrame, type EmbedServerFrame
 } from '../core/embedding/wire.ts'
-import { sha256Of } from '../core/pulse/bytes.ts'
+import { sha256Of } from '../core/bytes.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'

@@ -2,7 +2,7 @@ import { JobClientStream, JobServerStream, type JobClientCodec } from './job-str
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, PeerBusyError, RemoteInferenceError, MalformedMessageError, StreamBudgetError } from '../core/errors.ts'
-import { sha256Of, utf8 } from '../core/pulse/bytes.ts'
+import { sha256Of, utf8 } from '../core/bytes.ts'
 import {
   FRAME_MAX_BYTES, INFERENCE_PROTOCOL, JOB_FRAME_MAX_BYTES, JOB_ID_BYTES, MAX_DELTA_CHARS, NONCE_BYTES,
   decodeClientFrame, decodeServerFrame, encodeClientFrame, encodeServerFrame, type ClientFrame, type ServerFrame

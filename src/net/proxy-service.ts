@@ -2,7 +2,7 @@ import { JobClientStream, JobServerStream, type JobClientCodec } from './job-str
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, MalformedMessageError, PeerBusyError, ProxyOffError, errorMessage } from '../core/errors.ts'
-import { sha256Of } from '../core/pulse/bytes.ts'
+import { sha256Of } from '../core/bytes.ts'
 import { PROXY_FETCH_TIMEOUT_MS, type ProxyFetcher } from '../core/proxy/fetcher.ts'
 import { proxyErrorFromRemote } from '../core/proxy/remote-error.ts'
 import { checkProxyUrl, type ProxyMethod, type ProxyUrlPolicy } from '../core/proxy/url-policy.ts'

@@ -2,7 +2,7 @@ import { hasUnlimitedConnection, retryLostStream, type JobStreamOpener } from '.
 import { InvalidRequestError, ProxyTargetError } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import { routeWithFailover, type Provider } from '../core/inference/routing.ts'
-import { toHex } from '../core/pulse/bytes.ts'
+import { toHex } from '../core/bytes.ts'
 import { checkProxyMethod, checkProxyUrl } from '../core/proxy/url-policy.ts'
 import { PROXY_MAX_BODY_BYTES, type ProxyHeaders } from '../core/proxy/wire.ts'
 import { ProxyService, type ServedFetch } from '../net/proxy-service.ts'

@@ -2,7 +2,7 @@ import { hasUnlimitedConnection, type JobStreamOpener } from '../net/job-streams
 import { EmbeddingInputError, InvalidRequestError, PeerBusyError } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import { routeWithFailover, type Provider } from '../core/inference/routing.ts'
-import { toHex } from '../core/pulse/bytes.ts'
+import { toHex } from '../core/bytes.ts'
 import { TaskInputError } from '../core/tasks/errors.ts'
 import { orchestrate, type TaskProgress, type TaskWorkers } from '../core/tasks/orchestrate.ts'
 import { shardSize, validateTask, type ValidTask } from '../core/tasks/request.ts'

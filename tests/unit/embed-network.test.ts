@@ -24,7 +24,7 @@ import {
 } from '../../src/core/embedding/wire.ts'
 import { HyperspaceError, MalformedMessageError, OversizeMessageError, PeerBusyError, UnsupportedVersionError } from '../../src/core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../../src/core/inference/admission.ts'
-import { sha256Of, toHex } from '../../src/core/pulse/bytes.ts'
+import { sha256Of, toHex } from '../../src/core/bytes.ts'
 import { decodeSignedReceipt, encodeSignedReceipt, receiptId, signAsClient, type SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import { systemScheduler, type Scheduler } from '../../src/core/scheduler.ts'
 import { EmbedService, type LocalEmbedding } from '../../src/net/embed-service.ts'

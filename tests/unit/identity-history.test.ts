@@ -1,7 +1,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { openDB } from 'idb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { sha256Of, utf8 } from '../../src/core/pulse/bytes.ts'
+import { sha256Of, utf8 } from '../../src/core/bytes.ts'
 import { appendEntry, verifyChain, type LogEntry } from '../../src/core/receipts/log.ts'
 import { countersign, encodeSignedReceipt, signAsClient, type SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import { PulseLedger } from '../../src/net/pulse-ledger.ts'

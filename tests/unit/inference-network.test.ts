@@ -28,7 +28,7 @@ import {
   type ServerFrame
 } from '../../src/core/inference/wire.ts'
 import { decodeMessage } from '../../src/core/cbor.ts'
-import { concat, sha256Of, toHex, utf8 } from '../../src/core/pulse/bytes.ts'
+import { concat, sha256Of, toHex, utf8 } from '../../src/core/bytes.ts'
 import {
   decodeSignedReceipt,
   encodeSignedReceipt,

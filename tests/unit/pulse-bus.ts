@@ -1,5 +1,5 @@
 import { admitPulse } from '../../src/core/pulse/admission.ts'
-import { sha256Of, utf8 } from '../../src/core/pulse/bytes.ts'
+import { sha256Of, utf8 } from '../../src/core/bytes.ts'
 import { epochOf, firstRoundOf } from '../../src/core/pulse/committee.ts'
 import { PulseEngine } from '../../src/core/pulse/engine.ts'
 import { encodeSigned, signPulse, type PulseMessage, type PulseSigner, type SignedPulseMessage } from '../../src/core/pulse/messages.ts'

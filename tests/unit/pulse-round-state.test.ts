@@ -1,6 +1,6 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { describe, expect, it } from 'vitest'
-import { compareBytes, utf8 } from '../../src/core/pulse/bytes.ts'
+import { compareBytes, utf8 } from '../../src/core/bytes.ts'
 import { MAX_COMMITTEE, signPulse, type BeaconProver, type ChallengeMessage, type CommitMessage, type PulseSigner, type SignedPulseMessage, type VerdictMessage } from '../../src/core/pulse/messages.ts'
 import { inlineRecomputer } from '../../src/core/pulse/recompute.ts'
 import { ReferenceProver } from '../../src/core/pulse/reference-prover.ts'

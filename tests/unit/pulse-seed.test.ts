@@ -10,7 +10,7 @@ import {
   roundSeed
 } from '../../src/core/pulse/seed.ts'
 
-// ---- independent helpers: nothing here comes from src/core/pulse/bytes.ts ----
+// ---- independent helpers: nothing here comes from src/core/bytes.ts ----
 
 const enc = new TextEncoder()
 const utf8 = (s: string): Uint8Array => enc.encode(s)

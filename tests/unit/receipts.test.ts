@@ -18,7 +18,7 @@ import {
   UnsupportedVersionError
 } from '../../src/core/errors.ts'
 import { DAY_MS } from '../../src/core/points.ts'
-import { concat, sha256Of, utf8 } from '../../src/core/pulse/bytes.ts'
+import { concat, sha256Of, utf8 } from '../../src/core/bytes.ts'
 import { appendEntry, GENESIS_HASH, verifyChain, type LogEntry } from '../../src/core/receipts/log.ts'
 import {
   RECEIPT_MAX_AGE_ROUNDS,

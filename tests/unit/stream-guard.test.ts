@@ -19,7 +19,7 @@ import { answerBudget, FIRST_TOKEN_ALLOWANCE_MS, MAX_TOKEN_BYTES, PER_TOKEN_ALLO
 import { JobQueue, PeerRateLimit } from '../../src/core/inference/admission.ts'
 import { validateChatRequest } from '../../src/core/inference/request.ts'
 import { INFERENCE_PROTOCOL, MAX_DELTA_CHARS, decodeClientFrame, encodeClientFrame, encodeServerFrame } from '../../src/core/inference/wire.ts'
-import { equalBytes, utf8 } from '../../src/core/pulse/bytes.ts'
+import { equalBytes, utf8 } from '../../src/core/bytes.ts'
 import { systemScheduler } from '../../src/core/scheduler.ts'
 import { BlockService } from '../../src/net/block-service.ts'
 import { EmbedService } from '../../src/net/embed-service.ts'

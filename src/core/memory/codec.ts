@@ -1,7 +1,7 @@
 import { decodeMessage, encodeMessage } from '../cbor.ts'
 import { BadSignatureError, MalformedMessageError } from '../errors.ts'
 import { isFiniteVector, norm } from '../embedding/vectors.ts'
-import { concat, utf8 } from '../pulse/bytes.ts'
+import { concat, utf8 } from '../bytes.ts'
 import { MEMORY_LIMITS } from './limits.ts'
 import type { MemoryHit } from './merge.ts'
 import type { PulseSigner, PulseVerifier } from '../pulse/messages.ts'

@@ -1,6 +1,6 @@
 import { BadSignatureError, HyperspaceError, PointsUncheckedError, UnsignedReceiptError } from '../errors.ts'
 import { openAttestation, type OpenAttestation } from '../pulse/attestation.ts'
-import { equalBytes } from '../pulse/bytes.ts'
+import { equalBytes } from '../bytes.ts'
 import { decodePulse, type CommitMessage, type PulseVerifier } from '../pulse/messages.ts'
 import { QUORUM } from '../pulse/validators.ts'
 import { decodeSignedReceipt, type SignedReceipt } from '../receipts/receipt.ts'

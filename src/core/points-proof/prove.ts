@@ -1,4 +1,4 @@
-import { compareBytes, equalBytes, toHex } from '../pulse/bytes.ts'
+import { compareBytes, equalBytes, toHex } from '../bytes.ts'
 import { readAttestation } from '../pulse/attestation.ts'
 import { decodePulse, type CommitMessage, type PulseVerifier } from '../pulse/messages.ts'
 import { QUORUM } from '../pulse/validators.ts'

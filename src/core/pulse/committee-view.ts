@@ -1,4 +1,4 @@
-import { utf8 } from './bytes.ts'
+import { utf8 } from '../bytes.ts'
 import {
   chainRestarts, committeeHash, decisionRound, epochOf, epochSeed, ESTIMATE_ROUNDS, isPlausibleMember, learnedCommitteeCount,
   LOBBY, nextCommitteeCount, pulseTopic

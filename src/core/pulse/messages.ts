@@ -1,7 +1,7 @@
 import type { CapabilityName } from '../capabilities.ts'
 import { decodeMessage, encodeMessage } from '../cbor.ts'
 import { BadSignatureError } from '../errors.ts'
-import { concat, equalBytes, utf8 } from './bytes.ts'
+import { concat, equalBytes, utf8 } from '../bytes.ts'
 import { isCommitteeCount } from './committee.ts'
 import { bytesField, capsField, fail, listField, peerField, uintField } from './fields.ts'
 import { decodeResult, resultRecord, resultsTree, type VerdictResult } from './verdict-tree.ts'

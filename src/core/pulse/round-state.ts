@@ -1,4 +1,4 @@
-import { compareBytes, equalBytes, utf8 } from './bytes.ts'
+import { compareBytes, equalBytes, utf8 } from '../bytes.ts'
 import { proofLength, verifyProof } from './merkle.ts'
 import { MAX_COMMITTEE } from './messages.ts'
 import { beaconInput, challengeIndices, leaderScore } from './seed.ts'

@@ -1,4 +1,4 @@
-import { compareBytes, concat, readU32be, sha256Of, u32be, u64be, utf8 } from './bytes.ts'
+import { compareBytes, concat, readU32be, sha256Of, u32be, u64be, utf8 } from '../bytes.ts'
 
 /**
  * The pulse's randomness. A peer id's bytes are the UTF-8 of its base58 text. The seed of round r

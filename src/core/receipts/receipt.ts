@@ -5,7 +5,7 @@ import { BadSignatureError, MalformedMessageError, ReceiptMismatchError, Receipt
 import { REQUEST_LIMITS } from '../inference/request.ts'
 import { PROXY_MAX_BODY_BYTES } from '../proxy/wire.ts'
 import { TASK_LIMITS } from '../tasks/request.ts'
-import { concat, equalBytes, toHex, utf8 } from '../pulse/bytes.ts'
+import { concat, equalBytes, toHex, utf8 } from '../bytes.ts'
 import type { PulseSigner, PulseVerifier } from '../pulse/messages.ts'
 
 /**

@@ -4,7 +4,7 @@ import { MAX_MODEL_DIMS } from '../embedding/models.ts'
 import { decodeVectors, encodeVectors } from '../embedding/wire.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { REQUEST_LIMITS, isModelId, type ValidChatRequest } from '../inference/request.ts'
-import { concat, sha256Of, u32be, utf8 } from '../pulse/bytes.ts'
+import { concat, sha256Of, u32be, utf8 } from '../bytes.ts'
 import { TaskInputError } from './errors.ts'
 import { TASK_LIMITS, validateTask, type ValidTask } from './request.ts'
 
