@@ -6,7 +6,7 @@ import { encodeSigned, signPulse, type PulseMessage, type PulseSigner, type Sign
 import { ReferenceProver, type Prover } from '../../src/core/pulse/reference-prover.ts'
 import { beaconInput } from '../../src/core/pulse/seed.ts'
 import { ValidatorHistory } from '../../src/core/pulse/validators.ts'
-import { PulseLedger } from '../../src/net/pulse-ledger.ts'
+import { PulseLedger } from '../../src/node/pulse-ledger.ts'
 import { proverFor } from '../../sim/provers.ts'
 import { Rng } from '../../sim/rng.ts'
 import { SimKeys } from '../../sim/sim-keys.ts'
