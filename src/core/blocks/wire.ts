@@ -1,6 +1,7 @@
 import { decodeMessage, encodeMessage } from '../cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { BLOCK_MAX_BYTES, blockCidFromBytes, type BlockCid } from './cid.ts'
+import { bytesOf, textOf } from '../wire-fields.ts'
 
 /**
  * Frames of `/hyperspace/blocks/1.0.0`, each a length-prefixed strict-CBOR map, one block per stream:
@@ -34,18 +35,6 @@ export type BlocksServerFrame =
   | { t: 'busy', retryMs: number }
   | { t: 'error', code: string, message: string }
   | { t: 'countersign', receipt: Uint8Array }
-
-function bytesOf (value: unknown, field: string, max: number, exact?: number): Uint8Array {
-  if (!(value instanceof Uint8Array) || value.byteLength > max || (exact !== undefined && value.byteLength !== exact)) {
-    throw new MalformedMessageError(`${field} must be ${exact ?? `at most ${max}`} bytes`)
-  }
-  return value
-}
-
-function textOf (value: unknown, field: string, max: number): string {
-  if (typeof value !== 'string' || value.length > max) throw new MalformedMessageError(`${field} must be text of at most ${max} characters`)
-  return value
-}
 
 export function encodeBlocksClientFrame (frame: BlocksClientFrame): Uint8Array {
   return encodeMessage(frame.t === 'want' ? { v: BLOCKS_WIRE_VERSION, t: 'want', cid: frame.cid.bytes, job: frame.job } : { v: BLOCKS_WIRE_VERSION, ...frame })

@@ -4,6 +4,7 @@ import { isModelId } from '../inference/request.ts'
 import { EMBED_LIMITS, validateTexts } from './limits.ts'
 import { MAX_MODEL_DIMS } from './models.ts'
 import { isFiniteVector } from './vectors.ts'
+import { bytesOf, textOf } from '../wire-fields.ts'
 
 /**
  * Frames of `/hyperspace/embed/1.0.0`, each a length-prefixed strict-CBOR map:
@@ -47,20 +48,8 @@ export class RemoteEmbeddingError extends HyperspaceError {
   constructor (peerId: string, code: string, message: string) { super(code.startsWith('ERR_') ? code : 'ERR_REMOTE', `Peer ${peerId}: ${message}`) }
 }
 
-function bytesOf (value: unknown, field: string, length?: number): Uint8Array {
-  if (!(value instanceof Uint8Array) || (length !== undefined && value.byteLength !== length) || value.byteLength > EMBED_FRAME_MAX_BYTES) {
-    throw new MalformedMessageError(`${field} must be ${length ?? `at most ${EMBED_FRAME_MAX_BYTES}`} bytes`)
-  }
-  return value
-}
-
 function countIn (value: unknown, field: string, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) throw new MalformedMessageError(`${field} must be a whole number from ${min} to ${max}`)
-  return value
-}
-
-function textOf (value: unknown, field: string, max: number): string {
-  if (typeof value !== 'string' || value.length > max) throw new MalformedMessageError(`${field} must be text of at most ${max} characters`)
   return value
 }
 
@@ -108,11 +97,11 @@ export function decodeEmbedClientFrame (bytes: Uint8Array): EmbedClientFrame {
         throw new MalformedMessageError(`texts: ${err.message}`)
       }
       if (texts.length === 0) throw new MalformedMessageError('texts must not be empty')
-      return { t: 'job', job: bytesOf(m.job, 'job', EMBED_JOB_ID_BYTES), model: m.model, texts }
+      return { t: 'job', job: bytesOf(m.job, 'job', EMBED_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES), model: m.model, texts }
     }
     case 'sign':
       if (bytes.byteLength > EMBED_FRAME_MAX_BYTES) throw new MalformedMessageError('sign frame too large')
-      return { t: 'sign', receipt: bytesOf(m.receipt, 'receipt') }
+      return { t: 'sign', receipt: bytesOf(m.receipt, 'receipt', EMBED_FRAME_MAX_BYTES) }
     default:
       throw new MalformedMessageError('unknown client frame')
   }
@@ -123,7 +112,7 @@ export function decodeEmbedServerFrame (bytes: Uint8Array): EmbedServerFrame {
   // Only a result may be large: any other frame over the small limit is refused before its fields are read.
   if (m.t !== 'result' && bytes.byteLength > EMBED_FRAME_MAX_BYTES) throw new MalformedMessageError(`${String(m.t)} frame too large`)
   switch (m.t) {
-    case 'accept': return { t: 'accept', nonce: bytesOf(m.nonce, 'nonce', EMBED_NONCE_BYTES) }
+    case 'accept': return { t: 'accept', nonce: bytesOf(m.nonce, 'nonce', EMBED_FRAME_MAX_BYTES, EMBED_NONCE_BYTES) }
     case 'busy': return { t: 'busy', retryMs: countIn(m.retryMs, 'retryMs', 0, 3_600_000) }
     case 'error': return { t: 'error', code: textOf(m.code, 'code', MAX_CODE_CHARS), message: textOf(m.message, 'message', MAX_ERROR_CHARS) }
     case 'result': {
@@ -134,7 +123,7 @@ export function decodeEmbedServerFrame (bytes: Uint8Array): EmbedServerFrame {
       }
       return { t: 'result', dims, count, vectors: m.vectors }
     }
-    case 'countersign': return { t: 'countersign', receipt: bytesOf(m.receipt, 'receipt') }
+    case 'countersign': return { t: 'countersign', receipt: bytesOf(m.receipt, 'receipt', EMBED_FRAME_MAX_BYTES) }
     default:
       throw new MalformedMessageError('unknown server frame')
   }

@@ -2,6 +2,7 @@ import { decodeMessage, encodeMessage } from '../cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { validateChatRequest, type ValidChatRequest } from './request.ts'
 import type { FinishReason } from './chat.ts'
+import { bytesOf, textOf } from '../wire-fields.ts'
 
 /**
  * Frames of `/hyperspace/inference/1.0.0`, each a length-prefixed strict-CBOR map:
@@ -35,20 +36,8 @@ export type ServerFrame =
 
 const FINISH: readonly FinishReason[] = ['stop', 'length', 'abort']
 
-function bytesOf (value: unknown, field: string, length?: number, max = FRAME_MAX_BYTES): Uint8Array {
-  if (!(value instanceof Uint8Array) || (length !== undefined && value.byteLength !== length) || value.byteLength > max) {
-    throw new MalformedMessageError(`${field} must be ${length ?? `at most ${max}`} bytes`)
-  }
-  return value
-}
-
 function countOf (value: unknown, field: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new MalformedMessageError(`${field} must be a count`)
-  return value
-}
-
-function textOf (value: unknown, field: string, max: number): string {
-  if (typeof value !== 'string' || value.length > max) throw new MalformedMessageError(`${field} must be text of at most ${max} characters`)
   return value
 }
 
@@ -78,11 +67,11 @@ export function decodeClientFrame (bytes: Uint8Array): ClientFrame {
       } catch (err) {
         throw new MalformedMessageError(`req: ${(err as Error).message}`)
       }
-      return { t: 'job', job: bytesOf(m.job, 'job', JOB_ID_BYTES), req }
+      return { t: 'job', job: bytesOf(m.job, 'job', FRAME_MAX_BYTES, JOB_ID_BYTES), req }
     }
     case 'sign':
       if (bytes.byteLength > FRAME_MAX_BYTES) throw new MalformedMessageError('sign frame too large')
-      return { t: 'sign', receipt: bytesOf(m.receipt, 'receipt') }
+      return { t: 'sign', receipt: bytesOf(m.receipt, 'receipt', FRAME_MAX_BYTES) }
     default:
       throw new MalformedMessageError('unknown client frame')
   }
@@ -91,7 +80,7 @@ export function decodeClientFrame (bytes: Uint8Array): ClientFrame {
 export function decodeServerFrame (bytes: Uint8Array): ServerFrame {
   const m = decodeMessage(bytes, FRAME_MAX_BYTES, WIRE_VERSION)
   switch (m.t) {
-    case 'accept': return { t: 'accept', nonce: bytesOf(m.nonce, 'nonce', NONCE_BYTES) }
+    case 'accept': return { t: 'accept', nonce: bytesOf(m.nonce, 'nonce', FRAME_MAX_BYTES, NONCE_BYTES) }
     case 'busy': return { t: 'busy', retryMs: countOf(m.retryMs, 'retryMs') }
     case 'error': return { t: 'error', code: textOf(m.code, 'code', 64), message: textOf(m.message, 'message', MAX_ERROR_CHARS) }
     case 'delta': return { t: 'delta', text: textOf(m.text, 'text', MAX_DELTA_CHARS) }
@@ -108,7 +97,7 @@ export function decodeServerFrame (bytes: Uint8Array): ServerFrame {
         cached: m.cached
       }
     }
-    case 'countersign': return { t: 'countersign', receipt: bytesOf(m.receipt, 'receipt') }
+    case 'countersign': return { t: 'countersign', receipt: bytesOf(m.receipt, 'receipt', FRAME_MAX_BYTES) }
     default:
       throw new MalformedMessageError('unknown server frame')
   }

@@ -1,6 +1,7 @@
 import { decodeMessage, encodeMessage } from '../cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { PROXY_MAX_URL_CHARS, PROXY_METHODS, type ProxyMethod } from './url-policy.ts'
+import { bytesOf, textOf, uintOf } from '../wire-fields.ts'
 
 /**
  * Frames of `/hyperspace/proxy/1.0.0`, each a length-prefixed strict-CBOR map, one fetch per stream:
@@ -43,23 +44,6 @@ export type ProxyServerFrame =
   | { t: 'error', code: string, message: string }
   | { t: 'response', status: number, headers: ProxyHeaders, body: Uint8Array }
   | { t: 'countersign', receipt: Uint8Array }
-
-function bytesOf (value: unknown, field: string, max: number, exact?: number): Uint8Array {
-  if (!(value instanceof Uint8Array) || value.byteLength > max || (exact !== undefined && value.byteLength !== exact)) {
-    throw new MalformedMessageError(`${field} must be ${exact ?? `at most ${max}`} bytes`)
-  }
-  return value
-}
-
-function textOf (value: unknown, field: string, max: number): string {
-  if (typeof value !== 'string' || value.length > max) throw new MalformedMessageError(`${field} must be text of at most ${max} characters`)
-  return value
-}
-
-function uintOf (value: unknown, field: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) throw new MalformedMessageError(`${field} must be a whole number from ${min} to ${max}`)
-  return value
-}
 
 /**
  * Response headers within the bounds: at most PROXY_MAX_HEADERS, lower-case token names, values

@@ -7,6 +7,7 @@ import { REQUEST_LIMITS, isModelId, type ValidChatRequest } from '../inference/r
 import { concat, sha256Of, u32be, utf8 } from '../bytes.ts'
 import { TaskInputError } from './errors.ts'
 import { TASK_LIMITS, validateTask, type ValidTask } from './request.ts'
+import { bytesOf, textOf, uintOf } from '../wire-fields.ts'
 
 /**
  * Frames of `/hyperspace/task/1.0.0`, each a length-prefixed strict-CBOR map, one task per stream:
@@ -51,23 +52,6 @@ export type TaskServerFrame =
   | { t: 'done', model: string, shards: ShardTuple[] }
   | { t: 'error', code: string, message: string }
   | { t: 'countersign', receipt: Uint8Array }
-
-function bytesOf (value: unknown, field: string, max: number, exact?: number): Uint8Array {
-  if (!(value instanceof Uint8Array) || value.byteLength > max || (exact !== undefined && value.byteLength !== exact)) {
-    throw new MalformedMessageError(`${field} must be ${exact ?? `at most ${max}`} bytes`)
-  }
-  return value
-}
-
-function textOf (value: unknown, field: string, max: number): string {
-  if (typeof value !== 'string' || value.length > max) throw new MalformedMessageError(`${field} must be text of at most ${max} characters`)
-  return value
-}
-
-function uintOf (value: unknown, field: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) throw new MalformedMessageError(`${field} must be a whole number from ${min} to ${max}`)
-  return value
-}
 
 /** A chat request on the wire: its fields without the model (the task's) and without an absent seed. */
 function chatFields (r: ValidChatRequest): Record<string, unknown> {
