@@ -1,20 +1,25 @@
 import type { Scheduler } from '../core/scheduler.ts'
-import type { ClockRequest } from '../../workers/clock-protocol.ts'
-import type { PulseWorkerMessage, PulseWorkerRequest } from '../../workers/pulse-protocol.ts'
+import type { RpcPort } from '../core/worker-rpc/messages.ts'
+import type { ClockFired, ClockRequest } from '../../workers/clock-protocol.ts'
+
+/** What the scheduler needs of the pulse worker (a test passes a MessagePort with the clock on its other end). */
+export type PulseWorkerPort = RpcPort & { terminate: () => void }
+
+function createPulseWorker (): Worker {
+  return new Worker(new URL('../../workers/pulse.worker.ts', import.meta.url), { type: 'module', name: 'hyperspace-pulse' })
+}
 
 /**
  * A Scheduler whose timers run in the pulse worker, so a background tab keeps its pace. The same
  * worker runs the WASM prover: share it through `worker` (see ProverClient).
  */
 export class WorkerScheduler implements Scheduler {
-  private readonly pulseWorker: Worker
   private readonly callbacks = new Map<number, { fn: () => void, repeating: boolean }>()
   private nextId = 1
 
-  constructor () {
-    this.pulseWorker = new Worker(new URL('../../workers/pulse.worker.ts', import.meta.url), { type: 'module', name: 'hyperspace-pulse' })
-    this.pulseWorker.addEventListener('message', (event: MessageEvent<PulseWorkerMessage>) => {
-      const message = event.data
+  constructor (private readonly pulseWorker: PulseWorkerPort = createPulseWorker()) {
+    this.pulseWorker.addEventListener('message', event => {
+      const message = (event as MessageEvent<ClockFired | undefined>).data
       if (typeof message !== 'object' || message === null || message.type !== 'fire') return
       const entry = this.callbacks.get(message.id)
       if (entry === undefined) return
@@ -24,7 +29,7 @@ export class WorkerScheduler implements Scheduler {
   }
 
   /** The pulse worker, for a ProverClient to share. Terminated by `terminate`. */
-  get worker (): Worker {
+  get worker (): RpcPort {
     return this.pulseWorker
   }
 
@@ -51,7 +56,7 @@ export class WorkerScheduler implements Scheduler {
     }
   }
 
-  private post (request: PulseWorkerRequest): void {
-    this.pulseWorker.postMessage(request)
+  private post (request: ClockRequest): void {
+    this.pulseWorker.postMessage(request, [])
   }
 }
