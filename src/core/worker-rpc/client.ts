@@ -33,6 +33,11 @@ export interface ClientOptions<Api, Wire> {
   errors: Pick<ErrorCodec<Wire>, 'isWire' | 'fromWire'>
   /** Names the worker in messages ("the pulse worker"). */
   worker: string
+  /**
+   * Sees every answer the worker gives, including one that arrives after its call was aborted or
+   * timed out, for a client that mirrors the worker's state (which model it serves).
+   */
+  settled?: (method: keyof Api & string, value: unknown) => void
   /** The contract's own error for a call that ended on the page; `what` names the call. */
   failure: (kind: RpcFailure, what: string, message: string) => Error
 }
@@ -45,6 +50,7 @@ export interface RpcClient<Api> {
 }
 
 interface Pending {
+  method: string
   what: string
   policy: MethodPolicy<unknown>
   callbacks: Record<string, (value: unknown) => void>
@@ -67,6 +73,8 @@ function describeError (error: unknown): string {
 /** The page's side of the worker RPC: an object with the worker API's methods, each a message to `port`. */
 export function rpcClient<Api extends { [K in keyof Api]: RpcMethod }, Wire> (port: RpcPort, options: ClientOptions<Api, Wire>): RpcClient<Api> {
   const pending = new Map<number, Pending>()
+  /** Calls given up on the page whose answer may still come, for `settled` (kept only when it is set). */
+  const abandoned = new Map<number, string>()
   let nextId = firstId()
   let closed = false
 
@@ -75,6 +83,12 @@ export function rpcClient<Api extends { [K in keyof Api]: RpcMethod }, Wire> (po
     if (entry === undefined) return undefined
     pending.delete(id)
     entry.clear()
+    return entry
+  }
+
+  const abandon = (id: number): Pending | undefined => {
+    const entry = settle(id)
+    if (entry !== undefined && options.settled !== undefined) abandoned.set(id, entry.method)
     return entry
   }
 
@@ -103,7 +117,7 @@ export function rpcClient<Api extends { [K in keyof Api]: RpcMethod }, Wire> (po
           abort()
           return
         }
-        if (settle(id) === undefined) return
+        if (abandon(id) === undefined) return
         abort()
         reject(options.failure('aborted', what, `${what}: aborted`))
       }
@@ -111,7 +125,7 @@ export function rpcClient<Api extends { [K in keyof Api]: RpcMethod }, Wire> (po
         if (policy.timeoutMs === undefined) return
         clearTimeout(timer)
         timer = setTimeout(() => {
-          if (settle(id) === undefined) return
+          if (abandon(id) === undefined) return
           abort()
           reject(options.failure('timeout', what, `${what}: no answer from ${options.worker} in ${policy.timeoutMs} ms`))
         }, policy.timeoutMs)
@@ -120,7 +134,7 @@ export function rpcClient<Api extends { [K in keyof Api]: RpcMethod }, Wire> (po
         clearTimeout(timer)
         abortSignal?.removeEventListener('abort', onAbort)
       }
-      pending.set(id, { what, policy, callbacks, resolve, reject, touch, clear })
+      pending.set(id, { method, what, policy, callbacks, resolve, reject, touch, clear })
       abortSignal?.addEventListener('abort', onAbort, { once: true })
       touch()
       try {
@@ -141,12 +155,17 @@ export function rpcClient<Api extends { [K in keyof Api]: RpcMethod }, Wire> (po
       return
     }
     const entry = settle(message.id)
+    const late = abandoned.get(message.id)
+    abandoned.delete(message.id)
+    const method = entry?.method ?? late
+    const valid = message.rpc === 'return' && entry?.policy.isResult?.(message.value) !== false
+    if (method !== undefined && valid) options.settled?.(method as keyof Api & string, message.value)
     if (entry === undefined) return
     if (message.rpc === 'throw') {
       entry.reject(options.errors.isWire(message.error)
         ? options.errors.fromWire(message.error, entry.what)
         : options.failure('malformed', entry.what, `${entry.what}: ${options.worker} failed with an error its contract does not know`))
-    } else if (entry.policy.isResult?.(message.value) === false) {
+    } else if (!valid) {
       entry.reject(options.failure('malformed', entry.what, `${entry.what}: malformed answer from ${options.worker}`))
     } else {
       entry.resolve(message.value)

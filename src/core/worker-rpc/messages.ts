@@ -8,7 +8,7 @@
  */
 
 /** What every method of a worker API looks like; the options may hold a signal and callbacks. */
-export type RpcMethod = (input: never, options?: never) => Promise<unknown>
+export type RpcMethod = (input: never, options: never) => Promise<unknown>
 
 /** The options every method receives in the worker: the signal is aborted by the caller or its timeout. */
 export interface CallOptions {
