@@ -27,9 +27,12 @@ export interface MethodPolicy<Input = never> {
 /** The first parameter of a method. */
 type InputOf<M> = M extends (input: infer I, ...rest: never[]) => unknown ? I : never
 
+/** A policy for every method of an API. */
+export type MethodPolicies<Api> = { [K in keyof Api]: MethodPolicy<InputOf<Api[K]>> }
+
 export interface ClientOptions<Api, Wire> {
   /** Every method of the API: the client offers exactly these. */
-  methods: { [K in keyof Api]: MethodPolicy<InputOf<Api[K]>> }
+  methods: MethodPolicies<Api>
   errors: Pick<ErrorCodec<Wire>, 'isWire' | 'fromWire'>
   /** Names the worker in messages ("the pulse worker"). */
   worker: string
