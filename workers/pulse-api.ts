@@ -5,10 +5,12 @@ import type { PulseWorkerApi } from './pulse-protocol.ts'
 
 /**
  * The pulse worker's API (pulse-protocol.ts) without worker globals, so Node tests serve it over a
- * MessageChannel. `pause` yields to the event loop: a prove runs in slices of a few milliseconds
- * and a recomputation yields after every key, so the clock's timers fire during them. The WASM is
- * loaded on the first prove; a failed load is retried on the next one. The host serves calls one
- * at a time (they share the WASM memory).
+ * MessageChannel. The clock is the worker's own timers: Chrome throttles a hidden page's timers to
+ * about once a minute, a dedicated worker's keep their rate, and each message it posts wakes the
+ * page. `pause` yields to the event loop: a prove runs in slices of a few milliseconds and a
+ * recomputation yields after every key, so the clock's timers fire during them. The WASM is loaded
+ * on the first prove; a failed load is retried on the next one. The host serves the prover's calls
+ * one at a time (PULSE_SERIAL: they share the WASM memory).
  */
 export function createPulseApi (load: () => Promise<WasmProver>, pause: () => Promise<void>): PulseWorkerApi {
   let prover: Promise<WasmProver> | null = null
@@ -26,6 +28,16 @@ export function createPulseApi (load: () => Promise<WasmProver>, pause: () => Pr
   const own = (bytes: Uint8Array): Uint8Array => bytes.slice()
 
   return {
+    after: async (ms, options) => { await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(resolve, ms)
+      options?.signal?.addEventListener('abort', () => { clearTimeout(timer); reject(new Error('cancelled')) }, { once: true })
+    }) },
+
+    every: async (ms, options) => { await new Promise<void>(resolve => {
+      const timer = setInterval(() => { options?.onTick?.() }, ms)
+      options?.signal?.addEventListener('abort', () => { clearInterval(timer); resolve() }, { once: true })
+    }) },
+
     async prove ({ round, k0, k1, n }) {
       const started = performance.now()
       const p = await loaded()

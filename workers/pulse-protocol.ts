@@ -1,13 +1,12 @@
 import { errorMessage } from '../src/core/errors.ts'
 import { ProverError } from '../src/core/pulse/prover-error.ts'
-import type { ErrorCodec } from '../src/core/worker-rpc/messages.ts'
+import type { CallOptions, ErrorCodec } from '../src/core/worker-rpc/messages.ts'
 import type { RevealedRowData } from '../src/core/pulse/reference-prover.ts'
 
 /**
- * The pulse worker's API over the worker RPC (src/core/worker-rpc): the WASM prover and a
- * validator's recomputation. workers/pulse-api.ts implements it in the worker, and
- * src/node/prover-client.ts calls it from the page. The same worker also runs the node's clock,
- * whose messages (clock-protocol.ts) share the port.
+ * The pulse worker's API over the worker RPC (src/core/worker-rpc): the node's clock, the WASM
+ * prover and a validator's recomputation. workers/pulse-api.ts implements it in the worker;
+ * src/node/worker-scheduler.ts (the clock) and src/node/prover-client.ts call it from the page.
  */
 
 export interface ProveInput {
@@ -44,7 +43,20 @@ export interface RecomputeInput {
   keys: number[]
 }
 
-export interface PulseWorkerApi {
+export interface TickOptions extends CallOptions {
+  onTick?: () => void
+}
+
+/** The node's clock (WorkerScheduler). */
+export interface ClockApi {
+  /** Resolves after `ms`; an abort cancels it. A worker's timers keep their rate in a hidden tab. */
+  after: (ms: number, options?: CallOptions) => Promise<void>
+  /** Calls `onTick` every `ms` until aborted, then resolves. */
+  every: (ms: number, options?: TickOptions) => Promise<void>
+}
+
+/** The prover and the validator's recomputation (ProverClient). */
+export interface ProverApi {
   /** Proves round `round`; the worker keeps it for `reveal` (the last two rounds). */
   prove: (input: ProveInput) => Promise<ProveResult>
   /** Rows of C and their audit paths (transferred) for a kept round. */
@@ -52,6 +64,11 @@ export interface PulseWorkerApi {
   /** 32-byte leaf hashes, key by key and, within a key, in the order of `indices` (transferred). */
   recompute: (input: RecomputeInput) => Promise<Uint8Array>
 }
+
+export type PulseWorkerApi = ClockApi & ProverApi
+
+/** Calls that share the WASM memory run one at a time; the clock's run as they come. */
+export const PULSE_SERIAL = ['prove', 'reveal', 'recompute'] as const
 
 /** The prover's errors cross as their message and come back as a ProverError of kind 'prover'. */
 export const pulseErrors: ErrorCodec<string> = {

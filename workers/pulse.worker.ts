@@ -2,18 +2,16 @@
 import simdUrl from '../wasm/build/prover-simd.wasm?url&no-inline'
 import scalarUrl from '../wasm/build/prover.wasm?url&no-inline'
 import { serveRpc } from '../src/core/worker-rpc/host.ts'
-import { createClock, isClockRequest } from './clock.ts'
 import { loadProver } from './prover.ts'
 import { createPulseApi } from './pulse-api.ts'
-import { pulseErrors } from './pulse-protocol.ts'
+import { PULSE_SERIAL, pulseErrors } from './pulse-protocol.ts'
 
 /**
- * The node's one dedicated worker: its clock (workers/clock.ts), the pulse prover
- * (workers/prover.ts over wasm/build/*.wasm, SIMD when the engine has it), and a validator's
- * recomputation of the rows it checks, served over the worker RPC (pulse-api.ts).
+ * The node's one dedicated worker: its clock, the pulse prover (workers/prover.ts over
+ * wasm/build/*.wasm, SIMD when the engine has it), and a validator's recomputation of the rows it
+ * checks, served over the worker RPC (pulse-api.ts).
  */
 const scope = self as unknown as DedicatedWorkerGlobalScope
-const clock = createClock(message => { scope.postMessage(message) })
 
 /** Lets the event loop run the tasks that are waiting (a clock timer, say), then resumes. */
 const channel = new MessageChannel()
@@ -26,7 +24,4 @@ function pause (): Promise<void> {
   })
 }
 
-scope.addEventListener('message', (event: MessageEvent<unknown>) => {
-  if (isClockRequest(event.data)) clock.handle(event.data)
-})
-serveRpc(scope, createPulseApi(() => loadProver({ simd: simdUrl, scalar: scalarUrl }), pause), { errors: pulseErrors, serial: true })
+serveRpc(scope, createPulseApi(() => loadProver({ simd: simdUrl, scalar: scalarUrl }), pause), { errors: pulseErrors, serial: PULSE_SERIAL })

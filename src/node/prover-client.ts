@@ -5,7 +5,7 @@ import { MAX_CHALLENGE_ROWS, MAX_COMMITTEE } from '../core/pulse/messages.ts'
 import { ProverError, type ProverErrorKind } from '../core/pulse/prover-error.ts'
 import { rpcClient, type RpcClient, type RpcFailure } from '../core/worker-rpc/client.ts'
 import type { RpcPort } from '../core/worker-rpc/messages.ts'
-import { pulseErrors, type ProveResult, type PulseWorkerApi } from '../../workers/pulse-protocol.ts'
+import { pulseErrors, type ProveResult, type ProverApi } from '../../workers/pulse-protocol.ts'
 
 /**
  * The pulse worker's prover, seen from the page as the `Prover` and `LeafRecomputer` ports: inputs
@@ -24,10 +24,10 @@ export interface ProverClientOptions {
 const FAILURE_KINDS: Record<RpcFailure, ProverErrorKind> = { closed: 'closed', crashed: 'worker', timeout: 'timeout', aborted: 'worker', malformed: 'worker' }
 
 export class ProverClient implements Prover, LeafRecomputer {
-  private readonly rpc: RpcClient<PulseWorkerApi>
+  private readonly rpc: RpcClient<ProverApi>
 
   constructor (port: RpcPort, options: ProverClientOptions = {}) {
-    this.rpc = rpcClient<PulseWorkerApi, string>(port, {
+    this.rpc = rpcClient<ProverApi, string>(port, {
       worker: 'the pulse worker',
       errors: pulseErrors,
       failure: (kind, _what, message) => new ProverError(FAILURE_KINDS[kind], message),

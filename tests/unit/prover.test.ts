@@ -9,7 +9,6 @@ import { ProverClient } from '../../src/node/prover-client.ts'
 import { ProverError } from '../../src/core/pulse/prover-error.ts'
 import { serveRpc } from '../../src/core/worker-rpc/host.ts'
 import { ensureProver } from '../../scripts/build-prover.ts'
-import { createClock, isClockRequest } from '../../workers/clock.ts'
 import { KEEP_ROUNDS, RowTree, loadProver, simdSupported, type WasmProver } from '../../workers/prover.ts'
 import { createPulseApi } from '../../workers/pulse-api.ts'
 import { pulseErrors } from '../../workers/pulse-protocol.ts'
@@ -227,8 +226,7 @@ function servedPulseApi (): { client: ProverClient, channel: WorkerChannel } {
 describe('ProverClient', () => {
   it('proves, reveals and recomputes through the worker RPC with the real prover behind it', async () => {
     const { client, channel } = servedPulseApi()
-    // Noise on the port: the clock's firings, another client's answers and garbage are ignored.
-    channel.worker.postMessage({ type: 'fire', id: 1 }, [])
+    // Noise on the port: another client's answers and garbage are ignored.
     channel.worker.postMessage({ rpc: 'return', id: 1, value: 'not yours' }, [])
     channel.worker.postMessage('garbage', [])
     const key = { k0: 77, k1: 88 }
@@ -273,33 +271,5 @@ describe('ProverClient', () => {
     // Bad input never reached the worker: the first prove (and its abort on timeout), the crashed and the pending one did.
     await vi.waitFor(() => { expect(posted.filter(m => (m as { rpc?: string }).rpc === 'call')).toHaveLength(3) })
     channel.close()
-  })
-})
-
-describe('clock', () => {
-  it('fires once, repeats, and cancels', () => {
-    vi.useFakeTimers()
-    try {
-      const fired: number[] = []
-      const clock = createClock(message => { fired.push(message.id) })
-      clock.handle({ type: 'after', id: 1, ms: 5 })
-      clock.handle({ type: 'every', id: 2, ms: 5 })
-      clock.handle({ type: 'after', id: 3, ms: 5 })
-      clock.handle({ type: 'cancel', id: 3 })
-      vi.advanceTimersByTime(12)
-      expect(fired).toEqual([1, 2, 2])
-      clock.handle({ type: 'cancel', id: 2 })
-      clock.handle({ type: 'every', id: 4, ms: 10 })
-      clock.clear()
-      vi.advanceTimersByTime(50)
-      expect(fired).toEqual([1, 2, 2])
-    } finally {
-      vi.useRealTimers()
-    }
-  })
-
-  it('tells clock requests apart', () => {
-    expect(isClockRequest({ type: 'after', id: 1, ms: 1 })).toBe(true)
-    expect(isClockRequest({ type: 'prove', id: 1 })).toBe(false)
   })
 })

@@ -2,12 +2,14 @@ import { afterAll, describe, expect, it, vi } from 'vitest'
 import { systemScheduler, type Scheduler } from '../../src/core/scheduler.ts'
 import { WorkerScheduler } from '../../src/node/worker-scheduler.ts'
 import { VirtualTime } from '../../sim/virtual-time.ts'
-import { createClock, isClockRequest } from '../../workers/clock.ts'
+import { serveRpc } from '../../src/core/worker-rpc/host.ts'
+import { createPulseApi } from '../../workers/pulse-api.ts'
+import { PULSE_SERIAL, pulseErrors } from '../../workers/pulse-protocol.ts'
 import { workerChannel } from './worker-channel.ts'
 
 /**
  * The Scheduler port's contract, run against each implementation: plain timers (relay, tests), the
- * pulse worker's clock (browsers; here over a MessageChannel to the same clock code) and virtual
+ * pulse worker's clock (browsers; here over a MessageChannel to the worker's own API) and virtual
  * time (simulator, adversary suite). Each test waits for a state, never for a fixed time.
  */
 interface Subject {
@@ -22,13 +24,10 @@ function realTime (scheduler: Scheduler): Subject {
 
 function workerClock (): Subject & { close: () => void } {
   const channel = workerChannel()
-  const clock = createClock(message => { channel.worker.postMessage(message, []) })
-  channel.worker.addEventListener('message', event => {
-    const message: unknown = (event as MessageEvent).data
-    if (isClockRequest(message)) clock.handle(message)
-  })
+  const noProver = async (): Promise<never> => { throw new Error('no prover in this test') }
+  const stop = serveRpc(channel.worker, createPulseApi(noProver, async () => {}), { errors: pulseErrors, serial: PULSE_SERIAL })
   const scheduler = new WorkerScheduler(channel.page)
-  return { ...realTime(scheduler), close: () => { clock.clear(); scheduler.terminate() } }
+  return { ...realTime(scheduler), close: () => { stop(); scheduler.terminate() } }
 }
 
 function virtualTime (): Subject {

@@ -24,7 +24,7 @@ const errors: ErrorCodec<{ message: string }> = {
   fromWire: (wire, what) => new NamedError('worker', `${what}: ${wire.message}`)
 }
 
-function setup (serial = false): { api: TestApi, close: () => void, order: string[], channel: ReturnType<typeof workerChannel> } {
+function setup (serial?: true | Array<keyof TestApi>): { api: TestApi, close: () => void, order: string[], channel: ReturnType<typeof workerChannel> } {
   const channel = workerChannel()
   const order: string[] = []
   const impl: TestApi = {
@@ -84,11 +84,21 @@ describe('the worker RPC', () => {
     close()
   })
 
-  it('serial hosts run calls one at a time in arrival order', async () => {
-    const { api, order, close } = setup(true)
-    await Promise.all([api.wait(20), api.add({ a: 1, b: 1 })])
-    expect(order).toEqual(['wait', 'add'])
-    close()
+  it('serial methods run one at a time in arrival order; the others as they come', async () => {
+    const serial = setup(true)
+    await Promise.all([serial.api.wait(20), serial.api.add({ a: 1, b: 1 })])
+    expect(serial.order).toEqual(['wait', 'add'])
+    serial.close()
+    const some = setup(['wait'])
+    await Promise.all([some.api.wait(20), some.api.add({ a: 1, b: 1 })])
+    expect(some.order).toEqual(['wait', 'add'])
+    // `add` is not serial: it does not wait for the slow call ahead of it.
+    let slowDone = false
+    const slow = some.api.wait(200).then(() => { slowDone = true })
+    await some.api.add({ a: 1, b: 1 })
+    expect(slowDone).toBe(false)
+    await slow
+    some.close()
   })
 
   it('a call fails when its answer breaks the contract, the worker crashes or the client closes', async () => {

@@ -1,10 +1,13 @@
 import { isHostBound, transferListOf, type CallMessage, type ClientBound, type ErrorCodec, type RpcMethod, type RpcPort } from './messages.ts'
 
-export interface HostOptions<Wire> {
+export interface HostOptions<Api, Wire> {
   /** What a method threw, as data for the page (the contract's codec). */
   errors: Pick<ErrorCodec<Wire>, 'toWire'>
-  /** One call at a time in arrival order, for methods that share one engine (WASM memory, an ORT session). */
-  serial?: boolean
+  /**
+   * Methods that run one call at a time in arrival order, because they share one engine (WASM
+   * memory, an ORT session); `true` for all. The others run as they come (the clock's timers).
+   */
+  serial?: true | ReadonlyArray<keyof Api & string>
 }
 
 /**
@@ -12,7 +15,7 @@ export interface HostOptions<Wire> {
  * the worker RPC. Only `api`'s own function properties are callable, so a message cannot reach
  * `constructor` or anything inherited. Returns a function that stops serving.
  */
-export function serveRpc<Api extends { [K in keyof Api]: RpcMethod }, Wire> (port: RpcPort, api: Api, options: HostOptions<Wire>): () => void {
+export function serveRpc<Api extends { [K in keyof Api]: RpcMethod }, Wire> (port: RpcPort, api: Api, options: HostOptions<Api, Wire>): () => void {
   /** Calls not yet answered, for `abort`: an abort for any other id (one answered already) is ignored. */
   const running = new Map<number, AbortController>()
   let queue: Promise<void> = Promise.resolve()
@@ -42,7 +45,7 @@ export function serveRpc<Api extends { [K in keyof Api]: RpcMethod }, Wire> (por
     }
     const controller = new AbortController()
     running.set(message.id, controller)
-    if (options.serial === true) queue = queue.then(async () => { await run(message, controller) })
+    if (options.serial === true || options.serial?.includes(message.method as keyof Api & string) === true) queue = queue.then(async () => { await run(message, controller) })
     else void run(message, controller)
   }
 
