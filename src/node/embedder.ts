@@ -40,8 +40,12 @@ function createEmbeddingWorker (): Worker {
   return new Worker(new URL('../../workers/embedding/embedding.worker.ts', import.meta.url), { type: 'module', name: 'hyperspace-embedding' })
 }
 
+/**
+ * All cores but one, as wllama takes: the page's own thread runs libp2p beside the worker. Measured on
+ * 2 cores (bench/embedding.ts), 2 threads embedded at 0.53× the rate of 1.
+ */
 function defaultThreads (): number {
-  return typeof navigator !== 'undefined' && navigator.hardwareConcurrency > 0 ? navigator.hardwareConcurrency : 1
+  return typeof navigator !== 'undefined' && navigator.hardwareConcurrency > 1 ? navigator.hardwareConcurrency - 1 : 1
 }
 
 /** The worker fetches from its own URL: relative model URLs are resolved against the page first. */
