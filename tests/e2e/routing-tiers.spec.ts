@@ -109,3 +109,25 @@ test('a server on request, in no announcement and no DHT record, is found by ans
   expect(byBroadcast.choices[0]?.message.content ?? '').not.toBe('')
   expect(byBroadcast.hyperspace.receipt ?? '').toMatch(/^[0-9a-f]{32}$/)
 })
+
+test('an unlisted server stands by: it serves only once the announced server is gone', async ({ browser }) => {
+  net = await startNetwork(browser, ['&profile=inference', '&profile=inference', '&profile=storage'])
+  const [announced, standby, client] = net.nodes as [TestNode, TestNode, TestNode]
+
+  await setListing(standby.page, 'unlisted')
+  await Promise.all([pull(announced.page), pull(standby.page)])
+  await expect.poll(async () => (await statusOf(standby.page)).modelsInDht, { timeout: 60_000 }).toEqual([MODEL])
+  await expect.poll(async () => await announcedWorking(client, announced)).toContain('inference')
+
+  // While an announced server is there, the registry finds it and the standby is not asked.
+  const first = await chat(client.page, 'auto')
+  expect(first.hyperspace).toMatchObject({ servedBy: announced.peerId, tier: 'registry', failedOver: [] })
+
+  // The announced server's tab closes; the client's registry still lists it (for up to 90 s), so it is
+  // tried first, fails, and the DHT tier finds the standby.
+  await announced.context.close()
+  const second = await chat(client.page, 'auto')
+  expect(second.hyperspace).toMatchObject({ servedBy: standby.peerId, route: 'network', tier: 'dht' })
+  expect(second.hyperspace.failedOver.map(f => f.peerId)).toEqual([announced.peerId])
+  expect(second.choices[0]?.message.content).toBe(first.choices[0]?.message.content)
+})
