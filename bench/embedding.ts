@@ -34,6 +34,7 @@ import { TextTokenizer } from '../workers/embedding/tokenizer.ts'
 import type { InferenceSession } from 'onnxruntime-web'
 import { measureChromium, type BrowserEmbedResult } from './embedding-browser.ts'
 import { ensureBuild } from './procs.ts'
+import { figure, recordFigures } from './figures.ts'
 import { fmt, fmtRatio, ratio, summarize, table, type Summary } from './stats.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -297,6 +298,10 @@ async function main (): Promise<void> {
     ]
   ))
   const browserRate = (threads: number): number | null => median(browser.find(b => b.threads === threads)?.textsPerSecond ?? [])
+  recordFigures({
+    'embed.vsOrtNode': figure(browserRate(1) ?? NaN, 'texts/s', 'model2vec-64d embeddings: onnxruntime-web in the Chromium worker, 1 thread, vs onnxruntime-node 1 thread', referenceRate),
+    'embed.twoThreadsVsOne': figure(browserRate(2) ?? NaN, 'texts/s', 'onnxruntime-web in the Chromium worker: 2 threads vs 1', browserRate(1))
+  })
   console.log(`
 Notes:
 - texts/s: whole embed requests (tokenize + ONNX runs) over the corpus. Node: Embedder.embed in-process.

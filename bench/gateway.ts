@@ -19,6 +19,7 @@ import { CHROMIUM_ARGS } from '../playwright.config.ts'
 import { appUrl, gotoApp, waitForNode } from '../tests/e2e/nodes.ts'
 import { startRelayProcess } from '../tests/e2e/relay-process.ts'
 import { ensureBuild, startPreview } from './procs.ts'
+import { figure, recordFigures } from './figures.ts'
 import { fmt, spread, summarize, table } from './stats.ts'
 import type { ChatCompletion } from '../src/core/inference/chat.ts'
 
@@ -77,6 +78,7 @@ try {
     ['openai client → gateway → page', `${fmt(g.median, 'ms', 1)} (${spread(g, 'ms', 1)})`],
     ['gateway minus local, per run', `${fmt(added.median, 'ms', 1)} (${spread(added, 'ms', 1)})`]
   ]))
+  recordFigures({ 'gateway.ttftMinusLocalMs': figure(added.median ?? NaN, 'ms', 'time to first token through the openai client and the gateway minus the page\'s own (reference: the page\'s TTFT)', l.median) })
 } finally {
   await browser.close()
   await relay.stop()

@@ -16,6 +16,7 @@ import { CHROMIUM_ARGS } from '../playwright.config.ts'
 import { acceptLinkSettingsAhead, appUrl } from '../tests/e2e/nodes.ts'
 import { startRelayProcess } from '../tests/e2e/relay-process.ts'
 import { ensureBuild, startPreview } from './procs.ts'
+import { figure, recordFigures } from './figures.ts'
 import { fmtRatio, ratio, table } from './stats.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -76,6 +77,7 @@ try {
     ['all of the browser, shared by the pages', `${all.toFixed(2)}%`, `${referenceAll.toFixed(2)}%`, fmtRatio(ratio(all, referenceAll)), '']
   ]))
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true })
+  recordFigures({ 'idle.cpuShare': figure(renderer / 100, 'of a core', `renderer (page and workers) of an open tab online with no jobs, over ${WINDOW_S} s (reference: the app with the node not started)`, referenceRenderer / 100) })
   writeFileSync(join(ROOT, 'bench', 'results', 'idle.json'), JSON.stringify({ windowSeconds: WINDOW_S, pages: PAGES, nodesBefore, nodesAfter, referenceBefore, referenceAfter, renderer, all, referenceRenderer, referenceAll }, null, 2))
 } finally {
   await Promise.allSettled([nodes.close(), reference.close()])

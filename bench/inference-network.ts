@@ -12,6 +12,7 @@ import { CHROMIUM_ARGS } from '../playwright.config.ts'
 import { appUrl, gotoApp, waitForNode, type TestNode } from '../tests/e2e/nodes.ts'
 import { startRelayProcess } from '../tests/e2e/relay-process.ts'
 import { ensureBuild, startPreview } from './procs.ts'
+import { figure, recordFigures } from './figures.ts'
 import { fmt, fmtRatio, ratio, spread, summarize, table } from './stats.ts'
 import { fileURLToPath } from 'node:url'
 import type { ChatCompletion, NodeChatRequest, ServedInfo } from '../src/core/inference/chat.ts'
@@ -65,6 +66,8 @@ try {
     ['B → A, the network', `${fmt(ttft.network.median, 'ms')} (${spread(ttft.network, 'ms')})`, `${fmt(total.network.median, 'ms')} (${spread(total.network, 'ms')})`,
       fmtRatio(ratio(ttft.network.median, ttft.local.median)), fmtRatio(ratio(total.network.median, total.local.median))]
   ]))
+  const routedMinusLocal = ttft.network.median === null || ttft.local.median === null ? NaN : ttft.network.median - ttft.local.median
+  recordFigures({ 'ttft.routedMinusLocalMs': figure(routedMinusLocal, 'ms', 'time to first token over WebRTC to another page minus on the page itself (reference: local TTFT)', ttft.local.median) })
 } finally {
   await browser.close()
   await relay.stop()

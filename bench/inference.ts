@@ -24,6 +24,7 @@ import { CHROMIUM_ARGS } from '../playwright.config.ts'
 import { defaultModelsDir } from '../scripts/serve-plugin.ts'
 import { NAME_SHIM } from './probe.ts'
 import { ensureBuild, startPreview, withTimeout, type PreviewServer } from './procs.ts'
+import { figure, recordFigures } from './figures.ts'
 import { fmt, fmtRatio, ratio, spread, summarize, table, type Summary } from './stats.ts'
 import type { InferenceReply, InferenceRequestBody } from '../workers/inference/protocol.ts'
 
@@ -266,6 +267,10 @@ ${built ? '- The app was built first (npm run build).\n' : ''}${failures.length 
   const out = join(RESULTS_DIR, 'inference.json')
   writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), cores: cpus().length, prompt: PROMPT, genTokens: GEN_TOKENS, runs: RUNS, loadavg: { before: loadBefore, after: loadAfter }, sharedPrefixChars: shared, series: all, failures }, null, 2))
   console.error(`bench: wrote ${out}`)
+  recordFigures({
+    'decode.vsNative': figure(tps(browser1).median ?? NaN, 'tok/s', 'stories260K greedy decode: wllama 1 thread in Chromium vs node-llama-cpp 1 thread', tps(nativeFor(1)).median),
+    'decode.twoThreadsVsOne': figure(tps(browser2).median ?? NaN, 'tok/s', 'wllama in Chromium: 2 threads vs 1', tps(browser1).median)
+  })
   return failures.length > 0 ? 1 : 0
 }
 

@@ -19,6 +19,7 @@ import { prepareProof } from '../src/core/points-proof/prove.ts'
 import { pickSamples } from '../src/core/points-proof/sample.ts'
 import { verifyPulseSignature } from '../src/net/pulse-keys.ts'
 import { FIRST_ROUND, NET, ROUND_MS, makeWorld } from '../tests/unit/points-world.ts'
+import { figure, recordFigures } from './figures.ts'
 import { fmt, fmtRatio, ratio, summarize, table } from './stats.ts'
 import type { PageInput } from './points-proof-page.ts'
 import type { PointsCheck } from '../src/core/points-proof/check.ts'
@@ -89,3 +90,7 @@ console.log(table(['figure', 'measured', 'target', 'within'], [
   [`reference: ${signatures} bare Ed25519 verifies, Chromium`, fmt(bare.median, 'ms', 1), '', `check = ${fmtRatio(ratio(page.median, bare.median))} reference`],
   ['verify, Node (median)', fmt(node.median, 'ms', 1), '', '']
 ]))
+recordFigures({
+  'pointsProof.bytes': figure(proofBytes, 'bytes', `a day's points proof (summary and evidence frames), ${DAY_ROUNDS} rounds claimed`),
+  'pointsProof.verifyMs': figure(page.median ?? NaN, 'ms', `checking a day's points proof in Chromium vs its ${signatures} bare Ed25519 verifies`, bare.median)
+})

@@ -27,6 +27,7 @@ import { expectedRows, referenceProduct, rowBytes, type WorkKey } from '../src/c
 import { loadProver, rowTree, simdSupported } from '../workers/prover.ts'
 import { ensureProver } from '../scripts/build-prover.ts'
 import { NAME_SHIM } from './probe.ts'
+import { figure, recordFigures } from './figures.ts'
 import { fmtRatio, ratio, summarize, table, type Summary } from './stats.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -393,6 +394,13 @@ async function main (): Promise<void> {
     console.log('every product matches the native C checksum')
   }
   if (envs.some(e => e.result.verify.some(v => !v.ok))) process.exitCode = 1
+  const cAt256 = 'error' in native ? null : summarize(native.results.find(r => r.n === 256)?.ms ?? []).median
+  const simdAt256 = summarize(browser.result.product.find(p => p.n === 256 && p.impl === 'wasm-simd')?.ms ?? []).median
+  const slicedAt256 = summarize(browser.result.sliced.find(h => h.n === 256)?.ms ?? []).median
+  recordFigures({
+    'prove.vsNative': figure(simdAt256 ?? NaN, 'ms', 'product at n = 256: WASM SIMD in Chromium vs native C (gcc -O3)', cAt256),
+    'prove.wholeSlicedMs': figure(slicedAt256 ?? NaN, 'ms', 'whole prove at n = 256 in Chromium as the worker runs it (product, leaf hashes, root)')
+  })
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`)
 }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { PULSE_K, PULSE_N } from '../src/core/pulse/params.ts'
 import { loadProver } from '../workers/prover.ts'
+import { figure, recordFigures } from './figures.ts'
 import { startCluster, stopCluster, type ClusterNodeSpec } from '../sim/cluster.ts'
 import type { Prover } from '../src/core/pulse/reference-prover.ts'
 
@@ -68,3 +69,9 @@ for (const r of results) {
   console.log(`${String(r.count).padStart(5)} | ${String(r.roundMs / 1000).padStart(3)} | ${r.sentKiB.toFixed(1).padStart(8)} | ${r.receivedKiB.toFixed(1).padStart(12)} | ${(r.receivedKiB / base).toFixed(2).padStart(25)} | ${(r.verifiedShare * 100).toFixed(0)}%`)
 }
 console.log('Received bytes grow with the number of nodes (every reveal reaches every node): committees (K > 1) are what keeps this flat.')
+const largest = results.at(-1)
+if (largest !== undefined && results[0] !== undefined) {
+  recordFigures({
+    'pulse.realReceivedPerNodeRound': figure(largest.receivedKiB * 1024, 'bytes', `pulse payload received per proving node per round, ${largest.count} real libp2p nodes vs ${results[0].count}`, results[0].receivedKiB * 1024)
+  })
+}

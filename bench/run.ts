@@ -23,6 +23,7 @@ import { acceptLinkSettingsAhead, appUrl } from '../tests/e2e/nodes.ts'
 import { startRelayProcess, type RelayProcess } from '../tests/e2e/relay-process.ts'
 import { NAME_SHIM, installProbe, rtcOpenOnce, wsOpenOnce, type BenchProbe, type ScriptEntry } from './probe.ts'
 import { ensureBuild, startPreview, withTimeout, type PreviewServer } from './procs.ts'
+import { figure, recordFigures } from './figures.ts'
 import { fmt, fmtRatio, ratio, spread, summarize, table, type Summary } from './stats.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -383,6 +384,12 @@ Notes:
     failures
   }, null, 2) + '\n')
   console.log(`\nRaw samples: ${out}`)
+  recordFigures({
+    'mesh.firstDirectMs': figure(c.median ?? NaN, 'ms', `${NODES} pages opened at once: navigation start to the first direct WebRTC peer (reference: a local RTCPeerConnection pair's data channel opening)`, rtc.median),
+    'mesh.onlineMs': figure(online.median ?? NaN, 'ms', `${NODES} pages opened at once: navigation start to state 'online'`),
+    'mesh.relayConnectedMs': figure(a.median ?? NaN, 'ms', 'navigation start to the relay connected (reference: a raw WebSocket opening to it)', ws.median),
+    'js.initialGzipBytes': figure(js.gzipBytes, 'bytes', 'JavaScript loaded by state online, gzip -9 (reference: the same files raw)', js.rawBytes)
+  })
 
   if (failures.length > 0) {
     console.error(`\nbench FAILED:\n- ${failures.join('\n- ')}`)

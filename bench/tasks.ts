@@ -18,6 +18,7 @@ import { CHROMIUM_ARGS } from '../playwright.config.ts'
 import { appUrl, gotoApp, waitForNode, type TestNode } from '../tests/e2e/nodes.ts'
 import { startRelayProcess } from '../tests/e2e/relay-process.ts'
 import { ensureBuild, startPreview } from './procs.ts'
+import { figure, recordFigures } from './figures.ts'
 import { fmt, fmtRatio, ratio, spread, summarize, table } from './stats.ts'
 import type { TaskResult } from '../src/node/api.ts'
 
@@ -103,6 +104,7 @@ try {
     ['tasks.run on C, shards to A and B', `${fmt(s.two.median, 'ms')} (${spread(s.two, 'ms')})`, rate(s.two.median), fmtRatio(ratio(s.two.median, s.one.median))]
   ]))
   const speedup = s.one.median !== null && s.two.median !== null ? s.one.median / s.two.median : null
+  recordFigures({ 'tasks.twoNodesVsOne': figure(s.two.median ?? NaN, 'ms', `tasks.run of ${TEXTS} embeddings over two serving pages vs one`, s.one.median) })
   console.log(`\nspeed-up of the batch over one node: ${speedup === null ? '—' : `${speedup.toFixed(2)}×`} (both pages used in ${peersOfTwo.filter(n => n === 2).length} of ${RUNS} runs)`)
 } finally {
   await browser.close()

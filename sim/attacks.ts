@@ -1,5 +1,5 @@
 import { decodePulse, encodeSigned, signPulse, type PulseMessage, type PulseSigner, type PulseVerifier, type SignedPulseMessage } from '../src/core/pulse/messages.ts'
-import { beaconInput } from '../src/core/pulse/seed.ts'
+import { challengeProofs } from '../src/core/pulse/seed.ts'
 import type { PulseEngine } from '../src/core/pulse/engine.ts'
 import type { Rng } from './rng.ts'
 import type { SimKeys } from './sim-keys.ts'
@@ -97,8 +97,9 @@ export class Attacker {
     const root = p.rng.bytes(32)
     const base = { net: p.networkId, r: round + 1, peer: p.signer.peerId, seed }
     await p.inject(await signPulse({ t: 'commit', ...base, root, n: 16, caps: [], sid: p.rng.bytes(8) }, p.signer))
-    const vrf = await p.keys.beaconKey(p.signer.peerId).prove(beaconInput(p.networkId, round + 1, seed))
-    await p.inject(await signPulse({ t: 'challenge', ...base, commits: [[p.signer.peerId, root]], k: 8, vrf }, p.signer))
+    const commits: Array<[string, Uint8Array]> = [[p.signer.peerId, root]]
+    const proofs = await challengeProofs(p.keys.beaconKey(p.signer.peerId), p.networkId, round + 1, seed, commits)
+    await p.inject(await signPulse({ t: 'challenge', ...base, commits, k: 8, ...proofs }, p.signer))
   }
 
   private async sybilVerdicts (round: number): Promise<void> {

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
+import { figure, recordFigures } from '../bench/figures.ts'
 import { runJobs } from './pool.ts'
 import { runReal } from './real.ts'
 import { ATTACK_KINDS, isAttackKind, type AttackKind } from './attacks.ts'
@@ -76,6 +77,11 @@ async function model (): Promise<void> {
     { name: 'without committees (flooded samples, mean)', color: '#d62728', points: without }
   ]))
   console.log(`\nwrote ${RESULTS}/sim.json and ${RESULTS}/sim-bytes.svg`)
+  const at10k = sims.find(s => s.nodes === 10_000)
+  if (at10k !== undefined) {
+    const flooded = contrasts.find(c => c.nodes === 10_000)?.bytesPerNodeRound ?? null
+    recordFigures({ 'pulse.bytesPerNodeRound10k': figure(at10k.bytesPerNodeRound.median, 'bytes', 'pulse bytes per node per round at 10,000 simulated nodes (median), vs the same network without committees (mean)', flooded) })
+  }
 }
 
 async function attacks (kinds: AttackKind[]): Promise<void> {

@@ -34,7 +34,7 @@ export function revealBytes ({ networkId, round, peer }: Shape, n: number, k: nu
 }
 
 export function challengeBytes ({ networkId, round, peer }: Shape, commits: number, k: number): number {
-  return signedBytes({ t: 'challenge', net: networkId, r: round, peer, seed: ROOT, commits: Array.from({ length: commits }, () => [peer, ROOT] as [string, Uint8Array]), k, vrf: new Uint8Array(80) })
+  return signedBytes({ t: 'challenge', net: networkId, r: round, peer, seed: ROOT, commits: Array.from({ length: commits }, () => [peer, ROOT] as [string, Uint8Array]), k, vrf: new Uint8Array(80), rowsVrf: new Uint8Array(80) })
 }
 
 export function verdictBytes ({ networkId, round, peer }: Shape, results: number): number {

@@ -86,8 +86,16 @@ function servingOf (record: Record<string, unknown>, capabilities: CapabilityAnn
   return { models, queue, slots }
 }
 
-function capabilityList (value: unknown, field: string): CapabilityName[] {
-  if (!Array.isArray(value) || value.length > CAPABILITY_NAMES.length || !value.every(isCapabilityName)) {
+/**
+ * A capability name as any release may write it. A newer release adds capabilities: their names are
+ * dropped here rather than refused, since a refused message counts towards disconnecting its sender,
+ * and nodes of two releases must not ban each other.
+ */
+const CAPABILITY_NAME_SHAPE = /^[a-z][a-z0-9-]{0,31}$/
+const MAX_LISTED_CAPABILITIES = 32
+
+function capabilityList (value: unknown, field: string): string[] {
+  if (!Array.isArray(value) || value.length > MAX_LISTED_CAPABILITIES || !value.every(name => typeof name === 'string' && CAPABILITY_NAME_SHAPE.test(name))) {
     throw new MalformedMessageError(`${field} must be a list of capability names`)
   }
   if (new Set(value).size !== value.length) throw new MalformedMessageError(`${field} repeats a capability`)
@@ -103,7 +111,7 @@ export function decodeAnnouncement (bytes: Uint8Array): CapabilityAnnouncement {
   const working = capabilityList(record.working, 'working')
   if (!working.every(name => caps.includes(name))) throw new MalformedMessageError('working names a capability that is not enabled')
   const capabilities: CapabilityAnnouncement['capabilities'] = {}
-  for (const name of caps) capabilities[name] = { working: working.includes(name) }
+  for (const name of caps.filter(isCapabilityName)) capabilities[name] = { working: working.includes(name) }
   const addrs = record.addrs
   if (!Array.isArray(addrs) || addrs.length > ANNOUNCEMENT_MAX_ADDRS ||
     !addrs.every(a => typeof a === 'string' && a.startsWith('/') && a.length <= MAX_ADDR_LENGTH)) {

@@ -25,9 +25,9 @@ export function encodeMessage (value: object): Uint8Array {
 
 /**
  * Decodes one wire message: the byte limit first (before any parsing), then strict CBOR, then a map
- * whose `v` equals the supported version. Field checks are the caller's.
+ * whose `v` is the supported version (or one of them). Field checks are the caller's.
  */
-export function decodeMessage (bytes: Uint8Array, maxBytes: number, version: number): Record<string, unknown> {
+export function decodeMessage (bytes: Uint8Array, maxBytes: number, version: number | readonly number[]): Record<string, unknown> {
   if (bytes.byteLength > maxBytes) throw new OversizeMessageError(bytes.byteLength, maxBytes)
   let value: unknown
   try {
@@ -42,6 +42,7 @@ export function decodeMessage (bytes: Uint8Array, maxBytes: number, version: num
     throw new MalformedMessageError('message is not a map')
   }
   const record = value as Record<string, unknown>
-  if (record.v !== version) throw new UnsupportedVersionError(record.v)
+  const supported = typeof version === 'number' ? record.v === version : version.includes(record.v as number)
+  if (!supported) throw new UnsupportedVersionError(record.v)
   return record
 }

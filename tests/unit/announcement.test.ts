@@ -213,11 +213,20 @@ describe('decodeAnnouncement rejects', () => {
     expectMalformed(message({ ts: uint64(2 ** 53) })) // beyond safe integers
   })
 
-  it('unknown capability names, in caps or in working', () => {
-    expectMalformed(message({ caps: arr(tstr('inference'), tstr('mining')) }))
+  it('capability names that no release could write, in caps or in working', () => {
     expectMalformed(message({ working: arr(tstr('Inference')) }))
+    expectMalformed(message({ caps: arr(tstr('inference'), tstr(`a${'b'.repeat(32)}`)) }))
+    expectMalformed(message({ caps: arr(tstr('inference'), tstr('')) }))
     expectMalformed(message({ caps: tstr('inference') }))
     expectMalformed(message({ caps: arr(uint(1)) }))
+    expectMalformed(message({ caps: arr(...Array.from({ length: 33 }, (_, i) => tstr(`future-${i}`))) }))
+  })
+
+  it('a newer release\'s capability is dropped, not refused: peers of two releases must not strike each other', () => {
+    const decoded = decodeAnnouncement(message({ caps: arr(tstr('inference'), tstr('teleport')), working: arr(tstr('inference'), tstr('teleport')) }))
+    expect(decoded.capabilities).toEqual({ inference: { working: true } })
+    // The rule that what works is enabled still holds for names this release does not know.
+    expectMalformed(message({ caps: arr(tstr('inference')), working: arr(tstr('teleport')) }))
   })
 
   it('repeated capabilities', () => {

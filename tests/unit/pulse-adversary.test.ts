@@ -54,7 +54,7 @@ describe('the pulse against a hostile peer', () => {
     const next = bus.round + 1
     const chosen = sha256Of(utf8('attacker seed'))
     await bus.inject(attacker, { t: 'commit', net: NET, r: next, peer: attacker.peerId, seed: chosen, root: new Uint8Array(32), n: 16, caps: [], sid: new Uint8Array(8) })
-    await bus.inject(attacker, { t: 'challenge', net: NET, r: next, peer: attacker.peerId, seed: chosen, commits: [[attacker.peerId, new Uint8Array(32)]], k: 4, vrf: await bus.vrf(attacker, next, chosen) })
+    await bus.inject(attacker, { t: 'challenge', net: NET, r: next, peer: attacker.peerId, seed: chosen, commits: [[attacker.peerId, new Uint8Array(32)]], k: 4, ...await bus.proofs(attacker, next, chosen, [[attacker.peerId, new Uint8Array(32)]]) })
     await bus.runRounds(3)
     for (const node of honest) {
       const seed = node.engine.round(next)?.seed
@@ -153,7 +153,7 @@ describe('the pulse against a hostile peer', () => {
     const root = sha256Of(utf8('nothing'))
     await bus.inject(liar, { t: 'commit', net: NET, r: watched, peer: liar.peerId, seed: fake, root, n: 16, caps: [], sid: new Uint8Array(8) })
     await bus.runTo(0.43)
-    await bus.inject(liar, { t: 'challenge', net: NET, r: watched, peer: liar.peerId, seed: fake, commits: [[liar.peerId, root]], k: 4, vrf: await bus.vrf(liar, watched, fake) })
+    await bus.inject(liar, { t: 'challenge', net: NET, r: watched, peer: liar.peerId, seed: fake, commits: [[liar.peerId, root]], k: 4, ...await bus.proofs(liar, watched, fake, [[liar.peerId, root]]) })
     await bus.runRounds(1)
     expect(equalBytes(newcomer.engine.round(watched + 1)?.seed as Uint8Array, honest[0]?.engine.round(watched + 1)?.seed as Uint8Array)).toBe(true)
     await bus.runRounds(2)

@@ -4,7 +4,7 @@ import { epochOf, firstRoundOf } from '../../src/core/pulse/committee.ts'
 import { PulseEngine } from '../../src/core/pulse/engine.ts'
 import { encodeSigned, signPulse, type PulseMessage, type PulseSigner, type SignedPulseMessage } from '../../src/core/pulse/messages.ts'
 import { ReferenceProver, type Prover } from '../../src/core/pulse/reference-prover.ts'
-import { beaconInput } from '../../src/core/pulse/seed.ts'
+import { challengeProofs } from '../../src/core/pulse/seed.ts'
 import { ValidatorHistory } from '../../src/core/pulse/validators.ts'
 import { PulseLedger } from '../../src/node/pulse-ledger.ts'
 import { proverFor } from '../../sim/provers.ts'
@@ -119,9 +119,9 @@ export class PulseBus {
     }
   }
 
-  /** A leader's VRF proof for `round` under `seed`, made with `signer`'s key. */
-  async vrf (signer: PulseSigner, round: number, seed: Uint8Array): Promise<Uint8Array> {
-    return await this.keys.beaconKey(signer.peerId).prove(beaconInput(NET, round, seed))
+  /** A leader's two VRF proofs for its challenge of `round` under `seed` over `commits`, made with `signer`'s key. */
+  async proofs (signer: PulseSigner, round: number, seed: Uint8Array, commits: Array<[string, Uint8Array]>): Promise<{ vrf: Uint8Array, rowsVrf: Uint8Array }> {
+    return await challengeProofs(this.keys.beaconKey(signer.peerId), NET, round, seed, commits)
   }
 
   /** Publishes a message as `signer` on the committee topic, through the same admission as everyone's. */

@@ -84,7 +84,7 @@ beforeAll(async () => {
   const seed = bytes32('seed')
   commit = { t: 'commit', net: NET, r: ROUND, peer: a.peerId, seed, root: bytes32('root a'), n: 64, caps: ['inference', 'relay'], sid: new Uint8Array(8).fill(7) }
   const commits = [a, b, c].map(x => [x.peerId, bytes32(`root ${x.peerId}`)] as [string, Uint8Array]).sort((x, y) => (x[0] < y[0] ? -1 : 1))
-  challenge = { t: 'challenge', net: NET, r: ROUND, peer: a.peerId, seed, commits, k: 4, vrf: new Uint8Array(80).fill(5) }
+  challenge = { t: 'challenge', net: NET, r: ROUND, peer: a.peerId, seed, commits, k: 4, vrf: new Uint8Array(80).fill(5), rowsVrf: new Uint8Array(80).fill(6) }
   // A real reveal: rows of an 8x8 product with their Merkle proofs.
   const n = 8
   const product = referenceProduct({ k0: 11, k1: 22 }, n)
@@ -133,12 +133,25 @@ describe('round trip', () => {
     }
   })
 
-  it('the body is canonical CBOR carrying v = 4', () => {
-    expect(PULSE_VERSION).toBe(4)
-    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 4)
-    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 4)
-    expect(body.v).toBe(4)
+  it('the body is canonical CBOR carrying v = 5', () => {
+    expect(PULSE_VERSION).toBe(5)
+    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 5)
+    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 5)
+    expect(body.v).toBe(5)
     expect(body.t).toBe('commit')
+  })
+
+  it('reads a v4 commit from kept records, where v5 changed nothing, but never from the topic; a v4 challenge not even from records', async () => {
+    const signedV4 = async (message: Record<string, unknown>): Promise<Uint8Array> => {
+      const body = encodeMessage({ v: 4, ...message })
+      return encodeMessage({ v: 4, body, sig: await a.key.sign(signedData(body)) })
+    }
+    const keptCommit = await signedV4({ ...commit })
+    expect((await decodePulse(keptCommit, verify, true)).message).toEqual(commit)
+    await rejectsWith(keptCommit, UnsupportedVersionError)
+    const v4Challenge: Partial<ChallengeMessage> = { ...challenge }
+    delete v4Challenge.rowsVrf
+    await expect(decodePulse(await signedV4(v4Challenge), verify, true)).rejects.toBeInstanceOf(MalformedMessageError)
   })
 
   it('the decoded reveal proves the rows a validator recomputes against the committed tree', async () => {

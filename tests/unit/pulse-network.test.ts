@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ReferenceProver, type Prover } from '../../src/core/pulse/reference-prover.ts'
 import { sha256Of, utf8 } from '../../src/core/bytes.ts'
 import { decodePulse, encodeSigned, signPulse, type PulseMessage } from '../../src/core/pulse/messages.ts'
-import { beaconInput } from '../../src/core/pulse/seed.ts'
+import { challengeProofs } from '../../src/core/pulse/seed.ts'
 import { beaconProver, pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { pulseTopic } from '../../src/net/pulse-service.ts'
 import { startCluster, stopCluster, type ClusterNode } from '../../sim/cluster.ts'
@@ -95,7 +95,7 @@ function attack (attacker: TestPeer, cheaters: string[]): () => void {
       const seed = sha256Of(utf8(`chosen ${r + 1}`))
       const root = sha256Of(utf8('no work'))
       await publish({ t: 'commit', ...base, r: r + 1, seed, root, n: N, caps: [], sid: new Uint8Array(8) })
-      await publish({ t: 'challenge', ...base, r: r + 1, seed, commits: [[signer.peerId, root]], k: 4, vrf: await beacon.prove(beaconInput(NET, r + 1, seed)) })
+      await publish({ t: 'challenge', ...base, r: r + 1, seed, commits: [[signer.peerId, root]], k: 4, ...await challengeProofs(beacon, NET, r + 1, seed, [[signer.peerId, root]]) })
       attempts.hijacks++
     } else if (into > 0.75) {
       const round = heard.get(r)

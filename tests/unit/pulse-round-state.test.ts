@@ -1,14 +1,15 @@
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPair, generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { describe, expect, it } from 'vitest'
 import { compareBytes, utf8 } from '../../src/core/bytes.ts'
 import { MAX_COMMITTEE, signPulse, type BeaconProver, type ChallengeMessage, type CommitMessage, type PulseSigner, type SignedPulseMessage, type VerdictMessage } from '../../src/core/pulse/messages.ts'
 import { inlineRecomputer } from '../../src/core/pulse/recompute.ts'
 import { ReferenceProver } from '../../src/core/pulse/reference-prover.ts'
-import { beaconInput, leaderScore } from '../../src/core/pulse/seed.ts'
+import { MerkleTree, leafHash } from '../../src/core/pulse/merkle.ts'
+import { beaconInput, challengeIndices, challengeProofs, leaderScore } from '../../src/core/pulse/seed.ts'
 import { beaconProver, pulseSigner, verifyBeacon } from '../../src/net/pulse-keys.ts'
 import { RoundState } from '../../src/core/pulse/round-state.ts'
 import { DRAWN_VALIDATORS, ValidatorHistory, validatorScore } from '../../src/core/pulse/validators.ts'
-import { workKey } from '../../src/core/pulse/work.ts'
+import { expectedRows, rowBytes, workKey } from '../../src/core/pulse/work.ts'
 
 const NET = 'dev-t6'
 const N = 16
@@ -17,15 +18,15 @@ const seed = new Uint8Array(32).fill(9)
 
 type Signer = PulseSigner & { beacon: BeaconProver }
 
-async function signer (): Promise<Signer> {
-  const key = await generateKeyPair('Ed25519')
+async function signer (fixedSeed?: number): Promise<Signer> {
+  // A fixed key where the rows it is challenged decide what a test checks.
+  const key = fixedSeed === undefined ? await generateKeyPair('Ed25519') : await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(fixedSeed))
   return { ...pulseSigner(key), beacon: beaconProver(key) }
 }
 
 /** A leader's challenge over `commits`, with its real VRF proof. */
 async function challengeBy (leader: Signer, commits: Array<[string, Uint8Array]>): Promise<SignedPulseMessage<ChallengeMessage>> {
-  const vrf = await leader.beacon.prove(beaconInput(NET, 1, seed))
-  return await signPulse({ t: 'challenge', net: NET, r: 1, peer: leader.peerId, seed, commits, k: K, vrf }, leader)
+  return await signPulse({ t: 'challenge', net: NET, r: 1, peer: leader.peerId, seed, commits, k: K, ...await challengeProofs(leader.beacon, NET, 1, seed, commits) }, leader)
 }
 
 async function honestCommit (who: PulseSigner, prover: ReferenceProver, sid: number): Promise<CommitMessage> {
@@ -42,9 +43,9 @@ describe('RoundState', () => {
     const leader = state.leader() === a.peerId ? a : b
     const challenge = await challengeBy(leader, state.commitSet())
     expect(state.addChallenge(challenge)).toBe(true)
-    const indices = state.indices(challenge)
-    expect(new Set(indices).size).toBe(K)
     for (const who of [a, b]) {
+      const indices = state.indices(challenge, who.peerId)
+      expect(new Set(indices).size).toBe(K)
       const rows = await (provers.get(who.peerId) as ReferenceProver).reveal(1, indices)
       state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, rows: rows.map(r => ({ i: r.index, proof: r.proof })) })
     }
@@ -64,9 +65,9 @@ describe('RoundState', () => {
     const leader = committers.find(who => who.peerId === state.leader()) as Signer
     const challenge = await challengeBy(leader, state.commitSet())
     state.addChallenge(challenge)
-    const indices = state.indices(challenge)
-    const unchallenged = Array.from({ length: N }, (_, i) => i).filter(i => !indices.includes(i)).slice(0, K)
     for (const who of committers) {
+      const indices = state.indices(challenge, who.peerId)
+      const unchallenged = Array.from({ length: N }, (_, i) => i).filter(i => !indices.includes(i)).slice(0, K)
       const prover = provers.get(who.peerId) as ReferenceProver
       let rows = (await prover.reveal(1, who === otherRows ? unchallenged : indices)).map(r => ({ i: r.index, proof: r.proof }))
       if (who === shortProof) rows = rows.map(r => ({ i: r.i, proof: r.proof.slice(1) }))
@@ -77,6 +78,52 @@ describe('RoundState', () => {
     const verdicts = new Map((await state.judgeAll(validator.peerId, inlineRecomputer)).map(r => [r.peer, r.reason ?? 'ok']))
     expect([honest, shortProof, wrongPath, otherRows, forgedRoot].map(who => verdicts.get(who.peerId)))
       .toEqual(['ok', 'bad-proof', 'wrong-row', 'wrong-rows-challenged', 'wrong-row'])
+  })
+
+  it('rows known early are worthless: a leader and its accomplice that computed only the rows the beacon VRF would pick are struck', async () => {
+    // Under v4 the rows came from the beacon VRF, whose input a leader knows at the round's start: it
+    // could tell an accomplice its rows before either committed. Now they come from a second VRF over
+    // the listed commit set, which exists only once every listed root (the leader's own too) is fixed.
+    const [leader, accomplice, honest, validator] = [await signer(1), await signer(2), await signer(3), await signer(4)]
+    const state = new RoundState(NET, 1, seed, N, K, { verifyBeacon })
+    const earlyOutput = verifyBeacon(leader.peerId, beaconInput(NET, 1, seed), await leader.beacon.prove(beaconInput(NET, 1, seed))) as Uint8Array
+    const lazyTrees = new Map<string, MerkleTree>()
+    for (const who of [leader, accomplice]) {
+      const key = workKey(seed, utf8(who.peerId))
+      const known = challengeIndices(seed, earlyOutput, who.peerId, N, K)
+      const rows = expectedRows(key, N, known)
+      const tree = new MerkleTree(Array.from({ length: N }, (_, i) => leafHash(rows.has(i) ? rowBytes(rows.get(i) as Uint32Array) : utf8(`not computed ${i}`))))
+      lazyTrees.set(who.peerId, tree)
+      state.addCommit(await signPulse({ t: 'commit', net: NET, r: 1, peer: who.peerId, seed, root: tree.root, n: N, caps: [], sid: new Uint8Array(8) }, who))
+    }
+    const honestProver = new ReferenceProver()
+    state.addCommit(await signPulse(await honestCommit(honest, honestProver, 1), honest))
+    const challenge = await challengeBy(leader, state.commitSet())
+    expect(state.addChallenge(challenge)).toBe(true)
+    expect(state.canonicalChallenge()).toBe(challenge)
+    for (const who of [leader, accomplice]) {
+      const tree = lazyTrees.get(who.peerId) as MerkleTree
+      state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, rows: state.indices(challenge, who.peerId).map(i => ({ i, proof: tree.proof(i) })) })
+    }
+    const rows = await honestProver.reveal(1, state.indices(challenge, honest.peerId))
+    state.addReveal({ t: 'reveal', net: NET, r: 1, peer: honest.peerId, leader: leader.peerId, rows: rows.map(r => ({ i: r.index, proof: r.proof })) })
+    const verdicts = new Map((await state.judgeAll(validator.peerId, inlineRecomputer)).map(r => [r.peer, r.reason ?? 'ok']))
+    expect([leader, accomplice, honest].map(who => verdicts.get(who.peerId))).toEqual(['wrong-row', 'wrong-row', 'ok'])
+  })
+
+  it('refuses a rows proof made over another commit set than the one the challenge lists', async () => {
+    const [a, b, late] = [await signer(), await signer(), await signer()]
+    const prover = new ReferenceProver()
+    const state = new RoundState(NET, 1, seed, N, K, { verifyBeacon })
+    for (const who of [a, b]) state.addCommit(await signPulse(await honestCommit(who, prover, 1), who))
+    const leader = state.leader() === a.peerId ? a : b
+    const proved = state.commitSet()
+    // The leader proves its rows over one set, then lists another (here: a late commit added).
+    const listed = [...proved, [late.peerId, new Uint8Array(32).fill(3)] as [string, Uint8Array]].sort((x, y) => (x[0] < y[0] ? -1 : 1))
+    const proofs = await challengeProofs(leader.beacon, NET, 1, seed, proved)
+    state.addChallenge(await signPulse({ t: 'challenge', net: NET, r: 1, peer: leader.peerId, seed, commits: listed, k: K, ...proofs }, leader))
+    expect(Object.fromEntries(state.challengeFaults())).toEqual({ [leader.peerId]: 'bad-vrf' })
+    expect(state.canonicalChallenge()).toBeUndefined()
   })
 
   it('draws its validators from aged committers by the seed, and counts verdicts only from them and anchors', async () => {
@@ -141,9 +188,9 @@ describe('RoundState', () => {
     const commits = state.commitSet()
     // The best-ranked leader signs its challenge with a proof made by another key, then the runner-up
     // with its proof for another round: both are refused, and neither can make the next seed.
-    const borrowed = await second.beacon.prove(beaconInput(NET, 1, seed))
-    state.addChallenge(await signPulse({ t: 'challenge', net: NET, r: 1, peer: first.peerId, seed, commits, k: K, vrf: borrowed }, first))
-    state.addChallenge(await signPulse({ t: 'challenge', net: NET, r: 1, peer: second.peerId, seed, commits, k: K, vrf: await second.beacon.prove(beaconInput(NET, 2, seed)) }, second))
+    const borrowed = await challengeProofs(second.beacon, NET, 1, seed, commits)
+    state.addChallenge(await signPulse({ t: 'challenge', net: NET, r: 1, peer: first.peerId, seed, commits, k: K, ...borrowed }, first))
+    state.addChallenge(await signPulse({ t: 'challenge', net: NET, r: 1, peer: second.peerId, seed, commits, k: K, ...await challengeProofs(second.beacon, NET, 2, seed, commits) }, second))
     expect(Object.fromEntries(state.challengeFaults())).toEqual({ [first.peerId]: 'bad-vrf', [second.peerId]: 'bad-vrf' })
     expect(state.canonicalChallenge()).toBeUndefined()
   })
@@ -183,7 +230,7 @@ describe('RoundState', () => {
     expect(state.addCommit(await signPulse(await honestCommit(twin, prover, 2), twin))).toBe('conflict')
     const challenge = await challengeBy(twin, state.commitSet())
     state.addChallenge(challenge)
-    const rows = await prover.reveal(1, state.indices(challenge))
+    const rows = await prover.reveal(1, state.indices(challenge, twin.peerId))
     state.addReveal({ t: 'reveal', net: NET, r: 1, peer: twin.peerId, leader: twin.peerId, rows: rows.map(r => ({ i: r.index, proof: r.proof })) })
     expect(await state.judgeAll(validator.peerId, inlineRecomputer)).toEqual([expect.objectContaining({ peer: twin.peerId, ok: false, reason: 'duplicate-identity' })])
   })

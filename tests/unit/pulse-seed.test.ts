@@ -7,7 +7,8 @@ import {
   emptyBeacon,
   leaderScore,
   pickLeader,
-  roundSeed
+  roundSeed,
+  rowsInput
 } from '../../src/core/pulse/seed.ts'
 
 // ---- independent helpers: nothing here comes from src/core/bytes.ts ----
@@ -152,14 +153,15 @@ describe('leader election', () => {
 
 describe('challengeIndices', () => {
   const seed = sha256(utf8('challenge-seed'))
-  const sig = prng('leader-sig')(64)
+  const output = prng('rows-vrf-output')(64)
+  const peer = '12D3KooWCommitter'
 
   /** Independent re-implementation of the documented rule. */
-  function reference (s: Uint8Array, signature: Uint8Array, n: number, k: number): number[] {
+  function reference (s: Uint8Array, rowsOutput: Uint8Array, who: string, n: number, k: number): number[] {
     if (n <= k) return Array.from({ length: n }, (_, i) => i)
     const picked: number[] = []
     for (let c = 0; picked.length < k; c++) {
-      const index = firstU32(sha256(cat(s, signature, be32(c)))) % n
+      const index = firstU32(sha256(cat(s, rowsOutput, utf8(who), be32(c)))) % n
       if (!picked.includes(index)) picked.push(index)
     }
     return picked
@@ -167,7 +169,7 @@ describe('challengeIndices', () => {
 
   it('gives k distinct indices in [0, n), as the documented rule', () => {
     for (const [n, k] of [[9, 8], [64, 8], [1024, 16], [17, 16], [1000, 1]] as const) {
-      const indices = challengeIndices(seed, sig, n, k)
+      const indices = challengeIndices(seed, output, peer, n, k)
       expect(indices).toHaveLength(k)
       expect(new Set(indices).size).toBe(k)
       for (const i of indices) {
@@ -175,26 +177,27 @@ describe('challengeIndices', () => {
         expect(i).toBeGreaterThanOrEqual(0)
         expect(i).toBeLessThan(n)
       }
-      expect(indices).toEqual(reference(seed, sig, n, k))
+      expect(indices).toEqual(reference(seed, output, peer, n, k))
     }
   })
 
   it('is deterministic', () => {
-    expect(challengeIndices(seed, sig, 256, 16)).toEqual(challengeIndices(Uint8Array.from(seed), Uint8Array.from(sig), 256, 16))
+    expect(challengeIndices(seed, output, peer, 256, 16)).toEqual(challengeIndices(Uint8Array.from(seed), Uint8Array.from(output), peer, 256, 16))
   })
 
-  it('changes with the leader signature and with the seed', () => {
-    const base = challengeIndices(seed, sig, 1024, 16)
-    const otherSig = Uint8Array.from(sig)
-    otherSig[63] = (otherSig[63] as number) ^ 1
-    expect(challengeIndices(seed, otherSig, 1024, 16)).not.toEqual(base)
-    expect(challengeIndices(sha256(utf8('other seed')), sig, 1024, 16)).not.toEqual(base)
+  it('changes with the rows VRF output, the seed and the committer', () => {
+    const base = challengeIndices(seed, output, peer, 1024, 16)
+    const otherOutput = Uint8Array.from(output)
+    otherOutput[63] = (otherOutput[63] as number) ^ 1
+    expect(challengeIndices(seed, otherOutput, peer, 1024, 16)).not.toEqual(base)
+    expect(challengeIndices(sha256(utf8('other seed')), output, peer, 1024, 16)).not.toEqual(base)
+    expect(challengeIndices(seed, output, `${peer}2`, 1024, 16)).not.toEqual(base)
   })
 
   it('returns every row, in order, when n <= k', () => {
-    expect(challengeIndices(seed, sig, 8, 16)).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
-    expect(challengeIndices(seed, sig, 16, 16)).toEqual(Array.from({ length: 16 }, (_, i) => i))
-    expect(challengeIndices(seed, sig, 0, 4)).toEqual([])
+    expect(challengeIndices(seed, output, peer, 8, 16)).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
+    expect(challengeIndices(seed, output, peer, 16, 16)).toEqual(Array.from({ length: 16 }, (_, i) => i))
+    expect(challengeIndices(seed, output, peer, 0, 4)).toEqual([])
   })
 
   it('hits every index of a small matrix over many seeds, roughly evenly', () => {
@@ -203,12 +206,32 @@ describe('challengeIndices', () => {
     const counts = new Array<number>(n).fill(0)
     const seeds = 400
     for (let s = 0; s < seeds; s++) {
-      for (const i of challengeIndices(sha256(utf8(`seed ${s}`)), sig, n, k)) counts[i] = (counts[i] as number) + 1
+      for (const i of challengeIndices(sha256(utf8(`seed ${s}`)), output, peer, n, k)) counts[i] = (counts[i] as number) + 1
     }
     const expected = seeds * k / n // 100
     for (const c of counts) {
       expect(c).toBeGreaterThan(expected * 0.5)
       expect(c).toBeLessThan(expected * 1.5)
     }
+  })
+})
+
+describe('rowsInput', () => {
+  const seed = sha256(utf8('rows-seed'))
+  const root = (label: string): Uint8Array => sha256(utf8(label))
+  const commits: Array<[string, Uint8Array]> = [['12D3KooWa', root('a')], ['12D3KooWb', root('b')]]
+
+  it('is the documented bytes: domain, network, round, seed, and the hash of the length-prefixed entries', () => {
+    const entries = commits.map(([p, r]) => cat(be32(utf8(p).byteLength), utf8(p), r))
+    expect(rowsInput('net', 7, seed, commits)).toEqual(cat(utf8('hyperspace-pulse-rows'), utf8('net'), be64(7), seed, sha256(cat(...entries))))
+  })
+
+  it('changes with any listed root, an added or dropped entry, and cannot be confused by moving bytes between a peer and its root', () => {
+    const base = rowsInput('net', 7, seed, commits)
+    expect(rowsInput('net', 7, seed, [commits[0] as [string, Uint8Array], ['12D3KooWb', root('other')]])).not.toEqual(base)
+    expect(rowsInput('net', 7, seed, commits.slice(0, 1))).not.toEqual(base)
+    expect(rowsInput('net', 7, seed, [...commits, ['12D3KooWc', root('c')]])).not.toEqual(base)
+    const shifted: Array<[string, Uint8Array]> = [['12D3KooW', cat(utf8('a'), root('a').subarray(0, 31))], ...commits.slice(1)]
+    expect(rowsInput('net', 7, seed, shifted)).not.toEqual(base)
   })
 })

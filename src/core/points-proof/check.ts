@@ -111,7 +111,7 @@ export interface OpenedRound {
  * that commit's root under its seed. Throws PointsUncheckedError ('bad-signature', 'malformed' or 'mismatch').
  */
 export async function openRoundEvidence (rules: Pick<CheckRules, 'subject' | 'networkId' | 'verify'>, claimed: number | undefined, evidence: RoundEvidence): Promise<OpenedRound> {
-  const { message: commit } = await decoded(claimed === undefined ? 'a carried commit' : `round ${claimed} commit`, decodePulse(evidence.commit, rules.verify))
+  const { message: commit } = await decoded(claimed === undefined ? 'a carried commit' : `round ${claimed} commit`, decodePulse(evidence.commit, rules.verify, true))
   const round = commit.r
   if (commit.t !== 'commit' || commit.peer !== rules.subject || commit.net !== rules.networkId || (claimed !== undefined && round !== claimed)) unchecked('mismatch', `round ${claimed ?? round}: not the peer's commit of the round`)
   const opened = await Promise.all(evidence.attestations.map(async (a, i) => await decoded(`round ${round} attestation ${i}`, openAttestation(a, rules.verify))))

@@ -37,7 +37,7 @@ const ownRecord: PulseVerifier = async () => true
 
 async function ownCommit (bytes: Uint8Array): Promise<CommitMessage | undefined> {
   try {
-    const { message } = await decodePulse(bytes, ownRecord)
+    const { message } = await decodePulse(bytes, ownRecord, true)
     return message.t === 'commit' ? message : undefined
   } catch {
     return undefined

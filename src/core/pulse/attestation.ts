@@ -2,7 +2,7 @@ import { decodeMessage, encodeMessage } from '../cbor.ts'
 import { BadSignatureError } from '../errors.ts'
 import { bytesField, fail, listField, uintField } from './fields.ts'
 import { verifyProof, type MerkleTree } from './merkle.ts'
-import { decodeVerdictBody, PULSE_VERSION, signedData, type PulseVerifier, type SignedPulseMessage, type VerdictHeader, type VerdictMessage } from './messages.ts'
+import { decodeVerdictBody, KEPT_VERSIONS, PULSE_VERSION, signedData, type PulseVerifier, type SignedPulseMessage, type VerdictHeader, type VerdictMessage } from './messages.ts'
 import { decodeResult, resultLeaf, resultRecord, resultsTree, type VerdictResult } from './verdict-tree.ts'
 
 /**
@@ -47,7 +47,7 @@ export function attestationOf (signed: SignedPulseMessage<VerdictMessage>, peer:
  * the header, and the result's path to the signed root. For a node reading what it kept itself.
  */
 export function readAttestation (bytes: Uint8Array): OpenAttestation & { body: Uint8Array, sig: Uint8Array } {
-  const record = decodeMessage(bytes, ATTESTATION_MAX_BYTES, PULSE_VERSION)
+  const record = decodeMessage(bytes, ATTESTATION_MAX_BYTES, KEPT_VERSIONS)
   const body = bytesField(record.body, 'body', undefined, ATTESTATION_MAX_BYTES)
   const sig = bytesField(record.sig, 'sig', 64)
   const header = decodeVerdictBody(body)

@@ -8,7 +8,7 @@ import { ACT_AT, LEADER_BACKUPS, OMIT_SLACK_MS, PULSE_K, PULSE_N } from './param
 import { inlineRecomputer } from './recompute.ts'
 import { RoundState } from './round-state.ts'
 import { SeedWatch } from './seed-watch.ts'
-import { beaconInput, challengeBeacon, emptyBeacon, roundSeed } from './seed.ts'
+import { challengeBeacon, challengeProofs, emptyBeacon, roundSeed } from './seed.ts'
 import { SpotChecks } from './spot-checks.ts'
 import { ValidatorHistory } from './validators.ts'
 import { workKey } from './work.ts'
@@ -240,8 +240,8 @@ export class PulseEngine {
     if (state === undefined || !this.options.book.get(round).committed || state.leaderRanking()[rank] !== this.self) return
     const beaconKey = this.options.beaconKey
     if (beaconKey === undefined || (rank > 0 && state.canonicalChallenge() !== undefined)) return
-    const vrf = await beaconKey.prove(beaconInput(this.options.networkId, round, state.seed))
-    const signed = await signPulse({ t: 'challenge', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, commits: state.commitSet(), k: this.k, vrf }, this.options.signer)
+    const challenge = { t: 'challenge', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, commits: state.commitSet(), k: this.k } as const
+    const signed = await signPulse({ ...challenge, ...await challengeProofs(beaconKey, challenge.net, round, state.seed, challenge.commits) }, this.options.signer)
     state.addChallenge(signed)
     this.spotChecks.consider(state)
     await this.publish(round, signed)
@@ -256,7 +256,7 @@ export class PulseEngine {
       await this.options.book.update(round, r => { r.skipped = challenge === undefined ? 'no challenge was seen' : 'the leader did not see this node\'s commit' })
       return
     }
-    const rows = await prover.reveal(round, state.indices(challenge))
+    const rows = await prover.reveal(round, state.indices(challenge, this.self))
     const signed = await signPulse({
       t: 'reveal', net: this.options.networkId, r: round, peer: this.self, leader: challenge.message.peer,
       rows: rows.map(row => ({ i: row.index, proof: row.proof }))

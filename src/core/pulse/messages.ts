@@ -18,7 +18,12 @@ export { STRIKE_REASONS, type StrikeReason, type VerdictResult } from './verdict
  * (verdict-tree.ts), so one result and its path can later stand for the whole verdict.
  */
 
-export const PULSE_VERSION = 4
+export const PULSE_VERSION = 5
+/**
+ * Versions whose commits and verdict headers are read from kept records (history, points proofs,
+ * identity files): v5 changed only challenges, so what a node signed under v4 still verifies.
+ */
+export const KEPT_VERSIONS: readonly number[] = [4, PULSE_VERSION]
 export const MAX_CHALLENGE_ROWS = 16
 export const MAX_COMMITTEE = 512
 
@@ -56,10 +61,12 @@ export interface ChallengeMessage {
   k: number
   /**
    * The leader's VRF proof (ECVRF-EDWARDS25519-SHA512-TAI, 80 bytes) over beaconInput(net, r, seed):
-   * its output drives the next seed and the challenged rows, and only one output verifies per key and
-   * round, so a leader cannot grind either (its Ed25519 signature could be re-made with other nonces).
+   * its output drives the next seed, and only one output verifies per key and round, so a leader
+   * cannot grind it (its Ed25519 signature could be re-made with other nonces).
    */
   vrf: Uint8Array
+  /** The leader's VRF proof over rowsInput(net, r, seed, commits): its output picks the challenged rows. */
+  rowsVrf: Uint8Array
 }
 
 /**
@@ -191,7 +198,7 @@ function decodeBody (record: Record<string, unknown>): Exclude<PulseMessage, Ver
       for (let i = 1; i < commits.length; i++) {
         if ((commits[i - 1] as [string, Uint8Array])[0] >= (commits[i] as [string, Uint8Array])[0]) fail('commits must be sorted by peer id, without repeats')
       }
-      return { t: 'challenge', ...base, seed: bytesField(record.seed, 'seed', 32), commits, k: uintField(record.k, 'k', MAX_CHALLENGE_ROWS), vrf: bytesField(record.vrf, 'vrf', VRF_PROOF_BYTES) }
+      return { t: 'challenge', ...base, seed: bytesField(record.seed, 'seed', 32), commits, k: uintField(record.k, 'k', MAX_CHALLENGE_ROWS), vrf: bytesField(record.vrf, 'vrf', VRF_PROOF_BYTES), rowsVrf: bytesField(record.rowsVrf, 'rowsVrf', VRF_PROOF_BYTES) }
     }
     case 'reveal': {
       const rows = listField(record.rows, 'rows', MAX_CHALLENGE_ROWS).map(entry => {
@@ -211,7 +218,7 @@ function decodeBody (record: Record<string, unknown>): Exclude<PulseMessage, Ver
 
 /** A signed verdict header's body, as kept in an attestation: strict CBOR, version and fields, no signature check. */
 export function decodeVerdictBody (body: Uint8Array): VerdictHeader {
-  const header = decodeBody(decodeMessage(body, LIMITS.verdict, PULSE_VERSION))
+  const header = decodeBody(decodeMessage(body, LIMITS.verdict, KEPT_VERSIONS))
   if (header.t !== 'verdict') fail('not a verdict')
   return header
 }
@@ -219,13 +226,15 @@ export function decodeVerdictBody (body: Uint8Array): VerdictHeader {
 /**
  * Decodes and checks a signed pulse message: size before parsing, strict canonical CBOR, version,
  * every field, a verdict's results against its signed root, then the author's signature. Throws a
- * named HyperspaceError on anything wrong.
+ * named HyperspaceError on anything wrong. A `kept` message (from a node's records, not the topic)
+ * may be of any version whose records still verify.
  */
-export async function decodePulse (bytes: Uint8Array, verify: PulseVerifier): Promise<SignedPulseMessage> {
-  const envelope = decodeMessage(bytes, PULSE_MAX_BYTES, PULSE_VERSION)
+export async function decodePulse (bytes: Uint8Array, verify: PulseVerifier, kept = false): Promise<SignedPulseMessage> {
+  const versions = kept ? KEPT_VERSIONS : PULSE_VERSION
+  const envelope = decodeMessage(bytes, PULSE_MAX_BYTES, versions)
   const body = bytesField(envelope.body, 'body', undefined, PULSE_MAX_BYTES)
   const sig = bytesField(envelope.sig, 'sig', 64)
-  const decoded = decodeBody(decodeMessage(body, PULSE_MAX_BYTES, PULSE_VERSION))
+  const decoded = decodeBody(decodeMessage(body, PULSE_MAX_BYTES, versions))
   if (body.byteLength > LIMITS[decoded.t]) fail(`${decoded.t} exceeds ${LIMITS[decoded.t]} bytes`)
   let message: PulseMessage
   if (decoded.t === 'verdict') {

@@ -1,7 +1,7 @@
 import { compareBytes, equalBytes, utf8 } from '../bytes.ts'
 import { proofLength, verifyProof } from './merkle.ts'
 import { MAX_COMMITTEE } from './messages.ts'
-import { beaconInput, challengeIndices, leaderScore } from './seed.ts'
+import { beaconInput, challengeIndices, leaderScore, rowsInput } from './seed.ts'
 import { drawValidators, quorumOutcome, ValidatorHistory, type QuorumOutcome, type Vote } from './validators.ts'
 import { workKey } from './work.ts'
 import type { LeafRecomputer } from './recompute.ts'
@@ -49,8 +49,10 @@ export class RoundState {
   private readonly verifyBeacon?: BeaconVerifier
   private readonly confirmCaps: (peer: string, committed: CapabilityName[]) => CapabilityName[]
   private readonly onCommit?: (state: RoundState, commit: CommitMessage) => void
-  /** Verified VRF outputs by challenge author; checked lazily, as each proof costs milliseconds. */
+  /** Verified beacon VRF outputs by challenge author; checked lazily, as each proof costs milliseconds. */
   private readonly outputs = new Map<string, Uint8Array | null>()
+  /** Verified rows VRF outputs by challenge: the input is the challenge's own commit set. */
+  private readonly rowsOutputs = new WeakMap<ChallengeMessage, Uint8Array | null>()
   /** When each commit arrived, by this node's clock. */
   private readonly arrivals = new Map<string, number>()
   /** Leader scores, hashed once per committer and challenger. */
@@ -60,7 +62,7 @@ export class RoundState {
    * until either set changes: a node asked for the leader after every reveal must not redo them.
    */
   private decided?: { leader?: string, canonical?: SignedPulseMessage<ChallengeMessage>, faults: Map<string, ChallengeFault> }
-  private canonicalIndices?: { challenge: SignedPulseMessage<ChallengeMessage>, indices: number[] }
+  private canonicalIndices?: { challenge: SignedPulseMessage<ChallengeMessage>, byPeer: Map<string, number[]> }
   private drawn?: { challenge: SignedPulseMessage<ChallengeMessage>, validators: string[] }
 
   constructor (readonly networkId: string, readonly round: number, readonly seed: Uint8Array, readonly n: number, readonly k: number, rules: RoundRules = {}) {
@@ -150,7 +152,7 @@ export class RoundState {
         return 'false-root'
       }
     }
-    return this.beaconOf(challenge) === undefined ? 'bad-vrf' : undefined
+    return this.beaconOf(challenge) === undefined || this.rowsOutputOf(challenge) === undefined ? 'bad-vrf' : undefined
   }
 
   /** The leader's verified VRF output for `challenge`, or undefined when its proof does not verify. */
@@ -163,10 +165,25 @@ export class RoundState {
     return output ?? undefined
   }
 
-  indices (challenge: SignedPulseMessage<ChallengeMessage>): number[] {
-    if (this.canonicalIndices?.challenge === challenge) return this.canonicalIndices.indices
-    const indices = challengeIndices(this.seed, this.beaconOf(challenge.message) ?? new Uint8Array(0), this.n, challenge.message.k)
-    if (challenge === this.canonicalChallenge()) this.canonicalIndices = { challenge, indices }
+  /** The leader's verified rows VRF output for `challenge` (over its own commit set), or undefined when its proof does not verify. */
+  rowsOutputOf (challenge: ChallengeMessage): Uint8Array | undefined {
+    let output = this.rowsOutputs.get(challenge)
+    if (output === undefined) {
+      output = this.verifyBeacon?.(challenge.peer, rowsInput(this.networkId, this.round, this.seed, challenge.commits), challenge.rowsVrf) ?? null
+      this.rowsOutputs.set(challenge, output)
+    }
+    return output ?? undefined
+  }
+
+  /** The rows `challenge` asks of `peer`. */
+  indices (challenge: SignedPulseMessage<ChallengeMessage>, peer: string): number[] {
+    const cached = this.canonicalIndices?.challenge === challenge ? this.canonicalIndices.byPeer.get(peer) : undefined
+    if (cached !== undefined) return cached
+    const indices = challengeIndices(this.seed, this.rowsOutputOf(challenge.message) ?? new Uint8Array(0), peer, this.n, challenge.message.k)
+    if (challenge === this.canonicalChallenge()) {
+      if (this.canonicalIndices?.challenge !== challenge) this.canonicalIndices = { challenge, byPeer: new Map() }
+      this.canonicalIndices.byPeer.set(peer, indices)
+    }
     return indices
   }
 
@@ -233,12 +250,11 @@ export class RoundState {
     if (challenge === undefined) return []
     const leader = challenge.message.peer
     const judged = challenge.message.commits.filter(([peer]) => peer !== validator)
-    const indices = this.indices(challenge)
     // Only committers that revealed for this challenge are worth the n² work per row.
     const revealed = judged.filter(([peer]) => this.reveals.get(peer)?.leader === leader).map(([peer]) => peer)
-    const leaves = await recompute.leaves(revealed.map(peer => workKey(this.seed, utf8(peer))), this.n, indices)
+    const leaves = await Promise.all(revealed.map(async peer => (await recompute.leaves([workKey(this.seed, utf8(peer))], this.n, this.indices(challenge, peer)))[0] ?? []))
     const leavesOf = new Map(revealed.map((peer, i) => [peer, leaves[i] ?? []]))
-    const results = judged.map(([peer, root]) => this.judge(peer, root, leader, indices, leavesOf.get(peer)))
+    const results = judged.map(([peer, root]) => this.judge(peer, root, leader, this.indices(challenge, peer), leavesOf.get(peer)))
     for (const result of results) this.workChecks.set(result.peer, result)
     return results
   }
@@ -252,7 +268,7 @@ export class RoundState {
     const root = challenge?.message.commits.find(([committer]) => committer === peer)?.[1]
     if (challenge === undefined || root === undefined) return undefined
     const leader = challenge.message.peer
-    const indices = this.indices(challenge)
+    const indices = this.indices(challenge, peer)
     const leaves = this.reveals.get(peer)?.leader === leader ? (await recompute.leaves([workKey(this.seed, utf8(peer))], this.n, indices))[0] : undefined
     const result = this.judge(peer, root, leader, indices, leaves)
     this.workChecks.set(peer, result)

@@ -1,4 +1,5 @@
 import { compareBytes, concat, readU32be, sha256Of, u32be, u64be, utf8 } from '../bytes.ts'
+import type { BeaconProver } from './messages.ts'
 
 /**
  * The pulse's randomness. A peer id's bytes are the UTF-8 of its base58 text. The seed of round r
@@ -15,6 +16,26 @@ export function roundSeed (networkId: string, round: number, previousBeacon: Uin
 /** What a round's leader proves its VRF over: the network, the round and its seed. */
 export function beaconInput (networkId: string, round: number, seed: Uint8Array): Uint8Array {
   return concat(utf8('hyperspace-pulse-beacon'), utf8(networkId), u64be(round), seed)
+}
+
+/**
+ * What a leader proves its second VRF over: the round, its seed and the commit set it lists. The
+ * challenged rows come from this output, which nobody can know before every listed root is fixed,
+ * the leader's own included; its proof is separate from the beacon's so that choosing the set cannot
+ * steer the next seed.
+ */
+export function rowsInput (networkId: string, round: number, seed: Uint8Array, commits: ReadonlyArray<readonly [string, Uint8Array]>): Uint8Array {
+  const entries = commits.map(([peer, root]) => {
+    const id = utf8(peer)
+    return concat(u32be(id.byteLength), id, root)
+  })
+  return concat(utf8('hyperspace-pulse-rows'), utf8(networkId), u64be(round), seed, sha256Of(...entries))
+}
+
+/** A leader's two VRF proofs for its challenge: the beacon's (`vrf`) and the rows' (`rowsVrf`). */
+export async function challengeProofs (key: BeaconProver, networkId: string, round: number, seed: Uint8Array, commits: ReadonlyArray<readonly [string, Uint8Array]>): Promise<{ vrf: Uint8Array, rowsVrf: Uint8Array }> {
+  const [vrf, rowsVrf] = await Promise.all([key.prove(beaconInput(networkId, round, seed)), key.prove(rowsInput(networkId, round, seed, commits))])
+  return { vrf, rowsVrf }
 }
 
 /** The beacon of a round that had a challenge: the hash of its leader's VRF output. */
@@ -49,12 +70,17 @@ export function pickLeader (seed: Uint8Array, peers: Iterable<string>): string |
   return best
 }
 
-/** k distinct row indices in [0, n) from SHA-256(seed | leader's VRF output | counter); all rows when n <= k. */
-export function challengeIndices (seed: Uint8Array, leaderOutput: Uint8Array, n: number, k: number): number[] {
+/**
+ * The k distinct rows in [0, n) challenged of `peer`: from SHA-256(seed | rows VRF output | peer |
+ * counter), all rows when n <= k. Each committer has its own rows, so a leader that grinds its commit
+ * set for rows it likes can serve at most one committer with each VRF evaluation it pays for.
+ */
+export function challengeIndices (seed: Uint8Array, rowsOutput: Uint8Array, peer: string, n: number, k: number): number[] {
   if (n <= k) return Array.from({ length: n }, (_, i) => i)
+  const id = utf8(peer)
   const picked: number[] = []
   for (let counter = 0; picked.length < k; counter++) {
-    const index = readU32be(sha256Of(seed, leaderOutput, u32be(counter))) % n
+    const index = readU32be(sha256Of(seed, rowsOutput, id, u32be(counter))) % n
     if (!picked.includes(index)) picked.push(index)
   }
   return picked
