@@ -300,7 +300,7 @@ async function main (): Promise<number> {
     row('(a) relay connected', a, `raw WebSocket open ${fmt(ws.median, 'ms', 1)}`, ws.median),
     row('(b) relay reservation', b, `(a) relay connected ${fmt(a.median, 'ms')}`, a.median),
     row("state 'online'", online, `(b) relay reservation ${fmt(b.median, 'ms')}`, b.median),
-    row('(c) first direct WebRTC peer', c, 'none (see notes)', null),
+    row('(c) first direct WebRTC peer', c, `local RTCPeerConnection DC open ${fmt(rtc.median, 'ms', 1)}`, rtc.median),
     row(`full mesh of ${NODES} (max over pages of d)`, mesh, `(c) first direct peer ${fmt(c.median, 'ms')}`, c.median),
     row('libp2p direct WebRTC dial (approx.)', dial, `local RTCPeerConnection DC open ${fmt(rtc.median, 'ms', 1)}`, rtc.median),
     ['initial JS at online, gzip -9', fmt(kb(js.gzipBytes), 'KB', 1), `${js.files.length} files`, `raw ${fmt(kb(js.rawBytes), 'KB', 1)}`, fmtRatio(ratio(js.gzipBytes, js.rawBytes))]
@@ -319,8 +319,8 @@ Notes:
   (b): a page is online once it holds a reservation (or a direct peer), so about 1.0× says the state follows at once
   ('online' is taken at the status event, (b) at the next 5 ms poll, which a busy machine delays: below 1.0× is that).
   Full mesh against (c): what reaching every other page costs beyond reaching the first.
-- (c) has no reference: it spans page load, the relay, discovering another page's address by gossip and the
-  WebRTC dial, and no single browser primitive does that; its parts are the rows above and the dial row below.
+- (c) against a local RTCPeerConnection pair (as bench.json's mesh.firstDirectMs): like (a)/ws an overhead factor, since
+  (c) also spans page load, the relay and discovering the other page's address by gossip.
 - References: raw WebSocket = median of ${REFERENCE_SAMPLES} × new WebSocket('ws://127.0.0.1:<relay port>') → 'open' in a page
   (TCP + HTTP upgrade only). (a) also includes page load, JS parse, IndexedDB identity, libp2p start,
   Noise + Yamux + identify, so (a)/ws is an overhead factor, not a like-for-like dial comparison.
@@ -386,7 +386,10 @@ Notes:
   console.log(`\nRaw samples: ${out}`)
   recordFigures({
     'mesh.firstDirectMs': figure(c.median ?? NaN, 'ms', `${NODES} pages opened at once: navigation start to the first direct WebRTC peer (reference: a local RTCPeerConnection pair's data channel opening)`, rtc.median),
-    'mesh.onlineMs': figure(online.median ?? NaN, 'ms', `${NODES} pages opened at once: navigation start to state 'online'`),
+    'mesh.apiMs': figure(api.median ?? NaN, 'ms', "navigation start to window.hyperspace (reference: the same pages' DOMContentLoaded)", domContentLoaded.median),
+    'mesh.reservedMs': figure(b.median ?? NaN, 'ms', 'navigation start to a relay reservation (reference: the relay connected, (a))', a.median),
+    'mesh.onlineMs': figure(online.median ?? NaN, 'ms', `${NODES} pages opened at once: navigation start to state 'online' (reference: the relay reservation, (b))`, b.median),
+    'mesh.fullMs': figure(mesh.median ?? NaN, 'ms', `${NODES} pages opened at once: navigation start to the full WebRTC mesh (reference: the first direct peer, (c))`, c.median),
     'mesh.relayConnectedMs': figure(a.median ?? NaN, 'ms', 'navigation start to the relay connected (reference: a raw WebSocket opening to it)', ws.median),
     'js.initialGzipBytes': figure(js.gzipBytes, 'bytes', 'JavaScript loaded by state online, gzip -9 (reference: the same files raw)', js.rawBytes)
   })
