@@ -90,6 +90,27 @@ test('512 texts run as shards on both serving pages and come back in order, equa
   expect((await c.page.evaluate(() => window.hyperspace?.status().capabilities.orchestration))?.available).toBe(true)
 })
 
+test('the Tasks panel runs a batch as a user would: shards on the serving pages, results counted, a chat task needs its model', async () => {
+  const panel = c.page.getByTestId('tasks-panel')
+  await panel.getByTestId('tasks-inputs').fill(texts(130, 'panel').join('\n'))
+  await expect(panel.getByTestId('tasks-run')).toHaveText('Run 130 inputs')
+  await panel.getByTestId('tasks-run').click()
+  const summary = panel.getByTestId('tasks-summary')
+  await expect(summary).toHaveAttribute('data-results', '130', { timeout: 60_000 })
+  await expect(summary).toContainText(`${MODEL} (64 dimensions) from 3 shards`)
+  const shards = panel.getByTestId('tasks-shard')
+  await expect(shards).toHaveCount(3)
+  for (const peer of await shards.evaluateAll(rows => rows.map(row => row.getAttribute('data-peer')))) expect([a.peerId, b.peerId]).toContain(peer)
+  await expect(panel.getByTestId('tasks-result')).toHaveCount(5)
+  await expect(panel.getByTestId('tasks-error')).toHaveCount(0)
+  // A chat task names its model: without one there is nothing to run.
+  await panel.getByTestId('tasks-kind').selectOption('chat')
+  await expect(panel.getByTestId('tasks-run')).toBeDisabled()
+  await panel.getByTestId('tasks-model').fill('no-such-model')
+  await panel.getByTestId('tasks-run').click()
+  await expect(panel.getByTestId('tasks-error')).not.toBeEmpty({ timeout: 30_000 })
+})
+
 test('a page with orchestration on runs a peer\'s batch: the same vectors, and an orchestration receipt', async () => {
   await a.page.evaluate(async () => { await window.hyperspace?.setCapability('orchestration', true) })
   await expect.poll(async () => await c.page.evaluate(id => window.hyperspace?.peers().find(p => p.peerId === id)?.working.includes('orchestration') ?? false, a.peerId),
