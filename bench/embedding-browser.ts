@@ -17,7 +17,7 @@ import { CHROMIUM_ARGS } from '../playwright.config.ts'
 import { model2vec64d, type EmbeddingModelSpec } from '../src/core/embedding/models.ts'
 import { NAME_SHIM } from './probe.ts'
 import { startPreview, withTimeout, type PreviewServer } from './procs.ts'
-import type { EmbeddingReply, EmbeddingRequest } from '../workers/embedding/protocol.ts'
+import type { Embedded, LoadedEmbeddingModel } from '../workers/embedding/protocol.ts'
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
@@ -59,16 +59,18 @@ async function startWorker (page: Page, path: string): Promise<void> {
   await page.evaluate((path: string) => {
     const worker = new Worker(path, { type: 'module', name: 'hyperspace-embedding' })
     let nextId = 1
-    const ask = async (body: EmbeddingRequest): Promise<EmbeddingReply> => await new Promise((resolve, reject) => {
+    // The worker RPC's messages (src/core/worker-rpc/messages.ts), written out: this runs in the page, without the app's modules.
+    const ask = async (method: string, input?: unknown, options: Record<string, unknown> = {}): Promise<unknown> => await new Promise((resolve, reject) => {
       const id = nextId++
-      const onMessage = (event: MessageEvent<EmbeddingReply>): void => {
-        if (event.data.id !== id || event.data.type === 'load-progress') return
+      const onMessage = (event: MessageEvent<{ rpc?: string, id?: number, value?: unknown, error?: unknown }>): void => {
+        if (event.data.id !== id || (event.data.rpc !== 'return' && event.data.rpc !== 'throw')) return
         worker.removeEventListener('message', onMessage)
-        resolve(event.data)
+        if (event.data.rpc === 'return') resolve(event.data.value)
+        else reject(new Error(`embedding worker: ${method} failed: ${JSON.stringify(event.data.error)}`))
       }
       worker.addEventListener('message', onMessage)
       worker.onerror = event => { reject(new Error(`embedding worker: ${event.message}`)) }
-      worker.postMessage({ ...body, id })
+      worker.postMessage({ rpc: 'call', id, method, input, options, events: [] })
     })
     const pass = async (batches: string[][], keep: boolean): Promise<Pass> => {
       const kept: number[] = []
@@ -76,8 +78,7 @@ async function startWorker (page: Page, path: string): Promise<void> {
       let tokens = 0
       const started = performance.now()
       for (const texts of batches) {
-        const reply = await ask({ type: 'embed', id: 0, texts })
-        if (reply.type !== 'embedded') throw new Error(`embed failed: ${JSON.stringify(reply)}`)
+        const reply = await ask('embed', texts) as Embedded
         workerMs += reply.ms
         tokens += reply.tokens
         if (keep) for (const v of reply.vectors) kept.push(v)
@@ -90,12 +91,12 @@ async function startWorker (page: Page, path: string): Promise<void> {
 }
 
 interface PageBench {
-  ask: (body: EmbeddingRequest) => Promise<EmbeddingReply>
+  ask: (method: string, input?: unknown, options?: Record<string, unknown>) => Promise<unknown>
   pass: (batches: string[][], keep: boolean) => Promise<Pass>
 }
 
-async function ask (page: Page, body: EmbeddingRequest): Promise<EmbeddingReply> {
-  return await page.evaluate(async body => await (window as unknown as { __embeddingBench: PageBench }).__embeddingBench.ask(body), body)
+async function ask (page: Page, method: string, input?: unknown, options?: Record<string, unknown>): Promise<unknown> {
+  return await page.evaluate(async ({ method, input, options }) => await (window as unknown as { __embeddingBench: PageBench }).__embeddingBench.ask(method, input, options), { method, input, options })
 }
 
 async function pass (page: Page, batches: string[][], keep: boolean): Promise<Pass> {
@@ -103,8 +104,7 @@ async function pass (page: Page, batches: string[][], keep: boolean): Promise<Pa
 }
 
 async function series (page: Page, model: EmbeddingModelSpec, threads: number, batches: string[][], runs: number, verify: (vectors: number[]) => number): Promise<BrowserEmbedResult> {
-  const loaded = await ask(page, { type: 'load', id: 0, model, threads, webgpu: false })
-  if (loaded.type !== 'loaded') throw new Error(`load with ${threads} thread(s) failed: ${JSON.stringify(loaded)}`)
+  const loaded = await ask(page, 'load', model, { threads, webgpu: false }) as LoadedEmbeddingModel
   if (loaded.backend !== 'wasm') throw new Error(`asked for the wasm backend, the worker loaded ${loaded.backend}`)
   if (loaded.threads !== threads) throw new Error(`asked for ${threads} thread(s), the worker runs ${loaded.threads}`)
   const texts = batches.reduce((sum, b) => sum + b.length, 0)
@@ -118,7 +118,7 @@ async function series (page: Page, model: EmbeddingModelSpec, threads: number, b
     result.workerMs.push(timed.workerMs)
     result.textsPerSecond.push(texts / (timed.ms / 1000))
   }
-  await ask(page, { type: 'unload', id: 0 })
+  await ask(page, 'unload')
   return result
 }
 

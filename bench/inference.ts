@@ -26,7 +26,8 @@ import { NAME_SHIM } from './probe.ts'
 import { ensureBuild, startPreview, withTimeout, type PreviewServer } from './procs.ts'
 import { figure, recordFigures } from './figures.ts'
 import { fmt, fmtRatio, ratio, spread, summarize, table, type Summary } from './stats.ts'
-import type { InferenceReply, InferenceRequestBody } from '../workers/inference/protocol.ts'
+import type { EngineCompletion } from '../src/core/inference/chat.ts'
+import type { ClientBound } from '../src/core/worker-rpc/messages.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const RESULTS_DIR = join(ROOT, 'bench', 'results')
@@ -66,55 +67,59 @@ function workerPath (): string {
   return `/assets/${file}`
 }
 
-/** In the page: one worker, and a function that sends a request and collects its replies with times. */
+/** What one call gave: its answer (or error), and times in the page. */
+interface Asked { rpc: 'return' | 'throw', value: unknown, ms: number, firstDeltaMs: number | null }
+
+/** In the page: one worker, and a function that makes a call and times it (the worker RPC's messages, src/core/worker-rpc/messages.ts). */
 async function startWorker (page: Page, path: string): Promise<void> {
   await page.evaluate((path: string) => {
     const worker = new Worker(path, { type: 'module' })
     let nextId = 1
     const bench = {
-      ask: async (body: InferenceRequestBody): Promise<{ replies: InferenceReply[], ms: number, firstDeltaMs: number | null }> => await new Promise((resolve, reject) => {
+      ask: async (method: string, input: unknown, options: Record<string, unknown>): Promise<Asked> => await new Promise((resolve, reject) => {
         const id = nextId++
         const started = performance.now()
         let firstDeltaMs: number | null = null
-        const replies: InferenceReply[] = []
-        const onMessage = (event: MessageEvent<InferenceReply>): void => {
-          if (event.data.id !== id) return
-          if (event.data.type === 'delta') firstDeltaMs ??= performance.now() - started
-          replies.push(event.data)
-          if (event.data.type === 'progress' || event.data.type === 'delta') return
+        const onMessage = (event: MessageEvent<ClientBound>): void => {
+          const message = event.data
+          if (message.id !== id) return
+          if (message.rpc === 'event') {
+            if (message.name === 'onDelta') firstDeltaMs ??= performance.now() - started
+            return
+          }
           worker.removeEventListener('message', onMessage)
-          resolve({ replies, ms: performance.now() - started, firstDeltaMs })
+          resolve({ rpc: message.rpc, value: message.rpc === 'return' ? message.value : message.error, ms: performance.now() - started, firstDeltaMs })
         }
         worker.addEventListener('message', onMessage)
         worker.onerror = event => { reject(new Error(`inference worker: ${event.message}`)) }
-        worker.postMessage({ ...body, id })
+        // onDelta is asked for so the time to the first token can be seen, as the page's client does.
+        worker.postMessage({ rpc: 'call', id, method, input, options, events: method === 'complete' ? ['onDelta'] : [] })
       })
     }
     Object.assign(window, { __inferenceBench: bench })
   }, path)
 }
 
-async function ask (page: Page, body: InferenceRequestBody): Promise<{ replies: InferenceReply[], ms: number, firstDeltaMs: number | null }> {
-  return await page.evaluate(async body => await (window as unknown as { __inferenceBench: { ask: (b: typeof body) => Promise<{ replies: InferenceReply[], ms: number, firstDeltaMs: number | null }> } }).__inferenceBench.ask(body), body)
+async function ask (page: Page, method: string, input: unknown, options: Record<string, unknown> = {}): Promise<Asked> {
+  const asked = await page.evaluate(async ({ method, input, options }) => await (window as unknown as { __inferenceBench: { ask: (m: string, i: unknown, o: Record<string, unknown>) => Promise<Asked> } }).__inferenceBench.ask(method, input, options), { method, input, options })
+  if (asked.rpc !== 'return') throw new Error(`${method} failed: ${JSON.stringify(asked.value)}`)
+  return asked
 }
 
 async function browserSeries (page: Page, modelUrl: string, threads: number): Promise<Series> {
-  const load = await ask(page, { type: 'load', model: { id: 'stories260K', engine: 'wllama', url: modelUrl }, threads })
-  const loaded = load.replies.at(-1)
-  if (loaded?.type !== 'loaded') throw new Error(`load with ${threads} threads failed: ${JSON.stringify(loaded)}`)
+  const load = await ask(page, 'load', { id: 'stories260K', engine: 'wllama', url: modelUrl }, { threads })
   const request = { model: 'stories260K', messages: [{ role: 'user' as const, content: PROMPT }], max_tokens: GEN_TOKENS, temperature: 0 }
   const samples: Sample[] = []
   let text = ''
   for (let run = 0; run <= RUNS; run++) {
-    const result = await ask(page, { type: 'complete', request })
-    const final = result.replies.at(-1)
-    if (final?.type !== 'completion') throw new Error(`completion failed: ${JSON.stringify(final)}`)
-    text = final.completion.text
+    const result = await ask(page, 'complete', request)
+    const completion = result.value as EngineCompletion
+    text = completion.text
     // Run 0 warms up (first use of the model's buffers).
-    if (run > 0) samples.push(sample(final.completion.completionTokens, result.ms, result.firstDeltaMs ?? result.ms))
+    if (run > 0) samples.push(sample(completion.completionTokens, result.ms, result.firstDeltaMs ?? result.ms))
   }
-  await ask(page, { type: 'unload', model: 'stories260K' })
-  return { engine: 'wllama (Chromium)', threads, actualThreads: loaded.threads, loadMs: load.ms, text, samples }
+  await ask(page, 'unload', 'stories260K')
+  return { engine: 'wllama (Chromium)', threads, actualThreads: load.value as number, loadMs: load.ms, text, samples }
 }
 
 /** The part of node-llama-cpp's API this benchmark uses. */

@@ -1,5 +1,6 @@
 import { MAX_N, MIN_N, rowBytes, type WorkKey } from '../src/core/pulse/work.ts'
 import { leafHash, merkleRoot, nodeHash, type MerkleTree } from '../src/core/pulse/merkle.ts'
+import type { RevealedRowData } from '../src/core/pulse/reference-prover.ts'
 
 /**
  * The pulse prover over the AssemblyScript builds of wasm/prover.ts. A plain module (no worker
@@ -34,13 +35,6 @@ export interface Proof {
   /** Time of the product alone (generation of A and B included) and of the leaf hashes + root. */
   productMs: number
   hashMs: number
-}
-
-export interface RevealedRow {
-  index: number
-  /** rowBytes(C[index]): u32 little-endian. */
-  row: Uint8Array
-  proof: Uint8Array[]
 }
 
 interface ProverExports {
@@ -99,18 +93,18 @@ function checkExports (exports: WebAssembly.Exports): ProverExports {
   return exports as unknown as ProverExports
 }
 
-async function instantiate (source: WasmSource, simd: boolean): Promise<Prover> {
+async function instantiate (source: WasmSource, simd: boolean): Promise<WasmProver> {
   const instance = await WebAssembly.instantiate(await compile(source), {})
   const exports = checkExports(instance.exports)
   if ((exports.simd() !== 0) !== simd) throw new Error(`prover: expected the ${simd ? 'SIMD' : 'scalar'} build`)
-  return new Prover(exports, simd)
+  return new WasmProver(exports, simd)
 }
 
 /**
  * The SIMD build where the engine validates the probe, else the scalar one; `options.simd` forces
  * a build. When the SIMD build was chosen by the probe and fails to load, the scalar one is tried.
  */
-export async function loadProver (sources: ProverSources, options: LoadOptions = {}): Promise<Prover> {
+export async function loadProver (sources: ProverSources, options: LoadOptions = {}): Promise<WasmProver> {
   if (options.simd !== undefined) return await instantiate(options.simd ? sources.simd : sources.scalar, options.simd)
   if (!simdSupported()) return await instantiate(sources.scalar, false)
   try {
@@ -141,7 +135,8 @@ export function checkN (n: number): void {
 const SLICE_MULTIPLY_ADDS = 1 << 24
 const SLICE_HASH_BYTES = 1 << 18
 
-export class Prover {
+/** The WASM prover: the pulse worker serves it to the page, where ProverClient offers it as the `Prover` port (src/core/pulse). */
+export class WasmProver {
   private readonly rounds = new Map<number, Proof>()
   /** Set while a prove is under way (a sliced one pauses with WASM memory half written). */
   private busy: number | null = null
@@ -187,7 +182,7 @@ export class Prover {
   }
 
   /** Rows and audit paths of a kept round (the latest when `round` is omitted). */
-  reveal (indices: readonly number[], round?: number): RevealedRow[] {
+  reveal (indices: readonly number[], round?: number): RevealedRowData[] {
     const proof = round === undefined ? this.latest() : this.rounds.get(round)
     if (proof === undefined) {
       throw new Error(round === undefined ? 'prover: nothing proved yet' : `prover: round ${round} is not kept (kept: ${[...this.rounds.keys()].join(', ') || 'none'})`)

@@ -1,14 +1,15 @@
-import type { ClockFired, ClockRequest } from './clock-protocol.ts'
+import { errorMessage } from '../src/core/errors.ts'
+import { ProverError } from '../src/core/pulse/prover-error.ts'
+import type { CallOptions, ErrorCodec } from '../src/core/worker-rpc/messages.ts'
+import type { RevealedRowData } from '../src/core/pulse/reference-prover.ts'
 
 /**
- * Messages between the page and the pulse worker, which runs both the node's clock
- * (clock-protocol.ts) and the WASM prover. Prover requests carry an id that its reply repeats;
- * clock and prover ids are separate, their replies are told apart by `type`.
+ * The pulse worker's API over the worker RPC (src/core/worker-rpc): the node's clock, the WASM
+ * prover and a validator's recomputation. workers/pulse-api.ts implements it in the worker;
+ * src/node/worker-scheduler.ts (the clock) and src/node/prover-client.ts call it from the page.
  */
 
-export interface ProveRequest {
-  type: 'prove'
-  id: number
+export interface ProveInput {
   round: number
   /** The u32 work key (see workKey in src/core/pulse/work.ts). */
   k0: number
@@ -16,28 +17,8 @@ export interface ProveRequest {
   n: number
 }
 
-export interface RevealRequest {
-  type: 'reveal'
-  id: number
-  round: number
-  indices: number[]
-}
-
-/** A validator's work: the leaf hashes of rows `indices` of each key's product (see LeafRecomputer). */
-export interface RecomputeRequest {
-  type: 'recompute'
-  id: number
-  n: number
-  indices: number[]
-  /** The work keys, flattened: k0, k1, k0, k1, … */
-  keys: number[]
-}
-
-export type PulseRequest = ProveRequest | RevealRequest | RecomputeRequest
-
-export interface ProvedReply {
-  type: 'proved'
-  id: number
+/** A proof's summary as the worker reports it. */
+export interface ProveResult {
   round: number
   n: number
   /** Merkle root over leafHash(rowBytes(row)) of every row of C (transferred). */
@@ -49,56 +30,49 @@ export interface ProvedReply {
   simd: boolean
 }
 
-export interface RevealedRowMessage {
-  index: number
-  /** rowBytes(C[index]): u32 little-endian (transferred). */
-  row: Uint8Array
-  /** Audit path, bottom-up (transferred). */
-  proof: Uint8Array[]
-}
-
-export interface RevealedReply {
-  type: 'revealed'
-  id: number
+export interface RevealInput {
   round: number
-  rows: RevealedRowMessage[]
+  indices: number[]
 }
 
-export interface RecomputedReply {
-  type: 'recomputed'
-  id: number
+/** A validator's work: the leaf hashes of rows `indices` of each key's product (see LeafRecomputer). */
+export interface RecomputeInput {
+  n: number
+  indices: number[]
+  /** The work keys, flattened: k0, k1, k0, k1, … */
+  keys: number[]
+}
+
+export interface TickOptions extends CallOptions {
+  onTick?: () => void
+}
+
+/** The node's clock (WorkerScheduler). */
+export interface ClockApi {
+  /** Resolves after `ms`; an abort cancels it. A worker's timers keep their rate in a hidden tab. */
+  after: (ms: number, options?: CallOptions) => Promise<void>
+  /** Calls `onTick` every `ms` until aborted, then resolves. */
+  every: (ms: number, options?: TickOptions) => Promise<void>
+}
+
+/** The prover and the validator's recomputation (ProverClient). */
+export interface ProverApi {
+  /** Proves round `round`; the worker keeps it for `reveal` (the last two rounds). */
+  prove: (input: ProveInput) => Promise<ProveResult>
+  /** Rows of C and their audit paths (transferred) for a kept round. */
+  reveal: (input: RevealInput) => Promise<RevealedRowData[]>
   /** 32-byte leaf hashes, key by key and, within a key, in the order of `indices` (transferred). */
-  leaves: Uint8Array
+  recompute: (input: RecomputeInput) => Promise<Uint8Array>
 }
 
-export interface PulseErrorReply {
-  type: 'pulse-error'
-  id: number
-  message: string
-}
+export type PulseWorkerApi = ClockApi & ProverApi
 
-export type PulseReply = ProvedReply | RevealedReply | RecomputedReply | PulseErrorReply
+/** Calls that share the WASM memory run one at a time; the clock's run as they come. */
+export const PULSE_SERIAL = ['prove', 'reveal', 'recompute'] as const
 
-/** Everything the page posts to the pulse worker. */
-export type PulseWorkerRequest = ClockRequest | PulseRequest
-
-/** Everything the pulse worker posts to the page. */
-export type PulseWorkerMessage = ClockFired | PulseReply
-
-function typeOf (message: unknown): unknown {
-  return typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined
-}
-
-function hasId (message: unknown): boolean {
-  return Number.isSafeInteger((message as { id?: unknown }).id)
-}
-
-export function isPulseRequest (message: unknown): message is PulseRequest {
-  const type = typeOf(message)
-  return (type === 'prove' || type === 'reveal' || type === 'recompute') && hasId(message)
-}
-
-export function isPulseReply (message: unknown): message is PulseReply {
-  const type = typeOf(message)
-  return (type === 'proved' || type === 'revealed' || type === 'recomputed' || type === 'pulse-error') && hasId(message)
+/** The prover's errors cross as their message and come back as a ProverError of kind 'prover'. */
+export const pulseErrors: ErrorCodec<string> = {
+  toWire: error => errorMessage(error),
+  isWire: (value): value is string => typeof value === 'string',
+  fromWire: (message, what) => new ProverError('prover', `${what}: ${message}`)
 }

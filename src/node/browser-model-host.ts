@@ -4,14 +4,17 @@ import { errorMessage } from '../core/errors.ts'
 import { buildCatalog, pickAuto } from '../core/models/fit.ts'
 import { ModelDoesNotFitError, ModelNotLoadedError, ModelNotServableError, NoModelFitsError, UnknownModelError } from '../core/models/errors.ts'
 import { webLlmEntries } from '../core/models/webllm.ts'
-import { createInferenceWorker, ModelEngineClient, type InferencePort } from './model-engine-client.ts'
+import { validateChatRequest } from '../core/inference/request.ts'
+import { InferenceAbortedError, InferenceWorkerError, type InferenceWorkerErrorKind } from '../core/models/errors.ts'
+import { rpcClient, type RpcClient, type RpcFailure } from '../core/worker-rpc/client.ts'
+import type { RpcPort } from '../core/worker-rpc/messages.ts'
 import { fetchLocalModelIndex } from './model-index.ts'
 import type { ChatRequest, CompleteOptions, EngineCompletion } from '../core/inference/chat.ts'
 import type { HardwareInfo } from '../core/hardware.ts'
 import type { CatalogModel, DownloadedModel, ModelEntry, PullProgress } from '../core/models/catalog.ts'
 import type { LocalModelIndex } from '../core/models/local-index.ts'
 import type { EmbeddingModels } from './embedding-model-store.ts'
-import type { EngineModel } from '../../workers/inference/protocol.ts'
+import { inferenceErrors, inferenceMethods, type EngineModel, type InferenceWorkerApi, type WireError } from '../../workers/inference/protocol.ts'
 import type { ModelsState } from './api.ts'
 import type { ModelHost, ModelHostEvents } from './model-host.ts'
 
@@ -27,13 +30,32 @@ export interface BrowserModelHostOptions {
   /** The embedding models (ONNX): pulled into their own cache, never into the inference worker. */
   embedding: EmbeddingModels
   /** Started on first use, so a tab that never runs the node never starts the inference worker. */
-  createWorker?: () => InferencePort & { terminate: () => void }
+  createWorker?: () => WorkerPort
   fetchLocalIndex?: () => Promise<LocalModelIndex>
 }
 
+type WorkerPort = RpcPort & { terminate: () => void }
+
 interface EngineClient {
-  worker: InferencePort & { terminate: () => void }
-  client: ModelEngineClient
+  worker: WorkerPort
+  rpc: RpcClient<InferenceWorkerApi>
+}
+
+/** The inference worker, bundled by Vite as its own chunk (it alone imports the engines). */
+function createInferenceWorker (): Worker {
+  return new Worker(new URL('../../workers/inference/inference.worker.ts', import.meta.url), { type: 'module', name: 'hyperspace-inference' })
+}
+
+const FAILURE_KINDS: Record<Exclude<RpcFailure, 'aborted'>, InferenceWorkerErrorKind> = { closed: 'closed', crashed: 'crashed', timeout: 'crashed', malformed: 'protocol' }
+
+/** The inference worker over the worker RPC; what ends on the page fails as an InferenceWorkerError or InferenceAbortedError. */
+export function inferenceClient (worker: WorkerPort): RpcClient<InferenceWorkerApi> {
+  return rpcClient<InferenceWorkerApi, WireError>(worker, {
+    worker: 'the inference worker',
+    errors: inferenceErrors,
+    failure: (kind, what, message) => kind === 'aborted' ? new InferenceAbortedError(what) : new InferenceWorkerError(FAILURE_KINDS[kind], message),
+    methods: inferenceMethods
+  })
 }
 
 /** The engine that runs an entry in the inference worker; ONNX models are the embedding worker's. */
@@ -61,7 +83,7 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
   private readonly hardware: HardwareInfo
   private readonly served: ServedModelsStorage
   private readonly embedding: EmbeddingModels
-  private readonly createWorker: () => InferencePort & { terminate: () => void }
+  private readonly createWorker: () => WorkerPort
   private readonly fetchLocalIndex: () => Promise<LocalModelIndex>
   private engines?: EngineClient
   /** Each list is fetched once; a failed fetch is tried again on the next call. */
@@ -144,7 +166,8 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
 
   async complete (request: ChatRequest, options?: CompleteOptions): Promise<EngineCompletion> {
     if (!this.loaded.has(request.model)) throw new ModelNotLoadedError(request.model)
-    return await this.engine.complete(request, options)
+    // Checked here too: a bad request fails with its InvalidRequestError before it is cloned to the worker.
+    return await this.engine.complete(validateChatRequest(request), options)
   }
 
   /**
@@ -163,7 +186,7 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
 
   /** Unloads everything and ends the worker, keeping the served list for whichever tab runs the node next. */
   stop (): void {
-    this.engines?.client.close()
+    this.engines?.rpc.close()
     this.engines?.worker.terminate()
     this.engines = undefined
     this.loaded.clear()
@@ -171,17 +194,12 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
     this.changed()
   }
 
-  private get engine (): ModelEngineClient {
+  private get engine (): InferenceWorkerApi {
     if (this.engines === undefined) {
       const worker = this.createWorker()
-      const client = new ModelEngineClient(worker, async id => {
-        const model = engineModel(await this.find(id))
-        if (model === undefined) throw new ModelNotServableError(id, 'the inference worker runs chat models only')
-        return model
-      })
-      this.engines = { worker, client }
+      this.engines = { worker, rpc: inferenceClient(worker) }
     }
-    return this.engines.client
+    return this.engines.rpc.api
   }
 
   private async load (target: CatalogModel, options: { onProgress?: (progress: PullProgress) => void, signal?: AbortSignal }): Promise<string> {
@@ -202,7 +220,7 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
         await this.embedding.pull(spec, pull)
         this.embeddingChanged()
       } else if (model !== undefined) {
-        await this.engine.loadModel(model, pull)
+        await this.engine.load(model, pull)
         this.loaded.add(target.id)
         await this.remember(target.id, true)
       }

@@ -1,5 +1,9 @@
-import { createEmbeddingWorker, EmbeddingClient } from './embedding-client.ts'
-import type { EmbeddingModelSpec } from '../core/embedding/models.ts'
+import { validateTexts } from '../core/embedding/limits.ts'
+import { validateModelSpec, type EmbeddingModelSpec } from '../core/embedding/models.ts'
+import { EmbeddingEngineError, type EmbeddingEngineErrorKind } from '../core/errors.ts'
+import { rpcClient, type RpcClient, type RpcFailure } from '../core/worker-rpc/client.ts'
+import type { RpcPort } from '../core/worker-rpc/messages.ts'
+import { embeddingErrors, type EmbeddingWireError, type EmbeddingWorkerApi, type LoadedEmbeddingModel } from '../../workers/embedding/protocol.ts'
 
 /** The model an embedder serves. */
 export interface EmbedderModel {
@@ -18,38 +22,102 @@ export interface Embedder {
   close: () => void
 }
 
+export interface WorkerEmbedderOptions {
+  /** Started by the first load, so a node that never embeds never fetches ORT. */
+  createWorker?: () => RpcPort & { terminate: () => void }
+  /** WASM threads for ORT (default: all cores; used only when the page is cross-origin isolated). */
+  threads?: number
+  /** Try the webgpu provider when the device has a hardware adapter (default true). */
+  webgpu?: boolean
+  /** Per embed call. */
+  embedTimeoutMs?: number
+  /** A load fails after this long without a byte or an answer. */
+  loadStallMs?: number
+}
+
+/** The embedding worker, bundled by Vite as its own chunk (it alone imports onnxruntime-web). */
+function createEmbeddingWorker (): Worker {
+  return new Worker(new URL('../../workers/embedding/embedding.worker.ts', import.meta.url), { type: 'module', name: 'hyperspace-embedding' })
+}
+
+function defaultThreads (): number {
+  return typeof navigator !== 'undefined' && navigator.hardwareConcurrency > 0 ? navigator.hardwareConcurrency : 1
+}
+
+/** The worker fetches from its own URL: relative model URLs are resolved against the page first. */
+function absolute (url: string): string {
+  return typeof document !== 'undefined' ? new URL(url, document.baseURI).href : url
+}
+
+const FAILURE_KINDS: Record<RpcFailure, EmbeddingEngineErrorKind> = { closed: 'closed', crashed: 'worker', timeout: 'timeout', aborted: 'aborted', malformed: 'worker' }
+
 /**
- * The embedder of the browser: the embedding worker (onnxruntime-web) behind an EmbeddingClient. The
- * worker is only started by the first load, so a node that never embeds never fetches ORT.
+ * The embedder of the browser: the embedding worker (onnxruntime-web, workers/embedding) over the
+ * worker RPC. Inputs are checked here against the same limits the worker applies, so a bad call
+ * fails at once with EmbeddingInputError; everything else fails with an EmbeddingEngineError whose
+ * `kind` says why.
  */
 export class WorkerEmbedder implements Embedder {
-  private engine?: { worker: Worker, client: EmbeddingClient }
+  private engine?: { worker: RpcPort & { terminate: () => void }, rpc: RpcClient<EmbeddingWorkerApi> }
+  private current: LoadedEmbeddingModel | undefined
+  private readonly threads: number
+  private readonly webgpu: boolean
+
+  constructor (private readonly options: WorkerEmbedderOptions = {}) {
+    this.threads = options.threads ?? defaultThreads()
+    this.webgpu = options.webgpu ?? true
+  }
 
   async load (spec: EmbeddingModelSpec, signal?: AbortSignal): Promise<EmbedderModel> {
-    const { id, dims } = await this.client().load(spec, undefined, signal)
+    const checked = validateModelSpec(spec)
+    const model = { ...checked, url: absolute(checked.url), tokenizerUrl: absolute(checked.tokenizerUrl) }
+    // Progress is not shown, but it keeps the load's stall timeout from firing during a download.
+    const { id, dims } = await this.api().load(model, { threads: this.threads, webgpu: this.webgpu, signal, onProgress: () => {} })
     return { id, dims }
   }
 
   loaded (): EmbedderModel | undefined {
-    const info = this.engine?.client.info()
-    return info === undefined ? undefined : { id: info.id, dims: info.dims }
+    return this.current === undefined ? undefined : { id: this.current.id, dims: this.current.dims }
   }
 
+  /** One vector per text, in order (unit length for the models this node ships); with no model loaded it fails with kind 'not-loaded'. */
   async embed (texts: string[], signal?: AbortSignal): Promise<Float32Array[]> {
-    return await this.client().embed(texts, signal)
+    const checked = validateTexts(texts)
+    if (checked.length === 0) return []
+    const result = await this.api().embed([...checked], { signal })
+    if (result.count !== checked.length || result.vectors.length !== result.count * result.dims) {
+      throw new EmbeddingEngineError('worker', `embed: ${result.count} vectors of ${result.dims} for ${checked.length} texts`)
+    }
+    return Array.from({ length: result.count }, (_, i) => result.vectors.slice(i * result.dims, (i + 1) * result.dims))
   }
 
   close (): void {
-    this.engine?.client.close()
+    this.engine?.rpc.close()
     this.engine?.worker.terminate()
     this.engine = undefined
+    this.current = undefined
   }
 
-  private client (): EmbeddingClient {
+  private api (): EmbeddingWorkerApi {
     if (this.engine === undefined) {
-      const worker = createEmbeddingWorker()
-      this.engine = { worker, client: new EmbeddingClient(worker) }
+      const worker = (this.options.createWorker ?? createEmbeddingWorker)()
+      const rpc = rpcClient<EmbeddingWorkerApi, EmbeddingWireError>(worker, {
+        worker: 'the embedding worker',
+        errors: embeddingErrors,
+        failure: (kind, _what, message) => new EmbeddingEngineError(FAILURE_KINDS[kind], message),
+        // The worker's state, whoever asked: a load that finished after its caller gave up still serves.
+        settled: (method, value) => {
+          if (method === 'load') this.current = value as LoadedEmbeddingModel
+          if (method === 'unload') this.current = undefined
+        },
+        methods: {
+          load: { what: model => `load ${model.id}`, timeoutMs: this.options.loadStallMs ?? 60_000 },
+          embed: { what: texts => `embed ${texts.length} texts`, timeoutMs: this.options.embedTimeoutMs ?? 120_000 },
+          unload: { timeoutMs: this.options.embedTimeoutMs ?? 120_000 }
+        }
+      })
+      this.engine = { worker, rpc }
     }
-    return this.engine.client
+    return this.engine.rpc.api
   }
 }

@@ -1,57 +1,55 @@
 import type { Scheduler } from '../core/scheduler.ts'
-import type { ClockRequest } from '../../workers/clock-protocol.ts'
-import type { PulseWorkerMessage, PulseWorkerRequest } from '../../workers/pulse-protocol.ts'
+import { rpcClient, type RpcClient } from '../core/worker-rpc/client.ts'
+import type { RpcPort } from '../core/worker-rpc/messages.ts'
+import { pulseErrors, type ClockApi } from '../../workers/pulse-protocol.ts'
+
+/** What the scheduler needs of the pulse worker (a test passes a MessagePort with the worker's API on its other end). */
+export type PulseWorkerPort = RpcPort & { terminate: () => void }
+
+function createPulseWorker (): Worker {
+  return new Worker(new URL('../../workers/pulse.worker.ts', import.meta.url), { type: 'module', name: 'hyperspace-pulse' })
+}
+
+function ignore (): void {}
 
 /**
- * A Scheduler whose timers run in the pulse worker, so a background tab keeps its pace. The same
- * worker runs the WASM prover: share it through `worker` (see ProverClient).
+ * A Scheduler whose timers run in the pulse worker (its `after` and `every`), so a background tab
+ * keeps its pace. The same worker runs the WASM prover: share it through `worker` (see ProverClient).
  */
 export class WorkerScheduler implements Scheduler {
-  private readonly pulseWorker: Worker
-  private readonly callbacks = new Map<number, { fn: () => void, repeating: boolean }>()
-  private nextId = 1
+  private readonly rpc: RpcClient<ClockApi>
 
-  constructor () {
-    this.pulseWorker = new Worker(new URL('../../workers/pulse.worker.ts', import.meta.url), { type: 'module', name: 'hyperspace-pulse' })
-    this.pulseWorker.addEventListener('message', (event: MessageEvent<PulseWorkerMessage>) => {
-      const message = event.data
-      if (typeof message !== 'object' || message === null || message.type !== 'fire') return
-      const entry = this.callbacks.get(message.id)
-      if (entry === undefined) return
-      if (!entry.repeating) this.callbacks.delete(message.id)
-      entry.fn()
+  constructor (private readonly pulseWorker: PulseWorkerPort = createPulseWorker()) {
+    // A timer cancelled, or lost with the worker, just never fires: its failures are ignored.
+    this.rpc = rpcClient<ClockApi, string>(pulseWorker, {
+      worker: 'the pulse worker',
+      errors: pulseErrors,
+      failure: (_kind, _what, message) => new Error(message),
+      methods: { after: {}, every: {} }
     })
   }
 
   /** The pulse worker, for a ProverClient to share. Terminated by `terminate`. */
-  get worker (): Worker {
+  get worker (): RpcPort {
     return this.pulseWorker
   }
 
   now (): number { return Date.now() }
 
   after (ms: number, fn: () => void): () => void {
-    return this.schedule({ type: 'after', id: this.nextId++, ms }, fn, false)
+    const controller = new AbortController()
+    this.rpc.api.after(ms, { signal: controller.signal }).then(fn, ignore)
+    return () => { controller.abort() }
   }
 
   every (ms: number, fn: () => void): () => void {
-    return this.schedule({ type: 'every', id: this.nextId++, ms }, fn, true)
+    const controller = new AbortController()
+    this.rpc.api.every(ms, { signal: controller.signal, onTick: fn }).catch(ignore)
+    return () => { controller.abort() }
   }
 
   terminate (): void {
+    this.rpc.close()
     this.pulseWorker.terminate()
-    this.callbacks.clear()
-  }
-
-  private schedule (request: ClockRequest, fn: () => void, repeating: boolean): () => void {
-    this.callbacks.set(request.id, { fn, repeating })
-    this.post(request)
-    return () => {
-      if (this.callbacks.delete(request.id)) this.post({ type: 'cancel', id: request.id })
-    }
-  }
-
-  private post (request: PulseWorkerRequest): void {
-    this.pulseWorker.postMessage(request)
   }
 }

@@ -3,9 +3,9 @@ import { chromium, expect, test, type Page } from '@playwright/test'
 import { CHROMIUM_ARGS } from '../../playwright.config.ts'
 import { openNode, waitForNode, type TestNode } from './nodes.ts'
 import { startRelayProcess, type RelayProcess } from './relay-process.ts'
-import type { ChatCompletion, ChatCompletionChunk } from '../../src/core/inference/chat.ts'
+import type { ChatCompletion, ChatCompletionChunk, EngineCompletion } from '../../src/core/inference/chat.ts'
 import type { PullProgress } from '../../src/core/models/catalog.ts'
-import type { InferenceReply, InferenceRequest } from '../../workers/inference/protocol.ts'
+import type { CallMessage, ClientBound } from '../../src/core/worker-rpc/messages.ts'
 
 /**
  * The local inference engines in Chromium against the built app: stories260K (served at /models/ by
@@ -34,15 +34,20 @@ function inferenceWorkerPath (): string {
   return `/assets/${file}`
 }
 
-/** Starts the inference worker in `page`, sends `request`, and returns every reply up to the final one. */
-async function askWorker (page: Page, request: InferenceRequest): Promise<InferenceReply[]> {
-  return await page.evaluate(async ({ path, request }) => await new Promise<InferenceReply[]>((resolve, reject) => {
+/** A call in the worker RPC's messages (src/core/worker-rpc/messages.ts). */
+function call (id: number, method: string, input: unknown, options: Record<string, unknown> = {}): CallMessage {
+  return { rpc: 'call', id, method, input, options, events: [] }
+}
+
+/** Starts the inference worker in `page`, sends `request`, and returns every message up to its answer. */
+async function askWorker (page: Page, request: CallMessage): Promise<ClientBound[]> {
+  return await page.evaluate(async ({ path, request }) => await new Promise<ClientBound[]>((resolve, reject) => {
     const worker = new Worker(path, { type: 'module' })
-    const replies: InferenceReply[] = []
+    const replies: ClientBound[] = []
     worker.onerror = event => { reject(new Error(`worker error: ${event.message}`)) }
-    worker.onmessage = (event: MessageEvent<InferenceReply>) => {
+    worker.onmessage = (event: MessageEvent<ClientBound>) => {
       replies.push(event.data)
-      if (event.data.type !== 'progress' && event.data.type !== 'delta') {
+      if (event.data.rpc !== 'event') {
         worker.terminate()
         resolve(replies)
       }
@@ -154,49 +159,52 @@ test('the inference worker: wllama uses all cores but one when cross-origin isol
     expect(await page.evaluate(() => [self.crossOriginIsolated, navigator.hardwareConcurrency])).toEqual([true, expect.any(Number)])
     const cores = await page.evaluate(() => navigator.hardwareConcurrency)
 
-    const load = await askWorker(page, { type: 'load', id: 1, model: { id: 'stories260K', engine: 'wllama', url: `${origin}/models/stories260K-gguf/stories260K.gguf` } })
-    expect(load.at(-1)).toEqual({ type: 'loaded', id: 1, model: 'stories260K', threads: Math.max(1, cores - 1) })
-    const two = await askWorker(page, { type: 'load', id: 5, model: { id: 'stories260K', engine: 'wllama', url: `${origin}/models/stories260K-gguf/stories260K.gguf` }, threads: 2 })
-    expect(two.at(-1)).toEqual({ type: 'loaded', id: 5, model: 'stories260K', threads: 2 })
+    const stories = { id: 'stories260K', engine: 'wllama', url: `${origin}/models/stories260K-gguf/stories260K.gguf` }
+    const load = await askWorker(page, call(1, 'load', stories))
+    expect(load.at(-1)).toEqual({ rpc: 'return', id: 1, value: Math.max(1, cores - 1) })
+    const two = await askWorker(page, call(5, 'load', stories, { threads: 2 }))
+    expect(two.at(-1)).toEqual({ rpc: 'return', id: 5, value: 2 })
 
-    // Abort by request id: the completion ends at once with the text streamed so far.
-    const aborted = await page.evaluate(async ({ path, url }) => await new Promise<InferenceReply[]>(resolve => {
+    // Abort by call id: the completion ends at once with the text streamed so far.
+    const aborted = await page.evaluate(async ({ path, stories }) => await new Promise<ClientBound[]>(resolve => {
       const worker = new Worker(path, { type: 'module' })
-      const replies: InferenceReply[] = []
-      worker.onmessage = (event: MessageEvent<InferenceReply>) => {
+      const replies: ClientBound[] = []
+      const complete = { model: 'stories260K', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 1000, temperature: 0 }
+      worker.onmessage = (event: MessageEvent<ClientBound>) => {
         const reply = event.data
         replies.push(reply)
-        if (reply.type === 'loaded') worker.postMessage({ type: 'complete', id: 2, request: { model: 'stories260K', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 1000, temperature: 0 } })
-        if (reply.type === 'delta' && replies.filter(r => r.type === 'delta').length === 3) worker.postMessage({ type: 'abort', id: 2 })
-        if (reply.type === 'completion' || reply.type === 'error') {
+        if (reply.id === 1 && reply.rpc === 'return') worker.postMessage({ rpc: 'call', id: 2, method: 'complete', input: complete, options: {}, events: ['onDelta'] })
+        if (reply.rpc === 'event' && replies.filter(r => r.rpc === 'event').length === 3) worker.postMessage({ rpc: 'abort', id: 2 })
+        if (reply.id === 2 && reply.rpc !== 'event') {
           worker.terminate()
           resolve(replies)
         }
       }
-      worker.postMessage({ type: 'load', id: 1, model: { id: 'stories260K', engine: 'wllama', url }, threads: 1 })
-    }), { path: inferenceWorkerPath(), url: `${origin}/models/stories260K-gguf/stories260K.gguf` })
+      worker.postMessage({ rpc: 'call', id: 1, method: 'load', input: stories, options: { threads: 1 }, events: [] })
+    }), { path: inferenceWorkerPath(), stories })
     const end = aborted.at(-1)
-    if (end?.type !== 'completion') throw new Error(`expected a completion, got ${JSON.stringify(end)}`)
-    const streamed = aborted.flatMap(r => r.type === 'delta' ? [r.text] : [])
-    expect(end.completion.finishReason).toBe('abort')
-    expect(end.completion.text).toBe(streamed.join(''))
-    expect(end.completion.completionTokens).toBe(streamed.length)
+    if (end?.rpc !== 'return') throw new Error(`expected a completion, got ${JSON.stringify(end)}`)
+    const completion = end.value as EngineCompletion
+    const streamed = aborted.flatMap(r => r.rpc === 'event' && r.name === 'onDelta' ? [r.value as string] : [])
+    expect(completion.finishReason).toBe('abort')
+    expect(completion.text).toBe(streamed.join(''))
+    expect(completion.completionTokens).toBe(streamed.length)
     expect(streamed.length).toBeGreaterThanOrEqual(3)
     expect(streamed.length).toBeLessThan(1000)
-    expect(end.completion.promptTokens).toBe(5)
+    expect(completion.promptTokens).toBe(5)
 
     // A mirror without the model: web-llm's first fetch (mlc-chat-config.json) gets a 404.
     const mirror = `${origin}/models/no-such-mirror/Llama-3.2-1B-Instruct-q4f32_1-MLC`
-    const failed = await askWorker(page, { type: 'load', id: 2, model: { id: 'Llama-3.2-1B-Instruct-q4f32_1-MLC', engine: 'webllm', url: mirror } })
+    const failed = await askWorker(page, call(2, 'load', { id: 'Llama-3.2-1B-Instruct-q4f32_1-MLC', engine: 'webllm', url: mirror }))
     const error = failed.at(-1)
-    expect(error).toEqual({ type: 'error', id: 2, error: { kind: 'download', url: `${mirror}/resolve/main/mlc-chat-config.json`, reason: 'HTTP 404 Not Found' } })
+    expect(error).toEqual({ rpc: 'throw', id: 2, error: { kind: 'download', url: `${mirror}/resolve/main/mlc-chat-config.json`, reason: 'HTTP 404 Not Found' } })
     console.log(`web-llm download failure: ${JSON.stringify(error)}`)
 
-    const unknown = await askWorker(page, { type: 'load', id: 3, model: { id: 'Not-A-WebLLM-Model', engine: 'webllm', url: mirror } })
-    expect(unknown.at(-1)).toEqual({ type: 'error', id: 3, error: { kind: 'unknown-model', model: 'Not-A-WebLLM-Model' } })
+    const unknown = await askWorker(page, call(3, 'load', { id: 'Not-A-WebLLM-Model', engine: 'webllm', url: mirror }))
+    expect(unknown.at(-1)).toEqual({ rpc: 'throw', id: 3, error: { kind: 'unknown-model', model: 'Not-A-WebLLM-Model' } })
 
-    const notLoaded = await askWorker(page, { type: 'complete', id: 4, request: { model: 'stories260K', messages: [{ role: 'user', content: 'x' }] } })
-    expect(notLoaded.at(-1)).toEqual({ type: 'error', id: 4, error: { kind: 'not-loaded', model: 'stories260K' } })
+    const notLoaded = await askWorker(page, call(4, 'complete', { model: 'stories260K', messages: [{ role: 'user', content: 'x' }] }))
+    expect(notLoaded.at(-1)).toEqual({ rpc: 'throw', id: 4, error: { kind: 'not-loaded', model: 'stories260K' } })
   } finally {
     await context.close()
   }
@@ -208,8 +216,8 @@ test('web-llm without WebGPU fails at once with "WebGPU is not available"', asyn
     const page = await noGpu.newPage()
     await page.goto(`${baseURL ?? ''}/?network=dev&bootstrap=`)
     const origin = new URL(page.url()).origin
-    const replies = await askWorker(page, { type: 'load', id: 1, model: { id: 'Llama-3.2-1B-Instruct-q4f32_1-MLC', engine: 'webllm', url: `${origin}/models/no-such-mirror/x` } })
-    expect(replies.at(-1)).toMatchObject({ type: 'error', id: 1, error: { kind: 'webgpu-unavailable' } })
+    const replies = await askWorker(page, call(1, 'load', { id: 'Llama-3.2-1B-Instruct-q4f32_1-MLC', engine: 'webllm', url: `${origin}/models/no-such-mirror/x` }))
+    expect(replies.at(-1)).toMatchObject({ rpc: 'throw', id: 1, error: { kind: 'webgpu-unavailable' } })
     console.log(`without WebGPU: ${JSON.stringify(replies.at(-1))}`)
   } finally {
     await noGpu.close()

@@ -10,32 +10,33 @@ import {
   UnknownModelError,
   WebGpuUnavailableError
 } from '../../src/core/models/errors.ts'
-import { ModelEngineClient, type InferencePort } from '../../src/node/model-engine-client.ts'
-import { fromWireError, isInferenceReply, isInferenceRequest, toWireError, PROTOCOL_LIMITS, type EngineModel, type InferenceReply, type InferenceRequest } from '../../workers/inference/protocol.ts'
+import { serveRpc } from '../../src/core/worker-rpc/host.ts'
+import { inferenceClient } from '../../src/node/browser-model-host.ts'
+import { createInferenceApi } from '../../workers/inference/inference-api.ts'
+import type { EngineKind } from '../../workers/inference/engine.ts'
+import {
+  fromWireError,
+  inferenceErrors,
+  inferenceMethods,
+  isEngineModel,
+  isLoadable,
+  isModelList,
+  isWireError,
+  toWireError,
+  PROTOCOL_LIMITS,
+  type EngineModel,
+  type InferenceWorkerApi
+} from '../../workers/inference/protocol.ts'
+import { workerChannel, type WorkerChannel } from './worker-channel.ts'
 import { llamaSampling, plainPrompt } from '../../workers/inference/prompt.ts'
 
 const STORIES: EngineModel = { id: 'stories260K', engine: 'wllama', url: 'http://127.0.0.1:4173/models/stories260K-gguf/stories260K.gguf' }
 
-describe('requests the worker accepts', () => {
-  const good: InferenceRequest[] = [
-    { type: 'load', id: 1, model: STORIES },
-    { type: 'load', id: 2, model: { ...STORIES, engine: 'webllm', url: 'https://huggingface.co/mlc-ai/x', contextWindow: 4096 }, threads: 2 },
-    { type: 'unload', id: 3, model: 'stories260K' },
-    { type: 'complete', id: 4, request: { model: 'stories260K', messages: [{ role: 'user', content: 'Once upon a time' }] } },
-    { type: 'abort', id: 4 },
-    { type: 'cached', id: 5, models: [STORIES] },
-    { type: 'delete-cached', id: 6, model: STORIES },
-    { type: 'remote-catalog', id: 7 }
-  ]
-
-  it('every well-formed request', () => {
-    for (const message of good) expect(isInferenceRequest(message), JSON.stringify(message)).toBe(true)
-  })
-
-  it('nothing without a type it knows or a usable id', () => {
-    for (const message of [null, 'load', [], { type: 'load', model: STORIES }, { type: 'load', id: -1, model: STORIES }, { type: 'load', id: 1.5, model: STORIES }, { type: 'explode', id: 1 }]) {
-      expect(isInferenceRequest(message)).toBe(false)
-    }
+describe('arguments the worker accepts', () => {
+  it('every well-formed model, with threads from 1 to 64', () => {
+    expect(isLoadable(STORIES, undefined)).toBe(true)
+    expect(isLoadable({ ...STORIES, engine: 'webllm', url: 'https://huggingface.co/mlc-ai/x', contextWindow: 4096 }, 2)).toBe(true)
+    expect(isModelList([STORIES])).toBe(true)
   })
 
   it('no model the worker could not or should not load', () => {
@@ -50,51 +51,42 @@ describe('requests the worker accepts', () => {
       'stories260K'
     ]
     for (const model of models) {
-      expect(isInferenceRequest({ type: 'load', id: 1, model })).toBe(false)
-      expect(isInferenceRequest({ type: 'delete-cached', id: 1, model })).toBe(false)
+      expect(isLoadable(model, undefined)).toBe(false)
+      expect(isEngineModel(model)).toBe(false)
     }
   })
 
-  it('threads within 1 to 64, bounded model lists, a request object to complete', () => {
-    for (const threads of [0, 65, 1.5, '2']) expect(isInferenceRequest({ type: 'load', id: 1, model: STORIES, threads })).toBe(false)
-    expect(isInferenceRequest({ type: 'cached', id: 1, models: Array.from({ length: PROTOCOL_LIMITS.models + 1 }, () => STORIES) })).toBe(false)
-    expect(isInferenceRequest({ type: 'cached', id: 1, models: [STORIES, { id: 'x' }] })).toBe(false)
-    expect(isInferenceRequest({ type: 'complete', id: 1, request: 'Once upon a time' })).toBe(false)
-    expect(isInferenceRequest({ type: 'unload', id: 1, model: '' })).toBe(false)
+  it('threads within 1 to 64, bounded model lists', () => {
+    for (const threads of [0, 65, 1.5, '2']) expect(isLoadable(STORIES, threads)).toBe(false)
+    expect(isModelList(Array.from({ length: PROTOCOL_LIMITS.models + 1 }, () => STORIES))).toBe(false)
+    expect(isModelList([STORIES, { id: 'x' }])).toBe(false)
   })
 })
 
-describe('replies the page accepts', () => {
-  it('every well-formed reply', () => {
-    const good: InferenceReply[] = [
-      { type: 'progress', id: 1, progress: { model: 'stories260K', loaded: 10, total: 100, text: 'downloading' } },
-      { type: 'delta', id: 1, text: ' there' },
-      { type: 'loaded', id: 1, model: 'stories260K', threads: 2 },
-      { type: 'completion', id: 1, completion: { text: 'x', finishReason: 'length', promptTokens: 5, completionTokens: 20 } },
-      { type: 'cached-list', id: 1, models: [{ id: 'stories260K', sizeBytes: 1185376 }] },
-      { type: 'remote-catalog', id: 1, records: [{}] },
-      { type: 'done', id: 1 },
-      { type: 'error', id: 1, error: { kind: 'download', url: 'https://x', reason: 'HTTP 404' } }
-    ]
-    for (const message of good) expect(isInferenceReply(message), JSON.stringify(message)).toBe(true)
+describe('answers the page accepts', () => {
+  it('every well-formed answer and event', () => {
+    expect(inferenceMethods.load.isEvent?.('onProgress', { model: 'stories260K', loaded: 10, total: 100, text: 'downloading' })).toBe(true)
+    expect(inferenceMethods.complete.isEvent?.('onDelta', ' there')).toBe(true)
+    expect(inferenceMethods.load.isResult?.(2)).toBe(true)
+    expect(inferenceMethods.complete.isResult?.({ text: 'x', finishReason: 'length', promptTokens: 5, completionTokens: 20 })).toBe(true)
+    expect(inferenceMethods.cached.isResult?.([{ id: 'stories260K', sizeBytes: 1185376 }])).toBe(true)
+    expect(inferenceMethods.remoteCatalog.isResult?.([{}])).toBe(true)
+    expect(isWireError({ kind: 'download', url: 'https://x', reason: 'HTTP 404' })).toBe(true)
   })
 
   it('nothing malformed', () => {
-    const bad: unknown[] = [
-      { type: 'progress', id: 1, progress: { model: 'm', loaded: -1, total: 1 } },
-      { type: 'progress', id: 1, progress: { model: 'm', loaded: Number.NaN, total: 1 } },
-      { type: 'delta', id: 1, text: 'x'.repeat(PROTOCOL_LIMITS.textChars + 1) },
-      { type: 'delta', id: 1, text: 42 },
-      { type: 'loaded', id: 1, model: 'm', threads: 0 },
-      { type: 'completion', id: 1, completion: { text: 'x', finishReason: 'tool_calls', promptTokens: 1, completionTokens: 1 } },
-      { type: 'completion', id: 1, completion: { text: 'x', finishReason: 'stop', promptTokens: -1, completionTokens: 1 } },
-      { type: 'cached-list', id: 1, models: [{ id: 'm', sizeBytes: 1.5 }] },
-      { type: 'remote-catalog', id: 1, records: 'all of them' },
-      { type: 'error', id: 1, error: { kind: 'meltdown', message: 'x' } },
-      { type: 'error', id: 1, error: { kind: 'download', url: 'https://x' } },
-      { type: 'done' }
-    ]
-    for (const message of bad) expect(isInferenceReply(message), JSON.stringify(message)).toBe(false)
+    expect(inferenceMethods.load.isEvent?.('onProgress', { model: 'm', loaded: -1, total: 1 })).toBe(false)
+    expect(inferenceMethods.load.isEvent?.('onProgress', { model: 'm', loaded: Number.NaN, total: 1 })).toBe(false)
+    expect(inferenceMethods.load.isEvent?.('onDelta', 'x')).toBe(false)
+    expect(inferenceMethods.complete.isEvent?.('onDelta', 'x'.repeat(PROTOCOL_LIMITS.textChars + 1))).toBe(false)
+    expect(inferenceMethods.complete.isEvent?.('onDelta', 42)).toBe(false)
+    expect(inferenceMethods.load.isResult?.(0)).toBe(false)
+    expect(inferenceMethods.complete.isResult?.({ text: 'x', finishReason: 'tool_calls', promptTokens: 1, completionTokens: 1 })).toBe(false)
+    expect(inferenceMethods.complete.isResult?.({ text: 'x', finishReason: 'stop', promptTokens: -1, completionTokens: 1 })).toBe(false)
+    expect(inferenceMethods.cached.isResult?.([{ id: 'm', sizeBytes: 1.5 }])).toBe(false)
+    expect(inferenceMethods.remoteCatalog.isResult?.('all of them')).toBe(false)
+    expect(isWireError({ kind: 'meltdown', message: 'x' })).toBe(false)
+    expect(isWireError({ kind: 'download', url: 'https://x' })).toBe(false)
   })
 })
 
@@ -111,7 +103,7 @@ describe('errors cross the worker boundary as the same named error', () => {
     ]
     for (const error of errors) {
       const wire = toWireError(error)
-      expect(isInferenceReply({ type: 'error', id: 1, error: wire })).toBe(true)
+      expect(isWireError(wire)).toBe(true)
       const back = fromWireError(structuredClone(wire))
       expect(back.constructor).toBe(error.constructor)
       expect(back.name).toBe(error.name)
@@ -152,93 +144,91 @@ describe('prompt and sampling for llama.cpp', () => {
   })
 })
 
-/** The worker's end of a channel, answering from a script: enough to see how the client routes replies. */
-class ScriptedWorker implements InferencePort {
-  readonly posted: InferenceRequest[] = []
-  private readonly listeners = new Map<string, Set<(event: Event) => void>>()
-
-  constructor (private readonly answer: (request: InferenceRequest, reply: (message: unknown) => void) => void) {}
-
-  postMessage (message: InferenceRequest): void {
-    const copy = structuredClone(message)
-    this.posted.push(copy)
-    queueMicrotask(() => { this.answer(copy, reply => { this.emit('message', { data: reply }) }) })
-  }
-
-  addEventListener (type: string, listener: (event: Event) => void): void {
-    this.listeners.set(type, new Set([...this.listeners.get(type) ?? [], listener]))
-  }
-
-  removeEventListener (type: string, listener: (event: Event) => void): void {
-    this.listeners.get(type)?.delete(listener)
-  }
-
-  emit (type: string, event: object): void {
-    for (const listener of this.listeners.get(type) ?? []) listener(event as Event)
+/** An engine that streams the words it is given, one per delta, and stops at an abort. */
+function wordsEngine (words: string[], seen: unknown[]): EngineKind {
+  return {
+    async load (model, context) {
+      context.onProgress({ model: model.id, loaded: 5, total: 10 })
+      if (context.signal.aborted) throw new InferenceAbortedError(`loading ${model.id}`)
+      return {
+        threads: context.threads ?? 2,
+        async complete (request, onDelta, signal) {
+          seen.push(request)
+          let text = ''
+          for (const word of words) {
+            if (signal.aborted) return { text, finishReason: 'abort', promptTokens: 5, completionTokens: text.split(' ').length - 1 }
+            onDelta(word)
+            text += word
+            await new Promise(resolve => setImmediate(resolve))
+          }
+          return { text, finishReason: 'length', promptTokens: 5, completionTokens: words.length }
+        },
+        async unload () {}
+      }
+    },
+    async cached () { return [] },
+    async deleteCached () {}
   }
 }
 
-describe('the page-side client', () => {
-  const resolve = async (id: string): Promise<EngineModel> => {
-    if (id !== STORIES.id) throw new UnknownModelError(id)
-    return STORIES
-  }
+/** The worker's API with `engine` behind it, on the other end of a MessageChannel from the page's client. */
+function served (engine: EngineKind): { api: InferenceWorkerApi, close: () => void, channel: WorkerChannel } {
+  const channel = workerChannel()
+  const stop = serveRpc(channel.worker, createInferenceApi({ wllama: async () => engine, webllm: async () => engine }, async () => [{}]), { errors: inferenceErrors })
+  const client = inferenceClient(channel.page)
+  return { api: client.api, channel, close: () => { client.close(); stop(); channel.close() } }
+}
 
-  it('loads with progress, streams deltas of its own request only, and resolves the completion', async () => {
-    const worker = new ScriptedWorker((request, reply) => {
-      if (request.type === 'load') {
-        reply({ type: 'progress', id: request.id, progress: { model: 'stories260K', loaded: 5, total: 10 } })
-        reply({ type: 'loaded', id: request.id, model: 'stories260K', threads: 2 })
-      }
-      if (request.type === 'complete') {
-        reply({ type: 'delta', id: request.id + 100, text: 'not mine' })
-        reply({ type: 'delta', id: request.id, text: ', there' })
-        reply({ type: 'delta', id: request.id, text: ' was' })
-        reply({ type: 'completion', id: request.id, completion: { text: ', there was', finishReason: 'length', promptTokens: 5, completionTokens: 2 } })
-      }
-    })
-    const client = new ModelEngineClient(worker, resolve)
+describe('the page-side client of the inference worker', () => {
+  it('loads with progress, streams deltas, and resolves the completion of the validated request', async () => {
+    const seen: unknown[] = []
+    const { api, close } = served(wordsEngine([', there', ' was'], seen))
     const progress: number[] = []
-    await client.load('stories260K', { onProgress: p => progress.push(p.loaded) })
+    expect(await api.load(STORIES, { onProgress: p => progress.push(p.loaded) })).toBe(2)
     expect(progress).toEqual([5])
-    expect(client.loaded()).toEqual(['stories260K'])
     const deltas: string[] = []
-    const completion = await client.complete({ model: 'stories260K', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 2, temperature: 0 }, { onDelta: d => deltas.push(d) })
+    const completion = await api.complete({ model: 'stories260K', messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 2, temperature: 0 }, { onDelta: d => deltas.push(d) })
     expect(deltas).toEqual([', there', ' was'])
     expect(completion).toEqual({ text: ', there was', finishReason: 'length', promptTokens: 5, completionTokens: 2 })
-    // The worker got the validated request, defaults filled in.
-    expect(worker.posted[1]).toMatchObject({ type: 'complete', request: { model: 'stories260K', max_tokens: 2, temperature: 0, top_p: 1, stop: [] } })
+    // The engine got the request validated in the worker, defaults filled in.
+    expect(seen[0]).toMatchObject({ model: 'stories260K', max_tokens: 2, temperature: 0, top_p: 1, stop: [] })
+    expect(await api.remoteCatalog()).toEqual([{}])
+    close()
   })
 
-  it('abort posts an abort for the same id; errors come back named', async () => {
-    const worker = new ScriptedWorker((request, reply) => {
-      if (request.type === 'abort') reply({ type: 'error', id: request.id, error: { kind: 'aborted', what: 'loading stories260K' } })
-      if (request.type === 'unload') reply({ type: 'error', id: request.id, error: { kind: 'not-loaded', model: request.model } })
-    })
-    const client = new ModelEngineClient(worker, resolve)
+  it('an abort ends a completion with what it has; errors come back named', async () => {
+    const { api, close } = served(wordsEngine(Array.from({ length: 1000 }, (_, i) => ` w${i}`), []))
+    await api.load(STORIES)
     const controller = new AbortController()
-    const loading = client.load('stories260K', { signal: controller.signal })
-    await new Promise(resolve => setTimeout(resolve, 0))
-    controller.abort()
-    await expect(loading).rejects.toBeInstanceOf(InferenceAbortedError)
-    expect(worker.posted.map(m => [m.type, m.id])).toEqual([['load', 1], ['abort', 1]])
-    await expect(client.unload('stories260K')).rejects.toBeInstanceOf(ModelNotLoadedError)
-    await expect(client.load('nope')).rejects.toBeInstanceOf(UnknownModelError)
-    await expect(client.complete({ model: 'stories260K', messages: [] })).rejects.toBeInstanceOf(InvalidRequestError)
+    const deltas: string[] = []
+    const completion = await api.complete({ model: 'stories260K', messages: [{ role: 'user', content: 'x' }] }, {
+      signal: controller.signal,
+      onDelta: d => { deltas.push(d); if (deltas.length === 3) controller.abort() }
+    })
+    expect(completion.finishReason).toBe('abort')
+    expect(completion.text).toBe(deltas.join(''))
+    await expect(api.load(STORIES, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(InferenceAbortedError)
+    await expect(api.complete({ model: 'other', messages: [{ role: 'user', content: 'x' }] })).rejects.toBeInstanceOf(ModelNotLoadedError)
+    await expect(api.complete({ model: 'stories260K', messages: [] })).rejects.toBeInstanceOf(InvalidRequestError)
+    await expect(api.load({ ...STORIES, url: 'javascript:alert(1)' })).rejects.toBeInstanceOf(InvalidRequestError)
+    close()
   })
 
-  it('a reply of the wrong type, a crash, or closing fails what is pending', async () => {
-    const worker = new ScriptedWorker((request, reply) => {
-      if (request.type === 'cached') reply({ type: 'done', id: request.id })
+  it('an answer that breaks the contract, a crash, or closing fails what is pending', async () => {
+    const channel = workerChannel()
+    channel.worker.addEventListener('message', event => {
+      const call = (event as MessageEvent<{ id: number, method: string }>).data
+      if (call.method === 'cached') channel.worker.postMessage({ rpc: 'return', id: call.id, value: 'everything' }, [])
     })
-    const client = new ModelEngineClient(worker, resolve)
-    await expect(client.cached([STORIES])).rejects.toThrow(/expected cached-list/)
-    const pending = client.remoteCatalog()
-    worker.emit('error', { message: 'SyntaxError in inference.worker.js' })
+    const client = inferenceClient(channel.page)
+    await expect(client.api.cached([STORIES])).rejects.toMatchObject({ name: 'InferenceWorkerError', kind: 'protocol' })
+    const pending = client.api.remoteCatalog()
+    channel.page.dispatchEvent(Object.assign(new Event('error'), { message: 'SyntaxError in inference.worker.js' }))
     await expect(pending).rejects.toThrow(InferenceWorkerError)
-    const later = client.remoteCatalog()
+    const later = client.api.remoteCatalog()
     client.close()
     await expect(later).rejects.toThrow(/closed/)
-    await expect(client.remoteCatalog()).rejects.toThrow(/closed/)
+    await expect(client.api.remoteCatalog()).rejects.toThrow(/closed/)
+    channel.close()
   })
 })

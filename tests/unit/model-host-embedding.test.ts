@@ -6,8 +6,9 @@ import { EmbeddingModelStore, type EmbeddingChoiceStorage } from '../../src/node
 import { MemoryCache } from './helpers.ts'
 import type { HardwareInfo } from '../../src/core/hardware.ts'
 import type { PullProgress } from '../../src/core/models/catalog.ts'
-import type { InferencePort } from '../../src/node/model-engine-client.ts'
-import type { InferenceReply, InferenceRequest } from '../../workers/inference/protocol.ts'
+import { serveRpc } from '../../src/core/worker-rpc/host.ts'
+import { inferenceErrors, type InferenceWorkerApi } from '../../workers/inference/protocol.ts'
+import { workerChannel } from './worker-channel.ts'
 
 /**
  * BrowserModelHost hands embedding (ONNX) models to its EmbeddingModelStore: pulled into the embedding
@@ -34,33 +35,24 @@ const FILES: Record<string, number> = {
 
 const HARDWARE: HardwareInfo = { webgpu: null, cores: 2, deviceMemoryGiB: 8, storageQuotaBytes: 10 * 2 ** 30, wasmSimd: true, crossOriginIsolated: true }
 
-/** The inference worker's protocol, answered from memory: what the host asks of it is recorded. */
-class FakeInferenceWorker implements InferencePort {
-  readonly requests: InferenceRequest[] = []
-  private readonly listeners = new Set<(event: Event) => void>()
+/** The inference worker's API, answered from memory over a MessageChannel: what the host asks of it is recorded. */
+class FakeInferenceWorker {
+  readonly calls: Array<{ method: keyof InferenceWorkerApi, input: unknown }> = []
+  readonly channel = workerChannel()
+  readonly port = this.channel.page
 
-  postMessage (request: InferenceRequest): void {
-    this.requests.push(request)
-    const reply = ((): InferenceReply => {
-      switch (request.type) {
-        case 'cached': return { type: 'cached-list', id: request.id, models: [] }
-        case 'remote-catalog': return { type: 'remote-catalog', id: request.id, records: [] }
-        case 'load': return { type: 'loaded', id: request.id, model: request.model.id, threads: 1 }
-        default: return { type: 'done', id: request.id }
-      }
-    })()
-    queueMicrotask(() => { for (const listener of this.listeners) listener({ data: reply } as unknown as Event) })
+  constructor () {
+    const record = (method: keyof InferenceWorkerApi, input: unknown): void => { this.calls.push({ method, input }) }
+    const api: InferenceWorkerApi = {
+      async load (model) { record('load', model); return 1 },
+      async unload (model) { record('unload', model) },
+      async complete (request) { record('complete', request); return { text: '', finishReason: 'stop', promptTokens: 0, completionTokens: 0 } },
+      async cached (models) { record('cached', models); return [] },
+      async deleteCached (model) { record('deleteCached', model) },
+      async remoteCatalog () { record('remoteCatalog', undefined); return [] }
+    }
+    serveRpc(this.channel.worker, api, { errors: inferenceErrors })
   }
-
-  addEventListener (type: 'message' | 'error', listener: (event: Event) => void): void {
-    if (type === 'message') this.listeners.add(listener)
-  }
-
-  removeEventListener (type: 'message' | 'error', listener: (event: Event) => void): void {
-    this.listeners.delete(listener)
-  }
-
-  terminate (): void {}
 }
 
 class MemoryChoice implements EmbeddingChoiceStorage {
@@ -83,7 +75,7 @@ function setup (cache: MemoryCache, choice: MemoryChoice): Setup {
     hardware: HARDWARE,
     served: { load: async () => [...served], save: async ids => { served.splice(0, served.length, ...ids) } },
     embedding: new EmbeddingModelStore({ choice, openCache: async () => cache }),
-    createWorker: () => worker,
+    createWorker: () => worker.port,
     fetchLocalIndex: async () => parseLocalModelIndex(INDEX, `${BASE}index.json`)
   })
   const events: Array<{ deleted?: string }> = []
@@ -131,7 +123,7 @@ describe('BrowserModelHost with embedding models', () => {
     expect(events).toEqual([{}])
     expect(choice.id).toBe('other-embed')
     // Nothing of it went to the inference worker or onto the chat models' served list.
-    expect(worker.requests.filter(r => r.type === 'load')).toEqual([])
+    expect(worker.calls.filter(c => c.method === 'load')).toEqual([])
     expect(served).toEqual([])
 
     expect(await host.downloaded()).toEqual([{ id: 'other-embed', sizeBytes: 2500 }])
@@ -196,12 +188,12 @@ describe('BrowserModelHost with embedding models', () => {
     const cache = new MemoryCache()
     const { host, worker, served, events } = setup(cache, new MemoryChoice())
     expect(await host.pull('stories260K')).toBe('stories260K')
-    expect(worker.requests.filter(r => r.type === 'load').map(r => r.type === 'load' ? r.model.id : '')).toEqual(['stories260K'])
+    expect(worker.calls.filter(c => c.method === 'load').map(c => (c.input as { id: string }).id)).toEqual(['stories260K'])
     expect(host.state().loaded).toEqual(['stories260K'])
     expect(served).toEqual(['stories260K'])
     expect(cache.entries.size).toBe(0)
     await host.delete('stories260K')
-    expect(worker.requests.map(r => r.type)).toContain('delete-cached')
+    expect(worker.calls.map(c => c.method)).toContain('deleteCached')
     expect(events).toEqual([])
   })
 })

@@ -5,19 +5,22 @@ import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { leafHash, merkleProof, merkleRoot, verifyProof } from '../../src/core/pulse/merkle.ts'
 import { challengedLeaves } from '../../src/core/pulse/recompute.ts'
 import { expectedRows, referenceProduct, rowBytes, type WorkKey } from '../../src/core/pulse/work.ts'
-import { ProverClient, ProverError } from '../../src/node/prover-client.ts'
+import { ProverClient } from '../../src/node/prover-client.ts'
+import { ProverError } from '../../src/core/pulse/prover-error.ts'
+import { serveRpc } from '../../src/core/worker-rpc/host.ts'
 import { ensureProver } from '../../scripts/build-prover.ts'
-import { createClock, isClockRequest } from '../../workers/clock.ts'
-import { KEEP_ROUNDS, RowTree, loadProver, simdSupported, type Prover } from '../../workers/prover.ts'
-import type { PulseRequest } from '../../workers/pulse-protocol.ts'
+import { KEEP_ROUNDS, RowTree, loadProver, simdSupported, type WasmProver } from '../../workers/prover.ts'
+import { createPulseApi } from '../../workers/pulse-api.ts'
+import { pulseErrors } from '../../workers/pulse-protocol.ts'
+import { workerChannel, type WorkerChannel } from './worker-channel.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const SIMD_WASM = `${ROOT}wasm/build/prover-simd.wasm`
 const SCALAR_WASM = `${ROOT}wasm/build/prover.wasm`
 
-const provers: Record<'simd' | 'scalar', Prover | null> = { simd: null, scalar: null }
+const provers: Record<'simd' | 'scalar', WasmProver | null> = { simd: null, scalar: null }
 
-function prover (build: 'simd' | 'scalar'): Prover {
+function prover (build: 'simd' | 'scalar'): WasmProver {
   const p = provers[build]
   if (p === null) throw new Error(`${build} prover not loaded`)
   return p
@@ -213,43 +216,19 @@ describe('loadProver', () => {
   })
 })
 
-/** A stand-in for the pulse worker: an EventTarget whose postMessage a test answers. */
-class FakePort extends EventTarget {
-  readonly posted: PulseRequest[] = []
-  onPost: (request: PulseRequest) => void = () => {}
-
-  postMessage (request: PulseRequest): void {
-    this.posted.push(request)
-    this.onPost(request)
-  }
-
-  reply (data: unknown): void {
-    this.dispatchEvent(new MessageEvent('message', { data }))
-  }
+/** The pulse worker's API in this process, served over a MessageChannel as the worker serves it. */
+function servedPulseApi (): { client: ProverClient, channel: WorkerChannel } {
+  const channel = workerChannel()
+  serveRpc(channel.worker, createPulseApi(async () => prover('simd'), async () => { await new Promise(resolve => setImmediate(resolve)) }), { errors: pulseErrors, serial: true })
+  return { client: new ProverClient(channel.page), channel }
 }
 
 describe('ProverClient', () => {
-  it('proves and reveals through a worker stand-in that runs the real prover', async () => {
-    const p = prover('simd')
-    const port = new FakePort()
-    port.onPost = request => {
-      queueMicrotask(() => {
-        // Noise first: the clock's firings and replies for someone else are ignored.
-        port.reply({ type: 'fire', id: request.id })
-        port.reply({ type: 'proved', id: request.id + 1, round: 0 })
-        port.reply('garbage')
-        if (request.type === 'prove') {
-          const proof = p.prove({ k0: request.k0, k1: request.k1 }, request.n, request.round)
-          port.reply({ type: 'proved', id: request.id, round: request.round, n: request.n, root: proof.root, ms: 1, productMs: proof.productMs, hashMs: proof.hashMs, simd: p.simd })
-        } else if (request.type === 'reveal') {
-          port.reply({ type: 'revealed', id: request.id, round: request.round, rows: p.reveal(request.indices, request.round) })
-        } else {
-          const leaves = Array.from({ length: request.keys.length / 2 }, (_, k) => challengedLeaves({ k0: request.keys[2 * k] as number, k1: request.keys[2 * k + 1] as number }, request.n, request.indices))
-          port.reply({ type: 'recomputed', id: request.id, leaves: new Uint8Array(leaves.flat().flatMap(leaf => [...leaf])) })
-        }
-      })
-    }
-    const client = new ProverClient(port)
+  it('proves, reveals and recomputes through the worker RPC with the real prover behind it', async () => {
+    const { client, channel } = servedPulseApi()
+    // Noise on the port: another client's answers and garbage are ignored.
+    channel.worker.postMessage({ rpc: 'return', id: 1, value: 'not yours' }, [])
+    channel.worker.postMessage('garbage', [])
     const key = { k0: 77, k1: 88 }
     const proved = await client.prove(5000, key, 20)
     expect(proved.root).toEqual(referenceRoot(key, 20))
@@ -262,62 +241,35 @@ describe('ProverClient', () => {
     expect(own?.map(leaf => Array.from(leaf))).toEqual([rows[1], rows[0]].map(r => Array.from(leafHash((r as { row: Uint8Array }).row))))
     expect(other?.map(leaf => Array.from(leaf))).toEqual(challengedLeaves({ k0: 1, k1: 2 }, 20, [19, 3]).map(leaf => Array.from(leaf)))
     expect(await client.leaves([], 20, [3])).toEqual([])
-    expect(new Set(port.posted.map(r => r.id)).size).toBe(3)
+    await expect(client.reveal(3, [0])).rejects.toMatchObject({ kind: 'prover', message: expect.stringMatching(/^reveal round 3: prover: round 3 is not kept/) })
     client.close()
+    channel.close()
   })
 
-  it('turns worker errors, timeouts, bad input and close into ProverErrors', async () => {
-    const port = new FakePort()
-    port.onPost = request => {
-      if (request.type === 'reveal') queueMicrotask(() => { port.reply({ type: 'pulse-error', id: request.id, message: 'prover: round 3 is not kept' }) })
-    }
-    const client = new ProverClient(port, { proveTimeoutMs: 20 })
-    await expect(client.reveal(3, [0])).rejects.toMatchObject({ kind: 'prover', message: 'reveal round 3: prover: round 3 is not kept' })
-    await expect(client.prove(1, { k0: 1, k1: 2 }, 64)).rejects.toMatchObject({ kind: 'timeout' })
-    const posted = port.posted.length
+  it('turns timeouts, bad input, a crash and close into ProverErrors', async () => {
+    const channel = workerChannel()
+    const posted: unknown[] = []
+    // A worker that never answers.
+    channel.worker.addEventListener('message', event => { posted.push((event as MessageEvent).data) })
+    const client = new ProverClient(channel.page, { proveTimeoutMs: 20 })
+    await expect(client.prove(1, { k0: 1, k1: 2 }, 64)).rejects.toMatchObject({ kind: 'timeout', message: 'prove round 1 (n = 64): no answer from the pulse worker in 20 ms' })
     await expect(client.prove(1, { k0: 1, k1: 2 }, 7)).rejects.toMatchObject({ kind: 'invalid' })
     await expect(client.prove(1, { k0: -1, k1: 2 }, 8)).rejects.toBeInstanceOf(ProverError)
     await expect(client.reveal(-1, [0])).rejects.toMatchObject({ kind: 'invalid' })
     await expect(client.leaves([{ k0: 1, k1: 2 ** 32 }], 16, [0])).rejects.toMatchObject({ kind: 'invalid' })
     await expect(client.leaves([{ k0: 1, k1: 2 }], 16, [16])).rejects.toMatchObject({ kind: 'invalid' })
     await expect(client.leaves([{ k0: 1, k1: 2 }], 2048, [0])).rejects.toMatchObject({ kind: 'invalid' })
-    expect(port.posted.length).toBe(posted)
 
     const crashed = client.prove(2, { k0: 1, k1: 2 }, 64)
-    port.dispatchEvent(Object.assign(new Event('error'), { message: 'boom' }))
-    await expect(crashed).rejects.toMatchObject({ kind: 'worker', message: 'pulse worker failed: boom' })
+    channel.page.dispatchEvent(Object.assign(new Event('error'), { message: 'boom' }))
+    await expect(crashed).rejects.toMatchObject({ kind: 'worker', message: 'the pulse worker failed: boom' })
 
     const pending = client.prove(2, { k0: 1, k1: 2 }, 64)
     client.close()
     await expect(pending).rejects.toMatchObject({ kind: 'closed' })
     await expect(client.prove(2, { k0: 1, k1: 2 }, 64)).rejects.toMatchObject({ kind: 'closed' })
-  })
-})
-
-describe('clock', () => {
-  it('fires once, repeats, and cancels', () => {
-    vi.useFakeTimers()
-    try {
-      const fired: number[] = []
-      const clock = createClock(message => { fired.push(message.id) })
-      clock.handle({ type: 'after', id: 1, ms: 5 })
-      clock.handle({ type: 'every', id: 2, ms: 5 })
-      clock.handle({ type: 'after', id: 3, ms: 5 })
-      clock.handle({ type: 'cancel', id: 3 })
-      vi.advanceTimersByTime(12)
-      expect(fired).toEqual([1, 2, 2])
-      clock.handle({ type: 'cancel', id: 2 })
-      clock.handle({ type: 'every', id: 4, ms: 10 })
-      clock.clear()
-      vi.advanceTimersByTime(50)
-      expect(fired).toEqual([1, 2, 2])
-    } finally {
-      vi.useRealTimers()
-    }
-  })
-
-  it('tells clock requests apart', () => {
-    expect(isClockRequest({ type: 'after', id: 1, ms: 1 })).toBe(true)
-    expect(isClockRequest({ type: 'prove', id: 1 })).toBe(false)
+    // Bad input never reached the worker: the first prove (and its abort on timeout), the crashed and the pending one did.
+    await vi.waitFor(() => { expect(posted.filter(m => (m as { rpc?: string }).rpc === 'call')).toHaveLength(3) })
+    channel.close()
   })
 })

@@ -1,55 +1,27 @@
+import { EmbeddingEngineError, EmbeddingInputError, errorMessage, type EmbeddingEngineErrorKind } from '../../src/core/errors.ts'
 import type { EmbeddingModelSpec } from '../../src/core/embedding/models.ts'
-import type { EmbeddingEngineErrorKind } from '../../src/core/errors.ts'
+import type { CallOptions, ErrorCodec } from '../../src/core/worker-rpc/messages.ts'
 
 /**
- * Messages between the page (src/node/embedding-client.ts) and the embedding worker
- * (embedding.worker.ts). Every request carries an id that its replies repeat; `cancel` names the id
- * of the load or embed request to stop and gets no reply of its own (the stopped request answers
- * with an 'aborted' error).
+ * The embedding worker's API over the worker RPC (src/core/worker-rpc): embedding.worker.ts
+ * implements it, src/node/embedder.ts calls it. The worker serves one call at a time in arrival
+ * order; an abort stops a queued call before it starts, a load during its download, and an embed
+ * between two of its ONNX runs.
  */
 
 export type EmbeddingBackend = 'wasm' | 'webgpu'
 
-export interface LoadRequest {
-  type: 'load'
-  id: number
-  model: EmbeddingModelSpec
+export interface EmbeddingLoadOptions extends CallOptions {
   /** WASM threads; used only when the worker is cross-origin isolated. */
   threads: number
   /** Try the webgpu execution provider when a hardware (non-fallback) adapter is present. */
   webgpu: boolean
+  /** Bytes of the model and tokenizer files fetched so far; total is 0 while a size is unknown. */
+  onProgress?: (progress: { loaded: number, total: number }) => void
 }
 
-export interface EmbedRequest {
-  type: 'embed'
-  id: number
-  texts: string[]
-}
-
-export interface UnloadRequest {
-  type: 'unload'
-  id: number
-}
-
-export interface CancelRequest {
-  type: 'cancel'
-  id: number
-}
-
-export type EmbeddingRequest = LoadRequest | EmbedRequest | UnloadRequest | CancelRequest
-
-/** Bytes of the model and tokenizer files fetched so far; total is 0 while a size is unknown. */
-export interface LoadProgressReply {
-  type: 'load-progress'
-  id: number
-  loaded: number
-  total: number
-}
-
-export interface LoadedReply {
-  type: 'loaded'
-  id: number
-  model: string
+export interface LoadedEmbeddingModel {
+  id: string
   dims: number
   backend: EmbeddingBackend
   threads: number
@@ -57,9 +29,7 @@ export interface LoadedReply {
   ms: number
 }
 
-export interface EmbeddedReply {
-  type: 'embedded'
-  id: number
+export interface Embedded {
   /** Row-major, count × dims (transferred). */
   vectors: Float32Array
   count: number
@@ -68,39 +38,33 @@ export interface EmbeddedReply {
   ms: number
 }
 
-export interface UnloadedReply {
-  type: 'unloaded'
-  id: number
+export interface EmbeddingWorkerApi {
+  /** Loads a model, replacing the one served only once the new one works; the served model again resolves at once (ms 0). */
+  load: (model: EmbeddingModelSpec, options: EmbeddingLoadOptions) => Promise<LoadedEmbeddingModel>
+  embed: (texts: string[], options?: CallOptions) => Promise<Embedded>
+  unload: (input?: undefined, options?: CallOptions) => Promise<void>
 }
 
 /** 'input': the request broke a limit (EmbeddingInputError); the other kinds are EmbeddingEngineError's. */
 export type EmbeddingFailureKind = EmbeddingEngineErrorKind | 'input'
 
-export interface EmbeddingErrorReply {
-  type: 'embedding-error'
-  id: number
+export interface EmbeddingWireError {
   kind: EmbeddingFailureKind
   message: string
 }
 
-export type EmbeddingReply = LoadProgressReply | LoadedReply | EmbeddedReply | UnloadedReply | EmbeddingErrorReply
+const KINDS: ReadonlySet<unknown> = new Set<EmbeddingFailureKind>(['not-loaded', 'load', 'run', 'aborted', 'timeout', 'worker', 'closed', 'input'])
 
-const REQUEST_TYPES: ReadonlySet<unknown> = new Set(['load', 'embed', 'unload', 'cancel'])
-const REPLY_TYPES: ReadonlySet<unknown> = new Set(['load-progress', 'loaded', 'embedded', 'unloaded', 'embedding-error'])
-
-function typeOf (message: unknown): unknown {
-  return typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined
-}
-
-function hasId (message: unknown): boolean {
-  return Number.isSafeInteger((message as { id?: unknown }).id)
-}
-
-/** The envelope only: the worker validates each request's payload itself. */
-export function isEmbeddingRequest (message: unknown): message is EmbeddingRequest {
-  return REQUEST_TYPES.has(typeOf(message)) && hasId(message)
-}
-
-export function isEmbeddingReply (message: unknown): message is EmbeddingReply {
-  return REPLY_TYPES.has(typeOf(message)) && hasId(message)
+/** Anything not ours failed while running a model: 'run' (a load's own failures are EmbeddingEngineError 'load'). */
+export const embeddingErrors: ErrorCodec<EmbeddingWireError> = {
+  toWire (error) {
+    const message = errorMessage(error)
+    if (error instanceof EmbeddingEngineError) return { kind: error.kind, message }
+    if (error instanceof EmbeddingInputError) return { kind: 'input', message }
+    if (error instanceof DOMException && error.name === 'AbortError') return { kind: 'aborted', message }
+    return { kind: 'run', message }
+  },
+  isWire: (value): value is EmbeddingWireError => typeof value === 'object' && value !== null &&
+    KINDS.has((value as { kind?: unknown }).kind) && typeof (value as { message?: unknown }).message === 'string',
+  fromWire: (error, what) => error.kind === 'input' ? new EmbeddingInputError(error.message) : new EmbeddingEngineError(error.kind, `${what}: ${error.message}`)
 }

@@ -8,14 +8,17 @@ import {
   UnknownModelError,
   WebGpuUnavailableError
 } from '../../src/core/models/errors.ts'
-import type { ChatRequest, EngineCompletion, FinishReason, LoadProgress } from '../../src/core/inference/chat.ts'
+import type { MethodPolicies } from '../../src/core/worker-rpc/client.ts'
+import type { ErrorCodec } from '../../src/core/worker-rpc/messages.ts'
+import type { ChatRequest, CompleteOptions, EngineCompletion, FinishReason, LoadOptions, LoadProgress } from '../../src/core/inference/chat.ts'
 
 /**
- * Messages between the page and the inference worker, mirroring ChatEngine: `load` (with `progress`
- * events), `unload`, `complete` (with `delta` events), and `abort` of any of them by request id; plus
- * the model files each engine keeps in its cache, and web-llm's catalog as data. Every request carries
- * an id that its events and its one final reply repeat. Errors travel as a WireError and become the
- * same named error on the page.
+ * The inference worker's API over the worker RPC (src/core/worker-rpc): inference-api.ts implements
+ * it in the worker and src/node/browser-model-host.ts calls it, the same interface on both sides (as
+ * web-llm's engine is). `load` reports progress and `complete` streams deltas as events; an abort
+ * makes a load fail and a completion end with what it has. Errors travel as a WireError and become
+ * the same named error on the page. Arguments are checked in the worker (they come from another
+ * realm), answers on the page (isResult, isEvent below).
  */
 
 export type EngineName = 'webllm' | 'wllama'
@@ -29,103 +32,27 @@ export interface EngineModel {
   contextWindow?: number
 }
 
-export interface LoadRequest {
-  type: 'load'
-  id: number
-  model: EngineModel
-  /** wllama threads; by default all cores but one when the page is cross-origin isolated, else 1 (see defaultThreads). */
-  threads?: number
-}
-
-export interface UnloadRequest {
-  type: 'unload'
-  id: number
-  model: string
-}
-
-export interface CompleteRequest {
-  type: 'complete'
-  id: number
-  /** Checked in the worker with validateChatRequest before an engine sees it. */
-  request: ChatRequest
-}
-
-/** Stops the load or completion that request `id` started: a load fails, a completion ends with what it has. */
-export interface AbortRequest {
-  type: 'abort'
-  id: number
-}
-
-export interface CachedRequest {
-  type: 'cached'
-  id: number
-  models: EngineModel[]
-}
-
-export interface DeleteCachedRequest {
-  type: 'delete-cached'
-  id: number
-  model: EngineModel
-}
-
-export interface RemoteCatalogRequest {
-  type: 'remote-catalog'
-  id: number
-}
-
-export type InferenceRequest = LoadRequest | UnloadRequest | CompleteRequest | AbortRequest | CachedRequest | DeleteCachedRequest | RemoteCatalogRequest
-
-/** A request before the sender numbers it. */
-export type InferenceRequestBody = InferenceRequest extends infer R ? R extends InferenceRequest ? Omit<R, 'id'> : never : never
-
-export interface ProgressEvent {
-  type: 'progress'
-  id: number
-  progress: LoadProgress
-}
-
-export interface DeltaEvent {
-  type: 'delta'
-  id: number
-  text: string
-}
-
-export interface LoadedReply {
-  type: 'loaded'
-  id: number
-  model: string
-  /** Threads the engine computes with (web-llm: 1, its work is on the GPU). */
-  threads: number
-}
-
-export interface CompletionReply {
-  type: 'completion'
-  id: number
-  completion: EngineCompletion
-}
-
 export interface CachedModel {
   id: string
   sizeBytes: number
 }
 
-export interface CachedReply {
-  type: 'cached-list'
-  id: number
-  models: CachedModel[]
+export interface EngineLoadOptions extends LoadOptions {
+  /** wllama threads; by default all cores but one when the page is cross-origin isolated, else 1 (see defaultThreads). */
+  threads?: number
 }
 
-export interface RemoteCatalogReply {
-  type: 'remote-catalog'
-  id: number
+export interface InferenceWorkerApi {
+  /** Loads a model (a loaded one resolves at once); resolves with the threads it computes with (web-llm: 1, its work is on the GPU). */
+  load: (model: EngineModel, options?: EngineLoadOptions) => Promise<number>
+  unload: (model: string) => Promise<void>
+  /** Checked in the worker with validateChatRequest before an engine sees it. */
+  complete: (request: ChatRequest, options?: CompleteOptions) => Promise<EngineCompletion>
+  /** Which of `models` each engine holds in its cache, with their sizes. */
+  cached: (models: EngineModel[]) => Promise<CachedModel[]>
+  deleteCached: (model: EngineModel) => Promise<void>
   /** web-llm's `prebuiltAppConfig.model_list`, read by src/core/models/webllm.ts. */
-  records: unknown[]
-}
-
-/** The final reply of unload and delete-cached. */
-export interface DoneReply {
-  type: 'done'
-  id: number
+  remoteCatalog: () => Promise<unknown[]>
 }
 
 export type WireError =
@@ -136,16 +63,6 @@ export type WireError =
   | { kind: 'invalid-request', message: string }
   | { kind: 'aborted', what: string }
   | { kind: 'engine', message: string }
-
-export interface ErrorReply {
-  type: 'error'
-  id: number
-  error: WireError
-}
-
-export type InferenceEvent = ProgressEvent | DeltaEvent
-export type InferenceFinalReply = LoadedReply | CompletionReply | CachedReply | RemoteCatalogReply | DoneReply | ErrorReply
-export type InferenceReply = InferenceEvent | InferenceFinalReply
 
 export const PROTOCOL_LIMITS = {
   urlChars: 2048,
@@ -162,10 +79,6 @@ type Fields = Record<string, unknown>
 
 function isObject (value: unknown): value is Fields {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function isId (value: unknown): value is number {
-  return Number.isSafeInteger(value) && (value as number) >= 0
 }
 
 function isCount (value: unknown): value is number {
@@ -197,22 +110,13 @@ function isModelList (value: unknown): value is EngineModel[] {
   return Array.isArray(value) && value.length <= PROTOCOL_LIMITS.models && value.every(isEngineModel)
 }
 
-/** What the worker accepts; anything else is dropped unanswered (it has no id to answer to). */
-export function isInferenceRequest (message: unknown): message is InferenceRequest {
-  if (!isObject(message) || !isId(message.id)) return false
-  switch (message.type) {
-    case 'load':
-      return isEngineModel(message.model) &&
-        (message.threads === undefined || (Number.isInteger(message.threads) && (message.threads as number) >= 1 && (message.threads as number) <= PROTOCOL_LIMITS.threads))
-    case 'unload': return isModelId(message.model)
-    case 'complete': return isObject(message.request)
-    case 'abort': return true
-    case 'cached': return isModelList(message.models)
-    case 'delete-cached': return isEngineModel(message.model)
-    case 'remote-catalog': return true
-    default: return false
-  }
+/** The worker's check of `load`'s arguments. */
+export function isLoadable (model: unknown, threads: unknown): boolean {
+  return isEngineModel(model) &&
+    (threads === undefined || (Number.isInteger(threads) && (threads as number) >= 1 && (threads as number) <= PROTOCOL_LIMITS.threads))
 }
+
+export { isModelList }
 
 function isProgress (value: unknown): value is LoadProgress {
   if (!isObject(value)) return false
@@ -245,24 +149,24 @@ export function isWireError (value: unknown): value is WireError {
   }
 }
 
-/** What the page accepts from the worker. */
-export function isInferenceReply (message: unknown): message is InferenceReply {
-  if (!isObject(message) || !isId(message.id)) return false
-  switch (message.type) {
-    case 'progress': return isProgress(message.progress)
-    case 'delta': return isText(message.text)
-    case 'loaded': return isModelId(message.model) && Number.isInteger(message.threads) && (message.threads as number) >= 1
-    case 'completion': return isCompletion(message.completion)
-    case 'cached-list': return Array.isArray(message.models) && message.models.length <= PROTOCOL_LIMITS.models && message.models.every(isCachedModel)
-    case 'remote-catalog': return Array.isArray(message.records) && message.records.length <= PROTOCOL_LIMITS.records
-    case 'done': return true
-    case 'error': return isWireError(message.error)
-    default: return false
-  }
-}
-
-export function isFinalReply (reply: InferenceReply): reply is InferenceFinalReply {
-  return reply.type !== 'progress' && reply.type !== 'delta'
+/** What the page accepts from the worker: each method's answer and events. */
+export const inferenceMethods: MethodPolicies<InferenceWorkerApi> = {
+  load: {
+    what: model => `loading ${model.id}`,
+    onAbort: 'answer',
+    isResult: threads => Number.isInteger(threads) && (threads as number) >= 1,
+    isEvent: (name, value) => name === 'onProgress' && isProgress(value)
+  },
+  unload: {},
+  complete: {
+    what: request => `the completion of ${request.model}`,
+    onAbort: 'answer',
+    isResult: isCompletion,
+    isEvent: (name, value) => name === 'onDelta' && isText(value)
+  },
+  cached: { isResult: value => Array.isArray(value) && value.length <= PROTOCOL_LIMITS.models && value.every(isCachedModel) },
+  deleteCached: {},
+  remoteCatalog: { isResult: value => Array.isArray(value) && value.length <= PROTOCOL_LIMITS.records }
 }
 
 /** The worker's side: a thrown error as data (anything not ours is the engine's own failure). */
@@ -289,3 +193,5 @@ export function fromWireError (error: WireError): HyperspaceError {
     case 'engine': return new InferenceEngineError(error.message)
   }
 }
+
+export const inferenceErrors: ErrorCodec<WireError> = { toWire: toWireError, isWire: isWireError, fromWire: fromWireError }

@@ -52,19 +52,6 @@ export interface LoadOptions {
   onProgress?: (progress: LoadProgress) => void
 }
 
-/**
- * One engine, the same shape on both sides of the worker boundary (as web-llm does): the worker
- * hosts the real engine and the page holds a client that forwards calls to it.
- */
-export interface ChatEngine {
-  /** Loads (downloading first when needed) a model from the catalog; resolves when it can generate. */
-  load: (modelId: string, options?: LoadOptions) => Promise<void>
-  unload: (modelId: string) => Promise<void>
-  /** Models loaded and ready to generate. */
-  loaded: () => string[]
-  complete: (request: ChatRequest, options?: CompleteOptions) => Promise<EngineCompletion>
-}
-
 /** Where a request runs: this device, a peer, or whichever serves the model (this device first). */
 export type ChatRoute = 'auto' | 'local' | 'network'
 

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest'
+import { MODEL2VEC_TOKENIZATION, type EmbeddingModelSpec } from '../../src/core/embedding/models.ts'
+import { EmbeddingEngineError, EmbeddingInputError } from '../../src/core/errors.ts'
+import { serveRpc } from '../../src/core/worker-rpc/host.ts'
+import { WorkerEmbedder } from '../../src/node/embedder.ts'
+import { embeddingErrors, type EmbeddingWorkerApi } from '../../workers/embedding/protocol.ts'
+import { workerChannel } from './worker-channel.ts'
+
+const SPEC: EmbeddingModelSpec = { id: 'tiny', url: 'http://127.0.0.1/tiny.onnx', tokenizerUrl: 'http://127.0.0.1/tokenizer.json', dims: 2, tokenization: MODEL2VEC_TOKENIZATION }
+
+/** An embedding worker's API in this process: loads wait for `release`, vectors are [i, i]. */
+function fakeWorker (): { embedder: WorkerEmbedder, release: () => void, loads: () => number } {
+  const channel = workerChannel()
+  let release = (): void => {}
+  let loads = 0
+  const api: EmbeddingWorkerApi = {
+    async load (model, options) {
+      loads++
+      options.onProgress?.({ loaded: 1, total: 2 })
+      await new Promise<void>(resolve => { release = resolve })
+      return { id: model.id, dims: model.dims, backend: 'wasm', threads: options.threads, ms: 1 }
+    },
+    async embed (texts) {
+      if (texts.includes('boom')) throw new EmbeddingEngineError('run', 'ORT failed')
+      const vectors = new Float32Array(texts.flatMap((_, i) => [i, i]))
+      return { vectors, count: texts.length, dims: 2, tokens: texts.length, ms: 1 }
+    },
+    async unload () {}
+  }
+  serveRpc(channel.worker, api, { errors: embeddingErrors, serial: true })
+  const embedder = new WorkerEmbedder({ createWorker: () => channel.page, threads: 1, loadStallMs: 60_000 })
+  return { embedder, release: () => { release() }, loads: () => loads }
+}
+
+describe('WorkerEmbedder over the worker RPC', () => {
+  it('loads, embeds one vector per text, and names errors', async () => {
+    const { embedder, release, loads } = fakeWorker()
+    const loading = embedder.load(SPEC)
+    await expect.poll(loads).toBe(1)
+    release()
+    expect(await loading).toEqual({ id: 'tiny', dims: 2 })
+    expect(embedder.loaded()).toEqual({ id: 'tiny', dims: 2 })
+    expect((await embedder.embed(['a', 'b'])).map(v => Array.from(v))).toEqual([[0, 0], [1, 1]])
+    expect(await embedder.embed([])).toEqual([])
+    await expect(embedder.embed(['boom'])).rejects.toMatchObject({ name: 'EmbeddingEngineError', kind: 'run', message: 'embed 1 texts: ORT failed' })
+    await expect(embedder.embed([42 as unknown as string])).rejects.toBeInstanceOf(EmbeddingInputError)
+    embedder.close()
+    expect(embedder.loaded()).toBeUndefined()
+  })
+
+  it('an aborted load fails at once, and the model it loaded anyway is the one served', async () => {
+    const { embedder, release, loads } = fakeWorker()
+    const controller = new AbortController()
+    const loading = embedder.load(SPEC, controller.signal)
+    await expect.poll(loads).toBe(1)
+    controller.abort()
+    await expect(loading).rejects.toMatchObject({ kind: 'aborted' })
+    expect(embedder.loaded()).toBeUndefined()
+    // This fake ignores the abort and finishes: its late answer still says what the worker serves.
+    release()
+    await expect.poll(() => embedder.loaded()).toEqual({ id: 'tiny', dims: 2 })
+    embedder.close()
+  })
+})
