@@ -21,6 +21,8 @@ export interface BenchProbe {
   peerId: string
   /** window.hyperspace exists. */
   api: number | null
+  /** The page's own DOMContentLoaded (navigation timing): its document parsed and module scripts run. */
+  domContentLoaded: number | null
   /** (a) a bootstrap relay reports connected. */
   relayConnected: number | null
   /** (b) a relay reservation is held. */
@@ -52,6 +54,7 @@ export function installProbe (expectedPeers: number): void {
     expectedPeers,
     peerId: '',
     api: null,
+    domContentLoaded: null,
     relayConnected: null,
     reserved: null,
     online: null,
@@ -90,6 +93,10 @@ export function installProbe (expectedPeers: number): void {
 
   const timer = setInterval(() => {
     probe.ticks++
+    if (probe.domContentLoaded === null) {
+      const navigation = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined
+      if (navigation !== undefined && navigation.domContentLoadedEventEnd > 0) probe.domContentLoaded = navigation.domContentLoadedEventEnd
+    }
     const api = window.hyperspace
     if (api === undefined) return
     const now = performance.now()

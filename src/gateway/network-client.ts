@@ -1,5 +1,6 @@
 import { roundMsOf } from '../core/config.ts'
 import { EMBED_LIMITS } from '../core/embedding/limits.ts'
+import { DEFAULT_MODEL_LISTING } from '../core/inference/listing.ts'
 import { roundOf } from '../core/pulse/clock.ts'
 import { systemScheduler } from '../core/scheduler.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
@@ -76,6 +77,7 @@ export class NetworkClient implements GatewayBackend {
       gossip: this.gossip,
       receipts: this.receipts,
       serving: () => false,
+      listing: () => DEFAULT_MODEL_LISTING,
       caching: () => false,
       onInvalid
     })

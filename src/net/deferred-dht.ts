@@ -43,7 +43,7 @@ export class DeferredDHT extends TypedEventEmitter<PeerDiscoveryEvents> implemen
 
   get [contentRoutingSymbol] (): ContentRouting {
     return {
-      provide: async (cid: CID, options?: RoutingOptions) => { await (await this.routingDHT())[contentRoutingSymbol].provide(cid, options) },
+      provide: async (cid: CID, options?: RoutingOptions) => { await this.provide(cid, options) },
       cancelReprovide: async (cid: CID, options?: RoutingOptions) => {
         // Nothing was provided before the DHT was loaded.
         if (this.dht !== undefined) await (await this.dht)[contentRoutingSymbol].cancelReprovide(cid, options)
@@ -150,6 +150,18 @@ export class DeferredDHT extends TypedEventEmitter<PeerDiscoveryEvents> implemen
       })
     }
     return await this.dht
+  }
+
+  /**
+   * kad-dht's provide resolves even when no DHT server took the record (none was known yet): here that
+   * fails, so whoever counts a record as stored (the served models in status()) only does when one holds it.
+   */
+  private async provide (cid: CID, options?: RoutingOptions): Promise<void> {
+    let stored = 0
+    for await (const event of (await this.routingDHT()).provide(cid, options)) {
+      if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') stored++
+    }
+    if (stored === 0) throw new Error('no DHT server took the provider record')
   }
 
   private async * findProviders (cid: CID, options?: RoutingOptions): AsyncGenerator<Provider> {

@@ -23,14 +23,38 @@ export function modelKey (networkId: string, model: string): CID {
  */
 export class ModelProviders {
   private readonly provided = new Set<string>()
+  /** Models whose last provide the DHT accepted and that were not forgotten since. */
+  private readonly recorded = new Set<string>()
 
-  constructor (private readonly libp2p: Libp2p<HyperspaceServices>, private readonly networkId: string) {}
+  constructor (
+    private readonly libp2p: Libp2p<HyperspaceServices>,
+    private readonly networkId: string,
+    /** The models in the DHT changed (the status shows them). */
+    private readonly onRecorded: () => void = () => {}
+  ) {}
 
   /** Announces in the background; the DHT may need the relays first, so failures are only logged. */
   provide (model: string): void {
     this.provided.add(model)
     this.libp2p.contentRouting.provide(modelKey(this.networkId, model), { signal: AbortSignal.timeout(PROVIDE_TIMEOUT_MS) })
-      .catch(err => { console.warn('hyperspace: could not announce', model, 'in the DHT:', errorMessage(err)) })
+      .then(() => { this.accepted(model) }, err => { console.warn('hyperspace: could not announce', model, 'in the DHT:', errorMessage(err)) })
+  }
+
+  /** A provide went through; one that finished after forget() leaves no record here (the relays keep theirs). */
+  private accepted (model: string): void {
+    if (!this.provided.has(model) || this.recorded.has(model)) return
+    this.recorded.add(model)
+    this.onRecorded()
+  }
+
+  /** Models the relays hold a provider record of this node for, as far as this node knows. */
+  inDht (): string[] {
+    return [...this.recorded]
+  }
+
+  /** Models provided (or being provided) now. */
+  models (): string[] {
+    return [...this.provided]
   }
 
   /** Announces every served model again (after the relays come back, for instance). */
@@ -38,8 +62,10 @@ export class ModelProviders {
     for (const model of this.provided) this.provide(model)
   }
 
+  /** Stops providing; a record the relays already hold stays until it expires. */
   forget (model: string): void {
     this.provided.delete(model)
+    this.recorded.delete(model)
     this.libp2p.contentRouting.cancelReprovide?.(modelKey(this.networkId, model)).catch(() => {})
   }
 

@@ -11,6 +11,7 @@ import type { ChatCompletion, ChatCompletionChunk, NodeChatRequest } from '../co
 import type { CatalogModel, DownloadedModel, PullProgress } from '../core/models/catalog.ts'
 import type { ReceiptLogState, ReceiptSummary } from './receipt-book.ts'
 import type { ServingState } from '../core/announcement.ts'
+import type { ModelListing } from '../core/inference/listing.ts'
 import type { CheckedPoints, PointsCheck, UncheckedPoints, UncheckedReason } from '../core/points-proof/check.ts'
 import type { PeerPointsEntry } from './peer-points.ts'
 import type { ProxyHostLists } from '../core/proxy/host-list.ts'
@@ -19,6 +20,7 @@ import type { TasksApi } from './tasks-api.ts'
 
 export type { CheckedPoints, PeerPointsEntry, PointsCheck, UncheckedPoints, UncheckedReason }
 export type { ProxyHostLists, ServedFetch }
+export type { ModelListing }
 export type { ChatTaskInput, ShardRun, TaskProgress, TaskRequest, TaskResult, TaskRunOptions, TasksApi } from './tasks-api.ts'
 export type { PointsSummary, PulseCurrent, ReceiptLogState, ReceiptSummary, RelayStatus, RoundSummary, TransportKind }
 
@@ -43,6 +45,10 @@ export interface NodeStatus {
   startedAt: number
   /** The chat models this node serves to the network and its jobs running or waiting; null when it serves none. */
   serving: ServingState | null
+  /** How peers find the chat models this node serves (setModelListing). */
+  modelListing: ModelListing
+  /** Served models the relays accepted a DHT provider record of this node for. */
+  modelsInDht: string[]
   /** The last round in which another node committed with this node's identity (it runs twice). */
   identityConflictRound?: number
 }
@@ -286,6 +292,8 @@ export interface NodeApi extends TypedEventTarget<NodeEvents> {
   peers(): PeerInfo[]
   setProfile(profile: ProfileName): Promise<void>
   setCapability(name: CapabilityName, enabled: boolean): Promise<void>
+  /** Announced, unlisted or on request: which routing tiers can find the chat models this node serves. */
+  setModelListing(listing: ModelListing): Promise<void>
   identity: IdentityApi
   pulse: PulseApi
   models: ModelsApi

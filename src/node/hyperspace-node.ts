@@ -2,8 +2,9 @@ import { coalesced } from './coalesced.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
-import { capabilityStatuses, enabledCapabilities, pulledModelServing, type Availability, type CapabilityName, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
-import { NodeNotRunningError } from '../core/errors.ts'
+import { capabilityStatuses, enabledCapabilities, pulledModelServing, type CapabilityName, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
+import { InvalidRequestError, NodeNotRunningError } from '../core/errors.ts'
+import { DEFAULT_MODEL_LISTING, isModelListing, type ModelListing } from '../core/inference/listing.ts'
 import { NO_HOST_LISTS } from '../core/proxy/host-list.ts'
 import { browserAvailability, proposeProfile } from '../core/hardware.ts'
 import { transportKind } from '../net/transport-kind.ts'
@@ -13,6 +14,7 @@ import { proxyApi } from './proxy-api.ts'
 import { tasksApi, type TasksApi } from './tasks-api.ts'
 import { RECENT_RECEIPTS } from './receipt-book.ts'
 import { createSession, startSession, stopSession, type Session } from './session.ts'
+import { workingNow } from './working.ts'
 import type { BlocksApi, PointsApi, ChatCompletionsApi, ConnectionState, EmbedOptions, EmbedResult, IdentityApi, MemoryApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, ProxyApi, PulseApi, ReceiptsApi } from './api.ts'
 import type { BlockCoordinator } from './block-coordinator.ts'
 import type { MemoryCoordinator } from './memory-coordinator.ts'
@@ -146,6 +148,8 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       warnings: [...this.components.config.warnings],
       startedAt: this.startedAt,
       serving: session?.inference.servingState() ?? null,
+      modelListing: this.listing(),
+      modelsInDht: session?.inference.modelsInDht() ?? [],
       ...(this.identityConflictRound !== undefined ? { identityConflictRound: this.identityConflictRound } : {})
     }
   }
@@ -176,6 +180,11 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
 
   async setCapability (name: CapabilityName, enabled: boolean): Promise<void> {
     await this.changeSettings(current => ({ ...current, toggles: { ...current.toggles, [name]: enabled } }))
+  }
+
+  async setModelListing (listing: ModelListing): Promise<void> {
+    if (!isModelListing(listing)) throw new InvalidRequestError('listing must be announced, unlisted or on-request')
+    await this.changeSettings(current => ({ ...current, modelListing: listing }))
   }
 
   async stop (): Promise<void> {
@@ -212,26 +221,11 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
 
   private capabilities (): CapabilityStatusMap {
     const enabled = enabledCapabilities(this.profile(), this.availability, this.settings.toggles)
-    return capabilityStatuses(enabled, this.availability, this.working())
+    return capabilityStatuses(enabled, this.availability, workingNow(this.session, this.components.models.state().loaded.length, this.listing()))
   }
 
-  /** What works now, for each capability a tab runs; one without an entry says "not implemented yet" rather than pretend. */
-  private working (): Map<CapabilityName, Availability> {
-    const working = new Map<CapabilityName, Availability>()
-    const running = this.session !== undefined
-    const notRunning = { available: false, reason: 'the node is not running' }
-    working.set('validation', running ? { available: true } : notRunning)
-    const chatModels = this.components.models.state().loaded
-    working.set('inference', !running
-      ? notRunning
-      : chatModels.length > 0 ? { available: true } : { available: false, reason: 'no model loaded: pull one under Models' })
-    working.set('caching', this.session?.inference.cachingAvailability() ?? notRunning)
-    working.set('embedding', this.session?.embedding.availability() ?? notRunning)
-    working.set('storage', this.session?.blocks.availability() ?? notRunning)
-    working.set('memory', this.session?.memory.availability() ?? notRunning)
-    working.set('proxy', this.session?.proxy.availability() ?? notRunning)
-    working.set('orchestration', this.session?.tasks.availability() ?? notRunning)
-    return working
+  private listing (): ModelListing {
+    return this.settings.modelListing ?? DEFAULT_MODEL_LISTING
   }
 
   private connectionState (): ConnectionState {
@@ -258,6 +252,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       this.session?.blocks.reprovide()
       this.session?.memory.sync()
       this.session?.proxy.sync()
+      this.session?.inference.relist()
       await this.session?.gossip.announce()
     })
     this.settingsWrites = applied.catch(() => {})
@@ -268,6 +263,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     const session = await createSession(this.components, key, {
       profile: () => this.profile(),
       capabilities: () => this.capabilities(),
+      modelListing: () => this.listing(),
       changed: this.queueStatus,
       proxyHosts: () => this.settings.proxyHosts ?? NO_HOST_LISTS,
       proxyServed: served => { this.safeDispatchEvent('proxy', { detail: served }) }

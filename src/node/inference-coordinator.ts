@@ -6,6 +6,7 @@ import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import { cacheKey, CompletionCache } from '../core/inference/cache.ts'
 import { validateChatRequest, type ValidChatRequest } from '../core/inference/request.ts'
 import { rankProviders, routeWithFailover, type Provider, type Tier } from '../core/inference/routing.ts'
+import { providedInDht, type ModelListing } from '../core/inference/listing.ts'
 import { ModelNotLoadedError } from '../core/models/errors.ts'
 import { toHex } from '../core/bytes.ts'
 import { InferenceBroadcast } from '../net/inference-broadcast.ts'
@@ -39,6 +40,10 @@ export interface InferenceCoordinatorOptions {
   receipts: ReceiptBook
   /** The inference capability is on: this node serves its loaded models. */
   serving: () => boolean
+  /** How peers find the served models: whether they are provided in the DHT. */
+  listing: () => ModelListing
+  /** A served model's DHT provider record was accepted (modelsInDht changed). */
+  onDhtRecord?: () => void
   /** The caching capability is on. */
   caching: () => boolean
   /** The current pulse round: receipts are dated by it. */
@@ -97,7 +102,7 @@ export class InferenceCoordinator {
       const serving = this.servingState()
       return serving === undefined ? undefined : { ...serving, room: this.queue.length < SERVE_SLOTS + SERVE_WAITING }
     })
-    this.providers = new ModelProviders(libp2p, o.networkId)
+    this.providers = new ModelProviders(libp2p, o.networkId, o.onDhtRecord)
     this.receiptGossip = new ReceiptGossip(libp2p, { networkId: o.networkId, verify: o.verify, currentRound: o.currentRound })
     this.broadcast.addEventListener('invalid', evt => { o.onInvalid(evt.detail.peerId, evt.detail.error.message) })
     this.receiptGossip.addEventListener('invalid', evt => { o.onInvalid(evt.detail.peerId, evt.detail.error.message) })
@@ -127,6 +132,19 @@ export class InferenceCoordinator {
   /** The relays came back: the DHT records may be gone with them. */
   reprovide (): void {
     this.providers.reprovide()
+  }
+
+  /** Provides in the DHT the models served now when the listing allows it, and stops providing the rest. */
+  relist (): void {
+    const served = providedInDht(this.o.listing()) ? this.servedModels() : []
+    const provided = this.providers.models()
+    for (const model of provided) if (!served.includes(model)) this.providers.forget(model)
+    for (const model of served) if (!provided.includes(model)) this.providers.provide(model)
+  }
+
+  /** Served models the relays accepted a DHT provider record of this node for. */
+  modelsInDht (): string[] {
+    return this.providers.inDht()
   }
 
   async create (input: NodeChatRequest, signal?: AbortSignal): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
@@ -168,7 +186,7 @@ export class InferenceCoordinator {
       firstAt ??= this.o.scheduler.now()
       deliver(text)
     }
-    const info = (completion: EngineCompletion, rest: Pick<ServedInfo, 'servedBy' | 'route' | 'cached' | 'failedOver'> & { receipt?: string }): ServedInfo => {
+    const info = (completion: EngineCompletion, rest: Pick<ServedInfo, 'servedBy' | 'route' | 'cached' | 'failedOver'> & Partial<Pick<ServedInfo, 'receipt' | 'tier'>>): ServedInfo => {
       const end = this.o.scheduler.now()
       const ttft = (firstAt ?? end) - started
       const genSeconds = Math.max(end - started - ttft, 1) / 1000
@@ -182,7 +200,7 @@ export class InferenceCoordinator {
     }
     const routed = await this.routeToNetwork(request, timed, signal)
     const { completion, cached, receipt } = routed.result
-    return { completion, served: info(completion, { servedBy: routed.provider.peerId, route: 'network', cached, failedOver: routed.failed, receipt: toHex(receipt.body.job) }) }
+    return { completion, served: info(completion, { servedBy: routed.provider.peerId, route: 'network', tier: routed.provider.source, cached, failedOver: routed.failed, receipt: toHex(receipt.body.job) }) }
   }
 
   /** Runs a request on this one peer, without routing or failover: a spot-check of its inference (capability-prober.ts). */
@@ -330,6 +348,6 @@ export class InferenceCoordinator {
   }
 
   private readonly onModelsChange = (): void => {
-    for (const model of this.servedModels()) this.providers.provide(model)
+    this.relist()
   }
 }

@@ -21,6 +21,7 @@ import { ProxyCoordinator } from './proxy-coordinator.ts'
 import { ReceiptBook } from './receipt-book.ts'
 import { TaskCoordinator } from './task-coordinator.ts'
 import type { NodeComponents } from './components.ts'
+import type { ModelListing } from '../core/inference/listing.ts'
 import type { ProxyHostLists } from '../core/proxy/host-list.ts'
 import type { ServedFetch } from '../net/proxy-service.ts'
 import type { HyperspaceLibp2p } from '../net/browser-libp2p.ts'
@@ -50,6 +51,8 @@ export interface Session {
 export interface SessionHost {
   profile: () => ProfileName
   capabilities: () => CapabilityStatusMap
+  /** How peers find the chat models this node serves. */
+  modelListing: () => ModelListing
   /** A capability's state changed (a model loaded, a store opened): status and announcement follow. */
   changed: () => void
   /** The user's proxy host lists. */
@@ -133,6 +136,8 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     gossip,
     receipts,
     serving: () => host.capabilities().inference.enabled,
+    listing: host.modelListing,
+    onDhtRecord: host.changed,
     caching: () => host.capabilities().caching.enabled,
     onInvalid: (peerId, reason) => { misbehaviour.record(peerId, reason) }
   })

@@ -1,4 +1,5 @@
 import { CAPABILITY_NAMES, isProfileName, type CapabilityName, type ProfileName } from '../core/capabilities.ts'
+import { isModelListing, type ModelListing } from '../core/inference/listing.ts'
 import { normalizeHostLists, type ProxyHostLists } from '../core/proxy/host-list.ts'
 import type { HyperspaceDb } from './database.ts'
 
@@ -8,6 +9,8 @@ export interface NodeSettings {
   toggles: Partial<Record<CapabilityName, boolean>>
   /** The proxy's allow and deny lists; absent until the user sets them. */
   proxyHosts?: ProxyHostLists
+  /** How peers find the chat models this node serves; absent until the user chooses. */
+  modelListing?: ModelListing
 }
 
 export class SettingsStore {
@@ -25,6 +28,8 @@ export class SettingsStore {
       }
     }
     const settings: NodeSettings = isProfileName(profile) ? { profile, toggles } : { toggles }
+    const listing = await this.db.get('settings', 'model-listing')
+    if (isModelListing(listing)) settings.modelListing = listing
     const hosts = await this.db.get('settings', 'proxy-hosts')
     if (hosts !== undefined) {
       try {
@@ -41,6 +46,8 @@ export class SettingsStore {
     if (settings.profile === undefined) await tx.store.delete('profile')
     else await tx.store.put(settings.profile, 'profile')
     await tx.store.put({ ...settings.toggles }, 'toggles')
+    if (settings.modelListing === undefined) await tx.store.delete('model-listing')
+    else await tx.store.put(settings.modelListing, 'model-listing')
     if (settings.proxyHosts === undefined) await tx.store.delete('proxy-hosts')
     else await tx.store.put({ allow: [...settings.proxyHosts.allow], deny: [...settings.proxyHosts.deny] }, 'proxy-hosts')
     await tx.done

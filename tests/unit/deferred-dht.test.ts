@@ -127,6 +127,18 @@ describe('DeferredDHT', () => {
     await expect(walk).resolves.toBeInstanceOf(Array)
   })
 
+  it('a provide that no DHT server took fails, where kad-dht alone would resolve', async () => {
+    const relay = await server()
+    const { node } = await client('left-alone')
+    await connect(node, relay)
+    await node.services.dht.load()
+    const cid = await cidOf('nobody to tell')
+    await node.contentRouting.provide(cid, { signal: AbortSignal.timeout(10_000) })
+    // The server goes away after the DHT knew it: the next provide reaches nobody.
+    await relay.stop()
+    await expect(node.contentRouting.provide(await cidOf('told nobody'), { signal: AbortSignal.timeout(10_000) })).rejects.toThrow('no DHT server took the provider record')
+  })
+
   it('cancelling a reprovide before anything was provided does not load the DHT', async () => {
     const { node, imports } = await client('idle')
     await node.contentRouting.cancelReprovide(await cidOf('never provided'))

@@ -27,6 +27,17 @@ describe('SettingsStore', () => {
     expect(await db.get('settings', 'proxy-hosts')).toBeUndefined()
   })
 
+  it('keeps the model listing, and drops a stored one it does not know', async () => {
+    const db = await openDb()
+    const store = new SettingsStore(db)
+    await store.save({ toggles: {}, modelListing: 'on-request' })
+    expect(await new SettingsStore(await openDb(db.name)).load()).toEqual({ toggles: {}, modelListing: 'on-request' })
+    await db.put('settings', 'hidden', 'model-listing')
+    expect(await store.load()).toEqual({ toggles: {} })
+    await store.save({ toggles: {} })
+    expect(await db.get('settings', 'model-listing')).toBeUndefined()
+  })
+
   it('saving without a profile removes the stored one', async () => {
     const db = await openDb()
     const store = new SettingsStore(db)

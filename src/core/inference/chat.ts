@@ -3,6 +3,8 @@
  * from users and from the network: `validateChatRequest` bounds every field before an engine sees it.
  */
 
+import type { ProviderSource } from './routing.ts'
+
 export type ChatRole = 'system' | 'user' | 'assistant'
 
 export interface ChatMessage {
@@ -62,6 +64,11 @@ export interface ServedInfo {
   /** Peer id of the node that generated the text (this node's own id when local). */
   servedBy: string
   route: 'local' | 'network'
+  /**
+   * For network jobs, the routing tier that found the peer that served: its capability announcement
+   * (`registry`), a DHT provider record (`dht`) or an offer answering a want (`broadcast`).
+   */
+  tier?: ProviderSource
   /** Answered from a cache of an identical deterministic request. */
   cached: boolean
   timeToFirstTokenMs: number
