@@ -9,7 +9,6 @@ import {
   type BlocksClientFrame, type BlocksServerFrame
 } from '../core/blocks/wire.ts'
 import { JobDeadlineError, MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
-import { sha256Of } from '../core/bytes.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
@@ -166,8 +165,10 @@ export class BlockService {
       await server.close()
       return
     }
+    // The output is the CID's digest: a client signs only bytes it hashed to that digest, so the
+    // receipt names what was served without this side hashing every MiB it serves (in JS, 40 ms a MiB).
     await server.countersign(o, {
-      job, nonce, server: o.signer.peerId, client, model: cid.toString(), output: sha256Of(bytes), kind: 'storage', cached: false, units: bytes.byteLength, unitName: 'bytes'
+      job, nonce, server: o.signer.peerId, client, model: cid.toString(), output: cid.multihash.digest, kind: 'storage', cached: false, units: bytes.byteLength, unitName: 'bytes'
     })
   }
 }
