@@ -9,6 +9,7 @@ import { sha256, sha512 } from 'multiformats/hashes/sha2'
 import { describe, expect, it } from 'vitest'
 import { BLOCK_MAX_BYTES, blockCidFromBytes, blockOf, cidForBlock, parseBlockCid, verifyBlock, type VerifiedBlock } from '../../src/core/blocks/cid.ts'
 import { FILE_MAX_CHUNKS, assembleFile, chunkFile, decodeManifest, encodeManifest } from '../../src/core/blocks/file.ts'
+import { equalBytes } from '../../src/core/bytes.ts'
 import { BlockHashMismatchError, BlockTooLargeError, InvalidCidError, MalformedMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
 
 const hello = new TextEncoder().encode('hello world')
@@ -30,6 +31,21 @@ describe('block CIDs', () => {
     await expect(verifyBlock(cid, flipped)).rejects.toThrow(BlockHashMismatchError)
     await expect(verifyBlock(cid, hello.subarray(1))).rejects.toThrow(BlockHashMismatchError)
     await expect(verifyBlock(cid, new Uint8Array([...hello, 0]))).rejects.toThrow(BlockHashMismatchError)
+  })
+
+  it('compares bytes word-wise exactly as byte by byte, at any offsets (property)', () => {
+    fc.assert(fc.property(fc.uint8Array({ minLength: 0, maxLength: 300 }), fc.nat(7), fc.nat(7), fc.nat(), (bytes, offA, offB, at) => {
+      const a = new Uint8Array(bytes.byteLength + 8).subarray(offA, offA + bytes.byteLength)
+      const b = new Uint8Array(bytes.byteLength + 8).subarray(offB, offB + bytes.byteLength)
+      a.set(bytes)
+      b.set(bytes)
+      expect(equalBytes(a, b)).toBe(true)
+      if (bytes.byteLength === 0) return
+      const i = at % bytes.byteLength
+      b[i] = (b[i] as number) ^ 1
+      expect(equalBytes(a, b)).toBe(false)
+      expect(equalBytes(a, b.subarray(1))).toBe(false)
+    }), { numRuns: 500 })
   })
 
   it('detects any single-bit change (property)', async () => {
