@@ -10,6 +10,7 @@ import { encode } from 'cborg'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { BLOCK_MAX_BYTES, blockOf, cidForBlock, parseBlockCid, verifyBlock } from '../../src/core/blocks/cid.ts'
+import { decodeManifest } from '../../src/core/blocks/file.ts'
 import { BlockNotFoundError, BlockStoreFullError, PeerLacksBlockError, RemoteBlockError } from '../../src/core/blocks/errors.ts'
 import {
   BLOCKS_PROTOCOL, BLOCKS_SERVER_FRAME_MAX_BYTES, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame
@@ -227,6 +228,10 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     const cid = await b.blocks.put(new Blob([bytes]))
     expect((await b.blocks.stats()).count).toBeGreaterThanOrEqual(4)
     expectSame(await c.blocks.get(cid), bytes)
+    // Every chunk was written behind the fetch, and all of them before get() returned.
+    const manifest = decodeManifest(await c.store.get(parseBlockCid(cid)) ?? new Uint8Array())
+    const [kept, held] = [await c.store.getMany(manifest.blocks), await b.store.getMany(manifest.blocks)]
+    expect(kept.every((chunk, i) => chunk !== undefined && equalBytes(chunk, held[i] ?? new Uint8Array()))).toBe(true)
   })
 
   it('content that is itself a manifest comes back unchanged', async () => {
