@@ -6,7 +6,8 @@
  * app server serves at /models/. The reference is B fetching those bytes with fetch() from the app
  * server; the measured path is A putting the same bytes and B calling blocks.get(cid): DHT lookup,
  * `/hyperspace/blocks/1.0.0` over the direct WebRTC connection, hash verification of every block,
- * the receipt exchange, and storing in IndexedDB. B's copy is deleted (raw IndexedDB) before each run
+ * and storing in IndexedDB (each block's receipt exchange finishes on its stream after the block is
+ * handed on, so it is not always inside the figure). B's copy is deleted (raw IndexedDB) before each run
  * so that every run goes to the network. Each figure is the median of RUNS runs after a warm-up.
  */
 import { randomBytes } from 'node:crypto'

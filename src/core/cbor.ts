@@ -1,4 +1,5 @@
 import { decode, encode } from 'cborg'
+import { equalBytes } from './bytes.ts'
 import { errorMessage, MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from './errors.ts'
 
 /** Strict CBOR: canonical encoding only, no duplicate keys, no undefined/NaN/Infinity/indefinite lengths. */
@@ -12,12 +13,6 @@ const STRICT = {
   allowBigInt: false,
   useMaps: false
 } as const
-
-function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
-  return true
-}
 
 export function encodeMessage (value: object): Uint8Array {
   return encode(value)
@@ -37,7 +32,7 @@ export function decodeMessage (bytes: Uint8Array, maxBytes: number, version: num
   }
   // One encoding per message: the canonical re-encoding must give back the very same bytes (key
   // order, integers not written as floats), so a signed message has exactly one valid form.
-  if (!sameBytes(encode(value), bytes)) throw new MalformedMessageError('not canonical CBOR')
+  if (!equalBytes(encode(value), bytes)) throw new MalformedMessageError('not canonical CBOR')
   if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
     throw new MalformedMessageError('message is not a map')
   }

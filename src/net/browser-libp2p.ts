@@ -19,6 +19,14 @@ export type HyperspaceLibp2p = Libp2p<BrowserServices>
 const RELAY_RESERVATIONS = 2
 
 /**
+ * The largest data channel message a stream sends. libp2p's default (16 KiB) suits go and rust peers;
+ * browsers take 256 KiB (the `max-message-size` Chromium and Safari advertise; Firefox takes more), and
+ * only browsers dial each other over WebRTC here. A MiB block then costs 4 messages instead of 64,
+ * and each message is an event, a timer and two framings on each side.
+ */
+const DATA_CHANNEL_MESSAGE_BYTES = 256 * 1024
+
+/**
  * Connections a tab holds at once: its bootstrap relays (at most 16), the direct peers it dials
  * itself (MAX_DIRECT_PEERS) and room for peers that dial it. Past this libp2p closes the connections
  * with the fewest streams, never a relay's (RelayKeeper tags them).
@@ -39,7 +47,7 @@ export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeC
     },
     transports: [
       webSockets(),
-      webRTC({ rtcConfiguration: { iceServers: config.iceServers } }),
+      webRTC({ rtcConfiguration: { iceServers: config.iceServers }, dataChannel: { maxMessageSize: DATA_CHANNEL_MESSAGE_BYTES } }),
       circuitRelayTransport({ reservationCompletionTimeout: 10_000 })
     ],
     connectionEncrypters: [noise()],

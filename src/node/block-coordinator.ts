@@ -1,6 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { JobStreamOpener } from '../net/job-streams.ts'
-import { BLOCK_MAX_BYTES, cidForBlock, parseBlockCid, verifyBlock, type BlockCid } from '../core/blocks/cid.ts'
+import { BLOCK_MAX_BYTES, blockOf, parseBlockCid, verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
 import { BlockNotFoundError } from '../core/blocks/errors.ts'
 import { assembleFile, chunkFile, decodeManifest, type FileManifest } from '../core/blocks/file.ts'
 import { BlockHashMismatchError, HyperspaceError, InvalidRequestError, MalformedMessageError, NoProviderError, OversizeMessageError, UnsupportedVersionError, errorMessage } from '../core/errors.ts'
@@ -43,7 +43,7 @@ const FIND_TIMEOUT_MS = 5_000
 const MAX_PROVIDERS = 8
 const PROVIDE_TIMEOUT_MS = 60_000
 /** Chunks of one file fetched at once: enough to fill a WebRTC path, few enough to keep memory bounded. */
-const CHUNK_CONCURRENCY = 4
+const CHUNK_CONCURRENCY = 8
 
 /** Errors only a broken or dishonest peer produces; "not found", "busy" and timeouts are not among them. */
 function isMisbehaviour (err: unknown): boolean {
@@ -58,6 +58,44 @@ function manifestIn (bytes: Uint8Array): FileManifest | undefined {
   } catch (err) {
     if (err instanceof HyperspaceError) return undefined
     throw err
+  }
+}
+
+/** A verified block, and the peer it came from when it was not in the store. */
+interface Found {
+  block: VerifiedBlock
+  from?: string
+}
+
+/**
+ * Puts fetched blocks in the store behind the fetch. A block that arrives while a write runs waits
+ * for the next write, which takes all that waited in one transaction: a transaction per block costs
+ * about as much as the transfer and trailed the network by a block per write.
+ */
+class WriteBehind {
+  readonly written: BlockCid[] = []
+  private waiting: VerifiedBlock[] = []
+  private last: Promise<void> = Promise.resolve()
+
+  constructor (private readonly store: BlockStore) {}
+
+  add (block: VerifiedBlock): void {
+    this.waiting.push(block)
+    // A write is queued already and will take this block too.
+    if (this.waiting.length > 1) return
+    this.last = this.last.then(async () => {
+      const batch = this.waiting
+      this.waiting = []
+      await this.store.put(batch)
+      this.written.push(...batch.map(b => b.cid))
+    })
+    // Awaited in done(); until then a failed write must not surface as an unhandled rejection.
+    this.last.catch(() => {})
+  }
+
+  /** Resolves once every block added is stored; rejects with the first write that failed (later ones do not run). */
+  async done (): Promise<void> {
+    await this.last
   }
 }
 
@@ -109,35 +147,48 @@ export class BlockCoordinator {
     const bytes = await bytesOf(input)
     // Content that is itself a manifest is wrapped as a one-chunk file, so get() returns it unchanged.
     if (bytes.byteLength <= BLOCK_MAX_BYTES && manifestIn(bytes) === undefined) {
-      const cid = await cidForBlock(bytes)
-      await this.o.store.put([{ cid, bytes }])
-      this.announce([cid])
-      return cid.toString()
+      const block = await blockOf(bytes)
+      await this.o.store.put([block])
+      this.announce([block.cid])
+      return block.cid.toString()
     }
     const file = await chunkFile(bytes)
-    await this.o.store.put([...file.blocks, { cid: file.root, bytes: file.manifest }])
-    this.announce([file.root, ...file.blocks.map(b => b.cid)])
-    return file.root.toString()
+    await this.o.store.put([...file.blocks, file.manifest])
+    this.announce([file.manifest.cid, ...file.blocks.map(b => b.cid)])
+    return file.manifest.cid.toString()
   }
 
-  /** The content under the CID, verified; a manifest's file is assembled from its chunks. */
+  /**
+   * The content under the CID, verified; a manifest's file is assembled from its chunks. Blocks from
+   * the network are kept as they arrive, while the next ones are fetched, and announced once at the end.
+   */
   async get (cidText: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    const cid = parseBlockCid(cidText)
-    const { bytes, from } = await this.block(cid, [], options.signal)
-    const manifest = manifestIn(bytes)
-    if (manifest === undefined) return bytes
-    const chunks: Uint8Array[] = new Array<Uint8Array>(manifest.blocks.length)
-    let next = 0
-    // The peer that had the manifest most likely has the chunks: it is asked first for each.
-    const preferred = from === undefined ? [] : [from]
-    const worker = async (): Promise<void> => {
-      while (next < manifest.blocks.length) {
-        const i = next++
-        chunks[i] = (await this.block(manifest.blocks[i] as BlockCid, preferred, options.signal)).bytes
-      }
+    const writes = new WriteBehind(this.o.store)
+    const keep = (found: Found): Found => {
+      if (found.from !== undefined) writes.add(found.block)
+      return found
     }
-    await Promise.all(Array.from({ length: Math.min(CHUNK_CONCURRENCY, manifest.blocks.length) }, worker))
-    return await assembleFile(manifest, chunks)
+    const cid = parseBlockCid(cidText)
+    const { block, from } = keep(await this.block(cid, await this.o.store.get(cid), [], options.signal))
+    const manifest = manifestIn(block.bytes)
+    const chunks: VerifiedBlock[] = new Array<VerifiedBlock>(manifest?.blocks.length ?? 0)
+    if (manifest !== undefined) {
+      // Read at once, before the first write: a read queued behind the writes would wait for them.
+      const stored = await this.o.store.getMany(manifest.blocks)
+      let next = 0
+      // The peer that had the manifest most likely has the chunks: it is asked first for each.
+      const preferred = from === undefined ? [] : [from]
+      const worker = async (): Promise<void> => {
+        while (next < manifest.blocks.length) {
+          const i = next++
+          chunks[i] = keep(await this.block(manifest.blocks[i] as BlockCid, stored[i], preferred, options.signal)).block
+        }
+      }
+      await Promise.all(Array.from({ length: Math.min(CHUNK_CONCURRENCY, manifest.blocks.length) }, worker))
+    }
+    await writes.done()
+    this.announce(writes.written)
+    return manifest === undefined ? block.bytes : assembleFile(manifest, chunks)
   }
 
   /** Peers the DHT names as providers of the CID (this node included when it holds the block). */
@@ -160,13 +211,14 @@ export class BlockCoordinator {
       .catch(err => { console.warn('hyperspace: could not list blocks to announce', errorMessage(err)) })
   }
 
-  /** One block: from the store when it holds a good copy, else from the network (then kept). */
-  private async block (cid: BlockCid, preferred: string[], signal?: AbortSignal): Promise<{ bytes: Uint8Array, from?: string }> {
-    const local = await this.o.store.get(cid)
+  /**
+   * One block: the stored copy (`local`, as the caller read it) when it is good, else from the network
+   * (`from` is the peer; the caller keeps it).
+   */
+  private async block (cid: BlockCid, local: Uint8Array | undefined, preferred: string[], signal?: AbortSignal): Promise<Found> {
     if (local !== undefined) {
       try {
-        await verifyBlock(cid, local)
-        return { bytes: local }
+        return { block: await verifyBlock(cid, local) }
       } catch (err) {
         if (!(err instanceof BlockHashMismatchError)) throw err
         // The copy on disk went bad: drop it, so it is neither served nor read again, and refetch.
@@ -194,10 +246,7 @@ export class BlockCoordinator {
       if (err instanceof NoProviderError) throw new BlockNotFoundError(cid.toString(), err.message)
       throw err
     }
-    const { bytes } = routed.result
-    await this.o.store.put([{ cid, bytes }])
-    this.announce([cid])
-    return { bytes, from: routed.provider.peerId }
+    return { block: routed.result.block, from: routed.provider.peerId }
   }
 
   /** Asks this one peer for a block, without routing or failover: a spot-check of its storage (capability-prober.ts). */

@@ -1,5 +1,5 @@
 import { BlockStoreFullError } from '../core/blocks/errors.ts'
-import { verifyBlock, type BlockCid } from '../core/blocks/cid.ts'
+import type { BlockCid, VerifiedBlock } from '../core/blocks/cid.ts'
 import type { HyperspaceDb } from './database.ts'
 
 /** The running totals, kept beside the blocks in the same transactions so they never disagree. */
@@ -31,9 +31,12 @@ function isUsage (value: unknown): value is BlockUsage {
   return Number.isSafeInteger(count) && Number.isSafeInteger(bytes) && (count as number) >= 0 && (bytes as number) >= 0
 }
 
-/** One transaction over the blocks and their totals: every write and every read of the totals uses it. */
+/**
+ * One transaction over the blocks and their totals: every write and every read of the totals uses it.
+ * Relaxed: a crash may lose the last writes, never half of one, and a lost block is fetched again.
+ */
 function blocksTransaction (db: HyperspaceDb) {
-  return db.transaction(['blocks', 'settings'], 'readwrite')
+  return db.transaction(['blocks', 'settings'], 'readwrite', { durability: 'relaxed' })
 }
 
 type BlocksTransaction = ReturnType<typeof blocksTransaction>
@@ -51,11 +54,10 @@ export class BlockStore {
   constructor (private readonly db: HyperspaceDb, readonly quotaBytes: number) {}
 
   /**
-   * Stores the blocks (already-stored ones are skipped) and returns the bytes newly stored. Each is
-   * hashed against its CID first, so nothing unverified ever lands in the store.
+   * Stores the blocks (already-stored ones are skipped) and returns the bytes newly stored. Only
+   * verified blocks are taken (cid.ts makes them), so nothing unverified ever lands in the store.
    */
-  async put (blocks: ReadonlyArray<{ cid: BlockCid, bytes: Uint8Array }>): Promise<number> {
-    for (const block of blocks) await verifyBlock(block.cid, block.bytes)
+  async put (blocks: readonly VerifiedBlock[]): Promise<number> {
     const tx = blocksTransaction(this.db)
     const store = tx.objectStore('blocks')
     const settings = tx.objectStore('settings')
@@ -89,6 +91,12 @@ export class BlockStore {
   /** The stored bytes as they are: callers that hand them on unverified must say why. */
   async get (cid: BlockCid): Promise<Uint8Array | undefined> {
     return (await this.db.get('blocks', cid.toString()))?.bytes
+  }
+
+  /** Several blocks' stored bytes in one transaction, in the order asked. */
+  async getMany (cids: readonly BlockCid[]): Promise<Array<Uint8Array | undefined>> {
+    const store = this.db.transaction('blocks').store
+    return await Promise.all(cids.map(async cid => (await store.get(cid.toString()))?.bytes))
   }
 
   async has (cid: BlockCid): Promise<boolean> {

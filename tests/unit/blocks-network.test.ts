@@ -9,7 +9,8 @@ import { yamux } from '@libp2p/yamux'
 import { encode } from 'cborg'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { BLOCK_MAX_BYTES, cidForBlock, parseBlockCid } from '../../src/core/blocks/cid.ts'
+import { BLOCK_MAX_BYTES, blockOf, cidForBlock, parseBlockCid, verifyBlock } from '../../src/core/blocks/cid.ts'
+import { decodeManifest } from '../../src/core/blocks/file.ts'
 import { BlockNotFoundError, BlockStoreFullError, PeerLacksBlockError, RemoteBlockError } from '../../src/core/blocks/errors.ts'
 import {
   BLOCKS_PROTOCOL, BLOCKS_SERVER_FRAME_MAX_BYTES, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame
@@ -168,9 +169,10 @@ describe('BlockStore', () => {
   it('stores, lists with sizes, counts bytes, deletes, and skips blocks it holds', async () => {
     const store = new BlockStore(await openDb(), 10_000)
     const one = utf8('one block')
-    const cid = await cidForBlock(one)
-    expect(await store.put([{ cid, bytes: one }])).toBe(one.byteLength)
-    expect(await store.put([{ cid, bytes: one }])).toBe(0)
+    const block = await blockOf(one)
+    const { cid } = block
+    expect(await store.put([block])).toBe(one.byteLength)
+    expect(await store.put([block])).toBe(0)
     expect(await store.has(cid)).toBe(true)
     expect(await store.get(cid)).toEqual(one)
     expect(await store.list()).toMatchObject([{ cid: cid.toString(), size: one.byteLength }])
@@ -180,20 +182,22 @@ describe('BlockStore', () => {
     expect(await store.usage()).toEqual({ count: 0, bytes: 0 })
   })
 
-  it('refuses bytes that do not hash to the CID given with them', async () => {
-    const store = new BlockStore(await openDb(), 10_000)
+  it('takes only verified blocks: a CID with bytes that were not hashed to it does not type-check', async () => {
     const cid = await cidForBlock(utf8('real'))
-    await expect(store.put([{ cid, bytes: utf8('fake') }])).rejects.toThrow(BlockHashMismatchError)
-    expect(await store.has(cid)).toBe(false)
+    const putUnverified = async (store: BlockStore): Promise<number> =>
+      // @ts-expect-error a CID and bytes become a VerifiedBlock only through verifyBlock, which hashes them
+      await store.put([{ cid, bytes: utf8('fake') }])
+    expect(putUnverified).toBeTypeOf('function')
+    await expect(verifyBlock(cid, utf8('fake'))).rejects.toThrow(BlockHashMismatchError)
   })
 
   it('throws BlockStoreFullError past its quota and keeps every block it held', async () => {
     const store = new BlockStore(await openDb(), 3_000)
     const first = randomBytes(2_000)
-    const firstCid = await cidForBlock(first)
-    await store.put([{ cid: firstCid, bytes: first }])
-    const second = randomBytes(2_000)
-    const err = await store.put([{ cid: await cidForBlock(second), bytes: second }]).catch((e: unknown) => e)
+    const kept = await blockOf(first)
+    const firstCid = kept.cid
+    await store.put([kept])
+    const err = await store.put([await blockOf(randomBytes(2_000))]).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(BlockStoreFullError)
     expect((err as BlockStoreFullError).code).toBe('ERR_BLOCK_STORE_FULL')
     expectSame(await store.get(firstCid), first)
@@ -210,6 +214,8 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     expect(await c.store.has(parseBlockCid(cid))).toBe(true)
     expect((await c.blocks.stats()).count).toBeGreaterThanOrEqual(1)
     expect(await c.blocks.providers(cid)).toEqual([c.peerId])
+    // The receipt step ends on the stream after the block is handed on.
+    await expect.poll(() => c.receipts.length).toBe(1)
     const receipt = c.receipts[0]
     expect(receipt?.body).toMatchObject({ kind: 'storage', server: a.peerId, client: c.peerId, model: cid, units: bytes.byteLength })
     expect(receipt?.serverSig).toBeDefined()
@@ -222,6 +228,10 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     const cid = await b.blocks.put(new Blob([bytes]))
     expect((await b.blocks.stats()).count).toBeGreaterThanOrEqual(4)
     expectSame(await c.blocks.get(cid), bytes)
+    // Every chunk was written behind the fetch, and all of them before get() returned.
+    const manifest = decodeManifest(await c.store.get(parseBlockCid(cid)) ?? new Uint8Array())
+    const [kept, held] = [await c.store.getMany(manifest.blocks), await b.store.getMany(manifest.blocks)]
+    expect(kept.every((chunk, i) => chunk !== undefined && equalBytes(chunk, held[i] ?? new Uint8Array()))).toBe(true)
   })
 
   it('content that is itself a manifest comes back unchanged', async () => {
@@ -242,7 +252,7 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     expectSame(await c.blocks.get(cid), bytes)
     expect(c.invalid).toHaveLength(1)
     expect(c.invalid[0]).toMatchObject({ peerId: liar.peerId, reason: expect.stringMatching(/do not hash/) })
-    expect(c.receipts.map(r => r.body.server)).toEqual([honest.peerId])
+    await expect.poll(() => c.receipts.map(r => r.body.server)).toEqual([honest.peerId])
     expectSame(await c.store.get(parseBlockCid(cid)), bytes)
   })
 

@@ -254,7 +254,7 @@ describe('block server: a client that stops reading', () => {
 
       const honest = new BlockService(client, { ...jobs(clientPeer, new JobQueue(1, 0)), serving: () => false, read: async () => undefined })
       const fetched = await honest.fetch(server.peerId.toString(), cid)
-      expect(equalBytes(fetched.bytes, bytes)).toBe(true)
+      expect(equalBytes(fetched.block.bytes, bytes)).toBe(true)
     } finally {
       await service.stop()
     }

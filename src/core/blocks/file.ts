@@ -1,6 +1,6 @@
 import { decodeMessage, encodeMessage } from '../cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
-import { BLOCK_MAX_BYTES, blockCidFromBytes, cidForBlock, verifyBlock, type BlockCid } from './cid.ts'
+import { BLOCK_MAX_BYTES, blockCidFromBytes, blockOf, type BlockCid, type VerifiedBlock } from './cid.ts'
 
 /**
  * Content bigger than a block: fixed-size chunks, each a block, listed in order by a manifest that is
@@ -19,11 +19,10 @@ export interface FileManifest {
 }
 
 export interface ChunkedFile {
-  /** The manifest block's CID: the file's address. */
-  root: BlockCid
-  manifest: Uint8Array
+  /** The manifest block: its CID is the file's address. */
+  manifest: VerifiedBlock
   /** The chunks in file order (a repeated chunk appears once per use). */
-  blocks: Array<{ cid: BlockCid, bytes: Uint8Array }>
+  blocks: VerifiedBlock[]
 }
 
 function checkShape (size: number, chunkSize: number, chunks: number): void {
@@ -35,13 +34,9 @@ function checkShape (size: number, chunkSize: number, chunks: number): void {
 export async function chunkFile (bytes: Uint8Array, chunkSize = BLOCK_MAX_BYTES): Promise<ChunkedFile> {
   const count = Math.ceil(bytes.byteLength / chunkSize)
   checkShape(bytes.byteLength, chunkSize, count)
-  const blocks: ChunkedFile['blocks'] = []
-  for (let offset = 0; offset < bytes.byteLength; offset += chunkSize) {
-    const chunk = bytes.subarray(offset, offset + chunkSize)
-    blocks.push({ cid: await cidForBlock(chunk), bytes: chunk })
-  }
-  const manifest = encodeManifest({ size: bytes.byteLength, chunkSize, blocks: blocks.map(b => b.cid) })
-  return { root: await cidForBlock(manifest), manifest, blocks }
+  const blocks: VerifiedBlock[] = []
+  for (let offset = 0; offset < bytes.byteLength; offset += chunkSize) blocks.push(await blockOf(bytes.subarray(offset, offset + chunkSize)))
+  return { manifest: await blockOf(encodeManifest({ size: bytes.byteLength, chunkSize, blocks: blocks.map(b => b.cid) })), blocks }
 }
 
 export function encodeManifest (manifest: FileManifest): Uint8Array {
@@ -63,16 +58,16 @@ export function decodeManifest (bytes: Uint8Array): FileManifest {
   return { size, chunkSize: chunk, blocks: cids }
 }
 
-/** The file from its chunks in order, each checked against the manifest's CID and expected length. */
-export async function assembleFile (manifest: FileManifest, chunks: readonly Uint8Array[]): Promise<Uint8Array> {
+/** The file from its verified chunks in order, each checked against the manifest's CID and expected length. */
+export function assembleFile (manifest: FileManifest, chunks: readonly VerifiedBlock[]): Uint8Array {
   if (chunks.length !== manifest.blocks.length) throw new MalformedMessageError(`${chunks.length} chunks for a manifest of ${manifest.blocks.length}`)
   const out = new Uint8Array(manifest.size)
   for (let i = 0; i < chunks.length; i++) {
-    const chunk = chunks[i] as Uint8Array
+    const chunk = chunks[i] as VerifiedBlock
+    if (!chunk.cid.equals(manifest.blocks[i])) throw new MalformedMessageError(`chunk ${i} is ${chunk.cid.toString()}, not the manifest's ${String(manifest.blocks[i])}`)
     const expected = Math.min(manifest.chunkSize, manifest.size - i * manifest.chunkSize)
-    if (chunk.byteLength !== expected) throw new MalformedMessageError(`chunk ${i} has ${chunk.byteLength} bytes, not ${expected}`)
-    await verifyBlock(manifest.blocks[i] as BlockCid, chunk)
-    out.set(chunk, i * manifest.chunkSize)
+    if (chunk.bytes.byteLength !== expected) throw new MalformedMessageError(`chunk ${i} has ${chunk.bytes.byteLength} bytes, not ${expected}`)
+    out.set(chunk.bytes, i * manifest.chunkSize)
   }
   return out
 }
