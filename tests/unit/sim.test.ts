@@ -29,7 +29,7 @@ describe('simulator', () => {
     const c = await simulate({ ...small, seed: 8 })
     expect(figures(b)).toEqual(figures(a))
     expect(c.bytesPerNodeRound).not.toEqual(a.bytesPerNodeRound)
-  }, 20_000)
+  }, 90_000)
 
   it('200 nodes, 5 rounds across an epoch boundary, with churn: honest nodes verified, every cheater struck', async () => {
     const s = await simulate(config(200, 5))
@@ -44,7 +44,7 @@ describe('simulator', () => {
     expect(s.leaderDisagreement).toBeLessThan(0.05)
     expect(s.churn.joined).toBeGreaterThan(0)
     expect(s.pointsPerVerifiedRound).toBeGreaterThan(0)
-  }, 20_000)
+  }, 90_000)
 
   it('with no volunteer validators at all, the fallback validators still verify honest nodes and strike every cheater', async () => {
     const s = await simulate(config(120, 3, { validatorShare: 0, churn: { crash: 0, leave: 0, join: 0 } }))
@@ -53,5 +53,5 @@ describe('simulator', () => {
     expect(s.cheaterRounds).toBeGreaterThan(0)
     expect(s.cheatersCaught).toBe(1)
     expect(s.cheatersVerified).toBe(0)
-  }, 20_000)
+  }, 90_000)
 })
