@@ -1,4 +1,5 @@
 import type { Page } from '@playwright/test'
+import type { LabPage } from './chromium.ts'
 import type { ChatCompletion } from '../src/core/inference/chat.ts'
 import type { PointsSummary, RoundSummary } from '../src/node/api.ts'
 
@@ -76,4 +77,36 @@ export async function oldestLinkOpenedAt (page: Page, peerId: string): Promise<n
     const links = window.hyperspace?.peers().filter(p => p.peerId === id || p.relay) ?? []
     return Math.min(...links.map(p => p.connectedAt))
   }, peerId)
+}
+
+/** When, counted from a fault's end, page A first showed each step of its recovery: where the time goes. */
+export interface RecoverySteps {
+  /** Every bootstrap relay connected and reserved again. */
+  relayMs: number | null
+  /** A WebRTC connection to page B, seen from A and from B. */
+  webrtcMs: number | null
+  /** A round after the fault verified on page A. */
+  verifiedMs: number | null
+}
+
+/**
+ * Polls both pages every half second from the fault's end until `stop`, noting the first time each
+ * recovery step held. Runs beside the recovery check, whose condition mixes the steps.
+ */
+export function watchRecovery (a: LabPage, b: LabPage, sinceRound: number): { stop(): Promise<RecoverySteps> } {
+  const start = Date.now()
+  const steps: RecoverySteps = { relayMs: null, webrtcMs: null, verifiedMs: null }
+  let running = true
+  const note = (key: keyof RecoverySteps, ok: boolean): void => { if (ok && steps[key] === null) steps[key] = Date.now() - start }
+  const loop = (async () => {
+    while (running) {
+      await (async () => {
+        note('relayMs', await relaysReserved(a.page))
+        note('webrtcMs', await hasWebRtcPeer(a.page, b.peerId) && await hasWebRtcPeer(b.page, a.peerId))
+        note('verifiedMs', await verifiedSince(a.page, sinceRound))
+      })().catch(() => undefined)
+      await sleep(500)
+    }
+  })()
+  return { stop: async () => { running = false; await loop; return steps } }
 }

@@ -23,8 +23,8 @@ export function markdownTable (report: LabReport): string {
     ...report.pairs.map(p => `| ${p.a} ↔ ${p.b} | ${yesNo(p.direct)} | ${yesNo(p.viaTurn)} | ${msOrDash(p.ms)} | ${p.ice.map(i => `${i.local}/${i.remote}`).join(', ') || '—'} | ${yesNo(p.inference)} | ${yesNo(p.pulse)} | ${p.error ?? ''} |`)
   ]
   if (report.faults.length > 0) {
-    lines.push('', '| fault | recovered ms | points continued | rounds lost | note |', '|---|---|---|---|---|',
-      ...report.faults.map(f => `| ${f.fault} | ${msOrDash(f.recoveredMs)} | ${yesNo(f.pointsContinued)} | ${f.roundsLost} | ${[f.note, f.error].filter(s => s !== undefined).join('; ')} |`))
+    lines.push('', '| fault | recovered ms | relay / WebRTC / verified ms | points continued | rounds lost | note |', '|---|---|---|---|---|---|',
+      ...report.faults.map(f => `| ${f.fault} | ${msOrDash(f.recoveredMs)} | ${msOrDash(f.steps?.relayMs ?? null)} / ${msOrDash(f.steps?.webrtcMs ?? null)} / ${msOrDash(f.steps?.verifiedMs ?? null)} | ${yesNo(f.pointsContinued)} | ${f.roundsLost} | ${[f.note, f.error].filter(s => s !== undefined).join('; ')} |`))
   }
   return lines.join('\n')
 }
