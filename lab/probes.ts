@@ -89,18 +89,39 @@ export interface RecoverySteps {
   verifiedMs: number | null
 }
 
+/** Page A's view of its recovery in one line: relays, direct peers and its pulse (LAB_TIMELINE). */
+async function stateLine (a: LabPage): Promise<string> {
+  return await a.page.evaluate(() => {
+    const api = window.hyperspace
+    const relays = (api?.status().relays ?? []).map(r => `relay ${r.connected ? 'up' : 'down'}${r.reserved ? '+reserved' : ''} tries ${r.attempts}${r.lastError !== undefined ? ` (${r.lastError.slice(0, 60)})` : ''}`)
+    const direct = api?.peers().filter(p => p.transport === 'webrtc').length ?? 0
+    const now = api?.pulse.current()
+    const last = api?.pulse.history(1)[0]
+    const pulse = now === null || now === undefined ? 'no pulse' : `round ${now.round % 1000} ${now.phase} seed ${now.seedKnown ? 'known' : 'unknown'} commits ${now.commits} validators ${now.validators}${now.committed ? ' committed' : ''}${now.verified ? ' verified' : ''}`
+    const previous = last === undefined ? '' : `; last ${last.round % 1000} ${last.committed ? 'c' : '-'}${last.revealed ? 'r' : '-'}${last.verified ? 'v' : '-'}${last.skipped !== undefined ? ` skipped ${last.skipped}` : ''}`
+    return [...relays, `webrtc ${direct}`, pulse + previous].join(', ')
+  })
+}
+
 /**
  * Polls both pages every half second from the fault's end until `stop`, noting the first time each
- * recovery step held. Runs beside the recovery check, whose condition mixes the steps.
+ * recovery step held. Runs beside the recovery check, whose condition mixes the steps. With
+ * LAB_TIMELINE set it also prints page A's state whenever it changes.
  */
 export function watchRecovery (a: LabPage, b: LabPage, sinceRound: number): { stop(): Promise<RecoverySteps> } {
   const start = Date.now()
   const steps: RecoverySteps = { relayMs: null, webrtcMs: null, verifiedMs: null }
   let running = true
   const note = (key: keyof RecoverySteps, ok: boolean): void => { if (ok && steps[key] === null) steps[key] = Date.now() - start }
+  let lastLine = ''
   const loop = (async () => {
     while (running) {
       await (async () => {
+        if (process.env.LAB_TIMELINE !== undefined) {
+          const line = await stateLine(a)
+          if (line !== lastLine) console.error(`[+${((Date.now() - start) / 1000).toFixed(1)} s] ${line}`)
+          lastLine = line
+        }
         note('relayMs', await relaysReserved(a.page))
         note('webrtcMs', await hasWebRtcPeer(a.page, b.peerId) && await hasWebRtcPeer(b.page, a.peerId))
         note('verifiedMs', await verifiedSince(a.page, sinceRound))
