@@ -43,6 +43,7 @@ export const DIAL_TIMEOUT_MS = 10_000
 export const RETRY_INITIAL_MS = 1_000
 export const RETRY_MAX_MS = 10_000
 const WATCHDOG_MS = 5_000
+
 /** A relay did not answer a dial in time: behind a dead uplink nothing answers at all. */
 export class RelayDialTimeoutError extends HyperspaceError {
   override name = 'RelayDialTimeoutError'
