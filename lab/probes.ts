@@ -97,7 +97,7 @@ async function stateLine (a: LabPage): Promise<string> {
     const direct = api?.peers().filter(p => p.transport === 'webrtc').length ?? 0
     const now = api?.pulse.current()
     const last = api?.pulse.history(1)[0]
-    const pulse = now === null || now === undefined ? 'no pulse' : `round ${now.round % 1000} ${now.phase} seed ${now.seedKnown ? 'known' : 'unknown'} commits ${now.commits} validators ${now.validators}${now.committed ? ' committed' : ''}${now.verified ? ' verified' : ''}`
+    const pulse = now === null || now === undefined ? 'no pulse' : `round ${now.round % 1000} ${now.phase} committee ${now.committee}/${now.committees ?? '?'} seed ${now.seedKnown ? 'known' : 'unknown'} commits ${now.commits} validators ${now.validators}${now.committed ? ' committed' : ''}${now.verified ? ' verified' : ''}`
     const previous = last === undefined ? '' : `; last ${last.round % 1000} ${last.committed ? 'c' : '-'}${last.revealed ? 'r' : '-'}${last.verified ? 'v' : '-'}${last.skipped !== undefined ? ` skipped ${last.skipped}` : ''}`
     return [...relays, `webrtc ${direct}`, pulse + previous].join(', ')
   })
