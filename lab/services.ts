@@ -16,6 +16,8 @@ export const TURN_PORT = 3478
  * `--minutes` anyway.
  */
 const START_TIMEOUT_MS = 180_000
+/** How long a service has to stop on SIGTERM before it is killed: the relay's graceful stop once hung for minutes. */
+const STOP_GRACE_MS = 10_000
 
 export interface Service {
   /** The line the service printed when it was ready (e.g. the relay's multiaddr). */
@@ -58,7 +60,10 @@ export async function startInInternet (name: string, command: string, args: stri
   })
   const end = async (signal: NodeJS.Signals): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    // A stop that hangs must not hold up the run's cleanup (and with it the --minutes bound).
+    const kill = setTimeout(() => { child.kill('SIGKILL') }, STOP_GRACE_MS)
     await exited
+    clearTimeout(kill)
   }
   return { ready, kill: async () => { await end('SIGKILL') }, stop: async () => { await end('SIGTERM') } }
 }
