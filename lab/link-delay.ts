@@ -69,7 +69,10 @@ export async function delayLink (home: { name: string, router: string }, profile
   return {
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      // Its figures come with a clean exit; a process that hangs is killed so the cleanup goes on.
+      const kill = setTimeout(() => { child.kill('SIGKILL') }, 10_000)
       await exited
+      clearTimeout(kill)
       const stats = /stats (\{.*\})/.exec(output)?.[1]
       const parsed = stats === undefined ? {} : JSON.parse(stats) as Record<string, { packets: number, meanDelayMs: number | null }>
       const up = parsed[String(UP_QUEUE)]
