@@ -114,20 +114,22 @@ export function watchRecovery (a: LabPage, b: LabPage, sinceRound: number): { st
   let running = true
   const note = (key: keyof RecoverySteps, ok: boolean): void => { if (ok && steps[key] === null) steps[key] = Date.now() - start }
   let lastLine = ''
+  const poll = async (): Promise<void> => {
+    if (process.env.LAB_TIMELINE !== undefined) {
+      const line = await stateLine(a)
+      if (line !== lastLine) console.error(`[+${((Date.now() - start) / 1000).toFixed(1)} s] ${line}`)
+      lastLine = line
+    }
+    note('relayMs', await relaysReserved(a.page))
+    note('webrtcMs', await hasWebRtcPeer(a.page, b.peerId) && await hasWebRtcPeer(b.page, a.peerId))
+    note('verifiedMs', await verifiedSince(a.page, sinceRound))
+  }
   const loop = (async () => {
     while (running) {
-      await (async () => {
-        if (process.env.LAB_TIMELINE !== undefined) {
-          const line = await stateLine(a)
-          if (line !== lastLine) console.error(`[+${((Date.now() - start) / 1000).toFixed(1)} s] ${line}`)
-          lastLine = line
-        }
-        note('relayMs', await relaysReserved(a.page))
-        note('webrtcMs', await hasWebRtcPeer(a.page, b.peerId) && await hasWebRtcPeer(b.page, a.peerId))
-        note('verifiedMs', await verifiedSince(a.page, sinceRound))
-      })().catch(() => undefined)
+      await poll().catch(() => undefined)
       await sleep(500)
     }
   })()
-  return { stop: async () => { running = false; await loop; return steps } }
+  // A last look: the measurement may have seen a step (a verified round) between two polls and ended.
+  return { stop: async () => { running = false; await loop; await poll().catch(() => undefined); return steps } }
 }
