@@ -1,5 +1,5 @@
 import { cutUplink, restoreUplink } from './nat.ts'
-import { currentRound, history, oldestLinkOpenedAt, points, reconnected, sleep, timeUntil, verifiedSince } from './probes.ts'
+import { currentRound, history, oldestLinkOpenedAt, points, reconnected, sleep, timeUntil, verifiedSince, watchRecovery, type RecoverySteps } from './probes.ts'
 import { rebind, type Home } from './topology.ts'
 import type { OpenPair } from './pairs.ts'
 
@@ -19,6 +19,8 @@ export interface FaultResult {
   pointsContinued: boolean
   /** Rounds of page A that ended struck or unverified between the fault's start and recovery. */
   roundsLost: number
+  /** When each step of the recovery was first seen, from the fault's end. */
+  steps?: RecoverySteps
   note?: string
   error?: string
 }
@@ -83,27 +85,37 @@ export async function runFault (name: FaultName, ctx: FaultContext): Promise<Fau
     const note = await inject(name, ctx)
     if (note !== undefined) result.note = note
     const endRound = await currentRound(a.node.page)
-    result.recoveredMs = await timeUntil(async () => {
-      if (!(await reconnected(a.node.page, b.node.peerId) && await reconnected(b.node.page, a.node.peerId))) return false
-      const renewed = await oldestLinkOpenedAt(a.node.page, b.node.peerId) >= faultStart && await oldestLinkOpenedAt(b.node.page, a.node.peerId) >= faultStart
-      return renewed || await verifiedSince(a.node.page, endRound)
-    }, RECOVERY_TIMEOUT_MS)
-    if (result.recoveredMs === null) return result
-    const recoveredRound = await currentRound(a.node.page)
-    const before = (await points(a.node.page)).presence
-    result.pointsContinued = await timeUntil(async () => {
-      const rounds = await history(a.node.page)
-      return rounds.some(r => r.round > recoveredRound && r.verified) && (await points(a.node.page)).presence > before
-    }, POINTS_TIMEOUT_MS, 1000) !== null
-    const rounds = await history(a.node.page)
-    if (!result.pointsContinued) {
-      // Why not: what page A recorded for the rounds since it recovered.
-      const since = rounds.filter(r => r.round >= recoveredRound).sort((x, y) => x.round - y.round).slice(0, 6)
-      result.note = [result.note, `after recovery: ${since.map(r => `${r.round % 1000} ${r.committed ? 'c' : '-'}${r.revealed ? 'r' : '-'}${r.verified ? 'v' : '-'}${r.skipped !== undefined ? ` skipped ${r.skipped}` : ''}${r.strike !== undefined ? ` struck ${r.strike.reason}` : ''}`).join(', ') || 'no rounds recorded'}`].filter(s => s !== undefined).join('; ')
+    const watch = watchRecovery(a.node, b.node, endRound)
+    try {
+      await measureRecovery(result, ctx.pair, { faultStart, startRound, endRound })
+    } finally {
+      result.steps = await watch.stop()
     }
-    result.roundsLost = recoveredRound - startRound + 1 - rounds.filter(r => r.round >= startRound && r.round <= recoveredRound && r.verified).length
   } catch (err) {
     result.error = (err as Error).message.split('\n')[0] ?? String(err)
   }
   return result
+}
+
+/** Fills in the recovery time, whether points went on counting and the rounds lost. */
+async function measureRecovery (result: FaultResult, { a, b }: OpenPair, fault: { faultStart: number, startRound: number, endRound: number }): Promise<void> {
+  result.recoveredMs = await timeUntil(async () => {
+    if (!(await reconnected(a.node.page, b.node.peerId) && await reconnected(b.node.page, a.node.peerId))) return false
+    const renewed = await oldestLinkOpenedAt(a.node.page, b.node.peerId) >= fault.faultStart && await oldestLinkOpenedAt(b.node.page, a.node.peerId) >= fault.faultStart
+    return renewed || await verifiedSince(a.node.page, fault.endRound)
+  }, RECOVERY_TIMEOUT_MS)
+  if (result.recoveredMs === null) return
+  const recoveredRound = await currentRound(a.node.page)
+  const before = (await points(a.node.page)).presence
+  result.pointsContinued = await timeUntil(async () => {
+    const rounds = await history(a.node.page)
+    return rounds.some(r => r.round > recoveredRound && r.verified) && (await points(a.node.page)).presence > before
+  }, POINTS_TIMEOUT_MS, 1000) !== null
+  const rounds = await history(a.node.page)
+  if (!result.pointsContinued) {
+    // Why not: what page A recorded for the rounds since it recovered.
+    const since = rounds.filter(r => r.round >= recoveredRound).sort((x, y) => x.round - y.round).slice(0, 6)
+    result.note = [result.note, `after recovery: ${since.map(r => `${r.round % 1000} ${r.committed ? 'c' : '-'}${r.revealed ? 'r' : '-'}${r.verified ? 'v' : '-'}${r.skipped !== undefined ? ` skipped ${r.skipped}` : ''}${r.strike !== undefined ? ` struck ${r.strike.reason}` : ''}`).join(', ') || 'no rounds recorded'}`].filter(s => s !== undefined).join('; ')
+  }
+  result.roundsLost = recoveredRound - fault.startRound + 1 - rounds.filter(r => r.round >= fault.startRound && r.round <= recoveredRound && r.verified).length
 }

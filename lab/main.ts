@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { LabPrivilegeError } from './errors.ts'
 import { FAULT_NAMES, runFault, type FaultName, type FaultResult } from './faults.ts'
+import { delayLink, linkProfile, type LinkReport } from './link-delay.ts'
 import { measurePair, openPair, type PairResult } from './pairs.ts'
 import { checkReport, markdownTable, writeReport } from './report.ts'
 import { startLabRelay, startLabSite, startLabTurn, SITE_PORT, type Service } from './services.ts'
@@ -15,7 +16,8 @@ import type { NatKind } from './nat.ts'
  * server and coturn on a lab "internet". Measures NAT pairs and faults; writes bench/results/lab.json.
  * `--quick` is the CI-sized part: one cone pair, one symmetric pair (TURN), the relay restart.
  */
-const USAGE = `npm run lab -- [--quick] [--check] [--faults a,b] [--cut-seconds 120] [--minutes 40] [--skip-pairs] [--out bench/results/lab.json]
+const USAGE = `npm run lab -- [--quick] [--check] [--faults a,b] [--cut-seconds 120] [--minutes 40] [--skip-pairs] [--no-delay] [--out bench/results/lab.json]
+  --no-delay: the homes' links lose 1% but add no delay or jitter (lab/link-delay.ts)
   --check: exit 1 unless the cone pair connected directly and every other pair over WebRTC (directly
            or via TURN), every pair served the inference request and had a pulse round verified, and
            every fault recovered with points counting on
@@ -31,6 +33,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'bench/results/lab.json' },
     check: { type: 'boolean', default: false },
     'skip-pairs': { type: 'boolean', default: false },
+    'no-delay': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false }
   }
 })
@@ -85,9 +88,17 @@ if (left.length > 0) console.error(`removed leftovers of an earlier run: ${left.
 
 const pairs: PairResult[] = []
 const faultResults: FaultResult[] = []
+const links: LinkReport[] = []
 try {
   const topology = await buildTopology(HOME_KINDS)
   cleanups.push(topology.remove)
+  if (!values['no-delay']) {
+    for (const home of topology.homes) {
+      const link = await delayLink(home, linkProfile(home.index))
+      // Stopped before the namespaces go (cleanups run in reverse), so its figures can be read.
+      cleanups.push(async () => { links.push(await link.stop()) })
+    }
+  }
   const home = (name: string): Home => {
     const found = topology.homes.find(h => h.name === name)
     if (found === undefined) throw new RangeError(`no home ${name}`)
@@ -135,7 +146,7 @@ try {
   clearTimeout(deadline)
   await cleanUp()
 }
-const report = { pairs, faults: faultResults }
+const report = { links, pairs, faults: faultResults }
 writeReport(values.out, report)
 console.log(markdownTable(report))
 if (values.check) {

@@ -46,6 +46,7 @@ export async function openPair (homeA: Home, homeB: Home, origin: string): Promi
 
 const CONNECT_TIMEOUT_MS = 60_000
 const JOB_TIMEOUT_MS = 120_000
+const ICE_READ_TIMEOUT_MS = 10_000
 
 export async function measurePair (homeA: Home, homeB: Home, origin: string): Promise<PairResult> {
   const result: PairResult = { a: homeA.kind, b: homeB.kind, direct: false, viaTurn: false, ms: null, ice: [], inference: false, pulse: false }
@@ -55,7 +56,9 @@ export async function measurePair (homeA: Home, homeB: Home, origin: string): Pr
     const { a, b } = pair
     result.ms = await timeUntil(async () => await hasWebRtcPeer(a.node.page, b.node.peerId) && await hasWebRtcPeer(b.node.page, a.node.peerId), CONNECT_TIMEOUT_MS)
     if (result.ms === null) return result
-    result.ice = await icePaths(a.node.page)
+    // Read until a connected peer connection reports its selected pair: a test run once read none
+    // at the moment libp2p already counted the connection (symmetric pair via TURN, links delayed).
+    await timeUntil(async () => (result.ice = await icePaths(a.node.page)).length > 0, ICE_READ_TIMEOUT_MS, 500)
     result.viaTurn = result.ice.some(p => p.local === 'relay' || p.remote === 'relay')
     result.direct = result.ice.length > 0 && !result.viaTurn
     const round = await currentRound(a.node.page)

@@ -1,4 +1,5 @@
 import type { Page } from '@playwright/test'
+import type { LabPage } from './chromium.ts'
 import type { ChatCompletion } from '../src/core/inference/chat.ts'
 import type { PointsSummary, RoundSummary } from '../src/node/api.ts'
 
@@ -76,4 +77,59 @@ export async function oldestLinkOpenedAt (page: Page, peerId: string): Promise<n
     const links = window.hyperspace?.peers().filter(p => p.peerId === id || p.relay) ?? []
     return Math.min(...links.map(p => p.connectedAt))
   }, peerId)
+}
+
+/** When, counted from a fault's end, page A first showed each step of its recovery: where the time goes. */
+export interface RecoverySteps {
+  /** Every bootstrap relay connected and reserved again. */
+  relayMs: number | null
+  /** A WebRTC connection to page B, seen from A and from B. */
+  webrtcMs: number | null
+  /** A round after the fault verified on page A. */
+  verifiedMs: number | null
+}
+
+/** Page A's view of its recovery in one line: relays, direct peers and its pulse (LAB_TIMELINE). */
+async function stateLine (a: LabPage): Promise<string> {
+  return await a.page.evaluate(() => {
+    const api = window.hyperspace
+    const relays = (api?.status().relays ?? []).map(r => `relay ${r.connected ? 'up' : 'down'}${r.reserved ? '+reserved' : ''} tries ${r.attempts}${r.lastError !== undefined ? ` (${r.lastError.slice(0, 60)})` : ''}`)
+    const direct = api?.peers().filter(p => p.transport === 'webrtc').length ?? 0
+    const now = api?.pulse.current()
+    const last = api?.pulse.history(1)[0]
+    const pulse = now === null || now === undefined ? 'no pulse' : `round ${now.round % 1000} ${now.phase} committee ${now.committee}/${now.committees ?? '?'} seed ${now.seedKnown ? 'known' : 'unknown'} commits ${now.commits} validators ${now.validators}${now.committed ? ' committed' : ''}${now.verified ? ' verified' : ''}`
+    const previous = last === undefined ? '' : `; last ${last.round % 1000} ${last.committed ? 'c' : '-'}${last.revealed ? 'r' : '-'}${last.verified ? 'v' : '-'}${last.skipped !== undefined ? ` skipped ${last.skipped}` : ''}`
+    return [...relays, `webrtc ${direct}`, pulse + previous].join(', ')
+  })
+}
+
+/**
+ * Polls both pages every half second from the fault's end until `stop`, noting the first time each
+ * recovery step held. Runs beside the recovery check, whose condition mixes the steps. With
+ * LAB_TIMELINE set it also prints page A's state whenever it changes.
+ */
+export function watchRecovery (a: LabPage, b: LabPage, sinceRound: number): { stop(): Promise<RecoverySteps> } {
+  const start = Date.now()
+  const steps: RecoverySteps = { relayMs: null, webrtcMs: null, verifiedMs: null }
+  let running = true
+  const note = (key: keyof RecoverySteps, ok: boolean): void => { if (ok && steps[key] === null) steps[key] = Date.now() - start }
+  let lastLine = ''
+  const poll = async (): Promise<void> => {
+    if (process.env.LAB_TIMELINE !== undefined) {
+      const line = await stateLine(a)
+      if (line !== lastLine) console.error(`[+${((Date.now() - start) / 1000).toFixed(1)} s] ${line}`)
+      lastLine = line
+    }
+    note('relayMs', await relaysReserved(a.page))
+    note('webrtcMs', await hasWebRtcPeer(a.page, b.peerId) && await hasWebRtcPeer(b.page, a.peerId))
+    note('verifiedMs', await verifiedSince(a.page, sinceRound))
+  }
+  const loop = (async () => {
+    while (running) {
+      await poll().catch(() => undefined)
+      await sleep(500)
+    }
+  })()
+  // A last look: the measurement may have seen a step (a verified round) between two polls and ended.
+  return { stop: async () => { running = false; await loop; await poll().catch(() => undefined); return steps } }
 }

@@ -1,9 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import type { FaultResult } from './faults.ts'
+import type { LinkReport } from './link-delay.ts'
 import type { PairResult } from './pairs.ts'
 
 export interface LabReport {
+  /** The homes' links: delay and jitter set and applied, loss (empty with --no-delay). */
+  links: LinkReport[]
   pairs: PairResult[]
   faults: FaultResult[]
 }
@@ -22,9 +25,13 @@ export function markdownTable (report: LabReport): string {
     '|---|---|---|---|---|---|---|---|',
     ...report.pairs.map(p => `| ${p.a} ↔ ${p.b} | ${yesNo(p.direct)} | ${yesNo(p.viaTurn)} | ${msOrDash(p.ms)} | ${p.ice.map(i => `${i.local}/${i.remote}`).join(', ') || '—'} | ${yesNo(p.inference)} | ${yesNo(p.pulse)} | ${p.error ?? ''} |`)
   ]
+  if (report.links.length > 0) {
+    lines.push('', '| home link | RTT added ms | jitter ms | loss % | mean one-way delay up / down ms | packets up / down |', '|---|---|---|---|---|---|',
+      ...report.links.map(l => `| ${l.home} | ${l.rttMs} | ±${l.jitterMs} | ${l.lossPercent} | ${msOrDash(l.meanDelayMs.up)} / ${msOrDash(l.meanDelayMs.down)} | ${l.packets.up} / ${l.packets.down} |`))
+  }
   if (report.faults.length > 0) {
-    lines.push('', '| fault | recovered ms | points continued | rounds lost | note |', '|---|---|---|---|---|',
-      ...report.faults.map(f => `| ${f.fault} | ${msOrDash(f.recoveredMs)} | ${yesNo(f.pointsContinued)} | ${f.roundsLost} | ${[f.note, f.error].filter(s => s !== undefined).join('; ')} |`))
+    lines.push('', '| fault | recovered ms | relay / WebRTC / verified ms | points continued | rounds lost | note |', '|---|---|---|---|---|---|',
+      ...report.faults.map(f => `| ${f.fault} | ${msOrDash(f.recoveredMs)} | ${msOrDash(f.steps?.relayMs ?? null)} / ${msOrDash(f.steps?.webrtcMs ?? null)} / ${msOrDash(f.steps?.verifiedMs ?? null)} | ${yesNo(f.pointsContinued)} | ${f.roundsLost} | ${[f.note, f.error].filter(s => s !== undefined).join('; ')} |`))
   }
   return lines.join('\n')
 }

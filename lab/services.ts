@@ -10,6 +10,15 @@ export const RELAY_PORT = 4002
 export const SITE_PORT = 8080
 export const TURN_PORT = 3478
 
+/**
+ * How long a service may take to print its ready line. The app server (vite preview, under tsx) took
+ * more than 60 s twice on a machine whose load average was 20–30 from other work; a run is bounded by
+ * `--minutes` anyway.
+ */
+const START_TIMEOUT_MS = 180_000
+/** How long a service has to stop on SIGTERM before it is killed: the relay's graceful stop once hung for minutes. */
+const STOP_GRACE_MS = 10_000
+
 export interface Service {
   /** The line the service printed when it was ready (e.g. the relay's multiaddr). */
   ready: string
@@ -26,7 +35,7 @@ export async function startInInternet (name: string, command: string, args: stri
   const child: ChildProcess = spawn('ip', ['netns', 'exec', INTERNET, command, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   let output = ''
   const ready = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new LabServiceError(`${name} did not start in 60 s: ${output.slice(-2000)}`)) }, 60_000)
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new LabServiceError(`${name} did not start in ${START_TIMEOUT_MS / 1000} s: ${output.slice(-2000)}`)) }, START_TIMEOUT_MS)
     const onData = (chunk: Buffer): void => {
       output += chunk.toString()
       const match = readyPattern.exec(output)
@@ -51,7 +60,10 @@ export async function startInInternet (name: string, command: string, args: stri
   })
   const end = async (signal: NodeJS.Signals): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    // A stop that hangs must not hold up the run's cleanup (and with it the --minutes bound).
+    const kill = setTimeout(() => { child.kill('SIGKILL') }, STOP_GRACE_MS)
     await exited
+    clearTimeout(kill)
   }
   return { ready, kill: async () => { await end('SIGKILL') }, stop: async () => { await end('SIGTERM') } }
 }

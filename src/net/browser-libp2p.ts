@@ -1,7 +1,6 @@
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { noise } from '@libp2p/noise'
 import { webRTC } from '@libp2p/webrtc'
-import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -9,6 +8,7 @@ import { deferredDHT, type DeferredDHT } from './deferred-dht.ts'
 import { dhtProtocol, hyperspaceServices, type HyperspaceServices } from './services.ts'
 import { MAX_BOOTSTRAP_ADDRS, type NodeConfig } from '../core/config.ts'
 import { MAX_DIRECT_PEERS } from './direct-dialer.ts'
+import { webSocketsClosingAborted } from './websocket-dial.ts'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 // A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
@@ -46,7 +46,7 @@ export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeC
       listen: [...Array<string>(reservations).fill('/p2p-circuit'), '/webrtc']
     },
     transports: [
-      webSockets(),
+      webSocketsClosingAborted(),
       webRTC({ rtcConfiguration: { iceServers: config.iceServers }, dataChannel: { maxMessageSize: DATA_CHANNEL_MESSAGE_BYTES } }),
       circuitRelayTransport({ reservationCompletionTimeout: 10_000 })
     ],

@@ -1,8 +1,8 @@
 import { peerIdFromString } from '@libp2p/peer-id'
-import { errorMessage } from '../core/errors.ts'
+import { errorMessage, HyperspaceError } from '../core/errors.ts'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
-import { Backoff } from '../core/backoff.ts'
+import { RetrySchedule } from '../core/retry-schedule.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { Libp2p } from '@libp2p/interface'
 
@@ -20,7 +20,7 @@ export interface RelayStatus {
 interface KeptRelay {
   addr: Multiaddr
   status: RelayStatus
-  backoff: Backoff
+  retries: RetrySchedule
   dialing: boolean
   cancelRetry?: () => void
 }
@@ -29,21 +29,42 @@ export interface RelayKeeperEvents {
   change: CustomEvent<RelayStatus[]>
 }
 
-const DIAL_TIMEOUT_MS = 10_000
+/**
+ * A dial to a relay behind a dead uplink hangs (nothing answers its SYNs) until this; the next one
+ * starts at once (RetrySchedule), so one is always under way and its SYN retransmissions (1, 3, 7 s
+ * after it starts) find a restored uplink within about 4 s.
+ */
+export const DIAL_TIMEOUT_MS = 10_000
+/**
+ * The retry delays: 1 s doubling up to 10 s, with full jitter. The bound is what a restarted relay or
+ * a browser back on the network waits at most; the lab's uplink cut (issue 15) waited up to 30 s
+ * plus a dial timeout for the relay before, most of a 108 s recovery.
+ */
+export const RETRY_INITIAL_MS = 1_000
+export const RETRY_MAX_MS = 10_000
 const WATCHDOG_MS = 5_000
+
+/** A relay did not answer a dial in time: behind a dead uplink nothing answers at all. */
+export class RelayDialTimeoutError extends HyperspaceError {
+  override name = 'RelayDialTimeoutError'
+
+  constructor (ms: number) { super('ERR_RELAY_DIAL_TIMEOUT', `The relay did not answer within ${ms} ms`) }
+}
+
 /** The connection manager prunes the peers with the lowest tag values first: relays carry everything else. */
 const RELAY_TAG = { name: 'hyperspace-relay', value: 100 }
 
 /**
  * Keeps this node connected to every bootstrap relay: dials them all at start, and redials any that
- * drops with exponential backoff (1 s up to 30 s), forever, without a page reload. The circuit relay
- * transport re-reserves by itself once a relay is connected again.
+ * drops on a bounded schedule (RetrySchedule: 1 s up to 10 s between attempt starts), forever, without
+ * a page reload; a network change (`redialNow`) starts over at once. The circuit relay transport
+ * re-reserves by itself once a relay is connected again.
  */
 export class RelayKeeper extends TypedEventEmitter<RelayKeeperEvents> {
   private readonly relays: KeptRelay[]
   private stopWatchdog?: () => void
 
-  constructor (private readonly libp2p: Libp2p, private readonly scheduler: Scheduler, addrs: string[]) {
+  constructor (private readonly libp2p: Libp2p, private readonly scheduler: Scheduler, addrs: string[], random: () => number = Math.random) {
     super()
     this.relays = addrs.map(text => {
       const addr = multiaddr(text)
@@ -51,7 +72,7 @@ export class RelayKeeper extends TypedEventEmitter<RelayKeeperEvents> {
       return {
         addr,
         status: { peerId, addr: text, connected: false, reserved: false, attempts: 0 },
-        backoff: new Backoff({ initialMs: 1_000, maxMs: 30_000 }),
+        retries: new RetrySchedule({ initialMs: RETRY_INITIAL_MS, maxMs: RETRY_MAX_MS, random }),
         dialing: false
       }
     })
@@ -92,13 +113,17 @@ export class RelayKeeper extends TypedEventEmitter<RelayKeeperEvents> {
     for (const relay of this.relays) this.clearRetry(relay)
   }
 
-  /** Dial every relay that is down now, skipping its backoff (used when the browser comes back online). */
+  /**
+   * The browser is back online or on another network: every relay that is down is dialled now, and
+   * its schedule starts over (the delays it grew belonged to the old network).
+   */
   redialNow (): void {
     for (const relay of this.relays) {
-      if (!relay.status.connected && !relay.dialing) {
-        this.clearRetry(relay)
-        void this.dial(relay)
-      }
+      if (relay.status.connected) continue
+      relay.retries.reset()
+      if (relay.dialing) continue
+      this.clearRetry(relay)
+      void this.dial(relay)
     }
   }
 
@@ -106,7 +131,7 @@ export class RelayKeeper extends TypedEventEmitter<RelayKeeperEvents> {
     const relay = this.find(evt.detail.toString())
     if (relay === undefined) return
     this.clearRetry(relay)
-    relay.backoff.reset()
+    relay.retries.reset()
     this.update(relay, { connected: true, attempts: 0, nextRetryAt: undefined, lastError: undefined })
   }
 
@@ -152,7 +177,7 @@ export class RelayKeeper extends TypedEventEmitter<RelayKeeperEvents> {
 
   private scheduleRetry (relay: KeptRelay): void {
     this.clearRetry(relay)
-    const delay = relay.backoff.next()
+    const delay = relay.retries.delay(this.scheduler.now())
     relay.cancelRetry = this.scheduler.after(delay, () => {
       relay.cancelRetry = undefined
       void this.dial(relay)
@@ -163,15 +188,20 @@ export class RelayKeeper extends TypedEventEmitter<RelayKeeperEvents> {
   private async dial (relay: KeptRelay): Promise<void> {
     if (relay.dialing) return
     relay.dialing = true
+    relay.retries.started(this.scheduler.now())
     this.update(relay, { attempts: relay.status.attempts + 1, nextRetryAt: undefined })
+    // The timeout runs on the node's clock, as every other timer does (a hidden tab's own are throttled).
+    const timeout = new AbortController()
+    const cancelTimeout = this.scheduler.after(DIAL_TIMEOUT_MS, () => { timeout.abort(new RelayDialTimeoutError(DIAL_TIMEOUT_MS)) })
     try {
-      await this.libp2p.dial(relay.addr, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
-      relay.backoff.reset()
+      await this.libp2p.dial(relay.addr, { signal: timeout.signal })
+      relay.retries.reset()
       this.update(relay, { connected: true, attempts: 0, lastError: undefined })
     } catch (err) {
       this.update(relay, { connected: false, lastError: errorMessage(err).slice(0, 200) })
       this.scheduleRetry(relay)
     } finally {
+      cancelTimeout()
       relay.dialing = false
     }
   }

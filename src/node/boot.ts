@@ -17,6 +17,7 @@ import { NodeHost } from './host.ts'
 import { ProverClient } from './prover-client.ts'
 import { TabLock } from './tab-lock.ts'
 import { WorkerScheduler } from './worker-scheduler.ts'
+import { browserConnectivity } from './connectivity.ts'
 import type { NodeApi } from './api.ts'
 import { FetchProxyFetcher } from './proxy-fetcher.ts'
 
@@ -117,7 +118,7 @@ export async function bootHost (config: NodeConfig): Promise<NodeHost> {
     models: new BrowserModelHost({ hardware, served: new ServedModelsStore(db), embedding: new EmbeddingModelStore({ choice: new EmbeddingChoiceStore(db) }) }),
     embedder: new WorkerEmbedder(),
     isBrowserOnline: () => navigator.onLine,
-    connectivity: window
+    connectivity: browserConnectivity()
   }, new TabLock())
   host.addEventListener('change', evt => {
     if (evt.detail.phase === 'running') window.hyperspace = evt.detail.node

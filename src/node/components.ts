@@ -42,5 +42,6 @@ export interface NodeComponents {
   proxyFetcher: ProxyFetcher
   /** Whether the browser reports a network; the node listens for changes on `connectivity`. */
   isBrowserOnline: () => boolean
+  /** `online` (also when the network changes) and `offline` events: see src/node/connectivity.ts. */
   connectivity: EventTarget
 }
