@@ -14,8 +14,7 @@ import { tasksApi, type TasksApi } from './tasks-api.ts'
 import { RECENT_RECEIPTS } from './receipt-book.ts'
 import { createSession, startSession, stopSession, type Session } from './session.ts'
 import type { BlocksApi, PointsApi, ChatCompletionsApi, ConnectionState, EmbedOptions, EmbedResult, IdentityApi, MemoryApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, ProxyApi, PulseApi, ReceiptsApi } from './api.ts'
-import type { BlockCoordinator } from './block-coordinator.ts'
-import type { MemoryCoordinator } from './memory-coordinator.ts'
+import type { Jobs } from './jobs.ts'
 import type { NodeComponents } from './components.ts'
 import type { ChatCompletion, ChatCompletionChunk, NodeChatRequest } from '../core/inference/chat.ts'
 import type { PointsSummary } from '../core/points.ts'
@@ -39,11 +38,12 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   readonly blocks: BlocksApi
   readonly memory: MemoryApi
   readonly proxy: ProxyApi = proxyApi({
-    coordinator: () => this.session?.proxy,
+    coordinator: async () => (await this.jobs()).proxy,
+    served: () => this.session?.jobs.current?.proxy.list() ?? [],
     hosts: () => this.settings.proxyHosts,
     saveHosts: async proxyHosts => { await this.changeSettings(current => ({ ...current, proxyHosts })) }
   })
-  readonly tasks: TasksApi = tasksApi(() => this.session?.tasks)
+  readonly tasks: TasksApi = tasksApi(async () => (await this.jobs()).tasks)
   readonly points: PointsApi = Object.assign((): PointsSummary => this.ownPoints(), {
     of: async (peerId: string, options?: Parameters<PointsApi['of']>[1]) => {
       if (this.session === undefined) throw new NodeNotRunningError()
@@ -82,33 +82,23 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       delete: async id => { await models.delete(id) },
       state: () => models.state()
     }
-    const create = async (request: NodeChatRequest, options?: { signal?: AbortSignal }): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> => {
-      if (this.session === undefined) throw new NodeNotRunningError()
-      return await this.session.inference.create(request, options?.signal)
-    }
+    const create = async (request: NodeChatRequest, options?: { signal?: AbortSignal }): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> =>
+      await (await this.jobs()).inference.create(request, options?.signal)
     this.chat = { completions: { create } as ChatCompletionsApi }
     this.receipts = {
       recent: n => this.session?.receipts.recent(Math.max(0, Math.min(n, RECENT_RECEIPTS))) ?? [],
       state: () => this.session?.receipts.state() ?? { entries: 0, broken: null }
     }
-    const blocks = (): BlockCoordinator => {
-      if (this.session === undefined) throw new NodeNotRunningError()
-      return this.session.blocks
-    }
     this.blocks = {
-      put: async bytes => await blocks().put(bytes),
-      get: async (cid, options) => await blocks().get(cid, options),
-      providers: async (cid, options) => await blocks().providers(cid, options),
-      stats: async () => await blocks().stats()
-    }
-    const memory = (): MemoryCoordinator => {
-      if (this.session === undefined) throw new NodeNotRunningError()
-      return this.session.memory
+      put: async bytes => await (await this.jobs()).blocks.put(bytes),
+      get: async (cid, options) => await (await this.jobs()).blocks.get(cid, options),
+      providers: async (cid, options) => await (await this.jobs()).blocks.providers(cid, options),
+      stats: async () => await (await this.jobs()).blocks.stats()
     }
     this.memory = {
-      put: async (key, input, meta, options) => await memory().put(key, input, meta, options),
-      query: async (input, k, options) => await memory().query(input, k, options),
-      held: () => this.session?.memory.held() ?? 0
+      put: async (key, input, meta, options) => await (await this.jobs()).memory.put(key, input, meta, options),
+      query: async (input, k, options) => await (await this.jobs()).memory.query(input, k, options),
+      held: () => this.session?.jobs.current?.memory.held() ?? 0
     }
   }
 
@@ -145,14 +135,19 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       hardware: this.components.hardware,
       warnings: [...this.components.config.warnings],
       startedAt: this.startedAt,
-      serving: session?.inference.servingState() ?? null,
+      serving: session?.jobs.current?.inference.servingState() ?? null,
       ...(this.identityConflictRound !== undefined ? { identityConflictRound: this.identityConflictRound } : {})
     }
   }
 
   async embed (texts: string[], options?: EmbedOptions): Promise<EmbedResult> {
+    return await (await this.jobs()).embedding.embed(texts, options)
+  }
+
+  /** The job coordinators: a call before the node loads them (once online) loads them now and waits (OnDemand.ready). */
+  private async jobs (): Promise<Jobs> {
     if (this.session === undefined) throw new NodeNotRunningError()
-    return await this.session.embedding.embed(texts, options)
+    return await this.session.jobs.ready()
   }
 
   private ownPoints (): PointsSummary {
@@ -225,12 +220,14 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     working.set('inference', !running
       ? notRunning
       : chatModels.length > 0 ? { available: true } : { available: false, reason: 'no model loaded: pull one under Models' })
-    working.set('caching', this.session?.inference.cachingAvailability() ?? notRunning)
-    working.set('embedding', this.session?.embedding.availability() ?? notRunning)
-    working.set('storage', this.session?.blocks.availability() ?? notRunning)
-    working.set('memory', this.session?.memory.availability() ?? notRunning)
-    working.set('proxy', this.session?.proxy.availability() ?? notRunning)
-    working.set('orchestration', this.session?.tasks.availability() ?? notRunning)
+    const jobs = this.session?.jobs.current
+    const notLoaded = running && jobs === undefined ? { available: false, reason: 'the job services are loading' } : notRunning
+    working.set('caching', jobs?.inference.cachingAvailability() ?? notLoaded)
+    working.set('embedding', jobs?.embedding.availability() ?? notLoaded)
+    working.set('storage', jobs?.blocks.availability() ?? notLoaded)
+    working.set('memory', jobs?.memory.availability() ?? notLoaded)
+    working.set('proxy', jobs?.proxy.availability() ?? notLoaded)
+    working.set('orchestration', jobs?.tasks.availability() ?? notLoaded)
     return working
   }
 
@@ -254,10 +251,11 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       await this.components.settingsStore.save(next)
       this.settings = next
       this.queueStatus()
-      this.session?.embedding.sync()
-      this.session?.blocks.reprovide()
-      this.session?.memory.sync()
-      this.session?.proxy.sync()
+      const jobs = this.session?.jobs.current
+      jobs?.embedding.sync()
+      jobs?.blocks.reprovide()
+      jobs?.memory.sync()
+      jobs?.proxy.sync()
       await this.session?.gossip.announce()
     })
     this.settingsWrites = applied.catch(() => {})
@@ -272,7 +270,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       proxyHosts: () => this.settings.proxyHosts ?? NO_HOST_LISTS,
       proxyServed: served => { this.safeDispatchEvent('proxy', { detail: served }) }
     })
-    const { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, memory, peerPoints } = session
+    const { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, peerPoints } = session
     peerPoints.addEventListener('change', evt => { this.safeDispatchEvent('peer-points', { detail: evt.detail }) })
     receipts.addEventListener('change', evt => {
       this.safeDispatchEvent('receipts', { detail: evt.detail })
@@ -283,7 +281,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     gossip.addEventListener('announcement', evt => {
       this.queuePeers()
       this.dialAnnounced(dialer, evt.detail.peerId, evt.detail.announcement.addrs)
-      memory.peersChanged()
+      session.jobs.current?.memory.peersChanged()
     })
     gossip.addEventListener('invalid', evt => { misbehaviour.record(evt.detail.peerId, evt.detail.error?.message ?? 'unsigned message') })
     pulse.addEventListener('invalid', evt => { misbehaviour.record(evt.detail.peerId, evt.detail.error.message) })
@@ -345,8 +343,8 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     }
     // The relays hold the DHT: served models are announced again whenever one comes (back).
     if (relayConnected && !this.relayWasConnected) {
-      session?.inference.reprovide()
-      session?.blocks.reprovide()
+      session?.jobs.current?.inference.reprovide()
+      session?.jobs.current?.blocks.reprovide()
     }
     this.relayWasConnected = relayConnected
     this.queueStatus()
@@ -364,7 +362,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   }
 
   private readonly onEmbeddingModelChange = (evt: CustomEvent<{ deleted?: string }>): void => {
-    this.session?.embedding.modelChanged(evt.detail.deleted)
+    this.session?.jobs.current?.embedding.modelChanged(evt.detail.deleted)
   }
 
   private readonly onModelsChange = (evt: CustomEvent<ModelsState>): void => {
@@ -391,7 +389,9 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     if (session === undefined || this.deferredWorkStarted) return
     this.deferredWorkStarted = true
     session.libp2p.services.dht.load().catch(err => { console.warn('hyperspace: could not start the DHT', err) })
-    session.embedding.sync()
+    session.jobs.ready().then(jobs => { jobs.embedding.sync() }, err => {
+      if (this.session === session) console.warn('hyperspace: could not load the job services', err)
+    })
   }
 
   private readonly queuePeers = coalesced(() => { this.safeDispatchEvent('peers', { detail: this.peers() }) })
