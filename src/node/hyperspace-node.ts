@@ -379,8 +379,9 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   /** Many libp2p events arrive together; the UI gets one update per task. */
   private readonly queueStatus = coalesced(() => {
     const status = this.status()
-    if (status.state === 'online' || status.state === 'offline') this.startDeferredWork()
     this.safeDispatchEvent('status', { detail: status })
+    // After the event: what it starts loading is loaded after 'online', not before.
+    if (status.state === 'online' || status.state === 'offline') this.startDeferredWork()
   })
 
   /** See DEFERRED_WORK_AT_THE_LATEST_MS, and docs/architecture.md, "Initial JS". */
