@@ -82,15 +82,6 @@ export class NodeNotRunningError extends HyperspaceError {
   constructor () { super('ERR_NODE_NOT_RUNNING', 'The node is not running in this tab') }
 }
 
-/** The node's job services (chat, embeddings, blocks, memory, proxy, tasks) could not be loaded. */
-export class JobsUnavailableError extends HyperspaceError {
-  override name = 'JobsUnavailableError'
-
-  constructor (cause: unknown) {
-    super('ERR_JOBS_UNAVAILABLE', `The node's job services could not be loaded: ${errorMessage(cause)}`, { cause })
-  }
-}
-
 export class BadSignatureError extends HyperspaceError {
   override name = 'BadSignatureError'
 

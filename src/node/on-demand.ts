@@ -1,4 +1,13 @@
-import { JobsUnavailableError, NodeNotRunningError } from '../core/errors.ts'
+import { HyperspaceError, NodeNotRunningError, errorMessage } from '../core/errors.ts'
+
+/** The node's job services (chat, embeddings, blocks, memory, proxy, tasks) could not be loaded. */
+export class JobsUnavailableError extends HyperspaceError {
+  override name = 'JobsUnavailableError'
+
+  constructor (cause: unknown) {
+    super('ERR_JOBS_UNAVAILABLE', `The node's job services could not be loaded: ${errorMessage(cause)}`, { cause })
+  }
+}
 
 /** What a loader builds: the parts, started, and how to stop them. */
 export interface Loaded<T> {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { JobsUnavailableError, NodeNotRunningError } from '../../src/core/errors.ts'
-import { OnDemand, type Loaded } from '../../src/node/on-demand.ts'
+import { NodeNotRunningError } from '../../src/core/errors.ts'
+import { JobsUnavailableError, OnDemand, type Loaded } from '../../src/node/on-demand.ts'
 
 /** A loader whose load the test finishes (or fails) itself, counting loads and stops. */
 function gatedLoader (): { loader: () => Promise<Loaded<{ id: number }>>, finish: () => void, fail: (err: Error) => void, loads: number, stops: number } {
