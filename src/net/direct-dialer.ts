@@ -1,3 +1,5 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { transportKind } from './transport-kind.ts'
 import type { Scheduler } from '../core/scheduler.ts'
@@ -77,6 +79,15 @@ export class DirectDialer {
     this.fallbacks.clear()
     this.redials.clear()
     this.pending.clear()
+  }
+
+  /** consider() with addresses from the network or from storage: what does not parse is skipped. */
+  considerAnnounced (peerId: string, addrs: string[], force = false): void {
+    try {
+      this.consider(peerIdFromString(peerId), addrs.map(a => multiaddr(a)), force)
+    } catch (err) {
+      console.warn('hyperspace: unusable addresses for', peerId, err)
+    }
   }
 
   /** Try a peer now, e.g. one remembered from an earlier visit. */

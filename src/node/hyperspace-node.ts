@@ -1,6 +1,4 @@
 import { coalesced } from './coalesced.ts'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import { capabilityStatuses, enabledCapabilities, pulledModelServing, type Availability, type CapabilityName, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
 import { NodeNotRunningError } from '../core/errors.ts'
@@ -19,7 +17,6 @@ import type { NodeComponents } from './components.ts'
 import type { ChatCompletion, ChatCompletionChunk, NodeChatRequest } from '../core/inference/chat.ts'
 import type { PointsSummary } from '../core/points.ts'
 import type { HyperspaceLibp2p } from '../net/browser-libp2p.ts'
-import type { DirectDialer } from '../net/direct-dialer.ts'
 import type { NodeSettings } from '../storage/settings-store.ts'
 import type { Connection, PrivateKey } from '@libp2p/interface'
 
@@ -28,6 +25,8 @@ import type { Connection, PrivateKey } from '@libp2p/interface'
  * is online or offline, or this long after its session started when it is still connecting.
  */
 const DEFERRED_WORK_AT_THE_LATEST_MS = 5_000
+/** The embedding model's download and compile take the CPU the first WebRTC dials need: it waits for the first direct peer, or this long. */
+const MODEL_AFTER_DEFERRED_MS = 3_000
 
 export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements NodeApi {
   readonly identity: IdentityApi
@@ -280,7 +279,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     keeper.addEventListener('change', this.onRelayChange)
     gossip.addEventListener('announcement', evt => {
       this.queuePeers()
-      this.dialAnnounced(dialer, evt.detail.peerId, evt.detail.announcement.addrs)
+      dialer.considerAnnounced(evt.detail.peerId, evt.detail.announcement.addrs)
       session.jobs.current?.memory.peersChanged()
     })
     gossip.addEventListener('invalid', evt => { misbehaviour.record(evt.detail.peerId, evt.detail.error?.message ?? 'unsigned message') })
@@ -320,18 +319,9 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     await this.bringUp(key)
   }
 
-  /** Addresses come from the network or from storage: parse defensively, skip what does not parse. */
-  private dialAnnounced (dialer: DirectDialer, peerId: string, addrs: string[], force = false): void {
-    try {
-      dialer.consider(peerIdFromString(peerId), addrs.map(a => multiaddr(a)), force)
-    } catch (err) {
-      console.warn('hyperspace: unusable addresses for', peerId, err)
-    }
-  }
-
   /** Peers from earlier visits are redialled as soon as a relay can carry the signalling. */
   private async dialCachedPeers (session: Session): Promise<void> {
-    for (const peer of await this.components.peerCache.recent()) this.dialAnnounced(session.dialer, peer.peerId, peer.addrs, true)
+    for (const peer of await this.components.peerCache.recent()) session.dialer.considerAnnounced(peer.peerId, peer.addrs, true)
   }
 
   private readonly onRelayChange = (): void => {
@@ -354,6 +344,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     const conn = evt.detail
     const session = this.session
     if (session === undefined || transportKind(conn) !== 'webrtc') return
+    this.loadEmbeddingModel(session)
     void session.libp2p.peerStore.get(conn.remotePeer).then(peer => this.components.peerCache.record({
       peerId: conn.remotePeer.toString(),
       addrs: peer.addresses.map(a => a.multiaddr.toString()).filter(a => a.includes('/webrtc')),
@@ -390,9 +381,13 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     if (session === undefined || this.deferredWorkStarted) return
     this.deferredWorkStarted = true
     session.libp2p.services.dht.load().catch(err => { console.warn('hyperspace: could not start the DHT', err) })
-    session.jobs.ready().then(jobs => { jobs.embedding.sync() }, err => {
-      if (this.session === session) console.warn('hyperspace: could not load the job services', err)
-    })
+    session.jobs.ready().catch(err => { if (this.session === session) console.warn('hyperspace: could not load the job services', err) })
+    this.components.scheduler.after(MODEL_AFTER_DEFERRED_MS, () => { this.loadEmbeddingModel(session) })
+    if (session.libp2p.getConnections().some(c => transportKind(c) === 'webrtc')) this.loadEmbeddingModel(session)
+  }
+
+  private loadEmbeddingModel (session: Session): void {
+    if (this.session === session && this.deferredWorkStarted) session.jobs.ready().then(jobs => { jobs.embedding.sync() }, () => {})
   }
 
   private readonly queuePeers = coalesced(() => { this.safeDispatchEvent('peers', { detail: this.peers() }) })
