@@ -112,15 +112,20 @@ describe('direct dialer attempts', () => {
     return { clock, attempts }
   }
 
+  /** The dial reports progress `times` times, `ms` apart, and is still under way. */
+  function progressEvery (clock: ReturnType<typeof steppedClock>, attempt: Attempt, ms: number, times: number): void {
+    for (let i = 0; i < times; i++) {
+      clock.run(ms)
+      attempt.progress()
+    }
+    expect(attempt.signal.aborted).toBe(false)
+  }
+
   it('a first attempt that keeps reporting progress runs past 2 s; 2 s without progress ends it, and the next attempt starts', async () => {
     const { clock, attempts } = await dialling()
     expect(attempts).toHaveLength(1)
     const first = attempts[0] as Attempt
-    for (let i = 0; i < 4; i++) {
-      clock.run(1_500)
-      first.progress()
-    }
-    expect(first.signal.aborted).toBe(false)
+    progressEvery(clock, first, 1_500, 4)
     clock.run(1_999)
     expect(first.signal.aborted).toBe(false)
     clock.run(1)
@@ -134,11 +139,7 @@ describe('direct dialer attempts', () => {
   it('an attempt ends after four times its stall timeout however it progresses', async () => {
     const { clock, attempts } = await dialling()
     const first = attempts[0] as Attempt
-    for (let i = 0; i < 7; i++) {
-      clock.run(1_000)
-      first.progress()
-    }
-    expect(first.signal.aborted).toBe(false)
+    progressEvery(clock, first, 1_000, 7)
     clock.run(1_000)
     expect(first.signal.aborted).toBe(true)
   })
