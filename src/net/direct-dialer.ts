@@ -1,3 +1,5 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { transportKind } from './transport-kind.ts'
 import type { Scheduler } from '../core/scheduler.ts'
@@ -5,11 +7,15 @@ import type { Connection, Libp2p, PeerId, PeerInfo, PeerUpdate } from '@libp2p/i
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**
- * Per-attempt timeouts. A WebRTC dial over a relay normally opens in 0.1-0.6 s, but two peers dialling
- * one target at once sometimes hang until the timeout; a retry then succeeds at once. Short first,
- * longer later for slow real-world ICE.
+ * An attempt is given up when its dial reports no progress (relay circuit, Noise, SDP, ICE candidates,
+ * upgrade) for this long: two peers dialling one target at once sometimes hang, and a retry then
+ * succeeds at once. Short first, longer later for slow real-world ICE. A dial that still progresses is
+ * not cut: on a busy machine one takes 2 s or more, and a fixed 2 s timeout aborted them just before
+ * they opened, so the first direct peer came a whole retry later.
  */
-const ATTEMPT_TIMEOUTS_MS = [2_000, 4_000, 8_000]
+const STALL_TIMEOUTS_MS = [2_000, 4_000, 8_000]
+/** However it progresses, an attempt ends after this many times its stall timeout. */
+const ATTEMPT_STALLS = 4
 /** If the peer that should dial (lower id) has not connected after this, the other side dials too. */
 const FALLBACK_MS = 8_000
 /**
@@ -73,6 +79,15 @@ export class DirectDialer {
     this.fallbacks.clear()
     this.redials.clear()
     this.pending.clear()
+  }
+
+  /** consider() with addresses from the network or from storage: what does not parse is skipped. */
+  considerAnnounced (peerId: string, addrs: string[], force = false): void {
+    try {
+      this.consider(peerIdFromString(peerId), addrs.map(a => multiaddr(a)), force)
+    } catch (err) {
+      console.warn('hyperspace: unusable addresses for', peerId, err)
+    }
   }
 
   /** Try a peer now, e.g. one remembered from an earlier visit. */
@@ -157,14 +172,29 @@ export class DirectDialer {
     const id = peerId.toString()
     this.inFlight.add(id)
     try {
-      for (let attempt = 0; attempt < ATTEMPT_TIMEOUTS_MS.length && !this.hasDirect(peerId); attempt++) {
+      for (let attempt = 0; attempt < STALL_TIMEOUTS_MS.length && !this.hasDirect(peerId); attempt++) {
         const addr = addrs[attempt % addrs.length]
         if (addr === undefined) break
+        const stallMs = STALL_TIMEOUTS_MS[attempt] ?? 8_000
+        const controller = new AbortController()
+        const giveUp = (): void => { controller.abort(new DOMException('the direct dial stalled', 'TimeoutError')) }
+        let cancelStall = this.scheduler.after(stallMs, giveUp)
+        const cancelCap = this.scheduler.after(stallMs * ATTEMPT_STALLS, giveUp)
         try {
           // force: an existing relayed connection must not stand in for the direct one.
-          await this.libp2p.dial(addr, { signal: AbortSignal.timeout(ATTEMPT_TIMEOUTS_MS[attempt] ?? 8_000), force: true })
+          await this.libp2p.dial(addr, {
+            signal: controller.signal,
+            force: true,
+            onProgress: () => {
+              cancelStall()
+              cancelStall = this.scheduler.after(stallMs, giveUp)
+            }
+          })
         } catch {
           await new Promise<void>(resolve => this.scheduler.after(250 * (attempt + 1), resolve))
+        } finally {
+          cancelStall()
+          cancelCap()
         }
       }
     } finally {

@@ -4,11 +4,9 @@ import { openHyperspaceDb } from '../storage/database.ts'
 import { IdentityStore } from '../storage/identity-store.ts'
 import { PeerCacheStore } from '../storage/peer-cache-store.ts'
 import { PulseStore } from '../storage/pulse-store.ts'
-import { BlockStore, blockQuotaFrom } from '../storage/block-store.ts'
 import { ReceiptStore } from '../storage/receipt-store.ts'
 import { EmbeddingChoiceStore, ServedModelsStore } from '../storage/served-models-store.ts'
 import { SettingsStore } from '../storage/settings-store.ts'
-import { VectorStore } from '../storage/vector-store.ts'
 import { BrowserModelHost } from './browser-model-host.ts'
 import { WorkerEmbedder } from './embedder.ts'
 import { EmbeddingModelStore } from './embedding-model-store.ts'
@@ -19,7 +17,7 @@ import { TabLock } from './tab-lock.ts'
 import { WorkerScheduler } from './worker-scheduler.ts'
 import { browserConnectivity } from './connectivity.ts'
 import type { NodeApi } from './api.ts'
-import { FetchProxyFetcher } from './proxy-fetcher.ts'
+import type { JobStores } from './components.ts'
 
 declare global {
   interface Window {
@@ -101,6 +99,8 @@ export async function loadConfig (confirm: (request: LinkSettingsRequest) => Pro
 export async function bootHost (config: NodeConfig): Promise<NodeHost> {
   const [hardware, db] = await Promise.all([probeHardware(), openHyperspaceDb()])
   const scheduler = new WorkerScheduler()
+  // Made once, when the job coordinators first load; a chunk that failed to load is asked for again.
+  let jobStores: Promise<JobStores> | undefined
   const host = new NodeHost({
     config,
     hardware,
@@ -112,9 +112,10 @@ export async function bootHost (config: NodeConfig): Promise<NodeHost> {
     prover: new ProverClient(scheduler.worker),
     pulseStore: new PulseStore(db),
     receiptStore: new ReceiptStore(db),
-    blockStore: new BlockStore(db, blockQuotaFrom(hardware.storageQuotaBytes)),
-    memoryStore: new VectorStore(db),
-    proxyFetcher: new FetchProxyFetcher(),
+    jobStores: async () => await (jobStores ??= import('./job-stores.ts').then(m => m.openJobStores(db, hardware.storageQuotaBytes), err => {
+      jobStores = undefined
+      throw err
+    })),
     models: new BrowserModelHost({ hardware, served: new ServedModelsStore(db), embedding: new EmbeddingModelStore({ choice: new EmbeddingChoiceStore(db) }) }),
     embedder: new WorkerEmbedder(),
     isBrowserOnline: () => navigator.onLine,

@@ -16,6 +16,15 @@ import type { ModelHost } from './model-host.ts'
 import type { ReceiptLogStore } from './receipt-book.ts'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 
+export interface JobStores {
+  /** The content-addressed blocks this node stores, opened with its quota. */
+  blockStore: BlockStore
+  /** The vectors this node holds for the replicated memory. */
+  memoryStore: VectorStore
+  /** How the proxy capability reaches the web (the page's fetch, no credentials). */
+  proxyFetcher: ProxyFetcher
+}
+
 /** Everything the node needs, passed in so tests and other hosts can supply their own. */
 export interface NodeComponents {
   config: NodeConfig
@@ -34,12 +43,8 @@ export interface NodeComponents {
   /** The embedding capability's engine; it loads its model only once the capability is on. */
   embedder: Embedder
   receiptStore: ReceiptLogStore
-  /** The content-addressed blocks this node stores, opened with its quota. */
-  blockStore: BlockStore
-  /** The vectors this node holds for the replicated memory. */
-  memoryStore: VectorStore
-  /** How the proxy capability reaches the web (the page's fetch, no credentials). */
-  proxyFetcher: ProxyFetcher
+  /** What only the job coordinators use, made when they load (the same each time: a new session reuses them). */
+  jobStores: () => Promise<JobStores>
   /** Whether the browser reports a network; the node listens for changes on `connectivity`. */
   isBrowserOnline: () => boolean
   /** `online` (also when the network changes) and `offline` events: see src/node/connectivity.ts. */

@@ -1,6 +1,4 @@
 import { coalesced } from './coalesced.ts'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import { capabilityStatuses, enabledCapabilities, pulledModelServing, type CapabilityName, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
 import { InvalidRequestError, NodeNotRunningError } from '../core/errors.ts'
@@ -16,13 +14,11 @@ import { RECENT_RECEIPTS } from './receipt-book.ts'
 import { createSession, startSession, stopSession, type Session } from './session.ts'
 import { workingNow } from './working.ts'
 import type { BlocksApi, PointsApi, ChatCompletionsApi, ConnectionState, EmbedOptions, EmbedResult, IdentityApi, MemoryApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, ProxyApi, PulseApi, ReceiptsApi } from './api.ts'
-import type { BlockCoordinator } from './block-coordinator.ts'
-import type { MemoryCoordinator } from './memory-coordinator.ts'
+import type { Jobs } from './jobs.ts'
 import type { NodeComponents } from './components.ts'
 import type { ChatCompletion, ChatCompletionChunk, NodeChatRequest } from '../core/inference/chat.ts'
 import type { PointsSummary } from '../core/points.ts'
 import type { HyperspaceLibp2p } from '../net/browser-libp2p.ts'
-import type { DirectDialer } from '../net/direct-dialer.ts'
 import type { NodeSettings } from '../storage/settings-store.ts'
 import type { Connection, PrivateKey } from '@libp2p/interface'
 
@@ -31,6 +27,8 @@ import type { Connection, PrivateKey } from '@libp2p/interface'
  * is online or offline, or this long after its session started when it is still connecting.
  */
 const DEFERRED_WORK_AT_THE_LATEST_MS = 5_000
+/** The embedding model's download and compile take the CPU the first WebRTC dials need: it waits for the first direct peer, or this long. */
+const MODEL_AFTER_DEFERRED_MS = 3_000
 
 export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements NodeApi {
   readonly identity: IdentityApi
@@ -41,11 +39,12 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   readonly blocks: BlocksApi
   readonly memory: MemoryApi
   readonly proxy: ProxyApi = proxyApi({
-    coordinator: () => this.session?.proxy,
+    coordinator: async () => (await this.jobs()).proxy,
+    served: () => this.session?.jobs.current?.proxy.list() ?? [],
     hosts: () => this.settings.proxyHosts,
     saveHosts: async proxyHosts => { await this.changeSettings(current => ({ ...current, proxyHosts })) }
   })
-  readonly tasks: TasksApi = tasksApi(() => this.session?.tasks)
+  readonly tasks: TasksApi = tasksApi(async () => (await this.jobs()).tasks)
   readonly points: PointsApi = Object.assign((): PointsSummary => this.ownPoints(), {
     of: async (peerId: string, options?: Parameters<PointsApi['of']>[1]) => {
       if (this.session === undefined) throw new NodeNotRunningError()
@@ -84,33 +83,23 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       delete: async id => { await models.delete(id) },
       state: () => models.state()
     }
-    const create = async (request: NodeChatRequest, options?: { signal?: AbortSignal }): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> => {
-      if (this.session === undefined) throw new NodeNotRunningError()
-      return await this.session.inference.create(request, options?.signal)
-    }
+    const create = async (request: NodeChatRequest, options?: { signal?: AbortSignal }): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> =>
+      await (await this.jobs()).inference.create(request, options?.signal)
     this.chat = { completions: { create } as ChatCompletionsApi }
     this.receipts = {
       recent: n => this.session?.receipts.recent(Math.max(0, Math.min(n, RECENT_RECEIPTS))) ?? [],
       state: () => this.session?.receipts.state() ?? { entries: 0, broken: null }
     }
-    const blocks = (): BlockCoordinator => {
-      if (this.session === undefined) throw new NodeNotRunningError()
-      return this.session.blocks
-    }
     this.blocks = {
-      put: async bytes => await blocks().put(bytes),
-      get: async (cid, options) => await blocks().get(cid, options),
-      providers: async (cid, options) => await blocks().providers(cid, options),
-      stats: async () => await blocks().stats()
-    }
-    const memory = (): MemoryCoordinator => {
-      if (this.session === undefined) throw new NodeNotRunningError()
-      return this.session.memory
+      put: async bytes => await (await this.jobs()).blocks.put(bytes),
+      get: async (cid, options) => await (await this.jobs()).blocks.get(cid, options),
+      providers: async (cid, options) => await (await this.jobs()).blocks.providers(cid, options),
+      stats: async () => await (await this.jobs()).blocks.stats()
     }
     this.memory = {
-      put: async (key, input, meta, options) => await memory().put(key, input, meta, options),
-      query: async (input, k, options) => await memory().query(input, k, options),
-      held: () => this.session?.memory.held() ?? 0
+      put: async (key, input, meta, options) => await (await this.jobs()).memory.put(key, input, meta, options),
+      query: async (input, k, options) => await (await this.jobs()).memory.query(input, k, options),
+      held: () => this.session?.jobs.current?.memory.held() ?? 0
     }
   }
 
@@ -147,16 +136,21 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       hardware: this.components.hardware,
       warnings: [...this.components.config.warnings],
       startedAt: this.startedAt,
-      serving: session?.inference.servingState() ?? null,
+      serving: session?.jobs.current?.inference.servingState() ?? null,
       modelListing: this.listing(),
-      modelsInDht: session?.inference.modelsInDht() ?? [],
+      modelsInDht: session?.jobs.current?.inference.modelsInDht() ?? [],
       ...(this.identityConflictRound !== undefined ? { identityConflictRound: this.identityConflictRound } : {})
     }
   }
 
   async embed (texts: string[], options?: EmbedOptions): Promise<EmbedResult> {
+    return await (await this.jobs()).embedding.embed(texts, options)
+  }
+
+  /** The job coordinators: a call before the node loads them (once online) loads them now and waits (OnDemand.ready). */
+  private async jobs (): Promise<Jobs> {
     if (this.session === undefined) throw new NodeNotRunningError()
-    return await this.session.embedding.embed(texts, options)
+    return await this.session.jobs.ready()
   }
 
   private ownPoints (): PointsSummary {
@@ -248,11 +242,12 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       await this.components.settingsStore.save(next)
       this.settings = next
       this.queueStatus()
-      this.session?.embedding.sync()
-      this.session?.blocks.reprovide()
-      this.session?.memory.sync()
-      this.session?.proxy.sync()
-      this.session?.inference.relist()
+      const jobs = this.session?.jobs.current
+      jobs?.embedding.sync()
+      jobs?.blocks.reprovide()
+      jobs?.memory.sync()
+      jobs?.proxy.sync()
+      jobs?.inference.relist()
       await this.session?.gossip.announce()
     })
     this.settingsWrites = applied.catch(() => {})
@@ -268,7 +263,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       proxyHosts: () => this.settings.proxyHosts ?? NO_HOST_LISTS,
       proxyServed: served => { this.safeDispatchEvent('proxy', { detail: served }) }
     })
-    const { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, memory, peerPoints } = session
+    const { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, peerPoints } = session
     peerPoints.addEventListener('change', evt => { this.safeDispatchEvent('peer-points', { detail: evt.detail }) })
     receipts.addEventListener('change', evt => {
       this.safeDispatchEvent('receipts', { detail: evt.detail })
@@ -278,8 +273,8 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     keeper.addEventListener('change', this.onRelayChange)
     gossip.addEventListener('announcement', evt => {
       this.queuePeers()
-      this.dialAnnounced(dialer, evt.detail.peerId, evt.detail.announcement.addrs)
-      memory.peersChanged()
+      dialer.considerAnnounced(evt.detail.peerId, evt.detail.announcement.addrs)
+      session.jobs.current?.memory.peersChanged()
     })
     gossip.addEventListener('invalid', evt => { misbehaviour.record(evt.detail.peerId, evt.detail.error?.message ?? 'unsigned message') })
     pulse.addEventListener('invalid', evt => { misbehaviour.record(evt.detail.peerId, evt.detail.error.message) })
@@ -318,18 +313,9 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     await this.bringUp(key)
   }
 
-  /** Addresses come from the network or from storage: parse defensively, skip what does not parse. */
-  private dialAnnounced (dialer: DirectDialer, peerId: string, addrs: string[], force = false): void {
-    try {
-      dialer.consider(peerIdFromString(peerId), addrs.map(a => multiaddr(a)), force)
-    } catch (err) {
-      console.warn('hyperspace: unusable addresses for', peerId, err)
-    }
-  }
-
   /** Peers from earlier visits are redialled as soon as a relay can carry the signalling. */
   private async dialCachedPeers (session: Session): Promise<void> {
-    for (const peer of await this.components.peerCache.recent()) this.dialAnnounced(session.dialer, peer.peerId, peer.addrs, true)
+    for (const peer of await this.components.peerCache.recent()) session.dialer.considerAnnounced(peer.peerId, peer.addrs, true)
   }
 
   private readonly onRelayChange = (): void => {
@@ -341,8 +327,8 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     }
     // The relays hold the DHT: served models are announced again whenever one comes (back).
     if (relayConnected && !this.relayWasConnected) {
-      session?.inference.reprovide()
-      session?.blocks.reprovide()
+      session?.jobs.current?.inference.reprovide()
+      session?.jobs.current?.blocks.reprovide()
     }
     this.relayWasConnected = relayConnected
     this.queueStatus()
@@ -352,6 +338,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     const conn = evt.detail
     const session = this.session
     if (session === undefined || transportKind(conn) !== 'webrtc') return
+    this.loadEmbeddingModel(session)
     void session.libp2p.peerStore.get(conn.remotePeer).then(peer => this.components.peerCache.record({
       peerId: conn.remotePeer.toString(),
       addrs: peer.addresses.map(a => a.multiaddr.toString()).filter(a => a.includes('/webrtc')),
@@ -360,7 +347,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   }
 
   private readonly onEmbeddingModelChange = (evt: CustomEvent<{ deleted?: string }>): void => {
-    this.session?.embedding.modelChanged(evt.detail.deleted)
+    this.session?.jobs.current?.embedding.modelChanged(evt.detail.deleted)
   }
 
   private readonly onModelsChange = (evt: CustomEvent<ModelsState>): void => {
@@ -377,8 +364,9 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
   /** Many libp2p events arrive together; the UI gets one update per task. */
   private readonly queueStatus = coalesced(() => {
     const status = this.status()
-    if (status.state === 'online' || status.state === 'offline') this.startDeferredWork()
     this.safeDispatchEvent('status', { detail: status })
+    // After the event: what it starts loading is loaded after 'online', not before.
+    if (status.state === 'online' || status.state === 'offline') this.startDeferredWork()
   })
 
   /** See DEFERRED_WORK_AT_THE_LATEST_MS, and docs/architecture.md, "Initial JS". */
@@ -387,7 +375,13 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     if (session === undefined || this.deferredWorkStarted) return
     this.deferredWorkStarted = true
     session.libp2p.services.dht.load().catch(err => { console.warn('hyperspace: could not start the DHT', err) })
-    session.embedding.sync()
+    session.jobs.ready().catch(err => { if (this.session === session) console.warn('hyperspace: could not load the job services', err) })
+    this.components.scheduler.after(MODEL_AFTER_DEFERRED_MS, () => { this.loadEmbeddingModel(session) })
+    if (session.libp2p.getConnections().some(c => transportKind(c) === 'webrtc')) this.loadEmbeddingModel(session)
+  }
+
+  private loadEmbeddingModel (session: Session): void {
+    if (this.session === session && this.deferredWorkStarted) session.jobs.ready().then(jobs => { jobs.embedding.sync() }, () => {})
   }
 
   private readonly queuePeers = coalesced(() => { this.safeDispatchEvent('peers', { detail: this.peers() }) })

@@ -1,12 +1,14 @@
 import { InvalidIdentityFileError } from '../core/errors.ts'
-import { IDENTITY_FILE_MAX_BYTES, type IdentityFile } from '../core/identity-envelope.ts'
 import type { IdentityApi } from './api.ts'
+import type { IdentityFile } from '../core/identity-envelope.ts'
 import type { IdentityStore } from '../storage/identity-store.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 async function fileText (file: string | Blob | IdentityFile): Promise<string> {
   if (typeof file === 'string') return file
   if (file instanceof Blob) {
+    // The identity file's code loads when a file is opened, not with the page.
+    const { IDENTITY_FILE_MAX_BYTES } = await import('../core/identity-envelope.ts')
     if (file.size > IDENTITY_FILE_MAX_BYTES) throw new InvalidIdentityFileError(`larger than ${IDENTITY_FILE_MAX_BYTES} bytes`)
     return await file.text()
   }

@@ -1,9 +1,7 @@
-import { peerIdFromString } from '@libp2p/peer-id'
 import { announcementFromStatuses, servesSomething, type CapabilityAnnouncement } from '../core/announcement.ts'
 import { workingCapabilities, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
 import { DirectDialer } from '../net/direct-dialer.ts'
-import { JobStreams } from '../net/job-streams.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { ValidatorHistory } from '../core/pulse/validators.ts'
 import { beaconProver, pulseSigner, verifyBeacon, verifyPulseSignature } from '../net/pulse-keys.ts'
@@ -11,15 +9,11 @@ import { PulseService } from '../net/pulse-service.ts'
 import { PointsService } from '../net/points-service.ts'
 import { PeerPoints } from './peer-points.ts'
 import { RelayKeeper } from '../net/relay-keeper.ts'
-import { BlockCoordinator } from './block-coordinator.ts'
 import { NetworkCapabilityProber } from './capability-prober.ts'
 import { Departures } from './departures.ts'
-import { EmbeddingCoordinator } from './embedding-coordinator.ts'
-import { InferenceCoordinator } from './inference-coordinator.ts'
-import { MemoryCoordinator } from './memory-coordinator.ts'
-import { ProxyCoordinator } from './proxy-coordinator.ts'
+import { OnDemand } from './on-demand.ts'
 import { ReceiptBook } from './receipt-book.ts'
-import { TaskCoordinator } from './task-coordinator.ts'
+import type { Jobs } from './jobs.ts'
 import type { NodeComponents } from './components.ts'
 import type { ModelListing } from '../core/inference/listing.ts'
 import type { ProxyHostLists } from '../core/proxy/host-list.ts'
@@ -38,12 +32,8 @@ export interface Session {
   receipts: ReceiptBook
   points: PointsService
   peerPoints: PeerPoints
-  inference: InferenceCoordinator
-  embedding: EmbeddingCoordinator
-  blocks: BlockCoordinator
-  memory: MemoryCoordinator
-  proxy: ProxyCoordinator
-  tasks: TaskCoordinator
+  /** The job coordinators, loaded once the node is online or at the first job (src/node/jobs.ts). */
+  jobs: OnDemand<Jobs>
   departures: Departures
 }
 
@@ -74,11 +64,10 @@ export async function createSession (components: NodeComponents, key: PrivateKey
   })
   const libp2p = await components.createLibp2p(key, config, peerId => misbehaviour.isBanned(peerId))
   const keeper = new RelayKeeper(libp2p, scheduler, config.bootstrap)
-  // The announcement reads what is served from the coordinator below, which needs this registry;
-  // nothing is announced before start(), by which time both exist.
+  // What is served is announced once the coordinators run (they announce again when they start).
   const gossip: CapabilityGossip = new CapabilityGossip(libp2p, scheduler, config.networkId, (): CapabilityAnnouncement => announcementFromStatuses(
     host.profile(), host.capabilities(), libp2p.getMultiaddrs().map(ma => ma.toString()).filter(a => a.includes('/p2p-circuit')), scheduler.now(),
-    inference.servingState()))
+    jobs.current?.inference.servingState()))
   const dialer = new DirectDialer(libp2p, scheduler, id => keeper.isRelay(id), id => {
     const announced = gossip.get(id)?.announcement
     return announced !== undefined && servesSomething(announced)
@@ -97,13 +86,13 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     store: components.pulseStore,
     validating: () => host.capabilities().validation.enabled,
     workingCaps: () => workingCapabilities(host.capabilities()),
-    // The jobs are the coordinators' below; a check starts only once rounds run, after they exist.
+    // The checks are jobs: a check that comes before the coordinators are loaded waits for them.
     prober: new NetworkCapabilityProber({
       announcedModels: peer => gossip.get(peer)?.announcement.serving?.models ?? [],
-      complete: async (peer, request, signal) => await inference.requestFrom(peer, request, signal),
-      embed: async (peer, texts, signal) => await embedding.embedOn(peer, texts, signal),
-      fetchBlock: async (peer, cid, signal) => { await blocks.fetchFrom(peer, cid, signal) },
-      queryMemory: async (peer, space, vector, signal) => { await memory.queryOn(peer, space, vector, signal) }
+      complete: async (peer, request, signal) => await (await jobs.ready()).inference.requestFrom(peer, request, signal),
+      embed: async (peer, texts, signal) => await (await jobs.ready()).embedding.embedOn(peer, texts, signal),
+      fetchBlock: async (peer, cid, signal) => { await (await jobs.ready()).blocks.fetchFrom(peer, cid, signal) },
+      queryMemory: async (peer, space, vector, signal) => { await (await jobs.ready()).memory.queryOn(peer, space, vector, signal) }
     }),
     history: validatorHistory
   })
@@ -120,87 +109,11 @@ export async function createSession (components: NodeComponents, key: PrivateKey
   })
   const peerPoints = new PeerPoints(async (peer, options) => await points.check(peer, options), scheduler,
     () => [...new Set(libp2p.getPeers().map(p => p.toString()))].filter(id => !keeper.isRelay(id)))
-  // What every job protocol needs: the pulse round its receipts are dated by, the signer, and how
-  // its streams reach peers.
-  const jobs = {
-    scheduler,
-    signer,
-    verify: verifyPulseSignature,
-    streams: new JobStreams(libp2p),
-    currentRound: () => pulse.current().round
-  }
-  const inference: InferenceCoordinator = new InferenceCoordinator(libp2p, {
-    networkId: config.networkId,
-    ...jobs,
-    models: components.models,
-    gossip,
-    receipts,
-    serving: () => host.capabilities().inference.enabled,
-    listing: host.modelListing,
-    onDhtRecord: host.changed,
-    caching: () => host.capabilities().caching.enabled,
-    onInvalid: (peerId, reason) => { misbehaviour.record(peerId, reason) }
-  })
-  const embedding: EmbeddingCoordinator = new EmbeddingCoordinator(libp2p, {
-    ...jobs,
-    embedder: components.embedder,
-    model: async () => await components.models.embeddingModel(),
-    gossip,
-    enabled: () => host.capabilities().embedding.enabled,
-    keepReceipt: async receipt => { await inference.keepReceipt(receipt) },
-    onChange: announceChange
-  })
-  const blocks = new BlockCoordinator(libp2p, {
-    store: components.blockStore,
-    ...jobs,
-    serving: () => host.capabilities().storage.enabled,
-    storagePeers: () => {
-      const connected = new Set(libp2p.getPeers().map(p => p.toString()))
-      return gossip.entries().filter(e => e.announcement.capabilities.storage?.working === true && connected.has(e.peerId)).map(e => e.peerId)
-    },
-    keepReceipt: async receipt => { await inference.keepReceipt(receipt) },
-    onInvalid: (peerId, reason) => { misbehaviour.record(peerIdFromString(peerId), reason) }
-  })
-  const departures: Departures = new Departures(libp2p, scheduler, () => { memory.peersChanged() })
-  const memory: MemoryCoordinator = new MemoryCoordinator(libp2p, {
-    networkId: config.networkId,
-    ...jobs,
-    store: components.memoryStore,
-    established: peerId => validatorHistory.isAged(peerId) || validatorHistory.isAnchor(peerId),
-    enabled: () => host.capabilities().memory.enabled,
-    peers: () => gossip.entries()
-      .filter(e => e.announcement.capabilities.memory?.working === true && departures.present(e.peerId, e.receivedAt))
-      .map(e => e.peerId),
-    embed: async (texts, signal) => await embedding.embed(texts, { route: 'auto', ...(signal !== undefined ? { signal } : {}) }),
-    onChange: announceChange,
-    onInvalid: (peerId, reason) => { misbehaviour.record(peerIdFromString(peerId), reason) }
-  })
-  const proxy = new ProxyCoordinator(libp2p, {
-    ...jobs,
-    gossip,
-    fetcher: components.proxyFetcher,
-    dev: config.dev,
-    enabled: () => host.capabilities().proxy.enabled,
-    hosts: host.proxyHosts,
-    keepReceipt: async receipt => { await inference.keepReceipt(receipt) },
-    onServed: host.proxyServed
-  })
-  const tasks = new TaskCoordinator(libp2p, {
-    ...jobs,
-    gossip,
-    embedding,
-    inference,
-    models: components.models,
-    enabled: () => host.capabilities().orchestration.enabled,
-    inferenceServing: () => host.capabilities().inference.enabled,
-    keepReceipt: async receipt => { await inference.keepReceipt(receipt) }
-  })
-  return { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, points, peerPoints, inference, embedding, blocks, memory, proxy, tasks, departures }
-
-  function announceChange (): void {
-    host.changed()
-    gossip.announce().catch(err => { console.warn('hyperspace: capability announcement failed', err) })
-  }
+  const departures: Departures = new Departures(libp2p, scheduler, () => { jobs.current?.memory.peersChanged() })
+  const jobs: OnDemand<Jobs> = new OnDemand(async () => await (await import('./jobs.ts')).startJobs({
+    components, host, libp2p, gossip, receipts, misbehaviour, departures, validatorHistory, signer, currentRound: () => pulse.current().round
+  }))
+  return { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, points, peerPoints, jobs, departures }
 }
 
 /** Starts a session's parts in the order they depend on each other. */
@@ -213,13 +126,7 @@ export async function startSession (session: Session): Promise<void> {
   await Promise.all([session.pulse.start(), session.receipts.load()])
   await session.points.start()
   session.peerPoints.start()
-  await session.inference.start()
-  await session.embedding.start()
-  await session.blocks.start()
   session.departures.start()
-  await session.memory.start()
-  await session.proxy.start()
-  await session.tasks.start()
 }
 
 /** Stops a session's parts, libp2p last. */
@@ -230,12 +137,7 @@ export async function stopSession (session: Session): Promise<void> {
   session.pulse.stop()
   session.peerPoints.stop()
   await session.points.stop()
-  await session.inference.stop()
-  await session.embedding.stop()
-  await session.blocks.stop()
+  await session.jobs.stop()
   session.departures.stop()
-  await session.memory.stop()
-  await session.proxy.stop()
-  await session.tasks.stop()
   await session.libp2p.stop()
 }

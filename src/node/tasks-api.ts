@@ -1,4 +1,3 @@
-import { NodeNotRunningError } from '../core/errors.ts'
 import type { TaskProgress } from '../core/tasks/orchestrate.ts'
 import type { ChatTaskInput, TaskKind, TaskRequest } from '../core/tasks/request.ts'
 import type { ShardRun } from '../core/tasks/shards.ts'
@@ -40,12 +39,9 @@ export interface TasksApi {
   run(task: TaskRequest, options?: TaskRunOptions): Promise<TaskResult>
 }
 
-export function tasksApi (coordinator: () => TaskCoordinator | undefined): TasksApi {
+/** `coordinator` waits for the running session's coordinator, or throws (NodeNotRunningError). */
+export function tasksApi (coordinator: () => Promise<TaskCoordinator>): TasksApi {
   return {
-    run: async (task, options) => {
-      const running = coordinator()
-      if (running === undefined) throw new NodeNotRunningError()
-      return await running.run(task, options)
-    }
+    run: async (task, options) => await (await coordinator()).run(task, options)
   }
 }

@@ -12,11 +12,17 @@ export function workingNow (session: Session | undefined, loadedChatModels: numb
   }
   working.set('validation', { available: true })
   working.set('inference', inferenceAvailability(loadedChatModels, listing))
-  working.set('caching', session.inference.cachingAvailability())
-  working.set('embedding', session.embedding.availability())
-  working.set('storage', session.blocks.availability())
-  working.set('memory', session.memory.availability())
-  working.set('proxy', session.proxy.availability())
-  working.set('orchestration', session.tasks.availability())
+  const jobs = session.jobs.current
+  if (jobs === undefined) {
+    const loading = { available: false, reason: 'the job services are loading' }
+    for (const name of ['caching', 'embedding', 'storage', 'memory', 'proxy', 'orchestration'] as const) working.set(name, loading)
+    return working
+  }
+  working.set('caching', jobs.inference.cachingAvailability())
+  working.set('embedding', jobs.embedding.availability())
+  working.set('storage', jobs.blocks.availability())
+  working.set('memory', jobs.memory.availability())
+  working.set('proxy', jobs.proxy.availability())
+  working.set('orchestration', jobs.tasks.availability())
   return working
 }

@@ -1,20 +1,11 @@
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { IdentityReplaceRefusedError, InvalidIdentityFileError } from '../core/errors.ts'
-import { historyBytes, openIdentity, parseIdentityFile, sealIdentity, type IdentityFile } from '../core/identity-envelope.ts'
-import { verifyHistory, type VerifiedHistory } from '../core/identity-history.ts'
 import { verifyPulseSignature } from '../net/pulse-keys.ts'
-import { exportHistory, restoreHistory } from './history-transfer.ts'
 import type { HyperspaceDb } from './database.ts'
+import type { InspectedIdentity } from './identity-transfer.ts'
+import type { IdentityFile } from '../core/identity-envelope.ts'
 import type { PulseVerifier } from '../core/pulse/messages.ts'
 import type { PrivateKey } from '@libp2p/interface'
-
-/** An identity file opened and checked: its key, and its history checked against that key. */
-export interface InspectedIdentity {
-  peerId: string
-  privateKey: PrivateKey
-  history?: VerifiedHistory
-}
 
 /** The node's one Ed25519 identity, created on first start and kept in IndexedDB. */
 export class IdentityStore {
@@ -42,10 +33,7 @@ export class IdentityStore {
 
   /** The sealed key, with the identity's signed history on `networkId` when one is named. */
   async export (passphrase: string, networkId?: string): Promise<IdentityFile> {
-    const stored = await this.db.get('identity', 'self')
-    if (stored === undefined) throw new InvalidIdentityFileError('this node has no identity yet')
-    const history = networkId === undefined ? undefined : await exportHistory(this.db, networkId, stored.peerId)
-    return await sealIdentity(new Uint8Array(stored.privateKey), stored.peerId, passphrase, history)
+    return await (await import('./identity-transfer.ts')).exportIdentity(this.db, passphrase, networkId)
   }
 
   /**
@@ -53,20 +41,7 @@ export class IdentityStore {
    * history that does not check against the key is an IdentityHistoryError.
    */
   async inspect (fileText: string, passphrase: string): Promise<InspectedIdentity> {
-    const file = parseIdentityFile(fileText)
-    const bytes = await openIdentity(file, passphrase)
-    let privateKey: PrivateKey
-    try {
-      privateKey = privateKeyFromProtobuf(bytes)
-    } catch {
-      throw new InvalidIdentityFileError('the sealed data is not a libp2p private key')
-    }
-    if (privateKey.type !== 'Ed25519') throw new InvalidIdentityFileError(`expected an Ed25519 key, got ${privateKey.type}`)
-    const peerId = peerIdFromPrivateKey(privateKey).toString()
-    if (peerId !== file.peerId) throw new InvalidIdentityFileError('the key does not match the file\'s peer id')
-    const history = historyBytes(file)
-    if (history === undefined) return { peerId, privateKey }
-    return { peerId, privateKey, history: await verifyHistory(history, peerId, this.verify) }
+    return await (await import('./identity-transfer.ts')).inspectIdentity(fileText, passphrase, this.verify)
   }
 
   /**
@@ -75,15 +50,6 @@ export class IdentityStore {
    * Returns the peer id and how many rounds and receipts the history added.
    */
   async import (fileText: string, passphrase: string, options: { replace?: boolean } = {}): Promise<{ peerId: string, rounds: number, receipts: number }> {
-    const { peerId, privateKey, history } = await this.inspect(fileText, passphrase)
-    const current = await this.current()
-    if (current !== undefined && current !== peerId && options.replace !== true) {
-      throw new IdentityReplaceRefusedError(current, peerId)
-    }
-    const tx = this.db.transaction(['identity', 'rounds', 'attestations', 'receipts'], 'readwrite')
-    await tx.objectStore('identity').put({ privateKey: privateKeyToProtobuf(privateKey), peerId, createdAt: Date.now() }, 'self')
-    const added = history === undefined ? { rounds: 0, receipts: 0 } : await restoreHistory(tx, peerId, history)
-    await tx.done
-    return { peerId, ...added }
+    return await (await import('./identity-transfer.ts')).importIdentity(this.db, fileText, passphrase, this.verify, options.replace === true)
   }
 }

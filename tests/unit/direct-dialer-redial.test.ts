@@ -84,3 +84,63 @@ describe('direct dialer after a direct connection drops', () => {
     expect(dialled).toEqual([])
   })
 })
+
+/**
+ * A dial is cut when it stops progressing, not at a fixed time: on a busy machine a WebRTC dial that
+ * takes over 2 s is normal, and cutting it there cost a whole retry.
+ */
+describe('direct dialer attempts', () => {
+  interface Attempt { signal: AbortSignal, progress: () => void }
+
+  async function dialling (): Promise<{ clock: ReturnType<typeof steppedClock>, attempts: Attempt[] }> {
+    const [self, other] = (await Promise.all([newPeer(), newPeer()])).sort((x, y) => x.toString().localeCompare(y.toString())) as [PeerId, PeerId]
+    const attempts: Attempt[] = []
+    const libp2p = {
+      peerId: self,
+      addEventListener: () => {},
+      removeEventListener: () => {},
+      getConnections: () => [],
+      dial: async (_addr: unknown, options: { signal: AbortSignal, onProgress: () => void }) => {
+        attempts.push({ signal: options.signal, progress: options.onProgress })
+        await new Promise((_resolve, reject) => { options.signal.addEventListener('abort', () => { reject(options.signal.reason) }) })
+      }
+    }
+    const clock = steppedClock()
+    const dialer = new DirectDialer(libp2p as never, clock, () => false)
+    dialer.start()
+    dialer.consider(other, [multiaddr(`/ip4/198.19.0.1/tcp/4002/ws/p2p/${self.toString()}/p2p-circuit/webrtc/p2p/${other.toString()}`)])
+    return { clock, attempts }
+  }
+
+  /** The dial reports progress `times` times, `ms` apart, and is still under way. */
+  function progressEvery (clock: ReturnType<typeof steppedClock>, attempt: Attempt, ms: number, times: number): void {
+    for (let i = 0; i < times; i++) {
+      clock.run(ms)
+      attempt.progress()
+    }
+    expect(attempt.signal.aborted).toBe(false)
+  }
+
+  it('a first attempt that keeps reporting progress runs past 2 s; 2 s without progress ends it, and the next attempt starts', async () => {
+    const { clock, attempts } = await dialling()
+    expect(attempts).toHaveLength(1)
+    const first = attempts[0] as Attempt
+    progressEvery(clock, first, 1_500, 4)
+    clock.run(1_999)
+    expect(first.signal.aborted).toBe(false)
+    clock.run(1)
+    expect(first.signal.aborted).toBe(true)
+    await new Promise(resolve => setTimeout(resolve, 0))
+    clock.run(250)
+    await new Promise(resolve => setTimeout(resolve, 0))
+    expect(attempts).toHaveLength(2)
+  })
+
+  it('an attempt ends after four times its stall timeout however it progresses', async () => {
+    const { clock, attempts } = await dialling()
+    const first = attempts[0] as Attempt
+    progressEvery(clock, first, 1_000, 7)
+    clock.run(1_000)
+    expect(first.signal.aborted).toBe(true)
+  })
+})

@@ -1,0 +1,153 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { JobStreams } from '../net/job-streams.ts'
+import { verifyPulseSignature } from '../net/pulse-keys.ts'
+import { BlockCoordinator } from './block-coordinator.ts'
+import { EmbeddingCoordinator } from './embedding-coordinator.ts'
+import { InferenceCoordinator } from './inference-coordinator.ts'
+import { MemoryCoordinator } from './memory-coordinator.ts'
+import { ProxyCoordinator } from './proxy-coordinator.ts'
+import { TaskCoordinator } from './task-coordinator.ts'
+import type { Loaded } from './on-demand.ts'
+import type { NodeComponents } from './components.ts'
+import type { SessionHost } from './session.ts'
+import type { ValidatorHistory } from '../core/pulse/validators.ts'
+import type { PulseSigner } from '../core/pulse/messages.ts'
+import type { CapabilityGossip } from '../net/capability-gossip.ts'
+import type { HyperspaceLibp2p } from '../net/browser-libp2p.ts'
+import type { MisbehaviourTracker } from '../net/misbehaviour.ts'
+import type { Departures } from './departures.ts'
+import type { ReceiptBook } from './receipt-book.ts'
+
+/**
+ * The job coordinators: what a node serves and asks of peers. This module is imported once the node
+ * is online (or at the first job), not at page load: see docs/architecture.md, "Initial JS".
+ */
+export interface Jobs {
+  inference: InferenceCoordinator
+  embedding: EmbeddingCoordinator
+  blocks: BlockCoordinator
+  memory: MemoryCoordinator
+  proxy: ProxyCoordinator
+  tasks: TaskCoordinator
+}
+
+/** The session's parts the coordinators use. */
+export interface JobsContext {
+  components: NodeComponents
+  host: SessionHost
+  libp2p: HyperspaceLibp2p
+  gossip: CapabilityGossip
+  receipts: ReceiptBook
+  misbehaviour: MisbehaviourTracker
+  departures: Departures
+  validatorHistory: ValidatorHistory
+  signer: PulseSigner
+  currentRound: () => number
+}
+
+/** Builds the coordinators, wired to each other and to the session, and starts them. */
+export async function startJobs (ctx: JobsContext): Promise<Loaded<Jobs>> {
+  const { components, host, libp2p, gossip, misbehaviour, departures, validatorHistory } = ctx
+  const { config } = components
+  const { blockStore, memoryStore, proxyFetcher } = await components.jobStores()
+  // What every job protocol needs: the pulse round its receipts are dated by, the signer, and how
+  // its streams reach peers.
+  const jobs = {
+    scheduler: components.scheduler,
+    signer: ctx.signer,
+    verify: verifyPulseSignature,
+    streams: new JobStreams(libp2p),
+    currentRound: ctx.currentRound
+  }
+  const inference: InferenceCoordinator = new InferenceCoordinator(libp2p, {
+    networkId: config.networkId,
+    ...jobs,
+    models: components.models,
+    gossip,
+    receipts: ctx.receipts,
+    serving: () => host.capabilities().inference.enabled,
+    listing: host.modelListing,
+    onDhtRecord: host.changed,
+    caching: () => host.capabilities().caching.enabled,
+    onInvalid: (peerId, reason) => { misbehaviour.record(peerId, reason) }
+  })
+  const keepReceipt = inference.keepReceipt.bind(inference)
+  const embedding: EmbeddingCoordinator = new EmbeddingCoordinator(libp2p, {
+    ...jobs,
+    embedder: components.embedder,
+    model: async () => await components.models.embeddingModel(),
+    gossip,
+    enabled: () => host.capabilities().embedding.enabled,
+    keepReceipt,
+    onChange: announceChange
+  })
+  const blocks = new BlockCoordinator(libp2p, {
+    store: blockStore,
+    ...jobs,
+    serving: () => host.capabilities().storage.enabled,
+    storagePeers: () => {
+      const connected = new Set(libp2p.getPeers().map(p => p.toString()))
+      return gossip.entries().filter(e => e.announcement.capabilities.storage?.working === true && connected.has(e.peerId)).map(e => e.peerId)
+    },
+    keepReceipt,
+    onInvalid: (peerId, reason) => { misbehaviour.record(peerIdFromString(peerId), reason) }
+  })
+  const memory: MemoryCoordinator = new MemoryCoordinator(libp2p, {
+    networkId: config.networkId,
+    ...jobs,
+    store: memoryStore,
+    established: peerId => validatorHistory.isAged(peerId) || validatorHistory.isAnchor(peerId),
+    enabled: () => host.capabilities().memory.enabled,
+    peers: () => gossip.entries()
+      .filter(e => e.announcement.capabilities.memory?.working === true && departures.present(e.peerId, e.receivedAt))
+      .map(e => e.peerId),
+    embed: async (texts, signal) => await embedding.embed(texts, { route: 'auto', ...(signal !== undefined ? { signal } : {}) }),
+    onChange: announceChange,
+    onInvalid: (peerId, reason) => { misbehaviour.record(peerIdFromString(peerId), reason) }
+  })
+  const proxy = new ProxyCoordinator(libp2p, {
+    ...jobs,
+    gossip,
+    fetcher: proxyFetcher,
+    dev: config.dev,
+    enabled: () => host.capabilities().proxy.enabled,
+    hosts: host.proxyHosts,
+    keepReceipt,
+    onServed: host.proxyServed
+  })
+  const tasks = new TaskCoordinator(libp2p, {
+    ...jobs,
+    gossip,
+    embedding,
+    inference,
+    models: components.models,
+    enabled: () => host.capabilities().orchestration.enabled,
+    inferenceServing: () => host.capabilities().inference.enabled,
+    keepReceipt
+  })
+
+  const parts = [inference, embedding, blocks, memory, proxy, tasks]
+  const started: typeof parts = []
+  try {
+    for (const part of parts) {
+      await part.start()
+      started.push(part)
+    }
+  } catch (err) {
+    // A later load starts them all again: none may keep its protocol handler.
+    for (const part of started) await part.stop().catch(() => {})
+    throw err
+  }
+  // The relays' DHT records of stored blocks, and what is served now, were not announced without them.
+  blocks.reprovide()
+  announceChange()
+  return {
+    parts: { inference, embedding, blocks, memory, proxy, tasks },
+    stop: async () => { for (const part of parts) await part.stop() }
+  }
+
+  function announceChange (): void {
+    host.changed()
+    gossip.announce().catch(err => { console.warn('hyperspace: capability announcement failed', err) })
+  }
+}
