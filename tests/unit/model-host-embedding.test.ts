@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { InferenceAbortedError, ModelNotServableError } from '../../src/core/models/errors.ts'
+import { InferenceAbortedError, ModelNotServableError, NoModelFitsError } from '../../src/core/models/errors.ts'
 import { parseLocalModelIndex } from '../../src/core/models/local-index.ts'
 import { BrowserModelHost } from '../../src/node/browser-model-host.ts'
 import { EmbeddingModelStore, type EmbeddingChoiceStorage } from '../../src/node/embedding-model-store.ts'
@@ -68,11 +68,11 @@ interface Setup {
   events: Array<{ deleted?: string }>
 }
 
-function setup (cache: MemoryCache, choice: MemoryChoice): Setup {
+function setup (cache: MemoryCache, choice: MemoryChoice, hardware: HardwareInfo = HARDWARE): Setup {
   const worker = new FakeInferenceWorker()
   const served: string[] = []
   const host = new BrowserModelHost({
-    hardware: HARDWARE,
+    hardware,
     served: { load: async () => [...served], save: async ids => { served.splice(0, served.length, ...ids) } },
     embedding: new EmbeddingModelStore({ choice, openCache: async () => cache }),
     createWorker: () => worker.port,
@@ -98,6 +98,17 @@ function stubFetch (): string[] {
 }
 
 afterEach(() => { vi.unstubAllGlobals() })
+
+describe('BrowserModelHost pull auto', () => {
+  it('fails with NoModelFitsError when no chat model fits the device, and loads nothing', async () => {
+    // Without WebAssembly SIMD no GGUF model fits, and there is no WebGPU for web-llm.
+    const { host, worker } = setup(new MemoryCache(), new MemoryChoice(), { ...HARDWARE, wasmSimd: false })
+    const err: unknown = await host.pull('auto').then(() => undefined, (e: unknown) => e)
+    expect(err).toBeInstanceOf(NoModelFitsError)
+    expect(err).toMatchObject({ name: 'NoModelFitsError', code: 'ERR_NO_MODEL_FITS' })
+    expect(worker.calls.filter(c => c.method === 'load')).toEqual([])
+  })
+})
 
 describe('BrowserModelHost with embedding models', () => {
   it('serves the default embedding model (the first local one) until one is pulled', async () => {
