@@ -4,6 +4,7 @@ import { hasUnlimitedConnection, retryLostStream, type JobStreamOpener } from '.
 import { HyperspaceError, InvalidRequestError, NoProviderError, StreamBudgetError, StreamDivergedError, errorMessage } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import { cacheKey, CompletionCache } from '../core/inference/cache.ts'
+import { DeliveredStream } from '../core/inference/delivered-stream.ts'
 import { validateChatRequest, type ValidChatRequest } from '../core/inference/request.ts'
 import { rankProviders, routeWithFailover, type Provider, type Tier } from '../core/inference/routing.ts'
 import { providedInDht, type ModelListing } from '../core/inference/listing.ts'
@@ -246,34 +247,27 @@ export class InferenceCoordinator {
    * only the rest is passed on.
    */
   private async routeToNetwork (request: ValidChatRequest, deliver: Delivery, signal?: AbortSignal): ReturnType<typeof routeWithFailover<Awaited<ReturnType<InferenceService['request']>>>> {
-    let delivered = ''
-    let lastPeer = ''
+    const stream = new DeliveredStream()
     const attempt = async (provider: Provider): ReturnType<InferenceService['request']> => {
       const attemptAbort = new AbortController()
       const attemptSignal = signal === undefined ? attemptAbort.signal : AbortSignal.any([signal, attemptAbort.signal])
-      let text = ''
+      const current = stream.attempt(provider.peerId)
       let diverged: StreamDivergedError | undefined
-      const previous = lastPeer
-      lastPeer = provider.peerId
       const onDelta = (piece: string): void => {
-        text += piece
-        const agrees = text.length <= delivered.length ? delivered.startsWith(text) : text.startsWith(delivered)
-        if (!agrees) {
-          diverged = new StreamDivergedError(previous, provider.peerId)
+        if (diverged !== undefined) return
+        try {
+          const fresh = current.push(piece)
+          if (fresh !== '') deliver(fresh)
+        } catch (err) {
+          diverged = err as StreamDivergedError
           attemptAbort.abort(diverged)
-          return
-        }
-        if (text.length > delivered.length) {
-          const fresh = text.slice(delivered.length)
-          delivered = text
-          deliver(fresh)
         }
       }
       try {
         return await retryLostStream(this.libp2p, provider.peerId, async () => await this.service.request(provider.peerId, request, onDelta, attemptSignal), {
           signal: attemptSignal,
           // A second run streams from the start: only safe while this attempt has passed nothing on.
-          retryable: () => text === ''
+          retryable: () => !current.started()
         })
       } catch (err) {
         // More text than max_tokens allows is no accident: the peer is reported, not only skipped.
