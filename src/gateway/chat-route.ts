@@ -10,9 +10,9 @@ import type { RequestContext } from './request-context.ts'
 export async function chatCompletions (ctx: RequestContext, body: unknown): Promise<void> {
   const parsed = parseChatBody(body)
   ctx.model = parsed.request.model
-  // The gateway hears every capability announcement its relay carries: a model none ever named is
-  // unknown at once, without the seconds the DHT and broadcast tiers would spend finding nobody.
-  if (ctx.backend.firstSeen(ctx.model) === undefined) throw new UnknownModelError(ctx.model)
+  // A model no announcement names may still be served unlisted or on request, so the DHT and
+  // broadcast tiers are asked; only a model they found nobody for a moment ago is unknown at once.
+  if (ctx.backend.firstSeen(ctx.model) === undefined && ctx.backend.missedRecently(ctx.model)) throw new UnknownModelError(ctx.model)
   const input = { ...parsed.request, stream: parsed.stream }
   const answer = await ctx.backend.chat(input, ctx.signal)
   if (!parsed.stream) {

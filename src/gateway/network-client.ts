@@ -1,5 +1,8 @@
 import { roundMsOf } from '../core/config.ts'
 import { EMBED_LIMITS } from '../core/embedding/limits.ts'
+import { NoProviderError } from '../core/errors.ts'
+import { foundNoServer } from '../core/gateway/errors.ts'
+import { ModelSightings } from '../core/gateway/model-sightings.ts'
 import { DEFAULT_MODEL_LISTING } from '../core/inference/listing.ts'
 import { roundOf } from '../core/pulse/clock.ts'
 import { systemScheduler } from '../core/scheduler.ts'
@@ -24,12 +27,11 @@ export interface GatewayBackend {
   embed: (model: string, texts: string[], signal: AbortSignal) => Promise<EmbedResult>
   /** Chat models served now, with how many peers serve each. */
   servedModels: () => Map<string, number>
-  /** When a peer first announced the model, or undefined for a model never announced since the gateway started. */
+  /** When a peer was first seen serving the model, or undefined for a model never seen served since the gateway started. */
   firstSeen: (model: string) => number | undefined
+  /** A request for this model, never seen served, found no server a moment ago. */
+  missedRecently: (model: string) => boolean
 }
-
-/** Model ids remembered as "announced once": enough for any real network, bounded against made-up ones. */
-const MAX_SEEN_MODELS = 4096
 
 /** The receipt log kept in memory: the gateway is the client of its jobs and earns nothing by them. */
 class MemoryReceiptLog implements ReceiptLogStore {
@@ -51,7 +53,7 @@ export class NetworkClient implements GatewayBackend {
   private readonly receipts: ReceiptBook
   private readonly inference: InferenceCoordinator
   private readonly embedding: EmbeddingCoordinator
-  private readonly seen = new Map<string, number>()
+  private readonly sightings = new ModelSightings()
 
   constructor (libp2p: Libp2p<HyperspaceServices>, key: PrivateKey, networkId: string) {
     const roundMs = roundMsOf(networkId)
@@ -104,8 +106,20 @@ export class NetworkClient implements GatewayBackend {
     this.gossip.stop()
   }
 
+  /**
+   * Routed through all three tiers, so a server that lists its models `unlisted` (DHT records only)
+   * or `on-request` (answers wants only) is reached too; a model reached that way counts as seen.
+   */
   async chat (request: NodeChatRequest, signal: AbortSignal): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
-    return await this.inference.create({ ...request, route: 'network' }, signal)
+    try {
+      const answer = await this.inference.create({ ...request, route: 'network' }, signal)
+      if (request.stream === true) return this.watched(answer as AsyncIterable<ChatCompletionChunk>, request.model)
+      this.sightings.seen(request.model, Date.now())
+      return answer
+    } catch (err) {
+      this.noteMiss(err, request.model)
+      throw err
+    }
   }
 
   /** One embed job (routed with failover) for a batch that fits one; more texts are sharded over peers. */
@@ -125,10 +139,35 @@ export class NetworkClient implements GatewayBackend {
   firstSeen (model: string): number | undefined {
     // An announcement may have come before this asked, or expired since: the registry is asked too.
     for (const m of this.servedModels().keys()) this.remember(m)
-    return this.seen.get(model)
+    return this.sightings.firstSeen(model)
+  }
+
+  missedRecently (model: string): boolean {
+    return this.sightings.missedRecently(model, Date.now())
   }
 
   private remember (model: string): void {
-    if (!this.seen.has(model) && this.seen.size < MAX_SEEN_MODELS) this.seen.set(model, Date.now())
+    this.sightings.seen(model, Date.now())
+  }
+
+  /** A streamed answer: the model counts as seen once a peer sends text, as missed if no tier finds one. */
+  private async * watched (chunks: AsyncIterable<ChatCompletionChunk>, model: string): AsyncIterable<ChatCompletionChunk> {
+    let seen = false
+    try {
+      for await (const chunk of chunks) {
+        if (!seen && (chunk.choices[0]?.delta.content ?? '') !== '') {
+          seen = true
+          this.remember(model)
+        }
+        yield chunk
+      }
+    } catch (err) {
+      this.noteMiss(err, model)
+      throw err
+    }
+  }
+
+  private noteMiss (err: unknown, model: string): void {
+    if (err instanceof NoProviderError && foundNoServer(err)) this.sightings.missed(model, Date.now())
   }
 }

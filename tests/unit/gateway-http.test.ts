@@ -21,6 +21,8 @@ import type { Server } from 'node:http'
  */
 const KEY = 'hs-unit-test-key-0123456789'
 const MODEL = 'stories260K'
+/** A model no announcement names and the network found no server of a moment ago. */
+const MISSED = 'nope'
 const messages = [{ role: 'user' as const, content: 'Once upon a time' }]
 
 type ChatScript = (request: NodeChatRequest, signal: AbortSignal) => Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>
@@ -55,7 +57,8 @@ async function serve (chat: ChatScript, extra: Partial<GatewayHttpOptions> = {},
     chat,
     embed: async (model, texts): Promise<EmbedResult> => ({ model, dims: 2, vectors: texts.map((_, i) => [i, 0.5]), servedBy: 'p', route: 'network' }),
     servedModels: () => new Map([[MODEL, 1]]),
-    firstSeen: model => model === MODEL ? 1_000 : undefined
+    firstSeen: model => model === MODEL ? 1_000 : undefined,
+    missedRecently: model => model === MISSED
   }
   metrics = new GatewayMetrics()
   server = createGatewayServer({
@@ -142,7 +145,7 @@ describe('gateway HTTP API', () => {
     const wrong = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'hs-wrong-key-0123456789', maxRetries: 0 })
     await expect(wrong.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError)
     expect((await fetch(`${base}/v1/models`)).status).toBe(401)
-    await expect(client.chat.completions.create({ model: 'nope', messages })).rejects.toBeInstanceOf(OpenAI.NotFoundError)
+    await expect(client.chat.completions.create({ model: MISSED, messages })).rejects.toBeInstanceOf(OpenAI.NotFoundError)
     await expect(client.chat.completions.create({ model: MODEL, messages, top_p: 7 })).rejects.toBeInstanceOf(OpenAI.BadRequestError)
     const notJson = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { authorization: `Bearer ${KEY}` }, body: '{"model":' })
     expect(notJson.status).toBe(400)
@@ -151,6 +154,21 @@ describe('gateway HTTP API', () => {
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok', models: { [MODEL]: 1 } })
     expect(await (await fetch(`${base}/metrics`)).text()).toContain('hyperspace_gateway_requests_total{endpoint="/v1/models",status="401"} 2')
     expect((await client.models.list()).data).toEqual([{ id: MODEL, object: 'model', created: 1, owned_by: 'hyperspace', peers: 1 }])
+  })
+
+  it('routes a model no announcement names (served unlisted or on request), and answers 404 when no tier finds a server', async () => {
+    const asked: string[] = []
+    const { client } = await serve(async request => {
+      asked.push(request.model)
+      if (request.model === 'ghost') throw new NoProviderError('ghost')
+      return streamOf(['Hello'])
+    })
+    const stream = await client.chat.completions.create({ model: 'unlisted-model', messages, stream: true })
+    let text = ''
+    for await (const part of stream) text += part.choices[0]?.delta.content ?? ''
+    expect(text).toBe('Hello')
+    await expect(client.chat.completions.create({ model: 'ghost', messages })).rejects.toBeInstanceOf(OpenAI.NotFoundError)
+    expect(asked).toEqual(['unlisted-model', 'ghost'])
   })
 
   it('refuses a key over its token quota with 429 and retry-after', async () => {

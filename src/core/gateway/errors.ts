@@ -86,13 +86,17 @@ export function gatewayErrorOf (err: unknown, model: string, known: boolean): Ga
   }
   if (err instanceof NoProviderError) {
     if (err.codes.length > 0 && err.codes.every(code => STALL_CODES.has(code))) return new PeerStalledError(err.message)
-    const noneServes = err.codes.length === 0 || err.codes.every(code => NOT_SERVED_CODES.has(code))
-    if (noneServes && !known) return new UnknownModelError(model)
+    if (foundNoServer(err) && !known) return new UnknownModelError(model)
     return new NoPeerError(err.message)
   }
   if (err instanceof PeerBusyError || err instanceof NoTaskWorkerError || err instanceof TaskShardFailedError) return new NoPeerError(err.message)
   if (err instanceof TaskInputError) return new BadRequestError(err.message)
   return new InternalGatewayError(errorMessage(err))
+}
+
+/** No routing tier found a peer that serves the model (as opposed to servers that failed). */
+export function foundNoServer (err: NoProviderError): boolean {
+  return err.codes.length === 0 || err.codes.every(code => NOT_SERVED_CODES.has(code))
 }
 
 /** OpenAI's error body. */
