@@ -1,5 +1,5 @@
 import { concat, sha256Of } from '../src/core/bytes.ts'
-import type { BeaconProver, BeaconVerifier, PulseSigner, PulseVerifier } from '../src/core/pulse/messages.ts'
+import type { BeaconProver, BeaconVerifier, PulseSigner, PulseVerifier } from '../src/core/wire/pulse.ts'
 import type { Rng } from './rng.ts'
 
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'

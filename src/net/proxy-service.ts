@@ -10,9 +10,9 @@ import {
   PROXY_JOB_ID_BYTES, PROXY_NONCE_BYTES, PROXY_PROTOCOL, PROXY_RESPONSE_FRAME_MAX_BYTES, PROXY_SMALL_FRAME_MAX_BYTES,
   decodeProxyClientFrame, decodeProxyServerFrame, encodeProxyClientFrame, encodeProxyServerFrame,
   type ProxyClientFrame, type ProxyHeaders, type ProxyServerFrame
-} from '../core/proxy/wire.ts'
+} from '../core/wire/proxy.ts'
 import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
-import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
+import type { PulseSigner, PulseVerifier } from '../core/wire/pulse.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'

@@ -9,7 +9,7 @@ import { routeWithFailover, type Provider, type Tier } from '../core/inference/r
 import { BlockService } from '../net/block-service.ts'
 import type { BlockStats } from './api.ts'
 import type { Availability } from '../core/capabilities.ts'
-import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
+import type { PulseSigner, PulseVerifier } from '../core/wire/pulse.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { BlockStore } from '../storage/block-store.ts'

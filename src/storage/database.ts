@@ -1,7 +1,7 @@
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction } from 'idb'
 import type { CachedPeer } from '../core/peer-cache.ts'
 import type { CapabilityName } from '../core/capabilities.ts'
-import type { StrikeReason } from '../core/pulse/messages.ts'
+import type { StrikeReason } from '../core/wire/pulse.ts'
 import type { DrawnValidators } from '../core/pulse/ports.ts'
 
 export interface StoredIdentity {

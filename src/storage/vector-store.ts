@@ -5,7 +5,7 @@ import { MEMORY_BUDGET, MEMORY_LIMITS, type BudgetLimits, type MemoryBudgetLimit
 import { spaceDims } from '../core/memory/spaces.ts'
 import { VectorIndex, type IndexHit } from '../core/memory/vector-index.ts'
 import { compareBytes } from '../core/bytes.ts'
-import { MEMORY_SIGNATURE_BYTES, isOwnerId, type MemoryPut } from '../core/memory/codec.ts'
+import { MEMORY_SIGNATURE_BYTES, isOwnerId, type MemoryPut } from '../core/wire/memory.ts'
 import type { HyperspaceDb, StoredVector } from './database.ts'
 
 /**

@@ -21,7 +21,7 @@ import {
   encodeEmbedServerFrame,
   encodeVectors,
   type EmbedServerFrame
-} from '../../src/core/embedding/wire.ts'
+} from '../../src/core/wire/embed.ts'
 import { HyperspaceError, MalformedMessageError, OversizeMessageError, PeerBusyError, UnsupportedVersionError } from '../../src/core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../../src/core/inference/admission.ts'
 import { sha256Of, toHex } from '../../src/core/bytes.ts'
@@ -29,7 +29,7 @@ import { decodeSignedReceipt, encodeSignedReceipt, receiptId, signAsClient, type
 import { systemScheduler, type Scheduler } from '../../src/core/scheduler.ts'
 import { EmbedService, type LocalEmbedding } from '../../src/net/embed-service.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
-import type { PulseSigner } from '../../src/core/pulse/messages.ts'
+import type { PulseSigner } from '../../src/core/wire/pulse.ts'
 import { rejectionOf, until } from './waiting.ts'
 
 /**

@@ -12,7 +12,7 @@ import { IdentityStore } from '../../src/storage/identity-store.ts'
 import { PulseStore } from '../../src/storage/pulse-store.ts'
 import { ReceiptStore } from '../../src/storage/receipt-store.ts'
 import { closeAll, freshDbName, openDb } from './helpers.ts'
-import type { PulseSigner } from '../../src/core/pulse/messages.ts'
+import type { PulseSigner } from '../../src/core/wire/pulse.ts'
 
 /**
  * Pulse history, attestations and the receipt log belong to the identity that made them: a node that

@@ -7,7 +7,7 @@ import {
   decodeAnnouncement,
   encodeAnnouncement,
   type CapabilityAnnouncement
-} from '../../src/core/announcement.ts'
+} from '../../src/core/wire/announcement.ts'
 import { AsyncQueue } from '../../src/core/async-queue.ts'
 import { CAPABILITY_NAMES, capabilityStatuses, type AvailabilityMap, type CapabilityName } from '../../src/core/capabilities.ts'
 import {
@@ -27,7 +27,7 @@ import {
   encodeBroadcast,
   isStaleBroadcast,
   type BroadcastMessage
-} from '../../src/core/inference/broadcast.ts'
+} from '../../src/core/wire/inference-broadcast.ts'
 import { cacheKey, CompletionCache } from '../../src/core/inference/cache.ts'
 import { isDeterministic, isModelId, REQUEST_LIMITS, validateChatRequest, type ValidChatRequest } from '../../src/core/inference/request.ts'
 import { expectedWaitMs, rankProviders, routeWithFailover, type Provider, type Tier } from '../../src/core/inference/routing.ts'
@@ -44,7 +44,7 @@ import {
   encodeServerFrame,
   type ClientFrame,
   type ServerFrame
-} from '../../src/core/inference/wire.ts'
+} from '../../src/core/wire/inference.ts'
 import type { EngineCompletion } from '../../src/core/inference/chat.ts'
 import { rejectionOf } from './waiting.ts'
 

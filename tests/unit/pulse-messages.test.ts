@@ -5,7 +5,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { encode } from 'cborg'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { decodeMessage, encodeMessage } from '../../src/core/cbor.ts'
+import { decodeMessage, encodeMessage } from '../../src/core/wire/cbor.ts'
 import {
   BadSignatureError,
   HyperspaceError,
@@ -30,7 +30,7 @@ import {
   type PulseVerifier,
   type RevealMessage,
   type VerdictMessage
-} from '../../src/core/pulse/messages.ts'
+} from '../../src/core/wire/pulse.ts'
 import { referenceProduct, rowBytes } from '../../src/core/pulse/work.ts'
 import { attestationOf, openAttestation } from '../../src/core/pulse/attestation.ts'
 import { fakePeerId } from './helpers.ts'

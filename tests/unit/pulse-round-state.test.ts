@@ -1,7 +1,7 @@
 import { generateKeyPair, generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { describe, expect, it } from 'vitest'
 import { compareBytes, utf8 } from '../../src/core/bytes.ts'
-import { MAX_COMMITTEE, signPulse, type BeaconProver, type ChallengeMessage, type CommitMessage, type PulseSigner, type SignedPulseMessage, type VerdictMessage } from '../../src/core/pulse/messages.ts'
+import { MAX_COMMITTEE, signPulse, type BeaconProver, type ChallengeMessage, type CommitMessage, type PulseSigner, type SignedPulseMessage, type VerdictMessage } from '../../src/core/wire/pulse.ts'
 import { inlineRecomputer } from '../../src/core/pulse/recompute.ts'
 import { ReferenceProver } from '../../src/core/pulse/reference-prover.ts'
 import { MerkleTree, leafHash } from '../../src/core/pulse/merkle.ts'

@@ -2,7 +2,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { encode } from 'cborg'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { decodeMessage } from '../../src/core/cbor.ts'
+import { decodeMessage } from '../../src/core/wire/cbor.ts'
 import {
   BadSignatureError,
   HyperspaceError,
@@ -45,7 +45,7 @@ import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { RECENT_RECEIPTS, ReceiptBook, type ReceiptLogStore } from '../../src/node/receipt-book.ts'
 import { ReceiptStore } from '../../src/storage/receipt-store.ts'
 import { closeAll, openDb } from './helpers.ts'
-import type { PulseSigner } from '../../src/core/pulse/messages.ts'
+import type { PulseSigner } from '../../src/core/wire/pulse.ts'
 import type { HyperspaceDb } from '../../src/storage/database.ts'
 import { rejectionOf } from './waiting.ts'
 

@@ -1,10 +1,10 @@
 import { compareBytes, equalBytes, toHex } from '../bytes.ts'
 import { readAttestation } from '../pulse/attestation.ts'
-import { decodePulse, type CommitMessage, type PulseVerifier } from '../pulse/messages.ts'
+import { decodePulse, type CommitMessage, type PulseVerifier } from '../wire/pulse.ts'
 import { QUORUM } from '../pulse/validators.ts'
 import { decodeSignedReceipt } from '../receipts/receipt.ts'
 import { receiptClaimId, type ReceiptClaim, type RoundClaim } from './claims.ts'
-import { MAX_PERIOD_ROUNDS, MAX_RECEIPT_CLAIMS, SHOWN_ATTESTATIONS, type EvidenceFrame, type PickFrame, type RoundEvidence, type SummaryFrame } from './codec.ts'
+import { MAX_PERIOD_ROUNDS, MAX_RECEIPT_CLAIMS, SHOWN_ATTESTATIONS, type EvidenceFrame, type PickFrame, type RoundEvidence, type SummaryFrame } from '../wire/points.ts'
 import { ProofPeriodError } from '../errors.ts'
 
 /**

@@ -1,6 +1,6 @@
 import { ForeignAuthorError, HyperspaceError, UnsupportedVersionError } from '../errors.ts'
 import { roundOf } from './clock.ts'
-import { decodePulse, type PulseVerifier, type SignedPulseMessage } from './messages.ts'
+import { decodePulse, type PulseVerifier, type SignedPulseMessage } from '../wire/pulse.ts'
 
 export type Admission =
   | { result: 'accept', signed: SignedPulseMessage }

@@ -30,10 +30,6 @@ export const ESTIMATE_ROUNDS = 16
 /** Where a node that does not know K yet listens: committee 0 exists for every K. */
 export const LOBBY = 0
 
-export function pulseTopic (networkId: string, committee: number): string {
-  return `hyperspace/v2/${networkId}/pulse/${committee}`
-}
-
 export function epochOf (round: number): number {
   return Math.floor(round / EPOCH_ROUNDS)
 }

@@ -1,5 +1,5 @@
 import type { PulsePhase } from './clock.ts'
-import type { BeaconProver, BeaconVerifier, PulseSigner, StrikeReason } from './messages.ts'
+import type { BeaconProver, BeaconVerifier, PulseSigner, StrikeReason } from '../wire/pulse.ts'
 import type { LeafRecomputer } from './recompute.ts'
 import type { Prover } from './reference-prover.ts'
 import type { ValidatorHistory } from './validators.ts'

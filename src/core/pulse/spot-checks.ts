@@ -4,7 +4,7 @@ import { assignChecks, dueChecks, SPOT_CHECK_DEFAULTS, type SpotCheck, type Spot
 import { drawValidators, type ValidatorHistory } from './validators.ts'
 import type { CapabilityName } from '../capabilities.ts'
 import type { Scheduler } from '../scheduler.ts'
-import type { CommitMessage } from './messages.ts'
+import type { CommitMessage } from '../wire/pulse.ts'
 import type { CapabilityProber, ProbeOutcome } from './ports.ts'
 import type { RoundState } from './round-state.ts'
 

@@ -1,8 +1,8 @@
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage, encodeMessage } from './cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
-import { validateChatRequest, type ValidChatRequest } from './request.ts'
-import type { FinishReason } from './chat.ts'
-import { bytesOf, textOf } from '../wire-fields.ts'
+import { validateChatRequest, type ValidChatRequest } from '../inference/request.ts'
+import type { FinishReason } from '../inference/chat.ts'
+import { bytesOf, textOf } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/inference/1.0.0`, each a length-prefixed strict-CBOR map:

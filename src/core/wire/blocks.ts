@@ -1,7 +1,7 @@
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage, encodeMessage } from './cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
-import { BLOCK_MAX_BYTES, blockCidFromBytes, type BlockCid } from './cid.ts'
-import { bytesOf, textOf } from '../wire-fields.ts'
+import { BLOCK_MAX_BYTES, blockCidFromBytes, type BlockCid } from '../blocks/cid.ts'
+import { bytesOf, textOf } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/blocks/1.0.0`, each a length-prefixed strict-CBOR map, one block per stream:

@@ -1,7 +1,7 @@
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage, encodeMessage } from './cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
-import { PROXY_MAX_URL_CHARS, PROXY_METHODS, type ProxyMethod } from './url-policy.ts'
-import { bytesOf, textOf, uintOf } from '../wire-fields.ts'
+import { PROXY_MAX_URL_CHARS, PROXY_METHODS, type ProxyMethod } from '../proxy/url-policy.ts'
+import { bytesOf, textOf, uintOf } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/proxy/1.0.0`, each a length-prefixed strict-CBOR map, one fetch per stream:

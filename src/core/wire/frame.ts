@@ -1,4 +1,4 @@
-import { MalformedMessageError } from './errors.ts'
+import { MalformedMessageError } from '../errors.ts'
 
 /**
  * The field checks every job protocol's decoder makes of a CBOR frame from a peer: bytes of a bounded

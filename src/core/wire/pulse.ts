@@ -1,13 +1,13 @@
 import type { CapabilityName } from '../capabilities.ts'
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage, encodeMessage } from './cbor.ts'
 import { BadSignatureError } from '../errors.ts'
 import { concat, equalBytes, utf8 } from '../bytes.ts'
-import { isCommitteeCount } from './committee.ts'
-import { bytesField, capsField, fail, listField, peerField, uintField } from './fields.ts'
-import { decodeResult, resultRecord, resultsTree, type VerdictResult } from './verdict-tree.ts'
-import { MAX_N, MIN_N } from './work.ts'
+import { isCommitteeCount } from '../pulse/committee.ts'
+import { bytesField, capsField, fail, listField, peerField, uintField } from '../pulse/fields.ts'
+import { decodeResult, resultRecord, resultsTree, type VerdictResult } from '../pulse/verdict-tree.ts'
+import { MAX_N, MIN_N } from '../pulse/work.ts'
 
-export { STRIKE_REASONS, type StrikeReason, type VerdictResult } from './verdict-tree.ts'
+export { STRIKE_REASONS, type StrikeReason, type VerdictResult } from '../pulse/verdict-tree.ts'
 
 /**
  * Pulse messages. Each is a signed envelope `{ v, body, sig }` where `body` is the canonical CBOR

@@ -1,9 +1,9 @@
 import { CAPABILITY_NAMES, type CapabilityName } from '../capabilities.ts'
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage, encodeMessage } from './cbor.ts'
 import { compareBytes } from '../bytes.ts'
 import { bytesField, fail, listField, uintField } from '../pulse/fields.ts'
 import { RECEIPT_UNIT_CAPS, WORK_KINDS, type WorkKind } from '../receipts/receipt.ts'
-import { RECEIPT_ID_BYTES, type ReceiptClaim, type RoundClaim } from './claims.ts'
+import { RECEIPT_ID_BYTES, type ReceiptClaim, type RoundClaim } from '../points-proof/claims.ts'
 
 /**
  * The frames of `/hyperspace/points/1.0.0` (protocol.md, "Points proofs"): strict canonical CBOR maps
@@ -11,6 +11,7 @@ import { RECEIPT_ID_BYTES, type ReceiptClaim, type RoundClaim } from './claims.t
  * evidence together are at most PROOF_MAX_BYTES, the bound on one period's proof.
  */
 
+export const POINTS_PROTOCOL = '/hyperspace/points/1.0.0'
 export const POINTS_PROOF_VERSION = 1
 /** The longest period a prover answers for: a day at T = 90 s is 960 rounds. */
 export const MAX_PERIOD_ROUNDS = 1024

@@ -1,13 +1,13 @@
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage, encodeMessage } from './cbor.ts'
 import { EMBED_LIMITS } from '../embedding/limits.ts'
 import { MAX_MODEL_DIMS } from '../embedding/models.ts'
-import { decodeVectors, encodeVectors } from '../embedding/wire.ts'
+import { decodeVectors, encodeVectors } from './embed.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { REQUEST_LIMITS, isModelId, type ValidChatRequest } from '../inference/request.ts'
 import { concat, sha256Of, u32be, utf8 } from '../bytes.ts'
-import { TaskInputError } from './errors.ts'
-import { TASK_LIMITS, validateTask, type ValidTask } from './request.ts'
-import { bytesOf, textOf, uintOf } from '../wire-fields.ts'
+import { TaskInputError } from '../tasks/errors.ts'
+import { TASK_LIMITS, validateTask, type ValidTask } from '../tasks/request.ts'
+import { bytesOf, textOf, uintOf } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/task/1.0.0`, each a length-prefixed strict-CBOR map, one task per stream:

@@ -1,10 +1,10 @@
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage, encodeMessage } from './cbor.ts'
 import { EmbeddingInputError, HyperspaceError, MalformedMessageError } from '../errors.ts'
 import { isModelId } from '../inference/request.ts'
-import { EMBED_LIMITS, validateTexts } from './limits.ts'
-import { MAX_MODEL_DIMS } from './models.ts'
-import { isFiniteVector } from './vectors.ts'
-import { bytesOf, textOf } from '../wire-fields.ts'
+import { EMBED_LIMITS, validateTexts } from '../embedding/limits.ts'
+import { MAX_MODEL_DIMS } from '../embedding/models.ts'
+import { isFiniteVector } from '../embedding/vectors.ts'
+import { bytesOf, textOf } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/embed/1.0.0`, each a length-prefixed strict-CBOR map:
