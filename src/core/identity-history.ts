@@ -3,13 +3,13 @@ import { BadSignatureError, HyperspaceError, IdentityHistoryError, PointsUncheck
 import { openRoundEvidence } from './points-proof/check.ts'
 import { receiptClaimId } from './points-proof/claims.ts'
 import { SHOWN_ATTESTATIONS, type RoundEvidence } from './wire/points.ts'
-import { toHex } from './bytes.ts'
+import { toHex } from './crypto/bytes.ts'
 import { bytesField, fail, listField } from './pulse/fields.ts'
 import { ATTESTATION_MAX_BYTES } from './pulse/attestation.ts'
 import { QUORUM } from './pulse/validators.ts'
 import { decodeSignedReceipt, RECEIPT_MAX_BYTES } from './receipts/receipt.ts'
 import type { CapabilityName } from './capabilities.ts'
-import type { PulseVerifier } from './wire/pulse.ts'
+import type { PulseVerifier } from './crypto/signing.ts'
 
 /**
  * The signed history an identity file carries (docs/protocol.md, "Identity files"): the evidence a

@@ -9,8 +9,8 @@ import {
   type BlocksClientFrame, type BlocksServerFrame
 } from '../core/wire/blocks.ts'
 import { JobDeadlineError, MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
-import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
-import type { PulseSigner, PulseVerifier } from '../core/wire/pulse.ts'
+import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'

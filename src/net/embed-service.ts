@@ -7,9 +7,9 @@ import {
   decodeEmbedClientFrame, decodeEmbedServerFrame, decodeVectors, encodeEmbedClientFrame, encodeEmbedServerFrame, encodeVectors,
   type EmbedClientFrame, type EmbedServerFrame
 } from '../core/wire/embed.ts'
-import { sha256Of } from '../core/bytes.ts'
-import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
-import type { PulseSigner, PulseVerifier } from '../core/wire/pulse.ts'
+import { sha256Of } from '../core/crypto/bytes.ts'
+import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'

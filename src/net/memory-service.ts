@@ -10,9 +10,9 @@ import {
   MEMORY_PROTOCOL, MEMORY_REQUEST_MAX_BYTES, MEMORY_RESPONSE_MAX_BYTES, MemoryOffError, RemoteMemoryError, decodeMemoryRequest, decodeMemoryResponse, encodeMemoryRequest, encodeMemoryResponse, verifyMemoryPut,
   type MemoryQuery, type MemoryRequest, type MemoryResponse
 } from '../core/wire/memory.ts'
-import type { PeerRateLimit } from '../core/inference/admission.ts'
+import type { PeerRateLimit } from '../core/jobs/admission.ts'
 import type { MemoryHit } from '../core/memory/merge.ts'
-import type { PulseVerifier } from '../core/wire/pulse.ts'
+import type { PulseVerifier } from '../core/crypto/signing.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { PutOutcome, SignedVector, VectorStore } from '../storage/vector-store.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'

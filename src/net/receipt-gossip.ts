@@ -3,7 +3,7 @@ import { TypedEventEmitter } from 'main-event'
 import { BadSignatureError, HyperspaceError, MalformedMessageError, OversizeMessageError, ReceiptMismatchError, ReceiptUnitsError, UnsignedReceiptError } from '../core/errors.ts'
 import { checkFreshness, decodeSignedReceipt, encodeSignedReceipt, ReplayGuard, type SignedReceipt } from '../core/receipts/receipt.ts'
 import { topicFor } from '../core/wire/topics.ts'
-import type { PulseVerifier } from '../core/wire/pulse.ts'
+import type { PulseVerifier } from '../core/crypto/signing.ts'
 import type { HyperspaceServices } from './services.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 

@@ -1,6 +1,6 @@
 import type { LengthPrefixedStream } from '@libp2p/utils'
 import { errorMessage, HyperspaceError, OversizeMessageError, PeerBusyError, StreamStalledError } from '../core/errors.ts'
-import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
+import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { Stream } from '@libp2p/interface'
 

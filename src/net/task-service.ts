@@ -9,8 +9,8 @@ import {
   decodeTaskClientFrame, decodeTaskServerFrame, encodeTaskClientFrame, encodeTaskServerFrame, taskOutputHash,
   type ShardTuple, type TaskClientFrame, type TaskServerFrame
 } from '../core/wire/tasks.ts'
-import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
-import type { PulseSigner, PulseVerifier } from '../core/wire/pulse.ts'
+import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { TaskProgress } from '../core/tasks/orchestrate.ts'

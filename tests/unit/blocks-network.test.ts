@@ -16,7 +16,7 @@ import {
   BLOCKS_PROTOCOL, BLOCKS_SERVER_FRAME_MAX_BYTES, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame
 } from '../../src/core/wire/blocks.ts'
 import { BlockHashMismatchError, MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
-import { equalBytes, utf8 } from '../../src/core/bytes.ts'
+import { equalBytes, utf8 } from '../../src/core/crypto/bytes.ts'
 import { systemScheduler } from '../../src/core/scheduler.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { BlockCoordinator } from '../../src/node/block-coordinator.ts'

@@ -3,7 +3,7 @@ import { multiplierOf, PROBED_CAPABILITIES, type CapabilityName } from '../../sr
 import { PeerBusyError } from '../../src/core/errors.ts'
 import { RemoteBlockError, PeerLacksBlockError } from '../../src/core/blocks/errors.ts'
 import { RemoteEmbeddingError } from '../../src/core/wire/embed.ts'
-import { sha256Of, utf8 } from '../../src/core/bytes.ts'
+import { sha256Of, utf8 } from '../../src/core/crypto/bytes.ts'
 import { CapabilityView } from '../../src/core/pulse/capability-view.ts'
 import { RoundState } from '../../src/core/pulse/round-state.ts'
 import { isDue, planSpotChecks, spotCheckDraw } from '../../src/core/pulse/spot-check-draw.ts'

@@ -19,7 +19,7 @@ import {
   PeerBusyError,
   UnsupportedVersionError
 } from '../../src/core/errors.ts'
-import { JobQueue, PeerRateLimit } from '../../src/core/inference/admission.ts'
+import { JobQueue, PeerRateLimit } from '../../src/core/jobs/admission.ts'
 import {
   BROADCAST_MAX_BYTES,
   BROADCAST_MAX_SKEW_MS,
@@ -30,7 +30,7 @@ import {
 } from '../../src/core/wire/inference-broadcast.ts'
 import { cacheKey, CompletionCache } from '../../src/core/inference/cache.ts'
 import { isDeterministic, isModelId, REQUEST_LIMITS, validateChatRequest, type ValidChatRequest } from '../../src/core/inference/request.ts'
-import { expectedWaitMs, rankProviders, routeWithFailover, type Provider, type Tier } from '../../src/core/inference/routing.ts'
+import { expectedWaitMs, rankProviders, routeWithFailover, type Provider, type Tier } from '../../src/core/jobs/routing.ts'
 import { completionTokenBound, UNSEEN_TOKENS } from '../../src/core/inference/token-bound.ts'
 import {
   FRAME_MAX_BYTES,

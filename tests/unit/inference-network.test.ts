@@ -17,7 +17,7 @@ import {
   RemoteInferenceError,
   UnsignedReceiptError
 } from '../../src/core/errors.ts'
-import { JobQueue, PeerRateLimit } from '../../src/core/inference/admission.ts'
+import { JobQueue, PeerRateLimit } from '../../src/core/jobs/admission.ts'
 import { validateChatRequest, type ValidChatRequest } from '../../src/core/inference/request.ts'
 import {
   FRAME_MAX_BYTES,
@@ -28,7 +28,7 @@ import {
   type ServerFrame
 } from '../../src/core/wire/inference.ts'
 import { decodeMessage } from '../../src/core/wire/cbor.ts'
-import { concat, sha256Of, toHex, utf8 } from '../../src/core/bytes.ts'
+import { concat, sha256Of, toHex, utf8 } from '../../src/core/crypto/bytes.ts'
 import {
   decodeSignedReceipt,
   encodeSignedReceipt,
@@ -45,7 +45,7 @@ import { pointsOf } from '../../src/core/receipts/work-points.ts'
 import { InferenceService, type LocalRun } from '../../src/net/inference-service.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { ReceiptGossip } from '../../src/net/receipt-gossip.ts'
-import type { PulseSigner } from '../../src/core/wire/pulse.ts'
+import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import { rejectionOf, sleep, until } from './waiting.ts'

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ReferenceProver, type Prover } from '../../src/core/pulse/reference-prover.ts'
-import { sha256Of, utf8 } from '../../src/core/bytes.ts'
+import { sha256Of, utf8 } from '../../src/core/crypto/bytes.ts'
 import { decodePulse, encodeSigned, signPulse, type PulseMessage } from '../../src/core/wire/pulse.ts'
 import { challengeProofs } from '../../src/core/pulse/seed.ts'
 import { beaconProver, pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'

@@ -1,4 +1,4 @@
-import { readU32be, sha256Of, u32be, u64be, utf8 } from '../bytes.ts'
+import { readU32be, sha256Of, u32be, u64be, utf8 } from '../crypto/bytes.ts'
 
 /**
  * Committees (DESIGN 5.7): the network splits into K committees, each with its own gossip topic,

@@ -1,4 +1,4 @@
-import { utf8 } from '../bytes.ts'
+import { utf8 } from '../crypto/bytes.ts'
 import { currentTiming, roundOf, timingOf } from './clock.ts'
 import { committeeStartBeacon, epochOf, firstRoundOf } from './committee.ts'
 import { CommitteeView } from './committee-view.ts'

@@ -1,4 +1,4 @@
-import { compareBytes, equalBytes, utf8 } from '../bytes.ts'
+import { compareBytes, equalBytes, utf8 } from '../crypto/bytes.ts'
 import { proofLength, verifyProof } from './merkle.ts'
 import { MAX_COMMITTEE } from '../wire/pulse.ts'
 import { beaconInput, challengeIndices, leaderScore, rowsInput } from './seed.ts'

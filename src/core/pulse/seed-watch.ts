@@ -1,4 +1,4 @@
-import { toHex } from '../bytes.ts'
+import { toHex } from '../crypto/bytes.ts'
 import { MAX_CANDIDATE_SEEDS } from './params.ts'
 import type { RoundState } from './round-state.ts'
 import type { ChallengeMessage, CommitMessage, SignedPulseMessage, VerdictMessage } from '../wire/pulse.ts'

@@ -1,4 +1,4 @@
-import { compareBytes, concat, readU32be, sha256Of, u32be, u64be, utf8 } from '../bytes.ts'
+import { compareBytes, concat, readU32be, sha256Of, u32be, u64be, utf8 } from '../crypto/bytes.ts'
 import type { BeaconProver } from '../wire/pulse.ts'
 
 /**

@@ -1,4 +1,4 @@
-import { equalBytes } from '../bytes.ts'
+import { equalBytes } from '../crypto/bytes.ts'
 import { CapabilityView, CLAIM_DEFAULTS, type ClaimParams, type ConfirmedBefore } from './capability-view.ts'
 import { assignChecks, dueChecks, SPOT_CHECK_DEFAULTS, type SpotCheck, type SpotCheckParams } from './spot-check-draw.ts'
 import { drawValidators, type ValidatorHistory } from './validators.ts'

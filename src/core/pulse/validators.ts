@@ -1,4 +1,4 @@
-import { compareBytes, equalBytes, sha256Of, utf8 } from '../bytes.ts'
+import { compareBytes, equalBytes, sha256Of, utf8 } from '../crypto/bytes.ts'
 import type { VerdictResult } from '../wire/pulse.ts'
 import type { RoundBook } from './ports.ts'
 import type { CapabilityName } from '../capabilities.ts'

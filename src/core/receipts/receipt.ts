@@ -5,8 +5,8 @@ import { BadSignatureError, MalformedMessageError, ReceiptMismatchError, Receipt
 import { REQUEST_LIMITS } from '../inference/request.ts'
 import { PROXY_MAX_BODY_BYTES } from '../wire/proxy.ts'
 import { TASK_LIMITS } from '../tasks/request.ts'
-import { concat, equalBytes, toHex, utf8 } from '../bytes.ts'
-import type { PulseSigner, PulseVerifier } from '../wire/pulse.ts'
+import { concat, equalBytes, toHex, utf8 } from '../crypto/bytes.ts'
+import type { PulseSigner, PulseVerifier } from '../crypto/signing.ts'
 
 /**
  * A work receipt (DESIGN section 6): after a job the client signs what it got, the server

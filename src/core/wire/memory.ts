@@ -1,10 +1,10 @@
 import { decodeMessage, encodeMessage } from './cbor.ts'
 import { BadSignatureError, HyperspaceError, MalformedMessageError } from '../errors.ts'
 import { isFiniteVector, norm } from '../embedding/vectors.ts'
-import { concat, utf8 } from '../bytes.ts'
+import { concat, utf8 } from '../crypto/bytes.ts'
 import { MEMORY_LIMITS } from '../memory/limits.ts'
 import type { MemoryHit } from '../memory/merge.ts'
-import type { PulseSigner, PulseVerifier } from './pulse.ts'
+import type { PulseSigner, PulseVerifier } from '../crypto/signing.ts'
 
 /**
  * The messages of /hyperspace/memory/1.0.0, strict CBOR (src/core/wire/cbor.ts): a request (put or

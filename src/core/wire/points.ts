@@ -1,6 +1,6 @@
 import { CAPABILITY_NAMES, type CapabilityName } from '../capabilities.ts'
 import { decodeMessage, encodeMessage } from './cbor.ts'
-import { compareBytes } from '../bytes.ts'
+import { compareBytes } from '../crypto/bytes.ts'
 import { bytesField, fail, listField, uintField } from '../pulse/fields.ts'
 import { RECEIPT_UNIT_CAPS, WORK_KINDS, type WorkKind } from '../receipts/receipt.ts'
 import { RECEIPT_ID_BYTES, type ReceiptClaim, type RoundClaim } from '../points-proof/claims.ts'
