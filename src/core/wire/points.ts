@@ -1,5 +1,6 @@
 import { CAPABILITY_NAMES, type CapabilityName } from '../capabilities.ts'
 import { decodeMessage, encodeMessage } from './cbor.ts'
+import type { ErrorFrame } from './frame.ts'
 import { compareBytes } from '../crypto/bytes.ts'
 import { bytesField, fail, listField, uintField } from '../pulse/fields.ts'
 import { RECEIPT_UNIT_CAPS, WORK_KINDS, type WorkKind } from '../receipts/receipt.ts'
@@ -43,9 +44,8 @@ export interface RoundEvidence {
   attestations: Uint8Array[]
 }
 export interface EvidenceFrame { t: 'evidence', rounds: RoundEvidence[], receipts: Uint8Array[] }
-export interface ProofErrorFrame { t: 'error', code: string, message: string }
 export type CheckerFrame = AskFrame | PickFrame
-export type ProverFrame = SummaryFrame | EvidenceFrame | ProofErrorFrame
+export type ProverFrame = SummaryFrame | EvidenceFrame | ErrorFrame
 
 function capsMask (caps: readonly CapabilityName[]): number {
   return caps.reduce((mask, name) => mask | (1 << CAPABILITY_NAMES.indexOf(name)), 0)
@@ -55,7 +55,7 @@ function capsOfMask (mask: number): CapabilityName[] {
   return CAPABILITY_NAMES.filter((_, i) => (mask & (1 << i)) !== 0)
 }
 
-function record (frame: AskFrame | PickFrame | SummaryFrame | EvidenceFrame | ProofErrorFrame): Record<string, unknown> {
+function record (frame: AskFrame | PickFrame | SummaryFrame | EvidenceFrame | ErrorFrame): Record<string, unknown> {
   switch (frame.t) {
     case 'summary':
       return {
@@ -144,7 +144,7 @@ export function decodeCheckerFrame<T extends CheckerFrame['t']> (bytes: Uint8Arr
 }
 
 /** A frame from the prover: the one expected here, or an error frame. */
-export function decodeProverFrame<T extends 'summary' | 'evidence'> (bytes: Uint8Array, expected: T): Extract<ProverFrame, { t: T }> | ProofErrorFrame {
+export function decodeProverFrame<T extends 'summary' | 'evidence'> (bytes: Uint8Array, expected: T): Extract<ProverFrame, { t: T }> | ErrorFrame {
   const m = decodeMessage(bytes, FRAME_LIMITS[expected], POINTS_PROOF_VERSION)
   if (m.t === 'error') return { t: 'error', code: textField(m.code, 'code', 64), message: textField(m.message, 'message', 500) }
   if (m.t !== expected) fail(`expected ${expected}, got ${String(m.t)}`)
