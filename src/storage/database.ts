@@ -76,7 +76,7 @@ export interface StoredVector {
   meta: string
   /** The writer's peer id, which signed the put: per-owner budgets count by it. */
   owner: string
-  /** The owner's version (src/core/memory/codec.ts). */
+  /** The owner's version (src/core/wire/memory.ts). */
   version: number
   /** The owner's signature of the put (memoryPutSignedData). */
   sig: Uint8Array
