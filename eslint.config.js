@@ -28,10 +28,21 @@ export default tseslint.config(
       'no-restricted-imports': ['error', {
         patterns: [
           { group: ['libp2p', '@libp2p/*', '@chainsafe/*', '@multiformats/multiaddr*', 'idb'], message: 'src/core is runtime-free: no libp2p or storage imports' },
-          { group: ['../net/*', '../node/*', '../storage/*', '../ui/*', '../relay/*', '**/workers/*'], message: 'src/core imports nothing of the other layers' }
+          { group: ['**/net/*', '**/node/*', '**/storage/*', '**/ui/*', '**/relay/*', '**/workers/*'], message: 'src/core imports nothing of the other layers' }
         ]
       }],
       'no-restricted-globals': ['error', 'window', 'document', 'navigator', 'localStorage', 'indexedDB']
+    }
+  },
+  {
+    // Protocol ids and topic names are written once, in their wire module.
+    files: ['src/**/*.ts', 'src/**/*.svelte', 'workers/**/*.ts'],
+    ignores: ['src/core/wire/**'],
+    rules: {
+      'no-restricted-syntax': ['error',
+        { selector: 'Literal[value=/^\\/?hyperspace\\//]', message: 'protocol ids and topic names live in src/core/wire' },
+        { selector: 'TemplateElement[value.raw=/^\\/?hyperspace\\//]', message: 'protocol ids and topic names live in src/core/wire' }
+      ]
     }
   },
   {

@@ -1,5 +1,5 @@
 import { checkProof, type PointsCheck } from '../src/core/points-proof/check.ts'
-import { decodeProverFrame, type AskFrame, type PickFrame } from '../src/core/points-proof/codec.ts'
+import { decodeProverFrame, type AskFrame, type PickFrame } from '../src/core/wire/points.ts'
 import { verifyPulseSignature } from '../src/net/pulse-keys.ts'
 
 /**

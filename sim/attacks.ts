@@ -1,4 +1,5 @@
-import { decodePulse, encodeSigned, signPulse, type PulseMessage, type PulseSigner, type PulseVerifier, type SignedPulseMessage } from '../src/core/pulse/messages.ts'
+import { decodePulse, encodeSigned, signPulse, type PulseMessage, type SignedPulseMessage } from '../src/core/wire/pulse.ts'
+import type { PulseSigner, PulseVerifier } from '../src/core/crypto/signing.ts'
 import { challengeProofs } from '../src/core/pulse/seed.ts'
 import type { PulseEngine } from '../src/core/pulse/engine.ts'
 import type { Rng } from './rng.ts'

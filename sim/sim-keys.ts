@@ -1,5 +1,6 @@
-import { concat, sha256Of } from '../src/core/bytes.ts'
-import type { BeaconProver, BeaconVerifier, PulseSigner, PulseVerifier } from '../src/core/pulse/messages.ts'
+import { concat, sha256Of } from '../src/core/crypto/bytes.ts'
+import type { BeaconProver, BeaconVerifier } from '../src/core/wire/pulse.ts'
+import type { PulseSigner, PulseVerifier } from '../src/core/crypto/signing.ts'
 import type { Rng } from './rng.ts'
 
 const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'

@@ -16,7 +16,8 @@ import { SimKeys } from './sim-keys.ts'
 import { VirtualTime } from './virtual-time.ts'
 import { median } from './stats.ts'
 import { revealGrowth } from './wire-size.ts'
-import { encodeSigned, type PulseSigner, type SignedPulseMessage } from '../src/core/pulse/messages.ts'
+import { encodeSigned, type SignedPulseMessage } from '../src/core/wire/pulse.ts'
+import type { PulseSigner } from '../src/core/crypto/signing.ts'
 
 export interface SimConfig {
   seed: number

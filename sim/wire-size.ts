@@ -1,5 +1,5 @@
-import { encodeMessage } from '../src/core/cbor.ts'
-import { encodeSigned, PULSE_VERSION, type PulseMessage } from '../src/core/pulse/messages.ts'
+import { encodeMessage } from '../src/core/wire/cbor.ts'
+import { encodeSigned, PULSE_VERSION, type PulseMessage } from '../src/core/wire/pulse.ts'
 
 /**
  * Encoded sizes of pulse messages, from the real codec: what the simulator puts on its modelled wire

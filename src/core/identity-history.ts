@@ -1,15 +1,15 @@
-import { decodeMessage, encodeMessage } from './cbor.ts'
+import { decodeMessage, encodeMessage } from './wire/cbor.ts'
 import { BadSignatureError, HyperspaceError, IdentityHistoryError, PointsUncheckedError, UnsignedReceiptError } from './errors.ts'
 import { openRoundEvidence } from './points-proof/check.ts'
 import { receiptClaimId } from './points-proof/claims.ts'
-import { SHOWN_ATTESTATIONS, type RoundEvidence } from './points-proof/codec.ts'
-import { toHex } from './bytes.ts'
+import { SHOWN_ATTESTATIONS, type RoundEvidence } from './wire/points.ts'
+import { toHex } from './crypto/bytes.ts'
 import { bytesField, fail, listField } from './pulse/fields.ts'
 import { ATTESTATION_MAX_BYTES } from './pulse/attestation.ts'
 import { QUORUM } from './pulse/validators.ts'
 import { decodeSignedReceipt, RECEIPT_MAX_BYTES } from './receipts/receipt.ts'
 import type { CapabilityName } from './capabilities.ts'
-import type { PulseVerifier } from './pulse/messages.ts'
+import type { PulseVerifier } from './crypto/signing.ts'
 
 /**
  * The signed history an identity file carries (docs/protocol.md, "Identity files"): the evidence a

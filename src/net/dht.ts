@@ -1,6 +1,6 @@
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT, type KadDHTComponents } from '@libp2p/kad-dht'
 import { HyperspaceError } from '../core/errors.ts'
-import { dhtProtocol } from './services.ts'
+import { dhtProtocol } from '../core/wire/dht.ts'
 
 /** Where the DHT keeps its records in the libp2p datastore (kad-dht's default, named for the relay's bounded store). */
 export const DHT_DATASTORE_PREFIX = '/dht'

@@ -2,7 +2,7 @@ import { gossipsub, type GossipSub, type GossipsubOpts } from '@libp2p/gossipsub
 import { createTopicScoreParams, type PeerScore, type PeerScoreThresholds, type TopicScoreParams } from '@libp2p/gossipsub/score'
 import { toString } from 'uint8arrays/to-string'
 import { HyperspaceError } from '../core/errors.ts'
-import { MAX_TOPIC_LENGTH, parseTopic, RELAY_MAIN_TOPICS, RELAY_ON_DEMAND_TOPICS } from '../core/topics.ts'
+import { MAX_TOPIC_LENGTH, parseTopic, RELAY_MAIN_TOPICS, RELAY_ON_DEMAND_TOPICS } from '../core/wire/topics.ts'
 
 type RawGossipMessage = Parameters<GossipsubOpts['fastMsgIdFn']>[0]
 

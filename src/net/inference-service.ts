@@ -2,17 +2,17 @@ import { JobClientStream, JobServerStream, type JobClientCodec } from './job-str
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, PeerBusyError, RemoteInferenceError, MalformedMessageError, StreamBudgetError } from '../core/errors.ts'
-import { sha256Of, utf8 } from '../core/bytes.ts'
+import { sha256Of, utf8 } from '../core/crypto/bytes.ts'
 import {
   FRAME_MAX_BYTES, INFERENCE_PROTOCOL, JOB_FRAME_MAX_BYTES, JOB_ID_BYTES, MAX_DELTA_CHARS, NONCE_BYTES,
   decodeClientFrame, decodeServerFrame, encodeClientFrame, encodeServerFrame, type ClientFrame, type ServerFrame
-} from '../core/inference/wire.ts'
+} from '../core/wire/inference.ts'
 import { completionTokenBound } from '../core/inference/token-bound.ts'
 import { answerBudget } from '../core/inference/answer-budget.ts'
 import type { EngineCompletion } from '../core/inference/chat.ts'
 import type { ValidChatRequest } from '../core/inference/request.ts'
-import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
-import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
+import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'

@@ -1,7 +1,8 @@
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { MalformedMessageError } from '../core/errors.ts'
 import { countersignAsServer, exchangeAsClient, type ReceiptParty, type ServedJob, type ServerReceiptParty } from './receipt-exchange.ts'
-import { abortStream, closeStream, errorFrame, failJob, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS, type ErrorFrame } from './stream-helpers.ts'
+import { abortStream, closeStream, failJob, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS } from './stream-helpers.ts'
+import { errorFrame, type CountersignFrame, type ErrorFrame, type SignFrame } from '../core/wire/frame.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import type { ReceiptBody, SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Stream } from '@libp2p/interface'
@@ -12,11 +13,6 @@ import type { Stream } from '@libp2p/interface'
  * `sign` frame, the server's `countersign` frame). Every read has a deadline and a size limit, and
  * so does every write: a peer that stops taking frames is reset with StreamStalledError.
  */
-
-/** The client's signed receipt, the last frame a client sends. */
-export interface SignFrame { t: 'sign', receipt: Uint8Array }
-/** The server's countersigned receipt, the last frame a server sends. */
-export interface CountersignFrame { t: 'countersign', receipt: Uint8Array }
 
 /** How long either side waits for the other's receipt frame. */
 const RECEIPT_READ_TIMEOUT_MS = 10_000

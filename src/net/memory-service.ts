@@ -7,30 +7,15 @@ import {
 import { MEMORY_LIMITS } from '../core/memory/limits.ts'
 import { spaceDims } from '../core/memory/spaces.ts'
 import {
-  MEMORY_REQUEST_MAX_BYTES, MEMORY_RESPONSE_MAX_BYTES, decodeMemoryRequest, decodeMemoryResponse, encodeMemoryRequest, encodeMemoryResponse, verifyMemoryPut,
+  MEMORY_PROTOCOL, MEMORY_REQUEST_MAX_BYTES, MEMORY_RESPONSE_MAX_BYTES, MemoryOffError, RemoteMemoryError, decodeMemoryRequest, decodeMemoryResponse, encodeMemoryRequest, encodeMemoryResponse, verifyMemoryPut,
   type MemoryQuery, type MemoryRequest, type MemoryResponse
-} from '../core/memory/codec.ts'
-import type { PeerRateLimit } from '../core/inference/admission.ts'
+} from '../core/wire/memory.ts'
+import type { PeerRateLimit } from '../core/jobs/admission.ts'
 import type { MemoryHit } from '../core/memory/merge.ts'
-import type { PulseVerifier } from '../core/pulse/messages.ts'
+import type { PulseVerifier } from '../core/crypto/signing.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { PutOutcome, SignedVector, VectorStore } from '../storage/vector-store.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
-
-export const MEMORY_PROTOCOL = '/hyperspace/memory/1.0.0'
-
-/** A peer refused or failed a memory request; `code` is the peer's ERR_ code. */
-export class RemoteMemoryError extends HyperspaceError {
-  override name = 'RemoteMemoryError'
-
-  constructor (peerId: string, code: string, message: string) { super(code.startsWith('ERR_') ? code : 'ERR_REMOTE', `Peer ${peerId}: ${message}`) }
-}
-
-export class MemoryOffError extends HyperspaceError {
-  override name = 'MemoryOffError'
-
-  constructor () { super('ERR_MEMORY_OFF', 'This node does not serve memory') }
-}
 
 export interface MemoryServiceOptions {
   /** How job streams reach a peer (default: over whichever connection exists). */

@@ -1,8 +1,8 @@
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { errorMessage } from '../core/errors.ts'
-import { sha256Of, utf8 } from '../core/bytes.ts'
-import type { Provider } from '../core/inference/routing.ts'
+import { sha256Of, utf8 } from '../core/crypto/bytes.ts'
+import type { Provider } from '../core/jobs/routing.ts'
 import type { HyperspaceServices } from './services.ts'
 import type { Libp2p } from '@libp2p/interface'
 

@@ -1,18 +1,17 @@
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { errorMessage, HyperspaceError, MalformedMessageError, OversizeMessageError, PeerBusyError } from '../core/errors.ts'
-import { PeerRateLimit } from '../core/inference/admission.ts'
+import { PeerRateLimit } from '../core/jobs/admission.ts'
 import { checkProof, type CheckRules, type PointsCheck, type UncheckedReason } from '../core/points-proof/check.ts'
-import { decodeCheckerFrame, decodeProverFrame, encodeProofFrame, FRAME_LIMITS, MAX_PERIOD_ROUNDS, type AskFrame, type ProverFrame } from '../core/points-proof/codec.ts'
+import { decodeCheckerFrame, decodeProverFrame, encodeProofFrame, FRAME_LIMITS, MAX_PERIOD_ROUNDS, POINTS_PROTOCOL, type AskFrame, type ProverFrame } from '../core/wire/points.ts'
 import { prepareProof, type ProofHistory } from '../core/points-proof/prove.ts'
 import { pickSamples } from '../core/points-proof/sample.ts'
 import { DAY_MS } from '../core/points.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, closeStream, errorFrame, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS } from './stream-helpers.ts'
-import type { PulseVerifier } from '../core/pulse/messages.ts'
+import { abortStream, closeStream, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS } from './stream-helpers.ts'
+import { errorFrame } from '../core/wire/frame.ts'
+import type { PulseVerifier } from '../core/crypto/signing.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
-
-export const POINTS_PROTOCOL = '/hyperspace/points/1.0.0'
 
 /** The checker's frames must arrive within this; the prover's summary (it reads its store) and evidence within CHECK_TIMEOUT_MS in all. */
 export const ASK_TIMEOUT_MS = 5_000

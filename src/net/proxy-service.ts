@@ -2,7 +2,7 @@ import { JobClientStream, JobServerStream, type JobClientCodec } from './job-str
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, MalformedMessageError, PeerBusyError, ProxyOffError, errorMessage } from '../core/errors.ts'
-import { sha256Of } from '../core/bytes.ts'
+import { sha256Of } from '../core/crypto/bytes.ts'
 import { PROXY_FETCH_TIMEOUT_MS, type ProxyFetcher } from '../core/proxy/fetcher.ts'
 import { proxyErrorFromRemote } from '../core/proxy/remote-error.ts'
 import { checkProxyUrl, type ProxyMethod, type ProxyUrlPolicy } from '../core/proxy/url-policy.ts'
@@ -10,9 +10,9 @@ import {
   PROXY_JOB_ID_BYTES, PROXY_NONCE_BYTES, PROXY_PROTOCOL, PROXY_RESPONSE_FRAME_MAX_BYTES, PROXY_SMALL_FRAME_MAX_BYTES,
   decodeProxyClientFrame, decodeProxyServerFrame, encodeProxyClientFrame, encodeProxyServerFrame,
   type ProxyClientFrame, type ProxyHeaders, type ProxyServerFrame
-} from '../core/proxy/wire.ts'
-import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
-import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
+} from '../core/wire/proxy.ts'
+import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'

@@ -1,6 +1,7 @@
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { vrfProve, vrfVerify } from '../core/crypto/vrf.ts'
-import type { BeaconProver, BeaconVerifier, PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
+import type { BeaconProver, BeaconVerifier } from '../core/wire/pulse.ts'
+import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 
 /** Pulse messages are signed with the node's libp2p identity key. */

@@ -7,7 +7,8 @@ import type { SpotCheckOptions } from '../core/pulse/spot-checks.ts'
 import { PulseLedger } from '../node/pulse-ledger.ts'
 import type { CapabilityName } from '../core/capabilities.ts'
 import type { HyperspaceError } from '../core/errors.ts'
-import type { BeaconProver, BeaconVerifier, PulseSigner, PulseVerifier, SignedPulseMessage } from '../core/pulse/messages.ts'
+import type { BeaconProver, BeaconVerifier, SignedPulseMessage } from '../core/wire/pulse.ts'
+import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { LeafRecomputer } from '../core/pulse/recompute.ts'
 import type { Prover } from '../core/pulse/reference-prover.ts'
 import { countsInRound, type ValidatorHistory } from '../core/pulse/validators.ts'
@@ -18,7 +19,6 @@ import type { ProofHistory } from '../core/points-proof/prove.ts'
 import type { HyperspaceServices } from './services.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
-export { pulseTopic } from '../core/pulse/committee.ts'
 export type { PulseCurrent } from '../core/pulse/ports.ts'
 
 export interface PulseOptions {

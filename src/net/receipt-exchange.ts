@@ -1,6 +1,6 @@
 import { MalformedMessageError } from '../core/errors.ts'
 import { checkFreshness, checkMatches, countersign, decodeSignedReceipt, encodeSignedReceipt, signAsClient, type ReceiptBody, type ReceiptExpectation, type SignedReceipt } from '../core/receipts/receipt.ts'
-import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
+import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 
 /**
  * The receipt step that ends every served job (DESIGN section 6), the same for each stream protocol:

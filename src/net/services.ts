@@ -14,10 +14,6 @@ export interface ServiceOptions {
   relays?: string[]
 }
 
-export function dhtProtocol (network: string): string {
-  return `/hyperspace/${network}/kad/1.0.0`
-}
-
 // A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
 export type HyperspaceServices = {
   identify: Identify

@@ -1,7 +1,8 @@
 import type { LengthPrefixedStream } from '@libp2p/utils'
-import { errorMessage, HyperspaceError, OversizeMessageError, PeerBusyError, StreamStalledError } from '../core/errors.ts'
-import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
+import { errorMessage, OversizeMessageError, PeerBusyError, StreamStalledError } from '../core/errors.ts'
+import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import type { Scheduler } from '../core/scheduler.ts'
+import { errorFrame, type ErrorFrame } from '../core/wire/frame.ts'
 import type { Stream } from '@libp2p/interface'
 
 /** Helpers shared by the request/response stream protocols (inference, embed, memory, blocks). */
@@ -10,18 +11,6 @@ import type { Stream } from '@libp2p/interface'
 export function withTimeout (signal: AbortSignal | undefined, ms: number): AbortSignal {
   const timeout = AbortSignal.timeout(ms)
   return signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-}
-
-export interface ErrorFrame {
-  t: 'error'
-  code: string
-  message: string
-}
-
-/** The error frame every protocol answers with: the stable code of a named error, and its message. */
-export function errorFrame (err: unknown): ErrorFrame {
-  const code = err instanceof HyperspaceError ? err.code : 'ERR_INTERNAL'
-  return { t: 'error', code, message: errorMessage(err).slice(0, 500) }
 }
 
 /**

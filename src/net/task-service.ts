@@ -2,15 +2,15 @@ import { JobClientStream, JobServerStream, type JobClientCodec } from './job-str
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, MalformedMessageError, PeerBusyError, RemoteInferenceError, errorMessage } from '../core/errors.ts'
-import { encodeVectors } from '../core/embedding/wire.ts'
+import { encodeVectors } from '../core/wire/embed.ts'
 import { OrchestrationOffError, TaskInputError } from '../core/tasks/errors.ts'
 import {
   PartAssembler, TASK_FRAME_MAX_BYTES, TASK_JOB_ID_BYTES, TASK_NONCE_BYTES, TASK_PART_FRAME_MAX_BYTES, TASK_PROTOCOL,
   decodeTaskClientFrame, decodeTaskServerFrame, encodeTaskClientFrame, encodeTaskServerFrame, taskOutputHash,
   type ShardTuple, type TaskClientFrame, type TaskServerFrame
-} from '../core/tasks/wire.ts'
-import type { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
-import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
+} from '../core/wire/tasks.ts'
+import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { TaskProgress } from '../core/tasks/orchestrate.ts'

@@ -1,7 +1,7 @@
 import type { LeafRecomputer } from '../core/pulse/recompute.ts'
 import type { Prover, RevealedRowData } from '../core/pulse/reference-prover.ts'
 import { MAX_N, MIN_N, type WorkKey } from '../core/pulse/work.ts'
-import { MAX_CHALLENGE_ROWS, MAX_COMMITTEE } from '../core/pulse/messages.ts'
+import { MAX_CHALLENGE_ROWS, MAX_COMMITTEE } from '../core/wire/pulse.ts'
 import { ProverError, type ProverErrorKind } from '../core/pulse/prover-error.ts'
 import { rpcClient, type RpcClient, type RpcFailure } from '../core/worker-rpc/client.ts'
 import type { RpcPort } from '../core/worker-rpc/messages.ts'

@@ -1,6 +1,6 @@
 import { HyperspaceError, MalformedMessageError, ProxyRedirectError, ProxyTimeoutError, ProxyTooLargeError, ProxyUnreadableError } from '../core/errors.ts'
 import { PROXY_FETCH_TIMEOUT_MS, type ProxyFetchAnswer, type ProxyFetcher, type ProxyFetchRequest } from '../core/proxy/fetcher.ts'
-import { checkHeaders, PROXY_MAX_HEADER_CHARS, PROXY_MAX_HEADERS, type ProxyHeaders } from '../core/proxy/wire.ts'
+import { checkHeaders, PROXY_MAX_HEADER_CHARS, PROXY_MAX_HEADERS, type ProxyHeaders } from '../core/wire/proxy.ts'
 
 /**
  * The proxy's fetch: the page's own `fetch` in CORS mode with no credentials (no cookies, no HTTP

@@ -1,7 +1,7 @@
 import { multiplierOf } from '../core/capabilities.ts'
 import { EMPTY_FOLD, foldPoints, presencePoints, summarize, type AttestedRound, type PointsFold, type PointsSummary, type RoundPoints } from '../core/points.ts'
 import type { RoundBook } from '../core/pulse/ports.ts'
-import type { StrikeReason } from '../core/pulse/messages.ts'
+import type { StrikeReason } from '../core/wire/pulse.ts'
 import type { RoundRecord } from '../storage/database.ts'
 import type { PulseStore } from '../storage/pulse-store.ts'
 

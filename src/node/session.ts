@@ -1,4 +1,4 @@
-import { announcementFromStatuses, servesSomething, type CapabilityAnnouncement } from '../core/announcement.ts'
+import { announcementFromStatuses, servesSomething, type CapabilityAnnouncement } from '../core/wire/announcement.ts'
 import { workingCapabilities, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
 import { DirectDialer } from '../net/direct-dialer.ts'

@@ -1,7 +1,7 @@
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction } from 'idb'
 import type { CachedPeer } from '../core/peer-cache.ts'
 import type { CapabilityName } from '../core/capabilities.ts'
-import type { StrikeReason } from '../core/pulse/messages.ts'
+import type { StrikeReason } from '../core/wire/pulse.ts'
 import type { DrawnValidators } from '../core/pulse/ports.ts'
 
 export interface StoredIdentity {
@@ -76,7 +76,7 @@ export interface StoredVector {
   meta: string
   /** The writer's peer id, which signed the put: per-owner budgets count by it. */
   owner: string
-  /** The owner's version (src/core/memory/codec.ts). */
+  /** The owner's version (src/core/wire/memory.ts). */
   version: number
   /** The owner's signature of the put (memoryPutSignedData). */
   sig: Uint8Array

@@ -1,6 +1,6 @@
 import { encodeHistory, type VerifiedHistory } from '../core/identity-history.ts'
 import { backedRounds, servedReceipts } from '../core/points-proof/prove.ts'
-import { sha256Of, toHex } from '../core/bytes.ts'
+import { sha256Of, toHex } from '../core/crypto/bytes.ts'
 import { appendEntry, type LogEntry } from '../core/receipts/log.ts'
 import { ATTESTATIONS_MAX } from './pulse-store.ts'
 import type { IDBPTransaction } from 'idb'

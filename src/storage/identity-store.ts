@@ -4,7 +4,7 @@ import { verifyPulseSignature } from '../net/pulse-keys.ts'
 import type { HyperspaceDb } from './database.ts'
 import type { InspectedIdentity } from './identity-transfer.ts'
 import type { IdentityFile } from '../core/identity-envelope.ts'
-import type { PulseVerifier } from '../core/pulse/messages.ts'
+import type { PulseVerifier } from '../core/crypto/signing.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 /** The node's one Ed25519 identity, created on first start and kept in IndexedDB. */

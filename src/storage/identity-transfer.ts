@@ -5,7 +5,7 @@ import { historyBytes, openIdentity, parseIdentityFile, sealIdentity, type Ident
 import { verifyHistory, type VerifiedHistory } from '../core/identity-history.ts'
 import { exportHistory, restoreHistory } from './history-transfer.ts'
 import type { HyperspaceDb } from './database.ts'
-import type { PulseVerifier } from '../core/pulse/messages.ts'
+import type { PulseVerifier } from '../core/crypto/signing.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
 /**

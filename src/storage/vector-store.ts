@@ -4,8 +4,8 @@ import { MemoryBudget, heldBytes, type Charge } from '../core/memory/budget.ts'
 import { MEMORY_BUDGET, MEMORY_LIMITS, type BudgetLimits, type MemoryBudgetLimits } from '../core/memory/limits.ts'
 import { spaceDims } from '../core/memory/spaces.ts'
 import { VectorIndex, type IndexHit } from '../core/memory/vector-index.ts'
-import { compareBytes } from '../core/bytes.ts'
-import { MEMORY_SIGNATURE_BYTES, isOwnerId, type MemoryPut } from '../core/memory/codec.ts'
+import { compareBytes } from '../core/crypto/bytes.ts'
+import { MEMORY_SIGNATURE_BYTES, isOwnerId, type MemoryPut } from '../core/wire/memory.ts'
 import type { HyperspaceDb, StoredVector } from './database.ts'
 
 /**

@@ -19,7 +19,7 @@ import { create as createDigest, decode as decodeDigest } from 'multiformats/has
 import { systemScheduler } from '../../src/core/scheduler.ts'
 import { CapabilityGossip, type PeerAnnouncement } from '../../src/net/capability-gossip.ts'
 import { hyperspaceGossip } from '../../src/net/gossip.ts'
-import { dhtProtocol } from '../../src/net/services.ts'
+import { dhtProtocol } from '../../src/core/wire/dht.ts'
 import { RELAY_DEFAULTS, startRelay, type Relay, type RelayOptions } from '../../src/relay/relay.ts'
 import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'

@@ -13,9 +13,9 @@ import {
   encodeAnnouncement,
   isStale,
   type CapabilityAnnouncement
-} from '../../src/core/announcement.ts'
+} from '../../src/core/wire/announcement.ts'
 import { CAPABILITY_NAMES, PROFILE_NAMES, capabilityStatuses, type AvailabilityMap } from '../../src/core/capabilities.ts'
-import { decodeMessage } from '../../src/core/cbor.ts'
+import { decodeMessage } from '../../src/core/wire/cbor.ts'
 import {
   HyperspaceError,
   MalformedMessageError,

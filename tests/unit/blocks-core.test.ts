@@ -9,7 +9,7 @@ import { sha256, sha512 } from 'multiformats/hashes/sha2'
 import { describe, expect, it } from 'vitest'
 import { BLOCK_MAX_BYTES, blockCidFromBytes, blockOf, cidForBlock, parseBlockCid, verifyBlock, type VerifiedBlock } from '../../src/core/blocks/cid.ts'
 import { FILE_MAX_CHUNKS, assembleFile, chunkFile, decodeManifest, encodeManifest } from '../../src/core/blocks/file.ts'
-import { equalBytes } from '../../src/core/bytes.ts'
+import { equalBytes } from '../../src/core/crypto/bytes.ts'
 import { BlockHashMismatchError, BlockTooLargeError, InvalidCidError, MalformedMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
 
 const hello = new TextEncoder().encode('hello world')

@@ -14,9 +14,9 @@ import { decodeManifest } from '../../src/core/blocks/file.ts'
 import { BlockNotFoundError, BlockStoreFullError, PeerLacksBlockError, RemoteBlockError } from '../../src/core/blocks/errors.ts'
 import {
   BLOCKS_PROTOCOL, BLOCKS_SERVER_FRAME_MAX_BYTES, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame
-} from '../../src/core/blocks/wire.ts'
+} from '../../src/core/wire/blocks.ts'
 import { BlockHashMismatchError, MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
-import { equalBytes, utf8 } from '../../src/core/bytes.ts'
+import { equalBytes, utf8 } from '../../src/core/crypto/bytes.ts'
 import { systemScheduler } from '../../src/core/scheduler.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { BlockCoordinator } from '../../src/node/block-coordinator.ts'

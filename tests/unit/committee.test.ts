@@ -1,14 +1,15 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { describe, expect, it } from 'vitest'
-import { encodeMessage } from '../../src/core/cbor.ts'
+import { encodeMessage } from '../../src/core/wire/cbor.ts'
 import { MalformedMessageError } from '../../src/core/errors.ts'
-import { decodePulse, encodeSigned, PULSE_VERSION, signedData, signPulse, type CommitMessage } from '../../src/core/pulse/messages.ts'
+import { decodePulse, encodeSigned, PULSE_VERSION, signedData, signPulse, type CommitMessage } from '../../src/core/wire/pulse.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import {
   chainRestarts, committeeOf, committeeStartBeacon, decisionRound, EPOCH_ROUNDS, epochOf, epochSeed, isCommitteeCount, isPlausibleMember,
-  learnedCommitteeCount, LOBBY, MAX_COMMITTEES, nextCommitteeCount, networkSizeEstimate, pulseTopic
+  learnedCommitteeCount, LOBBY, MAX_COMMITTEES, nextCommitteeCount, networkSizeEstimate
 } from '../../src/core/pulse/committee.ts'
+import { pulseTopic } from '../../src/core/wire/topics.ts'
 import { CommitteeView } from '../../src/core/pulse/committee-view.ts'
 
 const enc = new TextEncoder()

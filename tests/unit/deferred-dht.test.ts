@@ -11,7 +11,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { afterEach, describe, expect, it } from 'vitest'
 import { hyperspaceDHT } from '../../src/net/dht.ts'
 import { deferredDHT, type DeferredDHT } from '../../src/net/deferred-dht.ts'
-import { dhtProtocol } from '../../src/net/services.ts'
+import { dhtProtocol } from '../../src/core/wire/dht.ts'
 import type { KadDHT } from '@libp2p/kad-dht'
 
 /**

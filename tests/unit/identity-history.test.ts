@@ -1,7 +1,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { openDB } from 'idb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { sha256Of, utf8 } from '../../src/core/bytes.ts'
+import { sha256Of, utf8 } from '../../src/core/crypto/bytes.ts'
 import { appendEntry, verifyChain, type LogEntry } from '../../src/core/receipts/log.ts'
 import { countersign, encodeSignedReceipt, signAsClient, type SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import { PulseLedger } from '../../src/node/pulse-ledger.ts'
@@ -12,7 +12,7 @@ import { IdentityStore } from '../../src/storage/identity-store.ts'
 import { PulseStore } from '../../src/storage/pulse-store.ts'
 import { ReceiptStore } from '../../src/storage/receipt-store.ts'
 import { closeAll, freshDbName, openDb } from './helpers.ts'
-import type { PulseSigner } from '../../src/core/pulse/messages.ts'
+import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 
 /**
  * Pulse history, attestations and the receipt log belong to the identity that made them: a node that

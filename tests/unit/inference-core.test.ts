@@ -7,7 +7,7 @@ import {
   decodeAnnouncement,
   encodeAnnouncement,
   type CapabilityAnnouncement
-} from '../../src/core/announcement.ts'
+} from '../../src/core/wire/announcement.ts'
 import { AsyncQueue } from '../../src/core/async-queue.ts'
 import { CAPABILITY_NAMES, capabilityStatuses, type AvailabilityMap, type CapabilityName } from '../../src/core/capabilities.ts'
 import {
@@ -19,7 +19,7 @@ import {
   PeerBusyError,
   UnsupportedVersionError
 } from '../../src/core/errors.ts'
-import { JobQueue, PeerRateLimit } from '../../src/core/inference/admission.ts'
+import { JobQueue, PeerRateLimit } from '../../src/core/jobs/admission.ts'
 import {
   BROADCAST_MAX_BYTES,
   BROADCAST_MAX_SKEW_MS,
@@ -27,10 +27,10 @@ import {
   encodeBroadcast,
   isStaleBroadcast,
   type BroadcastMessage
-} from '../../src/core/inference/broadcast.ts'
+} from '../../src/core/wire/inference-broadcast.ts'
 import { cacheKey, CompletionCache } from '../../src/core/inference/cache.ts'
 import { isDeterministic, isModelId, REQUEST_LIMITS, validateChatRequest, type ValidChatRequest } from '../../src/core/inference/request.ts'
-import { expectedWaitMs, rankProviders, routeWithFailover, type Provider, type Tier } from '../../src/core/inference/routing.ts'
+import { expectedWaitMs, rankProviders, routeWithFailover, type Provider, type Tier } from '../../src/core/jobs/routing.ts'
 import { completionTokenBound, UNSEEN_TOKENS } from '../../src/core/inference/token-bound.ts'
 import {
   FRAME_MAX_BYTES,
@@ -44,7 +44,7 @@ import {
   encodeServerFrame,
   type ClientFrame,
   type ServerFrame
-} from '../../src/core/inference/wire.ts'
+} from '../../src/core/wire/inference.ts'
 import type { EngineCompletion } from '../../src/core/inference/chat.ts'
 import { rejectionOf } from './waiting.ts'
 

@@ -17,7 +17,7 @@ import {
   RemoteInferenceError,
   UnsignedReceiptError
 } from '../../src/core/errors.ts'
-import { JobQueue, PeerRateLimit } from '../../src/core/inference/admission.ts'
+import { JobQueue, PeerRateLimit } from '../../src/core/jobs/admission.ts'
 import { validateChatRequest, type ValidChatRequest } from '../../src/core/inference/request.ts'
 import {
   FRAME_MAX_BYTES,
@@ -26,9 +26,9 @@ import {
   decodeServerFrame,
   encodeClientFrame,
   type ServerFrame
-} from '../../src/core/inference/wire.ts'
-import { decodeMessage } from '../../src/core/cbor.ts'
-import { concat, sha256Of, toHex, utf8 } from '../../src/core/bytes.ts'
+} from '../../src/core/wire/inference.ts'
+import { decodeMessage } from '../../src/core/wire/cbor.ts'
+import { concat, sha256Of, toHex, utf8 } from '../../src/core/crypto/bytes.ts'
 import {
   decodeSignedReceipt,
   encodeSignedReceipt,
@@ -39,13 +39,13 @@ import {
   type SignedReceipt
 } from '../../src/core/receipts/receipt.ts'
 import { systemScheduler, type Scheduler } from '../../src/core/scheduler.ts'
-import { topicFor } from '../../src/core/topics.ts'
+import { topicFor } from '../../src/core/wire/topics.ts'
 import { hyperspaceGossip } from '../../src/net/gossip.ts'
 import { pointsOf } from '../../src/core/receipts/work-points.ts'
 import { InferenceService, type LocalRun } from '../../src/net/inference-service.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { ReceiptGossip } from '../../src/net/receipt-gossip.ts'
-import type { PulseSigner } from '../../src/core/pulse/messages.ts'
+import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import { rejectionOf, sleep, until } from './waiting.ts'

@@ -20,7 +20,7 @@ import {
   type MemoryPut,
   type MemoryRequest,
   type MemoryResponse
-} from '../../src/core/memory/codec.ts'
+} from '../../src/core/wire/memory.ts'
 import { MEMORY_BUDGET, MEMORY_LIMITS } from '../../src/core/memory/limits.ts'
 import { mergeAnswers, type HolderAnswer } from '../../src/core/memory/merge.ts'
 import { compareDistance, holdersFor, keyHash, peerIdBytes, peerPosition } from '../../src/core/memory/placement.ts'

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { HyperspaceError, MemoryBudgetError, MemoryStaleError } from '../../src/core/errors.ts'
-import { encodeMemoryRequest, verifyMemoryPut } from '../../src/core/memory/codec.ts'
+import { encodeMemoryRequest, verifyMemoryPut } from '../../src/core/wire/memory.ts'
 import { MEMORY_BUDGET } from '../../src/core/memory/limits.ts'
 import { holdersFor, keyHash } from '../../src/core/memory/placement.ts'
 import { verifyPulseSignature } from '../../src/net/pulse-keys.ts'

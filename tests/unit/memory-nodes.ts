@@ -8,10 +8,9 @@ import { lpStream } from '@libp2p/utils'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import {
-  decodeMemoryResponse, encodeMemoryRequest, MEMORY_RESPONSE_MAX_BYTES, signMemoryPut, type MemoryPut, type MemoryPutBody, type MemoryResponse
-} from '../../src/core/memory/codec.ts'
+  decodeMemoryResponse, encodeMemoryRequest, MEMORY_PROTOCOL, MEMORY_RESPONSE_MAX_BYTES, signMemoryPut, type MemoryPut, type MemoryPutBody, type MemoryResponse
+} from '../../src/core/wire/memory.ts'
 import { systemScheduler } from '../../src/core/scheduler.ts'
-import { MEMORY_PROTOCOL } from '../../src/net/memory-service.ts'
 import { Departures } from '../../src/node/departures.ts'
 import { MemoryCoordinator } from '../../src/node/memory-coordinator.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'

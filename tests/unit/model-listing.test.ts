@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { announcementFromStatuses } from '../../src/core/announcement.ts'
+import { announcementFromStatuses } from '../../src/core/wire/announcement.ts'
 import { CAPABILITY_NAMES, capabilityStatuses, workingCapabilities, type AvailabilityMap } from '../../src/core/capabilities.ts'
 import { inferenceAvailability, isModelListing, listedInAnnouncements, MODEL_LISTINGS, providedInDht, type ModelListing } from '../../src/core/inference/listing.ts'
 

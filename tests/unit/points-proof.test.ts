@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest'
-import { encodeMessage, decodeMessage } from '../../src/core/cbor.ts'
+import { encodeMessage, decodeMessage } from '../../src/core/wire/cbor.ts'
 import { MalformedMessageError, OversizeMessageError } from '../../src/core/errors.ts'
 import { readAttestation } from '../../src/core/pulse/attestation.ts'
-import { PULSE_VERSION, encodeSigned, signPulse } from '../../src/core/pulse/messages.ts'
+import { PULSE_VERSION, encodeSigned, signPulse } from '../../src/core/wire/pulse.ts'
 import { countersign, encodeSignedReceipt, signAsClient } from '../../src/core/receipts/receipt.ts'
 import { checkProof, type CheckRules, type PointsCheck } from '../../src/core/points-proof/check.ts'
 import { claimPresencePoints } from '../../src/core/points-proof/claims.ts'
 import {
   FRAME_LIMITS, MAX_PERIOD_ROUNDS, PROOF_MAX_BYTES, SAMPLE_ROUNDS, decodeProverFrame, encodeProofFrame,
   type AskFrame, type EvidenceFrame, type PickFrame, type SummaryFrame
-} from '../../src/core/points-proof/codec.ts'
+} from '../../src/core/wire/points.ts'
 import { prepareProof } from '../../src/core/points-proof/prove.ts'
 import { pickSamples } from '../../src/core/points-proof/sample.ts'
 import { verifyPulseSignature } from '../../src/net/pulse-keys.ts'

@@ -1,6 +1,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { attestationOf } from '../../src/core/pulse/attestation.ts'
-import { encodeSigned, signPulse, type PulseSigner, type VerdictResult } from '../../src/core/pulse/messages.ts'
+import { encodeSigned, signPulse, type VerdictResult } from '../../src/core/wire/pulse.ts'
+import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import { countersign, encodeSignedReceipt, signAsClient } from '../../src/core/receipts/receipt.ts'
 import { pulseSigner } from '../../src/net/pulse-keys.ts'
 import type { CapabilityName } from '../../src/core/capabilities.ts'

@@ -5,7 +5,7 @@ import { proxyErrorFromRemote, RemoteProxyError } from '../../src/core/proxy/rem
 import {
   PROXY_MAX_BODY_BYTES, PROXY_MAX_HEADERS, PROXY_RESPONSE_FRAME_MAX_BYTES, PROXY_SMALL_FRAME_MAX_BYTES,
   checkHeaders, decodeProxyClientFrame, decodeProxyServerFrame, encodeProxyClientFrame, encodeProxyServerFrame
-} from '../../src/core/proxy/wire.ts'
+} from '../../src/core/wire/proxy.ts'
 import { RECEIPT_UNIT_CAPS, WORK_KINDS } from '../../src/core/receipts/receipt.ts'
 import { pointsOf, UNITS_PER_POINT } from '../../src/core/receipts/work-points.ts'
 

@@ -1,8 +1,9 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { encodeMessage } from '../../src/core/cbor.ts'
+import { encodeMessage } from '../../src/core/wire/cbor.ts'
 import { admitPulse } from '../../src/core/pulse/admission.ts'
-import { encodeSigned, signedData, signPulse, type CommitMessage, type PulseSigner } from '../../src/core/pulse/messages.ts'
+import { encodeSigned, signedData, signPulse, type CommitMessage } from '../../src/core/wire/pulse.ts'
+import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 
 const NET = 'admission-test'

@@ -3,8 +3,9 @@ import { checkProof, type CheckRules } from '../../src/core/points-proof/check.t
 import { prepareProof, type ProofHistory } from '../../src/core/points-proof/prove.ts'
 import { pickSamples } from '../../src/core/points-proof/sample.ts'
 import { attestationOf } from '../../src/core/pulse/attestation.ts'
-import { equalBytes, sha256Of, utf8 } from '../../src/core/bytes.ts'
-import { encodeSigned, MAX_COMMITTEE, signPulse, type PulseSigner } from '../../src/core/pulse/messages.ts'
+import { equalBytes, sha256Of, utf8 } from '../../src/core/crypto/bytes.ts'
+import { encodeSigned, MAX_COMMITTEE, signPulse } from '../../src/core/wire/pulse.ts'
+import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import { countsInRound } from '../../src/core/pulse/validators.ts'
 import { N, NET, PulseBus, ROUND_MS, type BusNode } from './pulse-bus.ts'
 

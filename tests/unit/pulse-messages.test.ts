@@ -5,7 +5,7 @@ import { sha256 } from '@noble/hashes/sha2.js'
 import { encode } from 'cborg'
 import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { decodeMessage, encodeMessage } from '../../src/core/cbor.ts'
+import { decodeMessage, encodeMessage } from '../../src/core/wire/cbor.ts'
 import {
   BadSignatureError,
   HyperspaceError,
@@ -15,22 +15,9 @@ import {
 } from '../../src/core/errors.ts'
 import { MerkleTree, leafHash, verifyProof } from '../../src/core/pulse/merkle.ts'
 import {
-  MAX_CHALLENGE_ROWS,
-  PULSE_MAX_BYTES,
-  PULSE_VERSION,
-  STRIKE_REASONS,
-  decodePulse,
-  encodeSigned,
-  signPulse,
-  signedData,
-  type ChallengeMessage,
-  type CommitMessage,
-  type PulseMessage,
-  type PulseSigner,
-  type PulseVerifier,
-  type RevealMessage,
-  type VerdictMessage
-} from '../../src/core/pulse/messages.ts'
+  MAX_CHALLENGE_ROWS, PULSE_MAX_BYTES, PULSE_VERSION, STRIKE_REASONS, decodePulse, encodeSigned, signPulse, signedData, type ChallengeMessage, type CommitMessage, type PulseMessage, type RevealMessage, type VerdictMessage
+} from '../../src/core/wire/pulse.ts'
+import type { PulseSigner, PulseVerifier } from '../../src/core/crypto/signing.ts'
 import { referenceProduct, rowBytes } from '../../src/core/pulse/work.ts'
 import { attestationOf, openAttestation } from '../../src/core/pulse/attestation.ts'
 import { fakePeerId } from './helpers.ts'

@@ -11,7 +11,7 @@ import {
   rowsInput
 } from '../../src/core/pulse/seed.ts'
 
-// ---- independent helpers: nothing here comes from src/core/bytes.ts ----
+// ---- independent helpers: nothing here comes from src/core/crypto/bytes.ts ----
 
 const enc = new TextEncoder()
 const utf8 = (s: string): Uint8Array => enc.encode(s)

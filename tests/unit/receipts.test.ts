@@ -2,7 +2,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { encode } from 'cborg'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { decodeMessage } from '../../src/core/cbor.ts'
+import { decodeMessage } from '../../src/core/wire/cbor.ts'
 import {
   BadSignatureError,
   HyperspaceError,
@@ -18,7 +18,7 @@ import {
   UnsupportedVersionError
 } from '../../src/core/errors.ts'
 import { DAY_MS } from '../../src/core/points.ts'
-import { concat, sha256Of, utf8 } from '../../src/core/bytes.ts'
+import { concat, sha256Of, utf8 } from '../../src/core/crypto/bytes.ts'
 import { appendEntry, GENESIS_HASH, verifyChain, type LogEntry } from '../../src/core/receipts/log.ts'
 import {
   RECEIPT_MAX_AGE_ROUNDS,
@@ -45,7 +45,7 @@ import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { RECENT_RECEIPTS, ReceiptBook, type ReceiptLogStore } from '../../src/node/receipt-book.ts'
 import { ReceiptStore } from '../../src/storage/receipt-store.ts'
 import { closeAll, openDb } from './helpers.ts'
-import type { PulseSigner } from '../../src/core/pulse/messages.ts'
+import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import type { HyperspaceDb } from '../../src/storage/database.ts'
 import { rejectionOf } from './waiting.ts'
 

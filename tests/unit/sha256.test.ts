@@ -1,7 +1,7 @@
 import { sha256 as reference } from '@noble/hashes/sha2.js'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { sha256 } from '../../src/core/sha256.ts'
+import { sha256 } from '../../src/core/crypto/sha256.ts'
 
 const hex = (b: Uint8Array): string => Array.from(b, x => x.toString(16).padStart(2, '0')).join('')
 const enc = new TextEncoder()

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { isValidNetworkName, networkIdFor } from '../../src/core/config.ts'
-import { MAX_TOPIC_LENGTH, parseTopic, RELAY_MAIN_TOPICS, relayMainTopics, topicFor, type TopicName } from '../../src/core/topics.ts'
+import { MAX_TOPIC_LENGTH, parseTopic, RELAY_MAIN_TOPICS, relayMainTopics, topicFor, type TopicName } from '../../src/core/wire/topics.ts'
 
 describe('topicFor', () => {
   it('names topics hyperspace/v2/<network id>/<name>', () => {

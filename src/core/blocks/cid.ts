@@ -2,7 +2,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { BlockHashMismatchError, BlockTooLargeError, InvalidCidError } from '../errors.ts'
-import { equalBytes } from '../bytes.ts'
+import { equalBytes } from '../crypto/bytes.ts'
 
 /**
  * Content addresses of storage blocks: CIDv1, raw codec, sha2-256 (what IPFS calls a raw leaf), so a

@@ -1,4 +1,4 @@
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage, encodeMessage } from '../wire/cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { BLOCK_MAX_BYTES, blockCidFromBytes, blockOf, type BlockCid, type VerifiedBlock } from './cid.ts'
 

@@ -1,5 +1,5 @@
 import { toString } from 'uint8arrays/to-string'
-import { sha256Of, toHex, utf8 } from '../bytes.ts'
+import { sha256Of, toHex, utf8 } from '../crypto/bytes.ts'
 import type { KeyLimits } from './quota.ts'
 
 /** One key of the gateway's key file; the limits default to GATEWAY_KEY_DEFAULTS. */

@@ -1,4 +1,4 @@
-import { MAX_DELTA_CHARS } from './wire.ts'
+import { MAX_DELTA_CHARS } from '../wire/inference.ts'
 
 /**
  * The most UTF-8 bytes one token of any vocabulary decodes to. Real vocabularies stay well under it

@@ -1,5 +1,5 @@
-import { encodeMessage } from '../cbor.ts'
-import { sha256Of, toHex } from '../bytes.ts'
+import { encodeMessage } from '../wire/cbor.ts'
+import { sha256Of, toHex } from '../crypto/bytes.ts'
 import { isDeterministic, type ValidChatRequest } from './request.ts'
 import type { EngineCompletion } from './chat.ts'
 

@@ -3,7 +3,7 @@
  * from users and from the network: `validateChatRequest` bounds every field before an engine sees it.
  */
 
-import type { ProviderSource } from './routing.ts'
+import type { ProviderSource } from '../jobs/routing.ts'
 
 export type ChatRole = 'system' | 'user' | 'assistant'
 

@@ -1,4 +1,4 @@
-import { utf8 } from '../bytes.ts'
+import { utf8 } from '../crypto/bytes.ts'
 import type { ValidChatRequest } from './request.ts'
 
 /**

@@ -2,7 +2,7 @@ import { base58btc } from 'multiformats/bases/base58'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { InvalidPeerIdError } from '../errors.ts'
-import { sha256Of, utf8 } from '../bytes.ts'
+import { sha256Of, utf8 } from '../crypto/bytes.ts'
 
 /**
  * Which peers hold a vector: the R peers closest to SHA-256(key) by XOR distance, Kademlia style.

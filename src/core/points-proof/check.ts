@@ -1,11 +1,12 @@
 import { BadSignatureError, HyperspaceError, PointsUncheckedError, UnsignedReceiptError } from '../errors.ts'
 import { openAttestation, type OpenAttestation } from '../pulse/attestation.ts'
-import { equalBytes } from '../bytes.ts'
-import { decodePulse, type CommitMessage, type PulseVerifier } from '../pulse/messages.ts'
+import { equalBytes } from '../crypto/bytes.ts'
+import { decodePulse, type CommitMessage } from '../wire/pulse.ts'
+import type { PulseVerifier } from '../crypto/signing.ts'
 import { QUORUM } from '../pulse/validators.ts'
 import { decodeSignedReceipt, type SignedReceipt } from '../receipts/receipt.ts'
 import { claimPresencePoints, claimWorkPoints, receiptClaimId, type ReceiptClaim, type RoundClaim } from './claims.ts'
-import type { AskFrame, EvidenceFrame, PickFrame, RoundEvidence, SummaryFrame } from './codec.ts'
+import type { AskFrame, EvidenceFrame, PickFrame, RoundEvidence, SummaryFrame } from '../wire/points.ts'
 import type { CapabilityName } from '../capabilities.ts'
 
 /**

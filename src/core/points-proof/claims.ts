@@ -1,6 +1,6 @@
 import { multiplierOf, type CapabilityName } from '../capabilities.ts'
 import { presencePoints } from '../points.ts'
-import { concat, sha256Of, utf8 } from '../bytes.ts'
+import { concat, sha256Of, utf8 } from '../crypto/bytes.ts'
 import { CACHE_RATE, UNITS_PER_POINT } from '../receipts/work-points.ts'
 import type { WorkKind } from '../receipts/receipt.ts'
 

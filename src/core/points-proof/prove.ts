@@ -1,10 +1,11 @@
-import { compareBytes, equalBytes, toHex } from '../bytes.ts'
+import { compareBytes, equalBytes, toHex } from '../crypto/bytes.ts'
 import { readAttestation } from '../pulse/attestation.ts'
-import { decodePulse, type CommitMessage, type PulseVerifier } from '../pulse/messages.ts'
+import { decodePulse, type CommitMessage } from '../wire/pulse.ts'
+import type { PulseVerifier } from '../crypto/signing.ts'
 import { QUORUM } from '../pulse/validators.ts'
 import { decodeSignedReceipt } from '../receipts/receipt.ts'
 import { receiptClaimId, type ReceiptClaim, type RoundClaim } from './claims.ts'
-import { MAX_PERIOD_ROUNDS, MAX_RECEIPT_CLAIMS, SHOWN_ATTESTATIONS, type EvidenceFrame, type PickFrame, type RoundEvidence, type SummaryFrame } from './codec.ts'
+import { MAX_PERIOD_ROUNDS, MAX_RECEIPT_CLAIMS, SHOWN_ATTESTATIONS, type EvidenceFrame, type PickFrame, type RoundEvidence, type SummaryFrame } from '../wire/points.ts'
 import { ProofPeriodError } from '../errors.ts'
 
 /**

@@ -1,4 +1,4 @@
-import { SAMPLE_RECEIPTS, SAMPLE_ROUNDS, type PickFrame, type SummaryFrame } from './codec.ts'
+import { SAMPLE_RECEIPTS, SAMPLE_ROUNDS, type PickFrame, type SummaryFrame } from '../wire/points.ts'
 
 /** A uniform integer in [0, bound). */
 export type RandomInt = (bound: number) => number

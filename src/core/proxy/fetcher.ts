@@ -1,5 +1,5 @@
 import type { ProxyMethod } from './url-policy.ts'
-import type { ProxyHeaders } from './wire.ts'
+import type { ProxyHeaders } from '../wire/proxy.ts'
 
 /** One fetch a proxy makes, its URL already checked (checkProxyUrl). */
 export interface ProxyFetchRequest {

@@ -1,6 +1,7 @@
 import { ForeignAuthorError, HyperspaceError, UnsupportedVersionError } from '../errors.ts'
 import { roundOf } from './clock.ts'
-import { decodePulse, type PulseVerifier, type SignedPulseMessage } from './messages.ts'
+import { decodePulse, type SignedPulseMessage } from '../wire/pulse.ts'
+import type { PulseVerifier } from '../crypto/signing.ts'
 
 export type Admission =
   | { result: 'accept', signed: SignedPulseMessage }

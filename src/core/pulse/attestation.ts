@@ -1,8 +1,9 @@
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage, encodeMessage } from '../wire/cbor.ts'
 import { BadSignatureError } from '../errors.ts'
 import { bytesField, fail, listField, uintField } from './fields.ts'
 import { verifyProof, type MerkleTree } from './merkle.ts'
-import { decodeVerdictBody, KEPT_VERSIONS, PULSE_VERSION, signedData, type PulseVerifier, type SignedPulseMessage, type VerdictHeader, type VerdictMessage } from './messages.ts'
+import { decodeVerdictBody, KEPT_VERSIONS, PULSE_VERSION, signedData, type SignedPulseMessage, type VerdictHeader, type VerdictMessage } from '../wire/pulse.ts'
+import type { PulseVerifier } from '../crypto/signing.ts'
 import { decodeResult, resultLeaf, resultRecord, resultsTree, type VerdictResult } from './verdict-tree.ts'
 
 /**

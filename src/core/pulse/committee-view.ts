@@ -1,7 +1,8 @@
-import { utf8 } from '../bytes.ts'
+import { utf8 } from '../crypto/bytes.ts'
+import { pulseTopic } from '../wire/topics.ts'
 import {
   chainRestarts, committeeHash, decisionRound, epochOf, epochSeed, ESTIMATE_ROUNDS, isPlausibleMember, learnedCommitteeCount,
-  LOBBY, nextCommitteeCount, pulseTopic
+  LOBBY, nextCommitteeCount
 } from './committee.ts'
 
 export interface CommitteeViewOptions {

@@ -1,9 +1,9 @@
-import { readU32be, sha256Of, u32be, u64be, utf8 } from '../bytes.ts'
+import { readU32be, sha256Of, u32be, u64be, utf8 } from '../crypto/bytes.ts'
 
 /**
- * Committees (DESIGN 5.7): the network splits into K committees, each with its own gossip topic,
- * leader, beacon chain and validators, so that a node's pulse traffic depends on the size of its
- * committee and not on the size of the network.
+ * Committees (DESIGN 5.7): the network splits into K committees, each with its own gossip topic
+ * (`pulseTopic`, src/core/wire/topics.ts), leader, beacon chain and validators, so that a node's
+ * pulse traffic depends on the size of its committee and not on the size of the network.
  *
  * - An epoch is EPOCH_ROUNDS rounds; a node's committee changes only between epochs.
  * - Committee of a peer in epoch e: u32be(SHA-256(epochSeed_e | peerId)[0..4]) mod K_e.
@@ -29,10 +29,6 @@ export const MAX_COMMITTEES = 65_536
 export const ESTIMATE_ROUNDS = 16
 /** Where a node that does not know K yet listens: committee 0 exists for every K. */
 export const LOBBY = 0
-
-export function pulseTopic (networkId: string, committee: number): string {
-  return `hyperspace/v2/${networkId}/pulse/${committee}`
-}
 
 export function epochOf (round: number): number {
   return Math.floor(round / EPOCH_ROUNDS)

@@ -1,4 +1,4 @@
-import { equalBytes, sha256Of } from '../bytes.ts'
+import { equalBytes, sha256Of } from '../crypto/bytes.ts'
 
 /**
  * The Merkle tree of RFC 9162 (Certificate Transparency v2) section 2.1, over SHA-256: leaves are

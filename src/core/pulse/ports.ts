@@ -1,5 +1,6 @@
 import type { PulsePhase } from './clock.ts'
-import type { BeaconProver, BeaconVerifier, PulseSigner, StrikeReason } from './messages.ts'
+import type { BeaconProver, BeaconVerifier, StrikeReason } from '../wire/pulse.ts'
+import type { PulseSigner } from '../crypto/signing.ts'
 import type { LeafRecomputer } from './recompute.ts'
 import type { Prover } from './reference-prover.ts'
 import type { ValidatorHistory } from './validators.ts'

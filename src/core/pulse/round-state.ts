@@ -1,12 +1,12 @@
-import { compareBytes, equalBytes, utf8 } from '../bytes.ts'
+import { compareBytes, equalBytes, utf8 } from '../crypto/bytes.ts'
 import { proofLength, verifyProof } from './merkle.ts'
-import { MAX_COMMITTEE } from './messages.ts'
+import { MAX_COMMITTEE } from '../wire/pulse.ts'
 import { beaconInput, challengeIndices, leaderScore, rowsInput } from './seed.ts'
 import { drawValidators, quorumOutcome, ValidatorHistory, type QuorumOutcome, type Vote } from './validators.ts'
 import { workKey } from './work.ts'
 import type { LeafRecomputer } from './recompute.ts'
 import type { CapabilityName } from '../capabilities.ts'
-import type { BeaconVerifier, ChallengeMessage, CommitMessage, RevealMessage, SignedPulseMessage, StrikeReason, VerdictMessage, VerdictResult } from './messages.ts'
+import type { BeaconVerifier, ChallengeMessage, CommitMessage, RevealMessage, SignedPulseMessage, StrikeReason, VerdictMessage, VerdictResult } from '../wire/pulse.ts'
 
 export type CommitOutcome = 'accepted' | 'duplicate' | 'wrong-seed' | 'wrong-n' | 'conflict' | 'full'
 

@@ -1,7 +1,7 @@
-import { toHex } from '../bytes.ts'
+import { toHex } from '../crypto/bytes.ts'
 import { MAX_CANDIDATE_SEEDS } from './params.ts'
 import type { RoundState } from './round-state.ts'
-import type { ChallengeMessage, CommitMessage, SignedPulseMessage, VerdictMessage } from './messages.ts'
+import type { ChallengeMessage, CommitMessage, SignedPulseMessage, VerdictMessage } from '../wire/pulse.ts'
 
 /**
  * What a node hears of seeds other than its own in the current round: one round state per seed its

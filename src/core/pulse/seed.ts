@@ -1,5 +1,5 @@
-import { compareBytes, concat, readU32be, sha256Of, u32be, u64be, utf8 } from '../bytes.ts'
-import type { BeaconProver } from './messages.ts'
+import { compareBytes, concat, readU32be, sha256Of, u32be, u64be, utf8 } from '../crypto/bytes.ts'
+import type { BeaconProver } from '../wire/pulse.ts'
 
 /**
  * The pulse's randomness. A peer id's bytes are the UTF-8 of its base58 text. The seed of round r

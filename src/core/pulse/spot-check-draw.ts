@@ -1,5 +1,5 @@
 import { PROBED_CAPABILITIES, type CapabilityName } from '../capabilities.ts'
-import { compareBytes, readU32be, sha256Of, utf8 } from '../bytes.ts'
+import { compareBytes, readU32be, sha256Of, utf8 } from '../crypto/bytes.ts'
 
 /**
  * Which claimed capabilities are spot-checked in a round, and by whom (docs/protocol.md, "Capability

@@ -1,10 +1,10 @@
-import { equalBytes } from '../bytes.ts'
+import { equalBytes } from '../crypto/bytes.ts'
 import { CapabilityView, CLAIM_DEFAULTS, type ClaimParams, type ConfirmedBefore } from './capability-view.ts'
 import { assignChecks, dueChecks, SPOT_CHECK_DEFAULTS, type SpotCheck, type SpotCheckParams } from './spot-check-draw.ts'
 import { drawValidators, type ValidatorHistory } from './validators.ts'
 import type { CapabilityName } from '../capabilities.ts'
 import type { Scheduler } from '../scheduler.ts'
-import type { CommitMessage } from './messages.ts'
+import type { CommitMessage } from '../wire/pulse.ts'
 import type { CapabilityProber, ProbeOutcome } from './ports.ts'
 import type { RoundState } from './round-state.ts'
 

@@ -1,5 +1,5 @@
-import { compareBytes, equalBytes, sha256Of, utf8 } from '../bytes.ts'
-import type { VerdictResult } from './messages.ts'
+import { compareBytes, equalBytes, sha256Of, utf8 } from '../crypto/bytes.ts'
+import type { VerdictResult } from '../wire/pulse.ts'
 import type { RoundBook } from './ports.ts'
 import type { CapabilityName } from '../capabilities.ts'
 

@@ -1,6 +1,6 @@
-import { encodeMessage } from '../cbor.ts'
+import { encodeMessage } from '../wire/cbor.ts'
 import type { CapabilityName } from '../capabilities.ts'
-import { concat, utf8 } from '../bytes.ts'
+import { concat, utf8 } from '../crypto/bytes.ts'
 import { bytesField, capsField, fail, mapField, peerField } from './fields.ts'
 import { leafHash, MerkleTree } from './merkle.ts'
 

@@ -1,4 +1,4 @@
-import { readU32be, sha256Of } from '../bytes.ts'
+import { readU32be, sha256Of } from '../crypto/bytes.ts'
 
 /**
  * The pulse work, as a plain TypeScript reference: the oracle every faster prover (WASM, SIMD) must

@@ -1,5 +1,5 @@
 import { ReceiptChainError } from '../errors.ts'
-import { equalBytes, sha256Of, u64be, utf8 } from '../bytes.ts'
+import { equalBytes, sha256Of, u64be, utf8 } from '../crypto/bytes.ts'
 
 /**
  * The hash-chained receipt log each node keeps: every entry commits to the one before it, so a

@@ -1,12 +1,12 @@
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage, encodeMessage } from '../wire/cbor.ts'
 import { BLOCK_MAX_BYTES } from '../blocks/cid.ts'
 import { EMBED_LIMITS } from '../embedding/limits.ts'
 import { BadSignatureError, MalformedMessageError, ReceiptMismatchError, ReceiptUnitsError, ReplayedReceiptError, StaleReceiptError, UnknownWorkKindError, UnsignedReceiptError, UnsupportedVersionError } from '../errors.ts'
 import { REQUEST_LIMITS } from '../inference/request.ts'
-import { PROXY_MAX_BODY_BYTES } from '../proxy/wire.ts'
+import { PROXY_MAX_BODY_BYTES } from '../wire/proxy.ts'
 import { TASK_LIMITS } from '../tasks/request.ts'
-import { concat, equalBytes, toHex, utf8 } from '../bytes.ts'
-import type { PulseSigner, PulseVerifier } from '../pulse/messages.ts'
+import { concat, equalBytes, toHex, utf8 } from '../crypto/bytes.ts'
+import type { PulseSigner, PulseVerifier } from '../crypto/signing.ts'
 
 /**
  * A work receipt (DESIGN section 6): after a job the client signs what it got, the server

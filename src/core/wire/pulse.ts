@@ -1,13 +1,14 @@
 import type { CapabilityName } from '../capabilities.ts'
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage, encodeMessage } from './cbor.ts'
 import { BadSignatureError } from '../errors.ts'
-import { concat, equalBytes, utf8 } from '../bytes.ts'
-import { isCommitteeCount } from './committee.ts'
-import { bytesField, capsField, fail, listField, peerField, uintField } from './fields.ts'
-import { decodeResult, resultRecord, resultsTree, type VerdictResult } from './verdict-tree.ts'
-import { MAX_N, MIN_N } from './work.ts'
+import { concat, equalBytes, utf8 } from '../crypto/bytes.ts'
+import type { PulseSigner, PulseVerifier } from '../crypto/signing.ts'
+import { isCommitteeCount } from '../pulse/committee.ts'
+import { bytesField, capsField, fail, listField, peerField, uintField } from '../pulse/fields.ts'
+import { decodeResult, resultRecord, resultsTree, type VerdictResult } from '../pulse/verdict-tree.ts'
+import { MAX_N, MIN_N } from '../pulse/work.ts'
 
-export { STRIKE_REASONS, type StrikeReason, type VerdictResult } from './verdict-tree.ts'
+export { STRIKE_REASONS, type StrikeReason, type VerdictResult } from '../pulse/verdict-tree.ts'
 
 /**
  * Pulse messages. Each is a signed envelope `{ v, body, sig }` where `body` is the canonical CBOR
@@ -118,13 +119,6 @@ export interface SignedPulseMessage<M extends PulseMessage = PulseMessage> {
   body: Uint8Array
   sig: Uint8Array
 }
-
-export interface PulseSigner {
-  peerId: string
-  sign(data: Uint8Array): Promise<Uint8Array>
-}
-
-export type PulseVerifier = (peerId: string, data: Uint8Array, sig: Uint8Array) => Promise<boolean>
 
 /** Proves the leader's VRF over an input with the node's key (see ChallengeMessage.vrf). */
 export interface BeaconProver {

@@ -1,5 +1,5 @@
-import { roundMsOf } from './config.ts'
-import { LOBBY, MAX_COMMITTEES, pulseTopic } from './pulse/committee.ts'
+import { roundMsOf } from '../config.ts'
+import { LOBBY, MAX_COMMITTEES } from '../pulse/committee.ts'
 
 /**
  * Gossip topic names. Every topic carries the network id, so nodes of different networks (or of one
@@ -26,6 +26,11 @@ export const RELAY_ON_DEMAND_TOPICS = 64
 
 export function topicFor (networkId: string, name: TopicName): string {
   return `hyperspace/v2/${networkId}/${name}`
+}
+
+/** A pulse committee's topic (committees: src/core/pulse/committee.ts). */
+export function pulseTopic (networkId: string, committee: number): string {
+  return `hyperspace/v2/${networkId}/pulse/${committee}`
 }
 
 /** The topics a relay of `network` always carries, so its network is never cut off it. */

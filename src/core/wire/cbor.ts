@@ -1,6 +1,6 @@
 import { decode, encode } from 'cborg'
-import { equalBytes } from './bytes.ts'
-import { errorMessage, MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from './errors.ts'
+import { equalBytes } from '../crypto/bytes.ts'
+import { errorMessage, MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from '../errors.ts'
 
 /** Strict CBOR: canonical encoding only, no duplicate keys, no undefined/NaN/Infinity/indefinite lengths. */
 const STRICT = {

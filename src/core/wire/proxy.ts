@@ -1,7 +1,8 @@
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage } from './cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
-import { PROXY_MAX_URL_CHARS, PROXY_METHODS, type ProxyMethod } from './url-policy.ts'
-import { bytesOf, textOf, uintOf } from '../wire-fields.ts'
+import { PROXY_MAX_URL_CHARS, PROXY_METHODS, type ProxyMethod } from '../proxy/url-policy.ts'
+import { bytesOf, decodeAccept, decodeBusy, decodeCountersign, decodeError, decodeSign, encodeFrame, refuseLargeFrame, textOf, uintOf } from './frame.ts'
+import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/proxy/1.0.0`, each a length-prefixed strict-CBOR map, one fetch per stream:
@@ -28,22 +29,20 @@ export const PROXY_MAX_HEADER_CHARS = 8 * 1024
 export const PROXY_SMALL_FRAME_MAX_BYTES = 8 * 1024
 /** The largest body and headers plus the frame's own fields and CBOR headers (9 bytes per header string at most). */
 export const PROXY_RESPONSE_FRAME_MAX_BYTES = PROXY_MAX_BODY_BYTES + PROXY_MAX_HEADER_CHARS * 3 + PROXY_MAX_HEADERS * 20 + 1024
-const MAX_ERROR_CHARS = 512
-const MAX_CODE_CHARS = 64
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/
 
 export type ProxyHeaders = Array<[string, string]>
 
 export type ProxyClientFrame =
   | { t: 'fetch', job: Uint8Array, url: string, method: ProxyMethod, max: number }
-  | { t: 'sign', receipt: Uint8Array }
+  | SignFrame
 
 export type ProxyServerFrame =
-  | { t: 'accept', nonce: Uint8Array }
-  | { t: 'busy', retryMs: number }
-  | { t: 'error', code: string, message: string }
+  | AcceptFrame
+  | BusyFrame
+  | ErrorFrame
   | { t: 'response', status: number, headers: ProxyHeaders, body: Uint8Array }
-  | { t: 'countersign', receipt: Uint8Array }
+  | CountersignFrame
 
 /**
  * Response headers within the bounds: at most PROXY_MAX_HEADERS, lower-case token names, values
@@ -65,11 +64,11 @@ export function checkHeaders (value: unknown): ProxyHeaders {
 }
 
 export function encodeProxyClientFrame (frame: ProxyClientFrame): Uint8Array {
-  return encodeMessage({ v: PROXY_WIRE_VERSION, ...frame })
+  return encodeFrame(PROXY_WIRE_VERSION, frame)
 }
 
 export function encodeProxyServerFrame (frame: ProxyServerFrame): Uint8Array {
-  return encodeMessage({ v: PROXY_WIRE_VERSION, ...frame })
+  return encodeFrame(PROXY_WIRE_VERSION, frame)
 }
 
 export function decodeProxyClientFrame (bytes: Uint8Array): ProxyClientFrame {
@@ -85,26 +84,25 @@ export function decodeProxyClientFrame (bytes: Uint8Array): ProxyClientFrame {
         max: uintOf(m.max, 'max', 0, PROXY_MAX_BODY_BYTES)
       }
     }
-    case 'sign': return { t: 'sign', receipt: bytesOf(m.receipt, 'receipt', PROXY_SMALL_FRAME_MAX_BYTES) }
+    case 'sign': return decodeSign(m, bytes, PROXY_SMALL_FRAME_MAX_BYTES)
     default: throw new MalformedMessageError('unknown client frame')
   }
 }
 
 export function decodeProxyServerFrame (bytes: Uint8Array): ProxyServerFrame {
   const m = decodeMessage(bytes, PROXY_RESPONSE_FRAME_MAX_BYTES, PROXY_WIRE_VERSION)
-  // Only a response may be large: any other frame over the small limit is refused before its fields are read.
-  if (m.t !== 'response' && bytes.byteLength > PROXY_SMALL_FRAME_MAX_BYTES) throw new MalformedMessageError(`${String(m.t).slice(0, 32)} frame too large`)
+  refuseLargeFrame(m, bytes, 'response', PROXY_SMALL_FRAME_MAX_BYTES)
   switch (m.t) {
-    case 'accept': return { t: 'accept', nonce: bytesOf(m.nonce, 'nonce', PROXY_NONCE_BYTES, PROXY_NONCE_BYTES) }
-    case 'busy': return { t: 'busy', retryMs: uintOf(m.retryMs, 'retryMs', 0, 3_600_000) }
-    case 'error': return { t: 'error', code: textOf(m.code, 'code', MAX_CODE_CHARS), message: textOf(m.message, 'message', MAX_ERROR_CHARS) }
+    case 'accept': return decodeAccept(m, PROXY_NONCE_BYTES)
+    case 'busy': return decodeBusy(m)
+    case 'error': return decodeError(m)
     case 'response': return {
       t: 'response',
       status: uintOf(m.status, 'status', 200, 599),
       headers: checkHeaders(m.headers),
       body: bytesOf(m.body, 'body', PROXY_MAX_BODY_BYTES)
     }
-    case 'countersign': return { t: 'countersign', receipt: bytesOf(m.receipt, 'receipt', PROXY_SMALL_FRAME_MAX_BYTES) }
+    case 'countersign': return decodeCountersign(m, PROXY_SMALL_FRAME_MAX_BYTES)
     default: throw new MalformedMessageError('unknown server frame')
   }
 }

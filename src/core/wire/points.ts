@@ -1,9 +1,10 @@
 import { CAPABILITY_NAMES, type CapabilityName } from '../capabilities.ts'
-import { decodeMessage, encodeMessage } from '../cbor.ts'
-import { compareBytes } from '../bytes.ts'
+import { decodeMessage, encodeMessage } from './cbor.ts'
+import type { ErrorFrame } from './frame.ts'
+import { compareBytes } from '../crypto/bytes.ts'
 import { bytesField, fail, listField, uintField } from '../pulse/fields.ts'
 import { RECEIPT_UNIT_CAPS, WORK_KINDS, type WorkKind } from '../receipts/receipt.ts'
-import { RECEIPT_ID_BYTES, type ReceiptClaim, type RoundClaim } from './claims.ts'
+import { RECEIPT_ID_BYTES, type ReceiptClaim, type RoundClaim } from '../points-proof/claims.ts'
 
 /**
  * The frames of `/hyperspace/points/1.0.0` (protocol.md, "Points proofs"): strict canonical CBOR maps
@@ -11,6 +12,7 @@ import { RECEIPT_ID_BYTES, type ReceiptClaim, type RoundClaim } from './claims.t
  * evidence together are at most PROOF_MAX_BYTES, the bound on one period's proof.
  */
 
+export const POINTS_PROTOCOL = '/hyperspace/points/1.0.0'
 export const POINTS_PROOF_VERSION = 1
 /** The longest period a prover answers for: a day at T = 90 s is 960 rounds. */
 export const MAX_PERIOD_ROUNDS = 1024
@@ -42,9 +44,8 @@ export interface RoundEvidence {
   attestations: Uint8Array[]
 }
 export interface EvidenceFrame { t: 'evidence', rounds: RoundEvidence[], receipts: Uint8Array[] }
-export interface ProofErrorFrame { t: 'error', code: string, message: string }
 export type CheckerFrame = AskFrame | PickFrame
-export type ProverFrame = SummaryFrame | EvidenceFrame | ProofErrorFrame
+export type ProverFrame = SummaryFrame | EvidenceFrame | ErrorFrame
 
 function capsMask (caps: readonly CapabilityName[]): number {
   return caps.reduce((mask, name) => mask | (1 << CAPABILITY_NAMES.indexOf(name)), 0)
@@ -54,7 +55,7 @@ function capsOfMask (mask: number): CapabilityName[] {
   return CAPABILITY_NAMES.filter((_, i) => (mask & (1 << i)) !== 0)
 }
 
-function record (frame: AskFrame | PickFrame | SummaryFrame | EvidenceFrame | ProofErrorFrame): Record<string, unknown> {
+function record (frame: AskFrame | PickFrame | SummaryFrame | EvidenceFrame | ErrorFrame): Record<string, unknown> {
   switch (frame.t) {
     case 'summary':
       return {
@@ -143,7 +144,7 @@ export function decodeCheckerFrame<T extends CheckerFrame['t']> (bytes: Uint8Arr
 }
 
 /** A frame from the prover: the one expected here, or an error frame. */
-export function decodeProverFrame<T extends 'summary' | 'evidence'> (bytes: Uint8Array, expected: T): Extract<ProverFrame, { t: T }> | ProofErrorFrame {
+export function decodeProverFrame<T extends 'summary' | 'evidence'> (bytes: Uint8Array, expected: T): Extract<ProverFrame, { t: T }> | ErrorFrame {
   const m = decodeMessage(bytes, FRAME_LIMITS[expected], POINTS_PROOF_VERSION)
   if (m.t === 'error') return { t: 'error', code: textField(m.code, 'code', 64), message: textField(m.message, 'message', 500) }
   if (m.t !== expected) fail(`expected ${expected}, got ${String(m.t)}`)

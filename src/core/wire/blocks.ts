@@ -1,7 +1,8 @@
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage, encodeMessage } from './cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
-import { BLOCK_MAX_BYTES, blockCidFromBytes, type BlockCid } from './cid.ts'
-import { bytesOf, textOf } from '../wire-fields.ts'
+import { BLOCK_MAX_BYTES, blockCidFromBytes, type BlockCid } from '../blocks/cid.ts'
+import { bytesOf, decodeBusy, decodeCountersign, decodeError, decodeSign, encodeFrame, refuseLargeFrame } from './frame.ts'
+import type { BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/blocks/1.0.0`, each a length-prefixed strict-CBOR map, one block per stream:
@@ -22,51 +23,44 @@ export const BLOCKS_CLIENT_FRAME_MAX_BYTES = 8 * 1024
 export const BLOCKS_SERVER_FRAME_MAX_BYTES = BLOCK_MAX_BYTES + 1024
 /** Every server frame other than `block`. */
 const SMALL_FRAME_MAX_BYTES = 8 * 1024
-const MAX_ERROR_CHARS = 512
-const MAX_CODE_CHARS = 64
 
 export type BlocksClientFrame =
   | { t: 'want', cid: BlockCid, job: Uint8Array }
-  | { t: 'sign', receipt: Uint8Array }
+  | SignFrame
 
 export type BlocksServerFrame =
   | { t: 'block', nonce: Uint8Array, bytes: Uint8Array }
   | { t: 'not-found' }
-  | { t: 'busy', retryMs: number }
-  | { t: 'error', code: string, message: string }
-  | { t: 'countersign', receipt: Uint8Array }
+  | BusyFrame
+  | ErrorFrame
+  | CountersignFrame
 
 export function encodeBlocksClientFrame (frame: BlocksClientFrame): Uint8Array {
-  return encodeMessage(frame.t === 'want' ? { v: BLOCKS_WIRE_VERSION, t: 'want', cid: frame.cid.bytes, job: frame.job } : { v: BLOCKS_WIRE_VERSION, ...frame })
+  return frame.t === 'want' ? encodeMessage({ v: BLOCKS_WIRE_VERSION, t: 'want', cid: frame.cid.bytes, job: frame.job }) : encodeFrame(BLOCKS_WIRE_VERSION, frame)
 }
 
 export function encodeBlocksServerFrame (frame: BlocksServerFrame): Uint8Array {
-  return encodeMessage({ v: BLOCKS_WIRE_VERSION, ...frame })
+  return encodeFrame(BLOCKS_WIRE_VERSION, frame)
 }
 
 export function decodeBlocksClientFrame (bytes: Uint8Array): BlocksClientFrame {
   const m = decodeMessage(bytes, BLOCKS_CLIENT_FRAME_MAX_BYTES, BLOCKS_WIRE_VERSION)
   switch (m.t) {
     case 'want': return { t: 'want', cid: blockCidFromBytes(bytesOf(m.cid, 'cid', 128)), job: bytesOf(m.job, 'job', BLOCKS_JOB_ID_BYTES, BLOCKS_JOB_ID_BYTES) }
-    case 'sign': return { t: 'sign', receipt: bytesOf(m.receipt, 'receipt', BLOCKS_CLIENT_FRAME_MAX_BYTES) }
+    case 'sign': return decodeSign(m, bytes, BLOCKS_CLIENT_FRAME_MAX_BYTES)
     default: throw new MalformedMessageError('unknown client frame')
   }
 }
 
 export function decodeBlocksServerFrame (bytes: Uint8Array): BlocksServerFrame {
   const m = decodeMessage(bytes, BLOCKS_SERVER_FRAME_MAX_BYTES, BLOCKS_WIRE_VERSION)
-  // Only a block may be large: any other frame over the small limit is refused before its fields are read.
-  if (m.t !== 'block' && bytes.byteLength > SMALL_FRAME_MAX_BYTES) throw new MalformedMessageError(`${String(m.t)} frame too large`)
+  refuseLargeFrame(m, bytes, 'block', SMALL_FRAME_MAX_BYTES)
   switch (m.t) {
     case 'block': return { t: 'block', nonce: bytesOf(m.nonce, 'nonce', BLOCKS_NONCE_BYTES, BLOCKS_NONCE_BYTES), bytes: bytesOf(m.bytes, 'bytes', BLOCK_MAX_BYTES) }
     case 'not-found': return { t: 'not-found' }
-    case 'busy': {
-      const retryMs = m.retryMs
-      if (typeof retryMs !== 'number' || !Number.isSafeInteger(retryMs) || retryMs < 0 || retryMs > 3_600_000) throw new MalformedMessageError('retryMs must be a whole number of ms up to an hour')
-      return { t: 'busy', retryMs }
-    }
-    case 'error': return { t: 'error', code: textOf(m.code, 'code', MAX_CODE_CHARS), message: textOf(m.message, 'message', MAX_ERROR_CHARS) }
-    case 'countersign': return { t: 'countersign', receipt: bytesOf(m.receipt, 'receipt', SMALL_FRAME_MAX_BYTES) }
+    case 'busy': return decodeBusy(m)
+    case 'error': return decodeError(m)
+    case 'countersign': return decodeCountersign(m, SMALL_FRAME_MAX_BYTES)
     default: throw new MalformedMessageError('unknown server frame')
   }
 }

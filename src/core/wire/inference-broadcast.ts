@@ -1,6 +1,6 @@
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage, encodeMessage } from './cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
-import { isModelId } from './request.ts'
+import { isModelId } from '../inference/request.ts'
 
 /**
  * The third routing tier: a request for a model on the inference topic, and offers from the peers

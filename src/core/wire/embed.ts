@@ -1,10 +1,11 @@
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage } from './cbor.ts'
 import { EmbeddingInputError, HyperspaceError, MalformedMessageError } from '../errors.ts'
 import { isModelId } from '../inference/request.ts'
-import { EMBED_LIMITS, validateTexts } from './limits.ts'
-import { MAX_MODEL_DIMS } from './models.ts'
-import { isFiniteVector } from './vectors.ts'
-import { bytesOf, textOf } from '../wire-fields.ts'
+import { EMBED_LIMITS, validateTexts } from '../embedding/limits.ts'
+import { MAX_MODEL_DIMS } from '../embedding/models.ts'
+import { isFiniteVector } from '../embedding/vectors.ts'
+import { bytesOf, decodeAccept, decodeBusy, decodeCountersign, decodeError, decodeSign, encodeFrame, refuseLargeFrame, uintOf } from './frame.ts'
+import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/embed/1.0.0`, each a length-prefixed strict-CBOR map:
@@ -27,30 +28,23 @@ export const EMBED_JOB_FRAME_MAX_BYTES = EMBED_LIMITS.batch * (EMBED_LIMITS.text
 export const EMBED_RESULT_FRAME_MAX_BYTES = EMBED_LIMITS.batch * MAX_MODEL_DIMS * 4 + 1024
 /** Every other frame: accept, busy, error, sign, countersign. */
 export const EMBED_FRAME_MAX_BYTES = 8 * 1024
-const MAX_ERROR_CHARS = 512
-const MAX_CODE_CHARS = 64
 
 export type EmbedClientFrame =
   | { t: 'job', job: Uint8Array, model: string, texts: string[] }
-  | { t: 'sign', receipt: Uint8Array }
+  | SignFrame
 
 export type EmbedServerFrame =
-  | { t: 'accept', nonce: Uint8Array }
-  | { t: 'busy', retryMs: number }
-  | { t: 'error', code: string, message: string }
+  | AcceptFrame
+  | BusyFrame
+  | ErrorFrame
   | { t: 'result', dims: number, count: number, vectors: Uint8Array }
-  | { t: 'countersign', receipt: Uint8Array }
+  | CountersignFrame
 
 /** A peer answered an embedding request with an error frame; `code` is the peer's. */
 export class RemoteEmbeddingError extends HyperspaceError {
   override name = 'RemoteEmbeddingError'
 
   constructor (peerId: string, code: string, message: string) { super(code.startsWith('ERR_') ? code : 'ERR_REMOTE', `Peer ${peerId}: ${message}`) }
-}
-
-function countIn (value: unknown, field: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) throw new MalformedMessageError(`${field} must be a whole number from ${min} to ${max}`)
-  return value
 }
 
 /** The vectors as one little-endian float32 byte string (DataView: the same bytes on any host). */
@@ -77,11 +71,11 @@ export function decodeVectors (bytes: Uint8Array, dims: number, count: number): 
 }
 
 export function encodeEmbedClientFrame (frame: EmbedClientFrame): Uint8Array {
-  return encodeMessage({ v: EMBED_WIRE_VERSION, ...frame })
+  return encodeFrame(EMBED_WIRE_VERSION, frame)
 }
 
 export function encodeEmbedServerFrame (frame: EmbedServerFrame): Uint8Array {
-  return encodeMessage({ v: EMBED_WIRE_VERSION, ...frame })
+  return encodeFrame(EMBED_WIRE_VERSION, frame)
 }
 
 export function decodeEmbedClientFrame (bytes: Uint8Array): EmbedClientFrame {
@@ -99,9 +93,7 @@ export function decodeEmbedClientFrame (bytes: Uint8Array): EmbedClientFrame {
       if (texts.length === 0) throw new MalformedMessageError('texts must not be empty')
       return { t: 'job', job: bytesOf(m.job, 'job', EMBED_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES), model: m.model, texts }
     }
-    case 'sign':
-      if (bytes.byteLength > EMBED_FRAME_MAX_BYTES) throw new MalformedMessageError('sign frame too large')
-      return { t: 'sign', receipt: bytesOf(m.receipt, 'receipt', EMBED_FRAME_MAX_BYTES) }
+    case 'sign': return decodeSign(m, bytes, EMBED_FRAME_MAX_BYTES)
     default:
       throw new MalformedMessageError('unknown client frame')
   }
@@ -109,21 +101,20 @@ export function decodeEmbedClientFrame (bytes: Uint8Array): EmbedClientFrame {
 
 export function decodeEmbedServerFrame (bytes: Uint8Array): EmbedServerFrame {
   const m = decodeMessage(bytes, EMBED_RESULT_FRAME_MAX_BYTES, EMBED_WIRE_VERSION)
-  // Only a result may be large: any other frame over the small limit is refused before its fields are read.
-  if (m.t !== 'result' && bytes.byteLength > EMBED_FRAME_MAX_BYTES) throw new MalformedMessageError(`${String(m.t)} frame too large`)
+  refuseLargeFrame(m, bytes, 'result', EMBED_FRAME_MAX_BYTES)
   switch (m.t) {
-    case 'accept': return { t: 'accept', nonce: bytesOf(m.nonce, 'nonce', EMBED_FRAME_MAX_BYTES, EMBED_NONCE_BYTES) }
-    case 'busy': return { t: 'busy', retryMs: countIn(m.retryMs, 'retryMs', 0, 3_600_000) }
-    case 'error': return { t: 'error', code: textOf(m.code, 'code', MAX_CODE_CHARS), message: textOf(m.message, 'message', MAX_ERROR_CHARS) }
+    case 'accept': return decodeAccept(m, EMBED_NONCE_BYTES)
+    case 'busy': return decodeBusy(m)
+    case 'error': return decodeError(m)
     case 'result': {
-      const dims = countIn(m.dims, 'dims', 1, MAX_MODEL_DIMS)
-      const count = countIn(m.count, 'count', 1, EMBED_LIMITS.batch)
+      const dims = uintOf(m.dims, 'dims', 1, MAX_MODEL_DIMS)
+      const count = uintOf(m.count, 'count', 1, EMBED_LIMITS.batch)
       if (!(m.vectors instanceof Uint8Array) || m.vectors.byteLength !== dims * count * 4) {
         throw new MalformedMessageError(`vectors must be ${count} × ${dims} float32s`)
       }
       return { t: 'result', dims, count, vectors: m.vectors }
     }
-    case 'countersign': return { t: 'countersign', receipt: bytesOf(m.receipt, 'receipt', EMBED_FRAME_MAX_BYTES) }
+    case 'countersign': return decodeCountersign(m, EMBED_FRAME_MAX_BYTES)
     default:
       throw new MalformedMessageError('unknown server frame')
   }

@@ -1,6 +1,6 @@
-import { CAPABILITY_NAMES, isCapabilityName, isProfileName, type CapabilityName, type CapabilityStatusMap, type ProfileName } from './capabilities.ts'
+import { CAPABILITY_NAMES, isCapabilityName, isProfileName, type CapabilityName, type CapabilityStatusMap, type ProfileName } from '../capabilities.ts'
 import { decodeMessage, encodeMessage } from './cbor.ts'
-import { MalformedMessageError } from './errors.ts'
+import { MalformedMessageError } from '../errors.ts'
 
 /**
  * What a node tells the network it offers and where to reach it, on the capabilities topic. The

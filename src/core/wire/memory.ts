@@ -1,13 +1,13 @@
-import { decodeMessage, encodeMessage } from '../cbor.ts'
-import { BadSignatureError, MalformedMessageError } from '../errors.ts'
+import { decodeMessage, encodeMessage } from './cbor.ts'
+import { BadSignatureError, HyperspaceError, MalformedMessageError } from '../errors.ts'
 import { isFiniteVector, norm } from '../embedding/vectors.ts'
-import { concat, utf8 } from '../bytes.ts'
-import { MEMORY_LIMITS } from './limits.ts'
-import type { MemoryHit } from './merge.ts'
-import type { PulseSigner, PulseVerifier } from '../pulse/messages.ts'
+import { concat, utf8 } from '../crypto/bytes.ts'
+import { MEMORY_LIMITS } from '../memory/limits.ts'
+import type { MemoryHit } from '../memory/merge.ts'
+import type { PulseSigner, PulseVerifier } from '../crypto/signing.ts'
 
 /**
- * The messages of /hyperspace/memory/1.0.0, strict CBOR (src/core/cbor.ts): a request (put or
+ * The messages of /hyperspace/memory/1.0.0, strict CBOR (src/core/wire/cbor.ts): a request (put or
  * query) and its response (stored, hits or error). Vectors travel as float32 little-endian byte
  * strings: exact, and a quarter of the size of CBOR floats. A vector belongs to a space (the id of
  * the model that made it): vectors of different models must never be compared.
@@ -16,7 +16,21 @@ import type { PulseSigner, PulseVerifier } from '../pulse/messages.ts'
  * Version 2 added the owner and signature; version 1 frames are refused.
  */
 
+export const MEMORY_PROTOCOL = '/hyperspace/memory/1.0.0'
 export const MEMORY_VERSION = 2
+
+/** A peer refused or failed a memory request; `code` is the peer's ERR_ code. */
+export class RemoteMemoryError extends HyperspaceError {
+  override name = 'RemoteMemoryError'
+
+  constructor (peerId: string, code: string, message: string) { super(code.startsWith('ERR_') ? code : 'ERR_REMOTE', `Peer ${peerId}: ${message}`) }
+}
+
+export class MemoryOffError extends HyperspaceError {
+  override name = 'MemoryOffError'
+
+  constructor () { super('ERR_MEMORY_OFF', 'This node does not serve memory') }
+}
 
 /** What a writer signs. */
 export interface MemoryPutBody {

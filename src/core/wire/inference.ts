@@ -1,8 +1,9 @@
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage, encodeMessage } from './cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
-import { validateChatRequest, type ValidChatRequest } from './request.ts'
-import type { FinishReason } from './chat.ts'
-import { bytesOf, textOf } from '../wire-fields.ts'
+import { validateChatRequest, type ValidChatRequest } from '../inference/request.ts'
+import type { FinishReason } from '../inference/chat.ts'
+import { bytesOf, decodeAccept, decodeCountersign, decodeError, decodeSign, encodeFrame, textOf } from './frame.ts'
+import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/inference/1.0.0`, each a length-prefixed strict-CBOR map:
@@ -20,19 +21,18 @@ export const JOB_FRAME_MAX_BYTES = 160 * 1024
 export const FRAME_MAX_BYTES = 8 * 1024
 /** Four UTF-8 bytes per character still fit a frame; the server splits longer pieces. */
 export const MAX_DELTA_CHARS = 1024
-const MAX_ERROR_CHARS = 512
 
 export type ClientFrame =
   | { t: 'job', job: Uint8Array, req: ValidChatRequest }
-  | { t: 'sign', receipt: Uint8Array }
+  | SignFrame
 
 export type ServerFrame =
-  | { t: 'accept', nonce: Uint8Array }
-  | { t: 'busy', retryMs: number }
-  | { t: 'error', code: string, message: string }
+  | AcceptFrame
+  | BusyFrame
+  | ErrorFrame
   | { t: 'delta', text: string }
   | { t: 'done', finish: FinishReason, prompt: number, completion: number, ms: number, ttft: number, cached: boolean }
-  | { t: 'countersign', receipt: Uint8Array }
+  | CountersignFrame
 
 const FINISH: readonly FinishReason[] = ['stop', 'length', 'abort']
 
@@ -48,13 +48,13 @@ function requestRecord (req: ValidChatRequest): Record<string, unknown> {
 }
 
 export function encodeClientFrame (frame: ClientFrame): Uint8Array {
-  return encodeMessage(frame.t === 'job'
-    ? { v: WIRE_VERSION, t: frame.t, job: frame.job, req: requestRecord(frame.req) }
-    : { v: WIRE_VERSION, ...frame })
+  return frame.t === 'job'
+    ? encodeMessage({ v: WIRE_VERSION, t: frame.t, job: frame.job, req: requestRecord(frame.req) })
+    : encodeFrame(WIRE_VERSION, frame)
 }
 
 export function encodeServerFrame (frame: ServerFrame): Uint8Array {
-  return encodeMessage({ v: WIRE_VERSION, ...frame })
+  return encodeFrame(WIRE_VERSION, frame)
 }
 
 export function decodeClientFrame (bytes: Uint8Array): ClientFrame {
@@ -69,9 +69,7 @@ export function decodeClientFrame (bytes: Uint8Array): ClientFrame {
       }
       return { t: 'job', job: bytesOf(m.job, 'job', FRAME_MAX_BYTES, JOB_ID_BYTES), req }
     }
-    case 'sign':
-      if (bytes.byteLength > FRAME_MAX_BYTES) throw new MalformedMessageError('sign frame too large')
-      return { t: 'sign', receipt: bytesOf(m.receipt, 'receipt', FRAME_MAX_BYTES) }
+    case 'sign': return decodeSign(m, bytes, FRAME_MAX_BYTES)
     default:
       throw new MalformedMessageError('unknown client frame')
   }
@@ -80,9 +78,9 @@ export function decodeClientFrame (bytes: Uint8Array): ClientFrame {
 export function decodeServerFrame (bytes: Uint8Array): ServerFrame {
   const m = decodeMessage(bytes, FRAME_MAX_BYTES, WIRE_VERSION)
   switch (m.t) {
-    case 'accept': return { t: 'accept', nonce: bytesOf(m.nonce, 'nonce', FRAME_MAX_BYTES, NONCE_BYTES) }
+    case 'accept': return decodeAccept(m, NONCE_BYTES)
     case 'busy': return { t: 'busy', retryMs: countOf(m.retryMs, 'retryMs') }
-    case 'error': return { t: 'error', code: textOf(m.code, 'code', 64), message: textOf(m.message, 'message', MAX_ERROR_CHARS) }
+    case 'error': return decodeError(m)
     case 'delta': return { t: 'delta', text: textOf(m.text, 'text', MAX_DELTA_CHARS) }
     case 'done': {
       if (!FINISH.includes(m.finish as FinishReason)) throw new MalformedMessageError('finish must be stop, length or abort')
@@ -97,7 +95,7 @@ export function decodeServerFrame (bytes: Uint8Array): ServerFrame {
         cached: m.cached
       }
     }
-    case 'countersign': return { t: 'countersign', receipt: bytesOf(m.receipt, 'receipt', FRAME_MAX_BYTES) }
+    case 'countersign': return decodeCountersign(m, FRAME_MAX_BYTES)
     default:
       throw new MalformedMessageError('unknown server frame')
   }

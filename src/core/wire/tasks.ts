@@ -1,13 +1,14 @@
-import { decodeMessage, encodeMessage } from '../cbor.ts'
+import { decodeMessage, encodeMessage } from './cbor.ts'
 import { EMBED_LIMITS } from '../embedding/limits.ts'
 import { MAX_MODEL_DIMS } from '../embedding/models.ts'
-import { decodeVectors, encodeVectors } from '../embedding/wire.ts'
+import { decodeVectors, encodeVectors } from './embed.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { REQUEST_LIMITS, isModelId, type ValidChatRequest } from '../inference/request.ts'
-import { concat, sha256Of, u32be, utf8 } from '../bytes.ts'
-import { TaskInputError } from './errors.ts'
-import { TASK_LIMITS, validateTask, type ValidTask } from './request.ts'
-import { bytesOf, textOf, uintOf } from '../wire-fields.ts'
+import { concat, sha256Of, u32be, utf8 } from '../crypto/bytes.ts'
+import { TaskInputError } from '../tasks/errors.ts'
+import { TASK_LIMITS, validateTask, type ValidTask } from '../tasks/request.ts'
+import { bytesOf, decodeAccept, decodeBusy, decodeCountersign, decodeError, decodeSign, encodeFrame, refuseLargeFrame, textOf, uintOf } from './frame.ts'
+import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/task/1.0.0`, each a length-prefixed strict-CBOR map, one task per stream:
@@ -32,8 +33,6 @@ export const TASK_PART_FRAME_MAX_BYTES = EMBED_LIMITS.batch * MAX_MODEL_DIMS * 4
 /** Every other server frame (done lists at most one entry per input of a chat task) and the sign frame. */
 export const TASK_SMALL_FRAME_MAX_BYTES = 64 * 1024
 const MAX_SHARDS_LISTED = TASK_LIMITS.chatInputs
-const MAX_ERROR_CHARS = 512
-const MAX_CODE_CHARS = 64
 const MAX_PEER_CHARS = 128
 
 /** What a part or done frame says of one shard: who ran it, its inputs, its time in ms. */
@@ -41,17 +40,17 @@ export type ShardTuple = [string, number, number]
 
 export type TaskClientFrame =
   | { t: 'task', job: Uint8Array, task: ValidTask }
-  | { t: 'sign', receipt: Uint8Array }
+  | SignFrame
 
 export type TaskServerFrame =
-  | { t: 'accept', nonce: Uint8Array }
-  | { t: 'busy', retryMs: number }
+  | AcceptFrame
+  | BusyFrame
   | { t: 'progress', done: number, total: number }
   | { t: 'part', start: number, dims: number, vectors: Uint8Array }
   | { t: 'part', start: number, texts: string[] }
   | { t: 'done', model: string, shards: ShardTuple[] }
-  | { t: 'error', code: string, message: string }
-  | { t: 'countersign', receipt: Uint8Array }
+  | ErrorFrame
+  | CountersignFrame
 
 /** A chat request on the wire: its fields without the model (the task's) and without an absent seed. */
 function chatFields (r: ValidChatRequest): Record<string, unknown> {
@@ -59,14 +58,14 @@ function chatFields (r: ValidChatRequest): Record<string, unknown> {
 }
 
 export function encodeTaskClientFrame (frame: TaskClientFrame): Uint8Array {
-  if (frame.t === 'sign') return encodeMessage({ v: TASK_WIRE_VERSION, ...frame })
+  if (frame.t === 'sign') return encodeFrame(TASK_WIRE_VERSION, frame)
   const { task } = frame
   const inputs = task.kind === 'embed' ? task.inputs : task.inputs.map(chatFields)
   return encodeMessage({ v: TASK_WIRE_VERSION, t: 'task', job: frame.job, kind: task.kind, ...(task.model !== undefined ? { model: task.model } : {}), inputs })
 }
 
 export function encodeTaskServerFrame (frame: TaskServerFrame): Uint8Array {
-  return encodeMessage({ v: TASK_WIRE_VERSION, ...frame })
+  return encodeFrame(TASK_WIRE_VERSION, frame)
 }
 
 export function decodeTaskClientFrame (bytes: Uint8Array): TaskClientFrame {
@@ -81,20 +80,17 @@ export function decodeTaskClientFrame (bytes: Uint8Array): TaskClientFrame {
         throw err
       }
     }
-    case 'sign':
-      if (bytes.byteLength > TASK_SMALL_FRAME_MAX_BYTES) throw new MalformedMessageError('sign frame too large')
-      return { t: 'sign', receipt: bytesOf(m.receipt, 'receipt', TASK_SMALL_FRAME_MAX_BYTES) }
+    case 'sign': return decodeSign(m, bytes, TASK_SMALL_FRAME_MAX_BYTES)
     default: throw new MalformedMessageError('unknown client frame')
   }
 }
 
 export function decodeTaskServerFrame (bytes: Uint8Array): TaskServerFrame {
   const m = decodeMessage(bytes, TASK_PART_FRAME_MAX_BYTES, TASK_WIRE_VERSION)
-  // Only a part may be large: any other frame over the small limit is refused before its fields are read.
-  if (m.t !== 'part' && bytes.byteLength > TASK_SMALL_FRAME_MAX_BYTES) throw new MalformedMessageError(`${String(m.t).slice(0, 32)} frame too large`)
+  refuseLargeFrame(m, bytes, 'part', TASK_SMALL_FRAME_MAX_BYTES)
   switch (m.t) {
-    case 'accept': return { t: 'accept', nonce: bytesOf(m.nonce, 'nonce', TASK_NONCE_BYTES, TASK_NONCE_BYTES) }
-    case 'busy': return { t: 'busy', retryMs: uintOf(m.retryMs, 'retryMs', 0, 3_600_000) }
+    case 'accept': return decodeAccept(m, TASK_NONCE_BYTES)
+    case 'busy': return decodeBusy(m)
     case 'progress': return { t: 'progress', done: uintOf(m.done, 'done', 0, TASK_LIMITS.embedInputs), total: uintOf(m.total, 'total', 1, TASK_LIMITS.embedInputs) }
     case 'part': {
       const start = uintOf(m.start, 'start', 0, TASK_LIMITS.embedInputs - 1)
@@ -118,8 +114,8 @@ export function decodeTaskServerFrame (bytes: Uint8Array): TaskServerFrame {
       if (!isModelId(m.model)) throw new MalformedMessageError('model is not a model id')
       return { t: 'done', model: m.model, shards }
     }
-    case 'error': return { t: 'error', code: textOf(m.code, 'code', MAX_CODE_CHARS), message: textOf(m.message, 'message', MAX_ERROR_CHARS) }
-    case 'countersign': return { t: 'countersign', receipt: bytesOf(m.receipt, 'receipt', TASK_SMALL_FRAME_MAX_BYTES) }
+    case 'error': return decodeError(m)
+    case 'countersign': return decodeCountersign(m, TASK_SMALL_FRAME_MAX_BYTES)
     default: throw new MalformedMessageError('unknown server frame')
   }
 }

@@ -1,0 +1,86 @@
+import { errorMessage, HyperspaceError, MalformedMessageError } from '../errors.ts'
+import { encodeMessage } from './cbor.ts'
+
+/**
+ * What every job protocol's frames share (inference, embed, blocks, proxy, tasks; points uses the
+ * error frame): each frame is a strict-CBOR map `{ v, t, ... }`, a job ends with the client's `sign`
+ * and the server's `countersign` of the receipt, and a server may answer `accept`, `busy` or `error`.
+ * The decoders take the map `decodeMessage` returned and check the fields; each throws
+ * MalformedMessageError naming the field.
+ */
+
+/** The server took the job; the receipt will carry its nonce. */
+export interface AcceptFrame { t: 'accept', nonce: Uint8Array }
+/** The server is full: ask again after `retryMs`, or ask someone else. */
+export interface BusyFrame { t: 'busy', retryMs: number }
+/** Why a job failed: the stable code of a named error, and its message. */
+export interface ErrorFrame { t: 'error', code: string, message: string }
+/** The client's signed receipt, the last frame a client sends. */
+export interface SignFrame { t: 'sign', receipt: Uint8Array }
+/** The server's countersigned receipt, the last frame a server sends. */
+export interface CountersignFrame { t: 'countersign', receipt: Uint8Array }
+
+const MAX_CODE_CHARS = 64
+const MAX_ERROR_CHARS = 512
+/** What an error frame says of a local error: the peer reads at most MAX_ERROR_CHARS. */
+const SENT_ERROR_CHARS = 500
+/** The longest `retryMs` a busy frame may ask for. */
+const MAX_RETRY_MS = 3_600_000
+
+export function bytesOf (value: unknown, field: string, max: number, exact?: number): Uint8Array {
+  if (!(value instanceof Uint8Array) || value.byteLength > max || (exact !== undefined && value.byteLength !== exact)) {
+    throw new MalformedMessageError(`${field} must be ${exact ?? `at most ${max}`} bytes`)
+  }
+  return value
+}
+
+export function textOf (value: unknown, field: string, max: number): string {
+  if (typeof value !== 'string' || value.length > max) throw new MalformedMessageError(`${field} must be text of at most ${max} characters`)
+  return value
+}
+
+export function uintOf (value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) throw new MalformedMessageError(`${field} must be a whole number from ${min} to ${max}`)
+  return value
+}
+
+/** A frame as its protocol's version of `{ v, t, ... }`. */
+export function encodeFrame (version: number, frame: { t: string }): Uint8Array {
+  return encodeMessage({ v: version, ...frame })
+}
+
+/** The error frame every protocol answers with. */
+export function errorFrame (err: unknown): ErrorFrame {
+  const code = err instanceof HyperspaceError ? err.code : 'ERR_INTERNAL'
+  return { t: 'error', code, message: errorMessage(err).slice(0, SENT_ERROR_CHARS) }
+}
+
+/**
+ * Refuses a frame over `smallMaxBytes` unless it is of the one type that may be large (a result, a
+ * block, a response), before its fields are read.
+ */
+export function refuseLargeFrame (m: Record<string, unknown>, bytes: Uint8Array, largeType: string, smallMaxBytes: number): void {
+  if (m.t !== largeType && bytes.byteLength > smallMaxBytes) throw new MalformedMessageError(`${String(m.t).slice(0, 32)} frame too large`)
+}
+
+export function decodeAccept (m: Record<string, unknown>, nonceBytes: number): AcceptFrame {
+  return { t: 'accept', nonce: bytesOf(m.nonce, 'nonce', nonceBytes, nonceBytes) }
+}
+
+export function decodeBusy (m: Record<string, unknown>): BusyFrame {
+  return { t: 'busy', retryMs: uintOf(m.retryMs, 'retryMs', 0, MAX_RETRY_MS) }
+}
+
+export function decodeError (m: Record<string, unknown>): ErrorFrame {
+  return { t: 'error', code: textOf(m.code, 'code', MAX_CODE_CHARS), message: textOf(m.message, 'message', MAX_ERROR_CHARS) }
+}
+
+/** A sign frame of at most `maxBytes` in all (a client frame of another type may be larger). */
+export function decodeSign (m: Record<string, unknown>, bytes: Uint8Array, maxBytes: number): SignFrame {
+  if (bytes.byteLength > maxBytes) throw new MalformedMessageError('sign frame too large')
+  return { t: 'sign', receipt: bytesOf(m.receipt, 'receipt', maxBytes) }
+}
+
+export function decodeCountersign (m: Record<string, unknown>, maxBytes: number): CountersignFrame {
+  return { t: 'countersign', receipt: bytesOf(m.receipt, 'receipt', maxBytes) }
+}
