@@ -17,6 +17,11 @@ export function startOnly (start: () => Promise<void>): Startable {
   return { start, stop: async () => {} }
 }
 
+/** A part started elsewhere (on demand) that stops with its lifecycle. */
+export function stopOnly (stop: () => Promise<void>): Startable {
+  return { start: async () => {}, stop }
+}
+
 /**
  * Parts that start in the order listed (each step once the one before it is running) and stop in
  * reverse. A failed start stops again what had started and throws LifecycleStartError; a failing stop

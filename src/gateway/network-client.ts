@@ -93,7 +93,7 @@ export class NetworkClient implements GatewayBackend {
   }
 
   async start (): Promise<void> {
-    this.gossip.start()
+    await this.gossip.start()
     await this.inference.start()
     await this.embedding.start()
   }
@@ -101,7 +101,7 @@ export class NetworkClient implements GatewayBackend {
   async stop (): Promise<void> {
     await this.embedding.stop()
     await this.inference.stop()
-    this.gossip.stop()
+    await this.gossip.stop()
   }
 
   async chat (request: NodeChatRequest, signal: AbortSignal): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {

@@ -111,16 +111,16 @@ export class InferenceCoordinator {
 
   async start (): Promise<void> {
     await this.service.start()
-    this.broadcast.start()
-    this.receiptGossip.start()
+    await this.broadcast.start()
+    await this.receiptGossip.start()
     this.o.models.addEventListener('change', this.onModelsChange)
     this.onModelsChange()
   }
 
   async stop (): Promise<void> {
     this.o.models.removeEventListener('change', this.onModelsChange)
-    this.broadcast.stop()
-    this.receiptGossip.stop()
+    await this.broadcast.stop()
+    await this.receiptGossip.stop()
     await this.service.stop()
   }
 

@@ -1,5 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { JobStreams } from '../net/job-streams.ts'
+import { Lifecycle } from '../core/lifecycle.ts'
 import { verifyPulseSignature } from '../net/pulse-keys.ts'
 import { BlockCoordinator } from './block-coordinator.ts'
 import { EmbeddingCoordinator } from './embedding-coordinator.ts'
@@ -126,24 +127,16 @@ export async function startJobs (ctx: JobsContext): Promise<Loaded<Jobs>> {
     keepReceipt
   })
 
-  const parts = [inference, embedding, blocks, memory, proxy, tasks]
-  const started: typeof parts = []
-  try {
-    for (const part of parts) {
-      await part.start()
-      started.push(part)
-    }
-  } catch (err) {
-    // A later load starts them all again: none may keep its protocol handler.
-    for (const part of started) await part.stop().catch(() => {})
-    throw err
-  }
+  // A failed start stops what had started: a later load starts them all again, and none may keep
+  // its protocol handler.
+  const lifecycle = new Lifecycle([{ inference }, { embedding }, { blocks }, { memory }, { proxy }, { tasks }])
+  await lifecycle.start()
   // The relays' DHT records of stored blocks, and what is served now, were not announced without them.
   blocks.reprovide()
   announceChange()
   return {
     parts: { inference, embedding, blocks, memory, proxy, tasks },
-    stop: async () => { for (const part of parts) await part.stop() }
+    stop: async () => { await lifecycle.stop() }
   }
 
   function announceChange (): void {

@@ -107,7 +107,7 @@ describe('direct dialer attempts', () => {
     }
     const clock = steppedClock()
     const dialer = new DirectDialer(libp2p as never, clock, () => false)
-    dialer.start()
+    await dialer.start()
     dialer.consider(other, [multiaddr(`/ip4/198.19.0.1/tcp/4002/ws/p2p/${self.toString()}/p2p-circuit/webrtc/p2p/${other.toString()}`)])
     return { clock, attempts }
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { LifecycleStartError, LifecycleStopError } from '../../src/core/errors.ts'
-import { Lifecycle, startOnly, type Startable } from '../../src/core/lifecycle.ts'
+import { Lifecycle, startOnly, stopOnly, type Startable } from '../../src/core/lifecycle.ts'
 
 /** A part that writes what happens to it into the shared log, and fails where it is told to. */
 function part (name: string, log: string[], fail: { start?: boolean, stop?: boolean } = {}): Startable {
@@ -131,5 +131,16 @@ describe('startOnly', () => {
     await loader.start()
     await loader.stop()
     expect(loads).toBe(1)
+  })
+})
+
+describe('stopOnly', () => {
+  it('leaves the start to its owner and runs its work on stop', async () => {
+    let stops = 0
+    const lifecycle = new Lifecycle([{ onDemand: stopOnly(async () => { stops++ }) }])
+    await lifecycle.start()
+    expect(stops).toBe(0)
+    await lifecycle.stop()
+    expect(stops).toBe(1)
   })
 })
