@@ -1,7 +1,7 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
 import { ProtocolHandler } from './protocol-handler.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
+import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, PeerBusyError, RemoteInferenceError, MalformedMessageError, StreamBudgetError } from '../core/errors.ts'
 import { sha256Of, utf8 } from '../core/bytes.ts'
 import {
@@ -168,10 +168,7 @@ export class InferenceService extends ProtocolHandler {
       await server.refuse('ERR_MODEL_NOT_SERVED', `this node does not serve ${req.model}`)
       return
     }
-    const release = await admitJob(o, client, server.gone, async () => {
-      await server.send({ t: 'busy', retryMs: BUSY_RETRY_MS })
-      await server.close()
-    })
+    const release = await server.admit(o, server.gone, BUSY_RETRY_MS)
     if (release === undefined) return
     const nonce = randomBytes(NONCE_BYTES)
     // The engine stops when the client goes away or stops taking deltas (a write past its

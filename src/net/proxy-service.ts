@@ -1,7 +1,7 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
 import { ProtocolHandler } from './protocol-handler.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
+import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, MalformedMessageError, PeerBusyError, ProxyOffError, errorMessage } from '../core/errors.ts'
 import { sha256Of } from '../core/bytes.ts'
 import { PROXY_FETCH_TIMEOUT_MS, type ProxyFetcher } from '../core/proxy/fetcher.ts'
@@ -150,12 +150,11 @@ export class ProxyService extends ProtocolHandler {
       await server.fail(err)
       return
     }
-    const release = await admitJob(o, client, AbortSignal.any([server.gone, AbortSignal.timeout(RESPONSE_TIMEOUT_MS)]), async () => {
+    const release = await server.admit(o, AbortSignal.any([server.gone, AbortSignal.timeout(RESPONSE_TIMEOUT_MS)]), BUSY_RETRY_MS)
+    if (release === undefined) {
       log(url.hostname, 'ERR_PEER_BUSY', 0)
-      await server.send({ t: 'busy', retryMs: BUSY_RETRY_MS })
-      await server.close()
-    })
-    if (release === undefined) return
+      return
+    }
     const nonce = crypto.getRandomValues(new Uint8Array(PROXY_NONCE_BYTES))
     const controller = new AbortController()
     this.inFlight.add(controller)

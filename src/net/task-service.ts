@@ -1,7 +1,7 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
 import { ProtocolHandler } from './protocol-handler.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
+import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, MalformedMessageError, PeerBusyError, RemoteInferenceError, errorMessage } from '../core/errors.ts'
 import { encodeVectors } from '../core/embedding/wire.ts'
 import { OrchestrationOffError, TaskInputError } from '../core/tasks/errors.ts'
@@ -134,13 +134,9 @@ export class TaskService extends ProtocolHandler {
       await server.fail(new OrchestrationOffError(o.signer.peerId))
       return
     }
-    const busy = async (): Promise<void> => {
-      await server.send({ t: 'busy', retryMs: BUSY_RETRY_MS })
-      await server.close()
-    }
     // One task at a time per peer: a second one is busy until the first ends.
-    if (this.active.has(client)) return await busy()
-    const release = await admitJob(o, client, server.gone, busy)
+    if (this.active.has(client)) return await server.busy(BUSY_RETRY_MS)
+    const release = await server.admit(o, server.gone, BUSY_RETRY_MS)
     if (release === undefined) return
     this.active.add(client)
     const nonce = crypto.getRandomValues(new Uint8Array(TASK_NONCE_BYTES))
