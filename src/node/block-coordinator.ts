@@ -1,5 +1,5 @@
+import { jobServiceBase, type JobContext } from './job-context.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { JobStreamOpener } from '../net/job-streams.ts'
 import { BLOCK_MAX_BYTES, blockOf, parseBlockCid, verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
 import { BlockNotFoundError } from '../core/blocks/errors.ts'
 import { assembleFile, chunkFile, decodeManifest, type FileManifest } from '../core/blocks/file.ts'
@@ -9,25 +9,16 @@ import { routeWithFailover, type Provider, type Tier } from '../core/inference/r
 import { BlockService } from '../net/block-service.ts'
 import type { BlockStats } from './api.ts'
 import type { Availability } from '../core/capabilities.ts'
-import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
-import type { Scheduler } from '../core/scheduler.ts'
 import type { BlockStore } from '../storage/block-store.ts'
 import type { Libp2p } from '@libp2p/interface'
 
-export interface BlockCoordinatorOptions {
-  /** How job streams reach peers (see src/net/job-streams.ts). */
-  streams?: JobStreamOpener
+export interface BlockCoordinatorOptions extends JobContext {
   store: BlockStore
-  scheduler: Scheduler
-  signer: PulseSigner
-  verify: PulseVerifier
   /** The storage capability is on: this node announces and serves its blocks. */
   serving: () => boolean
   /** Connected peers whose announcement says their storage works: the tier after the DHT. */
   storagePeers: () => string[]
-  /** The current pulse round: receipts are dated by it. */
-  currentRound: () => number
   /** Keeps and gossips a countersigned receipt (the node's ReceiptBook and ReceiptGossip). */
   keepReceipt: (receipt: SignedReceipt) => Promise<void>
   /** A peer sent bytes or frames that cannot be honest: the node's misbehaviour tracker. */
@@ -116,16 +107,11 @@ export class BlockCoordinator {
 
   constructor (private readonly libp2p: Libp2p, private readonly o: BlockCoordinatorOptions) {
     this.service = new BlockService(libp2p, {
-      ...(o.streams !== undefined ? { streams: o.streams } : {}),
-      signer: o.signer,
-      verify: o.verify,
-      scheduler: o.scheduler,
+      ...jobServiceBase(o, o.keepReceipt),
       serving: o.serving,
       read: async cid => await o.store.get(cid),
       queue: new JobQueue(SERVE_SLOTS, SERVE_WAITING, o.signer.peerId),
       rateLimit: new PeerRateLimit(600, 64),
-      currentRound: o.currentRound,
-      onReceipt: o.keepReceipt
     })
   }
 

@@ -9,6 +9,7 @@ import { MemoryCoordinator } from './memory-coordinator.ts'
 import { ProxyCoordinator } from './proxy-coordinator.ts'
 import { TaskCoordinator } from './task-coordinator.ts'
 import type { Loaded } from './on-demand.ts'
+import type { JobContext } from './job-context.ts'
 import type { NodeComponents } from './components.ts'
 import type { SessionHost } from './session.ts'
 import type { ValidatorHistory } from '../core/pulse/validators.ts'
@@ -53,7 +54,7 @@ export async function startJobs (ctx: JobsContext): Promise<Loaded<Jobs>> {
   const { blockStore, memoryStore, proxyFetcher } = await components.jobStores()
   // What every job protocol needs: the pulse round its receipts are dated by, the signer, and how
   // its streams reach peers.
-  const jobs = {
+  const jobs: JobContext = {
     scheduler: components.scheduler,
     signer: ctx.signer,
     verify: verifyPulseSignature,
