@@ -1,5 +1,4 @@
 import { jobServiceBase, type JobContext } from './job-context.ts'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { BLOCK_MAX_BYTES, blockOf, parseBlockCid, verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
 import { BlockNotFoundError } from '../core/blocks/errors.ts'
 import { assembleFile, chunkFile, decodeManifest, type FileManifest } from '../core/blocks/file.ts'
@@ -7,6 +6,8 @@ import { BlockHashMismatchError, HyperspaceError, InvalidRequestError, Malformed
 import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import { routeWithFailover, type Provider, type Tier } from '../core/inference/routing.ts'
 import { BlockService } from '../net/block-service.ts'
+import { findProviders } from '../net/dht-providers.ts'
+import { hasUnlimitedConnection } from '../net/job-streams.ts'
 import type { BlockStats } from './api.ts'
 import type { Availability } from '../core/capabilities.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
@@ -241,26 +242,13 @@ export class BlockCoordinator {
   }
 
   private candidate (peerId: string, source: Provider['source']): Provider {
-    const connected = this.libp2p.getConnections(peerIdFromString(peerId)).some(c => c.status === 'open')
-    return { peerId, source, latencyMs: null, queue: 0, slots: SERVE_SLOTS, connected }
+    return { peerId, source, latencyMs: null, queue: 0, slots: SERVE_SLOTS, connected: hasUnlimitedConnection(this.libp2p, peerId) }
   }
 
   private async dhtProviders (cid: BlockCid, exclude: ReadonlySet<string>, signal?: AbortSignal): Promise<Provider[]> {
-    const found: Provider[] = []
-    const timeout = AbortSignal.timeout(FIND_TIMEOUT_MS)
-    try {
-      for await (const peer of this.libp2p.contentRouting.findProviders(cid, { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) })) {
-        const id = peer.id.toString()
-        if (exclude.has(id) || found.some(p => p.peerId === id)) continue
-        found.push(this.candidate(id, 'dht'))
-        if (found.length >= MAX_PROVIDERS) break
-      }
-    } catch (err) {
-      // No DHT reachable yet, or the lookup ran out of time: the next tier is asked instead.
-      if (signal?.aborted === true) throw err
-    }
-    return found
+    return await findProviders(this.libp2p, cid, { exclude, timeoutMs: FIND_TIMEOUT_MS, max: MAX_PROVIDERS, slots: SERVE_SLOTS, ...(signal !== undefined ? { signal } : {}) })
   }
+
 
   /** Provider records in the background, one at a time; the DHT may need the relays first, so failures are only logged. */
   private announce (cids: BlockCid[]): void {
