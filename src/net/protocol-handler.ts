@@ -9,13 +9,22 @@ import type { Connection, Libp2p, Stream } from '@libp2p/interface'
  * stream and nothing else: a peer's input can end its own stream, never the node.
  */
 export abstract class ProtocolHandler implements Startable {
+  private handling = false
+
   constructor (protected readonly libp2p: Libp2p, private readonly protocol: string, private readonly maxInboundStreams: number) {}
+
+  /** Whether peers' streams of the protocol are taken now (between start and stop). */
+  get registered (): boolean {
+    return this.handling
+  }
 
   async start (): Promise<void> {
     await this.libp2p.handle(this.protocol, this.onStream, { maxInboundStreams: this.maxInboundStreams, runOnLimitedConnection: true })
+    this.handling = true
   }
 
   async stop (): Promise<void> {
+    this.handling = false
     await this.libp2p.unhandle(this.protocol)
   }
 

@@ -48,7 +48,6 @@ export const SERVED_KEPT = 100
  */
 export class ProxyCoordinator {
   private readonly service: ProxyService
-  private running = false
   private served: ServedFetch[] = []
 
   constructor (private readonly libp2p: Libp2p, private readonly o: ProxyCoordinatorOptions) {
@@ -68,11 +67,9 @@ export class ProxyCoordinator {
 
   async start (): Promise<void> {
     await this.service.start()
-    this.running = true
   }
 
   async stop (): Promise<void> {
-    this.running = false
     await this.service.stop()
   }
 
@@ -83,7 +80,7 @@ export class ProxyCoordinator {
 
   /** Working while the protocol is served (the capability decides whether a fetch is made). */
   availability (): Availability {
-    return this.running ? { available: true } : { available: false, reason: 'the proxy protocol is not being served' }
+    return this.service.registered ? { available: true } : { available: false, reason: 'the proxy protocol is not being served' }
   }
 
   list (): ServedFetch[] {

@@ -53,7 +53,6 @@ function isFinal (err: unknown): boolean {
  */
 export class TaskCoordinator {
   private readonly service: TaskService
-  private running = false
 
   constructor (private readonly libp2p: Libp2p, private readonly o: TaskCoordinatorOptions) {
     this.service = new TaskService(libp2p, {
@@ -67,17 +66,15 @@ export class TaskCoordinator {
 
   async start (): Promise<void> {
     await this.service.start()
-    this.running = true
   }
 
   async stop (): Promise<void> {
-    this.running = false
     await this.service.stop()
   }
 
   /** Working while the task protocol is served and there is something to orchestrate over: a peer or this node serving embeddings or a chat model. */
   availability (): Availability {
-    if (!this.running) return { available: false, reason: 'the task protocol is not being served' }
+    if (!this.service.registered) return { available: false, reason: 'the task protocol is not being served' }
     // Not inferenceServing(): whether inference is on asks the capabilities, which ask this.
     const here = this.o.embedding.availability().available || this.o.models.state().loaded.length > 0
     const peers = this.o.gossip.entries().some(e => e.announcement.capabilities.embedding?.working === true || e.announcement.serving !== undefined)
