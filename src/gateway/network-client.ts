@@ -95,7 +95,7 @@ export class NetworkClient implements GatewayBackend {
   }
 
   async start (): Promise<void> {
-    this.gossip.start()
+    await this.gossip.start()
     await this.inference.start()
     await this.embedding.start()
   }
@@ -103,7 +103,7 @@ export class NetworkClient implements GatewayBackend {
   async stop (): Promise<void> {
     await this.embedding.stop()
     await this.inference.stop()
-    this.gossip.stop()
+    await this.gossip.stop()
   }
 
   /**

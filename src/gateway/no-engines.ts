@@ -21,7 +21,7 @@ export class NoModels extends TypedEventEmitter<ModelHostEvents> implements Mode
   embeddingModel = async (): Promise<EmbeddingModelSpec> => { throw new EmbeddingEngineError('load', 'the gateway runs no embedding model') }
   complete = async (request: ChatRequest): Promise<EngineCompletion> => { throw new ModelNotLoadedError(request.model) }
   restore = async (): Promise<void> => {}
-  stop = (): void => {}
+  stop = async (): Promise<void> => {}
 }
 
 export const noEmbedder: Embedder = {

@@ -1,6 +1,7 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
+import { ProtocolHandler } from './protocol-handler.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
+import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
 import { PeerLacksBlockError, RemoteBlockError } from '../core/blocks/errors.ts'
 import {
@@ -13,7 +14,7 @@ import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Libp2p, Stream } from '@libp2p/interface'
 
 export interface BlockServiceOptions {
   /** How job streams reach a peer (default: over whichever connection exists). */
@@ -66,19 +67,12 @@ const CLIENT_CODEC: JobClientCodec<BlocksClientFrame, BlocksServerFrame> = {
  * rate limit, receipt countersigning) and fetches a block from a chosen peer, verifying its hash
  * before anything else happens with it.
  */
-export class BlockService {
+export class BlockService extends ProtocolHandler {
   private readonly streams: JobStreamOpener
 
-  constructor (private readonly libp2p: Libp2p, private readonly options: BlockServiceOptions) {
+  constructor (libp2p: Libp2p, private readonly options: BlockServiceOptions) {
+    super(libp2p, BLOCKS_PROTOCOL, 64)
     this.streams = options.streams ?? new JobStreams(libp2p)
-  }
-
-  async start (): Promise<void> {
-    await this.libp2p.handle(BLOCKS_PROTOCOL, this.onStream, { maxInboundStreams: 64, runOnLimitedConnection: true })
-  }
-
-  async stop (): Promise<void> {
-    await this.libp2p.unhandle(BLOCKS_PROTOCOL)
   }
 
   /**
@@ -131,13 +125,7 @@ export class BlockService {
     }
   }
 
-  private readonly onStream = (stream: Stream, connection: Connection): void => {
-    this.serve(stream, connection.remotePeer.toString()).catch(err => {
-      abortStream(stream, err)
-    })
-  }
-
-  private async serve (stream: Stream, client: string): Promise<void> {
+  protected async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
     const server = new JobServerStream<BlocksClientFrame, BlocksServerFrame>(stream, client, {
       maxBytes: BLOCKS_CLIENT_FRAME_MAX_BYTES, encode: encodeBlocksServerFrame, decode: decodeBlocksClientFrame, writeTimeoutMs: o.writeTimeoutMs
@@ -150,10 +138,7 @@ export class BlockService {
       return
     }
     // A client waits at most BLOCK_TIMEOUT_MS for its block, so its place in line lasts no longer.
-    const release = await admitJob(o, client, AbortSignal.any([server.gone, AbortSignal.timeout(BLOCK_TIMEOUT_MS)]), async () => {
-      await server.send({ t: 'busy', retryMs: BUSY_RETRY_MS })
-      await server.close()
-    })
+    const release = await server.admit(o, AbortSignal.any([server.gone, AbortSignal.timeout(BLOCK_TIMEOUT_MS)]), BUSY_RETRY_MS)
     if (release === undefined) return
     let bytes: Uint8Array | undefined
     const nonce = crypto.getRandomValues(new Uint8Array(BLOCKS_NONCE_BYTES))

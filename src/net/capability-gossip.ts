@@ -62,7 +62,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     this.topic = topicFor(networkId, 'capabilities')
   }
 
-  start (): void {
+  async start (): Promise<void> {
     const pubsub = this.libp2p.services.pubsub
     pubsub.topicValidators.set(this.topic, (peer, msg) => {
       const { result, error } = validateAnnouncement(msg, this.scheduler.now())
@@ -78,7 +78,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     this.stopTimer = this.scheduler.every(ANNOUNCE_INTERVAL_MS, this.announceSoon)
   }
 
-  stop (): void {
+  async stop (): Promise<void> {
     const pubsub = this.libp2p.services.pubsub
     this.stopTimer?.()
     this.cancelPending?.()

@@ -69,7 +69,7 @@ export class DeferredDHT extends TypedEventEmitter<PeerDiscoveryEvents> implemen
     return this.running
   }
 
-  start (): void {
+  async start (): Promise<void> {
     this.running = true
   }
 

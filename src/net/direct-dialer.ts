@@ -65,13 +65,13 @@ export class DirectDialer {
     private readonly serves: (peerId: string) => boolean = () => false
   ) {}
 
-  start (): void {
+  async start (): Promise<void> {
     this.libp2p.addEventListener('peer:discovery', this.onDiscovery)
     this.libp2p.addEventListener('peer:update', this.onUpdate)
     this.libp2p.addEventListener('connection:close', this.onClose)
   }
 
-  stop (): void {
+  async stop (): Promise<void> {
     this.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
     this.libp2p.removeEventListener('peer:update', this.onUpdate)
     this.libp2p.removeEventListener('connection:close', this.onClose)

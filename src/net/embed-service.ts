@@ -1,6 +1,7 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
+import { ProtocolHandler } from './protocol-handler.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
+import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, MalformedMessageError, PeerBusyError } from '../core/errors.ts'
 import {
   EMBED_JOB_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES, EMBED_NONCE_BYTES, EMBED_PROTOCOL, EMBED_RESULT_FRAME_MAX_BYTES, RemoteEmbeddingError,
@@ -12,7 +13,7 @@ import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Libp2p, Stream } from '@libp2p/interface'
 
 /** Vectors computed on this device. */
 export interface LocalEmbedding {
@@ -61,19 +62,12 @@ const CLIENT_CODEC: JobClientCodec<EmbedClientFrame, EmbedServerFrame> = {
  * `/hyperspace/embed/1.0.0` on both sides: serves this node's embedding model to peers (admission,
  * per-peer rate limit, receipt countersigning) and sends this node's texts to a chosen peer.
  */
-export class EmbedService {
+export class EmbedService extends ProtocolHandler {
   private readonly streams: JobStreamOpener
 
-  constructor (private readonly libp2p: Libp2p, private readonly options: EmbedServiceOptions) {
+  constructor (libp2p: Libp2p, private readonly options: EmbedServiceOptions) {
+    super(libp2p, EMBED_PROTOCOL, 64)
     this.streams = options.streams ?? new JobStreams(libp2p)
-  }
-
-  async start (): Promise<void> {
-    await this.libp2p.handle(EMBED_PROTOCOL, this.onStream, { maxInboundStreams: 64, runOnLimitedConnection: true })
-  }
-
-  async stop (): Promise<void> {
-    await this.libp2p.unhandle(EMBED_PROTOCOL)
   }
 
   /** Embeds the texts on a peer; both sides end up with the countersigned receipt. */
@@ -96,13 +90,7 @@ export class EmbedService {
     })
   }
 
-  private readonly onStream = (stream: Stream, connection: Connection): void => {
-    this.serve(stream, connection.remotePeer.toString()).catch(err => {
-      abortStream(stream, err)
-    })
-  }
-
-  private async serve (stream: Stream, client: string): Promise<void> {
+  protected async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
     const server = new JobServerStream<EmbedClientFrame, EmbedServerFrame>(stream, client, {
       maxBytes: EMBED_JOB_FRAME_MAX_BYTES, encode: encodeEmbedServerFrame, decode: decodeEmbedClientFrame, writeTimeoutMs: o.writeTimeoutMs
@@ -114,10 +102,7 @@ export class EmbedService {
       await server.refuse('ERR_MODEL_NOT_SERVED', `this node does not serve embeddings of ${model}`)
       return
     }
-    const release = await admitJob(o, client, server.gone, async () => {
-      await server.send({ t: 'busy', retryMs: BUSY_RETRY_MS })
-      await server.close()
-    })
+    const release = await server.admit(o, server.gone, BUSY_RETRY_MS)
     if (release === undefined) return
     const nonce = crypto.getRandomValues(new Uint8Array(EMBED_NONCE_BYTES))
     let bytes: Uint8Array

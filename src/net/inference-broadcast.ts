@@ -46,14 +46,14 @@ export class InferenceBroadcast extends TypedEventEmitter<{ invalid: CustomEvent
     this.topic = topicFor(networkId, 'inference')
   }
 
-  start (): void {
+  async start (): Promise<void> {
     const pubsub = this.libp2p.services.pubsub
     pubsub.topicValidators.set(this.topic, (peer, msg) => this.validate(peer, msg))
     pubsub.addEventListener('message', this.onMessage)
     pubsub.subscribe(this.topic)
   }
 
-  stop (): void {
+  async stop (): Promise<void> {
     const pubsub = this.libp2p.services.pubsub
     pubsub.removeEventListener('message', this.onMessage)
     pubsub.topicValidators.delete(this.topic)

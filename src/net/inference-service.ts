@@ -1,6 +1,7 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
+import { ProtocolHandler } from './protocol-handler.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
+import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, PeerBusyError, RemoteInferenceError, MalformedMessageError, StreamBudgetError } from '../core/errors.ts'
 import { sha256Of, utf8 } from '../core/crypto/bytes.ts'
 import {
@@ -15,7 +16,7 @@ import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Libp2p, Stream } from '@libp2p/interface'
 
 /** A job run on this device: from the cache or an engine. */
 export interface LocalRun {
@@ -87,19 +88,12 @@ function deltaPieces (text: string): string[] {
  * `/hyperspace/inference/1.0.0` on both sides: serves this node's models to peers (admission, limits,
  * streamed deltas, receipt countersigning) and sends this node's requests to a chosen peer.
  */
-export class InferenceService {
+export class InferenceService extends ProtocolHandler {
   private readonly streams: JobStreamOpener
 
-  constructor (private readonly libp2p: Libp2p, private readonly options: InferenceServiceOptions) {
+  constructor (libp2p: Libp2p, private readonly options: InferenceServiceOptions) {
+    super(libp2p, INFERENCE_PROTOCOL, 64)
     this.streams = options.streams ?? new JobStreams(libp2p)
-  }
-
-  async start (): Promise<void> {
-    await this.libp2p.handle(INFERENCE_PROTOCOL, this.onStream, { maxInboundStreams: 64, runOnLimitedConnection: true })
-  }
-
-  async stop (): Promise<void> {
-    await this.libp2p.unhandle(INFERENCE_PROTOCOL)
   }
 
   /**
@@ -162,13 +156,7 @@ export class InferenceService {
     })
   }
 
-  private readonly onStream = (stream: Stream, connection: Connection): void => {
-    this.serve(stream, connection.remotePeer.toString()).catch(err => {
-      abortStream(stream, err)
-    })
-  }
-
-  private async serve (stream: Stream, client: string): Promise<void> {
+  protected async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
     const server = new JobServerStream<ClientFrame, ServerFrame>(stream, client, {
       maxBytes: JOB_FRAME_MAX_BYTES, encode: encodeServerFrame, decode: decodeClientFrame, writeTimeoutMs: o.writeTimeoutMs
@@ -180,10 +168,7 @@ export class InferenceService {
       await server.refuse('ERR_MODEL_NOT_SERVED', `this node does not serve ${req.model}`)
       return
     }
-    const release = await admitJob(o, client, server.gone, async () => {
-      await server.send({ t: 'busy', retryMs: BUSY_RETRY_MS })
-      await server.close()
-    })
+    const release = await server.admit(o, server.gone, BUSY_RETRY_MS)
     if (release === undefined) return
     const nonce = randomBytes(NONCE_BYTES)
     // The engine stops when the client goes away or stops taking deltas (a write past its

@@ -1,8 +1,8 @@
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { MalformedMessageError } from '../core/errors.ts'
 import { countersignAsServer, exchangeAsClient, type ReceiptParty, type ServedJob, type ServerReceiptParty } from './receipt-exchange.ts'
-import { abortStream, closeStream, failJob, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS } from './stream-helpers.ts'
-import { errorFrame, type CountersignFrame, type ErrorFrame, type SignFrame } from '../core/wire/frame.ts'
+import { abortStream, admitJob, closeStream, failJob, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS, type JobAdmission } from './stream-helpers.ts'
+import { errorFrame, type BusyFrame, type CountersignFrame, type ErrorFrame, type SignFrame } from '../core/wire/frame.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import type { ReceiptBody, SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Stream } from '@libp2p/interface'
@@ -31,7 +31,7 @@ function receiptOf (frame: { t: string }, wanted: 'sign' | 'countersign'): Uint8
 export interface JobServerCodec<C extends { t: string }, S> {
   /** The largest client frame. */
   maxBytes: number
-  encode: (frame: S | ErrorFrame | CountersignFrame) => Uint8Array
+  encode: (frame: S | ErrorFrame | CountersignFrame | BusyFrame) => Uint8Array
   decode: (bytes: Uint8Array) => C | SignFrame
   /** How long the client may leave a frame untaken (WRITE_TIMEOUT_MS unless a test shortens it). */
   writeTimeoutMs?: number
@@ -50,7 +50,7 @@ export class JobServerStream<C extends { t: string }, S> {
     this.gone = gone.signal
   }
 
-  async send (frame: S | ErrorFrame | CountersignFrame): Promise<void> {
+  async send (frame: S | ErrorFrame | CountersignFrame | BusyFrame): Promise<void> {
     await writeFrame(this.stream, this.lp, this.codec.encode(frame), this.client, this.codec.writeTimeoutMs ?? WRITE_TIMEOUT_MS)
   }
 
@@ -64,6 +64,20 @@ export class JobServerStream<C extends { t: string }, S> {
       await this.fail(err)
       return undefined
     }
+  }
+
+  /**
+   * The client's rate, then a place in the queue (waited for until `signal`): the place's release, or
+   * undefined once the client was told this node is busy and the stream ended.
+   */
+  async admit (admission: JobAdmission, signal: AbortSignal, retryMs: number): Promise<(() => void) | undefined> {
+    return await admitJob(admission, this.client, signal, async () => { await this.busy(retryMs) })
+  }
+
+  /** Tells the client to come back after `retryMs`, and ends the stream. */
+  async busy (retryMs: number): Promise<void> {
+    await this.send({ t: 'busy', retryMs })
+    await this.close()
   }
 
   /** Refuses the job with an error frame the client reads as a named error, and ends the stream. */

@@ -1,3 +1,4 @@
+import { ProtocolHandler } from './protocol-handler.ts'
 import { JobStreams, retryLostStream, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, readFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream } from '@libp2p/utils'
@@ -15,7 +16,7 @@ import type { MemoryHit } from '../core/memory/merge.ts'
 import type { PulseVerifier } from '../core/crypto/signing.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { PutOutcome, SignedVector, VectorStore } from '../storage/vector-store.ts'
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Libp2p, Stream } from '@libp2p/interface'
 
 export interface MemoryServiceOptions {
   /** How job streams reach a peer (default: over whichever connection exists). */
@@ -62,22 +63,15 @@ function isInvalid (err: unknown): boolean {
  * travels as an error frame naming what was refused; nothing a peer sends can do more than end its
  * own stream.
  */
-export class MemoryService {
+export class MemoryService extends ProtocolHandler {
   private readonly streams: JobStreamOpener
   private inFlight = 0
   /** Requests in flight per peer; a peer is listed only while it has one. */
   private readonly inFlightFrom = new Map<string, number>()
 
-  constructor (private readonly libp2p: Libp2p, private readonly options: MemoryServiceOptions) {
+  constructor (libp2p: Libp2p, private readonly options: MemoryServiceOptions) {
+    super(libp2p, MEMORY_PROTOCOL, 32)
     this.streams = options.streams ?? new JobStreams(libp2p)
-  }
-
-  async start (): Promise<void> {
-    await this.libp2p.handle(MEMORY_PROTOCOL, this.onStream, { maxInboundStreams: 32, runOnLimitedConnection: true })
-  }
-
-  async stop (): Promise<void> {
-    await this.libp2p.unhandle(MEMORY_PROTOCOL)
   }
 
   /** Sends an owner's signed put; resolves with what the holder did, rejects with what it refused. */
@@ -116,13 +110,7 @@ export class MemoryService {
     }
   }
 
-  private readonly onStream = (stream: Stream, connection: Connection): void => {
-    this.serve(stream, connection.remotePeer.toString()).catch(err => {
-      abortStream(stream, err)
-    })
-  }
-
-  private async serve (stream: Stream, from: string): Promise<void> {
+  protected async serve (stream: Stream, from: string): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: MEMORY_REQUEST_MAX_BYTES })
     const deadline = AbortSignal.timeout(MEMORY_REQUEST_TIMEOUT_MS)
     // Admitted before the frame is read, so a flood costs this node neither memory nor parsing; the

@@ -1,6 +1,7 @@
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { errorMessage } from '../core/errors.ts'
+import { findProviders } from './dht-providers.ts'
 import { sha256Of, utf8 } from '../core/crypto/bytes.ts'
 import type { Provider } from '../core/jobs/routing.ts'
 import type { HyperspaceServices } from './services.ts'
@@ -69,20 +70,10 @@ export class ModelProviders {
     this.libp2p.contentRouting.cancelReprovide?.(modelKey(this.networkId, model)).catch(() => {})
   }
 
+  /** Servers of the model the DHT names, this node and `exclude` left out (see findProviders). */
   async find (model: string, exclude: ReadonlySet<string>, signal?: AbortSignal): Promise<Provider[]> {
-    const found: Provider[] = []
-    const self = this.libp2p.peerId.toString()
-    const timeout = AbortSignal.timeout(FIND_TIMEOUT_MS)
-    try {
-      for await (const peer of this.libp2p.contentRouting.findProviders(modelKey(this.networkId, model), { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) })) {
-        const id = peer.id.toString()
-        if (id === self || exclude.has(id)) continue
-        found.push({ peerId: id, source: 'dht', latencyMs: null, queue: 0, slots: 1, connected: this.libp2p.getConnections(peer.id).length > 0 })
-        if (found.length >= MAX_PROVIDERS) break
-      }
-    } catch (err) {
-      if (signal?.aborted === true) throw err
-    }
-    return found
+    return await findProviders(this.libp2p, modelKey(this.networkId, model), {
+      exclude: new Set([...exclude, this.libp2p.peerId.toString()]), timeoutMs: FIND_TIMEOUT_MS, max: MAX_PROVIDERS, slots: 1, ...(signal !== undefined ? { signal } : {})
+    })
   }
 }

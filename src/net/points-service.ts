@@ -6,12 +6,13 @@ import { decodeCheckerFrame, decodeProverFrame, encodeProofFrame, FRAME_LIMITS, 
 import { prepareProof, type ProofHistory } from '../core/points-proof/prove.ts'
 import { pickSamples } from '../core/points-proof/sample.ts'
 import { DAY_MS } from '../core/points.ts'
+import { ProtocolHandler } from './protocol-handler.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, closeStream, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS } from './stream-helpers.ts'
 import { errorFrame } from '../core/wire/frame.ts'
 import type { PulseVerifier } from '../core/crypto/signing.ts'
 import type { Scheduler } from '../core/scheduler.ts'
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Libp2p, Stream } from '@libp2p/interface'
 
 /** The checker's frames must arrive within this; the prover's summary (it reads its store) and evidence within CHECK_TIMEOUT_MS in all. */
 export const ASK_TIMEOUT_MS = 5_000
@@ -61,22 +62,15 @@ function uncheckedFrom (peer: string, err: unknown): PointsCheck {
  * evidence (core/points-proof/check.ts); a prover answers from its own history. Nothing a peer sends
  * can make either side hold more than one bounded frame, or a stream past its deadline.
  */
-export class PointsService {
+export class PointsService extends ProtocolHandler {
   private readonly streams: JobStreamOpener
   private readonly rateLimit: PeerRateLimit
   private preparing = 0
 
-  constructor (private readonly libp2p: Libp2p, private readonly options: PointsServiceOptions) {
+  constructor (libp2p: Libp2p, private readonly options: PointsServiceOptions) {
+    super(libp2p, POINTS_PROTOCOL, 8)
     this.streams = options.streams ?? new JobStreams(libp2p)
     this.rateLimit = options.rateLimit ?? new PeerRateLimit(PROOFS_PER_MINUTE, PROOF_BURST)
-  }
-
-  async start (): Promise<void> {
-    await this.libp2p.handle(POINTS_PROTOCOL, this.onStream, { maxInboundStreams: 8, runOnLimitedConnection: true })
-  }
-
-  async stop (): Promise<void> {
-    await this.libp2p.unhandle(POINTS_PROTOCOL)
   }
 
   /**
@@ -123,11 +117,7 @@ export class PointsService {
     return decodeProverFrame(await readFrame(lp, signal, FRAME_LIMITS[expected]), expected) as Extract<ProverFrame, { t: T | 'error' }>
   }
 
-  private readonly onStream = (stream: Stream, connection: Connection): void => {
-    this.serve(stream, connection.remotePeer.toString()).catch(err => { abortStream(stream, err) })
-  }
-
-  private async serve (stream: Stream, from: string): Promise<void> {
+  protected async serve (stream: Stream, from: string): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: FRAME_LIMITS.pick })
     const deadline = AbortSignal.timeout(CHECK_TIMEOUT_MS)
     const admitted = this.preparing < PROOFS_AT_ONCE && this.rateLimit.take(from, this.options.scheduler.now())

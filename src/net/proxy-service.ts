@@ -1,6 +1,7 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
+import { ProtocolHandler } from './protocol-handler.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
+import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, MalformedMessageError, PeerBusyError, ProxyOffError, errorMessage } from '../core/errors.ts'
 import { sha256Of } from '../core/crypto/bytes.ts'
 import { PROXY_FETCH_TIMEOUT_MS, type ProxyFetcher } from '../core/proxy/fetcher.ts'
@@ -15,7 +16,7 @@ import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Libp2p, Stream } from '@libp2p/interface'
 
 /** One fetch this node made for a peer, as the Proxy panel lists it (the host only: the path is the peer's business). */
 export interface ServedFetch {
@@ -70,22 +71,19 @@ const BUSY_RETRY_MS = 2_000
  * `/hyperspace/proxy/1.0.0` on both sides: fetches URLs for peers (URL policy, host lists,
  * admission, per-peer rate, receipt countersigning), and asks a chosen peer to fetch one.
  */
-export class ProxyService {
+export class ProxyService extends ProtocolHandler {
   private readonly streams: JobStreamOpener
   /** Fetches in flight for peers: switching the capability off aborts them at once. */
   private readonly inFlight = new Set<AbortController>()
 
-  constructor (private readonly libp2p: Libp2p, private readonly options: ProxyServiceOptions) {
+  constructor (libp2p: Libp2p, private readonly options: ProxyServiceOptions) {
+    super(libp2p, PROXY_PROTOCOL, 32)
     this.streams = options.streams ?? new JobStreams(libp2p)
   }
 
-  async start (): Promise<void> {
-    await this.libp2p.handle(PROXY_PROTOCOL, this.onStream, { maxInboundStreams: 32, runOnLimitedConnection: true })
-  }
-
-  async stop (): Promise<void> {
+  override async stop (): Promise<void> {
     this.abortAll()
-    await this.libp2p.unhandle(PROXY_PROTOCOL)
+    await super.stop()
   }
 
   /** Stops every fetch in flight for peers; each gets ERR_PROXY_OFF. */
@@ -131,13 +129,7 @@ export class ProxyService {
     })
   }
 
-  private readonly onStream = (stream: Stream, connection: Connection): void => {
-    this.serve(stream, connection.remotePeer.toString()).catch(err => {
-      abortStream(stream, err)
-    })
-  }
-
-  private async serve (stream: Stream, client: string): Promise<void> {
+  protected async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
     const server = new JobServerStream<ProxyClientFrame, ProxyServerFrame>(stream, client, {
       maxBytes: PROXY_SMALL_FRAME_MAX_BYTES, encode: encodeProxyServerFrame, decode: decodeProxyClientFrame, writeTimeoutMs: o.writeTimeoutMs
@@ -158,12 +150,11 @@ export class ProxyService {
       await server.fail(err)
       return
     }
-    const release = await admitJob(o, client, AbortSignal.any([server.gone, AbortSignal.timeout(RESPONSE_TIMEOUT_MS)]), async () => {
+    const release = await server.admit(o, AbortSignal.any([server.gone, AbortSignal.timeout(RESPONSE_TIMEOUT_MS)]), BUSY_RETRY_MS)
+    if (release === undefined) {
       log(url.hostname, 'ERR_PEER_BUSY', 0)
-      await server.send({ t: 'busy', retryMs: BUSY_RETRY_MS })
-      await server.close()
-    })
-    if (release === undefined) return
+      return
+    }
     const nonce = crypto.getRandomValues(new Uint8Array(PROXY_NONCE_BYTES))
     const controller = new AbortController()
     this.inFlight.add(controller)

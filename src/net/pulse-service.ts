@@ -139,7 +139,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
     this.engine.start()
   }
 
-  stop (): void {
+  async stop (): Promise<void> {
     this.engine.stop()
     this.libp2p.services.pubsub.removeEventListener('message', this.onMessage)
   }

@@ -44,14 +44,14 @@ export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
     this.topic = topicFor(options.networkId, 'receipts')
   }
 
-  start (): void {
+  async start (): Promise<void> {
     const pubsub = this.libp2p.services.pubsub
     pubsub.topicValidators.set(this.topic, async (peer, msg) => await this.validate(peer, msg))
     pubsub.addEventListener('message', this.onMessage)
     pubsub.subscribe(this.topic)
   }
 
-  stop (): void {
+  async stop (): Promise<void> {
     const pubsub = this.libp2p.services.pubsub
     pubsub.removeEventListener('message', this.onMessage)
     pubsub.topicValidators.delete(this.topic)

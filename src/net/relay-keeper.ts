@@ -91,7 +91,7 @@ export class RelayKeeper extends TypedEventEmitter<RelayKeeperEvents> {
     return this.relays.map(r => ({ ...r.status }))
   }
 
-  start (): void {
+  async start (): Promise<void> {
     this.libp2p.addEventListener('peer:connect', this.onConnect)
     this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
     // self:peer:update is debounced by a second; a listener's change is immediate.
@@ -104,7 +104,7 @@ export class RelayKeeper extends TypedEventEmitter<RelayKeeperEvents> {
     this.stopWatchdog = this.scheduler.every(WATCHDOG_MS, () => { this.watchdog() })
   }
 
-  stop (): void {
+  async stop (): Promise<void> {
     this.libp2p.removeEventListener('peer:connect', this.onConnect)
     this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
     this.libp2p.removeEventListener('self:peer:update', this.onSelfUpdate)

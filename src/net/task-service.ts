@@ -1,6 +1,7 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
+import { ProtocolHandler } from './protocol-handler.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, admitJob, resetAfter, withTimeout } from './stream-helpers.ts'
+import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, MalformedMessageError, PeerBusyError, RemoteInferenceError, errorMessage } from '../core/errors.ts'
 import { encodeVectors } from '../core/wire/embed.ts'
 import { OrchestrationOffError, TaskInputError } from '../core/tasks/errors.ts'
@@ -16,7 +17,7 @@ import type { Scheduler } from '../core/scheduler.ts'
 import type { TaskProgress } from '../core/tasks/orchestrate.ts'
 import type { ShardRun } from '../core/tasks/shards.ts'
 import type { ValidTask } from '../core/tasks/request.ts'
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Libp2p, Stream } from '@libp2p/interface'
 
 /** A task's results as the orchestrator has them: vectors (embed) or answers (chat), in input order. */
 export interface OrchestratedTask {
@@ -74,21 +75,14 @@ const CLIENT_CODEC: JobClientCodec<TaskClientFrame, TaskServerFrame> = {
  * orchestrates peers' batches here: one task at a time per peer, a few at once in all, a per-peer
  * rate, every frame bounded, and the orchestration receipt at the end.
  */
-export class TaskService {
+export class TaskService extends ProtocolHandler {
   private readonly streams: JobStreamOpener
   /** Peers with a task running here: one each. */
   private readonly active = new Set<string>()
 
-  constructor (private readonly libp2p: Libp2p, private readonly o: TaskServiceOptions) {
+  constructor (libp2p: Libp2p, private readonly o: TaskServiceOptions) {
+    super(libp2p, TASK_PROTOCOL, 8)
     this.streams = o.streams ?? new JobStreams(libp2p)
-  }
-
-  async start (): Promise<void> {
-    await this.libp2p.handle(TASK_PROTOCOL, this.onStream, { maxInboundStreams: 8, runOnLimitedConnection: true })
-  }
-
-  async stop (): Promise<void> {
-    await this.libp2p.unhandle(TASK_PROTOCOL)
   }
 
   /** Asks the peer to orchestrate the task; results arrive in parts and are checked to cover every input once. */
@@ -129,11 +123,7 @@ export class TaskService {
     })
   }
 
-  private readonly onStream = (stream: Stream, connection: Connection): void => {
-    this.serve(stream, connection.remotePeer.toString()).catch(err => { abortStream(stream, err) })
-  }
-
-  private async serve (stream: Stream, client: string): Promise<void> {
+  protected async serve (stream: Stream, client: string): Promise<void> {
     const o = this.o
     const server = new JobServerStream<TaskClientFrame, TaskServerFrame>(stream, client, {
       maxBytes: TASK_FRAME_MAX_BYTES, encode: encodeTaskServerFrame, decode: decodeTaskClientFrame
@@ -144,13 +134,9 @@ export class TaskService {
       await server.fail(new OrchestrationOffError(o.signer.peerId))
       return
     }
-    const busy = async (): Promise<void> => {
-      await server.send({ t: 'busy', retryMs: BUSY_RETRY_MS })
-      await server.close()
-    }
     // One task at a time per peer: a second one is busy until the first ends.
-    if (this.active.has(client)) return await busy()
-    const release = await admitJob(o, client, server.gone, busy)
+    if (this.active.has(client)) return await server.busy(BUSY_RETRY_MS)
+    const release = await server.admit(o, server.gone, BUSY_RETRY_MS)
     if (release === undefined) return
     this.active.add(client)
     const nonce = crypto.getRandomValues(new Uint8Array(TASK_NONCE_BYTES))

@@ -1,5 +1,4 @@
-import { peerIdFromString } from '@libp2p/peer-id'
-import type { JobStreamOpener } from '../net/job-streams.ts'
+import { jobServiceBase, type JobContext } from './job-context.ts'
 import { BLOCK_MAX_BYTES, blockOf, parseBlockCid, verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
 import { BlockNotFoundError } from '../core/blocks/errors.ts'
 import { assembleFile, chunkFile, decodeManifest, type FileManifest } from '../core/blocks/file.ts'
@@ -7,27 +6,20 @@ import { BlockHashMismatchError, HyperspaceError, InvalidRequestError, Malformed
 import { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import { routeWithFailover, type Provider, type Tier } from '../core/jobs/routing.ts'
 import { BlockService } from '../net/block-service.ts'
+import { findProviders } from '../net/dht-providers.ts'
+import { hasUnlimitedConnection } from '../net/job-streams.ts'
 import type { BlockStats } from './api.ts'
 import type { Availability } from '../core/capabilities.ts'
-import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
-import type { Scheduler } from '../core/scheduler.ts'
 import type { BlockStore } from '../storage/block-store.ts'
 import type { Libp2p } from '@libp2p/interface'
 
-export interface BlockCoordinatorOptions {
-  /** How job streams reach peers (see src/net/job-streams.ts). */
-  streams?: JobStreamOpener
+export interface BlockCoordinatorOptions extends JobContext {
   store: BlockStore
-  scheduler: Scheduler
-  signer: PulseSigner
-  verify: PulseVerifier
   /** The storage capability is on: this node announces and serves its blocks. */
   serving: () => boolean
   /** Connected peers whose announcement says their storage works: the tier after the DHT. */
   storagePeers: () => string[]
-  /** The current pulse round: receipts are dated by it. */
-  currentRound: () => number
   /** Keeps and gossips a countersigned receipt (the node's ReceiptBook and ReceiptGossip). */
   keepReceipt: (receipt: SignedReceipt) => Promise<void>
   /** A peer sent bytes or frames that cannot be honest: the node's misbehaviour tracker. */
@@ -116,16 +108,11 @@ export class BlockCoordinator {
 
   constructor (private readonly libp2p: Libp2p, private readonly o: BlockCoordinatorOptions) {
     this.service = new BlockService(libp2p, {
-      ...(o.streams !== undefined ? { streams: o.streams } : {}),
-      signer: o.signer,
-      verify: o.verify,
-      scheduler: o.scheduler,
+      ...jobServiceBase(o, o.keepReceipt),
       serving: o.serving,
       read: async cid => await o.store.get(cid),
       queue: new JobQueue(SERVE_SLOTS, SERVE_WAITING, o.signer.peerId),
       rateLimit: new PeerRateLimit(600, 64),
-      currentRound: o.currentRound,
-      onReceipt: o.keepReceipt
     })
   }
 
@@ -255,26 +242,13 @@ export class BlockCoordinator {
   }
 
   private candidate (peerId: string, source: Provider['source']): Provider {
-    const connected = this.libp2p.getConnections(peerIdFromString(peerId)).some(c => c.status === 'open')
-    return { peerId, source, latencyMs: null, queue: 0, slots: SERVE_SLOTS, connected }
+    return { peerId, source, latencyMs: null, queue: 0, slots: SERVE_SLOTS, connected: hasUnlimitedConnection(this.libp2p, peerId) }
   }
 
   private async dhtProviders (cid: BlockCid, exclude: ReadonlySet<string>, signal?: AbortSignal): Promise<Provider[]> {
-    const found: Provider[] = []
-    const timeout = AbortSignal.timeout(FIND_TIMEOUT_MS)
-    try {
-      for await (const peer of this.libp2p.contentRouting.findProviders(cid, { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) })) {
-        const id = peer.id.toString()
-        if (exclude.has(id) || found.some(p => p.peerId === id)) continue
-        found.push(this.candidate(id, 'dht'))
-        if (found.length >= MAX_PROVIDERS) break
-      }
-    } catch (err) {
-      // No DHT reachable yet, or the lookup ran out of time: the next tier is asked instead.
-      if (signal?.aborted === true) throw err
-    }
-    return found
+    return await findProviders(this.libp2p, cid, { exclude, timeoutMs: FIND_TIMEOUT_MS, max: MAX_PROVIDERS, slots: SERVE_SLOTS, ...(signal !== undefined ? { signal } : {}) })
   }
+
 
   /** Provider records in the background, one at a time; the DHT may need the relays first, so failures are only logged. */
   private announce (cids: BlockCid[]): void {

@@ -185,7 +185,7 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
   }
 
   /** Unloads everything and ends the worker, keeping the served list for whichever tab runs the node next. */
-  stop (): void {
+  async stop (): Promise<void> {
     this.engines?.rpc.close()
     this.engines?.worker.terminate()
     this.engines = undefined

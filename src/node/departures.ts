@@ -14,11 +14,11 @@ export class Departures {
 
   constructor (private readonly libp2p: Libp2p, private readonly scheduler: Scheduler, private readonly onDeparture: (peerId: string) => void) {}
 
-  start (): void {
+  async start (): Promise<void> {
     this.libp2p.addEventListener('connection:close', this.onClose)
   }
 
-  stop (): void {
+  async stop (): Promise<void> {
     this.libp2p.removeEventListener('connection:close', this.onClose)
     this.left.clear()
   }

@@ -1,5 +1,6 @@
+import { jobServiceBase, type JobContext } from './job-context.ts'
 import { validateTexts } from '../core/embedding/limits.ts'
-import { hasUnlimitedConnection, retryLostStream, type JobStreamOpener } from '../net/job-streams.ts'
+import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
 import type { EmbeddingModelSpec } from '../core/embedding/models.ts'
 import { EmbeddingInputError, InvalidRequestError, errorMessage } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
@@ -11,26 +12,17 @@ import { EmbedService } from '../net/embed-service.ts'
 import type { EmbedOptions, EmbedResult } from './api.ts'
 import type { Embedder, EmbedderModel } from './embedder.ts'
 import type { Availability } from '../core/capabilities.ts'
-import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
-import type { Scheduler } from '../core/scheduler.ts'
 import type { CapabilityGossip } from '../net/capability-gossip.ts'
 import type { Libp2p } from '@libp2p/interface'
 
-export interface EmbeddingCoordinatorOptions {
-  /** How job streams reach peers (see src/net/job-streams.ts). */
-  streams?: JobStreamOpener
-  scheduler: Scheduler
-  signer: PulseSigner
-  verify: PulseVerifier
+export interface EmbeddingCoordinatorOptions extends JobContext {
   embedder: Embedder
   /** The model this node loads: the one pulled, else the deployment's default (ModelHost.embeddingModel). */
   model: () => Promise<EmbeddingModelSpec>
   gossip: CapabilityGossip
   /** The embedding capability is on: this node loads its model and serves peers. */
   enabled: () => boolean
-  /** The current pulse round: receipts are dated by it. */
-  currentRound: () => number
   /** Keeps and gossips a countersigned receipt (the node's ReceiptBook and ReceiptGossip). */
   keepReceipt: (receipt: SignedReceipt) => Promise<void>
   /** The capability's state changed (loading, loaded, failed): status and announcement follow. */
@@ -56,16 +48,11 @@ export class EmbeddingCoordinator {
 
   constructor (private readonly libp2p: Libp2p, private readonly o: EmbeddingCoordinatorOptions) {
     this.service = new EmbedService(libp2p, {
-      ...(o.streams !== undefined ? { streams: o.streams } : {}),
-      signer: o.signer,
-      verify: o.verify,
-      scheduler: o.scheduler,
+      ...jobServiceBase(o, o.keepReceipt),
       serves: model => o.enabled() && o.embedder.loaded()?.id === model,
       run: async (texts, signal) => await this.embedHere(texts, signal),
       queue: new JobQueue(SERVE_SLOTS, SERVE_WAITING, o.signer.peerId),
       rateLimit: new PeerRateLimit(120, 30),
-      currentRound: o.currentRound,
-      onReceipt: o.keepReceipt
     })
   }
 

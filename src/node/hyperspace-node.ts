@@ -11,7 +11,7 @@ import { listPeers } from './peer-list.ts'
 import { proxyApi } from './proxy-api.ts'
 import { tasksApi, type TasksApi } from './tasks-api.ts'
 import { RECENT_RECEIPTS } from './receipt-book.ts'
-import { createSession, startSession, stopSession, type Session } from './session.ts'
+import { createSession, type Session } from './session.ts'
 import { workingNow } from './working.ts'
 import type { BlocksApi, PointsApi, ChatCompletionsApi, ConnectionState, EmbedOptions, EmbedResult, IdentityApi, MemoryApi, ModelsApi, ModelsState, NodeApi, NodeEvents, NodeStatus, PeerInfo, ProxyApi, PulseApi, ReceiptsApi } from './api.ts'
 import type { Jobs } from './jobs.ts'
@@ -187,7 +187,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     this.components.models.removeEventListener('change', this.onModelsChange)
     this.components.models.removeEventListener('embedding-model', this.onEmbeddingModelChange)
     // Another tab may take over and load the same models: this one frees their memory.
-    this.components.models.stop()
+    await this.components.models.stop()
     this.components.embedder.close()
     await this.tearDown()
     this.queueStatus()
@@ -289,7 +289,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     }
     libp2p.addEventListener('connection:open', this.onConnectionOpen)
 
-    await startSession(session)
+    await session.lifecycle.start()
     // Latencies change without an event; refresh the peer list on the worker clock.
     const stopTicker = this.components.scheduler.every(2_000, () => { this.queuePeers() })
     const stopDeferredWait = this.components.scheduler.after(DEFERRED_WORK_AT_THE_LATEST_MS, () => { this.startDeferredWork() })
@@ -302,7 +302,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     if (session === undefined) return
     this.session = undefined
     session.stopTimers()
-    await stopSession(session)
+    await session.lifecycle.stop()
   }
 
   private async restart (key: PrivateKey): Promise<void> {

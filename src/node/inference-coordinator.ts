@@ -1,6 +1,7 @@
+import { jobServiceBase, type JobContext } from './job-context.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { AsyncQueue } from '../core/async-queue.ts'
-import { hasUnlimitedConnection, retryLostStream, type JobStreamOpener } from '../net/job-streams.ts'
+import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
 import { HyperspaceError, InvalidRequestError, NoProviderError, StreamBudgetError, StreamDivergedError, errorMessage } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import { cacheKey, CompletionCache } from '../core/inference/cache.ts'
@@ -16,9 +17,7 @@ import { ModelProviders } from '../net/model-providers.ts'
 import { ReceiptGossip } from '../net/receipt-gossip.ts'
 import type { ServingState } from '../core/wire/announcement.ts'
 import type { ChatCompletion, ChatCompletionChunk, ChatRoute, EngineCompletion, NodeChatRequest, ServedInfo } from '../core/inference/chat.ts'
-import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
-import type { Scheduler } from '../core/scheduler.ts'
 import type { CapabilityGossip } from '../net/capability-gossip.ts'
 import type { Availability } from '../core/capabilities.ts'
 import type { HyperspaceServices } from '../net/services.ts'
@@ -29,13 +28,8 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 /** How long after the last answer served from the cache the caching capability counts as working. */
 const CACHE_WORKING_MS = 60 * 60_000
 
-export interface InferenceCoordinatorOptions {
-  /** How job streams reach peers (see src/net/job-streams.ts). */
-  streams?: JobStreamOpener
+export interface InferenceCoordinatorOptions extends JobContext {
   networkId: string
-  scheduler: Scheduler
-  signer: PulseSigner
-  verify: PulseVerifier
   models: ModelHost
   gossip: CapabilityGossip
   receipts: ReceiptBook
@@ -47,8 +41,6 @@ export interface InferenceCoordinatorOptions {
   onDhtRecord?: () => void
   /** The caching capability is on. */
   caching: () => boolean
-  /** The current pulse round: receipts are dated by it. */
-  currentRound: () => number
   /** A peer broke a protocol rule. */
   onInvalid: (peerId: PeerId, reason: string) => void
 }
@@ -84,10 +76,7 @@ export class InferenceCoordinator {
     const self = o.signer.peerId
     this.queue = new JobQueue(SERVE_SLOTS, SERVE_WAITING, self)
     this.service = new InferenceService(libp2p, {
-      ...(o.streams !== undefined ? { streams: o.streams } : {}),
-      signer: o.signer,
-      verify: o.verify,
-      scheduler: o.scheduler,
+      ...jobServiceBase(o, async receipt => { await this.keepReceipt(receipt) }),
       serves: model => this.servedModels().includes(model),
       run: async (request, onDelta, signal) => {
         const run = await this.runLocal(request, onDelta, signal)
@@ -96,8 +85,6 @@ export class InferenceCoordinator {
       },
       queue: this.queue,
       rateLimit: new PeerRateLimit(60, 30),
-      currentRound: o.currentRound,
-      onReceipt: async receipt => { await this.keepReceipt(receipt) }
     })
     this.broadcast = new InferenceBroadcast(libp2p, o.scheduler, o.networkId, () => {
       const serving = this.servingState()
@@ -111,16 +98,16 @@ export class InferenceCoordinator {
 
   async start (): Promise<void> {
     await this.service.start()
-    this.broadcast.start()
-    this.receiptGossip.start()
+    await this.broadcast.start()
+    await this.receiptGossip.start()
     this.o.models.addEventListener('change', this.onModelsChange)
     this.onModelsChange()
   }
 
   async stop (): Promise<void> {
     this.o.models.removeEventListener('change', this.onModelsChange)
-    this.broadcast.stop()
-    this.receiptGossip.stop()
+    await this.broadcast.stop()
+    await this.receiptGossip.stop()
     await this.service.stop()
   }
 

@@ -1,5 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { JobStreams } from '../net/job-streams.ts'
+import { Lifecycle } from '../core/lifecycle.ts'
 import { verifyPulseSignature } from '../net/pulse-keys.ts'
 import { BlockCoordinator } from './block-coordinator.ts'
 import { EmbeddingCoordinator } from './embedding-coordinator.ts'
@@ -8,6 +9,7 @@ import { MemoryCoordinator } from './memory-coordinator.ts'
 import { ProxyCoordinator } from './proxy-coordinator.ts'
 import { TaskCoordinator } from './task-coordinator.ts'
 import type { Loaded } from './on-demand.ts'
+import type { JobContext } from './job-context.ts'
 import type { NodeComponents } from './components.ts'
 import type { SessionHost } from './session.ts'
 import type { ValidatorHistory } from '../core/pulse/validators.ts'
@@ -52,7 +54,7 @@ export async function startJobs (ctx: JobsContext): Promise<Loaded<Jobs>> {
   const { blockStore, memoryStore, proxyFetcher } = await components.jobStores()
   // What every job protocol needs: the pulse round its receipts are dated by, the signer, and how
   // its streams reach peers.
-  const jobs = {
+  const jobs: JobContext = {
     scheduler: components.scheduler,
     signer: ctx.signer,
     verify: verifyPulseSignature,
@@ -126,24 +128,16 @@ export async function startJobs (ctx: JobsContext): Promise<Loaded<Jobs>> {
     keepReceipt
   })
 
-  const parts = [inference, embedding, blocks, memory, proxy, tasks]
-  const started: typeof parts = []
-  try {
-    for (const part of parts) {
-      await part.start()
-      started.push(part)
-    }
-  } catch (err) {
-    // A later load starts them all again: none may keep its protocol handler.
-    for (const part of started) await part.stop().catch(() => {})
-    throw err
-  }
+  // A failed start stops what had started: a later load starts them all again, and none may keep
+  // its protocol handler.
+  const lifecycle = new Lifecycle([{ inference }, { embedding }, { blocks }, { memory }, { proxy }, { tasks }])
+  await lifecycle.start()
   // The relays' DHT records of stored blocks, and what is served now, were not announced without them.
   blocks.reprovide()
   announceChange()
   return {
     parts: { inference, embedding, blocks, memory, proxy, tasks },
-    stop: async () => { for (const part of parts) await part.stop() }
+    stop: async () => { await lifecycle.stop() }
   }
 
   function announceChange (): void {

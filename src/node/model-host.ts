@@ -31,5 +31,5 @@ export interface ModelHost extends TypedEventTarget<ModelHostEvents> {
   /** Loads again the models that were served before the page was reloaded. */
   restore: () => Promise<void>
   /** Unloads every model and ends the engines, keeping the served list for the next restore(). */
-  stop: () => void
+  stop: () => Promise<void>
 }

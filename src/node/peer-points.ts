@@ -41,11 +41,11 @@ export class PeerPoints extends TypedEventEmitter<{ change: CustomEvent<PeerPoin
     super()
   }
 
-  start (): void {
+  async start (): Promise<void> {
     this.stopSweep = this.scheduler.every(SWEEP_MS, () => { this.sweep() })
   }
 
-  stop (): void {
+  async stop (): Promise<void> {
     this.stopSweep?.()
   }
 

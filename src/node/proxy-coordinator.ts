@@ -1,4 +1,5 @@
-import { hasUnlimitedConnection, retryLostStream, type JobStreamOpener } from '../net/job-streams.ts'
+import { jobServiceBase, type JobContext } from './job-context.ts'
+import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
 import { InvalidRequestError, ProxyTargetError } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import { routeWithFailover, type Provider } from '../core/jobs/routing.ts'
@@ -10,18 +11,11 @@ import type { ProxyFetchOptions, ProxyResult } from './api.ts'
 import type { Availability } from '../core/capabilities.ts'
 import type { ProxyFetcher } from '../core/proxy/fetcher.ts'
 import type { ProxyHostLists } from '../core/proxy/host-list.ts'
-import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
-import type { Scheduler } from '../core/scheduler.ts'
 import type { CapabilityGossip } from '../net/capability-gossip.ts'
 import type { Libp2p } from '@libp2p/interface'
 
-export interface ProxyCoordinatorOptions {
-  /** How job streams reach peers (see src/net/job-streams.ts). */
-  streams?: JobStreamOpener
-  scheduler: Scheduler
-  signer: PulseSigner
-  verify: PulseVerifier
+export interface ProxyCoordinatorOptions extends JobContext {
   gossip: CapabilityGossip
   fetcher: ProxyFetcher
   /** A dev network: loopback targets are allowed (http too), for tests. */
@@ -30,8 +24,6 @@ export interface ProxyCoordinatorOptions {
   enabled: () => boolean
   /** The user's allow and deny lists. */
   hosts: () => ProxyHostLists
-  /** The current pulse round: receipts are dated by it. */
-  currentRound: () => number
   /** Keeps and gossips a countersigned receipt (the node's ReceiptBook and ReceiptGossip). */
   keepReceipt: (receipt: SignedReceipt) => Promise<void>
   /** The list of fetches served changed. */
@@ -56,22 +48,16 @@ export const SERVED_KEPT = 100
  */
 export class ProxyCoordinator {
   private readonly service: ProxyService
-  private running = false
   private served: ServedFetch[] = []
 
   constructor (private readonly libp2p: Libp2p, private readonly o: ProxyCoordinatorOptions) {
     this.service = new ProxyService(libp2p, {
-      ...(o.streams !== undefined ? { streams: o.streams } : {}),
-      signer: o.signer,
-      verify: o.verify,
-      scheduler: o.scheduler,
+      ...jobServiceBase(o, o.keepReceipt),
       serving: o.enabled,
       policy: () => ({ allowLoopback: o.dev, hosts: o.hosts() }),
       fetcher: o.fetcher,
       queue: new JobQueue(SERVE_SLOTS, SERVE_WAITING, o.signer.peerId),
       rateLimit: new PeerRateLimit(PEER_PER_MINUTE, PEER_BURST),
-      currentRound: o.currentRound,
-      onReceipt: o.keepReceipt,
       onServed: entry => {
         this.served = [entry, ...this.served].slice(0, SERVED_KEPT)
         o.onServed(this.served)
@@ -81,11 +67,9 @@ export class ProxyCoordinator {
 
   async start (): Promise<void> {
     await this.service.start()
-    this.running = true
   }
 
   async stop (): Promise<void> {
-    this.running = false
     await this.service.stop()
   }
 
@@ -96,7 +80,7 @@ export class ProxyCoordinator {
 
   /** Working while the protocol is served (the capability decides whether a fetch is made). */
   availability (): Availability {
-    return this.running ? { available: true } : { available: false, reason: 'the proxy protocol is not being served' }
+    return this.service.registered ? { available: true } : { available: false, reason: 'the proxy protocol is not being served' }
   }
 
   list (): ServedFetch[] {

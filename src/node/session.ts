@@ -11,6 +11,7 @@ import { PeerPoints } from './peer-points.ts'
 import { RelayKeeper } from '../net/relay-keeper.ts'
 import { NetworkCapabilityProber } from './capability-prober.ts'
 import { Departures } from './departures.ts'
+import { Lifecycle, startOnly, stopOnly } from '../core/lifecycle.ts'
 import { OnDemand } from './on-demand.ts'
 import { ReceiptBook } from './receipt-book.ts'
 import type { Jobs } from './jobs.ts'
@@ -35,6 +36,8 @@ export interface Session {
   /** The job coordinators, loaded once the node is online or at the first job (src/node/jobs.ts). */
   jobs: OnDemand<Jobs>
   departures: Departures
+  /** Starts and stops all of the above. */
+  lifecycle: Lifecycle
 }
 
 /** What a session asks of the node that owns it. */
@@ -53,7 +56,7 @@ export interface SessionHost {
 
 /**
  * Builds one identity's libp2p node and everything that runs on it, wired to each other and not yet
- * started. The node adds its own listeners, then calls startSession.
+ * started. The node adds its own listeners, then starts `lifecycle`.
  */
 export async function createSession (components: NodeComponents, key: PrivateKey, host: SessionHost): Promise<Session> {
   const { config, scheduler } = components
@@ -113,31 +116,19 @@ export async function createSession (components: NodeComponents, key: PrivateKey
   const jobs: OnDemand<Jobs> = new OnDemand(async () => await (await import('./jobs.ts')).startJobs({
     components, host, libp2p, gossip, receipts, misbehaviour, departures, validatorHistory, signer, currentRound: () => pulse.current().round
   }))
-  return { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, points, peerPoints, jobs, departures }
-}
-
-/** Starts a session's parts in the order they depend on each other. */
-export async function startSession (session: Session): Promise<void> {
-  await session.libp2p.start()
-  // Dial the relays first: everything else waits on them, and the pulse history loads meanwhile.
-  session.keeper.start()
-  session.dialer.start()
-  session.gossip.start()
-  await Promise.all([session.pulse.start(), session.receipts.load()])
-  await session.points.start()
-  session.peerPoints.start()
-  session.departures.start()
-}
-
-/** Stops a session's parts, libp2p last. */
-export async function stopSession (session: Session): Promise<void> {
-  session.keeper.stop()
-  session.dialer.stop()
-  session.gossip.stop()
-  session.pulse.stop()
-  session.peerPoints.stop()
-  await session.points.stop()
-  await session.jobs.stop()
-  session.departures.stop()
-  await session.libp2p.stop()
+  // The parts in the order they depend on each other; stopping is the reverse. The relays are dialed
+  // first: everything else waits on them, and the pulse history and the receipts load meanwhile. The
+  // job coordinators use every other part, so they stop first; they start on demand, not here.
+  const lifecycle = new Lifecycle([
+    { libp2p: { start: async () => { await libp2p.start() }, stop: async () => { await libp2p.stop() } } },
+    { keeper },
+    { dialer },
+    { gossip },
+    { pulse, receipts: startOnly(async () => { await receipts.load() }) },
+    { points },
+    { peerPoints },
+    { departures },
+    { jobs: stopOnly(async () => { await jobs.stop() }) }
+  ])
+  return { libp2p, keeper, dialer, gossip, misbehaviour, pulse, receipts, points, peerPoints, jobs, departures, lifecycle }
 }

@@ -1,4 +1,5 @@
-import { hasUnlimitedConnection, type JobStreamOpener } from '../net/job-streams.ts'
+import { jobServiceBase, type JobContext } from './job-context.ts'
+import { hasUnlimitedConnection } from '../net/job-streams.ts'
 import { EmbeddingInputError, InvalidRequestError, PeerBusyError } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import { routeWithFailover, type Provider } from '../core/jobs/routing.ts'
@@ -13,18 +14,12 @@ import type { InferenceCoordinator } from './inference-coordinator.ts'
 import type { ModelHost } from './model-host.ts'
 import type { Availability } from '../core/capabilities.ts'
 import type { ValidChatRequest } from '../core/inference/request.ts'
-import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
-import type { Scheduler } from '../core/scheduler.ts'
 import type { ShardRun } from '../core/tasks/shards.ts'
 import type { CapabilityGossip } from '../net/capability-gossip.ts'
 import type { Libp2p } from '@libp2p/interface'
 
-export interface TaskCoordinatorOptions {
-  streams?: JobStreamOpener
-  scheduler: Scheduler
-  signer: PulseSigner
-  verify: PulseVerifier
+export interface TaskCoordinatorOptions extends JobContext {
   gossip: CapabilityGossip
   embedding: EmbeddingCoordinator
   inference: InferenceCoordinator
@@ -33,7 +28,6 @@ export interface TaskCoordinatorOptions {
   enabled: () => boolean
   /** The inference capability is on: this node's own chat models may run peers' prompts. */
   inferenceServing: () => boolean
-  currentRound: () => number
   keepReceipt: (receipt: SignedReceipt) => Promise<void>
 }
 
@@ -59,36 +53,28 @@ function isFinal (err: unknown): boolean {
  */
 export class TaskCoordinator {
   private readonly service: TaskService
-  private running = false
 
   constructor (private readonly libp2p: Libp2p, private readonly o: TaskCoordinatorOptions) {
     this.service = new TaskService(libp2p, {
-      ...(o.streams !== undefined ? { streams: o.streams } : {}),
-      signer: o.signer,
-      verify: o.verify,
-      scheduler: o.scheduler,
+      ...jobServiceBase(o, o.keepReceipt),
       serving: o.enabled,
       run: async (task, client, signal, part) => await this.orchestrateHere(task, { exclude: new Set([client]), forPeer: true, signal, part }),
       queue: new JobQueue(SERVE_SLOTS, 0, o.signer.peerId),
       rateLimit: new PeerRateLimit(PEER_PER_MINUTE, PEER_BURST),
-      currentRound: o.currentRound,
-      onReceipt: o.keepReceipt
     })
   }
 
   async start (): Promise<void> {
     await this.service.start()
-    this.running = true
   }
 
   async stop (): Promise<void> {
-    this.running = false
     await this.service.stop()
   }
 
   /** Working while the task protocol is served and there is something to orchestrate over: a peer or this node serving embeddings or a chat model. */
   availability (): Availability {
-    if (!this.running) return { available: false, reason: 'the task protocol is not being served' }
+    if (!this.service.registered) return { available: false, reason: 'the task protocol is not being served' }
     // Not inferenceServing(): whether inference is on asks the capabilities, which ask this.
     const here = this.o.embedding.availability().available || this.o.models.state().loaded.length > 0
     const peers = this.o.gossip.entries().some(e => e.announcement.capabilities.embedding?.working === true || e.announcement.serving !== undefined)

@@ -127,7 +127,7 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
   limiter.attach(libp2p)
   const stopWarden = banInvalidSenders(libp2p, misbehaviour)
   const carrier = new TopicCarrier(libp2p, options.privateKey, misbehaviour, { network: options.network, maxTopics: options.maxTopics })
-  carrier.start()
+  await carrier.start()
   return {
     libp2p,
     addrs: libp2p.getMultiaddrs().map(ma => ma.toString()),
@@ -135,7 +135,7 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     providerRecords: () => datastore.providerRecords,
     stop: async () => {
       stopWarden()
-      carrier.stop()
+      await carrier.stop()
       await libp2p.stop()
     }
   }

@@ -9,6 +9,7 @@ import { pulseSigner, verifyBeacon, verifyPulseSignature } from '../net/pulse-ke
 import { PulseService } from '../net/pulse-service.ts'
 import { ReceiptGossip } from '../net/receipt-gossip.ts'
 import type { CapabilityAnnouncement } from '../core/wire/announcement.ts'
+import type { Startable } from '../core/lifecycle.ts'
 import type { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import type { HyperspaceServices } from '../net/services.ts'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
@@ -22,10 +23,6 @@ export interface TopicCarrierOptions {
   network: string
   /** Topics carried on demand besides the network's main ones (see `mainTopics`). */
   maxTopics: number
-}
-
-interface CarriedTopic {
-  stop: () => void
 }
 
 /** The relay announces itself like any node, so browsers list it with what it offers. */
@@ -53,7 +50,7 @@ export function relayAnnouncement (libp2p: Libp2p): CapabilityAnnouncement {
  * on-demand slots cannot cut the network off its relay.
  */
 export class TopicCarrier {
-  private readonly carried = new Map<string, CarriedTopic>()
+  private readonly carried = new Map<string, Startable>()
   private readonly mainTopics: ReadonlySet<string>
   private refusedSinceLog = 0
   private lastRefusalLog = 0
@@ -68,17 +65,17 @@ export class TopicCarrier {
     this.mainTopics = new Set(relayMainTopics(options.network))
   }
 
-  start (): void {
+  async start (): Promise<void> {
     const pubsub = this.libp2p.services.pubsub
     pubsub.topicValidators = new ValidatorsOrIgnore(pubsub.topicValidators)
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     this.sweep = setInterval(() => { this.leaveEmptyTopics() }, SWEEP_MS)
   }
 
-  stop (): void {
+  async stop (): Promise<void> {
     clearInterval(this.sweep)
     this.libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
-    for (const carried of this.carried.values()) carried.stop()
+    for (const [topic, carried] of this.carried) this.halt(topic, carried)
     this.carried.clear()
   }
 
@@ -118,7 +115,7 @@ export class TopicCarrier {
     return this.carried.size - main
   }
 
-  private serve (topic: string, parsed: ParsedTopic): CarriedTopic {
+  private serve (topic: string, parsed: ParsedTopic): Startable {
     const { networkId, roundMs } = parsed
     const strike = (e: CustomEvent<{ peerId: PeerId, error?: Error }>): void => {
       this.misbehaviour.record(e.detail.peerId, e.detail.error?.message ?? 'unsigned message')
@@ -136,18 +133,12 @@ export class TopicCarrier {
           workingCaps: () => ['relay', 'validation']
         })
         pulse.addEventListener('invalid', strike)
-        pulse.start().catch(err => {
-          console.warn(`relay: pulse on ${topic} failed to start`, err)
-          if (this.carried.get(topic) === pulse) this.carried.delete(topic)
-          pulse.stop()
-        })
-        return pulse
+        return this.launch(topic, pulse)
       }
       case 'capabilities': {
         const gossip = new CapabilityGossip(this.libp2p, systemScheduler, networkId, () => relayAnnouncement(this.libp2p))
         gossip.addEventListener('invalid', strike)
-        gossip.start()
-        return gossip
+        return this.launch(topic, gossip)
       }
       case 'receipts': {
         // The relay takes part in no job, but checks every receipt it forwards (signatures, round, replays).
@@ -157,17 +148,29 @@ export class TopicCarrier {
           currentRound: () => roundOf(Date.now(), roundMs)
         })
         receipts.addEventListener('invalid', strike)
-        receipts.start()
-        return receipts
+        return this.launch(topic, receipts)
       }
       case 'inference': {
         // The relay serves no model, so it never offers; it checks the wants and offers it forwards.
         const broadcast = new InferenceBroadcast(this.libp2p, systemScheduler, networkId, () => undefined)
         broadcast.addEventListener('invalid', strike)
-        broadcast.start()
-        return broadcast
+        return this.launch(topic, broadcast)
       }
     }
+  }
+
+  /** Starts a topic's service; one that fails to start is dropped, so a later subscription tries again. */
+  private launch (topic: string, carried: Startable): Startable {
+    carried.start().catch(err => {
+      console.warn(`relay: the service of ${topic} failed to start`, err)
+      if (this.carried.get(topic) === carried) this.carried.delete(topic)
+      this.halt(topic, carried)
+    })
+    return carried
+  }
+
+  private halt (topic: string, carried: Startable): void {
+    carried.stop().catch(err => { console.warn(`relay: the service of ${topic} failed to stop`, err) })
   }
 
   private logRefusals (): void {
@@ -183,7 +186,7 @@ export class TopicCarrier {
     const pubsub = this.libp2p.services.pubsub
     for (const [topic, carried] of this.carried) {
       if (pubsub.getSubscribers(topic).length > 0) continue
-      carried.stop()
+      this.halt(topic, carried)
       this.carried.delete(topic)
     }
   }

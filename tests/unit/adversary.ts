@@ -99,7 +99,7 @@ export async function honestNode (relay: Relay, network = 'dev'): Promise<Honest
   }))
   const heard = new Map<string, PeerAnnouncement>()
   gossip.addEventListener('announcement', e => { heard.set(e.detail.peerId, e.detail) })
-  gossip.start()
+  await gossip.start()
   await libp2p.dial(relayAddr(relay))
   return { libp2p, gossip, heard }
 }

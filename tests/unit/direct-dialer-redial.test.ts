@@ -37,7 +37,8 @@ async function newPeer (): Promise<PeerId> {
  */
 describe('direct dialer after a direct connection drops', () => {
   async function harness (): Promise<{ close: (peerStillRelayed: boolean) => void, clock: ReturnType<typeof steppedClock>, dialled: string[] }> {
-    const [a, b] = (await Promise.all([newPeer(), newPeer()])).sort((x, y) => x.toString().localeCompare(y.toString()))
+    // In the order the dialer breaks ties in (code units, as `<`; localeCompare orders mixed case otherwise).
+    const [a, b] = (await Promise.all([newPeer(), newPeer()])).sort((x, y) => x.toString() < y.toString() ? -1 : 1)
     const [self, other] = [a as PeerId, b as PeerId]
     const webrtcAddr = multiaddr(`/ip4/198.19.0.1/tcp/4002/ws/p2p/${self.toString()}/p2p-circuit/webrtc/p2p/${other.toString()}`)
     const listeners = new Map<string, (evt: CustomEvent) => void>()
@@ -93,7 +94,7 @@ describe('direct dialer attempts', () => {
   interface Attempt { signal: AbortSignal, progress: () => void }
 
   async function dialling (): Promise<{ clock: ReturnType<typeof steppedClock>, attempts: Attempt[] }> {
-    const [self, other] = (await Promise.all([newPeer(), newPeer()])).sort((x, y) => x.toString().localeCompare(y.toString())) as [PeerId, PeerId]
+    const [self, other] = (await Promise.all([newPeer(), newPeer()])).sort((x, y) => x.toString() < y.toString() ? -1 : 1) as [PeerId, PeerId]
     const attempts: Attempt[] = []
     const libp2p = {
       peerId: self,
@@ -107,7 +108,7 @@ describe('direct dialer attempts', () => {
     }
     const clock = steppedClock()
     const dialer = new DirectDialer(libp2p as never, clock, () => false)
-    dialer.start()
+    await dialer.start()
     dialer.consider(other, [multiaddr(`/ip4/198.19.0.1/tcp/4002/ws/p2p/${self.toString()}/p2p-circuit/webrtc/p2p/${other.toString()}`)])
     return { clock, attempts }
   }

@@ -238,7 +238,7 @@ describe('inference broadcast', () => {
     const { pubsub, published, deliver } = fakePubsub()
     const libp2p = { peerId: peer(79), services: { pubsub } }
     const broadcast = new InferenceBroadcast(libp2p as never, clock, NET, () => ({ models: ['m'], queue: 0, slots: 1, room: true }))
-    broadcast.start()
+    await broadcast.start()
     // One peer asking again and again gets its burst answered, and nothing more.
     for (let i = 0; i < 20; i++) deliver(signed(topic, peer(1), want(i, clock.at)))
     await settle()
@@ -252,7 +252,7 @@ describe('inference broadcast', () => {
     deliver(signed(topic, peer(1), want(99, clock.at)))
     await settle()
     expect(published).toHaveLength(OFFERS_PER_SERVER.burst + 1)
-    broadcast.stop()
+    await broadcast.stop()
   })
 })
 

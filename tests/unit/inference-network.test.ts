@@ -156,7 +156,7 @@ beforeAll(async () => {
   }
   for (const node of [a, b, c]) {
     await node.service.start()
-    node.gossip.start()
+    await node.gossip.start()
   }
   const topic = topicFor(NET, 'receipts')
   await until(() => [a, b, c].every(n => n.libp2p.services.pubsub.getSubscribers(topic).length === 2), 'receipt topic subscriptions')
@@ -164,7 +164,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const node of [a, b, c]) {
-    node.gossip.stop()
+    await node.gossip.stop()
     await node.service.stop()
   }
   await Promise.all([a, b, c].map(async node => { await node.libp2p.stop() }))
@@ -582,12 +582,12 @@ describe('ReceiptGossip between real nodes', () => {
       if (addr === undefined) throw new Error('no listen address')
       await mallory.libp2p.dial(addr)
     }
-    mallory.gossip.start()
+    await mallory.gossip.start()
     await until(() => [a, b, c, mallory].every(n => n.libp2p.services.pubsub.getSubscribers(topic()).length === 3), 'receipt topic subscriptions with mallory')
   })
 
   afterAll(async () => {
-    mallory.gossip.stop()
+    await mallory.gossip.stop()
     await mallory.libp2p.stop()
   })
 

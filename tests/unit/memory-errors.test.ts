@@ -16,7 +16,7 @@ describe('memory errors through the API', () => {
 
   afterAll(async () => {
     for (const node of started) {
-      node.departures.stop()
+      await node.departures.stop()
       await node.memory.stop()
       await stopNode(node)
     }

@@ -119,7 +119,7 @@ describe('the replicated memory over the network', () => {
     const keys = ['news-1', 'cake', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6']
     const joining = await makeNode('e')
     await joining.memory.start()
-    joining.departures.start()
+    await joining.departures.start()
     for (const node of nodes.filter(n => registry.has(n.peerId))) {
       await connect(joining.libp2p, node.libp2p)
     }

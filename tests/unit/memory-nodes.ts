@@ -109,7 +109,7 @@ export async function makeNode (name: string, options: TestNodeOptions = {}, sto
 export async function startAll (nodes: TestNode[], holding: (node: TestNode) => boolean = () => true): Promise<void> {
   for (const node of nodes) {
     await node.memory.start()
-    node.departures.start()
+    await node.departures.start()
   }
   for (const [i, node] of nodes.entries()) {
     for (const other of nodes.slice(i + 1)) await connect(node.libp2p, other.libp2p)
@@ -127,7 +127,7 @@ export async function connect (from: Libp2p, to: Libp2p): Promise<void> {
 
 export async function stopNode (node: TestNode): Promise<void> {
   registry.delete(node.peerId)
-  node.departures.stop()
+  await node.departures.stop()
   await node.memory.stop()
   await node.libp2p.stop()
 }

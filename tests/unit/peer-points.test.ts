@@ -62,7 +62,7 @@ describe('PeerPoints', () => {
     const c = checker()
     const scheduler = manual()
     const points = new PeerPoints(async peer => await c.check(peer), scheduler, () => ['x'])
-    points.start()
+    await points.start()
     scheduler.tick()
     await settle()
     expect(c.running()).toBe(1)

@@ -29,8 +29,8 @@ describe('gossip floods of invalid messages', () => {
   })
 
   afterEach(async () => {
-    a.gossip.stop()
-    b.gossip.stop()
+    await a.gossip.stop()
+    await b.gossip.stop()
     await Promise.all(stoppable.splice(0).map(async s => { await s.stop() }))
     await relay.stop()
     vi.restoreAllMocks()

@@ -70,7 +70,7 @@ async function harness (): Promise<{ keeper: RelayKeeper, clock: ReturnType<type
     }
   }
   const keeper = new RelayKeeper(libp2p as never, clock, [`/ip4/198.19.0.1/tcp/4002/ws/p2p/${relayId.toString()}`], () => 1)
-  keeper.start()
+  await keeper.start()
   await clock.runUntil(0)
   return {
     keeper,
@@ -104,7 +104,7 @@ describe('RelayKeeper reconnect schedule (virtual time)', () => {
     // retransmission inside the hanging dial is sooner still).
     expect(back).toBeDefined()
     expect(back).toBeLessThanOrEqual(DIAL_TIMEOUT_MS + 100)
-    h.keeper.stop()
+    await h.keeper.stop()
   })
 
   it('a relay that refuses waits between attempts, never longer than the bound', async () => {
@@ -119,7 +119,7 @@ describe('RelayKeeper reconnect schedule (virtual time)', () => {
     h.set('up')
     await h.clock.runUntil(120_000 + RETRY_MAX_MS)
     expect(h.connected()).toBe(true)
-    h.keeper.stop()
+    await h.keeper.stop()
   })
 
   it('a network change (redialNow) dials at once and starts the schedule over', async () => {
@@ -134,6 +134,6 @@ describe('RelayKeeper reconnect schedule (virtual time)', () => {
     expect(h.dials.at(-1)).toBe(60_000)
     // The schedule starts over: the next try comes after the shortest delay, not the bound.
     expect(h.keeper.statuses()[0]?.nextRetryAt).toBe(61_000)
-    h.keeper.stop()
+    await h.keeper.stop()
   })
 })

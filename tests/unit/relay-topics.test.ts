@@ -151,6 +151,6 @@ describe('a relay carrying all the topics it may', () => {
     const seenOn = (): string[] => relay.carriedTopics().filter(t => honest.libp2p.services.pubsub.getSubscribers(t).some(p => p.toString() === relayId))
     await until(() => seenOn().length === main.length + onDemand.length, 'the node to see the relay on every topic it carries').catch(() => {})
     expect(seenOn()).toHaveLength(main.length + onDemand.length)
-    honest.gossip.stop()
+    await honest.gossip.stop()
   })
 })

@@ -1,0 +1,32 @@
+import type { JobStreamOpener } from '../net/job-streams.ts'
+import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
+import type { SignedReceipt } from '../core/receipts/receipt.ts'
+import type { Scheduler } from '../core/scheduler.ts'
+
+/** What every job coordinator is given to reach peers and to date and sign its receipts (jobs.ts builds it once). */
+export interface JobContext {
+  /** How job streams reach peers (see src/net/job-streams.ts). */
+  streams?: JobStreamOpener
+  scheduler: Scheduler
+  signer: PulseSigner
+  verify: PulseVerifier
+  /** The current pulse round: receipts are dated by it. */
+  currentRound: () => number
+}
+
+/** The options every job service in src/net takes alike from its coordinator. */
+export interface JobServiceBase extends JobContext {
+  /** A countersigned receipt the node took part in, as server or client. */
+  onReceipt: (receipt: SignedReceipt) => Promise<void>
+}
+
+export function jobServiceBase (o: JobContext, onReceipt: (receipt: SignedReceipt) => Promise<void>): JobServiceBase {
+  return {
+    ...(o.streams !== undefined ? { streams: o.streams } : {}),
+    scheduler: o.scheduler,
+    signer: o.signer,
+    verify: o.verify,
+    currentRound: o.currentRound,
+    onReceipt
+  }
+}
