@@ -9,13 +9,13 @@ import { yamux } from '@libp2p/yamux'
 import { encode } from 'cborg'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { BLOCK_MAX_BYTES, blockOf, cidForBlock, parseBlockCid, verifyBlock } from '../../src/core/blocks/cid.ts'
+import { BLOCK_MAX_BYTES, cidForBlock, parseBlockCid } from '../../src/core/blocks/cid.ts'
 import { decodeManifest } from '../../src/core/blocks/file.ts'
 import { BlockNotFoundError, BlockStoreFullError, PeerLacksBlockError, RemoteBlockError } from '../../src/core/blocks/errors.ts'
 import {
   BLOCKS_PROTOCOL, BLOCKS_SERVER_FRAME_MAX_BYTES, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame
 } from '../../src/core/blocks/wire.ts'
-import { BlockHashMismatchError, MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
+import { MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
 import { equalBytes, utf8 } from '../../src/core/bytes.ts'
 import { systemScheduler } from '../../src/core/scheduler.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
@@ -162,46 +162,6 @@ describe('the blocks wire format', () => {
     expect(() => decodeBlocksServerFrame(new Uint8Array(BLOCKS_SERVER_FRAME_MAX_BYTES + 1))).toThrow(OversizeMessageError)
     expect(() => decodeBlocksServerFrame(encodeBlocksServerFrame({ t: 'error', code: 'ERR_X', message: 'x'.repeat(9000) }))).toThrow(MalformedMessageError)
     expect(() => decodeBlocksServerFrame(new Uint8Array([0xff, 0x00]))).toThrow(MalformedMessageError)
-  })
-})
-
-describe('BlockStore', () => {
-  it('stores, lists with sizes, counts bytes, deletes, and skips blocks it holds', async () => {
-    const store = new BlockStore(await openDb(), 10_000)
-    const one = utf8('one block')
-    const block = await blockOf(one)
-    const { cid } = block
-    expect(await store.put([block])).toBe(one.byteLength)
-    expect(await store.put([block])).toBe(0)
-    expect(await store.has(cid)).toBe(true)
-    expect(await store.get(cid)).toEqual(one)
-    expect(await store.list()).toMatchObject([{ cid: cid.toString(), size: one.byteLength }])
-    expect(await store.usage()).toEqual({ count: 1, bytes: one.byteLength })
-    expect(await store.delete(cid)).toBe(true)
-    expect(await store.delete(cid)).toBe(false)
-    expect(await store.usage()).toEqual({ count: 0, bytes: 0 })
-  })
-
-  it('takes only verified blocks: a CID with bytes that were not hashed to it does not type-check', async () => {
-    const cid = await cidForBlock(utf8('real'))
-    const putUnverified = async (store: BlockStore): Promise<number> =>
-      // @ts-expect-error a CID and bytes become a VerifiedBlock only through verifyBlock, which hashes them
-      await store.put([{ cid, bytes: utf8('fake') }])
-    expect(putUnverified).toBeTypeOf('function')
-    await expect(verifyBlock(cid, utf8('fake'))).rejects.toThrow(BlockHashMismatchError)
-  })
-
-  it('throws BlockStoreFullError past its quota and keeps every block it held', async () => {
-    const store = new BlockStore(await openDb(), 3_000)
-    const first = randomBytes(2_000)
-    const kept = await blockOf(first)
-    const firstCid = kept.cid
-    await store.put([kept])
-    const err = await store.put([await blockOf(randomBytes(2_000))]).catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(BlockStoreFullError)
-    expect((err as BlockStoreFullError).code).toBe('ERR_BLOCK_STORE_FULL')
-    expectSame(await store.get(firstCid), first)
-    expect(await store.usage()).toEqual({ count: 1, bytes: 2_000 })
   })
 })
 
