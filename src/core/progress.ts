@@ -1,9 +1,13 @@
+/** What a call that can be cancelled but reports nothing takes. */
+export interface CancelOptions {
+  signal?: AbortSignal
+}
+
 /**
  * The options every long call takes: a signal that cancels it and a callback for its progress.
  * Each call names its own event type, so a caller knows what it is shown.
  */
-export interface LongCallOptions<Progress> {
-  signal?: AbortSignal
+export interface LongCallOptions<Progress> extends CancelOptions {
   onProgress?: (progress: Progress) => void
 }
 

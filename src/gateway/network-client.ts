@@ -105,7 +105,7 @@ export class NetworkClient implements GatewayBackend {
   }
 
   async chat (request: NodeChatRequest, signal: AbortSignal): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
-    return await this.inference.create({ ...request, route: 'network' }, signal)
+    return await this.inference.create({ ...request, route: 'network' }, { signal })
   }
 
   /** One embed job (routed with failover) for a batch that fits one; more texts are sharded over peers. */

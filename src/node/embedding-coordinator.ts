@@ -16,6 +16,7 @@ import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { CapabilityGossip } from '../net/capability-gossip.ts'
 import type { Libp2p } from '@libp2p/interface'
+import type { CancelOptions } from '../core/progress.ts'
 
 export interface EmbeddingCoordinatorOptions {
   /** How job streams reach peers (see src/net/job-streams.ts). */
@@ -169,12 +170,12 @@ export class EmbeddingCoordinator {
   }
 
   /** A task's shard on this device (loading the model first when needed). */
-  async shardHere (texts: string[], signal: AbortSignal): Promise<{ dims: number, vectors: Float32Array[] }> {
+  async shardHere (texts: string[], { signal }: CancelOptions = {}): Promise<{ dims: number, vectors: Float32Array[] }> {
     return await this.embedHere(validateTexts(texts), signal)
   }
 
   /** A task's shard on this one peer (the batch's failover is the orchestrator's), ending with the job's receipt. */
-  async shardOn (peerId: string, model: string, texts: string[], signal: AbortSignal): Promise<{ dims: number, vectors: Float32Array[], receipt: string }> {
+  async shardOn (peerId: string, model: string, texts: string[], { signal }: CancelOptions = {}): Promise<{ dims: number, vectors: Float32Array[], receipt: string }> {
     const { dims, vectors, receipt } = await retryLostStream(this.libp2p, peerId, async () => await this.service.request(peerId, model, texts, signal), { signal })
     return { dims, vectors, receipt: toHex(receipt.body.job) }
   }
@@ -185,7 +186,7 @@ export class EmbeddingCoordinator {
   }
 
   /** Embeds on this one peer with this node's model, without routing or failover: a spot-check (capability-prober.ts). */
-  async embedOn (peerId: string, texts: string[], signal: AbortSignal): Promise<number> {
+  async embedOn (peerId: string, texts: string[], { signal }: CancelOptions = {}): Promise<number> {
     return (await this.service.request(peerId, (await this.modelSpec()).id, texts, signal)).vectors.length
   }
 

@@ -10,7 +10,7 @@ import { encode } from 'cborg'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { BLOCK_MAX_BYTES, cidForBlock, parseBlockCid } from '../../src/core/blocks/cid.ts'
-import { decodeManifest } from '../../src/core/blocks/file.ts'
+import { chunkFile, decodeManifest } from '../../src/core/blocks/file.ts'
 import { BlockNotFoundError, BlockStoreFullError, PeerLacksBlockError, RemoteBlockError } from '../../src/core/blocks/errors.ts'
 import {
   BLOCKS_PROTOCOL, BLOCKS_SERVER_FRAME_MAX_BYTES, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame
@@ -22,6 +22,7 @@ import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { BlockCoordinator } from '../../src/node/block-coordinator.ts'
 import { BlockStore } from '../../src/storage/block-store.ts'
 import { closeAll, openDb } from './helpers.ts'
+import type { BlockProgress } from '../../src/core/progress.ts'
 import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import type { HyperspaceDb } from '../../src/storage/database.ts'
 import type { PrivateKey, Stream } from '@libp2p/interface'
@@ -192,6 +193,31 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     const manifest = decodeManifest(await c.store.get(parseBlockCid(cid)) ?? new Uint8Array())
     const [kept, held] = [await c.store.getMany(manifest.blocks), await b.store.getMany(manifest.blocks)]
     expect(kept.every((chunk, i) => chunk !== undefined && equalBytes(chunk, held[i] ?? new Uint8Array()))).toBe(true)
+  })
+
+  it('a get reports the bytes fetched up to the total, a put its hashing then its storing', async () => {
+    const bytes = randomBytes(2 * BLOCK_MAX_BYTES + 1_000)
+    const put: BlockProgress[] = []
+    const cid = await a.blocks.put(bytes, { onProgress: p => { put.push(p) } })
+    expect(put.filter(p => p.phase === 'hashing').map(p => p.loaded)).toEqual([BLOCK_MAX_BYTES, 2 * BLOCK_MAX_BYTES, bytes.byteLength])
+    expect(put.at(-1)).toMatchObject({ phase: 'storing' })
+    expect(put.at(-1)?.loaded).toBe(put.at(-1)?.total)
+    const got: BlockProgress[] = []
+    expectSame(await c.blocks.get(cid, { onProgress: p => { got.push(p) } }), bytes)
+    expect(got.every(p => p.phase === 'fetching' && p.total === bytes.byteLength)).toBe(true)
+    expect(got.map(p => p.loaded)).toEqual([...got.map(p => p.loaded)].sort((x, y) => x - y))
+    expect(got.at(-1)?.loaded).toBe(bytes.byteLength)
+  })
+
+  it('a put cancelled while it hashes stores and announces nothing', async () => {
+    const bytes = randomBytes(3 * BLOCK_MAX_BYTES)
+    const before = await b.blocks.stats()
+    const controller = new AbortController()
+    const put = b.blocks.put(bytes, { signal: controller.signal, onProgress: p => { if (p.phase === 'hashing') controller.abort() } })
+    await expect(put).rejects.toMatchObject({ name: 'AbortError' })
+    expect(await b.blocks.stats()).toEqual(before)
+    const file = await chunkFile(bytes)
+    expect(await b.store.has(file.manifest.cid)).toBe(false)
   })
 
   it('content that is itself a manifest comes back unchanged', async () => {
