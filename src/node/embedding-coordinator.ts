@@ -138,7 +138,7 @@ export class EmbeddingCoordinator {
   /** On this device, loading the model first when it is not loaded yet. */
   private async embedHere (texts: string[], signal?: AbortSignal): Promise<{ dims: number, vectors: Float32Array[] }> {
     const { dims } = this.o.embedder.loaded() ?? await this.load()
-    return { dims, vectors: await this.o.embedder.embed(texts, signal) }
+    return { dims, vectors: await this.o.embedder.embed(texts, { signal }) }
   }
 
   /** One load at a time, shared by everyone waiting; a failed load is remembered until the next explicit try. */
