@@ -1,13 +1,9 @@
 import '../../src/relay/polyfills.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
-import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
-import { yamux } from '@libp2p/yamux'
 import { encode } from 'cborg'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { type Libp2p } from 'libp2p'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { BLOCK_MAX_BYTES, cidForBlock, parseBlockCid } from '../../src/core/blocks/cid.ts'
 import { chunkFile, decodeManifest } from '../../src/core/blocks/file.ts'
@@ -26,6 +22,7 @@ import type { BlockProgress } from '../../src/core/progress.ts'
 import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import type { HyperspaceDb } from '../../src/storage/database.ts'
 import type { PrivateKey, Stream } from '@libp2p/interface'
+import { memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real BlockCoordinator,
@@ -48,14 +45,7 @@ interface TestNode {
 }
 
 async function makeLibp2p (name: string, privateKey?: PrivateKey): Promise<Libp2p> {
-  return await createLibp2p({
-    privateKey: privateKey ?? await generateKeyPair('Ed25519'),
-    addresses: { listen: [`/memory/${name}-${crypto.randomUUID()}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  })
+  return await memoryLibp2p(name, { privateKey })
 }
 
 async function makeNode (name: string, quota = QUOTA): Promise<TestNode> {

@@ -1,12 +1,8 @@
 import '../../src/relay/polyfills.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { identify } from '@libp2p/identify'
-import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
 import { lpStream } from '@libp2p/utils'
-import { yamux } from '@libp2p/yamux'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { type Libp2p } from 'libp2p'
 import {
   decodeMemoryResponse, encodeMemoryRequest, MEMORY_RESPONSE_MAX_BYTES, signMemoryPut, type MemoryPut, type MemoryPutBody, type MemoryResponse
 } from '../../src/core/memory/codec.ts'
@@ -20,6 +16,7 @@ import { openDb } from './helpers.ts'
 import { until } from './waiting.ts'
 import type { MemoryBudgetLimits } from '../../src/core/memory/limits.ts'
 import type { PrivateKey } from '@libp2p/interface'
+import { memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux), each running the real
@@ -72,14 +69,7 @@ export async function embed (texts: string[]): Promise<{ model: string, vectors:
 
 /** A bare libp2p node on the memory transport: the tests' attacker speaks the protocol through it by hand. */
 export async function makeLibp2p (name: string, key?: PrivateKey): Promise<Libp2p> {
-  return await createLibp2p({
-    privateKey: key ?? await generateKeyPair('Ed25519'),
-    addresses: { listen: [`/memory/${name}-${crypto.randomUUID()}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  })
+  return await memoryLibp2p(name, { privateKey: key })
 }
 
 export async function makeNode (name: string, options: TestNodeOptions = {}, store?: VectorStore): Promise<TestNode> {
