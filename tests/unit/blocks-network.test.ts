@@ -22,7 +22,7 @@ import type { BlockProgress } from '../../src/core/progress.ts'
 import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import type { HyperspaceDb } from '../../src/storage/database.ts'
 import type { PrivateKey, Stream } from '@libp2p/interface'
-import { memoryLibp2p } from './memory-libp2p.ts'
+import { connect, memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real BlockCoordinator,
@@ -108,13 +108,9 @@ beforeAll(async () => {
   evil = await makeLibp2p('evil', evilKey)
   await evil.handle(BLOCKS_PROTOCOL, stream => { evilHandler(stream).catch(() => {}) })
   for (const [x, y] of [[a, b], [a, c], [b, c]] as const) {
-    const addr = y.libp2p.getMultiaddrs()[0]
-    if (addr === undefined) throw new Error('no listen address')
-    await x.libp2p.dial(addr)
+    await connect(x.libp2p, y.libp2p)
   }
-  const evilAddr = evil.getMultiaddrs()[0]
-  if (evilAddr === undefined) throw new Error('no listen address')
-  await c.libp2p.dial(evilAddr)
+  await connect(c.libp2p, evil)
 }, 20_000)
 
 afterAll(async () => {

@@ -27,7 +27,7 @@ import { EmbedService, type LocalEmbedding } from '../../src/net/embed-service.t
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import type { PulseSigner } from '../../src/core/pulse/messages.ts'
 import { rejectionOf, until } from './waiting.ts'
-import { memoryLibp2p } from './memory-libp2p.ts'
+import { connect, memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real EmbedService.
@@ -94,9 +94,7 @@ let c: TestNode // another client
 beforeAll(async () => {
   [a, b, c] = await Promise.all([makeNode('a'), makeNode('b'), makeNode('c')])
   for (const x of [b, c]) {
-    const addr = a.libp2p.getMultiaddrs()[0]
-    if (addr === undefined) throw new Error('no listen address')
-    await x.libp2p.dial(addr)
+    await connect(x.libp2p, a.libp2p)
   }
   for (const node of [a, b, c]) await node.service.start()
 }, 20_000)

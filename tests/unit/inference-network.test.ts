@@ -45,7 +45,7 @@ import type { PulseSigner } from '../../src/core/pulse/messages.ts'
 import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import { rejectionOf, sleep, until } from './waiting.ts'
-import { memoryLibp2p } from './memory-libp2p.ts'
+import { connect, memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux, GossipSub) running the real
@@ -140,9 +140,7 @@ let c: TestNode // another client, and a third gossip peer
 beforeAll(async () => {
   [a, b, c] = await Promise.all([makeNode('a'), makeNode('b'), makeNode('c')])
   for (const [x, y] of [[a, b], [a, c], [b, c]] as Array<[TestNode, TestNode]>) {
-    const addr = y.libp2p.getMultiaddrs()[0]
-    if (addr === undefined) throw new Error('no listen address')
-    await x.libp2p.dial(addr)
+    await connect(x.libp2p, y.libp2p)
   }
   for (const node of [a, b, c]) {
     await node.service.start()
@@ -568,9 +566,7 @@ describe('ReceiptGossip between real nodes', () => {
   beforeAll(async () => {
     mallory = await makeNode('mallory')
     for (const honest of [a, b, c]) {
-      const addr = honest.libp2p.getMultiaddrs()[0]
-      if (addr === undefined) throw new Error('no listen address')
-      await mallory.libp2p.dial(addr)
+      await connect(mallory.libp2p, honest.libp2p)
     }
     mallory.gossip.start()
     await until(() => [a, b, c, mallory].every(n => n.libp2p.services.pubsub.getSubscribers(topic()).length === 3), 'receipt topic subscriptions with mallory')

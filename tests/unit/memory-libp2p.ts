@@ -20,3 +20,10 @@ export async function memoryLibp2p<S extends ServiceMap = ServiceMap> (name: str
     services: { identify: identify(), ...options.services } as unknown as ServiceFactoryMap<S>
   })
 }
+
+/** Dials `to` from `from` at its listen address. */
+export async function connect (from: Libp2p, to: Libp2p): Promise<void> {
+  const addr = to.getMultiaddrs()[0]
+  if (addr === undefined) throw new Error('no listen address')
+  await from.dial(addr)
+}

@@ -16,7 +16,7 @@ import { openDb } from './helpers.ts'
 import { until } from './waiting.ts'
 import type { MemoryBudgetLimits } from '../../src/core/memory/limits.ts'
 import type { PrivateKey } from '@libp2p/interface'
-import { memoryLibp2p } from './memory-libp2p.ts'
+import { connect, memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux), each running the real
@@ -108,12 +108,6 @@ export async function startAll (nodes: TestNode[], holding: (node: TestNode) => 
   await until(() => nodes.filter(holding).every(n => n.store.loaded), 'the stores to load')
   for (const node of nodes.filter(holding)) registry.set(node.peerId, Date.now())
   for (const node of nodes) node.memory.peersChanged()
-}
-
-export async function connect (from: Libp2p, to: Libp2p): Promise<void> {
-  const addr = to.getMultiaddrs()[0]
-  if (addr === undefined) throw new Error('no listen address')
-  await from.dial(addr)
 }
 
 export async function stopNode (node: TestNode): Promise<void> {

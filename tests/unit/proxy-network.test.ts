@@ -13,7 +13,7 @@ import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { FetchProxyFetcher } from '../../src/node/proxy-fetcher.ts'
 import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import { rejectionOf, until } from './waiting.ts'
-import { memoryLibp2p } from './memory-libp2p.ts'
+import { connect, memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real ProxyService
@@ -76,9 +76,7 @@ beforeAll(async () => {
   const address = server.address()
   origin = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
   ;[a, b] = await Promise.all([makeNode('a'), makeNode('b')])
-  const addr = a.libp2p.getMultiaddrs()[0]
-  if (addr === undefined) throw new Error('no listen address')
-  await b.libp2p.dial(addr)
+  await connect(b.libp2p, a.libp2p)
   for (const node of [a, b]) await node.service.start()
 }, 20_000)
 

@@ -12,7 +12,7 @@ import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { TaskService, type OrchestratedTask, type PartSink } from '../../src/net/task-service.ts'
 import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import { rejectionOf } from './waiting.ts'
-import { memoryLibp2p } from './memory-libp2p.ts'
+import { connect, memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real TaskService:
@@ -79,9 +79,7 @@ let b: TestNode // hands it a batch
 
 beforeAll(async () => {
   [a, b] = await Promise.all([makeNode('a'), makeNode('b')])
-  const addr = a.libp2p.getMultiaddrs()[0]
-  if (addr === undefined) throw new Error('no listen address')
-  await b.libp2p.dial(addr)
+  await connect(b.libp2p, a.libp2p)
   for (const node of [a, b]) await node.service.start()
 }, 20_000)
 
