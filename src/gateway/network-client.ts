@@ -112,7 +112,7 @@ export class NetworkClient implements GatewayBackend {
    */
   async chat (request: NodeChatRequest, signal: AbortSignal): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
     try {
-      const answer = await this.inference.create({ ...request, route: 'network' }, signal)
+      const answer = await this.inference.create({ ...request, route: 'network' }, { signal })
       if (request.stream === true) return this.watched(answer as AsyncIterable<ChatCompletionChunk>, request.model)
       this.sightings.seen(request.model, Date.now())
       return answer

@@ -17,7 +17,7 @@ export async function embedSharded (embedding: EmbeddingCoordinator, model: stri
   const workers: TaskWorkers<string, Float32Array> = {
     candidates: async exclude => embedding.peers(exclude),
     run: async (peer, shard, shardSignal) => {
-      const out = await embedding.shardOn(peer, model, shard, shardSignal)
+      const out = await embedding.shardOn(peer, model, shard, { signal: shardSignal })
       // A peer of another model (or a liar) is a failed worker: its shard goes to the next one.
       if (dims !== undefined && out.dims !== dims) throw new Error(`${peer} answered with ${out.dims} dimensions, not ${dims}`)
       dims = out.dims

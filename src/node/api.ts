@@ -17,10 +17,12 @@ import type { PeerPointsEntry } from './peer-points.ts'
 import type { ProxyHostLists } from '../core/proxy/host-list.ts'
 import type { ServedFetch } from '../net/proxy-service.ts'
 import type { TasksApi } from './tasks-api.ts'
+import type { BlockProgress, ByteProgress, LongCallOptions } from '../core/progress.ts'
 
 export type { CheckedPoints, PeerPointsEntry, PointsCheck, UncheckedPoints, UncheckedReason }
 export type { ProxyHostLists, ServedFetch }
 export type { ModelListing }
+export type { BlockProgress, ByteProgress, LongCallOptions }
 export type { ChatTaskInput, ShardRun, TaskProgress, TaskRequest, TaskResult, TaskRunOptions, TasksApi } from './tasks-api.ts'
 export type { PointsSummary, PulseCurrent, ReceiptLogState, ReceiptSummary, RelayStatus, RoundSummary, TransportKind }
 
@@ -239,10 +241,16 @@ export interface BlockStats {
 
 /** Content-addressed storage (`/hyperspace/blocks/1.0.0`): CIDv1, raw codec, sha2-256. */
 export interface BlocksApi {
-  /** Stores the content here and announces it in the DHT; more than 1 MiB becomes chunks plus a manifest, whose CID is returned. */
-  put(bytes: Uint8Array | Blob): Promise<string>
-  /** The content, from this node or fetched from providers with every block's hash verified (then kept and provided here too). */
-  get(cid: string, options?: { signal?: AbortSignal }): Promise<Uint8Array>
+  /**
+   * Stores the content here and announces it in the DHT; more than 1 MiB becomes chunks plus a
+   * manifest, whose CID is returned. Progress: 'hashing', then 'storing'; a cancelled put stores nothing.
+   */
+  put(bytes: Uint8Array | Blob, options?: LongCallOptions<BlockProgress>): Promise<string>
+  /**
+   * The content, from this node or fetched from providers with every block's hash verified (then
+   * kept and provided here too). Progress: 'fetching', in bytes of the content.
+   */
+  get(cid: string, options?: LongCallOptions<BlockProgress>): Promise<Uint8Array>
   /** Peer ids that provide the CID: the DHT's providers, and this node when it holds it. */
   providers(cid: string, options?: { signal?: AbortSignal }): Promise<string[]>
   stats(): Promise<BlockStats>

@@ -9,6 +9,7 @@ import { BlockService } from '../net/block-service.ts'
 import { findProviders } from '../net/dht-providers.ts'
 import { hasUnlimitedConnection } from '../net/job-streams.ts'
 import type { BlockStats } from './api.ts'
+import type { BlockProgress, CancelOptions, LongCallOptions } from '../core/progress.ts'
 import type { Availability } from '../core/capabilities.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { BlockStore } from '../storage/block-store.ts'
@@ -129,18 +130,24 @@ export class BlockCoordinator {
     return { available: true }
   }
 
-  /** Stores the content and returns its CID: the block's own, or for more than a block its manifest's. */
-  async put (input: Uint8Array | Blob): Promise<string> {
+  /**
+   * Stores the content and returns its CID: the block's own, or for more than a block its manifest's.
+   * Progress goes 'hashing' then 'storing'; a cancelled put stores nothing (the store's write is one
+   * transaction) and announces nothing.
+   */
+  async put (input: Uint8Array | Blob, options: LongCallOptions<BlockProgress> = {}): Promise<string> {
+    options.signal?.throwIfAborted()
     const bytes = await bytesOf(input)
     // Content that is itself a manifest is wrapped as a one-chunk file, so get() returns it unchanged.
     if (bytes.byteLength <= BLOCK_MAX_BYTES && manifestIn(bytes) === undefined) {
       const block = await blockOf(bytes)
-      await this.o.store.put([block])
+      options.onProgress?.({ phase: 'hashing', loaded: bytes.byteLength, total: bytes.byteLength })
+      await this.o.store.put([block], options)
       this.announce([block.cid])
       return block.cid.toString()
     }
-    const file = await chunkFile(bytes)
-    await this.o.store.put([...file.blocks, file.manifest])
+    const file = await chunkFile(bytes, BLOCK_MAX_BYTES, options)
+    await this.o.store.put([...file.blocks, file.manifest], options)
     this.announce([file.manifest.cid, ...file.blocks.map(b => b.cid)])
     return file.manifest.cid.toString()
   }
@@ -148,8 +155,10 @@ export class BlockCoordinator {
   /**
    * The content under the CID, verified; a manifest's file is assembled from its chunks. Blocks from
    * the network are kept as they arrive, while the next ones are fetched, and announced once at the end.
+   * Progress ('fetching') counts the content's bytes read or fetched, once the size is known.
    */
-  async get (cidText: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+  async get (cidText: string, options: LongCallOptions<BlockProgress> = {}): Promise<Uint8Array> {
+    options.signal?.throwIfAborted()
     const writes = new WriteBehind(this.o.store)
     const keep = (found: Found): Found => {
       if (found.from !== undefined) writes.add(found.block)
@@ -158,6 +167,9 @@ export class BlockCoordinator {
     const cid = parseBlockCid(cidText)
     const { block, from } = keep(await this.block(cid, await this.o.store.get(cid), [], options.signal))
     const manifest = manifestIn(block.bytes)
+    const total = manifest?.size ?? block.bytes.byteLength
+    let loaded = manifest === undefined ? total : 0
+    options.onProgress?.({ phase: 'fetching', loaded, total })
     const chunks: VerifiedBlock[] = new Array<VerifiedBlock>(manifest?.blocks.length ?? 0)
     if (manifest !== undefined) {
       // Read at once, before the first write: a read queued behind the writes would wait for them.
@@ -168,7 +180,10 @@ export class BlockCoordinator {
       const worker = async (): Promise<void> => {
         while (next < manifest.blocks.length) {
           const i = next++
-          chunks[i] = keep(await this.block(manifest.blocks[i] as BlockCid, stored[i], preferred, options.signal)).block
+          const chunk = keep(await this.block(manifest.blocks[i] as BlockCid, stored[i], preferred, options.signal)).block
+          chunks[i] = chunk
+          loaded += chunk.bytes.byteLength
+          options.onProgress?.({ phase: 'fetching', loaded, total })
         }
       }
       await Promise.all(Array.from({ length: Math.min(CHUNK_CONCURRENCY, manifest.blocks.length) }, worker))
@@ -179,7 +194,7 @@ export class BlockCoordinator {
   }
 
   /** Peers the DHT names as providers of the CID (this node included when it holds the block). */
-  async providers (cidText: string, options: { signal?: AbortSignal } = {}): Promise<string[]> {
+  async providers (cidText: string, options: CancelOptions = {}): Promise<string[]> {
     const cid = parseBlockCid(cidText)
     // The DHT lists this node too once it has announced the block; it is named once, first.
     const found = (await this.dhtProviders(cid, new Set([this.o.signer.peerId]), options.signal)).map(p => p.peerId)
@@ -237,7 +252,7 @@ export class BlockCoordinator {
   }
 
   /** Asks this one peer for a block, without routing or failover: a spot-check of its storage (capability-prober.ts). */
-  async fetchFrom (peerId: string, cid: BlockCid, signal: AbortSignal): Promise<void> {
+  async fetchFrom (peerId: string, cid: BlockCid, { signal }: CancelOptions = {}): Promise<void> {
     await this.service.fetch(peerId, cid, signal)
   }
 

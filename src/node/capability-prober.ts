@@ -2,6 +2,7 @@ import { cidForBlock, type BlockCid } from '../core/blocks/cid.ts'
 import { HyperspaceError, PeerBusyError, UnservedClaimError } from '../core/errors.ts'
 import { validateChatRequest, type ValidChatRequest } from '../core/inference/request.ts'
 import type { CapabilityName } from '../core/capabilities.ts'
+import type { CancelOptions } from '../core/progress.ts'
 import type { CapabilityProber, ProbeOutcome } from '../core/pulse/ports.ts'
 
 /**
@@ -13,11 +14,11 @@ export interface ProbeJobs {
   /** The chat models the peer announces (capability registry). */
   announcedModels: (peer: string) => readonly string[]
   /** Runs the request on that peer; resolves with the text once its answer is done. */
-  complete: (peer: string, request: ValidChatRequest, signal: AbortSignal) => Promise<string>
+  complete: (peer: string, request: ValidChatRequest, options: CancelOptions) => Promise<string>
   /** Embeds on that peer with this node's embedding model; resolves with the number of vectors. */
-  embed: (peer: string, texts: string[], signal: AbortSignal) => Promise<number>
-  fetchBlock: (peer: string, cid: BlockCid, signal: AbortSignal) => Promise<void>
-  queryMemory: (peer: string, space: string, vector: Float32Array, signal: AbortSignal) => Promise<void>
+  embed: (peer: string, texts: string[], options: CancelOptions) => Promise<number>
+  fetchBlock: (peer: string, cid: BlockCid, options: CancelOptions) => Promise<void>
+  queryMemory: (peer: string, space: string, vector: Float32Array, options: CancelOptions) => Promise<void>
 }
 
 /** At most this many tokens: a check costs the peer a few tokens of generation, no more. */
@@ -46,19 +47,19 @@ export class NetworkCapabilityProber implements CapabilityProber {
         if (model === undefined) throw new UnservedClaimError(peer, capability, 'no chat model')
         // Sampled with a fresh seed, so that no cache can answer for a model the peer does not run.
         const request = validateChatRequest({ model, messages: [{ role: 'user', content: PROMPT }], max_tokens: PROBE_MAX_TOKENS, temperature: 1, seed: randomU32() })
-        await this.jobs.complete(peer, request, signal)
+        await this.jobs.complete(peer, request, { signal })
         return 'ok'
       }
       case 'embedding':
-        return await this.jobs.embed(peer, [PROBE_TEXT], signal) === 1 ? 'ok' : 'failed'
+        return await this.jobs.embed(peer, [PROBE_TEXT], { signal }) === 1 ? 'ok' : 'failed'
       case 'storage':
         // Nobody holds a block of fresh random bytes: a peer that stores answers `not-found`, one
         // whose storage is off refuses. This shows the store runs, not what it holds.
-        await this.jobs.fetchBlock(peer, await cidForBlock(crypto.getRandomValues(new Uint8Array(32))), signal)
+        await this.jobs.fetchBlock(peer, await cidForBlock(crypto.getRandomValues(new Uint8Array(32))), { signal })
         return 'failed'
       case 'memory': {
         const vector = new Float32Array(8).map(() => Math.random() + 0.1)
-        await this.jobs.queryMemory(peer, MEMORY_SPACE, vector, signal)
+        await this.jobs.queryMemory(peer, MEMORY_SPACE, vector, { signal })
         return 'ok'
       }
       default:

@@ -3,6 +3,7 @@ import { validateModelSpec, type EmbeddingModelSpec } from '../core/embedding/mo
 import { EmbeddingEngineError, type EmbeddingEngineErrorKind } from '../core/errors.ts'
 import { rpcClient, type RpcClient, type RpcFailure } from '../core/worker-rpc/client.ts'
 import type { RpcPort } from '../core/worker-rpc/messages.ts'
+import type { ByteProgress, CancelOptions, LongCallOptions } from '../core/progress.ts'
 import { embeddingErrors, type EmbeddingWireError, type EmbeddingWorkerApi, type LoadedEmbeddingModel } from '../../workers/embedding/protocol.ts'
 
 /** The model an embedder serves. */
@@ -13,11 +14,11 @@ export interface EmbedderModel {
 
 /** The embedding capability's engine as the node sees it: load one model, embed texts with it. */
 export interface Embedder {
-  /** Loads the model (loading the one already served resolves at once). */
-  load: (spec: EmbeddingModelSpec, signal?: AbortSignal) => Promise<EmbedderModel>
+  /** Loads the model (loading the one already served resolves at once); progress counts the bytes of its files. */
+  load: (spec: EmbeddingModelSpec, options?: LongCallOptions<ByteProgress>) => Promise<EmbedderModel>
   loaded: () => EmbedderModel | undefined
   /** One vector per text, in order. */
-  embed: (texts: string[], signal?: AbortSignal) => Promise<Float32Array[]>
+  embed: (texts: string[], options?: CancelOptions) => Promise<Float32Array[]>
   /** Ends the worker and frees the model's memory; a later load starts a new worker. */
   close: () => void
 }
@@ -72,11 +73,11 @@ export class WorkerEmbedder implements Embedder {
     this.webgpu = options.webgpu ?? true
   }
 
-  async load (spec: EmbeddingModelSpec, signal?: AbortSignal): Promise<EmbedderModel> {
+  async load (spec: EmbeddingModelSpec, { signal, onProgress }: LongCallOptions<ByteProgress> = {}): Promise<EmbedderModel> {
     const checked = validateModelSpec(spec)
     const model = { ...checked, url: absolute(checked.url), tokenizerUrl: absolute(checked.tokenizerUrl) }
-    // Progress is not shown, but it keeps the load's stall timeout from firing during a download.
-    const { id, dims } = await this.api().load(model, { threads: this.threads, webgpu: this.webgpu, signal, onProgress: () => {} })
+    // Always asked for, even when nobody shows it: progress keeps the load's stall timeout from firing during a download.
+    const { id, dims } = await this.api().load(model, { threads: this.threads, webgpu: this.webgpu, signal, onProgress: progress => { onProgress?.(progress) } })
     return { id, dims }
   }
 
@@ -85,7 +86,7 @@ export class WorkerEmbedder implements Embedder {
   }
 
   /** One vector per text, in order (unit length for the models this node ships); with no model loaded it fails with kind 'not-loaded'. */
-  async embed (texts: string[], signal?: AbortSignal): Promise<Float32Array[]> {
+  async embed (texts: string[], { signal }: CancelOptions = {}): Promise<Float32Array[]> {
     const checked = validateTexts(texts)
     if (checked.length === 0) return []
     const result = await this.api().embed([...checked], { signal })

@@ -15,6 +15,7 @@ import type { Availability } from '../core/capabilities.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { CapabilityGossip } from '../net/capability-gossip.ts'
 import type { Libp2p } from '@libp2p/interface'
+import type { CancelOptions } from '../core/progress.ts'
 
 export interface EmbeddingCoordinatorOptions extends JobContext {
   embedder: Embedder
@@ -124,7 +125,7 @@ export class EmbeddingCoordinator {
   /** On this device, loading the model first when it is not loaded yet. */
   private async embedHere (texts: string[], signal?: AbortSignal): Promise<{ dims: number, vectors: Float32Array[] }> {
     const { dims } = this.o.embedder.loaded() ?? await this.load()
-    return { dims, vectors: await this.o.embedder.embed(texts, signal) }
+    return { dims, vectors: await this.o.embedder.embed(texts, { signal }) }
   }
 
   /** One load at a time, shared by everyone waiting; a failed load is remembered until the next explicit try. */
@@ -156,12 +157,12 @@ export class EmbeddingCoordinator {
   }
 
   /** A task's shard on this device (loading the model first when needed). */
-  async shardHere (texts: string[], signal: AbortSignal): Promise<{ dims: number, vectors: Float32Array[] }> {
+  async shardHere (texts: string[], { signal }: CancelOptions = {}): Promise<{ dims: number, vectors: Float32Array[] }> {
     return await this.embedHere(validateTexts(texts), signal)
   }
 
   /** A task's shard on this one peer (the batch's failover is the orchestrator's), ending with the job's receipt. */
-  async shardOn (peerId: string, model: string, texts: string[], signal: AbortSignal): Promise<{ dims: number, vectors: Float32Array[], receipt: string }> {
+  async shardOn (peerId: string, model: string, texts: string[], { signal }: CancelOptions = {}): Promise<{ dims: number, vectors: Float32Array[], receipt: string }> {
     const { dims, vectors, receipt } = await retryLostStream(this.libp2p, peerId, async () => await this.service.request(peerId, model, texts, signal), { signal })
     return { dims, vectors, receipt: toHex(receipt.body.job) }
   }
@@ -172,7 +173,7 @@ export class EmbeddingCoordinator {
   }
 
   /** Embeds on this one peer with this node's model, without routing or failover: a spot-check (capability-prober.ts). */
-  async embedOn (peerId: string, texts: string[], signal: AbortSignal): Promise<number> {
+  async embedOn (peerId: string, texts: string[], { signal }: CancelOptions = {}): Promise<number> {
     return (await this.service.request(peerId, (await this.modelSpec()).id, texts, signal)).vectors.length
   }
 

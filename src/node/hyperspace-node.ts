@@ -84,14 +84,14 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
       state: () => models.state()
     }
     const create = async (request: NodeChatRequest, options?: { signal?: AbortSignal }): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> =>
-      await (await this.jobs()).inference.create(request, options?.signal)
+      await (await this.jobs()).inference.create(request, options)
     this.chat = { completions: { create } as ChatCompletionsApi }
     this.receipts = {
       recent: n => this.session?.receipts.recent(Math.max(0, Math.min(n, RECENT_RECEIPTS))) ?? [],
       state: () => this.session?.receipts.state() ?? { entries: 0, broken: null }
     }
     this.blocks = {
-      put: async bytes => await (await this.jobs()).blocks.put(bytes),
+      put: async (bytes, options) => await (await this.jobs()).blocks.put(bytes, options),
       get: async (cid, options) => await (await this.jobs()).blocks.get(cid, options),
       providers: async (cid, options) => await (await this.jobs()).blocks.providers(cid, options),
       stats: async () => await (await this.jobs()).blocks.stats()

@@ -24,6 +24,7 @@ import type { HyperspaceServices } from '../net/services.ts'
 import type { ModelHost } from './model-host.ts'
 import type { ReceiptBook } from './receipt-book.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { CancelOptions } from '../core/progress.ts'
 
 /** How long after the last answer served from the cache the caching capability counts as working. */
 const CACHE_WORKING_MS = 60 * 60_000
@@ -135,7 +136,7 @@ export class InferenceCoordinator {
     return this.providers.inDht()
   }
 
-  async create (input: NodeChatRequest, signal?: AbortSignal): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
+  async create (input: NodeChatRequest, { signal }: CancelOptions = {}): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
     const request = validateChatRequest(input)
     const route = input.route ?? 'auto'
     if (!['auto', 'local', 'network'].includes(route)) throw new InvalidRequestError('route must be auto, local or network')
@@ -192,14 +193,14 @@ export class InferenceCoordinator {
   }
 
   /** Runs a request on this one peer, without routing or failover: a spot-check of its inference (capability-prober.ts). */
-  async requestFrom (peerId: string, request: ValidChatRequest, signal: AbortSignal): Promise<string> {
+  async requestFrom (peerId: string, request: ValidChatRequest, { signal }: CancelOptions = {}): Promise<string> {
     let text = ''
     await this.service.request(peerId, request, delta => { text += delta }, signal)
     return text
   }
 
   /** A task's prompt on this one peer (the batch's failover is the orchestrator's), ending with the job's receipt. */
-  async completeOn (peerId: string, request: ValidChatRequest, signal: AbortSignal): Promise<{ text: string, receipt: string }> {
+  async completeOn (peerId: string, request: ValidChatRequest, { signal }: CancelOptions = {}): Promise<{ text: string, receipt: string }> {
     let text = ''
     const run = await retryLostStream(this.libp2p, peerId, async () => {
       text = ''
@@ -209,12 +210,12 @@ export class InferenceCoordinator {
   }
 
   /** A task's prompt on this device (cache first), when it holds the model. */
-  async completeHere (request: ValidChatRequest, signal: AbortSignal): Promise<string> {
+  async completeHere (request: ValidChatRequest, { signal }: CancelOptions = {}): Promise<string> {
     return (await this.runLocal(request, () => {}, signal)).completion.text
   }
 
   /** Peers that serve `model`, best first, from the first routing tier that knows any. */
-  async peersFor (model: string, exclude: ReadonlySet<string>, signal?: AbortSignal): Promise<string[]> {
+  async peersFor (model: string, exclude: ReadonlySet<string>, { signal }: CancelOptions = {}): Promise<string[]> {
     const without = new Set([...exclude, this.o.signer.peerId])
     const tiers: Tier[] = [
       async ex => this.registryProviders(model, ex),

@@ -14,6 +14,7 @@ import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { SignedVector, VectorStore } from '../storage/vector-store.ts'
 import type { Libp2p } from '@libp2p/interface'
+import type { CancelOptions } from '../core/progress.ts'
 
 export interface MemoryCoordinatorOptions {
   /** How job streams reach peers (see src/net/job-streams.ts). */
@@ -252,7 +253,7 @@ export class MemoryCoordinator implements MemoryApi {
    * on who does it. A key this node is no longer among the R closest for is handed off.
    */
   /** Queries this one peer, without its own store or the others: a spot-check of its memory (capability-prober.ts). */
-  async queryOn (peerId: string, space: string, vector: Float32Array, signal: AbortSignal): Promise<void> {
+  async queryOn (peerId: string, space: string, vector: Float32Array, { signal }: CancelOptions = {}): Promise<void> {
     await this.service.query(peerId, { space, vector, k: 1 }, signal)
   }
 

@@ -92,10 +92,10 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     // The checks are jobs: a check that comes before the coordinators are loaded waits for them.
     prober: new NetworkCapabilityProber({
       announcedModels: peer => gossip.get(peer)?.announcement.serving?.models ?? [],
-      complete: async (peer, request, signal) => await (await jobs.ready()).inference.requestFrom(peer, request, signal),
-      embed: async (peer, texts, signal) => await (await jobs.ready()).embedding.embedOn(peer, texts, signal),
-      fetchBlock: async (peer, cid, signal) => { await (await jobs.ready()).blocks.fetchFrom(peer, cid, signal) },
-      queryMemory: async (peer, space, vector, signal) => { await (await jobs.ready()).memory.queryOn(peer, space, vector, signal) }
+      complete: async (peer, request, options) => await (await jobs.ready()).inference.requestFrom(peer, request, options),
+      embed: async (peer, texts, options) => await (await jobs.ready()).embedding.embedOn(peer, texts, options),
+      fetchBlock: async (peer, cid, options) => { await (await jobs.ready()).blocks.fetchFrom(peer, cid, options) },
+      queryMemory: async (peer, space, vector, options) => { await (await jobs.ready()).memory.queryOn(peer, space, vector, options) }
     }),
     history: validatorHistory
   })

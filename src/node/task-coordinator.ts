@@ -122,8 +122,8 @@ export class TaskCoordinator {
         },
         run: async (worker, texts, signal) => {
           const out: { dims: number, vectors: Float32Array[], receipt?: string } = worker === self
-            ? await this.o.embedding.shardHere(texts, signal)
-            : await this.o.embedding.shardOn(worker, model, texts, signal)
+            ? await this.o.embedding.shardHere(texts, { signal })
+            : await this.o.embedding.shardOn(worker, model, texts, { signal })
           // A worker of another model is a failed worker; the shard goes to the next one.
           if (dims !== undefined && out.dims !== dims) throw new Error(`${worker} answered with ${out.dims} dimensions, not ${dims}`)
           dims = out.dims
@@ -140,12 +140,12 @@ export class TaskCoordinator {
       candidates: async (exclude, signal) => {
         const local = this.o.models.state().loaded.includes(model) && (!how.forPeer || this.o.inferenceServing())
         const here = !exclude.has(self) && local ? [self] : []
-        return [...here, ...await this.o.inference.peersFor(model, new Set([...exclude, ...how.exclude]), signal)]
+        return [...here, ...await this.o.inference.peersFor(model, new Set([...exclude, ...how.exclude]), { signal })]
       },
       run: async (worker, requests, signal) => {
         const answers = await Promise.all(requests.map(async request => worker === self
-          ? { text: await this.o.inference.completeHere(request, signal) }
-          : await this.o.inference.completeOn(worker, request, signal)))
+          ? { text: await this.o.inference.completeHere(request, { signal }) }
+          : await this.o.inference.completeOn(worker, request, { signal })))
         const receipt = answers.map(a => 'receipt' in a ? a.receipt : undefined).find(r => r !== undefined)
         return { results: answers.map(a => a.text), ...(receipt !== undefined ? { receipt } : {}) }
       }

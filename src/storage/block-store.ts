@@ -1,5 +1,6 @@
 import { BlockStoreFullError } from '../core/blocks/errors.ts'
 import type { BlockCid, VerifiedBlock } from '../core/blocks/cid.ts'
+import type { BlockProgress, LongCallOptions } from '../core/progress.ts'
 import type { HyperspaceDb } from './database.ts'
 
 /** The running totals, kept beside the blocks in the same transactions so they never disagree. */
@@ -47,8 +48,8 @@ function isQuotaExceeded (err: unknown): boolean {
 
 /**
  * Content-addressed blocks in IndexedDB under their CID, within a per-node byte quota. Writes are
- * all-or-nothing: a put that would pass the quota (ours, or the browser's own) stores none of its
- * blocks and leaves every stored block as it was.
+ * all-or-nothing: a put that would pass the quota (ours, or the browser's own) or is cancelled
+ * stores none of its blocks and leaves every stored block and the totals as they were.
  */
 export class BlockStore {
   constructor (private readonly db: HyperspaceDb, readonly quotaBytes: number) {}
@@ -56,8 +57,12 @@ export class BlockStore {
   /**
    * Stores the blocks (already-stored ones are skipped) and returns the bytes newly stored. Only
    * verified blocks are taken (cid.ts makes them), so nothing unverified ever lands in the store.
+   * Progress counts the bytes written ('storing'); an abort, seen between two writes, rolls the
+   * whole transaction back and rejects with the signal's reason.
    */
-  async put (blocks: readonly VerifiedBlock[]): Promise<number> {
+  async put (blocks: readonly VerifiedBlock[], options: LongCallOptions<BlockProgress> = {}): Promise<number> {
+    const { signal, onProgress } = options
+    signal?.throwIfAborted()
     const tx = blocksTransaction(this.db)
     const store = tx.objectStore('blocks')
     const settings = tx.objectStore('settings')
@@ -71,8 +76,15 @@ export class BlockStore {
       const added = [...fresh.values()].reduce((sum, bytes) => sum + bytes.byteLength, 0)
       if (usage.bytes + added > this.quotaBytes) throw new BlockStoreFullError(added, usage.bytes, this.quotaBytes)
       const now = Date.now()
-      // A copy: a subarray of a larger file would otherwise store the whole underlying buffer.
-      for (const [cid, bytes] of fresh) await store.put({ cid, bytes: bytes.slice(), storedAt: now })
+      let written = 0
+      for (const [cid, bytes] of fresh) {
+        signal?.throwIfAborted()
+        // A copy: a subarray of a larger file would otherwise store the whole underlying buffer.
+        await store.put({ cid, bytes: bytes.slice(), storedAt: now })
+        written += bytes.byteLength
+        onProgress?.({ phase: 'storing', loaded: written, total: added })
+      }
+      signal?.throwIfAborted()
       await settings.put({ count: usage.count + fresh.size, bytes: usage.bytes + added }, USAGE_KEY)
       await tx.done
       return added

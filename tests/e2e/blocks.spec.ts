@@ -1,6 +1,6 @@
 import { expect, test, type Page } from '@playwright/test'
 import { waitForFullMesh, type TestNode } from './nodes.ts'
-import { startNetwork, type TestNetwork } from './network.ts'
+import { sharedNetwork } from './network.ts'
 
 /**
  * Content-addressed storage (issue 5): three pages with the storage profile and a relay, which is the
@@ -8,17 +8,13 @@ import { startNetwork, type TestNetwork } from './network.ts'
  * the direct WebRTC connections, and every block is hashed against its CID before it is used.
  */
 
-let net: TestNetwork
 let a: TestNode
 let b: TestNode
 let c: TestNode
 const warnings = new Map<Page, string[]>()
 
-test.describe.configure({ mode: 'serial' })
-
-test.beforeAll(async ({ browser }) => {
-  net = await startNetwork(browser, ['&profile=storage', '&profile=storage', '&profile=storage'])
-  ;[a, b, c] = net.nodes as [TestNode, TestNode, TestNode]
+sharedNetwork(['&profile=storage', '&profile=storage', '&profile=storage'], async started => {
+  ;[a, b, c] = started.nodes as [TestNode, TestNode, TestNode]
   for (const node of [a, b, c]) {
     const seen: string[] = []
     warnings.set(node.page, seen)
@@ -26,8 +22,6 @@ test.beforeAll(async ({ browser }) => {
   }
   await waitForFullMesh([a, b, c])
 })
-
-test.afterAll(async () => { await net?.close() })
 
 interface Digest { size: number, sha256: string }
 

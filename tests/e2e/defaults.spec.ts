@@ -1,7 +1,7 @@
 import { expect, test, type Locator, type Page } from '@playwright/test'
 import { proposeProfile } from '../../src/core/hardware.ts'
 import { statusOf, waitForFullMesh, type TestNode } from './nodes.ts'
-import { startNetwork, type TestNetwork } from './network.ts'
+import { sharedNetwork } from './network.ts'
 import type { ChatCompletion } from '../../src/core/inference/chat.ts'
 import type { MemoryPutResult, MemoryQueryResult } from '../../src/node/api.ts'
 
@@ -12,18 +12,10 @@ import type { MemoryPutResult, MemoryQueryResult } from '../../src/node/api.ts'
  */
 const MODEL = 'stories260K'
 
-let net: TestNetwork
 let a: TestNode
 let b: TestNode
 
-test.describe.configure({ mode: 'serial' })
-
-test.beforeAll(async ({ browser }) => {
-  net = await startNetwork(browser, ['', ''])
-  ;[a, b] = net.nodes as [TestNode, TestNode]
-})
-
-test.afterAll(async () => { await net?.close() })
+sharedNetwork(['', ''], started => { [a, b] = started.nodes as [TestNode, TestNode] })
 
 function modelRow (page: Page): Locator {
   return page.locator(`[data-testid="model-row"][data-model-id="${MODEL}"]`)

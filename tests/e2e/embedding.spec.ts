@@ -4,7 +4,7 @@ import { expect, test, type Page } from '@playwright/test'
 import { defaultModelsDir } from '../../scripts/serve-plugin.ts'
 import { cosine } from '../../src/core/embedding/vectors.ts'
 import { statusOf, waitForNode, type TestNode } from './nodes.ts'
-import { startNetwork, type TestNetwork } from './network.ts'
+import { sharedNetwork, type TestNetwork } from './network.ts'
 import type { PullProgress } from '../../src/core/models/catalog.ts'
 import type { EmbedOptions, EmbedResult } from '../../src/node/api.ts'
 
@@ -26,14 +26,10 @@ let net: TestNetwork
 let a: TestNode
 let b: TestNode
 
-test.describe.configure({ mode: 'serial' })
-
-test.beforeAll(async ({ browser }) => {
-  net = await startNetwork(browser, ['&profile=embedding', '&profile=storage'])
-  ;[a, b] = net.nodes as [TestNode, TestNode]
+sharedNetwork(['&profile=embedding', '&profile=storage'], started => {
+  net = started
+  ;[a, b] = started.nodes as [TestNode, TestNode]
 })
-
-test.afterAll(async () => { await net?.close() })
 
 async function embed (page: Page, texts: string[], options: Omit<EmbedOptions, 'signal'>): Promise<EmbedResult> {
   return await page.evaluate(async ([t, o]) => {

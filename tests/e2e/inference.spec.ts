@@ -1,6 +1,6 @@
 import { expect, test, type Page } from '@playwright/test'
 import { statusOf, type TestNode } from './nodes.ts'
-import { startNetwork, type TestNetwork } from './network.ts'
+import { sharedNetwork, type TestNetwork } from './network.ts'
 import type { ChatCompletion, NodeChatRequest } from '../../src/core/inference/chat.ts'
 
 /**
@@ -14,14 +14,10 @@ let net: TestNetwork
 let a: TestNode
 let b: TestNode
 
-test.describe.configure({ mode: 'serial' })
-
-test.beforeAll(async ({ browser }) => {
-  net = await startNetwork(browser, ['&profile=inference', '&profile=storage'])
-  ;[a, b] = net.nodes as [TestNode, TestNode]
+sharedNetwork(['&profile=inference', '&profile=storage'], started => {
+  net = started
+  ;[a, b] = started.nodes as [TestNode, TestNode]
 })
-
-test.afterAll(async () => { await net?.close() })
 
 async function pull (page: Page): Promise<void> {
   await page.evaluate(async model => { await window.hyperspace?.models.pull(model) }, MODEL)

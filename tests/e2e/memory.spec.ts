@@ -1,6 +1,6 @@
 import { expect, test, type Page } from '@playwright/test'
 import { waitForFullMesh, type TestNode } from './nodes.ts'
-import { startNetwork, type TestNetwork } from './network.ts'
+import { sharedNetwork } from './network.ts'
 import type { MemoryPutResult, MemoryQueryResult } from '../../src/node/api.ts'
 
 /**
@@ -14,21 +14,15 @@ const TEXTS: Record<string, string> = {
   football: 'the football match ended in a draw'
 }
 
-let net: TestNetwork
 let nodes: TestNode[]
 let a: TestNode
 let b: TestNode
 let d: TestNode
 
-test.describe.configure({ mode: 'serial' })
-
-test.beforeAll(async ({ browser }) => {
-  net = await startNetwork(browser, ['&profile=full', '&profile=storage', '&profile=storage', '&profile=storage'])
-  nodes = net.nodes
+sharedNetwork(['&profile=full', '&profile=storage', '&profile=storage', '&profile=storage'], started => {
+  nodes = started.nodes
   ;[a, b, , d] = nodes as [TestNode, TestNode, TestNode, TestNode]
 })
-
-test.afterAll(async () => { await net?.close() })
 
 async function held (page: Page): Promise<number> {
   return await page.evaluate(() => window.hyperspace?.memory.held() ?? -1)

@@ -1,6 +1,6 @@
 import { openNode, type TestNode } from './nodes.ts'
 import { startRelayProcess, type RelayProcess, type RelayProcessOptions } from './relay-process.ts'
-import type { Browser } from '@playwright/test'
+import { test, type Browser } from '@playwright/test'
 
 /** A relay and pages on it, as most specs begin. */
 export interface TestNetwork {
@@ -32,4 +32,18 @@ export async function startNetwork (browser: Browser, extras: string[], relayOpt
       await relay.stop()
     }
   }
+}
+
+/**
+ * The network a serial spec shares: started before its first test, when `onStart` names its pages
+ * (and prepares them), and closed after its last.
+ */
+export function sharedNetwork (extras: string[], onStart: (net: TestNetwork) => void | Promise<void>): void {
+  let net: TestNetwork | undefined
+  test.describe.configure({ mode: 'serial' })
+  test.beforeAll(async ({ browser }) => {
+    net = await startNetwork(browser, extras)
+    await onStart(net)
+  })
+  test.afterAll(async () => { await net?.close() })
 }

@@ -1,6 +1,6 @@
 import { expect, test, type Page } from '@playwright/test'
 import type { TestNode } from './nodes.ts'
-import { startNetwork, type TestNetwork } from './network.ts'
+import { sharedNetwork } from './network.ts'
 import type { ChatCompletion } from '../../src/core/inference/chat.ts'
 
 /**
@@ -13,18 +13,10 @@ const MODEL = 'stories260K'
 const PROMPT = 'Once upon a time'
 const MAX_TOKENS = 24
 
-let net: TestNetwork
 let a: TestNode
 let b: TestNode
 
-test.describe.configure({ mode: 'serial' })
-
-test.beforeAll(async ({ browser }) => {
-  net = await startNetwork(browser, ['&profile=inference', '&profile=storage'])
-  ;[a, b] = net.nodes as [TestNode, TestNode]
-})
-
-test.afterAll(async () => { await net?.close() })
+sharedNetwork(['&profile=inference', '&profile=storage'], started => { [a, b] = started.nodes as [TestNode, TestNode] })
 
 /** The `pulse` event is checked with 6-second rounds in pulse.spec.ts; here a round takes 90 s. */
 const EVENTS = ['status', 'peers', 'models', 'receipts'] as const

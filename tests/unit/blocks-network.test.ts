@@ -1,30 +1,28 @@
 import '../../src/relay/polyfills.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
-import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
-import { yamux } from '@libp2p/yamux'
 import { encode } from 'cborg'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { type Libp2p } from 'libp2p'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { BLOCK_MAX_BYTES, blockOf, cidForBlock, parseBlockCid, verifyBlock } from '../../src/core/blocks/cid.ts'
-import { decodeManifest } from '../../src/core/blocks/file.ts'
+import { BLOCK_MAX_BYTES, cidForBlock, parseBlockCid } from '../../src/core/blocks/cid.ts'
+import { chunkFile, decodeManifest } from '../../src/core/blocks/file.ts'
 import { BlockNotFoundError, BlockStoreFullError, PeerLacksBlockError, RemoteBlockError } from '../../src/core/blocks/errors.ts'
 import {
   BLOCKS_PROTOCOL, BLOCKS_SERVER_FRAME_MAX_BYTES, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame
 } from '../../src/core/wire/blocks.ts'
-import { BlockHashMismatchError, MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
+import { MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
 import { equalBytes, utf8 } from '../../src/core/crypto/bytes.ts'
 import { systemScheduler } from '../../src/core/scheduler.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { BlockCoordinator } from '../../src/node/block-coordinator.ts'
 import { BlockStore } from '../../src/storage/block-store.ts'
 import { closeAll, openDb } from './helpers.ts'
+import type { BlockProgress } from '../../src/core/progress.ts'
 import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import type { HyperspaceDb } from '../../src/storage/database.ts'
 import type { PrivateKey, Stream } from '@libp2p/interface'
+import { connect, memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real BlockCoordinator,
@@ -47,14 +45,7 @@ interface TestNode {
 }
 
 async function makeLibp2p (name: string, privateKey?: PrivateKey): Promise<Libp2p> {
-  return await createLibp2p({
-    privateKey: privateKey ?? await generateKeyPair('Ed25519'),
-    addresses: { listen: [`/memory/${name}-${crypto.randomUUID()}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  })
+  return await memoryLibp2p(name, { privateKey })
 }
 
 async function makeNode (name: string, quota = QUOTA): Promise<TestNode> {
@@ -117,13 +108,9 @@ beforeAll(async () => {
   evil = await makeLibp2p('evil', evilKey)
   await evil.handle(BLOCKS_PROTOCOL, stream => { evilHandler(stream).catch(() => {}) })
   for (const [x, y] of [[a, b], [a, c], [b, c]] as const) {
-    const addr = y.libp2p.getMultiaddrs()[0]
-    if (addr === undefined) throw new Error('no listen address')
-    await x.libp2p.dial(addr)
+    await connect(x.libp2p, y.libp2p)
   }
-  const evilAddr = evil.getMultiaddrs()[0]
-  if (evilAddr === undefined) throw new Error('no listen address')
-  await c.libp2p.dial(evilAddr)
+  await connect(c.libp2p, evil)
 }, 20_000)
 
 afterAll(async () => {
@@ -165,46 +152,6 @@ describe('the blocks wire format', () => {
   })
 })
 
-describe('BlockStore', () => {
-  it('stores, lists with sizes, counts bytes, deletes, and skips blocks it holds', async () => {
-    const store = new BlockStore(await openDb(), 10_000)
-    const one = utf8('one block')
-    const block = await blockOf(one)
-    const { cid } = block
-    expect(await store.put([block])).toBe(one.byteLength)
-    expect(await store.put([block])).toBe(0)
-    expect(await store.has(cid)).toBe(true)
-    expect(await store.get(cid)).toEqual(one)
-    expect(await store.list()).toMatchObject([{ cid: cid.toString(), size: one.byteLength }])
-    expect(await store.usage()).toEqual({ count: 1, bytes: one.byteLength })
-    expect(await store.delete(cid)).toBe(true)
-    expect(await store.delete(cid)).toBe(false)
-    expect(await store.usage()).toEqual({ count: 0, bytes: 0 })
-  })
-
-  it('takes only verified blocks: a CID with bytes that were not hashed to it does not type-check', async () => {
-    const cid = await cidForBlock(utf8('real'))
-    const putUnverified = async (store: BlockStore): Promise<number> =>
-      // @ts-expect-error a CID and bytes become a VerifiedBlock only through verifyBlock, which hashes them
-      await store.put([{ cid, bytes: utf8('fake') }])
-    expect(putUnverified).toBeTypeOf('function')
-    await expect(verifyBlock(cid, utf8('fake'))).rejects.toThrow(BlockHashMismatchError)
-  })
-
-  it('throws BlockStoreFullError past its quota and keeps every block it held', async () => {
-    const store = new BlockStore(await openDb(), 3_000)
-    const first = randomBytes(2_000)
-    const kept = await blockOf(first)
-    const firstCid = kept.cid
-    await store.put([kept])
-    const err = await store.put([await blockOf(randomBytes(2_000))]).catch((e: unknown) => e)
-    expect(err).toBeInstanceOf(BlockStoreFullError)
-    expect((err as BlockStoreFullError).code).toBe('ERR_BLOCK_STORE_FULL')
-    expectSame(await store.get(firstCid), first)
-    expect(await store.usage()).toEqual({ count: 1, bytes: 2_000 })
-  })
-})
-
 describe('BlockCoordinator between real libp2p nodes', () => {
   it('a block put on A is fetched by C with its hash verified, kept by C, and paid for with a storage receipt', async () => {
     const bytes = randomBytes(300_000)
@@ -232,6 +179,31 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     const manifest = decodeManifest(await c.store.get(parseBlockCid(cid)) ?? new Uint8Array())
     const [kept, held] = [await c.store.getMany(manifest.blocks), await b.store.getMany(manifest.blocks)]
     expect(kept.every((chunk, i) => chunk !== undefined && equalBytes(chunk, held[i] ?? new Uint8Array()))).toBe(true)
+  })
+
+  it('a get reports the bytes fetched up to the total, a put its hashing then its storing', async () => {
+    const bytes = randomBytes(2 * BLOCK_MAX_BYTES + 1_000)
+    const put: BlockProgress[] = []
+    const cid = await a.blocks.put(bytes, { onProgress: p => { put.push(p) } })
+    expect(put.filter(p => p.phase === 'hashing').map(p => p.loaded)).toEqual([BLOCK_MAX_BYTES, 2 * BLOCK_MAX_BYTES, bytes.byteLength])
+    expect(put.at(-1)).toMatchObject({ phase: 'storing' })
+    expect(put.at(-1)?.loaded).toBe(put.at(-1)?.total)
+    const got: BlockProgress[] = []
+    expectSame(await c.blocks.get(cid, { onProgress: p => { got.push(p) } }), bytes)
+    expect(got.every(p => p.phase === 'fetching' && p.total === bytes.byteLength)).toBe(true)
+    expect(got.map(p => p.loaded)).toEqual([...got.map(p => p.loaded)].sort((x, y) => x - y))
+    expect(got.at(-1)?.loaded).toBe(bytes.byteLength)
+  })
+
+  it('a put cancelled while it hashes stores and announces nothing', async () => {
+    const bytes = randomBytes(3 * BLOCK_MAX_BYTES)
+    const before = await b.blocks.stats()
+    const controller = new AbortController()
+    const put = b.blocks.put(bytes, { signal: controller.signal, onProgress: p => { if (p.phase === 'hashing') controller.abort() } })
+    await expect(put).rejects.toMatchObject({ name: 'AbortError' })
+    expect(await b.blocks.stats()).toEqual(before)
+    const file = await chunkFile(bytes)
+    expect(await b.store.has(file.manifest.cid)).toBe(false)
   })
 
   it('content that is itself a manifest comes back unchanged', async () => {

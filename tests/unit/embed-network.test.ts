@@ -1,12 +1,8 @@
 import '../../src/relay/polyfills.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
-import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { yamux } from '@libp2p/yamux'
 import { encode } from 'cborg'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { type Libp2p } from 'libp2p'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { EMBED_LIMITS } from '../../src/core/embedding/limits.ts'
 import {
@@ -31,6 +27,7 @@ import { EmbedService, type LocalEmbedding } from '../../src/net/embed-service.t
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import { rejectionOf, until } from './waiting.ts'
+import { connect, memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real EmbedService.
@@ -68,14 +65,7 @@ const engine: Run = async texts => ({ dims: DIMS, vectors: texts.map(vectorOf) }
 
 async function makeNode (name: string): Promise<TestNode> {
   const key = await generateKeyPair('Ed25519')
-  const libp2p = await createLibp2p({
-    privateKey: key,
-    addresses: { listen: [`/memory/${name}-${crypto.randomUUID()}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  })
+  const libp2p = await memoryLibp2p(name, { privateKey: key })
   const signer = pulseSigner(key)
   const queue = new JobQueue(1, 1, name)
   const node = { signer, peerId: signer.peerId, libp2p, queue, receipts: [], runs: 0, models: [MODEL], clockOffset: 0, run: engine } as unknown as TestNode
@@ -104,9 +94,7 @@ let c: TestNode // another client
 beforeAll(async () => {
   [a, b, c] = await Promise.all([makeNode('a'), makeNode('b'), makeNode('c')])
   for (const x of [b, c]) {
-    const addr = a.libp2p.getMultiaddrs()[0]
-    if (addr === undefined) throw new Error('no listen address')
-    await x.libp2p.dial(addr)
+    await connect(x.libp2p, a.libp2p)
   }
   for (const node of [a, b, c]) await node.service.start()
 }, 20_000)

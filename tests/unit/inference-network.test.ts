@@ -2,12 +2,8 @@ import '../../src/relay/polyfills.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { encode } from 'cborg'
-import { identify } from '@libp2p/identify'
-import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { yamux } from '@libp2p/yamux'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { type Libp2p } from 'libp2p'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
   BadSignatureError,
@@ -49,6 +45,7 @@ import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import { rejectionOf, sleep, until } from './waiting.ts'
+import { connect, memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux, GossipSub) running the real
@@ -109,14 +106,7 @@ function generator (delayMs = 2): Run {
 
 async function makeNode (name: string): Promise<TestNode> {
   const key = await generateKeyPair('Ed25519')
-  const libp2p = await createLibp2p({
-    privateKey: key,
-    addresses: { listen: [`/memory/${name}-${crypto.randomUUID()}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify(), pubsub: hyperspaceGossip({ colocationPenalty: false }) }
-  }) as unknown as Libp2p<HyperspaceServices>
+  const libp2p = await memoryLibp2p(name, { privateKey: key, services: { pubsub: hyperspaceGossip({ colocationPenalty: false }) } }) as unknown as Libp2p<HyperspaceServices>
   const signer = pulseSigner(key)
   const queue = new JobQueue(1, 1, name)
   const node = { name, key, signer, peerId: signer.peerId, libp2p, queue, receipts: [], runs: 0, models: [MODEL], clockOffset: 0, run: generator() } as unknown as TestNode
@@ -150,9 +140,7 @@ let c: TestNode // another client, and a third gossip peer
 beforeAll(async () => {
   [a, b, c] = await Promise.all([makeNode('a'), makeNode('b'), makeNode('c')])
   for (const [x, y] of [[a, b], [a, c], [b, c]] as Array<[TestNode, TestNode]>) {
-    const addr = y.libp2p.getMultiaddrs()[0]
-    if (addr === undefined) throw new Error('no listen address')
-    await x.libp2p.dial(addr)
+    await connect(x.libp2p, y.libp2p)
   }
   for (const node of [a, b, c]) {
     await node.service.start()
@@ -578,9 +566,7 @@ describe('ReceiptGossip between real nodes', () => {
   beforeAll(async () => {
     mallory = await makeNode('mallory')
     for (const honest of [a, b, c]) {
-      const addr = honest.libp2p.getMultiaddrs()[0]
-      if (addr === undefined) throw new Error('no listen address')
-      await mallory.libp2p.dial(addr)
+      await connect(mallory.libp2p, honest.libp2p)
     }
     await mallory.gossip.start()
     await until(() => [a, b, c, mallory].every(n => n.libp2p.services.pubsub.getSubscribers(topic()).length === 3), 'receipt topic subscriptions with mallory')

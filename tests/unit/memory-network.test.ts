@@ -7,7 +7,8 @@ import { holdersFor, keyHash } from '../../src/core/memory/placement.ts'
 import { verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { VectorStore, type SignedVector } from '../../src/storage/vector-store.ts'
 import { closeAll, openDb } from './helpers.ts'
-import { DIMS, MODEL, NETWORK, connect, makeNode, rawRequest, registry, sendPut, signedPut, startAll, stopNode, type TestNode } from './memory-nodes.ts'
+import { DIMS, MODEL, NETWORK, makeNode, rawRequest, registry, sendPut, signedPut, startAll, stopNode, type TestNode } from './memory-nodes.ts'
+import { connect } from './memory-libp2p.ts'
 import { rejectionOf, until } from './waiting.ts'
 
 afterAll(() => { closeAll() })

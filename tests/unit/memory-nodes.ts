@@ -1,12 +1,8 @@
 import '../../src/relay/polyfills.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { identify } from '@libp2p/identify'
-import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
 import { lpStream } from '@libp2p/utils'
-import { yamux } from '@libp2p/yamux'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { type Libp2p } from 'libp2p'
 import {
   decodeMemoryResponse, encodeMemoryRequest, MEMORY_PROTOCOL, MEMORY_RESPONSE_MAX_BYTES, signMemoryPut, type MemoryPut, type MemoryPutBody, type MemoryResponse
 } from '../../src/core/wire/memory.ts'
@@ -19,6 +15,7 @@ import { openDb } from './helpers.ts'
 import { until } from './waiting.ts'
 import type { MemoryBudgetLimits } from '../../src/core/memory/limits.ts'
 import type { PrivateKey } from '@libp2p/interface'
+import { connect, memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux), each running the real
@@ -71,14 +68,7 @@ export async function embed (texts: string[]): Promise<{ model: string, vectors:
 
 /** A bare libp2p node on the memory transport: the tests' attacker speaks the protocol through it by hand. */
 export async function makeLibp2p (name: string, key?: PrivateKey): Promise<Libp2p> {
-  return await createLibp2p({
-    privateKey: key ?? await generateKeyPair('Ed25519'),
-    addresses: { listen: [`/memory/${name}-${crypto.randomUUID()}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  })
+  return await memoryLibp2p(name, { privateKey: key })
 }
 
 export async function makeNode (name: string, options: TestNodeOptions = {}, store?: VectorStore): Promise<TestNode> {
@@ -117,12 +107,6 @@ export async function startAll (nodes: TestNode[], holding: (node: TestNode) => 
   await until(() => nodes.filter(holding).every(n => n.store.loaded), 'the stores to load')
   for (const node of nodes.filter(holding)) registry.set(node.peerId, Date.now())
   for (const node of nodes) node.memory.peersChanged()
-}
-
-export async function connect (from: Libp2p, to: Libp2p): Promise<void> {
-  const addr = to.getMultiaddrs()[0]
-  if (addr === undefined) throw new Error('no listen address')
-  await from.dial(addr)
 }
 
 export async function stopNode (node: TestNode): Promise<void> {

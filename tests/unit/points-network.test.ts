@@ -1,10 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createLibp2p } from 'libp2p'
-import { identify } from '@libp2p/identify'
-import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
-import { yamux } from '@libp2p/yamux'
 import { ReferenceProver } from '../../src/core/pulse/reference-prover.ts'
 import { readAttestation } from '../../src/core/pulse/attestation.ts'
 import { systemScheduler } from '../../src/core/scheduler.ts'
@@ -17,6 +11,7 @@ import { sleep } from './waiting.ts'
 import type { CheckRules } from '../../src/core/points-proof/check.ts'
 import type { ProofHistory } from '../../src/core/points-proof/prove.ts'
 import type { Libp2p } from '@libp2p/interface'
+import { memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Points proofs between real libp2p nodes (memory transport, real GossipSub and pulse): a node asks
@@ -69,14 +64,7 @@ describe('points proofs between real libp2p nodes', () => {
       await service.start()
       services.set(n.name, service)
     }
-    mute = await createLibp2p({
-      privateKey: await generateKeyPair('Ed25519'),
-      addresses: { listen: [`/memory/mute-${crypto.randomUUID()}`] },
-      transports: [memory()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify() }
-    })
+    mute = await memoryLibp2p('mute')
     await node('honest-a').libp2p.dial(mute.getMultiaddrs()[0] as Parameters<Libp2p['dial']>[0])
     // Checked a few times a round, not more: the machine runs the whole pulse of six nodes meanwhile.
     const deadline = Date.now() + 24 * ROUND_MS

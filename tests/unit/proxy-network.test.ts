@@ -1,11 +1,7 @@
 import '../../src/relay/polyfills.ts'
 import { createServer, type Server } from 'node:http'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
-import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
-import { yamux } from '@libp2p/yamux'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { type Libp2p } from 'libp2p'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { PeerBusyError, ProxyHostRefusedError, ProxyOffError, ProxyPrivateTargetError, ProxyRedirectError, ProxyTooLargeError } from '../../src/core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../../src/core/jobs/admission.ts'
@@ -17,6 +13,7 @@ import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { FetchProxyFetcher } from '../../src/node/proxy-fetcher.ts'
 import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import { rejectionOf, until } from './waiting.ts'
+import { connect, memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real ProxyService
@@ -40,14 +37,7 @@ interface TestNode {
 
 async function makeNode (name: string): Promise<TestNode> {
   const key = await generateKeyPair('Ed25519')
-  const libp2p = await createLibp2p({
-    privateKey: key,
-    addresses: { listen: [`/memory/${name}-${crypto.randomUUID()}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  })
+  const libp2p = await memoryLibp2p(name, { privateKey: key })
   const signer = pulseSigner(key)
   const node = { peerId: signer.peerId, libp2p, receipts: [], served: [], serving: true, dev: true, hosts: NO_HOST_LISTS } as unknown as TestNode
   node.service = new ProxyService(libp2p, {
@@ -86,9 +76,7 @@ beforeAll(async () => {
   const address = server.address()
   origin = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
   ;[a, b] = await Promise.all([makeNode('a'), makeNode('b')])
-  const addr = a.libp2p.getMultiaddrs()[0]
-  if (addr === undefined) throw new Error('no listen address')
-  await b.libp2p.dial(addr)
+  await connect(b.libp2p, a.libp2p)
   for (const node of [a, b]) await node.service.start()
 }, 20_000)
 

@@ -1,13 +1,9 @@
 import '../../src/relay/polyfills.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
-import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
 import { lpStream } from '@libp2p/utils'
-import { yamux } from '@libp2p/yamux'
 import { encode } from 'cborg'
 import fc from 'fast-check'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { type Libp2p } from 'libp2p'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cidForBlock, type BlockCid } from '../../src/core/blocks/cid.ts'
 import { BLOCKS_PROTOCOL, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame } from '../../src/core/wire/blocks.ts'
@@ -29,6 +25,7 @@ import type { ValidChatRequest } from '../../src/core/inference/request.ts'
 import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import type { Stream } from '@libp2p/interface'
 import { rejectionOf, sleep, until } from './waiting.ts'
+import { memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Streams against peers that break the rules: real libp2p nodes (memory transport, noise, yamux) run
@@ -48,14 +45,7 @@ interface Peer {
 
 async function makePeer (name: string): Promise<Peer> {
   const privateKey = await generateKeyPair('Ed25519')
-  const libp2p = await createLibp2p({
-    privateKey,
-    addresses: { listen: [`/memory/${name}-${crypto.randomUUID()}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  })
+  const libp2p = await memoryLibp2p(name, { privateKey })
   return { libp2p, signer: pulseSigner(privateKey) }
 }
 

@@ -1,10 +1,6 @@
 import '../../src/relay/polyfills.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
-import { memory } from '@libp2p/memory'
-import { noise } from '@libp2p/noise'
-import { yamux } from '@libp2p/yamux'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import { type Libp2p } from 'libp2p'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { MalformedMessageError, PeerBusyError } from '../../src/core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../../src/core/jobs/admission.ts'
@@ -16,6 +12,7 @@ import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { TaskService, type OrchestratedTask, type PartSink } from '../../src/net/task-service.ts'
 import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import { rejectionOf } from './waiting.ts'
+import { connect, memoryLibp2p } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real TaskService:
@@ -60,14 +57,7 @@ const honest: Run = async (task, _client, signal, part) => {
 
 async function makeNode (name: string): Promise<TestNode> {
   const key = await generateKeyPair('Ed25519')
-  const libp2p = await createLibp2p({
-    privateKey: key,
-    addresses: { listen: [`/memory/${name}-${crypto.randomUUID()}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  })
+  const libp2p = await memoryLibp2p(name, { privateKey: key })
   const signer = pulseSigner(key)
   const node = { peerId: signer.peerId, libp2p, receipts: [], serving: true, run: honest } as unknown as TestNode
   node.service = new TaskService(libp2p, {
@@ -89,9 +79,7 @@ let b: TestNode // hands it a batch
 
 beforeAll(async () => {
   [a, b] = await Promise.all([makeNode('a'), makeNode('b')])
-  const addr = a.libp2p.getMultiaddrs()[0]
-  if (addr === undefined) throw new Error('no listen address')
-  await b.libp2p.dial(addr)
+  await connect(b.libp2p, a.libp2p)
   for (const node of [a, b]) await node.service.start()
 }, 20_000)
 

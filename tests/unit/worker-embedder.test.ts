@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { MODEL2VEC_TOKENIZATION, type EmbeddingModelSpec } from '../../src/core/embedding/models.ts'
 import { EmbeddingEngineError, EmbeddingInputError } from '../../src/core/errors.ts'
 import { serveRpc } from '../../src/core/worker-rpc/host.ts'
+import type { ByteProgress } from '../../src/core/progress.ts'
 import { WorkerEmbedder } from '../../src/node/embedder.ts'
 import { embeddingErrors, type EmbeddingWorkerApi } from '../../workers/embedding/protocol.ts'
 import { workerChannel } from './worker-channel.ts'
@@ -17,6 +18,7 @@ function fakeWorker (): { embedder: WorkerEmbedder, release: () => void, loads: 
     async load (model, options) {
       loads++
       options.onProgress?.({ loaded: 1, total: 2 })
+      options.onProgress?.({ loaded: 2, total: 2 })
       await new Promise<void>(resolve => { release = resolve })
       return { id: model.id, dims: model.dims, backend: 'wasm', threads: options.threads, ms: 1 }
     },
@@ -48,10 +50,22 @@ describe('WorkerEmbedder over the worker RPC', () => {
     expect(embedder.loaded()).toBeUndefined()
   })
 
+  it('hands the download progress of a load to the caller, in order', async () => {
+    const { embedder, release, loads } = fakeWorker()
+    const events: ByteProgress[] = []
+    const loading = embedder.load(SPEC, { onProgress: p => { events.push(p) } })
+    await expect.poll(loads).toBe(1)
+    await expect.poll(() => events.length).toBe(2)
+    release()
+    await loading
+    expect(events).toEqual([{ loaded: 1, total: 2 }, { loaded: 2, total: 2 }])
+    embedder.close()
+  })
+
   it('an aborted load fails at once, and the model it loaded anyway is the one served', async () => {
     const { embedder, release, loads } = fakeWorker()
     const controller = new AbortController()
-    const loading = embedder.load(SPEC, controller.signal)
+    const loading = embedder.load(SPEC, { signal: controller.signal })
     await expect.poll(loads).toBe(1)
     controller.abort()
     await expect(loading).rejects.toMatchObject({ kind: 'aborted' })

@@ -1,8 +1,8 @@
 /// <reference lib="webworker" />
-import type { InferenceSession } from 'onnxruntime-web'
 import cpuWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url&no-inline'
 import gpuWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm?url&no-inline'
 import type { Int64TensorConstructor } from './embedder.ts'
+import type { OrtSession } from './embedding-api.ts'
 import type { EmbeddingBackend } from './protocol.ts'
 
 /**
@@ -14,14 +14,6 @@ import type { EmbeddingBackend } from './protocol.ts'
  */
 
 type Ort = typeof import('onnxruntime-web')
-
-export interface OrtSession {
-  session: InferenceSession
-  Tensor: Int64TensorConstructor
-  backend: EmbeddingBackend
-  /** WASM threads ORT actually runs with. */
-  threads: number
-}
 
 const builds = new Map<EmbeddingBackend, Promise<Ort>>()
 

@@ -1,5 +1,6 @@
 import { decodeMessage, encodeMessage } from '../wire/cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
+import type { BlockProgress, LongCallOptions } from '../progress.ts'
 import { BLOCK_MAX_BYTES, blockCidFromBytes, blockOf, type BlockCid, type VerifiedBlock } from './cid.ts'
 
 /**
@@ -31,11 +32,18 @@ function checkShape (size: number, chunkSize: number, chunks: number): void {
   if (chunks !== Math.ceil(size / chunkSize)) throw new MalformedMessageError(`${chunks} chunks cannot hold ${size} bytes in chunks of ${chunkSize}`)
 }
 
-export async function chunkFile (bytes: Uint8Array, chunkSize = BLOCK_MAX_BYTES): Promise<ChunkedFile> {
+/** Hashes the chunks one after another ('hashing' progress in bytes); an abort is seen between two chunks. */
+export async function chunkFile (bytes: Uint8Array, chunkSize = BLOCK_MAX_BYTES, options: LongCallOptions<BlockProgress> = {}): Promise<ChunkedFile> {
   const count = Math.ceil(bytes.byteLength / chunkSize)
   checkShape(bytes.byteLength, chunkSize, count)
   const blocks: VerifiedBlock[] = []
-  for (let offset = 0; offset < bytes.byteLength; offset += chunkSize) blocks.push(await blockOf(bytes.subarray(offset, offset + chunkSize)))
+  for (let offset = 0; offset < bytes.byteLength; offset += chunkSize) {
+    options.signal?.throwIfAborted()
+    const chunk = bytes.subarray(offset, offset + chunkSize)
+    blocks.push(await blockOf(chunk))
+    options.onProgress?.({ phase: 'hashing', loaded: offset + chunk.byteLength, total: bytes.byteLength })
+  }
+  options.signal?.throwIfAborted()
   return { manifest: await blockOf(encodeManifest({ size: bytes.byteLength, chunkSize, blocks: blocks.map(b => b.cid) })), blocks }
 }
 
