@@ -52,10 +52,13 @@ const roundMs = Number(new URLSearchParams(ROUND_QUERY).get('round')) * 1000
 if (![minutes, faultEveryMs, heapBoundBytes].every(n => Number.isFinite(n) && n > 0)) throw new RangeError(`bad number\n${USAGE}`)
 
 const HOME_KINDS: NatKind[] = ['cone', 'cone', 'restricted', 'restricted', 'symmetric', 'symmetric']
-/** One page per home: one serves everything (the embedding model, memory, blocks), one the chat model too, the rest store. */
+/**
+ * One page per home: two serve everything (the chat and embedding models, memory, blocks), so that
+ * each of them has a peer to send its own network jobs to; the rest store.
+ */
 const PAGES: Array<{ home: string, profile: ProfileName }> = [
   { home: 'cone-1', profile: 'full' },
-  { home: 'restricted-1', profile: 'inference' },
+  { home: 'restricted-1', profile: 'full' },
   { home: 'symmetric-1', profile: 'storage' },
   { home: 'cone-2', profile: 'storage' },
   { home: 'restricted-2', profile: 'storage' },
@@ -85,11 +88,13 @@ async function openPages (lab: LabEnv, cleanup: LabCleanup): Promise<SoakPage[]>
     const node = await openApp(browser, `${lab.origin}/${ROUND_QUERY}&profile=${spec.profile}`)
     pages.push({ name: spec.home, home, browser, node, profile: spec.profile })
   }
-  for (const page of pages.filter(p => p.profile === 'full' || p.profile === 'inference')) await pullModel(page.node.page)
-  const full = pages.find(p => p.profile === 'full')
-  await full?.node.page.evaluate(async () => { await window.hyperspace?.embed(['warm up'], { route: 'local' }) })
+  for (const page of pages.filter(p => p.profile === 'full')) {
+    await pullModel(page.node.page)
+    await page.node.page.evaluate(async () => { await window.hyperspace?.embed(['warm up'], { route: 'local' }) })
+  }
   if (await timeUntil(async () => await jobsServed(pages), READY_TIMEOUT_MS, 2000) === null) {
-    throw new LabServiceError(`not every page saw an inference and an embedding server within ${READY_TIMEOUT_MS / 1000} s`)
+    const seen = await Promise.all(pages.map(async p => `${p.name}: ${await p.node.page.evaluate(() => window.hyperspace?.peers().map(peer => `${peer.peerId.slice(-4)} ${peer.transport} [${peer.working.join(' ')}]`).join(', '))}`))
+    throw new LabServiceError(`not every page saw an inference and an embedding server within ${READY_TIMEOUT_MS / 1000} s; ${seen.join('; ')}`)
   }
   return pages
 }
