@@ -18,3 +18,9 @@ export class LabPrivilegeError extends Error {
   override readonly name = 'LabPrivilegeError'
   readonly code = 'ERR_LAB_PRIVILEGE'
 }
+
+/** A soak job failed in a way the node's API did not report itself (no node, wrong bytes back, a lost vector) or took too long. */
+export class LabJobError extends Error {
+  override readonly name = 'LabJobError'
+  readonly code = 'ERR_LAB_JOB'
+}

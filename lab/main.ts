@@ -1,14 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { LabPrivilegeError } from './errors.ts'
 import { FAULT_NAMES, runFault, type FaultName, type FaultResult } from './faults.ts'
-import { delayLink, linkProfile, type LinkReport } from './link-delay.ts'
+import { LabCleanup, labPrivilegeError, startLab, type LabEnv } from './lab-env.ts'
 import { measurePair, openPair, type PairResult } from './pairs.ts'
 import { checkReport, markdownTable, writeReport } from './report.ts'
-import { startLabRelay, startLabSite, startLabTurn, SITE_PORT, type Service } from './services.ts'
-import { buildTopology, cleanLeftovers, SERVICE_IP, type Home } from './topology.ts'
 import type { NatKind } from './nat.ts'
 
 /**
@@ -41,14 +35,14 @@ if (values.help) {
   console.log(USAGE)
   process.exit(0)
 }
-if (process.platform !== 'linux' || process.getuid?.() !== 0) {
-  const err = new LabPrivilegeError('the lab needs root on Linux: it creates network namespaces, veth pairs and NAT rules')
+const privilege = labPrivilegeError()
+if (privilege !== undefined) {
   // `npm test` runs the quick check everywhere; a machine where it cannot run says so and goes on (CI runs as root).
   if (values.check && values.quick) {
-    console.warn(`lab SKIPPED: ${err.message}`)
+    console.warn(`lab SKIPPED: ${privilege.message}`)
     process.exit(0)
   }
-  throw err
+  throw privilege
 }
 
 const quick = values.quick
@@ -65,57 +59,13 @@ const PAIRS: Array<[string, string]> = quick
 /** The pair the faults hit (page A in the restricted home). */
 const FAULT_PAIR: [string, string] = ['restricted-1', 'cone-1']
 
-const cleanups: Array<() => Promise<void>> = []
-let cleaning: Promise<void> | undefined
-/** Undoes everything in reverse order, once, whichever way the run ends. */
-async function cleanUp (): Promise<void> {
-  cleaning ??= (async () => {
-    for (const undo of cleanups.reverse()) await undo().catch(err => { console.error(`cleanup: ${(err as Error).message}`) })
-    await cleanLeftovers().catch(() => undefined)
-  })()
-  await cleaning
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => { void cleanUp().finally(() => process.exit(130)) })
-}
-const deadline = setTimeout(() => {
-  console.error(`lab: over its ${minutes} minute bound, stopping`)
-  void cleanUp().finally(() => process.exit(124))
-}, minutes * 60_000)
-
-const left = await cleanLeftovers()
-if (left.length > 0) console.error(`removed leftovers of an earlier run: ${left.join(', ')}`)
-
+const cleanup = new LabCleanup('lab', minutes)
 const pairs: PairResult[] = []
 const faultResults: FaultResult[] = []
-const links: LinkReport[] = []
+let lab: LabEnv | undefined
 try {
-  const topology = await buildTopology(HOME_KINDS)
-  cleanups.push(topology.remove)
-  if (!values['no-delay']) {
-    for (const home of topology.homes) {
-      const link = await delayLink(home, linkProfile(home.index))
-      // Stopped before the namespaces go (cleanups run in reverse), so its figures can be read.
-      cleanups.push(async () => { links.push(await link.stop()) })
-    }
-  }
-  const home = (name: string): Home => {
-    const found = topology.homes.find(h => h.name === name)
-    if (found === undefined) throw new RangeError(`no home ${name}`)
-    return found
-  }
-  const turn = await startLabTurn()
-  cleanups.push(turn.stop)
-  const keyDir = mkdtempSync(join(tmpdir(), 'hslab-relay-'))
-  cleanups.push(async () => { rmSync(keyDir, { recursive: true, force: true }) })
-  const keyFile = join(keyDir, 'relay.key')
-  let relay: Service = await startLabRelay(keyFile)
-  cleanups.push(async () => { await relay.stop() })
-  const site = await startLabSite(relay.ready, turn.iceServers)
-  cleanups.push(site.stop)
-  const origin = `http://${SERVICE_IP}:${SITE_PORT}`
-  console.error(`lab up: relay ${relay.ready}, app ${origin}, TURN ${turn.iceServers.map(s => String(s.urls)).join(' ')}`)
-
+  lab = await startLab(HOME_KINDS, !values['no-delay'], cleanup)
+  const { home, origin } = lab
   for (const [a, b] of values['skip-pairs'] ? [] : PAIRS) {
     const result = await measurePair(home(a), home(b), origin)
     console.error(`pair ${a} ↔ ${b}: ${JSON.stringify(result)}`)
@@ -124,17 +74,14 @@ try {
 
   if (faults.length > 0) {
     const pair = await openPair(home(FAULT_PAIR[0]), home(FAULT_PAIR[1]), origin)
-    cleanups.push(pair.close)
+    cleanup.push(pair.close)
     const ctx = {
       pair,
       home: home(FAULT_PAIR[0]),
       cutSeconds,
       freezeSeconds: 30,
       hiddenSeconds: 60,
-      restartRelay: async () => {
-        await relay.kill()
-        relay = await startLabRelay(keyFile)
-      }
+      restartRelay: lab.restartRelay
     }
     for (const fault of faults) {
       const result = await runFault(fault, ctx)
@@ -143,10 +90,9 @@ try {
     }
   }
 } finally {
-  clearTimeout(deadline)
-  await cleanUp()
+  await cleanup.run()
 }
-const report = { links, pairs, faults: faultResults }
+const report = { links: lab?.links ?? [], pairs, faults: faultResults }
 writeReport(values.out, report)
 console.log(markdownTable(report))
 if (values.check) {

@@ -13,6 +13,8 @@ export interface RoundSummary {
   strike?: { validator: string, reason: StrikeReason }
   skipped?: string
   points: number
+  /** The capability factor the round earned with (1 + the confirmed capabilities' weights, at most 1.49). */
+  capability: number
 }
 
 /**
@@ -105,7 +107,7 @@ export class PulseLedger implements RoundBook {
       .sort((a, b) => b.round - a.round)
       .slice(0, limit)
       .map(r => {
-        const summary: RoundSummary = { round: r.round, committed: r.committed, revealed: r.revealed, verified: r.verified, points: points.get(r.round) ?? 0 }
+        const summary: RoundSummary = { round: r.round, committed: r.committed, revealed: r.revealed, verified: r.verified, points: points.get(r.round) ?? 0, capability: this.attested(r).capability }
         if (r.strikes[0] !== undefined) summary.strike = r.strikes[0]
         if (r.skipped !== undefined) summary.skipped = r.skipped
         return summary

@@ -199,6 +199,24 @@ describe('the pulse against a hostile peer', () => {
     })
   }
 
+  for (const pages of [2, 3]) {
+    it(`a node that comes back mid-round, after the commits and before the challenge, is verified in the very next round (${pages} pages)`, async () => {
+      const bus = new PulseBus(11)
+      const honest = bus.add([{ name: 'relay', kind: 'anchor' }, ...['a', 'b', 'c'].slice(0, pages).map(name => ({ name, kind: 'honest' as const }))]).slice(1)
+      await bus.runRounds(3)
+      const cutOff = honest[pages - 1] as BusNode
+      const other = honest[0] as BusNode
+      // Back at 0.3T: the round's commits went out while it was away, its challenge and verdicts reach it.
+      bus.cut(cutOff, 5.3 * 6_000)
+      await bus.runRounds(6)
+      const backIn = bus.round - 1
+      await bus.runRounds(1)
+      expect(equalBytes(cutOff.engine.round(backIn + 1)?.seed as Uint8Array, other.engine.round(backIn + 1)?.seed as Uint8Array), 'on the chain the round after').toBe(true)
+      await bus.runRounds(2)
+      expectAllVerified(honest, backIn + 1, bus.round - 1)
+    })
+  }
+
   it('a relay (anchor) that missed a challenge follows the pages back, and its verdicts count again', async () => {
     const bus = new PulseBus(10)
     const [relay, ...honest] = bus.add([{ name: 'relay', kind: 'anchor' }, { name: 'a', kind: 'honest' }, { name: 'b', kind: 'honest' }])

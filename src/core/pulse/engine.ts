@@ -45,7 +45,7 @@ export class PulseEngine {
     this.k = options.k ?? PULSE_K
     this.sid = options.sid ?? crypto.getRandomValues(new Uint8Array(8))
     this.history = options.history ?? new ValidatorHistory()
-    this.watched = new SeedWatch(options.signer.peerId, (round, seed) => this.newRoundState(round, seed))
+    this.watched = new SeedWatch(options.signer.peerId, (round, seed) => this.newRoundState(round, seed, true))
     this.spotChecks = new SpotChecks(options.signer.peerId, options.scheduler, this.history, options.prober, options.spotChecks)
     const round = roundOf(options.scheduler.now(), options.roundMs)
     this.committees = new CommitteeView({ networkId: options.networkId, self: options.signer.peerId, pinned: options.committee, committees: options.committees, round })
@@ -149,11 +149,11 @@ export class PulseEngine {
     }
   }
 
-  private newRoundState (round: number, seed: Uint8Array): RoundState {
+  private newRoundState (round: number, seed: Uint8Array, watched = false): RoundState {
     const roundMs = this.options.roundMs
     const omitCutoff = timingOf(round, roundMs).start + Math.min(ACT_AT.omitCutoff * roundMs, ACT_AT.challenge * roundMs - OMIT_SLACK_MS)
     return new RoundState(this.options.networkId, round, seed, this.n, this.k, {
-      history: this.history, omitCutoff, verifyBeacon: this.options.verifyBeacon,
+      history: this.history, omitCutoff, verifyBeacon: this.options.verifyBeacon, anchorsVouchForLeaders: watched,
       confirmCaps: this.spotChecks.confirmer(round, r => this.states.get(r)), onCommit: (state, commit) => { this.spotChecks.onCommit(state, commit) }
     })
   }

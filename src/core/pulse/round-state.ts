@@ -27,6 +27,11 @@ export interface RoundRules {
   confirmCaps?: (peer: string, committed: CapabilityName[]) => CapabilityName[]
   /** A commit was kept: the spot-checks of its claims can start at once. */
   onCommit?: (state: RoundState, commit: CommitMessage) => void
+  /**
+   * A round watched under another seed (seed-watch.ts): a leader whose commit this node missed (it
+   * came back mid-round) counts as known once an anchor's verdict judged exactly its challenge's commit set.
+   */
+  anchorsVouchForLeaders?: boolean
 }
 
 /**
@@ -49,6 +54,7 @@ export class RoundState {
   private readonly verifyBeacon?: BeaconVerifier
   private readonly confirmCaps: (peer: string, committed: CapabilityName[]) => CapabilityName[]
   private readonly onCommit?: (state: RoundState, commit: CommitMessage) => void
+  private readonly anchorsVouchForLeaders: boolean
   /** Verified beacon VRF outputs by challenge author; checked lazily, as each proof costs milliseconds. */
   private readonly outputs = new Map<string, Uint8Array | null>()
   /** Verified rows VRF outputs by challenge: the input is the challenge's own commit set. */
@@ -71,6 +77,7 @@ export class RoundState {
     this.verifyBeacon = rules.verifyBeacon
     this.confirmCaps = rules.confirmCaps ?? ((_peer, committed) => committed)
     this.onCommit = rules.onCommit
+    this.anchorsVouchForLeaders = rules.anchorsVouchForLeaders ?? false
   }
 
   /**
@@ -141,7 +148,7 @@ export class RoundState {
    */
   faultOf (challenge: ChallengeMessage): ChallengeFault | undefined {
     const listed = new Map(challenge.commits)
-    if (!this.commits.has(challenge.peer)) return 'leader-unknown'
+    if (!this.commits.has(challenge.peer) && !this.vouchedByAnchor(challenge)) return 'leader-unknown'
     if (!listed.has(challenge.peer)) return 'leader-not-listed'
     if (!this.history.isAged(challenge.peer) && [...this.commits.keys()].some(peer => this.history.isAged(peer))) return 'leader-not-aged'
     for (const [peer, signed] of this.commits) {
@@ -153,6 +160,18 @@ export class RoundState {
       }
     }
     return this.beaconOf(challenge) === undefined || this.rowsOutputOf(challenge) === undefined ? 'bad-vrf' : undefined
+  }
+
+  /** An anchor judged the committers `challenge` lists (all but itself, in order): it took that challenge. */
+  private vouchedByAnchor (challenge: ChallengeMessage): boolean {
+    if (!this.anchorsVouchForLeaders) return false
+    for (const [validator, signed] of this.verdicts) {
+      if (!this.history.isAnchor(validator)) continue
+      const listed = challenge.commits.map(([peer]) => peer).filter(peer => peer !== validator)
+      const judged = signed.message.results.map(result => result.peer)
+      if (judged.length === listed.length && judged.every((peer, i) => peer === listed[i])) return true
+    }
+    return false
   }
 
   /** The leader's verified VRF output for `challenge`, or undefined when its proof does not verify. */
@@ -207,6 +226,8 @@ export class RoundState {
     if (!equalBytes(signed.message.seed, this.seed) || this.verdicts.has(validator)) return false
     if (!this.history.isAnchor(validator) && !this.history.isAged(validator)) return false
     this.verdicts.set(validator, signed)
+    // An anchor's verdict may make a challenge valid here (anchorsVouchForLeaders).
+    if (this.anchorsVouchForLeaders) this.decided = undefined
     return true
   }
 

@@ -28,10 +28,11 @@ export class SeedWatch {
       return
     }
     if (candidate === undefined) {
-      // A seed nobody committed to is nobody's chain; a flood of seeds pushes out the least used.
-      if (message.t !== 'commit') return
+      // A seed nobody committed to or led is nobody's chain. A challenge opens one too: a node that
+      // came back mid-round missed the commits, and the anchors' verdicts vouch for its leader
+      // (RoundRules.anchorsVouchForLeaders). A flood of seeds pushes out the least followed.
       if (bySeed.size >= MAX_CANDIDATE_SEEDS) {
-        const least = [...bySeed].sort((a, b) => a[1].commits.size - b[1].commits.size)[0]
+        const least = [...bySeed].sort((a, b) => compareWeights(weightOf(a[1], this.self), weightOf(b[1], this.self)))[0]
         if (least !== undefined) bySeed.delete(least[0])
       }
       candidate = this.open(message.r, message.seed)
