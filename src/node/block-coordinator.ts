@@ -7,6 +7,7 @@ import { BlockHashMismatchError, HyperspaceError, InvalidRequestError, Malformed
 import { JobQueue, PeerRateLimit } from '../core/inference/admission.ts'
 import { routeWithFailover, type Provider, type Tier } from '../core/inference/routing.ts'
 import { BlockService } from '../net/block-service.ts'
+import type { BlockSession } from '../net/block-session.ts'
 import type { BlockStats } from './api.ts'
 import type { Availability } from '../core/capabilities.ts'
 import type { PulseSigner, PulseVerifier } from '../core/pulse/messages.ts'
@@ -163,13 +164,23 @@ export class BlockCoordinator {
    * the network are kept as they arrive, while the next ones are fetched, and announced once at the end.
    */
   async get (cidText: string, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
+    // The blocks of this get from one peer follow each other on one stream (see block-session.ts).
+    const session = this.service.session()
+    try {
+      return await this.content(session, cidText, options.signal)
+    } finally {
+      session.close()
+    }
+  }
+
+  private async content (session: BlockSession, cidText: string, signal?: AbortSignal): Promise<Uint8Array> {
     const writes = new WriteBehind(this.o.store)
     const keep = (found: Found): Found => {
       if (found.from !== undefined) writes.add(found.block)
       return found
     }
     const cid = parseBlockCid(cidText)
-    const { block, from } = keep(await this.block(cid, await this.o.store.get(cid), [], options.signal))
+    const { block, from } = keep(await this.block(session, cid, await this.o.store.get(cid), [], signal))
     const manifest = manifestIn(block.bytes)
     const chunks: VerifiedBlock[] = new Array<VerifiedBlock>(manifest?.blocks.length ?? 0)
     if (manifest !== undefined) {
@@ -181,7 +192,7 @@ export class BlockCoordinator {
       const worker = async (): Promise<void> => {
         while (next < manifest.blocks.length) {
           const i = next++
-          chunks[i] = keep(await this.block(manifest.blocks[i] as BlockCid, stored[i], preferred, options.signal)).block
+          chunks[i] = keep(await this.block(session, manifest.blocks[i] as BlockCid, stored[i], preferred, signal)).block
         }
       }
       await Promise.all(Array.from({ length: Math.min(CHUNK_CONCURRENCY, manifest.blocks.length) }, worker))
@@ -215,7 +226,7 @@ export class BlockCoordinator {
    * One block: the stored copy (`local`, as the caller read it) when it is good, else from the network
    * (`from` is the peer; the caller keeps it).
    */
-  private async block (cid: BlockCid, local: Uint8Array | undefined, preferred: string[], signal?: AbortSignal): Promise<Found> {
+  private async block (session: BlockSession, cid: BlockCid, local: Uint8Array | undefined, preferred: string[], signal?: AbortSignal): Promise<Found> {
     if (local !== undefined) {
       try {
         return { block: await verifyBlock(cid, local) }
@@ -236,7 +247,7 @@ export class BlockCoordinator {
     try {
       routed = await routeWithFailover(tiers, async provider => {
         try {
-          return await this.service.fetch(provider.peerId, cid, signal)
+          return await session.fetch(provider.peerId, cid, signal)
         } catch (err) {
           if (isMisbehaviour(err)) this.o.onInvalid(provider.peerId, `blocks: ${errorMessage(err)}`)
           throw err
