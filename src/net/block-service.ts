@@ -1,20 +1,25 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
 import { ProtocolHandler } from './protocol-handler.ts'
+import { BlockSession, storageReceiptBody, type FetchedBlock } from './block-session.ts'
 import { JobStreams, type JobStreamOpener } from './job-streams.ts'
-import { resetAfter, withTimeout } from './stream-helpers.ts'
+import { countersignAsServer, type ServedJob } from './receipt-exchange.ts'
+import { abortStream, admitJob, closeStream, resetAfter, withTimeout } from './stream-helpers.ts'
+import { errorFrame } from '../core/wire/frame.ts'
 import { verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
 import { PeerLacksBlockError, RemoteBlockError } from '../core/blocks/errors.ts'
 import {
-  BLOCKS_CLIENT_FRAME_MAX_BYTES, BLOCKS_JOB_ID_BYTES, BLOCKS_NONCE_BYTES, BLOCKS_PROTOCOL, BLOCKS_SERVER_FRAME_MAX_BYTES,
+  BLOCKS_CLIENT_FRAME_MAX_BYTES, BLOCKS_JOB_ID_BYTES, BLOCKS_NONCE_BYTES, BLOCKS_PIPELINED_PROTOCOL, BLOCKS_PROTOCOL, BLOCKS_REQUESTS_PER_STREAM,
+  BLOCKS_SERVER_FRAME_MAX_BYTES,
   decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame,
   type BlocksClientFrame, type BlocksServerFrame
 } from '../core/wire/blocks.ts'
 import { JobDeadlineError, MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
 import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
-import type { SignedReceipt } from '../core/receipts/receipt.ts'
+import { claimedReceiptJob, type SignedReceipt } from '../core/receipts/receipt.ts'
+import { toHex } from '../core/crypto/bytes.ts'
 import type { Scheduler } from '../core/scheduler.ts'
-import type { Libp2p, Stream } from '@libp2p/interface'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 
 export interface BlockServiceOptions {
   /** How job streams reach a peer (default: over whichever connection exists). */
@@ -39,20 +44,12 @@ export interface BlockServiceOptions {
   writeTimeoutMs?: number
 }
 
-export interface FetchedBlock {
-  block: VerifiedBlock
-  /**
-   * The countersigned storage receipt, settled after the block is handed on (the exchange is a round
-   * trip and two signatures the block need not wait for); undefined when the server did not
-   * countersign (the bytes are good all the same). Never rejects.
-   */
-  receipt: Promise<SignedReceipt | undefined>
-}
-
 const WANT_READ_TIMEOUT_MS = 5_000
 /** Dial plus a whole block: 1 MiB over a slow WebRTC path, or behind a short queue at the server. */
 const BLOCK_TIMEOUT_MS = 30_000
 const BUSY_RETRY_MS = 1_000
+
+type BlocksServerStream = JobServerStream<BlocksClientFrame, BlocksServerFrame>
 
 const CLIENT_CODEC: JobClientCodec<BlocksClientFrame, BlocksServerFrame> = {
   protocol: BLOCKS_PROTOCOL,
@@ -73,6 +70,17 @@ export class BlockService extends ProtocolHandler {
   constructor (libp2p: Libp2p, private readonly options: BlockServiceOptions) {
     super(libp2p, BLOCKS_PROTOCOL, 64)
     this.streams = options.streams ?? new JobStreams(libp2p)
+  }
+
+  /** Serves 1.0.0 (one want per stream, the base class) and 1.1.0 (several, in order). */
+  override async start (): Promise<void> {
+    await super.start()
+    await this.libp2p.handle(BLOCKS_PIPELINED_PROTOCOL, this.onPipelinedStream, { maxInboundStreams: 16, runOnLimitedConnection: true })
+  }
+
+  override async stop (): Promise<void> {
+    await this.libp2p.unhandle(BLOCKS_PIPELINED_PROTOCOL)
+    await super.stop()
   }
 
   /**
@@ -104,20 +112,7 @@ export class BlockService extends ProtocolHandler {
   /** The receipt for verified bytes; its failure costs the server its points, not the client its block. */
   private async sign (client: JobClientStream<BlocksClientFrame, BlocksServerFrame>, block: VerifiedBlock, job: Uint8Array, nonce: Uint8Array, signal?: AbortSignal): Promise<SignedReceipt | undefined> {
     try {
-      return await client.exchangeReceipt(this.options, {
-        job,
-        nonce,
-        kind: 'storage',
-        server: client.peerId,
-        client: this.options.signer.peerId,
-        model: block.cid.toString(),
-        units: block.bytes.byteLength,
-        cached: false,
-        // The CID's digest is the SHA-256 of exactly these bytes: verified above.
-        output: block.cid.multihash.digest,
-        round: this.options.currentRound(),
-        ts: Date.now()
-      }, signal)
+      return await client.exchangeReceipt(this.options, storageReceiptBody(client.peerId, this.options.signer.peerId, block, job, nonce, this.options.currentRound()), signal)
     } catch (err) {
       signal?.throwIfAborted()
       console.warn('hyperspace: no storage receipt from', client.peerId, errorMessage(err))
@@ -125,21 +120,102 @@ export class BlockService extends ProtocolHandler {
     }
   }
 
-  protected async serve (stream: Stream, client: string): Promise<void> {
-    const o = this.options
-    const server = new JobServerStream<BlocksClientFrame, BlocksServerFrame>(stream, client, {
-      maxBytes: BLOCKS_CLIENT_FRAME_MAX_BYTES, encode: encodeBlocksServerFrame, decode: decodeBlocksClientFrame, writeTimeoutMs: o.writeTimeoutMs
+  /** Fetches for one `blocks.get`: several blocks per stream with peers that speak 1.1.0 (see block-session.ts). */
+  session (): BlockSession {
+    return new BlockSession(this.streams, this.options, async (peerId, cid, signal) => await this.fetch(peerId, cid, signal))
+  }
+
+  private readonly onPipelinedStream = (stream: Stream, connection: Connection): void => {
+    this.servePipelined(stream, connection.remotePeer.toString()).catch(err => {
+      abortStream(stream, err)
     })
+  }
+
+  private serverStream (stream: Stream, client: string): BlocksServerStream {
+    return new JobServerStream<BlocksClientFrame, BlocksServerFrame>(stream, client, {
+      maxBytes: BLOCKS_CLIENT_FRAME_MAX_BYTES, encode: encodeBlocksServerFrame, decode: decodeBlocksClientFrame, writeTimeoutMs: this.options.writeTimeoutMs
+    })
+  }
+
+  /** `/hyperspace/blocks/1.0.0`: one want, its answer, the receipt, and the stream ends. */
+  protected async serve (stream: Stream, client: string): Promise<void> {
+    const server = this.serverStream(stream, client)
     const want = await server.first('want', WANT_READ_TIMEOUT_MS)
     if (want === undefined) return
+    const served = await this.answer(server, stream, client, want, true)
+    if (served === undefined || served === null) return
+    await server.countersign(this.options, served)
+  }
+
+  /**
+   * `/hyperspace/blocks/1.1.0`: each client frame answered in order, up to BLOCKS_REQUESTS_PER_STREAM
+   * wants, until the client closes its side, goes quiet for WANT_READ_TIMEOUT_MS, or a frame is wrong.
+   */
+  private async servePipelined (stream: Stream, client: string): Promise<void> {
+    const server = this.serverStream(stream, client)
+    // Jobs served on this stream and not yet signed, by job id: at most one per want.
+    const unsigned = new Map<string, ServedJob>()
+    let wants = 0
+    for (;;) {
+      let frame: BlocksClientFrame | undefined
+      try {
+        frame = await server.next(WANT_READ_TIMEOUT_MS)
+        if (frame?.t === 'want' && ++wants > BLOCKS_REQUESTS_PER_STREAM) throw new MalformedMessageError(`more than ${BLOCKS_REQUESTS_PER_STREAM} wants on one stream`)
+      } catch (err) {
+        await server.fail(err)
+        return
+      }
+      if (frame === undefined) break
+      if (frame.t === 'want') {
+        const served = await this.answer(server, stream, client, frame, false)
+        if (served === null) return
+        if (served !== undefined) unsigned.set(toHex(served.job), served)
+        continue
+      }
+      const receipt = frame.receipt
+      let job: ServedJob | undefined
+      try {
+        job = unsigned.get(toHex(claimedReceiptJob(receipt)))
+        if (job === undefined) throw new MalformedMessageError('the receipt names no unsigned job of this stream')
+      } catch (err) {
+        await server.fail(err)
+        return
+      }
+      unsigned.delete(toHex(job.job))
+      try {
+        await countersignAsServer(this.options, job, {
+          receive: async () => receipt,
+          send: async signed => { await server.send({ t: 'countersign', receipt: signed }) },
+          sendError: async err => { await server.send(errorFrame(err)) }
+        })
+      } catch (err) {
+        await closeStream(stream, err)
+        return
+      }
+    }
+    await server.close()
+  }
+
+  /**
+   * Answers one want: the block, not-found, or busy. Returns the job to countersign when a block was
+   * sent, undefined when not, and null when the stream has ended (refused, failed, or after busy or
+   * not-found on a one-job stream, `single`).
+   */
+  private async answer (server: BlocksServerStream, stream: Stream, client: string, want: Extract<BlocksClientFrame, { t: 'want' }>, single: boolean): Promise<ServedJob | undefined | null> {
+    const o = this.options
     const { cid, job } = want
     if (!o.serving()) {
       await server.refuse('ERR_STORAGE_OFF', 'this node does not serve blocks')
-      return
+      return null
     }
     // A client waits at most BLOCK_TIMEOUT_MS for its block, so its place in line lasts no longer.
-    const release = await server.admit(o, AbortSignal.any([server.gone, AbortSignal.timeout(BLOCK_TIMEOUT_MS)]), BUSY_RETRY_MS)
-    if (release === undefined) return
+    let busy = false
+    const release = await admitJob(o, client, AbortSignal.any([server.gone, AbortSignal.timeout(BLOCK_TIMEOUT_MS)]), async () => {
+      busy = true
+      await server.send({ t: 'busy', retryMs: BUSY_RETRY_MS })
+      if (single) await server.close()
+    })
+    if (release === undefined) return busy && !single ? undefined : null
     let bytes: Uint8Array | undefined
     const nonce = crypto.getRandomValues(new Uint8Array(BLOCKS_NONCE_BYTES))
     // The client waits no longer for its block: however slowly it reads, the slot is back by then.
@@ -151,19 +227,18 @@ export class BlockService extends ProtocolHandler {
       cancelDeadline()
       release()
       await server.fail(err)
-      return
+      return null
     } finally {
       cancelDeadline()
       release()
     }
     if (bytes === undefined) {
+      if (!single) return undefined
       await server.close()
-      return
+      return null
     }
     // The output is the CID's digest: a client signs only bytes it hashed to that digest, so the
     // receipt names what was served without this side hashing every MiB it serves (in JS, 40 ms a MiB).
-    await server.countersign(o, {
-      job, nonce, server: o.signer.peerId, client, model: cid.toString(), output: cid.multihash.digest, kind: 'storage', cached: false, units: bytes.byteLength, unitName: 'bytes'
-    })
+    return { job, nonce, server: o.signer.peerId, client, model: cid.toString(), output: cid.multihash.digest, kind: 'storage', cached: false, units: bytes.byteLength, unitName: 'bytes' }
   }
 }

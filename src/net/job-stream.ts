@@ -80,6 +80,19 @@ export class JobServerStream<C extends { t: string }, S> {
     await this.close()
   }
 
+  /**
+   * The next frame of a stream that carries several jobs, or undefined once the client has closed its
+   * side between frames; a frame that does not come within `timeoutMs` throws.
+   */
+  async next (timeoutMs: number): Promise<C | SignFrame | undefined> {
+    try {
+      return await this.read(timeoutMs)
+    } catch (err) {
+      if (err instanceof Error && err.name === 'UnexpectedEOFError' && this.stream.remoteWriteStatus !== 'writable') return undefined
+      throw err
+    }
+  }
+
   /** Refuses the job with an error frame the client reads as a named error, and ends the stream. */
   async refuse (code: string, message: string): Promise<void> {
     await this.send({ t: 'error', code, message })

@@ -8,6 +8,7 @@ import { routeWithFailover, type Provider, type Tier } from '../core/jobs/routin
 import { BlockService } from '../net/block-service.ts'
 import { findProviders } from '../net/dht-providers.ts'
 import { hasUnlimitedConnection } from '../net/job-streams.ts'
+import type { BlockSession } from '../net/block-session.ts'
 import type { BlockStats } from './api.ts'
 import type { BlockProgress, CancelOptions, LongCallOptions } from '../core/progress.ts'
 import type { Availability } from '../core/capabilities.ts'
@@ -159,13 +160,23 @@ export class BlockCoordinator {
    */
   async get (cidText: string, options: LongCallOptions<BlockProgress> = {}): Promise<Uint8Array> {
     options.signal?.throwIfAborted()
+    // The blocks of this get from one peer follow each other on one stream (see block-session.ts).
+    const session = this.service.session()
+    try {
+      return await this.content(session, cidText, options)
+    } finally {
+      session.close()
+    }
+  }
+
+  private async content (session: BlockSession, cidText: string, options: LongCallOptions<BlockProgress>): Promise<Uint8Array> {
     const writes = new WriteBehind(this.o.store)
     const keep = (found: Found): Found => {
       if (found.from !== undefined) writes.add(found.block)
       return found
     }
     const cid = parseBlockCid(cidText)
-    const { block, from } = keep(await this.block(cid, await this.o.store.get(cid), [], options.signal))
+    const { block, from } = keep(await this.block(session, cid, await this.o.store.get(cid), [], options.signal))
     const manifest = manifestIn(block.bytes)
     const total = manifest?.size ?? block.bytes.byteLength
     let loaded = manifest === undefined ? total : 0
@@ -180,7 +191,7 @@ export class BlockCoordinator {
       const worker = async (): Promise<void> => {
         while (next < manifest.blocks.length) {
           const i = next++
-          const chunk = keep(await this.block(manifest.blocks[i] as BlockCid, stored[i], preferred, options.signal)).block
+          const chunk = keep(await this.block(session, manifest.blocks[i] as BlockCid, stored[i], preferred, options.signal)).block
           chunks[i] = chunk
           loaded += chunk.bytes.byteLength
           options.onProgress?.({ phase: 'fetching', loaded, total })
@@ -217,7 +228,7 @@ export class BlockCoordinator {
    * One block: the stored copy (`local`, as the caller read it) when it is good, else from the network
    * (`from` is the peer; the caller keeps it).
    */
-  private async block (cid: BlockCid, local: Uint8Array | undefined, preferred: string[], signal?: AbortSignal): Promise<Found> {
+  private async block (session: BlockSession, cid: BlockCid, local: Uint8Array | undefined, preferred: string[], signal?: AbortSignal): Promise<Found> {
     if (local !== undefined) {
       try {
         return { block: await verifyBlock(cid, local) }
@@ -238,7 +249,7 @@ export class BlockCoordinator {
     try {
       routed = await routeWithFailover(tiers, async provider => {
         try {
-          return await this.service.fetch(provider.peerId, cid, signal)
+          return await session.fetch(provider.peerId, cid, signal)
         } catch (err) {
           if (isMisbehaviour(err)) this.o.onInvalid(provider.peerId, `blocks: ${errorMessage(err)}`)
           throw err

@@ -5,11 +5,11 @@ import { lpStream } from '@libp2p/utils'
 import { encode } from 'cborg'
 import { type Libp2p } from 'libp2p'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { BLOCK_MAX_BYTES, cidForBlock, parseBlockCid } from '../../src/core/blocks/cid.ts'
+import { BLOCK_MAX_BYTES, cidForBlock, parseBlockCid, verifyBlock } from '../../src/core/blocks/cid.ts'
 import { chunkFile, decodeManifest } from '../../src/core/blocks/file.ts'
 import { BlockNotFoundError, BlockStoreFullError, PeerLacksBlockError, RemoteBlockError } from '../../src/core/blocks/errors.ts'
 import {
-  BLOCKS_PROTOCOL, BLOCKS_SERVER_FRAME_MAX_BYTES, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame
+  BLOCKS_PIPELINED_PROTOCOL, BLOCKS_PROTOCOL, BLOCKS_REQUESTS_PER_STREAM, BLOCKS_SERVER_FRAME_MAX_BYTES, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame
 } from '../../src/core/wire/blocks.ts'
 import { MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
 import { equalBytes, utf8 } from '../../src/core/crypto/bytes.ts'
@@ -19,7 +19,8 @@ import { BlockCoordinator } from '../../src/node/block-coordinator.ts'
 import { BlockStore } from '../../src/storage/block-store.ts'
 import { closeAll, openDb } from './helpers.ts'
 import type { BlockProgress } from '../../src/core/progress.ts'
-import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
+import { encodeSignedReceipt, signAsClient, type SignedReceipt } from '../../src/core/receipts/receipt.ts'
+import { storageReceiptBody } from '../../src/net/block-session.ts'
 import type { HyperspaceDb } from '../../src/storage/database.ts'
 import type { PrivateKey, Stream } from '@libp2p/interface'
 import { connect, memoryLibp2p } from './memory-libp2p.ts'
@@ -305,6 +306,56 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     await lp.write(encode({ v: 1, t: 'want', cid: new Uint8Array([9, 9]), job: new Uint8Array(16) }))
     const reply = decodeBlocksServerFrame((await lp.read()).subarray())
     expect(reply).toMatchObject({ t: 'error', code: 'ERR_INVALID_CID' })
+  })
+
+  it('answers each want of a 1.1.0 stream in order, and ends a stream that sends more than its share', async () => {
+    const bytes = randomBytes(1_000)
+    const cid = parseBlockCid(await a.blocks.put(bytes))
+    // From b: the 64 wants use up b's rate at a, which later tests of c do not need.
+    const stream = await b.libp2p.dialProtocol(peerIdFromString(a.peerId), BLOCKS_PIPELINED_PROTOCOL)
+    const lp = lpStream(stream, { maxDataLength: BLOCKS_SERVER_FRAME_MAX_BYTES })
+    const want = (): Uint8Array => encodeBlocksClientFrame({ t: 'want', cid, job: crypto.getRandomValues(new Uint8Array(16)) })
+    // Every want is written before any answer is read: the server takes them in turn.
+    for (let i = 0; i < BLOCKS_REQUESTS_PER_STREAM; i++) await lp.write(want())
+    const answers = []
+    for (let i = 0; i < BLOCKS_REQUESTS_PER_STREAM; i++) answers.push(decodeBlocksServerFrame((await lp.read()).subarray()).t)
+    // The per-peer rate limit may turn some away; none is lost or out of place.
+    expect(answers.every(t => t === 'block' || t === 'busy')).toBe(true)
+    expect(answers[0]).toBe('block')
+    await lp.write(want())
+    expect(decodeBlocksServerFrame((await lp.read()).subarray())).toMatchObject({ t: 'error', code: 'ERR_MALFORMED_MESSAGE' })
+  })
+
+  it('refuses a receipt on a 1.1.0 stream for a job the stream did not serve', async () => {
+    const cid = parseBlockCid(await a.blocks.put(randomBytes(1_000)))
+    const stream = await c.libp2p.dialProtocol(peerIdFromString(a.peerId), BLOCKS_PIPELINED_PROTOCOL)
+    const lp = lpStream(stream, { maxDataLength: BLOCKS_SERVER_FRAME_MAX_BYTES })
+    await lp.write(encodeBlocksClientFrame({ t: 'want', cid, job: new Uint8Array(16).fill(1) }))
+    const served = decodeBlocksServerFrame((await lp.read()).subarray())
+    if (served.t !== 'block') throw new Error(`expected a block, got ${served.t}`)
+    const signer = pulseSigner(await generateKeyPair('Ed25519'))
+    const body = storageReceiptBody(a.peerId, signer.peerId, await verifyBlock(cid, served.bytes), new Uint8Array(16).fill(2), served.nonce, ROUND)
+    const receipt = encodeSignedReceipt(await signAsClient(body, signer))
+    await lp.write(encodeBlocksClientFrame({ t: 'sign', receipt }))
+    expect(decodeBlocksServerFrame((await lp.read()).subarray())).toMatchObject({ t: 'error', code: 'ERR_MALFORMED_MESSAGE' })
+  })
+
+  it('fetches a file over one 1.1.0 stream per peer, with a countersigned receipt for every block', async () => {
+    const bytes = randomBytes(3 * BLOCK_MAX_BYTES + 5)
+    const cid = await a.blocks.put(bytes)
+    const opened: Array<[string, string]> = []
+    const streams = (c.blocks as unknown as { service: { streams: { open: (p: string, protocol: string, s: AbortSignal) => Promise<Stream> } } }).service.streams
+    const open = streams.open.bind(streams)
+    streams.open = async (peer, protocol, signal) => { opened.push([peer, protocol]); return await open(peer, protocol, signal) }
+    try {
+      expectSame(await c.blocks.get(cid), bytes)
+    } finally {
+      streams.open = open
+    }
+    // b is asked too (a storage peer without the file): one stream to each peer, none per block.
+    expect(opened.every(([, protocol]) => protocol === BLOCKS_PIPELINED_PROTOCOL)).toBe(true)
+    expect(new Set(opened.map(([peer]) => peer)).size).toBe(opened.length)
+    await vi.waitFor(() => { expect(c.receipts.filter(r => r.body.server === a.peerId)).toHaveLength(5) })
   })
 
   it('a put that does not fit the quota stores none of its chunks and keeps what was stored', async () => {

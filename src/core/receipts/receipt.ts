@@ -174,6 +174,16 @@ export async function decodeSignedReceipt (bytes: Uint8Array, verify: PulseVerif
 }
 
 /**
+ * The job a client-signed receipt names, read without checking its signature: only to find which job
+ * of several it must then be checked against (decodeSignedReceipt does that).
+ */
+export function claimedReceiptJob (bytes: Uint8Array): Uint8Array {
+  const m = decodeMessage(bytes, RECEIPT_MAX_BYTES, RECEIPT_VERSION)
+  if (!(m.body instanceof Uint8Array)) throw new MalformedMessageError('body must be bytes')
+  return decodeReceiptBody(m.body).job
+}
+
+/**
  * The body of a receipt from this node's own log, which may hold receipts of version 1 (made before
  * `cached` existed: read as not cached; their seed is not checked, as no receipt's is now). Anything
  * from the network goes through decodeSignedReceipt, which takes the current version only.

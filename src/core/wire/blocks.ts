@@ -12,8 +12,19 @@ import type { BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame
  *
  * The client checks the bytes against the CID before it signs anything, so a receipt only ever
  * pays for bytes that were what was asked for.
+ *
+ * `/hyperspace/blocks/1.1.0` has the same frames, several jobs per stream: the server answers every
+ * client frame with exactly one frame, in the order they came (a want with block, not-found or busy;
+ * a sign, naming any job served on the stream and not yet signed, with countersign), and an error
+ * frame ends the stream. A stream carries at most BLOCKS_REQUESTS_PER_STREAM wants. Clients propose
+ * 1.1.0 first and use 1.0.0 with peers that do not speak it; servers answer both.
  */
 export const BLOCKS_PROTOCOL = '/hyperspace/blocks/1.0.0'
+export const BLOCKS_PIPELINED_PROTOCOL = '/hyperspace/blocks/1.1.0'
+/** Wants one 1.1.0 stream may carry; the server ends a stream that sends more. */
+export const BLOCKS_REQUESTS_PER_STREAM = 64
+/** Wants a client leaves unanswered on one stream: enough that the server never waits for the next. */
+export const BLOCKS_PIPELINE_DEPTH = 4
 export const BLOCKS_WIRE_VERSION = 1
 export const BLOCKS_NONCE_BYTES = 16
 export const BLOCKS_JOB_ID_BYTES = 16

@@ -1,0 +1,275 @@
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { exchangeAsClient, type ReceiptParty } from './receipt-exchange.ts'
+import { abortStream, closeStream, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS } from './stream-helpers.ts'
+import { verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
+import { PeerLacksBlockError, RemoteBlockError } from '../core/blocks/errors.ts'
+import {
+  BLOCKS_JOB_ID_BYTES, BLOCKS_PIPELINE_DEPTH, BLOCKS_PIPELINED_PROTOCOL, BLOCKS_REQUESTS_PER_STREAM, BLOCKS_SERVER_FRAME_MAX_BYTES,
+  decodeBlocksServerFrame, encodeBlocksClientFrame, type BlocksClientFrame, type BlocksServerFrame
+} from '../core/wire/blocks.ts'
+import { MalformedMessageError, PeerBusyError } from '../core/errors.ts'
+import type { JobStreamOpener } from './job-streams.ts'
+import type { ReceiptBody, SignedReceipt } from '../core/receipts/receipt.ts'
+import type { Stream } from '@libp2p/interface'
+
+/** A verified block and its receipt, settled after the block is handed on (never rejects). */
+export interface FetchedBlock {
+  block: VerifiedBlock
+  receipt: Promise<SignedReceipt | undefined>
+}
+
+export interface SessionParty extends ReceiptParty {
+  /** The current pulse round: receipts are dated by it. */
+  currentRound: () => number
+}
+
+/** One block from one peer over a stream of its own (`/hyperspace/blocks/1.0.0`). */
+export type SingleFetch = (peerId: string, cid: BlockCid, signal?: AbortSignal) => Promise<FetchedBlock>
+
+/** The receipt a client signs for a verified block. */
+export function storageReceiptBody (server: string, client: string, block: VerifiedBlock, job: Uint8Array, nonce: Uint8Array, round: number): ReceiptBody {
+  return {
+    job,
+    nonce,
+    kind: 'storage',
+    server,
+    client,
+    model: block.cid.toString(),
+    units: block.bytes.byteLength,
+    cached: false,
+    // The CID's digest is the SHA-256 of exactly these bytes: verified before this is signed.
+    output: block.cid.multihash.digest,
+    round,
+    ts: Date.now()
+  }
+}
+
+/** The stream ended or failed before this want was sent: the want may go on another stream. */
+class StreamRetiredError extends Error {
+  override name = 'StreamRetiredError'
+}
+
+type Answer = BlocksServerFrame | { t: 'error', code: string, message: string }
+
+interface Pending {
+  expects: 'want' | 'sign'
+  /** When this frame's answer is due (epoch ms). */
+  due: number
+  resolve: (frame: Answer) => void
+  reject: (err: unknown) => void
+}
+
+/** Bounds the wait for each answer: a want waits behind at most BLOCKS_PIPELINE_DEPTH blocks, a sign too. */
+const ANSWER_TIMEOUT_MS = 30_000
+
+/**
+ * The client side of one `/hyperspace/blocks/1.1.0` stream: wants and signs go out in order, and the
+ * server's frames are matched to them in the same order. A frame nothing waits for, of the wrong
+ * kind, oversize or late ends the stream, and every request on it fails.
+ */
+class PipelinedStream {
+  private readonly lp: LengthPrefixedStream
+  private readonly pending: Pending[] = []
+  private readonly waitingForSlot: Array<() => void> = []
+  /** Receipt exchanges under way: the stream stays open for them. */
+  private readonly signing = new Set<Promise<unknown>>()
+  private writes: Promise<void> = Promise.resolve()
+  private inFlight = 0
+  private wants = 0
+  private reading = false
+  private closing = false
+  private failure: Error | undefined
+  private readonly ended = new AbortController()
+
+  constructor (private readonly stream: Stream, readonly peerId: string, private readonly party: SessionParty) {
+    this.lp = lpStream(stream, { maxDataLength: BLOCKS_SERVER_FRAME_MAX_BYTES })
+  }
+
+  /** No further wants go on this stream. */
+  get retired (): boolean {
+    return this.failure !== undefined || this.closing || this.wants >= BLOCKS_REQUESTS_PER_STREAM
+  }
+
+  async fetch (cid: BlockCid, signal?: AbortSignal): Promise<FetchedBlock> {
+    if (this.retired) throw new StreamRetiredError()
+    this.wants++
+    await this.slot(signal)
+    let block: VerifiedBlock
+    let job: Uint8Array
+    let nonce: Uint8Array
+    try {
+      if (this.failure !== undefined) throw new StreamRetiredError()
+      job = crypto.getRandomValues(new Uint8Array(BLOCKS_JOB_ID_BYTES))
+      const frame = await this.request({ t: 'want', cid, job }, 'want')
+      if (frame.t === 'error') throw new RemoteBlockError(this.peerId, frame.code, frame.message)
+      if (frame.t === 'not-found') throw new PeerLacksBlockError(this.peerId, cid.toString())
+      if (frame.t === 'busy') throw new PeerBusyError(this.peerId)
+      if (frame.t !== 'block') throw new MalformedMessageError(`expected a block, got ${frame.t}`)
+      nonce = frame.nonce
+      try {
+        block = await verifyBlock(cid, frame.bytes)
+      } catch (err) {
+        // Bytes that are not what was asked for: nothing more is taken from this stream.
+        this.fail(err)
+        throw err
+      }
+    } finally {
+      this.inFlight--
+      this.waitingForSlot.shift()?.()
+    }
+    const receipt = this.sign(block, job, nonce, signal)
+    this.signing.add(receipt)
+    void receipt.finally(() => this.signing.delete(receipt))
+    return { block, receipt }
+  }
+
+  /** Takes no more wants, and closes the stream once the receipts of the blocks it carried are exchanged. */
+  async close (): Promise<void> {
+    this.closing = true
+    await Promise.allSettled([...this.signing])
+    if (this.failure !== undefined) return
+    this.failure = new StreamRetiredError()
+    await closeStream(this.stream)
+  }
+
+  /** Ends the stream with `err`: every request waiting on it fails. */
+  fail (err: unknown): void {
+    if (this.failure !== undefined) return
+    this.failure = err instanceof Error ? err : new Error(String(err))
+    this.ended.abort(this.failure)
+    abortStream(this.stream, this.failure)
+    for (const p of this.pending.splice(0)) p.reject(this.failure)
+    for (const wake of this.waitingForSlot.splice(0)) wake()
+  }
+
+  private async slot (signal?: AbortSignal): Promise<void> {
+    if (this.inFlight >= BLOCKS_PIPELINE_DEPTH) {
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          const i = this.waitingForSlot.indexOf(wake)
+          if (i >= 0) this.waitingForSlot.splice(i, 1)
+          reject(signal?.reason)
+        }
+        const wake = (): void => { signal?.removeEventListener('abort', onAbort); resolve() }
+        this.waitingForSlot.push(wake)
+        signal?.addEventListener('abort', onAbort, { once: true })
+      })
+    }
+    this.inFlight++
+  }
+
+  /** Sends a frame and resolves with the server's answer to it. */
+  private async request (frame: BlocksClientFrame, expects: Pending['expects']): Promise<Answer> {
+    if (this.failure !== undefined) throw this.failure
+    const answer = new Promise<Answer>((resolve, reject) => {
+      this.pending.push({ expects, due: Date.now() + ANSWER_TIMEOUT_MS, resolve, reject })
+    })
+    const bytes = encodeBlocksClientFrame(frame)
+    // One write at a time, in the order the answers are expected.
+    this.writes = this.writes.then(async () => {
+      await writeFrame(this.stream, this.lp, bytes, this.peerId, WRITE_TIMEOUT_MS, this.ended.signal)
+    })
+    this.writes.catch(err => { this.fail(err) })
+    if (!this.reading) void this.read()
+    return await answer
+  }
+
+  private async read (): Promise<void> {
+    this.reading = true
+    try {
+      for (let head = this.pending[0]; head !== undefined; head = this.pending[0]) {
+        const wait = AbortSignal.any([this.ended.signal, AbortSignal.timeout(Math.max(0, head.due - Date.now()))])
+        const frame = decodeBlocksServerFrame(await readFrame(this.lp, wait, BLOCKS_SERVER_FRAME_MAX_BYTES))
+        this.pending.shift()
+        const fits = frame.t === 'error' || (head.expects === 'sign') === (frame.t === 'countersign')
+        if (!fits) throw new MalformedMessageError(`expected the answer to a ${head.expects}, got ${frame.t}`)
+        head.resolve(frame)
+        // An error frame ends the stream (the wire's rule).
+        if (frame.t === 'error') throw new RemoteBlockError(this.peerId, frame.code, frame.message)
+      }
+    } catch (err) {
+      this.fail(err)
+    } finally {
+      this.reading = false
+    }
+  }
+
+  private async sign (block: VerifiedBlock, job: Uint8Array, nonce: Uint8Array, signal?: AbortSignal): Promise<SignedReceipt | undefined> {
+    let answer: Promise<Answer> | undefined
+    try {
+      return await exchangeAsClient(this.party, storageReceiptBody(this.peerId, this.party.signer.peerId, block, job, nonce, this.party.currentRound()), {
+        send: async receipt => {
+          answer = this.request({ t: 'sign', receipt }, 'sign')
+          // Awaited in receive; a failure before then must not surface unhandled.
+          answer.catch(() => {})
+        },
+        receive: async () => {
+          const frame = await answer
+          if (frame?.t === 'error') throw new RemoteBlockError(this.peerId, frame.code, frame.message)
+          if (frame?.t !== 'countersign') throw new MalformedMessageError('expected countersign')
+          return frame.receipt
+        }
+      })
+    } catch (err) {
+      if (signal?.aborted !== true) console.warn('hyperspace: no storage receipt from', this.peerId, err instanceof Error ? err.message : String(err))
+      return undefined
+    }
+  }
+}
+
+/**
+ * Block fetches of one `blocks.get`: one pipelined stream per peer at a time (a new one when a stream
+ * has carried its BLOCKS_REQUESTS_PER_STREAM wants or ended), or a stream per block with a peer that
+ * speaks only `/hyperspace/blocks/1.0.0`. close() ends every stream once its answers are in.
+ */
+export class BlockSession {
+  private readonly streams = new Map<string, Promise<PipelinedStream | 'single'>>()
+
+  constructor (private readonly opener: JobStreamOpener, private readonly party: SessionParty, private readonly single: SingleFetch) {}
+
+  async fetch (peerId: string, cid: BlockCid, signal?: AbortSignal): Promise<FetchedBlock> {
+    // A want that never left a stream that ended is sent again on a new one, once.
+    for (let attempt = 0; ; attempt++) {
+      const stream = await this.stream(peerId, signal)
+      if (stream === 'single') return await this.single(peerId, cid, signal)
+      try {
+        return await stream.fetch(cid, signal)
+      } catch (err) {
+        if (!(err instanceof StreamRetiredError) || attempt > 0) throw err
+      }
+    }
+  }
+
+  close (): void {
+    for (const stream of this.streams.values()) {
+      stream.then(async s => { if (s !== 'single') await s.close() }).catch(() => {})
+    }
+    this.streams.clear()
+  }
+
+  private async stream (peerId: string, signal?: AbortSignal): Promise<PipelinedStream | 'single'> {
+    const known = this.streams.get(peerId)
+    if (known !== undefined) {
+      const stream = await known.catch(() => undefined)
+      if (stream === 'single' || (stream !== undefined && !stream.retired)) return stream
+      if (this.streams.get(peerId) === known) this.streams.delete(peerId)
+      void stream?.close()
+      const again = this.streams.get(peerId)
+      if (again !== undefined) return await again
+    }
+    const opening = this.open(peerId, signal)
+    this.streams.set(peerId, opening)
+    return await opening
+  }
+
+  private async open (peerId: string, signal?: AbortSignal): Promise<PipelinedStream | 'single'> {
+    try {
+      const stream = await this.opener.open(peerId, BLOCKS_PIPELINED_PROTOCOL, withTimeout(signal, ANSWER_TIMEOUT_MS))
+      return new PipelinedStream(stream, peerId, this.party)
+    } catch (err) {
+      // A peer of an earlier release: a stream per block.
+      if (err instanceof Error && err.name === 'UnsupportedProtocolError') return 'single'
+      throw err
+    }
+  }
+}
