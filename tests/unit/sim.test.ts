@@ -31,8 +31,7 @@ describe('simulator', () => {
     expect(figures(b)).toEqual(figures(a))
     expect(c.bytesPerNodeRound).not.toEqual(a.bytesPerNodeRound)
     // The breakdown by what the bytes carried adds up to the total, and every pulse message type is in it.
-    const lines = a.traffic ?? {}
-    const sum = (field: 'mean' | 'rpcs'): number => TRAFFIC_LINES.reduce((total, line) => total + (lines[line]?.[field] ?? 0), 0)
+    const sum = (field: 'mean' | 'rpcs'): number => TRAFFIC_LINES.reduce((total, line) => total + (a.traffic?.[line][field] ?? 0), 0)
     expect(sum('mean')).toBeCloseTo(a.bytesPerNodeRound.mean, 3)
     expect(sum('rpcs')).toBeCloseTo(a.messagesPerNodeRound.mean, 3)
     for (const line of ['commit', 'challenge', 'reveal', 'verdict', 'IHAVE', 'IDONTWANT'] as const) expect(a.traffic?.[line].mean).toBeGreaterThan(0)
