@@ -1,5 +1,6 @@
 import { GossipModel, type GossipParams } from './gossip.ts'
 import { Links, type LinkParams } from './links.ts'
+import type { DataKind } from './traffic.ts'
 import { MESSAGE_ID_BYTES } from './rpc-size.ts'
 import { Rng } from './rng.ts'
 import { SimKeys } from './sim-keys.ts'
@@ -34,6 +35,7 @@ export interface ContrastResult {
 }
 
 interface Kind {
+  type: DataKind
   /** Messages of this kind in a round. */
   count: number
   /** Payload bytes of each. */
@@ -49,10 +51,10 @@ const BURSTS = 4
 function roundMix (shape: Shape, config: ContrastConfig): Kind[] {
   const { nodes, wireN, k, validatorShare } = config
   return [
-    { count: nodes, bytes: commitBytes(shape) },
-    { count: 1, bytes: challengeBytes(shape, nodes, k) },
-    { count: nodes, bytes: revealBytes(shape, wireN, k) },
-    { count: Math.max(1, Math.round(validatorShare * nodes)), bytes: verdictBytes(shape, nodes) }
+    { type: 'commit', count: nodes, bytes: commitBytes(shape) },
+    { type: 'challenge', count: 1, bytes: challengeBytes(shape, nodes, k) },
+    { type: 'reveal', count: nodes, bytes: revealBytes(shape, wireN, k) },
+    { type: 'verdict', count: Math.max(1, Math.round(validatorShare * nodes)), bytes: verdictBytes(shape, nodes) }
   ]
 }
 
@@ -74,7 +76,7 @@ export async function contrast (config: ContrastConfig): Promise<ContrastResult>
   for (const kind of mix) {
     gossip.traffic.reset()
     for (let i = 0; i < SAMPLES; i++) {
-      gossip.publish(rng.int(config.nodes), topic, kind.bytes, null)
+      gossip.publish(rng.int(config.nodes), topic, kind.bytes, null, kind.type)
       await time.runUntil(time.now() + SPACING_MS)
     }
     let kindBytes = 0

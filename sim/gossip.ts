@@ -1,4 +1,5 @@
 import { dataRpcBytes, idontwantRpcBytes, ihaveRpcBytes } from './rpc-size.ts'
+import { dataLine, Traffic, type DataKind } from './traffic.ts'
 import type { Links } from './links.ts'
 import type { Rng } from './rng.ts'
 import type { Task, VirtualTime } from './virtual-time.ts'
@@ -63,6 +64,8 @@ export interface GossipMessage<P> {
   /** Bytes of one transmission (the whole RPC). */
   rpcBytes: number
   large: boolean
+  /** What it carries, for the traffic breakdown. */
+  kind: DataKind
   /**
    * Per topic slot, side by side so one cache line serves both: when the node first had it (NaN while
    * it has not; the publisher when it published), and when the earliest copy on its way to it arrives
@@ -82,42 +85,6 @@ function firstAt (message: GossipMessage<unknown>, slot: number): number {
 
 function comingAt (message: GossipMessage<unknown>, slot: number): number {
   return message.state[2 * slot + 1] ?? Number.NaN
-}
-
-/** Per-node traffic since the last reset: bytes and RPCs, in and out. */
-export class Traffic {
-  readonly bytesIn: Float64Array
-  readonly bytesOut: Float64Array
-  readonly rpcsIn: Float64Array
-  readonly rpcsOut: Float64Array
-
-  constructor (capacity: number) {
-    this.bytesIn = new Float64Array(capacity)
-    this.bytesOut = new Float64Array(capacity)
-    this.rpcsIn = new Float64Array(capacity)
-    this.rpcsOut = new Float64Array(capacity)
-  }
-
-  /** One RPC of `bytes` from one node to another. */
-  rpc (from: number, to: number, bytes: number): void {
-    this.bytesOut[from] = (this.bytesOut[from] as number) + bytes
-    this.rpcsOut[from] = (this.rpcsOut[from] as number) + 1
-    this.bytesIn[to] = (this.bytesIn[to] as number) + bytes
-    this.rpcsIn[to] = (this.rpcsIn[to] as number) + 1
-  }
-
-  /** An RPC sent that never arrived. */
-  lost (from: number, bytes: number): void {
-    this.bytesOut[from] = (this.bytesOut[from] as number) + bytes
-    this.rpcsOut[from] = (this.rpcsOut[from] as number) + 1
-  }
-
-  bytes (node: number): number { return (this.bytesIn[node] as number) + (this.bytesOut[node] as number) }
-  rpcs (node: number): number { return (this.rpcsIn[node] as number) + (this.rpcsOut[node] as number) }
-
-  reset (): void {
-    for (const counter of [this.bytesIn, this.bytesOut, this.rpcsIn, this.rpcsOut]) counter.fill(0)
-  }
 }
 
 /** A transmission reaching its node. Reused once run: a large run makes tens of millions of them. */
@@ -219,7 +186,7 @@ export class GossipModel<P> {
     this.alive[node] = 0
   }
 
-  publish (node: number, name: string, payloadBytes: number, payload: P): GossipMessage<P> {
+  publish (node: number, name: string, payloadBytes: number, payload: P, kind: DataKind): GossipMessage<P> {
     const now = this.time.now()
     const topic = this.topics.get(name)
     const slots = (topic?.slots ?? 0) + SLOT_MARGIN
@@ -234,6 +201,7 @@ export class GossipModel<P> {
       publishedAt: now,
       rpcBytes: dataRpcBytes(name, payloadBytes),
       large: payloadBytes >= this.params.idontwantMinBytes,
+      kind,
       state
     }
     if (topic === undefined || (topic.position[node] as number) < 0) return message
@@ -266,7 +234,7 @@ export class GossipModel<P> {
         for (const ids of advertised) {
           if (ids === undefined || ids === 0) continue
           const bytes = ihaveRpcBytes(topic.name, ids)
-          for (const peer of peers) this.traffic.rpc(node, peer, bytes)
+          for (const peer of peers) this.traffic.rpc(node, peer, bytes, 'IHAVE')
         }
       }
       byTopic.clear()
@@ -282,7 +250,11 @@ export class GossipModel<P> {
   arrive (topic: Topic, node: number, from: number, message: GossipMessage<P>, at: number): void {
     const slot = topic.slotOf[node] as number
     const state = message.state
-    if (state[2 * slot + 1] !== at) return
+    if (state[2 * slot + 1] !== at) {
+      // An earlier copy overtook this one: it was a duplicate after all.
+      this.traffic.move(from, node, message.rpcBytes, message.kind, dataLine(message.kind, true))
+      return
+    }
     state[2 * slot + 1] = Infinity
     if (!this.isAlive(node) || (topic.position[node] as number) < 0) return
     const now = this.time.now()
@@ -291,7 +263,7 @@ export class GossipModel<P> {
     const mesh = topic.mesh[node] as number[]
     if (message.large) {
       const bytes = idontwantRpcBytes()
-      for (const peer of mesh) if (peer !== from) this.traffic.rpc(node, peer, bytes)
+      for (const peer of mesh) if (peer !== from) this.traffic.rpc(node, peer, bytes, 'IDONTWANT')
     }
     const ready = now + this.params.validationMs
     for (const peer of mesh) {
@@ -371,8 +343,9 @@ export class GossipModel<P> {
     const has = (message: GossipMessage<P>, who: number): boolean => !Number.isNaN(firstAt(message, topic.slotOf[who] as number))
     // The holder's IHAVE reaches the other side, whose IWANT comes back; then the holder sends.
     const fetch = (message: GossipMessage<P>, from: number, to: number): void => {
-      this.traffic.rpc(from, to, ihaveRpcBytes(topic.name, 1))
-      this.traffic.rpc(to, from, idontwantRpcBytes())
+      this.traffic.rpc(from, to, ihaveRpcBytes(topic.name, 1), 'IHAVE')
+      // An IWANT for one id has the shape of an IDONTWANT for one.
+      this.traffic.rpc(to, from, idontwantRpcBytes(), 'IWANT')
       this.send(topic, from, to, message, now + this.links.latencyMs(from, to) + this.links.latencyMs(to, from))
     }
     const since = now - this.params.historyGossip * this.params.heartbeatMs
@@ -395,17 +368,20 @@ export class GossipModel<P> {
     const slot = topic.slotOf[to] as number
     // A copy to a node that has the message already only costs bytes (and, lost or not, nothing else).
     if (2 * slot >= message.state.length || !Number.isNaN(firstAt(message, slot))) {
-      this.traffic.rpc(from, to, message.rpcBytes)
+      this.traffic.rpc(from, to, message.rpcBytes, dataLine(message.kind, true))
       return
     }
     if (this.rng.next() < this.links.loss) {
-      this.traffic.lost(from, message.rpcBytes)
+      this.traffic.rpc(from, to, message.rpcBytes, message.kind, false)
       return
     }
     const arrival = done + this.links.latencyMs(from, to)
-    this.traffic.rpc(from, to, message.rpcBytes)
     // A copy that cannot be the first to arrive needs no event either.
-    if (comingAt(message, slot) <= arrival) return
+    if (comingAt(message, slot) <= arrival) {
+      this.traffic.rpc(from, to, message.rpcBytes, dataLine(message.kind, true))
+      return
+    }
+    this.traffic.rpc(from, to, message.rpcBytes, message.kind)
     message.state[2 * slot + 1] = arrival
     const task = this.spare.pop() ?? new Arrival(this)
     task.topic = topic

@@ -5,7 +5,7 @@ import { figure, recordFigures } from '../bench/figures.ts'
 import { runJobs } from './pool.ts'
 import { runReal } from './real.ts'
 import { ATTACK_KINDS, isAttackKind, type AttackKind } from './attacks.ts'
-import { attackTable, bytesChart, simTable } from './report.ts'
+import { attackTable, bytesChart, simTable, trafficTable } from './report.ts'
 import { COMPUTED_N, contrastConfig, modelConfig } from './scenarios.ts'
 
 /**
@@ -64,6 +64,8 @@ async function model (): Promise<void> {
   console.log(`T = ${config.roundMs / 1000} s; nodes compute n = ${COMPUTED_N}, reveals travel at n = ${config.wireN}; k = ${config.k}; GossipSub D = ${config.gossip.D};`)
   console.log(`${config.validatorShare * 100}% validators, ${config.cheaterShare * 100}% cheaters; per round ${config.churn.crash * 100}% crash, ${config.churn.leave * 100}% leave, ${config.churn.join * 100}% join; ${config.links.loss * 100}% loss\n`)
   console.log(simTable(sims, contrasts))
+  console.log('\nWhere the bytes go, per node and round (in + out; "dup": copies of a message the node had, or had on its way):')
+  console.log(trafficTable(sims))
   const withRatio = ratio(withCommittees)
   const withoutRatio = ratio(without)
   if (withRatio !== null && withoutRatio !== null) {

@@ -1,5 +1,6 @@
 import type { ContrastResult } from './contrast.ts'
 import type { SimSummary } from './summary.ts'
+import { TRAFFIC_LINES } from './traffic.ts'
 
 /** The simulator's outputs: a table for the terminal and a chart of bytes per node against N. */
 
@@ -61,6 +62,22 @@ export function simTable (sizes: SimSummary[], contrasts: ContrastResult[]): str
 /** The same figures for runs of one network by different means (the real stack, the model). */
 export function comparisonTable (rows: Array<{ label: string, summary: SimSummary }>): string {
   return table(['', ...HEADER], rows.map(r => [r.label, ...summaryCells(r.summary)]))
+}
+
+/**
+ * Where a node's pulse bytes go, per size: mean and median bytes per node and round of each kind of
+ * RPC (data by pulse message type, its duplicates, GossipSub control), with their share of the mean.
+ */
+export function trafficTable (sizes: SimSummary[]): string {
+  const measured = sizes.filter(s => s.traffic !== null)
+  const header = ['', ...measured.flatMap(s => [`N = ${count(s.nodes)}: mean`, 'share', 'median', 'RPCs (mean)'])]
+  const rows = TRAFFIC_LINES.map(line => [line, ...measured.flatMap(s => {
+    const t = s.traffic?.[line]
+    const total = s.bytesPerNodeRound.mean
+    return t === undefined ? ['-', '-', '-', '-'] : [bytes(t.mean), percent(t.mean / total), bytes(t.median), count(t.rpcs)]
+  })])
+  rows.push(['total', ...measured.flatMap(s => [bytes(s.bytesPerNodeRound.mean), percent(1), bytes(s.bytesPerNodeRound.median), count(s.messagesPerNodeRound.mean)])])
+  return table(header, rows)
 }
 
 export interface Series {

@@ -10,6 +10,7 @@ import { SimCapabilities } from './capabilities.ts'
 import { earnings } from './earnings.ts'
 import { GossipModel, type GossipMessage, type GossipParams } from './gossip.ts'
 import { Links, type LinkParams } from './links.ts'
+import type { Breakdown } from './traffic.ts'
 import { proverFor, timedProver, type NodeKind } from './provers.ts'
 import { Rng } from './rng.ts'
 import { SimKeys } from './sim-keys.ts'
@@ -60,6 +61,8 @@ export interface NodeRound {
   leader?: string
   bytes: number
   rpcs: number
+  /** The same bytes and RPCs by what they carried (the model's; absent for real nodes). */
+  lines?: Breakdown
 }
 
 export interface RoundObservation {
@@ -261,7 +264,7 @@ export class Simulation {
         const data = encodeSigned(signed)
         const admission = await admitPulse(data, signed.message.peer, networkId, roundMs, this.time.now(), this.keys.verify)
         if (admission.result !== 'accept') return
-        this.gossip.publish(node.index, node.engine.committees.topic(signed.message.r), data.byteLength, admission.signed)
+        this.gossip.publish(node.index, node.engine.committees.topic(signed.message.r), data.byteLength, admission.signed, signed.message.t)
       },
       everyRoundAt: (fraction, fn) => {
         const next = (): void => {
@@ -285,7 +288,7 @@ export class Simulation {
     if (admission.result !== 'accept') throw new SimulationError(`${node.peerId} published a pulse message its peers would not accept`)
     const signed = admission.signed
     const bytes = data.byteLength + (signed.message.t === 'reveal' ? this.growth : 0)
-    const message = this.gossip.publish(node.index, topic, bytes, signed)
+    const message = this.gossip.publish(node.index, topic, bytes, signed, signed.message.t)
     if (signed.message.t !== 'commit') return
     const byTopic = this.commits.get(signed.message.r) ?? new Map<string, Array<GossipMessage<SignedPulseMessage>>>()
     this.commits.set(signed.message.r, byTopic)
@@ -347,7 +350,8 @@ export class Simulation {
         verified: record.verified,
         struck: record.strikes.length > 0,
         bytes: this.gossip.traffic.bytes(node.index),
-        rpcs: this.gossip.traffic.rpcs(node.index)
+        rpcs: this.gossip.traffic.rpcs(node.index),
+        lines: this.gossip.traffic.breakdown(node.index)
       }
       const leader = state?.canonicalChallenge()?.message.peer
       if (leader !== undefined) observed.leader = leader

@@ -1,5 +1,6 @@
 import { ACT_AT } from '../src/core/pulse/params.ts'
 import { mean, median, quantile, share } from './stats.ts'
+import { TRAFFIC_LINES, type TrafficLine } from './traffic.ts'
 import type { RoundObservation, SimRun } from './simulation.ts'
 
 export interface Spread {
@@ -34,6 +35,11 @@ export interface SimSummary {
   attackerBonus: number
   bytesPerNodeRound: Spread
   messagesPerNodeRound: Spread
+  /**
+   * Per node and round, by what the bytes carried (traffic.ts): mean and median bytes, mean RPCs, in
+   * and out together. Means add up to the total's mean; medians do not add up.
+   */
+  traffic: Record<TrafficLine, { mean: number, median: number, rpcs: number }> | null
   /** Ms after the round start until every member of a committee had every commit published on it. */
   commitAgreementMs: Spread
   commitAgreedBeforeChallenge: number
@@ -56,6 +62,17 @@ function committeeRounds (observation: RoundObservation): Map<string, RoundObser
     group.push(n)
   }
   return groups
+}
+
+function trafficLines (nodes: RoundObservation['nodes']): SimSummary['traffic'] {
+  const measured = nodes.flatMap(n => n.lines === undefined ? [] : [n.lines])
+  if (measured.length === 0) return null
+  const out = {} as NonNullable<SimSummary['traffic']>
+  for (const line of TRAFFIC_LINES) {
+    const bytes = measured.map(lines => lines[line].bytes)
+    out[line] = { mean: mean(bytes), median: median(bytes), rpcs: mean(measured.map(lines => lines[line].rpcs)) }
+  }
+  return out
 }
 
 export function summarize (run: SimRun): SimSummary {
@@ -103,6 +120,7 @@ export function summarize (run: SimRun): SimSummary {
     attackerBonus: run.bonus.attackers,
     bytesPerNodeRound: spread(all.map(n => n.bytes)),
     messagesPerNodeRound: spread(all.map(n => n.rpcs)),
+    traffic: trafficLines(all),
     commitAgreementMs: spread(agreement.filter(Number.isFinite)),
     commitAgreedBeforeChallenge: share(agreement.filter(ms => ms <= ACT_AT.challenge * config.roundMs).length, agreement.length),
     leaderDisagreement: share(disagreeing, led),

@@ -1,4 +1,5 @@
 import { encodeMessage } from '../src/core/wire/cbor.ts'
+import { multiproofLength } from '../src/core/pulse/merkle.ts'
 import { encodeSigned, PULSE_VERSION, type PulseMessage } from '../src/core/wire/pulse.ts'
 
 /**
@@ -27,10 +28,30 @@ export function commitBytes ({ networkId, round, peer }: Shape): number {
   return signedBytes({ t: 'commit', net: networkId, r: round, peer, seed: ROOT, root: ROOT, n: 256, caps: [], sid: new Uint8Array(8) })
 }
 
-/** A reveal of k rows from an n x n product: proofs of log2(n) hashes (the rows themselves are not sent). */
+/** Row sets drawn to find a multiproof's mean length. */
+const ROW_SAMPLES = 256
+
+/** The mean number of hashes in the multiproof of k random distinct rows of n (deterministic). */
+function meanMultiproofLength (n: number, k: number): number {
+  let state = 1
+  const next = (): number => {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0
+    return state
+  }
+  let total = 0
+  for (let sample = 0; sample < ROW_SAMPLES; sample++) {
+    const rows = new Set<number>()
+    while (rows.size < Math.min(k, n)) rows.add(next() % n)
+    total += multiproofLength([...rows].sort((a, b) => a - b), n)
+  }
+  return Math.round(total / ROW_SAMPLES)
+}
+
+/** A reveal of k random rows from an n x n product: their multiproof, of its mean length (the rows themselves are not sent). */
 export function revealBytes ({ networkId, round, peer }: Shape, n: number, k: number): number {
-  const rows = Array.from({ length: k }, (_, i) => ({ i, proof: Array.from({ length: Math.ceil(Math.log2(n)) }, () => ROOT) }))
-  return signedBytes({ t: 'reveal', net: networkId, r: round, peer, leader: peer, rows })
+  const rows = Array.from({ length: Math.min(k, n) }, (_, i) => i)
+  const proof = Array.from({ length: meanMultiproofLength(n, k) }, () => ROOT)
+  return signedBytes({ t: 'reveal', net: networkId, r: round, peer, leader: peer, rows, proof })
 }
 
 export function challengeBytes ({ networkId, round, peer }: Shape, commits: number, k: number): number {

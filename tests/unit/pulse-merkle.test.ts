@@ -1,6 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js'
 import { describe, expect, it } from 'vitest'
-import { MerkleTree, leafHash, merkleProof, merkleRoot, nodeHash, proofLength, verifyProof } from '../../src/core/pulse/merkle.ts'
+import { MerkleTree, leafHash, merkleProof, merkleRoot, multiproofLength, multiproofOf, nodeHash, proofLength, verifyMultiproof, verifyProof } from '../../src/core/pulse/merkle.ts'
 
 const enc = new TextEncoder()
 const utf8 = (s: string): Uint8Array => enc.encode(s)
@@ -193,5 +193,60 @@ describe('verifyProof', () => {
     const proof = merkleProof(l, 3)
     proof[0] = (proof[0] as Uint8Array).slice(0, 31)
     expect(verifyProof(l[3] as Uint8Array, 3, 4, proof, merkleRoot(l))).toBe(false)
+  })
+})
+
+describe('multiproof (pulse v6 reveals)', () => {
+  const multiproof = (leaves: Uint8Array[], indices: number[]): Uint8Array[] => multiproofOf(leaves.length, indices.map(index => ({ index, proof: merkleProof(leaves, index) })))
+
+  it('known answer: leaves 0 and 2 of [a, b, c] carry b alone; leaf 1 of 2 carries its sibling', () => {
+    const [a, b, c] = ['a', 'b', 'c'].map(s => leaf(utf8(s))) as [Uint8Array, Uint8Array, Uint8Array]
+    expect(multiproof([a, b, c], [0, 2]).map(hex)).toEqual([hex(b)])
+    expect(multiproof([a, b], [1]).map(hex)).toEqual([hex(a)])
+    expect(verifyMultiproof([a, c], [0, 2], 3, [b], node(node(a, b), c))).toBe(true)
+  })
+
+  it('verifies every leaf set of trees of 1 to 20 leaves, each no longer than the audit paths together', () => {
+    for (let size = 1; size <= 20; size++) {
+      const leaves = leavesOf(size)
+      const root = merkleRoot(leaves)
+      for (let mask = 1; mask < 2 ** Math.min(size, 10); mask += size > 10 ? 37 : 1) {
+        const indices = Array.from({ length: size }, (_, i) => i).filter(i => (mask >> i & 1) === 1)
+        const proof = multiproof(leaves, indices)
+        expect(proof).toHaveLength(multiproofLength(indices, size))
+        expect(proof.length).toBeLessThanOrEqual(indices.reduce((sum, i) => sum + proofLength(i, size), 0))
+        expect(verifyMultiproof(indices.map(i => leaves[i] as Uint8Array), indices, size, proof, root)).toBe(true)
+      }
+    }
+  })
+
+  it('8 rows of 256 share the upper levels of their paths: 40 hashes at most (rows 32 apart), where their 8 paths hold 64', () => {
+    expect(multiproofLength(Array.from({ length: 8 }, (_, i) => 32 * i), 256)).toBe(40)
+    expect(multiproofLength([3, 40, 77, 101, 150, 180, 222, 250], 256)).toBeLessThanOrEqual(40)
+    expect(multiproofLength([0, 1, 2, 3, 4, 5, 6, 7], 256)).toBe(5)
+  })
+
+  it('fails for a wrong leaf, a leaf moved to another index, a hash too many or too few, swapped or short hashes, unordered indices', () => {
+    const leaves = leavesOf(16)
+    const root = merkleRoot(leaves)
+    const indices = [1, 6, 7, 12]
+    const mine = indices.map(i => leaves[i] as Uint8Array)
+    const proof = multiproof(leaves, indices)
+    expect(verifyMultiproof(mine, indices, 16, proof, root)).toBe(true)
+    expect(verifyMultiproof([leaves[0] as Uint8Array, ...mine.slice(1)], indices, 16, proof, root)).toBe(false)
+    expect(verifyMultiproof(mine, [2, 6, 7, 12], 16, proof, root)).toBe(false)
+    expect(verifyMultiproof(mine, indices, 16, [...proof, proof[0] as Uint8Array], root)).toBe(false)
+    expect(verifyMultiproof(mine, indices, 16, proof.slice(1), root)).toBe(false)
+    expect(verifyMultiproof(mine, indices, 16, [proof[1] as Uint8Array, proof[0] as Uint8Array, ...proof.slice(2)], root)).toBe(false)
+    expect(verifyMultiproof(mine, indices, 16, [(proof[0] as Uint8Array).subarray(0, 31), ...proof.slice(1)], root)).toBe(false)
+    expect(verifyMultiproof([mine[1], mine[0], ...mine.slice(2)] as Uint8Array[], [6, 1, 7, 12], 16, proof, root)).toBe(false)
+    expect(verifyMultiproof(mine, indices, 17, proof, root)).toBe(false)
+    expect(verifyMultiproof([], [], 16, [root], root)).toBe(false)
+  })
+
+  it('refuses to build from unordered indices or a path of the wrong length', () => {
+    const leaves = leavesOf(8)
+    expect(() => multiproofOf(8, [5, 2].map(index => ({ index, proof: merkleProof(leaves, index) })))).toThrow(RangeError)
+    expect(() => multiproofOf(8, [{ index: 2, proof: merkleProof(leaves, 2).slice(1) }])).toThrow(RangeError)
   })
 })

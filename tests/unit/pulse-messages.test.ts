@@ -13,7 +13,7 @@ import {
   OversizeMessageError,
   UnsupportedVersionError
 } from '../../src/core/errors.ts'
-import { MerkleTree, leafHash, verifyProof } from '../../src/core/pulse/merkle.ts'
+import { MerkleTree, leafHash, multiproofOf, verifyMultiproof } from '../../src/core/pulse/merkle.ts'
 import {
   MAX_CHALLENGE_ROWS, PULSE_MAX_BYTES, PULSE_VERSION, STRIKE_REASONS, decodePulse, encodeSigned, signPulse, signedData, type ChallengeMessage, type CommitMessage, type PulseMessage, type RevealMessage, type VerdictMessage
 } from '../../src/core/wire/pulse.ts'
@@ -83,7 +83,8 @@ beforeAll(async () => {
     r: ROUND,
     peer: b.peerId,
     leader: a.peerId,
-    rows: [1, 5, 6].map(i => ({ i, proof: tree.proof(i) }))
+    rows: [1, 5, 6],
+    proof: multiproofOf(8, [1, 5, 6].map(index => ({ index, proof: tree.proof(index) })))
   }
   verdict = {
     t: 'verdict',
@@ -120,22 +121,25 @@ describe('round trip', () => {
     }
   })
 
-  it('the body is canonical CBOR carrying v = 5', () => {
-    expect(PULSE_VERSION).toBe(5)
-    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 5)
-    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 5)
-    expect(body.v).toBe(5)
+  it('the body is canonical CBOR carrying v = 6', () => {
+    expect(PULSE_VERSION).toBe(6)
+    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 6)
+    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 6)
+    expect(body.v).toBe(6)
     expect(body.t).toBe('commit')
   })
 
-  it('reads a v4 commit from kept records, where v5 changed nothing, but never from the topic; a v4 challenge not even from records', async () => {
-    const signedV4 = async (message: Record<string, unknown>): Promise<Uint8Array> => {
-      const body = encodeMessage({ v: 4, ...message })
-      return encodeMessage({ v: 4, body, sig: await a.key.sign(signedData(body)) })
+  it('reads v4 and v5 commits from kept records, where v5 and v6 changed nothing, but never from the topic; a v4 challenge not even from records', async () => {
+    const signedAt = async (v: number, message: Record<string, unknown>): Promise<Uint8Array> => {
+      const body = encodeMessage({ v, ...message })
+      return encodeMessage({ v, body, sig: await a.key.sign(signedData(body)) })
     }
-    const keptCommit = await signedV4({ ...commit })
-    expect((await decodePulse(keptCommit, verify, true)).message).toEqual(commit)
-    await rejectsWith(keptCommit, UnsupportedVersionError)
+    const signedV4 = async (message: Record<string, unknown>): Promise<Uint8Array> => await signedAt(4, message)
+    for (const v of [4, 5]) {
+      const keptCommit = await signedAt(v, { ...commit })
+      expect((await decodePulse(keptCommit, verify, true)).message).toEqual(commit)
+      await rejectsWith(keptCommit, UnsupportedVersionError)
+    }
     const v4Challenge: Partial<ChallengeMessage> = { ...challenge }
     delete v4Challenge.rowsVrf
     await expect(decodePulse(await signedV4(v4Challenge), verify, true)).rejects.toBeInstanceOf(MalformedMessageError)
@@ -148,17 +152,16 @@ describe('round trip', () => {
     const product = referenceProduct({ k0: 11, k1: 22 }, n)
     const root = new MerkleTree(Array.from({ length: n }, (_, i) => leafHash(rowBytes(product.subarray(i * n, (i + 1) * n))))).root
     const recomputed = (i: number): Uint8Array => rowBytes(product.subarray(i * n, (i + 1) * n))
-    for (const row of message.rows) {
-      expect(verifyProof(leafHash(recomputed(row.i)), row.i, n, row.proof, root)).toBe(true)
-      expect(verifyProof(leafHash(recomputed((row.i + 1) % n)), row.i, n, row.proof, root)).toBe(false)
-    }
+    expect(verifyMultiproof(message.rows.map(i => leafHash(recomputed(i))), message.rows, n, message.proof, root)).toBe(true)
+    expect(verifyMultiproof(message.rows.map(i => leafHash(recomputed((i + 1) % n))), message.rows, n, message.proof, root)).toBe(false)
   })
 
   it('accepts the limits themselves: n = 8 and 1024, k = 16, 16 rows, every strike reason, every capability', async () => {
     for (const n of [8, 1024]) await expect(decodePulse(await signRaw({ ...commit, n }), verify)).resolves.toBeDefined()
     await expect(decodePulse(await signRaw({ ...challenge, k: MAX_CHALLENGE_ROWS }), verify)).resolves.toBeDefined()
-    const rows = Array.from({ length: MAX_CHALLENGE_ROWS }, (_, i) => ({ i, proof: Array.from({ length: 11 }, () => bytes32('p')) }))
-    await expect(decodePulse(await signRaw({ ...reveal, rows }, b), verify)).resolves.toBeDefined()
+    const rows = Array.from({ length: MAX_CHALLENGE_ROWS }, (_, i) => 1008 + i)
+    const proof = Array.from({ length: MAX_CHALLENGE_ROWS * 11 }, () => bytes32('p'))
+    await expect(decodePulse(await signRaw({ ...reveal, rows, proof }, b), verify)).resolves.toBeDefined()
     const results = STRIKE_REASONS.map((reason, i) => ({ peer: fakePeerId(i), ok: false, reason, root: bytes32('x'), caps: [] }))
     await expect(decodePulse(await signRaw({ ...verdict, results }, c), verify)).resolves.toBeDefined()
     const caps = ['inference', 'embedding', 'storage', 'memory', 'relay', 'validation', 'orchestration', 'caching', 'proxy']
@@ -265,11 +268,14 @@ describe('malformed messages', () => {
   bad('challenge commit root of 31 bytes', () => signRaw({ ...challenge, commits: [[a.peerId, new Uint8Array(31)]] }))
   bad('challenge commit that is not a pair', () => signRaw({ ...challenge, commits: [[a.peerId]] }))
   bad('challenge k = 17', () => signRaw({ ...challenge, k: 17 }))
-  bad('reveal with 17 rows', () => signRaw({ ...reveal, rows: Array.from({ length: 17 }, (_, i) => ({ i, proof: [] })) }, b))
-  bad('reveal row index 1024', () => signRaw({ ...reveal, rows: [{ i: 1024, proof: [] }] }, b))
-  bad('reveal row that is not a map', () => signRaw({ ...reveal, rows: [[0, []]] }, b))
-  bad('reveal proof hash of 31 bytes', () => signRaw({ ...reveal, rows: [{ i: 0, proof: [bytes32('p'), new Uint8Array(31)] }] }, b))
-  bad('reveal proof longer than 11', () => signRaw({ ...reveal, rows: [{ i: 0, proof: Array.from({ length: 12 }, () => bytes32('p')) }] }, b))
+  bad('reveal with 17 rows', () => signRaw({ ...reveal, rows: Array.from({ length: 17 }, (_, i) => i) }, b))
+  bad('reveal row index 1024', () => signRaw({ ...reveal, rows: [1024] }, b))
+  bad('reveal row that is not a number', () => signRaw({ ...reveal, rows: [{ i: 0, proof: [] }] }, b))
+  bad('reveal rows out of order', () => signRaw({ ...reveal, rows: [5, 1, 6] }, b))
+  bad('reveal row twice', () => signRaw({ ...reveal, rows: [1, 5, 5] }, b))
+  bad('reveal proof hash of 31 bytes', () => signRaw({ ...reveal, proof: [bytes32('p'), new Uint8Array(31)] }, b))
+  bad('reveal proof longer than 16 paths of 11', () => signRaw({ ...reveal, proof: Array.from({ length: 177 }, () => bytes32('p')) }, b))
+  bad('reveal without proof', () => signRaw({ ...reveal, proof: undefined }, b))
   bad('reveal without leader', () => signRaw({ ...reveal, leader: undefined }, b))
   bad('verdict ok with a reason', () => signRaw({ ...verdict, results: [{ peer: a.peerId, ok: true, reason: 'wrong-row', root: bytes32('r'), caps: [] }] }, c))
   bad('verdict strike without a reason', () => signRaw({ ...verdict, results: [{ peer: a.peerId, ok: false, root: bytes32('r'), caps: [] }] }, c))

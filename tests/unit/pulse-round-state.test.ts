@@ -5,7 +5,7 @@ import { MAX_COMMITTEE, signPulse, type BeaconProver, type ChallengeMessage, typ
 import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import { inlineRecomputer } from '../../src/core/pulse/recompute.ts'
 import { ReferenceProver } from '../../src/core/pulse/reference-prover.ts'
-import { MerkleTree, leafHash } from '../../src/core/pulse/merkle.ts'
+import { MerkleTree, leafHash, multiproofOf } from '../../src/core/pulse/merkle.ts'
 import { beaconInput, challengeIndices, challengeProofs, leaderScore } from '../../src/core/pulse/seed.ts'
 import { beaconProver, pulseSigner, verifyBeacon } from '../../src/net/pulse-keys.ts'
 import { RoundState } from '../../src/core/pulse/round-state.ts'
@@ -30,6 +30,12 @@ async function challengeBy (leader: Signer, commits: Array<[string, Uint8Array]>
   return await signPulse({ t: 'challenge', net: NET, r: 1, peer: leader.peerId, seed, commits, k: K, ...await challengeProofs(leader.beacon, NET, 1, seed, commits) }, leader)
 }
 
+/** A reveal's rows and their multiproof, from rows with their audit paths as a prover answers them. */
+function revealed (rows: ReadonlyArray<{ index: number, proof: Uint8Array[] }>): { rows: number[], proof: Uint8Array[] } {
+  const sorted = [...rows].sort((x, y) => x.index - y.index)
+  return { rows: sorted.map(r => r.index), proof: multiproofOf(N, sorted) }
+}
+
 async function honestCommit (who: PulseSigner, prover: ReferenceProver, sid: number): Promise<CommitMessage> {
   const { root } = await prover.prove(1, workKey(seed, utf8(who.peerId)), N)
   return { t: 'commit', net: NET, r: 1, peer: who.peerId, seed, root, n: N, caps: [], sid: new Uint8Array(8).fill(sid) }
@@ -48,7 +54,7 @@ describe('RoundState', () => {
       const indices = state.indices(challenge, who.peerId)
       expect(new Set(indices).size).toBe(K)
       const rows = await (provers.get(who.peerId) as ReferenceProver).reveal(1, indices)
-      state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, rows: rows.map(r => ({ i: r.index, proof: r.proof })) })
+      state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, ...revealed(rows) })
     }
     expect((await state.judgeAll(validator.peerId, inlineRecomputer)).map(r => [r.peer, r.ok, r.reason])).toEqual(state.commitSet().map(([peer]) => [peer, true, undefined]))
   })
@@ -70,11 +76,11 @@ describe('RoundState', () => {
       const indices = state.indices(challenge, who.peerId)
       const unchallenged = Array.from({ length: N }, (_, i) => i).filter(i => !indices.includes(i)).slice(0, K)
       const prover = provers.get(who.peerId) as ReferenceProver
-      let rows = (await prover.reveal(1, who === otherRows ? unchallenged : indices)).map(r => ({ i: r.index, proof: r.proof }))
-      if (who === shortProof) rows = rows.map(r => ({ i: r.i, proof: r.proof.slice(1) }))
-      // Each row's index with another row's path: the right length, the wrong hashes.
-      if (who === wrongPath) rows = rows.map((r, j) => ({ i: r.i, proof: (rows[(j + 1) % rows.length] as typeof r).proof }))
-      state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, rows })
+      const reveal = revealed(await prover.reveal(1, who === otherRows ? unchallenged : indices))
+      if (who === shortProof) reveal.proof = reveal.proof.slice(1)
+      // The proof's hashes rotated by one: the right length, the wrong hashes.
+      if (who === wrongPath) reveal.proof = reveal.proof.map((_, j) => reveal.proof[(j + 1) % reveal.proof.length] as Uint8Array)
+      state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, ...reveal })
     }
     const verdicts = new Map((await state.judgeAll(validator.peerId, inlineRecomputer)).map(r => [r.peer, r.reason ?? 'ok']))
     expect([honest, shortProof, wrongPath, otherRows, forgedRoot].map(who => verdicts.get(who.peerId)))
@@ -104,10 +110,10 @@ describe('RoundState', () => {
     expect(state.canonicalChallenge()).toBe(challenge)
     for (const who of [leader, accomplice]) {
       const tree = lazyTrees.get(who.peerId) as MerkleTree
-      state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, rows: state.indices(challenge, who.peerId).map(i => ({ i, proof: tree.proof(i) })) })
+      state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, ...revealed(state.indices(challenge, who.peerId).map(index => ({ index, proof: tree.proof(index) }))) })
     }
     const rows = await honestProver.reveal(1, state.indices(challenge, honest.peerId))
-    state.addReveal({ t: 'reveal', net: NET, r: 1, peer: honest.peerId, leader: leader.peerId, rows: rows.map(r => ({ i: r.index, proof: r.proof })) })
+    state.addReveal({ t: 'reveal', net: NET, r: 1, peer: honest.peerId, leader: leader.peerId, ...revealed(rows) })
     const verdicts = new Map((await state.judgeAll(validator.peerId, inlineRecomputer)).map(r => [r.peer, r.reason ?? 'ok']))
     expect([leader, accomplice, honest].map(who => verdicts.get(who.peerId))).toEqual(['wrong-row', 'wrong-row', 'ok'])
   })
@@ -232,7 +238,7 @@ describe('RoundState', () => {
     const challenge = await challengeBy(twin, state.commitSet())
     state.addChallenge(challenge)
     const rows = await prover.reveal(1, state.indices(challenge, twin.peerId))
-    state.addReveal({ t: 'reveal', net: NET, r: 1, peer: twin.peerId, leader: twin.peerId, rows: rows.map(r => ({ i: r.index, proof: r.proof })) })
+    state.addReveal({ t: 'reveal', net: NET, r: 1, peer: twin.peerId, leader: twin.peerId, ...revealed(rows) })
     expect(await state.judgeAll(validator.peerId, inlineRecomputer)).toEqual([expect.objectContaining({ peer: twin.peerId, ok: false, reason: 'duplicate-identity' })])
   })
 })

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { modelConfig } from '../../sim/scenarios.ts'
 import { Simulation, type SimConfig } from '../../sim/simulation.ts'
 import { summarize, type SimSummary } from '../../sim/summary.ts'
+import { TRAFFIC_LINES } from '../../sim/traffic.ts'
 
 /**
  * The simulator runs the real pulse engine on every node. Small networks here, so the whole file
@@ -29,6 +30,11 @@ describe('simulator', () => {
     const c = await simulate({ ...small, seed: 8 })
     expect(figures(b)).toEqual(figures(a))
     expect(c.bytesPerNodeRound).not.toEqual(a.bytesPerNodeRound)
+    // The breakdown by what the bytes carried adds up to the total, and every pulse message type is in it.
+    const sum = (field: 'mean' | 'rpcs'): number => TRAFFIC_LINES.reduce((total, line) => total + (a.traffic?.[line][field] ?? 0), 0)
+    expect(sum('mean')).toBeCloseTo(a.bytesPerNodeRound.mean, 3)
+    expect(sum('rpcs')).toBeCloseTo(a.messagesPerNodeRound.mean, 3)
+    for (const line of ['commit', 'challenge', 'reveal', 'verdict', 'IHAVE', 'IDONTWANT'] as const) expect(a.traffic?.[line].mean).toBeGreaterThan(0)
   }, 90_000)
 
   it('200 nodes, 5 rounds across an epoch boundary, with churn: honest nodes verified, every cheater struck', async () => {

@@ -5,6 +5,7 @@ import { CommitteeView } from './committee-view.ts'
 import { attestationOf } from './attestation.ts'
 import { encodeSigned, signPulse, type CommitMessage, type PulseMessage, type SignedPulseMessage, type VerdictMessage } from '../wire/pulse.ts'
 import { ACT_AT, LEADER_BACKUPS, OMIT_SLACK_MS, PULSE_K, PULSE_N } from './params.ts'
+import { multiproofOf } from './merkle.ts'
 import { inlineRecomputer } from './recompute.ts'
 import { RoundState } from './round-state.ts'
 import { SeedWatch } from './seed-watch.ts'
@@ -256,11 +257,9 @@ export class PulseEngine {
       await this.options.book.update(round, r => { r.skipped = challenge === undefined ? 'no challenge was seen' : 'the leader did not see this node\'s commit' })
       return
     }
-    const rows = await prover.reveal(round, state.indices(challenge, this.self))
-    const signed = await signPulse({
-      t: 'reveal', net: this.options.networkId, r: round, peer: this.self, leader: challenge.message.peer,
-      rows: rows.map(row => ({ i: row.index, proof: row.proof }))
-    }, this.options.signer)
+    const rows = (await prover.reveal(round, state.indices(challenge, this.self))).sort((a, b) => a.index - b.index)
+    const reveal = { t: 'reveal', net: this.options.networkId, r: round, peer: this.self, leader: challenge.message.peer, rows: rows.map(row => row.index), proof: multiproofOf(this.n, rows) } as const
+    const signed = await signPulse(reveal, this.options.signer)
     state.addReveal(signed.message)
     await this.publish(round, signed)
     await this.options.book.update(round, r => { r.revealed = true })

@@ -126,3 +126,82 @@ export class MerkleTree {
     return subtreePath(this, 0, this.leaves.length, index)
   }
 }
+
+/**
+ * A multiproof (pulse v6) of the leaves at `indices` (ascending, distinct) of a `size`-leaf tree: the
+ * roots of the subtrees that hold none of them but whose parent holds one, left to right. These are
+ * exactly the hashes a verifier that has the leaves cannot compute; the audit paths of k leaves
+ * share their upper levels, so at n = 256, k = 8 this is about 34 hashes where k paths are 64.
+ */
+function multiproofSubtrees (indices: readonly number[], size: number): Array<[number, number]> {
+  const out: Array<[number, number]> = []
+  const walk = (start: number, width: number): void => {
+    if (!indices.some(i => i >= start && i < start + width)) {
+      out.push([start, width])
+    } else if (width > 1) {
+      const k = largestPowerOfTwoBelow(width)
+      walk(start, k)
+      walk(start + k, width - k)
+    }
+  }
+  walk(0, size)
+  return out
+}
+
+function isLeafSet (indices: readonly number[], size: number): boolean {
+  return indices.length > 0 && indices.every((i, j) => Number.isInteger(i) && i >= 0 && i < size && (j === 0 || i > (indices[j - 1] as number)))
+}
+
+/** How many hashes the multiproof of `indices` in a `size`-leaf tree holds. */
+export function multiproofLength (indices: readonly number[], size: number): number {
+  return isLeafSet(indices, size) ? multiproofSubtrees(indices, size).length : 0
+}
+
+/** The subtrees [start, width] whose roots make the audit path of leaf `index`, bottom-up. */
+function pathSubtrees (index: number, start: number, width: number): Array<[number, number]> {
+  if (width === 1) return []
+  const k = largestPowerOfTwoBelow(width)
+  return index < start + k
+    ? [...pathSubtrees(index, start, k), [start + k, width - k]]
+    : [...pathSubtrees(index, start + k, width - k), [start, k]]
+}
+
+/**
+ * The multiproof of the leaves whose audit paths are given (as any prover answers them), built from
+ * those paths alone. Throws a RangeError for indices that are not ascending and distinct, or paths of
+ * the wrong length.
+ */
+export function multiproofOf (size: number, paths: ReadonlyArray<{ index: number, proof: readonly Uint8Array[] }>): Uint8Array[] {
+  const indices = paths.map(p => p.index)
+  if (!isLeafSet(indices, size)) throw new RangeError('a multiproof needs ascending, distinct leaves inside the tree')
+  const known = new Map<number, Uint8Array>()
+  for (const { index, proof } of paths) {
+    const subtrees = pathSubtrees(index, 0, size)
+    if (proof.length !== subtrees.length) throw new RangeError(`the audit path of leaf ${index} has ${proof.length} hashes, not ${subtrees.length}`)
+    subtrees.forEach(([start, width], j) => known.set(start * (size + 1) + width, proof[j] as Uint8Array))
+  }
+  return multiproofSubtrees(indices, size).map(([start, width]) => known.get(start * (size + 1) + width) as Uint8Array)
+}
+
+/**
+ * Checks that `leaves` sit at `indices` (ascending, distinct) of a `size`-leaf tree with `root`, given
+ * their multiproof: a proof with a hash too many or too few, or of another length than 32, fails.
+ */
+export function verifyMultiproof (leaves: readonly Uint8Array[], indices: readonly number[], size: number, proof: readonly Uint8Array[], root: Uint8Array): boolean {
+  if (!Number.isInteger(size) || leaves.length !== indices.length || !isLeafSet(indices, size)) return false
+  let next = 0
+  const hash = (start: number, width: number): Uint8Array | undefined => {
+    const first = indices.findIndex(i => i >= start && i < start + width)
+    if (first < 0) {
+      const given = proof[next++]
+      return given?.byteLength === 32 ? given : undefined
+    }
+    if (width === 1) return leaves[first]
+    const k = largestPowerOfTwoBelow(width)
+    const left = hash(start, k)
+    const right = left === undefined ? undefined : hash(start + k, width - k)
+    return left === undefined || right === undefined ? undefined : nodeHash(left, right)
+  }
+  const computed = hash(0, size)
+  return computed !== undefined && next === proof.length && equalBytes(computed, root)
+}

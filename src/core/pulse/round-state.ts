@@ -1,5 +1,5 @@
 import { compareBytes, equalBytes, utf8 } from '../crypto/bytes.ts'
-import { proofLength, verifyProof } from './merkle.ts'
+import { multiproofLength, verifyMultiproof } from './merkle.ts'
 import { MAX_COMMITTEE } from '../wire/pulse.ts'
 import { beaconInput, challengeIndices, leaderScore, rowsInput } from './seed.ts'
 import { drawValidators, quorumOutcome, ValidatorHistory, type QuorumOutcome, type Vote } from './validators.ts'
@@ -308,14 +308,11 @@ export class RoundState {
     if (this.challengeFaults().has(peer)) return strike('bad-challenge')
     const reveal = this.reveals.get(peer)
     if (reveal === undefined || reveal.leader !== leader || leaves === undefined) return strike('no-reveal')
-    const given = reveal.rows.map(r => r.i)
-    if (given.length !== indices.length || !indices.every(i => given.includes(i))) return strike('wrong-rows-challenged')
-    for (const row of reveal.rows) {
-      const leaf = leaves[indices.indexOf(row.i)]
-      if (leaf === undefined || row.proof.length !== proofLength(row.i, this.n)) return strike('bad-proof')
-      // A well-formed path that does not lead from the true row to the root: the committed tree holds another row there.
-      if (!verifyProof(leaf, row.i, this.n, row.proof, root)) return strike('wrong-row')
-    }
+    if (reveal.rows.length !== indices.length || !indices.every(i => reveal.rows.includes(i))) return strike('wrong-rows-challenged')
+    const revealed = reveal.rows.map(i => leaves[indices.indexOf(i)])
+    if (revealed.some(leaf => leaf === undefined) || reveal.proof.length !== multiproofLength(reveal.rows, this.n)) return strike('bad-proof')
+    // A well-formed proof that does not lead from the true rows to the root: the committed tree holds other rows there.
+    if (!verifyMultiproof(revealed as Uint8Array[], reveal.rows, this.n, reveal.proof, root)) return strike('wrong-row')
     return { peer, ok: true, root, caps }
   }
 

@@ -19,12 +19,13 @@ export { STRIKE_REASONS, type StrikeReason, type VerdictResult } from '../pulse/
  * (verdict-tree.ts), so one result and its path can later stand for the whole verdict.
  */
 
-export const PULSE_VERSION = 5
+export const PULSE_VERSION = 6
 /**
  * Versions whose commits and verdict headers are read from kept records (history, points proofs,
- * identity files): v5 changed only challenges, so what a node signed under v4 still verifies.
+ * identity files): v5 changed only challenges and v6 only reveals, so what a node signed under v4
+ * still verifies.
  */
-export const KEPT_VERSIONS: readonly number[] = [4, PULSE_VERSION]
+export const KEPT_VERSIONS: readonly number[] = [4, 5, PULSE_VERSION]
 export const MAX_CHALLENGE_ROWS = 16
 export const MAX_COMMITTEE = 512
 
@@ -70,16 +71,6 @@ export interface ChallengeMessage {
   rowsVrf: Uint8Array
 }
 
-/**
- * The inclusion proof of challenged row `i`. The row itself is not sent: the validator recomputes it
- * from the seed anyway, and a proof verifies only for the right row, so sending it would only add n·4
- * bytes per row to every copy of every reveal.
- */
-export interface RevealedRow {
-  i: number
-  proof: Uint8Array[]
-}
-
 export interface RevealMessage {
   t: 'reveal'
   net: string
@@ -87,7 +78,13 @@ export interface RevealMessage {
   peer: string
   /** Which challenge this answers. */
   leader: string
-  rows: RevealedRow[]
+  /** The challenged rows' indices, ascending. */
+  rows: number[]
+  /**
+   * Their multiproof (merkle.ts, v6): the rows themselves are not sent, as the validator recomputes
+   * them from the seed anyway and a proof verifies only for the right rows.
+   */
+  proof: Uint8Array[]
 }
 
 export interface VerdictMessage {
@@ -195,13 +192,11 @@ function decodeBody (record: Record<string, unknown>): Exclude<PulseMessage, Ver
       return { t: 'challenge', ...base, seed: bytesField(record.seed, 'seed', 32), commits, k: uintField(record.k, 'k', MAX_CHALLENGE_ROWS), vrf: bytesField(record.vrf, 'vrf', VRF_PROOF_BYTES), rowsVrf: bytesField(record.rowsVrf, 'rowsVrf', VRF_PROOF_BYTES) }
     }
     case 'reveal': {
-      const rows = listField(record.rows, 'rows', MAX_CHALLENGE_ROWS).map(entry => {
-        const row = entry as Record<string, unknown> | null
-        if (typeof row !== 'object' || row === null) fail('a revealed row must be a map')
-        const proof = listField(row.proof, 'proof', 11).map(p => bytesField(p, 'proof hash', 32))
-        return { i: uintField(row.i, 'i', MAX_N - 1), proof }
-      })
-      return { t: 'reveal', ...base, leader: peerField(record.leader, 'leader'), rows }
+      const rows = listField(record.rows, 'rows', MAX_CHALLENGE_ROWS).map(i => uintField(i, 'row', MAX_N - 1))
+      if (rows.some((i, j) => j > 0 && i <= (rows[j - 1] as number))) fail('revealed rows must be ascending, without repeats')
+      // k audit paths of at most 11 hashes bound a multiproof of k rows.
+      const proof = listField(record.proof, 'proof', MAX_CHALLENGE_ROWS * 11).map(p => bytesField(p, 'proof hash', 32))
+      return { t: 'reveal', ...base, leader: peerField(record.leader, 'leader'), rows, proof }
     }
     case 'verdict':
       return { t: 'verdict', ...base, seed: bytesField(record.seed, 'seed', 32), rr: bytesField(record.rr, 'rr', 32), count: uintField(record.count, 'count', MAX_COMMITTEE) }
