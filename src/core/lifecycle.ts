@@ -1,4 +1,4 @@
-import { LifecycleStartError, LifecycleStopError, type StopFailure } from './errors.ts'
+import { LifecycleStartError, LifecycleStopError, type StopFailure } from './lifecycle-errors.ts'
 
 /**
  * What every service, coordinator, keeper and gossip that runs between two moments implements: each

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { LifecycleStartError, LifecycleStopError } from '../../src/core/errors.ts'
+import { LifecycleStartError, LifecycleStopError } from '../../src/core/lifecycle-errors.ts'
 import { Lifecycle, startOnly, stopOnly, type Startable } from '../../src/core/lifecycle.ts'
 
 /** A part that writes what happens to it into the shared log, and fails where it is told to. */
