@@ -8,7 +8,7 @@
  * server whose output is missing or older than the source, so no command that builds the app can
  * start without the prover (a fresh clone's `npm start` once failed on exactly that).
  */
-import { mkdirSync, statSync } from 'node:fs'
+import { mkdirSync, readdirSync, statSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { basename, dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -85,9 +85,9 @@ function modifiedMs (path: string): number {
   }
 }
 
-/** True when both builds exist and are newer than the source. */
+/** True when both builds exist and are newer than every source file (prover.ts and what it imports). */
 export function proverIsCurrent (): boolean {
-  const sourceMs = modifiedMs(source)
+  const sourceMs = Math.max(...readdirSync(wasmDir).filter(name => name.endsWith('.ts')).map(name => modifiedMs(join(wasmDir, name))))
   return BUILDS.every(({ file }) => modifiedMs(join(outDir, file)) >= sourceMs)
 }
 

@@ -9,10 +9,14 @@
  *
  * Memory, from __heap_base (16-byte aligned, each matrix padded to 16 bytes):
  *   A (n*n u32, row-major) | B (n*n u32, row-major) | C (n*n u32, row-major) | B in panels (scratch)
+ *   | leaf hashes (n * 32 bytes) | inner node hashes (n * 32) | four leaf messages | a node message
  * `setup` grows memory as needed, fills A and B and returns the address of C; `multiplyRows`
  * computes a band of rows of C; `prove` does both for all rows. `aOffset`/`bOffset` give the
- * other matrices. With `--runtime stub` nothing else in the module allocates.
+ * other matrices. `leafHashes` and `merkle` then build the Merkle tree of src/core/pulse/merkle.ts
+ * over the rows (wasm/sha256.ts). With `--runtime stub` nothing else in the module allocates.
  */
+
+import { hashPadded, hashPadded4, pad, paddedLength } from './sha256'
 
 const GOLDEN: u32 = 0x9E3779B9
 const MIX1: u32 = 0x85EBCA6B
@@ -26,6 +30,14 @@ let bPtr: usize = 0
 let cPtr: usize = 0
 /** B's columns repacked into panels (see pack). */
 let pPtr: usize = 0
+let leavesPtr: usize = 0
+let nodesPtr: usize = 0
+/** Four leaf messages 0x00 | row, padded, each `messageBytes` long; then one inner-node message. */
+let messagesPtr: usize = 0
+let messageBytes: i32 = 0
+let nodeMessagePtr: usize = 0
+/** Where `merkle` writes the next inner node. */
+let nextNode: usize = 0
 
 /** Whether this build is the SIMD one. */
 export function simd (): bool {
@@ -44,6 +56,14 @@ export function cOffset (): usize {
   return cPtr
 }
 
+export function leavesOffset (): usize {
+  return leavesPtr
+}
+
+export function nodesOffset (): usize {
+  return nodesPtr
+}
+
 function align16 (x: usize): usize {
   return (x + 15) & ~(<usize>15)
 }
@@ -55,7 +75,12 @@ function layout (n: i32): bool {
   bPtr = aPtr + bytes
   cPtr = bPtr + bytes
   pPtr = cPtr + bytes
-  const end = pPtr + bytes
+  leavesPtr = pPtr + bytes
+  nodesPtr = leavesPtr + (<usize>n << 5)
+  messagesPtr = nodesPtr + (<usize>n << 5)
+  messageBytes = paddedLength(n * 4 + 1)
+  nodeMessagePtr = messagesPtr + 4 * <usize>messageBytes
+  const end = nodeMessagePtr + <usize>paddedLength(65)
   const have = (<usize>memory.size()) << 16
   if (end > have) {
     const pages = <i32>((end - have + 0xFFFF) >> 16)
@@ -252,6 +277,14 @@ export function setup (k0: u32, k1: u32, n: i32): usize {
   fill(aPtr, 0, count, k0, k1)
   fill(bPtr, <u32>count, count, k0, k1)
   pack(n)
+  // The prefixes and padding of the messages: rows are later copied in between, never over them.
+  for (let m: i32 = 0; m < 4; m++) {
+    const message = messagesPtr + <usize>m * <usize>messageBytes
+    store<u8>(message, 0)
+    pad(message, n * 4 + 1)
+  }
+  store<u8>(nodeMessagePtr, 1)
+  pad(nodeMessagePtr, 65)
   return cPtr
 }
 
@@ -276,4 +309,56 @@ export function prove (k0: u32, k1: u32, n: i32): usize {
   const c = setup(k0, k1, n)
   if (c !== 0) multiplyRows(n, 0, n)
   return c
+}
+
+/**
+ * The leaf hashes SHA-256(0x00 | row i of C, little-endian u32) of rows [i0, i1), after C is
+ * computed, at leavesOffset() + 32 i. Four rows at a time in the SIMD build.
+ */
+export function leafHashes (n: i32, i0: i32, i1: i32): void {
+  if (i0 < 0) i0 = 0
+  if (i1 > n) i1 = n
+  const rowBytes = <usize>n << 2
+  const stride = <usize>messageBytes
+  let i = i0
+  if (ASC_FEATURE_SIMD) {
+    for (; i + 4 <= i1; i += 4) {
+      for (let m: usize = 0; m < 4; m++) memory.copy(messagesPtr + m * stride + 1, cPtr + (<usize>i + m) * rowBytes, rowBytes)
+      hashPadded4(messagesPtr, stride, messageBytes, leavesPtr + (<usize>i << 5))
+    }
+  }
+  for (; i < i1; i++) {
+    memory.copy(messagesPtr + 1, cPtr + <usize>i * rowBytes, rowBytes)
+    hashPadded(messagesPtr, messageBytes, leavesPtr + (<usize>i << 5))
+  }
+}
+
+function largestPowerOfTwoBelow (n: i32): i32 {
+  let k: i32 = 1
+  while (k * 2 < n) k *= 2
+  return k
+}
+
+/** The root of leaves [lo, lo + count); inner nodes written in post-order from nextNode. */
+function subtree (lo: i32, count: i32): usize {
+  if (count === 1) return leavesPtr + (<usize>lo << 5)
+  const k = largestPowerOfTwoBelow(count)
+  const left = subtree(lo, k)
+  const right = subtree(lo + k, count - k)
+  memory.copy(nodeMessagePtr + 1, left, 32)
+  memory.copy(nodeMessagePtr + 33, right, 32)
+  const out = nextNode
+  nextNode += 32
+  hashPadded(nodeMessagePtr, 128, out)
+  return out
+}
+
+/**
+ * The RFC 9162 Merkle tree over the n leaf hashes (nodes SHA-256(0x01 | left | right), split at the
+ * largest power of two below the count), after leafHashes of every row. Its n - 1 inner nodes go
+ * to nodesOffset() in post-order (left subtree, right subtree, node), the root last.
+ */
+export function merkle (n: i32): usize {
+  nextNode = nodesPtr
+  return subtree(0, n)
 }

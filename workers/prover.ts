@@ -6,9 +6,9 @@ import type { RevealedRowData } from '../src/core/pulse/reference-prover.ts'
  * The pulse prover over the AssemblyScript builds of wasm/prover.ts. A plain module (no worker
  * globals): the pulse worker, the unit tests and the bench all load it.
  *
- * `prove` computes C = A x B in WASM, copies it out, hashes every row into the Merkle tree of
- * src/core/pulse (leafHash(rowBytes(row))) and keeps the result for the challenge; `reveal` answers
- * it. The last KEEP_ROUNDS rounds are kept, keyed by the round number the caller passes.
+ * `prove` computes C = A x B and the Merkle tree of src/core/pulse over its rows
+ * (leafHash(rowBytes(row))) in WASM, copies C and the tree's hashes out and keeps them for the
+ * challenge; `reveal` answers it. The last KEEP_ROUNDS rounds are kept, keyed by the round number the caller passes.
  * `proveSliced` does the same in slices of a few milliseconds, pausing in between.
  */
 
@@ -45,6 +45,12 @@ interface ProverExports {
   multiplyRows: (n: number, i0: number, i1: number) => void
   /** setup + every row. */
   prove: (k0: number, k1: number, n: number) => number
+  /** Leaf hashes of rows [i0, i1) of C, after multiplyRows of them. */
+  leafHashes: (n: number, i0: number, i1: number) => void
+  /** The inner nodes over every leaf hash, in post-order; the address of the root. */
+  merkle: (n: number) => number
+  leavesOffset: () => number
+  nodesOffset: () => number
   simd: () => number
 }
 
@@ -86,9 +92,9 @@ async function compile (source: WasmSource): Promise<WebAssembly.Module> {
 }
 
 function checkExports (exports: WebAssembly.Exports): ProverExports {
-  const { memory, setup, multiplyRows, prove, simd } = exports
-  if (!(memory instanceof WebAssembly.Memory) || [setup, multiplyRows, prove, simd].some(f => typeof f !== 'function')) {
-    throw new Error('prover: the module lacks one of the exports memory, setup, multiplyRows, prove, simd')
+  const { memory, setup, multiplyRows, prove, leafHashes, merkle, leavesOffset, nodesOffset, simd } = exports
+  if (!(memory instanceof WebAssembly.Memory) || [setup, multiplyRows, prove, leafHashes, merkle, leavesOffset, nodesOffset, simd].some(f => typeof f !== 'function')) {
+    throw new Error('prover: the module lacks one of the exports memory, setup, multiplyRows, prove, leafHashes, merkle, leavesOffset, nodesOffset, simd')
   }
   return exports as unknown as ProverExports
 }
@@ -129,7 +135,7 @@ export function checkN (n: number): void {
 }
 
 /**
- * Multiply-adds per band of rows in a sliced prove, and bytes of rows per batch of leaf hashes:
+ * Multiply-adds per band of rows in a sliced prove, and bytes of rows per band of leaf hashes:
  * a few milliseconds each, so a worker that also keeps a clock answers its timers between them.
  */
 const SLICE_MULTIPLY_ADDS = 1 << 24
@@ -224,26 +230,30 @@ export class WasmProver {
       const band = Math.max(2, Math.floor(SLICE_MULTIPLY_ADDS / (n * n)) & ~1)
       for (let i0 = 0; i0 < n; i0 += band) {
         this.wasm.multiplyRows(n, i0, Math.min(n, i0 + band))
-        if (i0 + band < n) {
-          productMs += lap()
-          yield
-          lap()
-        }
+        productMs += lap()
+        yield
+        lap()
       }
-      const product = new Uint32Array(this.wasm.memory.buffer, ptr >>> 0, n * n).slice()
-      productMs += lap()
-      yield
-      lap()
-
-      const leaves: Uint8Array[] = new Array<Uint8Array>(n)
-      const batch = Math.max(1, Math.floor(SLICE_HASH_BYTES / (n * 4)))
+      const batch = Math.max(4, Math.floor(SLICE_HASH_BYTES / (n * 4)) & ~3)
       for (let i0 = 0; i0 < n; i0 += batch) {
-        for (let i = i0; i < Math.min(n, i0 + batch); i++) leaves[i] = rowLeaf(product, n, i)
+        this.wasm.leafHashes(n, i0, Math.min(n, i0 + batch))
         hashMs += lap()
         yield
         lap()
       }
-      const tree = new RowTree(leaves)
+      const rootPtr = this.wasm.merkle(n) >>> 0
+      hashMs += lap()
+      // Views are made after the calls: growing memory detaches the previous buffer.
+      const buffer = this.wasm.memory.buffer
+      const product = new Uint32Array(buffer, ptr >>> 0, n * n).slice()
+      productMs += lap()
+      const hashes = (at: number, count: number): Uint8Array[] => {
+        const bytes = new Uint8Array(buffer, at >>> 0, count * 32).slice()
+        return Array.from({ length: count }, (_, i) => bytes.subarray(i * 32, (i + 1) * 32))
+      }
+      const nodes = hashes(this.wasm.nodesOffset(), n - 1)
+      if (rootPtr !== (this.wasm.nodesOffset() >>> 0) + (n - 2) * 32) throw new Error('prover: the WASM tree ended at an unexpected node')
+      const tree = RowTree.fromPostOrder(hashes(this.wasm.leavesOffset(), n), nodes)
       hashMs += lap()
 
       const proof: Proof = { round, n, product, root: tree.root, tree, productMs, hashMs }
@@ -284,8 +294,32 @@ export class RowTree implements MerkleTree {
   /** Inner nodes by (first leaf, leaf count). */
   private readonly nodes = new Map<number, Uint8Array>()
 
-  constructor (readonly leaves: readonly Uint8Array[]) {
-    this.root = leaves.length === 0 ? merkleRoot(leaves) : this.build(0, leaves.length)
+  /** Hashes the inner nodes, or takes them in post-order (left subtree, right subtree, node) from `computed`. */
+  private constructor (readonly leaves: readonly Uint8Array[], computed?: readonly Uint8Array[]) {
+    if (leaves.length === 0) {
+      this.root = merkleRoot(leaves)
+      return
+    }
+    let next = 0
+    const node = computed === undefined
+      ? (left: Uint8Array, right: Uint8Array): Uint8Array => nodeHash(left, right)
+      : (): Uint8Array => {
+          const hash = computed[next++]
+          if (hash === undefined) throw new Error(`prover: ${computed.length} inner nodes for ${leaves.length} leaves`)
+          return hash
+        }
+    this.root = this.build(0, leaves.length, node)
+    if (computed !== undefined && next !== computed.length) throw new Error(`prover: ${computed.length} inner nodes for ${leaves.length} leaves`)
+  }
+
+  /** The tree over leaf hashes, its inner nodes hashed here. */
+  static over (leaves: readonly Uint8Array[]): RowTree {
+    return new RowTree(leaves)
+  }
+
+  /** The tree over leaf hashes with its n - 1 inner nodes hashed already, in post-order (wasm/prover.ts merkle). */
+  static fromPostOrder (leaves: readonly Uint8Array[], nodes: readonly Uint8Array[]): RowTree {
+    return new RowTree(leaves, nodes)
   }
 
   proof (index: number): Uint8Array[] {
@@ -312,10 +346,11 @@ export class RowTree implements MerkleTree {
     return lo * 0x100000 + count
   }
 
-  private build (lo: number, count: number): Uint8Array {
+  private build (lo: number, count: number, node: (left: Uint8Array, right: Uint8Array) => Uint8Array): Uint8Array {
     if (count === 1) return this.leaves[lo] as Uint8Array
     const k = largestPowerOfTwoBelow(count)
-    const hash = nodeHash(this.build(lo, k), this.build(lo + k, count - k))
+    const left = this.build(lo, k, node)
+    const hash = node(left, this.build(lo + k, count - k, node))
     this.nodes.set(this.key(lo, count), hash)
     return hash
   }
@@ -338,5 +373,5 @@ function rowLeaf (product: Uint32Array, n: number, i: number): Uint8Array {
 export function rowTree (product: Uint32Array, n: number): RowTree {
   const leaves: Uint8Array[] = new Array<Uint8Array>(n)
   for (let i = 0; i < n; i++) leaves[i] = rowLeaf(product, n, i)
-  return new RowTree(leaves)
+  return RowTree.over(leaves)
 }

@@ -74,6 +74,17 @@ describe.each(['simd', 'scalar'] as const)('%s WASM prover', build => {
     }
   })
 
+  // Leaf messages of 1 to 17 blocks, padding on either side of a block's end, group remainders of 1-3 rows.
+  it.each([8, 13, 14, 15, 16, 17, 30, 63, 100, 255, 256, 257])('hashes the tree of src/core/pulse/merkle.ts bit for bit, n = %i', n => {
+    const key = { k0: (0x2545F491 * n) >>> 0, k1: (0x6C078965 ^ (n << 7)) >>> 0 }
+    const c = referenceProduct(key, n)
+    const leaves = Array.from({ length: n }, (_, i) => leafHash(rowBytes(c.subarray(i * n, (i + 1) * n))))
+    const proof = prover(build).prove(key, n, 7)
+    expect(proof.tree.leaves).toEqual(leaves)
+    expect(proof.root).toEqual(merkleRoot(leaves))
+    for (const i of [0, 1, 2, 3, 4, Math.floor(n / 2), n - 2, n - 1]) expect(proof.tree.proof(i)).toEqual(merkleProof(leaves, i))
+  })
+
   it('commits to the reference rows and reveals rows that verify', () => {
     const p = prover(build)
     const key = { k0: 12345, k1: 67890 }
@@ -172,7 +183,7 @@ describe('RowTree', () => {
   it('has the root and the proofs of src/core/pulse/merkle.ts', () => {
     for (const size of [...Array.from({ length: 33 }, (_, i) => i + 1), 100, 128, 129]) {
       const leaves = Array.from({ length: size }, (_, i) => leafHash(Uint8Array.of(i, size)))
-      const tree = new RowTree(leaves)
+      const tree = RowTree.over(leaves)
       expect(tree.root).toEqual(merkleRoot(leaves))
       const indices = size <= 33 ? leaves.map((_, i) => i) : [0, 1, 37, 63, 64, 65, size - 2, size - 1]
       for (const i of indices) expect(tree.proof(i)).toEqual(merkleProof(leaves, i))
