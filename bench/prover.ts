@@ -2,19 +2,21 @@
  * `npx tsx bench/prover.ts`: the pulse prover, n = 128, 256, 512.
  *
  * Product (A and B generated from the key, then C = A x B; no hashing) for:
- *   - a native C reference compiled in this run (gcc -O3 -march=native, the same element() and
- *     i-k-j product, auto-vectorised by gcc): the yardstick of the ratios;
+ *   - a native C reference compiled in this run (bench/native-prover.ts: gcc -O3 -march=native, the
+ *     same element() and i-k-j product, auto-vectorised by gcc): the yardstick of the ratios;
  *   - the TypeScript reference (referenceProduct of src/core/pulse/work.ts), in Node and Chromium;
  *   - the WASM builds of wasm/prover.ts, scalar and SIMD, through workers/prover.ts, in Node and
  *     Chromium (headless, page main thread).
- * Then, apart: hashing (leafHash of every row + Merkle root, @noble/hashes), the prover's reveal of
- * 8 rows, and a validator's check of a reveal (expectedRows for 8 rows, their leaf hashes, and
- * verifyProof of the revealed paths: reveals carry no rows).
+ * Then the whole prove (product, leaf hashes, Merkle root) of the WASM SIMD prover, in one go and
+ * sliced as the pulse worker runs it, against native C with OpenSSL's SHA-256 (prove.vsNative);
+ * and apart: hashing in JavaScript (leafHash of every row + Merkle root, src/core/crypto/sha256.ts),
+ * the prover's reveal of 8 rows, and a validator's check of a reveal (expectedRows for 8 rows,
+ * their leaf hashes, and verifyProof of the revealed paths: reveals carry no rows).
  *
- * Every figure is the median of RUNS runs after one warm-up; every product's checksum must match
- * the native one. Prints tables to stdout.
+ * Every figure is the median of RUNS runs after one warm-up (the fastest run is printed too: other
+ * processes on a shared machine inflate medians, rarely minimums); every product's checksum and
+ * every root must match the native ones. Prints tables to stdout.
  */
-import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -28,11 +30,12 @@ import { loadProver, rowTree, simdSupported } from '../workers/prover.ts'
 import { ensureProver } from '../scripts/build-prover.ts'
 import { NAME_SHIM } from './probe.ts'
 import { figure, recordFigures } from './figures.ts'
+import { runNative } from './native-prover.ts'
 import { fmtRatio, ratio, summarize, table, type Summary } from './stats.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const SIZES = [128, 256, 512]
-const RUNS = 7
+const RUNS = 11
 const REVEAL_ROWS = 8
 const KEY: WorkKey = { k0: 0x01234567, k1: 0x89ABCDEF }
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -71,7 +74,9 @@ interface SuiteResult {
   subtleLeaves: Array<{ n: number, ms: number[] }>
   reveal: Array<{ n: number, ms: number[] }>
   /** The whole prove as the pulse worker runs it: SIMD, sliced, a MessageChannel yield between slices. */
-  sliced: Array<{ n: number, ms: number[] }>
+  sliced: Array<{ n: number, ms: number[], rootHex: string }>
+  /** The whole prove in one go (no pauses). */
+  whole: Array<{ n: number, ms: number[] }>
   verify: Array<{ n: number, ms: number[], ok: boolean }>
 }
 
@@ -110,7 +115,7 @@ async function suite (config: SuiteConfig): Promise<SuiteResult> {
   const sources = { simd: decode(config.simdWasm), scalar: decode(config.scalarWasm) }
   const scalar = await lib.loadProver(sources, { simd: false })
   const simd = await lib.loadProver(sources, { simd: true })
-  const result: SuiteResult = { simdSupported: lib.simdSupported(), product: [], hash: [], subtleLeaves: [], reveal: [], sliced: [], verify: [] }
+  const result: SuiteResult = { simdSupported: lib.simdSupported(), product: [], hash: [], subtleLeaves: [], reveal: [], sliced: [], whole: [], verify: [] }
 
   // JIT warm-up of every JavaScript path at a small size, so the first size measured is not the
   // one that pays for V8's tiering (one warm-up run per measurement is not enough for hashing).
@@ -142,10 +147,12 @@ async function suite (config: SuiteConfig): Promise<SuiteResult> {
     const resumes: Array<() => void> = []
     channel.port1.onmessage = () => { resumes.shift()?.() }
     const pause = (): Promise<void> => new Promise(resolve => { resumes.push(resolve); channel.port2.postMessage(null) })
-    result.sliced.push({ n, ms: await sampleAsync(config.runs, () => simd.proveSliced(config.key, n, n, pause)) })
+    const slicedMs = await sampleAsync(config.runs, () => simd.proveSliced(config.key, n, n, pause))
     channel.port1.close()
+    result.whole.push({ n, ms: sample(config.runs, () => { simd.prove(config.key, n, n) }) })
 
     const { root } = simd.prove(config.key, n, n)
+    result.sliced.push({ n, ms: slicedMs, rootHex: Array.from(root, b => b.toString(16).padStart(2, '0')).join('') })
     const indices = Array.from({ length: config.revealRows }, (_, i) => Math.floor(((i * 2 + 1) * n) / (config.revealRows * 2)))
     let revealed = simd.reveal(indices, n)
     result.reveal.push({ n, ms: sample(config.runs, () => { revealed = simd.reveal(indices, n) }) })
@@ -161,88 +168,6 @@ async function suite (config: SuiteConfig): Promise<SuiteResult> {
     result.verify.push({ n, ms: verifyMs, ok })
   }
   return result
-}
-
-// ---------------------------------------------------------------- native C reference
-
-const C_SOURCE = String.raw`
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
-static inline uint32_t element(uint32_t index, uint32_t k0, uint32_t k1) {
-  uint32_t z = ((index + k0) * 0x9E3779B9u) ^ k1;
-  z = (z ^ (z >> 16)) * 0x85EBCA6Bu;
-  z = (z ^ (z >> 13)) * 0xC2B2AE35u;
-  return z ^ (z >> 16);
-}
-
-/* A, B from the key, then C = A x B in i-k-j order, every element mod 2^32. */
-static void product(uint32_t k0, uint32_t k1, int n, uint32_t *restrict a, uint32_t *restrict b, uint32_t *restrict c) {
-  size_t nn = (size_t)n * n;
-  for (size_t i = 0; i < nn; i++) a[i] = element((uint32_t)i, k0, k1);
-  for (size_t i = 0; i < nn; i++) b[i] = element((uint32_t)(nn + i), k0, k1);
-  memset(c, 0, nn * sizeof *c);
-  for (int i = 0; i < n; i++) {
-    uint32_t *restrict ci = c + (size_t)i * n;
-    for (int k = 0; k < n; k++) {
-      const uint32_t aik = a[(size_t)i * n + k];
-      const uint32_t *restrict bk = b + (size_t)k * n;
-      for (int j = 0; j < n; j++) ci[j] += aik * bk[j];
-    }
-  }
-}
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-/* argv: k0 k1 runs n...; prints one line per n: n checksum ms ms ... */
-int main(int argc, char **argv) {
-  uint32_t k0 = (uint32_t)strtoul(argv[1], 0, 10), k1 = (uint32_t)strtoul(argv[2], 0, 10);
-  int runs = atoi(argv[3]);
-  for (int s = 4; s < argc; s++) {
-    int n = atoi(argv[s]);
-    size_t nn = (size_t)n * n;
-    uint32_t *a = aligned_alloc(64, nn * 4 + 64), *b = aligned_alloc(64, nn * 4 + 64), *c = aligned_alloc(64, nn * 4 + 64);
-    product(k0, k1, n, a, b, c);
-    uint32_t h = 0x811C9DC5u;
-    for (size_t i = 0; i < nn; i++) h = (h ^ c[i]) * 0x01000193u;
-    printf("%d %u", n, h);
-    for (int r = 0; r < runs; r++) {
-      double t0 = now_ms();
-      product(k0, k1, n, a, b, c);
-      printf(" %.4f", now_ms() - t0);
-    }
-    printf("\n");
-    free(a); free(b); free(c);
-  }
-  return 0;
-}
-`
-
-interface NativeResult { n: number, checksum: number, ms: number[] }
-
-function runNative (): { results: NativeResult[], compiler: string } | { error: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'pulse-bench-'))
-  try {
-    writeFileSync(join(dir, 'prover.c'), C_SOURCE)
-    const compiled = spawnSync('gcc', ['-O3', '-march=native', '-std=gnu11', '-o', join(dir, 'prover'), join(dir, 'prover.c')], { encoding: 'utf8' })
-    if (compiled.error !== undefined || compiled.status !== 0) return { error: `gcc failed: ${compiled.error?.message ?? compiled.stderr}` }
-    const compiler = execFileSync('gcc', ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? 'gcc'
-    const out = execFileSync(join(dir, 'prover'), [String(KEY.k0), String(KEY.k1), String(RUNS), ...SIZES.map(String)], { encoding: 'utf8' })
-    const results = out.trim().split('\n').map(line => {
-      const [n, checksum, ...ms] = line.trim().split(/\s+/).map(Number)
-      return { n: n ?? 0, checksum: checksum ?? 0, ms }
-    })
-    return { results, compiler }
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-  }
 }
 
 // ---------------------------------------------------------------- Chromium
@@ -324,7 +249,7 @@ async function main (): Promise<void> {
     scalarWasm: wasmBase64('prover.wasm')
   }
 
-  const native = runNative()
+  const native = runNative(KEY, RUNS, SIZES)
   ;(globalThis as unknown as { pulseBench: BenchLib }).pulseBench = {
     referenceProduct, expectedRows, rowBytes, leafHash, verifyProof, loadProver, rowTree, simdSupported
   }
@@ -341,9 +266,9 @@ async function main (): Promise<void> {
   const mismatches: string[] = []
   for (const n of SIZES) {
     const c = 'error' in native ? undefined : native.results.find(r => r.n === n)
-    const cMedian = c === undefined ? null : summarize(c.ms).median
+    const cMedian = c === undefined ? null : summarize(c.productMs).median
     if (c !== undefined) {
-      const s = summarize(c.ms)
+      const s = summarize(c.productMs)
       rows.push([String(n), 'native C (gcc -O3 -march=native)', ms(s), range(s), '1.0×'])
     }
     for (const impl of ['ts', 'wasm', 'wasm-simd'] as const) {
@@ -359,6 +284,24 @@ async function main (): Promise<void> {
   console.log('Product: A, B from the key + C = A×B (ms)')
   console.log(table(['n', 'implementation', 'median', 'min–max', '× C'], rows))
   if ('error' in native) console.log(`\nnative C skipped: ${native.error}`)
+
+  // The whole prove
+  const whole: string[][] = []
+  for (const n of SIZES) {
+    const c = 'error' in native ? undefined : native.results.find(r => r.n === n)
+    const cs = summarize(c?.wholeMs ?? [])
+    if (c !== undefined) whole.push([String(n), 'native C + OpenSSL SHA-256', ms(cs), range(cs), '1.0×', '1.0×'])
+    for (const env of envs) {
+      for (const [label, entry] of [['one go', env.result.whole.find(h => h.n === n)], ['sliced', env.result.sliced.find(h => h.n === n)]] as const) {
+        const s = summarize(entry?.ms ?? [])
+        whole.push([String(n), `WASM SIMD, ${label} (${env.name})`, ms(s), range(s), fmtRatio(ratio(s.median, cs.median)), fmtRatio(ratio(s.min, cs.min))])
+      }
+      const sliced = env.result.sliced.find(h => h.n === n)
+      if (c !== undefined && sliced?.rootHex !== c.rootHex) mismatches.push(`Merkle root of WASM SIMD in ${env.name}, n = ${n}`)
+    }
+  }
+  console.log('\nWhole prove: product + leaf hashes + Merkle root (ms); sliced = as the pulse worker runs it, pausing between slices')
+  console.log(table(['n', 'implementation', 'median', 'min–max', '× C (median)', '× C (min)'], whole))
 
   // Hashing, reveal, verification
   const side: string[][] = []
@@ -381,25 +324,29 @@ async function main (): Promise<void> {
       ])
     }
   }
-  console.log('\nHashing (leafHash of n rows + Merkle root, @noble/hashes; WebCrypto leaves alone for comparison), the whole')
-  console.log(`SIMD prove as the worker runs it (sliced, yields between slices), prover reveal of ${REVEAL_ROWS} rows, validator check`)
-  console.log(`of ${REVEAL_ROWS} rows (expectedRows + leaf hashes + verifyProof), ms`)
+  console.log('\nHashing in JavaScript (leafHash of n rows + Merkle root, src/core/crypto/sha256.ts; WebCrypto leaves alone for')
+  console.log(`comparison), the whole SIMD prove as the worker runs it (sliced, yields between slices), prover reveal of ${REVEAL_ROWS} rows,`)
+  console.log(`validator check of ${REVEAL_ROWS} rows (expectedRows + leaf hashes + verifyProof), ms`)
   console.log(table(['n', 'engine', 'leaf hashes + root', 'leaves via WebCrypto (info)', 'whole prove, sliced', `reveal ${REVEAL_ROWS}`, `verify ${REVEAL_ROWS}`], side))
 
   console.log(`\nWASM SIMD available: Node ${node.simdSupported}, Chromium ${browser.result.simdSupported}`)
   if (mismatches.length > 0) {
-    console.log(`CHECKSUM MISMATCH vs native C: ${mismatches.join('; ')}`)
+    console.log(`MISMATCH vs native C: ${mismatches.join('; ')}`)
     process.exitCode = 1
   } else if (!('error' in native)) {
-    console.log('every product matches the native C checksum')
+    console.log('every product matches the native C checksum, every WASM Merkle root the native one')
   }
   if (envs.some(e => e.result.verify.some(v => !v.ok))) process.exitCode = 1
-  const cAt256 = 'error' in native ? null : summarize(native.results.find(r => r.n === 256)?.ms ?? []).median
-  const simdAt256 = summarize(browser.result.product.find(p => p.n === 256 && p.impl === 'wasm-simd')?.ms ?? []).median
-  const slicedAt256 = summarize(browser.result.sliced.find(h => h.n === 256)?.ms ?? []).median
+  const native256 = 'error' in native ? undefined : native.results.find(r => r.n === 256)
+  const cProduct = summarize(native256?.productMs ?? [])
+  const cWhole = summarize(native256?.wholeMs ?? [])
+  const simdAt256 = summarize(browser.result.product.find(p => p.n === 256 && p.impl === 'wasm-simd')?.ms ?? [])
+  const slicedAt256 = summarize(browser.result.sliced.find(h => h.n === 256)?.ms ?? [])
   recordFigures({
-    'prove.vsNative': figure(simdAt256 ?? NaN, 'ms', 'product at n = 256: WASM SIMD in Chromium vs native C (gcc -O3)', cAt256),
-    'prove.wholeSlicedMs': figure(slicedAt256 ?? NaN, 'ms', 'whole prove at n = 256 in Chromium as the worker runs it (product, leaf hashes, root)')
+    'prove.vsNative': figure(slicedAt256.median ?? NaN, 'ms', 'whole prove at n = 256 (product, leaf hashes, root), medians: WASM SIMD in Chromium as the pulse worker runs it vs native C (gcc -O3, OpenSSL SHA-256)', cWhole.median),
+    'prove.vsNativeFastest': figure(slicedAt256.min ?? NaN, 'ms', 'as prove.vsNative, fastest run of each (less sensitive to other load on the machine)', cWhole.min),
+    'prove.productVsNative': figure(simdAt256.median ?? NaN, 'ms', 'product alone at n = 256: WASM SIMD in Chromium vs native C (gcc -O3)', cProduct.median),
+    'prove.wholeSlicedMs': figure(slicedAt256.median ?? NaN, 'ms', 'whole prove at n = 256 in Chromium as the worker runs it (product, leaf hashes, root)')
   })
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`)
 }
