@@ -74,9 +74,13 @@ export class NodeView {
     this.node.addEventListener('peer-points', onPeerPoints)
     this.peerPoints = this.node.points.checked()
     // "retry in Ns", "connected for" and the phase countdown must advance between node events.
+    // History and points change with pulse events or a new round; reading them every second was
+    // about a twentieth of an idle page's JavaScript (bench/idle-profile.ts).
     const tick = setInterval(() => {
       this.now = Date.now()
-      this.refreshPulse(false)
+      const current = this.node.pulse.current()
+      if (current?.round !== this.pulse?.round) this.refreshPulse(false)
+      else this.pulse = current
     }, 1000)
     return () => {
       this.node.removeEventListener('status', onStatus)
