@@ -26,12 +26,16 @@ export interface OpenPair {
   close(): Promise<void>
 }
 
-/** A serves the test model (profile inference), B has none (profile storage): B's chat must cross the pair's path. */
-export async function openPair (homeA: Home, homeB: Home, origin: string): Promise<OpenPair> {
+/**
+ * A serves the test model (profile inference), B has none (profile storage): B's chat must cross the
+ * pair's path. `headedA` runs A's browser headed on an Xvfb in its home (launchInHome), for the fault that hides its tab.
+ */
+export async function openPair (homeA: Home, homeB: Home, origin: string, options: { headedA?: boolean } = {}): Promise<OpenPair> {
   const browsers: LabBrowser[] = []
   const close = async (): Promise<void> => { await Promise.all(browsers.map(async b => { await b.close() })) }
   try {
-    for (const home of [homeA, homeB]) browsers.push(await launchInHome(home, origin))
+    browsers.push(await launchInHome(homeA, origin, { headed: options.headedA === true }))
+    browsers.push(await launchInHome(homeB, origin))
     const [browserA, browserB] = browsers as [LabBrowser, LabBrowser]
     const [nodeA, nodeB] = await Promise.all([
       openApp(browserA, `${origin}/${ROUND_QUERY}&profile=inference`),

@@ -39,7 +39,7 @@ export function markdownTable (report: LabReport): string {
 /**
  * What `--check` requires: a cone pair connects directly, every other pair over WebRTC one way or
  * the other (two Linux port-restricted NATs often end up on TURN, see the README); every pair serves the inference request and has a pulse round verified; every fault recovers and
- * points go on counting. Returns what failed.
+ * points go on counting; the hidden tab was hidden and had rounds verified while it was. Returns what failed.
  */
 export function checkReport (report: LabReport): string[] {
   const failures: string[] = []
@@ -53,6 +53,8 @@ export function checkReport (report: LabReport): string[] {
   for (const f of report.faults) {
     if (f.recoveredMs === null) failures.push(`${f.fault}: not connected again`)
     else if (!f.pointsContinued) failures.push(`${f.fault}: points stopped counting`)
+    if (f.fault === 'tab-hidden' && f.hidden?.visibilityState !== 'hidden') failures.push(`tab-hidden: the page was not hidden (visibilityState ${f.hidden?.visibilityState ?? 'unknown'})`)
+    else if (f.fault === 'tab-hidden' && (f.hidden?.verified ?? 0) === 0) failures.push('tab-hidden: no round verified while the page was hidden')
   }
   return failures
 }
