@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util'
 import { FAULT_NAMES, runFault, type FaultName, type FaultResult } from './faults.ts'
 import { LabCleanup, labPrivilegeError, startLab, type LabEnv } from './lab-env.ts'
 import { measurePair, openPair, type OpenPair, type PairResult } from './pairs.ts'
-import { checkReport, markdownTable, writeReport } from './report.ts'
+import { checkReport, checkSummary, markdownTable, writeReport } from './report.ts'
 import type { NatKind } from './nat.ts'
 
 /**
@@ -94,7 +94,8 @@ const report = { links: lab?.links ?? [], pairs, faults: faultResults }
 writeReport(values.out, report)
 console.log(markdownTable(report))
 if (values.check) {
-  const failures = checkReport(report)
-  for (const failure of failures) console.error(`lab check: ${failure}`)
-  process.exit(failures.length === 0 ? 0 : 1)
+  const items = checkReport(report)
+  for (const item of items) for (const failure of item.failures) console.error(`lab check: ${item.name}: ${failure}`)
+  console.log(checkSummary(items))
+  process.exit(items.every(item => item.failures.length === 0) ? 0 : 1)
 }

@@ -49,17 +49,23 @@ function processAlive (pid: number): boolean {
 
 /**
  * Lab namespaces no live run owns: this run's own (at its end), those of runs whose process is gone,
- * and unnumbered ones of an older lab version when no process runs in any of them (an older run still going keeps its own).
+ * and unnumbered ones of an older lab version when no process runs in any of them (an older run
+ * still going keeps its own).
  */
+export function leftoversAmong (names: string[], self: number, alive: (pid: number) => boolean, unnumberedIdle: boolean): string[] {
+  return names.filter(name => {
+    if (!name.startsWith(LAB_PREFIX)) return false
+    const owner = RUN_NAME.exec(name)?.[1]
+    if (owner === undefined) return unnumberedIdle
+    return Number(owner) === self || !alive(Number(owner))
+  })
+}
+
 export async function leftoverNamespaces (): Promise<string[]> {
   const names = await allLabNamespaces()
   const unnumbered = names.filter(name => !RUN_NAME.test(name))
   const unnumberedIdle = (await Promise.all(unnumbered.map(pidsIn))).every(pids => pids.length === 0)
-  return names.filter(name => {
-    const owner = RUN_NAME.exec(name)?.[1]
-    if (owner === undefined) return unnumberedIdle
-    return Number(owner) === process.pid || !processAlive(Number(owner))
-  })
+  return leftoversAmong(names, process.pid, processAlive, unnumberedIdle)
 }
 
 /** Process ids running inside a namespace: the lab's own services and browsers. */
