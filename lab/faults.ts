@@ -34,6 +34,11 @@ export interface HiddenFigures {
   /** Page A's rounds that ended while it was hidden, and how many of them were verified. */
   rounds: number
   verified: number
+  /**
+   * How often a 100 ms `setInterval` on page A's main thread fired per second while hidden: 10
+   * unthrottled, about 1 under Chromium's background timer throttling.
+   */
+  timerHz: number
 }
 
 /** What injecting a fault reports beside its timing. */
@@ -69,16 +74,24 @@ async function visibility (page: Page): Promise<string> {
  */
 async function hideTab (page: Page, seconds: number): Promise<Injected> {
   const other = await page.context().newPage()
+  const ticks = async (): Promise<number> => await page.evaluate(() => (window as unknown as { labTicks?: number }).labTicks ?? 0)
   try {
     await other.bringToFront()
     await timeUntil(async () => await visibility(page) === 'hidden', HIDE_TIMEOUT_MS, 250)
     const first = await visibility(page)
     const before = await currentRound(page)
+    await page.evaluate(() => {
+      const counted = window as unknown as { labTicks?: number }
+      counted.labTicks = 0
+      setInterval(() => { counted.labTicks = (counted.labTicks ?? 0) + 1 }, 100)
+    })
+    const start = Date.now()
     await sleep(seconds * 1000)
+    const timerHz = Math.round(await ticks() / ((Date.now() - start) / 1000) * 10) / 10
     const last = await visibility(page)
     const rounds = (await history(page)).filter(r => r.round > before)
-    const hidden = { visibilityState: first === last ? first : `${first}, then ${last}`, rounds: rounds.length, verified: rounds.filter(r => r.verified).length }
-    return { hidden, note: `visibilityState ${hidden.visibilityState}; ${hidden.verified} of ${hidden.rounds} rounds verified while hidden` }
+    const hidden = { visibilityState: first === last ? first : `${first}, then ${last}`, rounds: rounds.length, verified: rounds.filter(r => r.verified).length, timerHz }
+    return { hidden, note: `visibilityState ${hidden.visibilityState}, main-thread timer ${timerHz}/s; ${hidden.verified} of ${hidden.rounds} rounds verified while hidden` }
   } finally {
     await page.bringToFront()
     await other.close()

@@ -81,9 +81,9 @@ describe('lab --check', () => {
   })
 
   it('fails the hidden tab unless the page was hidden and had rounds verified while it was', () => {
-    const visible = fault({ fault: 'tab-hidden', hidden: { visibilityState: 'visible', rounds: 10, verified: 10 } })
-    const stalled = fault({ fault: 'tab-hidden', hidden: { visibilityState: 'hidden', rounds: 10, verified: 0 } })
-    const working = fault({ fault: 'tab-hidden', hidden: { visibilityState: 'hidden', rounds: 10, verified: 8 } })
+    const visible = fault({ fault: 'tab-hidden', hidden: { visibilityState: 'visible', rounds: 10, verified: 10, timerHz: 10 } })
+    const stalled = fault({ fault: 'tab-hidden', hidden: { visibilityState: 'hidden', rounds: 10, verified: 0, timerHz: 1 } })
+    const working = fault({ fault: 'tab-hidden', hidden: { visibilityState: 'hidden', rounds: 10, verified: 8, timerHz: 1 } })
     expect(checkReport(report([], [visible, stalled, working])).map(item => item.failures)).toEqual([
       ['the page was not hidden (visibilityState visible)'],
       ['no round verified while the page was hidden'],
