@@ -1,9 +1,10 @@
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { chromium, type Browser, type Page } from '@playwright/test'
+import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test'
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../playwright.config.ts'
 import { acceptLinkSettingsAhead, waitForNode } from '../tests/e2e/nodes.ts'
+import { launchHeaded } from './headed-chromium.ts'
 import type { Home } from './topology.ts'
 
 /**
@@ -15,6 +16,8 @@ export const THROTTLING_OFF_FLAGS = ['--disable-background-timer-throttling', '-
 export interface LabBrowser {
   home: Home
   browser: Browser
+  /** Where the app opens: a headed browser's default context (see launchHeaded), else a new context. */
+  context?: BrowserContext
   close(): Promise<void>
 }
 
@@ -23,15 +26,20 @@ export interface LabBrowser {
  * talks to it over a pipe, so driving it works across the namespace boundary while every packet
  * the browser sends goes through the home's NAT.
  */
-export async function launchInHome (home: Home, appOrigin: string): Promise<LabBrowser> {
+export async function launchInHome (home: Home, appOrigin: string, options: { headed?: boolean } = {}): Promise<LabBrowser> {
+  // The app server is http on a lab address: a secure context only by this flag (Web Locks, crypto.subtle).
+  const args = [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${appOrigin}`]
+  if (options.headed === true) {
+    const headed = await launchHeaded(home.ns, CHROMIUM_PATH, args)
+    return { home, browser: headed.browser, context: headed.browser.contexts()[0], close: headed.close }
+  }
   const dir = mkdtempSync(join(tmpdir(), 'hslab-chromium-'))
   const wrapper = join(dir, 'chromium')
   writeFileSync(wrapper, `#!/bin/sh\nexec ip netns exec ${home.ns} ${CHROMIUM_PATH} "$@"\n`)
   chmodSync(wrapper, 0o755)
   const browser = await chromium.launch({
     executablePath: wrapper,
-    // The app server is http on a lab address: a secure context only by this flag (Web Locks, crypto.subtle).
-    args: [...CHROMIUM_ARGS, `--unsafely-treat-insecure-origin-as-secure=${appOrigin}`],
+    args,
     ignoreDefaultArgs: THROTTLING_OFF_FLAGS
   })
   return { home, browser, close: async () => { await browser.close().catch(() => undefined) } }
@@ -60,13 +68,14 @@ function recordPeerConnections (): void {
 
 /** Opens the app (link settings accepted ahead, as a returning user) in a new context and waits for the node. */
 export async function openApp (lab: LabBrowser, url: string): Promise<LabPage> {
-  const context = await lab.browser.newContext()
+  const context = lab.context ?? await lab.browser.newContext()
   await acceptLinkSettingsAhead(context, url)
   await context.addInitScript(recordPeerConnections)
   // LAB_DEBUG=<libp2p debug namespaces> prints the page's console with those logs on, as E2E_DEBUG does.
   const debug = process.env.LAB_DEBUG
   if (debug !== undefined) await context.addInitScript(namespaces => { localStorage.setItem('debug', namespaces) }, debug)
-  const page = await context.newPage()
+  // A headed browser starts with one blank tab: the app takes it, so it is the window's active tab.
+  const page = context.pages()[0] ?? await context.newPage()
   if (debug !== undefined) page.on('console', message => { console.error(`[${lab.home.name} ${Date.now() % 100_000}] ${message.text()}`) })
   page.on('pageerror', err => { console.error(`[${lab.home.name} page error] ${err.message}`) })
   await page.goto(url)

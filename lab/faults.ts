@@ -1,3 +1,4 @@
+import type { Page } from '@playwright/test'
 import { cutUplink, restoreUplink } from './nat.ts'
 import { currentRound, history, oldestLinkOpenedAt, points, reconnected, sleep, timeUntil, verifiedSince, watchRecovery, type RecoverySteps } from './probes.ts'
 import { rebind, type Home } from './topology.ts'
@@ -21,8 +22,29 @@ export interface FaultResult {
   roundsLost: number
   /** When each step of the recovery was first seen, from the fault's end. */
   steps?: RecoverySteps
+  /** tab-hidden: what page A reported while its tab was in the background. */
+  hidden?: HiddenFigures
   note?: string
   error?: string
+}
+
+export interface HiddenFigures {
+  /** `document.visibilityState` once the other tab was in front, and again just before page A came back. */
+  visibilityState: string
+  /** Page A's rounds that ended while it was hidden, and how many of them were verified. */
+  rounds: number
+  verified: number
+  /**
+   * How often a 100 ms `setInterval` on page A's main thread fired per second while hidden: 10
+   * unthrottled, about 1 under Chromium's background timer throttling.
+   */
+  timerHz: number
+}
+
+/** What injecting a fault reports beside its timing. */
+interface Injected {
+  note?: string
+  hidden?: HiddenFigures
 }
 
 export interface FaultContext {
@@ -37,42 +59,67 @@ export interface FaultContext {
 
 const RECOVERY_TIMEOUT_MS = 240_000
 const POINTS_TIMEOUT_MS = 90_000
+/** How long a page may take to report itself hidden once another tab is in front (a loaded machine). */
+const HIDE_TIMEOUT_MS = 15_000
 
-/** Runs the fault; resolves when it is over (the link restored, the tab resumed), with an optional note. */
-async function inject (name: FaultName, ctx: FaultContext): Promise<string | undefined> {
+async function visibility (page: Page): Promise<string> {
+  return await page.evaluate(() => document.visibilityState)
+}
+
+/**
+ * Another tab of page A's window brought to the front, as when its user switches tabs, with
+ * Chromium's background throttling on (the lab drops Playwright's switches that turn it off). The
+ * page is hidden only in a headed browser without focus emulation (launchInHome's `headed`); in
+ * any other, `hidden.visibilityState` says `visible`.
+ */
+async function hideTab (page: Page, seconds: number): Promise<Injected> {
+  const other = await page.context().newPage()
+  const ticks = async (): Promise<number> => await page.evaluate(() => (window as unknown as { labTicks?: number }).labTicks ?? 0)
+  try {
+    await other.bringToFront()
+    await timeUntil(async () => await visibility(page) === 'hidden', HIDE_TIMEOUT_MS, 250)
+    const first = await visibility(page)
+    const before = await currentRound(page)
+    await page.evaluate(() => {
+      const counted = window as unknown as { labTicks?: number }
+      counted.labTicks = 0
+      setInterval(() => { counted.labTicks = (counted.labTicks ?? 0) + 1 }, 100)
+    })
+    const start = Date.now()
+    await sleep(seconds * 1000)
+    const timerHz = Math.round(await ticks() / ((Date.now() - start) / 1000) * 10) / 10
+    const last = await visibility(page)
+    const rounds = (await history(page)).filter(r => r.round > before)
+    const hidden = { visibilityState: first === last ? first : `${first}, then ${last}`, rounds: rounds.length, verified: rounds.filter(r => r.verified).length, timerHz }
+    return { hidden, note: `visibilityState ${hidden.visibilityState}, main-thread timer ${timerHz}/s; ${hidden.verified} of ${hidden.rounds} rounds verified while hidden` }
+  } finally {
+    await page.bringToFront()
+    await other.close()
+  }
+}
+
+/** Runs the fault; resolves when it is over (the link restored, the tab resumed). */
+async function inject (name: FaultName, ctx: FaultContext): Promise<Injected> {
   const page = ctx.pair.a.node.page
   switch (name) {
     case 'relay-restart':
       await ctx.restartRelay()
-      return undefined
+      return {}
     case 'uplink-cut':
       await cutUplink(ctx.home.router)
       try { await sleep(ctx.cutSeconds * 1000) } finally { await restoreUplink(ctx.home.router) }
-      return `${ctx.cutSeconds} s without uplink`
+      return { note: `${ctx.cutSeconds} s without uplink` }
     case 'nat-rebinding':
       await rebind(ctx.home)
-      return `public address now ${ctx.home.publicAddr}`
+      return { note: `public address now ${ctx.home.publicAddr}` }
     case 'tab-frozen': {
       const cdp = await page.context().newCDPSession(page)
       await cdp.send('Page.setWebLifecycleState', { state: 'frozen' })
       try { await sleep(ctx.freezeSeconds * 1000) } finally { await cdp.send('Page.setWebLifecycleState', { state: 'active' }) }
-      return `${ctx.freezeSeconds} s frozen`
+      return { note: `${ctx.freezeSeconds} s frozen` }
     }
-    case 'tab-hidden': {
-      // The page's window minimized, with Chromium's background throttling left on (launchInHome).
-      const cdp = await page.context().newCDPSession(page)
-      const { windowId } = await cdp.send('Browser.getWindowForTarget')
-      await cdp.send('Browser.setWindowBounds', { windowId, bounds: { windowState: 'minimized' } })
-      const before = await currentRound(page)
-      try {
-        const state = await page.evaluate(() => document.visibilityState)
-        await sleep(ctx.hiddenSeconds * 1000)
-        const rounds = (await history(page)).filter(r => r.round > before)
-        return `visibilityState ${state}; ${rounds.filter(r => r.verified).length} of ${rounds.length} rounds verified while hidden`
-      } finally {
-        await cdp.send('Browser.setWindowBounds', { windowId, bounds: { windowState: 'normal' } })
-      }
-    }
+    case 'tab-hidden':
+      return await hideTab(page, ctx.hiddenSeconds)
   }
 }
 
@@ -82,8 +129,9 @@ export async function runFault (name: FaultName, ctx: FaultContext): Promise<Fau
   try {
     const startRound = await currentRound(a.node.page)
     const faultStart = Date.now()
-    const note = await inject(name, ctx)
+    const { note, hidden } = await inject(name, ctx)
     if (note !== undefined) result.note = note
+    if (hidden !== undefined) result.hidden = hidden
     const endRound = await currentRound(a.node.page)
     const watch = watchRecovery(a.node, b.node, endRound)
     try {

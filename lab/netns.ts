@@ -8,7 +8,15 @@ const exec = promisify(execFile)
  * Every namespace the lab makes carries this prefix, so a later run can find and remove what a
  * crashed one left behind without touching anything else on the machine.
  */
-export const LAB_PREFIX = 'hslab-'
+export const LAB_PREFIX = 'hslab'
+/**
+ * This run's namespaces carry its process id too: two runs at once (a soak beside `npm test`'s quick
+ * lab) each build and remove only their own, and a run removes another's only once that one's process
+ * is gone. No dash after the prefix: lab versions before this one, which removed every `hslab-*`
+ * namespace when they started, leave a newer run's alone.
+ */
+export const RUN_PREFIX = `${LAB_PREFIX}${process.pid}-`
+const RUN_NAME = new RegExp(`^${LAB_PREFIX}(\\d+)-`)
 
 export async function run (command: string, args: string[]): Promise<string> {
   try {
@@ -25,9 +33,39 @@ export async function runIn (ns: string, command: string, args: string[]): Promi
   return await run('ip', ['netns', 'exec', ns, command, ...args])
 }
 
-export async function labNamespaces (): Promise<string[]> {
+async function allLabNamespaces (): Promise<string[]> {
   const out = await run('ip', ['netns', 'list'])
   return out.split('\n').map(line => line.split(' ')[0] ?? '').filter(name => name.startsWith(LAB_PREFIX))
+}
+
+function processAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Lab namespaces no live run owns: this run's own (at its end), those of runs whose process is gone,
+ * and unnumbered ones of an older lab version when no process runs in any of them (an older run
+ * still going keeps its own).
+ */
+export function leftoversAmong (names: string[], self: number, alive: (pid: number) => boolean, unnumberedIdle: boolean): string[] {
+  return names.filter(name => {
+    if (!name.startsWith(LAB_PREFIX)) return false
+    const owner = RUN_NAME.exec(name)?.[1]
+    if (owner === undefined) return unnumberedIdle
+    return Number(owner) === self || !alive(Number(owner))
+  })
+}
+
+export async function leftoverNamespaces (): Promise<string[]> {
+  const names = await allLabNamespaces()
+  const unnumbered = names.filter(name => !RUN_NAME.test(name))
+  const unnumberedIdle = (await Promise.all(unnumbered.map(pidsIn))).every(pids => pids.length === 0)
+  return leftoversAmong(names, process.pid, processAlive, unnumberedIdle)
 }
 
 /** Process ids running inside a namespace: the lab's own services and browsers. */

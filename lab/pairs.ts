@@ -20,6 +20,13 @@ export interface PairResult {
 /** Short rounds, so a pulse round fits in the lab's time: network id dev-t6. */
 export const ROUND_QUERY = '?round=6'
 
+/** How the pages of a pair open: their round length (seconds) and whether page A runs headed. */
+export interface PairOptions {
+  roundSeconds?: number
+  /** A's browser headed on an Xvfb in its home (launchInHome), for the fault that hides its tab. */
+  headedA?: boolean
+}
+
 export interface OpenPair {
   a: { browser: LabBrowser, node: LabPage }
   b: { browser: LabBrowser, node: LabPage }
@@ -27,15 +34,17 @@ export interface OpenPair {
 }
 
 /** A serves the test model (profile inference), B has none (profile storage): B's chat must cross the pair's path. */
-export async function openPair (homeA: Home, homeB: Home, origin: string): Promise<OpenPair> {
+export async function openPair (homeA: Home, homeB: Home, origin: string, options: PairOptions = {}): Promise<OpenPair> {
+  const query = options.roundSeconds === undefined ? ROUND_QUERY : `?round=${options.roundSeconds}`
   const browsers: LabBrowser[] = []
   const close = async (): Promise<void> => { await Promise.all(browsers.map(async b => { await b.close() })) }
   try {
-    for (const home of [homeA, homeB]) browsers.push(await launchInHome(home, origin))
+    browsers.push(await launchInHome(homeA, origin, { headed: options.headedA === true }))
+    browsers.push(await launchInHome(homeB, origin))
     const [browserA, browserB] = browsers as [LabBrowser, LabBrowser]
     const [nodeA, nodeB] = await Promise.all([
-      openApp(browserA, `${origin}/${ROUND_QUERY}&profile=inference`),
-      openApp(browserB, `${origin}/${ROUND_QUERY}&profile=storage`)
+      openApp(browserA, `${origin}/${query}&profile=inference`),
+      openApp(browserB, `${origin}/${query}&profile=storage`)
     ])
     return { a: { browser: browserA, node: nodeA }, b: { browser: browserB, node: nodeB }, close }
   } catch (err) {
@@ -48,11 +57,11 @@ const CONNECT_TIMEOUT_MS = 60_000
 const JOB_TIMEOUT_MS = 120_000
 const ICE_READ_TIMEOUT_MS = 10_000
 
-export async function measurePair (homeA: Home, homeB: Home, origin: string): Promise<PairResult> {
+export async function measurePair (homeA: Home, homeB: Home, origin: string, options: PairOptions = {}): Promise<PairResult> {
   const result: PairResult = { a: homeA.kind, b: homeB.kind, direct: false, viaTurn: false, ms: null, ice: [], inference: false, pulse: false }
   let pair: OpenPair | undefined
   try {
-    pair = await openPair(homeA, homeB, origin)
+    pair = await openPair(homeA, homeB, origin, options)
     const { a, b } = pair
     result.ms = await timeUntil(async () => await hasWebRtcPeer(a.node.page, b.node.peerId) && await hasWebRtcPeer(b.node.page, a.node.peerId), CONNECT_TIMEOUT_MS)
     if (result.ms === null) return result

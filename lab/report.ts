@@ -36,23 +36,44 @@ export function markdownTable (report: LabReport): string {
   return lines.join('\n')
 }
 
+/** What one pair or fault failed of `--check`'s requirements (empty when it passed). */
+export interface CheckedItem {
+  name: string
+  failures: string[]
+}
+
 /**
  * What `--check` requires: a cone pair connects directly, every other pair over WebRTC one way or
- * the other (two Linux port-restricted NATs often end up on TURN, see the README); every pair serves the inference request and has a pulse round verified; every fault recovers and
- * points go on counting. Returns what failed.
+ * the other (two Linux port-restricted NATs often end up on TURN, see the README); every pair
+ * serves the inference request and has a pulse round verified; every fault recovers and points go
+ * on counting; the hidden tab was hidden and had rounds verified while it was. One item per pair and fault.
  */
-export function checkReport (report: LabReport): string[] {
-  const failures: string[] = []
+export function checkReport (report: LabReport): CheckedItem[] {
+  const items: CheckedItem[] = []
   for (const p of report.pairs) {
     const name = `${p.a} ↔ ${p.b}`
+    const failures: string[] = []
     const mustBeDirect = p.a === 'cone' && p.b === 'cone'
-    if (mustBeDirect ? !p.direct : !(p.direct || p.viaTurn)) failures.push(`${name}: no ${mustBeDirect ? 'direct' : 'WebRTC'} connection${p.error !== undefined ? ` (${p.error})` : ''}`)
-    if (!p.inference) failures.push(`${name}: the inference request was not served across the pair`)
-    if (!p.pulse) failures.push(`${name}: no pulse round verified`)
+    if (mustBeDirect ? !p.direct : !(p.direct || p.viaTurn)) failures.push(`no ${mustBeDirect ? 'direct' : 'WebRTC'} connection${p.error !== undefined ? ` (${p.error})` : ''}`)
+    if (!p.inference) failures.push('the inference request was not served across the pair')
+    if (!p.pulse) failures.push('no pulse round verified')
+    items.push({ name, failures })
   }
   for (const f of report.faults) {
-    if (f.recoveredMs === null) failures.push(`${f.fault}: not connected again`)
-    else if (!f.pointsContinued) failures.push(`${f.fault}: points stopped counting`)
+    const failures: string[] = []
+    if (f.recoveredMs === null) failures.push(`not connected again${f.error !== undefined ? ` (${f.error})` : ''}`)
+    else if (!f.pointsContinued) failures.push('points stopped counting')
+    if (f.fault === 'tab-hidden') {
+      if (f.hidden?.visibilityState !== 'hidden') failures.push(`the page was not hidden (visibilityState ${f.hidden?.visibilityState ?? 'unknown'})`)
+      else if (f.hidden.verified === 0) failures.push('no round verified while the page was hidden')
+    }
+    items.push({ name: f.fault, failures })
   }
-  return failures
+  return items
+}
+
+/** The closing line of a checked run, in the plain form CI reads: `lab: N passed, N failed`. */
+export function checkSummary (items: CheckedItem[]): string {
+  const failed = items.filter(item => item.failures.length > 0).length
+  return `lab: ${items.length - failed} passed, ${failed} failed`
 }

@@ -1,4 +1,4 @@
-import { LAB_PREFIX, connect, createNamespace, enableForwarding, labNamespaces, removeNamespaces, runIn, setDefaultRoute } from './netns.ts'
+import { RUN_PREFIX, connect, createNamespace, enableForwarding, leftoverNamespaces, removeNamespaces, runIn, setDefaultRoute } from './netns.ts'
 import { applyLoss, applyNat, type NatKind } from './nat.ts'
 
 /**
@@ -6,7 +6,7 @@ import { applyLoss, applyNat, type NatKind } from './nat.ts'
  * 10.77.0.0/16; all of them exist only inside the lab's namespaces, which have no link to the
  * machine's own interfaces.
  */
-export const INTERNET = `${LAB_PREFIX}inet`
+export const INTERNET = `${RUN_PREFIX}inet`
 /**
  * Where the lab internet sends what it has no route for. A real internet drops a packet to a private
  * address somewhere on the way; without a default route the kernel answers "network unreachable"
@@ -14,7 +14,7 @@ export const INTERNET = `${LAB_PREFIX}inet`
  * each other's host candidates through it). The void namespace receives such packets and, not
  * forwarding, drops them silently.
  */
-export const VOID = `${LAB_PREFIX}void`
+export const VOID = `${RUN_PREFIX}void`
 /** The internet namespace's service address: relay, app server and TURN. */
 export const SERVICE_IP = '198.19.0.1'
 
@@ -35,9 +35,9 @@ export interface Topology {
   remove(): Promise<void>
 }
 
-/** Removes whatever an earlier run left behind (found by the lab prefix). */
+/** Removes whatever this run or an earlier, ended one left behind (found by the lab prefix and owner). */
 export async function cleanLeftovers (): Promise<string[]> {
-  const left = await labNamespaces()
+  const left = await leftoverNamespaces()
   await removeNamespaces(left)
   return left
 }
@@ -67,8 +67,8 @@ export async function buildTopology (kinds: NatKind[]): Promise<Topology> {
       const n = (counts.get(kind) ?? 0) + 1
       counts.set(kind, n)
       const name = `${kind}-${n}`
-      const router = `${LAB_PREFIX}r-${name}`
-      const ns = `${LAB_PREFIX}h-${name}`
+      const router = `${RUN_PREFIX}r-${name}`
+      const ns = `${RUN_PREFIX}h-${name}`
       for (const space of [router, ns]) {
         await createNamespace(space)
         created.push(space)

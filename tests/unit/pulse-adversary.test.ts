@@ -217,6 +217,21 @@ describe('the pulse against a hostile peer', () => {
     })
   }
 
+  it('a node that comes back after the challenge sits out the next round and is verified in the one after (the challenge it missed carried the beacon)', async () => {
+    const bus = new PulseBus(11)
+    const honest = bus.add([{ name: 'relay', kind: 'anchor' }, { name: 'a', kind: 'honest' }, { name: 'b', kind: 'honest' }]).slice(1)
+    await bus.runRounds(3)
+    const [other, cutOff] = honest as [BusNode, BusNode]
+    // Back at 0.6T: past the challenge (0.42T) and the time a late one is still taken (0.52T).
+    bus.cut(cutOff, 5.6 * 6_000)
+    await bus.runRounds(6)
+    const backIn = bus.round - 1
+    await bus.runRounds(3)
+    expect(cutOff.engine.round(backIn + 1), 'no seed of its own the round after').toBeUndefined()
+    expect(equalBytes(cutOff.engine.round(backIn + 2)?.seed as Uint8Array, other.engine.round(backIn + 2)?.seed as Uint8Array), 'on the chain two rounds after').toBe(true)
+    expectAllVerified(honest, backIn + 2, bus.round - 1)
+  })
+
   it('a relay (anchor) that missed a challenge follows the pages back, and its verdicts count again', async () => {
     const bus = new PulseBus(10)
     const [relay, ...honest] = bus.add([{ name: 'relay', kind: 'anchor' }, { name: 'a', kind: 'honest' }, { name: 'b', kind: 'honest' }])
