@@ -1,6 +1,6 @@
 import { mount } from 'svelte'
 import App from './ui/App.svelte'
-import { bootHost, loadConfig, type LinkSettingsQuestion } from './node/boot.ts'
+import { bootHost, loadConfig, startBoot, type LinkSettingsQuestion } from './node/boot.ts'
 
 const target = document.getElementById('app')
 if (target === null) throw new Error('index.html has no #app element')
@@ -9,7 +9,9 @@ if (target === null) throw new Error('index.html has no #app element')
 let ask: (question: LinkSettingsQuestion) => void = () => {}
 const linkSettings = new Promise<LinkSettingsQuestion>(resolve => { ask = resolve })
 
+// The hardware probe and the database open meanwhile bootstrap.json loads: the relay dial waits for all three.
+const started = startBoot()
 // Mount first: the UI shows progress, the update prompt and a boot failure instead of a blank page.
 const boot = loadConfig(async request => await new Promise<boolean>(answer => { ask({ ...request, answer }) }))
-  .then(async config => ({ config, host: await bootHost(config) }))
+  .then(async config => ({ config, host: await bootHost(config, started) }))
 mount(App, { target, props: { boot, linkSettings } })

@@ -1,10 +1,12 @@
-import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { circuitRelayTransport, RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
+import { multicodec as GOSSIPSUB_PROTOCOL } from '@libp2p/gossipsub'
 import { noise } from '@libp2p/noise'
 import { webRTC } from '@libp2p/webrtc'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { deferredDHT, type DeferredDHT } from './deferred-dht.ts'
+import { relayIntroductions, type RelayIntroductions } from './relay-introductions.ts'
 import { hyperspaceServices, type HyperspaceServices } from './services.ts'
 import { dhtProtocol } from '../core/wire/dht.ts'
 import { MAX_BOOTSTRAP_ADDRS, type NodeConfig } from '../core/config.ts'
@@ -13,7 +15,7 @@ import { webSocketsClosingAborted } from './websocket-dial.ts'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 // A type alias, not an interface: libp2p's ServiceMap needs the implicit index signature.
-export type BrowserServices = HyperspaceServices & { dht: DeferredDHT }
+export type BrowserServices = HyperspaceServices & { dht: DeferredDHT, relayIntroductions: RelayIntroductions }
 export type HyperspaceLibp2p = Libp2p<BrowserServices>
 
 /** Reservations held at once, so that losing one relay does not make the node undialable. */
@@ -26,6 +28,14 @@ const RELAY_RESERVATIONS = 2
  * and each message is an event, a timer and two framings on each side.
  */
 const DATA_CHANNEL_MESSAGE_BYTES = 256 * 1024
+/**
+ * What a stream may leave in its data channel's send buffer before a write waits, and then it waits
+ * until the buffer is empty (libp2p's drain). At libp2p's 2 MiB a block server filled it with two
+ * blocks, then waited for the channel to empty before it read the next block from IndexedDB, so the
+ * channel idled for every read. A block stream holds at most BLOCKS_PIPELINE_DEPTH blocks unanswered,
+ * which fit here; Chromium refuses more than 16 MiB queued on one channel.
+ */
+const DATA_CHANNEL_BUFFER_BYTES = 8 * 1024 * 1024
 
 /**
  * Connections a tab holds at once: its bootstrap relays (at most 16), the direct peers it dials
@@ -40,6 +50,7 @@ export const MAX_CONNECTIONS = MAX_BOOTSTRAP_ADDRS + MAX_DIRECT_PEERS + 24
  */
 export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeConfig, banned: (peerId: PeerId) => boolean): Promise<HyperspaceLibp2p> {
   const reservations = Math.min(RELAY_RESERVATIONS, Math.max(1, config.bootstrap.length))
+  const relays = config.bootstrap.flatMap(addr => multiaddr(addr).getComponents().findLast(c => c.name === 'p2p')?.value ?? [])
   return await createLibp2p({
     privateKey,
     start: false,
@@ -48,7 +59,7 @@ export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeC
     },
     transports: [
       webSocketsClosingAborted(),
-      webRTC({ rtcConfiguration: { iceServers: config.iceServers }, dataChannel: { maxMessageSize: DATA_CHANNEL_MESSAGE_BYTES } }),
+      webRTC({ rtcConfiguration: { iceServers: config.iceServers }, dataChannel: { maxMessageSize: DATA_CHANNEL_MESSAGE_BYTES, maxBufferedAmount: DATA_CHANNEL_BUFFER_BYTES } }),
       circuitRelayTransport({ reservationCompletionTimeout: 10_000 })
     ],
     connectionEncrypters: [noise()],
@@ -70,10 +81,9 @@ export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeC
       maxIncomingPendingConnections: 8
     },
     services: {
-      ...hyperspaceServices({
-        colocationPenalty: !config.dev,
-        relays: config.bootstrap.flatMap(addr => multiaddr(addr).getComponents().findLast(c => c.name === 'p2p')?.value ?? [])
-      }),
+      ...hyperspaceServices({ colocationPenalty: !config.dev, relays }),
+      // The reservation and the gossip streams start when a relay's connection opens, not after identify.
+      relayIntroductions: relayIntroductions({ relays, protocols: [RELAY_V2_HOP_CODEC, GOSSIPSUB_PROTOCOL] }),
       // Not needed to come online: its code is loaded when the node is (HyperspaceNode) or first used.
       // Started after the relays are connected, it asks them for its neighbours at once.
       dht: deferredDHT({

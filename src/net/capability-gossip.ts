@@ -23,6 +23,12 @@ const ANNOUNCE_INTERVAL_MS = 30_000
 export const ANNOUNCEMENT_EXPIRY_MS = 3 * ANNOUNCE_INTERVAL_MS
 const ANNOUNCE_DEBOUNCE_MS = 200
 /**
+ * New addresses are announced this soon: peers dial on them, so the wait is on the way to every first
+ * direct connection. It only gathers the listeners' events of one reservation (the circuit address,
+ * then its WebRTC one) into one message; events that change no address announce nothing.
+ */
+const ADDRESS_SETTLE_MS = 20
+/**
  * Announcements held at once (each at most 4 KiB, so 2 MiB in all). The topic carries every node of
  * the network, and a relay hears every browser that comes by; past this one gives way (evictOne).
  */
@@ -51,6 +57,12 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   private readonly registry = new Map<string, PeerAnnouncement>()
   private stopTimer?: () => void
   private cancelPending?: () => void
+  /** The addresses of the last announcement sent. */
+  private announcedAddrs = ''
+  /** The last announcement reached no peer (none was known on the topic yet). */
+  private unheard = true
+  /** When the pending announcement goes out (epoch ms). */
+  private pendingAt = 0
 
   constructor (
     private readonly libp2p: Libp2p<HyperspaceServices>,
@@ -73,8 +85,8 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     pubsub.subscribe(this.topic)
     // New addresses (a relay reservation) are worth telling at once: peers dial on them.
-    this.libp2p.addEventListener('self:peer:update', this.announceSoon)
-    this.libp2p.addEventListener('transport:listening', this.announceSoon)
+    this.libp2p.addEventListener('self:peer:update', this.onAddresses)
+    this.libp2p.addEventListener('transport:listening', this.onAddresses)
     this.stopTimer = this.scheduler.every(ANNOUNCE_INTERVAL_MS, this.announceSoon)
   }
 
@@ -82,8 +94,8 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     const pubsub = this.libp2p.services.pubsub
     this.stopTimer?.()
     this.cancelPending?.()
-    this.libp2p.removeEventListener('self:peer:update', this.announceSoon)
-    this.libp2p.removeEventListener('transport:listening', this.announceSoon)
+    this.libp2p.removeEventListener('self:peer:update', this.onAddresses)
+    this.libp2p.removeEventListener('transport:listening', this.onAddresses)
     pubsub.removeEventListener('message', this.onMessage)
     pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     pubsub.topicValidators.delete(this.topic)
@@ -91,13 +103,27 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   }
 
   async announce (): Promise<void> {
-    await this.libp2p.services.pubsub.publish(this.topic, encodeAnnouncement(this.current()))
+    const announcement = this.current()
+    this.announcedAddrs = announcement.addrs.join(' ')
+    const { recipients } = await this.libp2p.services.pubsub.publish(this.topic, encodeAnnouncement(announcement))
+    this.unheard = recipients.length === 0
   }
 
   /** Coalesces bursts of reasons to announce into one message. */
-  private readonly announceSoon = (): void => {
-    if (this.cancelPending !== undefined) return
-    this.cancelPending = this.scheduler.after(ANNOUNCE_DEBOUNCE_MS, () => {
+  private readonly announceSoon = (): void => { this.announceIn(ANNOUNCE_DEBOUNCE_MS) }
+
+  private readonly onAddresses = (): void => {
+    if (this.current().addrs.join(' ') !== this.announcedAddrs) this.announceIn(ADDRESS_SETTLE_MS)
+  }
+
+  /** One announcement `ms` from now; one already due by then takes this one's place. */
+  private announceIn (ms: number): void {
+    if (this.cancelPending !== undefined) {
+      if (this.pendingAt <= this.scheduler.now() + ms) return
+      this.cancelPending()
+    }
+    this.pendingAt = this.scheduler.now() + ms
+    this.cancelPending = this.scheduler.after(ms, () => {
       this.cancelPending = undefined
       this.announce().catch(err => { console.warn('hyperspace: capability announcement failed', err) })
     })
@@ -153,6 +179,9 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
 
   /** A node that just joined the topic learns what we offer now, not at the next interval. */
   private readonly onSubscriptionChange = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    if (evt.detail.subscriptions.some(s => s.subscribe && s.topic === this.topic)) this.announceSoon()
+    if (!evt.detail.subscriptions.some(s => s.subscribe && s.topic === this.topic)) return
+    // The first peer on the topic (the relay, just connected) gets the addresses nobody has heard as
+    // soon as new addresses would: the other pages dial on them.
+    this.announceIn(this.unheard ? ADDRESS_SETTLE_MS : ANNOUNCE_DEBOUNCE_MS)
   }
 }

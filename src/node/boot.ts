@@ -1,6 +1,6 @@
 import { CONFIRMED_LINK_SETTINGS_KEY, linkSettingsKey, linkSettingsOf, parseNodeConfig, withoutLinkSettings, type NodeConfig } from '../core/config.ts'
 import { createBrowserLibp2p } from '../net/browser-libp2p.ts'
-import { openHyperspaceDb } from '../storage/database.ts'
+import { openHyperspaceDb, type HyperspaceDb } from '../storage/database.ts'
 import { IdentityStore } from '../storage/identity-store.ts'
 import { PeerCacheStore } from '../storage/peer-cache-store.ts'
 import { PulseStore } from '../storage/pulse-store.ts'
@@ -18,6 +18,7 @@ import { WorkerScheduler } from './worker-scheduler.ts'
 import { browserConnectivity } from './connectivity.ts'
 import type { NodeApi } from './api.ts'
 import type { JobStores } from './components.ts'
+import type { HardwareInfo } from '../core/hardware.ts'
 
 declare global {
   interface Window {
@@ -95,9 +96,19 @@ export async function loadConfig (confirm: (request: LinkSettingsRequest) => Pro
   return deployment
 }
 
+/** What booting needs besides the configuration: started at once, while bootstrap.json loads. */
+export interface BootStart {
+  hardware: Promise<HardwareInfo>
+  db: Promise<HyperspaceDb>
+}
+
+export function startBoot (): BootStart {
+  return { hardware: probeHardware(), db: openHyperspaceDb() }
+}
+
 /** Wires the browser's real components into a NodeHost and publishes the node as window.hyperspace. */
-export async function bootHost (config: NodeConfig): Promise<NodeHost> {
-  const [hardware, db] = await Promise.all([probeHardware(), openHyperspaceDb()])
+export async function bootHost (config: NodeConfig, started: BootStart = startBoot()): Promise<NodeHost> {
+  const [hardware, db] = await Promise.all([started.hardware, started.db])
   const scheduler = new WorkerScheduler()
   // Made once, when the job coordinators first load; a chunk that failed to load is asked for again.
   let jobStores: Promise<JobStores> | undefined

@@ -3,12 +3,10 @@ import { defaultEmbeddingSpec, specOfEntry, type EmbeddingModelSpec } from '../c
 import { errorMessage } from '../core/errors.ts'
 import { buildCatalog, pickAuto } from '../core/models/fit.ts'
 import { ModelDoesNotFitError, ModelNotLoadedError, ModelNotServableError, NoModelFitsError, UnknownModelError } from '../core/models/errors.ts'
-import { webLlmEntries } from '../core/models/webllm.ts'
 import { validateChatRequest } from '../core/inference/request.ts'
 import { InferenceAbortedError, InferenceWorkerError, type InferenceWorkerErrorKind } from '../core/models/errors.ts'
 import { rpcClient, type RpcClient, type RpcFailure } from '../core/worker-rpc/client.ts'
 import type { RpcPort } from '../core/worker-rpc/messages.ts'
-import { fetchLocalModelIndex } from './model-index.ts'
 import type { ChatRequest, CompleteOptions, EngineCompletion } from '../core/inference/chat.ts'
 import type { HardwareInfo } from '../core/hardware.ts'
 import type { CatalogModel, DownloadedModel, ModelEntry, PullProgress } from '../core/models/catalog.ts'
@@ -101,7 +99,8 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
     this.served = options.served
     this.embedding = options.embedding
     this.createWorker = options.createWorker ?? createInferenceWorker
-    this.fetchLocalIndex = options.fetchLocalIndex ?? fetchLocalModelIndex
+    // The index's parser loads with the first catalog, not with the page.
+    this.fetchLocalIndex = options.fetchLocalIndex ?? (async () => await (await import('./model-index.ts')).fetchLocalModelIndex())
   }
 
   async catalog (): Promise<CatalogModel[]> {
@@ -300,7 +299,8 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
   }
 
   private remote (): Promise<ModelEntry[]> {
-    this.remoteEntries ??= this.engine.remoteCatalog().then(webLlmEntries)
+    // web-llm's list is read with the code that reads it, at the first catalog.
+    this.remoteEntries ??= this.engine.remoteCatalog().then(async list => (await import('../core/models/webllm.ts')).webLlmEntries(list))
     const entries = this.remoteEntries
     entries.catch(() => { if (this.remoteEntries === entries) this.remoteEntries = undefined })
     return entries

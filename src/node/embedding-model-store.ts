@@ -1,6 +1,6 @@
 import { errorMessage } from '../core/errors.ts'
 import { InferenceAbortedError } from '../core/models/errors.ts'
-import { EMBEDDING_CACHE_NAME, cachedBytes, deleteCached, downloadToCache, type FileCache } from '../../workers/embedding/model-cache.ts'
+import type { FileCache } from '../../workers/embedding/model-cache.ts'
 import type { EmbeddingModelSpec } from '../core/embedding/models.ts'
 import type { DownloadedModel, PullProgress } from '../core/models/catalog.ts'
 
@@ -37,6 +37,11 @@ function filesOf (spec: EmbeddingModelSpec): string[] {
   return [spec.tokenizerUrl, spec.url]
 }
 
+/** The model cache's code, loaded at the first pull, listing or delete: nothing before online needs it. */
+async function modelCache (): Promise<typeof import('../../workers/embedding/model-cache.ts')> {
+  return await import('../../workers/embedding/model-cache.ts')
+}
+
 export class EmbeddingModelStore implements EmbeddingModels {
   private readonly choice: EmbeddingChoiceStorage
   private readonly openCache: () => Promise<FileCache>
@@ -44,11 +49,12 @@ export class EmbeddingModelStore implements EmbeddingModels {
 
   constructor (options: EmbeddingModelStoreOptions) {
     this.choice = options.choice
-    this.openCache = options.openCache ?? (async () => await caches.open(EMBEDDING_CACHE_NAME))
+    this.openCache = options.openCache ?? (async () => await caches.open((await modelCache()).EMBEDDING_CACHE_NAME))
   }
 
   async pull (spec: EmbeddingModelSpec, options: { onProgress?: (progress: PullProgress) => void, signal?: AbortSignal } = {}): Promise<void> {
     const cache = await this.openCache()
+    const { cachedBytes, downloadToCache } = await modelCache()
     if (await cachedBytes(cache, filesOf(spec)) === undefined) {
       try {
         await downloadToCache(cache, filesOf(spec), options.signal ?? new AbortController().signal, ({ loaded, total }) => {
@@ -65,13 +71,14 @@ export class EmbeddingModelStore implements EmbeddingModels {
 
   async downloaded (specs: readonly EmbeddingModelSpec[]): Promise<DownloadedModel[]> {
     const cache = await this.openCache()
+    const { cachedBytes } = await modelCache()
     const sizes = await Promise.all(specs.map(async spec => ({ id: spec.id, sizeBytes: await cachedBytes(cache, filesOf(spec)) })))
     return sizes.filter((d): d is DownloadedModel => d.sizeBytes !== undefined)
   }
 
   async delete (spec: EmbeddingModelSpec): Promise<void> {
     await this.forget(spec.id)
-    await deleteCached(await this.openCache(), filesOf(spec))
+    await (await modelCache()).deleteCached(await this.openCache(), filesOf(spec))
   }
 
   async forget (id: string): Promise<boolean> {

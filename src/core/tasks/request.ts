@@ -1,4 +1,5 @@
 import { EMBED_LIMITS } from '../embedding/limits.ts'
+import { TASK_LIMITS } from './limits.ts'
 import { HyperspaceError } from '../errors.ts'
 import { isModelId, validateChatRequest, type ValidChatRequest } from '../inference/request.ts'
 import { TaskInputError } from './errors.ts'
@@ -12,18 +13,7 @@ import type { ChatMessage } from '../inference/chat.ts'
 export const TASK_KINDS = ['embed', 'chat'] as const
 export type TaskKind = typeof TASK_KINDS[number]
 
-export const TASK_LIMITS = {
-  /** Texts in one embed task. */
-  embedInputs: 4096,
-  /** Prompts in one chat task. */
-  chatInputs: 256,
-  /** UTF-8 bytes of every input together (a prompt's messages, and stop strings, count). */
-  inputBytes: 2 * 1024 * 1024,
-  /** Texts per embed shard: one request of the embed protocol. */
-  embedShard: EMBED_LIMITS.batch,
-  /** Prompts per chat shard: one request of the inference protocol. */
-  chatShard: 1
-} as const
+export { TASK_LIMITS }
 
 /** One prompt of a chat task: a user message, or the fields of a chat request without its model. */
 export type ChatTaskInput = string | {

@@ -1,4 +1,5 @@
 import { decodeMessage } from './cbor.ts'
+import { PROXY_MAX_BODY_BYTES } from '../proxy/limits.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { PROXY_MAX_URL_CHARS, PROXY_METHODS, type ProxyMethod } from '../proxy/url-policy.ts'
 import { bytesOf, decodeAccept, decodeBusy, decodeCountersign, decodeError, decodeSign, encodeFrame, refuseLargeFrame, textOf, uintOf } from './frame.ts'
@@ -18,8 +19,7 @@ export const PROXY_PROTOCOL = '/hyperspace/proxy/1.0.0'
 export const PROXY_WIRE_VERSION = 1
 export const PROXY_JOB_ID_BYTES = 16
 export const PROXY_NONCE_BYTES = 16
-/** The largest body one fetch returns (and one receipt pays for). */
-export const PROXY_MAX_BODY_BYTES = 1024 * 1024
+export { PROXY_MAX_BODY_BYTES }
 export const PROXY_MAX_HEADERS = 64
 const MAX_HEADER_NAME_CHARS = 64
 const MAX_HEADER_VALUE_CHARS = 1024
