@@ -60,6 +60,8 @@ export class PulseBus {
   private readonly rng: Rng
   /** Nodes that hear nothing until the given virtual time. */
   private readonly deafUntil = new Map<string, number>()
+  /** Reveals sent over a stream to one node so far. */
+  directReveals = 0
   /** Nodes whose messages reach nobody until the given virtual time. */
   private readonly muteUntil = new Map<string, number>()
 
@@ -176,7 +178,8 @@ export class PulseBus {
       transport: {
         publish: async (_topic, data) => { this.deliver(signer.peerId, data) },
         join: () => {},
-        leave: () => {}
+        leave: () => {},
+        sendReveal: async (peer, data) => { await this.sendReveal(signer.peerId, peer, data) }
       },
       keepAttestation: async a => { node.attestations.push(a) },
       onIdentityConflict: round => { node.identityConflicts.push(round) }
@@ -184,6 +187,17 @@ export class PulseBus {
     this.nodes.push(node)
     node.engine.start()
     return node
+  }
+
+  /** A reveal on a stream to one node, admitted as src/net admits it; rejects when that node did not keep it. */
+  private async sendReveal (author: string, peer: string, data: Uint8Array): Promise<void> {
+    const node = this.nodes.find(n => n.signer.peerId === peer)
+    const now = this.time.now()
+    if (node === undefined || (this.muteUntil.get(author) ?? -Infinity) > now || (this.deafUntil.get(peer) ?? -Infinity) > now) throw new Error(`${peer} cannot be reached`)
+    await this.time.sleep(DELIVERY_MS)
+    const admission = await admitPulse(data, author, NET, ROUND_MS, this.time.now(), this.keys.verify)
+    this.directReveals++
+    if (admission.result !== 'accept' || !node.engine.receiveReveal(admission.signed)) throw new Error(`${peer} did not keep the reveal`)
   }
 
   private deliver (author: string, data: Uint8Array): void {
