@@ -56,7 +56,6 @@ interface Topic {
 const SLOT_MARGIN = 32
 /** Stale entries of a topic's recent messages are dropped in batches of this many. */
 const RECENT_BATCH = 256
-
 export interface GossipMessage<P> {
   topic: string
   payload: P
@@ -210,6 +209,13 @@ export class GossipModel<P> {
     this.remember(topic, message)
     for (const peer of [...topic.mesh[node] ?? [], ...topic.lazy[node] ?? []]) this.send(topic, node, peer, message, now)
     return message
+  }
+
+  /** A message on a stream to one node (a v7 reveal): the uplink's queue and latency, no duplicates or loss. */
+  direct (from: number, to: number, bytes: number, kind: DataKind, arrived: () => void): void {
+    this.uplinkFree[from] = Math.max(this.time.now(), this.uplinkFree[from] as number) + bytes / (this.links.uplink[from] as number)
+    this.traffic.rpc(from, to, bytes, kind)
+    this.time.at((this.uplinkFree[from] as number) + this.links.latencyMs(from, to), arrived)
   }
 
   /** When `node` first had `message`, if it has. */

@@ -42,3 +42,25 @@ export function ihaveRpcBytes (topic: string, ids: number): number {
   const ihave = field(encoder.encode(topic).byteLength) + ids * field(MESSAGE_ID_BYTES)
   return field(field(ihave))
 }
+
+/** Yamux frames of one short stream each way: window update with SYN, data, FIN. */
+const YAMUX_FRAMES = 3
+const YAMUX_HEADER_BYTES = 12
+/** Noise's tag on each encrypted frame. */
+const NOISE_TAG_BYTES = 16
+
+/**
+ * What opening and closing one stream of `protocol` costs beside its frames, in both directions
+ * together: multistream-select's header and protocol line each way (length-prefixed), and the
+ * Yamux and Noise framing of the stream's few frames.
+ */
+export function streamOverheadBytes (protocol: string): number {
+  const line = (text: string): number => field(encoder.encode(`${text}\n`).byteLength)
+  const select = line('/multistream/1.0.0') + line(protocol)
+  return 2 * (select + YAMUX_FRAMES * (YAMUX_HEADER_BYTES + NOISE_TAG_BYTES))
+}
+
+/** A length-prefixed stream frame of `bytes`. */
+export function frameBytes (bytes: number): number {
+  return varintLength(bytes) + bytes
+}

@@ -9,6 +9,7 @@ import { Attacker, attackersAged, doesRealWork, type AttackKind } from './attack
 import { SimCapabilities } from './capabilities.ts'
 import { earnings } from './earnings.ts'
 import { GossipModel, type GossipMessage, type GossipParams } from './gossip.ts'
+import { DirectReveals } from './direct-reveals.ts'
 import { Links, type LinkParams } from './links.ts'
 import type { Breakdown } from './traffic.ts'
 import { proverFor, timedProver, type NodeKind } from './provers.ts'
@@ -129,6 +130,7 @@ export class Simulation {
   private readonly keys: SimKeys
   private readonly links: Links
   private readonly gossip: GossipModel<SignedPulseMessage>
+  private readonly reveals: DirectReveals
   private readonly nodes: SimNode[] = []
   /** Commits published, by round and topic: what commit-set agreement is measured on. */
   private readonly commits = new Map<number, Map<string, Array<GossipMessage<SignedPulseMessage>>>>()
@@ -153,6 +155,7 @@ export class Simulation {
     this.gossip = new GossipModel(this.time, this.links, this.rng.fork('gossip'), config.gossip, capacity, (node, topic, signed) => {
       this.nodes[node]?.engine.receive(topic, signed)
     })
+    this.reveals = new DirectReveals(this.gossip, this.time, { networkId: config.networkId, roundMs: config.roundMs, verify: this.keys.verify })
     // The network starts as it would be after a whole epoch at this size: K as every node would have estimated it.
     this.committees = nextCommitteeCount(1, [config.nodes])
     this.capabilities = new SimCapabilities(config.attack?.kind === 'capability-liar', this.rng.fork('capabilities'), async ms => { await this.time.sleep(ms) })
@@ -236,13 +239,15 @@ export class Simulation {
         transport: {
           publish: async (topic, data) => { await this.publish(node, topic, attacker === undefined ? data : await attacker.tamper(data)) },
           join: topic => { this.gossip.join(index, topic) },
-          leave: topic => { this.gossip.leave(index, topic) }
+          leave: topic => { this.gossip.leave(index, topic) },
+          sendReveal: async (peer, data) => { await this.reveals.send(index, signer.peerId, peer, data, data.byteLength + this.growth) }
         }
       })
     }
     const attacker = kind === 'attacker' && attack !== undefined ? this.attackerFor(node, signer, attack.kind) : undefined
     if (attacker !== undefined) this.attackers.add(signer.peerId)
     this.nodes.push(node)
+    this.reveals.add(signer.peerId, index, node.engine)
     node.engine.start()
     attacker?.start()
     return node

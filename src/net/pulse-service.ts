@@ -2,6 +2,9 @@ import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
 import { admitPulse } from '../core/pulse/admission.ts'
 import { PulseEngine } from '../core/pulse/engine.ts'
+import { roundOf } from '../core/pulse/clock.ts'
+import { JobStreams } from './job-streams.ts'
+import { RevealInbox, sendReveal } from './pulse-reveals.ts'
 import type { CapabilityProber, PulseCurrent } from '../core/pulse/ports.ts'
 import type { SpotCheckOptions } from '../core/pulse/spot-checks.ts'
 import { PulseLedger } from '../node/pulse-ledger.ts'
@@ -67,9 +70,13 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
   private readonly engine: PulseEngine
   private readonly decoded = new WeakMap<Message, SignedPulseMessage>()
   private readonly topics = new Set<string>()
+  private readonly streams: JobStreams
+  private readonly inbox: RevealInbox
 
   constructor (private readonly libp2p: Libp2p<HyperspaceServices>, private readonly scheduler: Scheduler, private readonly options: PulseOptions) {
     super()
+    this.streams = new JobStreams(libp2p)
+    this.inbox = RevealInbox.of(libp2p, options.verify)
     this.ledger = new PulseLedger(options.networkId, options.signer.peerId, options.roundMs, options.store)
     const store = options.store
     this.engine = new PulseEngine({
@@ -94,7 +101,8 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
       transport: {
         publish: async (topic, data) => { await this.libp2p.services.pubsub.publish(topic, data) },
         join: topic => { this.join(topic) },
-        leave: topic => { this.leave(topic) }
+        leave: topic => { this.leave(topic) },
+        sendReveal: async (peer, data) => { await sendReveal(this.streams, peer, data) }
       },
       keepHistory: store === undefined ? undefined : async history => { await store.saveValidatorHistory(options.networkId, options.signer.peerId, history.snapshot()) },
       keepAttestation: store === undefined ? undefined : async a => { await store.addAttestation({ networkId: options.networkId, peerId: options.signer.peerId, ...a }) },
@@ -136,12 +144,14 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
     const { store, history } = this.options
     if (store !== undefined && history !== undefined) history.restore(await store.validatorHistory(this.options.networkId, this.self))
     this.libp2p.services.pubsub.addEventListener('message', this.onMessage)
+    await this.inbox.add(this.takeReveal)
     this.engine.start()
   }
 
   async stop (): Promise<void> {
     this.engine.stop()
     this.libp2p.services.pubsub.removeEventListener('message', this.onMessage)
+    await this.inbox.remove(this.takeReveal)
   }
 
   current (): PulseCurrent {
@@ -172,6 +182,14 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
     if (admission.result === 'ignore') return TopicValidatorResult.Ignore
     if (admission.error !== undefined) this.safeDispatchEvent('invalid', { detail: { peerId: peer, error: admission.error } })
     return TopicValidatorResult.Reject
+  }
+
+  /** A reveal sent to this node alone (pulse-reveals.ts), taken when it is of this network, near this round, and the engine keeps it. */
+  private readonly takeReveal = (signed: SignedPulseMessage): boolean => {
+    const { net, r } = signed.message
+    if (net !== this.options.networkId || Math.abs(r - roundOf(this.scheduler.now(), this.options.roundMs)) > 1 || !this.engine.receiveReveal(signed)) return false
+    this.safeDispatchEvent('update', { detail: this.current() })
+    return true
   }
 
   private readonly onMessage = (evt: CustomEvent<Message>): void => {

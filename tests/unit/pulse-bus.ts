@@ -2,7 +2,8 @@ import { admitPulse } from '../../src/core/pulse/admission.ts'
 import { sha256Of, utf8 } from '../../src/core/crypto/bytes.ts'
 import { epochOf, firstRoundOf } from '../../src/core/pulse/committee.ts'
 import { PulseEngine } from '../../src/core/pulse/engine.ts'
-import { encodeSigned, signPulse, type PulseMessage, type SignedPulseMessage } from '../../src/core/wire/pulse.ts'
+import { encodeSigned, PULSE_MAX_BYTES, PULSE_VERSION, signPulse, type PulseMessage, type SignedPulseMessage } from '../../src/core/wire/pulse.ts'
+import { decodeMessage } from '../../src/core/wire/cbor.ts'
 import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import { ReferenceProver, type Prover } from '../../src/core/pulse/reference-prover.ts'
 import { challengeProofs } from '../../src/core/pulse/seed.ts'
@@ -15,6 +16,16 @@ import { VirtualTime } from '../../sim/virtual-time.ts'
 import type { CapabilityName } from '../../src/core/capabilities.ts'
 import type { Attestation, CapabilityProber } from '../../src/core/pulse/ports.ts'
 import type { SpotCheckOptions } from '../../src/core/pulse/spot-checks.ts'
+
+/** Whether a signed envelope carries a reveal (read without checking anything: only for counting). */
+function isReveal (data: Uint8Array): boolean {
+  try {
+    const envelope = decodeMessage(data, PULSE_MAX_BYTES, PULSE_VERSION)
+    return decodeMessage(envelope.body as Uint8Array, PULSE_MAX_BYTES, PULSE_VERSION).t === 'reveal'
+  } catch {
+    return false
+  }
+}
 
 export const NET = 'dev-t6'
 export const ROUND_MS = 6_000
@@ -60,6 +71,11 @@ export class PulseBus {
   private readonly rng: Rng
   /** Nodes that hear nothing until the given virtual time. */
   private readonly deafUntil = new Map<string, number>()
+  /** Reveals taken over a stream by one node so far, and reveals published on the topic. */
+  directReveals = 0
+  topicReveals = 0
+  /** Nodes that refuse every reveal stream: a judge behind a broken link, or a hostile one. */
+  readonly refusing = new Set<string>()
   /** Nodes whose messages reach nobody until the given virtual time. */
   private readonly muteUntil = new Map<string, number>()
 
@@ -176,7 +192,8 @@ export class PulseBus {
       transport: {
         publish: async (_topic, data) => { this.deliver(signer.peerId, data) },
         join: () => {},
-        leave: () => {}
+        leave: () => {},
+        sendReveal: async (peer, data) => { await this.sendReveal(signer.peerId, peer, data) }
       },
       keepAttestation: async a => { node.attestations.push(a) },
       onIdentityConflict: round => { node.identityConflicts.push(round) }
@@ -186,8 +203,25 @@ export class PulseBus {
     return node
   }
 
+  /** A reveal on a stream to one node, admitted as src/net admits it; rejects when that node did not keep it. */
+  private async sendReveal (author: string, peer: string, data: Uint8Array): Promise<void> {
+    const node = this.nodes.find(n => n.signer.peerId === peer)
+    const now = this.time.now()
+    if (node === undefined || this.refusing.has(peer) || (this.muteUntil.get(author) ?? -Infinity) > now || (this.deafUntil.get(peer) ?? -Infinity) > now) throw new Error(`${peer} cannot be reached`)
+    await this.time.sleep(DELIVERY_MS)
+    if (!await this.offerReveal(node, author, data)) throw new Error(`${peer} did not keep the reveal`)
+    this.directReveals++
+  }
+
+  /** What a node's reveal inbox does with a reveal sent to it by `sender`: admit it as src/net does, then offer it to the engine. */
+  async offerReveal (node: BusNode, sender: string, data: Uint8Array): Promise<boolean> {
+    const admission = await admitPulse(data, sender, NET, ROUND_MS, this.time.now(), this.keys.verify)
+    return admission.result === 'accept' && admission.signed.message.t === 'reveal' && node.engine.receiveReveal(admission.signed)
+  }
+
   private deliver (author: string, data: Uint8Array): void {
     if ((this.muteUntil.get(author) ?? -Infinity) > this.time.now()) return
+    if (isReveal(data)) this.topicReveals++
     for (const node of this.nodes) {
       if (node.signer.peerId === author) continue
       this.time.after(DELIVERY_MS, () => {

@@ -121,21 +121,21 @@ describe('round trip', () => {
     }
   })
 
-  it('the body is canonical CBOR carrying v = 6', () => {
-    expect(PULSE_VERSION).toBe(6)
-    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 6)
-    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 6)
-    expect(body.v).toBe(6)
+  it('the body is canonical CBOR carrying v = 7', () => {
+    expect(PULSE_VERSION).toBe(7)
+    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 7)
+    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 7)
+    expect(body.v).toBe(7)
     expect(body.t).toBe('commit')
   })
 
-  it('reads v4 and v5 commits from kept records, where v5 and v6 changed nothing, but never from the topic; a v4 challenge not even from records', async () => {
+  it('reads v4, v5 and v6 commits from kept records, where v5 to v7 changed nothing, but never from the topic; a v4 challenge not even from records', async () => {
     const signedAt = async (v: number, message: Record<string, unknown>): Promise<Uint8Array> => {
       const body = encodeMessage({ v, ...message })
       return encodeMessage({ v, body, sig: await a.key.sign(signedData(body)) })
     }
     const signedV4 = async (message: Record<string, unknown>): Promise<Uint8Array> => await signedAt(4, message)
-    for (const v of [4, 5]) {
+    for (const v of [4, 5, 6]) {
       const keptCommit = await signedAt(v, { ...commit })
       expect((await decodePulse(keptCommit, verify, true)).message).toEqual(commit)
       await rejectsWith(keptCommit, UnsupportedVersionError)

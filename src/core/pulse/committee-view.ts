@@ -1,7 +1,8 @@
 import { utf8 } from '../crypto/bytes.ts'
 import { pulseTopic } from '../wire/topics.ts'
+import { challengeBeacon, emptyBeacon } from './seed.ts'
 import {
-  chainRestarts, committeeHash, decisionRound, epochOf, epochSeed, ESTIMATE_ROUNDS, isPlausibleMember, learnedCommitteeCount,
+  chainRestarts, committeeHash, committeeStartBeacon, decisionRound, epochOf, epochSeed, ESTIMATE_ROUNDS, isPlausibleMember, learnedCommitteeCount,
   LOBBY, nextCommitteeCount
 } from './committee.ts'
 
@@ -133,5 +134,21 @@ export class CommitteeView {
     for (const r of this.sizes.keys()) if (epochOf(r) < epoch) this.sizes.delete(r)
     for (const e of this.hashes.keys()) if (e < epoch) this.hashes.delete(e)
     for (const e of this.counts.keys()) if (e < epoch - 1) this.counts.delete(e)
+  }
+
+  /**
+   * What round + 1's seed chains from: a fresh committee start at an epoch boundary where committees
+   * change; else the round's canonical challenge, or the empty beacon when this node saw the whole
+   * round and nobody led (for a node without the round's seed: nobody committed either). A node that
+   * has just learnt K and moved to another committee has not followed that committee's chain, and
+   * picks it up by watching a round of it instead.
+   */
+  nextBeacon (round: number, followed: number, leaderOutput: Uint8Array | undefined, emptyKnown: boolean): Uint8Array | undefined {
+    const epoch = epochOf(round + 1)
+    const committee = this.committee(epoch)
+    if (epoch !== epochOf(round) && this.restartsAt(epoch)) return committeeStartBeacon(this.options.networkId, epoch, committee)
+    if (committee !== followed) return undefined
+    if (leaderOutput !== undefined) return challengeBeacon(leaderOutput)
+    return emptyKnown ? emptyBeacon(this.options.networkId, round) : undefined
   }
 }

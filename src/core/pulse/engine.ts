@@ -1,6 +1,6 @@
 import { utf8 } from '../crypto/bytes.ts'
 import { currentTiming, roundOf, timingOf } from './clock.ts'
-import { committeeStartBeacon, epochOf, firstRoundOf } from './committee.ts'
+import { epochOf, firstRoundOf } from './committee.ts'
 import { CommitteeView } from './committee-view.ts'
 import { attestationOf } from './attestation.ts'
 import { encodeSigned, signPulse, type CommitMessage, type PulseMessage, type SignedPulseMessage, type VerdictMessage } from '../wire/pulse.ts'
@@ -8,8 +8,9 @@ import { ACT_AT, LEADER_BACKUPS, OMIT_SLACK_MS, PULSE_K, PULSE_N } from './param
 import { multiproofOf } from './merkle.ts'
 import { inlineRecomputer } from './recompute.ts'
 import { RoundState } from './round-state.ts'
+import { deliverReveal, judgesRound, type RevealPorts } from './reveal-delivery.ts'
 import { SeedWatch } from './seed-watch.ts'
-import { challengeBeacon, challengeProofs, emptyBeacon, roundSeed } from './seed.ts'
+import { challengeProofs, roundSeed } from './seed.ts'
 import { SpotChecks } from './spot-checks.ts'
 import { ValidatorHistory } from './validators.ts'
 import { workKey } from './work.ts'
@@ -53,6 +54,8 @@ export class PulseEngine {
   }
 
   get self (): string { return this.options.signer.peerId }
+
+  private get revealPorts (): RevealPorts { return { transport: this.options.transport, scheduler: this.options.scheduler, roundMs: this.options.roundMs } }
 
   start (): void {
     const now = this.options.scheduler.now()
@@ -134,6 +137,18 @@ export class PulseEngine {
         else if (message.r === current) this.watch(signed, now)
         break
     }
+  }
+
+  /**
+   * A reveal a peer sent this node alone (PULSE_REVEAL_PROTOCOL), admitted as a topic message is:
+   * kept only for a round this node holds and from one of its committers. Whether it was kept.
+   */
+  receiveReveal (signed: SignedPulseMessage): boolean {
+    const message = signed.message
+    const state = this.states.get(message.r)
+    if (message.t !== 'reveal' || state === undefined || !state.isCommitter(message.peer)) return false
+    state.addReveal(message)
+    return true
   }
 
   private keepEarly (round: number, topic: string, signed: SignedPulseMessage): void {
@@ -261,7 +276,7 @@ export class PulseEngine {
     const reveal = { t: 'reveal', net: this.options.networkId, r: round, peer: this.self, leader: challenge.message.peer, rows: rows.map(row => row.index), proof: multiproofOf(this.n, rows) } as const
     const signed = await signPulse(reveal, this.options.signer)
     state.addReveal(signed.message)
-    await this.publish(round, signed)
+    await deliverReveal(state, this.self, encodeSigned(signed), this.revealPorts, async () => { await this.publish(round, signed) })
     await this.options.book.update(round, r => { r.revealed = true })
   }
 
@@ -269,7 +284,7 @@ export class PulseEngine {
     const state = this.states.get(round)
     // A committer checks its own rows as validators do, so that a strike its work disproves is not counted.
     if (state !== undefined && state.commits.has(this.self)) await state.checkWork(this.self, this.options.recompute ?? inlineRecomputer)
-    if (state === undefined || !(this.options.validating() || state.drawnValidators().includes(this.self))) return
+    if (state === undefined || !judgesRound(state, this.self, this.options.validating(), this.options.prover === undefined)) return
     const results = await state.judgeAll(this.self, this.options.recompute ?? inlineRecomputer)
     if (results.length === 0) return
     const signed = await signPulse({ t: 'verdict', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, results }, this.options.signer)
@@ -302,7 +317,7 @@ export class PulseEngine {
     this.syncTopics(round + 1, false)
     const heardNothing = state === undefined && !this.watched.heardAny(round)
     const output = challenge === undefined ? undefined : followed?.beaconOf(challenge.message)
-    const beacon = this.nextBeacon(round, committee, output, watchedWhole && (followed === state || heardNothing))
+    const beacon = this.committees.nextBeacon(round, committee, output, watchedWhole && (followed === state || heardNothing))
     if (beacon === undefined) return
     this.beacons.set(round, beacon)
     if (!this.states.has(round + 1)) this.openRound(round + 1, roundSeed(this.options.networkId, round + 1, beacon))
@@ -320,22 +335,6 @@ export class PulseEngine {
     const keepHistory = this.options.keepHistory
     if (keepHistory !== undefined) this.guard(async () => { await keepHistory(this.history) })
     if (state.commits.has(this.self)) this.guard(async () => { await this.recordOutcome(state) })
-  }
-
-  /**
-   * What round + 1's seed chains from: a fresh committee start at an epoch boundary where committees
-   * change; else the round's canonical challenge, or the empty beacon when this node saw the whole
-   * round and nobody led (for a node without the round's seed: nobody committed either). A node that
-   * has just learnt K and moved to another committee has not followed that committee's chain, and
-   * picks it up by watching a round of it instead.
-   */
-  private nextBeacon (round: number, followed: number, leaderOutput: Uint8Array | undefined, emptyKnown: boolean): Uint8Array | undefined {
-    const epoch = epochOf(round + 1)
-    const committee = this.committees.committee(epoch)
-    if (epoch !== epochOf(round) && this.committees.restartsAt(epoch)) return committeeStartBeacon(this.options.networkId, epoch, committee)
-    if (committee !== followed) return undefined
-    if (leaderOutput !== undefined) return challengeBeacon(leaderOutput)
-    return emptyKnown ? emptyBeacon(this.options.networkId, round) : undefined
   }
 
   /**

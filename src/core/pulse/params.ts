@@ -5,6 +5,13 @@ export const PULSE_K = 8
 /** Committers after the leader that stand in for it in turn when no valid challenge has arrived. */
 export const LEADER_BACKUPS = 2
 
+/**
+ * A reveal sent straight to a judge must be taken within this share of the round (0.08T: 7 s at
+ * T = 90 s, a dial through a relay included); otherwise the committer publishes it on the topic,
+ * which still reaches every judge before judging starts at 0.72T.
+ */
+export const REVEAL_SEND_SHARE = 0.08
+
 /** Seeds a node without the previous beacon keeps track of in a round it watches. */
 export const MAX_CANDIDATE_SEEDS = 8
 

@@ -13,11 +13,16 @@ import type { SpotCheckOptions } from './spot-checks.ts'
  * components are passed in, so the same engine runs in a browser, in the relay and in the simulator.
  */
 
-/** How the engine reaches the network: gossip topics it joins, leaves and publishes on. */
+/** How the engine reaches the network: gossip topics it joins, leaves and publishes on, and single peers. */
 export interface PulseTransport {
   publish(topic: string, data: Uint8Array): Promise<void>
   join(topic: string): void
   leave(topic: string): void
+  /**
+   * Sends a signed reveal envelope to one peer alone (PULSE_REVEAL_PROTOCOL); resolves once that
+   * peer's engine kept it, rejects when the peer cannot be reached or did not keep it.
+   */
+  sendReveal(peer: string, data: Uint8Array): Promise<void>
 }
 
 /**

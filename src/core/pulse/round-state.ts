@@ -5,6 +5,7 @@ import { beaconInput, challengeIndices, leaderScore, rowsInput } from './seed.ts
 import { drawValidators, quorumOutcome, ValidatorHistory, type QuorumOutcome, type Vote } from './validators.ts'
 import { workKey } from './work.ts'
 import type { LeafRecomputer } from './recompute.ts'
+import type { RevealRound } from './reveal-recipients.ts'
 import type { CapabilityName } from '../capabilities.ts'
 import type { BeaconVerifier, ChallengeMessage, CommitMessage, RevealMessage, SignedPulseMessage, StrikeReason, VerdictMessage, VerdictResult } from '../wire/pulse.ts'
 
@@ -211,6 +212,18 @@ export class RoundState {
     const aged = [...this.commits.keys()].filter(peer => this.history.isAged(peer))
     const eligible = aged.length > 0 ? aged : [...this.commits.keys()]
     return eligible.sort((a, b) => compareBytes(this.scoreOf(a), this.scoreOf(b)))
+  }
+
+  /** The round as reveal-recipients.ts reads it, once the canonical challenge is known. */
+  revealRound (): RevealRound | undefined {
+    const challenge = this.canonicalChallenge()
+    if (challenge === undefined) return undefined
+    return { seed: this.seed, listed: challenge.message.commits.map(([peer]) => peer), capsOf: peer => this.commits.get(peer)?.message.caps, history: this.history }
+  }
+
+  /** Whether `peer` committed in this round as far as this node knows: its commit, or the canonical challenge lists it. */
+  isCommitter (peer: string): boolean {
+    return this.commits.has(peer) || this.canonicalChallenge()?.message.commits.some(([listed]) => listed === peer) === true
   }
 
   addReveal (reveal: RevealMessage): void {

@@ -47,6 +47,11 @@ export class ValidatorHistory {
     return this.anchors.has(peer)
   }
 
+  /** The anchors this node trusts: every committer sends them its reveal (reveal-recipients.ts). */
+  anchorIds (): string[] {
+    return [...this.anchors]
+  }
+
   /** Aged: verified in at least AGE_ROUNDS rounds this node saw. */
   isAged (peer: string): boolean {
     return (this.histories.get(peer)?.verifiedRounds ?? 0) >= AGE_ROUNDS || this.preAged(peer)

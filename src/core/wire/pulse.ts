@@ -19,13 +19,13 @@ export { STRIKE_REASONS, type StrikeReason, type VerdictResult } from '../pulse/
  * (verdict-tree.ts), so one result and its path can later stand for the whole verdict.
  */
 
-export const PULSE_VERSION = 6
+export const PULSE_VERSION = 7
 /**
  * Versions whose commits and verdict headers are read from kept records (history, points proofs,
- * identity files): v5 changed only challenges and v6 only reveals, so what a node signed under v4
- * still verifies.
+ * identity files): v5 changed only challenges, v6 only reveals and v7 only how reveals travel
+ * (pulse-reveal.ts), so what a node signed under v4 still verifies.
  */
-export const KEPT_VERSIONS: readonly number[] = [4, 5, PULSE_VERSION]
+export const KEPT_VERSIONS: readonly number[] = [4, 5, 6, PULSE_VERSION]
 export const MAX_CHALLENGE_ROWS = 16
 export const MAX_COMMITTEE = 512
 
@@ -135,6 +135,8 @@ const LIMITS: Record<PulseMessage['t'], number> = {
   verdict: 1024
 }
 export const PULSE_MAX_BYTES = 64 * 1024 + 256
+/** The largest reveal envelope: its body, the signature and the envelope's own fields. */
+export const REVEAL_ENVELOPE_MAX_BYTES = LIMITS.reveal + 256
 
 export function signedData (body: Uint8Array): Uint8Array {
   return concat(DOMAIN, body)
