@@ -7,6 +7,7 @@ import type { ValidatorHistory } from './validators.ts'
 import type { CapabilityName } from '../capabilities.ts'
 import type { Scheduler } from '../scheduler.ts'
 import type { SpotCheckOptions } from './spot-checks.ts'
+import type { CancelOptions } from '../progress.ts'
 
 /**
  * What the pulse engine (engine.ts) needs from the node it runs on, and what it offers: its
@@ -29,10 +30,10 @@ export type ProbeOutcome = 'ok' | 'failed' | 'inconclusive'
 
 /**
  * Runs one small real job on `peer` over the protocol of `capability`, to that peer alone. The engine
- * bounds it (a timeout aborts `signal` and counts as `failed`) and runs only a few at once.
+ * bounds it (a timeout aborts `options.signal` and counts as `failed`) and runs only a few at once.
  */
 export interface CapabilityProber {
-  probe(peer: string, capability: CapabilityName, round: number, signal: AbortSignal): Promise<ProbeOutcome>
+  probe(peer: string, capability: CapabilityName, round: number, options: Required<CancelOptions>): Promise<ProbeOutcome>
 }
 
 /** What this node did in a round and what validators said about it. */
