@@ -61,7 +61,7 @@ export interface OwnRound {
 
 export interface DrawnValidators { seed: Uint8Array, validators: string[] }
 
-/** This node's own round records (kept by the network layer, in IndexedDB in browsers). */
+/** This node's own round records (PulseLedger, ledger.ts; in IndexedDB in browsers). */
 export interface RoundBook {
   get(round: number): OwnRound
   update(round: number, change: (record: OwnRound) => void): Promise<void>
