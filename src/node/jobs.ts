@@ -24,7 +24,7 @@ import type { ReceiptBook } from './receipt-book.ts'
 
 /**
  * The job coordinators: what a node serves and asks of peers. This module is imported once the node
- * is online (or at the first job), not at page load: see docs/architecture.md, "Initial JS".
+ * is online (or at the first job), not at page load: see docs/internals.md, "Initial JS".
  */
 export interface Jobs {
   inference: InferenceCoordinator
