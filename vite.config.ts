@@ -49,13 +49,13 @@ export default defineConfig({
   ],
   build: {
     target: 'es2022',
-    // ORT's thread workers would re-run the app through the polyfill (see docs/architecture.md).
+    // ORT's thread workers would re-run the app through the polyfill (see docs/internals.md).
     modulePreload: { polyfill: false },
     rolldownOptions: {
       output: {
         // What the page needs before it is online in one chunk: left alone, Rolldown cuts what the
         // lazy chunks (jobs, DHT, lower panels) share with it into a dozen small chunks, which the
-        // page loads all the same and which gzip 4 KB worse (docs/architecture.md, "Initial JS").
+        // page loads all the same and which gzip 4 KB worse (docs/internals.md, "Initial JS").
         // The group takes main.ts's imports and everything they import statically.
         codeSplitting: { groups: [{ name: 'app', test: /\/src\/(ui\/App\.svelte|node\/boot\.ts)$/ }] }
       }

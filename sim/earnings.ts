@@ -1,4 +1,4 @@
-import type { PulseLedger } from '../src/node/pulse-ledger.ts'
+import type { PulseLedger } from '../src/core/pulse/ledger.ts'
 import type { NodeKind } from './provers.ts'
 
 /** What simulated nodes earned in the measured rounds [first, last), from their own ledgers. */

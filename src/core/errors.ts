@@ -227,7 +227,7 @@ export class InvalidVrfProofError extends HyperspaceError {
 export type MemoryBudgetScope = 'holder' | 'owner' | 'newcomers'
 export type MemoryBudgetResource = 'vectors' | 'bytes' | 'spaces'
 
-/** A put that would take a holder, or one owner's share of it, past a budget (docs/architecture.md). */
+/** A put that would take a holder, or one owner's share of it, past a budget (docs/internals.md). */
 export class MemoryBudgetError extends HyperspaceError {
   override name = 'MemoryBudgetError'
 

@@ -68,7 +68,7 @@ export function hasCpuRoomForModels (hw: Pick<HardwareInfo, 'cores' | 'deviceMem
 }
 
 /**
- * The profile that earns the most without hurting the device (docs/architecture.md, "Defaults that earn").
+ * The profile that earns the most without hurting the device (docs/internals.md, "Defaults that earn").
  * `full` wherever models have somewhere to run: on a usable GPU (web-llm for chat, onnxruntime's
  * WebGPU provider for embeddings) or on a CPU with room to spare (wllama, onnxruntime's wasm). Its
  * inference capability costs nothing until the user pulls a chat model, which it then serves; storage

@@ -9,9 +9,11 @@ import { systemScheduler } from '../core/scheduler.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
 import { JobStreams } from '../net/job-streams.ts'
 import { pulseSigner, verifyPulseSignature } from '../net/pulse-keys.ts'
+import { ReceiptGossip } from '../net/receipt-gossip.ts'
 import { EmbeddingCoordinator } from '../node/embedding-coordinator.ts'
 import { InferenceCoordinator } from '../node/inference-coordinator.ts'
 import { ReceiptBook, type ReceiptLogStore } from '../node/receipt-book.ts'
+import { ReceiptKeeper } from '../node/receipt-keeper.ts'
 import { relayAnnouncement } from '../relay/topic-carrier.ts'
 import { noEmbedder, NoModels } from './no-engines.ts'
 import { embedSharded } from './sharded-embeddings.ts'
@@ -50,7 +52,7 @@ class MemoryReceiptLog implements ReceiptLogStore {
  */
 export class NetworkClient implements GatewayBackend {
   private readonly gossip: CapabilityGossip
-  private readonly receipts: ReceiptBook
+  private readonly receipts: ReceiptKeeper
   private readonly inference: InferenceCoordinator
   private readonly embedding: EmbeddingCoordinator
   private readonly sightings = new ModelSightings()
@@ -59,25 +61,28 @@ export class NetworkClient implements GatewayBackend {
     const roundMs = roundMsOf(networkId)
     if (roundMs === undefined) throw new RangeError(`not a network id: ${networkId}`)
     const signer = pulseSigner(key)
+    const currentRound = (): number => roundOf(Date.now(), roundMs)
+    this.gossip = new CapabilityGossip(libp2p, systemScheduler, networkId, () => relayAnnouncement(libp2p))
+    this.gossip.addEventListener('announcement', evt => { for (const model of evt.detail.announcement.serving?.models ?? []) this.remember(model) })
+    // Routing already skips a peer that broke a rule (and StreamBudgetError reports it here); the
+    // relay's own MisbehaviourTracker judges what peers gossip, so the gateway only says so.
+    const onInvalid = (peerId: { toString: () => string }, reason: string): void => { console.warn(`gateway: ${peerId.toString()} broke a rule: ${reason}`) }
+    const receiptGossip = new ReceiptGossip(libp2p, { networkId, verify: verifyPulseSignature, currentRound })
+    receiptGossip.addEventListener('invalid', evt => { onInvalid(evt.detail.peerId, evt.detail.error.message) })
+    this.receipts = new ReceiptKeeper(new ReceiptBook(new MemoryReceiptLog(), networkId, signer.peerId), receiptGossip)
     const jobs = {
       scheduler: systemScheduler,
       signer,
       verify: verifyPulseSignature,
       streams: new JobStreams(libp2p),
-      currentRound: () => roundOf(Date.now(), roundMs)
+      currentRound,
+      receipts: this.receipts
     }
-    this.gossip = new CapabilityGossip(libp2p, systemScheduler, networkId, () => relayAnnouncement(libp2p))
-    this.gossip.addEventListener('announcement', evt => { for (const model of evt.detail.announcement.serving?.models ?? []) this.remember(model) })
-    this.receipts = new ReceiptBook(new MemoryReceiptLog(), networkId, signer.peerId)
-    // Routing already skips a peer that broke a rule (and StreamBudgetError reports it here); the
-    // relay's own MisbehaviourTracker judges what peers gossip, so the gateway only says so.
-    const onInvalid = (peerId: { toString: () => string }, reason: string): void => { console.warn(`gateway: ${peerId.toString()} broke a rule: ${reason}`) }
     this.inference = new InferenceCoordinator(libp2p, {
       ...jobs,
       networkId,
       models: new NoModels(),
       gossip: this.gossip,
-      receipts: this.receipts,
       serving: () => false,
       listing: () => DEFAULT_MODEL_LISTING,
       caching: () => false,
@@ -89,13 +94,13 @@ export class NetworkClient implements GatewayBackend {
       model: async () => await new NoModels().embeddingModel(),
       gossip: this.gossip,
       enabled: () => false,
-      keepReceipt: async receipt => { await this.inference.keepReceipt(receipt) },
       onChange: () => {}
     })
   }
 
   async start (): Promise<void> {
     await this.gossip.start()
+    await this.receipts.start()
     await this.inference.start()
     await this.embedding.start()
   }
@@ -103,6 +108,7 @@ export class NetworkClient implements GatewayBackend {
   async stop (): Promise<void> {
     await this.embedding.stop()
     await this.inference.stop()
+    await this.receipts.stop()
     await this.gossip.stop()
   }
 

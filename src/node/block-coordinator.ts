@@ -1,4 +1,4 @@
-import { jobServiceBase, type JobContext } from './job-context.ts'
+import { jobServiceBase, type ReceiptedJobContext } from './job-context.ts'
 import { BLOCK_MAX_BYTES, blockOf, parseBlockCid, verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
 import { BlockNotFoundError } from '../core/blocks/errors.ts'
 import { assembleFile, chunkFile, decodeManifest, type FileManifest } from '../core/blocks/file.ts'
@@ -12,18 +12,15 @@ import type { BlockSession } from '../net/block-session.ts'
 import type { BlockStats } from './api.ts'
 import type { BlockProgress, CancelOptions, LongCallOptions } from '../core/progress.ts'
 import type { Availability } from '../core/capabilities.ts'
-import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { BlockStore } from '../storage/block-store.ts'
 import type { Libp2p } from '@libp2p/interface'
 
-export interface BlockCoordinatorOptions extends JobContext {
+export interface BlockCoordinatorOptions extends ReceiptedJobContext {
   store: BlockStore
   /** The storage capability is on: this node announces and serves its blocks. */
   serving: () => boolean
   /** Connected peers whose announcement says their storage works: the tier after the DHT. */
   storagePeers: () => string[]
-  /** Keeps and gossips a countersigned receipt (the node's ReceiptBook and ReceiptGossip). */
-  keepReceipt: (receipt: SignedReceipt) => Promise<void>
   /** A peer sent bytes or frames that cannot be honest: the node's misbehaviour tracker. */
   onInvalid: (peerId: string, reason: string) => void
 }
@@ -110,7 +107,7 @@ export class BlockCoordinator {
 
   constructor (private readonly libp2p: Libp2p, private readonly o: BlockCoordinatorOptions) {
     this.service = new BlockService(libp2p, {
-      ...jobServiceBase(o, o.keepReceipt),
+      ...jobServiceBase(o),
       serving: o.serving,
       read: async cid => await o.store.get(cid),
       queue: new JobQueue(SERVE_SLOTS, SERVE_WAITING, o.signer.peerId),

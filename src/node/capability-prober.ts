@@ -30,7 +30,7 @@ const MEMORY_SPACE = 'raw-8'
 export class NetworkCapabilityProber implements CapabilityProber {
   constructor (private readonly jobs: ProbeJobs) {}
 
-  async probe (peer: string, capability: CapabilityName, _round: number, signal: AbortSignal): Promise<ProbeOutcome> {
+  async probe (peer: string, capability: CapabilityName, _round: number, { signal }: Required<CancelOptions>): Promise<ProbeOutcome> {
     try {
       return await this.run(peer, capability, signal)
     } catch (err) {

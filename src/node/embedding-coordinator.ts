@@ -1,4 +1,4 @@
-import { jobServiceBase, type JobContext } from './job-context.ts'
+import { jobServiceBase, type ReceiptedJobContext } from './job-context.ts'
 import { validateTexts } from '../core/embedding/limits.ts'
 import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
 import type { EmbeddingModelSpec } from '../core/embedding/models.ts'
@@ -12,20 +12,17 @@ import { EmbedService } from '../net/embed-service.ts'
 import type { EmbedOptions, EmbedResult } from './api.ts'
 import type { Embedder, EmbedderModel } from './embedder.ts'
 import type { Availability } from '../core/capabilities.ts'
-import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { CapabilityGossip } from '../net/capability-gossip.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { CancelOptions } from '../core/progress.ts'
 
-export interface EmbeddingCoordinatorOptions extends JobContext {
+export interface EmbeddingCoordinatorOptions extends ReceiptedJobContext {
   embedder: Embedder
   /** The model this node loads: the one pulled, else the deployment's default (ModelHost.embeddingModel). */
   model: () => Promise<EmbeddingModelSpec>
   gossip: CapabilityGossip
   /** The embedding capability is on: this node loads its model and serves peers. */
   enabled: () => boolean
-  /** Keeps and gossips a countersigned receipt (the node's ReceiptBook and ReceiptGossip). */
-  keepReceipt: (receipt: SignedReceipt) => Promise<void>
   /** The capability's state changed (loading, loaded, failed): status and announcement follow. */
   onChange: () => void
 }
@@ -49,7 +46,7 @@ export class EmbeddingCoordinator {
 
   constructor (private readonly libp2p: Libp2p, private readonly o: EmbeddingCoordinatorOptions) {
     this.service = new EmbedService(libp2p, {
-      ...jobServiceBase(o, o.keepReceipt),
+      ...jobServiceBase(o),
       serves: model => o.enabled() && o.embedder.loaded()?.id === model,
       run: async (texts, signal) => await this.embedHere(texts, signal),
       queue: new JobQueue(SERVE_SLOTS, SERVE_WAITING, o.signer.peerId),

@@ -369,7 +369,7 @@ export class HyperspaceNode extends TypedEventEmitter<NodeEvents> implements Nod
     if (status.state === 'online' || status.state === 'offline') this.startDeferredWork()
   })
 
-  /** See DEFERRED_WORK_AT_THE_LATEST_MS, and docs/architecture.md, "Initial JS". */
+  /** See DEFERRED_WORK_AT_THE_LATEST_MS, and docs/internals.md, "Initial JS". */
   private startDeferredWork (): void {
     const session = this.session
     if (session === undefined || this.deferredWorkStarted) return

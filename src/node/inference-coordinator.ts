@@ -1,4 +1,4 @@
-import { jobServiceBase, type JobContext } from './job-context.ts'
+import { jobServiceBase, type ReceiptedJobContext } from './job-context.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { AsyncQueue } from '../core/async-queue.ts'
 import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
@@ -14,26 +14,22 @@ import { toHex } from '../core/crypto/bytes.ts'
 import { InferenceBroadcast } from '../net/inference-broadcast.ts'
 import { InferenceService, type LocalRun } from '../net/inference-service.ts'
 import { ModelProviders } from '../net/model-providers.ts'
-import { ReceiptGossip } from '../net/receipt-gossip.ts'
 import type { ServingState } from '../core/wire/announcement.ts'
 import type { ChatCompletion, ChatCompletionChunk, ChatRoute, EngineCompletion, NodeChatRequest, ServedInfo } from '../core/inference/chat.ts'
-import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { CapabilityGossip } from '../net/capability-gossip.ts'
 import type { Availability } from '../core/capabilities.ts'
 import type { HyperspaceServices } from '../net/services.ts'
 import type { ModelHost } from './model-host.ts'
-import type { ReceiptBook } from './receipt-book.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { CancelOptions } from '../core/progress.ts'
 
 /** How long after the last answer served from the cache the caching capability counts as working. */
 const CACHE_WORKING_MS = 60 * 60_000
 
-export interface InferenceCoordinatorOptions extends JobContext {
+export interface InferenceCoordinatorOptions extends ReceiptedJobContext {
   networkId: string
   models: ModelHost
   gossip: CapabilityGossip
-  receipts: ReceiptBook
   /** The inference capability is on: this node serves its loaded models. */
   serving: () => boolean
   /** How peers find the served models: whether they are provided in the DHT. */
@@ -60,8 +56,8 @@ function usageOf (c: EngineCompletion): ChatCompletion['usage'] {
 
 /**
  * Chat completions for this node's users and for the network: runs a request here (cache first),
- * or routes it through the three tiers to a peer, failing over; serves peers' requests; keeps and
- * gossips the receipts of both.
+ * or routes it through the three tiers to a peer, failing over; serves peers' requests; hands the
+ * receipts of both to the node's ReceiptKeeper.
  */
 export class InferenceCoordinator {
   readonly queue: JobQueue
@@ -71,13 +67,12 @@ export class InferenceCoordinator {
   private readonly service: InferenceService
   private readonly broadcast: InferenceBroadcast
   private readonly providers: ModelProviders
-  private readonly receiptGossip: ReceiptGossip
 
   constructor (private readonly libp2p: Libp2p<HyperspaceServices>, private readonly o: InferenceCoordinatorOptions) {
     const self = o.signer.peerId
     this.queue = new JobQueue(SERVE_SLOTS, SERVE_WAITING, self)
     this.service = new InferenceService(libp2p, {
-      ...jobServiceBase(o, async receipt => { await this.keepReceipt(receipt) }),
+      ...jobServiceBase(o),
       serves: model => this.servedModels().includes(model),
       run: async (request, onDelta, signal) => {
         const run = await this.runLocal(request, onDelta, signal)
@@ -92,15 +87,12 @@ export class InferenceCoordinator {
       return serving === undefined ? undefined : { ...serving, room: this.queue.length < SERVE_SLOTS + SERVE_WAITING }
     })
     this.providers = new ModelProviders(libp2p, o.networkId, o.onDhtRecord)
-    this.receiptGossip = new ReceiptGossip(libp2p, { networkId: o.networkId, verify: o.verify, currentRound: o.currentRound })
     this.broadcast.addEventListener('invalid', evt => { o.onInvalid(evt.detail.peerId, evt.detail.error.message) })
-    this.receiptGossip.addEventListener('invalid', evt => { o.onInvalid(evt.detail.peerId, evt.detail.error.message) })
   }
 
   async start (): Promise<void> {
     await this.service.start()
     await this.broadcast.start()
-    await this.receiptGossip.start()
     this.o.models.addEventListener('change', this.onModelsChange)
     this.onModelsChange()
   }
@@ -108,7 +100,6 @@ export class InferenceCoordinator {
   async stop (): Promise<void> {
     this.o.models.removeEventListener('change', this.onModelsChange)
     await this.broadcast.stop()
-    await this.receiptGossip.stop()
     await this.service.stop()
   }
 
@@ -321,12 +312,6 @@ export class InferenceCoordinator {
 
   private servedModels (): string[] {
     return this.o.serving() ? this.o.models.state().loaded : []
-  }
-
-  /** Keeps a receipt in the book and gossips it; the node's other services hand theirs in here too. */
-  async keepReceipt (receipt: SignedReceipt): Promise<void> {
-    await this.o.receipts.append(receipt)
-    this.receiptGossip.publish(receipt).catch(err => { console.warn('hyperspace: could not gossip receipt', errorMessage(err)) })
   }
 
   private readonly onModelsChange = (): void => {

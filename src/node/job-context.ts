@@ -14,19 +14,29 @@ export interface JobContext {
   currentRound: () => number
 }
 
+/** Where a coordinator hands the countersigned receipts of the jobs it serves and asks for (ReceiptKeeper). */
+export interface ReceiptSink {
+  keep: (receipt: SignedReceipt) => Promise<void>
+}
+
+/** What a coordinator whose jobs end with a receipt is given: the job context and where its receipts go. */
+export interface ReceiptedJobContext extends JobContext {
+  receipts: ReceiptSink
+}
+
 /** The options every job service in src/net takes alike from its coordinator. */
 export interface JobServiceBase extends JobContext {
   /** A countersigned receipt the node took part in, as server or client. */
   onReceipt: (receipt: SignedReceipt) => Promise<void>
 }
 
-export function jobServiceBase (o: JobContext, onReceipt: (receipt: SignedReceipt) => Promise<void>): JobServiceBase {
+export function jobServiceBase (o: ReceiptedJobContext): JobServiceBase {
   return {
     ...(o.streams !== undefined ? { streams: o.streams } : {}),
     scheduler: o.scheduler,
     signer: o.signer,
     verify: o.verify,
     currentRound: o.currentRound,
-    onReceipt
+    onReceipt: async receipt => { await o.receipts.keep(receipt) }
   }
 }

@@ -2,14 +2,16 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { JobStreams } from '../net/job-streams.ts'
 import { Lifecycle } from '../core/lifecycle.ts'
 import { verifyPulseSignature } from '../net/pulse-keys.ts'
+import { ReceiptGossip } from '../net/receipt-gossip.ts'
 import { BlockCoordinator } from './block-coordinator.ts'
 import { EmbeddingCoordinator } from './embedding-coordinator.ts'
 import { InferenceCoordinator } from './inference-coordinator.ts'
 import { MemoryCoordinator } from './memory-coordinator.ts'
 import { ProxyCoordinator } from './proxy-coordinator.ts'
+import { ReceiptKeeper } from './receipt-keeper.ts'
 import { TaskCoordinator } from './task-coordinator.ts'
 import type { Loaded } from './on-demand.ts'
-import type { JobContext } from './job-context.ts'
+import type { ReceiptedJobContext } from './job-context.ts'
 import type { NodeComponents } from './components.ts'
 import type { SessionHost } from './session.ts'
 import type { ValidatorHistory } from '../core/pulse/validators.ts'
@@ -22,7 +24,7 @@ import type { ReceiptBook } from './receipt-book.ts'
 
 /**
  * The job coordinators: what a node serves and asks of peers. This module is imported once the node
- * is online (or at the first job), not at page load: see docs/architecture.md, "Initial JS".
+ * is online (or at the first job), not at page load: see docs/internals.md, "Initial JS".
  */
 export interface Jobs {
   inference: InferenceCoordinator
@@ -52,35 +54,36 @@ export async function startJobs (ctx: JobsContext): Promise<Loaded<Jobs>> {
   const { components, host, libp2p, gossip, misbehaviour, departures, validatorHistory } = ctx
   const { config } = components
   const { blockStore, memoryStore, proxyFetcher } = await components.jobStores()
-  // What every job protocol needs: the pulse round its receipts are dated by, the signer, and how
-  // its streams reach peers.
-  const jobs: JobContext = {
+  const receiptGossip = new ReceiptGossip(libp2p, { networkId: config.networkId, verify: verifyPulseSignature, currentRound: ctx.currentRound })
+  receiptGossip.addEventListener('invalid', evt => { misbehaviour.record(evt.detail.peerId, evt.detail.error.message) })
+  const receipts = new ReceiptKeeper(ctx.receipts, receiptGossip)
+  // What every job protocol needs: the pulse round its receipts are dated by, the signer, how its
+  // streams reach peers, and where its receipts go.
+  const jobs: ReceiptedJobContext = {
     scheduler: components.scheduler,
     signer: ctx.signer,
     verify: verifyPulseSignature,
     streams: new JobStreams(libp2p),
-    currentRound: ctx.currentRound
+    currentRound: ctx.currentRound,
+    receipts
   }
   const inference: InferenceCoordinator = new InferenceCoordinator(libp2p, {
     networkId: config.networkId,
     ...jobs,
     models: components.models,
     gossip,
-    receipts: ctx.receipts,
     serving: () => host.capabilities().inference.enabled,
     listing: host.modelListing,
     onDhtRecord: host.changed,
     caching: () => host.capabilities().caching.enabled,
     onInvalid: (peerId, reason) => { misbehaviour.record(peerId, reason) }
   })
-  const keepReceipt = inference.keepReceipt.bind(inference)
   const embedding: EmbeddingCoordinator = new EmbeddingCoordinator(libp2p, {
     ...jobs,
     embedder: components.embedder,
     model: async () => await components.models.embeddingModel(),
     gossip,
     enabled: () => host.capabilities().embedding.enabled,
-    keepReceipt,
     onChange: announceChange
   })
   const blocks = new BlockCoordinator(libp2p, {
@@ -91,7 +94,6 @@ export async function startJobs (ctx: JobsContext): Promise<Loaded<Jobs>> {
       const connected = new Set(libp2p.getPeers().map(p => p.toString()))
       return gossip.entries().filter(e => e.announcement.capabilities.storage?.working === true && connected.has(e.peerId)).map(e => e.peerId)
     },
-    keepReceipt,
     onInvalid: (peerId, reason) => { misbehaviour.record(peerIdFromString(peerId), reason) }
   })
   const memory: MemoryCoordinator = new MemoryCoordinator(libp2p, {
@@ -114,7 +116,6 @@ export async function startJobs (ctx: JobsContext): Promise<Loaded<Jobs>> {
     dev: config.dev,
     enabled: () => host.capabilities().proxy.enabled,
     hosts: host.proxyHosts,
-    keepReceipt,
     onServed: host.proxyServed
   })
   const tasks = new TaskCoordinator(libp2p, {
@@ -124,13 +125,12 @@ export async function startJobs (ctx: JobsContext): Promise<Loaded<Jobs>> {
     inference,
     models: components.models,
     enabled: () => host.capabilities().orchestration.enabled,
-    inferenceServing: () => host.capabilities().inference.enabled,
-    keepReceipt
+    inferenceServing: () => host.capabilities().inference.enabled
   })
 
   // A failed start stops what had started: a later load starts them all again, and none may keep
   // its protocol handler.
-  const lifecycle = new Lifecycle([{ inference }, { embedding }, { blocks }, { memory }, { proxy }, { tasks }])
+  const lifecycle = new Lifecycle([{ receipts }, { inference }, { embedding }, { blocks }, { memory }, { proxy }, { tasks }])
   await lifecycle.start()
   // The relays' DHT records of stored blocks, and what is served now, were not announced without them.
   blocks.reprovide()

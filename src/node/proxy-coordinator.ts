@@ -1,4 +1,4 @@
-import { jobServiceBase, type JobContext } from './job-context.ts'
+import { jobServiceBase, type ReceiptedJobContext } from './job-context.ts'
 import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
 import { InvalidRequestError, ProxyTargetError } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
@@ -11,11 +11,10 @@ import type { ProxyFetchOptions, ProxyResult } from './api.ts'
 import type { Availability } from '../core/capabilities.ts'
 import type { ProxyFetcher } from '../core/proxy/fetcher.ts'
 import type { ProxyHostLists } from '../core/proxy/host-list.ts'
-import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { CapabilityGossip } from '../net/capability-gossip.ts'
 import type { Libp2p } from '@libp2p/interface'
 
-export interface ProxyCoordinatorOptions extends JobContext {
+export interface ProxyCoordinatorOptions extends ReceiptedJobContext {
   gossip: CapabilityGossip
   fetcher: ProxyFetcher
   /** A dev network: loopback targets are allowed (http too), for tests. */
@@ -24,8 +23,6 @@ export interface ProxyCoordinatorOptions extends JobContext {
   enabled: () => boolean
   /** The user's allow and deny lists. */
   hosts: () => ProxyHostLists
-  /** Keeps and gossips a countersigned receipt (the node's ReceiptBook and ReceiptGossip). */
-  keepReceipt: (receipt: SignedReceipt) => Promise<void>
   /** The list of fetches served changed. */
   onServed: (served: ServedFetch[]) => void
 }
@@ -52,7 +49,7 @@ export class ProxyCoordinator {
 
   constructor (private readonly libp2p: Libp2p, private readonly o: ProxyCoordinatorOptions) {
     this.service = new ProxyService(libp2p, {
-      ...jobServiceBase(o, o.keepReceipt),
+      ...jobServiceBase(o),
       serving: o.enabled,
       policy: () => ({ allowLoopback: o.dev, hosts: o.hosts() }),
       fetcher: o.fetcher,

@@ -90,7 +90,7 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
     try {
       const body = decodeLoggedReceipt(entry.receipt)
       // A log kept before history was per identity may hold receipts of an identity the device
-      // had before this one (docs/architecture.md, Storage): they stay in the chain, and count
+      // had before this one (docs/internals.md, Storage): they stay in the chain, and count
       // for nothing here.
       if (this.isParty(body)) this.count(body, entry.receipt)
     } catch (err) {

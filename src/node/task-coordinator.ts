@@ -1,4 +1,4 @@
-import { jobServiceBase, type JobContext } from './job-context.ts'
+import { jobServiceBase, type ReceiptedJobContext } from './job-context.ts'
 import { hasUnlimitedConnection } from '../net/job-streams.ts'
 import { EmbeddingInputError, InvalidRequestError, PeerBusyError } from '../core/errors.ts'
 import { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
@@ -14,12 +14,11 @@ import type { InferenceCoordinator } from './inference-coordinator.ts'
 import type { ModelHost } from './model-host.ts'
 import type { Availability } from '../core/capabilities.ts'
 import type { ValidChatRequest } from '../core/inference/request.ts'
-import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { ShardRun } from '../core/tasks/shards.ts'
 import type { CapabilityGossip } from '../net/capability-gossip.ts'
 import type { Libp2p } from '@libp2p/interface'
 
-export interface TaskCoordinatorOptions extends JobContext {
+export interface TaskCoordinatorOptions extends ReceiptedJobContext {
   gossip: CapabilityGossip
   embedding: EmbeddingCoordinator
   inference: InferenceCoordinator
@@ -28,7 +27,6 @@ export interface TaskCoordinatorOptions extends JobContext {
   enabled: () => boolean
   /** The inference capability is on: this node's own chat models may run peers' prompts. */
   inferenceServing: () => boolean
-  keepReceipt: (receipt: SignedReceipt) => Promise<void>
 }
 
 /** Peers' tasks run here at once, none waiting; per peer 6 a minute, 2 at once (and one at a time, TaskService). */
@@ -56,7 +54,7 @@ export class TaskCoordinator {
 
   constructor (private readonly libp2p: Libp2p, private readonly o: TaskCoordinatorOptions) {
     this.service = new TaskService(libp2p, {
-      ...jobServiceBase(o, o.keepReceipt),
+      ...jobServiceBase(o),
       serving: o.enabled,
       run: async (task, client, signal, part) => await this.orchestrateHere(task, { exclude: new Set([client]), forPeer: true, signal, part }),
       queue: new JobQueue(SERVE_SLOTS, 0, o.signer.peerId),

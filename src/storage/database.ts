@@ -1,37 +1,12 @@
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction } from 'idb'
 import type { CachedPeer } from '../core/peer-cache.ts'
-import type { CapabilityName } from '../core/capabilities.ts'
-import type { StrikeReason } from '../core/wire/pulse.ts'
-import type { DrawnValidators } from '../core/pulse/ports.ts'
+import type { RoundRecord } from '../core/pulse/ledger.ts'
 
 export interface StoredIdentity {
   /** The libp2p protobuf encoding of the Ed25519 private key. */
   privateKey: Uint8Array
   peerId: string
   createdAt: number
-}
-
-/** One of this node's pulse rounds: what it did and what validators said about it. */
-export interface RoundRecord {
-  networkId: string
-  /** The identity that took part: history belongs to it, not to the device. */
-  peerId: string
-  round: number
-  committed: boolean
-  revealed: boolean
-  /** At least one validator other than this node passed it. */
-  verified: boolean
-  strikes: Array<{ validator: string, reason: StrikeReason }>
-  /** The capabilities this node committed as working: the round's points bonus. */
-  caps: CapabilityName[]
-  /** The capabilities the verifying verdicts confirmed (see OwnRound.confirmedCaps); absent in older records. */
-  confirmedCaps?: CapabilityName[]
-  /** Why it did not commit, when it did not. */
-  skipped?: string
-  /** Its signed commit envelope (since pulse v4): the first piece of the round's points proof. */
-  commit?: Uint8Array
-  /** The round's drawn validators in this node's view (OwnRound.drawn); absent before points checks re-derived them. */
-  drawn?: DrawnValidators
 }
 
 /**

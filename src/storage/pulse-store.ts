@@ -1,6 +1,7 @@
 import type { PointsFold } from '../core/points.ts'
 import type { HistorySnapshot } from '../core/pulse/validators.ts'
-import type { HyperspaceDb, RoundRecord, StoredAttestation } from './database.ts'
+import type { RoundRecord, RoundRecordStore } from '../core/pulse/ledger.ts'
+import type { HyperspaceDb, StoredAttestation } from './database.ts'
 
 const MAX_ROUND = Number.MAX_SAFE_INTEGER
 
@@ -18,7 +19,7 @@ export const ATTESTATIONS_PER_ROUND = 8
 export const ATTESTATIONS_MAX = 8192
 
 /** Pulse history and the attestations behind it, per network and identity. */
-export class PulseStore {
+export class PulseStore implements RoundRecordStore {
   /** `maxAttestations` is ATTESTATIONS_MAX but in tests, which fill it on a slower IndexedDB. */
   constructor (private readonly db: HyperspaceDb, private readonly maxAttestations = ATTESTATIONS_MAX) {}
 

@@ -3,7 +3,7 @@ import { openNode, statusOf, type TestNode } from './nodes.ts'
 import { startRelayProcess } from './relay-process.ts'
 
 /**
- * The job coordinators' code loads once the node is online (docs/architecture.md, "Initial JS"). A
+ * The job coordinators' code loads once the node is online (docs/internals.md, "Initial JS"). A
  * page whose relay never answers is never online; its API calls that need them load them and wait.
  */
 

@@ -65,7 +65,7 @@ async function makeNode (name: string, quota = QUOTA): Promise<TestNode> {
     // Every connected peer but the raw test peer counts as a storage peer.
     storagePeers: () => libp2p.getPeers().map(p => p.toString()).filter(id => id !== evil?.peerId.toString()),
     currentRound: () => ROUND,
-    keepReceipt: async receipt => { node.receipts.push(receipt) },
+    receipts: { keep: async receipt => { node.receipts.push(receipt) } },
     onInvalid: (peerId, reason) => { node.invalid.push({ peerId, reason }) }
   })
   await node.blocks.start()

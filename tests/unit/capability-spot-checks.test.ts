@@ -11,7 +11,7 @@ import { SpotChecks } from '../../src/core/pulse/spot-checks.ts'
 import { quorumOutcome, ValidatorHistory } from '../../src/core/pulse/validators.ts'
 import { NetworkCapabilityProber, PROBE_MAX_TOKENS, type ProbeJobs } from '../../src/node/capability-prober.ts'
 import { VirtualTime } from '../../sim/virtual-time.ts'
-import { PulseLedger } from '../../src/node/pulse-ledger.ts'
+import { PulseLedger } from '../../src/core/pulse/ledger.ts'
 import { NET, PulseBus } from './pulse-bus.ts'
 import type { CommitMessage, SignedPulseMessage } from '../../src/core/wire/pulse.ts'
 import type { CapabilityProber, ProbeOutcome } from '../../src/core/pulse/ports.ts'
@@ -146,7 +146,7 @@ function commit (peer: string, seed: Uint8Array, caps: CapabilityName[]): Signed
 /** A prober whose answers the test controls: each probe waits until the test settles it. */
 class HeldProber implements CapabilityProber {
   readonly calls: Array<{ peer: string, capability: CapabilityName, settle: (outcome: ProbeOutcome) => void, signal: AbortSignal }> = []
-  async probe (peer: string, capability: CapabilityName, _round: number, signal: AbortSignal): Promise<ProbeOutcome> {
+  async probe (peer: string, capability: CapabilityName, _round: number, { signal }: { signal: AbortSignal }): Promise<ProbeOutcome> {
     return await new Promise(resolve => { this.calls.push({ peer, capability, settle: resolve, signal }) })
   }
 }
@@ -239,13 +239,13 @@ describe('the probe jobs', () => {
       embed: async () => { throw new Error('protocol selection failed') },
       queryMemory: async () => { throw new Error('stream reset') }
     }))
-    for (const capability of ['inference', 'storage', 'embedding', 'memory'] as const) expect(await prober.probe('liar', capability, 1, signal)).toBe('failed')
+    for (const capability of ['inference', 'storage', 'embedding', 'memory'] as const) expect(await prober.probe('liar', capability, 1, { signal })).toBe('failed')
   })
 
   it('passes a server that answers: a few sampled tokens of an announced model, a vector, not-found for a block nobody holds', async () => {
     const requests: ValidChatRequest[] = []
     const prober = new NetworkCapabilityProber(jobs({ complete: async (_peer, request) => { requests.push(request); return 'x' } }))
-    for (const capability of ['inference', 'embedding', 'storage', 'memory'] as const) expect(await prober.probe('honest', capability, 1, signal)).toBe('ok')
+    for (const capability of ['inference', 'embedding', 'storage', 'memory'] as const) expect(await prober.probe('honest', capability, 1, { signal })).toBe('ok')
     expect(requests[0]).toMatchObject({ model: 'stories260K', max_tokens: PROBE_MAX_TOKENS, temperature: 1 })
     expect(requests[0]?.seed).toBeTypeOf('number')
   })
@@ -255,8 +255,8 @@ describe('the probe jobs', () => {
       complete: async peer => { throw new PeerBusyError(peer) },
       embed: async peer => { throw new RemoteEmbeddingError(peer, 'ERR_MODEL_NOT_SERVED', 'another model') }
     }))
-    expect(await prober.probe('x', 'inference', 1, signal)).toBe('inconclusive')
-    expect(await prober.probe('x', 'embedding', 1, signal)).toBe('inconclusive')
+    expect(await prober.probe('x', 'inference', 1, { signal })).toBe('inconclusive')
+    expect(await prober.probe('x', 'embedding', 1, { signal })).toBe('inconclusive')
   })
 })
 

@@ -16,7 +16,7 @@ import type { Scheduler } from '../../src/core/scheduler.ts'
 import type { PeerId } from '@libp2p/interface'
 
 /**
- * State that grows with peers or time has a bound and an eviction rule (docs/architecture.md,
+ * State that grows with peers or time has a bound and an eviction rule (docs/internals.md,
  * "Budgets"). Each part is driven here through a stand-in for the libp2p node it sits on.
  */
 

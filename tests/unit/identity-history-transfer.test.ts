@@ -5,7 +5,7 @@ import { checkProof, type CheckRules } from '../../src/core/points-proof/check.t
 import { prepareProof, type ProofHistory } from '../../src/core/points-proof/prove.ts'
 import { pickSamples } from '../../src/core/points-proof/sample.ts'
 import { appendEntry, verifyChain, type LogEntry } from '../../src/core/receipts/log.ts'
-import { PulseLedger } from '../../src/node/pulse-ledger.ts'
+import { PulseLedger } from '../../src/core/pulse/ledger.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { ReceiptBook } from '../../src/node/receipt-book.ts'
 import { IdentityStore } from '../../src/storage/identity-store.ts'

@@ -2,7 +2,7 @@ import 'fake-indexeddb/auto'
 import { describe, expect, it, vi } from 'vitest'
 import { multiplierOf } from '../../src/core/capabilities.ts'
 import { presencePoints, summarize, type AttestedRound } from '../../src/core/points.ts'
-import { FOLD_BATCH, PulseLedger, ROUNDS_KEPT } from '../../src/node/pulse-ledger.ts'
+import { FOLD_BATCH, PulseLedger, ROUNDS_KEPT } from '../../src/core/pulse/ledger.ts'
 import { openHyperspaceDb } from '../../src/storage/database.ts'
 import { PulseStore } from '../../src/storage/pulse-store.ts'
 

@@ -7,7 +7,7 @@ import { beaconProver, pulseSigner, verifyPulseSignature } from '../../src/net/p
 import { pulseTopic } from '../../src/core/wire/topics.ts'
 import { startCluster, stopCluster, type ClusterNode } from '../../sim/cluster.ts'
 import type { WorkKey } from '../../src/core/pulse/work.ts'
-import type { RoundSummary } from '../../src/node/pulse-ledger.ts'
+import type { RoundSummary } from '../../src/core/pulse/ledger.ts'
 import type { Message } from '@libp2p/gossipsub'
 
 /**

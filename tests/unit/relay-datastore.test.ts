@@ -76,7 +76,7 @@ describe('RelayDatastore', () => {
     for (let i = 0; i < RELAY_DEFAULTS.maxProviders * 2; i++) await store.put(record(cid(i), i % 64), time)
     const memory = await meter.stop()
     expect(store.providerRecords).toBe(RELAY_DEFAULTS.maxProviders)
-    // Measured about 15 MiB; docs/architecture.md's budget says 20.
+    // Measured about 15 MiB; docs/internals.md's budget says 20.
     expect(memory.retainedMiB).toBeLessThan(20)
     console.log(`FIGURES | provider store at its total bound (${RELAY_DEFAULTS.maxProviders} records) | +${memory.retainedMiB.toFixed(1)} MiB retained`)
   })

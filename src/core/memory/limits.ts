@@ -42,7 +42,7 @@ export interface MemoryBudgetLimits {
 const MiB = 1024 * 1024
 
 /**
- * The default budgets (docs/architecture.md, "Memory budgets"). 64 MiB is what a tab can give its
+ * The default budgets (docs/internals.md, "Memory budgets"). 64 MiB is what a tab can give its
  * memory next to a model: with short keys and metadata, about 30,000 vectors of all-MiniLM-L6-v2
  * (384 dimensions), 75,000 of model2vec-64d or 3,900 of 4,096 dimensions. Eight owners at their
  * budget fill a holder; past that new keys are refused. Identities are free, so owners without a

@@ -4,7 +4,7 @@ import { CAPABILITY_CHECKS, type CapabilityName } from '../capabilities.ts'
  * One node's view of which peers' capability claims have been seen to work (docs/protocol.md,
  * "Capability spot-checks"): a claim is confirmed for a number of rounds after a check passed, this
  * node's own or one a checker's verdict reported, and a check this node saw fail itself strikes the
- * claim for a while whatever others report. Bounded (docs/architecture.md, "Budgets").
+ * claim for a while whatever others report. Bounded (docs/internals.md, "Budgets").
  */
 
 export interface ClaimParams {

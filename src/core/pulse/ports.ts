@@ -7,6 +7,7 @@ import type { ValidatorHistory } from './validators.ts'
 import type { CapabilityName } from '../capabilities.ts'
 import type { Scheduler } from '../scheduler.ts'
 import type { SpotCheckOptions } from './spot-checks.ts'
+import type { CancelOptions } from '../progress.ts'
 
 /**
  * What the pulse engine (engine.ts) needs from the node it runs on, and what it offers: its
@@ -34,10 +35,10 @@ export type ProbeOutcome = 'ok' | 'failed' | 'inconclusive'
 
 /**
  * Runs one small real job on `peer` over the protocol of `capability`, to that peer alone. The engine
- * bounds it (a timeout aborts `signal` and counts as `failed`) and runs only a few at once.
+ * bounds it (a timeout aborts `options.signal` and counts as `failed`) and runs only a few at once.
  */
 export interface CapabilityProber {
-  probe(peer: string, capability: CapabilityName, round: number, signal: AbortSignal): Promise<ProbeOutcome>
+  probe(peer: string, capability: CapabilityName, round: number, options: Required<CancelOptions>): Promise<ProbeOutcome>
 }
 
 /** What this node did in a round and what validators said about it. */
@@ -65,7 +66,7 @@ export interface OwnRound {
 
 export interface DrawnValidators { seed: Uint8Array, validators: string[] }
 
-/** This node's own round records (kept by the network layer, in IndexedDB in browsers). */
+/** This node's own round records (PulseLedger, ledger.ts; in IndexedDB in browsers). */
 export interface RoundBook {
   get(round: number): OwnRound
   update(round: number, change: (record: OwnRound) => void): Promise<void>

@@ -142,7 +142,7 @@ export class SpotChecks {
     })
     const expired = new Promise<ProbeOutcome>(resolve => { controller.signal.addEventListener('abort', () => { resolve('failed') }, { once: true }) })
     try {
-      const outcome = await Promise.race([prober.probe(check.peer, check.capability, round, controller.signal), expired])
+      const outcome = await Promise.race([prober.probe(check.peer, check.capability, round, { signal: controller.signal }), expired])
       return timedOut ? 'failed' : outcome
     } catch {
       return 'failed'

@@ -1,9 +1,23 @@
-import { multiplierOf } from '../core/capabilities.ts'
-import { EMPTY_FOLD, foldPoints, presencePoints, summarize, type AttestedRound, type PointsFold, type PointsSummary, type RoundPoints } from '../core/points.ts'
-import type { RoundBook } from '../core/pulse/ports.ts'
-import type { StrikeReason } from '../core/wire/pulse.ts'
-import type { RoundRecord } from '../storage/database.ts'
-import type { PulseStore } from '../storage/pulse-store.ts'
+import { multiplierOf } from '../capabilities.ts'
+import { EMPTY_FOLD, foldPoints, presencePoints, summarize, type AttestedRound, type PointsFold, type PointsSummary, type RoundPoints } from '../points.ts'
+import type { OwnRound, RoundBook } from './ports.ts'
+import type { StrikeReason } from '../wire/pulse.ts'
+
+/** One of this node's pulse rounds as it is kept: the round's own record, under the network and identity. */
+export interface RoundRecord extends OwnRound {
+  networkId: string
+  /** The identity that took part: history belongs to it, not to the device. */
+  peerId: string
+  round: number
+}
+
+/** Where the ledger keeps its records (IndexedDB's PulseStore in browsers; none on the relay and in the simulator). */
+export interface RoundRecordStore {
+  all(networkId: string, peerId: string): Promise<RoundRecord[]>
+  saveRound(record: RoundRecord): Promise<void>
+  pointsFold(networkId: string, peerId: string): Promise<PointsFold | undefined>
+  fold(networkId: string, peerId: string, fold: PointsFold): Promise<void>
+}
 
 export interface RoundSummary {
   round: number
@@ -37,7 +51,7 @@ export class PulseLedger implements RoundBook {
   private folded: PointsFold = EMPTY_FOLD
   private loaded = false
 
-  constructor (private readonly networkId: string, private readonly peerId: string, private readonly roundMs: number, private readonly store?: PulseStore) {}
+  constructor (private readonly networkId: string, private readonly peerId: string, private readonly roundMs: number, private readonly store?: RoundRecordStore) {}
 
   async load (): Promise<void> {
     if (this.loaded || this.store === undefined) return
