@@ -1,6 +1,5 @@
 import { admitPulse } from '../src/core/pulse/admission.ts'
-import { RevealNotTakenError } from '../src/core/errors.ts'
-import { encodeRevealAnswer, PULSE_REVEAL_PROTOCOL } from '../src/core/wire/pulse-reveal.ts'
+import { encodeRevealAnswer, PULSE_REVEAL_PROTOCOL, RevealNotTakenError } from '../src/core/wire/pulse-reveal.ts'
 import { frameBytes, streamOverheadBytes } from './rpc-size.ts'
 import type { PulseVerifier } from '../src/core/crypto/signing.ts'
 import type { PulseEngine } from '../src/core/pulse/engine.ts'

@@ -392,10 +392,3 @@ export class IdentityHistoryError extends HyperspaceError {
 
   constructor (reason: string, options?: { cause?: unknown }) { super('ERR_IDENTITY_HISTORY', `The identity file's history does not check against its key: ${reason}`, options) }
 }
-
-/** A reveal sent on its own stream that no pulse of the receiver keeps: not a committer of a round it holds. */
-export class RevealNotTakenError extends HyperspaceError {
-  override name = 'RevealNotTakenError'
-
-  constructor (detail: string) { super('ERR_REVEAL_NOT_TAKEN', `Reveal not taken: ${detail}`) }
-}

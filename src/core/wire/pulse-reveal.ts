@@ -1,4 +1,4 @@
-import { MalformedMessageError } from '../errors.ts'
+import { HyperspaceError, MalformedMessageError } from '../errors.ts'
 import { decodeMessage } from './cbor.ts'
 import { decodeError, encodeFrame, type ErrorFrame } from './frame.ts'
 import { PULSE_VERSION, REVEAL_ENVELOPE_MAX_BYTES } from './pulse.ts'
@@ -29,4 +29,11 @@ export function decodeRevealAnswer (bytes: Uint8Array): RevealAnswer {
   if (m.t === 'taken' && Object.keys(m).length === 2) return { t: 'taken' }
   if (m.t === 'error') return decodeError(m)
   throw new MalformedMessageError('a reveal answer is taken or error')
+}
+
+/** A reveal sent on its own stream that no pulse of the receiver keeps: not a committer of a round it holds. */
+export class RevealNotTakenError extends HyperspaceError {
+  override name = 'RevealNotTakenError'
+
+  constructor (detail: string) { super('ERR_REVEAL_NOT_TAKEN', `Reveal not taken: ${detail}`) }
 }
