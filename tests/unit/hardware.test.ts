@@ -11,22 +11,8 @@ import {
   type HardwareInfo,
   type WebGpuInfo
 } from '../../src/core/hardware.ts'
+import { GiB, MiB, gpu } from './fixtures.ts'
 
-const MiB = 1024 * 1024
-const GiB = 1024 * MiB
-
-function gpu (overrides: Partial<WebGpuInfo> = {}): WebGpuInfo {
-  return {
-    vendor: 'nvidia',
-    architecture: 'ampere',
-    description: 'NVIDIA GeForce RTX 3060',
-    isFallbackAdapter: false,
-    shaderF16: true,
-    maxBufferSize: 2 * GiB,
-    maxStorageBufferBindingSize: 1 * GiB,
-    ...overrides
-  }
-}
 
 function swiftShader (): WebGpuInfo {
   return gpu({ vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader', isFallbackAdapter: true, maxBufferSize: 4 * GiB })

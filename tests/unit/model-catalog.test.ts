@@ -9,25 +9,10 @@ import { InvalidModelIndexError } from '../../src/core/models/errors.ts'
 import { assessFit, buildCatalog, pickAuto, type FitHardware } from '../../src/core/models/fit.ts'
 import { LOCAL_INDEX_LIMITS, parseLocalModelIndex } from '../../src/core/models/local-index.ts'
 import { webLlmEntries, webLlmLoadProgress, type WebLlmModelRecord } from '../../src/core/models/webllm.ts'
-import type { WebGpuInfo } from '../../src/core/hardware.ts'
 import type { ModelEntry } from '../../src/core/models/catalog.ts'
+import { GiB, MiB, gpu } from './fixtures.ts'
 
-const MiB = 1024 * 1024
-const GiB = 1024 * MiB
 const INDEX_URL = 'http://127.0.0.1:4173/models/index.json'
-
-function gpu (overrides: Partial<WebGpuInfo> = {}): WebGpuInfo {
-  return {
-    vendor: 'nvidia',
-    architecture: 'ampere',
-    description: 'NVIDIA GeForce RTX 3060',
-    isFallbackAdapter: false,
-    shaderF16: true,
-    maxBufferSize: 2 * GiB,
-    maxStorageBufferBindingSize: 1 * GiB,
-    ...overrides
-  }
-}
 
 const SWIFTSHADER = gpu({ vendor: 'google', architecture: 'swiftshader', description: 'SwiftShader', isFallbackAdapter: true, shaderF16: false, maxBufferSize: GiB })
 

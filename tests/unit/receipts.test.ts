@@ -47,6 +47,7 @@ import { ReceiptStore } from '../../src/storage/receipt-store.ts'
 import { closeAll, openDb } from './helpers.ts'
 import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import type { HyperspaceDb } from '../../src/storage/database.ts'
+import { errorOf } from './fixtures.ts'
 import { rejectionOf } from './waiting.ts'
 
 interface Party { signer: PulseSigner, peerId: string }
@@ -86,14 +87,6 @@ async function fullReceipt (over: Partial<ReceiptBody> = {}): Promise<SignedRece
   return await countersign(await signAsClient(body(over), client.signer), server.signer)
 }
 
-function errorOf (fn: () => unknown): unknown {
-  try {
-    fn()
-  } catch (err) {
-    return err
-  }
-  return undefined
-}
 
 /** A copy with one bit changed (a Node Buffer's slice() would share memory, so copy explicitly). */
 function flipped (bytes: Uint8Array, at = 0): Uint8Array {
