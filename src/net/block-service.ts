@@ -1,7 +1,7 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
-import { ProtocolHandler } from './protocol-handler.ts'
+import { JobService } from './job-service.ts'
 import { BlockSession, storageReceiptBody, type FetchedBlock } from './block-session.ts'
-import { JobStreams, type JobStreamOpener } from './job-streams.ts'
+import type { JobStreamOpener } from './job-streams.ts'
 import { countersignAsServer, type ServedJob } from './receipt-exchange.ts'
 import { abortStream, admitJob, closeStream, resetAfter, withTimeout } from './stream-helpers.ts'
 import { errorFrame } from '../core/wire/frame.ts'
@@ -64,12 +64,10 @@ const CLIENT_CODEC: JobClientCodec<BlocksClientFrame, BlocksServerFrame> = {
  * rate limit, receipt countersigning) and fetches a block from a chosen peer, verifying its hash
  * before anything else happens with it.
  */
-export class BlockService extends ProtocolHandler {
-  private readonly streams: JobStreamOpener
+export class BlockService extends JobService {
 
   constructor (libp2p: Libp2p, private readonly options: BlockServiceOptions) {
-    super(libp2p, BLOCKS_PROTOCOL, 64)
-    this.streams = options.streams ?? new JobStreams(libp2p)
+    super(libp2p, BLOCKS_PROTOCOL, 64, options.streams)
   }
 
   /** Serves 1.0.0 (one want per stream, the base class) and 1.1.0 (several, in order). */

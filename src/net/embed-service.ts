@@ -1,8 +1,8 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
-import { ProtocolHandler } from './protocol-handler.ts'
-import { JobStreams, type JobStreamOpener } from './job-streams.ts'
+import { JobService } from './job-service.ts'
+import type { JobStreamOpener } from './job-streams.ts'
 import { resetAfter, withTimeout } from './stream-helpers.ts'
-import { JobDeadlineError, MalformedMessageError, PeerBusyError } from '../core/errors.ts'
+import { JobDeadlineError, MalformedMessageError } from '../core/errors.ts'
 import {
   EMBED_JOB_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES, EMBED_NONCE_BYTES, EMBED_PROTOCOL, EMBED_RESULT_FRAME_MAX_BYTES, RemoteEmbeddingError,
   decodeEmbedClientFrame, decodeEmbedServerFrame, decodeVectors, encodeEmbedClientFrame, encodeEmbedServerFrame, encodeVectors,
@@ -62,12 +62,10 @@ const CLIENT_CODEC: JobClientCodec<EmbedClientFrame, EmbedServerFrame> = {
  * `/hyperspace/embed/1.0.0` on both sides: serves this node's embedding model to peers (admission,
  * per-peer rate limit, receipt countersigning) and sends this node's texts to a chosen peer.
  */
-export class EmbedService extends ProtocolHandler {
-  private readonly streams: JobStreamOpener
+export class EmbedService extends JobService {
 
   constructor (libp2p: Libp2p, private readonly options: EmbedServiceOptions) {
-    super(libp2p, EMBED_PROTOCOL, 64)
-    this.streams = options.streams ?? new JobStreams(libp2p)
+    super(libp2p, EMBED_PROTOCOL, 64, options.streams)
   }
 
   /** Embeds the texts on a peer; both sides end up with the countersigned receipt. */
@@ -75,9 +73,7 @@ export class EmbedService extends ProtocolHandler {
     return await JobClientStream.run(this.streams, peerId, CLIENT_CODEC, withTimeout(signal, ACCEPT_TIMEOUT_MS), async client => {
       const job = crypto.getRandomValues(new Uint8Array(EMBED_JOB_ID_BYTES))
       await client.send({ t: 'job', job, model, texts }, signal)
-      const first = await client.read(withTimeout(signal, ACCEPT_TIMEOUT_MS))
-      if (first.t === 'busy') throw new PeerBusyError(peerId)
-      if (first.t !== 'accept') throw new MalformedMessageError(`expected accept, got ${first.t}`)
+      const first = await client.accepted(withTimeout(signal, ACCEPT_TIMEOUT_MS))
       const result = await client.read(withTimeout(signal, RESULT_TIMEOUT_MS))
       if (result.t !== 'result') throw new MalformedMessageError(`expected result, got ${result.t}`)
       if (result.count !== texts.length) throw new MalformedMessageError(`${result.count} vectors for ${texts.length} texts`)

@@ -1,8 +1,8 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
-import { ProtocolHandler } from './protocol-handler.ts'
-import { JobStreams, type JobStreamOpener } from './job-streams.ts'
+import { JobService } from './job-service.ts'
+import type { JobStreamOpener } from './job-streams.ts'
 import { resetAfter, withTimeout } from './stream-helpers.ts'
-import { JobDeadlineError, PeerBusyError, RemoteInferenceError, MalformedMessageError, StreamBudgetError } from '../core/errors.ts'
+import { JobDeadlineError, RemoteInferenceError, MalformedMessageError, StreamBudgetError } from '../core/errors.ts'
 import { sha256Of, utf8 } from '../core/crypto/bytes.ts'
 import {
   FRAME_MAX_BYTES, INFERENCE_PROTOCOL, JOB_FRAME_MAX_BYTES, JOB_ID_BYTES, MAX_DELTA_CHARS, NONCE_BYTES,
@@ -88,12 +88,10 @@ function deltaPieces (text: string): string[] {
  * `/hyperspace/inference/1.0.0` on both sides: serves this node's models to peers (admission, limits,
  * streamed deltas, receipt countersigning) and sends this node's requests to a chosen peer.
  */
-export class InferenceService extends ProtocolHandler {
-  private readonly streams: JobStreamOpener
+export class InferenceService extends JobService {
 
   constructor (libp2p: Libp2p, private readonly options: InferenceServiceOptions) {
-    super(libp2p, INFERENCE_PROTOCOL, 64)
-    this.streams = options.streams ?? new JobStreams(libp2p)
+    super(libp2p, INFERENCE_PROTOCOL, 64, options.streams)
   }
 
   /**
@@ -107,9 +105,7 @@ export class InferenceService extends ProtocolHandler {
     return await JobClientStream.run(this.streams, peerId, CLIENT_CODEC, withTimeout(signal, FIRST_FRAME_TIMEOUT_MS), async client => {
       const job = randomBytes(JOB_ID_BYTES)
       await client.send({ t: 'job', job, req: request }, signal)
-      const first = await client.read(withTimeout(signal, FIRST_FRAME_TIMEOUT_MS))
-      if (first.t === 'busy') throw new PeerBusyError(peerId)
-      if (first.t !== 'accept') throw new MalformedMessageError(`expected accept, got ${first.t}`)
+      const first = await client.accepted(withTimeout(signal, FIRST_FRAME_TIMEOUT_MS))
       const deadlineMs = budget.deadlineMs + DONE_ALLOWANCE_MS
       const deadline = AbortSignal.timeout(deadlineMs)
       let text = ''

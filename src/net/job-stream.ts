@@ -1,8 +1,8 @@
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { MalformedMessageError } from '../core/errors.ts'
+import { MalformedMessageError, PeerBusyError } from '../core/errors.ts'
 import { countersignAsServer, exchangeAsClient, type ReceiptParty, type ServedJob, type ServerReceiptParty } from './receipt-exchange.ts'
 import { abortStream, admitJob, closeStream, failJob, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS, type JobAdmission } from './stream-helpers.ts'
-import { errorFrame, type BusyFrame, type CountersignFrame, type ErrorFrame, type SignFrame } from '../core/wire/frame.ts'
+import { errorFrame, type AcceptFrame, type BusyFrame, type CountersignFrame, type ErrorFrame, type SignFrame } from '../core/wire/frame.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import type { ReceiptBody, SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Stream } from '@libp2p/interface'
@@ -176,6 +176,15 @@ export class JobClientStream<C, S extends { t: string }> {
     const frame = this.codec.decode(await readFrame(this.lp, signal, this.codec.maxBytes))
     if (isErrorFrame(frame)) throw this.codec.remoteError(this.peerId, frame.code, frame.message)
     return frame
+  }
+
+  /** The server's first answer to a job, its accept frame; a busy server throws PeerBusyError, any other frame MalformedMessageError. */
+  async accepted (signal: AbortSignal): Promise<AcceptFrame> {
+    const first = await this.read(signal)
+    if (first.t === 'busy') throw new PeerBusyError(this.peerId)
+    if (first.t !== 'accept') throw new MalformedMessageError(`expected accept, got ${first.t}`)
+    // Every job codec decodes `accept` with decodeAccept, which checked the nonce.
+    return first as unknown as AcceptFrame
   }
 
   /** Signs the job's receipt, sends it, and returns the server's countersigned receipt once checked and kept. */

@@ -1,5 +1,5 @@
-import { ProtocolHandler } from './protocol-handler.ts'
-import { JobStreams, retryLostStream, type JobStreamOpener } from './job-streams.ts'
+import { JobService } from './job-service.ts'
+import { retryLostStream, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, readFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream } from '@libp2p/utils'
 import {
@@ -63,15 +63,13 @@ function isInvalid (err: unknown): boolean {
  * travels as an error frame naming what was refused; nothing a peer sends can do more than end its
  * own stream.
  */
-export class MemoryService extends ProtocolHandler {
-  private readonly streams: JobStreamOpener
+export class MemoryService extends JobService {
   private inFlight = 0
   /** Requests in flight per peer; a peer is listed only while it has one. */
   private readonly inFlightFrom = new Map<string, number>()
 
   constructor (libp2p: Libp2p, private readonly options: MemoryServiceOptions) {
-    super(libp2p, MEMORY_PROTOCOL, 32)
-    this.streams = options.streams ?? new JobStreams(libp2p)
+    super(libp2p, MEMORY_PROTOCOL, 32, options.streams)
   }
 
   /** Sends an owner's signed put; resolves with what the holder did, rejects with what it refused. */

@@ -6,8 +6,8 @@ import { decodeCheckerFrame, decodeProverFrame, encodeProofFrame, FRAME_LIMITS, 
 import { prepareProof, type ProofHistory } from '../core/points-proof/prove.ts'
 import { pickSamples } from '../core/points-proof/sample.ts'
 import { DAY_MS } from '../core/points.ts'
-import { ProtocolHandler } from './protocol-handler.ts'
-import { JobStreams, type JobStreamOpener } from './job-streams.ts'
+import { JobService } from './job-service.ts'
+import type { JobStreamOpener } from './job-streams.ts'
 import { abortStream, closeStream, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS } from './stream-helpers.ts'
 import { errorFrame } from '../core/wire/frame.ts'
 import type { PulseVerifier } from '../core/crypto/signing.ts'
@@ -62,14 +62,12 @@ function uncheckedFrom (peer: string, err: unknown): PointsCheck {
  * evidence (core/points-proof/check.ts); a prover answers from its own history. Nothing a peer sends
  * can make either side hold more than one bounded frame, or a stream past its deadline.
  */
-export class PointsService extends ProtocolHandler {
-  private readonly streams: JobStreamOpener
+export class PointsService extends JobService {
   private readonly rateLimit: PeerRateLimit
   private preparing = 0
 
   constructor (libp2p: Libp2p, private readonly options: PointsServiceOptions) {
-    super(libp2p, POINTS_PROTOCOL, 8)
-    this.streams = options.streams ?? new JobStreams(libp2p)
+    super(libp2p, POINTS_PROTOCOL, 8, options.streams)
     this.rateLimit = options.rateLimit ?? new PeerRateLimit(PROOFS_PER_MINUTE, PROOF_BURST)
   }
 

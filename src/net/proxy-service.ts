@@ -1,8 +1,8 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
-import { ProtocolHandler } from './protocol-handler.ts'
-import { JobStreams, type JobStreamOpener } from './job-streams.ts'
+import { JobService } from './job-service.ts'
+import type { JobStreamOpener } from './job-streams.ts'
 import { resetAfter, withTimeout } from './stream-helpers.ts'
-import { JobDeadlineError, MalformedMessageError, PeerBusyError, ProxyOffError, errorMessage } from '../core/errors.ts'
+import { JobDeadlineError, MalformedMessageError, ProxyOffError, errorMessage } from '../core/errors.ts'
 import { sha256Of } from '../core/crypto/bytes.ts'
 import { PROXY_FETCH_TIMEOUT_MS, type ProxyFetcher } from '../core/proxy/fetcher.ts'
 import { proxyErrorFromRemote } from '../core/proxy/remote-error.ts'
@@ -71,14 +71,12 @@ const BUSY_RETRY_MS = 2_000
  * `/hyperspace/proxy/1.0.0` on both sides: fetches URLs for peers (URL policy, host lists,
  * admission, per-peer rate, receipt countersigning), and asks a chosen peer to fetch one.
  */
-export class ProxyService extends ProtocolHandler {
-  private readonly streams: JobStreamOpener
+export class ProxyService extends JobService {
   /** Fetches in flight for peers: switching the capability off aborts them at once. */
   private readonly inFlight = new Set<AbortController>()
 
   constructor (libp2p: Libp2p, private readonly options: ProxyServiceOptions) {
-    super(libp2p, PROXY_PROTOCOL, 32)
-    this.streams = options.streams ?? new JobStreams(libp2p)
+    super(libp2p, PROXY_PROTOCOL, 32, options.streams)
   }
 
   override async stop (): Promise<void> {
@@ -107,9 +105,7 @@ export class ProxyService extends ProtocolHandler {
     return await JobClientStream.run(this.streams, peerId, codec, withTimeout(signal, ACCEPT_TIMEOUT_MS), async client => {
       const job = crypto.getRandomValues(new Uint8Array(PROXY_JOB_ID_BYTES))
       await client.send({ t: 'fetch', job, url: url.href, method, max: maxBytes }, signal)
-      const first = await client.read(withTimeout(signal, ACCEPT_TIMEOUT_MS))
-      if (first.t === 'busy') throw new PeerBusyError(peerId)
-      if (first.t !== 'accept') throw new MalformedMessageError(`expected accept, got ${first.t}`)
+      const first = await client.accepted(withTimeout(signal, ACCEPT_TIMEOUT_MS))
       const answer = await client.read(withTimeout(signal, RESPONSE_TIMEOUT_MS))
       if (answer.t !== 'response') throw new MalformedMessageError(`expected response, got ${answer.t}`)
       if (answer.body.byteLength > maxBytes) throw new MalformedMessageError(`a body of ${answer.body.byteLength} bytes, more than the ${maxBytes} asked for`)

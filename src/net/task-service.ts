@@ -1,8 +1,8 @@
 import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
-import { ProtocolHandler } from './protocol-handler.ts'
-import { JobStreams, type JobStreamOpener } from './job-streams.ts'
+import { JobService } from './job-service.ts'
+import type { JobStreamOpener } from './job-streams.ts'
 import { resetAfter, withTimeout } from './stream-helpers.ts'
-import { JobDeadlineError, MalformedMessageError, PeerBusyError, RemoteInferenceError, errorMessage } from '../core/errors.ts'
+import { JobDeadlineError, MalformedMessageError, RemoteInferenceError, errorMessage } from '../core/errors.ts'
 import { encodeVectors } from '../core/wire/embed.ts'
 import { OrchestrationOffError, TaskInputError } from '../core/tasks/errors.ts'
 import {
@@ -75,14 +75,12 @@ const CLIENT_CODEC: JobClientCodec<TaskClientFrame, TaskServerFrame> = {
  * orchestrates peers' batches here: one task at a time per peer, a few at once in all, a per-peer
  * rate, every frame bounded, and the orchestration receipt at the end.
  */
-export class TaskService extends ProtocolHandler {
-  private readonly streams: JobStreamOpener
+export class TaskService extends JobService {
   /** Peers with a task running here: one each. */
   private readonly active = new Set<string>()
 
   constructor (libp2p: Libp2p, private readonly o: TaskServiceOptions) {
-    super(libp2p, TASK_PROTOCOL, 8)
-    this.streams = o.streams ?? new JobStreams(libp2p)
+    super(libp2p, TASK_PROTOCOL, 8, o.streams)
   }
 
   /** Asks the peer to orchestrate the task; results arrive in parts and are checked to cover every input once. */
@@ -91,9 +89,7 @@ export class TaskService extends ProtocolHandler {
     return await JobClientStream.run(this.streams, peerId, CLIENT_CODEC, withTimeout(whole, ACCEPT_TIMEOUT_MS), async client => {
       const job = crypto.getRandomValues(new Uint8Array(TASK_JOB_ID_BYTES))
       await client.send({ t: 'task', job, task }, whole)
-      const first = await client.read(withTimeout(whole, ACCEPT_TIMEOUT_MS))
-      if (first.t === 'busy') throw new PeerBusyError(peerId)
-      if (first.t !== 'accept') throw new MalformedMessageError(`expected accept, got ${first.t}`)
+      const first = await client.accepted(withTimeout(whole, ACCEPT_TIMEOUT_MS))
       const parts = new PartAssembler(task.kind, task.inputs.length)
       let received = 0
       for (;;) {
