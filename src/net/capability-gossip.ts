@@ -4,6 +4,7 @@ import { decodeAnnouncement, encodeAnnouncement, isStale, servesSomething, type 
 import { HyperspaceError } from '../core/errors.ts'
 import { topicFor } from '../core/wire/topics.ts'
 import type { Scheduler } from '../core/scheduler.ts'
+import { TopicSubscription } from './topic-subscription.ts'
 import type { HyperspaceServices } from './services.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
@@ -52,7 +53,7 @@ export function validateAnnouncement (msg: Message, now: number): { result: Topi
  * announcement, at most REGISTRY_MAX of them.
  */
 export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> {
-  private readonly topic: string
+  private readonly subscription: TopicSubscription
   /** By peer id, in the order the announcements arrived: the oldest first. */
   private readonly registry = new Map<string, PeerAnnouncement>()
   private stopTimer?: () => void
@@ -71,19 +72,16 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     private readonly current: () => CapabilityAnnouncement
   ) {
     super()
-    this.topic = topicFor(networkId, 'capabilities')
-  }
-
-  async start (): Promise<void> {
-    const pubsub = this.libp2p.services.pubsub
-    pubsub.topicValidators.set(this.topic, (peer, msg) => {
+    this.subscription = new TopicSubscription(libp2p, topicFor(networkId, 'capabilities'), (peer, msg) => {
       const { result, error } = validateAnnouncement(msg, this.scheduler.now())
       if (result === TopicValidatorResult.Reject) this.safeDispatchEvent('invalid', { detail: { peerId: peer, error } })
       return result
-    })
-    pubsub.addEventListener('message', this.onMessage)
-    pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
-    pubsub.subscribe(this.topic)
+    }, this.onMessage)
+  }
+
+  async start (): Promise<void> {
+    this.libp2p.services.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    this.subscription.start()
     // New addresses (a relay reservation) are worth telling at once: peers dial on them.
     this.libp2p.addEventListener('self:peer:update', this.onAddresses)
     this.libp2p.addEventListener('transport:listening', this.onAddresses)
@@ -91,21 +89,18 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   }
 
   async stop (): Promise<void> {
-    const pubsub = this.libp2p.services.pubsub
     this.stopTimer?.()
     this.cancelPending?.()
     this.libp2p.removeEventListener('self:peer:update', this.onAddresses)
     this.libp2p.removeEventListener('transport:listening', this.onAddresses)
-    pubsub.removeEventListener('message', this.onMessage)
-    pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
-    pubsub.topicValidators.delete(this.topic)
-    pubsub.unsubscribe(this.topic)
+    this.libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
+    this.subscription.stop()
   }
 
   async announce (): Promise<void> {
     const announcement = this.current()
     this.announcedAddrs = announcement.addrs.join(' ')
-    const { recipients } = await this.libp2p.services.pubsub.publish(this.topic, encodeAnnouncement(announcement))
+    const { recipients } = await this.libp2p.services.pubsub.publish(this.subscription.topic, encodeAnnouncement(announcement))
     this.unheard = recipients.length === 0
   }
 
@@ -165,9 +160,8 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     if (evicted !== undefined) this.registry.delete(evicted.peerId)
   }
 
-  private readonly onMessage = (evt: CustomEvent<Message>): void => {
-    const msg = evt.detail
-    if (msg.topic !== this.topic || msg.type !== 'signed') return
+  private readonly onMessage = (msg: Message): void => {
+    if (msg.type !== 'signed') return
     // The validator already accepted it, so this decode cannot fail.
     const entry = { peerId: msg.from.toString(), announcement: decodeAnnouncement(msg.data), receivedAt: this.scheduler.now() }
     this.registry.delete(entry.peerId)
@@ -179,7 +173,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
 
   /** A node that just joined the topic learns what we offer now, not at the next interval. */
   private readonly onSubscriptionChange = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    if (!evt.detail.subscriptions.some(s => s.subscribe && s.topic === this.topic)) return
+    if (!evt.detail.subscriptions.some(s => s.subscribe && s.topic === this.subscription.topic)) return
     // The first peer on the topic (the relay, just connected) gets the addresses nobody has heard as
     // soon as new addresses would: the other pages dial on them.
     this.announceIn(this.unheard ? ADDRESS_SETTLE_MS : ANNOUNCE_DEBOUNCE_MS)

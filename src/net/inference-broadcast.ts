@@ -9,6 +9,7 @@ import { topicFor } from '../core/wire/topics.ts'
 import type { ServingState } from '../core/wire/announcement.ts'
 import type { Provider } from '../core/jobs/routing.ts'
 import type { Scheduler } from '../core/scheduler.ts'
+import { TopicSubscription } from './topic-subscription.ts'
 import type { HyperspaceServices } from './services.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
@@ -29,7 +30,7 @@ export const OFFERS_PER_SERVER = { perMinute: 60, burst: 10 } as const
  * answers such asks for the models this node serves while it has room.
  */
 export class InferenceBroadcast extends TypedEventEmitter<{ invalid: CustomEvent<{ peerId: PeerId, error: HyperspaceError }> }> {
-  private readonly topic: string
+  private readonly subscription: TopicSubscription
   private readonly decoded = new WeakMap<Message, BroadcastMessage>()
   private readonly asks = new Map<string, (offer: Provider, model: string) => void>()
   private readonly wants = new PeerRateLimit(WANTS_PER_PEER.perMinute, WANTS_PER_PEER.burst)
@@ -43,21 +44,15 @@ export class InferenceBroadcast extends TypedEventEmitter<{ invalid: CustomEvent
     private readonly serving: () => (ServingState & { room: boolean }) | undefined
   ) {
     super()
-    this.topic = topicFor(networkId, 'inference')
+    this.subscription = new TopicSubscription(libp2p, topicFor(networkId, 'inference'), (peer, msg) => this.validate(peer, msg), this.onMessage)
   }
 
   async start (): Promise<void> {
-    const pubsub = this.libp2p.services.pubsub
-    pubsub.topicValidators.set(this.topic, (peer, msg) => this.validate(peer, msg))
-    pubsub.addEventListener('message', this.onMessage)
-    pubsub.subscribe(this.topic)
+    this.subscription.start()
   }
 
   async stop (): Promise<void> {
-    const pubsub = this.libp2p.services.pubsub
-    pubsub.removeEventListener('message', this.onMessage)
-    pubsub.topicValidators.delete(this.topic)
-    pubsub.unsubscribe(this.topic)
+    this.subscription.stop()
     this.asks.clear()
   }
 
@@ -65,7 +60,7 @@ export class InferenceBroadcast extends TypedEventEmitter<{ invalid: CustomEvent
   async ask (model: string, exclude: ReadonlySet<string>, signal?: AbortSignal): Promise<Provider[]> {
     const pubsub = this.libp2p.services.pubsub
     signal?.throwIfAborted()
-    if (pubsub.getSubscribers(this.topic).length === 0) return []
+    if (pubsub.getSubscribers(this.subscription.topic).length === 0) return []
     const id = crypto.getRandomValues(new Uint8Array(16))
     const key = toHex(id)
     const offers: Provider[] = []
@@ -82,7 +77,7 @@ export class InferenceBroadcast extends TypedEventEmitter<{ invalid: CustomEvent
             resolve(offers)
           })
         })
-        pubsub.publish(this.topic, encodeBroadcast({ t: 'want', id, model, ts: this.scheduler.now() })).catch(reject)
+        pubsub.publish(this.subscription.topic, encodeBroadcast({ t: 'want', id, model, ts: this.scheduler.now() })).catch(reject)
       })
     } finally {
       this.asks.delete(key)
@@ -103,10 +98,9 @@ export class InferenceBroadcast extends TypedEventEmitter<{ invalid: CustomEvent
     }
   }
 
-  private readonly onMessage = (evt: CustomEvent<Message>): void => {
-    const msg = evt.detail
+  private readonly onMessage = (msg: Message): void => {
     const message = this.decoded.get(msg)
-    if (msg.topic !== this.topic || msg.type !== 'signed' || message === undefined) return
+    if (msg.type !== 'signed' || message === undefined) return
     const from = msg.from.toString()
     if (message.t === 'offer') {
       this.asks.get(toHex(message.id))?.({ peerId: from, source: 'broadcast', latencyMs: null, queue: message.queue, slots: message.slots, connected: false }, message.model)
@@ -117,7 +111,7 @@ export class InferenceBroadcast extends TypedEventEmitter<{ invalid: CustomEvent
     const now = this.scheduler.now()
     if (!this.wants.take(from, now) || !this.offers.take(now)) return
     const offer = encodeBroadcast({ t: 'offer', id: message.id, model: message.model, queue: serving.queue, slots: serving.slots, ts: now })
-    this.libp2p.services.pubsub.publish(this.topic, offer).catch(err => { console.warn('hyperspace: inference offer failed', err) })
+    this.libp2p.services.pubsub.publish(this.subscription.topic, offer).catch(err => { console.warn('hyperspace: inference offer failed', err) })
   }
 }
 

@@ -4,6 +4,7 @@ import { BadSignatureError, HyperspaceError, MalformedMessageError, OversizeMess
 import { checkFreshness, decodeSignedReceipt, encodeSignedReceipt, ReplayGuard, type SignedReceipt } from '../core/receipts/receipt.ts'
 import { topicFor } from '../core/wire/topics.ts'
 import type { PulseVerifier } from '../core/crypto/signing.ts'
+import { TopicSubscription } from './topic-subscription.ts'
 import type { HyperspaceServices } from './services.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
@@ -35,35 +36,29 @@ export interface ReceiptGossipOptions {
  * Nothing it checks depends on the validator's committee, so a receipt is valid in all of them.
  */
 export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
-  private readonly topic: string
+  private readonly subscription: TopicSubscription
   private readonly replay = new ReplayGuard()
   private readonly accepted = new WeakMap<Message, SignedReceipt>()
 
   constructor (private readonly libp2p: Libp2p<HyperspaceServices>, private readonly options: ReceiptGossipOptions) {
     super()
-    this.topic = topicFor(options.networkId, 'receipts')
+    this.subscription = new TopicSubscription(libp2p, topicFor(options.networkId, 'receipts'), async (peer, msg) => await this.validate(peer, msg), this.onMessage)
   }
 
   async start (): Promise<void> {
-    const pubsub = this.libp2p.services.pubsub
-    pubsub.topicValidators.set(this.topic, async (peer, msg) => await this.validate(peer, msg))
-    pubsub.addEventListener('message', this.onMessage)
-    pubsub.subscribe(this.topic)
+    this.subscription.start()
   }
 
   async stop (): Promise<void> {
-    const pubsub = this.libp2p.services.pubsub
-    pubsub.removeEventListener('message', this.onMessage)
-    pubsub.topicValidators.delete(this.topic)
-    pubsub.unsubscribe(this.topic)
+    this.subscription.stop()
   }
 
   /** Publishes a receipt this node took part in; both parties publish, and gossip drops the second copy. */
   async publish (receipt: SignedReceipt): Promise<void> {
     this.replay.admit(receipt.body, this.options.currentRound())
     const pubsub = this.libp2p.services.pubsub
-    if (pubsub.getSubscribers(this.topic).length === 0) return
-    await pubsub.publish(this.topic, encodeSignedReceipt(receipt))
+    if (pubsub.getSubscribers(this.subscription.topic).length === 0) return
+    await pubsub.publish(this.subscription.topic, encodeSignedReceipt(receipt))
   }
 
   async validate (peer: PeerId, msg: Message): Promise<TopicValidatorResult> {
@@ -83,8 +78,8 @@ export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
     }
   }
 
-  private readonly onMessage = (evt: CustomEvent<Message>): void => {
-    const receipt = this.accepted.get(evt.detail)
-    if (evt.detail.topic === this.topic && receipt !== undefined) this.safeDispatchEvent('receipt', { detail: receipt })
+  private readonly onMessage = (msg: Message): void => {
+    const receipt = this.accepted.get(msg)
+    if (receipt !== undefined) this.safeDispatchEvent('receipt', { detail: receipt })
   }
 }
