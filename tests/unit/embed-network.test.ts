@@ -27,7 +27,7 @@ import { EmbedService, type LocalEmbedding } from '../../src/net/embed-service.t
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import { rejectionOf, until } from './waiting.ts'
-import { connect, memoryLibp2p } from './memory-libp2p.ts'
+import { memoryLibp2p, startAround, stopNodes } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real EmbedService.
@@ -93,15 +93,11 @@ let c: TestNode // another client
 
 beforeAll(async () => {
   [a, b, c] = await Promise.all([makeNode('a'), makeNode('b'), makeNode('c')])
-  for (const x of [b, c]) {
-    await connect(x.libp2p, a.libp2p)
-  }
-  for (const node of [a, b, c]) await node.service.start()
+  await startAround(a, [b, c])
 }, 20_000)
 
 afterAll(async () => {
-  for (const node of [a, b, c]) await node.service.stop()
-  await Promise.all([a, b, c].map(async node => { await node.libp2p.stop() }))
+  await stopNodes([a, b, c])
 })
 
 beforeEach(async () => {

@@ -4,6 +4,7 @@ import { memory } from '@libp2p/memory'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p, type ServiceFactoryMap } from 'libp2p'
+import type { Startable } from '../../src/core/lifecycle.ts'
 import type { PrivateKey, ServiceMap } from '@libp2p/interface'
 
 /**
@@ -26,4 +27,22 @@ export async function connect (from: Libp2p, to: Libp2p): Promise<void> {
   const addr = to.getMultiaddrs()[0]
   if (addr === undefined) throw new Error('no listen address')
   await from.dial(addr)
+}
+
+/** A network test's node: its libp2p and the protocol service under test. */
+export interface ServiceNode {
+  libp2p: Libp2p
+  service: Startable
+}
+
+/** Connects each client to the server, then starts every node's service: the server's first. */
+export async function startAround (server: ServiceNode, clients: ServiceNode[]): Promise<void> {
+  for (const client of clients) await connect(client.libp2p, server.libp2p)
+  for (const node of [server, ...clients]) await node.service.start()
+}
+
+/** Stops the nodes' services, then the nodes. */
+export async function stopNodes (nodes: ServiceNode[]): Promise<void> {
+  for (const node of nodes) await node.service.stop()
+  await Promise.all(nodes.map(async node => { await node.libp2p.stop() }))
 }

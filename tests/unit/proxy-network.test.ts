@@ -13,7 +13,7 @@ import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { FetchProxyFetcher } from '../../src/node/proxy-fetcher.ts'
 import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import { rejectionOf, until } from './waiting.ts'
-import { connect, memoryLibp2p } from './memory-libp2p.ts'
+import { memoryLibp2p, startAround, stopNodes } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real ProxyService
@@ -76,13 +76,11 @@ beforeAll(async () => {
   const address = server.address()
   origin = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
   ;[a, b] = await Promise.all([makeNode('a'), makeNode('b')])
-  await connect(b.libp2p, a.libp2p)
-  for (const node of [a, b]) await node.service.start()
+  await startAround(a, [b])
 }, 20_000)
 
 afterAll(async () => {
-  for (const node of [a, b]) await node.service.stop()
-  await Promise.all([a, b].map(async node => { await node.libp2p.stop() }))
+  await stopNodes([a, b])
   server.closeAllConnections()
   await new Promise<void>(done => server.close(() => { done() }))
 })

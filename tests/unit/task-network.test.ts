@@ -12,7 +12,7 @@ import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { TaskService, type OrchestratedTask, type PartSink } from '../../src/net/task-service.ts'
 import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import { rejectionOf } from './waiting.ts'
-import { connect, memoryLibp2p } from './memory-libp2p.ts'
+import { memoryLibp2p, startAround, stopNodes } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real TaskService:
@@ -79,13 +79,11 @@ let b: TestNode // hands it a batch
 
 beforeAll(async () => {
   [a, b] = await Promise.all([makeNode('a'), makeNode('b')])
-  await connect(b.libp2p, a.libp2p)
-  for (const node of [a, b]) await node.service.start()
+  await startAround(a, [b])
 }, 20_000)
 
 afterAll(async () => {
-  for (const node of [a, b]) await node.service.stop()
-  await Promise.all([a, b].map(async node => { await node.libp2p.stop() }))
+  await stopNodes([a, b])
 })
 
 beforeEach(() => {
