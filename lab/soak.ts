@@ -20,7 +20,8 @@ import type { ProfileName } from '../src/core/capabilities.ts'
  * each page's points are the formula's over its rounds, that no page's heap grew past the bound and
  * that no page reloaded. Writes bench/results/soak.json; exits 1 when a check fails.
  */
-const USAGE = `npm run soak -- [--minutes 60] [--fault-every 3] [--faults a,b] [--cut-seconds 60] [--job-gap-seconds 4] [--heap-growth-mb 48] [--no-delay] [--out bench/results/soak.json]
+const USAGE = `npm run soak -- [--minutes 60] [--fault-every 3] [--faults a,b] [--cut-seconds 60] [--job-gap-seconds 4] [--round 6] [--heap-growth-mb 48] [--no-delay] [--out bench/results/soak.json]
+  --round: the pages' round length in seconds (network dev-t<round>)
   faults rotate in the order given (default ${['relay-restart', 'uplink-cut', 'tab-frozen', 'nat-rebinding', 'tab-hidden'].join(',')}), each on the next page in turn`
 
 const { values } = parseArgs({
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     faults: { type: 'string', default: 'relay-restart,uplink-cut,tab-frozen,nat-rebinding,tab-hidden' },
     'cut-seconds': { type: 'string', default: '60' },
     'job-gap-seconds': { type: 'string', default: '4' },
+    round: { type: 'string', default: new URLSearchParams(ROUND_QUERY).get('round') ?? '6' },
     'heap-growth-mb': { type: 'string', default: '48' },
     'no-delay': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results/soak.json' },
@@ -48,8 +50,9 @@ const faultEveryMs = Number(values['fault-every']) * 60_000
 const faults = values.faults.split(',') as FaultName[]
 for (const fault of faults) if (!FAULT_NAMES.includes(fault)) throw new RangeError(`unknown fault ${fault}\n${USAGE}`)
 const heapBoundBytes = Number(values['heap-growth-mb']) * 1024 * 1024
-const roundMs = Number(new URLSearchParams(ROUND_QUERY).get('round')) * 1000
-if (![minutes, faultEveryMs, heapBoundBytes].every(n => Number.isFinite(n) && n > 0)) throw new RangeError(`bad number\n${USAGE}`)
+const roundSeconds = Number(values.round)
+const roundMs = roundSeconds * 1000
+if (![minutes, faultEveryMs, heapBoundBytes].every(n => Number.isFinite(n) && n > 0) || !Number.isInteger(roundSeconds) || roundSeconds < 1) throw new RangeError(`bad number\n${USAGE}`)
 
 const HOME_KINDS: NatKind[] = ['cone', 'cone', 'restricted', 'restricted', 'symmetric', 'symmetric']
 /**
@@ -85,7 +88,7 @@ async function openPages (lab: LabEnv, cleanup: LabCleanup): Promise<SoakPage[]>
     const home = lab.home(spec.home)
     const browser = await launchInHome(home, lab.origin)
     cleanup.push(browser.close)
-    const node = await openApp(browser, `${lab.origin}/${ROUND_QUERY}&profile=${spec.profile}`)
+    const node = await openApp(browser, `${lab.origin}/?round=${roundSeconds}&profile=${spec.profile}`)
     pages.push({ name: spec.home, home, browser, node, profile: spec.profile })
   }
   for (const page of pages.filter(p => p.profile === 'full')) {
@@ -139,6 +142,24 @@ async function runFaults (lab: LabEnv, pages: SoakPage[], endAt: number, results
   }
 }
 
+/**
+ * Every minute until `endAt`, each page's rounds of that minute and how many were verified: when the
+ * pulse stalls, and on which pages, shows in the log as it happens rather than only in the totals.
+ */
+async function logProgress (pages: SoakPage[], endAt: number): Promise<void> {
+  const startedAt = Date.now()
+  while (Date.now() + 60_000 <= endAt) {
+    await sleep(60_000)
+    const since = Date.now() - 60_000
+    const counts = await Promise.all(pages.map(async page => {
+      const rounds = await page.node.page.evaluate(n => window.hyperspace?.pulse.history(n) ?? [], Math.ceil(60_000 / roundMs) + 1)
+      const minute = rounds.filter(r => r.round * roundMs >= since)
+      return `${page.name} ${minute.filter(r => r.verified).length}/${minute.length}`
+    }))
+    console.error(`progress +${Math.round((Date.now() - startedAt) / 1000)} s, verified/rounds in the last minute: ${counts.join(', ')}`)
+  }
+}
+
 interface PageFigures {
   name: string
   nat: NatKind
@@ -165,8 +186,10 @@ try {
   console.error(`soak: ${pages.length} pages up in ${Math.round((Date.now() - startedAt) / 1000)} s, running ${minutes} min`)
   const endAt = Date.now() + minutes * 60_000
   const jobLoop = runJobs(pages, () => Date.now() < endAt, Number(values['job-gap-seconds']) * 1000, jobs)
+  const progress = logProgress(pages, endAt)
   await runFaults(lab, pages, endAt, faultResults)
   await jobLoop
+  await progress
   receipts = await checkReceipts(pages, jobs)
   for (const [i, page] of pages.entries()) {
     const watch = watches[i] as PageWatch

@@ -7,7 +7,7 @@ import { decodeMessage } from '../../src/core/wire/cbor.ts'
 import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import { ReferenceProver, type Prover } from '../../src/core/pulse/reference-prover.ts'
 import { challengeProofs } from '../../src/core/pulse/seed.ts'
-import { ValidatorHistory } from '../../src/core/pulse/validators.ts'
+import { ValidatorHistory, type HistorySnapshot } from '../../src/core/pulse/validators.ts'
 import { PulseLedger } from '../../src/core/pulse/ledger.ts'
 import { proverFor } from '../../sim/provers.ts'
 import { Rng } from '../../sim/rng.ts'
@@ -55,6 +55,8 @@ export interface NodeSpec {
   /** How it spot-checks others' capabilities when drawn (it checks nobody without one). */
   prober?: CapabilityProber
   spotChecks?: Partial<SpotCheckOptions>
+  /** Verified rounds it has already seen of named nodes (created in the same call): its own view of who is nearly aged. */
+  seen?: Record<string, number>
 }
 
 /**
@@ -98,7 +100,8 @@ export class PulseBus {
       if (spec.kind === 'anchor') this.anchors.push(peer)
       if (spec.aged === true) this.aged.add(peer)
     })
-    return specs.map((spec, i) => this.start(spec, signers[i] as PulseSigner))
+    const idOf = (name: string): string => (signers[specs.findIndex(spec => spec.name === name)] as PulseSigner).peerId
+    return specs.map((spec, i) => this.start(spec, signers[i] as PulseSigner, Object.entries(spec.seen ?? {}).map(([name, verifiedRounds]) => ({ peer: idOf(name), verifiedRounds, lastRound: 0 }))))
   }
 
   node (name: string): BusNode {
@@ -169,7 +172,7 @@ export class PulseBus {
     await this.time.runUntil(at)
   }
 
-  private start (spec: NodeSpec, signer: PulseSigner): BusNode {
+  private start (spec: NodeSpec, signer: PulseSigner, seen: HistorySnapshot[]): BusNode {
     const book = new PulseLedger(NET, signer.peerId, ROUND_MS)
     const prover: Prover | undefined = spec.kind === 'anchor' ? undefined : spec.kind === 'honest' ? new ReferenceProver() : proverFor(spec.kind, this.rng.fork(spec.name))
     const node: BusNode = { name: spec.name, signer, book, attestations: [], identityConflicts: [], engine: undefined as unknown as PulseEngine }
@@ -188,7 +191,7 @@ export class PulseBus {
       ...(spec.spotChecks !== undefined ? { spotChecks: spec.spotChecks } : {}),
       n: N,
       k: K,
-      history: new ValidatorHistory(this.anchors, [], peer => this.aged.has(peer)),
+      history: new ValidatorHistory(this.anchors, seen, peer => this.aged.has(peer)),
       transport: {
         publish: async (_topic, data) => { this.deliver(signer.peerId, data) },
         join: () => {},

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { AGE_ROUNDS, MAX_HISTORIES, QUORUM, quorumOutcome, ValidatorHistory, type Vote } from '../../src/core/pulse/validators.ts'
+import { AGE_ROUNDS, AGE_SLACK, MAX_HISTORIES, QUORUM, quorumOutcome, ValidatorHistory, type Vote } from '../../src/core/pulse/validators.ts'
 import { PulseStore } from '../../src/storage/pulse-store.ts'
 import { closeAll, fakePeerId, openDb } from './helpers.ts'
 
@@ -20,6 +20,19 @@ describe('ValidatorHistory', () => {
     expect(history.isAged('p')).toBe(false)
     history.noteVerified('p', AGE_ROUNDS)
     expect(history.isAged('p')).toBe(true)
+  })
+
+  it('counts a peer nearly aged AGE_SLACK rounds before it ages, and firmly aged AGE_SLACK rounds after', () => {
+    const history = new ValidatorHistory()
+    const states = (): boolean[] => [history.mayBeAged('p'), history.isAged('p'), history.isFirmlyAged('p')]
+    history.restore([{ peer: 'p', verifiedRounds: AGE_ROUNDS - AGE_SLACK - 1, lastRound: 0 }])
+    expect(states()).toEqual([false, false, false])
+    history.noteVerified('p', 1)
+    expect(states()).toEqual([true, false, false])
+    history.restore([{ peer: 'p', verifiedRounds: AGE_ROUNDS, lastRound: 1 }])
+    expect(states()).toEqual([true, true, false])
+    history.restore([{ peer: 'p', verifiedRounds: AGE_ROUNDS + AGE_SLACK, lastRound: 1 }])
+    expect(states()).toEqual([true, true, true])
   })
 
   it('keeps at most MAX_HISTORIES peers, forgetting the shortest history first', () => {

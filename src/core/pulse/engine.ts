@@ -8,7 +8,7 @@ import { ACT_AT, LEADER_BACKUPS, OMIT_SLACK_MS, PULSE_K, PULSE_N } from './param
 import { multiproofOf } from './merkle.ts'
 import { inlineRecomputer } from './recompute.ts'
 import { RoundState } from './round-state.ts'
-import { deliverReveal, judgesRound, type RevealPorts } from './reveal-delivery.ts'
+import { deliverReveal, verdictResults, type RevealPorts } from './reveal-delivery.ts'
 import { SeedWatch } from './seed-watch.ts'
 import { challengeProofs, roundSeed } from './seed.ts'
 import { SpotChecks } from './spot-checks.ts'
@@ -284,8 +284,8 @@ export class PulseEngine {
     const state = this.states.get(round)
     // A committer checks its own rows as validators do, so that a strike its work disproves is not counted.
     if (state !== undefined && state.commits.has(this.self)) await state.checkWork(this.self, this.options.recompute ?? inlineRecomputer)
-    if (state === undefined || !judgesRound(state, this.self, this.options.validating(), this.options.prover === undefined)) return
-    const results = await state.judgeAll(this.self, this.options.recompute ?? inlineRecomputer)
+    if (state === undefined) return
+    const results = await verdictResults(state, this.self, this.options.validating(), this.options.prover === undefined, this.options.recompute ?? inlineRecomputer)
     if (results.length === 0) return
     const signed = await signPulse({ t: 'verdict', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, results }, this.options.signer)
     state.addVerdict(signed)

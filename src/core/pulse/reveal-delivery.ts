@@ -1,5 +1,7 @@
 import { REVEAL_SEND_SHARE } from './params.ts'
-import { hasDraw, revealRecipients, revealVolunteers } from './reveal-recipients.ts'
+import { hasDraw, mayBeDrawn, revealRecipients, revealVolunteers } from './reveal-recipients.ts'
+import type { LeafRecomputer } from './recompute.ts'
+import type { VerdictResult } from '../wire/pulse.ts'
 import type { Scheduler } from '../scheduler.ts'
 import type { PulseTransport } from './ports.ts'
 import type { RoundState } from './round-state.ts'
@@ -52,4 +54,17 @@ export function judgesRound (state: RoundState, self: string, validating: boolea
   if (!validating) return false
   const round = state.revealRound()
   return round === undefined || validatorOnly || !hasDraw(round) || revealVolunteers(round).includes(self)
+}
+
+/**
+ * The results of the verdict a node publishes for the round; none when it does not judge it. A node
+ * that judges only because another view may draw it (mayBeDrawn) leaves out the committers whose
+ * reveal did not reach it: committers that do not count it aged do not send it theirs, so a missing
+ * reveal proves nothing there.
+ */
+export async function verdictResults (state: RoundState, self: string, validating: boolean, validatorOnly: boolean, recompute: LeafRecomputer): Promise<VerdictResult[]> {
+  if (judgesRound(state, self, validating, validatorOnly)) return await state.judgeAll(self, recompute)
+  const round = state.revealRound()
+  if (round === undefined || !mayBeDrawn(round, self)) return []
+  return (await state.judgeAll(self, recompute)).filter(result => result.reason !== 'no-reveal')
 }

@@ -50,6 +50,19 @@ export function hasDraw (round: RevealRound): boolean {
   return agedOf(round).length > 0
 }
 
+/**
+ * Whether another node's view may draw `self` where its own does not (validators.ts, AGE_SLACK): it
+ * may be counted aged elsewhere, and it is among the first DRAWN_VALIDATORS + REVEAL_MARGIN of the
+ * committers that may be, in the draw's order. Without it, a node that others already count aged and
+ * that does not count itself aged yet never judges, and rounds that draw it cannot reach quorum.
+ */
+export function mayBeDrawn (round: RevealRound, self: string): boolean {
+  const { history } = round
+  if (!history.mayBeAged(self) || history.isAnchor(self)) return false
+  const candidates = round.listed.filter(peer => history.mayBeAged(peer) && !history.isAnchor(peer))
+  return byDraw(round.seed, candidates).slice(0, DRAWN_VALIDATORS + REVEAL_MARGIN).includes(self)
+}
+
 /** Where `self` sends its reveal; undefined when it knows of no draw and publishes on the topic. */
 export function revealRecipients (round: RevealRound, self: string): string[] | undefined {
   const { history } = round

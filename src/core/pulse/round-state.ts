@@ -109,7 +109,7 @@ export class RoundState {
     return 'accepted'
   }
 
-  /** The leader among the commits seen so far: the lowest SHA-256(seed | peer id) among aged committers, or among all when none is aged. */
+  /** The leader among the commits seen so far: the lowest SHA-256(seed | peer id) among (nearly) aged committers, or among all when none is. */
   leader (): string | undefined {
     return this.decide().leader
   }
@@ -151,11 +151,13 @@ export class RoundState {
     const listed = new Map(challenge.commits)
     if (!this.commits.has(challenge.peer) && !this.vouchedByAnchor(challenge)) return 'leader-unknown'
     if (!listed.has(challenge.peer)) return 'leader-not-listed'
-    if (!this.history.isAged(challenge.peer) && [...this.commits.keys()].some(peer => this.history.isAged(peer))) return 'leader-not-aged'
+    // Views of who is aged differ by a few rounds between honest nodes (validators.ts, AGE_SLACK): a
+    // leader another node may count aged is not refused, nor an omitted commit it may not count aged.
+    if (!this.history.mayBeAged(challenge.peer) && [...this.commits.keys()].some(peer => this.history.isFirmlyAged(peer))) return 'leader-not-aged'
     for (const [peer, signed] of this.commits) {
       const root = listed.get(peer)
       if (root === undefined) {
-        if ((this.arrivals.get(peer) ?? Infinity) < this.omitCutoff && this.history.isAged(peer)) return 'omission'
+        if ((this.arrivals.get(peer) ?? Infinity) < this.omitCutoff && this.history.isFirmlyAged(peer)) return 'omission'
       } else if (!equalBytes(root, signed.message.root)) {
         return 'false-root'
       }
@@ -209,7 +211,9 @@ export class RoundState {
 
   /** The committers ordered as leaders: the first leads, the next ones stand in for it in turn. */
   leaderRanking (): string[] {
-    const aged = [...this.commits.keys()].filter(peer => this.history.isAged(peer))
+    // Those another node may count aged (AGE_SLACK): a node that others count aged before it counts
+    // itself must still take its turn, or nobody the others rank first leads.
+    const aged = [...this.commits.keys()].filter(peer => this.history.mayBeAged(peer))
     const eligible = aged.length > 0 ? aged : [...this.commits.keys()]
     return eligible.sort((a, b) => compareBytes(this.scoreOf(a), this.scoreOf(b)))
   }

@@ -16,6 +16,14 @@ import type { CapabilityName } from '../capabilities.ts'
 
 /** Rounds a peer must have been seen verified before its verdicts count or it may lead. */
 export const AGE_ROUNDS = 40
+/**
+ * Verified rounds by which two honest nodes' counts of one peer may differ: each counts the rounds it
+ * saw verified, and a cut, a restart or a verdict that came late makes them drift apart. Rules that
+ * refuse another node's decision for its view of who is aged (a challenge's leader, an omitted commit)
+ * and the choice of who judges leave this much room, so that nodes that disagree by less still follow
+ * one chain (tests/unit/pulse-aging.test.ts).
+ */
+export const AGE_SLACK = 8
 /** Aged committers drawn to validate each round. */
 export const DRAWN_VALIDATORS = 5
 /** Agreeing passes that verify a round, where the round has that many voters. */
@@ -55,6 +63,16 @@ export class ValidatorHistory {
   /** Aged: verified in at least AGE_ROUNDS rounds this node saw. */
   isAged (peer: string): boolean {
     return (this.histories.get(peer)?.verifiedRounds ?? 0) >= AGE_ROUNDS || this.preAged(peer)
+  }
+
+  /** Another honest node may already count it aged: it is within AGE_SLACK rounds of aged here. */
+  mayBeAged (peer: string): boolean {
+    return (this.histories.get(peer)?.verifiedRounds ?? 0) >= AGE_ROUNDS - AGE_SLACK || this.preAged(peer)
+  }
+
+  /** Every honest node that watched it as long as this one counts it aged: AGE_SLACK rounds past aged here. */
+  isFirmlyAged (peer: string): boolean {
+    return (this.histories.get(peer)?.verifiedRounds ?? 0) >= AGE_ROUNDS + AGE_SLACK || this.preAged(peer)
   }
 
   verifiedRounds (peer: string): number {
