@@ -1,4 +1,5 @@
-import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
+import { JobClientStream, JobServerStream } from './job-stream.ts'
+import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
 import { JobService } from './job-service.ts'
 import { BlockSession, storageReceiptBody, type FetchedBlock } from './block-session.ts'
 import type { JobStreamOpener } from './job-streams.ts'
@@ -8,10 +9,8 @@ import { errorFrame } from '../core/wire/frame.ts'
 import { verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
 import { PeerLacksBlockError, RemoteBlockError } from '../core/blocks/errors.ts'
 import {
-  BLOCKS_CLIENT_FRAME_MAX_BYTES, BLOCKS_JOB_ID_BYTES, BLOCKS_NONCE_BYTES, BLOCKS_PIPELINED_PROTOCOL, BLOCKS_PROTOCOL, BLOCKS_REQUESTS_PER_STREAM,
-  BLOCKS_SERVER_FRAME_MAX_BYTES,
-  decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame,
-  type BlocksClientFrame, type BlocksServerFrame
+  BLOCKS_JOB_FRAMES, BLOCKS_JOB_ID_BYTES, BLOCKS_NONCE_BYTES, BLOCKS_PIPELINED_PROTOCOL, BLOCKS_PROTOCOL,
+  BLOCKS_REQUESTS_PER_STREAM, type BlocksClientFrame, type BlocksServerFrame
 } from '../core/wire/blocks.ts'
 import { JobDeadlineError, MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
 import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
@@ -51,13 +50,7 @@ const BUSY_RETRY_MS = 1_000
 
 type BlocksServerStream = JobServerStream<BlocksClientFrame, BlocksServerFrame>
 
-const CLIENT_CODEC: JobClientCodec<BlocksClientFrame, BlocksServerFrame> = {
-  protocol: BLOCKS_PROTOCOL,
-  maxBytes: BLOCKS_SERVER_FRAME_MAX_BYTES,
-  encode: encodeBlocksClientFrame,
-  decode: decodeBlocksServerFrame,
-  remoteError: (peerId, code, message) => new RemoteBlockError(peerId, code, message)
-}
+const CLIENT_CODEC = jobClientCodec(BLOCKS_JOB_FRAMES, (peerId, code, message) => new RemoteBlockError(peerId, code, message))
 
 /**
  * `/hyperspace/blocks/1.0.0` on both sides: serves this node's blocks to peers (admission, per-peer
@@ -130,9 +123,7 @@ export class BlockService extends JobService {
   }
 
   private serverStream (stream: Stream, client: string): BlocksServerStream {
-    return new JobServerStream<BlocksClientFrame, BlocksServerFrame>(stream, client, {
-      maxBytes: BLOCKS_CLIENT_FRAME_MAX_BYTES, encode: encodeBlocksServerFrame, decode: decodeBlocksClientFrame, writeTimeoutMs: this.options.writeTimeoutMs
-    })
+    return new JobServerStream(stream, client, jobServerCodec(BLOCKS_JOB_FRAMES, this.options.writeTimeoutMs))
   }
 
   /** `/hyperspace/blocks/1.0.0`: one want, its answer, the receipt, and the stream ends. */

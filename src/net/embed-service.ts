@@ -1,12 +1,11 @@
-import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
+import { JobClientStream, JobServerStream } from './job-stream.ts'
+import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
 import { JobService } from './job-service.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, MalformedMessageError } from '../core/errors.ts'
 import {
-  EMBED_JOB_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES, EMBED_NONCE_BYTES, EMBED_PROTOCOL, EMBED_RESULT_FRAME_MAX_BYTES, RemoteEmbeddingError,
-  decodeEmbedClientFrame, decodeEmbedServerFrame, decodeVectors, encodeEmbedClientFrame, encodeEmbedServerFrame, encodeVectors,
-  type EmbedClientFrame, type EmbedServerFrame
+  EMBED_JOB_FRAMES, EMBED_JOB_ID_BYTES, EMBED_NONCE_BYTES, EMBED_PROTOCOL, RemoteEmbeddingError, decodeVectors, encodeVectors
 } from '../core/wire/embed.ts'
 import { sha256Of } from '../core/crypto/bytes.ts'
 import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
@@ -50,13 +49,7 @@ const ACCEPT_TIMEOUT_MS = 15_000
 const RESULT_TIMEOUT_MS = 60_000
 const BUSY_RETRY_MS = 2_000
 
-const CLIENT_CODEC: JobClientCodec<EmbedClientFrame, EmbedServerFrame> = {
-  protocol: EMBED_PROTOCOL,
-  maxBytes: EMBED_RESULT_FRAME_MAX_BYTES,
-  encode: encodeEmbedClientFrame,
-  decode: decodeEmbedServerFrame,
-  remoteError: (peerId, code, message) => new RemoteEmbeddingError(peerId, code, message)
-}
+const CLIENT_CODEC = jobClientCodec(EMBED_JOB_FRAMES, (peerId, code, message) => new RemoteEmbeddingError(peerId, code, message))
 
 /**
  * `/hyperspace/embed/1.0.0` on both sides: serves this node's embedding model to peers (admission,
@@ -88,9 +81,7 @@ export class EmbedService extends JobService {
 
   protected async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
-    const server = new JobServerStream<EmbedClientFrame, EmbedServerFrame>(stream, client, {
-      maxBytes: EMBED_JOB_FRAME_MAX_BYTES, encode: encodeEmbedServerFrame, decode: decodeEmbedClientFrame, writeTimeoutMs: o.writeTimeoutMs
-    })
+    const server = new JobServerStream(stream, client, jobServerCodec(EMBED_JOB_FRAMES, o.writeTimeoutMs))
     const frame = await server.first('job', JOB_READ_TIMEOUT_MS)
     if (frame === undefined) return
     const { job, model, texts } = frame

@@ -1,12 +1,12 @@
-import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
+import { JobClientStream, JobServerStream } from './job-stream.ts'
+import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
 import { JobService } from './job-service.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, RemoteInferenceError, MalformedMessageError, StreamBudgetError } from '../core/errors.ts'
 import { sha256Of, utf8 } from '../core/crypto/bytes.ts'
 import {
-  FRAME_MAX_BYTES, INFERENCE_PROTOCOL, JOB_FRAME_MAX_BYTES, JOB_ID_BYTES, MAX_DELTA_CHARS, NONCE_BYTES,
-  decodeClientFrame, decodeServerFrame, encodeClientFrame, encodeServerFrame, type ClientFrame, type ServerFrame
+  INFERENCE_JOB_FRAMES, INFERENCE_PROTOCOL, JOB_ID_BYTES, MAX_DELTA_CHARS, NONCE_BYTES, type ServerFrame
 } from '../core/wire/inference.ts'
 import { completionTokenBound } from '../core/inference/token-bound.ts'
 import { answerBudget } from '../core/inference/answer-budget.ts'
@@ -57,13 +57,7 @@ const FRAME_GAP_TIMEOUT_MS = 30_000
 const DONE_ALLOWANCE_MS = 5_000
 const BUSY_RETRY_MS = 2_000
 
-const CLIENT_CODEC: JobClientCodec<ClientFrame, ServerFrame> = {
-  protocol: INFERENCE_PROTOCOL,
-  maxBytes: FRAME_MAX_BYTES,
-  encode: encodeClientFrame,
-  decode: decodeServerFrame,
-  remoteError: (peerId, code, message) => new RemoteInferenceError(peerId, code, message)
-}
+const CLIENT_CODEC = jobClientCodec(INFERENCE_JOB_FRAMES, (peerId, code, message) => new RemoteInferenceError(peerId, code, message))
 
 function randomBytes (n: number): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(n))
@@ -154,9 +148,7 @@ export class InferenceService extends JobService {
 
   protected async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
-    const server = new JobServerStream<ClientFrame, ServerFrame>(stream, client, {
-      maxBytes: JOB_FRAME_MAX_BYTES, encode: encodeServerFrame, decode: decodeClientFrame, writeTimeoutMs: o.writeTimeoutMs
-    })
+    const server = new JobServerStream(stream, client, jobServerCodec(INFERENCE_JOB_FRAMES, o.writeTimeoutMs))
     const frame = await server.first('job', JOB_READ_TIMEOUT_MS)
     if (frame === undefined) return
     const { job, req } = frame

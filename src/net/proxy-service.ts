@@ -1,4 +1,5 @@
-import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
+import { JobClientStream, JobServerStream } from './job-stream.ts'
+import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
 import { JobService } from './job-service.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import { resetAfter, withTimeout } from './stream-helpers.ts'
@@ -8,9 +9,7 @@ import { PROXY_FETCH_TIMEOUT_MS, type ProxyFetcher } from '../core/proxy/fetcher
 import { proxyErrorFromRemote } from '../core/proxy/remote-error.ts'
 import { checkProxyUrl, type ProxyMethod, type ProxyUrlPolicy } from '../core/proxy/url-policy.ts'
 import {
-  PROXY_JOB_ID_BYTES, PROXY_NONCE_BYTES, PROXY_PROTOCOL, PROXY_RESPONSE_FRAME_MAX_BYTES, PROXY_SMALL_FRAME_MAX_BYTES,
-  decodeProxyClientFrame, decodeProxyServerFrame, encodeProxyClientFrame, encodeProxyServerFrame,
-  type ProxyClientFrame, type ProxyHeaders, type ProxyServerFrame
+  PROXY_JOB_FRAMES, PROXY_JOB_ID_BYTES, PROXY_NONCE_BYTES, PROXY_PROTOCOL, type ProxyHeaders
 } from '../core/wire/proxy.ts'
 import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
@@ -95,13 +94,7 @@ export class ProxyService extends JobService {
    * peer answers with, PeerBusyError, or a decoding error for a broken frame.
    */
   async request (peerId: string, url: URL, method: ProxyMethod, maxBytes: number, signal?: AbortSignal): Promise<ProxiedResponse> {
-    const codec: JobClientCodec<ProxyClientFrame, ProxyServerFrame> = {
-      protocol: PROXY_PROTOCOL,
-      maxBytes: PROXY_RESPONSE_FRAME_MAX_BYTES,
-      encode: encodeProxyClientFrame,
-      decode: decodeProxyServerFrame,
-      remoteError: (peer, code, message) => proxyErrorFromRemote(peer, code, message, url, maxBytes)
-    }
+    const codec = jobClientCodec(PROXY_JOB_FRAMES, (peer, code, message) => proxyErrorFromRemote(peer, code, message, url, maxBytes))
     return await JobClientStream.run(this.streams, peerId, codec, withTimeout(signal, ACCEPT_TIMEOUT_MS), async client => {
       const job = crypto.getRandomValues(new Uint8Array(PROXY_JOB_ID_BYTES))
       await client.send({ t: 'fetch', job, url: url.href, method, max: maxBytes }, signal)
@@ -127,9 +120,7 @@ export class ProxyService extends JobService {
 
   protected async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
-    const server = new JobServerStream<ProxyClientFrame, ProxyServerFrame>(stream, client, {
-      maxBytes: PROXY_SMALL_FRAME_MAX_BYTES, encode: encodeProxyServerFrame, decode: decodeProxyClientFrame, writeTimeoutMs: o.writeTimeoutMs
-    })
+    const server = new JobServerStream(stream, client, jobServerCodec(PROXY_JOB_FRAMES, o.writeTimeoutMs))
     const frame = await server.first('fetch', FETCH_READ_TIMEOUT_MS)
     if (frame === undefined) return
     const { job, method, max } = frame

@@ -1,4 +1,5 @@
-import { JobClientStream, JobServerStream, type JobClientCodec } from './job-stream.ts'
+import { JobClientStream, JobServerStream } from './job-stream.ts'
+import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
 import { JobService } from './job-service.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import { resetAfter, withTimeout } from './stream-helpers.ts'
@@ -6,9 +7,8 @@ import { JobDeadlineError, MalformedMessageError, RemoteInferenceError, errorMes
 import { encodeVectors } from '../core/wire/embed.ts'
 import { OrchestrationOffError, TaskInputError } from '../core/tasks/errors.ts'
 import {
-  PartAssembler, TASK_FRAME_MAX_BYTES, TASK_JOB_ID_BYTES, TASK_NONCE_BYTES, TASK_PART_FRAME_MAX_BYTES, TASK_PROTOCOL,
-  decodeTaskClientFrame, decodeTaskServerFrame, encodeTaskClientFrame, encodeTaskServerFrame, taskOutputHash,
-  type ShardTuple, type TaskClientFrame, type TaskServerFrame
+  PartAssembler, TASK_JOB_FRAMES, TASK_JOB_ID_BYTES, TASK_NONCE_BYTES, TASK_PROTOCOL, taskOutputHash, type ShardTuple,
+  type TaskServerFrame
 } from '../core/wire/tasks.ts'
 import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
@@ -60,15 +60,9 @@ const HEARTBEAT_MS = 15_000
 export const TASK_DEADLINE_MS = 10 * 60_000
 const BUSY_RETRY_MS = 5_000
 
-const CLIENT_CODEC: JobClientCodec<TaskClientFrame, TaskServerFrame> = {
-  protocol: TASK_PROTOCOL,
-  maxBytes: TASK_PART_FRAME_MAX_BYTES,
-  encode: encodeTaskClientFrame,
-  decode: decodeTaskServerFrame,
-  remoteError: (peerId, code, message) => code === 'ERR_ORCHESTRATION_OFF'
-    ? new OrchestrationOffError(peerId)
-    : code === 'ERR_TASK_INPUT' ? new TaskInputError(message) : new RemoteInferenceError(peerId, code, message)
-}
+const CLIENT_CODEC = jobClientCodec(TASK_JOB_FRAMES, (peerId, code, message) => code === 'ERR_ORCHESTRATION_OFF'
+  ? new OrchestrationOffError(peerId)
+  : code === 'ERR_TASK_INPUT' ? new TaskInputError(message) : new RemoteInferenceError(peerId, code, message))
 
 /**
  * `/hyperspace/task/1.0.0` on both sides: hands a whole batch to a peer that orchestrates it, and
@@ -121,9 +115,7 @@ export class TaskService extends JobService {
 
   protected async serve (stream: Stream, client: string): Promise<void> {
     const o = this.o
-    const server = new JobServerStream<TaskClientFrame, TaskServerFrame>(stream, client, {
-      maxBytes: TASK_FRAME_MAX_BYTES, encode: encodeTaskServerFrame, decode: decodeTaskClientFrame
-    })
+    const server = new JobServerStream(stream, client, jobServerCodec(TASK_JOB_FRAMES))
     const frame = await server.first('task', TASK_READ_TIMEOUT_MS)
     if (frame === undefined) return
     if (!o.serving()) {

@@ -2,7 +2,7 @@ import { decodeMessage, encodeMessage } from './cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { BLOCK_MAX_BYTES, blockCidFromBytes, type BlockCid } from '../blocks/cid.ts'
 import { bytesOf, decodeBusy, decodeCountersign, decodeError, decodeSign, encodeFrame, refuseLargeFrame } from './frame.ts'
-import type { BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
+import type { BusyFrame, CountersignFrame, ErrorFrame, JobFrames, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/blocks/1.0.0`, each a length-prefixed strict-CBOR map, one block per stream:
@@ -74,4 +74,10 @@ export function decodeBlocksServerFrame (bytes: Uint8Array): BlocksServerFrame {
     case 'countersign': return decodeCountersign(m, SMALL_FRAME_MAX_BYTES)
     default: throw new MalformedMessageError('unknown server frame')
   }
+}
+
+/** The blocks job stream's frames both ways (net/job-codecs.ts frames a stream with them). */
+export const BLOCKS_JOB_FRAMES: JobFrames<BlocksClientFrame, BlocksServerFrame> = {
+  protocol: BLOCKS_PROTOCOL, clientMaxBytes: BLOCKS_CLIENT_FRAME_MAX_BYTES, serverMaxBytes: BLOCKS_SERVER_FRAME_MAX_BYTES,
+  encodeClient: encodeBlocksClientFrame, decodeClient: decodeBlocksClientFrame, encodeServer: encodeBlocksServerFrame, decodeServer: decodeBlocksServerFrame
 }

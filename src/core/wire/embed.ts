@@ -5,7 +5,7 @@ import { EMBED_LIMITS, validateTexts } from '../embedding/limits.ts'
 import { MAX_MODEL_DIMS } from '../embedding/models.ts'
 import { isFiniteVector } from '../embedding/vectors.ts'
 import { bytesOf, decodeAccept, decodeBusy, decodeCountersign, decodeError, decodeSign, encodeFrame, refuseLargeFrame, uintOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
+import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, JobFrames, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/embed/1.0.0`, each a length-prefixed strict-CBOR map:
@@ -118,4 +118,10 @@ export function decodeEmbedServerFrame (bytes: Uint8Array): EmbedServerFrame {
     default:
       throw new MalformedMessageError('unknown server frame')
   }
+}
+
+/** The embed job stream's frames both ways (net/job-codecs.ts frames a stream with them). */
+export const EMBED_JOB_FRAMES: JobFrames<EmbedClientFrame, EmbedServerFrame> = {
+  protocol: EMBED_PROTOCOL, clientMaxBytes: EMBED_JOB_FRAME_MAX_BYTES, serverMaxBytes: EMBED_RESULT_FRAME_MAX_BYTES,
+  encodeClient: encodeEmbedClientFrame, decodeClient: decodeEmbedClientFrame, encodeServer: encodeEmbedServerFrame, decodeServer: decodeEmbedServerFrame
 }

@@ -20,6 +20,22 @@ export interface SignFrame { t: 'sign', receipt: Uint8Array }
 /** The server's countersigned receipt, the last frame a server sends. */
 export interface CountersignFrame { t: 'countersign', receipt: Uint8Array }
 
+/**
+ * One job protocol's frames both ways, as its wire module encodes and checks them: the stream's
+ * protocol id, the largest frame each side reads, and the codec of each direction.
+ */
+export interface JobFrames<C extends { t: string }, S extends { t: string }> {
+  protocol: string
+  /** The largest client frame a server reads. */
+  clientMaxBytes: number
+  /** The largest server frame a client reads. */
+  serverMaxBytes: number
+  encodeClient: (frame: C | SignFrame) => Uint8Array
+  decodeClient: (bytes: Uint8Array) => C | SignFrame
+  encodeServer: (frame: S | ErrorFrame | CountersignFrame | BusyFrame) => Uint8Array
+  decodeServer: (bytes: Uint8Array) => S | ErrorFrame | CountersignFrame
+}
+
 const MAX_CODE_CHARS = 64
 const MAX_ERROR_CHARS = 512
 /** What an error frame says of a local error: the peer reads at most MAX_ERROR_CHARS. */

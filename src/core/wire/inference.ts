@@ -3,7 +3,7 @@ import { MalformedMessageError } from '../errors.ts'
 import { validateChatRequest, type ValidChatRequest } from '../inference/request.ts'
 import type { FinishReason } from '../inference/chat.ts'
 import { bytesOf, decodeAccept, decodeCountersign, decodeError, decodeSign, encodeFrame, textOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
+import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, JobFrames, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/inference/1.0.0`, each a length-prefixed strict-CBOR map:
@@ -99,4 +99,10 @@ export function decodeServerFrame (bytes: Uint8Array): ServerFrame {
     default:
       throw new MalformedMessageError('unknown server frame')
   }
+}
+
+/** The inference job stream's frames both ways (net/job-codecs.ts frames a stream with them). */
+export const INFERENCE_JOB_FRAMES: JobFrames<ClientFrame, ServerFrame> = {
+  protocol: INFERENCE_PROTOCOL, clientMaxBytes: JOB_FRAME_MAX_BYTES, serverMaxBytes: FRAME_MAX_BYTES,
+  encodeClient: encodeClientFrame, decodeClient: decodeClientFrame, encodeServer: encodeServerFrame, decodeServer: decodeServerFrame
 }

@@ -3,7 +3,7 @@ import { PROXY_MAX_BODY_BYTES } from '../proxy/limits.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { PROXY_MAX_URL_CHARS, PROXY_METHODS, type ProxyMethod } from '../proxy/url-policy.ts'
 import { bytesOf, decodeAccept, decodeBusy, decodeCountersign, decodeError, decodeSign, encodeFrame, refuseLargeFrame, textOf, uintOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
+import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, JobFrames, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/proxy/1.0.0`, each a length-prefixed strict-CBOR map, one fetch per stream:
@@ -105,4 +105,10 @@ export function decodeProxyServerFrame (bytes: Uint8Array): ProxyServerFrame {
     case 'countersign': return decodeCountersign(m, PROXY_SMALL_FRAME_MAX_BYTES)
     default: throw new MalformedMessageError('unknown server frame')
   }
+}
+
+/** The proxy job stream's frames both ways (net/job-codecs.ts frames a stream with them). */
+export const PROXY_JOB_FRAMES: JobFrames<ProxyClientFrame, ProxyServerFrame> = {
+  protocol: PROXY_PROTOCOL, clientMaxBytes: PROXY_SMALL_FRAME_MAX_BYTES, serverMaxBytes: PROXY_RESPONSE_FRAME_MAX_BYTES,
+  encodeClient: encodeProxyClientFrame, decodeClient: decodeProxyClientFrame, encodeServer: encodeProxyServerFrame, decodeServer: decodeProxyServerFrame
 }

@@ -8,7 +8,7 @@ import { concat, sha256Of, u32be, utf8 } from '../crypto/bytes.ts'
 import { TaskInputError } from '../tasks/errors.ts'
 import { TASK_LIMITS, validateTask, type ValidTask } from '../tasks/request.ts'
 import { bytesOf, decodeAccept, decodeBusy, decodeCountersign, decodeError, decodeSign, encodeFrame, refuseLargeFrame, textOf, uintOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
+import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, JobFrames, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/task/1.0.0`, each a length-prefixed strict-CBOR map, one task per stream:
@@ -118,6 +118,12 @@ export function decodeTaskServerFrame (bytes: Uint8Array): TaskServerFrame {
     case 'countersign': return decodeCountersign(m, TASK_SMALL_FRAME_MAX_BYTES)
     default: throw new MalformedMessageError('unknown server frame')
   }
+}
+
+/** The task job stream's frames both ways (net/job-codecs.ts frames a stream with them). */
+export const TASK_JOB_FRAMES: JobFrames<TaskClientFrame, TaskServerFrame> = {
+  protocol: TASK_PROTOCOL, clientMaxBytes: TASK_FRAME_MAX_BYTES, serverMaxBytes: TASK_PART_FRAME_MAX_BYTES,
+  encodeClient: encodeTaskClientFrame, decodeClient: decodeTaskClientFrame, encodeServer: encodeTaskServerFrame, decodeServer: decodeTaskServerFrame
 }
 
 /**
