@@ -47,3 +47,28 @@ export function sharedNetwork (extras: string[], onStart: (net: TestNetwork) => 
   })
   test.afterAll(async () => { await net?.close() })
 }
+
+/** The relay a spec's tests share and the pages they open on it; a test may swap in a restarted relay. */
+export interface SharedRelay {
+  relay: RelayProcess
+  nodes: TestNode[]
+}
+
+/** Starts the relay before the spec's first test; after its last, closes the pages in `nodes` and stops the relay. */
+export function sharedRelay (): SharedRelay {
+  let relay: RelayProcess | undefined
+  const shared: SharedRelay = {
+    get relay () {
+      if (relay === undefined) throw new Error('the shared relay starts in beforeAll')
+      return relay
+    },
+    set relay (next) { relay = next },
+    nodes: []
+  }
+  test.beforeAll(async () => { relay = await startRelayProcess() })
+  test.afterAll(async () => {
+    await Promise.all(shared.nodes.map(async n => { await n.context.close() }))
+    await relay?.stop()
+  })
+  return shared
+}

@@ -1,18 +1,11 @@
 import { expect, test } from '@playwright/test'
 import { openNode, waitForNode, type TestNode } from './nodes.ts'
-import { startRelayProcess, type RelayProcess } from './relay-process.ts'
+import { sharedRelay } from './network.ts'
 import type { PointsSummary, RoundSummary } from '../../src/node/api.ts'
 
 const ROUND_MS = 6_000
 
-let relay: RelayProcess
-let nodes: TestNode[] = []
-
-test.beforeAll(async () => { relay = await startRelayProcess() })
-test.afterAll(async () => {
-  await Promise.all(nodes.map(async n => { await n.context.close() }))
-  await relay.stop()
-})
+const shared = sharedRelay()
 
 async function history (node: TestNode, n = 50): Promise<RoundSummary[]> {
   return await node.page.evaluate(k => window.hyperspace?.pulse.history(k) ?? [], n)
@@ -42,19 +35,19 @@ test('three pages run pulse rounds, each verified in every round after joining, 
   test.setTimeout(180_000)
   // The relay profile enables nothing a browser can run, so every round's capability bonus is 1
   // (the relay process validates); other profiles start earning their bonus once a model loads.
-  nodes = await Promise.all([0, 1, 2].map(async () => await openNode(browser, [relay.addr], '&round=6&profile=relay')))
+  shared.nodes = await Promise.all([0, 1, 2].map(async () => await openNode(browser, [shared.relay.addr], '&round=6&profile=relay')))
   // The `pulse` event carries pulse.current() as the round moves on.
-  for (const node of nodes) {
+  for (const node of shared.nodes) {
     await node.page.evaluate(() => {
       const seen: number[] = []
       ;(window as unknown as { pulseRounds: number[] }).pulseRounds = seen
       window.hyperspace?.addEventListener('pulse', evt => { seen.push((evt as CustomEvent<{ round: number }>).detail.round) })
     })
   }
-  for (const node of nodes) {
+  for (const node of shared.nodes) {
     await expect.poll(async () => finished(await history(node)).filter(r => r.committed).length, { timeout: 90_000, intervals: [1000] }).toBeGreaterThanOrEqual(3)
   }
-  for (const node of nodes) {
+  for (const node of shared.nodes) {
     const rounds = finished(await history(node)).sort((a, b) => a.round - b.round)
     const first = rounds.findIndex(r => r.committed)
     const joined = rounds.slice(first)
@@ -83,7 +76,7 @@ test('three pages run pulse rounds, each verified in every round after joining, 
 })
 
 test('after a reload mid-round the history and points are all still there', async () => {
-  const node = nodes[0] as TestNode
+  const node = shared.nodes[0] as TestNode
   const before = finished(await history(node))
   const pointsBefore = await points(node)
   // Reload in the middle of a round's reveal phase.
