@@ -1,5 +1,5 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { openDB } from 'idb'
+import { openDB, type IDBPDatabase } from 'idb'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sha256Of, utf8 } from '../../src/core/crypto/bytes.ts'
 import { appendEntry, verifyChain, type LogEntry } from '../../src/core/receipts/log.ts'
@@ -108,21 +108,21 @@ describe('history after an identity import', () => {
 
 // ---- the upgrade from version 4, when history was kept per network only ----
 
-/** A database as version 4 of src/storage/database.ts left it. */
-async function openVersion4 (name: string): Promise<void> {
-  const db = await openDB(name, 4, {
+/** A database as version 2 or 4 of src/storage/database.ts left it: version 4 added receipts, vectors and blocks. */
+async function openOldVersion (name: string, version: 2 | 4): Promise<IDBPDatabase> {
+  return await openDB(name, version, {
     upgrade (db) {
       db.createObjectStore('identity')
       db.createObjectStore('peers', { keyPath: 'peerId' })
       db.createObjectStore('settings')
       db.createObjectStore('rounds', { keyPath: ['networkId', 'round'] })
       db.createObjectStore('attestations', { keyPath: ['networkId', 'round', 'validator'] })
+      if (version < 4) return
       db.createObjectStore('receipts', { keyPath: ['networkId', 'seq'] })
       db.createObjectStore('vectors', { keyPath: ['networkId', 'key'] })
       db.createObjectStore('blocks', { keyPath: 'cid' })
     }
   })
-  db.close()
 }
 
 describe('the upgrade that keys history by identity', () => {
@@ -138,8 +138,7 @@ describe('the upgrade that keys history by identity', () => {
 
   it('keeps every round, attestation and receipt under the identity stored at the time of the upgrade', async () => {
     const name = freshDbName('upgrade')
-    await openVersion4(name)
-    const v4 = await openDB(name, 4)
+    const v4 = await openOldVersion(name, 4)
     await v4.put('identity', { privateKey: new Uint8Array([1]), peerId: owner.peerId, createdAt: 1 }, 'self')
     await v4.put('rounds', { networkId: NET, round: ROUND, committed: true, revealed: true, verified: true, strikes: [], caps: ['validation'] })
     await v4.put('rounds', { networkId: 'dev-t7', round: 7, committed: true, revealed: false, verified: false, strikes: [], caps: [], skipped: 'why' })
@@ -180,15 +179,7 @@ describe('the upgrade that keys history by identity', () => {
 
   it('moves the rounds of a version 2 database, which had no receipt log yet', async () => {
     const name = freshDbName('v2')
-    const v2 = await openDB(name, 2, {
-      upgrade (db) {
-        db.createObjectStore('identity')
-        db.createObjectStore('peers', { keyPath: 'peerId' })
-        db.createObjectStore('settings')
-        db.createObjectStore('rounds', { keyPath: ['networkId', 'round'] })
-        db.createObjectStore('attestations', { keyPath: ['networkId', 'round', 'validator'] })
-      }
-    })
+    const v2 = await openOldVersion(name, 2)
     await v2.put('identity', { privateKey: new Uint8Array([1]), peerId: owner.peerId, createdAt: 1 }, 'self')
     await v2.put('rounds', { networkId: NET, round: ROUND, committed: true, revealed: false, verified: false, strikes: [], caps: [] })
     v2.close()
@@ -203,8 +194,7 @@ describe('the upgrade that keys history by identity', () => {
 
   it('drops history that no stored identity can own', async () => {
     const name = freshDbName('orphan')
-    await openVersion4(name)
-    const v4 = await openDB(name, 4)
+    const v4 = await openOldVersion(name, 4)
     await v4.put('rounds', { networkId: NET, round: ROUND, committed: true, revealed: true, verified: true, strikes: [], caps: [] })
     await v4.put('receipts', { networkId: NET, ...(log[0] as LogEntry) })
     v4.close()

@@ -763,6 +763,15 @@ describe('routeWithFailover', () => {
 
 // ---- admission ----
 
+/** Frees a running slot: the waiter takes it, the queue then holds `length`, and one fewer once the waiter is done. */
+async function expectSlotHandedOn (queue: JobQueue, free: () => void, waiter: Promise<() => void>, length: number): Promise<void> {
+  free()
+  const release = await waiter
+  expect(queue.length).toBe(length)
+  release()
+  expect(queue.length).toBe(length - 1)
+}
+
 describe('JobQueue', () => {
   it('runs up to `slots` at once, lets `maxWaiting` wait, and refuses the rest as busy', async () => {
     const queue = new JobQueue(2, 1, 'node-x')
@@ -779,12 +788,7 @@ describe('JobQueue', () => {
     expect(queue.length).toBe(3)
     await tick()
     expect(third).toBe(false)
-    r1()
-    const r3 = await waiting
-    expect(third).toBe(true)
-    expect(queue.length).toBe(2)
-    r3()
-    expect(queue.length).toBe(1)
+    await expectSlotHandedOn(queue, r1, waiting, 2)
   })
 
   it('hands freed slots to waiters in arrival order', async () => {
@@ -829,14 +833,7 @@ describe('JobQueue', () => {
     expect(await rejectionOf(waiting)).toBe(reason)
     expect(queue.length).toBe(1)
     // Its place can be taken, and the freed slot goes to the new waiter, not the aborted one.
-    let got = false
-    const next = queue.acquire().then(release => { got = true; return release })
-    running()
-    const release = await next
-    expect(got).toBe(true)
-    expect(queue.length).toBe(1)
-    release()
-    expect(queue.length).toBe(0)
+    await expectSlotHandedOn(queue, running, queue.acquire(), 1)
   })
 
   it('a waiter whose signal is already aborted is refused at once and takes no place in line', async () => {
@@ -875,6 +872,11 @@ describe('JobQueue', () => {
   })
 })
 
+/** What each take gets, in order: a take is [peer, at ms]. */
+function takes (limit: PeerRateLimit, tries: Array<[string, number]>): boolean[] {
+  return tries.map(([peer, at]) => limit.take(peer, at))
+}
+
 describe('PeerRateLimit', () => {
   it('allows a burst, then refuses until tokens refill', () => {
     const limit = new PeerRateLimit(60, 3)
@@ -889,10 +891,7 @@ describe('PeerRateLimit', () => {
 
   it('keeps a bucket per peer', () => {
     const limit = new PeerRateLimit(60, 2)
-    expect(limit.take('a', 0)).toBe(true)
-    expect(limit.take('a', 0)).toBe(true)
-    expect(limit.take('a', 0)).toBe(false)
-    expect(limit.take('b', 0)).toBe(true)
+    expect(takes(limit, [['a', 0], ['a', 0], ['a', 0], ['b', 0]])).toEqual([true, true, false, true])
   })
 
   it('refills at most to the burst after a long idle time', () => {
@@ -904,20 +903,13 @@ describe('PeerRateLimit', () => {
 
   it('refills fractionally: 30 per minute is one token every 2 s', () => {
     const limit = new PeerRateLimit(30, 1)
-    expect(limit.take('p', 0)).toBe(true)
-    expect(limit.take('p', 1000)).toBe(false)
-    expect(limit.take('p', 1999)).toBe(false)
-    expect(limit.take('p', 2000)).toBe(true)
+    expect(takes(limit, [['p', 0], ['p', 1000], ['p', 1999], ['p', 2000]])).toEqual([true, false, false, true])
   })
 
   it('forgets the least recently seen peer beyond maxPeers', () => {
     const limit = new PeerRateLimit(1, 1, 2)
-    expect(limit.take('a', 0)).toBe(true)
-    expect(limit.take('b', 0)).toBe(true)
-    expect(limit.take('a', 0)).toBe(false) // a is now the most recent
-    expect(limit.take('c', 0)).toBe(true) // b is forgotten
-    expect(limit.take('a', 0)).toBe(false)
-    expect(limit.take('b', 0)).toBe(true) // a fresh bucket
+    // After a's second try a is the most recent, so c's bucket pushes b's out: b starts afresh.
+    expect(takes(limit, [['a', 0], ['b', 0], ['a', 0], ['c', 0], ['a', 0], ['b', 0]])).toEqual([true, true, false, true, false, true])
   })
 })
 

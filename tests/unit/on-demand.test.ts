@@ -18,6 +18,15 @@ function gatedLoader (): { loader: () => Promise<Loaded<{ id: number }>>, finish
   return state
 }
 
+/** An OnDemand over a gated loader, with one caller waiting for the load it started. */
+async function loadStarted (): Promise<{ gate: ReturnType<typeof gatedLoader>, parts: OnDemand<{ id: number }>, waiting: Promise<{ id: number }> }> {
+  const gate = gatedLoader()
+  const parts = new OnDemand(gate.loader)
+  const waiting = parts.ready()
+  await Promise.resolve()
+  return { gate, parts, waiting }
+}
+
 describe('OnDemand (the job coordinators, loaded on first need)', () => {
   it('builds nothing until asked; callers before it is ready wait for the one load', async () => {
     const gate = gatedLoader()
@@ -37,10 +46,7 @@ describe('OnDemand (the job coordinators, loaded on first need)', () => {
   })
 
   it('a load that fails rejects its callers with JobsUnavailableError, and the next call loads again', async () => {
-    const gate = gatedLoader()
-    const parts = new OnDemand(gate.loader)
-    const waiting = parts.ready()
-    await Promise.resolve()
+    const { gate, parts, waiting } = await loadStarted()
     gate.fail(new Error('Failed to fetch dynamically imported module'))
     const err = await waiting.catch((e: unknown) => e)
     expect(err).toBeInstanceOf(JobsUnavailableError)
@@ -55,10 +61,7 @@ describe('OnDemand (the job coordinators, loaded on first need)', () => {
   })
 
   it('stopped while loading: callers get NodeNotRunningError and what the load built is stopped', async () => {
-    const gate = gatedLoader()
-    const parts = new OnDemand(gate.loader)
-    const waiting = parts.ready()
-    await Promise.resolve()
+    const { gate, parts, waiting } = await loadStarted()
     const stopped = parts.stop()
     gate.finish()
     await expect(waiting).rejects.toBeInstanceOf(NodeNotRunningError)
@@ -70,10 +73,7 @@ describe('OnDemand (the job coordinators, loaded on first need)', () => {
   })
 
   it('stops what it loaded, once, and loads nothing after', async () => {
-    const gate = gatedLoader()
-    const parts = new OnDemand(gate.loader)
-    const waiting = parts.ready()
-    await Promise.resolve()
+    const { gate, parts, waiting } = await loadStarted()
     gate.finish()
     await waiting
     await parts.stop()

@@ -35,6 +35,12 @@ function expectAllVerified (nodes: BusNode[], from: number, to: number): void {
   }
 }
 
+/** A bus seeded `seed` with five honest pages, aged in every view. */
+function agedHonestBus (seed: number): { bus: PulseBus, honest: BusNode[] } {
+  const bus = new PulseBus(seed)
+  return { bus, honest: bus.add(['a', 'b', 'c', 'd', 'e'].map(name => ({ name, kind: 'honest' as const, aged: true }))) }
+}
+
 describe('the pulse against a hostile peer', () => {
   it('a young network: the anchor alone verifies, honest nodes earn every round', async () => {
     const bus = new PulseBus(1)
@@ -246,8 +252,7 @@ describe('the pulse against a hostile peer', () => {
   })
 
   it('lying strikes: aged attackers drawn to validate cannot unverify honest work, which each node checks itself', async () => {
-    const bus = new PulseBus(8)
-    const honest = bus.add(['a', 'b', 'c', 'd', 'e'].map(name => ({ name, kind: 'honest' as const, aged: true })))
+    const { bus, honest } = agedHonestBus(8)
     const liars = bus.agedKeys(3)
     await bus.runRounds(2)
     const from = bus.round
@@ -263,8 +268,7 @@ describe('the pulse against a hostile peer', () => {
   })
 
   it('backdated passes: aged keys that were not drawn in a round cannot vouch for it in a points proof', async () => {
-    const bus = new PulseBus(9)
-    const honest = bus.add(['a', 'b', 'c', 'd', 'e'].map(name => ({ name, kind: 'honest' as const, aged: true })))
+    const { bus, honest } = agedHonestBus(9)
     // Two keys aged in every honest view that never commit: they are never drawn.
     const colluders = bus.agedKeys(2)
     await bus.runRounds(3)
@@ -323,8 +327,7 @@ describe('the pulse against a hostile peer', () => {
   })
 
   it('lying no-reveal: a committer that never reveals is struck no-reveal by the drawn validators, not just left unverified', async () => {
-    const bus = new PulseBus(10)
-    const honest = bus.add(['a', 'b', 'c', 'd', 'e'].map(name => ({ name, kind: 'honest' as const, aged: true })))
+    const { bus, honest } = agedHonestBus(10)
     // One aged key and one fresh key commit every round and never reveal: work claimed, none shown.
     const [aged] = bus.agedKeys(1) as [PulseSigner]
     const fresh = bus.freshKey()

@@ -18,11 +18,20 @@ function verifiedIn (node: BusNode, from: number, to: number): number {
   return count
 }
 
-async function expectPulseGoesOn (bus: BusNode[], run: PulseBus): Promise<void> {
-  await run.runRounds(2)
-  const from = run.round
-  await run.runRounds(12)
-  for (const node of bus) expect(verifiedIn(node, from, run.round - 1), `${node.name} verified`).toBe(run.round - 1 - from)
+/**
+ * A relay and the pages on a bus seeded `seed`, each counting the others aged as its view says: every
+ * page verifies every round once two have passed.
+ */
+async function expectPulseGoesOn (seed: number, relaySeen: Record<string, number>, pageSeen: (name: string) => Record<string, number>): Promise<void> {
+  const bus = new PulseBus(seed)
+  const pages = bus.add([
+    { name: 'relay', kind: 'anchor', seen: relaySeen },
+    ...PAGES.map((name): NodeSpec => ({ name, kind: 'honest', seen: pageSeen(name) }))
+  ]).slice(1)
+  await bus.runRounds(2)
+  const from = bus.round
+  await bus.runRounds(12)
+  for (const node of pages) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
 }
 
 /** Everyone else's view of every page: `before` verified rounds short of aged. */
@@ -32,29 +41,14 @@ function seenBy (before: number): Record<string, number> {
 
 describe('the pulse while a young network ages', () => {
   it('a relay that counts one page aged a round before the pages do keeps verifying all of them', async () => {
-    const bus = new PulseBus(21)
-    const pages = bus.add([
-      { name: 'relay', kind: 'anchor', seen: { ...seenBy(3), b: AGE_ROUNDS - 1 } },
-      ...PAGES.map((name): NodeSpec => ({ name, kind: 'honest', seen: seenBy(3) }))
-    ]).slice(1)
-    await expectPulseGoesOn(pages, bus)
+    await expectPulseGoesOn(21, { ...seenBy(3), b: AGE_ROUNDS - 1 }, () => seenBy(3))
   })
 
   it('a page that counts one peer aged before the others do stays on their chain', async () => {
-    const bus = new PulseBus(22)
-    const pages = bus.add([
-      { name: 'relay', kind: 'anchor', seen: seenBy(3) },
-      ...PAGES.map((name): NodeSpec => ({ name, kind: 'honest', seen: name === 'a' ? { ...seenBy(3), b: AGE_ROUNDS - 1 } : seenBy(3) }))
-    ]).slice(1)
-    await expectPulseGoesOn(pages, bus)
+    await expectPulseGoesOn(22, seenBy(3), name => name === 'a' ? { ...seenBy(3), b: AGE_ROUNDS - 1 } : seenBy(3))
   })
 
   it('pages that count each other aged before they count themselves still find their drawn validators', async () => {
-    const bus = new PulseBus(23)
-    const pages = bus.add([
-      { name: 'relay', kind: 'anchor', seen: seenBy(3) },
-      ...PAGES.map((name): NodeSpec => ({ name, kind: 'honest', seen: { ...seenBy(1), [name]: AGE_ROUNDS - 4 } }))
-    ]).slice(1)
-    await expectPulseGoesOn(pages, bus)
+    await expectPulseGoesOn(23, seenBy(3), name => ({ ...seenBy(1), [name]: AGE_ROUNDS - 4 }))
   })
 })

@@ -82,6 +82,14 @@ async function harness (): Promise<{ keeper: RelayKeeper, clock: ReturnType<type
   }
 }
 
+/** A harness whose relay connection has just dropped, with the network then in state `network`. */
+async function cutOffWhile (network: Network): Promise<Awaited<ReturnType<typeof harness>>> {
+  const h = await harness()
+  h.set(network)
+  h.drop()
+  return h
+}
+
 describe('RelayKeeper reconnect schedule (virtual time)', () => {
   it('after a 120 s dead uplink, dials back to back and finds the relay within one dial timeout of the uplink returning', async () => {
     const h = await harness()
@@ -108,9 +116,7 @@ describe('RelayKeeper reconnect schedule (virtual time)', () => {
   })
 
   it('a relay that refuses waits between attempts, never longer than the bound', async () => {
-    const h = await harness()
-    h.set('refusing')
-    h.drop()
+    const h = await cutOffWhile('refusing')
     await h.clock.runUntil(120_000)
     const gaps = h.dials.slice(2).map((t, i) => t - (h.dials[i + 1] ?? 0))
     expect(Math.max(...gaps)).toBeLessThanOrEqual(RETRY_MAX_MS)
@@ -123,9 +129,7 @@ describe('RelayKeeper reconnect schedule (virtual time)', () => {
   })
 
   it('a network change (redialNow) dials at once and starts the schedule over', async () => {
-    const h = await harness()
-    h.set('refusing')
-    h.drop()
+    const h = await cutOffWhile('refusing')
     await h.clock.runUntil(60_000)
     const before = h.dials.length
     h.keeper.redialNow()

@@ -83,6 +83,16 @@ async function streamGone (stream: Stream): Promise<void> {
   await new Promise<void>(resolve => { stream.addEventListener('close', () => { resolve() }, { once: true }) })
 }
 
+/** A client that stops reading holds the server's one slot until the write deadline frees it, and its stream ends. */
+async function expectStalledReaderLosesSlot (stream: Stream, queue: JobQueue): Promise<void> {
+  stream.pause()
+  await until(() => queue.length === 1, 'the attacker to hold the slot')
+  const heldAt = Date.now()
+  await until(() => queue.length === 0, 'the slot to be freed', WRITE_TIMEOUT_MS + 3_000)
+  expect(Date.now() - heldAt).toBeLessThan(WRITE_TIMEOUT_MS + 1_000)
+  await streamGone(stream)
+}
+
 let serverPeer: Peer
 let clientPeer: Peer
 let server: Libp2p
@@ -235,12 +245,7 @@ describe('block server: a client that stops reading', () => {
     await service.start()
     try {
       const { stream } = await rawStream(attacker, server, BLOCKS_PROTOCOL, encodeBlocksClientFrame({ t: 'want', cid, job: new Uint8Array(16) }))
-      stream.pause()
-      await until(() => queue.length === 1, 'the attacker to hold the slot')
-      const heldAt = Date.now()
-      await until(() => queue.length === 0, 'the slot to be freed', WRITE_TIMEOUT_MS + 3_000)
-      expect(Date.now() - heldAt).toBeLessThan(WRITE_TIMEOUT_MS + 1_000)
-      await streamGone(stream)
+      await expectStalledReaderLosesSlot(stream, queue)
 
       const honest = new BlockService(client, { ...jobs(clientPeer, new JobQueue(1, 0)), serving: () => false, read: async () => undefined })
       const fetched = await honest.fetch(server.peerId.toString(), cid)
@@ -297,12 +302,7 @@ describe('embed server: a client that stops reading', () => {
       // during the protocol negotiation.
       const texts = Array.from({ length: 64 }, (_, i) => `text ${i}`)
       const { stream } = await rawStream(attacker, server, EMBED_PROTOCOL, encodeEmbedClientFrame({ t: 'job', job: new Uint8Array(16), model: 'all-MiniLM-L6-v2', texts }))
-      stream.pause()
-      await until(() => queue.length === 1, 'the attacker to hold the slot')
-      const heldAt = Date.now()
-      await until(() => queue.length === 0, 'the slot to be freed', WRITE_TIMEOUT_MS + 3_000)
-      expect(Date.now() - heldAt).toBeLessThan(WRITE_TIMEOUT_MS + 1_000)
-      await streamGone(stream)
+      await expectStalledReaderLosesSlot(stream, queue)
     } finally {
       await service.stop()
     }
