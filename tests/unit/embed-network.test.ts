@@ -2,7 +2,6 @@ import '../../src/relay/polyfills.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { encode } from 'cborg'
-import { type Libp2p } from 'libp2p'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { EMBED_LIMITS } from '../../src/core/embedding/limits.ts'
 import {
@@ -19,15 +18,14 @@ import {
   type EmbedServerFrame
 } from '../../src/core/wire/embed.ts'
 import { HyperspaceError, MalformedMessageError, OversizeMessageError, PeerBusyError, UnsupportedVersionError } from '../../src/core/errors.ts'
-import { JobQueue, PeerRateLimit } from '../../src/core/jobs/admission.ts'
+import { JobQueue } from '../../src/core/jobs/admission.ts'
 import { sha256Of, toHex } from '../../src/core/crypto/bytes.ts'
 import { decodeSignedReceipt, encodeSignedReceipt, receiptId, signAsClient, type SignedReceipt } from '../../src/core/receipts/receipt.ts'
-import { systemScheduler, type Scheduler } from '../../src/core/scheduler.ts'
 import { EmbedService, type LocalEmbedding } from '../../src/net/embed-service.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
-import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import { rejectionOf, until } from './waiting.ts'
 import { memoryLibp2p, startAround, stopNodes } from './memory-libp2p.ts'
+import { jobTestServiceOptions, type JobTestNode } from './fixtures.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real EmbedService.
@@ -41,18 +39,7 @@ const BURST = 4
 
 type Run = (texts: string[], signal: AbortSignal) => Promise<LocalEmbedding>
 
-interface TestNode {
-  signer: PulseSigner
-  peerId: string
-  libp2p: Libp2p
-  service: EmbedService
-  queue: JobQueue
-  receipts: SignedReceipt[]
-  run: Run
-  runs: number
-  models: string[]
-  clockOffset: number
-}
+type TestNode = JobTestNode<EmbedService, Run>
 
 /** The stand-in engine: a vector made from each text's characters. */
 function vectorOf (text: string): Float32Array {
@@ -69,20 +56,12 @@ async function makeNode (name: string): Promise<TestNode> {
   const signer = pulseSigner(key)
   const queue = new JobQueue(1, 1, name)
   const node = { signer, peerId: signer.peerId, libp2p, queue, receipts: [], runs: 0, models: [MODEL], clockOffset: 0, run: engine } as unknown as TestNode
-  const scheduler: Scheduler = { ...systemScheduler, now: () => Date.now() + node.clockOffset }
   node.service = new EmbedService(libp2p, {
-    signer,
-    verify: verifyPulseSignature,
-    scheduler,
-    serves: model => node.models.includes(model),
+    ...jobTestServiceOptions(node, ROUND, BURST),
     run: async (texts, signal) => {
       node.runs++
       return await node.run(texts, signal)
-    },
-    queue,
-    rateLimit: new PeerRateLimit(60, BURST),
-    currentRound: () => ROUND,
-    onReceipt: async receipt => { node.receipts.push(receipt) }
+    }
   })
   return node
 }

@@ -13,7 +13,7 @@ import {
   RemoteInferenceError,
   UnsignedReceiptError
 } from '../../src/core/errors.ts'
-import { JobQueue, PeerRateLimit } from '../../src/core/jobs/admission.ts'
+import { JobQueue } from '../../src/core/jobs/admission.ts'
 import { validateChatRequest, type ValidChatRequest } from '../../src/core/inference/request.ts'
 import {
   FRAME_MAX_BYTES,
@@ -34,7 +34,6 @@ import {
   type ReceiptBody,
   type SignedReceipt
 } from '../../src/core/receipts/receipt.ts'
-import { systemScheduler, type Scheduler } from '../../src/core/scheduler.ts'
 import { topicFor } from '../../src/core/wire/topics.ts'
 import { hyperspaceGossip } from '../../src/net/gossip.ts'
 import { pointsOf } from '../../src/core/receipts/work-points.ts'
@@ -46,6 +45,7 @@ import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import { rejectionOf, sleep, until } from './waiting.ts'
 import { connect, memoryLibp2p } from './memory-libp2p.ts'
+import { jobTestServiceOptions, type JobTestNode } from './fixtures.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux, GossipSub) running the real
@@ -60,22 +60,11 @@ const BURST = 4
 
 type Run = (request: ValidChatRequest, onDelta: (text: string) => void, signal: AbortSignal) => Promise<LocalRun>
 
-interface TestNode {
+interface TestNode extends JobTestNode<InferenceService, Run> {
   name: string
   key: PrivateKey
-  signer: PulseSigner
-  peerId: string
   libp2p: Libp2p<HyperspaceServices>
-  service: InferenceService
   gossip: ReceiptGossip
-  queue: JobQueue
-  receipts: SignedReceipt[]
-  /** The engine; tests swap it. */
-  run: Run
-  runs: number
-  models: string[]
-  /** Added to this node's clock: moving it on refills the rate-limit buckets. */
-  clockOffset: number
 }
 
 function tokensFor (request: ValidChatRequest): string[] {
@@ -110,20 +99,12 @@ async function makeNode (name: string): Promise<TestNode> {
   const signer = pulseSigner(key)
   const queue = new JobQueue(1, 1, name)
   const node = { name, key, signer, peerId: signer.peerId, libp2p, queue, receipts: [], runs: 0, models: [MODEL], clockOffset: 0, run: generator() } as unknown as TestNode
-  const scheduler: Scheduler = { ...systemScheduler, now: () => Date.now() + node.clockOffset }
   node.service = new InferenceService(libp2p, {
-    signer,
-    verify: verifyPulseSignature,
-    scheduler,
-    serves: model => node.models.includes(model),
+    ...jobTestServiceOptions(node, ROUND, BURST),
     run: async (request, onDelta, signal) => {
       node.runs++
       return await node.run(request, onDelta, signal)
-    },
-    queue,
-    rateLimit: new PeerRateLimit(60, BURST),
-    currentRound: () => ROUND,
-    onReceipt: async receipt => { node.receipts.push(receipt) }
+    }
   })
   node.gossip = new ReceiptGossip(libp2p, { networkId: NET, verify: verifyPulseSignature, currentRound: () => ROUND })
   return node
@@ -681,20 +662,25 @@ describe('ReceiptGossip between real nodes', () => {
     expect(atC.received).toHaveLength(1)
   })
 
+  /** A receipt message of wire version `v` around `body`, signed by both parties and forwarded by B: C ignores it and blames no one. */
+  async function expectForwardIgnored (v: number, body: Uint8Array): Promise<void> {
+    const cs = await b.signer.sign(concat(utf8('hyperspace-receipt/client/1'), body))
+    const ss = await a.signer.sign(concat(utf8('hyperspace-receipt/server/1'), body, cs))
+    const atC = await watch(c, async () => {
+      await b.libp2p.services.pubsub.publish(topic(), new Uint8Array(encode({ v, body, cs, ss })))
+    }, { verdicts: 1, events: 0 })
+    expect(atC.verdicts).toEqual([TopicValidatorResult.Ignore])
+    expect(atC.invalid).toEqual([])
+    expect(atC.received).toEqual([])
+  }
+
   it('ignores a receipt of another version without blaming the node that forwarded it', async () => {
     // A node on the previous release forwards version 1 receipts, which were valid for it.
     const body = new Uint8Array(encode({
       v: 1, job: crypto.getRandomValues(new Uint8Array(16)), nonce: crypto.getRandomValues(new Uint8Array(16)), kind: 'inference',
       server: a.peerId, client: b.peerId, model: MODEL, units: 10, out: sha256Of(utf8('text')), round: ROUND, seed: new Uint8Array(32), ts: Date.now()
     }))
-    const cs = await b.signer.sign(concat(utf8('hyperspace-receipt/client/1'), body))
-    const ss = await a.signer.sign(concat(utf8('hyperspace-receipt/server/1'), body, cs))
-    const atC = await watch(c, async () => {
-      await b.libp2p.services.pubsub.publish(topic(), new Uint8Array(encode({ v: 1, body, cs, ss })))
-    }, { verdicts: 1, events: 0 })
-    expect(atC.verdicts).toEqual([TopicValidatorResult.Ignore])
-    expect(atC.invalid).toEqual([])
-    expect(atC.received).toEqual([])
+    await expectForwardIgnored(1, body)
   })
 
   it('ignores a receipt of a kind of work this release does not know, without blaming the node that forwarded it', async () => {
@@ -703,14 +689,7 @@ describe('ReceiptGossip between real nodes', () => {
       v: 2, job: crypto.getRandomValues(new Uint8Array(16)), nonce: crypto.getRandomValues(new Uint8Array(16)), kind: 'teleport',
       server: a.peerId, client: b.peerId, model: MODEL, units: 10, cached: false, out: sha256Of(utf8('text')), round: ROUND, ts: Date.now()
     }))
-    const cs = await b.signer.sign(concat(utf8('hyperspace-receipt/client/1'), body))
-    const ss = await a.signer.sign(concat(utf8('hyperspace-receipt/server/1'), body, cs))
-    const atC = await watch(c, async () => {
-      await b.libp2p.services.pubsub.publish(topic(), new Uint8Array(encode({ v: 2, body, cs, ss })))
-    }, { verdicts: 1, events: 0 })
-    expect(atC.verdicts).toEqual([TopicValidatorResult.Ignore])
-    expect(atC.invalid).toEqual([])
-    expect(atC.received).toEqual([])
+    await expectForwardIgnored(2, body)
   })
 
   it('ignores a replayed or stale receipt without blaming the sender', async () => {
