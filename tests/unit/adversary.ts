@@ -23,6 +23,7 @@ import { dhtProtocol } from '../../src/core/wire/dht.ts'
 import { RELAY_DEFAULTS, startRelay, type Relay, type RelayOptions } from '../../src/relay/relay.ts'
 import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import { afterEach } from 'vitest'
 import { until } from './waiting.ts'
 
 /**
@@ -41,6 +42,35 @@ export async function startTestRelay (options: Partial<RelayOptions> = {}): Prom
 }
 
 export type Peer = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>> }>
+
+/** What a describe block's tests started: stopped after each test, the peers first, then the relay. */
+export interface RelayTestbed {
+  /** Starts the test's relay (startTestRelay), to be stopped after the test. */
+  startRelay: (options?: Partial<RelayOptions>) => Promise<Relay>
+  /** Keeps a peer to be stopped after the test. */
+  track: <P extends Peer>(peer: P) => P
+}
+
+/** Registers, in the calling describe block, the afterEach that stops what its tests started. */
+export function relayTestbed (): RelayTestbed {
+  const peers: Peer[] = []
+  let relay: Relay | undefined
+  afterEach(async () => {
+    await Promise.all(peers.splice(0).map(async p => { await p.stop() }))
+    await relay?.stop()
+    relay = undefined
+  })
+  return {
+    startRelay: async options => {
+      relay = await startTestRelay(options)
+      return relay
+    },
+    track: peer => {
+      peers.push(peer)
+      return peer
+    }
+  }
+}
 export type GossipPeer = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>, pubsub: GossipSub }>
 
 const base = {

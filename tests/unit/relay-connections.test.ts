@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { addressGroup } from '../../src/relay/address-groups.ts'
 import { InboundConnectionLimiter } from '../../src/relay/connection-limits.ts'
 import { ReservationLimiter } from '../../src/relay/reservation-limits.ts'
-import { circuitPeer, MemoryMeter, rawPeer, relayAddr, reportFigures, reserve, RESERVATION_OK, startTestRelay, type Peer } from './adversary.ts'
+import { circuitPeer, MemoryMeter, rawPeer, relayAddr, reportFigures, reserve, RESERVATION_OK, relayTestbed, type Peer } from './adversary.ts'
 import { rejectionOf, until } from './waiting.ts'
 import type { Relay } from '../../src/relay/relay.ts'
 import type { MultiaddrConnection, PeerId } from '@libp2p/interface'
@@ -106,17 +106,12 @@ describe('ReservationLimiter', () => {
 
 describe('reservation and connection storms against a real relay', () => {
   let relay: Relay
-  const peers: Peer[] = []
-  afterEach(async () => {
-    await Promise.all(peers.splice(0).map(async p => { await p.stop() }))
-    await relay.stop()
-    vi.restoreAllMocks()
-  })
+  // After-each hooks run last-registered first: the testbed stops everything before the mocks go.
+  afterEach(() => { vi.restoreAllMocks() })
+  const testbed = relayTestbed()
 
   async function peer (make: () => Promise<Peer>): Promise<Peer> {
-    const p = await make()
-    peers.push(p)
-    return p
+    return testbed.track(await make())
   }
 
   /** An honest peer with a reservation (as a browser holds one) and a second that reaches it through the relay. */
@@ -137,14 +132,14 @@ describe('reservation and connection storms against a real relay', () => {
   }
 
   it('identities from one IP get at most --max-per-host reservations, and cycling them gains nothing', async () => {
-    relay = await startTestRelay({ maxReservationsPerHost: 4, maxConnectionsPerHost: 64 })
+    relay = await testbed.startRelay({ maxReservationsPerHost: 4, maxConnectionsPerHost: 64 })
     const pair = await honestPair()
     const meter = new MemoryMeter()
     const started = Date.now()
     let granted = 0
     let refused = 0
     for (let round = 0; round < 3; round++) {
-      // Not kept in `peers`: stopped below, they must not count in what the relay retains.
+      // Not tracked by the testbed: stopped below, they must not count in what the relay retains.
       const storm = await Promise.all(Array.from({ length: 15 }, async () => await rawPeer()))
       const answers = await Promise.all(storm.map(async p => await reserve(p, relay)))
       granted += answers.filter(a => a === RESERVATION_OK).length
@@ -165,7 +160,7 @@ describe('reservation and connection storms against a real relay', () => {
 
   it('identities from one IP get at most --max-conns-per-host connections; the honest ones keep theirs', async () => {
     vi.spyOn(console, 'warn').mockImplementation(() => {})
-    relay = await startTestRelay({ maxConnectionsPerHost: 6 })
+    relay = await testbed.startRelay({ maxConnectionsPerHost: 6 })
     const pair = await honestPair()
     const meter = new MemoryMeter()
     const storm = await Promise.all(Array.from({ length: 20 }, async () => await peer(rawPeer)))

@@ -1,21 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { dht, dhtSession, MemoryMeter, rawPeer, reportFigures, startTestRelay, type Peer } from './adversary.ts'
+import { describe, expect, it } from 'vitest'
+import { dht, dhtSession, MemoryMeter, rawPeer, relayTestbed, reportFigures, type Peer } from './adversary.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { rejectionOf } from './waiting.ts'
 import type { Relay } from '../../src/relay/relay.ts'
 
 describe('DHT provider spam against the relay (a DHT server)', () => {
   let relay: Relay
-  const peers: Peer[] = []
-  afterEach(async () => {
-    await Promise.all(peers.splice(0).map(async p => { await p.stop() }))
-    await relay.stop()
-  })
+  const testbed = relayTestbed()
 
   async function peer (): Promise<Peer> {
-    const p = await rawPeer()
-    peers.push(p)
-    return p
+    return testbed.track(await rawPeer())
   }
 
   /** An honest provider announces one key after the attack, and a third peer finds it. */
@@ -28,7 +22,7 @@ describe('DHT provider spam against the relay (a DHT server)', () => {
   }
 
   it('keeps a peer\'s newest records up to its bound and forgets its oldest', async () => {
-    relay = await startTestRelay({ maxProvidersPerPeer: 64, maxProviders: 256 })
+    relay = await testbed.startRelay({ maxProvidersPerPeer: 64, maxProviders: 256 })
     const meter = new MemoryMeter()
     const attacker = await peer()
     const session = await dhtSession(attacker, relay)
@@ -46,7 +40,7 @@ describe('DHT provider spam against the relay (a DHT server)', () => {
   })
 
   it('bounds records in all: many identities cannot keep a newcomer out', async () => {
-    relay = await startTestRelay({ maxProvidersPerPeer: 64, maxProviders: 256 })
+    relay = await testbed.startRelay({ maxProvidersPerPeer: 64, maxProviders: 256 })
     const meter = new MemoryMeter()
     for (let i = 0; i < 10; i++) {
       const session = await dhtSession(await peer(), relay)
@@ -63,7 +57,7 @@ describe('DHT provider spam against the relay (a DHT server)', () => {
   })
 
   it('bounds what a provider\'s addresses can make its peer-store record grow to', async () => {
-    relay = await startTestRelay()
+    relay = await testbed.startRelay()
     const meter = new MemoryMeter()
     const attacker = await peer()
     const session = await dhtSession(attacker, relay)
@@ -86,13 +80,13 @@ describe('DHT provider spam against the relay (a DHT server)', () => {
   })
 
   it('stores no DHT values, not even a valid public-key record', async () => {
-    relay = await startTestRelay()
+    relay = await testbed.startRelay()
     const session = await dhtSession(await peer(), relay)
     expect(await rejectionOf(session.putOwnKey())).toBeInstanceOf(Error)
   })
 
   it('holds the memory of its default bound under a flood of 5,000 records', async () => {
-    relay = await startTestRelay()
+    relay = await testbed.startRelay()
     const meter = new MemoryMeter()
     const session = await dhtSession(await peer(), relay)
     const keys = Array.from({ length: 5000 }, () => dht.randomCid())
