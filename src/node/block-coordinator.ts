@@ -1,3 +1,4 @@
+import { ServingCoordinator } from './serving-coordinator.ts'
 import { jobServiceBase, type ReceiptedJobContext } from './job-context.ts'
 import { BLOCK_MAX_BYTES, blockOf, parseBlockCid, verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
 import { BlockNotFoundError } from '../core/blocks/errors.ts'
@@ -102,10 +103,11 @@ async function bytesOf (input: Uint8Array | Blob): Promise<Uint8Array> {
  * providers (DHT, then connected storage peers), fetches with hash verification, keeps the block and
  * becomes a provider of it too.
  */
-export class BlockCoordinator {
-  private readonly service: BlockService
+export class BlockCoordinator extends ServingCoordinator<BlockService> {
+  protected readonly service: BlockService
 
   constructor (private readonly libp2p: Libp2p, private readonly o: BlockCoordinatorOptions) {
+    super()
     this.service = new BlockService(libp2p, {
       ...jobServiceBase(o),
       serving: o.serving,
@@ -113,14 +115,6 @@ export class BlockCoordinator {
       queue: new JobQueue(SERVE_SLOTS, SERVE_WAITING, o.signer.peerId),
       rateLimit: new PeerRateLimit(600, 64),
     })
-  }
-
-  async start (): Promise<void> {
-    await this.service.start()
-  }
-
-  async stop (): Promise<void> {
-    await this.service.stop()
   }
 
   /** The store was opened before the node started, so storage works whenever the node runs. */

@@ -1,3 +1,4 @@
+import { ServingCoordinator } from './serving-coordinator.ts'
 import { jobServiceBase, type ReceiptedJobContext } from './job-context.ts'
 import { validateTexts } from '../core/embedding/limits.ts'
 import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
@@ -38,13 +39,14 @@ const MAX_ATTEMPTS = 4
  * capability is on, embeds here or routes to a peer whose announcement says its embedding works
  * (failing over), serves peers' requests, and hands the receipts of both to the receipt book.
  */
-export class EmbeddingCoordinator {
-  private readonly service: EmbedService
+export class EmbeddingCoordinator extends ServingCoordinator<EmbedService> {
+  protected readonly service: EmbedService
   private spec?: Promise<EmbeddingModelSpec>
   private loading?: Promise<EmbedderModel>
   private failure?: string
 
   constructor (private readonly libp2p: Libp2p, private readonly o: EmbeddingCoordinatorOptions) {
+    super()
     this.service = new EmbedService(libp2p, {
       ...jobServiceBase(o),
       serves: model => o.enabled() && o.embedder.loaded()?.id === model,
@@ -54,16 +56,10 @@ export class EmbeddingCoordinator {
     })
   }
 
-  /** Serves peers; the model loads with `sync()`, which the node calls once it is online (HyperspaceNode). */
-  async start (): Promise<void> {
-    await this.service.start()
-  }
-
-  async stop (): Promise<void> {
-    await this.service.stop()
-  }
-
-  /** Starts loading the model when the capability is on and nothing is loaded, loading or failed. */
+  /**
+   * Starts loading the model when the capability is on and nothing is loaded, loading or failed.
+   * Starting the coordinator serves peers and loads nothing: the node calls this once it is online.
+   */
   sync (): void {
     if (!this.o.enabled() || this.o.embedder.loaded() !== undefined || this.loading !== undefined || this.failure !== undefined) return
     this.load().catch(() => {})

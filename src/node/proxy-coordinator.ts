@@ -1,3 +1,4 @@
+import { ServingCoordinator } from './serving-coordinator.ts'
 import { jobServiceBase, type ReceiptedJobContext } from './job-context.ts'
 import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
 import { InvalidRequestError, ProxyTargetError } from '../core/errors.ts'
@@ -43,11 +44,12 @@ export const SERVED_KEPT = 100
  * except on an answer about the target itself, which any proxy would give), serves peers' fetches
  * when the capability is on, and keeps the record of what it fetched for whom.
  */
-export class ProxyCoordinator {
-  private readonly service: ProxyService
+export class ProxyCoordinator extends ServingCoordinator<ProxyService> {
+  protected readonly service: ProxyService
   private served: ServedFetch[] = []
 
   constructor (private readonly libp2p: Libp2p, private readonly o: ProxyCoordinatorOptions) {
+    super()
     this.service = new ProxyService(libp2p, {
       ...jobServiceBase(o),
       serving: o.enabled,
@@ -60,14 +62,6 @@ export class ProxyCoordinator {
         o.onServed(this.served)
       }
     })
-  }
-
-  async start (): Promise<void> {
-    await this.service.start()
-  }
-
-  async stop (): Promise<void> {
-    await this.service.stop()
   }
 
   /** The capability changed: switched off, every fetch in flight for a peer stops at once. */

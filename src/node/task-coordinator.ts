@@ -1,3 +1,4 @@
+import { ServingCoordinator } from './serving-coordinator.ts'
 import { jobServiceBase, type ReceiptedJobContext } from './job-context.ts'
 import { hasUnlimitedConnection } from '../net/job-streams.ts'
 import { EmbeddingInputError, InvalidRequestError, PeerBusyError } from '../core/errors.ts'
@@ -49,10 +50,11 @@ function isFinal (err: unknown): boolean {
  * (each shard ends with that job's own receipt), and merges the results in input order; hands a batch
  * to an orchestrating peer on request, and, with the capability on, orchestrates peers' batches.
  */
-export class TaskCoordinator {
-  private readonly service: TaskService
+export class TaskCoordinator extends ServingCoordinator<TaskService> {
+  protected readonly service: TaskService
 
   constructor (private readonly libp2p: Libp2p, private readonly o: TaskCoordinatorOptions) {
+    super()
     this.service = new TaskService(libp2p, {
       ...jobServiceBase(o),
       serving: o.enabled,
@@ -60,14 +62,6 @@ export class TaskCoordinator {
       queue: new JobQueue(SERVE_SLOTS, 0, o.signer.peerId),
       rateLimit: new PeerRateLimit(PEER_PER_MINUTE, PEER_BURST),
     })
-  }
-
-  async start (): Promise<void> {
-    await this.service.start()
-  }
-
-  async stop (): Promise<void> {
-    await this.service.stop()
   }
 
   /** Working while the task protocol is served and there is something to orchestrate over: a peer or this node serving embeddings or a chat model. */
