@@ -1,5 +1,6 @@
 import { InvalidModelIndexError } from '../core/models/errors.ts'
 import { LOCAL_INDEX_LIMITS, parseLocalModelIndex, type LocalModelIndex } from '../core/models/local-index.ts'
+import { readBoundedBody } from './bounded-body.ts'
 
 const FETCH_TIMEOUT_MS = 10_000
 
@@ -8,24 +9,10 @@ export function localIndexUrl (): string {
   return new URL('models/index.json', document.baseURI).href
 }
 
-/** The body as text, refusing to read past the index's size limit whatever Content-Length claims. */
-async function readCapped (response: Response, maxBytes: number): Promise<string> {
-  const reader = response.body?.getReader()
-  if (reader === undefined) return ''
-  const decoder = new TextDecoder()
-  let text = ''
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > maxBytes) {
-      await reader.cancel()
-      throw new InvalidModelIndexError(`more than ${maxBytes} bytes`)
-    }
-    text += decoder.decode(value, { stream: true })
-  }
-  return text + decoder.decode()
+/** The index's text, refusing to read past its size limit. */
+async function readIndexText (response: Response): Promise<string> {
+  const maxBytes = LOCAL_INDEX_LIMITS.chars
+  return new TextDecoder().decode(await readBoundedBody(response, maxBytes, () => new InvalidModelIndexError(`more than ${maxBytes} bytes`)))
 }
 
 /**
@@ -37,5 +24,5 @@ export async function fetchLocalModelIndex (url = localIndexUrl()): Promise<Loca
   if (response.status === 404) return { entries: [], rejected: [] }
   if (!response.ok) throw new InvalidModelIndexError(`${url} answered HTTP ${response.status}`)
   // A text never has more characters than UTF-8 bytes: capping the bytes at the character limit is safe.
-  return parseLocalModelIndex(await readCapped(response, LOCAL_INDEX_LIMITS.chars), url)
+  return parseLocalModelIndex(await readIndexText(response), url)
 }

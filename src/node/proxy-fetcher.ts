@@ -1,6 +1,7 @@
 import { HyperspaceError, MalformedMessageError, ProxyRedirectError, ProxyTimeoutError, ProxyTooLargeError, ProxyUnreadableError } from '../core/errors.ts'
 import { PROXY_FETCH_TIMEOUT_MS, type ProxyFetchAnswer, type ProxyFetcher, type ProxyFetchRequest } from '../core/proxy/fetcher.ts'
 import { checkHeaders, PROXY_MAX_HEADER_CHARS, PROXY_MAX_HEADERS, type ProxyHeaders } from '../core/wire/proxy.ts'
+import { readBoundedBody } from './bounded-body.ts'
 
 /**
  * The proxy's fetch: the page's own `fetch` in CORS mode with no credentials (no cookies, no HTTP
@@ -36,7 +37,7 @@ export class FetchProxyFetcher implements ProxyFetcher {
       const declared = Number(response.headers.get('content-length') ?? '0')
       if (Number.isFinite(declared) && declared > maxBytes) throw new ProxyTooLargeError(maxBytes)
       const headers = readableHeaders(response.headers)
-      const body = method === 'HEAD' ? new Uint8Array(0) : await readBounded(response, maxBytes)
+      const body = method === 'HEAD' ? new Uint8Array(0) : await readBoundedBody(response, maxBytes, () => new ProxyTooLargeError(maxBytes))
       return { status: response.status, headers, body }
     } catch (err) {
       await response.body?.cancel().catch(() => {})
@@ -61,29 +62,4 @@ function readableHeaders (headers: Headers): ProxyHeaders {
     }
   }
   return out
-}
-
-/** The body, refused with ProxyTooLargeError as soon as it passes `maxBytes` (the rest is not read). */
-async function readBounded (response: Response, maxBytes: number): Promise<Uint8Array> {
-  const reader = response.body?.getReader()
-  if (reader === undefined) return new Uint8Array(0)
-  const chunks: Uint8Array[] = []
-  let length = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    length += value.byteLength
-    if (length > maxBytes) {
-      await reader.cancel().catch(() => {})
-      throw new ProxyTooLargeError(maxBytes)
-    }
-    chunks.push(value)
-  }
-  const body = new Uint8Array(length)
-  let at = 0
-  for (const chunk of chunks) {
-    body.set(chunk, at)
-    at += chunk.byteLength
-  }
-  return body
 }

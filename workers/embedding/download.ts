@@ -1,4 +1,5 @@
 import { EmbeddingEngineError } from '../../src/core/errors.ts'
+import { concatAll } from '../../src/core/crypto/bytes.ts'
 
 /**
  * Fetches a model's files together with one byte count for all of them, so a load shows a single
@@ -71,20 +72,15 @@ async function fetchBytes (url: string, signal: AbortSignal, state: FileState, o
     }
     onChunk()
   }
-  return join(chunks, state.loaded)
+  return join(chunks)
 }
 
 function tooLarge (url: string): EmbeddingEngineError {
   return new EmbeddingEngineError('load', `${url} is larger than ${MAX_DOWNLOAD_BYTES / (1024 * 1024)} MiB`)
 }
 
-function join (chunks: ReadonlyArray<Uint8Array<ArrayBuffer>>, length: number): Uint8Array<ArrayBuffer> {
+/** The file's bytes: its one chunk as it came, or the chunks joined. */
+function join (chunks: ReadonlyArray<Uint8Array<ArrayBuffer>>): Uint8Array<ArrayBuffer> {
   if (chunks.length === 1 && chunks[0] !== undefined) return chunks[0]
-  const out = new Uint8Array(length)
-  let offset = 0
-  for (const chunk of chunks) {
-    out.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return out
+  return concatAll(chunks)
 }

@@ -14,6 +14,11 @@ export function utf8 (text: string): Uint8Array {
 }
 
 export function concat (...parts: Uint8Array[]): Uint8Array {
+  return concatAll(parts)
+}
+
+/** The parts one after another in a new array; takes a list of any length (concat spreads its arguments). */
+export function concatAll (parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(parts.reduce((sum, p) => sum + p.byteLength, 0))
   let offset = 0
   for (const part of parts) {
