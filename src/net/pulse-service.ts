@@ -5,15 +5,11 @@ import { PulseEngine } from '../core/pulse/engine.ts'
 import { roundOf } from '../core/pulse/clock.ts'
 import { JobStreams } from './job-streams.ts'
 import { RevealInbox, sendReveal } from './pulse-reveals.ts'
-import type { CapabilityProber, PulseCurrent } from '../core/pulse/ports.ts'
-import type { SpotCheckOptions } from '../core/pulse/spot-checks.ts'
+import type { PulseCurrent, PulseEngineOptions } from '../core/pulse/ports.ts'
 import { PulseLedger } from '../core/pulse/ledger.ts'
-import type { CapabilityName } from '../core/capabilities.ts'
 import type { HyperspaceError } from '../core/errors.ts'
-import type { BeaconProver, BeaconVerifier, SignedPulseMessage } from '../core/wire/pulse.ts'
-import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
-import type { LeafRecomputer } from '../core/pulse/recompute.ts'
-import type { Prover } from '../core/pulse/reference-prover.ts'
+import type { SignedPulseMessage } from '../core/wire/pulse.ts'
+import type { PulseVerifier } from '../core/crypto/signing.ts'
 import { countsInRound, type ValidatorHistory } from '../core/pulse/validators.ts'
 import type { CheckRules } from '../core/points-proof/check.ts'
 import type { Scheduler } from '../core/scheduler.ts'
@@ -24,33 +20,12 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 
 export type { PulseCurrent } from '../core/pulse/ports.ts'
 
-export interface PulseOptions {
-  networkId: string
-  roundMs: number
-  signer: PulseSigner
+/** The engine's options this service passes on as given (ports.ts says what each is), and what the service itself needs. */
+export interface PulseOptions extends Pick<PulseEngineOptions,
+  'networkId' | 'roundMs' | 'signer' | 'prover' | 'beaconKey' | 'verifyBeacon' | 'recompute' | 'validating' | 'workingCaps' |
+  'prober' | 'spotChecks' | 'n' | 'k' | 'committee' | 'committees' | 'history'> {
   verify: PulseVerifier
-  /** Absent on a validator-only node (the relay). */
-  prover?: Prover
-  /** The node's VRF for the challenges it leads (absent on a validator-only node). */
-  beaconKey?: BeaconProver
-  verifyBeacon: BeaconVerifier
-  /** Where this node recomputes the rows it checks as a validator (default: on this thread). */
-  recompute?: LeafRecomputer
-  validating: () => boolean
-  workingCaps: () => CapabilityName[]
-  /** Runs this node's capability spot-checks of others when it is drawn (absent: it checks nobody). */
-  prober?: CapabilityProber
-  /** Spot-check rates and bounds; the protocol's defaults unless given (tests shorten them). */
-  spotChecks?: Partial<SpotCheckOptions>
   store?: PulseStore
-  n?: number
-  k?: number
-  /** Serve this one committee's topic whatever the epoch: a relay runs one service per committee topic it carries. */
-  committee?: number
-  /** K when known at start; otherwise the node learns it from the committers it hears. */
-  committees?: number
-  /** The verified history this node keeps of its peers, and the anchors it trusts (validators.ts). */
-  history?: ValidatorHistory
 }
 
 export interface PulseEvents {

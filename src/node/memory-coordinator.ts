@@ -4,6 +4,7 @@ import type { JobStreamOpener } from '../net/job-streams.ts'
 import { isFiniteVector, norm } from '../core/embedding/vectors.ts'
 import { PeerRateLimit } from '../core/jobs/admission.ts'
 import { MEMORY_LIMITS } from '../core/memory/limits.ts'
+import { utf8 } from '../core/crypto/bytes.ts'
 import { mergeAnswers, type HolderAnswer } from '../core/memory/merge.ts'
 import { holdersFor, keyHash } from '../core/memory/placement.ts'
 import { signMemoryPut } from '../core/wire/memory.ts'
@@ -69,8 +70,6 @@ const REPAIR_CHECK_MS = 10_000
 const PUSH_CONCURRENCY = 4
 const BUSY_RETRY_MS = 1_000
 const BUSY_RETRIES = 5
-
-const encoder = new TextEncoder()
 
 function parseMeta (meta: string): unknown {
   if (meta === '') return undefined
@@ -168,11 +167,11 @@ export class MemoryCoordinator implements MemoryApi {
   }
 
   async put (key: string, input: MemoryInput, meta?: unknown, options: MemoryOptions = {}): Promise<MemoryPutResult> {
-    if (typeof key !== 'string' || key === '' || encoder.encode(key).byteLength > MEMORY_LIMITS.keyBytes) {
+    if (typeof key !== 'string' || key === '' || utf8(key).byteLength > MEMORY_LIMITS.keyBytes) {
       throw new InvalidRequestError(`a key is a non-empty string of at most ${MEMORY_LIMITS.keyBytes} UTF-8 bytes`)
     }
     const metaText = meta === undefined ? '' : JSON.stringify(meta)
-    if (typeof metaText !== 'string' || encoder.encode(metaText).byteLength > MEMORY_LIMITS.metaBytes) {
+    if (typeof metaText !== 'string' || utf8(metaText).byteLength > MEMORY_LIMITS.metaBytes) {
       throw new InvalidRequestError(`meta must be JSON of at most ${MEMORY_LIMITS.metaBytes} UTF-8 bytes`)
     }
     const { space, vector } = await this.vectorOf(input, options)

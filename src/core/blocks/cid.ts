@@ -62,26 +62,23 @@ export function asBlockCid (cid: CID): BlockCid {
   return cid as BlockCid
 }
 
-/** From text (base32 `bafk…` or base58btc `z…`); `toString()` of the result is the canonical base32 form. */
-export function parseBlockCid (text: string): BlockCid {
-  if (text.length > MAX_CID_TEXT) throw new InvalidCidError(`${text.length} characters`)
-  let cid: CID
+/** The CID `read` makes, its failure an InvalidCidError. */
+function readCid (read: () => CID): CID {
   try {
-    cid = CID.parse(text)
+    return read()
   } catch (err) {
     throw new InvalidCidError(err instanceof Error ? err.message : String(err))
   }
-  return asBlockCid(cid)
+}
+
+/** From text (base32 `bafk…` or base58btc `z…`); `toString()` of the result is the canonical base32 form. */
+export function parseBlockCid (text: string): BlockCid {
+  if (text.length > MAX_CID_TEXT) throw new InvalidCidError(`${text.length} characters`)
+  return asBlockCid(readCid(() => CID.parse(text)))
 }
 
 /** From its binary form (on the wire); trailing bytes are refused. */
 export function blockCidFromBytes (bytes: Uint8Array): BlockCid {
   if (bytes.byteLength > MAX_CID_TEXT) throw new InvalidCidError(`${bytes.byteLength} bytes`)
-  let cid: CID
-  try {
-    cid = CID.decode(bytes)
-  } catch (err) {
-    throw new InvalidCidError(err instanceof Error ? err.message : String(err))
-  }
-  return asBlockCid(cid)
+  return asBlockCid(readCid(() => CID.decode(bytes)))
 }
