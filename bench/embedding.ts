@@ -19,8 +19,8 @@
  * Every figure is the median of its runs after a warm-up. Prints tables to stdout and writes all
  * samples to bench/results/embedding.json.
  */
-import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -36,9 +36,9 @@ import { measureChromium, type BrowserEmbedResult } from './embedding-browser.ts
 import { ensureBuild } from './procs.ts'
 import { figure, recordFigures } from './figures.ts'
 import { fmt, fmtRatio, ratio, summarize, table, type Summary } from './stats.ts'
+import { writeResults } from './results.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const RESULTS_DIR = join(ROOT, 'bench', 'results')
 const EMBED_RUNS = 5
 const CORPUS_SIZE = 512
 const INDEX_SIZES = [10_000, 100_000]
@@ -238,14 +238,6 @@ function measureIndex (count: number, dims: number): IndexResult {
 
 // ---------------------------------------------------------------- report
 
-function gitRevision (): string {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
-  } catch {
-    return 'unknown'
-  }
-}
-
 function median (values: number[]): number | null {
   return summarize(values).median
 }
@@ -329,26 +321,18 @@ ${built ? '- The app was built first (npm run build).\n' : ''}`)
     summaries[`index-${m.vectors}x${m.dims}-ms`] = summarize(m.indexMs)
     summaries[`plain-${m.vectors}x${m.dims}-ms`] = summarize(m.plainMs)
   }
-  mkdirSync(RESULTS_DIR, { recursive: true })
-  const out = join(RESULTS_DIR, 'embedding.json')
-  writeFileSync(out, JSON.stringify({
-    meta: {
-      date: new Date().toISOString(),
-      revision: gitRevision(),
-      node: process.version,
-      cores: cpus().length,
-      cpu: cpus()[0]?.model ?? 'unknown',
-      model: 'model2vec-64d',
-      embedRuns: EMBED_RUNS,
-      queries: QUERIES,
-      elapsedMs: Date.now() - started,
-      loadavg: { before: loadBefore, after: loadAfter }
-    },
+  const out = writeResults('embedding', {
+    model: 'model2vec-64d',
+    embedRuns: EMBED_RUNS,
+    queries: QUERIES,
+    elapsedMs: Date.now() - started,
+    loadavg: { before: loadBefore, after: loadAfter }
+  }, {
     summary: summaries,
     embedding: embedding.map(({ vectors: _vectors, ...r }, i) => ({ ...r, maxAbsDiff: diffs[i] })),
     chromium: browser,
     memory
-  }, null, 2) + '\n')
+  })
   console.log(`\nwrote ${out}`)
   if (memory.some(m => !m.sameKeys)) process.exitCode = 1
 }

@@ -11,8 +11,7 @@
  *
  * Prints a table to stdout and writes every raw sample to bench/results/network.json.
  */
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -25,9 +24,9 @@ import { NAME_SHIM, installProbe, rtcOpenOnce, wsOpenOnce, type BenchProbe, type
 import { ensureBuild, startPreview, withTimeout, type PreviewServer } from './procs.ts'
 import { figure, recordFigures } from './figures.ts'
 import { fmt, fmtRatio, ratio, spread, summarize, table, type Summary } from './stats.ts'
+import { gitRevision, writeResults } from './results.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const RESULTS_DIR = join(ROOT, 'bench', 'results')
 const RUNS = 5
 const NODES = 3
 const REFERENCE_SAMPLES = 20
@@ -236,14 +235,6 @@ function sizeScripts (scripts: ScriptEntry[]): { files: JsFile[], rawBytes: numb
   }
 }
 
-function gitRevision (): string {
-  try {
-    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
-    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: ROOT, encoding: 'utf8' }).trim() !== ''
-    return dirty ? `${rev}+dirty` : rev
-  } catch { return 'unknown' }
-}
-
 async function main (): Promise<number> {
   process.chdir(ROOT) // the relay child is started by relative path
   const started = Date.now()
@@ -337,22 +328,14 @@ Notes:
   became 'online' in one page, sized from dist/ (gzip level 9): ${js.files.map(f => `${f.path} ${fmt(f.rawBytes === null ? null : kb(f.rawBytes), 'KB', 1)}`).join(', ')}.
 - Poller resolution 5 ms. Bench took ${elapsedS.toFixed(0)} s${built ? ' (including vite build)' : ''}.`)
 
-  mkdirSync(RESULTS_DIR, { recursive: true })
-  const out = join(RESULTS_DIR, 'network.json')
-  writeFileSync(out, JSON.stringify({
-    meta: {
-      date: new Date().toISOString(),
-      revision: gitRevision(),
-      node: process.version,
-      chromium: browserVersion,
-      cores: cpus().length,
-      cpu: cpus()[0]?.model ?? 'unknown',
-      runs: RUNS,
-      nodes: NODES,
-      referenceSamples: REFERENCE_SAMPLES,
-      builtDist: built,
-      elapsedMs: Date.now() - started
-    },
+  const out = writeResults('network', {
+    chromium: browserVersion,
+    runs: RUNS,
+    nodes: NODES,
+    referenceSamples: REFERENCE_SAMPLES,
+    builtDist: built,
+    elapsedMs: Date.now() - started
+  }, {
     summary: {
       apiMs: api,
       domContentLoadedMs: domContentLoaded,
@@ -382,7 +365,7 @@ Notes:
       initialJs: js
     },
     failures
-  }, null, 2) + '\n')
+  })
   console.log(`\nRaw samples: ${out}`)
   recordFigures({
     'mesh.firstDirectMs': figure(c.median ?? NaN, 'ms', `${NODES} pages opened at once: navigation start to the first direct WebRTC peer (reference: a local RTCPeerConnection pair's data channel opening)`, rtc.median),
