@@ -24,6 +24,9 @@ export interface RelayProcessOptions {
   gateway?: { apiKeysFile: string }
 }
 
+/** How long a relay may take to print its address; a test's hooks have 120 s in all (playwright.config.ts). */
+const RELAY_START_TIMEOUT_MS = 90_000
+
 /** Starts `npm run relay`'s entry point as its own process on 127.0.0.1, so a test can kill it. */
 export async function startRelayProcess (options: RelayProcessOptions = {}): Promise<RelayProcess> {
   const keyFile = options.keyFile ?? join(mkdtempSync(join(tmpdir(), 'hs-relay-')), 'relay.key')
@@ -38,7 +41,11 @@ export async function startRelayProcess (options: RelayProcessOptions = {}): Pro
   const ready = options.gateway !== undefined ? /listening (\S+)[\s\S]*gateway (\S+)/ : /listening (\S+)/
   const [addr, gatewayUrl] = await new Promise<[string, string | undefined]>((resolve, reject) => {
     let out = ''
-    const timer = setTimeout(() => { reject(new Error(`relay did not start: ${stderr}`)) }, 30_000)
+    // tsx compiles the relay on start: under a load of 25-30 on two cores that took more than 30 s.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`relay did not start within ${RELAY_START_TIMEOUT_MS} ms: ${stderr}`))
+    }, RELAY_START_TIMEOUT_MS)
     child.stdout?.on('data', (chunk: Buffer) => {
       out += chunk.toString()
       const match = ready.exec(out)
