@@ -10,7 +10,7 @@ import type { SpotCheckOptions } from '../core/pulse/spot-checks.ts'
 import { PulseLedger } from '../core/pulse/ledger.ts'
 import type { CapabilityName } from '../core/capabilities.ts'
 import type { HyperspaceError } from '../core/errors.ts'
-import type { BeaconProver, BeaconVerifier, SignedPulseMessage } from '../core/wire/pulse.ts'
+import type { BeaconProver, BeaconVerifier, SignedPulseMessage, WireMessage } from '../core/wire/pulse.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { LeafRecomputer } from '../core/pulse/recompute.ts'
 import type { Prover } from '../core/pulse/reference-prover.ts'
@@ -68,7 +68,7 @@ export interface PulseEvents {
 export class PulseService extends TypedEventEmitter<PulseEvents> {
   readonly ledger: PulseLedger
   private readonly engine: PulseEngine
-  private readonly decoded = new WeakMap<Message, SignedPulseMessage>()
+  private readonly decoded = new WeakMap<Message, SignedPulseMessage<WireMessage>>()
   private readonly topics = new Set<string>()
   private readonly streams: JobStreams
   private readonly inbox: RevealInbox
@@ -185,7 +185,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
   }
 
   /** A reveal sent to this node alone (pulse-reveals.ts), taken when it is of this network, near this round, and the engine keeps it. */
-  private readonly takeReveal = (signed: SignedPulseMessage): boolean => {
+  private readonly takeReveal = (signed: SignedPulseMessage<WireMessage>): boolean => {
     const { net, r } = signed.message
     if (net !== this.options.networkId || Math.abs(r - roundOf(this.scheduler.now(), this.options.roundMs)) > 1 || !this.engine.receiveReveal(signed)) return false
     this.safeDispatchEvent('update', { detail: this.current() })
