@@ -1,4 +1,4 @@
-import { decodePulse, encodeSigned, signPulse, type PulseMessage, type SignedPulseMessage } from '../src/core/wire/pulse.ts'
+import { challengeDigest, decodePulse, encodeSigned, resolveVerdict, signPulse, type ChallengeMessage, type PulseMessage, type SignedPulseMessage } from '../src/core/wire/pulse.ts'
 import type { PulseSigner, PulseVerifier } from '../src/core/crypto/signing.ts'
 import { challengeProofs } from '../src/core/pulse/seed.ts'
 import type { PulseEngine } from '../src/core/pulse/engine.ts'
@@ -50,7 +50,8 @@ export interface AttackerPlace {
   /** Peer ids of every attacker of the run. */
   accomplices: ReadonlySet<string>
   /** Publishes a signed message from the attacker's place in the gossip, authored by whoever signed it. */
-  inject(signed: SignedPulseMessage): Promise<void>
+  /** `judged`: a verdict's challenge, which its results travel against. */
+  inject(signed: SignedPulseMessage, judged?: ChallengeMessage): Promise<void>
   /** Runs `fn` at `fraction` of every round from now on. */
   everyRoundAt(fraction: number, fn: (round: number) => Promise<void>): void
 }
@@ -79,17 +80,20 @@ export class Attacker {
         .map(([peer, root]): [string, Uint8Array] => [peer, peer === message.peer ? root : this.place.rng.bytes(32)])
       return await this.resign({ ...message, commits })
     }
-    if (this.kind === 'lying-validators' && message.t === 'verdict') {
-      const results = message.results.map(r => this.place.accomplices.has(r.peer)
+    if (this.kind === 'lying-validators' && message.t === 'verdict-digest') {
+      const challenge = this.place.engine.round(message.r)?.canonicalChallenge()
+      const verdict = challenge === undefined ? undefined : resolveVerdict({ ...signed, message }, challenge)
+      if (verdict === undefined) return data
+      const results = verdict.message.results.map(r => this.place.accomplices.has(r.peer)
         ? { peer: r.peer, ok: true, root: r.root, caps: r.caps }
         : { peer: r.peer, ok: false, reason: 'wrong-row' as const, root: r.root, caps: r.caps })
-      return await this.resign({ ...message, results })
+      return await this.resign({ ...verdict.message, results }, challenge?.message)
     }
     return data
   }
 
-  private async resign (message: PulseMessage): Promise<Uint8Array> {
-    return encodeSigned(await signPulse(message, this.place.signer))
+  private async resign (message: PulseMessage, judged?: ChallengeMessage): Promise<Uint8Array> {
+    return encodeSigned(await signPulse(message, this.place.signer), judged)
   }
 
   private async grindNextSeed (round: number): Promise<void> {
@@ -106,13 +110,15 @@ export class Attacker {
   private async sybilVerdicts (round: number): Promise<void> {
     const p = this.place
     const state = p.engine.round(round)
-    if (state === undefined) return
-    const results = [...state.commits.values()].map(({ message: c }) => p.accomplices.has(c.peer)
-      ? { peer: c.peer, ok: true, root: c.root, caps: c.caps }
-      : { peer: c.peer, ok: false, reason: 'wrong-row' as const, root: c.root, caps: c.caps })
+    const challenge = state?.canonicalChallenge()
+    if (state === undefined || challenge === undefined) return
+    // A verdict's results name the committers of the challenge it judged, as that challenge lists them.
+    const results = challenge.message.commits.map(([peer, root]) => p.accomplices.has(peer)
+      ? { peer, ok: true, root, caps: [] }
+      : { peer, ok: false, reason: 'wrong-row' as const, root, caps: [] })
     for (let i = 0; i < SYBIL_VERDICTS; i++) {
       const sybil = p.keys.create()
-      await p.inject(await signPulse({ t: 'verdict', net: p.networkId, r: round, peer: sybil.peerId, seed: state.seed, results }, sybil))
+      await p.inject(await signPulse({ t: 'verdict', net: p.networkId, r: round, peer: sybil.peerId, seed: state.seed, judged: challengeDigest(challenge), results }, sybil), challenge.message)
     }
   }
 

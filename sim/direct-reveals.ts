@@ -4,7 +4,7 @@ import { frameBytes, streamOverheadBytes } from './rpc-size.ts'
 import type { PulseVerifier } from '../src/core/crypto/signing.ts'
 import type { PulseEngine } from '../src/core/pulse/engine.ts'
 import type { GossipModel } from './gossip.ts'
-import type { SignedPulseMessage } from '../src/core/wire/pulse.ts'
+import type { ReceivedMessage, SignedPulseMessage } from '../src/core/wire/pulse.ts'
 import type { VirtualTime } from './virtual-time.ts'
 
 /** The stream's own cost, and the receiver's answer frame, on top of the reveal frame. */
@@ -31,7 +31,7 @@ export interface DirectRevealsOptions {
 export class DirectReveals {
   private readonly byPeer = new Map<string, Receiver>()
 
-  constructor (private readonly gossip: GossipModel<SignedPulseMessage>, private readonly time: VirtualTime, private readonly options: DirectRevealsOptions) {}
+  constructor (private readonly gossip: GossipModel<SignedPulseMessage<ReceivedMessage>>, private readonly time: VirtualTime, private readonly options: DirectRevealsOptions) {}
 
   add (peerId: string, index: number, engine: PulseEngine): void {
     this.byPeer.set(peerId, { index, engine })

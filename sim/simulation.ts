@@ -18,7 +18,7 @@ import { SimKeys } from './sim-keys.ts'
 import { VirtualTime } from './virtual-time.ts'
 import { median } from './stats.ts'
 import { revealGrowth } from './wire-size.ts'
-import { encodeSigned, type SignedPulseMessage } from '../src/core/wire/pulse.ts'
+import { encodeSigned, type ReceivedMessage, type SignedPulseMessage } from '../src/core/wire/pulse.ts'
 import type { PulseSigner } from '../src/core/crypto/signing.ts'
 
 export interface SimConfig {
@@ -129,11 +129,11 @@ export class Simulation {
   private readonly time: VirtualTime
   private readonly keys: SimKeys
   private readonly links: Links
-  private readonly gossip: GossipModel<SignedPulseMessage>
+  private readonly gossip: GossipModel<SignedPulseMessage<ReceivedMessage>>
   private readonly reveals: DirectReveals
   private readonly nodes: SimNode[] = []
   /** Commits published, by round and topic: what commit-set agreement is measured on. */
-  private readonly commits = new Map<number, Map<string, Array<GossipMessage<SignedPulseMessage>>>>()
+  private readonly commits = new Map<number, Map<string, Array<GossipMessage<SignedPulseMessage<ReceivedMessage>>>>>()
   private readonly firstRound: number
   private readonly committees: number
   private growth = 0
@@ -264,9 +264,9 @@ export class Simulation {
       verify: this.keys.verify,
       rng: this.rng.fork(`attack-${signer.peerId}`),
       accomplices: this.attackers,
-      inject: async signed => {
+      inject: async (signed, judged) => {
         if (node.leftAt !== Infinity) return
-        const data = encodeSigned(signed)
+        const data = encodeSigned(signed, judged)
         const admission = await admitPulse(data, signed.message.peer, networkId, roundMs, this.time.now(), this.keys.verify)
         if (admission.result !== 'accept') return
         this.gossip.publish(node.index, node.engine.committees.topic(signed.message.r), data.byteLength, admission.signed, signed.message.t)
@@ -293,9 +293,9 @@ export class Simulation {
     if (admission.result !== 'accept') throw new SimulationError(`${node.peerId} published a pulse message its peers would not accept`)
     const signed = admission.signed
     const bytes = data.byteLength + (signed.message.t === 'reveal' ? this.growth : 0)
-    const message = this.gossip.publish(node.index, topic, bytes, signed, signed.message.t)
+    const message = this.gossip.publish(node.index, topic, bytes, signed, signed.message.t === 'verdict-digest' ? 'verdict' : signed.message.t)
     if (signed.message.t !== 'commit') return
-    const byTopic = this.commits.get(signed.message.r) ?? new Map<string, Array<GossipMessage<SignedPulseMessage>>>()
+    const byTopic = this.commits.get(signed.message.r) ?? new Map<string, Array<GossipMessage<SignedPulseMessage<ReceivedMessage>>>>()
     this.commits.set(signed.message.r, byTopic)
     const list = byTopic.get(topic) ?? []
     byTopic.set(topic, list)

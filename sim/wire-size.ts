@@ -1,6 +1,6 @@
 import { encodeMessage } from '../src/core/wire/cbor.ts'
 import { multiproofLength } from '../src/core/pulse/merkle.ts'
-import { encodeSigned, PULSE_VERSION, type PulseMessage } from '../src/core/wire/pulse.ts'
+import { encodeSigned, PULSE_VERSION, type ChallengeMessage, type PulseMessage } from '../src/core/wire/pulse.ts'
 
 /**
  * Encoded sizes of pulse messages, from the real codec: what the simulator puts on its modelled wire
@@ -9,12 +9,13 @@ import { encodeSigned, PULSE_VERSION, type PulseMessage } from '../src/core/wire
 
 const ROOT = new Uint8Array(32)
 
-function signedBytes (message: PulseMessage): number {
-  // A verdict signs its results' root and count; the results travel beside the body (v4).
+function signedBytes (message: PulseMessage, judged?: ChallengeMessage): number {
+  // A verdict signs its results' root and count; the results travel beside the body (v4), as
+  // entries of the challenge judged (v8).
   const body = encodeMessage(message.t === 'verdict'
-    ? { v: PULSE_VERSION, t: message.t, net: message.net, r: message.r, peer: message.peer, seed: message.seed, rr: ROOT, count: message.results.length }
+    ? { v: PULSE_VERSION, t: message.t, net: message.net, r: message.r, peer: message.peer, seed: message.seed, judged: message.judged, rr: ROOT, count: message.results.length }
     : { v: PULSE_VERSION, ...message })
-  return encodeSigned({ message, body, sig: new Uint8Array(64) }).byteLength
+  return encodeSigned({ message, body, sig: new Uint8Array(64) }, judged).byteLength
 }
 
 export interface Shape {
@@ -59,7 +60,9 @@ export function challengeBytes ({ networkId, round, peer }: Shape, commits: numb
 }
 
 export function verdictBytes ({ networkId, round, peer }: Shape, results: number): number {
-  return signedBytes({ t: 'verdict', net: networkId, r: round, peer, seed: ROOT, results: Array.from({ length: results }, () => ({ peer, ok: true, root: ROOT, caps: [] })) })
+  const commits = Array.from({ length: results }, (_, i) => [`${peer}${String(i).padStart(3, '0')}`, ROOT] as [string, Uint8Array])
+  const judged: ChallengeMessage = { t: 'challenge', net: networkId, r: round, peer, seed: ROOT, commits, k: 8, vrf: new Uint8Array(80), rowsVrf: new Uint8Array(80) }
+  return signedBytes({ t: 'verdict', net: networkId, r: round, peer, seed: ROOT, judged: ROOT, results: commits.map(([listed]) => ({ peer: listed, ok: true, root: ROOT, caps: [] })) }, judged)
 }
 
 /**

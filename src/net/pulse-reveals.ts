@@ -1,7 +1,7 @@
 import { lpStream } from '@libp2p/utils'
 import { ForeignAuthorError, MalformedMessageError, PeerBusyError } from '../core/errors.ts'
 import { PeerRateLimit } from '../core/jobs/admission.ts'
-import { decodePulse, type SignedPulseMessage } from '../core/wire/pulse.ts'
+import { decodePulse, type SignedPulseMessage, type WireMessage } from '../core/wire/pulse.ts'
 import { decodeRevealAnswer, encodeRevealAnswer, PULSE_REVEAL_PROTOCOL, REVEAL_FRAME_MAX_BYTES, RevealNotTakenError } from '../core/wire/pulse-reveal.ts'
 import { errorFrame } from '../core/wire/frame.ts'
 import { ProtocolHandler } from './protocol-handler.ts'
@@ -33,7 +33,7 @@ const READ_TIMEOUT_MS = 5_000
 const SEND_TIMEOUT_MS = 10_000
 
 /** Offers a reveal to one pulse service; true when its engine kept it. */
-export type RevealTaker = (signed: SignedPulseMessage) => boolean
+export type RevealTaker = (signed: SignedPulseMessage<WireMessage>) => boolean
 
 export class RevealInbox extends ProtocolHandler {
   private static readonly inboxes = new WeakMap<Libp2p, RevealInbox>()

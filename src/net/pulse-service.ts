@@ -8,7 +8,7 @@ import { RevealInbox, sendReveal } from './pulse-reveals.ts'
 import type { PulseCurrent, PulseEngineOptions } from '../core/pulse/ports.ts'
 import { PulseLedger } from '../core/pulse/ledger.ts'
 import type { HyperspaceError } from '../core/errors.ts'
-import type { SignedPulseMessage } from '../core/wire/pulse.ts'
+import type { SignedPulseMessage, WireMessage } from '../core/wire/pulse.ts'
 import type { PulseVerifier } from '../core/crypto/signing.ts'
 import { countsInRound, type ValidatorHistory } from '../core/pulse/validators.ts'
 import type { CheckRules } from '../core/points-proof/check.ts'
@@ -43,7 +43,7 @@ export interface PulseEvents {
 export class PulseService extends TypedEventEmitter<PulseEvents> {
   readonly ledger: PulseLedger
   private readonly engine: PulseEngine
-  private readonly decoded = new WeakMap<Message, SignedPulseMessage>()
+  private readonly decoded = new WeakMap<Message, SignedPulseMessage<WireMessage>>()
   private readonly topics = new Set<string>()
   private readonly streams: JobStreams
   private readonly inbox: RevealInbox
@@ -160,7 +160,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
   }
 
   /** A reveal sent to this node alone (pulse-reveals.ts), taken when it is of this network, near this round, and the engine keeps it. */
-  private readonly takeReveal = (signed: SignedPulseMessage): boolean => {
+  private readonly takeReveal = (signed: SignedPulseMessage<WireMessage>): boolean => {
     const { net, r } = signed.message
     if (net !== this.options.networkId || Math.abs(r - roundOf(this.scheduler.now(), this.options.roundMs)) > 1 || !this.engine.receiveReveal(signed)) return false
     this.safeDispatchEvent('update', { detail: this.current() })

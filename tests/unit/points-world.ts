@@ -62,7 +62,8 @@ export interface WorldOptions {
 /** A verdict of `validator` over the committee with `result` for the subject, and its attestation for the subject. */
 export async function attest (validator: PulseSigner, round: number, seed: Uint8Array, result: VerdictResult, committee: number): Promise<Uint8Array> {
   const results: VerdictResult[] = [result, ...Array.from({ length: committee - 1 }, (_, i) => ({ peer: member(i), ok: true, root: bytes('other', i), caps: [] }))]
-  const signed = await signPulse({ t: 'verdict', net: NET, r: round, peer: validator.peerId, seed, results }, validator)
+  // An attestation stands on its own: the challenge judged is named, never needed to check it.
+  const signed = await signPulse({ t: 'verdict', net: NET, r: round, peer: validator.peerId, seed, judged: new Uint8Array(32), results }, validator)
   return attestationOf(signed, result.peer) as Uint8Array
 }
 

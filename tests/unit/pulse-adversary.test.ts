@@ -285,7 +285,7 @@ describe('the pulse against a hostile peer', () => {
       const commit = await signPulse({ t: 'commit', net: NET, r: round, peer: accomplice.peerId, seed, root, n: N, caps: [], sid: new Uint8Array(8) }, accomplice)
       records.push({ round, verified: true, commit: encodeSigned(commit) })
       for (const voter of voters) {
-        const verdict = await signPulse({ t: 'verdict', net: NET, r: round, peer: voter.peerId, seed, results: [{ peer: accomplice.peerId, ok: true, root, caps: [] }] }, voter)
+        const verdict = await signPulse({ t: 'verdict', net: NET, r: round, peer: voter.peerId, seed, judged: new Uint8Array(32), results: [{ peer: accomplice.peerId, ok: true, root, caps: [] }] }, voter)
         attestations.push({ round, attestation: attestationOf(verdict, accomplice.peerId) as Uint8Array })
       }
     }

@@ -2,7 +2,7 @@ import { admitPulse } from '../../src/core/pulse/admission.ts'
 import { sha256Of, utf8 } from '../../src/core/crypto/bytes.ts'
 import { epochOf, firstRoundOf } from '../../src/core/pulse/committee.ts'
 import { PulseEngine } from '../../src/core/pulse/engine.ts'
-import { encodeSigned, PULSE_MAX_BYTES, PULSE_VERSION, signPulse, type PulseMessage, type SignedPulseMessage } from '../../src/core/wire/pulse.ts'
+import { challengeDigest, encodeSigned, PULSE_MAX_BYTES, PULSE_VERSION, signPulse, type PulseMessage, type ReceivedMessage, type SignedPulseMessage, type VerdictMessage } from '../../src/core/wire/pulse.ts'
 import { decodeMessage } from '../../src/core/wire/cbor.ts'
 import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import { ReferenceProver, type Prover } from '../../src/core/pulse/reference-prover.ts'
@@ -145,9 +145,19 @@ export class PulseBus {
   }
 
   /** Publishes a message as `signer` on the committee topic, through the same admission as everyone's. */
-  async inject (signer: PulseSigner, message: PulseMessage): Promise<void> {
-    const signed = await signPulse(message, signer)
-    this.deliver(signer.peerId, encodeSigned(signed))
+  async inject (signer: PulseSigner, message: Exclude<PulseMessage, VerdictMessage> | Omit<VerdictMessage, 'judged'>): Promise<void> {
+    if (message.t !== 'verdict') {
+      this.deliver(signer.peerId, encodeSigned(await signPulse(message, signer)))
+      return
+    }
+    // A v8 verdict speaks only of the entries of the challenge it judged (the honest nodes' canonical
+    // one here): results about anyone else, or another root, cannot be sent at all, and counted nowhere before.
+    const judged = this.nodes.map(node => node.engine.round(message.r)?.canonicalChallenge()).find(found => found !== undefined)
+    if (judged === undefined) return
+    const listed = new Map(judged.message.commits.map(([peer, root]) => [peer, root]))
+    const results = message.results.filter(result => listed.get(result.peer)?.every((byte, i) => byte === result.root[i]) === true)
+    const signed = await signPulse({ ...message, judged: challengeDigest(judged), results }, signer)
+    this.deliver(signer.peerId, encodeSigned(signed, judged.message))
   }
 
   /** `node` hears nothing for `ms`: a laptop lid closed, a link down. */
@@ -232,7 +242,7 @@ export class PulseBus {
         void admitPulse(data, author, NET, ROUND_MS, this.time.now(), this.keys.verify).then(admission => {
           if (admission.result !== 'accept') return
           const topic = node.engine.committees.topic(admission.signed.message.r)
-          node.engine.receive(topic, admission.signed as SignedPulseMessage)
+          node.engine.receive(topic, admission.signed as SignedPulseMessage<ReceivedMessage>)
         })
       })
     }

@@ -15,7 +15,7 @@ import {
 } from '../../src/core/errors.ts'
 import { MerkleTree, leafHash, multiproofOf, verifyMultiproof } from '../../src/core/pulse/merkle.ts'
 import {
-  MAX_CHALLENGE_ROWS, PULSE_MAX_BYTES, PULSE_VERSION, STRIKE_REASONS, decodePulse, encodeSigned, signPulse, signedData, type ChallengeMessage, type CommitMessage, type PulseMessage, type RevealMessage, type VerdictMessage
+  MAX_CHALLENGE_ROWS, PULSE_MAX_BYTES, PULSE_VERSION, STRIKE_REASONS, challengeDigest, decodePulse, encodeSigned, resolveVerdict, signPulse, signedData, type ChallengeMessage, type CommitMessage, type PulseMessage, type RevealMessage, type SignedPulseMessage, type VerdictDigest, type VerdictMessage
 } from '../../src/core/wire/pulse.ts'
 import type { PulseSigner, PulseVerifier } from '../../src/core/crypto/signing.ts'
 import { referenceProduct, rowBytes } from '../../src/core/pulse/work.ts'
@@ -51,13 +51,21 @@ let commit: CommitMessage
 let challenge: ChallengeMessage
 let reveal: RevealMessage
 let verdict: VerdictMessage
+let signedChallenge: SignedPulseMessage<ChallengeMessage>
 let valid: Record<PulseMessage['t'], Uint8Array>
 
 /** Signs anything as `node` (bypassing the types) and wraps it in the envelope. */
-async function signRaw (message: Record<string, unknown>, node: Node = a): Promise<Uint8Array> {
+async function signRaw (message: Record<string, unknown>, node: Node = a, judged: ChallengeMessage = challenge): Promise<Uint8Array> {
   // A field set to undefined is left out (CBOR undefined would be refused for another reason).
   const record = Object.fromEntries(Object.entries(message).filter(([, v]) => v !== undefined))
-  return encodeSigned(await signPulse(record as unknown as PulseMessage, node.signer))
+  return encodeSigned(await signPulse(record as unknown as PulseMessage, node.signer), judged)
+}
+
+/** The valid verdict's envelope with its results' entries (beside the signed body) changed. */
+function changedVerdict (change: (envelope: Record<string, unknown>) => void): Uint8Array {
+  const envelope = decodeMessage(valid.verdict, PULSE_MAX_BYTES, PULSE_VERSION)
+  change(envelope)
+  return encodeMessage(envelope)
 }
 
 async function rejectsWith (bytes: Uint8Array, type: new (...args: never[]) => HyperspaceError): Promise<HyperspaceError> {
@@ -86,22 +94,24 @@ beforeAll(async () => {
     rows: [1, 5, 6],
     proof: multiproofOf(8, [1, 5, 6].map(index => ({ index, proof: tree.proof(index) })))
   }
+  signedChallenge = await signPulse(challenge, a.signer)
   verdict = {
     t: 'verdict',
     net: NET,
     r: ROUND,
     peer: c.peerId,
     seed,
+    judged: challengeDigest(signedChallenge),
     results: [
-      { peer: a.peerId, ok: true, root: bytes32('root a'), caps: ['inference'] },
-      { peer: b.peerId, ok: false, reason: 'wrong-row', root: bytes32('root b'), caps: [] }
+      { peer: a.peerId, ok: true, root: bytes32(`root ${a.peerId}`), caps: ['inference'] },
+      { peer: b.peerId, ok: false, reason: 'wrong-row', root: bytes32(`root ${b.peerId}`), caps: [] }
     ].sort((x, y) => (x.peer < y.peer ? -1 : 1)) as VerdictMessage['results']
   }
   valid = {
     commit: encodeSigned(await signPulse(commit, a.signer)),
-    challenge: encodeSigned(await signPulse(challenge, a.signer)),
+    challenge: encodeSigned(signedChallenge),
     reveal: encodeSigned(await signPulse(reveal, b.signer)),
-    verdict: encodeSigned(await signPulse(verdict, c.signer))
+    verdict: encodeSigned(await signPulse(verdict, c.signer), challenge)
   }
 })
 
@@ -110,8 +120,10 @@ describe('round trip', () => {
     const cases: Array<[PulseMessage, Node]> = [[commit, a], [challenge, a], [reveal, b], [verdict, c]]
     for (const [message, node] of cases) {
       const signed = await signPulse(message, node.signer)
-      const decoded = await decodePulse(encodeSigned(signed), verify)
-      expect(decoded.message).toEqual(message)
+      const decoded = await decodePulse(encodeSigned(signed, challenge), verify)
+      // A verdict comes off the wire as entries of its challenge, and resolves against it.
+      const resolved = decoded.message.t === 'verdict-digest' ? resolveVerdict({ ...decoded, message: decoded.message }, signedChallenge)?.message : decoded.message
+      expect(resolved).toEqual(message)
       expect(Array.from(decoded.body)).toEqual(Array.from(signed.body))
       expect(Array.from(decoded.sig)).toEqual(Array.from(signed.sig))
       expect(decoded.sig.byteLength).toBe(64)
@@ -121,21 +133,21 @@ describe('round trip', () => {
     }
   })
 
-  it('the body is canonical CBOR carrying v = 7', () => {
-    expect(PULSE_VERSION).toBe(7)
-    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 7)
-    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 7)
-    expect(body.v).toBe(7)
+  it('the body is canonical CBOR carrying v = 8', () => {
+    expect(PULSE_VERSION).toBe(8)
+    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 8)
+    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 8)
+    expect(body.v).toBe(8)
     expect(body.t).toBe('commit')
   })
 
-  it('reads v4, v5 and v6 commits from kept records, where v5 to v7 changed nothing, but never from the topic; a v4 challenge not even from records', async () => {
+  it('reads v4 to v7 commits from kept records, where v5 to v8 changed nothing, but never from the topic; a v4 challenge not even from records', async () => {
     const signedAt = async (v: number, message: Record<string, unknown>): Promise<Uint8Array> => {
       const body = encodeMessage({ v, ...message })
       return encodeMessage({ v, body, sig: await a.key.sign(signedData(body)) })
     }
     const signedV4 = async (message: Record<string, unknown>): Promise<Uint8Array> => await signedAt(4, message)
-    for (const v of [4, 5, 6]) {
+    for (const v of [4, 5, 6, 7]) {
       const keptCommit = await signedAt(v, { ...commit })
       expect((await decodePulse(keptCommit, verify, true)).message).toEqual(commit)
       await rejectsWith(keptCommit, UnsupportedVersionError)
@@ -163,7 +175,10 @@ describe('round trip', () => {
     const proof = Array.from({ length: MAX_CHALLENGE_ROWS * 11 }, () => bytes32('p'))
     await expect(decodePulse(await signRaw({ ...reveal, rows, proof }, b), verify)).resolves.toBeDefined()
     const results = STRIKE_REASONS.map((reason, i) => ({ peer: fakePeerId(i), ok: false, reason, root: bytes32('x'), caps: [] }))
-    await expect(decodePulse(await signRaw({ ...verdict, results }, c), verify)).resolves.toBeDefined()
+    const wide = { ...challenge, commits: results.map(r => [r.peer, r.root] as [string, Uint8Array]).sort((x, y) => (x[0] < y[0] ? -1 : 1)) }
+    await expect(decodePulse(await signRaw({ ...verdict, results }, c, wide), verify)).resolves.toBeDefined()
+    const allCaps = await signRaw({ ...verdict, results: [{ ...verdict.results[0], caps: ['inference', 'embedding', 'storage', 'memory', 'relay', 'validation', 'orchestration', 'caching', 'proxy'] }] }, c)
+    await expect(decodePulse(allCaps, verify)).resolves.toBeDefined()
     const caps = ['inference', 'embedding', 'storage', 'memory', 'relay', 'validation', 'orchestration', 'caching', 'proxy']
     await expect(decodePulse(await signRaw({ ...commit, caps }), verify)).resolves.toBeDefined()
   })
@@ -277,11 +292,14 @@ describe('malformed messages', () => {
   bad('reveal proof longer than 16 paths of 11', () => signRaw({ ...reveal, proof: Array.from({ length: 177 }, () => bytes32('p')) }, b))
   bad('reveal without proof', () => signRaw({ ...reveal, proof: undefined }, b))
   bad('reveal without leader', () => signRaw({ ...reveal, leader: undefined }, b))
-  bad('verdict ok with a reason', () => signRaw({ ...verdict, results: [{ peer: a.peerId, ok: true, reason: 'wrong-row', root: bytes32('r'), caps: [] }] }, c))
-  bad('verdict strike without a reason', () => signRaw({ ...verdict, results: [{ peer: a.peerId, ok: false, root: bytes32('r'), caps: [] }] }, c))
-  bad('verdict strike with an unknown reason', () => signRaw({ ...verdict, results: [{ peer: a.peerId, ok: false, reason: 'rude', root: bytes32('r'), caps: [] }] }, c))
-  bad('verdict result without ok', () => signRaw({ ...verdict, results: [{ peer: a.peerId, root: bytes32('r'), caps: [] }] }, c))
-  bad('verdict result with an unknown capability', () => signRaw({ ...verdict, results: [{ peer: a.peerId, ok: true, root: bytes32('r'), caps: ['mining'] }] }, c))
+  const entries = (e: Record<string, unknown>): number[] => e.res as number[]
+  bad('verdict result with an unknown strike code', async () => changedVerdict(e => { e.res = entries(e).with(1, STRIKE_REASONS.length + 1) }))
+  bad('verdict result with an unknown capability bit', async () => changedVerdict(e => { e.res = entries(e).with(2, 512) }))
+  bad('verdict result with an index past the largest committee', async () => changedVerdict(e => { e.res = entries(e).with(3, 512) }))
+  bad('verdict results out of order', async () => changedVerdict(e => { e.res = [...entries(e).slice(3), ...entries(e).slice(0, 3)] }))
+  bad('verdict results not in threes', async () => changedVerdict(e => { e.res = entries(e).slice(1) }))
+  bad('verdict results that are maps', async () => changedVerdict(e => { e.res = [{ peer: a.peerId, ok: true, root: bytes32('r'), caps: [] }] }))
+  bad('verdict without the challenge it judged', () => signRaw({ ...verdict, judged: undefined }, c))
 })
 
 describe('fuzz: decodePulse rejects with a HyperspaceError, never anything else', () => {
@@ -330,35 +348,62 @@ describe('fuzz: decodePulse rejects with a HyperspaceError, never anything else'
         }
         if (bytes[at] === replacement) replacement = (replacement + 1) & 0xff
         bytes[at] = replacement
-        const err = await outcome(bytes)
-        expect(err, `${t} byte ${at} → ${replacement}: ${String(err)}`).toBeInstanceOf(HyperspaceError)
+        // A verdict's entries travel beside its signed body: a changed one may decode, and then no
+        // longer resolves to the signed root (or, changing only how the bytes spell it, to the same verdict).
+        const decoded = await decodePulse(bytes, verify).catch((e: unknown) => e)
+        if (decoded instanceof HyperspaceError) return
+        const message = (decoded as SignedPulseMessage<VerdictDigest>).message
+        expect(message.t, `${t} byte ${at} → ${replacement} decoded`).toBe('verdict-digest')
+        const resolved = resolveVerdict(decoded as SignedPulseMessage<VerdictDigest>, signedChallenge)
+        if (resolved !== undefined) expect(resolved.message).toEqual(verdict)
       }
     ), { numRuns: 300 })
   })
 })
 
-describe('v4 verdicts: results signed through their Merkle root', () => {
-  const resign = async (change: (envelope: Record<string, unknown>) => void): Promise<Uint8Array> => {
-    const envelope = decodeMessage(valid.verdict, PULSE_MAX_BYTES, PULSE_VERSION)
-    change(envelope)
-    return encodeMessage(envelope)
+describe('verdicts: results signed through their Merkle root (v4), sent as entries of the challenge judged (v8)', () => {
+  const entries = (envelope: Record<string, unknown>): number[] => envelope.res as number[]
+  const resolved = async (bytes: Uint8Array, judged = signedChallenge): Promise<SignedPulseMessage<VerdictMessage> | undefined> => {
+    const decoded = await decodePulse(bytes, verify)
+    if (decoded.message.t !== 'verdict-digest') throw new Error('not a verdict')
+    return resolveVerdict({ ...decoded, message: decoded.message }, judged)
   }
-  const results = (envelope: Record<string, unknown>): Array<Record<string, unknown>> => envelope.res as Array<Record<string, unknown>>
 
   it('signs a small header: the results travel beside it', async () => {
     const signed = await signPulse(verdict, c.signer)
     const body = decodeMessage(signed.body, PULSE_MAX_BYTES, PULSE_VERSION)
-    expect(Object.keys(body).sort()).toEqual(['count', 'net', 'peer', 'r', 'rr', 'seed', 't', 'v'])
+    expect(Object.keys(body).sort()).toEqual(['count', 'judged', 'net', 'peer', 'r', 'rr', 'seed', 't', 'v'])
     expect(body.count).toBe(2)
     expect(signed.body.byteLength).toBeLessThan(300)
   })
 
+  it('resolves against the challenge judged, and nothing else', async () => {
+    expect((await resolved(valid.verdict))?.message).toEqual(verdict)
+    const other = await signPulse({ ...challenge, k: 5 }, a.signer)
+    expect(await resolved(valid.verdict, other)).toBeUndefined()
+  })
+
   it('refuses results that do not match the signed root: one changed, one dropped, one added, reordered', async () => {
-    await rejectsWith(await resign(e => { (results(e)[0] as Record<string, unknown>).ok = false; (results(e)[0] as Record<string, unknown>).reason = 'no-reveal' }), MalformedMessageError)
-    await rejectsWith(await resign(e => { e.res = results(e).slice(1) }), MalformedMessageError)
-    await rejectsWith(await resign(e => { e.res = [...results(e), { ...results(e)[0], peer: fakePeerId(9) }] }), MalformedMessageError)
-    await rejectsWith(await resign(e => { e.res = [...results(e)].reverse() }), MalformedMessageError)
-    await rejectsWith(await resign(e => { delete e.res }), MalformedMessageError)
+    const at = (e: Record<string, unknown>, i: number): number => entries(e)[i] as number
+    expect(await resolved(changedVerdict(e => { e.res = entries(e).with(1, (at(e, 1) + 1) % 7) }))).toBeUndefined()
+    expect(await resolved(changedVerdict(e => { e.res = entries(e).with(5, at(e, 5) ^ 1) }))).toBeUndefined()
+    // The unnamed committer's index in place of the first result's, where that keeps the order.
+    const named = new Set(verdict.results.map(r => r.peer))
+    const unnamed = challenge.commits.findIndex(([peer]) => !named.has(peer))
+    expect(await resolved(changedVerdict(e => { if (unnamed < at(e, 3)) e.res = entries(e).with(0, unnamed); else e.res = entries(e).with(3, unnamed) }))).toBeUndefined()
+    await rejectsWith(changedVerdict(e => { e.res = entries(e).slice(3) }), MalformedMessageError)
+    await rejectsWith(changedVerdict(e => { e.res = [...entries(e), 2, 0, 0] }), MalformedMessageError)
+    await rejectsWith(changedVerdict(e => { e.res = [...entries(e).slice(3), ...entries(e).slice(0, 3)] }), MalformedMessageError)
+    await rejectsWith(changedVerdict(e => { delete e.res }), MalformedMessageError)
+  })
+
+  it('sends only results about the challenge\'s committers, with the roots it lists', async () => {
+    const signed = await signPulse({ ...verdict, results: [{ peer: fakePeerId(9), ok: true, root: bytes32('x'), caps: [] }] }, c.signer)
+    expect(() => encodeSigned(signed, challenge)).toThrow(RangeError)
+    const whole = await signPulse(verdict, c.signer)
+    expect(() => encodeSigned(whole)).toThrow(RangeError)
+    const wrongRoot = await signPulse({ ...verdict, results: [{ ...verdict.results[0], root: bytes32('x') }] as VerdictMessage['results'] }, c.signer)
+    expect(() => encodeSigned(wrongRoot, challenge)).toThrow(RangeError)
   })
 
   it('refuses results beside a commit, and a verdict naming one peer twice', async () => {

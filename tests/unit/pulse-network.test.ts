@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ReferenceProver, type Prover } from '../../src/core/pulse/reference-prover.ts'
 import { sha256Of, utf8 } from '../../src/core/crypto/bytes.ts'
-import { decodePulse, encodeSigned, signPulse, type PulseMessage } from '../../src/core/wire/pulse.ts'
+import { challengeDigest, decodePulse, encodeSigned, signPulse, type ChallengeMessage, type PulseMessage, type SignedPulseMessage } from '../../src/core/wire/pulse.ts'
 import { challengeProofs } from '../../src/core/pulse/seed.ts'
 import { beaconProver, pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { pulseTopic } from '../../src/core/wire/topics.ts'
@@ -74,10 +74,17 @@ function attack (attacker: TestPeer, cheaters: string[]): () => void {
   const signer = pulseSigner(attacker.key)
   const beacon = beaconProver(attacker.key)
   const topic = pulseTopic(NET, 0)
-  const heard = new Map<number, { seed: Uint8Array, roots: Map<string, Uint8Array> }>()
+  const heard = new Map<number, { seed: Uint8Array, roots: Map<string, Uint8Array>, challenge?: SignedPulseMessage<ChallengeMessage> }>()
   const onMessage = (evt: CustomEvent<Message>): void => {
     if (evt.detail.topic !== topic) return
-    void decodePulse(evt.detail.data, verifyPulseSignature).then(({ message }) => {
+    void decodePulse(evt.detail.data, verifyPulseSignature).then(signed => {
+      const message = signed.message
+      if (message.t === 'challenge') {
+        // A verdict names the challenge it judged (v8): the attacker takes the honest leader's.
+        const round = heard.get(message.r)
+        if (round !== undefined) round.challenge ??= { ...signed, message }
+        return
+      }
       if (message.t !== 'commit') return
       const round = heard.get(message.r) ?? { seed: message.seed, roots: new Map<string, Uint8Array>() }
       round.roots.set(message.peer, message.root)
@@ -85,7 +92,7 @@ function attack (attacker: TestPeer, cheaters: string[]): () => void {
     }, () => {})
   }
   pubsub.addEventListener('message', onMessage)
-  const publish = async (message: PulseMessage): Promise<void> => { await pubsub.publish(topic, encodeSigned(await signPulse(message, signer))) }
+  const publish = async (message: PulseMessage, judged?: ChallengeMessage): Promise<void> => { await pubsub.publish(topic, encodeSigned(await signPulse(message, signer), judged)) }
   const act = async (): Promise<void> => {
     const now = Date.now()
     const r = Math.floor(now / ROUND_MS)
@@ -99,11 +106,12 @@ function attack (attacker: TestPeer, cheaters: string[]): () => void {
       attempts.hijacks++
     } else if (into > 0.75) {
       const round = heard.get(r)
-      if (round === undefined) return
-      const results = [...round.roots].map(([peer, root]) => cheaters.includes(peer)
+      const challenge = round?.challenge
+      if (round === undefined || challenge === undefined) return
+      const results = challenge.message.commits.map(([peer, root]) => cheaters.includes(peer)
         ? { peer, ok: true, root, caps: [] }
         : { peer, ok: false, reason: 'wrong-row' as const, root, caps: [] })
-      await publish({ t: 'verdict', ...base, r, seed: round.seed, results })
+      await publish({ t: 'verdict', ...base, r, seed: round.seed, judged: challengeDigest(challenge), results }, challenge.message)
       attempts.verdicts++
     }
   }

@@ -1,10 +1,10 @@
 import { ForeignAuthorError, HyperspaceError, UnsupportedVersionError } from '../errors.ts'
 import { roundOf } from './clock.ts'
-import { decodePulse, type SignedPulseMessage } from '../wire/pulse.ts'
+import { decodePulse, type SignedPulseMessage, type WireMessage } from '../wire/pulse.ts'
 import type { PulseVerifier } from '../crypto/signing.ts'
 
 export type Admission =
-  | { result: 'accept', signed: SignedPulseMessage }
+  | { result: 'accept', signed: SignedPulseMessage<WireMessage> }
   /** `error` is set when the bytes themselves are bad (counts towards disconnecting the sender). */
   | { result: 'reject', error?: HyperspaceError }
   | { result: 'ignore' }
@@ -16,7 +16,7 @@ export type Admission =
  * running another version is not misbehaving, and must not be disconnected for it).
  */
 export async function admitPulse (data: Uint8Array, author: string, networkId: string, roundMs: number, now: number, verify: PulseVerifier): Promise<Admission> {
-  let signed: SignedPulseMessage
+  let signed: SignedPulseMessage<WireMessage>
   try {
     signed = await decodePulse(data, verify)
   } catch (err) {

@@ -3,7 +3,7 @@ import { currentTiming, roundOf, timingOf } from './clock.ts'
 import { epochOf, firstRoundOf } from './committee.ts'
 import { CommitteeView } from './committee-view.ts'
 import { attestationOf } from './attestation.ts'
-import { encodeSigned, signPulse, type CommitMessage, type PulseMessage, type SignedPulseMessage, type VerdictMessage } from '../wire/pulse.ts'
+import { challengeDigest, encodeSigned, signPulse, type ChallengeMessage, type CommitMessage, type ReceivedMessage, type SignedPulseMessage, type VerdictMessage } from '../wire/pulse.ts'
 import { ACT_AT, LEADER_BACKUPS, OMIT_SLACK_MS, PULSE_K, PULSE_N } from './params.ts'
 import { multiproofOf } from './merkle.ts'
 import { inlineRecomputer } from './recompute.ts'
@@ -33,7 +33,7 @@ export class PulseEngine {
   /** What the seed of round r + 1 chains from, by r, for rounds this node knows it of first-hand. */
   private readonly beacons = new Map<number, Uint8Array>()
   /** Messages for a round whose state does not exist yet: a peer's clock runs a little ahead. */
-  private readonly early = new Map<number, Array<{ topic: string, signed: SignedPulseMessage }>>()
+  private readonly early = new Map<number, Array<{ topic: string, signed: SignedPulseMessage<ReceivedMessage> }>>()
   /** Other seeds' commits, challenges and verdicts in the current round (seed-watch.ts). */
   private readonly watched: SeedWatch
   readonly history: ValidatorHistory
@@ -71,9 +71,7 @@ export class PulseEngine {
   }
 
   /** What this node saw of a round, while it is kept (the current round and two before it). */
-  round (round: number): RoundState | undefined {
-    return this.states.get(round)
-  }
+  round (round: number): RoundState | undefined { return this.states.get(round) }
 
   current (): PulseCurrent {
     const now = this.options.scheduler.now()
@@ -98,8 +96,8 @@ export class PulseEngine {
   }
 
   /** A message the transport admitted (see admitPulse), heard on `topic`. */
-  receive (topic: string, signed: SignedPulseMessage): void {
-    const message: PulseMessage = signed.message
+  receive (topic: string, signed: SignedPulseMessage<ReceivedMessage>): void {
+    const message: ReceivedMessage = signed.message
     // Around an epoch boundary a node is on two topics; each carries rounds of other committees too.
     if (topic !== this.committees.topic(message.r)) return
     const committee = this.committees.committee(epochOf(message.r))
@@ -133,9 +131,12 @@ export class PulseEngine {
         state.addReveal(message)
         break
       case 'verdict':
-        if (state.addVerdict(signed as SignedPulseMessage<typeof message>)) void this.recordVerdict(state, signed as SignedPulseMessage<typeof message>)
+      case 'verdict-digest': {
+        const kept = state.addVerdict(signed as SignedPulseMessage<typeof message>)
+        if (kept !== undefined) void this.recordVerdict(state, kept)
         else if (message.r === current) this.watch(signed, now)
         break
+      }
     }
   }
 
@@ -143,7 +144,7 @@ export class PulseEngine {
    * A reveal a peer sent this node alone (PULSE_REVEAL_PROTOCOL), admitted as a topic message is:
    * kept only for a round this node holds and from one of its committers. Whether it was kept.
    */
-  receiveReveal (signed: SignedPulseMessage): boolean {
+  receiveReveal (signed: SignedPulseMessage<ReceivedMessage>): boolean {
     const message = signed.message
     const state = this.states.get(message.r)
     if (message.t !== 'reveal' || state === undefined || !state.isCommitter(message.peer)) return false
@@ -151,14 +152,14 @@ export class PulseEngine {
     return true
   }
 
-  private keepEarly (round: number, topic: string, signed: SignedPulseMessage): void {
+  private keepEarly (round: number, topic: string, signed: SignedPulseMessage<ReceivedMessage>): void {
     const early = this.early.get(round) ?? []
     if (early.length < MAX_EARLY) early.push({ topic, signed })
     this.early.set(round, early)
   }
 
   /** A commit, challenge or verdict of the current round under a seed this node does not hold (see SeedWatch). */
-  private watch (signed: SignedPulseMessage, now: number): void {
+  private watch (signed: SignedPulseMessage<ReceivedMessage>, now: number): void {
     const message = signed.message
     if (message.t !== 'reveal' && message.peer !== this.self) {
       this.watched.add(signed as SignedPulseMessage<typeof message>, now)
@@ -286,10 +287,11 @@ export class PulseEngine {
     if (state !== undefined && state.commits.has(this.self)) await state.checkWork(this.self, this.options.recompute ?? inlineRecomputer)
     if (state === undefined) return
     const results = await verdictResults(state, this.self, this.options.validating(), this.options.prover === undefined, this.options.recompute ?? inlineRecomputer)
-    if (results.length === 0) return
-    const signed = await signPulse({ t: 'verdict', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, results }, this.options.signer)
+    const challenge = state.canonicalChallenge()
+    if (results.length === 0 || challenge === undefined) return
+    const signed = await signPulse({ t: 'verdict', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, judged: challengeDigest(challenge), results }, this.options.signer)
     state.addVerdict(signed)
-    await this.publish(round, signed)
+    await this.publish(round, signed, challenge.message)
   }
 
   /**
@@ -357,9 +359,9 @@ export class PulseEngine {
     }
   }
 
-  private async publish (round: number, signed: SignedPulseMessage): Promise<void> {
+  private async publish (round: number, signed: SignedPulseMessage, judged?: ChallengeMessage): Promise<void> {
     try {
-      await this.options.transport.publish(this.committees.topic(round), encodeSigned(signed))
+      await this.options.transport.publish(this.committees.topic(round), encodeSigned(signed, judged))
     } catch (err) {
       console.warn('hyperspace: pulse publish failed', err)
     }

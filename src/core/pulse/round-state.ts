@@ -1,13 +1,12 @@
 import { compareBytes, equalBytes, utf8 } from '../crypto/bytes.ts'
 import { multiproofLength, verifyMultiproof } from './merkle.ts'
-import { MAX_COMMITTEE } from '../wire/pulse.ts'
 import { beaconInput, challengeIndices, leaderScore, rowsInput } from './seed.ts'
 import { drawValidators, quorumOutcome, ValidatorHistory, type QuorumOutcome, type Vote } from './validators.ts'
 import { workKey } from './work.ts'
 import type { LeafRecomputer } from './recompute.ts'
 import type { RevealRound } from './reveal-recipients.ts'
 import type { CapabilityName } from '../capabilities.ts'
-import type { BeaconVerifier, ChallengeMessage, CommitMessage, RevealMessage, SignedPulseMessage, StrikeReason, VerdictMessage, VerdictResult } from '../wire/pulse.ts'
+import { MAX_COMMITTEE, resolveVerdict, type BeaconVerifier, type ChallengeMessage, type CommitMessage, type RevealMessage, type SignedPulseMessage, type StrikeReason, type VerdictDigest, type VerdictMessage, type VerdictResult } from '../wire/pulse.ts'
 
 export type CommitOutcome = 'accepted' | 'duplicate' | 'wrong-seed' | 'wrong-n' | 'conflict' | 'full'
 
@@ -237,15 +236,29 @@ export class RoundState {
     if (known === undefined || reveal.leader === canonical) this.reveals.set(reveal.peer, reveal)
   }
 
-  /** Keeps the first verdict of each validator whose word can count here: an anchor or an aged peer. */
-  addVerdict (signed: SignedPulseMessage<VerdictMessage>): boolean {
+  /**
+   * Keeps the first verdict of each validator whose word can count here (an anchor or an aged peer),
+   * resolving one off the wire against the challenge it judged; the verdict kept, if it was.
+   */
+  addVerdict (signed: SignedPulseMessage<VerdictMessage | VerdictDigest>): SignedPulseMessage<VerdictMessage> | undefined {
     const validator = signed.message.peer
-    if (!equalBytes(signed.message.seed, this.seed) || this.verdicts.has(validator)) return false
-    if (!this.history.isAnchor(validator) && !this.history.isAged(validator)) return false
-    this.verdicts.set(validator, signed)
+    if (!equalBytes(signed.message.seed, this.seed) || this.verdicts.has(validator)) return undefined
+    if (!this.history.isAnchor(validator) && !this.history.isAged(validator)) return undefined
+    const verdict = signed.message.t === 'verdict' ? signed as SignedPulseMessage<VerdictMessage> : this.resolve(signed as SignedPulseMessage<VerdictDigest>)
+    if (verdict === undefined) return undefined
+    this.verdicts.set(validator, verdict)
     // An anchor's verdict may make a challenge valid here (anchorsVouchForLeaders).
     if (this.anchorsVouchForLeaders) this.decided = undefined
-    return true
+    return verdict
+  }
+
+  /** A verdict off the wire, against the challenge it names; none when this node holds no such challenge. */
+  private resolve (signed: SignedPulseMessage<VerdictDigest>): SignedPulseMessage<VerdictMessage> | undefined {
+    for (const challenge of this.challenges.values()) {
+      const verdict = resolveVerdict(signed, challenge)
+      if (verdict !== undefined) return verdict
+    }
+    return undefined
   }
 
   /** The round's drawn validators (see validators.ts), once the canonical challenge is known. */
@@ -384,5 +397,4 @@ export class RoundState {
     this.decided = { leader, canonical, faults }
     return this.decided
   }
-
 }

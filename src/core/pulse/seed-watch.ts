@@ -1,7 +1,7 @@
 import { toHex } from '../crypto/bytes.ts'
 import { MAX_CANDIDATE_SEEDS } from './params.ts'
 import type { RoundState } from './round-state.ts'
-import type { ChallengeMessage, CommitMessage, SignedPulseMessage, VerdictMessage } from '../wire/pulse.ts'
+import type { ChallengeMessage, CommitMessage, SignedPulseMessage, VerdictDigest, VerdictMessage } from '../wire/pulse.ts'
 
 /**
  * What a node hears of seeds other than its own in the current round: one round state per seed its
@@ -16,15 +16,15 @@ export class SeedWatch {
   /** `open` makes the round state of a seed heard for the first time. */
   constructor (private readonly self: string, private readonly open: (round: number, seed: Uint8Array) => RoundState) {}
 
-  add (signed: SignedPulseMessage<CommitMessage | ChallengeMessage | VerdictMessage>, receivedAt: number): void {
+  add (signed: SignedPulseMessage<CommitMessage | ChallengeMessage | VerdictMessage | VerdictDigest>, receivedAt: number): void {
     const message = signed.message
     const bySeed = this.rounds.get(message.r) ?? new Map<string, RoundState>()
     this.rounds.set(message.r, bySeed)
     const key = toHex(message.seed)
     let candidate = bySeed.get(key)
     // A verdict names a seed's chain only where somebody committed to it.
-    if (message.t === 'verdict') {
-      candidate?.addVerdict(signed as SignedPulseMessage<VerdictMessage>)
+    if (message.t === 'verdict' || message.t === 'verdict-digest') {
+      candidate?.addVerdict(signed as SignedPulseMessage<VerdictMessage | VerdictDigest>)
       return
     }
     if (candidate === undefined) {

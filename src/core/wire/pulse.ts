@@ -1,11 +1,12 @@
 import type { CapabilityName } from '../capabilities.ts'
 import { decodeMessage, encodeMessage } from './cbor.ts'
 import { BadSignatureError } from '../errors.ts'
-import { concat, equalBytes, utf8 } from '../crypto/bytes.ts'
+import { concat, equalBytes, sha256Of, utf8 } from '../crypto/bytes.ts'
 import type { PulseSigner, PulseVerifier } from '../crypto/signing.ts'
 import { isCommitteeCount } from '../pulse/committee.ts'
 import { bytesField, capsField, fail, listField, peerField, uintField } from '../pulse/fields.ts'
-import { decodeResult, resultRecord, resultsTree, type VerdictResult } from '../pulse/verdict-tree.ts'
+import { resultsTree, type VerdictResult } from '../pulse/verdict-tree.ts'
+import { canonicalCaps, decodeEntries, encodeEntries, resultsOf, type VerdictEntry } from '../pulse/verdict-entries.ts'
 import { MAX_N, MIN_N } from '../pulse/work.ts'
 
 export { STRIKE_REASONS, type StrikeReason, type VerdictResult } from '../pulse/verdict-tree.ts'
@@ -19,13 +20,14 @@ export { STRIKE_REASONS, type StrikeReason, type VerdictResult } from '../pulse/
  * (verdict-tree.ts), so one result and its path can later stand for the whole verdict.
  */
 
-export const PULSE_VERSION = 7
+export const PULSE_VERSION = 8
 /**
  * Versions whose commits and verdict headers are read from kept records (history, points proofs,
- * identity files): v5 changed only challenges, v6 only reveals and v7 only how reveals travel
- * (pulse-reveal.ts), so what a node signed under v4 still verifies.
+ * identity files): v5 changed only challenges, v6 only reveals, v7 only how reveals travel
+ * (pulse-reveal.ts) and v8 how verdict results travel (verdict-entries.ts, adding `judged` to the
+ * verdict header), so what a node signed under v4 still verifies.
  */
-export const KEPT_VERSIONS: readonly number[] = [4, 5, 6, PULSE_VERSION]
+export const KEPT_VERSIONS: readonly number[] = [4, 5, 6, 7, PULSE_VERSION]
 export const MAX_CHALLENGE_ROWS = 16
 export const MAX_COMMITTEE = 512
 
@@ -94,8 +96,26 @@ export interface VerdictMessage {
   /** The validator. */
   peer: string
   seed: Uint8Array
+  /** SHA-256 of the signed body of the challenge judged (challengeDigest): every result names one of its entries. */
+  judged: Uint8Array
   /** Sorted by peer id, one per peer; signed through their Merkle root (see VerdictHeader). */
   results: VerdictResult[]
+}
+
+/**
+ * A verdict as it comes off the wire (v8): its signed header, and its results as entries of the
+ * judged challenge (verdict-entries.ts), until a node holding that challenge resolves it (resolveVerdict).
+ */
+export interface VerdictDigest {
+  t: 'verdict-digest'
+  net: string
+  r: number
+  peer: string
+  seed: Uint8Array
+  judged: Uint8Array
+  rr: Uint8Array
+  count: number
+  entries: VerdictEntry[]
 }
 
 /** What a validator signs of a verdict: the round, and the root over its results and their count. */
@@ -105,13 +125,19 @@ export interface VerdictHeader {
   r: number
   peer: string
   seed: Uint8Array
+  /** Present from v8 on. */
+  judged?: Uint8Array
   rr: Uint8Array
   count: number
 }
 
 export type PulseMessage = CommitMessage | ChallengeMessage | RevealMessage | VerdictMessage
+/** What decodePulse gives: a verdict still to be resolved against its challenge. */
+export type WireMessage = Exclude<PulseMessage, VerdictMessage> | VerdictDigest
+/** What a node's engine takes in: off the wire, or whole (its own, and in tests). */
+export type ReceivedMessage = PulseMessage | VerdictDigest
 
-export interface SignedPulseMessage<M extends PulseMessage = PulseMessage> {
+export interface SignedPulseMessage<M extends PulseMessage | VerdictDigest = PulseMessage> {
   message: M
   body: Uint8Array
   sig: Uint8Array
@@ -151,18 +177,52 @@ function bodyRecord (message: PulseMessage): Record<string, unknown> {
 
 export async function signPulse<M extends PulseMessage> (message: M, signer: PulseSigner): Promise<SignedPulseMessage<M>> {
   if (message.peer !== signer.peerId) throw new RangeError('a node signs only its own messages')
-  // Verdict results are signed in peer order, whatever order they were listed in.
-  const signedMessage = message.t === 'verdict' ? { ...message, results: [...message.results].sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0)) } : message
+  // Verdict results are signed in peer order, whatever order they were listed in, with their caps in
+  // the one order the wire's bit sets give back.
+  const signedMessage = message.t === 'verdict'
+    ? { ...message, results: [...message.results].sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0)).map(r => ({ ...r, caps: canonicalCaps(r.caps) })) }
+    : message
   const body = encodeMessage(bodyRecord(signedMessage))
   const sig = await signer.sign(signedData(body))
   return { message: signedMessage, body, sig }
 }
 
-export function encodeSigned (signed: SignedPulseMessage): Uint8Array {
+/**
+ * The envelope's bytes. A verdict's results travel as entries of the challenge it judged: `judged`
+ * is that challenge, whose commit list is needed here (RangeError without it, or for a result it
+ * does not list).
+ */
+export function encodeSigned (signed: SignedPulseMessage, judged?: ChallengeMessage): Uint8Array {
   const message = signed.message
-  return encodeMessage(message.t === 'verdict'
-    ? { v: PULSE_VERSION, body: signed.body, sig: signed.sig, res: message.results.map(resultRecord) }
-    : { v: PULSE_VERSION, body: signed.body, sig: signed.sig })
+  if (message.t !== 'verdict') return encodeMessage({ v: PULSE_VERSION, body: signed.body, sig: signed.sig })
+  if (judged === undefined) throw new RangeError('a verdict is sent with the challenge it judged')
+  return encodeMessage({ v: PULSE_VERSION, body: signed.body, sig: signed.sig, res: encodeEntries(message.results, judged.commits) })
+}
+
+const digests = new WeakMap<SignedPulseMessage<ChallengeMessage>, Uint8Array>()
+
+/** What a verdict's `judged` names a challenge by: SHA-256 of its signed body (hashed once per challenge). */
+export function challengeDigest (signed: SignedPulseMessage<ChallengeMessage>): Uint8Array {
+  let digest = digests.get(signed)
+  if (digest === undefined) {
+    digest = sha256Of(signed.body)
+    digests.set(signed, digest)
+  }
+  return digest
+}
+
+/**
+ * The verdict a digest stands for, given the challenge it judged (its `judged` must be that
+ * challenge's digest); undefined when its entries do not give the signed root and count, which
+ * only its own signer can have caused.
+ */
+export function resolveVerdict (signed: SignedPulseMessage<VerdictDigest>, challenge: SignedPulseMessage<ChallengeMessage>): SignedPulseMessage<VerdictMessage> | undefined {
+  const digest = signed.message
+  if (!equalBytes(challengeDigest(challenge), digest.judged)) return undefined
+  const results = resultsOf(digest.entries, challenge.message.commits)
+  if (results === undefined || results.length !== digest.count || !equalBytes(resultsTree(results).root, digest.rr)) return undefined
+  const message: VerdictMessage = { t: 'verdict', net: digest.net, r: digest.r, peer: digest.peer, seed: digest.seed, judged: digest.judged, results }
+  return { message, body: signed.body, sig: signed.sig }
 }
 
 function decodeBody (record: Record<string, unknown>): Exclude<PulseMessage, VerdictMessage> | VerdictHeader {
@@ -200,8 +260,13 @@ function decodeBody (record: Record<string, unknown>): Exclude<PulseMessage, Ver
       const proof = listField(record.proof, 'proof', MAX_CHALLENGE_ROWS * 11).map(p => bytesField(p, 'proof hash', 32))
       return { t: 'reveal', ...base, leader: peerField(record.leader, 'leader'), rows, proof }
     }
-    case 'verdict':
-      return { t: 'verdict', ...base, seed: bytesField(record.seed, 'seed', 32), rr: bytesField(record.rr, 'rr', 32), count: uintField(record.count, 'count', MAX_COMMITTEE) }
+    case 'verdict': {
+      const header: VerdictHeader = { t: 'verdict', ...base, seed: bytesField(record.seed, 'seed', 32), rr: bytesField(record.rr, 'rr', 32), count: uintField(record.count, 'count', MAX_COMMITTEE) }
+      // v8 names the challenge judged; earlier headers, read from kept attestations, do not.
+      if (record.v === PULSE_VERSION) header.judged = bytesField(record.judged, 'judged', 32)
+      else if (record.judged !== undefined) fail('judged appeared in v8')
+      return header
+    }
     default:
       return fail('unknown pulse message type')
   }
@@ -220,18 +285,20 @@ export function decodeVerdictBody (body: Uint8Array): VerdictHeader {
  * named HyperspaceError on anything wrong. A `kept` message (from a node's records, not the topic)
  * may be of any version whose records still verify.
  */
-export async function decodePulse (bytes: Uint8Array, verify: PulseVerifier, kept = false): Promise<SignedPulseMessage> {
+export async function decodePulse (bytes: Uint8Array, verify: PulseVerifier, kept = false): Promise<SignedPulseMessage<WireMessage>> {
   const versions = kept ? KEPT_VERSIONS : PULSE_VERSION
   const envelope = decodeMessage(bytes, PULSE_MAX_BYTES, versions)
   const body = bytesField(envelope.body, 'body', undefined, PULSE_MAX_BYTES)
   const sig = bytesField(envelope.sig, 'sig', 64)
   const decoded = decodeBody(decodeMessage(body, PULSE_MAX_BYTES, versions))
   if (body.byteLength > LIMITS[decoded.t]) fail(`${decoded.t} exceeds ${LIMITS[decoded.t]} bytes`)
-  let message: PulseMessage
+  let message: WireMessage
   if (decoded.t === 'verdict') {
-    const results = listField(envelope.res, 'res', MAX_COMMITTEE).map(decodeResult)
-    if (results.length !== decoded.count || !equalBytes(resultsTree(results).root, decoded.rr)) fail('verdict results do not match their signed root')
-    message = { t: 'verdict', net: decoded.net, r: decoded.r, peer: decoded.peer, seed: decoded.seed, results }
+    // Only a v8 verdict travels: kept records hold attestations, never whole verdicts.
+    if (decoded.judged === undefined) fail('a verdict names the challenge it judged')
+    const entries = decodeEntries(envelope.res, MAX_COMMITTEE)
+    if (entries.length !== decoded.count) fail('verdict results do not match their signed count')
+    message = { t: 'verdict-digest', net: decoded.net, r: decoded.r, peer: decoded.peer, seed: decoded.seed, judged: decoded.judged, rr: decoded.rr, count: decoded.count, entries }
   } else {
     if (envelope.res !== undefined) fail('only a verdict carries results')
     message = decoded
