@@ -1,6 +1,6 @@
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
-import { BadSignatureError, HyperspaceError, MalformedMessageError, OversizeMessageError, ReceiptMismatchError, ReceiptUnitsError, UnsignedReceiptError } from '../core/errors.ts'
+import { BadSignatureError, HyperspaceError, MalformedMessageError, OversizeMessageError, ReceiptMismatchError, ReceiptUnitsError, ReplayedReceiptError, UnsignedReceiptError } from '../core/errors.ts'
 import { checkFreshness, decodeSignedReceipt, encodeSignedReceipt, ReplayGuard, type SignedReceipt } from '../core/receipts/receipt.ts'
 import { topicFor } from '../core/wire/topics.ts'
 import type { PulseVerifier } from '../core/crypto/signing.ts'
@@ -53,9 +53,17 @@ export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
     this.subscription.stop()
   }
 
-  /** Publishes a receipt this node took part in; both parties publish, and gossip drops the second copy. */
+  /**
+   * Publishes a receipt this node took part in; both parties publish, and gossip drops the second
+   * copy. One already heard from the other party is on the topic: it is not sent again.
+   */
   async publish (receipt: SignedReceipt): Promise<void> {
-    this.replay.admit(receipt.body, this.options.currentRound())
+    try {
+      this.replay.admit(receipt.body, this.options.currentRound())
+    } catch (err) {
+      if (err instanceof ReplayedReceiptError) return
+      throw err
+    }
     const pubsub = this.libp2p.services.pubsub
     if (pubsub.getSubscribers(this.subscription.topic).length === 0) return
     await pubsub.publish(this.subscription.topic, encodeSignedReceipt(receipt))

@@ -3,7 +3,8 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { JobQueue, PeerRateLimit } from '../../src/core/jobs/admission.ts'
 import { sha256Of, utf8 } from '../../src/core/crypto/bytes.ts'
-import { countersign, encodeSignedReceipt, receiptId, signAsClient, type ReceiptBody } from '../../src/core/receipts/receipt.ts'
+import { BadSignatureError, StaleReceiptError, UnsignedReceiptError } from '../../src/core/errors.ts'
+import { countersign, encodeSignedReceipt, RECEIPT_MAX_AGE_ROUNDS, receiptId, signAsClient, type ReceiptBody, type SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import { pointsOf } from '../../src/core/receipts/work-points.ts'
 import { systemScheduler } from '../../src/core/scheduler.ts'
 import { EmbedService } from '../../src/net/embed-service.ts'
@@ -186,5 +187,72 @@ describe('what a hostile peer gossips about a node', () => {
     await sleep(200)
     expect(client.log.entries.length).toBe(entries)
     expect(pointsOf(receipt.body)).toBeGreaterThan(0)
+  })
+})
+
+describe('ReceiptKeeper.adopt (what the keeper takes of a receipt heard from the network)', () => {
+  let mallory: PulseSigner
+  beforeAll(async () => { mallory = pulseSigner(await generateKeyPair('Ed25519')) })
+
+  const full = async (over: Partial<ReceiptBody> = {}): Promise<SignedReceipt> => await countersign(await signAsClient(body(over), client.signer), server.signer)
+
+  it('logs a fresh receipt naming this node once, and counts it once', async () => {
+    const receipt = await full()
+    const entries = server.log.entries.length
+    const work = server.book.work(Date.now()).work
+    expect(await server.keeper.adopt(receipt)).toBe(true)
+    expect(await server.keeper.adopt(receipt)).toBe(false)
+    await server.keeper.keep(receipt)
+    expect(server.log.entries.length).toBe(entries + 1)
+    expect(server.book.work(Date.now()).work).toBeCloseTo(work + pointsOf(receipt.body), 12)
+  })
+
+  it('refuses one whose countersignature is not the named server\'s', async () => {
+    const signed = await signAsClient(body({}), client.signer)
+    const forged = { ...signed, serverSig: (await countersign({ ...signed, body: { ...signed.body, server: mallory.peerId } }, mallory)).serverSig }
+    const entries = client.log.entries.length
+    await expect(client.keeper.adopt(forged)).rejects.toBeInstanceOf(BadSignatureError)
+    expect(client.log.entries.length).toBe(entries)
+  })
+
+  it('refuses one that names this node as server but that it never countersigned', async () => {
+    const planted = await signAsClient(body({ client: mallory.peerId }), mallory)
+    const entries = server.log.entries.length
+    await expect(server.keeper.adopt(planted)).rejects.toBeInstanceOf(UnsignedReceiptError)
+    expect(server.log.entries.length).toBe(entries)
+  })
+
+  it('refuses a stale one, which no book remembers long enough to keep from counting twice', async () => {
+    const stale = await full({ round: ROUND - RECEIPT_MAX_AGE_ROUNDS - 1 })
+    await expect(client.keeper.adopt(stale)).rejects.toBeInstanceOf(StaleReceiptError)
+    expect(client.book.has(receiptId(stale.body))).toBe(false)
+  })
+
+  it('leaves alone a receipt between two other nodes', async () => {
+    const other = await countersign(await signAsClient(body({ client: mallory.peerId, server: bystander.peerId }), mallory), bystander.signer)
+    expect(await client.keeper.adopt(other)).toBe(false)
+  })
+
+  it('logs the fields both parties signed, not the ones a forwarder put beside them', async () => {
+    const receipt = await full({ units: 2 })
+    const dressed = { ...receipt, body: { ...receipt.body, units: 64 } }
+    expect(await client.keeper.adopt(dressed)).toBe(true)
+    expect(client.book.recent(1000).find(r => r.id === receiptId(receipt.body))?.units).toBe(2)
+  })
+})
+
+describe('ReceiptBook', () => {
+  it('logs a receipt once, also after a reload from its store', async () => {
+    const log = new MemoryLog()
+    const book = new ReceiptBook(log, NET, server.peerId)
+    const receipt = await countersign(await signAsClient(body({}), client.signer), server.signer)
+    expect(await book.append(receipt)).toBe(true)
+    expect(await book.append(receipt)).toBe(false)
+    const reloaded = new ReceiptBook(log, NET, server.peerId)
+    await reloaded.load()
+    expect(reloaded.has(receiptId(receipt.body))).toBe(true)
+    expect(await reloaded.append(receipt)).toBe(false)
+    expect(log.entries).toHaveLength(1)
+    expect(reloaded.work(Date.now()).work).toBeCloseTo(pointsOf(receipt.body), 12)
   })
 })
