@@ -256,3 +256,23 @@ describe('ReceiptBook', () => {
     expect(reloaded.work(Date.now()).work).toBeCloseTo(pointsOf(receipt.body), 12)
   })
 })
+
+describe('a receipt a node logs while no peer is on the receipts topic', () => {
+  it('goes out when a peer joins, so the other party still gets its copy', async () => {
+    const [lone, late] = await Promise.all([makeNode('lone'), makeNode('late')])
+    try {
+      await lone.keeper.start()
+      await late.keeper.start()
+      const receipt = await countersign(await signAsClient(body({ server: lone.peerId, client: late.peerId }), late.signer), lone.signer)
+      await lone.keeper.keep(receipt)
+      expect(held(lone)).toContain(receiptId(receipt.body))
+      await connect(late.libp2p, lone.libp2p)
+      await until(() => held(late).includes(receiptId(receipt.body)), 'the late peer to get its copy', 10_000)
+      expect(late.log.entries).toHaveLength(1)
+      expect(late.book.work(Date.now()).work).toBe(0)
+    } finally {
+      for (const node of [lone, late]) await node.keeper.stop()
+      await Promise.all([lone, late].map(async n => { await n.libp2p.stop() }))
+    }
+  })
+})
