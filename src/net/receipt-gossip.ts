@@ -1,6 +1,6 @@
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
-import { BadSignatureError, errorMessage, HyperspaceError, MalformedMessageError, OversizeMessageError, ReceiptMismatchError, ReceiptUnitsError, ReplayedReceiptError, UnsignedReceiptError } from '../core/errors.ts'
+import { BadSignatureError, errorMessage, HyperspaceError, MalformedMessageError, OversizeMessageError, ReceiptMismatchError, ReceiptUnitsError, UnsignedReceiptError } from '../core/errors.ts'
 import { checkFreshness, decodeSignedReceipt, encodeSignedReceipt, ReplayGuard, type SignedReceipt } from '../core/receipts/receipt.ts'
 import { topicFor } from '../core/wire/topics.ts'
 import type { PulseVerifier } from '../core/crypto/signing.ts'
@@ -72,15 +72,10 @@ export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
 
   /**
    * Publishes a receipt this node took part in; both parties publish, and gossip drops the second
-   * copy. One already heard from the other party is on the topic: it is not sent again.
+   * copy. One seen before (published, or heard from the other party) is refused with ReplayedReceiptError.
    */
   async publish (receipt: SignedReceipt): Promise<void> {
-    try {
-      this.replay.admit(receipt.body, this.options.currentRound())
-    } catch (err) {
-      if (err instanceof ReplayedReceiptError) return
-      throw err
-    }
+    this.replay.admit(receipt.body, this.options.currentRound())
     await this.send(receipt)
   }
 

@@ -1,4 +1,4 @@
-import { errorMessage } from '../core/errors.ts'
+import { errorMessage, ReplayedReceiptError } from '../core/errors.ts'
 import { checkFreshness, decodeSignedReceipt, encodeSignedReceipt, receiptId, type ReceiptBody, type SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Startable } from '../core/lifecycle.ts'
 import type { PulseVerifier } from '../core/crypto/signing.ts'
@@ -56,7 +56,10 @@ export class ReceiptKeeper implements ReceiptSink, Startable {
   async keep (receipt: SignedReceipt): Promise<void> {
     // Held already: heard from the other party, who published it.
     if (!await this.log.append(receipt)) return
-    this.publisher.publish(receipt).catch(err => { console.warn('hyperspace: could not gossip receipt', errorMessage(err)) })
+    this.publisher.publish(receipt).catch(err => {
+      // Heard from the other party while this copy was being logged: it is on the topic already.
+      if (!(err instanceof ReplayedReceiptError)) console.warn('hyperspace: could not gossip receipt', errorMessage(err))
+    })
   }
 
   /**
