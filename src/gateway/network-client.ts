@@ -69,7 +69,7 @@ export class NetworkClient implements GatewayBackend {
     const onInvalid = (peerId: { toString: () => string }, reason: string): void => { console.warn(`gateway: ${peerId.toString()} broke a rule: ${reason}`) }
     const receiptGossip = new ReceiptGossip(libp2p, { networkId, verify: verifyPulseSignature, currentRound })
     receiptGossip.addEventListener('invalid', evt => { onInvalid(evt.detail.peerId, evt.detail.error.message) })
-    this.receipts = new ReceiptKeeper(new ReceiptBook(new MemoryReceiptLog(), networkId, signer.peerId), receiptGossip)
+    this.receipts = new ReceiptKeeper(new ReceiptBook(new MemoryReceiptLog(), networkId, signer.peerId), receiptGossip, { verify: verifyPulseSignature, currentRound })
     const jobs = {
       scheduler: systemScheduler,
       signer,

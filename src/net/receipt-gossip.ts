@@ -1,6 +1,6 @@
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
-import { BadSignatureError, HyperspaceError, MalformedMessageError, OversizeMessageError, ReceiptMismatchError, ReceiptUnitsError, UnsignedReceiptError } from '../core/errors.ts'
+import { BadSignatureError, errorMessage, HyperspaceError, MalformedMessageError, OversizeMessageError, ReceiptMismatchError, ReceiptUnitsError, UnsignedReceiptError } from '../core/errors.ts'
 import { checkFreshness, decodeSignedReceipt, encodeSignedReceipt, ReplayGuard, type SignedReceipt } from '../core/receipts/receipt.ts'
 import { topicFor } from '../core/wire/topics.ts'
 import type { PulseVerifier } from '../core/crypto/signing.ts'
@@ -24,6 +24,18 @@ function isRejectable (err: HyperspaceError): boolean {
     err instanceof BadSignatureError || err instanceof UnsignedReceiptError || err instanceof ReceiptMismatchError || err instanceof ReceiptUnitsError
 }
 
+/** The most receipts kept for a peer to join the topic: more than a node serves in the rounds one stays fresh. */
+const UNSENT_MAX = 256
+
+function isFresh (receipt: SignedReceipt, round: number): boolean {
+  try {
+    checkFreshness(receipt.body, round)
+    return true
+  } catch {
+    return false
+  }
+}
+
 export interface ReceiptGossipOptions {
   networkId: string
   verify: PulseVerifier
@@ -39,6 +51,8 @@ export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
   private readonly subscription: TopicSubscription
   private readonly replay = new ReplayGuard()
   private readonly accepted = new WeakMap<Message, SignedReceipt>()
+  /** This node's receipts that no peer took yet, oldest first. */
+  private readonly unsent: SignedReceipt[] = []
 
   constructor (private readonly libp2p: Libp2p<HyperspaceServices>, private readonly options: ReceiptGossipOptions) {
     super()
@@ -46,19 +60,52 @@ export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
   }
 
   async start (): Promise<void> {
+    this.libp2p.services.pubsub.addEventListener('gossipsub:heartbeat', this.onHeartbeat)
     this.subscription.start()
   }
 
   async stop (): Promise<void> {
+    this.libp2p.services.pubsub.removeEventListener('gossipsub:heartbeat', this.onHeartbeat)
     this.subscription.stop()
+    this.unsent.length = 0
   }
 
-  /** Publishes a receipt this node took part in; both parties publish, and gossip drops the second copy. */
+  /**
+   * Publishes a receipt this node took part in; both parties publish, and gossip drops the second
+   * copy. One seen before (published, or heard from the other party) is refused with ReplayedReceiptError.
+   */
   async publish (receipt: SignedReceipt): Promise<void> {
     this.replay.admit(receipt.body, this.options.currentRound())
+    await this.send(receipt)
+  }
+
+  /**
+   * Sends a receipt to the peers on the topic; one no peer took (this node was cut off when it was
+   * made) waits in `unsent` for a peer on the topic (onHeartbeat). The other party may hold no copy:
+   * its call can end before the countersign frame arrives, and gossip is then how it gets one.
+   */
+  private async send (receipt: SignedReceipt): Promise<void> {
     const pubsub = this.libp2p.services.pubsub
-    if (pubsub.getSubscribers(this.subscription.topic).length === 0) return
-    await pubsub.publish(this.subscription.topic, encodeSignedReceipt(receipt))
+    const { recipients } = pubsub.getSubscribers(this.subscription.topic).length === 0
+      ? { recipients: [] }
+      : await pubsub.publish(this.subscription.topic, encodeSignedReceipt(receipt))
+    if (recipients.length > 0) return
+    this.unsent.push(receipt)
+    if (this.unsent.length > UNSENT_MAX) this.unsent.shift()
+  }
+
+  /**
+   * At each GossipSub heartbeat (a second) while some wait: the receipts no peer took go out again,
+   * those still fresh. A peer that just joined the topic may not take messages yet, so each
+   * heartbeat tries, not the subscription alone.
+   */
+  private readonly onHeartbeat = (): void => {
+    if (this.unsent.length === 0 || this.libp2p.services.pubsub.getSubscribers(this.subscription.topic).length === 0) return
+    const round = this.options.currentRound()
+    for (const receipt of this.unsent.splice(0)) {
+      if (!isFresh(receipt, round)) continue
+      this.send(receipt).catch(err => { console.warn('hyperspace: could not gossip receipt', errorMessage(err)) })
+    }
   }
 
   async validate (peer: PeerId, msg: Message): Promise<TopicValidatorResult> {

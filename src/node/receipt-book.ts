@@ -1,7 +1,7 @@
 import { TypedEventEmitter } from 'main-event'
 import { errorMessage, ReceiptMismatchError } from '../core/errors.ts'
 import { appendEntry, checkEntry, GENESIS_HASH, type LogEntry } from '../core/receipts/log.ts'
-import { decodeLoggedReceipt, encodeSignedReceipt, receiptId, type ReceiptBody, type SignedReceipt, type WorkKind } from '../core/receipts/receipt.ts'
+import { decodeLoggedReceipt, encodeSignedReceipt, RECEIPT_MAX_AGE_ROUNDS, receiptId, type ReceiptBody, type SignedReceipt, type WorkKind } from '../core/receipts/receipt.ts'
 import { pointsOf, WorkTally } from '../core/receipts/work-points.ts'
 
 /** A receipt as the UI lists it, from this node's side. */
@@ -40,6 +40,14 @@ const LOAD_PAGE = 256
 export const RECENT_RECEIPTS = 1000
 /** The newest receipts this identity served, kept signed for points proofs: a proof lists at most this many. */
 export const SERVED_KEPT = 2048
+/**
+ * How many rounds before its newest receipt the book remembers receipt ids, so that a copy heard
+ * again (the other party's gossip) is not logged twice. A receipt is taken only while fresh
+ * (RECEIPT_MAX_AGE_ROUNDS, one round of clock skew), so this spans that with room to spare.
+ */
+export const KNOWN_ROUNDS = 4 * (RECEIPT_MAX_AGE_ROUNDS + 2)
+/** At most this many ids remembered, whatever the rounds: the oldest go first. */
+export const KNOWN_MAX = 100_000
 
 /**
  * One identity's receipts: its hash-chained log in IndexedDB, checked page by page when loaded, and
@@ -58,6 +66,9 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
   private broken: string | null = null
   private readonly pending: LogEntry[] = []
   private writes = Promise.resolve()
+  /** Ids of the receipts of the last KNOWN_ROUNDS rounds it holds, with their rounds, in the order taken. */
+  private readonly known = new Map<string, number>()
+  private newestRound = 0
 
   constructor (private readonly store: ReceiptLogStore, private readonly networkId: string, private readonly self: string) {
     super()
@@ -99,6 +110,7 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
   }
 
   private count (body: ReceiptBody, bytes: Uint8Array): void {
+    this.remember(body)
     this.newest.push(body)
     if (this.newest.length > RECENT_RECEIPTS) this.newest.shift()
     if (body.server === this.self) {
@@ -108,13 +120,31 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
     this.tally.add(body)
   }
 
+  /** Remembers a held receipt's id; ids KNOWN_ROUNDS older than the newest are forgotten. */
+  private remember (body: ReceiptBody): void {
+    this.newestRound = Math.max(this.newestRound, body.round)
+    this.known.set(receiptId(body), body.round)
+    for (const [id, round] of this.known) {
+      if (round >= this.newestRound - KNOWN_ROUNDS && this.known.size <= KNOWN_MAX) break
+      this.known.delete(id)
+    }
+  }
+
+  /** Whether it holds the receipt with this id (of those of the last KNOWN_ROUNDS rounds). */
+  has (id: string): boolean {
+    return this.known.has(id)
+  }
+
   /**
-   * Adds a countersigned receipt. Entries are stored strictly in order: one that could not be
-   * written (a full disk) stays pending and is written before the next, so the stored chain never
-   * has a gap; meanwhile the receipt still counts in this session.
+   * Adds a countersigned receipt, unless it holds it already (then false): both the job and the
+   * other party's gossip can bring the same receipt, and it is logged and counted once. Entries are
+   * stored strictly in order: one that could not be written (a full disk) stays pending and is
+   * written before the next, so the stored chain never has a gap; meanwhile the receipt still
+   * counts in this session.
    */
-  async append (receipt: SignedReceipt): Promise<void> {
+  async append (receipt: SignedReceipt): Promise<boolean> {
     if (!this.isParty(receipt.body)) throw new ReceiptMismatchError(`${this.self} is neither the server nor the client`)
+    if (this.known.has(receiptId(receipt.body))) return false
     const entry = appendEntry(this.last, encodeSignedReceipt(receipt))
     this.last = entry
     this.entries++
@@ -123,6 +153,7 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
     this.safeDispatchEvent('change', { detail: this.state() })
     this.writes = this.writes.then(async () => { await this.flush() })
     await this.writes
+    return true
   }
 
   private async flush (): Promise<void> {
@@ -136,7 +167,7 @@ export class ReceiptBook extends TypedEventEmitter<{ change: CustomEvent<Receipt
     }
   }
 
-  private isParty (body: ReceiptBody): boolean {
+  isParty (body: ReceiptBody): boolean {
     return body.server === this.self || body.client === this.self
   }
 

@@ -151,3 +151,29 @@ test('models.pull caches model2vec-64d with progress; after a reload it embeds w
     await c.context.close()
   }
 })
+
+test('B\'s call cut after A logged the receipt (A drops every connection then): B still ends up holding it, once', async () => {
+  await expect.poll(async () => await b.page.evaluate(id => window.hyperspace?.peers().find(p => p.peerId === id)?.working.includes('embedding') ?? false, a.peerId), { timeout: 45_000 }).toBe(true)
+  // On A, the moment its book takes a receipt it serves to B (before the countersign frame is sent),
+  // every connection is dropped: B never reads the countersign frame.
+  await a.page.evaluate(client => {
+    const node = window.hyperspace
+    if (node === undefined) throw new Error('no node')
+    const cut = (): void => {
+      const served = node.receipts.recent(1)[0]
+      if (served?.role !== 'server' || served.peer !== client || served.kind !== 'embedding') return
+      node.removeEventListener('receipts', cut)
+      ;(window as unknown as { cutReceipt: string }).cutReceipt = served.id
+      ;(node as unknown as { abortConnections: () => void }).abortConnections()
+    }
+    node.addEventListener('receipts', cut)
+  }, b.peerId)
+  const outcome = await b.page.evaluate(async texts => await window.hyperspace?.embed(texts, { route: 'network' }).then(r => `served ${r.receipt ?? ''}`, (err: Error) => `${err.name}: ${err.message}`), TEXTS)
+  const cut = await a.page.evaluate(() => (window as unknown as { cutReceipt?: string }).cutReceipt)
+  expect(cut, `A logged a receipt for B (B's call: ${outcome})`).toMatch(/^[0-9a-f]{64}$/)
+  expect((outcome ?? '').startsWith(`served ${cut?.slice(0, 32) ?? ''}`), 'B did not read the countersign frame').toBe(false)
+  // A reconnects by itself and its receipt reaches B on the receipts topic.
+  await expect.poll(async () => await b.page.evaluate(id => window.hyperspace?.receipts.recent(1000).filter(r => r.id === id).map(r => r.role), cut), { timeout: 90_000 }).toEqual(['client'])
+  expect(await a.page.evaluate(id => window.hyperspace?.receipts.recent(1000).filter(r => r.id === id).map(r => r.role), cut)).toEqual(['server'])
+  expect(await b.page.evaluate(() => window.hyperspace?.receipts.state().broken)).toBeNull()
+})
