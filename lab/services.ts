@@ -68,10 +68,13 @@ export async function startInInternet (name: string, command: string, args: stri
   return { ready, kill: async () => { await end('SIGKILL') }, stop: async () => { await end('SIGTERM') } }
 }
 
-/** The relay (`npm run relay`'s entry point) on the service address; its key file keeps its peer id across restarts. */
+/**
+ * The relay (`npm run relay`'s entry point) on the service address; its key file keeps its peer id
+ * across restarts, and the history file beside it the verified rounds it counted.
+ */
 export async function startLabRelay (keyFile: string): Promise<Service> {
   return await startInInternet('relay', process.execPath, [
-    '--import', 'tsx', 'src/relay/main.ts', '--host', SERVICE_IP, '--port', String(RELAY_PORT), '--key-file', keyFile, '--network', 'dev'
+    '--import', 'tsx', 'src/relay/main.ts', '--host', SERVICE_IP, '--port', String(RELAY_PORT), '--key-file', keyFile, '--history-file', `${keyFile}.history.json`, '--network', 'dev'
   ], /listening (\S+)/)
 }
 

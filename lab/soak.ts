@@ -22,7 +22,8 @@ import type { ProfileName } from '../src/core/capabilities.ts'
  */
 const USAGE = `npm run soak -- [--minutes 60] [--fault-every 3] [--faults a,b] [--cut-seconds 60] [--job-gap-seconds 4] [--round 6] [--heap-growth-mb 48] [--no-delay] [--out bench/results/soak.json]
   --round: the pages' round length in seconds (network dev-t<round>)
-  faults rotate in the order given (default ${['relay-restart', 'uplink-cut', 'tab-frozen', 'nat-rebinding', 'tab-hidden'].join(',')}), each on the next page in turn`
+  faults rotate in the order given (default ${['relay-restart', 'uplink-cut', 'tab-frozen', 'nat-rebinding', 'tab-hidden'].join(',')}), each on the next page in turn
+  (tab-hidden always on the headed page, restricted-2)`
 
 const { values } = parseArgs({
   args: process.argv.slice(2),
@@ -57,16 +58,18 @@ if (![minutes, faultEveryMs, heapBoundBytes].every(n => Number.isFinite(n) && n 
 const HOME_KINDS: NatKind[] = ['cone', 'cone', 'restricted', 'restricted', 'symmetric', 'symmetric']
 /**
  * One page per home: two serve everything (the chat and embedding models, memory, blocks), so that
- * each of them has a peer to send its own network jobs to; the rest store.
+ * each of them has a peer to send its own network jobs to; the rest store. One runs headed on an Xvfb
+ * in its home: only there can a tab be hidden, so the tab-hidden fault always falls on it.
  */
-const PAGES: Array<{ home: string, profile: ProfileName }> = [
+const PAGES: Array<{ home: string, profile: ProfileName, headed?: true }> = [
   { home: 'cone-1', profile: 'full' },
   { home: 'restricted-1', profile: 'full' },
   { home: 'symmetric-1', profile: 'storage' },
   { home: 'cone-2', profile: 'storage' },
-  { home: 'restricted-2', profile: 'storage' },
+  { home: 'restricted-2', profile: 'storage', headed: true },
   { home: 'symmetric-2', profile: 'storage' }
 ]
+const HIDDEN_PAGE = PAGES.find(p => p.headed === true)?.home
 /** Setup (services, six browsers, model pulls), the last fault's recovery and the checks, beyond --minutes. */
 const OVERHEAD_MINUTES = 15
 const READY_TIMEOUT_MS = 180_000
@@ -86,7 +89,7 @@ async function openPages (lab: LabEnv, cleanup: LabCleanup): Promise<SoakPage[]>
   const pages: SoakPage[] = []
   for (const spec of PAGES) {
     const home = lab.home(spec.home)
-    const browser = await launchInHome(home, lab.origin)
+    const browser = await launchInHome(home, lab.origin, { headed: spec.headed === true })
     cleanup.push(browser.close)
     const node = await openApp(browser, `${lab.origin}/?round=${roundSeconds}&profile=${spec.profile}`)
     pages.push({ name: spec.home, home, browser, node, profile: spec.profile })
@@ -125,7 +128,7 @@ async function runFaults (lab: LabEnv, pages: SoakPage[], endAt: number, results
   for (let i = 0; next + FAULT_WINDOW_MS <= endAt; i++) {
     await sleep(next - Date.now())
     const fault = faults[i % faults.length] as FaultName
-    const target = pages[i % pages.length] as SoakPage
+    const target = (fault === 'tab-hidden' ? pages.find(p => p.name === HIDDEN_PAGE) : pages[i % pages.length]) as SoakPage
     const partner = pages.find(p => p !== target && p.home.kind === 'cone') as SoakPage
     console.error(`fault ${fault} on ${target.name} (+${Math.round((Date.now() - endAt) / 1000 + minutes * 60)} s)`)
     const result = await runFault(fault, {

@@ -24,7 +24,8 @@ const relay = await startRelay({
   host,
   port: await freePort(Number(process.env.RELAY_PORT ?? RELAY_DEFAULTS.port), host),
   announce: [],
-  network
+  network,
+  historyFile: '.relay-history.json'
 })
 
 // The OpenAI-compatible gateway beside the relay, with a key made for this machine and kept.

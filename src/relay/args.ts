@@ -10,6 +10,8 @@ export interface RelayArgs {
   port: number
   announce: string[]
   keyFile?: string
+  /** Keep the pulse histories of the peers the relay watched here across restarts. */
+  historyFile?: string
   network: string
   maxReservations: number
   maxReservationsPerHost: number
@@ -32,6 +34,7 @@ export const RELAY_USAGE = `npm run relay -- [options]
   --port <n>                WebSockets port (default ${RELAY_DEFAULTS.port}; 0 picks a free one)
   --announce <multiaddr>    public address to announce, without /p2p (repeatable)
   --key-file <path>         keep the relay's identity in this file (created if missing)
+  --history-file <path>     keep the verified rounds of the peers it watched here across restarts
   --network <name>          network name (default ${RELAY_DEFAULTS.network})
   --max-reservations <n>    circuit relay reservations in all (default ${RELAY_DEFAULTS.maxReservations})
   --max-per-host <n>        reservations from one IPv4 address or IPv6 /64 (default ${RELAY_DEFAULTS.maxReservationsPerHost})
@@ -59,6 +62,7 @@ export function parseRelayArgs (argv: string[]): RelayArgs {
       port: { type: 'string' },
       announce: { type: 'string', multiple: true },
       'key-file': { type: 'string' },
+      'history-file': { type: 'string' },
       network: { type: 'string' },
       'max-reservations': { type: 'string' },
       'max-per-host': { type: 'string' },
@@ -83,6 +87,7 @@ export function parseRelayArgs (argv: string[]): RelayArgs {
     maxConnectionsPerHost: positiveInt(values['max-conns-per-host'], 'max-conns-per-host', RELAY_DEFAULTS.maxConnectionsPerHost)
   }
   if (values['key-file'] !== undefined) args.keyFile = values['key-file']
+  if (values['history-file'] !== undefined) args.historyFile = values['history-file']
   if (values['bootstrap-out'] !== undefined) args.bootstrapOut = values['bootstrap-out']
   const gateway = gatewayArgsOf(values)
   if (gateway !== undefined) args.gateway = gateway

@@ -30,7 +30,8 @@ const relay = await startRelay({
   maxProvidersPerPeer: RELAY_DEFAULTS.maxProvidersPerPeer,
   maxProviders: RELAY_DEFAULTS.maxProviders,
   maxTopics: RELAY_DEFAULTS.maxTopics,
-  ...(tls !== undefined ? { tls } : {})
+  ...(tls !== undefined ? { tls } : {}),
+  ...(args.historyFile !== undefined ? { historyFile: args.historyFile } : {})
 })
 
 console.log(`relay ${relay.libp2p.peerId.toString()} on network ${args.network}`)

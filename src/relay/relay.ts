@@ -11,6 +11,7 @@ import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { hyperspaceDHT } from '../net/dht.ts'
 import { hyperspaceServices, type HyperspaceServices } from '../net/services.ts'
 import { InboundConnectionLimiter } from './connection-limits.ts'
+import { RelayPulseHistories } from './pulse-histories.ts'
 import { RelayDatastore } from './relay-datastore.ts'
 import { ReservationLimiter } from './reservation-limits.ts'
 import { TopicCarrier } from './topic-carrier.ts'
@@ -35,6 +36,8 @@ export interface RelayOptions {
   maxTopics: number
   /** Listen on wss with this certificate instead of plain ws (which https pages may not open). */
   tls?: RelayTls
+  /** Keep the pulse histories of the peers the relay watched in this file across restarts. */
+  historyFile?: string
 }
 
 export const RELAY_DEFAULTS = {
@@ -126,7 +129,9 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
   })
   limiter.attach(libp2p)
   const stopWarden = banInvalidSenders(libp2p, misbehaviour)
-  const carrier = new TopicCarrier(libp2p, options.privateKey, misbehaviour, { network: options.network, maxTopics: options.maxTopics })
+  const histories = new RelayPulseHistories(options.network, options.historyFile)
+  await histories.start()
+  const carrier = new TopicCarrier(libp2p, options.privateKey, misbehaviour, { network: options.network, maxTopics: options.maxTopics, histories })
   await carrier.start()
   return {
     libp2p,
@@ -136,6 +141,7 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     stop: async () => {
       stopWarden()
       await carrier.stop()
+      await histories.stop()
       await libp2p.stop()
     }
   }

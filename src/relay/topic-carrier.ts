@@ -11,6 +11,7 @@ import { ReceiptGossip } from '../net/receipt-gossip.ts'
 import type { CapabilityAnnouncement } from '../core/wire/announcement.ts'
 import type { Startable } from '../core/lifecycle.ts'
 import type { MisbehaviourTracker } from '../net/misbehaviour.ts'
+import type { RelayPulseHistories } from './pulse-histories.ts'
 import type { HyperspaceServices } from '../net/services.ts'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 
@@ -23,6 +24,8 @@ export interface TopicCarrierOptions {
   network: string
   /** Topics carried on demand besides the network's main ones (see `mainTopics`). */
   maxTopics: number
+  /** The verified histories the pulse services judge by, one per network id, kept across restarts. */
+  histories: RelayPulseHistories
 }
 
 /** The relay announces itself like any node, so browsers list it with what it offers. */
@@ -130,7 +133,8 @@ export class TopicCarrier {
           verify: verifyPulseSignature,
           verifyBeacon,
           validating: () => true,
-          workingCaps: () => ['relay', 'validation']
+          workingCaps: () => ['relay', 'validation'],
+          history: this.options.histories.of(networkId)
         })
         pulse.addEventListener('invalid', strike)
         return this.launch(topic, pulse)

@@ -1,5 +1,5 @@
 import type { PointsFold } from '../core/points.ts'
-import type { HistorySnapshot } from '../core/pulse/validators.ts'
+import { parseHistorySnapshots, type HistorySnapshot } from '../core/pulse/validators.ts'
 import type { RoundRecord, RoundRecordStore } from '../core/pulse/ledger.ts'
 import type { HyperspaceDb, StoredAttestation } from './database.ts'
 
@@ -70,13 +70,7 @@ export class PulseStore implements RoundRecordStore {
    * kept in the key-value settings store; what an older or damaged copy holds is dropped entry by entry.
    */
   async validatorHistory (networkId: string, peerId: string): Promise<HistorySnapshot[]> {
-    const stored = await this.db.get('settings', historyKey(networkId, peerId))
-    if (!Array.isArray(stored)) return []
-    return stored.filter((entry: unknown): entry is HistorySnapshot => {
-      const e = entry as Partial<HistorySnapshot> | null
-      return typeof e === 'object' && e !== null && typeof e.peer === 'string' && e.peer.length <= 128 &&
-        Number.isSafeInteger(e.verifiedRounds) && Number.isSafeInteger(e.lastRound)
-    })
+    return parseHistorySnapshots(await this.db.get('settings', historyKey(networkId, peerId)))
   }
 
   async saveValidatorHistory (networkId: string, peerId: string, snapshot: HistorySnapshot[]): Promise<void> {

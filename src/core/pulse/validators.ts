@@ -37,6 +37,27 @@ export interface HistorySnapshot {
   lastRound: number
 }
 
+/** Longest peer id a kept history may name (an Ed25519 peer id is 52 characters). */
+const MAX_PEER_ID_CHARS = 128
+
+/**
+ * The histories in a kept copy (IndexedDB, the relay's file), which may be older, damaged or edited:
+ * a malformed entry is dropped on its own, and at most MAX_HISTORIES are read.
+ */
+export function parseHistorySnapshots (stored: unknown): HistorySnapshot[] {
+  if (!Array.isArray(stored)) return []
+  const out: HistorySnapshot[] = []
+  for (const entry of stored as unknown[]) {
+    if (out.length >= MAX_HISTORIES) break
+    const e = entry as Partial<HistorySnapshot> | null
+    if (typeof e === 'object' && e !== null && typeof e.peer === 'string' && e.peer.length <= MAX_PEER_ID_CHARS &&
+      Number.isSafeInteger(e.verifiedRounds) && (e.verifiedRounds ?? -1) >= 0 && Number.isSafeInteger(e.lastRound)) {
+      out.push({ peer: e.peer, verifiedRounds: e.verifiedRounds as number, lastRound: e.lastRound as number })
+    }
+  }
+  return out
+}
+
 /** The verified history of the peers this node has watched, and the anchors it trusts. */
 export class ValidatorHistory {
   private readonly anchors: ReadonlySet<string>
