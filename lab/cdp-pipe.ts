@@ -10,10 +10,14 @@ const MAX_MESSAGE_BYTES = 64 * 1024 * 1024
  * events to its fd 4, each a JSON text ended by a NUL byte.
  */
 export function pipeTransport (toBrowser: Writable, fromBrowser: Readable): ConnectOverCDPTransport {
+  // Playwright may still send while the browser closes (a target attaching as it goes): a write to the
+  // ended pipe is dropped, and a broken pipe's error is left to the read side's close, so neither
+  // throws out of the lab run before its cleanup.
   const transport: ConnectOverCDPTransport = {
-    send: message => { toBrowser.write(JSON.stringify(message) + '\0') },
+    send: message => { if (toBrowser.writable) toBrowser.write(JSON.stringify(message) + '\0') },
     close: () => { toBrowser.end() }
   }
+  toBrowser.on('error', () => {})
   let pending: Buffer[] = []
   let pendingBytes = 0
   fromBrowser.on('data', (chunk: Buffer) => {

@@ -26,6 +26,11 @@ export class LabCleanup {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.once(signal, () => { void this.run().finally(() => process.exit(130)) })
     }
+    // A crash still takes the lab's namespaces, NAT rules and processes down with it.
+    process.once('uncaughtException', err => {
+      console.error(`${name}: crashed`, err)
+      void this.run().finally(() => process.exit(1))
+    })
     this.deadline = setTimeout(() => {
       console.error(`${name}: over its ${boundMinutes} minute bound, stopping`)
       void this.run().finally(() => process.exit(124))
