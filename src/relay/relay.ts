@@ -147,7 +147,8 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
   }
 }
 
-const SCORE_CHECK_MS = 1000
+/** How often the relay checks gossip scores for bans (once per score decay). */
+export const SCORE_CHECK_MS = 1000
 
 /**
  * GossipSub ignores a graylisted peer but keeps its connection, and messages that fail their

@@ -5,8 +5,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { topicFor } from '../../src/core/wire/topics.ts'
 import { GOSSIP_SCORE_THRESHOLDS } from '../../src/net/gossip.ts'
 import { gossipPeer, honestNode, MemoryMeter, rawPeer, relayAddr, relayScoreOf, reportFigures, sendGossipRpcs, untilHeard, signedMessage, startTestRelay, subscribeRpc, type GossipPeer, type HonestNode, type Peer } from './adversary.ts'
-import { rejectionOf, until } from './waiting.ts'
-import type { Relay } from '../../src/relay/relay.ts'
+import { rejectionOf, sleep, until } from './waiting.ts'
+import { SCORE_CHECK_MS, type Relay } from '../../src/relay/relay.ts'
 
 const CAPABILITIES = topicFor('dev', 'capabilities')
 /** Honest nodes beside the attacker, all on 127.0.0.1 as browsers behind one NAT would be. */
@@ -122,7 +122,7 @@ describe('gossip floods of invalid messages', () => {
     reportFigures('200 signed 200 KiB messages on topics the relay does not carry', memory, served, 'all ignored on arrival: none cached or forwarded')
   })
 
-  it('a peer that breaks IWANT promises (as a busy page does) is scored down for a moment but neither cut off nor banned', async () => {
+  it('a peer that breaks IWANT promises (as a busy page does) is scored down for a moment but neither cut off nor banned', { timeout: 90_000 }, async () => {
     // A page whose main thread is busy (generating, proving) answers IWANTs late: each broken promise
     // is a GossipSub behaviour penalty (P7, -10·count²), which took the total score past the graylist.
     // Only invalid messages (P4) get a peer banned: a ban hangs up a page and kills its job streams.
@@ -133,16 +133,20 @@ describe('gossip floods of invalid messages', () => {
     const stream = await sendGossipRpcs(peer, relay, [subscribeRpc([CAPABILITIES])])
     const lp = lpStream(stream)
     // GossipSub asks for at most 10 IHAVEs of a peer per heartbeat (1 s), each IWANT one promise kept
-    // 3 s; IHAVEs sent all along keep it asking, so promises break every heartbeat for a while.
-    let lowest = 0
-    const watchUntil = Date.now() + 9_000
-    for (let i = 0; Date.now() < watchUntil; i++) {
-      if (i < 20 && peer.getConnections().length > 0) for (let j = 0; j < 5; j++) await lp.write(RPC.encode(ihave(i * 5 + j)))
-      lowest = Math.min(lowest, relayScoreOf(relay, peer.peerId))
-      await new Promise(resolve => setTimeout(resolve, 200))
+    // 3 s; IHAVEs sent until the score drops keep it asking, so promises break every heartbeat. How
+    // soon depends on the relay's heartbeats, which a loaded machine delays: the test waits for it.
+    const graylisted = (): boolean => relayScoreOf(relay, peer.peerId) < GOSSIP_SCORE_THRESHOLDS.graylistThreshold
+    const deadline = Date.now() + 60_000
+    for (let i = 0; !graylisted(); i++) {
+      if (Date.now() > deadline) throw new Error(`the relay never scored the peer below the graylist (score ${relayScoreOf(relay, peer.peerId)})`)
+      for (let j = 0; j < 5; j++) await lp.write(RPC.encode(ihave(i * 5 + j)))
+      await sleep(200)
     }
-    expect(lowest).toBeLessThan(GOSSIP_SCORE_THRESHOLDS.graylistThreshold)
-    expect(relay.libp2p.getConnections(peer.peerId).length).toBeGreaterThan(0)
+    // The relay checks for bans once per score decay (1 s): several checks pass while it is graylisted.
+    for (let check = 0; check < 3; check++) {
+      await sleep(SCORE_CHECK_MS)
+      expect(relay.libp2p.getConnections(peer.peerId).length).toBeGreaterThan(0)
+    }
     await stream.close()
   })
 
