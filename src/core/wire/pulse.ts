@@ -211,12 +211,31 @@ export function challengeDigest (signed: SignedPulseMessage<ChallengeMessage>): 
   return digest
 }
 
+/** Each digest's resolution against each challenge: `null` where it does not resolve. */
+const resolutions = new WeakMap<SignedPulseMessage<VerdictDigest>, WeakMap<SignedPulseMessage<ChallengeMessage>, SignedPulseMessage<VerdictMessage> | null>>()
+
 /**
  * The verdict a digest stands for, given the challenge it judged (its `judged` must be that
  * challenge's digest); undefined when its entries do not give the signed root and count, which
- * only its own signer can have caused.
+ * only its own signer can have caused. Resolved once per digest and challenge: where one decoded
+ * message reaches many engines (the simulator's thousands of nodes), they share the rebuilt results
+ * and their tree is hashed once, as a decoded v7 verdict was.
  */
 export function resolveVerdict (signed: SignedPulseMessage<VerdictDigest>, challenge: SignedPulseMessage<ChallengeMessage>): SignedPulseMessage<VerdictMessage> | undefined {
+  let byChallenge = resolutions.get(signed)
+  if (byChallenge === undefined) {
+    byChallenge = new WeakMap()
+    resolutions.set(signed, byChallenge)
+  }
+  let resolved = byChallenge.get(challenge)
+  if (resolved === undefined) {
+    resolved = rebuildVerdict(signed, challenge) ?? null
+    byChallenge.set(challenge, resolved)
+  }
+  return resolved ?? undefined
+}
+
+function rebuildVerdict (signed: SignedPulseMessage<VerdictDigest>, challenge: SignedPulseMessage<ChallengeMessage>): SignedPulseMessage<VerdictMessage> | undefined {
   const digest = signed.message
   if (!equalBytes(challengeDigest(challenge), digest.judged)) return undefined
   const results = resultsOf(digest.entries, challenge.message.commits)
