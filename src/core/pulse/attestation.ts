@@ -1,9 +1,8 @@
 import { decodeMessage, encodeMessage } from '../wire/cbor.ts'
-import { BadSignatureError } from '../errors.ts'
 import { bytesField, fail, listField, uintField } from './fields.ts'
 import { verifyProof, type MerkleTree } from './merkle.ts'
 import { decodeVerdictBody, KEPT_VERSIONS, PULSE_VERSION, signedData, type SignedPulseMessage, type VerdictHeader, type VerdictMessage } from '../wire/pulse.ts'
-import type { PulseVerifier } from '../crypto/signing.ts'
+import { requireSignature, type PulseVerifier } from '../crypto/signing.ts'
 import { decodeResult, resultLeaf, resultRecord, resultsTree, type VerdictResult } from './verdict-tree.ts'
 
 /**
@@ -62,12 +61,6 @@ export function readAttestation (bytes: Uint8Array): OpenAttestation & { body: U
 /** readAttestation, and the validator's signature: what anyone else's attestation must pass. */
 export async function openAttestation (bytes: Uint8Array, verify: PulseVerifier): Promise<OpenAttestation> {
   const { header, result, body, sig } = readAttestation(bytes)
-  let valid: boolean
-  try {
-    valid = await verify(header.peer, signedData(body), sig)
-  } catch {
-    valid = false
-  }
-  if (!valid) throw new BadSignatureError(header.peer)
+  await requireSignature(verify, header.peer, signedData(body), sig)
   return { header, result }
 }

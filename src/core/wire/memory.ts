@@ -1,10 +1,10 @@
 import { decodeMessage, encodeMessage } from './cbor.ts'
-import { BadSignatureError, HyperspaceError, MalformedMessageError } from '../errors.ts'
+import { HyperspaceError, MalformedMessageError } from '../errors.ts'
 import { isFiniteVector, norm } from '../embedding/vectors.ts'
 import { concat, utf8 } from '../crypto/bytes.ts'
 import { MEMORY_LIMITS } from '../memory/limits.ts'
 import type { MemoryHit } from '../memory/merge.ts'
-import type { PulseSigner, PulseVerifier } from '../crypto/signing.ts'
+import { requireSignature, type PulseSigner, type PulseVerifier } from '../crypto/signing.ts'
 
 /**
  * The messages of /hyperspace/memory/1.0.0, strict CBOR (src/core/wire/cbor.ts): a request (put or
@@ -141,14 +141,7 @@ export async function signMemoryPut (networkId: string, body: MemoryPutBody, sig
 
 /** Throws BadSignatureError unless the put's owner signed it for this network. */
 export async function verifyMemoryPut (networkId: string, put: MemoryPut, verify: PulseVerifier): Promise<void> {
-  let valid: boolean
-  try {
-    valid = await verify(put.owner, memoryPutSignedData(networkId, put), put.sig)
-  } catch {
-    // An owner field shaped like a peer id that is not one has signed nothing.
-    valid = false
-  }
-  if (!valid) throw new BadSignatureError(put.owner)
+  await requireSignature(verify, put.owner, memoryPutSignedData(networkId, put), put.sig)
 }
 
 /** Throws what a peer's decoder would (oversize, bad field): what this node sends, peers accept. */

@@ -1,8 +1,7 @@
 import type { CapabilityName } from '../capabilities.ts'
 import { decodeMessage, encodeMessage } from './cbor.ts'
-import { BadSignatureError } from '../errors.ts'
 import { concat, equalBytes, sha256Of, utf8 } from '../crypto/bytes.ts'
-import type { PulseSigner, PulseVerifier } from '../crypto/signing.ts'
+import { requireSignature, type PulseSigner, type PulseVerifier } from '../crypto/signing.ts'
 import { isCommitteeCount } from '../pulse/committee.ts'
 import { bytesField, capsField, fail, listField, peerField, uintField } from '../pulse/fields.ts'
 import { resultsTree, type VerdictResult } from '../pulse/verdict-tree.ts'
@@ -322,13 +321,6 @@ export async function decodePulse (bytes: Uint8Array, verify: PulseVerifier, kep
     if (envelope.res !== undefined) fail('only a verdict carries results')
     message = decoded
   }
-  let valid: boolean
-  try {
-    valid = await verify(message.peer, signedData(body), sig)
-  } catch {
-    // A peer field that looks like a peer id but is not one cannot have signed anything.
-    valid = false
-  }
-  if (!valid) throw new BadSignatureError(message.peer)
+  await requireSignature(verify, message.peer, signedData(body), sig)
   return { message, body, sig }
 }
