@@ -15,11 +15,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium, type Page } from '@playwright/test'
-import { CHROMIUM_ARGS } from '../playwright.config.ts'
-import { appUrl, gotoApp, waitForFullMesh, waitForNode, type TestNode } from '../tests/e2e/nodes.ts'
-import { startRelayProcess } from '../tests/e2e/relay-process.ts'
-import { ensureBuild, startPreview } from './procs.ts'
+import type { Page } from '@playwright/test'
+import { waitForFullMesh } from '../tests/e2e/nodes.ts'
+import { startBenchBed } from './bed.ts'
 import { figure, recordFigures, type Figure } from './figures.ts'
 import { fmt, fmtRatio, ratio, spread, summarize, table } from './stats.ts'
 
@@ -33,10 +31,7 @@ for (const size of SIZES) writeFileSync(join(served, size.file), randomBytes(siz
 // The app server serves HYPERSPACE_MODELS_DIR at /models/; vite preview inherits the variable.
 process.env.HYPERSPACE_MODELS_DIR = served
 
-await ensureBuild(ROOT)
-const preview = await startPreview(ROOT, 4600)
-const relay = await startRelayProcess()
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS })
+const bed = await startBenchBed(ROOT, 4600)
 
 /** ms for fetch() of the file from the app server, bypassing the HTTP cache. */
 async function timeFetch (page: Page, file: string): Promise<number> {
@@ -70,14 +65,8 @@ async function timeGet (page: Page, cid: string): Promise<number> {
 }
 
 try {
-  const open = async (): Promise<TestNode> => {
-    const context = await browser.newContext({ baseURL: preview.url })
-    const page = await context.newPage()
-    await gotoApp(page, appUrl([relay.addr], '&profile=storage'))
-    return { context, page, peerId: (await waitForNode(page)).peerId }
-  }
-  const a = await open()
-  const b = await open()
+  const a = await bed.openNode('storage')
+  const b = await bed.openNode('storage')
   await waitForFullMesh([a, b])
 
   const rows: string[][] = []
@@ -110,7 +99,5 @@ try {
   console.log(`\nBlock fetch, B ← A over WebRTC vs B fetch() from the local app server, median of ${RUNS} runs\n`)
   console.log(table(['content', 'fetch() (reference)', 'fetch() rate', 'blocks.get over WebRTC', 'blocks.get rate', 'time vs fetch()'], rows))
 } finally {
-  await browser.close()
-  await relay.stop()
-  await preview.close()
+  await bed.close()
 }

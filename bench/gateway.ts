@@ -13,12 +13,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium } from '@playwright/test'
 import OpenAI from 'openai'
-import { CHROMIUM_ARGS } from '../playwright.config.ts'
-import { appUrl, gotoApp, waitForNode } from '../tests/e2e/nodes.ts'
-import { startRelayProcess } from '../tests/e2e/relay-process.ts'
-import { ensureBuild, startPreview } from './procs.ts'
+import { startBenchBed } from './bed.ts'
 import { figure, recordFigures } from './figures.ts'
 import { fmt, spread, summarize, table } from './stats.ts'
 import type { ChatCompletion } from '../src/core/inference/chat.ts'
@@ -30,19 +26,13 @@ const MAX_TOKENS = 64
 const KEY = 'hs-bench-key-0123456789abcdef'
 const messages = [{ role: 'user' as const, content: 'Once upon a time' }]
 
-await ensureBuild(ROOT)
-const preview = await startPreview(ROOT, 4304)
 const apiKeysFile = join(mkdtempSync(join(tmpdir(), 'hs-bench-gateway-')), 'keys.json')
 writeFileSync(apiKeysFile, JSON.stringify({ keys: [{ key: KEY, requestsPerMinute: 10_000, tokensPerMinute: 10_000_000 }] }))
-const relay = await startRelayProcess({ gateway: { apiKeysFile } })
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS })
-const client = new OpenAI({ baseURL: relay.gatewayUrl, apiKey: KEY, maxRetries: 0 })
+const bed = await startBenchBed(ROOT, 4304, { gateway: { apiKeysFile } })
+const client = new OpenAI({ baseURL: bed.relay.gatewayUrl, apiKey: KEY, maxRetries: 0 })
 
 try {
-  const context = await browser.newContext({ baseURL: preview.url })
-  const page = await context.newPage()
-  await gotoApp(page, appUrl([relay.addr], '&profile=inference'))
-  await waitForNode(page)
+  const { page } = await bed.openNode('inference')
   await page.evaluate(async model => {
     await window.hyperspace?.setCapability('caching', false)
     await window.hyperspace?.models.pull(model)
@@ -80,7 +70,5 @@ try {
   ]))
   recordFigures({ 'gateway.ttftMinusLocalMs': figure(added.median ?? NaN, 'ms', 'time to first token through the openai client and the gateway minus the page\'s own (reference: the page\'s TTFT)', l.median) })
 } finally {
-  await browser.close()
-  await relay.stop()
-  await preview.close()
+  await bed.close()
 }

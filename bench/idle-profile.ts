@@ -6,18 +6,17 @@
  * measures them with the page.
  */
 import { fileURLToPath } from 'node:url'
-import { chromium, type Browser, type Page } from '@playwright/test'
-import { CHROMIUM_ARGS } from '../playwright.config.ts'
-import { acceptLinkSettingsAhead, appUrl } from '../tests/e2e/nodes.ts'
+import type { Browser, Page } from '@playwright/test'
+import { appUrl } from '../tests/e2e/nodes.ts'
 import { startRelayProcess } from '../tests/e2e/relay-process.ts'
 import { ensureBuild, startPreview } from './procs.ts'
+import { launchChromium, openOnlinePage } from './bed.ts'
 import { table } from './stats.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const PAGES = 2
 const SETTLE_S = 30
 const PROFILE_S = Number(process.env.PROFILE_SECONDS ?? 60)
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const SHOWN = 30
 
 interface ProfileNode { id: number, callFrame: { functionName: string, url: string, lineNumber: number }, children?: number[] }
@@ -87,17 +86,10 @@ const preview = await startPreview(ROOT)
 const relay = await startRelayProcess()
 let browser: Browser | null = null
 try {
-  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
+  browser = await launchChromium()
   const url = `${preview.url}${appUrl([relay.addr])}`
   const pages: Page[] = []
-  for (let i = 0; i < PAGES; i++) {
-    const context = await browser.newContext()
-    await acceptLinkSettingsAhead(context, url)
-    const page = await context.newPage()
-    await page.goto(url)
-    await page.waitForFunction(() => window.hyperspace?.status().state === 'online', null, { timeout: 60_000 })
-    pages.push(page)
-  }
+  for (let i = 0; i < PAGES; i++) pages.push(await openOnlinePage(browser, url))
   await new Promise(resolve => setTimeout(resolve, SETTLE_S * 1000))
   console.error(`bench: profiling for ${PROFILE_S} s`)
   report(await profile(pages[0] as Page, PROFILE_S))

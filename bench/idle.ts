@@ -11,18 +11,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { chromium, type Browser } from '@playwright/test'
-import { CHROMIUM_ARGS } from '../playwright.config.ts'
-import { acceptLinkSettingsAhead, appUrl } from '../tests/e2e/nodes.ts'
+import type { Browser } from '@playwright/test'
+import { appUrl } from '../tests/e2e/nodes.ts'
 import { startRelayProcess } from '../tests/e2e/relay-process.ts'
 import { ensureBuild, startPreview } from './procs.ts'
+import { launchChromium, openOnlinePage } from './bed.ts'
 import { figure, recordFigures } from './figures.ts'
 import { fmtRatio, ratio, table } from './stats.ts'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const PAGES = 2
 const WINDOW_S = Number(process.env.IDLE_SECONDS ?? 300)
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const TARGET_PERCENT = 2
 /** Start-up work (first dials, the first round's proof) is over by then; the window measures what follows. */
 const SETTLE_S = 30
@@ -47,16 +46,11 @@ function percentOfCore (before: Record<string, number>, after: Record<string, nu
 await ensureBuild(ROOT)
 const preview = await startPreview(ROOT)
 const relay = await startRelayProcess()
-const launch = async (): Promise<Browser> => await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
-const [nodes, reference] = await Promise.all([launch(), launch()])
+const [nodes, reference] = await Promise.all([launchChromium(), launchChromium()])
 try {
   const url = `${preview.url}${appUrl([relay.addr])}`
   for (let i = 0; i < PAGES; i++) {
-    const context = await nodes.newContext()
-    await acceptLinkSettingsAhead(context, url)
-    const page = await context.newPage()
-    await page.goto(url)
-    await page.waitForFunction(() => window.hyperspace?.status().state === 'online', null, { timeout: 60_000 })
+    await openOnlinePage(nodes, url)
     const idle = await reference.newContext()
     const still = await idle.newPage()
     await still.goto(url)

@@ -7,11 +7,8 @@
  * protocol over the direct WebRTC connection, streamed deltas, and the receipt exchange). Times come
  * from the node's own ServedInfo; each figure is the median of RUNS runs after a warm-up.
  */
-import { chromium } from '@playwright/test'
-import { CHROMIUM_ARGS } from '../playwright.config.ts'
-import { appUrl, gotoApp, waitForNode, type TestNode } from '../tests/e2e/nodes.ts'
-import { startRelayProcess } from '../tests/e2e/relay-process.ts'
-import { ensureBuild, startPreview } from './procs.ts'
+import type { TestNode } from '../tests/e2e/nodes.ts'
+import { startBenchBed } from './bed.ts'
 import { figure, recordFigures } from './figures.ts'
 import { fmt, fmtRatio, ratio, spread, summarize, table } from './stats.ts'
 import { fileURLToPath } from 'node:url'
@@ -22,10 +19,7 @@ const MODEL = 'stories260K'
 const RUNS = 10
 const MAX_TOKENS = 64
 
-await ensureBuild(ROOT)
-const preview = await startPreview(ROOT, 4500)
-const relay = await startRelayProcess()
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS })
+const bed = await startBenchBed(ROOT, 4500)
 
 async function run (node: TestNode, request: NodeChatRequest): Promise<ServedInfo> {
   const result = await node.page.evaluate(async req => await window.hyperspace?.chat.completions.create({ ...req, stream: false }), request) as ChatCompletion
@@ -33,14 +27,8 @@ async function run (node: TestNode, request: NodeChatRequest): Promise<ServedInf
 }
 
 try {
-  const open = async (profile: string): Promise<TestNode> => {
-    const context = await browser.newContext({ baseURL: preview.url })
-    const page = await context.newPage()
-    await gotoApp(page, appUrl([relay.addr], `&profile=${profile}`))
-    return { context, page, peerId: (await waitForNode(page)).peerId }
-  }
-  const a = await open('inference')
-  const b = await open('storage')
+  const a = await bed.openNode('inference')
+  const b = await bed.openNode('storage')
   await a.page.evaluate(async model => {
     await window.hyperspace?.models.pull(model)
     await window.hyperspace?.setCapability('caching', false)
@@ -69,7 +57,5 @@ try {
   const routedMinusLocal = ttft.network.median === null || ttft.local.median === null ? NaN : ttft.network.median - ttft.local.median
   recordFigures({ 'ttft.routedMinusLocalMs': figure(routedMinusLocal, 'ms', 'time to first token over WebRTC to another page minus on the page itself (reference: local TTFT)', ttft.local.median) })
 } finally {
-  await browser.close()
-  await relay.stop()
-  await preview.close()
+  await bed.close()
 }

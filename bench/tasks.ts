@@ -13,11 +13,7 @@
  */
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { chromium } from '@playwright/test'
-import { CHROMIUM_ARGS } from '../playwright.config.ts'
-import { appUrl, gotoApp, waitForNode, type TestNode } from '../tests/e2e/nodes.ts'
-import { startRelayProcess } from '../tests/e2e/relay-process.ts'
-import { ensureBuild, startPreview } from './procs.ts'
+import { startBenchBed } from './bed.ts'
 import { figure, recordFigures } from './figures.ts'
 import { fmt, fmtRatio, ratio, spread, summarize, table } from './stats.ts'
 import type { TaskResult } from '../src/node/api.ts'
@@ -32,21 +28,12 @@ const RUNS = 5
  */
 const REFILL_MS = 16_000
 
-await ensureBuild(ROOT)
-const preview = await startPreview(ROOT, 4305)
-const relay = await startRelayProcess()
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS })
+const bed = await startBenchBed(ROOT, 4305)
 
 const inputs = Array.from({ length: TEXTS }, (_, i) => `text ${i}: the ${['market', 'river', 'garden', 'engine'][i % 4] ?? ''} of ${i * 7} people, ${['fell', 'rose', 'grew', 'stopped'][i % 3] ?? ''} again`)
 
 try {
-  const open = async (profile: string): Promise<TestNode> => {
-    const context = await browser.newContext({ baseURL: preview.url })
-    const page = await context.newPage()
-    await gotoApp(page, appUrl([relay.addr], `&profile=${profile}`))
-    return { context, page, peerId: (await waitForNode(page)).peerId }
-  }
-  const [a, b, c] = await Promise.all([open('embedding'), open('embedding'), open('storage')])
+  const [a, b, c] = await Promise.all([bed.openNode('embedding'), bed.openNode('embedding'), bed.openNode('storage')])
   for (const node of [a, b]) await node.page.evaluate(async () => { await window.hyperspace?.embed(['warm up'], { route: 'local' }) })
   const serving = async (ids: string[]): Promise<void> => {
     await c.page.waitForFunction(want => {
@@ -107,7 +94,5 @@ try {
   recordFigures({ 'tasks.twoNodesVsOne': figure(s.two.median ?? NaN, 'ms', `tasks.run of ${TEXTS} embeddings over two serving pages vs one`, s.one.median) })
   console.log(`\nspeed-up of the batch over one node: ${speedup === null ? '—' : `${speedup.toFixed(2)}×`} (both pages used in ${peersOfTwo.filter(n => n === 2).length} of ${RUNS} runs)`)
 } finally {
-  await browser.close()
-  await relay.stop()
-  await preview.close()
+  await bed.close()
 }
