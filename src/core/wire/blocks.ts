@@ -1,7 +1,6 @@
 import { decodeMessage, encodeMessage } from './cbor.ts'
-import { MalformedMessageError } from '../errors.ts'
 import { BLOCK_MAX_BYTES, blockCidFromBytes, type BlockCid } from '../blocks/cid.ts'
-import { bytesOf, decodeBusy, decodeCountersign, decodeError, decodeSign, encodeFrame, refuseLargeFrame } from './frame.ts'
+import { bytesOf, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, refuseLargeFrame } from './frame.ts'
 import type { BusyFrame, CountersignFrame, ErrorFrame, JobFrames, SignFrame } from './frame.ts'
 
 /**
@@ -58,8 +57,7 @@ export function decodeBlocksClientFrame (bytes: Uint8Array): BlocksClientFrame {
   const m = decodeMessage(bytes, BLOCKS_CLIENT_FRAME_MAX_BYTES, BLOCKS_WIRE_VERSION)
   switch (m.t) {
     case 'want': return { t: 'want', cid: blockCidFromBytes(bytesOf(m.cid, 'cid', 128)), job: bytesOf(m.job, 'job', BLOCKS_JOB_ID_BYTES, BLOCKS_JOB_ID_BYTES) }
-    case 'sign': return decodeSign(m, bytes, BLOCKS_CLIENT_FRAME_MAX_BYTES)
-    default: throw new MalformedMessageError('unknown client frame')
+    default: return decodeSharedClientFrame(m, bytes, BLOCKS_CLIENT_FRAME_MAX_BYTES)
   }
 }
 
@@ -69,10 +67,7 @@ export function decodeBlocksServerFrame (bytes: Uint8Array): BlocksServerFrame {
   switch (m.t) {
     case 'block': return { t: 'block', nonce: bytesOf(m.nonce, 'nonce', BLOCKS_NONCE_BYTES, BLOCKS_NONCE_BYTES), bytes: bytesOf(m.bytes, 'bytes', BLOCK_MAX_BYTES) }
     case 'not-found': return { t: 'not-found' }
-    case 'busy': return decodeBusy(m)
-    case 'error': return decodeError(m)
-    case 'countersign': return decodeCountersign(m, SMALL_FRAME_MAX_BYTES)
-    default: throw new MalformedMessageError('unknown server frame')
+    default: return decodeSharedServerFrame(m, SMALL_FRAME_MAX_BYTES)
   }
 }
 

@@ -4,7 +4,7 @@ import { isModelId } from '../inference/request.ts'
 import { EMBED_LIMITS, validateTexts } from '../embedding/limits.ts'
 import { MAX_MODEL_DIMS } from '../embedding/models.ts'
 import { isFiniteVector } from '../embedding/vectors.ts'
-import { bytesOf, decodeAccept, decodeBusy, decodeCountersign, decodeError, decodeSign, encodeFrame, refuseLargeFrame, uintOf } from './frame.ts'
+import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, refuseLargeFrame, uintOf } from './frame.ts'
 import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, JobFrames, SignFrame } from './frame.ts'
 
 /**
@@ -93,9 +93,7 @@ export function decodeEmbedClientFrame (bytes: Uint8Array): EmbedClientFrame {
       if (texts.length === 0) throw new MalformedMessageError('texts must not be empty')
       return { t: 'job', job: bytesOf(m.job, 'job', EMBED_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES), model: m.model, texts }
     }
-    case 'sign': return decodeSign(m, bytes, EMBED_FRAME_MAX_BYTES)
-    default:
-      throw new MalformedMessageError('unknown client frame')
+    default: return decodeSharedClientFrame(m, bytes, EMBED_FRAME_MAX_BYTES)
   }
 }
 
@@ -104,8 +102,6 @@ export function decodeEmbedServerFrame (bytes: Uint8Array): EmbedServerFrame {
   refuseLargeFrame(m, bytes, 'result', EMBED_FRAME_MAX_BYTES)
   switch (m.t) {
     case 'accept': return decodeAccept(m, EMBED_NONCE_BYTES)
-    case 'busy': return decodeBusy(m)
-    case 'error': return decodeError(m)
     case 'result': {
       const dims = uintOf(m.dims, 'dims', 1, MAX_MODEL_DIMS)
       const count = uintOf(m.count, 'count', 1, EMBED_LIMITS.batch)
@@ -114,9 +110,7 @@ export function decodeEmbedServerFrame (bytes: Uint8Array): EmbedServerFrame {
       }
       return { t: 'result', dims, count, vectors: m.vectors }
     }
-    case 'countersign': return decodeCountersign(m, EMBED_FRAME_MAX_BYTES)
-    default:
-      throw new MalformedMessageError('unknown server frame')
+    default: return decodeSharedServerFrame(m, EMBED_FRAME_MAX_BYTES)
   }
 }
 

@@ -100,3 +100,25 @@ export function decodeSign (m: Record<string, unknown>, bytes: Uint8Array, maxBy
 export function decodeCountersign (m: Record<string, unknown>, maxBytes: number): CountersignFrame {
   return { t: 'countersign', receipt: bytesOf(m.receipt, 'receipt', maxBytes) }
 }
+
+/**
+ * The end of a job protocol's client-frame decoder: the sign frame every job protocol shares (at
+ * most `signMaxBytes` in all), else MalformedMessageError for a type the protocol does not know.
+ */
+export function decodeSharedClientFrame (m: Record<string, unknown>, bytes: Uint8Array, signMaxBytes: number): SignFrame {
+  if (m.t === 'sign') return decodeSign(m, bytes, signMaxBytes)
+  throw new MalformedMessageError('unknown client frame')
+}
+
+/**
+ * The end of a job protocol's server-frame decoder: the busy, error and countersign frames every job
+ * protocol shares (a countersign of at most `countersignMaxBytes`), else MalformedMessageError.
+ */
+export function decodeSharedServerFrame (m: Record<string, unknown>, countersignMaxBytes: number): BusyFrame | ErrorFrame | CountersignFrame {
+  switch (m.t) {
+    case 'busy': return decodeBusy(m)
+    case 'error': return decodeError(m)
+    case 'countersign': return decodeCountersign(m, countersignMaxBytes)
+    default: throw new MalformedMessageError('unknown server frame')
+  }
+}

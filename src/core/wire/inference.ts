@@ -2,7 +2,7 @@ import { decodeMessage, encodeMessage } from './cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { validateChatRequest, type ValidChatRequest } from '../inference/request.ts'
 import type { FinishReason } from '../inference/chat.ts'
-import { bytesOf, decodeAccept, decodeCountersign, decodeError, decodeSign, encodeFrame, textOf } from './frame.ts'
+import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, textOf } from './frame.ts'
 import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, JobFrames, SignFrame } from './frame.ts'
 
 /**
@@ -69,9 +69,7 @@ export function decodeClientFrame (bytes: Uint8Array): ClientFrame {
       }
       return { t: 'job', job: bytesOf(m.job, 'job', FRAME_MAX_BYTES, JOB_ID_BYTES), req }
     }
-    case 'sign': return decodeSign(m, bytes, FRAME_MAX_BYTES)
-    default:
-      throw new MalformedMessageError('unknown client frame')
+    default: return decodeSharedClientFrame(m, bytes, FRAME_MAX_BYTES)
   }
 }
 
@@ -79,8 +77,8 @@ export function decodeServerFrame (bytes: Uint8Array): ServerFrame {
   const m = decodeMessage(bytes, FRAME_MAX_BYTES, WIRE_VERSION)
   switch (m.t) {
     case 'accept': return decodeAccept(m, NONCE_BYTES)
+    // Not decodeBusy: this protocol has always taken any wait (the others cap it at an hour).
     case 'busy': return { t: 'busy', retryMs: countOf(m.retryMs, 'retryMs') }
-    case 'error': return decodeError(m)
     case 'delta': return { t: 'delta', text: textOf(m.text, 'text', MAX_DELTA_CHARS) }
     case 'done': {
       if (!FINISH.includes(m.finish as FinishReason)) throw new MalformedMessageError('finish must be stop, length or abort')
@@ -95,9 +93,7 @@ export function decodeServerFrame (bytes: Uint8Array): ServerFrame {
         cached: m.cached
       }
     }
-    case 'countersign': return decodeCountersign(m, FRAME_MAX_BYTES)
-    default:
-      throw new MalformedMessageError('unknown server frame')
+    default: return decodeSharedServerFrame(m, FRAME_MAX_BYTES)
   }
 }
 

@@ -2,7 +2,7 @@ import { decodeMessage } from './cbor.ts'
 import { PROXY_MAX_BODY_BYTES } from '../proxy/limits.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { PROXY_MAX_URL_CHARS, PROXY_METHODS, type ProxyMethod } from '../proxy/url-policy.ts'
-import { bytesOf, decodeAccept, decodeBusy, decodeCountersign, decodeError, decodeSign, encodeFrame, refuseLargeFrame, textOf, uintOf } from './frame.ts'
+import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, refuseLargeFrame, textOf, uintOf } from './frame.ts'
 import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, JobFrames, SignFrame } from './frame.ts'
 
 /**
@@ -84,8 +84,7 @@ export function decodeProxyClientFrame (bytes: Uint8Array): ProxyClientFrame {
         max: uintOf(m.max, 'max', 0, PROXY_MAX_BODY_BYTES)
       }
     }
-    case 'sign': return decodeSign(m, bytes, PROXY_SMALL_FRAME_MAX_BYTES)
-    default: throw new MalformedMessageError('unknown client frame')
+    default: return decodeSharedClientFrame(m, bytes, PROXY_SMALL_FRAME_MAX_BYTES)
   }
 }
 
@@ -94,16 +93,13 @@ export function decodeProxyServerFrame (bytes: Uint8Array): ProxyServerFrame {
   refuseLargeFrame(m, bytes, 'response', PROXY_SMALL_FRAME_MAX_BYTES)
   switch (m.t) {
     case 'accept': return decodeAccept(m, PROXY_NONCE_BYTES)
-    case 'busy': return decodeBusy(m)
-    case 'error': return decodeError(m)
     case 'response': return {
       t: 'response',
       status: uintOf(m.status, 'status', 200, 599),
       headers: checkHeaders(m.headers),
       body: bytesOf(m.body, 'body', PROXY_MAX_BODY_BYTES)
     }
-    case 'countersign': return decodeCountersign(m, PROXY_SMALL_FRAME_MAX_BYTES)
-    default: throw new MalformedMessageError('unknown server frame')
+    default: return decodeSharedServerFrame(m, PROXY_SMALL_FRAME_MAX_BYTES)
   }
 }
 

@@ -7,7 +7,7 @@ import { REQUEST_LIMITS, isModelId, type ValidChatRequest } from '../inference/r
 import { concat, sha256Of, u32be, utf8 } from '../crypto/bytes.ts'
 import { TaskInputError } from '../tasks/errors.ts'
 import { TASK_LIMITS, validateTask, type ValidTask } from '../tasks/request.ts'
-import { bytesOf, decodeAccept, decodeBusy, decodeCountersign, decodeError, decodeSign, encodeFrame, refuseLargeFrame, textOf, uintOf } from './frame.ts'
+import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, refuseLargeFrame, textOf, uintOf } from './frame.ts'
 import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, JobFrames, SignFrame } from './frame.ts'
 
 /**
@@ -80,8 +80,7 @@ export function decodeTaskClientFrame (bytes: Uint8Array): TaskClientFrame {
         throw err
       }
     }
-    case 'sign': return decodeSign(m, bytes, TASK_SMALL_FRAME_MAX_BYTES)
-    default: throw new MalformedMessageError('unknown client frame')
+    default: return decodeSharedClientFrame(m, bytes, TASK_SMALL_FRAME_MAX_BYTES)
   }
 }
 
@@ -90,7 +89,6 @@ export function decodeTaskServerFrame (bytes: Uint8Array): TaskServerFrame {
   refuseLargeFrame(m, bytes, 'part', TASK_SMALL_FRAME_MAX_BYTES)
   switch (m.t) {
     case 'accept': return decodeAccept(m, TASK_NONCE_BYTES)
-    case 'busy': return decodeBusy(m)
     case 'progress': return { t: 'progress', done: uintOf(m.done, 'done', 0, TASK_LIMITS.embedInputs), total: uintOf(m.total, 'total', 1, TASK_LIMITS.embedInputs) }
     case 'part': {
       const start = uintOf(m.start, 'start', 0, TASK_LIMITS.embedInputs - 1)
@@ -114,9 +112,7 @@ export function decodeTaskServerFrame (bytes: Uint8Array): TaskServerFrame {
       if (!isModelId(m.model)) throw new MalformedMessageError('model is not a model id')
       return { t: 'done', model: m.model, shards }
     }
-    case 'error': return decodeError(m)
-    case 'countersign': return decodeCountersign(m, TASK_SMALL_FRAME_MAX_BYTES)
-    default: throw new MalformedMessageError('unknown server frame')
+    default: return decodeSharedServerFrame(m, TASK_SMALL_FRAME_MAX_BYTES)
   }
 }
 
