@@ -4,7 +4,7 @@ import { expect, test, type Page } from '@playwright/test'
 import { defaultModelsDir } from '../../scripts/serve-plugin.ts'
 import { cosine } from '../../src/core/embedding/vectors.ts'
 import { statusOf, waitForNode, type TestNode } from './nodes.ts'
-import { sharedNetwork, type TestNetwork } from './network.ts'
+import { sharedNetwork } from './network.ts'
 import type { PullProgress } from '../../src/core/models/catalog.ts'
 import type { EmbedOptions, EmbedResult } from '../../src/node/api.ts'
 
@@ -22,14 +22,10 @@ const TEXTS = ['stock market fell', 'investors sold shares', 'a recipe for choco
 /** What a pull of the model downloads: its ONNX graph and its tokenizer.json. */
 const MODEL_BYTES = ['model2vec-vq-derived.onnx', 'tokenizer.json'].reduce((sum, file) => sum + statSync(join(MODELS, MODEL, file)).size, 0)
 
-let net: TestNetwork
 let a: TestNode
 let b: TestNode
 
-sharedNetwork(['&profile=embedding', '&profile=storage'], started => {
-  net = started
-  ;[a, b] = started.nodes as [TestNode, TestNode]
-})
+const net = sharedNetwork(['&profile=embedding', '&profile=storage'], started => { [a, b] = started.nodes as [TestNode, TestNode] })
 
 async function embed (page: Page, texts: string[], options: Omit<EmbedOptions, 'signal'>): Promise<EmbedResult> {
   return await page.evaluate(async ([t, o]) => {

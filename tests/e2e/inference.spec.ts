@@ -1,6 +1,6 @@
 import { expect, test, type Page } from '@playwright/test'
 import { statusOf, type TestNode } from './nodes.ts'
-import { sharedNetwork, type TestNetwork } from './network.ts'
+import { sharedNetwork } from './network.ts'
 import type { ChatCompletion, NodeChatRequest } from '../../src/core/inference/chat.ts'
 
 /**
@@ -10,14 +10,10 @@ import type { ChatCompletion, NodeChatRequest } from '../../src/core/inference/c
 const MODEL = 'stories260K'
 const PROMPT = 'Once upon a time'
 
-let net: TestNetwork
 let a: TestNode
 let b: TestNode
 
-sharedNetwork(['&profile=inference', '&profile=storage'], started => {
-  net = started
-  ;[a, b] = started.nodes as [TestNode, TestNode]
-})
+const net = sharedNetwork(['&profile=inference', '&profile=storage'], started => { [a, b] = started.nodes as [TestNode, TestNode] })
 
 async function pull (page: Page): Promise<void> {
   await page.evaluate(async model => { await window.hyperspace?.models.pull(model) }, MODEL)

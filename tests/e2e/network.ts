@@ -36,16 +36,26 @@ export async function startNetwork (browser: Browser, extras: string[], relayOpt
 
 /**
  * The network a serial spec shares: started before its first test, when `onStart` names its pages
- * (and prepares them), and closed after its last.
+ * (and prepares them), and closed after its last. The network returned is usable from then on.
  */
-export function sharedNetwork (extras: string[], onStart: (net: TestNetwork) => void | Promise<void>): void {
+export function sharedNetwork (extras: string[], onStart: (net: TestNetwork) => void | Promise<void>): TestNetwork {
   let net: TestNetwork | undefined
+  const started = (): TestNetwork => {
+    if (net === undefined) throw new Error('the shared network starts in beforeAll')
+    return net
+  }
   test.describe.configure({ mode: 'serial' })
   test.beforeAll(async ({ browser }) => {
     net = await startNetwork(browser, extras)
     await onStart(net)
   })
   test.afterAll(async () => { await net?.close() })
+  return {
+    get relay () { return started().relay },
+    get nodes () { return started().nodes },
+    open: async extra => await started().open(extra),
+    close: async () => { await net?.close() }
+  }
 }
 
 /** The relay a spec's tests share and the pages they open on it; a test may swap in a restarted relay. */
