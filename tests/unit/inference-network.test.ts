@@ -44,7 +44,7 @@ import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { PrivateKey } from '@libp2p/interface'
 import { rejectionOf, sleep, until } from './waiting.ts'
-import { connect, memoryLibp2p } from './memory-libp2p.ts'
+import { connect, memoryLibp2p, stopNodesAfter } from './memory-libp2p.ts'
 import { jobTestServiceOptions, type JobTestNode } from './fixtures.ts'
 
 /**
@@ -132,11 +132,7 @@ beforeAll(async () => {
 }, 20_000)
 
 afterAll(async () => {
-  for (const node of [a, b, c]) {
-    await node.gossip.stop()
-    await node.service.stop()
-  }
-  await Promise.all([a, b, c].map(async node => { await node.libp2p.stop() }))
+  await stopNodesAfter([a, b, c], node => [node.gossip, node.service])
 })
 
 beforeEach(async () => {

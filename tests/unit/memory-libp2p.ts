@@ -43,6 +43,13 @@ export async function startAround (server: ServiceNode, clients: ServiceNode[]):
 
 /** Stops the nodes' services, then the nodes. */
 export async function stopNodes (nodes: ServiceNode[]): Promise<void> {
-  for (const node of nodes) await node.service.stop()
+  await stopNodesAfter(nodes, node => [node.service])
+}
+
+/** Stops each node's parts, one after another in the order `partsOf` lists them, then the nodes. */
+export async function stopNodesAfter<N extends { libp2p: Libp2p }> (nodes: N[], partsOf: (node: N) => Startable[]): Promise<void> {
+  for (const node of nodes) {
+    for (const part of partsOf(node)) await part.stop()
+  }
   await Promise.all(nodes.map(async node => { await node.libp2p.stop() }))
 }

@@ -18,7 +18,7 @@ import type { LogEntry } from '../../src/core/receipts/log.ts'
 import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { Libp2p } from '@libp2p/interface'
-import { memoryLibp2p, connect } from './memory-libp2p.ts'
+import { memoryLibp2p, connect, stopNodesAfter } from './memory-libp2p.ts'
 import { rejectionOf, sleep, until } from './waiting.ts'
 
 /**
@@ -100,11 +100,7 @@ beforeAll(async () => {
 }, 30_000)
 
 afterAll(async () => {
-  for (const node of [server, client, bystander]) {
-    await node.service.stop()
-    await node.keeper.stop()
-  }
-  await Promise.all([server, client, bystander].map(async n => { await n.libp2p.stop() }))
+  await stopNodesAfter([server, client, bystander], node => [node.service, node.keeper])
 })
 
 beforeEach(() => {
@@ -271,8 +267,7 @@ describe('a receipt a node logs while no peer is on the receipts topic', () => {
       expect(late.log.entries).toHaveLength(1)
       expect(late.book.work(Date.now()).work).toBe(0)
     } finally {
-      for (const node of [lone, late]) await node.keeper.stop()
-      await Promise.all([lone, late].map(async n => { await n.libp2p.stop() }))
+      await stopNodesAfter([lone, late], node => [node.keeper])
     }
   })
 })
