@@ -1,12 +1,12 @@
 import { decodeMessage, encodeMessage } from '../wire/cbor.ts'
 import { BLOCK_MAX_BYTES } from '../blocks/cid.ts'
 import { EMBED_LIMITS } from '../embedding/limits.ts'
-import { BadSignatureError, MalformedMessageError, ReceiptMismatchError, ReceiptUnitsError, ReplayedReceiptError, StaleReceiptError, UnknownWorkKindError, UnsignedReceiptError, UnsupportedVersionError } from '../errors.ts'
+import { MalformedMessageError, ReceiptMismatchError, ReceiptUnitsError, ReplayedReceiptError, StaleReceiptError, UnknownWorkKindError, UnsignedReceiptError, UnsupportedVersionError } from '../errors.ts'
 import { REQUEST_LIMITS } from '../inference/request.ts'
 import { PROXY_MAX_BODY_BYTES } from '../proxy/limits.ts'
 import { TASK_LIMITS } from '../tasks/limits.ts'
 import { concat, equalBytes, toHex, utf8 } from '../crypto/bytes.ts'
-import type { PulseSigner, PulseVerifier } from '../crypto/signing.ts'
+import { requireSignature, type PulseSigner, type PulseVerifier } from '../crypto/signing.ts'
 
 /**
  * A work receipt (DESIGN section 6): after a job the client signs what it got, the server
@@ -162,14 +162,14 @@ export async function decodeSignedReceipt (bytes: Uint8Array, verify: PulseVerif
   if (!(m.body instanceof Uint8Array)) throw new MalformedMessageError('body must be bytes')
   const body = decodeReceiptBody(m.body)
   const clientSig = fixedBytes(m.cs, 'cs', 64)
-  if (!await verify(body.client, clientSignedData(m.body), clientSig)) throw new BadSignatureError(body.client)
+  await requireSignature(verify, body.client, clientSignedData(m.body), clientSig)
   const receipt: SignedReceipt = { body, bodyBytes: m.body, clientSig }
   if (m.ss === undefined) {
     if (requireCountersigned) throw new UnsignedReceiptError()
     return receipt
   }
   const serverSig = fixedBytes(m.ss, 'ss', 64)
-  if (!await verify(body.server, serverSignedData(m.body, clientSig), serverSig)) throw new BadSignatureError(body.server)
+  await requireSignature(verify, body.server, serverSignedData(m.body, clientSig), serverSig)
   return { ...receipt, serverSig }
 }
 
