@@ -15,9 +15,9 @@ import type { Message } from '@libp2p/gossipsub'
  * short round: honest nodes are verified every round, each kind of cheater is struck and earns nothing.
  */
 
-const ROUND_MS = 3_000
+const ROUND_MS = 6_000
 const N = 16
-const NET = 'dev-t3'
+const NET = 'dev-t6'
 
 /** Commits a root over the wrong rows: its work used a different key. */
 class WrongWorkProver implements Prover {
@@ -128,8 +128,26 @@ function finishedCommits (peer: TestPeer): RoundSummary[] {
   return peer.pulse.ledger.history(30).filter(r => r.committed && r.round < current - 1)
 }
 
+/** One line per round, for failure messages: what a stalled pulse looked like. */
+function describeRounds (history: RoundSummary[]): string {
+  return history.map(r => `${r.round}:${r.committed ? 'c' : ''}${r.revealed ? 'r' : ''}${r.verified ? 'v' : ''}${r.strike !== undefined ? `s(${r.strike.reason})` : ''}${r.skipped !== undefined ? `-(${r.skipped})` : ''}`).join(' ')
+}
+
+/** Every node's view of the current round, for failure messages. */
+function describeViews (): string {
+  return peers.map(p => {
+    const c = p.pulse.current()
+    return `${p.name}{seed ${c.seedKnown ? 'known' : 'unknown'}, commits ${c.commits}, verdicts ${c.validators}, leader ${c.leader?.slice(-6) ?? '-'}, ${c.phase}}`
+  }).join(' ')
+}
+
 function verifiedRounds (history: RoundSummary[]): number[] {
   return history.filter(r => r.verified).map(r => r.round)
+}
+
+/** Finished rounds a verdict settled: verified or struck. */
+function judgedCommits (peer: TestPeer): RoundSummary[] {
+  return finishedCommits(peer).filter(r => r.verified || r.strike !== undefined)
 }
 
 describe('pulse between real libp2p nodes', () => {
@@ -153,24 +171,25 @@ describe('pulse between real libp2p nodes', () => {
       { name: 'attacker', validating: false, anchor: false }
     ], { networkId: NET, roundMs: ROUND_MS, n: N, k: 4 })
     stopAttack = attack(peers.find(p => p.name === 'attacker') as TestPeer, peers.slice(3, 6).map(p => p.libp2p.peerId.toString()))
-    // Until every node has at least four finished rounds it committed in (the first round is spent
-    // learning the beacon); bounded, so a stalled pulse fails below instead of hanging.
-    const deadline = Date.now() + 24 * ROUND_MS
-    while (Date.now() < deadline && !peers.slice(0, provers.length).every(p => finishedCommits(p).length >= 4)) {
+    // Until every node has at least four finished rounds that a verdict settled (the first round is
+    // spent learning the beacon, and on a loaded machine some rounds end without a verdict); bounded,
+    // so a stalled pulse fails below instead of hanging.
+    const deadline = Date.now() + 30 * ROUND_MS
+    while (Date.now() < deadline && !peers.slice(0, provers.length).every(p => judgedCommits(p).length >= 4)) {
       await new Promise(resolve => setTimeout(resolve, ROUND_MS / 4))
     }
-  }, 60_000)
+  }, 200_000)
 
   afterAll(async () => {
     stopAttack()
     await stopCluster(peers)
   })
 
-  // Eight nodes share one process and 3-second rounds run on the wall clock: on a loaded machine a
+  // Eight nodes share one process and 6-second rounds run on the wall clock: on a loaded machine a
   // round's messages can arrive after its windows. Such a round has no verdict at all (neither verified
-  // nor struck); each node may lose one in four (at least one), as the claims here are about what
-  // verdicts say, not about the machine.
-  const slowRoundsAllowed = (committed: number): number => Math.max(1, Math.floor(committed / 4))
+  // nor struck). The claims here are about what verdicts say, not about the machine, so a node may
+  // lose up to half its rounds that way (a pulse that mostly stalls still fails).
+  const slowRoundsAllowed = (committed: number): number => Math.floor(committed / 2)
 
   it('verifies honest nodes in every round they committed that was judged, whatever the attacker publishes', () => {
     expect(attempts.hijacks, 'seed hijacks tried').toBeGreaterThan(2)
@@ -179,7 +198,8 @@ describe('pulse between real libp2p nodes', () => {
       const committed = finishedCommits(peer)
       expect(committed.length, peer.name).toBeGreaterThanOrEqual(4)
       for (const round of committed) expect(round.strike, `${peer.name} round ${round.round}`).toBeUndefined()
-      expect(committed.length - verifiedRounds(committed).length, `${peer.name} rounds without a verdict`).toBeLessThanOrEqual(slowRoundsAllowed(committed.length))
+      expect(verifiedRounds(committed).length, `${peer.name} verified rounds: ${describeRounds(peer.pulse.ledger.history(30))}; views: ${describeViews()}`).toBeGreaterThanOrEqual(4)
+      expect(committed.length - verifiedRounds(committed).length, `${peer.name} rounds without a verdict: ${describeRounds(peer.pulse.ledger.history(30))}; views: ${describeViews()}`).toBeLessThanOrEqual(slowRoundsAllowed(committed.length))
       expect(peer.pulse.ledger.summary(Date.now()).presence).toBeGreaterThan(0)
     }
   })
@@ -191,7 +211,8 @@ describe('pulse between real libp2p nodes', () => {
       expect(verifiedRounds(committed), peer.name).toEqual([])
       const struck = committed.filter(round => round.strike !== undefined)
       for (const round of struck) expect(round.strike?.reason, `${peer.name} round ${round.round}`).toBe('wrong-row')
-      expect(committed.length - struck.length, `${peer.name} rounds without a verdict`).toBeLessThanOrEqual(slowRoundsAllowed(committed.length))
+      expect(struck.length, `${peer.name} struck rounds: ${describeRounds(peer.pulse.ledger.history(30))}`).toBeGreaterThanOrEqual(4)
+      expect(committed.length - struck.length, `${peer.name} rounds without a verdict: ${describeRounds(peer.pulse.ledger.history(30))}; views: ${describeViews()}`).toBeLessThanOrEqual(slowRoundsAllowed(committed.length))
       expect(peer.pulse.ledger.summary(Date.now()).presence, peer.name).toBe(0)
     }
   })
