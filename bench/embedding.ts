@@ -34,6 +34,7 @@ import { cosine } from '../src/core/embedding/vectors.ts'
 import { VectorIndex } from '../src/core/memory/vector-index.ts'
 import { Embedder, type Int64TensorConstructor } from '../workers/embedding/embedder.ts'
 import { TextTokenizer } from '../workers/embedding/tokenizer.ts'
+import { batches, corpus, random } from './embedding-corpus.ts'
 import { openChromium, type ChromiumEmbedder, type PassTiming } from './embedding-browser.ts'
 import { ensureBuild } from './procs.ts'
 import { figure, recordFigures } from './figures.ts'
@@ -44,7 +45,6 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const EMBED_RUNS = 5
 /** Interleaved rounds of the figures' configurations (onnxruntime-node ×1, Chromium ×1 and ×2). */
 const ROUNDS = 9
-const CORPUS_SIZE = 512
 const INDEX_SIZES = [10_000, 100_000]
 const INDEX_DIMS = [64, 384]
 const QUERIES = 15
@@ -61,38 +61,7 @@ const CONFIGS: Array<{ runtime: Runtime, threads: number }> = [
   { runtime: 'onnxruntime-web-wasm', threads: 2 }
 ]
 
-/** Deterministic pseudo-random numbers (mulberry32), so every run and configuration sees the same data. */
-function random (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
-  }
-}
-
-const WORDS = ('the market fell after investors sold shares while the central bank kept rates steady and analysts ' +
-  'expected growth to slow as prices rose in the city where people walked their dogs past the river and cats slept ' +
-  'on warm windows during the rain a recipe needs flour eggs sugar and butter before the oven is hot enough to bake ' +
-  'bread the team won the match with a late goal from a young player who trained every morning at the club').split(' ')
-
-/** Sentences of 4 to 60 words: short queries and paragraph-sized notes, as memory holds them. */
-function corpus (): string[] {
-  const next = random(42)
-  return Array.from({ length: CORPUS_SIZE }, () => {
-    const length = 4 + Math.floor(next() ** 2 * 57)
-    return Array.from({ length }, () => WORDS[Math.floor(next() * WORDS.length)]).join(' ')
-  })
-}
-
-// ---------------------------------------------------------------- embeddings (one process per configuration)
-
-/** The corpus in requests of EMBED_LIMITS.batch texts, as a peer would send them; the same on every side. */
-function batches (texts: string[]): string[][] {
-  return Array.from({ length: Math.ceil(texts.length / EMBED_LIMITS.batch) }, (_, i) => texts.slice(i * EMBED_LIMITS.batch, (i + 1) * EMBED_LIMITS.batch))
-}
+// ---------------------------------------------------------------- embeddings
 
 function maxAbsDiff (a: readonly number[], b: readonly number[]): number {
   if (a.length !== b.length) return Infinity
