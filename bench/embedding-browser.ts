@@ -1,14 +1,15 @@
 /**
  * The Chromium side of bench/embedding.ts: the built app's own embedding worker (workers/embedding,
  * onnxruntime-web's WASM execution provider), started directly in a cross-origin isolated page of
- * the app's server (`vite preview`, which also serves the model at /models/), loaded once per thread
- * count in a fresh page (ORT fixes its WASM threads at its first initialization in a worker).
+ * the app's server (`vite preview`, which also serves the model at /models/), one page (hence one
+ * worker) per thread count: ORT fixes its WASM threads at its first initialization in a worker.
  *
- * Per thread count: load the model, embed the corpus once (warm-up; its vectors are handed to
- * `verify`, which must accept them before anything is timed), then `runs` timed passes. A pass sends
- * the corpus in the same batches as the Node side, one request after another, and is timed in the
- * page from the first request to the last reply (worker messages included); the worker's own
- * per-request time (tokenize + ONNX runs, no messaging) is summed beside it.
+ * Every worker is loaded and warmed up first (WARM_UP_PASSES over the corpus, the first one's
+ * vectors handed to `verify`, which must accept them before anything is timed), then the caller
+ * times passes of each in turn, so that the load of this machine drifts over all of them alike. A
+ * pass sends the corpus in the Node side's batches, one request after another, and is timed in the
+ * page from the first request to the last reply (worker messages included); the worker's own time
+ * (tokenize + ONNX runs) and its time inside session.run are summed beside it.
  */
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
@@ -21,28 +22,38 @@ import type { Embedded, LoadedEmbeddingModel } from '../workers/embedding/protoc
 
 const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
-export interface BrowserEmbedResult {
+/** One worker, loaded and warmed up, ready for timed passes. */
+export interface ChromiumEmbedder {
   threads: number
   /** Threads and backend the worker reported it loaded with. */
   actualThreads: number
   backend: string
   /** Download + session creation + probe run, as the worker reports it. */
   loadMs: number
-  texts: number
   tokens: number
-  /** Whole passes over the corpus, timed in the page, texts per second, per run. */
-  textsPerSecond: number[]
-  /** Whole passes timed in the page, ms per run. */
-  embedMs: number[]
-  /** The worker's own time for the same requests (tokenize + ONNX runs), ms per run. */
-  workerMs: number[]
   /** Largest absolute difference from the reference vectors, as `verify` computed it. */
   maxAbsDiff: number
+  pass: () => Promise<PassTiming>
 }
 
-interface Pass {
+export interface PassTiming {
+  /** The whole pass timed in the page, ms. */
   ms: number
+  /** The worker's own time for the same requests (tokenize + ONNX runs), ms. */
   workerMs: number
+  /** Inside session.run, ms. */
+  runMs: number
+}
+
+export interface ChromiumBench {
+  embedders: ChromiumEmbedder[]
+  close: () => Promise<void>
+}
+
+/** Passes over the corpus before timing: the tokenizer's JavaScript is optimized by the second or third. */
+const WARM_UP_PASSES = 3
+
+interface Pass extends PassTiming {
   tokens: number
   vectors: number[] | null
 }
@@ -75,16 +86,18 @@ async function startWorker (page: Page, path: string): Promise<void> {
     const pass = async (batches: string[][], keep: boolean): Promise<Pass> => {
       const kept: number[] = []
       let workerMs = 0
+      let runMs = 0
       let tokens = 0
       const started = performance.now()
       for (const texts of batches) {
         const reply = await ask('embed', texts) as Embedded
         workerMs += reply.ms
+        runMs += reply.runMs
         tokens += reply.tokens
         if (keep) for (const v of reply.vectors) kept.push(v)
       }
       const ms = performance.now() - started
-      return { ms, workerMs, tokens, vectors: keep ? kept : null }
+      return { ms, workerMs, runMs, tokens, vectors: keep ? kept : null }
     }
     Object.assign(window, { __embeddingBench: { ask, pass } })
   }, path)
@@ -103,56 +116,58 @@ async function pass (page: Page, batches: string[][], keep: boolean): Promise<Pa
   return await page.evaluate(async ({ batches, keep }) => await (window as unknown as { __embeddingBench: PageBench }).__embeddingBench.pass(batches, keep), { batches, keep })
 }
 
-async function series (page: Page, model: EmbeddingModelSpec, threads: number, batches: string[][], runs: number, verify: (vectors: number[]) => number): Promise<BrowserEmbedResult> {
+async function prepare (page: Page, model: EmbeddingModelSpec, threads: number, batches: string[][], verify: (vectors: number[]) => number): Promise<ChromiumEmbedder> {
   const loaded = await ask(page, 'load', model, { threads, webgpu: false }) as LoadedEmbeddingModel
   if (loaded.backend !== 'wasm') throw new Error(`asked for the wasm backend, the worker loaded ${loaded.backend}`)
   if (loaded.threads !== threads) throw new Error(`asked for ${threads} thread(s), the worker runs ${loaded.threads}`)
-  const texts = batches.reduce((sum, b) => sum + b.length, 0)
-  // Warm-up, and the vectors to check before anything is timed.
   const first = await pass(page, batches, true)
   const maxAbsDiff = verify(first.vectors ?? [])
-  const result: BrowserEmbedResult = { threads, actualThreads: loaded.threads, backend: loaded.backend, loadMs: loaded.ms, texts, tokens: first.tokens, textsPerSecond: [], embedMs: [], workerMs: [], maxAbsDiff }
-  for (let run = 0; run < runs; run++) {
-    const timed = await pass(page, batches, false)
-    result.embedMs.push(timed.ms)
-    result.workerMs.push(timed.workerMs)
-    result.textsPerSecond.push(texts / (timed.ms / 1000))
+  for (let warm = 1; warm < WARM_UP_PASSES; warm++) await pass(page, batches, false)
+  return {
+    threads,
+    actualThreads: loaded.threads,
+    backend: loaded.backend,
+    loadMs: loaded.ms,
+    tokens: first.tokens,
+    maxAbsDiff,
+    pass: async () => {
+      const { ms, workerMs, runMs } = await pass(page, batches, false)
+      return { ms, workerMs, runMs }
+    }
   }
-  await ask(page, 'unload')
-  return result
 }
 
 /**
- * Embeds `batches` with the built app's worker in Chromium for each thread count. `verify` gets the
- * warm-up's vectors (row-major, in corpus order) and returns their largest difference from the
- * reference; it throws to stop the bench. Expects dist/ to be built.
+ * Opens the built app's worker in Chromium once per thread count, each loaded and warmed up with
+ * `batches`. `verify` gets each worker's first vectors (row-major, in corpus order) and returns their
+ * largest difference from the reference; it throws to stop the bench. Expects dist/ to be built.
+ * The caller times passes and closes.
  */
-export async function measureChromium (root: string, batches: string[][], threadCounts: number[], runs: number, verify: (vectors: number[]) => number): Promise<BrowserEmbedResult[]> {
+export async function openChromium (root: string, batches: string[][], threadCounts: number[], verify: (vectors: number[]) => number): Promise<ChromiumBench> {
   const path = workerPath(root)
-  let preview: PreviewServer | undefined
-  const results: BrowserEmbedResult[] = []
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
-  try {
-    preview = await startPreview(root)
-    const model = model2vec64d(new URL('/models', preview.url).href)
-    for (const threads of threadCounts) {
-      console.error(`bench: embeddings in Chromium (app worker, onnxruntime-web wasm), ${threads} thread(s)`)
-      // A fresh page, hence a fresh worker: ORT reads numThreads once per worker.
-      const page = await browser.newPage({ baseURL: preview.url })
-      try {
-        await page.addInitScript(NAME_SHIM)
-        // A static file of the app's server: cross-origin isolated like the app, but no node runs in it.
-        await page.goto('/icon.svg')
-        if (!await page.evaluate(() => self.crossOriginIsolated)) throw new Error('the page is not cross-origin isolated: ORT cannot use threads')
-        await startWorker(page, path)
-        results.push(await series(page, model, threads, batches, runs, verify))
-      } finally {
-        await page.close()
-      }
-    }
-  } finally {
+  let preview: PreviewServer | undefined
+  const close = async (): Promise<void> => {
     await withTimeout('chromium close', 15_000, async () => { await browser.close() })
     await preview?.close()
   }
-  return results
+  try {
+    preview = await startPreview(root)
+    const model = model2vec64d(new URL('/models', preview.url).href)
+    const embedders: ChromiumEmbedder[] = []
+    for (const threads of threadCounts) {
+      console.error(`bench: embeddings in Chromium (app worker, onnxruntime-web wasm), ${threads} thread(s): load and warm up`)
+      const page = await browser.newPage({ baseURL: preview.url })
+      await page.addInitScript(NAME_SHIM)
+      // A static file of the app's server: cross-origin isolated like the app, but no node runs in it.
+      await page.goto('/icon.svg')
+      if (!await page.evaluate(() => self.crossOriginIsolated)) throw new Error('the page is not cross-origin isolated: ORT cannot use threads')
+      await startWorker(page, path)
+      embedders.push(await prepare(page, model, threads, batches, verify))
+    }
+    return { embedders, close }
+  } catch (error) {
+    await close()
+    throw error
+  }
 }

@@ -10,7 +10,11 @@
  * Both sides generate GEN_TOKENS tokens greedily from the same prompt with the same GGUF file and
  * must produce the same text. A run is timed from the request to its last token (wall clock, so
  * the browser figure includes the worker messages of every token); the time to the first token is
- * reported beside it. Each figure is the median of RUNS runs after a warm-up.
+ * reported beside it. All four configurations are loaded and warmed up first (each wllama thread
+ * count in its own page and worker), then timed in RUNS rounds of one run each, the order rotating
+ * every round, so that this machine's load drifts over all of them alike (timed one configuration
+ * after another under load, 2 threads vs 1 came out anywhere from 0.12× to 0.8×). Each figure is
+ * the median of its RUNS runs.
  *
  * Prints a table to stdout and writes every sample to bench/results/inference.json.
  */
@@ -36,7 +40,7 @@ const MODEL_DIR = 'stories260K-gguf'
 const MODEL_FILE = 'stories260K.gguf'
 const PROMPT = 'Once upon a time'
 const GEN_TOKENS = 200
-const RUNS = 5
+const RUNS = 7
 const THREADS = [1, 2]
 
 interface Sample {
@@ -106,20 +110,25 @@ async function ask (page: Page, method: string, input: unknown, options: Record<
   return asked
 }
 
-async function browserSeries (page: Page, modelUrl: string, threads: number): Promise<Series> {
+/** A configuration loaded and warmed up: each call of `run` generates once and is timed. */
+interface Runner {
+  series: Series
+  run: () => Promise<void>
+}
+
+async function browserRunner (page: Page, modelUrl: string, threads: number): Promise<Runner> {
   const load = await ask(page, 'load', { id: 'stories260K', engine: 'wllama', url: modelUrl }, { threads })
   const request = { model: 'stories260K', messages: [{ role: 'user' as const, content: PROMPT }], max_tokens: GEN_TOKENS, temperature: 0 }
-  const samples: Sample[] = []
-  let text = ''
-  for (let run = 0; run <= RUNS; run++) {
+  const series: Series = { engine: 'wllama (Chromium)', threads, actualThreads: load.value as number, loadMs: load.ms, text: '', samples: [] }
+  const generate = async (): Promise<Sample> => {
     const result = await ask(page, 'complete', request)
     const completion = result.value as EngineCompletion
-    text = completion.text
-    // Run 0 warms up (first use of the model's buffers).
-    if (run > 0) samples.push(sample(completion.completionTokens, result.ms, result.firstDeltaMs ?? result.ms))
+    series.text = completion.text
+    return sample(completion.completionTokens, result.ms, result.firstDeltaMs ?? result.ms)
   }
-  await ask(page, 'unload', 'stories260K')
-  return { engine: 'wllama (Chromium)', threads, actualThreads: load.value as number, loadMs: load.ms, text, samples }
+  // The warm-up: first use of the model's buffers.
+  await generate()
+  return { series, run: async () => { series.samples.push(await generate()) } }
 }
 
 /** The part of node-llama-cpp's API this benchmark uses. */
@@ -158,26 +167,32 @@ async function loadNodeLlamaCpp (): Promise<NodeLlamaCpp> {
   return await import(pathToFileURL(entry).href) as NodeLlamaCpp
 }
 
-async function nativeSeries (modelPath: string): Promise<Series[]> {
+/** node-llama-cpp with each of THREADS, warmed up; `close` frees them. */
+async function nativeRunners (modelPath: string): Promise<{ runners: Runner[], close: () => Promise<void> }> {
   const { getLlama, LlamaCompletion, LlamaLogLevel } = await loadNodeLlamaCpp()
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error })
   const model = await llama.loadModel({ modelPath })
-  const series: Series[] = []
+  const contexts: Array<{ dispose: () => Promise<void> }> = []
+  const close = async (): Promise<void> => {
+    for (const context of contexts) await context.dispose()
+    await model.dispose()
+    await llama.dispose()
+  }
   try {
+    const runners: Runner[] = []
     for (const threads of THREADS) {
       const started = performance.now()
       const context = await model.createContext({ contextSize: 2048, threads: { ideal: threads, min: threads } })
-      const loadMs = performance.now() - started
+      contexts.push(context)
+      const series: Series = { engine: 'node-llama-cpp (native)', threads, actualThreads: context.currentThreads, loadMs: performance.now() - started, text: '', samples: [] }
       const sequence = context.getSequence()
       const completion = new LlamaCompletion({ contextSequence: sequence })
-      const samples: Sample[] = []
-      let text = ''
-      for (let run = 0; run <= RUNS; run++) {
+      const generate = async (): Promise<Sample> => {
         await sequence.clearHistory()
         let tokens = 0
         let firstTokenMs: number | null = null
         const t0 = performance.now()
-        text = await completion.generateCompletion(PROMPT, {
+        series.text = await completion.generateCompletion(PROMPT, {
           maxTokens: GEN_TOKENS,
           temperature: 0,
           onToken: generated => {
@@ -186,16 +201,16 @@ async function nativeSeries (modelPath: string): Promise<Series[]> {
           }
         })
         const ms = performance.now() - t0
-        if (run > 0) samples.push(sample(tokens, ms, firstTokenMs ?? ms))
+        return sample(tokens, ms, firstTokenMs ?? ms)
       }
-      series.push({ engine: 'node-llama-cpp (native)', threads, actualThreads: context.currentThreads, loadMs, text, samples })
-      await context.dispose()
+      await generate()
+      runners.push({ series, run: async () => { series.samples.push(await generate()) } })
     }
-  } finally {
-    await model.dispose()
-    await llama.dispose()
+    return { runners, close }
+  } catch (error) {
+    await close()
+    throw error
   }
-  return series
 }
 
 async function main (): Promise<number> {
@@ -205,27 +220,41 @@ async function main (): Promise<number> {
   const loadBefore = loadavg()[0] ?? 0
   const built = await ensureBuild(ROOT)
   let preview: PreviewServer | undefined
-  const browserResults: Series[] = []
   const failures: string[] = []
   const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
+  const browserRunners: Runner[] = []
+  const nativeRunnersFound: Runner[] = []
   try {
     preview = await startPreview(ROOT)
-    const page = await browser.newPage({ baseURL: preview.url })
-    await page.addInitScript(NAME_SHIM)
-    // A static file of the app's server: cross-origin isolated like the app, but no node runs in it.
-    await page.goto('/icon.svg')
-    if (!await page.evaluate(() => self.crossOriginIsolated)) failures.push('the page is not cross-origin isolated: wllama cannot use threads')
-    await startWorker(page, workerPath())
     for (const threads of THREADS) {
-      console.error(`bench: wllama in Chromium, ${threads} thread(s)`)
-      browserResults.push(await browserSeries(page, new URL(`/models/${MODEL_DIR}/${MODEL_FILE}`, preview.url).href, threads))
+      console.error(`bench: wllama in Chromium, ${threads} thread(s): load and warm up`)
+      // A page (hence a worker) per thread count: a worker keeps the threads of its first load.
+      const page = await browser.newPage({ baseURL: preview.url })
+      await page.addInitScript(NAME_SHIM)
+      // A static file of the app's server: cross-origin isolated like the app, but no node runs in it.
+      await page.goto('/icon.svg')
+      if (!await page.evaluate(() => self.crossOriginIsolated)) failures.push('the page is not cross-origin isolated: wllama cannot use threads')
+      await startWorker(page, workerPath())
+      browserRunners.push(await browserRunner(page, new URL(`/models/${MODEL_DIR}/${MODEL_FILE}`, preview.url).href, threads))
+    }
+    console.error('bench: node-llama-cpp, native: load and warm up')
+    const native = await nativeRunners(modelPath)
+    nativeRunnersFound.push(...native.runners)
+    try {
+      const runners = [...browserRunners, ...nativeRunnersFound]
+      console.error(`bench: ${RUNS} interleaved rounds (wllama ×${THREADS.join(', ×')}, native ×${THREADS.join(', ×')})`)
+      for (let round = 0; round < RUNS; round++) {
+        for (let k = 0; k < runners.length; k++) await (runners[(round + k) % runners.length] as Runner).run()
+      }
+    } finally {
+      await native.close()
     }
   } finally {
     await withTimeout('chromium close', 15_000, async () => { await browser.close() })
     await preview?.close()
   }
-  console.error('bench: node-llama-cpp, native')
-  const nativeResults = await nativeSeries(modelPath)
+  const browserResults = browserRunners.map(r => r.series)
+  const nativeResults = nativeRunnersFound.map(r => r.series)
 
   const all = [...browserResults, ...nativeResults]
   // Each engine is deterministic whatever its threads; across engines, WASM and native kernels round
@@ -255,7 +284,7 @@ async function main (): Promise<number> {
   const browser1 = browserResults.find(s => s.threads === 1)
   const loadAfter = loadavg()[0] ?? 0
 
-  console.log(`\nHyperspace browser node: local inference bench (stories260K, ${GEN_TOKENS} tokens greedy from ${JSON.stringify(PROMPT)}, ${RUNS} runs + warm-up, ${cpus().length} cores)`)
+  console.log(`\nHyperspace browser node: local inference bench (stories260K, ${GEN_TOKENS} tokens greedy from ${JSON.stringify(PROMPT)}, ${RUNS} interleaved rounds after a warm-up, ${cpus().length} cores)`)
   console.log(table(['engine', 'threads', 'median', 'spread', 'first token', 'load', 'vs native, same threads'], rows))
   console.log(`
 Notes:

@@ -36,6 +36,7 @@ const GOALS: Record<string, Goal> = {
   'decode.vsNative': { label: '≥ 0.8× native', on: 'ratio', atLeast: 0.8 },
   'decode.twoThreadsVsOne': { label: '≥ 1× (never slower than 1 thread)', on: 'ratio', atLeast: 1 },
   'embed.vsOrtNode': { label: '≥ 0.9× onnxruntime-node', on: 'ratio', atLeast: 0.9 },
+  'embed.sessionRunVsOrtNode': { label: '≥ 0.8× onnxruntime-node', on: 'ratio', atLeast: 0.8 },
   'mesh.firstDirectMs': { label: '≤ 2 s', on: 'value', atMost: 2000 },
   'blocks.vsFetch': { label: '≤ 3× fetch()', on: 'ratio', atMost: 3 },
   'prove.vsNative': { label: '≤ 1.5× native C', on: 'ratio', atMost: 1.5 },

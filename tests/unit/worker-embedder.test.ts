@@ -25,7 +25,7 @@ function fakeWorker (): { embedder: WorkerEmbedder, release: () => void, loads: 
     async embed (texts) {
       if (texts.includes('boom')) throw new EmbeddingEngineError('run', 'ORT failed')
       const vectors = new Float32Array(texts.flatMap((_, i) => [i, i]))
-      return { vectors, count: texts.length, dims: 2, tokens: texts.length, ms: 1 }
+      return { vectors, count: texts.length, dims: 2, tokens: texts.length, ms: 1, runMs: 1 }
     },
     async unload () {}
   }
@@ -74,5 +74,63 @@ describe('WorkerEmbedder over the worker RPC', () => {
     release()
     await expect.poll(() => embedder.loaded()).toEqual({ id: 'tiny', dims: 2 })
     embedder.close()
+  })
+
+  describe('threads chosen by measurement', () => {
+    /** Workers whose embed calls take `msByThreads[threads]` ms, as loaded; `isolated` false: ORT runs 1 thread whatever asked. */
+    function measuredWorkers (msByThreads: Record<number, number>, isolated = true): { embedder: WorkerEmbedder, started: number[], terminated: number[] } {
+      const started: number[] = []
+      const terminated: number[] = []
+      const createWorker = (): ReturnType<typeof workerChannel>['page'] => {
+        const channel = workerChannel()
+        const index = started.length
+        let threads = 0
+        started.push(0)
+        const api: EmbeddingWorkerApi = {
+          async load (model, options) {
+            threads = isolated ? options.threads : 1
+            started[index] = threads
+            return { id: model.id, dims: model.dims, backend: 'wasm', threads, ms: 1 }
+          },
+          async embed (texts) {
+            return { vectors: new Float32Array(texts.length * 2), count: texts.length, dims: 2, tokens: texts.length, ms: msByThreads[threads] ?? NaN, runMs: 0 }
+          },
+          async unload () {}
+        }
+        serveRpc(channel.worker, api, { errors: embeddingErrors, serial: true })
+        return Object.assign(channel.page, { terminate: () => { terminated.push(index); channel.close() } })
+      }
+      return { embedder: new WorkerEmbedder({ createWorker, maxThreads: 3 }), started, terminated }
+    }
+
+    it('keeps the one-thread worker when more threads are slower, and ends the other', async () => {
+      const { embedder, started, terminated } = measuredWorkers({ 1: 10, 3: 30 })
+      expect(await embedder.load(SPEC)).toEqual({ id: 'tiny', dims: 2 })
+      expect(started).toEqual([3, 1])
+      expect(terminated).toEqual([0])
+      expect(await embedder.embed(['a'])).toHaveLength(1)
+      // The choice is kept: loading again measures nothing.
+      await embedder.load(SPEC)
+      expect(started).toHaveLength(2)
+      embedder.close()
+      expect(terminated).toEqual([0, 1])
+    })
+
+    it('keeps more threads when they are clearly faster', async () => {
+      const { embedder, started, terminated } = measuredWorkers({ 1: 30, 3: 10 })
+      await embedder.load(SPEC)
+      expect(started).toEqual([3, 1])
+      expect(terminated).toEqual([1])
+      embedder.close()
+    })
+
+    it('compares nothing when the worker cannot run threads', async () => {
+      const { embedder, started, terminated } = measuredWorkers({ 1: 10 }, false)
+      await embedder.load(SPEC)
+      expect(started).toEqual([1, 0])
+      expect(terminated).toEqual([1])
+      expect(embedder.loaded()).toEqual({ id: 'tiny', dims: 2 })
+      embedder.close()
+    })
   })
 })

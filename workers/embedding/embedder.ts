@@ -31,6 +31,8 @@ export interface Embeddings {
   dims: number
   /** Tokens the model saw (without padding): the work done, for receipts and benchmarks. */
   tokens: number
+  /** Time spent inside session.run, ms: the runtime's share of the call (the rest is tokenizing and copying). */
+  runMs: number
 }
 
 type InputKind = 'ids' | 'mask' | 'types'
@@ -73,14 +75,17 @@ export class Embedder {
     const encoded = texts.map(text => this.tokenizer.encode(text))
     const vectors = new Float32Array(texts.length * this.dims)
     let tokens = 0
+    let runMs = 0
     for (const group of this.groups(encoded)) {
       if (shouldStop()) throw new EmbeddingEngineError('aborted', 'embedding aborted')
       const batch = this.tokenizer.batch(group.map(i => encoded[i] ?? []))
+      const started = performance.now()
       const rows = await this.run(batch)
+      runMs += performance.now() - started
       group.forEach((textIndex, row) => { vectors.set(rows.subarray(row * this.dims, (row + 1) * this.dims), textIndex * this.dims) })
       tokens += group.reduce((sum, i) => sum + (encoded[i]?.length ?? 0), 0)
     }
-    return { vectors, count: texts.length, dims: this.dims, tokens }
+    return { vectors, count: texts.length, dims: this.dims, tokens, runMs }
   }
 
   /** Text indices in runs: shortest first, each run within the row and cell limits. */

@@ -110,7 +110,7 @@ export function createEmbeddingApi (host: EmbeddingHost): EmbeddingWorkerApi {
       const checked = validateTexts(texts)
       if (engine === null) throw new EmbeddingEngineError('not-loaded', 'no embedding model is loaded')
       const result = await engine.embedder.embed(checked, () => options?.signal?.aborted === true)
-      return transfer({ vectors: result.vectors, count: result.count, dims: result.dims, tokens: result.tokens, ms: performance.now() - started }, [result.vectors.buffer])
+      return transfer({ vectors: result.vectors, count: result.count, dims: result.dims, tokens: result.tokens, ms: performance.now() - started, runMs: result.runMs }, [result.vectors.buffer])
     },
 
     async unload (_input, options) {

@@ -35,7 +35,10 @@ export interface Embedded {
   count: number
   dims: number
   tokens: number
+  /** The whole call inside the worker (tokenizing and ONNX runs), ms. */
   ms: number
+  /** The ONNX runs alone, ms. */
+  runMs: number
 }
 
 export interface EmbeddingWorkerApi {
