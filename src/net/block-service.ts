@@ -152,8 +152,10 @@ export class BlockService extends JobService {
     let answers = Promise.resolve(true)
     let ended = false
     let preparing = 0
+    let unanswered = 0
     let wake: (() => void) | undefined
     const then = (step: (open: boolean) => Promise<boolean>): void => {
+      unanswered++
       answers = answers.then(async open => {
         let stillOpen = false
         try {
@@ -162,6 +164,7 @@ export class BlockService extends JobService {
           abortStream(stream, err)
         }
         if (!stillOpen) ended = true
+        unanswered--
         wake?.()
         return stillOpen
       })
@@ -174,6 +177,12 @@ export class BlockService extends JobService {
         frame = await server.next(WANT_READ_TIMEOUT_MS)
         if (frame?.t === 'want' && ++wants > BLOCKS_REQUESTS_PER_STREAM) throw new MalformedMessageError(`more than ${BLOCKS_REQUESTS_PER_STREAM} wants on one stream`)
       } catch (err) {
+        // A client waits for the answers still going out before it sends more (its receipts come
+        // after its last block): its quiet time starts once they are sent.
+        if (unanswered > 0 && isTimeout(err)) {
+          await answers
+          continue
+        }
         then(async open => { if (open) await server.fail(err); return false })
         break
       }
@@ -296,6 +305,10 @@ export class BlockService extends JobService {
     // receipt names what was served without this side hashing every MiB it serves (in JS, 40 ms a MiB).
     return { job, nonce, server: this.options.signer.peerId, client, model: cid.toString(), output: cid.multihash.digest, kind: 'storage', cached: false, units: bytes.byteLength, unitName: 'bytes' }
   }
+}
+
+function isTimeout (err: unknown): boolean {
+  return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
 }
 
 /** A want admitted and its block read (`ready`), or why not: what `deliver` sends, in its turn. */

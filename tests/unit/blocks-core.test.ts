@@ -149,14 +149,15 @@ describe('the canonical check of frames with large byte strings', () => {
   /** An 8-byte length: longer than the 4 bytes 300,000 needs. */
   const header = (n: number): number[] => [0x5b, 0, 0, 0, 0, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]
   /** A map written key by key in the order given, each value as given. */
-  const mapOf = (entries: Array<[string, Uint8Array]>): Uint8Array => {
+  const mapOf = (entries: Entry[]): Uint8Array => {
     const parts = [new Uint8Array([0xa0 | entries.length]), ...entries.flatMap(([k, v]) => [encode(k), v])]
     const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
     let at = 0
     for (const p of parts) { out.set(p, at); at += p.byteLength }
     return out
   }
-  const canonicalEntries = (): Array<[string, Uint8Array]> => [['t', encode('block')], ['v', encode(1)], ['bytes', encode(bytes)], ['nonce', encode(nonce)]]
+  type Entry = [string, Uint8Array]
+  const canonicalEntries = (): [Entry, Entry, Entry, Entry] => [['t', encode('block')], ['v', encode(1)], ['bytes', encode(bytes)], ['nonce', encode(nonce)]]
 
   it('takes the canonical block frame, with its bytes as sent', () => {
     const frame = encodeBlocksServerFrame({ t: 'block', nonce, bytes })
@@ -166,7 +167,7 @@ describe('the canonical check of frames with large byte strings', () => {
   })
 
   it('refuses keys out of order, a longer header than needed, a float for an integer and trailing bytes', () => {
-    const [t, v, b, n] = canonicalEntries() as Array<[string, Uint8Array]>
+    const [t, v, b, n] = canonicalEntries()
     const refused = (frame: Uint8Array): void => { expect(() => decodeBlocksServerFrame(frame)).toThrow(MalformedMessageError) }
     refused(mapOf([t, v, n, b]))
     refused(mapOf([b, t, v, n]))
