@@ -89,7 +89,8 @@ export function encodeMessage (value: object): Uint8Array {
 export function decodeMessage (bytes: Uint8Array, maxBytes: number, version: number | readonly number[]): Record<string, unknown> {
   if (bytes.byteLength > maxBytes) throw new OversizeMessageError(bytes.byteLength, maxBytes)
   let value: unknown
-  const tokenizer = new LargeBytesTokenizer(bytes, STRICT)
+  // A plain view (a Node Buffer would make every decoded byte string a Buffer), as cborg itself takes one.
+  const tokenizer = new LargeBytesTokenizer(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), STRICT)
   try {
     value = decode(bytes, { ...STRICT, tokenizer })
   } catch (err) {
