@@ -154,7 +154,8 @@ export class BlockService extends JobService {
     let preparing = 0
     let unanswered = 0
     let wake: (() => void) | undefined
-    const then = (step: (open: boolean) => Promise<boolean>): void => {
+    // Queues a step after the answers before it; a step resolves to whether the stream stays open.
+    const inTurn = (step: (open: boolean) => Promise<boolean>): void => {
       unanswered++
       answers = answers.then(async open => {
         let stillOpen = false
@@ -183,18 +184,18 @@ export class BlockService extends JobService {
           await answers
           continue
         }
-        then(async open => { if (open) await server.fail(err); return false })
+        inTurn(async open => { if (open) await server.fail(err); return false })
         break
       }
       if (frame === undefined) {
-        then(async open => { if (open) await server.close(); return false })
+        inTurn(async open => { if (open) await server.close(); return false })
         break
       }
       if (frame.t === 'want') {
         const want = frame
         preparing++
         const prepared = this.prepare(server, stream, client, want.cid)
-        then(async open => {
+        inTurn(async open => {
           const ready = await prepared
           preparing--
           wake?.()
@@ -209,7 +210,7 @@ export class BlockService extends JobService {
         continue
       }
       const receipt = frame.receipt
-      then(async open => open && await this.countersignOn(stream, server, unsigned, receipt))
+      inTurn(async open => open && await this.countersignOn(stream, server, unsigned, receipt))
     }
     await answers
   }
