@@ -71,8 +71,16 @@ class PipelinedStream {
   private readonly lp: LengthPrefixedStream
   private readonly pending: Pending[] = []
   private readonly waitingForSlot: Array<() => void> = []
-  /** Receipt exchanges under way: the stream stays open for them. */
+  /** Receipt exchanges under way or waiting to start: the stream stays open for them. */
   private readonly signing = new Set<Promise<unknown>>()
+  /** Wants sent or waiting for a slot, until answered or failed. */
+  private readonly answering = new Set<Promise<unknown>>()
+  /**
+   * Receipt steps of verified blocks, started once the stream takes no more wants: a sign the server
+   * answers in order would hold every block asked after it behind that receipt's countersigning.
+   */
+  private readonly unsigned: Array<() => void> = []
+  private receiptsStarted = false
   private writes: Promise<void> = Promise.resolve()
   private inFlight = 0
   private wants = 0
@@ -93,6 +101,22 @@ class PipelinedStream {
   async fetch (cid: BlockCid, signal?: AbortSignal): Promise<FetchedBlock> {
     if (this.retired) throw new StreamRetiredError()
     this.wants++
+    const answer = this.want(cid, signal)
+    this.answering.add(answer)
+    const settled = (): void => { this.answering.delete(answer) }
+    answer.then(settled, settled)
+    const { block, job, nonce } = await answer
+    const receipt = new Promise<SignedReceipt | undefined>(resolve => {
+      this.unsigned.push(() => { resolve(this.sign(block, job, nonce, signal)) })
+    })
+    this.signing.add(receipt)
+    void receipt.finally(() => this.signing.delete(receipt))
+    if (this.receiptsStarted) this.startReceipts()
+    return { block, receipt }
+  }
+
+  /** Sends one want and returns its verified block, with the job and nonce its receipt names. */
+  private async want (cid: BlockCid, signal?: AbortSignal): Promise<{ block: VerifiedBlock, job: Uint8Array, nonce: Uint8Array }> {
     await this.slot(signal)
     let block: VerifiedBlock
     let job: Uint8Array
@@ -117,15 +141,17 @@ class PipelinedStream {
       this.inFlight--
       this.waitingForSlot.shift()?.()
     }
-    const receipt = this.sign(block, job, nonce, signal)
-    this.signing.add(receipt)
-    void receipt.finally(() => this.signing.delete(receipt))
-    return { block, receipt }
+    return { block, job, nonce }
   }
 
-  /** Takes no more wants, and closes the stream once the receipts of the blocks it carried are exchanged. */
+  /**
+   * Takes no more wants; once those sent are answered, runs the receipt steps of the blocks the stream
+   * carried, and closes it when they are done.
+   */
   async close (): Promise<void> {
     this.closing = true
+    await Promise.allSettled([...this.answering])
+    this.startReceipts()
     await Promise.allSettled([...this.signing])
     if (this.failure !== undefined) return
     this.failure = new StreamRetiredError()
@@ -140,6 +166,13 @@ class PipelinedStream {
     abortStream(this.stream, this.failure)
     for (const p of this.pending.splice(0)) p.reject(this.failure)
     for (const wake of this.waitingForSlot.splice(0)) wake()
+    this.startReceipts()
+  }
+
+  /** Signs go out from now on: those waiting at once, in the order their blocks came. */
+  private startReceipts (): void {
+    this.receiptsStarted = true
+    for (const start of this.unsigned.splice(0)) start()
   }
 
   private async slot (signal?: AbortSignal): Promise<void> {
@@ -195,6 +228,8 @@ class PipelinedStream {
   }
 
   private async sign (block: VerifiedBlock, job: Uint8Array, nonce: Uint8Array, signal?: AbortSignal): Promise<SignedReceipt | undefined> {
+    // The stream failed before this receipt step began: whoever failed it said why.
+    if (this.failure !== undefined) return undefined
     let answer: Promise<Answer> | undefined
     try {
       return await exchangeAsClient(this.party, storageReceiptBody(this.peerId, this.party.signer.peerId, block, job, nonce, this.party.currentRound()), {

@@ -12,6 +12,11 @@ export interface ProviderLookup {
   max: number
   /** Jobs each provider is taken to run at once (the DHT does not say). */
   slots: number
+  /**
+   * End the lookup at the first provider with an unlimited connection: routing ranks it first, and
+   * the rest of the lookup (tens of ms) would only add candidates to fail over to.
+   */
+  untilConnected?: boolean
   signal?: AbortSignal
 }
 
@@ -29,8 +34,9 @@ export async function findProviders (libp2p: Libp2p, key: CID, o: ProviderLookup
     for await (const peer of libp2p.contentRouting.findProviders(key, { signal: o.signal === undefined ? timeout : AbortSignal.any([o.signal, timeout]) })) {
       const peerId = peer.id.toString()
       if (o.exclude.has(peerId) || found.some(p => p.peerId === peerId)) continue
-      found.push({ peerId, source: 'dht', latencyMs: null, queue: 0, slots: o.slots, connected: hasUnlimitedConnection(libp2p, peerId) })
-      if (found.length >= o.max) break
+      const connected = hasUnlimitedConnection(libp2p, peerId)
+      found.push({ peerId, source: 'dht', latencyMs: null, queue: 0, slots: o.slots, connected })
+      if (found.length >= o.max || (connected && o.untilConnected === true)) break
     }
   } catch (err) {
     if (o.signal?.aborted === true) throw err

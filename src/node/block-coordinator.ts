@@ -233,6 +233,8 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
     const self = this.o.signer.peerId
     const tiers: Tier[] = [
       async exclude => preferred.filter(id => !exclude.has(id)).map(id => this.candidate(id, 'registry')),
+      // A connected holder first; the whole lookup only when it fails.
+      async exclude => await this.dhtProviders(cid, new Set([...exclude, self]), signal, true),
       async exclude => await this.dhtProviders(cid, new Set([...exclude, self]), signal),
       async exclude => this.o.storagePeers().filter(id => id !== self && !exclude.has(id)).map(id => this.candidate(id, 'registry'))
     ]
@@ -262,8 +264,8 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
     return { peerId, source, latencyMs: null, queue: 0, slots: SERVE_SLOTS, connected: hasUnlimitedConnection(this.libp2p, peerId) }
   }
 
-  private async dhtProviders (cid: BlockCid, exclude: ReadonlySet<string>, signal?: AbortSignal): Promise<Provider[]> {
-    return await findProviders(this.libp2p, cid, { exclude, timeoutMs: FIND_TIMEOUT_MS, max: MAX_PROVIDERS, slots: SERVE_SLOTS, ...(signal !== undefined ? { signal } : {}) })
+  private async dhtProviders (cid: BlockCid, exclude: ReadonlySet<string>, signal?: AbortSignal, untilConnected = false): Promise<Provider[]> {
+    return await findProviders(this.libp2p, cid, { exclude, timeoutMs: FIND_TIMEOUT_MS, max: MAX_PROVIDERS, slots: SERVE_SLOTS, untilConnected, ...(signal !== undefined ? { signal } : {}) })
   }
 
 

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest'
 import { BLOCK_MAX_BYTES, blockCidFromBytes, blockOf, cidForBlock, parseBlockCid, verifyBlock, type VerifiedBlock } from '../../src/core/blocks/cid.ts'
 import { FILE_MAX_CHUNKS, assembleFile, chunkFile, decodeManifest, encodeManifest } from '../../src/core/blocks/file.ts'
 import { equalBytes } from '../../src/core/crypto/bytes.ts'
+import { decodeBlocksServerFrame, encodeBlocksServerFrame } from '../../src/core/wire/blocks.ts'
 import { BlockHashMismatchError, BlockTooLargeError, InvalidCidError, MalformedMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
 
 const hello = new TextEncoder().encode('hello world')
@@ -139,5 +140,41 @@ describe('files: chunks and a manifest block', () => {
     ]
     for (const [value, error] of cases) expect(() => decodeManifest(encode(value))).toThrow(error)
     expect(() => encodeManifest({ size: 11, chunkSize: 4, blocks: [cid] })).toThrow(MalformedMessageError)
+  })
+})
+
+describe('the canonical check of frames with large byte strings', () => {
+  const bytes = new Uint8Array(300_000).map((_, i) => i * 7)
+  const nonce = new Uint8Array(16).fill(5)
+  /** An 8-byte length: longer than the 4 bytes 300,000 needs. */
+  const header = (n: number): number[] => [0x5b, 0, 0, 0, 0, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]
+  /** A map written key by key in the order given, each value as given. */
+  const mapOf = (entries: Entry[]): Uint8Array => {
+    const parts = [new Uint8Array([0xa0 | entries.length]), ...entries.flatMap(([k, v]) => [encode(k), v])]
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
+    let at = 0
+    for (const p of parts) { out.set(p, at); at += p.byteLength }
+    return out
+  }
+  type Entry = [string, Uint8Array]
+  const canonicalEntries = (): [Entry, Entry, Entry, Entry] => [['t', encode('block')], ['v', encode(1)], ['bytes', encode(bytes)], ['nonce', encode(nonce)]]
+
+  it('takes the canonical block frame, with its bytes as sent', () => {
+    const frame = encodeBlocksServerFrame({ t: 'block', nonce, bytes })
+    expect(equalBytes(mapOf(canonicalEntries()), frame)).toBe(true)
+    const decoded = decodeBlocksServerFrame(frame)
+    expect(decoded.t === 'block' && equalBytes(decoded.bytes, bytes)).toBe(true)
+  })
+
+  it('refuses keys out of order, a longer header than needed, a float for an integer and trailing bytes', () => {
+    const [t, v, b, n] = canonicalEntries()
+    const refused = (frame: Uint8Array): void => { expect(() => decodeBlocksServerFrame(frame)).toThrow(MalformedMessageError) }
+    refused(mapOf([t, v, n, b]))
+    refused(mapOf([b, t, v, n]))
+    refused(mapOf([t, v, ['bytes', new Uint8Array([...header(bytes.byteLength), ...bytes])], n]))
+    refused(mapOf([t, ['v', new Uint8Array([0xf9, 0x3c, 0x00])], b, n]))
+    refused(new Uint8Array([...mapOf([t, v, b, n]), 0]))
+    // The same bytes twice, one as a large string: the second key's value is checked too.
+    refused(mapOf([t, v, b, ['nonce', encode(bytes)]]))
   })
 })
