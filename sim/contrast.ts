@@ -1,7 +1,7 @@
 import { GossipModel, type GossipParams } from './gossip.ts'
 import { Links, type LinkParams } from './links.ts'
 import type { DataKind } from './traffic.ts'
-import { MESSAGE_ID_BYTES } from './rpc-size.ts'
+import { messageIdBytes } from './rpc-size.ts'
 import { Rng } from './rng.ts'
 import { SimKeys } from './sim-keys.ts'
 import { VirtualTime } from './virtual-time.ts'
@@ -91,7 +91,7 @@ export async function contrast (config: ContrastConfig): Promise<ContrastResult>
   const ids = mix.reduce((sum, kind) => sum + kind.count, 0)
   const { historyGossip, Dlazy } = config.gossip
   // Sent and received alike: each id in historyGossip IHAVEs to Dlazy peers; one IHAVE RPC per peer per heartbeat of a burst.
-  bytes += 2 * ids * historyGossip * Dlazy * (MESSAGE_ID_BYTES + 2)
+  bytes += 2 * ids * historyGossip * Dlazy * (messageIdBytes(config.gossip.signaturePolicy) + 2)
   messages += 2 * BURSTS * historyGossip * Dlazy
   return { nodes: config.nodes, bytesPerNodeRound: bytes, messagesPerNodeRound: messages }
 }

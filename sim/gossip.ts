@@ -1,4 +1,4 @@
-import { dataRpcBytes, idontwantRpcBytes, ihaveRpcBytes } from './rpc-size.ts'
+import { dataRpcBytes, idontwantRpcBytes, ihaveRpcBytes, type SignaturePolicy } from './rpc-size.ts'
 import { dataLine, Traffic, type DataKind } from './traffic.ts'
 import type { Links } from './links.ts'
 import type { Rng } from './rng.ts'
@@ -30,9 +30,33 @@ export interface GossipParams {
   idontwantMinBytes: number
   /** Time to validate a message before forwarding it (decode, signature check). */
   validationMs: number
+  /** Whether GossipSub signs each message (StrictSign) or leaves authorship to the payload (StrictNoSign). */
+  signaturePolicy: SignaturePolicy
 }
 
-export const GOSSIPSUB: GossipParams = { D: 6, Dlo: 4, Dhi: 12, Dlazy: 6, heartbeatMs: 1000, historyGossip: 3, idontwantMinBytes: 512, validationMs: 2 }
+export const GOSSIPSUB: GossipParams = { D: 6, Dlo: 4, Dhi: 12, Dlazy: 6, heartbeatMs: 1000, historyGossip: 3, idontwantMinBytes: 512, validationMs: 2, signaturePolicy: 'StrictSign' }
+
+/**
+ * GossipSub's knobs changed from `base` by `key=value,…` (the `--gossip` option of `npm run sim`),
+ * e.g. `D=4,Dlo=3,Dhi=8,Dlazy=3,signaturePolicy=StrictNoSign`. Throws on an unknown key or a bad value.
+ */
+export function parseGossipParams (text: string, base: GossipParams): GossipParams {
+  const params: GossipParams = { ...base }
+  for (const pair of text.split(',').filter(part => part !== '')) {
+    const [key, value] = pair.split('=')
+    if (key === undefined || value === undefined || !(key in base)) throw new Error(`--gossip: ${pair} is not one of ${Object.keys(base).join(', ')} = value`)
+    if (key === 'signaturePolicy') {
+      if (value !== 'StrictSign' && value !== 'StrictNoSign') throw new Error('--gossip: signaturePolicy is StrictSign or StrictNoSign')
+      params.signaturePolicy = value
+    } else {
+      const number = Number(value)
+      if (!Number.isFinite(number) || number < 0) throw new Error(`--gossip: ${key} must be a number ≥ 0`)
+      Object.assign(params, { [key]: number })
+    }
+  }
+  if (!(params.Dlo <= params.D && params.D <= params.Dhi)) throw new Error('--gossip: needs Dlo ≤ D ≤ Dhi')
+  return params
+}
 
 interface Topic {
   name: string
@@ -198,7 +222,7 @@ export class GossipModel<P> {
       topic: name,
       payload,
       publishedAt: now,
-      rpcBytes: dataRpcBytes(name, payloadBytes),
+      rpcBytes: dataRpcBytes(name, payloadBytes, this.params.signaturePolicy),
       large: payloadBytes >= this.params.idontwantMinBytes,
       kind,
       state
@@ -239,7 +263,7 @@ export class GossipModel<P> {
         }
         for (const ids of advertised) {
           if (ids === undefined || ids === 0) continue
-          const bytes = ihaveRpcBytes(topic.name, ids)
+          const bytes = ihaveRpcBytes(topic.name, ids, this.params.signaturePolicy)
           for (const peer of peers) this.traffic.rpc(node, peer, bytes, 'IHAVE')
         }
       }
@@ -268,7 +292,7 @@ export class GossipModel<P> {
     this.noteSeen(topic, node, now)
     const mesh = topic.mesh[node] as number[]
     if (message.large) {
-      const bytes = idontwantRpcBytes()
+      const bytes = idontwantRpcBytes(this.params.signaturePolicy)
       for (const peer of mesh) if (peer !== from) this.traffic.rpc(node, peer, bytes, 'IDONTWANT')
     }
     const ready = now + this.params.validationMs
@@ -349,9 +373,9 @@ export class GossipModel<P> {
     const has = (message: GossipMessage<P>, who: number): boolean => !Number.isNaN(firstAt(message, topic.slotOf[who] as number))
     // The holder's IHAVE reaches the other side, whose IWANT comes back; then the holder sends.
     const fetch = (message: GossipMessage<P>, from: number, to: number): void => {
-      this.traffic.rpc(from, to, ihaveRpcBytes(topic.name, 1), 'IHAVE')
+      this.traffic.rpc(from, to, ihaveRpcBytes(topic.name, 1, this.params.signaturePolicy), 'IHAVE')
       // An IWANT for one id has the shape of an IDONTWANT for one.
-      this.traffic.rpc(to, from, idontwantRpcBytes(), 'IWANT')
+      this.traffic.rpc(to, from, idontwantRpcBytes(this.params.signaturePolicy), 'IWANT')
       this.send(topic, from, to, message, now + this.links.latencyMs(from, to) + this.links.latencyMs(to, from))
     }
     const since = now - this.params.historyGossip * this.params.heartbeatMs

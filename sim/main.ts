@@ -7,11 +7,13 @@ import { runReal } from './real.ts'
 import { ATTACK_KINDS, isAttackKind, type AttackKind } from './attacks.ts'
 import { attackTable, bytesChart, simTable, trafficTable } from './report.ts'
 import { COMPUTED_N, contrastConfig, modelConfig } from './scenarios.ts'
+import { GOSSIPSUB, parseGossipParams } from './gossip.ts'
 
 /**
  * `npm run sim`: the pulse at N = 100, 1,000 and 10,000 on the modelled network, with committees, and
  * without them for contrast; a table on stdout, bench/results/sim.json and bench/results/sim-bytes.svg.
  * `npm run sim -- --validators 0.1` changes the share of validating nodes (default 0.05).
+ * `npm run sim -- --gossip D=4,Dlo=3,Dlazy=3,signaturePolicy=StrictNoSign` changes GossipSub's knobs.
  * `npm run sim -- --real`: real libp2p nodes in this process (see real.ts), next to the model of the
  * same network.
  * `npm run sim -- --attack <kind|all> --attackers 0.1`: the same networks with a share of attackers of
@@ -28,7 +30,8 @@ const { values } = parseArgs({
     validators: { type: 'string', default: '0.05' },
     'round-seconds': { type: 'string', default: '45' },
     attack: { type: 'string' },
-    attackers: { type: 'string', default: '0.1' }
+    attackers: { type: 'string', default: '0.1' },
+    gossip: { type: 'string' }
   }
 })
 
@@ -37,6 +40,7 @@ const seed = Number(values.seed)
 const validatorShare = Number(values.validators)
 // 0 is a network of volunteers-free committees: every round rests on its fallback validators.
 if (!(validatorShare >= 0 && validatorShare <= 1)) throw new Error('--validators is a share of the nodes, from 0 to 1')
+const gossip = values.gossip === undefined ? GOSSIPSUB : parseGossipParams(values.gossip, GOSSIPSUB)
 
 async function model (): Promise<void> {
   const sizes = (values.sizes ?? '').split(',').map(Number).sort((a, b) => b - a)
@@ -45,8 +49,8 @@ async function model (): Promise<void> {
   // third of which starts a new epoch.
   const roundsFor = (n: number): number => values.rounds !== undefined ? Number(values.rounds) : n >= 10_000 ? 3 : 5
   const results = await runJobs([
-    ...sizes.map(n => ({ kind: 'sim' as const, config: modelConfig(n, seed, roundsFor(n), validatorShare) })),
-    ...sizes.map(n => ({ kind: 'contrast' as const, config: contrastConfig(n, seed) }))
+    ...sizes.map(n => ({ kind: 'sim' as const, config: { ...modelConfig(n, seed, roundsFor(n), validatorShare), gossip } })),
+    ...sizes.map(n => ({ kind: 'contrast' as const, config: { ...contrastConfig(n, seed), gossip } }))
   ], Math.max(1, Math.min(2, cpus().length)))
   const sims = results.flatMap(r => r.kind === 'sim' ? [r.summary] : []).sort((a, b) => a.nodes - b.nodes)
   const contrasts = results.flatMap(r => r.kind === 'contrast' ? [r.result] : []).sort((a, b) => a.nodes - b.nodes)
@@ -59,7 +63,7 @@ async function model (): Promise<void> {
   const without = contrasts.map(c => ({ nodes: c.nodes, bytes: c.bytesPerNodeRound }))
   // The contrast is a per-node mean, so the chart compares means.
   const withMeans = sims.map(s => ({ nodes: s.nodes, bytes: s.bytesPerNodeRound.mean }))
-  const config = modelConfig(sizes[0] ?? 0, seed, 0, validatorShare)
+  const config = { ...modelConfig(sizes[0] ?? 0, seed, 0, validatorShare), gossip }
   console.log(`\nPulse simulation (seed ${seed}): every node runs the real src/core pulse engine on a modelled network`)
   console.log(`T = ${config.roundMs / 1000} s; nodes compute n = ${COMPUTED_N}, reveals travel at n = ${config.wireN}; k = ${config.k}; GossipSub D = ${config.gossip.D};`)
   console.log(`${config.validatorShare * 100}% validators, ${config.cheaterShare * 100}% cheaters; per round ${config.churn.crash * 100}% crash, ${config.churn.leave * 100}% leave, ${config.churn.join * 100}% join; ${config.links.loss * 100}% loss\n`)
@@ -91,7 +95,7 @@ async function attacks (kinds: AttackKind[]): Promise<void> {
   if (!(share > 0 && share < 1)) throw new Error('--attackers is a share of the nodes, above 0 and below 1')
   const sizes = (values.sizes ?? '').split(',').map(Number).sort((a, b) => b - a)
   const rounds = (n: number): number => values.rounds !== undefined ? Number(values.rounds) : n >= 10_000 ? 3 : 5
-  const jobs = kinds.flatMap(kind => sizes.map(n => ({ kind, n, job: { kind: 'sim' as const, config: modelConfig(n, seed, rounds(n), validatorShare, { kind, share }) } })))
+  const jobs = kinds.flatMap(kind => sizes.map(n => ({ kind, n, job: { kind: 'sim' as const, config: { ...modelConfig(n, seed, rounds(n), validatorShare, { kind, share }), gossip } } })))
   const results = await runJobs(jobs.map(j => j.job), Math.max(1, Math.min(2, cpus().length)))
   const rows = jobs.flatMap((j, i) => {
     const result = results[i]

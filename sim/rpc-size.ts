@@ -1,14 +1,22 @@
 /**
  * Sizes of GossipSub RPCs as @libp2p/gossipsub encodes them (protobuf), so that the model counts the
- * bytes the real stack puts on a stream (before length prefix, Noise and Yamux framing). Signed
- * messages carry `from` (an Ed25519 peer id: 38 bytes), `seqno` (8), the topic and a 64-byte
- * signature; the message id is `from | seqno`.
+ * bytes the real stack puts on a stream (before length prefix, Noise and Yamux framing). Under
+ * StrictSign a message carries `from` (an Ed25519 peer id: 38 bytes), `seqno` (8), the topic and a
+ * 64-byte signature, and its id is `from | seqno`; under StrictNoSign it carries the topic and data
+ * alone, and its id is the SHA-256 of the data.
  */
 
 const PEER_ID_BYTES = 38
 const SEQNO_BYTES = 8
 const SIGNATURE_BYTES = 64
-export const MESSAGE_ID_BYTES = PEER_ID_BYTES + SEQNO_BYTES
+const MESSAGE_ID_BYTES = PEER_ID_BYTES + SEQNO_BYTES
+const CONTENT_ID_BYTES = 32
+
+export type SignaturePolicy = 'StrictSign' | 'StrictNoSign'
+
+export function messageIdBytes (policy: SignaturePolicy): number {
+  return policy === 'StrictSign' ? MESSAGE_ID_BYTES : CONTENT_ID_BYTES
+}
 
 function varintLength (value: number): number {
   let length = 1
@@ -27,19 +35,19 @@ function field (bodyLength: number): number {
 const encoder = new TextEncoder()
 
 /** An RPC carrying one published message of `dataBytes` on `topic`. */
-export function dataRpcBytes (topic: string, dataBytes: number): number {
-  const message = field(PEER_ID_BYTES) + field(dataBytes) + field(SEQNO_BYTES) + field(encoder.encode(topic).byteLength) + field(SIGNATURE_BYTES)
-  return field(message)
+export function dataRpcBytes (topic: string, dataBytes: number, policy: SignaturePolicy): number {
+  const authorship = policy === 'StrictSign' ? field(PEER_ID_BYTES) + field(SEQNO_BYTES) + field(SIGNATURE_BYTES) : 0
+  return field(authorship + field(dataBytes) + field(encoder.encode(topic).byteLength))
 }
 
 /** An RPC with one IDONTWANT for one message id. */
-export function idontwantRpcBytes (): number {
-  return field(field(field(MESSAGE_ID_BYTES)))
+export function idontwantRpcBytes (policy: SignaturePolicy): number {
+  return field(field(field(messageIdBytes(policy))))
 }
 
 /** An RPC with one IHAVE advertising `ids` message ids on `topic`. */
-export function ihaveRpcBytes (topic: string, ids: number): number {
-  const ihave = field(encoder.encode(topic).byteLength) + ids * field(MESSAGE_ID_BYTES)
+export function ihaveRpcBytes (topic: string, ids: number, policy: SignaturePolicy): number {
+  const ihave = field(encoder.encode(topic).byteLength) + ids * field(messageIdBytes(policy))
   return field(field(ihave))
 }
 
