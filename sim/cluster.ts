@@ -7,7 +7,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { systemScheduler } from '../src/core/scheduler.ts'
-import { hyperspaceGossip } from '../src/net/gossip.ts'
+import { hyperspaceGossip, pulseGossip } from '../src/net/gossip.ts'
 import { beaconProver, pulseSigner, verifyBeacon, verifyPulseSignature } from '../src/net/pulse-keys.ts'
 import { ValidatorHistory } from '../src/core/pulse/validators.ts'
 import { PulseService } from '../src/net/pulse-service.ts'
@@ -113,7 +113,7 @@ export async function startCluster (specs: ClusterNodeSpec[], options: ClusterOp
       transports: [memory({ latency: options.latencyMs ?? 0 })],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      services: { identify: identify(), pubsub: hyperspaceGossip({ colocationPenalty: false }) }
+      services: { identify: identify(), pubsub: hyperspaceGossip({ colocationPenalty: false }), pulsePubsub: pulseGossip({ colocationPenalty: false }) }
     }) as unknown as Libp2p<HyperspaceServices>
     const caps: CapabilityName[] = spec.caps ?? (spec.validating ? ['validation'] : [])
     const pulse = new PulseService(libp2p, systemScheduler, {
@@ -134,10 +134,11 @@ export async function startCluster (specs: ClusterNodeSpec[], options: ClusterOp
       history: new ValidatorHistory(anchors, [], peer => aged.has(peer))
     })
     const node: ClusterNode = { name: spec.name, libp2p, pulse, key, traffic: { sent: 0, received: 0 }, wire: { bytesIn: 0, bytesOut: 0, rpcsIn: 0, rpcsOut: 0 } }
-    ;(libp2p.services.pubsub as unknown as { metrics: unknown }).metrics = rpcMeter(node.wire)
-    libp2p.services.pubsub.addEventListener('message', evt => { if (isPulse(evt.detail.topic)) node.traffic.received += evt.detail.data.byteLength })
-    const publish = libp2p.services.pubsub.publish.bind(libp2p.services.pubsub)
-    libp2p.services.pubsub.publish = async (t, data) => {
+    const pulsePubsub = libp2p.services.pulsePubsub
+    ;(pulsePubsub as unknown as { metrics: unknown }).metrics = rpcMeter(node.wire)
+    pulsePubsub.addEventListener('message', evt => { if (isPulse(evt.detail.topic)) node.traffic.received += evt.detail.data.byteLength })
+    const publish = pulsePubsub.publish.bind(pulsePubsub)
+    pulsePubsub.publish = async (t, data) => {
       if (isPulse(t)) node.traffic.sent += data?.byteLength ?? 0
       return await publish(t, data)
     }

@@ -1,3 +1,4 @@
+import { PULSE_MESH } from '../src/core/wire/pulse-gossip.ts'
 import { dataRpcBytes, idontwantRpcBytes, ihaveRpcBytes, type SignaturePolicy } from './rpc-size.ts'
 import { dataLine, Traffic, type DataKind } from './traffic.ts'
 import type { Links } from './links.ts'
@@ -27,6 +28,7 @@ export interface GossipParams {
   Dlazy: number
   heartbeatMs: number
   historyGossip: number
+  /** Messages of this size or more are announced with IDONTWANT to the mesh; 0 sends none (a protocol id off the /meshsub/ ladder). */
   idontwantMinBytes: number
   /** Time to validate a message before forwarding it (decode, signature check). */
   validationMs: number
@@ -34,7 +36,11 @@ export interface GossipParams {
   signaturePolicy: SignaturePolicy
 }
 
+/** GossipSub's defaults, as the general topics run it (src/net/gossip.ts hyperspaceGossip). */
 export const GOSSIPSUB: GossipParams = { D: 6, Dlo: 4, Dhi: 12, Dlazy: 6, heartbeatMs: 1000, historyGossip: 3, idontwantMinBytes: 512, validationMs: 2, signaturePolicy: 'StrictSign' }
+
+/** The pulse's own GossipSub (src/net/gossip.ts pulseGossip): unsigned, a mesh of PULSE_MESH, no IDONTWANT. */
+export const PULSE_GOSSIPSUB: GossipParams = { ...GOSSIPSUB, ...PULSE_MESH, idontwantMinBytes: 0, signaturePolicy: 'StrictNoSign' }
 
 /**
  * GossipSub's knobs changed from `base` by `key=value,…` (the `--gossip` option of `npm run sim`),
@@ -223,7 +229,7 @@ export class GossipModel<P> {
       payload,
       publishedAt: now,
       rpcBytes: dataRpcBytes(name, payloadBytes, this.params.signaturePolicy),
-      large: payloadBytes >= this.params.idontwantMinBytes,
+      large: this.params.idontwantMinBytes > 0 && payloadBytes >= this.params.idontwantMinBytes,
       kind,
       state
     }

@@ -7,7 +7,7 @@ import { runReal } from './real.ts'
 import { ATTACK_KINDS, isAttackKind, type AttackKind } from './attacks.ts'
 import { attackTable, bytesChart, simTable, trafficTable } from './report.ts'
 import { COMPUTED_N, contrastConfig, modelConfig } from './scenarios.ts'
-import { GOSSIPSUB, parseGossipParams } from './gossip.ts'
+import { PULSE_GOSSIPSUB, parseGossipParams } from './gossip.ts'
 
 /**
  * `npm run sim`: the pulse at N = 100, 1,000 and 10,000 on the modelled network, with committees, and
@@ -40,7 +40,7 @@ const seed = Number(values.seed)
 const validatorShare = Number(values.validators)
 // 0 is a network of volunteers-free committees: every round rests on its fallback validators.
 if (!(validatorShare >= 0 && validatorShare <= 1)) throw new Error('--validators is a share of the nodes, from 0 to 1')
-const gossip = values.gossip === undefined ? GOSSIPSUB : parseGossipParams(values.gossip, GOSSIPSUB)
+const gossip = values.gossip === undefined ? PULSE_GOSSIPSUB : parseGossipParams(values.gossip, PULSE_GOSSIPSUB)
 
 async function model (): Promise<void> {
   const sizes = (values.sizes ?? '').split(',').map(Number).sort((a, b) => b - a)

@@ -4,7 +4,7 @@ import { PULSE_MAX_BYTES, PULSE_VERSION } from '../src/core/wire/pulse.ts'
 import { PULSE_K } from '../src/core/pulse/params.ts'
 import { pulseTopic } from '../src/core/wire/topics.ts'
 import { startCluster, stopCluster, type ClusterNode, type ClusterNodeSpec, type WireCounters } from './cluster.ts'
-import { GOSSIPSUB } from './gossip.ts'
+import { PULSE_GOSSIPSUB } from './gossip.ts'
 import { IN_PROCESS_LINKS } from './links.ts'
 import { proverFor, type NodeKind } from './provers.ts'
 import { comparisonTable } from './report.ts'
@@ -51,7 +51,7 @@ class CommitLog {
   private readonly heard = new Map<number, Map<string, Map<number, number>>>()
 
   listen (node: number, cluster: ClusterNode, networkId: string): void {
-    cluster.libp2p.services.pubsub.addEventListener('message', evt => {
+    cluster.libp2p.services.pulsePubsub.addEventListener('message', evt => {
       // Commits are small (body at most 1 KiB): the larger messages need no decoding here.
       if (!evt.detail.topic.startsWith(`hyperspace/v2/${networkId}/pulse/`) || evt.detail.data.byteLength > COMMIT_ENVELOPE_MAX) return
       const envelope = decodeMessage(evt.detail.data, PULSE_MAX_BYTES, PULSE_VERSION)
@@ -147,7 +147,7 @@ function modelFor (options: RealOptions, networkId: string): SimConfig {
     cheaterShare: CHEATER_SHARE,
     churn: { crash: 0, leave: 0, join: 0 },
     links: IN_PROCESS_LINKS,
-    gossip: GOSSIPSUB,
+    gossip: PULSE_GOSSIPSUB,
     proveMedianMs: 5,
     clockSkewMs: 0,
     roundsBeforeEpoch: 48

@@ -1,5 +1,5 @@
 import { PULSE_K, PULSE_N } from '../src/core/pulse/params.ts'
-import { GOSSIPSUB } from './gossip.ts'
+import { PULSE_GOSSIPSUB } from './gossip.ts'
 import { REALISTIC_LINKS } from './links.ts'
 import type { AttackKind } from './attacks.ts'
 import type { ContrastConfig } from './contrast.ts'
@@ -27,7 +27,7 @@ export function modelConfig (nodes: number, seed: number, rounds: number, valida
     cheaterShare: 0.05,
     churn: { crash: 0.005, leave: 0.005, join: 0.01 },
     links: REALISTIC_LINKS,
-    gossip: GOSSIPSUB,
+    gossip: PULSE_GOSSIPSUB,
     proveMedianMs: 20,
     clockSkewMs: 50,
     // The third measured round is the first of a new epoch: committees reshuffle during every run.

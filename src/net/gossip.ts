@@ -3,6 +3,7 @@ import { createTopicScoreParams, type PeerScore, type PeerScoreThresholds, type 
 import { toString } from 'uint8arrays/to-string'
 import { HyperspaceError } from '../core/errors.ts'
 import { MAX_TOPIC_LENGTH, parseTopic, RELAY_MAIN_TOPICS, RELAY_ON_DEMAND_TOPICS } from '../core/wire/topics.ts'
+import { PULSE_GOSSIP_PROTOCOL, PULSE_MESH } from '../core/wire/pulse-gossip.ts'
 
 type RawGossipMessage = Parameters<GossipsubOpts['fastMsgIdFn']>[0]
 
@@ -122,20 +123,18 @@ export interface HyperspaceGossipOptions {
 }
 
 /**
- * GossipSub as every Hyperspace node runs it: signed messages only, every Hyperspace topic scored
- * (see HYPERSPACE_TOPIC_SCORE).
+ * What both of a node's GossipSubs share: every Hyperspace topic scored (see HYPERSPACE_TOPIC_SCORE),
+ * relays spared, bounded frames and subscriptions.
  *
  * The IP-colocation penalty (P6) is off where it would punish normal users: many browsers reach a
  * relay from one address (a shared NAT, or loopback on a dev machine), and P6 graylists them once
  * about ten are connected, after which gossip stops without an error. Sybil resistance comes from the
  * pulse work and the application score instead.
  */
-export function hyperspaceGossip (options: HyperspaceGossipOptions): ReturnType<typeof gossipsub> {
+function scoredGossip (options: HyperspaceGossipOptions, init: Partial<GossipsubOpts>, protocols?: string[]): ReturnType<typeof gossipsub> {
   const relays = new Set(options.relays)
-  const init: Partial<GossipsubOpts> = {
+  const factory = gossipsub({
     emitSelf: false,
-    globalSignaturePolicy: 'StrictSign',
-    fastMsgIdFn: authorAndSeqno,
     allowPublishToZeroTopicPeers: true,
     // The largest message any Hyperspace topic carries is well under this; bigger frames are dropped.
     maxInboundDataLength: 256 * 1024,
@@ -146,12 +145,31 @@ export function hyperspaceGossip (options: HyperspaceGossipOptions): ReturnType<
       appSpecificScore: peerId => relays.has(peerId) ? RELAY_SCORE : 0,
       appSpecificWeight: 1,
       ...(options.colocationPenalty ? {} : { IPColocationFactorWeight: 0 })
-    }
-  }
-  const factory = gossipsub(init)
+    },
+    ...init
+  })
   return components => {
     const pubsub = factory(components)
+    // GossipSub 17.1 declares a `protocols` option but its constructor ignores it; the field it
+    // registers at start is public.
+    if (protocols !== undefined) pubsub.protocols = protocols
     scoreEveryHyperspaceTopic(pubsub)
     return pubsub
   }
+}
+
+/** The GossipSub of announcements, receipts and inference: signed messages only, whose author is the GossipSub author. */
+export function hyperspaceGossip (options: HyperspaceGossipOptions): ReturnType<typeof gossipsub> {
+  return scoredGossip(options, { globalSignaturePolicy: 'StrictSign', fastMsgIdFn: authorAndSeqno })
+}
+
+/**
+ * The pulse's GossipSub (src/core/wire/pulse-gossip.ts): its own protocol id, unsigned messages
+ * (every pulse message is signed in its payload), ids by content, a mesh of PULSE_MESH. On a protocol
+ * id of its own GossipSub sends no IDONTWANT and no PRUNE backoff (it grants them by the id's place on
+ * the `/meshsub/` ladder); a pruned peer then backs off for GossipSub's default minute, and IDONTWANT
+ * saved nothing measurable on pulse messages in the simulator.
+ */
+export function pulseGossip (options: HyperspaceGossipOptions): ReturnType<typeof gossipsub> {
+  return scoredGossip(options, { globalSignaturePolicy: 'StrictNoSign', ...PULSE_MESH }, [PULSE_GOSSIP_PROTOCOL])
 }

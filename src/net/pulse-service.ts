@@ -36,9 +36,10 @@ export interface PulseEvents {
 }
 
 /**
- * The pulse on a libp2p node: the protocol engine (src/core/pulse/engine.ts) over GossipSub. This
- * class admits messages on the pulse topics the engine joins (a GossipSub validator, so nothing bad
- * is forwarded), hands them to the engine, and keeps the node's round history.
+ * The pulse on a libp2p node: the protocol engine (src/core/pulse/engine.ts) over the pulse's own
+ * GossipSub (services.pulsePubsub, src/core/wire/pulse-gossip.ts). This class admits messages on the
+ * pulse topics the engine joins (a GossipSub validator, so nothing bad is forwarded), hands them to
+ * the engine, and keeps the node's round history.
  */
 export class PulseService extends TypedEventEmitter<PulseEvents> {
   readonly ledger: PulseLedger
@@ -74,7 +75,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
       committees: options.committees,
       history: options.history,
       transport: {
-        publish: async (topic, data) => { await this.libp2p.services.pubsub.publish(topic, data) },
+        publish: async (topic, data) => { await this.libp2p.services.pulsePubsub.publish(topic, data) },
         join: topic => { this.join(topic) },
         leave: topic => { this.leave(topic) },
         sendReveal: async (peer, data) => { await sendReveal(this.streams, peer, data) }
@@ -118,14 +119,14 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
     await this.ledger.load()
     const { store, history } = this.options
     if (store !== undefined && history !== undefined) history.restore(await store.validatorHistory(this.options.networkId, this.self))
-    this.libp2p.services.pubsub.addEventListener('message', this.onMessage)
+    this.libp2p.services.pulsePubsub.addEventListener('message', this.onMessage)
     await this.inbox.add(this.takeReveal)
     this.engine.start()
   }
 
   async stop (): Promise<void> {
     this.engine.stop()
-    this.libp2p.services.pubsub.removeEventListener('message', this.onMessage)
+    this.libp2p.services.pulsePubsub.removeEventListener('message', this.onMessage)
     await this.inbox.remove(this.takeReveal)
   }
 
@@ -134,22 +135,23 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
   }
 
   private join (topic: string): void {
-    const pubsub = this.libp2p.services.pubsub
+    const pubsub = this.libp2p.services.pulsePubsub
     pubsub.topicValidators.set(topic, async (peer, msg) => await this.validate(peer, msg))
     pubsub.subscribe(topic)
     this.topics.add(topic)
   }
 
   private leave (topic: string): void {
-    const pubsub = this.libp2p.services.pubsub
+    const pubsub = this.libp2p.services.pulsePubsub
     pubsub.unsubscribe(topic)
     pubsub.topicValidators.delete(topic)
     this.topics.delete(topic)
   }
 
   private async validate (peer: PeerId, msg: Message): Promise<TopicValidatorResult> {
-    if (msg.type !== 'signed') return TopicValidatorResult.Reject
-    const admission = await admitPulse(msg.data, msg.from.toString(), this.options.networkId, this.options.roundMs, this.scheduler.now(), this.options.verify)
+    // The pulse's GossipSub takes unsigned messages only: the author signs inside the payload.
+    if (msg.type !== 'unsigned') return TopicValidatorResult.Reject
+    const admission = await admitPulse(msg.data, undefined, this.options.networkId, this.options.roundMs, this.scheduler.now(), this.options.verify)
     if (admission.result === 'accept') {
       this.decoded.set(msg, admission.signed)
       return TopicValidatorResult.Accept

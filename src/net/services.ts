@@ -1,6 +1,6 @@
 import { identify, type Identify } from '@libp2p/identify'
 import { ping, type Ping } from '@libp2p/ping'
-import { hyperspaceGossip } from './gossip.ts'
+import { hyperspaceGossip, pulseGossip } from './gossip.ts'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { ServiceFactoryMap } from 'libp2p'
 
@@ -19,14 +19,18 @@ export type HyperspaceServices = {
   identify: Identify
   ping: Ping
   pubsub: GossipSub
+  /** The pulse's committee topics, on a GossipSub of their own (pulseGossip). */
+  pulsePubsub: GossipSub
 }
 
 export function hyperspaceServices (options: ServiceOptions): ServiceFactoryMap<HyperspaceServices> {
+  const gossip = { colocationPenalty: options.colocationPenalty, ...(options.relays !== undefined ? { relays: options.relays } : {}) }
   return {
     identify: identify(),
     // libp2p's connection monitor pings every few seconds; on a busy machine one ping can outlast the
     // interval, and with one stream allowed the overlap alone would abort a healthy connection.
     ping: ping({ maxOutboundStreams: 3, maxInboundStreams: 3 }),
-    pubsub: hyperspaceGossip({ colocationPenalty: options.colocationPenalty, ...(options.relays !== undefined ? { relays: options.relays } : {}) })
+    pubsub: hyperspaceGossip(gossip),
+    pulsePubsub: pulseGossip(gossip)
   }
 }

@@ -158,11 +158,12 @@ export const SCORE_CHECK_MS = 1000
  * total past the graylist for a moment, and a ban would hang up the page and kill its job streams.
  */
 function banInvalidSenders (libp2p: Libp2p<HyperspaceServices>, misbehaviour: MisbehaviourTracker): () => void {
-  const pubsub = libp2p.services.pubsub
   const timer = setInterval(() => {
-    for (const peer of pubsub.getPeers()) {
-      const score = invalidMessageScoreOf(pubsub, peer.toString())
-      if (score < GOSSIP_SCORE_THRESHOLDS.graylistThreshold && !misbehaviour.isBanned(peer)) misbehaviour.ban(peer, `invalid-message score ${score.toFixed(0)}`)
+    for (const pubsub of [libp2p.services.pubsub, libp2p.services.pulsePubsub]) {
+      for (const peer of pubsub.getPeers()) {
+        const score = invalidMessageScoreOf(pubsub, peer.toString())
+        if (score < GOSSIP_SCORE_THRESHOLDS.graylistThreshold && !misbehaviour.isBanned(peer)) misbehaviour.ban(peer, `invalid-message score ${score.toFixed(0)}`)
+      }
     }
   }, SCORE_CHECK_MS)
   return () => { clearInterval(timer) }

@@ -13,6 +13,7 @@ import type { Startable } from '../core/lifecycle.ts'
 import type { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import type { RelayPulseHistories } from './pulse-histories.ts'
 import type { HyperspaceServices } from '../net/services.ts'
+import type { GossipSub } from '@libp2p/gossipsub'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 
 const SWEEP_MS = 60_000
@@ -69,15 +70,16 @@ export class TopicCarrier {
   }
 
   async start (): Promise<void> {
-    const pubsub = this.libp2p.services.pubsub
-    pubsub.topicValidators = new ValidatorsOrIgnore(pubsub.topicValidators)
-    pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    for (const pubsub of this.gossips()) {
+      pubsub.topicValidators = new ValidatorsOrIgnore(pubsub.topicValidators)
+      pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    }
     this.sweep = setInterval(() => { this.leaveEmptyTopics() }, SWEEP_MS)
   }
 
   async stop (): Promise<void> {
     clearInterval(this.sweep)
-    this.libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
+    for (const pubsub of this.gossips()) pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     for (const [topic, carried] of this.carried) this.halt(topic, carried)
     this.carried.clear()
   }
@@ -87,29 +89,38 @@ export class TopicCarrier {
     return [...this.carried.keys()]
   }
 
+  private gossips (): GossipSub[] {
+    return [this.libp2p.services.pubsub, this.libp2p.services.pulsePubsub]
+  }
+
+  /** The GossipSub a topic travels on: pulse committees on the pulse's own (src/core/wire/pulse-gossip.ts). */
+  private gossipOf (parsed: ParsedTopic): GossipSub {
+    return parsed.kind === 'pulse' ? this.libp2p.services.pulsePubsub : this.libp2p.services.pubsub
+  }
+
   private readonly onSubscriptionChange = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
     for (const { topic, subscribe } of evt.detail.subscriptions) {
-      if (!subscribe || this.carried.has(topic) || this.joinedByOthers(topic)) continue
-      if (!this.admit(topic)) this.refusedSinceLog++
+      if (!subscribe || this.carried.has(topic)) continue
+      if (!this.admit(topic, evt.target)) this.refusedSinceLog++
     }
     this.logRefusals()
   }
 
-  /** Starts carrying a topic if it is the relay's to carry and there is room; counted here, synchronously. */
-  private admit (topic: string): boolean {
+  /**
+   * Starts carrying a topic if it is the relay's to carry, heard on the GossipSub it travels on, not
+   * joined by another part of the process, and there is room; counted here, synchronously.
+   */
+  private admit (topic: string, heardOn: EventTarget | null): boolean {
     const parsed = parseTopic(topic)
     if (parsed === undefined || !isNetworkIdOf(parsed.networkId, this.options.network)) return false
+    const pubsub = this.gossipOf(parsed)
+    if (heardOn !== pubsub) return false
+    // A topic another part of the process joined (the gateway's own services) is theirs: a second
+    // service on it would replace their validator, and leaving it would unsubscribe them.
+    if (pubsub.getTopics().includes(topic)) return true
     if (!this.mainTopics.has(topic) && this.onDemandCount() >= this.options.maxTopics) return false
     this.carried.set(topic, this.serve(topic, parsed))
     return true
-  }
-
-  /**
-   * A topic another part of the process joined (the gateway's own services) is theirs: a second
-   * service on it would replace their validator, and leaving it would unsubscribe them.
-   */
-  private joinedByOthers (topic: string): boolean {
-    return this.libp2p.services.pubsub.getTopics().includes(topic)
   }
 
   private onDemandCount (): number {
@@ -187,9 +198,9 @@ export class TopicCarrier {
 
   /** Leaves only topics the carrier joined. */
   private leaveEmptyTopics (): void {
-    const pubsub = this.libp2p.services.pubsub
     for (const [topic, carried] of this.carried) {
-      if (pubsub.getSubscribers(topic).length > 0) continue
+      const parsed = parseTopic(topic)
+      if (parsed !== undefined && this.gossipOf(parsed).getSubscribers(topic).length > 0) continue
       this.halt(topic, carried)
       this.carried.delete(topic)
     }

@@ -18,7 +18,8 @@ import * as raw from 'multiformats/codecs/raw'
 import { create as createDigest, decode as decodeDigest } from 'multiformats/hashes/digest'
 import { systemScheduler } from '../../src/core/scheduler.ts'
 import { CapabilityGossip, type PeerAnnouncement } from '../../src/net/capability-gossip.ts'
-import { hyperspaceGossip } from '../../src/net/gossip.ts'
+import { hyperspaceGossip, pulseGossip } from '../../src/net/gossip.ts'
+import { PULSE_GOSSIP_PROTOCOL } from '../../src/core/wire/pulse-gossip.ts'
 import { dhtProtocol } from '../../src/core/wire/dht.ts'
 import { RELAY_DEFAULTS, startRelay, type Relay, type RelayOptions } from '../../src/relay/relay.ts'
 import type { HyperspaceServices } from '../../src/net/services.ts'
@@ -71,7 +72,7 @@ export function relayTestbed (): RelayTestbed {
     }
   }
 }
-export type GossipPeer = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>, pubsub: GossipSub }>
+export type GossipPeer = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>, pubsub: GossipSub, pulsePubsub: GossipSub }>
 
 const base = {
   transports: [webSockets()],
@@ -87,7 +88,7 @@ const base = {
  */
 export async function rawPeer (privateKey?: PrivateKey): Promise<Peer> {
   const peer = await createLibp2p({ ...base, ...(privateKey !== undefined ? { privateKey } : {}), services: { identify: identify() } })
-  await peer.handle('/meshsub/1.1.0', async stream => {
+  await peer.handle(['/meshsub/1.1.0', PULSE_GOSSIP_PROTOCOL], async stream => {
     for await (const chunk of stream) void chunk
   })
   return peer
@@ -108,7 +109,7 @@ export async function circuitPeer (listen: boolean): Promise<Peer> {
 
 /** A peer running stock GossipSub (StrictSign), as an attacker who publishes through the library. */
 export async function gossipPeer (): Promise<GossipPeer> {
-  return await createLibp2p({ ...base, services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }) } })
+  return await createLibp2p({ ...base, services: { identify: identify(), pubsub: gossipsub({ allowPublishToZeroTopicPeers: true }), pulsePubsub: pulseGossip({ colocationPenalty: false }) } })
 }
 
 /** An honest node's gossip as browsers run it, announcing itself on `network`'s capabilities topic. */
@@ -120,7 +121,7 @@ export interface HonestNode {
 }
 
 export async function honestNode (relay: Relay, network = 'dev'): Promise<HonestNode> {
-  const libp2p = await createLibp2p({ ...base, services: { identify: identify(), pubsub: hyperspaceGossip({ colocationPenalty: false }) } }) as unknown as Libp2p<HyperspaceServices>
+  const libp2p = await createLibp2p({ ...base, services: { identify: identify(), pubsub: hyperspaceGossip({ colocationPenalty: false }), pulsePubsub: pulseGossip({ colocationPenalty: false }) } }) as unknown as Libp2p<HyperspaceServices>
   const gossip = new CapabilityGossip(libp2p, systemScheduler, network, () => ({
     timestamp: Date.now(),
     profile: 'storage',
@@ -151,9 +152,12 @@ export function relayAddr (relay: Relay): ReturnType<typeof multiaddr> {
   return multiaddr(relay.addrs[0] ?? '')
 }
 
-/** Opens a GossipSub stream to the relay and writes each RPC as one length-prefixed frame. */
-export async function sendGossipRpcs (peer: Peer, relay: Relay, rpcs: RPC[]): Promise<Stream> {
-  const stream = await peer.dialProtocol(relayAddr(relay), '/meshsub/1.1.0')
+/**
+ * Opens a GossipSub stream to the relay, on the general GossipSub or (`PULSE_GOSSIP_PROTOCOL`) the
+ * pulse's, and writes each RPC as one length-prefixed frame.
+ */
+export async function sendGossipRpcs (peer: Peer, relay: Relay, rpcs: RPC[], protocol = '/meshsub/1.1.0'): Promise<Stream> {
+  const stream = await peer.dialProtocol(relayAddr(relay), protocol)
   const lp = lpStream(stream)
   for (const rpc of rpcs) await lp.write(RPC.encode(rpc))
   return stream

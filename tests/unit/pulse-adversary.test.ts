@@ -105,6 +105,22 @@ describe('the pulse against a hostile peer', () => {
     expect(new Set(a?.attestations.map(x => x.validator))).toEqual(new Set([bus.node('relay').signer.peerId]))
   })
 
+  it('its own commit replayed to a node (the pulse\'s GossipSub lets anyone forward one) raises no identity conflict; another commit under its identity does', async () => {
+    const bus = new PulseBus(3)
+    const a = bus.add([{ name: 'relay', kind: 'anchor' }, { name: 'a', kind: 'honest' }, { name: 'b', kind: 'honest' }])[1] as BusNode
+    await bus.runRounds(2)
+    await bus.runTo(0.35)
+    const r = bus.round
+    const own = a.engine.round(r)?.commits.get(a.signer.peerId)
+    if (own === undefined) throw new Error('a did not commit')
+    bus.replay(encodeSigned(own))
+    await bus.runTo(0.4)
+    expect(a.identityConflicts).toEqual([])
+    bus.replay(encodeSigned(await signPulse({ ...own.message, root: sha256Of(utf8('work done elsewhere')) }, a.signer)))
+    await bus.runTo(0.45)
+    expect(a.identityConflicts).toEqual([r])
+  })
+
   it('aged keys below quorum: two aged attackers vouching for a cheater verify nothing', async () => {
     const bus = new PulseBus(4)
     const names = ['a', 'b', 'c', 'd', 'e']

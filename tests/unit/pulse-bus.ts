@@ -232,11 +232,19 @@ export class PulseBus {
     return admission.result === 'accept' && admission.signed.message.t === 'reveal' && node.engine.receiveReveal(admission.signed)
   }
 
-  private deliver (author: string, data: Uint8Array): void {
-    if ((this.muteUntil.get(author) ?? -Infinity) > this.time.now()) return
+  /**
+   * Sends a message's bytes to every node, its author's included: the pulse's GossipSub signs nothing,
+   * so anyone may forward a message again once GossipSub's seen cache has forgotten it.
+   */
+  replay (data: Uint8Array): void {
+    this.deliver(undefined, data)
+  }
+
+  private deliver (author: string | undefined, data: Uint8Array): void {
+    if (author !== undefined && (this.muteUntil.get(author) ?? -Infinity) > this.time.now()) return
     if (isReveal(data)) this.topicReveals++
     for (const node of this.nodes) {
-      if (node.signer.peerId === author) continue
+      if (author !== undefined && node.signer.peerId === author) continue
       this.time.after(DELIVERY_MS, () => {
         if ((this.deafUntil.get(node.signer.peerId) ?? -Infinity) > this.time.now()) return
         void admitPulse(data, author, NET, ROUND_MS, this.time.now(), this.keys.verify).then(admission => {

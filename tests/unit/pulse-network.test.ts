@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ReferenceProver, type Prover } from '../../src/core/pulse/reference-prover.ts'
 import { sha256Of, utf8 } from '../../src/core/crypto/bytes.ts'
-import { challengeDigest, decodePulse, encodeSigned, signPulse, type ChallengeMessage, type PulseMessage, type SignedPulseMessage } from '../../src/core/wire/pulse.ts'
+import { challengeDigest, decodePulse, encodeSigned, signPulse, type ChallengeMessage, type CommitMessage, type PulseMessage, type SignedPulseMessage } from '../../src/core/wire/pulse.ts'
 import { challengeProofs } from '../../src/core/pulse/seed.ts'
 import { beaconProver, pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { pulseTopic } from '../../src/core/wire/topics.ts'
@@ -70,7 +70,7 @@ const attempts = { hijacks: 0, verdicts: 0 }
  * publishes a verdict passing the cheaters and striking every honest committer it heard.
  */
 function attack (attacker: TestPeer, cheaters: string[]): () => void {
-  const pubsub = attacker.libp2p.services.pubsub
+  const pubsub = attacker.libp2p.services.pulsePubsub
   const signer = pulseSigner(attacker.key)
   const beacon = beaconProver(attacker.key)
   const topic = pulseTopic(NET, 0)
@@ -217,27 +217,29 @@ describe('pulse between real libp2p nodes', () => {
     }
   })
 
-  it('rejects a node replaying another node\'s signed commit under its own gossip identity', async () => {
+  it('rejects a commit signed under another node\'s name, and blames the peer that sent it (the pulse\'s GossipSub names no author)', async () => {
     const [victim, attacker, watcher] = [peers[0] as TestPeer, peers[3] as TestPeer, peers[1] as TestPeer]
     const topic = pulseTopic(NET, 0)
-    const victimCommit = await new Promise<Uint8Array>(resolve => {
-      attacker.libp2p.services.pubsub.addEventListener('message', evt => {
-        const msg = evt.detail
-        if (msg.topic === topic && msg.type === 'signed' && msg.from.equals(victim.libp2p.peerId) && msg.data.byteLength < 1024) resolve(msg.data)
+    const victimId = victim.libp2p.peerId.toString()
+    const victimCommit = await new Promise<CommitMessage>(resolve => {
+      attacker.libp2p.services.pulsePubsub.addEventListener('message', evt => {
+        if (evt.detail.topic !== topic) return
+        void decodePulse(evt.detail.data, verifyPulseSignature).then(signed => {
+          if (signed.message.t === 'commit' && signed.message.peer === victimId) resolve(signed.message)
+        }, () => {})
       })
     })
-    const seenByWatcher: string[] = []
-    watcher.libp2p.services.pubsub.addEventListener('message', evt => {
-      const msg = evt.detail
-      if (msg.topic === topic && msg.type === 'signed' && msg.from.equals(attacker.libp2p.peerId) && msg.data.byteLength === victimCommit.byteLength &&
-        msg.data.every((b, i) => b === victimCommit[i])) seenByWatcher.push('replay')
-    })
-    // The watcher's validator reporting the attacker is what shows the replay reached it.
+    const conflicts: number[] = []
+    victim.pulse.addEventListener('identity-conflict', evt => { conflicts.push(evt.detail.round) })
+    // The victim's commit with another root, signed with the attacker's key under the victim's name.
+    const forger = { peerId: victimId, sign: pulseSigner(attacker.key).sign }
+    const forged = encodeSigned(await signPulse({ ...victimCommit, root: sha256Of(utf8('forged')) }, forger))
+    // The watcher's validator reporting the attacker is what shows the forgery reached it.
     const rejected = new Promise<Error>(resolve => {
       watcher.pulse.addEventListener('invalid', evt => { if (evt.detail.peerId.equals(attacker.libp2p.peerId)) resolve(evt.detail.error) })
     })
-    await attacker.libp2p.services.pubsub.publish(topic, victimCommit)
-    expect(await rejected).toMatchObject({ name: 'ForeignAuthorError' })
-    expect(seenByWatcher).toEqual([])
+    await attacker.libp2p.services.pulsePubsub.publish(topic, forged)
+    expect(await rejected).toMatchObject({ name: 'BadSignatureError' })
+    expect(conflicts).toEqual([])
   })
 })

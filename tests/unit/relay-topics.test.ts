@@ -3,10 +3,22 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { RELAY_DEFAULTS } from '../../src/relay/relay.ts'
 import { gossipPeer, honestNode, MemoryMeter, rawPeer, relayAddr, reportFigures, sendGossipRpcs, startTestRelay, subscribeRpc, type GossipPeer, type Peer } from './adversary.ts'
 import { until } from './waiting.ts'
+import { PULSE_GOSSIP_PROTOCOL } from '../../src/core/wire/pulse-gossip.ts'
 import type { Relay } from '../../src/relay/relay.ts'
 
 const MAX_TOPICS = 8
 const topic = (rest: string, network = 'dev'): string => `hyperspace/v2/${network}/${rest}`
+const isPulse = (t: string): boolean => t.includes('/pulse/')
+type Gossip = Relay['libp2p']['services']['pubsub']
+/** The GossipSub of `t` on a node: pulse committees travel on the pulse's own. */
+const gossipOf = (services: { pubsub: Gossip, pulsePubsub: Gossip }, t: string): Gossip => isPulse(t) ? services.pulsePubsub : services.pubsub
+/** Subscription RPCs for `topics`, each on the GossipSub its topics travel on. */
+async function subscribeOnTheirGossip (peer: Peer, relay: Relay, topics: string[]): Promise<void> {
+  const pulse = topics.filter(isPulse)
+  const general = topics.filter(t => !isPulse(t))
+  if (pulse.length > 0) await sendGossipRpcs(peer, relay, [subscribeRpc(pulse)], PULSE_GOSSIP_PROTOCOL)
+  if (general.length > 0) await sendGossipRpcs(peer, relay, [subscribeRpc(general)])
+}
 
 describe('the relay carries only its network\'s topics, counted as they arrive', () => {
   let relay: Relay
@@ -18,16 +30,17 @@ describe('the relay carries only its network\'s topics, counted as they arrive',
     await relay.stop()
   })
 
-  const pubsub = (): Relay['libp2p']['services']['pubsub'] => relay.libp2p.services.pubsub
+  const pubsub = (): Gossip => relay.libp2p.services.pubsub
+  const pulsePubsub = (): Gossip => relay.libp2p.services.pulsePubsub
 
   /** An honest peer subscribed to `topics`; resolves once the relay carries them all for it. */
   async function honestOn (topics: string[]): Promise<GossipPeer> {
     const honest = await gossipPeer()
     peers.push(honest)
-    for (const t of topics) honest.services.pubsub.subscribe(t)
+    for (const t of topics) gossipOf(honest.services, t).subscribe(t)
     await honest.dial(relayAddr(relay))
     const relayId = relay.libp2p.peerId.toString()
-    await until(() => topics.every(t => honest.services.pubsub.getSubscribers(t).some(p => p.toString() === relayId)), 'the relay to carry the honest topics')
+    await until(() => topics.every(t => gossipOf(honest.services, t).getSubscribers(t).some(p => p.toString() === relayId)), 'the relay to carry the honest topics')
     return honest
   }
 
@@ -39,7 +52,7 @@ describe('the relay carries only its network\'s topics, counted as they arrive',
 
   /** Waits until the relay has read the attacker's subscription to `marker` (the RPC is handled in one go). */
   async function seen (peer: Peer, marker: string): Promise<void> {
-    await until(() => pubsub().getSubscribers(marker).some(p => p.equals(peer.peerId)), 'the relay to read the subscriptions')
+    await until(() => gossipOf(relay.libp2p.services, marker).getSubscribers(marker).some(p => p.equals(peer.peerId)), 'the relay to read the subscriptions')
   }
 
   it('one subscribe message listing 1,000 pulse topics starts at most the cap of services', async () => {
@@ -47,12 +60,12 @@ describe('the relay carries only its network\'s topics, counted as they arrive',
     const started = Date.now()
     const peer = await attacker()
     const topics = Array.from({ length: 1000 }, (_, i) => topic(`pulse/${i + 1}`))
-    await sendGossipRpcs(peer, relay, [subscribeRpc(topics)])
+    await sendGossipRpcs(peer, relay, [subscribeRpc(topics)], PULSE_GOSSIP_PROTOCOL)
     await seen(peer, topics[0] ?? '')
     // An honest peer arriving after the attack is still carried on its network's main topics.
     await honestOn([topic('capabilities'), topic('pulse/0')])
     const memory = await meter.stop()
-    const pulseTopics = pubsub().getTopics().filter(t => t.includes('/pulse/') && t !== topic('pulse/0'))
+    const pulseTopics = pulsePubsub().getTopics().filter(t => t.includes('/pulse/') && t !== topic('pulse/0'))
     expect(pulseTopics.length).toBeLessThanOrEqual(MAX_TOPICS)
     expect(relay.carriedTopics().filter(t => topics.includes(t)).length).toBeLessThanOrEqual(MAX_TOPICS)
     expect(memory.growthMiB).toBeLessThan(64)
@@ -63,12 +76,29 @@ describe('the relay carries only its network\'s topics, counted as they arrive',
   it('a topic listed twice in one message starts one service', async () => {
     const peer = await attacker()
     const repeated = topic('pulse/3')
-    const before = pubsub().listenerCount('message')
-    await sendGossipRpcs(peer, relay, [subscribeRpc([repeated, repeated, repeated])])
+    const before = pulsePubsub().listenerCount('message')
+    await sendGossipRpcs(peer, relay, [subscribeRpc([repeated, repeated, repeated])], PULSE_GOSSIP_PROTOCOL)
     await seen(peer, repeated)
-    await until(() => pubsub().getTopics().includes(repeated), 'the relay to join the topic')
+    await until(() => pulsePubsub().getTopics().includes(repeated), 'the relay to join the topic')
     // Each pulse service listens for messages once it has started; a leaked second one would too.
-    expect(pubsub().listenerCount('message') - before).toBe(1)
+    expect(pulsePubsub().listenerCount('message') - before).toBe(1)
+  })
+
+  it('carries a topic only when it is heard on the GossipSub the topic travels on', async () => {
+    const peer = await attacker()
+    const committee = topic('pulse/5')
+    const receipts = topic('receipts')
+    // A committee on the general GossipSub and receipts on the pulse's: neither is carried.
+    await sendGossipRpcs(peer, relay, [subscribeRpc([committee])])
+    await sendGossipRpcs(peer, relay, [subscribeRpc([receipts])], PULSE_GOSSIP_PROTOCOL)
+    await until(() => pubsub().getSubscribers(committee).length > 0 && pulsePubsub().getSubscribers(receipts).length > 0, 'the relay to read both subscriptions')
+    expect(relay.carriedTopics()).not.toContain(committee)
+    expect(relay.carriedTopics()).not.toContain(receipts)
+    // Heard where they travel, both are.
+    await subscribeOnTheirGossip(peer, relay, [committee, receipts])
+    await until(() => relay.carriedTopics().includes(committee) && relay.carriedTopics().includes(receipts), 'the relay to carry both')
+    expect(pulsePubsub().getTopics()).toContain(committee)
+    expect(pubsub().getTopics()).not.toContain(committee)
   })
 
   it('refuses topics of other networks, made-up round lengths and unknown kinds', async () => {
@@ -82,10 +112,12 @@ describe('the relay carries only its network\'s topics, counted as they arrive',
       topic('pulse/65536')
     ]
     const marker = topic('receipts')
-    await sendGossipRpcs(peer, relay, [subscribeRpc([...foreign, marker])])
+    const pulseMarker = topic('pulse/1')
+    await subscribeOnTheirGossip(peer, relay, [...foreign, marker, pulseMarker])
     await seen(peer, marker)
-    await until(() => pubsub().getTopics().includes(marker), 'the relay to join its own network\'s topic')
-    for (const t of foreign) expect(pubsub().getTopics(), t).not.toContain(t)
+    await seen(peer, pulseMarker)
+    await until(() => pubsub().getTopics().includes(marker) && pulsePubsub().getTopics().includes(pulseMarker), 'the relay to join its own network\'s topics')
+    for (const t of foreign) expect([...pubsub().getTopics(), ...pulsePubsub().getTopics()], t).not.toContain(t)
     expect(relay.carriedTopics()).not.toEqual(expect.arrayContaining([foreign[0]]))
   })
 
@@ -96,7 +128,7 @@ describe('the relay carries only its network\'s topics, counted as they arrive',
   it('checks every topic it carries with a validator, inference included', async () => {
     const topics = [topic('capabilities'), topic('receipts'), topic('inference'), topic('pulse/0')]
     await honestOn(topics)
-    for (const t of topics) expect(pubsub().topicValidators.has(t), t).toBe(true)
+    for (const t of topics) expect(gossipOf(relay.libp2p.services, t).topicValidators.has(t), t).toBe(true)
   })
 
   it('leaves alone a topic another part of the process joined (the gateway\'s own services)', async () => {
@@ -113,7 +145,7 @@ describe('the relay carries only its network\'s topics, counted as they arrive',
   it('a relay whose slots are taken still carries its network\'s main topics', async () => {
     const peer = await attacker()
     const squatted = Array.from({ length: 2 * MAX_TOPICS }, (_, i) => topic(`pulse/${100 + i}`))
-    await sendGossipRpcs(peer, relay, [subscribeRpc(squatted)])
+    await sendGossipRpcs(peer, relay, [subscribeRpc(squatted)], PULSE_GOSSIP_PROTOCOL)
     await seen(peer, squatted[0] ?? '')
     await honestOn([topic('capabilities'), topic('receipts'), topic('inference'), topic('pulse/0')])
   })
@@ -138,17 +170,17 @@ describe('a relay carrying all the topics it may', () => {
     for (let i = 0; i < onDemand.length; i += 16) {
       const member = await rawPeer()
       peers.push(member)
-      await sendGossipRpcs(member, relay, [subscribeRpc(onDemand.slice(i, i + 16))])
+      await sendGossipRpcs(member, relay, [subscribeRpc(onDemand.slice(i, i + 16))], PULSE_GOSSIP_PROTOCOL)
     }
     const member = await rawPeer()
     peers.push(member)
-    await sendGossipRpcs(member, relay, [subscribeRpc(main)])
+    await subscribeOnTheirGossip(member, relay, main)
     await until(() => relay.carriedTopics().length === main.length + onDemand.length, 'the relay to carry every topic')
 
     const honest = await honestNode(relay, NETWORK)
     peers.push(honest.libp2p as unknown as Peer)
     const relayId = relay.libp2p.peerId.toString()
-    const seenOn = (): string[] => relay.carriedTopics().filter(t => honest.libp2p.services.pubsub.getSubscribers(t).some(p => p.toString() === relayId))
+    const seenOn = (): string[] => relay.carriedTopics().filter(t => gossipOf(honest.libp2p.services, t).getSubscribers(t).some(p => p.toString() === relayId))
     await until(() => seenOn().length === main.length + onDemand.length, 'the node to see the relay on every topic it carries').catch(() => {})
     expect(seenOn()).toHaveLength(main.length + onDemand.length)
     await honest.gossip.stop()

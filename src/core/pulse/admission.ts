@@ -10,12 +10,14 @@ export type Admission =
   | { result: 'ignore' }
 
 /**
- * What a node does with a pulse message off a gossip topic, before it forwards it: malformed, badly
- * signed, of another network, or published under another gossip identity than its author → reject;
- * of another protocol version, or more than one round away from the receiver's clock → ignore (a node
- * running another version is not misbehaving, and must not be disconnected for it).
+ * What a node does with a pulse message, before it forwards it: malformed, badly signed, of another
+ * network, or sent by another peer than its author where the transport names the sender → reject; of
+ * another protocol version, or more than one round away from the receiver's clock → ignore (a node
+ * running another version is not misbehaving, and must not be disconnected for it). The pulse's
+ * GossipSub signs nothing (src/core/wire/pulse-gossip.ts): off a topic the sender is undefined, since
+ * anyone may forward an author's signed message; a reveal sent on its own stream names its sender.
  */
-export async function admitPulse (data: Uint8Array, author: string, networkId: string, roundMs: number, now: number, verify: PulseVerifier): Promise<Admission> {
+export async function admitPulse (data: Uint8Array, sender: string | undefined, networkId: string, roundMs: number, now: number, verify: PulseVerifier): Promise<Admission> {
   let signed: SignedPulseMessage<WireMessage>
   try {
     signed = await decodePulse(data, verify)
@@ -26,9 +28,9 @@ export async function admitPulse (data: Uint8Array, author: string, networkId: s
   }
   const message = signed.message
   if (message.net !== networkId) return { result: 'reject' }
-  // Relays forward others' messages, but the gossip author must be the pulse author; an honest node
-  // never forwards a message that fails this, so the peer that sent it is the one replaying it.
-  if (author !== message.peer) return { result: 'reject', error: new ForeignAuthorError(message.peer, author) }
+  // An honest node sends only its own messages where it is named as the sender, so the sender of
+  // another's is the one replaying it.
+  if (sender !== undefined && sender !== message.peer) return { result: 'reject', error: new ForeignAuthorError(message.peer, sender) }
   if (Math.abs(message.r - roundOf(now, roundMs)) > 1) return { result: 'ignore' }
   return { result: 'accept', signed }
 }

@@ -3,7 +3,7 @@ import { currentTiming, roundOf, timingOf } from './clock.ts'
 import { epochOf, firstRoundOf } from './committee.ts'
 import { CommitteeView } from './committee-view.ts'
 import { attestationOf } from './attestation.ts'
-import { challengeDigest, encodeSigned, signPulse, type ChallengeMessage, type CommitMessage, type ReceivedMessage, type SignedPulseMessage, type VerdictMessage } from '../wire/pulse.ts'
+import { challengeDigest, encodeSigned, sameCommit, signPulse, type ChallengeMessage, type CommitMessage, type ReceivedMessage, type SignedPulseMessage, type VerdictMessage } from '../wire/pulse.ts'
 import { ACT_AT, LEADER_BACKUPS, OMIT_SLACK_MS, PULSE_K, PULSE_N } from './params.ts'
 import { multiproofOf } from './merkle.ts'
 import { inlineRecomputer } from './recompute.ts'
@@ -118,9 +118,9 @@ export class PulseEngine {
     }
     switch (message.t) {
       case 'commit':
-        // Gossip never hands a node its own messages back: a commit under this identity comes from elsewhere.
-        if (message.peer === this.self) this.options.onIdentityConflict?.(message.r)
-        else if (state.addCommit(signed as SignedPulseMessage<typeof message>, now) === 'wrong-seed' && message.r === current) this.watch(signed, now)
+        // Its own commit comes back only as a replay (anyone may forward one); another under its identity is an impostor's.
+        if (message.peer === this.self && !sameCommit(state.commits.get(this.self)?.message, message)) this.options.onIdentityConflict?.(message.r)
+        else if (message.peer !== this.self && state.addCommit(signed as SignedPulseMessage<typeof message>, now) === 'wrong-seed' && message.r === current) this.watch(signed, now)
         break
       case 'challenge':
         // Another seed's round is watched: if most committers follow it, this node is the one that forked.

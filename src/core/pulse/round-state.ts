@@ -6,7 +6,7 @@ import { workKey } from './work.ts'
 import type { LeafRecomputer } from './recompute.ts'
 import type { RevealRound } from './reveal-recipients.ts'
 import type { CapabilityName } from '../capabilities.ts'
-import { MAX_COMMITTEE, resolveVerdict, type BeaconVerifier, type ChallengeMessage, type CommitMessage, type RevealMessage, type SignedPulseMessage, type StrikeReason, type VerdictDigest, type VerdictMessage, type VerdictResult } from '../wire/pulse.ts'
+import { MAX_COMMITTEE, resolveVerdict, sameCommit, type BeaconVerifier, type ChallengeMessage, type CommitMessage, type RevealMessage, type SignedPulseMessage, type StrikeReason, type VerdictDigest, type VerdictMessage, type VerdictResult } from '../wire/pulse.ts'
 
 export type CommitOutcome = 'accepted' | 'duplicate' | 'wrong-seed' | 'wrong-n' | 'conflict' | 'full'
 
@@ -91,7 +91,7 @@ export class RoundState {
     if (commit.n !== this.n) return 'wrong-n'
     const known = this.commits.get(commit.peer)
     if (known !== undefined) {
-      if (equalBytes(known.message.root, commit.root) && equalBytes(known.message.sid, commit.sid)) return 'duplicate'
+      if (sameCommit(known.message, commit)) return 'duplicate'
       this.conflicts.add(commit.peer)
       return 'conflict'
     }

@@ -191,6 +191,11 @@ export async function signPulse<M extends PulseMessage> (message: M, signer: Pul
  * is that challenge, whose commit list is needed here (RangeError without it, or for a result it
  * does not list).
  */
+/** Whether two commits are the same (root and session); a peer with two different ones in a round runs in two places. */
+export function sameCommit (a: CommitMessage | undefined, b: CommitMessage): boolean {
+  return a !== undefined && equalBytes(a.root, b.root) && equalBytes(a.sid, b.sid)
+}
+
 export function encodeSigned (signed: SignedPulseMessage, judged?: ChallengeMessage): Uint8Array {
   const message = signed.message
   if (message.t !== 'verdict') return encodeMessage({ v: PULSE_VERSION, body: signed.body, sig: signed.sig })
