@@ -22,9 +22,10 @@ interface FakeEngine {
 
 /**
  * An engine on a virtual clock: a decode with n threads advances it by msPerToken(n) per token, so
- * every timing is exact. `failLoad` counts load with those threads fail; `onDecode` runs in each decode.
+ * every timing is exact. Loads (`failLoad`) or decodes (`failDecode`) with those thread counts fail;
+ * `onDecode` runs in each decode.
  */
-function fakeEngine (msPerToken: (threads: number) => number, { failLoad = [] as number[], onDecode = () => {} } = {}): FakeEngine {
+function fakeEngine (msPerToken: (threads: number) => number, { failLoad = [] as number[], failDecode = [] as number[], onDecode = () => {} } = {}): FakeEngine {
   let clock = 0
   const engine: FakeEngine = {
     loads: [],
@@ -39,6 +40,7 @@ function fakeEngine (msPerToken: (threads: number) => number, { failLoad = [] as
         async complete (_request, _onDelta, signal) {
           engine.decodes++
           onDecode()
+          if (failDecode.includes(threads)) throw new InferenceEngineError('out of memory')
           clock += msPerToken(threads) * TOKENS_PER_DECODE
           return { text: 'x', finishReason: signal.aborted ? 'abort' : 'length', promptTokens: 4, completionTokens: TOKENS_PER_DECODE - 4 }
         },
@@ -64,20 +66,20 @@ describe('loadWithMeasuredThreads', () => {
     const progress: string[] = []
     const model = await loadWithMeasuredThreads(engine.load, options(engine, cache, { onProgress: p => progress.push(p.text ?? '') }))
     expect(model.threads).toBe(1)
-    // Two threads were loaded last and lost: one thread is loaded again.
-    expect(engine.loads).toEqual([1, 2, 1])
+    // One thread is timed last: having won, it stays loaded.
+    expect(engine.loads).toEqual([2, 1])
     expect([...engine.live]).toEqual([model])
     expect(engine.decodes).toBe(2 * (TIMING_ROUNDS + 1))
-    expect(progress).toEqual(['timing 1 thread', 'timing 2 threads'])
+    expect(progress).toEqual(['timing 2 threads', 'timing 1 thread'])
     expect(await cache.get(KEY)).toBe(1)
   })
 
-  it('takes more threads when they are clearly faster, keeping the model already loaded with them', async () => {
+  it('takes more threads when they are clearly faster, loading them again', async () => {
     const cache = indexedDbThreadChoices(freshDbName('threads'))
     const engine = fakeEngine(threads => threads === 1 ? 10 : 10 * (1 - MIN_GAIN * 2))
     const model = await loadWithMeasuredThreads(engine.load, options(engine, cache))
     expect(model.threads).toBe(2)
-    expect(engine.loads).toEqual([1, 2])
+    expect(engine.loads).toEqual([2, 1, 2])
     expect([...engine.live]).toEqual([model])
     expect(await cache.get(KEY)).toBe(2)
   })
@@ -91,7 +93,7 @@ describe('loadWithMeasuredThreads', () => {
     const engine = fakeEngine(threads => 12 - threads)
     const model = await loadWithMeasuredThreads(engine.load, options(engine, indexedDbThreadChoices(freshDbName('threads')), { maxThreads: 7 }))
     expect(model.threads).toBe(7)
-    expect(engine.loads).toEqual([1, 2, 4, 7])
+    expect(engine.loads).toEqual([7, 4, 2, 1, 7])
     expect(engine.live.size).toBe(1)
   })
 
@@ -139,12 +141,20 @@ describe('loadWithMeasuredThreads', () => {
     expect(allFail.live.size).toBe(0)
   })
 
+  it('a candidate whose decode fails counts as the slowest and is unloaded', async () => {
+    const engine = fakeEngine(threads => threads === 1 ? 10 : 1, { failDecode: [2] })
+    const model = await loadWithMeasuredThreads(engine.load, options(engine, indexedDbThreadChoices(freshDbName('threads'))))
+    expect(model.threads).toBe(1)
+    expect(engine.loads).toEqual([2, 1])
+    expect([...engine.live]).toEqual([model])
+  })
+
   it('an abort during measurement unloads what is loaded, rejects, and caches nothing', async () => {
     const cache = indexedDbThreadChoices(freshDbName('threads'))
     const controller = new AbortController()
     const engine = fakeEngine(() => 10, { onDecode: () => { if (engine.decodes === 2) controller.abort() } })
     await expect(loadWithMeasuredThreads(engine.load, options(engine, cache, { signal: controller.signal }))).rejects.toBeInstanceOf(InferenceAbortedError)
-    expect(engine.loads).toEqual([1])
+    expect(engine.loads).toEqual([2])
     expect(engine.live.size).toBe(0)
     expect(await cache.get(KEY)).toBeUndefined()
   })

@@ -10,8 +10,9 @@ import type { ThreadChoiceCache } from './thread-choice-store.ts'
  * A CPU engine's thread count chosen by measurement (issue 16: never slower than one thread). llama.cpp
  * fixes its threads when a model loads, so each candidate count loads the model in turn (one copy in
  * memory at a time), decodes the same short greedy prompt a few times, and is unloaded unless it is the
- * last; chooseThreads decides from the times; the winner is kept (or loaded again). The choice is cached
- * by model URL, cores and maxThreads.
+ * last; chooseThreads decides from the times; the winner is kept (or loaded again). One thread goes
+ * last: where it wins (a busy machine with few cores) nothing is loaded twice. The choice is cached by
+ * model URL, cores and maxThreads.
  */
 
 export interface MeasuredLoadOptions {
@@ -30,7 +31,7 @@ export interface MeasuredLoadOptions {
   now?: () => number
 }
 
-/** Timed decodes per candidate, after one untimed warm-up (its first decode allocates buffers). */
+/** Timed decodes per candidate, after an untimed one-token warm-up (the first decode allocates buffers). */
 export const TIMING_ROUNDS = 3
 
 /** Short enough to cost a large model seconds, not minutes; greedy, so every candidate does the same work. */
@@ -66,23 +67,24 @@ export async function loadWithMeasuredThreads (load: (threads: number) => Promis
   // The candidate loaded now, by the count it was asked for (an engine may report fewer).
   let last: { threads: number, model: LoadedModel } | undefined
   try {
-    for (const [index, threads] of candidates.entries()) {
+    for (const [index, threads] of [...candidates].reverse().entries()) {
       options.onProgress({ model: options.model.id, loaded: index, total: candidates.length, text: `timing ${plural(threads)}` })
       await last?.model.unload()
       last = undefined
       const model = await loadCandidate(load, threads, options.signal)
       if (model !== undefined) last = { threads, model }
-      times.set(threads, model === undefined ? [Infinity] : await timeDecodes(model, options))
+      times.set(threads, model === undefined ? [] : await timeDecodes(model, options))
     }
   } catch (err) {
     await last?.model.unload().catch(() => {})
     throw err
   }
-  // The decodes ran one candidate after another; chooseThreads takes them in the order it asks.
+  // The decodes ran one candidate after another; chooseThreads takes them in the order it asks. Rounds
+  // a candidate did not run (it failed) count as slowest.
   const choice = await chooseThreads(candidates.map(threads => {
-    const recorded = times.get(threads) ?? [Infinity]
+    const recorded = times.get(threads) ?? []
     let next = 0
-    return { threads, time: async () => recorded[next++ % recorded.length] as number }
+    return { threads, time: async () => recorded[next++] ?? Infinity }
   }), TIMING_ROUNDS)
   await options.cache.put(key, choice.threads).catch((err: unknown) => {
     console.warn(`hyperspace: could not store the wllama thread choice: ${errorMessage(err)}`)
@@ -103,24 +105,23 @@ async function loadCandidate (load: (threads: number) => Promise<LoadedModel>, t
   }
 }
 
-/** ms per token (prompt and generated) of each timed decode; one that fails times as Infinity. */
+/** ms per token (prompt and generated) of each timed decode, up to the first that fails. */
 async function timeDecodes (model: LoadedModel, options: MeasuredLoadOptions): Promise<number[]> {
   const now = options.now ?? (() => performance.now())
   const request = timingRequest(options.model.id)
   const times: number[] = []
   for (let round = 0; round <= TIMING_ROUNDS; round++) {
     const start = now()
-    let ms: number
+    let msPerToken: number | undefined
     try {
-      const completion = await model.complete(request, () => {}, options.signal)
-      ms = (now() - start) / Math.max(1, completion.promptTokens + completion.completionTokens)
+      const completion = await model.complete(round === 0 ? { ...request, max_tokens: 1 } : request, () => {}, options.signal)
+      msPerToken = (now() - start) / Math.max(1, completion.promptTokens + completion.completionTokens)
     } catch (err) {
       console.warn(`hyperspace: wllama failed a timing decode with ${plural(model.threads)}: ${errorMessage(err)}`)
-      ms = Infinity
     }
     if (options.signal.aborted) throw new InferenceAbortedError(`loading ${options.model.id}`)
-    if (round > 0) times.push(ms)
-    if (ms === Infinity) return [Infinity]
+    if (msPerToken === undefined) return times
+    if (round > 0) times.push(msPerToken)
   }
   return times
 }
