@@ -86,7 +86,7 @@ test('the inference worker asked for at most 2 threads times 1 and 2, stores the
     if (first.end.rpc !== 'return') throw new Error(`expected a load, got ${JSON.stringify(first.end)}`)
     const chosen = first.end.value as number
     expect([1, 2]).toContain(chosen)
-    expect(timings(first.texts)).toEqual(['timing 2 threads', 'timing 1 thread'])
+    expect(timings(first.texts)).toEqual(['timing 1 thread', 'timing 2 threads'])
     expect(await storedChoices(page)).toEqual([{ key: [url, cores, 2], threads: chosen }])
 
     const again = Date.now()
@@ -120,7 +120,7 @@ test('a page that reports 3 cores lets the worker measure up to 2 threads on pul
       return texts
     })
 
-    expect(timings(await pull())).toEqual(['timing 2 threads', 'timing 1 thread'])
+    expect(timings(await pull())).toEqual(['timing 1 thread', 'timing 2 threads'])
     expect(await page.evaluate(() => window.hyperspace?.models.state().loaded)).toEqual(['stories260K'])
     const [choice] = await storedChoices(page)
     expect(choice?.key.slice(2)).toEqual([2])

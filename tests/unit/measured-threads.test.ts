@@ -2,7 +2,7 @@ import 'fake-indexeddb/auto'
 import { describe, expect, it } from 'vitest'
 import { InferenceAbortedError, InferenceEngineError } from '../../src/core/models/errors.ts'
 import { MIN_GAIN } from '../../src/core/thread-choice.ts'
-import { loadWithMeasuredThreads, threadCandidates, TIMING_ROUNDS, type MeasuredLoadOptions } from '../../workers/inference/measured-threads.ts'
+import { CUTOFF, loadWithMeasuredThreads, threadCandidates, TIMING_ROUNDS, type MeasuredLoadOptions } from '../../workers/inference/measured-threads.ts'
 import { indexedDbThreadChoices, type ThreadChoiceCache } from '../../workers/inference/thread-choice-store.ts'
 import type { LoadedModel } from '../../workers/inference/engine.ts'
 import { freshDbName } from './helpers.ts'
@@ -23,9 +23,9 @@ interface FakeEngine {
 /**
  * An engine on a virtual clock: a decode with n threads advances it by msPerToken(n) per token, so
  * every timing is exact. Loads (`failLoad`) or decodes (`failDecode`) with those thread counts fail;
- * `onDecode` runs in each decode.
+ * decodes with `stall` counts never end unless aborted; `onDecode` runs in each decode.
  */
-function fakeEngine (msPerToken: (threads: number) => number, { failLoad = [] as number[], failDecode = [] as number[], onDecode = () => {} } = {}): FakeEngine {
+function fakeEngine (msPerToken: (threads: number) => number, { failLoad = [] as number[], failDecode = [] as number[], stall = [] as number[], onDecode = () => {} } = {}): FakeEngine {
   let clock = 0
   const engine: FakeEngine = {
     loads: [],
@@ -41,6 +41,10 @@ function fakeEngine (msPerToken: (threads: number) => number, { failLoad = [] as
           engine.decodes++
           onDecode()
           if (failDecode.includes(threads)) throw new InferenceEngineError('out of memory')
+          if (stall.includes(threads)) {
+            await new Promise(resolve => { signal.addEventListener('abort', resolve, { once: true }) })
+            return { text: '', finishReason: 'abort', promptTokens: 4, completionTokens: 0 }
+          }
           clock += msPerToken(threads) * TOKENS_PER_DECODE
           return { text: 'x', finishReason: signal.aborted ? 'abort' : 'length', promptTokens: 4, completionTokens: TOKENS_PER_DECODE - 4 }
         },
@@ -66,20 +70,20 @@ describe('loadWithMeasuredThreads', () => {
     const progress: string[] = []
     const model = await loadWithMeasuredThreads(engine.load, options(engine, cache, { onProgress: p => progress.push(p.text ?? '') }))
     expect(model.threads).toBe(1)
-    // One thread is timed last: having won, it stays loaded.
-    expect(engine.loads).toEqual([2, 1])
+    // Two threads were loaded last and lost: one thread is loaded again.
+    expect(engine.loads).toEqual([1, 2, 1])
     expect([...engine.live]).toEqual([model])
     expect(engine.decodes).toBe(2 * (TIMING_ROUNDS + 1))
-    expect(progress).toEqual(['timing 2 threads', 'timing 1 thread'])
+    expect(progress).toEqual(['timing 1 thread', 'timing 2 threads'])
     expect(await cache.get(KEY)).toBe(1)
   })
 
-  it('takes more threads when they are clearly faster, loading them again', async () => {
+  it('takes more threads when they are clearly faster, keeping the model already loaded with them', async () => {
     const cache = indexedDbThreadChoices(freshDbName('threads'))
     const engine = fakeEngine(threads => threads === 1 ? 10 : 10 * (1 - MIN_GAIN * 2))
     const model = await loadWithMeasuredThreads(engine.load, options(engine, cache))
     expect(model.threads).toBe(2)
-    expect(engine.loads).toEqual([2, 1, 2])
+    expect(engine.loads).toEqual([1, 2])
     expect([...engine.live]).toEqual([model])
     expect(await cache.get(KEY)).toBe(2)
   })
@@ -93,7 +97,7 @@ describe('loadWithMeasuredThreads', () => {
     const engine = fakeEngine(threads => 12 - threads)
     const model = await loadWithMeasuredThreads(engine.load, options(engine, indexedDbThreadChoices(freshDbName('threads')), { maxThreads: 7 }))
     expect(model.threads).toBe(7)
-    expect(engine.loads).toEqual([7, 4, 2, 1, 7])
+    expect(engine.loads).toEqual([1, 2, 4, 7])
     expect(engine.live.size).toBe(1)
   })
 
@@ -145,7 +149,20 @@ describe('loadWithMeasuredThreads', () => {
     const engine = fakeEngine(threads => threads === 1 ? 10 : 1, { failDecode: [2] })
     const model = await loadWithMeasuredThreads(engine.load, options(engine, indexedDbThreadChoices(freshDbName('threads'))))
     expect(model.threads).toBe(1)
-    expect(engine.loads).toEqual([2, 1])
+    expect(engine.loads).toEqual([1, 2, 1])
+    expect([...engine.live]).toEqual([model])
+  })
+
+  it('more threads whose decodes stall are cut off at CUTOFF times one thread\'s, until they have lost', async () => {
+    // One thread: 20 virtual ms per decode, so the cut-offs come after CUTOFF × 20 real ms.
+    const engine = fakeEngine(() => 1, { stall: [2] })
+    const started = performance.now()
+    const model = await loadWithMeasuredThreads(engine.load, options(engine, indexedDbThreadChoices(freshDbName('threads'))))
+    // Three cut-offs (timers may round a millisecond down).
+    expect(performance.now() - started).toBeGreaterThanOrEqual(3 * (CUTOFF * TOKENS_PER_DECODE - 1))
+    expect(model.threads).toBe(1)
+    // The warm-up and two of three timed decodes were cut off: the third was not needed.
+    expect(engine.decodes).toBe(TIMING_ROUNDS + 1 + 3)
     expect([...engine.live]).toEqual([model])
   })
 
@@ -154,7 +171,7 @@ describe('loadWithMeasuredThreads', () => {
     const controller = new AbortController()
     const engine = fakeEngine(() => 10, { onDecode: () => { if (engine.decodes === 2) controller.abort() } })
     await expect(loadWithMeasuredThreads(engine.load, options(engine, cache, { signal: controller.signal }))).rejects.toBeInstanceOf(InferenceAbortedError)
-    expect(engine.loads).toEqual([2])
+    expect(engine.loads).toEqual([1])
     expect(engine.live.size).toBe(0)
     expect(await cache.get(KEY)).toBeUndefined()
   })
