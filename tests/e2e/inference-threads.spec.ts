@@ -16,6 +16,9 @@ import type { ClientBound } from '../../src/core/worker-rpc/messages.ts'
 
 const THREADS_DB = 'hyperspace-wllama-threads'
 
+// Each test loads the model four or five times: on a shared 2-core machine a load alone took 1–11 s.
+test.slow()
+
 interface StoredChoice {
   key: [string, number, number]
   threads: number
