@@ -21,7 +21,9 @@ export interface ThreadChoice {
 /** How much faster (as a fraction of one thread's time) more threads must be to be chosen. */
 export const MIN_GAIN = 0.1
 
-function median (values: readonly number[]): number {
+/** The middle value (the mean of the two middle ones for an even count); NaN for none. */
+export function median (values: readonly number[]): number {
+  if (values.length === 0) return NaN
   const sorted = [...values].sort((a, b) => a - b)
   const mid = sorted.length >> 1
   return sorted.length % 2 === 1 ? sorted[mid] as number : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2

@@ -12,7 +12,7 @@ import type { HardwareInfo } from '../core/hardware.ts'
 import type { CatalogModel, DownloadedModel, ModelEntry, PullProgress } from '../core/models/catalog.ts'
 import type { LocalModelIndex } from '../core/models/local-index.ts'
 import type { EmbeddingModels } from './embedding-model-store.ts'
-import { inferenceErrors, inferenceMethods, type EngineModel, type InferenceWorkerApi, type WireError } from '../../workers/inference/protocol.ts'
+import { PROTOCOL_LIMITS, inferenceErrors, inferenceMethods, type EngineModel, type InferenceWorkerApi, type WireError } from '../../workers/inference/protocol.ts'
 import type { ModelsState } from './api.ts'
 import type { ModelHost, ModelHostEvents } from './model-host.ts'
 
@@ -219,7 +219,8 @@ export class BrowserModelHost extends TypedEventEmitter<ModelHostEvents> impleme
         await this.embedding.pull(spec, pull)
         this.embeddingChanged()
       } else if (model !== undefined) {
-        await this.engine.load(model, pull)
+        // All cores but one: the page's thread runs libp2p. The worker measures which count to use.
+        await this.engine.load(model, { ...pull, maxThreads: Math.min(PROTOCOL_LIMITS.threads, Math.max(1, this.hardware.cores - 1)) })
         this.loaded.add(target.id)
         await this.remember(target.id, true)
       }

@@ -33,8 +33,9 @@ import { llamaSampling, plainPrompt } from '../../workers/inference/prompt.ts'
 const STORIES: EngineModel = { id: 'stories260K', engine: 'wllama', url: 'http://127.0.0.1:4173/models/stories260K-gguf/stories260K.gguf' }
 
 describe('arguments the worker accepts', () => {
-  it('every well-formed model, with threads from 1 to 64', () => {
+  it('every well-formed model, with threads and maxThreads from 1 to 64', () => {
     expect(isLoadable(STORIES, undefined)).toBe(true)
+    expect(isLoadable(STORIES, undefined, 64)).toBe(true)
     expect(isLoadable({ ...STORIES, engine: 'webllm', url: 'https://huggingface.co/mlc-ai/x', contextWindow: 4096 }, 2)).toBe(true)
     expect(isModelList([STORIES])).toBe(true)
   })
@@ -57,7 +58,10 @@ describe('arguments the worker accepts', () => {
   })
 
   it('threads within 1 to 64, bounded model lists', () => {
-    for (const threads of [0, 65, 1.5, '2']) expect(isLoadable(STORIES, threads)).toBe(false)
+    for (const threads of [0, 65, 1.5, '2']) {
+      expect(isLoadable(STORIES, threads)).toBe(false)
+      expect(isLoadable(STORIES, undefined, threads)).toBe(false)
+    }
     expect(isModelList(Array.from({ length: PROTOCOL_LIMITS.models + 1 }, () => STORIES))).toBe(false)
     expect(isModelList([STORIES, { id: 'x' }])).toBe(false)
   })
@@ -193,6 +197,16 @@ describe('the page-side client of the inference worker', () => {
     // The engine got the request validated in the worker, defaults filled in.
     expect(seen[0]).toMatchObject({ model: 'stories260K', max_tokens: 2, temperature: 0, top_p: 1, stop: [] })
     expect(await api.remoteCatalog()).toEqual([{}])
+    close()
+  })
+
+  it('passes maxThreads to the engine and refuses one out of bounds before the engine sees it', async () => {
+    const asked: Array<number | undefined> = []
+    const engine = wordsEngine([], [])
+    const { api, close } = served({ ...engine, load: async (model, context) => { asked.push(context.maxThreads); return await engine.load(model, context) } })
+    await expect(api.load(STORIES, { maxThreads: 0 })).rejects.toBeInstanceOf(InvalidRequestError)
+    expect(await api.load(STORIES, { maxThreads: 3 })).toBe(2)
+    expect(asked).toEqual([3])
     close()
   })
 

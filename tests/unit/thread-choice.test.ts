@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { chooseThreads, type ThreadCandidate } from '../../src/core/thread-choice.ts'
+import { chooseThreads, median, type ThreadCandidate } from '../../src/core/thread-choice.ts'
 
 /** A candidate whose runs take the given times in turn, recording the order it ran in. */
 function candidate (threads: number, times: number[], order: number[]): ThreadCandidate {
@@ -40,5 +40,13 @@ describe('chooseThreads', () => {
   it('rejects no candidates and no rounds', async () => {
     await expect(chooseThreads([], 3)).rejects.toBeInstanceOf(RangeError)
     await expect(chooseThreads([candidate(1, [1], [])], 0)).rejects.toBeInstanceOf(RangeError)
+  })
+})
+
+describe('median', () => {
+  it('is the middle value, the mean of the middle two, or NaN for none', () => {
+    expect(median([3, 1, 2])).toBe(2)
+    expect(median([4, 1, 3, 2])).toBe(2.5)
+    expect(median([])).toBeNaN()
   })
 })

@@ -17,7 +17,10 @@ export interface LoadedModel {
 export interface LoadContext {
   signal: AbortSignal
   onProgress: (progress: LoadProgress) => void
+  /** Given: the engine computes with these. */
   threads?: number
+  /** Otherwise the most it measures (wllama; default all cores but one). */
+  maxThreads?: number
 }
 
 /** One engine kind: loads models and manages the files it keeps in the browser's storage. */

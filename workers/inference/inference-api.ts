@@ -14,14 +14,15 @@ export function createInferenceApi (engines: Record<EngineName, () => Promise<En
 
   return {
     async load (model, options = {}) {
-      if (!isLoadable(model, options.threads)) throw new InvalidRequestError('load: not a model the worker can load')
+      if (!isLoadable(model, options.threads, options.maxThreads)) throw new InvalidRequestError('load: not a model the worker can load')
       const existing = models.get(model.id)
       if (existing !== undefined) return existing.threads
       const engine = await engines[model.engine]()
       const loaded = await engine.load(model, {
         signal: options.signal ?? new AbortController().signal,
         onProgress: progress => { options.onProgress?.(progress) },
-        ...(options.threads !== undefined ? { threads: options.threads } : {})
+        ...(options.threads !== undefined ? { threads: options.threads } : {}),
+        ...(options.maxThreads !== undefined ? { maxThreads: options.maxThreads } : {})
       })
       // Two loads of one model raced: keep the first, free the second.
       const raced = models.get(model.id)

@@ -38,8 +38,10 @@ export interface CachedModel {
 }
 
 export interface EngineLoadOptions extends LoadOptions {
-  /** wllama threads; by default all cores but one when the page is cross-origin isolated, else 1 (see defaultThreads). */
+  /** wllama threads; by default measured (measured-threads.ts), 1 when the page is not cross-origin isolated. */
   threads?: number
+  /** The most threads a measurement tries (default: all cores but one). */
+  maxThreads?: number
 }
 
 export interface InferenceWorkerApi {
@@ -110,10 +112,13 @@ function isModelList (value: unknown): value is EngineModel[] {
   return Array.isArray(value) && value.length <= PROTOCOL_LIMITS.models && value.every(isEngineModel)
 }
 
+function isThreadCount (value: unknown): boolean {
+  return value === undefined || (Number.isInteger(value) && (value as number) >= 1 && (value as number) <= PROTOCOL_LIMITS.threads)
+}
+
 /** The worker's check of `load`'s arguments. */
-export function isLoadable (model: unknown, threads: unknown): boolean {
-  return isEngineModel(model) &&
-    (threads === undefined || (Number.isInteger(threads) && (threads as number) >= 1 && (threads as number) <= PROTOCOL_LIMITS.threads))
+export function isLoadable (model: unknown, threads: unknown, maxThreads?: unknown): boolean {
+  return isEngineModel(model) && isThreadCount(threads) && isThreadCount(maxThreads)
 }
 
 export { isModelList }

@@ -7,7 +7,9 @@ import { llamaSampling, plainPrompt } from './prompt.ts'
 import type { EngineCompletion, FinishReason } from '../../src/core/inference/chat.ts'
 import type { ValidChatRequest } from '../../src/core/inference/request.ts'
 import type { EngineKind, LoadContext, LoadedModel } from './engine.ts'
-import type { CachedModel, EngineModel } from './protocol.ts'
+import { loadWithMeasuredThreads } from './measured-threads.ts'
+import { PROTOCOL_LIMITS, type CachedModel, type EngineModel } from './protocol.ts'
+import { indexedDbThreadChoices } from './thread-choice-store.ts'
 
 /**
  * wllama: llama.cpp (its server) compiled to WASM, on the CPU. It runs in a dedicated worker of its
@@ -27,14 +29,20 @@ const modelManager = new ModelManager({ logger })
 const DEFAULT_CONTEXT = 2048
 
 /**
- * Threads need cross-origin isolation (SharedArrayBuffer); without it, one. With it, every core but
- * one, which stays with the page (libp2p, the UI) and the pulse worker: llama.cpp's threads wait for
- * each other at every step, so one thread that loses its core stalls them all. Measured on 2 cores
- * with other work running: 200 tokens took 35 s with 2 threads against 1.1 s with 1.
+ * The most threads worth trying: they need cross-origin isolation (SharedArrayBuffer), without it one.
+ * With it, every core but one, which stays with the page (libp2p, the UI) and the pulse worker:
+ * llama.cpp's threads wait for each other at every step, so one thread that loses its core stalls
+ * them all. Which count runs is measured (measured-threads.ts).
  */
-export function defaultThreads (): number {
-  return self.crossOriginIsolated ? Math.max(1, (navigator.hardwareConcurrency || 1) - 1) : 1
+function defaultMaxThreads (): number {
+  return Math.max(1, cores() - 1)
 }
+
+function cores (): number {
+  return navigator.hardwareConcurrency || 1
+}
+
+const threadChoices = indexedDbThreadChoices()
 
 function finishReasonOf (reason: string | null | undefined): FinishReason {
   return reason === 'length' ? 'length' : 'stop'
@@ -101,8 +109,28 @@ class WllamaModel implements LoadedModel {
   }
 }
 
+/** One Wllama instance with the model in it, computing with `threads`. */
+async function loadFiles (model: EngineModel, files: Blob[], threads: number, signal: AbortSignal): Promise<WllamaModel> {
+  const wllama = new Wllama({ default: wasmUrl }, { suppressNativeLog: true, logger })
+  // Never the CDN build wllama falls back to for browsers without JSPI: this node fetches nothing from third parties.
+  wllama.setCompat(null)
+  try {
+    // n_gpu_layers 0: this is the CPU engine; WebGPU models are web-llm's.
+    await wllama.loadModel(files, { n_ctx: model.contextWindow ?? DEFAULT_CONTEXT, n_threads: threads, n_gpu_layers: 0 })
+  } catch (err) {
+    await wllama.exit().catch(() => {})
+    throw new InferenceEngineError(`wllama could not load ${model.id}: ${errorMessage(err)}`)
+  }
+  if (signal.aborted) {
+    await wllama.exit()
+    throw new InferenceAbortedError(`loading ${model.id}`)
+  }
+  // Without SharedArrayBuffer wllama runs its single-thread build whatever it was asked.
+  return new WllamaModel(wllama, wllama.isMultithread() ? wllama.getNumThreads() : 1, wllama.getChatTemplate() !== null)
+}
+
 export const wllamaEngine: EngineKind = {
-  async load (model: EngineModel, { signal, onProgress, threads }: LoadContext): Promise<LoadedModel> {
+  async load (model: EngineModel, { signal, onProgress, threads, maxThreads }: LoadContext): Promise<LoadedModel> {
     let files: Blob[]
     try {
       const cached = await modelManager.getModelOrDownload({ url: model.url }, {
@@ -116,23 +144,15 @@ export const wllamaEngine: EngineKind = {
     }
     const size = files.reduce((sum, file) => sum + file.size, 0)
     onProgress({ model: model.id, loaded: size, total: size, text: 'loading into wllama' })
-    const wllama = new Wllama({ default: wasmUrl }, { suppressNativeLog: true, logger })
-    // Never the CDN build wllama falls back to for browsers without JSPI: this node fetches nothing from third parties.
-    wllama.setCompat(null)
-    const nThreads = threads ?? defaultThreads()
-    try {
-      // n_gpu_layers 0: this is the CPU engine; WebGPU models are web-llm's.
-      await wllama.loadModel(files, { n_ctx: model.contextWindow ?? DEFAULT_CONTEXT, n_threads: nThreads, n_gpu_layers: 0 })
-    } catch (err) {
-      await wllama.exit().catch(() => {})
-      throw new InferenceEngineError(`wllama could not load ${model.id}: ${errorMessage(err)}`)
-    }
-    if (signal.aborted) {
-      await wllama.exit()
-      throw new InferenceAbortedError(`loading ${model.id}`)
-    }
-    // Without SharedArrayBuffer wllama runs its single-thread build whatever it was asked.
-    return new WllamaModel(wllama, wllama.isMultithread() ? wllama.getNumThreads() : 1, wllama.getChatTemplate() !== null)
+    return await loadWithMeasuredThreads(async n => await loadFiles(model, files, n, signal), {
+      model,
+      ...(threads !== undefined ? { threads } : {}),
+      maxThreads: self.crossOriginIsolated ? Math.min(maxThreads ?? defaultMaxThreads(), PROTOCOL_LIMITS.threads) : 1,
+      cores: cores(),
+      cache: threadChoices,
+      signal,
+      onProgress
+    })
   },
 
   async cached (models: readonly EngineModel[]): Promise<CachedModel[]> {
