@@ -73,8 +73,17 @@ async function startPreviewOn (root: string, port: number): Promise<PreviewServe
   throw new Error(`vite preview did not answer on ${url} in 30 s: ${output}`)
 }
 
+/** BENCH_PREVIEW_PORT, else 4400: two benches on one machine given different starts do not race for ports. */
+function previewStartPort (): number {
+  const chosen = process.env.BENCH_PREVIEW_PORT
+  if (chosen === undefined || chosen === '') return 4400
+  const port = Number(chosen)
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new Error(`BENCH_PREVIEW_PORT is not a port: ${chosen}`)
+  return port
+}
+
 /** `npx vite preview` on the first free port from `start` up (strictPort; retried if the port is taken meanwhile). */
-export async function startPreview (root: string, start = 4400): Promise<PreviewServer> {
+export async function startPreview (root: string, start = previewStartPort()): Promise<PreviewServer> {
   let lastError: unknown
   for (let port = start; port < start + 50; port++) {
     if (!await isFree(port)) continue

@@ -2,6 +2,7 @@ import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
 import { decodeAnnouncement, encodeAnnouncement, isStale, servesSomething, type CapabilityAnnouncement } from '../core/wire/announcement.ts'
 import { HyperspaceError } from '../core/errors.ts'
+import { TokenBucket } from '../core/jobs/admission.ts'
 import { topicFor } from '../core/wire/topics.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import { TopicSubscription } from './topic-subscription.ts'
@@ -29,6 +30,11 @@ const ANNOUNCE_DEBOUNCE_MS = 200
  * then its WebRTC one) into one message; events that change no address announce nothing.
  */
 const ADDRESS_SETTLE_MS = 20
+/**
+ * Reannouncements (reannounce) sent at once, then per minute: each is asked for by a peer appearing,
+ * and a flood of made-up peers must not make this node flood the topic.
+ */
+export const REANNOUNCE_LIMIT = { burst: 3, perMinute: 12 } as const
 /**
  * Announcements held at once (each at most 4 KiB, so 2 MiB in all). The topic carries every node of
  * the network, and a relay hears every browser that comes by; past this one gives way (evictOne).
@@ -64,6 +70,8 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   private unheard = true
   /** When the pending announcement goes out (epoch ms). */
   private pendingAt = 0
+  private readonly reannouncements = new TokenBucket(REANNOUNCE_LIMIT.perMinute, REANNOUNCE_LIMIT.burst)
+  private running = false
 
   constructor (
     private readonly libp2p: Libp2p<HyperspaceServices>,
@@ -80,6 +88,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   }
 
   async start (): Promise<void> {
+    this.running = true
     this.libp2p.services.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     this.subscription.start()
     // New addresses (a relay reservation) are worth telling at once: peers dial on them.
@@ -89,6 +98,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   }
 
   async stop (): Promise<void> {
+    this.running = false
     this.stopTimer?.()
     this.cancelPending?.()
     this.libp2p.removeEventListener('self:peer:update', this.onAddresses)
@@ -102,6 +112,17 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     this.announcedAddrs = announcement.addrs.join(' ')
     const { recipients } = await this.libp2p.services.pubsub.publish(this.subscription.topic, encodeAnnouncement(announcement))
     this.unheard = recipients.length === 0
+  }
+
+  /**
+   * Our announcement again within ADDRESS_SETTLE_MS, for a peer that should dial us but may have joined
+   * the topic after our last one. A burst of calls is one message; REANNOUNCE_LIMIT bounds the rest.
+   * Before we have addresses there is nothing to tell: their arrival is announced anyway.
+   */
+  reannounce (): void {
+    if (!this.running || this.announcedAddrs === '') return
+    if (this.cancelPending !== undefined && this.pendingAt <= this.scheduler.now() + ADDRESS_SETTLE_MS) return
+    if (this.reannouncements.take(this.scheduler.now())) this.announceIn(ADDRESS_SETTLE_MS)
   }
 
   /** Coalesces bursts of reasons to announce into one message. */

@@ -43,12 +43,26 @@ function targeting (addr: Multiaddr, peerId: string): Multiaddr {
   return addr.getComponents().at(-1)?.value === peerId ? addr : addr.encapsulate(`/p2p/${peerId}`)
 }
 
+export interface DirectDialerOptions {
+  /** Relays are reached over WebSockets and only signal; they are never dialled here. */
+  isRelay: (peerId: string) => boolean
+  /** Whether the peer's announcement says it serves something (a model, embeddings, storage, memory). */
+  serves?: (peerId: string) => boolean
+  /**
+   * Tells the network this node's addresses again. Called when a peer that should dial this node (a
+   * lower id) appears: pages opened together announce before the others have joined the topic, and
+   * the lower one cannot dial an address it never heard until the next periodic announcement.
+   */
+  makeKnown?: () => void
+}
+
 /**
  * Turns announced browser peers into direct WebRTC connections, within a budget: at most
  * MAX_DIRECT_PEERS direct connections and MAX_DIALS_IN_FLIGHT dials at once, peers that serve
  * something first, then in the order they were announced. The relay is only used to signal. Only the
- * side with the lower peer id dials, so the two do not race (glare); a first dial that hangs is
- * retried with a short timeout, which is what makes concurrent first dials reliable.
+ * side with the lower peer id dials, so the two do not race (glare), and the higher side makes itself
+ * known again so the lower one has its address; a first dial that hangs is retried with a short
+ * timeout, which is what makes concurrent first dials reliable.
  */
 export class DirectDialer {
   private readonly inFlight = new Set<string>()
@@ -57,13 +71,15 @@ export class DirectDialer {
   private readonly fallbacks = new Map<string, () => void>()
   private readonly redials = new Map<string, () => void>()
 
-  constructor (
-    private readonly libp2p: Libp2p,
-    private readonly scheduler: Scheduler,
-    private readonly isRelay: (peerId: string) => boolean,
-    /** Whether the peer's announcement says it serves something (a model, embeddings, storage, memory). */
-    private readonly serves: (peerId: string) => boolean = () => false
-  ) {}
+  private readonly isRelay: (peerId: string) => boolean
+  private readonly serves: (peerId: string) => boolean
+  private readonly makeKnown: () => void
+
+  constructor (private readonly libp2p: Libp2p, private readonly scheduler: Scheduler, options: DirectDialerOptions) {
+    this.isRelay = options.isRelay
+    this.serves = options.serves ?? (() => false)
+    this.makeKnown = options.makeKnown ?? (() => {})
+  }
 
   async start (): Promise<void> {
     this.libp2p.addEventListener('peer:discovery', this.onDiscovery)
@@ -98,7 +114,8 @@ export class DirectDialer {
     const webrtc = addrs.filter(a => WebRTC.exactMatch(a)).map(a => targeting(a, id))
     if (webrtc.length === 0) return
     if (!force && id < this.libp2p.peerId.toString()) {
-      // The other side dials; make sure someone does.
+      // The other side dials: make sure it knows where to, and that someone does.
+      if (this.directCount() < MAX_DIRECT_PEERS) this.makeKnown()
       if (!this.fallbacks.has(id)) {
         this.fallbacks.set(id, this.scheduler.after(FALLBACK_MS, () => {
           this.fallbacks.delete(id)

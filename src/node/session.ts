@@ -71,9 +71,13 @@ export async function createSession (components: NodeComponents, key: PrivateKey
   const gossip: CapabilityGossip = new CapabilityGossip(libp2p, scheduler, config.networkId, (): CapabilityAnnouncement => announcementFromStatuses(
     host.profile(), host.capabilities(), libp2p.getMultiaddrs().map(ma => ma.toString()).filter(a => a.includes('/p2p-circuit')), scheduler.now(),
     jobs.current?.inference.servingState()))
-  const dialer = new DirectDialer(libp2p, scheduler, id => keeper.isRelay(id), id => {
-    const announced = gossip.get(id)?.announcement
-    return announced !== undefined && servesSomething(announced)
+  const dialer = new DirectDialer(libp2p, scheduler, {
+    isRelay: id => keeper.isRelay(id),
+    serves: id => {
+      const announced = gossip.get(id)?.announcement
+      return announced !== undefined && servesSomething(announced)
+    },
+    makeKnown: () => { gossip.reannounce() }
   })
   const signer = pulseSigner(key)
   const validatorHistory = new ValidatorHistory(keeper.relayIds())

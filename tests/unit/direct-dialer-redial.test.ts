@@ -53,7 +53,7 @@ describe('direct dialer after a direct connection drops', () => {
       dial: async (addr: { toString: () => string }) => { dialled.push(addr.toString()) }
     }
     const clock = steppedClock()
-    new DirectDialer(libp2p as never, clock, () => false).start()
+    new DirectDialer(libp2p as never, clock, { isRelay: () => false }).start()
     return {
       clock,
       dialled,
@@ -107,7 +107,7 @@ describe('direct dialer attempts', () => {
       }
     }
     const clock = steppedClock()
-    const dialer = new DirectDialer(libp2p as never, clock, () => false)
+    const dialer = new DirectDialer(libp2p as never, clock, { isRelay: () => false })
     await dialer.start()
     dialer.consider(other, [multiaddr(`/ip4/198.19.0.1/tcp/4002/ws/p2p/${self.toString()}/p2p-circuit/webrtc/p2p/${other.toString()}`)])
     return { clock, attempts }

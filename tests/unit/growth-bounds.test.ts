@@ -173,7 +173,7 @@ describe('direct dialer', () => {
         await new Promise<void>(resolve => { pending.set(id, { resolve }) })
       }
     }
-    const dialer = new DirectDialer(libp2p as never, manualClock(), () => false, id => serving.has(id))
+    const dialer = new DirectDialer(libp2p as never, manualClock(), { isRelay: () => false, serves: id => serving.has(id) })
     dialer.start()
     return {
       dialer,
