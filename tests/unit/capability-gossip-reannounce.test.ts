@@ -1,34 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { CapabilityGossip, REANNOUNCE_LIMIT } from '../../src/net/capability-gossip.ts'
 import type { CapabilityAnnouncement } from '../../src/core/wire/announcement.ts'
-import type { Scheduler } from '../../src/core/scheduler.ts'
-
-/** A scheduler whose timers run when the test moves its clock; periodic ones never do. */
-function steppedClock (): Scheduler & { run: (ms: number) => void } {
-  let timers: Array<{ at: number, fn: () => void }> = []
-  let now = 1_700_000_000_000
-  return {
-    now: () => now,
-    after: (ms, fn) => {
-      const timer = { at: now + ms, fn }
-      timers.push(timer)
-      return () => { timers = timers.filter(t => t !== timer) }
-    },
-    every: () => () => {},
-    run: ms => {
-      now += ms
-      const due = timers.filter(t => t.at <= now)
-      timers = timers.filter(t => t.at > now)
-      for (const t of due) t.fn()
-    }
-  }
-}
+import { steppedClock } from './stepped-clock.ts'
 
 const ADDR = '/ip4/127.0.0.1/tcp/4002/ws/p2p/12D3KooWRvHhtUrDUsVb9N5yqnJNRnxRanRzfZ53yQWJKthAk4eY/p2p-circuit/webrtc'
 
 /** A gossip on a stand-in libp2p that counts what it publishes. */
 async function harness (addrs: string[] = [ADDR]): Promise<{ gossip: CapabilityGossip, clock: ReturnType<typeof steppedClock>, published: () => number }> {
-  const clock = steppedClock()
+  const clock = steppedClock(1_700_000_000_000)
   let published = 0
   const pubsub = {
     topicValidators: new Map(),

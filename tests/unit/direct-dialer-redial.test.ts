@@ -3,29 +3,8 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it } from 'vitest'
 import { DirectDialer, REDIAL_AFTER_MS } from '../../src/net/direct-dialer.ts'
-import type { Scheduler } from '../../src/core/scheduler.ts'
+import { steppedClock } from './stepped-clock.ts'
 import type { PeerId } from '@libp2p/interface'
-
-/** A scheduler whose timers run when the test says. */
-function steppedClock (): Scheduler & { run: (ms: number) => void } {
-  let timers: Array<{ at: number, fn: () => void }> = []
-  let now = 0
-  return {
-    now: () => now,
-    after: (ms, fn) => {
-      const timer = { at: now + ms, fn }
-      timers.push(timer)
-      return () => { timers = timers.filter(t => t !== timer) }
-    },
-    every: () => () => {},
-    run: ms => {
-      now += ms
-      const due = timers.filter(t => t.at <= now)
-      timers = timers.filter(t => t.at > now)
-      for (const t of due) t.fn()
-    }
-  }
-}
 
 async function newPeer (): Promise<PeerId> {
   return peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
