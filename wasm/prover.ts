@@ -11,9 +11,10 @@
  *   A (n*n u32, row-major) | B (n*n u32, row-major) | C (n*n u32, row-major) | B in panels (scratch)
  *   | leaf hashes (n * 32 bytes) | inner node hashes (n * 32) | four leaf messages | a node message
  * `setup` grows memory as needed, fills A and B and returns the address of C; `multiplyRows`
- * computes a band of rows of C; `prove` does both for all rows. `aOffset`/`bOffset` give the
- * other matrices. `leafHashes` and `merkle` then build the Merkle tree of src/core/pulse/merkle.ts
- * over the rows (wasm/sha256.ts). With `--runtime stub` nothing else in the module allocates.
+ * computes a band of rows of C; `prove` does both for all rows. `leafHashes` and `merkle` then
+ * build the Merkle tree of src/core/pulse/merkle.ts over the rows (wasm/sha256.ts);
+ * `leavesOffset` and `nodesOffset` say where its hashes are. With `--runtime stub` nothing else in
+ * the module allocates.
  */
 
 import { hashPadded, hashPadded4, pad, paddedLength } from './sha256'
@@ -42,18 +43,6 @@ let nextNode: usize = 0
 /** Whether this build is the SIMD one. */
 export function simd (): bool {
   return ASC_FEATURE_SIMD
-}
-
-export function aOffset (): usize {
-  return aPtr
-}
-
-export function bOffset (): usize {
-  return bPtr
-}
-
-export function cOffset (): usize {
-  return cPtr
 }
 
 export function leavesOffset (): usize {
