@@ -1,10 +1,9 @@
 import { ServingCoordinator } from './serving-coordinator.ts'
-import { jobServiceBase, type ReceiptedJobContext } from './job-context.ts'
+import { jobServiceBase, type ReceiptedJobContext, type ServeLimits } from './job-context.ts'
 import { BLOCK_MAX_BYTES, blockOf, parseBlockCid, verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
 import { BlockNotFoundError } from '../core/blocks/errors.ts'
 import { assembleFile, chunkFile, decodeManifest, type FileManifest } from '../core/blocks/file.ts'
 import { BlockHashMismatchError, HyperspaceError, InvalidRequestError, MalformedMessageError, NoProviderError, OversizeMessageError, UnsupportedVersionError, errorMessage } from '../core/errors.ts'
-import { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import { routeWithFailover, type Provider, type Tier } from '../core/jobs/routing.ts'
 import { BlockService } from '../net/block-service.ts'
 import { findProviders } from '../net/dht-providers.ts'
@@ -27,8 +26,7 @@ export interface BlockCoordinatorOptions extends ReceiptedJobContext {
 }
 
 /** Blocks sent at once to peers, and requests that may wait: each holds up to 1 MiB in memory. */
-const SERVE_SLOTS = 4
-const SERVE_WAITING = 16
+const SERVE: ServeLimits = { slots: 4, waiting: 16, perMinute: 600, burst: 64 }
 /** Providers tried for one block before giving up. */
 const MAX_ATTEMPTS = 6
 const FIND_TIMEOUT_MS = 5_000
@@ -109,11 +107,9 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
   constructor (private readonly libp2p: Libp2p, private readonly o: BlockCoordinatorOptions) {
     super()
     this.service = new BlockService(libp2p, {
-      ...jobServiceBase(o),
+      ...jobServiceBase(o, SERVE),
       serving: o.serving,
       read: async cid => await o.store.get(cid),
-      queue: new JobQueue(SERVE_SLOTS, SERVE_WAITING, o.signer.peerId),
-      rateLimit: new PeerRateLimit(600, 64),
     })
   }
 
@@ -261,11 +257,11 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
   }
 
   private candidate (peerId: string, source: Provider['source']): Provider {
-    return { peerId, source, latencyMs: null, queue: 0, slots: SERVE_SLOTS, connected: hasUnlimitedConnection(this.libp2p, peerId) }
+    return { peerId, source, latencyMs: null, queue: 0, slots: SERVE.slots, connected: hasUnlimitedConnection(this.libp2p, peerId) }
   }
 
   private async dhtProviders (cid: BlockCid, exclude: ReadonlySet<string>, signal?: AbortSignal, untilConnected = false): Promise<Provider[]> {
-    return await findProviders(this.libp2p, cid, { exclude, timeoutMs: FIND_TIMEOUT_MS, max: MAX_PROVIDERS, slots: SERVE_SLOTS, untilConnected, ...(signal !== undefined ? { signal } : {}) })
+    return await findProviders(this.libp2p, cid, { exclude, timeoutMs: FIND_TIMEOUT_MS, max: MAX_PROVIDERS, slots: SERVE.slots, untilConnected, ...(signal !== undefined ? { signal } : {}) })
   }
 
 

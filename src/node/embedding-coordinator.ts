@@ -1,10 +1,9 @@
 import { ServingCoordinator } from './serving-coordinator.ts'
-import { jobServiceBase, type ReceiptedJobContext } from './job-context.ts'
+import { jobServiceBase, type ReceiptedJobContext, type ServeLimits } from './job-context.ts'
 import { validateTexts } from '../core/embedding/limits.ts'
 import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
 import type { EmbeddingModelSpec } from '../core/embedding/models.ts'
 import { EmbeddingInputError, InvalidRequestError, errorMessage } from '../core/errors.ts'
-import { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import { isModelId } from '../core/inference/request.ts'
 import { rankProviders, routeWithFailover, type Provider } from '../core/jobs/routing.ts'
 import { ModelNotLoadedError } from '../core/models/errors.ts'
@@ -29,8 +28,7 @@ export interface EmbeddingCoordinatorOptions extends ReceiptedJobContext {
 }
 
 /** Embedding jobs run at once for the network, and how many more may wait: the worker runs one batch at a time. */
-const SERVE_SLOTS = 1
-const SERVE_WAITING = 8
+const SERVE: ServeLimits = { slots: 1, waiting: 8, perMinute: 120, burst: 30 }
 /** Peers tried for one request before giving up. */
 const MAX_ATTEMPTS = 4
 
@@ -48,11 +46,9 @@ export class EmbeddingCoordinator extends ServingCoordinator<EmbedService> {
   constructor (private readonly libp2p: Libp2p, private readonly o: EmbeddingCoordinatorOptions) {
     super()
     this.service = new EmbedService(libp2p, {
-      ...jobServiceBase(o),
+      ...jobServiceBase(o, SERVE),
       serves: model => o.enabled() && o.embedder.loaded()?.id === model,
       run: async (texts, signal) => await this.embedHere(texts, signal),
-      queue: new JobQueue(SERVE_SLOTS, SERVE_WAITING, o.signer.peerId),
-      rateLimit: new PeerRateLimit(120, 30),
     })
   }
 
@@ -183,7 +179,7 @@ export class EmbeddingCoordinator extends ServingCoordinator<EmbedService> {
     for (const entry of this.o.gossip.entries()) {
       if (entry.announcement.capabilities.embedding?.working !== true || exclude.has(entry.peerId)) continue
       const rtt = this.libp2p.getConnections().find(c => c.remotePeer.toString() === entry.peerId && c.status === 'open' && c.rtt !== undefined)?.rtt
-      providers.push({ peerId: entry.peerId, source: 'registry', latencyMs: rtt ?? null, queue: 0, slots: SERVE_SLOTS, connected: hasUnlimitedConnection(this.libp2p, entry.peerId) })
+      providers.push({ peerId: entry.peerId, source: 'registry', latencyMs: rtt ?? null, queue: 0, slots: SERVE.slots, connected: hasUnlimitedConnection(this.libp2p, entry.peerId) })
     }
     return providers
   }

@@ -1,9 +1,9 @@
-import { jobServiceBase, type ReceiptedJobContext } from './job-context.ts'
+import { jobServiceBase, type ReceiptedJobContext, type ServeLimits } from './job-context.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { AsyncQueue } from '../core/async-queue.ts'
 import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
 import { HyperspaceError, InvalidRequestError, NoProviderError, StreamBudgetError, StreamDivergedError, errorMessage } from '../core/errors.ts'
-import { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { JobQueue } from '../core/jobs/admission.ts'
 import { cacheKey, CompletionCache } from '../core/inference/cache.ts'
 import { DeliveredStream } from '../core/inference/delivered-stream.ts'
 import { validateChatRequest, type ValidChatRequest } from '../core/inference/request.ts'
@@ -43,8 +43,7 @@ export interface InferenceCoordinatorOptions extends ReceiptedJobContext {
 }
 
 /** Jobs this node runs at once for the network, and how many more may wait. */
-const SERVE_SLOTS = 1
-const SERVE_WAITING = 4
+const SERVE: ServeLimits = { slots: 1, waiting: 4, perMinute: 60, burst: 30 }
 /** Peers tried for one request before giving up. */
 const MAX_ATTEMPTS = 4
 
@@ -69,22 +68,20 @@ export class InferenceCoordinator {
   private readonly providers: ModelProviders
 
   constructor (private readonly libp2p: Libp2p<HyperspaceServices>, private readonly o: InferenceCoordinatorOptions) {
-    const self = o.signer.peerId
-    this.queue = new JobQueue(SERVE_SLOTS, SERVE_WAITING, self)
+    const base = jobServiceBase(o, SERVE)
+    this.queue = base.queue
     this.service = new InferenceService(libp2p, {
-      ...jobServiceBase(o),
+      ...base,
       serves: model => this.servedModels().includes(model),
       run: async (request, onDelta, signal) => {
         const run = await this.runLocal(request, onDelta, signal)
         if (run.cached) this.lastServedFromCache = o.scheduler.now()
         return run
       },
-      queue: this.queue,
-      rateLimit: new PeerRateLimit(60, 30),
     })
     this.broadcast = new InferenceBroadcast(libp2p, o.scheduler, o.networkId, () => {
       const serving = this.servingState()
-      return serving === undefined ? undefined : { ...serving, room: this.queue.length < SERVE_SLOTS + SERVE_WAITING }
+      return serving === undefined ? undefined : { ...serving, room: this.queue.length < SERVE.slots + SERVE.waiting }
     })
     this.providers = new ModelProviders(libp2p, o.networkId, o.onDhtRecord)
     this.broadcast.addEventListener('invalid', evt => { o.onInvalid(evt.detail.peerId, evt.detail.error.message) })
@@ -106,7 +103,7 @@ export class InferenceCoordinator {
   /** What this node tells the network it serves, or nothing when it serves nothing. */
   servingState (): ServingState | undefined {
     const models = this.servedModels()
-    return models.length === 0 ? undefined : { models, queue: this.queue.length, slots: SERVE_SLOTS }
+    return models.length === 0 ? undefined : { models, queue: this.queue.length, slots: SERVE.slots }
   }
 
   /** The relays came back: the DHT records may be gone with them. */

@@ -1,3 +1,4 @@
+import { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import type { JobStreamOpener } from '../net/job-streams.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
@@ -30,13 +31,29 @@ export interface JobServiceBase extends JobContext {
   onReceipt: (receipt: SignedReceipt) => Promise<void>
 }
 
-export function jobServiceBase (o: ReceiptedJobContext): JobServiceBase {
+/** How much peers' work a job service takes: jobs run at once, jobs that may wait, and each peer's rate. */
+export interface ServeLimits {
+  slots: number
+  waiting: number
+  perMinute: number
+  burst: number
+}
+
+/** The job service options, with the queue and per-peer rate limit its `ServeLimits` make. */
+export interface ServingBase extends JobServiceBase {
+  queue: JobQueue
+  rateLimit: PeerRateLimit
+}
+
+export function jobServiceBase (o: ReceiptedJobContext, limits: ServeLimits): ServingBase {
   return {
     ...(o.streams !== undefined ? { streams: o.streams } : {}),
     scheduler: o.scheduler,
     signer: o.signer,
     verify: o.verify,
     currentRound: o.currentRound,
-    onReceipt: async receipt => { await o.receipts.keep(receipt) }
+    onReceipt: async receipt => { await o.receipts.keep(receipt) },
+    queue: new JobQueue(limits.slots, limits.waiting, o.signer.peerId),
+    rateLimit: new PeerRateLimit(limits.perMinute, limits.burst)
   }
 }

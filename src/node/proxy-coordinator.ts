@@ -1,8 +1,7 @@
 import { ServingCoordinator } from './serving-coordinator.ts'
-import { jobServiceBase, type ReceiptedJobContext } from './job-context.ts'
+import { jobServiceBase, type ReceiptedJobContext, type ServeLimits } from './job-context.ts'
 import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
 import { InvalidRequestError, ProxyTargetError } from '../core/errors.ts'
-import { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import { routeWithFailover, type Provider } from '../core/jobs/routing.ts'
 import { toHex } from '../core/crypto/bytes.ts'
 import { checkProxyMethod, checkProxyUrl } from '../core/proxy/url-policy.ts'
@@ -28,12 +27,8 @@ export interface ProxyCoordinatorOptions extends ReceiptedJobContext {
   onServed: (served: ServedFetch[]) => void
 }
 
-/** Fetches made for peers at once, and how many more may wait: each holds up to 1 MiB. */
-const SERVE_SLOTS = 4
-const SERVE_WAITING = 8
-/** Per peer: 10 fetches at once, 30 a minute. */
-const PEER_BURST = 10
-const PEER_PER_MINUTE = 30
+/** Fetches made for peers at once, and how many more may wait (each holds up to 1 MiB); per peer 30 a minute, 10 at once. */
+const SERVE: ServeLimits = { slots: 4, waiting: 8, perMinute: 30, burst: 10 }
 /** Proxies tried for one fetch before giving up. */
 const MAX_ATTEMPTS = 3
 /** Fetches kept for the Proxy panel. */
@@ -51,12 +46,10 @@ export class ProxyCoordinator extends ServingCoordinator<ProxyService> {
   constructor (private readonly libp2p: Libp2p, private readonly o: ProxyCoordinatorOptions) {
     super()
     this.service = new ProxyService(libp2p, {
-      ...jobServiceBase(o),
+      ...jobServiceBase(o, SERVE),
       serving: o.enabled,
       policy: () => ({ allowLoopback: o.dev, hosts: o.hosts() }),
       fetcher: o.fetcher,
-      queue: new JobQueue(SERVE_SLOTS, SERVE_WAITING, o.signer.peerId),
-      rateLimit: new PeerRateLimit(PEER_PER_MINUTE, PEER_BURST),
       onServed: entry => {
         this.served = [entry, ...this.served].slice(0, SERVED_KEPT)
         o.onServed(this.served)
@@ -115,7 +108,7 @@ export class ProxyCoordinator extends ServingCoordinator<ProxyService> {
     for (const peerId of ids) {
       if (exclude.has(peerId)) continue
       const rtt = this.libp2p.getConnections().find(c => c.remotePeer.toString() === peerId && c.status === 'open' && c.rtt !== undefined)?.rtt
-      providers.push({ peerId, source: 'registry', latencyMs: rtt ?? null, queue: 0, slots: SERVE_SLOTS, connected: hasUnlimitedConnection(this.libp2p, peerId) })
+      providers.push({ peerId, source: 'registry', latencyMs: rtt ?? null, queue: 0, slots: SERVE.slots, connected: hasUnlimitedConnection(this.libp2p, peerId) })
     }
     return providers
   }

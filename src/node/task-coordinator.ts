@@ -1,8 +1,7 @@
 import { ServingCoordinator } from './serving-coordinator.ts'
-import { jobServiceBase, type ReceiptedJobContext } from './job-context.ts'
+import { jobServiceBase, type ReceiptedJobContext, type ServeLimits } from './job-context.ts'
 import { hasUnlimitedConnection } from '../net/job-streams.ts'
 import { EmbeddingInputError, InvalidRequestError, PeerBusyError } from '../core/errors.ts'
-import { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import { routeWithFailover, type Provider } from '../core/jobs/routing.ts'
 import { toHex } from '../core/crypto/bytes.ts'
 import { TaskInputError } from '../core/tasks/errors.ts'
@@ -31,9 +30,7 @@ export interface TaskCoordinatorOptions extends ReceiptedJobContext {
 }
 
 /** Peers' tasks run here at once, none waiting; per peer 6 a minute, 2 at once (and one at a time, TaskService). */
-const SERVE_SLOTS = 2
-const PEER_PER_MINUTE = 6
-const PEER_BURST = 2
+const SERVE: ServeLimits = { slots: 2, waiting: 0, perMinute: 6, burst: 2 }
 /** The most result bytes this node holds for one peer's task (4,096 vectors of 1,024 dimensions). */
 const PEER_TASK_RESULT_BYTES = 16 * 1024 * 1024
 /** Orchestrators tried for one task handed to the network. */
@@ -56,11 +53,9 @@ export class TaskCoordinator extends ServingCoordinator<TaskService> {
   constructor (private readonly libp2p: Libp2p, private readonly o: TaskCoordinatorOptions) {
     super()
     this.service = new TaskService(libp2p, {
-      ...jobServiceBase(o),
+      ...jobServiceBase(o, SERVE),
       serving: o.enabled,
       run: async (task, client, signal, part) => await this.orchestrateHere(task, { exclude: new Set([client]), forPeer: true, signal, part }),
-      queue: new JobQueue(SERVE_SLOTS, 0, o.signer.peerId),
-      rateLimit: new PeerRateLimit(PEER_PER_MINUTE, PEER_BURST),
     })
   }
 
@@ -151,7 +146,7 @@ export class TaskCoordinator extends ServingCoordinator<TaskService> {
     const ids = pinned !== undefined
       ? [pinned]
       : this.o.gossip.entries().filter(e => e.announcement.capabilities.orchestration?.working === true).map(e => e.peerId)
-    return ids.filter(id => !exclude.has(id)).map(peerId => ({ peerId, source: 'registry', latencyMs: null, queue: 0, slots: SERVE_SLOTS, connected: hasUnlimitedConnection(this.libp2p, peerId) }))
+    return ids.filter(id => !exclude.has(id)).map(peerId => ({ peerId, source: 'registry', latencyMs: null, queue: 0, slots: SERVE.slots, connected: hasUnlimitedConnection(this.libp2p, peerId) }))
   }
 }
 
