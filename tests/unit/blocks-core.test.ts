@@ -10,8 +10,10 @@ import { describe, expect, it } from 'vitest'
 import { BLOCK_MAX_BYTES, blockCidFromBytes, blockOf, cidForBlock, parseBlockCid, verifyBlock, type VerifiedBlock } from '../../src/core/blocks/cid.ts'
 import { FILE_MAX_CHUNKS, assembleFile, chunkFile, decodeManifest, encodeManifest } from '../../src/core/blocks/file.ts'
 import { equalBytes } from '../../src/core/crypto/bytes.ts'
-import { decodeBlocksServerFrame, encodeBlocksServerFrame } from '../../src/core/wire/blocks.ts'
+import { BLOCKS_JOB_FRAMES, decodeBlocksServerFrame } from '../../src/core/wire/blocks.ts'
 import { BlockHashMismatchError, BlockTooLargeError, InvalidCidError, MalformedMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
+
+const { encodeServer: encodeBlocksServerFrame } = BLOCKS_JOB_FRAMES
 
 const hello = new TextEncoder().encode('hello world')
 

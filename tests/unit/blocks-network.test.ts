@@ -9,7 +9,7 @@ import { BLOCK_MAX_BYTES, cidForBlock, parseBlockCid, verifyBlock } from '../../
 import { chunkFile, decodeManifest } from '../../src/core/blocks/file.ts'
 import { BlockNotFoundError, BlockStoreFullError, PeerLacksBlockError, RemoteBlockError } from '../../src/core/blocks/errors.ts'
 import {
-  BLOCKS_PIPELINED_PROTOCOL, BLOCKS_PROTOCOL, BLOCKS_REQUESTS_PER_STREAM, BLOCKS_SERVER_FRAME_MAX_BYTES, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, encodeBlocksServerFrame
+  BLOCKS_PIPELINED_PROTOCOL, BLOCKS_PROTOCOL, BLOCKS_REQUESTS_PER_STREAM, BLOCKS_SERVER_FRAME_MAX_BYTES, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, BLOCKS_JOB_FRAMES
 } from '../../src/core/wire/blocks.ts'
 import { MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
 import { equalBytes, utf8 } from '../../src/core/crypto/bytes.ts'
@@ -24,6 +24,8 @@ import { storageReceiptBody } from '../../src/net/block-session.ts'
 import type { HyperspaceDb } from '../../src/storage/database.ts'
 import type { PrivateKey, Stream } from '@libp2p/interface'
 import { connect, memoryLibp2p } from './memory-libp2p.ts'
+
+const { encodeServer: encodeBlocksServerFrame } = BLOCKS_JOB_FRAMES
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real BlockCoordinator,

@@ -12,8 +12,7 @@ import {
   decodeEmbedClientFrame,
   decodeEmbedServerFrame,
   decodeVectors,
-  encodeEmbedClientFrame,
-  encodeEmbedServerFrame,
+  EMBED_JOB_FRAMES,
   encodeVectors,
   type EmbedServerFrame
 } from '../../src/core/wire/embed.ts'
@@ -26,6 +25,8 @@ import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { rejectionOf, until } from './waiting.ts'
 import { memoryLibp2p, startAround, stopNodes } from './memory-libp2p.ts'
 import { jobTestServiceOptions, type JobTestNode } from './fixtures.ts'
+
+const { encodeClient: encodeEmbedClientFrame, encodeServer: encodeEmbedServerFrame } = EMBED_JOB_FRAMES
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real EmbedService.

@@ -34,6 +34,7 @@ import { expectedWaitMs, rankProviders, routeWithFailover, type Provider, type T
 import { completionTokenBound, UNSEEN_TOKENS } from '../../src/core/inference/token-bound.ts'
 import {
   FRAME_MAX_BYTES,
+  INFERENCE_JOB_FRAMES,
   JOB_FRAME_MAX_BYTES,
   JOB_ID_BYTES,
   MAX_DELTA_CHARS,
@@ -41,13 +42,14 @@ import {
   decodeClientFrame,
   decodeServerFrame,
   encodeClientFrame,
-  encodeServerFrame,
   type ClientFrame,
   type ServerFrame
 } from '../../src/core/wire/inference.ts'
 import type { EngineCompletion } from '../../src/core/inference/chat.ts'
 import { errorOf, expectRefusedCleanly } from './fixtures.ts'
 import { rejectionOf } from './waiting.ts'
+
+const { encodeServer: encodeServerFrame } = INFERENCE_JOB_FRAMES
 
 // ---- helpers ----
 

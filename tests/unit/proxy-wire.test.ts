@@ -4,10 +4,12 @@ import { MalformedMessageError, OversizeMessageError, ProxyTargetError, ProxyUnr
 import { proxyErrorFromRemote, RemoteProxyError } from '../../src/core/proxy/remote-error.ts'
 import {
   PROXY_MAX_BODY_BYTES, PROXY_MAX_HEADERS, PROXY_RESPONSE_FRAME_MAX_BYTES, PROXY_SMALL_FRAME_MAX_BYTES,
-  checkHeaders, decodeProxyClientFrame, decodeProxyServerFrame, encodeProxyClientFrame, encodeProxyServerFrame
+  checkHeaders, decodeProxyClientFrame, decodeProxyServerFrame, PROXY_JOB_FRAMES
 } from '../../src/core/wire/proxy.ts'
 import { RECEIPT_UNIT_CAPS, WORK_KINDS } from '../../src/core/receipts/receipt.ts'
 import { pointsOf, UNITS_PER_POINT } from '../../src/core/receipts/work-points.ts'
+
+const { encodeClient: encodeProxyClientFrame, encodeServer: encodeProxyServerFrame } = PROXY_JOB_FRAMES
 
 const job = new Uint8Array(16).fill(1)
 const nonce = new Uint8Array(16).fill(2)

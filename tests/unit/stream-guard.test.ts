@@ -8,13 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { cidForBlock, type BlockCid } from '../../src/core/blocks/cid.ts'
 import { BLOCKS_PROTOCOL, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame } from '../../src/core/wire/blocks.ts'
 import {
-  EMBED_PROTOCOL, decodeEmbedClientFrame, decodeEmbedServerFrame, decodeVectors, encodeEmbedClientFrame, encodeEmbedServerFrame
+  EMBED_PROTOCOL, decodeEmbedClientFrame, decodeEmbedServerFrame, decodeVectors, EMBED_JOB_FRAMES
 } from '../../src/core/wire/embed.ts'
 import { HyperspaceError, JobDeadlineError, StreamBudgetError } from '../../src/core/errors.ts'
 import { answerBudget, FIRST_TOKEN_ALLOWANCE_MS, MAX_TOKEN_BYTES, PER_TOKEN_ALLOWANCE_MS } from '../../src/core/inference/answer-budget.ts'
 import { JobQueue, PeerRateLimit } from '../../src/core/jobs/admission.ts'
 import { validateChatRequest } from '../../src/core/inference/request.ts'
-import { INFERENCE_PROTOCOL, MAX_DELTA_CHARS, decodeClientFrame, encodeClientFrame, encodeServerFrame } from '../../src/core/wire/inference.ts'
+import { INFERENCE_JOB_FRAMES, INFERENCE_PROTOCOL, MAX_DELTA_CHARS, decodeClientFrame, encodeClientFrame } from '../../src/core/wire/inference.ts'
 import { equalBytes, utf8 } from '../../src/core/crypto/bytes.ts'
 import { systemScheduler } from '../../src/core/scheduler.ts'
 import { BlockService } from '../../src/net/block-service.ts'
@@ -26,6 +26,9 @@ import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import type { Stream } from '@libp2p/interface'
 import { rejectionOf, sleep, until } from './waiting.ts'
 import { memoryLibp2p } from './memory-libp2p.ts'
+
+const { encodeClient: encodeEmbedClientFrame, encodeServer: encodeEmbedServerFrame } = EMBED_JOB_FRAMES
+const { encodeServer: encodeServerFrame } = INFERENCE_JOB_FRAMES
 
 /**
  * Streams against peers that break the rules: real libp2p nodes (memory transport, noise, yamux) run

@@ -1,7 +1,7 @@
 import { decodeMessage, encodeMessage } from './cbor.ts'
 import { BLOCK_MAX_BYTES, blockCidFromBytes, type BlockCid } from '../blocks/cid.ts'
-import { bytesOf, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, refuseLargeFrame } from './frame.ts'
-import type { BusyFrame, CountersignFrame, ErrorFrame, JobFrames, SignFrame } from './frame.ts'
+import { bytesOf, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, jobFrames, refuseLargeFrame } from './frame.ts'
+import type { BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/blocks/1.0.0`, each a length-prefixed strict-CBOR map, one block per stream:
@@ -49,10 +49,6 @@ export function encodeBlocksClientFrame (frame: BlocksClientFrame): Uint8Array {
   return frame.t === 'want' ? encodeMessage({ v: BLOCKS_WIRE_VERSION, t: 'want', cid: frame.cid.bytes, job: frame.job }) : encodeFrame(BLOCKS_WIRE_VERSION, frame)
 }
 
-export function encodeBlocksServerFrame (frame: BlocksServerFrame): Uint8Array {
-  return encodeFrame(BLOCKS_WIRE_VERSION, frame)
-}
-
 export function decodeBlocksClientFrame (bytes: Uint8Array): BlocksClientFrame {
   const m = decodeMessage(bytes, BLOCKS_CLIENT_FRAME_MAX_BYTES, BLOCKS_WIRE_VERSION)
   switch (m.t) {
@@ -72,7 +68,7 @@ export function decodeBlocksServerFrame (bytes: Uint8Array): BlocksServerFrame {
 }
 
 /** The blocks job stream's frames both ways (net/job-codecs.ts frames a stream with them). */
-export const BLOCKS_JOB_FRAMES: JobFrames<BlocksClientFrame, BlocksServerFrame> = {
-  protocol: BLOCKS_PROTOCOL, clientMaxBytes: BLOCKS_CLIENT_FRAME_MAX_BYTES, serverMaxBytes: BLOCKS_SERVER_FRAME_MAX_BYTES,
-  encodeClient: encodeBlocksClientFrame, decodeClient: decodeBlocksClientFrame, encodeServer: encodeBlocksServerFrame, decodeServer: decodeBlocksServerFrame
-}
+export const BLOCKS_JOB_FRAMES = jobFrames<BlocksClientFrame, BlocksServerFrame>({
+  protocol: BLOCKS_PROTOCOL, version: BLOCKS_WIRE_VERSION, clientMaxBytes: BLOCKS_CLIENT_FRAME_MAX_BYTES, serverMaxBytes: BLOCKS_SERVER_FRAME_MAX_BYTES,
+  encodeClient: encodeBlocksClientFrame, decodeClient: decodeBlocksClientFrame, decodeServer: decodeBlocksServerFrame
+})

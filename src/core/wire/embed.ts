@@ -4,8 +4,8 @@ import { isModelId } from '../inference/request.ts'
 import { EMBED_LIMITS, validateTexts } from '../embedding/limits.ts'
 import { MAX_MODEL_DIMS } from '../embedding/models.ts'
 import { isFiniteVector } from '../embedding/vectors.ts'
-import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, refuseLargeFrame, uintOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, JobFrames, SignFrame } from './frame.ts'
+import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, jobFrames, refuseLargeFrame, uintOf } from './frame.ts'
+import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/embed/1.0.0`, each a length-prefixed strict-CBOR map:
@@ -70,14 +70,6 @@ export function decodeVectors (bytes: Uint8Array, dims: number, count: number): 
   })
 }
 
-export function encodeEmbedClientFrame (frame: EmbedClientFrame): Uint8Array {
-  return encodeFrame(EMBED_WIRE_VERSION, frame)
-}
-
-export function encodeEmbedServerFrame (frame: EmbedServerFrame): Uint8Array {
-  return encodeFrame(EMBED_WIRE_VERSION, frame)
-}
-
 export function decodeEmbedClientFrame (bytes: Uint8Array): EmbedClientFrame {
   const m = decodeMessage(bytes, EMBED_JOB_FRAME_MAX_BYTES, EMBED_WIRE_VERSION)
   switch (m.t) {
@@ -115,7 +107,7 @@ export function decodeEmbedServerFrame (bytes: Uint8Array): EmbedServerFrame {
 }
 
 /** The embed job stream's frames both ways (net/job-codecs.ts frames a stream with them). */
-export const EMBED_JOB_FRAMES: JobFrames<EmbedClientFrame, EmbedServerFrame> = {
-  protocol: EMBED_PROTOCOL, clientMaxBytes: EMBED_JOB_FRAME_MAX_BYTES, serverMaxBytes: EMBED_RESULT_FRAME_MAX_BYTES,
-  encodeClient: encodeEmbedClientFrame, decodeClient: decodeEmbedClientFrame, encodeServer: encodeEmbedServerFrame, decodeServer: decodeEmbedServerFrame
-}
+export const EMBED_JOB_FRAMES = jobFrames<EmbedClientFrame, EmbedServerFrame>({
+  protocol: EMBED_PROTOCOL, version: EMBED_WIRE_VERSION, clientMaxBytes: EMBED_JOB_FRAME_MAX_BYTES, serverMaxBytes: EMBED_RESULT_FRAME_MAX_BYTES,
+  decodeClient: decodeEmbedClientFrame, decodeServer: decodeEmbedServerFrame
+})

@@ -36,6 +36,26 @@ export interface JobFrames<C extends { t: string }, S extends { t: string }> {
   decodeServer: (bytes: Uint8Array) => S | ErrorFrame | CountersignFrame
 }
 
+/** A job protocol's frames as its wire module states them: the frame version, and a client encoder where plain frames are not enough. */
+export interface JobFramesSpec<C extends { t: string }, S extends { t: string }> extends Omit<JobFrames<C, S>, 'encodeClient' | 'encodeServer'> {
+  version: number
+  encodeClient?: JobFrames<C, S>['encodeClient']
+}
+
+/** Completes a spec with the plain encoders: each frame as it is, under the protocol's version. */
+export function jobFrames<C extends { t: string }, S extends { t: string }> (spec: JobFramesSpec<C, S>): JobFrames<C, S> {
+  const plain = (frame: { t: string }): Uint8Array => encodeFrame(spec.version, frame)
+  return {
+    protocol: spec.protocol,
+    clientMaxBytes: spec.clientMaxBytes,
+    serverMaxBytes: spec.serverMaxBytes,
+    encodeClient: spec.encodeClient ?? plain,
+    decodeClient: spec.decodeClient,
+    encodeServer: plain,
+    decodeServer: spec.decodeServer
+  }
+}
+
 const MAX_CODE_CHARS = 64
 const MAX_ERROR_CHARS = 512
 /** What an error frame says of a local error: the peer reads at most MAX_ERROR_CHARS. */

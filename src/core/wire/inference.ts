@@ -2,8 +2,8 @@ import { decodeMessage, encodeMessage } from './cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { validateChatRequest, type ValidChatRequest } from '../inference/request.ts'
 import type { FinishReason } from '../inference/chat.ts'
-import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, textOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, JobFrames, SignFrame } from './frame.ts'
+import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, jobFrames, textOf } from './frame.ts'
+import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/inference/1.0.0`, each a length-prefixed strict-CBOR map:
@@ -53,10 +53,6 @@ export function encodeClientFrame (frame: ClientFrame): Uint8Array {
     : encodeFrame(WIRE_VERSION, frame)
 }
 
-export function encodeServerFrame (frame: ServerFrame): Uint8Array {
-  return encodeFrame(WIRE_VERSION, frame)
-}
-
 export function decodeClientFrame (bytes: Uint8Array): ClientFrame {
   const m = decodeMessage(bytes, JOB_FRAME_MAX_BYTES, WIRE_VERSION)
   switch (m.t) {
@@ -98,7 +94,7 @@ export function decodeServerFrame (bytes: Uint8Array): ServerFrame {
 }
 
 /** The inference job stream's frames both ways (net/job-codecs.ts frames a stream with them). */
-export const INFERENCE_JOB_FRAMES: JobFrames<ClientFrame, ServerFrame> = {
-  protocol: INFERENCE_PROTOCOL, clientMaxBytes: JOB_FRAME_MAX_BYTES, serverMaxBytes: FRAME_MAX_BYTES,
-  encodeClient: encodeClientFrame, decodeClient: decodeClientFrame, encodeServer: encodeServerFrame, decodeServer: decodeServerFrame
-}
+export const INFERENCE_JOB_FRAMES = jobFrames<ClientFrame, ServerFrame>({
+  protocol: INFERENCE_PROTOCOL, version: WIRE_VERSION, clientMaxBytes: JOB_FRAME_MAX_BYTES, serverMaxBytes: FRAME_MAX_BYTES,
+  encodeClient: encodeClientFrame, decodeClient: decodeClientFrame, decodeServer: decodeServerFrame
+})

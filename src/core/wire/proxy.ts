@@ -2,8 +2,8 @@ import { decodeMessage } from './cbor.ts'
 import { PROXY_MAX_BODY_BYTES } from '../proxy/limits.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { PROXY_MAX_URL_CHARS, PROXY_METHODS, type ProxyMethod } from '../proxy/url-policy.ts'
-import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, refuseLargeFrame, textOf, uintOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, JobFrames, SignFrame } from './frame.ts'
+import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, jobFrames, refuseLargeFrame, textOf, uintOf } from './frame.ts'
+import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/proxy/1.0.0`, each a length-prefixed strict-CBOR map, one fetch per stream:
@@ -63,14 +63,6 @@ export function checkHeaders (value: unknown): ProxyHeaders {
   })
 }
 
-export function encodeProxyClientFrame (frame: ProxyClientFrame): Uint8Array {
-  return encodeFrame(PROXY_WIRE_VERSION, frame)
-}
-
-export function encodeProxyServerFrame (frame: ProxyServerFrame): Uint8Array {
-  return encodeFrame(PROXY_WIRE_VERSION, frame)
-}
-
 export function decodeProxyClientFrame (bytes: Uint8Array): ProxyClientFrame {
   const m = decodeMessage(bytes, PROXY_SMALL_FRAME_MAX_BYTES, PROXY_WIRE_VERSION)
   switch (m.t) {
@@ -104,7 +96,7 @@ export function decodeProxyServerFrame (bytes: Uint8Array): ProxyServerFrame {
 }
 
 /** The proxy job stream's frames both ways (net/job-codecs.ts frames a stream with them). */
-export const PROXY_JOB_FRAMES: JobFrames<ProxyClientFrame, ProxyServerFrame> = {
-  protocol: PROXY_PROTOCOL, clientMaxBytes: PROXY_SMALL_FRAME_MAX_BYTES, serverMaxBytes: PROXY_RESPONSE_FRAME_MAX_BYTES,
-  encodeClient: encodeProxyClientFrame, decodeClient: decodeProxyClientFrame, encodeServer: encodeProxyServerFrame, decodeServer: decodeProxyServerFrame
-}
+export const PROXY_JOB_FRAMES = jobFrames<ProxyClientFrame, ProxyServerFrame>({
+  protocol: PROXY_PROTOCOL, version: PROXY_WIRE_VERSION, clientMaxBytes: PROXY_SMALL_FRAME_MAX_BYTES, serverMaxBytes: PROXY_RESPONSE_FRAME_MAX_BYTES,
+  decodeClient: decodeProxyClientFrame, decodeServer: decodeProxyServerFrame
+})

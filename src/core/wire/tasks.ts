@@ -7,8 +7,8 @@ import { REQUEST_LIMITS, isModelId, type ValidChatRequest } from '../inference/r
 import { concat, sha256Of, u32be, utf8 } from '../crypto/bytes.ts'
 import { TaskInputError } from '../tasks/errors.ts'
 import { TASK_LIMITS, validateTask, type ValidTask } from '../tasks/request.ts'
-import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, refuseLargeFrame, textOf, uintOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, JobFrames, SignFrame } from './frame.ts'
+import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, jobFrames, refuseLargeFrame, textOf, uintOf } from './frame.ts'
+import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/task/1.0.0`, each a length-prefixed strict-CBOR map, one task per stream:
@@ -64,10 +64,6 @@ export function encodeTaskClientFrame (frame: TaskClientFrame): Uint8Array {
   return encodeMessage({ v: TASK_WIRE_VERSION, t: 'task', job: frame.job, kind: task.kind, ...(task.model !== undefined ? { model: task.model } : {}), inputs })
 }
 
-export function encodeTaskServerFrame (frame: TaskServerFrame): Uint8Array {
-  return encodeFrame(TASK_WIRE_VERSION, frame)
-}
-
 export function decodeTaskClientFrame (bytes: Uint8Array): TaskClientFrame {
   const m = decodeMessage(bytes, TASK_FRAME_MAX_BYTES, TASK_WIRE_VERSION)
   switch (m.t) {
@@ -117,10 +113,10 @@ export function decodeTaskServerFrame (bytes: Uint8Array): TaskServerFrame {
 }
 
 /** The task job stream's frames both ways (net/job-codecs.ts frames a stream with them). */
-export const TASK_JOB_FRAMES: JobFrames<TaskClientFrame, TaskServerFrame> = {
-  protocol: TASK_PROTOCOL, clientMaxBytes: TASK_FRAME_MAX_BYTES, serverMaxBytes: TASK_PART_FRAME_MAX_BYTES,
-  encodeClient: encodeTaskClientFrame, decodeClient: decodeTaskClientFrame, encodeServer: encodeTaskServerFrame, decodeServer: decodeTaskServerFrame
-}
+export const TASK_JOB_FRAMES = jobFrames<TaskClientFrame, TaskServerFrame>({
+  protocol: TASK_PROTOCOL, version: TASK_WIRE_VERSION, clientMaxBytes: TASK_FRAME_MAX_BYTES, serverMaxBytes: TASK_PART_FRAME_MAX_BYTES,
+  encodeClient: encodeTaskClientFrame, decodeClient: decodeTaskClientFrame, decodeServer: decodeTaskServerFrame
+})
 
 /**
  * Puts a task's streamed parts in place: every input gets exactly one result, vectors all of one
