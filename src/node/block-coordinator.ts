@@ -25,7 +25,7 @@ export interface BlockCoordinatorOptions extends ReceiptedJobContext {
   onInvalid: (peerId: string, reason: string) => void
 }
 
-/** Blocks sent at once to peers, and requests that may wait: each holds up to 1 MiB in memory. */
+/** Blocks sent at once to peers, and requests that may wait (each holds up to 1 MiB in memory); per peer 600 a minute, 64 at once. */
 const SERVE: ServeLimits = { slots: 4, waiting: 16, perMinute: 600, burst: 64 }
 /** Providers tried for one block before giving up. */
 const MAX_ATTEMPTS = 6

@@ -27,7 +27,7 @@ export interface EmbeddingCoordinatorOptions extends ReceiptedJobContext {
   onChange: () => void
 }
 
-/** Embedding jobs run at once for the network, and how many more may wait: the worker runs one batch at a time. */
+/** Embedding jobs run at once for the network (the worker runs one batch at a time), how many more may wait, and each peer's rate. */
 const SERVE: ServeLimits = { slots: 1, waiting: 8, perMinute: 120, burst: 30 }
 /** Peers tried for one request before giving up. */
 const MAX_ATTEMPTS = 4

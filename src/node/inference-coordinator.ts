@@ -42,7 +42,7 @@ export interface InferenceCoordinatorOptions extends ReceiptedJobContext {
   onInvalid: (peerId: PeerId, reason: string) => void
 }
 
-/** Jobs this node runs at once for the network, and how many more may wait. */
+/** Jobs this node runs at once for the network, how many more may wait, and each peer's rate (60 a minute, 30 at once). */
 const SERVE: ServeLimits = { slots: 1, waiting: 4, perMinute: 60, burst: 30 }
 /** Peers tried for one request before giving up. */
 const MAX_ATTEMPTS = 4
