@@ -13,7 +13,7 @@ export interface FaultResult {
   /**
    * From the end of the fault to both pages connected as before (relay reserved, WebRTC to each
    * other). A connection that looks open but was opened before the fault counts only once page A has
-   * a round verified after the fault: libp2p takes a failed ping to notice a dead one.
+   * a round verified after the fault: a dead one looks open until a probe fails or ICE gives up.
    */
   recoveredMs: number | null
   /** Page A had a round verified after recovering, and its presence points grew. */

@@ -71,7 +71,8 @@ export async function createBrowserLibp2p (privateKey: PrivateKey, config: NodeC
       denyInboundEncryptedConnection: banned,
       denyDialPeer: banned
     },
-    connectionMonitor: { pingInterval: 5_000 },
+    // ConnectionProbe (src/net/connection-probe.ts) pings instead, at intervals that depend on the transport.
+    connectionMonitor: { enabled: false },
     connectionManager: {
       maxConnections: MAX_CONNECTIONS,
       // DirectDialer dials 4 peers at once; the rest is for relays and job streams' own dials.

@@ -36,7 +36,7 @@ export interface JobStreamsTimeouts {
 /**
  * Opens job streams on a connection it chooses: libp2p's own choice is the oldest open unlimited
  * connection, which after a dial that timed out on the other side can be a half-open WebRTC
- * connection (still 'open' here until a ping fails; seen in the end-to-end tests under load, where
+ * connection (still 'open' here until a probe fails or ICE gives up; seen in the end-to-end tests under load, where
  * the job then failed with "close event"). So: unlimited connections newest first, then relayed
  * ones; a peer reached only through a relay gets a bounded dial for a direct connection first (it
  * joins DirectDialer's dial when one is under way), and when that fails the job runs on the relay.

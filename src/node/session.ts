@@ -1,6 +1,7 @@
 import { announcementFromStatuses, servesSomething, type CapabilityAnnouncement } from '../core/wire/announcement.ts'
 import { workingCapabilities, type CapabilityStatusMap, type ProfileName } from '../core/capabilities.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
+import { ConnectionProbe } from '../net/connection-probe.ts'
 import { DirectDialer } from '../net/direct-dialer.ts'
 import { MisbehaviourTracker } from '../net/misbehaviour.ts'
 import { ValidatorHistory } from '../core/pulse/validators.ts'
@@ -67,6 +68,7 @@ export async function createSession (components: NodeComponents, key: PrivateKey
   })
   const libp2p = await components.createLibp2p(key, config, peerId => misbehaviour.isBanned(peerId))
   const keeper = new RelayKeeper(libp2p, scheduler, config.bootstrap)
+  const probe = new ConnectionProbe(libp2p, scheduler)
   // What is served is announced once the coordinators run (they announce again when they start).
   const gossip: CapabilityGossip = new CapabilityGossip(libp2p, scheduler, config.networkId, (): CapabilityAnnouncement => announcementFromStatuses(
     host.profile(), host.capabilities(), libp2p.getMultiaddrs().map(ma => ma.toString()).filter(a => a.includes('/p2p-circuit')), scheduler.now(),
@@ -125,7 +127,7 @@ export async function createSession (components: NodeComponents, key: PrivateKey
   // job coordinators use every other part, so they stop first; they start on demand, not here.
   const lifecycle = new Lifecycle([
     { libp2p: { start: async () => { await libp2p.start() }, stop: async () => { await libp2p.stop() } } },
-    { keeper },
+    { keeper, probe },
     { dialer },
     { gossip },
     { pulse, receipts: startOnly(async () => { await receipts.load() }) },

@@ -37,12 +37,16 @@ test('three nodes form a full mesh of direct WebRTC connections and gossip reach
 test('a reloaded page keeps its peer id', async () => {
   const node = shared.nodes[0]
   if (node === undefined) throw new Error('needs the mesh test first')
+  const reloadedAt = await node.page.evaluate(() => Date.now())
   await node.page.reload()
   const status = await waitForNode(node.page)
   expect(status.peerId).toBe(node.peerId)
-  // The others find their connections to the page's old run dead by ping (every 5 s) before they dial
-  // again; on a loaded machine that took more than 15 s once.
   await waitForFullMesh(shared.nodes, 30_000)
+  // The others probe their connections to the page's old run as soon as its relayed connection
+  // closes, and are left with connections to its new run only.
+  for (const other of shared.nodes.filter(n => n !== node)) {
+    await expect.poll(async () => (await peersOf(other.page)).find(p => p.peerId === node.peerId && p.transport === 'webrtc')?.connectedAt ?? 0, { timeout: 30_000 }).toBeGreaterThan(reloadedAt)
+  }
 })
 
 test('after the relay is killed and restarted every page reconnects and re-reserves without a reload', async () => {

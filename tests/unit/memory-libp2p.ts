@@ -1,3 +1,4 @@
+import '../../src/relay/polyfills.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import { memory } from '@libp2p/memory'
