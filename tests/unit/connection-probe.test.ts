@@ -3,39 +3,9 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ConnectionProbe, PROBE_INTERVAL_MS, PROBE_TIMEOUT_MS } from '../../src/net/connection-probe.ts'
 import { connect, memoryLibp2p } from './memory-libp2p.ts'
+import { steppedClock } from './stepped-clock.ts'
 import type { Scheduler } from '../../src/core/scheduler.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
-
-/** A scheduler the test moves by hand; periodic timers run as their times pass. */
-function manualClock (): Scheduler & { run: (ms: number) => void } {
-  let now = 0
-  let timers: Array<{ at: number, every?: number, fn: () => void }> = []
-  return {
-    now: () => now,
-    after: (ms, fn) => {
-      const timer = { at: now + ms, fn }
-      timers.push(timer)
-      return () => { timers = timers.filter(t => t !== timer) }
-    },
-    every: (ms, fn) => {
-      const timer = { at: now + ms, every: ms, fn }
-      timers.push(timer)
-      return () => { timers = timers.filter(t => t !== timer) }
-    },
-    run: ms => {
-      const end = now + ms
-      for (;;) {
-        const next = timers.filter(t => t.at <= end).sort((a, b) => a.at - b.at)[0]
-        if (next === undefined) break
-        now = next.at
-        if (next.every === undefined) timers = timers.filter(t => t !== next)
-        else next.at += next.every
-        next.fn()
-      }
-      now = end
-    }
-  }
-}
 
 const nodes: Libp2p[] = []
 const probes: ConnectionProbe[] = []
@@ -69,24 +39,36 @@ async function countPings (libp2p: Libp2p, silent: boolean): Promise<{ count: ()
 }
 
 describe('connection probe', () => {
-  it('measures the round-trip time of a connection at its first tick', async () => {
-    const clock = manualClock()
-    const [a, b] = [await node('a'), await node('b')]
+  /** A probes its connection to B at its first tick, and the probe returns. */
+  async function probedOnce (answersPing: boolean): Promise<{ clock: ReturnType<typeof steppedClock>, conn: Connection }> {
+    const clock = steppedClock(0, { periodic: true })
+    const [a, b] = [await node('a'), await node('b', answersPing)]
     await connect(a, b)
     await probing(a, clock)
     const conn = a.getConnections(b.peerId)[0] as Connection
     expect(conn.rtt).toBeUndefined()
     clock.run(5_000)
     await vi.waitFor(() => { expect(conn.rtt).toBeTypeOf('number') })
+    return { clock, conn }
+  }
+
+  it('measures the round-trip time of a connection at its first tick', async () => {
+    const { conn } = await probedOnce(true)
     expect(conn.status).toBe('open')
   })
 
-  it('cuts a connection whose peer does not answer a probe in time', async () => {
-    const clock = manualClock()
+  /** A probing its connection to B, which counts the pings it is sent. */
+  async function countedPair (silent: boolean): Promise<{ clock: ReturnType<typeof steppedClock>, a: Libp2p, b: Libp2p, pings: { count: () => number } }> {
+    const clock = steppedClock(0, { periodic: true })
     const [a, b] = [await node('a'), await node('b')]
-    const pings = await countPings(b, true)
+    const pings = await countPings(b, silent)
     await connect(a, b)
     await probing(a, clock)
+    return { clock, a, b, pings }
+  }
+
+  it('cuts a connection whose peer does not answer a probe in time', async () => {
+    const { clock, a, b, pings } = await countedPair(true)
     clock.run(5_000)
     await vi.waitFor(() => { expect(pings.count()).toBe(1) })
     expect(a.getConnections(b.peerId)).toHaveLength(1)
@@ -95,23 +77,13 @@ describe('connection probe', () => {
   })
 
   it('keeps a peer that answers without the ping protocol: multistream-select showed it alive', async () => {
-    const clock = manualClock()
-    const [a, b] = [await node('a'), await node('b', false)]
-    await connect(a, b)
-    await probing(a, clock)
-    const conn = a.getConnections(b.peerId)[0] as Connection
-    clock.run(5_000)
-    await vi.waitFor(() => { expect(conn.rtt).toBeTypeOf('number') })
+    const { clock, conn } = await probedOnce(false)
     clock.run(PROBE_TIMEOUT_MS)
     expect(conn.status).toBe('open')
   })
 
   it('probes a peer\'s other connections at once when one of its connections opens or closes', async () => {
-    const clock = manualClock()
-    const [a, b] = [await node('a'), await node('b')]
-    const pings = await countPings(b, false)
-    await connect(a, b)
-    await probing(a, clock)
+    const { clock, a, b, pings } = await countedPair(false)
     const first = a.getConnections(b.peerId)[0] as Connection
     // A page that reloaded dials again: the connection to its old run is checked without waiting.
     const second = await a.dial(b.getMultiaddrs(), { force: true })
@@ -125,7 +97,7 @@ describe('connection probe', () => {
   })
 
   it('probes WebRTC and relayed connections once a minute, relay WebSockets every 5 s', async () => {
-    const clock = manualClock()
+    const clock = steppedClock(0, { periodic: true })
     const peer = (await node('peer')).peerId
     const opened: string[] = []
     const fake = (id: string, addr: string, limits?: object): Connection => ({
