@@ -34,7 +34,6 @@ const GOALS: Record<string, Goal> = {
   'pulse.bytesPerNodeRound10k': { label: '≤ 100 KB', on: 'value', atMost: 100_000 },
   'idle.cpuShare': { label: '≤ 2% of a core', on: 'value', atMost: 0.02 },
   'decode.vsNative': { label: '≥ 0.8× native', on: 'ratio', atLeast: 0.8 },
-  'decode.twoThreadsVsOne': { label: '≥ 1× (never slower than 1 thread)', on: 'ratio', atLeast: 1 },
   'embed.vsOrtNode': { label: '≥ 0.9× onnxruntime-node', on: 'ratio', atLeast: 0.9 },
   'embed.sessionRunVsOrtNode': { label: '≥ 0.8× onnxruntime-node', on: 'ratio', atLeast: 0.8 },
   'mesh.firstDirectMs': { label: '≤ 2 s', on: 'value', atMost: 2000 },
