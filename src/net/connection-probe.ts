@@ -42,9 +42,10 @@ export class ProbeTimeoutError extends HyperspaceError {
  * Finds dead connections and measures round-trip times (`Connection.rtt`) with the ping protocol,
  * in place of libp2p's connection monitor, which pings every connection at one interval.
  *
- * Besides the schedule, a connection is probed at once when another connection to its peer opens or
- * closes: a page that reloaded or closed shows first there (its relayed connection closes, its new
- * one opens), while the WebRTC connection to its old run still looks open until ICE gives up.
+ * Besides the schedule, a connection that is not relayed is probed at once when another connection
+ * to its peer opens or closes: a page that reloaded or closed shows first there (its relayed
+ * connection closes, its new one opens), while the WebRTC connection to its old run still looks open
+ * until ICE gives up.
  * A probe that fails or times out aborts its connection; a peer without the ping protocol answered
  * multistream-select, so it is alive.
  */
@@ -83,7 +84,8 @@ export class ConnectionProbe {
   private readonly onPeerChange = (evt: CustomEvent<Connection>): void => {
     const now = this.scheduler.now()
     for (const conn of this.libp2p.getConnections(evt.detail.remotePeer)) {
-      if (conn.id === evt.detail.id || conn.status !== 'open') continue
+      // A relayed connection ends with its relay's circuit, which the relay closes for a peer that left.
+      if (conn.id === evt.detail.id || conn.status !== 'open' || transportKind(conn) === 'relay') continue
       const last = this.lastProbeAt.get(conn.id)
       if (last === undefined || now - last >= MIN_GAP_MS) void this.probe(conn)
     }

@@ -96,7 +96,11 @@ describe('connection probe', () => {
     await vi.waitFor(() => { expect(second.rtt).toBeTypeOf('number') })
   })
 
-  it('probes WebRTC and relayed connections once a minute, relay WebSockets every 5 s', async () => {
+  /**
+   * One peer reached three ways, as a browser sees a relay (WebSockets) and a page (WebRTC, and a
+   * circuit through the relay): connections that record which of them a probe opened a stream on.
+   */
+  async function threeWays (): Promise<{ clock: ReturnType<typeof steppedClock>, opened: string[], emit: (type: string, conn: Connection) => void, conns: Connection[] }> {
     const clock = steppedClock(0, { periodic: true })
     const peer = (await node('peer')).peerId
     const opened: string[] = []
@@ -115,16 +119,35 @@ describe('connection probe', () => {
       fake('webrtc', `${relayAddr}/p2p-circuit/webrtc/p2p/${peer.toString()}`),
       fake('relayed', `${relayAddr}/p2p-circuit/p2p/${peer.toString()}`, {})
     ]
-    const libp2p = { getConnections: () => conns, addEventListener: () => {}, removeEventListener: () => {} }
+    const listeners = new Map<string, (evt: CustomEvent<Connection>) => void>()
+    const libp2p = {
+      getConnections: () => conns,
+      addEventListener: (type: string, fn: (evt: CustomEvent<Connection>) => void) => { listeners.set(type, fn) },
+      removeEventListener: () => {}
+    }
     await probing(libp2p as unknown as Libp2p, clock)
+    return { clock, opened, conns, emit: (type, conn) => { listeners.get(type)?.(new CustomEvent(type, { detail: conn })) } }
+  }
+
+  async function settled (opened: string[]): Promise<string[]> {
+    await new Promise(resolve => setTimeout(resolve, 0))
+    return opened.splice(0).sort()
+  }
+
+  it('probes WebRTC and relayed connections once a minute, relay WebSockets every 5 s', async () => {
+    const { clock, opened } = await threeWays()
     const probedIn = async (ms: number): Promise<string[]> => {
-      opened.length = 0
       clock.run(ms)
-      await new Promise(resolve => setTimeout(resolve, 0))
-      return [...opened].sort()
+      return await settled(opened)
     }
     expect(await probedIn(5_000)).toEqual(['relayed', 'webrtc', 'ws'])
     for (let t = 10_000; t < PROBE_INTERVAL_MS.webrtc + 5_000; t += 5_000) expect(await probedIn(5_000)).toEqual(['ws'])
     expect(await probedIn(5_000)).toEqual(['relayed', 'webrtc', 'ws'])
+  })
+
+  it('leaves relayed connections to their relay when another connection of the peer opens or closes', async () => {
+    const { opened, conns, emit } = await threeWays()
+    emit('connection:close', conns[0] as Connection)
+    expect(await settled(opened)).toEqual(['webrtc'])
   })
 })
