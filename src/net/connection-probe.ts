@@ -108,7 +108,7 @@ export class ConnectionProbe {
     }
   }
 
-  /** The round-trip time of one ping, in milliseconds. */
+  /** The round-trip time of one ping on `conn`, in milliseconds (libp2p's Ping service dials a peer, not a connection). */
   private async ping (conn: Connection, signal: AbortSignal): Promise<number> {
     let start = this.scheduler.now()
     const stream = await conn.newStream(PING_PROTOCOL, { signal, runOnLimitedConnection: true }).catch((err: Error) => {

@@ -27,8 +27,9 @@ export function hyperspaceServices (options: ServiceOptions): ServiceFactoryMap<
   const gossip = { colocationPenalty: options.colocationPenalty, ...(options.relays !== undefined ? { relays: options.relays } : {}) }
   return {
     identify: identify(),
-    // libp2p's connection monitor pings every few seconds; on a busy machine one ping can outlast the
-    // interval, and with one stream allowed the overlap alone would abort a healthy connection.
+    // Peers' ConnectionProbes and the relays' connection monitors ping this node; on a busy machine one
+    // ping can outlast the next, and with one stream allowed the overlap alone would fail it and get a
+    // healthy connection aborted.
     ping: ping({ maxOutboundStreams: 3, maxInboundStreams: 3 }),
     pubsub: hyperspaceGossip(gossip),
     pulsePubsub: pulseGossip(gossip)
