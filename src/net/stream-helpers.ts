@@ -129,7 +129,7 @@ export interface JobAdmission {
 export async function admitJob (o: JobAdmission, client: string, signal: AbortSignal, refuse: () => Promise<void>): Promise<(() => void) | undefined> {
   try {
     if (!o.rateLimit.take(client, o.scheduler.now())) throw new PeerBusyError(o.signer.peerId)
-    return await o.queue.acquire(signal)
+    return await o.queue.acquire({ peer: client, signal })
   } catch (err) {
     if (!(err instanceof PeerBusyError)) throw err
     await refuse()

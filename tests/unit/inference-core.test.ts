@@ -826,7 +826,7 @@ describe('JobQueue', () => {
     const queue = new JobQueue(1, 1)
     const running = await queue.acquire()
     const controller = new AbortController()
-    const waiting = queue.acquire(controller.signal)
+    const waiting = queue.acquire({ signal: controller.signal })
     expect(queue.length).toBe(2)
     // The line is full.
     expect(await rejectionOf(queue.acquire())).toBeInstanceOf(PeerBusyError)
@@ -843,7 +843,7 @@ describe('JobQueue', () => {
     const running = await queue.acquire()
     const reason = new Error('already gone')
     let settled: 'pending' | 'resolved' | 'rejected' = 'pending'
-    queue.acquire(AbortSignal.abort(reason)).then(() => { settled = 'resolved' }, () => { settled = 'rejected' })
+    queue.acquire({ signal: AbortSignal.abort(reason) }).then(() => { settled = 'resolved' }, () => { settled = 'rejected' })
     await tick()
     expect(settled).toBe('rejected')
     expect(queue.length).toBe(1)
@@ -871,6 +871,57 @@ describe('JobQueue', () => {
     expect(solo.length).toBe(1)
     // A released slot counted twice would let a second job in beside the first.
     expect(await rejectionOf(solo.acquire())).toBeInstanceOf(PeerBusyError)
+  })
+})
+
+describe('JobQueue shared between peers', () => {
+  it('one peer that fills every place cannot keep another out: its newest waiting job gives way', async () => {
+    const queue = new JobQueue(1, 3, 'node-x')
+    const attacker = await queue.acquire({ peer: 'mallory' })
+    const flood = [1, 2, 3].map(async () => await queue.acquire({ peer: 'mallory' }))
+    const outcomes = flood.map(async job => await job.then(() => 'ran', (err: Error) => err.name))
+    // The line is full of mallory's jobs; mallory's next one is refused.
+    expect(await rejectionOf(queue.acquire({ peer: 'mallory' }))).toBeInstanceOf(PeerBusyError)
+    const honest = queue.acquire({ peer: 'alice' })
+    expect(await outcomes[2]).toBe('PeerBusyError')
+    expect(queue.length).toBe(4)
+    // The freed slot goes to alice, who runs nothing, before mallory's older waiting jobs.
+    attacker()
+    const release = await honest
+    expect(queue.length).toBe(3)
+    release()
+  })
+
+  it('a peer holding no more than the others is refused when the line is full', async () => {
+    const queue = new JobQueue(1, 2)
+    const a = await queue.acquire({ peer: 'a' })
+    const waitingB = queue.acquire({ peer: 'b' })
+    const waitingC = queue.acquire({ peer: 'c' })
+    // a, b and c hold one place each: taking one from any of them would leave d holding more.
+    expect(await rejectionOf(queue.acquire({ peer: 'd' }))).toBeInstanceOf(PeerBusyError)
+    a()
+    ;(await waitingB)()
+    ;(await waitingC)()
+    expect(queue.length).toBe(0)
+  })
+
+  it('hands a freed slot to the waiting peer that holds the fewest places', async () => {
+    const queue = new JobQueue(2, 3)
+    const a1 = await queue.acquire({ peer: 'a' })
+    const b1 = await queue.acquire({ peer: 'b' })
+    const order: string[] = []
+    const a2 = queue.acquire({ peer: 'a' }).then(release => { order.push('a'); return release })
+    const c1 = queue.acquire({ peer: 'c' }).then(release => { order.push('c'); return release })
+    // b's slot frees: c (holding one place) goes before a (holding two), though a came first.
+    b1()
+    await tick()
+    expect(order).toEqual(['c'])
+    a1()
+    await tick()
+    expect(order).toEqual(['c', 'a'])
+    ;(await a2)()
+    ;(await c1)()
+    expect(queue.length).toBe(0)
   })
 })
 

@@ -1,12 +1,32 @@
 import { PeerBusyError } from '../errors.ts'
 
+/** Whose job asks for a place, and until when it waits. */
+export interface AcquireOptions {
+  /** The peer the job is for: places are shared fairly between peers. */
+  peer?: string
+  signal?: AbortSignal
+}
+
+interface Waiter {
+  peer: string
+  go: () => void
+  refuse: (err: Error) => void
+}
+
 /**
  * Admission for served jobs: a fixed number run at once, a short bounded line waits, and anything
  * beyond is refused as busy at once, so a flood costs the server nothing and the client fails over.
+ *
+ * Places are shared between peers: one peer's burst must not keep everyone else out. A peer that
+ * finds the line full takes the place of the newest waiting job of the peer holding the most places,
+ * when that peer holds at least two more than it; that job is refused as busy, as it would have been
+ * had it come last. A freed slot goes to the waiting job whose peer holds the fewest places (oldest
+ * first).
  */
 export class JobQueue {
   private running = 0
-  private readonly waiting: Array<() => void> = []
+  private readonly runningBy = new Map<string, number>()
+  private readonly waiting: Waiter[] = []
 
   constructor (readonly slots: number, readonly maxWaiting: number, private readonly self = 'this node') {}
 
@@ -14,38 +34,97 @@ export class JobQueue {
   get length (): number { return this.running + this.waiting.length }
 
   /** Resolves with a release function once a slot is free; throws PeerBusyError when the line is full. */
-  async acquire (signal?: AbortSignal): Promise<() => void> {
+  async acquire (options: AcquireOptions = {}): Promise<() => void> {
+    const { peer = '', signal } = options
     signal?.throwIfAborted()
     if (this.running < this.slots) {
-      this.running++
-      return this.releaser()
+      this.start(peer)
+      return this.releaser(peer)
     }
-    if (this.waiting.length >= this.maxWaiting) throw new PeerBusyError(this.self)
+    if (this.waiting.length >= this.maxWaiting) this.bumpFor(peer)
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
-        const i = this.waiting.indexOf(go)
-        if (i >= 0) this.waiting.splice(i, 1)
+        this.leave(waiter)
         reject(signal?.reason)
       }
-      const go = (): void => {
-        signal?.removeEventListener('abort', onAbort)
-        resolve()
+      const waiter: Waiter = {
+        peer,
+        go: () => {
+          signal?.removeEventListener('abort', onAbort)
+          resolve()
+        },
+        refuse: err => {
+          signal?.removeEventListener('abort', onAbort)
+          reject(err)
+        }
       }
-      this.waiting.push(go)
+      this.waiting.push(waiter)
       signal?.addEventListener('abort', onAbort, { once: true })
     })
-    return this.releaser()
+    return this.releaser(peer)
   }
 
-  private releaser (): () => void {
+  /** Makes room in a full line for `peer`, or throws PeerBusyError when it holds as much as anyone. */
+  private bumpFor (peer: string): void {
+    let victim: Waiter | undefined
+    // The swap must leave the other peer holding at least as many places as this one then holds.
+    let most = this.held(peer) + 2
+    for (const waiter of this.waiting) {
+      const held = this.held(waiter.peer)
+      if (waiter.peer !== peer && held >= most) {
+        most = held
+        victim = waiter
+      }
+    }
+    if (victim === undefined) throw new PeerBusyError(this.self)
+    const newest = this.waiting.findLast(w => w.peer === victim.peer) ?? victim
+    this.leave(newest)
+    newest.refuse(new PeerBusyError(this.self))
+  }
+
+  private held (peer: string): number {
+    return (this.runningBy.get(peer) ?? 0) + this.waiting.filter(w => w.peer === peer).length
+  }
+
+  private leave (waiter: Waiter): void {
+    const i = this.waiting.indexOf(waiter)
+    if (i >= 0) this.waiting.splice(i, 1)
+  }
+
+  private start (peer: string): void {
+    this.running++
+    this.runningBy.set(peer, (this.runningBy.get(peer) ?? 0) + 1)
+  }
+
+  private releaser (peer: string): () => void {
     let released = false
     return () => {
       if (released) return
       released = true
-      const next = this.waiting.shift()
-      if (next !== undefined) next()
-      else this.running--
+      this.running--
+      const left = (this.runningBy.get(peer) ?? 1) - 1
+      if (left > 0) this.runningBy.set(peer, left)
+      else this.runningBy.delete(peer)
+      const next = this.nextWaiter()
+      if (next === undefined) return
+      this.leave(next)
+      this.start(next.peer)
+      next.go()
     }
+  }
+
+  /** The waiting job whose peer holds the fewest places; the oldest among equals. */
+  private nextWaiter (): Waiter | undefined {
+    let next: Waiter | undefined
+    let fewest = Infinity
+    for (const waiter of this.waiting) {
+      const held = this.held(waiter.peer)
+      if (held < fewest) {
+        fewest = held
+        next = waiter
+      }
+    }
+    return next
   }
 }
 
