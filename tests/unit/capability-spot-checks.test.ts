@@ -12,7 +12,7 @@ import { quorumOutcome, ValidatorHistory } from '../../src/core/pulse/validators
 import { NetworkCapabilityProber, PROBE_MAX_TOKENS, type ProbeJobs } from '../../src/node/capability-prober.ts'
 import { VirtualTime } from '../../sim/virtual-time.ts'
 import { PulseLedger } from '../../src/core/pulse/ledger.ts'
-import { NET, PulseBus } from './pulse-bus.ts'
+import { N, NET, PulseBus } from './pulse-bus.ts'
 import type { CommitMessage, SignedPulseMessage } from '../../src/core/wire/pulse.ts'
 import type { CapabilityProber, ProbeOutcome } from '../../src/core/pulse/ports.ts'
 import type { ValidChatRequest } from '../../src/core/inference/request.ts'
@@ -263,9 +263,11 @@ describe('the probe jobs', () => {
 /** Serves what each peer can really do: the liar serves nothing it claims. */
 class ScriptedProber implements CapabilityProber {
   calls = 0
+  readonly probed: string[] = []
   constructor (private readonly time: VirtualTime, private readonly serves: (peer: string, capability: CapabilityName) => boolean) {}
   async probe (peer: string, capability: CapabilityName): Promise<ProbeOutcome> {
     this.calls++
+    this.probed.push(peer)
     await this.time.sleep(150)
     return this.serves(peer, capability) ? 'ok' : 'failed'
   }
@@ -310,5 +312,44 @@ describe('capability liars on the pulse (virtual time)', () => {
     for (const p of points('server')) expect(p.capability).toBeCloseTo(multiplierOf(claimed), 12)
     expect(points('server')).toHaveLength(4)
     expect(probers.reduce((n, p) => n + p.calls, 0)).toBeGreaterThan(0)
+  })
+
+  it('a fresh key that makes up a seed and lists Sybils claiming every capability spends no checker\'s budget', async () => {
+    const bus = new PulseBus(7)
+    const names = new Map<string, string>()
+    const probers: ScriptedProber[] = []
+    const spotChecks = { rate: 1 }
+    const claimed: CapabilityName[] = ['inference', 'embedding', 'caching']
+    const nodes = bus.add([
+      ...['v1', 'v2', 'v3', 'v4'].map(name => ({ name, kind: 'honest' as const, aged: true, spotChecks })),
+      { name: 'server', kind: 'honest', aged: true, caps: claimed, spotChecks }
+    ].map(node => {
+      const prober = new ScriptedProber(bus.time, (peer, capability) => names.get(peer) === 'server' && (capability === 'inference' || capability === 'embedding'))
+      probers.push(prober)
+      return { ...node, prober }
+    }))
+    for (const node of nodes) names.set(node.signer.peerId, node.name)
+    const leader = bus.freshKey()
+    const sybils = Array.from({ length: 12 }, () => bus.freshKey())
+    const sybilCaps: CapabilityName[] = ['inference', 'embedding', 'storage', 'memory']
+    const rootOf = (peer: string): Uint8Array => sha256Of(utf8(peer))
+    for (let i = 0; i < 6; i++) {
+      // Just before each round, a made-up seed for it: a leader's commit and challenge listing everyone, then the Sybils' commits.
+      await bus.runTo(0.95)
+      const r = bus.round + 1
+      const madeUp = sha256Of(utf8(`made up ${r}`))
+      const listed = [leader, ...sybils].map(key => key.peerId).concat(nodes.map(n => n.signer.peerId)).sort().map((peer): [string, Uint8Array] => [peer, rootOf(peer)])
+      await bus.inject(leader, { t: 'commit', net: NET, r, peer: leader.peerId, seed: madeUp, root: rootOf(leader.peerId), n: N, caps: [], sid: new Uint8Array(8) })
+      await bus.inject(leader, { t: 'challenge', net: NET, r, peer: leader.peerId, seed: madeUp, commits: listed, k: 4, ...await bus.proofs(leader, r, madeUp, listed) })
+      for (const sybil of sybils) await bus.inject(sybil, { t: 'commit', net: NET, r, peer: sybil.peerId, seed: madeUp, root: rootOf(sybil.peerId), n: N, caps: sybilCaps, sid: new Uint8Array(8) })
+      await bus.runRounds(1)
+    }
+    await bus.runRounds(1)
+    const probed = probers.flatMap(p => p.probed)
+    expect(probed.filter(peer => !names.has(peer))).toEqual([])
+    expect(probed.filter(peer => names.get(peer) === 'server').length).toBeGreaterThan(0)
+    const last = bus.round - 1
+    // Its first committed round is its first check's; every one after is confirmed, as without the attack.
+    for (let r = last - 3; r <= last; r++) expect(bus.node('server').book.get(r).confirmedCaps).toEqual(claimed)
   })
 })

@@ -54,8 +54,12 @@ describe('RoundState', () => {
       const indices = state.indices(challenge, who.peerId)
       expect(new Set(indices).size).toBe(K)
       const rows = await (provers.get(who.peerId) as ReferenceProver).reveal(1, indices)
-      state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, ...revealed(rows) })
+      expect(state.addReveal({ t: 'reveal', net: NET, r: 1, peer: who.peerId, leader: leader.peerId, ...revealed(rows) })).toBe(true)
     }
+    // A reveal from a key that did not commit is not kept: a flood of them would only take memory.
+    const stranger = await signer()
+    expect(state.addReveal({ t: 'reveal', net: NET, r: 1, peer: stranger.peerId, leader: leader.peerId, rows: [0], proof: [] })).toBe(false)
+    expect(state.reveals.has(stranger.peerId)).toBe(false)
     expect((await state.judgeAll(validator.peerId, inlineRecomputer)).map(r => [r.peer, r.ok, r.reason])).toEqual(state.commitSet().map(([peer]) => [peer, true, undefined]))
   })
 
@@ -155,6 +159,40 @@ describe('RoundState', () => {
     const verdict = async (who: PulseSigner): Promise<SignedPulseMessage<VerdictMessage>> => await signPulse({ t: 'verdict', net: NET, r: 1, peer: who.peerId, seed, judged: new Uint8Array(32), results: [] }, who)
     expect(state.addVerdict(await verdict(stranger))).toBeUndefined()
     expect(state.addVerdict(await verdict(anchor))).toBeDefined()
+  })
+
+  it('refuses a challenge that asks for other than the network\'s k rows: k = 0 would void every reveal', async () => {
+    const [a, b] = (await Promise.all([signer(), signer()]))
+      .sort((x, y) => compareBytes(leaderScore(seed, utf8(x.peerId)), leaderScore(seed, utf8(y.peerId))))
+    const prover = new ReferenceProver()
+    const state = new RoundState(NET, 1, seed, N, K, { verifyBeacon })
+    for (const who of [a, b] as Signer[]) state.addCommit(await signPulse(await honestCommit(who, prover, 1), who))
+    const all = state.commitSet()
+    const noRows = await signPulse({ t: 'challenge', net: NET, r: 1, peer: (a as Signer).peerId, seed, commits: all, k: 0, ...await challengeProofs((a as Signer).beacon, NET, 1, seed, all) }, a as Signer)
+    state.addChallenge(noRows)
+    expect(state.challengeFaults().get((a as Signer).peerId)).toBe('wrong-k')
+    expect(state.canonicalChallenge()).toBeUndefined()
+    // The next leader's challenge with the network's k stands in.
+    const standIn = await challengeBy(b as Signer, all)
+    state.addChallenge(standIn)
+    expect(state.canonicalChallenge()).toBe(standIn)
+  })
+
+  it('keeps no challenge from a key that did not commit, and only a few in a watched round', async () => {
+    const committer = await signer()
+    const prover = new ReferenceProver()
+    const own = new RoundState(NET, 1, seed, N, K, { verifyBeacon })
+    const watched = new RoundState(NET, 1, seed, N, K, { verifyBeacon, anchorsVouchForLeaders: true })
+    for (const state of [own, watched]) state.addCommit(await signPulse(await honestCommit(committer, prover, 1), committer))
+    const listed = own.commitSet()
+    const flood = await Promise.all(Array.from({ length: 12 }, async () => await challengeBy(await signer(), listed)))
+    expect(flood.map(challenge => own.addChallenge(challenge)).filter(Boolean)).toHaveLength(0)
+    expect(own.challenges.size).toBe(0)
+    // A node back mid-round missed the commits; an anchor may still vouch for a leader it never heard commit.
+    expect(flood.map(challenge => watched.addChallenge(challenge)).filter(Boolean)).toHaveLength(8)
+    // A committer's own challenge is always kept.
+    expect(own.addChallenge(await challengeBy(committer, listed))).toBe(true)
+    expect(watched.addChallenge(await challengeBy(committer, listed))).toBe(true)
   })
 
   it('takes as canonical only a valid challenge: leader listed, no false root, no early commit omitted', async () => {

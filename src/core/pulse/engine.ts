@@ -1,4 +1,4 @@
-import { utf8 } from '../crypto/bytes.ts'
+import { equalBytes, utf8 } from '../crypto/bytes.ts'
 import { currentTiming, roundOf, timingOf } from './clock.ts'
 import { epochOf, firstRoundOf } from './committee.ts'
 import { CommitteeView } from './committee-view.ts'
@@ -125,7 +125,7 @@ export class PulseEngine {
       case 'challenge':
         // Another seed's round is watched: if most committers follow it, this node is the one that forked.
         if (state.addChallenge(signed as SignedPulseMessage<typeof message>)) this.spotChecks.consider(state)
-        else if (message.r === current) this.watch(signed, now)
+        else if (message.r === current && !equalBytes(message.seed, state.seed)) this.watch(signed, now)
         break
       case 'reveal':
         state.addReveal(message)
@@ -147,9 +147,7 @@ export class PulseEngine {
   receiveReveal (signed: SignedPulseMessage<ReceivedMessage>): boolean {
     const message = signed.message
     const state = this.states.get(message.r)
-    if (message.t !== 'reveal' || state === undefined || !state.isCommitter(message.peer)) return false
-    state.addReveal(message)
-    return true
+    return message.t === 'reveal' && state !== undefined && state.addReveal(message)
   }
 
   private keepEarly (round: number, topic: string, signed: SignedPulseMessage<ReceivedMessage>): void {
@@ -171,7 +169,9 @@ export class PulseEngine {
     const omitCutoff = timingOf(round, roundMs).start + Math.min(ACT_AT.omitCutoff * roundMs, ACT_AT.challenge * roundMs - OMIT_SLACK_MS)
     return new RoundState(this.options.networkId, round, seed, this.n, this.k, {
       history: this.history, omitCutoff, verifyBeacon: this.options.verifyBeacon, anchorsVouchForLeaders: watched,
-      confirmCaps: this.spotChecks.confirmer(round, r => this.states.get(r)), onCommit: (state, commit) => { this.spotChecks.onCommit(state, commit) }
+      confirmCaps: this.spotChecks.confirmer(round, r => this.states.get(r)),
+      // Only this node's own rounds draw its spot-checks: a made-up seed must not spend its budget.
+      ...(watched ? {} : { onCommit: (state: RoundState, commit: CommitMessage) => { this.spotChecks.onCommit(state, commit) } })
     })
   }
 

@@ -1,6 +1,7 @@
 import { compareBytes, equalBytes, utf8 } from '../crypto/bytes.ts'
 import { multiproofLength, verifyMultiproof } from './merkle.ts'
-import { beaconInput, challengeIndices, leaderScore, rowsInput } from './seed.ts'
+import { LeaderProofs } from './leader-proofs.ts'
+import { challengeIndices, leaderScore } from './seed.ts'
 import { drawValidators, quorumOutcome, ValidatorHistory, type QuorumOutcome, type Vote } from './validators.ts'
 import { workKey } from './work.ts'
 import type { LeafRecomputer } from './recompute.ts'
@@ -11,10 +12,12 @@ import { MAX_COMMITTEE, resolveVerdict, sameCommit, type BeaconVerifier, type Ch
 export type CommitOutcome = 'accepted' | 'duplicate' | 'wrong-seed' | 'wrong-n' | 'conflict' | 'full'
 
 /** Why a challenge cannot be canonical. */
-export type ChallengeFault = 'leader-unknown' | 'leader-not-listed' | 'leader-not-aged' | 'false-root' | 'omission' | 'bad-vrf'
+export type ChallengeFault = 'leader-unknown' | 'leader-not-listed' | 'wrong-k' | 'leader-not-aged' | 'false-root' | 'omission' | 'bad-vrf'
 
 /** Strikes about the revealed rows themselves, which anyone can settle by recomputing them. */
 const ROW_REASONS: ReadonlySet<StrikeReason> = new Set(['wrong-row', 'bad-proof', 'wrong-rows-challenged'])
+/** Challenges a watched round keeps from leaders whose commit this node missed (it came back mid-round): one round has one leader and two backups. */
+const MAX_UNKNOWN_LEADER_CHALLENGES = 8
 
 export interface RoundRules {
   /** Whose history is aged (leaders, drawn validators) and which validators this node trusts outright. */
@@ -41,6 +44,7 @@ export interface RoundRules {
 export class RoundState {
   readonly commits = new Map<string, SignedPulseMessage<CommitMessage>>()
   readonly challenges = new Map<string, SignedPulseMessage<ChallengeMessage>>()
+  private challengesOfUnknownLeaders = 0
   /** Reveals by peer, for the challenge they name. */
   readonly reveals = new Map<string, RevealMessage>()
   /** Verdicts from validators whose word can count (anchors and aged peers); others are dropped unread. */
@@ -51,14 +55,10 @@ export class RoundState {
   private readonly workChecks = new Map<string, VerdictResult>()
   readonly history: ValidatorHistory
   private readonly omitCutoff: number
-  private readonly verifyBeacon?: BeaconVerifier
   private readonly confirmCaps: (peer: string, committed: CapabilityName[]) => CapabilityName[]
   private readonly onCommit?: (state: RoundState, commit: CommitMessage) => void
   private readonly anchorsVouchForLeaders: boolean
-  /** Verified beacon VRF outputs by challenge author; checked lazily, as each proof costs milliseconds. */
-  private readonly outputs = new Map<string, Uint8Array | null>()
-  /** Verified rows VRF outputs by challenge: the input is the challenge's own commit set. */
-  private readonly rowsOutputs = new WeakMap<ChallengeMessage, Uint8Array | null>()
+  private readonly proofs: LeaderProofs
   /** When each commit arrived, by this node's clock. */
   private readonly arrivals = new Map<string, number>()
   /** Leader scores, hashed once per committer and challenger. */
@@ -74,7 +74,7 @@ export class RoundState {
   constructor (readonly networkId: string, readonly round: number, readonly seed: Uint8Array, readonly n: number, readonly k: number, rules: RoundRules = {}) {
     this.history = rules.history ?? new ValidatorHistory()
     this.omitCutoff = rules.omitCutoff ?? -Infinity
-    this.verifyBeacon = rules.verifyBeacon
+    this.proofs = new LeaderProofs(networkId, round, seed, rules.verifyBeacon)
     this.confirmCaps = rules.confirmCaps ?? ((_peer, committed) => committed)
     this.onCommit = rules.onCommit
     this.anchorsVouchForLeaders = rules.anchorsVouchForLeaders ?? false
@@ -120,10 +120,19 @@ export class RoundState {
       .sort((a, b) => (a[0] < b[0] ? -1 : 1))
   }
 
-  /** Keeps one challenge per author with this round's seed; whether it is valid is decided against the commits. */
+  /**
+   * Keeps one challenge per author with this round's seed; whether it is valid is decided against the
+   * commits. Only a committer can lead, so a challenge from an author whose commit this node does not
+   * hold is dropped (a flood of fresh keys' challenges would cost memory and a check each), except in a
+   * watched round, where an anchor may yet vouch for its leader: there a few are kept, first come.
+   */
   addChallenge (signed: SignedPulseMessage<ChallengeMessage>): boolean {
     const challenge = signed.message
     if (!equalBytes(challenge.seed, this.seed) || this.challenges.has(challenge.peer)) return false
+    if (!this.commits.has(challenge.peer)) {
+      if (!this.anchorsVouchForLeaders || this.challengesOfUnknownLeaders >= MAX_UNKNOWN_LEADER_CHALLENGES) return false
+      this.challengesOfUnknownLeaders++
+    }
     this.challenges.set(challenge.peer, signed)
     this.decided = undefined
     return true
@@ -140,16 +149,18 @@ export class RoundState {
   }
 
   /**
-   * Why `challenge` is invalid for this node, if it is: its leader must list itself, be aged when any
-   * committer this node heard is, list each commit this node holds with the root that commit signed,
-   * and omit no aged committer's commit that reached this node before the omission cutoff. Only aged
-   * commits count there: a fresh key could otherwise send its commit to validators and not to the
+   * Why `challenge` is invalid for this node, if it is: its leader must list itself, ask for the
+   * network's k rows, be aged when any committer this node heard is, list each commit this node holds
+   * with the root that commit signed, and omit no aged committer's commit that reached this node
+   * before the omission cutoff. Only aged commits count there: a fresh key could otherwise send its commit to validators and not to the
    * leader, and so split an honest leader's round.
    */
   faultOf (challenge: ChallengeMessage): ChallengeFault | undefined {
     const listed = new Map(challenge.commits)
     if (!this.commits.has(challenge.peer) && !this.vouchedByAnchor(challenge)) return 'leader-unknown'
     if (!listed.has(challenge.peer)) return 'leader-not-listed'
+    // k is the network's: a leader that asks for fewer rows (none) would void every reveal of its round.
+    if (challenge.k !== this.k) return 'wrong-k'
     // Views of who is aged differ by a few rounds between honest nodes (validators.ts, AGE_SLACK): a
     // leader another node may count aged is not refused, nor an omitted commit it may not count aged.
     if (!this.history.mayBeAged(challenge.peer) && [...this.commits.keys()].some(peer => this.history.isFirmlyAged(peer))) return 'leader-not-aged'
@@ -161,7 +172,7 @@ export class RoundState {
         return 'false-root'
       }
     }
-    return this.beaconOf(challenge) === undefined || this.rowsOutputOf(challenge) === undefined ? 'bad-vrf' : undefined
+    return this.beaconOf(challenge) === undefined || this.proofs.rowsOutputOf(challenge) === undefined ? 'bad-vrf' : undefined
   }
 
   /** An anchor judged the committers `challenge` lists (all but itself, in order): it took that challenge. */
@@ -178,29 +189,14 @@ export class RoundState {
 
   /** The leader's verified VRF output for `challenge`, or undefined when its proof does not verify. */
   beaconOf (challenge: ChallengeMessage): Uint8Array | undefined {
-    let output = this.outputs.get(challenge.peer)
-    if (output === undefined) {
-      output = this.verifyBeacon?.(challenge.peer, beaconInput(this.networkId, this.round, this.seed), challenge.vrf) ?? null
-      this.outputs.set(challenge.peer, output)
-    }
-    return output ?? undefined
-  }
-
-  /** The leader's verified rows VRF output for `challenge` (over its own commit set), or undefined when its proof does not verify. */
-  rowsOutputOf (challenge: ChallengeMessage): Uint8Array | undefined {
-    let output = this.rowsOutputs.get(challenge)
-    if (output === undefined) {
-      output = this.verifyBeacon?.(challenge.peer, rowsInput(this.networkId, this.round, this.seed, challenge.commits), challenge.rowsVrf) ?? null
-      this.rowsOutputs.set(challenge, output)
-    }
-    return output ?? undefined
+    return this.proofs.beaconOf(challenge)
   }
 
   /** The rows `challenge` asks of `peer`. */
   indices (challenge: SignedPulseMessage<ChallengeMessage>, peer: string): number[] {
     const cached = this.canonicalIndices?.challenge === challenge ? this.canonicalIndices.byPeer.get(peer) : undefined
     if (cached !== undefined) return cached
-    const indices = challengeIndices(this.seed, this.rowsOutputOf(challenge.message) ?? new Uint8Array(0), peer, this.n, challenge.message.k)
+    const indices = challengeIndices(this.seed, this.proofs.rowsOutputOf(challenge.message) ?? new Uint8Array(0), peer, this.n, challenge.message.k)
     if (challenge === this.canonicalChallenge()) {
       if (this.canonicalIndices?.challenge !== challenge) this.canonicalIndices = { challenge, byPeer: new Map() }
       this.canonicalIndices.byPeer.set(peer, indices)
@@ -229,11 +225,14 @@ export class RoundState {
     return this.commits.has(peer) || this.canonicalChallenge()?.message.commits.some(([listed]) => listed === peer) === true
   }
 
-  addReveal (reveal: RevealMessage): void {
+  /** Keeps a committer's reveal (anyone else's would only take memory); whether it is a committer's. */
+  addReveal (reveal: RevealMessage): boolean {
+    if (!this.isCommitter(reveal.peer)) return false
     const canonical = this.canonicalChallenge()?.message.peer
     const known = this.reveals.get(reveal.peer)
     // Keep the reveal for the canonical challenge when a node answered more than one.
     if (known === undefined || reveal.leader === canonical) this.reveals.set(reveal.peer, reveal)
+    return true
   }
 
   /**
