@@ -44,6 +44,12 @@ export interface RemoteEmbedding extends LocalEmbedding {
 }
 
 const JOB_READ_TIMEOUT_MS = 5_000
+/**
+ * Job streams a connection may have open at once. Each holds its unread job frame (up to 514 KiB)
+ * until it is read; a client keeps at most two jobs in flight to one server (src/core/tasks), and
+ * the queue would refuse more than its few places anyway.
+ */
+const MAX_INBOUND_STREAMS = 8
 const ACCEPT_TIMEOUT_MS = 15_000
 /** A full batch of long texts on a slow CPU, plus the wait for a slot. */
 const RESULT_TIMEOUT_MS = 60_000
@@ -58,7 +64,7 @@ const CLIENT_CODEC = jobClientCodec(EMBED_JOB_FRAMES, (peerId, code, message) =>
 export class EmbedService extends JobService {
 
   constructor (libp2p: Libp2p, private readonly options: EmbedServiceOptions) {
-    super(libp2p, EMBED_PROTOCOL, 64, options.streams)
+    super(libp2p, EMBED_PROTOCOL, MAX_INBOUND_STREAMS, options.streams)
   }
 
   /** Embeds the texts on a peer; both sides end up with the countersigned receipt. */

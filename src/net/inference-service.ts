@@ -50,6 +50,12 @@ export interface RemoteCompletion extends LocalRun {
 }
 
 const JOB_READ_TIMEOUT_MS = 5_000
+/**
+ * Job streams a connection may have open at once. Each holds its unread job frame (up to 160 KiB)
+ * until it is read; a client keeps at most two jobs in flight to one server (src/core/tasks), and
+ * the queue would refuse more than its few places anyway.
+ */
+const MAX_INBOUND_STREAMS = 8
 const FIRST_FRAME_TIMEOUT_MS = 15_000
 /** Between two frames of a running job: generation may pause while the model loads a batch. */
 const FRAME_GAP_TIMEOUT_MS = 30_000
@@ -85,7 +91,7 @@ function deltaPieces (text: string): string[] {
 export class InferenceService extends JobService {
 
   constructor (libp2p: Libp2p, private readonly options: InferenceServiceOptions) {
-    super(libp2p, INFERENCE_PROTOCOL, 64, options.streams)
+    super(libp2p, INFERENCE_PROTOCOL, MAX_INBOUND_STREAMS, options.streams)
   }
 
   /**

@@ -322,7 +322,7 @@ describe('capability liars on the pulse (virtual time)', () => {
     const claimed: CapabilityName[] = ['inference', 'embedding', 'caching']
     const nodes = bus.add([
       ...['v1', 'v2', 'v3', 'v4'].map(name => ({ name, kind: 'honest' as const, aged: true, spotChecks })),
-      { name: 'server', kind: 'honest', aged: true, caps: claimed, spotChecks }
+      { name: 'server', kind: 'honest' as const, aged: true, caps: claimed, spotChecks }
     ].map(node => {
       const prober = new ScriptedProber(bus.time, (peer, capability) => names.get(peer) === 'server' && (capability === 'inference' || capability === 'embedding'))
       probers.push(prober)
