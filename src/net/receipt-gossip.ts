@@ -1,7 +1,7 @@
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
 import { BadSignatureError, errorMessage, HyperspaceError, MalformedMessageError, OversizeMessageError, ReceiptMismatchError, ReceiptUnitsError, UnsignedReceiptError } from '../core/errors.ts'
-import { checkFreshness, decodeSignedReceipt, encodeSignedReceipt, ReplayGuard, type SignedReceipt } from '../core/receipts/receipt.ts'
+import { checkFreshness, decodeSignedReceipt, encodeSignedReceipt, ReplayGuard, unverifiedReceiptBody, type SignedReceipt } from '../core/receipts/receipt.ts'
 import { topicFor } from '../core/wire/topics.ts'
 import type { PulseVerifier } from '../core/crypto/signing.ts'
 import { TopicSubscription } from './topic-subscription.ts'
@@ -111,9 +111,12 @@ export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
   async validate (peer: PeerId, msg: Message): Promise<TopicValidatorResult> {
     if (msg.type !== 'signed') return TopicValidatorResult.Reject
     try {
-      const receipt = await decodeSignedReceipt(msg.data, this.options.verify, true)
+      // A stale or replayed copy is refused before its two signatures are checked: a replay costs its sender one signature.
       const round = this.options.currentRound()
-      checkFreshness(receipt.body, round)
+      const unverified = unverifiedReceiptBody(msg.data)
+      checkFreshness(unverified, round)
+      this.replay.check(unverified)
+      const receipt = await decodeSignedReceipt(msg.data, this.options.verify, true)
       this.replay.admit(receipt.body, round)
       this.accepted.set(msg, receipt)
       return TopicValidatorResult.Accept

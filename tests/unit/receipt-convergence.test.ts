@@ -184,6 +184,19 @@ describe('what a hostile peer gossips about a node', () => {
     expect(client.log.entries.length).toBe(entries)
     expect(pointsOf(receipt.body)).toBeGreaterThan(0)
   })
+
+  it('gets no signature checked for a copy it already saw: a replay costs its sender one GossipSub signature', async () => {
+    let verified = 0
+    const counting = new ReceiptGossip(server.libp2p, {
+      networkId: NET, currentRound: () => ROUND, verify: async (...args) => { verified++; return await verifyPulseSignature(...args) }
+    })
+    const receipt = await countersign(await signAsClient(body({ client: bystander.peerId }), bystander.signer), server.signer)
+    const message = { type: 'signed', data: encodeSignedReceipt(receipt) } as unknown as Parameters<ReceiptGossip['validate']>[1]
+    expect(await counting.validate(bystander.libp2p.peerId, message)).toBe('accept')
+    expect(verified).toBe(2)
+    expect(await counting.validate(bystander.libp2p.peerId, message)).toBe('ignore')
+    expect(verified).toBe(2)
+  })
 })
 
 describe('ReceiptKeeper.adopt (what the keeper takes of a receipt heard from the network)', () => {

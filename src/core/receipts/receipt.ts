@@ -157,6 +157,13 @@ export function encodeSignedReceipt (r: SignedReceipt): Uint8Array {
  * Decodes a receipt and checks every signature it carries (the client's always, the server's when
  * present); `requireCountersigned` refuses one the server has not signed.
  */
+/** The body of a signed receipt, its signatures not yet checked: what cheap checks look at first. */
+export function unverifiedReceiptBody (bytes: Uint8Array): ReceiptBody {
+  const m = decodeMessage(bytes, RECEIPT_MAX_BYTES, RECEIPT_VERSION)
+  if (!(m.body instanceof Uint8Array)) throw new MalformedMessageError('body must be bytes')
+  return decodeReceiptBody(m.body)
+}
+
 export async function decodeSignedReceipt (bytes: Uint8Array, verify: PulseVerifier, requireCountersigned: boolean): Promise<SignedReceipt> {
   const m = decodeMessage(bytes, RECEIPT_MAX_BYTES, RECEIPT_VERSION)
   if (!(m.body instanceof Uint8Array)) throw new MalformedMessageError('body must be bytes')
@@ -243,10 +250,16 @@ export class ReplayGuard {
 
   constructor (private readonly maxEntries = 100_000) {}
 
-  /** Records the receipt; throws ReplayedReceiptError when it was seen before. */
-  admit (body: ReceiptBody, currentRound: number): void {
+  /** Throws ReplayedReceiptError when the receipt was seen before. */
+  check (body: ReceiptBody): void {
     const id = receiptId(body)
     if (this.seen.has(id)) throw new ReplayedReceiptError(id)
+  }
+
+  /** Records the receipt; throws ReplayedReceiptError when it was seen before. */
+  admit (body: ReceiptBody, currentRound: number): void {
+    this.check(body)
+    const id = receiptId(body)
     for (const [key, round] of this.seen) {
       if (round >= currentRound - RECEIPT_MAX_AGE_ROUNDS && this.seen.size < this.maxEntries) break
       this.seen.delete(key)
