@@ -4,6 +4,8 @@ import { toString } from 'uint8arrays/to-string'
 import { HyperspaceError } from '../core/errors.ts'
 import { MAX_TOPIC_LENGTH, parseTopic, RELAY_MAIN_TOPICS, RELAY_ON_DEMAND_TOPICS } from '../core/wire/topics.ts'
 import { PULSE_GOSSIP_PROTOCOL, PULSE_MESH } from '../core/wire/pulse-gossip.ts'
+import type { RPC } from '@libp2p/gossipsub/message'
+import type { PeerId } from '@libp2p/interface'
 
 type RawGossipMessage = Parameters<GossipsubOpts['fastMsgIdFn']>[0]
 
@@ -116,6 +118,37 @@ export function invalidMessageScoreOf (pubsub: GossipSub, peerId: string): numbe
   return total
 }
 
+/**
+ * GossipSub records a message's id (seen cache, score records) and, on a topic without a validator,
+ * caches and accepts it before it asks whether this node is on the topic: 200,000 tiny messages on a
+ * topic nobody here joined held ~105 MB and cost their sender no score. An honest GossipSub sends a
+ * peer messages only on topics that peer is on, so the others are dropped as the RPC arrives, before
+ * anything is verified or recorded. Their sender is not blamed: an honest message can cross this
+ * node's leaving its topic (a pulse committee at the end of an epoch).
+ *
+ * Peers' subscriptions are kept on every Hyperspace topic, joined or not: a peer tells its topics
+ * once, as it connects, and this node may join one later (the next committee; a relay joins its
+ * peers' topics on demand). MAX_TOPIC_BYTES_PER_PEER bounds what one peer can make it keep. On other
+ * topics they are kept only while this node is on them. GossipSub copies its `allowedTopics` option
+ * into a Set, so this rule replaces the field.
+ */
+function keepToJoinedTopics (pubsub: GossipSub): void {
+  const receiving = pubsub as unknown as GossipSubReceiving
+  receiving.allowedTopics = { has: topic => parseTopic(topic) !== undefined || pubsub.getTopics().includes(topic) }
+  const handleReceivedRpc = receiving.handleReceivedRpc.bind(pubsub)
+  receiving.handleReceivedRpc = async (from, rpc) => {
+    const joined = new Set(pubsub.getTopics())
+    await handleReceivedRpc(from, { ...rpc, messages: rpc.messages.filter(message => joined.has(message.topic)) })
+  }
+}
+
+/** The parts of GossipSub's implementation that judge what it receives (not on its interface). */
+interface GossipSubReceiving {
+  /** Asked of every topic an RPC subscribes to or carries a message on. */
+  allowedTopics: Pick<Set<string>, 'has'> | null
+  handleReceivedRpc: (from: PeerId, rpc: RPC) => Promise<void>
+}
+
 export interface HyperspaceGossipOptions {
   colocationPenalty: boolean
   /** Peer ids of this node's bootstrap relays (see RELAY_SCORE). */
@@ -124,7 +157,7 @@ export interface HyperspaceGossipOptions {
 
 /**
  * What both of a node's GossipSubs share: every Hyperspace topic scored (see HYPERSPACE_TOPIC_SCORE),
- * relays spared, bounded frames and subscriptions.
+ * relays spared, bounded frames and subscriptions, messages kept only on joined topics (keepToJoinedTopics).
  *
  * The IP-colocation penalty (P6) is off where it would punish normal users: many browsers reach a
  * relay from one address (a shared NAT, or loopback on a dev machine), and P6 graylists them once
@@ -137,6 +170,9 @@ function scoredGossip (options: HyperspaceGossipOptions, init: Partial<Gossipsub
     emitSelf: false,
     allowPublishToZeroTopicPeers: true,
     // The largest message any Hyperspace topic carries is well under this; bigger frames are dropped.
+    // decodeRpcLimits stay GossipSub's (5,000 messages or subscriptions an RPC): this frame bounds an
+    // RPC anyway, a lower count would not slow a flood sent in more frames, and an RPC past a limit is
+    // dropped whole, as an honest IWANT reply of a busy topic could be.
     maxInboundDataLength: 256 * 1024,
     maxTopicBytesPerPeer: MAX_TOPIC_BYTES_PER_PEER,
     scoreThresholds: GOSSIP_SCORE_THRESHOLDS,
@@ -154,6 +190,7 @@ function scoredGossip (options: HyperspaceGossipOptions, init: Partial<Gossipsub
     // registers at start is public.
     if (protocols !== undefined) pubsub.protocols = protocols
     scoreEveryHyperspaceTopic(pubsub)
+    keepToJoinedTopics(pubsub)
     return pubsub
   }
 }
