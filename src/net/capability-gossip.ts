@@ -1,4 +1,4 @@
-import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
+import { TopicValidatorResult, type Message, type SubscriptionChangeData } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
 import { decodeAnnouncement, encodeAnnouncement, isStale, servesSomething, type CapabilityAnnouncement } from '../core/wire/announcement.ts'
 import { HyperspaceError } from '../core/errors.ts'
@@ -71,6 +71,11 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   /** When the pending announcement goes out (epoch ms). */
   private pendingAt = 0
   private readonly reannouncements = new TokenBucket(REANNOUNCE_LIMIT.perMinute, REANNOUNCE_LIMIT.burst)
+  /**
+   * Peers on the topic, by id, as their subscriptions told: GossipSub tells every SUBSCRIBE, a repeat
+   * too, and only a newcomer is worth an announcement. A peer leaves it by unsubscribing or hanging up.
+   */
+  private readonly subscribers = new Set<string>()
   private running = false
 
   constructor (
@@ -90,6 +95,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   async start (): Promise<void> {
     this.running = true
     this.libp2p.services.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
+    this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
     this.subscription.start()
     // New addresses (a relay reservation) are worth telling at once: peers dial on them.
     this.libp2p.addEventListener('self:peer:update', this.onAddresses)
@@ -104,6 +110,8 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     this.libp2p.removeEventListener('self:peer:update', this.onAddresses)
     this.libp2p.removeEventListener('transport:listening', this.onAddresses)
     this.libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
+    this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.subscribers.clear()
     this.subscription.stop()
   }
 
@@ -121,8 +129,13 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
    */
   reannounce (): void {
     if (!this.running || this.announcedAddrs === '') return
-    if (this.cancelPending !== undefined && this.pendingAt <= this.scheduler.now() + ADDRESS_SETTLE_MS) return
-    if (this.reannouncements.take(this.scheduler.now())) this.announceIn(ADDRESS_SETTLE_MS)
+    this.reannounceIn(ADDRESS_SETTLE_MS)
+  }
+
+  /** An announcement `ms` from now for a peer's sake, within REANNOUNCE_LIMIT: one already due by then costs nothing. */
+  private reannounceIn (ms: number): void {
+    if (this.cancelPending !== undefined && this.pendingAt <= this.scheduler.now() + ms) return
+    if (this.reannouncements.take(this.scheduler.now())) this.announceIn(ms)
   }
 
   /** Coalesces bursts of reasons to announce into one message. */
@@ -193,10 +206,20 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   }
 
   /** A node that just joined the topic learns what we offer now, not at the next interval. */
-  private readonly onSubscriptionChange = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
-    if (!evt.detail.subscriptions.some(s => s.subscribe && s.topic === this.subscription.topic)) return
+  private readonly onSubscriptionChange = (evt: CustomEvent<SubscriptionChangeData>): void => {
+    const peer = evt.detail.peerId.toString()
+    const change = evt.detail.subscriptions.findLast(s => s.topic === this.subscription.topic)
+    if (change === undefined) return
+    if (!change.subscribe) {
+      this.subscribers.delete(peer)
+      return
+    }
+    if (this.subscribers.has(peer)) return
+    this.subscribers.add(peer)
     // The first peer on the topic (the relay, just connected) gets the addresses nobody has heard as
     // soon as new addresses would: the other pages dial on them.
-    this.announceIn(this.unheard ? ADDRESS_SETTLE_MS : ANNOUNCE_DEBOUNCE_MS)
+    this.reannounceIn(this.unheard ? ADDRESS_SETTLE_MS : ANNOUNCE_DEBOUNCE_MS)
   }
+
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => { this.subscribers.delete(evt.detail.toString()) }
 }
