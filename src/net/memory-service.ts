@@ -1,6 +1,6 @@
 import { JobService } from './job-service.ts'
 import { retryLostStream, type JobStreamOpener } from './job-streams.ts'
-import { abortStream, readFrame, withTimeout } from './stream-helpers.ts'
+import { abortStream, closeStream, readFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream } from '@libp2p/utils'
 import {
   BadSignatureError, HyperspaceError, InvalidVectorError, MalformedMessageError, MemoryVersionAheadError, OversizeMessageError, PeerBusyError, errorMessage
@@ -9,9 +9,9 @@ import { MEMORY_LIMITS } from '../core/memory/limits.ts'
 import { spaceDims } from '../core/memory/spaces.ts'
 import {
   MEMORY_PROTOCOL, MEMORY_REQUEST_MAX_BYTES, MEMORY_RESPONSE_MAX_BYTES, MemoryOffError, RemoteMemoryError, decodeMemoryRequest, decodeMemoryResponse, encodeMemoryRequest, encodeMemoryResponse, verifyMemoryPut,
-  type MemoryQuery, type MemoryRequest, type MemoryResponse
+  type MemoryPut, type MemoryQuery, type MemoryRequest, type MemoryResponse
 } from '../core/wire/memory.ts'
-import type { PeerRateLimit } from '../core/jobs/admission.ts'
+import { PeerRateLimit } from '../core/jobs/admission.ts'
 import type { MemoryHit } from '../core/memory/merge.ts'
 import type { PulseVerifier } from '../core/crypto/signing.ts'
 import type { Scheduler } from '../core/scheduler.ts'
@@ -30,8 +30,12 @@ export interface MemoryServiceOptions {
   isNewcomer: (owner: string) => boolean
   /** The memory capability is on and the store is loaded. */
   serving: () => boolean
+  /** Its clock also times the queries served. */
   scheduler: Scheduler
-  rateLimit: PeerRateLimit
+  /** Puts one peer may send: re-replication pushes thousands in a burst. */
+  putRateLimit: PeerRateLimit
+  /** Queries one peer may send (default MEMORY_QUERIES_PER_MINUTE, MEMORY_QUERY_BURST). */
+  queryRateLimit?: PeerRateLimit
   /** A peer sent a malformed, oversize or badly signed request. */
   onInvalid?: (peerId: string, reason: string) => void
 }
@@ -39,12 +43,27 @@ export interface MemoryServiceOptions {
 /** A peer that does not answer in this time is counted as failed; a put or query is one small frame each way. */
 export const MEMORY_REQUEST_TIMEOUT_MS = 5_000
 /**
- * Requests served at once, from all peers together and from one peer: each holds its frame (up to
- * 17 KiB) and a place in the store's write line. Past either a request is answered busy before its
- * frame is read; one peer that stalls its requests holds a quarter of the places for 5 s at most.
+ * Requests answered at once, from all peers together: each holds its frame (up to 17 KiB) and a place
+ * in the store's write line. A place is taken only once the frame has arrived, so streams that send
+ * nothing cannot take them; past it a request is answered busy.
  */
 export const MEMORY_MAX_IN_FLIGHT = 64
-export const MEMORY_MAX_IN_FLIGHT_PER_PEER = 16
+/**
+ * Streams one peer may have open at once, counted before the frame is read: what a peer that opens
+ * streams and sends nothing (or stops reading) holds is these few places of its own.
+ */
+export const MEMORY_MAX_STREAMS_PER_PEER = 4
+/** A client asks every memory peer once per query of its own: a person's use is far below this. */
+export const MEMORY_QUERIES_PER_MINUTE = 60
+/** Some queries at once (a page that loads and asks a few things) before the rate applies. */
+export const MEMORY_QUERY_BURST = 20
+/**
+ * Main-thread time a minute the node spends answering peers' queries (10%): each scans a whole space
+ * synchronously (9–34 ms for 1,000 × 4,096 or 40,000 × 384 vectors), and identities cost nothing,
+ * so the per-peer rate alone does not bound it. Past it, queries are answered busy.
+ */
+export const MEMORY_QUERY_MS_PER_MINUTE = 6_000
+const MINUTE_MS = 60_000
 
 function refusal (err: unknown): MemoryResponse {
   const code = err instanceof HyperspaceError ? err.code : 'ERR_INTERNAL'
@@ -56,6 +75,27 @@ function isInvalid (err: unknown): boolean {
   return err instanceof MalformedMessageError || err instanceof OversizeMessageError || err instanceof BadSignatureError
 }
 
+/** The time spent on peers' queries, each as measured when it ended, over the last minute. */
+class QueryTime {
+  private readonly spans: Array<{ end: number, ms: number }> = []
+  private total = 0
+
+  /** Milliseconds spent on queries that ended in the minute before `now`. */
+  lastMinute (now: number): number {
+    for (let first = this.spans[0]; first !== undefined && first.end <= now - MINUTE_MS; first = this.spans[0]) {
+      this.spans.shift()
+      this.total -= first.ms
+    }
+    return this.total
+  }
+
+  add (start: number, end: number): void {
+    if (end <= start) return
+    this.spans.push({ end, ms: end - start })
+    this.total += end - start
+  }
+}
+
 /**
  * `/hyperspace/memory/1.0.0` on both sides: one request and one response per stream. Serves signed
  * puts (stored when the store's owner, version and budget checks pass) and queries (top k by cosine
@@ -64,12 +104,16 @@ function isInvalid (err: unknown): boolean {
  * own stream.
  */
 export class MemoryService extends JobService {
-  private inFlight = 0
-  /** Requests in flight per peer; a peer is listed only while it has one. */
-  private readonly inFlightFrom = new Map<string, number>()
+  /** Requests that arrived and are being answered, from all peers. */
+  private answering = 0
+  /** Streams open per peer; a peer is listed only while it has one. */
+  private readonly streamsFrom = new Map<string, number>()
+  private readonly queryRateLimit: PeerRateLimit
+  private readonly queryTime = new QueryTime()
 
   constructor (libp2p: Libp2p, private readonly options: MemoryServiceOptions) {
     super(libp2p, MEMORY_PROTOCOL, 32, options.streams)
+    this.queryRateLimit = options.queryRateLimit ?? new PeerRateLimit(MEMORY_QUERIES_PER_MINUTE, MEMORY_QUERY_BURST)
   }
 
   /** Sends an owner's signed put; resolves with what the holder did, rejects with what it refused. */
@@ -99,7 +143,7 @@ export class MemoryService extends JobService {
       const lp = lpStream(stream, { maxDataLength: MEMORY_RESPONSE_MAX_BYTES })
       await lp.write(encodeMemoryRequest(request), { signal: deadline })
       const response = decodeMemoryResponse((await lp.read({ signal: deadline })).subarray())
-      await stream.close().catch(() => {})
+      await closeStream(stream)
       if (response.type === 'error') throw new RemoteMemoryError(peerId, response.code, response.message)
       return response
     } catch (err) {
@@ -111,52 +155,77 @@ export class MemoryService extends JobService {
   protected async serve (stream: Stream, from: string): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: MEMORY_REQUEST_MAX_BYTES })
     const deadline = AbortSignal.timeout(MEMORY_REQUEST_TIMEOUT_MS)
-    // Admitted before the frame is read, so a flood costs this node neither memory nor parsing; the
-    // place is held until the answer is written (a client that does not read holds it until the deadline).
-    const admitted = this.admit(from)
+    // One of the peer's own places before its frame is read; one of the node's once it has arrived.
+    const opened = this.open(from)
     try {
       let response: MemoryResponse
       try {
-        if (!admitted) throw new PeerBusyError(this.libp2p.peerId.toString())
-        response = await this.answer(decodeMemoryRequest(await readFrame(lp, deadline, MEMORY_REQUEST_MAX_BYTES)))
+        if (!opened) throw new PeerBusyError(this.self)
+        response = await this.admitted(from, decodeMemoryRequest(await readFrame(lp, deadline, MEMORY_REQUEST_MAX_BYTES)))
       } catch (err) {
         if (isInvalid(err)) this.options.onInvalid?.(from, `memory: ${errorMessage(err)}`)
         response = refusal(err)
       }
       await lp.write(encodeMemoryResponse(response), { signal: deadline })
-      await stream.close()
+      await closeStream(stream)
     } finally {
-      if (admitted) this.release(from)
+      if (opened) this.closed(from)
     }
   }
 
-  /** Takes a place among the requests in flight and one of the peer's tokens, or says there is none. */
-  private admit (from: string): boolean {
-    const o = this.options
-    const fromPeer = this.inFlightFrom.get(from) ?? 0
-    if (this.inFlight >= MEMORY_MAX_IN_FLIGHT || fromPeer >= MEMORY_MAX_IN_FLIGHT_PER_PEER || !o.rateLimit.take(from, o.scheduler.now())) return false
-    this.inFlight++
-    this.inFlightFrom.set(from, fromPeer + 1)
+  private get self (): string {
+    return this.libp2p.peerId.toString()
+  }
+
+  /** Counts a stream of the peer's, or says it has all it may have open. */
+  private open (from: string): boolean {
+    const open = this.streamsFrom.get(from) ?? 0
+    if (open >= MEMORY_MAX_STREAMS_PER_PEER) return false
+    this.streamsFrom.set(from, open + 1)
     return true
   }
 
-  private release (from: string): void {
-    this.inFlight--
-    const fromPeer = (this.inFlightFrom.get(from) ?? 1) - 1
-    if (fromPeer > 0) this.inFlightFrom.set(from, fromPeer)
-    else this.inFlightFrom.delete(from)
+  private closed (from: string): void {
+    const open = (this.streamsFrom.get(from) ?? 1) - 1
+    if (open > 0) this.streamsFrom.set(from, open)
+    else this.streamsFrom.delete(from)
   }
 
-  private async answer (request: MemoryRequest): Promise<MemoryResponse> {
-    const o = this.options
-    if (!o.serving()) throw new MemoryOffError()
-    const dims = spaceDims(request.space)
-    if (dims !== undefined && request.vector.length !== dims) throw new InvalidVectorError(`${request.vector.length} dimensions in space ${request.space} of ${dims}`)
-    if (request.type === 'query') {
-      return { type: 'hits', hits: o.store.query(request.space, request.vector, request.k) }
+  /** Answers a request that arrived, in one of the node's places; busy when none is free. */
+  private async admitted (from: string, request: MemoryRequest): Promise<MemoryResponse> {
+    if (this.answering >= MEMORY_MAX_IN_FLIGHT) throw new PeerBusyError(this.self)
+    this.answering++
+    try {
+      return request.type === 'query' ? this.answerQuery(from, request) : await this.answerPut(from, request)
+    } finally {
+      this.answering--
     }
+  }
+
+  /** Busy while the node has spent its share of the minute on queries, or past the peer's query rate. */
+  private answerQuery (from: string, request: MemoryQuery): MemoryResponse {
+    const o = this.options
+    const start = o.scheduler.now()
+    if (this.queryTime.lastMinute(start) >= MEMORY_QUERY_MS_PER_MINUTE || !this.queryRateLimit.take(from, start)) throw new PeerBusyError(this.self)
+    this.checkServable(request)
+    const hits = o.store.query(request.space, request.vector, request.k)
+    this.queryTime.add(start, o.scheduler.now())
+    return { type: 'hits', hits }
+  }
+
+  private async answerPut (from: string, request: MemoryPut): Promise<MemoryResponse> {
+    const o = this.options
+    if (!o.putRateLimit.take(from, o.scheduler.now())) throw new PeerBusyError(this.self)
+    this.checkServable(request)
     if (request.version - o.scheduler.now() > MEMORY_LIMITS.versionAheadMs) throw new MemoryVersionAheadError(request.version, MEMORY_LIMITS.versionAheadMs)
     await verifyMemoryPut(o.networkId, request, o.verify)
     return { type: await o.store.put(request, { newcomer: o.isNewcomer(request.owner) }), key: request.key }
+  }
+
+  /** Memory is served here, and the vector has its space's dimensions. */
+  private checkServable (request: MemoryRequest): void {
+    if (!this.options.serving()) throw new MemoryOffError()
+    const dims = spaceDims(request.space)
+    if (dims !== undefined && request.vector.length !== dims) throw new InvalidVectorError(`${request.vector.length} dimensions in space ${request.space} of ${dims}`)
   }
 }

@@ -40,8 +40,8 @@ export interface MemoryCoordinatorOptions {
   /** Embeds texts (here or on a peer) and says with which model. */
   embed: (texts: string[], signal?: AbortSignal) => Promise<{ model: string, vectors: number[][] }>
   replicas?: number
-  /** Requests one peer may make per minute (and in a burst). */
-  rate?: { perMinute: number, burst: number }
+  /** Puts one peer may send per minute (and in a burst); its queries have a rate of their own (memory-service.ts). */
+  putRate?: { perMinute: number, burst: number }
   /** The capability's state changed (the store loaded): status and announcement follow. */
   onChange: () => void
   /** A peer sent a malformed, oversize or badly signed request. */
@@ -59,7 +59,7 @@ export class MemoryPutError extends HyperspaceError {
 }
 
 /** Re-replication pushes thousands of puts in a burst; a client's own use is far below this. */
-const DEFAULT_RATE = { perMinute: 6_000, burst: 500 }
+const DEFAULT_PUT_RATE = { perMinute: 6_000, burst: 500 }
 /** Peers asked by one query: the holders of matches are unknown, so every memory peer is, up to this. */
 const MAX_QUERY_PEERS = 64
 /** Peer-set changes come in bursts (a page closing drops several connections): one repair per burst. */
@@ -103,7 +103,7 @@ export class MemoryCoordinator implements MemoryApi {
 
   constructor (private readonly libp2p: Libp2p, private readonly o: MemoryCoordinatorOptions) {
     this.replicas = o.replicas ?? MEMORY_LIMITS.defaultReplicas
-    const rate = o.rate ?? DEFAULT_RATE
+    const putRate = o.putRate ?? DEFAULT_PUT_RATE
     this.service = new MemoryService(libp2p, {
       ...(o.streams !== undefined ? { streams: o.streams } : {}),
       ...(o.onInvalid !== undefined ? { onInvalid: o.onInvalid } : {}),
@@ -113,7 +113,7 @@ export class MemoryCoordinator implements MemoryApi {
       isNewcomer: owner => this.isNewcomer(owner),
       serving: () => this.holding(),
       scheduler: o.scheduler,
-      rateLimit: new PeerRateLimit(rate.perMinute, rate.burst)
+      putRateLimit: new PeerRateLimit(putRate.perMinute, putRate.burst)
     })
   }
 

@@ -39,7 +39,7 @@ export interface TestNode {
 }
 
 export interface TestNodeOptions {
-  rate?: { perMinute: number, burst: number }
+  putRate?: { perMinute: number, burst: number }
   budget?: MemoryBudgetLimits
   /** Holds memory for the network (default true); a client that only puts and queries when false. */
   holding?: boolean
@@ -88,7 +88,7 @@ export async function makeNode (name: string, options: TestNodeOptions = {}, sto
     enabled: () => options.holding ?? true,
     peers: () => [...registry].filter(([id, at]) => id !== peerId && node.departures.present(id, at)).map(([id]) => id),
     embed,
-    ...(options.rate !== undefined ? { rate: options.rate } : {}),
+    ...(options.putRate !== undefined ? { putRate: options.putRate } : {}),
     ...(options.onInvalid !== undefined ? { onInvalid: options.onInvalid } : {}),
     onChange: () => {}
   })
