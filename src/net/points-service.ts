@@ -3,7 +3,7 @@ import { errorMessage, HyperspaceError, MalformedMessageError, OversizeMessageEr
 import { PeerRateLimit } from '../core/jobs/admission.ts'
 import { checkProof, type CheckRules, type PointsCheck, type UncheckedReason } from '../core/points-proof/check.ts'
 import { decodeCheckerFrame, decodeProverFrame, encodeProofFrame, FRAME_LIMITS, MAX_PERIOD_ROUNDS, POINTS_PROTOCOL, type AskFrame, type ProverFrame } from '../core/wire/points.ts'
-import { prepareProof, type ProofHistory } from '../core/points-proof/prove.ts'
+import { prepareProof, type PreparedProof, type ProofHistory } from '../core/points-proof/prove.ts'
 import { pickSamples } from '../core/points-proof/sample.ts'
 import { DAY_MS } from '../core/points.ts'
 import { JobService } from './job-service.ts'
@@ -17,7 +17,11 @@ import type { Libp2p, Stream } from '@libp2p/interface'
 /** The checker's frames must arrive within this; the prover's summary (it reads its store) and evidence within CHECK_TIMEOUT_MS in all. */
 export const ASK_TIMEOUT_MS = 5_000
 export const CHECK_TIMEOUT_MS = 30_000
-/** Proofs prepared at once by one prover, and how often one peer may ask: each reads a day of history. */
+/**
+ * Proofs prepared at once by one prover, and how often one peer may ask: each reads a day of history.
+ * A place is taken once the ask has arrived and held only while the proof is prepared, never while
+ * the checker is waited for, so peers that stall cannot keep the prover busy.
+ */
 export const PROOFS_AT_ONCE = 2
 export const PROOFS_PER_MINUTE = 6
 const PROOF_BURST = 2
@@ -65,6 +69,8 @@ function uncheckedFrom (peer: string, err: unknown): PointsCheck {
 export class PointsService extends JobService {
   private readonly rateLimit: PeerRateLimit
   private preparing = 0
+  /** Peers with a proof stream open here: one each, so what one peer's waits hold is its own stream. */
+  private readonly peersWithStream = new Set<string>()
 
   constructor (libp2p: Libp2p, private readonly options: PointsServiceOptions) {
     super(libp2p, POINTS_PROTOCOL, 8, options.streams)
@@ -118,14 +124,14 @@ export class PointsService extends JobService {
   protected async serve (stream: Stream, from: string): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: FRAME_LIMITS.pick })
     const deadline = AbortSignal.timeout(CHECK_TIMEOUT_MS)
-    const admitted = this.preparing < PROOFS_AT_ONCE && this.rateLimit.take(from, this.options.scheduler.now())
-    if (admitted) this.preparing++
+    const opened = !this.peersWithStream.has(from)
+    if (opened) this.peersWithStream.add(from)
     const send = async (frame: ProverFrame): Promise<void> => { await writeFrame(stream, lp, encodeProofFrame(frame), from, WRITE_TIMEOUT_MS, deadline) }
     try {
-      if (!admitted) throw new PeerBusyError(this.libp2p.peerId.toString())
+      if (!opened) throw new PeerBusyError(this.libp2p.peerId.toString())
       const ask = decodeCheckerFrame(await readFrame(lp, withTimeout(deadline, ASK_TIMEOUT_MS), FRAME_LIMITS.ask), 'ask')
       if (ask.net !== this.options.networkId) throw new MalformedMessageError(`a proof of network ${ask.net} asked on ${this.options.networkId}`)
-      const proof = await prepareProof(this.options.history, ask.from, ask.to)
+      const proof = await this.prepare(from, ask)
       await send(proof.summary)
       const pick = decodeCheckerFrame(await readFrame(lp, withTimeout(deadline, ASK_TIMEOUT_MS), FRAME_LIMITS.pick), 'pick')
       await send(proof.evidence(pick))
@@ -133,7 +139,18 @@ export class PointsService extends JobService {
     } catch (err) {
       await send(errorFrame(err)).then(async () => { await closeStream(stream, err) }, () => { abortStream(stream, err) })
     } finally {
-      if (admitted) this.preparing--
+      if (opened) this.peersWithStream.delete(from)
+    }
+  }
+
+  /** Prepares the proof asked for in one of the prover's places, within the peer's rate; busy past either. */
+  private async prepare (from: string, ask: AskFrame): Promise<PreparedProof> {
+    if (this.preparing >= PROOFS_AT_ONCE || !this.rateLimit.take(from, this.options.scheduler.now())) throw new PeerBusyError(this.libp2p.peerId.toString())
+    this.preparing++
+    try {
+      return await prepareProof(this.options.history, ask.from, ask.to)
+    } finally {
+      this.preparing--
     }
   }
 }

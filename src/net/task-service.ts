@@ -122,11 +122,17 @@ export class TaskService extends JobService {
       await server.fail(new OrchestrationOffError(o.signer.peerId))
       return
     }
-    // One task at a time per peer: a second one is busy until the first ends.
+    // One task at a time per peer: a second one is busy until the first ends. Recorded before the
+    // wait for a place, or a second task arriving meanwhile would pass this check too.
     if (this.active.has(client)) return await server.busy(BUSY_RETRY_MS)
-    const release = await server.admit(o, server.gone, BUSY_RETRY_MS)
-    if (release === undefined) return
     this.active.add(client)
+    let release: (() => void) | undefined
+    try {
+      release = await server.admit(o, server.gone, BUSY_RETRY_MS)
+    } finally {
+      if (release === undefined) this.active.delete(client)
+    }
+    if (release === undefined) return
     const nonce = crypto.getRandomValues(new Uint8Array(TASK_NONCE_BYTES))
     const cancelDeadline = resetAfter(stream, TASK_DEADLINE_MS, () => new JobDeadlineError(client, TASK_DEADLINE_MS))
     // Frames go out one after another, whatever order the shards finish in.

@@ -11,8 +11,8 @@ import { validateTask, type ValidTask } from '../../src/core/tasks/request.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { TaskService, type OrchestratedTask, type PartSink } from '../../src/net/task-service.ts'
 import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
-import { rejectionOf } from './waiting.ts'
-import { memoryLibp2p, startAround, stopNodes } from './memory-libp2p.ts'
+import { rejectionOf, until } from './waiting.ts'
+import { connect, memoryLibp2p, startAround, stopNodes } from './memory-libp2p.ts'
 
 /**
  * Real libp2p nodes in one process (memory transport, noise, yamux) running the real TaskService:
@@ -55,7 +55,7 @@ const honest: Run = async (task, _client, signal, part) => {
   return { model: 'model2vec-64d', dims: DIMS, results: done.results, shards: done.shards.map(s => [s.peer, s.count, Math.round(s.ms)]) }
 }
 
-async function makeNode (name: string): Promise<TestNode> {
+async function makeNode (name: string, queue = new JobQueue(2, 0, name)): Promise<TestNode> {
   const key = await generateKeyPair('Ed25519')
   const libp2p = await memoryLibp2p(name, { privateKey: key })
   const signer = pulseSigner(key)
@@ -66,7 +66,7 @@ async function makeNode (name: string): Promise<TestNode> {
     scheduler: systemScheduler,
     serving: () => node.serving,
     run: async (task, client, signal, part) => await node.run(task, client, signal, part),
-    queue: new JobQueue(2, 0, name),
+    queue,
     rateLimit: new PeerRateLimit(60, 10),
     currentRound: () => ROUND,
     onReceipt: async receipt => { node.receipts.push(receipt) }
@@ -127,6 +127,31 @@ describe('/hyperspace/task/1.0.0', () => {
     expect(await rejectionOf(b.service.request(a.peerId, task))).toBeInstanceOf(PeerBusyError)
     release()
     expect((await first).results).toHaveLength(300)
+  })
+
+  it('two tasks sent by one peer at once, while they wait for a place: one runs, the other is busy', async () => {
+    // An orchestrator whose places are taken, so a task waits for one between the per-peer check and its record.
+    const queue = new JobQueue(2, 2, 'c')
+    const c = await makeNode('c', queue)
+    await connect(b.libp2p, c.libp2p)
+    await c.service.start()
+    try {
+      let runs = 0
+      c.run = async (t, client, s, p) => {
+        runs++
+        return await honest(t, client, s, p)
+      }
+      const held = [await queue.acquire({ peer: 'another client' }), await queue.acquire({ peer: 'another client' })]
+      let answered = 0
+      const outcomes = Promise.allSettled([b.service.request(c.peerId, task), b.service.request(c.peerId, task)].map(async request => await request.finally(() => { answered++ })))
+      await until(() => queue.length + answered === 4, 'both tasks to be waiting or answered')
+      for (const release of held) release()
+      const settled = (await outcomes).map(o => o.status === 'fulfilled' ? 'ran' : o.reason instanceof PeerBusyError ? 'busy' : o.reason)
+      expect(settled.sort()).toEqual(['busy', 'ran'])
+      expect(runs).toBe(1)
+    } finally {
+      await stopNodes([c])
+    }
   })
 
   it('refuses an orchestrator that answers an input twice or leaves one out', async () => {

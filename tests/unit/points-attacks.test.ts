@@ -1,0 +1,125 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { decodeProverFrame, encodeProofFrame, FRAME_LIMITS, POINTS_PROTOCOL, type ProverFrame } from '../../src/core/wire/points.ts'
+import { PointsService, PROOFS_AT_ONCE } from '../../src/net/points-service.ts'
+import { verifyPulseSignature } from '../../src/net/pulse-keys.ts'
+import { connect, memoryLibp2p } from './memory-libp2p.ts'
+import { steppedClock } from './stepped-clock.ts'
+import { until } from './waiting.ts'
+import type { ProofHistory } from '../../src/core/points-proof/prove.ts'
+import type { Libp2p, Stream } from '@libp2p/interface'
+
+/**
+ * Peers attack a prover's `/hyperspace/points/1.0.0` (real libp2p nodes, the real PointsService):
+ * bare nodes that open proof streams by hand and then wait, against a prover with an empty history
+ * that an honest checker still gets its answer from.
+ */
+
+const NET = 'points-attacks'
+const ROUND_MS = 5_000
+const ROUND = 10_000
+
+describe('attacks on a points prover', () => {
+  const clock = steppedClock(ROUND * ROUND_MS)
+  /** While set, the prover's history reads wait for it: proofs being prepared hold their places. */
+  let reading: Promise<void> | undefined
+  let readsStarted = 0
+  const history: ProofHistory = {
+    self: '',
+    rounds: () => [],
+    attestations: async () => {
+      readsStarted++
+      await reading
+      return []
+    },
+    served: () => []
+  }
+  let prover: Libp2p
+  let service: PointsService
+  const peers: Libp2p[] = []
+  /** The streams the tests opened by hand: reset after each test, whatever it found. */
+  const opened: Stream[] = []
+
+  async function peer (): Promise<Libp2p> {
+    const node = await memoryLibp2p(`peer-${peers.length}`)
+    peers.push(node)
+    await connect(node, prover)
+    return node
+  }
+
+  function checker (of: Libp2p): PointsService {
+    return new PointsService(of, { networkId: NET, roundMs: ROUND_MS, scheduler: clock, verify: verifyPulseSignature, history, counts: () => true })
+  }
+
+  async function open (from: Libp2p): Promise<{ send: (frame: Parameters<typeof encodeProofFrame>[0]) => Promise<void>, summary: () => Promise<ProverFrame> }> {
+    const stream = await from.dialProtocol(peerIdFromString(prover.peerId.toString()), POINTS_PROTOCOL)
+    opened.push(stream)
+    const lp = lpStream(stream, { maxDataLength: FRAME_LIMITS.summary })
+    return {
+      send: async frame => { await lp.write(encodeProofFrame(frame)) },
+      summary: async () => decodeProverFrame((await lp.read({ signal: AbortSignal.timeout(5_000) })).subarray(), 'summary')
+    }
+  }
+
+  const ask = { t: 'ask', net: NET, from: ROUND - 10, to: ROUND - 1 } as const
+
+  beforeAll(async () => {
+    prover = await memoryLibp2p('prover')
+    history.self = prover.peerId.toString()
+    service = checker(prover)
+    await service.start()
+  }, 20_000)
+
+  afterEach(() => {
+    for (const stream of opened.splice(0)) stream.abort(new Error('the test ended'))
+  })
+
+  afterAll(async () => {
+    await service.stop()
+    await Promise.all([prover, ...peers].map(async node => { await node.stop() }))
+  })
+
+  it('two free keys that open proof streams and send nothing do not keep the prover from answering others', async () => {
+    for (let i = 0; i < 2; i++) await open(await peer())
+    const result = await checker(await peer()).check(prover.peerId.toString())
+    expect(result).toMatchObject({ checked: true, rounds: 0 })
+  })
+
+  it('a peer has one proof stream at a time: its second, while the first waits for its ask, is busy at once', async () => {
+    const staller = await peer()
+    await open(staller)
+    const second = await open(staller)
+    await second.send(ask)
+    expect(await second.summary()).toMatchObject({ t: 'error', code: 'ERR_PEER_BUSY' })
+  })
+
+  it('two free keys that ask and never pick do not keep the prover from answering others', async () => {
+    for (let i = 0; i < 2; i++) {
+      const staller = await open(await peer())
+      await staller.send(ask)
+      expect(await staller.summary()).toMatchObject({ t: 'summary', rounds: [] })
+    }
+    const result = await checker(await peer()).check(prover.peerId.toString())
+    expect(result).toMatchObject({ checked: true, rounds: 0 })
+  })
+
+  it(`proofs being prepared hold the prover's places: past ${PROOFS_AT_ONCE} at once, a check is refused as busy`, async () => {
+    let done = (): void => {}
+    readsStarted = 0
+    reading = new Promise(resolve => { done = resolve })
+    const preparing: Array<{ summary: () => Promise<ProverFrame> }> = []
+    for (let i = 0; i < PROOFS_AT_ONCE; i++) {
+      const asker = await open(await peer())
+      await asker.send(ask)
+      preparing.push(asker)
+    }
+    await until(() => readsStarted === PROOFS_AT_ONCE, 'the proofs to be prepared')
+    const late = await open(await peer())
+    await late.send(ask)
+    expect(await late.summary()).toMatchObject({ t: 'error', code: 'ERR_PEER_BUSY' })
+    done()
+    reading = undefined
+    for (const asker of preparing) expect(await asker.summary()).toMatchObject({ t: 'summary' })
+  })
+})
