@@ -65,6 +65,13 @@ const CLIENT_CODEC = jobClientCodec(TASK_JOB_FRAMES, (peerId, code, message) => 
   : code === 'ERR_TASK_INPUT' ? new TaskInputError(message) : new RemoteInferenceError(peerId, code, message))
 
 /**
+ * Task streams a connection may have open at once: a peer runs one task here at a time, and each
+ * stream holds its unread task frame (up to 3 MiB) until it is read; two let a finished task's stream
+ * close while the next one starts.
+ */
+const MAX_INBOUND_STREAMS = 2
+
+/**
  * `/hyperspace/task/1.0.0` on both sides: hands a whole batch to a peer that orchestrates it, and
  * orchestrates peers' batches here: one task at a time per peer, a few at once in all, a per-peer
  * rate, every frame bounded, and the orchestration receipt at the end.
@@ -74,7 +81,7 @@ export class TaskService extends JobService {
   private readonly active = new Set<string>()
 
   constructor (libp2p: Libp2p, private readonly o: TaskServiceOptions) {
-    super(libp2p, TASK_PROTOCOL, 8, o.streams)
+    super(libp2p, TASK_PROTOCOL, MAX_INBOUND_STREAMS, o.streams)
   }
 
   /** Asks the peer to orchestrate the task; results arrive in parts and are checked to cover every input once. */
