@@ -209,10 +209,10 @@ export class TopicCarrier {
 
 /**
  * GossipSub accepts a message on a topic without a validator, keeps it in its message cache for five
- * heartbeats and relays it if it can, so a peer could park any amount of data in the relay on topics
- * nobody validates (40 MiB in 200 messages in a test). Here a topic without a validator has one that
- * ignores everything: the message is dropped before it is cached or forwarded, and the sender is not
- * blamed, since an honest peer's message can arrive before a pulse service has set its validator.
+ * heartbeats and relays it if it can. Messages on topics the relay has not joined never get this far
+ * (src/net/gossip.ts keepToJoinedTopics); a topic it joined whose service has not set its validator
+ * yet has one that ignores everything: the message is dropped before it is cached or forwarded, and
+ * the sender is not blamed, since an honest peer's message can arrive before the validator is set.
  */
 class ValidatorsOrIgnore extends Map<string, TopicValidatorFn> {
   override get (topic: string): TopicValidatorFn {
