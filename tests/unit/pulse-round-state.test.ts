@@ -279,4 +279,22 @@ describe('RoundState', () => {
     state.addReveal({ t: 'reveal', net: NET, r: 1, peer: twin.peerId, leader: twin.peerId, ...revealed(rows) })
     expect(await state.judgeAll(validator.peerId, inlineRecomputer)).toEqual([expect.objectContaining({ peer: twin.peerId, ok: false, reason: 'duplicate-identity' })])
   })
+
+  it('a committer that sends the leader one root and everyone else another cannot make the leader\'s challenge invalid', async () => {
+    const [leader, twoFaced] = (await Promise.all([signer(), signer()]))
+      .sort((x, y) => compareBytes(leaderScore(seed, utf8(x.peerId)), leaderScore(seed, utf8(y.peerId))))
+    const prover = new ReferenceProver()
+    const state = new RoundState(NET, 1, seed, N, K, { verifyBeacon })
+    state.addCommit(await signPulse(await honestCommit(leader as Signer, prover, 1), leader as Signer))
+    const toOthers = await signPulse({ ...await honestCommit(twoFaced as Signer, prover, 1), root: new Uint8Array(32).fill(7) }, twoFaced as Signer)
+    const toLeader = await signPulse(await honestCommit(twoFaced as Signer, prover, 2), twoFaced as Signer)
+    state.addCommit(toOthers)
+    const listed = [[(leader as Signer).peerId, state.commits.get((leader as Signer).peerId)?.message.root as Uint8Array], [(twoFaced as Signer).peerId, toLeader.message.root]] as Array<[string, Uint8Array]>
+    const challenge = await challengeBy(leader as Signer, listed.sort((a, b) => (a[0] < b[0] ? -1 : 1)))
+    state.addChallenge(challenge)
+    expect(state.challengeFaults().get((leader as Signer).peerId), 'before the other root is heard').toBe('false-root')
+    // The leader forwards the commit it took: once this node has heard both, the listed one is no lie.
+    expect(state.addCommit(toLeader)).toBe('conflict')
+    expect(state.canonicalChallenge()).toBe(challenge)
+  })
 })

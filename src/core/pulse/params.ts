@@ -15,6 +15,12 @@ export const REVEAL_SEND_SHARE = 0.08
 /** Seeds a node without the previous beacon keeps track of in a round it watches. */
 export const MAX_CANDIDATE_SEEDS = 8
 
+/**
+ * Challenges a watched round keeps from leaders whose commit this node missed (it came back
+ * mid-round); a round has one leader and two backups.
+ */
+export const MAX_UNKNOWN_LEADER_CHALLENGES = 8
+
 /** Offsets inside a round, as fractions of T, at which a node acts. */
 /**
  * The omission cutoff is never closer to the challenge than this: a commit must have had this long to

@@ -1,6 +1,7 @@
 import { compareBytes, equalBytes, utf8 } from '../crypto/bytes.ts'
 import { multiproofLength, verifyMultiproof } from './merkle.ts'
 import { LeaderProofs } from './leader-proofs.ts'
+import { MAX_UNKNOWN_LEADER_CHALLENGES } from './params.ts'
 import { challengeIndices, leaderScore } from './seed.ts'
 import { drawValidators, quorumOutcome, ValidatorHistory, type QuorumOutcome, type Vote } from './validators.ts'
 import { workKey } from './work.ts'
@@ -16,8 +17,6 @@ export type ChallengeFault = 'leader-unknown' | 'leader-not-listed' | 'wrong-k' 
 
 /** Strikes about the revealed rows themselves, which anyone can settle by recomputing them. */
 const ROW_REASONS: ReadonlySet<StrikeReason> = new Set(['wrong-row', 'bad-proof', 'wrong-rows-challenged'])
-/** Challenges a watched round keeps from leaders whose commit this node missed (it came back mid-round): one round has one leader and two backups. */
-const MAX_UNKNOWN_LEADER_CHALLENGES = 8
 
 export interface RoundRules {
   /** Whose history is aged (leaders, drawn validators) and which validators this node trusts outright. */
@@ -93,6 +92,7 @@ export class RoundState {
     if (known !== undefined) {
       if (sameCommit(known.message, commit)) return 'duplicate'
       this.conflicts.add(commit.peer)
+      this.decided = undefined
       return 'conflict'
     }
     if (this.commits.size >= MAX_COMMITTEE) {
@@ -168,7 +168,8 @@ export class RoundState {
       const root = listed.get(peer)
       if (root === undefined) {
         if ((this.arrivals.get(peer) ?? Infinity) < this.omitCutoff && this.history.isFirmlyAged(peer)) return 'omission'
-      } else if (!equalBytes(root, signed.message.root)) {
+      } else if (!equalBytes(root, signed.message.root) && !this.conflicts.has(peer)) {
+        // A peer that committed two roots may have sent the leader the other one: either is its own.
         return 'false-root'
       }
     }
