@@ -1,6 +1,7 @@
 import { JobClientStream, JobServerStream } from './job-stream.ts'
 import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
 import { JobService } from './job-service.ts'
+import { PeerStreams } from './peer-streams.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, MalformedMessageError } from '../core/errors.ts'
@@ -45,11 +46,11 @@ export interface RemoteEmbedding extends LocalEmbedding {
 
 const JOB_READ_TIMEOUT_MS = 5_000
 /**
- * Job streams a connection may have open at once. Each holds its unread job frame (up to 514 KiB)
- * until it is read; a client keeps at most two jobs in flight to one server (src/core/tasks), and
- * the queue would refuse more than its few places anyway.
+ * Job streams one peer may have open here at once. Each holds its unread job frame (up to 514 KiB)
+ * until it is read; a client keeps at most two jobs in flight to one server (src/core/tasks), and the
+ * queue refuses more than its few places anyway. Past it the client is told busy before its frame is read.
  */
-const MAX_INBOUND_STREAMS = 8
+const MAX_STREAMS_PER_PEER = 8
 const ACCEPT_TIMEOUT_MS = 15_000
 /** A full batch of long texts on a slow CPU, plus the wait for a slot. */
 const RESULT_TIMEOUT_MS = 60_000
@@ -62,9 +63,10 @@ const CLIENT_CODEC = jobClientCodec(EMBED_JOB_FRAMES, (peerId, code, message) =>
  * per-peer rate limit, receipt countersigning) and sends this node's texts to a chosen peer.
  */
 export class EmbedService extends JobService {
+  private readonly streamsByPeer = new PeerStreams(MAX_STREAMS_PER_PEER)
 
   constructor (libp2p: Libp2p, private readonly options: EmbedServiceOptions) {
-    super(libp2p, EMBED_PROTOCOL, MAX_INBOUND_STREAMS, options.streams)
+    super(libp2p, EMBED_PROTOCOL, 64, options.streams)
   }
 
   /** Embeds the texts on a peer; both sides end up with the countersigned receipt. */
@@ -88,6 +90,10 @@ export class EmbedService extends JobService {
   protected async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
     const server = new JobServerStream(stream, client, jobServerCodec(EMBED_JOB_FRAMES, o.writeTimeoutMs))
+    if (!this.streamsByPeer.track(client, stream)) {
+      await server.busy(BUSY_RETRY_MS)
+      return
+    }
     const frame = await server.first('job', JOB_READ_TIMEOUT_MS)
     if (frame === undefined) return
     const { job, model, texts } = frame

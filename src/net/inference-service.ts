@@ -1,6 +1,7 @@
 import { JobClientStream, JobServerStream } from './job-stream.ts'
 import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
 import { JobService } from './job-service.ts'
+import { PeerStreams } from './peer-streams.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, RemoteInferenceError, MalformedMessageError, StreamBudgetError } from '../core/errors.ts'
@@ -51,11 +52,11 @@ export interface RemoteCompletion extends LocalRun {
 
 const JOB_READ_TIMEOUT_MS = 5_000
 /**
- * Job streams a connection may have open at once. Each holds its unread job frame (up to 160 KiB)
- * until it is read; a client keeps at most two jobs in flight to one server (src/core/tasks), and
- * the queue would refuse more than its few places anyway.
+ * Job streams one peer may have open here at once. Each holds its unread job frame (up to 160 KiB)
+ * until it is read; a client keeps at most two jobs in flight to one server (src/core/tasks), and the
+ * queue refuses more than its few places anyway. Past it the client is told busy before its frame is read.
  */
-const MAX_INBOUND_STREAMS = 8
+const MAX_STREAMS_PER_PEER = 8
 const FIRST_FRAME_TIMEOUT_MS = 15_000
 /** Between two frames of a running job: generation may pause while the model loads a batch. */
 const FRAME_GAP_TIMEOUT_MS = 30_000
@@ -89,9 +90,10 @@ function deltaPieces (text: string): string[] {
  * streamed deltas, receipt countersigning) and sends this node's requests to a chosen peer.
  */
 export class InferenceService extends JobService {
+  private readonly streamsByPeer = new PeerStreams(MAX_STREAMS_PER_PEER)
 
   constructor (libp2p: Libp2p, private readonly options: InferenceServiceOptions) {
-    super(libp2p, INFERENCE_PROTOCOL, MAX_INBOUND_STREAMS, options.streams)
+    super(libp2p, INFERENCE_PROTOCOL, 64, options.streams)
   }
 
   /**
@@ -155,6 +157,10 @@ export class InferenceService extends JobService {
   protected async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
     const server = new JobServerStream(stream, client, jobServerCodec(INFERENCE_JOB_FRAMES, o.writeTimeoutMs))
+    if (!this.streamsByPeer.track(client, stream)) {
+      await server.busy(BUSY_RETRY_MS)
+      return
+    }
     const frame = await server.first('job', JOB_READ_TIMEOUT_MS)
     if (frame === undefined) return
     const { job, req } = frame

@@ -1,4 +1,5 @@
 import { JobService } from './job-service.ts'
+import { PeerStreams } from './peer-streams.ts'
 import { retryLostStream, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, closeStream, readFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream } from '@libp2p/utils'
@@ -106,8 +107,7 @@ class QueryTime {
 export class MemoryService extends JobService {
   /** Requests that arrived and are being answered, from all peers. */
   private answering = 0
-  /** Streams open per peer; a peer is listed only while it has one. */
-  private readonly streamsFrom = new Map<string, number>()
+  private readonly streamsByPeer = new PeerStreams(MEMORY_MAX_STREAMS_PER_PEER)
   private readonly queryRateLimit: PeerRateLimit
   private readonly queryTime = new QueryTime()
 
@@ -156,11 +156,11 @@ export class MemoryService extends JobService {
     const lp = lpStream(stream, { maxDataLength: MEMORY_REQUEST_MAX_BYTES })
     const deadline = AbortSignal.timeout(MEMORY_REQUEST_TIMEOUT_MS)
     // One of the peer's own places before its frame is read; one of the node's once it has arrived.
-    const opened = this.open(from)
+    const release = this.streamsByPeer.take(from)
     try {
       let response: MemoryResponse
       try {
-        if (!opened) throw new PeerBusyError(this.self)
+        if (release === undefined) throw new PeerBusyError(this.self)
         response = await this.admitted(from, decodeMemoryRequest(await readFrame(lp, deadline, MEMORY_REQUEST_MAX_BYTES)))
       } catch (err) {
         if (isInvalid(err)) this.options.onInvalid?.(from, `memory: ${errorMessage(err)}`)
@@ -169,26 +169,12 @@ export class MemoryService extends JobService {
       await lp.write(encodeMemoryResponse(response), { signal: deadline })
       await closeStream(stream)
     } finally {
-      if (opened) this.closed(from)
+      release?.()
     }
   }
 
   private get self (): string {
     return this.libp2p.peerId.toString()
-  }
-
-  /** Counts a stream of the peer's, or says it has all it may have open. */
-  private open (from: string): boolean {
-    const open = this.streamsFrom.get(from) ?? 0
-    if (open >= MEMORY_MAX_STREAMS_PER_PEER) return false
-    this.streamsFrom.set(from, open + 1)
-    return true
-  }
-
-  private closed (from: string): void {
-    const open = (this.streamsFrom.get(from) ?? 1) - 1
-    if (open > 0) this.streamsFrom.set(from, open)
-    else this.streamsFrom.delete(from)
   }
 
   /** Answers a request that arrived, in one of the node's places; busy when none is free. */

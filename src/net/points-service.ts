@@ -7,6 +7,7 @@ import { prepareProof, type PreparedProof, type ProofHistory } from '../core/poi
 import { pickSamples } from '../core/points-proof/sample.ts'
 import { DAY_MS } from '../core/points.ts'
 import { JobService } from './job-service.ts'
+import { PeerStreams } from './peer-streams.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import { abortStream, closeStream, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS } from './stream-helpers.ts'
 import { errorFrame } from '../core/wire/frame.ts'
@@ -69,8 +70,8 @@ function uncheckedFrom (peer: string, err: unknown): PointsCheck {
 export class PointsService extends JobService {
   private readonly rateLimit: PeerRateLimit
   private preparing = 0
-  /** Peers with a proof stream open here: one each, so what one peer's waits hold is its own stream. */
-  private readonly peersWithStream = new Set<string>()
+  /** One proof stream per peer: what one peer's waits hold is its own stream. */
+  private readonly streamsByPeer = new PeerStreams(1)
 
   constructor (libp2p: Libp2p, private readonly options: PointsServiceOptions) {
     super(libp2p, POINTS_PROTOCOL, 8, options.streams)
@@ -124,11 +125,10 @@ export class PointsService extends JobService {
   protected async serve (stream: Stream, from: string): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: FRAME_LIMITS.pick })
     const deadline = AbortSignal.timeout(CHECK_TIMEOUT_MS)
-    const opened = !this.peersWithStream.has(from)
-    if (opened) this.peersWithStream.add(from)
+    const release = this.streamsByPeer.take(from)
     const send = async (frame: ProverFrame): Promise<void> => { await writeFrame(stream, lp, encodeProofFrame(frame), from, WRITE_TIMEOUT_MS, deadline) }
     try {
-      if (!opened) throw new PeerBusyError(this.libp2p.peerId.toString())
+      if (release === undefined) throw new PeerBusyError(this.libp2p.peerId.toString())
       const ask = decodeCheckerFrame(await readFrame(lp, withTimeout(deadline, ASK_TIMEOUT_MS), FRAME_LIMITS.ask), 'ask')
       if (ask.net !== this.options.networkId) throw new MalformedMessageError(`a proof of network ${ask.net} asked on ${this.options.networkId}`)
       const proof = await this.prepare(from, ask)
@@ -139,7 +139,7 @@ export class PointsService extends JobService {
     } catch (err) {
       await send(errorFrame(err)).then(async () => { await closeStream(stream, err) }, () => { abortStream(stream, err) })
     } finally {
-      if (opened) this.peersWithStream.delete(from)
+      release?.()
     }
   }
 
