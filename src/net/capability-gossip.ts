@@ -71,6 +71,8 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   /** When the pending announcement goes out (epoch ms). */
   private pendingAt = 0
   private readonly reannouncements = new TokenBucket(REANNOUNCE_LIMIT.perMinute, REANNOUNCE_LIMIT.burst)
+  /** Those for peers new on the topic, apart: a crowd of newcomers must not use up the dialler's (reannounce). */
+  private readonly newcomerAnnouncements = new TokenBucket(REANNOUNCE_LIMIT.perMinute, REANNOUNCE_LIMIT.burst)
   /**
    * Peers on the topic, by id, as their subscriptions told: GossipSub tells every SUBSCRIBE, a repeat
    * too, and only a newcomer is worth an announcement. A peer leaves it by unsubscribing or hanging up.
@@ -129,13 +131,13 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
    */
   reannounce (): void {
     if (!this.running || this.announcedAddrs === '') return
-    this.reannounceIn(ADDRESS_SETTLE_MS)
+    this.reannounceIn(ADDRESS_SETTLE_MS, this.reannouncements)
   }
 
-  /** An announcement `ms` from now for a peer's sake, within REANNOUNCE_LIMIT: one already due by then costs nothing. */
-  private reannounceIn (ms: number): void {
+  /** An announcement `ms` from now for a peer's sake, within `limit`: one already due by then costs nothing. */
+  private reannounceIn (ms: number, limit: TokenBucket): void {
     if (this.cancelPending !== undefined && this.pendingAt <= this.scheduler.now() + ms) return
-    if (this.reannouncements.take(this.scheduler.now())) this.announceIn(ms)
+    if (limit.take(this.scheduler.now())) this.announceIn(ms)
   }
 
   /** Coalesces bursts of reasons to announce into one message. */
@@ -218,7 +220,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     this.subscribers.add(peer)
     // The first peer on the topic (the relay, just connected) gets the addresses nobody has heard as
     // soon as new addresses would: the other pages dial on them.
-    this.reannounceIn(this.unheard ? ADDRESS_SETTLE_MS : ANNOUNCE_DEBOUNCE_MS)
+    this.reannounceIn(this.unheard ? ADDRESS_SETTLE_MS : ANNOUNCE_DEBOUNCE_MS, this.newcomerAnnouncements)
   }
 
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => { this.subscribers.delete(evt.detail.toString()) }
