@@ -30,6 +30,14 @@ export async function connect (from: Libp2p, to: Libp2p): Promise<void> {
   await from.dial(addr)
 }
 
+/** A fresh node (identities cost nothing) connected to `target`, kept in `peers` for stopping. */
+export async function strangerOf (target: Libp2p, peers: Libp2p[]): Promise<Libp2p> {
+  const node = await memoryLibp2p(`stranger-${peers.length}`)
+  peers.push(node)
+  await connect(node, target)
+  return node
+}
+
 /** A network test's node: its libp2p and the protocol service under test. */
 export interface ServiceNode {
   libp2p: Libp2p

@@ -5,7 +5,7 @@ import { MEMORY_QUERY_BURST, MEMORY_QUERY_MS_PER_MINUTE, MemoryService } from '.
 import { verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { VectorStore } from '../../src/storage/vector-store.ts'
 import { closeAll, openDb } from './helpers.ts'
-import { connect } from './memory-libp2p.ts'
+import { strangerOf } from './memory-libp2p.ts'
 import { DIMS, MODEL, NETWORK, makeLibp2p, rawRequest, sendPut, signedPut } from './memory-nodes.ts'
 import { steppedClock } from './stepped-clock.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -42,13 +42,7 @@ describe('query floods on a memory holder', () => {
   let service: MemoryService
   const peers: Libp2p[] = []
 
-  /** A fresh key connected to the holder: identities cost nothing. */
-  async function stranger (): Promise<Libp2p> {
-    const peer = await makeLibp2p(`stranger-${peers.length}`)
-    peers.push(peer)
-    await connect(peer, holder)
-    return peer
-  }
+  const stranger = async (): Promise<Libp2p> => await strangerOf(holder, peers)
 
   async function flood (from: Libp2p, count: number): Promise<MemoryResponse[]> {
     const answers: MemoryResponse[] = []

@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { decodeProverFrame, encodeProofFrame, FRAME_LIMITS, POINTS_PROTOCOL, type ProverFrame } from '../../src/core/wire/points.ts'
 import { PointsService, PROOFS_AT_ONCE } from '../../src/net/points-service.ts'
 import { verifyPulseSignature } from '../../src/net/pulse-keys.ts'
-import { connect, memoryLibp2p } from './memory-libp2p.ts'
+import { memoryLibp2p, strangerOf } from './memory-libp2p.ts'
 import { steppedClock } from './stepped-clock.ts'
 import { until } from './waiting.ts'
 import type { ProofHistory } from '../../src/core/points-proof/prove.ts'
@@ -41,12 +41,7 @@ describe('attacks on a points prover', () => {
   /** The streams the tests opened by hand: reset after each test, whatever it found. */
   const opened: Stream[] = []
 
-  async function peer (): Promise<Libp2p> {
-    const node = await memoryLibp2p(`peer-${peers.length}`)
-    peers.push(node)
-    await connect(node, prover)
-    return node
-  }
+  const peer = async (): Promise<Libp2p> => await strangerOf(prover, peers)
 
   function checker (of: Libp2p): PointsService {
     return new PointsService(of, { networkId: NET, roundMs: ROUND_MS, scheduler: clock, verify: verifyPulseSignature, history, counts: () => true })
