@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WebSocketsSecure } from '@multiformats/multiaddr-matcher'
 import { isValidNetworkName } from '../core/config.ts'
@@ -12,6 +13,8 @@ export interface RelayArgs {
   keyFile?: string
   /** Keep the pulse histories of the peers the relay watched here across restarts. */
   historyFile?: string
+  /** Peer ids of the network's other relays: anchors whose challenges it follows as its browsers do. */
+  anchors: string[]
   network: string
   maxReservations: number
   maxReservationsPerHost: number
@@ -35,6 +38,8 @@ export const RELAY_USAGE = `npm run relay -- [options]
   --announce <multiaddr>    public address to announce, without /p2p (repeatable)
   --key-file <path>         keep the relay's identity in this file (created if missing)
   --history-file <path>     keep the verified rounds of the peers it watched here across restarts
+  --anchor <peer-id>        another relay of the same network, which its browsers also bootstrap
+                            from (repeatable): both follow one leader in a young network
   --network <name>          network name (default ${RELAY_DEFAULTS.network})
   --max-reservations <n>    circuit relay reservations in all (default ${RELAY_DEFAULTS.maxReservations})
   --max-per-host <n>        reservations from one IPv4 address or IPv6 /64 (default ${RELAY_DEFAULTS.maxReservationsPerHost})
@@ -63,6 +68,7 @@ export function parseRelayArgs (argv: string[]): RelayArgs {
       announce: { type: 'string', multiple: true },
       'key-file': { type: 'string' },
       'history-file': { type: 'string' },
+      anchor: { type: 'string', multiple: true },
       network: { type: 'string' },
       'max-reservations': { type: 'string' },
       'max-per-host': { type: 'string' },
@@ -81,6 +87,7 @@ export function parseRelayArgs (argv: string[]): RelayArgs {
     host: values.host ?? RELAY_DEFAULTS.host,
     port,
     announce: values.announce ?? [],
+    anchors: (values.anchor ?? []).map(requirePeerId),
     network,
     maxReservations: positiveInt(values['max-reservations'], 'max-reservations', RELAY_DEFAULTS.maxReservations),
     maxReservationsPerHost: positiveInt(values['max-per-host'], 'max-per-host', RELAY_DEFAULTS.maxReservationsPerHost),
@@ -97,6 +104,14 @@ export function parseRelayArgs (argv: string[]): RelayArgs {
     for (const addr of args.announce) requireSecureWebSocket(addr)
   }
   return args
+}
+
+function requirePeerId (text: string): string {
+  try {
+    return peerIdFromString(text).toString()
+  } catch {
+    throw new RangeError(`--anchor ${text} is not a peer id`)
+  }
 }
 
 function tlsFilesOf (certFile: string | undefined, keyFile: string | undefined): RelayTlsFiles | undefined {

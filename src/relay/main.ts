@@ -31,7 +31,8 @@ const relay = await startRelay({
   maxProviders: RELAY_DEFAULTS.maxProviders,
   maxTopics: RELAY_DEFAULTS.maxTopics,
   ...(tls !== undefined ? { tls } : {}),
-  ...(args.historyFile !== undefined ? { historyFile: args.historyFile } : {})
+  ...(args.historyFile !== undefined ? { historyFile: args.historyFile } : {}),
+  anchors: args.anchors
 })
 
 console.log(`relay ${relay.libp2p.peerId.toString()} on network ${args.network}`)

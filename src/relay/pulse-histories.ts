@@ -25,7 +25,7 @@ export class RelayPulseHistories {
   private timer?: ReturnType<typeof setInterval>
   private writing: Promise<void> = Promise.resolve()
 
-  constructor (private readonly network: string, private readonly file?: string) {}
+  constructor (private readonly network: string, private readonly anchors: readonly string[], private readonly file?: string) {}
 
   async start (): Promise<void> {
     if (this.file === undefined) return
@@ -45,7 +45,7 @@ export class RelayPulseHistories {
   of (networkId: string): ValidatorHistory {
     let history = this.histories.get(networkId)
     if (history === undefined) {
-      history = new ValidatorHistory([], this.loaded.get(networkId) ?? [])
+      history = new ValidatorHistory(this.anchors, this.loaded.get(networkId) ?? [])
       this.loaded.delete(networkId)
     } else {
       this.histories.delete(networkId)

@@ -38,6 +38,8 @@ export interface RelayOptions {
   tls?: RelayTls
   /** Keep the pulse histories of the peers the relay watched in this file across restarts. */
   historyFile?: string
+  /** The network's other relays (`--anchor`): with this one, the anchors it judges and leads with. */
+  anchors?: string[]
 }
 
 export const RELAY_DEFAULTS = {
@@ -129,7 +131,8 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
   })
   limiter.attach(libp2p)
   const stopWarden = banInvalidSenders(libp2p, misbehaviour)
-  const histories = new RelayPulseHistories(options.network, options.historyFile)
+  // The relay is an anchor of its own view: its own pass verifies a young network's committers, as it does in theirs.
+  const histories = new RelayPulseHistories(options.network, [libp2p.peerId.toString(), ...options.anchors ?? []], options.historyFile)
   await histories.start()
   const carrier = new TopicCarrier(libp2p, options.privateKey, misbehaviour, { network: options.network, maxTopics: options.maxTopics, histories })
   await carrier.start()

@@ -5,7 +5,7 @@ import { systemScheduler } from '../core/scheduler.ts'
 import { parseTopic, relayMainTopics, type ParsedTopic } from '../core/wire/topics.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
 import { InferenceBroadcast } from '../net/inference-broadcast.ts'
-import { pulseSigner, verifyBeacon, verifyPulseSignature } from '../net/pulse-keys.ts'
+import { beaconProver, pulseSigner, verifyBeacon, verifyPulseSignature } from '../net/pulse-keys.ts'
 import { PulseService } from '../net/pulse-service.ts'
 import { ReceiptGossip } from '../net/receipt-gossip.ts'
 import type { CapabilityAnnouncement } from '../core/wire/announcement.ts'
@@ -141,6 +141,7 @@ export class TopicCarrier {
           roundMs,
           committee: parsed.committee,
           signer: pulseSigner(this.key),
+          beaconKey: beaconProver(this.key),
           verify: verifyPulseSignature,
           verifyBeacon,
           validating: () => true,

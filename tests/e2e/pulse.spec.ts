@@ -72,6 +72,12 @@ test('three pages run pulse rounds, each verified in every round after joining, 
     // A young network: no page has the verified history a voter needs (docs/protocol.md, "Validators and
     // quorum"), so the relay, an anchor of every page's bootstrap list, is the one voter each round.
     await expect.poll(async () => await node.page.evaluate(() => window.hyperspace?.pulse.current()?.validators ?? 0), { timeout: 15_000, intervals: [500] }).toBe(1)
+    // And the relay leads its rounds: a free key ground to rank first among the committers cannot.
+    const relayId = shared.relay.addr.split('/p2p/').pop()
+    await expect.poll(async () => await node.page.evaluate(() => {
+      const current = window.hyperspace?.pulse.current()
+      return current?.phase === 'commit' ? undefined : current?.leader
+    }), { timeout: 15_000, intervals: [500] }).toBe(relayId)
   }
 })
 

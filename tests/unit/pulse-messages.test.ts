@@ -133,21 +133,21 @@ describe('round trip', () => {
     }
   })
 
-  it('the body is canonical CBOR carrying v = 8', () => {
-    expect(PULSE_VERSION).toBe(8)
-    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 8)
-    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 8)
-    expect(body.v).toBe(8)
+  it('the body is canonical CBOR carrying v = 9', () => {
+    expect(PULSE_VERSION).toBe(9)
+    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 9)
+    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 9)
+    expect(body.v).toBe(9)
     expect(body.t).toBe('commit')
   })
 
-  it('reads v4 to v7 commits from kept records, where v5 to v8 changed nothing, but never from the topic; a v4 challenge not even from records', async () => {
+  it('reads v4 to v8 commits from kept records, where v5 to v9 changed nothing, but never from the topic; a v4 challenge not even from records', async () => {
     const signedAt = async (v: number, message: Record<string, unknown>): Promise<Uint8Array> => {
       const body = encodeMessage({ v, ...message })
       return encodeMessage({ v, body, sig: await a.key.sign(signedData(body)) })
     }
     const signedV4 = async (message: Record<string, unknown>): Promise<Uint8Array> => await signedAt(4, message)
-    for (const v of [4, 5, 6, 7]) {
+    for (const v of [4, 5, 6, 7, 8]) {
       const keptCommit = await signedAt(v, { ...commit })
       expect((await decodePulse(keptCommit, verify, true)).message).toEqual(commit)
       await rejectsWith(keptCommit, UnsupportedVersionError)

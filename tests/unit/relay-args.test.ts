@@ -10,6 +10,7 @@ describe('parseRelayArgs', () => {
       host: '127.0.0.1',
       port: 4002,
       announce: [],
+      anchors: [],
       network: 'dev',
       maxReservations: 512,
       maxReservationsPerHost: 64,
@@ -24,6 +25,7 @@ describe('parseRelayArgs', () => {
       '--announce', '/dns4/relay.example.org/tcp/443/wss',
       '--key-file', 'relay.key',
       '--history-file', 'relay-history.json',
+      '--anchor', '12D3KooWGRUVh2PoS7vSV7cvw1WeiRxtAn3YtFtYoXKKmvvqhNBx',
       '--network', 'mainnet',
       '--max-reservations', '100',
       '--max-per-host', '4',
@@ -37,6 +39,7 @@ describe('parseRelayArgs', () => {
       announce: ['/dns4/relay.example.org/tcp/443/wss'],
       keyFile: 'relay.key',
       historyFile: 'relay-history.json',
+      anchors: ['12D3KooWGRUVh2PoS7vSV7cvw1WeiRxtAn3YtFtYoXKKmvvqhNBx'],
       network: 'mainnet',
       maxReservations: 100,
       maxReservationsPerHost: 4,
@@ -54,6 +57,10 @@ describe('parseRelayArgs', () => {
       host: '0.0.0.0', port: 0, apiKeysFile: 'keys.json', maxBodyBytes: 2048, corsOrigin: 'https://app.example.org'
     })
     expect(parseRelayArgs([]).gateway).toBeUndefined()
+  })
+
+  it('rejects an --anchor that is not a peer id', () => {
+    expect(() => parseRelayArgs(['--anchor', '/ip4/127.0.0.1/tcp/4002'])).toThrow(/--anchor .* is not a peer id/)
   })
 
   it('rejects gateway options without --gateway, and bad gateway values', () => {

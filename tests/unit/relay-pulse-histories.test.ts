@@ -15,7 +15,7 @@ beforeEach(async () => {
 afterEach(async () => { await rm(dir, { recursive: true, force: true }) })
 
 async function restarted (network = 'dev'): Promise<RelayPulseHistories> {
-  const histories = new RelayPulseHistories(network, file)
+  const histories = new RelayPulseHistories(network, [], file)
   await histories.start()
   return histories
 }
@@ -82,7 +82,7 @@ describe('RelayPulseHistories', () => {
   })
 
   it('keeps nothing without a file', async () => {
-    const histories = new RelayPulseHistories('dev')
+    const histories = new RelayPulseHistories('dev', [])
     await histories.start()
     histories.of('dev').noteVerified('p', 1)
     await histories.stop()

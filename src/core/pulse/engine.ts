@@ -2,11 +2,12 @@ import { equalBytes, utf8 } from '../crypto/bytes.ts'
 import { currentTiming, roundOf, timingOf } from './clock.ts'
 import { epochOf, firstRoundOf } from './committee.ts'
 import { CommitteeView } from './committee-view.ts'
-import { attestationOf } from './attestation.ts'
-import { challengeDigest, encodeSigned, sameCommit, signPulse, type ChallengeMessage, type CommitMessage, type ReceivedMessage, type SignedPulseMessage, type VerdictMessage } from '../wire/pulse.ts'
+import { challengeDigest, encodeSigned, sameCommit, signPulse, type ChallengeMessage, type CommitMessage, type ReceivedMessage, type SignedPulseMessage } from '../wire/pulse.ts'
 import { ACT_AT, LEADER_BACKUPS, OMIT_SLACK_MS, PULSE_K, PULSE_N } from './params.ts'
 import { multiproofOf } from './merkle.ts'
 import { inlineRecomputer } from './recompute.ts'
+import { anchorLeads } from './leaders.ts'
+import { recordOutcome, recordVerdict } from './own-record.ts'
 import { RoundState } from './round-state.ts'
 import { deliverReveal, verdictResults, type RevealPorts } from './reveal-delivery.ts'
 import { SeedWatch } from './seed-watch.ts'
@@ -105,7 +106,9 @@ export class PulseEngine {
     const now = this.options.scheduler.now()
     const current = roundOf(now, this.options.roundMs)
     if (message.t === 'challenge' && now >= timingOf(message.r, this.options.roundMs).start + ACT_AT.reveal * this.options.roundMs) return
-    if ((message.t === 'commit' || message.t === 'challenge') && !this.committees.isMember(message.r, message.peer, committee)) return
+    // An anchor commits nothing and leads young rounds of every committee it carries.
+    const anchorLed = message.t === 'challenge' && this.history.isAnchor(message.peer)
+    if ((message.t === 'commit' || message.t === 'challenge') && !anchorLed && !this.committees.isMember(message.r, message.peer, committee)) return
     const state = this.states.get(message.r)
     if (state === undefined) {
       // No seed of its own for this round (yet: this node's own round end may fire a moment late, and
@@ -133,7 +136,7 @@ export class PulseEngine {
       case 'verdict':
       case 'verdict-digest': {
         const kept = state.addVerdict(signed as SignedPulseMessage<typeof message>)
-        if (kept !== undefined) void this.recordVerdict(state, kept)
+        if (kept !== undefined) void recordVerdict(this.self, this.options, state, kept)
         else if (message.r === current) this.watch(signed, now)
         break
       }
@@ -250,13 +253,17 @@ export class PulseEngine {
 
   /**
    * The committer ranked `rank` by leader score challenges: the first always, each next one only when
-   * no valid challenge from a better-ranked leader has arrived by its turn (see ACT_AT.backupStep).
+   * no valid challenge from a better-ranked leader has arrived by its turn (see ACT_AT.backupStep). An
+   * anchor that commits nothing leads in the first turn while the network is young (anchorLeads).
    */
   private async lead (round: number, rank: number): Promise<void> {
     const state = this.states.get(round)
-    if (state === undefined || !this.options.book.get(round).committed || state.leaderRanking()[rank] !== this.self) return
+    if (state === undefined) return
+    const leads = this.options.prover === undefined
+      ? rank === 0 && this.history.isAnchor(this.self) && anchorLeads(state.commits.keys(), this.history)
+      : this.options.book.get(round).committed && state.leaderRanking()[rank] === this.self
     const beaconKey = this.options.beaconKey
-    if (beaconKey === undefined || (rank > 0 && state.canonicalChallenge() !== undefined)) return
+    if (!leads || beaconKey === undefined || (rank > 0 && state.canonicalChallenge() !== undefined)) return
     const challenge = { t: 'challenge', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, commits: state.commitSet(), k: this.k } as const
     const signed = await signPulse({ ...challenge, ...await challengeProofs(beaconKey, challenge.net, round, state.seed, challenge.commits) }, this.options.signer)
     state.addChallenge(signed)
@@ -336,7 +343,7 @@ export class PulseEngine {
     this.spotChecks.closeRound(state)
     const keepHistory = this.options.keepHistory
     if (keepHistory !== undefined) this.guard(async () => { await keepHistory(this.history) })
-    if (state.commits.has(this.self)) this.guard(async () => { await this.recordOutcome(state) })
+    if (state.commits.has(this.self)) this.guard(async () => { await recordOutcome(this.self, this.options, state) })
   }
 
   /**
@@ -366,35 +373,4 @@ export class PulseEngine {
       console.warn('hyperspace: pulse publish failed', err)
     }
   }
-
-  /**
-   * A counted verdict: its result about this node, with its Merkle path (attestation.ts), is kept when
-   * its author votes in the round, and the round's record follows the quorum; nobody else's word counts.
-   */
-  private async recordVerdict (state: RoundState, signed: SignedPulseMessage<VerdictMessage>): Promise<void> {
-    const result = signed.message.results.find(r => r.peer === this.self)
-    const validator = signed.message.peer
-    if (result === undefined || validator === this.self || !state.commits.has(this.self) || !state.isVoter(validator)) return
-    if (result.reason === 'duplicate-identity') this.options.onIdentityConflict?.(signed.message.r)
-    const attestation = attestationOf(signed, this.self)
-    if (attestation !== undefined) {
-      await this.options.keepAttestation?.({ round: signed.message.r, validator, attestation })?.catch((err: unknown) => { console.warn('hyperspace: could not keep an attestation', err) })
-    }
-    await this.recordOutcome(state)
-    this.options.onUpdate?.()
-  }
-
-  private async recordOutcome (state: RoundState): Promise<void> {
-    const outcome = state.outcomeFor(this.self)
-    if (outcome === undefined) return
-    const drawn = state.drawnValidators()
-    await this.options.book.update(state.round, r => {
-      if (state.canonicalChallenge() !== undefined) r.drawn = { seed: state.seed, validators: drawn }
-      r.verified = outcome.verified
-      // The bonus rests on what the verifying verdicts saw working, never on more than was committed.
-      r.confirmedCaps = outcome.verified ? outcome.confirmed.filter(name => r.caps.includes(name)) : []
-      r.strikes = outcome.strikes.flatMap(({ validator, result }) => result.reason === undefined ? [] : [{ validator, reason: result.reason }])
-    })
-  }
 }
-

@@ -1,8 +1,8 @@
-import { compareBytes, equalBytes, utf8 } from '../crypto/bytes.ts'
+import { equalBytes, utf8 } from '../crypto/bytes.ts'
 import { multiproofLength, verifyMultiproof } from './merkle.ts'
-import { LeaderProofs } from './leader-proofs.ts'
+import { LeaderProofs, LeaderScores } from './leaders.ts'
 import { MAX_UNKNOWN_LEADER_CHALLENGES } from './params.ts'
-import { challengeIndices, leaderScore } from './seed.ts'
+import { challengeIndices } from './seed.ts'
 import { drawValidators, quorumOutcome, ValidatorHistory, type QuorumOutcome, type Vote } from './validators.ts'
 import { workKey } from './work.ts'
 import type { LeafRecomputer } from './recompute.ts'
@@ -60,8 +60,7 @@ export class RoundState {
   private readonly proofs: LeaderProofs
   /** When each commit arrived, by this node's clock. */
   private readonly arrivals = new Map<string, number>()
-  /** Leader scores, hashed once per committer and challenger. */
-  private readonly scores = new Map<string, Uint8Array>()
+  private readonly scores: LeaderScores
   /*
    * Decisions that depend on the whole commit and challenge sets are computed when asked and kept
    * until either set changes: a node asked for the leader after every reveal must not redo them.
@@ -74,6 +73,7 @@ export class RoundState {
     this.history = rules.history ?? new ValidatorHistory()
     this.omitCutoff = rules.omitCutoff ?? -Infinity
     this.proofs = new LeaderProofs(networkId, round, seed, rules.verifyBeacon)
+    this.scores = new LeaderScores(seed)
     this.confirmCaps = rules.confirmCaps ?? ((_peer, committed) => committed)
     this.onCommit = rules.onCommit
     this.anchorsVouchForLeaders = rules.anchorsVouchForLeaders ?? false
@@ -122,14 +122,14 @@ export class RoundState {
 
   /**
    * Keeps one challenge per author with this round's seed; whether it is valid is decided against the
-   * commits. Only a committer can lead, so a challenge from an author whose commit this node does not
-   * hold is dropped (a flood of fresh keys' challenges would cost memory and a check each), except in a
-   * watched round, where an anchor may yet vouch for its leader: there a few are kept, first come.
+   * commits. Only an anchor or a committer can lead, so a challenge from anyone else is dropped (a flood
+   * of fresh keys' challenges would cost memory and a check each), except in a watched round, where an
+   * anchor may yet vouch for its leader: there a few are kept, first come.
    */
   addChallenge (signed: SignedPulseMessage<ChallengeMessage>): boolean {
     const challenge = signed.message
     if (!equalBytes(challenge.seed, this.seed) || this.challenges.has(challenge.peer)) return false
-    if (!this.commits.has(challenge.peer)) {
+    if (!this.commits.has(challenge.peer) && !this.history.isAnchor(challenge.peer)) {
       if (!this.anchorsVouchForLeaders || this.challengesOfUnknownLeaders >= MAX_UNKNOWN_LEADER_CHALLENGES) return false
       this.challengesOfUnknownLeaders++
     }
@@ -138,7 +138,11 @@ export class RoundState {
     return true
   }
 
-  /** The valid challenge with the lowest leader score: when one is invalid or missing, the next leader's stands. */
+  /**
+   * The valid challenge of the best-ranked leader: an anchor's first (a young network's rounds are led
+   * by its anchors, see `anchorLeads`), then committers' by leader score. When one is invalid or
+   * missing, the next leader's stands.
+   */
   canonicalChallenge (): SignedPulseMessage<ChallengeMessage> | undefined {
     return this.decide().canonical
   }
@@ -149,21 +153,24 @@ export class RoundState {
   }
 
   /**
-   * Why `challenge` is invalid for this node, if it is: its leader must list itself, ask for the
-   * network's k rows, be aged when any committer this node heard is, list each commit this node holds
-   * with the root that commit signed, and omit no aged committer's commit that reached this node
-   * before the omission cutoff. Only aged commits count there: a fresh key could otherwise send its commit to validators and not to the
-   * leader, and so split an honest leader's round.
+   * Why `challenge` is invalid for this node, if it is: a committer leading must list itself and be
+   * aged when any committer this node heard is (an anchor commits nothing and is trusted to lead); every
+   * leader must ask for the network's k rows, list each commit this node holds with the root that
+   * commit signed, and omit no aged committer's commit that reached this node before the omission
+   * cutoff. Only aged commits count there: a fresh key could otherwise send its commit to validators
+   * and not to the leader, and so split an honest leader's round.
    */
   faultOf (challenge: ChallengeMessage): ChallengeFault | undefined {
     const listed = new Map(challenge.commits)
-    if (!this.commits.has(challenge.peer) && !this.vouchedByAnchor(challenge)) return 'leader-unknown'
-    if (!listed.has(challenge.peer)) return 'leader-not-listed'
+    if (!this.history.isAnchor(challenge.peer)) {
+      if (!this.commits.has(challenge.peer) && !this.vouchedByAnchor(challenge)) return 'leader-unknown'
+      if (!listed.has(challenge.peer)) return 'leader-not-listed'
+      // Views of who is aged differ by a few rounds between honest nodes (validators.ts, AGE_SLACK): a
+      // leader another node may count aged is not refused, nor an omitted commit it may not count aged.
+      if (!this.history.mayBeAged(challenge.peer) && [...this.commits.keys()].some(peer => this.history.isFirmlyAged(peer))) return 'leader-not-aged'
+    }
     // k is the network's: a leader that asks for fewer rows (none) would void every reveal of its round.
     if (challenge.k !== this.k) return 'wrong-k'
-    // Views of who is aged differ by a few rounds between honest nodes (validators.ts, AGE_SLACK): a
-    // leader another node may count aged is not refused, nor an omitted commit it may not count aged.
-    if (!this.history.mayBeAged(challenge.peer) && [...this.commits.keys()].some(peer => this.history.isFirmlyAged(peer))) return 'leader-not-aged'
     for (const [peer, signed] of this.commits) {
       const root = listed.get(peer)
       if (root === undefined) {
@@ -211,7 +218,7 @@ export class RoundState {
     // itself must still take its turn, or nobody the others rank first leads.
     const aged = [...this.commits.keys()].filter(peer => this.history.mayBeAged(peer))
     const eligible = aged.length > 0 ? aged : [...this.commits.keys()]
-    return eligible.sort((a, b) => compareBytes(this.scoreOf(a), this.scoreOf(b)))
+    return eligible.sort((a, b) => this.scores.compare(a, b))
   }
 
   /** The round as reveal-recipients.ts reads it, once the canonical challenge is known. */
@@ -357,20 +364,11 @@ export class RoundState {
     return found
   }
 
-  private scoreOf (peer: string): Uint8Array {
-    let score = this.scores.get(peer)
-    if (score === undefined) {
-      score = leaderScore(this.seed, utf8(peer))
-      this.scores.set(peer, score)
-    }
-    return score
-  }
-
   /** Whether `a` ranks before `b` for a place in a full commit set: aged first, then the lower leader score. */
   private rankBefore (a: string, b: string): boolean {
     const agedA = this.history.isAged(a)
     if (agedA !== this.history.isAged(b)) return agedA
-    return compareBytes(this.scoreOf(a), this.scoreOf(b)) < 0
+    return this.scores.compare(a, b) < 0
   }
 
   private lowestRanked (): string | undefined {
@@ -385,8 +383,10 @@ export class RoundState {
     const faults = new Map<string, ChallengeFault>()
     let canonical: SignedPulseMessage<ChallengeMessage> | undefined
     // Best leader first, and no further than the first valid challenge: a VRF check costs milliseconds.
-    const byScore = [...this.challenges.values()].sort((a, b) => compareBytes(this.scoreOf(a.message.peer), this.scoreOf(b.message.peer)))
-    for (const signed of byScore) {
+    const anchored = (peer: string): number => this.history.isAnchor(peer) ? 0 : 1
+    const ranked = [...this.challenges.values()].sort((a, b) =>
+      anchored(a.message.peer) - anchored(b.message.peer) || this.scores.compare(a.message.peer, b.message.peer))
+    for (const signed of ranked) {
       const fault = this.faultOf(signed.message)
       if (fault === undefined) {
         canonical = signed

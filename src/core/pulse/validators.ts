@@ -96,6 +96,14 @@ export class ValidatorHistory {
     return (this.histories.get(peer)?.verifiedRounds ?? 0) >= AGE_ROUNDS + AGE_SLACK || this.preAged(peer)
   }
 
+  /**
+   * AGE_SLACK rounds past firmly aged here: every honest node that watched it as long as this one
+   * holds it firmly aged, so refuses a fresh key's lead (an anchor leads until then, protocol.md).
+   */
+  isSettled (peer: string): boolean {
+    return (this.histories.get(peer)?.verifiedRounds ?? 0) >= AGE_ROUNDS + 2 * AGE_SLACK || this.preAged(peer)
+  }
+
   verifiedRounds (peer: string): number {
     return this.histories.get(peer)?.verifiedRounds ?? 0
   }

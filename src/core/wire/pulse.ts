@@ -19,14 +19,17 @@ export { STRIKE_REASONS, type StrikeReason, type VerdictResult } from '../pulse/
  * (verdict-tree.ts), so one result and its path can later stand for the whole verdict.
  */
 
-export const PULSE_VERSION = 8
+export const PULSE_VERSION = 9
 /**
  * Versions whose commits and verdict headers are read from kept records (history, points proofs,
  * identity files): v5 changed only challenges, v6 only reveals, v7 only how reveals travel
- * (pulse-reveal.ts) and v8 how verdict results travel (verdict-entries.ts, adding `judged` to the
- * verdict header), so what a node signed under v4 still verifies.
+ * (pulse-reveal.ts), v8 how verdict results travel (verdict-entries.ts, adding `judged` to the
+ * verdict header) and v9 only who may lead (an anchor, listing no commit of its own), so what a node
+ * signed under v4 still verifies.
  */
-export const KEPT_VERSIONS: readonly number[] = [4, 5, 6, 7, PULSE_VERSION]
+export const KEPT_VERSIONS: readonly number[] = [4, 5, 6, 7, 8, PULSE_VERSION]
+/** The first version whose verdict header names the challenge it judged. */
+const JUDGED_SINCE = 8
 export const MAX_CHALLENGE_ROWS = 16
 export const MAX_COMMITTEE = 512
 
@@ -285,8 +288,8 @@ function decodeBody (record: Record<string, unknown>): Exclude<PulseMessage, Ver
     }
     case 'verdict': {
       const header: VerdictHeader = { t: 'verdict', ...base, seed: bytesField(record.seed, 'seed', 32), rr: bytesField(record.rr, 'rr', 32), count: uintField(record.count, 'count', MAX_COMMITTEE) }
-      // v8 names the challenge judged; earlier headers, read from kept attestations, do not.
-      if (record.v === PULSE_VERSION) header.judged = bytesField(record.judged, 'judged', 32)
+      // v8 on names the challenge judged; earlier headers, read from kept attestations, do not.
+      if ((record.v as number) >= JUDGED_SINCE) header.judged = bytesField(record.judged, 'judged', 32)
       else if (record.judged !== undefined) fail('judged appeared in v8')
       return header
     }
@@ -317,7 +320,7 @@ export async function decodePulse (bytes: Uint8Array, verify: PulseVerifier, kep
   if (body.byteLength > LIMITS[decoded.t]) fail(`${decoded.t} exceeds ${LIMITS[decoded.t]} bytes`)
   let message: WireMessage
   if (decoded.t === 'verdict') {
-    // Only a v8 verdict travels: kept records hold attestations, never whole verdicts.
+    // Only a verdict of this version travels: kept records hold attestations, never whole verdicts.
     if (decoded.judged === undefined) fail('a verdict names the challenge it judged')
     const entries = decodeEntries(envelope.res, MAX_COMMITTEE)
     if (entries.length !== decoded.count) fail('verdict results do not match their signed count')

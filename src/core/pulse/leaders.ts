@@ -1,5 +1,7 @@
-import { beaconInput, rowsInput } from './seed.ts'
+import { compareBytes, utf8 } from '../crypto/bytes.ts'
+import { beaconInput, leaderScore, rowsInput } from './seed.ts'
 import type { BeaconVerifier, ChallengeMessage } from '../wire/pulse.ts'
+import type { ValidatorHistory } from './validators.ts'
 
 /**
  * A round's leaders' VRF proofs, verified lazily and once each: every verify costs milliseconds, and
@@ -32,4 +34,40 @@ export class LeaderProofs {
     }
     return output ?? undefined
   }
+}
+
+/** A round's leader scores, SHA-256(seed | peer id), hashed once per committer and challenger. */
+export class LeaderScores {
+  private readonly scores = new Map<string, Uint8Array>()
+
+  constructor (private readonly seed: Uint8Array) {}
+
+  /** Negative when `a` ranks before `b` as a leader (the lower score). */
+  compare (a: string, b: string): number {
+    return compareBytes(this.of(a), this.of(b))
+  }
+
+  private of (peer: string): Uint8Array {
+    let score = this.scores.get(peer)
+    if (score === undefined) {
+      score = leaderScore(this.seed, utf8(peer))
+      this.scores.set(peer, score)
+    }
+    return score
+  }
+}
+
+/**
+ * Whether an anchor leads a round in which it holds `committers`' commits: while none of them is
+ * settled in its view (a young network), so that a fresh key ground to rank first cannot lead it
+ * (protocol.md, "Anchors lead young rounds"). Once one is, every honest view holds a committer firmly
+ * aged and refuses a fresh leader, and the committers lead.
+ */
+export function anchorLeads (committers: Iterable<string>, history: ValidatorHistory): boolean {
+  let any = false
+  for (const peer of committers) {
+    if (history.isSettled(peer)) return false
+    any = true
+  }
+  return any
 }

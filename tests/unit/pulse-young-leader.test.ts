@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest'
+import { compareBytes, sha256Of, utf8 } from '../../src/core/crypto/bytes.ts'
+import { leaderScore } from '../../src/core/pulse/seed.ts'
+import { AGE_ROUNDS, AGE_SLACK } from '../../src/core/pulse/validators.ts'
+import type { PulseSigner } from '../../src/core/crypto/signing.ts'
+import { NET, N, PulseBus, type BusNode } from './pulse-bus.ts'
+
+/**
+ * A young network (no committer aged anywhere) against the cheapest leader attack: a free key ground
+ * until it ranks first for the round's public seed, which commits and publishes a valid challenge
+ * listing only itself and its Sybils. Without anchors leading young rounds, honest committers were
+ * never listed, so never verified, never aged, while the Sybils aged in their place.
+ */
+
+const HONEST = ['a', 'b', 'c']
+
+function verifiedIn (node: BusNode, from: number, to: number): number {
+  let count = 0
+  for (let r = from; r < to; r++) if (node.book.get(r).verified) count++
+  return count
+}
+
+/** A fresh key whose leader score for `seed` beats every peer of `rivals`: about rivals + 1 key generations. */
+function groundLeader (bus: PulseBus, seed: Uint8Array, rivals: readonly string[]): PulseSigner {
+  const best = rivals.map(peer => leaderScore(seed, utf8(peer))).sort(compareBytes)[0] as Uint8Array
+  for (;;) {
+    const key = bus.freshKey()
+    if (compareBytes(leaderScore(seed, utf8(key.peerId)), best) < 0) return key
+  }
+}
+
+/** Each round: a ground leader and two Sybils commit early, and the leader lists only them at 0.41T; `atReveal` looks on at 0.6T. */
+async function groundLeaderRounds (bus: PulseBus, rounds: number, seedFrom: BusNode, honest: readonly BusNode[], atReveal: (round: number) => void): Promise<void> {
+  for (let i = 0; i < rounds; i++) {
+    await bus.runTo(0.05)
+    const r = bus.round
+    const seed = seedFrom.engine.round(r)?.seed
+    if (seed === undefined) throw new Error(`${seedFrom.name} holds no seed for round ${r}`)
+    const leader = groundLeader(bus, seed, honest.map(node => node.signer.peerId))
+    const sybils = [leader, bus.freshKey(), bus.freshKey()]
+    const commits = sybils
+      .map(key => [key.peerId, sha256Of(utf8(key.peerId))] as [string, Uint8Array])
+      .sort((x, y) => (x[0] < y[0] ? -1 : 1))
+    for (const key of sybils) {
+      await bus.inject(key, { t: 'commit', net: NET, r, peer: key.peerId, seed, root: sha256Of(utf8(key.peerId)), n: N, caps: [], sid: new Uint8Array(8) })
+    }
+    await bus.runTo(0.41)
+    await bus.inject(leader, { t: 'challenge', net: NET, r, peer: leader.peerId, seed, commits, k: 4, ...await bus.proofs(leader, r, seed, commits) })
+    await bus.runTo(0.6)
+    atReveal(r)
+    await bus.runRounds(1)
+  }
+}
+
+describe('a young network against a leader ground from free keys', () => {
+  it('the anchor leads: every honest committer is listed and verified, every round', async () => {
+    const bus = new PulseBus(41)
+    const [relay, ...honest] = bus.add([{ name: 'relay', kind: 'anchor' }, ...HONEST.map(name => ({ name, kind: 'honest' as const }))]) as BusNode[]
+    await bus.runRounds(2)
+    const from = bus.round
+    const leaders: Array<string | undefined> = []
+    await groundLeaderRounds(bus, 4, honest[0] as BusNode, honest, r => { leaders.push(honest[0]?.engine.round(r)?.canonicalChallenge()?.message.peer) })
+    for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
+    expect(leaders).toEqual(leaders.map(() => relay?.signer.peerId))
+  })
+
+  it('once every view holds a committer as firmly aged, the anchor steps back and committers lead', async () => {
+    const settled = AGE_ROUNDS + 2 * AGE_SLACK
+    const bus = new PulseBus(42)
+    const seen = Object.fromEntries(HONEST.map(name => [name, settled]))
+    const [relay, ...honest] = bus.add([{ name: 'relay', kind: 'anchor', seen }, ...HONEST.map(name => ({ name, kind: 'honest' as const, seen }))]) as BusNode[]
+    await bus.runRounds(2)
+    const from = bus.round
+    const leaders = new Set<string | undefined>()
+    for (let i = 0; i < 3; i++) {
+      await bus.runTo(0.9)
+      leaders.add(honest[0]?.engine.round(bus.round)?.canonicalChallenge()?.message.peer)
+    }
+    await bus.runRounds(1)
+    for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
+    expect(leaders.has(relay?.signer.peerId)).toBe(false)
+    for (const leader of leaders) expect(honest.map(node => node.signer.peerId)).toContain(leader)
+  })
+})
