@@ -7,7 +7,7 @@ import { PeerRateLimit, TokenBucket } from '../core/jobs/admission.ts'
 import { toHex } from '../core/crypto/bytes.ts'
 import { topicFor } from '../core/wire/topics.ts'
 import type { ServingState } from '../core/wire/announcement.ts'
-import type { Provider } from '../core/jobs/routing.ts'
+import type { Established, Provider } from '../core/jobs/routing.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import { TopicSubscription } from './topic-subscription.ts'
 import type { HyperspaceServices } from './services.ts'
@@ -22,8 +22,13 @@ const MORE_OFFERS_MS = 200
  * topic, so an unlimited asker would make every server flood it.
  */
 export const WANTS_PER_PEER = { perMinute: 12, burst: 4 } as const
-/** Offers this node publishes in all, whoever asks: what one server adds to the topic at most. */
+/** Offers this node publishes to established askers (aged in its pulse history, or anchors). */
 export const OFFERS_PER_SERVER = { perMinute: 60, burst: 10 } as const
+/**
+ * Offers it publishes to everyone else, apart: keys cost nothing, so per-asker limits do not hold
+ * against a crowd of fresh ones, which must not use up what established askers get.
+ */
+export const NEWCOMER_OFFERS = { perMinute: 30, burst: 5 } as const
 
 /**
  * The broadcast tier of inference routing on the inference topic: asks "who serves this model?" and
@@ -35,13 +40,15 @@ export class InferenceBroadcast extends TypedEventEmitter<{ invalid: CustomEvent
   private readonly asks = new Map<string, (offer: Provider, model: string) => void>()
   private readonly wants = new PeerRateLimit(WANTS_PER_PEER.perMinute, WANTS_PER_PEER.burst)
   private readonly offers = new TokenBucket(OFFERS_PER_SERVER.perMinute, OFFERS_PER_SERVER.burst)
+  private readonly newcomerOffers = new TokenBucket(NEWCOMER_OFFERS.perMinute, NEWCOMER_OFFERS.burst)
 
   constructor (
     private readonly libp2p: Libp2p<HyperspaceServices>,
     private readonly scheduler: Scheduler,
     networkId: string,
     /** What this node serves now and whether it has room for one more job. */
-    private readonly serving: () => (ServingState & { room: boolean }) | undefined
+    private readonly serving: () => (ServingState & { room: boolean }) | undefined,
+    private readonly established: Established = () => false
   ) {
     super()
     this.subscription = new TopicSubscription(libp2p, topicFor(networkId, 'inference'), (peer, msg) => this.validate(peer, msg), this.onMessage)
@@ -109,7 +116,7 @@ export class InferenceBroadcast extends TypedEventEmitter<{ invalid: CustomEvent
     const serving = this.serving()
     if (serving === undefined || !serving.room || !serving.models.includes(message.model) || from === this.libp2p.peerId.toString()) return
     const now = this.scheduler.now()
-    if (!this.wants.take(from, now) || !this.offers.take(now)) return
+    if (!this.wants.take(from, now) || !(this.established(from) ? this.offers : this.newcomerOffers).take(now)) return
     const offer = encodeBroadcast({ t: 'offer', id: message.id, model: message.model, queue: serving.queue, slots: serving.slots, ts: now })
     this.libp2p.services.pubsub.publish(this.subscription.topic, offer).catch(err => { console.warn('hyperspace: inference offer failed', err) })
   }

@@ -243,7 +243,7 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
           if (isMisbehaviour(err)) this.o.onInvalid(provider.peerId, `blocks: ${errorMessage(err)}`)
           throw err
         }
-      }, { model: cid.toString(), maxAttempts: MAX_ATTEMPTS, ...(signal !== undefined ? { signal } : {}) })
+      }, { model: cid.toString(), maxAttempts: MAX_ATTEMPTS, established: this.o.established, ...(signal !== undefined ? { signal } : {}) })
     } catch (err) {
       if (err instanceof NoProviderError) throw new BlockNotFoundError(cid.toString(), err.message)
       throw err

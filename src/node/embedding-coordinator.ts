@@ -106,7 +106,7 @@ export class EmbeddingCoordinator extends ServingCoordinator<EmbedService> {
     const routed = await routeWithFailover([async exclude => this.registryProviders(new Set([...exclude, self]))],
       async provider => await retryLostStream(this.libp2p, provider.peerId, async () => await this.service.request(provider.peerId, model, texts, options.signal),
         options.signal !== undefined ? { signal: options.signal } : {}),
-      { model, maxAttempts: MAX_ATTEMPTS, ...(options.signal !== undefined ? { signal: options.signal } : {}) })
+      { model, maxAttempts: MAX_ATTEMPTS, established: this.o.established, ...(options.signal !== undefined ? { signal: options.signal } : {}) })
     const { dims, vectors, receipt } = routed.result
     return { model, dims, vectors: vectors.map(v => Array.from(v)), servedBy: routed.provider.peerId, route: 'network', receipt: toHex(receipt.body.job) }
   }
@@ -158,7 +158,7 @@ export class EmbeddingCoordinator extends ServingCoordinator<EmbedService> {
 
   /** Peers whose announcement says their embedding works, best first. */
   peers (exclude: ReadonlySet<string>): string[] {
-    return rankProviders(this.registryProviders(new Set([...exclude, this.o.signer.peerId])), new Set()).map(p => p.peerId)
+    return rankProviders(this.registryProviders(new Set([...exclude, this.o.signer.peerId])), new Set(), this.o.established).map(p => p.peerId)
   }
 
   /** Embeds on this one peer with this node's model, without routing or failover: a spot-check (capability-prober.ts). */

@@ -82,7 +82,7 @@ export class InferenceCoordinator {
     this.broadcast = new InferenceBroadcast(libp2p, o.scheduler, o.networkId, () => {
       const serving = this.servingState()
       return serving === undefined ? undefined : { ...serving, room: this.queue.length < SERVE.slots + SERVE.waiting }
-    })
+    }, o.established)
     this.providers = new ModelProviders(libp2p, o.networkId, o.onDhtRecord)
     this.broadcast.addEventListener('invalid', evt => { o.onInvalid(evt.detail.peerId, evt.detail.error.message) })
   }
@@ -211,7 +211,7 @@ export class InferenceCoordinator {
       async ex => await this.broadcast.ask(model, ex, signal)
     ]
     for (const tier of tiers) {
-      const found = rankProviders(await tier(without), without)
+      const found = rankProviders(await tier(without), without, this.o.established)
       if (found.length > 0) return found.map(p => p.peerId)
     }
     return []
@@ -261,6 +261,7 @@ export class InferenceCoordinator {
       return await routeWithFailover(tiers, attempt, {
         model: request.model,
         maxAttempts: MAX_ATTEMPTS,
+        established: this.o.established,
         ...(signal !== undefined ? { signal } : {}),
         isFinal: err => err instanceof StreamDivergedError
       })

@@ -1,4 +1,5 @@
 import { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { Established } from '../core/jobs/routing.ts'
 import type { JobStreamOpener } from '../net/job-streams.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
@@ -13,6 +14,8 @@ export interface JobContext {
   verify: PulseVerifier
   /** The current pulse round: receipts are dated by it. */
   currentRound: () => number
+  /** Peers aged in this node's pulse history, and its anchors: tried first, and given more (routing.ts); nobody unless given. */
+  established?: Established
 }
 
 /** Where a coordinator hands the countersigned receipts of the jobs it serves and asks for (ReceiptKeeper). */

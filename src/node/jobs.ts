@@ -59,12 +59,15 @@ export async function startJobs (ctx: JobsContext): Promise<Loaded<Jobs>> {
   const receipts = new ReceiptKeeper(ctx.receipts, receiptGossip, { verify: verifyPulseSignature, currentRound: ctx.currentRound })
   // What every job protocol needs: the pulse round its receipts are dated by, the signer, how its
   // streams reach peers, and where its receipts go.
+  // A key that has done verified work round after round, or an anchor: fresh keys cost nothing.
+  const established = (peerId: string): boolean => validatorHistory.isAged(peerId) || validatorHistory.isAnchor(peerId)
   const jobs: ReceiptedJobContext = {
     scheduler: components.scheduler,
     signer: ctx.signer,
     verify: verifyPulseSignature,
     streams: new JobStreams(libp2p),
     currentRound: ctx.currentRound,
+    established,
     receipts
   }
   const inference: InferenceCoordinator = new InferenceCoordinator(libp2p, {
@@ -100,7 +103,7 @@ export async function startJobs (ctx: JobsContext): Promise<Loaded<Jobs>> {
     networkId: config.networkId,
     ...jobs,
     store: memoryStore,
-    established: peerId => validatorHistory.isAged(peerId) || validatorHistory.isAnchor(peerId),
+    established,
     enabled: () => host.capabilities().memory.enabled,
     peers: () => gossip.entries()
       .filter(e => e.announcement.capabilities.memory?.working === true && departures.present(e.peerId, e.receivedAt))

@@ -91,7 +91,7 @@ export class ProxyCoordinator extends ServingCoordinator<ProxyService> {
     const routed = await routeWithFailover([tier],
       async provider => await retryLostStream(this.libp2p, provider.peerId, async () => await this.service.request(provider.peerId, url, method, maxBytes, signal),
         signal !== undefined ? { signal } : {}),
-      { model: 'proxy', maxAttempts: MAX_ATTEMPTS, isFinal: err => err instanceof ProxyTargetError, ...(signal !== undefined ? { signal } : {}) })
+      { model: 'proxy', maxAttempts: MAX_ATTEMPTS, established: this.o.established, isFinal: err => err instanceof ProxyTargetError, ...(signal !== undefined ? { signal } : {}) })
     const { status, headers, body, receipt } = routed.result
     return {
       status, headers: headerRecord(headers), body, servedBy: routed.provider.peerId, route: 'network',

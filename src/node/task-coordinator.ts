@@ -82,7 +82,7 @@ export class TaskCoordinator extends ServingCoordinator<TaskService> {
     if (pinned !== undefined && (typeof pinned !== 'string' || pinned.length > 128 || pinned === self)) throw new InvalidRequestError('peer must be another peer\'s id')
     const routed = await routeWithFailover([async exclude => this.orchestrators(new Set([...exclude, self]), pinned)],
       async provider => await this.service.request(provider.peerId, task, onProgress, signal),
-      { model: 'orchestration', maxAttempts: MAX_ATTEMPTS, isFinal, ...(signal !== undefined ? { signal } : {}) })
+      { model: 'orchestration', maxAttempts: MAX_ATTEMPTS, established: this.o.established, isFinal, ...(signal !== undefined ? { signal } : {}) })
     const { receipt, ...done } = routed.result
     return { ...resultOf(task, done, routed.provider.peerId, 'network'), ...(receipt !== undefined ? { receipt: toHex(receipt.body.job) } : {}) }
   }

@@ -9,7 +9,7 @@ import { PeerRateLimit, TokenBucket } from '../../src/core/jobs/admission.ts'
 import { topicFor } from '../../src/core/wire/topics.ts'
 import { ANNOUNCEMENT_EXPIRY_MS, CapabilityGossip, REGISTRY_MAX } from '../../src/net/capability-gossip.ts'
 import { DirectDialer, MAX_DIALS_IN_FLIGHT, MAX_DIRECT_PEERS, MAX_PENDING_DIALS } from '../../src/net/direct-dialer.ts'
-import { InferenceBroadcast, OFFERS_PER_SERVER, WANTS_PER_PEER } from '../../src/net/inference-broadcast.ts'
+import { InferenceBroadcast, NEWCOMER_OFFERS, OFFERS_PER_SERVER, WANTS_PER_PEER } from '../../src/net/inference-broadcast.ts'
 import { ATTESTATIONS_PER_ROUND, PulseStore } from '../../src/storage/pulse-store.ts'
 import { closeAll, fakePeerId, openDb } from './helpers.ts'
 import type { Scheduler } from '../../src/core/scheduler.ts'
@@ -237,7 +237,7 @@ describe('inference broadcast', () => {
     const clock = manualClock()
     const { pubsub, published, deliver } = fakePubsub()
     const libp2p = { peerId: peer(79), services: { pubsub } }
-    const broadcast = new InferenceBroadcast(libp2p as never, clock, NET, () => ({ models: ['m'], queue: 0, slots: 1, room: true }))
+    const broadcast = new InferenceBroadcast(libp2p as never, clock, NET, () => ({ models: ['m'], queue: 0, slots: 1, room: true }), () => true)
     await broadcast.start()
     // One peer asking again and again gets its burst answered, and nothing more.
     for (let i = 0; i < 20; i++) deliver(signed(topic, peer(1), want(i, clock.at)))
@@ -252,6 +252,22 @@ describe('inference broadcast', () => {
     deliver(signed(topic, peer(1), want(99, clock.at)))
     await settle()
     expect(published).toHaveLength(OFFERS_PER_SERVER.burst + 1)
+    await broadcast.stop()
+  })
+
+  it('fresh keys asking use up only the newcomers\' offers: an established asker is still answered', async () => {
+    const clock = manualClock()
+    const { pubsub, published, deliver } = fakePubsub()
+    const libp2p = { peerId: peer(79), services: { pubsub } }
+    const veteran = peer(1).toString()
+    const broadcast = new InferenceBroadcast(libp2p as never, clock, NET, () => ({ models: ['m'], queue: 0, slots: 1, room: true }), id => id === veteran)
+    await broadcast.start()
+    for (let p = 2; p < 60; p++) deliver(signed(topic, peer(p), want(p, clock.at)))
+    await settle()
+    expect(published).toHaveLength(NEWCOMER_OFFERS.burst)
+    deliver(signed(topic, peer(1), want(1, clock.at)))
+    await settle()
+    expect(published).toHaveLength(NEWCOMER_OFFERS.burst + 1)
     await broadcast.stop()
   })
 })

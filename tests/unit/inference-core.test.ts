@@ -620,6 +620,14 @@ describe('rankProviders', () => {
     expect(rankProviders([b, c, a], new Set()).map(p => p.peerId)).toEqual([a.peerId, b.peerId, c.peerId])
   })
 
+  it('puts established peers (aged in the pulse, or anchors) first: a fresh key claiming an empty queue cannot jump them', () => {
+    const fresh = peer('fresh', { latencyMs: 1, queue: 0, slots: 64 })
+    const veteran = peer('veteran', { latencyMs: 80, queue: 2, slots: 1 })
+    const established = (id: string): boolean => id === veteran.peerId
+    expect(rankProviders([fresh, veteran], new Set(), established).map(p => p.peerId)).toEqual([veteran.peerId, fresh.peerId])
+    expect(rankProviders([fresh, veteran], new Set()).map(p => p.peerId)).toEqual([fresh.peerId, veteran.peerId])
+  })
+
   it('leaves out excluded peers and duplicates (first listing wins)', () => {
     const a = peer('a', { latencyMs: 10 })
     const aAgain = peer('a', { latencyMs: 900, source: 'dht' })
@@ -680,6 +688,19 @@ describe('routeWithFailover', () => {
     expect(script.calls).toEqual(['registry:', 'dht:ab'])
     expect(routed.provider.source).toBe('dht')
     expect(routed.failed.map(f => f.error)).toEqual(['timeout', 'reset', 'busy'])
+  })
+
+  it('fake offers from fresh keys do not use up the attempts before an established provider is tried', async () => {
+    const script: Script = { calls: [], attempts: [] }
+    const fakes = ['w', 'x', 'y', 'z'].map(id => peer(id, { source: 'broadcast', latencyMs: 1, slots: 64 }))
+    const honest = peer('h', { source: 'broadcast', latencyMs: 200, queue: 1 })
+    const routed = await routeWithFailover(
+      [tier(script, 'broadcast', [...fakes, honest])],
+      attempt(script, Object.fromEntries(['w', 'x', 'y', 'z'].map(id => [id, new Error('no answer')]))),
+      { model: MODEL, maxAttempts: 3, established: id => id === honest.peerId }
+    )
+    expect(script.attempts).toEqual(['h'])
+    expect(routed.provider.peerId).toBe(honest.peerId)
   })
 
   it('gives up after maxAttempts, listing every failure in the NoProviderError', async () => {

@@ -3,7 +3,8 @@ import { errorMessage, HyperspaceError, NoProviderError } from '../errors.ts'
 /**
  * Inference routing (DESIGN section 4): candidates come in tiers — the capability registry, then DHT
  * providers of the model, then offers to a broadcast — and within a tier the best is tried first,
- * failing over to the next on error, timeout or "busy".
+ * failing over to the next on error, timeout or "busy". Established peers come first within a tier:
+ * what a provider says of its queue is a claim, and a fresh key's claims cost it nothing.
  */
 export type ProviderSource = 'registry' | 'dht' | 'broadcast'
 
@@ -32,11 +33,25 @@ export function expectedWaitMs (p: Provider): number {
   return latency + queueWait + (p.connected ? 0 : DIAL_COST_MS)
 }
 
-/** Best first by expected wait; peer id breaks ties so every run orders the same way. */
-export function rankProviders (providers: readonly Provider[], exclude: ReadonlySet<string>): Provider[] {
-  const unique = new Map<string, Provider>()
-  for (const p of providers) if (!exclude.has(p.peerId) && !unique.has(p.peerId)) unique.set(p.peerId, p)
-  return [...unique.values()].sort((a, b) => expectedWaitMs(a) - expectedWaitMs(b) || (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0))
+/**
+ * Whether this node counts a peer as established: aged in its pulse history or one of its anchors, a
+ * key that has done verified work round after round (JobContext.established).
+ */
+export type Established = (peerId: string) => boolean
+
+const nobody: Established = () => false
+
+/**
+ * Established peers first, then best first by expected wait; peer id breaks ties so every run orders
+ * the same way. Without the first rule, fresh keys announcing an empty queue would take every attempt
+ * a request has (maxAttempts) before an honest provider was tried.
+ */
+export function rankProviders (providers: readonly Provider[], exclude: ReadonlySet<string>, established: Established = nobody): Provider[] {
+  const unique = new Map<string, { provider: Provider, rank: number }>()
+  for (const p of providers) if (!exclude.has(p.peerId) && !unique.has(p.peerId)) unique.set(p.peerId, { provider: p, rank: established(p.peerId) ? 0 : 1 })
+  return [...unique.values()]
+    .sort((a, b) => a.rank - b.rank || expectedWaitMs(a.provider) - expectedWaitMs(b.provider) || (a.provider.peerId < b.provider.peerId ? -1 : a.provider.peerId > b.provider.peerId ? 1 : 0))
+    .map(entry => entry.provider)
 }
 
 export interface Failure {
@@ -61,6 +76,8 @@ export interface RouteOptions {
   signal?: AbortSignal
   /** Errors that must not be retried elsewhere (the request itself is wrong, or the user stopped). */
   isFinal?: (err: unknown) => boolean
+  /** Peers tried first within a tier (rankProviders). */
+  established?: Established
 }
 
 /**
@@ -71,7 +88,7 @@ export async function routeWithFailover<T> (tiers: readonly Tier[], attempt: (p:
   const failed: Failure[] = []
   const tried = new Set<string>()
   for (const tier of tiers) {
-    const candidates = rankProviders(await tier(tried), tried)
+    const candidates = rankProviders(await tier(tried), tried, options.established)
     for (const provider of candidates) {
       if (tried.size >= options.maxAttempts) throw new NoProviderError(options.model, failed.map(describe), failed.map(f => f.code))
       options.signal?.throwIfAborted()
