@@ -41,6 +41,11 @@ export const REANNOUNCE_LIMIT = { burst: 3, perMinute: 12 } as const
  */
 export const REGISTRY_MAX = 512
 
+export interface CapabilityGossipOptions {
+  /** Peers aged in this node's pulse history, and its anchors: kept before strangers (evictOne). */
+  established?: (peerId: string) => boolean
+}
+
 /** Validates a capabilities-topic message: Reject malformed or unsigned ones, Ignore stale ones. */
 export function validateAnnouncement (msg: Message, now: number): { result: TopicValidatorResult, error?: HyperspaceError } {
   if (msg.type !== 'signed') return { result: TopicValidatorResult.Reject }
@@ -62,6 +67,9 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   private readonly subscription: TopicSubscription
   /** By peer id, in the order the announcements arrived: the oldest first. */
   private readonly registry = new Map<string, PeerAnnouncement>()
+  /** Registered peers this node has had a connection with since they announced: real peers, not just signed words. */
+  private readonly met = new Set<string>()
+  private readonly established: (peerId: string) => boolean
   private stopTimer?: () => void
   private cancelPending?: () => void
   /** The addresses of the last announcement sent. */
@@ -84,9 +92,11 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     private readonly libp2p: Libp2p<HyperspaceServices>,
     private readonly scheduler: Scheduler,
     networkId: string,
-    private readonly current: () => CapabilityAnnouncement
+    private readonly current: () => CapabilityAnnouncement,
+    options: CapabilityGossipOptions = {}
   ) {
     super()
+    this.established = options.established ?? (() => false)
     this.subscription = new TopicSubscription(libp2p, topicFor(networkId, 'capabilities'), (peer, msg) => {
       const { result, error } = validateAnnouncement(msg, this.scheduler.now())
       if (result === TopicValidatorResult.Reject) this.safeDispatchEvent('invalid', { detail: { peerId: peer, error } })
@@ -98,6 +108,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     this.running = true
     this.libp2p.services.pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
+    this.libp2p.addEventListener('peer:connect', this.onConnect)
     this.subscription.start()
     // New addresses (a relay reservation) are worth telling at once: peers dial on them.
     this.libp2p.addEventListener('self:peer:update', this.onAddresses)
@@ -113,6 +124,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     this.libp2p.removeEventListener('transport:listening', this.onAddresses)
     this.libp2p.services.pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.libp2p.removeEventListener('peer:connect', this.onConnect)
     this.subscribers.clear()
     this.subscription.stop()
   }
@@ -163,7 +175,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   get (peerId: string): PeerAnnouncement | undefined {
     const entry = this.registry.get(peerId)
     if (entry !== undefined && this.scheduler.now() - entry.receivedAt > ANNOUNCEMENT_EXPIRY_MS) {
-      this.registry.delete(peerId)
+      this.forget(peerId)
       return undefined
     }
     return entry
@@ -180,20 +192,29 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     const now = this.scheduler.now()
     for (const [peerId, entry] of this.registry) {
       if (now - entry.receivedAt <= ANNOUNCEMENT_EXPIRY_MS) return
-      this.registry.delete(peerId)
+      this.forget(peerId)
     }
   }
 
+  private forget (peerId: string): void {
+    this.registry.delete(peerId)
+    this.met.delete(peerId)
+  }
+
   /**
-   * Makes room for one more, giving up first the oldest entry of a peer that serves nothing and has no
-   * connection to this node, then of one without a connection, then the oldest.
+   * Makes room for one more, giving up the oldest entry of, in turn: a stranger that serves nothing, a
+   * stranger, a peer without a connection to this node, any peer. A stranger is a peer this node has
+   * not met (had a connection with since it announced) and does not count established: its
+   * announcement is signed words only, which any number of fresh keys can send, so a flood of them
+   * pushes out only each other.
    */
   private evictOne (): void {
     const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
     const entries = [...this.registry.values()]
-    const evicted = entries.find(e => !connected.has(e.peerId) && !servesSomething(e.announcement)) ??
+    const stranger = (e: PeerAnnouncement): boolean => !connected.has(e.peerId) && !this.met.has(e.peerId) && !this.established(e.peerId)
+    const evicted = entries.find(e => stranger(e) && !servesSomething(e.announcement)) ?? entries.find(stranger) ??
       entries.find(e => !connected.has(e.peerId)) ?? entries[0]
-    if (evicted !== undefined) this.registry.delete(evicted.peerId)
+    if (evicted !== undefined) this.forget(evicted.peerId)
   }
 
   private readonly onMessage = (msg: Message): void => {
@@ -204,6 +225,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     this.forgetExpired()
     if (this.registry.size >= REGISTRY_MAX) this.evictOne()
     this.registry.set(entry.peerId, entry)
+    if (this.libp2p.getConnections().some(c => c.remotePeer.toString() === entry.peerId)) this.met.add(entry.peerId)
     this.safeDispatchEvent('announcement', { detail: entry })
   }
 
@@ -224,4 +246,9 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   }
 
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => { this.subscribers.delete(evt.detail.toString()) }
+
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
+    const peer = evt.detail.toString()
+    if (this.registry.has(peer)) this.met.add(peer)
+  }
 }

@@ -111,7 +111,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
       rounds: (from, to) => this.ledger.between(from, to),
       attestations: async (from, to) => store === undefined ? [] : await store.attestations(networkId, this.self, from, to),
       served,
-      preferred: validator => this.validators.isAnchor(validator) || this.validators.isAged(validator)
+      preferred: validator => this.validators.isEstablished(validator)
     }
   }
 

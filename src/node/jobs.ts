@@ -14,7 +14,7 @@ import type { Loaded } from './on-demand.ts'
 import type { ReceiptedJobContext } from './job-context.ts'
 import type { NodeComponents } from './components.ts'
 import type { SessionHost } from './session.ts'
-import type { ValidatorHistory } from '../core/pulse/validators.ts'
+import type { Established } from '../core/jobs/routing.ts'
 import type { PulseSigner } from '../core/crypto/signing.ts'
 import type { CapabilityGossip } from '../net/capability-gossip.ts'
 import type { HyperspaceLibp2p } from '../net/browser-libp2p.ts'
@@ -44,14 +44,15 @@ export interface JobsContext {
   receipts: ReceiptBook
   misbehaviour: MisbehaviourTracker
   departures: Departures
-  validatorHistory: ValidatorHistory
+  /** Peers aged in the pulse history, and the anchors: a key that has done verified work (fresh keys cost nothing). */
+  established: Established
   signer: PulseSigner
   currentRound: () => number
 }
 
 /** Builds the coordinators, wired to each other and to the session, and starts them. */
 export async function startJobs (ctx: JobsContext): Promise<Loaded<Jobs>> {
-  const { components, host, libp2p, gossip, misbehaviour, departures, validatorHistory } = ctx
+  const { components, host, libp2p, gossip, misbehaviour, departures, established } = ctx
   const { config } = components
   const { blockStore, memoryStore, proxyFetcher } = await components.jobStores()
   const receiptGossip = new ReceiptGossip(libp2p, { networkId: config.networkId, verify: verifyPulseSignature, currentRound: ctx.currentRound })
@@ -59,8 +60,6 @@ export async function startJobs (ctx: JobsContext): Promise<Loaded<Jobs>> {
   const receipts = new ReceiptKeeper(ctx.receipts, receiptGossip, { verify: verifyPulseSignature, currentRound: ctx.currentRound })
   // What every job protocol needs: the pulse round its receipts are dated by, the signer, how its
   // streams reach peers, and where its receipts go.
-  // A key that has done verified work round after round, or an anchor: fresh keys cost nothing.
-  const established = (peerId: string): boolean => validatorHistory.isAged(peerId) || validatorHistory.isAnchor(peerId)
   const jobs: ReceiptedJobContext = {
     scheduler: components.scheduler,
     signer: ctx.signer,

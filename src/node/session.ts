@@ -69,10 +69,12 @@ export async function createSession (components: NodeComponents, key: PrivateKey
   const libp2p = await components.createLibp2p(key, config, peerId => misbehaviour.isBanned(peerId))
   const keeper = new RelayKeeper(libp2p, scheduler, config.bootstrap)
   const probe = new ConnectionProbe(libp2p, scheduler)
+  const validatorHistory = new ValidatorHistory(keeper.relayIds())
+  const established = (peerId: string): boolean => validatorHistory.isEstablished(peerId)
   // What is served is announced once the coordinators run (they announce again when they start).
   const gossip: CapabilityGossip = new CapabilityGossip(libp2p, scheduler, config.networkId, (): CapabilityAnnouncement => announcementFromStatuses(
     host.profile(), host.capabilities(), libp2p.getMultiaddrs().map(ma => ma.toString()).filter(a => a.includes('/p2p-circuit')), scheduler.now(),
-    jobs.current?.inference.servingState()))
+    jobs.current?.inference.servingState()), { established })
   const dialer = new DirectDialer(libp2p, scheduler, {
     isRelay: id => keeper.isRelay(id),
     serves: id => {
@@ -82,7 +84,6 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     makeKnown: () => { gossip.reannounce() }
   })
   const signer = pulseSigner(key)
-  const validatorHistory = new ValidatorHistory(keeper.relayIds())
   const pulse: PulseService = new PulseService(libp2p, scheduler, {
     networkId: config.networkId,
     roundMs: config.roundMs,
@@ -120,7 +121,7 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     () => [...new Set(libp2p.getPeers().map(p => p.toString()))].filter(id => !keeper.isRelay(id)))
   const departures: Departures = new Departures(libp2p, scheduler, () => { jobs.current?.memory.peersChanged() })
   const jobs: OnDemand<Jobs> = new OnDemand(async () => await (await import('./jobs.ts')).startJobs({
-    components, host, libp2p, gossip, receipts, misbehaviour, departures, validatorHistory, signer, currentRound: () => pulse.current().round
+    components, host, libp2p, gossip, receipts, misbehaviour, departures, established, signer, currentRound: () => pulse.current().round
   }))
   // The parts in the order they depend on each other; stopping is the reverse. The relays are dialed
   // first: everything else waits on them, and the pulse history and the receipts load meanwhile. The

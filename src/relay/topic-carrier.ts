@@ -152,7 +152,8 @@ export class TopicCarrier {
         return this.launch(topic, pulse)
       }
       case 'capabilities': {
-        const gossip = new CapabilityGossip(this.libp2p, systemScheduler, networkId, () => relayAnnouncement(this.libp2p))
+        const history = this.options.histories.of(networkId)
+        const gossip = new CapabilityGossip(this.libp2p, systemScheduler, networkId, () => relayAnnouncement(this.libp2p), { established: peer => history.isEstablished(peer) })
         gossip.addEventListener('invalid', strike)
         return this.launch(topic, gossip)
       }

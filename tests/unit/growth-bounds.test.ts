@@ -148,6 +148,41 @@ describe('capability registry', () => {
   })
 })
 
+describe('capability registry under a flood of fresh keys', () => {
+  const topic = topicFor(NET, 'capabilities')
+  const serving = (at: number): CapabilityAnnouncement => ({ timestamp: at, profile: 'full', capabilities: { storage: { working: true } }, addrs: [] })
+
+  it('keeps the peers it has met or counts established: fresh keys claiming to serve push out only each other', () => {
+    const clock = manualClock()
+    const { pubsub, deliver } = fakePubsub()
+    const connected = new Set<string>()
+    const listeners = new Map<string, (evt: CustomEvent<PeerId>) => void>()
+    const libp2p = {
+      services: { pubsub },
+      addEventListener: (type: string, fn: (evt: CustomEvent<PeerId>) => void) => { listeners.set(type, fn) },
+      removeEventListener: () => {},
+      getConnections: () => [...connected].map(id => ({ remotePeer: { toString: () => id } }))
+    }
+    const veteran = peer(1).toString()
+    const gossip = new CapabilityGossip(libp2p as never, clock, NET, () => serving(clock.at), { established: id => id === veteran })
+    gossip.start()
+    // Peer 0 announces, then connects and hangs up: met. Peer 1 is aged in the pulse, never connected.
+    deliver(signed(topic, peer(0), encodeAnnouncement(serving(clock.at))))
+    connected.add(peer(0).toString())
+    listeners.get('peer:connect')?.(new CustomEvent('peer:connect', { detail: peer(0) }))
+    connected.delete(peer(0).toString())
+    deliver(signed(topic, peer(1), encodeAnnouncement(serving(clock.at))))
+    for (let i = 0; i < 2 * REGISTRY_MAX; i++) {
+      deliver(signed(topic, { toString: () => `fresh-${i}` } as unknown as PeerId, encodeAnnouncement(serving(clock.at))))
+    }
+    const ids = gossip.entries().map(e => e.peerId)
+    expect(ids).toHaveLength(REGISTRY_MAX)
+    expect(ids).toContain(peer(0).toString())
+    expect(ids).toContain(veteran)
+    gossip.stop()
+  })
+})
+
 describe('direct dialer', () => {
   function dialerHarness (serving: Set<string>): {
     dialer: DirectDialer

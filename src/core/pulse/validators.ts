@@ -86,6 +86,14 @@ export class ValidatorHistory {
     return (this.histories.get(peer)?.verifiedRounds ?? 0) >= AGE_ROUNDS || this.preAged(peer)
   }
 
+  /**
+   * An anchor, or aged here: a key that has done verified work round after round, where a fresh key
+   * costs nothing. Jobs try such peers first and keep room for them (routing.ts, capability gossip).
+   */
+  isEstablished (peer: string): boolean {
+    return this.isAnchor(peer) || this.isAged(peer)
+  }
+
   /** Another honest node may already count it aged: it is within AGE_SLACK rounds of aged here. */
   mayBeAged (peer: string): boolean {
     return (this.histories.get(peer)?.verifiedRounds ?? 0) >= AGE_ROUNDS - AGE_SLACK || this.preAged(peer)
