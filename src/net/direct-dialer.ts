@@ -27,12 +27,12 @@ export const REDIAL_AFTER_MS = 2_000
 /**
  * Direct connections this node dials up to: every announced peer would otherwise be dialled, and a
  * network of thousands (or a flood of made-up announcements) would open thousands of WebRTC
- * connections from one tab. Peers that serve something are dialled first.
+ * connections from one tab. Established peers are dialled first, then peers that serve something.
  */
 export const MAX_DIRECT_PEERS = 24
 /** Dials under way at once: each costs an ICE negotiation through a relay. */
 export const MAX_DIALS_IN_FLIGHT = 4
-/** Peers waiting for a dial; past this the longest-waiting one that serves nothing gives way. */
+/** Peers waiting for a dial; past this the longest-waiting one of the lowest priority gives way to one of a higher. */
 export const MAX_PENDING_DIALS = 64
 
 /**
@@ -49,6 +49,11 @@ export interface DirectDialerOptions {
   /** Whether the peer's announcement says it serves something (a model, embeddings, storage, memory). */
   serves?: (peerId: string) => boolean
   /**
+   * Peers aged in this node's pulse history, and its anchors: dialled before, and kept waiting
+   * instead of, peers whose only claim is their announcement, which fresh keys make for free.
+   */
+  established?: (peerId: string) => boolean
+  /**
    * Tells the network this node's addresses again. Called when a peer that should dial this node (a
    * lower id) appears: pages opened together announce before the others have joined the topic, and
    * the lower one cannot dial an address it never heard until the next periodic announcement.
@@ -58,8 +63,8 @@ export interface DirectDialerOptions {
 
 /**
  * Turns announced browser peers into direct WebRTC connections, within a budget: at most
- * MAX_DIRECT_PEERS direct connections and MAX_DIALS_IN_FLIGHT dials at once, peers that serve
- * something first, then in the order they were announced. The relay is only used to signal. Only the
+ * MAX_DIRECT_PEERS direct connections and MAX_DIALS_IN_FLIGHT dials at once, established peers
+ * first, then peers that serve something, each group in the order announced. The relay is only used to signal. Only the
  * side with the lower peer id dials, so the two do not race (glare), and the higher side makes itself
  * known again so the lower one has its address; a first dial that hangs is retried with a short
  * timeout, which is what makes concurrent first dials reliable.
@@ -73,11 +78,13 @@ export class DirectDialer {
 
   private readonly isRelay: (peerId: string) => boolean
   private readonly serves: (peerId: string) => boolean
+  private readonly established: (peerId: string) => boolean
   private readonly makeKnown: () => void
 
   constructor (private readonly libp2p: Libp2p, private readonly scheduler: Scheduler, options: DirectDialerOptions) {
     this.isRelay = options.isRelay
     this.serves = options.serves ?? (() => false)
+    this.established = options.established ?? (() => false)
     this.makeKnown = options.makeKnown ?? (() => {})
   }
 
@@ -130,19 +137,30 @@ export class DirectDialer {
   private enqueue (peerId: PeerId, addrs: Multiaddr[]): void {
     const id = peerId.toString()
     if (!this.pending.has(id) && this.pending.size >= MAX_PENDING_DIALS) {
-      const yielding = [...this.pending.keys()].find(other => !this.serves(other))
-      if (yielding === undefined || !this.serves(id)) return
+      const yielding = this.first(Math.min)
+      if (yielding === undefined || this.priority(yielding) >= this.priority(id)) return
       this.pending.delete(yielding)
     }
     this.pending.set(id, { peerId, addrs })
     this.pump()
   }
 
-  /** Starts the next dials the budget allows: serving peers first, each group in arrival order. */
+  /** Established peers first, then those that serve something. */
+  private priority (id: string): number {
+    return (this.established(id) ? 2 : 0) + (this.serves(id) ? 1 : 0)
+  }
+
+  /** The longest-waiting peer of the highest (Math.max) or lowest (Math.min) priority. */
+  private first (pick: (...values: number[]) => number): string | undefined {
+    const ids = [...this.pending.keys()]
+    const wanted = pick(...ids.map(id => this.priority(id)))
+    return ids.find(id => this.priority(id) === wanted)
+  }
+
+  /** Starts the next dials the budget allows: by priority, each group in arrival order. */
   private pump (): void {
     while (this.inFlight.size < MAX_DIALS_IN_FLIGHT && this.directCount() + this.inFlight.size < MAX_DIRECT_PEERS) {
-      const ids = [...this.pending.keys()]
-      const next = ids.find(id => this.serves(id)) ?? ids[0]
+      const next = this.first(Math.max)
       const candidate = next === undefined ? undefined : this.pending.get(next)
       if (next === undefined || candidate === undefined) return
       this.pending.delete(next)

@@ -81,6 +81,7 @@ export async function createSession (components: NodeComponents, key: PrivateKey
       const announced = gossip.get(id)?.announcement
       return announced !== undefined && servesSomething(announced)
     },
+    established,
     makeKnown: () => { gossip.reannounce() }
   })
   const signer = pulseSigner(key)

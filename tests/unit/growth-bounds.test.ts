@@ -184,7 +184,7 @@ describe('capability registry under a flood of fresh keys', () => {
 })
 
 describe('direct dialer', () => {
-  function dialerHarness (serving: Set<string>): {
+  function dialerHarness (serving: Set<string>, established: Set<string> = new Set()): {
     dialer: DirectDialer
     dialling: string[]
     /** The dial to `id` opens a direct connection. */
@@ -208,7 +208,7 @@ describe('direct dialer', () => {
         await new Promise<void>(resolve => { pending.set(id, { resolve }) })
       }
     }
-    const dialer = new DirectDialer(libp2p as never, manualClock(), { isRelay: () => false, serves: id => serving.has(id) })
+    const dialer = new DirectDialer(libp2p as never, manualClock(), { isRelay: () => false, serves: id => serving.has(id), established: id => established.has(id) })
     dialer.start()
     return {
       dialer,
@@ -252,6 +252,18 @@ describe('direct dialer', () => {
     await until(() => dialling.length > MAX_DIALS_IN_FLIGHT)
     // The serving peer was kept and goes first; it took the place of the longest-waiting one.
     expect(dialling.slice(MAX_DIALS_IN_FLIGHT, MAX_DIALS_IN_FLIGHT + 2)).toEqual([peer(75).toString(), peer(MAX_DIALS_IN_FLIGHT + 1).toString()])
+  })
+
+  it('fresh keys that all claim to serve cannot keep an established peer out of the queue, nor dial before it', async () => {
+    const count = MAX_DIALS_IN_FLIGHT + MAX_PENDING_DIALS + 2
+    const serving = new Set(Array.from({ length: count }, (_, i) => peer(i).toString()))
+    const veteran = peer(76).toString()
+    const { dialling, consider, connect } = dialerHarness(serving, new Set([veteran]))
+    for (let i = 0; i < count; i++) consider(i)
+    consider(76)
+    connect(dialling[0] as string)
+    await until(() => dialling.length > MAX_DIALS_IN_FLIGHT)
+    expect(dialling[MAX_DIALS_IN_FLIGHT]).toBe(veteran)
   })
 })
 
