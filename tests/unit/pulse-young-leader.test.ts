@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { compareBytes, sha256Of, utf8 } from '../../src/core/crypto/bytes.ts'
 import { leaderScore } from '../../src/core/pulse/seed.ts'
 import { AGE_ROUNDS, AGE_SLACK } from '../../src/core/pulse/validators.ts'
+import { MAX_COMMITTEE } from '../../src/core/wire/pulse.ts'
 import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import { NET, N, PulseBus, type BusNode } from './pulse-bus.ts'
 
@@ -62,6 +63,28 @@ describe('a young network against a leader ground from free keys', () => {
     await groundLeaderRounds(bus, 4, honest[0] as BusNode, honest, r => { leaders.push(honest[0]?.engine.round(r)?.canonicalChallenge()?.message.peer) })
     for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
     expect(leaders).toEqual(leaders.map(() => relay?.signer.peerId))
+  })
+
+  it('a full commit set keeps committers with a verified history before fresh keys ground to rank first', async () => {
+    const bus = new PulseBus(43)
+    const [relay, ...honest] = bus.add([{ name: 'relay', kind: 'anchor' }, ...HONEST.map(name => ({ name, kind: 'honest' as const }))]) as BusNode[]
+    await bus.runRounds(4)
+    const from = bus.round
+    for (let i = 0; i < 2; i++) {
+      await bus.runTo(0.05)
+      const r = bus.round
+      const seed = honest[0]?.engine.round(r)?.seed as Uint8Array
+      const rivals = honest.map(node => node.signer.peerId)
+      for (let j = 0; j < MAX_COMMITTEE; j++) {
+        const key = groundLeader(bus, seed, rivals)
+        await bus.inject(key, { t: 'commit', net: NET, r, peer: key.peerId, seed, root: sha256Of(utf8(key.peerId)), n: N, caps: [], sid: new Uint8Array(8) })
+      }
+      await bus.runTo(0.6)
+      const listed = relay?.engine.round(r)?.canonicalChallenge()?.message.commits.map(([peer]) => peer) ?? []
+      for (const node of honest) expect(listed, `${node.name} listed in round ${r}`).toContain(node.signer.peerId)
+      await bus.runRounds(1)
+    }
+    for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
   })
 
   it('once every view holds a committer as firmly aged, the anchor steps back and committers lead', async () => {

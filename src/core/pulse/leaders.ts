@@ -71,3 +71,15 @@ export function anchorLeads (committers: Iterable<string>, history: ValidatorHis
   }
   return any
 }
+
+/**
+ * Whether `a` ranks before `b` for a place in a full commit set: aged first, then the longer verified
+ * history (fresh keys ground to a low leader score must not push out committers with one), then the
+ * lower leader score.
+ */
+export function ranksBefore (a: string, b: string, history: ValidatorHistory, scores: LeaderScores): boolean {
+  const agedA = history.isAged(a)
+  if (agedA !== history.isAged(b)) return agedA
+  const longer = history.verifiedRounds(a) - history.verifiedRounds(b)
+  return longer !== 0 ? longer > 0 : scores.compare(a, b) < 0
+}

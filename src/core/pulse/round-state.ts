@@ -1,6 +1,6 @@
 import { equalBytes, utf8 } from '../crypto/bytes.ts'
 import { multiproofLength, verifyMultiproof } from './merkle.ts'
-import { LeaderProofs, LeaderScores } from './leaders.ts'
+import { LeaderProofs, LeaderScores, ranksBefore } from './leaders.ts'
 import { MAX_UNKNOWN_LEADER_CHALLENGES } from './params.ts'
 import { challengeIndices } from './seed.ts'
 import { drawValidators, quorumOutcome, ValidatorHistory, type QuorumOutcome, type Vote } from './validators.ts'
@@ -81,8 +81,8 @@ export class RoundState {
 
   /**
    * Keeps a commit with this round's seed and n. At most MAX_COMMITTEE are kept: past that, a commit
-   * takes the place of the lowest-ranked one (aged committers first, then by leader score) or is
-   * refused, so every node truncates a flood the same way.
+   * takes the place of the lowest-ranked one (ranksBefore) or is refused, so every node truncates a
+   * flood the same way.
    */
   addCommit (signed: SignedPulseMessage<CommitMessage>, receivedAt = Infinity): CommitOutcome {
     const commit = signed.message
@@ -97,7 +97,7 @@ export class RoundState {
     }
     if (this.commits.size >= MAX_COMMITTEE) {
       const worst = this.lowestRanked()
-      if (worst === undefined || this.rankBefore(worst, commit.peer)) return 'full'
+      if (worst === undefined || ranksBefore(worst, commit.peer, this.history, this.scores)) return 'full'
       this.commits.delete(worst)
       this.arrivals.delete(worst)
     }
@@ -364,16 +364,9 @@ export class RoundState {
     return found
   }
 
-  /** Whether `a` ranks before `b` for a place in a full commit set: aged first, then the lower leader score. */
-  private rankBefore (a: string, b: string): boolean {
-    const agedA = this.history.isAged(a)
-    if (agedA !== this.history.isAged(b)) return agedA
-    return this.scores.compare(a, b) < 0
-  }
-
   private lowestRanked (): string | undefined {
     let worst: string | undefined
-    for (const peer of this.commits.keys()) if (worst === undefined || this.rankBefore(worst, peer)) worst = peer
+    for (const peer of this.commits.keys()) if (worst === undefined || ranksBefore(worst, peer, this.history, this.scores)) worst = peer
     return worst
   }
 
