@@ -34,6 +34,9 @@ export interface RelayOptions {
   maxProviders: number
   /** The most gossip topics this relay joins on behalf of its peers. */
   maxTopics: number
+  /** Of those, how many one peer, and one address group, may open (defaults: RELAY_TOPICS_PER_PEER, RELAY_TOPICS_PER_HOST). */
+  maxTopicsPerPeer?: number
+  maxTopicsPerHost?: number
   /** Listen on wss with this certificate instead of plain ws (which https pages may not open). */
   tls?: RelayTls
   /** Keep the pulse histories of the peers the relay watched in this file across restarts. */
@@ -134,7 +137,13 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
   // The relay is an anchor of its own view: its own pass verifies a young network's committers, as it does in theirs.
   const histories = new RelayPulseHistories(options.network, [libp2p.peerId.toString(), ...options.anchors ?? []], options.historyFile)
   await histories.start()
-  const carrier = new TopicCarrier(libp2p, options.privateKey, misbehaviour, { network: options.network, maxTopics: options.maxTopics, histories })
+  const carrier = new TopicCarrier(libp2p, options.privateKey, misbehaviour, {
+    network: options.network,
+    maxTopics: options.maxTopics,
+    ...(options.maxTopicsPerPeer !== undefined ? { maxTopicsPerPeer: options.maxTopicsPerPeer } : {}),
+    ...(options.maxTopicsPerHost !== undefined ? { maxTopicsPerHost: options.maxTopicsPerHost } : {}),
+    histories
+  })
   await carrier.start()
   return {
     libp2p,

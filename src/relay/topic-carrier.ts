@@ -2,7 +2,8 @@ import { TopicValidatorResult, type TopicValidatorFn } from '@libp2p/gossipsub'
 import { isNetworkIdOf } from '../core/config.ts'
 import { roundOf } from '../core/pulse/clock.ts'
 import { systemScheduler } from '../core/scheduler.ts'
-import { parseTopic, relayMainTopics, type ParsedTopic } from '../core/wire/topics.ts'
+import { parseTopic, RELAY_TOPICS_PER_HOST, RELAY_TOPICS_PER_PEER, relayMainTopics, type ParsedTopic } from '../core/wire/topics.ts'
+import { addressGroup } from './address-groups.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
 import { InferenceBroadcast } from '../net/inference-broadcast.ts'
 import { beaconProver, pulseSigner, verifyBeacon, verifyPulseSignature } from '../net/pulse-keys.ts'
@@ -25,6 +26,9 @@ export interface TopicCarrierOptions {
   network: string
   /** Topics carried on demand besides the network's main ones (see `mainTopics`). */
   maxTopics: number
+  /** Of those, how many one peer, and one address group, may open (RELAY_TOPICS_PER_PEER, RELAY_TOPICS_PER_HOST). */
+  maxTopicsPerPeer?: number
+  maxTopicsPerHost?: number
   /** The verified histories the pulse services judge by, one per network id, kept across restarts. */
   histories: RelayPulseHistories
 }
@@ -49,12 +53,15 @@ export function relayAnnouncement (libp2p: Libp2p): CapabilityAnnouncement {
  *
  * What a subscription can make it carry is bounded where the subscription is read, before anything
  * starts: only topics `parseTopic` knows, of the relay's own network; a topic already carried is not
- * joined again; past `maxTopics` on-demand topics, new ones are refused. The network's main topics
+ * joined again; past `maxTopics` on-demand topics, new ones are refused, as are those of a peer or
+ * an address group that opened its share of them already. The network's main topics
  * (capabilities, receipts, inference, the pulse lobby) are always carried, so peers squatting on the
  * on-demand slots cannot cut the network off its relay.
  */
 export class TopicCarrier {
   private readonly carried = new Map<string, Startable>()
+  /** Who opened each on-demand topic (its first subscriber, and that peer's address group): what it counts against. */
+  private readonly openers = new Map<string, { peer: string, host: string | undefined }>()
   private readonly mainTopics: ReadonlySet<string>
   private refusedSinceLog = 0
   private lastRefusalLog = 0
@@ -82,6 +89,7 @@ export class TopicCarrier {
     for (const pubsub of this.gossips()) pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     for (const [topic, carried] of this.carried) this.halt(topic, carried)
     this.carried.clear()
+    this.openers.clear()
   }
 
   /** The topics carried now, including those whose service is still starting. */
@@ -98,10 +106,10 @@ export class TopicCarrier {
     return parsed.kind === 'pulse' ? this.libp2p.services.pulsePubsub : this.libp2p.services.pubsub
   }
 
-  private readonly onSubscriptionChange = (evt: CustomEvent<{ subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
+  private readonly onSubscriptionChange = (evt: CustomEvent<{ peerId: PeerId, subscriptions: Array<{ topic: string, subscribe: boolean }> }>): void => {
     for (const { topic, subscribe } of evt.detail.subscriptions) {
       if (!subscribe || this.carried.has(topic)) continue
-      if (!this.admit(topic, evt.target)) this.refusedSinceLog++
+      if (!this.admit(topic, evt.target, evt.detail.peerId)) this.refusedSinceLog++
     }
     this.logRefusals()
   }
@@ -110,7 +118,7 @@ export class TopicCarrier {
    * Starts carrying a topic if it is the relay's to carry, heard on the GossipSub it travels on, not
    * joined by another part of the process, and there is room; counted here, synchronously.
    */
-  private admit (topic: string, heardOn: EventTarget | null): boolean {
+  private admit (topic: string, heardOn: EventTarget | null, from: PeerId): boolean {
     const parsed = parseTopic(topic)
     if (parsed === undefined || !isNetworkIdOf(parsed.networkId, this.options.network)) return false
     const pubsub = this.gossipOf(parsed)
@@ -118,9 +126,24 @@ export class TopicCarrier {
     // A topic another part of the process joined (the gateway's own services) is theirs: a second
     // service on it would replace their validator, and leaving it would unsubscribe them.
     if (pubsub.getTopics().includes(topic)) return true
-    if (!this.mainTopics.has(topic) && this.onDemandCount() >= this.options.maxTopics) return false
+    if (!this.mainTopics.has(topic)) {
+      if (this.onDemandCount() >= this.options.maxTopics) return false
+      const opener = { peer: from.toString(), host: this.libp2p.getConnections(from).map(c => addressGroup(c.remoteAddr)).find(group => group !== undefined) }
+      if (!this.hasRoomFor(opener)) return false
+      this.openers.set(topic, opener)
+    }
     this.carried.set(topic, this.serve(topic, parsed))
     return true
+  }
+
+  private hasRoomFor (opener: { peer: string, host: string | undefined }): boolean {
+    let byPeer = 0
+    let byHost = 0
+    for (const { peer, host } of this.openers.values()) {
+      if (peer === opener.peer) byPeer++
+      if (host !== undefined && host === opener.host) byHost++
+    }
+    return byPeer < (this.options.maxTopicsPerPeer ?? RELAY_TOPICS_PER_PEER) && byHost < (this.options.maxTopicsPerHost ?? RELAY_TOPICS_PER_HOST)
   }
 
   private onDemandCount (): number {
@@ -180,7 +203,10 @@ export class TopicCarrier {
   private launch (topic: string, carried: Startable): Startable {
     carried.start().catch(err => {
       console.warn(`relay: the service of ${topic} failed to start`, err)
-      if (this.carried.get(topic) === carried) this.carried.delete(topic)
+      if (this.carried.get(topic) === carried) {
+        this.carried.delete(topic)
+        this.openers.delete(topic)
+      }
       this.halt(topic, carried)
     })
     return carried
@@ -205,6 +231,7 @@ export class TopicCarrier {
       if (parsed !== undefined && this.gossipOf(parsed).getSubscribers(topic).length > 0) continue
       this.halt(topic, carried)
       this.carried.delete(topic)
+      this.openers.delete(topic)
     }
   }
 }

@@ -4,6 +4,7 @@ import { RELAY_DEFAULTS } from '../../src/relay/relay.ts'
 import { gossipPeer, honestNode, MemoryMeter, rawPeer, relayAddr, reportFigures, sendGossipRpcs, startTestRelay, subscribeRpc, type GossipPeer, type Peer } from './adversary.ts'
 import { until } from './waiting.ts'
 import { PULSE_GOSSIP_PROTOCOL } from '../../src/core/wire/pulse-gossip.ts'
+import { RELAY_TOPICS_PER_PEER } from '../../src/core/wire/topics.ts'
 import type { Relay } from '../../src/relay/relay.ts'
 
 const MAX_TOPICS = 8
@@ -142,6 +143,28 @@ describe('the relay carries only its network\'s topics, counted as they arrive',
     expect(pubsub().topicValidators.get(theirs)).toBe(theirValidator)
   })
 
+  it('one peer, and one address group, open at most their share of the on-demand topics', async () => {
+    await relay.stop()
+    relay = await startTestRelay({ network: 'dev', maxTopics: MAX_TOPICS, maxTopicsPerPeer: 2, maxTopicsPerHost: 6 })
+    const squatter = await attacker()
+    const squatted = Array.from({ length: MAX_TOPICS }, (_, i) => topic(`pulse/${100 + i}`))
+    await sendGossipRpcs(squatter, relay, [subscribeRpc(squatted)], PULSE_GOSSIP_PROTOCOL)
+    await seen(squatter, squatted[0] ?? '')
+    expect(relay.carriedTopics().filter(t => squatted.includes(t))).toHaveLength(2)
+    // A second and third key from the same machine get their two each, up to the address group's six.
+    for (const offset of [200, 300]) {
+      const sybil = await attacker()
+      const more = Array.from({ length: MAX_TOPICS }, (_, i) => topic(`pulse/${offset + i}`))
+      await sendGossipRpcs(sybil, relay, [subscribeRpc(more)], PULSE_GOSSIP_PROTOCOL)
+      await seen(sybil, more[0] ?? '')
+    }
+    expect(relay.carriedTopics().filter(t => t.includes('/pulse/') && t !== topic('pulse/0'))).toHaveLength(6)
+    const fourth = await attacker()
+    await sendGossipRpcs(fourth, relay, [subscribeRpc([topic('pulse/400')])], PULSE_GOSSIP_PROTOCOL)
+    await seen(fourth, topic('pulse/400'))
+    expect(relay.carriedTopics()).not.toContain(topic('pulse/400'))
+  })
+
   it('a relay whose slots are taken still carries its network\'s main topics', async () => {
     const peer = await attacker()
     const squatted = Array.from({ length: 2 * MAX_TOPICS }, (_, i) => topic(`pulse/${100 + i}`))
@@ -157,7 +180,8 @@ describe('a relay carrying all the topics it may', () => {
   const peers: Peer[] = []
   let relay: Relay
 
-  beforeEach(async () => { relay = await startTestRelay({ network: NETWORK }) })
+  // Every test peer connects from 127.0.0.1: one address group, allowed every slot here.
+  beforeEach(async () => { relay = await startTestRelay({ network: NETWORK, maxTopicsPerHost: RELAY_DEFAULTS.maxTopics }) })
   afterEach(async () => {
     await Promise.all(peers.splice(0).map(async p => { await p.stop() }))
     await relay.stop()
@@ -166,11 +190,11 @@ describe('a relay carrying all the topics it may', () => {
   it('is seen on every one of them by a node that connects (GossipSub\'s per-peer topic budget fits a relay)', async () => {
     const main = ['capabilities', 'receipts', 'inference', 'pulse/0'].map(rest => topic(rest, NETWORK))
     const onDemand = Array.from({ length: RELAY_DEFAULTS.maxTopics }, (_, i) => topic(`pulse/${60_000 + i}`, NETWORK))
-    // Committees of a large network, joined by their members: 16 topics a peer, as pages would be.
-    for (let i = 0; i < onDemand.length; i += 16) {
+    // Committees of a large network, joined by their members: each peer opens its share of them.
+    for (let i = 0; i < onDemand.length; i += RELAY_TOPICS_PER_PEER) {
       const member = await rawPeer()
       peers.push(member)
-      await sendGossipRpcs(member, relay, [subscribeRpc(onDemand.slice(i, i + 16))], PULSE_GOSSIP_PROTOCOL)
+      await sendGossipRpcs(member, relay, [subscribeRpc(onDemand.slice(i, i + RELAY_TOPICS_PER_PEER))], PULSE_GOSSIP_PROTOCOL)
     }
     const member = await rawPeer()
     peers.push(member)

@@ -23,6 +23,13 @@ export const MAX_TOPIC_LENGTH = 'hyperspace/v2/'.length + 41 + '/capabilities'.l
 export const RELAY_MAIN_TOPICS = 4
 /** And at most this many others on demand (pulse committees, `?round=` variants on a dev network). */
 export const RELAY_ON_DEMAND_TOPICS = 64
+/**
+ * On-demand topics one peer may open (be the first subscriber of): a page of a `?round=` network
+ * opens its four topics and the next epoch's committee. One address group (an IPv4 address, an IPv6
+ * /64) may open half of them, so that keys on one machine cannot take every slot.
+ */
+export const RELAY_TOPICS_PER_PEER = 8
+export const RELAY_TOPICS_PER_HOST = RELAY_ON_DEMAND_TOPICS / 2
 
 export function topicFor (networkId: string, name: TopicName): string {
   return `hyperspace/v2/${networkId}/${name}`
