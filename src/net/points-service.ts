@@ -24,6 +24,12 @@ export const CHECK_TIMEOUT_MS = 30_000
  * the checker is waited for, so peers that stall cannot keep the prover busy.
  */
 export const PROOFS_AT_ONCE = 2
+/**
+ * Prepared proofs held at once, prepared or waiting for their checker's pick (ASK_TIMEOUT_MS at most):
+ * each holds a day of the prover's history, and free keys that ask and never pick must not make it
+ * hold one each.
+ */
+export const PROOFS_HELD = 8
 export const PROOFS_PER_MINUTE = 6
 const PROOF_BURST = 2
 const LARGEST_ANSWER = Math.max(FRAME_LIMITS.summary, FRAME_LIMITS.evidence)
@@ -70,6 +76,7 @@ function uncheckedFrom (peer: string, err: unknown): PointsCheck {
 export class PointsService extends JobService {
   private readonly rateLimit: PeerRateLimit
   private preparing = 0
+  private held = 0
   /** One proof stream per peer: what one peer's waits hold is its own stream. */
   private readonly streamsByPeer = new PeerStreams(1)
 
@@ -104,11 +111,11 @@ export class PointsService extends JobService {
       const lp = lpStream(stream, { maxDataLength: LARGEST_ANSWER })
       await writeFrame(stream, lp, encodeProofFrame(ask), peer, WRITE_TIMEOUT_MS, deadline)
       const summary = await this.answer(lp, deadline, 'summary')
-      if (summary.t === 'error') return { peer, checked: false, reason: 'refused', detail: `${summary.code}: ${summary.message}` }
+      if (summary.t === 'error') return await refused(stream, peer, summary)
       const pick = pickSamples(summary)
       await writeFrame(stream, lp, encodeProofFrame(pick), peer, WRITE_TIMEOUT_MS, deadline)
       const evidence = await this.answer(lp, deadline, 'evidence')
-      if (evidence.t === 'error') return { peer, checked: false, reason: 'refused', detail: `${evidence.code}: ${evidence.message}` }
+      if (evidence.t === 'error') return await refused(stream, peer, evidence)
       await closeStream(stream)
       const rules = { subject: peer, networkId: this.options.networkId, roundMs: this.options.roundMs, verify: this.options.verify, counts: this.options.counts }
       return await checkProof(rules, ask, summary, pick, evidence)
@@ -132,9 +139,13 @@ export class PointsService extends JobService {
       const ask = decodeCheckerFrame(await readFrame(lp, withTimeout(deadline, ASK_TIMEOUT_MS), FRAME_LIMITS.ask), 'ask')
       if (ask.net !== this.options.networkId) throw new MalformedMessageError(`a proof of network ${ask.net} asked on ${this.options.networkId}`)
       const proof = await this.prepare(from, ask)
-      await send(proof.summary)
-      const pick = decodeCheckerFrame(await readFrame(lp, withTimeout(deadline, ASK_TIMEOUT_MS), FRAME_LIMITS.pick), 'pick')
-      await send(proof.evidence(pick))
+      try {
+        await send(proof.summary)
+        const pick = decodeCheckerFrame(await readFrame(lp, withTimeout(deadline, ASK_TIMEOUT_MS), FRAME_LIMITS.pick), 'pick')
+        await send(proof.evidence(pick))
+      } finally {
+        this.held--
+      }
       await closeStream(stream)
     } catch (err) {
       await send(errorFrame(err)).then(async () => { await closeStream(stream, err) }, () => { abortStream(stream, err) })
@@ -143,14 +154,30 @@ export class PointsService extends JobService {
     }
   }
 
-  /** Prepares the proof asked for in one of the prover's places, within the peer's rate; busy past either. */
+  /**
+   * Prepares the proof asked for in one of the prover's places, within the peer's rate and PROOFS_HELD;
+   * busy past any of them. A proof it returns is held until the caller lets it go (`held`).
+   */
   private async prepare (from: string, ask: AskFrame): Promise<PreparedProof> {
-    if (this.preparing >= PROOFS_AT_ONCE || !this.rateLimit.take(from, this.options.scheduler.now())) throw new PeerBusyError(this.libp2p.peerId.toString())
+    if (this.preparing >= PROOFS_AT_ONCE || this.held >= PROOFS_HELD || !this.rateLimit.take(from, this.options.scheduler.now())) throw new PeerBusyError(this.libp2p.peerId.toString())
     this.preparing++
+    this.held++
     try {
       return await prepareProof(this.options.history, ask.from, ask.to)
+    } catch (err) {
+      this.held--
+      throw err
     } finally {
       this.preparing--
     }
   }
+}
+
+/**
+ * The prover's refusal, with the stream closed: a stream left open holds one of the prover's inbound
+ * places for this connection, and a checker refused a few times (busy) could not ask again.
+ */
+async function refused (stream: Stream, peer: string, frame: { code: string, message: string }): Promise<PointsCheck> {
+  await closeStream(stream)
+  return { peer, checked: false, reason: 'refused', detail: `${frame.code}: ${frame.message}` }
 }

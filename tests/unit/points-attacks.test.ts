@@ -2,7 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { decodeProverFrame, encodeProofFrame, FRAME_LIMITS, POINTS_PROTOCOL, type ProverFrame } from '../../src/core/wire/points.ts'
-import { PointsService, PROOFS_AT_ONCE } from '../../src/net/points-service.ts'
+import { ASK_TIMEOUT_MS, PointsService, PROOFS_AT_ONCE, PROOFS_HELD } from '../../src/net/points-service.ts'
 import { verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { memoryLibp2p, strangerOf } from './memory-libp2p.ts'
 import { steppedClock } from './stepped-clock.ts'
@@ -98,6 +98,26 @@ describe('attacks on a points prover', () => {
     const result = await checker(await peer()).check(prover.peerId.toString())
     expect(result).toMatchObject({ checked: true, rounds: 0 })
   })
+
+  it(`free keys that ask and never pick make the prover hold at most ${PROOFS_HELD} proofs; their places free when the pick is late`, async () => {
+    for (let i = 0; i < PROOFS_HELD; i++) {
+      const staller = await open(await peer())
+      await staller.send(ask)
+      expect(await staller.summary()).toMatchObject({ t: 'summary' })
+    }
+    const late = await open(await peer())
+    await late.send(ask)
+    expect(await late.summary()).toMatchObject({ t: 'error', code: 'ERR_PEER_BUSY' })
+    // The stallers' picks are late after ASK_TIMEOUT_MS: then an honest checker gets its answer.
+    const honest = checker(await peer())
+    const deadline = Date.now() + 4 * ASK_TIMEOUT_MS
+    let result = await honest.check(prover.peerId.toString())
+    while (!result.checked && Date.now() < deadline) {
+      await new Promise(resolve => setTimeout(resolve, 250))
+      result = await honest.check(prover.peerId.toString())
+    }
+    expect(result).toMatchObject({ checked: true, rounds: 0 })
+  }, 30_000)
 
   it(`proofs being prepared hold the prover's places: past ${PROOFS_AT_ONCE} at once, a check is refused as busy`, async () => {
     let done = (): void => {}
