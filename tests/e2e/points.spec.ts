@@ -1,13 +1,14 @@
 import { expect, test } from '@playwright/test'
 import { openNode, waitForFullMesh, type TestNode } from './nodes.ts'
-import { startRelayProcess, type RelayProcess } from './relay-process.ts'
+import { startRelayDeployment, type RelayProcess } from './relay-process.ts'
 import type { PeerPointsEntry, RoundSummary } from '../../src/node/api.ts'
 
 /**
  * Points anyone can check (issue 12), in real Chromium pages: one page asks another for the proof
  * of its points and shows them, recomputed, in its Peers table. Two relays, because a proof needs two
  * voters behind every round it claims and, in a network nobody has aged in yet, the relays of the
- * bootstrap list are the only voters.
+ * bootstrap list are the only voters. Each relay is told the other's peer id (`--anchor`), so that
+ * both follow one leader in the young network, as the pages listing both do.
  */
 
 const ROUND_MS = 6_000
@@ -15,7 +16,7 @@ const ROUND_MS = 6_000
 let relays: RelayProcess[] = []
 let nodes: TestNode[] = []
 
-test.beforeAll(async () => { relays = await Promise.all([startRelayProcess(), startRelayProcess()]) })
+test.beforeAll(async () => { relays = await startRelayDeployment(2) })
 test.afterAll(async () => {
   await Promise.all(nodes.map(async n => { await n.context.close() }))
   await Promise.all(relays.map(async r => { await r.stop() }))

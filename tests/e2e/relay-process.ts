@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { loadOrCreateKey } from '../../src/relay/key-file.ts'
 
 export interface RelayProcess {
   addr: string
@@ -22,6 +24,8 @@ export interface RelayProcessOptions {
   tls?: { certFile: string, keyFile: string }
   /** Serve the OpenAI-compatible gateway on a free port, with this API key file (`--gateway 0 --api-keys`). */
   gateway?: { apiKeysFile: string }
+  /** The peer ids of the deployment's other relays (`--anchor`). */
+  anchors?: string[]
 }
 
 /** How long a relay may take to print its address; a test's hooks have 120 s in all (playwright.config.ts). */
@@ -32,8 +36,9 @@ export async function startRelayProcess (options: RelayProcessOptions = {}): Pro
   const keyFile = options.keyFile ?? join(mkdtempSync(join(tmpdir(), 'hs-relay-')), 'relay.key')
   const tlsArgs = options.tls !== undefined ? ['--tls-cert', options.tls.certFile, '--tls-key', options.tls.keyFile] : []
   const gatewayArgs = options.gateway !== undefined ? ['--gateway', '0', '--api-keys', options.gateway.apiKeysFile] : []
+  const anchorArgs = (options.anchors ?? []).flatMap(peerId => ['--anchor', peerId])
   const child: ChildProcess = spawn(process.execPath, [
-    '--import', 'tsx', 'src/relay/main.ts', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--key-file', keyFile, ...tlsArgs, ...gatewayArgs
+    '--import', 'tsx', 'src/relay/main.ts', '--host', '127.0.0.1', '--port', String(options.port ?? 0), '--key-file', keyFile, ...tlsArgs, ...gatewayArgs, ...anchorArgs
   ], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
@@ -70,4 +75,13 @@ export async function startRelayProcess (options: RelayProcessOptions = {}): Pro
     kill: async () => { await end('SIGKILL') },
     stop: async () => { await end('SIGTERM') }
   }
+}
+
+/** A deployment of `count` relays, each told the others' peer ids (`--anchor`) as its operator would. */
+export async function startRelayDeployment (count: number): Promise<RelayProcess[]> {
+  const keys = await Promise.all(Array.from({ length: count }, async () => {
+    const keyFile = join(mkdtempSync(join(tmpdir(), 'hs-relay-')), 'relay.key')
+    return { keyFile, peerId: peerIdFromPrivateKey(await loadOrCreateKey(keyFile)).toString() }
+  }))
+  return await Promise.all(keys.map(async ({ keyFile }, i) => await startRelayProcess({ keyFile, anchors: keys.filter((_, j) => j !== i).map(key => key.peerId) })))
 }

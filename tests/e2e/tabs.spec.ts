@@ -1,16 +1,19 @@
 import { expect, test } from '@playwright/test'
 import { decodeHistory } from '../../src/core/identity-history.ts'
 import { appUrl, gotoApp, openNode, statusOf, waitForNode } from './nodes.ts'
-import { startRelayProcess, type RelayProcess } from './relay-process.ts'
+import { startRelayDeployment, type RelayProcess } from './relay-process.ts'
 import type { IdentityFile } from '../../src/core/identity-envelope.ts'
 import type { PointsCheck } from '../../src/core/points-proof/check.ts'
 import type { RoundSummary } from '../../src/node/api.ts'
 
 let relay: RelayProcess
-/** A second relay for the identity test: a carried round needs two voters, and in a network nobody has aged in, the relays are the only ones. */
+/**
+ * A second relay for the identity test: a carried round needs two voters, and in a network nobody has
+ * aged in, the relays are the only ones. Each is told the other's peer id (`--anchor`), so both follow one leader.
+ */
 let second: RelayProcess
 
-test.beforeAll(async () => { [relay, second] = await Promise.all([startRelayProcess(), startRelayProcess()]) })
+test.beforeAll(async () => { [relay, second] = await startRelayDeployment(2) as [RelayProcess, RelayProcess] })
 test.afterAll(async () => { await Promise.all([relay.stop(), second.stop()]) })
 
 /** How many rounds an exported file's history carries. */

@@ -57,6 +57,8 @@ export interface NodeSpec {
   spotChecks?: Partial<SpotCheckOptions>
   /** Verified rounds it has already seen of named nodes (created in the same call): its own view of who is nearly aged. */
   seen?: Record<string, number>
+  /** An anchor not told of the other anchors (a relay started without `--anchor`): it trusts only itself. */
+  unconfigured?: boolean
 }
 
 /**
@@ -201,7 +203,7 @@ export class PulseBus {
       ...(spec.spotChecks !== undefined ? { spotChecks: spec.spotChecks } : {}),
       n: N,
       k: K,
-      history: new ValidatorHistory(this.anchors, seen, peer => this.aged.has(peer)),
+      history: new ValidatorHistory(spec.unconfigured === true ? [signer.peerId] : this.anchors, seen, peer => this.aged.has(peer)),
       transport: {
         publish: async (_topic, data) => { this.deliver(signer.peerId, data) },
         join: () => {},

@@ -87,6 +87,35 @@ describe('a young network against a leader ground from free keys', () => {
     for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
   })
 
+  it('two relays told of each other (--anchor) follow one leader: both vote on every page, every round', async () => {
+    const bus = new PulseBus(45)
+    const honest = bus.add([{ name: 'relay-1', kind: 'anchor' }, { name: 'relay-2', kind: 'anchor' }, ...HONEST.map(name => ({ name, kind: 'honest' as const }))]).slice(2)
+    await bus.runRounds(3)
+    const from = bus.round
+    for (let i = 0; i < 4; i++) {
+      await bus.runTo(0.95)
+      for (const node of honest) {
+        const passes = node.engine.round(bus.round)?.outcomeFor(node.signer.peerId)?.passes
+        expect(passes, `${node.name}'s passes in round ${bus.round}`).toBe(2)
+      }
+    }
+    await bus.runRounds(1)
+    for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
+  })
+
+  it('two relays that were not told of each other (no --anchor) both lead: one drops off the chain, and the pages still verify every round', async () => {
+    const bus = new PulseBus(44)
+    const honest = bus.add([
+      { name: 'relay-1', kind: 'anchor', unconfigured: true },
+      { name: 'relay-2', kind: 'anchor', unconfigured: true },
+      ...HONEST.map(name => ({ name, kind: 'honest' as const }))
+    ]).slice(2)
+    await bus.runRounds(3)
+    const from = bus.round
+    await bus.runRounds(6)
+    for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
+  })
+
   it('once every view holds a committer as firmly aged, the anchor steps back and committers lead', async () => {
     const settled = AGE_ROUNDS + 2 * AGE_SLACK
     const bus = new PulseBus(42)
