@@ -1,10 +1,9 @@
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { errorMessage, HyperspaceError, MalformedMessageError, OversizeMessageError, PeerBusyError } from '../core/errors.ts'
 import { PeerRateLimit } from '../core/jobs/admission.ts'
-import { checkProof, type CheckRules, type PointsCheck, type UncheckedReason } from '../core/points-proof/check.ts'
+import type { CheckRules, PointsCheck, UncheckedReason } from '../core/points-proof/check.ts'
 import { decodeCheckerFrame, decodeProverFrame, encodeProofFrame, FRAME_LIMITS, MAX_PERIOD_ROUNDS, POINTS_PROTOCOL, type AskFrame, type ProverFrame } from '../core/wire/points.ts'
 import { prepareProof, type PreparedProof, type ProofHistory } from '../core/points-proof/prove.ts'
-import { pickSamples } from '../core/points-proof/sample.ts'
 import { DAY_MS } from '../core/points.ts'
 import { JobService } from './job-service.ts'
 import { PeerStreams } from './peer-streams.ts'
@@ -112,6 +111,8 @@ export class PointsService extends JobService {
       await writeFrame(stream, lp, encodeProofFrame(ask), peer, WRITE_TIMEOUT_MS, deadline)
       const summary = await this.answer(lp, deadline, 'summary')
       if (summary.t === 'error') return await refused(stream, peer, summary)
+      // Checking other peers' points is on demand: its code loads with the first check, not with the page.
+      const [{ checkProof }, { pickSamples }] = await Promise.all([import('../core/points-proof/check.ts'), import('../core/points-proof/sample.ts')])
       const pick = pickSamples(summary)
       await writeFrame(stream, lp, encodeProofFrame(pick), peer, WRITE_TIMEOUT_MS, deadline)
       const evidence = await this.answer(lp, deadline, 'evidence')
