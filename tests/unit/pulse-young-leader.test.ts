@@ -65,6 +65,19 @@ describe('a young network against a leader ground from free keys', () => {
     expect(leaders).toEqual(leaders.map(() => relay?.signer.peerId))
   })
 
+  it('while the anchor leads, committers publish no challenge of their own', async () => {
+    const bus = new PulseBus(46)
+    const [relay, ...honest] = bus.add([{ name: 'relay', kind: 'anchor' }, ...HONEST.map(name => ({ name, kind: 'honest' as const }))]) as BusNode[]
+    await bus.runRounds(3)
+    const from = bus.round
+    for (let i = 0; i < 3; i++) {
+      await bus.runTo(0.6)
+      for (const node of honest) expect([...node.engine.round(bus.round)?.challenges.keys() ?? []], `${node.name}'s challenges`).toEqual([relay?.signer.peerId])
+    }
+    await bus.runRounds(1)
+    for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
+  })
+
   it('a full commit set keeps committers with a verified history before fresh keys ground to rank first', async () => {
     const bus = new PulseBus(43)
     const [relay, ...honest] = bus.add([{ name: 'relay', kind: 'anchor' }, ...HONEST.map(name => ({ name, kind: 'honest' as const }))]) as BusNode[]

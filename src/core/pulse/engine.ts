@@ -182,7 +182,8 @@ export class PulseEngine {
     const t = timingOf(round, this.options.roundMs)
     const at = (fraction: number): number => t.start + Math.round(fraction * this.options.roundMs)
     this.at(t.start, async () => { await this.onRoundStart(round) })
-    for (let rank = 0; rank <= LEADER_BACKUPS; rank++) this.at(at(ACT_AT.challenge + rank * ACT_AT.backupStep), async () => { await this.lead(round, rank) })
+    if (this.options.prover === undefined) this.at(at(ACT_AT.anchorChallenge), async () => { await this.lead(round, 0) })
+    else for (let rank = 0; rank <= LEADER_BACKUPS; rank++) this.at(at(ACT_AT.challenge + rank * ACT_AT.backupStep), async () => { await this.lead(round, rank) })
     this.at(at(ACT_AT.reveal), async () => { await this.reveal(round) })
     this.at(at(ACT_AT.verify), async () => { await this.judge(round) })
     if (round === firstRoundOf(epochOf(round) + 1) - 1) this.at(at(ACT_AT.prejoin), () => { this.syncTopics(round, true) })
@@ -252,9 +253,10 @@ export class PulseEngine {
   }
 
   /**
-   * The committer ranked `rank` by leader score challenges: the first always, each next one only when
-   * no valid challenge from a better-ranked leader has arrived by its turn (see ACT_AT.backupStep). An
-   * anchor that commits nothing leads in the first turn while the network is young (anchorLeads).
+   * The committer ranked `rank` by leader score challenges: the first unless an anchor's valid
+   * challenge has arrived (it outranks every committer's), each next one only when no valid challenge
+   * from a better-ranked leader has arrived by its turn (see ACT_AT.backupStep). An anchor that commits
+   * nothing leads while the network is young (anchorLeads), a moment before the committers.
    */
   private async lead (round: number, rank: number): Promise<void> {
     const state = this.states.get(round)
@@ -263,7 +265,8 @@ export class PulseEngine {
       ? rank === 0 && this.history.isAnchor(this.self) && anchorLeads(state.commits.keys(), this.history)
       : this.options.book.get(round).committed && state.leaderRanking()[rank] === this.self
     const beaconKey = this.options.beaconKey
-    if (!leads || beaconKey === undefined || (rank > 0 && state.canonicalChallenge() !== undefined)) return
+    const canonical = state.canonicalChallenge()?.message.peer
+    if (!leads || beaconKey === undefined || (canonical !== undefined && (rank > 0 || this.history.isAnchor(canonical)))) return
     const challenge = { t: 'challenge', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, commits: state.commitSet(), k: this.k } as const
     const signed = await signPulse({ ...challenge, ...await challengeProofs(beaconKey, challenge.net, round, state.seed, challenge.commits) }, this.options.signer)
     state.addChallenge(signed)

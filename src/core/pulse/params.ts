@@ -37,6 +37,11 @@ export const ACT_AT = {
   omitCutoff: 0.3,
   /** The leader publishes the challenge a moment after the commit deadline, letting late commits land. */
   challenge: 0.42,
+  /**
+   * An anchor leading a young round publishes a moment before the committers' leader, so that the
+   * committer ranked first sees a challenge that outranks its own and publishes none.
+   */
+  anchorChallenge: 0.41,
   /** Each backup leader's turn comes this much after the one before. */
   backupStep: 0.03,
   /** Committers reveal once the challenge has had time to spread; a challenge heard after this is ignored. */
