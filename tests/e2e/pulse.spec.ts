@@ -78,6 +78,7 @@ test('three pages run pulse rounds, each verified in every round after joining, 
       const current = window.hyperspace?.pulse.current()
       return current?.phase === 'commit' ? undefined : current?.leader
     }), { timeout: 15_000, intervals: [500] }).toBe(relayId)
+    await expect(node.page.getByTestId('pulse-leader')).toContainText('relay', { timeout: 15_000 })
   }
 })
 

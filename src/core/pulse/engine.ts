@@ -80,11 +80,13 @@ export class PulseEngine {
     const state = this.states.get(timing.round)
     const record = this.options.book.get(timing.round)
     const epoch = epochOf(timing.round)
+    const leader = state?.canonicalChallenge()?.message.peer ?? state?.leader() ?? null
     return {
       round: timing.round,
       phase: timing.phase,
       phaseEndsAt: timing.phase === 'commit' ? timing.challengeAt : timing.phase === 'reveal' ? timing.revealEnd : timing.end,
-      leader: state?.canonicalChallenge()?.message.peer ?? state?.leader() ?? null,
+      leader,
+      leaderIsAnchor: leader !== null && this.history.isAnchor(leader),
       committed: record.committed,
       revealed: record.revealed,
       verified: record.verified,

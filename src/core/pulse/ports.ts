@@ -123,6 +123,8 @@ export interface PulseCurrent {
   phase: PulsePhase
   phaseEndsAt: number
   leader: string | null
+  /** The leader is one of this node's anchors (a bootstrap relay), which lead a young network's rounds. */
+  leaderIsAnchor: boolean
   committed: boolean
   revealed: boolean
   verified: boolean
