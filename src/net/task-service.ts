@@ -1,5 +1,6 @@
 import { JobClientStream, JobServerStream } from './job-stream.ts'
 import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
+import { PeerStreams } from './peer-streams.ts'
 import { JobService } from './job-service.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import { resetAfter, withTimeout } from './stream-helpers.ts'
@@ -65,11 +66,13 @@ const CLIENT_CODEC = jobClientCodec(TASK_JOB_FRAMES, (peerId, code, message) => 
   : code === 'ERR_TASK_INPUT' ? new TaskInputError(message) : new RemoteInferenceError(peerId, code, message))
 
 /**
- * Task streams a connection may have open at once: a peer runs one task here at a time, and each
- * stream holds its unread task frame (up to 3 MiB) until it is read; two let a finished task's stream
- * close while the next one starts.
+ * Task streams one peer may have open here at once, over all its connections: a peer runs one task
+ * here at a time, and each stream holds its unread task frame (up to 3 MiB) until it is read; two let
+ * a finished task's stream close while the next one starts. Past them a stream is answered busy
+ * before its frame is read (of at most MAX_INBOUND_STREAMS per connection, which libp2p resets).
  */
-const MAX_INBOUND_STREAMS = 2
+const MAX_STREAMS_PER_PEER = 2
+const MAX_INBOUND_STREAMS = 8
 
 /**
  * `/hyperspace/task/1.0.0` on both sides: hands a whole batch to a peer that orchestrates it, and
@@ -79,6 +82,7 @@ const MAX_INBOUND_STREAMS = 2
 export class TaskService extends JobService {
   /** Peers with a task running here: one each. */
   private readonly active = new Set<string>()
+  private readonly streamsByPeer = new PeerStreams(MAX_STREAMS_PER_PEER)
 
   constructor (libp2p: Libp2p, private readonly o: TaskServiceOptions) {
     super(libp2p, TASK_PROTOCOL, MAX_INBOUND_STREAMS, o.streams)
@@ -123,6 +127,7 @@ export class TaskService extends JobService {
   protected async serve (stream: Stream, client: string): Promise<void> {
     const o = this.o
     const server = new JobServerStream(stream, client, jobServerCodec(TASK_JOB_FRAMES))
+    if (!this.streamsByPeer.track(client, stream)) return await server.busy(BUSY_RETRY_MS)
     const frame = await server.first('task', TASK_READ_TIMEOUT_MS)
     if (frame === undefined) return
     if (!o.serving()) {

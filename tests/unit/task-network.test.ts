@@ -10,6 +10,7 @@ import { orchestrate } from '../../src/core/tasks/orchestrate.ts'
 import { validateTask, type ValidTask } from '../../src/core/tasks/request.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { TaskService, type OrchestratedTask, type PartSink } from '../../src/net/task-service.ts'
+import { TASK_PROTOCOL } from '../../src/core/wire/tasks.ts'
 import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import { rejectionOf, until } from './waiting.ts'
 import { connect, memoryLibp2p, startAround, stopNodes } from './memory-libp2p.ts'
@@ -127,6 +128,18 @@ describe('/hyperspace/task/1.0.0', () => {
     expect(await rejectionOf(b.service.request(a.peerId, task))).toBeInstanceOf(PeerBusyError)
     release()
     expect((await first).results).toHaveLength(300)
+  })
+
+  it('holds at most 2 unread task frames of one peer: its next task is told busy before its frame is read', async () => {
+    // Each stream announces a 3 MB frame and sends none of it: the orchestrator waits for it until its read times out.
+    const held = await Promise.all(Array.from({ length: 2 }, async () => {
+      const stream = await b.libp2p.dialProtocol(a.libp2p.peerId, TASK_PROTOCOL)
+      stream.send(new Uint8Array([0x80, 0x80, 0xc0, 0x01]))
+      return stream
+    }))
+    expect(await rejectionOf(b.service.request(a.peerId, task))).toBeInstanceOf(PeerBusyError)
+    for (const stream of held) stream.abort(new Error('test done'))
+    expect((await b.service.request(a.peerId, task)).results).toHaveLength(300)
   })
 
   it('two tasks sent by one peer at once, while they wait for a place: one runs, the other is busy', async () => {
