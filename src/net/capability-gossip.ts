@@ -225,7 +225,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     this.forgetExpired()
     if (this.registry.size >= REGISTRY_MAX) this.evictOne()
     this.registry.set(entry.peerId, entry)
-    if (this.libp2p.getConnections().some(c => c.remotePeer.toString() === entry.peerId)) this.met.add(entry.peerId)
+    if (this.libp2p.getConnections(msg.from).length > 0) this.met.add(entry.peerId)
     this.safeDispatchEvent('announcement', { detail: entry })
   }
 

@@ -119,7 +119,7 @@ describe('capability registry', () => {
       services: { pubsub },
       addEventListener: () => {},
       removeEventListener: () => {},
-      getConnections: () => [...connected].map(id => ({ remotePeer: { toString: () => id } }))
+      getConnections: (target?: PeerId) => [...connected].filter(id => target === undefined || target.toString() === id).map(id => ({ remotePeer: { toString: () => id } }))
     }
     const gossip = new CapabilityGossip(libp2p as never, clock, NET, () => announcement(clock.at, false))
     gossip.start()
@@ -161,7 +161,7 @@ describe('capability registry under a flood of fresh keys', () => {
       services: { pubsub },
       addEventListener: (type: string, fn: (evt: CustomEvent<PeerId>) => void) => { listeners.set(type, fn) },
       removeEventListener: () => {},
-      getConnections: () => [...connected].map(id => ({ remotePeer: { toString: () => id } }))
+      getConnections: (target?: PeerId) => [...connected].filter(id => target === undefined || target.toString() === id).map(id => ({ remotePeer: { toString: () => id } }))
     }
     const veteran = peer(1).toString()
     const gossip = new CapabilityGossip(libp2p as never, clock, NET, () => serving(clock.at), { established: id => id === veteran })
