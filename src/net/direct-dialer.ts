@@ -64,8 +64,8 @@ export interface DirectDialerOptions {
 /**
  * Turns announced browser peers into direct WebRTC connections, within a budget: at most
  * MAX_DIRECT_PEERS direct connections and MAX_DIALS_IN_FLIGHT dials at once, established peers
- * first, then peers that serve something, each group in the order announced. The relay is only used to signal. Only the
- * side with the lower peer id dials, so the two do not race (glare), and the higher side makes itself
+ * first, then peers that serve something, each group in the order announced. The relay is only used
+ * to signal. Only the side with the lower peer id dials, so the two do not race (glare), and the higher side makes itself
  * known again so the lower one has its address; a first dial that hangs is retried with a short
  * timeout, which is what makes concurrent first dials reliable.
  */
