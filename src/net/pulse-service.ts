@@ -32,6 +32,8 @@ export interface PulseEvents {
   update: CustomEvent<PulseCurrent>
   /** Another node committed with this node's identity. */
   'identity-conflict': CustomEvent<{ round: number }>
+  /** Committers answered leaders whose challenge this validator-only node does not hold (ports.ts). */
+  'unknown-leaders': CustomEvent<{ round: number, leaders: string[] }>
   invalid: CustomEvent<{ peerId: PeerId, error: HyperspaceError }>
 }
 
@@ -83,7 +85,8 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
       keepHistory: store === undefined ? undefined : async history => { await store.saveValidatorHistory(options.networkId, options.signer.peerId, history.snapshot()) },
       keepAttestation: store === undefined ? undefined : async a => { await store.addAttestation({ networkId: options.networkId, peerId: options.signer.peerId, ...a }) },
       onUpdate: () => { this.safeDispatchEvent('update', { detail: this.current() }) },
-      onIdentityConflict: round => { this.safeDispatchEvent('identity-conflict', { detail: { round } }) }
+      onIdentityConflict: round => { this.safeDispatchEvent('identity-conflict', { detail: { round } }) },
+      onUnknownLeaders: (round, leaders) => { this.safeDispatchEvent('unknown-leaders', { detail: { round, leaders } }) }
     })
   }
 

@@ -20,6 +20,8 @@ import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 const SWEEP_MS = 60_000
 /** Refused topics are summed up in the log at most this often: refusing must not flood the log. */
 const REFUSAL_LOG_MS = 60_000
+/** The hint about leaders this relay does not know is logged at most this often. */
+const UNKNOWN_LEADER_LOG_MS = 10 * 60_000
 
 export interface TopicCarrierOptions {
   /** The relay's `--network`: it carries only this network's topics (on a dev network, of any round length). */
@@ -65,6 +67,7 @@ export class TopicCarrier {
   private readonly mainTopics: ReadonlySet<string>
   private refusedSinceLog = 0
   private lastRefusalLog = 0
+  private lastUnknownLeaderLog = -Infinity
   private sweep?: ReturnType<typeof setInterval>
 
   constructor (
@@ -172,6 +175,7 @@ export class TopicCarrier {
           history: this.options.histories.of(networkId)
         })
         pulse.addEventListener('invalid', strike)
+        pulse.addEventListener('unknown-leaders', evt => { this.logUnknownLeaders(topic, evt.detail.leaders) })
         return this.launch(topic, pulse)
       }
       case 'capabilities': {
@@ -222,6 +226,17 @@ export class TopicCarrier {
     console.warn(`relay: refused ${this.refusedSinceLog} topic subscriptions (another network, an unknown topic, or past ${this.options.maxTopics} on-demand topics)`)
     this.refusedSinceLog = 0
     this.lastRefusalLog = now
+  }
+
+  /**
+   * Committers answered a leader whose challenge this relay dropped: most often another relay of the
+   * deployment that this one was not told of, so the two follow different leaders in a young network.
+   */
+  private logUnknownLeaders (topic: string, leaders: string[]): void {
+    const now = Date.now()
+    if (now - this.lastUnknownLeaderLog < UNKNOWN_LEADER_LOG_MS) return
+    this.lastUnknownLeaderLog = now
+    console.warn(`relay: committers on ${topic} answered leaders this relay does not know (${leaders.join(', ')}); if one is another relay of this deployment, start each relay with --anchor <the other's peer id>`)
   }
 
   /** Leaves only topics the carrier joined. */

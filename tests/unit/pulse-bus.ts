@@ -41,6 +41,8 @@ export interface BusNode {
   book: PulseLedger
   attestations: Attestation[]
   identityConflicts: number[]
+  /** Leaders its committers answered whose challenge it did not hold (validator-only nodes). */
+  unknownLeaders: Set<string>
 }
 
 export interface NodeSpec {
@@ -187,7 +189,7 @@ export class PulseBus {
   private start (spec: NodeSpec, signer: PulseSigner, seen: HistorySnapshot[]): BusNode {
     const book = new PulseLedger(NET, signer.peerId, ROUND_MS)
     const prover: Prover | undefined = spec.kind === 'anchor' ? undefined : spec.kind === 'honest' ? new ReferenceProver() : proverFor(spec.kind, this.rng.fork(spec.name))
-    const node: BusNode = { name: spec.name, signer, book, attestations: [], identityConflicts: [], engine: undefined as unknown as PulseEngine }
+    const node: BusNode = { name: spec.name, signer, book, attestations: [], identityConflicts: [], unknownLeaders: new Set(), engine: undefined as unknown as PulseEngine }
     node.engine = new PulseEngine({
       networkId: NET,
       roundMs: ROUND_MS,
@@ -211,7 +213,8 @@ export class PulseBus {
         sendReveal: async (peer, data) => { await this.sendReveal(signer.peerId, peer, data) }
       },
       keepAttestation: async a => { node.attestations.push(a) },
-      onIdentityConflict: round => { node.identityConflicts.push(round) }
+      onIdentityConflict: round => { node.identityConflicts.push(round) },
+      onUnknownLeaders: (_round, leaders) => { for (const leader of leaders) node.unknownLeaders.add(leader) }
     })
     this.nodes.push(node)
     node.engine.start()

@@ -102,7 +102,7 @@ describe('a young network against a leader ground from free keys', () => {
 
   it('two relays told of each other (--anchor) follow one leader: both vote on every page, every round', async () => {
     const bus = new PulseBus(45)
-    const honest = bus.add([{ name: 'relay-1', kind: 'anchor' }, { name: 'relay-2', kind: 'anchor' }, ...HONEST.map(name => ({ name, kind: 'honest' as const }))]).slice(2)
+    const [relay1, relay2, ...honest] = bus.add([{ name: 'relay-1', kind: 'anchor' }, { name: 'relay-2', kind: 'anchor' }, ...HONEST.map(name => ({ name, kind: 'honest' as const }))]) as BusNode[]
     await bus.runRounds(3)
     const from = bus.round
     for (let i = 0; i < 4; i++) {
@@ -114,19 +114,24 @@ describe('a young network against a leader ground from free keys', () => {
     }
     await bus.runRounds(1)
     for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
+    expect([...relay1?.unknownLeaders ?? [], ...relay2?.unknownLeaders ?? []]).toEqual([])
   })
 
   it('two relays that were not told of each other (no --anchor) both lead: one drops off the chain, and the pages still verify every round', async () => {
     const bus = new PulseBus(44)
-    const honest = bus.add([
+    const [relay1, relay2, ...honest] = bus.add([
       { name: 'relay-1', kind: 'anchor', unconfigured: true },
       { name: 'relay-2', kind: 'anchor', unconfigured: true },
       ...HONEST.map(name => ({ name, kind: 'honest' as const }))
-    ]).slice(2)
+    ]) as BusNode[]
     await bus.runRounds(3)
     const from = bus.round
     await bus.runRounds(6)
     for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
+    // The relay that dropped off says why, so that its operator can pass --anchor.
+    const told = [...relay1?.unknownLeaders ?? [], ...relay2?.unknownLeaders ?? []]
+    expect(told.length).toBeGreaterThan(0)
+    for (const leader of told) expect([relay1?.signer.peerId, relay2?.signer.peerId]).toContain(leader)
   })
 
   it('once every view holds a committer as firmly aged, the anchor steps back and committers lead', async () => {

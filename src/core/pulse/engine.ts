@@ -299,6 +299,8 @@ export class PulseEngine {
     if (state !== undefined && state.commits.has(this.self)) await state.checkWork(this.self, this.options.recompute ?? inlineRecomputer)
     if (state === undefined) return
     const results = await verdictResults(state, this.self, this.options.validating(), this.options.prover === undefined, this.options.recompute ?? inlineRecomputer)
+    const unknown = this.options.prover === undefined ? state.unknownLeaders() : []
+    if (unknown.length > 0) this.options.onUnknownLeaders?.(round, unknown)
     const challenge = state.canonicalChallenge()
     if (results.length === 0 || challenge === undefined) return
     const signed = await signPulse({ t: 'verdict', net: this.options.networkId, r: round, peer: this.self, seed: state.seed, judged: challengeDigest(challenge), results }, this.options.signer)

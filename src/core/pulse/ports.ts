@@ -116,6 +116,11 @@ export interface PulseEngineOptions {
   onUpdate?: () => void
   /** Another node committed with this node's identity. */
   onIdentityConflict?: (round: number) => void
+  /**
+   * Committers answered a leader whose challenge this validator-only node does not hold: most often
+   * another relay of the deployment that it was not told of (`--anchor`), so it judges another challenge.
+   */
+  onUnknownLeaders?: (round: number, leaders: string[]) => void
 }
 
 export interface PulseCurrent {

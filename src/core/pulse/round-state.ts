@@ -233,6 +233,11 @@ export class RoundState {
     return this.commits.has(peer) || this.canonicalChallenge()?.message.commits.some(([listed]) => listed === peer) === true
   }
 
+  /** Leaders named by the committers' reveals whose challenge this node does not hold. */
+  unknownLeaders (): string[] {
+    return [...new Set([...this.reveals.values()].map(reveal => reveal.leader))].filter(leader => !this.challenges.has(leader))
+  }
+
   /** Keeps a committer's reveal (anyone else's would only take memory); whether it is a committer's. */
   addReveal (reveal: RevealMessage): boolean {
     if (!this.isCommitter(reveal.peer)) return false
