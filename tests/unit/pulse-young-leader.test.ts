@@ -21,6 +21,18 @@ function verifiedIn (node: BusNode, from: number, to: number): number {
   return count
 }
 
+/** A young network: one relay, an anchor of every page, and the honest pages. */
+function youngBus (seed: number): { bus: PulseBus, relay: BusNode, honest: BusNode[] } {
+  const bus = new PulseBus(seed)
+  const [relay, ...honest] = bus.add([{ name: 'relay', kind: 'anchor' }, ...HONEST.map(name => ({ name, kind: 'honest' as const }))]) as [BusNode, ...BusNode[]]
+  return { bus, relay, honest }
+}
+
+/** Every node of `nodes` was verified in every finished round since `from`. */
+function expectEveryRoundVerified (bus: PulseBus, nodes: readonly BusNode[], from: number): void {
+  for (const node of nodes) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
+}
+
 /** A fresh key whose leader score for `seed` beats every peer of `rivals`: about rivals + 1 key generations. */
 function groundLeader (bus: PulseBus, seed: Uint8Array, rivals: readonly string[]): PulseSigner {
   const best = rivals.map(peer => leaderScore(seed, utf8(peer))).sort(compareBytes)[0] as Uint8Array
@@ -55,32 +67,29 @@ async function groundLeaderRounds (bus: PulseBus, rounds: number, seedFrom: BusN
 
 describe('a young network against a leader ground from free keys', () => {
   it('the anchor leads: every honest committer is listed and verified, every round', async () => {
-    const bus = new PulseBus(41)
-    const [relay, ...honest] = bus.add([{ name: 'relay', kind: 'anchor' }, ...HONEST.map(name => ({ name, kind: 'honest' as const }))]) as BusNode[]
+    const { bus, relay, honest } = youngBus(41)
     await bus.runRounds(2)
     const from = bus.round
     const leaders: Array<string | undefined> = []
     await groundLeaderRounds(bus, 4, honest[0] as BusNode, honest, r => { leaders.push(honest[0]?.engine.round(r)?.canonicalChallenge()?.message.peer) })
-    for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
-    expect(leaders).toEqual(leaders.map(() => relay?.signer.peerId))
+    expectEveryRoundVerified(bus, honest, from)
+    expect(leaders).toEqual(leaders.map(() => relay.signer.peerId))
   })
 
   it('while the anchor leads, committers publish no challenge of their own', async () => {
-    const bus = new PulseBus(46)
-    const [relay, ...honest] = bus.add([{ name: 'relay', kind: 'anchor' }, ...HONEST.map(name => ({ name, kind: 'honest' as const }))]) as BusNode[]
+    const { bus, relay, honest } = youngBus(46)
     await bus.runRounds(3)
     const from = bus.round
     for (let i = 0; i < 3; i++) {
       await bus.runTo(0.6)
-      for (const node of honest) expect([...node.engine.round(bus.round)?.challenges.keys() ?? []], `${node.name}'s challenges`).toEqual([relay?.signer.peerId])
+      for (const node of honest) expect([...node.engine.round(bus.round)?.challenges.keys() ?? []], `${node.name}'s challenges`).toEqual([relay.signer.peerId])
     }
     await bus.runRounds(1)
-    for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
+    expectEveryRoundVerified(bus, honest, from)
   })
 
   it('a full commit set keeps committers with a verified history before fresh keys ground to rank first', async () => {
-    const bus = new PulseBus(43)
-    const [relay, ...honest] = bus.add([{ name: 'relay', kind: 'anchor' }, ...HONEST.map(name => ({ name, kind: 'honest' as const }))]) as BusNode[]
+    const { bus, relay, honest } = youngBus(43)
     await bus.runRounds(4)
     const from = bus.round
     for (let i = 0; i < 2; i++) {
@@ -97,7 +106,7 @@ describe('a young network against a leader ground from free keys', () => {
       for (const node of honest) expect(listed, `${node.name} listed in round ${r}`).toContain(node.signer.peerId)
       await bus.runRounds(1)
     }
-    for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
+    expectEveryRoundVerified(bus, honest, from)
   })
 
   it('two relays told of each other (--anchor) follow one leader: both vote on every page, every round', async () => {
@@ -113,7 +122,7 @@ describe('a young network against a leader ground from free keys', () => {
       }
     }
     await bus.runRounds(1)
-    for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
+    expectEveryRoundVerified(bus, honest, from)
     expect([...relay1?.unknownLeaders ?? [], ...relay2?.unknownLeaders ?? []]).toEqual([])
   })
 
@@ -127,7 +136,7 @@ describe('a young network against a leader ground from free keys', () => {
     await bus.runRounds(3)
     const from = bus.round
     await bus.runRounds(6)
-    for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
+    expectEveryRoundVerified(bus, honest, from)
     // The relay that dropped off says why, so that its operator can pass --anchor.
     const told = [...relay1?.unknownLeaders ?? [], ...relay2?.unknownLeaders ?? []]
     expect(told.length).toBeGreaterThan(0)
@@ -138,7 +147,7 @@ describe('a young network against a leader ground from free keys', () => {
     const settled = AGE_ROUNDS + 2 * AGE_SLACK
     const bus = new PulseBus(42)
     const seen = Object.fromEntries(HONEST.map(name => [name, settled]))
-    const [relay, ...honest] = bus.add([{ name: 'relay', kind: 'anchor', seen }, ...HONEST.map(name => ({ name, kind: 'honest' as const, seen }))]) as BusNode[]
+    const [relay, ...honest] = bus.add([{ name: 'relay', kind: 'anchor', seen }, ...HONEST.map(name => ({ name, kind: 'honest' as const, seen }))]) as [BusNode, ...BusNode[]]
     await bus.runRounds(2)
     const from = bus.round
     const leaders = new Set<string | undefined>()
@@ -147,8 +156,8 @@ describe('a young network against a leader ground from free keys', () => {
       leaders.add(honest[0]?.engine.round(bus.round)?.canonicalChallenge()?.message.peer)
     }
     await bus.runRounds(1)
-    for (const node of honest) expect(verifiedIn(node, from, bus.round - 1), `${node.name} verified`).toBe(bus.round - 1 - from)
-    expect(leaders.has(relay?.signer.peerId)).toBe(false)
+    expectEveryRoundVerified(bus, honest, from)
+    expect(leaders.has(relay.signer.peerId)).toBe(false)
     for (const leader of leaders) expect(honest.map(node => node.signer.peerId)).toContain(leader)
   })
 })
