@@ -13,6 +13,13 @@ export const CHROMIUM_ARGS = [
   '--enable-unsafe-webgpu'
 ]
 
+/**
+ * The flags above, and nothing resolves but this machine: a page's default downloads (a model hub) can
+ * never leave it from a test, which reaches its own servers on 127.0.0.1. (The lab's pages reach
+ * addresses inside its network namespaces, so it launches with CHROMIUM_ARGS.)
+ */
+export const TEST_CHROMIUM_ARGS = [...CHROMIUM_ARGS, '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost']
+
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 
 export const APP_PORT = Number(process.env.E2E_APP_PORT ?? 4173)
@@ -30,7 +37,7 @@ export default defineConfig({
     browserName: 'chromium',
     launchOptions: {
       executablePath: CHROMIUM_PATH,
-      args: CHROMIUM_ARGS
+      args: TEST_CHROMIUM_ARGS
     },
     trace: 'off'
   },

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process'
 import { chromium } from '@playwright/test'
-import { CHROMIUM_ARGS } from '../playwright.config.ts'
+import { TEST_CHROMIUM_ARGS } from '../playwright.config.ts'
 
 const START_TIMEOUT_MS = 240_000
 const ONLINE_TIMEOUT_MS = 90_000
@@ -39,7 +39,7 @@ let failed = false
 try {
   const url = await printedUrl()
   console.log(`smoke: npm start serves ${url}`)
-  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS })
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: TEST_CHROMIUM_ARGS })
   try {
     const page = await browser.newPage()
     page.on('pageerror', err => { console.error(`[page error] ${err.message}`) })

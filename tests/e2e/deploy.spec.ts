@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, expect, test, type Browser } from '@playwright/test'
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../playwright.config.ts'
+import { TEST_CHROMIUM_ARGS, CHROMIUM_PATH } from '../../playwright.config.ts'
 import { makeTestCertificates, type TestCertificates } from '../test-certificates.ts'
 import { openNodeAt, peersOf, statusOf, waitForFullMesh, type TestNode } from './nodes.ts'
 import { startRelayProcess, type RelayProcess } from './relay-process.ts'
@@ -37,7 +37,7 @@ test.beforeAll(async () => {
   relay = await startRelayProcess({ tls: { certFile: certs.certFile, keyFile: certs.keyFile } })
   browser = await chromium.launch({
     executablePath: CHROMIUM_PATH,
-    args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${certs.spkiSha256}`]
+    args: [...TEST_CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${certs.spkiSha256}`]
   })
 })
 

@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs'
 import { chromium, expect, test, type Page } from '@playwright/test'
-import { CHROMIUM_ARGS } from '../../playwright.config.ts'
+import { TEST_CHROMIUM_ARGS } from '../../playwright.config.ts'
 import { openNode, waitForNode, type TestNode } from './nodes.ts'
 import { startRelayProcess, type RelayProcess } from './relay-process.ts'
 import type { ChatCompletion, ChatCompletionChunk, EngineCompletion } from '../../src/core/inference/chat.ts'
@@ -213,7 +213,7 @@ test('the inference worker: wllama measures up to all cores but one when cross-o
 })
 
 test('web-llm without WebGPU fails at once with "WebGPU is not available"', async ({ baseURL }) => {
-  const noGpu = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS.filter(arg => arg !== '--enable-unsafe-webgpu') })
+  const noGpu = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: TEST_CHROMIUM_ARGS.filter(arg => arg !== '--enable-unsafe-webgpu') })
   try {
     const page = await noGpu.newPage()
     await page.goto(`${baseURL ?? ''}/?network=dev&bootstrap=`)

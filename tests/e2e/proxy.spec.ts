@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { createServer, type Server } from 'node:https'
 import { chromium, expect, test, type Browser, type Page } from '@playwright/test'
-import { APP_PORT, CHROMIUM_ARGS, CHROMIUM_PATH } from '../../playwright.config.ts'
+import { APP_PORT, TEST_CHROMIUM_ARGS, CHROMIUM_PATH } from '../../playwright.config.ts'
 import { makeTestCertificates, type TestCertificates } from '../test-certificates.ts'
 import { appUrl, openNodeAt, peersOf, statusOf, waitForFullMesh, type TestNode } from './nodes.ts'
 import { startRelayProcess, type RelayProcess } from './relay-process.ts'
@@ -41,7 +41,7 @@ test.beforeAll(async () => {
   const address = target.address()
   targetUrl = `https://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`
   relay = await startRelayProcess()
-  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${certs.spkiSha256}`] })
+  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...TEST_CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${certs.spkiSha256}`] })
   const url = `http://127.0.0.1:${APP_PORT}${appUrl([relay.addr], '&profile=storage')}`
   ;[a, b] = await Promise.all([openNodeAt(browser, url), openNodeAt(browser, url)])
   await waitForFullMesh([a, b])
