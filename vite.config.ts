@@ -3,6 +3,7 @@ import { defineConfig } from 'vite'
 import { VitePWA } from 'vite-plugin-pwa'
 import { proverWasm } from './scripts/build-prover.ts'
 import { ISOLATION_HEADERS, defaultModelsDir, hyperspaceServe } from './scripts/serve-plugin.ts'
+import { webLlmRecords } from './scripts/webllm-records.ts'
 
 const ENGINE_ASSETS = ['assets/wllama-*.wasm', 'assets/webllm-engine-*.js', 'assets/ort-wasm*.wasm']
 const ENGINE_ASSET_URL = /\/assets\/(wllama-[^/]*\.wasm|webllm-engine-[^/]*\.js|ort-wasm[^/]*\.wasm)$/
@@ -10,6 +11,7 @@ const ENGINE_ASSET_URL = /\/assets\/(wllama-[^/]*\.wasm|webllm-engine-[^/]*\.js|
 export default defineConfig({
   plugins: [
     proverWasm(),
+    webLlmRecords(),
     svelte(),
     hyperspaceServe({ modelsDir: defaultModelsDir() }),
     VitePWA({
@@ -61,7 +63,8 @@ export default defineConfig({
       }
     }
   },
-  worker: { format: 'es' },
+  // Worker bundles get their own plugin instances: only the records module is needed there.
+  worker: { format: 'es', plugins: () => [webLlmRecords()] },
   server: { headers: ISOLATION_HEADERS },
   preview: { headers: ISOLATION_HEADERS }
 })

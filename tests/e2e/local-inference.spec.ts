@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs'
 import { chromium, expect, test, type Page } from '@playwright/test'
 import { TEST_CHROMIUM_ARGS } from '../../playwright.config.ts'
-import { openNode, waitForNode, type TestNode } from './nodes.ts'
+import { appUrl, gotoApp, openNode, waitForNode, type TestNode } from './nodes.ts'
 import { startRelayProcess, type RelayProcess } from './relay-process.ts'
 import type { ChatCompletion, ChatCompletionChunk, EngineCompletion } from '../../src/core/inference/chat.ts'
 import type { PullProgress } from '../../src/core/models/catalog.ts'
@@ -138,6 +138,19 @@ test('stories260K: listed as local, pulled with progress, generates greedily, st
   await waitForNode(page)
   expect(await servedList()).toEqual([])
   expect(await page.evaluate(() => window.hyperspace?.models.state())).toEqual({ pulls: {}, loaded: [] })
+})
+
+test('the catalog lists web-llm\'s models without loading web-llm\'s engine (6 MB) into the page or its workers', async ({ browser }) => {
+  const context = await browser.newContext()
+  const requested: string[] = []
+  context.on('request', request => { requested.push(request.url()) })
+  const page = await context.newPage()
+  await gotoApp(page, appUrl([relay.addr]))
+  await waitForNode(page)
+  const remote = await page.evaluate(async () => (await window.hyperspace?.models.catalog())?.filter(m => m.engine === 'webllm').length)
+  expect(remote).toBeGreaterThan(50)
+  expect(requested.filter(url => /webllm-engine-/.test(url))).toEqual([])
+  await context.close()
 })
 
 test('pull auto takes stories260K here; models that do not fit are refused with the reason', async () => {

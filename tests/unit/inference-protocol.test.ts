@@ -200,6 +200,18 @@ describe('the page-side client of the inference worker', () => {
     close()
   })
 
+  it('lists downloads without loading an engine whose cache holds nothing, and asks the one that may', async () => {
+    const loaded: string[] = []
+    const engine: EngineKind = { ...wordsEngine([], []), cached: async models => models.map(m => ({ id: m.id, sizeBytes: 1 })) }
+    const api = createInferenceApi({
+      wllama: async () => { loaded.push('wllama'); return engine },
+      webllm: async () => { loaded.push('webllm'); return engine }
+    }, async () => [], { webllm: async () => false, wllama: async () => true })
+    const remote = { ...STORIES, id: 'Llama-3.2-1B-Instruct-q4f32_1-MLC', engine: 'webllm' as const }
+    expect(await api.cached([STORIES, remote])).toEqual([{ id: 'stories260K', sizeBytes: 1 }])
+    expect(loaded).toEqual(['wllama'])
+  })
+
   it('passes maxThreads to the engine and refuses one out of bounds before the engine sees it', async () => {
     const asked: Array<number | undefined> = []
     const engine = wordsEngine([], [])

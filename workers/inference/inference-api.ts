@@ -7,9 +7,14 @@ import type { EngineKind, LoadedModel } from './engine.ts'
 /**
  * The inference worker's API (protocol.ts) over the engines it is given, without worker globals:
  * inference.worker.ts serves it with wllama and web-llm, tests with engines of their own. Arguments
- * are checked here: they come from the page's realm.
+ * are checked here: they come from the page's realm. `mayHoldModels` tells, per engine, whether its
+ * cache can hold anything without loading the engine: listing downloads then loads none needlessly.
  */
-export function createInferenceApi (engines: Record<EngineName, () => Promise<EngineKind>>, remoteCatalog: () => Promise<unknown[]>): InferenceWorkerApi {
+export function createInferenceApi (
+  engines: Record<EngineName, () => Promise<EngineKind>>,
+  remoteCatalog: () => Promise<unknown[]>,
+  mayHoldModels: Partial<Record<EngineName, () => Promise<boolean>>> = {}
+): InferenceWorkerApi {
   const models = new Map<string, LoadedModel>()
 
   return {
@@ -52,7 +57,8 @@ export function createInferenceApi (engines: Record<EngineName, () => Promise<En
       if (!isModelList(list)) throw new InvalidRequestError('cached: not a list of models')
       const byEngine = new Map<EngineName, EngineModel[]>()
       for (const model of list) byEngine.set(model.engine, [...byEngine.get(model.engine) ?? [], model])
-      const found = await Promise.all([...byEngine].map(async ([name, group]) => await (await engines[name]()).cached(group)))
+      const found = await Promise.all([...byEngine].map(async ([name, group]) =>
+        await mayHoldModels[name]?.() === false ? [] : await (await engines[name]()).cached(group)))
       return found.flat()
     },
 

@@ -5,6 +5,7 @@ import { InferenceAbortedError, InferenceEngineError, ModelDownloadError, Unknow
 import { webLlmLoadProgress } from '../../src/core/models/webllm.ts'
 import type { EngineCompletion, FinishReason } from '../../src/core/inference/chat.ts'
 import type { ValidChatRequest } from '../../src/core/inference/request.ts'
+import { WEBLLM_CACHES } from './webllm-cache.ts'
 import type { EngineKind, LoadContext, LoadedModel } from './engine.ts'
 import type { CachedModel, EngineModel } from './protocol.ts'
 
@@ -13,11 +14,6 @@ import type { CachedModel, EngineModel } from './protocol.ts'
  * protocol on top of ours). Weights, the tokenizer and the compiled model library are fetched from the
  * model's host and kept in the Cache API; nothing of it works without a network that reaches them.
  */
-
-/** web-llm's catalog, the one this build of the engine was compiled against. */
-export function remoteRecords (): unknown[] {
-  return prebuiltAppConfig.model_list
-}
 
 function recordOf (model: EngineModel): ModelRecord | undefined {
   return prebuiltAppConfig.model_list.find(r => r.model_id === model.id)
@@ -181,7 +177,7 @@ export const webLlmEngine: EngineKind = {
       const record = recordOf(model)
       if (record === undefined || !await hasModelInCache(model.id, appConfigFor(model, record))) continue
       const base = modelBaseUrl(model.url)
-      const sizes = await Promise.all([cachedBytes('webllm/model', base), cachedBytes('webllm/config', base), cachedBytes('webllm/wasm', record.model_lib)])
+      const sizes = await Promise.all([cachedBytes(WEBLLM_CACHES.model, base), cachedBytes(WEBLLM_CACHES.config, base), cachedBytes(WEBLLM_CACHES.wasm, record.model_lib)])
       found.push({ id: model.id, sizeBytes: sizes.reduce((a, b) => a + b, 0) })
     }
     return found
