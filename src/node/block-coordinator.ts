@@ -175,13 +175,23 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
       let next = 0
       // The peer that had the manifest most likely has the chunks: it is asked first for each.
       const preferred = from === undefined ? [] : [from]
+      // One chunk that cannot be had fails the get: the other workers stop with it, or a manifest naming
+      // one missing chunk among 1,023 held ones would have them fetch a gigabyte for nothing.
+      const failed = new AbortController()
+      const signal = options.signal === undefined ? failed.signal : AbortSignal.any([options.signal, failed.signal])
       const worker = async (): Promise<void> => {
-        while (next < manifest.blocks.length) {
-          const i = next++
-          const chunk = keep(await this.block(session, manifest.blocks[i] as BlockCid, stored[i], preferred, options.signal)).block
-          chunks[i] = chunk
-          loaded += chunk.bytes.byteLength
-          options.onProgress?.({ phase: 'fetching', loaded, total })
+        try {
+          while (next < manifest.blocks.length) {
+            signal.throwIfAborted()
+            const i = next++
+            const chunk = keep(await this.block(session, manifest.blocks[i] as BlockCid, stored[i], preferred, signal)).block
+            chunks[i] = chunk
+            loaded += chunk.bytes.byteLength
+            options.onProgress?.({ phase: 'fetching', loaded, total })
+          }
+        } catch (err) {
+          failed.abort(err)
+          throw err
         }
       }
       await Promise.all(Array.from({ length: Math.min(CHUNK_CONCURRENCY, manifest.blocks.length) }, worker))

@@ -252,6 +252,40 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     expectSame(await a.store.get(parseBlockCid(cid)), bytes)
   })
 
+  it('a file one of whose chunks nobody holds fails, and the get stops fetching the others', async () => {
+    const chunkCount = 24
+    const [holder, getter] = await Promise.all([makeNode('holder', 64 * 1024 * 1024), makeNode('getter', 64 * 1024 * 1024)])
+    try {
+      await connect(holder.libp2p, getter.libp2p)
+      const cid = await holder.blocks.put(randomBytes(chunkCount * BLOCK_MAX_BYTES))
+      const manifest = decodeManifest(await holder.store.get(parseBlockCid(cid)) ?? new Uint8Array())
+      const missing = manifest.blocks[0]
+      if (missing === undefined) throw new Error('no chunks')
+      await holder.store.delete(missing)
+      // Every block the get asks for, so that the test can wait until all of them settled.
+      const asked: Array<Promise<unknown>> = []
+      const coordinator = getter.blocks as unknown as { block: (...args: unknown[]) => Promise<unknown> }
+      const block = coordinator.block.bind(coordinator)
+      vi.spyOn(coordinator, 'block').mockImplementation(async (...args: unknown[]) => {
+        const found = block(...args)
+        asked.push(found)
+        return await found
+      })
+      await expect(getter.blocks.get(cid)).rejects.toThrow(BlockNotFoundError)
+      for (let settled = -1; settled !== asked.length;) {
+        settled = asked.length
+        await Promise.allSettled(asked)
+      }
+      // The manifest, the chunks in flight when the missing one failed, and no further one.
+      expect(asked.length).toBeLessThanOrEqual(1 + 16)
+    } finally {
+      for (const node of [holder, getter]) {
+        await node.blocks.stop()
+        await node.libp2p.stop()
+      }
+    }
+  })
+
   it('a CID nobody holds is not found, and no peer is blamed', async () => {
     const cid = (await cidForBlock(utf8('nobody has this'))).toString()
     const err = await c.blocks.get(cid).catch((e: unknown) => e)
