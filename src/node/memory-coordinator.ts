@@ -286,7 +286,9 @@ export class MemoryCoordinator implements MemoryApi {
   /**
    * An extra copy (a closer peer joined) is deleted only once each of the R holders it is due to holds
    * it: each answered the put stored or held, or refused it as stale (it holds a newer version of the
-   * same owner), so nothing is lost.
+   * same owner), so nothing is lost. Their word is all there is to go by, so at least one of them must
+   * be established: fresh keys placed closest to a key and answering "stored" would otherwise have
+   * every honest holder drop it. They are sent the copy all the same.
    */
   private async handOff (handoffs: Array<{ key: string, holders: string[] }>): Promise<void> {
     const queue = [...handoffs]
@@ -295,7 +297,8 @@ export class MemoryCoordinator implements MemoryApi {
         const put = await this.o.store.signed(next.key)
         if (put === undefined) continue
         const results = await Promise.allSettled(next.holders.map(async holder => { await this.pushOne(holder, put) }))
-        const handed = results.every(r => r.status === 'fulfilled' || (r.reason instanceof HyperspaceError && r.reason.code === 'ERR_MEMORY_STALE'))
+        const handed = next.holders.some(holder => this.o.established(holder)) &&
+          results.every(r => r.status === 'fulfilled' || (r.reason instanceof HyperspaceError && r.reason.code === 'ERR_MEMORY_STALE'))
         if (handed && this.o.store.entry(next.key)?.version === put.version) await this.o.store.delete(next.key)
       }
     }

@@ -216,3 +216,33 @@ describe('holder limits', () => {
     expect((await rawRequest(client.libp2p, slow.peerId, query)).type).toBe('hits')
   })
 })
+
+describe('handing off a copy to closer peers', () => {
+  it('a holder keeps its copy when the closer peers are all strangers, though each says it stored it', async () => {
+    const established = new Set<string>()
+    let handedOff = 0
+    const holder = await makeNode('holder', { established: peer => established.has(peer), onChange: () => { handedOff++ } })
+    established.add(holder.peerId)
+    await startAll([holder])
+    // Fresh keys that hold memory and answer every put "stored": the cheapest sybils there are.
+    const sybils = await Promise.all(['s1', 's2', 's3'].map(async name => await makeNode(name)))
+    const members = [holder, ...sybils].map(node => node.peerId)
+    let key = ''
+    for (let i = 0; holdersFor(keyHash(key), members, 3).includes(holder.peerId) || key === ''; i++) key = `only-copy-${i}`
+    expect(await holder.store.put(await signedPut(holder.key, { space: MODEL, key, vector: Array.from({ length: DIMS }, (_, i) => i === 0 ? 1 : 0), meta: 'kept', version: 1 }))).toBe('stored')
+    try {
+      await startAll(sybils)
+      for (const sybil of sybils) await connect(holder.libp2p, sybil.libp2p)
+      // The store's load counted as a change too; from here on only a hand-off does.
+      handedOff = 0
+      holder.memory.peersChanged()
+      await until(() => handedOff > 0, 'the holder to try the hand-off')
+      expect(sybils.every(sybil => sybil.store.has(key))).toBe(true)
+      expect(holder.store.has(key)).toBe(true)
+    } finally {
+      for (const node of [...sybils, holder]) node.departures.stop()
+      await Promise.all([...sybils, holder].map(async node => { await node.memory.stop() }))
+      for (const node of [...sybils, holder]) await stopNode(node)
+    }
+  })
+})

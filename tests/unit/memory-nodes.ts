@@ -46,6 +46,8 @@ export interface TestNodeOptions {
   /** Owners with a verified history in the holder's view (default: every owner). */
   established?: (peerId: string) => boolean
   onInvalid?: (peerId: string, reason: string) => void
+  /** Called when the holder's copies changed: a re-replication that handed copies off has finished. */
+  onChange?: () => void
 }
 
 /** The memory peers as the capability registry would list them: peer id → when it was announced. */
@@ -90,7 +92,7 @@ export async function makeNode (name: string, options: TestNodeOptions = {}, sto
     embed,
     ...(options.putRate !== undefined ? { putRate: options.putRate } : {}),
     ...(options.onInvalid !== undefined ? { onInvalid: options.onInvalid } : {}),
-    onChange: () => {}
+    onChange: options.onChange ?? (() => {})
   })
   return node
 }
