@@ -201,7 +201,9 @@ export class MemoryCoordinator implements MemoryApi {
   async query (input: MemoryInput, k = 10, options: MemoryOptions = {}): Promise<MemoryQueryResult> {
     if (!Number.isInteger(k) || k < 1 || k > MEMORY_LIMITS.k) throw new InvalidRequestError(`k must be an integer from 1 to ${MEMORY_LIMITS.k}`)
     const { space, vector } = await this.vectorOf(input, options)
-    const peers = this.o.peers().slice(0, MAX_QUERY_PEERS)
+    // Established peers first: fresh keys announced earlier would otherwise fill every place.
+    const listed = this.o.peers()
+    const peers = [...listed.filter(this.o.established), ...listed.filter(peer => !this.o.established(peer))].slice(0, MAX_QUERY_PEERS)
     const asks: Array<Promise<HolderAnswer>> = peers.map(async holder => {
       try {
         return { holder, hits: await this.service.query(holder, { space, vector, k }, options.signal) }

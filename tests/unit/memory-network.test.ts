@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { HyperspaceError, MemoryBudgetError, MemoryStaleError } from '../../src/core/errors.ts'
 import { encodeMemoryRequest, verifyMemoryPut } from '../../src/core/wire/memory.ts'
 import { MEMORY_BUDGET } from '../../src/core/memory/limits.ts'
@@ -243,6 +244,27 @@ describe('handing off a copy to closer peers', () => {
       for (const node of [...sybils, holder]) node.departures.stop()
       await Promise.all([...sybils, holder].map(async node => { await node.memory.stop() }))
       for (const node of [...sybils, holder]) await stopNode(node)
+    }
+  })
+})
+
+describe('a query among fresh keys', () => {
+  it('asks established peers first: fresh keys announced before them cannot take all its places', async () => {
+    const holder = await makeNode('honest-holder')
+    const client = await makeNode('client', { holding: false, established: peer => peer === holder.peerId })
+    // More fresh keys than a query has places, listed before the honest holder: none of them answers.
+    const fresh = await Promise.all(Array.from({ length: 64 }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()))
+    for (const peer of fresh) registry.set(peer, Date.now())
+    try {
+      await startAll([holder, client], node => node === holder)
+      expect(await holder.store.put(await signedPut(holder.key, { space: MODEL, key: 'found', vector: Array.from({ length: DIMS }, (_, i) => i === 0 ? 1 : 0), meta: 'kept', version: 1 }))).toBe('stored')
+      const answer = await client.memory.query('a', 1)
+      expect(answer.hits.map(hit => hit.key)).toEqual(['found'])
+    } finally {
+      for (const peer of fresh) registry.delete(peer)
+      for (const node of [client, holder]) node.departures.stop()
+      await Promise.all([client, holder].map(async node => { await node.memory.stop() }))
+      for (const node of [client, holder]) await stopNode(node)
     }
   })
 })
