@@ -3,6 +3,8 @@ import { TypedEventEmitter } from 'main-event'
 import { BadSignatureError, errorMessage, HyperspaceError, MalformedMessageError, OversizeMessageError, ReceiptMismatchError, ReceiptUnitsError, UnsignedReceiptError } from '../core/errors.ts'
 import { checkFreshness, decodeSignedReceipt, encodeSignedReceipt, ReplayGuard, unverifiedReceiptBody, type SignedReceipt } from '../core/receipts/receipt.ts'
 import { topicFor } from '../core/wire/topics.ts'
+import { PeerRateLimit, TokenBucket } from '../core/jobs/admission.ts'
+import type { Established } from '../core/jobs/routing.ts'
 import type { PulseVerifier } from '../core/crypto/signing.ts'
 import { TopicSubscription } from './topic-subscription.ts'
 import type { HyperspaceServices } from './services.ts'
@@ -36,10 +38,23 @@ function isFresh (receipt: SignedReceipt, round: number): boolean {
   }
 }
 
+/**
+ * Receipts of servers that are not established, checked per minute: per server, and all of them
+ * together. Any two free keys can sign receipts without end, and each costs three signature checks on
+ * every node (GossipSub's and the two parties'); past these budgets they are ignored unchecked, so a
+ * flood costs a node a bounded share of a core whatever the number of keys. A busy honest server
+ * serves about 600 blocks a minute (slots and pace of the blocks protocol).
+ */
+export const STRANGER_RECEIPTS_PER_SERVER = { perMinute: 600, burst: 120 }
+export const STRANGER_RECEIPTS = { perMinute: 3000, burst: 600 }
+
 export interface ReceiptGossipOptions {
   networkId: string
   verify: PulseVerifier
   currentRound: () => number
+  /** Servers whose receipts are never held back (aged in this node's pulse, or anchors). */
+  established?: Established
+  now?: () => number
 }
 
 /**
@@ -50,6 +65,8 @@ export interface ReceiptGossipOptions {
 export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
   private readonly subscription: TopicSubscription
   private readonly replay = new ReplayGuard()
+  private readonly strangerServers = new PeerRateLimit(STRANGER_RECEIPTS_PER_SERVER.perMinute, STRANGER_RECEIPTS_PER_SERVER.burst)
+  private readonly strangers = new TokenBucket(STRANGER_RECEIPTS.perMinute, STRANGER_RECEIPTS.burst)
   private readonly accepted = new WeakMap<Message, SignedReceipt>()
   /** This node's receipts that no peer took yet, oldest first. */
   private readonly unsent: SignedReceipt[] = []
@@ -116,6 +133,7 @@ export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
       const unverified = unverifiedReceiptBody(msg.data)
       checkFreshness(unverified, round)
       this.replay.check(unverified)
+      if (!this.withinBudget(unverified.server)) return TopicValidatorResult.Ignore
       const receipt = await decodeSignedReceipt(msg.data, this.options.verify, true)
       this.replay.admit(receipt.body, round)
       this.accepted.set(msg, receipt)
@@ -126,6 +144,13 @@ export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
       this.safeDispatchEvent('invalid', { detail: { peerId: peer, error: err } })
       return TopicValidatorResult.Reject
     }
+  }
+
+  /** Whether a receipt of `server` may be checked now: always for an established server, else within the strangers' budgets. */
+  private withinBudget (server: string): boolean {
+    if (this.options.established?.(server) === true) return true
+    const now = this.options.now?.() ?? Date.now()
+    return this.strangerServers.take(server, now) && this.strangers.take(now)
   }
 
   private readonly onMessage = (msg: Message): void => {

@@ -55,7 +55,7 @@ export async function startJobs (ctx: JobsContext): Promise<Loaded<Jobs>> {
   const { components, host, libp2p, gossip, misbehaviour, departures, established } = ctx
   const { config } = components
   const { blockStore, memoryStore, proxyFetcher } = await components.jobStores()
-  const receiptGossip = new ReceiptGossip(libp2p, { networkId: config.networkId, verify: verifyPulseSignature, currentRound: ctx.currentRound })
+  const receiptGossip = new ReceiptGossip(libp2p, { networkId: config.networkId, verify: verifyPulseSignature, currentRound: ctx.currentRound, established })
   receiptGossip.addEventListener('invalid', evt => { misbehaviour.record(evt.detail.peerId, evt.detail.error.message) })
   const receipts = new ReceiptKeeper(ctx.receipts, receiptGossip, { verify: verifyPulseSignature, currentRound: ctx.currentRound })
   // What every job protocol needs: the pulse round its receipts are dated by, the signer, how its

@@ -186,10 +186,12 @@ export class TopicCarrier {
       }
       case 'receipts': {
         // The relay takes part in no job, but checks every receipt it forwards (signatures, round, replays).
+        const history = this.options.histories.of(networkId)
         const receipts = new ReceiptGossip(this.libp2p, {
           networkId,
           verify: verifyPulseSignature,
-          currentRound: () => roundOf(Date.now(), roundMs)
+          currentRound: () => roundOf(Date.now(), roundMs),
+          established: peer => history.isEstablished(peer)
         })
         receipts.addEventListener('invalid', strike)
         return this.launch(topic, receipts)

@@ -1,6 +1,6 @@
 import '../../src/relay/polyfills.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { encode } from 'cborg'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { type Libp2p } from 'libp2p'
@@ -39,7 +39,7 @@ import { hyperspaceGossip } from '../../src/net/gossip.ts'
 import { pointsOf } from '../../src/core/receipts/work-points.ts'
 import { InferenceService, type LocalRun } from '../../src/net/inference-service.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
-import { ReceiptGossip } from '../../src/net/receipt-gossip.ts'
+import { ReceiptGossip, STRANGER_RECEIPTS, STRANGER_RECEIPTS_PER_SERVER } from '../../src/net/receipt-gossip.ts'
 import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { PrivateKey } from '@libp2p/interface'
@@ -603,6 +603,32 @@ describe('ReceiptGossip between real nodes', () => {
     expect(atB.verdicts).toEqual([TopicValidatorResult.Accept])
     expect(atB.invalid).toEqual([])
     expect(atC?.received ?? []).toContain(receiptId(r.body))
+  })
+
+  it('checks receipts of servers that are not established only within budgets, per server and in all; an established server\'s always', async () => {
+    let checks = 0
+    const counting: typeof verifyPulseSignature = async (...args) => { checks++; return await verifyPulseSignature(...args) }
+    const gossip = new ReceiptGossip(a.libp2p, { networkId: NET, verify: counting, currentRound: () => ROUND, established: peer => peer === a.peerId, now: () => 1_000_000 })
+    const verdict = async (r: SignedReceipt): Promise<TopicValidatorResult> =>
+      await gossip.validate(mallory.libp2p.peerId, { type: 'signed', topic: topic(), data: encodeSignedReceipt(r) } as unknown as Message)
+    // Two free keys sign receipts without end: past its server's budget, one is ignored unchecked.
+    const verdicts: TopicValidatorResult[] = []
+    for (let i = 0; i <= STRANGER_RECEIPTS_PER_SERVER.burst; i++) verdicts.push(await verdict(await countersign(await signAsClient({ ...(await receipt()).body, server: c.peerId }, b.signer), c.signer)))
+    expect(verdicts.filter(v => v === TopicValidatorResult.Accept)).toHaveLength(STRANGER_RECEIPTS_PER_SERVER.burst)
+    expect(verdicts.at(-1)).toBe(TopicValidatorResult.Ignore)
+    expect(checks).toBe(2 * STRANGER_RECEIPTS_PER_SERVER.burst)
+    // More server keys: all strangers together stop at theirs.
+    let accepted = STRANGER_RECEIPTS_PER_SERVER.burst
+    while (accepted < STRANGER_RECEIPTS.burst) {
+      const server = pulseSigner(await generateKeyPair('Ed25519'))
+      for (let i = 0; i < STRANGER_RECEIPTS_PER_SERVER.burst && accepted < STRANGER_RECEIPTS.burst; i++, accepted++) {
+        expect(await verdict(await countersign(await signAsClient({ ...(await receipt()).body, server: server.peerId }, b.signer), server))).toBe(TopicValidatorResult.Accept)
+      }
+    }
+    const another = pulseSigner(await generateKeyPair('Ed25519'))
+    expect(await verdict(await countersign(await signAsClient({ ...(await receipt()).body, server: another.peerId }, b.signer), another))).toBe(TopicValidatorResult.Ignore)
+    // An established server's receipt is checked and taken as ever.
+    expect(await verdict(await receipt())).toBe(TopicValidatorResult.Accept)
   })
 
   it('rejects a forged or unsigned receipt and reports the sender', async () => {
