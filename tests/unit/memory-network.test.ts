@@ -230,7 +230,7 @@ describe('handing off a copy to closer peers', () => {
     const members = [holder, ...sybils].map(node => node.peerId)
     let key = ''
     for (let i = 0; holdersFor(keyHash(key), members, 3).includes(holder.peerId) || key === ''; i++) key = `only-copy-${i}`
-    expect(await holder.store.put(await signedPut(holder.key, { space: MODEL, key, vector: Array.from({ length: DIMS }, (_, i) => i === 0 ? 1 : 0), meta: 'kept', version: 1 }))).toBe('stored')
+    expect(await holder.store.put(await signedPut(holder.key, { space: MODEL, key, vector: Float32Array.from({ length: DIMS }, (_, i) => i === 0 ? 1 : 0), meta: 'kept', version: 1 }))).toBe('stored')
     try {
       await startAll(sybils)
       for (const sybil of sybils) await connect(holder.libp2p, sybil.libp2p)
@@ -257,7 +257,7 @@ describe('a query among fresh keys', () => {
     for (const peer of fresh) registry.set(peer, Date.now())
     try {
       await startAll([holder, client], node => node === holder)
-      expect(await holder.store.put(await signedPut(holder.key, { space: MODEL, key: 'found', vector: Array.from({ length: DIMS }, (_, i) => i === 0 ? 1 : 0), meta: 'kept', version: 1 }))).toBe('stored')
+      expect(await holder.store.put(await signedPut(holder.key, { space: MODEL, key: 'found', vector: Float32Array.from({ length: DIMS }, (_, i) => i === 0 ? 1 : 0), meta: 'kept', version: 1 }))).toBe('stored')
       const answer = await client.memory.query('a', 1)
       expect(answer.hits.map(hit => hit.key)).toEqual(['found'])
     } finally {
