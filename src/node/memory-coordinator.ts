@@ -6,7 +6,7 @@ import { PeerRateLimit } from '../core/jobs/admission.ts'
 import { MEMORY_LIMITS } from '../core/memory/limits.ts'
 import { utf8 } from '../core/crypto/bytes.ts'
 import { mergeAnswers, type HolderAnswer } from '../core/memory/merge.ts'
-import { holdersFor, keyHash } from '../core/memory/placement.ts'
+import { holdersAmong, holdersFor, keyHash, placePeers } from '../core/memory/placement.ts'
 import { signMemoryPut } from '../core/wire/memory.ts'
 import { MemoryService } from '../net/memory-service.ts'
 import type { MemoryApi, MemoryInput, MemoryOptions, MemoryPutResult, MemoryQueryResult } from './api.ts'
@@ -268,17 +268,22 @@ export class MemoryCoordinator implements MemoryApi {
     const self = this.self
     const pushes = new Map<string, string[]>()
     const handoffs: Array<{ key: string, holders: string[] }> = []
+    // Each peer is placed once per repair, not once per key: announcements of fresh keys start a
+    // repair every debounce, and a holder may hold tens of thousands of keys.
+    const [placedNow, placedBefore] = [placePeers(current), placePeers(before)]
     for (const key of this.o.store.keys()) {
       const hash = keyHash(key)
-      const now = holdersFor(hash, current, this.replicas)
+      const now = holdersAmong(hash, placedNow, this.replicas)
       if (!now.includes(self)) {
         if (now.length === this.replicas) handoffs.push({ key, holders: now })
         continue
       }
-      const was = new Set(holdersFor(hash, before, this.replicas))
+      const was = new Set(holdersAmong(hash, placedBefore, this.replicas))
       for (const target of now) {
         if (target === self || was.has(target)) continue
-        pushes.set(target, [...(pushes.get(target) ?? []), key])
+        const keys = pushes.get(target)
+        if (keys === undefined) pushes.set(target, [key])
+        else keys.push(key)
       }
     }
     await Promise.all([...pushes].map(async ([target, keys]) => { await this.pushAll(target, keys) }))

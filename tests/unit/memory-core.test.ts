@@ -23,7 +23,7 @@ import {
 } from '../../src/core/wire/memory.ts'
 import { MEMORY_BUDGET, MEMORY_LIMITS } from '../../src/core/memory/limits.ts'
 import { mergeAnswers, type HolderAnswer } from '../../src/core/memory/merge.ts'
-import { compareDistance, holdersFor, keyHash, peerIdBytes, peerPosition } from '../../src/core/memory/placement.ts'
+import { compareDistance, holdersAmong, holdersFor, keyHash, peerIdBytes, peerPosition, placePeers } from '../../src/core/memory/placement.ts'
 import { VectorIndex } from '../../src/core/memory/vector-index.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { rejectionOf } from './waiting.ts'
@@ -66,6 +66,19 @@ describe('XOR placement', () => {
     expect(holders).toEqual(brute.slice(0, r))
     expect(holdersFor(target, [...peers].reverse(), r)).toEqual(holders)
     expect(holdersFor(target, [...peers, ...peers], r)).toEqual(holders)
+  })
+
+  it('places each peer once for many keys and picks, for every key and r, what a full sort picks', () => {
+    const placed = placePeers([...peers, ...peers])
+    expect(placed.map(p => p.id)).toEqual([...new Set(peers)])
+    for (let i = 0; i < 50; i++) {
+      const target = keyHash(`key-${i}`)
+      const brute = [...peers].sort((a, b) => {
+        const d = xor(peerPosition(a), target) - xor(peerPosition(b), target)
+        return d < 0n ? -1 : d > 0n ? 1 : 0
+      })
+      for (const r of [0, 1, 3, peers.length - 1, peers.length, peers.length + 5]) expect(holdersAmong(target, placed, r)).toEqual(brute.slice(0, r))
+    }
   })
 
   it('is stable: a peer that is not a holder leaving changes nothing; a holder leaving lets the next closest in', () => {

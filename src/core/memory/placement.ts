@@ -42,16 +42,37 @@ export function compareDistance (a: Uint8Array, b: Uint8Array, target: Uint8Arra
   return 0
 }
 
+/** A peer with its position, computed once for many keys (a repair places every key it holds). */
+export interface PlacedPeer {
+  id: string
+  position: Uint8Array
+}
+
+/** `peers` with their positions, each once. */
+export function placePeers (peers: readonly string[]): PlacedPeer[] {
+  return [...new Set(peers)].map(id => ({ id, position: peerPosition(id) }))
+}
+
 /**
  * The `r` peers (fewer when fewer are known) closest to `keyHash`, closest first. Duplicates count
  * once and the order of `peers` does not matter.
  */
 export function holdersFor (keyHash: Uint8Array, peers: readonly string[], r: number): string[] {
+  return holdersAmong(keyHash, placePeers(peers), r)
+}
+
+/** holdersFor over peers placed once: one pass keeping the r closest, no sort of them all. */
+export function holdersAmong (keyHash: Uint8Array, placed: readonly PlacedPeer[], r: number): string[] {
   if (keyHash.length !== 32) throw new RangeError(`holdersFor: a key hash has 32 bytes, not ${keyHash.length}`)
   if (!Number.isInteger(r) || r < 0) throw new RangeError(`holdersFor: r = ${r} is not a replica count`)
-  return [...new Set(peers)]
-    .map(id => ({ id, position: peerPosition(id) }))
-    .sort((a, b) => compareDistance(a.position, b.position, keyHash))
-    .slice(0, r)
-    .map(p => p.id)
+  if (r >= placed.length) return [...placed].sort((a, b) => compareDistance(a.position, b.position, keyHash)).map(p => p.id)
+  const closest: PlacedPeer[] = []
+  for (const peer of placed) {
+    if (closest.length === r && (r === 0 || compareDistance(peer.position, (closest[r - 1] as PlacedPeer).position, keyHash) >= 0)) continue
+    let at = closest.length
+    while (at > 0 && compareDistance(peer.position, (closest[at - 1] as PlacedPeer).position, keyHash) < 0) at--
+    closest.splice(at, 0, peer)
+    if (closest.length > r) closest.pop()
+  }
+  return closest.map(p => p.id)
 }
