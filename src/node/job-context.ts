@@ -38,6 +38,8 @@ export interface JobServiceBase extends JobContext {
 export interface ServeLimits {
   slots: number
   waiting: number
+  /** Jobs one peer may run at once (default: every slot). */
+  perPeer?: number
   perMinute: number
   burst: number
 }
@@ -56,7 +58,7 @@ export function jobServiceBase (o: ReceiptedJobContext, limits: ServeLimits): Se
     verify: o.verify,
     currentRound: o.currentRound,
     onReceipt: async receipt => { await o.receipts.keep(receipt) },
-    queue: new JobQueue(limits.slots, limits.waiting, o.signer.peerId),
+    queue: new JobQueue(limits.slots, limits.waiting, o.signer.peerId, limits.perPeer),
     rateLimit: new PeerRateLimit(limits.perMinute, limits.burst)
   }
 }

@@ -896,6 +896,29 @@ describe('JobQueue', () => {
 })
 
 describe('JobQueue shared between peers', () => {
+  it('one peer runs at most its share: its next job waits beside a free slot, another peer\'s runs at once', async () => {
+    const queue = new JobQueue(4, 16, 'node-x', 2)
+    const slow = [await queue.acquire({ peer: 'slow' }), await queue.acquire({ peer: 'slow' })]
+    let third = false
+    const waiting = queue.acquire({ peer: 'slow' }).then(release => { third = true; return release })
+    await tick()
+    expect(third).toBe(false)
+    // Two slots are free, and another peer takes one at once.
+    const other = await queue.acquire({ peer: 'other' })
+    expect(queue.length).toBe(4)
+    // Another peer's job ending frees a slot the capped peer still may not take.
+    other()
+    await tick()
+    expect(third).toBe(false)
+    // One of its own ending lets its waiting job start.
+    slow[0]?.()
+    const release = await waiting
+    expect(queue.length).toBe(2)
+    release()
+    slow[1]?.()
+    expect(queue.length).toBe(0)
+  })
+
   it('one peer that fills every place cannot keep another out: its newest waiting job gives way', async () => {
     const queue = new JobQueue(1, 3, 'node-x')
     const attacker = await queue.acquire({ peer: 'mallory' })

@@ -21,14 +21,15 @@ interface Waiter {
  * finds the line full takes the place of the newest waiting job of the peer holding the most places,
  * when that peer holds at least two more than it; that job is refused as busy, as it would have been
  * had it come last. A freed slot goes to the waiting job whose peer holds the fewest places (oldest
- * first).
+ * first). One peer runs at most `perPeer` jobs at once, and its next waits even beside a free slot: a
+ * peer that reads its answers slowly holds its slots as long as it likes, and must not hold them all.
  */
 export class JobQueue {
   private running = 0
   private readonly runningBy = new Map<string, number>()
   private readonly waiting: Waiter[] = []
 
-  constructor (readonly slots: number, readonly maxWaiting: number, private readonly self = 'this node') {}
+  constructor (readonly slots: number, readonly maxWaiting: number, private readonly self = 'this node', readonly perPeer = slots) {}
 
   /** Jobs running or waiting: what the node announces as its queue. */
   get length (): number { return this.running + this.waiting.length }
@@ -37,7 +38,7 @@ export class JobQueue {
   async acquire (options: AcquireOptions = {}): Promise<() => void> {
     const { peer = '', signal } = options
     signal?.throwIfAborted()
-    if (this.running < this.slots) {
+    if (this.running < this.slots && this.mayStart(peer)) {
       this.start(peer)
       return this.releaser(peer)
     }
@@ -82,6 +83,10 @@ export class JobQueue {
     newest.refuse(new PeerBusyError(this.self))
   }
 
+  private mayStart (peer: string): boolean {
+    return (this.runningBy.get(peer) ?? 0) < this.perPeer
+  }
+
   private held (peer: string): number {
     return (this.runningBy.get(peer) ?? 0) + this.waiting.filter(w => w.peer === peer).length
   }
@@ -113,11 +118,12 @@ export class JobQueue {
     }
   }
 
-  /** The waiting job whose peer holds the fewest places; the oldest among equals. */
+  /** The waiting job, of a peer below its running share, whose peer holds the fewest places; the oldest among equals. */
   private nextWaiter (): Waiter | undefined {
     let next: Waiter | undefined
     let fewest = Infinity
     for (const waiter of this.waiting) {
+      if (!this.mayStart(waiter.peer)) continue
       const held = this.held(waiter.peer)
       if (held < fewest) {
         fewest = held
