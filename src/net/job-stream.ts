@@ -37,6 +37,17 @@ export interface JobServerCodec<C extends { t: string }, S> {
   writeTimeoutMs?: number
 }
 
+/**
+ * What a client may have sent and the server not read yet: two of its largest frames, and never less
+ * than 256 KiB (a pipelining blocks client has its wants and receipts, a few kilobytes, in flight).
+ * libp2p's default is 4 MiB a stream, on each of the streams a connection may hold: a client that
+ * sends without end while the server reads nothing (it waits in the queue, or on the client's own
+ * reading) would make the server keep it all.
+ */
+function unreadBound (maxFrameBytes: number): number {
+  return Math.max(2 * maxFrameBytes, 256 * 1024)
+}
+
 /** The serving side of one job stream: typed frames both ways, and a signal for the client leaving. */
 export class JobServerStream<C extends { t: string }, S> {
   /** Fires when the client goes away (closed tab, reset stream): the job stops at once. */
@@ -44,7 +55,7 @@ export class JobServerStream<C extends { t: string }, S> {
   private readonly lp: LengthPrefixedStream
 
   constructor (private readonly stream: Stream, private readonly client: string, private readonly codec: JobServerCodec<C, S>) {
-    this.lp = lpStream(stream, { maxDataLength: codec.maxBytes })
+    this.lp = lpStream(stream, { maxDataLength: codec.maxBytes, maxBufferSize: unreadBound(codec.maxBytes) })
     const gone = new AbortController()
     stream.addEventListener('close', () => { gone.abort(new Error('the client went away')) }, { once: true })
     this.gone = gone.signal

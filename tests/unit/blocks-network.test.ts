@@ -9,7 +9,7 @@ import { BLOCK_MAX_BYTES, cidForBlock, parseBlockCid, verifyBlock } from '../../
 import { chunkFile, decodeManifest } from '../../src/core/blocks/file.ts'
 import { BlockNotFoundError, BlockStoreFullError, PeerLacksBlockError, RemoteBlockError } from '../../src/core/blocks/errors.ts'
 import {
-  BLOCKS_PIPELINED_PROTOCOL, BLOCKS_PROTOCOL, BLOCKS_REQUESTS_PER_STREAM, BLOCKS_SERVER_FRAME_MAX_BYTES, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, BLOCKS_JOB_FRAMES
+  BLOCKS_CLIENT_FRAME_MAX_BYTES, BLOCKS_PIPELINED_PROTOCOL, BLOCKS_PROTOCOL, BLOCKS_REQUESTS_PER_STREAM, BLOCKS_SERVER_FRAME_MAX_BYTES, decodeBlocksClientFrame, decodeBlocksServerFrame, encodeBlocksClientFrame, BLOCKS_JOB_FRAMES
 } from '../../src/core/wire/blocks.ts'
 import { MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
 import { equalBytes, utf8 } from '../../src/core/crypto/bytes.ts'
@@ -18,6 +18,7 @@ import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { BlockCoordinator } from '../../src/node/block-coordinator.ts'
 import { BlockStore } from '../../src/storage/block-store.ts'
 import { closeAll, openDb } from './helpers.ts'
+import { until } from './waiting.ts'
 import type { BlockProgress } from '../../src/core/progress.ts'
 import { decodeSignedReceipt, encodeSignedReceipt, signAsClient, type SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import { storageReceiptBody } from '../../src/net/block-session.ts'
@@ -362,6 +363,20 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     expect(answers[0]).toBe('block')
     await lp.write(want())
     expect(decodeBlocksServerFrame((await lp.read()).subarray())).toMatchObject({ t: 'error', code: 'ERR_MALFORMED_MESSAGE' })
+  })
+
+  it('a client that sends far more than it may have unread, while the server reads nothing, is cut off', async () => {
+    const cid = parseBlockCid(await a.blocks.put(randomBytes(BLOCK_MAX_BYTES)))
+    // A 1.0.0 server reads nothing between the want and the receipt, which follows the block.
+    const stream = await c.libp2p.dialProtocol(peerIdFromString(a.peerId), BLOCKS_PROTOCOL)
+    const lp = lpStream(stream, { maxDataLength: BLOCKS_SERVER_FRAME_MAX_BYTES })
+    await lp.write(encodeBlocksClientFrame({ t: 'want', cid, job: crypto.getRandomValues(new Uint8Array(16)) }))
+    // A megabyte of well-sized frames it would have to keep unread (an honest client never has more
+    // than a receipt in flight); a server kept up to 4 MiB of it, on each of up to 80 streams a connection.
+    const junk = new Uint8Array(BLOCKS_CLIENT_FRAME_MAX_BYTES - 16)
+    const written = (async () => { for (let i = 0; i < 128; i++) await lp.write(junk) })().catch(() => {})
+    await until(() => stream.status !== 'open', 'the server to cut the stream')
+    await written
   })
 
   it('refuses a receipt on a 1.1.0 stream for a job the stream did not serve', async () => {
