@@ -157,10 +157,8 @@ export class VectorStore {
 
   /** The `k` vectors of `space` most similar to `vector`; none when the space is unknown here. */
   query (space: string, vector: Float32Array, k: number): Array<IndexHit<string>> {
-    const index = this.spaces.get(space)
-    if (index === undefined) return []
-    if (index.dims !== vector.length) throw new InvalidVectorError(`${vector.length} dimensions in space ${space} of ${index.dims}`)
-    return index.query(vector, k)
+    this.checkDims(space, vector.length)
+    return this.spaces.get(indexedSpace(space, vector.length))?.query(vector, k) ?? []
   }
 
   private async serially<T> (task: () => Promise<T>): Promise<T> {
@@ -174,9 +172,9 @@ export class VectorStore {
     return this.networkId
   }
 
-  /** A space's dimensions: those its name says, else those of the vectors it holds. */
+  /** The dimensions a space's name says it has, when it says (`raw-<d>`, a built-in model). */
   private checkDims (space: string, dims: number): void {
-    const expected = spaceDims(space) ?? this.spaces.get(space)?.dims
+    const expected = spaceDims(space)
     if (expected !== undefined && dims !== expected) throw new InvalidVectorError(`${dims} dimensions in space ${space} of ${expected}`)
   }
 
@@ -197,10 +195,10 @@ export class VectorStore {
   }
 
   private index (record: StoredVector, charge: Charge): void {
-    let index = this.spaces.get(record.space)
+    let index = this.spaces.get(charge.space)
     if (index === undefined) {
       index = new VectorIndex<string>(record.vector.length)
-      this.spaces.set(record.space, index)
+      this.spaces.set(charge.space, index)
     }
     index.add(record.key, record.vector, record.meta)
     this.held.set(record.key, { ...charge, version: record.version })
@@ -215,7 +213,16 @@ export class VectorStore {
 }
 
 function chargeOf (v: { owner: string, space: string, key: string, meta: string, vector: Float32Array }, newcomer: boolean): Charge {
-  return { owner: v.owner, space: v.space, bytes: heldBytes({ owner: v.owner, space: v.space, key: v.key, meta: v.meta, dims: v.vector.length }), newcomer }
+  return { owner: v.owner, space: indexedSpace(v.space, v.vector.length), bytes: heldBytes({ owner: v.owner, space: v.space, key: v.key, meta: v.meta, dims: v.vector.length }), newcomer }
+}
+
+/**
+ * Where a vector is indexed and budgeted: its space, and for a space whose name says no dimensions,
+ * its dimensions too. Such a space took them from its first vector, so one vector of a fresh key
+ * (1 dimension in a deployment's own model's space) refused every honest put there for good.
+ */
+function indexedSpace (space: string, dims: number): string {
+  return spaceDims(space) === undefined ? `${space}#${dims}` : space
 }
 
 function text (value: unknown, maxBytes: number): boolean {

@@ -240,6 +240,24 @@ describe('budgets of one store', () => {
     expect(reloaded.size).toBe(store.size)
   })
 
+  it('a vector of other dimensions stored first in a space whose name says none does not lock honest writers out of it', async () => {
+    const db = await openDb()
+    const store = new VectorStore(db)
+    await store.load(NETWORK)
+    const [squatter, writer] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+    // The deployment's own model: a name no release knows the dimensions of.
+    const space = 'deployment-embedder'
+    expect(await store.put(await signedPut(squatter, { space, key: 'squat', vector: unitVector(1), meta: '', version: 1 }), { newcomer: true })).toBe('stored')
+    expect(await store.put(await signedPut(writer, { space, key: 'honest', vector: unitVector(DIMS, 2), meta: '', version: 1 }))).toBe('stored')
+    expect(store.query(space, unitVector(DIMS, 2), 1).map(hit => hit.key)).toEqual(['honest'])
+    expect(store.query(space, unitVector(1), 1).map(hit => hit.key)).toEqual(['squat'])
+    // A space whose name says its dimensions still refuses others.
+    expect(await rejectionOf(store.put(await signedPut(writer, { space: 'raw-4', key: 'wrong', vector: unitVector(3), meta: '', version: 1 })))).toMatchObject({ code: 'ERR_INVALID_VECTOR' })
+    const reloaded = new VectorStore(db)
+    await reloaded.load(NETWORK)
+    expect(reloaded.query(space, unitVector(DIMS, 2), 1).map(hit => hit.key)).toEqual(['honest'])
+  })
+
   it('loads no more than the budgets admit from IndexedDB, and deletes unsigned and surplus records', async () => {
     const db = await openDb()
     const owner = await generateKeyPair('Ed25519')
