@@ -27,8 +27,8 @@ export interface MemoryServiceOptions {
   store: VectorStore
   /** Checks an owner's signature of a put. */
   verify: PulseVerifier
-  /** An owner without a verified pulse history in this node's view: its puts share the newcomers' budget. */
-  isNewcomer: (owner: string) => boolean
+  /** A peer without a verified pulse history in this node's view: its puts share the newcomers' budget, its requests fewer places. */
+  isNewcomer: (peer: string) => boolean
   /** The memory capability is on and the store is loaded. */
   serving: () => boolean
   /** Its clock also times the queries served. */
@@ -49,6 +49,12 @@ export const MEMORY_REQUEST_TIMEOUT_MS = 5_000
  * nothing cannot take them; past it a request is answered busy.
  */
 export const MEMORY_MAX_IN_FLIGHT = 64
+/**
+ * Of those, what senders without a verified history (newcomers in this node's view) may hold together:
+ * the rest stay free for established peers, whose re-replication pushes a flood of fresh keys' puts
+ * would otherwise turn away until they give up.
+ */
+export const MEMORY_NEWCOMERS_IN_FLIGHT = 48
 /**
  * Streams one peer may have open at once, counted before the frame is read: what a peer that opens
  * streams and sends nothing (or stops reading) holds is these few places of its own.
@@ -107,6 +113,8 @@ class QueryTime {
 export class MemoryService extends JobService {
   /** Requests that arrived and are being answered, from all peers. */
   private answering = 0
+  /** Of those, from senders without a verified history. */
+  private newcomersAnswering = 0
   private readonly streamsByPeer = new PeerStreams(MEMORY_MAX_STREAMS_PER_PEER)
   private readonly queryRateLimit: PeerRateLimit
   private readonly queryTime = new QueryTime()
@@ -179,12 +187,15 @@ export class MemoryService extends JobService {
 
   /** Answers a request that arrived, in one of the node's places; busy when none is free. */
   private async admitted (from: string, request: MemoryRequest): Promise<MemoryResponse> {
-    if (this.answering >= MEMORY_MAX_IN_FLIGHT) throw new PeerBusyError(this.self)
+    const newcomer = this.options.isNewcomer(from)
+    if (this.answering >= MEMORY_MAX_IN_FLIGHT || (newcomer && this.newcomersAnswering >= MEMORY_NEWCOMERS_IN_FLIGHT)) throw new PeerBusyError(this.self)
     this.answering++
+    if (newcomer) this.newcomersAnswering++
     try {
       return request.type === 'query' ? this.answerQuery(from, request) : await this.answerPut(from, request)
     } finally {
       this.answering--
+      if (newcomer) this.newcomersAnswering--
     }
   }
 

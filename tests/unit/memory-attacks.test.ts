@@ -1,14 +1,15 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { encodeMemoryRequest, MEMORY_PROTOCOL, type MemoryResponse } from '../../src/core/wire/memory.ts'
+import { MEMORY_MAX_STREAMS_PER_PEER, MEMORY_NEWCOMERS_IN_FLIGHT } from '../../src/net/memory-service.ts'
 import { MEMORY_BUDGET, MEMORY_LIMITS } from '../../src/core/memory/limits.ts'
 import { pulseSigner } from '../../src/net/pulse-keys.ts'
 import { VectorStore } from '../../src/storage/vector-store.ts'
 import { closeAll, openDb } from './helpers.ts'
 import { DIMS, MODEL, NETWORK, makeLibp2p, makeNode, rawRequest, sendPut, signedPut, startAll, stopNode, type TestNode } from './memory-nodes.ts'
 import { connect } from './memory-libp2p.ts'
-import { eventually, rejectionOf } from './waiting.ts'
+import { eventually, rejectionOf, until } from './waiting.ts'
 import type { HyperspaceDb } from '../../src/storage/database.ts'
 import type { Libp2p, PrivateKey, Stream } from '@libp2p/interface'
 
@@ -177,6 +178,38 @@ describe('attacks on a memory holder', () => {
     await eventually(async () => (await rawRequest(stallers[0] as Libp2p, holder.peerId, honest)).type === 'hits', 'the stalled requests to time out', 10_000)
     for (const stream of streams) stream.abort(new Error('done'))
     await Promise.all(stallers.map(async s => { await s.stop() }))
+  })
+
+  it('fresh keys\' requests hold at most their share of the places being answered: an established peer\'s put still gets one', async () => {
+    // Every put stays in the store's hands until the gate opens, as under a slow disk.
+    let open: () => void = () => {}
+    const gate = new Promise<void>(resolve => { open = resolve })
+    let waiting = 0
+    const put = holder.store.put.bind(holder.store)
+    const spy = vi.spyOn(holder.store, 'put').mockImplementation(async (...args) => { waiting++; await gate; return await put(...args) })
+    const senders = await Promise.all(Array.from({ length: MEMORY_NEWCOMERS_IN_FLIGHT / MEMORY_MAX_STREAMS_PER_PEER + 1 }, async (_, i) => {
+      const key = await generateKeyPair('Ed25519')
+      const node = await makeLibp2p(`flooder-${i}`, key)
+      await connect(node, holder.libp2p)
+      return { node, key }
+    }))
+    try {
+      const flood = senders.slice(0, -1).flatMap(({ node, key }, i) => Array.from({ length: MEMORY_MAX_STREAMS_PER_PEER }, async (_, j) =>
+        await sendPut(node, holder.peerId, key, { space: 'raw-4', key: `flood-${i}-${j}`, vector: unitVector(4), meta: '', version: 1 })))
+      await until(() => waiting === MEMORY_NEWCOMERS_IN_FLIGHT, 'the newcomers\' places to fill')
+      const last = senders.at(-1) as { node: Libp2p, key: PrivateKey }
+      expect(await sendPut(last.node, holder.peerId, last.key, { space: 'raw-4', key: 'one-more', vector: unitVector(4), meta: '', version: 1 })).toMatchObject({ type: 'error', code: 'ERR_PEER_BUSY' })
+      const honest = sendPut(victim.libp2p, holder.peerId, victim.key, { space: 'raw-4', key: 'pushed', vector: unitVector(4), meta: '', version: 1 })
+      await until(() => waiting === MEMORY_NEWCOMERS_IN_FLIGHT + 1, 'the established peer\'s put to be taken')
+      open()
+      expect(await honest).toEqual({ type: 'stored', key: 'pushed' })
+      // Each of the flood's puts was answered in its place (stored, or refused by the newcomers' budgets).
+      expect((await Promise.all(flood)).filter(answer => answer.type === 'error' && answer.code === 'ERR_PEER_BUSY')).toEqual([])
+    } finally {
+      open()
+      spy.mockRestore()
+      await Promise.all(senders.map(async ({ node }) => { await node.stop() }))
+    }
   })
 })
 
