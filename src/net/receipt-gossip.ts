@@ -54,6 +54,7 @@ export interface ReceiptGossipOptions {
   currentRound: () => number
   /** Servers whose receipts are never held back (aged in this node's pulse, or anchors). */
   established?: Established
+  /** The budgets' clock in ms (Date.now unless a test sets it). */
   now?: () => number
 }
 
