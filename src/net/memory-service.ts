@@ -9,11 +9,10 @@ import {
 import { MEMORY_LIMITS } from '../core/memory/limits.ts'
 import { spaceDims } from '../core/memory/spaces.ts'
 import {
-  MEMORY_PROTOCOL, MEMORY_REQUEST_MAX_BYTES, MEMORY_RESPONSE_MAX_BYTES, MemoryOffError, RemoteMemoryError, decodeMemoryRequest, decodeMemoryResponse, encodeMemoryRequest, encodeMemoryResponse, verifyMemoryPut,
-  type MemoryPut, type MemoryQuery, type MemoryRequest, type MemoryResponse
+  MEMORY_PROTOCOL, MEMORY_REQUEST_MAX_BYTES, MemoryOffError, RemoteMemoryError, decodeMemoryRequest, decodeMemoryResponse, encodeMemoryRequest, encodeMemoryResponse, memoryResponseMaxBytes, verifyMemoryPut,
+  type MemoryPut, type MemoryQuery, type MemoryRequest, type MemoryResponse, type SignedHit
 } from '../core/wire/memory.ts'
 import { PeerRateLimit } from '../core/jobs/admission.ts'
-import type { MemoryHit } from '../core/memory/merge.ts'
 import type { PulseVerifier } from '../core/crypto/signing.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { PutOutcome, SignedVector, VectorStore } from '../storage/vector-store.ts'
@@ -133,7 +132,7 @@ export class MemoryService extends JobService {
     return response.type
   }
 
-  async query (peerId: string, query: Omit<MemoryQuery, 'type'>, signal?: AbortSignal): Promise<MemoryHit[]> {
+  async query (peerId: string, query: Omit<MemoryQuery, 'type'>, signal?: AbortSignal): Promise<SignedHit[]> {
     const response = await this.request(peerId, { type: 'query', ...query }, signal)
     if (response.type !== 'hits') throw new RemoteMemoryError(peerId, 'ERR_MALFORMED_MESSAGE', `answered a query with ${response.type}`)
     return response.hits.slice(0, query.k)
@@ -148,9 +147,10 @@ export class MemoryService extends JobService {
     const deadline = withTimeout(signal, MEMORY_REQUEST_TIMEOUT_MS)
     const stream = await this.streams.open(peerId, MEMORY_PROTOCOL, deadline)
     try {
-      const lp = lpStream(stream, { maxDataLength: MEMORY_RESPONSE_MAX_BYTES })
+      const maxBytes = memoryResponseMaxBytes(request)
+      const lp = lpStream(stream, { maxDataLength: maxBytes })
       await lp.write(encodeMemoryRequest(request), { signal: deadline })
-      const response = decodeMemoryResponse((await lp.read({ signal: deadline })).subarray())
+      const response = decodeMemoryResponse((await lp.read({ signal: deadline })).subarray(), maxBytes)
       await closeStream(stream)
       if (response.type === 'error') throw new RemoteMemoryError(peerId, response.code, response.message)
       return response
@@ -192,7 +192,7 @@ export class MemoryService extends JobService {
     this.answering++
     if (newcomer) this.newcomersAnswering++
     try {
-      return request.type === 'query' ? this.answerQuery(from, request) : await this.answerPut(from, request)
+      return request.type === 'query' ? await this.answerQuery(from, request) : await this.answerPut(from, request)
     } finally {
       this.answering--
       if (newcomer) this.newcomersAnswering--
@@ -200,14 +200,15 @@ export class MemoryService extends JobService {
   }
 
   /** Busy while the node has spent its share of the minute on queries, or past the peer's query rate. */
-  private answerQuery (from: string, request: MemoryQuery): MemoryResponse {
+  private async answerQuery (from: string, request: MemoryQuery): Promise<MemoryResponse> {
     const o = this.options
     const start = o.scheduler.now()
     if (this.queryTime.lastMinute(start) >= MEMORY_QUERY_MS_PER_MINUTE || !this.queryRateLimit.take(from, start)) throw new PeerBusyError(this.self)
     this.checkServable(request)
-    const hits = o.store.query(request.space, request.vector, request.k)
+    const found = o.store.query(request.space, request.vector, request.k)
+    // The search is the work the budget bounds; reading k records back is small and waits on IndexedDB.
     this.queryTime.add(start, o.scheduler.now())
-    return { type: 'hits', hits }
+    return { type: 'hits', hits: await o.store.signedHits(request.space, request.vector.length, found.map(hit => hit.key)) }
   }
 
   private async answerPut (from: string, request: MemoryPut): Promise<MemoryResponse> {

@@ -206,7 +206,9 @@ export interface MemoryPutResult {
 
 export interface MemoryQueryHit {
   key: string
-  /** Cosine similarity to the query. */
+  /** The peer that signed the put; its signature was checked. Two owners' same key are two hits. */
+  owner: string
+  /** Cosine similarity to the query, computed by this node. */
   score: number
   /** The meta given to put (JSON), undefined when none was. */
   meta: unknown
@@ -217,7 +219,7 @@ export interface MemoryQueryHit {
 export interface MemoryQueryResult {
   space: string
   hits: MemoryQueryHit[]
-  /** Memory peers asked (this node included when it holds memory) and how many answered. */
+  /** Memory peers asked (this node included when it holds memory) and how many answered, sending only hits their owners signed. */
   asked: number
   answered: number
 }

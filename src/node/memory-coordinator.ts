@@ -5,9 +5,9 @@ import { isFiniteVector, norm } from '../core/embedding/vectors.ts'
 import { PeerRateLimit } from '../core/jobs/admission.ts'
 import { MEMORY_LIMITS } from '../core/memory/limits.ts'
 import { utf8 } from '../core/crypto/bytes.ts'
-import { mergeAnswers, type HolderAnswer } from '../core/memory/merge.ts'
+import { FORGED_HIT, mergeAnswers, type HolderAnswer } from '../core/memory/merge.ts'
 import { holdersAmong, holdersFor, keyHash, placePeers } from '../core/memory/placement.ts'
-import { signMemoryPut } from '../core/wire/memory.ts'
+import { isSignedHit, signMemoryPut, type SignedHit } from '../core/wire/memory.ts'
 import { MemoryService } from '../net/memory-service.ts'
 import type { MemoryApi, MemoryInput, MemoryOptions, MemoryPutResult, MemoryQueryResult } from './api.ts'
 import type { Availability } from '../core/capabilities.ts'
@@ -44,7 +44,7 @@ export interface MemoryCoordinatorOptions {
   putRate?: { perMinute: number, burst: number }
   /** The capability's state changed (the store loaded): status and announcement follow. */
   onChange: () => void
-  /** A peer sent a malformed, oversize or badly signed request. */
+  /** A peer sent a malformed, oversize or badly signed request, or answered a query with a hit its owner did not sign. */
   onInvalid?: (peerId: string, reason: string) => void
 }
 
@@ -211,16 +211,26 @@ export class MemoryCoordinator implements MemoryApi {
         return { holder, error: errorMessage(err) }
       }
     })
-    if (this.holding()) {
-      const self = this.self
-      asks.push(Promise.resolve().then(() => ({ holder: self, hits: this.o.store.query(space, vector, k) }), err => ({ holder: self, error: errorMessage(err) })))
-    }
-    const merged = mergeAnswers(await Promise.all(asks), k)
+    if (this.holding()) asks.push(this.ownAnswer(space, vector, k))
+    const verify = async (hit: SignedHit): Promise<boolean> => await isSignedHit(this.o.networkId, space, hit, this.o.verify)
+    const merged = await mergeAnswers(await Promise.all(asks), vector, k, verify)
+    for (const { holder, error } of merged.failed) if (error === FORGED_HIT) this.o.onInvalid?.(holder, `memory: ${error}`)
     return {
       space,
-      hits: merged.hits.map(h => ({ key: h.key, score: h.score, meta: parseMeta(h.meta), holders: h.holders })),
+      hits: merged.hits.map(h => ({ key: h.key, owner: h.owner, score: h.score, meta: parseMeta(h.meta), holders: h.holders })),
       asked: merged.asked,
       answered: merged.answered
+    }
+  }
+
+  /** This node's own store answers too; its puts were checked when they were stored. */
+  private async ownAnswer (space: string, vector: Float32Array, k: number): Promise<HolderAnswer> {
+    const holder = this.self
+    try {
+      const found = this.o.store.query(space, vector, k)
+      return { holder, hits: await this.o.store.signedHits(space, vector.length, found.map(hit => hit.key)), trusted: true }
+    } catch (err) {
+      return { holder, error: errorMessage(err) }
     }
   }
 

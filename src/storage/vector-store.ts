@@ -5,7 +5,7 @@ import { MEMORY_BUDGET, MEMORY_LIMITS, type BudgetLimits, type MemoryBudgetLimit
 import { spaceDims } from '../core/memory/spaces.ts'
 import { VectorIndex, type IndexHit } from '../core/memory/vector-index.ts'
 import { compareBytes } from '../core/crypto/bytes.ts'
-import { MEMORY_SIGNATURE_BYTES, isOwnerId, type MemoryPut } from '../core/wire/memory.ts'
+import { MEMORY_SIGNATURE_BYTES, isOwnerId, type MemoryPut, type SignedHit } from '../core/wire/memory.ts'
 import type { HyperspaceDb, StoredVector } from './database.ts'
 
 /**
@@ -159,6 +159,21 @@ export class VectorStore {
   query (space: string, vector: Float32Array, k: number): Array<IndexHit<string>> {
     this.checkDims(space, vector.length)
     return this.spaces.get(indexedSpace(space, vector.length))?.query(vector, k) ?? []
+  }
+
+  /**
+   * Keys a query found, as their owners signed them, for a peer that checks each signature and
+   * computes the similarity itself. A key deleted or replaced since the search comes as it is now
+   * (when still of this space and length), or not at all.
+   */
+  async signedHits (space: string, dims: number, keys: readonly string[]): Promise<SignedHit[]> {
+    const networkId = this.requireNetwork()
+    if (keys.length === 0) return []
+    const tx = this.db.transaction('vectors', 'readonly')
+    const records = await Promise.all(keys.map(async key => await tx.store.get([networkId, key])))
+    await tx.done
+    return records.filter((r): r is StoredVector => r !== undefined && r.space === space && r.vector.length === dims)
+      .map(r => ({ key: r.key, vector: r.vector, meta: r.meta, version: r.version, owner: r.owner, sig: r.sig }))
   }
 
   private async serially<T> (task: () => Promise<T>): Promise<T> {

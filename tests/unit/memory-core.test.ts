@@ -3,7 +3,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { encode } from 'cborg'
 import fc from 'fast-check'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import {
   BadSignatureError, InvalidPeerIdError, InvalidVectorError, MalformedMessageError, MemoryBudgetError, OversizeMessageError, UnsupportedVersionError
 } from '../../src/core/errors.ts'
@@ -15,19 +15,23 @@ import {
   decodeMemoryResponse,
   encodeMemoryRequest,
   encodeMemoryResponse,
+  isSignedHit,
   signMemoryPut,
   verifyMemoryPut,
   type MemoryPut,
   type MemoryRequest,
-  type MemoryResponse
+  type MemoryResponse,
+  type SignedHit
 } from '../../src/core/wire/memory.ts'
 import { MEMORY_BUDGET, MEMORY_LIMITS } from '../../src/core/memory/limits.ts'
-import { mergeAnswers, type HolderAnswer } from '../../src/core/memory/merge.ts'
+import { FORGED_HIT, mergeAnswers, type HolderAnswer } from '../../src/core/memory/merge.ts'
 import { compareDistance, holdersAmong, holdersFor, keyHash, peerIdBytes, peerPosition, placePeers } from '../../src/core/memory/placement.ts'
 import { VectorIndex } from '../../src/core/memory/vector-index.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
+import { hitOf } from './memory-nodes.ts'
 import { rejectionOf } from './waiting.ts'
 import type { PrivateKey } from '@libp2p/interface'
+import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 
 const NETWORK = 'memtest'
 
@@ -106,40 +110,101 @@ describe('XOR placement', () => {
 })
 
 describe('top-k merge of holder answers', () => {
-  const answers: HolderAnswer[] = [
-    { holder: 'A', hits: [{ key: 'x', score: 0.9, meta: 'x' }, { key: 'y', score: 0.5, meta: 'y' }] },
-    { holder: 'B', hits: [{ key: 'x', score: 0.9, meta: 'x' }, { key: 'z', score: 0.7, meta: 'z' }] },
-    { holder: 'C', error: 'timeout' },
-    { holder: 'D', hits: [] }
-  ]
+  const SPACE = 'raw-2'
+  const query = Float32Array.from([1, 0])
+  let alice: PulseSigner
+  let bob: PulseSigner
+  const sign = async (signer: PulseSigner, key: string, v: number[], version = 1, space = SPACE): Promise<SignedHit> => {
+    return hitOf(await signMemoryPut(NETWORK, { space, key, vector: Float32Array.from(v), meta: key, version, owner: signer.peerId }, signer))
+  }
+  let verified: SignedHit[]
+  const verify = async (hit: SignedHit): Promise<boolean> => {
+    verified.push(hit)
+    return await isSignedHit(NETWORK, SPACE, hit, verifyPulseSignature)
+  }
+  let x: SignedHit, y: SignedHit, z: SignedHit
+  let answers: HolderAnswer[]
 
-  it('keeps one copy of each replicated key and lists who held it', () => {
-    const merged = mergeAnswers(answers, 10)
+  beforeAll(async () => {
+    alice = pulseSigner(await generateKeyPair('Ed25519'))
+    bob = pulseSigner(await generateKeyPair('Ed25519'))
+    x = await sign(alice, 'x', [1, 0.1])
+    y = await sign(alice, 'y', [0, 1])
+    z = await sign(bob, 'z', [1, 0.5])
+    answers = [
+      { holder: 'A', hits: [x, y] },
+      { holder: 'B', hits: [x, z] },
+      { holder: 'C', error: 'timeout' },
+      { holder: 'D', hits: [] }
+    ]
+  })
+  beforeEach(() => { verified = [] })
+
+  it('keeps one copy of each replicated key, ranks by the similarity it computes, and lists who held it', async () => {
+    const merged = await mergeAnswers(answers, query, 10, verify)
     expect(merged.hits.map(h => h.key)).toEqual(['x', 'z', 'y'])
-    expect(merged.hits[0]?.holders).toEqual(['A', 'B'])
+    expect(merged.hits[0]).toMatchObject({ owner: alice.peerId, version: 1, meta: 'x', holders: ['A', 'B'] })
+    expect(merged.hits[0]?.score).toBeCloseTo(1 / Math.hypot(1, 0.1), 6)
+    expect(merged.hits[2]?.score).toBeCloseTo(0, 6)
   })
 
-  it('counts the holders that answered, even with nothing, and names the ones that failed', () => {
-    const merged = mergeAnswers(answers, 10)
+  it('counts the holders that answered, even with nothing, and names the ones that failed', async () => {
+    const merged = await mergeAnswers(answers, query, 10, verify)
     expect(merged).toMatchObject({ asked: 4, answered: 3, failed: [{ holder: 'C', error: 'timeout' }] })
   })
 
-  it('cuts to k after deduplication', () => {
-    expect(mergeAnswers(answers, 2).hits.map(h => h.key)).toEqual(['x', 'z'])
-    expect(mergeAnswers(answers, 0).hits).toEqual([])
+  it('cuts to k after deduplication, and checks only the hits it returns', async () => {
+    expect((await mergeAnswers(answers, query, 2, verify)).hits.map(h => h.key)).toEqual(['x', 'z'])
+    expect(verified.map(h => h.key)).toEqual(['x', 'z'])
+    expect((await mergeAnswers(answers, query, 0, verify)).hits).toEqual([])
   })
 
-  it('keeps the best copy of a key held in two versions and breaks ties by key', () => {
-    const merged = mergeAnswers([
-      { holder: 'A', hits: [{ key: 'k', score: 0.4, meta: 'old' }, { key: 'b', score: 0.6, meta: '' }] },
-      { holder: 'B', hits: [{ key: 'k', score: 0.8, meta: 'new' }, { key: 'a', score: 0.6, meta: '' }] }
-    ], 3)
-    expect(merged.hits.map(h => [h.key, h.meta])).toEqual([['k', 'new'], ['a', ''], ['b', '']])
+  it("keeps a key's newest version, breaks ties by key, and holds two owners' same key apart", async () => {
+    const old = await sign(alice, 'k', [1, 0], 1)
+    const fresh = await sign(alice, 'k', [0, 1], 2)
+    const bobs = await sign(bob, 'k', [1, 1])
+    const merged = await mergeAnswers([
+      { holder: 'A', hits: [old, await sign(alice, 'b', [1, 1])] },
+      { holder: 'B', hits: [fresh, await sign(alice, 'a', [1, 1]), bobs] }
+    ], query, 5, verify)
+    expect(merged.hits.map(h => [h.key, h.version])).toEqual([['a', 1], ['b', 1], ['k', 1], ['k', 2]])
+    expect(merged.hits.filter(h => h.key === 'k').map(h => h.owner)).toEqual([bob.peerId, alice.peerId])
+    expect(merged.hits.find(h => h.owner === alice.peerId && h.key === 'k')?.holders).toEqual(['A', 'B'])
   })
 
-  it('is partial but still ranked when every other holder failed', () => {
-    const merged = mergeAnswers([{ holder: 'A', error: 'closed' }, { holder: 'B', hits: [{ key: 'q', score: 0.3, meta: '' }] }], 5)
-    expect(merged).toMatchObject({ asked: 2, answered: 1, hits: [{ key: 'q', holders: ['B'] }] })
+  it('drops every hit of a holder that made one up, altered one, or sent one signed for another space', async () => {
+    const madeUp: SignedHit = { ...x, key: 'invented', vector: query, sig: new Uint8Array(64).fill(7) }
+    const altered: SignedHit = { ...y, vector: Float32Array.from([1, 0]) }
+    const elsewhere = await sign(bob, 'moved', [1, 0], 1, 'raw-2-other')
+    for (const lie of [madeUp, altered, elsewhere]) {
+      const merged = await mergeAnswers([{ holder: 'liar', hits: [z, lie] }, { holder: 'A', hits: [x, y] }], query, 10, verify)
+      expect(merged.hits.map(h => h.key)).toEqual(['x', 'y'])
+      expect(merged.hits.every(h => h.holders.every(holder => holder === 'A'))).toBe(true)
+      expect(merged).toMatchObject({ asked: 2, answered: 1, failed: [{ holder: 'liar', error: FORGED_HIT }] })
+    }
+  })
+
+  it("a forged newer version does not hide the owner's own, and a liar costs one batch of checks", async () => {
+    const forgedNewer: SignedHit = { ...x, version: 99, meta: 'steered' }
+    const flood = Array.from({ length: 10 }, (_, i): SignedHit => ({ ...x, key: `fake${i}`, vector: query }))
+    const merged = await mergeAnswers([{ holder: 'liar', hits: [forgedNewer, ...flood] }, { holder: 'A', hits: [x, y] }], query, 10, verify)
+    expect(merged.hits.map(h => [h.key, h.version, h.meta])).toEqual([['x', 1, 'x'], ['y', 1, 'y']])
+    expect(verified.length).toBeLessThanOrEqual(10 + 2)
+  })
+
+  it("trusts this node's own answer without checking, and fails a holder sending another length of vector", async () => {
+    const merged = await mergeAnswers([
+      { holder: 'self', hits: [x], trusted: true },
+      { holder: 'B', hits: [{ ...z, vector: Float32Array.from([1, 0, 0]) }] }
+    ], query, 10, verify)
+    expect(merged.hits.map(h => h.key)).toEqual(['x'])
+    expect(verified).toEqual([])
+    expect(merged.failed).toEqual([{ holder: 'B', error: 'sent a vector of 3 dimensions for a query of 2' }])
+  })
+
+  it('is partial but still ranked when every other holder failed', async () => {
+    const merged = await mergeAnswers([{ holder: 'A', error: 'closed' }, { holder: 'B', hits: [z] }], query, 5, verify)
+    expect(merged).toMatchObject({ asked: 2, answered: 1, hits: [{ key: 'z', holders: ['B'] }] })
   })
 })
 
@@ -233,7 +298,6 @@ describe('memory wire codecs', () => {
   const responses: MemoryResponse[] = [
     { type: 'stored', key: 'note:1' },
     { type: 'held', key: 'note:1' },
-    { type: 'hits', hits: [{ key: 'a', score: 0.7019, meta: '' }, { key: 'b', score: 1, meta: 'm' }] },
     { type: 'error', code: 'ERR_MEMORY_BUDGET', message: 'full' }
   ]
 
@@ -245,7 +309,9 @@ describe('memory wire codecs', () => {
 
   it('round-trips requests and responses, vectors bit for bit', () => {
     for (const r of requests) expect(decodeMemoryRequest(encodeMemoryRequest(r))).toEqual(r)
-    for (const r of responses) expect(decodeMemoryResponse(encodeMemoryResponse(r))).toEqual(r)
+    for (const r of [...responses, { type: 'hits', hits: [hitOf(put), { ...hitOf(put), key: 'b', meta: '' }] } satisfies MemoryResponse]) {
+      expect(decodeMemoryResponse(encodeMemoryResponse(r))).toEqual(r)
+    }
   })
 
   it("a put verifies only as its owner signed it, on the network it was signed for", async () => {
@@ -272,7 +338,9 @@ describe('memory wire codecs', () => {
       ...put, space: 's'.repeat(MEMORY_LIMITS.spaceBytes), key: big, vector: new Float32Array(MEMORY_LIMITS.dims).fill(0.1), meta, version: Number.MAX_SAFE_INTEGER, owner: '1'.repeat(60)
     })
     expect(largest.byteLength).toBeLessThanOrEqual(MEMORY_REQUEST_MAX_BYTES)
-    const hits = Array.from({ length: MEMORY_LIMITS.k }, (_, i) => ({ key: big.slice(0, -3) + String(i).padStart(3, '0'), score: -0.123456789, meta }))
+    const hits = Array.from({ length: MEMORY_LIMITS.k }, (_, i): SignedHit => ({
+      key: big.slice(0, -3) + String(i).padStart(3, '0'), vector: new Float32Array(MEMORY_LIMITS.dims).fill(-0.1), meta, version: Number.MAX_SAFE_INTEGER, owner: '1'.repeat(60), sig: put.sig
+    }))
     expect(encodeMemoryResponse({ type: 'hits', hits }).byteLength).toBeLessThanOrEqual(MEMORY_RESPONSE_MAX_BYTES)
   })
 
@@ -289,18 +357,20 @@ describe('memory wire codecs', () => {
 
   it('rejects malformed, oversize and unknown-version messages with named errors', () => {
     const vec = new Uint8Array(vector.buffer.slice(0))
-    const signed = { v: 2, t: 'put', space: 's', key: 'k', vec, meta: '', ver: 1, owner: put.owner, sig: put.sig }
+    const signed = { v: 3, t: 'put', space: 's', key: 'k', vec, meta: '', ver: 1, owner: put.owner, sig: put.sig }
     const cases: Array<[unknown, new (...args: never[]) => Error]> = [
       [{ v: 1, t: 'query', space: 's', vec, k: 1 }, UnsupportedVersionError],
       // A version 1 put: no owner, no signature.
       [{ v: 1, t: 'put', space: 's', key: 'k', vec, meta: '', ver: 1 }, UnsupportedVersionError],
-      [{ v: 3, t: 'query', space: 's', vec, k: 1 }, UnsupportedVersionError],
-      [{ v: 2, t: 'delete', space: 's' }, MalformedMessageError],
-      [{ v: 2, t: 'query', space: 's', vec, k: 1.5 }, MalformedMessageError],
-      [{ v: 2, t: 'query', space: 's', vec: vec.subarray(0, 6), k: 1 }, MalformedMessageError],
-      [{ v: 2, t: 'query', space: 's', vec: [0.5, 1], k: 1 }, MalformedMessageError],
-      [{ v: 2, t: 'query', space: '', vec, k: 1 }, MalformedMessageError],
-      [{ v: 2, t: 'query', space: 's', vec, k: 1, extra: true }, MalformedMessageError],
+      [{ v: 4, t: 'query', space: 's', vec, k: 1 }, UnsupportedVersionError],
+      // A version 2 query: its answer would carry scores the querier cannot check.
+      [{ v: 2, t: 'query', space: 's', vec, k: 1 }, UnsupportedVersionError],
+      [{ v: 3, t: 'delete', space: 's' }, MalformedMessageError],
+      [{ v: 3, t: 'query', space: 's', vec, k: 1.5 }, MalformedMessageError],
+      [{ v: 3, t: 'query', space: 's', vec: vec.subarray(0, 6), k: 1 }, MalformedMessageError],
+      [{ v: 3, t: 'query', space: 's', vec: [0.5, 1], k: 1 }, MalformedMessageError],
+      [{ v: 3, t: 'query', space: '', vec, k: 1 }, MalformedMessageError],
+      [{ v: 3, t: 'query', space: 's', vec, k: 1, extra: true }, MalformedMessageError],
       [{ ...signed, meta: 7 }, MalformedMessageError],
       [{ ...signed, ver: undefined }, MalformedMessageError],
       [{ ...signed, ver: -1 }, MalformedMessageError],
@@ -310,7 +380,7 @@ describe('memory wire codecs', () => {
       [{ ...signed, sig: undefined }, MalformedMessageError],
       [{ ...signed, sig: new Uint8Array(65) }, MalformedMessageError],
       [{ ...signed, sig: 'signature' }, MalformedMessageError],
-      [['v', 2], MalformedMessageError]
+      [['v', 3], MalformedMessageError]
     ]
     for (const [value, error] of cases) {
       const record = value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).filter(([, x]) => x !== undefined)) : value
@@ -318,8 +388,13 @@ describe('memory wire codecs', () => {
     }
     expect(() => decodeMemoryRequest(new Uint8Array(MEMORY_REQUEST_MAX_BYTES + 1))).toThrow(OversizeMessageError)
     expect(() => decodeMemoryRequest(Uint8Array.from([0xff, 0x00]))).toThrow(MalformedMessageError)
-    expect(() => decodeMemoryResponse(encode({ v: 2, t: 'hits', hits: [{ key: 'a', score: 7, meta: '' }] }))).toThrow(MalformedMessageError)
-    expect(() => decodeMemoryResponse(encode({ v: 2, t: 'hits', hits: Array.from({ length: MEMORY_LIMITS.k + 1 }, () => ({ key: 'a', score: 0, meta: '' })) }))).toThrow(MalformedMessageError)
+    const hit = { key: 'a', vec, meta: '', ver: 1, owner: put.owner, sig: put.sig }
+    for (const bad of [{ ...hit, score: 1 }, { ...hit, sig: undefined }, { ...hit, vec: new Uint8Array(8) }, { ...hit, owner: 'x' }, { ...hit, ver: -1 }]) {
+      const record = Object.fromEntries(Object.entries(bad).filter(([, x]) => x !== undefined))
+      expect(() => decodeMemoryResponse(encode({ v: 3, t: 'hits', hits: [record] })), JSON.stringify(Object.keys(record))).toThrow(MalformedMessageError)
+    }
+    expect(() => decodeMemoryResponse(encode({ v: 3, t: 'hits', hits: Array.from({ length: MEMORY_LIMITS.k + 1 }, () => hit) }))).toThrow(MalformedMessageError)
+    expect(() => decodeMemoryResponse(encode({ v: 2, t: 'hits', hits: [] }))).toThrow(UnsupportedVersionError)
     expect(() => decodeMemoryResponse(encode({ v: 1, t: 'stored', key: 'a' }))).toThrow(UnsupportedVersionError)
     expect(() => decodeMemoryResponse(new Uint8Array(MEMORY_RESPONSE_MAX_BYTES + 1))).toThrow(OversizeMessageError)
   })
@@ -370,7 +445,7 @@ describe('fuzzing the memory frame decoders', () => {
       encodeMemoryRequest({ type: 'query', space: 'raw-8', vector: Float32Array.from([1, 0, 0, 0, 0, 0, 0, 1]), k: 5 }),
       encodeMemoryResponse({ type: 'stored', key: 'fuzz' }),
       encodeMemoryResponse({ type: 'held', key: 'fuzz' }),
-      encodeMemoryResponse({ type: 'hits', hits: [{ key: 'fuzz', score: 0.5, meta: '' }, { key: 'b', score: -0.25, meta: 'm' }] }),
+      encodeMemoryResponse({ type: 'hits', hits: [{ key: 'fuzz', vector: put.vector, meta: '', version: 1, owner: put.owner, sig: put.sig }, { key: 'b', vector: Float32Array.from([-1, 2]), meta: 'm', version: 7, owner: put.owner, sig: put.sig }] }),
       encodeMemoryResponse({ type: 'error', code: 'ERR_MEMORY_STALE', message: 'held at 2' })
     ]
   })

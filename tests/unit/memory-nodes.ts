@@ -4,7 +4,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { type Libp2p } from 'libp2p'
 import {
-  decodeMemoryResponse, encodeMemoryRequest, MEMORY_PROTOCOL, MEMORY_RESPONSE_MAX_BYTES, signMemoryPut, type MemoryPut, type MemoryPutBody, type MemoryResponse
+  decodeMemoryResponse, encodeMemoryRequest, MEMORY_PROTOCOL, MEMORY_RESPONSE_MAX_BYTES, signMemoryPut, type MemoryPut, type MemoryPutBody, type MemoryResponse, type SignedHit
 } from '../../src/core/wire/memory.ts'
 import { systemScheduler } from '../../src/core/scheduler.ts'
 import { Departures } from '../../src/node/departures.ts'
@@ -137,4 +137,9 @@ export async function signedPut (key: PrivateKey, body: Omit<MemoryPutBody, 'own
 /** Sends a put signed by `key` from `from` to the holder `to` and decodes the answer. */
 export async function sendPut (from: Libp2p, to: string, key: PrivateKey, body: Omit<MemoryPutBody, 'owner'>): Promise<MemoryResponse> {
   return await rawRequest(from, to, encodeMemoryRequest(await signedPut(key, body)))
+}
+
+/** A put as a holder sends it back in a query's hits: without its type and space. */
+export function hitOf (put: MemoryPut): SignedHit {
+  return { key: put.key, vector: put.vector, meta: put.meta, version: put.version, owner: put.owner, sig: put.sig }
 }

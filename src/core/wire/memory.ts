@@ -3,7 +3,6 @@ import { HyperspaceError, MalformedMessageError } from '../errors.ts'
 import { isFiniteVector, norm } from '../embedding/vectors.ts'
 import { concat, utf8 } from '../crypto/bytes.ts'
 import { MEMORY_LIMITS } from '../memory/limits.ts'
-import type { MemoryHit } from '../memory/merge.ts'
 import { requireSignature, type PulseSigner, type PulseVerifier } from '../crypto/signing.ts'
 
 /**
@@ -13,11 +12,14 @@ import { requireSignature, type PulseSigner, type PulseVerifier } from '../crypt
  * the model that made it): vectors of different models must never be compared.
  * A put is signed by its writer, its owner: a holder stores the signature with the vector and sends
  * it on when it re-replicates, so every holder checks the owner's own signature.
- * Version 2 added the owner and signature; version 1 frames are refused.
+ * A query's hits are the signed puts themselves, without a score: the querier checks each owner's
+ * signature and computes the similarity itself, so a holder can leave hits out but cannot make one up,
+ * change one, or rank one higher than it is.
+ * Version 2 added the owner and signature, version 3 signed hits; frames of other versions are refused.
  */
 
 export const MEMORY_PROTOCOL = '/hyperspace/memory/1.0.0'
-export const MEMORY_VERSION = 2
+export const MEMORY_VERSION = 3
 
 /** A peer refused or failed a memory request; `code` is the peer's ERR_ code. */
 export class RemoteMemoryError extends HyperspaceError {
@@ -74,9 +76,12 @@ export interface MemoryHeld {
   key: string
 }
 
+/** A held vector as its owner signed it, in the space the query named. */
+export type SignedHit = Omit<MemoryPutBody, 'space'> & { sig: Uint8Array }
+
 export interface MemoryHits {
   type: 'hits'
-  hits: MemoryHit[]
+  hits: SignedHit[]
 }
 
 /** A refusal: budget, stale version, not the owner, wrong dimensions. `code` is an ERR_ code for programs. */
@@ -92,7 +97,7 @@ const MAX_CODE_LENGTH = 64
 const MAX_ERROR_LENGTH = 512
 /** CBOR headers and field names around the variable parts, generously. */
 const ENVELOPE_BYTES = 96
-const HIT_ENVELOPE_BYTES = 32
+const HIT_ENVELOPE_BYTES = 64
 export const MEMORY_SIGNATURE_BYTES = 64
 /** A base58btc peer id (Ed25519 ids are 52 characters), as pulse messages name peers. */
 const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{40,60}$/
@@ -106,7 +111,19 @@ const SIGNING_DOMAIN = utf8('hyperspace-memory-put-v2')
 
 export const MEMORY_REQUEST_MAX_BYTES = ENVELOPE_BYTES + MEMORY_LIMITS.spaceBytes + MEMORY_LIMITS.keyBytes + MEMORY_LIMITS.metaBytes + 4 * MEMORY_LIMITS.dims +
   PEER_ID_MAX_CHARS + MEMORY_SIGNATURE_BYTES
-export const MEMORY_RESPONSE_MAX_BYTES = ENVELOPE_BYTES + MEMORY_LIMITS.k * (HIT_ENVELOPE_BYTES + MEMORY_LIMITS.keyBytes + MEMORY_LIMITS.metaBytes)
+/**
+ * The largest answer a request may get: k hits of the query's dimensions (a query), or one short frame
+ * (a put, or any refusal). A querier reads no more, so a holder cannot make it hold more than it asked for.
+ */
+export function memoryResponseMaxBytes (request: MemoryRequest): number {
+  const refusal = ENVELOPE_BYTES + MAX_CODE_LENGTH + MAX_ERROR_LENGTH + MEMORY_LIMITS.keyBytes
+  if (request.type === 'put') return refusal
+  const hit = HIT_ENVELOPE_BYTES + MEMORY_LIMITS.keyBytes + MEMORY_LIMITS.metaBytes + 4 * request.vector.length + PEER_ID_MAX_CHARS + MEMORY_SIGNATURE_BYTES
+  return Math.max(refusal, ENVELOPE_BYTES + request.k * hit)
+}
+
+/** k = 100 hits of 4,096 dimensions: 1.8 MB, the largest answer to the largest query. */
+export const MEMORY_RESPONSE_MAX_BYTES = memoryResponseMaxBytes({ type: 'query', space: '', vector: new Float32Array(MEMORY_LIMITS.dims), k: MEMORY_LIMITS.k })
 
 const encoder = new TextEncoder()
 
@@ -144,6 +161,11 @@ export async function verifyMemoryPut (networkId: string, put: MemoryPut, verify
   await requireSignature(verify, put.owner, memoryPutSignedData(networkId, put), put.sig)
 }
 
+/** Whether a query's hit is a put its owner signed for this network and the space queried. */
+export async function isSignedHit (networkId: string, space: string, hit: SignedHit, verify: PulseVerifier): Promise<boolean> {
+  return await verify(hit.owner, memoryPutSignedData(networkId, { space, ...hit }), hit.sig)
+}
+
 /** Throws what a peer's decoder would (oversize, bad field): what this node sends, peers accept. */
 export function encodeMemoryRequest (request: MemoryRequest): Uint8Array {
   const bytes = request.type === 'put'
@@ -159,7 +181,7 @@ function responseBody (response: MemoryResponse): object {
   switch (response.type) {
     case 'stored': return { v: MEMORY_VERSION, t: 'stored', key: response.key }
     case 'held': return { v: MEMORY_VERSION, t: 'held', key: response.key }
-    case 'hits': return { v: MEMORY_VERSION, t: 'hits', hits: response.hits.map(h => ({ key: h.key, score: h.score, meta: h.meta })) }
+    case 'hits': return { v: MEMORY_VERSION, t: 'hits', hits: response.hits.map(h => ({ key: h.key, vec: vectorBytes(h.vector), meta: h.meta, ver: h.version, owner: h.owner, sig: h.sig })) }
     case 'error': return { v: MEMORY_VERSION, t: 'error', code: response.code, message: response.message }
   }
 }
@@ -194,27 +216,30 @@ function only (record: Record<string, unknown>, fields: readonly string[]): void
   if (extra !== undefined) throw new MalformedMessageError(`unexpected field ${extra.slice(0, 32)}`)
 }
 
+/** The version, owner and signature of a put or a hit. */
+function signedBy (record: Record<string, unknown>): Pick<MemoryPut, 'version' | 'owner' | 'sig'> {
+  const version = record.ver
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) throw new MalformedMessageError('ver must be a non-negative integer')
+  const owner = record.owner
+  if (!isOwnerId(owner)) throw new MalformedMessageError('owner must be a base58btc peer id')
+  const sig = record.sig
+  if (!(sig instanceof Uint8Array) || sig.byteLength !== MEMORY_SIGNATURE_BYTES) throw new MalformedMessageError(`sig must be ${MEMORY_SIGNATURE_BYTES} bytes`)
+  // A copy: the decoded bytes are a view of the whole frame, which a stored view would keep alive.
+  return { version, owner, sig: sig.slice() }
+}
+
 export function decodeMemoryRequest (bytes: Uint8Array): MemoryRequest {
   const record = decodeMessage(bytes, MEMORY_REQUEST_MAX_BYTES, MEMORY_VERSION)
   const space = text(record.space, 'space', MEMORY_LIMITS.spaceBytes)
   if (record.t === 'put') {
     only(record, ['v', 't', 'space', 'key', 'vec', 'meta', 'ver', 'owner', 'sig'])
-    const version = record.ver
-    if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) throw new MalformedMessageError('ver must be a non-negative integer')
-    const owner = record.owner
-    if (!isOwnerId(owner)) throw new MalformedMessageError('owner must be a base58btc peer id')
-    const sig = record.sig
-    if (!(sig instanceof Uint8Array) || sig.byteLength !== MEMORY_SIGNATURE_BYTES) throw new MalformedMessageError(`sig must be ${MEMORY_SIGNATURE_BYTES} bytes`)
     return {
       type: 'put',
       space,
       key: text(record.key, 'key', MEMORY_LIMITS.keyBytes),
       vector: vector(record.vec),
       meta: text(record.meta, 'meta', MEMORY_LIMITS.metaBytes, true),
-      version,
-      owner,
-      // A copy: the decoded bytes are a view of the whole frame, which a stored view would keep alive.
-      sig: sig.slice()
+      ...signedBy(record)
     }
   }
   if (record.t === 'query') {
@@ -226,18 +251,20 @@ export function decodeMemoryRequest (bytes: Uint8Array): MemoryRequest {
   throw new MalformedMessageError('t must be put or query')
 }
 
-function hit (value: unknown): MemoryHit {
+function hit (value: unknown): SignedHit {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new MalformedMessageError('a hit must be a map')
   const record = value as Record<string, unknown>
-  only(record, ['key', 'score', 'meta'])
-  const score = record.score
-  // Scores are cosines; a little over 1 is float rounding, anything else is a lie or a bug.
-  if (typeof score !== 'number' || !Number.isFinite(score) || Math.abs(score) > 1.001) throw new MalformedMessageError('score must be a cosine')
-  return { key: text(record.key, 'key', MEMORY_LIMITS.keyBytes), score, meta: text(record.meta, 'meta', MEMORY_LIMITS.metaBytes, true) }
+  only(record, ['key', 'vec', 'meta', 'ver', 'owner', 'sig'])
+  return {
+    key: text(record.key, 'key', MEMORY_LIMITS.keyBytes),
+    vector: vector(record.vec),
+    meta: text(record.meta, 'meta', MEMORY_LIMITS.metaBytes, true),
+    ...signedBy(record)
+  }
 }
 
-export function decodeMemoryResponse (bytes: Uint8Array): MemoryResponse {
-  const record = decodeMessage(bytes, MEMORY_RESPONSE_MAX_BYTES, MEMORY_VERSION)
+export function decodeMemoryResponse (bytes: Uint8Array, maxBytes = MEMORY_RESPONSE_MAX_BYTES): MemoryResponse {
+  const record = decodeMessage(bytes, maxBytes, MEMORY_VERSION)
   switch (record.t) {
     case 'stored':
     case 'held':
