@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { JobQueue } from '../../src/core/jobs/admission.ts'
 import { PeerBusyError } from '../../src/core/errors.ts'
+import { systemScheduler } from '../../src/core/scheduler.ts'
+import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
+import { admitJob } from '../../src/net/stream-helpers.ts'
+import { jobServiceBase, type ReceiptedJobContext } from '../../src/node/job-context.ts'
 import { rejectionOf } from './waiting.ts'
 
 /** A tick of the event loop: lets settled promises run their continuations. */
@@ -88,5 +93,29 @@ describe('JobQueue with slots reserved for established peers', () => {
     ;(await c)()
     ;(await d)()
     expect(queue.length).toBe(0)
+  })
+})
+
+describe('admitJob', () => {
+  it('asks the node whether the client is established: only such a client takes a reserved slot', async () => {
+    const signer = pulseSigner(await generateKeyPair('Ed25519'))
+    const context: ReceiptedJobContext = {
+      scheduler: systemScheduler,
+      signer,
+      verify: verifyPulseSignature,
+      currentRound: () => 1,
+      established: peer => peer === 'known',
+      receipts: { keep: async () => {} }
+    }
+    // One slot, reserved, and no line: a stranger is refused, an established peer runs.
+    const admission = jobServiceBase(context, { slots: 1, waiting: 0, reserved: 1, perMinute: 60, burst: 10 })
+    const refused: string[] = []
+    const signal = new AbortController().signal
+    expect(await admitJob(admission, 'stranger', signal, async () => { refused.push('stranger') })).toBeUndefined()
+    const release = await admitJob(admission, 'known', signal, async () => { refused.push('known') })
+    expect(refused).toEqual(['stranger'])
+    expect(release).toBeTypeOf('function')
+    release?.()
+    expect(admission.queue.length).toBe(0)
   })
 })
