@@ -14,6 +14,7 @@ import {
 } from '../core/wire/blocks.ts'
 import { JobDeadlineError, MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
 import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { Established } from '../core/jobs/routing.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import { claimedReceiptJob, type SignedReceipt } from '../core/receipts/receipt.ts'
 import { toHex } from '../core/crypto/bytes.ts'
@@ -35,6 +36,8 @@ export interface BlockServiceOptions {
   read: (cid: BlockCid) => Promise<Uint8Array | undefined>
   queue: JobQueue
   rateLimit: PeerRateLimit
+  /** Peers whose jobs may take the queue's reserved slots and go first (JobAdmission). */
+  established?: Established
   /** The current pulse round: receipts are dated by it. */
   currentRound: () => number
   /** A countersigned receipt this node took part in, as server or client. */

@@ -10,6 +10,7 @@ import {
 } from '../core/wire/embed.ts'
 import { sha256Of } from '../core/crypto/bytes.ts'
 import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { Established } from '../core/jobs/routing.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
@@ -32,6 +33,8 @@ export interface EmbedServiceOptions {
   run: (texts: string[], signal: AbortSignal) => Promise<LocalEmbedding>
   queue: JobQueue
   rateLimit: PeerRateLimit
+  /** Peers whose jobs may take the queue's reserved slots and go first (JobAdmission). */
+  established?: Established
   /** The current pulse round: receipts are dated by it. */
   currentRound: () => number
   /** A countersigned receipt this node took part in, as server or client. */

@@ -14,6 +14,7 @@ import { answerBudget } from '../core/inference/answer-budget.ts'
 import type { EngineCompletion } from '../core/inference/chat.ts'
 import type { ValidChatRequest } from '../core/inference/request.ts'
 import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { Established } from '../core/jobs/routing.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
@@ -36,6 +37,8 @@ export interface InferenceServiceOptions {
   run: (request: ValidChatRequest, onDelta: (text: string) => void, signal: AbortSignal) => Promise<LocalRun>
   queue: JobQueue
   rateLimit: PeerRateLimit
+  /** Peers whose jobs may take the queue's reserved slots and go first (JobAdmission). */
+  established?: Established
   /** The current pulse round: receipts are dated by it. */
   currentRound: () => number
   /** A countersigned receipt this node took part in, as server or client. */

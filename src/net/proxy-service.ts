@@ -12,6 +12,7 @@ import {
   PROXY_JOB_FRAMES, PROXY_JOB_ID_BYTES, PROXY_NONCE_BYTES, PROXY_PROTOCOL, type ProxyHeaders
 } from '../core/wire/proxy.ts'
 import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { Established } from '../core/jobs/routing.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
@@ -42,6 +43,8 @@ export interface ProxyServiceOptions {
   fetcher: ProxyFetcher
   queue: JobQueue
   rateLimit: PeerRateLimit
+  /** Peers whose jobs may take the queue's reserved slots and go first (JobAdmission). */
+  established?: Established
   /** The current pulse round: receipts are dated by it. */
   currentRound: () => number
   /** A countersigned receipt this node took part in, as server or client. */

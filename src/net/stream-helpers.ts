@@ -1,6 +1,7 @@
 import type { LengthPrefixedStream } from '@libp2p/utils'
 import { errorMessage, OversizeMessageError, PeerBusyError, StreamStalledError } from '../core/errors.ts'
 import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { Established } from '../core/jobs/routing.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import { errorFrame, type ErrorFrame } from '../core/wire/frame.ts'
 import type { Stream } from '@libp2p/interface'
@@ -120,6 +121,8 @@ export interface JobAdmission {
   queue: JobQueue
   scheduler: Scheduler
   signer: { peerId: string }
+  /** Peers with a verified history: they may take the queue's reserved slots and go first (nobody unless given). */
+  established?: Established
 }
 
 /**
@@ -129,7 +132,7 @@ export interface JobAdmission {
 export async function admitJob (o: JobAdmission, client: string, signal: AbortSignal, refuse: () => Promise<void>): Promise<(() => void) | undefined> {
   try {
     if (!o.rateLimit.take(client, o.scheduler.now())) throw new PeerBusyError(o.signer.peerId)
-    return await o.queue.acquire({ peer: client, signal })
+    return await o.queue.acquire({ peer: client, established: o.established?.(client) ?? false, signal })
   } catch (err) {
     if (!(err instanceof PeerBusyError)) throw err
     await refuse()

@@ -12,6 +12,7 @@ import {
   type TaskServerFrame
 } from '../core/wire/tasks.ts'
 import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { Established } from '../core/jobs/routing.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
@@ -44,6 +45,8 @@ export interface TaskServiceOptions {
   run: (task: ValidTask, client: string, signal: AbortSignal, part: PartSink) => Promise<OrchestratedTask>
   queue: JobQueue
   rateLimit: PeerRateLimit
+  /** Peers whose jobs may take the queue's reserved slots and go first (JobAdmission). */
+  established?: Established
   currentRound: () => number
   onReceipt: (receipt: SignedReceipt) => Promise<void>
 }

@@ -28,9 +28,10 @@ export interface BlockCoordinatorOptions extends ReceiptedJobContext {
 /**
  * Blocks sent at once to peers, and requests that may wait (each holds up to 1 MiB in memory); per
  * peer 600 a minute, 64 at once, 2 running: a pipelining client has up to 4 blocks prepared ahead, all
- * waiting on its reading, and one slow reader must not hold every slot.
+ * waiting on its reading, and one slow reader must not hold every slot. One slot is kept for
+ * established peers: fresh keys cost nothing, and their wants must not keep established peers' out.
  */
-const SERVE: ServeLimits = { slots: 4, waiting: 16, perPeer: 2, perMinute: 600, burst: 64 }
+const SERVE: ServeLimits = { slots: 4, waiting: 16, perPeer: 2, reserved: 1, perMinute: 600, burst: 64 }
 /** Providers tried for one block before giving up. */
 const MAX_ATTEMPTS = 6
 const FIND_TIMEOUT_MS = 5_000

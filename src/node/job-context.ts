@@ -40,6 +40,8 @@ export interface ServeLimits {
   waiting: number
   /** Jobs one peer may run at once (default: every slot). */
   perPeer?: number
+  /** Slots only established peers may take (default none): strangers' jobs must not keep them all. */
+  reserved?: number
   perMinute: number
   burst: number
 }
@@ -57,8 +59,9 @@ export function jobServiceBase (o: ReceiptedJobContext, limits: ServeLimits): Se
     signer: o.signer,
     verify: o.verify,
     currentRound: o.currentRound,
+    established: o.established,
     onReceipt: async receipt => { await o.receipts.keep(receipt) },
-    queue: new JobQueue(limits.slots, limits.waiting, o.signer.peerId, limits.perPeer),
+    queue: new JobQueue(limits.slots, limits.waiting, o.signer.peerId, limits.perPeer, limits.reserved),
     rateLimit: new PeerRateLimit(limits.perMinute, limits.burst)
   }
 }

@@ -4,11 +4,14 @@ import { PeerBusyError } from '../errors.ts'
 export interface AcquireOptions {
   /** The peer the job is for: places are shared fairly between peers. */
   peer?: string
+  /** The peer has a verified history (routing.ts's Established): it may take reserved slots and goes first. */
+  established?: boolean
   signal?: AbortSignal
 }
 
 interface Waiter {
   peer: string
+  established: boolean
   go: () => void
   refuse: (err: Error) => void
 }
@@ -23,26 +26,40 @@ interface Waiter {
  * had it come last. A freed slot goes to the waiting job whose peer holds the fewest places (oldest
  * first). One peer runs at most `perPeer` jobs at once, and its next waits even beside a free slot: a
  * peer that reads its answers slowly holds its slots as long as it likes, and must not hold them all.
+ *
+ * Fresh keys cost nothing, so sharing fairly between peers alone lets a swarm of strangers fill every
+ * slot and place in line. Established peers (a verified history) come first: strangers together run
+ * at most `slots - reserved` jobs, an established peer that finds the line full takes the place of
+ * the newest waiting stranger before anyone else's, and a freed slot goes to an established waiter
+ * before any stranger.
  */
 export class JobQueue {
   private running = 0
+  private strangersRunning = 0
   private readonly runningBy = new Map<string, number>()
   private readonly waiting: Waiter[] = []
 
-  constructor (readonly slots: number, readonly maxWaiting: number, private readonly self = 'this node', readonly perPeer = slots) {}
+  constructor (
+    readonly slots: number,
+    readonly maxWaiting: number,
+    private readonly self = 'this node',
+    readonly perPeer = slots,
+    /** Slots only established peers may take. */
+    readonly reserved = 0
+  ) {}
 
   /** Jobs running or waiting: what the node announces as its queue. */
   get length (): number { return this.running + this.waiting.length }
 
   /** Resolves with a release function once a slot is free; throws PeerBusyError when the line is full. */
   async acquire (options: AcquireOptions = {}): Promise<() => void> {
-    const { peer = '', signal } = options
+    const { peer = '', established = false, signal } = options
     signal?.throwIfAborted()
-    if (this.running < this.slots && this.mayStart(peer)) {
-      this.start(peer)
-      return this.releaser(peer)
+    if (this.mayStart(peer, established)) {
+      this.start(peer, established)
+      return this.releaser(peer, established)
     }
-    if (this.waiting.length >= this.maxWaiting) this.bumpFor(peer)
+    if (this.waiting.length >= this.maxWaiting) this.makeRoomFor(peer, established)
     await new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         this.leave(waiter)
@@ -50,6 +67,7 @@ export class JobQueue {
       }
       const waiter: Waiter = {
         peer,
+        established,
         go: () => {
           signal?.removeEventListener('abort', onAbort)
           resolve()
@@ -62,7 +80,14 @@ export class JobQueue {
       this.waiting.push(waiter)
       signal?.addEventListener('abort', onAbort, { once: true })
     })
-    return this.releaser(peer)
+    return this.releaser(peer, established)
+  }
+
+  /** Makes room in a full line: an established peer's job takes the newest stranger's place first. */
+  private makeRoomFor (peer: string, established: boolean): void {
+    const stranger = established ? this.waiting.findLast(w => !w.established) : undefined
+    if (stranger === undefined) this.bumpFor(peer)
+    else this.bump(stranger)
   }
 
   /** Makes room in a full line for `peer`, or throws PeerBusyError when it holds as much as anyone. */
@@ -78,13 +103,20 @@ export class JobQueue {
       }
     }
     if (victim === undefined) throw new PeerBusyError(this.self)
-    const newest = this.waiting.findLast(w => w.peer === victim.peer) ?? victim
-    this.leave(newest)
-    newest.refuse(new PeerBusyError(this.self))
+    this.bump(this.waiting.findLast(w => w.peer === victim.peer) ?? victim)
   }
 
-  private mayStart (peer: string): boolean {
-    return (this.runningBy.get(peer) ?? 0) < this.perPeer
+  /** Refuses a waiting job as busy, as it would have been had it come last. */
+  private bump (waiter: Waiter): void {
+    this.leave(waiter)
+    waiter.refuse(new PeerBusyError(this.self))
+  }
+
+  /** A slot is free, the peer runs less than its share, and a stranger finds more than the reserved slots in use. */
+  private mayStart (peer: string, established: boolean): boolean {
+    return this.running < this.slots &&
+      (this.runningBy.get(peer) ?? 0) < this.perPeer &&
+      (established || this.strangersRunning < this.slots - this.reserved)
   }
 
   private held (peer: string): number {
@@ -96,34 +128,41 @@ export class JobQueue {
     if (i >= 0) this.waiting.splice(i, 1)
   }
 
-  private start (peer: string): void {
+  private start (peer: string, established: boolean): void {
     this.running++
+    if (!established) this.strangersRunning++
     this.runningBy.set(peer, (this.runningBy.get(peer) ?? 0) + 1)
   }
 
-  private releaser (peer: string): () => void {
+  private releaser (peer: string, established: boolean): () => void {
     let released = false
     return () => {
       if (released) return
       released = true
       this.running--
+      if (!established) this.strangersRunning--
       const left = (this.runningBy.get(peer) ?? 1) - 1
       if (left > 0) this.runningBy.set(peer, left)
       else this.runningBy.delete(peer)
       const next = this.nextWaiter()
       if (next === undefined) return
       this.leave(next)
-      this.start(next.peer)
+      this.start(next.peer, next.established)
       next.go()
     }
   }
 
-  /** The waiting job, of a peer below its running share, whose peer holds the fewest places; the oldest among equals. */
+  /** An established waiter that may start, else a stranger that may: the fairest of its group. */
   private nextWaiter (): Waiter | undefined {
+    return this.fairestWaiter(true) ?? this.fairestWaiter(false)
+  }
+
+  /** The waiting job of the group that may start whose peer holds the fewest places; the oldest among equals. */
+  private fairestWaiter (established: boolean): Waiter | undefined {
     let next: Waiter | undefined
     let fewest = Infinity
     for (const waiter of this.waiting) {
-      if (!this.mayStart(waiter.peer)) continue
+      if (waiter.established !== established || !this.mayStart(waiter.peer, established)) continue
       const held = this.held(waiter.peer)
       if (held < fewest) {
         fewest = held
