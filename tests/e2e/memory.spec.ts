@@ -78,6 +78,8 @@ test('a query from D finds the text by meaning, above unrelated ones, with one e
   expect(answer.hits[0]?.meta).toEqual({ text: TEXTS.investors })
   expect(answer.hits[0]?.score).toBeGreaterThan((answer.hits[1]?.score ?? 1) + 0.3)
   for (const hit of answer.hits) expect(hit.holders).toHaveLength(3)
+  // Scored by D from the vectors themselves, each checked against B's signature.
+  for (const hit of answer.hits) expect(hit.owner).toBe(b.peerId)
 })
 
 test('the Memory panel searches by meaning and shows who held the results', async () => {
@@ -87,6 +89,7 @@ test('the Memory panel searches by meaning and shows who held the results', asyn
   await expect(panel.getByTestId('memory-hit')).toHaveCount(3)
   await expect(panel.getByTestId('memory-hit').first()).toHaveAttribute('data-key', 'investors')
   await expect(panel.getByTestId('memory-hit').first()).toContainText('held by')
+  await expect(panel.getByTestId('memory-hit').first()).toContainText(`signed by ${b.peerId.slice(0, 8)}`)
   // 200 characters fit the field, but 400 UTF-8 bytes are over the key limit: the node's error shows.
   await panel.getByTestId('memory-key').fill('é'.repeat(200))
   await panel.getByTestId('memory-text').fill('some text')
