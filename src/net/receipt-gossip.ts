@@ -134,8 +134,12 @@ export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
       const unverified = unverifiedReceiptBody(msg.data)
       checkFreshness(unverified, round)
       this.replay.check(unverified)
-      if (!this.withinBudget(unverified.server)) return TopicValidatorResult.Ignore
-      const receipt = await decodeSignedReceipt(msg.data, this.options.verify, true)
+      const refund = this.takeBudget(unverified.server)
+      if (refund === undefined) return TopicValidatorResult.Ignore
+      const receipt = await decodeSignedReceipt(msg.data, this.options.verify, true).catch(err => {
+        refund()
+        throw err
+      })
       this.replay.admit(receipt.body, round)
       this.accepted.set(msg, receipt)
       return TopicValidatorResult.Accept
@@ -147,11 +151,22 @@ export class ReceiptGossip extends TypedEventEmitter<ReceiptGossipEvents> {
     }
   }
 
-  /** Whether a receipt of `server` may be checked now: always for an established server, else within the strangers' budgets. */
-  private withinBudget (server: string): boolean {
-    if (this.options.established?.(server) === true) return true
+  /**
+   * Takes what checking a receipt of `server` costs from the strangers' budgets (nothing for an
+   * established server), or undefined when they are spent. The refund is the server's token for a
+   * receipt that fails its checks: a forgery naming an honest server must not spend the budget of
+   * that server's own receipts. The shared budget keeps the token: it bounds the checks, and free
+   * keys' valid receipts could spend it as well.
+   */
+  private takeBudget (server: string): (() => void) | undefined {
+    if (this.options.established?.(server) === true) return () => {}
     const now = this.options.now?.() ?? Date.now()
-    return this.strangerServers.take(server, now) && this.strangers.take(now)
+    if (!this.strangerServers.take(server, now)) return undefined
+    if (!this.strangers.take(now)) {
+      this.strangerServers.refund(server)
+      return undefined
+    }
+    return () => { this.strangerServers.refund(server) }
   }
 
   private readonly onMessage = (msg: Message): void => {

@@ -631,6 +631,20 @@ describe('ReceiptGossip between real nodes', () => {
     expect(await verdict(await receipt())).toBe(TopicValidatorResult.Accept)
   })
 
+  it("forgeries naming a server that is not established do not spend that server's budget", async () => {
+    const gossip = new ReceiptGossip(a.libp2p, { networkId: NET, verify: verifyPulseSignature, currentRound: () => ROUND, established: () => false, now: () => 1_000_000 })
+    const verdict = async (r: SignedReceipt): Promise<TopicValidatorResult> =>
+      await gossip.validate(mallory.libp2p.peerId, { type: 'signed', topic: topic(), data: encodeSignedReceipt(r) } as unknown as Message)
+    const genuine = async (): Promise<SignedReceipt> => await countersign(await signAsClient({ ...(await receipt()).body, server: c.peerId }, b.signer), c.signer)
+    // Mallory signs as client and makes up c's signature as server.
+    for (let i = 0; i <= STRANGER_RECEIPTS_PER_SERVER.burst; i++) {
+      const forged = { ...(await signAsClient({ ...(await receipt()).body, server: c.peerId, client: mallory.peerId }, mallory.signer)), serverSig: crypto.getRandomValues(new Uint8Array(64)) }
+      expect(await verdict(forged)).toBe(TopicValidatorResult.Reject)
+    }
+    for (let i = 0; i < STRANGER_RECEIPTS_PER_SERVER.burst; i++) expect(await verdict(await genuine())).toBe(TopicValidatorResult.Accept)
+    expect(await verdict(await genuine())).toBe(TopicValidatorResult.Ignore)
+  })
+
   it('rejects a forged or unsigned receipt and reports the sender', async () => {
     const r = await receipt()
     const serverSig = new Uint8Array(r.serverSig as Uint8Array)

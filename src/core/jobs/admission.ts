@@ -190,6 +190,11 @@ export class TokenBucket {
     this.tokens -= 1
     return true
   }
+
+  /** Returns a token taken for work that turned out not to count. */
+  refund (): void {
+    this.tokens = Math.min(this.burst, this.tokens + 1)
+  }
 }
 
 /** A token bucket per peer: `burst` jobs at once, refilled at `perMinute`; the least recently seen of `maxPeers` is forgotten. */
@@ -208,5 +213,10 @@ export class PeerRateLimit {
     }
     this.buckets.set(peerId, bucket)
     return bucket.take(now)
+  }
+
+  /** Returns a token taken for the peer, if it is still remembered. */
+  refund (peerId: string): void {
+    this.buckets.get(peerId)?.refund()
   }
 }
