@@ -1,7 +1,7 @@
 import { ServingCoordinator } from './serving-coordinator.ts'
 import { jobServiceBase, type ReceiptedJobContext, type ServeLimits } from './job-context.ts'
 import { BLOCK_MAX_BYTES, blockOf, parseBlockCid, verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
-import { BlockNotFoundError } from '../core/blocks/errors.ts'
+import { BlockNotFoundError, PeerLacksBlockError } from '../core/blocks/errors.ts'
 import { assembleFile, chunkFile, decodeManifest, type FileManifest } from '../core/blocks/file.ts'
 import { BlockHashMismatchError, HyperspaceError, InvalidRequestError, MalformedMessageError, NoProviderError, OversizeMessageError, UnsupportedVersionError, errorMessage } from '../core/errors.ts'
 import { routeWithFailover, type Provider, type Tier } from '../core/jobs/routing.ts'
@@ -31,7 +31,8 @@ export interface BlockCoordinatorOptions extends ReceiptedJobContext {
  * waiting on its reading, and one slow reader must not hold every slot. One slot is kept for
  * established peers: fresh keys cost nothing, and their wants must not keep established peers' out.
  */
-const SERVE: ServeLimits = { slots: 4, waiting: 16, perPeer: 2, reserved: 1, perMinute: 600, burst: 64 }
+const PER_PEER_RUNNING = 2
+const SERVE: ServeLimits = { slots: 4, waiting: 16, perPeer: PER_PEER_RUNNING, reserved: 1, perMinute: 600, burst: 64 }
 /** Providers tried for one block before giving up. */
 const MAX_ATTEMPTS = 6
 const FIND_TIMEOUT_MS = 5_000
@@ -39,6 +40,51 @@ const MAX_PROVIDERS = 8
 const PROVIDE_TIMEOUT_MS = 60_000
 /** Chunks of one file fetched at once: enough to fill a WebRTC path, few enough to keep memory bounded. */
 const CHUNK_CONCURRENCY = 8
+/** Other peers asked for a chunk while the manifest's peer has its share in flight, before it is asked anyway. */
+const ALTERNATES_PER_CHUNK = 2
+
+/**
+ * What one get learns about the peers it fetches from. The manifest's peer is asked first for each
+ * chunk, but at most for a server's share of them at once (what a server runs for one peer): a chunk
+ * worker claims it before asking, and past the share asks other peers first. So a manifest's peer
+ * serving at a trickle, just inside the timeout, holds two of the get's workers, not all eight. A
+ * peer that lacked one chunk is not asked first for the others.
+ */
+class GetPeers {
+  private readonly claims = new Map<string, number>()
+  readonly served = new Set<string>()
+  private readonly lacking = new Set<string>()
+
+  /** Claims one of the peer's share of this get, at once (no await between the check and the count); false when it is taken. */
+  claim (peerId: string): boolean {
+    const held = this.claims.get(peerId) ?? 0
+    if (held >= PER_PEER_RUNNING) return false
+    this.claims.set(peerId, held + 1)
+    return true
+  }
+
+  unclaim (peerId: string): void {
+    const left = (this.claims.get(peerId) ?? 1) - 1
+    if (left > 0) this.claims.set(peerId, left)
+    else this.claims.delete(peerId)
+  }
+
+  lacks (peerId: string): boolean {
+    return this.lacking.has(peerId)
+  }
+
+  /** Runs a fetch from the peer; a chunk it lacks marks it as lacking the others (not the manifest: chunks are shared between files). */
+  async fetch<T> (peerId: string, chunk: boolean, task: () => Promise<T>): Promise<T> {
+    try {
+      const result = await task()
+      this.served.add(peerId)
+      return result
+    } catch (err) {
+      if (chunk && err instanceof PeerLacksBlockError) this.lacking.add(peerId)
+      throw err
+    }
+  }
+}
 
 /** Errors only a broken or dishonest peer produces; "not found", "busy" and timeouts are not among them. */
 function isMisbehaviour (err: unknown): boolean {
@@ -54,6 +100,12 @@ function manifestIn (bytes: Uint8Array): FileManifest | undefined {
     if (err instanceof HyperspaceError) return undefined
     throw err
   }
+}
+
+/** How a chunk is routed: `from` is the manifest's peer (none for the manifest itself), asked first when `first`. */
+interface ChunkRoute {
+  from?: string
+  first?: boolean
 }
 
 /** A verified block, and the peer it came from when it was not in the store. */
@@ -168,7 +220,8 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
       return found
     }
     const cid = parseBlockCid(cidText)
-    const { block, from } = keep(await this.block(session, cid, await this.o.store.get(cid), [], options.signal))
+    const peers = new GetPeers()
+    const { block, from } = keep(await this.block(session, peers, cid, await this.o.store.get(cid), {}, options.signal))
     const manifest = manifestIn(block.bytes)
     const total = manifest?.size ?? block.bytes.byteLength
     let loaded = manifest === undefined ? total : 0
@@ -179,7 +232,7 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
       const stored = await this.o.store.getMany(manifest.blocks)
       let next = 0
       // The peer that had the manifest most likely has the chunks: it is asked first for each.
-      const preferred = from === undefined ? [] : [from]
+      const preferred = from
       // One chunk that cannot be had fails the get: the other workers stop with it, or a manifest naming
       // one missing chunk among 1,023 held ones would have them fetch a gigabyte for nothing.
       const failed = new AbortController()
@@ -189,7 +242,13 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
           while (next < manifest.blocks.length) {
             signal.throwIfAborted()
             const i = next++
-            const chunk = keep(await this.block(session, manifest.blocks[i] as BlockCid, stored[i], preferred, signal)).block
+            const first = preferred !== undefined && peers.claim(preferred)
+            let chunk: VerifiedBlock
+            try {
+              chunk = keep(await this.block(session, peers, manifest.blocks[i] as BlockCid, stored[i], { from: preferred, first }, signal)).block
+            } finally {
+              if (first) peers.unclaim(preferred)
+            }
             chunks[i] = chunk
             loaded += chunk.bytes.byteLength
             options.onProgress?.({ phase: 'fetching', loaded, total })
@@ -230,7 +289,7 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
    * One block: the stored copy (`local`, as the caller read it) when it is good, else from the network
    * (`from` is the peer; the caller keeps it).
    */
-  private async block (session: BlockSession, cid: BlockCid, local: Uint8Array | undefined, preferred: string[], signal?: AbortSignal): Promise<Found> {
+  private async block (session: BlockSession, peers: GetPeers, cid: BlockCid, local: Uint8Array | undefined, chunk: ChunkRoute, signal?: AbortSignal): Promise<Found> {
     if (local !== undefined) {
       try {
         return { block: await verifyBlock(cid, local) }
@@ -242,18 +301,27 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
       }
     }
     const self = this.o.signer.peerId
-    const tiers: Tier[] = [
-      async exclude => preferred.filter(id => !exclude.has(id)).map(id => this.candidate(id, 'registry')),
+    const { from } = chunk
+    const others = (ids: Iterable<string>, exclude: ReadonlySet<string>): string[] =>
+      [...new Set(ids)].filter(id => id !== self && id !== from && !exclude.has(id) && !peers.lacks(id))
+    const asPeers = (ids: string[]): Provider[] => ids.map(id => this.candidate(id, 'registry'))
+    const tiers: Tier[] = from === undefined ? [] : [
+      async exclude => asPeers(chunk.first === true && !exclude.has(from) ? [from] : []),
+      // While the manifest's peer has its share: peers that served this get, then storage peers.
+      async exclude => asPeers(others([...peers.served, ...this.o.storagePeers()], exclude).slice(0, ALTERNATES_PER_CHUNK)),
+      async exclude => asPeers(exclude.has(from) || peers.lacks(from) ? [] : [from])
+    ]
+    tiers.push(
       // A connected holder first; the whole lookup only when it fails.
       async exclude => await this.dhtProviders(cid, new Set([...exclude, self]), signal, true),
       async exclude => await this.dhtProviders(cid, new Set([...exclude, self]), signal),
       async exclude => this.o.storagePeers().filter(id => id !== self && !exclude.has(id)).map(id => this.candidate(id, 'registry'))
-    ]
+    )
     let routed
     try {
       routed = await routeWithFailover(tiers, async provider => {
         try {
-          return await session.fetch(provider.peerId, cid, signal)
+          return await peers.fetch(provider.peerId, from !== undefined, async () => await session.fetch(provider.peerId, cid, signal))
         } catch (err) {
           if (isMisbehaviour(err)) this.o.onInvalid(provider.peerId, `blocks: ${errorMessage(err)}`)
           throw err

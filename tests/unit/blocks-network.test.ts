@@ -287,6 +287,45 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     }
   })
 
+  it("a manifest's peer that serves at a trickle holds two of the get's workers; the other chunks come from another holder", async () => {
+    const chunkCount = 8
+    const [slow, fast, getter] = await Promise.all([makeNode('slow', 64 * 1024 * 1024), makeNode('fast', 64 * 1024 * 1024), makeNode('getter', 64 * 1024 * 1024)])
+    try {
+      await connect(slow.libp2p, fast.libp2p)
+      const bytes = randomBytes(chunkCount * BLOCK_MAX_BYTES)
+      const cid = await slow.blocks.put(bytes)
+      expectSame(await fast.blocks.get(cid), bytes)
+      // Only the slow peer has the manifest: it is the get's preferred peer for every chunk.
+      await fast.store.delete(parseBlockCid(cid))
+      const chunks = new Set(decodeManifest(await slow.store.get(parseBlockCid(cid)) ?? new Uint8Array()).blocks.map(c => c.toString()))
+      let release: () => void = () => {}
+      const gate = new Promise<void>(resolve => { release = resolve })
+      const held: string[] = []
+      const read = slow.store.get.bind(slow.store)
+      vi.spyOn(slow.store, 'get').mockImplementation(async wanted => {
+        if (chunks.has(wanted.toString())) {
+          held.push(wanted.toString())
+          await gate
+        }
+        return await read(wanted)
+      })
+      await connect(getter.libp2p, slow.libp2p)
+      await connect(getter.libp2p, fast.libp2p)
+      let loaded = 0
+      const got = getter.blocks.get(cid, { onProgress: p => { loaded = p.loaded } })
+      await until(() => loaded >= (chunkCount - 2) * BLOCK_MAX_BYTES, 'every chunk but the two the slow peer holds')
+      expect(held.length).toBeLessThanOrEqual(2)
+      release()
+      expectSame(await got, bytes)
+    } finally {
+      vi.restoreAllMocks()
+      for (const node of [slow, fast, getter]) {
+        await node.blocks.stop()
+        await node.libp2p.stop()
+      }
+    }
+  })
+
   it('a CID nobody holds is not found, and no peer is blamed', async () => {
     const cid = (await cidForBlock(utf8('nobody has this'))).toString()
     const err = await c.blocks.get(cid).catch((e: unknown) => e)
