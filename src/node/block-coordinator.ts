@@ -35,6 +35,12 @@ const PER_PEER_RUNNING = 2
 const SERVE: ServeLimits = { slots: 4, waiting: 16, perPeer: PER_PEER_RUNNING, reserved: 1, perMinute: 600, burst: 64 }
 /** Providers tried for one block before giving up. */
 const MAX_ATTEMPTS = 6
+/**
+ * "Not held" answers taken for one block besides: each costs a round trip, and fresh keys announcing
+ * blocks they do not hold must not use up the attempts before a holder is asked (in a young network
+ * nobody is established, and the DHT's order decides who is asked first).
+ */
+const MAX_MISSES = 24
 const FIND_TIMEOUT_MS = 5_000
 const MAX_PROVIDERS = 8
 const PROVIDE_TIMEOUT_MS = 60_000
@@ -326,7 +332,13 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
           if (isMisbehaviour(err)) this.o.onInvalid(provider.peerId, `blocks: ${errorMessage(err)}`)
           throw err
         }
-      }, { model: cid.toString(), maxAttempts: MAX_ATTEMPTS, established: this.o.established, ...(signal !== undefined ? { signal } : {}) })
+      }, {
+        model: cid.toString(),
+        maxAttempts: MAX_ATTEMPTS,
+        miss: { is: err => err instanceof PeerLacksBlockError, max: MAX_MISSES },
+        established: this.o.established,
+        ...(signal !== undefined ? { signal } : {})
+      })
     } catch (err) {
       if (err instanceof NoProviderError) throw new BlockNotFoundError(cid.toString(), err.message)
       throw err
@@ -344,7 +356,9 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
   }
 
   private async dhtProviders (cid: BlockCid, exclude: ReadonlySet<string>, signal?: AbortSignal, untilConnected = false): Promise<Provider[]> {
-    return await findProviders(this.libp2p, cid, { exclude, timeoutMs: FIND_TIMEOUT_MS, max: MAX_PROVIDERS, slots: SERVE.slots, untilConnected, ...(signal !== undefined ? { signal } : {}) })
+    // The whole lookup collects as many providers as misses are taken: fresh keys' records must not crowd out a holder's.
+    const max = untilConnected ? MAX_PROVIDERS : MAX_MISSES
+    return await findProviders(this.libp2p, cid, { exclude, timeoutMs: FIND_TIMEOUT_MS, max, slots: SERVE.slots, untilConnected, ...(signal !== undefined ? { signal } : {}) })
   }
 
 

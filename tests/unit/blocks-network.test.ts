@@ -326,6 +326,30 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     }
   })
 
+  it("peers that answer at once that they do not hold a block do not use up the attempts before its holder is asked", async () => {
+    // Seven peers asked before the holder (peer-id order: nobody is established), each without the block.
+    const nodes = await Promise.all(Array.from({ length: 8 }, async (_, i) => await makeNode(`young-${i}`)))
+    nodes.sort((x, y) => x.peerId < y.peerId ? -1 : 1)
+    const holder = nodes.at(-1) as TestNode
+    const getter = nodes[0] as TestNode
+    try {
+      for (const node of nodes.slice(1)) await connect(getter.libp2p, node.libp2p)
+      const bytes = randomBytes(10_000)
+      const cid = await holder.blocks.put(bytes)
+      const asked = nodes.slice(1, -1).map(node => vi.spyOn(node.store, 'get'))
+      expectSame(await getter.blocks.get(cid), bytes)
+      // Each of the six that lack it was asked first, and none of them was blamed.
+      expect(asked.map(spy => spy.mock.calls.length)).toEqual([1, 1, 1, 1, 1, 1])
+      expect(getter.invalid).toEqual([])
+    } finally {
+      vi.restoreAllMocks()
+      for (const node of nodes) {
+        await node.blocks.stop()
+        await node.libp2p.stop()
+      }
+    }
+  })
+
   it('a CID nobody holds is not found, and no peer is blamed', async () => {
     const cid = (await cidForBlock(utf8('nobody has this'))).toString()
     const err = await c.blocks.get(cid).catch((e: unknown) => e)

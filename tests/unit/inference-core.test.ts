@@ -703,6 +703,20 @@ describe('routeWithFailover', () => {
     expect(routed.provider.peerId).toBe(honest.peerId)
   })
 
+  it('quick misses count against their own bound, not the attempts; past it the route gives up', async () => {
+    const script: Script = { calls: [], attempts: [] }
+    const missing = ['m', 'n', 'o', 'p', 'q'].map(id => peer(id))
+    const lacks = Object.fromEntries(['m', 'n', 'o', 'p', 'q'].map(id => [id, new PeerBusyError(id)]))
+    const miss = { is: (err: unknown) => err instanceof PeerBusyError, max: 6 }
+    const routed = await routeWithFailover([tier(script, 'registry', [...missing, peer('z')])], attempt(script, { ...lacks, a: new Error('timeout') }), { model: MODEL, maxAttempts: 2, miss })
+    expect(script.attempts).toEqual(['m', 'n', 'o', 'p', 'q', 'z'])
+    expect(routed.provider.peerId).toBe(peer('z').peerId)
+    const err = await rejectionOf(routeWithFailover([tier(script, 'registry', [...missing, peer('z')])], attempt(script, lacks), { model: MODEL, maxAttempts: 2, miss: { ...miss, max: 5 } }))
+    expect(err).toBeInstanceOf(NoProviderError)
+    const slow = await rejectionOf(routeWithFailover([tier(script, 'registry', [peer('a'), peer('b'), peer('z')])], attempt(script, { a: new Error('timeout'), b: new Error('timeout') }), { model: MODEL, maxAttempts: 2, miss }))
+    expect(slow).toBeInstanceOf(NoProviderError)
+  })
+
   it('gives up after maxAttempts, listing every failure in the NoProviderError', async () => {
     const script: Script = { calls: [], attempts: [] }
     const failing = { a: new Error('boom a'), b: new Error('boom b'), c: new Error('boom c'), d: new Error('boom d'), e: new Error('boom e') }

@@ -78,6 +78,13 @@ export interface RouteOptions {
   isFinal?: (err: unknown) => boolean
   /** Peers tried first within a tier (rankProviders). */
   established?: Established
+  /**
+   * Failures that cost one round trip on a connection already open, such as "I do not hold it":
+   * they count against `maxMisses` rather than `maxAttempts`, so that fresh keys answering at once,
+   * ahead of an honest provider in a young network where nobody is established, cannot use up the
+   * attempts. Without it every failure counts against `maxAttempts`.
+   */
+  miss?: { is: (err: unknown) => boolean, max: number }
 }
 
 /**
@@ -87,16 +94,20 @@ export interface RouteOptions {
 export async function routeWithFailover<T> (tiers: readonly Tier[], attempt: (p: Provider) => Promise<T>, options: RouteOptions): Promise<Routed<T>> {
   const failed: Failure[] = []
   const tried = new Set<string>()
+  let attempts = 0
+  let misses = 0
   for (const tier of tiers) {
     const candidates = rankProviders(await tier(tried), tried, options.established)
     for (const provider of candidates) {
-      if (tried.size >= options.maxAttempts) throw new NoProviderError(options.model, failed.map(describe), failed.map(f => f.code))
+      if (attempts >= options.maxAttempts || misses >= (options.miss?.max ?? Infinity)) throw new NoProviderError(options.model, failed.map(describe), failed.map(f => f.code))
       options.signal?.throwIfAborted()
       tried.add(provider.peerId)
       try {
         return { result: await attempt(provider), provider, failed }
       } catch (err) {
         if (options.signal?.aborted === true || options.isFinal?.(err) === true) throw err
+        if (options.miss?.is(err) === true) misses++
+        else attempts++
         failed.push({ peerId: provider.peerId, error: err instanceof HyperspaceError ? err.message : errorMessage(err), code: codeOf(err) })
       }
     }
