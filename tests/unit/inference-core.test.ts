@@ -604,14 +604,21 @@ describe('rankProviders', () => {
     expect(expectedWaitMs(peer('a', { queue: 1, slots: 0 }))).toBe(50 + 1500)
   })
 
-  it('orders by expected wait, best first', () => {
+  it('orders connected peers by expected wait, best first, then the ones it would dial', () => {
     const far = peer('far', { latencyMs: 400 })
     const near = peer('near', { latencyMs: 20 })
     const busy = peer('busy', { latencyMs: 5, queue: 3 })
     const dial = peer('dial', { latencyMs: 10, connected: false })
+    const dialBusy = peer('dialbusy', { latencyMs: 10, queue: 1, connected: false })
     const unmeasured = peer('unm', { latencyMs: null })
-    expect(rankProviders([far, busy, dial, near, unmeasured], new Set()).map(p => p.peerId))
-      .toEqual([near, unmeasured, far, dial, busy].map(p => p.peerId))
+    expect(rankProviders([far, dialBusy, busy, dial, near, unmeasured], new Set()).map(p => p.peerId))
+      .toEqual([near, unmeasured, far, busy, dial, dialBusy].map(p => p.peerId))
+  })
+
+  it('fresh keys announced through one connection, claiming an empty queue, come after a connected stranger', () => {
+    const fakes = Array.from({ length: 8 }, (_, i) => peer(`fake${i}`, { latencyMs: null, queue: 0, slots: 64, connected: false }))
+    const honest = peer('honest', { latencyMs: 40, queue: 1, slots: 1 })
+    expect(rankProviders([...fakes, honest], new Set())[0]?.peerId).toBe(honest.peerId)
   })
 
   it('breaks ties by peer id, whatever the input order', () => {

@@ -42,13 +42,18 @@ export type Established = (peerId: string) => boolean
 const nobody: Established = () => false
 
 /**
- * Established peers first, then best first by expected wait; peer id breaks ties so every run orders
- * the same way. Without the first rule, fresh keys announcing an empty queue would take every attempt
- * a request has (maxAttempts) before an honest provider was tried.
+ * Established peers first, then connected ones, then the rest; within each, best first by expected
+ * wait; peer id breaks ties so every run orders the same way. Without the first rule, fresh keys
+ * announcing an empty queue would take every attempt a request has (maxAttempts) before an honest
+ * provider was tried. Without the second, in a young network where nobody is established yet, one
+ * connection relaying hundreds of fresh keys' announcements (an empty queue, an address that leads
+ * nowhere) would do the same: a key this node has a connection to cost its owner a connection, and
+ * the node dials the peers that serve something, so honest providers are connected soon.
  */
 export function rankProviders (providers: readonly Provider[], exclude: ReadonlySet<string>, established: Established = nobody): Provider[] {
+  const rankOf = (p: Provider): number => established(p.peerId) ? 0 : p.connected ? 1 : 2
   const unique = new Map<string, { provider: Provider, rank: number }>()
-  for (const p of providers) if (!exclude.has(p.peerId) && !unique.has(p.peerId)) unique.set(p.peerId, { provider: p, rank: established(p.peerId) ? 0 : 1 })
+  for (const p of providers) if (!exclude.has(p.peerId) && !unique.has(p.peerId)) unique.set(p.peerId, { provider: p, rank: rankOf(p) })
   return [...unique.values()]
     .sort((a, b) => a.rank - b.rank || expectedWaitMs(a.provider) - expectedWaitMs(b.provider) || (a.provider.peerId < b.provider.peerId ? -1 : a.provider.peerId > b.provider.peerId ? 1 : 0))
     .map(entry => entry.provider)
