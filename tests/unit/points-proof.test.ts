@@ -5,11 +5,12 @@ import { readAttestation } from '../../src/core/pulse/attestation.ts'
 import { PULSE_VERSION, encodeSigned, signPulse } from '../../src/core/wire/pulse.ts'
 import { countersign, encodeSignedReceipt, signAsClient } from '../../src/core/receipts/receipt.ts'
 import { checkProof, type CheckRules, type PointsCheck } from '../../src/core/points-proof/check.ts'
-import { claimPresencePoints } from '../../src/core/points-proof/claims.ts'
+import { claimPresenceByRound, type RoundClaim } from '../../src/core/points-proof/claims.ts'
 import {
   FRAME_LIMITS, MAX_PERIOD_ROUNDS, PROOF_MAX_BYTES, SAMPLE_ROUNDS, decodeProverFrame, encodeProofFrame,
-  type AskFrame, type EvidenceFrame, type PickFrame, type SummaryFrame
+  type AskFrame, type EvidenceFrame, type PickFrame, type RoundEvidence, type SummaryFrame
 } from '../../src/core/wire/points.ts'
+import { CAPABILITY_NAMES, type CapabilityName } from '../../src/core/capabilities.ts'
 import { prepareProof } from '../../src/core/points-proof/prove.ts'
 import { pickSamples } from '../../src/core/points-proof/sample.ts'
 import { verifyPulseSignature } from '../../src/net/pulse-keys.ts'
@@ -57,7 +58,7 @@ describe('an honest proof', () => {
     expect(pick.rounds).toHaveLength(ROUNDS)
     const result = await checkProof(rulesFor(world), ask, summary, pick, evidence)
     if (!result.checked) throw new Error(result.detail)
-    expect(result.presence).toBeCloseTo(claimPresencePoints(summary.rounds, ROUND_MS))
+    expect(result.presence).toBeCloseTo([...claimPresenceByRound(summary.rounds, ROUND_MS).values()].reduce((a, b) => a + b, 0))
     expect(result.presence).toBeGreaterThan(0)
     expect(result.work).toBeCloseTo((100 + 101 + 102 + 103 + 104) / 1000)
     expect(result.sampled).toEqual({ rounds: ROUNDS, receipts: 5, unknownRounds: 0 })
@@ -133,7 +134,10 @@ describe('forged proofs', () => {
     const scaled = await checkProof(rulesFor(world), ask, summary, pick, withAttestations(evidence, 1, forged))
     if (!scaled.checked) throw new Error(scaled.detail)
     expect(scaled.sampled.unknownRounds).toBe(1)
-    expect(scaled.presence).toBeCloseTo(full.presence * (pick.rounds.length - 1) / pick.rounds.length, 12)
+    // Scaled by the share of the sampled rounds' points it could judge.
+    const byRound = claimPresenceByRound(summary.rounds, ROUND_MS)
+    const sampledPoints = pick.rounds.reduce((sum, r) => sum + (byRound.get(r) ?? 0), 0)
+    expect(scaled.presence).toBeCloseTo(full.presence * (sampledPoints - (byRound.get(round) ?? 0)) / sampledPoints, 12)
     expect(scaled.work).toBe(full.work)
   })
 
@@ -217,6 +221,52 @@ describe('forged proofs', () => {
     const outside = { ...unsorted, rounds: [{ round: 10, root: new Uint8Array(32), caps: [] }] }
     expect(() => decodeProverFrame(encodeProofFrame(outside), 'summary')).toThrow(MalformedMessageError)
     expect(PROOF_MAX_BYTES).toBe(256 * 1024)
+  })
+})
+
+describe('a period padded with rounds nobody this checker counts voted on', () => {
+  const PERIOD = 1024
+  /** One real verified round in 8, without capabilities: gaps longer than the grace, so no streak of its own. */
+  const EVERY = 8
+  const ALL: CapabilityName[] = [...CAPABILITY_NAMES]
+  const bytes32 = (label: string, round: number): Uint8Array => {
+    const out = new Uint8Array(32)
+    new DataView(out.buffer).setUint32(0, round)
+    out.set(new TextEncoder().encode(label).subarray(0, 28), 4)
+    return out
+  }
+
+  it("gains at most the padded rounds' uptime streak, not their claimed capabilities", async () => {
+    const subject = await signer()
+    const validators = await Promise.all([signer(), signer(), signer()])
+    // Two fresh keys pass every invented round: this checker does not count them, so those rounds are unknown, not lies.
+    const fakes = await Promise.all([signer(), signer()])
+    const counted = new Set(validators.map(v => v.peerId))
+    const rules: CheckRules = { subject: subject.peerId, networkId: NET, roundMs: ROUND_MS, verify: verifyPulseSignature, counts: v => counted.has(v) }
+    const periodAsk: AskFrame = { t: 'ask', net: NET, from: FIRST_ROUND, to: FIRST_ROUND + PERIOD - 1 }
+    const real = (round: number): boolean => (round - FIRST_ROUND) % EVERY === 0
+    const rootOf = (round: number): Uint8Array => bytes32(`root ${subject.peerId}`, round)
+    const claim = (round: number): RoundClaim => ({ round, root: rootOf(round), caps: real(round) ? [] : ALL })
+    const evidenceFor = async (round: number): Promise<RoundEvidence> => {
+      const caps = real(round) ? [] : ALL
+      const seed = bytes32('seed', round)
+      const commit = await signPulse({ t: 'commit', net: NET, r: round, peer: subject.peerId, seed, root: rootOf(round), n: 256, caps, sid: new Uint8Array(8) }, subject)
+      const attestations = await Promise.all((real(round) ? validators : fakes).map(async v => await attest(v, round, seed, { peer: subject.peerId, ok: true, root: rootOf(round), caps }, 64)))
+      return { commit: encodeSigned(commit), attestations }
+    }
+    const rounds = Array.from({ length: PERIOD }, (_, i) => FIRST_ROUND + i)
+    // A sample as the padded period's own mix: 6 real rounds among 48 (every 21st round; the 8th ones are real).
+    const sampled = Array.from({ length: 48 }, (_, i) => FIRST_ROUND + i * 21)
+    const check = async (claims: RoundClaim[], picked: number[]): Promise<number> => {
+      const summary: SummaryFrame = { t: 'summary', from: periodAsk.from, to: periodAsk.to, rounds: claims, receipts: [] }
+      const result = await checkProof(rules, periodAsk, summary, { t: 'pick', rounds: picked, receipts: [] }, { t: 'evidence', rounds: await Promise.all(picked.map(evidenceFor)), receipts: [] })
+      if (!result.checked) throw new Error(result.detail)
+      return result.presence
+    }
+    const honestPresence = await check(rounds.filter(real).map(claim), sampled.filter(real))
+    const padded = await check(rounds.map(claim), sampled)
+    // By the share of sampled rounds confirmed (6 of 48) it was 1.8 times the honest figure: 1.49 of it the capabilities.
+    expect(padded / honestPresence).toBeLessThan(1.3)
   })
 })
 

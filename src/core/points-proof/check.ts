@@ -5,7 +5,7 @@ import { decodePulse, type CommitMessage } from '../wire/pulse.ts'
 import type { PulseVerifier } from '../crypto/signing.ts'
 import { QUORUM } from '../pulse/validators.ts'
 import { decodeSignedReceipt, type SignedReceipt } from '../receipts/receipt.ts'
-import { claimPresencePoints, claimWorkPoints, receiptClaimId, type ReceiptClaim, type RoundClaim } from './claims.ts'
+import { claimPresenceByRound, claimWorkPoints, receiptClaimId, type ReceiptClaim, type RoundClaim } from './claims.ts'
 import type { AskFrame, EvidenceFrame, PickFrame, RoundEvidence, SummaryFrame } from '../wire/points.ts'
 import type { CapabilityName } from '../capabilities.ts'
 
@@ -163,11 +163,16 @@ export async function checkProof (rules: CheckRules, ask: AskFrame, summary: Sum
       await checkReceipt(rules, claim, evidence.receipts[i] as Uint8Array)
     }))
     // Rounds this checker could not judge (before it came online, where views of who is aged differ) are
-    // neither a pass nor a lie: presence counts the share of sampled rounds it could confirm.
+    // neither a pass nor a lie: presence counts the share of the sampled rounds' points it could confirm.
+    // Their points, not their number: rounds padded in with voters nobody counts, each claiming every
+    // capability, would otherwise raise the estimate by their multiplier (an audit measured 1.8×).
     const unknown = outcomes.filter(o => o === 'unknown').length
     if (unknown > 0 && unknown === outcomes.length) unchecked('unknown-validators', `all ${unknown} sampled round(s) rest on validators this node does not count`)
-    const confirmedShare = outcomes.length === 0 ? 1 : (outcomes.length - unknown) / outcomes.length
-    const presence = claimPresencePoints(summary.rounds, rules.roundMs) * confirmedShare
+    const byRound = claimPresenceByRound(summary.rounds, rules.roundMs)
+    const pointsOf = (rounds: readonly number[]): number => rounds.reduce((sum, round) => sum + (byRound.get(round) ?? 0), 0)
+    const sampledPoints = pointsOf(pick.rounds)
+    const confirmedPoints = pointsOf(pick.rounds.filter((_, i) => outcomes[i] === 'ok'))
+    const presence = pointsOf([...byRound.keys()]) * (sampledPoints === 0 ? 1 : confirmedPoints / sampledPoints)
     const work = summary.receipts.reduce((sum, c) => sum + claimWorkPoints(c), 0)
     return {
       peer: rules.subject, checked: true, points: presence + work, presence, work, from: summary.from, to: summary.to,

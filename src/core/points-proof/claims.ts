@@ -44,7 +44,6 @@ export function claimWorkPoints (claim: ReceiptClaim): number {
  * uptime streaks and liveness count only what the period shows, so this is at most what the prover
  * shows for itself.
  */
-export function claimPresencePoints (rounds: readonly RoundClaim[], roundMs: number): number {
-  return presencePoints(rounds.map(c => ({ round: c.round, verified: true, capability: multiplierOf(c.caps) })), roundMs)
-    .reduce((sum, p) => sum + p.points, 0)
+export function claimPresenceByRound (rounds: readonly RoundClaim[], roundMs: number): Map<number, number> {
+  return new Map(presencePoints(rounds.map(c => ({ round: c.round, verified: true, capability: multiplierOf(c.caps) })), roundMs).map(p => [p.round, p.points]))
 }
