@@ -2,7 +2,7 @@ import { ServingCoordinator } from './serving-coordinator.ts'
 import { jobServiceBase, type ReceiptedJobContext, type ServeLimits } from './job-context.ts'
 import { validateTexts } from '../core/embedding/limits.ts'
 import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
-import type { EmbeddingModelSpec } from '../core/embedding/models.ts'
+import { builtInEmbeddingDims, type EmbeddingModelSpec } from '../core/embedding/models.ts'
 import { EmbeddingInputError, InvalidRequestError, errorMessage } from '../core/errors.ts'
 import { isModelId } from '../core/inference/request.ts'
 import { rankProviders, routeWithFailover, type Provider } from '../core/jobs/routing.ts'
@@ -143,6 +143,12 @@ export class EmbeddingCoordinator extends ServingCoordinator<EmbedService> {
   /** Whether this device embeds `model` for a task's shards now: the capability on, its model that one, no failed load. */
   async servesHere (model: string): Promise<boolean> {
     return this.o.enabled() && this.failure === undefined && (this.o.embedder.loaded()?.id ?? (await this.modelSpec()).id) === model
+  }
+
+  /** The length of `model`'s vectors when this node knows it: its own model's, or a built-in one's. */
+  async dimsOf (model: string): Promise<number | undefined> {
+    const own = await this.modelSpec().catch(() => undefined)
+    return own?.id === model ? own.dims : builtInEmbeddingDims(model)
   }
 
   /** A task's shard on this device (loading the model first when needed). */

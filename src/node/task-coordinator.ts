@@ -6,6 +6,7 @@ import { routeWithFailover, type Provider } from '../core/jobs/routing.ts'
 import { toHex } from '../core/crypto/bytes.ts'
 import { TaskInputError } from '../core/tasks/errors.ts'
 import { orchestrate, type TaskProgress, type TaskWorkers } from '../core/tasks/orchestrate.ts'
+import { BatchDims } from '../core/tasks/batch-dims.ts'
 import { shardSize, validateTask, type ValidTask } from '../core/tasks/request.ts'
 import { TaskService, type OrchestratedTask, type PartSink } from '../net/task-service.ts'
 import type { TaskResult, TaskRunOptions } from './tasks-api.ts'
@@ -101,7 +102,7 @@ export class TaskCoordinator extends ServingCoordinator<TaskService> {
     const shards = (runs: ShardRun[]): OrchestratedTask['shards'] => runs.map(r => [r.peer, r.count, Math.round(r.ms)])
     if (task.kind === 'embed') {
       const model = task.model ?? await this.o.embedding.defaultModel()
-      let dims: number | undefined
+      const dims = new BatchDims(await this.o.embedding.dimsOf(model))
       const workers: TaskWorkers<string, Float32Array> = {
         candidates: async exclude => {
           const here = !exclude.has(self) && await this.o.embedding.servesHere(model) ? [self] : []
@@ -111,16 +112,15 @@ export class TaskCoordinator extends ServingCoordinator<TaskService> {
           const out: { dims: number, vectors: Float32Array[], receipt?: string } = worker === self
             ? await this.o.embedding.shardHere(texts, { signal })
             : await this.o.embedding.shardOn(worker, model, texts, { signal })
-          // A worker of another model is a failed worker; the shard goes to the next one.
-          if (dims !== undefined && out.dims !== dims) throw new Error(`${worker} answered with ${out.dims} dimensions, not ${dims}`)
-          dims = out.dims
+          // A worker of another model (or a liar) is a failed worker; the shard goes to the next one.
+          dims.accept(worker, out.dims)
           // A peer's results are held here until the last shard is in (the receipt hashes them all): bounded.
-          if (how.forPeer && task.inputs.length * dims * 4 > PEER_TASK_RESULT_BYTES) throw new TaskInputError(`${task.inputs.length} vectors of ${dims} dimensions exceed the ${PEER_TASK_RESULT_BYTES} bytes this node holds for a peer's task`)
+          if (how.forPeer && task.inputs.length * out.dims * 4 > PEER_TASK_RESULT_BYTES) throw new TaskInputError(`${task.inputs.length} vectors of ${out.dims} dimensions exceed the ${PEER_TASK_RESULT_BYTES} bytes this node holds for a peer's task`)
           return { results: out.vectors, ...(out.receipt !== undefined ? { receipt: out.receipt } : {}) }
         }
       }
-      const done = await orchestrate(task.inputs, workers, { ...common, what: `embeddings of ${model}`, onShard: (shard, results) => how.part?.(shard.start, results, dims) })
-      return { model, results: done.results, shards: shards(done.shards), runs: done.shards, ...(dims !== undefined ? { dims } : {}) }
+      const done = await orchestrate(task.inputs, workers, { ...common, what: `embeddings of ${model}`, onShard: (shard, results) => how.part?.(shard.start, results, dims.value) })
+      return { model, results: done.results, shards: shards(done.shards), runs: done.shards, ...(dims.value !== undefined ? { dims: dims.value } : {}) }
     }
     const model = task.model
     const workers: TaskWorkers<ValidChatRequest, string> = {

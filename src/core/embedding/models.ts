@@ -67,6 +67,11 @@ export function model2vec64d (modelsBaseUrl: string): EmbeddingModelSpec {
   }
 }
 
+/** The vector length of the models every release knows by name; undefined for any other. */
+export function builtInEmbeddingDims (model: string): number | undefined {
+  return [ALL_MINILM_L6_V2, MODEL2VEC_64D].find(spec => spec.id === model)?.dims
+}
+
 /**
  * The tokenization of a model family, by its config.json `model_type`: Model2Vec's static models
  * have their own; every other family is taken for a sentence-transformer (special tokens, mean pooling).
