@@ -4,7 +4,7 @@ import { BLOCK_MAX_BYTES, blockOf, parseBlockCid, verifyBlock, type BlockCid, ty
 import { BlockNotFoundError, PeerLacksBlockError } from '../core/blocks/errors.ts'
 import { assembleFile, chunkFile, decodeManifest, type FileManifest } from '../core/blocks/file.ts'
 import { BlockHashMismatchError, HyperspaceError, InvalidRequestError, MalformedMessageError, NoProviderError, OversizeMessageError, UnsupportedVersionError, errorMessage } from '../core/errors.ts'
-import { routeWithFailover, type Provider, type Tier } from '../core/jobs/routing.ts'
+import { MAX_MISSES, missesOn, routeWithFailover, type Provider, type Tier } from '../core/jobs/routing.ts'
 import { BlockService } from '../net/block-service.ts'
 import { findProviders } from '../net/dht-providers.ts'
 import { hasUnlimitedConnection } from '../net/job-streams.ts'
@@ -36,11 +36,11 @@ const SERVE: ServeLimits = { slots: 4, waiting: 16, perPeer: PER_PEER_RUNNING, r
 /** Providers tried for one block before giving up. */
 const MAX_ATTEMPTS = 6
 /**
- * "Not held" answers taken for one block besides: each costs a round trip, and fresh keys announcing
- * blocks they do not hold must not use up the attempts before a holder is asked (in a young network
- * nobody is established, and the DHT's order decides who is asked first).
+ * "Not held" and "busy" answers are taken for one block besides (routing.ts, missesOn): fresh keys
+ * announcing blocks they do not hold must not use up the attempts before a holder is asked (in a
+ * young network nobody is established, and the DHT's order decides who is asked first).
  */
-const MAX_MISSES = 24
+const MISSES = missesOn(['ERR_PEER_LACKS_BLOCK', 'ERR_PEER_BUSY'])
 const FIND_TIMEOUT_MS = 5_000
 const MAX_PROVIDERS = 8
 const PROVIDE_TIMEOUT_MS = 60_000
@@ -335,7 +335,7 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
       }, {
         model: cid.toString(),
         maxAttempts: MAX_ATTEMPTS,
-        miss: { is: err => err instanceof PeerLacksBlockError, max: MAX_MISSES },
+        miss: MISSES,
         established: this.o.established,
         ...(signal !== undefined ? { signal } : {})
       })

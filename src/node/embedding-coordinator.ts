@@ -5,7 +5,7 @@ import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
 import { builtInEmbeddingDims, type EmbeddingModelSpec } from '../core/embedding/models.ts'
 import { EmbeddingInputError, InvalidRequestError, errorMessage } from '../core/errors.ts'
 import { isModelId } from '../core/inference/request.ts'
-import { rankProviders, routeWithFailover, type Provider } from '../core/jobs/routing.ts'
+import { missesOn, rankProviders, routeWithFailover, type Provider } from '../core/jobs/routing.ts'
 import { ModelNotLoadedError } from '../core/models/errors.ts'
 import { toHex } from '../core/crypto/bytes.ts'
 import { EmbedService } from '../net/embed-service.ts'
@@ -106,7 +106,7 @@ export class EmbeddingCoordinator extends ServingCoordinator<EmbedService> {
     const routed = await routeWithFailover([async exclude => this.registryProviders(new Set([...exclude, self]))],
       async provider => await retryLostStream(this.libp2p, provider.peerId, async () => await this.service.request(provider.peerId, model, texts, options.signal),
         options.signal !== undefined ? { signal: options.signal } : {}),
-      { model, maxAttempts: MAX_ATTEMPTS, established: this.o.established, ...(options.signal !== undefined ? { signal: options.signal } : {}) })
+      { model, maxAttempts: MAX_ATTEMPTS, miss: missesOn(['ERR_PEER_BUSY', 'ERR_MODEL_NOT_SERVED']), established: this.o.established, ...(options.signal !== undefined ? { signal: options.signal } : {}) })
     const { dims, vectors, receipt } = routed.result
     return { model, dims, vectors: vectors.map(v => Array.from(v)), servedBy: routed.provider.peerId, route: 'network', receipt: toHex(receipt.body.job) }
   }

@@ -7,7 +7,7 @@ import type { JobQueue } from '../core/jobs/admission.ts'
 import { cacheKey, CompletionCache } from '../core/inference/cache.ts'
 import { DeliveredStream } from '../core/inference/delivered-stream.ts'
 import { validateChatRequest, type ValidChatRequest } from '../core/inference/request.ts'
-import { rankProviders, routeWithFailover, type Provider, type Tier } from '../core/jobs/routing.ts'
+import { missesOn, rankProviders, routeWithFailover, type Provider, type Tier } from '../core/jobs/routing.ts'
 import { providedInDht, type ModelListing } from '../core/inference/listing.ts'
 import { ModelNotLoadedError } from '../core/models/errors.ts'
 import { toHex } from '../core/crypto/bytes.ts'
@@ -261,6 +261,7 @@ export class InferenceCoordinator {
       return await routeWithFailover(tiers, attempt, {
         model: request.model,
         maxAttempts: MAX_ATTEMPTS,
+        miss: missesOn(['ERR_PEER_BUSY', 'ERR_MODEL_NOT_SERVED']),
         established: this.o.established,
         ...(signal !== undefined ? { signal } : {}),
         isFinal: err => err instanceof StreamDivergedError

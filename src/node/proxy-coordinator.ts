@@ -2,7 +2,7 @@ import { ServingCoordinator } from './serving-coordinator.ts'
 import { jobServiceBase, type ReceiptedJobContext, type ServeLimits } from './job-context.ts'
 import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
 import { InvalidRequestError, ProxyTargetError } from '../core/errors.ts'
-import { routeWithFailover, type Provider } from '../core/jobs/routing.ts'
+import { missesOn, routeWithFailover, type Provider } from '../core/jobs/routing.ts'
 import { toHex } from '../core/crypto/bytes.ts'
 import { checkProxyMethod, checkProxyUrl } from '../core/proxy/url-policy.ts'
 import { PROXY_MAX_BODY_BYTES, type ProxyHeaders } from '../core/wire/proxy.ts'
@@ -91,7 +91,7 @@ export class ProxyCoordinator extends ServingCoordinator<ProxyService> {
     const routed = await routeWithFailover([tier],
       async provider => await retryLostStream(this.libp2p, provider.peerId, async () => await this.service.request(provider.peerId, url, method, maxBytes, signal),
         signal !== undefined ? { signal } : {}),
-      { model: 'proxy', maxAttempts: MAX_ATTEMPTS, established: this.o.established, isFinal: err => err instanceof ProxyTargetError, ...(signal !== undefined ? { signal } : {}) })
+      { model: 'proxy', maxAttempts: MAX_ATTEMPTS, miss: missesOn(['ERR_PEER_BUSY', 'ERR_PROXY_OFF']), established: this.o.established, isFinal: err => err instanceof ProxyTargetError, ...(signal !== undefined ? { signal } : {}) })
     const { status, headers, body, receipt } = routed.result
     return {
       status, headers: headerRecord(headers), body, servedBy: routed.provider.peerId, route: 'network',

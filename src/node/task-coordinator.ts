@@ -2,7 +2,7 @@ import { ServingCoordinator } from './serving-coordinator.ts'
 import { jobServiceBase, type ReceiptedJobContext, type ServeLimits } from './job-context.ts'
 import { hasUnlimitedConnection } from '../net/job-streams.ts'
 import { EmbeddingInputError, InvalidRequestError, PeerBusyError } from '../core/errors.ts'
-import { routeWithFailover, type Provider } from '../core/jobs/routing.ts'
+import { missesOn, routeWithFailover, type Provider } from '../core/jobs/routing.ts'
 import { toHex } from '../core/crypto/bytes.ts'
 import { TaskInputError } from '../core/tasks/errors.ts'
 import { orchestrate, type TaskProgress, type TaskWorkers } from '../core/tasks/orchestrate.ts'
@@ -83,7 +83,7 @@ export class TaskCoordinator extends ServingCoordinator<TaskService> {
     if (pinned !== undefined && (typeof pinned !== 'string' || pinned.length > 128 || pinned === self)) throw new InvalidRequestError('peer must be another peer\'s id')
     const routed = await routeWithFailover([async exclude => this.orchestrators(new Set([...exclude, self]), pinned)],
       async provider => await this.service.request(provider.peerId, task, onProgress, signal),
-      { model: 'orchestration', maxAttempts: MAX_ATTEMPTS, established: this.o.established, isFinal, ...(signal !== undefined ? { signal } : {}) })
+      { model: 'orchestration', maxAttempts: MAX_ATTEMPTS, miss: missesOn(['ERR_PEER_BUSY', 'ERR_ORCHESTRATION_OFF']), established: this.o.established, isFinal, ...(signal !== undefined ? { signal } : {}) })
     const { receipt, ...done } = routed.result
     return { ...resultOf(task, done, routed.provider.peerId, 'network'), ...(receipt !== undefined ? { receipt: toHex(receipt.body.job) } : {}) }
   }

@@ -75,6 +75,24 @@ export interface Routed<T> {
 /** A tier returns its candidates, given the peers already tried (and this node's own id) to leave out. */
 export type Tier = (exclude: ReadonlySet<string>) => Promise<Provider[]>
 
+/** Failures counted apart from the attempts (RouteOptions.miss). */
+export interface MissRule {
+  is: (err: unknown) => boolean
+  max: number
+}
+
+/** Answers a peer gives at once, without end, that take a round trip on an open connection. */
+export const MAX_MISSES = 24
+
+/**
+ * A peer's refusal with one of these codes is a miss: "busy", "I do not serve that model", "I do not
+ * hold that block". An honest peer gives them too, so they are not misbehaviour; fresh keys give
+ * them at once, and must not use up a request's attempts before an honest provider is asked.
+ */
+export function missesOn (codes: readonly string[]): MissRule {
+  return { is: err => err instanceof HyperspaceError && codes.includes(err.code), max: MAX_MISSES }
+}
+
 export interface RouteOptions {
   model: string
   maxAttempts: number
@@ -89,7 +107,7 @@ export interface RouteOptions {
    * ahead of an honest provider in a young network where nobody is established, cannot use up the
    * attempts. Without it every failure counts against `maxAttempts`.
    */
-  miss?: { is: (err: unknown) => boolean, max: number }
+  miss?: MissRule
 }
 
 /**
