@@ -125,14 +125,16 @@ export interface JobAdmission {
   established?: Established
 }
 
-/**
- * The peer's rate, then a place in the queue: the place's release, or undefined once `refuse` has
- * told the peer this node is busy.
- */
+/** The peer's rate, then a place in the queue: the place's release; PeerBusyError when there is none. */
+export async function admitPeerJob (o: JobAdmission, client: string, signal?: AbortSignal): Promise<() => void> {
+  if (!o.rateLimit.take(client, o.scheduler.now())) throw new PeerBusyError(o.signer.peerId)
+  return await o.queue.acquire({ peer: client, established: o.established?.(client) ?? false, ...(signal !== undefined ? { signal } : {}) })
+}
+
+/** admitPeerJob for a job that came on a stream: undefined once `refuse` has told the peer this node is busy. */
 export async function admitJob (o: JobAdmission, client: string, signal: AbortSignal, refuse: () => Promise<void>): Promise<(() => void) | undefined> {
   try {
-    if (!o.rateLimit.take(client, o.scheduler.now())) throw new PeerBusyError(o.signer.peerId)
-    return await o.queue.acquire({ peer: client, established: o.established?.(client) ?? false, signal })
+    return await admitPeerJob(o, client, signal)
   } catch (err) {
     if (!(err instanceof PeerBusyError)) throw err
     await refuse()

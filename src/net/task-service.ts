@@ -98,7 +98,7 @@ export class TaskService extends JobService {
       const job = crypto.getRandomValues(new Uint8Array(TASK_JOB_ID_BYTES))
       await client.send({ t: 'task', job, task }, whole)
       const first = await client.accepted(withTimeout(whole, ACCEPT_TIMEOUT_MS))
-      const parts = new PartAssembler(task.kind, task.inputs.length)
+      const parts = new PartAssembler(task)
       let received = 0
       for (;;) {
         const frame = await client.read(withTimeout(whole, FRAME_TIMEOUT_MS))

@@ -1,5 +1,6 @@
 import { ServingCoordinator } from './serving-coordinator.ts'
-import { jobServiceBase, type ReceiptedJobContext, type ServeLimits } from './job-context.ts'
+import { jobServiceBase, type LocalJobOptions, type ReceiptedJobContext, type ServeLimits, type ServingBase } from './job-context.ts'
+import { admitPeerJob } from '../net/stream-helpers.ts'
 import { validateTexts } from '../core/embedding/limits.ts'
 import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
 import { builtInEmbeddingDims, type EmbeddingModelSpec } from '../core/embedding/models.ts'
@@ -43,10 +44,14 @@ export class EmbeddingCoordinator extends ServingCoordinator<EmbedService> {
   private loading?: Promise<EmbedderModel>
   private failure?: string
 
+  /** Admits peers' jobs: those on the embed stream, and a peer's task's shards run here. */
+  private readonly admission: ServingBase
+
   constructor (private readonly libp2p: Libp2p, private readonly o: EmbeddingCoordinatorOptions) {
     super()
+    this.admission = jobServiceBase(o, SERVE)
     this.service = new EmbedService(libp2p, {
-      ...jobServiceBase(o, SERVE),
+      ...this.admission,
       serves: model => o.enabled() && o.embedder.loaded()?.id === model,
       run: async (texts, signal) => await this.embedHere(texts, signal),
     })
@@ -151,9 +156,18 @@ export class EmbeddingCoordinator extends ServingCoordinator<EmbedService> {
     return own?.id === model ? own.dims : builtInEmbeddingDims(model)
   }
 
-  /** A task's shard on this device (loading the model first when needed). */
-  async shardHere (texts: string[], { signal }: CancelOptions = {}): Promise<{ dims: number, vectors: Float32Array[] }> {
-    return await this.embedHere(validateTexts(texts), signal)
+  /**
+   * A task's shard on this device (loading the model first when needed). A peer's task (`forPeer`)
+   * takes a place as that peer's embed jobs do: its rate, the queue, established peers first.
+   */
+  async shardHere (texts: string[], { signal, forPeer }: LocalJobOptions = {}): Promise<{ dims: number, vectors: Float32Array[] }> {
+    const valid = validateTexts(texts)
+    const release = forPeer === undefined ? undefined : await admitPeerJob(this.admission, forPeer, signal)
+    try {
+      return await this.embedHere(valid, signal)
+    } finally {
+      release?.()
+    }
   }
 
   /** A task's shard on this one peer (the batch's failover is the orchestrator's), ending with the job's receipt. */

@@ -1,4 +1,5 @@
-import { jobServiceBase, type ReceiptedJobContext, type ServeLimits } from './job-context.ts'
+import { admitPeerJob } from '../net/stream-helpers.ts'
+import { jobServiceBase, type LocalJobOptions, type ReceiptedJobContext, type ServeLimits, type ServingBase } from './job-context.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { AsyncQueue } from '../core/async-queue.ts'
 import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
@@ -60,6 +61,8 @@ function usageOf (c: EngineCompletion): ChatCompletion['usage'] {
  */
 export class InferenceCoordinator {
   readonly queue: JobQueue
+  /** Admits peers' jobs: those on the inference stream, and a peer's task's prompts run here. */
+  private readonly admission: ServingBase
   private readonly cache = new CompletionCache()
   /** When this node last answered a peer's job from its cache: what the caching capability's bonus rests on. */
   private lastServedFromCache = -Infinity
@@ -69,6 +72,7 @@ export class InferenceCoordinator {
 
   constructor (private readonly libp2p: Libp2p<HyperspaceServices>, private readonly o: InferenceCoordinatorOptions) {
     const base = jobServiceBase(o, SERVE)
+    this.admission = base
     this.queue = base.queue
     this.service = new InferenceService(libp2p, {
       ...base,
@@ -197,9 +201,17 @@ export class InferenceCoordinator {
     return { text: run.completion.text !== '' ? run.completion.text : text, receipt: toHex(run.receipt.body.job) }
   }
 
-  /** A task's prompt on this device (cache first), when it holds the model. */
-  async completeHere (request: ValidChatRequest, { signal }: CancelOptions = {}): Promise<string> {
-    return (await this.runLocal(request, () => {}, signal)).completion.text
+  /**
+   * A task's prompt on this device (cache first), when it holds the model. A peer's task (`forPeer`)
+   * takes a place as that peer's inference jobs do: its rate, the queue, established peers first.
+   */
+  async completeHere (request: ValidChatRequest, { signal, forPeer }: LocalJobOptions = {}): Promise<string> {
+    const release = forPeer === undefined ? undefined : await admitPeerJob(this.admission, forPeer, signal)
+    try {
+      return (await this.runLocal(request, () => {}, signal)).completion.text
+    } finally {
+      release?.()
+    }
   }
 
   /** Peers that serve `model`, best first, from the first routing tier that knows any. */

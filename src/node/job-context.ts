@@ -4,6 +4,7 @@ import type { JobStreamOpener } from '../net/job-streams.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Scheduler } from '../core/scheduler.ts'
+import type { CancelOptions } from '../core/progress.ts'
 
 /** What every job coordinator is given to reach peers and to date and sign its receipts (jobs.ts builds it once). */
 export interface JobContext {
@@ -44,6 +45,11 @@ export interface ServeLimits {
   reserved?: number
   perMinute: number
   burst: number
+}
+
+/** A job run on this device; `forPeer` names the peer it is run for (a shard of its task), whose admission it takes. */
+export interface LocalJobOptions extends CancelOptions {
+  forPeer?: string
 }
 
 /** The job service options, with the queue and per-peer rate limit its `ServeLimits` make. */

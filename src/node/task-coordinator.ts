@@ -3,7 +3,7 @@ import { jobServiceBase, type ReceiptedJobContext, type ServeLimits } from './jo
 import { hasUnlimitedConnection } from '../net/job-streams.ts'
 import { EmbeddingInputError, InvalidRequestError, PeerBusyError } from '../core/errors.ts'
 import { missesOn, routeWithFailover, type Provider } from '../core/jobs/routing.ts'
-import { toHex } from '../core/crypto/bytes.ts'
+import { toHex, utf8 } from '../core/crypto/bytes.ts'
 import { TaskInputError } from '../core/tasks/errors.ts'
 import { orchestrate, type TaskProgress, type TaskWorkers } from '../core/tasks/orchestrate.ts'
 import { BatchDims } from '../core/tasks/batch-dims.ts'
@@ -32,7 +32,7 @@ export interface TaskCoordinatorOptions extends ReceiptedJobContext {
 
 /** Peers' tasks run here at once, none waiting; per peer 6 a minute, 2 at once (and one at a time, TaskService). */
 const SERVE: ServeLimits = { slots: 2, waiting: 0, perMinute: 6, burst: 2 }
-/** The most result bytes this node holds for one peer's task (4,096 vectors of 1,024 dimensions). */
+/** The most result bytes this node holds for one peer's task (4,096 vectors of 1,024 dimensions, or answers of that many UTF-8 bytes). */
 const PEER_TASK_RESULT_BYTES = 16 * 1024 * 1024
 /** Orchestrators tried for one task handed to the network. */
 const MAX_ATTEMPTS = 3
@@ -56,7 +56,7 @@ export class TaskCoordinator extends ServingCoordinator<TaskService> {
     this.service = new TaskService(libp2p, {
       ...jobServiceBase(o, SERVE),
       serving: o.enabled,
-      run: async (task, client, signal, part) => await this.orchestrateHere(task, { exclude: new Set([client]), forPeer: true, signal, part }),
+      run: async (task, client, signal, part) => await this.orchestrateHere(task, { exclude: new Set([client]), forPeer: client, signal, part }),
     })
   }
 
@@ -76,7 +76,7 @@ export class TaskCoordinator extends ServingCoordinator<TaskService> {
     const self = this.o.signer.peerId
     const { signal, onProgress } = options
     if (route === 'local') {
-      const done = await this.orchestrateHere(task, { exclude: new Set(), forPeer: false, ...(signal !== undefined ? { signal } : {}), ...(onProgress !== undefined ? { onProgress } : {}) })
+      const done = await this.orchestrateHere(task, { exclude: new Set(), ...(signal !== undefined ? { signal } : {}), ...(onProgress !== undefined ? { onProgress } : {}) })
       return resultOf(task, done, self, 'local')
     }
     const pinned = options.peer
@@ -88,8 +88,11 @@ export class TaskCoordinator extends ServingCoordinator<TaskService> {
     return { ...resultOf(task, done, routed.provider.peerId, 'network'), ...(receipt !== undefined ? { receipt: toHex(receipt.body.job) } : {}) }
   }
 
-  /** Runs the batch from this node over its workers; a peer's task never uses that peer, nor leaves this node. */
-  private async orchestrateHere (task: ValidTask, how: { exclude: ReadonlySet<string>, forPeer: boolean, signal?: AbortSignal, onProgress?: (p: TaskProgress) => void, part?: PartSink }): Promise<OrchestratedTask> {
+  /**
+   * Runs the batch from this node over its workers; a peer's task (`forPeer`) never uses that peer, nor
+   * leaves this node, and what it runs here takes places as that peer's own jobs would.
+   */
+  private async orchestrateHere (task: ValidTask, how: { exclude: ReadonlySet<string>, forPeer?: string, signal?: AbortSignal, onProgress?: (p: TaskProgress) => void, part?: PartSink }): Promise<OrchestratedTask> {
     const self = this.o.signer.peerId
     const common = {
       shardSize: shardSize(task.kind),
@@ -110,12 +113,12 @@ export class TaskCoordinator extends ServingCoordinator<TaskService> {
         },
         run: async (worker, texts, signal) => {
           const out: { dims: number, vectors: Float32Array[], receipt?: string } = worker === self
-            ? await this.o.embedding.shardHere(texts, { signal })
+            ? await this.o.embedding.shardHere(texts, { signal, ...(how.forPeer !== undefined ? { forPeer: how.forPeer } : {}) })
             : await this.o.embedding.shardOn(worker, model, texts, { signal })
           // A worker of another model (or a liar) is a failed worker; the shard goes to the next one.
           dims.accept(worker, out.dims)
           // A peer's results are held here until the last shard is in (the receipt hashes them all): bounded.
-          if (how.forPeer && task.inputs.length * out.dims * 4 > PEER_TASK_RESULT_BYTES) throw new TaskInputError(`${task.inputs.length} vectors of ${out.dims} dimensions exceed the ${PEER_TASK_RESULT_BYTES} bytes this node holds for a peer's task`)
+          if (how.forPeer !== undefined && task.inputs.length * out.dims * 4 > PEER_TASK_RESULT_BYTES) throw new TaskInputError(`${task.inputs.length} vectors of ${out.dims} dimensions exceed the ${PEER_TASK_RESULT_BYTES} bytes this node holds for a peer's task`)
           return { results: out.vectors, ...(out.receipt !== undefined ? { receipt: out.receipt } : {}) }
         }
       }
@@ -123,17 +126,21 @@ export class TaskCoordinator extends ServingCoordinator<TaskService> {
       return { model, results: done.results, shards: shards(done.shards), runs: done.shards, ...(dims.value !== undefined ? { dims: dims.value } : {}) }
     }
     const model = task.model
+    let answerBytes = 0
     const workers: TaskWorkers<ValidChatRequest, string> = {
       candidates: async (exclude, signal) => {
-        const local = this.o.models.state().loaded.includes(model) && (!how.forPeer || this.o.inferenceServing())
+        const local = this.o.models.state().loaded.includes(model) && (how.forPeer === undefined || this.o.inferenceServing())
         const here = !exclude.has(self) && local ? [self] : []
         return [...here, ...await this.o.inference.peersFor(model, new Set([...exclude, ...how.exclude]), { signal })]
       },
       run: async (worker, requests, signal) => {
         const answers = await Promise.all(requests.map(async request => worker === self
-          ? { text: await this.o.inference.completeHere(request, { signal }) }
+          ? { text: await this.o.inference.completeHere(request, { signal, ...(how.forPeer !== undefined ? { forPeer: how.forPeer } : {}) }) }
           : await this.o.inference.completeOn(worker, request, { signal })))
         const receipt = answers.map(a => 'receipt' in a ? a.receipt : undefined).find(r => r !== undefined)
+        // A peer's answers are held here until the last shard is in, as its vectors are: bounded.
+        answerBytes += answers.reduce((sum, a) => sum + utf8(a.text).byteLength, 0)
+        if (how.forPeer !== undefined && answerBytes > PEER_TASK_RESULT_BYTES) throw new TaskInputError(`answers of more than ${PEER_TASK_RESULT_BYTES} bytes exceed what this node holds for a peer's task`)
         return { results: answers.map(a => a.text), ...(receipt !== undefined ? { receipt } : {}) }
       }
     }

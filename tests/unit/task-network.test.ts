@@ -7,6 +7,7 @@ import { JobQueue, PeerRateLimit } from '../../src/core/jobs/admission.ts'
 import { systemScheduler } from '../../src/core/scheduler.ts'
 import { OrchestrationOffError } from '../../src/core/tasks/errors.ts'
 import { orchestrate } from '../../src/core/tasks/orchestrate.ts'
+import { answerBudget } from '../../src/core/inference/answer-budget.ts'
 import { validateTask, type ValidTask } from '../../src/core/tasks/request.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { TaskService, type OrchestratedTask, type PartSink } from '../../src/net/task-service.ts'
@@ -182,5 +183,24 @@ describe('/hyperspace/task/1.0.0', () => {
     }
     expect(await rejectionOf(b.service.request(a.peerId, task))).toBeInstanceOf(MalformedMessageError)
     expect(b.receipts).toEqual([])
+  })
+
+  it('refuses an orchestrator whose chat answers are longer than their prompts\' max_tokens allow, and signs nothing', async () => {
+    const chat = validateTask({ kind: 'chat', model: 'stories260K', inputs: Array.from({ length: 8 }, (_, i) => ({ messages: [{ role: 'user', content: `p${i}` }], max_tokens: 1 })) })
+    const within = 'x'.repeat(answerBudget(1).bytes)
+    a.run = async (t, _c, _s, part) => {
+      const answers = t.inputs.map((_, i) => i === 5 ? within + 'x' : within)
+      answers.forEach((answer, i) => { part(i, [answer]) })
+      return { model: 'stories260K', results: answers, shards: [] }
+    }
+    expect(await rejectionOf(b.service.request(a.peerId, chat))).toBeInstanceOf(MalformedMessageError)
+    expect(b.receipts).toEqual([])
+    // Answers within the bound are taken.
+    a.run = async (t, _c, _s, part) => {
+      const answers = t.inputs.map(() => within)
+      answers.forEach((answer, i) => { part(i, [answer]) })
+      return { model: 'stories260K', results: answers, shards: [] }
+    }
+    expect((await b.service.request(a.peerId, chat)).results).toHaveLength(8)
   })
 })

@@ -4,6 +4,7 @@ import { MAX_MODEL_DIMS } from '../embedding/models.ts'
 import { decodeVectors, encodeVectors } from './embed.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { REQUEST_LIMITS, isModelId, type ValidChatRequest } from '../inference/request.ts'
+import { answerBudget } from '../inference/answer-budget.ts'
 import { concat, sha256Of, u32be, utf8 } from '../crypto/bytes.ts'
 import { TaskInputError } from '../tasks/errors.ts'
 import { TASK_LIMITS, validateTask, type ValidTask } from '../tasks/request.ts'
@@ -120,15 +121,24 @@ export const TASK_JOB_FRAMES = jobFrames<TaskClientFrame, TaskServerFrame>({
 
 /**
  * Puts a task's streamed parts in place: every input gets exactly one result, vectors all of one
- * dimension; anything else is the orchestrator's fault (MalformedMessageError).
+ * dimension, answers no longer than their prompts' max_tokens allow; anything else is the
+ * orchestrator's fault (MalformedMessageError).
  */
 export class PartAssembler {
   private readonly results: Array<Float32Array | string | undefined>
   private filled = 0
   dims: number | undefined
 
-  constructor (readonly kind: ValidTask['kind'], readonly total: number) {
-    this.results = new Array<Float32Array | string | undefined>(total).fill(undefined)
+  readonly kind: ValidTask['kind']
+  readonly total: number
+  /** The UTF-8 bytes each chat answer may have, by input: what its prompt's max_tokens allow. */
+  private readonly answerBytes: (input: number) => number
+
+  constructor (task: ValidTask) {
+    this.kind = task.kind
+    this.total = task.inputs.length
+    this.answerBytes = task.kind === 'chat' ? input => answerBudget(task.inputs[input]?.max_tokens ?? 0).bytes : () => 0
+    this.results = new Array<Float32Array | string | undefined>(this.total).fill(undefined)
   }
 
   get done (): number { return this.filled }
@@ -138,6 +148,11 @@ export class PartAssembler {
     let items: Array<Float32Array | string>
     if ('texts' in part) {
       if (this.kind !== 'chat') throw new MalformedMessageError('answers in an embed task')
+      part.texts.forEach((text, i) => {
+        const input = part.start + i
+        // An answer longer than its prompt's max_tokens allow is no model's: the client holds and signs only what it asked for.
+        if (utf8(text).byteLength > this.answerBytes(input)) throw new MalformedMessageError(`answer ${input} is longer than its max_tokens allow`)
+      })
       items = part.texts
     } else {
       if (this.kind !== 'embed') throw new MalformedMessageError('vectors in a chat task')
