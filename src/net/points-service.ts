@@ -101,6 +101,7 @@ export class PointsService extends JobService {
     const ask: AskFrame = { t: 'ask', net: this.options.networkId, from: options.from ?? period.from, to: options.to ?? period.to }
     const deadline = withTimeout(options.signal, CHECK_TIMEOUT_MS)
     let stream: Stream
+    let picked = false
     try {
       stream = await this.streams.open(peer, POINTS_PROTOCOL, deadline)
     } catch (err) {
@@ -115,14 +116,17 @@ export class PointsService extends JobService {
       const [{ checkProof }, { pickSamples }] = await Promise.all([import('../core/points-proof/check.ts'), import('../core/points-proof/sample.ts')])
       const pick = pickSamples(summary)
       await writeFrame(stream, lp, encodeProofFrame(pick), peer, WRITE_TIMEOUT_MS, deadline)
+      picked = true
       const evidence = await this.answer(lp, deadline, 'evidence')
-      if (evidence.t === 'error') return await refused(stream, peer, evidence)
+      if (evidence.t === 'error') return await refused(stream, peer, evidence, 'withdrew')
       await closeStream(stream)
       const rules = { subject: peer, networkId: this.options.networkId, roundMs: this.options.roundMs, verify: this.options.verify, counts: this.options.counts }
       return await checkProof(rules, ask, summary, pick, evidence)
     } catch (err) {
       abortStream(stream, err)
-      return uncheckedFrom(peer, err)
+      const unchecked = uncheckedFrom(peer, err)
+      // Gone once the picks were known: not the same as a peer that could not be reached.
+      return picked && !unchecked.checked && unchecked.reason === 'unreachable' ? { ...unchecked, reason: 'withdrew' } : unchecked
     }
   }
 
@@ -178,7 +182,7 @@ export class PointsService extends JobService {
  * The prover's refusal, with the stream closed: a stream left open holds one of the prover's inbound
  * places for this connection, and a checker refused a few times (busy) could not ask again.
  */
-async function refused (stream: Stream, peer: string, frame: { code: string, message: string }): Promise<PointsCheck> {
+async function refused (stream: Stream, peer: string, frame: { code: string, message: string }, reason: 'refused' | 'withdrew' = 'refused'): Promise<PointsCheck> {
   await closeStream(stream)
-  return { peer, checked: false, reason: 'refused', detail: `${frame.code}: ${frame.message}` }
+  return { peer, checked: false, reason, detail: `${frame.code}: ${frame.message}` }
 }

@@ -10,6 +10,11 @@ export interface PeerPointsEntry {
   checking: boolean
   result?: PointsCheck
   checkedAt?: number
+  /**
+   * Checks the peer withdrew from once it saw the picks, kept whatever later checks say: a prover whose
+   * claims cannot stand would otherwise show only the checks whose draw happened to spare it.
+   */
+  withdrawals?: number
 }
 
 /** How often a connected peer's points are checked again; each check costs the peer a day of history read. */
@@ -82,7 +87,8 @@ export class PeerPoints extends TypedEventEmitter<{ change: CustomEvent<PeerPoin
     await this.slot()
     try {
       const result = await this.check(peer, options)
-      if (record) this.update(peer, { checking: false, result, checkedAt: this.scheduler.now() })
+      const withdrawals = (this.entries.get(peer)?.withdrawals ?? 0) + (!result.checked && result.reason === 'withdrew' ? 1 : 0)
+      if (record) this.update(peer, { checking: false, result, checkedAt: this.scheduler.now(), ...(withdrawals > 0 ? { withdrawals } : {}) })
       return result
     } catch (err) {
       if (record) this.update(peer, { checking: false })

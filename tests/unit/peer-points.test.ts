@@ -39,6 +39,20 @@ function checker (): { check: (peer: string) => Promise<PointsCheck>, running: (
 const settle = async (): Promise<void> => { for (let i = 0; i < 5; i++) await Promise.resolve() }
 
 describe('PeerPoints', () => {
+  it('keeps the count of checks a peer withdrew from, whatever later checks say', async () => {
+    const answers: PointsCheck[] = [
+      { peer: 'p', checked: false, reason: 'withdrew', detail: 'gone after the pick' },
+      { peer: 'p', checked: true, points: 5, presence: 5, work: 0, from: 1, to: 2, rounds: 2, receipts: 0, sampled: { rounds: 2, receipts: 0, unknownRounds: 0 } },
+      { peer: 'p', checked: false, reason: 'withdrew', detail: 'gone after the pick' }
+    ]
+    const points = new PeerPoints(async () => answers.shift() as PointsCheck, manual(), () => [])
+    await points.of('p')
+    await points.of('p')
+    expect(points.list()[0]).toMatchObject({ withdrawals: 1, result: { checked: true } })
+    await points.of('p')
+    expect(points.list()[0]).toMatchObject({ withdrawals: 2, result: { reason: 'withdrew' } })
+  })
+
   it('runs at most two checks at once, joins a running check of the same peer, and lists the results', async () => {
     const c = checker()
     const points = new PeerPoints(async peer => await c.check(peer), manual(), () => [])

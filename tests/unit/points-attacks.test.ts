@@ -1,10 +1,10 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { decodeProverFrame, encodeProofFrame, FRAME_LIMITS, POINTS_PROTOCOL, type ProverFrame } from '../../src/core/wire/points.ts'
+import { decodeCheckerFrame, decodeProverFrame, encodeProofFrame, FRAME_LIMITS, POINTS_PROTOCOL, type ProverFrame } from '../../src/core/wire/points.ts'
 import { ASK_TIMEOUT_MS, PointsService, PROOFS_AT_ONCE, PROOFS_HELD } from '../../src/net/points-service.ts'
 import { verifyPulseSignature } from '../../src/net/pulse-keys.ts'
-import { memoryLibp2p, strangerOf } from './memory-libp2p.ts'
+import { connect, memoryLibp2p, strangerOf } from './memory-libp2p.ts'
 import { steppedClock } from './stepped-clock.ts'
 import { until } from './waiting.ts'
 import type { ProofHistory } from '../../src/core/points-proof/prove.ts'
@@ -136,5 +136,40 @@ describe('attacks on a points prover', () => {
     done()
     reading = undefined
     for (const asker of preparing) expect(await asker.summary()).toMatchObject({ t: 'summary' })
+  })
+})
+
+describe('a prover that withdraws once it sees the picks', () => {
+  let liar: Libp2p
+  let checkerNode: Libp2p
+  let checks: PointsService
+  /** What the liar does after reading the checker's pick. */
+  let afterPick: (stream: Stream, lp: ReturnType<typeof lpStream>) => Promise<void> = async () => {}
+
+  beforeAll(async () => {
+    liar = await memoryLibp2p('withdrawing-prover')
+    checkerNode = await memoryLibp2p('checker')
+    await connect(checkerNode, liar)
+    checks = new PointsService(checkerNode, { networkId: NET, roundMs: ROUND_MS, scheduler: steppedClock(ROUND * ROUND_MS), verify: verifyPulseSignature, history: { self: checkerNode.peerId.toString(), rounds: () => [], attestations: async () => [], served: () => [] }, counts: () => true })
+    await liar.handle(POINTS_PROTOCOL, stream => {
+      const lp = lpStream(stream, { maxDataLength: FRAME_LIMITS.pick })
+      void (async () => {
+        const ask = decodeCheckerFrame((await lp.read()).subarray(), 'ask')
+        await lp.write(encodeProofFrame({ t: 'summary', from: ask.from, to: ask.to, rounds: [], receipts: [] }))
+        await lp.read()
+        await afterPick(stream, lp)
+      })().catch(() => {})
+    })
+  }, 20_000)
+
+  afterAll(async () => {
+    await Promise.all([liar, checkerNode].map(async node => { await node.stop() }))
+  })
+
+  it('an error or a closed stream after the pick is "withdrew", not "refused" or "unreachable"', async () => {
+    afterPick = async (_stream, lp) => { await lp.write(encodeProofFrame({ t: 'error', code: 'ERR_PEER_BUSY', message: 'busy after all' })) }
+    expect(await checks.check(liar.peerId.toString())).toMatchObject({ checked: false, reason: 'withdrew' })
+    afterPick = async stream => { stream.abort(new Error('gone')) }
+    expect(await checks.check(liar.peerId.toString())).toMatchObject({ checked: false, reason: 'withdrew' })
   })
 })

@@ -22,6 +22,11 @@ export type UncheckedReason =
   | 'unreachable'
   /** The peer answered with an error instead of a proof. */
   | 'refused'
+  /**
+   * The peer stopped (an error, a closed stream, no answer in time) after it saw which rounds and
+   * receipts it must show: what a prover whose claims cannot stand does to keep only its lucky draws.
+   */
+  | 'withdrew'
   /** A frame over its size limit: a day's proof is at most PROOF_MAX_BYTES. */
   | 'too-large'
   /** Not the protocol's strict encoding. */
