@@ -49,6 +49,8 @@ export interface TaskServiceOptions {
   established?: Established
   currentRound: () => number
   onReceipt: (receipt: SignedReceipt) => Promise<void>
+  /** How long a client may leave a frame untaken (WRITE_TIMEOUT_MS unless a test shortens it). */
+  writeTimeoutMs?: number
 }
 
 export interface RemoteTask extends OrchestratedTask {
@@ -129,7 +131,7 @@ export class TaskService extends JobService {
 
   protected async serve (stream: Stream, client: string): Promise<void> {
     const o = this.o
-    const server = new JobServerStream(stream, client, jobServerCodec(TASK_JOB_FRAMES))
+    const server = new JobServerStream(stream, client, jobServerCodec(TASK_JOB_FRAMES, o.writeTimeoutMs))
     if (!this.streamsByPeer.track(client, stream)) return await server.busy(BUSY_RETRY_MS)
     const frame = await server.first('task', TASK_READ_TIMEOUT_MS)
     if (frame === undefined) return
@@ -150,15 +152,20 @@ export class TaskService extends JobService {
     if (release === undefined) return
     const nonce = crypto.getRandomValues(new Uint8Array(TASK_NONCE_BYTES))
     const cancelDeadline = resetAfter(stream, TASK_DEADLINE_MS, () => new JobDeadlineError(client, TASK_DEADLINE_MS))
-    // Frames go out one after another, whatever order the shards finish in.
+    // Frames go out one after another, whatever order the shards finish in. A client that stops taking
+    // them stops the task: its workers are freed rather than run on for nobody until the deadline.
+    const stalled = new AbortController()
     let sending: Promise<void> = Promise.resolve()
-    const send = (f: TaskServerFrame): void => { sending = sending.then(async () => { await server.send(f) }) }
+    const send = (f: TaskServerFrame): void => {
+      sending = sending.then(async () => { await server.send(f) })
+      sending.catch(err => { stalled.abort(err) })
+    }
     let done = 0
     const heartbeat = o.scheduler.every(HEARTBEAT_MS, () => { send({ t: 'progress', done, total: frame.task.inputs.length }) })
     let outcome: OrchestratedTask
     try {
       await server.send({ t: 'accept', nonce })
-      outcome = await o.run(frame.task, client, AbortSignal.any([server.gone, AbortSignal.timeout(TASK_DEADLINE_MS)]), (start, results, dims) => {
+      outcome = await o.run(frame.task, client, AbortSignal.any([server.gone, stalled.signal, AbortSignal.timeout(TASK_DEADLINE_MS)]), (start, results, dims) => {
         done += results.length
         send(typeof results[0] === 'string'
           ? { t: 'part', start, texts: results as string[] }

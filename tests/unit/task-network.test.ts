@@ -11,7 +11,8 @@ import { answerBudget } from '../../src/core/inference/answer-budget.ts'
 import { validateTask, type ValidTask } from '../../src/core/tasks/request.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { TaskService, type OrchestratedTask, type PartSink } from '../../src/net/task-service.ts'
-import { TASK_PROTOCOL } from '../../src/core/wire/tasks.ts'
+import { TASK_JOB_FRAMES, TASK_PROTOCOL } from '../../src/core/wire/tasks.ts'
+import { lpStream } from '@libp2p/utils'
 import type { SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import { rejectionOf, until } from './waiting.ts'
 import { connect, memoryLibp2p, startAround, stopNodes } from './memory-libp2p.ts'
@@ -57,7 +58,7 @@ const honest: Run = async (task, _client, signal, part) => {
   return { model: 'model2vec-64d', dims: DIMS, results: done.results, shards: done.shards.map(s => [s.peer, s.count, Math.round(s.ms)]) }
 }
 
-async function makeNode (name: string, queue = new JobQueue(2, 0, name)): Promise<TestNode> {
+async function makeNode (name: string, queue = new JobQueue(2, 0, name), writeTimeoutMs?: number): Promise<TestNode> {
   const key = await generateKeyPair('Ed25519')
   const libp2p = await memoryLibp2p(name, { privateKey: key })
   const signer = pulseSigner(key)
@@ -71,7 +72,8 @@ async function makeNode (name: string, queue = new JobQueue(2, 0, name)): Promis
     queue,
     rateLimit: new PeerRateLimit(60, 10),
     currentRound: () => ROUND,
-    onReceipt: async receipt => { node.receipts.push(receipt) }
+    onReceipt: async receipt => { node.receipts.push(receipt) },
+    ...(writeTimeoutMs !== undefined ? { writeTimeoutMs } : {})
   })
   return node
 }
@@ -202,5 +204,36 @@ describe('/hyperspace/task/1.0.0', () => {
       return { model: 'stories260K', results: answers, shards: [] }
     }
     expect((await b.service.request(a.peerId, chat)).results).toHaveLength(8)
+  })
+
+  it('stops running a task whose client stopped reading its parts', async () => {
+    const c = await makeNode('c-slow-reader', new JobQueue(2, 0, 'c'), 500)
+    let stopped: unknown
+    c.run = async (t, _client, signal, part) => {
+      // Parts of 256 KiB, until the task is stopped: a client that reads none fills the stream.
+      const vector = new Float32Array(1024).fill(0.5)
+      for (let start = 0; !signal.aborted; start = (start + 64) % (t.inputs.length - 64)) {
+        part(start, Array.from({ length: 64 }, () => vector), 1024)
+        await new Promise(resolve => setTimeout(resolve, 5))
+      }
+      stopped = signal.reason
+      throw signal.reason
+    }
+    await startAround(c, [])
+    await connect(b.libp2p, c.libp2p)
+    try {
+      const stream = await b.libp2p.dialProtocol(c.libp2p.peerId, TASK_PROTOCOL)
+      const lp = lpStream(stream, { maxDataLength: 4 * 1024 * 1024 })
+      await lp.write(TASK_JOB_FRAMES.encodeClient({ t: 'task', job: new Uint8Array(16), task }))
+      await lp.read()
+      // The accept is read; nothing after it is. js-libp2p's side resets the stream once its read buffer
+      // is full (the client went away); a muxer that holds its window shut instead stalls the writes
+      // (StreamStalledError). Either stops the run.
+      await until(() => stopped !== undefined, 'the task to stop')
+      expect(stopped).toBeInstanceOf(Error)
+      stream.abort(new Error('test done'))
+    } finally {
+      await stopNodes([c])
+    }
   })
 })
