@@ -1,8 +1,8 @@
-import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
-import { errorMessage, HyperspaceError, MalformedMessageError, OversizeMessageError, PeerBusyError } from '../core/errors.ts'
+import { lpStream } from '@libp2p/utils'
+import { MalformedMessageError, PeerBusyError } from '../core/errors.ts'
 import { PeerRateLimit } from '../core/jobs/admission.ts'
-import type { CheckRules, PointsCheck, UncheckedReason } from '../core/points-proof/check.ts'
-import { decodeCheckerFrame, decodeProverFrame, encodeProofFrame, FRAME_LIMITS, MAX_PERIOD_ROUNDS, POINTS_PROTOCOL, type AskFrame, type ProverFrame } from '../core/wire/points.ts'
+import type { CheckRules, PointsCheck } from '../core/points-proof/check.ts'
+import { decodeCheckerFrame, encodeProofFrame, FRAME_LIMITS, MAX_PERIOD_ROUNDS, POINTS_PROTOCOL, type AskFrame, type ProverFrame } from '../core/wire/points.ts'
 import { prepareProof, type PreparedProof, type ProofHistory } from '../core/points-proof/prove.ts'
 import { DAY_MS } from '../core/points.ts'
 import { JobService } from './job-service.ts'
@@ -31,7 +31,6 @@ export const PROOFS_AT_ONCE = 2
 export const PROOFS_HELD = 8
 export const PROOFS_PER_MINUTE = 6
 const PROOF_BURST = 2
-const LARGEST_ANSWER = Math.max(FRAME_LIMITS.summary, FRAME_LIMITS.evidence)
 
 export interface PointsServiceOptions {
   networkId: string
@@ -57,13 +56,6 @@ export interface CheckOptions {
   from?: number
   to?: number
   signal?: AbortSignal
-}
-
-function uncheckedFrom (peer: string, err: unknown): PointsCheck {
-  const reason: UncheckedReason = err instanceof OversizeMessageError
-    ? 'too-large'
-    : err instanceof MalformedMessageError || (err instanceof HyperspaceError && err.code === 'ERR_UNSUPPORTED_VERSION') ? 'malformed' : 'unreachable'
-  return { peer, checked: false, reason, detail: errorMessage(err) }
 }
 
 /**
@@ -99,39 +91,10 @@ export class PointsService extends JobService {
   async check (peer: string, options: CheckOptions = {}): Promise<PointsCheck> {
     const period = this.defaultPeriod()
     const ask: AskFrame = { t: 'ask', net: this.options.networkId, from: options.from ?? period.from, to: options.to ?? period.to }
-    const deadline = withTimeout(options.signal, CHECK_TIMEOUT_MS)
-    let stream: Stream
-    let picked = false
-    try {
-      stream = await this.streams.open(peer, POINTS_PROTOCOL, deadline)
-    } catch (err) {
-      return { peer, checked: false, reason: 'unreachable', detail: errorMessage(err) }
-    }
-    try {
-      const lp = lpStream(stream, { maxDataLength: LARGEST_ANSWER })
-      await writeFrame(stream, lp, encodeProofFrame(ask), peer, WRITE_TIMEOUT_MS, deadline)
-      const summary = await this.answer(lp, deadline, 'summary')
-      if (summary.t === 'error') return await refused(stream, peer, summary)
-      // Checking other peers' points is on demand: its code loads with the first check, not with the page.
-      const [{ checkProof }, { pickSamples }] = await Promise.all([import('../core/points-proof/check.ts'), import('../core/points-proof/sample.ts')])
-      const pick = pickSamples(summary)
-      await writeFrame(stream, lp, encodeProofFrame(pick), peer, WRITE_TIMEOUT_MS, deadline)
-      picked = true
-      const evidence = await this.answer(lp, deadline, 'evidence')
-      if (evidence.t === 'error') return await refused(stream, peer, evidence, 'withdrew')
-      await closeStream(stream)
-      const rules = { subject: peer, networkId: this.options.networkId, roundMs: this.options.roundMs, verify: this.options.verify, counts: this.options.counts }
-      return await checkProof(rules, ask, summary, pick, evidence)
-    } catch (err) {
-      abortStream(stream, err)
-      const unchecked = uncheckedFrom(peer, err)
-      // Gone once the picks were known: not the same as a peer that could not be reached.
-      return picked && !unchecked.checked && unchecked.reason === 'unreachable' ? { ...unchecked, reason: 'withdrew' } : unchecked
-    }
-  }
-
-  private async answer<T extends 'summary' | 'evidence'> (lp: LengthPrefixedStream, signal: AbortSignal, expected: T): Promise<Extract<ProverFrame, { t: T | 'error' }>> {
-    return decodeProverFrame(await readFrame(lp, signal, FRAME_LIMITS[expected]), expected) as Extract<ProverFrame, { t: T | 'error' }>
+    // Checking other peers' points is on demand: its code loads with the first check, not with the page.
+    const { checkPeer } = await import('./points-check.ts')
+    const rules = { subject: peer, networkId: this.options.networkId, roundMs: this.options.roundMs, verify: this.options.verify, counts: this.options.counts }
+    return await checkPeer(this.streams, rules, ask, withTimeout(options.signal, CHECK_TIMEOUT_MS))
   }
 
   protected async serve (stream: Stream, from: string): Promise<void> {
@@ -176,13 +139,4 @@ export class PointsService extends JobService {
       this.preparing--
     }
   }
-}
-
-/**
- * The prover's refusal, with the stream closed: a stream left open holds one of the prover's inbound
- * places for this connection, and a checker refused a few times (busy) could not ask again.
- */
-async function refused (stream: Stream, peer: string, frame: { code: string, message: string }, reason: 'refused' | 'withdrew' = 'refused'): Promise<PointsCheck> {
-  await closeStream(stream)
-  return { peer, checked: false, reason, detail: `${frame.code}: ${frame.message}` }
 }
