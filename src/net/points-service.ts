@@ -29,6 +29,12 @@ export const PROOFS_AT_ONCE = 2
  * hold one each.
  */
 export const PROOFS_HELD = 8
+/**
+ * Of PROOFS_AT_ONCE and PROOFS_HELD, the places only established peers (aged in this node's pulse
+ * history, or its anchors) may take: strangers are free keys, and however many of them ask, the peers
+ * that know this node can still check it.
+ */
+export const PROOFS_RESERVED = { preparing: 1, held: 2 } as const
 export const PROOFS_PER_MINUTE = 6
 const PROOF_BURST = 2
 
@@ -49,6 +55,8 @@ export interface PointsServiceOptions {
   firstDrawnRound?: (from: number, to: number) => number | undefined
   streams?: JobStreamOpener
   rateLimit?: PeerRateLimit
+  /** Peers that may take the reserved places (PROOFS_RESERVED); none by default. */
+  established?: (peerId: string) => boolean
 }
 
 export interface CheckOptions {
@@ -123,11 +131,15 @@ export class PointsService extends JobService {
   }
 
   /**
-   * Prepares the proof asked for in one of the prover's places, within the peer's rate and PROOFS_HELD;
-   * busy past any of them. A proof it returns is held until the caller lets it go (`held`).
+   * Prepares the proof asked for in one of the prover's places, within the peer's rate, PROOFS_AT_ONCE
+   * and PROOFS_HELD, less the reserved places for a stranger; busy past any of them. A proof it returns
+   * is held until the caller lets it go (`held`).
    */
   private async prepare (from: string, ask: AskFrame): Promise<PreparedProof> {
-    if (this.preparing >= PROOFS_AT_ONCE || this.held >= PROOFS_HELD || !this.rateLimit.take(from, this.options.scheduler.now())) throw new PeerBusyError(this.libp2p.peerId.toString())
+    const established = this.options.established?.(from) === true
+    const preparingMax = established ? PROOFS_AT_ONCE : PROOFS_AT_ONCE - PROOFS_RESERVED.preparing
+    const heldMax = established ? PROOFS_HELD : PROOFS_HELD - PROOFS_RESERVED.held
+    if (this.preparing >= preparingMax || this.held >= heldMax || !this.rateLimit.take(from, this.options.scheduler.now())) throw new PeerBusyError(this.libp2p.peerId.toString())
     this.preparing++
     this.held++
     try {

@@ -116,7 +116,8 @@ export async function createSession (components: NodeComponents, key: PrivateKey
     history: pulse.proofHistory((from, to) => receipts.served(from, to)),
     // The voters this node counted in the round itself: its anchors, and the validators it drew then.
     counts: pulse.countsInRound,
-    firstDrawnRound: (from, to) => pulse.firstDrawnRound(from, to)
+    firstDrawnRound: (from, to) => pulse.firstDrawnRound(from, to),
+    established
   })
   const peerPoints = new PeerPoints(async (peer, options) => await points.check(peer, options), scheduler,
     () => [...new Set(libp2p.getPeers().map(p => p.toString()))].filter(id => !keeper.isRelay(id)))

@@ -2,7 +2,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { decodeCheckerFrame, decodeProverFrame, encodeProofFrame, FRAME_LIMITS, POINTS_PROTOCOL, type ProverFrame } from '../../src/core/wire/points.ts'
-import { ASK_TIMEOUT_MS, PointsService, PROOFS_AT_ONCE, PROOFS_HELD } from '../../src/net/points-service.ts'
+import { ASK_TIMEOUT_MS, PointsService, PROOFS_AT_ONCE, PROOFS_HELD, PROOFS_RESERVED } from '../../src/net/points-service.ts'
 import { verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { connect, memoryLibp2p, strangerOf } from './memory-libp2p.ts'
 import { steppedClock } from './stepped-clock.ts'
@@ -40,8 +40,15 @@ describe('attacks on a points prover', () => {
   const peers: Libp2p[] = []
   /** The streams the tests opened by hand: reset after each test, whatever it found. */
   const opened: Stream[] = []
+  /** The peers the prover counts established. */
+  const established = new Set<string>()
 
   const peer = async (): Promise<Libp2p> => await strangerOf(prover, peers)
+  const establishedPeer = async (): Promise<Libp2p> => {
+    const node = await peer()
+    established.add(node.peerId.toString())
+    return node
+  }
 
   function checker (of: Libp2p): PointsService {
     return new PointsService(of, { networkId: NET, roundMs: ROUND_MS, scheduler: clock, verify: verifyPulseSignature, history, counts: () => true })
@@ -62,7 +69,7 @@ describe('attacks on a points prover', () => {
   beforeAll(async () => {
     prover = await memoryLibp2p('prover')
     history.self = prover.peerId.toString()
-    service = checker(prover)
+    service = new PointsService(prover, { networkId: NET, roundMs: ROUND_MS, scheduler: clock, verify: verifyPulseSignature, history, counts: () => true, established: id => established.has(id) })
     await service.start()
   }, 20_000)
 
@@ -99,8 +106,10 @@ describe('attacks on a points prover', () => {
     expect(result).toMatchObject({ checked: true, rounds: 0 })
   })
 
-  it(`free keys that ask and never pick make the prover hold at most ${PROOFS_HELD} proofs; their places free when the pick is late`, async () => {
-    for (let i = 0; i < PROOFS_HELD; i++) {
+  const strangersHeld = PROOFS_HELD - PROOFS_RESERVED.held
+
+  it(`free keys that ask and never pick make the prover hold at most ${strangersHeld} proofs; established checkers still get theirs, and the stallers' places free when the pick is late`, async () => {
+    for (let i = 0; i < strangersHeld; i++) {
       const staller = await open(await peer())
       await staller.send(ask)
       expect(await staller.summary()).toMatchObject({ t: 'summary' })
@@ -108,31 +117,47 @@ describe('attacks on a points prover', () => {
     const late = await open(await peer())
     await late.send(ask)
     expect(await late.summary()).toMatchObject({ t: 'error', code: 'ERR_PEER_BUSY' })
-    // The stallers' picks are late after ASK_TIMEOUT_MS: then an honest checker gets its answer.
-    const honest = checker(await peer())
+    expect(await checker(await establishedPeer()).check(prover.peerId.toString())).toMatchObject({ checked: true, rounds: 0 })
+    // The stallers' picks are late after ASK_TIMEOUT_MS: then a stranger's check gets its answer too.
+    const stranger = checker(await peer())
     const deadline = Date.now() + 4 * ASK_TIMEOUT_MS
-    let result = await honest.check(prover.peerId.toString())
+    let result = await stranger.check(prover.peerId.toString())
     while (!result.checked && Date.now() < deadline) {
       await new Promise(resolve => setTimeout(resolve, 250))
-      result = await honest.check(prover.peerId.toString())
+      result = await stranger.check(prover.peerId.toString())
     }
     expect(result).toMatchObject({ checked: true, rounds: 0 })
   }, 30_000)
 
-  it(`proofs being prepared hold the prover's places: past ${PROOFS_AT_ONCE} at once, a check is refused as busy`, async () => {
+  it(`established peers may hold all ${PROOFS_HELD} places, strangers never the reserved ones`, async () => {
+    for (let i = 0; i < PROOFS_HELD; i++) {
+      const staller = await open(await establishedPeer())
+      await staller.send(ask)
+      expect(await staller.summary()).toMatchObject({ t: 'summary' })
+    }
+    for (const from of [await establishedPeer(), await peer()]) {
+      const late = await open(from)
+      await late.send(ask)
+      expect(await late.summary()).toMatchObject({ t: 'error', code: 'ERR_PEER_BUSY' })
+    }
+  }, 30_000)
+
+  it(`proofs being prepared hold the prover's places: strangers prepare ${PROOFS_AT_ONCE - PROOFS_RESERVED.preparing} at once, established peers up to ${PROOFS_AT_ONCE}`, async () => {
     let done = (): void => {}
     readsStarted = 0
     reading = new Promise(resolve => { done = resolve })
     const preparing: Array<{ summary: () => Promise<ProverFrame> }> = []
-    for (let i = 0; i < PROOFS_AT_ONCE; i++) {
-      const asker = await open(await peer())
+    const ask1 = async (from: Libp2p): Promise<{ summary: () => Promise<ProverFrame> }> => {
+      const asker = await open(from)
       await asker.send(ask)
-      preparing.push(asker)
+      return asker
     }
+    for (let i = 0; i < PROOFS_AT_ONCE - PROOFS_RESERVED.preparing; i++) preparing.push(await ask1(await peer()))
+    await until(() => readsStarted === preparing.length, 'the strangers\' proofs to be prepared')
+    expect(await (await ask1(await peer())).summary()).toMatchObject({ t: 'error', code: 'ERR_PEER_BUSY' })
+    while (preparing.length < PROOFS_AT_ONCE) preparing.push(await ask1(await establishedPeer()))
     await until(() => readsStarted === PROOFS_AT_ONCE, 'the proofs to be prepared')
-    const late = await open(await peer())
-    await late.send(ask)
-    expect(await late.summary()).toMatchObject({ t: 'error', code: 'ERR_PEER_BUSY' })
+    expect(await (await ask1(await establishedPeer())).summary()).toMatchObject({ t: 'error', code: 'ERR_PEER_BUSY' })
     done()
     reading = undefined
     for (const asker of preparing) expect(await asker.summary()).toMatchObject({ t: 'summary' })
