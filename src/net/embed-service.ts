@@ -3,13 +3,13 @@ import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
 import { JobService } from './job-service.ts'
 import { PeerStreams } from './peer-streams.ts'
 import type { JobStreamOpener } from './job-streams.ts'
-import { resetAfter, withTimeout } from './stream-helpers.ts'
+import { asStrangers, resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, MalformedMessageError } from '../core/errors.ts'
 import {
   EMBED_JOB_FRAMES, EMBED_JOB_ID_BYTES, EMBED_NONCE_BYTES, EMBED_PROTOCOL, RemoteEmbeddingError, decodeVectors, encodeVectors
 } from '../core/wire/embed.ts'
 import { sha256Of } from '../core/crypto/bytes.ts'
-import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { JobQueue, JobRequestOptions, PeerRateLimit } from '../core/jobs/admission.ts'
 import type { Established } from '../core/jobs/routing.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
@@ -73,10 +73,10 @@ export class EmbedService extends JobService {
   }
 
   /** Embeds the texts on a peer; both sides end up with the countersigned receipt. */
-  async request (peerId: string, model: string, texts: string[], signal?: AbortSignal): Promise<RemoteEmbedding> {
+  async request (peerId: string, model: string, texts: string[], { signal, forStranger }: JobRequestOptions = {}): Promise<RemoteEmbedding> {
     return await JobClientStream.run(this.streams, peerId, CLIENT_CODEC, withTimeout(signal, ACCEPT_TIMEOUT_MS), async client => {
       const job = crypto.getRandomValues(new Uint8Array(EMBED_JOB_ID_BYTES))
-      await client.send({ t: 'job', job, model, texts }, signal)
+      await client.send({ t: 'job', job, model, texts, ...(forStranger === true ? { stranger: true } : {}) }, signal)
       const first = await client.accepted(withTimeout(signal, ACCEPT_TIMEOUT_MS))
       const result = await client.read(withTimeout(signal, RESULT_TIMEOUT_MS))
       if (result.t !== 'result') throw new MalformedMessageError(`expected result, got ${result.t}`)
@@ -99,12 +99,12 @@ export class EmbedService extends JobService {
     }
     const frame = await server.first('job', JOB_READ_TIMEOUT_MS)
     if (frame === undefined) return
-    const { job, model, texts } = frame
+    const { job, model, texts, stranger } = frame
     if (!o.serves(model)) {
       await server.refuse('ERR_MODEL_NOT_SERVED', `this node does not serve embeddings of ${model}`)
       return
     }
-    const release = await server.admit(o, server.gone, BUSY_RETRY_MS)
+    const release = await server.admit(stranger === true ? asStrangers(o) : o, server.gone, BUSY_RETRY_MS)
     if (release === undefined) return
     const nonce = crypto.getRandomValues(new Uint8Array(EMBED_NONCE_BYTES))
     let bytes: Uint8Array

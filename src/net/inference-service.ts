@@ -3,7 +3,7 @@ import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
 import { JobService } from './job-service.ts'
 import { PeerStreams } from './peer-streams.ts'
 import type { JobStreamOpener } from './job-streams.ts'
-import { resetAfter, withTimeout } from './stream-helpers.ts'
+import { asStrangers, resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, RemoteInferenceError, MalformedMessageError, StreamBudgetError } from '../core/errors.ts'
 import { sha256Of, utf8 } from '../core/crypto/bytes.ts'
 import {
@@ -13,7 +13,7 @@ import { completionTokenBound } from '../core/inference/token-bound.ts'
 import { answerBudget } from '../core/inference/answer-budget.ts'
 import type { EngineCompletion } from '../core/inference/chat.ts'
 import type { ValidChatRequest } from '../core/inference/request.ts'
-import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
+import type { JobQueue, JobRequestOptions, PeerRateLimit } from '../core/jobs/admission.ts'
 import type { Established } from '../core/jobs/routing.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
@@ -104,12 +104,12 @@ export class InferenceService extends JobService {
    * countersigned receipt. The answer is held to what `max_tokens` allows (answerBudget): a peer that
    * sends more text or frames gets StreamBudgetError, one that takes longer JobDeadlineError.
    */
-  async request (peerId: string, request: ValidChatRequest, onDelta: (text: string) => void, signal?: AbortSignal): Promise<RemoteCompletion> {
+  async request (peerId: string, request: ValidChatRequest, onDelta: (text: string) => void, { signal, forStranger }: JobRequestOptions = {}): Promise<RemoteCompletion> {
     const started = this.options.scheduler.now()
     const budget = answerBudget(request.max_tokens)
     return await JobClientStream.run(this.streams, peerId, CLIENT_CODEC, withTimeout(signal, FIRST_FRAME_TIMEOUT_MS), async client => {
       const job = randomBytes(JOB_ID_BYTES)
-      await client.send({ t: 'job', job, req: request }, signal)
+      await client.send({ t: 'job', job, req: request, ...(forStranger === true ? { stranger: true } : {}) }, signal)
       const first = await client.accepted(withTimeout(signal, FIRST_FRAME_TIMEOUT_MS))
       const deadlineMs = budget.deadlineMs + DONE_ALLOWANCE_MS
       const deadline = AbortSignal.timeout(deadlineMs)
@@ -166,12 +166,12 @@ export class InferenceService extends JobService {
     }
     const frame = await server.first('job', JOB_READ_TIMEOUT_MS)
     if (frame === undefined) return
-    const { job, req } = frame
+    const { job, req, stranger } = frame
     if (!o.serves(req.model)) {
       await server.refuse('ERR_MODEL_NOT_SERVED', `this node does not serve ${req.model}`)
       return
     }
-    const release = await server.admit(o, server.gone, BUSY_RETRY_MS)
+    const release = await server.admit(stranger === true ? asStrangers(o) : o, server.gone, BUSY_RETRY_MS)
     if (release === undefined) return
     const nonce = randomBytes(NONCE_BYTES)
     // The engine stops when the client goes away or stops taking deltas (a write past its

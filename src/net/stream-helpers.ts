@@ -125,6 +125,11 @@ export interface JobAdmission {
   established?: Established
 }
 
+/** The admission of a job its client runs for a stranger (ForStranger): established or not, the client waits as strangers do. */
+export function asStrangers (o: JobAdmission): JobAdmission {
+  return { ...o, established: () => false }
+}
+
 /** The peer's rate, then a place in the queue: the place's release; PeerBusyError when there is none. */
 export async function admitPeerJob (o: JobAdmission, client: string, signal?: AbortSignal): Promise<() => void> {
   if (!o.rateLimit.take(client, o.scheduler.now())) throw new PeerBusyError(o.signer.peerId)

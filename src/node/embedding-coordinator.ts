@@ -16,6 +16,7 @@ import type { Availability } from '../core/capabilities.ts'
 import type { CapabilityGossip } from '../net/capability-gossip.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { CancelOptions } from '../core/progress.ts'
+import type { JobRequestOptions } from '../core/jobs/admission.ts'
 
 export interface EmbeddingCoordinatorOptions extends ReceiptedJobContext {
   embedder: Embedder
@@ -109,7 +110,7 @@ export class EmbeddingCoordinator extends ServingCoordinator<EmbedService> {
     }
     const self = this.o.signer.peerId
     const routed = await routeWithFailover([async exclude => this.registryProviders(new Set([...exclude, self]))],
-      async provider => await retryLostStream(this.libp2p, provider.peerId, async () => await this.service.request(provider.peerId, model, texts, options.signal),
+      async provider => await retryLostStream(this.libp2p, provider.peerId, async () => await this.service.request(provider.peerId, model, texts, { signal: options.signal }),
         options.signal !== undefined ? { signal: options.signal } : {}),
       { model, maxAttempts: MAX_ATTEMPTS, miss: missesOn(['ERR_PEER_BUSY', 'ERR_MODEL_NOT_SERVED']), established: this.o.established, ...(options.signal !== undefined ? { signal: options.signal } : {}) })
     const { dims, vectors, receipt } = routed.result
@@ -171,8 +172,8 @@ export class EmbeddingCoordinator extends ServingCoordinator<EmbedService> {
   }
 
   /** A task's shard on this one peer (the batch's failover is the orchestrator's), ending with the job's receipt. */
-  async shardOn (peerId: string, model: string, texts: string[], { signal }: CancelOptions = {}): Promise<{ dims: number, vectors: Float32Array[], receipt: string }> {
-    const { dims, vectors, receipt } = await retryLostStream(this.libp2p, peerId, async () => await this.service.request(peerId, model, texts, signal), { signal })
+  async shardOn (peerId: string, model: string, texts: string[], { signal, forStranger }: JobRequestOptions = {}): Promise<{ dims: number, vectors: Float32Array[], receipt: string }> {
+    const { dims, vectors, receipt } = await retryLostStream(this.libp2p, peerId, async () => await this.service.request(peerId, model, texts, { signal, ...(forStranger !== undefined ? { forStranger } : {}) }), { signal })
     return { dims, vectors, receipt: toHex(receipt.body.job) }
   }
 
@@ -183,7 +184,7 @@ export class EmbeddingCoordinator extends ServingCoordinator<EmbedService> {
 
   /** Embeds on this one peer with this node's model, without routing or failover: a spot-check (capability-prober.ts). */
   async embedOn (peerId: string, texts: string[], { signal }: CancelOptions = {}): Promise<number> {
-    return (await this.service.request(peerId, (await this.modelSpec()).id, texts, signal)).vectors.length
+    return (await this.service.request(peerId, (await this.modelSpec()).id, texts, { signal })).vectors.length
   }
 
   private async modelSpec (): Promise<EmbeddingModelSpec> {

@@ -4,7 +4,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { AsyncQueue } from '../core/async-queue.ts'
 import { hasUnlimitedConnection, retryLostStream } from '../net/job-streams.ts'
 import { HyperspaceError, InvalidRequestError, NoProviderError, StreamBudgetError, StreamDivergedError, errorMessage } from '../core/errors.ts'
-import type { JobQueue } from '../core/jobs/admission.ts'
+import type { JobQueue, JobRequestOptions } from '../core/jobs/admission.ts'
 import { cacheKey, CompletionCache } from '../core/inference/cache.ts'
 import { DeliveredStream } from '../core/inference/delivered-stream.ts'
 import { validateChatRequest, type ValidChatRequest } from '../core/inference/request.ts'
@@ -187,16 +187,16 @@ export class InferenceCoordinator {
   /** Runs a request on this one peer, without routing or failover: a spot-check of its inference (capability-prober.ts). */
   async requestFrom (peerId: string, request: ValidChatRequest, { signal }: CancelOptions = {}): Promise<string> {
     let text = ''
-    await this.service.request(peerId, request, delta => { text += delta }, signal)
+    await this.service.request(peerId, request, delta => { text += delta }, { signal })
     return text
   }
 
   /** A task's prompt on this one peer (the batch's failover is the orchestrator's), ending with the job's receipt. */
-  async completeOn (peerId: string, request: ValidChatRequest, { signal }: CancelOptions = {}): Promise<{ text: string, receipt: string }> {
+  async completeOn (peerId: string, request: ValidChatRequest, { signal, forStranger }: JobRequestOptions = {}): Promise<{ text: string, receipt: string }> {
     let text = ''
     const run = await retryLostStream(this.libp2p, peerId, async () => {
       text = ''
-      return await this.service.request(peerId, request, delta => { text += delta }, signal)
+      return await this.service.request(peerId, request, delta => { text += delta }, { signal, ...(forStranger !== undefined ? { forStranger } : {}) })
     }, { signal })
     return { text: run.completion.text !== '' ? run.completion.text : text, receipt: toHex(run.receipt.body.job) }
   }
@@ -252,7 +252,7 @@ export class InferenceCoordinator {
         }
       }
       try {
-        return await retryLostStream(this.libp2p, provider.peerId, async () => await this.service.request(provider.peerId, request, onDelta, attemptSignal), {
+        return await retryLostStream(this.libp2p, provider.peerId, async () => await this.service.request(provider.peerId, request, onDelta, { signal: attemptSignal }), {
           signal: attemptSignal,
           // A second run streams from the start: only safe while this attempt has passed nothing on.
           retryable: () => !current.started()

@@ -103,6 +103,8 @@ export class TaskCoordinator extends ServingCoordinator<TaskService> {
       ...(how.onProgress !== undefined ? { onProgress: how.onProgress } : {})
     }
     const shards = (runs: ShardRun[]): OrchestratedTask['shards'] => runs.map(r => [r.peer, r.count, Math.round(r.ms)])
+    // A stranger's shards wait on other servers as a stranger's jobs would, not with this node's standing.
+    const onward = { forStranger: how.forPeer !== undefined && this.o.established?.(how.forPeer) !== true }
     if (task.kind === 'embed') {
       const model = task.model ?? await this.o.embedding.defaultModel()
       const dims = new BatchDims(await this.o.embedding.dimsOf(model))
@@ -114,7 +116,7 @@ export class TaskCoordinator extends ServingCoordinator<TaskService> {
         run: async (worker, texts, signal) => {
           const out: { dims: number, vectors: Float32Array[], receipt?: string } = worker === self
             ? await this.o.embedding.shardHere(texts, { signal, ...(how.forPeer !== undefined ? { forPeer: how.forPeer } : {}) })
-            : await this.o.embedding.shardOn(worker, model, texts, { signal })
+            : await this.o.embedding.shardOn(worker, model, texts, { signal, ...onward })
           // A worker of another model (or a liar) is a failed worker; the shard goes to the next one.
           dims.accept(worker, out.dims)
           // A peer's results are held here until the last shard is in (the receipt hashes them all): bounded.
@@ -136,7 +138,7 @@ export class TaskCoordinator extends ServingCoordinator<TaskService> {
       run: async (worker, requests, signal) => {
         const answers = await Promise.all(requests.map(async request => worker === self
           ? { text: await this.o.inference.completeHere(request, { signal, ...(how.forPeer !== undefined ? { forPeer: how.forPeer } : {}) }) }
-          : await this.o.inference.completeOn(worker, request, { signal })))
+          : await this.o.inference.completeOn(worker, request, { signal, ...onward })))
         const receipt = answers.map(a => 'receipt' in a ? a.receipt : undefined).find(r => r !== undefined)
         // A peer's answers are held here until the last shard is in, as its vectors are: bounded.
         answerBytes += answers.reduce((sum, a) => sum + utf8(a.text).byteLength, 0)

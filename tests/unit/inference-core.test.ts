@@ -280,6 +280,7 @@ describe('inference wire frames', () => {
     const frames: ClientFrame[] = [
       { t: 'job', job, req: REQ },
       { t: 'job', job, req: validateChatRequest({ model: 'm', messages: [USER] }) },
+      { t: 'job', job, req: REQ, stranger: true },
       { t: 'sign', receipt: bytesOfLength(200, 5) }
     ]
     for (const frame of frames) expect(plain(decodeClientFrame(encodeClientFrame(frame)))).toEqual(plain(frame))
@@ -325,6 +326,13 @@ describe('inference wire frames', () => {
     }
     expectRejected(decodeClientFrame, new Uint8Array(encode({ v: 1, t: 'job', job, req: 'hello' })))
     expectRejected(decodeClientFrame, new Uint8Array(encode({ v: 1, t: 'job', job })))
+  })
+
+  it('a job for a stranger says so with stranger: true, and nothing else in that field', () => {
+    const job = bytesOfLength(JOB_ID_BYTES)
+    for (const stranger of [false, 1, 'yes']) {
+      expect(expectRejected(decodeClientFrame, new Uint8Array(encode({ v: 1, t: 'job', job, req: REQ, stranger }))).message).toMatch(/stranger/)
+    }
   })
 
   it('refuses a job id that is not 16 bytes', () => {

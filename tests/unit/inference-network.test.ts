@@ -314,7 +314,7 @@ describe('InferenceService between real libp2p nodes', () => {
     const err = await rejectionOf(b.service.request(a.peerId, request('long', { max_tokens: 1000 }), text => {
       deltas.push(text)
       if (deltas.length === 2) controller.abort(stop)
-    }, controller.signal))
+    }, { signal: controller.signal }))
     expect(err).toBe(stop)
     expect(deltas).toHaveLength(2)
     await until(() => serverSignal?.aborted === true, 'the server run to be aborted', 3_000)
@@ -346,7 +346,7 @@ describe('InferenceService between real libp2p nodes', () => {
       }
       const controller = new AbortController()
       let seen = 0
-      await rejectionOf(b.service.request(a.peerId, request(), () => { if (++seen === 2) controller.abort(new Error('stop')) }, controller.signal))
+      await rejectionOf(b.service.request(a.peerId, request(), () => { if (++seen === 2) controller.abort(new Error('stop')) }, { signal: controller.signal }))
       await until(() => aborted, 'the server run to be aborted', 3_000)
       await until(() => a.queue.length === 0, 'the slot to be freed', 3_000)
       await sleep(100)

@@ -115,7 +115,7 @@ async function cutAfterServerLogged (): Promise<string> {
   const giveUp = new AbortController()
   server.afterServerLogged = () => { giveUp.abort(new Error('the client gave up')) }
   const before = new Set(held(server))
-  const failure = await rejectionOf(client.service.request(server.peerId, MODEL, ['one', 'two'], giveUp.signal))
+  const failure = await rejectionOf(client.service.request(server.peerId, MODEL, ['one', 'two'], { signal: giveUp.signal }))
   expect(failure).toBeInstanceOf(Error)
   const fresh = held(server).find(id => !before.has(id))
   expect(fresh, 'the server logged the receipt before the client gave up').toBeDefined()

@@ -83,8 +83,8 @@ function prober (libp2p: Libp2p<HyperspaceServices>, key: PrivateKey): NetworkCa
   const clients = services(libp2p, key, false)
   return new NetworkCapabilityProber({
     announcedModels: peer => announced.get(peer) ?? [],
-    complete: async (peer, request, { signal }) => (await clients.inference.request(peer, request, () => {}, signal)).completion.text,
-    embed: async (peer, texts, { signal }) => (await clients.embed.request(peer, EMBED_MODEL, texts, signal)).vectors.length,
+    complete: async (peer, request, { signal }) => (await clients.inference.request(peer, request, () => {}, { signal })).completion.text,
+    embed: async (peer, texts, { signal }) => (await clients.embed.request(peer, EMBED_MODEL, texts, { signal })).vectors.length,
     fetchBlock: async () => { throw new Error('no storage in this test') },
     queryMemory: async () => { throw new Error('no memory in this test') }
   })

@@ -34,8 +34,23 @@ type Node = JobTestNode<InferenceService, Run>
 let o: Libp2p
 let oInference: InferenceCoordinator
 let oTasks: TaskCoordinator
-let stranger: Libp2p
 let strangerTasks: TaskService
+/** Every stranger the tests made: each has O's per-peer rate to itself. */
+const strangers: Libp2p[] = []
+
+/** A fresh key connected to O, with the client side of the task protocol. */
+async function strangerOfO (name: string): Promise<{ node: Libp2p, tasks: TaskService }> {
+  const key = await generateKeyPair('Ed25519')
+  const node = await memoryLibp2p(name, { privateKey: key })
+  strangers.push(node)
+  const tasks = new TaskService(node, {
+    signer: pulseSigner(key), verify: verifyPulseSignature, scheduler: systemScheduler, serving: () => false,
+    run: async () => { throw new Error('no') }, queue: new JobQueue(1, 0), rateLimit: new PeerRateLimit(6, 2),
+    currentRound: () => ROUND, onReceipt: async () => {}
+  })
+  await connect(node, o)
+  return { node, tasks }
+}
 let w: Node
 /** What W answers each prompt with. */
 let wAnswer = 'w answer'
@@ -43,6 +58,8 @@ let engineCalls = 0
 let engineMax = 0
 let engineNow = 0
 let queueMax = 0
+/** Whether W admitted each of O's jobs as an established peer's. */
+const wAdmittedEstablished: boolean[] = []
 
 beforeAll(async () => {
   const okey = await generateKeyPair('Ed25519')
@@ -54,6 +71,11 @@ beforeAll(async () => {
   const wl = await memoryLibp2p('w', { privateKey: wkey })
   const wSigner = pulseSigner(wkey)
   w = { signer: wSigner, peerId: wSigner.peerId, libp2p: wl, queue: new JobQueue(1, 4, 'w'), receipts: [], runs: 0, models: [MODEL], clockOffset: 0 } as unknown as Node
+  const acquire = w.queue.acquire.bind(w.queue)
+  w.queue.acquire = async options => {
+    if (options?.peer === oSigner.peerId) wAdmittedEstablished.push(options.established === true)
+    return await acquire(options)
+  }
   w.service = new InferenceService(wl, {
     ...jobTestServiceOptions(w, ROUND, 1000),
     established: id => id === oSigner.peerId,
@@ -83,15 +105,7 @@ beforeAll(async () => {
     ...ctx, gossip, embedding: {}, inference: oInference, models, enabled: () => true, inferenceServing: () => true
   } as unknown as TaskCoordinatorOptions)
 
-  const skey = await generateKeyPair('Ed25519')
-  stranger = await memoryLibp2p('stranger', { privateKey: skey })
-  const sSigner = pulseSigner(skey)
-  strangerTasks = new TaskService(stranger, {
-    signer: sSigner, verify: verifyPulseSignature, scheduler: systemScheduler, serving: () => false,
-    run: async () => { throw new Error('no') }, queue: new JobQueue(1, 0), rateLimit: new PeerRateLimit(6, 2),
-    currentRound: () => ROUND, onReceipt: async () => {}
-  })
-  await connect(stranger, o)
+  strangerTasks = (await strangerOfO('stranger')).tasks
   await connect(o, wl)
   await w.service.start()
   await oTasks.start()
@@ -100,7 +114,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await oTasks.stop()
   await w.service.stop()
-  await Promise.all([o, stranger, w.libp2p].map(async l => { await l.stop() }))
+  await Promise.all([o, ...strangers, w.libp2p].map(async l => { await l.stop() }))
 })
 
 describe("a peer's chat task on an orchestrator that holds the model", () => {
@@ -112,6 +126,19 @@ describe("a peer's chat task on an orchestrator that holds the model", () => {
     // The queue's single slot: one prompt on the engine at a time, each holding its place while it runs.
     expect(engineMax).toBe(1)
     expect(queueMax).toBeGreaterThanOrEqual(1)
+  }, 60_000)
+
+  it("hands its shards to other servers as a stranger's jobs, and its own task's with its own standing", async () => {
+    const prompts = (tag: string): unknown => ({ kind: 'chat', model: MODEL, inputs: Array.from({ length: 16 }, (_, i) => ({ messages: [{ role: 'user', content: `${tag}${i}` }], max_tokens: 16 })) })
+    wAdmittedEstablished.length = 0
+    const another = await strangerOfO('another-stranger')
+    await another.tasks.request(o.peerId.toString(), validateTask(prompts('s')))
+    expect(wAdmittedEstablished.length).toBeGreaterThan(0)
+    expect(new Set(wAdmittedEstablished)).toEqual(new Set([false]))
+    wAdmittedEstablished.length = 0
+    await oTasks.run(prompts('o'))
+    expect(wAdmittedEstablished.length).toBeGreaterThan(0)
+    expect(new Set(wAdmittedEstablished)).toEqual(new Set([true]))
   }, 60_000)
 
   it("holds at most 16 MiB of the peer's answers: a task whose answers are larger fails with ERR_TASK_INPUT", async () => {

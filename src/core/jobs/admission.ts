@@ -1,4 +1,11 @@
 import { PeerBusyError } from '../errors.ts'
+import type { CancelOptions } from '../progress.ts'
+
+/** What a client's job request takes. */
+export interface JobRequestOptions extends CancelOptions {
+  /** The job is run for a peer the client does not count established (wire/frame.ts's ForStranger). */
+  forStranger?: boolean
+}
 
 /** Whose job asks for a place, and until when it waits. */
 export interface AcquireOptions {

@@ -4,8 +4,8 @@ import { isModelId } from '../inference/request.ts'
 import { EMBED_LIMITS, validateTexts } from '../embedding/limits.ts'
 import { MAX_MODEL_DIMS } from '../embedding/models.ts'
 import { isFiniteVector } from '../embedding/vectors.ts'
-import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, jobFrames, refuseLargeFrame, uintOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
+import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, jobFrames, refuseLargeFrame, strangerField, uintOf } from './frame.ts'
+import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, ForStranger, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/embed/1.0.0`, each a length-prefixed strict-CBOR map:
@@ -30,7 +30,7 @@ export const EMBED_RESULT_FRAME_MAX_BYTES = EMBED_LIMITS.batch * MAX_MODEL_DIMS 
 export const EMBED_FRAME_MAX_BYTES = 8 * 1024
 
 export type EmbedClientFrame =
-  | { t: 'job', job: Uint8Array, model: string, texts: string[] }
+  | { t: 'job', job: Uint8Array, model: string, texts: string[] } & ForStranger
   | SignFrame
 
 export type EmbedServerFrame =
@@ -83,7 +83,7 @@ export function decodeEmbedClientFrame (bytes: Uint8Array): EmbedClientFrame {
         throw new MalformedMessageError(`texts: ${err.message}`)
       }
       if (texts.length === 0) throw new MalformedMessageError('texts must not be empty')
-      return { t: 'job', job: bytesOf(m.job, 'job', EMBED_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES), model: m.model, texts }
+      return { t: 'job', job: bytesOf(m.job, 'job', EMBED_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES), model: m.model, texts, ...strangerField(m.stranger) }
     }
     default: return decodeSharedClientFrame(m, bytes, EMBED_FRAME_MAX_BYTES)
   }

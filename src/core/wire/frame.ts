@@ -21,6 +21,20 @@ export interface SignFrame { t: 'sign', receipt: Uint8Array }
 export interface CountersignFrame { t: 'countersign', receipt: Uint8Array }
 
 /**
+ * On a job frame, `stranger: true`: the client runs the job for a peer it does not count established
+ * (a shard of that peer's task). The server admits it as a stranger's job, so an orchestrator's
+ * standing never lends a free key's work the priority that standing earned.
+ */
+export interface ForStranger { stranger?: true }
+
+/** The `stranger` field a job frame carries: present only when true. */
+export function strangerField (value: unknown): ForStranger {
+  if (value === undefined) return {}
+  if (value !== true) throw new MalformedMessageError('stranger must be true when present')
+  return { stranger: true }
+}
+
+/**
  * One job protocol's frames both ways, as its wire module encodes and checks them: the stream's
  * protocol id, the largest frame each side reads, and the codec of each direction.
  */

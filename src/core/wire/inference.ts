@@ -2,8 +2,8 @@ import { decodeMessage, encodeMessage } from './cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { validateChatRequest, type ValidChatRequest } from '../inference/request.ts'
 import type { FinishReason } from '../inference/chat.ts'
-import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, jobFrames, textOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
+import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, jobFrames, strangerField, textOf } from './frame.ts'
+import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, ForStranger, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/inference/1.0.0`, each a length-prefixed strict-CBOR map:
@@ -23,7 +23,7 @@ export const FRAME_MAX_BYTES = 8 * 1024
 export const MAX_DELTA_CHARS = 1024
 
 export type ClientFrame =
-  | { t: 'job', job: Uint8Array, req: ValidChatRequest }
+  | { t: 'job', job: Uint8Array, req: ValidChatRequest } & ForStranger
   | SignFrame
 
 export type ServerFrame =
@@ -49,7 +49,7 @@ function requestRecord (req: ValidChatRequest): Record<string, unknown> {
 
 export function encodeClientFrame (frame: ClientFrame): Uint8Array {
   return frame.t === 'job'
-    ? encodeMessage({ v: WIRE_VERSION, t: frame.t, job: frame.job, req: requestRecord(frame.req) })
+    ? encodeMessage({ v: WIRE_VERSION, t: frame.t, job: frame.job, req: requestRecord(frame.req), ...strangerField(frame.stranger) })
     : encodeFrame(WIRE_VERSION, frame)
 }
 
@@ -63,7 +63,7 @@ export function decodeClientFrame (bytes: Uint8Array): ClientFrame {
       } catch (err) {
         throw new MalformedMessageError(`req: ${(err as Error).message}`)
       }
-      return { t: 'job', job: bytesOf(m.job, 'job', FRAME_MAX_BYTES, JOB_ID_BYTES), req }
+      return { t: 'job', job: bytesOf(m.job, 'job', FRAME_MAX_BYTES, JOB_ID_BYTES), req, ...strangerField(m.stranger) }
     }
     default: return decodeSharedClientFrame(m, bytes, FRAME_MAX_BYTES)
   }
