@@ -3,11 +3,11 @@ import { spaceDims } from '../core/memory/spaces.ts'
 import type { JobStreamOpener } from '../net/job-streams.ts'
 import { isFiniteVector, norm } from '../core/embedding/vectors.ts'
 import { PeerRateLimit } from '../core/jobs/admission.ts'
-import { MEMORY_LIMITS } from '../core/memory/limits.ts'
+import { MEMORY_LIMITS, queryPeerLimit } from '../core/memory/limits.ts'
 import { utf8 } from '../core/crypto/bytes.ts'
 import { FORGED_HIT, mergeAnswers, type HolderAnswer } from '../core/memory/merge.ts'
 import { holdersAmong, holdersFor, keyHash, placePeers } from '../core/memory/placement.ts'
-import { isSignedHit, signMemoryPut, type SignedHit } from '../core/wire/memory.ts'
+import { isSignedHit, memoryResponseMaxBytes, signMemoryPut, type SignedHit } from '../core/wire/memory.ts'
 import { MemoryService } from '../net/memory-service.ts'
 import type { MemoryApi, MemoryInput, MemoryOptions, MemoryPutResult, MemoryQueryResult } from './api.ts'
 import type { Availability } from '../core/capabilities.ts'
@@ -60,8 +60,6 @@ export class MemoryPutError extends HyperspaceError {
 
 /** Re-replication pushes thousands of puts in a burst; a client's own use is far below this. */
 const DEFAULT_PUT_RATE = { perMinute: 6_000, burst: 500 }
-/** Peers asked by one query: the holders of matches are unknown, so every memory peer is, up to this. */
-const MAX_QUERY_PEERS = 64
 /** Peer-set changes come in bursts (a page closing drops several connections): one repair per burst. */
 const REPAIR_DEBOUNCE_MS = 500
 /** Registry entries expire silently; this is how soon a repair notices. */
@@ -203,7 +201,8 @@ export class MemoryCoordinator implements MemoryApi {
     const { space, vector } = await this.vectorOf(input, options)
     // Established peers first: fresh keys announced earlier would otherwise fill every place.
     const listed = this.o.peers()
-    const peers = [...listed.filter(this.o.established), ...listed.filter(peer => !this.o.established(peer))].slice(0, MAX_QUERY_PEERS)
+    const limit = queryPeerLimit(memoryResponseMaxBytes({ type: 'query', space, vector, k }))
+    const peers = [...listed.filter(this.o.established), ...listed.filter(peer => !this.o.established(peer))].slice(0, limit)
     const asks: Array<Promise<HolderAnswer>> = peers.map(async holder => {
       try {
         return { holder, hits: await this.service.query(holder, { space, vector, k }, options.signal) }

@@ -14,6 +14,7 @@ import {
   decodeMemoryRequest,
   decodeMemoryResponse,
   encodeMemoryRequest,
+  memoryResponseMaxBytes,
   encodeMemoryResponse,
   isSignedHit,
   signMemoryPut,
@@ -23,7 +24,7 @@ import {
   type MemoryResponse,
   type SignedHit
 } from '../../src/core/wire/memory.ts'
-import { MEMORY_BUDGET, MEMORY_LIMITS } from '../../src/core/memory/limits.ts'
+import { MAX_QUERY_PEERS, MEMORY_BUDGET, MEMORY_LIMITS, QUERY_ANSWERS_MAX_BYTES, queryPeerLimit } from '../../src/core/memory/limits.ts'
 import { FORGED_HIT, mergeAnswers, type HolderAnswer } from '../../src/core/memory/merge.ts'
 import { compareDistance, holdersAmong, holdersFor, keyHash, peerIdBytes, peerPosition, placePeers } from '../../src/core/memory/placement.ts'
 import { VectorIndex } from '../../src/core/memory/vector-index.ts'
@@ -205,6 +206,21 @@ describe('top-k merge of holder answers', () => {
   it('is partial but still ranked when every other holder failed', async () => {
     const merged = await mergeAnswers([{ holder: 'A', error: 'closed' }, { holder: 'B', hits: [z] }], query, 5, verify)
     expect(merged).toMatchObject({ asked: 2, answered: 1, hits: [{ key: 'z', holders: ['B'] }] })
+  })
+})
+
+describe('the peers one query asks', () => {
+  const answerMax = (k: number, dims: number): number => memoryResponseMaxBytes({ type: 'query', space: 's', vector: new Float32Array(dims), k })
+
+  it(`asks all ${MAX_QUERY_PEERS} for common queries, and fewer when the answers could pass ${QUERY_ANSWERS_MAX_BYTES} bytes in all`, () => {
+    expect(queryPeerLimit(answerMax(10, 384))).toBe(MAX_QUERY_PEERS)
+    expect(queryPeerLimit(answerMax(100, 384))).toBe(MAX_QUERY_PEERS - 9)
+    for (const [k, dims] of [[10, 384], [100, 384], [10, 4096], [MEMORY_LIMITS.k, MEMORY_LIMITS.dims]] as const) {
+      const peers = queryPeerLimit(answerMax(k, dims))
+      expect(peers * answerMax(k, dims)).toBeLessThanOrEqual(QUERY_ANSWERS_MAX_BYTES)
+      expect(peers).toBeGreaterThanOrEqual(1)
+    }
+    expect(queryPeerLimit(MEMORY_RESPONSE_MAX_BYTES)).toBe(9)
   })
 })
 

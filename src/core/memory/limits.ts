@@ -53,3 +53,19 @@ export const MEMORY_BUDGET: MemoryBudgetLimits = {
   owner: { vectors: 20_000, bytes: 8 * MiB, spaces: 4 },
   newcomers: { vectors: 25_000, bytes: 16 * MiB, spaces: 8 }
 }
+
+/** Peers asked by one query: the holders of matches are unknown, so every memory peer is, up to this. */
+export const MAX_QUERY_PEERS = 64
+/**
+ * What one query's answers may total, read at their largest: 64 peers answering the largest query
+ * (100 hits of 4,096 dimensions, 1.8 MB each) would make a querier hold 114 MB.
+ */
+export const QUERY_ANSWERS_MAX_BYTES = 16 * MiB
+
+/**
+ * The peers one query asks when each answer may be `answerMaxBytes` long: all MAX_QUERY_PEERS for the
+ * common queries (10 hits of 384 dimensions are 30 KB), fewer for the largest (9 at 1.8 MB), never none.
+ */
+export function queryPeerLimit (answerMaxBytes: number): number {
+  return Math.max(1, Math.min(MAX_QUERY_PEERS, Math.floor(QUERY_ANSWERS_MAX_BYTES / answerMaxBytes)))
+}
