@@ -269,6 +269,15 @@ export class StreamStalledError extends HyperspaceError {
   }
 }
 
+/** A peer sent its answer slower than the transfer floor allows (core/transfer-floor.ts): not misbehaviour, but not worth the wait. */
+export class SlowPeerError extends HyperspaceError {
+  override name = 'SlowPeerError'
+
+  constructor (peerId: string, bytesPerSecond: number, slackMs: number) {
+    super('ERR_SLOW_PEER', `Peer ${peerId} fell ${slackMs} ms behind a rate of ${Math.round(bytesPerSecond / 1024)} KiB/s; it was cut off`)
+  }
+}
+
 export class StreamBudgetError extends HyperspaceError {
   override name = 'StreamBudgetError'
 

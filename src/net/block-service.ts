@@ -4,8 +4,8 @@ import { JobService } from './job-service.ts'
 import { BlockSession, storageReceiptBody, type FetchedBlock } from './block-session.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import { countersignAsServer, type ServedJob } from './receipt-exchange.ts'
-import { abortStream, admitJob, closeStream, resetAfter, withTimeout } from './stream-helpers.ts'
-import { errorFrame } from '../core/wire/frame.ts'
+import { abortStream, admitJob, closeStream, guardTransfer, resetAfter, withTimeout } from './stream-helpers.ts'
+import { errorFrame, type CountersignFrame } from '../core/wire/frame.ts'
 import { verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
 import { PeerLacksBlockError, RemoteBlockError } from '../core/blocks/errors.ts'
 import {
@@ -19,6 +19,7 @@ import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import { claimedReceiptJob, type SignedReceipt } from '../core/receipts/receipt.ts'
 import { toHex } from '../core/crypto/bytes.ts'
 import type { Scheduler } from '../core/scheduler.ts'
+import { BLOCK_TRANSFER_FLOOR, type TransferFloor } from '../core/transfer-floor.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 
 export interface BlockServiceOptions {
@@ -44,6 +45,8 @@ export interface BlockServiceOptions {
   onReceipt: (receipt: SignedReceipt) => Promise<void>
   /** How long a client may leave a frame untaken before it is cut off (tests shorten it). */
   writeTimeoutMs?: number
+  /** What a `blocks.get` holds its providers' answers to (BLOCK_TRANSFER_FLOOR unless a test shortens it). */
+  transferFloor?: TransferFloor
 }
 
 const WANT_READ_TIMEOUT_MS = 5_000
@@ -52,6 +55,7 @@ const BLOCK_TIMEOUT_MS = 30_000
 const BUSY_RETRY_MS = 1_000
 
 type BlocksServerStream = JobServerStream<BlocksClientFrame, BlocksServerFrame>
+type BlocksClientStream = JobClientStream<BlocksClientFrame, BlocksServerFrame>
 
 const CLIENT_CODEC = jobClientCodec(BLOCKS_JOB_FRAMES, (peerId, code, message) => new RemoteBlockError(peerId, code, message))
 
@@ -79,17 +83,16 @@ export class BlockService extends JobService {
 
   /**
    * The block from the peer, once its bytes hash to the CID. Throws BlockHashMismatchError when the
-   * peer sends other bytes, PeerLacksBlockError, PeerBusyError, RemoteBlockError, or a decoding error
-   * for a broken frame.
+   * peer sends other bytes, PeerLacksBlockError, PeerBusyError, RemoteBlockError, a decoding error
+   * for a broken frame, or with a `floor`, SlowPeerError when the answer comes slower.
    */
-  async fetch (peerId: string, cid: BlockCid, signal?: AbortSignal): Promise<FetchedBlock> {
+  async fetch (peerId: string, cid: BlockCid, signal?: AbortSignal, floor?: TransferFloor): Promise<FetchedBlock> {
     const deadline = withTimeout(signal, BLOCK_TIMEOUT_MS)
     let receipt: Promise<SignedReceipt | undefined> = Promise.resolve(undefined)
     const block = await new Promise<VerifiedBlock>((resolve, reject) => {
       receipt = JobClientStream.run(this.streams, peerId, CLIENT_CODEC, deadline, async client => {
         const job = crypto.getRandomValues(new Uint8Array(BLOCKS_JOB_ID_BYTES))
-        await client.send({ t: 'want', cid, job }, deadline)
-        const frame = await client.read(deadline)
+        const frame = await this.ask(client, { t: 'want', cid, job }, deadline, floor)
         if (frame.t === 'not-found') throw new PeerLacksBlockError(peerId, cid.toString())
         if (frame.t === 'busy') throw new PeerBusyError(peerId)
         if (frame.t !== 'block') throw new MalformedMessageError(`expected a block, got ${frame.t}`)
@@ -103,8 +106,20 @@ export class BlockService extends JobService {
     return { block, receipt: receipt.catch(() => undefined) }
   }
 
+  /** Sends the want and reads its answer, held to `floor` when one is given (the receipt step that follows is not). */
+  private async ask (client: BlocksClientStream, want: BlocksClientFrame, deadline: AbortSignal, floor?: TransferFloor): Promise<BlocksServerFrame | CountersignFrame> {
+    const guard = floor === undefined ? undefined : guardTransfer(client.stream, client.peerId, floor, this.options.scheduler)
+    guard?.owe()
+    try {
+      await client.send(want, deadline)
+      return await client.read(deadline)
+    } finally {
+      guard?.stop()
+    }
+  }
+
   /** The receipt for verified bytes; its failure costs the server its points, not the client its block. */
-  private async sign (client: JobClientStream<BlocksClientFrame, BlocksServerFrame>, block: VerifiedBlock, job: Uint8Array, nonce: Uint8Array, signal?: AbortSignal): Promise<SignedReceipt | undefined> {
+  private async sign (client: BlocksClientStream, block: VerifiedBlock, job: Uint8Array, nonce: Uint8Array, signal?: AbortSignal): Promise<SignedReceipt | undefined> {
     try {
       return await client.exchangeReceipt(this.options, storageReceiptBody(client.peerId, this.options.signer.peerId, block, job, nonce, this.options.currentRound()), signal)
     } catch (err) {
@@ -114,9 +129,14 @@ export class BlockService extends JobService {
     }
   }
 
-  /** Fetches for one `blocks.get`: several blocks per stream with peers that speak 1.1.0 (see block-session.ts). */
+  /**
+   * Fetches for one `blocks.get`: several blocks per stream with peers that speak 1.1.0 (see
+   * block-session.ts), each answer held to the transfer floor. A storage spot-check (fetch without a
+   * floor) is not: its `not-found` may wait behind the peer's queue, which says nothing of its storage.
+   */
   session (): BlockSession {
-    return new BlockSession(this.streams, this.options, async (peerId, cid, signal) => await this.fetch(peerId, cid, signal))
+    const floor = this.options.transferFloor ?? BLOCK_TRANSFER_FLOOR
+    return new BlockSession(this.streams, this.options, async (peerId, cid, signal) => await this.fetch(peerId, cid, signal, floor), floor)
   }
 
   private readonly onPipelinedStream = (stream: Stream, connection: Connection): void => {

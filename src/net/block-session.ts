@@ -1,13 +1,15 @@
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { exchangeAsClient, type ReceiptParty } from './receipt-exchange.ts'
-import { abortStream, closeStream, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS } from './stream-helpers.ts'
+import { abortStream, closeStream, guardTransfer, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS } from './stream-helpers.ts'
 import { verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
 import { PeerLacksBlockError, RemoteBlockError } from '../core/blocks/errors.ts'
 import {
   BLOCKS_JOB_ID_BYTES, BLOCKS_PIPELINE_DEPTH, BLOCKS_PIPELINED_PROTOCOL, BLOCKS_REQUESTS_PER_STREAM, BLOCKS_SERVER_FRAME_MAX_BYTES,
   decodeBlocksServerFrame, encodeBlocksClientFrame, type BlocksClientFrame, type BlocksServerFrame
 } from '../core/wire/blocks.ts'
-import { MalformedMessageError, PeerBusyError } from '../core/errors.ts'
+import { MalformedMessageError, PeerBusyError, SlowPeerError } from '../core/errors.ts'
+import type { TransferFloor, TransferFloorGuard } from '../core/transfer-floor.ts'
+import type { Scheduler } from '../core/scheduler.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import type { ReceiptBody, SignedReceipt } from '../core/receipts/receipt.ts'
 import type { Stream } from '@libp2p/interface'
@@ -21,6 +23,8 @@ export interface FetchedBlock {
 export interface SessionParty extends ReceiptParty {
   /** The current pulse round: receipts are dated by it. */
   currentRound: () => number
+  /** The transfer floor's timers (a hidden tab's own are throttled). */
+  scheduler: Scheduler
 }
 
 /** One block from one peer over a stream of its own (`/hyperspace/blocks/1.0.0`). */
@@ -65,7 +69,8 @@ const ANSWER_TIMEOUT_MS = 30_000
 /**
  * The client side of one `/hyperspace/blocks/1.1.0` stream: wants and signs go out in order, and the
  * server's frames are matched to them in the same order. A frame nothing waits for, of the wrong
- * kind, oversize or late ends the stream, and every request on it fails.
+ * kind, oversize or late ends the stream, and every request on it fails; so does a server sending
+ * under the transfer floor while a want of it is unanswered (SlowPeerError).
  */
 class PipelinedStream {
   private readonly lp: LengthPrefixedStream
@@ -88,9 +93,11 @@ class PipelinedStream {
   private closing = false
   private failure: Error | undefined
   private readonly ended = new AbortController()
+  private readonly guard: TransferFloorGuard
 
-  constructor (private readonly stream: Stream, readonly peerId: string, private readonly party: SessionParty) {
+  constructor (private readonly stream: Stream, readonly peerId: string, private readonly party: SessionParty, floor: TransferFloor) {
     this.lp = lpStream(stream, { maxDataLength: BLOCKS_SERVER_FRAME_MAX_BYTES })
+    this.guard = guardTransfer(stream, peerId, floor, party.scheduler, err => { this.fail(err) })
   }
 
   /** No further wants go on this stream. */
@@ -122,7 +129,8 @@ class PipelinedStream {
     let job: Uint8Array
     let nonce: Uint8Array
     try {
-      if (this.failure !== undefined) throw new StreamRetiredError()
+      // A peer cut off for its rate is not given the wants that waited for a slot on its stream.
+      if (this.failure !== undefined) throw this.failure instanceof SlowPeerError ? this.failure : new StreamRetiredError()
       job = crypto.getRandomValues(new Uint8Array(BLOCKS_JOB_ID_BYTES))
       const frame = await this.request({ t: 'want', cid, job }, 'want')
       if (frame.t === 'error') throw new RemoteBlockError(this.peerId, frame.code, frame.message)
@@ -162,6 +170,7 @@ class PipelinedStream {
   fail (err: unknown): void {
     if (this.failure !== undefined) return
     this.failure = err instanceof Error ? err : new Error(String(err))
+    this.guard.stop()
     this.ended.abort(this.failure)
     abortStream(this.stream, this.failure)
     for (const p of this.pending.splice(0)) p.reject(this.failure)
@@ -197,6 +206,8 @@ class PipelinedStream {
     const answer = new Promise<Answer>((resolve, reject) => {
       this.pending.push({ expects, due: Date.now() + ANSWER_TIMEOUT_MS, resolve, reject })
     })
+    // Blocks are held to the floor; a countersign is a small frame after them, bounded by its timeout.
+    if (expects === 'want') this.guard.owe()
     const bytes = encodeBlocksClientFrame(frame)
     // One write at a time, in the order the answers are expected.
     this.writes = this.writes.then(async () => {
@@ -214,6 +225,7 @@ class PipelinedStream {
         const wait = AbortSignal.any([this.ended.signal, AbortSignal.timeout(Math.max(0, head.due - Date.now()))])
         const frame = decodeBlocksServerFrame(await readFrame(this.lp, wait, BLOCKS_SERVER_FRAME_MAX_BYTES))
         this.pending.shift()
+        if (!this.pending.some(p => p.expects === 'want')) this.guard.settle()
         const fits = frame.t === 'error' || (head.expects === 'sign') === (frame.t === 'countersign')
         if (!fits) throw new MalformedMessageError(`expected the answer to a ${head.expects}, got ${frame.t}`)
         head.resolve(frame)
@@ -255,12 +267,14 @@ class PipelinedStream {
 /**
  * Block fetches of one `blocks.get`: one pipelined stream per peer at a time (a new one when a stream
  * has carried its BLOCKS_REQUESTS_PER_STREAM wants or ended), or a stream per block with a peer that
- * speaks only `/hyperspace/blocks/1.0.0`. close() ends every stream once its answers are in.
+ * speaks only `/hyperspace/blocks/1.0.0`. Every answer is held to the transfer floor. close() ends
+ * every stream once its answers are in.
  */
 export class BlockSession {
   private readonly streams = new Map<string, Promise<PipelinedStream | 'single'>>()
 
-  constructor (private readonly opener: JobStreamOpener, private readonly party: SessionParty, private readonly single: SingleFetch) {}
+  /** `single` must hold its peers to `floor` too: a peer speaking only 1.0.0 must not escape it. */
+  constructor (private readonly opener: JobStreamOpener, private readonly party: SessionParty, private readonly single: SingleFetch, private readonly floor: TransferFloor) {}
 
   async fetch (peerId: string, cid: BlockCid, signal?: AbortSignal): Promise<FetchedBlock> {
     // A want that never left a stream that ended is sent again on a new one, once.
@@ -300,7 +314,7 @@ export class BlockSession {
   private async open (peerId: string, signal?: AbortSignal): Promise<PipelinedStream | 'single'> {
     try {
       const stream = await this.opener.open(peerId, BLOCKS_PIPELINED_PROTOCOL, withTimeout(signal, ANSWER_TIMEOUT_MS))
-      return new PipelinedStream(stream, peerId, this.party)
+      return new PipelinedStream(stream, peerId, this.party, this.floor)
     } catch (err) {
       // A peer of an earlier release: a stream per block.
       if (err instanceof Error && err.name === 'UnsupportedProtocolError') return 'single'

@@ -156,7 +156,8 @@ export interface JobClientCodec<C, S extends { t: string }> {
 export class JobClientStream<C, S extends { t: string }> {
   private readonly lp: LengthPrefixedStream
 
-  private constructor (private readonly stream: Stream, readonly peerId: string, private readonly codec: JobClientCodec<C, S>) {
+  /** `stream` is exposed for what watches its traffic (the blocks transfer floor); frames go through this class. */
+  private constructor (readonly stream: Stream, readonly peerId: string, private readonly codec: JobClientCodec<C, S>) {
     this.lp = lpStream(stream, { maxDataLength: codec.maxBytes })
   }
 

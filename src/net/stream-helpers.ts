@@ -1,10 +1,11 @@
 import type { LengthPrefixedStream } from '@libp2p/utils'
-import { errorMessage, OversizeMessageError, PeerBusyError, StreamStalledError } from '../core/errors.ts'
+import { errorMessage, OversizeMessageError, PeerBusyError, StreamStalledError, type SlowPeerError } from '../core/errors.ts'
 import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import type { Established } from '../core/jobs/routing.ts'
 import type { Scheduler } from '../core/scheduler.ts'
+import { TransferFloorGuard, type TransferFloor } from '../core/transfer-floor.ts'
 import { errorFrame, type ErrorFrame } from '../core/wire/frame.ts'
-import type { Stream } from '@libp2p/interface'
+import type { Stream, StreamMessageEvent } from '@libp2p/interface'
 
 /** Helpers shared by the request/response stream protocols (inference, embed, memory, blocks). */
 
@@ -108,6 +109,25 @@ export async function failJob (stream: Stream, send: (frame: ErrorFrame) => Prom
     return
   }
   await closeStream(stream, err)
+}
+
+/**
+ * Holds what the stream receives to `floor` until it closes (TransferFloorGuard); the caller says when
+ * an answer is owed. A peer that falls under it gets `onSlow`: by default its stream is reset with the
+ * error, which a read waiting on the stream then throws.
+ */
+export function guardTransfer (
+  stream: Stream, peerId: string, floor: TransferFloor, scheduler: Scheduler,
+  onSlow: (err: SlowPeerError) => void = err => { abortStream(stream, err) }
+): TransferFloorGuard {
+  const guard = new TransferFloorGuard(peerId, floor, scheduler, onSlow)
+  const onMessage = (evt: StreamMessageEvent): void => { guard.received(evt.data.byteLength) }
+  stream.addEventListener('message', onMessage)
+  stream.addEventListener('close', () => {
+    guard.stop()
+    stream.removeEventListener('message', onMessage)
+  }, { once: true })
+  return guard
 }
 
 /** Resets a stream with whatever was thrown (libp2p wants an Error). */

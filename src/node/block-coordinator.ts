@@ -3,7 +3,7 @@ import { jobServiceBase, type ReceiptedJobContext, type ServeLimits } from './jo
 import { BLOCK_MAX_BYTES, blockOf, parseBlockCid, verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
 import { BlockNotFoundError, PeerLacksBlockError } from '../core/blocks/errors.ts'
 import { assembleFile, chunkFile, decodeManifest, type FileManifest } from '../core/blocks/file.ts'
-import { BlockHashMismatchError, HyperspaceError, InvalidRequestError, MalformedMessageError, NoProviderError, OversizeMessageError, UnsupportedVersionError, errorMessage } from '../core/errors.ts'
+import { BlockHashMismatchError, HyperspaceError, InvalidRequestError, MalformedMessageError, NoProviderError, OversizeMessageError, SlowPeerError, UnsupportedVersionError, errorMessage } from '../core/errors.ts'
 import { MAX_MISSES, missesOn, routeWithFailover, type Provider, type Tier } from '../core/jobs/routing.ts'
 import { BlockService } from '../net/block-service.ts'
 import { findProviders } from '../net/dht-providers.ts'
@@ -12,6 +12,7 @@ import type { BlockSession } from '../net/block-session.ts'
 import type { BlockStats } from './api.ts'
 import type { BlockProgress, CancelOptions, LongCallOptions } from '../core/progress.ts'
 import type { Availability } from '../core/capabilities.ts'
+import type { TransferFloor } from '../core/transfer-floor.ts'
 import type { BlockStore } from '../storage/block-store.ts'
 import type { Libp2p } from '@libp2p/interface'
 
@@ -23,6 +24,8 @@ export interface BlockCoordinatorOptions extends ReceiptedJobContext {
   storagePeers: () => string[]
   /** A peer sent bytes or frames that cannot be honest: the node's misbehaviour tracker. */
   onInvalid: (peerId: string, reason: string) => void
+  /** What a get holds its providers to (BLOCK_TRANSFER_FLOOR unless a test shortens it). */
+  transferFloor?: TransferFloor
 }
 
 /**
@@ -53,13 +56,13 @@ const ALTERNATES_PER_CHUNK = 2
  * What one get learns about the peers it fetches from. The manifest's peer is asked first for each
  * chunk, but at most for a server's share of them at once (what a server runs for one peer): a chunk
  * worker claims it before asking, and past the share asks other peers first. So a manifest's peer
- * serving at a trickle, just inside the timeout, holds two of the get's workers, not all eight. A
- * peer that lacked one chunk is not asked first for the others.
+ * serving under the transfer floor holds two of the get's workers until it is cut off, not all eight.
+ * A peer that lacked one chunk, or was cut off for its rate, is not asked first for the others.
  */
 class GetPeers {
   private readonly claims = new Map<string, number>()
   readonly served = new Set<string>()
-  private readonly lacking = new Set<string>()
+  private readonly passedOver = new Set<string>()
 
   /** Claims one of the peer's share of this get, at once (no await between the check and the count); false when it is taken. */
   claim (peerId: string): boolean {
@@ -75,18 +78,22 @@ class GetPeers {
     else this.claims.delete(peerId)
   }
 
-  lacks (peerId: string): boolean {
-    return this.lacking.has(peerId)
+  /** Not asked first for this get's chunks: it lacked one, or sent too slowly. */
+  passesOver (peerId: string): boolean {
+    return this.passedOver.has(peerId)
   }
 
-  /** Runs a fetch from the peer; a chunk it lacks marks it as lacking the others (not the manifest: chunks are shared between files). */
+  /**
+   * Runs a fetch from the peer. A chunk it lacks passes it over for the others (not the manifest:
+   * chunks are shared between files); so does any block it sent under the floor (its rate is its own).
+   */
   async fetch<T> (peerId: string, chunk: boolean, task: () => Promise<T>): Promise<T> {
     try {
       const result = await task()
       this.served.add(peerId)
       return result
     } catch (err) {
-      if (chunk && err instanceof PeerLacksBlockError) this.lacking.add(peerId)
+      if (err instanceof SlowPeerError || (chunk && err instanceof PeerLacksBlockError)) this.passedOver.add(peerId)
       throw err
     }
   }
@@ -173,6 +180,7 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
       ...jobServiceBase(o, SERVE),
       serving: o.serving,
       read: async cid => await o.store.get(cid),
+      ...(o.transferFloor !== undefined ? { transferFloor: o.transferFloor } : {})
     })
   }
 
@@ -309,13 +317,13 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
     const self = this.o.signer.peerId
     const { from } = chunk
     const others = (ids: Iterable<string>, exclude: ReadonlySet<string>): string[] =>
-      [...new Set(ids)].filter(id => id !== self && id !== from && !exclude.has(id) && !peers.lacks(id))
+      [...new Set(ids)].filter(id => id !== self && id !== from && !exclude.has(id) && !peers.passesOver(id))
     const asPeers = (ids: string[]): Provider[] => ids.map(id => this.candidate(id, 'registry'))
     const tiers: Tier[] = from === undefined ? [] : [
-      async exclude => asPeers(chunk.first === true && !exclude.has(from) ? [from] : []),
+      async exclude => asPeers(chunk.first === true && !exclude.has(from) && !peers.passesOver(from) ? [from] : []),
       // While the manifest's peer has its share: peers that served this get, then storage peers.
       async exclude => asPeers(others([...peers.served, ...this.o.storagePeers()], exclude).slice(0, ALTERNATES_PER_CHUNK)),
-      async exclude => asPeers(exclude.has(from) || peers.lacks(from) ? [] : [from])
+      async exclude => asPeers(exclude.has(from) || peers.passesOver(from) ? [] : [from])
     ]
     tiers.push(
       // A connected holder first; the whole lookup only when it fails.

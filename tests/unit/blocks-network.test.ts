@@ -18,8 +18,9 @@ import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { BlockCoordinator } from '../../src/node/block-coordinator.ts'
 import { BlockStore } from '../../src/storage/block-store.ts'
 import { closeAll, openDb } from './helpers.ts'
-import { until } from './waiting.ts'
+import { sleep, until } from './waiting.ts'
 import type { BlockProgress } from '../../src/core/progress.ts'
+import { BLOCK_TRANSFER_FLOOR, type TransferFloor } from '../../src/core/transfer-floor.ts'
 import { decodeSignedReceipt, encodeSignedReceipt, signAsClient, type SignedReceipt } from '../../src/core/receipts/receipt.ts'
 import { storageReceiptBody } from '../../src/net/block-session.ts'
 import type { HyperspaceDb } from '../../src/storage/database.ts'
@@ -52,7 +53,7 @@ async function makeLibp2p (name: string, privateKey?: PrivateKey): Promise<Libp2
   return await memoryLibp2p(name, { privateKey })
 }
 
-async function makeNode (name: string, quota = QUOTA): Promise<TestNode> {
+async function makeNode (name: string, quota = QUOTA, transferFloor?: TransferFloor): Promise<TestNode> {
   const key = await generateKeyPair('Ed25519')
   const libp2p = await makeLibp2p(name, key)
   const db = await openDb()
@@ -69,7 +70,8 @@ async function makeNode (name: string, quota = QUOTA): Promise<TestNode> {
     storagePeers: () => libp2p.getPeers().map(p => p.toString()).filter(id => id !== evil?.peerId.toString()),
     currentRound: () => ROUND,
     receipts: { keep: async receipt => { node.receipts.push(receipt) } },
-    onInvalid: (peerId, reason) => { node.invalid.push({ peerId, reason }) }
+    onInvalid: (peerId, reason) => { node.invalid.push({ peerId, reason }) },
+    ...(transferFloor !== undefined ? { transferFloor } : {})
   })
   await node.blocks.start()
   return node
@@ -85,6 +87,70 @@ function randomBytes (n: number): Uint8Array<ArrayBuffer> {
 function expectSame (actual: Uint8Array | undefined, expected: Uint8Array): void {
   expect(actual?.byteLength).toBe(expected.byteLength)
   expect(actual !== undefined && equalBytes(actual, expected)).toBe(true)
+}
+
+/** `bytes` behind its unsigned-varint length: the frame a length-prefixed stream reads. */
+function lengthPrefixed (bytes: Uint8Array): Uint8Array {
+  const prefix: number[] = []
+  let n = bytes.byteLength
+  for (; n >= 0x80; n >>>= 7) prefix.push((n & 0x7f) | 0x80)
+  prefix.push(n)
+  const out = new Uint8Array(prefix.length + bytes.byteLength)
+  out.set(prefix)
+  out.set(bytes, prefix.length)
+  return out
+}
+
+/** The promise's value, or a failure naming `what` once `ms` pass first. */
+async function within<T> (promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => { reject(new Error(`${what} took longer than ${ms} ms`)) }, ms) })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** What a trickling provider did with the blocks it was asked for. */
+interface Trickles {
+  asked: number
+  /** Ended by the client before the last byte went out. */
+  cut: number
+  finished: number
+}
+
+/**
+ * A bare blocks handler (1.1.0, or 1.0.0 with one want a stream) holding `blocks`: it answers a want
+ * for `fast` at once and sends any other block it holds over `trickleMs`, a piece every 100 ms, in
+ * want order. It never countersigns (the getter's receipt step is no concern here).
+ */
+async function serveTrickling (stream: Stream, blocks: Map<string, Uint8Array>, fast: string, trickleMs: number, trickles: Trickles): Promise<void> {
+  const lp = lpStream(stream, { maxDataLength: BLOCKS_CLIENT_FRAME_MAX_BYTES })
+  for (;;) {
+    const want = decodeBlocksClientFrame((await lp.read()).subarray())
+    if (want.t !== 'want') return
+    const bytes = blocks.get(want.cid.toString())
+    const answer = encodeBlocksServerFrame(bytes === undefined ? { t: 'not-found' } : { t: 'block', nonce: new Uint8Array(16), bytes })
+    if (bytes === undefined || want.cid.toString() === fast) {
+      await lp.write(answer)
+      continue
+    }
+    trickles.asked++
+    const frame = lengthPrefixed(answer)
+    const piece = Math.ceil(frame.byteLength / (trickleMs / 100))
+    try {
+      for (let sent = 0; sent < frame.byteLength; sent += piece) {
+        if (stream.status !== 'open') throw new Error('the client ended the stream')
+        if (!stream.send(frame.subarray(sent, sent + piece))) await stream.onDrain()
+        await sleep(100)
+      }
+    } catch {
+      trickles.cut++
+      return
+    }
+    trickles.finished++
+  }
 }
 
 /** Rewrites a stored block's bytes behind the store's back: what a broken disk or a dishonest node serves. */
@@ -323,6 +389,43 @@ describe('BlockCoordinator between real libp2p nodes', () => {
         await node.blocks.stop()
         await node.libp2p.stop()
       }
+    }
+  })
+
+  // 1.0.0 too: a peer that speaks only it must not escape the floor.
+  it.each([BLOCKS_PIPELINED_PROTOCOL, BLOCKS_PROTOCOL])("a manifest's peer sending its chunks under the transfer floor, though inside the answer timeout, is cut off and the chunks come from another holder (%s)", async protocol => {
+    // Each chunk would arrive after 25 s, inside the 30 s answer timeout, at some 42 KiB/s: under the floor.
+    const trickleMs = 25_000
+    const floor: TransferFloor = { ...BLOCK_TRANSFER_FLOOR, slackMs: 1_500 }
+    const [honest, getter] = await Promise.all([makeNode('honest', 64 * 1024 * 1024), makeNode('getter', 64 * 1024 * 1024, floor)])
+    const trickler = await makeLibp2p('trickler')
+    try {
+      const bytes = randomBytes(4 * BLOCK_MAX_BYTES)
+      const file = await chunkFile(bytes)
+      const cid = await honest.blocks.put(bytes)
+      // Only the trickler has the manifest: it is the get's preferred peer for every chunk.
+      await honest.store.delete(parseBlockCid(cid))
+      const held = new Map([file.manifest, ...file.blocks].map(block => [block.cid.toString(), block.bytes]))
+      const trickles: Trickles = { asked: 0, cut: 0, finished: 0 }
+      await trickler.handle(protocol, stream => { serveTrickling(stream, held, cid, trickleMs, trickles).catch(() => {}) })
+      await connect(getter.libp2p, honest.libp2p)
+      await connect(getter.libp2p, trickler)
+
+      // The floor and its slack bound the wait, not the trickle's 25 s or the 30 s answer timeout.
+      expectSame(await within(getter.blocks.get(cid), 15_000, 'the get'), bytes)
+      await until(() => trickles.cut >= 1, "the trickler's cut-off answers")
+      expect(trickles.finished).toBe(0)
+      // Its share of the get (2 wants; on 1.1.0 the second waits behind the first), once: cut off, it was
+      // passed over for the other chunks.
+      expect(trickles.asked).toBeLessThanOrEqual(2)
+      // Slow is not dishonest: nobody is reported.
+      expect(getter.invalid).toEqual([])
+    } finally {
+      for (const node of [honest, getter]) {
+        await node.blocks.stop()
+        await node.libp2p.stop()
+      }
+      await trickler.stop()
     }
   })
 
