@@ -12,6 +12,8 @@ export interface GatewayOptions {
   privateKey: PrivateKey
   /** The network whose pages it asks (their network id, round length included). */
   networkId: string
+  /** Peers the relay counts established on that network: its capability gossip takes everything they forward. */
+  established: (peerId: string) => boolean
   host: string
   /** 0 picks a free port. */
   port: number
@@ -30,7 +32,7 @@ export interface Gateway {
 
 /** Starts the OpenAI-compatible HTTP gateway on a running libp2p node. */
 export async function startGateway (o: GatewayOptions): Promise<Gateway> {
-  const client = new NetworkClient(o.libp2p, o.privateKey, o.networkId)
+  const client = new NetworkClient(o.libp2p, o.privateKey, o.networkId, o.established)
   await client.start()
   const limits = new Map(o.keys.map(k => [k.key, k]))
   const server = createGatewayServer({

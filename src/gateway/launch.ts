@@ -18,6 +18,7 @@ export async function launchGateway (relay: Relay, privateKey: PrivateKey, netwo
     libp2p: relay.libp2p,
     privateKey,
     networkId,
+    established: peerId => relay.isEstablished(networkId, peerId),
     host: args.host,
     port: args.port,
     keys,

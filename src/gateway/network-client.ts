@@ -57,12 +57,17 @@ export class NetworkClient implements GatewayBackend {
   private readonly embedding: EmbeddingCoordinator
   private readonly sightings = new ModelSightings()
 
-  constructor (libp2p: Libp2p<HyperspaceServices>, key: PrivateKey, networkId: string) {
+  /**
+   * `established`: the relay's established peers (its anchors, peers aged in its pulse history). The
+   * gossip's validator may be the relay's own on this topic, so it caps the same forwarders the
+   * carrier's would (STRANGERS_PER_FORWARDER), and an anchor relay's fan-out is never capped.
+   */
+  constructor (libp2p: Libp2p<HyperspaceServices>, key: PrivateKey, networkId: string, established: (peerId: string) => boolean) {
     const roundMs = roundMsOf(networkId)
     if (roundMs === undefined) throw new RangeError(`not a network id: ${networkId}`)
     const signer = pulseSigner(key)
     const currentRound = (): number => roundOf(Date.now(), roundMs)
-    this.gossip = new CapabilityGossip(libp2p, systemScheduler, networkId, () => relayAnnouncement(libp2p))
+    this.gossip = new CapabilityGossip(libp2p, systemScheduler, networkId, () => relayAnnouncement(libp2p), { established })
     this.gossip.addEventListener('announcement', evt => { for (const model of evt.detail.announcement.serving?.models ?? []) this.remember(model) })
     // Routing already skips a peer that broke a rule (and StreamBudgetError reports it here); the
     // relay's own MisbehaviourTracker judges what peers gossip, so the gateway only says so.

@@ -5,6 +5,7 @@ import { HyperspaceError } from '../core/errors.ts'
 import { TokenBucket } from '../core/jobs/admission.ts'
 import { topicFor } from '../core/wire/topics.ts'
 import type { Scheduler } from '../core/scheduler.ts'
+import { unsee } from './gossip.ts'
 import { TopicSubscription } from './topic-subscription.ts'
 import type { HyperspaceServices } from './services.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
@@ -40,6 +41,16 @@ export const REANNOUNCE_LIMIT = { burst: 3, perMinute: 12 } as const
  * the network, and a relay hears every browser that comes by; past this one gives way (evictOne).
  */
 export const REGISTRY_MAX = 512
+/**
+ * Strangers (see evictOne) one forwarder that is not established may have brought into the registry
+ * at once: announcements it relays that other keys signed. Keys cost nothing, so without a bound one
+ * connection could relay hundreds of fresh keys' announcements and push the honest strangers out of
+ * the registry, here and everywhere, as every node took and forwarded them. Past it this node ignores
+ * the forwarder's further strangers (neither kept nor forwarded): such a flood stops at its first
+ * honest hop. An honest page is first to bring mostly the peers it is directly connected to (at most
+ * 24 direct peers): 32 leaves it room, and keeps one connection to 1/16 of REGISTRY_MAX.
+ */
+export const STRANGERS_PER_FORWARDER = 32
 
 export interface CapabilityGossipOptions {
   /** Peers aged in this node's pulse history, and its anchors: kept before strangers (evictOne). */
@@ -69,6 +80,13 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   private readonly registry = new Map<string, PeerAnnouncement>()
   /** Registered peers this node has had a connection with since they announced: real peers, not just signed words. */
   private readonly met = new Set<string>()
+  /**
+   * The strangers each forwarder that is not established brought (STRANGERS_PER_FORWARDER), and who
+   * brought each. A peer leaves both as it leaves the registry, so they hold at most REGISTRY_MAX peers
+   * however many forwarders come by; a forwarder's hanging up frees nothing, or reconnecting would.
+   */
+  private readonly broughtBy = new Map<string, Set<string>>()
+  private readonly bringer = new Map<string, string>()
   private readonly established: (peerId: string) => boolean
   private stopTimer?: () => void
   private cancelPending?: () => void
@@ -100,7 +118,11 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     this.subscription = new TopicSubscription(libp2p, topicFor(networkId, 'capabilities'), (peer, msg) => {
       const { result, error } = validateAnnouncement(msg, this.scheduler.now())
       if (result === TopicValidatorResult.Reject) this.safeDispatchEvent('invalid', { detail: { peerId: peer, error } })
-      return result
+      if (result !== TopicValidatorResult.Accept || msg.type !== 'signed' || this.admits(peer.toString(), msg.from.toString())) return result
+      // Ignore costs the forwarder no score: it may be an honest page relaying a busy network. GossipSub
+      // has recorded the message as seen already, and would drop other peers' copies unjudged (unsee).
+      unsee(this.libp2p.services.pubsub, msg)
+      return TopicValidatorResult.Ignore
     }, this.onMessage)
   }
 
@@ -199,19 +221,58 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   private forget (peerId: string): void {
     this.registry.delete(peerId)
     this.met.delete(peerId)
+    const forwarder = this.bringer.get(peerId)
+    if (forwarder === undefined) return
+    this.bringer.delete(peerId)
+    const brought = this.broughtBy.get(forwarder)
+    brought?.delete(peerId)
+    if (brought?.size === 0) this.broughtBy.delete(forwarder)
   }
 
   /**
-   * Makes room for one more, giving up the oldest entry of, in turn: a stranger that serves nothing, a
-   * stranger, a peer without a connection to this node, any peer. A stranger is a peer this node has
-   * not met (had a connection with since it announced) and does not count established: its
-   * announcement is signed words only, which any number of fresh keys can send, so a flood of them
-   * pushes out only each other.
+   * Whether `forwarder` may bring this node an announcement `signer` signed: its own; any, from an
+   * established forwarder (relays fan out everyone's); a peer's this node knows (registered, or being
+   * registered, or not a stranger); or a stranger's within the forwarder's STRANGERS_PER_FORWARDER,
+   * which then counts it. Counted as the message is judged, not as it is kept: GossipSub judges the
+   * messages of an RPC concurrently, so a whole flood would be judged before the first was kept.
+   */
+  private admits (forwarder: string, signer: string): boolean {
+    if (signer === forwarder || this.established(forwarder)) return true
+    this.forgetExpired()
+    if (this.registry.has(signer) || this.bringer.has(signer)) return true
+    const connected = this.connectedPeers()
+    if (!this.isStranger(signer, connected)) return true
+    const brought = this.broughtBy.get(forwarder) ?? new Set<string>()
+    let strangers = 0
+    for (const peer of brought) if (this.isStranger(peer, connected)) strangers++
+    if (strangers >= STRANGERS_PER_FORWARDER) return false
+    this.broughtBy.set(forwarder, brought.add(signer))
+    this.bringer.set(signer, forwarder)
+    return true
+  }
+
+  private connectedPeers (): Set<string> {
+    return new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
+  }
+
+  /**
+   * A peer this node has not met (had a connection with since it announced) and does not count
+   * established: its announcement is signed words only, which any number of fresh keys can send.
+   */
+  private isStranger (peerId: string, connected: ReadonlySet<string>): boolean {
+    return !connected.has(peerId) && !this.met.has(peerId) && !this.established(peerId)
+  }
+
+  /**
+   * Makes room for one more, giving up the oldest entry of, in turn: a stranger (isStranger) that
+   * serves nothing, a stranger, a peer without a connection to this node, any peer. Fresh keys'
+   * announcements push out only strangers, honest ones too: STRANGERS_PER_FORWARDER keeps a flood of
+   * them from arriving.
    */
   private evictOne (): void {
-    const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
+    const connected = this.connectedPeers()
     const entries = [...this.registry.values()]
-    const stranger = (e: PeerAnnouncement): boolean => !connected.has(e.peerId) && !this.met.has(e.peerId) && !this.established(e.peerId)
+    const stranger = (e: PeerAnnouncement): boolean => this.isStranger(e.peerId, connected)
     const evicted = entries.find(e => stranger(e) && !servesSomething(e.announcement)) ?? entries.find(stranger) ??
       entries.find(e => !connected.has(e.peerId)) ?? entries[0]
     if (evicted !== undefined) this.forget(evicted.peerId)

@@ -4,6 +4,7 @@ import { toString } from 'uint8arrays/to-string'
 import { HyperspaceError } from '../core/errors.ts'
 import { MAX_TOPIC_LENGTH, parseTopic, RELAY_MAIN_TOPICS, RELAY_ON_DEMAND_TOPICS } from '../core/wire/topics.ts'
 import { PULSE_GOSSIP_PROTOCOL, PULSE_MESH } from '../core/wire/pulse-gossip.ts'
+import type { SignedMessage } from '@libp2p/gossipsub'
 import type { RPC } from '@libp2p/gossipsub/message'
 import type { PeerId } from '@libp2p/interface'
 
@@ -149,6 +150,52 @@ interface GossipSubReceiving {
   handleReceivedRpc: (from: PeerId, rpc: RPC) => Promise<void>
 }
 
+/** GossipSub's seen caches are not where this release keeps them; a message cannot be unseen. */
+export class GossipSeenCacheUnavailableError extends HyperspaceError {
+  override name = 'GossipSeenCacheUnavailableError'
+
+  constructor () { super('ERR_GOSSIP_SEEN_CACHE_UNAVAILABLE', 'GossipSub has no seen caches to take a message out of: check @libp2p/gossipsub\'s seenCache and fastMsgIdCache') }
+}
+
+/** One of GossipSub's time caches (SimpleTimeCache): a Map in insertion order, pruned from its front. */
+interface TimeCache<V> {
+  get: (key: string) => V | undefined
+  entries: Map<string, unknown>
+}
+
+/** GossipSub's records of the messages it has taken in (fields of the implementation). */
+interface GossipSubSeen {
+  /** Message ids, each kept seenTTL (2 minutes): a copy of one is a duplicate. */
+  seenCache: TimeCache<unknown>
+  /** authorAndSeqno of a raw message to its id, looked up before its signature is checked. */
+  fastMsgIdCache: TimeCache<string>
+}
+
+function seenCachesOf (pubsub: GossipSub): GossipSubSeen {
+  const seen = pubsub as unknown as Partial<GossipSubSeen>
+  if (!(seen.seenCache?.entries instanceof Map) || !(seen.fastMsgIdCache?.entries instanceof Map)) throw new GossipSeenCacheUnavailableError()
+  return seen as GossipSubSeen
+}
+
+/**
+ * Takes a message back out of GossipSub's seen caches, as if it had never arrived. GossipSub records
+ * a message as seen before its topic validator runs, and for two minutes drops every later copy, from
+ * any peer, unjudged, and asks nobody for it after an IHAVE. A validator that ignores a copy for who
+ * brought it, not for what it says, unsees it so that another peer's copy is judged on its own. Peers
+ * this node sent an IDONTWANT for it (a message of 512 bytes or more, as it arrived) still hold theirs
+ * back; an IHAVE can still bring it.
+ */
+export function unsee (pubsub: GossipSub, msg: SignedMessage): void {
+  const { seenCache, fastMsgIdCache } = seenCachesOf(pubsub)
+  // GossipSub took only an 8-byte sequence number (StrictSign): this is the one the copy carried.
+  const seqno = new Uint8Array(8)
+  new DataView(seqno.buffer).setBigUint64(0, msg.sequenceNumber)
+  const fastId = authorAndSeqno({ from: msg.from.toMultihash().bytes, seqno, topic: msg.topic })
+  const id = fastMsgIdCache.get(fastId)
+  fastMsgIdCache.entries.delete(fastId)
+  if (id !== undefined) seenCache.entries.delete(id)
+}
+
 export interface HyperspaceGossipOptions {
   colocationPenalty: boolean
   /** Peer ids of this node's bootstrap relays (see RELAY_SCORE). */
@@ -197,7 +244,13 @@ function scoredGossip (options: HyperspaceGossipOptions, init: Partial<Gossipsub
 
 /** The GossipSub of announcements, receipts and inference: signed messages only, whose author is the GossipSub author. */
 export function hyperspaceGossip (options: HyperspaceGossipOptions): ReturnType<typeof gossipsub> {
-  return scoredGossip(options, { globalSignaturePolicy: 'StrictSign', fastMsgIdFn: authorAndSeqno })
+  const factory = scoredGossip(options, { globalSignaturePolicy: 'StrictSign', fastMsgIdFn: authorAndSeqno })
+  return components => {
+    const pubsub = factory(components)
+    // A release that keeps its seen caches elsewhere fails here, not at the first message unseen.
+    seenCachesOf(pubsub)
+    return pubsub
+  }
 }
 
 /**

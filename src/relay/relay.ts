@@ -75,6 +75,8 @@ export interface Relay {
   carriedTopics(): string[]
   /** DHT provider records it holds. */
   providerRecords(): number
+  /** Whether the relay counts a peer established on a network: an anchor (itself, `anchors`) or aged in its pulse history. */
+  isEstablished(networkId: string, peerId: string): boolean
   stop(): Promise<void>
 }
 
@@ -150,6 +152,7 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     addrs: libp2p.getMultiaddrs().map(ma => ma.toString()),
     carriedTopics: () => carrier.topics(),
     providerRecords: () => datastore.providerRecords,
+    isEstablished: (networkId, peerId) => histories.of(networkId).isEstablished(peerId),
     stop: async () => {
       stopWarden()
       await carrier.stop()
