@@ -1,15 +1,13 @@
-import { lpStream } from '@libp2p/utils'
-import { MalformedMessageError, PeerBusyError } from '../core/errors.ts'
-import { PeerRateLimit } from '../core/jobs/admission.ts'
+import type { PeerRateLimit } from '../core/jobs/admission.ts'
 import type { CheckRules, PointsCheck } from '../core/points-proof/check.ts'
-import { decodeCheckerFrame, encodeProofFrame, FRAME_LIMITS, MAX_PERIOD_ROUNDS, POINTS_PROTOCOL, type AskFrame, type ProverFrame } from '../core/wire/points.ts'
-import { prepareProof, type PreparedProof, type ProofHistory } from '../core/points-proof/prove.ts'
+import { MAX_PERIOD_ROUNDS, POINTS_PROTOCOL } from '../core/wire/points-protocol.ts'
+import type { AskFrame } from '../core/wire/points.ts'
+import type { ProofHistory } from '../core/points-proof/prove.ts'
+import type { ProofServer } from './points-prove.ts'
 import { DAY_MS } from '../core/points.ts'
 import { JobService } from './job-service.ts'
-import { PeerStreams } from './peer-streams.ts'
 import type { JobStreamOpener } from './job-streams.ts'
-import { abortStream, closeStream, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS } from './stream-helpers.ts'
-import { errorFrame } from '../core/wire/frame.ts'
+import { withTimeout } from './stream-helpers.ts'
 import type { PulseVerifier } from '../core/crypto/signing.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { Libp2p, Stream } from '@libp2p/interface'
@@ -36,7 +34,7 @@ export const PROOFS_HELD = 8
  */
 export const PROOFS_RESERVED = { preparing: 1, held: 2 } as const
 export const PROOFS_PER_MINUTE = 6
-const PROOF_BURST = 2
+export const PROOF_BURST = 2
 
 export interface PointsServiceOptions {
   networkId: string
@@ -73,15 +71,10 @@ export interface CheckOptions {
  * can make either side hold more than one bounded frame, or a stream past its deadline.
  */
 export class PointsService extends JobService {
-  private readonly rateLimit: PeerRateLimit
-  private preparing = 0
-  private held = 0
-  /** One proof stream per peer: what one peer's waits hold is its own stream. */
-  private readonly streamsByPeer = new PeerStreams(1)
+  private prover?: Promise<ProofServer>
 
   constructor (libp2p: Libp2p, private readonly options: PointsServiceOptions) {
     super(libp2p, POINTS_PROTOCOL, 8, options.streams)
-    this.rateLimit = options.rateLimit ?? new PeerRateLimit(PROOFS_PER_MINUTE, PROOF_BURST)
   }
 
   /**
@@ -106,49 +99,8 @@ export class PointsService extends JobService {
   }
 
   protected async serve (stream: Stream, from: string): Promise<void> {
-    const lp = lpStream(stream, { maxDataLength: FRAME_LIMITS.pick })
-    const deadline = AbortSignal.timeout(CHECK_TIMEOUT_MS)
-    const release = this.streamsByPeer.take(from)
-    const send = async (frame: ProverFrame): Promise<void> => { await writeFrame(stream, lp, encodeProofFrame(frame), from, WRITE_TIMEOUT_MS, deadline) }
-    try {
-      if (release === undefined) throw new PeerBusyError(this.libp2p.peerId.toString())
-      const ask = decodeCheckerFrame(await readFrame(lp, withTimeout(deadline, ASK_TIMEOUT_MS), FRAME_LIMITS.ask), 'ask')
-      if (ask.net !== this.options.networkId) throw new MalformedMessageError(`a proof of network ${ask.net} asked on ${this.options.networkId}`)
-      const proof = await this.prepare(from, ask)
-      try {
-        await send(proof.summary)
-        const pick = decodeCheckerFrame(await readFrame(lp, withTimeout(deadline, ASK_TIMEOUT_MS), FRAME_LIMITS.pick), 'pick')
-        await send(proof.evidence(pick))
-      } finally {
-        this.held--
-      }
-      await closeStream(stream)
-    } catch (err) {
-      await send(errorFrame(err)).then(async () => { await closeStream(stream, err) }, () => { abortStream(stream, err) })
-    } finally {
-      release?.()
-    }
-  }
-
-  /**
-   * Prepares the proof asked for in one of the prover's places, within the peer's rate, PROOFS_AT_ONCE
-   * and PROOFS_HELD, less the reserved places for a stranger; busy past any of them. A proof it returns
-   * is held until the caller lets it go (`held`).
-   */
-  private async prepare (from: string, ask: AskFrame): Promise<PreparedProof> {
-    const established = this.options.established?.(from) === true
-    const preparingMax = established ? PROOFS_AT_ONCE : PROOFS_AT_ONCE - PROOFS_RESERVED.preparing
-    const heldMax = established ? PROOFS_HELD : PROOFS_HELD - PROOFS_RESERVED.held
-    if (this.preparing >= preparingMax || this.held >= heldMax || !this.rateLimit.take(from, this.options.scheduler.now())) throw new PeerBusyError(this.libp2p.peerId.toString())
-    this.preparing++
-    this.held++
-    try {
-      return await prepareProof(this.options.history, ask.from, ask.to)
-    } catch (err) {
-      this.held--
-      throw err
-    } finally {
-      this.preparing--
-    }
+    // Proving is on demand too: the prover's side loads with the first ask, as the checker's does.
+    this.prover ??= import('./points-prove.ts').then(({ ProofServer }) => new ProofServer(this.libp2p.peerId.toString(), this.options))
+    await (await this.prover).serve(stream, from)
   }
 }

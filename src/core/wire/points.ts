@@ -5,6 +5,7 @@ import { compareBytes } from '../crypto/bytes.ts'
 import { bytesField, fail, listField, uintField } from '../pulse/fields.ts'
 import { RECEIPT_UNIT_CAPS, WORK_KINDS, type WorkKind } from '../receipts/receipt.ts'
 import { RECEIPT_ID_BYTES, type ReceiptClaim, type RoundClaim } from '../points-proof/claims.ts'
+import { MAX_PERIOD_ROUNDS } from './points-protocol.ts'
 
 /**
  * The frames of `/hyperspace/points/1.0.0` (protocol.md, "Points proofs"): strict canonical CBOR maps
@@ -12,10 +13,8 @@ import { RECEIPT_ID_BYTES, type ReceiptClaim, type RoundClaim } from '../points-
  * evidence together are at most PROOF_MAX_BYTES, the bound on one period's proof.
  */
 
-export const POINTS_PROTOCOL = '/hyperspace/points/1.0.0'
+export { MAX_PERIOD_ROUNDS, POINTS_PROTOCOL } from './points-protocol.ts'
 export const POINTS_PROOF_VERSION = 1
-/** The longest period a prover answers for: a day at T = 90 s is 960 rounds. */
-export const MAX_PERIOD_ROUNDS = 1024
 export const MAX_RECEIPT_CLAIMS = 2048
 /** Rounds and receipts a checker samples (all of them when there are fewer). */
 export const SAMPLE_ROUNDS = 48
