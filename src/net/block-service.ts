@@ -1,8 +1,7 @@
 import { JobClientStream, JobServerStream } from './job-stream.ts'
 import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
-import { JobService } from './job-service.ts'
+import { JobService, type ReceiptedJobServiceOptions } from './job-service.ts'
 import { BlockSession, storageReceiptBody, type FetchedBlock } from './block-session.ts'
-import type { JobStreamOpener } from './job-streams.ts'
 import { countersignAsServer, type ServedJob } from './receipt-exchange.ts'
 import { abortStream, admitJob, closeStream, guardTransfer, resetAfter, withTimeout } from './stream-helpers.ts'
 import { errorFrame, type CountersignFrame } from '../core/wire/frame.ts'
@@ -13,21 +12,12 @@ import {
   BLOCKS_PIPELINE_DEPTH, BLOCKS_REQUESTS_PER_STREAM, type BlocksClientFrame, type BlocksServerFrame
 } from '../core/wire/blocks.ts'
 import { JobDeadlineError, MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
-import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
-import type { Established } from '../core/jobs/routing.ts'
-import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import { claimedReceiptJob, type SignedReceipt } from '../core/receipts/receipt.ts'
 import { toHex } from '../core/crypto/bytes.ts'
-import type { Scheduler } from '../core/scheduler.ts'
 import { BLOCK_TRANSFER_FLOOR, type TransferFloor } from '../core/transfer-floor.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 
-export interface BlockServiceOptions {
-  /** How job streams reach a peer (default: over whichever connection exists). */
-  streams?: JobStreamOpener
-  signer: PulseSigner
-  verify: PulseVerifier
-  scheduler: Scheduler
+export interface BlockServiceOptions extends ReceiptedJobServiceOptions {
   /** Whether this node serves blocks now (its storage capability is on). */
   serving: () => boolean
   /**
@@ -35,16 +25,6 @@ export interface BlockServiceOptions {
    * verify anyway, and hashing every served MiB would double what serving costs.
    */
   read: (cid: BlockCid) => Promise<Uint8Array | undefined>
-  queue: JobQueue
-  rateLimit: PeerRateLimit
-  /** Peers whose jobs may take the queue's reserved slots and go first (JobAdmission). */
-  established?: Established
-  /** The current pulse round: receipts are dated by it. */
-  currentRound: () => number
-  /** A countersigned receipt this node took part in, as server or client. */
-  onReceipt: (receipt: SignedReceipt) => Promise<void>
-  /** How long a client may leave a frame untaken before it is cut off (tests shorten it). */
-  writeTimeoutMs?: number
   /** What a `blocks.get` holds its providers' answers to (BLOCK_TRANSFER_FLOOR unless a test shortens it). */
   transferFloor?: TransferFloor
 }

@@ -1,19 +1,15 @@
 import { JobClientStream, JobServerStream } from './job-stream.ts'
 import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
-import { JobService } from './job-service.ts'
+import { JobService, type ReceiptedJobServiceOptions } from './job-service.ts'
 import { PeerStreams } from './peer-streams.ts'
-import type { JobStreamOpener } from './job-streams.ts'
 import { asStrangers, resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, MalformedMessageError } from '../core/errors.ts'
 import {
   EMBED_JOB_FRAMES, EMBED_JOB_ID_BYTES, EMBED_NONCE_BYTES, EMBED_PROTOCOL, RemoteEmbeddingError, decodeVectors, encodeVectors
 } from '../core/wire/embed.ts'
 import { sha256Of } from '../core/crypto/bytes.ts'
-import type { JobQueue, JobRequestOptions, PeerRateLimit } from '../core/jobs/admission.ts'
-import type { Established } from '../core/jobs/routing.ts'
-import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
+import type { JobRequestOptions } from '../core/jobs/admission.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
-import type { Scheduler } from '../core/scheduler.ts'
 import type { Libp2p, Stream } from '@libp2p/interface'
 
 /** Vectors computed on this device. */
@@ -22,25 +18,10 @@ export interface LocalEmbedding {
   vectors: Float32Array[]
 }
 
-export interface EmbedServiceOptions {
-  /** How job streams reach a peer (default: over whichever connection exists). */
-  streams?: JobStreamOpener
-  signer: PulseSigner
-  verify: PulseVerifier
-  scheduler: Scheduler
+export interface EmbedServiceOptions extends ReceiptedJobServiceOptions {
   /** Whether this node serves embeddings of the model now. */
   serves: (model: string) => boolean
   run: (texts: string[], signal: AbortSignal) => Promise<LocalEmbedding>
-  queue: JobQueue
-  rateLimit: PeerRateLimit
-  /** Peers whose jobs may take the queue's reserved slots and go first (JobAdmission). */
-  established?: Established
-  /** The current pulse round: receipts are dated by it. */
-  currentRound: () => number
-  /** A countersigned receipt this node took part in, as server or client. */
-  onReceipt: (receipt: SignedReceipt) => Promise<void>
-  /** How long a client may leave a frame untaken before it is cut off (tests shorten it). */
-  writeTimeoutMs?: number
 }
 
 export interface RemoteEmbedding extends LocalEmbedding {

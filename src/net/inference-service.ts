@@ -1,8 +1,7 @@
 import { JobClientStream, JobServerStream } from './job-stream.ts'
 import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
-import { JobService } from './job-service.ts'
+import { JobService, type ReceiptedJobServiceOptions } from './job-service.ts'
 import { PeerStreams } from './peer-streams.ts'
-import type { JobStreamOpener } from './job-streams.ts'
 import { asStrangers, resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, RemoteInferenceError, MalformedMessageError, StreamBudgetError } from '../core/errors.ts'
 import { sha256Of, utf8 } from '../core/crypto/bytes.ts'
@@ -13,11 +12,8 @@ import { completionTokenBound } from '../core/inference/token-bound.ts'
 import { answerBudget } from '../core/inference/answer-budget.ts'
 import type { EngineCompletion } from '../core/inference/chat.ts'
 import type { ValidChatRequest } from '../core/inference/request.ts'
-import type { JobQueue, JobRequestOptions, PeerRateLimit } from '../core/jobs/admission.ts'
-import type { Established } from '../core/jobs/routing.ts'
-import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
+import type { JobRequestOptions } from '../core/jobs/admission.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
-import type { Scheduler } from '../core/scheduler.ts'
 import type { Libp2p, Stream } from '@libp2p/interface'
 
 /** A job run on this device: from the cache or an engine. */
@@ -26,25 +22,10 @@ export interface LocalRun {
   cached: boolean
 }
 
-export interface InferenceServiceOptions {
-  /** How job streams reach a peer (default: over whichever connection exists). */
-  streams?: JobStreamOpener
-  signer: PulseSigner
-  verify: PulseVerifier
-  scheduler: Scheduler
+export interface InferenceServiceOptions extends ReceiptedJobServiceOptions {
   /** Whether this node serves the model now. */
   serves: (model: string) => boolean
   run: (request: ValidChatRequest, onDelta: (text: string) => void, signal: AbortSignal) => Promise<LocalRun>
-  queue: JobQueue
-  rateLimit: PeerRateLimit
-  /** Peers whose jobs may take the queue's reserved slots and go first (JobAdmission). */
-  established?: Established
-  /** The current pulse round: receipts are dated by it. */
-  currentRound: () => number
-  /** A countersigned receipt this node took part in, as server or client. */
-  onReceipt: (receipt: SignedReceipt) => Promise<void>
-  /** How long a client may leave a frame untaken before it is cut off (tests shorten it). */
-  writeTimeoutMs?: number
 }
 
 export interface RemoteCompletion extends LocalRun {

@@ -1,7 +1,6 @@
 import { JobClientStream, JobServerStream } from './job-stream.ts'
 import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
-import { JobService } from './job-service.ts'
-import type { JobStreamOpener } from './job-streams.ts'
+import { JobService, type ReceiptedJobServiceOptions } from './job-service.ts'
 import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, MalformedMessageError, ProxyOffError, errorMessage } from '../core/errors.ts'
 import { sha256Of } from '../core/crypto/bytes.ts'
@@ -11,11 +10,7 @@ import { checkProxyUrl, type ProxyMethod, type ProxyUrlPolicy } from '../core/pr
 import {
   PROXY_JOB_FRAMES, PROXY_JOB_ID_BYTES, PROXY_NONCE_BYTES, PROXY_PROTOCOL, type ProxyHeaders
 } from '../core/wire/proxy.ts'
-import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
-import type { Established } from '../core/jobs/routing.ts'
-import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
-import type { Scheduler } from '../core/scheduler.ts'
 import type { Libp2p, Stream } from '@libp2p/interface'
 
 /** One fetch this node made for a peer, as the Proxy panel lists it (the host only: the path is the peer's business). */
@@ -30,29 +25,14 @@ export interface ServedFetch {
   at: number
 }
 
-export interface ProxyServiceOptions {
-  /** How job streams reach a peer (default: over whichever connection exists). */
-  streams?: JobStreamOpener
-  signer: PulseSigner
-  verify: PulseVerifier
-  scheduler: Scheduler
+export interface ProxyServiceOptions extends ReceiptedJobServiceOptions {
   /** Whether this node proxies now (its proxy capability is on). */
   serving: () => boolean
   /** What this node fetches: its network's rules and its user's host lists. */
   policy: () => ProxyUrlPolicy
   fetcher: ProxyFetcher
-  queue: JobQueue
-  rateLimit: PeerRateLimit
-  /** Peers whose jobs may take the queue's reserved slots and go first (JobAdmission). */
-  established?: Established
-  /** The current pulse round: receipts are dated by it. */
-  currentRound: () => number
-  /** A countersigned receipt this node took part in, as server or client. */
-  onReceipt: (receipt: SignedReceipt) => Promise<void>
   /** A fetch made for a peer ended, well or not. */
   onServed?: (entry: ServedFetch) => void
-  /** How long a client may leave a frame untaken before it is cut off (tests shorten it). */
-  writeTimeoutMs?: number
 }
 
 export interface ProxiedResponse {

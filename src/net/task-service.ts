@@ -1,8 +1,7 @@
 import { JobClientStream, JobServerStream } from './job-stream.ts'
 import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
 import { PeerStreams } from './peer-streams.ts'
-import { JobService } from './job-service.ts'
-import type { JobStreamOpener } from './job-streams.ts'
+import { JobService, type ReceiptedJobServiceOptions } from './job-service.ts'
 import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, MalformedMessageError, RemoteInferenceError, errorMessage } from '../core/errors.ts'
 import { encodeVectors } from '../core/wire/embed.ts'
@@ -11,11 +10,7 @@ import {
   PartAssembler, TASK_JOB_FRAMES, TASK_JOB_ID_BYTES, TASK_NONCE_BYTES, TASK_PROTOCOL, taskOutputHash, type ShardTuple,
   type TaskServerFrame
 } from '../core/wire/tasks.ts'
-import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
-import type { Established } from '../core/jobs/routing.ts'
-import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
 import type { SignedReceipt } from '../core/receipts/receipt.ts'
-import type { Scheduler } from '../core/scheduler.ts'
 import type { TaskProgress } from '../core/tasks/orchestrate.ts'
 import type { ShardRun } from '../core/tasks/shards.ts'
 import type { ValidTask } from '../core/tasks/request.ts'
@@ -34,23 +29,11 @@ export interface OrchestratedTask {
 /** A range of finished results, streamed to the client as it comes. */
 export type PartSink = (start: number, results: Array<Float32Array | string>, dims?: number) => void
 
-export interface TaskServiceOptions {
-  streams?: JobStreamOpener
-  signer: PulseSigner
-  verify: PulseVerifier
-  scheduler: Scheduler
+export interface TaskServiceOptions extends ReceiptedJobServiceOptions {
   /** Whether this node orchestrates peers' tasks now (its orchestration capability is on). */
   serving: () => boolean
   /** Runs a peer's task here (never handing it on), streaming each shard's results to `part`. */
   run: (task: ValidTask, client: string, signal: AbortSignal, part: PartSink) => Promise<OrchestratedTask>
-  queue: JobQueue
-  rateLimit: PeerRateLimit
-  /** Peers whose jobs may take the queue's reserved slots and go first (JobAdmission). */
-  established?: Established
-  currentRound: () => number
-  onReceipt: (receipt: SignedReceipt) => Promise<void>
-  /** How long a client may leave a frame untaken (WRITE_TIMEOUT_MS unless a test shortens it). */
-  writeTimeoutMs?: number
 }
 
 export interface RemoteTask extends OrchestratedTask {
