@@ -59,8 +59,9 @@ export class NetworkClient implements GatewayBackend {
 
   /**
    * `established`: the relay's established peers (its anchors, peers aged in its pulse history). The
-   * gossip's validator may be the relay's own on this topic, so it caps the same forwarders the
-   * carrier's would (STRANGERS_PER_FORWARDER), and an anchor relay's fan-out is never capped.
+   * gossips' validators may be the relay's own on these topics, so they judge peers as the carrier's
+   * would: the capabilities cap the same forwarders (STRANGERS_PER_FORWARDER), and receipts spend the
+   * same per-server budgets (ReceiptGossip).
    */
   constructor (libp2p: Libp2p<HyperspaceServices>, key: PrivateKey, networkId: string, established: (peerId: string) => boolean) {
     const roundMs = roundMsOf(networkId)
@@ -72,7 +73,7 @@ export class NetworkClient implements GatewayBackend {
     // Routing already skips a peer that broke a rule (and StreamBudgetError reports it here); the
     // relay's own MisbehaviourTracker judges what peers gossip, so the gateway only says so.
     const onInvalid = (peerId: { toString: () => string }, reason: string): void => { console.warn(`gateway: ${peerId.toString()} broke a rule: ${reason}`) }
-    const receiptGossip = new ReceiptGossip(libp2p, { networkId, verify: verifyPulseSignature, currentRound })
+    const receiptGossip = new ReceiptGossip(libp2p, { networkId, verify: verifyPulseSignature, currentRound, established })
     receiptGossip.addEventListener('invalid', evt => { onInvalid(evt.detail.peerId, evt.detail.error.message) })
     this.receipts = new ReceiptKeeper(new ReceiptBook(new MemoryReceiptLog(), networkId, signer.peerId), receiptGossip, { verify: verifyPulseSignature, currentRound })
     const jobs = {
