@@ -269,7 +269,7 @@ export class StreamStalledError extends HyperspaceError {
   }
 }
 
-/** A peer sent its answer slower than the transfer floor allows (core/transfer-floor.ts): not misbehaviour, but not worth the wait. */
+/** A peer sent its answer slower than the transfer floor allows (core/jobs/transfer-floor.ts): not misbehaviour, but not worth the wait. */
 export class SlowPeerError extends HyperspaceError {
   override name = 'SlowPeerError'
 

@@ -14,7 +14,7 @@ import {
 import { JobDeadlineError, MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
 import { claimedReceiptJob, type SignedReceipt } from '../core/receipts/receipt.ts'
 import { toHex } from '../core/crypto/bytes.ts'
-import { BLOCK_TRANSFER_FLOOR, type TransferFloor } from '../core/transfer-floor.ts'
+import { BLOCK_TRANSFER_FLOOR, type TransferFloor } from '../core/jobs/transfer-floor.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 
 export interface BlockServiceOptions extends ReceiptedJobServiceOptions {

@@ -8,7 +8,7 @@ import {
   decodeBlocksServerFrame, encodeBlocksClientFrame, type BlocksClientFrame, type BlocksServerFrame
 } from '../core/wire/blocks.ts'
 import { MalformedMessageError, PeerBusyError, SlowPeerError } from '../core/errors.ts'
-import type { TransferFloor, TransferFloorGuard } from '../core/transfer-floor.ts'
+import type { TransferFloor, TransferFloorGuard } from '../core/jobs/transfer-floor.ts'
 import type { Scheduler } from '../core/scheduler.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import type { ReceiptBody, SignedReceipt } from '../core/receipts/receipt.ts'

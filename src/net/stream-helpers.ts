@@ -3,7 +3,7 @@ import { errorMessage, OversizeMessageError, PeerBusyError, StreamStalledError, 
 import type { JobQueue, PeerRateLimit } from '../core/jobs/admission.ts'
 import type { Established } from '../core/jobs/routing.ts'
 import type { Scheduler } from '../core/scheduler.ts'
-import { TransferFloorGuard, type TransferFloor } from '../core/transfer-floor.ts'
+import { TransferFloorGuard, type TransferFloor } from '../core/jobs/transfer-floor.ts'
 import { errorFrame, type ErrorFrame } from '../core/wire/frame.ts'
 import type { Stream, StreamMessageEvent } from '@libp2p/interface'
 

@@ -12,7 +12,7 @@ import type { BlockSession } from '../net/block-session.ts'
 import type { BlockStats } from './api.ts'
 import type { BlockProgress, CancelOptions, LongCallOptions } from '../core/progress.ts'
 import type { Availability } from '../core/capabilities.ts'
-import type { TransferFloor } from '../core/transfer-floor.ts'
+import type { TransferFloor } from '../core/jobs/transfer-floor.ts'
 import type { BlockStore } from '../storage/block-store.ts'
 import type { Libp2p } from '@libp2p/interface'
 

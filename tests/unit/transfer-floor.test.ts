@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { SlowPeerError } from '../../src/core/errors.ts'
-import { BLOCK_TRANSFER_FLOOR, TransferFloorGuard, type TransferFloor } from '../../src/core/transfer-floor.ts'
+import { BLOCK_TRANSFER_FLOOR, TransferFloorGuard, type TransferFloor } from '../../src/core/jobs/transfer-floor.ts'
 import { steppedClock } from './stepped-clock.ts'
 
 const KIB = 1024

@@ -1,5 +1,5 @@
-import { SlowPeerError } from './errors.ts'
-import type { Scheduler } from './scheduler.ts'
+import { SlowPeerError } from '../errors.ts'
+import type { Scheduler } from '../scheduler.ts'
 
 /** The least a peer owes while an answer of it is awaited: `bytesPerSecond`, with `slackMs` of leeway. */
 export interface TransferFloor {
