@@ -12,6 +12,8 @@ export interface RelayDatastoreLimits {
   perPeer: number
   /** Records in all; past that a new record displaces the oldest of the provider holding the most. */
   total: number
+  /** Providers of one key (a lookup lists them all, each with its addresses); see RelayDatastore. */
+  perKey: number
   /** The largest peer-store record (a peer's addresses, protocols and keys) the relay keeps. */
   maxPeerRecordBytes: number
 }
@@ -45,6 +47,14 @@ export class PeerRecordTooLargeError extends HyperspaceError {
  * Eviction: a provider at its bound loses its oldest record (re-announcing a key makes it its newest);
  * at the total bound, the provider holding the most loses its oldest, so identities that flood the
  * store cannot keep a newcomer's first record out.
+ *
+ * Providers of one key: kad-dht answers a lookup with every provider of the key and all of their
+ * addresses (a peer record of up to 64 KiB each), so fresh keys providing one key made every lookup
+ * of it an answer of megabytes, built per request, and past 4 MiB one the asker cannot read (libp2p's
+ * stream buffer): nobody found that key's providers through the relay any more. At `perKey`, a newcomer takes the place of the key's
+ * oldest provider that is not established (aged in the relay's pulse view, or an anchor); an
+ * established newcomer takes the oldest's if all are; a stranger finding only established providers
+ * is not kept. Lookups take 8 providers at most (model-providers.ts, block-coordinator.ts).
  */
 export class RelayDatastore extends MemoryDatastore {
   /** CID part → provider → when it was provided (ms; kad-dht writes it as a varint). */
@@ -53,7 +63,7 @@ export class RelayDatastore extends MemoryDatastore {
   private readonly byProvider = new Map<string, { id: string, cids: Set<string> }>()
   private count = 0
 
-  constructor (private readonly limits: RelayDatastoreLimits) {
+  constructor (private readonly limits: RelayDatastoreLimits, private readonly established: (provider: string) => boolean = () => false) {
     super()
   }
 
@@ -118,6 +128,7 @@ export class RelayDatastore extends MemoryDatastore {
 
   private admit (cid: string, provider: string, time: number): void {
     const own = this.byProvider.get(provider) ?? { id: provider, cids: new Set<string>() }
+    if (!own.cids.has(cid) && !this.makeRoomAt(cid, provider)) return
     if (own.cids.has(cid)) {
       // A re-announcement: newest again.
       own.cids.delete(cid)
@@ -136,6 +147,22 @@ export class RelayDatastore extends MemoryDatastore {
     }
     if (!records.has(own.id)) this.count++
     records.set(own.id, time)
+  }
+
+  /** Whether a new provider of `cid` is kept: a place is free, or one is freed (see the class comment). */
+  private makeRoomAt (cid: string, provider: string): boolean {
+    const records = this.byCid.get(cid)
+    if (records === undefined || records.size < this.limits.perKey) return true
+    let oldest: [string, number] | undefined
+    let oldestStranger: [string, number] | undefined
+    for (const [held, time] of records) {
+      if (oldest === undefined || time < oldest[1]) oldest = [held, time]
+      if (!this.established(held) && (oldestStranger === undefined || time < oldestStranger[1])) oldestStranger = [held, time]
+    }
+    const victim = oldestStranger ?? (this.established(provider) ? oldest : undefined)
+    if (victim === undefined) return false
+    this.remove(cid, victim[0])
+    return true
   }
 
   private removeOldest (provider: { id: string, cids: Set<string> }): void {

@@ -1,5 +1,6 @@
 import { circuitRelayServer, type CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { noise } from '@libp2p/noise'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
@@ -64,6 +65,8 @@ const MAX_PENDING_PER_HOST = 8
 const MAX_PENDING_CONNECTIONS = 64
 /** A peer-store record (addresses, protocols, keys) the relay keeps for one peer; an honest one is a few KiB. */
 const MAX_PEER_RECORD_BYTES = 64 * 1024
+/** Providers of one DHT key the relay keeps (kad-dht's K; a lookup takes 8), so an answer is at most 1.25 MiB. */
+export const MAX_PROVIDERS_PER_KEY = 20
 
 export type RelayServices = HyperspaceServices & { relay: CircuitRelayService }
 
@@ -99,7 +102,12 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     libp2p.hangUp(peerId).catch(err => { console.warn('relay: hang-up failed', err) })
   })
   const banned = (peerId: PeerId): boolean => misbehaviour.isBanned(peerId)
-  const datastore = new RelayDatastore({ perPeer: options.maxProvidersPerPeer, total: options.maxProviders, maxPeerRecordBytes: MAX_PEER_RECORD_BYTES })
+  // The relay is an anchor of its own view: its own pass verifies a young network's committers, as it does in theirs.
+  const histories = new RelayPulseHistories(options.network, [peerIdFromPrivateKey(options.privateKey).toString(), ...options.anchors ?? []], options.historyFile)
+  const datastore = new RelayDatastore(
+    { perPeer: options.maxProvidersPerPeer, total: options.maxProviders, perKey: MAX_PROVIDERS_PER_KEY, maxPeerRecordBytes: MAX_PEER_RECORD_BYTES },
+    provider => histories.of(options.network).isEstablished(provider)
+  )
   const libp2p: Libp2p<RelayServices> = await createLibp2p({
     privateKey: options.privateKey,
     datastore,
@@ -136,8 +144,6 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
   })
   limiter.attach(libp2p)
   const stopWarden = banInvalidSenders(libp2p, misbehaviour)
-  // The relay is an anchor of its own view: its own pass verifies a young network's committers, as it does in theirs.
-  const histories = new RelayPulseHistories(options.network, [libp2p.peerId.toString(), ...options.anchors ?? []], options.historyFile)
   await histories.start()
   const carrier = new TopicCarrier(libp2p, options.privateKey, misbehaviour, {
     network: options.network,

@@ -9,6 +9,7 @@ import { MerkleTree, leafHash, multiproofOf } from '../../src/core/pulse/merkle.
 import { beaconInput, challengeIndices, challengeProofs, leaderScore } from '../../src/core/pulse/seed.ts'
 import { beaconProver, pulseSigner, verifyBeacon } from '../../src/net/pulse-keys.ts'
 import { RoundState } from '../../src/core/pulse/round-state.ts'
+import { MAX_CHALLENGES } from '../../src/core/pulse/params.ts'
 import { DRAWN_VALIDATORS, ValidatorHistory, validatorScore } from '../../src/core/pulse/validators.ts'
 import { expectedRows, rowBytes, workKey } from '../../src/core/pulse/work.ts'
 
@@ -193,6 +194,31 @@ describe('RoundState', () => {
     // A committer's own challenge is always kept.
     expect(own.addChallenge(await challengeBy(committer, listed))).toBe(true)
     expect(watched.addChallenge(await challengeBy(committer, listed))).toBe(true)
+  })
+
+  it('keeps a few challenges, the best-ranked leaders\' first: committing fresh keys cannot make it hold one each', async () => {
+    const fresh = await Promise.all(Array.from({ length: 48 }, signer))
+    const [veteran, anchor] = [await signer(), await signer()]
+    const prover = new ReferenceProver()
+    for (const watched of [false, true]) {
+      const history = new ValidatorHistory([anchor.peerId], [], peer => peer === veteran.peerId)
+      const state = new RoundState(NET, 1, seed, N, K, { history, verifyBeacon, anchorsVouchForLeaders: watched })
+      for (const who of [veteran, ...fresh]) state.addCommit(await signPulse(await honestCommit(who, prover, 1), who))
+      const listed = state.commitSet()
+      // Each fresh committer leads too, with the whole commit set: a challenge kept per committer.
+      for (const who of fresh) state.addChallenge(await challengeBy(who, listed))
+      expect(state.challenges.size, watched ? 'watched' : 'own').toBe(MAX_CHALLENGES)
+      // The aged committer's and the anchor's challenges rank before every fresh key's.
+      expect(state.addChallenge(await challengeBy(veteran, listed))).toBe(true)
+      expect(state.addChallenge(await challengeBy(anchor, listed))).toBe(true)
+      expect(state.challenges.size).toBe(MAX_CHALLENGES)
+      expect(state.canonicalChallenge()?.message.peer).toBe(anchor.peerId)
+      expect(state.challenges.has(veteran.peerId)).toBe(true)
+      // A fresh key ranking after all those kept is not kept.
+      const worst = [...state.challenges.keys()].filter(peer => peer !== veteran.peerId && peer !== anchor.peerId).sort((x, y) => compareBytes(leaderScore(seed, utf8(x)), leaderScore(seed, utf8(y)))).at(-1) as string
+      const late = fresh.find(who => !state.challenges.has(who.peerId) && compareBytes(leaderScore(seed, utf8(who.peerId)), leaderScore(seed, utf8(worst))) > 0) as Signer
+      expect(state.addChallenge(await challengeBy(late, listed))).toBe(false)
+    }
   })
 
   it('takes as canonical only a valid challenge: leader listed, no false root, no early commit omitted', async () => {

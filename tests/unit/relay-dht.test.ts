@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { dht, dhtSession, MemoryMeter, rawPeer, relayTestbed, reportFigures, type Peer } from './adversary.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { rejectionOf } from './waiting.ts'
-import type { Relay } from '../../src/relay/relay.ts'
+import { MAX_PROVIDERS_PER_KEY, type Relay } from '../../src/relay/relay.ts'
 
 describe('DHT provider spam against the relay (a DHT server)', () => {
   let relay: Relay
@@ -77,6 +77,24 @@ describe('DHT provider spam against the relay (a DHT server)', () => {
     const memory = await meter.stop()
     expect(memory.retainedMiB).toBeLessThan(8)
     reportFigures('DHT: ADD_PROVIDERs of 2,000 addresses each', memory, served, `stream refused at message ${(refusedAt ?? 0) + 1}, ${held} addresses kept`)
+  })
+
+  it('lists at most MAX_PROVIDERS_PER_KEY providers of one key, established ones kept: fresh keys cannot make its answer megabytes', async () => {
+    const established = await peer()
+    relay = await testbed.startRelay({ anchors: [established.peerId.toString()] })
+    const key = dht.randomCid()
+    await (await dhtSession(established, relay)).provide([key])
+    // Each fresh key provides the key with a few hundred addresses: every lookup answer used to carry them all.
+    const addrs = Array.from({ length: 300 }, (_, i) => multiaddr(`/ip4/10.9.${i >> 8}.${i & 255}/tcp/4001`))
+    // One at a time: the relay takes 8 handshakes at once from one address.
+    for (let i = 0; i < 2 * MAX_PROVIDERS_PER_KEY; i++) {
+      const session = await dhtSession(await peer(), relay)
+      await session.provide([key], addrs)
+      await session.providers(dht.randomCid())
+    }
+    const listed = await (await dhtSession(await peer(), relay)).providers(key)
+    expect(listed).toHaveLength(MAX_PROVIDERS_PER_KEY)
+    expect(listed).toContain(established.peerId.toString())
   })
 
   it('stores no DHT values, not even a valid public-key record', async () => {

@@ -2,7 +2,7 @@ import { equalBytes, utf8 } from '../crypto/bytes.ts'
 import { currentTiming, roundOf, timingOf } from './clock.ts'
 import { epochOf, firstRoundOf } from './committee.ts'
 import { CommitteeView } from './committee-view.ts'
-import { challengeDigest, encodeSigned, sameCommit, signPulse, type ChallengeMessage, type CommitMessage, type ReceivedMessage, type SignedPulseMessage } from '../wire/pulse.ts'
+import { challengeDigest, encodeSigned, MAX_COMMITTEE, sameCommit, signPulse, type ChallengeMessage, type CommitMessage, type ReceivedMessage, type SignedPulseMessage } from '../wire/pulse.ts'
 import { ACT_AT, LEADER_BACKUPS, OMIT_SLACK_MS, PULSE_K, PULSE_N } from './params.ts'
 import { multiproofOf } from './merkle.ts'
 import { inlineRecomputer } from './recompute.ts'
@@ -17,7 +17,8 @@ import { ValidatorHistory } from './validators.ts'
 import { workKey } from './work.ts'
 import type { PulseCurrent, PulseEngineOptions } from './ports.ts'
 
-const MAX_EARLY = 1024
+/** Commits kept per round whose state does not exist yet (twice the most a round keeps). */
+const MAX_EARLY = 2 * MAX_COMMITTEE
 
 /**
  * The pulse protocol of DESIGN section 5 on one node, whatever carries its messages: commits, leads,
@@ -33,7 +34,7 @@ export class PulseEngine {
   private readonly states = new Map<number, RoundState>()
   /** What the seed of round r + 1 chains from, by r, for rounds this node knows it of first-hand. */
   private readonly beacons = new Map<number, Uint8Array>()
-  /** Messages for a round whose state does not exist yet: a peer's clock runs a little ahead. */
+  /** Commits for a round whose state does not exist yet: a peer's clock runs a little ahead. */
   private readonly early = new Map<number, Array<{ topic: string, signed: SignedPulseMessage<ReceivedMessage> }>>()
   /** Other seeds' commits, challenges and verdicts in the current round (seed-watch.ts). */
   private readonly watched: SeedWatch
@@ -114,9 +115,9 @@ export class PulseEngine {
     const state = this.states.get(message.r)
     if (state === undefined) {
       // No seed of its own for this round (yet: this node's own round end may fire a moment late, and
-      // a peer's clock may run ahead). The message waits for the round to open from this node's own
-      // beacon; in the current round it is also watched, in case that beacon never comes. A seed is
-      // never taken from one peer's message.
+      // a peer's clock may run ahead). A commit waits for the round to open from this node's own
+      // beacon (keepEarly); in the current round a message is also watched, in case that beacon never
+      // comes. A seed is never taken from one peer's message.
       if (message.r >= current) this.keepEarly(message.r, topic, signed)
       if (message.r === current) this.watch(signed, now)
       return
@@ -155,7 +156,14 @@ export class PulseEngine {
     return message.t === 'reveal' && state !== undefined && state.addReveal(message)
   }
 
+  /**
+   * Only commits wait: they come at a round's start, when this node's own round may open a moment late.
+   * Challenges, reveals and verdicts come 0.4T or more into their round, when a round this node opens
+   * is open (a seed is never learnt mid-round); holding them would let one free key make every member
+   * of the committee keep a thousand 47 KB challenges (235 MiB decoded) until the next round.
+   */
   private keepEarly (round: number, topic: string, signed: SignedPulseMessage<ReceivedMessage>): void {
+    if (signed.message.t !== 'commit') return
     const early = this.early.get(round) ?? []
     if (early.length < MAX_EARLY) early.push({ topic, signed })
     this.early.set(round, early)

@@ -16,6 +16,13 @@ export const REVEAL_SEND_SHARE = 0.08
 export const MAX_CANDIDATE_SEEDS = 8
 
 /**
+ * Challenges a round keeps: it has one leader and two backups, besides its anchors. Past it a
+ * challenge takes the place of the one whose leader ranks last (RoundState.addChallenge): every
+ * committer may lead, and a flood of fresh keys, each committing and then challenging with 512
+ * listed commits, made every member of the committee keep one of 230 kB decoded per key.
+ */
+export const MAX_CHALLENGES = 8
+/**
  * Challenges a watched round keeps from leaders whose commit this node missed (it came back
  * mid-round); a round has one leader and two backups.
  */

@@ -1,7 +1,7 @@
 import { equalBytes, utf8 } from '../crypto/bytes.ts'
 import { multiproofLength, verifyMultiproof } from './merkle.ts'
 import { LeaderProofs, LeaderScores, ranksBefore } from './leaders.ts'
-import { MAX_UNKNOWN_LEADER_CHALLENGES } from './params.ts'
+import { MAX_CHALLENGES, MAX_UNKNOWN_LEADER_CHALLENGES } from './params.ts'
 import { challengeIndices } from './seed.ts'
 import { drawValidators, quorumOutcome, ValidatorHistory, type QuorumOutcome, type Vote } from './validators.ts'
 import { workKey } from './work.ts'
@@ -124,18 +124,34 @@ export class RoundState {
    * Keeps one challenge per author with this round's seed; whether it is valid is decided against the
    * commits. Only an anchor or a committer can lead, so a challenge from anyone else is dropped (a flood
    * of fresh keys' challenges would cost memory and a check each), except in a watched round, where an
-   * anchor may yet vouch for its leader: there a few are kept, first come.
+   * anchor may yet vouch for its leader: there a few are kept, first come. Past MAX_CHALLENGES, one
+   * takes the place of the challenge whose leader ranks last (leadsBefore), or is not kept.
    */
   addChallenge (signed: SignedPulseMessage<ChallengeMessage>): boolean {
     const challenge = signed.message
     if (!equalBytes(challenge.seed, this.seed) || this.challenges.has(challenge.peer)) return false
-    if (!this.commits.has(challenge.peer) && !this.history.isAnchor(challenge.peer)) {
-      if (!this.anchorsVouchForLeaders || this.challengesOfUnknownLeaders >= MAX_UNKNOWN_LEADER_CHALLENGES) return false
-      this.challengesOfUnknownLeaders++
+    const unknownLeader = !this.commits.has(challenge.peer) && !this.history.isAnchor(challenge.peer)
+    if (unknownLeader && (!this.anchorsVouchForLeaders || this.challengesOfUnknownLeaders >= MAX_UNKNOWN_LEADER_CHALLENGES)) return false
+    if (this.challenges.size >= MAX_CHALLENGES) {
+      let last: string | undefined
+      for (const leader of this.challenges.keys()) if (last === undefined || this.leadsBefore(last, leader)) last = leader
+      if (last === undefined || !this.leadsBefore(challenge.peer, last)) return false
+      this.challenges.delete(last)
     }
+    if (unknownLeader) this.challengesOfUnknownLeaders++
     this.challenges.set(challenge.peer, signed)
     this.decided = undefined
     return true
+  }
+
+  /**
+   * The order in which challenges are kept: anchors' first, then those of leaders another node may
+   * count aged (fresh keys never push them out), then by leader score.
+   */
+  private leadsBefore (a: string, b: string): boolean {
+    if (this.history.isAnchor(a) !== this.history.isAnchor(b)) return this.history.isAnchor(a)
+    if (this.history.mayBeAged(a) !== this.history.mayBeAged(b)) return this.history.mayBeAged(a)
+    return this.scores.compare(a, b) < 0
   }
 
   /**
