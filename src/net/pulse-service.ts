@@ -1,6 +1,6 @@
 import { TopicValidatorResult, type Message } from '@libp2p/gossipsub'
 import { TypedEventEmitter } from 'main-event'
-import { admitPulse } from '../core/pulse/admission.ts'
+import { admitPulse, AuthorQuota } from '../core/pulse/admission.ts'
 import { PulseEngine } from '../core/pulse/engine.ts'
 import { roundOf } from '../core/pulse/clock.ts'
 import { JobStreams } from './job-streams.ts'
@@ -47,6 +47,7 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
   readonly ledger: PulseLedger
   private readonly engine: PulseEngine
   private readonly decoded = new WeakMap<Message, SignedPulseMessage<WireMessage>>()
+  private readonly authors = new AuthorQuota()
   private readonly topics = new Set<string>()
   private readonly streams: JobStreams
   private readonly inbox: RevealInbox
@@ -156,6 +157,8 @@ export class PulseService extends TypedEventEmitter<PulseEvents> {
     if (msg.type !== 'unsigned') return TopicValidatorResult.Reject
     const admission = await admitPulse(msg.data, undefined, this.options.networkId, this.options.roundMs, this.scheduler.now(), this.options.verify)
     if (admission.result === 'accept') {
+      // Signed by its author, so counting it can spend no one else's quota.
+      if (!this.authors.take(msg.topic, admission.signed.message)) return TopicValidatorResult.Ignore
       this.decoded.set(msg, admission.signed)
       return TopicValidatorResult.Accept
     }

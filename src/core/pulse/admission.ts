@@ -34,3 +34,32 @@ export async function admitPulse (data: Uint8Array, sender: string | undefined, 
   if (Math.abs(message.r - roundOf(now, roundMs)) > 1) return { result: 'ignore' }
   return { result: 'accept', signed }
 }
+
+/**
+ * Different messages of one kind one author may have taken on in one round on one topic (a relay
+ * judges several committees, each on its topic): an honest node sends one
+ * (its copies are the same bytes, which GossipSub drops by content), and a second is kept as the proof
+ * that it equivocated. Past it a node neither keeps nor forwards them: otherwise one key could make
+ * every member of a committee check and forward an endless stream of its signed messages.
+ */
+export const MESSAGES_PER_AUTHOR = 2
+/** Authors' counts kept (about 100 bytes each): the oldest is forgotten first, which only lets its author start over. */
+const AUTHOR_COUNTS_KEPT = 16_384
+
+/** Counts, per topic, round, kind and author, the admitted messages a node took on (MESSAGES_PER_AUTHOR). */
+export class AuthorQuota {
+  private readonly counts = new Map<string, number>()
+
+  constructor (private readonly kept = AUTHOR_COUNTS_KEPT) {}
+
+  /** Whether `message`, heard on `topic`, may be taken on, counting it when it may. */
+  take (topic: string, message: WireMessage): boolean {
+    const key = `${topic} ${message.r} ${message.t} ${message.peer}`
+    const count = this.counts.get(key) ?? 0
+    if (count >= MESSAGES_PER_AUTHOR) return false
+    this.counts.delete(key)
+    this.counts.set(key, count + 1)
+    if (this.counts.size > this.kept) this.counts.delete(this.counts.keys().next().value as string)
+    return true
+  }
+}
