@@ -448,7 +448,7 @@ describe('verdicts: results signed through their Merkle root (v4), sent as entri
     expect(await resolved(changedVerdict(e => unnamed < (e[3] as number) ? e.with(0, unnamed) : e.with(3, unnamed)))).toBeUndefined()
     // The count is signed, and on the wire it is the number of entries: one dropped fails the signature.
     await rejectsWith(changedVerdict(e => e.slice(3)), BadSignatureError)
-    await rejectsWith(changedVerdict(e => [...e, 2, 0, 0]), MalformedMessageError)
+    await rejectsWith(changedVerdict(e => [...e, e.at(-3) as number, 0, 0]), MalformedMessageError)
     await rejectsWith(changedVerdict(e => [...e.slice(3), ...e.slice(0, 3)]), MalformedMessageError)
     await rejectsWith(changedWire(valid.verdict, m => { m.pop() }), MalformedMessageError)
   })
