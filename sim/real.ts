@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { decodeMessage } from '../src/core/wire/cbor.ts'
-import { PULSE_MAX_BYTES, PULSE_VERSION } from '../src/core/wire/pulse.ts'
+import { MAX_COMMITTEE, PULSE_MAX_BYTES, PULSE_VERSION } from '../src/core/wire/pulse.ts'
+import { unpackBody } from '../src/core/wire/pulse-compact.ts'
 import { PULSE_K } from '../src/core/pulse/params.ts'
 import { pulseTopic } from '../src/core/wire/topics.ts'
 import { startCluster, stopCluster, type ClusterNode, type ClusterNodeSpec, type WireCounters } from './cluster.ts'
@@ -55,7 +56,7 @@ class CommitLog {
       // Commits are small (body at most 1 KiB): the larger messages need no decoding here.
       if (!evt.detail.topic.startsWith(`hyperspace/v2/${networkId}/pulse/`) || evt.detail.data.byteLength > COMMIT_ENVELOPE_MAX) return
       const envelope = decodeMessage(evt.detail.data, PULSE_MAX_BYTES, PULSE_VERSION)
-      const body = decodeMessage(envelope.body as Uint8Array, PULSE_MAX_BYTES, PULSE_VERSION)
+      const { body } = unpackBody(envelope.m, MAX_COMMITTEE)
       if (body.t !== 'commit') return
       const byPeer = this.heard.get(body.r as number) ?? new Map<string, Map<number, number>>()
       this.heard.set(body.r as number, byPeer)

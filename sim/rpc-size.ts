@@ -2,15 +2,16 @@
  * Sizes of GossipSub RPCs as @libp2p/gossipsub encodes them (protobuf), so that the model counts the
  * bytes the real stack puts on a stream (before length prefix, Noise and Yamux framing). Under
  * StrictSign a message carries `from` (an Ed25519 peer id: 38 bytes), `seqno` (8), the topic and a
- * 64-byte signature, and its id is `from | seqno`; under StrictNoSign it carries the topic and data
- * alone, and its id is the SHA-256 of the data.
+ * 64-byte signature, and its id is `from | seqno`; under StrictNoSign (the pulse's GossipSub) it
+ * carries the topic and data alone, and its id is PULSE_MESSAGE_ID_BYTES of the data's SHA-256.
  */
+import { PULSE_MESSAGE_ID_BYTES } from '../src/core/wire/pulse-gossip.ts'
 
 const PEER_ID_BYTES = 38
 const SEQNO_BYTES = 8
 const SIGNATURE_BYTES = 64
 const MESSAGE_ID_BYTES = PEER_ID_BYTES + SEQNO_BYTES
-const CONTENT_ID_BYTES = 32
+const CONTENT_ID_BYTES = PULSE_MESSAGE_ID_BYTES
 
 export type SignaturePolicy = 'StrictSign' | 'StrictNoSign'
 

@@ -3,7 +3,8 @@ import { createTopicScoreParams, type PeerScore, type PeerScoreThresholds, type 
 import { toString } from 'uint8arrays/to-string'
 import { HyperspaceError } from '../core/errors.ts'
 import { MAX_TOPIC_LENGTH, parseTopic, RELAY_MAIN_TOPICS, RELAY_ON_DEMAND_TOPICS } from '../core/wire/topics.ts'
-import { PULSE_GOSSIP_PROTOCOL, PULSE_MESH } from '../core/wire/pulse-gossip.ts'
+import { PULSE_GOSSIP_PROTOCOL, PULSE_MESH, PULSE_MESSAGE_ID_BYTES } from '../core/wire/pulse-gossip.ts'
+import { sha256Of } from '../core/crypto/bytes.ts'
 import type { SignedMessage } from '@libp2p/gossipsub'
 import type { RPC } from '@libp2p/gossipsub/message'
 import type { PeerId } from '@libp2p/interface'
@@ -255,11 +256,12 @@ export function hyperspaceGossip (options: HyperspaceGossipOptions): ReturnType<
 
 /**
  * The pulse's GossipSub (src/core/wire/pulse-gossip.ts): its own protocol id, unsigned messages
- * (every pulse message is signed in its payload), ids by content, a mesh of PULSE_MESH. On a protocol
+ * (every pulse message is signed in its payload), ids by content (PULSE_MESSAGE_ID_BYTES of its
+ * SHA-256), a mesh of PULSE_MESH. On a protocol
  * id of its own GossipSub sends no IDONTWANT and no PRUNE backoff (it grants them by the id's place on
  * the `/meshsub/` ladder); a pruned peer then backs off for GossipSub's default minute, and IDONTWANT
  * saved nothing measurable on pulse messages in the simulator.
  */
 export function pulseGossip (options: HyperspaceGossipOptions): ReturnType<typeof gossipsub> {
-  return scoredGossip(options, { globalSignaturePolicy: 'StrictNoSign', ...PULSE_MESH }, [PULSE_GOSSIP_PROTOCOL])
+  return scoredGossip(options, { globalSignaturePolicy: 'StrictNoSign', msgIdFn: msg => sha256Of(msg.data).subarray(0, PULSE_MESSAGE_ID_BYTES), ...PULSE_MESH }, [PULSE_GOSSIP_PROTOCOL])
 }

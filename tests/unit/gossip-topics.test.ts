@@ -2,7 +2,8 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { RPC } from '@libp2p/gossipsub/message'
 import { lpStream } from '@libp2p/utils'
 import { afterEach, describe, expect, it } from 'vitest'
-import { PULSE_GOSSIP_PROTOCOL } from '../../src/core/wire/pulse-gossip.ts'
+import { PULSE_GOSSIP_PROTOCOL, PULSE_MESSAGE_ID_BYTES } from '../../src/core/wire/pulse-gossip.ts'
+import { sha256 } from '@noble/hashes/sha2.js'
 import { pulseTopic, topicFor } from '../../src/core/wire/topics.ts'
 import { hyperspaceGossip, pulseGossip } from '../../src/net/gossip.ts'
 import { signedMessage } from './adversary.ts'
@@ -88,5 +89,19 @@ describe('GossipSub keeps messages only on topics this node is on', () => {
     const knowsEarlyOn = (pubsub: GossipSub, topic: string): boolean => pubsub.getSubscribers(topic).some(p => p.equals(early.peerId))
     await until(() => knowsEarlyOn(late.services.pubsub, CAPABILITIES) && knowsEarlyOn(late.services.pulsePubsub, PULSE), 'the late node to record the early one\'s topics')
     expect(knowsEarlyOn(late.services.pubsub, 'junk')).toBe(false)
+  })
+})
+
+describe('the pulse GossipSub names a message by its content', () => {
+  it(`takes the first ${PULSE_MESSAGE_ID_BYTES} bytes of the SHA-256 of its data`, async () => {
+    const node = await memoryLibp2p<{ pulsePubsub: GossipSub }>('pulse-ids', { services: { pulsePubsub: pulseGossip({ colocationPenalty: false }) } })
+    try {
+      const data = Uint8Array.of(1, 2, 3)
+      const msgIdFn = (node.services.pulsePubsub as unknown as { msgIdFn: (msg: { type: 'unsigned', topic: string, data: Uint8Array }) => Promise<Uint8Array> | Uint8Array }).msgIdFn
+      expect(Array.from(await msgIdFn({ type: 'unsigned', topic: PULSE, data }))).toEqual(Array.from(sha256(data).subarray(0, PULSE_MESSAGE_ID_BYTES)))
+      expect(PULSE_GOSSIP_PROTOCOL).toBe('/hyperspace/pulse-gossip/1.1.0')
+    } finally {
+      await node.stop()
+    }
   })
 })

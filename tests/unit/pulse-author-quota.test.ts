@@ -2,7 +2,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AuthorQuota, MESSAGES_PER_AUTHOR } from '../../src/core/pulse/admission.ts'
 import { sha256Of, utf8 } from '../../src/core/crypto/bytes.ts'
-import { decodePulse, encodeSigned, signPulse, type WireMessage } from '../../src/core/wire/pulse.ts'
+import { decodePulse, encodeSigned, signPulse, type CommitMessage, type WireMessage } from '../../src/core/wire/pulse.ts'
 import { pulseTopic } from '../../src/core/wire/topics.ts'
 import { pulseSigner, verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { startCluster, stopCluster, type ClusterNode } from '../../sim/cluster.ts'
@@ -17,7 +17,7 @@ const NET = 'dev-t6'
 const ROUND_MS = 6_000
 const N = 16
 
-function commit (peer: string, r: number, i: number): WireMessage {
+function commit (peer: string, r: number, i: number): CommitMessage {
   return { t: 'commit', net: NET, r, peer, seed: sha256Of(utf8('seed')), root: sha256Of(utf8(`root ${i}`)), n: N, caps: [], sid: new Uint8Array(8) }
 }
 

@@ -4,6 +4,7 @@ import { epochOf, firstRoundOf } from '../../src/core/pulse/committee.ts'
 import { PulseEngine } from '../../src/core/pulse/engine.ts'
 import { challengeDigest, encodeSigned, PULSE_MAX_BYTES, PULSE_VERSION, signPulse, type PulseMessage, type ReceivedMessage, type SignedPulseMessage, type VerdictMessage } from '../../src/core/wire/pulse.ts'
 import { decodeMessage } from '../../src/core/wire/cbor.ts'
+import { WIRE_TYPES } from '../../src/core/wire/pulse-compact.ts'
 import type { PulseSigner } from '../../src/core/crypto/signing.ts'
 import { ReferenceProver, type Prover } from '../../src/core/pulse/reference-prover.ts'
 import { challengeProofs } from '../../src/core/pulse/seed.ts'
@@ -21,7 +22,7 @@ import type { SpotCheckOptions } from '../../src/core/pulse/spot-checks.ts'
 function isReveal (data: Uint8Array): boolean {
   try {
     const envelope = decodeMessage(data, PULSE_MAX_BYTES, PULSE_VERSION)
-    return decodeMessage(envelope.body as Uint8Array, PULSE_MAX_BYTES, PULSE_VERSION).t === 'reveal'
+    return (envelope.m as unknown[])[0] === WIRE_TYPES.indexOf('reveal')
   } catch {
     return false
   }

@@ -15,7 +15,7 @@ import {
 } from '../../src/core/errors.ts'
 import { MerkleTree, leafHash, multiproofOf, verifyMultiproof } from '../../src/core/pulse/merkle.ts'
 import {
-  MAX_CHALLENGE_ROWS, PULSE_MAX_BYTES, PULSE_VERSION, STRIKE_REASONS, challengeDigest, decodePulse, encodeSigned, resolveVerdict, signPulse, signedData, type ChallengeMessage, type CommitMessage, type PulseMessage, type RevealMessage, type SignedPulseMessage, type VerdictDigest, type VerdictMessage
+  MAX_CHALLENGE_ROWS, PULSE_MAX_BYTES, PULSE_VERSION, STRIKE_REASONS, challengeDigest, decodePulse, encodeKept, encodeSigned, resolveVerdict, signPulse, signedData, type ChallengeMessage, type CommitMessage, type PulseMessage, type RevealMessage, type SignedPulseMessage, type VerdictDigest, type VerdictMessage
 } from '../../src/core/wire/pulse.ts'
 import type { PulseSigner, PulseVerifier } from '../../src/core/crypto/signing.ts'
 import { referenceProduct, rowBytes } from '../../src/core/pulse/work.ts'
@@ -61,15 +61,27 @@ async function signRaw (message: Record<string, unknown>, node: Node = a, judged
   return encodeSigned(await signPulse(record as unknown as PulseMessage, node.signer), judged)
 }
 
-/** The valid verdict's envelope with its results' entries (beside the signed body) changed. */
-function changedVerdict (change: (envelope: Record<string, unknown>) => void): Uint8Array {
-  const envelope = decodeMessage(valid.verdict, PULSE_MAX_BYTES, PULSE_VERSION)
-  change(envelope)
-  return encodeMessage(envelope)
+/** Signs anything as `node` (bypassing the types) in a record's full envelope, which holds the body as signed. */
+async function signKept (message: Record<string, unknown>, node: Node = a): Promise<Uint8Array> {
+  const body = encodeMessage({ v: PULSE_VERSION, ...Object.fromEntries(Object.entries(message).filter(([, v]) => v !== undefined)) })
+  return encodeMessage({ v: PULSE_VERSION, body, sig: await node.key.sign(signedData(body)) })
 }
 
-async function rejectsWith (bytes: Uint8Array, type: new (...args: never[]) => HyperspaceError): Promise<HyperspaceError> {
-  const err: unknown = await decodePulse(bytes, verify).then(() => 'resolved', (e: unknown) => e)
+/** A valid message's wire envelope `{ v, m, s }` with its positional fields changed (not signed again). */
+function changedWire (bytes: Uint8Array, change: (m: unknown[], envelope: Record<string, unknown>) => void): Uint8Array {
+  const envelope = decodeMessage(bytes, PULSE_MAX_BYTES, PULSE_VERSION)
+  const m = [...envelope.m as unknown[]]
+  change(m, envelope)
+  return encodeMessage({ ...envelope, m })
+}
+
+/** The valid verdict's wire envelope with its results' entries (beside the signed header) changed. */
+function changedVerdict (change: (entries: number[]) => number[]): Uint8Array {
+  return changedWire(valid.verdict, m => { m[7] = change(m[7] as number[]) })
+}
+
+async function rejectsWith (bytes: Uint8Array, type: new (...args: never[]) => HyperspaceError, kept = false): Promise<HyperspaceError> {
+  const err: unknown = await decodePulse(bytes, verify, kept).then(() => 'resolved', (e: unknown) => e)
   expect(err).toBeInstanceOf(type)
   return err as HyperspaceError
 }
@@ -133,21 +145,44 @@ describe('round trip', () => {
     }
   })
 
-  it('the body is canonical CBOR carrying v = 9', () => {
-    expect(PULSE_VERSION).toBe(9)
-    const record = decodeMessage(valid.commit, PULSE_MAX_BYTES, 9)
-    const body = decodeMessage(record.body as Uint8Array, PULSE_MAX_BYTES, 9)
-    expect(body.v).toBe(9)
-    expect(body.t).toBe('commit')
+  it('travels as { v: 10, m, s }: the signed body\'s values without their keys, which the receiver rebuilds', async () => {
+    expect(PULSE_VERSION).toBe(10)
+    const envelope = decodeMessage(valid.commit, PULSE_MAX_BYTES, 10)
+    expect(Object.keys(envelope)).toEqual(['m', 's', 'v'])
+    expect(envelope.m).toEqual([0, NET, ROUND, a.peerId, commit.seed, commit.root, 64, 0b10001, commit.sid, 1])
+    const { body } = await decodePulse(valid.commit, verify)
+    expect(decodeMessage(body, PULSE_MAX_BYTES, 10)).toMatchObject({ v: 10, t: 'commit', caps: ['inference', 'relay'] })
+    const proof = (decodeMessage(valid.reveal, PULSE_MAX_BYTES, 10).m as unknown[])[6] as Uint8Array
+    expect(proof.byteLength).toBe(32 * reveal.proof.length)
   })
 
-  it('reads v4 to v8 commits from kept records, where v5 to v9 changed nothing, but never from the topic; a v4 challenge not even from records', async () => {
+  it('is smaller on the wire than the record it stands for', async () => {
+    const signed = await signPulse({ ...commit, committees: 16 }, a.signer)
+    expect(encodeSigned(signed).byteLength).toBeLessThan(encodeKept(signed).byteLength - 60)
+  })
+
+  it('signs caps in CAPABILITY_NAMES order, the one order a bit set gives back', async () => {
+    const signed = await signPulse({ ...commit, caps: ['relay', 'inference'] }, a.signer)
+    expect((await decodePulse(encodeSigned(signed), verify)).message).toEqual(commit)
+    expect(() => encodeSigned({ ...signed, body: encodeMessage({ v: PULSE_VERSION, ...commit, caps: ['relay', 'inference'] }) })).toThrow(RangeError)
+  })
+
+  it('takes the full envelope only from records, and the wire form from both', async () => {
+    const signed = await signPulse(commit, a.signer)
+    await rejectsWith(encodeKept(signed), MalformedMessageError)
+    expect((await decodePulse(encodeKept(signed), verify, true)).message).toEqual(commit)
+    expect((await decodePulse(encodeSigned(signed), verify, true)).message).toEqual(commit)
+    const signedVerdict = await signPulse(verdict, c.signer)
+    expect(() => encodeKept(signedVerdict)).toThrow(RangeError)
+  })
+
+  it('reads v4 to v9 commits from kept records, where v5 to v10 changed nothing, but never from the topic; a v4 challenge not even from records', async () => {
     const signedAt = async (v: number, message: Record<string, unknown>): Promise<Uint8Array> => {
       const body = encodeMessage({ v, ...message })
       return encodeMessage({ v, body, sig: await a.key.sign(signedData(body)) })
     }
     const signedV4 = async (message: Record<string, unknown>): Promise<Uint8Array> => await signedAt(4, message)
-    for (const v of [4, 5, 6, 7, 8]) {
+    for (const v of [4, 5, 6, 7, 8, 9]) {
       const keptCommit = await signedAt(v, { ...commit })
       expect((await decodePulse(keptCommit, verify, true)).message).toEqual(commit)
       await rejectsWith(keptCommit, UnsupportedVersionError)
@@ -232,12 +267,14 @@ describe('size', () => {
     expect(PULSE_MAX_BYTES).toBe(64 * 1024 + 256)
     const err = await rejectsWith(new Uint8Array(PULSE_MAX_BYTES + 1).fill(0xff), OversizeMessageError)
     expect(err.code).toBe('ERR_OVERSIZE_MESSAGE')
-    const big = await signRaw({ ...commit, pad: new Uint8Array(PULSE_MAX_BYTES) })
-    await rejectsWith(big, OversizeMessageError)
+    const big = await signKept({ ...commit, pad: new Uint8Array(PULSE_MAX_BYTES) })
+    await rejectsWith(big, OversizeMessageError, true)
+    await rejectsWith(changedWire(valid.commit, m => { m[1] = 'n'.repeat(PULSE_MAX_BYTES) }), OversizeMessageError)
   })
 
   it('a body over its type limit (commit > 1024 bytes) → MalformedMessageError', async () => {
-    const err = await rejectsWith(await signRaw({ ...commit, pad: new Uint8Array(1100) }), MalformedMessageError)
+    // The wire form has no room for more than a commit's fields: only a record can be too long.
+    const err = await rejectsWith(await signKept({ ...commit, pad: new Uint8Array(1100) }), MalformedMessageError, true)
     expect(err.message).toMatch(/commit exceeds 1024/)
   })
 })
@@ -247,8 +284,29 @@ describe('malformed messages', () => {
     it(label, async () => { await rejectsWith(await make(), type) })
   }
 
-  bad('unknown message type', () => signRaw({ ...commit, t: 'vote' }))
-  bad('missing message type', () => signRaw({ ...commit, t: undefined }))
+  const badKept = (label: string, make: () => Promise<Uint8Array>): void => {
+    it(`${label} (a record)`, async () => { await rejectsWith(await make(), MalformedMessageError, true) })
+  }
+
+  badKept('unknown message type', () => signKept({ ...commit, t: 'vote' }))
+  badKept('missing message type', () => signKept({ ...commit, t: undefined }))
+  bad('unknown message type', async () => changedWire(valid.commit, m => { m[0] = 4 }))
+  bad('message type that is not a number', async () => changedWire(valid.commit, m => { m[0] = 'commit' }))
+  bad('wire fields missing', async () => changedWire(valid.commit, m => { m.pop() }))
+  bad('a wire field too many', async () => changedWire(valid.reveal, m => { m.push(0) }))
+  bad('wire fields that are not a list', async () => changedWire(valid.commit, (_m, e) => { e.x = 1 }))
+  bad('envelope with another key', async () => encodeMessage({ ...decodeMessage(valid.commit, PULSE_MAX_BYTES, PULSE_VERSION), x: 1 }))
+  bad('envelope without its signature', async () => {
+    const { v, m } = decodeMessage(valid.commit, PULSE_MAX_BYTES, PULSE_VERSION)
+    return encodeMessage({ v, m, x: new Uint8Array(64) })
+  })
+  bad('a full envelope on the wire', async () => encodeKept(await signPulse(commit, a.signer)))
+  bad('committees of 0 on the wire', async () => changedWire(valid.commit, m => { m[9] = 0 }))
+  bad('caps bit set past the last capability', async () => changedWire(valid.commit, m => { m[7] = 512 }))
+  bad('caps that are not a bit set', async () => changedWire(valid.commit, m => { m[7] = ['relay'] }))
+  bad('reveal proof that is not whole hashes', async () => changedWire(valid.reveal, m => { m[6] = (m[6] as Uint8Array).subarray(1) }))
+  bad('reveal proof of more than 16 paths of 11 hashes', async () => changedWire(valid.reveal, m => { m[6] = new Uint8Array(177 * 32) }))
+  bad('challenge commits that are not pairs', async () => changedWire(valid.challenge, m => { m[5] = (m[5] as unknown[]).slice(1) }))
   bad('body version 1 (reveals carried rows)', () => signRaw({ ...commit, v: 1 }), UnsupportedVersionError)
   bad('body version 2 (before quorum verdicts)', () => signRaw({ ...commit, v: 2 }), UnsupportedVersionError)
   bad('body version "1"', () => signRaw({ ...commit, v: '1' }), UnsupportedVersionError)
@@ -275,9 +333,9 @@ describe('malformed messages', () => {
   bad('negative round', () => signRaw({ ...commit, r: -1 }))
   bad('network id of 49 characters', () => signRaw({ ...commit, net: 'n'.repeat(49) }))
   bad('peer that is not base58', () => signRaw({ ...commit, peer: `0${a.peerId.slice(1)}` }, { ...a, signer: { ...a.signer, peerId: `0${a.peerId.slice(1)}` } }))
-  bad('caps with an unknown capability', () => signRaw({ ...commit, caps: ['inference', 'mining'] }))
-  bad('caps with a repeated capability', () => signRaw({ ...commit, caps: ['relay', 'relay'] }))
-  bad('caps that are not a list', () => signRaw({ ...commit, caps: 'relay' }))
+  badKept('caps with an unknown capability', () => signKept({ ...commit, caps: ['inference', 'mining'] }))
+  badKept('caps with a repeated capability', () => signKept({ ...commit, caps: ['relay', 'relay'] }))
+  badKept('caps that are not a list', () => signKept({ ...commit, caps: 'relay' }))
   bad('challenge commits unsorted', () => signRaw({ ...challenge, commits: [...challenge.commits].reverse() }))
   bad('challenge commits with a duplicate', () => signRaw({ ...challenge, commits: [challenge.commits[0], ...challenge.commits] }))
   bad('challenge commit root of 31 bytes', () => signRaw({ ...challenge, commits: [[a.peerId, new Uint8Array(31)]] }))
@@ -290,15 +348,14 @@ describe('malformed messages', () => {
   bad('reveal row twice', () => signRaw({ ...reveal, rows: [1, 5, 5] }, b))
   bad('reveal proof hash of 31 bytes', () => signRaw({ ...reveal, proof: [bytes32('p'), new Uint8Array(31)] }, b))
   bad('reveal proof longer than 16 paths of 11', () => signRaw({ ...reveal, proof: Array.from({ length: 177 }, () => bytes32('p')) }, b))
-  bad('reveal without proof', () => signRaw({ ...reveal, proof: undefined }, b))
+  badKept('reveal without proof', () => signKept({ ...reveal, proof: undefined }, b))
   bad('reveal without leader', () => signRaw({ ...reveal, leader: undefined }, b))
-  const entries = (e: Record<string, unknown>): number[] => e.res as number[]
-  bad('verdict result with an unknown strike code', async () => changedVerdict(e => { e.res = entries(e).with(1, STRIKE_REASONS.length + 1) }))
-  bad('verdict result with an unknown capability bit', async () => changedVerdict(e => { e.res = entries(e).with(2, 512) }))
-  bad('verdict result with an index past the largest committee', async () => changedVerdict(e => { e.res = entries(e).with(3, 512) }))
-  bad('verdict results out of order', async () => changedVerdict(e => { e.res = [...entries(e).slice(3), ...entries(e).slice(0, 3)] }))
-  bad('verdict results not in threes', async () => changedVerdict(e => { e.res = entries(e).slice(1) }))
-  bad('verdict results that are maps', async () => changedVerdict(e => { e.res = [{ peer: a.peerId, ok: true, root: bytes32('r'), caps: [] }] }))
+  bad('verdict result with an unknown strike code', async () => changedVerdict(e => e.with(1, STRIKE_REASONS.length + 1)))
+  bad('verdict result with an unknown capability bit', async () => changedVerdict(e => e.with(2, 512)))
+  bad('verdict result with an index past the largest committee', async () => changedVerdict(e => e.with(3, 512)))
+  bad('verdict results out of order', async () => changedVerdict(e => [...e.slice(3), ...e.slice(0, 3)]))
+  bad('verdict results not in threes', async () => changedVerdict(e => e.slice(1)))
+  bad('verdict results that are maps', async () => changedWire(valid.verdict, m => { m[7] = [{ peer: a.peerId, ok: true, root: bytes32('r'), caps: [] }] }))
   bad('verdict without the challenge it judged', () => signRaw({ ...verdict, judged: undefined }, c))
 })
 
@@ -362,7 +419,6 @@ describe('fuzz: decodePulse rejects with a HyperspaceError, never anything else'
 })
 
 describe('verdicts: results signed through their Merkle root (v4), sent as entries of the challenge judged (v8)', () => {
-  const entries = (envelope: Record<string, unknown>): number[] => envelope.res as number[]
   const resolved = async (bytes: Uint8Array, judged = signedChallenge): Promise<SignedPulseMessage<VerdictMessage> | undefined> => {
     const decoded = await decodePulse(bytes, verify)
     if (decoded.message.t !== 'verdict-digest') throw new Error('not a verdict')
@@ -384,17 +440,17 @@ describe('verdicts: results signed through their Merkle root (v4), sent as entri
   })
 
   it('refuses results that do not match the signed root: one changed, one dropped, one added, reordered', async () => {
-    const at = (e: Record<string, unknown>, i: number): number => entries(e)[i] as number
-    expect(await resolved(changedVerdict(e => { e.res = entries(e).with(1, (at(e, 1) + 1) % 7) }))).toBeUndefined()
-    expect(await resolved(changedVerdict(e => { e.res = entries(e).with(5, at(e, 5) ^ 1) }))).toBeUndefined()
+    expect(await resolved(changedVerdict(e => e.with(1, ((e[1] as number) + 1) % 7)))).toBeUndefined()
+    expect(await resolved(changedVerdict(e => e.with(5, (e[5] as number) ^ 1)))).toBeUndefined()
     // The unnamed committer's index in place of the first result's, where that keeps the order.
     const named = new Set(verdict.results.map(r => r.peer))
     const unnamed = challenge.commits.findIndex(([peer]) => !named.has(peer))
-    expect(await resolved(changedVerdict(e => { if (unnamed < at(e, 3)) e.res = entries(e).with(0, unnamed); else e.res = entries(e).with(3, unnamed) }))).toBeUndefined()
-    await rejectsWith(changedVerdict(e => { e.res = entries(e).slice(3) }), MalformedMessageError)
-    await rejectsWith(changedVerdict(e => { e.res = [...entries(e), 2, 0, 0] }), MalformedMessageError)
-    await rejectsWith(changedVerdict(e => { e.res = [...entries(e).slice(3), ...entries(e).slice(0, 3)] }), MalformedMessageError)
-    await rejectsWith(changedVerdict(e => { delete e.res }), MalformedMessageError)
+    expect(await resolved(changedVerdict(e => unnamed < (e[3] as number) ? e.with(0, unnamed) : e.with(3, unnamed)))).toBeUndefined()
+    // The count is signed, and on the wire it is the number of entries: one dropped fails the signature.
+    await rejectsWith(changedVerdict(e => e.slice(3)), BadSignatureError)
+    await rejectsWith(changedVerdict(e => [...e, e.at(-3) as number, 0, 0]), MalformedMessageError)
+    await rejectsWith(changedVerdict(e => [...e.slice(3), ...e.slice(0, 3)]), MalformedMessageError)
+    await rejectsWith(changedWire(valid.verdict, m => { m.pop() }), MalformedMessageError)
   })
 
   it('sends only results about the challenge\'s committers, with the roots it lists', async () => {

@@ -2,7 +2,7 @@ import { equalBytes, utf8 } from '../crypto/bytes.ts'
 import { currentTiming, roundOf, timingOf } from './clock.ts'
 import { epochOf, firstRoundOf } from './committee.ts'
 import { CommitteeView } from './committee-view.ts'
-import { challengeDigest, encodeSigned, MAX_COMMITTEE, sameCommit, signPulse, type ChallengeMessage, type CommitMessage, type ReceivedMessage, type SignedPulseMessage } from '../wire/pulse.ts'
+import { challengeDigest, encodeKept, encodeSigned, MAX_COMMITTEE, sameCommit, signPulse, type ChallengeMessage, type CommitMessage, type ReceivedMessage, type SignedPulseMessage } from '../wire/pulse.ts'
 import { ACT_AT, LEADER_BACKUPS, OMIT_SLACK_MS, PULSE_K, PULSE_N } from './params.ts'
 import { multiproofOf } from './merkle.ts'
 import { inlineRecomputer } from './recompute.ts'
@@ -258,7 +258,7 @@ export class PulseEngine {
     const signed = await signPulse(commit, this.options.signer)
     state.addCommit(signed, now)
     await this.publish(round, signed)
-    const envelope = encodeSigned(signed)
+    const envelope = encodeKept(signed)
     await this.options.book.update(round, r => { r.committed = true; r.caps = caps; r.commit = envelope; delete r.skipped })
   }
 

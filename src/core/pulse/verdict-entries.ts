@@ -19,17 +19,23 @@ export interface VerdictEntry {
 }
 
 const FIELDS = 3
-const CAPS_LIMIT = 2 ** CAPABILITY_NAMES.length
+export const CAPS_LIMIT = 2 ** CAPABILITY_NAMES.length
 
 /** Capabilities in CAPABILITY_NAMES order: the one order a bit set gives back. */
 export function canonicalCaps (caps: readonly CapabilityName[]): CapabilityName[] {
   return CAPABILITY_NAMES.filter(name => caps.includes(name))
 }
 
-function capsMask (caps: readonly CapabilityName[]): number {
+/** Capabilities as a bit set over CAPABILITY_NAMES (bit i for the i-th name). */
+export function capsMask (caps: readonly CapabilityName[]): number {
   let mask = 0
   for (const [bit, name] of CAPABILITY_NAMES.entries()) if (caps.includes(name)) mask |= 1 << bit
   return mask
+}
+
+/** The capabilities of a bit set below CAPS_LIMIT, in CAPABILITY_NAMES order. */
+export function capsOfMask (mask: number): CapabilityName[] {
+  return CAPABILITY_NAMES.filter((_, bit) => (mask & (1 << bit)) !== 0)
 }
 
 /**
@@ -60,7 +66,7 @@ export function decodeEntries (value: unknown, max: number): VerdictEntry[] {
     const mask = uintField(flat[at + 2], 'result caps', CAPS_LIMIT - 1)
     const previous = entries.at(-1)
     if (previous !== undefined && previous.i >= i) fail('result indices must be ascending, without repeats')
-    const entry: VerdictEntry = { i, caps: CAPABILITY_NAMES.filter((_, bit) => (mask & (1 << bit)) !== 0) }
+    const entry: VerdictEntry = { i, caps: capsOfMask(mask) }
     if (code > 0) entry.reason = STRIKE_REASONS[code - 1] as StrikeReason
     entries.push(entry)
   }

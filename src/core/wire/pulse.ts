@@ -6,28 +6,31 @@ import { isCommitteeCount } from '../pulse/committee.ts'
 import { bytesField, capsField, fail, listField, peerField, uintField } from '../pulse/fields.ts'
 import { resultsTree, type VerdictResult } from '../pulse/verdict-tree.ts'
 import { canonicalCaps, decodeEntries, encodeEntries, resultsOf, type VerdictEntry } from '../pulse/verdict-entries.ts'
+import { bodyOf, packBody, unpackBody } from './pulse-compact.ts'
 import { MAX_N, MIN_N } from '../pulse/work.ts'
 
 export { STRIKE_REASONS, type StrikeReason, type VerdictResult } from '../pulse/verdict-tree.ts'
 
 /**
- * Pulse messages. Each is a signed envelope `{ v, body, sig }` where `body` is the canonical CBOR
- * of the message and `sig` the author's Ed25519 signature over "hyperspace-pulse-v1" | body. The
- * author is the body's `peer`, so a message stored today can be checked by anyone later, without the
- * gossip message it came in. A verdict's body carries the Merkle root `rr` of its results and their
- * `count`; the results travel beside it in the envelope (`res`), and every receiver recomputes `rr`
- * (verdict-tree.ts), so one result and its path can later stand for the whole verdict.
+ * Pulse messages. Each is signed as `body`, the canonical CBOR of the message, with `sig` the author's
+ * Ed25519 signature over "hyperspace-pulse-v1" | body. The author is the body's `peer`, so a message
+ * stored today can be checked by anyone later, without the gossip message it came in. A verdict's
+ * body carries the Merkle root `rr` of its results and their `count`; the results travel beside it,
+ * and every receiver recomputes `rr` (verdict-tree.ts), so one result and its path can later stand for
+ * the whole verdict. On the wire (v10) a message travels as `{ v, m, s }`: the body's values without
+ * their keys (pulse-compact.ts), from which every receiver rebuilds the signed body; records keep
+ * the full envelope `{ v, body, sig }` (encodeKept).
  */
 
-export const PULSE_VERSION = 9
+export const PULSE_VERSION = 10
 /**
  * Versions whose commits and verdict headers are read from kept records (history, points proofs,
  * identity files): v5 changed only challenges, v6 only reveals, v7 only how reveals travel
  * (pulse-reveal.ts), v8 how verdict results travel (verdict-entries.ts, adding `judged` to the
- * verdict header) and v9 only who may lead (an anchor, listing no commit of its own), so what a node
- * signed under v4 still verifies.
+ * verdict header), v9 only who may lead (an anchor, listing no commit of its own) and v10 only how
+ * messages travel (pulse-compact.ts), so what a node signed under v4 still verifies.
  */
-export const KEPT_VERSIONS: readonly number[] = [4, 5, 6, 7, 8, PULSE_VERSION]
+export const KEPT_VERSIONS: readonly number[] = [4, 5, 6, 7, 8, 9, PULSE_VERSION]
 /** The first version whose verdict header names the challenge it judged. */
 const JUDGED_SINCE = 8
 export const MAX_CHALLENGE_ROWS = 16
@@ -179,31 +182,38 @@ function bodyRecord (message: PulseMessage): Record<string, unknown> {
 
 export async function signPulse<M extends PulseMessage> (message: M, signer: PulseSigner): Promise<SignedPulseMessage<M>> {
   if (message.peer !== signer.peerId) throw new RangeError('a node signs only its own messages')
-  // Verdict results are signed in peer order, whatever order they were listed in, with their caps in
+  // Verdict results are signed in peer order, whatever order they were listed in; caps are signed in
   // the one order the wire's bit sets give back.
   const signedMessage = message.t === 'verdict'
     ? { ...message, results: [...message.results].sort((a, b) => (a.peer < b.peer ? -1 : a.peer > b.peer ? 1 : 0)).map(r => ({ ...r, caps: canonicalCaps(r.caps) })) }
-    : message
+    : message.t === 'commit' ? { ...message, caps: canonicalCaps(message.caps) } : message
   const body = encodeMessage(bodyRecord(signedMessage))
   const sig = await signer.sign(signedData(body))
   return { message: signedMessage, body, sig }
 }
 
-/**
- * The envelope's bytes. A verdict's results travel as entries of the challenge it judged: `judged`
- * is that challenge, whose commit list is needed here (RangeError without it, or for a result it
- * does not list).
- */
 /** Whether two commits are the same (root and session); a peer with two different ones in a round runs in two places. */
 export function sameCommit (a: CommitMessage | undefined, b: CommitMessage): boolean {
   return a !== undefined && equalBytes(a.root, b.root) && equalBytes(a.sid, b.sid)
 }
 
+/**
+ * The wire bytes of a signed message (pulse-compact.ts). A verdict's results travel as entries of the
+ * challenge it judged: `judged` is that challenge, whose commit list is needed here (RangeError
+ * without it, or for a result it does not list).
+ */
 export function encodeSigned (signed: SignedPulseMessage, judged?: ChallengeMessage): Uint8Array {
   const message = signed.message
-  if (message.t !== 'verdict') return encodeMessage({ v: PULSE_VERSION, body: signed.body, sig: signed.sig })
+  const body = bodyOf(signed.body)
+  if (message.t !== 'verdict') return encodeMessage({ v: body.v, m: packBody(body), s: signed.sig })
   if (judged === undefined) throw new RangeError('a verdict is sent with the challenge it judged')
-  return encodeMessage({ v: PULSE_VERSION, body: signed.body, sig: signed.sig, res: encodeEntries(message.results, judged.commits) })
+  return encodeMessage({ v: body.v, m: packBody(body, encodeEntries(message.results, judged.commits)), s: signed.sig })
+}
+
+/** A commit, challenge or reveal as a node keeps it in its records: the signed body itself (read with decodePulse's `kept`). */
+export function encodeKept (signed: SignedPulseMessage): Uint8Array {
+  if (signed.message.t === 'verdict') throw new RangeError('records keep attestations, not verdicts')
+  return encodeMessage({ v: PULSE_VERSION, body: signed.body, sig: signed.sig })
 }
 
 const digests = new WeakMap<SignedPulseMessage<ChallengeMessage>, Uint8Array>()
@@ -305,28 +315,42 @@ export function decodeVerdictBody (body: Uint8Array): VerdictHeader {
   return header
 }
 
+/** The signed body, signature and verdict entries a wire message (`m`) stands for. */
+function fromWire (envelope: Record<string, unknown>): { body: Uint8Array, sig: Uint8Array, res?: unknown } {
+  if (Object.keys(envelope).length !== 3 || envelope.s === undefined) fail('a pulse message is { v, m, s }')
+  const { body, entries } = unpackBody(envelope.m, MAX_COMMITTEE)
+  return { body: encodeMessage({ v: envelope.v, ...body }), sig: bytesField(envelope.s, 'sig', 64), res: entries }
+}
+
+/** A kept record's full envelope `{ v, body, sig }`. */
+function fromRecord (envelope: Record<string, unknown>): { body: Uint8Array, sig: Uint8Array, res?: unknown } {
+  return { body: bytesField(envelope.body, 'body', undefined, PULSE_MAX_BYTES), sig: bytesField(envelope.sig, 'sig', 64), res: envelope.res }
+}
+
 /**
  * Decodes and checks a signed pulse message: size before parsing, strict canonical CBOR, version,
  * every field, a verdict's results against its signed root, then the author's signature. Throws a
  * named HyperspaceError on anything wrong. A `kept` message (from a node's records, not the topic)
- * may be of any version whose records still verify.
+ * may be of any version whose records still verify, in its full envelope or the wire's.
  */
 export async function decodePulse (bytes: Uint8Array, verify: PulseVerifier, kept = false): Promise<SignedPulseMessage<WireMessage>> {
   const versions = kept ? KEPT_VERSIONS : PULSE_VERSION
   const envelope = decodeMessage(bytes, PULSE_MAX_BYTES, versions)
-  const body = bytesField(envelope.body, 'body', undefined, PULSE_MAX_BYTES)
-  const sig = bytesField(envelope.sig, 'sig', 64)
+  const wire = envelope.m !== undefined
+  // One form per message on the wire; the full envelope is a record's, and the wire's is v10's.
+  if (wire ? envelope.v !== PULSE_VERSION : !kept) fail(wire ? 'the wire form is v10\'s' : 'a pulse message travels as { v, m, s }')
+  const { body, sig, res } = wire ? fromWire(envelope) : fromRecord(envelope)
   const decoded = decodeBody(decodeMessage(body, PULSE_MAX_BYTES, versions))
   if (body.byteLength > LIMITS[decoded.t]) fail(`${decoded.t} exceeds ${LIMITS[decoded.t]} bytes`)
   let message: WireMessage
   if (decoded.t === 'verdict') {
     // Only a verdict of this version travels: kept records hold attestations, never whole verdicts.
     if (decoded.judged === undefined) fail('a verdict names the challenge it judged')
-    const entries = decodeEntries(envelope.res, MAX_COMMITTEE)
+    const entries = decodeEntries(res, MAX_COMMITTEE)
     if (entries.length !== decoded.count) fail('verdict results do not match their signed count')
     message = { t: 'verdict-digest', net: decoded.net, r: decoded.r, peer: decoded.peer, seed: decoded.seed, judged: decoded.judged, rr: decoded.rr, count: decoded.count, entries }
   } else {
-    if (envelope.res !== undefined) fail('only a verdict carries results')
+    if (res !== undefined) fail('only a verdict carries results')
     message = decoded
   }
   await requireSignature(verify, message.peer, signedData(body), sig)
