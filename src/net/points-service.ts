@@ -99,8 +99,12 @@ export class PointsService extends JobService {
   }
 
   protected async serve (stream: Stream, from: string): Promise<void> {
-    // Proving is on demand too: the prover's side loads with the first ask, as the checker's does.
-    this.prover ??= import('./points-prove.ts').then(({ ProofServer }) => new ProofServer(this.libp2p.peerId.toString(), this.options))
+    // Proving is on demand too: the prover's side loads with the first ask, as the checker's does. One
+    // server holds every ask's places; a load that failed (a chunk not delivered) is tried again next ask.
+    this.prover ??= import('./points-prove.ts').then(({ ProofServer }) => new ProofServer(this.libp2p.peerId.toString(), this.options), err => {
+      this.prover = undefined
+      throw err
+    })
     await (await this.prover).serve(stream, from)
   }
 }
