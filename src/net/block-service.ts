@@ -11,10 +11,10 @@ import {
   BLOCKS_JOB_FRAMES, BLOCKS_JOB_ID_BYTES, BLOCKS_NONCE_BYTES, BLOCKS_PIPELINED_PROTOCOL, BLOCKS_PROTOCOL,
   BLOCKS_PIPELINE_DEPTH, BLOCKS_REQUESTS_PER_STREAM, type BlocksClientFrame, type BlocksServerFrame
 } from '../core/wire/blocks.ts'
-import { JobDeadlineError, MalformedMessageError, PeerBusyError, errorMessage } from '../core/errors.ts'
+import { JobDeadlineError, MalformedMessageError, PeerBusyError, SlowPeerError, errorMessage } from '../core/errors.ts'
 import { claimedReceiptJob, type SignedReceipt } from '../core/receipts/receipt.ts'
 import { toHex } from '../core/crypto/bytes.ts'
-import { BLOCK_TRANSFER_FLOOR, type TransferFloor } from '../core/jobs/transfer-floor.ts'
+import { BLOCK_TRANSFER_FLOOR, floorTimeMs, type TransferFloor } from '../core/jobs/transfer-floor.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 
 export interface BlockServiceOptions extends ReceiptedJobServiceOptions {
@@ -25,7 +25,10 @@ export interface BlockServiceOptions extends ReceiptedJobServiceOptions {
    * verify anyway, and hashing every served MiB would double what serving costs.
    */
   read: (cid: BlockCid) => Promise<Uint8Array | undefined>
-  /** What a `blocks.get` holds its providers' answers to (BLOCK_TRANSFER_FLOOR unless a test shortens it). */
+  /**
+   * What a `blocks.get` holds its providers' answers to, and what this server holds its clients'
+   * reading of a block to (BLOCK_TRANSFER_FLOOR unless a test shortens it).
+   */
   transferFloor?: TransferFloor
 }
 
@@ -290,6 +293,10 @@ export class BlockService extends JobService {
       return null
     }
     const { bytes, nonce } = prepared
+    // A client that reads slowly holds the slot while its block goes out: it owes the floor a provider
+    // owes, or a few slow readers would keep every slot for the block's whole deadline.
+    const floor = this.options.transferFloor ?? BLOCK_TRANSFER_FLOOR
+    const cancelFloor = server.deadline(floorTimeMs(bytes?.byteLength ?? 0, floor), () => new SlowPeerError(client, floor.bytesPerSecond, floor.slackMs))
     try {
       await server.send(bytes === undefined ? { t: 'not-found' } : { t: 'block', nonce, bytes })
     } catch (err) {
@@ -297,6 +304,7 @@ export class BlockService extends JobService {
       await server.fail(err)
       return null
     } finally {
+      cancelFloor()
       prepared.finish()
     }
     if (bytes === undefined) {

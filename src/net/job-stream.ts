@@ -1,7 +1,7 @@
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { MalformedMessageError, PeerBusyError } from '../core/errors.ts'
 import { countersignAsServer, exchangeAsClient, type ReceiptParty, type ServedJob, type ServerReceiptParty } from './receipt-exchange.ts'
-import { abortStream, admitJob, closeStream, failJob, readFrame, withTimeout, writeFrame, WRITE_TIMEOUT_MS, type JobAdmission } from './stream-helpers.ts'
+import { abortStream, admitJob, closeStream, failJob, readFrame, resetAfter, withTimeout, writeFrame, WRITE_TIMEOUT_MS, type JobAdmission } from './stream-helpers.ts'
 import { errorFrame, type AcceptFrame, type BusyFrame, type CountersignFrame, type ErrorFrame, type SignFrame } from '../core/wire/frame.ts'
 import type { JobStreamOpener } from './job-streams.ts'
 import type { ReceiptBody, SignedReceipt } from '../core/receipts/receipt.ts'
@@ -63,6 +63,11 @@ export class JobServerStream<C extends { t: string }, S> {
 
   async send (frame: S | ErrorFrame | CountersignFrame | BusyFrame): Promise<void> {
     await writeFrame(this.stream, this.lp, this.codec.encode(frame), this.client, this.codec.writeTimeoutMs ?? WRITE_TIMEOUT_MS)
+  }
+
+  /** Resets the stream with `err` unless the returned function is called within `ms`. */
+  deadline (ms: number, err: () => Error): () => void {
+    return resetAfter(this.stream, ms, err)
   }
 
   /** The job's first frame, which must be a `t`; a bad one is answered with an error and ends the stream (then undefined). */

@@ -429,6 +429,41 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     }
   })
 
+  it.each([BLOCKS_PIPELINED_PROTOCOL, BLOCKS_PROTOCOL])('a client reading its block under the transfer floor, though inside the answer timeout, is cut off and its slot freed (%s)', async protocol => {
+    // 256 KiB every 3 s, some 85 KiB/s: the block would be read whole after about 9 s, inside the 30 s
+    // answer timeout, and the stream never stalls (WRITE_TIMEOUT_MS); but the floor allows 1 s + 4 s.
+    const floor: TransferFloor = { bytesPerSecond: 256 * 1024, slackMs: 1_000 }
+    const server = await makeNode('server', 64 * 1024 * 1024, floor)
+    const window = 256 * 1024
+    const reader = await memoryLibp2p('slow-reader', { yamux: { streamOptions: { maxStreamWindowSize: window } } })
+    const cid = parseBlockCid(await server.blocks.put(randomBytes(BLOCK_MAX_BYTES)))
+    let tick: ReturnType<typeof setInterval> | undefined
+    try {
+      await connect(reader, server.libp2p)
+      const stream = await reader.dialProtocol(peerIdFromString(server.peerId), protocol)
+      let received = 0
+      stream.addEventListener('message', evt => { received += evt.data.byteLength })
+      await lpStream(stream).write(encodeBlocksClientFrame({ t: 'want', cid, job: crypto.getRandomValues(new Uint8Array(16)) }))
+      // Paused, the reader grants no flow control; each tick takes what arrived and grants one window more.
+      stream.pause()
+      const grantOneWindow = (): void => {
+        stream.resume()
+        if (stream.readStatus === 'readable') stream.pause()
+      }
+      tick = setInterval(() => { if (stream.readStatus === 'paused') grantOneWindow() }, 3_000)
+      await until(() => stream.status !== 'open', 'the server to cut the slow reader off', 20_000)
+      expect(received).toBeLessThan(BLOCK_MAX_BYTES)
+      // The server goes on serving others.
+      await connect(c.libp2p, server.libp2p)
+      expect((await c.blocks.get(cid.toString())).byteLength).toBe(BLOCK_MAX_BYTES)
+    } finally {
+      clearInterval(tick)
+      await server.blocks.stop()
+      await server.libp2p.stop()
+      await reader.stop()
+    }
+  })
+
   it("peers that answer at once that they do not hold a block do not use up the attempts before its holder is asked", async () => {
     // Seven peers asked before the holder (peer-id order: nobody is established), each without the block.
     const nodes = await Promise.all(Array.from({ length: 8 }, async (_, i) => await makeNode(`young-${i}`)))

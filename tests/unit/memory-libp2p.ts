@@ -3,7 +3,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import { memory } from '@libp2p/memory'
 import { noise } from '@libp2p/noise'
-import { yamux } from '@libp2p/yamux'
+import { yamux, type YamuxMuxerInit } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p, type ServiceFactoryMap } from 'libp2p'
 import type { Startable } from '../../src/core/lifecycle.ts'
 import type { PrivateKey, ServiceMap } from '@libp2p/interface'
@@ -12,13 +12,13 @@ import type { PrivateKey, ServiceMap } from '@libp2p/interface'
  * A real libp2p node in this process, as the network tests run them: a memory transport listening
  * on a fresh address, Noise, Yamux, identify, and the services given besides.
  */
-export async function memoryLibp2p<S extends ServiceMap = ServiceMap> (name: string, options: { privateKey?: PrivateKey | undefined, services?: ServiceFactoryMap<S> } = {}): Promise<Libp2p<S>> {
+export async function memoryLibp2p<S extends ServiceMap = ServiceMap> (name: string, options: { privateKey?: PrivateKey | undefined, services?: ServiceFactoryMap<S>, yamux?: YamuxMuxerInit } = {}): Promise<Libp2p<S>> {
   return await createLibp2p<S>({
     privateKey: options.privateKey ?? await generateKeyPair('Ed25519'),
     addresses: { listen: [`/memory/${name}-${crypto.randomUUID()}`] },
     transports: [memory()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux(options.yamux)],
     services: { identify: identify(), ...options.services } as unknown as ServiceFactoryMap<S>
   })
 }

@@ -25,6 +25,11 @@ export const BLOCK_TRANSFER_SLACK_MS = 5_000
 
 export const BLOCK_TRANSFER_FLOOR: TransferFloor = { bytesPerSecond: MIN_BLOCK_BYTES_PER_SECOND, slackMs: BLOCK_TRANSFER_SLACK_MS }
 
+/** How long `bytes` may take to go out at the floor: its slack, then the bytes at its rate. */
+export function floorTimeMs (bytes: number, floor: TransferFloor): number {
+  return floor.slackMs + Math.ceil(bytes * 1000 / floor.bytesPerSecond)
+}
+
 /**
  * Holds one peer's answers on one stream to a TransferFloor. While an answer is owed the peer owes
  * `bytesPerSecond`: it starts `slackMs` worth in credit, each byte received pays one back, and credit
