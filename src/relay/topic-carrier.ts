@@ -4,6 +4,7 @@ import { roundOf } from '../core/pulse/clock.ts'
 import { systemScheduler } from '../core/scheduler.ts'
 import { parseTopic, RELAY_TOPICS_PER_HOST, RELAY_TOPICS_PER_PEER, relayMainTopics, type ParsedTopic } from '../core/wire/topics.ts'
 import { addressGroup } from './address-groups.ts'
+import { TopicSlots, type Opener, type Subscribers } from './topic-slots.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
 import { InferenceBroadcast } from '../net/inference-broadcast.ts'
 import { beaconProver, pulseSigner, verifyBeacon, verifyPulseSignature } from '../net/pulse-keys.ts'
@@ -56,14 +57,18 @@ export function relayAnnouncement (libp2p: Libp2p): CapabilityAnnouncement {
  * What a subscription can make it carry is bounded where the subscription is read, before anything
  * starts: only topics `parseTopic` knows, of the relay's own network; a topic already carried is not
  * joined again; past `maxTopics` on-demand topics, new ones are refused, as are those of a peer or
- * an address group that opened its share of them already. The network's main topics
- * (capabilities, receipts, inference, the pulse lobby) are always carried, so peers squatting on the
- * on-demand slots cannot cut the network off its relay.
+ * an address group that opened its share of them already, except that established peers go first
+ * (TopicSlots). The network's main topics (capabilities, receipts, inference, the pulse lobby) are
+ * always carried, so peers squatting on the on-demand slots cannot cut the network off its relay.
  */
 export class TopicCarrier {
   private readonly carried = new Map<string, Startable>()
-  /** Who opened each on-demand topic (its first subscriber, and that peer's address group): what it counts against. */
-  private readonly openers = new Map<string, { peer: string, host: string | undefined }>()
+  private readonly slots: TopicSlots
+  /**
+   * Topics refused to an established peer, at most `maxTopics`: a subscription is heard once, so
+   * each sweep tries them again while an established peer still subscribes.
+   */
+  private readonly refusedToEstablished = new Map<string, ParsedTopic>()
   private readonly mainTopics: ReadonlySet<string>
   private refusedSinceLog = 0
   private lastRefusalLog = 0
@@ -77,6 +82,11 @@ export class TopicCarrier {
     private readonly options: TopicCarrierOptions
   ) {
     this.mainTopics = new Set(relayMainTopics(options.network))
+    this.slots = new TopicSlots({
+      maxTopics: options.maxTopics,
+      maxTopicsPerPeer: options.maxTopicsPerPeer ?? RELAY_TOPICS_PER_PEER,
+      maxTopicsPerHost: options.maxTopicsPerHost ?? RELAY_TOPICS_PER_HOST
+    })
   }
 
   async start (): Promise<void> {
@@ -84,7 +94,10 @@ export class TopicCarrier {
       pubsub.topicValidators = new ValidatorsOrIgnore(pubsub.topicValidators)
       pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     }
-    this.sweep = setInterval(() => { this.leaveEmptyTopics() }, SWEEP_MS)
+    this.sweep = setInterval(() => {
+      this.leaveEmptyTopics()
+      this.admitRefusedToEstablished()
+    }, SWEEP_MS)
   }
 
   async stop (): Promise<void> {
@@ -92,7 +105,8 @@ export class TopicCarrier {
     for (const pubsub of this.gossips()) pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
     for (const [topic, carried] of this.carried) this.halt(topic, carried)
     this.carried.clear()
-    this.openers.clear()
+    this.slots.clear()
+    this.refusedToEstablished.clear()
   }
 
   /** The topics carried now, including those whose service is still starting. */
@@ -130,29 +144,36 @@ export class TopicCarrier {
     // service on it would replace their validator, and leaving it would unsubscribe them.
     if (pubsub.getTopics().includes(topic)) return true
     if (!this.mainTopics.has(topic)) {
-      if (this.onDemandCount() >= this.options.maxTopics) return false
-      const opener = { peer: from.toString(), host: this.libp2p.getConnections(from).map(c => addressGroup(c.remoteAddr)).find(group => group !== undefined) }
-      if (!this.hasRoomFor(opener)) return false
-      this.openers.set(topic, opener)
+      const opener: Opener = {
+        peer: from.toString(),
+        host: this.libp2p.getConnections(from).map(c => addressGroup(c.remoteAddr)).find(group => group !== undefined),
+        established: this.options.histories.of(parsed.networkId).isEstablished(from.toString())
+      }
+      const claim = this.slots.claim(topic, opener, t => this.subscribersOf(t))
+      if (!claim.opened) {
+        if (opener.established && this.refusedToEstablished.size < this.options.maxTopics) this.refusedToEstablished.set(topic, parsed)
+        return false
+      }
+      if (claim.dropped !== undefined) this.leave(claim.dropped)
     }
     this.carried.set(topic, this.serve(topic, parsed))
     return true
   }
 
-  private hasRoomFor (opener: { peer: string, host: string | undefined }): boolean {
-    let byPeer = 0
-    let byHost = 0
-    for (const { peer, host } of this.openers.values()) {
-      if (peer === opener.peer) byPeer++
-      if (host !== undefined && host === opener.host) byHost++
-    }
-    return byPeer < (this.options.maxTopicsPerPeer ?? RELAY_TOPICS_PER_PEER) && byHost < (this.options.maxTopicsPerHost ?? RELAY_TOPICS_PER_HOST)
+  private subscribersOf (topic: string): Subscribers {
+    const parsed = parseTopic(topic)
+    if (parsed === undefined) return { count: 0, established: false }
+    const history = this.options.histories.of(parsed.networkId)
+    const subscribers = this.gossipOf(parsed).getSubscribers(topic)
+    return { count: subscribers.length, established: subscribers.some(peer => history.isEstablished(peer.toString())) }
   }
 
-  private onDemandCount (): number {
-    let main = 0
-    for (const topic of this.mainTopics) if (this.carried.has(topic)) main++
-    return this.carried.size - main
+  /** Halts the topic's service and frees its slot. */
+  private leave (topic: string): void {
+    const carried = this.carried.get(topic)
+    if (carried !== undefined) this.halt(topic, carried)
+    this.carried.delete(topic)
+    this.slots.release(topic)
   }
 
   private serve (topic: string, parsed: ParsedTopic): Startable {
@@ -211,7 +232,7 @@ export class TopicCarrier {
       console.warn(`relay: the service of ${topic} failed to start`, err)
       if (this.carried.get(topic) === carried) {
         this.carried.delete(topic)
-        this.openers.delete(topic)
+        this.slots.release(topic)
       }
       this.halt(topic, carried)
     })
@@ -243,12 +264,23 @@ export class TopicCarrier {
 
   /** Leaves only topics the carrier joined. */
   private leaveEmptyTopics (): void {
-    for (const [topic, carried] of this.carried) {
+    for (const topic of this.carried.keys()) {
       const parsed = parseTopic(topic)
       if (parsed !== undefined && this.gossipOf(parsed).getSubscribers(topic).length > 0) continue
-      this.halt(topic, carried)
-      this.carried.delete(topic)
-      this.openers.delete(topic)
+      this.leave(topic)
+    }
+  }
+
+  /** Tries again each topic refused to an established peer that one still subscribes to; `admit` remembers those refused again. */
+  private admitRefusedToEstablished (): void {
+    const refused = [...this.refusedToEstablished]
+    this.refusedToEstablished.clear()
+    for (const [topic, parsed] of refused) {
+      if (this.carried.has(topic)) continue
+      const history = this.options.histories.of(parsed.networkId)
+      const pubsub = this.gossipOf(parsed)
+      const subscriber = pubsub.getSubscribers(topic).find(peer => history.isEstablished(peer.toString()))
+      if (subscriber !== undefined) this.admit(topic, pubsub, subscriber)
     }
   }
 }

@@ -1,10 +1,15 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { RELAY_DEFAULTS } from '../../src/relay/relay.ts'
-import { gossipPeer, honestNode, MemoryMeter, rawPeer, relayAddr, reportFigures, sendGossipRpcs, startTestRelay, subscribeRpc, type GossipPeer, type Peer } from './adversary.ts'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { RELAY_DEFAULTS, type RelayOptions } from '../../src/relay/relay.ts'
+import { gossipPeer, honestNode, MemoryMeter, rawPeer, relayAddr, relayTestbed, reportFigures, sendGossipRpcs, startTestRelay, subscribeRpc, type GossipPeer, type Peer } from './adversary.ts'
 import { until } from './waiting.ts'
+import { AGE_ROUNDS } from '../../src/core/pulse/validators.ts'
 import { PULSE_GOSSIP_PROTOCOL } from '../../src/core/wire/pulse-gossip.ts'
 import { RELAY_TOPICS_PER_PEER } from '../../src/core/wire/topics.ts'
+import { RelayPulseHistories } from '../../src/relay/pulse-histories.ts'
 import type { Relay } from '../../src/relay/relay.ts'
 
 const MAX_TOPICS = 8
@@ -208,5 +213,99 @@ describe('a relay carrying all the topics it may', () => {
     await until(() => seenOn().length === main.length + onDemand.length, 'the node to see the relay on every topic it carries').catch(() => {})
     expect(seenOn()).toHaveLength(main.length + onDemand.length)
     await honest.gossip.stop()
+  })
+})
+
+describe('established peers go first for the on-demand topics', () => {
+  // Registered before the testbed's, so it runs after the relay has stopped and written its histories.
+  let dir: string
+  beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'relay-topic-slots-')) })
+  afterEach(async () => {
+    vi.useRealTimers()
+    await rm(dir, { recursive: true, force: true })
+  })
+  const { startRelay, track } = relayTestbed()
+
+  const onDemand = (relay: Relay): string[] => relay.carriedTopics().filter(t => t.includes('/pulse/') && t !== topic('pulse/0'))
+
+  /** A relay that watched `aged` through AGE_ROUNDS verified rounds before it was restarted: established there. */
+  async function relayThatAged (aged: Peer[], options: Partial<RelayOptions>): Promise<Relay> {
+    const historyFile = join(dir, 'histories.json')
+    const before = new RelayPulseHistories('dev', [], historyFile)
+    await before.start()
+    for (const peer of aged) for (let round = 1; round <= AGE_ROUNDS; round++) before.of('dev').noteVerified(peer.peerId.toString(), round)
+    await before.stop()
+    const relay = await startRelay({ network: 'dev', historyFile, ...options })
+    for (const peer of aged) expect(relay.isEstablished('dev', peer.peerId.toString())).toBe(true)
+    return relay
+  }
+
+  /** `peer` subscribes to pulse `committees`; resolves once the relay has read it (the RPC is handled in one go). */
+  async function subscribed (peer: Peer, relay: Relay, committees: string[]): Promise<void> {
+    await sendGossipRpcs(peer, relay, [subscribeRpc(committees)], PULSE_GOSSIP_PROTOCOL)
+    const last = committees.at(-1) ?? ''
+    await until(() => relay.libp2p.services.pulsePubsub.getSubscribers(last).some(p => p.equals(peer.peerId)), 'the relay to read the subscriptions')
+  }
+
+  it('strangers holding every slot do not keep an established peer\'s committee off the relay, and cannot make room themselves', async () => {
+    const honest = track(await rawPeer())
+    // Loopback peers share one address group: the group may open every slot, each key half of them.
+    const relay = await relayThatAged([honest], { maxTopics: MAX_TOPICS, maxTopicsPerPeer: MAX_TOPICS / 2, maxTopicsPerHost: MAX_TOPICS })
+    const squatted = Array.from({ length: MAX_TOPICS }, (_, i) => topic(`pulse/${100 + i}`))
+    await subscribed(track(await rawPeer()), relay, squatted.slice(0, MAX_TOPICS / 2))
+    await subscribed(track(await rawPeer()), relay, squatted.slice(MAX_TOPICS / 2))
+    expect(onDemand(relay)).toEqual(squatted)
+
+    await subscribed(track(await rawPeer()), relay, [topic('pulse/300')])
+    expect(onDemand(relay)).toEqual(squatted)
+
+    await subscribed(honest, relay, [topic('pulse/1')])
+    expect(onDemand(relay)).toContain(topic('pulse/1'))
+    expect(onDemand(relay)).toHaveLength(MAX_TOPICS)
+    // The squatted committee opened first gave way; the relay left it.
+    expect(onDemand(relay)).not.toContain(squatted[0])
+    await until(() => !relay.libp2p.services.pulsePubsub.getTopics().includes(squatted[0] ?? ''), 'the relay to leave the dropped topic')
+  })
+
+  it('strangers on its address cannot use up an established peer\'s share of the address group', async () => {
+    const honest = track(await rawPeer())
+    const relay = await relayThatAged([honest], { maxTopics: MAX_TOPICS, maxTopicsPerHost: 4 })
+    const squatted = Array.from({ length: 4 }, (_, i) => topic(`pulse/${100 + i}`))
+    await subscribed(track(await rawPeer()), relay, squatted)
+    await subscribed(track(await rawPeer()), relay, [topic('pulse/300')])
+    expect(onDemand(relay)).toEqual(squatted)
+
+    await subscribed(honest, relay, [topic('pulse/1')])
+    expect(onDemand(relay)).toEqual([...squatted, topic('pulse/1')])
+  })
+
+  it('never drops a topic an established peer subscribes to, whoever opened it', async () => {
+    const first = track(await rawPeer())
+    const second = track(await rawPeer())
+    const relay = await relayThatAged([first, second], { maxTopics: 4 })
+    const squatted = Array.from({ length: 4 }, (_, i) => topic(`pulse/${100 + i}`))
+    await subscribed(track(await rawPeer()), relay, squatted)
+    // The first established peer is in two of the squatted committees: they are held now.
+    await subscribed(first, relay, squatted.slice(0, 2))
+
+    await subscribed(second, relay, [topic('pulse/1'), topic('pulse/2'), topic('pulse/3')])
+    expect(onDemand(relay).sort()).toEqual([...squatted.slice(0, 2), topic('pulse/1'), topic('pulse/2')].sort())
+  })
+
+  it('a committee refused while established peers held every slot is carried at the next sweep after one frees', async () => {
+    const first = track(await rawPeer())
+    const second = track(await rawPeer())
+    // Only the relay's sweep runs on the fake clock; libp2p's timers stay real.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    const relay = await relayThatAged([first, second], { maxTopics: 2 })
+    await subscribed(first, relay, [topic('pulse/1'), topic('pulse/2')])
+    await subscribed(second, relay, [topic('pulse/3')])
+    expect(onDemand(relay)).toEqual([topic('pulse/1'), topic('pulse/2')])
+
+    await sendGossipRpcs(first, relay, [{ subscriptions: [{ subscribe: false, topic: topic('pulse/2') }], messages: [] }], PULSE_GOSSIP_PROTOCOL)
+    await until(() => relay.libp2p.services.pulsePubsub.getSubscribers(topic('pulse/2')).length === 0, 'the relay to read the unsubscription')
+    expect(onDemand(relay)).toEqual([topic('pulse/1'), topic('pulse/2')])
+    vi.advanceTimersByTime(60_000)
+    expect(onDemand(relay)).toEqual([topic('pulse/1'), topic('pulse/3')])
   })
 })
