@@ -48,13 +48,19 @@ export const REGISTRY_MAX = 512
  * the registry, here and everywhere, as every node took and forwarded them. Past it this node ignores
  * the forwarder's further strangers (neither kept nor forwarded): such a flood stops at its first
  * honest hop. An honest page is first to bring mostly the peers it is directly connected to (at most
- * 24 direct peers): 32 leaves it room, and keeps one connection to 1/16 of REGISTRY_MAX.
+ * 24 direct peers): 32 leaves it room, and keeps one forwarder to 1/16 of REGISTRY_MAX. A forwarder
+ * is its peer id, or on a relay its address group (forwarderKey): peer ids cost nothing either.
  */
 export const STRANGERS_PER_FORWARDER = 32
 
 export interface CapabilityGossipOptions {
   /** Peers aged in this node's pulse history, and its anchors: kept before strangers (evictOne). */
   established?: (peerId: string) => boolean
+  /**
+   * What one forwarder's strangers are counted against (STRANGERS_PER_FORWARDER): by default its peer
+   * id. Ids cost nothing, so a relay counts the forwarder's address group instead.
+   */
+  forwarderKey?: (peerId: string) => string
 }
 
 /** Validates a capabilities-topic message: Reject malformed or unsigned ones, Ignore stale ones. */
@@ -81,13 +87,16 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   /** Registered peers this node has had a connection with since they announced: real peers, not just signed words. */
   private readonly met = new Set<string>()
   /**
-   * The strangers each forwarder that is not established brought (STRANGERS_PER_FORWARDER), and who
-   * brought each. A peer leaves both as it leaves the registry, so they hold at most REGISTRY_MAX peers
-   * however many forwarders come by; a forwarder's hanging up frees nothing, or reconnecting would.
+   * The strangers forwarders that are not established brought (STRANGERS_PER_FORWARDER), by the key
+   * they count against (forwarderKey), and the key each stranger was counted against: it is freed
+   * there, whatever the forwarder's key is by then (a relay's forwarder may come back from elsewhere).
+   * A peer leaves both as it leaves the registry, so they hold at most REGISTRY_MAX peers however many
+   * forwarders come by; a forwarder's hanging up frees nothing, or reconnecting would.
    */
   private readonly broughtBy = new Map<string, Set<string>>()
   private readonly bringer = new Map<string, string>()
   private readonly established: (peerId: string) => boolean
+  private readonly forwarderKey: (peerId: string) => string
   private stopTimer?: () => void
   private cancelPending?: () => void
   /** The addresses of the last announcement sent. */
@@ -115,6 +124,7 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   ) {
     super()
     this.established = options.established ?? (() => false)
+    this.forwarderKey = options.forwarderKey ?? (peer => peer)
     this.subscription = new TopicSubscription(libp2p, topicFor(networkId, 'capabilities'), (peer, msg) => {
       const { result, error } = validateAnnouncement(msg, this.scheduler.now())
       if (result === TopicValidatorResult.Reject) this.safeDispatchEvent('invalid', { detail: { peerId: peer, error } })
@@ -221,20 +231,21 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
   private forget (peerId: string): void {
     this.registry.delete(peerId)
     this.met.delete(peerId)
-    const forwarder = this.bringer.get(peerId)
-    if (forwarder === undefined) return
+    const key = this.bringer.get(peerId)
+    if (key === undefined) return
     this.bringer.delete(peerId)
-    const brought = this.broughtBy.get(forwarder)
+    const brought = this.broughtBy.get(key)
     brought?.delete(peerId)
-    if (brought?.size === 0) this.broughtBy.delete(forwarder)
+    if (brought?.size === 0) this.broughtBy.delete(key)
   }
 
   /**
    * Whether `forwarder` may bring this node an announcement `signer` signed: its own; any, from an
    * established forwarder (relays fan out everyone's); a peer's this node knows (registered, or being
-   * registered, or not a stranger); or a stranger's within the forwarder's STRANGERS_PER_FORWARDER,
-   * which then counts it. Counted as the message is judged, not as it is kept: GossipSub judges the
-   * messages of an RPC concurrently, so a whole flood would be judged before the first was kept.
+   * registered, or not a stranger); or a stranger's within the STRANGERS_PER_FORWARDER of the
+   * forwarder's key (forwarderKey), which then counts it. Counted as the message is judged, not as it
+   * is kept: GossipSub judges the messages of an RPC concurrently, so a whole flood would be judged
+   * before the first was kept.
    */
   private admits (forwarder: string, signer: string): boolean {
     if (signer === forwarder || this.established(forwarder)) return true
@@ -242,12 +253,13 @@ export class CapabilityGossip extends TypedEventEmitter<CapabilityGossipEvents> 
     if (this.registry.has(signer) || this.bringer.has(signer)) return true
     const connected = this.connectedPeers()
     if (!this.isStranger(signer, connected)) return true
-    const brought = this.broughtBy.get(forwarder) ?? new Set<string>()
+    const key = this.forwarderKey(forwarder)
+    const brought = this.broughtBy.get(key) ?? new Set<string>()
     let strangers = 0
     for (const peer of brought) if (this.isStranger(peer, connected)) strangers++
     if (strangers >= STRANGERS_PER_FORWARDER) return false
-    this.broughtBy.set(forwarder, brought.add(signer))
-    this.bringer.set(signer, forwarder)
+    this.broughtBy.set(key, brought.add(signer))
+    this.bringer.set(signer, key)
     return true
   }
 

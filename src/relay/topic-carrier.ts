@@ -1,4 +1,5 @@
 import { TopicValidatorResult, type TopicValidatorFn } from '@libp2p/gossipsub'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { isNetworkIdOf } from '../core/config.ts'
 import { roundOf } from '../core/pulse/clock.ts'
 import { systemScheduler } from '../core/scheduler.ts'
@@ -23,6 +24,12 @@ const SWEEP_MS = 60_000
 const REFUSAL_LOG_MS = 60_000
 /** The hint about leaders this relay does not know is logged at most this often. */
 const UNKNOWN_LEADER_LOG_MS = 10 * 60_000
+/**
+ * What the capabilities topic counts a forwarder's strangers against when none of its connections has
+ * an address group: only a forwarder whose connection closed before its messages were judged (the
+ * relay takes only WebSockets), so all of them share one cap and hanging up buys no fresh one.
+ */
+const UNGROUPED_FORWARDERS = 'ungrouped'
 
 export interface TopicCarrierOptions {
   /** The relay's `--network`: it carries only this network's topics (on a dev network, of any round length). */
@@ -146,7 +153,7 @@ export class TopicCarrier {
     if (!this.mainTopics.has(topic)) {
       const opener: Opener = {
         peer: from.toString(),
-        host: this.libp2p.getConnections(from).map(c => addressGroup(c.remoteAddr)).find(group => group !== undefined),
+        host: this.hostOf(from),
         established: this.options.histories.of(parsed.networkId).isEstablished(from.toString())
       }
       const claim = this.slots.claim(topic, opener, t => this.subscribersOf(t))
@@ -158,6 +165,11 @@ export class TopicCarrier {
     }
     this.carried.set(topic, this.serve(topic, parsed))
     return true
+  }
+
+  /** The address group of the peer's first connection that has one (addressGroup). */
+  private hostOf (peer: PeerId): string | undefined {
+    return this.libp2p.getConnections(peer).map(c => addressGroup(c.remoteAddr)).find(group => group !== undefined)
   }
 
   private subscribersOf (topic: string): Subscribers {
@@ -201,7 +213,15 @@ export class TopicCarrier {
       }
       case 'capabilities': {
         const history = this.options.histories.of(networkId)
-        const gossip = new CapabilityGossip(this.libp2p, systemScheduler, networkId, () => relayAnnouncement(this.libp2p), { established: peer => history.isEstablished(peer) })
+        // A host's strangers count together, whatever number of peer ids it takes. Pages behind one NAT
+        // (or all of them, behind a TLS-ending proxy) share the cap too, and that costs them little:
+        // their own announcements and established forwarders' are never counted, and a stranger's copy
+        // past the cap is unseen, so another forwarder's copy still comes in. So one host holds at most
+        // 1/16 of the registry, as one peer id does at a browser; a larger cap would let fewer fill it.
+        const gossip = new CapabilityGossip(this.libp2p, systemScheduler, networkId, () => relayAnnouncement(this.libp2p), {
+          established: peer => history.isEstablished(peer),
+          forwarderKey: peer => this.hostOf(peerIdFromString(peer)) ?? UNGROUPED_FORWARDERS
+        })
         gossip.addEventListener('invalid', strike)
         return this.launch(topic, gossip)
       }

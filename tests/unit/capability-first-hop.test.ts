@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { systemScheduler, type Scheduler } from '../../src/core/scheduler.ts'
 import { encodeAnnouncement, type CapabilityAnnouncement } from '../../src/core/wire/announcement.ts'
 import { topicFor } from '../../src/core/wire/topics.ts'
-import { ANNOUNCEMENT_EXPIRY_MS, CapabilityGossip, STRANGERS_PER_FORWARDER } from '../../src/net/capability-gossip.ts'
+import { ANNOUNCEMENT_EXPIRY_MS, CapabilityGossip, STRANGERS_PER_FORWARDER, type CapabilityGossipOptions } from '../../src/net/capability-gossip.ts'
 import { hyperspaceGossip } from '../../src/net/gossip.ts'
 import { signedMessage } from './adversary.ts'
 import { connect, memoryLibp2p } from './memory-libp2p.ts'
@@ -27,6 +27,8 @@ const TOPIC = topicFor(NETWORK, 'capabilities')
 const FLOOD = 600
 const MESHSUB = '/meshsub/1.1.0'
 const RPC_MESSAGES = 100
+/** What the victim counts a many-identity hostile host's strangers against (forwarderKey), as a relay counts an address group. */
+const HOSTILE_HOST = 'hostile host'
 
 /** What every node here announces: it serves storage, so the registry's eviction cannot spare the honest one for serving. */
 const serving = (now: number): CapabilityAnnouncement => ({ timestamp: now, profile: 'storage', capabilities: { storage: { working: true } }, addrs: [] })
@@ -48,7 +50,7 @@ interface FloodedNetwork {
   hostileKey: PrivateKey
   /** Writes RPC frames to `target` as the hostile peer, on one GossipSub stream per target. */
   send: (target: Libp2p, messages: RPC.Message[]) => Promise<void>
-  /** Messages from the hostile peer that the victim's validator has judged. */
+  /** Messages from the hostile peers that the victim's validator has judged. */
   judgedFromHostile: () => number
   fakes: Set<string>
 }
@@ -68,9 +70,9 @@ describe('capability gossip: a forwarder that is not established brings at most 
     return libp2p as unknown as GossipLibp2p
   }
 
-  async function gossipNode (name: string, scheduler: Scheduler, established?: (peerId: string) => boolean): Promise<GossipNode> {
+  async function gossipNode (name: string, scheduler: Scheduler, options: CapabilityGossipOptions = {}): Promise<GossipNode> {
     const libp2p = await gossipLibp2p(name)
-    const gossip = new CapabilityGossip(libp2p, scheduler, NETWORK, () => serving(scheduler.now()), established !== undefined ? { established } : {})
+    const gossip = new CapabilityGossip(libp2p, scheduler, NETWORK, () => serving(scheduler.now()), options)
     services.push(gossip)
     await gossip.start()
     return { libp2p, gossip }
@@ -80,15 +82,24 @@ describe('capability gossip: a forwarder that is not established brings at most 
    * relay — announcer, relay — victim — downstream, hostile — victim: the victim counts the relay
    * established (an anchor), as pages do their bootstrap relays. Resolves once the announcer's
    * announcement has come through the relay and the victim to the downstream peer (the meshes are up),
-   * and the hostile peer has sent the victim FLOOD announcements, each signed by a fresh key, and the
-   * victim has judged them all.
+   * and the hostile host has sent the victim FLOOD announcements, each signed by a fresh key, and the
+   * victim has judged them all. The host sends them from `identities` peer ids, an equal share each;
+   * with more than one, the victim counts them as one forwarder (forwarderKey), as a relay counts the
+   * ids of one address group. `hostile` is its first identity.
    */
-  async function floodedNetwork (): Promise<FloodedNetwork> {
+  async function floodedNetwork (identities = 1): Promise<FloodedNetwork> {
     const relay = await gossipNode('relay', systemScheduler)
     const announcer = await gossipNode('announcer', systemScheduler)
     const clock = steppedClock(Date.now())
     const relayId = relay.libp2p.peerId.toString()
-    const victim = { ...await gossipNode('victim', clock, id => id === relayId), clock }
+    const hostileIds = new Set<string>()
+    const victim = {
+      ...await gossipNode('victim', clock, {
+        established: id => id === relayId,
+        ...(identities > 1 ? { forwarderKey: id => hostileIds.has(id) ? HOSTILE_HOST : id } : {})
+      }),
+      clock
+    }
     const downstream = await gossipLibp2p('downstream')
     const forwarded: string[] = []
     downstream.services.pubsub.addEventListener('message', evt => {
@@ -106,30 +117,38 @@ describe('capability gossip: a forwarder that is not established brings at most 
     }
 
     const hostileKey = await generateKeyPair('Ed25519')
-    const hostile = await memoryLibp2p('hostile', { privateKey: hostileKey })
-    nodes.push(hostile)
-    // Claims GossipSub and drains what it is sent, so the victim keeps it as a GossipSub peer.
-    await hostile.handle(MESHSUB, async stream => { for await (const chunk of stream) void chunk })
-    await connect(hostile, victim.libp2p)
+    const hostiles = await Promise.all(Array.from({ length: identities }, async (_, i) => {
+      const node = await memoryLibp2p(`hostile-${i}`, { privateKey: i === 0 ? hostileKey : undefined })
+      nodes.push(node)
+      hostileIds.add(node.peerId.toString())
+      // Claims GossipSub and drains what it is sent, so the victim keeps it as a GossipSub peer.
+      await node.handle(MESHSUB, async stream => { for await (const chunk of stream) void chunk })
+      await connect(node, victim.libp2p)
+      return node
+    }))
+    const hostile = hostiles[0] as Libp2p
     let judged = 0
     const validators = victim.libp2p.services.pubsub.topicValidators
     const validate = validators.get(TOPIC) as TopicValidatorFn
     validators.set(TOPIC, (peer, msg) => {
-      if (peer.equals(hostile.peerId)) judged++
+      if (hostileIds.has(peer.toString())) judged++
       return validate(peer, msg)
     })
     const streams = new Map<string, ReturnType<typeof lpStream>>()
-    const send = async (target: Libp2p, messages: RPC.Message[]): Promise<void> => {
-      const key = target.peerId.toString()
-      const stream = streams.get(key) ?? lpStream(await hostile.dialProtocol(target.peerId, MESHSUB))
+    const sendFrom = async (from: Libp2p, target: Libp2p, messages: RPC.Message[]): Promise<void> => {
+      const key = `${from.peerId.toString()} ${target.peerId.toString()}`
+      const stream = streams.get(key) ?? lpStream(await from.dialProtocol(target.peerId, MESHSUB))
       streams.set(key, stream)
       for (let i = 0; i < messages.length; i += RPC_MESSAGES) await stream.write(RPC.encode({ subscriptions: [], messages: messages.slice(i, i + RPC_MESSAGES) }))
     }
 
     const keys = await Promise.all(Array.from({ length: FLOOD }, async () => await generateKeyPair('Ed25519')))
     const fakes = new Set(keys.map(key => peerIdFromPrivateKey(key).toString()))
-    await send(victim.libp2p, await Promise.all(keys.map(async key => await signedMessage(key, TOPIC, encodeAnnouncement(serving(Date.now())), 1n))))
+    const flood = await Promise.all(keys.map(async key => await signedMessage(key, TOPIC, encodeAnnouncement(serving(Date.now())), 1n)))
+    const share = FLOOD / identities
+    await Promise.all(hostiles.map(async (node, i) => { await sendFrom(node, victim.libp2p, flood.slice(i * share, (i + 1) * share)) }))
     await until(() => judged === FLOOD, 'the victim to judge the flood')
+    const send = async (target: Libp2p, messages: RPC.Message[]): Promise<void> => { await sendFrom(hostile, target, messages) }
     return { relay, announcer, victim, forwarded, hostile, hostileKey, send, judgedFromHostile: () => judged, fakes }
   }
 
@@ -163,6 +182,17 @@ describe('capability gossip: a forwarder that is not established brings at most 
     await connect(hostile, relay.libp2p)
     await send(relay.libp2p, [announcement])
     await until(() => victim.gossip.get(newcomer) !== undefined, 'the relay\'s copy at the victim')
+  })
+
+  it('the identities of one host (forwarderKey), each within the cap, bring at most the cap together; the honest announcer stays', async () => {
+    // 20 ids of 30 strangers each: one id's share is under the cap, and all of them more than fill the registry.
+    const { announcer, victim, forwarded, fakes } = await floodedNetwork(20)
+    expect(victim.gossip.get(announcer.libp2p.peerId.toString())).toBeDefined()
+    expect(victim.gossip.entries().filter(e => fakes.has(e.peerId)).length).toBe(STRANGERS_PER_FORWARDER)
+    const before = forwarded.length
+    await victim.gossip.announce()
+    await until(() => forwarded.slice(before).includes(victim.libp2p.peerId.toString()), 'the victim\'s announcement downstream')
+    expect(forwarded.filter(id => fakes.has(id)).length).toBeLessThanOrEqual(STRANGERS_PER_FORWARDER)
   })
 
   it('strangers the forwarder brought stop counting once their announcements expire', async () => {
