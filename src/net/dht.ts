@@ -1,6 +1,8 @@
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT, type KadDHTComponents } from '@libp2p/kad-dht'
 import { HyperspaceError } from '../core/errors.ts'
 import { dhtProtocol } from '../core/wire/dht.ts'
+import { guardedDhtComponents } from './dht-stream-guard.ts'
+import type { PeerInfo } from '@libp2p/interface'
 
 /** Where the DHT keeps its records in the libp2p datastore (kad-dht's default, named for the relay's bounded store). */
 export const DHT_DATASTORE_PREFIX = '/dht'
@@ -14,6 +16,39 @@ export class DhtRecordRefusedError extends HyperspaceError {
 
 const refuseRecord = (): never => { throw new DhtRecordRefusedError() }
 
+/**
+ * The addresses a DHT server lists for one peer in an answer, in encoded bytes (each address + 3 for
+ * its protobuf framing). An honest peer's fit several times over: a browser's are its circuit
+ * addresses through 2 relays, with and without /webrtc, ~100 bytes each; and an identify message
+ * (at most 8 KiB in libp2p) carries a peer's addresses twice, in the list and in the signed peer record.
+ * Without it a peer record of 64 KiB (relay.ts) went into every answer that named the peer.
+ */
+export const MAX_ANSWER_ADDRESS_BYTES = 4 * 1024
+
+/**
+ * The largest DHT message a node reads; a stream that declares a larger one is aborted
+ * (guardDhtStream). The largest answer a server sends is a GET_PROVIDERS: 20 providers
+ * (MAX_PROVIDERS_PER_KEY, relay.ts) and 21 closer peers (kad-dht's K, and the key's own peer when it
+ * names one), each at most an id (42 bytes framed), MAX_ANSWER_ADDRESS_BYTES of addresses and 5 bytes
+ * of framing: 41 × 4,143 bytes, ~166 KiB, plus the echoed key. Requests are smaller: an ADD_PROVIDER
+ * carries one peer's addresses, values are refused (and GET_VALUE,
+ * whose answers kad-dht does not map, is not used). Hyperspace's DHT speaks only to itself (its own
+ * protocol id), so no other implementation sends more.
+ */
+export const MAX_DHT_MESSAGE_BYTES = 256 * 1024
+
+/** The first addresses of `peer` that fit within MAX_ANSWER_ADDRESS_BYTES. */
+function withinAnswerBudget (peer: PeerInfo): PeerInfo {
+  let bytes = 0
+  const multiaddrs = []
+  for (const multiaddr of peer.multiaddrs) {
+    bytes += multiaddr.bytes.byteLength + 3
+    if (bytes > MAX_ANSWER_ADDRESS_BYTES) break
+    multiaddrs.push(multiaddr)
+  }
+  return { ...peer, multiaddrs }
+}
+
 export interface DHTOptions {
   network: string
   dev: boolean
@@ -23,9 +58,10 @@ export interface DHTOptions {
   initialQuerySelfInterval?: number
 }
 
-/** The Hyperspace DHT of one network: relays serve it, browsers query it. */
+/** The Hyperspace DHT of one network: relays serve it, browsers query it. Its streams read messages of at most MAX_DHT_MESSAGE_BYTES. */
 export function hyperspaceDHT (options: DHTOptions): (components: KadDHTComponents) => KadDHT {
-  return kadDHT({
+  const publicAddresses = options.dev ? passthroughMapper : removePrivateAddressesMapper
+  const createDHT = kadDHT({
     protocol: dhtProtocol(options.network),
     clientMode: !options.server,
     datastorePrefix: DHT_DATASTORE_PREFIX,
@@ -34,7 +70,9 @@ export function hyperspaceDHT (options: DHTOptions): (components: KadDHTComponen
     // validator and are refused already).
     ...(options.server ? { validators: { pk: refuseRecord } } : {}),
     // Dev networks live on loopback and private addresses; public networks must not spread them.
-    peerInfoMapper: options.dev ? passthroughMapper : removePrivateAddressesMapper,
+    // The mapper makes the peers of a server's answers (GET_PROVIDERS, FIND_NODE).
+    peerInfoMapper: peer => withinAnswerBudget(publicAddresses(peer)),
     ...(options.initialQuerySelfInterval !== undefined ? { initialQuerySelfInterval: options.initialQuerySelfInterval } : {})
   })
+  return components => createDHT(guardedDhtComponents(components, MAX_DHT_MESSAGE_BYTES))
 }

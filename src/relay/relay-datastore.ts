@@ -48,10 +48,10 @@ export class PeerRecordTooLargeError extends HyperspaceError {
  * at the total bound, the provider holding the most loses its oldest, so identities that flood the
  * store cannot keep a newcomer's first record out.
  *
- * Providers of one key: kad-dht answers a lookup with every provider of the key and all of their
- * addresses (a peer record of up to 64 KiB each), so fresh keys providing one key made every lookup
- * of it an answer of megabytes, built per request, and past 4 MiB one the asker cannot read (libp2p's
- * stream buffer): nobody found that key's providers through the relay any more. At `perKey`, a newcomer takes the place of the key's
+ * Providers of one key: kad-dht answers a lookup with every provider of the key (each with up to
+ * MAX_ANSWER_ADDRESS_BYTES of its addresses, src/net/dht.ts), so fresh keys providing one key would
+ * make every lookup of it an answer built per request and larger than an asker reads
+ * (MAX_DHT_MESSAGE_BYTES): nobody would find that key's providers through the relay. At `perKey`, a newcomer takes the place of the key's
  * oldest provider that is not established (aged in the relay's pulse view, or an anchor); an
  * established newcomer takes the oldest's if all are; a stranger finding only established providers
  * is not kept. Lookups take 8 providers at most (model-providers.ts, block-coordinator.ts).

@@ -65,7 +65,10 @@ const MAX_PENDING_PER_HOST = 8
 const MAX_PENDING_CONNECTIONS = 64
 /** A peer-store record (addresses, protocols, keys) the relay keeps for one peer; an honest one is a few KiB. */
 const MAX_PEER_RECORD_BYTES = 64 * 1024
-/** Providers of one DHT key the relay keeps (kad-dht's K; a lookup takes 8), so an answer is at most 1.25 MiB. */
+/**
+ * Providers of one DHT key the relay keeps (kad-dht's K; a lookup takes 8): each listed with at most
+ * MAX_ANSWER_ADDRESS_BYTES of its addresses, they keep an answer within MAX_DHT_MESSAGE_BYTES (src/net/dht.ts).
+ */
 export const MAX_PROVIDERS_PER_KEY = 20
 
 export type RelayServices = HyperspaceServices & { relay: CircuitRelayService }
