@@ -15,9 +15,26 @@ export class DhtMessageTooLargeError extends HyperspaceError {
 }
 
 /**
+ * A DHT stream received more than its budget in all (MAX_DHT_STREAM_BYTES): messages each within the
+ * bound, sent while their answers went unread, would otherwise wait in kad-dht's reader.
+ */
+export class DhtStreamBudgetError extends HyperspaceError {
+  override name = 'DhtStreamBudgetError'
+
+  constructor (limit: number) { super('ERR_DHT_STREAM_BUDGET', `A DHT stream carried more than the ${limit} bytes allowed`) }
+}
+
+/** What one DHT stream may receive: each message, and all of them. */
+export interface DhtStreamLimits {
+  maxMessageBytes: number
+  maxStreamBytes: number
+}
+
+/**
  * Aborts `stream` with DhtMessageTooLargeError as soon as a message it receives declares more than
- * `maxMessageBytes`: kad-dht reads its messages with no length bound, so its reader would keep up to
- * libp2p's 4 MiB stream buffer of one, on each of a connection's 32 streams.
+ * `maxMessageBytes`, and with DhtStreamBudgetError once it received more than `maxStreamBytes`:
+ * kad-dht reads its messages with no length bound, and reads on while its answers wait for the peer,
+ * so its reader would keep up to libp2p's 4 MiB stream buffer, on each of a connection's 32 streams.
  *
  * A stream hands what it receives to its 'message' listeners, each dispatch to all of them in the
  * order they were added, and keeps it (a pause included) until one listens. The guard starts listening
@@ -25,14 +42,17 @@ export class DhtMessageTooLargeError extends HyperspaceError {
  * sees, in order and no more. Listening earlier would take bytes from the stream that the reader
  * never sees, and the two would disagree on where messages start.
  */
-export function guardDhtStream (stream: Stream, maxMessageBytes: number): Stream {
-  const guard = new LengthPrefixGuard(maxMessageBytes)
+export function guardDhtStream (stream: Stream, limits: DhtStreamLimits): Stream {
+  const guard = new LengthPrefixGuard(limits.maxMessageBytes)
+  let received = 0
   const onMessage = (event: StreamMessageEvent): void => {
     for (const bytes of event.data instanceof Uint8Array ? [event.data] : event.data) {
-      if (guard.take(bytes)) continue
+      received += bytes.byteLength
+      const broken = received > limits.maxStreamBytes ? new DhtStreamBudgetError(limits.maxStreamBytes) : guard.take(bytes) ? undefined : new DhtMessageTooLargeError(limits.maxMessageBytes)
+      if (broken === undefined) continue
       // The reader does not get the chunk that broke the bound.
       event.stopImmediatePropagation()
-      stream.abort(new DhtMessageTooLargeError(maxMessageBytes))
+      stream.abort(broken)
       return
     }
   }
@@ -55,16 +75,16 @@ export function guardDhtStream (stream: Stream, maxMessageBytes: number): Stream
  * registered chain for good, so the handler ran once more per stream served, and on the streams the
  * node opened (libp2p/js-libp2p#3534).
  */
-export function guardedDhtComponents (components: KadDHTComponents, maxMessageBytes: number): KadDHTComponents {
+export function guardedDhtComponents (components: KadDHTComponents, limits: DhtStreamLimits): KadDHTComponents {
   const { registrar, connectionManager } = components
   return overriding(components, {
     registrar: overriding(registrar, {
       handle: async (protocol, handler, options) => {
-        await registrar.handle(protocol, async (stream, connection) => { await handler(guardDhtStream(stream, maxMessageBytes), connection) }, options)
+        await registrar.handle(protocol, async (stream, connection) => { await handler(guardDhtStream(stream, limits), connection) }, options)
       }
     }),
     connectionManager: overriding(connectionManager, {
-      openStream: async (peer, protocol, options) => guardDhtStream(await connectionManager.openStream(peer, protocol, options), maxMessageBytes)
+      openStream: async (peer, protocol, options) => guardDhtStream(await connectionManager.openStream(peer, protocol, options), limits)
     })
   })
 }

@@ -37,6 +37,14 @@ export const MAX_ANSWER_ADDRESS_BYTES = 4 * 1024
  */
 export const MAX_DHT_MESSAGE_BYTES = 256 * 1024
 
+/**
+ * What one DHT stream may receive in all. A kad-dht client opens a stream per request, so a stream
+ * carries one request or one answer; kad-dht's server reads on while its answers wait for the peer,
+ * and would keep every request sent meanwhile. Twice the largest message leaves room for a client
+ * that sends a few requests on one stream.
+ */
+export const MAX_DHT_STREAM_BYTES = 2 * MAX_DHT_MESSAGE_BYTES
+
 /** The first addresses of `peer` that fit within MAX_ANSWER_ADDRESS_BYTES. */
 function withinAnswerBudget (peer: PeerInfo): PeerInfo {
   let bytes = 0
@@ -74,5 +82,5 @@ export function hyperspaceDHT (options: DHTOptions): (components: KadDHTComponen
     peerInfoMapper: peer => withinAnswerBudget(publicAddresses(peer)),
     ...(options.initialQuerySelfInterval !== undefined ? { initialQuerySelfInterval: options.initialQuerySelfInterval } : {})
   })
-  return components => createDHT(guardedDhtComponents(components, MAX_DHT_MESSAGE_BYTES))
+  return components => createDHT(guardedDhtComponents(components, { maxMessageBytes: MAX_DHT_MESSAGE_BYTES, maxStreamBytes: MAX_DHT_STREAM_BYTES }))
 }

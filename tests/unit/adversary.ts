@@ -312,6 +312,7 @@ export function reportFigures (attack: string, memory: MemoryFigures, honestServ
 export const dht = {
   ADD_PROVIDER: 2,
   GET_PROVIDERS: 3,
+  FIND_NODE: 4,
   /** A random CID (raw, sha2-256 of nothing in particular): a fresh key to provide. */
   randomCid (): CID {
     return CID.createV1(raw.code, createDigest(0x12, crypto.getRandomValues(new Uint8Array(32))))

@@ -10,8 +10,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { dht, dhtSession, MemoryMeter, proto, rawPeer, relayAddr, relayTestbed, reportFigures, type Peer } from './adversary.ts'
 import { eventually, until } from './waiting.ts'
 import { dhtProtocol } from '../../src/core/wire/dht.ts'
-import { hyperspaceDHT, MAX_DHT_MESSAGE_BYTES } from '../../src/net/dht.ts'
-import { DhtMessageTooLargeError } from '../../src/net/dht-stream-guard.ts'
+import { hyperspaceDHT, MAX_DHT_MESSAGE_BYTES, MAX_DHT_STREAM_BYTES } from '../../src/net/dht.ts'
+import { DhtMessageTooLargeError, DhtStreamBudgetError } from '../../src/net/dht-stream-guard.ts'
 import { MAX_PROVIDERS_PER_KEY, type Relay } from '../../src/relay/relay.ts'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Stream } from '@libp2p/interface'
@@ -98,6 +98,34 @@ describe('DHT messages larger than MAX_DHT_MESSAGE_BYTES, against the relay (a D
     const served = await honestFound()
     expect(served).toBe(true)
     reportFigures(`DHT: one message declaring ${declared / 2 ** 20} MiB`, memory, served, `stream reset after ${Math.round(sent / 1024)} KiB of its body was sent`)
+  })
+
+  it('resets a stream that carries more than MAX_DHT_STREAM_BYTES of requests, each within the bound, its answers unread', async () => {
+    relay = await testbed.startRelay()
+    const attacker = await peer()
+    const meter = new MemoryMeter()
+    const stream = await attacker.dialProtocol(relayAddr(relay), DHT)
+    const connection = relay.libp2p.getConnections(attacker.peerId)[0]
+    await until(() => connection?.streams.some(s => s.protocol === DHT) === true, 'the relay to open its end of the stream')
+    let relayError: unknown
+    connection?.streams.find(s => s.protocol === DHT)?.addEventListener('close', event => { relayError = event.error })
+
+    // FIND_NODE requests with 32 KiB keys: each a valid message well within the bound. The relay
+    // answers the first ones; the attacker reads none, so the rest waited in the relay's reader until
+    // kad-dht's stream timeout (10 s).
+    const findNode = Uint8Array.from([...proto.uint(1, dht.FIND_NODE), ...proto.bytes(2, new Uint8Array(32 * 1024))])
+    const framed = Uint8Array.from([...proto.varint(findNode.length), ...findNode])
+    let sent = 0
+    while (sent < 4 * MAX_DHT_STREAM_BYTES && stream.writeStatus === 'writable') {
+      const waitForDrain = !stream.send(framed)
+      sent += framed.length
+      if (waitForDrain) await stream.onDrain().catch(() => {})
+    }
+    await until(() => relayError !== undefined, 'the relay to reset the stream')
+    const memory = await meter.stop()
+    expect(relayError).toBeInstanceOf(DhtStreamBudgetError)
+    expect(await honestFound()).toBe(true)
+    reportFigures('DHT: requests within the bound, answers unread', memory, true, `stream reset; ${Math.round(sent / 1024)} KiB written`)
   })
 
   it('answers a lookup within the bound when every provider of the key has its largest peer record', async () => {

@@ -2,10 +2,12 @@ import '../../src/relay/polyfills.ts'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { describe, expect, it } from 'vitest'
 import { until } from './waiting.ts'
-import { DhtMessageTooLargeError, guardDhtStream } from '../../src/net/dht-stream-guard.ts'
+import { DhtMessageTooLargeError, DhtStreamBudgetError, guardDhtStream } from '../../src/net/dht-stream-guard.ts'
 import type { Stream } from '@libp2p/interface'
 
 const MAX = 1000
+/** What a stream may receive in all: the test above sends 2 × MAX + 6 messages' bytes, within it. */
+const STREAM_MAX = 4 * MAX
 
 function varint (value: number): number[] {
   const out: number[] = []
@@ -26,7 +28,7 @@ function framed (length: number): Uint8Array {
 /** The sending end and the guarded receiving end of a stream. */
 async function guardedPair (): Promise<{ sender: Stream, receiver: Stream, closed: Promise<unknown> }> {
   const [sender, inbound] = await streamPair()
-  const receiver = guardDhtStream(inbound, MAX)
+  const receiver = guardDhtStream(inbound, { maxMessageBytes: MAX, maxStreamBytes: STREAM_MAX })
   const closed = new Promise(resolve => { receiver.addEventListener('close', event => { resolve(event.error) }) })
   return { sender, receiver, closed }
 }
@@ -49,6 +51,17 @@ describe('guardDhtStream', () => {
     sender.send(Uint8Array.from([...varint(MAX + 1), 1, 2, 3]))
     expect(await closed).toBeInstanceOf(DhtMessageTooLargeError)
     expect(received).toBe(0)
+  })
+
+  it('aborts the stream once it received more than its budget in all, every message within the bound', async () => {
+    const { sender, receiver, closed } = await guardedPair()
+    const reader = lpStream(receiver)
+    const read: number[] = []
+    const reading = (async () => { for (;;) read.push((await reader.read()).byteLength) })().catch(() => {})
+    for (let i = 0; i < 5; i++) sender.send(framed(MAX - 2))
+    expect(await closed).toBeInstanceOf(DhtStreamBudgetError)
+    await reading
+    expect(read).toEqual([MAX - 2, MAX - 2, MAX - 2, MAX - 2])
   })
 
   it('checks what arrived before the reader listened, once it does, and takes none of it before', async () => {
