@@ -1,4 +1,5 @@
-import { HyperspaceError, MalformedMessageError, ProxyRedirectError, ProxyTimeoutError, ProxyTooLargeError, ProxyUnreadableError } from '../core/errors.ts'
+import { HyperspaceError, MalformedMessageError } from '../core/errors.ts'
+import { ProxyRedirectError, ProxyTimeoutError, ProxyTooLargeError, ProxyUnreadableError } from '../core/proxy/errors.ts'
 import { PROXY_FETCH_TIMEOUT_MS, type ProxyFetchAnswer, type ProxyFetcher, type ProxyFetchRequest } from '../core/proxy/fetcher.ts'
 import { checkHeaders, PROXY_MAX_HEADER_CHARS, PROXY_MAX_HEADERS, type ProxyHeaders } from '../core/wire/proxy.ts'
 import { readBoundedBody } from './bounded-body.ts'

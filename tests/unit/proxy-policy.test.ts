@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { InvalidRequestError, ProxyCredentialsError, ProxyHostRefusedError, ProxyPrivateTargetError, ProxySchemeError, ProxyUrlError } from '../../src/core/errors.ts'
+import { InvalidRequestError } from '../../src/core/errors.ts'
+import { ProxyCredentialsError, ProxyHostRefusedError, ProxyPrivateTargetError, ProxySchemeError, ProxyUrlError } from '../../src/core/proxy/errors.ts'
 import { hostListVerdict, normalizeHostLists } from '../../src/core/proxy/host-list.ts'
 import { classifyIpv6, parseIpv6 } from '../../src/core/proxy/ip.ts'
 import { checkProxyMethod, checkProxyUrl, hostKind, PROXY_MAX_URL_CHARS } from '../../src/core/proxy/url-policy.ts'

@@ -1,6 +1,7 @@
 import { encode } from 'cborg'
 import { describe, expect, it } from 'vitest'
-import { MalformedMessageError, OversizeMessageError, ProxyTargetError, ProxyUnreadableError, UnsupportedVersionError } from '../../src/core/errors.ts'
+import { MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from '../../src/core/errors.ts'
+import { ProxyTargetError, ProxyUnreadableError } from '../../src/core/proxy/errors.ts'
 import { proxyErrorFromRemote, RemoteProxyError } from '../../src/core/proxy/remote-error.ts'
 import {
   PROXY_MAX_BODY_BYTES, PROXY_MAX_HEADERS, PROXY_RESPONSE_FRAME_MAX_BYTES, PROXY_SMALL_FRAME_MAX_BYTES,

@@ -1,7 +1,5 @@
-import {
-  HyperspaceError, ProxyCredentialsError, ProxyHostRefusedError, ProxyOffError, ProxyPrivateTargetError, ProxyRedirectError,
-  ProxySchemeError, ProxyTimeoutError, ProxyTooLargeError, ProxyUnreadableError, ProxyUrlError
-} from '../errors.ts'
+import { HyperspaceError } from '../errors.ts'
+import { ProxyCredentialsError, ProxyHostRefusedError, ProxyOffError, ProxyPrivateTargetError, ProxyRedirectError, ProxySchemeError, ProxyTimeoutError, ProxyTooLargeError, ProxyUnreadableError, ProxyUrlError } from './errors.ts'
 import { PROXY_FETCH_TIMEOUT_MS } from './fetcher.ts'
 
 /** A proxy answered with an error frame whose code this node does not know; `code` is the peer's. */

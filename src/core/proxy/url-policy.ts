@@ -1,4 +1,4 @@
-import { ProxyCredentialsError, ProxyHostRefusedError, ProxyPrivateTargetError, ProxySchemeError, ProxyUrlError } from '../errors.ts'
+import { ProxyCredentialsError, ProxyHostRefusedError, ProxyPrivateTargetError, ProxySchemeError, ProxyUrlError } from './errors.ts'
 import { classifyIpv4, classifyIpv6, parseIpv4, parseIpv6, type AddressKind } from './ip.ts'
 import { hostListVerdict, type ProxyHostLists } from './host-list.ts'
 
