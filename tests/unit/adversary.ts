@@ -26,6 +26,7 @@ import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { afterEach } from 'vitest'
 import { until } from './waiting.ts'
+import { varint } from './length-prefixed.ts'
 
 /**
  * The adversarial-peer harness: a real relay in this process on 127.0.0.1 and Node libp2p peers
@@ -50,6 +51,8 @@ export interface RelayTestbed {
   startRelay: (options?: Partial<RelayOptions>) => Promise<Relay>
   /** Keeps a peer to be stopped after the test. */
   track: <P extends Peer>(peer: P) => P
+  /** A raw peer (rawPeer), stopped after the test. */
+  peer: () => Promise<Peer>
 }
 
 /** Registers, in the calling describe block, the afterEach that stops what its tests started. */
@@ -67,6 +70,11 @@ export function relayTestbed (): RelayTestbed {
       return relay
     },
     track: peer => {
+      peers.push(peer)
+      return peer
+    },
+    peer: async () => {
+      const peer = await rawPeer()
       peers.push(peer)
       return peer
     }
@@ -196,16 +204,7 @@ export const RESERVATION_OK = 100
 
 /** Minimal protobuf writing and reading, enough for DHT and circuit relay messages. */
 export const proto = {
-  varint (value: number): number[] {
-    const out: number[] = []
-    let v = value
-    while (v > 0x7f) {
-      out.push((v & 0x7f) | 0x80)
-      v = Math.floor(v / 128)
-    }
-    out.push(v)
-    return out
-  },
+  varint,
   uint (field: number, value: number): number[] {
     return [...proto.varint(field << 3), ...proto.varint(value)]
   },
@@ -335,6 +334,24 @@ export const dht = {
 
 function raise (message: string): never {
   throw new Error(message)
+}
+
+/** Whether an honest provider's record, announced now through the relay, is found there by a third peer. */
+export async function honestProviderFound (testbed: RelayTestbed, relay: Relay): Promise<boolean> {
+  const honest = await dhtSession(await testbed.peer(), relay)
+  const key = dht.randomCid()
+  await honest.provide([key])
+  const asker = await dhtSession(await testbed.peer(), relay)
+  return (await asker.providers(key)).length === 1
+}
+
+/** The relay's end of the first `protocol` stream `peer` opened to it: the error it closed with, once it has. */
+export async function relayEndOf (relay: Relay, peer: Peer, protocol: string): Promise<{ closedWith: () => unknown }> {
+  const connection = relay.libp2p.getConnections(peer.peerId)[0]
+  await until(() => connection?.streams.some(s => s.protocol === protocol) === true, 'the relay to open its end of the stream')
+  let error: unknown
+  connection?.streams.find(s => s.protocol === protocol)?.addEventListener('close', event => { error = event.error })
+  return { closedWith: () => error }
 }
 
 /** A DHT stream to the relay: provide records, then ask who provides a key (answers come in order). */

@@ -7,7 +7,7 @@ import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
-import { dht, dhtSession, MemoryMeter, proto, rawPeer, relayAddr, relayTestbed, reportFigures, type Peer } from './adversary.ts'
+import { dht, dhtSession, honestProviderFound, MemoryMeter, proto, relayAddr, relayEndOf, relayTestbed, reportFigures } from './adversary.ts'
 import { eventually, until } from './waiting.ts'
 import { dhtProtocol } from '../../src/core/wire/dht.ts'
 import { hyperspaceDHT, MAX_DHT_MESSAGE_BYTES, MAX_DHT_STREAM_BYTES } from '../../src/net/dht.ts'
@@ -61,18 +61,7 @@ describe('DHT messages larger than MAX_DHT_MESSAGE_BYTES, against the relay (a D
   let relay: Relay
   const testbed = relayTestbed()
 
-  async function peer (): Promise<Peer> {
-    return testbed.track(await rawPeer())
-  }
-
-  /** An honest provider announces one key, and a third peer finds it. */
-  async function honestFound (): Promise<boolean> {
-    const honest = await dhtSession(await peer(), relay)
-    const key = dht.randomCid()
-    await honest.provide([key])
-    const asker = await dhtSession(await peer(), relay)
-    return (await asker.providers(key)).length === 1
-  }
+  const peer = testbed.peer
 
   it.each([DECLARED, 2 ** 20])('resets a stream that declares a message of %i bytes before its body is buffered, and keeps serving', async declared => {
     relay = await testbed.startRelay()
@@ -80,22 +69,18 @@ describe('DHT messages larger than MAX_DHT_MESSAGE_BYTES, against the relay (a D
     const meter = new MemoryMeter()
     const stream = await attacker.dialProtocol(relayAddr(relay), DHT)
     // The relay's end of the stream, to learn why it ended.
-    const connection = relay.libp2p.getConnections(attacker.peerId)[0]
-    await until(() => connection?.streams.some(s => s.protocol === DHT) === true, 'the relay to open its end of the stream')
-    const relayEnd = connection?.streams.find(s => s.protocol === DHT)
-    let relayError: unknown
-    relayEnd?.addEventListener('close', event => { relayError = event.error })
+    const relayEnd = await relayEndOf(relay, attacker, DHT)
 
     const sent = await sendOversizeMessage(stream, declared)
     await until(() => stream.status !== 'open', 'the relay to reset the stream')
-    await until(() => relayError !== undefined, 'the relay\'s end to close')
+    await until(() => relayEnd.closedWith() !== undefined, 'the relay\'s end to close')
     const memory = await meter.stop()
     // Stopped at the prefix: what got through is what the sender's window let out before the reset.
     expect(sent).toBeLessThan(declared / 2)
-    expect(relayError).toBeInstanceOf(DhtMessageTooLargeError)
+    expect(relayEnd.closedWith()).toBeInstanceOf(DhtMessageTooLargeError)
     // Both ends' garbage included (this process runs both): ~5 MiB here, ~28 MiB when the relay kept the body.
     expect(memory.growthMiB).toBeLessThan(12)
-    const served = await honestFound()
+    const served = await honestProviderFound(testbed, relay)
     expect(served).toBe(true)
     reportFigures(`DHT: one message declaring ${declared / 2 ** 20} MiB`, memory, served, `stream reset after ${Math.round(sent / 1024)} KiB of its body was sent`)
   })
@@ -105,10 +90,7 @@ describe('DHT messages larger than MAX_DHT_MESSAGE_BYTES, against the relay (a D
     const attacker = await peer()
     const meter = new MemoryMeter()
     const stream = await attacker.dialProtocol(relayAddr(relay), DHT)
-    const connection = relay.libp2p.getConnections(attacker.peerId)[0]
-    await until(() => connection?.streams.some(s => s.protocol === DHT) === true, 'the relay to open its end of the stream')
-    let relayError: unknown
-    connection?.streams.find(s => s.protocol === DHT)?.addEventListener('close', event => { relayError = event.error })
+    const relayEnd = await relayEndOf(relay, attacker, DHT)
 
     // FIND_NODE requests with 32 KiB keys: each a valid message well within the bound. The relay
     // answers the first ones; the attacker reads none, so the rest waited in the relay's reader until
@@ -121,10 +103,10 @@ describe('DHT messages larger than MAX_DHT_MESSAGE_BYTES, against the relay (a D
       sent += framed.length
       if (waitForDrain) await stream.onDrain().catch(() => {})
     }
-    await until(() => relayError !== undefined, 'the relay to reset the stream')
+    await until(() => relayEnd.closedWith() !== undefined, 'the relay to reset the stream')
     const memory = await meter.stop()
-    expect(relayError).toBeInstanceOf(DhtStreamBudgetError)
-    expect(await honestFound()).toBe(true)
+    expect(relayEnd.closedWith()).toBeInstanceOf(DhtStreamBudgetError)
+    expect(await honestProviderFound(testbed, relay)).toBe(true)
     reportFigures('DHT: requests within the bound, answers unread', memory, true, `stream reset; ${Math.round(sent / 1024)} KiB written`)
   })
 

@@ -2,6 +2,7 @@ import '../../src/relay/polyfills.ts'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { describe, expect, it } from 'vitest'
 import { until } from './waiting.ts'
+import { framedMessages, varint } from './length-prefixed.ts'
 import { DhtMessageTooLargeError, DhtStreamBudgetError, guardDhtStream } from '../../src/net/dht-stream-guard.ts'
 import type { Stream } from '@libp2p/interface'
 
@@ -9,21 +10,8 @@ const MAX = 1000
 /** What a stream may receive in all: the test above sends 2 × MAX + 6 messages' bytes, within it. */
 const STREAM_MAX = 4 * MAX
 
-function varint (value: number): number[] {
-  const out: number[] = []
-  let rest = value
-  while (rest >= 0x80) {
-    out.push((rest % 128) | 0x80)
-    rest = Math.floor(rest / 128)
-  }
-  out.push(rest)
-  return out
-}
-
 /** A message of `length` 0xff bytes with its prefix: a guard that lost track of message starts refuses it. */
-function framed (length: number): Uint8Array {
-  return Uint8Array.from([...varint(length), ...Array<number>(length).fill(0xff)])
-}
+const framed = (length: number): Uint8Array => framedMessages([length])
 
 /** The sending end and the guarded receiving end of a stream. */
 async function guardedPair (): Promise<{ sender: Stream, receiver: Stream, closed: Promise<unknown> }> {

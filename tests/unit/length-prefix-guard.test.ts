@@ -1,26 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { LengthPrefixGuard } from '../../src/core/wire/length-prefix-guard.ts'
+import { framedMessages as messages, varint } from './length-prefixed.ts'
 
 const MAX = 1000
-
-function varint (value: number): number[] {
-  const out: number[] = []
-  let rest = value
-  while (rest >= 0x80) {
-    out.push((rest % 128) | 0x80)
-    rest = Math.floor(rest / 128)
-  }
-  out.push(rest)
-  return out
-}
-
-/**
- * Length-prefixed messages whose bodies are 0xff bytes: read as a prefix, any of them would start a
- * varint the guard refuses, so a guard that loses track of where a body ends fails these.
- */
-function messages (lengths: number[]): Uint8Array {
-  return Uint8Array.from(lengths.flatMap(length => [...varint(length), ...Array<number>(length).fill(0xff)]))
-}
 
 /** Feeds `bytes` cut at `cuts` (sorted offsets); the result of each take, in order. */
 function feed (guard: LengthPrefixGuard, bytes: Uint8Array, cuts: number[]): boolean[] {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { dht, dhtSession, MemoryMeter, rawPeer, relayTestbed, reportFigures, type Peer } from './adversary.ts'
+import { dht, dhtSession, honestProviderFound, MemoryMeter, relayTestbed, reportFigures } from './adversary.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { rejectionOf } from './waiting.ts'
 import { MAX_PROVIDERS_PER_KEY, type Relay } from '../../src/relay/relay.ts'
@@ -8,18 +8,9 @@ describe('DHT provider spam against the relay (a DHT server)', () => {
   let relay: Relay
   const testbed = relayTestbed()
 
-  async function peer (): Promise<Peer> {
-    return testbed.track(await rawPeer())
-  }
-
+  const peer = testbed.peer
   /** An honest provider announces one key after the attack, and a third peer finds it. */
-  async function honestFound (): Promise<boolean> {
-    const honest = await dhtSession(await peer(), relay)
-    const key = dht.randomCid()
-    await honest.provide([key])
-    const asker = await dhtSession(await peer(), relay)
-    return (await asker.providers(key)).length === 1
-  }
+  const honestFound = async (): Promise<boolean> => await honestProviderFound(testbed, relay)
 
   it('keeps a peer\'s newest records up to its bound and forgets its oldest', async () => {
     relay = await testbed.startRelay({ maxProvidersPerPeer: 64, maxProviders: 256 })
