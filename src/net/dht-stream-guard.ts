@@ -1,6 +1,6 @@
 import { HyperspaceError } from '../core/errors.ts'
 import { LengthPrefixGuard } from '../core/wire/length-prefix-guard.ts'
-import type { StreamMessageEvent, Stream } from '@libp2p/interface'
+import { AbortError, type StreamMessageEvent, type Stream } from '@libp2p/interface'
 import type { KadDHTComponents } from '@libp2p/kad-dht'
 
 /**
@@ -68,24 +68,46 @@ export function guardDhtStream (stream: Stream, limits: DhtStreamLimits): Stream
   return stream
 }
 
+export interface DhtGuards extends DhtStreamLimits {
+  /** The DHT's protocol: a contact is admitted to the routing table when it serves it. */
+  protocol: string
+}
+
 /**
  * kad-dht's components with every stream it serves (registrar.handle) or opens
  * (connectionManager.openStream) guarded by guardDhtStream. Not libp2p's stream middleware
  * (`libp2p.use`): in libp2p 3.3.11 each inbound stream appends the protocol's handler to the
  * registered chain for good, so the handler ran once more per stream served, and on the streams the
  * node opened (libp2p/js-libp2p#3534).
+ *
+ * Their `ping` negotiates a DHT stream instead of libp2p's ping. kad-dht pings a contact, and
+ * nothing else, before adding it to its routing table (and an old contact to keep it there), and
+ * takes in every peer an answer names: the providers of a GET_PROVIDERS too, which are browsers,
+ * DHT clients. Pinged, they entered the table, and each later query asked them and failed. A contact
+ * that negotiates the protocol serves the DHT; the peer store's protocols would not say so (libp2p
+ * records a protocol for a peer when it opens a stream of it to us).
  */
-export function guardedDhtComponents (components: KadDHTComponents, limits: DhtStreamLimits): KadDHTComponents {
+export function guardedDhtComponents (components: KadDHTComponents, guards: DhtGuards): KadDHTComponents {
   const { registrar, connectionManager } = components
   return overriding(components, {
     registrar: overriding(registrar, {
       handle: async (protocol, handler, options) => {
-        await registrar.handle(protocol, async (stream, connection) => { await handler(guardDhtStream(stream, limits), connection) }, options)
+        await registrar.handle(protocol, async (stream, connection) => { await handler(guardDhtStream(stream, guards), connection) }, options)
       }
     }),
     connectionManager: overriding(connectionManager, {
-      openStream: async (peer, protocol, options) => guardDhtStream(await connectionManager.openStream(peer, protocol, options), limits)
-    })
+      openStream: async (peer, protocol, options) => guardDhtStream(await connectionManager.openStream(peer, protocol, options), guards)
+    }),
+    ping: {
+      ping: async (peer, options) => {
+        const started = Date.now()
+        const stream = await connectionManager.openStream(peer, guards.protocol, options)
+        // Negotiating the protocol is the answer. Reset, not closed: a stream left open for reading
+        // would keep whatever the contact sends on it, unread, up to libp2p's 4 MiB stream buffer.
+        stream.abort(new AbortError('The contact serves the DHT'))
+        return Date.now() - started
+      }
+    }
   })
 }
 

@@ -69,8 +69,9 @@ export interface DHTOptions {
 /** The Hyperspace DHT of one network: relays serve it, browsers query it. Its streams read messages of at most MAX_DHT_MESSAGE_BYTES. */
 export function hyperspaceDHT (options: DHTOptions): (components: KadDHTComponents) => KadDHT {
   const publicAddresses = options.dev ? passthroughMapper : removePrivateAddressesMapper
+  const protocol = dhtProtocol(options.network)
   const createDHT = kadDHT({
-    protocol: dhtProtocol(options.network),
+    protocol,
     clientMode: !options.server,
     datastorePrefix: DHT_DATASTORE_PREFIX,
     // kad-dht keeps every valid public-key record it is sent (one per identity, with no bound); this
@@ -82,5 +83,5 @@ export function hyperspaceDHT (options: DHTOptions): (components: KadDHTComponen
     peerInfoMapper: peer => withinAnswerBudget(publicAddresses(peer)),
     ...(options.initialQuerySelfInterval !== undefined ? { initialQuerySelfInterval: options.initialQuerySelfInterval } : {})
   })
-  return components => createDHT(guardedDhtComponents(components, { maxMessageBytes: MAX_DHT_MESSAGE_BYTES, maxStreamBytes: MAX_DHT_STREAM_BYTES }))
+  return components => createDHT(guardedDhtComponents(components, { protocol, maxMessageBytes: MAX_DHT_MESSAGE_BYTES, maxStreamBytes: MAX_DHT_STREAM_BYTES }))
 }
