@@ -42,8 +42,16 @@ export function claimWorkPoints (claim: ReceiptClaim): number {
 /**
  * Presence points of the claimed rounds, computed as if the prover's history began with the period:
  * uptime streaks and liveness count only what the period shows, so this is at most what the prover
- * shows for itself.
+ * shows for itself. At each of `restarts` the history begins again: a streak does not run through it.
  */
-export function claimPresenceByRound (rounds: readonly RoundClaim[], roundMs: number): Map<number, number> {
-  return new Map(presencePoints(rounds.map(c => ({ round: c.round, verified: true, capability: multiplierOf(c.caps) })), roundMs).map(p => [p.round, p.points]))
+export function claimPresenceByRound (rounds: readonly RoundClaim[], roundMs: number, restarts: ReadonlySet<number> = new Set()): Map<number, number> {
+  const byRound = new Map<number, number>()
+  let from = 0
+  for (let i = 1; i <= rounds.length; i++) {
+    if (i < rounds.length && !restarts.has((rounds[i] as RoundClaim).round)) continue
+    const stretch = rounds.slice(from, i).map(c => ({ round: c.round, verified: true, capability: multiplierOf(c.caps) }))
+    for (const p of presencePoints(stretch, roundMs)) byRound.set(p.round, p.points)
+    from = i
+  }
+  return byRound
 }
