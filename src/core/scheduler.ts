@@ -21,3 +21,19 @@ export const systemScheduler: Scheduler = {
     return () => { clearInterval(id) }
   }
 }
+
+/** Resolves `ms` later on `scheduler`, or rejects with the signal's reason once it fires first. */
+export async function pauseFor (scheduler: Scheduler, ms: number, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted()
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      cancel()
+      reject(signal?.reason)
+    }
+    const cancel = scheduler.after(ms, () => {
+      signal?.removeEventListener('abort', onAbort)
+      resolve()
+    })
+    signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}

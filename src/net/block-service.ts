@@ -36,6 +36,8 @@ const WANT_READ_TIMEOUT_MS = 5_000
 /** Dial plus a whole block: 1 MiB over a slow WebRTC path, or behind a short queue at the server. */
 const BLOCK_TIMEOUT_MS = 30_000
 const BUSY_RETRY_MS = 1_000
+/** How much of a client's slack for the first byte a want may spend in line before it is told `busy`. */
+const QUEUE_SHARE_OF_SLACK = 0.8
 
 type BlocksServerStream = JobServerStream<BlocksClientFrame, BlocksServerFrame>
 type BlocksClientStream = JobClientStream<BlocksClientFrame, BlocksServerFrame>
@@ -253,11 +255,14 @@ export class BlockService extends JobService {
     const o = this.options
     if (!o.serving()) return { t: 'refused' }
     let release: (() => void) | undefined
+    // A client gives up on a provider whose first byte takes longer than the transfer floor's slack, so
+    // a place in line is kept for most of that slack only: then the client hears `busy`, in time, and
+    // may come back, rather than leave this node counted slow.
+    const inLine = AbortSignal.timeout(Math.round((o.transferFloor ?? BLOCK_TRANSFER_FLOOR).slackMs * QUEUE_SHARE_OF_SLACK))
     try {
-      // A client waits at most BLOCK_TIMEOUT_MS for its block, so its place in line lasts no longer.
-      release = await admitJob(o, client, AbortSignal.any([server.gone, AbortSignal.timeout(BLOCK_TIMEOUT_MS)]), async () => {})
+      release = await admitJob(o, client, AbortSignal.any([server.gone, inLine]), async () => {})
     } catch (err) {
-      return { t: 'failed', err }
+      return inLine.aborted && !server.gone.aborted ? { t: 'busy' } : { t: 'failed', err }
     }
     if (release === undefined) return { t: 'busy' }
     // The client waits no longer for its block: however slowly it reads, the slot is back by then.

@@ -3,12 +3,13 @@ import { jobServiceBase, type ReceiptedJobContext, type ServeLimits } from './jo
 import { BLOCK_MAX_BYTES, blockOf, parseBlockCid, verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
 import { BlockNotFoundError, PeerLacksBlockError } from '../core/blocks/errors.ts'
 import { assembleFile, chunkFile, decodeManifest, type FileManifest } from '../core/blocks/file.ts'
-import { BlockHashMismatchError, HyperspaceError, InvalidRequestError, MalformedMessageError, NoProviderError, OversizeMessageError, SlowPeerError, UnsupportedVersionError, errorMessage } from '../core/errors.ts'
+import { BlockHashMismatchError, HyperspaceError, InvalidRequestError, MalformedMessageError, NoProviderError, OversizeMessageError, PeerBusyError, SlowPeerError, UnsupportedVersionError, errorMessage } from '../core/errors.ts'
 import { MAX_MISSES, missesOn, routeWithFailover, type Provider, type Tier } from '../core/jobs/routing.ts'
+import { pauseFor } from '../core/scheduler.ts'
 import { BlockService } from '../net/block-service.ts'
 import { findProviders } from '../net/dht-providers.ts'
 import { hasUnlimitedConnection } from '../net/job-streams.ts'
-import type { BlockSession } from '../net/block-session.ts'
+import type { BlockSession, FetchedBlock } from '../net/block-session.ts'
 import type { BlockStats } from './api.ts'
 import type { BlockProgress, CancelOptions, LongCallOptions } from '../core/progress.ts'
 import type { Availability } from '../core/capabilities.ts'
@@ -38,6 +39,13 @@ const PER_PEER_RUNNING = 2
 const SERVE: ServeLimits = { slots: 4, waiting: 16, perPeer: PER_PEER_RUNNING, reserved: 1, perMinute: 600, burst: 64 }
 /** Providers tried for one block before giving up. */
 const MAX_ATTEMPTS = 6
+/**
+ * Pauses before busy holders are asked again, when no other holder served a block: a holder's line
+ * waits less than the transfer floor's slack (block-service.ts), and slow readers holding its slots
+ * are cut off by the floor within 5 s plus their block at 64 KiB/s (21 s for 1 MiB).
+ */
+const BUSY_PAUSES = 5
+const BUSY_PAUSE_MS = 1_000
 /**
  * "Not held" and "busy" answers are taken for one block besides (routing.ts, missesOn): fresh keys
  * announcing blocks they do not hold must not use up the attempts before a holder is asked (in a
@@ -331,27 +339,33 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
       async exclude => await this.dhtProviders(cid, new Set([...exclude, self]), signal),
       async exclude => this.o.storagePeers().filter(id => id !== self && !exclude.has(id)).map(id => this.candidate(id, 'registry'))
     )
-    let routed
-    try {
-      routed = await routeWithFailover(tiers, async provider => {
-        try {
-          return await peers.fetch(provider.peerId, from !== undefined, async () => await session.fetch(provider.peerId, cid, signal))
-        } catch (err) {
-          if (isMisbehaviour(err)) this.o.onInvalid(provider.peerId, `blocks: ${errorMessage(err)}`)
-          throw err
-        }
-      }, {
-        model: cid.toString(),
-        maxAttempts: MAX_ATTEMPTS,
-        miss: MISSES,
-        established: this.o.established,
-        ...(signal !== undefined ? { signal } : {})
-      })
-    } catch (err) {
-      if (err instanceof NoProviderError) throw new BlockNotFoundError(cid.toString(), err.message)
-      throw err
+    const busy = new Set<string>()
+    const attempt = async (provider: Provider): Promise<FetchedBlock> => {
+      try {
+        return await peers.fetch(provider.peerId, from !== undefined, async () => await session.fetch(provider.peerId, cid, signal))
+      } catch (err) {
+        if (err instanceof PeerBusyError) busy.add(provider.peerId)
+        if (isMisbehaviour(err)) this.o.onInvalid(provider.peerId, `blocks: ${errorMessage(err)}`)
+        throw err
+      }
     }
-    return { block: routed.result.block, from: routed.provider.peerId }
+    const route = { model: cid.toString(), maxAttempts: MAX_ATTEMPTS, miss: MISSES, established: this.o.established, ...(signal !== undefined ? { signal } : {}) }
+    // A holder whose line is full says so (busy) rather than keep the want past the floor's slack: when
+    // only busy holders are left, they are asked again after a pause, as a holder's slots free.
+    let asked = tiers
+    for (let pause = 0; ; pause++) {
+      try {
+        const routed = await routeWithFailover(asked, attempt, route)
+        return { block: routed.result.block, from: routed.provider.peerId }
+      } catch (err) {
+        if (!(err instanceof NoProviderError)) throw err
+        if (busy.size === 0 || pause === BUSY_PAUSES) throw new BlockNotFoundError(cid.toString(), err.message)
+      }
+      await pauseFor(this.o.scheduler, BUSY_PAUSE_MS, signal)
+      const again = asPeers([...busy])
+      busy.clear()
+      asked = [async () => again]
+    }
   }
 
   /** Asks this one peer for a block, without routing or failover: a spot-check of its storage (capability-prober.ts). */

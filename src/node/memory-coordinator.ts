@@ -12,7 +12,7 @@ import { MemoryService } from '../net/memory-service.ts'
 import type { MemoryApi, MemoryInput, MemoryOptions, MemoryPutResult, MemoryQueryResult } from './api.ts'
 import type { Availability } from '../core/capabilities.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
-import type { Scheduler } from '../core/scheduler.ts'
+import { pauseFor, type Scheduler } from '../core/scheduler.ts'
 import type { SignedVector, VectorStore } from '../storage/vector-store.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { CancelOptions } from '../core/progress.ts'
@@ -343,7 +343,7 @@ export class MemoryCoordinator implements MemoryApi {
         return
       } catch (err) {
         if (!(err instanceof HyperspaceError && err.code === 'ERR_PEER_BUSY') || attempt >= BUSY_RETRIES) throw err
-        await new Promise<void>(resolve => { this.o.scheduler.after(BUSY_RETRY_MS, resolve) })
+        await pauseFor(this.o.scheduler, BUSY_RETRY_MS)
       }
     }
   }

@@ -464,6 +464,38 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     }
   })
 
+  it('a sole holder whose slots slow readers hold answers busy before the floor gives up on it, and serves the get once a slot frees', async () => {
+    const floor: TransferFloor = { bytesPerSecond: 256 * 1024, slackMs: 1_500 }
+    const [holder, getter] = await Promise.all([makeNode('holder', 64 * 1024 * 1024, floor), makeNode('getter', 64 * 1024 * 1024, floor)])
+    const readers = await Promise.all([memoryLibp2p('slow-reader-1'), memoryLibp2p('slow-reader-2')])
+    try {
+      const bytes = randomBytes(BLOCK_MAX_BYTES)
+      const cid = await holder.blocks.put(bytes)
+      // Two strangers, two wants each, reading nothing: the 3 slots strangers may hold, and a place in
+      // line. The holder cuts them off at its floor (1.5 s + 4 s for the block) and frees their slots.
+      const stuck: Stream[] = []
+      for (const reader of readers) {
+        await connect(reader, holder.libp2p)
+        for (let i = 0; i < 2; i++) {
+          const stream = await reader.dialProtocol(peerIdFromString(holder.peerId), BLOCKS_PROTOCOL)
+          stream.pause()
+          await lpStream(stream).write(encodeBlocksClientFrame({ t: 'want', cid: parseBlockCid(cid), job: crypto.getRandomValues(new Uint8Array(16)) }))
+          stuck.push(stream)
+        }
+      }
+      await connect(getter.libp2p, holder.libp2p)
+      // Waiting in line past the getter's slack made it give up on the only holder (SlowPeerError).
+      expectSame(await getter.blocks.get(cid), bytes)
+      expect(stuck.some(stream => stream.status !== 'open')).toBe(true)
+    } finally {
+      for (const node of [holder, getter]) {
+        await node.blocks.stop()
+        await node.libp2p.stop()
+      }
+      await Promise.all(readers.map(async reader => { await reader.stop() }))
+    }
+  })
+
   it("peers that answer at once that they do not hold a block do not use up the attempts before its holder is asked", async () => {
     // Seven peers asked before the holder (peer-id order: nobody is established), each without the block.
     const nodes = await Promise.all(Array.from({ length: 8 }, async (_, i) => await makeNode(`young-${i}`)))
