@@ -24,8 +24,9 @@ import { dhtProtocol } from '../../src/core/wire/dht.ts'
 import { RELAY_DEFAULTS, startRelay, type Relay, type RelayOptions } from '../../src/relay/relay.ts'
 import type { HyperspaceServices } from '../../src/net/services.ts'
 import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import type { KadDHT } from '@libp2p/kad-dht'
 import { afterEach } from 'vitest'
-import { until } from './waiting.ts'
+import { eventually, until } from './waiting.ts'
 import { varint } from './length-prefixed.ts'
 
 /**
@@ -352,6 +353,21 @@ export async function relayEndOf (relay: Relay, peer: Peer, protocol: string): P
   let error: unknown
   connection?.streams.find(s => s.protocol === protocol)?.addEventListener('close', event => { error = event.error })
   return { closedWith: () => error }
+}
+
+/** kad-dht nodes through a relay: `provider` announces `key` once its DHT knows the relay, and `seeker` finds it. */
+export async function provideAndFind (provider: Libp2p<{ dht: KadDHT }>, seeker: Libp2p<{ dht: KadDHT }>, key: CID): Promise<void> {
+  // Until identify has told the provider's DHT of the relay, a provide reaches nobody.
+  await eventually(async () => {
+    for await (const event of provider.services.dht.provide(key, { signal: AbortSignal.timeout(5_000) })) {
+      if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') return true
+    }
+    return false
+  }, 'the relay to take the provider record')
+  await eventually(async () => {
+    for await (const found of seeker.contentRouting.findProviders(key, { signal: AbortSignal.timeout(5_000) })) return found.id.equals(provider.peerId)
+    return false
+  }, 'the seeker to find the provider')
 }
 
 /** A DHT stream to the relay: provide records, then ask who provides a key (answers come in order). */

@@ -7,7 +7,7 @@ import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
-import { dht, dhtSession, honestProviderFound, MemoryMeter, proto, relayAddr, relayEndOf, relayTestbed, reportFigures } from './adversary.ts'
+import { dht, dhtSession, honestProviderFound, MemoryMeter, provideAndFind, proto, relayAddr, relayEndOf, relayTestbed, reportFigures } from './adversary.ts'
 import { eventually, until } from './waiting.ts'
 import { dhtProtocol } from '../../src/core/wire/dht.ts'
 import { hyperspaceDHT, MAX_DHT_MESSAGE_BYTES, MAX_DHT_STREAM_BYTES } from '../../src/net/dht.ts'
@@ -134,17 +134,7 @@ describe('DHT messages larger than MAX_DHT_MESSAGE_BYTES, against the relay (a D
     const [provider, seeker] = [testbed.track(await dhtClient()), testbed.track(await dhtClient())]
     await Promise.all([provider.dial(relayAddr(relay)), seeker.dial(relayAddr(relay))])
     const key = dht.randomCid()
-    // Until identify has told the provider's DHT of the relay, a provide reaches nobody.
-    await eventually(async () => {
-      for await (const event of provider.services.dht.provide(key, { signal: AbortSignal.timeout(5_000) })) {
-        if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') return true
-      }
-      return false
-    }, 'the relay to take the provider record')
-    await eventually(async () => {
-      for await (const found of seeker.contentRouting.findProviders(key, { signal: AbortSignal.timeout(5_000) })) return found.id.equals(provider.peerId)
-      return false
-    }, 'the seeker to find the provider')
+    await provideAndFind(provider, seeker, key)
   })
 })
 

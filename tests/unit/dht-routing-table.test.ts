@@ -5,8 +5,8 @@ import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { describe, expect, it } from 'vitest'
-import { dht, relayAddr, relayTestbed } from './adversary.ts'
-import { eventually, until } from './waiting.ts'
+import { dht, provideAndFind, relayAddr, relayTestbed } from './adversary.ts'
+import { until } from './waiting.ts'
 import { hyperspaceDHT } from '../../src/net/dht.ts'
 import type { PeerId } from '@libp2p/interface'
 import type { KadDHT, KadDHTComponents, QueryEvent } from '@libp2p/kad-dht'
@@ -64,17 +64,7 @@ describe('the DHT routing table holds DHT servers only', () => {
     const [provider, seeker] = [testbed.track(await dhtClient()), testbed.track(await dhtClient(seekerChecked))]
     await Promise.all([provider.dial(relayAddr(relay)), seeker.dial(relayAddr(relay))])
     const key = dht.randomCid()
-    // Until identify has told the provider's DHT of the relay, a provide reaches nobody.
-    await eventually(async () => {
-      for await (const event of provider.services.dht.provide(key, { signal: AbortSignal.timeout(5_000) })) {
-        if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') return true
-      }
-      return false
-    }, 'the relay to take the provider record')
-    await eventually(async () => {
-      for await (const found of seeker.contentRouting.findProviders(key, { signal: AbortSignal.timeout(5_000) })) return found.id.equals(provider.peerId)
-      return false
-    }, 'the seeker to find the provider')
+    await provideAndFind(provider, seeker, key)
     // The answer named the provider: kad-dht checks it before its routing table takes it.
     await until(() => seekerChecked.has(provider.peerId.toString()), 'the seeker to check the provider')
 
