@@ -1,6 +1,6 @@
 import { HyperspaceError } from '../core/errors.ts'
 import { LengthPrefixGuard } from '../core/wire/length-prefix-guard.ts'
-import { AbortError, type StreamMessageEvent, type Stream } from '@libp2p/interface'
+import { AbortError, type PeerId, type StreamMessageEvent, type Stream } from '@libp2p/interface'
 import type { KadDHTComponents } from '@libp2p/kad-dht'
 
 /**
@@ -42,7 +42,7 @@ export interface DhtStreamLimits {
  * sees, in order and no more. Listening earlier would take bytes from the stream that the reader
  * never sees, and the two would disagree on where messages start.
  */
-export function guardDhtStream (stream: Stream, limits: DhtStreamLimits): Stream {
+export function guardDhtStream (stream: Stream, limits: DhtStreamLimits, onBroken?: (err: HyperspaceError) => void): Stream {
   const guard = new LengthPrefixGuard(limits.maxMessageBytes)
   let received = 0
   const onMessage = (event: StreamMessageEvent): void => {
@@ -53,6 +53,7 @@ export function guardDhtStream (stream: Stream, limits: DhtStreamLimits): Stream
       // The reader does not get the chunk that broke the bound.
       event.stopImmediatePropagation()
       stream.abort(broken)
+      onBroken?.(broken)
       return
     }
   }
@@ -71,6 +72,8 @@ export function guardDhtStream (stream: Stream, limits: DhtStreamLimits): Stream
 export interface DhtGuards extends DhtStreamLimits {
   /** The DHT's protocol: a contact is admitted to the routing table when it serves it. */
   protocol: string
+  /** A peer broke a bound on a stream it opened to this node (a server's misbehaviour count). */
+  onBroken?: (peer: PeerId, err: HyperspaceError) => void
 }
 
 /**
@@ -92,7 +95,9 @@ export function guardedDhtComponents (components: KadDHTComponents, guards: DhtG
   return overriding(components, {
     registrar: overriding(registrar, {
       handle: async (protocol, handler, options) => {
-        await registrar.handle(protocol, async (stream, connection) => { await handler(guardDhtStream(stream, guards), connection) }, options)
+        await registrar.handle(protocol, async (stream, connection) => {
+          await handler(guardDhtStream(stream, guards, err => { guards.onBroken?.(connection.remotePeer, err) }), connection)
+        }, options)
       }
     }),
     connectionManager: overriding(connectionManager, {

@@ -1,7 +1,7 @@
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper, type KadDHT, type KadDHTComponents } from '@libp2p/kad-dht'
 import { HyperspaceError } from '../core/errors.ts'
 import { dhtProtocol } from '../core/wire/dht.ts'
-import { guardedDhtComponents } from './dht-stream-guard.ts'
+import { guardedDhtComponents, type DhtGuards } from './dht-stream-guard.ts'
 import type { PeerInfo } from '@libp2p/interface'
 
 /** Where the DHT keeps its records in the libp2p datastore (kad-dht's default, named for the relay's bounded store). */
@@ -64,6 +64,8 @@ export interface DHTOptions {
   server: boolean
   /** Delay of the first self-query (kad-dht's default is 1 s, for a DHT started before any connection). */
   initialQuerySelfInterval?: number
+  /** A peer broke a message or stream bound on a DHT stream it opened here (DhtGuards.onBroken). */
+  onBroken?: DhtGuards['onBroken']
 }
 
 /** The Hyperspace DHT of one network: relays serve it, browsers query it. Its streams read messages of at most MAX_DHT_MESSAGE_BYTES. */
@@ -83,5 +85,6 @@ export function hyperspaceDHT (options: DHTOptions): (components: KadDHTComponen
     peerInfoMapper: peer => withinAnswerBudget(publicAddresses(peer)),
     ...(options.initialQuerySelfInterval !== undefined ? { initialQuerySelfInterval: options.initialQuerySelfInterval } : {})
   })
-  return components => createDHT(guardedDhtComponents(components, { protocol, maxMessageBytes: MAX_DHT_MESSAGE_BYTES, maxStreamBytes: MAX_DHT_STREAM_BYTES }))
+  const guards: DhtGuards = { protocol, maxMessageBytes: MAX_DHT_MESSAGE_BYTES, maxStreamBytes: MAX_DHT_STREAM_BYTES, ...(options.onBroken !== undefined ? { onBroken: options.onBroken } : {}) }
+  return components => createDHT(guardedDhtComponents(components, guards))
 }

@@ -139,7 +139,7 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     },
     services: {
       ...hyperspaceServices({ colocationPenalty: false }),
-      dht: hyperspaceDHT({ network: options.network, dev, server: true }),
+      dht: hyperspaceDHT({ network: options.network, dev, server: true, onBroken: (peer, err) => { misbehaviour.record(peer, err.message) } }),
       relay: circuitRelayServer({
         reservations: { maxReservations: options.maxReservations }
       })

@@ -13,6 +13,7 @@ import { dhtProtocol } from '../../src/core/wire/dht.ts'
 import { hyperspaceDHT, MAX_DHT_MESSAGE_BYTES, MAX_DHT_STREAM_BYTES } from '../../src/net/dht.ts'
 import { DhtMessageTooLargeError, DhtStreamBudgetError } from '../../src/net/dht-stream-guard.ts'
 import { MAX_PROVIDERS_PER_KEY, type Relay } from '../../src/relay/relay.ts'
+import { MISBEHAVIOUR_LIMITS } from '../../src/net/misbehaviour.ts'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Stream } from '@libp2p/interface'
 
@@ -83,6 +84,18 @@ describe('DHT messages larger than MAX_DHT_MESSAGE_BYTES, against the relay (a D
     const served = await honestProviderFound(testbed, relay)
     expect(served).toBe(true)
     reportFigures(`DHT: one message declaring ${declared / 2 ** 20} MiB`, memory, served, `stream reset after ${Math.round(sent / 1024)} KiB of its body was sent`)
+  })
+
+  it('cuts off a peer whose DHT streams break the bounds again and again, as it does other invalid senders', async () => {
+    relay = await testbed.startRelay()
+    const attacker = await peer()
+    for (let i = 0; i < MISBEHAVIOUR_LIMITS.strikes; i++) {
+      const stream = await attacker.dialProtocol(relayAddr(relay), DHT)
+      await sendOversizeMessage(stream)
+      await until(() => stream.status !== 'open', 'the relay to reset the stream')
+    }
+    await until(() => relay.libp2p.getConnections(attacker.peerId).length === 0, 'the relay to hang up on the attacker')
+    expect(await honestProviderFound(testbed, relay)).toBe(true)
   })
 
   it('resets a stream that carries more than MAX_DHT_STREAM_BYTES of requests, each within the bound, its answers unread', async () => {
