@@ -1,6 +1,7 @@
 import { MemoryDatastore } from 'datastore-core/memory'
 import { Key, type KeyQuery, type Pair, type Query } from 'interface-datastore'
 import { HyperspaceError } from '../core/errors.ts'
+import { decodeVarint, encodeVarint } from '../core/wire/varint.ts'
 import { DHT_DATASTORE_PREFIX } from '../net/dht.ts'
 import type { AbortOptions } from '@libp2p/interface'
 
@@ -57,7 +58,7 @@ export class PeerRecordTooLargeError extends HyperspaceError {
  * is not kept. Lookups take 8 providers at most (model-providers.ts, block-coordinator.ts).
  */
 export class RelayDatastore extends MemoryDatastore {
-  /** CID part → provider → when it was provided (ms; kad-dht writes it as a varint). */
+  /** CID part → provider → when it was provided (ms; kad-dht writes it as a varint, uint8-varint's format). */
   private readonly byCid = new Map<string, Map<string, number>>()
   /** Provider → its id (one string for all its records) and the CID parts of its records, oldest first. */
   private readonly byProvider = new Map<string, { id: string, cids: Set<string> }>()
@@ -185,29 +186,6 @@ export class RelayDatastore extends MemoryDatastore {
     own?.cids.delete(cid)
     if (own?.cids.size === 0) this.byProvider.delete(provider)
   }
-}
-
-/** kad-dht's provider time: an unsigned LEB128 varint of milliseconds (uint8-varint's format). */
-function decodeVarint (bytes: Uint8Array): number {
-  let value = 0
-  let scale = 1
-  for (const byte of bytes) {
-    value += (byte & 0x7f) * scale
-    if (byte < 0x80) return value
-    scale *= 128
-  }
-  return value
-}
-
-function encodeVarint (value: number): Uint8Array {
-  const bytes: number[] = []
-  let rest = value
-  while (rest >= 0x80) {
-    bytes.push((rest % 128) | 0x80)
-    rest = Math.floor(rest / 128)
-  }
-  bytes.push(rest)
-  return Uint8Array.from(bytes)
 }
 
 function providerRecord (key: Key): { cid: string, provider: string } | undefined {

@@ -1,14 +1,7 @@
+import { encodeVarint } from '../../src/core/wire/varint.ts'
+
 /** The unsigned varint of `value`, as libp2p's length prefixes write it. */
-export function varint (value: number): number[] {
-  const out: number[] = []
-  let rest = value
-  while (rest >= 0x80) {
-    out.push((rest % 128) | 0x80)
-    rest = Math.floor(rest / 128)
-  }
-  out.push(rest)
-  return out
-}
+export const varint = (value: number): number[] => [...encodeVarint(value)]
 
 /**
  * Length-prefixed messages whose bodies are 0xff bytes: read as a prefix, any of them would start a
