@@ -161,7 +161,7 @@ export class TopicCarrier {
         if (opener.established && this.refusedToEstablished.size < this.options.maxTopics) this.refusedToEstablished.set(topic, parsed)
         return false
       }
-      if (claim.dropped !== undefined) this.leave(claim.dropped)
+      if (claim.dropped !== undefined) this.leave(claim.dropped.topic)
     }
     this.carried.set(topic, this.serve(topic, parsed))
     return true

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { TopicSlots, type Opener, type Subscribers } from '../../src/relay/topic-slots.ts'
+import { TopicSlots, WaitingTopics, type Opener, type Subscribers } from '../../src/relay/topic-slots.ts'
 
 const stranger = (peer: string, host = 'h'): Opener => ({ peer, host, established: false })
 const established = (peer: string, host = 'h'): Opener => ({ peer, host, established: true })
@@ -38,7 +38,7 @@ describe('TopicSlots', () => {
   it('an established opener takes the place of a topic no established peer subscribes to', () => {
     const s = slots(4)
     filled(s, 4)
-    expect(s.claim('committee', established('e'), subscribers())).toEqual({ opened: true, dropped: 't0' })
+    expect(s.claim('committee', established('e'), subscribers())).toEqual({ opened: true, dropped: { topic: 't0', opener: stranger('s0') } })
     // The slot is the committee's now: every slot is still taken.
     expect(s.claim('another', stranger('late'), subscribers()).opened).toBe(false)
   })
@@ -46,14 +46,14 @@ describe('TopicSlots', () => {
   it('gives way the topic with the fewest subscribers, the earliest opened among equals', () => {
     const s = slots(4)
     filled(s, 4)
-    expect(s.claim('x', established('e'), subscribers([], { t0: 5, t1: 3, t2: 2, t3: 2 }))).toEqual({ opened: true, dropped: 't2' })
+    expect(s.claim('x', established('e'), subscribers([], { t0: 5, t1: 3, t2: 2, t3: 2 }))).toEqual({ opened: true, dropped: { topic: 't2', opener: stranger('s2') } })
   })
 
   it('never drops a topic an established peer subscribes to, whoever opened it', () => {
     const s = slots(3)
     filled(s, 3)
     const held = ['t0', 't1']
-    expect(s.claim('x', established('e'), subscribers(held, { t0: 0, t1: 0, t2: 9 }))).toEqual({ opened: true, dropped: 't2' })
+    expect(s.claim('x', established('e'), subscribers(held, { t0: 0, t1: 0, t2: 9 }))).toEqual({ opened: true, dropped: { topic: 't2', opener: stranger('s2') } })
     expect(s.claim('y', established('f'), subscribers([...held, 'x']))).toEqual({ opened: false })
   })
 
@@ -82,5 +82,81 @@ describe('TopicSlots', () => {
     expect(s.claim('b', stranger('p'), subscribers()).opened).toBe(false)
     s.release('a')
     expect(s.claim('b', stranger('p'), subscribers()).opened).toBe(true)
+  })
+})
+
+/** The waiting topics, in the order they are tried. */
+const inTurn = (w: WaitingTopics): string[] => w.inTurn().map(([topic]) => topic)
+
+describe('WaitingTopics', () => {
+  it('a flood of refused topics from one address keeps at most the capacity waiting, and does not push out those waiting before it', () => {
+    const w = new WaitingTopics(64)
+    w.add('honest', stranger('h'))
+    for (let i = 0; i < 10_000; i++) w.add(`flood${i}`, stranger(`f${i % 100}`))
+    expect(w.size).toBe(64)
+    expect(w.has('honest')).toBe(true)
+    expect(inTurn(w).slice(0, 2)).toEqual(['honest', 'flood0'])
+  })
+
+  it('a stranger of another address takes the place of the newest topic of the address waiting with the most', () => {
+    const w = new WaitingTopics(4)
+    for (let i = 0; i < 4; i++) w.add(`f${i}`, stranger(`f${i}`, 'flooder'))
+    w.add('a', stranger('a', 'honest'))
+    expect(inTurn(w)).toEqual(['f0', 'a', 'f1', 'f2'])
+    // The honest address waits with one, the flooder's with three: two more, so it gives way again.
+    w.add('b', stranger('b', 'honest'))
+    expect(inTurn(w).sort()).toEqual(['a', 'b', 'f0', 'f1'])
+    // Two each now: neither address pushes the other's out.
+    w.add('c', stranger('c', 'honest'))
+    w.add('f9', stranger('f9', 'flooder'))
+    expect(inTurn(w).sort()).toEqual(['a', 'b', 'f0', 'f1'])
+  })
+
+  it('many addresses\' floods leave each a fair share, so one more address still gets a place', () => {
+    const w = new WaitingTopics(64)
+    for (let i = 0; i < 10_000; i++) w.add(`flood${i}`, stranger(`f${i}`, `host${i % 16}`))
+    expect(w.size).toBe(64)
+    w.add('honest', stranger('h', 'honest host'))
+    expect(w.has('honest')).toBe(true)
+  })
+
+  it('an established asker takes the place of a stranger\'s topic; strangers never push out an established peer\'s', () => {
+    const w = new WaitingTopics(3)
+    w.add('s0', stranger('s0', 'x'))
+    w.add('s1', stranger('s1', 'y'))
+    w.add('s2', stranger('s2', 'y'))
+    w.add('e0', established('e0', 'y'))
+    expect(w.has('e0')).toBe(true)
+    expect(w.has('s2')).toBe(false)
+    w.add('e1', established('e1', 'y'))
+    w.add('e2', established('e2', 'y'))
+    expect(inTurn(w)).toEqual(['e0', 'e1', 'e2'])
+    w.add('s3', stranger('s3', 'z'))
+    expect(w.has('s3')).toBe(false)
+    // Among established askers, the same rule as among strangers.
+    w.add('e3', established('e3', 'z'))
+    expect(inTurn(w)).toEqual(['e0', 'e1', 'e3'])
+  })
+
+  it('established askers\' topics are tried first, then strangers\' by address group in turns', () => {
+    const w = new WaitingTopics(8)
+    w.add('x0', stranger('x0', 'x'))
+    w.add('x1', stranger('x1', 'x'))
+    w.add('x2', stranger('x2', 'x'))
+    w.add('y0', stranger('y0', 'y'))
+    w.add('e0', established('e0', 'x'))
+    w.add('u0', stranger('u0', undefined))
+    expect(inTurn(w)).toEqual(['e0', 'x0', 'y0', 'u0', 'x1', 'x2'])
+  })
+
+  it('a waiting topic an established peer asks for moves up; asked again by a stranger it keeps its place', () => {
+    const w = new WaitingTopics(8)
+    w.add('a', stranger('a'))
+    w.add('b', stranger('b'))
+    w.add('b', established('e'))
+    w.add('b', stranger('c'))
+    expect(w.inTurn()).toEqual([['b', established('e')], ['a', stranger('a')]])
+    w.delete('b')
+    expect(inTurn(w)).toEqual(['a'])
   })
 })
