@@ -79,6 +79,8 @@ export interface Relay {
   addrs: string[]
   /** The gossip topics the relay carries for its peers. */
   carriedTopics(): string[]
+  /** The on-demand topics refused for want of a slot, tried again each minute (TopicCarrier). */
+  waitingTopics(): string[]
   /** DHT provider records it holds. */
   providerRecords(): number
   /** Whether the relay counts a peer established on a network: an anchor (itself, `anchors`) or aged in its pulse history. */
@@ -160,6 +162,7 @@ export async function startRelay (options: RelayOptions): Promise<Relay> {
     libp2p,
     addrs: libp2p.getMultiaddrs().map(ma => ma.toString()),
     carriedTopics: () => carrier.topics(),
+    waitingTopics: () => carrier.waitingTopics(),
     providerRecords: () => datastore.providerRecords,
     isEstablished: (networkId, peerId) => histories.of(networkId).isEstablished(peerId),
     stop: async () => {

@@ -5,7 +5,7 @@ import { roundOf } from '../core/pulse/clock.ts'
 import { systemScheduler } from '../core/scheduler.ts'
 import { parseTopic, RELAY_TOPICS_PER_HOST, RELAY_TOPICS_PER_PEER, relayMainTopics, type ParsedTopic } from '../core/wire/topics.ts'
 import { addressGroup } from './address-groups.ts'
-import { TopicSlots, type Opener, type Subscribers } from './topic-slots.ts'
+import { TopicSlots, WaitingTopics, type Opener, type Subscribers } from './topic-slots.ts'
 import { CapabilityGossip } from '../net/capability-gossip.ts'
 import { InferenceBroadcast } from '../net/inference-broadcast.ts'
 import { beaconProver, pulseSigner, verifyBeacon, verifyPulseSignature } from '../net/pulse-keys.ts'
@@ -65,17 +65,19 @@ export function relayAnnouncement (libp2p: Libp2p): CapabilityAnnouncement {
  * starts: only topics `parseTopic` knows, of the relay's own network; a topic already carried is not
  * joined again; past `maxTopics` on-demand topics, new ones are refused, as are those of a peer or
  * an address group that opened its share of them already, except that established peers go first
- * (TopicSlots). The network's main topics (capabilities, receipts, inference, the pulse lobby) are
+ * (TopicSlots); topics refused for want of a slot wait for one (WaitingTopics). The network's main topics (capabilities, receipts, inference, the pulse lobby) are
  * always carried, so peers squatting on the on-demand slots cannot cut the network off its relay.
  */
 export class TopicCarrier {
   private readonly carried = new Map<string, Startable>()
   private readonly slots: TopicSlots
   /**
-   * Topics refused to an established peer, at most `maxTopics`: a subscription is heard once, so
-   * each sweep tries them again while an established peer still subscribes.
+   * Topics refused for want of a slot, or dropped for an established opener: a subscription is heard
+   * once, so each sweep tries them again, after leaving the topics nobody subscribes to any more.
+   * Not at once when a slot frees: leaving a topic as its last subscriber goes would let one key make
+   * the relay start and stop a service, and tell every peer, for each subscribe and unsubscribe.
    */
-  private readonly refusedToEstablished = new Map<string, ParsedTopic>()
+  private readonly waiting: WaitingTopics
   private readonly mainTopics: ReadonlySet<string>
   private refusedSinceLog = 0
   private lastRefusalLog = 0
@@ -94,6 +96,7 @@ export class TopicCarrier {
       maxTopicsPerPeer: options.maxTopicsPerPeer ?? RELAY_TOPICS_PER_PEER,
       maxTopicsPerHost: options.maxTopicsPerHost ?? RELAY_TOPICS_PER_HOST
     })
+    this.waiting = new WaitingTopics(options.maxTopics)
   }
 
   async start (): Promise<void> {
@@ -103,7 +106,7 @@ export class TopicCarrier {
     }
     this.sweep = setInterval(() => {
       this.leaveEmptyTopics()
-      this.admitRefusedToEstablished()
+      this.admitWaiting()
     }, SWEEP_MS)
   }
 
@@ -113,12 +116,17 @@ export class TopicCarrier {
     for (const [topic, carried] of this.carried) this.halt(topic, carried)
     this.carried.clear()
     this.slots.clear()
-    this.refusedToEstablished.clear()
+    this.waiting.clear()
   }
 
   /** The topics carried now, including those whose service is still starting. */
   topics (): string[] {
     return [...this.carried.keys()]
+  }
+
+  /** The on-demand topics waiting for a slot, in the order the sweep tries them. */
+  waitingTopics (): string[] {
+    return this.waiting.inTurn().map(([topic]) => topic)
   }
 
   private gossips (): GossipSub[] {
@@ -150,20 +158,31 @@ export class TopicCarrier {
     // A topic another part of the process joined (the gateway's own services) is theirs: a second
     // service on it would replace their validator, and leaving it would unsubscribe them.
     if (pubsub.getTopics().includes(topic)) return true
-    if (!this.mainTopics.has(topic)) {
-      const opener: Opener = {
-        peer: from.toString(),
-        host: this.hostOf(from),
-        established: this.options.histories.of(parsed.networkId).isEstablished(from.toString())
-      }
-      const claim = this.slots.claim(topic, opener, t => this.subscribersOf(t))
-      if (!claim.opened) {
-        if (opener.established && this.refusedToEstablished.size < this.options.maxTopics) this.refusedToEstablished.set(topic, parsed)
-        return false
-      }
-      if (claim.dropped !== undefined) this.leave(claim.dropped.topic)
-    }
+    if (!this.mainTopics.has(topic) && !this.claimSlot(topic, this.openerOf(from, parsed))) return false
     this.carried.set(topic, this.serve(topic, parsed))
+    return true
+  }
+
+  private openerOf (peer: PeerId, parsed: ParsedTopic): Opener {
+    return {
+      peer: peer.toString(),
+      host: this.hostOf(peer),
+      established: this.options.histories.of(parsed.networkId).isEstablished(peer.toString())
+    }
+  }
+
+  /** Claims an on-demand slot for `topic`; a topic refused, or dropped to make room, waits for one. */
+  private claimSlot (topic: string, opener: Opener): boolean {
+    const claim = this.slots.claim(topic, opener, t => this.subscribersOf(t))
+    if (!claim.opened) {
+      this.waiting.add(topic, opener)
+      return false
+    }
+    this.waiting.delete(topic)
+    if (claim.dropped !== undefined) {
+      this.leave(claim.dropped.topic)
+      this.waiting.add(claim.dropped.topic, claim.dropped.opener)
+    }
     return true
   }
 
@@ -266,7 +285,7 @@ export class TopicCarrier {
   private logRefusals (): void {
     const now = Date.now()
     if (this.refusedSinceLog === 0 || now - this.lastRefusalLog < REFUSAL_LOG_MS) return
-    console.warn(`relay: refused ${this.refusedSinceLog} topic subscriptions (another network, an unknown topic, or past ${this.options.maxTopics} on-demand topics)`)
+    console.warn(`relay: refused ${this.refusedSinceLog} topic subscriptions (another network, an unknown topic, or past ${this.options.maxTopics} on-demand topics: those wait for a free slot)`)
     this.refusedSinceLog = 0
     this.lastRefusalLog = now
   }
@@ -291,17 +310,32 @@ export class TopicCarrier {
     }
   }
 
-  /** Tries again each topic refused to an established peer that one still subscribes to; `admit` remembers those refused again. */
-  private admitRefusedToEstablished (): void {
-    const refused = [...this.refusedToEstablished]
-    this.refusedToEstablished.clear()
-    for (const [topic, parsed] of refused) {
-      if (this.carried.has(topic)) continue
-      const history = this.options.histories.of(parsed.networkId)
-      const pubsub = this.gossipOf(parsed)
-      const subscriber = pubsub.getSubscribers(topic).find(peer => history.isEstablished(peer.toString()))
-      if (subscriber !== undefined) this.admit(topic, pubsub, subscriber)
+  /** Tries again each waiting topic, in turn (WaitingTopics.inTurn); forgets those carried since and those nobody subscribes to now. */
+  private admitWaiting (): void {
+    for (const [topic, asker] of this.waiting.inTurn()) {
+      // Making room for an established peer's topic may have pushed a later one out of the list.
+      if (!this.waiting.has(topic)) continue
+      const parsed = parseTopic(topic)
+      const joined = parsed === undefined || this.carried.has(topic) || this.gossipOf(parsed).getTopics().includes(topic)
+      const from = joined ? undefined : this.triedFor(topic, parsed, asker)
+      if (parsed === undefined || from === undefined) {
+        this.waiting.delete(topic)
+        continue
+      }
+      if (this.claimSlot(topic, this.openerOf(from, parsed))) this.carried.set(topic, this.serve(topic, parsed))
     }
+  }
+
+  /**
+   * The subscriber a waiting topic is tried for, against its own shares: an established one if there
+   * is one, else the peer that asked if it still subscribes, else any; none when nobody subscribes.
+   */
+  private triedFor (topic: string, parsed: ParsedTopic, asker: Opener): PeerId | undefined {
+    const history = this.options.histories.of(parsed.networkId)
+    const subscribers = this.gossipOf(parsed).getSubscribers(topic)
+    return subscribers.find(peer => history.isEstablished(peer.toString())) ??
+      subscribers.find(peer => peer.toString() === asker.peer) ??
+      subscribers[0]
   }
 }
 

@@ -26,6 +26,21 @@ async function subscribeOnTheirGossip (peer: Peer, relay: Relay, topics: string[
   if (general.length > 0) await sendGossipRpcs(peer, relay, [subscribeRpc(general)])
 }
 
+/** The on-demand committees the relay carries: every pulse topic but the lobby. */
+const onDemand = (relay: Relay): string[] => relay.carriedTopics().filter(t => t.includes('/pulse/') && t !== topic('pulse/0'))
+
+/** `peer` subscribes to pulse `committees`; resolves once the relay has read it (the RPC is handled in one go). */
+async function subscribed (peer: Peer, relay: Relay, committees: string[]): Promise<void> {
+  await sendGossipRpcs(peer, relay, [subscribeRpc(committees)], PULSE_GOSSIP_PROTOCOL)
+  const last = committees.at(-1) ?? ''
+  await until(() => relay.libp2p.services.pulsePubsub.getSubscribers(last).some(p => p.equals(peer.peerId)), 'the relay to read the subscriptions')
+}
+
+/** Waits until the relay sees no subscriber on any of the pulse `committees` (unsubscribed, or hung up). */
+async function abandoned (relay: Relay, committees: string[]): Promise<void> {
+  await until(() => committees.every(t => relay.libp2p.services.pulsePubsub.getSubscribers(t).length === 0), 'the relay to see the committees\' subscribers gone')
+}
+
 describe('the relay carries only its network\'s topics, counted as they arrive', () => {
   let relay: Relay
   const peers: Array<Peer | GossipPeer> = []
@@ -216,7 +231,7 @@ describe('a relay carrying all the topics it may', () => {
   })
 })
 
-describe('established peers go first for the on-demand topics', () => {
+describe('the on-demand slots: established peers go first, refused topics wait for one to free', () => {
   // Registered before the testbed's, so it runs after the relay has stopped and written its histories.
   let dir: string
   beforeEach(async () => { dir = await mkdtemp(join(tmpdir(), 'relay-topic-slots-')) })
@@ -225,8 +240,6 @@ describe('established peers go first for the on-demand topics', () => {
     await rm(dir, { recursive: true, force: true })
   })
   const { startRelay, track } = relayTestbed()
-
-  const onDemand = (relay: Relay): string[] => relay.carriedTopics().filter(t => t.includes('/pulse/') && t !== topic('pulse/0'))
 
   /** A relay that watched `aged` through AGE_ROUNDS verified rounds before it was restarted: established there. */
   async function relayThatAged (aged: Peer[], options: Partial<RelayOptions>): Promise<Relay> {
@@ -238,13 +251,6 @@ describe('established peers go first for the on-demand topics', () => {
     const relay = await startRelay({ network: 'dev', historyFile, ...options })
     for (const peer of aged) expect(relay.isEstablished('dev', peer.peerId.toString())).toBe(true)
     return relay
-  }
-
-  /** `peer` subscribes to pulse `committees`; resolves once the relay has read it (the RPC is handled in one go). */
-  async function subscribed (peer: Peer, relay: Relay, committees: string[]): Promise<void> {
-    await sendGossipRpcs(peer, relay, [subscribeRpc(committees)], PULSE_GOSSIP_PROTOCOL)
-    const last = committees.at(-1) ?? ''
-    await until(() => relay.libp2p.services.pulsePubsub.getSubscribers(last).some(p => p.equals(peer.peerId)), 'the relay to read the subscriptions')
   }
 
   it('strangers holding every slot do not keep an established peer\'s committee off the relay, and cannot make room themselves', async () => {
@@ -307,5 +313,53 @@ describe('established peers go first for the on-demand topics', () => {
     expect(onDemand(relay)).toEqual([topic('pulse/1'), topic('pulse/2')])
     vi.advanceTimersByTime(60_000)
     expect(onDemand(relay)).toEqual([topic('pulse/1'), topic('pulse/3')])
+  })
+
+  it('a stranger\'s committee refused while squatters held every slot is carried at the sweep after they leave', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    // In a young network every peer is a stranger, the honest one too.
+    const relay = await startRelay({ network: 'dev', maxTopics: MAX_TOPICS, maxTopicsPerPeer: MAX_TOPICS / 2, maxTopicsPerHost: MAX_TOPICS })
+    const squatted = Array.from({ length: MAX_TOPICS }, (_, i) => topic(`pulse/${100 + i}`))
+    const hangingUp = track(await rawPeer())
+    const unsubscribing = track(await rawPeer())
+    await subscribed(hangingUp, relay, squatted.slice(0, MAX_TOPICS / 2))
+    await subscribed(unsubscribing, relay, squatted.slice(MAX_TOPICS / 2))
+    await subscribed(track(await rawPeer()), relay, [topic('pulse/1')])
+    expect(onDemand(relay)).toEqual(squatted)
+
+    await hangingUp.stop()
+    await sendGossipRpcs(unsubscribing, relay, [{ subscriptions: squatted.slice(MAX_TOPICS / 2).map(t => ({ subscribe: false, topic: t })), messages: [] }], PULSE_GOSSIP_PROTOCOL)
+    await abandoned(relay, squatted)
+    vi.advanceTimersByTime(60_000)
+    await until(() => onDemand(relay).includes(topic('pulse/1')), 'the relay to carry the honest committee')
+    expect(onDemand(relay)).toEqual([topic('pulse/1')])
+  })
+
+  it('a flood of refused committees keeps at most maxTopics waiting, does not push out one waiting before it, and is forgotten once its keys leave', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    const relay = await startRelay({ network: 'dev', maxTopics: MAX_TOPICS, maxTopicsPerPeer: MAX_TOPICS / 2, maxTopicsPerHost: MAX_TOPICS })
+    const squatted = Array.from({ length: MAX_TOPICS }, (_, i) => topic(`pulse/${100 + i}`))
+    const squatters = [track(await rawPeer()), track(await rawPeer())]
+    await subscribed(squatters[0] as Peer, relay, squatted.slice(0, MAX_TOPICS / 2))
+    await subscribed(squatters[1] as Peer, relay, squatted.slice(MAX_TOPICS / 2))
+    await subscribed(track(await rawPeer()), relay, [topic('pulse/1')])
+    // Four keys on the honest peer's address (loopback), 60 committees each: GossipSub keeps 68 topics of a peer.
+    const flooders: Peer[] = []
+    const flooded: string[] = []
+    for (let k = 0; k < 4; k++) {
+      const committees = Array.from({ length: 60 }, (_, i) => topic(`pulse/${1000 + 100 * k + i}`))
+      const flooder = track(await rawPeer())
+      await subscribed(flooder, relay, committees)
+      flooders.push(flooder)
+      flooded.push(...committees)
+    }
+    expect(relay.waitingTopics()).toHaveLength(MAX_TOPICS)
+    expect(relay.waitingTopics()).toContain(topic('pulse/1'))
+
+    await Promise.all([...squatters, ...flooders].map(async p => { await p.stop() }))
+    await abandoned(relay, [...squatted, ...flooded])
+    vi.advanceTimersByTime(60_000)
+    await until(() => onDemand(relay).includes(topic('pulse/1')), 'the relay to carry the honest committee')
+    expect(relay.waitingTopics()).toEqual([])
   })
 })
