@@ -9,7 +9,9 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
   '--no-first-run',
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  // One --disable-features counts (the last), so this one also holds what Playwright's own list must keep off here:
+  // Chromium's per-window omnibox pop-up pages (two renderers a window) and its calls to Google's services.
+  '--disable-features=WebRtcHideLocalIpsWithMdns,WebUIOmniboxPopup,WebUIOmniboxAimPopup,AimEnabled,OptimizationHints,NetworkTimeServiceQuerying,PreconnectToSearch,MediaRouter',
   '--enable-unsafe-webgpu'
 ]
 
