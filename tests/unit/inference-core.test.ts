@@ -349,6 +349,11 @@ describe('inference wire frames', () => {
     expect(expectRejected(decodeServerFrame, new Uint8Array(encode({ v: 1, t: 'explode' }))).message).toBe('unknown server frame')
     expectRejected(decodeServerFrame, encodeClientFrame({ t: 'sign', receipt: bytesOfLength(10) }))
     expectRejected(decodeServerFrame, new Uint8Array(encode({ v: 1, t: 1 })))
+    // A type named like an Object.prototype member is no type of the protocol's.
+    for (const t of ['constructor', '__proto__', 'toString']) {
+      expect(expectRejected(decodeClientFrame, new Uint8Array(encode({ v: 1, t }))).message).toBe('unknown client frame')
+      expect(expectRejected(decodeServerFrame, new Uint8Array(encode({ v: 1, t }))).message).toBe('unknown server frame')
+    }
   })
 
   it('refuses unknown or missing versions with UnsupportedVersionError', () => {
