@@ -13,6 +13,24 @@ function track (order: string[], name: string, job: Promise<() => void>): Promis
   return job.then(release => { order.push(name); return release })
 }
 
+/**
+ * Frees the running jobs one at a time and returns which waiters (by name) hold a slot after each;
+ * then every job ends and the queue must be empty.
+ */
+async function handOnOrder (queue: JobQueue, running: Array<() => void>, waiting: Record<string, Promise<() => void>>): Promise<string[][]> {
+  const order: string[] = []
+  const jobs = Object.entries(waiting).map(([name, job]) => track(order, name, job))
+  const after: string[][] = []
+  for (const free of running) {
+    free()
+    await tick()
+    after.push([...order])
+  }
+  for (const job of jobs) (await job)()
+  expect(queue.length).toBe(0)
+  return after
+}
+
 /** Frees a running slot: the waiter takes it, the queue then holds `length`, and one fewer once the waiter is done. */
 async function expectSlotHandedOn (queue: JobQueue, free: () => void, waiter: Promise<() => void>, length: number): Promise<void> {
   free()
@@ -180,19 +198,9 @@ describe('JobQueue shared between peers', () => {
     const queue = new JobQueue(2, 3)
     const a1 = await queue.acquire({ peer: 'a' })
     const b1 = await queue.acquire({ peer: 'b' })
-    const order: string[] = []
-    const a2 = track(order, 'a', queue.acquire({ peer: 'a' }))
-    const c1 = track(order, 'c', queue.acquire({ peer: 'c' }))
+    const waiting = { a: queue.acquire({ peer: 'a' }), c: queue.acquire({ peer: 'c' }) }
     // b's slot frees: c (holding one place) goes before a (holding two), though a came first.
-    b1()
-    await tick()
-    expect(order).toEqual(['c'])
-    a1()
-    await tick()
-    expect(order).toEqual(['c', 'a'])
-    ;(await a2)()
-    ;(await c1)()
-    expect(queue.length).toBe(0)
+    expect(await handOnOrder(queue, [b1, a1], waiting)).toEqual([['c'], ['c', 'a']])
   })
 })
 
@@ -258,19 +266,9 @@ describe('JobQueue with slots reserved for established peers', () => {
     expect(queue.reserved).toBe(0)
     const a = await queue.acquire({ peer: 'a' })
     const b = await queue.acquire({ peer: 'b' })
-    const order: string[] = []
-    const c = track(order, 'c', queue.acquire({ peer: 'c' }))
-    const d = track(order, 'd', queue.acquire({ peer: 'd' }))
+    const waiting = { c: queue.acquire({ peer: 'c' }), d: queue.acquire({ peer: 'd' }) }
     expect(await rejectionOf(queue.acquire({ peer: 'e' }))).toBeInstanceOf(PeerBusyError)
-    a()
-    await tick()
-    expect(order).toEqual(['c'])
-    b()
-    await tick()
-    expect(order).toEqual(['c', 'd'])
-    ;(await c)()
-    ;(await d)()
-    expect(queue.length).toBe(0)
+    expect(await handOnOrder(queue, [a, b], waiting)).toEqual([['c'], ['c', 'd']])
   })
 })
 
