@@ -4,7 +4,7 @@ import { EMBED_LIMITS, validateTexts } from '../embedding/limits.ts'
 import { MAX_MODEL_DIMS } from '../embedding/models.ts'
 import { isFiniteVector } from '../embedding/vectors.ts'
 import { bytesOf, clientFrameDecoder, decodeAccept, jobFrames, serverFrameDecoder, strangerField, uintOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, ForStranger, SignFrame } from './frame.ts'
+import type { ForStranger, JobServerFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/embed/1.0.0`, each a length-prefixed strict-CBOR map:
@@ -32,12 +32,7 @@ export type EmbedClientFrame =
   | { t: 'job', job: Uint8Array, model: string, texts: string[] } & ForStranger
   | SignFrame
 
-export type EmbedServerFrame =
-  | AcceptFrame
-  | BusyFrame
-  | ErrorFrame
-  | { t: 'result', dims: number, count: number, vectors: Uint8Array }
-  | CountersignFrame
+export type EmbedServerFrame = JobServerFrame<{ t: 'result', dims: number, count: number, vectors: Uint8Array }>
 
 /** A peer answered an embedding request with an error frame; `code` is the peer's. */
 export class RemoteEmbeddingError extends HyperspaceError {

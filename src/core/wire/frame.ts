@@ -19,6 +19,8 @@ export interface ErrorFrame { t: 'error', code: string, message: string }
 export interface SignFrame { t: 'sign', receipt: Uint8Array }
 /** The server's countersigned receipt, the last frame a server sends. */
 export interface CountersignFrame { t: 'countersign', receipt: Uint8Array }
+/** A job protocol's server frames: its `Own` types and the shared ones (blocks, whose block frame carries the nonce, sends no accept). */
+export type JobServerFrame<Own extends { t: string }> = AcceptFrame | BusyFrame | ErrorFrame | Own | CountersignFrame
 
 /**
  * On a job frame, `stranger: true`: the client runs the job for a peer it does not count established

@@ -3,7 +3,7 @@ import { MalformedMessageError } from '../errors.ts'
 import { validateChatRequest, type ValidChatRequest } from '../inference/request.ts'
 import type { FinishReason } from '../inference/chat.ts'
 import { bytesOf, clientFrameDecoder, decodeAccept, encodeFrame, jobFrames, serverFrameDecoder, strangerField, textOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, ForStranger, SignFrame } from './frame.ts'
+import type { ForStranger, JobServerFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/inference/1.0.0`, each a length-prefixed strict-CBOR map:
@@ -26,13 +26,10 @@ export type ClientFrame =
   | { t: 'job', job: Uint8Array, req: ValidChatRequest } & ForStranger
   | SignFrame
 
-export type ServerFrame =
-  | AcceptFrame
-  | BusyFrame
-  | ErrorFrame
+export type ServerFrame = JobServerFrame<
   | { t: 'delta', text: string }
   | { t: 'done', finish: FinishReason, prompt: number, completion: number, ms: number, ttft: number, cached: boolean }
-  | CountersignFrame
+>
 
 const FINISH: readonly FinishReason[] = ['stop', 'length', 'abort']
 

@@ -2,7 +2,7 @@ import { PROXY_MAX_BODY_BYTES } from '../proxy/limits.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { PROXY_MAX_URL_CHARS, PROXY_METHODS, type ProxyMethod } from '../proxy/url-policy.ts'
 import { bytesOf, clientFrameDecoder, decodeAccept, jobFrames, serverFrameDecoder, textOf, uintOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
+import type { JobServerFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/proxy/1.0.0`, each a length-prefixed strict-CBOR map, one fetch per stream:
@@ -36,12 +36,7 @@ export type ProxyClientFrame =
   | { t: 'fetch', job: Uint8Array, url: string, method: ProxyMethod, max: number }
   | SignFrame
 
-export type ProxyServerFrame =
-  | AcceptFrame
-  | BusyFrame
-  | ErrorFrame
-  | { t: 'response', status: number, headers: ProxyHeaders, body: Uint8Array }
-  | CountersignFrame
+export type ProxyServerFrame = JobServerFrame<{ t: 'response', status: number, headers: ProxyHeaders, body: Uint8Array }>
 
 /**
  * Response headers within the bounds: at most PROXY_MAX_HEADERS, lower-case token names, values

@@ -9,7 +9,7 @@ import { concat, sha256Of, u32be, utf8 } from '../crypto/bytes.ts'
 import { TaskInputError } from '../tasks/errors.ts'
 import { TASK_LIMITS, validateTask, type ValidTask } from '../tasks/request.ts'
 import { bytesOf, clientFrameDecoder, decodeAccept, encodeFrame, jobFrames, serverFrameDecoder, textOf, uintOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
+import type { JobServerFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/task/1.0.0`, each a length-prefixed strict-CBOR map, one task per stream:
@@ -43,15 +43,12 @@ export type TaskClientFrame =
   | { t: 'task', job: Uint8Array, task: ValidTask }
   | SignFrame
 
-export type TaskServerFrame =
-  | AcceptFrame
-  | BusyFrame
+export type TaskServerFrame = JobServerFrame<
   | { t: 'progress', done: number, total: number }
   | { t: 'part', start: number, dims: number, vectors: Uint8Array }
   | { t: 'part', start: number, texts: string[] }
   | { t: 'done', model: string, shards: ShardTuple[] }
-  | ErrorFrame
-  | CountersignFrame
+>
 
 /** A chat request on the wire: its fields without the model (the task's) and without an absent seed. */
 function chatFields (r: ValidChatRequest): Record<string, unknown> {
