@@ -1,11 +1,11 @@
 import { JobClientStream, JobServerStream } from './job-stream.ts'
 import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
 import { JobService, type ReceiptedJobServiceOptions } from './job-service.ts'
-import { PeerStreams } from './peer-streams.ts'
-import { asStrangers, resetAfter, withTimeout } from './stream-helpers.ts'
+import { ModelJobIntake, type ModelJobServing } from './model-job-intake.ts'
+import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, MalformedMessageError } from '../core/errors.ts'
 import {
-  EMBED_JOB_FRAMES, EMBED_JOB_ID_BYTES, EMBED_NONCE_BYTES, EMBED_PROTOCOL, RemoteEmbeddingError, decodeVectors, encodeVectors
+  EMBED_JOB_FRAMES, EMBED_JOB_ID_BYTES, EMBED_NONCE_BYTES, EMBED_PROTOCOL, RemoteEmbeddingError, decodeVectors, encodeVectors, type EmbedClientFrame
 } from '../core/wire/embed.ts'
 import { sha256Of } from '../core/crypto/bytes.ts'
 import type { JobRequestOptions } from '../core/jobs/admission.ts'
@@ -18,9 +18,7 @@ export interface LocalEmbedding {
   vectors: Float32Array[]
 }
 
-export interface EmbedServiceOptions extends ReceiptedJobServiceOptions {
-  /** Whether this node serves embeddings of the model now. */
-  serves: (model: string) => boolean
+export interface EmbedServiceOptions extends ReceiptedJobServiceOptions, ModelJobServing {
   run: (texts: string[], signal: AbortSignal) => Promise<LocalEmbedding>
 }
 
@@ -28,17 +26,11 @@ export interface RemoteEmbedding extends LocalEmbedding {
   receipt: SignedReceipt
 }
 
-const JOB_READ_TIMEOUT_MS = 5_000
-/**
- * Job streams one peer may have open here at once. Each holds its unread job frame (up to 514 KiB)
- * until it is read; a client keeps at most two jobs in flight to one server (src/core/tasks), and the
- * queue refuses more than its few places anyway. Past it the client is told busy before its frame is read.
- */
-const MAX_STREAMS_PER_PEER = 8
 const ACCEPT_TIMEOUT_MS = 15_000
 /** A full batch of long texts on a slow CPU, plus the wait for a slot. */
 const RESULT_TIMEOUT_MS = 60_000
-const BUSY_RETRY_MS = 2_000
+
+type EmbedJobFrame = Extract<EmbedClientFrame, { t: 'job' }>
 
 const CLIENT_CODEC = jobClientCodec(EMBED_JOB_FRAMES, (peerId, code, message) => new RemoteEmbeddingError(peerId, code, message))
 
@@ -47,7 +39,7 @@ const CLIENT_CODEC = jobClientCodec(EMBED_JOB_FRAMES, (peerId, code, message) =>
  * per-peer rate limit, receipt countersigning) and sends this node's texts to a chosen peer.
  */
 export class EmbedService extends JobService {
-  private readonly streamsByPeer = new PeerStreams(MAX_STREAMS_PER_PEER)
+  private readonly intake = new ModelJobIntake((frame: EmbedJobFrame) => frame.model, model => `embeddings of ${model}`)
 
   constructor (libp2p: Libp2p, private readonly options: EmbedServiceOptions) {
     super(libp2p, EMBED_PROTOCOL, 64, options.streams)
@@ -74,19 +66,9 @@ export class EmbedService extends JobService {
   protected async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
     const server = new JobServerStream(stream, client, jobServerCodec(EMBED_JOB_FRAMES, o.writeTimeoutMs))
-    if (!this.streamsByPeer.track(client, stream)) {
-      await server.busy(BUSY_RETRY_MS)
-      return
-    }
-    const frame = await server.first('job', JOB_READ_TIMEOUT_MS)
-    if (frame === undefined) return
-    const { job, model, texts, stranger } = frame
-    if (!o.serves(model)) {
-      await server.refuse('ERR_MODEL_NOT_SERVED', `this node does not serve embeddings of ${model}`)
-      return
-    }
-    const release = await server.admit(stranger === true ? asStrangers(o) : o, server.gone, BUSY_RETRY_MS)
-    if (release === undefined) return
+    const taken = await this.intake.take(server, stream, client, o)
+    if (taken === undefined) return
+    const { frame: { job, model, texts }, release } = taken
     const nonce = crypto.getRandomValues(new Uint8Array(EMBED_NONCE_BYTES))
     let bytes: Uint8Array
     // The client waits no longer for its result: however slowly it reads, the slot is back by then.

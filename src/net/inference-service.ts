@@ -1,12 +1,12 @@
 import { JobClientStream, JobServerStream } from './job-stream.ts'
 import { jobClientCodec, jobServerCodec } from './job-codecs.ts'
 import { JobService, type ReceiptedJobServiceOptions } from './job-service.ts'
-import { PeerStreams } from './peer-streams.ts'
-import { asStrangers, resetAfter, withTimeout } from './stream-helpers.ts'
+import { ModelJobIntake, type ModelJobServing } from './model-job-intake.ts'
+import { resetAfter, withTimeout } from './stream-helpers.ts'
 import { JobDeadlineError, RemoteInferenceError, MalformedMessageError, StreamBudgetError } from '../core/errors.ts'
 import { sha256Of, utf8 } from '../core/crypto/bytes.ts'
 import {
-  INFERENCE_JOB_FRAMES, INFERENCE_PROTOCOL, JOB_ID_BYTES, MAX_DELTA_CHARS, NONCE_BYTES, type ServerFrame
+  INFERENCE_JOB_FRAMES, INFERENCE_PROTOCOL, JOB_ID_BYTES, MAX_DELTA_CHARS, NONCE_BYTES, type ClientFrame, type ServerFrame
 } from '../core/wire/inference.ts'
 import { completionTokenBound } from '../core/inference/token-bound.ts'
 import { answerBudget } from '../core/inference/answer-budget.ts'
@@ -22,9 +22,7 @@ export interface LocalRun {
   cached: boolean
 }
 
-export interface InferenceServiceOptions extends ReceiptedJobServiceOptions {
-  /** Whether this node serves the model now. */
-  serves: (model: string) => boolean
+export interface InferenceServiceOptions extends ReceiptedJobServiceOptions, ModelJobServing {
   run: (request: ValidChatRequest, onDelta: (text: string) => void, signal: AbortSignal) => Promise<LocalRun>
 }
 
@@ -34,19 +32,13 @@ export interface RemoteCompletion extends LocalRun {
   receipt: SignedReceipt
 }
 
-const JOB_READ_TIMEOUT_MS = 5_000
-/**
- * Job streams one peer may have open here at once. Each holds its unread job frame (up to 160 KiB)
- * until it is read; a client keeps at most two jobs in flight to one server (src/core/tasks), and the
- * queue refuses more than its few places anyway. Past it the client is told busy before its frame is read.
- */
-const MAX_STREAMS_PER_PEER = 8
 const FIRST_FRAME_TIMEOUT_MS = 15_000
 /** Between two frames of a running job: generation may pause while the model loads a batch. */
 const FRAME_GAP_TIMEOUT_MS = 30_000
 /** The `done` after the last delta: the server counts and times the answer. */
 const DONE_ALLOWANCE_MS = 5_000
-const BUSY_RETRY_MS = 2_000
+
+type InferenceJobFrame = Extract<ClientFrame, { t: 'job' }>
 
 const CLIENT_CODEC = jobClientCodec(INFERENCE_JOB_FRAMES, (peerId, code, message) => new RemoteInferenceError(peerId, code, message))
 
@@ -74,7 +66,7 @@ function deltaPieces (text: string): string[] {
  * streamed deltas, receipt countersigning) and sends this node's requests to a chosen peer.
  */
 export class InferenceService extends JobService {
-  private readonly streamsByPeer = new PeerStreams(MAX_STREAMS_PER_PEER)
+  private readonly intake = new ModelJobIntake((frame: InferenceJobFrame) => frame.req.model, model => model)
 
   constructor (libp2p: Libp2p, private readonly options: InferenceServiceOptions) {
     super(libp2p, INFERENCE_PROTOCOL, 64, options.streams)
@@ -141,19 +133,9 @@ export class InferenceService extends JobService {
   protected async serve (stream: Stream, client: string): Promise<void> {
     const o = this.options
     const server = new JobServerStream(stream, client, jobServerCodec(INFERENCE_JOB_FRAMES, o.writeTimeoutMs))
-    if (!this.streamsByPeer.track(client, stream)) {
-      await server.busy(BUSY_RETRY_MS)
-      return
-    }
-    const frame = await server.first('job', JOB_READ_TIMEOUT_MS)
-    if (frame === undefined) return
-    const { job, req, stranger } = frame
-    if (!o.serves(req.model)) {
-      await server.refuse('ERR_MODEL_NOT_SERVED', `this node does not serve ${req.model}`)
-      return
-    }
-    const release = await server.admit(stranger === true ? asStrangers(o) : o, server.gone, BUSY_RETRY_MS)
-    if (release === undefined) return
+    const taken = await this.intake.take(server, stream, client, o)
+    if (taken === undefined) return
+    const { frame: { job, req }, release } = taken
     const nonce = randomBytes(NONCE_BYTES)
     // The engine stops when the client goes away or stops taking deltas (a write past its
     // deadline): either way the slot is freed at once, not when the answer is done.

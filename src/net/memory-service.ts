@@ -4,9 +4,10 @@ import { retryLostStream, type JobStreamOpener } from './job-streams.ts'
 import { abortStream, closeStream, readFrame, withTimeout } from './stream-helpers.ts'
 import { lpStream } from '@libp2p/utils'
 import {
-  BadSignatureError, HyperspaceError, InvalidVectorError, MalformedMessageError, MemoryVersionAheadError, OversizeMessageError, PeerBusyError, errorMessage
+  BadSignatureError, InvalidVectorError, MalformedMessageError, MemoryVersionAheadError, OversizeMessageError, PeerBusyError, errorMessage
 } from '../core/errors.ts'
 import { MEMORY_LIMITS } from '../core/memory/limits.ts'
+import { errorFrame } from '../core/wire/frame.ts'
 import { spaceDims } from '../core/memory/spaces.ts'
 import {
   MEMORY_PROTOCOL, MEMORY_REQUEST_MAX_BYTES, MemoryOffError, RemoteMemoryError, decodeMemoryRequest, decodeMemoryResponse, encodeMemoryRequest, encodeMemoryResponse, memoryResponseMaxBytes, verifyMemoryPut,
@@ -71,9 +72,10 @@ export const MEMORY_QUERY_BURST = 20
 export const MEMORY_QUERY_MS_PER_MINUTE = 6_000
 const MINUTE_MS = 60_000
 
+/** The error frame's code and message, in the memory protocol's own response shape. */
 function refusal (err: unknown): MemoryResponse {
-  const code = err instanceof HyperspaceError ? err.code : 'ERR_INTERNAL'
-  return { type: 'error', code, message: errorMessage(err).slice(0, 500) }
+  const { code, message } = errorFrame(err)
+  return { type: 'error', code, message }
 }
 
 /** What only a broken or hostile peer sends (a version mismatch can be an honest older node). */

@@ -2,6 +2,11 @@
 
 export const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
+/** A tick of the event loop: lets settled promises run their continuations. */
+export async function tick (): Promise<void> {
+  await sleep(0)
+}
+
 /** Polls `condition` until it holds; fails naming `what` after `timeoutMs` (a bound for a loaded machine, not a wait). */
 export async function until (condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs

@@ -1,6 +1,6 @@
-import { decodeMessage, encodeMessage } from './cbor.ts'
+import { encodeMessage } from './cbor.ts'
 import { BLOCK_MAX_BYTES, blockCidFromBytes, type BlockCid } from '../blocks/cid.ts'
-import { bytesOf, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, jobFrames, refuseLargeFrame } from './frame.ts'
+import { bytesOf, clientFrameDecoder, encodeFrame, jobFrames, serverFrameDecoder } from './frame.ts'
 import type { BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
 
 /**
@@ -49,23 +49,14 @@ export function encodeBlocksClientFrame (frame: BlocksClientFrame): Uint8Array {
   return frame.t === 'want' ? encodeMessage({ v: BLOCKS_WIRE_VERSION, t: 'want', cid: frame.cid.bytes, job: frame.job }) : encodeFrame(BLOCKS_WIRE_VERSION, frame)
 }
 
-export function decodeBlocksClientFrame (bytes: Uint8Array): BlocksClientFrame {
-  const m = decodeMessage(bytes, BLOCKS_CLIENT_FRAME_MAX_BYTES, BLOCKS_WIRE_VERSION)
-  switch (m.t) {
-    case 'want': return { t: 'want', cid: blockCidFromBytes(bytesOf(m.cid, 'cid', 128)), job: bytesOf(m.job, 'job', BLOCKS_JOB_ID_BYTES, BLOCKS_JOB_ID_BYTES) }
-    default: return decodeSharedClientFrame(m, bytes, BLOCKS_CLIENT_FRAME_MAX_BYTES)
-  }
-}
+export const decodeBlocksClientFrame = clientFrameDecoder<BlocksClientFrame>({ version: BLOCKS_WIRE_VERSION, maxBytes: BLOCKS_CLIENT_FRAME_MAX_BYTES, signMaxBytes: BLOCKS_CLIENT_FRAME_MAX_BYTES }, {
+  want: m => ({ t: 'want', cid: blockCidFromBytes(bytesOf(m.cid, 'cid', 128)), job: bytesOf(m.job, 'job', BLOCKS_JOB_ID_BYTES, BLOCKS_JOB_ID_BYTES) })
+})
 
-export function decodeBlocksServerFrame (bytes: Uint8Array): BlocksServerFrame {
-  const m = decodeMessage(bytes, BLOCKS_SERVER_FRAME_MAX_BYTES, BLOCKS_WIRE_VERSION)
-  refuseLargeFrame(m, bytes, 'block', SMALL_FRAME_MAX_BYTES)
-  switch (m.t) {
-    case 'block': return { t: 'block', nonce: bytesOf(m.nonce, 'nonce', BLOCKS_NONCE_BYTES, BLOCKS_NONCE_BYTES), bytes: bytesOf(m.bytes, 'bytes', BLOCK_MAX_BYTES) }
-    case 'not-found': return { t: 'not-found' }
-    default: return decodeSharedServerFrame(m, SMALL_FRAME_MAX_BYTES)
-  }
-}
+export const decodeBlocksServerFrame = serverFrameDecoder<BlocksServerFrame>({ version: BLOCKS_WIRE_VERSION, maxBytes: BLOCKS_SERVER_FRAME_MAX_BYTES, smallMaxBytes: SMALL_FRAME_MAX_BYTES, largeType: 'block' }, {
+  block: m => ({ t: 'block', nonce: bytesOf(m.nonce, 'nonce', BLOCKS_NONCE_BYTES, BLOCKS_NONCE_BYTES), bytes: bytesOf(m.bytes, 'bytes', BLOCK_MAX_BYTES) }),
+  'not-found': () => ({ t: 'not-found' })
+})
 
 /** The blocks job stream's frames both ways (net/job-codecs.ts frames a stream with them). */
 export const BLOCKS_JOB_FRAMES = jobFrames<BlocksClientFrame, BlocksServerFrame>({

@@ -1,11 +1,10 @@
-import { decodeMessage } from './cbor.ts'
 import { EmbeddingInputError, HyperspaceError, MalformedMessageError } from '../errors.ts'
 import { isModelId } from '../inference/request.ts'
 import { EMBED_LIMITS, validateTexts } from '../embedding/limits.ts'
 import { MAX_MODEL_DIMS } from '../embedding/models.ts'
 import { isFiniteVector } from '../embedding/vectors.ts'
-import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, jobFrames, refuseLargeFrame, strangerField, uintOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, ForStranger, SignFrame } from './frame.ts'
+import { bytesOf, clientFrameDecoder, decodeAccept, jobFrames, serverFrameDecoder, strangerField, uintOf } from './frame.ts'
+import type { ForStranger, JobServerFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/embed/1.0.0`, each a length-prefixed strict-CBOR map:
@@ -33,12 +32,7 @@ export type EmbedClientFrame =
   | { t: 'job', job: Uint8Array, model: string, texts: string[] } & ForStranger
   | SignFrame
 
-export type EmbedServerFrame =
-  | AcceptFrame
-  | BusyFrame
-  | ErrorFrame
-  | { t: 'result', dims: number, count: number, vectors: Uint8Array }
-  | CountersignFrame
+export type EmbedServerFrame = JobServerFrame<{ t: 'result', dims: number, count: number, vectors: Uint8Array }>
 
 /** A peer answered an embedding request with an error frame; `code` is the peer's. */
 export class RemoteEmbeddingError extends HyperspaceError {
@@ -70,41 +64,32 @@ export function decodeVectors (bytes: Uint8Array, dims: number, count: number): 
   })
 }
 
-export function decodeEmbedClientFrame (bytes: Uint8Array): EmbedClientFrame {
-  const m = decodeMessage(bytes, EMBED_JOB_FRAME_MAX_BYTES, EMBED_WIRE_VERSION)
-  switch (m.t) {
-    case 'job': {
-      if (!isModelId(m.model)) throw new MalformedMessageError('model is not a model id')
-      let texts: string[]
-      try {
-        texts = validateTexts(m.texts)
-      } catch (err) {
-        if (!(err instanceof EmbeddingInputError)) throw err
-        throw new MalformedMessageError(`texts: ${err.message}`)
-      }
-      if (texts.length === 0) throw new MalformedMessageError('texts must not be empty')
-      return { t: 'job', job: bytesOf(m.job, 'job', EMBED_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES), model: m.model, texts, ...strangerField(m.stranger) }
+export const decodeEmbedClientFrame = clientFrameDecoder<EmbedClientFrame>({ version: EMBED_WIRE_VERSION, maxBytes: EMBED_JOB_FRAME_MAX_BYTES, signMaxBytes: EMBED_FRAME_MAX_BYTES }, {
+  job: m => {
+    if (!isModelId(m.model)) throw new MalformedMessageError('model is not a model id')
+    let texts: string[]
+    try {
+      texts = validateTexts(m.texts)
+    } catch (err) {
+      if (!(err instanceof EmbeddingInputError)) throw err
+      throw new MalformedMessageError(`texts: ${err.message}`)
     }
-    default: return decodeSharedClientFrame(m, bytes, EMBED_FRAME_MAX_BYTES)
+    if (texts.length === 0) throw new MalformedMessageError('texts must not be empty')
+    return { t: 'job', job: bytesOf(m.job, 'job', EMBED_FRAME_MAX_BYTES, EMBED_JOB_ID_BYTES), model: m.model, texts, ...strangerField(m.stranger) }
   }
-}
+})
 
-export function decodeEmbedServerFrame (bytes: Uint8Array): EmbedServerFrame {
-  const m = decodeMessage(bytes, EMBED_RESULT_FRAME_MAX_BYTES, EMBED_WIRE_VERSION)
-  refuseLargeFrame(m, bytes, 'result', EMBED_FRAME_MAX_BYTES)
-  switch (m.t) {
-    case 'accept': return decodeAccept(m, EMBED_NONCE_BYTES)
-    case 'result': {
-      const dims = uintOf(m.dims, 'dims', 1, MAX_MODEL_DIMS)
-      const count = uintOf(m.count, 'count', 1, EMBED_LIMITS.batch)
-      if (!(m.vectors instanceof Uint8Array) || m.vectors.byteLength !== dims * count * 4) {
-        throw new MalformedMessageError(`vectors must be ${count} × ${dims} float32s`)
-      }
-      return { t: 'result', dims, count, vectors: m.vectors }
+export const decodeEmbedServerFrame = serverFrameDecoder<EmbedServerFrame>({ version: EMBED_WIRE_VERSION, maxBytes: EMBED_RESULT_FRAME_MAX_BYTES, smallMaxBytes: EMBED_FRAME_MAX_BYTES, largeType: 'result' }, {
+  accept: m => decodeAccept(m, EMBED_NONCE_BYTES),
+  result: m => {
+    const dims = uintOf(m.dims, 'dims', 1, MAX_MODEL_DIMS)
+    const count = uintOf(m.count, 'count', 1, EMBED_LIMITS.batch)
+    if (!(m.vectors instanceof Uint8Array) || m.vectors.byteLength !== dims * count * 4) {
+      throw new MalformedMessageError(`vectors must be ${count} × ${dims} float32s`)
     }
-    default: return decodeSharedServerFrame(m, EMBED_FRAME_MAX_BYTES)
+    return { t: 'result', dims, count, vectors: m.vectors }
   }
-}
+})
 
 /** The embed job stream's frames both ways (net/job-codecs.ts frames a stream with them). */
 export const EMBED_JOB_FRAMES = jobFrames<EmbedClientFrame, EmbedServerFrame>({

@@ -1,5 +1,5 @@
 import { errorMessage, HyperspaceError, MalformedMessageError } from '../errors.ts'
-import { encodeMessage } from './cbor.ts'
+import { decodeMessage, encodeMessage } from './cbor.ts'
 
 /**
  * What every job protocol's frames share (inference, embed, blocks, proxy, tasks; points uses the
@@ -19,6 +19,8 @@ export interface ErrorFrame { t: 'error', code: string, message: string }
 export interface SignFrame { t: 'sign', receipt: Uint8Array }
 /** The server's countersigned receipt, the last frame a server sends. */
 export interface CountersignFrame { t: 'countersign', receipt: Uint8Array }
+/** A job protocol's server frames: its `Own` types and the shared ones (blocks, whose block frame carries the nonce, sends no accept). */
+export type JobServerFrame<Own extends { t: string }> = AcceptFrame | BusyFrame | ErrorFrame | Own | CountersignFrame
 
 /**
  * On a job frame, `stranger: true`: the client runs the job for a peer it does not count established
@@ -109,7 +111,7 @@ export function errorFrame (err: unknown): ErrorFrame {
  * Refuses a frame over `smallMaxBytes` unless it is of the one type that may be large (a result, a
  * block, a response), before its fields are read.
  */
-export function refuseLargeFrame (m: Record<string, unknown>, bytes: Uint8Array, largeType: string, smallMaxBytes: number): void {
+function refuseLargeFrame (m: Record<string, unknown>, bytes: Uint8Array, largeType: string, smallMaxBytes: number): void {
   if (m.t !== largeType && bytes.byteLength > smallMaxBytes) throw new MalformedMessageError(`${String(m.t).slice(0, 32)} frame too large`)
 }
 
@@ -117,7 +119,7 @@ export function decodeAccept (m: Record<string, unknown>, nonceBytes: number): A
   return { t: 'accept', nonce: bytesOf(m.nonce, 'nonce', nonceBytes, nonceBytes) }
 }
 
-export function decodeBusy (m: Record<string, unknown>): BusyFrame {
+function decodeBusy (m: Record<string, unknown>): BusyFrame {
   return { t: 'busy', retryMs: uintOf(m.retryMs, 'retryMs', 0, MAX_RETRY_MS) }
 }
 
@@ -126,33 +128,64 @@ export function decodeError (m: Record<string, unknown>): ErrorFrame {
 }
 
 /** A sign frame of at most `maxBytes` in all (a client frame of another type may be larger). */
-export function decodeSign (m: Record<string, unknown>, bytes: Uint8Array, maxBytes: number): SignFrame {
+function decodeSign (m: Record<string, unknown>, bytes: Uint8Array, maxBytes: number): SignFrame {
   if (bytes.byteLength > maxBytes) throw new MalformedMessageError('sign frame too large')
   return { t: 'sign', receipt: bytesOf(m.receipt, 'receipt', maxBytes) }
 }
 
-export function decodeCountersign (m: Record<string, unknown>, maxBytes: number): CountersignFrame {
+function decodeCountersign (m: Record<string, unknown>, maxBytes: number): CountersignFrame {
   return { t: 'countersign', receipt: bytesOf(m.receipt, 'receipt', maxBytes) }
 }
 
 /**
- * The end of a job protocol's client-frame decoder: the sign frame every job protocol shares (at
- * most `signMaxBytes` in all), else MalformedMessageError for a type the protocol does not know.
+ * A job protocol's decoders of its own frame types (a type the shared frames also have, such as
+ * inference's busy, is its own), by type, each over the map `decodeMessage` returned.
  */
-export function decodeSharedClientFrame (m: Record<string, unknown>, bytes: Uint8Array, signMaxBytes: number): SignFrame {
-  if (m.t === 'sign') return decodeSign(m, bytes, signMaxBytes)
-  throw new MalformedMessageError('unknown client frame')
+export type OwnFrameDecoders<F extends { t: string }> = { readonly [T in F['t']]?: (m: Record<string, unknown>) => Extract<F, { t: T }> }
+
+function ownDecoderOf<F extends { t: string }> (own: OwnFrameDecoders<F>, t: unknown): ((m: Record<string, unknown>) => F) | undefined {
+  // Own keys only: a frame's type must not reach Object.prototype (`constructor`, `__proto__`).
+  return typeof t === 'string' && Object.hasOwn(own, t) ? own[t as F['t']] : undefined
 }
 
 /**
- * The end of a job protocol's server-frame decoder: the busy, error and countersign frames every job
- * protocol shares (a countersign of at most `countersignMaxBytes`), else MalformedMessageError.
+ * A job protocol's client-frame decoder: a frame of at most `maxBytes` under `version`, of one of
+ * the protocol's own types, else the sign frame every job protocol shares (at most `signMaxBytes` in
+ * all), else MalformedMessageError.
  */
-export function decodeSharedServerFrame (m: Record<string, unknown>, countersignMaxBytes: number): BusyFrame | ErrorFrame | CountersignFrame {
-  switch (m.t) {
-    case 'busy': return decodeBusy(m)
-    case 'error': return decodeError(m)
-    case 'countersign': return decodeCountersign(m, countersignMaxBytes)
-    default: throw new MalformedMessageError('unknown server frame')
+export function clientFrameDecoder<C extends { t: string }> (
+  limits: { version: number, maxBytes: number, signMaxBytes: number },
+  own: OwnFrameDecoders<C>
+): (bytes: Uint8Array) => C | SignFrame {
+  return bytes => {
+    const m = decodeMessage(bytes, limits.maxBytes, limits.version)
+    const decodeOwn = ownDecoderOf(own, m.t)
+    if (decodeOwn !== undefined) return decodeOwn(m)
+    if (m.t === 'sign') return decodeSign(m, bytes, limits.signMaxBytes)
+    throw new MalformedMessageError('unknown client frame')
+  }
+}
+
+/**
+ * A job protocol's server-frame decoder: a frame of at most `maxBytes` under `version`, of which
+ * only a `largeType` frame (if any) may be over `smallMaxBytes`; of one of the protocol's own types,
+ * else the busy, error and countersign frames every job protocol shares (a countersign of at most
+ * `smallMaxBytes`), else MalformedMessageError.
+ */
+export function serverFrameDecoder<S extends { t: string }> (
+  limits: { version: number, maxBytes: number, smallMaxBytes: number, largeType?: S['t'] },
+  own: OwnFrameDecoders<S>
+): (bytes: Uint8Array) => S | BusyFrame | ErrorFrame | CountersignFrame {
+  return bytes => {
+    const m = decodeMessage(bytes, limits.maxBytes, limits.version)
+    if (limits.largeType !== undefined) refuseLargeFrame(m, bytes, limits.largeType, limits.smallMaxBytes)
+    const decodeOwn = ownDecoderOf(own, m.t)
+    if (decodeOwn !== undefined) return decodeOwn(m)
+    switch (m.t) {
+      case 'busy': return decodeBusy(m)
+      case 'error': return decodeError(m)
+      case 'countersign': return decodeCountersign(m, limits.smallMaxBytes)
+      default: throw new MalformedMessageError('unknown server frame')
+    }
   }
 }

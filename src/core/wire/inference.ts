@@ -1,9 +1,9 @@
-import { decodeMessage, encodeMessage } from './cbor.ts'
+import { encodeMessage } from './cbor.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { validateChatRequest, type ValidChatRequest } from '../inference/request.ts'
 import type { FinishReason } from '../inference/chat.ts'
-import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, jobFrames, strangerField, textOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, ForStranger, SignFrame } from './frame.ts'
+import { bytesOf, clientFrameDecoder, decodeAccept, encodeFrame, jobFrames, serverFrameDecoder, strangerField, textOf } from './frame.ts'
+import type { ForStranger, JobServerFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/inference/1.0.0`, each a length-prefixed strict-CBOR map:
@@ -26,13 +26,10 @@ export type ClientFrame =
   | { t: 'job', job: Uint8Array, req: ValidChatRequest } & ForStranger
   | SignFrame
 
-export type ServerFrame =
-  | AcceptFrame
-  | BusyFrame
-  | ErrorFrame
+export type ServerFrame = JobServerFrame<
   | { t: 'delta', text: string }
   | { t: 'done', finish: FinishReason, prompt: number, completion: number, ms: number, ttft: number, cached: boolean }
-  | CountersignFrame
+>
 
 const FINISH: readonly FinishReason[] = ['stop', 'length', 'abort']
 
@@ -53,45 +50,37 @@ export function encodeClientFrame (frame: ClientFrame): Uint8Array {
     : encodeFrame(WIRE_VERSION, frame)
 }
 
-export function decodeClientFrame (bytes: Uint8Array): ClientFrame {
-  const m = decodeMessage(bytes, JOB_FRAME_MAX_BYTES, WIRE_VERSION)
-  switch (m.t) {
-    case 'job': {
-      let req: ValidChatRequest
-      try {
-        req = validateChatRequest(m.req)
-      } catch (err) {
-        throw new MalformedMessageError(`req: ${(err as Error).message}`)
-      }
-      return { t: 'job', job: bytesOf(m.job, 'job', FRAME_MAX_BYTES, JOB_ID_BYTES), req, ...strangerField(m.stranger) }
+export const decodeClientFrame = clientFrameDecoder<ClientFrame>({ version: WIRE_VERSION, maxBytes: JOB_FRAME_MAX_BYTES, signMaxBytes: FRAME_MAX_BYTES }, {
+  job: m => {
+    let req: ValidChatRequest
+    try {
+      req = validateChatRequest(m.req)
+    } catch (err) {
+      throw new MalformedMessageError(`req: ${(err as Error).message}`)
     }
-    default: return decodeSharedClientFrame(m, bytes, FRAME_MAX_BYTES)
+    return { t: 'job', job: bytesOf(m.job, 'job', FRAME_MAX_BYTES, JOB_ID_BYTES), req, ...strangerField(m.stranger) }
   }
-}
+})
 
-export function decodeServerFrame (bytes: Uint8Array): ServerFrame {
-  const m = decodeMessage(bytes, FRAME_MAX_BYTES, WIRE_VERSION)
-  switch (m.t) {
-    case 'accept': return decodeAccept(m, NONCE_BYTES)
-    // Not decodeBusy: this protocol has always taken any wait (the others cap it at an hour).
-    case 'busy': return { t: 'busy', retryMs: countOf(m.retryMs, 'retryMs') }
-    case 'delta': return { t: 'delta', text: textOf(m.text, 'text', MAX_DELTA_CHARS) }
-    case 'done': {
-      if (!FINISH.includes(m.finish as FinishReason)) throw new MalformedMessageError('finish must be stop, length or abort')
-      if (typeof m.cached !== 'boolean') throw new MalformedMessageError('cached must be a boolean')
-      return {
-        t: 'done',
-        finish: m.finish as FinishReason,
-        prompt: countOf(m.prompt, 'prompt'),
-        completion: countOf(m.completion, 'completion'),
-        ms: countOf(m.ms, 'ms'),
-        ttft: countOf(m.ttft, 'ttft'),
-        cached: m.cached
-      }
+export const decodeServerFrame = serverFrameDecoder<ServerFrame>({ version: WIRE_VERSION, maxBytes: FRAME_MAX_BYTES, smallMaxBytes: FRAME_MAX_BYTES }, {
+  accept: m => decodeAccept(m, NONCE_BYTES),
+  // Not the shared busy frame: this protocol has always taken any wait (the others cap it at an hour).
+  busy: m => ({ t: 'busy', retryMs: countOf(m.retryMs, 'retryMs') }),
+  delta: m => ({ t: 'delta', text: textOf(m.text, 'text', MAX_DELTA_CHARS) }),
+  done: m => {
+    if (!FINISH.includes(m.finish as FinishReason)) throw new MalformedMessageError('finish must be stop, length or abort')
+    if (typeof m.cached !== 'boolean') throw new MalformedMessageError('cached must be a boolean')
+    return {
+      t: 'done',
+      finish: m.finish as FinishReason,
+      prompt: countOf(m.prompt, 'prompt'),
+      completion: countOf(m.completion, 'completion'),
+      ms: countOf(m.ms, 'ms'),
+      ttft: countOf(m.ttft, 'ttft'),
+      cached: m.cached
     }
-    default: return decodeSharedServerFrame(m, FRAME_MAX_BYTES)
   }
-}
+})
 
 /** The inference job stream's frames both ways (net/job-codecs.ts frames a stream with them). */
 export const INFERENCE_JOB_FRAMES = jobFrames<ClientFrame, ServerFrame>({

@@ -1,9 +1,8 @@
-import { decodeMessage } from './cbor.ts'
 import { PROXY_MAX_BODY_BYTES } from '../proxy/limits.ts'
 import { MalformedMessageError } from '../errors.ts'
 import { PROXY_MAX_URL_CHARS, PROXY_METHODS, type ProxyMethod } from '../proxy/url-policy.ts'
-import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, jobFrames, refuseLargeFrame, textOf, uintOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
+import { bytesOf, clientFrameDecoder, decodeAccept, jobFrames, serverFrameDecoder, textOf, uintOf } from './frame.ts'
+import type { JobServerFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/proxy/1.0.0`, each a length-prefixed strict-CBOR map, one fetch per stream:
@@ -37,12 +36,7 @@ export type ProxyClientFrame =
   | { t: 'fetch', job: Uint8Array, url: string, method: ProxyMethod, max: number }
   | SignFrame
 
-export type ProxyServerFrame =
-  | AcceptFrame
-  | BusyFrame
-  | ErrorFrame
-  | { t: 'response', status: number, headers: ProxyHeaders, body: Uint8Array }
-  | CountersignFrame
+export type ProxyServerFrame = JobServerFrame<{ t: 'response', status: number, headers: ProxyHeaders, body: Uint8Array }>
 
 /**
  * Response headers within the bounds: at most PROXY_MAX_HEADERS, lower-case token names, values
@@ -63,37 +57,28 @@ export function checkHeaders (value: unknown): ProxyHeaders {
   })
 }
 
-export function decodeProxyClientFrame (bytes: Uint8Array): ProxyClientFrame {
-  const m = decodeMessage(bytes, PROXY_SMALL_FRAME_MAX_BYTES, PROXY_WIRE_VERSION)
-  switch (m.t) {
-    case 'fetch': {
-      if (!(PROXY_METHODS as readonly unknown[]).includes(m.method)) throw new MalformedMessageError('method must be GET or HEAD')
-      return {
-        t: 'fetch',
-        job: bytesOf(m.job, 'job', PROXY_JOB_ID_BYTES, PROXY_JOB_ID_BYTES),
-        url: textOf(m.url, 'url', PROXY_MAX_URL_CHARS),
-        method: m.method as ProxyMethod,
-        max: uintOf(m.max, 'max', 0, PROXY_MAX_BODY_BYTES)
-      }
+export const decodeProxyClientFrame = clientFrameDecoder<ProxyClientFrame>({ version: PROXY_WIRE_VERSION, maxBytes: PROXY_SMALL_FRAME_MAX_BYTES, signMaxBytes: PROXY_SMALL_FRAME_MAX_BYTES }, {
+  fetch: m => {
+    if (!(PROXY_METHODS as readonly unknown[]).includes(m.method)) throw new MalformedMessageError('method must be GET or HEAD')
+    return {
+      t: 'fetch',
+      job: bytesOf(m.job, 'job', PROXY_JOB_ID_BYTES, PROXY_JOB_ID_BYTES),
+      url: textOf(m.url, 'url', PROXY_MAX_URL_CHARS),
+      method: m.method as ProxyMethod,
+      max: uintOf(m.max, 'max', 0, PROXY_MAX_BODY_BYTES)
     }
-    default: return decodeSharedClientFrame(m, bytes, PROXY_SMALL_FRAME_MAX_BYTES)
   }
-}
+})
 
-export function decodeProxyServerFrame (bytes: Uint8Array): ProxyServerFrame {
-  const m = decodeMessage(bytes, PROXY_RESPONSE_FRAME_MAX_BYTES, PROXY_WIRE_VERSION)
-  refuseLargeFrame(m, bytes, 'response', PROXY_SMALL_FRAME_MAX_BYTES)
-  switch (m.t) {
-    case 'accept': return decodeAccept(m, PROXY_NONCE_BYTES)
-    case 'response': return {
-      t: 'response',
-      status: uintOf(m.status, 'status', 200, 599),
-      headers: checkHeaders(m.headers),
-      body: bytesOf(m.body, 'body', PROXY_MAX_BODY_BYTES)
-    }
-    default: return decodeSharedServerFrame(m, PROXY_SMALL_FRAME_MAX_BYTES)
-  }
-}
+export const decodeProxyServerFrame = serverFrameDecoder<ProxyServerFrame>({ version: PROXY_WIRE_VERSION, maxBytes: PROXY_RESPONSE_FRAME_MAX_BYTES, smallMaxBytes: PROXY_SMALL_FRAME_MAX_BYTES, largeType: 'response' }, {
+  accept: m => decodeAccept(m, PROXY_NONCE_BYTES),
+  response: m => ({
+    t: 'response',
+    status: uintOf(m.status, 'status', 200, 599),
+    headers: checkHeaders(m.headers),
+    body: bytesOf(m.body, 'body', PROXY_MAX_BODY_BYTES)
+  })
+})
 
 /** The proxy job stream's frames both ways (net/job-codecs.ts frames a stream with them). */
 export const PROXY_JOB_FRAMES = jobFrames<ProxyClientFrame, ProxyServerFrame>({

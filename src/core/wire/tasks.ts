@@ -1,4 +1,4 @@
-import { decodeMessage, encodeMessage } from './cbor.ts'
+import { encodeMessage } from './cbor.ts'
 import { EMBED_LIMITS } from '../embedding/limits.ts'
 import { MAX_MODEL_DIMS } from '../embedding/models.ts'
 import { decodeVectors, encodeVectors } from './embed.ts'
@@ -8,8 +8,8 @@ import { answerBudget } from '../inference/answer-budget.ts'
 import { concat, sha256Of, u32be, utf8 } from '../crypto/bytes.ts'
 import { TaskInputError } from '../tasks/errors.ts'
 import { TASK_LIMITS, validateTask, type ValidTask } from '../tasks/request.ts'
-import { bytesOf, decodeAccept, decodeSharedClientFrame, decodeSharedServerFrame, encodeFrame, jobFrames, refuseLargeFrame, textOf, uintOf } from './frame.ts'
-import type { AcceptFrame, BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
+import { bytesOf, clientFrameDecoder, decodeAccept, encodeFrame, jobFrames, serverFrameDecoder, textOf, uintOf } from './frame.ts'
+import type { JobServerFrame, SignFrame } from './frame.ts'
 
 /**
  * Frames of `/hyperspace/task/1.0.0`, each a length-prefixed strict-CBOR map, one task per stream:
@@ -43,15 +43,12 @@ export type TaskClientFrame =
   | { t: 'task', job: Uint8Array, task: ValidTask }
   | SignFrame
 
-export type TaskServerFrame =
-  | AcceptFrame
-  | BusyFrame
+export type TaskServerFrame = JobServerFrame<
   | { t: 'progress', done: number, total: number }
   | { t: 'part', start: number, dims: number, vectors: Uint8Array }
   | { t: 'part', start: number, texts: string[] }
   | { t: 'done', model: string, shards: ShardTuple[] }
-  | ErrorFrame
-  | CountersignFrame
+>
 
 /** A chat request on the wire: its fields without the model (the task's) and without an absent seed. */
 function chatFields (r: ValidChatRequest): Record<string, unknown> {
@@ -65,53 +62,44 @@ export function encodeTaskClientFrame (frame: TaskClientFrame): Uint8Array {
   return encodeMessage({ v: TASK_WIRE_VERSION, t: 'task', job: frame.job, kind: task.kind, ...(task.model !== undefined ? { model: task.model } : {}), inputs })
 }
 
-export function decodeTaskClientFrame (bytes: Uint8Array): TaskClientFrame {
-  const m = decodeMessage(bytes, TASK_FRAME_MAX_BYTES, TASK_WIRE_VERSION)
-  switch (m.t) {
-    case 'task': {
-      const job = bytesOf(m.job, 'job', TASK_JOB_ID_BYTES, TASK_JOB_ID_BYTES)
-      try {
-        return { t: 'task', job, task: validateTask({ kind: m.kind, model: m.model, inputs: m.inputs }) }
-      } catch (err) {
-        if (err instanceof TaskInputError) throw new MalformedMessageError(`task: ${err.message}`)
-        throw err
-      }
+export const decodeTaskClientFrame = clientFrameDecoder<TaskClientFrame>({ version: TASK_WIRE_VERSION, maxBytes: TASK_FRAME_MAX_BYTES, signMaxBytes: TASK_SMALL_FRAME_MAX_BYTES }, {
+  task: m => {
+    const job = bytesOf(m.job, 'job', TASK_JOB_ID_BYTES, TASK_JOB_ID_BYTES)
+    try {
+      return { t: 'task', job, task: validateTask({ kind: m.kind, model: m.model, inputs: m.inputs }) }
+    } catch (err) {
+      if (err instanceof TaskInputError) throw new MalformedMessageError(`task: ${err.message}`)
+      throw err
     }
-    default: return decodeSharedClientFrame(m, bytes, TASK_SMALL_FRAME_MAX_BYTES)
   }
-}
+})
 
-export function decodeTaskServerFrame (bytes: Uint8Array): TaskServerFrame {
-  const m = decodeMessage(bytes, TASK_PART_FRAME_MAX_BYTES, TASK_WIRE_VERSION)
-  refuseLargeFrame(m, bytes, 'part', TASK_SMALL_FRAME_MAX_BYTES)
-  switch (m.t) {
-    case 'accept': return decodeAccept(m, TASK_NONCE_BYTES)
-    case 'progress': return { t: 'progress', done: uintOf(m.done, 'done', 0, TASK_LIMITS.embedInputs), total: uintOf(m.total, 'total', 1, TASK_LIMITS.embedInputs) }
-    case 'part': {
-      const start = uintOf(m.start, 'start', 0, TASK_LIMITS.embedInputs - 1)
-      if (m.texts !== undefined) {
-        if (!Array.isArray(m.texts) || m.texts.length === 0 || m.texts.length > TASK_PART_MAX_INPUTS) throw new MalformedMessageError(`texts must be 1 to ${TASK_PART_MAX_INPUTS} answers`)
-        const texts = m.texts.map((text: unknown, i) => textOf(text, `texts[${i}]`, REQUEST_LIMITS.maxTokens * 256))
-        return { t: 'part', start, texts }
-      }
-      const dims = uintOf(m.dims, 'dims', 1, MAX_MODEL_DIMS)
-      const vectors = bytesOf(m.vectors, 'vectors', TASK_PART_FRAME_MAX_BYTES)
-      const count = vectors.byteLength / (dims * 4)
-      if (!Number.isInteger(count) || count < 1 || count > TASK_PART_MAX_INPUTS) throw new MalformedMessageError(`vectors must be 1 to ${TASK_PART_MAX_INPUTS} × ${dims} float32s`)
-      return { t: 'part', start, dims, vectors }
+export const decodeTaskServerFrame = serverFrameDecoder<TaskServerFrame>({ version: TASK_WIRE_VERSION, maxBytes: TASK_PART_FRAME_MAX_BYTES, smallMaxBytes: TASK_SMALL_FRAME_MAX_BYTES, largeType: 'part' }, {
+  accept: m => decodeAccept(m, TASK_NONCE_BYTES),
+  progress: m => ({ t: 'progress', done: uintOf(m.done, 'done', 0, TASK_LIMITS.embedInputs), total: uintOf(m.total, 'total', 1, TASK_LIMITS.embedInputs) }),
+  part: m => {
+    const start = uintOf(m.start, 'start', 0, TASK_LIMITS.embedInputs - 1)
+    if (m.texts !== undefined) {
+      if (!Array.isArray(m.texts) || m.texts.length === 0 || m.texts.length > TASK_PART_MAX_INPUTS) throw new MalformedMessageError(`texts must be 1 to ${TASK_PART_MAX_INPUTS} answers`)
+      const texts = m.texts.map((text: unknown, i) => textOf(text, `texts[${i}]`, REQUEST_LIMITS.maxTokens * 256))
+      return { t: 'part', start, texts }
     }
-    case 'done': {
-      if (!Array.isArray(m.shards) || m.shards.length > MAX_SHARDS_LISTED) throw new MalformedMessageError(`shards must be at most ${MAX_SHARDS_LISTED}`)
-      const shards = m.shards.map((s: unknown): ShardTuple => {
-        if (!Array.isArray(s) || s.length !== 3) throw new MalformedMessageError('a shard must be [peer, count, ms]')
-        return [textOf(s[0], 'peer', MAX_PEER_CHARS), uintOf(s[1], 'count', 1, TASK_LIMITS.embedInputs), uintOf(s[2], 'ms', 0, 3_600_000)]
-      })
-      if (!isModelId(m.model)) throw new MalformedMessageError('model is not a model id')
-      return { t: 'done', model: m.model, shards }
-    }
-    default: return decodeSharedServerFrame(m, TASK_SMALL_FRAME_MAX_BYTES)
+    const dims = uintOf(m.dims, 'dims', 1, MAX_MODEL_DIMS)
+    const vectors = bytesOf(m.vectors, 'vectors', TASK_PART_FRAME_MAX_BYTES)
+    const count = vectors.byteLength / (dims * 4)
+    if (!Number.isInteger(count) || count < 1 || count > TASK_PART_MAX_INPUTS) throw new MalformedMessageError(`vectors must be 1 to ${TASK_PART_MAX_INPUTS} × ${dims} float32s`)
+    return { t: 'part', start, dims, vectors }
+  },
+  done: m => {
+    if (!Array.isArray(m.shards) || m.shards.length > MAX_SHARDS_LISTED) throw new MalformedMessageError(`shards must be at most ${MAX_SHARDS_LISTED}`)
+    const shards = m.shards.map((s: unknown): ShardTuple => {
+      if (!Array.isArray(s) || s.length !== 3) throw new MalformedMessageError('a shard must be [peer, count, ms]')
+      return [textOf(s[0], 'peer', MAX_PEER_CHARS), uintOf(s[1], 'count', 1, TASK_LIMITS.embedInputs), uintOf(s[2], 'ms', 0, 3_600_000)]
+    })
+    if (!isModelId(m.model)) throw new MalformedMessageError('model is not a model id')
+    return { t: 'done', model: m.model, shards }
   }
-}
+})
 
 /** The task job stream's frames both ways (net/job-codecs.ts frames a stream with them). */
 export const TASK_JOB_FRAMES = jobFrames<TaskClientFrame, TaskServerFrame>({
