@@ -12,6 +12,15 @@ export const DAILY_DAYS = 14
 const SHOWN_RECEIPTS = 20
 const NO_POINTS: PointsSummary = { presence: 0, work: 0, total: 0, today: 0 }
 
+/**
+ * Whether the pulse read now says what the shown one does: current() is a new object each second, and
+ * assigning it made every part of the pulse panel run again for nothing (issue 16's idle cost).
+ */
+function sameFields (read: PulseCurrent | null, shown: PulseCurrent | null): boolean {
+  if (read === null || shown === null) return read === shown
+  return (Object.keys(read) as Array<keyof PulseCurrent>).every(field => read[field] === shown[field])
+}
+
 /** The running node's status, peers, pulse and receipts as reactive state, plus a clock for relative times. */
 export class NodeView {
   status: NodeStatus
@@ -80,7 +89,7 @@ export class NodeView {
       this.now = Date.now()
       const current = this.node.pulse.current()
       if (current?.round !== this.pulse?.round) this.refreshPulse(false)
-      else this.pulse = current
+      else if (!sameFields(current, this.pulse)) this.pulse = current
     }, 1000)
     return () => {
       this.node.removeEventListener('status', onStatus)
