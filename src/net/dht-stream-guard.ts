@@ -1,6 +1,6 @@
 import { HyperspaceError } from '../core/errors.ts'
 import { LengthPrefixGuard } from '../core/wire/length-prefix-guard.ts'
-import { AbortError, type PeerId, type StreamMessageEvent, type Stream } from '@libp2p/interface'
+import { AbortError, isPeerId, type PeerId, type StreamMessageEvent, type Stream } from '@libp2p/interface'
 import type { KadDHTComponents } from '@libp2p/kad-dht'
 
 /**
@@ -22,6 +22,17 @@ export class DhtStreamBudgetError extends HyperspaceError {
   override name = 'DhtStreamBudgetError'
 
   constructor (limit: number) { super('ERR_DHT_STREAM_BUDGET', `A DHT stream carried more than the ${limit} bytes allowed`) }
+}
+
+/**
+ * A contact kad-dht would check before its routing table takes it has no connection here and only
+ * relayed addresses: it is not a DHT server (servers are reachable directly, as relays are), and
+ * checking it would dial it through a relay, once for each such peer an answer names.
+ */
+export class DhtContactRelayedError extends HyperspaceError {
+  override name = 'DhtContactRelayedError'
+
+  constructor (peer: string) { super('ERR_DHT_CONTACT_RELAYED', `${peer} is reachable only through a relay, so it serves no DHT`) }
 }
 
 /** What one DHT stream may receive: each message, and all of them. */
@@ -105,6 +116,7 @@ export function guardedDhtComponents (components: KadDHTComponents, guards: DhtG
     }),
     ping: {
       ping: async (peer, options) => {
+        if (isPeerId(peer) && await reachableOnlyRelayed(components, peer)) throw new DhtContactRelayedError(peer.toString())
         const started = Date.now()
         const stream = await connectionManager.openStream(peer, guards.protocol, options)
         // Negotiating the protocol is the answer. Reset, not closed: a stream left open for reading
@@ -114,6 +126,13 @@ export function guardedDhtComponents (components: KadDHTComponents, guards: DhtG
       }
     }
   })
+}
+
+/** No connection to `peer`, and each address the peer store holds for it (if any) goes through a relay. */
+async function reachableOnlyRelayed ({ connectionManager, peerStore }: KadDHTComponents, peer: PeerId): Promise<boolean> {
+  if (connectionManager.getConnections(peer).length > 0) return false
+  const addresses = await peerStore.get(peer).then(found => found.addresses, () => [])
+  return addresses.every(({ multiaddr }) => multiaddr.getComponents().some(component => component.name === 'p2p-circuit'))
 }
 
 /** `target` with `members` in place of its own; its other methods bound to it. */
