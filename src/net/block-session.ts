@@ -53,6 +53,11 @@ class StreamRetiredError extends Error {
   override name = 'StreamRetiredError'
 }
 
+/** A stream closed while wants sent on it were given up by their callers: the server is not waited for. */
+class WantsGivenUpError extends Error {
+  override name = 'WantsGivenUpError'
+}
+
 type Answer = BlocksServerFrame | { t: 'error', code: string, message: string }
 
 interface Pending {
@@ -89,6 +94,8 @@ class PipelinedStream {
   private writes: Promise<void> = Promise.resolve()
   private inFlight = 0
   private wants = 0
+  /** Wants sent whose callers gave up (their signal aborted) before the answer came. */
+  private givenUp = 0
   private reading = false
   private closing = false
   private failure: Error | undefined
@@ -112,7 +119,7 @@ class PipelinedStream {
     this.answering.add(answer)
     const settled = (): void => { this.answering.delete(answer) }
     answer.then(settled, settled)
-    const { block, job, nonce } = await answer
+    const { block, job, nonce } = await this.unlessGivenUp(answer, signal)
     const receipt = new Promise<SignedReceipt | undefined>(resolve => {
       this.unsigned.push(() => { resolve(this.sign(block, job, nonce, signal)) })
     })
@@ -153,11 +160,39 @@ class PipelinedStream {
   }
 
   /**
+   * `answer`, or the abort of `signal` at once: a want sent cannot be taken back (answers come in
+   * order), so it is answered to nobody. The get asks another holder for a chunk a slow one is sending
+   * (block-coordinator.ts) and must not wait for the slow answer it no longer needs.
+   */
+  private async unlessGivenUp<T> (answer: Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (signal === undefined) return await answer
+    return await new Promise<T>((resolve, reject) => {
+      let given = false
+      const giveUp = (): void => {
+        given = true
+        this.givenUp++
+        reject(signal.reason)
+        if (this.closing) this.fail(new WantsGivenUpError('the wants still unanswered were given up'))
+      }
+      if (signal.aborted) giveUp()
+      else signal.addEventListener('abort', giveUp, { once: true })
+      const done = (): void => {
+        signal.removeEventListener('abort', giveUp)
+        if (given) this.givenUp--
+      }
+      answer.then(value => { done(); resolve(value) }, err => { done(); reject(err) })
+    })
+  }
+
+  /**
    * Takes no more wants; once those sent are answered, runs the receipt steps of the blocks the stream
-   * carried, and closes it when they are done.
+   * carried, and closes it when they are done. While a want sent is given up it ends the stream at
+   * once instead: its answer would hold the stream for nothing, and the receipts of the blocks it
+   * carried before are not asked for.
    */
   async close (): Promise<void> {
     this.closing = true
+    if (this.givenUp > 0) this.fail(new WantsGivenUpError('the wants still unanswered were given up'))
     await Promise.allSettled([...this.answering])
     this.startReceipts()
     await Promise.allSettled([...this.signing])

@@ -59,6 +59,13 @@ const PROVIDE_TIMEOUT_MS = 60_000
 const CHUNK_CONCURRENCY = 8
 /** Other peers asked for a chunk while the manifest's peer has its share in flight, before it is asked anyway. */
 const ALTERNATES_PER_CHUNK = 2
+/**
+ * At a get's end, a chunk the manifest's peer is serving is asked of another holder once it has been
+ * in flight this long, and ENDGAME_SLOWNESS times the get's mean chunk so far: an honest WebRTC path
+ * carries a 1 MiB chunk in well under a second, so a fast peer's chunks are not asked twice.
+ */
+const ENDGAME_WAIT_MS = 2_000
+const ENDGAME_SLOWNESS = 3
 
 /**
  * What one get learns about the peers it fetches from. The manifest's peer is asked first for each
@@ -127,6 +134,8 @@ function manifestIn (bytes: Uint8Array): FileManifest | undefined {
 interface ChunkRoute {
   from?: string
   first?: boolean
+  /** A second ask for a chunk `from` is serving (the get's end, see content): `from` is not asked. */
+  elsewhere?: boolean
 }
 
 /** A verified block, and the peer it came from when it was not in the store. */
@@ -259,22 +268,67 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
       // one missing chunk among 1,023 held ones would have them fetch a gigabyte for nothing.
       const failed = new AbortController()
       const signal = options.signal === undefined ? failed.signal : AbortSignal.any([options.signal, failed.signal])
+      const take = (i: number, chunk: VerifiedBlock): void => {
+        chunks[i] = chunk
+        loaded += chunk.bytes.byteLength
+        options.onProgress?.({ phase: 'fetching', loaded, total })
+      }
+      // Chunks the manifest's peer is serving, each with what stops its asks once one has it.
+      const atPreferred = new Map<number, { done: AbortController, askedElsewhere: boolean, since: number }>()
+      const fetched = { chunks: 0, ms: 0 }
+      /** Asks for chunk `i`; false when the other ask for it got it first and this one was stopped. */
+      const fetchChunk = async (i: number, route: ChunkRoute, done: AbortController): Promise<boolean> => {
+        try {
+          const found = await this.block(session, peers, manifest.blocks[i] as BlockCid, stored[i], route, AbortSignal.any([signal, done.signal]))
+          if (chunks[i] !== undefined) return false
+          take(i, keep(found).block)
+          done.abort()
+          return true
+        } catch (err) {
+          if (chunks[i] !== undefined && !signal.aborted) return false
+          throw err
+        }
+      }
+      /**
+       * The get's end: with no chunk left to ask for, a worker asks other holders for a chunk the
+       * manifest's peer has been serving for long (ENDGAME_WAIT_MS). That peer may send just above the
+       * transfer floor (16 s a chunk) and hold the get to its pace; the first answer is taken and the
+       * other ask given up. At most its share of chunks (2 MiB) is fetched twice, and a second ask that
+       * finds no holder leaves the first.
+       */
+      const askElsewhere = async (): Promise<void> => {
+        for (const [i, ask] of atPreferred) {
+          if (ask.askedElsewhere) continue
+          ask.askedElsewhere = true
+          const slowAfter = Math.max(ENDGAME_WAIT_MS, fetched.chunks === 0 ? 0 : ENDGAME_SLOWNESS * fetched.ms / fetched.chunks)
+          try {
+            await pauseFor(this.o.scheduler, Math.max(0, ask.since + slowAfter - this.o.scheduler.now()), AbortSignal.any([signal, ask.done.signal]))
+            await fetchChunk(i, { from: preferred, elsewhere: true }, ask.done)
+          } catch (err) {
+            if (signal.aborted) throw err
+          }
+        }
+      }
       const worker = async (): Promise<void> => {
         try {
           while (next < manifest.blocks.length) {
             signal.throwIfAborted()
             const i = next++
             const first = preferred !== undefined && peers.claim(preferred)
-            let chunk: VerifiedBlock
+            const done = new AbortController()
+            const since = this.o.scheduler.now()
+            if (first) atPreferred.set(i, { done, askedElsewhere: false, since })
             try {
-              chunk = keep(await this.block(session, peers, manifest.blocks[i] as BlockCid, stored[i], { from: preferred, first }, signal)).block
+              if (await fetchChunk(i, { from: preferred, first }, done) && stored[i] === undefined) {
+                fetched.chunks++
+                fetched.ms += this.o.scheduler.now() - since
+              }
             } finally {
+              atPreferred.delete(i)
               if (first) peers.unclaim(preferred)
             }
-            chunks[i] = chunk
-            loaded += chunk.bytes.byteLength
-            options.onProgress?.({ phase: 'fetching', loaded, total })
           }
+          await askElsewhere()
         } catch (err) {
           failed.abort(err)
           throw err
@@ -324,20 +378,22 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
     }
     const self = this.o.signer.peerId
     const { from } = chunk
+    const notAsked = new Set([self, ...(chunk.elsewhere === true && from !== undefined ? [from] : [])])
     const others = (ids: Iterable<string>, exclude: ReadonlySet<string>): string[] =>
       [...new Set(ids)].filter(id => id !== self && id !== from && !exclude.has(id) && !peers.passesOver(id))
     const asPeers = (ids: string[]): Provider[] => ids.map(id => this.candidate(id, 'registry'))
+    const askFrom = (exclude: ReadonlySet<string>): boolean => from !== undefined && chunk.elsewhere !== true && !exclude.has(from) && !peers.passesOver(from)
     const tiers: Tier[] = from === undefined ? [] : [
-      async exclude => asPeers(chunk.first === true && !exclude.has(from) && !peers.passesOver(from) ? [from] : []),
+      async exclude => asPeers(chunk.first === true && askFrom(exclude) ? [from] : []),
       // While the manifest's peer has its share: peers that served this get, then storage peers.
       async exclude => asPeers(others([...peers.served, ...this.o.storagePeers()], exclude).slice(0, ALTERNATES_PER_CHUNK)),
-      async exclude => asPeers(exclude.has(from) || peers.passesOver(from) ? [] : [from])
+      async exclude => asPeers(askFrom(exclude) ? [from] : [])
     ]
     tiers.push(
       // A connected holder first; the whole lookup only when it fails.
-      async exclude => await this.dhtProviders(cid, new Set([...exclude, self]), signal, true),
-      async exclude => await this.dhtProviders(cid, new Set([...exclude, self]), signal),
-      async exclude => this.o.storagePeers().filter(id => id !== self && !exclude.has(id)).map(id => this.candidate(id, 'registry'))
+      async exclude => await this.dhtProviders(cid, new Set([...exclude, ...notAsked]), signal, true),
+      async exclude => await this.dhtProviders(cid, new Set([...exclude, ...notAsked]), signal),
+      async exclude => this.o.storagePeers().filter(id => !notAsked.has(id) && !exclude.has(id)).map(id => this.candidate(id, 'registry'))
     )
     const busy = new Set<string>()
     const attempt = async (provider: Provider): Promise<FetchedBlock> => {

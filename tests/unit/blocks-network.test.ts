@@ -429,6 +429,38 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     }
   })
 
+  it("a manifest's peer sending its chunks just above the transfer floor does not hold the get: once no chunk is left to ask, another holder is asked for its chunks too", async () => {
+    // Some 100 KiB/s: above the floor, so never cut off, and a chunk took it 10 s.
+    const trickleMs = 10_000
+    const [honest, getter] = await Promise.all([makeNode('honest', 64 * 1024 * 1024), makeNode('getter', 64 * 1024 * 1024)])
+    const pacer = await makeLibp2p('pacer')
+    try {
+      const bytes = randomBytes(4 * BLOCK_MAX_BYTES)
+      const file = await chunkFile(bytes)
+      const cid = await honest.blocks.put(bytes)
+      // Only the pacer has the manifest: it is the get's preferred peer for every chunk.
+      await honest.store.delete(parseBlockCid(cid))
+      const held = new Map([file.manifest, ...file.blocks].map(block => [block.cid.toString(), block.bytes]))
+      const paced: Trickles = { asked: 0, cut: 0, finished: 0 }
+      await pacer.handle(BLOCKS_PIPELINED_PROTOCOL, stream => { serveTrickling(stream, held, cid, trickleMs, paced).catch(() => {}) })
+      await connect(getter.libp2p, honest.libp2p)
+      await connect(getter.libp2p, pacer)
+
+      expectSame(await getter.blocks.get(cid), bytes)
+      // The get ended before the pacer had sent a whole chunk, and then stopped reading it.
+      expect(paced.asked).toBeGreaterThanOrEqual(1)
+      expect(paced.finished).toBe(0)
+      await until(() => paced.cut >= 1, "the get to stop reading the pacer's chunk")
+      expect(getter.invalid).toEqual([])
+    } finally {
+      for (const node of [honest, getter]) {
+        await node.blocks.stop()
+        await node.libp2p.stop()
+      }
+      await pacer.stop()
+    }
+  })
+
   it.each([BLOCKS_PIPELINED_PROTOCOL, BLOCKS_PROTOCOL])('a client reading its block under the transfer floor, though inside the answer timeout, is cut off and its slot freed (%s)', async protocol => {
     // 256 KiB every 3 s, some 85 KiB/s: the block would be read whole after about 9 s, inside the 30 s
     // answer timeout, and the stream never stalls (WRITE_TIMEOUT_MS); but the floor allows 1 s + 4 s.
