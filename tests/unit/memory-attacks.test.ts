@@ -7,10 +7,9 @@ import { MEMORY_BUDGET, MEMORY_LIMITS } from '../../src/core/memory/limits.ts'
 import { pulseSigner } from '../../src/net/pulse-keys.ts'
 import { VectorStore } from '../../src/storage/vector-store.ts'
 import { closeAll, openDb } from './helpers.ts'
-import { DIMS, MODEL, NETWORK, makeLibp2p, makeNode, rawRequest, sendPut, signedPut, startAll, stopNode, type TestNode } from './memory-nodes.ts'
+import { DIMS, MODEL, NETWORK, makeLibp2p, makeNode, rawRequest, sendPut, signedPut, startAll, stopNode } from './memory-nodes.ts'
 import { connect } from './memory-libp2p.ts'
 import { eventually, rejectionOf, until } from './waiting.ts'
-import type { HyperspaceDb } from '../../src/storage/database.ts'
 import type { Libp2p, PrivateKey, Stream } from '@libp2p/interface'
 
 /**
@@ -46,41 +45,46 @@ function codes (answers: MemoryResponse[]): string[] {
 
 afterAll(() => { closeAll() })
 
-describe('attacks on a memory holder', () => {
-  let holder: TestNode
-  let holderDb: HyperspaceDb
-  let victim: TestNode
-  let rival: TestNode
-  let attacker: Libp2p
-  let attackerKey: PrivateKey
+/**
+ * A real holder, whose store's database a test reloads from, used by two established writers (the
+ * victim and the rival), and the attacker: a bare libp2p node with a fresh key, connected to the holder.
+ * `invalid` collects what the holder reports as invalid; `established` holds the peers it takes as
+ * having a verified pulse history (the honest writers; the attackers' keys are fresh).
+ */
+async function holderUnderAttack () {
   const invalid: Array<{ peerId: string, reason: string }> = []
-  /** The honest writers: they have a verified pulse history in the holder's view; the attackers' keys are fresh. */
   const established = new Set<string>()
+  const holderDb = await openDb()
+  const holder = await makeNode('holder', {
+    onInvalid: (peerId, reason) => { invalid.push({ peerId, reason }) },
+    established: peerId => established.has(peerId)
+  }, new VectorStore(holderDb))
+  const victim = await makeNode('victim', { holding: false })
+  const rival = await makeNode('rival', { holding: false })
+  established.add(victim.peerId).add(rival.peerId)
+  await startAll([holder, victim, rival], n => n === holder)
+  const attackerKey = await generateKeyPair('Ed25519')
+  const attacker = await makeLibp2p('attacker', attackerKey)
+  await connect(attacker, holder.libp2p)
 
-  beforeAll(async () => {
-    holderDb = await openDb()
-    holder = await makeNode('holder', {
-      onInvalid: (peerId, reason) => { invalid.push({ peerId, reason }) },
-      established: peerId => established.has(peerId)
-    }, new VectorStore(holderDb))
-    victim = await makeNode('victim', { holding: false })
-    rival = await makeNode('rival', { holding: false })
-    established.add(victim.peerId).add(rival.peerId)
-    await startAll([holder, victim, rival], n => n === holder)
-    attackerKey = await generateKeyPair('Ed25519')
-    attacker = await makeLibp2p('attacker', attackerKey)
-    await connect(attacker, holder.libp2p)
-  }, 20_000)
-
-  afterAll(async () => {
-    for (const node of [holder, victim, rival]) await stopNode(node)
-    await attacker.stop()
-  })
-
+  /** The attacker's put to the holder, signed by its own key unless told otherwise. */
   const attack = async (space: string, key: string, vector: Float32Array, version = 1, signer = attackerKey): Promise<MemoryResponse> =>
     await sendPut(attacker, holder.peerId, signer, { space, key, vector, meta: '', version })
 
+  const stop = async (): Promise<void> => {
+    for (const node of [holder, victim, rival]) await stopNode(node)
+    await attacker.stop()
+  }
+  return { holder, holderDb, victim, rival, attacker, attackerKey, invalid, established, attack, stop }
+}
+
+describe('attacks on a memory holder', () => {
+  let scene: Awaited<ReturnType<typeof holderUnderAttack>>
+  beforeAll(async () => { scene = await holderUnderAttack() }, 20_000)
+  afterAll(async () => { await scene.stop() })
+
   it('space bomb: 4,096-dimension puts into 50 fresh spaces allocate only what the budgets admit, on arrival and on reload', async () => {
+    const { holder, holderDb, attacker, attack } = scene
     const before = footprint()
     let peak = before
     const answers: MemoryResponse[] = []
@@ -106,6 +110,7 @@ describe('attacks on a memory holder', () => {
   })
 
   it('space bomb from many identities: fresh keys fill only the newcomers\' pool, and the holder stays small', async () => {
+    const { holder, victim, attack } = scene
     await victim.memory.put('before-the-bomb', 'an honest writer was here first')
     const sybils = await Promise.all(Array.from({ length: BOMB_SPACES }, async () => await generateKeyPair('Ed25519')))
     const before = footprint()
@@ -127,6 +132,7 @@ describe('attacks on a memory holder', () => {
   })
 
   it('a put older than the version held is refused by name; the same put again is answered held', async () => {
+    const { holder, attacker, established, attack } = scene
     // A writer of its own, and an established one: the attacker's key is at its budget of spaces and the newcomers' pool is full.
     const writer = await generateKeyPair('Ed25519')
     established.add(pulseSigner(writer).peerId)
@@ -139,6 +145,7 @@ describe('attacks on a memory holder', () => {
   })
 
   it('only the owner replaces a key: not another writer, not a forged signature, not the largest version', async () => {
+    const { holder, victim, rival, attacker, attackerKey, invalid, attack } = scene
     await victim.memory.put('mine', 'the victim wrote this', 'victim 1')
     expect(holder.store.entry('mine')).toMatchObject({ owner: victim.peerId })
     const overwrite = await rejectionOf(rival.memory.put('mine', 'the rival overwrote this', 'rival'))
@@ -163,6 +170,7 @@ describe('attacks on a memory holder', () => {
   })
 
   it('four free keys that open streams and send nothing take none of the holder\'s places: only their own, and only until the request deadline', async () => {
+    const { holder, victim } = scene
     // As the finding had it: four keys, sixteen silent streams each, the holder's 64 places in all.
     const stallers = await Promise.all(Array.from({ length: 4 }, async (_, i) => await makeLibp2p(`staller-${i}`)))
     const honest = encodeMemoryRequest({ type: 'query', space: MODEL, vector: unitVector(DIMS), k: 1 })
@@ -181,6 +189,7 @@ describe('attacks on a memory holder', () => {
   })
 
   it('fresh keys\' requests hold at most their share of the places being answered: an established peer\'s put still gets one', async () => {
+    const { holder, victim } = scene
     // Every put stays in the store's hands until the gate opens, as under a slow disk.
     let open: () => void = () => {}
     const gate = new Promise<void>(resolve => { open = resolve })

@@ -35,10 +35,18 @@ function expectAllVerified (nodes: BusNode[], from: number, to: number): void {
   }
 }
 
-/** A bus seeded `seed` with five honest pages, aged in every view. */
-function agedHonestBus (seed: number): { bus: PulseBus, honest: BusNode[] } {
+interface AgedScene { bus: PulseBus, honest: BusNode[], attackers: PulseSigner[], from: number }
+
+/**
+ * A bus seeded `seed` with five honest pages and `attackers` keys the test drives itself, all aged in
+ * every view, run `warmUp` rounds; `from` is the round the attack starts in.
+ */
+async function agedNetworkWithAttackers (seed: number, attackers: number, warmUp: number): Promise<AgedScene> {
   const bus = new PulseBus(seed)
-  return { bus, honest: bus.add(['a', 'b', 'c', 'd', 'e'].map(name => ({ name, kind: 'honest' as const, aged: true }))) }
+  const honest = bus.add(['a', 'b', 'c', 'd', 'e'].map(name => ({ name, kind: 'honest' as const, aged: true })))
+  const keys = bus.agedKeys(attackers)
+  await bus.runRounds(warmUp)
+  return { bus, honest, attackers: keys, from: bus.round }
 }
 
 describe('the pulse against a hostile peer', () => {
@@ -268,10 +276,7 @@ describe('the pulse against a hostile peer', () => {
   })
 
   it('lying strikes: aged attackers drawn to validate cannot unverify honest work, which each node checks itself', async () => {
-    const { bus, honest } = agedHonestBus(8)
-    const liars = bus.agedKeys(3)
-    await bus.runRounds(2)
-    const from = bus.round
+    const { bus, honest, attackers: liars, from } = await agedNetworkWithAttackers(8, 3, 2)
     await bus.roundsWithCommits(liars, 4, honest[0] as BusNode, async (r, seed) => {
       await bus.runTo(0.73)
       const state = honest[0]?.engine.round(r)
@@ -284,11 +289,8 @@ describe('the pulse against a hostile peer', () => {
   })
 
   it('backdated passes: aged keys that were not drawn in a round cannot vouch for it in a points proof', async () => {
-    const { bus, honest } = agedHonestBus(9)
     // Two keys aged in every honest view that never commit: they are never drawn.
-    const colluders = bus.agedKeys(2)
-    await bus.runRounds(3)
-    const from = bus.round
+    const { bus, honest, attackers: colluders, from } = await agedNetworkWithAttackers(9, 2, 3)
     await bus.runRounds(4)
     const to = bus.round - 2
     const checker = honest[0] as BusNode
@@ -343,12 +345,10 @@ describe('the pulse against a hostile peer', () => {
   })
 
   it('lying no-reveal: a committer that never reveals is struck no-reveal by the drawn validators, not just left unverified', async () => {
-    const { bus, honest } = agedHonestBus(10)
     // One aged key and one fresh key commit every round and never reveal: work claimed, none shown.
-    const [aged] = bus.agedKeys(1) as [PulseSigner]
+    const { bus, honest, attackers, from } = await agedNetworkWithAttackers(10, 1, 2)
+    const [aged] = attackers as [PulseSigner]
     const fresh = bus.freshKey()
-    await bus.runRounds(2)
-    const from = bus.round
     const silent = [aged, fresh]
     await bus.roundsWithCommits(silent, 3, honest[0] as BusNode, async r => {
       await bus.runTo(0.9)

@@ -4,7 +4,7 @@ import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { encode } from 'cborg'
 import fc from 'fast-check'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { decodeMessage, encodeMessage } from '../../src/core/wire/cbor.ts'
 import {
   BadSignatureError,
@@ -44,15 +44,53 @@ const verify: PulseVerifier = async (peerId, data, sig) => {
 const NET = 'hyperspace-test'
 const ROUND = 19_000_123
 
-let a: Node
-let b: Node
-let c: Node
-let commit: CommitMessage
-let challenge: ChallengeMessage
-let reveal: RevealMessage
-let verdict: VerdictMessage
-let signedChallenge: SignedPulseMessage<ChallengeMessage>
-let valid: Record<PulseMessage['t'], Uint8Array>
+/**
+ * Three signers and one valid message of each kind: a's commit and challenge, b's reveal of real rows,
+ * c's verdict on a's challenge; `valid` holds each signed, in its wire form.
+ */
+async function signedRound () {
+  const [a, b, c] = await Promise.all([makeNode(), makeNode(), makeNode()])
+  const seed = bytes32('seed')
+  const commit: CommitMessage = { t: 'commit', net: NET, r: ROUND, peer: a.peerId, seed, root: bytes32('root a'), n: 64, caps: ['inference', 'relay'], sid: new Uint8Array(8).fill(7) }
+  const commits = [a, b, c].map(x => [x.peerId, bytes32(`root ${x.peerId}`)] as [string, Uint8Array]).sort((x, y) => (x[0] < y[0] ? -1 : 1))
+  const challenge: ChallengeMessage = { t: 'challenge', net: NET, r: ROUND, peer: a.peerId, seed, commits, k: 4, vrf: new Uint8Array(80).fill(5), rowsVrf: new Uint8Array(80).fill(6) }
+  // A real reveal: rows of an 8x8 product with their Merkle proofs.
+  const n = 8
+  const product = referenceProduct({ k0: 11, k1: 22 }, n)
+  const rows = Array.from({ length: n }, (_, i) => rowBytes(product.subarray(i * n, (i + 1) * n)))
+  const tree = new MerkleTree(rows.map(leafHash))
+  const reveal: RevealMessage = {
+    t: 'reveal',
+    net: NET,
+    r: ROUND,
+    peer: b.peerId,
+    leader: a.peerId,
+    rows: [1, 5, 6],
+    proof: multiproofOf(8, [1, 5, 6].map(index => ({ index, proof: tree.proof(index) })))
+  }
+  const signedChallenge = await signPulse(challenge, a.signer)
+  const verdict: VerdictMessage = {
+    t: 'verdict',
+    net: NET,
+    r: ROUND,
+    peer: c.peerId,
+    seed,
+    judged: challengeDigest(signedChallenge),
+    results: [
+      { peer: a.peerId, ok: true, root: bytes32(`root ${a.peerId}`), caps: ['inference'] },
+      { peer: b.peerId, ok: false, reason: 'wrong-row', root: bytes32(`root ${b.peerId}`), caps: [] }
+    ].sort((x, y) => (x.peer < y.peer ? -1 : 1)) as VerdictMessage['results']
+  }
+  const valid: Record<PulseMessage['t'], Uint8Array> = {
+    commit: encodeSigned(await signPulse(commit, a.signer)),
+    challenge: encodeSigned(signedChallenge),
+    reveal: encodeSigned(await signPulse(reveal, b.signer)),
+    verdict: encodeSigned(await signPulse(verdict, c.signer), challenge)
+  }
+  return { a, b, c, commit, challenge, reveal, verdict, signedChallenge, valid }
+}
+
+const { a, b, c, commit, challenge, reveal, verdict, signedChallenge, valid } = await signedRound()
 
 /** Signs anything as `node` (bypassing the types) and wraps it in the envelope. */
 async function signRaw (message: Record<string, unknown>, node: Node = a, judged: ChallengeMessage = challenge): Promise<Uint8Array> {
@@ -85,47 +123,6 @@ async function rejectsWith (bytes: Uint8Array, type: new (...args: never[]) => H
   expect(err).toBeInstanceOf(type)
   return err as HyperspaceError
 }
-
-beforeAll(async () => {
-  [a, b, c] = await Promise.all([makeNode(), makeNode(), makeNode()])
-  const seed = bytes32('seed')
-  commit = { t: 'commit', net: NET, r: ROUND, peer: a.peerId, seed, root: bytes32('root a'), n: 64, caps: ['inference', 'relay'], sid: new Uint8Array(8).fill(7) }
-  const commits = [a, b, c].map(x => [x.peerId, bytes32(`root ${x.peerId}`)] as [string, Uint8Array]).sort((x, y) => (x[0] < y[0] ? -1 : 1))
-  challenge = { t: 'challenge', net: NET, r: ROUND, peer: a.peerId, seed, commits, k: 4, vrf: new Uint8Array(80).fill(5), rowsVrf: new Uint8Array(80).fill(6) }
-  // A real reveal: rows of an 8x8 product with their Merkle proofs.
-  const n = 8
-  const product = referenceProduct({ k0: 11, k1: 22 }, n)
-  const rows = Array.from({ length: n }, (_, i) => rowBytes(product.subarray(i * n, (i + 1) * n)))
-  const tree = new MerkleTree(rows.map(leafHash))
-  reveal = {
-    t: 'reveal',
-    net: NET,
-    r: ROUND,
-    peer: b.peerId,
-    leader: a.peerId,
-    rows: [1, 5, 6],
-    proof: multiproofOf(8, [1, 5, 6].map(index => ({ index, proof: tree.proof(index) })))
-  }
-  signedChallenge = await signPulse(challenge, a.signer)
-  verdict = {
-    t: 'verdict',
-    net: NET,
-    r: ROUND,
-    peer: c.peerId,
-    seed,
-    judged: challengeDigest(signedChallenge),
-    results: [
-      { peer: a.peerId, ok: true, root: bytes32(`root ${a.peerId}`), caps: ['inference'] },
-      { peer: b.peerId, ok: false, reason: 'wrong-row', root: bytes32(`root ${b.peerId}`), caps: [] }
-    ].sort((x, y) => (x.peer < y.peer ? -1 : 1)) as VerdictMessage['results']
-  }
-  valid = {
-    commit: encodeSigned(await signPulse(commit, a.signer)),
-    challenge: encodeSigned(signedChallenge),
-    reveal: encodeSigned(await signPulse(reveal, b.signer)),
-    verdict: encodeSigned(await signPulse(verdict, c.signer), challenge)
-  }
-})
 
 describe('round trip', () => {
   it('commit, challenge, reveal and verdict decode to what was signed', async () => {

@@ -21,11 +21,17 @@ function verifiedIn (node: BusNode, from: number, to: number): number {
   return count
 }
 
-/** A young network: one relay, an anchor of every page, and the honest pages. */
-function youngBus (seed: number): { bus: PulseBus, relay: BusNode, honest: BusNode[] } {
+interface YoungNetwork { bus: PulseBus, relay: BusNode, honest: BusNode[], from: number }
+
+/**
+ * A young network on a bus seeded `seed`: one relay, an anchor of every page, and the honest pages,
+ * run `warmUp` rounds; `from` is the first round the test judges.
+ */
+async function youngNetwork (seed: number, warmUp: number): Promise<YoungNetwork> {
   const bus = new PulseBus(seed)
   const [relay, ...honest] = bus.add([{ name: 'relay', kind: 'anchor' }, ...HONEST.map(name => ({ name, kind: 'honest' as const }))]) as [BusNode, ...BusNode[]]
-  return { bus, relay, honest }
+  await bus.runRounds(warmUp)
+  return { bus, relay, honest, from: bus.round }
 }
 
 /** Every node of `nodes` was verified in every finished round since `from`. */
@@ -67,9 +73,7 @@ async function groundLeaderRounds (bus: PulseBus, rounds: number, seedFrom: BusN
 
 describe('a young network against a leader ground from free keys', () => {
   it('the anchor leads: every honest committer is listed and verified, every round', async () => {
-    const { bus, relay, honest } = youngBus(41)
-    await bus.runRounds(2)
-    const from = bus.round
+    const { bus, relay, honest, from } = await youngNetwork(41, 2)
     const leaders: Array<string | undefined> = []
     await groundLeaderRounds(bus, 4, honest[0] as BusNode, honest, r => { leaders.push(honest[0]?.engine.round(r)?.canonicalChallenge()?.message.peer) })
     expectEveryRoundVerified(bus, honest, from)
@@ -77,9 +81,7 @@ describe('a young network against a leader ground from free keys', () => {
   })
 
   it('while the anchor leads, committers publish no challenge of their own', async () => {
-    const { bus, relay, honest } = youngBus(46)
-    await bus.runRounds(3)
-    const from = bus.round
+    const { bus, relay, honest, from } = await youngNetwork(46, 3)
     for (let i = 0; i < 3; i++) {
       await bus.runTo(0.6)
       for (const node of honest) expect([...node.engine.round(bus.round)?.challenges.keys() ?? []], `${node.name}'s challenges`).toEqual([relay.signer.peerId])
@@ -89,9 +91,7 @@ describe('a young network against a leader ground from free keys', () => {
   })
 
   it('a full commit set keeps committers with a verified history before fresh keys ground to rank first', async () => {
-    const { bus, relay, honest } = youngBus(43)
-    await bus.runRounds(4)
-    const from = bus.round
+    const { bus, relay, honest, from } = await youngNetwork(43, 4)
     for (let i = 0; i < 2; i++) {
       await bus.runTo(0.05)
       const r = bus.round

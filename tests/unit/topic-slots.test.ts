@@ -88,6 +88,11 @@ describe('TopicSlots', () => {
 /** The waiting topics, in the order they are tried. */
 const inTurn = (w: WaitingTopics): string[] => w.inTurn().map(([topic]) => topic)
 
+/** Each opener in turn asks for a topic of its own, named as the opener. */
+function askOwn (w: WaitingTopics, ...openers: Opener[]): void {
+  for (const opener of openers) w.add(opener.peer, opener)
+}
+
 describe('WaitingTopics', () => {
   it('a flood of refused topics from one address keeps at most the capacity waiting, and does not push out those waiting before it', () => {
     const w = new WaitingTopics(64)
@@ -100,15 +105,14 @@ describe('WaitingTopics', () => {
 
   it('a stranger of another address takes the place of the newest topic of the address waiting with the most', () => {
     const w = new WaitingTopics(4)
-    for (let i = 0; i < 4; i++) w.add(`f${i}`, stranger(`f${i}`, 'flooder'))
-    w.add('a', stranger('a', 'honest'))
+    for (let i = 0; i < 4; i++) askOwn(w, stranger(`f${i}`, 'flooder'))
+    askOwn(w, stranger('a', 'honest'))
     expect(inTurn(w)).toEqual(['f0', 'a', 'f1', 'f2'])
     // The honest address waits with one, the flooder's with three: two more, so it gives way again.
-    w.add('b', stranger('b', 'honest'))
+    askOwn(w, stranger('b', 'honest'))
     expect(inTurn(w).sort()).toEqual(['a', 'b', 'f0', 'f1'])
     // Two each now: neither address pushes the other's out.
-    w.add('c', stranger('c', 'honest'))
-    w.add('f9', stranger('f9', 'flooder'))
+    askOwn(w, stranger('c', 'honest'), stranger('f9', 'flooder'))
     expect(inTurn(w).sort()).toEqual(['a', 'b', 'f0', 'f1'])
   })
 
@@ -122,30 +126,21 @@ describe('WaitingTopics', () => {
 
   it('an established asker takes the place of a stranger\'s topic; strangers never push out an established peer\'s', () => {
     const w = new WaitingTopics(3)
-    w.add('s0', stranger('s0', 'x'))
-    w.add('s1', stranger('s1', 'y'))
-    w.add('s2', stranger('s2', 'y'))
-    w.add('e0', established('e0', 'y'))
+    askOwn(w, stranger('s0', 'x'), stranger('s1', 'y'), stranger('s2', 'y'), established('e0', 'y'))
     expect(w.has('e0')).toBe(true)
     expect(w.has('s2')).toBe(false)
-    w.add('e1', established('e1', 'y'))
-    w.add('e2', established('e2', 'y'))
+    askOwn(w, established('e1', 'y'), established('e2', 'y'))
     expect(inTurn(w)).toEqual(['e0', 'e1', 'e2'])
-    w.add('s3', stranger('s3', 'z'))
+    askOwn(w, stranger('s3', 'z'))
     expect(w.has('s3')).toBe(false)
     // Among established askers, the same rule as among strangers.
-    w.add('e3', established('e3', 'z'))
+    askOwn(w, established('e3', 'z'))
     expect(inTurn(w)).toEqual(['e0', 'e1', 'e3'])
   })
 
   it('established askers\' topics are tried first, then strangers\' by address group in turns', () => {
     const w = new WaitingTopics(8)
-    w.add('x0', stranger('x0', 'x'))
-    w.add('x1', stranger('x1', 'x'))
-    w.add('x2', stranger('x2', 'x'))
-    w.add('y0', stranger('y0', 'y'))
-    w.add('e0', established('e0', 'x'))
-    w.add('u0', stranger('u0', undefined))
+    askOwn(w, stranger('x0', 'x'), stranger('x1', 'x'), stranger('x2', 'x'), stranger('y0', 'y'), established('e0', 'x'), stranger('u0', undefined))
     expect(inTurn(w)).toEqual(['e0', 'x0', 'y0', 'u0', 'x1', 'x2'])
   })
 
