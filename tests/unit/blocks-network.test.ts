@@ -153,6 +153,42 @@ async function serveTrickling (stream: Stream, blocks: Map<string, Uint8Array>, 
   }
 }
 
+/** A getter with a floor of its own, if given; an honest holder of a 4-chunk file; and a trickling peer holding its manifest too. */
+interface SlowManifestScene {
+  getter: TestNode
+  cid: string
+  bytes: Uint8Array
+  trickles: Trickles
+}
+
+/**
+ * Runs `test` where only a trickling peer (serveTrickling, `trickleMs` a chunk on `protocol`) holds a
+ * 4-chunk file's manifest, so it is the get's preferred peer for every chunk, and an honest holder has
+ * the chunks; stops every node after.
+ */
+async function withSlowManifestPeer (o: { protocol: string, trickleMs: number, floor?: TransferFloor }, test: (scene: SlowManifestScene) => Promise<void>): Promise<void> {
+  const [honest, getter] = await Promise.all([makeNode('honest', 64 * 1024 * 1024), makeNode('getter', 64 * 1024 * 1024, o.floor)])
+  const trickler = await makeLibp2p('trickler')
+  try {
+    const bytes = randomBytes(4 * BLOCK_MAX_BYTES)
+    const file = await chunkFile(bytes)
+    const cid = await honest.blocks.put(bytes)
+    await honest.store.delete(parseBlockCid(cid))
+    const held = new Map([file.manifest, ...file.blocks].map(block => [block.cid.toString(), block.bytes]))
+    const trickles: Trickles = { asked: 0, cut: 0, finished: 0 }
+    await trickler.handle(o.protocol, stream => { serveTrickling(stream, held, cid, o.trickleMs, trickles).catch(() => {}) })
+    await connect(getter.libp2p, honest.libp2p)
+    await connect(getter.libp2p, trickler)
+    await test({ getter, cid, bytes, trickles })
+  } finally {
+    for (const node of [honest, getter]) {
+      await node.blocks.stop()
+      await node.libp2p.stop()
+    }
+    await trickler.stop()
+  }
+}
+
 /** Rewrites a stored block's bytes behind the store's back: what a broken disk or a dishonest node serves. */
 async function corrupt (node: TestNode, cid: string): Promise<void> {
   const stored = await node.db.get('blocks', cid)
@@ -395,22 +431,7 @@ describe('BlockCoordinator between real libp2p nodes', () => {
   // 1.0.0 too: a peer that speaks only it must not escape the floor.
   it.each([BLOCKS_PIPELINED_PROTOCOL, BLOCKS_PROTOCOL])("a manifest's peer sending its chunks under the transfer floor, though inside the answer timeout, is cut off and the chunks come from another holder (%s)", async protocol => {
     // Each chunk would arrive after 25 s, inside the 30 s answer timeout, at some 42 KiB/s: under the floor.
-    const trickleMs = 25_000
-    const floor: TransferFloor = { ...BLOCK_TRANSFER_FLOOR, slackMs: 1_500 }
-    const [honest, getter] = await Promise.all([makeNode('honest', 64 * 1024 * 1024), makeNode('getter', 64 * 1024 * 1024, floor)])
-    const trickler = await makeLibp2p('trickler')
-    try {
-      const bytes = randomBytes(4 * BLOCK_MAX_BYTES)
-      const file = await chunkFile(bytes)
-      const cid = await honest.blocks.put(bytes)
-      // Only the trickler has the manifest: it is the get's preferred peer for every chunk.
-      await honest.store.delete(parseBlockCid(cid))
-      const held = new Map([file.manifest, ...file.blocks].map(block => [block.cid.toString(), block.bytes]))
-      const trickles: Trickles = { asked: 0, cut: 0, finished: 0 }
-      await trickler.handle(protocol, stream => { serveTrickling(stream, held, cid, trickleMs, trickles).catch(() => {}) })
-      await connect(getter.libp2p, honest.libp2p)
-      await connect(getter.libp2p, trickler)
-
+    await withSlowManifestPeer({ protocol, trickleMs: 25_000, floor: { ...BLOCK_TRANSFER_FLOOR, slackMs: 1_500 } }, async ({ getter, cid, bytes, trickles }) => {
       // The floor and its slack bound the wait, not the trickle's 25 s or the 30 s answer timeout.
       expectSame(await within(getter.blocks.get(cid), 15_000, 'the get'), bytes)
       await until(() => trickles.cut >= 1, "the trickler's cut-off answers")
@@ -420,45 +441,19 @@ describe('BlockCoordinator between real libp2p nodes', () => {
       expect(trickles.asked).toBeLessThanOrEqual(2)
       // Slow is not dishonest: nobody is reported.
       expect(getter.invalid).toEqual([])
-    } finally {
-      for (const node of [honest, getter]) {
-        await node.blocks.stop()
-        await node.libp2p.stop()
-      }
-      await trickler.stop()
-    }
+    })
   })
 
   it("a manifest's peer sending its chunks just above the transfer floor does not hold the get: once no chunk is left to ask, another holder is asked for its chunks too", async () => {
     // Some 100 KiB/s: above the floor, so never cut off, and a chunk took it 10 s.
-    const trickleMs = 10_000
-    const [honest, getter] = await Promise.all([makeNode('honest', 64 * 1024 * 1024), makeNode('getter', 64 * 1024 * 1024)])
-    const pacer = await makeLibp2p('pacer')
-    try {
-      const bytes = randomBytes(4 * BLOCK_MAX_BYTES)
-      const file = await chunkFile(bytes)
-      const cid = await honest.blocks.put(bytes)
-      // Only the pacer has the manifest: it is the get's preferred peer for every chunk.
-      await honest.store.delete(parseBlockCid(cid))
-      const held = new Map([file.manifest, ...file.blocks].map(block => [block.cid.toString(), block.bytes]))
-      const paced: Trickles = { asked: 0, cut: 0, finished: 0 }
-      await pacer.handle(BLOCKS_PIPELINED_PROTOCOL, stream => { serveTrickling(stream, held, cid, trickleMs, paced).catch(() => {}) })
-      await connect(getter.libp2p, honest.libp2p)
-      await connect(getter.libp2p, pacer)
-
+    await withSlowManifestPeer({ protocol: BLOCKS_PIPELINED_PROTOCOL, trickleMs: 10_000 }, async ({ getter, cid, bytes, trickles }) => {
       expectSame(await getter.blocks.get(cid), bytes)
-      // The get ended before the pacer had sent a whole chunk, and then stopped reading it.
-      expect(paced.asked).toBeGreaterThanOrEqual(1)
-      expect(paced.finished).toBe(0)
-      await until(() => paced.cut >= 1, "the get to stop reading the pacer's chunk")
+      // The get ended before the slow peer had sent a whole chunk, and then stopped reading it.
+      expect(trickles.asked).toBeGreaterThanOrEqual(1)
+      expect(trickles.finished).toBe(0)
+      await until(() => trickles.cut >= 1, "the get to stop reading the slow peer's chunk")
       expect(getter.invalid).toEqual([])
-    } finally {
-      for (const node of [honest, getter]) {
-        await node.blocks.stop()
-        await node.libp2p.stop()
-      }
-      await pacer.stop()
-    }
+    })
   })
 
   it.each([BLOCKS_PIPELINED_PROTOCOL, BLOCKS_PROTOCOL])('a client reading its block under the transfer floor, though inside the answer timeout, is cut off and its slot freed (%s)', async protocol => {
