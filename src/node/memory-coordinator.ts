@@ -68,6 +68,12 @@ const REPAIR_CHECK_MS = 10_000
 const PUSH_CONCURRENCY = 4
 const BUSY_RETRY_MS = 1_000
 const BUSY_RETRIES = 5
+/**
+ * Repairs run again at each check (REPAIR_CHECK_MS) while one of their pushes or hand-offs failed (a
+ * timeout, a busy or lost stream, a holder's passing error), at most this many times: a repair runs
+ * only when the peers change, so a push lost to a passing failure left a key short of a copy for good.
+ */
+const REPAIR_ATTEMPTS = 6
 
 function parseMeta (meta: string): unknown {
   if (meta === '') return undefined
@@ -91,6 +97,8 @@ export class MemoryCoordinator implements MemoryApi {
   private failure?: string
   /** The holder candidates at the last repair: the keys' old holders are computed from it. */
   private lastPeers = new Set<string>()
+  /** A repair some of whose pushes or hand-offs failed: the candidates before it, and how often it ran. */
+  private unfinished?: { before: string[], attempts: number }
   private repairing?: Promise<void>
   private repairAgain = false
   private cancelRepair?: () => void
@@ -269,9 +277,9 @@ export class MemoryCoordinator implements MemoryApi {
 
   private async repairOnce (): Promise<void> {
     const current = this.candidates()
-    const before = [...this.lastPeers]
+    const before = this.unfinished?.before ?? [...this.lastPeers]
     // Announcements repeat every 30 s: most calls find the same peers and have nothing to do.
-    if (current.length === before.length && current.every(p => this.lastPeers.has(p))) return
+    if (this.unfinished === undefined && current.length === before.length && current.every(p => this.lastPeers.has(p))) return
     this.lastPeers = new Set(current)
     if (!this.holding()) return
     const self = this.self
@@ -295,8 +303,15 @@ export class MemoryCoordinator implements MemoryApi {
         else keys.push(key)
       }
     }
-    await Promise.all([...pushes].map(async ([target, keys]) => { await this.pushAll(target, keys) }))
-    await this.handOff(handoffs)
+    const pushed = await Promise.all([...pushes].map(async ([target, keys]) => await this.pushAll(target, keys)))
+    const handed = await this.handOff(handoffs)
+    if (pushed.every(Boolean) && handed) {
+      this.unfinished = undefined
+      return
+    }
+    const attempts = (this.unfinished?.attempts ?? 0) + 1
+    this.unfinished = attempts < REPAIR_ATTEMPTS ? { before, attempts } : undefined
+    if (this.unfinished === undefined) console.warn(`hyperspace: memory re-replication still incomplete after ${attempts} attempts; it runs again when the peers change`)
   }
 
   /**
@@ -306,34 +321,41 @@ export class MemoryCoordinator implements MemoryApi {
    * be established: fresh keys placed closest to a key and answering "stored" would otherwise have
    * every honest holder drop it. They are sent the copy all the same.
    */
-  private async handOff (handoffs: Array<{ key: string, holders: string[] }>): Promise<void> {
+  /** Whether every hand-off went as far as it could: false when a push of one failed (not for want of an established holder). */
+  private async handOff (handoffs: Array<{ key: string, holders: string[] }>): Promise<boolean> {
     const queue = [...handoffs]
+    let complete = true
     const worker = async (): Promise<void> => {
       for (let next = queue.shift(); next !== undefined && !this.stopped; next = queue.shift()) {
         const put = await this.o.store.signed(next.key)
         if (put === undefined) continue
         const results = await Promise.allSettled(next.holders.map(async holder => { await this.pushOne(holder, put) }))
-        const handed = next.holders.some(holder => this.o.established(holder)) &&
-          results.every(r => r.status === 'fulfilled' || (r.reason instanceof HyperspaceError && r.reason.code === 'ERR_MEMORY_STALE'))
-        if (handed && this.o.store.entry(next.key)?.version === put.version) await this.o.store.delete(next.key)
+        const taken = results.every(r => r.status === 'fulfilled' || (r.reason instanceof HyperspaceError && r.reason.code === 'ERR_MEMORY_STALE'))
+        if (!taken) complete = false
+        if (taken && next.holders.some(holder => this.o.established(holder)) && this.o.store.entry(next.key)?.version === put.version) await this.o.store.delete(next.key)
       }
     }
     await Promise.all(Array.from({ length: PUSH_CONCURRENCY }, worker))
     if (handoffs.length > 0) this.o.onChange()
+    return complete
   }
 
-  private async pushAll (target: string, keys: string[]): Promise<void> {
+  /** Whether every push went. */
+  private async pushAll (target: string, keys: string[]): Promise<boolean> {
     const queue = [...keys]
+    let complete = true
     const worker = async (): Promise<void> => {
       for (let key = queue.shift(); key !== undefined && !this.stopped; key = queue.shift()) {
         const put = await this.o.store.signed(key)
         if (put === undefined) continue
         await this.pushOne(target, put).catch(err => {
+          complete = false
           console.warn('hyperspace: could not re-replicate', key.slice(0, 64), 'to', target, errorMessage(err))
         })
       }
     }
     await Promise.all(Array.from({ length: PUSH_CONCURRENCY }, worker))
+    return complete
   }
 
   private async pushOne (target: string, put: SignedVector): Promise<void> {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { HyperspaceError, MemoryBudgetError, MemoryStaleError } from '../../src/core/errors.ts'
@@ -128,8 +128,9 @@ describe('the replicated memory over the network', () => {
     const members = nodes.filter(n => registry.has(n.peerId)).map(n => n.peerId)
     const due = (key: string): string[] => holdersFor(keyHash(key), members, 3).sort()
     expect(keys.some(key => due(key).includes(joining.peerId))).toBe(true)
-    // Exactly the R closest hold each key again: the newcomer where it is closer, nobody else extra.
-    await until(() => keys.every(key => holdersOf(key).sort().join() === due(key).join()), 'each key on exactly its 3 closest peers', 10_000)
+    // Exactly the R closest hold each key again: the newcomer where it is closer, nobody else extra. On
+    // a loaded machine a push may fail and wait for the next 10 s check to run again.
+    await until(() => keys.every(key => holdersOf(key).sort().join() === due(key).join()), 'each key on exactly its 3 closest peers', 25_000)
     const answer = await joining.memory.query('investors sold shares', 1)
     expect(answer).toMatchObject({ asked: 4, answered: 4, hits: [{ key: 'news-1' }] })
     expect([...answer.hits[0]?.holders ?? []].sort()).toEqual(due('news-1'))
@@ -240,6 +241,32 @@ describe('handing off a copy to closer peers', () => {
       for (const node of [...sybils, holder]) node.departures.stop()
       await Promise.all([...sybils, holder].map(async node => { await node.memory.stop() }))
       for (const node of [...sybils, holder]) await stopNode(node)
+    }
+  })
+})
+
+describe('re-replication that failed', () => {
+  it('is tried again at the next check though the peers did not change: a push lost to a passing failure left a key a copy short for good', async () => {
+    const holder = await makeNode('holder')
+    await startAll([holder])
+    expect(await holder.store.put(await signedPut(holder.key, { space: MODEL, key: 'retried', vector: Float32Array.from({ length: DIMS }, (_, i) => i === 0 ? 1 : 0), meta: 'kept', version: 1 }))).toBe('stored')
+    const joining = await makeNode('joining')
+    // The joining peer's first write fails, as a busy disk or a lost stream would fail a push.
+    const writes = vi.spyOn(joining.store, 'put').mockRejectedValueOnce(new Error('the disk was busy'))
+    try {
+      await startAll([joining])
+      await connect(holder.libp2p, joining.libp2p)
+      holder.memory.peersChanged()
+      await until(() => writes.mock.calls.length > 0, 'the push to the joining peer')
+      expect(joining.store.has('retried')).toBe(false)
+      // What the periodic check (REPAIR_CHECK_MS) does, with the same peers as before.
+      holder.memory.peersChanged()
+      await until(() => joining.store.has('retried'), 'the key to reach the joining peer')
+    } finally {
+      vi.restoreAllMocks()
+      for (const node of [joining, holder]) node.departures.stop()
+      await Promise.all([joining, holder].map(async node => { await node.memory.stop() }))
+      for (const node of [joining, holder]) await stopNode(node)
     }
   })
 })
