@@ -6,7 +6,7 @@ import { lpStream } from '@libp2p/utils'
 import {
   BadSignatureError, InvalidVectorError, MalformedMessageError, MemoryVersionAheadError, OversizeMessageError, PeerBusyError, errorMessage
 } from '../core/errors.ts'
-import { MEMORY_LIMITS } from '../core/memory/limits.ts'
+import { MEMORY_LIMITS, MEMORY_SERVING } from '../core/memory/limits.ts'
 import { errorFrame } from '../core/wire/frame.ts'
 import { spaceDims } from '../core/memory/spaces.ts'
 import {
@@ -35,41 +35,12 @@ export interface MemoryServiceOptions {
   scheduler: Scheduler
   /** Puts one peer may send: re-replication pushes thousands in a burst. */
   putRateLimit: PeerRateLimit
-  /** Queries one peer may send (default MEMORY_QUERIES_PER_MINUTE, MEMORY_QUERY_BURST). */
+  /** Queries one peer may send (default MEMORY_SERVING.queriesPerMinute, MEMORY_SERVING.queryBurst). */
   queryRateLimit?: PeerRateLimit
   /** A peer sent a malformed, oversize or badly signed request. */
   onInvalid?: (peerId: string, reason: string) => void
 }
 
-/** A peer that does not answer in this time is counted as failed; a put or query is one small frame each way. */
-export const MEMORY_REQUEST_TIMEOUT_MS = 5_000
-/**
- * Requests answered at once, from all peers together: each holds its frame (up to 17 KiB) and a place
- * in the store's write line. A place is taken only once the frame has arrived, so streams that send
- * nothing cannot take them; past it a request is answered busy.
- */
-export const MEMORY_MAX_IN_FLIGHT = 64
-/**
- * Of those, what senders without a verified history (newcomers in this node's view) may hold together:
- * the rest stay free for established peers, whose re-replication pushes a flood of fresh keys' puts
- * would otherwise turn away until they give up.
- */
-export const MEMORY_NEWCOMERS_IN_FLIGHT = 48
-/**
- * Streams one peer may have open at once, counted before the frame is read: what a peer that opens
- * streams and sends nothing (or stops reading) holds is these few places of its own.
- */
-export const MEMORY_MAX_STREAMS_PER_PEER = 4
-/** A client asks every memory peer once per query of its own: a person's use is far below this. */
-export const MEMORY_QUERIES_PER_MINUTE = 60
-/** Some queries at once (a page that loads and asks a few things) before the rate applies. */
-export const MEMORY_QUERY_BURST = 20
-/**
- * Main-thread time a minute the node spends answering peers' queries (10%): each scans a whole space
- * synchronously (9–34 ms for 1,000 × 4,096 or 40,000 × 384 vectors), and identities cost nothing,
- * so the per-peer rate alone does not bound it. Past it, queries are answered busy.
- */
-export const MEMORY_QUERY_MS_PER_MINUTE = 6_000
 const MINUTE_MS = 60_000
 
 /** The error frame's code and message, in the memory protocol's own response shape. */
@@ -116,13 +87,13 @@ export class MemoryService extends JobService {
   private answering = 0
   /** Of those, from senders without a verified history. */
   private newcomersAnswering = 0
-  private readonly streamsByPeer = new PeerStreams(MEMORY_MAX_STREAMS_PER_PEER)
+  private readonly streamsByPeer = new PeerStreams(MEMORY_SERVING.maxStreamsPerPeer)
   private readonly queryRateLimit: PeerRateLimit
   private readonly queryTime = new QueryTime()
 
   constructor (libp2p: Libp2p, private readonly options: MemoryServiceOptions) {
     super(libp2p, MEMORY_PROTOCOL, 32, options.streams)
-    this.queryRateLimit = options.queryRateLimit ?? new PeerRateLimit(MEMORY_QUERIES_PER_MINUTE, MEMORY_QUERY_BURST)
+    this.queryRateLimit = options.queryRateLimit ?? new PeerRateLimit(MEMORY_SERVING.queriesPerMinute, MEMORY_SERVING.queryBurst)
   }
 
   /** Sends an owner's signed put; resolves with what the holder did, rejects with what it refused. */
@@ -146,7 +117,7 @@ export class MemoryService extends JobService {
   }
 
   private async exchange (peerId: string, request: MemoryRequest, signal?: AbortSignal): Promise<MemoryResponse> {
-    const deadline = withTimeout(signal, MEMORY_REQUEST_TIMEOUT_MS)
+    const deadline = withTimeout(signal, MEMORY_SERVING.requestTimeoutMs)
     const stream = await this.streams.open(peerId, MEMORY_PROTOCOL, deadline)
     try {
       const maxBytes = memoryResponseMaxBytes(request)
@@ -164,7 +135,7 @@ export class MemoryService extends JobService {
 
   protected async serve (stream: Stream, from: string): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: MEMORY_REQUEST_MAX_BYTES })
-    const deadline = AbortSignal.timeout(MEMORY_REQUEST_TIMEOUT_MS)
+    const deadline = AbortSignal.timeout(MEMORY_SERVING.requestTimeoutMs)
     // One of the peer's own places before its frame is read; one of the node's once it has arrived.
     const release = this.streamsByPeer.take(from)
     try {
@@ -190,7 +161,7 @@ export class MemoryService extends JobService {
   /** Answers a request that arrived, in one of the node's places; busy when none is free. */
   private async admitted (from: string, request: MemoryRequest): Promise<MemoryResponse> {
     const newcomer = this.options.isNewcomer(from)
-    if (this.answering >= MEMORY_MAX_IN_FLIGHT || (newcomer && this.newcomersAnswering >= MEMORY_NEWCOMERS_IN_FLIGHT)) throw new PeerBusyError(this.self)
+    if (this.answering >= MEMORY_SERVING.maxInFlight || (newcomer && this.newcomersAnswering >= MEMORY_SERVING.newcomersInFlight)) throw new PeerBusyError(this.self)
     this.answering++
     if (newcomer) this.newcomersAnswering++
     try {
@@ -205,7 +176,7 @@ export class MemoryService extends JobService {
   private async answerQuery (from: string, request: MemoryQuery): Promise<MemoryResponse> {
     const o = this.options
     const start = o.scheduler.now()
-    if (this.queryTime.lastMinute(start) >= MEMORY_QUERY_MS_PER_MINUTE || !this.queryRateLimit.take(from, start)) throw new PeerBusyError(this.self)
+    if (this.queryTime.lastMinute(start) >= MEMORY_SERVING.queryMsPerMinute || !this.queryRateLimit.take(from, start)) throw new PeerBusyError(this.self)
     this.checkServable(request)
     const found = o.store.query(request.space, request.vector, request.k)
     // The search is the work the budget bounds; reading k records back is small and waits on IndexedDB.

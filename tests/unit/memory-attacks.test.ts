@@ -2,8 +2,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { encodeMemoryRequest, MEMORY_PROTOCOL, type MemoryResponse } from '../../src/core/wire/memory.ts'
-import { MEMORY_MAX_STREAMS_PER_PEER, MEMORY_NEWCOMERS_IN_FLIGHT } from '../../src/net/memory-service.ts'
-import { MEMORY_BUDGET, MEMORY_LIMITS } from '../../src/core/memory/limits.ts'
+import { MEMORY_BUDGET, MEMORY_LIMITS, MEMORY_SERVING } from '../../src/core/memory/limits.ts'
 import { pulseSigner } from '../../src/net/pulse-keys.ts'
 import { VectorStore } from '../../src/storage/vector-store.ts'
 import { closeAll, openDb } from './helpers.ts'
@@ -196,20 +195,20 @@ describe('attacks on a memory holder', () => {
     let waiting = 0
     const put = holder.store.put.bind(holder.store)
     const spy = vi.spyOn(holder.store, 'put').mockImplementation(async (...args) => { waiting++; await gate; return await put(...args) })
-    const senders = await Promise.all(Array.from({ length: MEMORY_NEWCOMERS_IN_FLIGHT / MEMORY_MAX_STREAMS_PER_PEER + 1 }, async (_, i) => {
+    const senders = await Promise.all(Array.from({ length: MEMORY_SERVING.newcomersInFlight / MEMORY_SERVING.maxStreamsPerPeer + 1 }, async (_, i) => {
       const key = await generateKeyPair('Ed25519')
       const node = await makeLibp2p(`flooder-${i}`, key)
       await connect(node, holder.libp2p)
       return { node, key }
     }))
     try {
-      const flood = senders.slice(0, -1).flatMap(({ node, key }, i) => Array.from({ length: MEMORY_MAX_STREAMS_PER_PEER }, async (_, j) =>
+      const flood = senders.slice(0, -1).flatMap(({ node, key }, i) => Array.from({ length: MEMORY_SERVING.maxStreamsPerPeer }, async (_, j) =>
         await sendPut(node, holder.peerId, key, { space: 'raw-4', key: `flood-${i}-${j}`, vector: unitVector(4), meta: '', version: 1 })))
-      await until(() => waiting === MEMORY_NEWCOMERS_IN_FLIGHT, 'the newcomers\' places to fill')
+      await until(() => waiting === MEMORY_SERVING.newcomersInFlight, 'the newcomers\' places to fill')
       const last = senders.at(-1) as { node: Libp2p, key: PrivateKey }
       expect(await sendPut(last.node, holder.peerId, last.key, { space: 'raw-4', key: 'one-more', vector: unitVector(4), meta: '', version: 1 })).toMatchObject({ type: 'error', code: 'ERR_PEER_BUSY' })
       const honest = sendPut(victim.libp2p, holder.peerId, victim.key, { space: 'raw-4', key: 'pushed', vector: unitVector(4), meta: '', version: 1 })
-      await until(() => waiting === MEMORY_NEWCOMERS_IN_FLIGHT + 1, 'the established peer\'s put to be taken')
+      await until(() => waiting === MEMORY_SERVING.newcomersInFlight + 1, 'the established peer\'s put to be taken')
       open()
       expect(await honest).toEqual({ type: 'stored', key: 'pushed' })
       // Each of the flood's puts was answered in its place (stored, or refused by the newcomers' budgets).

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeMemoryRequest, type MemoryResponse } from '../../src/core/wire/memory.ts'
 import { PeerRateLimit } from '../../src/core/jobs/admission.ts'
-import { MEMORY_QUERY_BURST, MEMORY_QUERY_MS_PER_MINUTE, MemoryService } from '../../src/net/memory-service.ts'
+import { MEMORY_SERVING } from '../../src/core/memory/limits.ts'
+import { MemoryService } from '../../src/net/memory-service.ts'
 import { verifyPulseSignature } from '../../src/net/pulse-keys.ts'
 import { VectorStore } from '../../src/storage/vector-store.ts'
 import { closeAll, openDb } from './helpers.ts'
@@ -76,20 +77,20 @@ describe('query floods on a memory holder', () => {
   it('one peer\'s queries are held to a query rate of their own, not to the put rate re-replication needs', async () => {
     queryMs = 0
     const answers = await flood(await stranger(), 100)
-    expect(answered(answers)).toBe(MEMORY_QUERY_BURST)
-    expect(answers.slice(MEMORY_QUERY_BURST)).toEqual(Array(100 - MEMORY_QUERY_BURST).fill(expect.objectContaining({ type: 'error', code: 'ERR_PEER_BUSY' })))
+    expect(answered(answers)).toBe(MEMORY_SERVING.queryBurst)
+    expect(answers.slice(MEMORY_SERVING.queryBurst)).toEqual(Array(100 - MEMORY_SERVING.queryBurst).fill(expect.objectContaining({ type: 'error', code: 'ERR_PEER_BUSY' })))
   })
 
   it('many free keys together get no more than the node\'s share of a minute for queries; then queries are busy until the minute has passed, and puts are still served', async () => {
     queryMs = 100
     const before = queriesAnswered
     const start = clock.now()
-    for (let i = 0; i < 6; i++) await flood(await stranger(), MEMORY_QUERY_BURST)
+    for (let i = 0; i < 6; i++) await flood(await stranger(), MEMORY_SERVING.queryBurst)
     const spent = (queriesAnswered - before) * queryMs
-    console.log(`query flood: ${queriesAnswered - before} of ${6 * MEMORY_QUERY_BURST} answered, ${spent} ms of the holder's time in ${clock.now() - start} ms`)
+    console.log(`query flood: ${queriesAnswered - before} of ${6 * MEMORY_SERVING.queryBurst} answered, ${spent} ms of the holder's time in ${clock.now() - start} ms`)
     // The last query admitted may end past the share: one query's time at most.
-    expect(spent).toBeGreaterThanOrEqual(MEMORY_QUERY_MS_PER_MINUTE)
-    expect(spent).toBeLessThanOrEqual(MEMORY_QUERY_MS_PER_MINUTE + queryMs)
+    expect(spent).toBeGreaterThanOrEqual(MEMORY_SERVING.queryMsPerMinute)
+    expect(spent).toBeLessThanOrEqual(MEMORY_SERVING.queryMsPerMinute + queryMs)
 
     // A peer that sent nothing yet is refused too: the time is the node's, whoever spent it.
     const honest = await stranger()

@@ -22,6 +22,42 @@ export const MEMORY_LIMITS = {
   versionAheadMs: 10 * 60_000
 } as const
 
+/**
+ * How much a holder serves at once and how fast (src/net/memory-service.ts holds peers to it), beside
+ * the sizes above: the memory protocol's limits in one place, as docs/protocol.md lists them.
+ */
+export const MEMORY_SERVING = {
+  /** A peer that does not answer in this time is counted as failed; a put or query is one small frame each way. */
+  requestTimeoutMs: 5_000,
+  /**
+   * Requests answered at once, from all peers together: each holds its frame (up to 17 KiB) and a
+   * place in the store's write line. A place is taken only once the frame has arrived, so streams that
+   * send nothing cannot take them; past it a request is answered busy.
+   */
+  maxInFlight: 64,
+  /**
+   * Of those, what senders without a verified history (newcomers in this node's view) may hold
+   * together: the rest stay free for established peers, whose re-replication pushes a flood of fresh
+   * keys' puts would otherwise turn away until they give up.
+   */
+  newcomersInFlight: 48,
+  /**
+   * Streams one peer may have open at once, counted before the frame is read: what a peer that opens
+   * streams and sends nothing (or stops reading) holds is these few places of its own.
+   */
+  maxStreamsPerPeer: 4,
+  /** A client asks every memory peer once per query of its own: a person's use is far below this. */
+  queriesPerMinute: 60,
+  /** Some queries at once (a page that loads and asks a few things) before the rate applies. */
+  queryBurst: 20,
+  /**
+   * Main-thread time a minute the node spends answering peers' queries (10%): each scans a whole space
+   * synchronously (9–34 ms for 1,000 × 4,096 or 40,000 × 384 vectors), and identities cost nothing,
+   * so the per-peer rate alone does not bound it. Past it, queries are answered busy.
+   */
+  queryMsPerMinute: 6_000
+} as const
+
 export interface BudgetLimits {
   vectors: number
   /** What the vectors cost in memory, as heldBytes counts it. */
