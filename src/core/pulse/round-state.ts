@@ -146,11 +146,15 @@ export class RoundState {
 
   /**
    * The order in which challenges are kept: anchors' first, then those of leaders another node may
-   * count aged (fresh keys never push them out), then by leader score.
+   * count aged (fresh keys never push them out), then of leaders whose commit this node holds, then
+   * by leader score. A watched round keeps a few challenges of leaders it never heard commit, in case
+   * an anchor vouches for one; keys are free and the seed is known when the round opens, so keys
+   * ground to score first took those places and then refused every committer's challenge.
    */
   private leadsBefore (a: string, b: string): boolean {
     if (this.history.isAnchor(a) !== this.history.isAnchor(b)) return this.history.isAnchor(a)
     if (this.history.mayBeAged(a) !== this.history.mayBeAged(b)) return this.history.mayBeAged(a)
+    if (this.commits.has(a) !== this.commits.has(b)) return this.commits.has(a)
     return this.scores.compare(a, b) < 0
   }
 
