@@ -1,12 +1,13 @@
 import { ServingCoordinator } from './serving-coordinator.ts'
 import { jobServiceBase, type ReceiptedJobContext, type ServeLimits } from './job-context.ts'
 import { BLOCK_MAX_BYTES, blockOf, parseBlockCid, verifyBlock, type BlockCid, type VerifiedBlock } from '../core/blocks/cid.ts'
-import { BlockNotFoundError, PeerLacksBlockError } from '../core/blocks/errors.ts'
+import { BlockNotFoundError } from '../core/blocks/errors.ts'
 import { assembleFile, chunkFile, decodeManifest, type FileManifest } from '../core/blocks/file.ts'
-import { BlockHashMismatchError, HyperspaceError, InvalidRequestError, MalformedMessageError, NoProviderError, OversizeMessageError, PeerBusyError, SlowPeerError, UnsupportedVersionError, errorMessage } from '../core/errors.ts'
+import { BlockHashMismatchError, HyperspaceError, InvalidRequestError, MalformedMessageError, NoProviderError, OversizeMessageError, PeerBusyError, UnsupportedVersionError, errorMessage } from '../core/errors.ts'
 import { MAX_MISSES, missesOn, routeWithFailover, type Provider, type Tier } from '../core/jobs/routing.ts'
 import { pauseFor } from '../core/scheduler.ts'
 import { BlockService } from '../net/block-service.ts'
+import { fetchChunks, GetPeers, type ChunkRoute } from './chunk-fetch.ts'
 import { findProviders } from '../net/dht-providers.ts'
 import { hasUnlimitedConnection } from '../net/job-streams.ts'
 import type { BlockSession, FetchedBlock } from '../net/block-session.ts'
@@ -55,64 +56,8 @@ const MISSES = missesOn(['ERR_PEER_LACKS_BLOCK', 'ERR_PEER_BUSY'])
 const FIND_TIMEOUT_MS = 5_000
 const MAX_PROVIDERS = 8
 const PROVIDE_TIMEOUT_MS = 60_000
-/** Chunks of one file fetched at once: enough to fill a WebRTC path, few enough to keep memory bounded. */
-const CHUNK_CONCURRENCY = 8
 /** Other peers asked for a chunk while the manifest's peer has its share in flight, before it is asked anyway. */
 const ALTERNATES_PER_CHUNK = 2
-/**
- * At a get's end, a chunk the manifest's peer is serving is asked of another holder once it has been
- * in flight this long, and ENDGAME_SLOWNESS times the get's mean chunk so far: an honest WebRTC path
- * carries a 1 MiB chunk in well under a second, so a fast peer's chunks are not asked twice.
- */
-const ENDGAME_WAIT_MS = 2_000
-const ENDGAME_SLOWNESS = 3
-
-/**
- * What one get learns about the peers it fetches from. The manifest's peer is asked first for each
- * chunk, but at most for a server's share of them at once (what a server runs for one peer): a chunk
- * worker claims it before asking, and past the share asks other peers first. So a manifest's peer
- * serving under the transfer floor holds two of the get's workers until it is cut off, not all eight.
- * A peer that lacked one chunk, or was cut off for its rate, is not asked first for the others.
- */
-class GetPeers {
-  private readonly claims = new Map<string, number>()
-  readonly served = new Set<string>()
-  private readonly passedOver = new Set<string>()
-
-  /** Claims one of the peer's share of this get, at once (no await between the check and the count); false when it is taken. */
-  claim (peerId: string): boolean {
-    const held = this.claims.get(peerId) ?? 0
-    if (held >= PER_PEER_RUNNING) return false
-    this.claims.set(peerId, held + 1)
-    return true
-  }
-
-  unclaim (peerId: string): void {
-    const left = (this.claims.get(peerId) ?? 1) - 1
-    if (left > 0) this.claims.set(peerId, left)
-    else this.claims.delete(peerId)
-  }
-
-  /** Not asked first for this get's chunks: it lacked one, or sent too slowly. */
-  passesOver (peerId: string): boolean {
-    return this.passedOver.has(peerId)
-  }
-
-  /**
-   * Runs a fetch from the peer. A chunk it lacks passes it over for the others (not the manifest:
-   * chunks are shared between files); so does any block it sent under the floor (its rate is its own).
-   */
-  async fetch<T> (peerId: string, chunk: boolean, task: () => Promise<T>): Promise<T> {
-    try {
-      const result = await task()
-      this.served.add(peerId)
-      return result
-    } catch (err) {
-      if (err instanceof SlowPeerError || (chunk && err instanceof PeerLacksBlockError)) this.passedOver.add(peerId)
-      throw err
-    }
-  }
-}
 
 /** Errors only a broken or dishonest peer produces; "not found", "busy" and timeouts are not among them. */
 function isMisbehaviour (err: unknown): boolean {
@@ -128,14 +73,6 @@ function manifestIn (bytes: Uint8Array): FileManifest | undefined {
     if (err instanceof HyperspaceError) return undefined
     throw err
   }
-}
-
-/** How a chunk is routed: `from` is the manifest's peer (none for the manifest itself), asked first when `first`. */
-interface ChunkRoute {
-  from?: string
-  first?: boolean
-  /** A second ask for a chunk `from` is serving (the get's end, see content): `from` is not asked. */
-  elsewhere?: boolean
 }
 
 /** A verified block, and the peer it came from when it was not in the store. */
@@ -251,7 +188,7 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
       return found
     }
     const cid = parseBlockCid(cidText)
-    const peers = new GetPeers()
+    const peers = new GetPeers(PER_PEER_RUNNING)
     const { block, from } = keep(await this.block(session, peers, cid, await this.o.store.get(cid), {}, options.signal))
     const manifest = manifestIn(block.bytes)
     const total = manifest?.size ?? block.bytes.byteLength
@@ -261,80 +198,22 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
     if (manifest !== undefined) {
       // Read at once, before the first write: a read queued behind the writes would wait for them.
       const stored = await this.o.store.getMany(manifest.blocks)
-      let next = 0
-      // The peer that had the manifest most likely has the chunks: it is asked first for each.
-      const preferred = from
-      // One chunk that cannot be had fails the get: the other workers stop with it, or a manifest naming
-      // one missing chunk among 1,023 held ones would have them fetch a gigabyte for nothing.
-      const failed = new AbortController()
-      const signal = options.signal === undefined ? failed.signal : AbortSignal.any([options.signal, failed.signal])
-      const take = (i: number, chunk: VerifiedBlock): void => {
-        chunks[i] = chunk
-        loaded += chunk.bytes.byteLength
-        options.onProgress?.({ phase: 'fetching', loaded, total })
-      }
-      // Chunks the manifest's peer is serving, each with what stops its asks once one has it.
-      const atPreferred = new Map<number, { done: AbortController, askedElsewhere: boolean, since: number }>()
-      const fetched = { chunks: 0, ms: 0 }
-      /** Asks for chunk `i`; false when the other ask for it got it first and this one was stopped. */
-      const fetchChunk = async (i: number, route: ChunkRoute, done: AbortController): Promise<boolean> => {
-        try {
-          const found = await this.block(session, peers, manifest.blocks[i] as BlockCid, stored[i], route, AbortSignal.any([signal, done.signal]))
-          if (chunks[i] !== undefined) return false
-          take(i, keep(found).block)
-          done.abort()
-          return true
-        } catch (err) {
-          if (chunks[i] !== undefined && !signal.aborted) return false
-          throw err
+      await fetchChunks({
+        count: manifest.blocks.length,
+        local: i => stored[i] !== undefined,
+        // The peer that had the manifest most likely has the chunks: it is asked first for each.
+        preferred: from,
+        peers,
+        scheduler: this.o.scheduler,
+        ...(options.signal !== undefined ? { signal: options.signal } : {}),
+        fetch: async (i, route, signal) => await this.block(session, peers, manifest.blocks[i] as BlockCid, stored[i], route, signal),
+        take: (i, found) => {
+          const chunk = keep(found).block
+          chunks[i] = chunk
+          loaded += chunk.bytes.byteLength
+          options.onProgress?.({ phase: 'fetching', loaded, total })
         }
-      }
-      /**
-       * The get's end: with no chunk left to ask for, a worker asks other holders for a chunk the
-       * manifest's peer has been serving for long (ENDGAME_WAIT_MS). That peer may send just above the
-       * transfer floor (16 s a chunk) and hold the get to its pace; the first answer is taken and the
-       * other ask given up. At most its share of chunks (2 MiB) is fetched twice, and a second ask that
-       * finds no holder leaves the first.
-       */
-      const askElsewhere = async (): Promise<void> => {
-        for (const [i, ask] of atPreferred) {
-          if (ask.askedElsewhere) continue
-          ask.askedElsewhere = true
-          const slowAfter = Math.max(ENDGAME_WAIT_MS, fetched.chunks === 0 ? 0 : ENDGAME_SLOWNESS * fetched.ms / fetched.chunks)
-          try {
-            await pauseFor(this.o.scheduler, Math.max(0, ask.since + slowAfter - this.o.scheduler.now()), AbortSignal.any([signal, ask.done.signal]))
-            await fetchChunk(i, { from: preferred, elsewhere: true }, ask.done)
-          } catch (err) {
-            if (signal.aborted) throw err
-          }
-        }
-      }
-      const worker = async (): Promise<void> => {
-        try {
-          while (next < manifest.blocks.length) {
-            signal.throwIfAborted()
-            const i = next++
-            const first = preferred !== undefined && peers.claim(preferred)
-            const done = new AbortController()
-            const since = this.o.scheduler.now()
-            if (first) atPreferred.set(i, { done, askedElsewhere: false, since })
-            try {
-              if (await fetchChunk(i, { from: preferred, first }, done) && stored[i] === undefined) {
-                fetched.chunks++
-                fetched.ms += this.o.scheduler.now() - since
-              }
-            } finally {
-              atPreferred.delete(i)
-              if (first) peers.unclaim(preferred)
-            }
-          }
-          await askElsewhere()
-        } catch (err) {
-          failed.abort(err)
-          throw err
-        }
-      }
-      await Promise.all(Array.from({ length: Math.min(CHUNK_CONCURRENCY, manifest.blocks.length) }, worker))
+      })
     }
     await writes.done()
     this.announce(writes.written)
