@@ -4,6 +4,7 @@ import { VitePWA } from 'vite-plugin-pwa'
 import { proverWasm } from './scripts/build-prover.ts'
 import { ISOLATION_HEADERS, defaultModelsDir, hyperspaceServe } from './scripts/serve-plugin.ts'
 import { webLlmRecords } from './scripts/webllm-records.ts'
+import { webRtcInitChannel, webRtcInitChannelDeps } from './scripts/webrtc-init-channel.ts'
 
 const ENGINE_ASSETS = ['assets/wllama-*.wasm', 'assets/webllm-engine-*.js', 'assets/ort-wasm*.wasm']
 const ENGINE_ASSET_URL = /\/assets\/(wllama-[^/]*\.wasm|webllm-engine-[^/]*\.js|ort-wasm[^/]*\.wasm)$/
@@ -12,6 +13,7 @@ export default defineConfig({
   plugins: [
     proverWasm(),
     webLlmRecords(),
+    webRtcInitChannel(),
     svelte(),
     hyperspaceServe({ modelsDir: defaultModelsDir() }),
     VitePWA({
@@ -65,6 +67,7 @@ export default defineConfig({
   },
   // Worker bundles get their own plugin instances: only the records module is needed there.
   worker: { format: 'es', plugins: () => [webLlmRecords()] },
+  optimizeDeps: { rolldownOptions: { plugins: [webRtcInitChannelDeps] } },
   server: { headers: ISOLATION_HEADERS },
   preview: { headers: ISOLATION_HEADERS }
 })
