@@ -1,22 +1,19 @@
 import { equalBytes, utf8 } from '../crypto/bytes.ts'
-import { multiproofLength, verifyMultiproof } from './merkle.ts'
 import { LeaderProofs, LeaderScores, ranksBefore } from './leaders.ts'
 import { MAX_CHALLENGES, MAX_UNKNOWN_LEADER_CHALLENGES } from './params.ts'
+import { judgeReveal, votesTheWorkAllows } from './reveal-judgement.ts'
 import { challengeIndices } from './seed.ts'
 import { drawValidators, quorumOutcome, ValidatorHistory, type QuorumOutcome, type Vote } from './validators.ts'
 import { workKey } from './work.ts'
 import type { LeafRecomputer } from './recompute.ts'
 import type { RevealRound } from './reveal-recipients.ts'
 import type { CapabilityName } from '../capabilities.ts'
-import { MAX_COMMITTEE, resolveVerdict, sameCommit, type BeaconVerifier, type ChallengeMessage, type CommitMessage, type RevealMessage, type SignedPulseMessage, type StrikeReason, type VerdictDigest, type VerdictMessage, type VerdictResult } from '../wire/pulse.ts'
+import { MAX_COMMITTEE, resolveVerdict, sameCommit, type BeaconVerifier, type ChallengeMessage, type CommitMessage, type RevealMessage, type SignedPulseMessage, type VerdictDigest, type VerdictMessage, type VerdictResult } from '../wire/pulse.ts'
 
 export type CommitOutcome = 'accepted' | 'duplicate' | 'wrong-seed' | 'wrong-n' | 'conflict' | 'full'
 
 /** Why a challenge cannot be canonical. */
 export type ChallengeFault = 'leader-unknown' | 'leader-not-listed' | 'wrong-k' | 'leader-not-aged' | 'false-root' | 'omission' | 'bad-vrf'
-
-/** Strikes about the revealed rows themselves, which anyone can settle by recomputing them. */
-const ROW_REASONS: ReadonlySet<StrikeReason> = new Set(['wrong-row', 'bad-proof', 'wrong-rows-challenged'])
 
 export interface RoundRules {
   /** Whose history is aged (leaders, drawn validators) and which validators this node trusts outright. */
@@ -315,13 +312,7 @@ export class RoundState {
     const root = this.commits.get(peer)?.message.root
     if (root === undefined) return undefined
     const drawn = this.drawnValidators().filter(validator => validator !== peer)
-    const check = this.workChecks.get(peer)
-    const checkedRight = check?.ok === true
-    const checkedWrong = check?.reason !== undefined && ROW_REASONS.has(check.reason)
-    const votes = this.verdictsAbout(peer).filter(({ result }) => result.ok
-      ? !checkedWrong
-      : !(checkedRight && result.reason !== undefined && ROW_REASONS.has(result.reason)))
-    return quorumOutcome(votes, root, drawn, this.history)
+    return quorumOutcome(votesTheWorkAllows(this.verdictsAbout(peer), this.workChecks.get(peer)), root, drawn, this.history)
   }
 
   /**
@@ -358,24 +349,14 @@ export class RoundState {
     return result
   }
 
-  /**
-   * Checks one committer's reveal for the challenge of `leader` against the leaves a validator
-   * recomputed; no leaves means its reveal arrived only after judging began, too late.
-   */
+  /** Judges one committer's reveal for the challenge of `leader` (reveal-judgement.ts); no leaves: its reveal came too late. */
   private judge (peer: string, root: Uint8Array, leader: string, indices: readonly number[], leaves: readonly Uint8Array[] | undefined): VerdictResult {
-    const caps = this.confirmCaps(peer, this.commits.get(peer)?.message.caps ?? [])
-    const strike = (reason: NonNullable<VerdictResult['reason']>): VerdictResult => ({ peer, ok: false, reason, root, caps })
-    // Nobody can tell which of two nodes under one identity is the owner: both lose the round.
-    if (this.conflicts.has(peer)) return strike('duplicate-identity')
-    if (this.challengeFaults().has(peer)) return strike('bad-challenge')
-    const reveal = this.reveals.get(peer)
-    if (reveal === undefined || reveal.leader !== leader || leaves === undefined) return strike('no-reveal')
-    if (reveal.rows.length !== indices.length || !indices.every(i => reveal.rows.includes(i))) return strike('wrong-rows-challenged')
-    const revealed = reveal.rows.map(i => leaves[indices.indexOf(i)])
-    if (revealed.some(leaf => leaf === undefined) || reveal.proof.length !== multiproofLength(reveal.rows, this.n)) return strike('bad-proof')
-    // A well-formed proof that does not lead from the true rows to the root: the committed tree holds other rows there.
-    if (!verifyMultiproof(revealed as Uint8Array[], reveal.rows, this.n, reveal.proof, root)) return strike('wrong-row')
-    return { peer, ok: true, root, caps }
+    return judgeReveal({
+      peer, root, leader, indices, leaves, reveal: this.reveals.get(peer), n: this.n,
+      caps: this.confirmCaps(peer, this.commits.get(peer)?.message.caps ?? []),
+      duplicateIdentity: this.conflicts.has(peer),
+      badChallenge: this.challengeFaults().has(peer)
+    })
   }
 
   /** What other validators said about `peer`: passes, and strikes with their reasons. */
