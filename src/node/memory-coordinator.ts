@@ -6,13 +6,14 @@ import { PeerRateLimit } from '../core/jobs/admission.ts'
 import { MEMORY_LIMITS, queryPeerLimit } from '../core/memory/limits.ts'
 import { utf8 } from '../core/crypto/bytes.ts'
 import { FORGED_HIT, mergeAnswers, type HolderAnswer } from '../core/memory/merge.ts'
-import { holdersAmong, holdersFor, keyHash, placePeers } from '../core/memory/placement.ts'
+import { holdersFor, keyHash } from '../core/memory/placement.ts'
 import { isSignedHit, memoryResponseMaxBytes, signMemoryPut, type SignedHit } from '../core/wire/memory.ts'
 import { MemoryService } from '../net/memory-service.ts'
+import { MemoryRepair } from './memory-repair.ts'
 import type { MemoryApi, MemoryInput, MemoryOptions, MemoryPutResult, MemoryQueryResult } from './api.ts'
 import type { Availability } from '../core/capabilities.ts'
 import type { PulseSigner, PulseVerifier } from '../core/crypto/signing.ts'
-import { pauseFor, type Scheduler } from '../core/scheduler.ts'
+import type { Scheduler } from '../core/scheduler.ts'
 import type { SignedVector, VectorStore } from '../storage/vector-store.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { CancelOptions } from '../core/progress.ts'
@@ -60,21 +61,6 @@ export class MemoryPutError extends HyperspaceError {
 
 /** Re-replication pushes thousands of puts in a burst; a client's own use is far below this. */
 const DEFAULT_PUT_RATE = { perMinute: 6_000, burst: 500 }
-/** Peer-set changes come in bursts (a page closing drops several connections): one repair per burst. */
-const REPAIR_DEBOUNCE_MS = 500
-/** Registry entries expire silently; this is how soon a repair notices. */
-const REPAIR_CHECK_MS = 10_000
-/** Pushes to one new holder in flight at once. */
-const PUSH_CONCURRENCY = 4
-const BUSY_RETRY_MS = 1_000
-const BUSY_RETRIES = 5
-/**
- * Repairs run again at each check (REPAIR_CHECK_MS) while one of their pushes or hand-offs failed (a
- * timeout, a busy or lost stream, a holder's passing error), at most this many times: a repair runs
- * only when the peers change, so a push lost to a passing failure left a key short of a copy for good.
- */
-const REPAIR_ATTEMPTS = 6
-
 function parseMeta (meta: string): unknown {
   if (meta === '') return undefined
   try {
@@ -95,15 +81,7 @@ export class MemoryCoordinator implements MemoryApi {
   private readonly replicas: number
   private loading?: Promise<void>
   private failure?: string
-  /** The holder candidates at the last repair: the keys' old holders are computed from it. */
-  private lastPeers = new Set<string>()
-  /** A repair some of whose pushes or hand-offs failed: the candidates before it, and how often it ran. */
-  private unfinished?: { before: string[], attempts: number }
-  private repairing?: Promise<void>
-  private repairAgain = false
-  private cancelRepair?: () => void
-  private stopCheck?: () => void
-  private stopped = false
+  private readonly repairs: MemoryRepair
   /** The version of this node's last put: its versions increase even within one millisecond. */
   private lastVersion = 0
 
@@ -121,6 +99,17 @@ export class MemoryCoordinator implements MemoryApi {
       scheduler: o.scheduler,
       putRateLimit: new PeerRateLimit(putRate.perMinute, putRate.burst)
     })
+    this.repairs = new MemoryRepair({
+      scheduler: o.scheduler,
+      store: o.store,
+      replicas: this.replicas,
+      self: this.self,
+      candidates: () => this.candidates(),
+      holding: () => this.holding(),
+      established: o.established,
+      put: async (target, put) => { await this.service.put(target, put) },
+      onChange: o.onChange
+    })
   }
 
   private get self (): string {
@@ -133,17 +122,15 @@ export class MemoryCoordinator implements MemoryApi {
 
   async start (): Promise<void> {
     await this.service.start()
-    this.lastPeers = new Set(this.candidates())
-    this.stopCheck = this.o.scheduler.every(REPAIR_CHECK_MS, () => { this.peersChanged() })
+    this.repairs.start()
     this.sync()
   }
 
   async stop (): Promise<void> {
-    this.stopped = true
-    this.stopCheck?.()
-    this.cancelRepair?.()
+    // The repair stops starting pushes at once; the service's stop ends those under way.
+    const repaired = this.repairs.stop()
     await this.service.stop()
-    await this.repairing
+    await repaired
   }
 
   /** Loads the store when the capability is on; a load that failed is tried again on the next call. */
@@ -241,133 +228,14 @@ export class MemoryCoordinator implements MemoryApi {
     }
   }
 
-  /** The set of memory peers may have changed: re-replicate soon (once per burst of changes). */
+  /** The set of memory peers may have changed: re-replicate soon (memory-repair.ts). */
   peersChanged (): void {
-    if (this.stopped || this.cancelRepair !== undefined) return
-    this.cancelRepair = this.o.scheduler.after(REPAIR_DEBOUNCE_MS, () => {
-      this.cancelRepair = undefined
-      this.repair()
-    })
+    this.repairs.peersChanged()
   }
 
-  private repair (): void {
-    if (this.repairing !== undefined) {
-      this.repairAgain = true
-      return
-    }
-    this.repairing = this.repairOnce().catch(err => { console.warn('hyperspace: memory re-replication failed', err) }).finally(() => {
-      this.repairing = undefined
-      if (this.repairAgain && !this.stopped) {
-        this.repairAgain = false
-        this.repair()
-      }
-    })
-  }
-
-  /**
-   * For each key held where this node is among the R closest candidates now, pushes the vector to
-   * the holders that were not holders before the change: a departed holder's replacement, or a new
-   * peer that is closer. Every remaining holder pushes (an idempotent put), so no one needs to agree
-   * on who does it. A key this node is no longer among the R closest for is handed off.
-   */
   /** Queries this one peer, without its own store or the others: a spot-check of its memory (capability-prober.ts). */
   async queryOn (peerId: string, space: string, vector: Float32Array, { signal }: CancelOptions = {}): Promise<void> {
     await this.service.query(peerId, { space, vector, k: 1 }, signal)
-  }
-
-  private async repairOnce (): Promise<void> {
-    const current = this.candidates()
-    const before = this.unfinished?.before ?? [...this.lastPeers]
-    // Announcements repeat every 30 s: most calls find the same peers and have nothing to do.
-    if (this.unfinished === undefined && current.length === before.length && current.every(p => this.lastPeers.has(p))) return
-    this.lastPeers = new Set(current)
-    if (!this.holding()) return
-    const self = this.self
-    const pushes = new Map<string, string[]>()
-    const handoffs: Array<{ key: string, holders: string[] }> = []
-    // Each peer is placed once per repair, not once per key: announcements of fresh keys start a
-    // repair every debounce, and a holder may hold tens of thousands of keys.
-    const [placedNow, placedBefore] = [placePeers(current), placePeers(before)]
-    for (const key of this.o.store.keys()) {
-      const hash = keyHash(key)
-      const now = holdersAmong(hash, placedNow, this.replicas)
-      if (!now.includes(self)) {
-        if (now.length === this.replicas) handoffs.push({ key, holders: now })
-        continue
-      }
-      const was = new Set(holdersAmong(hash, placedBefore, this.replicas))
-      for (const target of now) {
-        if (target === self || was.has(target)) continue
-        const keys = pushes.get(target)
-        if (keys === undefined) pushes.set(target, [key])
-        else keys.push(key)
-      }
-    }
-    const pushed = await Promise.all([...pushes].map(async ([target, keys]) => await this.pushAll(target, keys)))
-    const handed = await this.handOff(handoffs)
-    if (pushed.every(Boolean) && handed) {
-      this.unfinished = undefined
-      return
-    }
-    const attempts = (this.unfinished?.attempts ?? 0) + 1
-    this.unfinished = attempts < REPAIR_ATTEMPTS ? { before, attempts } : undefined
-    if (this.unfinished === undefined) console.warn(`hyperspace: memory re-replication still incomplete after ${attempts} attempts; it runs again when the peers change`)
-  }
-
-  /**
-   * An extra copy (a closer peer joined) is deleted only once each of the R holders it is due to holds
-   * it: each answered the put stored or held, or refused it as stale (it holds a newer version of the
-   * same owner), so nothing is lost. Their word is all there is to go by, so at least one of them must
-   * be established: fresh keys placed closest to a key and answering "stored" would otherwise have
-   * every honest holder drop it. They are sent the copy all the same.
-   */
-  /** Whether every hand-off went as far as it could: false when a push of one failed (not for want of an established holder). */
-  private async handOff (handoffs: Array<{ key: string, holders: string[] }>): Promise<boolean> {
-    const queue = [...handoffs]
-    let complete = true
-    const worker = async (): Promise<void> => {
-      for (let next = queue.shift(); next !== undefined && !this.stopped; next = queue.shift()) {
-        const put = await this.o.store.signed(next.key)
-        if (put === undefined) continue
-        const results = await Promise.allSettled(next.holders.map(async holder => { await this.pushOne(holder, put) }))
-        const taken = results.every(r => r.status === 'fulfilled' || (r.reason instanceof HyperspaceError && r.reason.code === 'ERR_MEMORY_STALE'))
-        if (!taken) complete = false
-        if (taken && next.holders.some(holder => this.o.established(holder)) && this.o.store.entry(next.key)?.version === put.version) await this.o.store.delete(next.key)
-      }
-    }
-    await Promise.all(Array.from({ length: PUSH_CONCURRENCY }, worker))
-    if (handoffs.length > 0) this.o.onChange()
-    return complete
-  }
-
-  /** Whether every push went. */
-  private async pushAll (target: string, keys: string[]): Promise<boolean> {
-    const queue = [...keys]
-    let complete = true
-    const worker = async (): Promise<void> => {
-      for (let key = queue.shift(); key !== undefined && !this.stopped; key = queue.shift()) {
-        const put = await this.o.store.signed(key)
-        if (put === undefined) continue
-        await this.pushOne(target, put).catch(err => {
-          complete = false
-          console.warn('hyperspace: could not re-replicate', key.slice(0, 64), 'to', target, errorMessage(err))
-        })
-      }
-    }
-    await Promise.all(Array.from({ length: PUSH_CONCURRENCY }, worker))
-    return complete
-  }
-
-  private async pushOne (target: string, put: SignedVector): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.service.put(target, put)
-        return
-      } catch (err) {
-        if (!(err instanceof HyperspaceError && err.code === 'ERR_PEER_BUSY') || attempt >= BUSY_RETRIES) throw err
-        await pauseFor(this.o.scheduler, BUSY_RETRY_MS)
-      }
-    }
   }
 
   private async putOn (holder: string, put: SignedVector, signal?: AbortSignal): Promise<void> {
