@@ -1,12 +1,14 @@
+import { base58btc } from 'multiformats/bases/base58'
 import { concat, sha256Of } from '../src/core/crypto/bytes.ts'
 import type { BeaconProver, BeaconVerifier } from '../src/core/wire/pulse.ts'
 import type { PulseSigner, PulseVerifier } from '../src/core/crypto/signing.ts'
 import type { Rng } from './rng.ts'
 
-const BASE58 = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz'
+/** An Ed25519 peer id's bytes before its key: identity multihash of a protobuf public key of type 1. */
+const ED25519_ID_PREFIX = Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20)
 
 /**
- * Node identities for simulated nodes: peer ids shaped like Ed25519 ones (52 base58 characters), and
+ * Node identities for simulated nodes: Ed25519 peer ids of random keys (52 base58 characters), and
  * a keyed SHA-256 standing in for Ed25519. The stand-in signs every message the real code signs and
  * checks every signature the real code checks, with the same 64-byte size and, like Ed25519, the same
  * signature for the same message (the beacon depends on that); it is ~30 times cheaper, which is what
@@ -19,7 +21,7 @@ export class SimKeys {
   constructor (private readonly rng: Rng) {}
 
   create (): PulseSigner {
-    const peerId = '12D3KooW' + Array.from({ length: 44 }, () => BASE58[this.rng.int(58)]).join('')
+    const peerId = base58btc.baseEncode(concat(ED25519_ID_PREFIX, this.rng.bytes(32)))
     const secret = this.rng.bytes(32)
     this.secrets.set(peerId, secret)
     return { peerId, sign: async data => sign(secret, data) }

@@ -1,6 +1,7 @@
 import { decode } from 'cborg'
 import { concatAll } from '../crypto/bytes.ts'
 import { bytesField, fail, listField, uintField } from '../pulse/fields.ts'
+import { peerFromWire, peerOnWire } from './peer-key.ts'
 import { canonicalCaps, capsMask, capsOfMask, CAPS_LIMIT } from '../pulse/verdict-entries.ts'
 import type { CapabilityName } from '../capabilities.ts'
 
@@ -10,7 +11,8 @@ import type { CapabilityName } from '../capabilities.ts'
  * travels as `m`, its values in a fixed order per type without their keys, so every receiver rebuilds
  * the very bytes that were signed and checks the signature over them. Besides the keys, the values
  * whose signed form is wasteful travel packed: capabilities as a bit set, a challenge's commit list
- * flat, a multiproof as one byte string, and a verdict's count as the length of its entries.
+ * flat, a multiproof as one byte string, a verdict's count as the length of its entries, and (v11)
+ * Ed25519 peer ids as their 32 key bytes (peer-key.ts).
  */
 
 export const WIRE_TYPES = ['commit', 'challenge', 'reveal', 'verdict'] as const
@@ -38,14 +40,14 @@ function capsOnWire (caps: unknown): number {
 
 /** The positional fields of a signed body; a verdict's `entries` (verdict-entries.ts) go last. */
 export function packBody (body: Body, entries?: readonly number[]): unknown[] {
-  const head = [WIRE_TYPES.indexOf(body.t as typeof WIRE_TYPES[number]), body.net, body.r, body.peer]
+  const head = [WIRE_TYPES.indexOf(body.t as typeof WIRE_TYPES[number]), body.net, body.r, peerOnWire(body.peer)]
   switch (body.t) {
     case 'commit':
       return [...head, body.seed, body.root, body.n, capsOnWire(body.caps), body.sid, body.committees ?? ONE_COMMITTEE]
     case 'challenge':
-      return [...head, body.seed, (body.commits as Array<[string, Uint8Array]>).flat(), body.k, body.vrf, body.rowsVrf]
+      return [...head, body.seed, (body.commits as Array<[string, Uint8Array]>).flatMap(([peer, root]) => [peerOnWire(peer), root]), body.k, body.vrf, body.rowsVrf]
     case 'reveal':
-      return [...head, body.leader, body.rows, concatAll(body.proof as Uint8Array[])]
+      return [...head, peerOnWire(body.leader), body.rows, concatAll(body.proof as Uint8Array[])]
     case 'verdict':
       if (entries === undefined) throw new RangeError('a verdict travels with its entries')
       return [...head, body.seed, body.judged, body.rr, entries]
@@ -56,7 +58,7 @@ export function packBody (body: Body, entries?: readonly number[]): unknown[] {
 
 function pairs (flat: unknown[]): unknown[][] {
   if (flat.length % 2 !== 0) fail('commits must hold a peer and a root per entry')
-  return Array.from({ length: flat.length / 2 }, (_, i) => flat.slice(2 * i, 2 * i + 2))
+  return Array.from({ length: flat.length / 2 }, (_, i) => [peerFromWire(flat[2 * i], 'commits'), flat[2 * i + 1]])
 }
 
 function hashes (bytes: Uint8Array): Uint8Array[] {
@@ -71,7 +73,7 @@ function hashes (bytes: Uint8Array): Uint8Array[] {
 export function unpackBody (value: unknown, maxCommittee: number): { body: Body, entries?: unknown[] } {
   const m = listField(value, 'm', 10)
   const t = WIRE_TYPES[uintField(m[0], 'type', WIRE_TYPES.length - 1)]
-  const head = { t, net: m[1], r: m[2], peer: m[3] }
+  const head = { t, net: m[1], r: m[2], peer: peerFromWire(m[3], 'peer') }
   const expect = (length: number): void => { if (m.length !== length) fail(`a ${t ?? ''} has ${length} wire fields`) }
   switch (t) {
     case 'commit': {
@@ -84,7 +86,7 @@ export function unpackBody (value: unknown, maxCommittee: number): { body: Body,
       return { body: { ...head, seed: m[4], commits: pairs(listField(m[5], 'commits', 2 * maxCommittee)), k: m[6], vrf: m[7], rowsVrf: m[8] } }
     case 'reveal':
       expect(7)
-      return { body: { ...head, leader: m[4], rows: m[5], proof: hashes(bytesField(m[6], 'proof', undefined, MAX_PROOF_HASHES * HASH_BYTES)) } }
+      return { body: { ...head, leader: peerFromWire(m[4], 'leader'), rows: m[5], proof: hashes(bytesField(m[6], 'proof', undefined, MAX_PROOF_HASHES * HASH_BYTES)) } }
     default: {
       expect(8)
       const entries = listField(m[7], 'res', ENTRY_FIELDS * maxCommittee)

@@ -18,19 +18,20 @@ export { STRIKE_REASONS, type StrikeReason, type VerdictResult } from '../pulse/
  * body carries the Merkle root `rr` of its results and their `count`; the results travel beside it,
  * and every receiver recomputes `rr` (verdict-tree.ts), so one result and its path can later stand for
  * the whole verdict. On the wire (v10) a message travels as `{ v, m, s }`: the body's values without
- * their keys (pulse-compact.ts), from which every receiver rebuilds the signed body; records keep
- * the full envelope `{ v, body, sig }` (encodeKept).
+ * their keys (pulse-compact.ts; since v11 with Ed25519 peer ids as their keys), from which every
+ * receiver rebuilds the signed body; records keep the full envelope `{ v, body, sig }` (encodeKept).
  */
 
-export const PULSE_VERSION = 10
+export const PULSE_VERSION = 11
 /**
  * Versions whose commits and verdict headers are read from kept records (history, points proofs,
  * identity files): v5 changed only challenges, v6 only reveals, v7 only how reveals travel
  * (pulse-reveal.ts), v8 how verdict results travel (verdict-entries.ts, adding `judged` to the
- * verdict header), v9 only who may lead (an anchor, listing no commit of its own) and v10 only how
- * messages travel (pulse-compact.ts), so what a node signed under v4 still verifies.
+ * verdict header), v9 only who may lead (an anchor, listing no commit of its own), v10 only how
+ * messages travel (pulse-compact.ts) and v11 only how peer ids travel (peer-key.ts), so what a node
+ * signed under v4 still verifies.
  */
-export const KEPT_VERSIONS: readonly number[] = [4, 5, 6, 7, 8, 9, PULSE_VERSION]
+export const KEPT_VERSIONS: readonly number[] = [4, 5, 6, 7, 8, 9, 10, PULSE_VERSION]
 /** The first version whose verdict header names the challenge it judged. */
 const JUDGED_SINCE = 8
 export const MAX_CHALLENGE_ROWS = 16
@@ -337,8 +338,8 @@ export async function decodePulse (bytes: Uint8Array, verify: PulseVerifier, kep
   const versions = kept ? KEPT_VERSIONS : PULSE_VERSION
   const envelope = decodeMessage(bytes, PULSE_MAX_BYTES, versions)
   const wire = envelope.m !== undefined
-  // One form per message on the wire; the full envelope is a record's, and the wire's is v10's.
-  if (wire ? envelope.v !== PULSE_VERSION : !kept) fail(wire ? 'the wire form is v10\'s' : 'a pulse message travels as { v, m, s }')
+  // One form per message on the wire; the full envelope is a record's, and the wire's is this version's.
+  if (wire ? envelope.v !== PULSE_VERSION : !kept) fail(wire ? `the wire form is v${PULSE_VERSION}'s` : 'a pulse message travels as { v, m, s }')
   const { body, sig, res } = wire ? fromWire(envelope) : fromRecord(envelope)
   const decoded = decodeBody(decodeMessage(body, PULSE_MAX_BYTES, versions))
   if (body.byteLength > LIMITS[decoded.t]) fail(`${decoded.t} exceeds ${LIMITS[decoded.t]} bytes`)
