@@ -1,11 +1,9 @@
-import { base58btc } from 'multiformats/bases/base58'
 import { concat, sha256Of } from '../src/core/crypto/bytes.ts'
+import { ed25519PeerId } from '../src/core/wire/peer-key.ts'
 import type { BeaconProver, BeaconVerifier } from '../src/core/wire/pulse.ts'
 import type { PulseSigner, PulseVerifier } from '../src/core/crypto/signing.ts'
 import type { Rng } from './rng.ts'
 
-/** An Ed25519 peer id's bytes before its key: identity multihash of a protobuf public key of type 1. */
-const ED25519_ID_PREFIX = Uint8Array.of(0x00, 0x24, 0x08, 0x01, 0x12, 0x20)
 
 /**
  * Node identities for simulated nodes: Ed25519 peer ids of random keys (52 base58 characters), and
@@ -21,7 +19,7 @@ export class SimKeys {
   constructor (private readonly rng: Rng) {}
 
   create (): PulseSigner {
-    const peerId = base58btc.baseEncode(concat(ED25519_ID_PREFIX, this.rng.bytes(32)))
+    const peerId = ed25519PeerId(this.rng.bytes(32))
     const secret = this.rng.bytes(32)
     this.secrets.set(peerId, secret)
     return { peerId, sign: async data => sign(secret, data) }

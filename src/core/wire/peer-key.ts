@@ -33,14 +33,19 @@ export function peerOnWire (peerId: unknown): unknown {
   return (typeof peerId === 'string' ? ed25519Key(peerId) : undefined) ?? peerId
 }
 
+/** The peer id text of a 32-byte Ed25519 public key. */
+export function ed25519PeerId (key: Uint8Array): string {
+  const bytes = new Uint8Array(ED25519_PREFIX.byteLength + KEY_BYTES)
+  bytes.set(ED25519_PREFIX)
+  bytes.set(key, ED25519_PREFIX.byteLength)
+  return base58btc.baseEncode(bytes)
+}
+
 /** The peer id text `value` stands for on the wire; throws MalformedMessageError on a second form of an Ed25519 id. */
 export function peerFromWire (value: unknown, name: string): unknown {
   if (value instanceof Uint8Array) {
     if (value.byteLength !== KEY_BYTES) fail(`${name} must be an Ed25519 key of ${KEY_BYTES} bytes or a peer id`)
-    const bytes = new Uint8Array(ED25519_PREFIX.byteLength + KEY_BYTES)
-    bytes.set(ED25519_PREFIX)
-    bytes.set(value, ED25519_PREFIX.byteLength)
-    return base58btc.baseEncode(bytes)
+    return ed25519PeerId(value)
   }
   if (typeof value === 'string' && ed25519Key(value) !== undefined) fail(`${name}: an Ed25519 peer id travels as its key`)
   // Anything else is checked as the signed body's field (pulse.ts).
