@@ -40,6 +40,20 @@ describe.each(subjects)('%s', (_name, make) => {
     expect(await store.usage()).toEqual({ count: 0, bytes: 0 })
   })
 
+  it('stores a chunk without the rest of its file, and a block received in its frame without a copy', async () => {
+    const store = await make(100_000)
+    const file = crypto.getRandomValues(new Uint8Array(20_000))
+    const chunk = await blockOf(file.subarray(2_000, 7_000))
+    const frame = crypto.getRandomValues(new Uint8Array(5_040))
+    const received = await blockOf(frame.subarray(40))
+    await store.put([chunk, received])
+    const [storedChunk, storedReceived] = await store.getMany([chunk.cid, received.cid])
+    expect(storedChunk?.buffer.byteLength).toBe(5_000)
+    expect(storedReceived?.buffer.byteLength).toBe(5_040)
+    expect(equalBytes(storedChunk ?? new Uint8Array(), chunk.bytes) && equalBytes(storedReceived ?? new Uint8Array(), received.bytes)).toBe(true)
+    expect(await store.usage()).toEqual({ count: 2, bytes: 10_000 })
+  })
+
   it('reads several blocks in the order asked, undefined for those it lacks', async () => {
     const store = await make(10_000)
     const [x, y, missing] = await blocksOf(3, 100) as [VerifiedBlock, VerifiedBlock, VerifiedBlock]

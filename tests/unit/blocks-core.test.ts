@@ -179,4 +179,21 @@ describe('the canonical check of frames with large byte strings', () => {
     // The same bytes twice, one as a large string: the second key's value is checked too.
     refused(mapOf([t, v, b, ['nonce', encode(bytes)]]))
   })
+
+  it("reads a block's bytes as a view of the frame, and still refuses a longer length than needed or a cut frame", () => {
+    const frame = encodeBlocksServerFrame({ t: 'block', nonce, bytes })
+    const decoded = decodeBlocksServerFrame(frame)
+    if (decoded.t !== 'block') throw new Error('not a block')
+    expect(decoded.bytes.buffer).toBe(frame.buffer)
+    expect(equalBytes(decoded.bytes, bytes)).toBe(true)
+    const [t, v, , n] = canonicalEntries()
+    const refused = (frame: Uint8Array): void => { expect(() => decodeBlocksServerFrame(frame)).toThrow(MalformedMessageError) }
+    // 5,000 bytes need a 2-byte length (0x59); a 4-byte one (0x5a) is another encoding of the same frame.
+    const small = bytes.subarray(0, 5000)
+    expect(decodeBlocksServerFrame(mapOf([t, v, ['bytes', encode(small)], n])).t).toBe('block')
+    refused(mapOf([t, v, ['bytes', new Uint8Array([0x5a, 0, 0, 0x13, 0x88, ...small])], n]))
+    // A length one byte longer than the bytes that follow it.
+    refused(mapOf([t, v, ['bytes', new Uint8Array([0x5a, 0, 0x04, 0x93, 0xe1, ...bytes])], n]))
+    refused(frame.subarray(0, frame.byteLength - 20))
+  })
 })

@@ -264,7 +264,10 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     const bytes = randomBytes(300_000)
     const cid = await a.blocks.put(bytes)
     expect(cid).toBe((await cidForBlock(bytes)).toString())
-    expectSame(await c.blocks.get(cid), bytes)
+    const got = await c.blocks.get(cid)
+    expectSame(got, bytes)
+    // The block arrived as a view of its frame; the caller's copy is its whole buffer.
+    expect(got.buffer.byteLength).toBe(bytes.byteLength)
     expect(await c.store.has(parseBlockCid(cid))).toBe(true)
     expect((await c.blocks.stats()).count).toBeGreaterThanOrEqual(1)
     expect(await c.blocks.providers(cid)).toEqual([c.peerId])

@@ -28,6 +28,11 @@ export function concatAll (parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer
   return out
 }
 
+/** `bytes` when it is its whole buffer, else a copy that is: a view of a larger buffer shares it, and hands on all of it with `.buffer`. */
+export function wholeBuffer (bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()
+}
+
 export function u32be (value: number): Uint8Array {
   const out = new Uint8Array(4)
   new DataView(out.buffer).setUint32(0, value >>> 0)

@@ -53,7 +53,11 @@ export const decodeBlocksClientFrame = clientFrameDecoder<BlocksClientFrame>({ v
   want: m => ({ t: 'want', cid: blockCidFromBytes(bytesOf(m.cid, 'cid', 128)), job: bytesOf(m.job, 'job', BLOCKS_JOB_ID_BYTES, BLOCKS_JOB_ID_BYTES) })
 })
 
-export const decodeBlocksServerFrame = serverFrameDecoder<BlocksServerFrame>({ version: BLOCKS_WIRE_VERSION, maxBytes: BLOCKS_SERVER_FRAME_MAX_BYTES, smallMaxBytes: SMALL_FRAME_MAX_BYTES, largeType: 'block' }, {
+/**
+ * A block's bytes are a view of its frame: copying a MiB out of the frame cost as much as reading it.
+ * The block store copies a view whose frame is much larger than the block (BlockStore.put).
+ */
+export const decodeBlocksServerFrame = serverFrameDecoder<BlocksServerFrame>({ version: BLOCKS_WIRE_VERSION, maxBytes: BLOCKS_SERVER_FRAME_MAX_BYTES, smallMaxBytes: SMALL_FRAME_MAX_BYTES, largeType: 'block', viewLargeBytes: true }, {
   block: m => ({ t: 'block', nonce: bytesOf(m.nonce, 'nonce', BLOCKS_NONCE_BYTES, BLOCKS_NONCE_BYTES), bytes: bytesOf(m.bytes, 'bytes', BLOCK_MAX_BYTES) }),
   'not-found': () => ({ t: 'not-found' })
 })

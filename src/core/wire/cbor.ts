@@ -1,4 +1,4 @@
-import { decode, encode, Tokenizer, Type, type Token } from 'cborg'
+import { decode, encode, Token, Tokenizer, Type } from 'cborg'
 import { equalBytes } from '../crypto/bytes.ts'
 import { errorMessage, MalformedMessageError, OversizeMessageError, UnsupportedVersionError } from '../errors.ts'
 
@@ -24,17 +24,42 @@ const EMPTY_BYTES = new Uint8Array(0)
 /** The encoding of an empty byte string: what stands in for a large one on both sides of the check. */
 const EMPTY_BYTES_HEADER = 0x40
 
-/** Notes where each large byte string's header starts in the message and how long the header is. */
+/**
+ * Notes where each large byte string's header starts in the message and how long the header is. With
+ * `viewLarge`, a large byte string is a view of the message instead of cborg's copy of it.
+ */
 class LargeBytesTokenizer extends Tokenizer {
   readonly large = new Map<Uint8Array, { start: number, header: number }>()
 
+  constructor (data: Uint8Array, private readonly viewLarge: boolean) {
+    super(data, STRICT)
+  }
+
   override next (): Token {
     const start = this.pos()
-    const token = super.next()
+    const token = (this.viewLarge ? this.largeBytesView(start) : undefined) ?? super.next()
     if (token.type === Type.bytes && token.value instanceof Uint8Array && token.value.byteLength >= LARGE_BYTES) {
       this.large.set(token.value, { start, header: (token.encodedLength ?? 0) - token.value.byteLength })
     }
     return token
+  }
+
+  /**
+   * The large byte string whose header starts at `start`, as a view of the message, or undefined for
+   * anything else (cborg reads it, and reports what is wrong with it). Only 2- and 4-byte lengths can
+   * be large; whether the header is the shortest is checked with the canonical form (isCanonical).
+   */
+  private largeBytesView (start: number): Token | undefined {
+    const data = this.data
+    const lead = data[start]
+    const prefix = lead === 0x59 ? 3 : lead === 0x5a ? 5 : 0
+    if (prefix === 0 || start + prefix > data.byteLength) return undefined
+    let length = 0
+    for (let i = 1; i < prefix; i++) length = length * 256 + (data[start + i] as number)
+    const end = start + prefix + length
+    if (length < LARGE_BYTES || end > data.byteLength) return undefined
+    this._pos = end
+    return new Token(Type.bytes, data.subarray(start + prefix, end), prefix + length)
   }
 }
 
@@ -82,15 +107,25 @@ export function encodeMessage (value: object): Uint8Array {
   return encode(value)
 }
 
+export interface DecodeMessageOptions {
+  /**
+   * Large byte strings (LARGE_BYTES or more) are views of `bytes`, not copies:
+   * for a block, the copy cost as much as reading the frame. They keep the whole message's buffer
+   * alive and share it, so only a caller that owns the message and stores or hands on such a field
+   * knowingly asks for this.
+   */
+  viewLargeBytes?: boolean
+}
+
 /**
  * Decodes one wire message: the byte limit first (before any parsing), then strict CBOR, then a map
  * whose `v` is the supported version (or one of them). Field checks are the caller's.
  */
-export function decodeMessage (bytes: Uint8Array, maxBytes: number, version: number | readonly number[]): Record<string, unknown> {
+export function decodeMessage (bytes: Uint8Array, maxBytes: number, version: number | readonly number[], options: DecodeMessageOptions = {}): Record<string, unknown> {
   if (bytes.byteLength > maxBytes) throw new OversizeMessageError(bytes.byteLength, maxBytes)
   let value: unknown
   // A plain view (a Node Buffer would make every decoded byte string a Buffer), as cborg itself takes one.
-  const tokenizer = new LargeBytesTokenizer(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), STRICT)
+  const tokenizer = new LargeBytesTokenizer(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), options.viewLargeBytes === true)
   try {
     value = decode(bytes, { ...STRICT, tokenizer })
   } catch (err) {

@@ -170,14 +170,15 @@ export function clientFrameDecoder<C extends { t: string }> (
  * A job protocol's server-frame decoder: a frame of at most `maxBytes` under `version`, of which
  * only a `largeType` frame (if any) may be over `smallMaxBytes`; of one of the protocol's own types,
  * else the busy, error and countersign frames every job protocol shares (a countersign of at most
- * `smallMaxBytes`), else MalformedMessageError.
+ * `smallMaxBytes`), else MalformedMessageError. With `viewLargeBytes`, a frame's large byte strings are
+ * views of the frame (decodeMessage).
  */
 export function serverFrameDecoder<S extends { t: string }> (
-  limits: { version: number, maxBytes: number, smallMaxBytes: number, largeType?: S['t'] },
+  limits: { version: number, maxBytes: number, smallMaxBytes: number, largeType?: S['t'], viewLargeBytes?: boolean },
   own: OwnFrameDecoders<S>
 ): (bytes: Uint8Array) => S | BusyFrame | ErrorFrame | CountersignFrame {
   return bytes => {
-    const m = decodeMessage(bytes, limits.maxBytes, limits.version)
+    const m = decodeMessage(bytes, limits.maxBytes, limits.version, { viewLargeBytes: limits.viewLargeBytes === true })
     if (limits.largeType !== undefined) refuseLargeFrame(m, bytes, limits.largeType, limits.smallMaxBytes)
     const decodeOwn = ownDecoderOf(own, m.t)
     if (decodeOwn !== undefined) return decodeOwn(m)
