@@ -6,7 +6,7 @@ import { assembleFile, chunkFile, decodeManifest, type FileManifest } from '../c
 import { BlockHashMismatchError, HyperspaceError, InvalidRequestError, MalformedMessageError, NoProviderError, OversizeMessageError, PeerBusyError, UnsupportedVersionError, errorMessage } from '../core/errors.ts'
 import { MAX_MISSES, missesOn, routeWithFailover, type Provider, type Tier } from '../core/jobs/routing.ts'
 import { pauseFor } from '../core/scheduler.ts'
-import { wholeBuffer } from '../core/crypto/bytes.ts'
+import { compacted } from '../core/crypto/bytes.ts'
 import { BlockService } from '../net/block-service.ts'
 import { fetchChunks, GetPeers, type ChunkRoute } from './chunk-fetch.ts'
 import { findProviders } from '../net/dht-providers.ts'
@@ -219,7 +219,7 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
     await writes.done()
     this.announce(writes.written)
     // A block's bytes may be a view of the frame it came in: the caller gets bytes of its own.
-    return manifest === undefined ? wholeBuffer(block.bytes) : assembleFile(manifest, chunks)
+    return manifest === undefined ? compacted(block.bytes) : assembleFile(manifest, chunks)
   }
 
   /** Peers the DHT names as providers of the CID (this node included when it holds the block). */

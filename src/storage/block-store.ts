@@ -1,19 +1,9 @@
 import { BlockStoreFullError } from '../core/blocks/errors.ts'
+import { compacted } from '../core/crypto/bytes.ts'
+import { BLOCK_FRAME_FIELDS_BYTES } from '../core/wire/blocks.ts'
 import type { BlockCid, VerifiedBlock } from '../core/blocks/cid.ts'
 import type { BlockProgress, LongCallOptions } from '../core/progress.ts'
 import type { HyperspaceDb } from './database.ts'
-
-/** A block may be stored in a buffer this much larger than itself: the frame it came in. */
-const STORED_SLACK_BYTES = 1024
-
-/**
- * The block as it is stored: IndexedDB stores a view's whole buffer, so a chunk of a larger file (a
- * put's) is copied out of it, while a block received over the network, a view of its frame with a
- * few dozen bytes of header, is stored as it is (a copy of a MiB cost as much as receiving it).
- */
-export function ownBuffer (bytes: Uint8Array): Uint8Array {
-  return bytes.buffer.byteLength - bytes.byteLength <= STORED_SLACK_BYTES ? bytes : bytes.slice()
-}
 
 /** The running totals, kept beside the blocks in the same transactions so they never disagree. */
 const USAGE_KEY = 'blocks-usage'
@@ -91,7 +81,8 @@ export class BlockStore {
       let written = 0
       for (const [cid, bytes] of fresh) {
         signal?.throwIfAborted()
-        await store.put({ cid, bytes: ownBuffer(bytes), storedAt: now })
+        // A chunk of a put's file is copied out of it; a received block, a view of its frame, is not.
+        await store.put({ cid, bytes: compacted(bytes, BLOCK_FRAME_FIELDS_BYTES), storedAt: now })
         written += bytes.byteLength
         onProgress?.({ phase: 'storing', loaded: written, total: added })
       }

@@ -186,6 +186,12 @@ describe('the canonical check of frames with large byte strings', () => {
     if (decoded.t !== 'block') throw new Error('not a block')
     expect(decoded.bytes.buffer).toBe(frame.buffer)
     expect(equalBytes(decoded.bytes, bytes)).toBe(true)
+    // A frame sharing its buffer with other data (one data channel message, several frames) is copied
+    // out: the block must not keep the rest alive.
+    const shared = new Uint8Array(frame.byteLength + 200_000)
+    shared.set(frame)
+    const copied = decodeBlocksServerFrame(shared.subarray(0, frame.byteLength))
+    expect(copied.t === 'block' && copied.bytes.buffer.byteLength === bytes.byteLength && equalBytes(copied.bytes, bytes)).toBe(true)
     const [t, v, , n] = canonicalEntries()
     const refused = (frame: Uint8Array): void => { expect(() => decodeBlocksServerFrame(frame)).toThrow(MalformedMessageError) }
     // 5,000 bytes need a 2-byte length (0x59); a 4-byte one (0x5a) is another encoding of the same frame.

@@ -28,9 +28,12 @@ export function concatAll (parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer
   return out
 }
 
-/** `bytes` when it is its whole buffer, else a copy that is: a view of a larger buffer shares it, and hands on all of it with `.buffer`. */
-export function wholeBuffer (bytes: Uint8Array): Uint8Array {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()
+/**
+ * `bytes`, or a copy of them when their buffer holds more than `slackBytes` besides them: a view keeps
+ * its whole buffer alive, IndexedDB stores all of it, and `.buffer` hands all of it on.
+ */
+export function compacted (bytes: Uint8Array, slackBytes = 0): Uint8Array {
+  return bytes.buffer.byteLength - bytes.byteLength <= slackBytes ? bytes : bytes.slice()
 }
 
 export function u32be (value: number): Uint8Array {

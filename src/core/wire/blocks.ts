@@ -1,4 +1,5 @@
 import { encodeMessage } from './cbor.ts'
+import { compacted } from '../crypto/bytes.ts'
 import { BLOCK_MAX_BYTES, blockCidFromBytes, type BlockCid } from '../blocks/cid.ts'
 import { bytesOf, clientFrameDecoder, encodeFrame, jobFrames, serverFrameDecoder } from './frame.ts'
 import type { BusyFrame, CountersignFrame, ErrorFrame, SignFrame } from './frame.ts'
@@ -29,8 +30,9 @@ export const BLOCKS_NONCE_BYTES = 16
 export const BLOCKS_JOB_ID_BYTES = 16
 /** A want or a sign frame: a CID, or a signed receipt (at most 2 KiB of body plus two signatures). */
 export const BLOCKS_CLIENT_FRAME_MAX_BYTES = 8 * 1024
-/** The largest block plus the frame's own fields (version, type, nonce, CBOR headers). */
-export const BLOCKS_SERVER_FRAME_MAX_BYTES = BLOCK_MAX_BYTES + 1024
+/** What a block frame holds besides the block, at most: version, type, nonce, CBOR headers. */
+export const BLOCK_FRAME_FIELDS_BYTES = 1024
+export const BLOCKS_SERVER_FRAME_MAX_BYTES = BLOCK_MAX_BYTES + BLOCK_FRAME_FIELDS_BYTES
 /** Every server frame other than `block`. */
 const SMALL_FRAME_MAX_BYTES = 8 * 1024
 
@@ -54,11 +56,12 @@ export const decodeBlocksClientFrame = clientFrameDecoder<BlocksClientFrame>({ v
 })
 
 /**
- * A block's bytes are a view of its frame: copying a MiB out of the frame cost as much as reading it.
- * The block store copies a view whose frame is much larger than the block (BlockStore.put).
+ * A block's bytes are a view of its frame: copying a MiB out of the frame cost as much as receiving
+ * it. A frame that shares its buffer with more (a small block can arrive in one data channel message
+ * with others) is copied out, so a block never pins more than its frame's fields besides itself.
  */
 export const decodeBlocksServerFrame = serverFrameDecoder<BlocksServerFrame>({ version: BLOCKS_WIRE_VERSION, maxBytes: BLOCKS_SERVER_FRAME_MAX_BYTES, smallMaxBytes: SMALL_FRAME_MAX_BYTES, largeType: 'block', viewLargeBytes: true }, {
-  block: m => ({ t: 'block', nonce: bytesOf(m.nonce, 'nonce', BLOCKS_NONCE_BYTES, BLOCKS_NONCE_BYTES), bytes: bytesOf(m.bytes, 'bytes', BLOCK_MAX_BYTES) }),
+  block: m => ({ t: 'block', nonce: bytesOf(m.nonce, 'nonce', BLOCKS_NONCE_BYTES, BLOCKS_NONCE_BYTES), bytes: compacted(bytesOf(m.bytes, 'bytes', BLOCK_MAX_BYTES), BLOCK_FRAME_FIELDS_BYTES) }),
   'not-found': () => ({ t: 'not-found' })
 })
 
