@@ -207,7 +207,7 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
         peers,
         scheduler: this.o.scheduler,
         ...(options.signal !== undefined ? { signal: options.signal } : {}),
-        fetch: async (i, route, signal) => await this.block(session, peers, manifest.blocks[i] as BlockCid, stored[i], route, signal),
+        fetch: async (i, route, signal, asking) => await this.block(session, peers, manifest.blocks[i] as BlockCid, stored[i], route, signal, asking),
         take: (i, found) => {
           const chunk = keep(found).block
           chunks[i] = chunk
@@ -246,7 +246,7 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
    * One block: the stored copy (`local`, as the caller read it) when it is good, else from the network
    * (`from` is the peer; the caller keeps it).
    */
-  private async block (session: BlockSession, peers: GetPeers, cid: BlockCid, local: Uint8Array | undefined, chunk: ChunkRoute, signal?: AbortSignal): Promise<Found> {
+  private async block (session: BlockSession, peers: GetPeers, cid: BlockCid, local: Uint8Array | undefined, chunk: ChunkRoute, signal?: AbortSignal, asking: (peerId: string) => void = () => {}): Promise<Found> {
     if (local !== undefined) {
       try {
         return { block: await verifyBlock(cid, local) }
@@ -258,12 +258,12 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
       }
     }
     const self = this.o.signer.peerId
-    const { from } = chunk
-    const notAsked = new Set([self, ...(chunk.elsewhere === true && from !== undefined ? [from] : [])])
+    const { from, elsewhere } = chunk
+    const notAsked = new Set([self, ...(elsewhere !== undefined ? [elsewhere] : [])])
     const others = (ids: Iterable<string>, exclude: ReadonlySet<string>): string[] =>
-      [...new Set(ids)].filter(id => id !== self && id !== from && !exclude.has(id) && !peers.passesOver(id))
+      [...new Set(ids)].filter(id => !notAsked.has(id) && id !== from && !exclude.has(id) && !peers.passesOver(id))
     const asPeers = (ids: string[]): Provider[] => ids.map(id => this.candidate(id, 'registry'))
-    const askFrom = (exclude: ReadonlySet<string>): boolean => from !== undefined && chunk.elsewhere !== true && !exclude.has(from) && !peers.passesOver(from)
+    const askFrom = (exclude: ReadonlySet<string>): boolean => from !== undefined && !notAsked.has(from) && !exclude.has(from) && !peers.passesOver(from)
     const tiers: Tier[] = from === undefined ? [] : [
       async exclude => asPeers(chunk.first === true && askFrom(exclude) ? [from] : []),
       // While the manifest's peer has its share: peers that served this get, then storage peers.
@@ -278,6 +278,7 @@ export class BlockCoordinator extends ServingCoordinator<BlockService> {
     )
     const busy = new Set<string>()
     const attempt = async (provider: Provider): Promise<FetchedBlock> => {
+      asking(provider.peerId)
       try {
         return await peers.fetch(provider.peerId, from !== undefined, async () => await session.fetch(provider.peerId, cid, signal))
       } catch (err) {

@@ -5,9 +5,9 @@ import { SlowPeerError } from '../core/errors.ts'
 /** Chunks of one file fetched at once: enough to fill a WebRTC path, few enough to keep memory bounded. */
 const CHUNK_CONCURRENCY = 8
 /**
- * At a get's end, a chunk the manifest's peer is serving is asked of another holder once it has been
- * in flight this long, and ENDGAME_SLOWNESS times the get's mean chunk so far: an honest WebRTC path
- * carries a 1 MiB chunk in well under a second, so a fast peer's chunks are not asked twice.
+ * At a get's end, a chunk still in flight is asked of another holder once it has been in flight this
+ * long, and ENDGAME_SLOWNESS times the get's mean chunk so far: an honest WebRTC path carries a 1 MiB
+ * chunk in well under a second, so a fast peer's chunks are not asked twice.
  */
 const ENDGAME_WAIT_MS = 2_000
 const ENDGAME_SLOWNESS = 3
@@ -66,8 +66,8 @@ export class GetPeers {
 export interface ChunkRoute {
   from?: string
   first?: boolean
-  /** A second ask for a chunk `from` is serving (the get's end, see fetchChunks): `from` is not asked. */
-  elsewhere?: boolean
+  /** A second ask for a chunk this peer is serving (the get's end, see fetchChunks): it is not asked. */
+  elsewhere?: string
 }
 
 export interface ChunkFetchOptions<T> {
@@ -80,10 +80,21 @@ export interface ChunkFetchOptions<T> {
   peers: GetPeers
   scheduler: Scheduler
   signal?: AbortSignal
-  /** Fetches chunk `i` by `route`; stopped through `signal` when another ask for it answered first. */
-  fetch: (i: number, route: ChunkRoute, signal: AbortSignal) => Promise<T>
+  /**
+   * Fetches chunk `i` by `route`; stopped through `signal` when another ask for it answered first.
+   * `asking` names each peer as it is asked (failover asks several in turn).
+   */
+  fetch: (i: number, route: ChunkRoute, signal: AbortSignal, asking: (peerId: string) => void) => Promise<T>
   /** Chunk `i`'s first answer, once. */
   take: (i: number, found: T) => void
+}
+
+/** A chunk being fetched: since when, the peer asked last, and what stops its asks once one has it. */
+interface ChunkAsk {
+  done: AbortController
+  askedElsewhere: boolean
+  since: number
+  peer?: string
 }
 
 /**
@@ -91,11 +102,11 @@ export interface ChunkFetchOptions<T> {
  * the other workers stop with it, or a manifest naming one missing chunk among 1,023 held ones would
  * have them fetch a gigabyte for nothing.
  *
- * The get's end: with no chunk left to ask for, a worker asks other holders for a chunk the
- * manifest's peer has been serving for long (ENDGAME_WAIT_MS). That peer may send just above the
- * transfer floor (16 s a chunk) and hold the get to its pace; the first answer is taken and the other
- * ask given up. At most its share of chunks (2 MiB) is fetched twice, and a second ask that finds no
- * holder leaves the first.
+ * The get's end: with no chunk left to ask for, a worker asks other holders for a chunk a peer has
+ * been serving for long (ENDGAME_WAIT_MS), the manifest's or any other. That peer may send just above
+ * the transfer floor (16 s a chunk) and hold the get to its pace; the first answer is taken and the
+ * other ask given up. At most the chunks in flight (CHUNK_CONCURRENCY MiB) are fetched twice, and a
+ * second ask that finds no holder leaves the first.
  */
 export async function fetchChunks<T> (o: ChunkFetchOptions<T>): Promise<void> {
   const { preferred, peers, scheduler } = o
@@ -103,13 +114,12 @@ export async function fetchChunks<T> (o: ChunkFetchOptions<T>): Promise<void> {
   const signal = o.signal === undefined ? failed.signal : AbortSignal.any([o.signal, failed.signal])
   const taken = new Set<number>()
   let next = 0
-  // Chunks the manifest's peer is serving, each with what stops its asks once one has it.
-  const atPreferred = new Map<number, { done: AbortController, askedElsewhere: boolean, since: number }>()
+  const inFlight = new Map<number, ChunkAsk>()
   const fetched = { chunks: 0, ms: 0 }
   /** Asks for chunk `i`; false when the other ask for it got it first and this one was stopped. */
-  const fetchChunk = async (i: number, route: ChunkRoute, done: AbortController): Promise<boolean> => {
+  const fetchChunk = async (i: number, route: ChunkRoute, done: AbortController, asking: (peerId: string) => void = () => {}): Promise<boolean> => {
     try {
-      const found = await o.fetch(i, route, AbortSignal.any([signal, done.signal]))
+      const found = await o.fetch(i, route, AbortSignal.any([signal, done.signal]), asking)
       if (taken.has(i)) return false
       taken.add(i)
       o.take(i, found)
@@ -121,13 +131,14 @@ export async function fetchChunks<T> (o: ChunkFetchOptions<T>): Promise<void> {
     }
   }
   const askElsewhere = async (): Promise<void> => {
-    for (const [i, ask] of atPreferred) {
-      if (ask.askedElsewhere) continue
+    for (const [i, ask] of inFlight) {
+      if (ask.askedElsewhere || ask.peer === undefined) continue
       ask.askedElsewhere = true
       const slowAfter = Math.max(ENDGAME_WAIT_MS, fetched.chunks === 0 ? 0 : ENDGAME_SLOWNESS * fetched.ms / fetched.chunks)
       try {
         await pauseFor(scheduler, Math.max(0, ask.since + slowAfter - scheduler.now()), AbortSignal.any([signal, ask.done.signal]))
-        await fetchChunk(i, { from: preferred, elsewhere: true }, ask.done)
+        // The peer asked last is the one holding the chunk back (failover may have moved it on since the pause began).
+        await fetchChunk(i, { from: preferred, elsewhere: ask.peer }, ask.done)
       } catch (err) {
         if (signal.aborted) throw err
       }
@@ -141,14 +152,15 @@ export async function fetchChunks<T> (o: ChunkFetchOptions<T>): Promise<void> {
         const first = preferred !== undefined && peers.claim(preferred)
         const done = new AbortController()
         const since = scheduler.now()
-        if (first) atPreferred.set(i, { done, askedElsewhere: false, since })
+        const ask: ChunkAsk = { done, askedElsewhere: false, since }
+        inFlight.set(i, ask)
         try {
-          if (await fetchChunk(i, { from: preferred, first }, done) && !o.local(i)) {
+          if (await fetchChunk(i, { from: preferred, first }, done, peer => { ask.peer = peer }) && !o.local(i)) {
             fetched.chunks++
             fetched.ms += scheduler.now() - since
           }
         } finally {
-          atPreferred.delete(i)
+          inFlight.delete(i)
           if (first) peers.unclaim(preferred)
         }
       }

@@ -459,6 +459,34 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     })
   })
 
+  it("a holder other than the manifest's peer sending chunks just above the floor does not hold the get either: its chunks are asked of another holder at the end", async () => {
+    const [honest, getter] = await Promise.all([makeNode('honest', 64 * 1024 * 1024), makeNode('getter', 64 * 1024 * 1024)])
+    const trickler = await makeLibp2p('trickler')
+    try {
+      const bytes = randomBytes(4 * BLOCK_MAX_BYTES)
+      const file = await chunkFile(bytes)
+      const cid = await honest.blocks.put(bytes)
+      // The trickler holds the chunks, not the manifest: the honest holder is the manifest's peer, whose
+      // share (2 chunks at once) sends the get's other workers to the trickler, a storage peer here.
+      const held = new Map(file.blocks.map(block => [block.cid.toString(), block.bytes]))
+      const trickles: Trickles = { asked: 0, cut: 0, finished: 0 }
+      await trickler.handle(BLOCKS_PIPELINED_PROTOCOL, stream => { serveTrickling(stream, held, cid, 10_000, trickles).catch(() => {}) })
+      await connect(getter.libp2p, honest.libp2p)
+      await connect(getter.libp2p, trickler)
+      expectSame(await getter.blocks.get(cid), bytes)
+      expect(trickles.asked).toBeGreaterThanOrEqual(1)
+      expect(trickles.finished).toBe(0)
+      await until(() => trickles.cut >= 1, "the get to stop reading the trickler's chunk")
+      expect(getter.invalid).toEqual([])
+    } finally {
+      for (const node of [honest, getter]) {
+        await node.blocks.stop()
+        await node.libp2p.stop()
+      }
+      await trickler.stop()
+    }
+  })
+
   it.each([BLOCKS_PIPELINED_PROTOCOL, BLOCKS_PROTOCOL])('a client reading its block under the transfer floor, though inside the answer timeout, is cut off and its slot freed (%s)', async protocol => {
     // 256 KiB every 3 s, some 85 KiB/s: the block would be read whole after about 9 s, inside the 30 s
     // answer timeout, and the stream never stalls (WRITE_TIMEOUT_MS); but the floor allows 1 s + 4 s.
