@@ -109,10 +109,9 @@ export function encodeMessage (value: object): Uint8Array {
 
 export interface DecodeMessageOptions {
   /**
-   * Large byte strings (LARGE_BYTES or more) are views of `bytes`, not copies:
-   * for a block, the copy cost as much as reading the frame. They keep the whole message's buffer
-   * alive and share it, so only a caller that owns the message and stores or hands on such a field
-   * knowingly asks for this.
+   * Large byte strings (LARGE_BYTES or more) are views of `bytes`, not copies: for a block, the copy
+   * cost as much as receiving the frame. A view keeps the whole message's buffer alive and shares it,
+   * so only a caller that owns the message and bounds what such a field may pin asks for this.
    */
   viewLargeBytes?: boolean
 }
