@@ -53,11 +53,6 @@ class StreamRetiredError extends Error {
   override name = 'StreamRetiredError'
 }
 
-/** A stream closed while wants sent on it were given up by their callers: the server is not waited for. */
-class WantsGivenUpError extends Error {
-  override name = 'WantsGivenUpError'
-}
-
 type Answer = BlocksServerFrame | { t: 'error', code: string, message: string }
 
 interface Pending {
@@ -94,8 +89,6 @@ class PipelinedStream {
   private writes: Promise<void> = Promise.resolve()
   private inFlight = 0
   private wants = 0
-  /** Wants sent whose callers gave up (their signal aborted) before the answer came. */
-  private givenUp = 0
   private reading = false
   private closing = false
   private failure: Error | undefined
@@ -119,13 +112,15 @@ class PipelinedStream {
     this.answering.add(answer)
     const settled = (): void => { this.answering.delete(answer) }
     answer.then(settled, settled)
-    const { block, job, nonce } = await this.unlessGivenUp(answer, signal)
-    const receipt = new Promise<SignedReceipt | undefined>(resolve => {
+    // A block that came is signed for even when its caller had given it up: the server sent what was
+    // asked of it, and an honest but slower holder must not lose every receipt of the stream for it.
+    const receipt = answer.then(async ({ block, job, nonce }) => await new Promise<SignedReceipt | undefined>(resolve => {
       this.unsigned.push(() => { resolve(this.sign(block, job, nonce, signal)) })
-    })
+      if (this.receiptsStarted) this.startReceipts()
+    }), () => undefined)
     this.signing.add(receipt)
     void receipt.finally(() => this.signing.delete(receipt))
-    if (this.receiptsStarted) this.startReceipts()
+    const { block } = await this.unlessGivenUp(answer, signal)
     return { block, receipt }
   }
 
@@ -161,38 +156,28 @@ class PipelinedStream {
 
   /**
    * `answer`, or the abort of `signal` at once: a want sent cannot be taken back (answers come in
-   * order), so it is answered to nobody. The get asks another holder for a chunk a slow one is sending
-   * (block-coordinator.ts) and must not wait for the slow answer it no longer needs.
+   * order), so its answer goes on arriving, for its receipt only. The get asks another holder for a
+   * chunk a slow one is sending (block-coordinator.ts) and must not wait for the slow answer it no
+   * longer needs.
    */
   private async unlessGivenUp<T> (answer: Promise<T>, signal?: AbortSignal): Promise<T> {
     if (signal === undefined) return await answer
     return await new Promise<T>((resolve, reject) => {
-      let given = false
-      const giveUp = (): void => {
-        given = true
-        this.givenUp++
-        reject(signal.reason)
-        if (this.closing) this.fail(new WantsGivenUpError('the wants still unanswered were given up'))
-      }
+      const giveUp = (): void => { reject(signal.reason) }
       if (signal.aborted) giveUp()
       else signal.addEventListener('abort', giveUp, { once: true })
-      const done = (): void => {
-        signal.removeEventListener('abort', giveUp)
-        if (given) this.givenUp--
-      }
+      const done = (): void => { signal.removeEventListener('abort', giveUp) }
       answer.then(value => { done(); resolve(value) }, err => { done(); reject(err) })
     })
   }
 
   /**
-   * Takes no more wants; once those sent are answered, runs the receipt steps of the blocks the stream
-   * carried, and closes it when they are done. While a want sent is given up it ends the stream at
-   * once instead: its answer would hold the stream for nothing, and the receipts of the blocks it
-   * carried before are not asked for.
+   * Takes no more wants; once those sent are answered (given up or not, each still held to the
+   * transfer floor: at most BLOCKS_PIPELINE_DEPTH blocks), runs the receipt steps of the blocks the
+   * stream carried, and closes it when they are done.
    */
   async close (): Promise<void> {
     this.closing = true
-    if (this.givenUp > 0) this.fail(new WantsGivenUpError('the wants still unanswered were given up'))
     await Promise.allSettled([...this.answering])
     this.startReceipts()
     await Promise.allSettled([...this.signing])

@@ -451,10 +451,12 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     // Some 100 KiB/s: above the floor, so never cut off, and a chunk took it 10 s.
     await withSlowManifestPeer({ protocol: BLOCKS_PIPELINED_PROTOCOL, trickleMs: 10_000 }, async ({ getter, cid, bytes, trickles }) => {
       expectSame(await getter.blocks.get(cid), bytes)
-      // The get ended before the slow peer had sent a whole chunk, and then stopped reading it.
+      // The get ended before the slow peer had sent a whole chunk; the chunk is still read to its end, in
+      // the background, for its receipt (the peer is above the floor, and answers cannot be taken back).
       expect(trickles.asked).toBeGreaterThanOrEqual(1)
       expect(trickles.finished).toBe(0)
-      await until(() => trickles.cut >= 1, "the get to stop reading the slow peer's chunk")
+      await until(() => trickles.finished >= 1, "the slow peer's chunk read to its end", 20_000)
+      expect(trickles.cut).toBe(0)
       expect(getter.invalid).toEqual([])
     })
   })
@@ -476,7 +478,8 @@ describe('BlockCoordinator between real libp2p nodes', () => {
       expectSame(await getter.blocks.get(cid), bytes)
       expect(trickles.asked).toBeGreaterThanOrEqual(1)
       expect(trickles.finished).toBe(0)
-      await until(() => trickles.cut >= 1, "the get to stop reading the trickler's chunk")
+      await until(() => trickles.finished >= 1, "the trickler's chunk read to its end, for its receipt", 20_000)
+      expect(trickles.cut).toBe(0)
       expect(getter.invalid).toEqual([])
     } finally {
       for (const node of [honest, getter]) {
@@ -484,6 +487,48 @@ describe('BlockCoordinator between real libp2p nodes', () => {
         await node.libp2p.stop()
       }
       await trickler.stop()
+    }
+  })
+
+  it('a holder whose last chunks the get took from someone else is still paid for every block it sent on the stream', async () => {
+    const [honest, slow, getter] = await Promise.all([makeNode('honest', 64 * 1024 * 1024), makeNode('slow', 64 * 1024 * 1024), makeNode('getter', 64 * 1024 * 1024)])
+    try {
+      const bytes = randomBytes(8 * BLOCK_MAX_BYTES)
+      const cid = await honest.blocks.put(bytes)
+      await slow.blocks.put(bytes)
+      const chunks = new Set((await chunkFile(bytes)).blocks.map(block => block.cid.toString()))
+      // The slow holder reads the manifest and its first chunk at once and every later chunk after 3 s:
+      // honest, inside the floor's 5 s, but slow enough for the get's end to ask the other holder too.
+      let slowChunks = 0
+      let slowReads = 0
+      let honestChunks = 0
+      const slowRead = slow.store.get.bind(slow.store)
+      slow.store.get = async block => {
+        slowReads++
+        if (chunks.has(block.toString()) && ++slowChunks > 1) await sleep(3_000)
+        return await slowRead(block)
+      }
+      const honestRead = honest.store.get.bind(honest.store)
+      honest.store.get = async block => {
+        if (chunks.has(block.toString())) honestChunks++
+        return await honestRead(block)
+      }
+      await connect(getter.libp2p, honest.libp2p)
+      await connect(getter.libp2p, slow.libp2p)
+      expectSame(await getter.blocks.get(cid), bytes)
+      expect(slowChunks).toBeGreaterThan(1)
+      // A chunk went to both: the get gave up a want it had sent to the slow holder.
+      expect(slowChunks + honestChunks).toBeGreaterThan(chunks.size)
+      // Every block the slow holder read went out and is countersigned, the ones given up too.
+      await until(() => slow.receipts.length === slowReads, 'a receipt for every block the slow holder sent')
+      expect(slow.receipts.every(r => r.body.client === getter.peerId && r.serverSig !== undefined)).toBe(true)
+      await until(() => getter.receipts.filter(r => r.body.server === slow.peerId).length === slowReads, "the getter's receipts")
+      expect(getter.invalid).toEqual([])
+    } finally {
+      for (const node of [honest, slow, getter]) {
+        await node.blocks.stop()
+        await node.libp2p.stop()
+      }
     }
   })
 
