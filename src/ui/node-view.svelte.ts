@@ -1,6 +1,7 @@
 import { DEFAULT_ROUND_MS, roundMsOf } from '../core/config.ts'
 import type { NodeApi, NodeStatus, PeerInfo, PeerPointsEntry, PointsSummary, PulseCurrent, ReceiptLogState, ReceiptSummary, RoundSummary } from '../node/api.ts'
 import { pointsPerDay, type DayPoints } from './pulse-view.ts'
+import { startVisibleClock } from './visible-clock.ts'
 
 /** Rounds the dashboard shows in its strip and per-round chart. */
 export const SHOWN_ROUNDS = 30
@@ -82,10 +83,10 @@ export class NodeView {
     this.node.addEventListener('receipts', onReceipts)
     this.node.addEventListener('peer-points', onPeerPoints)
     this.peerPoints = this.node.points.checked()
-    // "retry in Ns", "connected for" and the phase countdown must advance between node events.
-    // History and points change with pulse events or a new round; reading them every second was
-    // about a twentieth of an idle page's JavaScript (bench/idle-profile.ts).
-    const tick = setInterval(() => {
+    // "retry in Ns", "connected for" and the phase countdown must advance between node events, while
+    // the page is shown. History and points change with pulse events or a new round; reading them
+    // every second was about a twentieth of an idle page's JavaScript (bench/idle-profile.ts).
+    const stopClock = startVisibleClock(document, () => {
       this.now = Date.now()
       const current = this.node.pulse.current()
       if (current?.round !== this.pulse?.round) this.refreshPulse(false)
@@ -97,7 +98,7 @@ export class NodeView {
       this.node.removeEventListener('pulse', onPulse)
       this.node.removeEventListener('receipts', onReceipts)
       this.node.removeEventListener('peer-points', onPeerPoints)
-      clearInterval(tick)
+      stopClock()
     }
   }
 

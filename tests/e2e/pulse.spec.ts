@@ -36,12 +36,24 @@ test('three pages run pulse rounds, each verified in every round after joining, 
   // The relay profile enables nothing a browser can run, so every round's capability bonus is 1
   // (the relay process validates); other profiles start earning their bonus once a model loads.
   shared.nodes = await Promise.all([0, 1, 2].map(async () => await openNode(browser, [shared.relay.addr], '&round=6&profile=relay')))
-  // The `pulse` event carries pulse.current() as the round moves on.
+  // The `pulse` event carries pulse.current() as the round moves on. The dashboard's countdown moves
+  // with those events and, between them, with the page's clock: a change 300 ms or more after the
+  // last event is the clock's.
   for (const node of shared.nodes) {
     await node.page.evaluate(() => {
       const seen: number[] = []
-      ;(window as unknown as { pulseRounds: number[] }).pulseRounds = seen
-      window.hyperspace?.addEventListener('pulse', evt => { seen.push((evt as CustomEvent<{ round: number }>).detail.round) })
+      const clock = { ticks: 0, lastEvent: 0 }
+      Object.assign(window, { pulseRounds: seen, countdownClock: clock })
+      window.hyperspace?.addEventListener('pulse', evt => {
+        seen.push((evt as CustomEvent<{ round: number }>).detail.round)
+        clock.lastEvent = performance.now()
+      })
+      const inCountdown = (record: MutationRecord): boolean => {
+        const element = record.target instanceof Element ? record.target : record.target.parentElement
+        return element?.closest('[data-testid="pulse-countdown"]') != null
+      }
+      new MutationObserver(records => { if (records.some(inCountdown) && performance.now() - clock.lastEvent >= 300) clock.ticks++ })
+        .observe(document.body, { subtree: true, characterData: true, childList: true })
     })
   }
   for (const node of shared.nodes) {
@@ -69,6 +81,8 @@ test('three pages run pulse rounds, each verified in every round after joining, 
     await expect(node.page.getByTestId('earning-summary')).toHaveAttribute('data-ok', 'true')
     const pulseRounds = await node.page.evaluate(() => (window as unknown as { pulseRounds: number[] }).pulseRounds)
     expect(new Set(pulseRounds).size, 'rounds the pulse event named').toBeGreaterThanOrEqual(3)
+    await expect.poll(async () => await node.page.evaluate(() => (window as unknown as { countdownClock: { ticks: number } }).countdownClock.ticks),
+      { message: "the countdown moved by the page's clock, between pulse events", timeout: 15_000 }).toBeGreaterThan(0)
     // A young network: no page has the verified history a voter needs (docs/protocol.md, "Validators and
     // quorum"), so the relay, an anchor of every page's bootstrap list, is the one voter each round.
     await expect.poll(async () => await node.page.evaluate(() => window.hyperspace?.pulse.current()?.validators ?? 0), { timeout: 15_000, intervals: [500] }).toBe(1)
