@@ -153,6 +153,18 @@ async function serveTrickling (stream: Stream, blocks: Map<string, Uint8Array>, 
   }
 }
 
+/**
+ * The get returned before the trickler had sent a whole chunk, and the chunk is then read to its end in
+ * the background, for its receipt: the trickler is above the floor, and answers cannot be taken back.
+ */
+async function expectReadToItsEndAfterTheGet (getter: TestNode, trickles: Trickles): Promise<void> {
+  expect(trickles.asked).toBeGreaterThanOrEqual(1)
+  expect(trickles.finished).toBe(0)
+  await until(() => trickles.finished >= 1, "the trickler's chunk read to its end", 20_000)
+  expect(trickles.cut).toBe(0)
+  expect(getter.invalid).toEqual([])
+}
+
 /** A getter with a floor of its own, if given; an honest holder of a 4-chunk file; and a trickling peer holding its manifest too. */
 interface SlowManifestScene {
   getter: TestNode
@@ -451,13 +463,7 @@ describe('BlockCoordinator between real libp2p nodes', () => {
     // Some 100 KiB/s: above the floor, so never cut off, and a chunk took it 10 s.
     await withSlowManifestPeer({ protocol: BLOCKS_PIPELINED_PROTOCOL, trickleMs: 10_000 }, async ({ getter, cid, bytes, trickles }) => {
       expectSame(await getter.blocks.get(cid), bytes)
-      // The get ended before the slow peer had sent a whole chunk; the chunk is still read to its end, in
-      // the background, for its receipt (the peer is above the floor, and answers cannot be taken back).
-      expect(trickles.asked).toBeGreaterThanOrEqual(1)
-      expect(trickles.finished).toBe(0)
-      await until(() => trickles.finished >= 1, "the slow peer's chunk read to its end", 20_000)
-      expect(trickles.cut).toBe(0)
-      expect(getter.invalid).toEqual([])
+      await expectReadToItsEndAfterTheGet(getter, trickles)
     })
   })
 
@@ -476,11 +482,7 @@ describe('BlockCoordinator between real libp2p nodes', () => {
       await connect(getter.libp2p, honest.libp2p)
       await connect(getter.libp2p, trickler)
       expectSame(await getter.blocks.get(cid), bytes)
-      expect(trickles.asked).toBeGreaterThanOrEqual(1)
-      expect(trickles.finished).toBe(0)
-      await until(() => trickles.finished >= 1, "the trickler's chunk read to its end, for its receipt", 20_000)
-      expect(trickles.cut).toBe(0)
-      expect(getter.invalid).toEqual([])
+      await expectReadToItsEndAfterTheGet(getter, trickles)
     } finally {
       for (const node of [honest, getter]) {
         await node.blocks.stop()
