@@ -1,5 +1,5 @@
 import '../src/relay/polyfills.ts'
-import { build, preview } from 'vite'
+import { preview } from 'vite'
 import { DEFAULT_API_KEYS_FILE } from '../src/gateway/args.ts'
 import { GATEWAY_DEFAULTS } from '../src/gateway/gateway.ts'
 import { launchGateway, shellLines } from '../src/gateway/launch.ts'
@@ -9,13 +9,13 @@ import { freePort } from './free-port.ts'
 import { defaultModelsDir, hyperspaceServe } from './serve-plugin.ts'
 
 /**
- * `npm start`: builds the app, starts a bootstrap relay on 127.0.0.1 and serves the app with that
- * relay in its bootstrap.json, so a fresh checkout runs a node with no outside network.
+ * `npm start`: starts a bootstrap relay on 127.0.0.1 and serves the app with that relay in its
+ * bootstrap.json, so a fresh checkout runs a node with no outside network. The npm script builds the
+ * app first with Vite's own command: built from here, under tsx's module hooks, the same build took
+ * three times as long (23 s against 7.5 s on a fresh clone).
  */
 const host = '127.0.0.1'
 const network = 'dev'
-
-await build({ logLevel: 'error' })
 
 const privateKey = await loadOrCreateKey('.relay-key')
 const relay = await startRelay({
